@@ -1,0 +1,38 @@
+# tandem: `make test` runs every test the project has. `make run` starts the server.
+GO ?= go
+NODE ?= node
+
+.PHONY: test test-go test-js test-e2e vet fmt-check run bench fuzz
+
+test: fmt-check vet test-go test-js test-e2e
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './client-js/node_modules/*')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test-go:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+test-js:
+	@if [ -f client-js/package.json ]; then cd client-js && npm test; else echo "client-js: no tests yet"; fi
+
+test-e2e:
+	@if [ -f client-js/package.json ] && grep -q '"test:e2e"' client-js/package.json; then cd client-js && npm run test:e2e; else echo "client-js: no browser tests yet"; fi
+
+run:
+	$(GO) run ./cmd/tandem
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./crdt/
+
+# Short fuzzing pass over every fuzz target (FUZZTIME per target).
+FUZZTIME ?= 20s
+fuzz:
+	@for pkg in ./crdt ./protocol; do \
+		for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz'); do \
+			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		done; \
+	done
