@@ -1,0 +1,33 @@
+package crdt
+
+import "errors"
+
+// Sentinel errors. Returned errors wrap one of these with detail; test them with
+// errors.Is.
+var (
+	// ErrInvalidClientID reports a client ID of 0 or above MaxClientID.
+	ErrInvalidClientID = errors.New("crdt: invalid client id")
+	// ErrMalformedUpdate reports bytes that are not a valid update, snapshot,
+	// state vector or relative position (docs/crdt.md section 2), or an update
+	// that contradicts the document (section 1.6, rule 4).
+	ErrMalformedUpdate = errors.New("crdt: malformed update")
+	// ErrPendingOverflow reports an update refused because its units would make
+	// the pending buffer exceed Config.MaxPendingBytes.
+	ErrPendingOverflow = errors.New("crdt: pending buffer overflow")
+	// ErrOutOfRange reports a position or length outside the text.
+	ErrOutOfRange = errors.New("crdt: position out of range")
+	// ErrInvalidText reports text that is not valid UTF-8 (or holds surrogates).
+	ErrInvalidText = errors.New("crdt: invalid text")
+	// ErrInvalidJSON reports a map value that is not valid JSON or exceeds MaxValueBytes.
+	ErrInvalidJSON = errors.New("crdt: invalid json value")
+	// ErrInvalidName reports a root name or map key that is not valid UTF-8 or
+	// whose length is outside the allowed range.
+	ErrInvalidName = errors.New("crdt: invalid name")
+	// ErrClockOverflow reports a local edit that would make the client's clock reach 2^53.
+	ErrClockOverflow = errors.New("crdt: clock overflow")
+	// ErrUnknownPosition reports a relative position whose item is not (yet) known,
+	// or whose root does not exist.
+	ErrUnknownPosition = errors.New("crdt: unknown position")
+	// ErrNotImplemented is returned by functions that are not written yet.
+	ErrNotImplemented = errors.New("crdt: not implemented")
+)
