@@ -1,6 +1,5 @@
 package crdt
 
-
 // MaxClientID is the largest valid client ID (2^53 - 1), so that JavaScript holds
 // every ID exactly in a Number. Client IDs are in [1, MaxClientID].
 const MaxClientID = 1<<53 - 1
@@ -135,4 +134,3 @@ type Map struct {
 	doc  *Doc
 	name string
 }
-
