@@ -1,0 +1,78 @@
+// Package storage makes tandem's documents durable in one bbolt file: per document, the latest
+// snapshot, the update log after it and a little metadata, written by one group-commit writer.
+//
+// # What it owns, and what it imports
+//
+// Storage is bytes in, bytes out. It knows nothing of CRDTs, frames or connections: the document
+// actor decides what a snapshot is (it encodes one through crdt) and when to compact; storage swaps
+// the bytes atomically. It imports none of tandem's packages, only bbolt, and must stay that way: an
+// edge to crdt would be recorded here, with its reason.
+//
+// # Layout
+//
+// The file holds two top-level buckets:
+//
+//	meta                    "schema" -> 8-byte big-endian SchemaVersion
+//	docs
+//	  <document ID>         one bucket per document
+//	    "meta"              Meta, encoded as in meta.go (a version byte, flags, varints)
+//	    "snapshot"          the latest snapshot, present once the document was compacted
+//	    log                 8-byte big-endian sequence number -> one appended entry
+//	    kv                  the caller's metadata key -> value (PutDocMeta)
+//
+// Sequence numbers are per document, start at 1 and have no gap. Big-endian keys make byte order
+// numeric order, so the log reads in order and compaction deletes a prefix. Open creates the layout in
+// one commit and fsyncs the directory of a new file; it refuses a file whose schema version is newer
+// than SchemaVersion (ErrSchemaTooNew) or that is not a tandem store (ErrCorrupt).
+//
+// The invariants, checked by Check: the log holds exactly the entries SnapshotSeq+1 .. LastSeq; the
+// counts in Meta match the log and the snapshot; a snapshot is stored exactly when Meta.HasSnapshot.
+//
+// # Durability contract
+//
+// done(seq, nil) from Append means the entry survives a process crash and, given a disk that
+// honours fsync, a power loss: it is called only after the bbolt commit holding the entry has
+// returned, and a bbolt commit returns after fdatasync of the data pages and then of the meta page.
+// Compact, Delete and PutDocMeta give the same guarantee when they return nil. Options.NoSync drops
+// it (tests only).
+//
+// A failed commit (done(0, err)) is indeterminate, as with any database: the entry is not
+// acknowledged, yet the pages may have reached the disk before the error, so after a crash it may
+// be there or not. It is never stored twice or changed. A later commit reuses its sequence number,
+// so sequence numbers stay contiguous. A caller that keeps going after a failed append holds state
+// the log lacks; the actor should write a snapshot (Compact) soon, which heals the gap.
+//
+// # Group commit
+//
+// One writer goroutine commits for every document. It takes up to Options.MaxBatch queued appends
+// (optionally waiting Options.MaxBatchDelay for more) and writes them in one transaction, one fsync
+// pair for the lot; whatever queues while a commit runs forms the next batch, so batches grow with
+// load without adding latency when idle. Compact, Delete, PutDocMeta and Check also run on the writer,
+// in call order, each in its own transaction, so that writes to one document apply in the order they
+// were called. Stats counts commits and appends.
+//
+// # Concurrency
+//
+// Every method of Store is safe for concurrent use. Append never blocks on I/O: it adds to an
+// unbounded queue and returns (bounding what each caller has in flight is the caller's job). The
+// done callbacks run on the writer goroutine, one after the other: a callback that blocks stalls
+// every document's writes. Reads (Load, Stat, List, GetDocMeta) run in the caller's goroutine in
+// bbolt read transactions, in parallel with the writer, and see only what has committed; every
+// byte they return is a copy.
+//
+// # Caveats
+//
+//   - The file never shrinks. Space freed by compaction and deletion is reused for later writes, but
+//     the file keeps its largest size. Bound each document's log by compacting.
+//   - One process at a time. bbolt locks the file; a second Open, from another process, fails with
+//     ErrLocked after Options.LockTimeout instead of hanging.
+//   - Long reads hold pages. A read transaction keeps the pages it sees from being reused, and the
+//     writer cannot remap the file while one is open. Load copies and returns at once; the initial
+//     memory map (Options.InitialMmapBytes, 256 MiB of address space by default) makes remaps rare.
+//   - Check stops writes while it reads the whole file.
+//   - Deleting a document and writing to it again starts a new document, from sequence 1.
+//   - What the tests can show. Crash tests kill the process (SIGKILL) and reopen the file. That
+//     proves that no acknowledgement goes out before its commit, but a killed process loses no page
+//     cache, so it cannot prove that fsync happens: the fsyncs are bbolt's, and NoSync is refused
+//     outside tests. A power loss cannot be simulated on this machine.
+package storage

@@ -1,0 +1,354 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout version this build writes and reads. Open refuses a file with a larger
+// version (ErrSchemaTooNew). Bump it, and teach Open to migrate, whenever the bucket layout or an
+// encoding changes.
+const SchemaVersion = 1
+
+// Limits on what the store accepts. Longer input is refused before it reaches a transaction, so it
+// can never fail a batch of other documents' appends.
+const (
+	// MaxDocIDBytes is the longest document ID the store accepts.
+	MaxDocIDBytes = 1024
+	// MaxDocMetaKeyBytes is the longest document metadata key the store accepts.
+	MaxDocMetaKeyBytes = 1024
+	// MaxValueBytes is the longest log entry, snapshot or metadata value (bbolt's own limit).
+	MaxValueBytes = bolt.MaxValueSize
+)
+
+// Defaults for zero Options fields.
+const (
+	defaultLockTimeout     = time.Second
+	defaultMaxBatch        = 1024
+	defaultInitialMmapSize = 256 << 20
+)
+
+// Bucket and key names: the whole layout (see doc.go).
+var (
+	bucketMeta = []byte("meta")     // schema version
+	keySchema  = []byte("schema")   // 8-byte big-endian SchemaVersion
+	bucketDocs = []byte("docs")     // one sub-bucket per document, named by its ID
+	keyDocMeta = []byte("meta")     // in a document bucket: encoded Meta
+	keySnap    = []byte("snapshot") // in a document bucket: the latest snapshot
+	bucketLog  = []byte("log")      // in a document bucket: 8-byte big-endian seq -> entry
+	bucketKV   = []byte("kv")       // in a document bucket: the caller's metadata key -> value
+)
+
+// Options configures Open. The zero value is a sensible production configuration.
+type Options struct {
+	// LockTimeout is how long Open waits for the file lock; zero means 1 s. A file held by another
+	// process fails with ErrLocked (wrapped, message names the path) instead of hanging.
+	LockTimeout time.Duration
+
+	// MaxBatch is the most appends one commit takes; zero means 1024.
+	MaxBatch int
+
+	// MaxBatchDelay is how long the writer may wait to gather more appends after the first one
+	// arrives; zero means no wait: a commit starts as soon as the previous one is done, and whatever
+	// queued during it forms the next batch (natural batching under load).
+	MaxBatchDelay time.Duration
+
+	// NoSync skips fsync on commit. THIS IS UNSAFE: an acknowledged append can be lost, and the file
+	// corrupted, by a power loss or an operating system crash. For tests only.
+	NoSync bool
+
+	// Now is the clock for the times in Meta; nil means time.Now.
+	Now func() time.Time
+
+	// InitialMmapBytes is the size of the initial memory map of the file; zero means 256 MiB. It is
+	// address space, not memory or disk: the file grows with its data. While the file fits in the
+	// map, a commit never has to remap it, and a remap is the one thing that makes the writer wait
+	// for open read transactions (Load, List, Stat, Check).
+	InitialMmapBytes int
+}
+
+// Store is a tandem database: one bbolt file holding every document's snapshot, update log and
+// metadata, with one writer goroutine that commits appends in groups.
+//
+// All methods are safe for concurrent use. Writes (Append, Compact, Delete, PutDocMeta) go through
+// the writer in call order; reads (Load, Stat, List, GetDocMeta) run in the caller's goroutine in
+// read-only transactions and see what has committed.
+type Store struct {
+	db            *bolt.DB
+	path          string
+	now           func() time.Time
+	maxBatch      int
+	maxBatchDelay time.Duration
+
+	mu      sync.Mutex
+	queue   []*request // appends and other writes, in call order; guarded by mu
+	closed  bool       // guarded by mu
+	wake    chan struct{}
+	stopped chan struct{}
+
+	closeOnce sync.Once
+	closeErr  error
+
+	commits       atomic.Uint64
+	failedCommits atomic.Uint64
+	appends       atomic.Uint64
+	failedAppends atomic.Uint64
+	ops           atomic.Uint64
+	maxBatchSeen  atomic.Int64
+
+	hooks testHooks
+}
+
+// testHooks are failure points for tests. They are set only by tests in this package, before the
+// first write, and read only by the writer goroutine.
+type testHooks struct {
+	// beforeCommit runs inside the append transaction after the entries are written; an error rolls
+	// the transaction back.
+	beforeCommit func() error
+	// afterCommit runs after an append transaction committed and before any done is called.
+	afterCommit func()
+	// beforeCompactCommit runs inside the compaction transaction after the old entries are deleted
+	// and the snapshot written; an error rolls the transaction back.
+	beforeCompactCommit func() error
+	// ackBeforeCommit, when positive, breaks the durability contract on purpose: the writer calls
+	// every done inside the transaction and then waits this long before committing. Crash tests use
+	// it to prove that they detect loss.
+	ackBeforeCommit time.Duration
+}
+
+// Stats counts the writer's work since Open.
+type Stats struct {
+	// Commits counts append transactions that committed (each holds one or more appends).
+	Commits uint64
+	// FailedCommits counts append transactions that failed and rolled back.
+	FailedCommits uint64
+	// Appends counts acknowledged appends (done called with a nil error).
+	Appends uint64
+	// FailedAppends counts appends whose done got an error.
+	FailedAppends uint64
+	// Ops counts other committed writes: compactions, deletions and metadata puts.
+	Ops uint64
+	// MaxBatch is the largest number of appends committed in one transaction.
+	MaxBatch int
+	// Queued is the number of writes waiting for the writer now.
+	Queued int
+}
+
+// Open opens or creates the store at path. A new file gets the schema in one commit and its
+// directory is fsynced, so that a crash right after Open cannot leave a file without a schema or no
+// file at all.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.LockTimeout < 0 || opts.MaxBatch < 0 || opts.MaxBatchDelay < 0 || opts.InitialMmapBytes < 0 {
+		return nil, fmt.Errorf("storage: open %s: negative option", path)
+	}
+	if opts.LockTimeout == 0 {
+		opts.LockTimeout = defaultLockTimeout
+	}
+	if opts.MaxBatch == 0 {
+		opts.MaxBatch = defaultMaxBatch
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.InitialMmapBytes == 0 {
+		opts.InitialMmapBytes = defaultInitialMmapSize
+	}
+
+	_, err := os.Stat(path)
+	fresh := errors.Is(err, fs.ErrNotExist)
+
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
+		Timeout:         opts.LockTimeout,
+		InitialMmapSize: opts.InitialMmapBytes,
+		// The hashmap freelist stays fast when deletions by compaction fragment the file.
+		FreelistType: bolt.FreelistMapType,
+		NoSync:       opts.NoSync,
+	})
+	if errors.Is(err, berrors.ErrTimeout) {
+		return nil, fmt.Errorf("%w: %s (gave up after %v)", ErrLocked, path, opts.LockTimeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	if err := initSchema(db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
+	}
+	if fresh && !opts.NoSync {
+		if err := syncDir(filepath.Dir(path)); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("storage: open %s: %w", path, err)
+		}
+	}
+
+	s := &Store{
+		db:            db,
+		path:          path,
+		now:           opts.Now,
+		maxBatch:      opts.MaxBatch,
+		maxBatchDelay: opts.MaxBatchDelay,
+		wake:          make(chan struct{}, 1),
+		stopped:       make(chan struct{}),
+	}
+	go s.run()
+	return s, nil
+}
+
+// initSchema checks the schema version of an existing file, or creates the layout in one commit in
+// a file that has no bucket yet (a new file, or one whose first commit never happened).
+func initSchema(db *bolt.DB) error {
+	var empty bool
+	err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		empty, err = checkSchema(tx)
+		return err
+	})
+	if err != nil || !empty {
+		return err
+	}
+	return db.Update(func(tx *bolt.Tx) error {
+		if empty, err := checkSchema(tx); err != nil || !empty {
+			return err
+		}
+		mb, err := tx.CreateBucket(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if err := mb.Put(keySchema, binary.BigEndian.AppendUint64(nil, SchemaVersion)); err != nil {
+			return err
+		}
+		_, err = tx.CreateBucket(bucketDocs)
+		return err
+	})
+}
+
+// checkSchema reports whether tx sees a file without any bucket, or else whether it holds a layout
+// this build can read.
+func checkSchema(tx *bolt.Tx) (empty bool, err error) {
+	mb := tx.Bucket(bucketMeta)
+	if mb == nil {
+		if k, _ := tx.Cursor().First(); k != nil {
+			return false, fmt.Errorf("%w: not a tandem store (bucket %q but no schema)", ErrCorrupt, k)
+		}
+		return true, nil
+	}
+	v := mb.Get(keySchema)
+	if len(v) != 8 {
+		return false, fmt.Errorf("%w: schema version is %d bytes", ErrCorrupt, len(v))
+	}
+	switch version := binary.BigEndian.Uint64(v); {
+	case version > SchemaVersion:
+		return false, fmt.Errorf("%w: file has version %d, this build reads up to %d", ErrSchemaTooNew, version, SchemaVersion)
+	case version < 1:
+		return false, fmt.Errorf("%w: schema version %d", ErrCorrupt, version)
+	}
+	if tx.Bucket(bucketDocs) == nil {
+		return false, fmt.Errorf("%w: no %q bucket", ErrCorrupt, bucketDocs)
+	}
+	return false, nil
+}
+
+// syncDir fsyncs a directory so that a file just created in it survives a power loss.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// Close commits every write queued before it, stops the writer and closes the file. It is
+// idempotent: later calls wait for the first and return its result. Writes after Close fail with
+// ErrClosed.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.mu.Unlock()
+		s.signal()
+		<-s.stopped
+		if err := s.db.Close(); err != nil {
+			s.closeErr = fmt.Errorf("storage: close %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// Path returns the file's path as given to Open.
+func (s *Store) Path() string { return s.path }
+
+// Stats returns the writer's counters.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	queued := len(s.queue)
+	s.mu.Unlock()
+	return Stats{
+		Commits:       s.commits.Load(),
+		FailedCommits: s.failedCommits.Load(),
+		Appends:       s.appends.Load(),
+		FailedAppends: s.failedAppends.Load(),
+		Ops:           s.ops.Load(),
+		MaxBatch:      int(s.maxBatchSeen.Load()),
+		Queued:        queued,
+	}
+}
+
+// FileBytes returns the size of the data in the file as of the last commit. The file never shrinks:
+// space freed by compaction and deletion is reused, not returned.
+func (s *Store) FileBytes() (int64, error) {
+	var n int64
+	err := s.view(func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("storage: file size: %w", err)
+	}
+	return n, nil
+}
+
+// view runs fn in a read-only transaction and maps bbolt's closed-database error to ErrClosed.
+func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	err := s.db.View(fn)
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// seqKey returns the log key of seq: 8 bytes, big-endian, so that byte order is numeric order.
+func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 8), seq) }
+
+// validDocID reports whether id may name a document.
+func validDocID(id string) error {
+	if id == "" || len(id) > MaxDocIDBytes {
+		return fmt.Errorf("%w: %d bytes (want 1 to %d)", ErrInvalidDocID, len(id), MaxDocIDBytes)
+	}
+	return nil
+}
+
+// clone copies b out of a transaction: bbolt's slices are valid only until it ends. It keeps nil and
+// empty apart.
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
