@@ -171,10 +171,15 @@ func (r *reader) clientID(field string) uint64 {
 // bytes reads a length-prefixed byte string as a slice of the input, its capacity cut to its
 // length; empty reads as nil.
 func (r *reader) bytes(field string) []byte {
-	n := r.uvarint(field + " length")
 	if r.err != nil {
 		return nil
 	}
+	n, k, err := Uvarint(r.b[r.off:])
+	if err != nil {
+		r.fail(err, field, " length at byte %d", r.off)
+		return nil
+	}
+	r.off += k
 	if left := uint64(len(r.b) - r.off); n > left {
 		r.fail(ErrTruncated, field, ": length %d, %d bytes left", n, left)
 		return nil
