@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tandemhq/tandem/server"
+	"github.com/tandemhq/tandem/storage"
+)
+
+// envPrefix starts the name of the environment variable of every serve flag.
+const envPrefix = "TANDEM_"
+
+// serveOptions are the serve flags: server.Config plus what only the command needs.
+type serveOptions struct {
+	addr      string
+	logLevel  slog.Level
+	logFormat string
+	origins   string
+	cfg       server.Config
+}
+
+// newServeFlags returns the serve flag set, writing into o.
+func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("tandem serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c := &o.cfg
+	// Byte-size flags show their default as the value they hold when defined.
+	c.MaxMessageBytes = server.DefaultMaxMessageBytes
+	c.MaxDocumentBytes = server.DefaultMaxDocumentBytes
+	c.MaxAwarenessBytes = server.DefaultMaxAwarenessBytes
+	c.SendQueueBytes = server.DefaultSendQueueBytes
+	c.CompactLogBytes = server.DefaultCompactLogBytes
+	fs.StringVar(&o.addr, "addr", ":8080", "TCP address to listen on")
+	fs.StringVar(&c.DataPath, "data", "./tandem.db", "path of the storage file (created if missing)")
+	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&o.origins, "allowed-origins", "", "comma-separated browser origins allowed to open WebSockets (empty: the server's own host; * allows any)")
+	fs.Var(byteSize{&c.MaxMessageBytes}, "max-message-bytes", "largest incoming WebSocket message (bytes; KiB/MiB/GiB suffixes)")
+	fs.Var(byteSize64{&c.MaxDocumentBytes}, "max-document-bytes", "largest stored document: snapshot plus log (bytes)")
+	fs.IntVar(&c.MaxConnsPerDocument, "max-conns-per-document", server.DefaultMaxConnsPerDocument, "WebSocket connections allowed on one document")
+	fs.Var(byteSize{&c.MaxAwarenessBytes}, "max-awareness-bytes", "largest awareness state of one client (bytes)")
+	fs.Var(byteSize{&c.SendQueueBytes}, "send-queue-bytes", "bytes queued for one slow connection before it is closed with 1013")
+	fs.IntVar(&c.SendQueueMessages, "send-queue-messages", server.DefaultSendQueueMessages, "messages queued for one slow connection before it is closed with 1013")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "deadline of each socket write")
+	fs.DurationVar(&c.PongWait, "pong-wait", server.DefaultPongWait, "silence after which a connection is closed (pings at 9/10 of it)")
+	fs.DurationVar(&c.AwarenessInterval, "awareness-interval", server.DefaultAwarenessInterval, "period over which awareness changes are coalesced")
+	fs.DurationVar(&c.IdleUnloadAfter, "idle-unload-after", server.DefaultIdleUnloadAfter, "how long a document without connections stays in memory")
+	fs.IntVar(&c.CompactLogEntries, "compact-log-entries", server.DefaultCompactLogEntries, "log entries after which a document is compacted")
+	fs.Var(byteSize64{&c.CompactLogBytes}, "compact-log-bytes", "log size after which a document is compacted (bytes)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "bound on the graceful shutdown after SIGINT or SIGTERM")
+	fs.DurationVar(&c.StorageLockTimeout, "storage-lock-timeout", server.DefaultStorageLockTimeout, "how long to wait for another process's lock on the storage file")
+	fs.DurationVar(&c.StorageMaxBatchDelay, "storage-max-batch-delay", 0, "how long storage may wait to group more writes into one commit")
+	return fs
+}
+
+// envName returns the environment variable of a flag.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseServe reads the environment, then the arguments (a flag wins over its variable).
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (serveOptions, error) {
+	var o serveOptions
+	fs := newServeFlags(&o, stderr)
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		v := getenv(envName(f.Name))
+		if v == "" || envErr != nil {
+			return
+		}
+		if err := fs.Set(f.Name, v); err != nil {
+			envErr = fmt.Errorf("invalid value %q for %s: %v", v, envName(f.Name), err)
+		}
+	})
+	if envErr != nil {
+		return o, envErr
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	switch o.logFormat {
+	case "text", "json":
+	default:
+		return o, fmt.Errorf("invalid value %q for -log-format: want text or json", o.logFormat)
+	}
+	if o.origins != "" {
+		for _, s := range strings.Split(o.origins, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				o.cfg.AllowedOrigins = append(o.cfg.AllowedOrigins, s)
+			}
+		}
+	}
+	return o, nil
+}
+
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, err := parseServe(args, os.Getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tandem serve: %v\n", err)
+		return 2
+	}
+	opts := &slog.HandlerOptions{Level: o.logLevel}
+	var h slog.Handler = slog.NewTextHandler(stderr, opts)
+	if o.logFormat == "json" {
+		h = slog.NewJSONHandler(stderr, opts)
+	}
+	log := slog.New(h)
+	o.cfg.Logger = log
+
+	srv, err := server.New(o.cfg)
+	if errors.Is(err, server.ErrInvalidConfig) {
+		fmt.Fprintf(stderr, "tandem serve: %v\n", err)
+		return 2
+	}
+	if errors.Is(err, storage.ErrLocked) {
+		fmt.Fprintf(stderr, "tandem serve: %s is in use by another tandem process (only one may open it): %v\n", o.cfg.DataPath, err)
+		return 1
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tandem serve: %v\n", err)
+		return 1
+	}
+	l, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "tandem serve: %v\n", err)
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		return 1
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal, a second one kills the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+
+	log.Info("listening", "addr", l.Addr().String(), "data", o.cfg.DataPath)
+	fmt.Fprintf(stdout, "tandem is serving %s: open %s in a browser to edit\n", o.cfg.DataPath, editorURL(l.Addr()))
+	if err := srv.Serve(ctx, l); err != nil {
+		log.Error("stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// editorURL returns the address a browser on this machine opens to reach the demo editor.
+func editorURL(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return "http://" + a.String() + "/"
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
+}
+
+// byteSize is an int flag in bytes that accepts KiB, MiB and GiB suffixes.
+type byteSize struct{ p *int }
+
+func (b byteSize) String() string {
+	if b.p == nil {
+		return "0"
+	}
+	return strconv.Itoa(*b.p)
+}
+
+func (b byteSize) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return err
+	}
+	if n > int64(^uint(0)>>1) {
+		return fmt.Errorf("%s is too large", s)
+	}
+	*b.p = int(n)
+	return nil
+}
+
+// byteSize64 is byteSize for int64 fields.
+type byteSize64 struct{ p *int64 }
+
+func (b byteSize64) String() string {
+	if b.p == nil {
+		return "0"
+	}
+	return strconv.FormatInt(*b.p, 10)
+}
+
+func (b byteSize64) Set(s string) error {
+	n, err := parseBytes(s)
+	if err != nil {
+		return err
+	}
+	*b.p = n
+	return nil
+}
+
+// parseBytes parses a non-negative byte count with an optional KiB, MiB or GiB suffix.
+func parseBytes(s string) (int64, error) {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a non-negative number of bytes, optionally with KiB, MiB or GiB")
+	}
+	if n > (1<<63-1)/mult {
+		return 0, fmt.Errorf("too large")
+	}
+	return n * mult, nil
+}

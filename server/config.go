@@ -1,0 +1,237 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config configures a Server. It is a plain value: the zero value of every field except DataPath
+// selects a documented default, and New checks the rest (validate names the first bad field).
+type Config struct {
+	// DataPath is the bbolt file that holds every document. Required; created if missing. Only one
+	// process may open it at a time: a second one fails New with an error wrapping
+	// storage.ErrLocked after StorageLockTimeout.
+	DataPath string
+
+	// Logger receives the server's logs. Nil discards them.
+	Logger *slog.Logger
+
+	// AllowedOrigins lists the browser origins ("https://app.example.com", scheme://host[:port])
+	// accepted on a WebSocket upgrade, compared exactly and case-insensitively. Empty means the
+	// request's own host only, like gorilla/websocket's default; a request without an Origin
+	// header (a non-browser client) is always allowed through to authorization. The single value
+	// "*" allows every origin; it is never the default.
+	AllowedOrigins []string
+
+	// MaxMessageBytes bounds one incoming WebSocket message, in bytes; a larger one closes the
+	// connection with 1009. Zero means 1 MiB.
+	MaxMessageBytes int
+
+	// MaxDocumentBytes bounds what a document stores (its snapshot plus its update log), in bytes;
+	// an update that would pass it is refused with 4413 (WebSocket) or 413 (HTTP). Zero means 64 MiB.
+	MaxDocumentBytes int64
+
+	// MaxConnsPerDocument bounds the WebSocket connections open on one document; the next one is
+	// refused with 1013. Zero means 1000.
+	MaxConnsPerDocument int
+
+	// MaxAwarenessBytes bounds one awareness state, in bytes; a larger one closes the connection
+	// with 1009. Zero means 8 KiB.
+	MaxAwarenessBytes int
+
+	// SendQueueBytes bounds the bytes waiting to be written to one connection. A connection whose
+	// queue would pass it is a slow consumer and is closed with 1013; a single message larger than
+	// the bound (a large document's sync) is still queued when the queue is empty. Zero means 4 MiB.
+	SendQueueBytes int
+
+	// SendQueueMessages bounds the messages waiting to be written to one connection, with the same
+	// consequence as SendQueueBytes. Zero means 4096.
+	SendQueueMessages int
+
+	// WriteTimeout is the deadline of every write to a socket; a write that takes longer closes
+	// the connection. Zero means 10 s.
+	WriteTimeout time.Duration
+
+	// PongWait is how long a connection may stay silent (no pong, no message) before it is
+	// closed; the server pings at 9/10 of it. Zero means 30 s.
+	PongWait time.Duration
+
+	// AwarenessInterval is the period over which awareness changes of a document are coalesced
+	// (latest state per client) into one message to the other editors. Zero means 50 ms.
+	AwarenessInterval time.Duration
+
+	// IdleUnloadAfter is how long a document with no connections stays in memory before it is
+	// snapshotted and unloaded. Zero means 30 s.
+	IdleUnloadAfter time.Duration
+
+	// CompactLogEntries is the number of update log entries after which a document is compacted
+	// (a new snapshot replaces the entries it covers). Zero means 1000.
+	CompactLogEntries int
+
+	// CompactLogBytes is the size of the update log, in bytes, after which a document is compacted.
+	// Zero means 8 MiB.
+	CompactLogBytes int64
+
+	// SaveRetries is how many times a failed snapshot save is retried, with exponential backoff,
+	// before the server gives up on it (the update log, already durable, is kept). Zero means 5.
+	SaveRetries int
+
+	// SaveRetryBackoff is the delay before the first retry of a failed save; each retry doubles it,
+	// up to 30 s. Zero means 250 ms.
+	SaveRetryBackoff time.Duration
+
+	// ActorInbox is the capacity of each document actor's inbox, in messages. Senders wait when it
+	// is full (bounded by their context). Zero means 256.
+	ActorInbox int
+
+	// ShutdownTimeout bounds the graceful shutdown that Serve starts when its context ends. Zero
+	// means 10 s.
+	ShutdownTimeout time.Duration
+
+	// StorageLockTimeout is how long opening DataPath waits for another process's lock. Zero means 1 s.
+	StorageLockTimeout time.Duration
+
+	// StorageMaxBatchDelay is how long the storage writer may wait to gather more appends into one
+	// commit. Zero means no wait (batches form naturally under load).
+	StorageMaxBatchDelay time.Duration
+
+	// StorageNoSync skips fsync on commit. UNSAFE: an acknowledged edit can be lost on power
+	// failure. For tests and benchmarks only.
+	StorageNoSync bool
+}
+
+// Defaults, applied by withDefaults to zero fields.
+const (
+	DefaultMaxMessageBytes     = 1 << 20
+	DefaultMaxDocumentBytes    = 64 << 20
+	DefaultMaxConnsPerDocument = 1000
+	DefaultMaxAwarenessBytes   = 8 << 10
+	DefaultSendQueueBytes      = 4 << 20
+	DefaultSendQueueMessages   = 4096
+	DefaultWriteTimeout        = 10 * time.Second
+	DefaultPongWait            = 30 * time.Second
+	DefaultAwarenessInterval   = 50 * time.Millisecond
+	DefaultIdleUnloadAfter     = 30 * time.Second
+	DefaultCompactLogEntries   = 1000
+	DefaultCompactLogBytes     = 8 << 20
+	DefaultSaveRetries         = 5
+	DefaultSaveRetryBackoff    = 250 * time.Millisecond
+	DefaultActorInbox          = 256
+	DefaultShutdownTimeout     = 10 * time.Second
+	DefaultStorageLockTimeout  = time.Second
+
+	maxSaveRetryBackoff = 30 * time.Second
+)
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	setInt := func(p *int, d int) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	setDur := func(p *time.Duration, d time.Duration) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	setInt(&c.MaxMessageBytes, DefaultMaxMessageBytes)
+	if c.MaxDocumentBytes == 0 {
+		c.MaxDocumentBytes = DefaultMaxDocumentBytes
+	}
+	setInt(&c.MaxConnsPerDocument, DefaultMaxConnsPerDocument)
+	setInt(&c.MaxAwarenessBytes, DefaultMaxAwarenessBytes)
+	setInt(&c.SendQueueBytes, DefaultSendQueueBytes)
+	setInt(&c.SendQueueMessages, DefaultSendQueueMessages)
+	setDur(&c.WriteTimeout, DefaultWriteTimeout)
+	setDur(&c.PongWait, DefaultPongWait)
+	setDur(&c.AwarenessInterval, DefaultAwarenessInterval)
+	setDur(&c.IdleUnloadAfter, DefaultIdleUnloadAfter)
+	setInt(&c.CompactLogEntries, DefaultCompactLogEntries)
+	if c.CompactLogBytes == 0 {
+		c.CompactLogBytes = DefaultCompactLogBytes
+	}
+	setInt(&c.SaveRetries, DefaultSaveRetries)
+	setDur(&c.SaveRetryBackoff, DefaultSaveRetryBackoff)
+	setInt(&c.ActorInbox, DefaultActorInbox)
+	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	setDur(&c.StorageLockTimeout, DefaultStorageLockTimeout)
+	return c
+}
+
+// validate reports the first field of c (after withDefaults) that holds a bad value.
+func (c Config) validate() error {
+	bad := func(field string, format string, args ...any) error {
+		return fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	if c.DataPath == "" {
+		return bad("DataPath", "is empty")
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "*" {
+			continue
+		}
+		u, err := url.Parse(o)
+		if err != nil || u.Scheme == "" || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			return bad("AllowedOrigins", "holds %q: want scheme://host[:port] or *", o)
+		}
+	}
+	positive := []struct {
+		name string
+		v    int64
+	}{
+		{"MaxMessageBytes", int64(c.MaxMessageBytes)},
+		{"MaxDocumentBytes", c.MaxDocumentBytes},
+		{"MaxConnsPerDocument", int64(c.MaxConnsPerDocument)},
+		{"MaxAwarenessBytes", int64(c.MaxAwarenessBytes)},
+		{"SendQueueBytes", int64(c.SendQueueBytes)},
+		{"SendQueueMessages", int64(c.SendQueueMessages)},
+		{"WriteTimeout", int64(c.WriteTimeout)},
+		{"PongWait", int64(c.PongWait)},
+		{"AwarenessInterval", int64(c.AwarenessInterval)},
+		{"IdleUnloadAfter", int64(c.IdleUnloadAfter)},
+		{"CompactLogEntries", int64(c.CompactLogEntries)},
+		{"CompactLogBytes", c.CompactLogBytes},
+		{"SaveRetries", int64(c.SaveRetries)},
+		{"SaveRetryBackoff", int64(c.SaveRetryBackoff)},
+		{"ActorInbox", int64(c.ActorInbox)},
+		{"ShutdownTimeout", int64(c.ShutdownTimeout)},
+		{"StorageLockTimeout", int64(c.StorageLockTimeout)},
+	}
+	for _, p := range positive {
+		if p.v < 0 {
+			return bad(p.name, "is negative (%d)", p.v)
+		}
+	}
+	if c.StorageMaxBatchDelay < 0 {
+		return bad("StorageMaxBatchDelay", "is negative (%s)", c.StorageMaxBatchDelay)
+	}
+	if c.MaxAwarenessBytes > c.MaxMessageBytes {
+		return bad("MaxAwarenessBytes", "(%d) exceeds MaxMessageBytes (%d)", c.MaxAwarenessBytes, c.MaxMessageBytes)
+	}
+	if c.PongWait < 10*time.Millisecond {
+		return bad("PongWait", "is below 10ms (%s)", c.PongWait)
+	}
+	return nil
+}
+
+// originAllowed reports whether a WebSocket upgrade from origin (the Origin header, non-empty) to
+// host (the request's Host) is allowed by allowed.
+func originAllowed(allowed []string, origin, host string) bool {
+	if len(allowed) == 0 {
+		u, err := url.Parse(origin)
+		if err != nil {
+			return false
+		}
+		return strings.EqualFold(u.Host, host)
+	}
+	for _, a := range allowed {
+		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
+			return true
+		}
+	}
+	return false
+}

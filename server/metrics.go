@@ -1,0 +1,84 @@
+package server
+
+import "github.com/tandemhq/tandem/server/internal/metrics"
+
+// Refusal reasons, the label values of tandem_refusals_total. Every limit or check that refuses
+// something counts it under one of these.
+const (
+	reasonBadDocID        = "bad_doc_id"
+	reasonOrigin          = "origin"
+	reasonUnauthorized    = "unauthorized"
+	reasonForbidden       = "forbidden"
+	reasonBadMessage      = "bad_message"
+	reasonTextFrame       = "text_frame"
+	reasonTooBig          = "message_too_big"
+	reasonVersion         = "unsupported_version"
+	reasonInvalidUpdate   = "invalid_update"
+	reasonDocTooLarge     = "document_too_large"
+	reasonTooManyConns    = "too_many_connections"
+	reasonAwarenessTooBig = "awareness_too_big"
+	reasonShuttingDown    = "shutting_down"
+	reasonLoadFailed      = "load_failed"
+	reasonDeleted         = "document_deleted"
+)
+
+var allReasons = []string{
+	reasonBadDocID, reasonOrigin, reasonUnauthorized, reasonForbidden, reasonBadMessage,
+	reasonTextFrame, reasonTooBig, reasonVersion, reasonInvalidUpdate, reasonDocTooLarge,
+	reasonTooManyConns, reasonAwarenessTooBig, reasonShuttingDown, reasonLoadFailed, reasonDeleted,
+}
+
+// serverMetrics are one Server's Prometheus metrics, all named tandem_*.
+type serverMetrics struct {
+	reg *metrics.Registry
+
+	connections     *metrics.Gauge
+	documentsOpen   *metrics.Gauge
+	updatesApplied  *metrics.Counter
+	httpEdits       *metrics.Counter
+	bytesIn         *metrics.Counter
+	bytesOut        *metrics.Counter
+	messagesIn      *metrics.Counter
+	messagesOut     *metrics.Counter
+	broadcastSecs   *metrics.Histogram
+	commitSecs      *metrics.Histogram
+	slowConsumers   *metrics.Counter
+	refusals        *metrics.CounterVec
+	appendFailures  *metrics.Counter
+	saves           *metrics.Counter
+	saveFailures    *metrics.Counter
+	savesAbandoned  *metrics.Counter
+	compactions     *metrics.Counter
+	unloads         *metrics.Counter
+	loadFailures    *metrics.Counter
+	joinSnapshotHit *metrics.Counter
+	awarenessOut    *metrics.Counter
+}
+
+func newServerMetrics() *serverMetrics {
+	r := metrics.NewRegistry()
+	return &serverMetrics{
+		reg:             r,
+		connections:     r.NewGauge("tandem_connections", "WebSocket connections open now."),
+		documentsOpen:   r.NewGauge("tandem_documents_open", "Documents loaded in memory (one actor each)."),
+		updatesApplied:  r.NewCounter("tandem_updates_applied_total", "CRDT updates applied, from WebSocket and HTTP."),
+		httpEdits:       r.NewCounter("tandem_http_edits_total", "Edit and update requests applied through the HTTP API."),
+		bytesIn:         r.NewCounter("tandem_bytes_received_total", "Bytes of WebSocket messages received."),
+		bytesOut:        r.NewCounter("tandem_bytes_sent_total", "Bytes of WebSocket messages sent."),
+		messagesIn:      r.NewCounter("tandem_messages_received_total", "WebSocket messages received."),
+		messagesOut:     r.NewCounter("tandem_messages_sent_total", "WebSocket messages sent."),
+		broadcastSecs:   r.NewHistogram("tandem_broadcast_seconds", "Time from an update's arrival to its write to another editor's socket.", metrics.LatencyBuckets),
+		commitSecs:      r.NewHistogram("tandem_commit_seconds", "Time from handing an update to storage to its durability report.", metrics.LatencyBuckets),
+		slowConsumers:   r.NewCounter("tandem_slow_consumer_closes_total", "Connections closed with 1013 because their send queue was full."),
+		refusals:        r.NewCounterVec("tandem_refusals_total", "Requests, connections and messages refused, by reason.", "reason", allReasons...),
+		appendFailures:  r.NewCounter("tandem_append_failures_total", "Update appends that storage failed to commit."),
+		saves:           r.NewCounter("tandem_saves_total", "Snapshots written (compaction, unload, shutdown)."),
+		saveFailures:    r.NewCounter("tandem_save_failures_total", "Snapshot writes that failed (each is retried with backoff)."),
+		savesAbandoned:  r.NewCounter("tandem_saves_abandoned_total", "Documents whose snapshot kept failing and were unloaded with their log only."),
+		compactions:     r.NewCounter("tandem_compactions_total", "Compactions started because a log passed its threshold."),
+		unloads:         r.NewCounter("tandem_unloads_total", "Documents unloaded from memory."),
+		loadFailures:    r.NewCounter("tandem_load_failures_total", "Documents that failed to load from storage."),
+		joinSnapshotHit: r.NewCounter("tandem_join_snapshot_cache_hits_total", "Joins answered from the cached full-state sync message."),
+		awarenessOut:    r.NewCounter("tandem_awareness_batches_total", "Coalesced awareness messages sent (one per document per tick)."),
+	}
+}
