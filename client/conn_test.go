@@ -1,0 +1,428 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/protocol"
+)
+
+func testCtx(t *testing.T) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func dial(t *testing.T, url string, opts Options) *Conn {
+	t.Helper()
+	c, err := Dial(testCtx(t), url, "doc-1", opts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func insert(root string, pos int, s string) func(*crdt.Doc) error {
+	return func(d *crdt.Doc) error { return d.Text(root).Insert(pos, s) }
+}
+
+// waitFor polls cond until it holds or the test's time runs out. Used only where the condition
+// is another process's state that sends no signal (a remote replica's text).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestEditConvergesAndSaves(t *testing.T) {
+	fs := newFakeServer(t)
+	a := dial(t, fs.URL(), Options{})
+	b := dial(t, fs.URL(), Options{})
+	if err := a.Edit(insert("body", 0, "hello")); err != nil {
+		t.Fatalf("Edit: %v", err)
+	}
+	if err := a.WaitSaved(testCtx(t)); err != nil {
+		t.Fatalf("WaitSaved: %v", err)
+	}
+	if got, want := a.Saved(), a.Clock(); got != want || want != 5 {
+		t.Errorf("Saved() = %d, Clock() = %d; want both 5", got, want)
+	}
+	waitFor(t, "b to see a's edit", func() bool { return b.Text("body") == "hello" })
+	if err := b.Edit(insert("body", 5, " world")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a to see b's edit", func() bool { return a.Text("body") == "hello world" })
+	if got, want := fs.text("body"), "hello world"; got != want {
+		t.Errorf("server text = %q; want %q", got, want)
+	}
+	// A late joiner gets the whole document in its sync.
+	c := dial(t, fs.URL(), Options{})
+	if got, want := c.Text("body"), "hello world"; got != want {
+		t.Errorf("late joiner text = %q; want %q", got, want)
+	}
+	if c.LastSync().Bytes == 0 {
+		t.Errorf("late joiner LastSync().Bytes = 0; want the document")
+	}
+}
+
+func TestWaitSavedWaitsForAck(t *testing.T) {
+	fs := newFakeServer(t)
+	a := dial(t, fs.URL(), Options{})
+	fs.setHoldAck(true)
+	if err := a.Edit(insert("body", 0, "x")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := a.WaitSaved(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitSaved with acks held = %v; want a deadline error", err)
+	}
+	if !a.Unsaved() {
+		t.Errorf("Unsaved() = false before the ack; want true")
+	}
+	fs.setHoldAck(false)
+	if err := a.WaitSaved(testCtx(t)); err != nil {
+		t.Fatalf("WaitSaved after the ack: %v", err)
+	}
+	if a.Unsaved() {
+		t.Errorf("Unsaved() = true after the ack; want false")
+	}
+}
+
+func TestCloseCodesAreTyped(t *testing.T) {
+	tests := []struct {
+		code     protocol.CloseCode
+		terminal bool
+	}{
+		{protocol.CloseForbidden, true},
+		{protocol.CloseDocumentDeleted, true},
+		{protocol.CloseTryAgainLater, false},
+		{protocol.CloseInvalidUpdate, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.code.String(), func(t *testing.T) {
+			fs := newFakeServer(t)
+			c := dial(t, fs.URL(), Options{})
+			fs.closeAll(tt.code, "because")
+			select {
+			case <-c.Done():
+			case <-time.After(5 * time.Second):
+				t.Fatal("Done not closed after the server's close")
+			}
+			var ce *CloseError
+			if err := c.Err(); !errors.As(err, &ce) {
+				t.Fatalf("Err() = %v; want a *CloseError", err)
+			}
+			if ce.Code != tt.code || ce.Message != "because" || ce.Terminal() != tt.terminal {
+				t.Errorf("Err() = %+v (terminal %t); want code %d, message %q, terminal %t", ce, ce.Terminal(), tt.code, "because", tt.terminal)
+			}
+			if err := c.Edit(insert("body", 0, "x")); !errors.As(err, &ce) {
+				t.Errorf("Edit after close = %v; want the close error", err)
+			}
+		})
+	}
+}
+
+func TestTerminalCodeStopsReconnect(t *testing.T) {
+	fs := newFakeServer(t)
+	var mu sync.Mutex
+	var statuses []Status
+	c := dial(t, fs.URL(), Options{Reconnect: true, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond,
+		OnStatus: func(s Status, err error) { mu.Lock(); statuses = append(statuses, s); mu.Unlock() }})
+	fs.closeAll(protocol.CloseUnauthorized, "token expired")
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("a terminal close did not end a reconnecting Conn")
+	}
+	var ce *CloseError
+	if err := c.Err(); !errors.As(err, &ce) || ce.Code != protocol.CloseUnauthorized {
+		t.Errorf("Err() = %v; want close 4401", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(statuses) != 1 || statuses[0] != StatusDisconnected {
+		t.Errorf("statuses = %v; want [disconnected]", statuses)
+	}
+}
+
+// A server that crashes loses what it had not acknowledged; the client's resync on reconnect
+// sends it again, and only then is it saved.
+func TestReconnectResendsUnacknowledged(t *testing.T) {
+	fs := newFakeServer(t)
+	reconnected := make(chan struct{}, 10)
+	a := dial(t, fs.URL(), Options{Reconnect: true, MinBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond,
+		OnStatus: func(s Status, err error) {
+			if s == StatusConnected {
+				reconnected <- struct{}{}
+			}
+		}})
+	if err := a.Edit(insert("body", 0, "saved ")); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitSaved(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	fs.setHoldAck(true)
+	if err := a.Edit(insert("body", 6, "lost?")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the server to apply the edit", func() bool { return fs.text("body") == "saved lost?" })
+	fs.crash()
+	fs.setHoldAck(false)
+	select {
+	case <-reconnected:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reconnect after the crash")
+	}
+	if err := a.WaitSaved(testCtx(t)); err != nil {
+		t.Fatalf("WaitSaved after reconnect: %v", err)
+	}
+	if got, want := fs.text("body"), "saved lost?"; got != want {
+		t.Errorf("server text after crash and resync = %q; want %q", got, want)
+	}
+	if got, want := a.Saved(), uint64(11); got != want {
+		t.Errorf("Saved() = %d; want %d", got, want)
+	}
+}
+
+// Edits made while the connection is down are kept and sent on reconnect.
+func TestOfflineEditsSentOnReconnect(t *testing.T) {
+	fs := newFakeServer(t)
+	disconnected := make(chan struct{}, 10)
+	reconnected := make(chan struct{}, 10)
+	a := dial(t, fs.URL(), Options{Reconnect: true, MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
+		OnStatus: func(s Status, err error) {
+			if s == StatusConnected {
+				reconnected <- struct{}{}
+			} else {
+				disconnected <- struct{}{}
+			}
+		}})
+	fs.dropAll()
+	<-disconnected
+	if err := a.Edit(insert("body", 0, "offline")); err != nil {
+		t.Fatalf("Edit while disconnected: %v", err)
+	}
+	select {
+	case <-reconnected:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reconnect")
+	}
+	if err := a.WaitSaved(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fs.text("body"), "offline"; got != want {
+		t.Errorf("server text = %q; want %q", got, want)
+	}
+}
+
+func TestAwarenessAndBroadcast(t *testing.T) {
+	fs := newFakeServer(t)
+	got := make(chan []byte, 10)
+	gotAw := make(chan protocol.AwarenessEntry, 10)
+	a := dial(t, fs.URL(), Options{})
+	b := dial(t, fs.URL(), Options{
+		OnBroadcast: func(from uint64, p []byte) {
+			if from == a.ClientID() {
+				got <- append([]byte(nil), p...)
+			}
+		},
+		OnAwareness: func(es []protocol.AwarenessEntry) {
+			for _, e := range es {
+				gotAw <- protocol.AwarenessEntry{ClientID: e.ClientID, Clock: e.Clock, State: append([]byte(nil), e.State...)}
+			}
+		},
+	})
+	if err := a.Broadcast([]byte("typing")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if string(p) != "typing" {
+			t.Errorf("broadcast payload = %q; want %q", p, "typing")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("broadcast not relayed")
+	}
+	if err := a.SetAwareness([]byte(`{"name":"a"}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-gotAw:
+		if e.ClientID != a.ClientID() || e.Clock != 1 || string(e.State) != `{"name":"a"}` {
+			t.Errorf("awareness entry = %+v; want client %d, clock 1, state {\"name\":\"a\"}", e, a.ClientID())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("awareness not relayed")
+	}
+	if p, ok := b.Peers()[a.ClientID()]; !ok || string(p.State) != `{"name":"a"}` {
+		t.Errorf("b.Peers()[a] = %+v, %t; want a's state", p, ok)
+	}
+	if err := a.SetAwareness(nil); err != nil {
+		t.Fatal(err)
+	}
+	<-gotAw
+	if _, ok := b.Peers()[a.ClientID()]; ok {
+		t.Errorf("b.Peers() still holds a after a cleared its state")
+	}
+}
+
+func TestObserveDoesNotApply(t *testing.T) {
+	fs := newFakeServer(t)
+	seen := make(chan struct{}, 10)
+	obs := dial(t, fs.URL(), Options{Observe: true, OnUpdate: func([]byte) { seen <- struct{}{} }})
+	a := dial(t, fs.URL(), Options{})
+	if err := a.Edit(insert("body", 0, "abc")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-seen:
+	case <-time.After(5 * time.Second):
+		t.Fatal("observer saw no update")
+	}
+	if got := obs.Text("body"); got != "" {
+		t.Errorf("observer text = %q; want \"\" (observers do not apply)", got)
+	}
+	if err := obs.Edit(insert("body", 0, "o")); err != nil {
+		t.Fatalf("observer Edit: %v", err)
+	}
+	waitFor(t, "the server to merge", func() bool { return len(fs.text("body")) == 4 })
+}
+
+func TestCloseIsIdempotent(t *testing.T) {
+	fs := newFakeServer(t)
+	c := dial(t, fs.URL(), Options{Reconnect: true})
+	for i := 0; i < 2; i++ {
+		if err := c.Close(); err != nil {
+			t.Fatalf("Close #%d = %v; want nil", i+1, err)
+		}
+	}
+	if err := c.Err(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Err() after Close = %v; want ErrClosed", err)
+	}
+	if err := c.Edit(insert("body", 0, "x")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Edit after Close = %v; want ErrClosed", err)
+	}
+	waitFor(t, "the server to see the socket go", func() bool { return fs.connCount() == 0 })
+}
+
+func TestHandshakeRefusal(t *testing.T) {
+	tests := []struct {
+		status   int
+		terminal bool
+	}{
+		{http.StatusUnauthorized, true},
+		{http.StatusForbidden, true},
+		{http.StatusBadRequest, true},
+		{http.StatusTooManyRequests, false},
+		{http.StatusServiceUnavailable, false},
+	}
+	for _, tt := range tests {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, `{"error":"no"}`, tt.status)
+		}))
+		_, err := Dial(testCtx(t), srv.URL, "d", Options{})
+		srv.Close()
+		var he *HandshakeError
+		if !errors.As(err, &he) || he.Status != tt.status || he.Terminal() != tt.terminal {
+			t.Errorf("status %d: Dial = %v; want a HandshakeError with terminal %t", tt.status, err, tt.terminal)
+		}
+	}
+}
+
+func TestDocURL(t *testing.T) {
+	tests := []struct {
+		base, id, token, want string
+		wantErr               bool
+	}{
+		{base: "ws://127.0.0.1:8080", id: "notes", want: "ws://127.0.0.1:8080/v1/docs/notes/ws"},
+		{base: "http://127.0.0.1:8080/", id: "team:a-1", want: "ws://127.0.0.1:8080/v1/docs/team:a-1/ws"},
+		{base: "https://example.com/tandem", id: "d", token: "t k", want: "wss://example.com/tandem/v1/docs/d/ws?token=t+k"},
+		{base: "ftp://x", id: "d", wantErr: true},
+		{base: "ws://", id: "d", wantErr: true},
+		{base: "ws://x", id: "", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := docURL(tt.base, tt.id, tt.token)
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("docURL(%q, %q, %q) = %q, %v; want %q (error %t)", tt.base, tt.id, tt.token, got, err, tt.want, tt.wantErr)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidURL) {
+			t.Errorf("docURL(%q, %q) error %v does not wrap ErrInvalidURL", tt.base, tt.id, err)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	const min, max = 500 * time.Millisecond, 20 * time.Second
+	top := func(n int64) int64 { return n - 1 }
+	zero := func(int64) int64 { return 0 }
+	tests := []struct {
+		attempt int
+		rnd     func(int64) int64
+		want    time.Duration
+	}{
+		{0, zero, min},
+		{0, top, 2 * min},
+		{1, top, 3 * min},
+		{3, top, 9 * min},
+		{10, top, max},
+		{100, top, max},
+	}
+	for _, tt := range tests {
+		if got := backoff(tt.attempt, min, max, tt.rnd); got != tt.want {
+			t.Errorf("backoff(%d) = %v; want %v", tt.attempt, got, tt.want)
+		}
+	}
+	// Full jitter: across many draws the first retry spreads over its whole window.
+	lo, hi := time.Hour, time.Duration(0)
+	for i := 0; i < 1000; i++ {
+		d := backoff(0, min, max, nil)
+		lo, hi = minDur(lo, d), maxDur(hi, d)
+	}
+	if lo < min || hi > 2*min || hi-lo < min/2 {
+		t.Errorf("backoff(0) over 1000 draws spans [%v, %v]; want a spread within [%v, %v]", lo, hi, min, 2*min)
+	}
+	if got := backoff(0, 0, 0, zero); got != defaultMinBackoff {
+		t.Errorf("backoff with zero bounds = %v; want %v", got, defaultMinBackoff)
+	}
+}
+
+func minDur(a, b time.Duration) time.Duration {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+func maxDur(a, b time.Duration) time.Duration {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+func TestCloseErrorMessage(t *testing.T) {
+	e := &CloseError{Code: protocol.CloseForbidden, Message: "read-only"}
+	if got, want := e.Error(), "client: closed by server: 4403 forbidden: read-only"; got != want {
+		t.Errorf("Error() = %q; want %q", got, want)
+	}
+	if !strings.HasPrefix((&CloseError{Code: 1013}).Error(), "client: closed by server: 1013") {
+		t.Errorf("Error() without message = %q", (&CloseError{Code: 1013}).Error())
+	}
+}
