@@ -1,0 +1,238 @@
+package ratelimit
+
+import (
+	"errors"
+	"math/rand/v2"
+	"testing"
+	"time"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func TestNewRefusesBadParameters(t *testing.T) {
+	tests := []struct {
+		rate  float64
+		burst int
+		grace time.Duration
+	}{
+		{0, 1, 0},
+		{-1, 1, 0},
+		{1, 0, 0},
+		{1, -5, 0},
+		{1, 1, -time.Second},
+	}
+	for _, tt := range tests {
+		if _, err := NewThrottle(tt.rate, tt.burst, tt.grace, t0); err == nil {
+			t.Errorf("NewThrottle(%v, %d, %v) = nil error; want an error", tt.rate, tt.burst, tt.grace)
+		}
+	}
+}
+
+func TestBucketAllow(t *testing.T) {
+	b, err := NewBucket(10, 3, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		at   time.Duration
+		want bool
+	}{
+		{0, true}, {0, true}, {0, true}, // the burst
+		{0, false},
+		{99 * time.Millisecond, false}, // 0.99 of a token
+		{100 * time.Millisecond, true}, // one token earned
+		{100 * time.Millisecond, false},
+		{10 * time.Second, true}, // refilled, but only up to the burst
+		{10 * time.Second, true},
+		{10 * time.Second, true},
+		{10 * time.Second, false},
+		{5 * time.Second, false}, // the clock went back: nothing gained
+	}
+	for i, s := range steps {
+		if got := b.Allow(t0.Add(s.at)); got != s.want {
+			t.Errorf("step %d: Allow(t0+%v) = %v; want %v", i, s.at, got, s.want)
+		}
+	}
+}
+
+func TestBucketReserve(t *testing.T) {
+	b, err := NewBucket(4, 2, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{0, 0, 250 * time.Millisecond, 500 * time.Millisecond, 750 * time.Millisecond}
+	for i, w := range want {
+		if got := b.Reserve(t0); got != w {
+			t.Errorf("Reserve #%d at t0 = %v; want %v", i, got, w)
+		}
+	}
+	if got := b.Tokens(t0); got != -3 {
+		t.Errorf("Tokens(t0) = %v; want -3", got)
+	}
+	if got := b.Tokens(t0.Add(time.Second)); got != 1 {
+		t.Errorf("Tokens(t0+1s) = %v; want 1", got)
+	}
+}
+
+// simulate sends n messages, the next one gap after the previous one passed (after its delay),
+// and returns the time of the first refusal relative to t0 and the number of messages passed.
+func simulate(t *testing.T, th *Throttle, n int, gap func(i int) time.Duration) (refusedAt time.Duration, passed int) {
+	t.Helper()
+	now := t0
+	for i := range n {
+		d, err := th.Take(now)
+		if errors.Is(err, ErrLimited) {
+			return now.Sub(t0), passed
+		}
+		if err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		passed++
+		now = now.Add(d + gap(i))
+	}
+	return -1, passed
+}
+
+func TestThrottleFlooderClosedWithinGrace(t *testing.T) {
+	const (
+		rate  = 60
+		burst = 300
+		grace = time.Second
+	)
+	tests := []struct {
+		name string
+		gap  time.Duration // between messages when not throttled
+	}{
+		{"10x rate", time.Second / (10 * rate)},
+		{"back to back", 0},
+		{"1.5x rate", time.Second / (rate * 3 / 2)},
+	}
+	for _, tt := range tests {
+		th, err := NewThrottle(rate, burst, grace, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// When does the burst run out? The first message that finds less than a token.
+		probe, _ := NewBucket(rate, burst, t0)
+		exceeded := time.Duration(-1)
+		now := t0
+		for range 100000 {
+			if probe.Tokens(now) < 1 {
+				exceeded = now.Sub(t0)
+				break
+			}
+			probe.Reserve(now)
+			now = now.Add(tt.gap)
+		}
+		refusedAt, passed := simulate(t, th, 1_000_000, func(int) time.Duration { return tt.gap })
+		if refusedAt < 0 {
+			t.Errorf("%s: never refused after %d messages; want a refusal", tt.name, passed)
+			continue
+		}
+		// The criterion of T-SEC-08: closed within 2 s of exceeding the burst; with a grace of 1 s
+		// the refusal comes within grace plus one message's delay.
+		if late := refusedAt - exceeded; late < grace || late > grace+time.Second/rate+time.Millisecond {
+			t.Errorf("%s: refused %v after the burst ran out; want within [%v, %v]", tt.name, late, grace, grace+time.Second/rate)
+		}
+		// While throttled it passed messages at the rate, not faster.
+		maxPassed := burst + int(refusedAt.Seconds()*rate) + 1
+		if passed > maxPassed {
+			t.Errorf("%s: passed %d messages in %v; want at most %d", tt.name, passed, refusedAt, maxPassed)
+		}
+	}
+}
+
+func TestThrottleHonestClientsNeverRefused(t *testing.T) {
+	const (
+		rate  = 60
+		burst = 300
+		grace = time.Second
+	)
+	tests := []struct {
+		name string
+		gap  func(i int) time.Duration
+	}{
+		{"exactly the rate", func(int) time.Duration { return time.Second / rate }},
+		{"half the rate", func(int) time.Duration { return 2 * time.Second / rate }},
+		// Pastes: 250 messages at once every 5 s (50/s on average).
+		{"bursts below the burst size", func(i int) time.Duration {
+			if i%250 == 249 {
+				return 5 * time.Second
+			}
+			return 0
+		}},
+	}
+	for _, tt := range tests {
+		th, err := NewThrottle(rate, burst, grace, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if refusedAt, passed := simulate(t, th, 20000, tt.gap); refusedAt >= 0 {
+			t.Errorf("%s: refused at %v after %d messages; want never", tt.name, refusedAt, passed)
+		}
+	}
+}
+
+// TestThrottleShortOverrunForgiven: a client that goes over its burst for less than the grace and
+// then slows down is delayed, never refused, and a later overrun gets a fresh grace period.
+func TestThrottleShortOverrunForgiven(t *testing.T) {
+	th, err := NewThrottle(10, 5, time.Second, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	now := t0
+	for round := range 20 {
+		throttledFor := time.Duration(0)
+		// 5 messages use the burst; then ~5 more at once, each delayed by 100 ms (0.5 s in all).
+		for i := range 10 {
+			d, err := th.Take(now)
+			if err != nil {
+				t.Fatalf("round %d message %d: Take = %v; want a delay", round, i, err)
+			}
+			throttledFor += d
+			now = now.Add(d)
+		}
+		if !th.Throttled() || throttledFor == 0 {
+			t.Fatalf("round %d: not throttled after 10 messages at once; want throttled", round)
+		}
+		// A pause long enough to refill.
+		now = now.Add(time.Second + time.Duration(rng.IntN(int(time.Second))))
+	}
+	if _, err := th.Take(now); err != nil || th.Throttled() {
+		t.Errorf("after a pause: Take = %v, throttled %v; want nil, false", err, th.Throttled())
+	}
+}
+
+func TestThrottleZeroGrace(t *testing.T) {
+	th, err := NewThrottle(1, 2, 0, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if d, err := th.Take(t0); d != 0 || err != nil {
+			t.Fatalf("message %d: Take = %v, %v; want 0, nil", i, d, err)
+		}
+	}
+	if _, err := th.Take(t0); !errors.Is(err, ErrLimited) {
+		t.Errorf("third message: Take = %v; want ErrLimited", err)
+	}
+	// A refused message took no token: one second later exactly one token is there.
+	if d, err := th.Take(t0.Add(time.Second)); d != 0 || err != nil {
+		t.Errorf("after 1 s: Take = %v, %v; want 0, nil", d, err)
+	}
+}
+
+func BenchmarkThrottleTake(b *testing.B) {
+	th, err := NewThrottle(60, 300, time.Second, t0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := t0
+	for b.Loop() {
+		now = now.Add(time.Second / 60)
+		if _, err := th.Take(now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
