@@ -162,10 +162,10 @@ func (a *Authority) Verify(tok Token) (Claims, error) {
 		Role:      jc.Role,
 	}
 	if jc.ExpiresAt != nil {
-		c.Expires = jc.ExpiresAt.Time
+		c.Expires = jc.ExpiresAt.Time.UTC()
 	}
 	if jc.IssuedAt != nil {
-		c.IssuedAt = jc.IssuedAt.Time
+		c.IssuedAt = jc.IssuedAt.Time.UTC()
 	}
 	if err := c.Validate(); err != nil {
 		return Claims{}, err

@@ -51,7 +51,7 @@ type Claims struct {
 	Documents string
 	// Role is what the holder may do: RoleRead or RoleWrite.
 	Role Role
-	// Expires is when the token stops being accepted, to the second.
+	// Expires is when the token stops being accepted, to the second (in UTC once verified).
 	Expires time.Time
 	// IssuedAt is when the token was minted; informative only.
 	IssuedAt time.Time
