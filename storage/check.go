@@ -24,10 +24,10 @@ const maxCheckProblems = 50
 // transaction that it rolls back (bbolt's check is not safe beside a concurrent commit), so writes
 // wait while it reads the whole file: use it in tests, tools and at startup, not on a busy store.
 func (s *Store) Check() error {
-	err := s.writeSync(func() error {
+	return s.writeSync("check "+s.path, func() error {
 		tx, err := s.db.Begin(true)
 		if err != nil {
-			return err
+			return fmt.Errorf("storage: check %s: %w", s.path, err)
 		}
 		defer func() { _ = tx.Rollback() }()
 		var problems []error
@@ -41,14 +41,10 @@ func (s *Store) Check() error {
 		}
 		checkLayout(tx, report)
 		if len(problems) > 0 {
-			return fmt.Errorf("%w: %w", ErrCorrupt, errors.Join(problems...))
+			return fmt.Errorf("storage: check %s: %w: %w", s.path, ErrCorrupt, errors.Join(problems...))
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("storage: check %s: %w", s.path, err)
-	}
-	return nil
 }
 
 // checkLayout reports every breach of the store's invariants in tx.

@@ -198,10 +198,10 @@ func (s *Store) CompactAsync(docID string, snapshot []byte, uptoSeq uint64, done
 		return
 	}
 	if len(snapshot) > MaxValueBytes {
-		done(fmt.Errorf("%w: compact %q: snapshot of %d bytes (max %d)", ErrTooLarge, docID, len(snapshot), MaxValueBytes))
+		done(fmt.Errorf("storage: compact %q: %w: snapshot of %d bytes (max %d)", docID, ErrTooLarge, len(snapshot), MaxValueBytes))
 		return
 	}
-	s.write(func() error {
+	s.write(fmt.Sprintf("compact %q", docID), func() error {
 		if err := s.compact(docID, snapshot, uptoSeq); err != nil {
 			return fmt.Errorf("storage: compact %q up to %d: %w", docID, uptoSeq, err)
 		}
@@ -275,7 +275,7 @@ func (s *Store) Delete(docID string) error {
 	if err := validDocID(docID); err != nil {
 		return fmt.Errorf("storage: delete: %w", err)
 	}
-	return s.writeSync(func() error {
+	return s.writeSync(fmt.Sprintf("delete %q", docID), func() error {
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			err := tx.Bucket(bucketDocs).DeleteBucket([]byte(docID))
 			if errors.Is(err, berrors.ErrBucketNotFound) {
@@ -338,14 +338,14 @@ func (s *Store) PutDocMetaAsync(docID, key string, value []byte, done func(error
 		return
 	}
 	if key == "" || len(key) > MaxDocMetaKeyBytes {
-		done(fmt.Errorf("%w: %d bytes (want 1 to %d)", ErrInvalidKey, len(key), MaxDocMetaKeyBytes))
+		done(fmt.Errorf("storage: put metadata of %q: %w: %d bytes (want 1 to %d)", docID, ErrInvalidKey, len(key), MaxDocMetaKeyBytes))
 		return
 	}
 	if len(value) > MaxValueBytes {
-		done(fmt.Errorf("%w: metadata %q of %q: %d bytes (max %d)", ErrTooLarge, key, docID, len(value), MaxValueBytes))
+		done(fmt.Errorf("storage: put metadata %q of %q: %w: %d bytes (max %d)", key, docID, ErrTooLarge, len(value), MaxValueBytes))
 		return
 	}
-	s.write(func() error {
+	s.write(fmt.Sprintf("put metadata %q of %q", key, docID), func() error {
 		err := s.db.Update(func(tx *bolt.Tx) error {
 			docs := tx.Bucket(bucketDocs)
 			if value == nil && docs.Bucket([]byte(docID)) == nil {

@@ -175,7 +175,7 @@ func Open(path string, opts Options) (*Store, error) {
 		NoSync:       opts.NoSync,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("%w: %s (gave up after %v)", ErrLocked, path, opts.LockTimeout)
+		return nil, fmt.Errorf("storage: open %s: %w (gave up after %v)", path, ErrLocked, opts.LockTimeout)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)

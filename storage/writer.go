@@ -42,11 +42,11 @@ func (s *Store) Append(docID string, data []byte, done func(seq uint64, err erro
 	if err := validDocID(docID); err != nil {
 		r.err = fmt.Errorf("storage: append: %w", err)
 	} else if len(data) > MaxValueBytes {
-		r.err = fmt.Errorf("%w: append to %q: %d bytes (max %d)", ErrTooLarge, docID, len(data), MaxValueBytes)
+		r.err = fmt.Errorf("storage: append to %q: %w: %d bytes (max %d)", docID, ErrTooLarge, len(data), MaxValueBytes)
 	}
 	if !s.enqueue(r) {
 		s.failedAppends.Add(1)
-		done(0, fmt.Errorf("%w: append to %q", ErrClosed, docID))
+		done(0, fmt.Errorf("storage: append to %q: %w", docID, ErrClosed))
 	}
 }
 
@@ -71,17 +71,18 @@ func (s *Store) AppendSync(ctx context.Context, docID string, data []byte) (uint
 }
 
 // write queues fn to run on the writer goroutine after every write queued before it; done gets its
-// result (ErrClosed, from the caller's goroutine, after Close).
-func (s *Store) write(fn func() error, done func(error)) {
+// result. After Close, done gets ErrClosed from the caller's goroutine, in a message naming what,
+// the operation. fn wraps its own errors.
+func (s *Store) write(what string, fn func() error, done func(error)) {
 	if !s.enqueue(&request{op: fn, opDone: done}) {
-		done(ErrClosed)
+		done(fmt.Errorf("storage: %s: %w", what, ErrClosed))
 	}
 }
 
 // writeSync is write that waits.
-func (s *Store) writeSync(fn func() error) error {
+func (s *Store) writeSync(what string, fn func() error) error {
 	ch := make(chan error, 1)
-	s.write(fn, func(err error) { ch <- err })
+	s.write(what, fn, func(err error) { ch <- err })
 	return <-ch
 }
 
