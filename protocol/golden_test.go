@@ -114,7 +114,7 @@ func (h *hexBytes) UnmarshalJSON(b []byte) error {
 type (
 	helloFields struct {
 		Version     uint64   `json:"version"`
-		ClientID    uint64   `json:"clientID"`
+		ClientID    uint64   `json:"clientId"`
 		StateVector hexBytes `json:"stateVector"`
 		Flags       uint64   `json:"flags"`
 	}
@@ -133,7 +133,7 @@ type (
 		State hexBytes `json:"state"`
 	}
 	awarenessEntryFields struct {
-		ClientID uint64   `json:"clientID"`
+		ClientID uint64   `json:"clientId"`
 		Clock    uint64   `json:"clock"`
 		State    hexBytes `json:"state"`
 	}
@@ -148,7 +148,7 @@ type (
 		Payload hexBytes `json:"payload"`
 	}
 	peerBroadcastFields struct {
-		ClientID uint64   `json:"clientID"`
+		ClientID uint64   `json:"clientId"`
 		Payload  hexBytes `json:"payload"`
 	}
 	nonceFields struct {
