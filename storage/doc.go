@@ -56,7 +56,8 @@
 // Every method of Store is safe for concurrent use. Append never blocks on I/O: it adds to an
 // unbounded queue and returns (bounding what each caller has in flight is the caller's job). The
 // done callbacks run on the writer goroutine, one after the other: a callback that blocks stalls
-// every document's writes. Reads (Load, Stat, List, GetDocMeta) run in the caller's goroutine in
+// every document's writes, and one that calls a method waiting for the writer (AppendSync, Compact,
+// Delete, PutDocMeta, Check, Close) deadlocks it; Append and the Async methods are fine. Reads (Load, Stat, List, GetDocMeta) run in the caller's goroutine in
 // bbolt read transactions, in parallel with the writer, and see only what has committed; every
 // byte they return is a copy.
 //

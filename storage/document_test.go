@@ -347,3 +347,48 @@ func TestLoadCopiesOut(t *testing.T) {
 		t.Errorf("a state from Load changed after later writes")
 	}
 }
+
+// TestCompactionBoundsFile (T-DUR-10, scaled down): with a compaction every 1000 entries, the log
+// stays bounded and the file reaches a steady size. bbolt never shrinks a file, but it reuses the
+// pages that compaction frees.
+func TestCompactionBoundsFile(t *testing.T) {
+	const total, every = 40000, 1000
+	s, _ := openTest(t, Options{NoSync: true})
+	entry := strings.Repeat("u", 100)
+	snapshot := strings.Repeat("s", 20000)
+	var sizeAtHalf int64
+	for i := 1; i <= total; i++ {
+		seq := uint64(i)
+		if i%every != 0 {
+			s.Append("doc", []byte(entry), nil)
+			continue
+		}
+		if got := mustAppend(t, s, "doc", entry); got != seq {
+			t.Fatalf("append %d got seq %d", i, got)
+		}
+		if err := s.Compact("doc", []byte(snapshot), seq); err != nil {
+			t.Fatal(err)
+		}
+		if i == total/2 {
+			var err error
+			if sizeAtHalf, err = s.FileBytes(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	m, _, err := s.Stat("doc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.LogEntries != 0 || m.LastSeq != total {
+		t.Errorf("Stat(doc) = %d entries, last seq %d; want 0 and %d", m.LogEntries, m.LastSeq, total)
+	}
+	size, err := s.FileBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("file: %d KiB after %d entries, %d KiB after %d", sizeAtHalf>>10, total/2, size>>10, total)
+	if float64(size) > 1.2*float64(sizeAtHalf) {
+		t.Errorf("file grew from %d to %d bytes between %d and %d entries; want at most 1.2x", sizeAtHalf, size, total/2, total)
+	}
+}

@@ -26,7 +26,9 @@ type request struct {
 // done is called exactly once, from the writer goroutine, after the commit that holds the entry is
 // durable (err == nil, seq = the entry's sequence number) or has failed (err != nil: the entry is
 // not acknowledged; see the package doc on what a failed commit leaves behind). done must not block
-// and must not panic: the writer waits for it before it commits anything else. It may call Append.
+// and must not panic: the writer waits for it before it commits anything else. It may call Append
+// and the Async methods, but not a method that waits for the writer (AppendSync, Compact, Delete,
+// PutDocMeta, Check, Close): that would deadlock.
 //
 // Appends of one document are committed in the order Append was called, and so are the other writes
 // (Compact, Delete, PutDocMeta) queued between them. The store keeps a reference to data until done
