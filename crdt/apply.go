@@ -1,0 +1,463 @@
+package crdt
+
+import (
+	"bytes"
+	"cmp"
+	"container/heap"
+	"fmt"
+	"slices"
+)
+
+// pendingSet holds what waits for its dependencies: per client, ops ascending
+// by clock and not overlapping (adjacent ops that continue each other are
+// merged), and delete ranges naming clocks not yet integrated.
+type pendingSet struct {
+	ops  map[uint64][]uop
+	dels []delRange
+}
+
+func (p *pendingSet) empty() bool { return len(p.ops) == 0 && len(p.dels) == 0 }
+
+// toUpdate returns the pending set as a canonical update: one block per run of
+// consecutive clocks of a client.
+func (p *pendingSet) toUpdate() *update {
+	u := &update{dels: p.dels}
+	clients := make([]uint64, 0, len(p.ops))
+	for c := range p.ops {
+		clients = append(clients, c)
+	}
+	slices.Sort(clients)
+	for _, c := range clients {
+		ops := p.ops[c]
+		for i := 0; i < len(ops); {
+			j := i + 1
+			for j < len(ops) && ops[j].clock == ops[j-1].end() {
+				j++
+			}
+			u.blocks = append(u.blocks, block{client: c, ops: ops[i:j]})
+			i = j
+		}
+	}
+	return u
+}
+
+// findOp returns the op of ops (ascending, not overlapping) that covers clock.
+func findOp(ops []uop, clock uint64) *uop {
+	i, _ := slices.BinarySearchFunc(ops, clock, func(o uop, c uint64) int {
+		switch {
+		case o.end() <= c:
+			return -1
+		case o.clock > c:
+			return 1
+		}
+		return 0
+	})
+	if i < len(ops) && ops[i].clock <= clock && clock < ops[i].end() {
+		return &ops[i]
+	}
+	return nil
+}
+
+// trimOp returns the part of op at or after clock from (op.end() > from).
+func trimOp(client uint64, op uop, from uint64) uop {
+	if from <= op.clock {
+		return op
+	}
+	k := from - op.clock
+	if op.kind == opText {
+		op.left = ID{client, from - 1}
+		if !op.deleted {
+			op.content = op.content[k:]
+		}
+	}
+	op.clock, op.n = from, op.n-k
+	return op
+}
+
+// cutOp returns the part of op before clock to (op.clock < to).
+func cutOp(op uop, to uint64) uop {
+	if to >= op.end() {
+		return op
+	}
+	k := to - op.clock
+	if op.kind == opText && !op.deleted {
+		op.content = op.content[:k:k]
+	}
+	op.n = k
+	return op
+}
+
+// Apply applies an update (0x01) or a snapshot (0x02) and returns what changed,
+// per root. Units the document already has are ignored; units whose
+// dependencies are missing wait in the pending buffer and are integrated when
+// they arrive. An update is checked in full first: if it is refused
+// (ErrMalformedUpdate, ErrPendingOverflow), the document is unchanged.
+func (d *Doc) Apply(b []byte) ([]Change, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%w: empty input", ErrMalformedUpdate)
+	}
+	switch b[0] {
+	case formatUpdate:
+		u, err := decodeUpdate(b)
+		if err != nil {
+			return nil, err
+		}
+		return d.applyUpdate(u)
+	case formatSnapshot:
+		s, err := decodeSnapshot(b)
+		if err != nil {
+			return nil, err
+		}
+		if d.isEmpty() {
+			return d.loadSnapshot(s)
+		}
+		return d.applyUpdate(s.toUpdate())
+	}
+	return nil, fmt.Errorf("%w: format byte 0x%02x", ErrMalformedUpdate, b[0])
+}
+
+// isEmpty reports whether the document has integrated nothing and has nothing pending.
+func (d *Doc) isEmpty() bool {
+	if !d.pending.empty() {
+		return false
+	}
+	for _, cs := range d.clients {
+		if cs.next > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *Doc) applyUpdate(u *update) ([]Change, error) {
+	if err := d.validate(u); err != nil {
+		return nil, err
+	}
+	p := d.plan(u)
+	if p.pendingBytes > d.cfg.MaxPendingBytes {
+		return nil, fmt.Errorf("%w: %d bytes would wait, the limit is %d", ErrPendingOverflow, p.pendingBytes, d.cfg.MaxPendingBytes)
+	}
+	return d.execute(p), nil
+}
+
+// unitAt describes the unit of ID id as the document, its pending buffer or
+// the update u know it: found, and if so whether it is a text item and its root.
+func (d *Doc) unitAt(id ID, u *update) (found, text bool, root string) {
+	if cs := d.clients[id.Client]; cs != nil && id.Clock < cs.next {
+		if it := cs.items.find(id.Clock); it != nil {
+			return true, true, it.root.name
+		}
+		return true, false, ""
+	}
+	if op := findOp(d.pending.ops[id.Client], id.Clock); op != nil {
+		return true, op.kind == opText, op.root
+	}
+	if u != nil {
+		for i := range u.blocks {
+			if b := &u.blocks[i]; b.client == id.Client {
+				if op := findOp(b.ops, id.Clock); op != nil {
+					return true, op.kind == opText, op.root
+				}
+			}
+		}
+	}
+	return false, false, ""
+}
+
+// validate refuses an update whose text origins name a known unit that is not
+// a text item of the same root (docs/crdt.md section 1.6, rule 4).
+func (d *Doc) validate(u *update) error {
+	for i := range u.blocks {
+		b := &u.blocks[i]
+		for j := range b.ops {
+			op := &b.ops[j]
+			if op.kind != opText {
+				continue
+			}
+			for _, o := range [2]ID{op.left, op.right} {
+				if o.Client == 0 {
+					continue
+				}
+				if found, text, root := d.unitAt(o, u); found && (!text || root != op.root) {
+					return fmt.Errorf("%w: origin (%d,%d) of (%d,%d) is not a text item of %q",
+						ErrMalformedUpdate, o.Client, o.Clock, b.client, op.clock, op.root)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// A plan is what applying an update will do, computed without changing the
+// document: the ops to integrate in dependency order, the delete ranges to
+// apply, and the new pending set with its encoded size.
+type plan struct {
+	steps        []step
+	dels         []delRange
+	pending      pendingSet
+	pendingBytes int
+}
+
+type step struct {
+	client uint64
+	op     *uop
+}
+
+// queue is a client's ops in a plan, and how far they have been integrated.
+type queue struct {
+	client uint64
+	ops    []uop
+	head   int
+	next   uint64 // the client's clock once ops[:head] are integrated
+}
+
+// waiter is a client queue waiting for the clock of another client to pass clock.
+type waiter struct {
+	clock  uint64
+	client uint64
+}
+
+type waitHeap []waiter
+
+func (h waitHeap) Len() int           { return len(h) }
+func (h waitHeap) Less(i, j int) bool { return h[i].clock < h[j].clock }
+func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *waitHeap) Push(x any)        { *h = append(*h, x.(waiter)) }
+func (h *waitHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// plan merges u into the pending set and finds what can be integrated: a
+// client's next op is ready when it starts at the client's clock and its
+// origins are integrated (or become so earlier in the plan). Waiting is by
+// heap per awaited client, so a plan costs O(n log n) in the number of ops
+// whatever the shape of the dependencies.
+func (d *Doc) plan(u *update) *plan {
+	p := &plan{}
+	queues := make(map[uint64]*queue)
+	getQ := func(c uint64) *queue {
+		q := queues[c]
+		if q == nil {
+			q = &queue{client: c, next: d.clock(c)}
+			queues[c] = q
+		}
+		return q
+	}
+	for c, ops := range d.pending.ops {
+		q := getQ(c)
+		for _, op := range ops {
+			q.addOp(op)
+		}
+	}
+	for i := range u.blocks {
+		b := &u.blocks[i]
+		q := getQ(b.client)
+		for _, op := range b.ops {
+			q.addOp(op)
+		}
+	}
+	clock := func(c uint64) uint64 {
+		if q := queues[c]; q != nil {
+			return q.next
+		}
+		return d.clock(c)
+	}
+	waiters := make(map[uint64]*waitHeap)
+	var work []uint64
+	for c, q := range queues {
+		if len(q.ops) > 0 {
+			work = append(work, c)
+		}
+	}
+	slices.Sort(work)
+	slices.Reverse(work)
+	for len(work) > 0 {
+		q := queues[work[len(work)-1]]
+		work = work[:len(work)-1]
+	ops:
+		for q.head < len(q.ops) {
+			op := &q.ops[q.head]
+			if op.clock != q.next {
+				break // a gap: the missing clocks are not in the plan
+			}
+			if op.kind == opText {
+				for _, o := range [2]ID{op.left, op.right} {
+					if o.Client != 0 && o.Clock >= clock(o.Client) {
+						h := waiters[o.Client]
+						if h == nil {
+							h = &waitHeap{}
+							waiters[o.Client] = h
+						}
+						heap.Push(h, waiter{o.Clock, q.client})
+						break ops
+					}
+				}
+				if !d.originsValid(op, queues) {
+					op.kind, op.content = opSkip, nil
+				}
+			}
+			p.steps = append(p.steps, step{q.client, op})
+			q.next = op.end()
+			q.head++
+			if h := waiters[q.client]; h != nil {
+				for h.Len() > 0 && (*h)[0].clock < q.next {
+					work = append(work, heap.Pop(h).(waiter).client)
+				}
+			}
+		}
+	}
+
+	// What waits: the ops not reached, and the delete ranges beyond the clocks.
+	for c, q := range queues {
+		if q.head < len(q.ops) {
+			if p.pending.ops == nil {
+				p.pending.ops = make(map[uint64][]uop)
+			}
+			var ops []uop
+			for _, op := range q.ops[q.head:] {
+				ops = appendOp(c, ops, op)
+			}
+			p.pending.ops[c] = ops
+		}
+	}
+	dels := normalizeDels(append(slices.Clone(d.pending.dels), u.dels...))
+	for _, r := range dels {
+		k := clock(r.client)
+		if r.clock < k {
+			p.dels = append(p.dels, delRange{r.client, r.clock, min(r.n, k-r.clock)})
+		}
+		if end := r.clock + r.n; end > k {
+			s := max(r.clock, k)
+			p.pending.dels = append(p.pending.dels, delRange{r.client, s, end - s})
+		}
+	}
+	if !p.pending.empty() {
+		p.pendingBytes = len(encodeUpdate(p.pending.toUpdate()))
+	}
+	return p
+}
+
+// addOp adds op to the queue unless its clocks are known: the parts already
+// integrated or already queued are dropped (the first one received wins).
+func (q *queue) addOp(op uop) {
+	if op.end() <= q.next {
+		return
+	}
+	op = trimOp(q.client, op, q.next)
+	// Insert op's clocks that no queued op covers.
+	i, _ := slices.BinarySearchFunc(q.ops, op.clock, func(o uop, c uint64) int { return cmp.Compare(o.end(), c+1) })
+	// q.ops[i] is the first op ending after op.clock.
+	for op.n > 0 {
+		if i == len(q.ops) {
+			q.ops = append(q.ops, op)
+			return
+		}
+		o := &q.ops[i]
+		if op.clock < o.clock {
+			part := cutOp(op, o.clock)
+			q.ops = slices.Insert(q.ops, i, part)
+			i++
+			o = &q.ops[i]
+		}
+		if op.end() <= o.end() {
+			return
+		}
+		op = trimOp(q.client, op, o.end())
+		i++
+	}
+}
+
+// originsValid checks, when op is about to be integrated, that its origins are
+// text items of its root. Updates that break this are refused when the origin
+// is known on arrival; an origin that arrives later as something else makes
+// the op a skip.
+func (d *Doc) originsValid(op *uop, queues map[uint64]*queue) bool {
+	for _, o := range [2]ID{op.left, op.right} {
+		if o.Client == 0 {
+			continue
+		}
+		if cs := d.clients[o.Client]; cs != nil && o.Clock < cs.next {
+			it := cs.items.find(o.Clock)
+			if it == nil || it.root.name != op.root {
+				return false
+			}
+			continue
+		}
+		q := queues[o.Client]
+		po := findOp(q.ops[:q.head], o.Clock)
+		if po == nil || po.kind != opText || po.root != op.root {
+			return false
+		}
+	}
+	return true
+}
+
+// execute carries out a plan.
+func (d *Doc) execute(p *plan) []Change {
+	var ch changes
+	ownNext := d.own.next
+	for _, s := range p.steps {
+		cs := d.clientState(s.client)
+		op := s.op
+		switch op.kind {
+		case opText:
+			t := d.text(op.root)
+			if t == nil {
+				t = d.newTextRoot(op.root)
+			}
+			d.integrateText(t, cs, op, &ch)
+		case opMap:
+			m := d.mapRoot(op.root, true)
+			old := m.entries[op.key]
+			a := &assign{cs: cs, clock: op.clock, root: m, key: op.key, lamport: op.lamport, value: op.value}
+			if d.addAssign(a) && (old == nil || !bytes.Equal(old.value, a.value) || (old.value == nil) != (a.value == nil)) {
+				ch.key(m.name, op.key)
+			}
+		}
+		cs.next = op.end()
+	}
+	for _, r := range p.dels {
+		d.deleteRange(r, &ch)
+	}
+	d.pending, d.pendingBytes = p.pending, p.pendingBytes
+	if d.taken == ownNext {
+		// Our own units that came back from elsewhere are not ours to send.
+		d.taken = d.own.next
+	}
+	return ch.list()
+}
+
+// deleteRange marks the text items of r deleted.
+func (d *Doc) deleteRange(r delRange, ch *changes) {
+	cs := d.clients[r.client]
+	if cs == nil {
+		return
+	}
+	end := min(r.clock+r.n, cs.next)
+	for clock := r.clock; clock < end; {
+		it := cs.items.ceil(clock)
+		if it == nil || it.clock >= end {
+			return
+		}
+		if it.deleted {
+			clock = it.end()
+			continue
+		}
+		t := it.root
+		if it.clock < clock {
+			it = t.split(it, int(clock-it.clock))
+		}
+		if it.end() > end {
+			t.split(it, int(end-it.clock))
+		}
+		vis, _ := posOf(it)
+		setDeleted(it)
+		t.cur = cursor{}
+		ch.del(t.name, vis, it.n)
+		clock = it.end()
+		t.mergeDeleted(it)
+	}
+}

@@ -1,0 +1,71 @@
+package crdt
+
+import (
+	"slices"
+	"unicode/utf8"
+)
+
+// changes collects what an Apply changed, per root, in order.
+type changes struct {
+	list_ []*Change
+}
+
+func (c *changes) get(name string, kind RootKind) *Change {
+	for _, x := range c.list_ {
+		if x.Root == name && x.Kind == kind {
+			return x
+		}
+	}
+	x := &Change{Root: name, Kind: kind}
+	c.list_ = append(c.list_, x)
+	return x
+}
+
+// ins records that rs was inserted at visible index pos.
+func (c *changes) ins(root string, pos int, rs []rune) {
+	x := c.get(root, KindText)
+	if k := len(x.Edits); k > 0 {
+		last := &x.Edits[k-1]
+		if last.Delete == 0 && pos == last.Pos+utf8.RuneCountInString(last.Insert) {
+			last.Insert += string(rs)
+			return
+		}
+	}
+	x.Edits = append(x.Edits, TextEdit{Pos: pos, Insert: string(rs)})
+}
+
+// del records that n code points were deleted at visible index pos.
+func (c *changes) del(root string, pos, n int) {
+	x := c.get(root, KindText)
+	if k := len(x.Edits); k > 0 {
+		last := &x.Edits[k-1]
+		if last.Insert == "" && pos == last.Pos {
+			last.Delete += n
+			return
+		}
+	}
+	x.Edits = append(x.Edits, TextEdit{Pos: pos, Delete: n})
+}
+
+// key records that the value of key changed.
+func (c *changes) key(root, key string) {
+	x := c.get(root, KindMap)
+	x.Keys = append(x.Keys, key)
+}
+
+// list returns the changes sorted by root kind, then name, with map keys sorted.
+func (c *changes) list() []Change {
+	if len(c.list_) == 0 {
+		return nil
+	}
+	out := make([]Change, len(c.list_))
+	for i, x := range c.list_ {
+		if x.Kind == KindMap {
+			slices.Sort(x.Keys)
+			x.Keys = slices.Compact(x.Keys)
+		}
+		out[i] = *x
+	}
+	slices.SortFunc(out, func(a, b Change) int { return compareRootKeys(rootKey{a.Kind, a.Root}, rootKey{b.Kind, b.Root}) })
+	return out
+}

@@ -1,0 +1,165 @@
+package crdt
+
+import (
+	"cmp"
+	"slices"
+)
+
+// toUpdate turns a snapshot into an update with the same units, so that it
+// merges into a document that is not empty: per client, the runs and
+// assignments by clock with skips in the gaps, the deleted runs in the delete
+// set, and the snapshot's pending units.
+func (s *snapshot) toUpdate() *update {
+	per := make(map[uint64][]uop)
+	var dels []delRange
+	for _, t := range s.texts {
+		for _, r := range t.runs {
+			per[r.client] = append(per[r.client], uop{kind: opText, clock: r.clock, n: r.n, root: t.root,
+				left: r.left, right: r.right, deleted: r.deleted, content: r.content})
+			if r.deleted {
+				dels = append(dels, delRange{r.client, r.clock, r.n})
+			}
+		}
+	}
+	for _, a := range s.asgs {
+		per[a.client] = append(per[a.client], uop{kind: opMap, clock: a.clock, n: 1, root: a.root,
+			key: a.key, lamport: a.lamport, value: a.value})
+	}
+	u := &update{}
+	for _, c := range s.sv.sortedClients() {
+		ops := per[c]
+		slices.SortFunc(ops, func(a, b uop) int { return cmp.Compare(a.clock, b.clock) })
+		var out []uop
+		var clock uint64
+		for _, op := range ops {
+			if op.clock > clock {
+				out = append(out, uop{kind: opSkip, clock: clock, n: op.clock - clock})
+			}
+			out = append(out, op)
+			clock = op.end()
+		}
+		if end := s.sv[c]; end > clock {
+			out = append(out, uop{kind: opSkip, clock: clock, n: end - clock})
+		}
+		u.blocks = append(u.blocks, block{client: c, ops: out})
+	}
+	if p := s.pending; p != nil {
+		u.blocks = append(u.blocks, p.blocks...)
+		dels = append(dels, p.dels...)
+	}
+	u.dels = normalizeDels(dels)
+	return u
+}
+
+// loadSnapshot builds the snapshot into the empty document d in one linear
+// pass: runs straight into B-tree leaves, client indexes sorted once. The
+// snapshot's pending units then go through Apply's usual path. d is replaced
+// only if everything succeeds.
+func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
+	n := &Doc{client: d.client, cfg: d.cfg, clients: make(map[uint64]*clientState, len(s.sv)),
+		texts: make(map[string]*textRoot, len(s.texts)), maps: make(map[string]*mapRoot)}
+	n.own = n.clientState(d.client)
+	var ch changes
+	perClient := make(map[*clientState][]*item)
+	for _, st := range s.texts {
+		t := &textRoot{name: st.root}
+		n.texts[st.root] = t
+		items := make([]item, len(st.runs)) // one allocation for the runs of a root
+		leaves := make([]*node, 0, len(st.runs)/bulkLeaf+1)
+		var vis []rune
+		for i, r := range st.runs {
+			cs := n.clientState(r.client)
+			it := &items[i]
+			*it = item{cs: cs, clock: r.clock, n: int(r.n), left: r.left, right: r.right, root: t, deleted: r.deleted}
+			if !r.deleted {
+				it.off = len(cs.content)
+				cs.content = append(cs.content, r.content...)
+				vis = append(vis, r.content...)
+			}
+			if i%bulkLeaf == 0 {
+				leaves = append(leaves, &node{leaf: true, items: make([]*item, 0, leafMax+1)})
+			}
+			l := leaves[len(leaves)-1]
+			l.items = append(l.items, it)
+			it.leaf = l
+			l.tot += it.n
+			l.vis += it.vis()
+			perClient[cs] = append(perClient[cs], it)
+		}
+		t.build(leaves)
+		if len(vis) > 0 {
+			ch.ins(t.name, 0, vis)
+		}
+	}
+	for cs, its := range perClient {
+		slices.SortFunc(its, func(a, b *item) int { return cmp.Compare(a.clock, b.clock) })
+		for _, it := range its {
+			cs.items.push(it)
+		}
+	}
+	for _, a := range s.asgs {
+		m := n.mapRoot(a.root, true)
+		x := &assign{cs: n.clientState(a.client), clock: a.clock, root: m, key: a.key, lamport: a.lamport, value: a.value}
+		x.cs.asgs = append(x.cs.asgs, x)
+		m.entries[a.key] = x
+		if a.value != nil {
+			ch.key(m.name, a.key)
+		}
+	}
+	for c, k := range s.sv {
+		n.clientState(c).next = k
+	}
+	if s.pending != nil {
+		more, err := n.applyUpdate(s.pending)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range more {
+			for _, e := range c.Edits {
+				if e.Insert != "" {
+					ch.ins(c.Root, e.Pos, []rune(e.Insert))
+				}
+				if e.Delete > 0 {
+					ch.del(c.Root, e.Pos, e.Delete)
+				}
+			}
+			for _, k := range c.Keys {
+				ch.key(c.Root, k)
+			}
+		}
+	}
+	n.taken = n.own.next
+	n.localDel = d.localDel
+	*d = *n
+	return ch.list(), nil
+}
+
+// bulkLeaf is how full a snapshot load packs leaves: room is left for edits.
+const bulkLeaf = leafMax * 3 / 4
+
+// build makes the tree from its leaves, in order, bottom-up.
+func (t *textRoot) build(leaves []*node) {
+	for i, l := range leaves {
+		if i > 0 {
+			l.prev = leaves[i-1]
+			leaves[i-1].next = l
+		}
+	}
+	t.firstLeaf, t.lastLeaf = leaves[0], leaves[len(leaves)-1]
+	level := leaves
+	for len(level) > 1 {
+		var up []*node
+		for i, c := range level {
+			if i%bulkLeaf == 0 {
+				up = append(up, &node{children: make([]*node, 0, innerMax+1)})
+			}
+			p := up[len(up)-1]
+			p.children = append(p.children, c)
+			c.parent = p
+			p.vis += c.vis
+			p.tot += c.tot
+		}
+		level = up
+	}
+	t.root = level[0]
+}

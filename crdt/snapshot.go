@@ -1,0 +1,474 @@
+package crdt
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+)
+
+// Snapshot flags of a run (docs/crdt.md section 2.4).
+const (
+	runDeleted   = 0x01
+	runLeft      = 0x02
+	runLeftPrev  = 0x04 // the left origin is the last item of the previous run
+	runRight     = 0x08
+	runRightNext = 0x10 // the right origin is the first item of the next run
+)
+
+// snapRun is a run of a snapshot, in document order.
+type snapRun struct {
+	client, clock, n uint64
+	left, right      ID
+	deleted          bool
+	content          []rune // visible runs
+}
+
+func (r *snapRun) last() ID { return ID{r.client, r.clock + r.n - 1} }
+
+type snapText struct {
+	root string
+	runs []snapRun
+}
+
+type snapAssign struct {
+	client, clock uint64
+	root, key     string
+	lamport       uint64
+	value         []byte // nil: tombstone
+}
+
+// snapshot is a decoded snapshot.
+type snapshot struct {
+	sv      StateVector
+	texts   []snapText
+	asgs    []snapAssign
+	pending *update // nil if none
+}
+
+// mergeable reports whether b continues a in a snapshot's document order.
+func mergeable(a, b *snapRun) bool {
+	return a.client == b.client && a.clock+a.n == b.clock && b.left == a.last() && a.right == b.right && a.deleted == b.deleted
+}
+
+// EncodeSnapshot returns the whole state of the document as a snapshot (0x02):
+// the text in document order (deleted content dropped, lengths kept), the
+// winning map assignments, the state vector and what is pending.
+func (d *Doc) EncodeSnapshot() []byte {
+	// Roots that exist, in table order (texts first, then maps; by name).
+	var roots []rootKey
+	for name := range d.texts {
+		roots = append(roots, rootKey{KindText, name})
+	}
+	for name := range d.maps {
+		roots = append(roots, rootKey{KindMap, name})
+	}
+	slices.SortFunc(roots, compareRootKeys)
+	var clients []uint64
+	for c, cs := range d.clients {
+		if cs.next > 0 {
+			clients = append(clients, c)
+		}
+	}
+	slices.Sort(clients)
+	ci := func(c uint64) uint64 {
+		i, _ := slices.BinarySearch(clients, c)
+		return uint64(i)
+	}
+
+	b := make([]byte, 0, 1024)
+	b = append(b, formatSnapshot)
+	b = appendUv(b, uint64(len(clients)))
+	for _, c := range clients {
+		b = appendUv(b, c)
+	}
+	b = appendUv(b, uint64(len(roots)))
+	for _, r := range roots {
+		b = append(b, byte(r.kind))
+		b = appendStr(b, r.name)
+	}
+	b = appendUv(b, uint64(len(clients)))
+	for i, c := range clients {
+		b = appendUv(b, uint64(i))
+		b = appendUv(b, d.clients[c].next)
+	}
+	nTexts := 0
+	for nTexts < len(roots) && roots[nTexts].kind == KindText {
+		nTexts++
+	}
+	b = appendUv(b, uint64(nTexts))
+	var runs []snapRun
+	for i, r := range roots[:nTexts] {
+		runs = d.texts[r.name].snapRuns(runs[:0])
+		b = appendUv(b, uint64(i))
+		b = appendSnapRuns(b, runs, ci)
+	}
+	var asgs []*assign
+	for _, r := range roots[nTexts:] {
+		for _, a := range d.maps[r.name].entries {
+			asgs = append(asgs, a)
+		}
+	}
+	slices.SortFunc(asgs, func(a, b *assign) int {
+		return cmp.Or(cmp.Compare(a.cs.id, b.cs.id), cmp.Compare(a.clock, b.clock))
+	})
+	b = appendUv(b, uint64(len(asgs)))
+	for _, a := range asgs {
+		b = appendUv(b, ci(a.cs.id))
+		b = appendUv(b, a.clock)
+		if a.value == nil {
+			b = append(b, 1)
+		} else {
+			b = append(b, 0)
+		}
+		i, _ := slices.BinarySearchFunc(roots, rootKey{KindMap, a.root.name}, compareRootKeys)
+		b = appendUv(b, uint64(i))
+		b = appendStr(b, a.key)
+		b = appendUv(b, a.lamport)
+		if a.value != nil {
+			b = appendUv(b, uint64(len(a.value)))
+			b = append(b, a.value...)
+		}
+	}
+	if d.pending.empty() {
+		return append(b, 0)
+	}
+	p := encodeUpdate(d.pending.toUpdate())
+	b = appendUv(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+// snapRuns appends the maximal runs of t in document order to runs.
+func (t *textRoot) snapRuns(runs []snapRun) []snapRun {
+	for l := t.firstLeaf; l != nil; l = l.next {
+		for _, it := range l.items {
+			r := snapRun{client: it.cs.id, clock: it.clock, n: uint64(it.n), left: it.left, right: it.right, deleted: it.deleted}
+			if !it.deleted {
+				r.content = it.runes()
+			}
+			if k := len(runs); k > 0 && mergeable(&runs[k-1], &r) {
+				last := &runs[k-1]
+				last.n += r.n
+				last.content = joinRunes(last.content, r.content)
+				continue
+			}
+			runs = append(runs, r)
+		}
+	}
+	return runs
+}
+
+// appendSnapRuns writes the columns of a text (after its ri).
+func appendSnapRuns(b []byte, runs []snapRun, ci func(uint64) uint64) []byte {
+	b = appendUv(b, uint64(len(runs)))
+	for i := range runs {
+		r := &runs[i]
+		var f byte
+		if r.deleted {
+			f |= runDeleted
+		}
+		if r.left.Client != 0 {
+			f |= runLeft
+			if i > 0 && r.left == runs[i-1].last() {
+				f |= runLeftPrev
+			}
+		}
+		if r.right.Client != 0 {
+			f |= runRight
+			if i+1 < len(runs) && r.right == (ID{runs[i+1].client, runs[i+1].clock}) {
+				f |= runRightNext
+			}
+		}
+		b = append(b, f)
+	}
+	for i := 0; i < len(runs); {
+		j := i + 1
+		for j < len(runs) && runs[j].client == runs[i].client {
+			j++
+		}
+		b = appendUv(b, ci(runs[i].client))
+		b = appendUv(b, uint64(j-i))
+		i = j
+	}
+	var expected uint64
+	for i := range runs {
+		b = appendSv(b, int64(runs[i].clock)-int64(expected))
+		expected = runs[i].clock + runs[i].n
+	}
+	for i := range runs {
+		b = appendUv(b, runs[i].n)
+	}
+	for i := range runs {
+		if l := runs[i].left; l.Client != 0 && !(i > 0 && l == runs[i-1].last()) {
+			b = appendUv(appendUv(b, ci(l.Client)), l.Clock)
+		}
+	}
+	for i := range runs {
+		if r := runs[i].right; r.Client != 0 && !(i+1 < len(runs) && r == (ID{runs[i+1].client, runs[i+1].clock})) {
+			b = appendUv(appendUv(b, ci(r.Client)), r.Clock)
+		}
+	}
+	n := 0
+	for i := range runs {
+		for _, c := range runs[i].content {
+			n += utf8.RuneLen(c)
+		}
+	}
+	b = appendUv(b, uint64(n))
+	for i := range runs {
+		for _, c := range runs[i].content {
+			b = utf8.AppendRune(b, c)
+		}
+	}
+	return b
+}
+
+// decodeSnapshot decodes and checks a 0x02 snapshot (docs/crdt.md section 2.4).
+func decodeSnapshot(b []byte) (*snapshot, error) {
+	r := &reader{b: b}
+	s := decodeSnapshotFrom(r)
+	r.end()
+	if r.err != nil {
+		return nil, fmt.Errorf("crdt: decode snapshot: %w", r.err)
+	}
+	return s, nil
+}
+
+func decodeSnapshotFrom(r *reader) *snapshot {
+	if f := r.byte1(); r.err == nil && f != formatSnapshot {
+		r.fail("format byte 0x%02x, want 0x02", f)
+	}
+	clients := decodeClients(r)
+	roots := decodeRoots(r)
+	t := newTables(r, clients, roots)
+	s := &snapshot{}
+	n := r.count(2)
+	s.sv = make(StateVector, n)
+	var prevC uint64
+	for i := 0; i < n && r.err == nil; i++ {
+		c, k := t.client(), r.uv()
+		switch {
+		case r.err != nil:
+		case i > 0 && c <= prevC:
+			r.fail("state vector not ascending")
+		case k == 0:
+			r.fail("state vector clock 0")
+		}
+		s.sv[c], prevC = k, c
+	}
+	// claims collects, per client, the clock ranges of runs and assignments,
+	// to refuse a clock claimed twice.
+	type claim struct {
+		clock, n uint64
+		root     int // index into s.texts, or -1 for an assignment
+	}
+	claims := make(map[uint64][]claim)
+	nTexts := r.count(3)
+	s.texts = make([]snapText, 0, nTexts)
+	lastRi := -1
+	for i := 0; i < nTexts && r.err == nil; i++ {
+		ri := t.rootIndex(KindText)
+		if r.err != nil {
+			break
+		}
+		if ri <= lastRi {
+			r.fail("texts not ascending")
+			break
+		}
+		lastRi = ri
+		root := roots[ri].name
+		runs := decodeSnapRuns(t)
+		if r.err != nil {
+			break
+		}
+		for j := range runs {
+			run := &runs[j]
+			if run.clock+run.n > s.sv[run.client] {
+				r.fail("run (%d,%d) beyond the state vector", run.client, run.clock)
+				break
+			}
+			claims[run.client] = append(claims[run.client], claim{run.clock, run.n, len(s.texts)})
+		}
+		s.texts = append(s.texts, snapText{root: root, runs: runs})
+	}
+	nAsg := r.count(5)
+	s.asgs = make([]snapAssign, 0, nAsg)
+	type rk struct{ root, key string }
+	seen := make(map[rk]bool, nAsg)
+	for i := 0; i < nAsg && r.err == nil; i++ {
+		a := snapAssign{client: t.client(), clock: r.uv()}
+		tag := r.byte1()
+		a.root = t.root(KindMap)
+		a.key = r.str(MaxKeyBytes)
+		a.lamport = r.uv()
+		if r.err == nil && tag&1 == 0 {
+			a.value = decodeValue(r)
+		}
+		switch {
+		case r.err != nil:
+		case tag > 1:
+			r.fail("assignment tag 0x%02x", tag)
+		case a.lamport == 0:
+			r.fail("lamport 0")
+		case a.clock >= s.sv[a.client]:
+			r.fail("assignment (%d,%d) beyond the state vector", a.client, a.clock)
+		case i > 0 && cmp.Or(cmp.Compare(a.client, s.asgs[i-1].client), cmp.Compare(a.clock, s.asgs[i-1].clock)) <= 0:
+			r.fail("assignments not ascending")
+		case seen[rk{a.root, a.key}]:
+			r.fail("two assignments of key %q", a.key)
+		}
+		seen[rk{a.root, a.key}] = true
+		claims[a.client] = append(claims[a.client], claim{a.clock, 1, -1})
+		s.asgs = append(s.asgs, a)
+	}
+	if p := r.bytes(); r.err == nil && len(p) > 0 {
+		pr := reader{b: p}
+		s.pending = decodeUpdateFrom(&pr)
+		pr.end()
+		if pr.err != nil {
+			r.fail("pending: %v", pr.err)
+		}
+	}
+	t.allUsed()
+	if r.err != nil {
+		return nil
+	}
+	// No clock claimed twice; origins name text items of the same root.
+	for c, cl := range claims {
+		slices.SortFunc(cl, func(a, b claim) int { return cmp.Compare(a.clock, b.clock) })
+		for i := 1; i < len(cl); i++ {
+			if cl[i].clock < cl[i-1].clock+cl[i-1].n {
+				r.fail("clock (%d,%d) claimed twice", c, cl[i].clock)
+				return nil
+			}
+		}
+		claims[c] = cl
+	}
+	for ti := range s.texts {
+		for _, run := range s.texts[ti].runs {
+			for _, o := range [2]ID{run.left, run.right} {
+				if o.Client == 0 {
+					continue
+				}
+				cl := claims[o.Client]
+				i, _ := slices.BinarySearchFunc(cl, o.Clock, func(c claim, k uint64) int { return cmp.Compare(c.clock+c.n, k+1) })
+				if i == len(cl) || cl[i].clock > o.Clock || cl[i].root != ti {
+					r.fail("origin (%d,%d) is not a text item of %q", o.Client, o.Clock, s.texts[ti].root)
+					return nil
+				}
+			}
+		}
+	}
+	return s
+}
+
+// decodeSnapRuns reads the columns of one text (after its ri).
+func decodeSnapRuns(t *tables) []snapRun {
+	r := t.r
+	n := r.count(4)
+	if r.err != nil {
+		return nil
+	}
+	if n == 0 {
+		r.fail("text without runs")
+		return nil
+	}
+	runs := make([]snapRun, n)
+	flags := make([]byte, n)
+	for i := range runs {
+		f := r.byte1()
+		switch {
+		case f&^0x1f != 0:
+			r.fail("run flags 0x%02x", f)
+		case f&runLeftPrev != 0 && (f&runLeft == 0 || i == 0):
+			r.fail("run flag bit 2 without bit 1 or a previous run")
+		case f&runRightNext != 0 && (f&runRight == 0 || i == n-1):
+			r.fail("run flag bit 4 without bit 3 or a next run")
+		}
+		flags[i] = f
+		runs[i].deleted = f&runDeleted != 0
+	}
+	for i := 0; i < n && r.err == nil; {
+		c := t.client()
+		k := r.uv()
+		switch {
+		case r.err != nil:
+		case k == 0 || k > uint64(n-i):
+			r.fail("run client count %d", k)
+		case i > 0 && runs[i-1].client == c:
+			r.fail("run clients not merged")
+		}
+		for j := 0; j < int(k) && r.err == nil; j++ {
+			runs[i+j].client = c
+		}
+		i += int(k)
+	}
+	deltas := make([]int64, n)
+	for i := range deltas {
+		deltas[i] = r.sv()
+	}
+	var expected uint64
+	nVisible := uint64(0)
+	for i := range runs {
+		run := &runs[i]
+		run.n = r.uv()
+		c := int64(expected) + deltas[i]
+		switch {
+		case r.err != nil:
+			return nil
+		case run.n == 0:
+			r.fail("run of length 0")
+		case c < 0 || uint64(c)+run.n > maxVarint:
+			r.fail("run clock out of range")
+		}
+		run.clock = uint64(c)
+		expected = run.clock + run.n
+		if !run.deleted {
+			nVisible += run.n
+		}
+	}
+	for i := range runs {
+		if flags[i]&runLeft != 0 {
+			if flags[i]&runLeftPrev != 0 {
+				runs[i].left = runs[i-1].last()
+			} else {
+				runs[i].left = t.id()
+				if i > 0 && runs[i].left == runs[i-1].last() {
+					r.fail("left origin of run %d should use bit 2", i)
+				}
+			}
+		}
+	}
+	for i := range runs {
+		if flags[i]&runRight != 0 {
+			if flags[i]&runRightNext != 0 {
+				runs[i].right = ID{runs[i+1].client, runs[i+1].clock}
+			} else {
+				runs[i].right = t.id()
+				if i+1 < n && runs[i].right == (ID{runs[i+1].client, runs[i+1].clock}) {
+					r.fail("right origin of run %d should use bit 4", i)
+				}
+			}
+		}
+	}
+	for i := range runs {
+		run := &runs[i]
+		if (run.left.Client == run.client && run.left.Clock >= run.clock) || (run.right.Client == run.client && run.right.Clock >= run.clock) {
+			r.fail("origin of run %d names itself or a later clock", i)
+		}
+		if i > 0 && mergeable(&runs[i-1], run) {
+			r.fail("runs %d and %d are not merged", i-1, i)
+		}
+	}
+	content := t.content(nVisible)
+	if r.err != nil {
+		return nil
+	}
+	for i := range runs {
+		if run := &runs[i]; !run.deleted {
+			run.content = content[:run.n:run.n]
+			content = content[run.n:]
+		}
+	}
+	return runs
+}

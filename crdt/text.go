@@ -1,0 +1,261 @@
+package crdt
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+)
+
+// Name returns the root's name.
+func (t *Text) Name() string { return t.name }
+
+// Len returns the visible length in code points.
+func (t *Text) Len() int {
+	if r := t.doc.text(t.name); r != nil {
+		return r.root.vis
+	}
+	return 0
+}
+
+// String returns the visible text.
+func (t *Text) String() string {
+	r := t.doc.text(t.name)
+	if r == nil {
+		return ""
+	}
+	var sb strings.Builder
+	sb.Grow(r.root.vis)
+	for l := r.firstLeaf; l != nil; l = l.next {
+		for _, it := range l.items {
+			if !it.deleted {
+				for _, c := range it.runes() {
+					sb.WriteRune(c)
+				}
+			}
+		}
+	}
+	return sb.String()
+}
+
+// Insert inserts s at code point position pos (0 <= pos <= Len). It fails with
+// ErrOutOfRange, ErrInvalidText (s is not valid UTF-8), ErrInvalidName or
+// ErrClockOverflow, and then changes nothing.
+func (t *Text) Insert(pos int, s string) error {
+	d := t.doc
+	if err := validName(t.name); err != nil {
+		return err
+	}
+	if pos < 0 || pos > t.Len() {
+		return fmt.Errorf("%w: insert at %d in a text of %d", ErrOutOfRange, pos, t.Len())
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: insert of invalid utf-8", ErrInvalidText)
+	}
+	if s == "" {
+		return nil
+	}
+	n := utf8.RuneCountInString(s)
+	if d.own.next+uint64(n) > maxVarint {
+		return ErrClockOverflow
+	}
+	r := d.text(t.name)
+	if r == nil {
+		r = d.newTextRoot(t.name)
+	}
+	d.localInsert(r, pos, s, n)
+	return nil
+}
+
+// appendRunes appends the code points of the valid UTF-8 string s to b.
+func appendRunes(b []rune, s string) []rune {
+	for _, c := range s {
+		b = append(b, c)
+	}
+	return b
+}
+
+func (d *Doc) localInsert(t *textRoot, pos int, s string, n int) {
+	cs := d.own
+	clock := cs.next
+	var at *item // the run after which the new one goes; nil: the start
+	var left, right ID
+	start := pos
+	if pos == 0 {
+		if f := t.first(); f != nil {
+			right = f.id(0)
+		}
+	} else {
+		it, off, itStart := t.findVis(pos - 1)
+		left, at = it.id(off), it
+		if off+1 < it.n {
+			right = it.id(off + 1)
+			t.split(it, off+1)
+		} else {
+			if nx := next(it); nx != nil {
+				right = nx.id(0)
+			}
+			if it.cs == cs && it.end() == clock && it.right == right && !it.deleted && it.off+it.n == len(cs.content) {
+				// Typing at the end of our own run: extend it.
+				cs.content = appendRunes(cs.content, s)
+				grow(it, n)
+				cs.next += uint64(n)
+				t.cur = cursor{it, itStart}
+				return
+			}
+		}
+	}
+	it := &item{cs: cs, clock: clock, n: n, off: len(cs.content), left: left, right: right, root: t}
+	cs.content = appendRunes(cs.content, s)
+	t.insertAfter(at, it)
+	cs.items.push(it)
+	cs.next += uint64(n)
+	t.cur = cursor{it, start}
+}
+
+// split cuts it at offset k (0 < k < it.n) and returns the second half, which
+// follows it in the tree and in its client's index. Counts do not change.
+func (t *textRoot) split(it *item, k int) *item {
+	r := &item{cs: it.cs, clock: it.clock + uint64(k), n: it.n - k, off: it.off + k,
+		left: it.id(k - 1), right: it.right, root: it.root, deleted: it.deleted}
+	it.n = k
+	l := it.leaf
+	i := indexInLeaf(it) + 1
+	l.items = append(l.items, nil)
+	copy(l.items[i+1:], l.items[i:])
+	l.items[i] = r
+	r.leaf = l
+	if len(l.items) > leafMax {
+		t.splitLeaf(l)
+	}
+	it.cs.items.insertAfter(it, r)
+	return r
+}
+
+// absorb merges b into a, which it continues (continues(a, b)).
+func (t *textRoot) absorb(a, b *item) {
+	vis, n := b.vis(), b.n
+	if a.leaf == b.leaf {
+		// Same leaf: the counts do not change.
+		l := b.leaf
+		i := indexInLeaf(b)
+		copy(l.items[i:], l.items[i+1:])
+		l.items[len(l.items)-1] = nil
+		l.items = l.items[:len(l.items)-1]
+		b.leaf = nil
+		if t.cur.it == b {
+			t.cur = cursor{}
+		}
+	} else {
+		t.remove(b)
+		addCounts(a.leaf, vis, n)
+	}
+	a.n += n
+	b.cs.items.remove(b)
+}
+
+// mergeDeleted merges the deleted run it with deleted neighbours that
+// continue it or that it continues, and returns the run that holds it.
+func (t *textRoot) mergeDeleted(it *item) *item {
+	if nx := next(it); nx != nil && continues(it, nx) {
+		t.absorb(it, nx)
+	}
+	if p := prev(it); p != nil && continues(p, it) {
+		t.absorb(p, it)
+		return p
+	}
+	return it
+}
+
+// Delete deletes n code points at position pos. It fails with ErrOutOfRange
+// (and changes nothing) unless 0 <= pos, 0 <= n and pos+n <= Len.
+func (t *Text) Delete(pos, n int) error {
+	d := t.doc
+	if pos < 0 || n < 0 || pos > t.Len()-n {
+		return fmt.Errorf("%w: delete %d at %d in a text of %d", ErrOutOfRange, n, pos, t.Len())
+	}
+	if n == 0 {
+		return nil
+	}
+	r := d.text(t.name)
+	it, off, start := r.findVis(pos)
+	var cur cursor
+	if off > 0 {
+		cur = cursor{it, start}
+		it = r.split(it, off)
+	}
+	for n > 0 {
+		if it.deleted {
+			it = next(it)
+			continue
+		}
+		if it.n > n {
+			r.split(it, n)
+		}
+		setDeleted(it)
+		d.recordDelete(it.cs.id, it.clock, uint64(it.n))
+		n -= it.n
+		it = next(r.mergeDeleted(it))
+	}
+	r.cur = cur
+	return nil
+}
+
+// RelPos returns a relative position for visible index pos (0 <= pos <= Len):
+// with assoc >= 0 it sticks to the code point at pos (Before, or End at the
+// end); with assoc < 0 to the code point at pos-1 (After, or Start at 0).
+func (t *Text) RelPos(pos int, assoc int) (RelPos, error) {
+	n := t.Len()
+	if pos < 0 || pos > n {
+		return RelPos{}, fmt.Errorf("%w: relative position at %d in a text of %d", ErrOutOfRange, pos, n)
+	}
+	rp := RelPos{Root: t.name}
+	r := t.doc.text(t.name)
+	switch {
+	case assoc >= 0 && pos < n:
+		it, off, _ := r.findVis(pos)
+		rp.Kind, rp.ID = RelBefore, it.id(off)
+	case assoc >= 0:
+		rp.Kind = RelEnd
+	case pos > 0:
+		it, off, _ := r.findVis(pos - 1)
+		rp.Kind, rp.ID = RelAfter, it.id(off)
+	default:
+		rp.Kind = RelStart
+	}
+	return rp, nil
+}
+
+// Resolve returns the visible index that r designates in the document's text
+// (docs/crdt.md section 1.7). It fails with ErrUnknownPosition when r names an
+// item the document does not have (yet), or an item of another root.
+func (d *Doc) Resolve(r RelPos) (int, error) {
+	t := d.text(r.Root)
+	switch r.Kind {
+	case RelStart:
+		return 0, nil
+	case RelEnd:
+		if t == nil {
+			return 0, nil
+		}
+		return t.root.vis, nil
+	case RelBefore, RelAfter:
+	default:
+		return 0, fmt.Errorf("%w: kind %d", ErrUnknownPosition, r.Kind)
+	}
+	var it *item
+	if cs := d.clients[r.ID.Client]; cs != nil {
+		it = cs.items.find(r.ID.Clock)
+	}
+	if it == nil || it.root != t {
+		return 0, fmt.Errorf("%w: %v", ErrUnknownPosition, r)
+	}
+	vis, _ := posOf(it)
+	if it.deleted {
+		return vis, nil
+	}
+	vis += int(r.ID.Clock - it.clock)
+	if r.Kind == RelAfter {
+		vis++
+	}
+	return vis, nil
+}

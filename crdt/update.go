@@ -1,0 +1,579 @@
+package crdt
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"unicode/utf8"
+)
+
+// opKind is the kind of a unit range in an update (the low 3 bits of an op tag).
+type opKind uint8
+
+const (
+	opText opKind = 0 // a text run
+	opMap  opKind = 1 // a map assignment
+	opSkip opKind = 2 // clocks that are used but carry nothing to integrate
+)
+
+// Op tag bits (docs/crdt.md section 2.3).
+const (
+	tagKindMask = 0x07
+	tagLeft     = 0x08 // text: has left origin
+	tagRight    = 0x10 // text: has right origin
+	tagDeleted  = 0x20 // text: deleted, no content
+	tagTomb     = 0x08 // map: tombstone
+)
+
+// uop is one op of an update: n consecutive clocks of one client from clock.
+type uop struct {
+	kind    opKind
+	clock   uint64
+	n       uint64
+	root    string // text and map ops
+	left    ID     // text: origin of the first code point (Client 0: START)
+	right   ID     // text: right origin (Client 0: END)
+	deleted bool   // text: all deleted, no content
+	content []rune // text, unless deleted
+	key     string // map
+	lamport uint64 // map
+	value   []byte // map; nil for a tombstone
+}
+
+func (o *uop) end() uint64 { return o.clock + o.n }
+
+// block is a client's ops over consecutive clocks.
+type block struct {
+	client uint64
+	ops    []uop
+}
+
+func (b *block) start() uint64 { return b.ops[0].clock }
+func (b *block) end() uint64   { return b.ops[len(b.ops)-1].end() }
+
+// update is a decoded (or about to be encoded) update: blocks ascending by
+// client then clock, and a delete set ascending by client then clock, merged.
+type update struct {
+	blocks []block
+	dels   []delRange
+}
+
+func (u *update) empty() bool { return len(u.blocks) == 0 && len(u.dels) == 0 }
+
+// canMerge reports whether b continues a in one block (docs/crdt.md section 2.3:
+// canonical ops are maximal).
+func canMerge(client uint64, a, b *uop) bool {
+	switch {
+	case a.kind != b.kind:
+		return false
+	case a.kind == opSkip:
+		return true
+	case a.kind == opText:
+		return a.root == b.root && b.left == (ID{client, a.end() - 1}) && a.right == b.right && a.deleted == b.deleted
+	}
+	return false
+}
+
+// appendOp appends op to ops, merging it into the last op when it continues it.
+func appendOp(client uint64, ops []uop, op uop) []uop {
+	if k := len(ops); k > 0 && ops[k-1].end() == op.clock && canMerge(client, &ops[k-1], &op) {
+		last := &ops[k-1]
+		last.n += op.n
+		if last.kind == opText && !last.deleted {
+			last.content = joinRunes(last.content, op.content)
+		}
+		return ops
+	}
+	return append(ops, op)
+}
+
+// joinRunes returns a followed by b, without copying when b directly follows a
+// in memory.
+func joinRunes(a, b []rune) []rune {
+	if len(a) > 0 && len(b) > 0 && cap(a) >= len(a)+len(b) && &a[:len(a)+1][len(a)] == &b[0] {
+		return a[:len(a)+len(b)]
+	}
+	c := make([]rune, 0, len(a)+len(b))
+	return append(append(c, a...), b...)
+}
+
+// normalizeDels sorts ranges by client and clock and merges those that overlap
+// or touch.
+func normalizeDels(ds []delRange) []delRange {
+	if len(ds) == 0 {
+		return nil
+	}
+	slices.SortFunc(ds, func(a, b delRange) int {
+		return cmp.Or(cmp.Compare(a.client, b.client), cmp.Compare(a.clock, b.clock))
+	})
+	out := ds[:1]
+	for _, r := range ds[1:] {
+		last := &out[len(out)-1]
+		if r.client == last.client && r.clock <= last.clock+last.n {
+			last.n = max(last.n, r.clock+r.n-last.clock)
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// rootKey names a root in the roots table.
+type rootKey struct {
+	kind RootKind
+	name string
+}
+
+func compareRootKeys(a, b rootKey) int {
+	return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
+}
+
+// encodeUpdate writes u in the 0x01 format. u must be canonical.
+func encodeUpdate(u *update) []byte {
+	// Tables: every client and root used, sorted.
+	var clients []uint64
+	var roots []rootKey
+	for i := range u.blocks {
+		b := &u.blocks[i]
+		clients = append(clients, b.client)
+		for j := range b.ops {
+			op := &b.ops[j]
+			switch op.kind {
+			case opText:
+				roots = append(roots, rootKey{KindText, op.root})
+				if op.left.Client != 0 {
+					clients = append(clients, op.left.Client)
+				}
+				if op.right.Client != 0 {
+					clients = append(clients, op.right.Client)
+				}
+			case opMap:
+				roots = append(roots, rootKey{KindMap, op.root})
+			}
+		}
+	}
+	for _, r := range u.dels {
+		clients = append(clients, r.client)
+	}
+	slices.Sort(clients)
+	clients = slices.Compact(clients)
+	slices.SortFunc(roots, compareRootKeys)
+	roots = slices.Compact(roots)
+	ci := func(c uint64) uint64 {
+		i, _ := slices.BinarySearch(clients, c)
+		return uint64(i)
+	}
+	ri := func(k RootKind, name string) uint64 {
+		i, _ := slices.BinarySearchFunc(roots, rootKey{k, name}, compareRootKeys)
+		return uint64(i)
+	}
+
+	b := make([]byte, 0, 64)
+	b = append(b, formatUpdate)
+	b = appendUv(b, uint64(len(clients)))
+	for _, c := range clients {
+		b = appendUv(b, c)
+	}
+	b = appendUv(b, uint64(len(roots)))
+	for _, r := range roots {
+		b = append(b, byte(r.kind))
+		b = appendStr(b, r.name)
+	}
+	b = appendUv(b, uint64(len(u.blocks)))
+	for i := range u.blocks {
+		bl := &u.blocks[i]
+		b = appendUv(b, ci(bl.client))
+		b = appendUv(b, bl.start())
+		b = appendUv(b, uint64(len(bl.ops)))
+		for j := range bl.ops {
+			op := &bl.ops[j]
+			switch op.kind {
+			case opText:
+				tag := byte(opText)
+				if op.left.Client != 0 {
+					tag |= tagLeft
+				}
+				if op.right.Client != 0 {
+					tag |= tagRight
+				}
+				if op.deleted {
+					tag |= tagDeleted
+				}
+				b = append(b, tag)
+				b = appendUv(b, ri(KindText, op.root))
+				if op.left.Client != 0 {
+					b = appendUv(appendUv(b, ci(op.left.Client)), op.left.Clock)
+				}
+				if op.right.Client != 0 {
+					b = appendUv(appendUv(b, ci(op.right.Client)), op.right.Clock)
+				}
+				b = appendUv(b, op.n)
+				if !op.deleted {
+					b = appendRunesStr(b, op.content)
+				}
+			case opMap:
+				tag := byte(opMap)
+				if op.value == nil {
+					tag |= tagTomb
+				}
+				b = append(b, tag)
+				b = appendUv(b, ri(KindMap, op.root))
+				b = appendStr(b, op.key)
+				b = appendUv(b, op.lamport)
+				if op.value != nil {
+					b = appendUv(b, uint64(len(op.value)))
+					b = append(b, op.value...)
+				}
+			case opSkip:
+				b = append(b, byte(opSkip))
+				b = appendUv(b, op.n)
+			}
+		}
+	}
+	return appendDeleteSet(b, u.dels, ci)
+}
+
+// appendDeleteSet writes the merged ranges ds (ascending by client and clock).
+func appendDeleteSet(b []byte, ds []delRange, ci func(uint64) uint64) []byte {
+	nc := 0
+	for i := range ds {
+		if i == 0 || ds[i].client != ds[i-1].client {
+			nc++
+		}
+	}
+	b = appendUv(b, uint64(nc))
+	for i := 0; i < len(ds); {
+		j := i
+		for j < len(ds) && ds[j].client == ds[i].client {
+			j++
+		}
+		b = appendUv(b, ci(ds[i].client))
+		b = appendUv(b, uint64(j-i))
+		var end uint64
+		for _, r := range ds[i:j] {
+			b = appendUv(b, r.clock-end)
+			b = appendUv(b, r.n)
+			end = r.clock + r.n
+		}
+		i = j
+	}
+	return b
+}
+
+// appendRunesStr writes rs as a str (uv byte length, UTF-8 bytes).
+func appendRunesStr(b []byte, rs []rune) []byte {
+	n := 0
+	for _, c := range rs {
+		n += utf8.RuneLen(c)
+	}
+	b = appendUv(b, uint64(n))
+	for _, c := range rs {
+		b = utf8.AppendRune(b, c)
+	}
+	return b
+}
+
+// decodeUpdate decodes and checks a 0x01 update: the grammar, the tables, the
+// canonical order and merging, the limits (docs/crdt.md section 2).
+func decodeUpdate(b []byte) (*update, error) {
+	r := reader{b: b}
+	u := decodeUpdateFrom(&r)
+	r.end()
+	if r.err != nil {
+		return nil, fmt.Errorf("crdt: decode update: %w", r.err)
+	}
+	return u, nil
+}
+
+func decodeClients(r *reader) []uint64 {
+	n := r.count(1)
+	clients := make([]uint64, n)
+	for i := range clients {
+		c := r.uv()
+		switch {
+		case r.err != nil:
+			return nil
+		case c == 0:
+			r.fail("client id 0")
+		case i > 0 && c <= clients[i-1]:
+			r.fail("clients not ascending")
+		}
+		clients[i] = c
+	}
+	return clients
+}
+
+func decodeRoots(r *reader) []rootKey {
+	n := r.count(2)
+	roots := make([]rootKey, n)
+	for i := range roots {
+		k := RootKind(r.byte1())
+		name := r.str(MaxRootNameBytes)
+		switch {
+		case r.err != nil:
+			return nil
+		case k != KindText && k != KindMap:
+			r.fail("root kind %d", k)
+		case name == "":
+			r.fail("empty root name")
+		case i > 0 && compareRootKeys(rootKey{k, name}, roots[i-1]) <= 0:
+			r.fail("roots not ascending")
+		}
+		roots[i] = rootKey{k, name}
+	}
+	return roots
+}
+
+// tables resolves table indexes and records which entries were used.
+type tables struct {
+	r         *reader
+	clients   []uint64
+	roots     []rootKey
+	usedC     []bool
+	usedR     []bool
+	contentRs []rune // shared backing store for decoded content
+}
+
+func newTables(r *reader, clients []uint64, roots []rootKey) *tables {
+	return &tables{r: r, clients: clients, roots: roots, usedC: make([]bool, len(clients)), usedR: make([]bool, len(roots))}
+}
+
+func (t *tables) client() uint64 {
+	i := t.r.uv()
+	if t.r.err != nil {
+		return 0
+	}
+	if i >= uint64(len(t.clients)) {
+		t.r.fail("client index %d out of range", i)
+		return 0
+	}
+	t.usedC[i] = true
+	return t.clients[i]
+}
+
+func (t *tables) id() ID {
+	c := t.client()
+	return ID{c, t.r.uv()}
+}
+
+func (t *tables) root(kind RootKind) string {
+	i := t.rootIndex(kind)
+	if i < 0 {
+		return ""
+	}
+	return t.roots[i].name
+}
+
+// rootIndex reads a root index, which must name a root of the given kind (-1 on error).
+func (t *tables) rootIndex(kind RootKind) int {
+	i := t.r.uv()
+	if t.r.err != nil {
+		return -1
+	}
+	if i >= uint64(len(t.roots)) {
+		t.r.fail("root index %d out of range", i)
+		return -1
+	}
+	if t.roots[i].kind != kind {
+		t.r.fail("root %q is a %v, not a %v", t.roots[i].name, t.roots[i].kind, kind)
+		return -1
+	}
+	t.usedR[i] = true
+	return int(i)
+}
+
+// allUsed checks that every table entry was referenced.
+func (t *tables) allUsed() {
+	if t.r.err != nil {
+		return
+	}
+	if i := slices.Index(t.usedC, false); i >= 0 {
+		t.r.fail("client %d in the table is not used", t.clients[i])
+	}
+	if i := slices.Index(t.usedR, false); i >= 0 {
+		t.r.fail("root %q in the table is not used", t.roots[i].name)
+	}
+}
+
+// content reads a str of exactly n code points.
+func (t *tables) content(n uint64) []rune {
+	s := t.r.bytes()
+	if t.r.err != nil {
+		return nil
+	}
+	if uint64(len(s)) < n || !utf8.Valid(s) || uint64(utf8.RuneCount(s)) != n {
+		t.r.fail("content is not %d code points of utf-8", n)
+		return nil
+	}
+	start := len(t.contentRs)
+	for len(s) > 0 {
+		c, size := utf8.DecodeRune(s)
+		t.contentRs = append(t.contentRs, c)
+		s = s[size:]
+	}
+	return t.contentRs[start:len(t.contentRs):len(t.contentRs)]
+}
+
+func decodeUpdateFrom(r *reader) *update {
+	if f := r.byte1(); r.err == nil && f != formatUpdate {
+		r.fail("format byte 0x%02x, want 0x01", f)
+	}
+	clients := decodeClients(r)
+	roots := decodeRoots(r)
+	t := newTables(r, clients, roots)
+	u := &update{}
+	nBlocks := r.count(4)
+	u.blocks = make([]block, 0, nBlocks)
+	for i := 0; i < nBlocks && r.err == nil; i++ {
+		c := t.client()
+		start := r.uv()
+		nOps := r.count(2)
+		if r.err != nil {
+			break
+		}
+		if nOps == 0 {
+			r.fail("block without ops")
+			break
+		}
+		if k := len(u.blocks); k > 0 {
+			p := &u.blocks[k-1]
+			if c < p.client || (c == p.client && start <= p.end()) {
+				r.fail("blocks not ascending or adjacent")
+				break
+			}
+		}
+		bl := block{client: c, ops: make([]uop, 0, nOps)}
+		clock := start
+		for j := 0; j < nOps && r.err == nil; j++ {
+			op := decodeOp(t, c, clock)
+			if r.err != nil {
+				break
+			}
+			if k := len(bl.ops); k > 0 && canMerge(c, &bl.ops[k-1], &op) {
+				r.fail("ops %d and %d of client %d are not merged", k-1, k, c)
+				break
+			}
+			clock = op.end()
+			if clock > maxVarint {
+				r.fail("clock range of client %d reaches 2^53", c)
+				break
+			}
+			bl.ops = append(bl.ops, op)
+		}
+		u.blocks = append(u.blocks, bl)
+	}
+	u.dels = decodeDeleteSet(t)
+	t.allUsed()
+	if r.err != nil {
+		return nil
+	}
+	return u
+}
+
+func decodeOp(t *tables, client, clock uint64) uop {
+	r := t.r
+	tag := r.byte1()
+	op := uop{kind: opKind(tag & tagKindMask), clock: clock}
+	switch op.kind {
+	case opText:
+		if tag&^(tagKindMask|tagLeft|tagRight|tagDeleted) != 0 {
+			r.fail("op tag 0x%02x", tag)
+			return op
+		}
+		op.root = t.root(KindText)
+		if tag&tagLeft != 0 {
+			op.left = t.id()
+		}
+		if tag&tagRight != 0 {
+			op.right = t.id()
+		}
+		op.n = r.uv()
+		op.deleted = tag&tagDeleted != 0
+		if r.err == nil && op.n == 0 {
+			r.fail("text run of length 0")
+		}
+		if r.err == nil && !op.deleted {
+			op.content = t.content(op.n)
+		}
+		if (op.left.Client == client && op.left.Clock >= clock) || (op.right.Client == client && op.right.Clock >= clock) {
+			r.fail("origin of (%d,%d) names itself or a later clock", client, clock)
+		}
+	case opMap:
+		if tag&^(tagKindMask|tagTomb) != 0 {
+			r.fail("op tag 0x%02x", tag)
+			return op
+		}
+		op.n = 1
+		op.root = t.root(KindMap)
+		op.key = r.str(MaxKeyBytes)
+		op.lamport = r.uv()
+		if r.err == nil && op.lamport == 0 {
+			r.fail("lamport 0")
+		}
+		if tag&tagTomb == 0 {
+			op.value = decodeValue(r)
+		}
+	case opSkip:
+		if tag != byte(opSkip) {
+			r.fail("op tag 0x%02x", tag)
+			return op
+		}
+		op.n = r.uv()
+		if r.err == nil && op.n == 0 {
+			r.fail("skip of length 0")
+		}
+	default:
+		r.fail("op kind %d", op.kind)
+	}
+	return op
+}
+
+// decodeValue reads a str holding a JSON value of at most MaxValueBytes (copied).
+func decodeValue(r *reader) []byte {
+	v := r.bytes()
+	if r.err != nil {
+		return nil
+	}
+	if len(v) > MaxValueBytes || !utf8.Valid(v) || !json.Valid(v) {
+		r.fail("invalid json value")
+		return nil
+	}
+	return slices.Clone(v)
+}
+
+func decodeDeleteSet(t *tables) []delRange {
+	r := t.r
+	n := r.count(4)
+	var ds []delRange
+	var prevC uint64
+	for i := 0; i < n && r.err == nil; i++ {
+		c := t.client()
+		nr := r.count(2)
+		switch {
+		case r.err != nil:
+			return nil
+		case i > 0 && c <= prevC:
+			r.fail("delete set clients not ascending")
+		case nr == 0:
+			r.fail("delete set client without ranges")
+		}
+		prevC = c
+		var end uint64
+		for j := 0; j < nr && r.err == nil; j++ {
+			gap, n := r.uv(), r.uv()
+			switch {
+			case r.err != nil:
+			case n == 0:
+				r.fail("delete range of length 0")
+			case j > 0 && gap == 0:
+				r.fail("adjacent delete ranges")
+			case end+gap+n > maxVarint:
+				r.fail("delete range reaches 2^53")
+			}
+			ds = append(ds, delRange{c, end + gap, n})
+			end += gap + n
+		}
+	}
+	return ds
+}
