@@ -1,0 +1,96 @@
+// @ts-check
+// What one Doc.apply changed, per root, in index terms (docs/crdt.md section 1.8).
+
+import { compareUtf8 } from './utf.js';
+
+/**
+ * TextEdit deletes `delete` code points at `pos`, then inserts `insert` there.
+ * @typedef {{pos: number, delete: number, insert: string}} TextEdit
+ */
+
+/**
+ * Change is what one apply changed in one root: for a Text, edits that turn the
+ * old text into the new one when applied in order; for a Map, the changed keys.
+ * @typedef {{root: string, kind: 'text'|'map', edits: TextEdit[], keys: string[]}} Change
+ */
+
+/** ChangeLog collects the changes of one apply, in the order roots first changed. */
+export class ChangeLog {
+  constructor() {
+    /** @type {Map<object, {change: Change, keys: Set<string> | null, last: TextEdit | null, lastLen: number}>} */
+    this.roots = new Map();
+  }
+
+  /**
+   * @param {object} root
+   * @param {string} name
+   * @param {'text'|'map'} kind
+   */
+  entry(root, name, kind) {
+    let e = this.roots.get(root);
+    if (e === undefined) {
+      e = { change: { root: name, kind, edits: [], keys: [] }, keys: kind === 'map' ? new Set() : null, last: null, lastLen: 0 };
+      this.roots.set(root, e);
+    }
+    return e;
+  }
+
+  /**
+   * insert records an insertion of str (n code points) at visible pos.
+   * @param {{name: string}} root
+   * @param {number} pos
+   * @param {string} str
+   * @param {number} n
+   */
+  insert(root, pos, str, n) {
+    const e = this.entry(root, root.name, 'text');
+    const last = e.last;
+    if (last !== null && pos === last.pos + e.lastLen) {
+      last.insert += str;
+      e.lastLen += n;
+      return;
+    }
+    e.last = { pos, delete: 0, insert: str };
+    e.lastLen = n;
+    e.change.edits.push(e.last);
+  }
+
+  /**
+   * delete records a deletion of n code points at visible pos.
+   * @param {{name: string}} root
+   * @param {number} pos
+   * @param {number} n
+   */
+  delete(root, pos, n) {
+    const e = this.entry(root, root.name, 'text');
+    const last = e.last;
+    if (last !== null && last.insert === '' && pos === last.pos) {
+      last.delete += n;
+      return;
+    }
+    e.last = { pos, delete: n, insert: '' };
+    e.lastLen = 0;
+    e.change.edits.push(e.last);
+  }
+
+  /**
+   * key records that the value of key changed.
+   * @param {{name: string}} root
+   * @param {string} key
+   */
+  key(root, key) {
+    const e = this.entry(root, root.name, 'map');
+    /** @type {Set<string>} */ (e.keys).add(key);
+  }
+
+  /** @returns {Change[]} */
+  result() {
+    /** @type {Change[]} */
+    const out = [];
+    for (const e of this.roots.values()) {
+      if (e.keys !== null) e.change.keys = [...e.keys].sort(compareUtf8);
+      out.push(e.change);
+    }
+    return out;
+  }
+}

@@ -1,0 +1,38 @@
+// @ts-check
+
+/**
+ * The kinds of CrdtError, mirroring the Go sentinels (crdt/errors.go):
+ * - 'malformed': bytes that are not a valid update, snapshot, state vector or
+ *   relative position, or an update that contradicts the document (ErrMalformedUpdate);
+ * - 'pending-overflow': the pending buffer would exceed maxPendingBytes (ErrPendingOverflow);
+ * - 'range': a position or length outside the text (ErrOutOfRange);
+ * - 'text': text that cannot be encoded as UTF-8, e.g. a lone surrogate (ErrInvalidText);
+ * - 'json': a map value that is not valid JSON or is too big (ErrInvalidJSON);
+ * - 'name': a root name or map key of the wrong length or not encodable (ErrInvalidName);
+ * - 'client-id': a client ID outside [1, 2^53) (ErrInvalidClientID);
+ * - 'clock-overflow': a local edit would make the clock reach 2^53 (ErrClockOverflow);
+ * - 'unknown-position': a relative position whose item or root is not known (ErrUnknownPosition).
+ * @typedef {'malformed'|'pending-overflow'|'range'|'text'|'json'|'name'|'client-id'|'clock-overflow'|'unknown-position'} CrdtErrorKind
+ */
+
+/** CrdtError is the one error class the CRDT throws; test `err.kind`, never the message. */
+export class CrdtError extends Error {
+  /**
+   * @param {CrdtErrorKind} kind
+   * @param {string} message detail, without the "crdt: " prefix
+   */
+  constructor(kind, message) {
+    super(`crdt: ${message}`);
+    this.name = 'CrdtError';
+    /** @type {CrdtErrorKind} */
+    this.kind = kind;
+  }
+}
+
+/**
+ * malformed returns a CrdtError of kind 'malformed'.
+ * @param {string} detail
+ */
+export function malformed(detail) {
+  return new CrdtError('malformed', `malformed update: ${detail}`);
+}

@@ -1,0 +1,445 @@
+// @ts-check
+// The sequence S of a Text root (docs/crdt.md section 1.2): every integrated item,
+// deleted or not, in document order, stored as pieces of runs.
+//
+// Why this shape: typing makes long chains of items with implied origins, so the
+// unit of storage is a run (one client's consecutive clocks, each the left origin
+// of the next, one shared right origin), never a character. A run that something
+// is later inserted into, or that is partly deleted, is split into pieces; a
+// piece is a contiguous clock range of one run with one deleted flag. Pieces are
+// linked in document order (prev/next) and are the leaves' children of a B-tree
+// whose nodes cache the visible and total (deleted included) lengths of their
+// subtrees, so that a visible index or an absolute index is found in O(log n).
+// Nodes never shrink: items are never removed from S. A cursor cache (the last
+// leaf found and its visible start) makes the next edit near the last one cost a
+// scan of one leaf.
+
+/** TEXT, MAP and SKIP are the kinds of a client's clock-ordered entries. */
+export const TEXT = 0;
+export const MAP = 1;
+export const SKIP = 2;
+
+const LEAF_MAX = 64;
+const NODE_MAX = 32;
+
+/**
+ * Run is a client's text clocks [clock, clock+len), integrated as one unit: item
+ * k > 0 has left origin (client, clock+k-1), item 0 has (lc, lk), and every item
+ * has right origin (rc, rk). A client ID of 0 means START (left) or END (right).
+ * pieces are the run's pieces ordered by clock.
+ */
+export class Run {
+  /**
+   * @param {number} client
+   * @param {number} clock
+   * @param {number} len
+   * @param {any} root the TextRoot
+   * @param {number} lc
+   * @param {number} lk
+   * @param {number} rc
+   * @param {number} rk
+   */
+  constructor(client, clock, len, root, lc, lk, rc, rk) {
+    /** @type {0} */
+    this.kind = TEXT;
+    this.client = client;
+    this.clock = clock;
+    this.len = len;
+    this.root = root;
+    this.lc = lc;
+    this.lk = lk;
+    this.rc = rc;
+    this.rk = rk;
+    /** @type {Piece[]} */
+    this.pieces = [];
+  }
+
+  /**
+   * pieceIndex returns the index in pieces of the piece holding clock.
+   * @param {number} clock
+   * @returns {number}
+   */
+  pieceIndex(clock) {
+    const ps = this.pieces;
+    let lo = 0;
+    let hi = ps.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (ps[mid].clock <= clock) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+}
+
+/** SkipEntry is a range of a client's clocks that carry nothing. */
+export class SkipEntry {
+  /**
+   * @param {number} clock
+   * @param {number} len
+   */
+  constructor(clock, len) {
+    /** @type {2} */
+    this.kind = SKIP;
+    this.clock = clock;
+    this.len = len;
+  }
+}
+
+/** Piece is a contiguous clock range of a run with one deleted flag. */
+export class Piece {
+  /**
+   * @param {Run} run
+   * @param {number} clock
+   * @param {number} len code points
+   * @param {string} str content (UTF-16), '' once deleted
+   * @param {boolean} deleted
+   */
+  constructor(run, clock, len, str, deleted) {
+    this.run = run;
+    this.client = run.client;
+    this.clock = clock;
+    this.len = len;
+    this.str = str;
+    this.deleted = deleted;
+    /** @type {Node} */
+    this.parent = /** @type {any} */ (null);
+    /** @type {Piece | null} */
+    this.prev = null;
+    /** @type {Piece | null} */
+    this.next = null;
+  }
+
+  /** @returns {number} the visible length */
+  get vis() {
+    return this.deleted ? 0 : this.len;
+  }
+}
+
+/** Node is a B-tree node; a leaf's kids are pieces, an inner node's are nodes. */
+export class Node {
+  /** @param {boolean} leaf */
+  constructor(leaf) {
+    this.leaf = leaf;
+    /** @type {Node | null} */
+    this.parent = null;
+    /** @type {any[]} */
+    this.kids = [];
+    this.vis = 0;
+    this.tot = 0;
+  }
+}
+
+/** Seq is the ordered sequence of one Text root. */
+export class Seq {
+  constructor() {
+    this.root = new Node(true);
+    /** @type {Piece | null} */
+    this.first = null;
+    /** @type {Piece | null} */
+    this.last = null;
+    /** The offset inside the piece returned by the last find. */
+    this.off = 0;
+    /** @type {Node | null} the cursor cache: a leaf and its visible start */
+    this.cLeaf = null;
+    this.cStart = 0;
+  }
+
+  /** @returns {number} the visible length */
+  get vis() {
+    return this.root.vis;
+  }
+
+  /** @returns {number} the number of items, deleted ones included */
+  get tot() {
+    return this.root.tot;
+  }
+
+  /**
+   * findVis returns the visible piece holding visible index pos (0 <= pos < vis)
+   * and sets this.off to the offset in it.
+   * @param {number} pos
+   * @returns {Piece}
+   */
+  findVis(pos) {
+    let node;
+    let start;
+    const c = this.cLeaf;
+    if (c !== null && pos >= this.cStart && pos < this.cStart + c.vis) {
+      node = c;
+      start = this.cStart;
+    } else {
+      node = this.root;
+      start = 0;
+      while (!node.leaf) {
+        const kids = node.kids;
+        let i = 0;
+        for (;;) {
+          const k = kids[i];
+          if (pos < start + k.vis) break;
+          start += k.vis;
+          i++;
+        }
+        node = kids[i];
+      }
+      this.cLeaf = node;
+      this.cStart = start;
+    }
+    const kids = node.kids;
+    for (let i = 0; ; i++) {
+      const p = kids[i];
+      if (!p.deleted) {
+        if (pos < start + p.len) {
+          this.off = pos - start;
+          return p;
+        }
+        start += p.len;
+      }
+    }
+  }
+
+  /**
+   * findTot returns the piece holding absolute index pos (0 <= pos < tot),
+   * deleted items counted, and sets this.off.
+   * @param {number} pos
+   * @returns {Piece}
+   */
+  findTot(pos) {
+    let node = this.root;
+    let start = 0;
+    while (!node.leaf) {
+      const kids = node.kids;
+      let i = 0;
+      for (;;) {
+        const k = kids[i];
+        if (pos < start + k.tot) break;
+        start += k.tot;
+        i++;
+      }
+      node = kids[i];
+    }
+    const kids = node.kids;
+    for (let i = 0; ; i++) {
+      const p = kids[i];
+      if (pos < start + p.len) {
+        this.off = pos - start;
+        return p;
+      }
+      start += p.len;
+    }
+  }
+
+  /**
+   * visBefore returns the number of visible items before piece p.
+   * @param {Piece} p
+   * @returns {number}
+   */
+  visBefore(p) {
+    let n = 0;
+    const leaf = p.parent;
+    const kids = leaf.kids;
+    for (let i = 0; kids[i] !== p; i++) n += kids[i].vis;
+    if (leaf === this.cLeaf) return n + this.cStart;
+    let node = leaf;
+    while (node.parent !== null) {
+      const sib = node.parent.kids;
+      for (let i = 0; sib[i] !== node; i++) n += sib[i].vis;
+      node = node.parent;
+    }
+    return n;
+  }
+
+  /**
+   * totBefore returns the number of items (deleted included) before piece p.
+   * @param {Piece} p
+   * @returns {number}
+   */
+  totBefore(p) {
+    let n = 0;
+    let node = p.parent;
+    const kids = node.kids;
+    for (let i = 0; kids[i] !== p; i++) n += kids[i].len;
+    while (node.parent !== null) {
+      const sib = node.parent.kids;
+      for (let i = 0; sib[i] !== node; i++) n += sib[i].tot;
+      node = node.parent;
+    }
+    return n;
+  }
+
+  /**
+   * adjust adds dvis and dtot to the sums of p's leaf and its ancestors.
+   * @param {Piece} p
+   * @param {number} dvis
+   * @param {number} dtot
+   */
+  adjust(p, dvis, dtot) {
+    /** @type {Node | null} */
+    let node = p.parent;
+    if (dvis !== 0 && node !== this.cLeaf) this.cLeaf = null;
+    while (node !== null) {
+      node.vis += dvis;
+      node.tot += dtot;
+      node = node.parent;
+    }
+  }
+
+  /**
+   * insertAfter puts piece p right after ref in S (at the start if ref is null)
+   * and adds its lengths to the sums.
+   * @param {Piece | null} ref
+   * @param {Piece} p
+   */
+  insertAfter(ref, p) {
+    let leaf;
+    let idx;
+    if (ref === null) {
+      p.next = this.first;
+      p.prev = null;
+      if (this.first !== null) this.first.prev = p;
+      else this.last = p;
+      this.first = p;
+      leaf = this.root;
+      while (!leaf.leaf) leaf = leaf.kids[0];
+      idx = 0;
+    } else {
+      p.prev = ref;
+      p.next = ref.next;
+      if (ref.next !== null) ref.next.prev = p;
+      else this.last = p;
+      ref.next = p;
+      leaf = ref.parent;
+      idx = leaf.kids.indexOf(ref) + 1;
+    }
+    if (idx === leaf.kids.length) leaf.kids.push(p);
+    else leaf.kids.splice(idx, 0, p);
+    p.parent = leaf;
+    this.adjust(p, p.vis, p.len);
+    if (leaf.kids.length > LEAF_MAX) this.splitNode(leaf);
+  }
+
+  /**
+   * splitInsert puts q, just split off the end of p, right after p in p's leaf;
+   * the sums do not change because p already gave q its lengths.
+   * @param {Piece} p
+   * @param {Piece} q
+   */
+  splitInsert(p, q) {
+    q.prev = p;
+    q.next = p.next;
+    if (p.next !== null) p.next.prev = q;
+    else this.last = q;
+    p.next = q;
+    const leaf = p.parent;
+    const kids = leaf.kids;
+    const idx = kids.indexOf(p) + 1;
+    if (idx === kids.length) kids.push(q);
+    else kids.splice(idx, 0, q);
+    q.parent = leaf;
+    if (kids.length > LEAF_MAX) this.splitNode(leaf);
+  }
+
+  /**
+   * remove takes piece p out of S; the caller moves its lengths to a neighbour
+   * of the same leaf first, so the sums do not change.
+   * @param {Piece} p
+   */
+  remove(p) {
+    if (p.prev !== null) p.prev.next = p.next;
+    else this.first = p.next;
+    if (p.next !== null) p.next.prev = p.prev;
+    else this.last = p.prev;
+    const kids = p.parent.kids;
+    kids.splice(kids.indexOf(p), 1);
+  }
+
+  /**
+   * splitNode moves the upper half of an overfull node into a new sibling.
+   * @param {Node} node
+   */
+  splitNode(node) {
+    const half = node.kids.length >>> 1;
+    const sib = new Node(node.leaf);
+    sib.kids = node.kids.splice(half);
+    let vis = 0;
+    let tot = 0;
+    for (const k of sib.kids) {
+      k.parent = sib;
+      if (node.leaf) {
+        vis += k.vis;
+        tot += k.len;
+      } else {
+        vis += k.vis;
+        tot += k.tot;
+      }
+    }
+    sib.vis = vis;
+    sib.tot = tot;
+    node.vis -= vis;
+    node.tot -= tot;
+    const parent = node.parent;
+    if (parent === null) {
+      const root = new Node(false);
+      root.kids = [node, sib];
+      root.vis = node.vis + vis;
+      root.tot = node.tot + tot;
+      node.parent = root;
+      sib.parent = root;
+      this.root = root;
+      return;
+    }
+    sib.parent = parent;
+    parent.kids.splice(parent.kids.indexOf(node) + 1, 0, sib);
+    if (parent.kids.length > NODE_MAX) this.splitNode(parent);
+  }
+
+  /**
+   * build replaces an empty sequence with pieces given in document order, bottom
+   * up in one linear pass (loading a snapshot into an empty document).
+   * @param {Piece[]} pieces
+   */
+  build(pieces) {
+    if (pieces.length === 0) return;
+    /** @type {Node[]} */
+    let level = [];
+    let prev = null;
+    const fill = Math.max(2, (LEAF_MAX * 3) >>> 2);
+    for (let i = 0; i < pieces.length; i += fill) {
+      const leaf = new Node(true);
+      const end = Math.min(pieces.length, i + fill);
+      for (let j = i; j < end; j++) {
+        const p = pieces[j];
+        p.parent = leaf;
+        p.prev = prev;
+        if (prev !== null) prev.next = p;
+        prev = p;
+        leaf.kids.push(p);
+        leaf.vis += p.vis;
+        leaf.tot += p.len;
+      }
+      level.push(leaf);
+    }
+    this.first = pieces[0];
+    this.last = pieces[pieces.length - 1];
+    const nfill = Math.max(2, (NODE_MAX * 3) >>> 2);
+    while (level.length > 1) {
+      /** @type {Node[]} */
+      const up = [];
+      for (let i = 0; i < level.length; i += nfill) {
+        const node = new Node(false);
+        const end = Math.min(level.length, i + nfill);
+        for (let j = i; j < end; j++) {
+          const k = level[j];
+          k.parent = node;
+          node.kids.push(k);
+          node.vis += k.vis;
+          node.tot += k.tot;
+        }
+        up.push(node);
+      }
+      level = up;
+    }
+    this.root = level[0];
+    this.cLeaf = null;
+  }
+}
