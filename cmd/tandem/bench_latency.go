@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tandemhq/tandem/client"
+	"github.com/tandemhq/tandem/crdt"
+)
+
+// latencyResult is the JSON result of --mode latency. Field names follow the anchors' typing.mjs
+// so that rows of both can be summarised together.
+type latencyResult struct {
+	Label              string  `json:"label,omitempty"`
+	Proto              string  `json:"proto"`
+	Mode               string  `json:"mode"`
+	Docs               int     `json:"docs"`
+	PerDoc             float64 `json:"perdoc"`
+	Clients            int     `json:"clients"`
+	TargetOpsS         float64 `json:"target_ops_s"`
+	AchievedOpsS       float64 `json:"achieved_ops_s"`
+	DeliveriesExpected int64   `json:"deliveries_expected"`
+	DeliveriesReceived int64   `json:"deliveries_received"`
+	Dropped            int64   `json:"dropped"`
+	latencySummary
+	cpuWindow
+	SchedLagMaxMs     float64        `json:"sched_lag_max_ms"`
+	ServerMsgsOutPerS float64        `json:"server_msgs_out_per_s"`
+	ServerRSSMB       float64        `json:"server_rss_mb"`
+	ClosedClients     int            `json:"closed_clients"`
+	CloseReasons      map[string]int `json:"close_reasons,omitempty"`
+	ConnectFailures   int            `json:"connect_failures"`
+	ConnectErrors     map[string]int `json:"connect_errors,omitempty"`
+	ConnectS          float64        `json:"connect_s"`
+	EditErrors        int64          `json:"edit_errors"`
+	DecodeErrors      int64          `json:"decode_errors"`
+	WarmupS           float64        `json:"warmup_s"`
+	WindowS           float64        `json:"window_s"`
+	GoMaxProcs        int            `json:"gen_gomaxprocs"`
+}
+
+// sendLog holds the send time of each of one client's characters, indexed by the character's
+// clock: the op's ID (client, clock) travels inside the update, so the receivers look the time up
+// here and nothing is added to the payload (the anchors' method). Times are nanoseconds since the
+// run's base, plus one so that zero means "not sent".
+type sendLog struct {
+	times []atomic.Int64
+	doc   int // index of the client's document
+}
+
+// latencyRun is the state shared by the typists and the receivers of one run.
+type latencyRun struct {
+	base             time.Time
+	winStart, winEnd int64 // window bounds, ns since base (sends inside count)
+	logs             map[uint64]*sendLog
+	hist             *shardedHist
+	received         atomic.Int64
+	msgs             atomic.Int64
+	decodeErrors     atomic.Int64
+	editErrors       atomic.Int64
+	measuredOps      atomic.Int64
+	expected         atomic.Int64
+	lagMax           atomic.Int64
+	members          []int // clients per document
+}
+
+// onUpdate is the receiver of client self (shard picks its histogram shard): it finds the ops the
+// update carries and records, for each sent in the window by another client, receive - send.
+func (r *latencyRun) onUpdate(self uint64, shard int) func([]byte) {
+	return func(upd []byte) {
+		now := int64(time.Since(r.base))
+		r.msgs.Add(1)
+		info, err := crdt.InspectUpdate(upd)
+		if err != nil {
+			r.decodeErrors.Add(1)
+			return
+		}
+		for _, rg := range info.Ranges {
+			if rg.Client == self {
+				continue
+			}
+			l := r.logs[rg.Client]
+			if l == nil {
+				continue
+			}
+			for k := rg.Start; k < rg.End && k < uint64(len(l.times)); k++ {
+				t0 := l.times[k].Load() - 1
+				if t0 >= r.winStart && t0 < r.winEnd {
+					r.hist.add(shard, time.Duration(now-t0))
+					r.received.Add(1)
+				}
+			}
+		}
+	}
+}
+
+func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
+	o := e.o
+	n, docs := o.clients, o.docs
+	ids := randomClientIDs(n)
+	perLog := int(o.rate*(o.warmup+o.duration+time.Second).Seconds()) + 64
+	r := &latencyRun{
+		logs:    make(map[uint64]*sendLog, n),
+		hist:    newShardedHist(4 * runtime.GOMAXPROCS(0)),
+		members: make([]int, docs),
+	}
+	// Contiguous blocks, as the anchors' typing test: document d holds clients [d*n/docs, (d+1)*n/docs).
+	docOf := func(i int) int { return i * docs / n }
+	for i, id := range ids {
+		d := docOf(i)
+		r.members[d]++
+		r.logs[id] = &sendLog{times: make([]atomic.Int64, perLog), doc: d}
+	}
+	specs := make([]dialSpec, n)
+	for i, id := range ids {
+		specs[i] = dialSpec{doc: docName(o.docPrefix, docOf(i)), opts: client.Options{
+			ClientID:         id,
+			Observe:          !o.apply,
+			OnUpdate:         r.onUpdate(id, i),
+			HandshakeTimeout: 30 * time.Second,
+		}}
+	}
+	e.logf("latency: connecting %d clients over %d documents", n, docs)
+	var fails failureCounts
+	t0 := time.Now()
+	conns := dialAll(ctx, e.url, specs, o.connectConcurrency, &fails)
+	connectS := time.Since(t0).Seconds()
+	defer closeAll(conns)
+	if fails.total() == n {
+		return nil, fmt.Errorf("bench: no client connected: %v", fails.snapshot())
+	}
+	if o.awareness {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.SetAwareness(presence(c.ClientID()))
+			}
+		}
+	}
+	select {
+	case <-time.After(time.Second):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+
+	period := time.Duration(float64(time.Second) / o.rate)
+	r.base = time.Now()
+	start := 50 * time.Millisecond
+	r.winStart = int64(start + o.warmup)
+	r.winEnd = r.winStart + int64(o.duration)
+	stopAt := time.Duration(r.winEnd)
+	e.logf("latency: typing %g edits/s per client (%g/s in all), %v warm-up, %v window", o.rate, o.rate*float64(n-fails.total()), o.warmup, o.duration)
+
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		if c == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.type_(ctx, c, r.logs[c.ClientID()], start+time.Duration(rand.Int64N(int64(period))), period, stopAt, o)
+		}()
+	}
+	// The CPU window is the measurement window.
+	sleepUntil(ctx, r.base.Add(time.Duration(r.winStart)))
+	c0 := sampleCPU(e.pid)
+	msgs0 := r.msgs.Load()
+	sleepUntil(ctx, r.base.Add(time.Duration(r.winEnd)))
+	c1 := sampleCPU(e.pid)
+	msgs1 := r.msgs.Load()
+	wg.Wait()
+	expected := r.expected.Load()
+	graceEnd := time.Now().Add(o.grace)
+	for r.received.Load() < expected && time.Now().Before(graceEnd) && ctx.Err() == nil {
+		time.Sleep(20 * time.Millisecond)
+	}
+	closed, reasons := closedDuring(conns)
+	h := r.hist.merged()
+	cpu := cpuBetween(c0, c1)
+	res := &latencyResult{
+		Label: o.label, Proto: "tandem", Mode: map[bool]string{true: "apply", false: "peek"}[o.apply],
+		Docs: docs, PerDoc: round1(float64(n) / float64(docs)), Clients: n,
+		TargetOpsS:         o.rate * float64(n),
+		AchievedOpsS:       round1(float64(r.measuredOps.Load()) / o.duration.Seconds()),
+		DeliveriesExpected: expected,
+		DeliveriesReceived: r.received.Load(),
+		Dropped:            expected - r.received.Load(),
+		latencySummary:     h.summary(),
+		cpuWindow:          cpu,
+		SchedLagMaxMs:      round1(float64(r.lagMax.Load()) / 1e6),
+		ServerMsgsOutPerS:  round1(float64(msgs1-msgs0) / c1.at.Sub(c0.at).Seconds()),
+		ServerRSSMB:        e.serverRSSMB(),
+		ClosedClients:      closed,
+		CloseReasons:       reasons,
+		ConnectFailures:    fails.total(),
+		ConnectErrors:      fails.snapshot(),
+		ConnectS:           round2(connectS),
+		EditErrors:         r.editErrors.Load(),
+		DecodeErrors:       r.decodeErrors.Load(),
+		WarmupS:            o.warmup.Seconds(),
+		WindowS:            o.duration.Seconds(),
+		GoMaxProcs:         runtime.GOMAXPROCS(0),
+	}
+	e.logf("latency: %.0f edits/s achieved (target %.0f); p50 %.2f ms, p95 %.2f, p99 %.2f, max %.2f; %d/%d deliveries; server CPU %.1f%%, bench %.1f%%, other %.1f%%; %d closed, %d refused",
+		res.AchievedOpsS, res.TargetOpsS, res.P50ms, res.P95ms, res.P99ms, res.MaxMs, res.DeliveriesReceived, res.DeliveriesExpected,
+		cpu.ServerPct, cpu.GenPct, cpu.OtherPct, closed, res.ConnectFailures)
+	return res, nil
+}
+
+// type_ is one typist: one character every period at its own cursor, from its phase until stopAt
+// (both relative to the run's base). A typist that falls behind catches up, as the anchors'
+// scheduler does, and the lag is reported.
+func (r *latencyRun) type_(ctx context.Context, c *client.Conn, l *sendLog, next, period, stopAt time.Duration, o benchOptions) {
+	var cursor *crdt.RelPos
+	renewAt := o.renew
+	members := int64(r.members[l.doc] - 1)
+	for ctx.Err() == nil {
+		sleepUntil(ctx, r.base.Add(next))
+		now := time.Since(r.base)
+		if now >= stopAt || ctx.Err() != nil {
+			return
+		}
+		storeMax(&r.lagMax, int64(now-next))
+		clock := c.Clock()
+		sent := int64(time.Since(r.base))
+		if clock < uint64(len(l.times)) {
+			l.times[clock].Store(sent + 1)
+		}
+		if sent >= r.winStart && sent < r.winEnd {
+			r.measuredOps.Add(1)
+			r.expected.Add(members)
+		}
+		err := c.Edit(func(d *crdt.Doc) error {
+			t := d.Text(benchRoot)
+			pos := t.Len()
+			if cursor != nil {
+				if p, err := d.Resolve(*cursor); err == nil {
+					pos = p
+				}
+			}
+			if err := t.Insert(pos, "x"); err != nil {
+				return err
+			}
+			if o.apply {
+				rp, err := t.RelPos(pos+1, -1)
+				if err == nil {
+					cursor = &rp
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			r.editErrors.Add(1)
+		}
+		if o.awareness && o.renew > 0 && now >= renewAt {
+			_ = c.SetAwareness(presence(c.ClientID()))
+			renewAt += o.renew
+		}
+		next += period
+	}
+}
+
+// storeMax raises m to v if v is larger.
+func storeMax(m *atomic.Int64, v int64) {
+	for {
+		old := m.Load()
+		if v <= old || m.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// sleepUntil sleeps until t or until ctx ends.
+func sleepUntil(ctx context.Context, t time.Time) {
+	d := time.Until(t)
+	if d <= 0 {
+		return
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+	case <-ctx.Done():
+	}
+}

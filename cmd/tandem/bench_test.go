@@ -1,0 +1,161 @@
+package main
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseProcStatCPU(t *testing.T) {
+	tests := []struct {
+		name, line string
+		want       time.Duration
+		wantErr    bool
+	}{
+		{name: "plain", line: "1234 (tandem) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 50 0 0 20 0 8 0 100 0 0", want: 3 * time.Second},
+		{name: "spaces and parens in the name", line: "7 (a (b) c) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 5 0 0", want: 30 * time.Millisecond},
+		{name: "truncated", line: "7 (x) R 1 2", wantErr: true},
+		{name: "no name", line: "garbage", wantErr: true},
+		{name: "not numbers", line: "7 (x) R 1 7 7 0 -1 0 0 0 0 0 u s 0 0 20 0 1 0 5", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := parseProcStatCPU([]byte(tt.line))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("%s: parseProcStatCPU = %v, %v; want %v (error %t)", tt.name, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestParseVmRSS(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    int64
+		wantErr bool
+	}{
+		{in: "Name:\ttandem\nVmPeak:\t 1 kB\nVmRSS:\t   20480 kB\nThreads: 8\n", want: 20480 << 10},
+		{in: "Name:\tx\n", wantErr: true},
+		{in: "VmRSS:\t12 MB\n", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := parseVmRSS([]byte(tt.in))
+		if (err != nil) != tt.wantErr || got != tt.want {
+			t.Errorf("parseVmRSS(%q) = %d, %v; want %d (error %t)", tt.in, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestHistQuantiles(t *testing.T) {
+	h := newHist()
+	for i := 1; i <= 1000; i++ {
+		h.add(time.Duration(i) * 100 * time.Microsecond) // 0.1 ms .. 100 ms
+	}
+	h.add(3 * time.Second) // beyond the buckets
+	tests := []struct {
+		p    float64
+		want time.Duration
+	}{
+		{0.5, 50*time.Millisecond + 105*time.Microsecond}, // the 501st of 1001 samples
+		{0.99, 99*time.Millisecond + 105*time.Microsecond},
+		{1, 3 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := h.quantile(tt.p); got != tt.want {
+			t.Errorf("quantile(%g) = %v; want %v", tt.p, got, tt.want)
+		}
+	}
+	if h.max != 3*time.Second || h.n != 1001 {
+		t.Errorf("max, n = %v, %d; want 3s, 1001", h.max, h.n)
+	}
+	s := newShardedHist(3)
+	for i := 0; i < 30; i++ {
+		s.add(i, time.Millisecond)
+	}
+	if m := s.merged(); m.n != 30 || m.quantile(0.5) != time.Millisecond+5*time.Microsecond {
+		t.Errorf("merged n=%d p50=%v; want 30, 1.005ms", m.n, m.quantile(0.5))
+	}
+	if got := newHist().quantile(0.5); got != 0 {
+		t.Errorf("empty quantile = %v; want 0", got)
+	}
+}
+
+func TestCheckLoopback(t *testing.T) {
+	for _, u := range []string{"ws://127.0.0.1:8080", "ws://localhost:1", "ws://[::1]:80", "http://127.0.0.2:9"} {
+		if err := checkLoopback(u); err != nil {
+			t.Errorf("checkLoopback(%q) = %v; want nil", u, err)
+		}
+	}
+	for _, u := range []string{"ws://10.0.0.1:8080", "ws://example.com", "ws://0.0.0.0:8080", "::bad"} {
+		if err := checkLoopback(u); err == nil {
+			t.Errorf("checkLoopback(%q) = nil; want an error", u)
+		}
+	}
+}
+
+func TestParseBench(t *testing.T) {
+	tests := []struct {
+		args    string
+		wantErr string
+	}{
+		{args: "--clients 500 --docs 50 --rate 5 --duration 30s"},
+		{args: "--mode idle --steps 1000,5000 --docs 100"},
+		{args: "--mode sync --pattern random --n 1000"},
+		{args: "--mode durable --clients 50 --docs 10"},
+		{args: "--mode fast", wantErr: "--mode"},
+		{args: "--clients 0", wantErr: "--clients"},
+		{args: "--clients 100000", wantErr: "--clients"},
+		{args: "--rate 0", wantErr: "--rate"},
+		{args: "--duration 1h", wantErr: "--duration"},
+		{args: "--url ws://192.168.1.1:8080", wantErr: "this machine"},
+		{args: "--spawn", wantErr: "--server-bin"},
+		{args: "--mode idle --steps 5000,1000", wantErr: "--steps"},
+		{args: "--mode sync --pattern zigzag", wantErr: "--pattern"},
+		{args: "extra", wantErr: "unexpected argument"},
+	}
+	for _, tt := range tests {
+		_, err := parseBench(strings.Fields(tt.args), io.Discard)
+		switch {
+		case tt.wantErr == "" && err != nil:
+			t.Errorf("parseBench(%q) = %v; want nil", tt.args, err)
+		case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+			t.Errorf("parseBench(%q) = %v; want an error mentioning %q", tt.args, err, tt.wantErr)
+		}
+	}
+}
+
+// The generated documents are the anchors' (bigsync.mjs) character for character: these texts
+// come from running its generator with seed 1 and 40 characters.
+func TestGeneratedScriptMatchesAnchors(t *testing.T) {
+	tests := []struct{ pattern, want string }{
+		{"seq", "hlqwblyrauins h\n kvrgdckewsmiy fk\nmro\n w"},
+		{"runs", "l\novxn urwlish vgcesi kmo  evpskhabent r"},
+		{"random", "akwulty\n\nrade\nbnemfll m f rwpkw nafrxh\nz"},
+	}
+	for _, tt := range tests {
+		s := generatedScript(tt.pattern, 40, 1)
+		var text []rune
+		for _, e := range s.edits {
+			text = append(text[:e.pos], append([]rune(e.ins), text[e.pos:]...)...)
+		}
+		if got := string(text); got != tt.want {
+			t.Errorf("generatedScript(%q) text = %q; want %q", tt.pattern, got, tt.want)
+		}
+	}
+}
+
+func TestListeningLine(t *testing.T) {
+	tests := []struct{ line, want string }{
+		{`time=2026-11-21T20:00:00Z level=INFO msg=listening addr=127.0.0.1:40123 data=/tmp/x.db`, "127.0.0.1:40123"},
+		{`{"time":"2026","level":"INFO","msg":"listening","addr":"127.0.0.1:5","data":"x"}`, "127.0.0.1:5"},
+		{`level=INFO msg="document loaded" addr=127.0.0.1:9`, ""},
+	}
+	for _, tt := range tests {
+		got := ""
+		if m := listeningRE.FindStringSubmatch(tt.line); m != nil {
+			got = m[1]
+		}
+		if got != tt.want {
+			t.Errorf("listening address in %q = %q; want %q", tt.line, got, tt.want)
+		}
+	}
+}
