@@ -387,14 +387,14 @@ func (c *Conn) connect(ctx context.Context) (*websocket.Conn, error) {
 	c.mu.Unlock()
 	c.seq = 0
 	if upd != nil {
-		if err := c.write(ws, protocol.EncodeFrame(0, &protocol.Update{Data: upd})); err != nil {
-			ws.Close()
-			return nil, err
-		}
 		c.seq = 1
 		c.mu.Lock()
 		c.pending = append(c.pending, sentUpdate{seq: 1, gen: gen, clock: clock})
 		c.mu.Unlock()
+		if err := c.write(ws, protocol.EncodeFrame(0, &protocol.Update{Data: upd})); err != nil {
+			ws.Close()
+			return nil, err
+		}
 	}
 	c.mu.Lock()
 	aw := c.awState
@@ -705,6 +705,11 @@ func (c *Conn) Edit(fn func(d *crdt.Doc) error) error {
 	if c.ws == nil {
 		return fnErr
 	}
+	// Registered before the write: the ack can arrive before Write returns.
+	c.seq++
+	c.mu.Lock()
+	c.pending = append(c.pending, sentUpdate{seq: c.seq, gen: gen, clock: clock})
+	c.mu.Unlock()
 	if err := c.write(c.ws, protocol.EncodeFrame(0, &protocol.Update{Data: upd})); err != nil {
 		c.ws.Close() // the reader notices and reconnects (or ends the Conn)
 		if c.opts.Reconnect {
@@ -712,10 +717,6 @@ func (c *Conn) Edit(fn func(d *crdt.Doc) error) error {
 		}
 		return err
 	}
-	c.seq++
-	c.mu.Lock()
-	c.pending = append(c.pending, sentUpdate{seq: c.seq, gen: gen, clock: clock})
-	c.mu.Unlock()
 	return fnErr
 }
 
