@@ -129,15 +129,16 @@ export class Doc {
   }
 
   /**
-   * roots lists the roots that exist, sorted by kind (text first) then name.
+   * roots lists the roots that exist, sorted by name (as UTF-8 bytes), then
+   * kind (text first).
    * @returns {{name: string, kind: 'text'|'map'}[]}
    */
   roots() {
     /** @type {{name: string, kind: 'text'|'map'}[]} */
     const out = [];
-    for (const name of sortedNames(this._texts)) out.push({ name, kind: 'text' });
-    for (const name of sortedNames(this._maps)) out.push({ name, kind: 'map' });
-    return out;
+    for (const name of this._texts.keys()) out.push({ name, kind: 'text' });
+    for (const name of this._maps.keys()) out.push({ name, kind: 'map' });
+    return out.sort((a, b) => compareUtf8(a.name, b.name) || (a.kind === b.kind ? 0 : a.kind === 'text' ? -1 : 1));
   }
 
   /**
@@ -210,29 +211,66 @@ export class Doc {
     if (bytes[0] === 0x01) return this._applyUpdate(decodeUpdate(bytes));
     if (bytes[0] === 0x02) {
       const snap = decodeSnapshot(bytes);
-      if (this._clients.size === 0 && this._pendingBytes === null) return loadSnapshot(this, snap);
+      if (this._isEmpty()) return this._load(snap);
       return this._applyUpdate(snapshotToUpdate(snap));
     }
     throw malformed('unknown format byte');
   }
 
   /**
-   * resolve returns the visible index a relative position stands for; it throws
-   * CrdtError 'unknown-position' when its item or root is not known.
+   * resolve returns the visible index a relative position stands for (Start is
+   * 0, End the length, 0 for a root that does not exist); it throws CrdtError
+   * 'unknown-position' when its item is not known or not in that root.
    * @param {RelPos} rp
    * @returns {number}
    */
   resolve(rp) {
     const root = this._texts.get(rp.root);
-    if (root === undefined) throw new CrdtError('unknown-position', 'unknown root');
     if (rp.kind === REL_START) return 0;
-    if (rp.kind === REL_END) return root.length;
+    if (rp.kind === REL_END) return root === undefined ? 0 : root.length;
     if (rp.kind !== REL_BEFORE && rp.kind !== REL_AFTER) throw new CrdtError('unknown-position', 'bad kind');
     const p = this.findPiece(rp.client, rp.clock);
-    if (p === null || p.run.root !== root) throw new CrdtError('unknown-position', 'unknown item');
+    if (p === null || root === undefined || p.run.root !== root) throw new CrdtError('unknown-position', 'unknown item');
     const pos = root.seq.visBefore(p);
     if (p.deleted) return pos;
     return pos + (rp.clock - p.clock) + (rp.kind === REL_AFTER ? 1 : 0);
+  }
+
+  /**
+   * _load loads a snapshot into this empty document: a linear build into a new
+   * state, then the snapshot's pending units through the usual path; the state
+   * is replaced only if all of it succeeds.
+   * @param {import('./snapshot.js').Snapshot} snap
+   * @returns {Change[]}
+   */
+  _load(snap) {
+    const n = new Doc(this._id, { maxPendingBytes: this._maxPending });
+    const log = new ChangeLog();
+    loadSnapshot(n, snap, log);
+    if (snap.pending !== null) {
+      for (const c of n._applyUpdate(snap.pending)) {
+        const root = c.kind === 'text' ? n._textRoot(c.root) : n._mapRoot(c.root);
+        for (const e of c.edits) {
+          if (e.delete > 0) log.delete(root, e.pos, e.delete);
+          if (e.insert !== '') log.insert(root, e.pos, e.insert, cpLength(e.insert));
+        }
+        for (const k of c.keys) log.key(root, k);
+      }
+    }
+    this._clients = n._clients;
+    this._texts = n._texts;
+    this._maps = n._maps;
+    this._pending = n._pending;
+    this._pendingBytes = n._pendingBytes;
+    this._taken = this._next(this._id);
+    return log.result();
+  }
+
+  /** @returns {boolean} whether nothing is integrated and nothing pending */
+  _isEmpty() {
+    if (this._pendingBytes !== null) return false;
+    for (const cs of this._clients.values()) if (cs.next > 0) return false;
+    return true;
   }
 
   // ---- internal: index ----
@@ -301,10 +339,10 @@ export class Doc {
    */
   _insert(name, pos, str) {
     if (!checkName(name)) throw new CrdtError('name', 'invalid root name');
-    if (typeof str !== 'string' || !isWellFormed(str)) throw new CrdtError('text', 'invalid text');
     const root = this._texts.get(name);
     const len = root === undefined ? 0 : root.length;
     if (!Number.isInteger(pos) || pos < 0 || pos > len) throw new CrdtError('range', `position ${pos} out of range [0, ${len}]`);
+    if (typeof str !== 'string' || !isWellFormed(str)) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
     if (str.length === 0) return;
     const n = cpLength(str);
     const me = this._client(this._id);
@@ -318,7 +356,6 @@ export class Doc {
    * @param {number} n
    */
   _delete(name, pos, n) {
-    if (!checkName(name)) throw new CrdtError('name', 'invalid root name');
     const root = this._texts.get(name);
     const len = root === undefined ? 0 : root.length;
     if (!Number.isInteger(pos) || !Number.isInteger(n) || pos < 0 || n < 0 || pos + n > len) {
@@ -339,9 +376,9 @@ export class Doc {
    * @param {string | null} value JSON text, null to delete
    */
   _assign(name, key, value) {
+    if (value !== null && !checkJSON(value)) throw new CrdtError('json', 'invalid json value');
     if (!checkName(name)) throw new CrdtError('name', 'invalid root name');
     if (!checkKey(key)) throw new CrdtError('name', 'invalid map key');
-    if (value !== null && !checkJSON(value)) throw new CrdtError('json', 'invalid json value');
     const me = this._client(this._id);
     if (me.next + 1 >= LIMIT) throw new CrdtError('clock-overflow', 'clock overflow');
     const root = this._mapRoot(name);
@@ -504,41 +541,34 @@ export class Doc {
     for (const list of u.ops.values()) {
       for (const op of list) {
         if (op.kind !== TEXT) continue;
-        if (op.lc === op.client && op.lk >= op.clock) throw malformed('left origin is not before its item');
-        if (op.rc === op.client && op.rk >= op.clock) throw malformed('right origin is not before its item');
-        if (op.lc !== 0) this._checkOrigin(u.ops, op.lc, op.lk, op.root, false);
-        if (op.rc !== 0) this._checkOrigin(u.ops, op.rc, op.rk, op.root, false);
+        if ((op.lc !== 0 && !this._originOk(u.ops, op.lc, op.lk, op.root)) || (op.rc !== 0 && !this._originOk(u.ops, op.rc, op.rk, op.root))) {
+          throw malformed(`origin of (${op.client},${op.clock}) is not a text item of ${JSON.stringify(op.root)}`);
+        }
       }
     }
   }
 
   /**
-   * _checkOrigin throws unless origin (client, clock) is a text item of root, when
-   * it is known: integrated, or among ops. An unknown origin passes unless
-   * mustKnow.
+   * _originOk reports whether origin (client, clock) of a text op of root is
+   * either unknown or a text item of root, where known means integrated,
+   * pending, or among ops.
    * @param {Map<number, Op[]>} ops
    * @param {number} client
    * @param {number} clock
    * @param {string} root
-   * @param {boolean} mustKnow
+   * @returns {boolean}
    */
-  _checkOrigin(ops, client, clock, root, mustKnow) {
+  _originOk(ops, client, clock, root) {
     const cs = this._clients.get(client);
     if (cs !== undefined && clock < cs.next) {
       const e = cs.entries[cs.find(clock)];
-      if (e.kind !== TEXT || e.root.name !== root) throw malformed('origin is not a text item of the same root');
-      return;
+      return e.kind === TEXT && e.root.name === root;
     }
-    const list = ops.get(client);
-    if (list !== undefined) {
-      const i = firstAtOrAbove(list, clock + 1) - 1;
-      if (i >= 0 && list[i].clock <= clock && clock < list[i].clock + list[i].len) {
-        const op = list[i];
-        if (op.kind !== TEXT || op.root !== root) throw malformed('origin is not a text item of the same root');
-        return;
-      }
+    for (const list of [this._pending.ops.get(client), ops.get(client)]) {
+      const op = list === undefined ? null : findOp(list, clock);
+      if (op !== null) return op.kind === TEXT && op.root === root;
     }
-    if (mustKnow) throw malformed('unknown origin');
+    return true;
   }
 
   /**
@@ -592,8 +622,9 @@ export class Doc {
   /**
    * _plan returns the ops that can be integrated now, in an order that respects
    * their dependencies (a client's previous clock, the origins), and leaves in
-   * vsv the state vector they lead to. An op that becomes integrable must have
-   * origins that are text items of its root.
+   * vsv the state vector they lead to. An op whose origins turn out not to be
+   * text items of its root (an origin that arrived later as something else)
+   * becomes a skip: its clocks are used, and it carries nothing.
    * @param {Map<number, Op[]>} merged
    * @param {Map<number, number>} vsv
    * @returns {Op[]}
@@ -607,19 +638,23 @@ export class Doc {
     let progress = true;
     while (progress) {
       progress = false;
-      for (const [client, list] of merged) {
+      for (let [client, list] of merged) {
         let i = ptr.get(client) ?? 0;
         let v = at(client);
         while (i < list.length) {
           const op = list[i];
           if (op.clock !== v) break;
+          let step = op;
           if (op.kind === TEXT) {
             if (op.lc !== 0 && op.lk >= at(op.lc)) break;
             if (op.rc !== 0 && op.rk >= at(op.rc)) break;
-            if (op.lc !== 0) this._checkOrigin(merged, op.lc, op.lk, op.root, true);
-            if (op.rc !== 0) this._checkOrigin(merged, op.rc, op.rk, op.root, true);
+            if ((op.lc !== 0 && !this._plannedText(merged, op.lc, op.lk, op.root)) || (op.rc !== 0 && !this._plannedText(merged, op.rc, op.rk, op.root))) {
+              step = new Op(SKIP, op.client, op.clock, op.len);
+              if (list === this._pending.ops.get(client)) merged.set(client, (list = list.slice()));
+              list[i] = step;
+            }
           }
-          order.push(op);
+          order.push(step);
           v = op.clock + op.len;
           vsv.set(client, v);
           i++;
@@ -629,6 +664,26 @@ export class Doc {
       }
     }
     return order;
+  }
+
+  /**
+   * _plannedText reports whether the integrated origin (client, clock) is a
+   * text item of root, in the document or among the planned ops.
+   * @param {Map<number, Op[]>} merged
+   * @param {number} client
+   * @param {number} clock
+   * @param {string} root
+   * @returns {boolean}
+   */
+  _plannedText(merged, client, clock, root) {
+    const cs = this._clients.get(client);
+    if (cs !== undefined && clock < cs.next) {
+      const e = cs.entries[cs.find(clock)];
+      return e.kind === TEXT && e.root.name === root;
+    }
+    const list = merged.get(client);
+    const op = list === undefined ? null : findOp(list, clock);
+    return op !== null && op.kind === TEXT && op.root === root;
   }
 
   /**
@@ -698,6 +753,17 @@ function firstAtOrAbove(list, clock) {
 }
 
 /**
+ * findOp returns the op of list (ascending, not overlapping) that holds clock, or null.
+ * @param {Op[]} list
+ * @param {number} clock
+ * @returns {Op | null}
+ */
+function findOp(list, clock) {
+  const i = firstAtOrAbove(list, clock + 1) - 1;
+  return i >= 0 && clock < list[i].clock + list[i].len ? list[i] : null;
+}
+
+/**
  * sliceOp returns the part [s, t) of op (a copy unless it is the whole op).
  * @param {Op} op
  * @param {number} s
@@ -729,12 +795,4 @@ function addTo(ds, client, s, e) {
   let r = ds.get(client);
   if (r === undefined) ds.set(client, (r = []));
   addRange(r, s, e);
-}
-
-/**
- * @param {Map<string, unknown>} m
- * @returns {string[]}
- */
-function sortedNames(m) {
-  return [...m.keys()].sort(compareUtf8);
 }

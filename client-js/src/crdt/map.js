@@ -53,7 +53,8 @@ export class MapRoot {
 
   /**
    * integrate makes a the winner of its key if it beats the current one, marks
-   * the loser lost, and reports whether the visible value changed.
+   * the loser lost, and reports whether the key changed: a first assignment
+   * (a tombstone too), or a new value or presence.
    * @param {Assign} a
    * @returns {boolean}
    */
@@ -64,7 +65,7 @@ export class MapRoot {
       return false;
     }
     this.winners.set(a.key, a);
-    if (w === undefined) return a.value !== null;
+    if (w === undefined) return true;
     const changed = w.value !== a.value;
     lose(w);
     return changed;

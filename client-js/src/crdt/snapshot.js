@@ -8,7 +8,7 @@ import { malformed } from './errors.js';
 import { Run, Piece, SkipEntry, TEXT, MAP, SKIP } from './seq.js';
 import { TextRoot } from './text.js';
 import { MapRoot, Assign } from './map.js';
-import { Op, readClients, readRoots, readUpdateBody, encodeUpdate, addRange, KIND_TEXT, KIND_MAP } from './update.js';
+import { Op, readClients, readRoots, readUpdateBody, addRange, KIND_TEXT, KIND_MAP } from './update.js';
 import { ChangeLog } from './changes.js';
 import { compareUtf8, cpLength, cpToUtf16 } from './utf.js';
 import { checkKey, checkJSON } from './names.js';
@@ -279,7 +279,7 @@ function decodeSnapshotBody(bytes) {
   if (plen > 0) {
     const pd = new CrdtDecoder(d.buf.subarray(d.pos, d.pos + plen));
     if (pd.readUint8() !== 0x01) throw malformed('pending is not an update');
-    pending = readUpdateBody(pd, true);
+    pending = readUpdateBody(pd);
     pd.end();
     d.pos += plen;
   }
@@ -434,14 +434,14 @@ function readText(d, clients, sv, name) {
 }
 
 /**
- * loadSnapshot builds the state of an empty doc from a decoded snapshot, in one
- * linear pass per text root, and reports everything as changed.
+ * loadSnapshot builds the units of a snapshot (not its pending units) into the
+ * new, empty doc, in one linear pass per text root, and logs everything as
+ * changed.
  * @param {import('./doc.js').Doc} doc
  * @param {Snapshot} snap
- * @returns {import('./changes.js').Change[]}
+ * @param {ChangeLog} log
  */
-export function loadSnapshot(doc, snap) {
-  const log = new ChangeLog();
+export function loadSnapshot(doc, snap, log) {
   /** @type {Map<number, any[]>} */
   const entries = new Map();
   for (const c of snap.sv.keys()) entries.set(c, []);
@@ -478,12 +478,6 @@ export function loadSnapshot(doc, snap) {
     const next = /** @type {number} */ (snap.sv.get(c));
     if (next > clock) cs.push(new SkipEntry(clock, next - clock));
   }
-  if (snap.pending !== null) {
-    doc._pending = snap.pending;
-    doc._pendingBytes = encodeUpdate(snap.pending.ops, snap.pending.ds);
-  }
-  if (doc._taken === 0) doc._taken = doc._next(doc.clientId);
-  return log.result();
 }
 
 /**

@@ -169,14 +169,14 @@ function decodeUpdateBody(bytes) {
 }
 
 /**
- * readUpdateBody reads an update after its format byte. In a pending buffer
- * (pending true) a client may have several blocks, ascending by clock, neither
- * overlapping nor adjacent.
+ * readUpdateBody reads an update after its format byte. Blocks are ascending
+ * by client then clock; a client may have several blocks, neither overlapping
+ * nor adjacent (only a pending buffer needs that: its units can have gaps).
+ * Ops must be in canonical form: two ops of a block that would merge are refused.
  * @param {CrdtDecoder} d
- * @param {boolean} [pending]
  * @returns {Update}
  */
-export function readUpdateBody(d, pending = false) {
+export function readUpdateBody(d) {
   const clients = readClients(d);
   const roots = readRoots(d);
   const used = new Uint8Array(clients.length);
@@ -190,7 +190,7 @@ export function readUpdateBody(d, pending = false) {
     const ci = d.readVarUint();
     if (ci >= clients.length) throw malformed('bad client index');
     let clock = d.readVarUint();
-    if (ci < prevCi || (ci === prevCi && (!pending || clock <= prevEnd))) throw malformed('blocks out of order');
+    if (ci < prevCi || (ci === prevCi && clock <= prevEnd)) throw malformed('blocks out of order or adjacent');
     prevCi = ci;
     used[ci] = 1;
     const client = clients[ci];
@@ -242,6 +242,13 @@ export function readUpdateBody(d, pending = false) {
         if (op.len === 0) throw malformed('empty skip');
       } else {
         throw malformed('bad op kind');
+      }
+      if (op.kind === TEXT && ((op.lc === client && op.lk >= op.clock) || (op.rc === client && op.rk >= op.clock))) {
+        throw malformed('origin names its item or a later clock');
+      }
+      if (i > 0) {
+        const prev = ops[i - 1];
+        if ((op.kind === SKIP && prev.kind === SKIP) || continues(prev, op)) throw malformed('ops not merged');
       }
       clock += op.len;
       if (clock >= LIMIT) throw malformed('clock range reaches 2^53');
