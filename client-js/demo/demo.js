@@ -1,9 +1,10 @@
 // @ts-check
-// The demo editor: one textarea bound to the document named in the URL (?doc=notes), with the
+// The demo editor (served at / with the client's modules under /src/, so '../src/' resolves to them
+// both here and on the server): one textarea bound to the document named in the URL (?doc=notes), with the
 // other editors' cursors, a status line, and the user's name and colour kept in localStorage.
-import { Provider } from './src/provider.js';
-import { TextareaBinding } from './src/bindings/textarea.js';
-import { colorFor, safeColor } from './src/cursor.js';
+import { Provider } from '../src/provider.js';
+import { TextareaBinding } from '../src/bindings/textarea.js';
+import { colorFor, safeColor } from '../src/cursor.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const docIdRe = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -54,6 +55,7 @@ publishUser();
 
 // The status line.
 const conn = $('conn');
+/** @type {Record<string, string>} */
 const labels = { connecting: 'connecting…', connected: 'live', offline: 'offline', error: 'error' };
 provider.on('status', (ev) => {
   conn.dataset.status = ev.status;

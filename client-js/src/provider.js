@@ -1,0 +1,732 @@
+// @ts-check
+import { Emitter } from './emitter.js';
+import { Backoff } from './backoff.js';
+import { Awareness } from './awareness.js';
+import { openStore, shouldCompact } from './store.js';
+import { Doc, encodeStateVector, decodeStateVector } from './crdt/index.js';
+import { encodeFrame, decodeFrame, isTerminal, PROTOCOL_VERSION, MessageType, FROM_CLIENT, FROM_SERVER, FLAG_READ_ONLY } from './protocol.js';
+
+/**
+ * The provider keeps one document's local replica in step with the server.
+ *
+ * Session (docs/protocol.md): open `/v1/docs/{id}/ws`, send `hello` with the replica's state
+ * vector, apply the `sync` answer, send what the server lacks, then stream updates both ways.
+ * Every update message this client sends on a connection is counted; the server's `ack` carries
+ * how many of them are durable, so the provider knows when all local changes are saved.
+ *
+ * Offline: every update (local or remote) is appended to the offline store before anything else,
+ * so closing the tab keeps it. On every (re)connection the state vector exchange finds what each
+ * side lacks; applying an update twice is harmless, so nothing is lost or doubled. Pure deletions
+ * do not move a state vector, so the store also remembers which client IDs have unacknowledged
+ * changes, and their presence makes the provider push its delete set on the next connection.
+ *
+ * Reconnection: full-jitter exponential backoff from 0.5 s up to 20 s, reset once a connection
+ * has synced. Terminal close codes (4401, 4403, 4404, 4409, 4413) stop it: the status becomes
+ * `error` with the code, and only connect() tries again.
+ *
+ * Local edits: make them inside provider.transact(fn) (or call provider.flush() after them); the
+ * CRDT is pure and does not tell anyone that it changed.
+ */
+
+/** @typedef {'connecting' | 'connected' | 'offline' | 'error'} Status */
+
+/**
+ * @typedef {object} StatusEvent
+ * @property {Status} status
+ * @property {number} [code]    the close code (offline and error)
+ * @property {string} [reason]  the close reason or the server's error message
+ * @property {number} [retryInMs] when the next attempt is due (offline)
+ */
+
+/**
+ * @typedef {object} ChangeEvent
+ * @property {any[]} changes   the CRDT's changes in index terms (code points)
+ * @property {'remote' | 'store'} origin  from the server, or from the offline store (another tab)
+ */
+
+/**
+ * @typedef {object} ProviderEvents
+ * @property {StatusEvent} status
+ * @property {{ synced: true }} synced
+ * @property {{ saved: true }} saved
+ * @property {{ saved: false }} unsaved
+ * @property {ChangeEvent} change
+ * @property {{ clientId: number, payload: Uint8Array }} broadcast
+ * @property {Error & { code?: number }} error
+ * @property {{ loaded: true }} loaded
+ */
+
+/**
+ * @typedef {object} SocketLike  the part of the WebSocket interface the provider uses
+ * @property {string} binaryType
+ * @property {number} readyState
+ * @property {((ev: any) => void) | null} onopen
+ * @property {((ev: { data: any }) => void) | null} onmessage
+ * @property {((ev: { code: number, reason: string }) => void) | null} onclose
+ * @property {((ev: any) => void) | null} onerror
+ * @property {(data: Uint8Array) => void} send
+ * @property {(code?: number, reason?: string) => void} close
+ */
+
+/**
+ * @typedef {object} ProviderOptions
+ * @property {string} url         the server's base URL (http(s) or ws(s)), e.g. location.origin
+ * @property {string} docId
+ * @property {string} [token]     sent as ?token=
+ * @property {Doc} [doc]          the replica (default: a new Doc with clientId)
+ * @property {number} [clientId]  default: a random ID drawn per provider (so per tab)
+ * @property {import('./store.js').DocStore | false} [storage]  default: IndexedDB, or memory
+ * @property {(url: string) => SocketLike} [createSocket]  default: new WebSocket(url)
+ * @property {boolean} [connect]  connect at once (default true)
+ * @property {Backoff} [backoff]
+ * @property {Awareness} [awareness]
+ * @property {number} [pingIntervalMs]  send a ping after this long without a message (default 20 s)
+ * @property {number} [pongTimeoutMs]   reconnect when nothing arrives this long after a ping (default 10 s)
+ * @property {boolean} [readOnly]  ask for a read-only session
+ */
+
+/**
+ * randomClientId draws a client ID in [1, 2^53) from the platform's cryptographic generator.
+ */
+export function randomClientId() {
+  const a = new Uint32Array(2);
+  for (;;) {
+    globalThis.crypto.getRandomValues(a);
+    const id = (a[0] % 2 ** 21) * 2 ** 32 + a[1];
+    if (id > 0) return id;
+  }
+}
+
+/**
+ * docUrl returns the WebSocket URL of a document on a server.
+ * @param {string} base
+ * @param {string} docId
+ * @param {string} [token]
+ */
+export function docUrl(base, docId, token) {
+  const u = new URL(base, globalThis.location?.href);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  u.pathname = `${u.pathname.replace(/\/+$/, '')}/v1/docs/${encodeURIComponent(docId)}/ws`;
+  u.search = '';
+  if (token) u.searchParams.set('token', token);
+  u.hash = '';
+  return u.toString();
+}
+
+/**
+ * @extends {Emitter<ProviderEvents>}
+ */
+export class Provider extends Emitter {
+  /** @type {Doc} */
+  doc;
+  /** @type {Awareness} */
+  awareness;
+  /** @type {string} */
+  docId;
+  /** @type {Promise<void>} resolves once the offline store has been read into the replica */
+  ready;
+
+  /** @type {Status} */
+  #status = 'offline';
+  #synced = false;
+  /** @type {SocketLike | null} */
+  #ws = null;
+  #url;
+  #createSocket;
+  #backoff;
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  #retryTimer = null;
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  #pingTimer = null;
+  #pingIntervalMs;
+  #pongTimeoutMs;
+  #pingNonce = 0;
+  #wantConnected = false;
+  #destroyed = false;
+  #readOnly;
+
+  // Saving: sent and acknowledged update counts on the current connection.
+  #sentSeq = 0;
+  #ackedSeq = 0;
+  /** local changes exist that no sent message has carried yet (made while not synced) */
+  #dirty = false;
+  /** @type {boolean} */
+  #saved = true;
+  /** client IDs whose unacknowledged changes the stored state holds (this tab's included) */
+  #unsavedIds = new Set();
+  /** the ack sequence that, once reached, covers #unsavedIds as they were when it was sent */
+  #coverSeq = 0;
+  /** @type {number[]} */
+  #coverIds = [];
+
+  /** @type {import('./store.js').DocStore | null} */
+  #store = null;
+  #storeChain = Promise.resolve();
+  #storeStats = { snapshotBytes: 0, logEntries: 0, logBytes: 0 };
+  #loaded = false;
+
+  /** @type {(() => void)[]} */
+  #cleanup = [];
+
+  /** @param {ProviderOptions} opts */
+  constructor(opts) {
+    super();
+    this.docId = opts.docId;
+    this.doc = opts.doc ?? new Doc(opts.clientId ?? randomClientId());
+    this.#url = docUrl(opts.url, opts.docId, opts.token);
+    this.#createSocket = opts.createSocket ?? ((url) => /** @type {SocketLike} */ (/** @type {unknown} */ (new WebSocket(url))));
+    this.#backoff = opts.backoff ?? new Backoff();
+    this.#pingIntervalMs = opts.pingIntervalMs ?? 20_000;
+    this.#pongTimeoutMs = opts.pongTimeoutMs ?? 10_000;
+    this.#readOnly = opts.readOnly ?? false;
+    this.awareness = opts.awareness ?? new Awareness({ clientId: this.doc.clientId });
+    this.awareness.clientId = this.doc.clientId;
+    this.ready = this.#load(opts.storage);
+    this.#listenToPage();
+    if (opts.connect ?? true) {
+      // Open on the next microtask, so that listeners added right after construction see every
+      // status event.
+      this.#wantConnected = true;
+      queueMicrotask(() => {
+        if (this.#wantConnected && !this.#ws && !this.#destroyed && this.#retryTimer === null) this.#open();
+      });
+    }
+  }
+
+  /** status is the connection status. */
+  get status() {
+    return this.#status;
+  }
+
+  /** synced is true while connected and caught up with the server. */
+  get synced() {
+    return this.#synced;
+  }
+
+  /** saved is true when the server has acknowledged every local change. */
+  get saved() {
+    return this.#saved;
+  }
+
+  /** clientId is the replica's client ID. */
+  get clientId() {
+    return this.doc.clientId;
+  }
+
+  /**
+   * transact runs fn (which edits this.doc) and then sends and stores the local changes it made.
+   * @template T
+   * @param {() => T} fn
+   * @returns {T}
+   */
+  transact(fn) {
+    try {
+      return fn();
+    } finally {
+      this.flush();
+    }
+  }
+
+  /** flush takes the replica's pending local changes, stores them and sends them if synced. */
+  flush() {
+    const update = this.doc.takeUpdate();
+    if (!update || this.#destroyed) return;
+    this.#persist(update);
+    this.#unsavedIds.add(this.doc.clientId);
+    if (this.#store) {
+      const store = this.#store;
+      this.#enqueueStore(() => store.markUnsaved(this.docId, this.doc.clientId));
+    }
+    this.#setSaved(false);
+    if (this.#synced && this.#ws) {
+      this.#sendUpdate(update);
+    } else {
+      this.#dirty = true;
+    }
+  }
+
+  /**
+   * broadcast sends an application message to the document's other editors (never stored).
+   * A string is sent as UTF-8. It is dropped when not connected; returns whether it was sent.
+   * @param {Uint8Array | string} payload
+   */
+  broadcast(payload) {
+    if (!this.#synced || !this.#ws) return false;
+    const bytes = typeof payload === 'string' ? new TextEncoder().encode(payload) : payload;
+    this.#send({ type: MessageType.BROADCAST, payload: bytes });
+    return true;
+  }
+
+  /** connect opens the connection (again), also after a terminal close. */
+  connect() {
+    if (this.#destroyed) return;
+    this.#wantConnected = true;
+    this.#clearRetry();
+    if (this.#ws) return;
+    this.#open();
+  }
+
+  /** disconnect closes the connection and stops reconnecting until connect(). */
+  disconnect() {
+    this.#wantConnected = false;
+    this.#clearRetry();
+    if (this.#ws) {
+      this.awareness.goodbye();
+      this.#closeSocket(1000, 'client disconnect');
+    }
+    this.#setStatus({ status: 'offline' });
+  }
+
+  /** whenSynced resolves once the provider is synced. */
+  whenSynced() {
+    if (this.#synced) return Promise.resolve();
+    return /** @type {Promise<void>} */ (new Promise((resolve) => this.once('synced', () => resolve())));
+  }
+
+  /** whenSaved resolves once every local change is acknowledged by the server. */
+  whenSaved() {
+    if (this.#saved) return Promise.resolve();
+    return /** @type {Promise<void>} */ (new Promise((resolve) => this.once('saved', () => resolve())));
+  }
+
+  /** whenStored resolves once every write to the offline store issued so far has finished. */
+  whenStored() {
+    return this.#storeChain;
+  }
+
+  /** destroy closes the connection, stops every timer and listener; the store is flushed. */
+  async destroy() {
+    if (this.#destroyed) return;
+    this.flush();
+    this.disconnect();
+    this.#destroyed = true;
+    for (const fn of this.#cleanup) fn();
+    this.#cleanup = [];
+    this.awareness.destroy();
+    await this.#storeChain;
+    this.#store?.close();
+    this.clear();
+  }
+
+  // --- the offline store ---
+
+  /** @param {import('./store.js').DocStore | false | undefined} storage */
+  async #load(storage) {
+    try {
+      if (storage === false) return;
+      this.#store = storage ?? (await openStore());
+      const stored = await this.#store.load(this.docId);
+      /** @type {any[]} */
+      const changes = [];
+      for (const bytes of [stored.snapshot, ...stored.updates]) {
+        if (!bytes) continue;
+        try {
+          changes.push(...this.doc.apply(bytes));
+        } catch (err) {
+          this.#reportError('stored update refused', err);
+        }
+      }
+      let logBytes = 0;
+      for (const u of stored.updates) logBytes += u.byteLength;
+      this.#storeStats = { snapshotBytes: stored.snapshot?.byteLength ?? 0, logEntries: stored.updates.length, logBytes };
+      for (const id of stored.unsaved) this.#unsavedIds.add(id);
+      if (this.#unsavedIds.size > 0) {
+        this.#dirty = true;
+        this.#setSaved(false);
+      }
+      if (changes.length > 0) this.emit('change', { changes, origin: 'store' });
+      this.#maybeCompact();
+    } catch (err) {
+      this.#reportError('offline store unavailable', err);
+      this.#store = null;
+    } finally {
+      this.#loaded = true;
+      this.emit('loaded', { loaded: true });
+      if (this.#ws && this.#ws.readyState === 1 && !this.#helloSent) this.#sendHello();
+    }
+  }
+
+  /**
+   * #enqueueStore runs a store operation after the ones before it; failures are reported.
+   * @param {() => Promise<void>} op
+   */
+  #enqueueStore(op) {
+    this.#storeChain = this.#storeChain.then(op).catch((err) => this.#reportError('offline store write failed', err));
+  }
+
+  /** @param {Uint8Array} update */
+  #persist(update) {
+    const store = this.#store;
+    if (!store) return;
+    this.#storeStats.logEntries++;
+    this.#storeStats.logBytes += update.byteLength;
+    this.#enqueueStore(() => store.append(this.docId, update));
+    this.#maybeCompact();
+  }
+
+  #maybeCompact() {
+    const store = this.#store;
+    if (!store || !shouldCompact(this.#storeStats)) return;
+    // Reset at once so that appends made meanwhile do not queue more compactions.
+    this.#storeStats = { snapshotBytes: this.#storeStats.snapshotBytes, logEntries: 0, logBytes: 0 };
+    this.#enqueueStore(() =>
+      store.compact(this.docId, (snapshot, updates) => {
+        // Fold in what other tabs stored too: the snapshot replaces their log entries.
+        /** @type {any[]} */
+        const changes = [];
+        for (const bytes of [snapshot, ...updates]) {
+          if (!bytes) continue;
+          try {
+            changes.push(...this.doc.apply(bytes));
+          } catch (err) {
+            this.#reportError('stored update refused', err);
+          }
+        }
+        if (changes.length > 0) this.emit('change', { changes, origin: 'store' });
+        const snap = this.doc.encodeSnapshot();
+        this.#storeStats.snapshotBytes = snap.byteLength;
+        return snap;
+      }),
+    );
+  }
+
+  // --- the connection ---
+
+  #helloSent = false;
+
+  #open() {
+    this.#setStatus({ status: 'connecting' });
+    /** @type {SocketLike} */
+    let ws;
+    try {
+      ws = this.#createSocket(this.#url);
+    } catch (err) {
+      this.#reportError('cannot open WebSocket', err);
+      this.#scheduleRetry(1006, 'cannot open');
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.#ws = ws;
+    this.#helloSent = false;
+    this.#sentSeq = 0;
+    this.#ackedSeq = 0;
+    this.#coverSeq = 0;
+    ws.onopen = () => {
+      if (ws !== this.#ws) return;
+      if (this.#loaded) this.#sendHello();
+      this.#armPing();
+    };
+    ws.onmessage = (ev) => {
+      if (ws !== this.#ws) return;
+      this.#armPing();
+      this.#onMessage(ev.data);
+    };
+    ws.onclose = (ev) => {
+      if (ws !== this.#ws) return;
+      this.#onClose(ev.code, ev.reason);
+    };
+    ws.onerror = () => {
+      // onclose follows and carries the code.
+    };
+  }
+
+  #sendHello() {
+    this.#helloSent = true;
+    this.#send({
+      type: MessageType.HELLO,
+      version: PROTOCOL_VERSION,
+      clientId: this.doc.clientId,
+      stateVector: encodeStateVector(this.doc.stateVector()),
+      flags: this.#readOnly ? FLAG_READ_ONLY : 0,
+    });
+  }
+
+  /** @param {unknown} data */
+  #onMessage(data) {
+    if (!(data instanceof ArrayBuffer) && !ArrayBuffer.isView(data)) {
+      this.#reportError('text frame from server ignored', null);
+      return;
+    }
+    const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    /** @type {any} */
+    let msg;
+    try {
+      msg = decodeFrame(bytes, FROM_SERVER);
+    } catch (err) {
+      this.#reportError('undecodable message from server', err);
+      return;
+    }
+    if ((msg.channel ?? 0) !== 0) return;
+    switch (msg.type) {
+      case MessageType.SYNC:
+        this.#onSync(msg.update, msg.stateVector);
+        break;
+      case MessageType.UPDATE:
+        this.#applyRemote(msg.data);
+        break;
+      case MessageType.ACK:
+        this.#onAck(msg.seq);
+        break;
+      case MessageType.AWARENESS:
+        this.awareness.receive(msg.entries);
+        break;
+      case MessageType.BROADCAST:
+        this.emit('broadcast', { clientId: msg.clientId, payload: msg.payload });
+        break;
+      case MessageType.ERROR: {
+        /** @type {Error & { code?: number }} */
+        const err = new Error(`provider: server error ${msg.code}: ${msg.message}`);
+        err.code = msg.code;
+        this.#lastServerError = { code: msg.code, message: msg.message };
+        this.emit('error', err);
+        break;
+      }
+      case MessageType.PING:
+        this.#send({ type: MessageType.PONG, nonce: msg.nonce });
+        break;
+      default:
+        break; // pong and future types: liveness was already noted
+    }
+  }
+
+  /** @type {{ code: number, message: string } | null} */
+  #lastServerError = null;
+
+  /**
+   * @param {Uint8Array} update
+   * @param {Uint8Array} serverSv
+   */
+  #onSync(update, serverSv) {
+    if (update && update.byteLength > 0) this.#applyRemote(update);
+    this.#synced = true;
+    this.#backoff.reset();
+    this.#setStatus({ status: 'connected' });
+    this.emit('synced', { synced: true });
+    // Send what the server lacks: the ops its state vector does not cover, and (when some
+    // client's changes are unacknowledged) the delete set, which no state vector reveals.
+    const localUpdate = this.doc.takeUpdate();
+    if (localUpdate) {
+      this.#persist(localUpdate);
+      this.#unsavedIds.add(this.doc.clientId);
+    }
+    /** @type {Map<number, number>} */
+    let theirs;
+    try {
+      theirs = decodeStateVector(serverSv);
+    } catch (err) {
+      this.#reportError('server state vector refused', err);
+      theirs = new Map();
+    }
+    let lacks = false;
+    for (const [client, clock] of this.doc.stateVector()) {
+      if ((theirs.get(client) ?? 0) < clock) {
+        lacks = true;
+        break;
+      }
+    }
+    if (!this.#readOnly && (lacks || this.#unsavedIds.size > 0 || this.#dirty)) {
+      this.#coverIds = [...this.#unsavedIds];
+      this.#sendUpdate(this.doc.encodeUpdate(theirs));
+      this.#coverSeq = this.#sentSeq;
+      this.#setSaved(false);
+    } else {
+      this.#coverIds = [];
+    }
+    this.#dirty = false;
+    this.awareness.attach((clock, state) => this.#send({ type: MessageType.AWARENESS, clock, state }));
+  }
+
+  /** @param {Uint8Array} update */
+  #applyRemote(update) {
+    /** @type {any[]} */
+    let changes;
+    try {
+      changes = this.doc.apply(update);
+    } catch (err) {
+      this.#reportError('update from server refused', err);
+      return;
+    }
+    // Store even when nothing visible changed: the update may hold pending items or deletions.
+    this.#persist(update);
+    if (changes.length > 0) this.emit('change', { changes, origin: 'remote' });
+  }
+
+  /** @param {Uint8Array} update */
+  #sendUpdate(update) {
+    this.#send({ type: MessageType.UPDATE, data: update });
+    this.#sentSeq++;
+  }
+
+  /** @param {number} seq */
+  #onAck(seq) {
+    if (seq > this.#sentSeq) return; // an ack for more than we sent: ignore, do not trust
+    this.#ackedSeq = Math.max(this.#ackedSeq, seq);
+    if (this.#coverSeq > 0 && this.#ackedSeq >= this.#coverSeq && this.#coverIds.length > 0) {
+      const ids = this.#coverIds;
+      this.#coverIds = [];
+      for (const id of ids) if (id !== this.doc.clientId) this.#unsavedIds.delete(id);
+      if (this.#store) {
+        const store = this.#store;
+        const others = ids.filter((id) => id !== this.doc.clientId);
+        if (others.length > 0) this.#enqueueStore(() => store.markSaved(this.docId, others));
+      }
+    }
+    if (this.#ackedSeq === this.#sentSeq && !this.#dirty) {
+      this.#unsavedIds.delete(this.doc.clientId);
+      if (this.#store) {
+        const store = this.#store;
+        this.#enqueueStore(() => store.markSaved(this.docId, [this.doc.clientId]));
+      }
+      if (this.#unsavedIds.size === 0) this.#setSaved(true);
+    }
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
+  #onClose(code, reason) {
+    this.#ws = null;
+    this.#synced = false;
+    this.#clearPing();
+    this.awareness.attach(null);
+    this.awareness.removeAll();
+    if (this.#sentSeq > this.#ackedSeq) this.#dirty = true;
+    if (this.#destroyed || !this.#wantConnected) {
+      this.#setStatus({ status: 'offline', code, reason });
+      return;
+    }
+    const serverCode = this.#lastServerError?.code;
+    this.#lastServerError = null;
+    if (isTerminal(code) || (serverCode !== undefined && isTerminal(serverCode))) {
+      const c = isTerminal(code) ? code : /** @type {number} */ (serverCode);
+      this.#wantConnected = false;
+      this.#setStatus({ status: 'error', code: c, reason });
+      return;
+    }
+    this.#scheduleRetry(code, reason);
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
+  #scheduleRetry(code, reason) {
+    const delay = this.#backoff.next();
+    this.#setStatus({ status: 'offline', code, reason, retryInMs: delay });
+    this.#clearRetry();
+    this.#retryTimer = setTimeout(() => {
+      this.#retryTimer = null;
+      if (this.#wantConnected && !this.#ws && !this.#destroyed) this.#open();
+    }, delay);
+  }
+
+  #clearRetry() {
+    if (this.#retryTimer !== null) clearTimeout(this.#retryTimer);
+    this.#retryTimer = null;
+  }
+
+  /** #armPing (re)starts the liveness timer after any sign of life. */
+  #armPing() {
+    this.#clearPing();
+    if (this.#pingIntervalMs <= 0) return;
+    this.#pingTimer = setTimeout(() => {
+      this.#send({ type: MessageType.PING, nonce: ++this.#pingNonce });
+      this.#pingTimer = setTimeout(() => {
+        this.#pingTimer = null;
+        // Nothing came back: the connection is dead without having said so.
+        this.#closeSocket(4000, 'no answer to ping');
+        this.#onClose(1006, 'no answer to ping');
+      }, this.#pongTimeoutMs);
+    }, this.#pingIntervalMs);
+  }
+
+  #clearPing() {
+    if (this.#pingTimer !== null) clearTimeout(this.#pingTimer);
+    this.#pingTimer = null;
+  }
+
+  /**
+   * @param {number} code
+   * @param {string} reason
+   */
+  #closeSocket(code, reason) {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#ws = null;
+    this.#synced = false;
+    this.#clearPing();
+    this.awareness.attach(null);
+    ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+    try {
+      ws.close(code, reason);
+    } catch {
+      // Closing a socket that is already gone is fine.
+    }
+  }
+
+  /** @param {any} msg */
+  #send(msg) {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== 1) return;
+    try {
+      ws.send(encodeFrame(msg, FROM_CLIENT));
+    } catch (err) {
+      this.#reportError('send failed', err);
+    }
+  }
+
+  /** @param {StatusEvent} ev */
+  #setStatus(ev) {
+    const changed = ev.status !== this.#status || ev.code !== undefined;
+    this.#status = ev.status;
+    if (changed) this.emit('status', ev);
+  }
+
+  /** @param {boolean} saved */
+  #setSaved(saved) {
+    if (saved === this.#saved) return;
+    this.#saved = saved;
+    if (saved) this.emit('saved', { saved: true });
+    else this.emit('unsaved', { saved: false });
+  }
+
+  /**
+   * @param {string} what
+   * @param {unknown} cause
+   */
+  #reportError(what, cause) {
+    const msg = cause instanceof Error ? `${what}: ${cause.message}` : what;
+    this.emit('error', new Error(`provider: ${msg}`, { cause }));
+  }
+
+  #listenToPage() {
+    const w = /** @type {any} */ (globalThis);
+    if (typeof w.addEventListener !== 'function' || typeof w.document === 'undefined') return;
+    const onHide = () => {
+      this.flush();
+      this.awareness.goodbye();
+    };
+    const onShow = (/** @type {any} */ ev) => {
+      if (ev.persisted && this.#synced && this.#ws) {
+        const send = (/** @type {number} */ clock, /** @type {Uint8Array} */ state) => this.#send({ type: MessageType.AWARENESS, clock, state });
+        this.awareness.attach(send);
+      }
+    };
+    const onOnline = () => {
+      if (this.#wantConnected && !this.#ws) {
+        this.#backoff.reset();
+        this.connect();
+      }
+    };
+    w.addEventListener('pagehide', onHide);
+    w.addEventListener('pageshow', onShow);
+    w.addEventListener('online', onOnline);
+    this.#cleanup.push(() => {
+      w.removeEventListener('pagehide', onHide);
+      w.removeEventListener('pageshow', onShow);
+      w.removeEventListener('online', onOnline);
+    });
+  }
+}

@@ -1,0 +1,390 @@
+// @ts-check
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Provider, docUrl, randomClientId } from './provider.js';
+import { MemoryStore } from './store.js';
+import { Backoff } from './backoff.js';
+import { Doc, encodeStateVector, decodeStateVector } from './crdt/index.js';
+import { encodeFrame, decodeFrame, MessageType, FROM_CLIENT, FROM_SERVER, PROTOCOL_VERSION } from './protocol.js';
+
+/**
+ * FakeSocket is one connection as the provider sees it; the test plays the server through it.
+ */
+class FakeSocket {
+  binaryType = '';
+  readyState = 0;
+  /** @type {any} */ onopen = null;
+  /** @type {any} */ onmessage = null;
+  /** @type {any} */ onclose = null;
+  /** @type {any} */ onerror = null;
+  /** @type {any[]} messages the client sent, decoded */
+  sent = [];
+  /** @type {{ code?: number, reason?: string } | null} */
+  closedBy = null;
+  /** how many updates the fake server acknowledged */
+  acked = 0;
+
+  /** @param {string} url */
+  constructor(url) {
+    this.url = url;
+  }
+
+  /** @param {Uint8Array} data */
+  send(data) {
+    this.sent.push(decodeFrame(data, FROM_CLIENT));
+  }
+
+  /** @param {number} [code] @param {string} [reason] */
+  close(code, reason) {
+    this.closedBy = { code, reason };
+    this.readyState = 3;
+  }
+
+  // --- the server's side ---
+  open() {
+    this.readyState = 1;
+    this.onopen?.({});
+  }
+
+  /** @param {any} msg */
+  deliver(msg) {
+    const bytes = encodeFrame(msg, FROM_SERVER);
+    // Deliver an ArrayBuffer holding exactly the frame, as a browser does.
+    this.onmessage?.({ data: bytes.slice().buffer });
+  }
+
+  /** @param {number} code @param {string} [reason] */
+  drop(code, reason = '') {
+    this.readyState = 3;
+    this.onclose?.({ code, reason });
+  }
+
+  /** @param {number} type */
+  take(type) {
+    const i = this.sent.findIndex((m) => m.type === type);
+    assert.ok(i >= 0, `no message of type ${type} sent; sent: ${this.sent.map((m) => m.type)}`);
+    return this.sent.splice(i, 1)[0];
+  }
+}
+
+/**
+ * FakeServer holds the server's replica and answers like the real one: sync by state vector,
+ * apply + ack, awareness relay.
+ */
+class FakeServer {
+  doc = new Doc(999);
+  /** @type {FakeSocket[]} */
+  sockets = [];
+  autoAck = true;
+
+  create = (/** @type {string} */ url) => {
+    const s = new FakeSocket(url);
+    this.sockets.push(s);
+    return s;
+  };
+
+  get last() {
+    const s = this.sockets.at(-1);
+    assert.ok(s, 'no socket opened');
+    return s;
+  }
+
+  /** handshake opens the last socket and answers its hello. */
+  handshake() {
+    const s = this.last;
+    s.open();
+    const hello = s.take(MessageType.HELLO);
+    assert.equal(hello.version, PROTOCOL_VERSION);
+    const sv = decodeStateVector(hello.stateVector);
+    s.deliver({ type: MessageType.SYNC, update: this.doc.encodeUpdate(sv), stateVector: encodeStateVector(this.doc.stateVector()) });
+    return hello;
+  }
+
+  /** pump applies the client's updates (acking them) as the real server does. */
+  pump(s = this.last) {
+    let seq = s.acked;
+    for (const m of s.sent.filter((m) => m.type === MessageType.UPDATE)) {
+      this.doc.apply(m.data);
+      seq++;
+    }
+    s.sent = s.sent.filter((m) => m.type !== MessageType.UPDATE);
+    if (this.autoAck && seq !== s.acked) {
+      s.acked = seq;
+      s.deliver({ type: MessageType.ACK, seq });
+    }
+  }
+}
+
+/** @param {Partial<import('./provider.js').ProviderOptions>} [opts] */
+function setup(opts = {}) {
+  const server = new FakeServer();
+  /** @type {any[]} */
+  const events = [];
+  const p = new Provider({
+    url: 'http://127.0.0.1:1/',
+    docId: 'notes',
+    clientId: 42,
+    storage: new MemoryStore(),
+    createSocket: server.create,
+    backoff: new Backoff({ random: () => 0.5 }),
+    ...opts,
+  });
+  for (const name of /** @type {const} */ (['status', 'synced', 'saved', 'unsaved', 'change', 'error', 'broadcast'])) {
+    p.on(name, (ev) => events.push([name, ev]));
+  }
+  return { server, p, events, text: () => p.doc.text('body').toString() };
+}
+
+/** tick lets promise callbacks (the store load) run. */
+const settle = () => new Promise((r) => setImmediate(r));
+
+test('docUrl builds the WebSocket URL', () => {
+  const cases = [
+    ['http://h:8080', 'notes', undefined, 'ws://h:8080/v1/docs/notes/ws'],
+    ['https://h/base/', 'a:b', 'tok en', 'wss://h/base/v1/docs/a%3Ab/ws?token=tok+en'],
+    ['ws://h', 'x', '', 'ws://h/v1/docs/x/ws'],
+  ];
+  for (const [base, id, token, want] of cases) {
+    assert.equal(docUrl(/** @type {string} */ (base), /** @type {string} */ (id), token), want);
+  }
+  const id = randomClientId();
+  assert.ok(Number.isInteger(id) && id >= 1 && id < 2 ** 53, `randomClientId() = ${id}`);
+});
+
+test('provider: hello, sync, local update, ack -> saved', async (t) => {
+  const { server, p, events, text } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  server.doc.text('body').insert(0, 'from server');
+  server.doc.takeUpdate();
+  const hello = server.handshake();
+  assert.equal(hello.clientId, 42);
+  assert.equal(text(), 'from server');
+  assert.equal(p.status, 'connected');
+  assert.ok(p.synced && p.saved);
+  assert.equal(server.last.sent.filter((m) => m.type === MessageType.UPDATE).length, 0, 'nothing to send when the server has it all');
+  p.transact(() => p.doc.text('body').insert(0, '> '));
+  assert.equal(p.saved, false);
+  server.pump();
+  assert.equal(server.doc.text('body').toString(), '> from server');
+  assert.equal(p.saved, true);
+  const names = events.map((e) => e[0]);
+  assert.deepEqual(names.filter((n) => n !== 'change'), ['status', 'status', 'synced', 'unsaved', 'saved']);
+  assert.deepEqual(events.find((e) => e[0] === 'change')?.[1].changes[0].edits, [{ pos: 0, delete: 0, insert: 'from server' }]);
+});
+
+test('provider: edits made offline are sent after sync, acknowledged once', async (t) => {
+  const { server, p, text } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  p.transact(() => p.doc.text('body').insert(0, 'offline 😀'));
+  p.transact(() => p.doc.text('body').delete(0, 3));
+  assert.equal(server.last.sent.length, 0, 'not connected yet: nothing sent');
+  server.handshake();
+  const updates = server.last.sent.filter((m) => m.type === MessageType.UPDATE);
+  assert.equal(updates.length, 1, 'one catch-up update');
+  server.pump();
+  assert.equal(server.doc.text('body').toString(), 'line 😀');
+  assert.equal(text(), 'line 😀');
+  assert.ok(p.saved);
+});
+
+test('provider: reconnects with backoff, resyncs, stops on terminal codes', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { server, p, events } = setup({ pingIntervalMs: 0 });
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  server.last.drop(1006);
+  assert.equal(p.status, 'offline');
+  const offline = events.filter((e) => e[0] === 'status').at(-1)[1];
+  assert.deepEqual(offline, { status: 'offline', code: 1006, reason: '', retryInMs: 250 });
+  p.transact(() => p.doc.text('body').insert(0, 'while away'));
+  assert.equal(server.sockets.length, 1);
+  t.mock.timers.tick(250);
+  assert.equal(server.sockets.length, 2, 'reconnected after the backoff delay');
+  server.handshake();
+  server.pump();
+  assert.equal(server.doc.text('body').toString(), 'while away');
+  // A second failure before syncing grows the window; a sync resets it.
+  server.last.drop(1013);
+  t.mock.timers.tick(250);
+  server.last.open();
+  server.last.drop(1006);
+  const retry = events.filter((e) => e[0] === 'status').at(-1)[1].retryInMs;
+  assert.equal(retry, 500, 'second attempt without a sync: a wider window');
+  t.mock.timers.tick(500);
+  server.handshake();
+  // Terminal: the server says forbidden and closes.
+  server.last.deliver({ type: MessageType.ERROR, code: 4403, message: 'forbidden' });
+  server.last.drop(4403, 'forbidden');
+  assert.equal(p.status, 'error');
+  assert.deepEqual(events.filter((e) => e[0] === 'status').at(-1)[1], { status: 'error', code: 4403, reason: 'forbidden' });
+  const n = server.sockets.length;
+  t.mock.timers.tick(60_000);
+  assert.equal(server.sockets.length, n, 'no retry after a terminal code');
+  p.connect();
+  assert.equal(server.sockets.length, n + 1, 'connect() tries again');
+});
+
+test('provider: each terminal close code stops reconnection', async (t) => {
+  for (const code of [4401, 4403, 4404, 4409, 4413]) {
+    const { server, p } = setup({ pingIntervalMs: 0 });
+    await p.ready;
+    server.handshake();
+    server.last.drop(code);
+    assert.equal(p.status, 'error', `close ${code}`);
+    await p.destroy();
+  }
+  for (const code of [1001, 1011, 1013, 4429, 4400]) {
+    const { server, p } = setup({ pingIntervalMs: 0 });
+    await p.ready;
+    server.handshake();
+    server.last.drop(code);
+    assert.equal(p.status, 'offline', `close ${code} retries`);
+    await p.destroy();
+  }
+  t.diagnostic('terminal codes checked');
+});
+
+test('provider: unacknowledged updates stay unsaved; acks are cumulative and never trusted beyond what was sent', async (t) => {
+  const { server, p } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  server.autoAck = false;
+  for (const ch of 'abc') p.transact(() => p.doc.text('body').insert(p.doc.text('body').length, ch));
+  server.pump();
+  const s = server.last;
+  s.deliver({ type: MessageType.ACK, seq: 2 });
+  assert.equal(p.saved, false, '2 of 3 acknowledged');
+  s.deliver({ type: MessageType.ACK, seq: 99 });
+  assert.equal(p.saved, false, 'an ack beyond what was sent is ignored');
+  s.deliver({ type: MessageType.ACK, seq: 3 });
+  assert.equal(p.saved, true);
+});
+
+test('provider: a reload keeps offline edits (new client ID), including pure deletions', async (t) => {
+  const store = new MemoryStore();
+  const server = new FakeServer();
+  server.doc.text('body').insert(0, 'hello world');
+  server.doc.takeUpdate();
+  // First tab: syncs, goes offline, deletes, closes.
+  const p1 = new Provider({ url: 'http://h', docId: 'd', clientId: 1, storage: store, createSocket: server.create });
+  await p1.ready;
+  server.handshake();
+  server.last.drop(1006);
+  p1.transact(() => p1.doc.text('body').delete(5, 6));
+  await p1.destroy();
+  assert.deepEqual((await store.load('d')).unsaved, [1]);
+  // Second tab, new client ID, same store: it shows the edit and pushes it on connect.
+  const p2 = new Provider({ url: 'http://h', docId: 'd', clientId: 2, storage: store, createSocket: server.create });
+  t.after(() => p2.destroy());
+  await p2.ready;
+  assert.equal(p2.doc.text('body').toString(), 'hello');
+  assert.equal(p2.saved, false);
+  server.handshake();
+  server.pump();
+  assert.equal(server.doc.text('body').toString(), 'hello', 'the deletion reached the server');
+  assert.equal(p2.saved, true);
+  await p2.whenStored();
+  assert.deepEqual((await store.load('d')).unsaved, [], 'the stored unsaved marks are cleared');
+});
+
+test('provider: opening does not grow the store; compaction folds the log', async (t) => {
+  const store = new MemoryStore();
+  const server = new FakeServer();
+  const p = new Provider({ url: 'http://h', docId: 'd', clientId: 3, storage: store, createSocket: server.create, connect: false });
+  await p.ready;
+  for (let i = 0; i < 600; i++) p.transact(() => p.doc.text('body').insert(i, 'x'));
+  await p.destroy();
+  const stats = await store.stats('d');
+  assert.ok(stats.logEntries < 600 && stats.snapshotBytes > 0, `compacted: ${JSON.stringify(stats)}`);
+  for (let i = 0; i < 3; i++) {
+    const q = new Provider({ url: 'http://h', docId: 'd', storage: store, createSocket: server.create, connect: false });
+    await q.ready;
+    assert.equal(q.doc.text('body').length, 600);
+    await q.destroy();
+  }
+  assert.deepEqual(await store.stats('d'), stats, 'opening three times wrote nothing');
+  t.diagnostic(`after 600 one-character edits: ${JSON.stringify(stats)}`);
+});
+
+test('provider: remote updates emit change events and are stored', async (t) => {
+  const { server, p, events } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  const other = new Doc(7);
+  other.text('body').insert(0, 'hi 👋');
+  server.last.deliver({ type: MessageType.UPDATE, data: /** @type {Uint8Array} */ (other.takeUpdate()) });
+  const change = events.filter((e) => e[0] === 'change').at(-1)[1];
+  assert.equal(change.origin, 'remote');
+  assert.deepEqual(change.changes[0].edits, [{ pos: 0, delete: 0, insert: 'hi 👋' }]);
+  // A malformed update is reported, not thrown, and changes nothing.
+  server.last.deliver({ type: MessageType.UPDATE, data: new Uint8Array([1, 2, 3]) });
+  assert.ok(events.some((e) => e[0] === 'error'));
+  assert.equal(p.doc.text('body').toString(), 'hi 👋');
+});
+
+test('provider: awareness is announced after sync, received, and cleared on disconnect', async (t) => {
+  const { server, p } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  p.awareness.setLocalState({ user: { name: 'ann' } });
+  server.handshake();
+  const aw = server.last.take(MessageType.AWARENESS);
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(aw.state)), { user: { name: 'ann' } });
+  server.last.deliver({ type: MessageType.AWARENESS, entries: [{ clientId: 8, clock: 1, state: new TextEncoder().encode('{"user":{"name":"bo"}}') }] });
+  assert.deepEqual(p.awareness.getStates().get(8), { user: { name: 'bo' } });
+  server.last.drop(1006);
+  assert.equal(p.awareness.getStates().size, 0, 'no ghosts while offline');
+});
+
+test('provider: ping after silence, reconnect when nothing answers; server pings are answered', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const { server, p } = setup({ pingIntervalMs: 1000, pongTimeoutMs: 500 });
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  server.last.deliver({ type: MessageType.PING, nonce: 7 });
+  assert.equal(server.last.take(MessageType.PONG).nonce, 7);
+  t.mock.timers.tick(1000);
+  const ping = server.last.take(MessageType.PING);
+  server.last.deliver({ type: MessageType.PONG, nonce: ping.nonce });
+  t.mock.timers.tick(1000);
+  server.last.take(MessageType.PING);
+  t.mock.timers.tick(500);
+  assert.equal(p.status, 'offline', 'dead connection detected');
+  assert.ok(server.sockets[0].closedBy, 'the dead socket was closed');
+});
+
+test('provider: broadcast both ways', async (t) => {
+  const { server, p, events } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  assert.equal(p.broadcast('early'), false, 'not sent before sync');
+  server.handshake();
+  assert.equal(p.broadcast('typing'), true);
+  assert.equal(new TextDecoder().decode(server.last.take(MessageType.BROADCAST).payload), 'typing');
+  server.last.deliver({ type: MessageType.BROADCAST, clientId: 5, payload: new Uint8Array([1]) });
+  assert.deepEqual(events.filter((e) => e[0] === 'broadcast').at(-1)[1], { clientId: 5, payload: new Uint8Array([1]) });
+});
+
+test('provider: listener exceptions do not break the provider', async (t) => {
+  const { server, p, text } = setup();
+  t.after(() => p.destroy());
+  p.on('change', () => {
+    throw new Error('listener bug');
+  });
+  const origError = console.error;
+  console.error = () => {};
+  t.after(() => (console.error = origError));
+  await p.ready;
+  server.doc.text('body').insert(0, 'x');
+  server.doc.takeUpdate();
+  server.handshake();
+  assert.equal(text(), 'x');
+  assert.equal(p.status, 'connected');
+  await settle();
+});
