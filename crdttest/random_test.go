@@ -1,0 +1,54 @@
+package crdttest
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRandomScenarioConverges checks that every replica of a random scenario
+// prints the same final state, nothing pending, and that the scenario text
+// reproduces its own expected output.
+func TestRandomScenarioConverges(t *testing.T) {
+	n := uint64(100)
+	if testing.Short() {
+		n = 20
+	}
+	for seed := uint64(1); seed <= n; seed++ {
+		src := RandomScenario(seed, RandomOptions{})
+		s, err := ParseScenario(src)
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		got, err := s.Run()
+		if err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if strings.Join(got, "\n") != strings.Join(s.Expected, "\n") {
+			t.Fatalf("seed %d: the scenario does not reproduce its output", seed)
+		}
+		// The final block: per replica, 3 texts, map, sv, pending, snapshot.
+		final := map[string]string{}
+		for _, l := range got[len(got)-7*countReplicas(s):] {
+			head, val, _ := strings.Cut(l, ": ")
+			f := strings.Fields(head)
+			key := f[0] + " " + strings.Join(f[2:], " ")
+			if f[0] == "pending" && val != "0" {
+				t.Errorf("seed %d: %s", seed, l)
+			}
+			if w, ok := final[key]; ok && w != val {
+				t.Errorf("seed %d: %s: got %s, another replica has %s", seed, head, val, w)
+			}
+			final[key] = val
+		}
+	}
+}
+
+func countReplicas(s *Scenario) int {
+	n := 0
+	for _, c := range s.Commands {
+		if (c.Name == "replica" || c.Name == "load") && c.args[0].val != "bad" {
+			n++
+		}
+	}
+	return n
+}
