@@ -84,7 +84,11 @@ export class Doc {
    *   encoded size of the pending buffer (0 or absent means 8 MiB)
    */
   constructor(clientId, { maxPendingBytes = 0 } = {}) {
-    if (!validClient(clientId)) throw new CrdtError('client-id', `invalid client id ${clientId}`);
+    if (!validClient(clientId)) {
+      const err = new RangeError(`crdt: invalid client id ${clientId}: want an integer in [1, 2^53)`);
+      /** @type {any} */ (err).kind = 'client';
+      throw err;
+    }
     /** @private */
     this._id = clientId;
     /** @type {Map<number, ClientState>} */
@@ -220,7 +224,7 @@ export class Doc {
   /**
    * resolve returns the visible index a relative position stands for (Start is
    * 0, End the length, 0 for a root that does not exist); it throws CrdtError
-   * 'unknown-position' when its item is not known or not in that root.
+   * 'unknown' when its item is not known or not in that root.
    * @param {RelPos} rp
    * @returns {number}
    */
@@ -228,9 +232,9 @@ export class Doc {
     const root = this._texts.get(rp.root);
     if (rp.kind === REL_START) return 0;
     if (rp.kind === REL_END) return root === undefined ? 0 : root.length;
-    if (rp.kind !== REL_BEFORE && rp.kind !== REL_AFTER) throw new CrdtError('unknown-position', 'bad kind');
+    if (rp.kind !== REL_BEFORE && rp.kind !== REL_AFTER) throw new CrdtError('unknown', 'bad kind');
     const p = this.findPiece(rp.client, rp.clock);
-    if (p === null || root === undefined || p.run.root !== root) throw new CrdtError('unknown-position', 'unknown item');
+    if (p === null || root === undefined || p.run.root !== root) throw new CrdtError('unknown', 'unknown item');
     const pos = root.seq.visBefore(p);
     if (p.deleted) return pos;
     return pos + (rp.clock - p.clock) + (rp.kind === REL_AFTER ? 1 : 0);
@@ -346,7 +350,7 @@ export class Doc {
     if (str.length === 0) return;
     const n = cpLength(str);
     const me = this._client(this._id);
-    if (me.next + n >= LIMIT) throw new CrdtError('clock-overflow', 'clock overflow');
+    if (me.next + n >= LIMIT) throw new CrdtError('clock', 'clock overflow');
     (root ?? this._textRoot(name)).localInsert(me, pos, str, n);
   }
 
@@ -380,7 +384,7 @@ export class Doc {
     if (!checkName(name)) throw new CrdtError('name', 'invalid root name');
     if (!checkKey(key)) throw new CrdtError('name', 'invalid map key');
     const me = this._client(this._id);
-    if (me.next + 1 >= LIMIT) throw new CrdtError('clock-overflow', 'clock overflow');
+    if (me.next + 1 >= LIMIT) throw new CrdtError('clock', 'clock overflow');
     const root = this._mapRoot(name);
     const w = root.winners.get(key);
     const a = new Assign(this._id, me.next, root, key, w === undefined ? 1 : w.lamport + 1, value);

@@ -9,10 +9,12 @@
  * - 'text': text that cannot be encoded as UTF-8, e.g. a lone surrogate (ErrInvalidText);
  * - 'json': a map value that is not valid JSON or is too big (ErrInvalidJSON);
  * - 'name': a root name or map key of the wrong length or not encodable (ErrInvalidName);
- * - 'client-id': a client ID outside [1, 2^53) (ErrInvalidClientID);
- * - 'clock-overflow': a local edit would make the clock reach 2^53 (ErrClockOverflow);
- * - 'unknown-position': a relative position whose item or root is not known (ErrUnknownPosition).
- * @typedef {'malformed'|'pending-overflow'|'range'|'text'|'json'|'name'|'client-id'|'clock-overflow'|'unknown-position'} CrdtErrorKind
+ * - 'client': a client ID outside [1, 2^53) (ErrInvalidClientID; the Doc
+ *   constructor throws a RangeError instead, with this kind);
+ * - 'clock': a local edit would make the clock reach 2^53 (ErrClockOverflow);
+ * - 'unknown': a relative position whose item is not known (ErrUnknownPosition).
+ * The kinds are the names scenario files print (crdttest.ErrorKind).
+ * @typedef {'malformed'|'pending-overflow'|'range'|'text'|'json'|'name'|'client'|'clock'|'unknown'} CrdtErrorKind
  */
 
 /** CrdtError is the one error class the CRDT throws; test `err.kind`, never the message. */

@@ -29,7 +29,7 @@ export const REL_END = 3;
 export function encodeRelPos(rp) {
   if (!checkName(rp.root)) throw new CrdtError('name', 'invalid root name');
   if (rp.kind !== REL_BEFORE && rp.kind !== REL_AFTER && rp.kind !== REL_START && rp.kind !== REL_END) {
-    throw new CrdtError('unknown-position', 'invalid relative position kind');
+    throw new CrdtError('unknown', 'invalid relative position kind');
   }
   const e = new Encoder(32);
   e.writeUint8(FORMAT_REL_POS);
@@ -37,7 +37,7 @@ export function encodeRelPos(rp) {
   e.writeString(rp.root);
   if (rp.kind === REL_BEFORE || rp.kind === REL_AFTER) {
     if (!validClient(rp.client) || !Number.isInteger(rp.clock) || rp.clock < 0 || rp.clock >= LIMIT) {
-      throw new CrdtError('unknown-position', 'invalid relative position id');
+      throw new CrdtError('unknown', 'invalid relative position id');
     }
     e.writeVarUint(rp.client);
     e.writeVarUint(rp.clock);

@@ -1,0 +1,336 @@
+// @ts-check
+// The scenario runner: the JavaScript twin of Go's crdttest runner, for the
+// plain-text scenario files of testdata/crdt/scenarios (format in
+// testdata/crdt/README.md). Both runners print the same output lines for the
+// same file; a line that differs is a bug in one twin. Test harness only: the
+// CRDT itself never imports it.
+
+import { Doc } from './doc.js';
+import { encodeStateVector } from './statevector.js';
+import { encodeRelPos, decodeRelPos } from './relpos.js';
+import { hex, unhex } from './encoding.js';
+
+/** SEPARATOR is the line between a scenario's commands and its expected output. */
+export const SEPARATOR = '----';
+
+const ARITY = /** @type {Record<string, [number, number]>} */ ({
+  replica: [2, 3], insert: [4, 4], delete: [4, 4], set: [3, 3], unset: [3, 3],
+  update: [1, 1], deliver: [1, 3], drop: [1, 1], sync: [2, 2], text: [2, 2], map: [2, 2],
+  snapshot: [1, 1], sv: [1, 1], encode: [2, 2], load: [3, 3], apply: [2, 2],
+  relpos: [4, 4], resolve: [2, 2], pending: [1, 1],
+});
+
+/**
+ * @typedef {{raw: string, val: string}} Token
+ * @typedef {{line: number, text: string, name: string, args: Token[], rest: string}} Command
+ * @typedef {{commands: Command[], expected: string[], hasExpected: boolean}} Scenario
+ */
+
+/**
+ * tokenize splits a line into at most max tokens (max < 0: no limit) and
+ * returns them with the rest of the line, trimmed. A token that starts with '"'
+ * is a JSON string literal.
+ * @param {string} line
+ * @param {number} max
+ * @returns {{toks: Token[], rest: string}}
+ */
+function tokenize(line, max) {
+  /** @type {Token[]} */
+  const toks = [];
+  let s = line;
+  for (;;) {
+    s = s.replace(/^[ \t]+/, '');
+    if (s === '' || toks.length === max) return { toks, rest: s.trim() };
+    if (s[0] === '"') {
+      let i = 1;
+      while (i < s.length && s[i] !== '"') i += s[i] === '\\' ? 2 : 1;
+      if (i >= s.length) throw new Error('unterminated string literal');
+      const raw = s.slice(0, i + 1);
+      toks.push({ raw, val: JSON.parse(raw) });
+      s = s.slice(i + 1);
+      if (s !== '' && s[0] !== ' ' && s[0] !== '\t') throw new Error('text after a string literal');
+      continue;
+    }
+    const m = /[ \t]/.exec(s);
+    const n = m === null ? s.length : m.index;
+    toks.push({ raw: s.slice(0, n), val: s.slice(0, n) });
+    s = s.slice(n);
+  }
+}
+
+/**
+ * parseScenario parses a scenario file.
+ * @param {string} src
+ * @returns {Scenario}
+ */
+export function parseScenario(src) {
+  /** @type {Scenario} */
+  const sc = { commands: [], expected: [], hasExpected: false };
+  const lines = src.replace(/\r\n/g, '\n').split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const t = lines[i].trim();
+    if (t === SEPARATOR) {
+      sc.hasExpected = true;
+      sc.expected = lines.slice(i + 1).filter((l) => l !== '');
+      break;
+    }
+    if (t === '' || t.startsWith('#')) continue;
+    const name = t.split(' ')[0];
+    try {
+      const { toks, rest } = tokenize(t, name === 'set' ? 4 : -1);
+      const a = ARITY[name];
+      if (a === undefined) throw new Error(`unknown command ${JSON.stringify(name)}`);
+      const args = toks.slice(1);
+      if (args.length < a[0] || args.length > a[1]) throw new Error(`${name} takes ${a[0]} to ${a[1]} arguments, got ${args.length}`);
+      if (name === 'set' && rest === '') throw new Error('set needs a JSON value');
+      sc.commands.push({ line: i + 1, text: t, name, args, rest });
+    } catch (err) {
+      throw new Error(`scenario: line ${i + 1}: ${/** @type {Error} */ (err).message}`);
+    }
+  }
+  return sc;
+}
+
+/**
+ * errorKind names an error as scenario output prints it (CrdtError kinds; a
+ * RangeError from the Doc constructor is 'client').
+ * @param {unknown} err
+ * @returns {string}
+ */
+export function errorKind(err) {
+  const k = /** @type {any} */ (err)?.kind;
+  if (typeof k === 'string') return k;
+  throw err;
+}
+
+/**
+ * shuffle permutes a in place with the scenario PRNG: a 32-bit xorshift
+ * (13, 17, 5) seeded with seed (0 means 0x9e3779b9), Fisher–Yates from the end
+ * with j = next() % (i+1).
+ * @template T
+ * @param {T[]} a
+ * @param {number} seed
+ */
+export function shuffle(a, seed) {
+  let x = seed >>> 0 || 0x9e3779b9;
+  for (let i = a.length - 1; i > 0; i--) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    const j = x % (i + 1);
+    const t = a[i];
+    a[i] = a[j];
+    a[j] = t;
+  }
+}
+
+/**
+ * parseClient parses a client ID exactly (a Number only if it is one).
+ * @param {string} s
+ * @returns {number}
+ */
+function parseClient(s) {
+  if (!/^[0-9]+$/.test(s)) throw new Error(`bad client ${JSON.stringify(s)}`);
+  const b = BigInt(s);
+  return b < 2n ** 53n ? Number(b) : -1;
+}
+
+/**
+ * @param {Token} t
+ * @returns {number}
+ */
+function atoi(t) {
+  if (!/^[+-]?[0-9]+$/.test(t.raw)) throw new Error(`bad number ${JSON.stringify(t.raw)}`);
+  return Number(t.raw);
+}
+
+/** Runner runs scenario commands against a set of replicas. */
+export class Runner {
+  constructor() {
+    /** @type {Map<string, Doc>} */
+    this.docs = new Map();
+    /** @type {string[]} replica names in creation order */
+    this.order = [];
+    /** @type {Map<string, Uint8Array[]>} updates queued for each replica */
+    this.inbox = new Map();
+    /** @type {string[]} */
+    this.out = [];
+  }
+
+  /**
+   * @param {string} prefix
+   * @param {string} result
+   */
+  emit(prefix, result) {
+    this.out.push(`${prefix}: ${result}`);
+  }
+
+  /**
+   * @param {Token} t
+   * @returns {Doc}
+   */
+  doc(t) {
+    const d = this.docs.get(t.val);
+    if (d === undefined) throw new Error(`unknown replica ${JSON.stringify(t.val)}`);
+    return d;
+  }
+
+  /**
+   * exec runs one command; refusals by the CRDT are output lines, and a thrown
+   * error means the scenario itself is wrong.
+   * @param {Command} c
+   */
+  exec(c) {
+    try {
+      this.run(c);
+    } catch (err) {
+      throw new Error(`scenario: line ${c.line} (${c.text}): ${/** @type {Error} */ (err).message}`);
+    }
+  }
+
+  /** @param {Command} c */
+  run(c) {
+    const a = c.args;
+    const name = `${c.name} ${a[0].raw}`;
+    if (c.name === 'replica' || c.name === 'load') {
+      if (this.docs.has(a[0].val)) throw new Error(`replica ${JSON.stringify(a[0].val)} exists`);
+      const src = c.name === 'load' ? this.doc(a[2]) : null;
+      let d;
+      try {
+        d = new Doc(parseClient(a[1].raw), { maxPendingBytes: c.name === 'replica' && a.length === 3 ? atoi(a[2]) : 0 });
+        if (src !== null) d.apply(src.encodeSnapshot());
+      } catch (err) {
+        this.emit(name, 'error ' + errorKind(err));
+        return;
+      }
+      this.docs.set(a[0].val, d);
+      this.order.push(a[0].val);
+      return;
+    }
+    const d = this.doc(a[0]);
+    /** @param {() => void} fn */
+    const attempt = (fn, prefix = name) => {
+      try {
+        fn();
+      } catch (err) {
+        this.emit(prefix, 'error ' + errorKind(err));
+      }
+    };
+    switch (c.name) {
+      case 'insert': {
+        const pos = atoi(a[2]);
+        attempt(() => d.text(a[1].val).insert(pos, a[3].val));
+        break;
+      }
+      case 'delete': {
+        const pos = atoi(a[2]);
+        const n = atoi(a[3]);
+        attempt(() => d.text(a[1].val).delete(pos, n));
+        break;
+      }
+      case 'set':
+        attempt(() => d.map(a[1].val).set(a[2].val, c.rest));
+        break;
+      case 'unset':
+        attempt(() => d.map(a[1].val).delete(a[2].val));
+        break;
+      case 'update': {
+        const u = d.takeUpdate();
+        if (u === null) {
+          this.emit(name, 'none');
+          break;
+        }
+        for (const other of this.order) {
+          if (other === a[0].val) continue;
+          const q = this.inbox.get(other);
+          if (q === undefined) this.inbox.set(other, [u]);
+          else q.push(u);
+        }
+        this.emit(name, hex(u));
+        break;
+      }
+      case 'deliver': {
+        const q = this.inbox.get(a[0].val) ?? [];
+        this.inbox.delete(a[0].val);
+        if (a.length === 2) {
+          if (a[1].raw !== 'reverse') throw new Error('deliver R [reverse | shuffle SEED]');
+          q.reverse();
+        } else if (a.length === 3) {
+          if (a[1].raw !== 'shuffle') throw new Error('deliver R [reverse | shuffle SEED]');
+          shuffle(q, atoi(a[2]));
+        }
+        for (const u of q) attempt(() => d.apply(u));
+        break;
+      }
+      case 'drop':
+        this.inbox.delete(a[0].val);
+        break;
+      case 'sync': {
+        const dst = this.doc(a[1]);
+        attempt(() => dst.apply(d.encodeUpdate(dst.stateVector())), `${name} ${a[1].raw}`);
+        break;
+      }
+      case 'text':
+        this.emit(`${name} ${a[1].raw}`, JSON.stringify(d.text(a[1].val).toString()));
+        break;
+      case 'map': {
+        const m = d.map(a[1].val);
+        const parts = m.keys().map((k) => `${JSON.stringify(k)}:${m.get(k)}`);
+        this.emit(`${name} ${a[1].raw}`, `{${parts.join(',')}}`);
+        break;
+      }
+      case 'snapshot':
+        this.emit(name, hex(d.encodeSnapshot()));
+        break;
+      case 'sv':
+        this.emit(name, hex(encodeStateVector(d.stateVector())));
+        break;
+      case 'encode':
+        this.emit(`${name} ${a[1].raw}`, hex(d.encodeUpdate(this.doc(a[1]).stateVector())));
+        break;
+      case 'apply': {
+        const b = unhex(a[1].raw);
+        if (b === null) throw new Error('bad hex');
+        try {
+          d.apply(b);
+          this.emit(name, 'ok');
+        } catch (err) {
+          this.emit(name, 'error ' + errorKind(err));
+        }
+        break;
+      }
+      case 'relpos': {
+        const pos = atoi(a[2]);
+        const assoc = atoi(a[3]);
+        const prefix = `${name} ${a[1].raw} ${a[2].raw} ${a[3].raw}`;
+        attempt(() => this.emit(prefix, hex(encodeRelPos(d.text(a[1].val).relPos(pos, assoc)))), prefix);
+        break;
+      }
+      case 'resolve': {
+        const prefix = `${name} ${a[1].raw}`;
+        const b = unhex(a[1].raw);
+        if (b === null) throw new Error('bad hex');
+        attempt(() => this.emit(prefix, String(d.resolve(decodeRelPos(b)))), prefix);
+        break;
+      }
+      case 'pending':
+        this.emit(name, String(d.pendingBytes()));
+        break;
+      default:
+        throw new Error(`unknown command ${c.name}`);
+    }
+  }
+}
+
+/**
+ * runScenario runs a parsed scenario on a new Runner and returns its output.
+ * @param {Scenario} sc
+ * @returns {string[]}
+ */
+export function runScenario(sc) {
+  const r = new Runner();
+  for (const c of sc.commands) r.exec(c);
+  return r.out;
+}
