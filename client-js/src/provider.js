@@ -290,6 +290,16 @@ export class Provider extends Emitter {
     return /** @type {Promise<void>} */ (new Promise((resolve) => this.once('saved', () => resolve())));
   }
 
+  /**
+   * storageStats reports what the offline store holds for this document (after the writes issued
+   * so far), or null without a store.
+   * @returns {Promise<{ snapshotBytes: number, logEntries: number, logBytes: number } | null>}
+   */
+  async storageStats() {
+    await this.#storeChain;
+    return this.#store ? this.#store.stats(this.docId) : null;
+  }
+
   /** whenStored resolves once every write to the offline store issued so far has finished. */
   whenStored() {
     return this.#storeChain;
@@ -539,6 +549,7 @@ export class Provider extends Emitter {
 
   /** @param {Uint8Array} update */
   #applyRemote(update) {
+    const before = this.#fingerprint();
     /** @type {any[]} */
     let changes;
     try {
@@ -547,9 +558,17 @@ export class Provider extends Emitter {
       this.#reportError('update from server refused', err);
       return;
     }
-    // Store even when nothing visible changed: the update may hold pending items or deletions.
-    this.#persist(update);
+    // Store what changed the replica (visible or not: pending items, deletions of items not yet
+    // here), and nothing else, so that reconnecting to an unchanged document writes nothing.
+    if (changes.length > 0 || this.#fingerprint() !== before) this.#persist(update);
     if (changes.length > 0) this.emit('change', { changes, origin: 'remote' });
+  }
+
+  /** #fingerprint summarises the replica's state vector and pending buffer, to detect changes. */
+  #fingerprint() {
+    let f = `${this.doc.pendingBytes()}`;
+    for (const [client, clock] of this.doc.stateVector()) f += `,${client}:${clock}`;
+    return f;
   }
 
   /** @param {Uint8Array} update */
