@@ -1,0 +1,194 @@
+// Unit tests of the Doc API: local edits, astral characters, maps, relative
+// positions, state vectors, bad input.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Doc, CrdtError, encodeStateVector, decodeStateVector, encodeRelPos, decodeRelPos } from './index.js';
+import { hex, unhex } from './encoding.js';
+
+/** kindOf returns the kind of the error fn throws. */
+function kindOf(fn) {
+  try {
+    fn();
+  } catch (err) {
+    return /** @type {any} */ (err).kind ?? String(err);
+  }
+  return 'no error';
+}
+
+test('constructor refuses client IDs outside [1, 2^53)', () => {
+  for (const id of [0, -1, 1.5, 2 ** 53, NaN, /** @type {any} */ ('7')]) {
+    assert.throws(() => new Doc(id), RangeError, `new Doc(${id})`);
+  }
+  assert.equal(new Doc(2 ** 53 - 1).clientId, 2 ** 53 - 1);
+});
+
+test('text edits count code points; astral characters stay whole', () => {
+  const cases = [
+    { ops: [['i', 0, 'a😀b'], ['i', 2, '👍🏽'], ['d', 1, 1]], want: 'a👍🏽b' },
+    { ops: [['i', 0, '😀😀😀'], ['d', 1, 1], ['i', 1, 'x']], want: '😀x😀' },
+    { ops: [['i', 0, 'abc'], ['i', 3, '\u{10ffff}'], ['i', 1, '中']], want: 'a中bc\u{10ffff}' },
+    { ops: [['i', 0, 'e\u0301'], ['d', 0, 1]], want: '\u0301' },
+  ];
+  for (const { ops, want } of cases) {
+    const d = new Doc(1);
+    const t = d.text('t');
+    for (const [op, p, x] of ops) {
+      if (op === 'i') t.insert(/** @type {number} */ (p), /** @type {string} */ (x));
+      else t.delete(/** @type {number} */ (p), /** @type {number} */ (x));
+    }
+    assert.equal(t.toString(), want, `ops ${JSON.stringify(ops)}`);
+    assert.equal(t.length, [...want].length);
+    const e = new Doc(2);
+    e.apply(/** @type {Uint8Array} */ (d.takeUpdate()));
+    assert.equal(e.text('t').toString(), want, `remote copy of ${JSON.stringify(ops)}`);
+    const s = new Doc(3);
+    s.apply(d.encodeSnapshot());
+    assert.equal(s.text('t').toString(), want, `snapshot copy of ${JSON.stringify(ops)}`);
+  }
+});
+
+test('local edit errors change nothing', () => {
+  const d = new Doc(1);
+  d.text('t').insert(0, 'hi');
+  const before = hex(d.encodeSnapshot());
+  const cases = [
+    { fn: () => d.text('t').insert(3, 'x'), kind: 'range' },
+    { fn: () => d.text('t').insert(-1, 'x'), kind: 'range' },
+    { fn: () => d.text('t').insert(1.5, 'x'), kind: 'range' },
+    { fn: () => d.text('t').insert(0, 'a\ud800'), kind: 'text' },
+    { fn: () => d.text('t').insert(0, '\udc00'), kind: 'text' },
+    { fn: () => d.text('t').delete(1, 2), kind: 'range' },
+    { fn: () => d.text('').insert(0, 'x'), kind: 'name' },
+    { fn: () => d.text('x'.repeat(256)).insert(0, 'x'), kind: 'name' },
+    { fn: () => d.map('m').set('k', '{'), kind: 'json' },
+    { fn: () => d.map('m').set('k', '1 2'), kind: 'json' },
+    { fn: () => d.map('m').set('k'.repeat(1025), '1'), kind: 'name' },
+    { fn: () => d.map('m').set('\ud800', '1'), kind: 'name' },
+    { fn: () => d.text('t').relPos(3), kind: 'range' },
+  ];
+  for (const c of cases) assert.equal(kindOf(c.fn), c.kind, c.fn.toString());
+  assert.equal(hex(d.encodeSnapshot()), before);
+  assert.equal(d.text('t').toString(), 'hi');
+});
+
+test('maps: last writer wins by lamport, then client ID', () => {
+  const a = new Doc(1);
+  const b = new Doc(2);
+  a.map('m').set('k', '"a"');
+  b.map('m').set('k', '"b"');
+  const ua = /** @type {Uint8Array} */ (a.takeUpdate());
+  const ub = /** @type {Uint8Array} */ (b.takeUpdate());
+  const ch = a.apply(ub);
+  b.apply(ua);
+  assert.deepEqual(ch, [{ root: 'm', kind: 'map', edits: [], keys: ['k'] }]);
+  assert.equal(a.map('m').get('k'), '"b"');
+  assert.equal(b.map('m').get('k'), '"b"');
+  a.map('m').set('k', ' [1, 2] '); // a saw b's value: a higher lamport wins
+  b.apply(/** @type {Uint8Array} */ (a.takeUpdate()));
+  assert.equal(b.map('m').get('k'), ' [1, 2] ');
+  b.map('m').delete('k');
+  a.apply(/** @type {Uint8Array} */ (b.takeUpdate()));
+  assert.equal(a.map('m').get('k'), undefined);
+  assert.deepEqual(a.map('m').keys(), []);
+  a.map('m').setValue('o', { x: '😀' });
+  assert.deepEqual(a.map('m').getValue('o'), { x: '😀' });
+  a.map('m').set('\ue000', '1');
+  a.map('m').set('😀', '2');
+  assert.deepEqual(a.map('m').keys(), ['o', '\ue000', '😀'], 'keys sorted as UTF-8 bytes');
+});
+
+test('takeUpdate returns null when nothing changed, and only local changes', () => {
+  const a = new Doc(1);
+  assert.equal(a.takeUpdate(), null);
+  a.text('t').insert(0, 'x');
+  assert.notEqual(a.takeUpdate(), null);
+  assert.equal(a.takeUpdate(), null);
+  const b = new Doc(2);
+  b.text('t').insert(0, 'y');
+  a.apply(b.encodeUpdate());
+  assert.equal(a.takeUpdate(), null, 'remote units are not local changes');
+});
+
+test('relative positions follow their item through concurrent edits', () => {
+  const a = new Doc(1);
+  const t = a.text('t');
+  t.insert(0, 'hello😀world');
+  const before = t.relPos(6); // before 'w'
+  const after = t.relPos(6, -1); // after '😀'
+  const end = t.relPos(11);
+  const startPos = t.relPos(0, -1);
+  for (const rp of [before, after, end, startPos]) assert.deepEqual(decodeRelPos(encodeRelPos(rp)), rp);
+  const b = new Doc(2);
+  b.apply(a.encodeSnapshot());
+  b.text('t').insert(0, '>> ');
+  b.text('t').delete(8, 1); // the '😀'
+  a.apply(/** @type {Uint8Array} */ (b.takeUpdate()));
+  assert.equal(t.toString(), '>> helloworld');
+  assert.equal(a.resolve(before), 8);
+  assert.equal(a.resolve(after), 8, 'after a deleted item: where it was');
+  assert.equal(a.resolve(end), 13);
+  assert.equal(a.resolve(startPos), 0);
+  assert.equal(kindOf(() => new Doc(3).resolve(before)), 'unknown');
+  assert.equal(new Doc(3).resolve(startPos), 0);
+});
+
+test('state vectors round trip and refuse bad bytes', () => {
+  const sv = new Map([
+    [1, 5],
+    [2 ** 53 - 1, 2 ** 53 - 1],
+    [300, 1],
+  ]);
+  const b = encodeStateVector(sv);
+  assert.equal(hex(b), '03030105ac0201ffffffffffffff0fffffffffffffff0f');
+  assert.deepEqual(decodeStateVector(b), sv);
+  const bad = ['', '03', '0301', '030102', '030201010101', '0301000a', '03010100', '03010105ff', '0301018000', '030101ffffffffffffffff01', '04'];
+  for (const h of bad) assert.equal(kindOf(() => decodeStateVector(/** @type {Uint8Array} */ (unhex(h)))), 'malformed', h);
+});
+
+test('apply refuses bad bytes and changes nothing', () => {
+  const a = new Doc(1);
+  a.text('t').insert(0, 'héllo😀');
+  a.map('m').set('k', '1');
+  const good = /** @type {Uint8Array} */ (a.takeUpdate());
+  const snap = a.encodeSnapshot();
+  const d = new Doc(2);
+  d.text('t').insert(0, 'x');
+  d.apply(new Doc(3).encodeUpdate());
+  const before = hex(d.encodeSnapshot());
+  /** @type {Uint8Array[]} */
+  const bad = [new Uint8Array(0), new Uint8Array([9])];
+  for (const src of [good, snap]) {
+    for (let n = 1; n < src.length; n++) bad.push(src.subarray(0, n)); // truncated
+    bad.push(new Uint8Array([...src, 0])); // trailing byte
+    for (let i = 1; i < src.length; i++) {
+      for (const v of [0x80, 0xff, 0xed, 0x00]) {
+        const c = src.slice();
+        c[i] = v; // bad varints, invalid UTF-8, wrong indexes
+        bad.push(c);
+      }
+    }
+  }
+  let refused = 0;
+  for (const b of bad) {
+    const probe = new Doc(2);
+    probe.apply(unhex(before) ?? new Uint8Array());
+    try {
+      probe.apply(b);
+    } catch (err) {
+      assert.ok(err instanceof CrdtError, `apply(${hex(b)}) threw ${err}`);
+      assert.equal(err.kind, 'malformed', `apply(${hex(b)})`);
+      assert.equal(hex(probe.encodeSnapshot()), before, `apply(${hex(b)}) changed the document`);
+      refused++;
+    }
+  }
+  assert.ok(refused > bad.length / 2, `only ${refused} of ${bad.length} corruptions refused`);
+  assert.equal(hex(d.encodeSnapshot()), before);
+});
+
+test('a lone surrogate in bytes is invalid UTF-8', () => {
+  // An update whose content is the UTF-8-like encoding of U+D800.
+  const d = new Doc(2);
+  const b = unhex('010101010174010000010001 03eda080 00'.replace(/ /g, ''));
+  assert.equal(kindOf(() => d.apply(/** @type {Uint8Array} */ (b))), 'malformed');
+});
