@@ -81,6 +81,8 @@ export class UndoManager extends Emitter {
   #maxSteps;
   #capturing = true;
   #groupDepth = 0;
+  /** @type {StackItem | null} the step the current group's edits join */
+  #groupItem = null;
   #undoing = false;
 
   /**
@@ -124,12 +126,21 @@ export class UndoManager extends Emitter {
    */
   group(fn) {
     if (this.#groupDepth === 0) this.stopCapturing();
+    this.#together(fn);
+    if (this.#groupDepth === 0) this.stopCapturing();
+  }
+
+  /**
+   * #together runs fn so that every edit it makes joins the step its first edit joined or started.
+   * @param {() => void} fn
+   */
+  #together(fn) {
     this.#groupDepth++;
     try {
       fn();
     } finally {
       this.#groupDepth--;
-      if (this.#groupDepth === 0) this.stopCapturing();
+      if (this.#groupDepth === 0) this.#groupItem = null;
     }
   }
 
@@ -187,7 +198,7 @@ export class UndoManager extends Emitter {
    */
   replace(pos, n, s, sel, deleted) {
     const after = sel?.after ?? { anchor: pos + cpLength(s), head: pos + cpLength(s) };
-    this.#withMerge(() => {
+    this.#together(() => {
       if (n > 0) this.delete(pos, n, { before: sel?.before, after: s.length > 0 ? { anchor: pos, head: pos } : after }, deleted);
       if (s.length > 0) this.insert(pos, s, { before: sel?.before, after });
     });
@@ -213,16 +224,6 @@ export class UndoManager extends Emitter {
 
   // --- recording ---
 
-  /** @param {() => void} fn */
-  #withMerge(fn) {
-    this.#groupDepth++;
-    try {
-      fn();
-    } finally {
-      this.#groupDepth--;
-    }
-  }
-
   /**
    * #begin returns the stack item the next op goes into, starting one if needed.
    * @param {Selection | undefined} before
@@ -231,13 +232,18 @@ export class UndoManager extends Emitter {
   #begin(before) {
     const now = this.#now();
     const last = this.#undo.at(-1);
-    const merge =
-      last !== undefined &&
-      (this.#groupDepth > 0 && this.#capturing ? true : this.#capturing && now - last.at < this.#captureMs);
-    this.#capturing = true;
     if (!this.#undoing) this.#redo = [];
-    if (merge && last) return last;
+    // Inside group() or replace(), every edit after the first joins the first one's step.
+    if (this.#groupDepth > 0 && this.#groupItem && last === this.#groupItem) return last;
+    const merge = last !== undefined && this.#capturing && now - last.at < this.#captureMs;
+    this.#capturing = true;
+    if (merge && last) {
+      if (this.#groupDepth > 0) this.#groupItem = last;
+      return last;
+    }
+    /** @type {StackItem} */
     const item = { ops: [], selBefore: before ? this.#selAnchors(before) : null, selAfter: null, at: now };
+    if (this.#groupDepth > 0) this.#groupItem = item;
     this.#undo.push(item);
     if (this.#undo.length > this.#maxSteps) this.#undo.shift();
     return item;

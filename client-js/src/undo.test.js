@@ -157,3 +157,29 @@ test('large insertions and deletions undo quickly', () => {
   assert.equal(text(a), '');
   assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
 });
+
+test('replace merges with typing only within the capture window; group makes one step', () => {
+  const { a, um, tick, text } = setup();
+  um.replace(0, 0, 'a');
+  tick(100);
+  um.replace(1, 0, 'b');
+  tick(1000);
+  um.replace(2, 0, 'c');
+  tick(100);
+  um.replace(0, 1, 'A');
+  assert.equal(text(a), 'Abc');
+  um.undo();
+  assert.equal(text(a), 'ab', '"c" and the a->A replacement were one burst');
+  um.undo();
+  assert.equal(text(a), '');
+  um.group(() => {
+    um.insert(0, 'x');
+    tick(5000);
+    um.insert(1, 'y');
+  });
+  um.insert(2, 'z');
+  um.undo();
+  assert.equal(text(a), 'xy', 'an edit after a group starts a new step');
+  um.undo();
+  assert.equal(text(a), '', 'the group was one step, however long it took');
+});

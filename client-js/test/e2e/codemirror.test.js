@@ -1,0 +1,110 @@
+// @ts-check
+// The CodeMirror binding co-edits with a textarea page through the real server.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { build } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { startServer, launchBrowser, waitFor, serverText, screenshotPath } from './harness.js';
+
+/** @type {Awaited<ReturnType<typeof startServer>>} */
+let server;
+/** @type {import('playwright-core').Browser} */
+let browser;
+let bundle = '';
+
+before(async () => {
+  const out = await build({
+    entryPoints: [fileURLToPath(new URL('./cm-page.js', import.meta.url))],
+    bundle: true,
+    format: 'esm',
+    target: 'es2022',
+    write: false,
+    logLevel: 'silent',
+  });
+  bundle = out.outputFiles[0].text;
+  server = await startServer();
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** @param {import('playwright-core').Page} p */
+const cmText = (p) => p.evaluate(() => /** @type {any} */ (window).tandem.view.state.doc.toString());
+/** @param {import('playwright-core').Page} p */
+const taText = (p) => p.$eval('#editor', (el) => /** @type {HTMLTextAreaElement} */ (el).value);
+
+test('the CodeMirror binding co-edits with a textarea page', async () => {
+  const docId = `cm-${Date.now()}`;
+  const ctxA = await browser.newContext();
+  const ta = await ctxA.newPage();
+  await ta.goto(`${server.url}/?doc=${docId}`);
+  await ta.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
+
+  const ctxB = await browser.newContext();
+  const cm = await ctxB.newPage();
+  /** @type {string[]} */
+  const errors = [];
+  cm.on('pageerror', (e) => errors.push(e.message));
+  // The demo page, with its module swapped for the CodeMirror one.
+  await cm.route(`${server.url}/demo.js`, (r) => r.fulfill({ contentType: 'text/javascript', body: bundle }));
+  await cm.goto(`${server.url}/?doc=${docId}`);
+  await cm.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
+
+  // Textarea -> CodeMirror.
+  await ta.click('#editor');
+  await ta.keyboard.type('from the textarea. ');
+  await waitFor(async () => (await cmText(cm)) === 'from the textarea. ', { what: 'textarea text in CodeMirror' });
+
+  // CodeMirror -> textarea, with emoji.
+  await cm.click('.cm-content');
+  await cm.keyboard.press('Control+End');
+  await cm.keyboard.type('From CodeMirror 😀👍🏽!');
+  const want = 'from the textarea. From CodeMirror 😀👍🏽!';
+  await waitFor(async () => (await taText(ta)) === want, { what: 'CodeMirror text in the textarea' });
+  assert.equal(await cmText(cm), want);
+  await waitFor(async () => (await serverText(server.url, docId)) === want, { what: 'the server' });
+
+  // Concurrent typing in both, around the emoji.
+  await ta.keyboard.press('Control+End');
+  await Promise.all([ta.keyboard.type(' [ta]'), cm.keyboard.type(' [cm]')]);
+  const both = await waitFor(async () => {
+    const [a, b] = await Promise.all([taText(ta), cmText(cm)]);
+    return a === b && a.length === want.length + 10 ? a : null;
+  }, { what: 'convergence after concurrent typing' });
+  assert.ok(both.startsWith(want));
+
+  // Cursors both ways: the textarea user's caret is drawn in CodeMirror and vice versa.
+  await ta.$eval('#editor', (el) => {
+    const t = /** @type {HTMLTextAreaElement} */ (el);
+    t.focus();
+    t.setSelectionRange(4, 4);
+    t.dispatchEvent(new Event('select'));
+  });
+  const taId = await ta.evaluate(() => /** @type {any} */ (window).tandem.provider.clientId);
+  await waitFor(() => cm.evaluate((id) => document.querySelector(`.cm-editor .tandem-caret[data-client-id="${id}"]`) !== null, taId), {
+    what: "the textarea user's caret in CodeMirror",
+  });
+  const cmId = await cm.evaluate(() => /** @type {any} */ (window).tandem.provider.clientId);
+  const cmCaret = await waitFor(
+    () => ta.evaluate((id) => document.querySelector(`.tandem-caret[data-client-id="${id}"]`)?.textContent?.replace('\u2060', '') ?? null, cmId),
+    { what: "the CodeMirror user's caret in the textarea page" },
+  );
+  assert.equal(cmCaret, 'Cleo');
+
+  // Undo in CodeMirror reverts the CodeMirror user's latest typing only.
+  await cm.click('.cm-content');
+  await cm.keyboard.press('Control+End');
+  await cm.waitForTimeout(600);
+  await cm.keyboard.type(' tail');
+  await waitFor(async () => (await taText(ta)).endsWith(' tail'), { what: 'tail' });
+  await cm.keyboard.press('Control+z');
+  await waitFor(async () => (await taText(ta)) === both, { what: 'undo from CodeMirror' });
+  assert.equal(await cmText(cm), both);
+  await cm.screenshot({ path: screenshotPath('codemirror.png') });
+  assert.deepEqual(errors, [], 'no page errors');
+  await ctxA.close();
+  await ctxB.close();
+});
