@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Runs tandem's server benchmarks with `tandem bench --spawn`: a fresh server per run, on 127.0.0.1,
+# with a temporary data file; results appended as JSON lines to $OUT/<suite>.jsonl.
+#
+# usage: bash bench/run.sh [idle|typing|apply|sweep|durable|sync|all]   (from the repository root)
+# env:   OUT (default /tmp/tandem-bench/results), BIN (default /tmp/tandem-bench/tandem, built here),
+#        REPS (default 3), RATES (sweep, per-client edits/s), TRACE (automerge-paper trace),
+#        QUIET_MAX (% of a core of other work tolerated before a run starts, default 25),
+#        QUIET_WAIT (s to wait for that, default 120)
+# Every run is bounded (fixed client counts, windows and timeouts); only processes this script starts
+# are stopped, by PID (tandem bench stops the server it spawned).
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=${OUT:-/tmp/tandem-bench/results}
+BIN=${BIN:-/tmp/tandem-bench/tandem}
+REPS=${REPS:-3}
+TRACE=${TRACE:-/work/shared/traces/sequential_traces/automerge-paper.json.gz}
+mkdir -p "$OUT" "$(dirname "$BIN")"
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+if [ ! -x "$BIN" ] || [ -z "${NOBUILD:-}" ]; then
+  (cd "$ROOT" && go build -o "$BIN" ./cmd/tandem) || exit 1
+fi
+
+# quiet: wait (bounded) until the rest of the machine uses at most QUIET_MAX % of a core, measured
+# over 3 s from /proc/stat, so that heavy runs do not share the two cores with other work.
+quiet() {
+  local max=${QUIET_MAX:-25} wait=${QUIET_WAIT:-120} t0 other
+  t0=$(date +%s)
+  while :; do
+    other=$(busy_pct 3)
+    if [ "$other" -le "$max" ] || [ $(( $(date +%s) - t0 )) -ge "$wait" ]; then
+      echo "quiet: other load ${other}% of a core (waited $(( $(date +%s) - t0 )) s)" >&2
+      return 0
+    fi
+  done
+}
+busy_pct() { # busy % of one core over $1 seconds (all processes)
+  local a b
+  a=($(head -1 /proc/stat)); sleep "$1"; b=($(head -1 /proc/stat))
+  local busy=$(( (b[1]+b[2]+b[3]+b[6]+b[7]+b[8]) - (a[1]+a[2]+a[3]+a[6]+a[7]+a[8]) ))
+  echo $(( busy / $1 ))   # USER_HZ is 100: ticks per second = % of one core
+}
+
+bench() { # bench <suite> <args...>: one run with a spawned server, appended to $OUT/<suite>.jsonl
+  local suite=$1; shift
+  "$BIN" bench --spawn --server-bin "$BIN" --out "$OUT/$suite.jsonl" "$@"
+}
+
+run_idle() { # idle memory per connection: 1,000 and 5,000 clients over 100 documents
+  for rep in $(seq "$REPS"); do
+    quiet; bench idle --mode idle --docs 100 --steps 1000,5000 --settle 20s --label "idle-rep$rep"
+  done
+}
+
+run_typing() { # 500 clients over 50 documents, 5 edits/s each (2,500/s), observers decode only
+  for rep in $(seq "$REPS"); do
+    quiet; bench typing --clients 500 --docs 50 --rate 5 --warmup 5s --duration 30s --label "typing-rep$rep"
+  done
+}
+
+run_apply() { # the same, every client applying every update (a real editor)
+  for rep in $(seq "$REPS"); do
+    quiet; bench typing-apply --clients 500 --docs 50 --rate 5 --warmup 5s --duration 30s --apply --label "apply-rep$rep"
+  done
+}
+
+run_sweep() { # highest rate with p99 <= 100 ms, 0 dropped, 0 closed, >= 95 % of target; a fresh
+  # server per step; stops after 2 failed steps in a row
+  local rates=${RATES:-"20 30 50 70 100 130 160 200"}
+  for rep in $(seq "$REPS"); do
+    local fails=0
+    for r in $rates; do
+      [ "$fails" -ge 2 ] && break
+      quiet
+      line=$(bench sweep --clients 500 --docs 50 --rate "$r" --warmup 3s --duration 15s --grace 5s --label "sweep-rep$rep")
+      echo "$line"
+      ok=$(echo "$line" | jq -r 'if (.p99_ms <= 100 and .dropped == 0 and .closed_clients == 0 and .achieved_ops_s >= 0.95 * .target_ops_s) then 1 else 0 end')
+      if [ "$ok" = 1 ]; then fails=0; else fails=$((fails + 1)); fi
+    done
+  done
+}
+
+run_durable() { # acknowledged (fsynced) edits per second: 50 clients over 10 documents, closed loop
+  for rep in $(seq "$REPS"); do
+    quiet; bench durable --mode durable --clients 50 --docs 10 --warmup 2s --duration 20s --label "durable-rep$rep"
+    quiet; bench durable --mode durable --clients 500 --docs 50 --warmup 2s --duration 20s --label "durable500-rep$rep"
+  done
+}
+
+run_sync() { # initial sync of a large document; the first reader after a restart is the cold load
+  for rep in $(seq "$REPS"); do
+    quiet; bench sync --mode sync --trace "$TRACE" --chunk 1000 --readers 10 --label "sync-rep$rep"
+    for pat in runs random seq; do
+      quiet; bench sync --mode sync --pattern "$pat" --n 100000 --chunk 1000 --seed "$rep" --readers 10 --label "sync-rep$rep"
+    done
+  done
+}
+
+what=${1:-all}
+case $what in
+  idle) run_idle ;; typing) run_typing ;; apply) run_apply ;; sweep) run_sweep ;; durable) run_durable ;; sync) run_sync ;;
+  all) run_idle; run_typing; run_sync; run_durable; run_sweep ;;
+  *) echo "unknown suite: $what" >&2; exit 2 ;;
+esac
