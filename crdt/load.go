@@ -15,7 +15,10 @@ func (s *snapshot) toUpdate() *update {
 	for _, t := range s.texts {
 		for _, r := range t.runs {
 			per[r.client] = append(per[r.client], uop{kind: opText, clock: r.clock, n: r.n, root: t.root,
-				left: r.left, right: r.right, deleted: r.deleted, content: r.content})
+				left: r.left, right: r.right, deleted: r.deleted})
+			if !r.deleted {
+				per[r.client][len(per[r.client])-1].content = s.content[r.off : r.off+int(r.n) : r.off+int(r.n)]
+			}
 			if r.deleted {
 				dels = append(dels, delRange{r.client, r.clock, r.n})
 			}
@@ -60,21 +63,25 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 		texts: make(map[string]*textRoot, len(s.texts)), maps: make(map[string]*mapRoot)}
 	n.own = n.clientState(d.client)
 	var ch changes
-	perClient := make(map[*clientState][]*item)
-	for _, st := range s.texts {
+	// Every client with text shares the snapshot's content buffer (capped, so
+	// that a client's first append copies it): no text is copied here.
+	content := s.content[:len(s.content):len(s.content)]
+	items := make([][]item, len(s.texts)) // one allocation for the runs of a root
+	for ti, st := range s.texts {
 		t := &textRoot{name: st.root}
 		n.texts[st.root] = t
-		items := make([]item, len(st.runs)) // one allocation for the runs of a root
+		its := make([]item, len(st.runs))
+		items[ti] = its
 		leaves := make([]*node, 0, len(st.runs)/bulkLeaf+1)
-		var vis []rune
+		lo, hi := len(content), 0
 		for i, r := range st.runs {
 			cs := n.clientState(r.client)
-			it := &items[i]
+			it := &its[i]
 			*it = item{cs: cs, clock: r.clock, n: int(r.n), left: r.left, right: r.right, root: t, deleted: r.deleted}
 			if !r.deleted {
-				it.off = len(cs.content)
-				cs.content = append(cs.content, r.content...)
-				vis = append(vis, r.content...)
+				it.off = r.off
+				cs.content = content
+				lo, hi = min(lo, r.off), max(hi, r.off+int(r.n))
 			}
 			if i%bulkLeaf == 0 {
 				leaves = append(leaves, &node{leaf: true, items: make([]*item, 0, leafMax+1)})
@@ -84,17 +91,16 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 			it.leaf = l
 			l.tot += it.n
 			l.vis += it.vis()
-			perClient[cs] = append(perClient[cs], it)
 		}
 		t.build(leaves)
-		if len(vis) > 0 {
-			ch.ins(t.name, 0, vis)
+		if hi > lo {
+			ch.ins(t.name, 0, content[lo:hi])
 		}
 	}
-	for cs, its := range perClient {
-		slices.SortFunc(its, func(a, b *item) int { return cmp.Compare(a.clock, b.clock) })
-		for _, it := range its {
-			cs.items.push(it)
+	for _, c := range s.claims {
+		if c.ti >= 0 {
+			it := &items[c.ti][c.ri]
+			it.cs.items.push(it)
 		}
 	}
 	for _, a := range s.asgs {

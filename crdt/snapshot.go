@@ -21,7 +21,7 @@ type snapRun struct {
 	client, clock, n uint64
 	left, right      ID
 	deleted          bool
-	content          []rune // visible runs
+	off              int // visible runs: offset of the content in snapshot.content
 }
 
 func (r *snapRun) last() ID { return ID{r.client, r.clock + r.n - 1} }
@@ -44,6 +44,66 @@ type snapshot struct {
 	texts   []snapText
 	asgs    []snapAssign
 	pending *update // nil if none
+	content []rune  // the visible text of every root, concatenated
+	claims  []claim // every run and assignment, ascending by client and clock
+}
+
+// claim says that a run (text ti, run ri) or an assignment (ti = -1, ri its
+// index) holds the clocks [clock, clock+n) of client.
+type claim struct {
+	client, clock, n uint64
+	ci, ti, ri       int32 // ci: the client's index in the clients table
+}
+
+// sortClaims sorts claims by client and clock in linear time: a counting sort
+// by client index, then an LSD radix sort by clock within each client. It
+// returns, per client index, where the client's claims start (and one more
+// entry for the end).
+func sortClaims(claims []claim, nClients int) []int {
+	starts := make([]int, nClients+1)
+	for _, c := range claims {
+		starts[c.ci+1]++
+	}
+	for i := 1; i <= nClients; i++ {
+		starts[i] += starts[i-1]
+	}
+	tmp := make([]claim, len(claims))
+	pos := slices.Clone(starts[:nClients])
+	for _, c := range claims {
+		tmp[pos[c.ci]] = c
+		pos[c.ci]++
+	}
+	for ci := 0; ci < nClients; ci++ {
+		a, b := tmp[starts[ci]:starts[ci+1]], claims[starts[ci]:starts[ci+1]]
+		copy(b, a)
+		if slices.IsSortedFunc(b, func(x, y claim) int { return cmp.Compare(x.clock, y.clock) }) {
+			continue
+		}
+		var maxClock uint64
+		for _, c := range b {
+			maxClock = max(maxClock, c.clock)
+		}
+		src, dst := b, a
+		for shift := 0; shift < 64 && maxClock>>shift > 0; shift += 8 {
+			var count [257]int
+			for _, c := range src {
+				count[(c.clock>>shift)&0xff+1]++
+			}
+			for i := 1; i < 257; i++ {
+				count[i] += count[i-1]
+			}
+			for _, c := range src {
+				d := (c.clock >> shift) & 0xff
+				dst[count[d]] = c
+				count[d]++
+			}
+			src, dst = dst, src
+		}
+		if &src[0] != &b[0] {
+			copy(b, src)
+		}
+	}
+	return starts
 }
 
 // mergeable reports whether b continues a in a snapshot's document order.
@@ -99,9 +159,11 @@ func (d *Doc) EncodeSnapshot() []byte {
 	b = appendUv(b, uint64(nTexts))
 	var runs []snapRun
 	for i, r := range roots[:nTexts] {
-		runs = d.texts[r.name].snapRuns(runs[:0])
+		t := d.texts[r.name]
+		runs = t.snapRuns(runs[:0])
 		b = appendUv(b, uint64(i))
 		b = appendSnapRuns(b, runs, ci)
+		b = t.appendContent(b)
 	}
 	var asgs []*assign
 	for _, r := range roots[nTexts:] {
@@ -143,13 +205,8 @@ func (t *textRoot) snapRuns(runs []snapRun) []snapRun {
 	for l := t.firstLeaf; l != nil; l = l.next {
 		for _, it := range l.items {
 			r := snapRun{client: it.cs.id, clock: it.clock, n: uint64(it.n), left: it.left, right: it.right, deleted: it.deleted}
-			if !it.deleted {
-				r.content = it.runes()
-			}
 			if k := len(runs); k > 0 && mergeable(&runs[k-1], &r) {
-				last := &runs[k-1]
-				last.n += r.n
-				last.content = joinRunes(last.content, r.content)
+				runs[k-1].n += r.n
 				continue
 			}
 			runs = append(runs, r)
@@ -208,16 +265,30 @@ func appendSnapRuns(b []byte, runs []snapRun, ci func(uint64) uint64) []byte {
 			b = appendUv(appendUv(b, ci(r.Client)), r.Clock)
 		}
 	}
+	return b
+}
+
+// appendContent writes the visible text of t as a str.
+func (t *textRoot) appendContent(b []byte) []byte {
 	n := 0
-	for i := range runs {
-		for _, c := range runs[i].content {
-			n += utf8.RuneLen(c)
+	for l := t.firstLeaf; l != nil; l = l.next {
+		for _, it := range l.items {
+			if !it.deleted {
+				for _, c := range it.runes() {
+					n += utf8.RuneLen(c)
+				}
+			}
 		}
 	}
 	b = appendUv(b, uint64(n))
-	for i := range runs {
-		for _, c := range runs[i].content {
-			b = utf8.AppendRune(b, c)
+	b = slices.Grow(b, n)
+	for l := t.firstLeaf; l != nil; l = l.next {
+		for _, it := range l.items {
+			if !it.deleted {
+				for _, c := range it.runes() {
+					b = utf8.AppendRune(b, c)
+				}
+			}
 		}
 	}
 	return b
@@ -256,13 +327,6 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 		}
 		s.sv[c], prevC = k, c
 	}
-	// claims collects, per client, the clock ranges of runs and assignments,
-	// to refuse a clock claimed twice.
-	type claim struct {
-		clock, n uint64
-		root     int // index into s.texts, or -1 for an assignment
-	}
-	claims := make(map[uint64][]claim)
 	nTexts := r.count(3)
 	s.texts = make([]snapText, 0, nTexts)
 	lastRi := -1
@@ -276,7 +340,6 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 			break
 		}
 		lastRi = ri
-		root := roots[ri].name
 		runs := decodeSnapRuns(t)
 		if r.err != nil {
 			break
@@ -287,9 +350,10 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 				r.fail("run (%d,%d) beyond the state vector", run.client, run.clock)
 				break
 			}
-			claims[run.client] = append(claims[run.client], claim{run.clock, run.n, len(s.texts)})
+			ci, _ := slices.BinarySearch(clients, run.client)
+			s.claims = append(s.claims, claim{run.client, run.clock, run.n, int32(ci), int32(len(s.texts)), int32(j)})
 		}
-		s.texts = append(s.texts, snapText{root: root, runs: runs})
+		s.texts = append(s.texts, snapText{root: roots[ri].name, runs: runs})
 	}
 	nAsg := r.count(5)
 	s.asgs = make([]snapAssign, 0, nAsg)
@@ -318,7 +382,8 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 			r.fail("two assignments of key %q", a.key)
 		}
 		seen[rk{a.root, a.key}] = true
-		claims[a.client] = append(claims[a.client], claim{a.clock, 1, -1})
+		ci, _ := slices.BinarySearch(clients, a.client)
+		s.claims = append(s.claims, claim{a.client, a.clock, 1, int32(ci), -1, int32(i)})
 		s.asgs = append(s.asgs, a)
 	}
 	if p := r.bytes(); r.err == nil && len(p) > 0 {
@@ -333,16 +398,14 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 	if r.err != nil {
 		return nil
 	}
+	s.content = t.contentRs
 	// No clock claimed twice; origins name text items of the same root.
-	for c, cl := range claims {
-		slices.SortFunc(cl, func(a, b claim) int { return cmp.Compare(a.clock, b.clock) })
-		for i := 1; i < len(cl); i++ {
-			if cl[i].clock < cl[i-1].clock+cl[i-1].n {
-				r.fail("clock (%d,%d) claimed twice", c, cl[i].clock)
-				return nil
-			}
+	starts := sortClaims(s.claims, len(clients))
+	for i := 1; i < len(s.claims); i++ {
+		if a, b := &s.claims[i-1], &s.claims[i]; a.client == b.client && b.clock < a.clock+a.n {
+			r.fail("clock (%d,%d) claimed twice", b.client, b.clock)
+			return nil
 		}
-		claims[c] = cl
 	}
 	for ti := range s.texts {
 		for _, run := range s.texts[ti].runs {
@@ -350,9 +413,18 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 				if o.Client == 0 {
 					continue
 				}
-				cl := claims[o.Client]
-				i, _ := slices.BinarySearchFunc(cl, o.Clock, func(c claim, k uint64) int { return cmp.Compare(c.clock+c.n, k+1) })
-				if i == len(cl) || cl[i].clock > o.Clock || cl[i].root != ti {
+				ci, _ := slices.BinarySearch(clients, o.Client)
+				cl := s.claims[starts[ci]:starts[ci+1]]
+				lo, hi := 0, len(cl) // find the last claim starting at or before o.Clock
+				for lo < hi {
+					m := int(uint(lo+hi) >> 1)
+					if cl[m].clock <= o.Clock {
+						lo = m + 1
+					} else {
+						hi = m
+					}
+				}
+				if lo == 0 || cl[lo-1].clock+cl[lo-1].n <= o.Clock || cl[lo-1].ti != int32(ti) {
 					r.fail("origin (%d,%d) is not a text item of %q", o.Client, o.Clock, s.texts[ti].root)
 					return nil
 				}
@@ -460,14 +532,14 @@ func decodeSnapRuns(t *tables) []snapRun {
 			r.fail("runs %d and %d are not merged", i-1, i)
 		}
 	}
-	content := t.content(nVisible)
+	off := t.contentOff(nVisible)
 	if r.err != nil {
 		return nil
 	}
 	for i := range runs {
 		if run := &runs[i]; !run.deleted {
-			run.content = content[:run.n:run.n]
-			content = content[run.n:]
+			run.off = off
+			off += int(run.n)
 		}
 	}
 	return runs

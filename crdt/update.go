@@ -398,21 +398,32 @@ func (t *tables) allUsed() {
 
 // content reads a str of exactly n code points.
 func (t *tables) content(n uint64) []rune {
-	s := t.r.bytes()
+	off := t.contentOff(n)
 	if t.r.err != nil {
 		return nil
 	}
+	return t.contentRs[off:len(t.contentRs):len(t.contentRs)]
+}
+
+// contentOff reads a str of exactly n code points into contentRs and returns
+// its offset there.
+func (t *tables) contentOff(n uint64) int {
+	s := t.r.bytes()
+	if t.r.err != nil {
+		return 0
+	}
 	if uint64(len(s)) < n || !utf8.Valid(s) || uint64(utf8.RuneCount(s)) != n {
 		t.r.fail("content is not %d code points of utf-8", n)
-		return nil
+		return 0
 	}
 	start := len(t.contentRs)
-	for len(s) > 0 {
-		c, size := utf8.DecodeRune(s)
-		t.contentRs = append(t.contentRs, c)
-		s = s[size:]
+	if cap(t.contentRs)-start < int(n) {
+		t.contentRs = slices.Grow(t.contentRs, max(int(n), start))
 	}
-	return t.contentRs[start:len(t.contentRs):len(t.contentRs)]
+	for _, c := range string(s) {
+		t.contentRs = append(t.contentRs, c)
+	}
+	return start
 }
 
 func decodeUpdateFrom(r *reader) *update {

@@ -1,0 +1,119 @@
+package crdt_test
+
+import (
+	"runtime"
+	"testing"
+
+	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/crdttest"
+)
+
+// benchTraces returns the sequential traces, or a synthetic one without them.
+func benchTraces(b *testing.B) []*crdttest.Trace {
+	b.Helper()
+	var ts []*crdttest.Trace
+	for _, f := range crdttest.TraceFiles("sequential_traces") {
+		t, err := crdttest.LoadTrace(f)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts = append(ts, t)
+	}
+	if len(ts) == 0 {
+		ts = append(ts, crdttest.Typing(1, 100_000))
+	}
+	return ts
+}
+
+// replay applies a sequential trace as local edits of one document.
+func replay(tb testing.TB, t *crdttest.Trace) *crdt.Doc {
+	d, err := crdt.NewDoc(1, crdt.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	txt := d.Text("body")
+	if t.StartContent != "" {
+		if err := txt.Insert(0, t.StartContent); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	for _, x := range t.Txns {
+		for _, p := range x.Patches {
+			if p.Del > 0 {
+				if err := txt.Delete(p.Pos, p.Del); err != nil {
+					tb.Fatal(err)
+				}
+			}
+			if p.Ins != "" {
+				if err := txt.Insert(p.Pos, p.Ins); err != nil {
+					tb.Fatal(err)
+				}
+			}
+		}
+	}
+	return d
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
+
+// BenchmarkReplay replays each sequential trace as one user's local edits and
+// reports the heap the document holds, its snapshot size and the size of the
+// update holding everything.
+func BenchmarkReplay(b *testing.B) {
+	for _, t := range benchTraces(b) {
+		b.Run(t.Name, func(b *testing.B) {
+			var d *crdt.Doc
+			for b.Loop() {
+				d = replay(b, t)
+			}
+			b.StopTimer()
+			if got := d.Text("body").String(); got != t.EndContent {
+				b.Fatalf("replay of %s: text of %d bytes differs from endContent (%d bytes)", t.Name, len(got), len(t.EndContent))
+			}
+			before := heapInUse()
+			d = nil
+			after := heapInUse()
+			d = replay(b, t)
+			held := heapInUse() - after
+			_ = before
+			b.ReportMetric(float64(held), "heap-bytes")
+			b.ReportMetric(float64(len(d.EncodeSnapshot())), "snapshot-bytes")
+			b.ReportMetric(float64(len(d.EncodeUpdate(nil))), "update-bytes")
+			runtime.KeepAlive(d)
+		})
+	}
+}
+
+// BenchmarkLoadSnapshot loads each trace's snapshot into an empty document.
+func BenchmarkLoadSnapshot(b *testing.B) {
+	for _, t := range benchTraces(b) {
+		snap := replay(b, t).EncodeSnapshot()
+		b.Run(t.Name, func(b *testing.B) {
+			b.SetBytes(int64(len(snap)))
+			for b.Loop() {
+				d, _ := crdt.NewDoc(2, crdt.Config{})
+				if _, err := d.Apply(snap); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkEncodeSnapshot encodes each trace's document as a snapshot.
+func BenchmarkEncodeSnapshot(b *testing.B) {
+	for _, t := range benchTraces(b) {
+		d := replay(b, t)
+		b.Run(t.Name, func(b *testing.B) {
+			for b.Loop() {
+				d.EncodeSnapshot()
+			}
+		})
+	}
+}
