@@ -11,7 +11,10 @@ import { Doc } from './index.js';
 import { cpLength } from './utf.js';
 import { hex } from './encoding.js';
 
-/** rng returns a seeded xorshift32 generator of floats in [0, 1). */
+/**
+ * rng returns a seeded xorshift32 generator of floats in [0, 1).
+ * @param {number} seed
+ */
 function rng(seed) {
   let x = seed >>> 0 || 0x9e3779b9;
   return () => {
@@ -134,7 +137,11 @@ test('random convergence of 5 replicas', () => {
   for (const seed of seeds) converge(seed);
 });
 
-/** permutations returns every order of a. */
+/**
+ * permutations returns every order of a.
+ * @param {number[]} a
+ * @returns {number[][]}
+ */
 function permutations(a) {
   if (a.length <= 1) return [a];
   return a.flatMap((x, i) => permutations([...a.slice(0, i), ...a.slice(i + 1)]).map((p) => [x, ...p]));

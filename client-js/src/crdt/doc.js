@@ -216,7 +216,9 @@ export class Doc {
     if (bytes[0] === 0x02) {
       const snap = decodeSnapshot(bytes);
       if (this._isEmpty()) return this._load(snap);
-      return this._applyUpdate(snapshotToUpdate(snap));
+      const n = new Doc(this._id);
+      loadSnapshot(n, snap, new ChangeLog());
+      return this._applyUpdate(snapshotToUpdate(n, snap));
     }
     throw malformed('unknown format byte');
   }
@@ -731,6 +733,7 @@ export class Doc {
         const e = cs.entries[i];
         if (e.clock >= end) break;
         if (e.kind !== TEXT) continue;
+        /** @type {TextRoot} */
         const root = e.root;
         root.deleteClocks(e, s, end, (pos, n) => log.delete(root, pos, n));
       }

@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { Doc, CrdtError, encodeStateVector, decodeStateVector, encodeRelPos, decodeRelPos } from './index.js';
 import { hex, unhex } from './encoding.js';
 
-/** kindOf returns the kind of the error fn throws. */
+/**
+ * kindOf returns the kind of the error fn throws.
+ * @param {() => unknown} fn
+ */
 function kindOf(fn) {
   try {
     fn();

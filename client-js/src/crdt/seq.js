@@ -162,6 +162,7 @@ export class Seq {
    * @returns {Piece}
    */
   findVis(pos) {
+    /** @type {Node} */
     let node;
     let start;
     const c = this.cLeaf;
@@ -205,6 +206,7 @@ export class Seq {
    * @returns {Piece}
    */
   findTot(pos) {
+    /** @type {Node} */
     let node = this.root;
     let start = 0;
     while (!node.leaf) {

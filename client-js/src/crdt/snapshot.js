@@ -5,10 +5,11 @@
 
 import { CrdtDecoder, Encoder, LIMIT, decoding, bytesOf } from './encoding.js';
 import { malformed } from './errors.js';
-import { Run, Piece, SkipEntry, TEXT, MAP, SKIP } from './seq.js';
+import { Run, Piece, SkipEntry } from './seq.js';
 import { TextRoot } from './text.js';
 import { MapRoot, Assign } from './map.js';
-import { Op, readClients, readRoots, readUpdateBody, addRange, KIND_TEXT, KIND_MAP } from './update.js';
+import { readClients, readRoots, readUpdateBody, addRange, KIND_TEXT, KIND_MAP } from './update.js';
+/** @typedef {import('./update.js').Op} Op */
 import { ChangeLog } from './changes.js';
 import { compareUtf8, cpLength, cpToUtf16 } from './utf.js';
 import { checkKey, checkJSON } from './names.js';
@@ -24,8 +25,8 @@ const F_RIGHT_NEXT = 16;
 
 /**
  * SnapText is one decoded text root: its runs in document order, as columns.
- * @typedef {{name: string, n: number, del: Uint8Array, client: number[], clock: number[], len: number[],
- *   lc: number[], lk: number[], rc: number[], rk: number[], str: string[], content: string, visible: number}} SnapText
+ * @typedef {{name: string, n: number, del: Uint8Array, client: Float64Array, clock: Float64Array, len: Float64Array,
+ *   lc: Float64Array, lk: Float64Array, rc: Float64Array, rk: Float64Array, str: string[], content: string, visible: number}} SnapText
  */
 
 /**
@@ -186,7 +187,9 @@ function writeText(e, root, ri, ci) {
 }
 
 /**
- * decodeSnapshot decodes and checks a snapshot.
+ * decodeSnapshot decodes a snapshot and checks everything but two things that
+ * need the units sorted by clock, which loadSnapshot checks as it builds: that
+ * no clock is claimed twice and that every origin is a text item of its root.
  * @param {Uint8Array} bytes
  * @returns {Snapshot}
  */
@@ -214,14 +217,6 @@ function decodeSnapshotBody(bytes) {
     if (next === 0) throw malformed('state vector clock 0');
     sv.set(clients[i], next);
   }
-  /** @type {Map<number, {clock: number, end: number, root: number}[]>} units per client, for the overlap and origin checks */
-  const units = new Map();
-  const unit = (/** @type {number} */ c, /** @type {number} */ clock, /** @type {number} */ len, /** @type {number} */ root) => {
-    let u = units.get(c);
-    if (u === undefined) units.set(c, (u = []));
-    u.push({ clock, end: clock + len, root });
-  };
-
   /** @type {SnapText[]} */
   const texts = [];
   const nTexts = d.readCount(3);
@@ -232,9 +227,7 @@ function decodeSnapshotBody(bytes) {
     if (ri <= prevRi) throw malformed('texts out of order');
     prevRi = ri;
     rootUsed[ri] = 1;
-    const st = readText(d, clients, sv, roots[ri].name);
-    for (let j = 0; j < st.n; j++) unit(st.client[j], st.clock[j], st.len[j], ri);
-    texts.push(st);
+    texts.push(readText(d, clients, sv, roots[ri].name));
   }
 
   /** @type {Snapshot['assigns']} */
@@ -270,7 +263,6 @@ function decodeSnapshotBody(bytes) {
     const k = ri + '\u0000' + key;
     if (seen.has(k)) throw malformed('two assignments of one key');
     seen.add(k);
-    unit(client, clock, 1, -1);
     assigns.push({ client, clock, root: roots[ri].name, key, lamport, value });
   }
   let pending = null;
@@ -286,41 +278,6 @@ function decodeSnapshotBody(bytes) {
   d.end();
   for (let i = 0; i < roots.length; i++) if (!rootUsed[i]) throw malformed('unused root');
 
-  // No clock claimed twice; every origin a text item of the same root.
-  for (const u of units.values()) {
-    u.sort((a, b) => a.clock - b.clock);
-    for (let i = 1; i < u.length; i++) if (u[i].clock < u[i - 1].end) throw malformed('clock claimed twice');
-  }
-  const textRoot = (/** @type {number} */ c, /** @type {number} */ k) => {
-    const u = units.get(c);
-    if (u === undefined) return -2;
-    let lo = 0;
-    let hi = u.length - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >>> 1;
-      if (u[mid].clock <= k) lo = mid;
-      else hi = mid - 1;
-    }
-    return u[lo].clock <= k && k < u[lo].end ? u[lo].root : -2;
-  };
-  for (let t = 0; t < texts.length; t++) {
-    const st = texts[t];
-    const ri = roots.findIndex((r) => r.kind === KIND_TEXT && r.name === st.name);
-    for (let j = 0; j < st.n; j++) {
-      if (st.lc[j] !== 0) {
-        if (st.lc[j] === st.client[j] && st.lk[j] >= st.clock[j]) throw malformed('left origin is not before its item');
-        if ((j === 0 || st.lc[j] !== st.client[j - 1] || st.lk[j] !== st.clock[j - 1] + st.len[j - 1] - 1) && textRoot(st.lc[j], st.lk[j]) !== ri) {
-          throw malformed('left origin is not a text item of the same root');
-        }
-      }
-      if (st.rc[j] !== 0) {
-        if (st.rc[j] === st.client[j] && st.rk[j] >= st.clock[j]) throw malformed('right origin is not before its item');
-        if ((j === st.n - 1 || st.rc[j] !== st.client[j + 1] || st.rk[j] !== st.clock[j + 1]) && textRoot(st.rc[j], st.rk[j]) !== ri) {
-          throw malformed('right origin is not a text item of the same root');
-        }
-      }
-    }
-  }
   return { sv, texts, assigns, pending };
 }
 
@@ -346,8 +303,7 @@ function readText(d, clients, sv, name) {
     if (f & F_RIGHT_NEXT && (!(f & F_RIGHT) || j === n - 1)) throw malformed('bad run flags');
     del[j] = f & F_DELETED;
   }
-  /** @type {number[]} */
-  const client = new Array(n);
+  const client = new Float64Array(n);
   let covered = 0;
   let prevCi = -1;
   while (covered < n) {
@@ -361,11 +317,9 @@ function readText(d, clients, sv, name) {
     covered += count;
   }
   if (2 * n > d.remaining) throw malformed('count exceeds input');
-  /** @type {number[]} */
-  const clock = new Array(n);
+  const clock = new Float64Array(n);
   for (let j = 0; j < n; j++) clock[j] = d.readVarInt();
-  /** @type {number[]} */
-  const len = new Array(n);
+  const len = new Float64Array(n);
   let expected = 0;
   let visible = 0;
   for (let j = 0; j < n; j++) {
@@ -378,10 +332,10 @@ function readText(d, clients, sv, name) {
     expected = c + l;
     if (!del[j]) visible += l;
   }
-  /** @type {number[]} */ const lc = new Array(n).fill(0);
-  /** @type {number[]} */ const lk = new Array(n).fill(0);
-  /** @type {number[]} */ const rc = new Array(n).fill(0);
-  /** @type {number[]} */ const rk = new Array(n).fill(0);
+  const lc = new Float64Array(n);
+  const lk = new Float64Array(n);
+  const rc = new Float64Array(n);
+  const rk = new Float64Array(n);
   for (let j = 0; j < n; j++) {
     const f = flags[j];
     if (f & F_LEFT_PREV) {
@@ -407,6 +361,9 @@ function readText(d, clients, sv, name) {
       rk[j] = d.readVarUint();
       if (j < n - 1 && rc[j] === client[j + 1] && rk[j] === clock[j + 1]) throw malformed('right origin not written as the next run');
     }
+  }
+  for (let j = 0; j < n; j++) {
+    if ((lc[j] === client[j] && lk[j] >= clock[j]) || (rc[j] === client[j] && rk[j] >= clock[j])) throw malformed('origin names its item or a later clock');
   }
   for (let j = 1; j < n; j++) {
     const i = j - 1;
@@ -436,7 +393,8 @@ function readText(d, clients, sv, name) {
 /**
  * loadSnapshot builds the units of a snapshot (not its pending units) into the
  * new, empty doc, in one linear pass per text root, and logs everything as
- * changed.
+ * changed. It throws CrdtError 'malformed' if a clock is claimed twice or an
+ * origin is not a text item of its root; doc is then to be dropped.
  * @param {import('./doc.js').Doc} doc
  * @param {Snapshot} snap
  * @param {ChangeLog} log
@@ -471,6 +429,7 @@ export function loadSnapshot(doc, snap, log) {
     const cs = doc._client(c);
     let clock = 0;
     for (const e of list) {
+      if (e.clock < clock) throw malformed('clock claimed twice');
       if (e.clock > clock) cs.push(new SkipEntry(clock, e.clock - clock));
       cs.push(e);
       clock = e.clock + e.len;
@@ -478,60 +437,44 @@ export function loadSnapshot(doc, snap, log) {
     const next = /** @type {number} */ (snap.sv.get(c));
     if (next > clock) cs.push(new SkipEntry(clock, next - clock));
   }
+  for (const root of doc._texts.values()) {
+    for (let p = root.seq.first; p !== null; p = p.next) {
+      const run = p.run;
+      if (run.lc !== 0 && !isItemOf(doc, run.lc, run.lk, root, p.prev)) throw malformed('left origin is not a text item of its root');
+      if (run.rc !== 0 && !isItemOf(doc, run.rc, run.rk, root, p.next)) throw malformed('right origin is not a text item of its root');
+    }
+  }
 }
 
 /**
- * snapshotToUpdate turns a snapshot into an update holding the same units and
- * delete set (and its pending units), to merge it into a non-empty document.
+ * isItemOf reports whether (client, clock) is a text item of root, looking at
+ * the neighbour first (the common case: an origin written with bit 2 or 4).
+ * @param {import('./doc.js').Doc} doc
+ * @param {number} client
+ * @param {number} clock
+ * @param {TextRoot} root
+ * @param {Piece | null} near
+ * @returns {boolean}
+ */
+function isItemOf(doc, client, clock, root, near) {
+  if (near !== null && near.client === client && near.clock <= clock && clock < near.clock + near.len) return true;
+  const p = doc.findPiece(client, clock);
+  return p !== null && p.run.root === root;
+}
+
+/**
+ * snapshotToUpdate returns an update holding the same units and delete set as
+ * the snapshot loaded into doc (a fresh Doc), plus the snapshot's pending
+ * units, to merge the snapshot into a document that is not empty.
+ * @param {import('./doc.js').Doc} doc
  * @param {Snapshot} snap
  * @returns {import('./update.js').Update}
  */
-export function snapshotToUpdate(snap) {
+export function snapshotToUpdate(doc, snap) {
   /** @type {Map<number, Op[]>} */
   const ops = new Map();
-  /** @type {import('./update.js').DeleteSet} */
-  const ds = new Map();
-  for (const c of snap.sv.keys()) ops.set(c, []);
-  for (const st of snap.texts) {
-    for (let j = 0; j < st.n; j++) {
-      const op = new Op(TEXT, st.client[j], st.clock[j], st.len[j]);
-      op.root = st.name;
-      op.lc = st.lc[j];
-      op.lk = st.lk[j];
-      op.rc = st.rc[j];
-      op.rk = st.rk[j];
-      op.deleted = st.del[j] === 1;
-      op.str = st.str[j];
-      /** @type {Op[]} */ (ops.get(op.client)).push(op);
-      if (op.deleted) {
-        let r = ds.get(op.client);
-        if (r === undefined) ds.set(op.client, (r = []));
-        addRange(r, op.clock, op.clock + op.len);
-      }
-    }
-  }
-  for (const a of snap.assigns) {
-    const op = new Op(MAP, a.client, a.clock, 1);
-    op.root = a.root;
-    op.key = a.key;
-    op.lamport = a.lamport;
-    op.value = a.value;
-    /** @type {Op[]} */ (ops.get(a.client)).push(op);
-  }
-  for (const [c, list] of ops) {
-    list.sort((a, b) => a.clock - b.clock);
-    /** @type {Op[]} */
-    const full = [];
-    let clock = 0;
-    for (const op of list) {
-      if (op.clock > clock) full.push(new Op(SKIP, c, clock, op.clock - clock));
-      full.push(op);
-      clock = op.clock + op.len;
-    }
-    const next = /** @type {number} */ (snap.sv.get(c));
-    if (next > clock) full.push(new Op(SKIP, c, clock, next - clock));
-    ops.set(c, full);
-  }
+  for (const cs of doc._clients.values()) if (cs.next > 0) ops.set(cs.id, doc._collect(cs, 0));
+  const ds = doc._deleteSet();
   if (snap.pending !== null) {
     for (const [c, list] of snap.pending.ops) {
       const have = ops.get(c);
@@ -545,4 +488,3 @@ export function snapshotToUpdate(snap) {
   }
   return { ops, ds };
 }
-
