@@ -106,6 +106,12 @@ export class Doc {
     this._taken = 0;
     /** @type {DeleteSet} local deletions since the last takeUpdate */
     this._localDs = new Map();
+    /** records a local deletion (one function for the Doc's life: no closure per edit) */
+    this._recordDelete = (/** @type {number} */ client, /** @type {number} */ clock, /** @type {number} */ len) => {
+      let r = this._localDs.get(client);
+      if (r === undefined) this._localDs.set(client, (r = []));
+      addRange(r, clock, clock + len);
+    };
   }
 
   /** @returns {number} this replica's client ID */
@@ -293,8 +299,7 @@ export class Doc {
     if (cs === undefined || clock >= cs.next) return null;
     const e = cs.entries[cs.find(clock)];
     if (e.kind !== TEXT) return null;
-    const ps = e.pieces;
-    return ps.length === 1 ? ps[0] : ps[e.pieceIndex(clock)];
+    return e.pieceAt(clock);
   }
 
   /**
@@ -368,12 +373,7 @@ export class Doc {
       throw new CrdtError('range', `delete [${pos}, ${pos}+${n}) out of range [0, ${len}]`);
     }
     if (n === 0 || root === undefined) return;
-    const ds = this._localDs;
-    root.localDelete(pos, n, (client, clock, len) => {
-      let r = ds.get(client);
-      if (r === undefined) ds.set(client, (r = []));
-      addRange(r, clock, clock + len);
-    });
+    root.localDelete(pos, n, this._recordDelete);
   }
 
   /**
@@ -411,9 +411,9 @@ export class Doc {
     for (let i = cs.find(from); i < es.length; i++) {
       const e = es[i];
       if (e.kind === TEXT) {
-        const ps = e.pieces;
-        for (let j = e.clock >= from ? 0 : e.pieceIndex(from); j < ps.length; j++) {
-          const p = ps[j];
+        const n = e.count;
+        for (let j = e.clock >= from || e.pieces === null ? 0 : e.pieceIndex(from); j < n; j++) {
+          const p = e.piece(j);
           let clock = p.clock;
           let len = p.len;
           let str = p.str;
@@ -465,7 +465,10 @@ export class Doc {
       const r = [];
       for (const e of cs.entries) {
         if (e.kind !== TEXT) continue;
-        for (const p of e.pieces) if (p.deleted) addRange(r, p.clock, p.clock + p.len);
+        for (let j = 0, n = e.count; j < n; j++) {
+          const p = e.piece(j);
+          if (p.deleted) addRange(r, p.clock, p.clock + p.len);
+        }
       }
       if (r.length > 0) ds.set(cs.id, r);
     }
@@ -703,7 +706,7 @@ export class Doc {
       const root = this._textRoot(op.root);
       const run = new Run(op.client, op.clock, op.len, root, op.lc, op.lk, op.rc, op.rk);
       const piece = new Piece(run, op.clock, op.len, op.deleted ? '' : op.str, op.deleted);
-      run.pieces.push(piece);
+      run.first = piece;
       root.integrate(this, run, piece);
       cs.push(run);
       if (!op.deleted) log.insert(root, root.seq.visBefore(piece), piece.str, piece.len);

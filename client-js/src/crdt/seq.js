@@ -26,7 +26,8 @@ const NODE_MAX = 32;
  * Run is a client's text clocks [clock, clock+len), integrated as one unit: item
  * k > 0 has left origin (client, clock+k-1), item 0 has (lc, lk), and every item
  * has right origin (rc, rk). A client ID of 0 means START (left) or END (right).
- * pieces are the run's pieces ordered by clock.
+ * first is the run's first piece; pieces, all of them ordered by clock, exists
+ * only once the run has been split (most runs never are: one allocation less).
  */
 export class Run {
   /**
@@ -50,17 +51,63 @@ export class Run {
     this.lk = lk;
     this.rc = rc;
     this.rk = rk;
-    /** @type {Piece[]} */
-    this.pieces = [];
+    /** @type {Piece} */
+    this.first = /** @type {any} */ (null);
+    /** @type {Piece[] | null} */
+    this.pieces = null;
   }
 
   /**
-   * pieceIndex returns the index in pieces of the piece holding clock.
+   * pieceAt returns the piece holding clock (in the run).
+   * @param {number} clock
+   * @returns {Piece}
+   */
+  pieceAt(clock) {
+    return this.pieces === null ? this.first : this.pieces[this.pieceIndex(clock)];
+  }
+
+  /** @returns {number} the number of pieces */
+  get count() {
+    return this.pieces === null ? 1 : this.pieces.length;
+  }
+
+  /**
+   * piece returns the i-th piece by clock.
+   * @param {number} i
+   * @returns {Piece}
+   */
+  piece(i) {
+    return this.pieces === null ? this.first : this.pieces[i];
+  }
+
+  /**
+   * addAfter records q, just split off the end of p, as the piece after p.
+   * @param {Piece} p
+   * @param {Piece} q
+   */
+  addAfter(p, q) {
+    const ps = this.pieces;
+    if (ps === null) this.pieces = [p, q];
+    else if (ps[ps.length - 1] === p) ps.push(q);
+    else ps.splice(this.pieceIndex(p.clock) + 1, 0, q);
+  }
+
+  /**
+   * drop forgets piece q (never the first), merged into its predecessor.
+   * @param {Piece} q
+   */
+  drop(q) {
+    const ps = /** @type {Piece[]} */ (this.pieces);
+    ps.splice(this.pieceIndex(q.clock), 1);
+  }
+
+  /**
+   * pieceIndex returns the index in pieces (which exists) of the piece holding clock.
    * @param {number} clock
    * @returns {number}
    */
   pieceIndex(clock) {
-    const ps = this.pieces;
+    const ps = /** @type {Piece[]} */ (this.pieces);
     let lo = 0;
     let hi = ps.length - 1;
     while (lo < hi) {

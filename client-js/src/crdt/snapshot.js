@@ -410,7 +410,7 @@ export function loadSnapshot(doc, snap, log) {
     for (let j = 0; j < st.n; j++) {
       const run = new Run(st.client[j], st.clock[j], st.len[j], root, st.lc[j], st.lk[j], st.rc[j], st.rk[j]);
       const p = new Piece(run, st.clock[j], st.len[j], st.str[j], st.del[j] === 1);
-      run.pieces.push(p);
+      run.first = p;
       pieces[j] = p;
       /** @type {any[]} */ (entries.get(st.client[j])).push(run);
     }

@@ -49,9 +49,7 @@ export class TextRoot {
     }
     const q = new Piece(run, p.clock + k, p.len - k, right, p.deleted);
     p.len = k;
-    const ps = run.pieces;
-    if (ps[ps.length - 1] === p) ps.push(q);
-    else ps.splice(run.pieceIndex(p.clock) + 1, 0, q);
+    run.addAfter(p, q);
     this.seq.splitInsert(p, q);
     return q;
   }
@@ -88,8 +86,7 @@ export class TextRoot {
    */
   removePiece(p) {
     this.seq.remove(p);
-    const ps = p.run.pieces;
-    ps.splice(p.run.pieceIndex(p.clock), 1);
+    p.run.drop(p);
   }
 
   /**
@@ -132,7 +129,7 @@ export class TextRoot {
       nxt === null ? 0 : nxt.clock,
     );
     const piece = new Piece(run, me.next, n, str, false);
-    run.pieces.push(piece);
+    run.first = piece;
     me.entries.push(run);
     me.next += n;
     seq.insertAfter(left, piece);
@@ -262,7 +259,7 @@ export class TextRoot {
   deleteClocks(run, from, to, onDelete) {
     if (from < run.clock) from = run.clock;
     if (to > run.clock + run.len) to = run.clock + run.len;
-    let p = run.pieces[run.pieceIndex(from)];
+    let p = run.pieceAt(from);
     for (;;) {
       if (!p.deleted) {
         if (p.clock < from) p = this.split(p, from - p.clock);
@@ -272,7 +269,7 @@ export class TextRoot {
       }
       const end = p.clock + p.len;
       if (end >= to) return;
-      p = run.pieces[run.pieceIndex(end)];
+      p = run.pieceAt(end);
     }
   }
 }
