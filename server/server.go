@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/gorilla/websocket"
 
 	clientjs "github.com/tandemhq/tandem/client-js"
 	"github.com/tandemhq/tandem/storage"
@@ -21,12 +22,13 @@ import (
 // one storage file. Create it with New, serve it with Serve (or mount Handler in an http.Server of
 // your own), and stop it with Shutdown.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	store   docStore
-	metrics *serverMetrics
-	docs    *registry
-	handler http.Handler
+	cfg      Config
+	log      *slog.Logger
+	store    docStore
+	metrics  *serverMetrics
+	docs     *registry
+	upgrader *websocket.Upgrader
+	handler  http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
 	mu        sync.Mutex
@@ -77,6 +79,7 @@ func newServer(cfg Config, st docStore) *Server {
 		shutdownDone: make(chan struct{}),
 	}
 	s.docs = newRegistry(s)
+	s.upgrader = newUpgrader(cfg)
 	s.handler = s.routes()
 	if cfg.StorageNoSync {
 		log.Warn("storage fsync is off (StorageNoSync): acknowledged edits can be lost on power failure")

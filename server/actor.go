@@ -1,0 +1,1258 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/storage"
+)
+
+// metaSelfClient is the document metadata key (storage.PutDocMeta) under which the server keeps its
+// own CRDT client ID for the document, 8 bytes big-endian. HTTP edits are made under that ID; keeping
+// it stable across restarts keeps the state vector from growing by one client per restart.
+const metaSelfClient = "server-client-id"
+
+// message is what an actor's inbox carries. Each type below is one kind of message.
+type message interface{ isMessage() }
+
+// joinMsg: connection c sent hello; reply gets nil once the sync answer is queued, or the refusal.
+type joinMsg struct {
+	c     *conn
+	hello *protocol.Hello
+	reply chan error
+}
+
+// leaveMsg: connection c is gone.
+type leaveMsg struct{ c *conn }
+
+// updateMsg: connection c sent an update, which arrived at at.
+type updateMsg struct {
+	c    *conn
+	data []byte
+	at   time.Time
+}
+
+// awarenessMsg: connection c sent its awareness state.
+type awarenessMsg struct {
+	c     *conn
+	clock uint64
+	state []byte
+}
+
+// broadcastMsg: connection c asks to relay payload to the other editors.
+type broadcastMsg struct {
+	c       *conn
+	payload []byte
+}
+
+// httpUpdateMsg: POST /v1/docs/{id}/update. reply gets the result once the update is durable.
+type httpUpdateMsg struct {
+	who   principal
+	data  []byte
+	reply chan writeResult
+}
+
+// httpEditMsg: POST /v1/docs/{id}/edits. reply gets the result once the edits are durable.
+type httpEditMsg struct {
+	who   principal
+	req   *editRequest
+	reply chan writeResult
+}
+
+// readMsg: GET /v1/docs/{id} (since nil) or GET /v1/docs/{id}/update (since set).
+type readMsg struct {
+	update bool
+	since  crdt.StateVector
+	reply  chan readResult
+}
+
+// deleteMsg: DELETE /v1/docs/{id}. reply gets the result once storage has deleted the document.
+type deleteMsg struct{ reply chan error }
+
+// stopMsg: the server is shutting down.
+type stopMsg struct{}
+
+func (joinMsg) isMessage()       {}
+func (leaveMsg) isMessage()      {}
+func (updateMsg) isMessage()     {}
+func (awarenessMsg) isMessage()  {}
+func (broadcastMsg) isMessage()  {}
+func (httpUpdateMsg) isMessage() {}
+func (httpEditMsg) isMessage()   {}
+func (readMsg) isMessage()       {}
+func (deleteMsg) isMessage()     {}
+func (stopMsg) isMessage()       {}
+
+// writeResult answers an HTTP write.
+type writeResult struct {
+	sv  []byte // the document's encoded state vector after the write
+	err error
+}
+
+func (r writeResult) retry() bool { return errors.Is(r.err, errRetry) }
+
+// readResult answers an HTTP read.
+type readResult struct {
+	summary *docSummary
+	update  []byte
+	err     error
+}
+
+func (r readResult) retry() bool { return errors.Is(r.err, errRetry) }
+
+// event is a storage report, posted by a storage callback or a helper goroutine. Events travel
+// through the actor's mailbox rather than its inbox: a callback runs on the storage writer and must
+// never block, and the mailbox never does.
+type event struct {
+	kind  eventKind
+	index uint64    // evAppend: the append's durability index
+	seq   uint64    // evAppend: the entry's sequence number
+	bytes int64     // evAppend: the entry's length
+	start time.Time // when the write was handed to storage
+	save  saveInfo  // evSave
+	err   error
+}
+
+type eventKind uint8
+
+const (
+	evAppend  eventKind = iota + 1 // an append is durable or failed
+	evSave                         // a snapshot (compaction) is durable or failed
+	evSelfID                       // the server's client ID is stored or failed
+	evDeleted                      // the document is deleted from storage, or failed
+)
+
+// saveInfo describes a snapshot being saved.
+type saveInfo struct {
+	cover   uint64 // every durability index <= cover is in the snapshot
+	upto    uint64 // the log entries <= upto are folded into it
+	entries int    // how many log entries that is
+	bytes   int64  // and their size
+	size    int64  // the snapshot's size
+}
+
+// actorMode is what the actor is doing with its life.
+type actorMode uint8
+
+const (
+	modeRun    actorMode = iota // serving
+	modeUnload                  // idle: save, then exit (a join or request brings it back to modeRun)
+	modeStop                    // shutdown: finish writes, save, exit
+	modeDelete                  // deleting: finish writes, delete from storage, exit
+)
+
+// member is a connection joined to the actor.
+type member struct {
+	c        *conn
+	received uint64       // update messages received on the connection
+	pending  []pendingAck // updates waiting to be durable, in order
+}
+
+// pendingAck is an update that will be acknowledged with seq once durability index is durable.
+type pendingAck struct {
+	seq   uint64
+	index uint64
+}
+
+// waiter is an HTTP write waiting for durability index.
+type waiter struct {
+	index uint64
+	reply chan writeResult
+}
+
+// awareEntry is one client's awareness state. A nil state is a removal not yet sent to the others.
+type awareEntry struct {
+	owner *conn
+	clock uint64
+	state []byte
+}
+
+// actor owns one open document. One goroutine (run) owns every field below the mailbox: the CRDT
+// document, the joined connections and their pending acknowledgements, the awareness states, the
+// cached join answer, the log accounting and the timers. Nothing else reads or writes them;
+// everything reaches the actor as a message on its inbox or an event in its mailbox. The actor never
+// blocks on I/O: it writes to connections through their non-blocking queues and to storage through
+// its asynchronous calls, whose reports come back as events.
+type actor struct {
+	s     *Server
+	id    string
+	log   *slog.Logger
+	inbox chan message
+	done  chan struct{} // closed when run returns
+
+	// The mailbox: storage reports, appended by callbacks, drained by run.
+	evMu   sync.Mutex
+	events []event
+	evWake chan struct{}
+	bg     sync.WaitGroup // helper goroutines (deletion)
+
+	// Owned by run.
+	doc       *crdt.Doc
+	loadErr   error     // the load failed: the actor is poisoned and refuses everything
+	exists    bool      // the document is in storage or has been written
+	updated   time.Time // last durable write
+	self      uint64    // the server's own client ID for this document
+	selfSaved bool      // self is stored in the document's metadata
+	selfBusy  bool      // a PutDocMeta of self is in flight
+	selfQueue []httpEditMsg
+
+	mode        actorMode
+	fatal       error // exit now, closing connections with this
+	deleteReply chan error
+	deleting    bool // the storage deletion is in flight
+	deleted     bool // the storage deletion reported
+
+	members map[*conn]*member
+	acking  map[*member]struct{} // members with pending acks
+	waiters []waiter
+
+	aware      map[uint64]*awareEntry
+	awareDirty map[uint64]struct{}
+	awareTimer *time.Timer
+
+	version     uint64 // bumped by every update that changed something
+	svCache     crdt.StateVector
+	svVersion   uint64 // version svCache was taken at; valid when equal to version and svCache != nil
+	joinFrame   []byte // the sync frame for a joiner with an empty state vector
+	joinVersion uint64
+
+	dur            durability
+	lastSeq        uint64 // the last log sequence number known durable
+	logEntries     int    // log entries after the snapshot, durable or in flight
+	logBytes       int64
+	durableEntries int // of which reported durable
+	durableBytes   int64
+	snapBytes      int64
+
+	saving        bool
+	saveAgain     bool // another save is wanted once this one ends
+	saveAttempts  int  // consecutive failures
+	saveTimer     *time.Timer
+	saveAbandoned bool
+	compactHold   int // after an abandoned save, no compaction below this many entries
+
+	idleTimer *time.Timer
+}
+
+func newActor(s *Server, id string) *actor {
+	return &actor{
+		s:          s,
+		id:         id,
+		log:        s.log.With("doc", id),
+		inbox:      make(chan message, s.cfg.ActorInbox),
+		done:       make(chan struct{}),
+		evWake:     make(chan struct{}, 1),
+		members:    make(map[*conn]*member),
+		acking:     make(map[*member]struct{}),
+		aware:      make(map[uint64]*awareEntry),
+		awareDirty: make(map[uint64]struct{}),
+	}
+}
+
+// post sends m to the actor's inbox. It waits while the inbox is full, until the actor exits
+// (errActorGone) or ctx ends.
+func (a *actor) post(ctx context.Context, m message) error {
+	select {
+	case a.inbox <- m:
+		return nil
+	case <-a.done:
+		return errActorGone
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// leave tells the actor that c is gone. It never blocks for long: the actor either takes the
+// message or has exited.
+func (a *actor) leave(c *conn) {
+	_ = a.post(context.Background(), leaveMsg{c: c})
+}
+
+// postEvent adds e to the mailbox. It never blocks, so storage callbacks may call it.
+func (a *actor) postEvent(e event) {
+	a.evMu.Lock()
+	a.events = append(a.events, e)
+	a.evMu.Unlock()
+	select {
+	case a.evWake <- struct{}{}:
+	default:
+	}
+}
+
+// timerC returns t's channel, or nil (a case that never fires) when there is no timer.
+func timerC(t *time.Timer) <-chan time.Time {
+	if t == nil {
+		return nil
+	}
+	return t.C
+}
+
+// run is the actor's goroutine: load, then serve messages and events until the document unloads,
+// is deleted or the server stops.
+func (a *actor) run() {
+	a.s.metrics.documentsOpen.Inc()
+	defer a.s.metrics.documentsOpen.Dec()
+	defer close(a.done)
+	defer a.bg.Wait()
+
+	a.load()
+	a.armIdle()
+	for {
+		if a.settle() {
+			a.exit()
+			return
+		}
+		select {
+		case m := <-a.inbox:
+			a.handle(m)
+		case <-a.evWake:
+			a.drainEvents()
+		case <-timerC(a.idleTimer):
+			a.idleTimer = nil
+			a.onIdle()
+		case <-timerC(a.awareTimer):
+			a.awareTimer = nil
+			a.flushAwareness()
+		case <-timerC(a.saveTimer):
+			a.saveTimer = nil
+			a.startSave()
+		}
+	}
+}
+
+// load reads the document from storage: the snapshot, then the log. Any failure poisons the actor:
+// it refuses every join and request rather than serve an empty or partial document that a later
+// save would write over the real one.
+func (a *actor) load() {
+	start := time.Now()
+	st, exists, err := a.s.store.Load(a.id)
+	if err != nil {
+		a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
+		return
+	}
+	self, saved := uint64(0), false
+	if b, ok := st.DocMeta[metaSelfClient]; ok && len(b) == 8 {
+		if id := binary.BigEndian.Uint64(b); id >= 1 && id <= crdt.MaxClientID {
+			self, saved = id, true
+		}
+	}
+	if !saved {
+		if self, err = randomClientID(); err != nil {
+			a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
+			return
+		}
+	}
+	doc, err := crdt.NewDoc(self, crdt.Config{})
+	if err != nil {
+		a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
+		return
+	}
+	if len(st.Snapshot) > 0 {
+		if _, err := doc.Apply(st.Snapshot); err != nil {
+			a.poison(fmt.Errorf("server: load %q: snapshot covering seq %d: %w", a.id, st.SnapshotSeq, err))
+			return
+		}
+	}
+	for _, e := range st.Log {
+		if _, err := doc.Apply(e.Data); err != nil {
+			a.poison(fmt.Errorf("server: load %q: log entry %d: %w", a.id, e.Seq, err))
+			return
+		}
+	}
+	if !saved && doc.StateVector()[self] > 0 {
+		// A random ID that some client already used: draw again rather than share it.
+		if self, err = randomClientID(); err != nil {
+			a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
+			return
+		}
+		if doc, err = a.reload(self, st.Snapshot, st.Log); err != nil {
+			a.poison(err)
+			return
+		}
+	}
+	a.doc = doc
+	a.self, a.selfSaved = self, saved
+	a.exists = exists
+	a.updated = st.Meta.Updated
+	a.lastSeq = st.Meta.LastSeq
+	a.logEntries, a.durableEntries = len(st.Log), len(st.Log)
+	a.logBytes, a.durableBytes = st.Meta.LogBytes, st.Meta.LogBytes
+	a.snapBytes = st.Meta.SnapshotBytes
+	a.log.Debug("loaded", "exists", exists, "snapshot_bytes", len(st.Snapshot), "log_entries", len(st.Log), "took", time.Since(start))
+}
+
+// reload builds the document again under another client ID.
+func (a *actor) reload(self uint64, snap []byte, log []storage.LogEntry) (*crdt.Doc, error) {
+	doc, err := crdt.NewDoc(self, crdt.Config{})
+	if err != nil {
+		return nil, err
+	}
+	if len(snap) > 0 {
+		if _, err := doc.Apply(snap); err != nil {
+			return nil, fmt.Errorf("server: load %q: %w", a.id, err)
+		}
+	}
+	for _, e := range log {
+		if _, err := doc.Apply(e.Data); err != nil {
+			return nil, fmt.Errorf("server: load %q: %w", a.id, err)
+		}
+	}
+	return doc, nil
+}
+
+func (a *actor) poison(err error) {
+	a.loadErr = err
+	a.s.metrics.loadFailures.Inc()
+	a.log.Error("document failed to load: refusing it", "err", err)
+}
+
+// randomClientID draws a client ID in [1, 2^53) from crypto/rand.
+func randomClientID() (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("server: random client id: %w", err)
+		}
+		if id := binary.BigEndian.Uint64(b[:]) & crdt.MaxClientID; id != 0 {
+			return id, nil
+		}
+	}
+}
+
+// settle moves the actor's life on (starting the save or the deletion its mode needs) and reports
+// whether it should exit now.
+func (a *actor) settle() bool {
+	if a.fatal != nil {
+		return true
+	}
+	switch a.mode {
+	case modeUnload, modeStop:
+		if a.loadErr != nil {
+			return true
+		}
+		if a.dur.inFlight() || a.saving || a.selfBusy || a.saveTimer != nil {
+			return false
+		}
+		if a.needsSave() && !a.saveAbandoned {
+			a.startSave()
+			return false
+		}
+		return true
+	case modeDelete:
+		if a.dur.inFlight() || a.saving || a.selfBusy {
+			return false
+		}
+		if !a.deleting {
+			a.deleting = true
+			a.bg.Add(1)
+			go func() {
+				defer a.bg.Done()
+				a.postEvent(event{kind: evDeleted, err: a.s.store.Delete(a.id)})
+			}()
+		}
+		return a.deleted
+	}
+	return false
+}
+
+// exit ends the actor: it leaves the registry first (so that a new request starts a fresh actor),
+// closes what is still connected, and answers whatever is still in the inbox with errRetry.
+func (a *actor) exit() {
+	a.s.docs.remove(a)
+	cause := a.fatal
+	switch {
+	case cause != nil:
+	case a.mode == modeDelete:
+		cause = errDeleted
+	case a.mode == modeStop:
+		cause = errGoingAway
+	default:
+		cause = errDocUnavailable
+	}
+	for c := range a.members {
+		c.closeWith(cause)
+	}
+	for _, w := range a.waiters {
+		w.reply <- writeResult{err: cause}
+	}
+	for _, m := range a.selfQueue {
+		m.reply <- writeResult{err: cause}
+	}
+	for _, t := range []*time.Timer{a.idleTimer, a.awareTimer, a.saveTimer} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	for {
+		select {
+		case m := <-a.inbox:
+			a.refuseLate(m)
+		default:
+			if a.mode == modeDelete || a.fatal != nil || a.loadErr != nil {
+				a.log.Info("document closed", "deleted", a.mode == modeDelete && a.deleted)
+			} else {
+				a.s.metrics.unloads.Inc()
+				a.log.Debug("document unloaded")
+			}
+			return
+		}
+	}
+}
+
+// refuseLate answers a message that reached the inbox after the actor decided to exit.
+func (a *actor) refuseLate(m message) {
+	switch m := m.(type) {
+	case joinMsg:
+		m.reply <- errRetry
+	case httpUpdateMsg:
+		m.reply <- writeResult{err: errRetry}
+	case httpEditMsg:
+		m.reply <- writeResult{err: errRetry}
+	case readMsg:
+		m.reply <- readResult{err: errRetry}
+	case deleteMsg:
+		m.reply <- errRetry
+	case updateMsg:
+		m.c.closeWith(errDocUnavailable)
+	case awarenessMsg:
+		m.c.closeWith(errDocUnavailable)
+	case broadcastMsg:
+		m.c.closeWith(errDocUnavailable)
+	}
+}
+
+func (a *actor) handle(m message) {
+	switch m := m.(type) {
+	case joinMsg:
+		a.onJoin(m)
+	case leaveMsg:
+		a.onLeave(m.c)
+	case updateMsg:
+		a.onUpdate(m)
+	case awarenessMsg:
+		a.onAwareness(m)
+	case broadcastMsg:
+		a.onBroadcast(m)
+	case httpUpdateMsg:
+		a.onHTTPUpdate(m)
+	case httpEditMsg:
+		a.onHTTPEdit(m)
+	case readMsg:
+		a.onRead(m)
+	case deleteMsg:
+		a.onDelete(m)
+	case stopMsg:
+		a.onStop()
+	}
+}
+
+// available reports why the actor cannot take a new join or request now, or nil. A request brings
+// an unloading actor back to life.
+func (a *actor) available() error {
+	switch {
+	case a.loadErr != nil:
+		return errLoadFailed
+	case a.mode == modeStop:
+		return errGoingAway
+	case a.mode == modeDelete:
+		return errDeleted
+	}
+	if a.mode == modeUnload {
+		a.mode = modeRun
+	}
+	return nil
+}
+
+func (a *actor) onJoin(m joinMsg) {
+	// Refusals are counted by the connection, which closes with them.
+	if err := a.available(); err != nil {
+		m.reply <- err
+		return
+	}
+	if len(a.members) >= a.s.cfg.MaxConnsPerDocument {
+		m.reply <- errTooManyConns
+		return
+	}
+	if m.hello.ClientID == a.self {
+		m.reply <- protocol.Errorf(protocol.CloseForbidden, "client id %d is the server's own in this document: draw another", a.self)
+		return
+	}
+	frame, err := a.syncFrame(m.hello.StateVector)
+	if err != nil {
+		m.reply <- err
+		return
+	}
+	c := m.c
+	a.stopIdle()
+	a.members[c] = &member{c: c}
+	c.send(outFrame{data: frame})
+	if f := a.awarenessFor(c); f != nil {
+		c.send(outFrame{data: f})
+	}
+	m.reply <- nil
+	c.log.Debug("joined", "client", c.clientID, "members", len(a.members), "read_only", c.readOnly)
+}
+
+// syncFrame returns the sync answer to a hello with state vector svBytes: the snapshot for an empty
+// state vector (cached per document version, so that a crowd of joiners costs one encoding), else
+// the update the client lacks.
+func (a *actor) syncFrame(svBytes []byte) ([]byte, error) {
+	var since crdt.StateVector
+	if len(svBytes) > 0 {
+		sv, err := crdt.DecodeStateVector(svBytes)
+		if err != nil {
+			return nil, protocol.Errorf(protocol.CloseBadMessage, "hello: bad state vector: %v", err)
+		}
+		since = sv
+	}
+	if len(since) == 0 {
+		if a.joinFrame != nil && a.joinVersion == a.version {
+			a.s.metrics.joinSnapshotHit.Inc()
+			return a.joinFrame, nil
+		}
+		a.joinFrame = protocol.EncodeFrame(0, &protocol.Sync{
+			Update:      a.doc.EncodeSnapshot(),
+			StateVector: crdt.EncodeStateVector(a.stateVector()),
+		})
+		a.joinVersion = a.version
+		return a.joinFrame, nil
+	}
+	return protocol.EncodeFrame(0, &protocol.Sync{
+		Update:      a.doc.EncodeUpdate(since),
+		StateVector: crdt.EncodeStateVector(a.stateVector()),
+	}), nil
+}
+
+// stateVector returns the document's state vector, cached per version. The caller must not modify it.
+func (a *actor) stateVector() crdt.StateVector {
+	if a.svCache == nil || a.svVersion != a.version {
+		a.svCache = a.doc.StateVector()
+		a.svVersion = a.version
+	}
+	return a.svCache
+}
+
+func (a *actor) onLeave(c *conn) {
+	mem := a.members[c]
+	if mem == nil {
+		return
+	}
+	delete(a.members, c)
+	delete(a.acking, mem)
+	if e := a.aware[c.clientID]; e != nil && e.owner == c && e.state != nil {
+		e.state = nil
+		e.clock++
+		a.markAware(c.clientID)
+	}
+	if len(a.members) == 0 {
+		a.armIdle()
+	}
+	c.log.Debug("left", "members", len(a.members))
+}
+
+func (a *actor) onUpdate(m updateMsg) {
+	mem := a.members[m.c]
+	if mem == nil {
+		return
+	}
+	mem.received++
+	seq := mem.received
+	if m.c.readOnly {
+		a.s.refuseErr(errReadOnly)
+		m.c.closeWith(errReadOnly)
+		return
+	}
+	if err := a.s.authorizeUpdate(m.c.who, m.c.clientID, m.data); err != nil {
+		a.s.refuseErr(err)
+		m.c.closeWith(err)
+		return
+	}
+	index, err := a.applyAndStore(m.data, m.at, m.c)
+	if err != nil {
+		a.s.refuseErr(err)
+		m.c.log.Info("update refused", "err", err)
+		m.c.closeWith(err)
+		return
+	}
+	if ackEarlyDelay > 0 {
+		// Crash-test mutation build only: acknowledge before durability.
+		m.c.sendMsg(&protocol.Ack{Seq: seq})
+		return
+	}
+	mem.pending = append(mem.pending, pendingAck{seq: seq, index: index})
+	a.acking[mem] = struct{}{}
+	a.releaseAcks()
+}
+
+// applyAndStore applies an update from a connection (from, nil for HTTP) to the document, hands it
+// to storage and broadcasts it to the other connections. It returns the durability index after
+// which the update is durable. An update that brings nothing new is neither stored nor broadcast;
+// its index is that of the last append, so that its acknowledgement keeps the order.
+func (a *actor) applyAndStore(data []byte, at time.Time, from *conn) (uint64, error) {
+	if a.docBytes()+int64(len(data)) > a.s.cfg.MaxDocumentBytes {
+		return 0, protocol.Errorf(protocol.CloseDocumentTooLarge, "the document would exceed %d bytes", a.s.cfg.MaxDocumentBytes)
+	}
+	// The state vector before the update, when cached: it tells a no-op from an update that
+	// brought units without a visible change. Without a valid cache, an update without visible
+	// change is stored anyway (harmless: applying it again changes nothing).
+	var svBefore crdt.StateVector
+	if a.svCache != nil && a.svVersion == a.version {
+		svBefore = a.svCache
+	}
+	pendingBefore := a.doc.PendingBytes()
+	changes, err := a.doc.Apply(data)
+	if err != nil {
+		if errors.Is(err, crdt.ErrMalformedUpdate) || errors.Is(err, crdt.ErrPendingOverflow) {
+			return 0, protocol.Errorf(protocol.CloseInvalidUpdate, "update refused: %v", err)
+		}
+		return 0, fmt.Errorf("server: apply update to %q: %w", a.id, err)
+	}
+	if len(changes) == 0 && a.doc.PendingBytes() == pendingBefore && svBefore != nil && svEqual(svBefore, a.doc.StateVector()) {
+		return a.dur.issued, nil
+	}
+	a.version++
+	a.s.metrics.updatesApplied.Inc()
+	index := a.appendUpdate(data)
+	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: at}, from)
+	if len(changes) == 0 {
+		// Keep the cache warm for the next update without visible change (a reconnecting
+		// client's resend is one).
+		a.stateVector()
+	}
+	return index, nil
+}
+
+func svEqual(x, y crdt.StateVector) bool {
+	if len(x) != len(y) {
+		return false
+	}
+	for k, v := range x {
+		if y[k] != v {
+			return false
+		}
+	}
+	return true
+}
+
+// docBytes is the document's stored size: snapshot plus log.
+func (a *actor) docBytes() int64 { return a.snapBytes + a.logBytes }
+
+// appendUpdate hands an update to storage and returns its durability index.
+func (a *actor) appendUpdate(data []byte) uint64 {
+	i := a.dur.issue()
+	a.logEntries++
+	a.logBytes += int64(len(data))
+	a.exists = true
+	a.saveAbandoned = false
+	start := time.Now()
+	n := int64(len(data))
+	if ackEarlyDelay > 0 {
+		time.AfterFunc(ackEarlyDelay, func() {
+			a.s.store.Append(a.id, data, func(seq uint64, err error) {
+				a.postEvent(event{kind: evAppend, index: i, seq: seq, bytes: n, start: start, err: err})
+			})
+		})
+	} else {
+		a.s.store.Append(a.id, data, func(seq uint64, err error) {
+			a.postEvent(event{kind: evAppend, index: i, seq: seq, bytes: n, start: start, err: err})
+		})
+	}
+	a.maybeCompact()
+	return i
+}
+
+// broadcast queues f for every member but from.
+func (a *actor) broadcast(f outFrame, from *conn) {
+	for c := range a.members {
+		if c != from {
+			c.send(f)
+		}
+	}
+}
+
+// releaseAcks acknowledges every pending update that is now durable, and answers the HTTP writes
+// that are.
+func (a *actor) releaseAcks() {
+	d := a.dur.durable()
+	for mem := range a.acking {
+		n := 0
+		for n < len(mem.pending) && mem.pending[n].index <= d {
+			n++
+		}
+		if n == 0 {
+			continue
+		}
+		seq := mem.pending[n-1].seq
+		mem.pending = append(mem.pending[:0], mem.pending[n:]...)
+		if len(mem.pending) == 0 {
+			delete(a.acking, mem)
+		}
+		mem.c.sendMsg(&protocol.Ack{Seq: seq})
+	}
+	if len(a.waiters) > 0 {
+		n := 0
+		for n < len(a.waiters) && a.waiters[n].index <= d {
+			n++
+		}
+		if n > 0 {
+			sv := crdt.EncodeStateVector(a.stateVector())
+			for _, w := range a.waiters[:n] {
+				w.reply <- writeResult{sv: sv}
+			}
+			a.waiters = append(a.waiters[:0], a.waiters[n:]...)
+			if len(a.waiters) == 0 && len(a.members) == 0 {
+				a.armIdle()
+			}
+		}
+	}
+}
+
+// wait answers an HTTP write once durability index i is durable.
+func (a *actor) wait(i uint64, reply chan writeResult) {
+	if i <= a.dur.durable() {
+		reply <- writeResult{sv: crdt.EncodeStateVector(a.stateVector())}
+		return
+	}
+	a.waiters = append(a.waiters, waiter{index: i, reply: reply})
+}
+
+func (a *actor) onAwareness(m awarenessMsg) {
+	if a.members[m.c] == nil {
+		return
+	}
+	cid := m.c.clientID
+	e := a.aware[cid]
+	if len(m.state) == 0 {
+		if e == nil || e.owner != m.c || e.state == nil {
+			return
+		}
+		e.state = nil
+		e.clock = max(m.clock, e.clock+1)
+		a.markAware(cid)
+		return
+	}
+	if e == nil {
+		e = &awareEntry{}
+		a.aware[cid] = e
+	} else if e.owner == m.c && m.clock <= e.clock {
+		return // stale
+	}
+	e.owner, e.clock, e.state = m.c, m.clock, m.state
+	a.markAware(cid)
+}
+
+// markAware schedules client cid's awareness state for the next coalesced message.
+func (a *actor) markAware(cid uint64) {
+	a.awareDirty[cid] = struct{}{}
+	if a.awareTimer == nil {
+		a.awareTimer = time.NewTimer(a.s.cfg.AwarenessInterval)
+	}
+}
+
+// flushAwareness sends the awareness changes of the last interval, latest state per client, to
+// every member, in one message each: the same bytes for all, except that a member whose own client
+// changed gets a copy without its own entry.
+func (a *actor) flushAwareness() {
+	if len(a.awareDirty) == 0 {
+		return
+	}
+	entries := make([]protocol.AwarenessEntry, 0, len(a.awareDirty))
+	for cid := range a.awareDirty {
+		e := a.aware[cid]
+		if e == nil {
+			continue
+		}
+		entries = append(entries, protocol.AwarenessEntry{ClientID: cid, Clock: e.clock, State: e.state})
+		if e.state == nil {
+			delete(a.aware, cid)
+		}
+	}
+	clear(a.awareDirty)
+	if len(entries) == 0 || len(a.members) == 0 {
+		return
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].ClientID < entries[j].ClientID })
+	pos := make(map[uint64]int, len(entries))
+	for i, e := range entries {
+		pos[e.ClientID] = i
+	}
+	all := protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: entries})
+	for c := range a.members {
+		i, own := pos[c.clientID]
+		if !own {
+			c.send(outFrame{data: all})
+			continue
+		}
+		if len(entries) == 1 {
+			continue
+		}
+		others := make([]protocol.AwarenessEntry, 0, len(entries)-1)
+		others = append(others, entries[:i]...)
+		others = append(others, entries[i+1:]...)
+		c.send(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: others})})
+	}
+	a.s.metrics.awarenessOut.Inc()
+}
+
+// awarenessFor returns the awareness message a joiner gets: every current state but its own, or
+// nil when there is none.
+func (a *actor) awarenessFor(c *conn) []byte {
+	var entries []protocol.AwarenessEntry
+	for cid, e := range a.aware {
+		if cid != c.clientID && e.state != nil {
+			entries = append(entries, protocol.AwarenessEntry{ClientID: cid, Clock: e.clock, State: e.state})
+		}
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].ClientID < entries[j].ClientID })
+	return protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: entries})
+}
+
+func (a *actor) onBroadcast(m broadcastMsg) {
+	if a.members[m.c] == nil {
+		return
+	}
+	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerBroadcast{ClientID: m.c.clientID, Payload: m.payload})}, m.c)
+}
+
+func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
+	if err := a.available(); err != nil {
+		m.reply <- writeResult{err: err}
+		return
+	}
+	a.touchIdle()
+	if m.who.Role != RoleWrite {
+		a.s.refuseErr(errReadOnly)
+		m.reply <- writeResult{err: errReadOnly}
+		return
+	}
+	index, err := a.applyAndStore(m.data, time.Now(), nil)
+	if err != nil {
+		a.s.refuseErr(err)
+		m.reply <- writeResult{err: err}
+		return
+	}
+	a.s.metrics.httpEdits.Inc()
+	a.wait(index, m.reply)
+}
+
+func (a *actor) onHTTPEdit(m httpEditMsg) {
+	if err := a.available(); err != nil {
+		m.reply <- writeResult{err: err}
+		return
+	}
+	a.touchIdle()
+	if m.who.Role != RoleWrite {
+		a.s.refuseErr(errReadOnly)
+		m.reply <- writeResult{err: errReadOnly}
+		return
+	}
+	if !a.selfSaved {
+		// The first edit under the server's client ID stores the ID first, so that it stays the
+		// same after a restart; the edits wait for that write.
+		a.selfQueue = append(a.selfQueue, m)
+		if !a.selfBusy {
+			a.selfBusy = true
+			b := binary.BigEndian.AppendUint64(nil, a.self)
+			a.s.store.PutDocMetaAsync(a.id, metaSelfClient, b, func(err error) {
+				a.postEvent(event{kind: evSelfID, err: err})
+			})
+		}
+		return
+	}
+	a.applyEdits(m)
+}
+
+// applyEdits applies an HTTP edit request under the server's client ID, stores and broadcasts the
+// resulting update, and answers once it is durable.
+func (a *actor) applyEdits(m httpEditMsg) {
+	if err := m.req.check(a.doc); err != nil {
+		m.reply <- writeResult{err: err}
+		return
+	}
+	if a.docBytes()+int64(m.req.size()) > a.s.cfg.MaxDocumentBytes {
+		a.s.refuse(reasonDocTooLarge)
+		m.reply <- writeResult{err: protocol.Errorf(protocol.CloseDocumentTooLarge, "the document would exceed %d bytes", a.s.cfg.MaxDocumentBytes)}
+		return
+	}
+	err := m.req.apply(a.doc)
+	upd := a.doc.TakeUpdate()
+	if upd != nil {
+		a.version++
+		a.s.metrics.updatesApplied.Inc()
+		a.s.metrics.httpEdits.Inc()
+		index := a.appendUpdate(upd)
+		a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: upd}), born: time.Now()}, nil)
+		if err != nil {
+			// Checked edits do not fail; if one did, what was applied is stored and sent anyway.
+			a.log.Error("edit failed after its check", "err", err)
+			m.reply <- writeResult{err: fmt.Errorf("server: edit %q: %w", a.id, err)}
+			return
+		}
+		a.wait(index, m.reply)
+		return
+	}
+	if err != nil {
+		m.reply <- writeResult{err: fmt.Errorf("server: edit %q: %w", a.id, err)}
+		return
+	}
+	a.wait(a.dur.issued, m.reply)
+}
+
+func (a *actor) onRead(m readMsg) {
+	if err := a.available(); err != nil {
+		m.reply <- readResult{err: err}
+		return
+	}
+	a.touchIdle()
+	if !a.exists && len(a.members) == 0 {
+		m.reply <- readResult{err: errNotFound}
+		return
+	}
+	if m.update {
+		m.reply <- readResult{update: a.doc.EncodeUpdate(m.since)}
+		return
+	}
+	m.reply <- readResult{summary: a.summary()}
+}
+
+func (a *actor) onDelete(m deleteMsg) {
+	switch {
+	case a.mode == modeStop:
+		m.reply <- errGoingAway
+		return
+	case a.mode == modeDelete:
+		m.reply <- errNotFound
+		return
+	case !a.exists && a.loadErr == nil:
+		m.reply <- errNotFound
+		return
+	}
+	a.mode = modeDelete
+	a.deleteReply = m.reply
+	a.stopIdle()
+	for c := range a.members {
+		c.closeWith(errDeleted)
+	}
+	a.log.Info("deleting document", "members", len(a.members))
+}
+
+func (a *actor) onStop() {
+	if a.mode == modeDelete {
+		return // finishes the deletion, then exits
+	}
+	a.mode = modeStop
+	a.stopIdle()
+	for c := range a.members {
+		c.closeWith(errGoingAway)
+	}
+}
+
+// drainEvents handles the storage reports in the mailbox.
+func (a *actor) drainEvents() {
+	a.evMu.Lock()
+	evs := a.events
+	a.events = nil
+	a.evMu.Unlock()
+	for _, e := range evs {
+		switch e.kind {
+		case evAppend:
+			a.onAppendDone(e)
+		case evSave:
+			a.onSaveDone(e)
+		case evSelfID:
+			a.onSelfSaved(e.err)
+		case evDeleted:
+			a.onDeleted(e.err)
+		}
+	}
+	a.releaseAcks()
+}
+
+func (a *actor) onAppendDone(e event) {
+	a.s.metrics.commitSecs.ObserveDuration(time.Since(e.start))
+	if e.err != nil {
+		a.s.metrics.appendFailures.Inc()
+		a.log.Error("append failed: the update waits for a snapshot", "index", e.index, "err", e.err)
+		a.dur.report(e.index, false)
+		a.logEntries--
+		a.logBytes -= e.bytes
+		a.requestSave()
+		return
+	}
+	a.dur.report(e.index, true)
+	a.lastSeq = max(a.lastSeq, e.seq)
+	a.durableEntries++
+	a.durableBytes += e.bytes
+	a.updated = time.Now()
+}
+
+// needsSave reports whether the document has changes that no snapshot holds.
+func (a *actor) needsSave() bool {
+	return a.loadErr == nil && (a.logEntries > 0 || a.dur.gap())
+}
+
+// maybeCompact starts a compaction when the log has passed its threshold.
+func (a *actor) maybeCompact() {
+	if a.mode != modeRun || a.saving || a.saveTimer != nil {
+		return
+	}
+	if a.compactHold > 0 && a.logEntries < a.compactHold {
+		return
+	}
+	if a.logEntries >= a.s.cfg.CompactLogEntries || a.logBytes >= a.s.cfg.CompactLogBytes {
+		a.s.metrics.compactions.Inc()
+		a.startSave()
+	}
+}
+
+// requestSave starts a save now, or after the one in flight or the pending retry.
+func (a *actor) requestSave() {
+	if a.saving {
+		a.saveAgain = true
+		return
+	}
+	if a.saveTimer == nil {
+		a.startSave()
+	}
+}
+
+// startSave encodes a snapshot and hands it to storage as a compaction up to the last durable log
+// entry. Log entries still in flight stay after it (applying them again on load changes nothing).
+func (a *actor) startSave() {
+	if a.loadErr != nil || a.saving {
+		return
+	}
+	snap := a.doc.EncodeSnapshot()
+	info := saveInfo{
+		cover:   a.dur.issued,
+		upto:    a.lastSeq,
+		entries: a.durableEntries,
+		bytes:   a.durableBytes,
+		size:    int64(len(snap)),
+	}
+	a.saving = true
+	a.s.store.CompactAsync(a.id, snap, info.upto, func(err error) {
+		a.postEvent(event{kind: evSave, save: info, err: err})
+	})
+}
+
+func (a *actor) onSaveDone(e event) {
+	a.saving = false
+	if e.err != nil {
+		a.s.metrics.saveFailures.Inc()
+		a.saveAttempts++
+		if a.saveAttempts > a.s.cfg.SaveRetries {
+			a.abandonSave(e.err)
+			return
+		}
+		backoff := min(a.s.cfg.SaveRetryBackoff<<(a.saveAttempts-1), maxSaveRetryBackoff)
+		a.log.Error("save failed: retrying", "attempt", a.saveAttempts, "in", backoff, "err", e.err)
+		a.saveTimer = time.NewTimer(backoff)
+		return
+	}
+	a.s.metrics.saves.Inc()
+	a.saveAttempts = 0
+	a.compactHold = 0
+	a.exists = true
+	a.dur.cover(e.save.cover)
+	a.logEntries -= e.save.entries
+	a.logBytes -= e.save.bytes
+	a.durableEntries -= e.save.entries
+	a.durableBytes -= e.save.bytes
+	a.snapBytes = e.save.size
+	a.updated = time.Now()
+	a.log.Debug("saved", "snapshot_bytes", e.save.size, "folded_entries", e.save.entries, "upto", e.save.upto)
+	if a.saveAgain {
+		a.saveAgain = false
+		if a.needsSave() {
+			a.startSave()
+		}
+	} else {
+		a.maybeCompact()
+	}
+}
+
+// abandonSave gives up on a save after its retries. When the log holds every update (it is
+// already durable), the document goes on, or unloads, with its log. When it does not (appends
+// failed too), the actor exits, closing its connections with 1011: the clients still hold the
+// updates that were never acknowledged, and send them again to a fresh actor once storage works.
+func (a *actor) abandonSave(err error) {
+	a.s.metrics.savesAbandoned.Inc()
+	a.saveAttempts = 0
+	a.saveAbandoned = true
+	a.compactHold = 2 * max(a.logEntries, a.s.cfg.CompactLogEntries)
+	if a.dur.gap() {
+		a.log.Error("save failed after retries and the log lacks updates: closing the document", "err", err)
+		a.fatal = errStorage
+		return
+	}
+	a.log.Error("save failed after retries: keeping the log, which is durable", "err", err)
+}
+
+func (a *actor) onSelfSaved(err error) {
+	a.selfBusy = false
+	queue := a.selfQueue
+	a.selfQueue = nil
+	if err != nil {
+		a.log.Error("storing the server's client id failed", "err", err)
+		for _, m := range queue {
+			m.reply <- writeResult{err: fmt.Errorf("server: edit %q: %w", a.id, err)}
+		}
+		return
+	}
+	a.selfSaved = true
+	a.exists = true
+	for _, m := range queue {
+		a.applyEdits(m)
+	}
+}
+
+func (a *actor) onDeleted(err error) {
+	a.deleted = true
+	if err != nil {
+		a.log.Error("delete failed", "err", err)
+		a.deleteReply <- fmt.Errorf("server: delete %q: %w", a.id, err)
+		return
+	}
+	a.deleteReply <- nil
+}
+
+// armIdle starts the idle countdown if nothing holds the document open.
+func (a *actor) armIdle() {
+	if a.idleTimer == nil && len(a.members) == 0 && len(a.waiters) == 0 && a.mode == modeRun {
+		a.idleTimer = time.NewTimer(a.s.cfg.IdleUnloadAfter)
+	}
+}
+
+func (a *actor) stopIdle() {
+	if a.idleTimer != nil {
+		a.idleTimer.Stop()
+		a.idleTimer = nil
+	}
+}
+
+// touchIdle restarts the idle countdown after an HTTP request, so that a document read or written
+// over HTTP stays loaded for the grace period.
+func (a *actor) touchIdle() {
+	a.stopIdle()
+	a.armIdle()
+}
+
+func (a *actor) onIdle() {
+	if len(a.members) > 0 || len(a.waiters) > 0 || a.mode != modeRun {
+		return
+	}
+	a.mode = modeUnload
+}
