@@ -7,8 +7,8 @@
 import { LIMIT } from './encoding.js';
 import { CrdtError, malformed } from './errors.js';
 import { Run, Piece, SkipEntry, TEXT, MAP, SKIP } from './seq.js';
-import { TextRoot } from './text.js';
-import { MapRoot, Assign } from './map.js';
+import { TextState } from './text.js';
+import { MapState, Assign } from './map.js';
 import { Op, decodeUpdate, encodeUpdate, addRange } from './update.js';
 import { ChangeLog } from './changes.js';
 import { isWellFormed, cpLength, cpSlice, compareUtf8 } from './utf.js';
@@ -16,7 +16,7 @@ import { checkName, checkKey, checkJSON } from './names.js';
 import { validClient } from './statevector.js';
 import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
 import { encodeSnapshot, decodeSnapshot, snapshotToUpdate, loadSnapshot } from './snapshot.js';
-import { Text, MapHandle } from './handles.js';
+import { Text, MapRoot } from './handles.js';
 
 /** DEFAULT_MAX_PENDING_BYTES bounds the pending buffer when no other bound is given. */
 export const DEFAULT_MAX_PENDING_BYTES = 8 << 20;
@@ -93,9 +93,9 @@ export class Doc {
     this._id = clientId;
     /** @type {Map<number, ClientState>} */
     this._clients = new Map();
-    /** @type {Map<string, TextRoot>} */
+    /** @type {Map<string, TextState>} */
     this._texts = new Map();
-    /** @type {Map<string, MapRoot>} */
+    /** @type {Map<string, MapState>} */
     this._maps = new Map();
     /** @type {Update} units and delete ranges waiting for their dependencies */
     this._pending = { ops: new Map(), ds: new Map() };
@@ -132,10 +132,10 @@ export class Doc {
   /**
    * map returns a handle on the Map root named name.
    * @param {string} name
-   * @returns {MapHandle}
+   * @returns {MapRoot}
    */
   map(name) {
-    return new MapHandle(this, name);
+    return new MapRoot(this, name);
   }
 
   /**
@@ -317,12 +317,12 @@ export class Doc {
 
   /**
    * @param {string} name
-   * @returns {TextRoot}
+   * @returns {TextState}
    */
   _textRoot(name) {
     let r = this._texts.get(name);
     if (r === undefined) {
-      r = new TextRoot(name);
+      r = new TextState(name);
       this._texts.set(name, r);
     }
     return r;
@@ -330,12 +330,12 @@ export class Doc {
 
   /**
    * @param {string} name
-   * @returns {MapRoot}
+   * @returns {MapState}
    */
   _mapRoot(name) {
     let r = this._maps.get(name);
     if (r === undefined) {
-      r = new MapRoot(name);
+      r = new MapState(name);
       this._maps.set(name, r);
     }
     return r;
@@ -736,7 +736,7 @@ export class Doc {
         const e = cs.entries[i];
         if (e.clock >= end) break;
         if (e.kind !== TEXT) continue;
-        /** @type {TextRoot} */
+        /** @type {TextState} */
         const root = e.root;
         root.deleteClocks(e, s, end, (pos, n) => log.delete(root, pos, n));
       }

@@ -71,8 +71,8 @@ export class Text {
   }
 }
 
-/** MapHandle is a handle on the Map root of a document with a given name. */
-export class MapHandle {
+/** MapRoot is a handle on the Map root of a document with a given name. */
+export class MapRoot {
   /**
    * @param {import('./doc.js').Doc} doc
    * @param {string} name

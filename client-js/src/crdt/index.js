@@ -3,7 +3,7 @@
 // compatible with it; the specification is docs/crdt.md.
 
 export { Doc, DEFAULT_MAX_PENDING_BYTES } from './doc.js';
-export { Text, MapHandle } from './handles.js';
+export { Text, MapRoot } from './handles.js';
 export { CrdtError } from './errors.js';
 export { encodeStateVector, decodeStateVector } from './statevector.js';
 export { encodeRelPos, decodeRelPos, REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';

@@ -1,5 +1,5 @@
 // @ts-check
-// MapRoot: one Map root's state, last writer wins per key (docs/crdt.md 1.5).
+// MapState: one Map root's state, last writer wins per key (docs/crdt.md 1.5).
 
 import { MAP } from './seq.js';
 
@@ -11,7 +11,7 @@ export class Assign {
   /**
    * @param {number} client
    * @param {number} clock
-   * @param {MapRoot} root
+   * @param {MapState} root
    * @param {string} key
    * @param {number} lamport
    * @param {string | null} value JSON text, or null for a tombstone
@@ -42,8 +42,8 @@ export class Assign {
   }
 }
 
-/** MapRoot is the state of one Map root: the winning assignment of each key. */
-export class MapRoot {
+/** MapState is the state of one Map root: the winning assignment of each key. */
+export class MapState {
   /** @param {string} name */
   constructor(name) {
     this.name = name;

@@ -34,7 +34,7 @@ export class Run {
    * @param {number} client
    * @param {number} clock
    * @param {number} len
-   * @param {any} root the TextRoot
+   * @param {any} root the TextState
    * @param {number} lc
    * @param {number} lk
    * @param {number} rc

@@ -6,8 +6,8 @@
 import { CrdtDecoder, Encoder, LIMIT, decoding, bytesOf } from './encoding.js';
 import { malformed } from './errors.js';
 import { Run, Piece, SkipEntry } from './seq.js';
-import { TextRoot } from './text.js';
-import { MapRoot, Assign } from './map.js';
+import { TextState } from './text.js';
+import { MapState, Assign } from './map.js';
 import { readClients, readRoots, readUpdateBody, addRange, KIND_TEXT, KIND_MAP } from './update.js';
 /** @typedef {import('./update.js').Op} Op */
 import { ChangeLog } from './changes.js';
@@ -74,7 +74,7 @@ export function encodeSnapshot(doc) {
 
   /** @type {Assign[]} */
   const assigns = [];
-  /** @type {Map<MapRoot, number>} */
+  /** @type {Map<MapState, number>} */
   const ri = new Map();
   for (let i = 0; i < maps.length; i++) {
     ri.set(maps[i], texts.length + i);
@@ -103,7 +103,7 @@ export function encodeSnapshot(doc) {
 /**
  * writeText writes one text root: its pieces merged into maximal runs.
  * @param {Encoder} e
- * @param {TextRoot} root
+ * @param {TextState} root
  * @param {number} ri
  * @param {Map<number, number>} ci
  */
@@ -452,7 +452,7 @@ export function loadSnapshot(doc, snap, log) {
  * @param {import('./doc.js').Doc} doc
  * @param {number} client
  * @param {number} clock
- * @param {TextRoot} root
+ * @param {TextState} root
  * @param {Piece | null} near
  * @returns {boolean}
  */

@@ -1,5 +1,5 @@
 // @ts-check
-// TextRoot: one Text root's sequence and the algorithms on it: local insertion
+// TextState: one Text root's sequence and the algorithms on it: local insertion
 // and deletion, remote integration by the FugueMax rule (docs/crdt.md 1.3),
 // remote deletion, and relative positions (1.7).
 
@@ -7,13 +7,13 @@ import { Seq, Run, Piece } from './seq.js';
 import { cpToUtf16 } from './utf.js';
 
 /**
- * The document services a TextRoot needs (implemented by Doc).
+ * The document services a TextState needs (implemented by Doc).
  * @typedef {object} Index
  * @property {(client: number, clock: number) => Piece | null} findPiece the piece holding a text item
  */
 
-/** TextRoot is the state of one Text root. */
-export class TextRoot {
+/** TextState is the state of one Text root. */
+export class TextState {
   /** @param {string} name */
   constructor(name) {
     this.name = name;
