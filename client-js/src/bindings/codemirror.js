@@ -2,7 +2,7 @@
 import { Annotation, ChangeSet, EditorSelection, Prec, StateEffect, StateField } from '@codemirror/state';
 import { Decoration, EditorView, ViewPlugin, WidgetType, keymap } from '@codemirror/view';
 import { UndoManager } from '../undo.js';
-import { PosMapper, hasSurrogates, toOffset16 } from '../utf16.js';
+import { PosMapper, hasSurrogates, toOffset16, diff16 } from '../utf16.js';
 import { encodeCursor, remoteCursors } from '../cursor.js';
 
 /**
@@ -116,6 +116,13 @@ export function codemirrorBinding(provider, opts = {}) {
    */
   const dispatchEdits = (view, edits, selection) => {
     let cur = view.state.doc.toString();
+    if (edits.length > 16) {
+      // A large batch: one change from the difference, rather than one copy of the text per edit.
+      const d = diff16(cur, text.toString());
+      const pm = new PosMapper(cur);
+      const pos = pm.toPos(d.offset16);
+      edits = [{ pos, delete: pm.toPos(d.offset16 + d.delete16) - pos, insert: d.insert }];
+    }
     let simple = !hasSurrogates(cur);
     let changes = ChangeSet.empty(cur.length);
     for (const e of edits) {

@@ -211,6 +211,15 @@ export class TextareaBinding {
   #applyEdits(edits, selection) {
     const ta = this.#ta;
     if (ta.value !== this.#value) this.#onInput(); // never lose a pending local input
+    if (edits.length > 16) {
+      // A large batch (a first sync, a long offline period): replaying it edit by edit would copy
+      // the text once per edit. Take the CRDT's text and treat the difference as one edit.
+      const next = this.#text.toString();
+      const d = diff16(this.#value, next);
+      const m = new PosMapper(this.#value);
+      const pos = m.toPos(d.offset16);
+      edits = [{ pos, delete: cpLength(this.#value.slice(d.offset16, d.offset16 + d.delete16)), insert: d.insert }];
+    }
     let v = this.#value;
     let start = ta.selectionStart;
     let end = ta.selectionEnd;

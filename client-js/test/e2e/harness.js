@@ -102,7 +102,7 @@ export function screenshotPath(/** @type {string} */ name) {
  * @template T
  * @param {() => Promise<T> | T} fn
  * @param {{ timeoutMs?: number, what?: string }} [opts]
- * @returns {Promise<T>}
+ * @returns {Promise<NonNullable<T>>}
  */
 export async function waitFor(fn, opts = {}) {
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
@@ -111,7 +111,7 @@ export async function waitFor(fn, opts = {}) {
   for (;;) {
     try {
       const v = await fn();
-      if (v) return v;
+      if (v) return /** @type {NonNullable<T>} */ (v);
       last = v;
     } catch (err) {
       last = err;
