@@ -66,12 +66,17 @@ test('local edit errors change nothing', () => {
     { fn: () => d.text('x'.repeat(256)).insert(0, 'x'), kind: 'name' },
     { fn: () => d.map('m').set('k', '{'), kind: 'json' },
     { fn: () => d.map('m').set('k', '1 2'), kind: 'json' },
+    { fn: () => d.map('m').set('k', '['.repeat(10001) + ']'.repeat(10001)), kind: 'json' },
+    { fn: () => d.map('m').set('k', '{"a":'.repeat(10001) + '1' + '}'.repeat(10001)), kind: 'json' },
     { fn: () => d.map('m').set('k'.repeat(1025), '1'), kind: 'name' },
     { fn: () => d.map('m').set('\ud800', '1'), kind: 'name' },
     { fn: () => d.text('t').relPos(3), kind: 'range' },
   ];
   for (const c of cases) assert.equal(kindOf(c.fn), c.kind, c.fn.toString());
-  assert.equal(hex(d.encodeSnapshot()), before);
+  assert.equal(hex(d.encodeSnapshot()), before, 'a refused edit changed the document');
+  const deep = '['.repeat(10000) + '"[[["' + ']'.repeat(10000);
+  d.map('deep').set('k', deep); // 10,000 deep is allowed, brackets in strings do not count
+  assert.equal(d.map('deep').get('k'), deep);
   assert.equal(d.text('t').toString(), 'hi');
 });
 

@@ -7,4 +7,4 @@ export { Text, MapRoot } from './handles.js';
 export { CrdtError } from './errors.js';
 export { encodeStateVector, decodeStateVector } from './statevector.js';
 export { encodeRelPos, decodeRelPos, REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
-export { MAX_ROOT_NAME_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES } from './names.js';
+export { MAX_ROOT_NAME_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_JSON_DEPTH } from './names.js';
