@@ -482,6 +482,10 @@ export function addRange(r, start, end) {
     r[n - 1] = end > r[n - 1] ? end : r[n - 1];
     return r;
   }
+  if (end === r[n - 2] && (n === 2 || r[n - 3] < start)) {
+    r[n - 2] = start; // backspacing: the range just before the last one
+    return r;
+  }
   // General case: find the first range whose end >= start.
   let lo = 0;
   let hi = n / 2;
