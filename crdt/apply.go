@@ -1,7 +1,6 @@
 package crdt
 
 import (
-	"bytes"
 	"cmp"
 	"container/heap"
 	"fmt"
@@ -204,11 +203,13 @@ type step struct {
 }
 
 // queue is a client's ops in a plan, and how far they have been integrated.
+// Until ops are added to it, it shares the pending slice (owned is false).
 type queue struct {
 	client uint64
 	ops    []uop
 	head   int
 	next   uint64 // the client's clock once ops[:head] are integrated
+	owned  bool
 }
 
 // waiter is a client queue waiting for the clock of another client to pass clock.
@@ -233,30 +234,38 @@ func (h *waitHeap) Pop() any {
 // plan merges u into the pending set and finds what can be integrated: a
 // client's next op is ready when it starts at the client's clock and its
 // origins are integrated (or become so earlier in the plan). Waiting is by
-// heap per awaited client, so a plan costs O(n log n) in the number of ops
-// whatever the shape of the dependencies.
+// heap per awaited client, so a plan costs O(n log n) in the ops it touches
+// whatever the shape of the dependencies; pending ops of clients the update
+// does not touch are not copied.
 func (d *Doc) plan(u *update) *plan {
 	p := &plan{}
-	queues := make(map[uint64]*queue)
-	getQ := func(c uint64) *queue {
-		q := queues[c]
-		if q == nil {
-			q = &queue{client: c, next: d.clock(c)}
-			queues[c] = q
-		}
-		return q
-	}
+	queues := make(map[uint64]*queue, len(d.pending.ops)+len(u.blocks))
+	changed := false
 	for c, ops := range d.pending.ops {
-		q := getQ(c)
-		for _, op := range ops {
-			q.addOp(op)
+		q := &queue{client: c, ops: ops, next: d.clock(c)}
+		// Pending ops that became known meanwhile are dropped.
+		for q.head < len(q.ops) && q.ops[q.head].end() <= q.next {
+			q.head++
+			changed = true
 		}
+		if q.head < len(q.ops) && q.ops[q.head].clock < q.next {
+			q.own()
+			q.ops[q.head] = trimOp(c, q.ops[q.head], q.next)
+			changed = true
+		}
+		queues[c] = q
 	}
 	for i := range u.blocks {
 		b := &u.blocks[i]
-		q := getQ(b.client)
+		q := queues[b.client]
+		if q == nil {
+			q = &queue{client: b.client, next: d.clock(b.client), owned: true}
+			queues[b.client] = q
+		}
 		for _, op := range b.ops {
-			q.addOp(op)
+			if q.addOp(op) {
+				changed = true
+			}
 		}
 	}
 	clock := func(c uint64) uint64 {
@@ -266,9 +275,9 @@ func (d *Doc) plan(u *update) *plan {
 		return d.clock(c)
 	}
 	waiters := make(map[uint64]*waitHeap)
-	var work []uint64
+	work := make([]uint64, 0, len(queues))
 	for c, q := range queues {
-		if len(q.ops) > 0 {
+		if q.head < len(q.ops) {
 			work = append(work, c)
 		}
 	}
@@ -296,12 +305,15 @@ func (d *Doc) plan(u *update) *plan {
 					}
 				}
 				if !d.originsValid(op, queues) {
+					q.own()
+					op = &q.ops[q.head]
 					op.kind, op.content = opSkip, nil
 				}
 			}
 			p.steps = append(p.steps, step{q.client, op})
 			q.next = op.end()
 			q.head++
+			changed = true
 			if h := waiters[q.client]; h != nil {
 				for h.Len() > 0 && (*h)[0].clock < q.next {
 					work = append(work, heap.Pop(h).(waiter).client)
@@ -316,14 +328,13 @@ func (d *Doc) plan(u *update) *plan {
 			if p.pending.ops == nil {
 				p.pending.ops = make(map[uint64][]uop)
 			}
-			var ops []uop
-			for _, op := range q.ops[q.head:] {
-				ops = appendOp(c, ops, op)
-			}
-			p.pending.ops[c] = ops
+			p.pending.ops[c] = q.ops[q.head:len(q.ops):len(q.ops)]
 		}
 	}
-	dels := normalizeDels(append(slices.Clone(d.pending.dels), u.dels...))
+	dels := d.pending.dels
+	if len(u.dels) > 0 {
+		dels = normalizeDels(append(slices.Clone(d.pending.dels), u.dels...))
+	}
 	for _, r := range dels {
 		k := clock(r.client)
 		if r.clock < k {
@@ -334,40 +345,56 @@ func (d *Doc) plan(u *update) *plan {
 			p.pending.dels = append(p.pending.dels, delRange{r.client, s, end - s})
 		}
 	}
-	if !p.pending.empty() {
+	switch {
+	case p.pending.empty():
+	case !changed && slices.Equal(p.pending.dels, d.pending.dels):
+		p.pendingBytes = d.pendingBytes
+	default:
 		p.pendingBytes = len(encodeUpdate(p.pending.toUpdate()))
 	}
 	return p
 }
 
+// own gives the queue its own copy of its ops before they are changed.
+func (q *queue) own() {
+	if !q.owned {
+		q.ops = slices.Clone(q.ops)
+		q.owned = true
+	}
+}
+
 // addOp adds op to the queue unless its clocks are known: the parts already
-// integrated or already queued are dropped (the first one received wins).
-func (q *queue) addOp(op uop) {
+// integrated or already queued are dropped (the first one received wins). It
+// reports whether anything was added.
+func (q *queue) addOp(op uop) bool {
 	if op.end() <= q.next {
-		return
+		return false
 	}
 	op = trimOp(q.client, op, q.next)
-	// Insert op's clocks that no queued op covers.
+	// i: the first queued op ending after op.clock.
 	i, _ := slices.BinarySearchFunc(q.ops, op.clock, func(o uop, c uint64) int { return cmp.Compare(o.end(), c+1) })
-	// q.ops[i] is the first op ending after op.clock.
+	added := false
 	for op.n > 0 {
 		if i == len(q.ops) {
+			q.own()
 			q.ops = append(q.ops, op)
-			return
+			return true
 		}
 		o := &q.ops[i]
 		if op.clock < o.clock {
-			part := cutOp(op, o.clock)
-			q.ops = slices.Insert(q.ops, i, part)
+			q.own()
+			q.ops = slices.Insert(q.ops, i, cutOp(op, o.clock))
+			added = true
 			i++
 			o = &q.ops[i]
 		}
 		if op.end() <= o.end() {
-			return
+			return added
 		}
 		op = trimOp(q.client, op, o.end())
 		i++
 	}
+	return added
 }
 
 // originsValid checks, when op is about to be integrated, that its origins are
@@ -411,11 +438,8 @@ func (d *Doc) execute(p *plan) []Change {
 			d.integrateText(t, cs, op, &ch)
 		case opMap:
 			m := d.mapRoot(op.root, true)
-			old := m.entries[op.key]
-			a := &assign{cs: cs, clock: op.clock, root: m, key: op.key, lamport: op.lamport, value: op.value}
-			if d.addAssign(a) && (old == nil || !bytes.Equal(old.value, a.value) || (old.value == nil) != (a.value == nil)) {
-				ch.key(m.name, op.key)
-			}
+			ch.touch(m, op.key)
+			d.addAssign(&assign{cs: cs, clock: op.clock, root: m, key: op.key, lamport: op.lamport, value: op.value})
 		}
 		cs.next = op.end()
 	}

@@ -1,13 +1,37 @@
 package crdt
 
 import (
+	"bytes"
 	"slices"
 	"unicode/utf8"
 )
 
 // changes collects what an Apply changed, per root, in order.
 type changes struct {
-	list_ []*Change
+	list_   []*Change
+	touched map[mapKey][]byte // map keys assigned, with their visible value before (nil: absent)
+}
+
+type mapKey struct {
+	m   *mapRoot
+	key string
+}
+
+// touch notes that key of m is about to be assigned; list reports it if its
+// visible value in the end differs from the one before the first assignment.
+func (c *changes) touch(m *mapRoot, key string) {
+	if c.touched == nil {
+		c.touched = make(map[mapKey][]byte)
+	}
+	k := mapKey{m, key}
+	if _, ok := c.touched[k]; ok {
+		return
+	}
+	var was []byte
+	if a := m.entries[key]; a != nil {
+		was = a.value
+	}
+	c.touched[k] = was
 }
 
 func (c *changes) get(name string, kind RootKind) *Change {
@@ -55,6 +79,15 @@ func (c *changes) key(root, key string) {
 
 // list returns the changes sorted by root kind, then name, with map keys sorted.
 func (c *changes) list() []Change {
+	for k, was := range c.touched {
+		var now []byte
+		if a := k.m.entries[k.key]; a != nil {
+			now = a.value
+		}
+		if (was == nil) != (now == nil) || !bytes.Equal(was, now) {
+			c.key(k.m.name, k.key)
+		}
+	}
 	if len(c.list_) == 0 {
 		return nil
 	}

@@ -129,7 +129,9 @@ func compareRootKeys(a, b rootKey) int {
 	return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name))
 }
 
-// encodeUpdate writes u in the 0x01 format. u must be canonical.
+// encodeUpdate writes u in the 0x01 format, in canonical form: u's blocks
+// must be ascending and separated by gaps; ops that continue each other are
+// merged as they are written.
 func encodeUpdate(u *update) []byte {
 	// Tables: every client and root used, sorted.
 	var clients []uint64
@@ -185,53 +187,86 @@ func encodeUpdate(u *update) []byte {
 		bl := &u.blocks[i]
 		b = appendUv(b, ci(bl.client))
 		b = appendUv(b, bl.start())
-		b = appendUv(b, uint64(len(bl.ops)))
+		// Consecutive ops that continue each other are written as one (canonical form).
+		groups := 0
 		for j := range bl.ops {
-			op := &bl.ops[j]
-			switch op.kind {
-			case opText:
-				tag := byte(opText)
-				if op.left.Client != 0 {
-					tag |= tagLeft
-				}
-				if op.right.Client != 0 {
-					tag |= tagRight
-				}
-				if op.deleted {
-					tag |= tagDeleted
-				}
-				b = append(b, tag)
-				b = appendUv(b, ri(KindText, op.root))
-				if op.left.Client != 0 {
-					b = appendUv(appendUv(b, ci(op.left.Client)), op.left.Clock)
-				}
-				if op.right.Client != 0 {
-					b = appendUv(appendUv(b, ci(op.right.Client)), op.right.Clock)
-				}
-				b = appendUv(b, op.n)
-				if !op.deleted {
-					b = appendRunesStr(b, op.content)
-				}
-			case opMap:
-				tag := byte(opMap)
-				if op.value == nil {
-					tag |= tagTomb
-				}
-				b = append(b, tag)
-				b = appendUv(b, ri(KindMap, op.root))
-				b = appendStr(b, op.key)
-				b = appendUv(b, op.lamport)
-				if op.value != nil {
-					b = appendUv(b, uint64(len(op.value)))
-					b = append(b, op.value...)
-				}
-			case opSkip:
-				b = append(b, byte(opSkip))
-				b = appendUv(b, op.n)
+			if j == 0 || !canMerge(bl.client, &bl.ops[j-1], &bl.ops[j]) {
+				groups++
 			}
+		}
+		b = appendUv(b, uint64(groups))
+		for j := 0; j < len(bl.ops); {
+			k := j + 1
+			for k < len(bl.ops) && canMerge(bl.client, &bl.ops[k-1], &bl.ops[k]) {
+				k++
+			}
+			b = appendOpBytes(b, bl.ops[j:k], ci, ri)
+			j = k
 		}
 	}
 	return appendDeleteSet(b, u.dels, ci)
+}
+
+// appendOpBytes writes ops, which continue each other, as one op.
+func appendOpBytes(b []byte, ops []uop, ci func(uint64) uint64, ri func(RootKind, string) uint64) []byte {
+	op := &ops[0]
+	var n uint64
+	for i := range ops {
+		n += ops[i].n
+	}
+	switch op.kind {
+	case opText:
+		tag := byte(opText)
+		if op.left.Client != 0 {
+			tag |= tagLeft
+		}
+		if op.right.Client != 0 {
+			tag |= tagRight
+		}
+		if op.deleted {
+			tag |= tagDeleted
+		}
+		b = append(b, tag)
+		b = appendUv(b, ri(KindText, op.root))
+		if op.left.Client != 0 {
+			b = appendUv(appendUv(b, ci(op.left.Client)), op.left.Clock)
+		}
+		if op.right.Client != 0 {
+			b = appendUv(appendUv(b, ci(op.right.Client)), op.right.Clock)
+		}
+		b = appendUv(b, n)
+		if !op.deleted {
+			size := 0
+			for i := range ops {
+				for _, c := range ops[i].content {
+					size += utf8.RuneLen(c)
+				}
+			}
+			b = appendUv(b, uint64(size))
+			for i := range ops {
+				for _, c := range ops[i].content {
+					b = utf8.AppendRune(b, c)
+				}
+			}
+		}
+	case opMap:
+		tag := byte(opMap)
+		if op.value == nil {
+			tag |= tagTomb
+		}
+		b = append(b, tag)
+		b = appendUv(b, ri(KindMap, op.root))
+		b = appendStr(b, op.key)
+		b = appendUv(b, op.lamport)
+		if op.value != nil {
+			b = appendUv(b, uint64(len(op.value)))
+			b = append(b, op.value...)
+		}
+	case opSkip:
+		b = append(b, byte(opSkip))
+		b = appendUv(b, n)
+	}
+	return b
 }
 
 // appendDeleteSet writes the merged ranges ds (ascending by client and clock).
@@ -257,19 +292,6 @@ func appendDeleteSet(b []byte, ds []delRange, ci func(uint64) uint64) []byte {
 			end = r.clock + r.n
 		}
 		i = j
-	}
-	return b
-}
-
-// appendRunesStr writes rs as a str (uv byte length, UTF-8 bytes).
-func appendRunesStr(b []byte, rs []rune) []byte {
-	n := 0
-	for _, c := range rs {
-		n += utf8.RuneLen(c)
-	}
-	b = appendUv(b, uint64(n))
-	for _, c := range rs {
-		b = utf8.AppendRune(b, c)
 	}
 	return b
 }
