@@ -19,9 +19,9 @@ type SimOptions struct {
 	// 0.5), of a disconnect/reconnect that resyncs a pair by state vector, and of
 	// flushing every queue.
 	DeliverRate, ReconnectRate, FlushRate float64
-	Shuffle   bool    // deliver in any order (else FIFO per sender)
-	Duplicate bool    // also deliver already delivered messages again (1-3 times, and whole re-sends)
-	DropRate  float64 // the chance that a message is lost (recovered by reconnects and the final sync)
+	Shuffle                               bool    // deliver in any order (else FIFO per sender)
+	Duplicate                             bool    // also deliver already delivered messages again (1-3 times, and whole re-sends)
+	DropRate                              float64 // the chance that a message is lost (recovered by reconnects and the final sync)
 }
 
 func (o *SimOptions) defaults() {
@@ -478,4 +478,3 @@ func unionMaps(a, b map[string]map[string][]byte) map[string]bool {
 	}
 	return u
 }
-
