@@ -349,8 +349,9 @@ export class Doc {
    * @param {string} str
    */
   _insert(name, pos, str) {
-    if (!checkName(name)) throw new CrdtError('name', 'invalid root name');
+    // A root exists only under a valid name: check names that have none yet.
     const root = this._texts.get(name);
+    if (root === undefined && !checkName(name)) throw new CrdtError('name', 'invalid root name');
     const len = root === undefined ? 0 : root.length;
     if (!Number.isInteger(pos) || pos < 0 || pos > len) throw new CrdtError('range', `position ${pos} out of range [0, ${len}]`);
     if (typeof str !== 'string' || !isWellFormed(str)) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
