@@ -25,8 +25,9 @@ var (
 	ErrInvalidName = errors.New("crdt: invalid name")
 	// ErrClockOverflow reports a local edit that would make the client's clock reach 2^53.
 	ErrClockOverflow = errors.New("crdt: clock overflow")
-	// ErrUnknownPosition reports a relative position whose item is not (yet) known,
-	// or whose root does not exist.
+	// ErrUnknownPosition reports a Before or After relative position whose item
+	// the document does not have (yet), or has in another root. Start and End
+	// always resolve (to 0 and the length, 0 for a root that does not exist).
 	ErrUnknownPosition = errors.New("crdt: unknown position")
 	// ErrNotImplemented is returned by functions that are not written yet.
 	ErrNotImplemented = errors.New("crdt: not implemented")
