@@ -1,5 +1,8 @@
-// Replays editing traces into the CRDT twin and reports replay time, heap after
-// replay, snapshot size and load time, and update size; checks the final text.
+// Replays editing traces into the CRDT twin and reports replay time (median of
+// --runs, wall and CPU; and the first, cold run), heap after replay, snapshot
+// size, encode and load time, and the size of the full update and the time to
+// apply it to an empty replica; checks the final text, the text after a
+// snapshot load, and that the update rebuilds a byte-identical snapshot.
 //
 //   node --expose-gc client-js/bench/trace-bench.mjs [--traces DIR] [--runs N] [--only NAME]
 //
@@ -98,18 +101,26 @@ function replay(flat) {
 }
 
 const median = (a) => [...a].sort((x, y) => x - y)[a.length >> 1];
+/** cpuMs returns this process's CPU time in ms: steadier than wall time on a shared machine. */
+const cpuMs = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+};
 const gc = globalThis.gc;
 
 function bench(trace, runs) {
   const flat = flatten(trace);
   const times = [];
+  const cpus = [];
   let doc = null;
   for (let r = 0; r < runs; r++) {
     doc = null;
     if (gc) gc();
+    const c0 = cpuMs();
     const t0 = performance.now();
     doc = replay(flat);
     times.push(performance.now() - t0);
+    cpus.push(cpuMs() - c0);
   }
   if (gc) gc();
   const heapBefore = process.memoryUsage().heapUsed;
@@ -126,12 +137,15 @@ function bench(trace, runs) {
   const encMs = performance.now() - tEnc;
   const update = doc.encodeUpdate(new Map());
   const loads = [];
+  const loadCpus = [];
   let loaded = null;
   for (let r = 0; r < runs; r++) {
+    const c0 = cpuMs();
     const t0 = performance.now();
     loaded = new Doc(2);
     loaded.apply(snap);
     loads.push(performance.now() - t0);
+    loadCpus.push(cpuMs() - c0);
   }
   const loadOk = loaded.text('t').toString() === trace.endContent;
   const t1 = performance.now();
@@ -143,10 +157,14 @@ function bench(trace, runs) {
     trace: trace.name,
     edits: flat.pos.length,
     replayMs: +median(times).toFixed(1),
+    replayCpuMs: +median(cpus).toFixed(1),
+    firstReplayMs: +times[0].toFixed(1),
     heapMB: gc ? +(heap / 1048576).toFixed(2) : NaN,
     snapshotBytes: snap.length,
     encodeMs: +encMs.toFixed(1),
     loadMs: +median(loads).toFixed(2),
+    loadCpuMs: +median(loadCpus).toFixed(2),
+    firstLoadMs: +loads[0].toFixed(2),
     updateBytes: update.length,
     applyUpdateMs: +applyMs.toFixed(1),
     ok: ok && loadOk && same,
