@@ -22,6 +22,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tandemhq/tandem/crdt"
 )
 
 func init() {
@@ -38,6 +40,7 @@ const (
 // benchOptions are the flags of tandem bench.
 type benchOptions struct {
 	url                string
+	proto              string
 	mode               string
 	clients            int
 	docs               int
@@ -78,6 +81,7 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("tandem bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.url, "url", "ws://127.0.0.1:8080", "server to load (127.0.0.1, ::1 or localhost only)")
+	fs.StringVar(&o.proto, "proto", "tandem", "protocol of the server: tandem, or yws (@y/websocket-server) and hocus (Hocuspocus) to drive the anchors with this same generator (latency and idle modes; peek observers)")
 	fs.StringVar(&o.mode, "mode", "latency", "latency (typing fan-out), idle (memory per idle connection), sync (initial sync of a large document) or durable (acknowledged edits per second)")
 	fs.IntVar(&o.clients, "clients", 500, "number of clients (latency, durable)")
 	fs.IntVar(&o.docs, "docs", 50, "number of documents the clients are spread over")
@@ -127,6 +131,21 @@ func (o *benchOptions) validate() error {
 	case "latency", "idle", "sync", "durable":
 	default:
 		return fmt.Errorf("--mode %q: want latency, idle, sync or durable", o.mode)
+	}
+	switch o.proto {
+	case "tandem":
+	case "yws", "hocus":
+		if o.mode != "latency" && o.mode != "idle" {
+			return fmt.Errorf("--proto %s: only the latency and idle modes drive the anchors", o.proto)
+		}
+		if o.apply {
+			return fmt.Errorf("--proto %s: --apply is for tandem clients only", o.proto)
+		}
+		if o.spawn {
+			return fmt.Errorf("--proto %s: --spawn runs tandem only; start the anchor yourself and give --url and --server-pid", o.proto)
+		}
+	default:
+		return fmt.Errorf("--proto %q: want tandem, yws or hocus", o.proto)
 	}
 	if o.clients < 1 || o.clients > maxBenchClients {
 		return fmt.Errorf("--clients %d: want 1 to %d", o.clients, maxBenchClients)
@@ -319,6 +338,14 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	return 0
+}
+
+// maxClientID is the largest client ID to draw: Yjs draws 32-bit IDs, tandem 53-bit ones.
+func (e *benchEnv) maxClientID() uint64 {
+	if e.o.proto == "tandem" {
+		return crdt.MaxClientID
+	}
+	return 1<<32 - 1
 }
 
 // serverRSSMB returns the server's RSS in MiB, or 0 without a PID.

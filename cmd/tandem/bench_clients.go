@@ -8,20 +8,16 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tandemhq/tandem/client"
 	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/protocol"
 )
 
 // benchRoot is the Text root the bench types into.
 const benchRoot = "body"
-
-// dialSpec describes one client to open.
-type dialSpec struct {
-	doc  string
-	opts client.Options
-}
 
 // failureCounts counts connection failures and closes by reason ("http 503", "close 1013",
 // "timeout"...), for the JSON result.
@@ -81,29 +77,48 @@ func failureKind(err error) string {
 	return "error"
 }
 
-// dialAll opens the clients, at most concurrency at a time, and returns them in the order of
-// specs (nil where the connection failed) with the failures counted.
-func dialAll(ctx context.Context, url string, specs []dialSpec, concurrency int, fails *failureCounts) []*client.Conn {
-	conns := make([]*client.Conn, len(specs))
+// typist is one load-generating client, whatever the protocol: tandem's (package client) or a
+// Yjs anchor's (bench_yjs.go).
+type typist interface {
+	// clientID is the CRDT client ID its edits carry.
+	clientID() uint64
+	// nextClock is the clock the next character will take.
+	nextClock() uint64
+	// typeChar types one character after the client's own last one.
+	typeChar() error
+	// renewPresence announces the client's presence state again (a newer clock).
+	renewPresence() error
+	// ended is closed when the connection has ended; why tells why.
+	ended() <-chan struct{}
+	why() error
+	// received counts the messages the client has received (updates and presence).
+	received() int64
+	close()
+}
+
+// dialParallel opens n typists, at most concurrency at a time, and returns them in order (nil
+// where the connection failed), with the failures counted.
+func dialParallel(ctx context.Context, n, concurrency int, dial func(ctx context.Context, i int) (typist, error), fails *failureCounts) []typist {
+	out := make([]typist, n)
 	work := make(chan int)
 	var wg sync.WaitGroup
-	for w := 0; w < min(concurrency, len(specs)); w++ {
+	for w := 0; w < min(concurrency, n); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := range work {
 				dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				c, err := client.Dial(dctx, url, specs[i].doc, specs[i].opts)
+				c, err := dial(dctx, i)
 				cancel()
 				if err != nil {
 					fails.add(err)
 					continue
 				}
-				conns[i] = c
+				out[i] = c
 			}
 		}()
 	}
-	for i := range specs {
+	for i := 0; i < n; i++ {
 		select {
 		case work <- i:
 		case <-ctx.Done():
@@ -111,14 +126,14 @@ func dialAll(ctx context.Context, url string, specs []dialSpec, concurrency int,
 	}
 	close(work)
 	wg.Wait()
-	return conns
+	return out
 }
 
-// closeAll closes the clients in parallel.
-func closeAll(conns []*client.Conn) {
+// closeAll closes the typists in parallel.
+func closeAll(ts []typist) {
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 64)
-	for _, c := range conns {
+	for _, c := range ts {
 		if c == nil {
 			continue
 		}
@@ -126,35 +141,123 @@ func closeAll(conns []*client.Conn) {
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
-			c.Close()
+			c.close()
 			<-sem
 		}()
 	}
 	wg.Wait()
 }
 
-// closedDuring counts the clients that ended (closed by the server) and their reasons.
-func closedDuring(conns []*client.Conn) (int, map[string]int) {
+// closedDuring counts the typists whose connection ended, by reason.
+func closedDuring(ts []typist) (int, map[string]int) {
 	var f failureCounts
-	for _, c := range conns {
+	for _, c := range ts {
 		if c == nil {
 			continue
 		}
 		select {
-		case <-c.Done():
-			f.add(c.Err())
+		case <-c.ended():
+			f.add(c.why())
 		default:
 		}
 	}
 	return f.total(), f.snapshot()
 }
 
-// randomClientIDs draws n distinct client IDs in [1, 2^53).
-func randomClientIDs(n int) []uint64 {
+// tandemTypist is a typist on tandem's protocol.
+type tandemTypist struct {
+	c      *client.Conn
+	apply  bool
+	cursor *crdt.RelPos // with apply: after the client's own last character
+	msgs   atomic.Int64
+}
+
+func (t *tandemTypist) received() int64 { return t.msgs.Load() }
+
+func (t *tandemTypist) clientID() uint64       { return t.c.ClientID() }
+func (t *tandemTypist) nextClock() uint64      { return t.c.Clock() }
+func (t *tandemTypist) ended() <-chan struct{} { return t.c.Done() }
+func (t *tandemTypist) why() error             { return t.c.Err() }
+func (t *tandemTypist) close()                 { t.c.Close() }
+func (t *tandemTypist) renewPresence() error   { return t.c.SetAwareness(presence(t.c.ClientID())) }
+
+func (t *tandemTypist) typeChar() error {
+	return t.c.Edit(func(d *crdt.Doc) error {
+		txt := d.Text(benchRoot)
+		pos := txt.Len() // an observer's replica holds only its own characters: the end is its cursor
+		if t.cursor != nil {
+			if p, err := d.Resolve(*t.cursor); err == nil {
+				pos = p
+			}
+		}
+		if err := txt.Insert(pos, "x"); err != nil {
+			return err
+		}
+		if t.apply {
+			if rp, err := txt.RelPos(pos+1, -1); err == nil {
+				t.cursor = &rp
+			}
+		}
+		return nil
+	})
+}
+
+// yjsTypist is a typist on an anchor's protocol.
+type yjsTypist struct{ *yjsConn }
+
+func (t yjsTypist) clientID() uint64       { return t.id }
+func (t yjsTypist) renewPresence() error   { return t.setPresence() }
+func (t yjsTypist) ended() <-chan struct{} { return t.done }
+func (t yjsTypist) why() error             { return t.Err() }
+func (t yjsTypist) close()                 { t.Close() }
+func (t yjsTypist) received() int64        { return t.msgs.Load() }
+
+// dialTypist opens a client on document doc, speaking e's protocol. onRcv (may be nil) receives the
+// clock ranges of each remote update, or the error that decoding it returned.
+func dialTypist(ctx context.Context, e *benchEnv, doc string, id uint64, apply bool, onRcv func([]clockRange, error)) (typist, error) {
+	switch e.o.proto {
+	case "yws", "hocus":
+		c, err := dialYjs(ctx, e.o.proto, e.url, doc, id, onRcv)
+		if err != nil {
+			return nil, err
+		}
+		return yjsTypist{c}, nil
+	}
+	t := &tandemTypist{apply: apply}
+	var ranges []clockRange
+	c, err := client.Dial(ctx, e.url, doc, client.Options{
+		ClientID: id, Observe: !apply, HandshakeTimeout: 30 * time.Second,
+		OnAwareness: func([]protocol.AwarenessEntry) { t.msgs.Add(1) },
+		OnUpdate: func(u []byte) {
+			t.msgs.Add(1)
+			if onRcv == nil {
+				return
+			}
+			info, err := crdt.InspectUpdate(u)
+			if err != nil {
+				onRcv(nil, err)
+				return
+			}
+			ranges = ranges[:0]
+			for _, r := range info.Ranges {
+				ranges = append(ranges, clockRange{client: r.Client, start: r.Start, end: r.End})
+			}
+			onRcv(ranges, nil)
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.c = c
+	return t, nil
+}
+
+// randomClientIDs draws n distinct client IDs in [1, max].
+func randomClientIDs(n int, max uint64) []uint64 {
 	seen := make(map[uint64]bool, n)
 	out := make([]uint64, 0, n)
 	for len(out) < n {
-		id := rand.Uint64N(crdt.MaxClientID) + 1
+		id := rand.Uint64N(max) + 1
 		if !seen[id] {
 			seen[id] = true
 			out = append(out, id)

@@ -40,16 +40,21 @@ type durableResult struct {
 func benchDurable(ctx context.Context, e *benchEnv) (*durableResult, error) {
 	o := e.o
 	n, docs := o.clients, o.docs
-	specs := make([]dialSpec, n)
-	for i := range specs {
-		specs[i] = dialSpec{doc: docName(o.docPrefix, i*docs/n), opts: client.Options{Observe: true, HandshakeTimeout: 30 * time.Second}}
-	}
 	e.logf("durable: connecting %d clients over %d documents", n, docs)
 	var fails failureCounts
-	conns := dialAll(ctx, e.url, specs, o.connectConcurrency, &fails)
-	defer closeAll(conns)
+	ids := randomClientIDs(n, e.maxClientID())
+	typists := dialParallel(ctx, n, o.connectConcurrency, func(ctx context.Context, i int) (typist, error) {
+		return dialTypist(ctx, e, docName(o.docPrefix, i*docs/n), ids[i], false, nil)
+	}, &fails)
+	defer closeAll(typists)
 	if fails.total() == n {
 		return nil, fmt.Errorf("bench: no client connected: %v", fails.snapshot())
+	}
+	conns := make([]*client.Conn, n)
+	for i, t := range typists {
+		if t != nil {
+			conns[i] = t.(*tandemTypist).c
+		}
 	}
 	base := time.Now()
 	winStart := base.Add(o.warmup)
@@ -99,7 +104,7 @@ func benchDurable(ctx context.Context, e *benchEnv) (*durableResult, error) {
 	sleepUntil(ctx, winEnd)
 	c1 := sampleCPU(e.pid)
 	wg.Wait()
-	closed, reasons := closedDuring(conns)
+	closed, reasons := closedDuring(typists)
 	res := &durableResult{
 		Label: o.label, Proto: "tandem", Docs: docs, Clients: n,
 		AckedOpsS: round1(float64(acked.Load()) / o.duration.Seconds()), Acked: acked.Load(),

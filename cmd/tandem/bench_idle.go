@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/tandemhq/tandem/client"
-	"github.com/tandemhq/tandem/protocol"
 )
 
 // idleResult is the JSON result of --mode idle, shaped like the anchors' idle.mjs rows.
@@ -54,46 +51,52 @@ func benchIdle(ctx context.Context, e *benchEnv) (*idleResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &idleResult{Label: o.label, Proto: "tandem", Docs: o.docs, RSS0MB: round1(float64(rss0) / (1 << 20))}
-	var msgs countingHook
-	var conns []*client.Conn
+	res := &idleResult{Label: o.label, Proto: o.proto, Docs: o.docs, RSS0MB: round1(float64(rss0) / (1 << 20))}
+	var conns []typist
 	defer func() { closeAll(conns) }()
 	stopRenew := make(chan struct{})
 	var renewWG sync.WaitGroup
 	defer func() { close(stopRenew); renewWG.Wait() }()
-	for _, n := range steps {
-		specs := make([]dialSpec, 0, n-len(conns))
-		for i := len(conns); i < n; i++ {
-			specs = append(specs, dialSpec{doc: docName(o.docPrefix, i%o.docs), opts: client.Options{
-				Observe: true, OnUpdate: msgs.update, OnAwareness: msgs.awareness, HandshakeTimeout: 30 * time.Second,
-			}})
+	received := func() int64 {
+		var n int64
+		for _, c := range conns {
+			n += c.received()
 		}
-		e.logf("idle: connecting %d more clients (%d in all) over %d documents", len(specs), n, o.docs)
+		return n
+	}
+	for _, n := range steps {
+		have := len(conns)
+		ids := randomClientIDs(n-have, e.maxClientID())
+		e.logf("idle: connecting %d more %s clients (%d in all) over %d documents", n-have, o.proto, n, o.docs)
 		var fails failureCounts
 		t0 := time.Now()
-		fresh := dialAll(ctx, e.url, specs, o.connectConcurrency, &fails)
+		fresh := dialParallel(ctx, n-have, o.connectConcurrency, func(ctx context.Context, i int) (typist, error) {
+			return dialTypist(ctx, e, docName(o.docPrefix, (have+i)%o.docs), ids[i], false, nil)
+		}, &fails)
 		connectS := time.Since(t0).Seconds()
+		var live []typist
 		for _, c := range fresh {
 			if c == nil {
 				continue
 			}
-			conns = append(conns, c)
-			if o.awareness {
-				_ = c.SetAwareness(presence(c.ClientID()))
+			live = append(live, c)
+			if o.awareness && o.proto == "tandem" { // the Yjs clients announced theirs on connect
+				_ = c.renewPresence()
 			}
 		}
+		conns = append(conns, live...)
 		if o.awareness && o.renew > 0 {
 			renewWG.Add(1)
-			go renewPresence(fresh, o.renew, stopRenew, &renewWG)
+			go renewPresence(live, o.renew, stopRenew, &renewWG)
 		}
 		c0 := sampleCPU(e.pid)
-		m0 := msgs.total()
+		m0 := received()
 		sleepUntil(ctx, time.Now().Add(o.settle))
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		c1 := sampleCPU(e.pid)
-		m1 := msgs.total()
+		m1 := received()
 		rss, err := procRSS(e.pid)
 		if err != nil {
 			return nil, err
@@ -101,7 +104,7 @@ func benchIdle(ctx context.Context, e *benchEnv) (*idleResult, error) {
 		open := 0
 		for _, c := range conns {
 			select {
-			case <-c.Done():
+			case <-c.ended():
 			default:
 				open++
 			}
@@ -124,46 +127,24 @@ func benchIdle(ctx context.Context, e *benchEnv) (*idleResult, error) {
 }
 
 // renewPresence re-announces each client's presence every period, spread over the period, until
-// stop is closed.
-func renewPresence(conns []*client.Conn, period time.Duration, stop <-chan struct{}, wg *sync.WaitGroup) {
+// stop is closed (the anchors' clients renew theirs every 15 s).
+func renewPresence(ts []typist, period time.Duration, stop <-chan struct{}, wg *sync.WaitGroup) {
 	defer wg.Done()
-	live := conns[:0:0]
-	for _, c := range conns {
-		if c != nil {
-			live = append(live, c)
-		}
-	}
-	if len(live) == 0 {
+	if len(ts) == 0 {
 		return
 	}
-	step := period / time.Duration(len(live))
+	step := period / time.Duration(len(ts))
 	if step <= 0 {
 		step = time.Microsecond
 	}
 	t := time.NewTicker(step)
 	defer t.Stop()
-	for i := 0; ; i = (i + 1) % len(live) {
+	for i := 0; ; i = (i + 1) % len(ts) {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
-		_ = live[i].SetAwareness(presence(live[i].ClientID()))
+		_ = ts[i].renewPresence()
 	}
-}
-
-// countingHook counts the messages the clients receive.
-type countingHook struct {
-	mu sync.Mutex
-	n  int64
-}
-
-func (h *countingHook) update([]byte) { h.mu.Lock(); h.n++; h.mu.Unlock() }
-
-func (h *countingHook) awareness([]protocol.AwarenessEntry) { h.mu.Lock(); h.n++; h.mu.Unlock() }
-
-func (h *countingHook) total() int64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.n
 }

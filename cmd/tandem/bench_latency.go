@@ -8,9 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/tandemhq/tandem/client"
-	"github.com/tandemhq/tandem/crdt"
 )
 
 // latencyResult is the JSON result of --mode latency. Field names follow the anchors' typing.mjs
@@ -55,8 +52,8 @@ type sendLog struct {
 
 // latencyRun is the state shared by the typists and the receivers of one run.
 type latencyRun struct {
-	base             time.Time
-	winStart, winEnd int64 // window bounds, ns since base (sends inside count)
+	base             time.Time    // set before the first client connects; times are ns since it
+	winStart, winEnd atomic.Int64 // window bounds (sends inside it count); zero until typing starts
 	logs             map[uint64]*sendLog
 	hist             *shardedHist
 	received         atomic.Int64
@@ -69,28 +66,27 @@ type latencyRun struct {
 	members          []int // clients per document
 }
 
-// onUpdate is the receiver of client self (shard picks its histogram shard): it finds the ops the
-// update carries and records, for each sent in the window by another client, receive - send.
-func (r *latencyRun) onUpdate(self uint64, shard int) func([]byte) {
-	return func(upd []byte) {
+// receiver returns the receive hook of client self (shard picks its histogram shard): for each op
+// that an update carries, sent in the window by another client, it records receive - send.
+func (r *latencyRun) receiver(self uint64, shard int) func([]clockRange, error) {
+	return func(ranges []clockRange, err error) {
 		now := int64(time.Since(r.base))
 		r.msgs.Add(1)
-		info, err := crdt.InspectUpdate(upd)
 		if err != nil {
 			r.decodeErrors.Add(1)
 			return
 		}
-		for _, rg := range info.Ranges {
-			if rg.Client == self {
+		for _, rg := range ranges {
+			if rg.client == self {
 				continue
 			}
-			l := r.logs[rg.Client]
+			l := r.logs[rg.client]
 			if l == nil {
 				continue
 			}
-			for k := rg.Start; k < rg.End && k < uint64(len(l.times)); k++ {
+			for k := rg.start; k < rg.end && k < uint64(len(l.times)); k++ {
 				t0 := l.times[k].Load() - 1
-				if t0 >= r.winStart && t0 < r.winEnd {
+				if t0 >= r.winStart.Load() && t0 < r.winEnd.Load() {
 					r.hist.add(shard, time.Duration(now-t0))
 					r.received.Add(1)
 				}
@@ -102,9 +98,10 @@ func (r *latencyRun) onUpdate(self uint64, shard int) func([]byte) {
 func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	o := e.o
 	n, docs := o.clients, o.docs
-	ids := randomClientIDs(n)
+	ids := randomClientIDs(n, e.maxClientID())
 	perLog := int(o.rate*(o.warmup+o.duration+time.Second).Seconds()) + 64
 	r := &latencyRun{
+		base:    time.Now(),
 		logs:    make(map[uint64]*sendLog, n),
 		hist:    newShardedHist(4 * runtime.GOMAXPROCS(0)),
 		members: make([]int, docs),
@@ -116,28 +113,21 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 		r.members[d]++
 		r.logs[id] = &sendLog{times: make([]atomic.Int64, perLog), doc: d}
 	}
-	specs := make([]dialSpec, n)
-	for i, id := range ids {
-		specs[i] = dialSpec{doc: docName(o.docPrefix, docOf(i)), opts: client.Options{
-			ClientID:         id,
-			Observe:          !o.apply,
-			OnUpdate:         r.onUpdate(id, i),
-			HandshakeTimeout: 30 * time.Second,
-		}}
-	}
-	e.logf("latency: connecting %d clients over %d documents", n, docs)
+	e.logf("latency: connecting %d %s clients over %d documents", n, o.proto, docs)
 	var fails failureCounts
 	t0 := time.Now()
-	conns := dialAll(ctx, e.url, specs, o.connectConcurrency, &fails)
+	conns := dialParallel(ctx, n, o.connectConcurrency, func(ctx context.Context, i int) (typist, error) {
+		return dialTypist(ctx, e, docName(o.docPrefix, docOf(i)), ids[i], o.apply, r.receiver(ids[i], i))
+	}, &fails)
 	connectS := time.Since(t0).Seconds()
 	defer closeAll(conns)
 	if fails.total() == n {
 		return nil, fmt.Errorf("bench: no client connected: %v", fails.snapshot())
 	}
-	if o.awareness {
+	if o.awareness && o.proto == "tandem" { // the Yjs clients announced theirs on connect
 		for _, c := range conns {
 			if c != nil {
-				_ = c.SetAwareness(presence(c.ClientID()))
+				_ = c.renewPresence()
 			}
 		}
 	}
@@ -148,11 +138,12 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	}
 
 	period := time.Duration(float64(time.Second) / o.rate)
-	r.base = time.Now()
-	start := 50 * time.Millisecond
-	r.winStart = int64(start + o.warmup)
-	r.winEnd = r.winStart + int64(o.duration)
-	stopAt := time.Duration(r.winEnd)
+	start := time.Since(r.base) + 50*time.Millisecond
+	winStart := int64(start + o.warmup)
+	winEnd := winStart + int64(o.duration)
+	r.winStart.Store(winStart)
+	r.winEnd.Store(winEnd)
+	stopAt := time.Duration(winEnd)
 	e.logf("latency: typing %g edits/s per client (%g/s in all), %v warm-up, %v window", o.rate, o.rate*float64(n-fails.total()), o.warmup, o.duration)
 
 	var wg sync.WaitGroup
@@ -163,14 +154,14 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r.type_(ctx, c, r.logs[c.ClientID()], start+time.Duration(rand.Int64N(int64(period))), period, stopAt, o)
+			r.type_(ctx, c, r.logs[c.clientID()], start+time.Duration(rand.Int64N(int64(period))), period, stopAt, o)
 		}()
 	}
 	// The CPU window is the measurement window.
-	sleepUntil(ctx, r.base.Add(time.Duration(r.winStart)))
+	sleepUntil(ctx, r.base.Add(time.Duration(winStart)))
 	c0 := sampleCPU(e.pid)
 	msgs0 := r.msgs.Load()
-	sleepUntil(ctx, r.base.Add(time.Duration(r.winEnd)))
+	sleepUntil(ctx, r.base.Add(time.Duration(winEnd)))
 	c1 := sampleCPU(e.pid)
 	msgs1 := r.msgs.Load()
 	wg.Wait()
@@ -183,7 +174,7 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	h := r.hist.merged()
 	cpu := cpuBetween(c0, c1)
 	res := &latencyResult{
-		Label: o.label, Proto: "tandem", Mode: map[bool]string{true: "apply", false: "peek"}[o.apply],
+		Label: o.label, Proto: o.proto, Mode: map[bool]string{true: "apply", false: "peek"}[o.apply],
 		Docs: docs, PerDoc: round1(float64(n) / float64(docs)), Clients: n,
 		TargetOpsS:         o.rate * float64(n),
 		AchievedOpsS:       round1(float64(r.measuredOps.Load()) / o.duration.Seconds()),
@@ -212,11 +203,10 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	return res, nil
 }
 
-// type_ is one typist: one character every period at its own cursor, from its phase until stopAt
-// (both relative to the run's base). A typist that falls behind catches up, as the anchors'
+// type_ runs one typist: one character every period at its own cursor, from its phase until
+// stopAt (both relative to the run's base). A typist that falls behind catches up, as the anchors'
 // scheduler does, and the lag is reported.
-func (r *latencyRun) type_(ctx context.Context, c *client.Conn, l *sendLog, next, period, stopAt time.Duration, o benchOptions) {
-	var cursor *crdt.RelPos
+func (r *latencyRun) type_(ctx context.Context, c typist, l *sendLog, next, period, stopAt time.Duration, o benchOptions) {
 	renewAt := o.renew
 	members := int64(r.members[l.doc] - 1)
 	for ctx.Err() == nil {
@@ -226,39 +216,20 @@ func (r *latencyRun) type_(ctx context.Context, c *client.Conn, l *sendLog, next
 			return
 		}
 		storeMax(&r.lagMax, int64(now-next))
-		clock := c.Clock()
+		clock := c.nextClock()
 		sent := int64(time.Since(r.base))
 		if clock < uint64(len(l.times)) {
 			l.times[clock].Store(sent + 1)
 		}
-		if sent >= r.winStart && sent < r.winEnd {
+		if sent >= r.winStart.Load() && sent < r.winEnd.Load() {
 			r.measuredOps.Add(1)
 			r.expected.Add(members)
 		}
-		err := c.Edit(func(d *crdt.Doc) error {
-			t := d.Text(benchRoot)
-			pos := t.Len()
-			if cursor != nil {
-				if p, err := d.Resolve(*cursor); err == nil {
-					pos = p
-				}
-			}
-			if err := t.Insert(pos, "x"); err != nil {
-				return err
-			}
-			if o.apply {
-				rp, err := t.RelPos(pos+1, -1)
-				if err == nil {
-					cursor = &rp
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := c.typeChar(); err != nil {
 			r.editErrors.Add(1)
 		}
 		if o.awareness && o.renew > 0 && now >= renewAt {
-			_ = c.SetAwareness(presence(c.ClientID()))
+			_ = c.renewPresence()
 			renewAt += o.renew
 		}
 		next += period

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/hex"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -111,6 +113,12 @@ func TestParseBench(t *testing.T) {
 		{args: "--mode idle --steps 5000,1000", wantErr: "--steps"},
 		{args: "--mode sync --pattern zigzag", wantErr: "--pattern"},
 		{args: "extra", wantErr: "unexpected argument"},
+		{args: "--proto yws --url ws://127.0.0.1:1234 --clients 500"},
+		{args: "--proto hocus --mode idle"},
+		{args: "--proto yws --mode durable", wantErr: "latency and idle"},
+		{args: "--proto yws --apply", wantErr: "--apply"},
+		{args: "--proto yws --spawn --server-bin x", wantErr: "--spawn"},
+		{args: "--proto automerge", wantErr: "--proto"},
 	}
 	for _, tt := range tests {
 		_, err := parseBench(strings.Fields(tt.args), io.Discard)
@@ -156,6 +164,62 @@ func TestListeningLine(t *testing.T) {
 		}
 		if got != tt.want {
 			t.Errorf("listening address in %q = %q; want %q", tt.line, got, tt.want)
+		}
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// The vectors come from yjs 13.6.33 itself (Y.Doc updates, Y.mergeUpdates, Y.parseUpdateMeta),
+// so that the bench's Yjs client sends what Yjs sends and reads what Yjs reads.
+func TestYjsCharsUpdateMatchesYjs(t *testing.T) {
+	tests := []struct {
+		id, clock, n uint64
+		want         string
+	}{
+		{7, 0, 1, "0101070004010174017800"}, // Y.Doc clientID 7: text "t".insert(0, "x")
+		{7, 1, 1, "01010701840700017800"},   // then .insert(1, "x")
+	}
+	for _, tt := range tests {
+		if got := hex.EncodeToString(yjsCharsUpdate(tt.id, tt.clock, tt.n)); got != tt.want {
+			t.Errorf("yjsCharsUpdate(%d, %d, %d) = %s; want %s", tt.id, tt.clock, tt.n, got, tt.want)
+		}
+	}
+	got, err := yjsRanges(yjsCharsUpdate(7, 0, 3), nil)
+	if err != nil || len(got) != 1 || got[0] != (clockRange{7, 0, 3}) {
+		t.Errorf("yjsRanges(three chars) = %v, %v; want [{7 0 3}]", got, err)
+	}
+}
+
+func TestYjsRanges(t *testing.T) {
+	tests := []struct {
+		name, hex string
+		want      []clockRange
+		wantErr   bool
+	}{
+		// Two clients, "héllo😀" (7 UTF-16 units) by 300, "ab" by 5, a delete set, merged.
+		{name: "merged", hex: "0201ac0200040101740a68c3a96c6c6ff09f9880010500c4ac0201ac020202616201ac02010001",
+			want: []clockRange{{300, 0, 7}, {5, 0, 2}}},
+		// Map entries hold ContentAny (ref 8), which the bench does not decode.
+		{name: "map", hex: "010209002801016d016b017d012801016d016a0175027d017d0200", wantErr: true},
+		{name: "truncated", hex: "0101070004010174", wantErr: true},
+		{name: "empty update", hex: "0000"},
+	}
+	for _, tt := range tests {
+		got, err := yjsRanges(mustHex(t, tt.hex), nil)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%s: yjsRanges error %v; want error %t", tt.name, err, tt.wantErr)
+			continue
+		}
+		if !tt.wantErr && fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: yjsRanges = %v; want %v", tt.name, got, tt.want)
 		}
 	}
 }
