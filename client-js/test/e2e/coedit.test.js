@@ -126,8 +126,18 @@ test('two pages co-edit one document and converge; cursors and emoji come throug
     assert.equal(await p.textContent('#conn'), 'live');
   }
   assert.deepEqual([...a.errors, ...b.errors], [], 'no page errors');
-  await a.context.close();
+
+  // No ghosts: when Bob's page goes away, his caret and selection leave Ada's page at once (the
+  // page says goodbye on pagehide and the server removes a closed connection's state).
+  const t0 = Date.now();
   await b.context.close();
+  await waitFor(
+    () => a.page.evaluate((id) => document.querySelector(`[data-client-id="${id}"]`) === null && document.querySelectorAll('.peer').length === 0, bobId),
+    { what: "Bob's cursor to leave Ada's page", timeoutMs: 5_000 },
+  );
+  const goneMs = Date.now() - t0;
+  assert.ok(goneMs < 5_000, `ghost cursor lingered ${goneMs} ms`);
+  await a.context.close();
 });
 
 test('undo in one page reverts only that user\'s typing, in both pages', async () => {

@@ -42,17 +42,17 @@ test('offline edits survive a reload and sync exactly once when back online', as
   const contextA = await browser.newContext();
   const pageA = await contextA.newPage();
   let online = true;
-  /** @type {import('playwright-core').WebSocketRoute[]} */
+  /** @type {import('playwright-core').WebSocketRoute[]} both ends of every connection */
   const routed = [];
   let refused = 0;
   await pageA.routeWebSocket(/\/v1\/docs\/.*\/ws/, (ws) => {
     if (!online) {
       refused++;
-      ws.close({ code: 1001, reason: 'network down' });
+      ws.close({ code: 4000, reason: 'network down' });
       return;
     }
-    ws.connectToServer();
-    routed.push(ws);
+    const upstream = ws.connectToServer();
+    routed.push(ws, upstream);
   });
   await pageA.goto(url);
   await synced(pageA);
@@ -64,11 +64,20 @@ test('offline edits survive a reload and sync exactly once when back online', as
   await pageA.click('#editor');
   await pageA.keyboard.type('shared start. ');
   await waitFor(async () => (await value(pageB)) === 'shared start. ', { what: 'the first sync' });
+  await waitFor(() => pageB.evaluate(() => document.querySelector('.tandem-caret') !== null), { what: "A's caret in B's page" });
 
   // Offline.
   online = false;
-  for (const ws of routed.splice(0)) await ws.close({ code: 1001, reason: 'network down' });
+  // (Code 4000: a browser's WebSocket.close accepts only 1000 and 3000-4999, and the upstream end
+  // is a real WebSocket of the page.)
+  for (const ws of routed.splice(0)) await ws.close({ code: 4000, reason: 'network down' });
   await waitFor(() => pageA.evaluate(() => /** @type {any} */ (window).tandem.provider.status === 'offline'), { what: 'page A offline' });
+  // A's page is still open (no pagehide), so only the server can tell B that A left: no ghost.
+  const aId = await pageA.evaluate(() => /** @type {any} */ (window).tandem.provider.clientId);
+  await waitFor(() => pageB.evaluate((id) => document.querySelector(`.tandem-caret[data-client-id="${id}"]`) === null, aId), {
+    what: "A's caret to leave B's page after A's connection dropped",
+    timeoutMs: 5_000,
+  });
   await pageA.keyboard.press('Control+End');
   await pageA.keyboard.type('offline one ✈️. ');
   await pageB.click('#editor');
