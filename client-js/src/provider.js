@@ -239,7 +239,7 @@ export class Provider extends Emitter {
       this.#enqueueStore(() => store.markUnsaved(this.docId, this.doc.clientId));
     }
     this.#setSaved(false);
-    if (this.#synced && this.#ws) {
+    if (this.#synced && this.#ws && !this.#readOnly) {
       this.#sendUpdate(update);
     } else {
       this.#dirty = true;

@@ -188,6 +188,8 @@ export class IndexedDBStore {
       if (!db.objectStoreNames.contains(LOG)) db.createObjectStore(LOG);
     };
     const db = await req(r);
+    // A newer version of this code opening the database in another tab must not be blocked by us.
+    db.onversionchange = () => db.close();
     return new IndexedDBStore(db);
   }
 
