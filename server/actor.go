@@ -81,6 +81,9 @@ type deleteMsg struct{ reply chan error }
 // stopMsg: the server is shutting down.
 type stopMsg struct{}
 
+// funcMsg runs fn on the actor's goroutine, with access to its state (tests use it to look).
+type funcMsg struct{ fn func(a *actor) }
+
 func (joinMsg) isMessage()       {}
 func (leaveMsg) isMessage()      {}
 func (updateMsg) isMessage()     {}
@@ -91,6 +94,7 @@ func (httpEditMsg) isMessage()   {}
 func (readMsg) isMessage()       {}
 func (deleteMsg) isMessage()     {}
 func (stopMsg) isMessage()       {}
+func (funcMsg) isMessage()       {}
 
 // writeResult answers an HTTP write.
 type writeResult struct {
@@ -552,6 +556,8 @@ func (a *actor) handle(m message) {
 		a.onDelete(m)
 	case stopMsg:
 		a.onStop()
+	case funcMsg:
+		m.fn(a)
 	}
 }
 

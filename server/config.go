@@ -39,7 +39,7 @@ type Config struct {
 	MaxConnsPerDocument int
 
 	// MaxAwarenessBytes bounds one awareness state, in bytes; a larger one closes the connection
-	// with 1009. Zero means 8 KiB.
+	// with 1009. Zero means 8 KiB (or MaxMessageBytes, if smaller).
 	MaxAwarenessBytes int
 
 	// SendQueueBytes bounds the bytes waiting to be written to one connection. A connection whose
@@ -143,7 +143,7 @@ func (c Config) withDefaults() Config {
 		c.MaxDocumentBytes = DefaultMaxDocumentBytes
 	}
 	setInt(&c.MaxConnsPerDocument, DefaultMaxConnsPerDocument)
-	setInt(&c.MaxAwarenessBytes, DefaultMaxAwarenessBytes)
+	setInt(&c.MaxAwarenessBytes, min(DefaultMaxAwarenessBytes, c.MaxMessageBytes))
 	setInt(&c.SendQueueBytes, DefaultSendQueueBytes)
 	setInt(&c.SendQueueMessages, DefaultSendQueueMessages)
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,4 +287,36 @@ func (f *faultStore) CompactAsync(docID string, snap []byte, upto uint64, done f
 		return
 	}
 	f.docStore.CompactAsync(docID, snap, upto, done)
+}
+
+// inActor runs fn on the goroutine of document id's actor (which must be open) and waits for it.
+func (ts *testServer) inActor(t *testing.T, id string, fn func(a *actor)) {
+	t.Helper()
+	a, err := ts.docs.get(id, false)
+	if err != nil || a == nil {
+		t.Fatalf("document %q is not open (%v)", id, err)
+	}
+	done := make(chan struct{})
+	if err := a.post(t.Context(), funcMsg{fn: func(a *actor) { fn(a); close(done) }}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-a.done:
+		t.Fatalf("actor of %q exited", id)
+	}
+}
+
+// appendFaults wraps a store and fails the next failNext appends.
+type appendFaults struct {
+	docStore
+	failNext atomic.Int32
+}
+
+func (f *appendFaults) Append(docID string, data []byte, done func(uint64, error)) {
+	if f.failNext.Add(-1) >= 0 {
+		done(0, errInjected)
+		return
+	}
+	f.docStore.Append(docID, data, done)
 }
