@@ -3,7 +3,7 @@
 // document order split into columns, so that loading into an empty document is
 // a linear build with no integration.
 
-import { CrdtDecoder, Encoder, LIMIT, decoding, bytesOf } from './encoding.js';
+import { CrdtDecoder, Encoder, decoding, bytesOf } from './encoding.js';
 import { malformed } from './errors.js';
 import { Run, Piece, SkipEntry } from './seq.js';
 import { TextState } from './text.js';
