@@ -17,7 +17,7 @@ test-go:
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 test-js:
-	@if [ -f client-js/package.json ]; then cd client-js && npm test; else echo "client-js: no tests yet"; fi
+	@if [ -f client-js/package.json ]; then cd client-js && npm run typecheck && npm test; else echo "client-js: no tests yet"; fi
 
 test-e2e:
 	@if [ -f client-js/package.json ] && grep -q '"test:e2e"' client-js/package.json; then cd client-js && npm run test:e2e; else echo "client-js: no browser tests yet"; fi
