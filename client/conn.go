@@ -361,25 +361,31 @@ func (c *Conn) connect(ctx context.Context) (*websocket.Conn, error) {
 		}
 	}
 	c.lastSync = SyncInfo{Bytes: len(sync.Update), Sent: sent, Received: received, Applied: time.Now()}
+	if own := c.doc.StateVector()[c.id]; own > c.clock {
+		c.clock = own // units of this client ID from an earlier session, held by the server
+	}
 	c.mu.Unlock()
 	_ = ws.SetReadDeadline(time.Time{})
 
-	// Send what the server lacks: everything it does not have, plus this client's own changes from
-	// the last acknowledged point on, even those the server already holds but has not confirmed as
-	// durable (a server that crashed lost them; one that did not applies them again, idempotently).
+	// Send what the server lacks of this client's own changes: its units from the last
+	// acknowledged clock on (even those the server holds but has not confirmed as durable: a server
+	// that crashed lost them; one that did not applies them again, idempotently), with the whole
+	// delete set. Never other clients' units, even those the server lost in a crash after
+	// broadcasting them: their authors re-send them when they reconnect, and a server that checks
+	// authorship refuses one subject's units from another (docs/protocol.md).
 	// sendMu is taken before the update is encoded, so that an edit made meanwhile is either in
 	// this update or sent after it on the new socket.
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	c.mu.Lock()
-	since := serverSV
-	if since[c.id] > c.savedClock {
-		since[c.id] = c.savedClock
+	since := c.doc.StateVector() // every other client: as much as this replica has, so none is sent
+	own := min(serverSV[c.id], c.savedClock)
+	if own < c.clock {
+		since[c.id] = own
 	}
 	var upd []byte
 	gen, clock := c.gen, c.clock
-	unsaved := c.gen > c.savedGen
-	if unsaved || hasMore(c.doc.StateVector(), serverSV) {
+	if c.gen > c.savedGen || serverSV[c.id] < c.clock {
 		upd = c.doc.EncodeUpdate(since)
 	}
 	c.doc.TakeUpdate() // everything local is in upd, or already on the server
@@ -409,16 +415,6 @@ func (c *Conn) connect(ctx context.Context) (*websocket.Conn, error) {
 	c.ws = ws
 	c.log.Debug("connected", "sync_bytes", len(sync.Update), "resent_bytes", len(upd))
 	return ws, nil
-}
-
-// hasMore reports whether a has a unit that b lacks.
-func hasMore(a, b crdt.StateVector) bool {
-	for client, clock := range a {
-		if clock > b[client] {
-			return true
-		}
-	}
-	return false
 }
 
 // readMessage reads one binary message. buf, if not nil, is reused to hold it.

@@ -18,7 +18,9 @@
 //
 // With Options.Reconnect, a lost connection is reopened with full-jitter exponential backoff
 // (Options.MinBackoff to Options.MaxBackoff), and the resync by state vector re-sends every local
-// change the server has not acknowledged, so nothing is lost while offline. A close with a terminal
+// change the server has not acknowledged, so nothing is lost while offline or in a server crash.
+// The resync carries this client's own changes only, never other clients' (their authors re-send
+// what a crashed server lost; a server that checks authorship refuses them from anyone else). A close with a terminal
 // code ([protocol.CloseCode.Terminal]: unauthorized, forbidden, deleted...) ends the Conn instead:
 // reconnecting would be refused again.
 //

@@ -223,3 +223,42 @@ func TestYjsRanges(t *testing.T) {
 		}
 	}
 }
+
+// FuzzYjsRanges: the bench's Yjs decoder never panics on what a server sends, and never reports
+// a range that ends before it starts.
+func FuzzYjsRanges(f *testing.F) {
+	f.Add(mustHexF("0201ac0200040101740a68c3a96c6c6ff09f9880010500c4ac0201ac020202616201ac02010001"))
+	f.Add(yjsCharsUpdate(7, 0, 3))
+	f.Add([]byte{0, 0})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		ranges, err := yjsRanges(b, nil)
+		if err != nil {
+			return
+		}
+		for _, r := range ranges {
+			if r.end < r.start {
+				t.Fatalf("range %v ends before it starts", r)
+			}
+		}
+	})
+}
+
+// FuzzParseProcStat: the /proc parsers never panic.
+func FuzzParseProcStat(f *testing.F) {
+	f.Add([]byte("1234 (tandem) S 1 1234 1234 0 -1 4194560 500 0 0 0 250 50 0 0 20 0 8 0 100 0 0"))
+	f.Add([]byte("VmRSS:\t   20480 kB\n"))
+	f.Add([]byte(")"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = parseProcStatCPU(b)
+		_, _ = parseVmRSS(b)
+	})
+}
+
+func mustHexF(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}

@@ -181,6 +181,9 @@ func yjsRanges(update []byte, out []clockRange) ([]clockRange, error) {
 				return out, fmt.Errorf("%w: content ref %d", errYjsMalformed, ref)
 			}
 		}
+		if clock < start {
+			return out, fmt.Errorf("%w: clock overflow", errYjsMalformed)
+		}
 		if clock > start {
 			out = append(out, clockRange{client: client, start: start, end: clock})
 		}
