@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Opcodes (RFC 6455 section 5.2). Values 3-7 and 11-15 are reserved; tests send them on purpose.
@@ -341,9 +340,6 @@ func isReset(err error) bool {
 	var oe *net.OpError
 	return errors.As(err, &oe) && !oe.Timeout() && oe.Op == "read"
 }
-
-// ValidCloseReason reports whether a close frame's reason is valid UTF-8, as RFC 6455 requires.
-func ValidCloseReason(reason string) bool { return utf8.ValidString(reason) }
 
 // RoundTrip sends raw bytes (a hand-written HTTP request, well-formed or not) to addr and reads
 // one HTTP response, for handshake tests that must send what net/http would refuse to. The
