@@ -30,7 +30,8 @@ type Options struct {
 	Token string
 	// Header holds extra request headers for the upgrade (Authorization, Origin).
 	Header http.Header
-	// ReadOnly sets the read-only intent flag of hello: the server will refuse updates.
+	// ReadOnly sets the read-only intent flag of hello: the server refuses updates, and Edit
+	// returns ErrReadOnly without running its function.
 	ReadOnly bool
 	// CRDT configures the replica.
 	CRDT crdt.Config
@@ -680,6 +681,9 @@ func (c *Conn) ack(seq uint64) {
 // rollback), and Edit returns the error. While a reconnecting Conn is between connections the
 // change stays in the replica and is sent on reconnect; Edit returns nil.
 func (c *Conn) Edit(fn func(d *crdt.Doc) error) error {
+	if c.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	c.sendMu.Lock()
 	defer c.sendMu.Unlock()
 	select {

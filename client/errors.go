@@ -14,6 +14,9 @@ var (
 	// ErrNotConnected is returned by Broadcast and SetAwareness while a reconnecting Conn is
 	// between connections. Edit does not return it: the edit is kept and sent on reconnect.
 	ErrNotConnected = errors.New("client: not connected")
+	// ErrReadOnly is returned by Edit on a Conn opened with Options.ReadOnly: the server would
+	// refuse the update (4403) and end the connection.
+	ErrReadOnly = errors.New("client: read-only connection")
 	// ErrInvalidURL is returned by Dial for a server URL it cannot use.
 	ErrInvalidURL = errors.New("client: invalid server url")
 	// ErrBadFrame reports a frame from the server that does not decode, or that the session does
