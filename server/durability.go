@@ -15,10 +15,11 @@ import "slices"
 // A failed append leaves the document in memory ahead of its log; the actor then writes a snapshot
 // (with retries), which heals the gap. The zero value is ready: nothing issued, nothing durable.
 type durability struct {
-	issued  uint64   // index of the last append handed to storage
-	done    uint64   // highest index whose report arrived
-	covered uint64   // every index <= covered is in a saved snapshot
-	failed  []uint64 // failed indexes above covered, ascending
+	issued  uint64              // index of the last append handed to storage
+	done    uint64              // every index <= done has been reported
+	early   map[uint64]struct{} // reported indexes above done (reports out of order)
+	covered uint64              // every index <= covered is in a saved snapshot
+	failed  []uint64            // failed indexes above covered, ascending
 }
 
 // issue returns the index of a new append.
@@ -27,9 +28,25 @@ func (d *durability) issue() uint64 {
 	return d.issued
 }
 
-// report records storage's report for append i.
+// report records storage's report for append i. Storage reports a document's appends in order;
+// reports out of order are handled too.
 func (d *durability) report(i uint64, ok bool) {
-	d.done = max(d.done, i)
+	switch {
+	case i == d.done+1:
+		d.done++
+		for len(d.early) > 0 {
+			if _, ok := d.early[d.done+1]; !ok {
+				break
+			}
+			delete(d.early, d.done+1)
+			d.done++
+		}
+	case i > d.done:
+		if d.early == nil {
+			d.early = make(map[uint64]struct{})
+		}
+		d.early[i] = struct{}{}
+	}
 	if !ok && i > d.covered {
 		n := len(d.failed)
 		for n > 0 && d.failed[n-1] > i {

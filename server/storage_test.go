@@ -117,8 +117,10 @@ func TestCompaction(t *testing.T) {
 	if err := e.WaitAcked(0); err != nil {
 		t.Fatal(err)
 	}
-	if got := ts.metrics.compactions.Value(); got < 3 {
-		t.Errorf("compactions = %d; want at least 3 for 55 updates past a threshold of 10", got)
+	// How many compactions run depends on how many appends are in flight when each starts (those
+	// stay in the log); at least two are needed for 55 entries with a threshold of 10.
+	if got := ts.metrics.compactions.Value(); got < 2 {
+		t.Errorf("compactions = %d; want at least 2 for 55 updates past a threshold of 10", got)
 	}
 	waitFor(t, 5*time.Second, "the last compaction", func() bool {
 		m, _, _ := ts.inner.Stat(doc)

@@ -121,7 +121,10 @@ func (c *conn) readLoop() {
 			var ce *websocket.CloseError
 			switch {
 			case errors.As(err, &ce):
+				// gorilla has answered the peer's close frame. Drain what the peer may still
+				// send until it drops the socket, so that our close is not a reset.
 				c.setClose(&closeCause{peerClosed: true})
+				drainRaw(c.ws, closeGrace)
 			case errors.Is(err, websocket.ErrReadLimit), isProtocolError(err):
 				// gorilla has sent the close frame (1009, 1002) itself.
 				if errors.Is(err, websocket.ErrReadLimit) {
