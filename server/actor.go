@@ -685,7 +685,6 @@ func (a *actor) onUpdate(m updateMsg) {
 	index, err := a.applyAndStore(m.data, m.at, m.c)
 	if err != nil {
 		a.s.refuseErr(err)
-		m.c.log.Info("update refused", "err", err)
 		m.c.closeWith(err)
 		return
 	}

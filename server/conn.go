@@ -110,7 +110,7 @@ func (c *conn) send(f outFrame) bool {
 		c.cancel()
 		c.signal()
 		c.s.metrics.slowConsumers.Inc()
-		c.log.Warn("slow consumer: closing", "queued_messages", n, "queued_bytes", b)
+		c.s.warns.warn(c.log, "slow consumer: closing", "queued_messages", n, "queued_bytes", b)
 		return false
 	}
 	c.queue = append(c.queue, f)
@@ -233,8 +233,8 @@ func (c *conn) finish(cause *closeCause) {
 		if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
 			c.log.Debug("close frame not sent", "err", err)
 		}
-		if e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway {
-			c.log.Info("closing connection", "code", int(e.Code), "reason", e.Message)
+		if e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway && e.Code != protocol.CloseTryAgainLater {
+			c.s.warns.warn(c.log, "connection refused", "client", c.clientID, "code", int(e.Code), "reason", e.Message)
 		}
 	}
 	if !cause.broken {

@@ -24,6 +24,7 @@ import (
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
+	warns    *warner // rate-limited Warn for refusals and evictions
 	store    docStore
 	metrics  *serverMetrics
 	docs     *registry
@@ -72,6 +73,7 @@ func newServer(cfg Config, st docStore) *Server {
 	s := &Server{
 		cfg:          cfg,
 		log:          log,
+		warns:        newWarner(log),
 		store:        st,
 		metrics:      newServerMetrics(),
 		httpSrvs:     make(map[*http.Server]struct{}),

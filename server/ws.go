@@ -43,7 +43,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(s.cfg.AllowedOrigins, origin, r.Host) {
 		s.refuse(reasonOrigin)
-		s.log.Warn("origin refused", "doc", id, "origin", origin)
+		s.warns.warn(nil, "origin refused", "doc", id, "origin", origin)
 		writeError(w, http.StatusForbidden, "origin_not_allowed", "origin not allowed")
 		return
 	}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tandemhq/tandem/server"
+)
+
+func TestParseServe(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		check   func(o serveOptions) string // returns what is wrong, "" if right
+		wantErr string
+	}{
+		{name: "defaults", check: func(o serveOptions) string {
+			if o.addr != ":8080" || o.cfg.DataPath != "./tandem.db" || o.logFormat != "text" || o.cfg.MaxMessageBytes != server.DefaultMaxMessageBytes {
+				return "defaults not applied"
+			}
+			return ""
+		}},
+		{name: "env", env: map[string]string{"TANDEM_ADDR": "127.0.0.1:9", "TANDEM_DATA": "/tmp/x.db", "TANDEM_MAX_MESSAGE_BYTES": "2MiB", "TANDEM_PONG_WAIT": "5s"},
+			check: func(o serveOptions) string {
+				if o.addr != "127.0.0.1:9" || o.cfg.DataPath != "/tmp/x.db" || o.cfg.MaxMessageBytes != 2<<20 || o.cfg.PongWait != 5*time.Second {
+					return "env not applied"
+				}
+				return ""
+			}},
+		{name: "flag wins over env", args: []string{"--addr", "127.0.0.1:10"}, env: map[string]string{"TANDEM_ADDR": "127.0.0.1:9"},
+			check: func(o serveOptions) string {
+				if o.addr != "127.0.0.1:10" {
+					return "addr " + o.addr
+				}
+				return ""
+			}},
+		{name: "origins", args: []string{"--allowed-origins", "https://a.example, https://b.example"},
+			check: func(o serveOptions) string {
+				if strings.Join(o.cfg.AllowedOrigins, "|") != "https://a.example|https://b.example" {
+					return "origins " + strings.Join(o.cfg.AllowedOrigins, "|")
+				}
+				return ""
+			}},
+		{name: "log level", args: []string{"--log-level", "debug", "--log-format", "json"},
+			check: func(o serveOptions) string {
+				if o.logLevel.String() != "DEBUG" || o.logFormat != "json" {
+					return "log options"
+				}
+				return ""
+			}},
+		{name: "unknown flag", args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
+		{name: "bad duration", args: []string{"--pong-wait", "soon"}, wantErr: "pong-wait"},
+		{name: "bad env", env: map[string]string{"TANDEM_SEND_QUEUE_BYTES": "lots"}, wantErr: "TANDEM_SEND_QUEUE_BYTES"},
+		{name: "bad log format", args: []string{"--log-format", "xml"}, wantErr: "log-format"},
+		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected argument"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			getenv := func(k string) string { return tc.env[k] }
+			o, err := parseServe(tc.args, getenv, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("parseServe(%q) error = %v; want one containing %q", tc.args, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseServe(%q) = %v", tc.args, err)
+			}
+			if msg := tc.check(o); msg != "" {
+				t.Errorf("parseServe(%q): %s: %+v", tc.args, msg, o)
+			}
+		})
+	}
+}
+
+func TestRunUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"nosuchcommand"}, {"serve", "--bogus"}, {"--max-message-bytes", "-3"}} {
+		var stderr bytes.Buffer
+		if got := run(context.Background(), args, io.Discard, &stderr); got != 2 {
+			t.Errorf("run(%q) = %d; want 2 (stderr %q)", args, got, stderr.String())
+		}
+		if stderr.Len() == 0 {
+			t.Errorf("run(%q): no message on stderr", args)
+		}
+	}
+}
+
+// childEnv, when set, makes TestServeChild run tandem with the arguments in TANDEM_TEST_ARGS
+// (separated by spaces) and exit with its status: the tests start the test binary itself as a
+// tandem process that way.
+const childEnv = "TANDEM_TEST_CHILD"
+
+func TestServeChild(t *testing.T) {
+	if os.Getenv(childEnv) != "1" {
+		t.Skip("runs only as a child process of the other tests")
+	}
+	os.Exit(run(context.Background(), strings.Fields(os.Getenv("TANDEM_TEST_ARGS")), os.Stdout, os.Stderr))
+}
+
+// childCommand returns a command that runs tandem with args in a child process.
+func childCommand(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "TANDEM_TEST_ARGS="+strings.Join(args, " "))
+	return cmd
+}
+
+// startChild runs tandem serve in a child process and returns it with the address it serves on.
+func startChild(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
+	t.Helper()
+	cmd := childCommand(args...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	lines := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	select {
+	case line := <-lines:
+		m := regexp.MustCompile(`http://[^ /]+/`).FindString(line)
+		if m == "" {
+			t.Fatalf("first line %q names no URL", line)
+		}
+		return cmd, strings.TrimSuffix(m, "/"), &stderr
+	case <-time.After(20 * time.Second):
+		t.Fatalf("the server printed nothing; stderr: %s", stderr.String())
+	}
+	return nil, "", nil
+}
+
+// TestServeSignalAndSecondInstance starts a server in a child process, checks that it serves, that
+// a second one on the same data file gives up within about two seconds with a clear message, and
+// that SIGTERM stops the first with exit status 0.
+func TestServeSignalAndSecondInstance(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	data := filepath.Join(t.TempDir(), "tandem.db")
+	cmd, base, stderr := startChild(t, "--addr", "127.0.0.1:0", "--data", data)
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz = %d", resp.StatusCode)
+	}
+
+	second := childCommand("--addr", "127.0.0.1:0", "--data", data)
+	var out bytes.Buffer
+	second.Stderr = &out
+	start := time.Now()
+	err = second.Run()
+	took := time.Since(start)
+	if err == nil || second.ProcessState.ExitCode() == 0 {
+		t.Errorf("second instance exited with %v; want a non-zero status", err)
+	}
+	if took > 3*time.Second {
+		t.Errorf("second instance took %v to give up; want about 1 s", took)
+	}
+	if !strings.Contains(out.String(), "in use by another tandem process") {
+		t.Errorf("second instance said %q; want it to name the lock", out.String())
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("after SIGTERM: %v; want exit status 0 (stderr: %s)", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("no exit within 15 s of SIGTERM")
+	}
+	if !strings.Contains(stderr.String(), "shutdown complete") {
+		t.Errorf("stderr lacks the shutdown log: %s", stderr.String())
+	}
+}
+
+func TestEditorURL(t *testing.T) {
+	for _, tc := range []struct{ addr, want string }{
+		{"[::]:8080", "http://localhost:8080/"},
+		{"0.0.0.0:8080", "http://localhost:8080/"},
+		{"127.0.0.1:9000", "http://127.0.0.1:9000/"},
+	} {
+		a, err := net.ResolveTCPAddr("tcp", tc.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := editorURL(a); got != tc.want {
+			t.Errorf("editorURL(%s) = %s; want %s", tc.addr, got, tc.want)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+// Package server is tandem's server: the HTTP API, the WebSocket endpoint /v1/docs/{id}/ws, one
+// actor per open document, and the metrics, over one storage file.
+//
+// # What it owns, what it imports
+//
+// server owns the routes (chi), the WebSocket connections (gorilla/websocket), the document actors
+// and their registry, the limits and the metrics. It imports crdt (to apply and encode updates),
+// protocol (frames and close codes), storage (the bbolt file) and client-js (the embedded editor,
+// served at /). Nothing imports it but cmd/tandem. docs/server.md is the operator's manual;
+// docs/protocol.md the wire protocol it speaks.
+//
+// # Following one update
+//
+// A connection's reader goroutine reads a binary message (at most Config.MaxMessageBytes),
+// protocol.DecodeFrame decodes it, and the reader posts it to the document's actor. The actor
+// applies it to its crdt.Doc (a refused update closes the connection with 4422 and changes
+// nothing), hands the same bytes to storage.Append, and queues one encoded frame for every other
+// connection. When storage reports the append durable (a callback that posts to the actor's
+// mailbox), the actor sends the author an ack: acknowledgements never run ahead of durability.
+//
+// # Concurrency
+//
+//   - One goroutine per open document (actor.run) owns everything mutable about the document: the
+//     crdt.Doc, the joined connections, awareness states, pending acks, the cached join answer, the
+//     log accounting and the timers. Everything reaches it as a message on its bounded inbox, or,
+//     for storage reports, through a mailbox that never blocks (storage callbacks must not).
+//     Every send to an inbox also selects on the actor's done channel and the sender's context.
+//   - The actor never blocks on I/O. It writes to connections through their queues (conn.send
+//     never blocks) and to storage through asynchronous calls (Append, CompactAsync,
+//     PutDocMetaAsync); the deletion, whose storage call is synchronous, runs in a helper
+//     goroutine the actor waits for. It reads storage once, before it serves anything: the load.
+//   - Each connection has a reader (the HTTP handler's goroutine) and a writer goroutine. Only
+//     the writer writes data frames; close and ping frames use gorilla's WriteControl, which may be
+//     called concurrently. The outbound queue is bounded in messages and bytes; a connection that
+//     would overflow it is a slow consumer and is closed with 1013 (its client resyncs by state
+//     vector, so nothing is lost).
+//   - The registry maps document IDs to actors under one mutex, get-or-create. An actor that exits
+//     removes itself first, then answers what is left in its inbox with errRetry, so that a late
+//     request starts a fresh actor, which loads the document again.
+//   - Locks: Server.mu (connections, closing), registry.mu, conn.mu (queue), actor.evMu (mailbox),
+//     warner.mu. None is held while another is taken, and none while talking to an actor.
+//   - Goroutines and their owners: actors (registry.wg, waited by Shutdown), connection writers
+//     (their handler waits), handlers (Server.connWG, waited by Shutdown), deletions (actor.bg).
+//
+// # Invariants
+//
+//   - An update is acknowledged only after it is durable: its append is reported, or a snapshot
+//     encoded after it was applied is stored (see durability). Acks are cumulative and count
+//     update messages per connection, as docs/protocol.md says.
+//   - A document is never served before its load completed; a failed load poisons the actor
+//     (every join and request refused with 1011/500) and it never writes, so an empty document is
+//     never saved over a real one. The poisoned actor exits after the idle grace; the next request
+//     tries the load again.
+//   - A document with no connections is snapshotted and unloaded after Config.IdleUnloadAfter. A
+//     failing save is retried with exponential backoff Config.SaveRetries times; then the actor
+//     unloads anyway (its log is durable), or, if appends failed too (the log lacks updates),
+//     closes its connections with 1011 so that their clients resend what was never acknowledged.
+//   - Shutdown: stop accepting, close every socket with 1001, stop every actor (each finishes its
+//     writes and saves a snapshot), close storage.
+//
+// # Authorization
+//
+// authorize (every upgrade and HTTP call) and authorizeUpdate (every update, before it is applied)
+// are the hooks where tokens, roles and client-ID bindings are checked. While the server runs
+// open, every caller is the anonymous writer. The read-only role is already honoured: a reader's
+// update closes its connection with 4403 and changes nothing.
+//
+// # Metrics
+//
+// Each Server has its own registry (server/internal/metrics), served at /metrics in the
+// Prometheus text format; every metric is named tandem_* and every refusal is counted by reason.
+package server
