@@ -378,6 +378,19 @@ export class UndoManager extends Emitter {
     return id;
   }
 
+  /**
+   * #holds reports whether the visible characters from pos on are exactly range's, in order.
+   * @param {number} pos
+   * @param {IdRange} range
+   */
+  #holds(pos, range) {
+    for (let k = 0; k < range.len; k++) {
+      const rp = this.#text.relPos(pos + k, 1);
+      if (rp.kind !== BEFORE || rp.client !== range.client || rp.clock !== range.clock + k) return false;
+    }
+    return true;
+  }
+
   /** @param {IdRange} range */
   #redirected(range) {
     return this.#redirects.some((r) => r.client === range.client && r.clock < range.clock + range.len && range.clock < r.clock + r.len);
@@ -433,10 +446,12 @@ export class UndoManager extends Emitter {
     const found = [];
     for (const r of ranges) {
       if (!this.#redirected(r)) {
-        // Fast path: the range is still one visible block.
+        // Fast path: the range is still one visible block. The span from its first to its last
+        // character holding len characters is not enough: another editor may have replaced one of
+        // ours inside it (deleted one, typed one), so every character in the span must be ours.
         const a = this.#resolve(BEFORE, r);
         const b = this.#resolve(AFTER, { client: r.client, clock: r.clock + r.len - 1 });
-        if (a !== null && b !== null && b - a === r.len) {
+        if (a !== null && b !== null && b - a === r.len && this.#holds(a, r)) {
           for (let k = 0; k < r.len; k++) found.push({ pos: a + k, id: { client: r.client, clock: r.clock + k } });
           continue;
         }

@@ -70,6 +70,32 @@ test('undo of my insertion leaves text typed inside it by others', () => {
   assert.equal(s, 'XY', `edits ${JSON.stringify(r?.edits)} replay to the text`);
 });
 
+test('undo of my insertion spares a character another editor put in place of one of mine', () => {
+  // Bob replaces my "b" with his "X": the span from my "a" to my "c" still holds three
+  // characters, but the middle one is his.
+  const { a, b, um, text } = setup();
+  um.insert(0, 'abc');
+  sync(a, b);
+  b.text('body').delete(1, 1);
+  b.text('body').insert(1, 'X');
+  sync(a, b);
+  assert.equal(text(a), 'aXc');
+  um.undo();
+  sync(a, b);
+  assert.equal(text(a), 'X', "undo removed only my characters");
+  assert.equal(text(b), 'X', 'converged');
+  // The same with my deleted character at the end of the span and his after the last of mine.
+  const s = setup();
+  s.um.insert(0, 'abc');
+  sync(s.a, s.b);
+  s.b.text('body').delete(2, 1);
+  s.b.text('body').insert(2, 'Y');
+  sync(s.a, s.b);
+  assert.equal(text(s.a), 'abY');
+  s.um.undo();
+  assert.equal(text(s.a), 'Y');
+});
+
 test('undo of my deletion puts the text back between concurrent edits', () => {
   const { a, b, um, tick, text } = setup();
   b.text('body').insert(0, 'one two three');
