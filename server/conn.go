@@ -224,7 +224,7 @@ func (c *conn) write(b []byte) error {
 func (c *conn) finish(cause *closeCause) {
 	if !cause.broken && !cause.peerClosed && !cause.closeSent && cause.err != nil {
 		e := cause.err
-		if e.Code != protocol.CloseNormal {
+		if e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway {
 			if err := c.write(protocol.EncodeFrame(0, e)); err != nil {
 				c.log.Debug("error message not sent", "err", err)
 			}
@@ -293,7 +293,8 @@ func newUpgrader(cfg Config) *websocket.Upgrader {
 }
 
 // configureConn sets up a freshly upgraded socket: the read limit (MaxMessageBytes), the read
-// deadline, extended by every pong, and gorilla's default ping answer and close echo (kept).
+// deadline, extended by every pong (and, in readLoop, by every message), and gorilla's default ping
+// answer and close echo (kept).
 func configureConn(ws *websocket.Conn, cfg Config) {
 	ws.SetReadLimit(int64(cfg.MaxMessageBytes))
 	_ = ws.SetReadDeadline(time.Now().Add(cfg.PongWait))

@@ -146,6 +146,8 @@ func (c *conn) readLoop() {
 		if discard {
 			continue
 		}
+		// Anything from the peer shows it is alive, like a pong.
+		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongWait))
 		c.s.metrics.messagesIn.Inc()
 		c.s.metrics.bytesIn.Add(uint64(len(data)))
 		if mt != websocket.BinaryMessage {
