@@ -21,8 +21,10 @@ import { encodeFrame, decodeFrame, isTerminal, PROTOCOL_VERSION, MessageType, FR
  * changes, and their presence makes the provider push its delete set on the next connection.
  *
  * Reconnection: full-jitter exponential backoff from 0.5 s up to 20 s, reset once a connection
- * has synced. Terminal close codes (4401, 4403, 4404, 4409, 4413) stop it: the status becomes
- * `error` with the code, and only connect() tries again.
+ * has stayed synced for `stableMs` (10 s): a server that accepts the hello and then closes at once
+ * (an update it refuses, a state too large, rate limiting) meets ever wider windows rather than a
+ * loop of two attempts a second. Terminal close codes (4401, 4403, 4404, 4409, 4413) stop it: the
+ * status becomes `error` with the code, and only connect() tries again.
  *
  * Local edits: make them inside provider.transact(fn) (or call provider.flush() after them); the
  * CRDT is pure and does not tell anyone that it changed.
@@ -83,6 +85,7 @@ import { encodeFrame, decodeFrame, isTerminal, PROTOCOL_VERSION, MessageType, FR
  * @property {number} [pingIntervalMs]  send a ping after this long without a message (default 20 s)
  * @property {number} [pongTimeoutMs]   reconnect when nothing arrives this long after a ping (default 10 s)
  * @property {boolean} [readOnly]  ask for a read-only session
+ * @property {number} [stableMs]  a connection synced this long resets the backoff (default 10 s)
  */
 
 /**
@@ -142,6 +145,9 @@ export class Provider extends Emitter {
   #pingIntervalMs;
   #pongTimeoutMs;
   #pingNonce = 0;
+  #stableMs;
+  /** when the current connection synced (Date.now()), or null */
+  #syncedAt = /** @type {number | null} */ (null);
   #wantConnected = false;
   #destroyed = false;
   #readOnly;
@@ -180,6 +186,7 @@ export class Provider extends Emitter {
     this.#pingIntervalMs = opts.pingIntervalMs ?? 20_000;
     this.#pongTimeoutMs = opts.pongTimeoutMs ?? 10_000;
     this.#readOnly = opts.readOnly ?? false;
+    this.#stableMs = opts.stableMs ?? 10_000;
     this.awareness = opts.awareness ?? new Awareness({ clientId: this.doc.clientId });
     this.awareness.clientId = this.doc.clientId;
     this.ready = this.#load(opts.storage);
@@ -510,7 +517,7 @@ export class Provider extends Emitter {
   #onSync(update, serverSv) {
     if (update && update.byteLength > 0) this.#applyRemote(update);
     this.#synced = true;
-    this.#backoff.reset();
+    this.#syncedAt = Date.now();
     this.#setStatus({ status: 'connected' });
     this.emit('synced', { synced: true });
     // Send what the server lacks: the ops its state vector does not cover, and (when some
@@ -606,6 +613,9 @@ export class Provider extends Emitter {
    * @param {string} reason
    */
   #onClose(code, reason) {
+    // Only a connection that proved healthy for a while resets the backoff.
+    if (this.#syncedAt !== null && Date.now() - this.#syncedAt >= this.#stableMs) this.#backoff.reset();
+    this.#syncedAt = null;
     this.#ws = null;
     this.#synced = false;
     this.#clearPing();
@@ -673,6 +683,8 @@ export class Provider extends Emitter {
   #closeSocket(code, reason) {
     const ws = this.#ws;
     if (!ws) return;
+    if (this.#syncedAt !== null && Date.now() - this.#syncedAt >= this.#stableMs) this.#backoff.reset();
+    this.#syncedAt = null;
     this.#ws = null;
     this.#synced = false;
     this.#clearPing();

@@ -190,7 +190,7 @@ test('provider: edits made offline are sent after sync, acknowledged once', asyn
 });
 
 test('provider: reconnects with backoff, resyncs, stops on terminal codes', async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const { server, p, events } = setup({ pingIntervalMs: 0 });
   t.after(() => p.destroy());
   await p.ready;
@@ -206,8 +206,11 @@ test('provider: reconnects with backoff, resyncs, stops on terminal codes', asyn
   server.handshake();
   server.pump();
   assert.equal(server.doc.text('body').toString(), 'while away');
-  // A second failure before syncing grows the window; a sync resets it.
+  // A connection that stays synced for 10 s resets the backoff; a failure before syncing grows
+  // the window.
+  t.mock.timers.tick(10_000);
   server.last.drop(1013);
+  assert.equal(events.filter((e) => e[0] === 'status').at(-1)[1].retryInMs, 250, 'a stable connection reset the backoff');
   t.mock.timers.tick(250);
   server.last.open();
   server.last.drop(1006);
@@ -225,6 +228,32 @@ test('provider: reconnects with backoff, resyncs, stops on terminal codes', asyn
   assert.equal(server.sockets.length, n, 'no retry after a terminal code');
   p.connect();
   assert.equal(server.sockets.length, n + 1, 'connect() tries again');
+});
+
+test('provider: a server that closes right after every sync meets growing backoff windows, not a loop', async (t) => {
+  // An update the server refuses (4422), a state too large (1009), rate limiting (4429): each
+  // closes the connection just after the sync. Resetting the backoff on sync would retry within
+  // 0.5 s forever.
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { server, p, events } = setup({ pingIntervalMs: 0 });
+  t.after(() => p.destroy());
+  await p.ready;
+  /** @type {number[]} */
+  const delays = [];
+  for (let i = 0; i < 6; i++) {
+    server.handshake();
+    assert.equal(p.status, 'connected');
+    server.last.drop(4422, 'invalid update');
+    const ev = events.filter((e) => e[0] === 'status').at(-1)[1];
+    delays.push(ev.retryInMs);
+    t.mock.timers.tick(ev.retryInMs);
+  }
+  assert.deepEqual(delays, [250, 500, 1000, 2000, 4000, 8000]);
+  // Once a connection has stayed up, the next failure starts from the first window again.
+  server.handshake();
+  t.mock.timers.tick(10_000);
+  server.last.drop(1001);
+  assert.equal(events.filter((e) => e[0] === 'status').at(-1)[1].retryInMs, 250);
 });
 
 test('provider: each terminal close code stops reconnection', async (t) => {
