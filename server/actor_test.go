@@ -162,11 +162,12 @@ func TestActorIdleUnloadOnFakeTime(t *testing.T) {
 		if err := a.post(context.Background(), updateMsg{c: c, data: d.TakeUpdate(), at: time.Now()}); err != nil {
 			t.Fatal(err)
 		}
-		a.leave(c)
 		synctest.Wait()
 		if got := queued(t, c); len(got) != 2 {
 			t.Fatalf("queued %d messages (%v); want sync and ack", len(got), got)
 		}
+		a.leave(c)
+		synctest.Wait()
 
 		time.Sleep(29 * time.Second)
 		synctest.Wait()

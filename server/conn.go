@@ -20,10 +20,11 @@ import (
 // bytes from turning the close into a TCP reset that would hide the close frame from the peer.
 const closeGrace = time.Second
 
-// conn is one WebSocket connection to one document: a reader goroutine (readLoop, run by the HTTP
-// handler) that decodes, validates and forwards messages to the document's actor, and a writer
-// goroutine (writeLoop) that drains the outbound queue. Only the writer writes data frames; close
-// and ping frames go through gorilla's WriteControl, which may be called concurrently.
+// conn is one WebSocket connection to one document: a reader goroutine (serve, then readLoop) that
+// decodes, validates and forwards messages to the document's actor, and a writer goroutine (drain)
+// that runs only while there is something to write: an idle connection costs one goroutine and a
+// timer (the ping), not two goroutines. Only drain writes data frames; close and ping frames go
+// through gorilla's WriteControl, which may be called concurrently.
 //
 // The queue is bounded in messages and bytes. send never blocks: when a frame would overflow the
 // queue, the connection is a slow consumer and closes with 1013 (its client reconnects and resyncs
@@ -48,10 +49,12 @@ type conn struct {
 	queue      []outFrame
 	queueBytes int         // bytes queued or being written
 	closeErr   *closeCause // why the connection closes; nil while open
-	wake       chan struct{}
+	writing    bool        // a drain goroutine runs (or has run finish)
+	ping       *time.Timer // the next ping; nil before start and after finish
 
-	readerDone chan struct{} // closed when readLoop returns
-	writerDone chan struct{} // closed when writeLoop returns
+	wg         sync.WaitGroup // drain goroutines
+	readerDone chan struct{}  // closed when readLoop returns
+	writerDone chan struct{}  // closed when finish has dropped the socket
 }
 
 // outFrame is one encoded frame waiting to be written. The bytes may be shared with other
@@ -88,10 +91,46 @@ func newConn(s *Server, ws *websocket.Conn, docID string, who principal) *conn {
 		who:        who,
 		ctx:        ctx,
 		cancel:     cancel,
-		wake:       make(chan struct{}, 1),
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+}
+
+// pingPeriod is how often the server pings: 9/10 of the pong wait, so that the pong can arrive in
+// time.
+func (c *conn) pingPeriod() time.Duration { return c.s.cfg.PongWait * 9 / 10 }
+
+// startPing schedules the first ping.
+func (c *conn) startPing() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeErr == nil {
+		c.ping = time.AfterFunc(c.pingPeriod(), c.sendPing)
+	}
+}
+
+// sendPing runs on the ping timer: it writes a ping (WriteControl is safe beside the writer) and
+// schedules the next one.
+func (c *conn) sendPing() {
+	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+		c.setClose(&closeCause{broken: true})
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closeErr == nil && c.ping != nil {
+		c.ping.Reset(c.pingPeriod())
+	}
+}
+
+// kick starts a drain goroutine if there is work and none runs. c.mu must be held.
+func (c *conn) kick() {
+	if c.writing || c.ws == nil || (len(c.queue) == 0 && c.closeErr == nil) {
+		return
+	}
+	c.writing = true
+	c.wg.Add(1)
+	go c.drain()
 }
 
 // send queues a frame for the writer and reports whether it was queued. It never blocks. A frame
@@ -106,17 +145,17 @@ func (c *conn) send(f outFrame) bool {
 	if len(c.queue) >= cfg.SendQueueMessages || (c.queueBytes > 0 && c.queueBytes+len(f.data) > cfg.SendQueueBytes) {
 		n, b := len(c.queue), c.queueBytes
 		c.closeErr = &closeCause{err: errSlowConsumer}
+		c.kick()
 		c.mu.Unlock()
 		c.cancel()
-		c.signal()
 		c.s.metrics.slowConsumers.Inc()
 		c.s.warns.warn(c.log, "slow consumer: closing", "queued_messages", n, "queued_bytes", b)
 		return false
 	}
 	c.queue = append(c.queue, f)
 	c.queueBytes += len(f.data)
+	c.kick()
 	c.mu.Unlock()
-	c.signal()
 	return true
 }
 
@@ -133,16 +172,19 @@ func (c *conn) closeWith(err error) {
 	c.setClose(&closeCause{err: wireError(err)})
 }
 
-func (c *conn) setClose(cause *closeCause) {
+// setClose records why the connection closes and reports whether it did: only the first cause
+// counts.
+func (c *conn) setClose(cause *closeCause) bool {
 	c.mu.Lock()
 	if c.closeErr != nil {
 		c.mu.Unlock()
-		return
+		return false
 	}
 	c.closeErr = cause
+	c.kick()
 	c.mu.Unlock()
 	c.cancel()
-	c.signal()
+	return true
 }
 
 // closing reports whether the connection has started closing.
@@ -152,42 +194,29 @@ func (c *conn) closing() bool {
 	return c.closeErr != nil
 }
 
-func (c *conn) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
-	}
-}
-
-// writeLoop is the connection's writer goroutine: the only one that writes data frames.
-func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	cfg := &c.s.cfg
-	ping := time.NewTicker(cfg.PongWait * 9 / 10)
-	defer ping.Stop()
-	var batch []outFrame
+// drain is the connection's writer: it writes what is queued until the queue is empty (and then
+// exits; the next send starts another) or the connection closes (and then finishes it). At most
+// one drain runs at a time.
+func (c *conn) drain() {
+	defer c.wg.Done()
 	for {
-		select {
-		case <-c.wake:
-		case <-ping.C:
-			if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(cfg.WriteTimeout)); err != nil {
-				c.setClose(&closeCause{broken: true})
-			}
-		case <-c.readerDone:
-			c.setClose(&closeCause{broken: true})
-		}
 		c.mu.Lock()
-		batch, c.queue = c.queue, batch[:0]
+		batch := c.queue
+		c.queue = nil
 		cause := c.closeErr
+		if len(batch) == 0 && cause == nil {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
 		c.mu.Unlock()
 		if cause != nil && (cause.broken || cause.err == errSlowConsumer) {
-			batch = batch[:0]
+			batch = nil
 		}
 		for i, f := range batch {
 			if err := c.write(f.data); err != nil {
 				c.log.Debug("write failed", "err", err)
-				cause = &closeCause{broken: true}
-				c.setClose(cause)
+				c.setClose(&closeCause{broken: true})
 				break
 			}
 			if !f.born.IsZero() {
@@ -198,7 +227,6 @@ func (c *conn) writeLoop() {
 			c.queueBytes -= len(f.data)
 			c.mu.Unlock()
 		}
-		clear(batch)
 		if cause != nil {
 			c.finish(cause)
 			return
@@ -220,8 +248,16 @@ func (c *conn) write(b []byte) error {
 }
 
 // finish sends the error message and the close frame the cause calls for, waits for the peer's
-// close (the reader returns when it arrives) or closeGrace, and drops the socket.
+// close (the reader returns when it arrives) or closeGrace, and drops the socket. It runs once,
+// on the last drain goroutine.
 func (c *conn) finish(cause *closeCause) {
+	defer close(c.writerDone)
+	c.mu.Lock()
+	if c.ping != nil {
+		c.ping.Stop()
+		c.ping = nil
+	}
+	c.mu.Unlock()
 	if !cause.broken && !cause.peerClosed && !cause.closeSent && cause.err != nil {
 		e := cause.err
 		if e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway {
@@ -275,14 +311,17 @@ func readMessage(ws *websocket.Conn, max int, discard bool) (int, []byte, error)
 	return mt, b, nil
 }
 
-// newUpgrader returns the WebSocket upgrader for cfg (after withDefaults): no compression, the
-// HTTP server's read buffer reused, write buffers pooled (an idle connection holds none), origins
-// checked against cfg.AllowedOrigins.
+// newUpgrader returns the WebSocket upgrader for cfg (after withDefaults): no compression, a small
+// read buffer, write buffers pooled (an idle connection holds none), origins checked against
+// cfg.AllowedOrigins.
 func newUpgrader(cfg Config) *websocket.Upgrader {
 	return &websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		WriteBufferSize:  4096,
-		WriteBufferPool:  &sync.Pool{},
+		// A small read buffer of its own per connection (the HTTP server's 4 KiB one is let go);
+		// large messages are read straight into their own buffer anyway.
+		ReadBufferSize:  1024,
+		WriteBufferSize: 4096,
+		WriteBufferPool: &sync.Pool{},
 		CheckOrigin: func(r *http.Request) bool {
 			origin := r.Header.Get("Origin")
 			return origin == "" || originAllowed(cfg.AllowedOrigins, origin, r.Host)

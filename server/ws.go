@@ -73,18 +73,29 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	s.metrics.connections.Inc()
 	c.log.Debug("connected", "remote", r.RemoteAddr, "who", who)
+	c.startPing()
+	// The reader runs in a goroutine of its own, so that the HTTP server's deeper stack is not
+	// kept alive by an idle connection: the handler returns now.
+	go c.serve()
+}
 
-	go c.writeLoop()
+// serve runs the connection's reader, then waits for the writer to drop the socket, and
+// unregisters the connection.
+func (c *conn) serve() {
+	defer c.s.connWG.Done()
 	c.readLoop()
 	<-c.writerDone
-
-	s.mu.Lock()
-	delete(s.conns, c)
-	s.mu.Unlock()
-	s.metrics.connections.Dec()
+	c.wg.Wait()
+	c.s.mu.Lock()
+	delete(c.s.conns, c)
+	c.s.mu.Unlock()
+	c.s.metrics.connections.Dec()
 	c.log.Debug("disconnected")
-	s.connWG.Done()
 }
+
+// peerCloseDrain bounds how long a connection reads what its peer sends after the peer's close
+// frame.
+const peerCloseDrain = 100 * time.Millisecond
 
 // isProtocolError reports whether err is gorilla's report of a broken frame, after which gorilla
 // has sent a 1002 close frame itself.
@@ -121,10 +132,13 @@ func (c *conn) readLoop() {
 			var ce *websocket.CloseError
 			switch {
 			case errors.As(err, &ce):
-				// gorilla has answered the peer's close frame. Drain what the peer may still
-				// send until it drops the socket, so that our close is not a reset.
-				c.setClose(&closeCause{peerClosed: true})
-				drainRaw(c.ws, closeGrace)
+				// gorilla has answered the peer's close frame. When the peer started the close,
+				// drain briefly what it may still (wrongly) send, so that dropping the socket
+				// does not reset the connection under our close frame. When we started it, the
+				// handshake is complete: drop the socket now.
+				if c.setClose(&closeCause{peerClosed: true}) {
+					drainRaw(c.ws, peerCloseDrain)
+				}
 			case errors.Is(err, websocket.ErrReadLimit), isProtocolError(err):
 				// gorilla has sent the close frame (1009, 1002) itself.
 				if errors.Is(err, websocket.ErrReadLimit) {
