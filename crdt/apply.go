@@ -11,9 +11,37 @@ import (
 // by clock and not overlapping (adjacent ops that continue each other are
 // merged), and delete ranges naming clocks not yet integrated.
 type pendingSet struct {
-	ops  map[uint64][]uop
-	dels []delRange
+	ops   map[uint64][]uop
+	dels  []delRange
+	bound int // an upper bound of the encoded size: the sum of pendingCost and delsCost
 }
+
+// pendingCost bounds what op adds to the encoded size of an update: its bytes
+// with every index and varint at its widest (8 bytes), a block header of its
+// own, and table entries for every client and root it names. Keeping the sum
+// of these bounds up to date costs O(1) per op, so that checking
+// MaxPendingBytes does not encode the pending set on every Apply: only a
+// bound above the limit calls for the exact size.
+func pendingCost(op *uop) int {
+	const w = maxUvarBytes
+	n := 1 + 3*w + 2*w // tag, block header, the author's table entry and its index
+	switch op.kind {
+	case opText:
+		n += w + 1 + w + len(op.root) + 2*w + 4*w // ri, root entry, len, 2 origins with table entries
+		if !op.deleted {
+			n += w + 4*len(op.content)
+		}
+	case opMap:
+		n += w + 1 + w + len(op.root) + w + len(op.key) + w + w + len(op.value)
+	case opSkip:
+		n += w
+	}
+	return n
+}
+
+// delsCost bounds the encoded size of delete ranges (with their headers and
+// table entries).
+func delsCost(ds []delRange) int { return 5*maxUvarBytes + len(ds)*5*maxUvarBytes }
 
 func (p *pendingSet) empty() bool { return len(p.ops) == 0 && len(p.dels) == 0 }
 
@@ -241,16 +269,23 @@ func (d *Doc) plan(u *update) *plan {
 	p := &plan{}
 	queues := make(map[uint64]*queue, len(d.pending.ops)+len(u.blocks))
 	changed := false
+	bound := 0 // the ops part of the new pending set's bound
+	if !d.pending.empty() {
+		bound = d.pending.bound - delsCost(d.pending.dels)
+	}
 	for c, ops := range d.pending.ops {
 		q := &queue{client: c, ops: ops, next: d.clock(c)}
 		// Pending ops that became known meanwhile are dropped.
 		for q.head < len(q.ops) && q.ops[q.head].end() <= q.next {
+			bound -= pendingCost(&q.ops[q.head])
 			q.head++
 			changed = true
 		}
 		if q.head < len(q.ops) && q.ops[q.head].clock < q.next {
 			q.own()
+			bound -= pendingCost(&q.ops[q.head])
 			q.ops[q.head] = trimOp(c, q.ops[q.head], q.next)
+			bound += pendingCost(&q.ops[q.head])
 			changed = true
 		}
 		queues[c] = q
@@ -263,7 +298,8 @@ func (d *Doc) plan(u *update) *plan {
 			queues[b.client] = q
 		}
 		for _, op := range b.ops {
-			if q.addOp(op) {
+			if cost := q.addOp(op); cost > 0 {
+				bound += cost
 				changed = true
 			}
 		}
@@ -304,11 +340,12 @@ func (d *Doc) plan(u *update) *plan {
 						break ops
 					}
 				}
-				if !d.originsValid(op, queues) {
-					q.own()
-					op = &q.ops[q.head]
-					op.kind, op.content = opSkip, nil
-				}
+			}
+			bound -= pendingCost(op) // it leaves the queue
+			if op.kind == opText && !d.originsValid(op, queues) {
+				q.own()
+				op = &q.ops[q.head]
+				op.kind, op.content = opSkip, nil
 			}
 			p.steps = append(p.steps, step{q.client, op})
 			q.next = op.end()
@@ -328,7 +365,7 @@ func (d *Doc) plan(u *update) *plan {
 			if p.pending.ops == nil {
 				p.pending.ops = make(map[uint64][]uop)
 			}
-			p.pending.ops[c] = q.ops[q.head:len(q.ops):len(q.ops)]
+			p.pending.ops[c] = q.ops[q.head:]
 		}
 	}
 	dels := d.pending.dels
@@ -348,9 +385,13 @@ func (d *Doc) plan(u *update) *plan {
 	switch {
 	case p.pending.empty():
 	case !changed && slices.Equal(p.pending.dels, d.pending.dels):
-		p.pendingBytes = d.pendingBytes
+		p.pending.bound, p.pendingBytes = d.pending.bound, d.pendingBytes
 	default:
-		p.pendingBytes = len(encodeUpdate(p.pending.toUpdate()))
+		p.pending.bound = bound + delsCost(p.pending.dels)
+		p.pendingBytes = -1 // not known yet: see Doc.PendingBytes
+		if p.pending.bound > d.cfg.MaxPendingBytes {
+			p.pendingBytes = p.pending.toUpdate().encodedSize()
+		}
 	}
 	return p
 }
@@ -365,36 +406,38 @@ func (q *queue) own() {
 
 // addOp adds op to the queue unless its clocks are known: the parts already
 // integrated or already queued are dropped (the first one received wins). It
-// reports whether anything was added.
-func (q *queue) addOp(op uop) bool {
+// returns the pendingCost of what it added (0 if nothing).
+func (q *queue) addOp(op uop) int {
 	if op.end() <= q.next {
-		return false
+		return 0
 	}
 	op = trimOp(q.client, op, q.next)
 	// i: the first queued op ending after op.clock.
 	i, _ := slices.BinarySearchFunc(q.ops, op.clock, func(o uop, c uint64) int { return cmp.Compare(o.end(), c+1) })
-	added := false
+	cost := 0
 	for op.n > 0 {
 		if i == len(q.ops) {
-			q.own()
+			// Appending writes past the end of a shared slice only, which the
+			// document's pending set does not see: no copy needed.
 			q.ops = append(q.ops, op)
-			return true
+			return cost + pendingCost(&op)
 		}
 		o := &q.ops[i]
 		if op.clock < o.clock {
 			q.own()
-			q.ops = slices.Insert(q.ops, i, cutOp(op, o.clock))
-			added = true
+			part := cutOp(op, o.clock)
+			q.ops = slices.Insert(q.ops, i, part)
+			cost += pendingCost(&part)
 			i++
 			o = &q.ops[i]
 		}
 		if op.end() <= o.end() {
-			return added
+			return cost
 		}
 		op = trimOp(q.client, op, o.end())
 		i++
 	}
-	return added
+	return cost
 }
 
 // originsValid checks, when op is about to be integrated, that its origins are

@@ -78,7 +78,7 @@ func TestRandomConvergence(t *testing.T) {
 func TestShuffledDelivery(t *testing.T) {
 	sawPending := false
 	forSeeds(t, func(seed uint64) error {
-		s, err := runSim(seed, crdttest.SimOptions{Shuffle: true, FlushRate: 0.01})
+		s, err := runSim(seed, crdttest.SimOptions{Shuffle: true, FlushRate: 0.01, Check: crdt.CheckPending})
 		sawPending = sawPending || s.MaxPending > 0
 		return err
 	})
@@ -115,7 +115,7 @@ func TestDuplicateDelivery(t *testing.T) {
 // the final sync recover them by state vector.
 func TestDropThenRetry(t *testing.T) {
 	forSeeds(t, func(seed uint64) error {
-		_, err := runSim(seed, crdttest.SimOptions{Shuffle: true, DropRate: 0.1, ReconnectRate: 0.02})
+		_, err := runSim(seed, crdttest.SimOptions{Shuffle: true, DropRate: 0.1, ReconnectRate: 0.02, Check: crdt.CheckPending})
 		return err
 	})
 }

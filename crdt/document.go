@@ -163,7 +163,16 @@ func (d *Doc) StateVector() StateVector {
 // PendingBytes returns the size of the units and delete ranges that wait for
 // their dependencies, counted as the length of the update that holds them (the
 // pending section of a snapshot); 0 when nothing waits.
-func (d *Doc) PendingBytes() int { return d.pendingBytes }
+//
+// The exact size is computed when asked for (and kept until the pending set
+// changes); Apply only computes it when a cheap upper bound exceeds
+// Config.MaxPendingBytes.
+func (d *Doc) PendingBytes() int {
+	if d.pendingBytes < 0 {
+		d.pendingBytes = d.pending.toUpdate().encodedSize()
+	}
+	return d.pendingBytes
+}
 
 func validName(name string) error {
 	if len(name) == 0 || len(name) > MaxRootNameBytes || !utf8.ValidString(name) {

@@ -133,35 +133,7 @@ func compareRootKeys(a, b rootKey) int {
 // must be ascending and separated by gaps; ops that continue each other are
 // merged as they are written.
 func encodeUpdate(u *update) []byte {
-	// Tables: every client and root used, sorted.
-	var clients []uint64
-	var roots []rootKey
-	for i := range u.blocks {
-		b := &u.blocks[i]
-		clients = append(clients, b.client)
-		for j := range b.ops {
-			op := &b.ops[j]
-			switch op.kind {
-			case opText:
-				roots = append(roots, rootKey{KindText, op.root})
-				if op.left.Client != 0 {
-					clients = append(clients, op.left.Client)
-				}
-				if op.right.Client != 0 {
-					clients = append(clients, op.right.Client)
-				}
-			case opMap:
-				roots = append(roots, rootKey{KindMap, op.root})
-			}
-		}
-	}
-	for _, r := range u.dels {
-		clients = append(clients, r.client)
-	}
-	slices.Sort(clients)
-	clients = slices.Compact(clients)
-	slices.SortFunc(roots, compareRootKeys)
-	roots = slices.Compact(roots)
+	clients, roots := u.tables()
 	ci := func(c uint64) uint64 {
 		i, _ := slices.BinarySearch(clients, c)
 		return uint64(i)
@@ -205,6 +177,131 @@ func encodeUpdate(u *update) []byte {
 		}
 	}
 	return appendDeleteSet(b, u.dels, ci)
+}
+
+// tables returns the clients and roots that u uses, sorted.
+func (u *update) tables() ([]uint64, []rootKey) {
+	var clients []uint64
+	var roots []rootKey
+	addC := func(c uint64) {
+		if k := len(clients); k == 0 || clients[k-1] != c {
+			clients = append(clients, c)
+		}
+	}
+	addR := func(r rootKey) {
+		if k := len(roots); k == 0 || roots[k-1] != r {
+			roots = append(roots, r)
+		}
+	}
+	for i := range u.blocks {
+		b := &u.blocks[i]
+		addC(b.client)
+		for j := range b.ops {
+			op := &b.ops[j]
+			switch op.kind {
+			case opText:
+				addR(rootKey{KindText, op.root})
+				if op.left.Client != 0 {
+					addC(op.left.Client)
+				}
+				if op.right.Client != 0 {
+					addC(op.right.Client)
+				}
+			case opMap:
+				addR(rootKey{KindMap, op.root})
+			}
+		}
+	}
+	for _, r := range u.dels {
+		addC(r.client)
+	}
+	slices.Sort(clients)
+	clients = slices.Compact(clients)
+	slices.SortFunc(roots, compareRootKeys)
+	roots = slices.Compact(roots)
+	return clients, roots
+}
+
+// encodedSize returns len(encodeUpdate(u)) without writing the bytes.
+func (u *update) encodedSize() int {
+	clients, roots := u.tables()
+	ci := func(c uint64) int {
+		i, _ := slices.BinarySearch(clients, c)
+		return uvLen(uint64(i))
+	}
+	ri := func(k RootKind, name string) int {
+		i, _ := slices.BinarySearchFunc(roots, rootKey{k, name}, compareRootKeys)
+		return uvLen(uint64(i))
+	}
+	n := 1 + uvLen(uint64(len(clients))) + uvLen(uint64(len(roots))) + uvLen(uint64(len(u.blocks)))
+	for _, c := range clients {
+		n += uvLen(c)
+	}
+	for _, r := range roots {
+		n += 1 + uvLen(uint64(len(r.name))) + len(r.name)
+	}
+	for i := range u.blocks {
+		bl := &u.blocks[i]
+		n += ci(bl.client) + uvLen(bl.start())
+		groups := 0
+		for j := 0; j < len(bl.ops); {
+			k := j + 1
+			for k < len(bl.ops) && canMerge(bl.client, &bl.ops[k-1], &bl.ops[k]) {
+				k++
+			}
+			groups++
+			op := &bl.ops[j]
+			var total uint64
+			for x := j; x < k; x++ {
+				total += bl.ops[x].n
+			}
+			n++ // tag
+			switch op.kind {
+			case opText:
+				n += ri(KindText, op.root) + uvLen(total)
+				if op.left.Client != 0 {
+					n += ci(op.left.Client) + uvLen(op.left.Clock)
+				}
+				if op.right.Client != 0 {
+					n += ci(op.right.Client) + uvLen(op.right.Clock)
+				}
+				if !op.deleted {
+					size := 0
+					for x := j; x < k; x++ {
+						for _, c := range bl.ops[x].content {
+							size += utf8.RuneLen(c)
+						}
+					}
+					n += uvLen(uint64(size)) + size
+				}
+			case opMap:
+				n += ri(KindMap, op.root) + uvLen(uint64(len(op.key))) + len(op.key) + uvLen(op.lamport)
+				if op.value != nil {
+					n += uvLen(uint64(len(op.value))) + len(op.value)
+				}
+			case opSkip:
+				n += uvLen(total)
+			}
+			j = k
+		}
+		n += uvLen(uint64(groups))
+	}
+	nc := 0
+	var end uint64
+	for i, r := range u.dels {
+		if i == 0 || r.client != u.dels[i-1].client {
+			j := i
+			for j < len(u.dels) && u.dels[j].client == r.client {
+				j++
+			}
+			nc++
+			n += ci(r.client) + uvLen(uint64(j-i))
+			end = 0
+		}
+		n += uvLen(r.clock-end) + uvLen(r.n)
+		end = r.clock + r.n
+	}
+	return n + uvLen(uint64(nc))
 }
 
 // appendOpBytes writes ops, which continue each other, as one op.

@@ -22,6 +22,9 @@ type SimOptions struct {
 	Shuffle                               bool    // deliver in any order (else FIFO per sender)
 	Duplicate                             bool    // also deliver already delivered messages again (1-3 times, and whole re-sends)
 	DropRate                              float64 // the chance that a message is lost (recovered by reconnects and the final sync)
+	// Check, if set, is called after every Apply (to check invariants that
+	// only the package's own tests can see).
+	Check func(*crdt.Doc) error
 }
 
 func (o *SimOptions) defaults() {
@@ -303,6 +306,11 @@ func (s *Sim) sync(a, b int) error {
 func (s *Sim) apply(r int, b []byte) error {
 	if err := CheckApply(s.Docs[r], b); err != nil {
 		return err
+	}
+	if s.opts.Check != nil {
+		if err := s.opts.Check(s.Docs[r]); err != nil {
+			return fmt.Errorf("replica %d: %w", r, err)
+		}
 	}
 	s.MaxPending = max(s.MaxPending, s.Docs[r].PendingBytes())
 	return nil
