@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -18,7 +19,7 @@ func TestSequentialTraces(t *testing.T) {
 		t.Skip("editing traces not found: set TANDEM_TRACES or put them in ../shared/traces")
 	}
 	if testing.Short() {
-		files = files[:1]
+		files = smallest(files)
 	}
 	for _, f := range files {
 		tr, err := crdttest.LoadTrace(f)
@@ -54,6 +55,9 @@ func TestConcurrentTraces(t *testing.T) {
 	if len(files) == 0 {
 		t.Skip("editing traces not found: set TANDEM_TRACES or put them in ../shared/traces")
 	}
+	if testing.Short() {
+		files = smallest(files)
+	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			tr, err := crdttest.LoadTrace(f)
@@ -75,7 +79,7 @@ func replayConcurrent(tr *crdttest.Trace) error {
 		docs[a] = fresh(uint64(a + 1))
 		have[a] = make([]int, n)
 	}
-	updates := make([][][]byte, n)   // per agent, the update of each of its transactions
+	updates := make([][][]byte, n)          // per agent, the update of each of its transactions
 	versions := make([][]int, len(tr.Txns)) // per transaction, its version
 	for i, txn := range tr.Txns {
 		a := txn.Agent
@@ -146,4 +150,15 @@ func replayConcurrent(tr *crdttest.Trace) error {
 		return fmt.Errorf("%d bytes pending", p)
 	}
 	return nil
+}
+
+// smallest returns the smallest of files, for -short runs.
+func smallest(files []string) []string {
+	best, size := files[0], int64(-1)
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil && (size < 0 || st.Size() < size) {
+			best, size = f, st.Size()
+		}
+	}
+	return []string{best}
 }
