@@ -22,17 +22,33 @@ const benchRoot = "body"
 // failureCounts counts connection failures and closes by reason ("http 503", "close 1013",
 // "timeout"...), for the JSON result.
 type failureCounts struct {
-	mu sync.Mutex
-	m  map[string]int
+	mu      sync.Mutex
+	m       map[string]int
+	example map[string]string // the first error of each kind, for the log
 }
 
 func (f *failureCounts) add(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.m == nil {
-		f.m = map[string]int{}
+		f.m, f.example = map[string]int{}, map[string]string{}
 	}
-	f.m[failureKind(err)]++
+	k := failureKind(err)
+	f.m[k]++
+	if _, ok := f.example[k]; !ok && err != nil {
+		f.example[k] = err.Error()
+	}
+}
+
+// examples returns one error message per kind, sorted by kind.
+func (f *failureCounts) examples() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, k := range sortedKeys(f.m) {
+		out = append(out, k+": "+f.example[k])
+	}
+	return out
 }
 
 func (f *failureCounts) total() int {
@@ -148,9 +164,14 @@ func closeAll(ts []typist) {
 	wg.Wait()
 }
 
-// closedDuring counts the typists whose connection ended, by reason.
-func closedDuring(ts []typist) (int, map[string]int) {
+// closedDuring counts the typists whose connection ended, by reason, and logs an example of each.
+func closedDuring(e *benchEnv, ts []typist) (int, map[string]int) {
 	var f failureCounts
+	defer func() {
+		for _, ex := range f.examples() {
+			e.logf("closed during the run: %s", ex)
+		}
+	}()
 	for _, c := range ts {
 		if c == nil {
 			continue

@@ -104,7 +104,7 @@ func benchDurable(ctx context.Context, e *benchEnv) (*durableResult, error) {
 	sleepUntil(ctx, winEnd)
 	c1 := sampleCPU(e.pid)
 	wg.Wait()
-	closed, reasons := closedDuring(typists)
+	closed, reasons := closedDuring(e, typists)
 	res := &durableResult{
 		Label: o.label, Proto: "tandem", Docs: docs, Clients: n,
 		AckedOpsS: round1(float64(acked.Load()) / o.duration.Seconds()), Acked: acked.Load(),

@@ -63,7 +63,9 @@ type latencyRun struct {
 	measuredOps      atomic.Int64
 	expected         atomic.Int64
 	lagMax           atomic.Int64
-	members          []int // clients per document
+	firstEditErr     sync.Once
+	editErrMsg       string // the first edit error, set under firstEditErr
+	members          []int  // clients per document
 }
 
 // receiver returns the receive hook of client self (shard picks its histogram shard): for each op
@@ -121,6 +123,9 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	}, &fails)
 	connectS := time.Since(t0).Seconds()
 	defer closeAll(conns)
+	for _, ex := range fails.examples() {
+		e.logf("connection refused: %s", ex)
+	}
 	if fails.total() == n {
 		return nil, fmt.Errorf("bench: no client connected: %v", fails.snapshot())
 	}
@@ -170,7 +175,11 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	for r.received.Load() < expected && time.Now().Before(graceEnd) && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
-	closed, reasons := closedDuring(conns)
+	closed, reasons := closedDuring(e, conns)
+	if r.editErrors.Load() > 0 {
+		r.firstEditErr.Do(func() {})
+		e.logf("latency: %d edits failed; the first: %s", r.editErrors.Load(), r.editErrMsg)
+	}
 	h := r.hist.merged()
 	cpu := cpuBetween(c0, c1)
 	res := &latencyResult{
@@ -227,6 +236,7 @@ func (r *latencyRun) type_(ctx context.Context, c typist, l *sendLog, next, peri
 		}
 		if err := c.typeChar(); err != nil {
 			r.editErrors.Add(1)
+			r.firstEditErr.Do(func() { r.editErrMsg = err.Error() })
 		}
 		if o.awareness && o.renew > 0 && now >= renewAt {
 			_ = c.renewPresence()
