@@ -27,7 +27,8 @@ import { encodeFrame, decodeFrame, isTerminal, PROTOCOL_VERSION, MessageType, FR
  * status becomes `error` with the code, and only connect() tries again.
  *
  * Local edits: make them inside provider.transact(fn) (or call provider.flush() after them); the
- * CRDT is pure and does not tell anyone that it changed.
+ * CRDT is pure and does not tell anyone that it changed, so the provider does: every flush that
+ * found changes emits `local`, which is how an editor binding learns of edits made from code.
  */
 
 /** @typedef {'connecting' | 'connected' | 'offline' | 'error'} Status */
@@ -56,6 +57,7 @@ import { encodeFrame, decodeFrame, isTerminal, PROTOCOL_VERSION, MessageType, FR
  * @property {{ clientId: number, payload: Uint8Array }} broadcast
  * @property {Error & { code?: number }} error
  * @property {{ loaded: true }} loaded
+ * @property {{ update: Uint8Array }} local  local changes were taken from the replica (by transact or flush)
  */
 
 /**
@@ -190,6 +192,8 @@ export class Provider extends Emitter {
     this.awareness = opts.awareness ?? new Awareness({ clientId: this.doc.clientId });
     this.awareness.clientId = this.doc.clientId;
     this.ready = this.#load(opts.storage);
+    // Store writes queue behind the load (it never rejects).
+    this.#storeChain = this.ready;
     this.#listenToPage();
     if (opts.connect ?? true) {
       // Open on the next microtask, so that listeners added right after construction see every
@@ -239,18 +243,16 @@ export class Provider extends Emitter {
   flush() {
     const update = this.doc.takeUpdate();
     if (!update || this.#destroyed) return;
-    this.#persist(update);
+    // Stored with its unsaved mark in one write, before it is sent.
+    this.#persist(update, this.doc.clientId);
     this.#unsavedIds.add(this.doc.clientId);
-    if (this.#store) {
-      const store = this.#store;
-      this.#enqueueStore(() => store.markUnsaved(this.docId, this.doc.clientId));
-    }
     this.#setSaved(false);
     if (this.#synced && this.#ws && !this.#readOnly) {
       this.#sendUpdate(update);
     } else {
       this.#dirty = true;
     }
+    this.emit('local', { update });
   }
 
   /**
@@ -372,13 +374,21 @@ export class Provider extends Emitter {
     this.#storeChain = this.#storeChain.then(op).catch((err) => this.#reportError('offline store write failed', err));
   }
 
-  /** @param {Uint8Array} update */
-  #persist(update) {
-    const store = this.#store;
-    if (!store) return;
+  /**
+   * #persist appends update to the offline store; unsavedId, for a local change, marks its client
+   * ID unsaved in the same write.
+   * @param {Uint8Array} update
+   * @param {number} [unsavedId]
+   */
+  #persist(update, unsavedId) {
+    // Before the store is open (edits made before `ready`), the write waits in the queue, which
+    // starts with the load.
+    if (this.#loaded && !this.#store) return;
     this.#storeStats.logEntries++;
     this.#storeStats.logBytes += update.byteLength;
-    this.#enqueueStore(() => store.append(this.docId, update));
+    this.#enqueueStore(async () => {
+      if (this.#store) await this.#store.append(this.docId, update, unsavedId);
+    });
     this.#maybeCompact();
   }
 
@@ -522,9 +532,10 @@ export class Provider extends Emitter {
     this.emit('synced', { synced: true });
     // Send what the server lacks: the ops its state vector does not cover, and (when some
     // client's changes are unacknowledged) the delete set, which no state vector reveals.
+    // Local changes made without transact() or flush() are stored (marked unsaved) like any other.
     const localUpdate = this.doc.takeUpdate();
     if (localUpdate) {
-      this.#persist(localUpdate);
+      this.#persist(localUpdate, this.doc.clientId);
       this.#unsavedIds.add(this.doc.clientId);
     }
     /** @type {Map<number, number>} */
@@ -552,6 +563,7 @@ export class Provider extends Emitter {
     }
     this.#dirty = false;
     this.awareness.attach((clock, state) => this.#send({ type: MessageType.AWARENESS, clock, state }));
+    if (localUpdate) this.emit('local', { update: localUpdate });
   }
 
   /** @param {Uint8Array} update */

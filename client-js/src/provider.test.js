@@ -1,8 +1,9 @@
 // @ts-check
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import 'fake-indexeddb/auto';
 import { Provider, docUrl, randomClientId } from './provider.js';
-import { MemoryStore } from './store.js';
+import { MemoryStore, IndexedDBStore } from './store.js';
 import { Backoff } from './backoff.js';
 import { Doc, encodeStateVector, decodeStateVector } from './crdt/index.js';
 import { encodeFrame, decodeFrame, MessageType, FROM_CLIENT, FROM_SERVER, PROTOCOL_VERSION } from './protocol.js';
@@ -318,6 +319,65 @@ test('provider: a reload keeps offline edits (new client ID), including pure del
   assert.equal(p2.saved, true);
   await p2.whenStored();
   assert.deepEqual((await store.load('d')).unsaved, [], 'the stored unsaved marks are cleared');
+});
+
+/**
+ * dyingStore wraps a store for a tab that is killed after `writes` store writes have been started:
+ * later writes never happen (their promises never settle).
+ * @param {MemoryStore} inner
+ * @param {number} writes
+ * @returns {import('./store.js').DocStore}
+ */
+function dyingStore(inner, writes) {
+  const names = ['append', 'markUnsaved', 'markSaved', 'compact', 'clear'];
+  return new Proxy(inner, {
+    get(target, key) {
+      const v = /** @type {any} */ (target)[key];
+      if (typeof v !== 'function') return v;
+      if (names.includes(String(key))) return (/** @type {any[]} */ ...args) => (writes-- > 0 ? v.apply(target, args) : new Promise(() => {}));
+      return v.bind(target);
+    },
+  });
+}
+
+test('provider: a tab killed right after storing a pure deletion still gets it to the server', async (t) => {
+  const store = new MemoryStore();
+  const server = new FakeServer();
+  server.doc.text('body').insert(0, 'hello world');
+  server.doc.takeUpdate();
+  // The first tab stores the server's text (one write), goes offline, deletes (one more write),
+  // and dies there: no destroy(), no later write.
+  const p1 = new Provider({ url: 'http://h', docId: 'd', clientId: 1, storage: dyingStore(store, 2), createSocket: server.create, pingIntervalMs: 0 });
+  await p1.ready;
+  server.handshake();
+  server.last.drop(1006);
+  p1.disconnect();
+  p1.transact(() => p1.doc.text('body').delete(5, 6));
+  await settle();
+  const stored = await store.load('d');
+  assert.equal(stored.updates.length, 2, 'the deletion is in the log');
+  assert.deepEqual(stored.unsaved, [1], 'and marked unsaved by the same write');
+  const p2 = new Provider({ url: 'http://h', docId: 'd', clientId: 2, storage: store, createSocket: server.create });
+  t.after(() => p2.destroy());
+  await p2.ready;
+  server.handshake();
+  server.pump();
+  assert.equal(server.doc.text('body').toString(), 'hello', 'the deletion reached the server');
+});
+
+test('provider: edits made before the offline store is open are stored', async (t) => {
+  const docId = `early-${Date.now()}`;
+  const p = new Provider({ url: 'http://h', docId, clientId: 7, connect: false });
+  t.after(() => p.destroy());
+  p.transact(() => p.doc.text('body').insert(0, 'typed at once'));
+  await p.whenStored();
+  const other = await IndexedDBStore.open(indexedDB);
+  t.after(() => other.close());
+  const got = await other.load(docId);
+  const d = new Doc(8);
+  for (const u of got.updates) d.apply(u);
+  assert.equal(d.text('body').toString(), 'typed at once');
+  assert.deepEqual(got.unsaved, [7]);
 });
 
 test('provider: opening does not grow the store; compaction folds the log', async (t) => {

@@ -12,7 +12,10 @@
  * The store also remembers which client IDs have local changes the server has not acknowledged
  * (`unsaved`). A tab that reloads gets a new client ID; the old one's edits are in the stored state,
  * and the `unsaved` entry tells the new tab to push them to the server even if they are pure
- * deletions (which a state vector does not reveal).
+ * deletions (which a state vector does not reveal). A local edit and its `unsaved` mark are written
+ * in one transaction (`append` with a client ID), so a tab killed in between cannot keep the one
+ * without the other. The marks are kept apart from the snapshot: marking and clearing them, which
+ * happens with every burst of typing, never rewrites a large snapshot.
  *
  * Two implementations share one interface: `IndexedDBStore` in browsers and `MemoryStore`
  * elsewhere (node tests, private windows without IndexedDB). `openStore()` picks one.
@@ -29,8 +32,9 @@
  * @typedef {object} DocStore
  * @property {(docId: string) => Promise<StoredDoc>} load
  *   load reads a document's snapshot and log; it writes nothing.
- * @property {(docId: string, update: Uint8Array) => Promise<void>} append
- *   append adds one update to the log.
+ * @property {(docId: string, update: Uint8Array, unsavedId?: number) => Promise<void>} append
+ *   append adds one update to the log; with unsavedId (a local edit), it also marks that client ID
+ *   unsaved, atomically.
  * @property {(docId: string, fold: (snapshot: Uint8Array | null, updates: Uint8Array[]) => Uint8Array) => Promise<void>} compact
  *   compact atomically reads the snapshot and log, calls fold (synchronously) to produce the new
  *   snapshot, stores it and deletes the log entries fold saw. Entries appended by other tabs are
@@ -83,9 +87,11 @@ export class MemoryStore {
     return { snapshot: d.snapshot, updates: [...d.updates], unsaved: [...d.unsaved] };
   }
 
-  /** @param {string} docId @param {Uint8Array} update */
-  async append(docId, update) {
-    this.#get(docId).updates.push(update.slice());
+  /** @param {string} docId @param {Uint8Array} update @param {number} [unsavedId] */
+  async append(docId, update, unsavedId) {
+    const d = this.#get(docId);
+    d.updates.push(update.slice());
+    if (unsavedId !== undefined) d.unsaved.add(unsavedId);
   }
 
   /**
@@ -159,9 +165,21 @@ function done(tx) {
 }
 
 /**
+ * unsavedKey is the `docs` key of a document's unsaved client IDs: an array key, which no
+ * document ID (a string key) can equal.
+ * @param {string} docId
+ */
+function unsavedKey(docId) {
+  return [docId, 'unsaved'];
+}
+
+/**
  * IndexedDBStore keeps documents in one IndexedDB database, shared by every tab of an origin.
- * Object stores: `docs` (key: document ID; value: { snapshot, unsaved }) and `log` (key:
- * [document ID, sequence]; value: update bytes). Every method is one transaction.
+ * Object stores: `docs` (key: document ID; value: { snapshot }; and key [document ID, 'unsaved'];
+ * value: the unsaved client IDs) and `log` (key: [document ID, sequence]; value: update bytes).
+ * Every method is one transaction. (Databases written before the marks had their own record keep
+ * them in the snapshot's record as `unsaved`; they are read from there too and moved on the next
+ * change.)
  * @implements {DocStore}
  */
 export class IndexedDBStore {
@@ -202,20 +220,23 @@ export class IndexedDBStore {
   /** @param {string} docId */
   async load(docId) {
     const tx = this.#db.transaction([DOCS, LOG], 'readonly');
-    const [meta, updates] = await Promise.all([
-      req(tx.objectStore(DOCS).get(docId)),
+    const docs = tx.objectStore(DOCS);
+    const [meta, marks, updates] = await Promise.all([
+      req(docs.get(docId)),
+      req(docs.get(unsavedKey(docId))),
       req(tx.objectStore(LOG).getAll(IndexedDBStore.#range(docId))),
     ]);
     return {
       snapshot: meta?.snapshot ? new Uint8Array(meta.snapshot) : null,
       updates: updates.map((u) => new Uint8Array(u)),
-      unsaved: Array.isArray(meta?.unsaved) ? [...meta.unsaved] : [],
+      unsaved: [...new Set([...(Array.isArray(meta?.unsaved) ? meta.unsaved : []), ...(Array.isArray(marks) ? marks : [])])],
     };
   }
 
-  /** @param {string} docId @param {Uint8Array} update */
-  async append(docId, update) {
-    const tx = this.#db.transaction([LOG], 'readwrite');
+  /** @param {string} docId @param {Uint8Array} update @param {number} [unsavedId] */
+  async append(docId, update, unsavedId) {
+    const tx = this.#db.transaction(unsavedId === undefined ? [LOG] : [DOCS, LOG], 'readwrite');
+    if (unsavedId !== undefined) IndexedDBStore.#changeUnsaved(tx, docId, (s) => s.add(unsavedId));
     const log = tx.objectStore(LOG);
     // The next sequence number is one past the last key of this document (read in the same
     // transaction, so two tabs appending at once cannot take the same key).
@@ -252,7 +273,10 @@ export class IndexedDBStore {
               meta.snapshot ? new Uint8Array(meta.snapshot) : null,
               valsReq.result.map((u) => new Uint8Array(u)),
             );
-            docs.put({ snapshot: snap.slice(), unsaved: meta.unsaved ?? [] }, docId);
+            docs.put({ snapshot: snap.slice() }, docId);
+            if (Array.isArray(meta.unsaved) && meta.unsaved.length > 0) {
+              IndexedDBStore.#changeUnsaved(tx, docId, (s) => meta.unsaved.forEach((/** @type {number} */ c) => s.add(c)));
+            }
             // Delete exactly the entries fold saw; the transaction holds the lock, so no other
             // tab appended in between.
             if (keys.length > 0) log.delete(IDBKeyRange.bound(keys[0], keys[keys.length - 1]));
@@ -271,20 +295,46 @@ export class IndexedDBStore {
   }
 
   /**
+   * #changeUnsaved changes the unsaved set of docId within tx (which covers DOCS, read-write),
+   * writing it only if it changed. A set still held in the snapshot's record (an older layout) is
+   * moved to its own record on the way, when the change removes something.
+   * @param {IDBTransaction} tx
+   * @param {string} docId
+   * @param {(s: Set<number>) => void} change
+   */
+  static #changeUnsaved(tx, docId, change) {
+    const docs = tx.objectStore(DOCS);
+    const r = docs.get(unsavedKey(docId));
+    r.onsuccess = () => {
+      const s = new Set(/** @type {number[]} */ (Array.isArray(r.result) ? r.result : []));
+      const before = [...s];
+      change(s);
+      if (s.size !== before.length || before.some((c) => !s.has(c))) {
+        if (s.size > 0) docs.put([...s], unsavedKey(docId));
+        else docs.delete(unsavedKey(docId));
+      }
+    };
+  }
+
+  /**
    * #updateUnsaved changes the unsaved set of docId in one transaction.
    * @param {string} docId
    * @param {(s: Set<number>) => void} change
    */
   async #updateUnsaved(docId, change) {
     const tx = this.#db.transaction([DOCS], 'readwrite');
+    IndexedDBStore.#changeUnsaved(tx, docId, change);
+    // The older layout: marks inside the snapshot's record. Removing one there rewrites the
+    // snapshot once; from then on the record holds no marks.
     const docs = tx.objectStore(DOCS);
-    const r = docs.get(docId);
-    r.onsuccess = () => {
-      const meta = r.result ?? { snapshot: null, unsaved: [] };
-      const s = new Set(/** @type {number[]} */ (meta.unsaved ?? []));
-      const before = s.size;
+    const m = docs.get(docId);
+    m.onsuccess = () => {
+      const meta = m.result;
+      if (!meta || !Array.isArray(meta.unsaved) || meta.unsaved.length === 0) return;
+      const s = new Set(/** @type {number[]} */ (meta.unsaved));
       change(s);
-      if (s.size !== before || !r.result) docs.put({ snapshot: meta.snapshot, unsaved: [...s] }, docId);
+      IndexedDBStore.#changeUnsaved(tx, docId, (t) => s.forEach((c) => t.add(c)));
+      docs.put({ snapshot: meta.snapshot }, docId);
     };
     await done(tx);
   }
@@ -303,6 +353,7 @@ export class IndexedDBStore {
   async clear(docId) {
     const tx = this.#db.transaction([DOCS, LOG], 'readwrite');
     tx.objectStore(DOCS).delete(docId);
+    tx.objectStore(DOCS).delete(unsavedKey(docId));
     tx.objectStore(LOG).delete(IndexedDBStore.#range(docId));
     await done(tx);
   }

@@ -71,6 +71,17 @@ for (const impl of impls) {
     s.close();
   });
 
+  test(`${impl.name}: append with a client ID marks it unsaved with the update`, async () => {
+    const s = await impl.open();
+    await s.append('a', u(1), 5);
+    await s.append('a', u(2));
+    await s.append('a', u(3), 5);
+    assert.deepEqual(await s.load('a'), { snapshot: null, updates: [u(1), u(2), u(3)], unsaved: [5] });
+    await s.markSaved('a', [5]);
+    assert.deepEqual((await s.load('a')).unsaved, []);
+    s.close();
+  });
+
   test(`${impl.name}: unsaved client IDs survive compaction and clear`, async () => {
     const s = await impl.open();
     await s.markUnsaved('a', 2 ** 53 - 1);
@@ -96,6 +107,60 @@ test('indexeddb: two handles (two tabs) on one database share the log', async ()
   assert.deepEqual(await b.load('d'), { snapshot: u(3), updates: [], unsaved: [] });
   a.close();
   b.close();
+});
+
+test('indexeddb: marking and clearing unsaved IDs leaves the snapshot record alone', async () => {
+  const name = `marks-${dbSeq++}`;
+  const s = await IndexedDBStore.open(indexedDB, name);
+  await s.append('d', u(1));
+  await s.compact('d', () => u(4, 4));
+  const raw = await new Promise((resolve, reject) => {
+    const r = indexedDB.open(name);
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+  });
+  const db = /** @type {IDBDatabase} */ (raw);
+  const record = () =>
+    new Promise((resolve) => {
+      const r = db.transaction('docs').objectStore('docs').get('d');
+      r.onsuccess = () => resolve(r.result);
+    });
+  const before = await record();
+  await s.markUnsaved('d', 5);
+  await s.append('d', u(2), 6);
+  assert.deepEqual(await record(), before, 'the snapshot record is not rewritten by marks');
+  assert.deepEqual((await s.load('d')).unsaved.sort(), [5, 6]);
+  await s.markSaved('d', [5, 6]);
+  assert.deepEqual(await record(), before);
+  assert.deepEqual((await s.load('d')).unsaved, []);
+  db.close();
+  s.close();
+});
+
+test('indexeddb: marks kept in the snapshot record by the older layout are read and moved', async () => {
+  const name = `legacy-${dbSeq++}`;
+  const s = await IndexedDBStore.open(indexedDB, name);
+  await new Promise((resolve, reject) => {
+    const r = indexedDB.open(name);
+    r.onsuccess = () => {
+      const tx = r.result.transaction('docs', 'readwrite');
+      tx.objectStore('docs').put({ snapshot: u(9), unsaved: [5, 7] }, 'd');
+      tx.oncomplete = () => {
+        r.result.close();
+        resolve(undefined);
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+  assert.deepEqual(await s.load('d'), { snapshot: u(9), updates: [], unsaved: [5, 7] });
+  await s.markSaved('d', [5]);
+  assert.deepEqual(await s.load('d'), { snapshot: u(9), updates: [], unsaved: [7] });
+  await s.markUnsaved('d', 8);
+  await s.compact('d', (snap) => /** @type {Uint8Array} */ (snap));
+  assert.deepEqual((await s.load('d')).unsaved.sort(), [7, 8]);
+  await s.markSaved('d', [7, 8]);
+  assert.deepEqual(await s.load('d'), { snapshot: u(9), updates: [], unsaved: [] });
+  s.close();
 });
 
 test('openStore falls back to memory without IndexedDB', async () => {
