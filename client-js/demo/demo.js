@@ -4,7 +4,7 @@
 // other editors' cursors, a status line, and the user's name and colour kept in localStorage.
 import { Provider } from '../src/provider.js';
 import { TextareaBinding } from '../src/bindings/textarea.js';
-import { colorFor, safeColor } from '../src/cursor.js';
+import { colorFor, safeColor, shortName } from '../src/cursor.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const docIdRe = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -80,7 +80,7 @@ provider.awareness.on('change', () => {
       const el = document.createElement('span');
       el.className = 'peer';
       el.style.setProperty('--c', safeColor(u.color, colorFor(id)));
-      el.textContent = typeof u.name === 'string' ? u.name.slice(0, 32) : 'guest';
+      el.textContent = typeof u.name === 'string' ? shortName(u.name, 32) : 'guest';
       return el;
     }),
   );

@@ -41,6 +41,26 @@ export function safeColor(c, fallback) {
 }
 
 /**
+ * selectionTint returns the translucent background for a selection drawn in colour c (a colour
+ * that passed safeColor): the colour at 25% opacity, as #rrggbbaa.
+ * @param {string} c
+ */
+export function selectionTint(c) {
+  const rgb = c.length === 4 ? `#${c[1]}${c[1]}${c[2]}${c[2]}${c[3]}${c[3]}` : c.slice(0, 7);
+  return `${rgb}40`;
+}
+
+/**
+ * shortName returns a display name cut to max code points (never between the halves of an emoji).
+ * @param {string} name
+ * @param {number} max
+ */
+export function shortName(name, max) {
+  if (name.length <= max) return name;
+  return [...name].slice(0, max).join('');
+}
+
+/**
  * encodeCursor returns the awareness form of a selection in a Text root.
  * @param {{ relPos: (pos: number, assoc?: number) => any }} text
  * @param {string} root
@@ -89,7 +109,7 @@ export function remoteCursors(awareness, doc, root) {
     const pos = resolveCursor(doc, state.cursor, root);
     if (!pos) continue;
     const user = /** @type {{ name?: unknown, color?: unknown }} */ (state.user ?? {});
-    const name = typeof user.name === 'string' && user.name.trim() ? user.name.slice(0, 64) : `user ${clientId % 1000}`;
+    const name = typeof user.name === 'string' && user.name.trim() ? shortName(user.name, 64) : `user ${clientId % 1000}`;
     out.push({ clientId, name, color: safeColor(user.color, colorFor(clientId)), anchor: pos.anchor, head: pos.head });
   }
   return out;

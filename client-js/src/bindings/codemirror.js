@@ -3,7 +3,7 @@ import { Annotation, ChangeSet, EditorSelection, Prec, StateEffect, StateField }
 import { Decoration, EditorView, ViewPlugin, WidgetType, keymap } from '@codemirror/view';
 import { UndoManager } from '../undo.js';
 import { PosMapper, hasSurrogates, toOffset16, diff16 } from '../utf16.js';
-import { encodeCursor, remoteCursors } from '../cursor.js';
+import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
 
 /**
  * The CodeMirror 6 binding (CodeMirror is a peer dependency: @codemirror/state and
@@ -20,6 +20,10 @@ import { encodeCursor, remoteCursors } from '../cursor.js';
  *
  * CodeMirror counts UTF-16 units and the CRDT code points; conversions happen here, with a fast
  * path for text without surrogate pairs.
+ *
+ * Edits made from code (provider.transact) and undo steps taken through the UndoManager directly
+ * reach the editor through the provider's `local` event. Destroying the editor withdraws this
+ * user's cursor from the others' screens.
  */
 
 /** remoteAnnotation marks transactions the binding itself dispatches (remote edits, undo, redo). */
@@ -94,6 +98,22 @@ export function codemirrorBinding(provider, opts = {}) {
   const root = opts.root ?? 'body';
   const text = provider.doc.text(root);
   const undoManager = opts.undo === false ? null : (opts.undo ?? new UndoManager(provider.doc, { root, transact: (fn) => provider.transact(fn) }));
+  /** >0 while the binding edits the CRDT itself: its own `local` events are no news */
+  let editing = 0;
+  /**
+   * edit runs fn, which edits the CRDT on the binding's behalf.
+   * @template T
+   * @param {() => T} fn
+   * @returns {T}
+   */
+  const edit = (fn) => {
+    editing++;
+    try {
+      return fn();
+    } finally {
+      editing--;
+    }
+  };
 
   /**
    * sel returns the main selection of a state in code points.
@@ -159,6 +179,9 @@ export function codemirrorBinding(provider, opts = {}) {
             this.queueCursors();
           }),
           provider.awareness.on('change', () => this.queueCursors()),
+          provider.on('local', () => {
+            if (editing === 0) this.catchUp();
+          }),
         ];
         // An editor created with other content than the document's is brought in line.
         const want = text.toString();
@@ -200,11 +223,22 @@ export function codemirrorBinding(provider, opts = {}) {
                 });
             }
           };
-          if (undoManager && ops.length > 1) undoManager.group(run);
-          else run();
+          edit(() => {
+            if (undoManager && ops.length > 1) undoManager.group(run);
+            else run();
+          });
         }
         if (u.selectionSet || u.docChanged) this.publish();
         if (u.docChanged) this.queueCursors();
+      }
+
+      /** catchUp shows a change of the CRDT text made from code, not through this editor. */
+      catchUp() {
+        const cur = this.view.state.doc.toString();
+        const want = text.toString();
+        if (cur === want) return;
+        const d = diff16(cur, want);
+        this.view.dispatch({ changes: { from: d.offset16, to: d.offset16 + d.delete16, insert: d.insert }, annotations: remoteAnnotation.of(true) });
       }
 
       publish() {
@@ -240,7 +274,7 @@ export function codemirrorBinding(provider, opts = {}) {
           const a = Math.min(pm.toOffset16(c.anchor), str.length);
           const h = Math.min(pm.toOffset16(c.head), str.length);
           if (a !== h) {
-            const bg = `${c.color.slice(0, 7)}40`;
+            const bg = selectionTint(c.color);
             ranges.push(Decoration.mark({ attributes: { style: `background-color: ${bg}`, class: 'tandem-selection' } }).range(Math.min(a, h), Math.max(a, h)));
           }
           ranges.push(Decoration.widget({ widget: new CaretWidget(c.name, c.color, c.clientId), side: 1 }).range(h));
@@ -250,6 +284,11 @@ export function codemirrorBinding(provider, opts = {}) {
 
       destroy() {
         for (const fn of this.cleanup) fn();
+        this.cleanup = [];
+        // Others would go on seeing a cursor in an editor that is gone.
+        if (this.published && JSON.stringify(provider.awareness.getLocalState()?.cursor) === this.published) {
+          provider.awareness.setLocalStateField('cursor', null);
+        }
       }
     },
   );
@@ -260,7 +299,7 @@ export function codemirrorBinding(provider, opts = {}) {
    */
   const step = (view, which) => {
     if (!undoManager) return false;
-    const result = which === 'undo' ? undoManager.undo() : undoManager.redo();
+    const result = edit(() => (which === 'undo' ? undoManager.undo() : undoManager.redo()));
     if (result) dispatchEdits(view, result.edits, result.selection);
     return true;
   };

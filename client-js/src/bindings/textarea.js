@@ -1,7 +1,7 @@
 // @ts-check
 import { UndoManager } from '../undo.js';
 import { PosMapper, diff16, cpLength, toOffset16, hasSurrogates } from '../utf16.js';
-import { encodeCursor, remoteCursors } from '../cursor.js';
+import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
 
 /**
  * The textarea binding: a plain <textarea> edits a Text root.
@@ -16,9 +16,48 @@ import { encodeCursor, remoteCursors } from '../cursor.js';
  * Offsets: the textarea speaks UTF-16, the CRDT code points; conversions happen here, with a fast
  * path when the text has no surrogate pairs.
  *
- * Caveat: a remote change that arrives during an IME composition is applied at once, which may
- * interrupt the composition.
+ * IME composition: while an input method composes (between compositionstart and compositionend),
+ * the textarea's value belongs to it. Writing the value then would end the composition and leave
+ * its half-typed text behind, so remote changes are held back, and the composed text becomes one
+ * edit when the composition ends, placed where it belongs in the text as it now is; then the held
+ * changes are shown.
+ *
+ * Edits made from code (provider.transact) reach the textarea through the provider's `local`
+ * event.
  */
+
+/** @typedef {{ pos: number, delete: number, insert: string }} Edit */
+
+/**
+ * mapPos maps a code point position through edits (each relative to the text the previous one
+ * left). A position inside a deleted span goes to its start; one where text is inserted stays
+ * before it unless right is true.
+ * @param {Edit[]} edits
+ * @param {number} p
+ * @param {boolean} right
+ */
+export function mapPos(edits, p, right) {
+  for (const e of edits) {
+    const end = e.pos + e.delete;
+    if (p > end || (p === end && (e.delete > 0 || right))) p += cpLength(e.insert) - e.delete;
+    else if (p > e.pos) p = e.pos;
+  }
+  return p;
+}
+
+/**
+ * applyToString applies code point edits to s.
+ * @param {string} s
+ * @param {Edit[]} edits
+ */
+function applyToString(s, edits) {
+  for (const e of edits) {
+    const off = toOffset16(s, e.pos);
+    const end = off + toOffset16(s.slice(off), e.delete);
+    s = s.slice(0, off) + e.insert + s.slice(end);
+  }
+  return s;
+}
 
 /**
  * @typedef {object} TextareaBindingOptions
@@ -53,6 +92,14 @@ export class TextareaBinding {
   /** @type {HTMLDivElement | null} */
   #mirror = null;
   #renderQueued = false;
+  /** an input method is composing: the textarea's value is its own until compositionend */
+  #composing = false;
+  /** @type {Edit[]} changes to the text held back during a composition, relative to #value */
+  #held = [];
+  /** the CRDT text after #held */
+  #heldText = '';
+  /** >0 while this binding edits the CRDT itself (its own `local` events are no news) */
+  #editing = 0;
 
   /**
    * @param {HTMLTextAreaElement} textarea
@@ -70,7 +117,16 @@ export class TextareaBinding {
     this.#value = this.#text.toString();
     textarea.value = this.#value;
 
-    this.#listen(textarea, 'input', () => this.#onInput());
+    this.#listen(textarea, 'input', () => {
+      if (!this.#composing) this.#onInput();
+    });
+    this.#listen(textarea, 'compositionstart', () => {
+      if (this.#composing) return;
+      if (textarea.value !== this.#value) this.#onInput();
+      this.#composing = true;
+      this.#heldText = this.#value;
+    });
+    this.#listen(textarea, 'compositionend', () => this.#endComposition());
     this.#listen(textarea, 'keydown', (ev) => this.#onKeydown(/** @type {KeyboardEvent} */ (ev)));
     this.#listen(textarea, 'beforeinput', (ev) => this.#onBeforeInput(/** @type {InputEvent} */ (ev)));
     for (const type of ['select', 'keyup', 'mouseup', 'focus']) this.#listen(textarea, type, () => this.#onSelection());
@@ -78,6 +134,9 @@ export class TextareaBinding {
       if (textarea.ownerDocument.activeElement === textarea) this.#onSelection();
     });
     this.#cleanup.push(provider.on('change', (ev) => this.#onRemote(ev.changes)));
+    this.#cleanup.push(provider.on('local', () => {
+      if (this.#editing === 0) this.#onExternal();
+    }));
     if (opts.cursors ?? true) this.#setupOverlay();
   }
 
@@ -88,12 +147,14 @@ export class TextareaBinding {
 
   /** undo reverts this user's latest step; returns whether it did anything. */
   undo() {
-    return this.#applyUndo(this.undoManager?.undo() ?? null);
+    if (this.#composing) return false;
+    return this.#applyUndo(this.#edit(() => this.undoManager?.undo() ?? null));
   }
 
   /** redo re-applies the latest undone step; returns whether it did anything. */
   redo() {
-    return this.#applyUndo(this.undoManager?.redo() ?? null);
+    if (this.#composing) return false;
+    return this.#applyUndo(this.#edit(() => this.undoManager?.redo() ?? null));
   }
 
   /**
@@ -109,12 +170,34 @@ export class TextareaBinding {
     }));
   }
 
-  /** destroy removes every listener and the overlay. */
+  /** destroy removes every listener and the overlay, and withdraws this editor's cursor. */
   destroy() {
+    if (this.#composing) this.#endComposition();
     for (const fn of this.#cleanup) fn();
     this.#cleanup = [];
     this.#overlay?.remove();
     this.#overlay = null;
+    this.#mirror = null;
+    // Others would go on seeing a cursor in an editor that is gone.
+    const awareness = this.#provider.awareness;
+    if (this.#published && JSON.stringify(awareness.getLocalState()?.cursor) === this.#published) {
+      awareness.setLocalStateField('cursor', null);
+    }
+  }
+
+  /**
+   * #edit runs fn, which edits the CRDT on this binding's behalf.
+   * @template T
+   * @param {() => T} fn
+   * @returns {T}
+   */
+  #edit(fn) {
+    this.#editing++;
+    try {
+      return fn();
+    } finally {
+      this.#editing--;
+    }
   }
 
   // --- local edits ---
@@ -134,14 +217,7 @@ export class TextareaBinding {
     const del = cpLength(deleted);
     const after = this.#selectionOf(next);
     try {
-      if (this.undoManager) {
-        this.undoManager.replace(pos, del, d.insert, { before: this.#sel ?? undefined, after }, deleted);
-      } else {
-        this.#provider.transact(() => {
-          if (del > 0) this.#text.delete(pos, del);
-          if (d.insert) this.#text.insert(pos, d.insert);
-        });
-      }
+      this.#replace(pos, del, d.insert, { before: this.#sel ?? undefined, after }, deleted);
       this.#value = next;
     } catch (err) {
       // The CRDT refused the edit (a lone surrogate, say): show what the document holds.
@@ -154,8 +230,89 @@ export class TextareaBinding {
     this.#queueRender();
   }
 
+  /**
+   * #replace makes one local edit (through the undo manager when there is one).
+   * @param {number} pos
+   * @param {number} del
+   * @param {string} insert
+   * @param {{ before?: { anchor: number, head: number }, after: { anchor: number, head: number } }} sel
+   * @param {string} [deleted]
+   */
+  #replace(pos, del, insert, sel, deleted) {
+    this.#edit(() => {
+      if (this.undoManager) {
+        this.undoManager.replace(pos, del, insert, sel, deleted);
+      } else {
+        this.#provider.transact(() => {
+          if (del > 0) this.#text.delete(pos, del);
+          if (insert) this.#text.insert(pos, insert);
+        });
+      }
+    });
+  }
+
+  /**
+   * #endComposition turns the composed text into an edit of the text as it is now, then shows the
+   * changes held back meanwhile.
+   */
+  #endComposition() {
+    if (!this.#composing) return;
+    this.#composing = false;
+    const held = this.#held;
+    this.#held = [];
+    this.#heldText = '';
+    const ta = this.#ta;
+    const prev = this.#value;
+    const next = ta.value;
+    if (held.length === 0 || next === prev) {
+      // Nothing came in meanwhile (the usual case), or nothing was composed.
+      if (next !== prev) this.#onInput();
+      if (held.length > 0) this.#applyEdits(held, null);
+      return;
+    }
+    // The composed edit, relative to the text before the composition...
+    const d = diff16(prev, next, ta.selectionEnd);
+    const pm = new PosMapper(prev);
+    const s = pm.toPos(d.offset16);
+    const del = cpLength(prev.slice(d.offset16, d.offset16 + d.delete16));
+    const ins = cpLength(d.insert);
+    // ...and where it lands in the text as it is now.
+    const s2 = mapPos(held, s, true);
+    const e2 = del === 0 ? s2 : Math.max(s2, mapPos(held, s + del, false));
+    const nm = new PosMapper(next);
+    /** @param {number} off16 a UTF-16 offset in the textarea's value */
+    const map = (off16) => {
+      const q = nm.toPos(off16);
+      if (q < s) return mapPos(held, q, false);
+      if (q <= s + ins) return s2 + (q - s);
+      return mapPos(held, q - ins + del, true) - (e2 - s2) + ins;
+    };
+    const a = map(ta.selectionDirection === 'backward' ? ta.selectionEnd : ta.selectionStart);
+    const h = map(ta.selectionDirection === 'backward' ? ta.selectionStart : ta.selectionEnd);
+    const scrollTop = ta.scrollTop;
+    const scrollLeft = ta.scrollLeft;
+    try {
+      this.#replace(s2, e2 - s2, d.insert, { before: this.#sel ?? undefined, after: { anchor: a, head: h } });
+    } catch (err) {
+      this.#provider.emit('error', new Error(`textarea: edit refused: ${err instanceof Error ? err.message : err}`, { cause: err }));
+    }
+    const v = this.#text.toString();
+    ta.value = v;
+    this.#value = v;
+    const vm = new PosMapper(v);
+    const a16 = vm.toOffset16(a);
+    const h16 = vm.toOffset16(h);
+    ta.setSelectionRange(Math.min(a16, h16), Math.max(a16, h16), h16 < a16 ? 'backward' : 'forward');
+    ta.scrollTop = scrollTop;
+    ta.scrollLeft = scrollLeft;
+    this.#sel = this.#selectionOf(v);
+    this.#publishCursor();
+    this.#queueRender();
+  }
+
   /** @param {KeyboardEvent} ev */
   #onKeydown(ev) {
+    if (ev.isComposing || this.#composing) return;
     if (!this.undoManager || !(ev.ctrlKey || ev.metaKey) || ev.altKey) return;
     const k = ev.key.toLowerCase();
     if (k === 'z' && !ev.shiftKey) {
@@ -169,7 +326,7 @@ export class TextareaBinding {
 
   /** @param {InputEvent} ev */
   #onBeforeInput(ev) {
-    if (!this.undoManager) return;
+    if (!this.undoManager || this.#composing) return;
     if (ev.inputType === 'historyUndo') {
       ev.preventDefault();
       this.undo();
@@ -198,8 +355,30 @@ export class TextareaBinding {
     for (const c of changes) {
       if (c.root === this.#root && c.kind === 'text') edits.push(...c.edits);
     }
-    if (edits.length > 0) this.#applyEdits(edits, null);
+    if (edits.length > 0 && this.#composing) this.#hold(edits);
+    else if (edits.length > 0) this.#applyEdits(edits, null);
     else this.#queueRender();
+  }
+
+  /**
+   * #hold keeps changes to the text for the end of the composition.
+   * @param {Edit[]} edits
+   */
+  #hold(edits) {
+    this.#held.push(...edits);
+    this.#heldText = applyToString(this.#heldText, edits);
+  }
+
+  /** #onExternal shows a local change made from code, not through this binding. */
+  #onExternal() {
+    const base = this.#composing ? this.#heldText : this.#value;
+    const next = this.#text.toString();
+    if (next === base) return;
+    const d = diff16(base, next);
+    const pos = new PosMapper(base).toPos(d.offset16);
+    const edit = { pos, delete: cpLength(base.slice(d.offset16, d.offset16 + d.delete16)), insert: d.insert };
+    if (this.#composing) this.#hold([edit]);
+    else this.#applyEdits([edit], null);
   }
 
   /**
@@ -384,7 +563,7 @@ export class TextareaBinding {
         const span = doc.createElement('span');
         span.className = 'tandem-selection';
         span.dataset.clientId = String(sel.clientId);
-        span.style.backgroundColor = `${sel.color.length === 7 ? sel.color : sel.color.slice(0, 7)}40`;
+        span.style.backgroundColor = selectionTint(sel.color);
         span.textContent = chunk;
         frag.appendChild(span);
       } else {

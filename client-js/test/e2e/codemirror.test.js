@@ -104,6 +104,24 @@ test('the CodeMirror binding co-edits with a textarea page', async () => {
   await waitFor(async () => (await taText(ta)) === both, { what: 'undo from CodeMirror' });
   assert.equal(await cmText(cm), both);
   await cm.screenshot({ path: screenshotPath('codemirror.png') });
+
+  // An edit from code (provider.transact) shows in the editor, and typing goes on from there.
+  await cm.evaluate(() => {
+    const { provider } = /** @type {any} */ (window).tandem;
+    provider.transact(() => provider.doc.text('body').insert(0, '» '));
+  });
+  await waitFor(async () => (await cmText(cm)) === `» ${both}`, { what: 'the edit from code in CodeMirror' });
+  await cm.keyboard.press('Control+End');
+  await cm.keyboard.type('.');
+  await waitFor(async () => (await taText(ta)) === `» ${both}.`, { what: 'typing after the edit from code' });
+  assert.equal(await cmText(cm), `» ${both}.`);
+
+  // Destroying the editor withdraws its cursor from the other page.
+  await cm.evaluate(() => /** @type {any} */ (window).tandem.view.destroy());
+  await waitFor(() => ta.evaluate((id) => document.querySelector(`.tandem-caret[data-client-id="${id}"]`) === null, cmId), {
+    what: "the destroyed editor's caret to leave the textarea page",
+    timeoutMs: 5_000,
+  });
   assert.deepEqual(errors, [], 'no page errors');
   await ctxA.close();
   await ctxB.close();

@@ -159,3 +159,34 @@ test('undo in one page reverts only that user\'s typing, in both pages', async (
   await a.context.close();
   await b.context.close();
 });
+
+test('an IME composition survives a remote edit arriving in the middle of it', async () => {
+  const docId = `ime-${Date.now()}`;
+  const a = await openEditor(docId, 'Ada', '#d62728');
+  const b = await openEditor(docId, 'Bob', '#1f77b4');
+  await a.page.click('#editor');
+  await a.page.keyboard.type('hello world');
+  await waitFor(async () => (await value(b.page)) === 'hello world', { what: 'sync' });
+  await a.page.$eval('#editor', (el) => /** @type {HTMLTextAreaElement} */ (el).setSelectionRange(5, 5));
+  // Ada composes with an input method (as for Japanese: kana first, then the chosen kanji)...
+  const ime = await a.context.newCDPSession(a.page);
+  await ime.send('Input.imeSetComposition', { text: 'に', selectionStart: 1, selectionEnd: 1 });
+  await ime.send('Input.imeSetComposition', { text: 'にほ', selectionStart: 2, selectionEnd: 2 });
+  // ...while Bob types at the start.
+  await b.page.click('#editor');
+  await b.page.keyboard.press('Control+Home');
+  await b.page.keyboard.type('Bob: ');
+  await waitFor(() => a.page.evaluate(() => /** @type {any} */ (window).tandem.provider.doc.text('body').toString().startsWith('Bob: ')), {
+    what: "Bob's edit in Ada's replica",
+  });
+  await ime.send('Input.imeSetComposition', { text: 'にほん', selectionStart: 3, selectionEnd: 3 });
+  await ime.send('Input.insertText', { text: '日本' });
+  const want = 'Bob: hello日本 world';
+  await waitFor(async () => (await value(a.page)) === want && (await value(b.page)) === want, { what: 'both pages to show the composed text once' });
+  await waitFor(async () => (await serverText(server.url, docId)) === want, { what: 'the server to agree' });
+  // Ada's caret is after what she composed.
+  const sel = await a.page.$eval('#editor', (el) => [/** @type {HTMLTextAreaElement} */ (el).selectionStart, /** @type {HTMLTextAreaElement} */ (el).selectionEnd]);
+  assert.deepEqual(sel, [want.indexOf(' world'), want.indexOf(' world')]);
+  await a.context.close();
+  await b.context.close();
+});

@@ -1,0 +1,214 @@
+// @ts-check
+// The textarea binding against a small stand-in for a <textarea> (no DOM in node): the value, the
+// selection, events. Drawing remote cursors needs a real layout and is covered by the browser tests.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Provider } from '../provider.js';
+import { Doc } from '../crdt/index.js';
+import { TextareaBinding, mapPos } from './textarea.js';
+
+class FakeTarget {
+  /** @type {Map<string, Set<(ev: any) => void>>} */
+  listeners = new Map();
+  /** @param {string} type @param {(ev: any) => void} fn */
+  addEventListener(type, fn) {
+    if (!this.listeners.has(type)) this.listeners.set(type, new Set());
+    this.listeners.get(type)?.add(fn);
+  }
+  /** @param {string} type @param {(ev: any) => void} fn */
+  removeEventListener(type, fn) {
+    this.listeners.get(type)?.delete(fn);
+  }
+  /** @param {string} type @param {object} [ev] */
+  dispatch(type, ev = {}) {
+    for (const fn of [...(this.listeners.get(type) ?? [])]) fn({ type, preventDefault() {}, ...ev });
+  }
+  count() {
+    let n = 0;
+    for (const s of this.listeners.values()) n += s.size;
+    return n;
+  }
+}
+
+/** FakeTextarea behaves like a focused <textarea> for what the binding uses. */
+class FakeTextarea extends FakeTarget {
+  #value = '';
+  selectionStart = 0;
+  selectionEnd = 0;
+  /** @type {'forward' | 'backward' | 'none'} */
+  selectionDirection = 'none';
+  scrollTop = 0;
+  scrollLeft = 0;
+  parentElement = null;
+  /** how many times code set the value */
+  writes = 0;
+  /** @type {{ start: number, length: number } | null} the span an input method is composing */
+  composition = null;
+  constructor() {
+    super();
+    this.ownerDocument = Object.assign(new FakeTarget(), { activeElement: /** @type {any} */ (null) });
+    this.ownerDocument.activeElement = this;
+  }
+  get value() {
+    return this.#value;
+  }
+  set value(v) {
+    // As in browsers: setting the value puts the caret at the end, and ends a composition.
+    this.#value = v;
+    this.writes++;
+    this.selectionStart = this.selectionEnd = v.length;
+    this.composition = null;
+  }
+  /** @param {number} s @param {number} e @param {'forward' | 'backward' | 'none'} [dir] */
+  setSelectionRange(s, e, dir = 'none') {
+    this.selectionStart = s;
+    this.selectionEnd = e;
+    this.selectionDirection = dir;
+  }
+  /** type replaces the selection with s, as a keystroke or a paste does. @param {string} s */
+  type(s) {
+    const v = this.#value;
+    this.#value = v.slice(0, this.selectionStart) + s + v.slice(this.selectionEnd);
+    this.selectionStart = this.selectionEnd = this.selectionStart + s.length;
+    this.dispatch('input');
+  }
+  /** compose shows s as the input method's current composition. @param {string} s */
+  compose(s) {
+    if (!this.composition) {
+      // The composition starts by replacing the selection.
+      this.composition = { start: this.selectionStart, length: this.selectionEnd - this.selectionStart };
+      this.dispatch('compositionstart');
+    }
+    const c = this.composition;
+    const v = this.#value;
+    this.#value = v.slice(0, c.start) + s + v.slice(c.start + c.length);
+    c.length = s.length;
+    this.selectionStart = this.selectionEnd = c.start + s.length;
+    this.dispatch('input', { isComposing: true });
+  }
+  /** commit ends the composition with what it shows. */
+  commit() {
+    assert.ok(this.composition, 'the composition was interrupted');
+    this.composition = null;
+    this.dispatch('compositionend');
+  }
+}
+
+async function setup(initial = '') {
+  const p = new Provider({ url: 'http://h', docId: 'd', clientId: 1, storage: false, connect: false });
+  await p.ready;
+  if (initial) p.transact(() => p.doc.text('body').insert(0, initial));
+  const ta = new FakeTextarea();
+  const binding = new TextareaBinding(/** @type {any} */ (ta), p, { cursors: false });
+  const bob = new Doc(2);
+  bob.apply(p.doc.encodeUpdate(new Map()));
+  /** remote applies Bob's edit to the provider's replica as if it came from the server. @param {(t: import('../crdt/index.js').Text) => void} fn */
+  const remote = (fn) => {
+    fn(bob.text('body'));
+    const u = bob.takeUpdate();
+    if (!u) return;
+    p.emit('change', { changes: p.doc.apply(u), origin: 'remote' });
+  };
+  const text = () => p.doc.text('body').toString();
+  return { p, ta, binding, remote, text, bob };
+}
+
+test('textarea: typing, remote edits and the selection', async (t) => {
+  const { p, ta, binding, remote, text } = await setup('hello world');
+  t.after(() => p.destroy());
+  assert.equal(ta.value, 'hello world');
+  ta.setSelectionRange(6, 11);
+  remote((b) => b.insert(0, '😀 '));
+  assert.equal(ta.value, '😀 hello world');
+  assert.deepEqual([ta.selectionStart, ta.selectionEnd], [9, 14], 'the selection stays on "world"');
+  ta.type('there');
+  assert.equal(text(), '😀 hello there');
+  binding.destroy();
+});
+
+test('textarea: an edit made from code shows at once, and typing after it lands where the user sees it', async (t) => {
+  const { p, ta, binding, text } = await setup();
+  t.after(() => p.destroy());
+  ta.type('world');
+  p.transact(() => p.doc.text('body').insert(0, 'hello '));
+  assert.equal(ta.value, 'hello world', 'the textarea shows the edit from code');
+  assert.deepEqual([ta.selectionStart, ta.selectionEnd], [11, 11], 'the caret stays after "world"');
+  ta.type('!');
+  assert.equal(text(), 'hello world!');
+  assert.equal(ta.value, text());
+  // The same for an undo step taken through the manager directly (a toolbar button, say).
+  binding.undoManager?.undo();
+  assert.equal(ta.value, text());
+  binding.destroy();
+});
+
+test('textarea: a remote change during an IME composition waits for its end; both land', async (t) => {
+  const { p, ta, binding, remote, text } = await setup('hello world');
+  t.after(() => p.destroy());
+  ta.setSelectionRange(5, 5);
+  ta.compose('に');
+  ta.compose('にほ');
+  const writes = ta.writes;
+  remote((b) => {
+    b.insert(0, 'XX');
+    b.insert(b.length, '!');
+  });
+  assert.equal(ta.writes, writes, 'the textarea was not written during the composition');
+  assert.equal(ta.value, 'helloにほ world');
+  assert.equal(text(), 'XXhello world!', 'nothing half-composed reached the document');
+  p.transact(() => p.doc.text('body').insert(7, ','));
+  assert.equal(ta.writes, writes, 'nor by an edit from code');
+  ta.compose('日本');
+  ta.commit();
+  assert.equal(text(), 'XXhello,日本 world!', 'the composed text lands where it was typed, after what came meanwhile');
+  assert.equal(ta.value, text());
+  assert.deepEqual([ta.selectionStart, ta.selectionEnd], [10, 10], 'the caret is after the composed text');
+  // Undo takes back the composed text, and only it.
+  binding.undo();
+  assert.equal(text(), 'XXhello, world!');
+  binding.destroy();
+});
+
+test('textarea: a composition that replaces a selection, with astral text around it', async (t) => {
+  const { p, ta, binding, remote, text } = await setup('a😀b😀c');
+  t.after(() => p.destroy());
+  ta.setSelectionRange(3, 4); // "b"
+  ta.compose('ß');
+  remote((b) => b.delete(0, 1)); // Bob deletes "a"
+  remote((b) => b.insert(3, '🇫🇷')); // and adds a flag after the second 😀
+  ta.commit();
+  assert.equal(text(), '😀ß😀🇫🇷c');
+  assert.equal(ta.value, text());
+  assert.deepEqual([ta.selectionStart, ta.selectionEnd], [3, 3]);
+  binding.destroy();
+});
+
+test('textarea: destroy removes every listener and withdraws the cursor', async (t) => {
+  const { p, ta, binding } = await setup('hello');
+  t.after(() => p.destroy());
+  ta.setSelectionRange(2, 2);
+  ta.dispatch('keyup');
+  assert.ok(p.awareness.getLocalState()?.cursor, 'a cursor is published');
+  const before = p.listenerCount('change') + p.listenerCount('local');
+  binding.destroy();
+  assert.equal(ta.count(), 0, 'no listener left on the textarea');
+  assert.equal(ta.ownerDocument.count(), 0, 'nor on the document');
+  assert.equal(p.listenerCount('change') + p.listenerCount('local'), before - 2, 'nor on the provider');
+  assert.equal(p.awareness.getLocalState()?.cursor, null, 'the others stop seeing a cursor here');
+});
+
+test('mapPos maps positions through edits', () => {
+  /** @type {[import('./textarea.js').Edit[], number, boolean, number][]} */
+  const cases = [
+    [[{ pos: 0, delete: 0, insert: 'ab' }], 0, false, 0],
+    [[{ pos: 0, delete: 0, insert: 'ab' }], 0, true, 2],
+    [[{ pos: 0, delete: 0, insert: '😀' }], 3, false, 4],
+    [[{ pos: 2, delete: 3, insert: '' }], 4, false, 2],
+    [[{ pos: 2, delete: 3, insert: 'x' }], 5, false, 3],
+    [[{ pos: 2, delete: 3, insert: '' }], 2, true, 2],
+    [[{ pos: 5, delete: 0, insert: 'x' }, { pos: 0, delete: 1, insert: '' }], 6, false, 6],
+  ];
+  for (const [edits, p, right, want] of cases) {
+    assert.equal(mapPos(edits, p, right), want, `mapPos(${JSON.stringify(edits)}, ${p}, ${right})`);
+  }
+});

@@ -1,0 +1,37 @@
+// @ts-check
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Doc } from './crdt/index.js';
+import { Awareness } from './awareness.js';
+import { encodeCursor, remoteCursors, resolveCursor, safeColor, selectionTint, shortName } from './cursor.js';
+
+test('selectionTint makes every accepted colour translucent', () => {
+  const cases = [
+    ['#d62728', '#d6272840'],
+    ['#abc', '#aabbcc40'],
+    ['#ABC', '#AABBCC40'],
+    ['#d62728ff', '#d6272840'],
+  ];
+  for (const [c, want] of cases) {
+    assert.equal(safeColor(c, '#000'), c);
+    assert.equal(selectionTint(c), want, `selectionTint(${c})`);
+    assert.match(selectionTint(c), /^#[0-9a-fA-F]{8}$/);
+  }
+});
+
+test('a long name is cut between characters, never inside an emoji', () => {
+  assert.equal(shortName('ada', 32), 'ada');
+  const long = '😀'.repeat(40);
+  assert.equal(shortName(long, 32), '😀'.repeat(32));
+  const doc = new Doc(1);
+  doc.text('body').insert(0, 'hi');
+  const aw = new Awareness({ clientId: 1 });
+  const state = { user: { name: `x${'👍🏽'.repeat(40)}`, color: '#abc' }, cursor: encodeCursor(doc.text('body'), 'body', 1, 1) };
+  aw.receive([{ clientId: 2, clock: 1, state: new TextEncoder().encode(JSON.stringify(state)) }]);
+  const [c] = remoteCursors(aw, doc, 'body');
+  aw.destroy();
+  assert.equal([...c.name].length, 64);
+  assert.ok(!/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(c.name), 'no lone surrogate');
+  assert.equal(c.color, '#abc');
+  assert.deepEqual(resolveCursor(doc, state.cursor, 'body'), { anchor: 1, head: 1 });
+});
