@@ -126,6 +126,8 @@ type UpdateInfo struct {
 type Text struct {
 	doc  *Doc
 	name string
+	root *textRoot // cached: valid while gen == doc.gen
+	gen  uint64
 }
 
 // Map is a handle on the Map root of a document with a given name. The root

@@ -117,3 +117,48 @@ func BenchmarkEncodeSnapshot(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMerge merges two replicas that made thousands of concurrent edits
+// each (synthetic typing from a common text), both ways.
+func BenchmarkMerge(b *testing.B) {
+	base := fresh(1)
+	base.Text("body").Insert(0, crdttest.Typing(1, 2000).EndContent)
+	start := base.EncodeSnapshot()
+	mk := func(client, seed uint64) *crdt.Doc {
+		d := fresh(client)
+		if _, err := d.Apply(start); err != nil {
+			b.Fatal(err)
+		}
+		txt := d.Text("body")
+		for _, x := range crdttest.Typing(seed, 5000).Txns {
+			for _, p := range x.Patches {
+				// The synthetic trace starts from an empty text: shift it into the common one.
+				pos := min(p.Pos, txt.Len())
+				if p.Del > 0 {
+					txt.Delete(pos, min(p.Del, txt.Len()-pos))
+				}
+				if p.Ins != "" {
+					txt.Insert(pos, p.Ins)
+				}
+			}
+		}
+		return d
+	}
+	x, y := mk(2, 2), mk(3, 3)
+	snapX, snapY := x.EncodeSnapshot(), y.EncodeSnapshot()
+	toY, toX := x.EncodeUpdate(y.StateVector()), y.EncodeUpdate(x.StateVector())
+	b.ReportMetric(float64(len(toY)+len(toX)), "update-bytes")
+	for b.Loop() {
+		b.StopTimer()
+		x, y := fresh(2), fresh(3)
+		x.Apply(snapX)
+		y.Apply(snapY)
+		b.StartTimer()
+		if _, err := x.Apply(toX); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := y.Apply(toY); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -23,6 +23,37 @@ type Doc struct {
 
 	taken    uint64     // own clock below which TakeUpdate has returned the units
 	localDel []delRange // items deleted by local edits since the last TakeUpdate
+
+	gen   uint64    // bumped when roots are replaced (snapshot load): handles re-resolve
+	items *itemSlab // shared by the document's text roots
+}
+
+// itemSlab allocates items in chunks rather than one by one: typing splits
+// runs all the time, and fewer, larger allocations are cheaper to make and
+// to collect. A chunk lives while any of its items does.
+// Items merged away go to a free list and are reused.
+type itemSlab struct {
+	chunk []item
+	free  []*item
+}
+
+func (s *itemSlab) new() *item {
+	if k := len(s.free); k > 0 {
+		it := s.free[k-1]
+		s.free = s.free[:k-1]
+		return it
+	}
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]item, 0, 128)
+	}
+	s.chunk = s.chunk[:len(s.chunk)+1]
+	return &s.chunk[len(s.chunk)-1]
+}
+
+// release takes back an item that nothing refers to any more.
+func (s *itemSlab) release(it *item) {
+	*it = item{}
+	s.free = append(s.free, it)
 }
 
 // clientState is what a document knows of one client.
@@ -41,6 +72,7 @@ type textRoot struct {
 	root                *node
 	firstLeaf, lastLeaf *node
 	cur                 cursor
+	items               *itemSlab
 }
 
 // cursor caches the run of the last local edit and its visible start, so that
@@ -101,6 +133,7 @@ func NewDoc(client uint64, cfg Config) (*Doc, error) {
 		maps:    make(map[string]*mapRoot),
 	}
 	d.own = d.clientState(client)
+	d.items = &itemSlab{}
 	return d, nil
 }
 
@@ -184,10 +217,19 @@ func validName(name string) error {
 // text returns the Text root named name, or nil.
 func (d *Doc) text(name string) *textRoot { return d.texts[name] }
 
+// resolve returns the handle's root, or nil if it does not exist (yet).
+func (t *Text) resolve() *textRoot {
+	d := t.doc
+	if t.root == nil || t.gen != d.gen {
+		t.root, t.gen = d.texts[t.name], d.gen
+	}
+	return t.root
+}
+
 // newTextRoot creates the Text root named name.
 func (d *Doc) newTextRoot(name string) *textRoot {
 	l := &node{leaf: true, items: make([]*item, 0, leafMax+1)}
-	t := &textRoot{name: name, root: l, firstLeaf: l, lastLeaf: l}
+	t := &textRoot{name: name, root: l, firstLeaf: l, lastLeaf: l, items: d.items}
 	d.texts[name] = t
 	return t
 }

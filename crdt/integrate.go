@@ -44,7 +44,8 @@ func (d *Doc) integrateText(t *textRoot, cs *clientState, op *uop, ch *changes) 
 		grow(l, n)
 		return
 	}
-	it := &item{cs: cs, clock: op.clock, n: n, off: len(cs.content), left: op.left, right: op.right, root: t, deleted: op.deleted}
+	it := t.items.new()
+	*it = item{cs: cs, clock: op.clock, n: n, off: len(cs.content), left: op.left, right: op.right, root: t, deleted: op.deleted}
 	if !op.deleted {
 		cs.content = append(cs.content, op.content...)
 	}

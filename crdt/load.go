@@ -62,13 +62,15 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 	n := &Doc{client: d.client, cfg: d.cfg, clients: make(map[uint64]*clientState, len(s.sv)),
 		texts: make(map[string]*textRoot, len(s.texts)), maps: make(map[string]*mapRoot)}
 	n.own = n.clientState(d.client)
+	n.items = &itemSlab{}
+	n.gen = d.gen + 1
 	var ch changes
 	// Every client with text shares the snapshot's content buffer (capped, so
 	// that a client's first append copies it): no text is copied here.
 	content := s.content[:len(s.content):len(s.content)]
 	items := make([][]item, len(s.texts)) // one allocation for the runs of a root
 	for ti, st := range s.texts {
-		t := &textRoot{name: st.root}
+		t := &textRoot{name: st.root, items: n.items}
 		n.texts[st.root] = t
 		its := make([]item, len(st.runs))
 		items[ti] = its

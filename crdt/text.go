@@ -11,7 +11,7 @@ func (t *Text) Name() string { return t.name }
 
 // Len returns the visible length in code points.
 func (t *Text) Len() int {
-	if r := t.doc.text(t.name); r != nil {
+	if r := t.resolve(); r != nil {
 		return r.root.vis
 	}
 	return 0
@@ -19,7 +19,7 @@ func (t *Text) Len() int {
 
 // String returns the visible text.
 func (t *Text) String() string {
-	r := t.doc.text(t.name)
+	r := t.resolve()
 	if r == nil {
 		return ""
 	}
@@ -42,8 +42,11 @@ func (t *Text) String() string {
 // ErrClockOverflow, and then changes nothing.
 func (t *Text) Insert(pos int, s string) error {
 	d := t.doc
-	if err := validName(t.name); err != nil {
-		return err
+	r := t.resolve()
+	if r == nil {
+		if err := validName(t.name); err != nil {
+			return err
+		}
 	}
 	if pos < 0 || pos > t.Len() {
 		return fmt.Errorf("%w: insert at %d in a text of %d", ErrOutOfRange, pos, t.Len())
@@ -58,9 +61,9 @@ func (t *Text) Insert(pos int, s string) error {
 	if d.own.next+uint64(n) > maxVarint {
 		return ErrClockOverflow
 	}
-	r := d.text(t.name)
 	if r == nil {
 		r = d.newTextRoot(t.name)
+		t.root = r
 	}
 	d.localInsert(r, pos, s, n)
 	return nil
@@ -104,7 +107,8 @@ func (d *Doc) localInsert(t *textRoot, pos int, s string, n int) {
 			}
 		}
 	}
-	it := &item{cs: cs, clock: clock, n: n, off: len(cs.content), left: left, right: right, root: t}
+	it := t.items.new()
+	*it = item{cs: cs, clock: clock, n: n, off: len(cs.content), left: left, right: right, root: t}
 	cs.content = appendRunes(cs.content, s)
 	t.insertAfter(at, it)
 	cs.items.push(it)
@@ -115,7 +119,8 @@ func (d *Doc) localInsert(t *textRoot, pos int, s string, n int) {
 // split cuts it at offset k (0 < k < it.n) and returns the second half, which
 // follows it in the tree and in its client's index. Counts do not change.
 func (t *textRoot) split(it *item, k int) *item {
-	r := &item{cs: it.cs, clock: it.clock + uint64(k), n: it.n - k, off: it.off + k,
+	r := t.items.new()
+	*r = item{cs: it.cs, clock: it.clock + uint64(k), n: it.n - k, off: it.off + k,
 		left: it.id(k - 1), right: it.right, root: it.root, deleted: it.deleted}
 	it.n = k
 	l := it.leaf
@@ -151,6 +156,7 @@ func (t *textRoot) absorb(a, b *item) {
 	}
 	a.n += n
 	b.cs.items.remove(b)
+	t.items.release(b)
 }
 
 // mergeDeleted merges the deleted run it with deleted neighbours that
@@ -176,7 +182,7 @@ func (t *Text) Delete(pos, n int) error {
 	if n == 0 {
 		return nil
 	}
-	r := d.text(t.name)
+	r := t.resolve()
 	it, off, start := r.findVis(pos)
 	var cur cursor
 	if off > 0 {
@@ -209,7 +215,7 @@ func (t *Text) RelPos(pos int, assoc int) (RelPos, error) {
 		return RelPos{}, fmt.Errorf("%w: relative position at %d in a text of %d", ErrOutOfRange, pos, n)
 	}
 	rp := RelPos{Root: t.name}
-	r := t.doc.text(t.name)
+	r := t.resolve()
 	switch {
 	case assoc >= 0 && pos < n:
 		it, off, _ := r.findVis(pos)
