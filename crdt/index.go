@@ -11,7 +11,7 @@ type idIndex struct {
 	chunks [][]*item
 }
 
-const idChunkMax = 128
+const idChunkMax = 64
 
 // locate returns the chunk and position of the last run whose clock is <= clock,
 // or ok == false if there is none.

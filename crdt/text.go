@@ -200,7 +200,10 @@ func (t *Text) Delete(pos, n int) error {
 		setDeleted(it)
 		d.recordDelete(it.cs.id, it.clock, uint64(it.n))
 		n -= it.n
-		it = next(r.mergeDeleted(it))
+		it = r.mergeDeleted(it)
+		if n > 0 {
+			it = next(it)
+		}
 	}
 	r.cur = cur
 	return nil
