@@ -111,7 +111,7 @@ func (m *memStore) Delete(id string) error {
 func (m *memStore) Close() error { return nil }
 
 // newActorTestServer returns a server over a memStore, for use inside a synctest bubble.
-func newActorTestServer(t *testing.T, cfg Config, st docStore) *Server {
+func newActorTestServer(t testing.TB, cfg Config, st docStore) *Server {
 	cfg.DataPath = "unused"
 	cfg.Logger = testLogger(t)
 	cfg = cfg.withDefaults()
@@ -377,4 +377,8 @@ func TestValidDocID(t *testing.T) {
 	if !validDocID(string(long)) {
 		t.Errorf("validDocID(128 x) = false; want true")
 	}
+}
+
+func helloFor(cid uint64) *protocol.Hello {
+	return &protocol.Hello{Version: protocol.Version, ClientID: cid}
 }
