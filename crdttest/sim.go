@@ -25,6 +25,9 @@ type SimOptions struct {
 	// Check, if set, is called after every Apply (to check invariants that
 	// only the package's own tests can see).
 	Check func(*crdt.Doc) error
+	// TrackPending makes the run record MaxPending (an exact size after every
+	// Apply, which costs time).
+	TrackPending bool
 }
 
 func (o *SimOptions) defaults() {
@@ -312,7 +315,9 @@ func (s *Sim) apply(r int, b []byte) error {
 			return fmt.Errorf("replica %d: %w", r, err)
 		}
 	}
-	s.MaxPending = max(s.MaxPending, s.Docs[r].PendingBytes())
+	if s.opts.TrackPending {
+		s.MaxPending = max(s.MaxPending, s.Docs[r].PendingBytes())
+	}
 	return nil
 }
 
