@@ -4,7 +4,7 @@ import { Backoff } from './backoff.js';
 import { Awareness } from './awareness.js';
 import { openStore, shouldCompact } from './store.js';
 import { Doc, encodeStateVector, decodeStateVector } from './crdt/index.js';
-import { encodeFrame, decodeFrame, isTerminal, PROTOCOL_VERSION, MessageType, FROM_CLIENT, FROM_SERVER, FLAG_READ_ONLY } from './protocol.js';
+import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, MessageType, FROM_CLIENT, FROM_SERVER, FLAG_READ_ONLY } from './protocol.js';
 
 /**
  * The provider keeps one document's local replica in step with the server.
@@ -24,7 +24,9 @@ import { encodeFrame, decodeFrame, isTerminal, PROTOCOL_VERSION, MessageType, FR
  * has stayed synced for `stableMs` (10 s): a server that accepts the hello and then closes at once
  * (an update it refuses, a state too large, rate limiting) meets ever wider windows rather than a
  * loop of two attempts a second. Terminal close codes (4401, 4403, 4404, 4409, 4413) stop it: the
- * status becomes `error` with the code, and only connect() tries again.
+ * status becomes `error` with the code, and only connect() tries again. After 4404 (the document
+ * was deleted) the offline copy is deleted too and nothing more is stored until connect(): else the
+ * next page load would send the whole document back and bring it to life again.
  *
  * Local edits: make them inside provider.transact(fn) (or call provider.flush() after them); the
  * CRDT is pure and does not tell anyone that it changed, so the provider does: every flush that
@@ -173,6 +175,8 @@ export class Provider extends Emitter {
   #storeChain = Promise.resolve();
   #storeStats = { snapshotBytes: 0, logEntries: 0, logBytes: 0 };
   #loaded = false;
+  /** the server deleted the document: store nothing more until connect() */
+  #deleted = false;
 
   /** @type {(() => void)[]} */
   #cleanup = [];
@@ -271,6 +275,7 @@ export class Provider extends Emitter {
   connect() {
     if (this.#destroyed) return;
     this.#wantConnected = true;
+    this.#deleted = false;
     this.#clearRetry();
     if (this.#ws) return;
     this.#open();
@@ -383,7 +388,7 @@ export class Provider extends Emitter {
   #persist(update, unsavedId) {
     // Before the store is open (edits made before `ready`), the write waits in the queue, which
     // starts with the load.
-    if (this.#loaded && !this.#store) return;
+    if ((this.#loaded && !this.#store) || this.#deleted) return;
     this.#storeStats.logEntries++;
     this.#storeStats.logBytes += update.byteLength;
     this.#enqueueStore(async () => {
@@ -643,10 +648,21 @@ export class Provider extends Emitter {
     if (isTerminal(code) || (serverCode !== undefined && isTerminal(serverCode))) {
       const c = isTerminal(code) ? code : /** @type {number} */ (serverCode);
       this.#wantConnected = false;
+      if (c === CloseCode.DOCUMENT_DELETED) this.#forget();
       this.#setStatus({ status: 'error', code: c, reason });
       return;
     }
     this.#scheduleRetry(code, reason);
+  }
+
+  /** #forget deletes the offline copy of a document the server has deleted. */
+  #forget() {
+    this.#deleted = true;
+    this.#unsavedIds.clear();
+    this.#dirty = false;
+    this.#storeStats = { snapshotBytes: 0, logEntries: 0, logBytes: 0 };
+    const store = this.#store;
+    if (store) this.#enqueueStore(() => store.clear(this.docId));
   }
 
   /**
@@ -701,6 +717,8 @@ export class Provider extends Emitter {
     this.#synced = false;
     this.#clearPing();
     this.awareness.attach(null);
+    // Without a connection nobody renews the others' states: drop them now (no ghosts).
+    this.awareness.removeAll();
     ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
     try {
       ws.close(code, reason);

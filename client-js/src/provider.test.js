@@ -380,6 +380,33 @@ test('provider: edits made before the offline store is open are stored', async (
   assert.deepEqual(got.unsaved, [7]);
 });
 
+test('provider: a document deleted on the server is deleted offline too, so no reload brings it back', async (t) => {
+  const store = new MemoryStore();
+  const server = new FakeServer();
+  const p = new Provider({ url: 'http://h', docId: 'd', clientId: 1, storage: store, createSocket: server.create });
+  await p.ready;
+  server.handshake();
+  p.transact(() => p.doc.text('body').insert(0, 'secret'));
+  server.pump();
+  await p.whenStored();
+  assert.ok((await store.load('d')).updates.length > 0);
+  // The document is deleted: the server says so and closes.
+  server.doc = new Doc(999);
+  server.last.deliver({ type: MessageType.ERROR, code: 4404, message: 'document deleted' });
+  server.last.drop(4404, 'document deleted');
+  assert.equal(p.status, 'error');
+  p.transact(() => p.doc.text('body').insert(6, ' and more'));
+  await p.destroy();
+  assert.deepEqual(await store.load('d'), { snapshot: null, updates: [], unsaved: [] }, 'nothing of it is left offline');
+  // The next page load opens an empty document and sends nothing back.
+  const q = new Provider({ url: 'http://h', docId: 'd', clientId: 2, storage: store, createSocket: server.create });
+  t.after(() => q.destroy());
+  await q.ready;
+  server.handshake();
+  server.pump();
+  assert.equal(server.doc.text('body').toString(), '', 'the deleted text did not come back');
+});
+
 test('provider: opening does not grow the store; compaction folds the log', async (t) => {
   const store = new MemoryStore();
   const server = new FakeServer();
@@ -428,6 +455,18 @@ test('provider: awareness is announced after sync, received, and cleared on disc
   assert.deepEqual(p.awareness.getStates().get(8), { user: { name: 'bo' } });
   server.last.drop(1006);
   assert.equal(p.awareness.getStates().size, 0, 'no ghosts while offline');
+  // The same when the application disconnects: the socket's handlers are gone by then, so the
+  // provider must drop the states itself.
+  p.connect();
+  server.handshake();
+  server.last.deliver({ type: MessageType.AWARENESS, entries: [{ clientId: 8, clock: 2, state: new TextEncoder().encode('{"user":{"name":"bo"}}') }] });
+  assert.equal(p.awareness.getStates().size, 1);
+  /** @type {number[]} */
+  const removed = [];
+  p.awareness.on('change', (c) => removed.push(...c.removed));
+  p.disconnect();
+  assert.equal(p.awareness.getStates().size, 0, 'no ghosts after disconnect()');
+  assert.deepEqual(removed, [8], 'and the bindings are told');
 });
 
 test('provider: ping after silence, reconnect when nothing answers; server pings are answered', async (t) => {
