@@ -573,6 +573,13 @@ export class TextareaBinding {
     // A trailing newline needs something after it to take a line in the mirror, as in a textarea.
     frag.appendChild(doc.createTextNode('\u200b'));
     mirror.replaceChildren(frag);
+    // A label that would stick out past the right edge (a caret near the end of a line) is
+    // turned to extend leftwards from its caret instead.
+    const right = this.#overlay?.getBoundingClientRect().right ?? Infinity;
+    for (const label of mirror.querySelectorAll('.tandem-caret-label')) {
+      const el = /** @type {HTMLElement} */ (label);
+      if (el.getBoundingClientRect().right > right) Object.assign(el.style, { left: 'auto', right: '-2px', borderRadius: '2px 2px 0 2px' });
+    }
   }
 
   /**

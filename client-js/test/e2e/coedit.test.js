@@ -190,3 +190,38 @@ test('an IME composition survives a remote edit arriving in the middle of it', a
   await a.context.close();
   await b.context.close();
 });
+
+test("a caret at the right edge keeps its name label inside the editor", async () => {
+  const docId = `edge-${Date.now()}`;
+  const a = await openEditor(docId, 'Ada', '#d62728');
+  const b = await openEditor(docId, 'Bartholomew', '#1f77b4');
+  // A line that just fits the textarea's width, with Bob's caret at its end.
+  const line = await a.page.$eval('#editor', (el) => {
+    const ta = /** @type {HTMLTextAreaElement} */ (el);
+    const cs = getComputedStyle(ta);
+    const ctx = /** @type {CanvasRenderingContext2D} */ (document.createElement('canvas').getContext('2d'));
+    ctx.font = `${cs.fontSize} ${cs.fontFamily}`;
+    const room = ta.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+    return 'x'.repeat(Math.floor(room / ctx.measureText('x').width) - 1);
+  });
+  await b.page.click('#editor');
+  await b.page.keyboard.type(line);
+  const bobId = await b.page.evaluate(() => /** @type {any} */ (window).tandem.provider.clientId);
+  const overflow = await waitFor(
+    () =>
+      a.page.evaluate(
+        ([id, n]) => {
+          const caret = document.querySelector(`.tandem-caret[data-client-id="${id}"]`);
+          if (!caret || caret.getAttribute('data-offset') !== String(n)) return null;
+          const label = /** @type {HTMLElement} */ (caret.querySelector('.tandem-caret-label')).getBoundingClientRect();
+          const box = /** @type {HTMLElement} */ (document.querySelector('#editor')).getBoundingClientRect();
+          return { right: label.right - box.right, left: label.left - box.left };
+        },
+        [bobId, line.length],
+      ),
+    { what: "Bob's caret at the end of the line in Ada's page" },
+  );
+  assert.ok(overflow.right <= 0 && overflow.left >= 0, `the label sticks out of the editor: ${JSON.stringify(overflow)}`);
+  await a.context.close();
+  await b.context.close();
+});
