@@ -225,6 +225,7 @@ type actor struct {
 
 	version     uint64 // bumped by every update that changed something
 	svCache     crdt.StateVector
+	svPending   int    // the document's PendingBytes when svCache was taken
 	svVersion   uint64 // version svCache was taken at; valid when equal to version and svCache != nil
 	joinFrame   []byte // the sync frame for a joiner with an empty state vector
 	joinVersion uint64
@@ -642,6 +643,7 @@ func (a *actor) syncFrame(svBytes []byte) ([]byte, error) {
 func (a *actor) stateVector() crdt.StateVector {
 	if a.svCache == nil || a.svVersion != a.version {
 		a.svCache = a.doc.StateVector()
+		a.svPending = a.doc.PendingBytes()
 		a.svVersion = a.version
 	}
 	return a.svCache
@@ -709,11 +711,12 @@ func (a *actor) applyAndStore(data []byte, at time.Time, from *conn) (uint64, er
 	// The state vector before the update, when cached: it tells a no-op from an update that
 	// brought units without a visible change. Without a valid cache, an update without visible
 	// change is stored anyway (harmless: applying it again changes nothing).
+	// The pending size is cached with it: computing it can cost a pass over what is pending.
 	var svBefore crdt.StateVector
+	var pendingBefore int
 	if a.svCache != nil && a.svVersion == a.version {
-		svBefore = a.svCache
+		svBefore, pendingBefore = a.svCache, a.svPending
 	}
-	pendingBefore := a.doc.PendingBytes()
 	changes, err := a.doc.Apply(data)
 	if err != nil {
 		if errors.Is(err, crdt.ErrMalformedUpdate) || errors.Is(err, crdt.ErrPendingOverflow) {
@@ -721,7 +724,7 @@ func (a *actor) applyAndStore(data []byte, at time.Time, from *conn) (uint64, er
 		}
 		return 0, fmt.Errorf("server: apply update to %q: %w", a.id, err)
 	}
-	if len(changes) == 0 && a.doc.PendingBytes() == pendingBefore && svBefore != nil && svEqual(svBefore, a.doc.StateVector()) {
+	if len(changes) == 0 && svBefore != nil && a.doc.PendingBytes() == pendingBefore && svEqual(svBefore, a.doc.StateVector()) {
 		return a.dur.issued, nil
 	}
 	a.version++

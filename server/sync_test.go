@@ -498,3 +498,48 @@ func (l smallSendBuffers) Accept() (net.Conn, error) {
 	}
 	return c, err
 }
+
+// TestNoOpUpdateNotStored checks that an update bringing nothing new (a reconnecting client's
+// catch-up that only repeats deletions the server has) is acknowledged, but neither stored nor
+// relayed.
+func TestNoOpUpdateNotStored(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	const doc = "noop"
+	a := ts.editor(t, doc, 1001)
+	b := ts.editor(t, doc, 1002)
+	if err := a.Insert("body", 0, "abcdef"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Delete("body", 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitAcked(0); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Pump(0, func() bool { return b.Text("body") == "adef" }); err != nil {
+		t.Fatal(err)
+	}
+	appends := ts.inner.Stats().Appends
+	applied := ts.metrics.updatesApplied.Value()
+
+	// a reconnects: its catch-up update holds the delete set, which the server already has.
+	_ = a.Close()
+	if err := a.Join(t.Context(), ts.base, doc, wstest.DialOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if a.Sent != 1 {
+		t.Fatalf("catch-up updates sent = %d; want 1 (the delete set)", a.Sent)
+	}
+	if err := a.WaitAcked(0); err != nil {
+		t.Fatal(err)
+	}
+	if got := ts.inner.Stats().Appends - appends; got != 0 {
+		t.Errorf("appends for a no-op update = %d; want 0", got)
+	}
+	if got := ts.metrics.updatesApplied.Value() - applied; got != 0 {
+		t.Errorf("updates applied = %d; want 0", got)
+	}
+	if err := b.Pump(200*time.Millisecond, func() bool { return false }); !isPumpTimeout(err) {
+		t.Errorf("b: %v; want nothing relayed", err)
+	}
+}
