@@ -76,6 +76,11 @@ type Throttle struct {
 	bucket *Bucket
 	grace  time.Duration
 	since  time.Time // when the current run of throttled messages began; zero if not throttled
+	// rested is the balance at which a run of throttling ends: a quarter of a second's worth of
+	// tokens (at least one, at most half the burst). Ending a run at a single token would let a
+	// flooder escape whenever the caller's sleep overshoots by one token's time, which a loaded
+	// machine does all the time.
+	rested float64
 }
 
 // NewThrottle returns a Throttle over a full bucket of rate and burst that refuses messages once
@@ -89,7 +94,8 @@ func NewThrottle(rate float64, burst int, grace time.Duration, now time.Time) (*
 	if err != nil {
 		return nil, err
 	}
-	return &Throttle{bucket: b, grace: grace}, nil
+	rested := math.Max(1, math.Min(float64(burst)/2, rate/4))
+	return &Throttle{bucket: b, grace: grace, rested: rested}, nil
 }
 
 // Take accounts for one message arriving at now. It returns zero if the message may pass at once,
@@ -97,11 +103,16 @@ func NewThrottle(rate float64, burst int, grace time.Duration, now time.Time) (*
 // ErrLimited if the connection has been throttled without a break since grace ago or longer; a
 // refused message takes no token.
 //
-// A run of throttling ends when a message finds a whole token in the bucket: a client that slows
-// down to its rate, even briefly, starts a new grace period the next time it bursts.
+// A run of throttling starts with the first message that finds less than a token, and ends when
+// a message finds the bucket rested again (a quarter of a second's worth of tokens): a client that
+// slows down below its rate starts a new grace period the next time it bursts, while one that keeps
+// pushing at or above its rate stays in its run, and is refused once the run has lasted grace.
 func (t *Throttle) Take(now time.Time) (time.Duration, error) {
-	if t.bucket.Tokens(now) >= 1 {
+	tokens := t.bucket.Tokens(now)
+	if tokens >= t.rested {
 		t.since = time.Time{}
+	}
+	if tokens >= 1 && t.since.IsZero() {
 		return t.bucket.Reserve(now), nil
 	}
 	if t.since.IsZero() {
@@ -113,5 +124,6 @@ func (t *Throttle) Take(now time.Time) (time.Duration, error) {
 	return t.bucket.Reserve(now), nil
 }
 
-// Throttled reports whether the last message that Take saw found the bucket empty.
+// Throttled reports whether the connection is in a run of throttling: a message found the bucket
+// empty and none has found it rested since.
 func (t *Throttle) Throttled() bool { return !t.since.IsZero() }

@@ -236,3 +236,42 @@ func BenchmarkThrottleTake(b *testing.B) {
 		}
 	}
 }
+
+// TestThrottleOvershoot: the caller's sleeps overshoot (a loaded machine), by up to three tokens'
+// time; a flooder is refused all the same, within the grace and a few tokens' time.
+func TestThrottleOvershoot(t *testing.T) {
+	const (
+		rate  = 60
+		burst = 300
+		grace = time.Second
+	)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for run := range 50 {
+		th, err := NewThrottle(rate, burst, grace, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		now := t0
+		var exceeded time.Time
+		for i := 0; ; i++ {
+			d, err := th.Take(now)
+			if errors.Is(err, ErrLimited) {
+				if late := now.Sub(exceeded); late > grace+4*time.Second/rate {
+					t.Fatalf("run %d: refused %v after the burst ran out; want within %v", run, late, grace+4*time.Second/rate)
+				}
+				break
+			}
+			if d > 0 && exceeded.IsZero() {
+				exceeded = now
+			}
+			if i > 100000 {
+				t.Fatalf("run %d: never refused", run)
+			}
+			overshoot := time.Duration(0)
+			if d > 0 {
+				overshoot = time.Duration(rng.Int64N(int64(3 * time.Second / rate)))
+			}
+			now = now.Add(d + overshoot + 100*time.Microsecond)
+		}
+	}
+}
