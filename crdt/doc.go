@@ -1,41 +1,105 @@
 // Package crdt is tandem's conflict-free replicated document: named Text roots
 // (sequences of Unicode code points ordered by the FugueMax rule) and Map roots
-// (string keys to JSON values, last writer wins), with state vectors, delete sets,
-// a compact binary encoding of updates and snapshots, and relative positions.
+// (string keys to JSON values, last writer wins), with state vectors, delete
+// sets, a compact binary encoding of updates and snapshots, and relative
+// positions.
 //
 // The specification, semantics and byte format alike, is docs/crdt.md; this
-// package implements it, and the JavaScript twin in client-js/src/crdt implements
-// the same page byte for byte.
+// package implements it, and the JavaScript twin in client-js/src/crdt
+// implements the same page byte for byte. The golden vectors both run are in
+// testdata/crdt/scenarios.
 //
 // # Imports
 //
-// crdt imports nothing of tandem's and only the standard library. It is pure: no
-// goroutines, channels, I/O, wall clocks, global randomness or logging. Every
-// call is synchronous: an input (a local edit, a remote update) returns its output
+// crdt imports nothing of tandem's and only the standard library. It is pure:
+// no goroutines, channels, I/O, clocks, randomness or logging. Every call is
+// synchronous: an input (a local edit, a remote update) returns its output
 // (update bytes to store and broadcast, the changes in index terms).
 //
 // # Concurrency
 //
-// A Doc is not safe for concurrent use. Its owner (the server's document actor,
-// one editor tab) serialises every call, including reads such as Text.String.
-// Functions that take no Doc (DecodeStateVector, DecodeRelPos, InspectUpdate) are
-// safe to call from any goroutine.
+// A Doc, and the Text and Map handles it returns, are not safe for concurrent
+// use. Their owner (the server's document actor, one editor tab) serialises
+// every call, reads such as Text.String included. Functions that take no Doc
+// (DecodeStateVector, DecodeRelPos, InspectUpdate, EncodeStateVector) are safe
+// from any goroutine.
 //
 // # Errors
 //
-// Hostile bytes return errors, never panics. Errors are the sentinels below,
-// wrapped with detail and prefixed "crdt:"; test them with errors.Is. An update
-// that is refused leaves the document exactly as it was.
+// Hostile bytes return errors, never panics. Errors wrap the sentinels of
+// errors.go, are prefixed "crdt:", and are tested with errors.Is. A refused
+// update, like a refused local edit, leaves the document exactly as it was:
+// Apply decodes and checks the whole input and plans its integration before it
+// changes anything.
 //
 // # Design
 //
-// Text is stored as runs, not characters: a run is a chain of code points that
-// one client inserted in one go (consecutive clocks, each the left origin of the
-// next, one shared right origin). Runs live in a B-tree whose inner nodes carry
-// the visible length of their subtrees, so that index lookups cost O(log n), and
-// a cursor cache makes the next edit near the last one O(1). Run content is a
-// slice of a per-client append-only buffer, so splitting a run never copies text.
-// An ID index (client, then runs ordered by clock) finds origins for remote
-// integration and relative positions. Loading a snapshot into an empty document
-// builds the tree bottom-up in one linear pass.
+// Runs, not characters. A run is a chain of code points that one client
+// inserted in one go: consecutive clocks, each the left origin of the next, one
+// shared right origin. Typing extends the run at the cursor in place; a run is
+// split only where an edit lands inside it, and deleted neighbours that
+// continue each other merge back. A 100,000-character document edited for
+// hours is a few thousand to tens of thousands of runs.
+//
+// A B-tree of runs per Text root. Leaves hold up to 32 runs in document order,
+// inner nodes up to 32 children, and every node knows the visible length and
+// the item count (deleted items included) of its subtree: finding a visible
+// index, or the position of a run, costs O(log n). A cursor cache remembers
+// the run of the last local edit and its visible start, so that typing and
+// backspacing near the last edit skip the descent.
+//
+// Per-client content buffers. The code points of a client's runs are appended
+// to that client's buffer as they are integrated; a run is an offset and a
+// length in it, so splitting a run never copies text. Snapshot loads share the
+// decoded text among clients until one of them appends.
+//
+// An ID index per client: the client's runs ordered by clock, in chunks of at
+// most 64, for remote integration (origins), relative positions and encoding.
+//
+// Remote integration follows the FugueMax loop of docs/crdt.md section 1.3,
+// run by run: the left origin is split to end a run and the right origin to
+// start one, so only a run's first item can stop the scan. A remote run whose
+// left origin is directly followed by its right origin is placed without a
+// scan, and extends its left neighbour in place when it continues it (remote
+// typing). A scan is as long as the concurrent insertions at one place.
+//
+// Apply plans before it acts: the update's ops and the pending ones are queued
+// per client; a client's next op is ready when it starts at the client's clock
+// and its origins are known; waiting queues sit in a heap per awaited client,
+// so that a plan costs O(n log n) in the ops it touches. Ops that cannot be
+// integrated stay pending. The pending size that MaxPendingBytes bounds is the
+// length of the pending update (docs/crdt.md 1.6): Apply keeps an upper bound
+// of it up to date per op, and computes the exact size only when the bound
+// exceeds the limit or when PendingBytes asks.
+//
+// Loading a snapshot into an empty document is a linear build: runs go into
+// leaves in document order, the tree is built bottom-up, and the client
+// indexes come from one linear-time sort of the clock claims that decoding
+// needs anyway to refuse a clock claimed twice.
+//
+// Items are allocated from slabs of 128 with a free list, so that the
+// splits of typing cost no allocation in the steady state.
+//
+// # Invariants
+//
+// Checked by the tests (CheckPending, the round trips, the random runs):
+//   - every run has n >= 1; a run's items have consecutive clocks; runs of one
+//     client never overlap; every node's counts are the sums of its children's;
+//   - a client's clock (state vector entry) is c exactly when every unit of the
+//     client below c is integrated (text item, winning assignment, or skip);
+//   - origins of an integrated run are integrated text items of the same root;
+//   - pending ops are above their client's clock, ascending and disjoint, and
+//     the pending bound is at least the exact pending size;
+//   - every map key's winner is the assignment with the largest
+//     (lamport, client, clock) integrated for it; losers are skips.
+//
+// # Caveats
+//
+// A document never shrinks: deleted items stay (as lengths; their text stays
+// in memory until the document is reloaded from a snapshot, which drops it).
+// Memory is about 100 bytes per run plus 4 bytes per code point integrated.
+// Histories forged by a client that reuses its clocks with other content do
+// not converge (the first unit integrated wins): the server prevents them by
+// binding client IDs to users. A document loaded from a snapshot reports the
+// whole text as one insertion.
 package crdt
