@@ -58,6 +58,12 @@ func (c *changes) ins(root string, pos int, rs []rune) {
 	x.Edits = append(x.Edits, TextEdit{Pos: pos, Insert: string(rs)})
 }
 
+// insText records that the text s was inserted at visible index pos.
+func (c *changes) insText(root string, pos int, s string) {
+	x := c.get(root, KindText)
+	x.Edits = append(x.Edits, TextEdit{Pos: pos, Insert: s})
+}
+
 // del records that n code points were deleted at visible index pos.
 func (c *changes) del(root string, pos, n int) {
 	x := c.get(root, KindText)

@@ -96,7 +96,7 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 		}
 		t.build(leaves)
 		if hi > lo {
-			ch.ins(t.name, 0, content[lo:hi])
+			ch.insText(t.name, 0, string(st.text))
 		}
 	}
 	for _, c := range s.claims {

@@ -29,6 +29,7 @@ func (r *snapRun) last() ID { return ID{r.client, r.clock + r.n - 1} }
 type snapText struct {
 	root string
 	runs []snapRun
+	text []byte // the visible text as encoded (UTF-8), a slice of the input
 }
 
 type snapAssign struct {
@@ -353,7 +354,7 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 			ci, _ := slices.BinarySearch(clients, run.client)
 			s.claims = append(s.claims, claim{run.client, run.clock, run.n, int32(ci), int32(len(s.texts)), int32(j)})
 		}
-		s.texts = append(s.texts, snapText{root: roots[ri].name, runs: runs})
+		s.texts = append(s.texts, snapText{root: roots[ri].name, runs: runs, text: t.lastText})
 	}
 	nAsg := r.count(5)
 	s.asgs = make([]snapAssign, 0, nAsg)

@@ -452,6 +452,7 @@ type tables struct {
 	usedC     []bool
 	usedR     []bool
 	contentRs []rune // shared backing store for decoded content
+	lastText  []byte // the bytes of the last content read (a slice of the input)
 }
 
 func newTables(r *reader, clients []uint64, roots []rootKey) *tables {
@@ -531,6 +532,7 @@ func (t *tables) contentOff(n uint64) int {
 	if t.r.err != nil {
 		return 0
 	}
+	t.lastText = s
 	if uint64(len(s)) < n || !utf8.Valid(s) || uint64(utf8.RuneCount(s)) != n {
 		t.r.fail("content is not %d code points of utf-8", n)
 		return 0
