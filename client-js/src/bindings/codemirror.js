@@ -69,10 +69,9 @@ class CaretWidget extends WidgetType {
     const label = document.createElement('span');
     label.className = 'tandem-caret-label';
     label.textContent = this.name;
-    Object.assign(label.style, {
-      position: 'absolute', left: '-2px', bottom: '100%', background: this.color, color: '#fff',
-      font: '11px/1.3 system-ui, sans-serif', padding: '0 3px', borderRadius: '2px 2px 2px 0', whiteSpace: 'nowrap',
-    });
+    // Where the label sits (above the caret, below it on the first line) is up to the theme:
+    // an inline top or bottom would override it.
+    Object.assign(label.style, { background: this.color });
     caret.appendChild(label);
     return caret;
   }
@@ -318,6 +317,10 @@ export function codemirrorBinding(provider, opts = {}) {
 
   // Labels sit above the caret, except on the first line, where the scroller would clip them.
   const theme = EditorView.baseTheme({
+    '.tandem-caret-label': {
+      position: 'absolute', left: '-2px', bottom: '100%', color: '#fff', font: '11px/1.3 system-ui, sans-serif',
+      padding: '0 3px', borderRadius: '2px 2px 2px 0', whiteSpace: 'nowrap', userSelect: 'none', zIndex: '1',
+    },
     '.cm-line:first-child .tandem-caret-label': { top: '100%', bottom: 'auto', borderRadius: '0 2px 2px 2px' },
   });
 

@@ -87,6 +87,14 @@ test('the CodeMirror binding co-edits with a textarea page', async () => {
   await waitFor(() => cm.evaluate((id) => document.querySelector(`.cm-editor .tandem-caret[data-client-id="${id}"]`) !== null, taId), {
     what: "the textarea user's caret in CodeMirror",
   });
+  // Its name label shows (on the first line, below the caret, inside the editor).
+  const label = await cm.evaluate((id) => {
+    const el = /** @type {HTMLElement} */ (document.querySelector(`.cm-editor .tandem-caret[data-client-id="${id}"] .tandem-caret-label`));
+    const r = el.getBoundingClientRect();
+    const box = /** @type {HTMLElement} */ (document.querySelector('.cm-scroller')).getBoundingClientRect();
+    return { height: r.height, inside: r.top >= box.top && r.bottom <= box.bottom && r.left >= box.left && r.right <= box.right };
+  }, taId);
+  assert.ok(label.height > 10 && label.inside, `the caret's label is visible: ${JSON.stringify(label)}`);
   const cmId = await cm.evaluate(() => /** @type {any} */ (window).tandem.provider.clientId);
   const cmCaret = await waitFor(
     () => ta.evaluate((id) => document.querySelector(`.tandem-caret[data-client-id="${id}"]`)?.textContent?.replace('\u2060', '') ?? null, cmId),
