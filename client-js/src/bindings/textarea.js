@@ -31,7 +31,7 @@ import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
 /**
  * mapPos maps a code point position through edits (each relative to the text the previous one
  * left). A position inside a deleted span goes to its start; one where text is inserted stays
- * before it unless right is true.
+ * before it unless right is true (as a caret does: see #applyEdits).
  * @param {Edit[]} edits
  * @param {number} p
  * @param {boolean} right
@@ -277,7 +277,7 @@ export class TextareaBinding {
     const del = cpLength(prev.slice(d.offset16, d.offset16 + d.delete16));
     const ins = cpLength(d.insert);
     // ...and where it lands in the text as it is now.
-    const s2 = mapPos(held, s, true);
+    const s2 = mapPos(held, s, false);
     const e2 = del === 0 ? s2 : Math.max(s2, mapPos(held, s + del, false));
     const nm = new PosMapper(next);
     /** @param {number} off16 a UTF-16 offset in the textarea's value */
@@ -409,9 +409,14 @@ export class TextareaBinding {
       const endOff = simple ? off + e.delete : off + toOffset16(v.slice(off), e.delete);
       v = v.slice(0, off) + e.insert + v.slice(endOff);
       const delta = e.insert.length - (endOff - off);
-      const shift = (/** @type {number} */ p) => (p >= endOff ? p + delta : p > off ? off : p);
-      start = shift(start);
-      end = shift(end);
+      // Text inserted right at the caret goes after it: the caret stays before what others type
+      // there, so that two people typing at one spot do not interleave their keystrokes. Text
+      // inserted at either edge of a selection stays outside it.
+      const shift = (/** @type {number} */ p, /** @type {boolean} */ after) =>
+        p > endOff || (p === endOff && (endOff > off || after)) ? p + delta : p > off ? off : p;
+      const collapsed = start === end;
+      start = shift(start, !collapsed);
+      end = shift(end, false);
       if (simple && hasSurrogates(e.insert)) simple = false;
     }
     const scrollTop = ta.scrollTop;

@@ -126,6 +126,46 @@ test('textarea: typing, remote edits and the selection', async (t) => {
   binding.destroy();
 });
 
+test('textarea: text others insert at the caret goes after it, and outside a selection', async (t) => {
+  const { p, ta, binding, remote } = await setup('abcdef');
+  t.after(() => p.destroy());
+  ta.setSelectionRange(3, 3);
+  remote((b) => b.insert(3, 'XY'));
+  assert.equal(ta.value, 'abcXYdef');
+  assert.deepEqual([ta.selectionStart, ta.selectionEnd], [3, 3], 'the caret stays before the inserted text');
+  ta.setSelectionRange(3, 5, 'forward');
+  remote((b) => {
+    b.insert(5, '>');
+    b.insert(3, '<');
+  });
+  assert.equal(ta.value, 'abc<XY>def');
+  assert.deepEqual([ta.selectionStart, ta.selectionEnd, ta.selectionDirection], [4, 6, 'forward'], 'the selection still holds just "XY"');
+  binding.destroy();
+});
+
+test('textarea: two people typing at one spot do not interleave', async (t) => {
+  const { p, ta, binding, remote, text, bob } = await setup('[]');
+  t.after(() => p.destroy());
+  /** @type {Uint8Array[]} Ada's updates on their way to Bob */
+  const toBob = [];
+  p.on('local', ({ update }) => toBob.push(update));
+  ta.setSelectionRange(1, 1);
+  let bobCaret = 1;
+  // Each round both type one character at once (neither has seen the other's), then both
+  // receive the other's.
+  for (let i = 0; i < 3; i++) {
+    ta.type('abc'[i]);
+    remote((b) => b.insert(bobCaret, '123'[i]));
+    const rp = bob.text('body').relPos(bobCaret + 1, -1); // Bob's caret, after his character
+    for (const u of toBob.splice(0)) bob.apply(u);
+    bobCaret = bob.resolve(rp);
+  }
+  assert.ok(['[abc123]', '[123abc]'].includes(text()), `interleaved: ${text()}`);
+  assert.equal(ta.value, text());
+  assert.equal(bob.text('body').toString(), text());
+  binding.destroy();
+});
+
 test('textarea: an edit made from code shows at once, and typing after it lands where the user sees it', async (t) => {
   const { p, ta, binding, text } = await setup();
   t.after(() => p.destroy());
@@ -160,9 +200,9 @@ test('textarea: a remote change during an IME composition waits for its end; bot
   assert.equal(ta.writes, writes, 'nor by an edit from code');
   ta.compose('日本');
   ta.commit();
-  assert.equal(text(), 'XXhello,日本 world!', 'the composed text lands where it was typed, after what came meanwhile');
+  assert.equal(text(), 'XXhello日本, world!', 'the composed text lands where it was typed, before what came there meanwhile');
   assert.equal(ta.value, text());
-  assert.deepEqual([ta.selectionStart, ta.selectionEnd], [10, 10], 'the caret is after the composed text');
+  assert.deepEqual([ta.selectionStart, ta.selectionEnd], [9, 9], 'the caret is after the composed text');
   // Undo takes back the composed text, and only it.
   binding.undo();
   assert.equal(text(), 'XXhello, world!');
