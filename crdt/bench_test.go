@@ -162,3 +162,56 @@ func BenchmarkMerge(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkTyping types one character at a time at the end of a run, and
+// backspaces now and then: the steady state of an editor.
+func BenchmarkTyping(b *testing.B) {
+	d := fresh(1)
+	txt := d.Text("body")
+	txt.Insert(0, crdttest.Typing(1, 20000).EndContent)
+	pos := txt.Len() / 2
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i%10 == 9 {
+			pos--
+			txt.Delete(pos, 1)
+		} else {
+			txt.Insert(pos, "x")
+			pos++
+		}
+		i++
+	}
+}
+
+// BenchmarkApplyKeystroke applies remote one-character updates, as a server
+// does for a typing client.
+func BenchmarkApplyKeystroke(b *testing.B) {
+	src := fresh(1)
+	txt := src.Text("body")
+	txt.Insert(0, crdttest.Typing(1, 20000).EndContent)
+	base := src.TakeUpdate()
+	dst := fresh(2)
+	dst.Apply(base)
+	pos := txt.Len() / 2
+	var us [][]byte
+	for i := 0; i < 10000; i++ {
+		txt.Insert(pos+i, "x")
+		us = append(us, src.TakeUpdate())
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if i == len(us) {
+			b.StopTimer()
+			dst = fresh(2)
+			dst.Apply(base)
+			i = 0
+			b.StartTimer()
+		}
+		if _, err := dst.Apply(us[i]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}

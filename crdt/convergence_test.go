@@ -68,7 +68,7 @@ func runSim(seed uint64, opts crdttest.SimOptions) (*crdttest.Sim, error) {
 // state vector and occasional flushes. All replicas converge.
 func TestRandomConvergence(t *testing.T) {
 	forSeeds(t, func(seed uint64) error {
-		_, err := runSim(seed, crdttest.SimOptions{ReconnectRate: 0.02, FlushRate: 0.01})
+		_, err := runSim(seed, crdttest.SimOptions{ReconnectRate: 0.02, FlushRate: 0.01, Check: crdt.CheckInvariants})
 		return err
 	})
 }
@@ -78,7 +78,7 @@ func TestRandomConvergence(t *testing.T) {
 func TestShuffledDelivery(t *testing.T) {
 	sawPending := false
 	forSeeds(t, func(seed uint64) error {
-		s, err := runSim(seed, crdttest.SimOptions{Shuffle: true, FlushRate: 0.01, Check: crdt.CheckPending, TrackPending: true})
+		s, err := runSim(seed, crdttest.SimOptions{Shuffle: true, FlushRate: 0.01, Check: crdt.CheckInvariants, TrackPending: true})
 		sawPending = sawPending || s.MaxPending > 0
 		return err
 	})
@@ -115,7 +115,7 @@ func TestDuplicateDelivery(t *testing.T) {
 // the final sync recover them by state vector.
 func TestDropThenRetry(t *testing.T) {
 	forSeeds(t, func(seed uint64) error {
-		_, err := runSim(seed, crdttest.SimOptions{Shuffle: true, DropRate: 0.1, ReconnectRate: 0.02, Check: crdt.CheckPending})
+		_, err := runSim(seed, crdttest.SimOptions{Shuffle: true, DropRate: 0.1, ReconnectRate: 0.02, Check: crdt.CheckInvariants})
 		return err
 	})
 }

@@ -94,7 +94,7 @@ func FuzzApplyUpdate(f *testing.F) {
 		if info.Format != data[0] {
 			t.Fatalf("InspectUpdate: format %d, want %d", info.Format, data[0])
 		}
-		if err := crdt.CheckPending(d); err != nil {
+		if err := crdt.CheckInvariants(d); err != nil {
 			t.Fatal(err)
 		}
 		snap := d.EncodeSnapshot()

@@ -31,9 +31,15 @@ func TestSequentialTraces(t *testing.T) {
 			if got := d.Text("body").String(); got != tr.EndContent {
 				t.Fatalf("replay: text of %d bytes differs from endContent (%d bytes)", len(got), len(tr.EndContent))
 			}
+			if err := crdt.CheckInvariants(d); err != nil {
+				t.Fatal(err)
+			}
 			for _, b := range [][]byte{d.EncodeUpdate(nil), d.EncodeSnapshot()} {
 				e := fresh(2)
 				if _, err := e.Apply(b); err != nil {
+					t.Fatal(err)
+				}
+				if err := crdt.CheckInvariants(e); err != nil {
 					t.Fatal(err)
 				}
 				if got := e.Text("body").String(); got != tr.EndContent {

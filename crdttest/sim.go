@@ -194,6 +194,11 @@ func (s *Sim) edit(r int) error {
 		return fmt.Errorf("replica %d: local edit: %w", r, err)
 	}
 	s.cursors[r] = cur
+	if s.opts.Check != nil {
+		if err := s.opts.Check(d); err != nil {
+			return fmt.Errorf("replica %d after a local edit: %w", r, err)
+		}
+	}
 	if rng.IntN(4) > 0 {
 		s.broadcast(r)
 	}
