@@ -5,11 +5,12 @@ import (
 	"container/heap"
 	"fmt"
 	"slices"
+	"sort"
 )
 
 // pendingSet holds what waits for its dependencies: per client, ops ascending
-// by clock and not overlapping (adjacent ops that continue each other are
-// merged), and delete ranges naming clocks not yet integrated.
+// by clock and not overlapping (as received: the encoder merges those that
+// continue each other), and delete ranges naming clocks not yet integrated.
 type pendingSet struct {
 	ops   map[uint64][]uop
 	dels  []delRange
@@ -180,11 +181,11 @@ func (d *Doc) unitAt(id ID, u *update) (found, text bool, root string) {
 		return true, op.kind == opText, op.root
 	}
 	if u != nil {
-		for i := range u.blocks {
-			if b := &u.blocks[i]; b.client == id.Client {
-				if op := findOp(b.ops, id.Clock); op != nil {
-					return true, op.kind == opText, op.root
-				}
+		// Blocks are ascending by client: look at this client's only.
+		i := sort.Search(len(u.blocks), func(i int) bool { return u.blocks[i].client >= id.Client })
+		for ; i < len(u.blocks) && u.blocks[i].client == id.Client; i++ {
+			if op := findOp(u.blocks[i].ops, id.Clock); op != nil {
+				return true, op.kind == opText, op.root
 			}
 		}
 	}

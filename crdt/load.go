@@ -49,6 +49,10 @@ func (s *snapshot) toUpdate() *update {
 	if p := s.pending; p != nil {
 		u.blocks = append(u.blocks, p.blocks...)
 		dels = append(dels, p.dels...)
+		// Keep blocks ascending by client, then clock (unitAt relies on it).
+		slices.SortStableFunc(u.blocks, func(a, b block) int {
+			return cmp.Or(cmp.Compare(a.client, b.client), cmp.Compare(a.start(), b.start()))
+		})
 	}
 	u.dels = normalizeDels(dels)
 	return u
