@@ -208,6 +208,7 @@ type actor struct {
 	selfSaved bool      // self is stored in the document's metadata
 	selfBusy  bool      // a PutDocMeta of self is in flight
 	selfQueue []httpEditMsg
+	bindings  *clientBindings // security: client ID -> subject (auth_bindings.go)
 
 	mode        actorMode
 	fatal       error // exit now, closing connections with this
@@ -356,9 +357,15 @@ func (a *actor) load() {
 			return
 		}
 	}
-	doc, err := crdt.NewDoc(self, crdt.Config{})
+	doc, err := crdt.NewDoc(self, crdt.Config{MaxPendingBytes: a.s.cfg.MaxPendingBytes})
 	if err != nil {
 		a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
+		return
+	}
+	// security: the client IDs bound to subjects (auth_bindings.go).
+	bindings, err := loadClientBindings(st.DocMeta, a.s.sec.authority == nil)
+	if err != nil {
+		a.poison(fmt.Errorf("server: load %q: client bindings: %w", a.id, err))
 		return
 	}
 	if len(st.Snapshot) > 0 {
@@ -386,6 +393,8 @@ func (a *actor) load() {
 	}
 	a.doc = doc
 	a.self, a.selfSaved = self, saved
+	a.bindings = bindings
+	a.bindings.bindServer(self) // security
 	a.exists = exists
 	a.updated = st.Meta.Updated
 	a.lastSeq = st.Meta.LastSeq
@@ -397,7 +406,7 @@ func (a *actor) load() {
 
 // reload builds the document again under another client ID.
 func (a *actor) reload(self uint64, snap []byte, log []storage.LogEntry) (*crdt.Doc, error) {
-	doc, err := crdt.NewDoc(self, crdt.Config{})
+	doc, err := crdt.NewDoc(self, crdt.Config{MaxPendingBytes: a.s.cfg.MaxPendingBytes})
 	if err != nil {
 		return nil, err
 	}
@@ -598,6 +607,12 @@ func (a *actor) onJoin(m joinMsg) {
 		m.reply <- err
 		return
 	}
+	// security: a client ID bound to another subject may not join (auth_bindings.go); onLeave
+	// undoes the join.
+	if err := a.bindings.join(m.c.who.Subject, m.hello.ClientID); err != nil {
+		m.reply <- err
+		return
+	}
 	c := m.c
 	a.stopIdle()
 	a.members[c] = &member{c: c}
@@ -656,6 +671,7 @@ func (a *actor) onLeave(c *conn) {
 	}
 	delete(a.members, c)
 	delete(a.acking, mem)
+	a.bindings.leave(c.clientID) // security
 	if e := a.aware[c.clientID]; e != nil && e.owner == c && e.state != nil {
 		e.state = nil
 		e.clock++
@@ -679,7 +695,7 @@ func (a *actor) onUpdate(m updateMsg) {
 		m.c.closeWith(errReadOnly)
 		return
 	}
-	if err := a.s.authorizeUpdate(m.c.who, m.c.clientID, m.data); err != nil {
+	if err := a.authorizeUpdate(m.c.who.Subject, m.data); err != nil { // security: auth_bindings.go
 		a.s.refuseErr(err)
 		m.c.closeWith(err)
 		return
@@ -719,7 +735,10 @@ func (a *actor) applyAndStore(data []byte, at time.Time, from *conn) (uint64, er
 	}
 	changes, err := a.doc.Apply(data)
 	if err != nil {
-		if errors.Is(err, crdt.ErrMalformedUpdate) || errors.Is(err, crdt.ErrPendingOverflow) {
+		if errors.Is(err, crdt.ErrPendingOverflow) {
+			return 0, errPendingOverflow // security: MaxPendingBytes (limits.go)
+		}
+		if errors.Is(err, crdt.ErrMalformedUpdate) {
 			return 0, protocol.Errorf(protocol.CloseInvalidUpdate, "update refused: %v", err)
 		}
 		return 0, fmt.Errorf("server: apply update to %q: %w", a.id, err)
@@ -943,6 +962,11 @@ func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
 	if m.who.Role != RoleWrite {
 		a.s.refuseErr(errReadOnly)
 		m.reply <- writeResult{err: errReadOnly}
+		return
+	}
+	if err := a.authorizeUpdate(m.who.Subject, m.data); err != nil { // security: auth_bindings.go
+		a.s.refuseErr(err)
+		m.reply <- writeResult{err: err}
 		return
 	}
 	index, err := a.applyAndStore(m.data, time.Now(), nil)

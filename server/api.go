@@ -74,7 +74,8 @@ type listResponse struct {
 }
 
 func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
-	if _, err := s.authorize(r, ""); err != nil {
+	who, err := s.authorize(r, "")
+	if err != nil {
 		s.refuseErr(err)
 		s.writeHTTPError(w, err)
 		return
@@ -94,17 +95,13 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	docs, err := s.store.List(after, limit+1)
+	docs, next, err := s.listAllowed(who, after, limit) // security: only the token's documents (auth.go)
 	if err != nil {
 		s.writeHTTPError(w, fmt.Errorf("server: list: %w", err))
 		return
 	}
-	resp := listResponse{Documents: make([]listEntry, 0, min(len(docs), limit))}
-	for i, d := range docs {
-		if i == limit {
-			resp.Next = docs[i-1].ID
-			break
-		}
+	resp := listResponse{Documents: make([]listEntry, 0, len(docs)), Next: next}
+	for _, d := range docs {
 		resp.Documents = append(resp.Documents, listEntry{
 			ID:        d.ID,
 			SizeBytes: d.Meta.SnapshotBytes + d.Meta.LogBytes,

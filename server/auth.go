@@ -2,8 +2,14 @@ package server
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
+	"time"
+
+	"github.com/tandemhq/tandem/auth"
+	"github.com/tandemhq/tandem/storage"
 )
 
 // Role is what a principal may do with a document.
@@ -27,13 +33,23 @@ func (r Role) String() string {
 	return "none"
 }
 
-// principal is who makes a request, as authorize established it.
+// principal is who makes a request, as authorize established it from the request's token.
 type principal struct {
+	// Subject is the token's subject, or "anonymous" while the server runs open.
 	Subject string
-	Role    Role
+	// Role is the token's role.
+	Role Role
+	// Documents is the token's document pattern ("*" while the server runs open).
+	Documents string
+	// Expires is when the token expires; zero while the server runs open. A WebSocket
+	// connection is closed with 4401 at that moment.
+	Expires time.Time
 }
 
-// LogValue lets a principal appear in logs as its subject and role.
+// allows reports whether p may open document docID at all (for reading).
+func (p principal) allows(docID string) bool { return auth.Match(p.Documents, docID) }
+
+// LogValue lets a principal appear in logs as its subject and role; nothing in it is secret.
 func (p principal) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("subject", p.Subject), slog.String("role", p.Role.String()))
 }
@@ -46,31 +62,133 @@ var (
 	ErrForbidden = errors.New("server: forbidden")
 )
 
-// anonymous is the principal of every request while the server runs open (no token verification
-// is configured): it may read and write every document.
-var anonymous = principal{Subject: "anonymous", Role: RoleWrite}
+// anonymous is the principal of every request while the server runs open (no AuthSecret): it may
+// read and write every document.
+var anonymous = principal{Subject: "anonymous", Role: RoleWrite, Documents: "*"}
 
-// authorize decides who r is and what it may do with document docID (empty for requests that name
-// no document, such as the listing). It is the one place where tokens, roles and per-document
-// patterns are checked, on the WebSocket upgrade and on every HTTP API call alike; an error wraps
-// ErrUnauthorized or ErrForbidden.
-//
-// Today the server runs open and every request is the anonymous writer. Token verification plugs in
-// here.
-func (s *Server) authorize(r *http.Request, docID string) (principal, error) {
-	_ = r
-	_ = docID
-	return anonymous, nil
+// security is the server's state for authentication and limits that spans connections. It is
+// created once by newServer and safe for concurrent use.
+type security struct {
+	authority *auth.Authority // nil: the server runs open
+	subjects  subjectConns
 }
 
-// authorizeUpdate decides whether who, on a connection whose hello named clientID, may send the
-// update data (before it is applied). It is where a client ID gets bound to the subject that first
-// used it in a document, and where updates carrying another subject's client IDs are refused
-// (crdt.InspectUpdate lists an update's authors without applying it). An error wraps ErrForbidden
-// or is a *protocol.Error.
+// newSecurity builds the security state of a server from cfg (after withDefaults and validate).
+func newSecurity(cfg Config) *security {
+	sec := &security{
+		subjects: subjectConns{max: cfg.MaxConnsPerSubject, n: make(map[string]int)},
+	}
+	if len(cfg.AuthSecret) > 0 {
+		a, err := auth.New(auth.Config{Secret: cfg.AuthSecret})
+		if err != nil {
+			// validate checked the secret's length, the one thing auth.New refuses.
+			panic(fmt.Sprintf("server: %v", err))
+		}
+		sec.authority = a
+	}
+	return sec
+}
+
+// warnIfOpen logs, loudly, that the server runs without authentication when it does.
+func (s *Server) warnIfOpen() {
+	if s.sec.authority != nil {
+		return
+	}
+	s.log.Warn("AUTHENTICATION IS OFF: no token secret is set (--auth-secret or TANDEM_AUTH_SECRET), " +
+		"so anyone who reaches this server can read, change and delete every document. " +
+		"Set a secret of at least 32 bytes before exposing it beyond this machine.")
+}
+
+// authorize decides who r is and whether it may open document docID (empty for requests that name
+// no document, such as the listing, which then filters by principal.allows). It is the one place
+// where tokens are checked, on the WebSocket upgrade and on every HTTP API call alike. The token
+// comes from an "Authorization: Bearer" header or the "token" query parameter. An error wraps
+// ErrUnauthorized (no token, or a token that is malformed, forged, signed with another algorithm,
+// or expired: 401 and 4401) or ErrForbidden (a valid token whose pattern does not match docID:
+// 403). The error's text never holds the token.
 //
-// Today every update of a writer is allowed.
-func (s *Server) authorizeUpdate(who principal, clientID uint64, data []byte) error {
-	_, _, _ = who, clientID, data
-	return nil
+// While the server runs open (no AuthSecret), every request is the anonymous writer.
+func (s *Server) authorize(r *http.Request, docID string) (principal, error) {
+	a := s.sec.authority
+	if a == nil {
+		return anonymous, nil
+	}
+	tok, err := auth.FromRequest(r)
+	if err == nil {
+		var c auth.Claims
+		if c, err = a.Verify(tok); err == nil {
+			p := principal{Subject: c.Subject, Role: RoleRead, Documents: c.Documents, Expires: c.Expires}
+			if c.Role.CanWrite() {
+				p.Role = RoleWrite
+			}
+			if docID != "" && !p.allows(docID) {
+				s.warns.warn(nil, "forbidden: the token does not name this document", "doc", docID, "who", p, "remote", r.RemoteAddr)
+				msg := fmt.Sprintf("the token does not allow document %q", docID)
+				return principal{}, fmt.Errorf("%w: %w", ErrForbidden, &httpError{status: http.StatusForbidden, code: "forbidden", msg: msg})
+			}
+			return p, nil
+		}
+	}
+	s.warns.warn(nil, "unauthorized", "err", err, "method", r.Method, "url", auth.RedactURL(r.URL), "remote", r.RemoteAddr)
+	he := &httpError{status: http.StatusUnauthorized, code: "unauthorized", msg: unauthorizedMessage(err)}
+	return principal{}, fmt.Errorf("%w: %w: %w", ErrUnauthorized, he, err)
+}
+
+// unauthorizedMessage is what a client is told about a refused token: the kind of problem, without
+// the parser's detail.
+func unauthorizedMessage(err error) string {
+	switch {
+	case errors.Is(err, auth.ErrNoToken):
+		return "no token: send it as an Authorization: Bearer header or a token query parameter"
+	case errors.Is(err, auth.ErrExpired):
+		return "token expired"
+	case errors.Is(err, auth.ErrAlgorithm):
+		return "token algorithm not allowed (HS256 only)"
+	case errors.Is(err, auth.ErrSignature):
+		return "invalid token signature"
+	case errors.Is(err, auth.ErrInvalidClaims):
+		return "invalid token claims"
+	}
+	return "malformed token"
+}
+
+// listScanMax bounds the documents one listing request reads from storage to find the ones its
+// token allows; a page cut short by it carries a Next to continue from.
+const listScanMax = 10 * maxListLimit
+
+// listAllowed returns up to limit documents after the ID after that who may open, in ID order,
+// and the after of the next page ("" on the last). A prefix pattern stops the scan as soon as the
+// IDs pass the prefix.
+func (s *Server) listAllowed(who principal, after string, limit int) ([]storage.DocInfo, string, error) {
+	prefix, isPrefix := strings.CutSuffix(who.Documents, "*")
+	var out []storage.DocInfo
+	scanned := 0
+	for {
+		batch, err := s.store.List(after, limit+1)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, d := range batch {
+			scanned++
+			if isPrefix && d.ID > prefix && !strings.HasPrefix(d.ID, prefix) {
+				return out, "", nil // sorted: no later ID has the prefix
+			}
+			if !isPrefix && d.ID > who.Documents {
+				return out, "", nil
+			}
+			if who.allows(d.ID) {
+				if len(out) == limit {
+					return out, out[limit-1].ID, nil
+				}
+				out = append(out, d)
+			}
+			after = d.ID
+			if scanned >= listScanMax {
+				return out, after, nil
+			}
+		}
+		if len(batch) < limit+1 {
+			return out, "", nil
+		}
+	}
 }

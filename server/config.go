@@ -39,7 +39,7 @@ type Config struct {
 	MaxConnsPerDocument int
 
 	// MaxAwarenessBytes bounds one awareness state, in bytes; a larger one closes the connection
-	// with 1009. Zero means 8 KiB (or MaxMessageBytes, if smaller).
+	// with 1009. Zero means 4 KiB (or MaxMessageBytes, if smaller).
 	MaxAwarenessBytes int
 
 	// SendQueueBytes bounds the bytes waiting to be written to one connection. A connection whose
@@ -98,6 +98,10 @@ type Config struct {
 	// commit. Zero means no wait (batches form naturally under load).
 	StorageMaxBatchDelay time.Duration
 
+	// SecurityConfig holds tokens, rate limits and the other limits against abusive clients
+	// (server/limits.go, docs/security.md).
+	SecurityConfig
+
 	// StorageNoSync skips fsync on commit. UNSAFE: an acknowledged edit can be lost on power
 	// failure. For tests and benchmarks only.
 	StorageNoSync bool
@@ -108,7 +112,7 @@ const (
 	DefaultMaxMessageBytes     = 1 << 20
 	DefaultMaxDocumentBytes    = 64 << 20
 	DefaultMaxConnsPerDocument = 1000
-	DefaultMaxAwarenessBytes   = 8 << 10
+	DefaultMaxAwarenessBytes   = 4 << 10
 	DefaultSendQueueBytes      = 4 << 20
 	DefaultSendQueueMessages   = 4096
 	DefaultWriteTimeout        = 10 * time.Second
@@ -159,6 +163,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.ActorInbox, DefaultActorInbox)
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&c.StorageLockTimeout, DefaultStorageLockTimeout)
+	c.SecurityConfig = c.SecurityConfig.withDefaults() // security
 	return c
 }
 
@@ -215,7 +220,7 @@ func (c Config) validate() error {
 	if c.PongWait < 10*time.Millisecond {
 		return bad("PongWait", "is below 10ms (%s)", c.PongWait)
 	}
-	return nil
+	return c.SecurityConfig.validate() // security
 }
 
 // originAllowed reports whether a WebSocket upgrade from origin (the Origin header, non-empty) to

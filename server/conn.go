@@ -36,6 +36,10 @@ type conn struct {
 	docID string
 	log   *slog.Logger
 	who   principal
+	rate  *connRate // security: message rate limits, used by the reader only (limits.go)
+	// secDone ends what security keeps for the connection (expiry timer, per-subject count);
+	// called once when the connection has ended (limits.go watchConn).
+	secDone func()
 
 	// Set by the reader from the hello before the join message is sent, and read-only after: the
 	// actor reads them after receiving that message.
@@ -89,6 +93,8 @@ func newConn(s *Server, ws *websocket.Conn, docID string, who principal) *conn {
 		docID:      docID,
 		log:        s.log.With("doc", docID, "conn", id),
 		who:        who,
+		rate:       s.newConnRate(),
+		secDone:    func() {},
 		ctx:        ctx,
 		cancel:     cancel,
 		readerDone: make(chan struct{}),
@@ -301,14 +307,9 @@ func readMessage(ws *websocket.Conn, max int, discard bool) (int, []byte, error)
 		_, err := io.Copy(io.Discard, r)
 		return mt, nil, err
 	}
-	b, err := io.ReadAll(io.LimitReader(r, int64(max)+1))
-	if err != nil {
-		return mt, nil, err
-	}
-	if len(b) > max {
-		return mt, nil, errMessageTooBig
-	}
-	return mt, b, nil
+	// security: memory bounded by max even for a message that inflates without bound (limits.go).
+	b, err := readBounded(r, max)
+	return mt, b, err
 }
 
 // newUpgrader returns the WebSocket upgrader for cfg (after withDefaults): no compression, a small
@@ -327,7 +328,7 @@ func newUpgrader(cfg Config) *websocket.Upgrader {
 			return origin == "" || originAllowed(cfg.AllowedOrigins, origin, r.Host)
 		},
 		Error:             upgradeError,
-		EnableCompression: false,
+		EnableCompression: cfg.EnableCompression, // security: off unless configured
 	}
 }
 

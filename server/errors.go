@@ -145,6 +145,9 @@ func (s *Server) refuseErr(err error) {
 	case err == errLoadFailed:
 		s.refuse(reasonLoadFailed)
 		return
+	case err == errPendingOverflow: // security
+		s.refuse(reasonPendingOverflow)
+		return
 	}
 	switch wireError(err).Code {
 	case protocol.CloseDocumentTooLarge:

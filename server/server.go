@@ -29,6 +29,7 @@ type Server struct {
 	metrics  *serverMetrics
 	docs     *registry
 	upgrader *websocket.Upgrader
+	sec      *security // security: tokens, per-subject connections (auth.go, limits.go)
 	handler  http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
@@ -82,6 +83,8 @@ func newServer(cfg Config, st docStore) *Server {
 	}
 	s.docs = newRegistry(s)
 	s.upgrader = newUpgrader(cfg)
+	s.sec = newSecurity(cfg) // security
+	s.warnIfOpen()           // security
 	s.handler = s.routes()
 	if cfg.StorageNoSync {
 		log.Warn("storage fsync is off (StorageNoSync): acknowledged edits can be lost on power failure")
@@ -138,7 +141,8 @@ func (s *Server) isClosing() bool {
 func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout, // security
+		MaxHeaderBytes:    s.cfg.MaxHeaderBytes,    // security
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
@@ -153,7 +157,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	s.mu.Unlock()
 
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
+	go func() { errc <- s.serveHTTP(srv, l) }() // security: TLS when configured (limits.go)
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {

@@ -35,16 +35,17 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_doc_id", "document IDs are 1 to 128 characters of letters, digits, '.', '_', '-' and ':'")
 		return
 	}
+	// security: the origin first (cross-site WebSocket hijacking), then the token.
+	if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(s.cfg.AllowedOrigins, origin, r.Host) {
+		s.refuse(reasonOrigin)
+		s.warns.warn(nil, "origin refused", "doc", id, "origin", origin, "remote", r.RemoteAddr)
+		writeError(w, http.StatusForbidden, "origin_not_allowed", "origin not allowed")
+		return
+	}
 	who, err := s.authorize(r, id)
 	if err != nil {
 		s.refuseErr(err)
 		s.writeHTTPError(w, err)
-		return
-	}
-	if origin := r.Header.Get("Origin"); origin != "" && !originAllowed(s.cfg.AllowedOrigins, origin, r.Host) {
-		s.refuse(reasonOrigin)
-		s.warns.warn(nil, "origin refused", "doc", id, "origin", origin)
-		writeError(w, http.StatusForbidden, "origin_not_allowed", "origin not allowed")
 		return
 	}
 	if s.isClosing() {
@@ -52,17 +53,25 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "shutting_down", "server is shutting down")
 		return
 	}
+	release, err := s.admitConn(who) // security: connections per subject (limits.go)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "too_many_connections", err.Error())
+		return
+	}
 	ws, err := s.upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		// The upgrader has answered with an error.
+		release() // security
 		return
 	}
 	configureConn(ws, s.cfg)
 	c := newConn(s, ws, id, who)
+	c.secDone = s.watchConn(c, release) // security: 4401 at the token's expiry (limits.go)
 
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
+		c.secDone() // security
 		msg := websocket.FormatCloseMessage(int(protocol.CloseGoingAway), "server shutting down")
 		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteTimeout))
 		_ = ws.Close()
@@ -90,6 +99,7 @@ func (c *conn) serve() {
 	delete(c.s.conns, c)
 	c.s.mu.Unlock()
 	c.s.metrics.connections.Dec()
+	c.secDone() // security
 	c.log.Debug("disconnected")
 }
 
@@ -159,6 +169,16 @@ func (c *conn) readLoop() {
 		}
 		if discard {
 			continue
+		}
+		// security: rate limits (limits.go). Over its rate, the connection is not read until it is
+		// back within it; past the grace period it is closed with 4429.
+		if len(data) > 0 {
+			if err := c.rate.wait(c.ctx, protocol.Type(data[0])); err != nil {
+				if c.ctx.Err() == nil {
+					c.closeWith(err)
+				}
+				continue
+			}
 		}
 		// Anything from the peer shows it is alive, like a pong.
 		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongWait))

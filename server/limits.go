@@ -1,0 +1,377 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/tandemhq/tandem/auth"
+	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/ratelimit"
+)
+
+// SecurityConfig holds the settings of authentication, rate limits and the limits that protect the
+// server from its clients. It is embedded in Config, so its fields read as Config's own
+// (cfg.AuthSecret). docs/security.md explains each defence.
+type SecurityConfig struct {
+	// AuthSecret is the HMAC-SHA256 key that access tokens are signed with, at least 32 bytes
+	// (auth.MinSecretBytes). Empty means the server runs open: every request acts as the
+	// anonymous writer of every document, and New logs a warning saying so.
+	AuthSecret []byte
+
+	// MaxConnsPerSubject bounds the WebSocket connections one token subject holds open at once,
+	// over all documents; the next one is refused with 503 before the upgrade. Zero means 100.
+	// It does not apply while the server runs open, where every client is "anonymous".
+	MaxConnsPerSubject int
+
+	// UpdatesPerSecond and UpdateBurst are the token bucket of one connection's update messages.
+	// A connection over its rate is throttled (its socket is not read until it is back within
+	// it); one that stays throttled for RateLimitGrace is closed with 4429. Zero means 60 per
+	// second and a burst of 300.
+	UpdatesPerSecond float64
+	UpdateBurst      int
+
+	// AwarenessPerSecond and AwarenessBurst are the same for the connection's awareness,
+	// broadcast and ping messages, which cost the server a message to every other editor (or a
+	// pong) each. Zero means 20 per second and a burst of 40.
+	AwarenessPerSecond float64
+	AwarenessBurst     int
+
+	// RateLimitGrace is how long a connection may stay throttled without a break before it is
+	// closed with 4429. Zero means 1 s.
+	RateLimitGrace time.Duration
+
+	// MaxPendingBytes bounds, per document, the encoded bytes of updates that wait for missing
+	// dependencies (crdt.Config.MaxPendingBytes); an update that would pass it is refused with
+	// 4422 and closes its connection. Zero means 8 MiB.
+	MaxPendingBytes int
+
+	// MaxHeaderBytes bounds the request line and headers of an HTTP request, in bytes; a larger
+	// request gets 431. Zero means 16 KiB.
+	MaxHeaderBytes int
+
+	// ReadHeaderTimeout bounds the time to read an HTTP request's headers, so that a client that
+	// dribbles them (slowloris) is dropped. Zero means 5 s.
+	ReadHeaderTimeout time.Duration
+
+	// EnableCompression negotiates permessage-deflate with clients that offer it. Off by default:
+	// compression lets an attacker learn secrets from message sizes, costs CPU, and a compressed
+	// message can inflate far past its size on the wire. When on, MaxMessageBytes bounds the
+	// inflated size of a message, so a decompression bomb closes with 1009.
+	EnableCompression bool
+
+	// TLSCertFile and TLSKeyFile are the PEM files of a certificate chain and its private key.
+	// With both set, Serve speaks HTTPS and WSS; with both empty, plain HTTP. Setting only one is
+	// an error.
+	TLSCertFile string
+	TLSKeyFile  string
+}
+
+// Defaults of SecurityConfig, applied to zero fields.
+const (
+	DefaultMaxConnsPerSubject = 100
+	DefaultUpdatesPerSecond   = 60
+	DefaultUpdateBurst        = 300
+	DefaultAwarenessPerSecond = 20
+	DefaultAwarenessBurst     = 40
+	DefaultRateLimitGrace     = time.Second
+	DefaultMaxPendingBytes    = crdt.DefaultMaxPendingBytes
+	DefaultMaxHeaderBytes     = 16 << 10
+	DefaultReadHeaderTimeout  = 5 * time.Second
+)
+
+// withDefaults returns c with every zero field set to its default.
+func (c SecurityConfig) withDefaults() SecurityConfig {
+	if c.MaxConnsPerSubject == 0 {
+		c.MaxConnsPerSubject = DefaultMaxConnsPerSubject
+	}
+	if c.UpdatesPerSecond == 0 {
+		c.UpdatesPerSecond = DefaultUpdatesPerSecond
+	}
+	if c.UpdateBurst == 0 {
+		c.UpdateBurst = DefaultUpdateBurst
+	}
+	if c.AwarenessPerSecond == 0 {
+		c.AwarenessPerSecond = DefaultAwarenessPerSecond
+	}
+	if c.AwarenessBurst == 0 {
+		c.AwarenessBurst = DefaultAwarenessBurst
+	}
+	if c.RateLimitGrace == 0 {
+		c.RateLimitGrace = DefaultRateLimitGrace
+	}
+	if c.MaxPendingBytes == 0 {
+		c.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if c.MaxHeaderBytes == 0 {
+		c.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if c.ReadHeaderTimeout == 0 {
+		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	return c
+}
+
+// validate reports the first field of c (after withDefaults) that holds a bad value, wrapping
+// ErrInvalidConfig.
+func (c SecurityConfig) validate() error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	if n := len(c.AuthSecret); n > 0 && n < auth.MinSecretBytes {
+		return bad("AuthSecret", "is %d bytes: want at least %d (openssl rand -base64 32 makes one)", n, auth.MinSecretBytes)
+	}
+	ints := []struct {
+		name string
+		v    int
+	}{
+		{"MaxConnsPerSubject", c.MaxConnsPerSubject},
+		{"UpdateBurst", c.UpdateBurst},
+		{"AwarenessBurst", c.AwarenessBurst},
+		{"MaxPendingBytes", c.MaxPendingBytes},
+		{"MaxHeaderBytes", c.MaxHeaderBytes},
+	}
+	for _, f := range ints {
+		if f.v < 0 {
+			return bad(f.name, "is negative (%d)", f.v)
+		}
+	}
+	rates := []struct {
+		name string
+		v    float64
+	}{
+		{"UpdatesPerSecond", c.UpdatesPerSecond},
+		{"AwarenessPerSecond", c.AwarenessPerSecond},
+	}
+	for _, f := range rates {
+		if !(f.v > 0) || math.IsInf(f.v, 0) {
+			return bad(f.name, "is %v: want a positive number", f.v)
+		}
+	}
+	if c.RateLimitGrace < 0 {
+		return bad("RateLimitGrace", "is negative (%s)", c.RateLimitGrace)
+	}
+	if c.ReadHeaderTimeout < 0 {
+		return bad("ReadHeaderTimeout", "is negative (%s)", c.ReadHeaderTimeout)
+	}
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return bad("TLSCertFile", "and TLSKeyFile must be set together")
+	}
+	if c.TLSCertFile != "" {
+		// Load them now, so that a bad path or a key that does not match fails at start with the
+		// field named, not at the first connection.
+		if _, err := tls.LoadX509KeyPair(c.TLSCertFile, c.TLSKeyFile); err != nil {
+			return bad("TLSCertFile", "and TLSKeyFile: %v", err)
+		}
+	}
+	return nil
+}
+
+// Refusal reasons counted by this file and auth.go, labels of tandem_refusals_total.
+const (
+	reasonRateLimited         = "rate_limited"
+	reasonTokenExpired        = "token_expired"
+	reasonTooManySubjectConns = "too_many_subject_connections"
+	reasonPendingOverflow     = "pending_overflow"
+)
+
+// errTooManySubjectConns is returned by admitConn when a subject holds MaxConnsPerSubject
+// connections already; the upgrade handler answers 503.
+var errTooManySubjectConns = errors.New("server: too many connections for this subject")
+
+// subjectConns counts the open WebSocket connections of each subject.
+type subjectConns struct {
+	max int
+
+	mu sync.Mutex
+	n  map[string]int // guarded by mu; subjects with no connection are absent
+}
+
+// admitConn counts a new connection for p's subject and returns the function that uncounts it
+// when the connection ends (call it once). It refuses the connection, with an error wrapping
+// errTooManySubjectConns, when the subject is at MaxConnsPerSubject. The server running open
+// counts nothing.
+func (s *Server) admitConn(p principal) (release func(), err error) {
+	if s.sec.authority == nil {
+		return func() {}, nil
+	}
+	sc := &s.sec.subjects
+	sc.mu.Lock()
+	if sc.n[p.Subject] >= sc.max {
+		n := sc.n[p.Subject]
+		sc.mu.Unlock()
+		s.refuse(reasonTooManySubjectConns)
+		s.warns.warn(nil, "too many connections for a subject", "subject", p.Subject, "open", n)
+		return nil, fmt.Errorf("%w: %q holds %d open connections, the limit", errTooManySubjectConns, p.Subject, n)
+	}
+	sc.n[p.Subject]++
+	sc.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			sc.mu.Lock()
+			if sc.n[p.Subject]--; sc.n[p.Subject] <= 0 {
+				delete(sc.n, p.Subject)
+			}
+			sc.mu.Unlock()
+		})
+	}, nil
+}
+
+// connRate is the rate limit of one connection's messages: a throttle for updates and one for
+// the messages that fan out or are answered (awareness, broadcast, ping). It belongs to the
+// connection's reader goroutine.
+type connRate struct {
+	s         *Server
+	updates   *ratelimit.Throttle
+	ephemeral *ratelimit.Throttle
+}
+
+// newConnRate returns the rate limit of a new connection, with full buckets.
+func (s *Server) newConnRate() *connRate {
+	now := time.Now()
+	// New validated the parameters, so the constructors cannot fail; withDefaults covers servers
+	// built by tests from a zero Config.
+	cfg := s.cfg.SecurityConfig.withDefaults()
+	up, err := ratelimit.NewThrottle(cfg.UpdatesPerSecond, cfg.UpdateBurst, cfg.RateLimitGrace, now)
+	if err != nil {
+		panic(fmt.Sprintf("server: update rate limit: %v", err))
+	}
+	eph, err := ratelimit.NewThrottle(cfg.AwarenessPerSecond, cfg.AwarenessBurst, cfg.RateLimitGrace, now)
+	if err != nil {
+		panic(fmt.Sprintf("server: awareness rate limit: %v", err))
+	}
+	return &connRate{s: s, updates: up, ephemeral: eph}
+}
+
+// wait accounts for one message of type t that the reader has just read. It returns at once if
+// the connection is within its rate; it sleeps, so that the reader stops reading and TCP slows
+// the client down, if the connection is over its rate; and it returns a *protocol.Error with code
+// 4429 if the connection has been over its rate for RateLimitGrace. Messages other than update,
+// awareness, broadcast and ping are not limited (hello is allowed once, pong answers the server).
+// It returns ctx's error if ctx ends while it sleeps.
+func (r *connRate) wait(ctx context.Context, t protocol.Type) error {
+	cfg := r.s.cfg.SecurityConfig.withDefaults()
+	var th *ratelimit.Throttle
+	var what string
+	var rate float64
+	var burst int
+	switch t {
+	case protocol.TypeUpdate:
+		th, what, rate, burst = r.updates, "updates", cfg.UpdatesPerSecond, cfg.UpdateBurst
+	case protocol.TypeAwareness, protocol.TypeBroadcast, protocol.TypePing:
+		th, what, rate, burst = r.ephemeral, "awareness, broadcast and ping messages", cfg.AwarenessPerSecond, cfg.AwarenessBurst
+	default:
+		return nil
+	}
+	d, err := th.Take(time.Now())
+	if err != nil {
+		r.s.refuse(reasonRateLimited)
+		return protocol.Errorf(protocol.CloseRateLimited, "too many %s: the limit is %g per second with bursts of %d", what, rate, burst)
+	}
+	if d <= 0 {
+		return nil
+	}
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-tm.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// watchConn starts what security keeps for an open connection: the close at its token's expiry.
+// It returns the function to call once the connection has ended, which stops that and gives back
+// the connection's place among its subject's (release, from admitConn).
+func (s *Server) watchConn(c *conn, release func()) (done func()) {
+	stop := s.watchExpiry(c.who, c.closeWith)
+	return func() {
+		stop()
+		release()
+	}
+}
+
+// errPendingOverflow refuses an update that would take the document's updates waiting for
+// missing dependencies past MaxPendingBytes.
+var errPendingOverflow = protocol.Errorf(protocol.CloseInvalidUpdate, "too many updates waiting for missing dependencies: send the updates they depend on first")
+
+// errTokenExpired is what a connection closes with when its token expires.
+var errTokenExpired = &protocol.Error{Code: protocol.CloseUnauthorized, Message: "token expired"}
+
+// watchExpiry arranges for onExpire to be called with a 4401 error when p's token expires, and
+// returns the function that cancels it (call it when the connection ends). onExpire runs on a
+// timer's goroutine: it must only start the close. A principal without an expiry (the server
+// running open) is never called back.
+func (s *Server) watchExpiry(p principal, onExpire func(error)) (stop func()) {
+	if p.Expires.IsZero() {
+		return func() {}
+	}
+	t := time.AfterFunc(time.Until(p.Expires), func() {
+		s.refuse(reasonTokenExpired)
+		onExpire(errTokenExpired)
+	})
+	return func() { t.Stop() }
+}
+
+// serveHTTP serves srv on l: HTTPS (and so WSS) with the configured certificate when TLSCertFile
+// and TLSKeyFile are set, plain HTTP otherwise.
+func (s *Server) serveHTTP(srv *http.Server, l net.Listener) error {
+	if s.cfg.TLSCertFile != "" {
+		return srv.ServeTLS(l, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
+	}
+	return srv.Serve(l)
+}
+
+// readChunkBytes is the unit in which readBounded reads a message.
+const readChunkBytes = 64 << 10
+
+// readChunks recycles readBounded's chunks, so that reading a small message allocates only its
+// exact size.
+var readChunks = sync.Pool{New: func() any { b := make([]byte, readChunkBytes); return &b }}
+
+// readBounded reads r to its end and returns its bytes in a slice of their exact size, or
+// errMessageTooBig as soon as more than max bytes have come. It reads in chunks and never holds
+// more than max+1 bytes of the message before assembling it, so a message that inflates without
+// bound (a permessage-deflate bomb) costs at most the limit, while a message within the limit
+// costs its size twice at most (chunks, then the result).
+func readBounded(r io.Reader, max int) ([]byte, error) {
+	var chunks []*[]byte
+	defer func() {
+		for _, c := range chunks {
+			readChunks.Put(c)
+		}
+	}()
+	total := 0
+	for {
+		c := readChunks.Get().(*[]byte)
+		chunks = append(chunks, c)
+		want := min(readChunkBytes, max+1-total)
+		n, err := io.ReadFull(r, (*c)[:want])
+		total += n
+		if total > max {
+			return nil, errMessageTooBig
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	out := make([]byte, total)
+	off := 0
+	for _, c := range chunks {
+		off += copy(out[off:], (*c)[:min(readChunkBytes, total-off)])
+	}
+	return out, nil
+}
