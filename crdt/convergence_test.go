@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tandemhq/tandem/crdt"
@@ -13,7 +15,8 @@ import (
 )
 
 var (
-	flagSeed  = flag.Uint64("seed", 0, "run the random tests with this seed only")
+	flagScenarioOut = flag.String("scenario-out", "", "write the run of a failing seed as a scenario file into this directory")
+	flagSeed        = flag.Uint64("seed", 0, "run the random tests with this seed only")
 	flagSeeds = flag.Int("seeds", 0, "how many seeds the random tests run (default 8 with -short, 40 otherwise; env TANDEM_SEEDS)")
 )
 
@@ -41,13 +44,14 @@ func seeds(t *testing.T) []uint64 {
 }
 
 // forSeeds runs f for every seed and reports a failing seed with the command
-// that repeats it.
+// that repeats it (and, with -scenario-out, writes the failing run as a
+// scenario file: failing seeds become golden vectors).
 func forSeeds(t *testing.T, f func(seed uint64) error) {
 	t.Helper()
 	failed := 0
 	for _, seed := range seeds(t) {
 		if err := f(seed); err != nil {
-			t.Errorf("seed %d: %v\nrepeat: go test ./crdt -run '^%s$' -seed=%d -v", seed, err, t.Name(), seed)
+			t.Errorf("seed %d: %v\nrepeat: go test ./crdt -run '^%s$' -seed=%d -v [-scenario-out=../testdata/crdt/scenarios]", seed, err, t.Name(), seed)
 			if failed++; failed >= 3 {
 				t.Fatal("stopping after 3 failing seeds")
 			}
@@ -55,12 +59,24 @@ func forSeeds(t *testing.T, f func(seed uint64) error) {
 	}
 }
 
+// runSim runs a random run and compares its replicas.
 func runSim(seed uint64, opts crdttest.SimOptions) (*crdttest.Sim, error) {
 	s := crdttest.NewSim(seed, opts)
-	if err := s.Run(); err != nil {
-		return s, err
+	err := s.Run()
+	if err == nil {
+		err = crdttest.Compare(s.Docs...)
 	}
-	return s, crdttest.Compare(s.Docs...)
+	if err != nil && *flagScenarioOut != "" {
+		opts.Script = true
+		s2 := crdttest.NewSim(seed, opts)
+		s2.Run()
+		name := filepath.Join(*flagScenarioOut, fmt.Sprintf("sim-seed-%d.txt", seed))
+		title := fmt.Sprintf("random run, seed %d, options %+v; failed with: %v", seed, opts, strings.ReplaceAll(err.Error(), "\n", " "))
+		if werr := os.WriteFile(name, []byte(s2.Scenario(title)), 0o644); werr != nil {
+			err = fmt.Errorf("%w (and writing %s: %v)", err, name, werr)
+		}
+	}
+	return s, err
 }
 
 // TestRandomConvergence (T-CRDT-01): 5 replicas edit at random; messages are

@@ -28,6 +28,8 @@ type SimOptions struct {
 	// TrackPending makes the run record MaxPending (an exact size after every
 	// Apply, which costs time).
 	TrackPending bool
+	// Script makes the run record itself as a scenario (see Sim.Scenario).
+	Script bool
 }
 
 func (o *SimOptions) defaults() {
@@ -66,6 +68,7 @@ type Sim struct {
 	Marks []Mark
 	// MaxPending is the largest PendingBytes seen.
 	MaxPending int
+	script     strings.Builder
 }
 
 // Mark is a snapshot of a replica taken at a point of the log.
@@ -101,6 +104,9 @@ func NewSim(seed uint64, opts SimOptions) *Sim {
 			panic(err)
 		}
 		s.Docs = append(s.Docs, d)
+	}
+	for i, d := range s.Docs {
+		s.record("replica r%d %d", i, d.ClientID())
 	}
 	s.inbox = make([][]message, opts.Replicas)
 	s.seen = make([][][]byte, opts.Replicas)
@@ -153,15 +159,24 @@ func (s *Sim) Settle() error {
 func (s *Sim) edit(r int) error {
 	d := s.Docs[r]
 	rng := s.ops
-	t := d.Text(simTexts[rng.IntN(len(simTexts))])
+	root := simTexts[rng.IntN(len(simTexts))]
+	t := d.Text(root)
 	n := t.Len()
 	cur := min(s.cursors[r], n)
+	insert := func(pos int, text string) error {
+		s.record("insert r%d %s %d %s", r, root, pos, Quote(text))
+		return t.Insert(pos, text)
+	}
+	del := func(pos, n int) error {
+		s.record("delete r%d %s %d %d", r, root, pos, n)
+		return t.Delete(pos, n)
+	}
 	var err error
 	switch p := rng.IntN(100); {
 	case p < 45:
 		w := pieces[rng.IntN(len(pieces))]
 		for _, c := range w {
-			if err = t.Insert(cur, string(c)); err != nil {
+			if err = insert(cur, string(c)); err != nil {
 				break
 			}
 			cur++
@@ -170,24 +185,27 @@ func (s *Sim) edit(r int) error {
 		k := min(1+rng.IntN(3), cur)
 		for ; k > 0 && err == nil; k-- {
 			cur--
-			err = t.Delete(cur, 1)
+			err = del(cur, 1)
 		}
 	case p < 70:
 		cur = rng.IntN(n + 1)
 	case p < 80:
 		if n > 0 {
 			pos := rng.IntN(n)
-			err = t.Delete(pos, 1+rng.IntN(min(n-pos, 8)))
+			err = del(pos, 1+rng.IntN(min(n-pos, 8)))
 			cur = pos
 		}
 	case p < 90:
-		m := d.Map("m")
-		err = m.Set(keys[rng.IntN(len(keys))], []byte(values[rng.IntN(len(values))]))
+		k, v := keys[rng.IntN(len(keys))], values[rng.IntN(len(values))]
+		s.record("set r%d m %s %s", r, Quote(k), v)
+		err = d.Map("m").Set(k, []byte(v))
 	case p < 93:
-		err = d.Map("m").Delete(keys[rng.IntN(len(keys))])
+		k := keys[rng.IntN(len(keys))]
+		s.record("unset r%d m %s", r, Quote(k))
+		err = d.Map("m").Delete(k)
 	default:
 		pos := rng.IntN(n + 1)
-		err = t.Insert(pos, strings.Repeat(pieces[rng.IntN(len(pieces))], 1+rng.IntN(5)))
+		err = insert(pos, strings.Repeat(pieces[rng.IntN(len(pieces))], 1+rng.IntN(5)))
 		cur = pos
 	}
 	if err != nil {
@@ -303,15 +321,55 @@ func (s *Sim) deliver(r, i int) error {
 
 // sync makes b apply what a has and b lacks.
 func (s *Sim) sync(a, b int) error {
+	s.record("sync r%d r%d", a, b)
 	u := s.Docs[a].EncodeUpdate(s.Docs[b].StateVector())
-	if err := s.apply(b, u); err != nil {
+	if err := s.check(b, u); err != nil {
 		return fmt.Errorf("sync %d to %d: %w", a, b, err)
 	}
 	return nil
 }
 
-// apply applies b to replica r and checks the changes it reports.
+// record adds a line to the run's scenario, if it keeps one.
+func (s *Sim) record(format string, args ...any) {
+	if s.opts.Script {
+		fmt.Fprintf(&s.script, format+"\n", args...)
+	}
+}
+
+// Scenario returns the run so far as a scenario file (testdata/crdt/README.md):
+// the replicas, every local edit, every update applied (as apply lines with
+// its bytes) and sync, then each replica's final state, with the expected
+// output this implementation produces. A failing seed thus becomes a scenario
+// file that both twins run. It needs SimOptions.Script.
+func (s *Sim) Scenario(title string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s\n%s", title, s.script.String())
+	for i := range s.Docs {
+		for _, root := range simTexts {
+			fmt.Fprintf(&b, "text r%d %s\n", i, root)
+		}
+		fmt.Fprintf(&b, "map r%d m\nsv r%d\npending r%d\nsnapshot r%d\n", i, i, i, i)
+	}
+	src := b.String()
+	sc, err := ParseScenario(src)
+	if err != nil {
+		return src + "# cannot parse: " + err.Error() + "\n"
+	}
+	out, err := sc.Run()
+	if err != nil {
+		return src + "# cannot run: " + err.Error() + "\n"
+	}
+	return Rewrite(src, out)
+}
+
+// apply applies b to replica r (an update delivered) and checks it.
 func (s *Sim) apply(r int, b []byte) error {
+	s.record("apply r%d %x", r, b)
+	return s.check(r, b)
+}
+
+// check applies b to replica r and checks the changes it reports.
+func (s *Sim) check(r int, b []byte) error {
 	if err := CheckApply(s.Docs[r], b); err != nil {
 		return err
 	}
