@@ -17,7 +17,7 @@ import (
 var (
 	flagScenarioOut = flag.String("scenario-out", "", "write the run of a failing seed as a scenario file into this directory")
 	flagSeed        = flag.Uint64("seed", 0, "run the random tests with this seed only")
-	flagSeeds = flag.Int("seeds", 0, "how many seeds the random tests run (default 8 with -short, 40 otherwise; env TANDEM_SEEDS)")
+	flagSeeds       = flag.Int("seeds", 0, "how many seeds the random tests run (default 8 with -short, 40 otherwise; env TANDEM_SEEDS)")
 )
 
 // seeds returns the seeds of a random test: -seed, else 1..N with N from
