@@ -2,7 +2,7 @@
 import { Emitter } from './emitter.js';
 import { Backoff } from './backoff.js';
 import { Awareness } from './awareness.js';
-import { openStore, shouldCompact } from './store.js';
+import { openStore, shouldCompact, IndexedDBStore } from './store.js';
 import { Doc, encodeStateVector, decodeStateVector } from './crdt/index.js';
 import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, MessageType, FROM_CLIENT, FROM_SERVER, FLAG_READ_ONLY } from './protocol.js';
 
@@ -27,6 +27,12 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * status becomes `error` with the code, and only connect() tries again. After 4404 (the document
  * was deleted) the offline copy is deleted too and nothing more is stored until connect(): else the
  * next page load would send the whole document back and bring it to life again.
+ *
+ * Tabs: each tab has its own client ID and its own connection, and the tabs of a browser share the
+ * IndexedDB store. A tab that stores local changes it cannot send (it is offline, or closing with
+ * changes not yet acknowledged) says so on a BroadcastChannel; the other tabs on the document read
+ * the store and send those changes themselves, so they do not wait in the store until the document
+ * is opened again.
  *
  * Local edits: make them inside provider.transact(fn) (or call provider.flush() after them); the
  * CRDT is pure and does not tell anyone that it changed, so the provider does: every flush that
@@ -122,6 +128,17 @@ export function docUrl(base, docId, token) {
 }
 
 /**
+ * sameBytes reports whether a and b hold the same bytes.
+ * @param {Uint8Array} a
+ * @param {Uint8Array | null} b
+ */
+function sameBytes(a, b) {
+  if (!b || a.byteLength !== b.byteLength) return false;
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
  * @extends {Emitter<ProviderEvents>}
  */
 export class Provider extends Emitter {
@@ -177,6 +194,12 @@ export class Provider extends Emitter {
   #loaded = false;
   /** the server deleted the document: store nothing more until connect() */
   #deleted = false;
+  /** @type {BroadcastChannel | null} the other tabs sharing the IndexedDB store */
+  #tabs = null;
+  /** a read of the store for other tabs' changes is queued and not started */
+  #pullQueued = false;
+  /** @type {Uint8Array | null} the stored snapshot last applied (it changes only on compaction) */
+  #seenSnapshot = null;
 
   /** @type {(() => void)[]} */
   #cleanup = [];
@@ -255,6 +278,8 @@ export class Provider extends Emitter {
       this.#sendUpdate(update);
     } else {
       this.#dirty = true;
+      // Another tab may be online: tell it once the change is stored.
+      if (!this.#readOnly) this.#storeChain.then(() => this.#tellTabs());
     }
     this.emit('local', { update });
   }
@@ -329,6 +354,8 @@ export class Provider extends Emitter {
     this.#cleanup = [];
     this.awareness.destroy();
     await this.#storeChain;
+    this.#tabs?.close();
+    this.#tabs = null;
     this.#store?.close();
     this.clear();
   }
@@ -341,6 +368,7 @@ export class Provider extends Emitter {
       if (storage === false) return;
       this.#store = storage ?? (await openStore());
       const stored = await this.#store.load(this.docId);
+      this.#seenSnapshot = stored.snapshot;
       /** @type {any[]} */
       const changes = [];
       for (const bytes of [stored.snapshot, ...stored.updates]) {
@@ -361,6 +389,7 @@ export class Provider extends Emitter {
       }
       if (changes.length > 0) this.emit('change', { changes, origin: 'store' });
       this.#maybeCompact();
+      this.#openTabs();
     } catch (err) {
       this.#reportError('offline store unavailable', err);
       this.#store = null;
@@ -418,6 +447,7 @@ export class Provider extends Emitter {
         if (changes.length > 0) this.emit('change', { changes, origin: 'store' });
         const snap = this.doc.encodeSnapshot();
         this.#storeStats.snapshotBytes = snap.byteLength;
+        this.#seenSnapshot = snap;
         return snap;
       }),
     );
@@ -655,6 +685,75 @@ export class Provider extends Emitter {
     this.#scheduleRetry(code, reason);
   }
 
+  /** #openTabs opens the channel to the other tabs that share the IndexedDB store. */
+  #openTabs() {
+    const store = this.#store;
+    if (!(store instanceof IndexedDBStore) || typeof BroadcastChannel !== 'function' || this.#destroyed) return;
+    const ch = new BroadcastChannel(`tandem:${store.name}:${this.docId}`);
+    ch.onmessage = (ev) => {
+      if (ev.data?.type === 'stored' && ev.data.from !== this.doc.clientId) this.#pullStore();
+    };
+    // In node, an open channel would keep the process alive.
+    /** @type {any} */ (ch).unref?.();
+    this.#tabs = ch;
+  }
+
+  /** #tellTabs tells the other tabs that this one stored changes it has not got to the server. */
+  #tellTabs() {
+    try {
+      this.#tabs?.postMessage({ type: 'stored', from: this.doc.clientId });
+    } catch {
+      // The channel is closed: this provider is gone.
+    }
+  }
+
+  /**
+   * #pullStore reads what other tabs stored, applies it, and sends the server what it did not
+   * have from us: the entries that changed this replica, and the delete set when the store marks
+   * another tab's changes unacknowledged (a deletion changes no state vector).
+   */
+  #pullStore() {
+    const store = this.#store;
+    if (!store || this.#readOnly || this.#destroyed || this.#deleted || this.#pullQueued) return;
+    this.#pullQueued = true;
+    this.#enqueueStore(async () => {
+      this.#pullQueued = false;
+      const stored = await store.load(this.docId);
+      /** @type {any[]} */
+      const changes = [];
+      /** @type {Uint8Array[]} */
+      const fresh = [];
+      const snapshot = stored.snapshot && !sameBytes(stored.snapshot, this.#seenSnapshot) ? stored.snapshot : null;
+      if (snapshot) this.#seenSnapshot = snapshot;
+      for (const bytes of [snapshot, ...stored.updates]) {
+        if (!bytes) continue;
+        const before = this.#fingerprint();
+        try {
+          const c = this.doc.apply(bytes);
+          changes.push(...c);
+          if (c.length > 0 || this.#fingerprint() !== before) fresh.push(bytes);
+        } catch (err) {
+          this.#reportError('stored update refused', err);
+        }
+      }
+      if (changes.length > 0) this.emit('change', { changes, origin: 'store' });
+      const others = stored.unsaved.filter((id) => id !== this.doc.clientId);
+      if (fresh.length === 0 && others.length === 0) return;
+      for (const id of others) this.#unsavedIds.add(id);
+      this.#setSaved(false);
+      if (!this.#synced || !this.#ws) {
+        this.#dirty = true; // the next catch-up carries them
+        return;
+      }
+      for (const u of fresh) this.#sendUpdate(u);
+      if (others.length > 0) {
+        this.#sendUpdate(this.doc.encodeUpdate(this.doc.stateVector()));
+        this.#coverIds = [...new Set([...this.#coverIds, ...others])];
+        this.#coverSeq = this.#sentSeq;
+      }
+    });
+  }
+
   /** #forget deletes the offline copy of a document the server has deleted. */
   #forget() {
     this.#deleted = true;
@@ -768,6 +867,11 @@ export class Provider extends Emitter {
     const onHide = () => {
       this.flush();
       this.awareness.goodbye();
+      // Changes the server has not acknowledged: another tab may get them there.
+      if (!this.#saved && !this.#readOnly) {
+        this.#tellTabs();
+        this.#storeChain.then(() => this.#tellTabs());
+      }
     };
     const onShow = (/** @type {any} */ ev) => {
       if (ev.persisted && this.#synced && this.#ws) {

@@ -407,6 +407,38 @@ test('provider: a document deleted on the server is deleted offline too, so no r
   assert.equal(server.doc.text('body').toString(), '', 'the deleted text did not come back');
 });
 
+test('provider: what a tab stores while offline reaches the server through another tab', async (t) => {
+  // Two tabs of one browser: one IndexedDB database, two handles. Tab 1 is online; tab 2 cannot
+  // reach the server (say its connection was refused), edits, and is closed.
+  const name = `tabs-${Date.now()}`;
+  const server = new FakeServer();
+  server.doc.text('body').insert(0, 'hello world');
+  server.doc.takeUpdate();
+  const p1 = new Provider({ url: 'http://h', docId: 'd', clientId: 1, storage: await IndexedDBStore.open(indexedDB, name), createSocket: server.create });
+  t.after(() => p1.destroy());
+  await p1.ready;
+  server.handshake();
+  const tab1 = server.last;
+  const p2 = new Provider({ url: 'http://h', docId: 'd', clientId: 2, storage: await IndexedDBStore.open(indexedDB, name), connect: false });
+  await p2.ready;
+  p2.transact(() => p2.doc.text('body').delete(5, 6)); // a pure deletion...
+  p2.transact(() => p2.doc.text('body').insert(5, ', tabs')); // ...and an insertion
+  await p2.destroy();
+  // Tab 1 hears of it, reads the store and sends it on.
+  for (let i = 0; i < 100 && server.doc.text('body').toString() !== 'hello, tabs'; i++) {
+    await new Promise((r) => setTimeout(r, 10));
+    await p1.whenStored();
+    server.pump(tab1);
+  }
+  assert.equal(server.doc.text('body').toString(), 'hello, tabs', "tab 2's edits reached the server");
+  assert.equal(p1.doc.text('body').toString(), 'hello, tabs');
+  assert.ok(p1.saved, 'and tab 1 knows they are saved');
+  await p1.whenStored();
+  const check = await IndexedDBStore.open(indexedDB, name);
+  t.after(() => check.close());
+  assert.deepEqual((await check.load('d')).unsaved, [], 'the unsaved marks are cleared');
+});
+
 test('provider: opening does not grow the store; compaction folds the log', async (t) => {
   const store = new MemoryStore();
   const server = new FakeServer();

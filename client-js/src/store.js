@@ -191,6 +191,11 @@ export class IndexedDBStore {
     this.#db = db;
   }
 
+  /** name is the database's name: the tabs that share it share their documents. */
+  get name() {
+    return this.#db.name;
+  }
+
   /**
    * open opens (creating if needed) the database named name.
    * @param {IDBFactory} [factory]  defaults to globalThis.indexedDB

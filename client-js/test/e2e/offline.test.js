@@ -127,3 +127,31 @@ test('offline edits survive a reload and sync exactly once when back online', as
   await contextA.close();
   await contextB.close();
 });
+
+test('what a tab edits while it cannot reach the server gets there through another tab of the browser', async () => {
+  const docId = `tabs-${Date.now()}`;
+  const url = `${server.url}/?doc=${docId}`;
+  const context = await browser.newContext();
+  const one = await context.newPage();
+  await one.goto(url);
+  await synced(one);
+  await one.click('#editor');
+  await one.keyboard.type('shared. ');
+  // The second tab's sockets are refused (its network path is broken; the first tab's is fine).
+  const two = await context.newPage();
+  await two.routeWebSocket(/\/v1\/docs\/.*\/ws/, (ws) => ws.close({ code: 4000, reason: 'unreachable' }));
+  await two.goto(url);
+  await two.waitForFunction(() => /** @type {any} */ (window).tandem?.binding !== undefined, null, { timeout: 15_000 });
+  await waitFor(async () => (await value(two)) === 'shared. ', { what: 'the second tab to show the stored text' });
+  await two.click('#editor');
+  await two.keyboard.press('Control+End');
+  await two.keyboard.type('from the cut-off tab.');
+  await two.evaluate(() => /** @type {any} */ (window).tandem.provider.whenStored());
+  await two.close({ runBeforeUnload: true });
+  const want = 'shared. from the cut-off tab.';
+  await waitFor(async () => (await value(one)) === want && (await serverText(server.url, docId)) === want, {
+    what: "the closed tab's edit in the open tab and on the server",
+  });
+  await waitFor(() => one.evaluate(() => /** @type {any} */ (window).tandem.provider.saved), { what: 'saved' });
+  await context.close();
+});
