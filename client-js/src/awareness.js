@@ -17,7 +17,8 @@ import { Emitter } from './emitter.js';
  *
  * States are JSON objects; on the wire they are UTF-8 JSON bytes and an empty byte string means
  * "no state". Each client stamps its states with an increasing clock; the server stamps them with
- * the sender's client ID.
+ * the sender's client ID. A state larger than the server's limit (8 KiB by default) would make the
+ * server close the connection after every reconnection, so setLocalState refuses it.
  */
 
 /** @typedef {Record<string, unknown>} State */
@@ -58,6 +59,7 @@ export class Awareness extends Emitter {
   #throttleMs;
   #renewMs;
   #timeoutMs;
+  #maxStateBytes;
   #now;
   #lastSentAt = -Infinity;
   /** @type {ReturnType<typeof setTimeout> | null} */
@@ -74,6 +76,7 @@ export class Awareness extends Emitter {
    * @param {number} [opts.renewMs]     resend the local state this often (default 15 s)
    * @param {number} [opts.timeoutMs]   drop remote states not renewed for this long (default 30 s)
    * @param {() => number} [opts.now]   clock in milliseconds (default Date.now)
+   * @param {number} [opts.maxStateBytes]  the largest state the server takes (default 8 KiB)
    */
   constructor(opts = {}) {
     super();
@@ -81,6 +84,7 @@ export class Awareness extends Emitter {
     this.#throttleMs = opts.throttleMs ?? 100;
     this.#renewMs = opts.renewMs ?? 15_000;
     this.#timeoutMs = opts.timeoutMs ?? 30_000;
+    this.#maxStateBytes = opts.maxStateBytes ?? 8192;
     this.#now = opts.now ?? (() => Date.now());
     const every = Math.max(250, Math.min(this.#renewMs, this.#timeoutMs) / 5);
     this.#tick = setInterval(() => this.#onTick(), every);
@@ -103,10 +107,15 @@ export class Awareness extends Emitter {
   }
 
   /**
-   * setLocalState replaces the local state; null clears it (the others stop seeing us).
+   * setLocalState replaces the local state; null clears it (the others stop seeing us). It throws
+   * a RangeError, and keeps the state it had, when the state's JSON exceeds maxStateBytes.
    * @param {State | null} state
    */
   setLocalState(state) {
+    if (state !== null) {
+      const n = encoder.encode(JSON.stringify(state)).byteLength;
+      if (n > this.#maxStateBytes) throw new RangeError(`awareness: a state of ${n} bytes exceeds the limit of ${this.#maxStateBytes}`);
+    }
     this.#local = state === null ? null : { ...state };
     this.emit('local', this.#local);
     this.#schedule();

@@ -96,3 +96,17 @@ test('awareness remote states time out after 30 s without renewal', (t) => {
   t.mock.timers.tick(30_000);
   assert.equal(a.getStates().size, 0);
 });
+
+test('a state larger than the server takes is refused, and the previous one stays', (t) => {
+  // The server would close the connection (1009) after every re-announcement: a loop.
+  const { a, sent, send } = setup(t);
+  a.attach(send);
+  a.setLocalState({ user: 'ann' });
+  assert.throws(() => a.setLocalStateField('bio', 'x'.repeat(8200)), RangeError);
+  assert.deepEqual(a.getLocalState(), { user: 'ann' });
+  t.mock.timers.tick(1000);
+  assert.deepEqual(sent.map((m) => m.state), [{ user: 'ann' }], 'nothing too large was sent');
+  a.setLocalStateField('bio', 'x'.repeat(8000));
+  t.mock.timers.tick(1000);
+  assert.equal(sent.length, 2, 'a state within the limit is sent');
+});
