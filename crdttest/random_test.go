@@ -1,6 +1,8 @@
 package crdttest
 
 import (
+	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -13,8 +15,11 @@ func TestRandomScenarioConverges(t *testing.T) {
 	if testing.Short() {
 		n = 20
 	}
+	if v, err := strconv.Atoi(os.Getenv("TANDEM_SEEDS")); err == nil && v > 0 {
+		n = uint64(v)
+	}
 	for seed := uint64(1); seed <= n; seed++ {
-		src := RandomScenario(seed, RandomOptions{})
+		src := RandomScenario(seed, RandomOptions{Steps: 120 + int(seed%5)*100})
 		s, err := ParseScenario(src)
 		if err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
