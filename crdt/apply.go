@@ -391,7 +391,7 @@ func (d *Doc) plan(u *update) *plan {
 		p.pending.bound = bound + delsCost(p.pending.dels)
 		p.pendingBytes = -1 // not known yet: see Doc.PendingBytes
 		if p.pending.bound > d.cfg.MaxPendingBytes {
-			p.pendingBytes = p.pending.toUpdate().encodedSize()
+			p.pendingBytes = len(encodeUpdate(p.pending.toUpdate()))
 		}
 	}
 	return p

@@ -202,7 +202,7 @@ func (d *Doc) StateVector() StateVector {
 // Config.MaxPendingBytes.
 func (d *Doc) PendingBytes() int {
 	if d.pendingBytes < 0 {
-		d.pendingBytes = d.pending.toUpdate().encodedSize()
+		d.pendingBytes = len(encodeUpdate(d.pending.toUpdate()))
 	}
 	return d.pendingBytes
 }
