@@ -139,15 +139,7 @@ func (d *Doc) EncodeSnapshot() []byte {
 
 	b := make([]byte, 0, 1024)
 	b = append(b, formatSnapshot)
-	b = appendUv(b, uint64(len(clients)))
-	for _, c := range clients {
-		b = appendUv(b, c)
-	}
-	b = appendUv(b, uint64(len(roots)))
-	for _, r := range roots {
-		b = append(b, byte(r.kind))
-		b = appendStr(b, r.name)
-	}
+	b = appendTables(b, clients, roots)
 	b = appendUv(b, uint64(len(clients)))
 	for i, c := range clients {
 		b = appendUv(b, uint64(i))

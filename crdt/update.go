@@ -145,15 +145,7 @@ func encodeUpdate(u *update) []byte {
 
 	b := make([]byte, 0, 64)
 	b = append(b, formatUpdate)
-	b = appendUv(b, uint64(len(clients)))
-	for _, c := range clients {
-		b = appendUv(b, c)
-	}
-	b = appendUv(b, uint64(len(roots)))
-	for _, r := range roots {
-		b = append(b, byte(r.kind))
-		b = appendStr(b, r.name)
-	}
+	b = appendTables(b, clients, roots)
 	b = appendUv(b, uint64(len(u.blocks)))
 	for i := range u.blocks {
 		bl := &u.blocks[i]
@@ -177,6 +169,21 @@ func encodeUpdate(u *update) []byte {
 		}
 	}
 	return appendDeleteSet(b, u.dels, ci)
+}
+
+// appendTables writes the clients and roots tables (docs/crdt.md section 2.1);
+// decodeClients and decodeRoots read them.
+func appendTables(b []byte, clients []uint64, roots []rootKey) []byte {
+	b = appendUv(b, uint64(len(clients)))
+	for _, c := range clients {
+		b = appendUv(b, c)
+	}
+	b = appendUv(b, uint64(len(roots)))
+	for _, r := range roots {
+		b = append(b, byte(r.kind))
+		b = appendStr(b, r.name)
+	}
+	return b
 }
 
 // tables returns the clients and roots that u uses, sorted.
