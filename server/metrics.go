@@ -26,6 +26,7 @@ var allReasons = []string{
 	reasonBadDocID, reasonOrigin, reasonUnauthorized, reasonForbidden, reasonBadMessage,
 	reasonTextFrame, reasonTooBig, reasonVersion, reasonInvalidUpdate, reasonDocTooLarge,
 	reasonTooManyConns, reasonAwarenessTooBig, reasonShuttingDown, reasonLoadFailed, reasonDeleted,
+	reasonRateLimited, reasonTokenExpired, reasonTooManySubjectConns, reasonPendingOverflow,
 }
 
 // serverMetrics are one Server's Prometheus metrics, all named tandem_*.

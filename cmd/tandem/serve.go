@@ -42,6 +42,8 @@ func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	c.MaxAwarenessBytes = server.DefaultMaxAwarenessBytes
 	c.SendQueueBytes = server.DefaultSendQueueBytes
 	c.CompactLogBytes = server.DefaultCompactLogBytes
+	c.MaxPendingBytes = server.DefaultMaxPendingBytes
+	c.MaxHeaderBytes = server.DefaultMaxHeaderBytes
 	fs.StringVar(&o.addr, "addr", ":8080", "TCP address to listen on")
 	fs.StringVar(&c.DataPath, "data", "./tandem.db", "path of the storage file (created if missing)")
 	fs.TextVar(&o.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
@@ -62,6 +64,21 @@ func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", server.DefaultShutdownTimeout, "bound on the graceful shutdown after SIGINT or SIGTERM")
 	fs.DurationVar(&c.StorageLockTimeout, "storage-lock-timeout", server.DefaultStorageLockTimeout, "how long to wait for another process's lock on the storage file")
 	fs.DurationVar(&c.StorageMaxBatchDelay, "storage-max-batch-delay", 0, "how long storage may wait to group more writes into one commit")
+
+	// Security (docs/security.md).
+	fs.Var(secret{&c.AuthSecret}, "auth-secret", "HS256 key of access tokens, at least 32 bytes (prefer TANDEM_AUTH_SECRET: flags show in ps); empty runs open")
+	fs.IntVar(&c.MaxConnsPerSubject, "max-conns-per-subject", server.DefaultMaxConnsPerSubject, "WebSocket connections one token subject may hold open")
+	fs.Float64Var(&c.UpdatesPerSecond, "updates-per-second", server.DefaultUpdatesPerSecond, "update messages per second per connection (token bucket rate)")
+	fs.IntVar(&c.UpdateBurst, "update-burst", server.DefaultUpdateBurst, "update messages a connection may send in a burst")
+	fs.Float64Var(&c.AwarenessPerSecond, "awareness-per-second", server.DefaultAwarenessPerSecond, "awareness, broadcast and ping messages per second per connection")
+	fs.IntVar(&c.AwarenessBurst, "awareness-burst", server.DefaultAwarenessBurst, "awareness, broadcast and ping messages in a burst")
+	fs.DurationVar(&c.RateLimitGrace, "rate-limit-grace", server.DefaultRateLimitGrace, "how long a connection may stay over its rate before it is closed with 4429")
+	fs.Var(byteSize{&c.MaxPendingBytes}, "max-pending-bytes", "bytes of updates per document waiting for missing dependencies")
+	fs.Var(byteSize{&c.MaxHeaderBytes}, "max-header-bytes", "largest HTTP request line and headers")
+	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time allowed to read an HTTP request's headers")
+	fs.BoolVar(&c.EnableCompression, "enable-compression", false, "negotiate permessage-deflate (off: see docs/security.md)")
+	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS (with --tls-key)")
+	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	return fs
 }
 
@@ -237,4 +254,19 @@ func parseBytes(s string) (int64, error) {
 		return 0, fmt.Errorf("too large")
 	}
 	return n * mult, nil
+}
+
+// secret is a flag holding bytes, shown redacted in usage and errors.
+type secret struct{ p *[]byte }
+
+func (s secret) String() string {
+	if s.p == nil || len(*s.p) == 0 {
+		return ""
+	}
+	return "REDACTED"
+}
+
+func (s secret) Set(v string) error {
+	*s.p = []byte(v)
+	return nil
 }

@@ -61,6 +61,13 @@ func TestParseServe(t *testing.T) {
 				}
 				return ""
 			}},
+		{name: "security", args: []string{"--updates-per-second", "5.5", "--enable-compression"}, env: map[string]string{"TANDEM_AUTH_SECRET": "0123456789abcdef0123456789abcdef"},
+			check: func(o serveOptions) string {
+				if string(o.cfg.AuthSecret) != "0123456789abcdef0123456789abcdef" || o.cfg.UpdatesPerSecond != 5.5 || !o.cfg.EnableCompression {
+					return "security options not applied"
+				}
+				return ""
+			}},
 		{name: "unknown flag", args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
 		{name: "bad duration", args: []string{"--pong-wait", "soon"}, wantErr: "pong-wait"},
 		{name: "bad env", env: map[string]string{"TANDEM_SEND_QUEUE_BYTES": "lots"}, wantErr: "TANDEM_SEND_QUEUE_BYTES"},
@@ -87,7 +94,7 @@ func TestParseServe(t *testing.T) {
 }
 
 func TestRunUsageErrors(t *testing.T) {
-	for _, args := range [][]string{{"nosuchcommand"}, {"serve", "--bogus"}, {"--max-message-bytes", "-3"}} {
+	for _, args := range [][]string{{"nosuchcommand"}, {"serve", "--bogus"}, {"--max-message-bytes", "-3"}, {"--auth-secret", "short", "--data", "UNUSED"}} {
 		var stderr bytes.Buffer
 		if got := run(context.Background(), args, io.Discard, &stderr); got != 2 {
 			t.Errorf("run(%q) = %d; want 2 (stderr %q)", args, got, stderr.String())
