@@ -104,8 +104,10 @@ type UpdateInfo struct {
 	Format byte
 	// Authors are the clients that have units in the value, ascending.
 	Authors []uint64
-	// Ranges are the clock ranges of the units, one per author, ascending by
-	// client. For a snapshot, each range starts at 0.
+	// Ranges are the clock ranges of the units, one per block, ascending by
+	// client then clock: one per author in what EncodeUpdate and TakeUpdate
+	// write; several for a client whose units have gaps (a snapshot's pending
+	// units). A snapshot's integrated units of a client are one range from 0.
 	Ranges []ClockRange
 	// DeleteClients are the clients named by the delete set, ascending.
 	DeleteClients []uint64

@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -211,6 +212,15 @@ func TestInspectUpdate(t *testing.T) {
 			Ranges: []crdt.ClockRange{{Client: 3, Start: 0, End: 1}, {Client: 7, Start: 0, End: 7}}, DeleteClients: []uint64{7},
 			Units: 8, TextUnits: 6, DeleteRanges: 1, Roots: []crdt.RootInfo{{Name: "t", Kind: crdt.KindText}, {Name: "m", Kind: crdt.KindMap}}}},
 	}
+	// Two blocks of one client with a gap (as in a snapshot's pending section).
+	twoBlocks, _ := hex.DecodeString("0101010101017002000701080000060101320009010800000801013400")
+	tests = append(tests, struct {
+		name string
+		in   []byte
+		want crdt.UpdateInfo
+	}{"two blocks", twoBlocks, crdt.UpdateInfo{Format: 1, Authors: []uint64{1},
+		Ranges: []crdt.ClockRange{{Client: 1, Start: 7, End: 8}, {Client: 1, Start: 9, End: 10}},
+		Units:  2, TextUnits: 2, Roots: []crdt.RootInfo{{Name: "p", Kind: crdt.KindText}}}})
 	for _, tt := range tests {
 		got, err := crdt.InspectUpdate(tt.in)
 		if err != nil {

@@ -32,14 +32,10 @@ func InspectUpdate(b []byte) (UpdateInfo, error) {
 	info := UpdateInfo{Format: b[0], DeleteRanges: len(u.dels)}
 	roots := make(map[rootKey]bool)
 	for _, bl := range u.blocks {
-		start, end := bl.start(), bl.end()
-		if k := len(info.Ranges); k > 0 && info.Ranges[k-1].Client == bl.client {
-			r := &info.Ranges[k-1]
-			r.Start, r.End = min(r.Start, start), max(r.End, end)
-		} else {
+		if k := len(info.Authors); k == 0 || info.Authors[k-1] != bl.client {
 			info.Authors = append(info.Authors, bl.client)
-			info.Ranges = append(info.Ranges, ClockRange{Client: bl.client, Start: start, End: end})
 		}
+		info.Ranges = append(info.Ranges, ClockRange{Client: bl.client, Start: bl.start(), End: bl.end()})
 		for _, op := range bl.ops {
 			info.Units += int(op.n)
 			switch op.kind {
