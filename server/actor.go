@@ -357,28 +357,16 @@ func (a *actor) load() {
 			return
 		}
 	}
-	doc, err := crdt.NewDoc(self, crdt.Config{MaxPendingBytes: a.s.cfg.MaxPendingBytes})
-	if err != nil {
-		a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
-		return
-	}
 	// security: the client IDs bound to subjects (auth_bindings.go).
 	bindings, err := loadClientBindings(st.DocMeta, a.s.sec.authority == nil)
 	if err != nil {
 		a.poison(fmt.Errorf("server: load %q: client bindings: %w", a.id, err))
 		return
 	}
-	if len(st.Snapshot) > 0 {
-		if _, err := doc.Apply(st.Snapshot); err != nil {
-			a.poison(fmt.Errorf("server: load %q: snapshot covering seq %d: %w", a.id, st.SnapshotSeq, err))
-			return
-		}
-	}
-	for _, e := range st.Log {
-		if _, err := doc.Apply(e.Data); err != nil {
-			a.poison(fmt.Errorf("server: load %q: log entry %d: %w", a.id, e.Seq, err))
-			return
-		}
+	doc, err := a.build(self, st.Snapshot, st.Log)
+	if err != nil {
+		a.poison(err)
+		return
 	}
 	if !saved && doc.StateVector()[self] > 0 {
 		// A random ID that some client already used: draw again rather than share it.
@@ -386,7 +374,7 @@ func (a *actor) load() {
 			a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
 			return
 		}
-		if doc, err = a.reload(self, st.Snapshot, st.Log); err != nil {
+		if doc, err = a.build(self, st.Snapshot, st.Log); err != nil {
 			a.poison(err)
 			return
 		}
@@ -404,20 +392,20 @@ func (a *actor) load() {
 	a.log.Debug("loaded", "exists", exists, "snapshot_bytes", len(st.Snapshot), "log_entries", len(st.Log), "took", time.Since(start))
 }
 
-// reload builds the document again under another client ID.
-func (a *actor) reload(self uint64, snap []byte, log []storage.LogEntry) (*crdt.Doc, error) {
+// build makes the document that edits under client ID self from its stored snapshot and log.
+func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.Doc, error) {
 	doc, err := crdt.NewDoc(self, crdt.Config{MaxPendingBytes: a.s.cfg.MaxPendingBytes})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("server: load %q: %w", a.id, err)
 	}
 	if len(snap) > 0 {
 		if _, err := doc.Apply(snap); err != nil {
-			return nil, fmt.Errorf("server: load %q: %w", a.id, err)
+			return nil, fmt.Errorf("server: load %q: snapshot: %w", a.id, err)
 		}
 	}
 	for _, e := range log {
 		if _, err := doc.Apply(e.Data); err != nil {
-			return nil, fmt.Errorf("server: load %q: %w", a.id, err)
+			return nil, fmt.Errorf("server: load %q: log entry %d: %w", a.id, e.Seq, err)
 		}
 	}
 	return doc, nil

@@ -184,19 +184,27 @@ func decodeSV(s string) (crdt.StateVector, error) {
 	return sv, nil
 }
 
+// known returns errNotFound for a document that is neither open nor stored, without loading it.
+func (s *Server) known(id string) error {
+	a, err := s.docs.get(id, false)
+	if err != nil || a != nil {
+		return err
+	}
+	_, ok, err := s.store.Stat(id)
+	if err != nil {
+		return fmt.Errorf("server: stat %q: %w", id, err)
+	}
+	if !ok {
+		return errNotFound
+	}
+	return nil
+}
+
 // read asks the document's actor for a read. A document that is neither open nor stored is not
 // found, without loading anything.
 func (s *Server) read(ctx context.Context, id string, m func(reply chan readResult) message) (readResult, error) {
-	if a, err := s.docs.get(id, false); err != nil {
+	if err := s.known(id); err != nil {
 		return readResult{}, err
-	} else if a == nil {
-		_, ok, err := s.store.Stat(id)
-		if err != nil {
-			return readResult{}, fmt.Errorf("server: stat %q: %w", id, err)
-		}
-		if !ok {
-			return readResult{}, errNotFound
-		}
 	}
 	res, _, err := call(ctx, s.docs, id, true, m)
 	if err != nil {
@@ -325,19 +333,9 @@ func (s *Server) handleDeleteDoc(w http.ResponseWriter, r *http.Request) {
 		s.writeHTTPError(w, errReadOnly)
 		return
 	}
-	if a, err := s.docs.get(id, false); err != nil {
+	if err := s.known(id); err != nil {
 		s.writeHTTPError(w, err)
 		return
-	} else if a == nil {
-		_, ok, err := s.store.Stat(id)
-		if err != nil {
-			s.writeHTTPError(w, fmt.Errorf("server: stat %q: %w", id, err))
-			return
-		}
-		if !ok {
-			s.writeHTTPError(w, errNotFound)
-			return
-		}
 	}
 	res, _, err := call(r.Context(), s.docs, id, true, func(reply chan error) message { return deleteMsg{reply: reply} })
 	if err == nil {
