@@ -21,7 +21,8 @@ type snapRun struct {
 	client, clock, n uint64
 	left, right      ID
 	deleted          bool
-	off              int // visible runs: offset of the content in snapshot.content
+	implied          byte // runLeftPrev and runRightNext: origins taken from the neighbours
+	off              int  // visible runs: offset of the content in snapshot.content
 }
 
 func (r *snapRun) last() ID { return ID{r.client, r.clock + r.n - 1} }
@@ -337,6 +338,7 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 		if r.err != nil {
 			break
 		}
+		s.claims = slices.Grow(s.claims, len(runs))
 		for j := range runs {
 			run := &runs[j]
 			if run.clock+run.n > s.sv[run.client] {
@@ -402,9 +404,9 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 	}
 	for ti := range s.texts {
 		for _, run := range s.texts[ti].runs {
-			for _, o := range [2]ID{run.left, run.right} {
-				if o.Client == 0 {
-					continue
+			for k, o := range [2]ID{run.left, run.right} {
+				if o.Client == 0 || run.implied&[2]byte{runLeftPrev, runRightNext}[k] != 0 {
+					continue // none, or a neighbour of the same text
 				}
 				ci, _ := slices.BinarySearch(clients, o.Client)
 				cl := s.claims[starts[ci]:starts[ci+1]]
@@ -452,6 +454,7 @@ func decodeSnapRuns(t *tables) []snapRun {
 		}
 		flags[i] = f
 		runs[i].deleted = f&runDeleted != 0
+		runs[i].implied = f & (runLeftPrev | runRightNext)
 	}
 	for i := 0; i < n && r.err == nil; {
 		c := t.client()
