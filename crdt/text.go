@@ -184,6 +184,16 @@ func (t *Text) Delete(pos, n int) error {
 	}
 	r := t.resolve()
 	it, off, start := r.findVis(pos)
+	if off > 0 && off+n == it.n && r.deleteTail(it, off) {
+		d.recordDelete(it.cs.id, it.clock+uint64(off), uint64(n))
+		r.cur = cursor{it, start}
+		return nil
+	}
+	if off == 0 && n < it.n && r.deleteHead(it, n) {
+		d.recordDelete(it.cs.id, it.clock-uint64(n), uint64(n))
+		r.cur = cursor{it, start}
+		return nil
+	}
 	var cur cursor
 	if off > 0 {
 		cur = cursor{it, start}
@@ -207,6 +217,52 @@ func (t *Text) Delete(pos, n int) error {
 	}
 	r.cur = cur
 	return nil
+}
+
+// deleteTail deletes the code points of the visible run it from offset off
+// (0 < off < it.n) to its end when the next run is a deleted run that the
+// deleted tail continues (backspacing after a previous backspace): the tail
+// moves into that run, with no split and no merge. It reports whether it did.
+func (t *textRoot) deleteTail(it *item, off int) bool {
+	nx := next(it)
+	if nx == nil || !nx.deleted || nx.cs != it.cs || nx.clock != it.end() || nx.left != it.last() || nx.right != it.right {
+		return false
+	}
+	k := it.n - off
+	it.n = off
+	nx.clock -= uint64(k)
+	nx.n += k
+	nx.left = it.last()
+	if it.leaf == nx.leaf {
+		addCounts(it.leaf, -k, 0)
+	} else {
+		addCounts(it.leaf, -k, -k)
+		addCounts(nx.leaf, 0, k)
+	}
+	return true
+}
+
+// deleteHead deletes the first k code points of the visible run it (k < it.n)
+// when the previous run is a deleted run that they continue (deleting forward
+// after a previous deletion): the head moves into that run, with no split and
+// no merge. It reports whether it did.
+func (t *textRoot) deleteHead(it *item, k int) bool {
+	p := prev(it)
+	if p == nil || !p.deleted || p.cs != it.cs || p.end() != it.clock || it.left != p.last() || p.right != it.right {
+		return false
+	}
+	p.n += k
+	it.clock += uint64(k)
+	it.off += k
+	it.n -= k
+	it.left = p.last()
+	if it.leaf == p.leaf {
+		addCounts(it.leaf, -k, 0)
+	} else {
+		addCounts(it.leaf, -k, -k)
+		addCounts(p.leaf, 0, k)
+	}
+	return true
 }
 
 // RelPos returns a relative position for visible index pos (0 <= pos <= Len):
