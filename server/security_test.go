@@ -574,6 +574,7 @@ func TestTokenExpiryMidSession(t *testing.T) {
 	if late < 0 || late > time.Second {
 		t.Errorf("closed %v after the expiry; want within [0, 1s]", late)
 	}
+	t.Logf("closed %v after the expiry", late.Round(time.Millisecond))
 	if !strings.Contains(cl.Message.Message, "expired") {
 		t.Errorf("error message %q; want it to say the token expired", cl.Message.Message)
 	}
