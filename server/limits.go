@@ -231,6 +231,7 @@ func (s *Server) admitConn(p principal) (release func(), err error) {
 // connection's reader goroutine.
 type connRate struct {
 	s         *Server
+	cfg       *SecurityConfig // the server's, for the refusal's message
 	updates   *ratelimit.Throttle
 	ephemeral *ratelimit.Throttle
 }
@@ -249,7 +250,7 @@ func (s *Server) newConnRate() *connRate {
 	if err != nil {
 		panic(fmt.Sprintf("server: awareness rate limit: %v", err))
 	}
-	return &connRate{s: s, updates: up, ephemeral: eph}
+	return &connRate{s: s, cfg: &cfg, updates: up, ephemeral: eph}
 }
 
 // wait accounts for one message of type t that the reader has just read. It returns at once if
@@ -259,23 +260,22 @@ func (s *Server) newConnRate() *connRate {
 // awareness, broadcast and ping are not limited (hello is allowed once, pong answers the server).
 // It returns ctx's error if ctx ends while it sleeps.
 func (r *connRate) wait(ctx context.Context, t protocol.Type) error {
-	cfg := r.s.cfg.SecurityConfig.withDefaults()
 	var th *ratelimit.Throttle
-	var what string
-	var rate float64
-	var burst int
 	switch t {
 	case protocol.TypeUpdate:
-		th, what, rate, burst = r.updates, "updates", cfg.UpdatesPerSecond, cfg.UpdateBurst
+		th = r.updates
 	case protocol.TypeAwareness, protocol.TypeBroadcast, protocol.TypePing:
-		th, what, rate, burst = r.ephemeral, "awareness, broadcast and ping messages", cfg.AwarenessPerSecond, cfg.AwarenessBurst
+		th = r.ephemeral
 	default:
 		return nil
 	}
 	d, err := th.Take(time.Now())
 	if err != nil {
 		r.s.refuse(reasonRateLimited)
-		return protocol.Errorf(protocol.CloseRateLimited, "too many %s: the limit is %g per second with bursts of %d", what, rate, burst)
+		if th == r.updates {
+			return protocol.Errorf(protocol.CloseRateLimited, "too many updates: the limit is %g per second with bursts of %d", r.cfg.UpdatesPerSecond, r.cfg.UpdateBurst)
+		}
+		return protocol.Errorf(protocol.CloseRateLimited, "too many awareness, broadcast and ping messages: the limit is %g per second with bursts of %d", r.cfg.AwarenessPerSecond, r.cfg.AwarenessBurst)
 	}
 	if d <= 0 {
 		return nil
