@@ -297,3 +297,41 @@ func TestDecodeAllocationBounded(t *testing.T) {
 		}
 	}
 }
+
+func TestVersionTellsNoOpFromChange(t *testing.T) {
+	a, _ := crdt.NewDoc(1, crdt.Config{})
+	b, _ := crdt.NewDoc(2, crdt.Config{})
+	step := func(name string, d *crdt.Doc, fn func() error, wantChange bool) {
+		t.Helper()
+		before := d.Version()
+		if err := fn(); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if changed := d.Version() != before; changed != wantChange {
+			t.Errorf("%s: version changed = %v; want %v", name, changed, wantChange)
+		}
+	}
+	apply := func(d *crdt.Doc, u []byte) func() error {
+		return func() error { _, err := d.Apply(u); return err }
+	}
+	step("insert", a, func() error { return a.Text("body").Insert(0, "hello") }, true)
+	u1 := a.TakeUpdate()
+	step("apply new", b, apply(b, u1), true)
+	step("apply again", b, apply(b, u1), false)
+	step("delete", a, func() error { return a.Text("body").Delete(0, 1) }, true)
+	u2 := a.TakeUpdate()
+	step("apply deletion", b, apply(b, u2), true)
+	step("apply deletion again", b, apply(b, u2), false)
+	step("catch-up with known deletions", b, apply(b, a.EncodeUpdate(b.StateVector())), false)
+	step("map set", a, func() error { return a.Map("meta").Set("k", []byte(`1`)) }, true)
+	// An update whose dependencies are missing changes the pending buffer only.
+	step("more text", a, func() error { return a.Text("body").Insert(0, "x") }, true)
+	skipped := a.TakeUpdate()
+	step("more text again", a, func() error { return a.Text("body").Insert(0, "y") }, true)
+	dependent := a.TakeUpdate()
+	step("apply out of order", b, apply(b, dependent), true)
+	step("apply out of order again", b, apply(b, dependent), false)
+	step("apply the missing one", b, apply(b, skipped), true)
+	step("empty insert", a, func() error { return a.Text("body").Insert(0, "") }, false)
+	step("empty delete", a, func() error { return a.Text("body").Delete(0, 0) }, false)
+}

@@ -135,7 +135,11 @@ func (d *Doc) execute(p *plan) []Change {
 		// Our own units that came back from elsewhere are not ours to send.
 		d.taken = d.own.next
 	}
-	return ch.list()
+	list := ch.list()
+	if len(p.steps) > 0 || len(list) > 0 || p.pendingChanged {
+		d.version++
+	}
+	return list
 }
 
 // deleteRange marks the text items of r deleted.

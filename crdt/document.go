@@ -24,8 +24,9 @@ type Doc struct {
 	taken    uint64     // own clock below which TakeUpdate has returned the units
 	localDel []delRange // items deleted by local edits since the last TakeUpdate
 
-	gen   uint64    // bumped when roots are replaced (snapshot load): handles re-resolve
-	items *itemSlab // shared by the document's text roots
+	gen     uint64    // bumped when roots are replaced (snapshot load): handles re-resolve
+	version uint64    // bumped by every call that may change the state: see Version
+	items   *itemSlab // shared by the document's text roots
 }
 
 // itemSlab allocates items in chunks rather than one by one: typing splits
@@ -200,6 +201,13 @@ func (d *Doc) StateVector() StateVector {
 // The exact size is computed when asked for (and kept until the pending set
 // changes); Apply only computes it when a cheap upper bound exceeds
 // Config.MaxPendingBytes.
+// Version is a counter that changes whenever a call may have changed the
+// document's state (text, maps, state vector, deletions or pending units):
+// two equal versions mean nothing changed in between. It costs nothing to
+// read, so an owner can tell an update that brought nothing new (a
+// reconnecting peer's catch-up) from one that did, or key a cache by it.
+func (d *Doc) Version() uint64 { return d.version }
+
 func (d *Doc) PendingBytes() int {
 	if d.pendingBytes < 0 {
 		d.pendingBytes = len(encodeUpdate(d.pending.toUpdate()))

@@ -142,6 +142,7 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 	}
 	n.taken = n.own.next
 	n.localDel = d.localDel
+	n.version = d.version + 1
 	*d = *n
 	return ch.list(), nil
 }

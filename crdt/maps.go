@@ -57,6 +57,7 @@ func (m *Map) assign(key string, value []byte, tomb bool) error {
 		a.lamport = w.lamport + 1
 	}
 	d.own.next++
+	d.version++
 	d.addAssign(a)
 	return nil
 }

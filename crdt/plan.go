@@ -14,6 +14,8 @@ type plan struct {
 	dels         []delRange
 	pending      pendingSet
 	pendingBytes int
+	// pendingChanged reports whether pending differs from the document's.
+	pendingChanged bool
 }
 
 type step struct {
@@ -175,9 +177,11 @@ func (d *Doc) plan(u *update) *plan {
 	}
 	switch {
 	case p.pending.empty():
+		p.pendingChanged = !d.pending.empty()
 	case !changed && slices.Equal(p.pending.dels, d.pending.dels):
 		p.pending.bound, p.pendingBytes = d.pending.bound, d.pendingBytes
 	default:
+		p.pendingChanged = true
 		p.pending.bound = bound + delsCost(p.pending.dels)
 		p.pendingBytes = -1 // not known yet: see Doc.PendingBytes
 		if p.pending.bound > d.cfg.MaxPendingBytes {

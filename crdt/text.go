@@ -61,6 +61,7 @@ func (t *Text) Insert(pos int, s string) error {
 	if d.own.next+uint64(n) > maxVarint {
 		return ErrClockOverflow
 	}
+	d.version++
 	if r == nil {
 		r = d.newTextRoot(t.name)
 		t.root = r
@@ -182,6 +183,7 @@ func (t *Text) Delete(pos, n int) error {
 	if n == 0 {
 		return nil
 	}
+	d.version++
 	r := t.resolve()
 	it, off, start := r.findVis(pos)
 	if off > 0 && off+n == it.n && r.deleteTail(it, off) {

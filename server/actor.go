@@ -226,7 +226,6 @@ type actor struct {
 
 	version     uint64 // bumped by every update that changed something
 	svCache     crdt.StateVector
-	svPending   int    // the document's PendingBytes when svCache was taken
 	svVersion   uint64 // version svCache was taken at; valid when equal to version and svCache != nil
 	joinFrame   []byte // the sync frame for a joiner with an empty state vector
 	joinVersion uint64
@@ -646,7 +645,6 @@ func (a *actor) syncFrame(svBytes []byte) ([]byte, error) {
 func (a *actor) stateVector() crdt.StateVector {
 	if a.svCache == nil || a.svVersion != a.version {
 		a.svCache = a.doc.StateVector()
-		a.svPending = a.doc.PendingBytes()
 		a.svVersion = a.version
 	}
 	return a.svCache
@@ -712,16 +710,10 @@ func (a *actor) applyAndStore(data []byte, at time.Time, from *conn) (uint64, er
 	if a.docBytes()+int64(len(data)) > a.s.cfg.MaxDocumentBytes {
 		return 0, protocol.Errorf(protocol.CloseDocumentTooLarge, "the document would exceed %d bytes", a.s.cfg.MaxDocumentBytes)
 	}
-	// The state vector before the update, when cached: it tells a no-op from an update that
-	// brought units without a visible change. Without a valid cache, an update without visible
-	// change is stored anyway (harmless: applying it again changes nothing).
-	// The pending size is cached with it: computing it can cost a pass over what is pending.
-	var svBefore crdt.StateVector
-	var pendingBefore int
-	if a.svCache != nil && a.svVersion == a.version {
-		svBefore, pendingBefore = a.svCache, a.svPending
-	}
-	changes, err := a.doc.Apply(data)
+	// The document's version tells a no-op (a reconnecting client's catch-up of what the server
+	// already has) from an update that changed anything, visible or not, at no cost.
+	before := a.doc.Version()
+	_, err := a.doc.Apply(data)
 	if err != nil {
 		if errors.Is(err, crdt.ErrPendingOverflow) {
 			return 0, errPendingOverflow // security: MaxPendingBytes (limits.go)
@@ -731,31 +723,14 @@ func (a *actor) applyAndStore(data []byte, at time.Time, from *conn) (uint64, er
 		}
 		return 0, fmt.Errorf("server: apply update to %q: %w", a.id, err)
 	}
-	if len(changes) == 0 && svBefore != nil && a.doc.PendingBytes() == pendingBefore && svEqual(svBefore, a.doc.StateVector()) {
+	if a.doc.Version() == before {
 		return a.dur.issued, nil
 	}
 	a.version++
 	a.s.metrics.updatesApplied.Inc()
 	index := a.appendUpdate(data)
 	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: at}, from)
-	if len(changes) == 0 {
-		// Keep the cache warm for the next update without visible change (a reconnecting
-		// client's resend is one).
-		a.stateVector()
-	}
 	return index, nil
-}
-
-func svEqual(x, y crdt.StateVector) bool {
-	if len(x) != len(y) {
-		return false
-	}
-	for k, v := range x {
-		if y[k] != v {
-			return false
-		}
-	}
-	return true
 }
 
 // docBytes is the document's stored size: snapshot plus log.
