@@ -67,7 +67,7 @@ func (d *Doc) unitAt(id ID, u *update) (found, text bool, root string) {
 		}
 		return true, false, ""
 	}
-	if op := findOp(d.pending.ops[id.Client], id.Clock); op != nil {
+	if op := d.pending.ops[id.Client].find(id.Clock); op != nil {
 		return true, op.kind == opText, op.root
 	}
 	if u != nil {

@@ -8,8 +8,25 @@ import (
 
 // changes collects what an Apply changed, per root, in order.
 type changes struct {
-	list_   []*Change
+	list_   []*changeAcc
 	touched map[mapKey][]byte // map keys assigned, with their visible value before (nil: absent)
+}
+
+// changeAcc is a Change being collected. The insertion of its last edit
+// grows in buf while open (Insert is written when it closes), so that n
+// integrations that continue each other cost O(n), not O(n²).
+type changeAcc struct {
+	Change
+	buf  []rune
+	open bool
+}
+
+// close writes the growing insertion into the last edit.
+func (x *changeAcc) close() {
+	if x.open {
+		x.Edits[len(x.Edits)-1].Insert = string(x.buf)
+		x.buf, x.open = x.buf[:0], false
+	}
 }
 
 type mapKey struct {
@@ -34,13 +51,13 @@ func (c *changes) touch(m *mapRoot, key string) {
 	c.touched[k] = was
 }
 
-func (c *changes) get(name string, kind RootKind) *Change {
+func (c *changes) get(name string, kind RootKind) *changeAcc {
 	for _, x := range c.list_ {
 		if x.Root == name && x.Kind == kind {
 			return x
 		}
 	}
-	x := &Change{Root: name, Kind: kind}
+	x := &changeAcc{Change: Change{Root: name, Kind: kind}}
 	c.list_ = append(c.list_, x)
 	return x
 }
@@ -50,23 +67,32 @@ func (c *changes) ins(root string, pos int, rs []rune) {
 	x := c.get(root, KindText)
 	if k := len(x.Edits); k > 0 {
 		last := &x.Edits[k-1]
-		if last.Delete == 0 && pos == last.Pos+utf8.RuneCountInString(last.Insert) {
-			last.Insert += string(rs)
+		switch {
+		case x.open && pos == last.Pos+len(x.buf):
+			x.buf = append(x.buf, rs...)
+			return
+		case !x.open && last.Delete == 0 && pos == last.Pos+utf8.RuneCountInString(last.Insert):
+			x.buf = append(append(x.buf[:0], []rune(last.Insert)...), rs...)
+			x.open = true
 			return
 		}
 	}
-	x.Edits = append(x.Edits, TextEdit{Pos: pos, Insert: string(rs)})
+	x.close()
+	x.Edits = append(x.Edits, TextEdit{Pos: pos})
+	x.buf, x.open = append(x.buf[:0], rs...), true
 }
 
 // insText records that the text s was inserted at visible index pos.
 func (c *changes) insText(root string, pos int, s string) {
 	x := c.get(root, KindText)
+	x.close()
 	x.Edits = append(x.Edits, TextEdit{Pos: pos, Insert: s})
 }
 
 // del records that n code points were deleted at visible index pos.
 func (c *changes) del(root string, pos, n int) {
 	x := c.get(root, KindText)
+	x.close()
 	if k := len(x.Edits); k > 0 {
 		last := &x.Edits[k-1]
 		if last.Insert == "" && pos == last.Pos {
@@ -99,11 +125,12 @@ func (c *changes) list() []Change {
 	}
 	out := make([]Change, len(c.list_))
 	for i, x := range c.list_ {
+		x.close()
 		if x.Kind == KindMap {
 			slices.Sort(x.Keys)
 			x.Keys = slices.Compact(x.Keys)
 		}
-		out[i] = *x
+		out[i] = x.Change
 	}
 	slices.SortFunc(out, func(a, b Change) int { return compareRootKeys(rootKey{a.Kind, a.Root}, rootKey{b.Kind, b.Root}) })
 	return out

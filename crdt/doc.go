@@ -69,10 +69,15 @@
 // per client; a client's next op is ready when it starts at the client's clock
 // and its origins are known; waiting queues sit in a heap per awaited client,
 // so that a plan costs O(n log n) in the ops it touches. Ops that cannot be
-// integrated stay pending. The pending size that MaxPendingBytes bounds is the
-// length of the pending update (docs/crdt.md 1.6): Apply keeps an upper bound
-// of it up to date per op, and computes the exact size only when the bound
-// exceeds the limit or when PendingBytes asks.
+// integrated stay pending, per client in a persistent AVL tree by clock: a
+// plan adds and takes ops by copying the O(log n) nodes on their paths, so
+// that an Apply costs O(log n) per op it touches whatever the size of the
+// pending buffer, and a refused plan leaves the document's tree as it was.
+// The pending size that MaxPendingBytes bounds is the length of the pending
+// update (docs/crdt.md 1.6): Apply keeps two upper bounds of it up to date
+// per op (the sum of per-op bounds, and the last exact size plus what was
+// added since, merges with neighbours counted as content only), and computes
+// the exact size only when both exceed the limit or when PendingBytes asks.
 //
 // Loading a snapshot into an empty document is a linear build: runs go into
 // leaves in document order, the tree is built bottom-up, and the client
@@ -90,8 +95,8 @@
 //   - a client's clock (state vector entry) is c exactly when every unit of the
 //     client below c is integrated (text item, winning assignment, or skip);
 //   - origins of an integrated run are integrated text items of the same root;
-//   - pending ops are above their client's clock, ascending and disjoint, and
-//     the pending bound is at least the exact pending size;
+//   - pending ops are above their client's clock, ascending and disjoint (the
+//     trees balanced), and both pending bounds are at least the exact size;
 //   - every map key's winner is the assignment with the largest
 //     (lamport, client, clock) integrated for it; losers are skips.
 //

@@ -194,13 +194,6 @@ func (d *Doc) StateVector() StateVector {
 	return sv
 }
 
-// PendingBytes returns the size of the units and delete ranges that wait for
-// their dependencies, counted as the length of the update that holds them (the
-// pending section of a snapshot); 0 when nothing waits.
-//
-// The exact size is computed when asked for (and kept until the pending set
-// changes); Apply only computes it when a cheap upper bound exceeds
-// Config.MaxPendingBytes.
 // Version is a counter that changes whenever a call may have changed the
 // document's state (text, maps, state vector, deletions or pending units):
 // two equal versions mean nothing changed in between. It costs nothing to
@@ -208,9 +201,16 @@ func (d *Doc) StateVector() StateVector {
 // reconnecting peer's catch-up) from one that did, or key a cache by it.
 func (d *Doc) Version() uint64 { return d.version }
 
+// PendingBytes returns the size of the units and delete ranges that wait for
+// their dependencies, counted as the length of the update that holds them (the
+// pending section of a snapshot); 0 when nothing waits.
+//
+// The exact size is computed when asked for (and kept until the pending set
+// changes); Apply only computes it when cheap upper bounds exceed
+// Config.MaxPendingBytes.
 func (d *Doc) PendingBytes() int {
 	if d.pendingBytes < 0 {
-		d.pendingBytes = len(encodeUpdate(d.pending.toUpdate()))
+		d.pendingBytes = d.pending.measure()
 	}
 	return d.pendingBytes
 }

@@ -14,7 +14,11 @@ func CheckPending(d *Doc) error {
 		return nil
 	}
 	sum := delsCost(d.pending.dels)
-	for c, ops := range d.pending.ops {
+	for c, t := range d.pending.ops {
+		if err := checkOpTree(t); err != nil {
+			return fmt.Errorf("client %d: %w", c, err)
+		}
+		ops := t.appendTo(nil)
 		if len(ops) == 0 {
 			return fmt.Errorf("client %d: empty pending list", c)
 		}
@@ -35,8 +39,32 @@ func CheckPending(d *Doc) error {
 	if exact > d.pending.bound {
 		return fmt.Errorf("pending bound %d below the exact size %d", d.pending.bound, exact)
 	}
-	if got := d.PendingBytes(); got != exact {
+	if up := d.pending.upper(); exact > up {
+		return fmt.Errorf("pending upper bound %d (base %d, since %d) below the exact size %d", up, d.pending.base, d.pending.since, exact)
+	}
+	// The cached size only: PendingBytes would reset base and since, which
+	// would hide from the tests how Apply keeps them.
+	if got := d.pendingBytes; got >= 0 && got != exact {
 		return fmt.Errorf("PendingBytes() = %d; the encoding has %d", got, exact)
+	}
+	return nil
+}
+
+// checkOpTree checks that t is an AVL tree: heights are right and differ by
+// at most one between siblings.
+func checkOpTree(t *opNode) error {
+	if t == nil {
+		return nil
+	}
+	if err := checkOpTree(t.left); err != nil {
+		return err
+	}
+	if err := checkOpTree(t.right); err != nil {
+		return err
+	}
+	hl, hr := t.left.h(), t.right.h()
+	if t.height != 1+max(hl, hr) || hl > hr+1 || hr > hl+1 {
+		return fmt.Errorf("pending tree unbalanced at clock %d: height %d, children %d and %d", t.op.clock, t.height, hl, hr)
 	}
 	return nil
 }
@@ -150,4 +178,11 @@ func CheckInvariants(d *Doc) error {
 		}
 	}
 	return CheckPending(d)
+}
+
+// PendingTableLen returns the length of the larger table (clients, roots) of
+// the pending update.
+func PendingTableLen(d *Doc) int {
+	clients, roots := d.pending.toUpdate().tables()
+	return max(len(clients), len(roots))
 }

@@ -1,14 +1,62 @@
 package crdt
 
-import "slices"
+import (
+	"slices"
+	"unicode/utf8"
+)
 
 // pendingSet holds what waits for its dependencies: per client, ops ascending
 // by clock and not overlapping (as received: the encoder merges those that
 // continue each other), and delete ranges naming clocks not yet integrated.
 type pendingSet struct {
-	ops   map[uint64][]uop
+	ops   map[uint64]*opNode // never nil trees
 	dels  []delRange
 	bound int // an upper bound of the encoded size: the sum of pendingCost and delsCost
+
+	// upper() is another upper bound of the encoded size, tighter than bound
+	// when ops merge in the encoding (typing), kept from the exact size when
+	// it was last computed: base is that size (0 when the set was last empty)
+	// and entries the length of the larger table (clients, roots) then; since
+	// sums what the plans after that may have added (see queue.charge), and
+	// grown how many table entries they may have added. A computed exact size
+	// resets them, so that once bound exceeds the limit the exact size is not
+	// computed on every Apply, but when this bound exceeds it too.
+	base, entries, since, grown int
+}
+
+// upper returns the tighter of the two upper bounds of the encoded size.
+func (p *pendingSet) upper() int {
+	u := p.base + p.since + delsCost(p.dels)
+	if p.grown > 0 && p.entries+p.grown > 1<<7 {
+		// New table entries may move old ones to wider indices: each index of
+		// the base (at most base of them) grows by at most uvLen(grown) bytes.
+		u += p.base * uvLen(uint64(p.grown))
+	}
+	return min(p.bound, u)
+}
+
+// measure returns the exact encoded size of p, and resets the upper bound to it.
+func (p *pendingSet) measure() int {
+	u := p.toUpdate()
+	clients, roots := u.tables()
+	size := len(encodeUpdate(u))
+	p.base, p.entries, p.since, p.grown = size, max(len(clients), len(roots)), 0, 0
+	return size
+}
+
+// mergedCost bounds what op adds to the encoded size when it joins the op
+// group of a neighbour (canMerge): its content, and the growth of the
+// group's length and byte size varints.
+func mergedCost(op *uop) int {
+	n := uvLen(op.n)
+	if op.kind == opText && !op.deleted {
+		b := 0
+		for _, r := range op.content {
+			b += utf8.RuneLen(r)
+		}
+		n += b + uvLen(uint64(b))
+	}
+	return n
 }
 
 // pendingCost bounds what op adds to the encoded size of an update: its bytes
@@ -50,7 +98,7 @@ func (p *pendingSet) toUpdate() *update {
 	}
 	slices.Sort(clients)
 	for _, c := range clients {
-		ops := p.ops[c]
+		ops := p.ops[c].appendTo(nil)
 		for i := 0; i < len(ops); {
 			j := i + 1
 			for j < len(ops) && ops[j].clock == ops[j-1].end() {
@@ -107,4 +155,122 @@ func cutOp(op uop, to uint64) uop {
 	}
 	op.n = k
 	return op
+}
+
+// opNode is a client's pending ops: an AVL tree keyed by clock. Trees are
+// persistent: a node never changes once built, and adding or removing an op
+// copies the O(log n) nodes on its path. A plan derives the new pending ops
+// from the document's without copying them, and a refused plan leaves the
+// document's as they were; an Apply costs O(log n) per op it adds or takes,
+// whatever the size of the pending buffer. The nil *opNode is the empty tree.
+type opNode struct {
+	op          *uop // not changed once in a tree
+	left, right *opNode
+	height      int32
+}
+
+func (t *opNode) h() int32 {
+	if t == nil {
+		return 0
+	}
+	return t.height
+}
+
+func newOpNode(op *uop, l, r *opNode) *opNode {
+	return &opNode{op: op, left: l, right: r, height: 1 + max(l.h(), r.h())}
+}
+
+// balanced returns a tree of l, op, r, whose heights differ by at most 2.
+func balanced(op *uop, l, r *opNode) *opNode {
+	switch hl, hr := l.h(), r.h(); {
+	case hl > hr+1:
+		if l.left.h() >= l.right.h() {
+			return newOpNode(l.op, l.left, newOpNode(op, l.right, r))
+		}
+		lr := l.right
+		return newOpNode(lr.op, newOpNode(l.op, l.left, lr.left), newOpNode(op, lr.right, r))
+	case hr > hl+1:
+		if r.right.h() >= r.left.h() {
+			return newOpNode(r.op, newOpNode(op, l, r.left), r.right)
+		}
+		rl := r.left
+		return newOpNode(rl.op, newOpNode(op, l, rl.left), newOpNode(r.op, rl.right, r.right))
+	}
+	return newOpNode(op, l, r)
+}
+
+// insert returns t with op added; op must not overlap the ops of t.
+func (t *opNode) insert(op *uop) *opNode {
+	if t == nil {
+		return newOpNode(op, nil, nil)
+	}
+	if op.clock < t.op.clock {
+		return balanced(t.op, t.left.insert(op), t.right)
+	}
+	return balanced(t.op, t.left, t.right.insert(op))
+}
+
+// first returns the op of t with the lowest clock, or nil.
+func (t *opNode) first() *uop {
+	if t == nil {
+		return nil
+	}
+	for t.left != nil {
+		t = t.left
+	}
+	return t.op
+}
+
+// withoutFirst returns t without its first op; t is not empty.
+func (t *opNode) withoutFirst() *opNode {
+	if t.left == nil {
+		return t.right
+	}
+	return balanced(t.op, t.left.withoutFirst(), t.right)
+}
+
+// find returns the op of t that covers clock, or nil.
+func (t *opNode) find(clock uint64) *uop {
+	for t != nil {
+		switch {
+		case clock < t.op.clock:
+			t = t.left
+		case clock >= t.op.end():
+			t = t.right
+		default:
+			return t.op
+		}
+	}
+	return nil
+}
+
+// endingAfter returns the first op of t that ends after clock, or nil.
+func (t *opNode) endingAfter(clock uint64) *uop {
+	var found *uop
+	for t != nil {
+		if t.op.end() > clock {
+			found, t = t.op, t.left
+		} else {
+			t = t.right
+		}
+	}
+	return found
+}
+
+// each calls fn with the ops of t, ascending, until it returns false.
+func (t *opNode) each(fn func(*uop) bool) bool {
+	if t == nil {
+		return true
+	}
+	return t.left.each(fn) && fn(t.op) && t.right.each(fn)
+}
+
+// appendTo appends the ops of t to out, ascending.
+func (t *opNode) appendTo(out []uop) []uop {
+	if t == nil {
+		return out
+	}
+	out = t.left.appendTo(out)
+	out = append(out, *t.op)
+	return t.right.appendTo(out)
 }

@@ -23,14 +23,16 @@ type step struct {
 	op     *uop
 }
 
-// queue is a client's ops in a plan, and how far they have been integrated.
-// Until ops are added to it, it shares the pending slice (owned is false).
+// queue is a client's ops in a plan: those not integrated (a tree that starts
+// as the document's pending ops and is changed by copying paths only), and
+// those the plan integrates, in order.
 type queue struct {
 	client uint64
-	ops    []uop
-	head   int
-	next   uint64 // the client's clock once ops[:head] are integrated
-	owned  bool
+	ops    *opNode
+	done   []*uop
+	next   uint64 // the client's clock once done are integrated
+	cut    bool   // ops left the front of ops (trimmed, dropped or integrated)
+	added  []*uop // the ops added to ops (some may have left it since)
 }
 
 // waiter is a client queue waiting for the clock of another client to pass clock.
@@ -56,8 +58,9 @@ func (h *waitHeap) Pop() any {
 // client's next op is ready when it starts at the client's clock and its
 // origins are integrated (or become so earlier in the plan). Waiting is by
 // heap per awaited client, so a plan costs O(n log n) in the ops it touches
-// whatever the shape of the dependencies; pending ops of clients the update
-// does not touch are not copied.
+// whatever the shape of the dependencies; pending ops are not copied (see
+// opNode), so that a plan costs O(log n) per op it adds or takes in the
+// size n of the pending buffer.
 func (d *Doc) plan(u *update) *plan {
 	p := &plan{}
 	queues := make(map[uint64]*queue, len(d.pending.ops)+len(u.blocks))
@@ -69,17 +72,17 @@ func (d *Doc) plan(u *update) *plan {
 	for c, ops := range d.pending.ops {
 		q := &queue{client: c, ops: ops, next: d.clock(c)}
 		// Pending ops that became known meanwhile are dropped.
-		for q.head < len(q.ops) && q.ops[q.head].end() <= q.next {
-			bound -= pendingCost(&q.ops[q.head])
-			q.head++
-			changed = true
+		for op := q.ops.first(); op != nil && op.end() <= q.next; op = q.ops.first() {
+			bound -= pendingCost(op)
+			q.ops = q.ops.withoutFirst()
+			q.cut, changed = true, true
 		}
-		if q.head < len(q.ops) && q.ops[q.head].clock < q.next {
-			q.own()
-			bound -= pendingCost(&q.ops[q.head])
-			q.ops[q.head] = trimOp(c, q.ops[q.head], q.next)
-			bound += pendingCost(&q.ops[q.head])
-			changed = true
+		if op := q.ops.first(); op != nil && op.clock < q.next {
+			trimmed := trimOp(c, *op, q.next)
+			bound += pendingCost(&trimmed) - pendingCost(op)
+			q.ops = q.ops.withoutFirst().insert(&trimmed)
+			q.added = append(q.added, &trimmed)
+			q.cut, changed = true, true
 		}
 		queues[c] = q
 	}
@@ -87,7 +90,7 @@ func (d *Doc) plan(u *update) *plan {
 		b := &u.blocks[i]
 		q := queues[b.client]
 		if q == nil {
-			q = &queue{client: b.client, next: d.clock(b.client), owned: true}
+			q = &queue{client: b.client, next: d.clock(b.client)}
 			queues[b.client] = q
 		}
 		for _, op := range b.ops {
@@ -106,7 +109,7 @@ func (d *Doc) plan(u *update) *plan {
 	waiters := make(map[uint64]*waitHeap)
 	work := make([]uint64, 0, len(queues))
 	for c, q := range queues {
-		if q.head < len(q.ops) {
+		if q.ops != nil {
 			work = append(work, c)
 		}
 	}
@@ -116,8 +119,8 @@ func (d *Doc) plan(u *update) *plan {
 		q := queues[work[len(work)-1]]
 		work = work[:len(work)-1]
 	ops:
-		for q.head < len(q.ops) {
-			op := &q.ops[q.head]
+		for q.ops != nil {
+			op := q.ops.first()
 			if op.clock != q.next {
 				break // a gap: the missing clocks are not in the plan
 			}
@@ -135,14 +138,16 @@ func (d *Doc) plan(u *update) *plan {
 				}
 			}
 			bound -= pendingCost(op) // it leaves the queue
+			q.ops = q.ops.withoutFirst()
+			q.cut = true
 			if op.kind == opText && !d.originsValid(op, queues) {
-				q.own()
-				op = &q.ops[q.head]
-				op.kind, op.content = opSkip, nil
+				skip := *op
+				skip.kind, skip.content = opSkip, nil
+				op = &skip
 			}
 			p.steps = append(p.steps, step{q.client, op})
+			q.done = append(q.done, op)
 			q.next = op.end()
-			q.head++
 			changed = true
 			if h := waiters[q.client]; h != nil {
 				for h.Len() > 0 && (*h)[0].clock < q.next {
@@ -153,12 +158,16 @@ func (d *Doc) plan(u *update) *plan {
 	}
 
 	// What waits: the ops not reached, and the delete ranges beyond the clocks.
+	charged, grown := 0, 0 // for pendingSet.since and grown
 	for c, q := range queues {
-		if q.head < len(q.ops) {
+		if q.ops != nil {
 			if p.pending.ops == nil {
-				p.pending.ops = make(map[uint64][]uop)
+				p.pending.ops = make(map[uint64]*opNode)
 			}
-			p.pending.ops[c] = q.ops[q.head:]
+			p.pending.ops[c] = q.ops
+			cost, entries := q.charge()
+			charged += cost
+			grown += entries
 		}
 	}
 	dels := d.pending.dels
@@ -180,23 +189,22 @@ func (d *Doc) plan(u *update) *plan {
 		p.pendingChanged = !d.pending.empty()
 	case !changed && slices.Equal(p.pending.dels, d.pending.dels):
 		p.pending.bound, p.pendingBytes = d.pending.bound, d.pendingBytes
+		p.pending.base, p.pending.entries = d.pending.base, d.pending.entries
+		p.pending.since, p.pending.grown = d.pending.since, d.pending.grown
 	default:
 		p.pendingChanged = true
 		p.pending.bound = bound + delsCost(p.pending.dels)
+		if !slices.Equal(p.pending.dels, d.pending.dels) {
+			grown += len(p.pending.dels) // their clients may be new to the table
+		}
+		p.pending.base, p.pending.entries = d.pending.base, d.pending.entries
+		p.pending.since, p.pending.grown = d.pending.since+charged, d.pending.grown+grown
 		p.pendingBytes = -1 // not known yet: see Doc.PendingBytes
-		if p.pending.bound > d.cfg.MaxPendingBytes {
-			p.pendingBytes = len(encodeUpdate(p.pending.toUpdate()))
+		if p.pending.upper() > d.cfg.MaxPendingBytes {
+			p.pendingBytes = p.pending.measure()
 		}
 	}
 	return p
-}
-
-// own gives the queue its own copy of its ops before they are changed.
-func (q *queue) own() {
-	if !q.owned {
-		q.ops = slices.Clone(q.ops)
-		q.owned = true
-	}
 }
 
 // addOp adds op to the queue unless its clocks are known: the parts already
@@ -207,32 +215,81 @@ func (q *queue) addOp(op uop) int {
 		return 0
 	}
 	op = trimOp(q.client, op, q.next)
-	// i: the first queued op ending after op.clock.
-	i, _ := slices.BinarySearchFunc(q.ops, op.clock, func(o uop, c uint64) int { return cmp.Compare(o.end(), c+1) })
 	cost := 0
 	for op.n > 0 {
-		if i == len(q.ops) {
-			// Appending writes past the end of a shared slice only, which the
-			// document's pending set does not see: no copy needed.
-			q.ops = append(q.ops, op)
+		o := q.ops.endingAfter(op.clock)
+		if o == nil {
+			q.ops = q.ops.insert(&op)
+			q.added = append(q.added, &op)
 			return cost + pendingCost(&op)
 		}
-		o := &q.ops[i]
 		if op.clock < o.clock {
-			q.own()
 			part := cutOp(op, o.clock)
-			q.ops = slices.Insert(q.ops, i, part)
+			q.ops = q.ops.insert(&part)
+			q.added = append(q.added, &part)
 			cost += pendingCost(&part)
-			i++
-			o = &q.ops[i]
 		}
 		if op.end() <= o.end() {
 			return cost
 		}
 		op = trimOp(q.client, op, o.end())
-		i++
 	}
 	return cost
+}
+
+// charge returns what the plan's changes to the queue may add to the encoded
+// size of the pending set, and how many table entries, for pendingSet.since
+// and grown. Think of the new ops as the old ones that stay, then the added
+// ones that stay, in clock order. When a prefix of the old ops left, the first
+// old op that stays may need block and op headers of its own: pendingCost.
+// An added op costs its content and length growth (mergedCost) when it joins
+// the group of the op before it; that, plus its left origin, when it joins the
+// group of an old op after it (whose group header it takes over); else
+// pendingCost.
+func (q *queue) charge() (cost, entries int) {
+	if len(q.added) == 0 && !q.cut {
+		return 0, 0
+	}
+	slices.SortFunc(q.added, func(a, b *uop) int { return cmp.Compare(a.clock, b.clock) })
+	added := func(op *uop) bool {
+		i, ok := slices.BinarySearchFunc(q.added, op.clock, func(a *uop, c uint64) int { return cmp.Compare(a.clock, c) })
+		for ; ok && i < len(q.added) && q.added[i].clock == op.clock; i++ {
+			if q.added[i] == op {
+				return true
+			}
+		}
+		return false
+	}
+	if q.cut {
+		q.ops.each(func(op *uop) bool {
+			if added(op) {
+				return true
+			}
+			cost += pendingCost(op)
+			return false
+		})
+	}
+	for _, x := range q.added {
+		if q.ops.find(x.clock) != x {
+			continue // integrated
+		}
+		var prev *uop
+		if x.clock > 0 {
+			prev = q.ops.find(x.clock - 1)
+		}
+		next := q.ops.find(x.end())
+		switch {
+		case prev != nil && canMerge(q.client, prev, x):
+			cost += mergedCost(x)
+		case next != nil && !added(next) && canMerge(q.client, x, next):
+			cost += mergedCost(x) + 4*maxUvarBytes
+			entries++
+		default:
+			cost += pendingCost(x)
+			entries += 3
+		}
+	}
+	return cost, entries
 }
 
 // originsValid checks, when op is about to be integrated, that its origins are
@@ -252,10 +309,19 @@ func (d *Doc) originsValid(op *uop, queues map[uint64]*queue) bool {
 			continue
 		}
 		q := queues[o.Client]
-		po := findOp(q.ops[:q.head], o.Clock)
+		po := findDone(q.done, o.Clock)
 		if po == nil || po.kind != opText || po.root != op.root {
 			return false
 		}
 	}
 	return true
+}
+
+// findDone returns the op of done (ascending, not overlapping) that covers clock.
+func findDone(done []*uop, clock uint64) *uop {
+	i, _ := slices.BinarySearchFunc(done, clock, func(o *uop, c uint64) int { return cmp.Compare(o.end(), c+1) })
+	if i < len(done) && done[i].clock <= clock {
+		return done[i]
+	}
+	return nil
 }
