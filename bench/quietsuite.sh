@@ -8,12 +8,14 @@
 # usage: STEPS="tandem:5:30 yws:5:30 hocus:5:30 tandem:20:15 ..." bash bench/quietsuite.sh
 # env:   OUT (default /tmp/tandem-bench/quiet): typing.jsonl (30 s windows), sweep.jsonl (others),
 #        context.log (what else ran before each step); BIN, NOBUILD as run.sh; DEADLINE (s, default
-#        10800) stops starting new steps.
+#        10800) stops starting new steps; SERVER_ARGS (default: no per-connection update rate limit,
+#        which the sweep's higher rates would trip) for the spawned tandem server.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/tandem-bench/quiet}
 BIN=${BIN:-/tmp/tandem-bench/tandem}
 NOISY=${NOISY:-40}
+SERVER_ARGS=${SERVER_ARGS:-"--updates-per-second 100000 --update-burst 100000"}
 mkdir -p "$OUT" "$(dirname "$BIN")"
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if [ ! -x "$BIN" ] || [ -z "${NOBUILD:-}" ]; then
@@ -27,7 +29,7 @@ run_step() { # server rate window label
   if [ "$w" = 30 ]; then file=typing; warm=5s; fi
   local args=(--clients 500 --docs 50 --rate "$r" --warmup "$warm" --duration "${w}s" --grace 5s --label "$label" --out "$OUT/$file.jsonl")
   if [ "$srv" = tandem ]; then
-    "$BIN" bench --spawn --server-bin "$BIN" "${args[@]}"
+    "$BIN" bench --spawn --server-bin "$BIN" --server-args "$SERVER_ARGS" "${args[@]}"
   else
     start_anchor "$srv"
     "$BIN" bench --proto "$srv" --url "ws://127.0.0.1:$APORT" --server-pid "$APID" "${args[@]}"

@@ -8,7 +8,9 @@
 # env:   OUT (default /tmp/tandem-bench/results), BIN (default /tmp/tandem-bench/tandem, built here),
 #        REPS (default 3), RATES (sweep, per-client edits/s), TRACE (automerge-paper trace),
 #        QUIET_MAX (% of a core of other work tolerated before a run starts, default 25),
-#        QUIET_WAIT (s to wait for that, default 120)
+#        QUIET_WAIT (s to wait for that, default 120), SERVER_ARGS (serve flags for the spawned
+#        server; default lifts the per-connection update rate limit (60/s), which the sweep's and the
+#        durable closed loop's rates would trip)
 # Every run is bounded (fixed client counts, windows and timeouts); only processes this script starts
 # are stopped, by PID (tandem bench stops the server it spawned).
 set -u
@@ -16,6 +18,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/tandem-bench/results}
 BIN=${BIN:-/tmp/tandem-bench/tandem}
 REPS=${REPS:-3}
+SERVER_ARGS=${SERVER_ARGS:-"--updates-per-second 100000 --update-burst 100000"}
 TRACE=${TRACE:-/work/shared/traces/sequential_traces/automerge-paper.json.gz}
 mkdir -p "$OUT" "$(dirname "$BIN")"
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -28,7 +31,7 @@ source "$ROOT/bench/lib.sh"
 
 bench() { # bench <suite> <args...>: one run with a spawned server, appended to $OUT/<suite>.jsonl
   local suite=$1; shift
-  "$BIN" bench --spawn --server-bin "$BIN" --out "$OUT/$suite.jsonl" "$@"
+  "$BIN" bench --spawn --server-bin "$BIN" --server-args "$SERVER_ARGS" --out "$OUT/$suite.jsonl" "$@"
 }
 
 run_idle() { # idle memory per connection: 1,000 and 5,000 clients over 100 documents
