@@ -243,9 +243,9 @@ func (q *queue) addOp(op uop) int {
 // ones that stay, in clock order. When a prefix of the old ops left, the first
 // old op that stays may need block and op headers of its own: pendingCost.
 // An added op costs its content and length growth (mergedCost) when it joins
-// the group of the op before it; that, plus its left origin, when it joins the
-// group of an old op after it (whose group header it takes over); else
-// pendingCost.
+// the group of the op before it; that, plus its left origin if it names
+// another client, when it joins the group of an old op after it (whose group
+// header it takes over); else pendingCost.
 func (q *queue) charge() (cost, entries int) {
 	if len(q.added) == 0 && !q.cut {
 		return 0, 0
@@ -282,8 +282,13 @@ func (q *queue) charge() (cost, entries int) {
 		case prev != nil && canMerge(q.client, prev, x):
 			cost += mergedCost(x)
 		case next != nil && !added(next) && canMerge(q.client, x, next):
-			cost += mergedCost(x) + 4*maxUvarBytes
-			entries++
+			cost += mergedCost(x)
+			if x.left.Client != 0 && x.left.Client != q.client {
+				// next's left origin was the client's own, at a later clock: an
+				// origin of the client or none is not wider.
+				cost += 4 * maxUvarBytes
+				entries++
+			}
 		default:
 			cost += pendingCost(x)
 			entries += 3
