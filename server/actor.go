@@ -159,6 +159,10 @@ type member struct {
 	c        *conn
 	received uint64       // update messages received on the connection
 	pending  []pendingAck // updates waiting to be durable, in order
+	// refused is set once an update of the connection was refused: the connection is closing, and
+	// the updates it had already queued are dropped unread rather than each refused again (a
+	// refusal can cost a pass over the pending buffer).
+	refused bool
 }
 
 // pendingAck is an update that will be acknowledged with seq once durability index is durable.
@@ -674,22 +678,27 @@ func (a *actor) onUpdate(m updateMsg) {
 	if mem == nil {
 		return
 	}
+	if mem.refused {
+		return
+	}
 	mem.received++
 	seq := mem.received
+	refuse := func(err error) {
+		mem.refused = true
+		a.s.refuseErr(err)
+		m.c.closeWith(err)
+	}
 	if m.c.readOnly {
-		a.s.refuseErr(errReadOnly)
-		m.c.closeWith(errReadOnly)
+		refuse(errReadOnly)
 		return
 	}
 	if err := a.authorizeUpdate(m.c.who.Subject, m.data); err != nil { // security: auth_bindings.go
-		a.s.refuseErr(err)
-		m.c.closeWith(err)
+		refuse(err)
 		return
 	}
 	index, err := a.applyAndStore(m.data, m.at, m.c)
 	if err != nil {
-		a.s.refuseErr(err)
-		m.c.closeWith(err)
+		refuse(err)
 		return
 	}
 	if ackEarlyDelay > 0 {
