@@ -58,6 +58,7 @@ type benchOptions struct {
 	spawn      bool
 	serverBin  string
 	serverArgs string
+	serverCPUs string
 	keepData   bool
 
 	// idle
@@ -72,9 +73,10 @@ type benchOptions struct {
 	seed     uint64
 	coldWait time.Duration
 
-	label string
-	out   string
-	quiet bool
+	label      string
+	out        string
+	quiet      bool
+	cpuProfile string
 }
 
 func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
@@ -98,6 +100,7 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&o.spawn, "spawn", false, "run the server given by --server-bin on 127.0.0.1 with a temporary data file, and stop it at the end")
 	fs.StringVar(&o.serverBin, "server-bin", "", "tandem binary to run with --spawn (nothing is built)")
 	fs.StringVar(&o.serverArgs, "server-args", "", "extra serve flags for the spawned server, space-separated")
+	fs.StringVar(&o.serverCPUs, "server-cpus", "", "run the spawned server on these CPUs only (a taskset list, such as 0); give the bench its own with taskset (bench/README.md, pinned runs)")
 	fs.BoolVar(&o.keepData, "keep-data", false, "keep the spawned server's temporary directory (data file and log)")
 	fs.StringVar(&o.steps, "steps", "1000,5000", "connection counts to measure (idle)")
 	fs.DurationVar(&o.settle, "settle", 20*time.Second, "wait after each step before measuring (idle)")
@@ -111,6 +114,7 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.label, "label", "", "label copied into the JSON result")
 	fs.StringVar(&o.out, "out", "", "append the JSON result to this file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress on stderr")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write the generator's CPU profile over the measurement window (latency) or the whole run (other modes) to this file")
 	return fs
 }
 
@@ -166,6 +170,9 @@ func (o *benchOptions) validate() error {
 	}
 	if o.connectConcurrency < 1 {
 		return fmt.Errorf("--connect-concurrency %d: want at least 1", o.connectConcurrency)
+	}
+	if o.serverCPUs != "" && !o.spawn {
+		return fmt.Errorf("--server-cpus is for --spawn; run your own server under taskset")
 	}
 	if o.spawn && o.serverBin == "" {
 		return fmt.Errorf("--spawn needs --server-bin (the bench builds nothing)")
@@ -234,6 +241,7 @@ type benchEnv struct {
 	tmpDir  string
 	stderr  io.Writer
 	restart func(ctx context.Context) error // nil without --spawn
+	prof    profiler                        // --cpuprofile
 }
 
 func (e *benchEnv) logf(format string, args ...any) {
@@ -258,7 +266,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer cancel()
 
 	limit := raiseFileLimit()
-	e := &benchEnv{o: o, url: o.url, pid: o.serverPID, stderr: stderr}
+	e := &benchEnv{o: o, url: o.url, pid: o.serverPID, stderr: stderr, prof: profiler{path: o.cpuProfile}}
+	defer func() {
+		if err := e.prof.stop(); err != nil {
+			fmt.Fprintf(stderr, "tandem bench: %v\n", err)
+		}
+	}()
 	if o.docPrefix == "" {
 		e.o.docPrefix = fmt.Sprintf("bench-%s-%d", o.mode, os.Getpid())
 	}
@@ -276,7 +289,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			defer os.RemoveAll(dir)
 		}
 		start := func(ctx context.Context) error {
-			s, err := spawnServer(ctx, o.serverBin, filepath.Join(dir, "bench.db"), filepath.Join(dir, "server.log"), strings.Fields(o.serverArgs))
+			s, err := spawnServer(ctx, o.serverBin, filepath.Join(dir, "bench.db"), filepath.Join(dir, "server.log"), strings.Fields(o.serverArgs), o.serverCPUs)
 			if err != nil {
 				return err
 			}
@@ -303,6 +316,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		e.logf("spawned %s (pid %d) on %s, data in %s", o.serverBin, e.pid, e.url, dir)
 	}
 
+	if o.mode != "latency" {
+		if err := e.prof.start(); err != nil {
+			fmt.Fprintf(stderr, "tandem bench: %v\n", err)
+			return 1
+		}
+	}
 	var res any
 	switch o.mode {
 	case "latency":

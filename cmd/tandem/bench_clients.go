@@ -234,7 +234,10 @@ func (t yjsTypist) close()                 { t.Close() }
 func (t yjsTypist) received() int64        { return t.msgs.Load() }
 
 // dialTypist opens a client on document doc, speaking e's protocol. onRcv (may be nil) receives the
-// clock ranges of each remote update, or the error that decoding it returned.
+// clock ranges of each remote update, or the error that decoding it returned. The latency mode's
+// observers (tandem without apply, and the Yjs clients) are the lean ones of bench_tandem.go and
+// bench_yjs.go; a tandem client that applies, or that waits for acks (durable), or holds an idle
+// connection, is a client.Conn.
 func dialTypist(ctx context.Context, e *benchEnv, doc string, id uint64, apply bool, onRcv func([]clockRange, error)) (typist, error) {
 	switch e.o.proto {
 	case "yws", "hocus":
@@ -243,6 +246,13 @@ func dialTypist(ctx context.Context, e *benchEnv, doc string, id uint64, apply b
 			return nil, err
 		}
 		return yjsTypist{c}, nil
+	}
+	if !apply && e.o.mode == "latency" {
+		c, err := dialTandemPeek(ctx, e.url, doc, id, onRcv)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
 	}
 	t := &tandemTypist{apply: apply}
 	var ranges []clockRange

@@ -3,6 +3,7 @@ package main
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -134,4 +135,26 @@ func (s *shardedHist) merged() *hist {
 		sh.mu.Unlock()
 	}
 	return out
+}
+
+// shardedCount is a counter spread over cache lines, for the receivers of hundreds of sockets.
+type shardedCount struct {
+	shards []countShard
+}
+
+type countShard struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+func newShardedCount(n int) *shardedCount { return &shardedCount{shards: make([]countShard, n)} }
+
+func (c *shardedCount) add(shard int, v int64) { c.shards[shard%len(c.shards)].n.Add(v) }
+
+func (c *shardedCount) sum() int64 {
+	var n int64
+	for i := range c.shards {
+		n += c.shards[i].n.Load()
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,10 @@ type latencyResult struct {
 	WarmupS           float64        `json:"warmup_s"`
 	WindowS           float64        `json:"window_s"`
 	GoMaxProcs        int            `json:"gen_gomaxprocs"`
+	GenCPUs           string         `json:"gen_cpus"`              // CPUs the generator may run on
+	ServerCPUs        string         `json:"server_cpus,omitempty"` // CPUs the server may run on
+	GenUsPerDelivery  float64        `json:"gen_us_per_delivery"`   // generator CPU over the window / updates received in it
+	ServerUsPerEdit   float64        `json:"server_us_per_edit"`    // server CPU over the window / edits sent in it
 }
 
 // sendLog holds the send time of each of one client's characters, indexed by the character's
@@ -56,8 +61,8 @@ type latencyRun struct {
 	winStart, winEnd atomic.Int64 // window bounds (sends inside it count); zero until typing starts
 	logs             map[uint64]*sendLog
 	hist             *shardedHist
-	received         atomic.Int64
-	msgs             atomic.Int64
+	received         *shardedCount // deliveries measured (sent in the window, by another client)
+	msgs             *shardedCount // updates received
 	decodeErrors     atomic.Int64
 	editErrors       atomic.Int64
 	measuredOps      atomic.Int64
@@ -73,7 +78,7 @@ type latencyRun struct {
 func (r *latencyRun) receiver(self uint64, shard int) func([]clockRange, error) {
 	return func(ranges []clockRange, err error) {
 		now := int64(time.Since(r.base))
-		r.msgs.Add(1)
+		r.msgs.add(shard, 1)
 		if err != nil {
 			r.decodeErrors.Add(1)
 			return
@@ -86,11 +91,12 @@ func (r *latencyRun) receiver(self uint64, shard int) func([]clockRange, error) 
 			if l == nil {
 				continue
 			}
+			winStart, winEnd := r.winStart.Load(), r.winEnd.Load()
 			for k := rg.start; k < rg.end && k < uint64(len(l.times)); k++ {
 				t0 := l.times[k].Load() - 1
-				if t0 >= r.winStart.Load() && t0 < r.winEnd.Load() {
+				if t0 >= winStart && t0 < winEnd {
 					r.hist.add(shard, time.Duration(now-t0))
-					r.received.Add(1)
+					r.received.add(shard, 1)
 				}
 			}
 		}
@@ -105,8 +111,10 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	r := &latencyRun{
 		base:    time.Now(),
 		logs:    make(map[uint64]*sendLog, n),
-		hist:    newShardedHist(4 * runtime.GOMAXPROCS(0)),
-		members: make([]int, docs),
+		hist:     newShardedHist(4 * runtime.GOMAXPROCS(0)),
+		received: newShardedCount(4 * runtime.GOMAXPROCS(0)),
+		msgs:     newShardedCount(4 * runtime.GOMAXPROCS(0)),
+		members:  make([]int, docs),
 	}
 	// Contiguous blocks, as the anchors' typing test: document d holds clients [d*n/docs, (d+1)*n/docs).
 	docOf := func(i int) int { return i * docs / n }
@@ -151,28 +159,24 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	stopAt := time.Duration(winEnd)
 	e.logf("latency: typing %g edits/s per client (%g/s in all), %v warm-up, %v window", o.rate, o.rate*float64(n-fails.total()), o.warmup, o.duration)
 
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		if c == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r.type_(ctx, c, r.logs[c.clientID()], start+time.Duration(rand.Int64N(int64(period))), period, stopAt, o)
-		}()
-	}
+	wg := r.startTyping(ctx, conns, start, period, stopAt, o)
 	// The CPU window is the measurement window.
 	sleepUntil(ctx, r.base.Add(time.Duration(winStart)))
+	if err := e.prof.start(); err != nil {
+		e.logf("latency: %v", err)
+	}
 	c0 := sampleCPU(e.pid)
-	msgs0 := r.msgs.Load()
+	msgs0 := r.msgs.sum()
 	sleepUntil(ctx, r.base.Add(time.Duration(winEnd)))
 	c1 := sampleCPU(e.pid)
-	msgs1 := r.msgs.Load()
+	msgs1 := r.msgs.sum()
+	if err := e.prof.stop(); err != nil {
+		e.logf("latency: %v", err)
+	}
 	wg.Wait()
 	expected := r.expected.Load()
 	graceEnd := time.Now().Add(o.grace)
-	for r.received.Load() < expected && time.Now().Before(graceEnd) && ctx.Err() == nil {
+	for r.received.sum() < expected && time.Now().Before(graceEnd) && ctx.Err() == nil {
 		time.Sleep(20 * time.Millisecond)
 	}
 	closed, reasons := closedDuring(e, conns)
@@ -188,8 +192,8 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 		TargetOpsS:         o.rate * float64(n),
 		AchievedOpsS:       round1(float64(r.measuredOps.Load()) / o.duration.Seconds()),
 		DeliveriesExpected: expected,
-		DeliveriesReceived: r.received.Load(),
-		Dropped:            expected - r.received.Load(),
+		DeliveriesReceived: r.received.sum(),
+		Dropped:            expected - r.received.sum(),
 		latencySummary:     h.summary(),
 		cpuWindow:          cpu,
 		SchedLagMaxMs:      round1(float64(r.lagMax.Load()) / 1e6),
@@ -205,44 +209,122 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 		WarmupS:            o.warmup.Seconds(),
 		WindowS:            o.duration.Seconds(),
 		GoMaxProcs:         runtime.GOMAXPROCS(0),
+		GenCPUs:            procCPUList(0),
+		ServerCPUs:         procCPUList(e.pid),
 	}
-	e.logf("latency: %.0f edits/s achieved (target %.0f); p50 %.2f ms, p95 %.2f, p99 %.2f, max %.2f; %d/%d deliveries; server CPU %.1f%%, bench %.1f%%, other %.1f%%; %d closed, %d refused",
+	if m := msgs1 - msgs0; m > 0 {
+		res.GenUsPerDelivery = round2(float64(c1.self-c0.self) / float64(time.Microsecond) / float64(m))
+	}
+	if n := r.measuredOps.Load(); n > 0 && e.pid > 0 {
+		res.ServerUsPerEdit = round1(float64(c1.server-c0.server) / float64(time.Microsecond) / float64(n))
+	}
+	e.logf("latency: %.0f edits/s achieved (target %.0f); p50 %.2f ms, p95 %.2f, p99 %.2f, max %.2f; %d/%d deliveries; server CPU %.1f%%, bench %.1f%% (%.2f µs per delivery), other %.1f%%; %d closed, %d refused",
 		res.AchievedOpsS, res.TargetOpsS, res.P50ms, res.P95ms, res.P99ms, res.MaxMs, res.DeliveriesReceived, res.DeliveriesExpected,
-		cpu.ServerPct, cpu.GenPct, cpu.OtherPct, closed, res.ConnectFailures)
+		cpu.ServerPct, cpu.GenPct, res.GenUsPerDelivery, cpu.OtherPct, closed, res.ConnectFailures)
 	return res, nil
 }
 
-// type_ runs one typist: one character every period at its own cursor, from its phase until
-// stopAt (both relative to the run's base). A typist that falls behind catches up, as the anchors'
-// scheduler does, and the lag is reported.
-func (r *latencyRun) type_(ctx context.Context, c typist, l *sendLog, next, period, stopAt time.Duration, o benchOptions) {
-	renewAt := o.renew
-	members := int64(r.members[l.doc] - 1)
-	for ctx.Err() == nil {
-		sleepUntil(ctx, r.base.Add(next))
+// startTyping runs the typists' keystrokes: one character every period per typist, at its own
+// cursor, from its phase (drawn at random in [0, period)) after start until stopAt (all relative
+// to the run's base). Instead of a goroutine and a timer per typist, GOMAXPROCS goroutines each
+// walk their share of the typists in phase order (with one period for all, the order of the
+// keystrokes repeats every round), and sleep at least a millisecond between batches: at thousands
+// of keystrokes per second, each wake-up sends the few that fell due, instead of one wake-up per
+// keystroke. A keystroke may so go out up to about a millisecond after its slot; its send time is
+// taken just before its write, so the latencies are exact, and a shard that falls behind catches
+// up (as the anchors' scheduler does) and reports its lag. The returned group is done when every
+// shard has stopped.
+func (r *latencyRun) startTyping(ctx context.Context, conns []typist, start, period, stopAt time.Duration, o benchOptions) *sync.WaitGroup {
+	shards := runtime.GOMAXPROCS(0)
+	slots := make([][]typingSlot, shards)
+	k := 0
+	for _, c := range conns {
+		if c == nil {
+			continue
+		}
+		l := r.logs[c.clientID()]
+		slots[k%shards] = append(slots[k%shards], typingSlot{c: c, l: l, phase: time.Duration(rand.Int64N(int64(period))),
+			members: int64(r.members[l.doc] - 1), renewAt: o.renew})
+		k++
+	}
+	var wg sync.WaitGroup
+	for _, sl := range slots {
+		if len(sl) == 0 {
+			continue
+		}
+		sort.Slice(sl, func(i, j int) bool { return sl[i].phase < sl[j].phase })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r.typeShard(ctx, sl, start, period, stopAt, o)
+		}()
+	}
+	return &wg
+}
+
+// typingSlot is one typist in a typing shard.
+type typingSlot struct {
+	c       typist
+	l       *sendLog
+	phase   time.Duration // offset of its keystrokes in each round
+	members int64         // the other clients of its document: deliveries per keystroke
+	renewAt time.Duration // next presence renewal, from the start of typing
+}
+
+// typingBatch is the least time a typing shard sleeps between batches of keystrokes.
+const typingBatch = time.Millisecond
+
+// typeShard sends the keystrokes of one shard's typists, sorted by phase, round after round.
+func (r *latencyRun) typeShard(ctx context.Context, slots []typingSlot, start, period, stopAt time.Duration, o benchOptions) {
+	var measured, expected int64
+	defer func() {
+		r.measuredOps.Add(measured)
+		r.expected.Add(expected)
+	}()
+	winStart, winEnd := r.winStart.Load(), r.winEnd.Load()
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
+	round := time.Duration(0)
+	for j := 0; ; {
+		s := &slots[j]
+		due := start + round + s.phase
+		if due >= stopAt {
+			return // the slots are in order: every later one is later still
+		}
 		now := time.Since(r.base)
-		if now >= stopAt || ctx.Err() != nil {
+		if due > now {
+			t.Reset(max(due-now, typingBatch))
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				return
+			}
+			continue
+		}
+		if ctx.Err() != nil {
 			return
 		}
-		storeMax(&r.lagMax, int64(now-next))
-		clock := c.nextClock()
+		storeMax(&r.lagMax, int64(now-due))
+		clock := s.c.nextClock()
 		sent := int64(time.Since(r.base))
-		if clock < uint64(len(l.times)) {
-			l.times[clock].Store(sent + 1)
+		if clock < uint64(len(s.l.times)) {
+			s.l.times[clock].Store(sent + 1)
 		}
-		if sent >= r.winStart.Load() && sent < r.winEnd.Load() {
-			r.measuredOps.Add(1)
-			r.expected.Add(members)
+		if sent >= winStart && sent < winEnd {
+			measured++
+			expected += s.members
 		}
-		if err := c.typeChar(); err != nil {
+		if err := s.c.typeChar(); err != nil {
 			r.editErrors.Add(1)
 			r.firstEditErr.Do(func() { r.editErrMsg = err.Error() })
 		}
-		if o.awareness && o.renew > 0 && now >= renewAt {
-			_ = c.renewPresence()
-			renewAt += o.renew
+		if o.awareness && o.renew > 0 && now-start >= s.renewAt {
+			_ = s.c.renewPresence()
+			s.renewAt += o.renew
 		}
-		next += period
+		if j++; j == len(slots) {
+			j, round = 0, round+period
+		}
 	}
 }
 

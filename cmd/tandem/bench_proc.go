@@ -71,6 +71,25 @@ func parseVmRSS(b []byte) (int64, error) {
 	return 0, fmt.Errorf("bench: no VmRSS line")
 }
 
+// procCPUList returns the CPUs a process may run on (Cpus_allowed_list in /proc/<pid>/status,
+// such as "0-1" or "1"), or "" if it cannot be read; pid 0 is this process.
+func procCPUList(pid int) string {
+	path := "/proc/self/status"
+	if pid > 0 {
+		path = fmt.Sprintf("/proc/%d/status", pid)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+			return strings.TrimSpace(rest)
+		}
+	}
+	return ""
+}
+
 // selfCPU returns this process's user plus system CPU time.
 func selfCPU() time.Duration {
 	var ru syscall.Rusage

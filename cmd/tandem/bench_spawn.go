@@ -28,10 +28,19 @@ type spawnedServer struct {
 var listeningRE = regexp.MustCompile(`msg"?[=:]"?listening"?.*?addr"?[=:]"?(127\.0\.0\.1:\d+)`)
 
 // spawnServer runs bin as "serve --addr 127.0.0.1:0 --data dataPath extra..." and waits (at
-// most 15 s) for the line that names its port. The server's log goes to logPath.
-func spawnServer(ctx context.Context, bin, dataPath, logPath string, extra []string) (*spawnedServer, error) {
+// most 15 s) for the line that names its port. The server's log goes to logPath. With cpus (a
+// taskset list such as "0"), the server runs under taskset on those CPUs only (taskset execs the
+// server, so the PID is the server's).
+func spawnServer(ctx context.Context, bin, dataPath, logPath string, extra []string, cpus string) (*spawnedServer, error) {
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataPath}, extra...)
 	cmd := exec.Command(bin, args...)
+	if cpus != "" {
+		ts, err := exec.LookPath("taskset")
+		if err != nil {
+			return nil, fmt.Errorf("bench: --server-cpus needs taskset: %w", err)
+		}
+		cmd = exec.Command(ts, append([]string{"-c", cpus, bin}, args...)...)
+	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, fmt.Errorf("bench: server log: %w", err)

@@ -19,10 +19,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
-	"unicode/utf16"
-
-	"github.com/gorilla/websocket"
+	"unicode/utf8"
 )
 
 // Message types of the y-websocket protocol and Hocuspocus.
@@ -157,8 +154,7 @@ func yjsRanges(update []byte, out []clockRange) ([]clockRange, error) {
 			case yRefDeleted:
 				clock += d.uint()
 			case yRefString:
-				s := d.bytes()
-				clock += uint64(len(utf16.Encode([]rune(string(s)))))
+				clock += utf16Len(d.bytes())
 			case yRefJSON:
 				n := d.uint()
 				for k := uint64(0); k < n && d.err == nil; k++ {
@@ -194,6 +190,26 @@ func yjsRanges(update []byte, out []clockRange) ([]clockRange, error) {
 	return out, nil
 }
 
+// utf16Len returns the length of UTF-8 text in UTF-16 code units (Yjs counts string clocks so),
+// without converting it.
+func utf16Len(s []byte) uint64 {
+	n := uint64(0)
+	for len(s) > 0 {
+		if s[0] < utf8.RuneSelf {
+			n++
+			s = s[1:]
+			continue
+		}
+		r, size := utf8.DecodeRune(s)
+		n++
+		if r >= 0x10000 {
+			n++
+		}
+		s = s[size:]
+	}
+	return n
+}
+
 // clockRange is the clocks [start, end) of one client in an update.
 type clockRange struct{ client, start, end uint64 }
 
@@ -202,9 +218,8 @@ type yjsConn struct {
 	proto  string // "yws" or "hocus"
 	doc    string
 	id     uint64
-	ws     *websocket.Conn
+	ws     *wsConn
 	onRcv  func([]clockRange, error)
-	writeM sync.Mutex
 	msgs   atomic.Int64 // messages received
 
 	mu       sync.Mutex
@@ -224,13 +239,9 @@ func dialYjs(ctx context.Context, proto, base, doc string, id uint64, onRcv func
 	if proto == "yws" {
 		url = base + "/" + doc
 	}
-	d := websocket.Dialer{ReadBufferSize: 4096, WriteBufferSize: 4096, WriteBufferPool: &sync.Pool{}}
-	ws, resp, err := d.DialContext(ctx, url, nil)
+	ws, err := wsDial(ctx, url)
 	if err != nil {
-		if resp != nil {
-			return nil, fmt.Errorf("bench: dial %s: status %d", url, resp.StatusCode)
-		}
-		return nil, fmt.Errorf("bench: dial %s: %w", url, err)
+		return nil, err
 	}
 	c := &yjsConn{proto: proto, doc: doc, id: id, ws: ws, onRcv: onRcv, peers: map[uint64]uint64{},
 		done: make(chan struct{}), synced: make(chan struct{})}
@@ -240,7 +251,7 @@ func dialYjs(ctx context.Context, proto, base, doc string, id uint64, onRcv func
 		m = yAppendString(m, "")
 		m = yAppendString(m, "4.7.0")
 		if err := c.write(m); err != nil {
-			ws.Close()
+			ws.close()
 			return nil, err
 		}
 	}
@@ -248,11 +259,11 @@ func dialYjs(ctx context.Context, proto, base, doc string, id uint64, onRcv func
 	m := yAppendUint(yAppendUint(c.header(yMsgSync), ySyncStep1), 1)
 	m = append(m, 0)
 	if err := c.write(m); err != nil {
-		ws.Close()
+		ws.close()
 		return nil, err
 	}
 	if err := c.setPresence(); err != nil {
-		ws.Close()
+		ws.close()
 		return nil, err
 	}
 	go c.readLoop()
@@ -262,26 +273,23 @@ func dialYjs(ctx context.Context, proto, base, doc string, id uint64, onRcv func
 	case <-c.done:
 		return nil, fmt.Errorf("bench: %s closed before sync: %v", url, c.Err())
 	case <-ctx.Done():
-		ws.Close()
+		ws.close()
 		<-c.done
 		return nil, fmt.Errorf("bench: %s: sync: %w", url, ctx.Err())
 	}
 }
 
-func (c *yjsConn) header(t uint64) []byte {
-	var m []byte
+func (c *yjsConn) header(t uint64) []byte { return c.appendHeader(nil, t) }
+
+// appendHeader appends a message's header: the document name for Hocuspocus, then the type.
+func (c *yjsConn) appendHeader(m []byte, t uint64) []byte {
 	if c.proto == "hocus" {
 		m = yAppendString(m, c.doc)
 	}
 	return yAppendUint(m, t)
 }
 
-func (c *yjsConn) write(m []byte) error {
-	c.writeM.Lock()
-	defer c.writeM.Unlock()
-	_ = c.ws.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	return c.ws.WriteMessage(websocket.BinaryMessage, m)
-}
+func (c *yjsConn) write(m []byte) error { return c.ws.writeMessage(m) }
 
 // presenceState is the anchors' {user:{name,color}}.
 func (c *yjsConn) presenceState() string {
@@ -308,9 +316,28 @@ func (c *yjsConn) typeChar() error {
 	clock := c.clock
 	c.clock++
 	c.mu.Unlock()
-	u := yjsCharsUpdate(c.id, clock, 1)
-	m := yAppendUint(c.header(yMsgSync), ySyncUpdate)
-	return c.write(yAppendBytes(m, u))
+	return c.ws.writeBuilt(func(m []byte) []byte {
+		m = yAppendUint(c.appendHeader(m, yMsgSync), ySyncUpdate)
+		lenAt := len(m)
+		m = appendYjsChar(append(m, 0), c.id, clock)
+		m[lenAt] = byte(len(m) - lenAt - 1) // under 128: one varint byte (32-bit IDs, clocks)
+		return m
+	})
+}
+
+// appendYjsChar appends yjsCharsUpdate(id, clock, 1) to dst without allocating.
+func appendYjsChar(dst []byte, id, clock uint64) []byte {
+	dst = append(dst, 1, 1) // one client, one struct
+	dst = yAppendUint(dst, id)
+	dst = yAppendUint(dst, clock)
+	if clock == 0 {
+		dst = append(dst, yRefString, 1, 1, 't')
+	} else {
+		dst = append(dst, yRefString|yBitOrigin)
+		dst = yAppendUint(dst, id)
+		dst = yAppendUint(dst, clock-1)
+	}
+	return append(dst, 1, 'x', 0)
 }
 
 // yjsCharsUpdate encodes, as a Yjs update (v1), n characters "x" of client id with clocks from
@@ -346,7 +373,7 @@ func (c *yjsConn) readLoop() {
 	defer close(c.done)
 	var ranges []clockRange
 	for {
-		_, data, err := c.ws.ReadMessage()
+		data, err := c.ws.readMessage()
 		c.msgs.Add(1)
 		if err != nil {
 			c.mu.Lock()
@@ -435,9 +462,6 @@ func (c *yjsConn) Err() error {
 }
 
 func (c *yjsConn) Close() {
-	c.writeM.Lock()
-	_ = c.ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	c.writeM.Unlock()
-	c.ws.Close()
+	c.ws.close()
 	<-c.done
 }
