@@ -109,8 +109,8 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	ids := randomClientIDs(n, e.maxClientID())
 	perLog := int(o.rate*(o.warmup+o.duration+time.Second).Seconds()) + 64
 	r := &latencyRun{
-		base:    time.Now(),
-		logs:    make(map[uint64]*sendLog, n),
+		base:     time.Now(),
+		logs:     make(map[uint64]*sendLog, n),
 		hist:     newShardedHist(4 * runtime.GOMAXPROCS(0)),
 		received: newShardedCount(4 * runtime.GOMAXPROCS(0)),
 		msgs:     newShardedCount(4 * runtime.GOMAXPROCS(0)),

@@ -215,12 +215,12 @@ type clockRange struct{ client, start, end uint64 }
 
 // yjsConn is one Yjs client over one WebSocket.
 type yjsConn struct {
-	proto  string // "yws" or "hocus"
-	doc    string
-	id     uint64
-	ws     *wsConn
-	onRcv  func([]clockRange, error)
-	msgs   atomic.Int64 // messages received
+	proto string // "yws" or "hocus"
+	doc   string
+	id    uint64
+	ws    *wsConn
+	onRcv func([]clockRange, error)
+	msgs  atomic.Int64 // messages received
 
 	mu       sync.Mutex
 	clock    uint64 // own next clock
