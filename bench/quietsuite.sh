@@ -9,7 +9,8 @@
 # env:   OUT (default /tmp/tandem-bench/quiet): typing.jsonl (30 s windows), sweep.jsonl (others),
 #        context.log (what else ran before each step); BIN, NOBUILD as run.sh; DEADLINE (s, default
 #        10800) stops starting new steps; SERVER_ARGS (default: no per-connection update rate limit,
-#        which the sweep's higher rates would trip) for the spawned tandem server.
+#        which the sweep's higher rates would trip) for the spawned tandem server; PIN=1 runs each
+#        server on CPU 0 and the generator on CPU 1 (lib.sh).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/tandem-bench/quiet}
@@ -27,14 +28,7 @@ T_END=$(( $(date +%s) + ${DEADLINE:-10800} ))
 run_step() { # server rate window label
   local srv=$1 r=$2 w=$3 label=$4 file=sweep warm=3s
   if [ "$w" = 30 ]; then file=typing; warm=5s; fi
-  local args=(--clients 500 --docs 50 --rate "$r" --warmup "$warm" --duration "${w}s" --grace 5s --label "$label" --out "$OUT/$file.jsonl")
-  if [ "$srv" = tandem ]; then
-    "$BIN" bench --spawn --server-bin "$BIN" --server-args "$SERVER_ARGS" "${args[@]}"
-  else
-    start_anchor "$srv"
-    "$BIN" bench --proto "$srv" --url "ws://127.0.0.1:$APORT" --server-pid "$APID" "${args[@]}"
-    stop_anchor
-  fi
+  latency_step "$srv" "$file" --clients 500 --docs 50 --rate "$r" --warmup "$warm" --duration "${w}s" --grace 5s --label "$label"
 }
 
 for st in ${STEPS:-"tandem:5:30 yws:5:30 hocus:5:30"}; do

@@ -5,12 +5,17 @@
 # usage: bash bench/run.sh [idle|typing|apply|sweep|durable|sync|all]   (from the repository root)
 #        bash bench/run.sh anchor-typing|anchor-sweep|anchor-idle   the anchors (set up by
 #        bench/anchors.sh setup) driven by this same Go generator (tandem bench --proto yws|hocus)
+#        bash bench/run.sh sweep3   tandem and both anchors, same generator, servers interleaved per
+#        rate (2,500 to 25,000 edits/s), each step quiet-gated and retried once if noisy
+#        PIN=1 bash bench/run.sh ...   server on one core: server on CPU 0, generator on CPU 1
 # env:   OUT (default /tmp/tandem-bench/results), BIN (default /tmp/tandem-bench/tandem, built here),
 #        REPS (default 3), RATES (sweep, per-client edits/s), TRACE (automerge-paper trace),
 #        QUIET_MAX (% of a core of other work tolerated before a run starts, default 25),
 #        QUIET_WAIT (s to wait for that, default 120), SERVER_ARGS (serve flags for the spawned
 #        server; default lifts the per-connection update rate limit (60/s), which the sweep's and the
-#        durable closed loop's rates would trip)
+#        durable closed loop's rates would trip), PIN (1: server on CPU 0, generator on CPU 1, each
+#        GOMAXPROCS=1; see lib.sh), NOISY (sweep3: retry a step whose other CPU exceeded this % of a
+#        core, default 40)
 # Every run is bounded (fixed client counts, windows and timeouts); only processes this script starts
 # are stopped, by PID (tandem bench stops the server it spawned).
 set -u
@@ -31,7 +36,7 @@ source "$ROOT/bench/lib.sh"
 
 bench() { # bench <suite> <args...>: one run with a spawned server, appended to $OUT/<suite>.jsonl
   local suite=$1; shift
-  "$BIN" bench --spawn --server-bin "$BIN" --server-args "$SERVER_ARGS" --out "$OUT/$suite.jsonl" "$@"
+  "${GEN_PIN[@]}" "$BIN" bench --spawn --server-bin "$BIN" "${SPAWN_PIN[@]}" --server-args "$SERVER_ARGS" --out "$OUT/$suite.jsonl" "$@"
 }
 
 run_idle() { # idle memory per connection: 1,000 and 5,000 clients over 100 documents
@@ -62,7 +67,7 @@ run_sweep() { # highest rate with p99 <= 100 ms, 0 dropped, 0 closed, >= 95 % of
       quiet
       line=$(bench sweep --clients 500 --docs 50 --rate "$r" --warmup 3s --duration 15s --grace 5s --label "sweep-rep$rep")
       echo "$line"
-      ok=$(echo "$line" | jq -r 'if (.p99_ms <= 100 and .dropped == 0 and .closed_clients == 0 and .achieved_ops_s >= 0.95 * .target_ops_s) then 1 else 0 end')
+      ok=$(echo "$line" | passed)
       if [ "$ok" = 1 ]; then fails=0; else fails=$((fails + 1)); fi
     done
   done
@@ -99,8 +104,29 @@ run_anchor_sweep() { # servers interleaved per rate; a server leaves after 2 fai
       quiet
       line=$(anchor "$srv" sweep --clients 500 --docs 50 --rate "$r" --warmup 3s --duration 15s --grace 5s --label "sweep-rep$rep")
       echo "$line"
-      ok=$(echo "$line" | jq -r 'if (.p99_ms <= 100 and .dropped == 0 and .closed_clients == 0 and .achieved_ops_s >= 0.95 * .target_ops_s) then 1 else 0 end')
+      ok=$(echo "$line" | passed)
       if [ "$ok" = 1 ]; then fails[$srv]=0; else fails[$srv]=$((fails[$srv] + 1)); fi
+    done; done
+  done
+}
+
+run_sweep3() { # tandem, Hocuspocus and y-websocket with the same generator (and the same pinning):
+  # 500 clients over 50 documents at per-client rates giving 2,500 to 25,000 edits/s, a fresh server
+  # per step, servers interleaved per rate so that they see the same background; each step waits for
+  # a quiet machine and is run again once if its window was noisy; a server leaves after 2 failed
+  # steps in a row
+  local rates=${RATES:-"5 10 15 20 25 30 40 50"} servers=${SERVERS:-"tandem hocus yws"} noisy=${NOISY:-40}
+  for rep in $(seq "${REPS:-2}"); do
+    declare -A fails=()
+    for r in $rates; do for srv in $servers; do
+      [ "${fails[$srv]:-0}" -ge 2 ] && continue
+      for attempt in 1 2; do
+        quiet
+        line=$(latency_step "$srv" sweep3 --clients 500 --docs 50 --rate "$r" --warmup 3s --duration 15s --grace 5s --label "sweep3-rep$rep-a$attempt")
+        echo "$line"
+        [ "$(echo "$line" | jq -r "if .other_cpu_pct > $noisy then 1 else 0 end")" = 0 ] && break
+      done
+      if [ "$(echo "$line" | passed)" = 1 ]; then fails[$srv]=0; else fails[$srv]=$(( ${fails[$srv]:-0} + 1 )); fi
     done; done
   done
 }
@@ -115,6 +141,7 @@ what=${1:-all}
 case $what in
   idle) run_idle ;; typing) run_typing ;; apply) run_apply ;; sweep) run_sweep ;; durable) run_durable ;; sync) run_sync ;;
   anchor-typing) run_anchor_typing ;; anchor-sweep) run_anchor_sweep ;; anchor-idle) run_anchor_idle ;;
+  sweep3) run_sweep3 ;;
   all) run_idle; run_typing; run_sync; run_durable; run_sweep ;;
   *) echo "unknown suite: $what" >&2; exit 2 ;;
 esac

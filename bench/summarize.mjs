@@ -44,8 +44,8 @@ table('Idle connections', groupBy(idle, r => `${r.proto || 'tandem'}/${r.docs}`)
   ['msgs/s at 5,000', ([, g]) => med(g.map(r => r.steps.at(-1)?.server_msgs_out_per_s))],
 ])
 
-const lat = (title, rows) => table(title, groupBy(rows, r => `${r.proto}/${r.clients}/${r.docs}/${r.target_ops_s}/${r.mode}`), [
-  ['server', ([, g]) => g[0].proto], ['clients/docs', ([, g]) => `${g[0].clients}/${g[0].docs}`], ['mode', ([, g]) => g[0].mode],
+const lat = (title, rows) => table(title, groupBy(rows, r => `${r.target_ops_s}/${r.proto}/${r.clients}/${r.docs}/${r.mode}/${r.server_cpus || ''}`), [
+  ['server', ([, g]) => g[0].proto], ['cores (server/bench)', ([, g]) => `${g[0].server_cpus || '?'}/${g[0].gen_cpus || '?'}`], ['clients/docs', ([, g]) => `${g[0].clients}/${g[0].docs}`], ['mode', ([, g]) => g[0].mode],
   ['target ops/s', ([, g]) => g[0].target_ops_s], ['runs', ([, g]) => g.length],
   ['achieved', ([, g]) => med(g.map(r => r.achieved_ops_s))],
   ['p50 ms', ([, g]) => med(g.map(r => r.p50_ms))], ['p95 ms', ([, g]) => med(g.map(r => r.p95_ms))],
@@ -53,12 +53,14 @@ const lat = (title, rows) => table(title, groupBy(rows, r => `${r.proto}/${r.cli
   ['dropped', ([, g]) => g.map(r => r.dropped).join('/')], ['closed', ([, g]) => g.map(r => r.closed_clients).join('/')],
   ['server CPU %', ([, g]) => med(g.map(r => r.server_cpu_pct))],
   ['server µs/op', ([, g]) => med(g.map(r => 1e4 * r.server_cpu_pct / Math.max(1, r.achieved_ops_s)))],
-  ['bench CPU %', ([, g]) => med(g.map(r => r.gen_cpu_pct))], ['other CPU %', ([, g]) => g.map(r => Math.round(r.other_cpu_pct)).join('/')],
+  ['bench CPU %', ([, g]) => med(g.map(r => r.gen_cpu_pct))],
+  ['bench µs/delivery', ([, g]) => med(g.map(r => 1e4 * r.gen_cpu_pct / Math.max(1, r.server_msgs_out_per_s)))], ['other CPU %', ([, g]) => g.map(r => Math.round(r.other_cpu_pct)).join('/')],
   ['RSS MB', ([, g]) => med(g.map(r => r.server_rss_mb))],
   ['pass', ([, g]) => g.map(r => (r.p99_ms <= 100 && r.dropped === 0 && r.closed_clients === 0 && r.achieved_ops_s >= 0.95 * r.target_ops_s) ? 'y' : 'n').join('')],
 ])
 lat('Typing (broadcast latency)', read('typing.jsonl').concat(read('typing-apply.jsonl')))
 lat('Saturation sweep', read('sweep.jsonl'))
+lat('Saturation sweep, three servers, same generator', read('sweep3.jsonl'))
 
 table('Durable (acknowledged after fsync, closed loop)', groupBy(read('durable.jsonl'), r => `${r.clients}/${r.docs}`), [
   ['clients/docs', ([k]) => k], ['runs', ([, g]) => g.length],
