@@ -30,22 +30,40 @@ func permutations(n int, f func([]int)) {
 }
 
 // TestFugueNoInterleave (T-CRDT-08): 2 to 5 clients each type a run of 4 to
-// 16 characters at the same place concurrently, forward, backward or both;
-// in every delivery order, each run stays contiguous and every replica ends
-// with the same text.
+// 16 characters at the same place concurrently, forward, backward or both,
+// with or without deleted items at that place (local insertions go after
+// them); in every delivery order, each run stays contiguous and every replica
+// ends with the same text.
 func TestFugueNoInterleave(t *testing.T) {
 	for clients := 2; clients <= 5; clients++ {
-		for _, mode := range []string{"forward", "backward", "mixed"} {
+		for _, mode := range []string{"forward", "backward", "mixed", "forward-tombstones", "mixed-tombstones"} {
 			t.Run(fmt.Sprintf("%d-%s", clients, mode), func(t *testing.T) {
+				// With tombstones, "xyz" is deleted between the brackets, and
+				// odd clients type before they learn it.
 				base := fresh(1000)
-				base.Text("t").Insert(0, "<>")
-				start := base.TakeUpdate()
+				tombstones := strings.HasSuffix(mode, "-tombstones")
+				mode = strings.TrimSuffix(mode, "-tombstones")
+				var start, deletion []byte
+				if tombstones {
+					base.Text("t").Insert(0, "<xyz>")
+					start = base.TakeUpdate()
+					base.Text("t").Delete(1, 3)
+					deletion = base.TakeUpdate()
+				} else {
+					base.Text("t").Insert(0, "<>")
+					start = base.TakeUpdate()
+				}
 				var updates [][]byte
 				var runs []string
 				for c := 0; c < clients; c++ {
 					d := fresh(uint64(7*c + 3)) // IDs not in typing order
 					if _, err := d.Apply(start); err != nil {
 						t.Fatal(err)
+					}
+					if tombstones && c%2 == 0 {
+						if _, err := d.Apply(deletion); err != nil {
+							t.Fatal(err)
+						}
 					}
 					n := 4 + 3*c // 4 to 16 characters
 					typed := ""
@@ -71,6 +89,11 @@ func TestFugueNoInterleave(t *testing.T) {
 					d := fresh(999)
 					if _, err := d.Apply(start); err != nil {
 						t.Fatal(err)
+					}
+					if tombstones {
+						if _, err := d.Apply(deletion); err != nil {
+							t.Fatal(err)
+						}
 					}
 					for _, i := range p {
 						if _, err := d.Apply(updates[i]); err != nil {

@@ -70,6 +70,79 @@ func (t *Text) Insert(pos int, s string) error {
 	return nil
 }
 
+// InsertAt inserts s at the place of the sequence that r names, deleted
+// items included (docs/crdt.md section 1.7): right before r's item
+// (RelBefore), right after it (RelAfter), at the very start or the very end.
+// Unlike Insert, which puts text right before the visible code point at an
+// index, after any deleted ones, it can put text next to a deleted item: an
+// undo that puts deleted text back lands exactly where the text was. It fails
+// with ErrUnknownPosition (r names another root, or an item the text does not
+// have), ErrInvalidText, ErrInvalidName or ErrClockOverflow, and then changes
+// nothing.
+func (t *Text) InsertAt(r RelPos, s string) error {
+	d := t.doc
+	root := t.resolve()
+	if r.Root != t.name {
+		return fmt.Errorf("%w: %v in text %q", ErrUnknownPosition, r, t.name)
+	}
+	var it *item
+	switch r.Kind {
+	case RelStart, RelEnd:
+		if root == nil {
+			if err := validName(t.name); err != nil {
+				return err
+			}
+		}
+	case RelBefore, RelAfter:
+		if cs := d.clients[r.ID.Client]; cs != nil {
+			it = cs.items.find(r.ID.Clock)
+		}
+		if it == nil || root == nil || it.root != root {
+			return fmt.Errorf("%w: %v", ErrUnknownPosition, r)
+		}
+	default:
+		return fmt.Errorf("%w: kind %d", ErrUnknownPosition, r.Kind)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%w: insert of invalid utf-8", ErrInvalidText)
+	}
+	if s == "" {
+		return nil
+	}
+	n := utf8.RuneCountInString(s)
+	if d.own.next+uint64(n) > maxVarint {
+		return ErrClockOverflow
+	}
+	d.version++
+	if root == nil {
+		root = d.newTextRoot(t.name)
+		t.root = root
+	}
+	var at, nx *item
+	switch r.Kind {
+	case RelStart:
+		nx = root.first()
+	case RelEnd:
+		at = root.last()
+	case RelBefore:
+		if k := int(r.ID.Clock - it.clock); k > 0 {
+			it = root.split(it, k)
+		}
+		at, nx = prev(it), it
+	case RelAfter:
+		if k := int(r.ID.Clock-it.clock) + 1; k < it.n {
+			root.split(it, k)
+		}
+		at, nx = it, next(it)
+	}
+	pos := root.root.vis
+	if nx != nil {
+		pos, _ = posOf(nx)
+	}
+	d.insertBetween(root, at, nx, pos, s, n)
+	return nil
+}
+
 // appendRunes appends the code points of the valid UTF-8 string s to b.
 func appendRunes(b []rune, s string) []rune {
 	for _, c := range s {
@@ -78,35 +151,50 @@ func appendRunes(b []rune, s string) []rune {
 	return b
 }
 
+// localInsert inserts s (n code points) at visible index pos, right before
+// the visible code point at pos (or at the end), after any deleted runs that
+// precede it (docs/crdt.md section 1.3): typing after a deletion continues the
+// deleted run in clock and origins, so that typing and deleting again leaves
+// one deleted run.
 func (d *Doc) localInsert(t *textRoot, pos int, s string, n int) {
-	cs := d.own
-	clock := cs.next
 	var at *item // the run after which the new one goes; nil: the start
-	var left, right ID
-	start := pos
-	if pos == 0 {
-		if f := t.first(); f != nil {
-			right = f.id(0)
+	var nx *item // the run before which it goes; nil: the end
+	if pos > 0 {
+		// The code point before pos first: the cursor cache holds it when
+		// typing goes on where the last edit was.
+		it, off, _ := t.findVis(pos - 1)
+		at = it
+		if off+1 < it.n {
+			nx = t.split(it, off+1)
+		} else if nx = next(it); nx != nil && nx.deleted {
+			at, nx = t.beforeVis(pos)
 		}
 	} else {
-		it, off, itStart := t.findVis(pos - 1)
-		left, at = it.id(off), it
-		if off+1 < it.n {
-			right = it.id(off + 1)
-			t.split(it, off+1)
-		} else {
-			if nx := next(it); nx != nil {
-				right = nx.id(0)
-			}
-			if it.cs == cs && it.end() == clock && it.right == right && !it.deleted && it.off+it.n == len(cs.content) {
-				// Typing at the end of our own run: extend it.
-				cs.content = appendRunes(cs.content, s)
-				grow(it, n)
-				cs.next += uint64(n)
-				t.cur = cursor{it, itStart}
-				return
-			}
-		}
+		at, nx = t.beforeVis(0)
+	}
+	d.insertBetween(t, at, nx, pos, s, n)
+}
+
+// insertBetween inserts s (n code points) as a new run of the document's
+// client between the adjacent runs at and nx (nil: the start, the end), at
+// visible index pos.
+func (d *Doc) insertBetween(t *textRoot, at, nx *item, pos int, s string, n int) {
+	cs := d.own
+	clock := cs.next
+	var left, right ID
+	if at != nil {
+		left = at.last()
+	}
+	if nx != nil {
+		right = nx.id(0)
+	}
+	if at != nil && !at.deleted && at.cs == cs && at.end() == clock && at.right == right && at.off+at.n == len(cs.content) {
+		// Typing at the end of our own visible run: extend it.
+		cs.content = appendRunes(cs.content, s)
+		grow(at, n)
+		cs.next += uint64(n)
+		t.cur = cursor{at, pos - (at.n - n)}
+		return
 	}
 	it := t.items.new()
 	*it = item{cs: cs, clock: clock, n: n, off: len(cs.content), left: left, right: right, root: t}
@@ -114,7 +202,20 @@ func (d *Doc) localInsert(t *textRoot, pos int, s string, n int) {
 	t.insertAfter(at, it)
 	cs.items.push(it)
 	cs.next += uint64(n)
-	t.cur = cursor{it, start}
+	t.cur = cursor{it, pos}
+}
+
+// beforeVis returns the runs on either side of the point right before the
+// visible code point at pos (at the end if pos is the visible length): the
+// run before it, deleted or not (nil at the start), and the run holding that
+// code point, whose first one it is (nil at the end). pos is 0 or the start of
+// a visible run.
+func (t *textRoot) beforeVis(pos int) (before, after *item) {
+	if pos < t.root.vis {
+		after, _, _ = t.findVis(pos)
+		return prev(after), after
+	}
+	return t.last(), nil
 }
 
 // split cuts it at offset k (0 < k < it.n) and returns the second half, which

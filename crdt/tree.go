@@ -90,6 +90,16 @@ func (t *textRoot) first() *item {
 	return nil
 }
 
+// last returns the last run of the tree, or nil.
+func (t *textRoot) last() *item {
+	for l := t.lastLeaf; l != nil; l = l.prev {
+		if n := len(l.items); n > 0 {
+			return l.items[n-1]
+		}
+	}
+	return nil
+}
+
 // posOf returns the visible index and the item index (deleted items counted)
 // of the first code point of it.
 func posOf(it *item) (vis, tot int) {

@@ -364,6 +364,32 @@ export class Doc {
 
   /**
    * @param {string} name
+   * @param {RelPos} rp
+   * @param {string} str
+   */
+  _insertAt(name, rp, str) {
+    const root = this._texts.get(name);
+    /** @type {Piece | null} */
+    let p = null;
+    if (rp.root !== name) throw new CrdtError('unknown', 'relative position of another root');
+    if (rp.kind === REL_BEFORE || rp.kind === REL_AFTER) {
+      p = this.findPiece(rp.client, rp.clock);
+      if (p === null || root === undefined || p.run.root !== root) throw new CrdtError('unknown', 'unknown item');
+    } else if (rp.kind !== REL_START && rp.kind !== REL_END) {
+      throw new CrdtError('unknown', 'bad kind');
+    } else if (root === undefined && !checkName(name)) {
+      throw new CrdtError('name', 'invalid root name');
+    }
+    if (typeof str !== 'string' || !isWellFormed(str)) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
+    if (str.length === 0) return;
+    const n = cpLength(str);
+    const me = this._client(this._id);
+    if (me.next + n >= LIMIT) throw new CrdtError('clock', 'clock overflow');
+    (root ?? this._textRoot(name)).insertAt(me, p, rp.clock, rp.kind === REL_BEFORE || rp.kind === REL_END, str, n);
+  }
+
+  /**
+   * @param {string} name
    * @param {number} pos
    * @param {number} n
    */

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Doc, CrdtError, encodeStateVector, decodeStateVector, encodeRelPos, decodeRelPos } from './index.js';
+import { Doc, CrdtError, encodeStateVector, decodeStateVector, encodeRelPos, decodeRelPos, REL_BEFORE, REL_AFTER, REL_START, REL_END } from './index.js';
 import { hex, unhex } from './encoding.js';
 
 /**
@@ -199,4 +199,114 @@ test('a lone surrogate in bytes is invalid UTF-8', () => {
   const d = new Doc(2);
   const b = unhex('010101010174010000010001 03eda080 00'.replace(/ /g, ''));
   assert.equal(kindOf(() => d.apply(/** @type {Uint8Array} */ (b))), 'malformed');
+});
+
+test('type-and-delete churn: 100,000 pairs at one place leave one deleted run', (tc) => {
+  const pairs = 100_000;
+  /** @type {{ name: string, start: number, pos: (n: number, r: () => number) => number, max: number }[]} */
+  const cases = [
+    { name: 'end of an empty text', start: 0, pos: (n) => n, max: 16 << 10 },
+    { name: 'end of 1,000 characters', start: 1000, pos: (n) => n, max: 16 << 10 },
+    { name: 'start of 1,000 characters', start: 1000, pos: () => 0, max: 16 << 10 },
+    { name: 'random positions in 1,000 characters', start: 1000, pos: (n, r) => r() % (n + 1), max: 2 << 20 },
+  ];
+  for (const { name, start, pos, max } of cases) {
+    let x = 11;
+    const r = () => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x;
+    };
+    const d = new Doc(1);
+    const t = d.text('body');
+    if (start > 0) t.insert(0, 'a'.repeat(start));
+    for (let i = 0; i < pairs; i++) {
+      const p = pos(t.length, r);
+      t.insert(p, 'x');
+      t.delete(p, 1);
+    }
+    assert.equal(t.length, start, name);
+    const snap = d.encodeSnapshot();
+    tc.diagnostic(`churn, ${name}: ${pairs} pairs, snapshot ${snap.length} bytes`);
+    assert.ok(snap.length <= max, `${name}: snapshot of ${snap.length} bytes; want at most ${max}`);
+    const e = new Doc(2);
+    e.apply(snap);
+    assert.equal(hex(e.encodeSnapshot()), hex(snap), `${name}: reloaded snapshot`);
+  }
+});
+
+test('local insertion lands at its index, after the deleted items before it', () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    let x = seed;
+    const r = () => {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      return x;
+    };
+    const a = new Doc(1);
+    const b = new Doc(2);
+    const ta = a.text('t');
+    const tb = b.text('t');
+    const chars = [...'abcé中😀'];
+    const pick = () => Array.from({ length: 1 + (r() % 3) }, () => chars[r() % chars.length]).join('');
+    /** @type {string[]} */
+    let model = [];
+    for (let step = 0; step < 300; step++) {
+      const k = r() % 12;
+      if (k < 6) {
+        const p = r() % (model.length + 1);
+        const s = pick();
+        ta.insert(p, s);
+        model.splice(p, 0, ...s);
+      } else if (k < 9) {
+        if (model.length === 0) continue;
+        const p = r() % model.length;
+        const n = 1 + (r() % Math.min(4, model.length - p));
+        ta.delete(p, n);
+        model.splice(p, n);
+      } else if (k < 11) {
+        if (tb.length > 0 && r() % 2 === 0) {
+          const p = r() % tb.length;
+          tb.delete(p, 1);
+        } else tb.insert(r() % (tb.length + 1), pick());
+        const u = b.takeUpdate();
+        if (u) a.apply(u);
+        model = [...ta.toString()];
+      } else {
+        b.apply(a.encodeUpdate(b.stateVector()));
+      }
+      assert.equal(ta.toString(), model.join(''), `seed ${seed} step ${step}`);
+    }
+  }
+});
+
+test('insertAt puts text next to an item, deleted or not; an undo can redo in place', () => {
+  const d = new Doc(1);
+  const t = d.text('t');
+  t.insert(0, 'hello');
+  t.insert(5, ' world');
+  t.delete(5, 6);
+  t.delete(0, 5);
+  // Insert at the resolved index puts both at the end: " world" would land before "hello".
+  t.insertAt({ root: 't', kind: REL_BEFORE, client: 1, clock: 0 }, 'hello');
+  t.insertAt({ root: 't', kind: REL_BEFORE, client: 1, clock: 5 }, ' world');
+  assert.equal(t.toString(), 'hello world');
+  t.insertAt({ root: 't', kind: REL_AFTER, client: 1, clock: 10 }, '!');
+  t.insertAt({ root: 't', kind: REL_START, client: 0, clock: 0 }, '<');
+  t.insertAt({ root: 't', kind: REL_END, client: 0, clock: 0 }, '>');
+  assert.equal(t.toString(), '<hello world!>');
+  const e = new Doc(2);
+  e.apply(d.encodeUpdate());
+  assert.equal(e.text('t').toString(), '<hello world!>');
+  assert.equal(kindOf(() => t.insertAt({ root: 't', kind: REL_BEFORE, client: 9, clock: 0 }, 'x')), 'unknown');
+  assert.equal(kindOf(() => t.insertAt({ root: 'u', kind: REL_START, client: 0, clock: 0 }, 'x')), 'unknown');
+  assert.equal(kindOf(() => d.text('u').insertAt({ root: 'u', kind: REL_BEFORE, client: 1, clock: 0 }, 'x')), 'unknown');
+  assert.equal(kindOf(() => t.insertAt({ root: 't', kind: REL_END, client: 0, clock: 0 }, '\ud800')), 'text');
+  assert.equal(t.toString(), '<hello world!>');
 });

@@ -91,7 +91,10 @@ export class TextState {
 
   /**
    * localInsert inserts str (n >= 1 code points) at visible pos under client
-   * me, extending me's last run when the new items continue it.
+   * me, right before the visible item at pos (or at the end), after any deleted
+   * items that precede it (docs/crdt.md 1.3): typing after a deletion
+   * continues the deleted run in clock and origins, so that typing and
+   * deleting again leaves one deleted run.
    * @param {{id: number, next: number, entries: any[]}} me
    * @param {number} pos
    * @param {string} str
@@ -99,22 +102,87 @@ export class TextState {
    */
   localInsert(me, pos, str, n) {
     const seq = this.seq;
-    /** @type {Piece | null} */
+    /** @type {Piece | null} the piece before the insertion point (null: the start) */
     let left = null;
+    /** @type {Piece | null} the piece after it (null: the end) */
+    let nxt = null;
     if (pos > 0) {
+      // The item before pos first: the cursor cache holds it when typing goes
+      // on where the last edit was.
       left = seq.findVis(pos - 1);
       const k = seq.off;
       if (k < left.len - 1) this.split(left, k + 1);
+      nxt = left.next;
     }
-    const nxt = left === null ? seq.first : left.next;
+    if (pos === 0 || (nxt !== null && nxt.deleted)) {
+      if (pos < seq.vis) {
+        nxt = seq.findVis(pos);
+        left = nxt.prev;
+      } else {
+        left = seq.last;
+        nxt = null;
+      }
+    }
+    this.insertBetween(me, left, nxt, str, n);
+  }
+
+  /**
+   * insertAt inserts str (n >= 1 code points) under client me at the place
+   * that a relative position names, deleted items included (docs/crdt.md
+   * 1.7): right before item (client, clock) (before true) or right after it,
+   * or at the very start (client 0, before false) or end (client 0, before
+   * true). The item is known and of this root.
+   * @param {{id: number, next: number, entries: any[]}} me
+   * @param {Piece | null} piece the piece holding the item, null for the start or end
+   * @param {number} clock
+   * @param {boolean} before
+   * @param {string} str
+   * @param {number} n
+   */
+  insertAt(me, piece, clock, before, str, n) {
+    const seq = this.seq;
+    if (piece === null) {
+      if (before) this.insertBetween(me, seq.last, null, str, n);
+      else this.insertBetween(me, null, seq.first, str, n);
+      return;
+    }
+    if (before) {
+      const p = clock > piece.clock ? this.split(piece, clock - piece.clock) : piece;
+      this.insertBetween(me, p.prev, p, str, n);
+      return;
+    }
+    if (clock + 1 < piece.clock + piece.len) this.split(piece, clock + 1 - piece.clock);
+    this.insertBetween(me, piece, piece.next, str, n);
+  }
+
+  /**
+   * insertBetween inserts str (n >= 1 code points) as a new run of me between
+   * the adjacent pieces left and nxt (null: the start, the end), extending
+   * me's last run when the new items continue it.
+   * @param {{id: number, next: number, entries: any[]}} me
+   * @param {Piece | null} left
+   * @param {Piece | null} nxt
+   * @param {string} str
+   * @param {number} n
+   */
+  insertBetween(me, left, nxt, str, n) {
+    const seq = this.seq;
     if (left !== null && left.client === me.id && left.clock + left.len === me.next) {
       const run = left.run;
       if (nxt === null ? run.rc === 0 : run.rc === nxt.client && run.rk === nxt.clock) {
-        left.len += n;
-        left.str += str;
         run.len += n;
         me.next += n;
-        seq.adjust(left, n, n);
+        if (!left.deleted) {
+          left.len += n;
+          left.str += str;
+          seq.adjust(left, n, n);
+          return;
+        }
+        // Typing after our own deleted text: a new piece of the same run,
+        // which merges back into the deleted piece once deleted.
+        const piece = new Piece(run, me.next - n, n, str, false);
+        run.addAfter(left, piece);
+        seq.insertAfter(left, piece);
         return;
       }
     }
