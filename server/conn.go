@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
 
 // closeGrace is how long a connection waits, after sending its close frame, for the peer's close
@@ -20,23 +22,23 @@ import (
 // bytes from turning the close into a TCP reset that would hide the close frame from the peer.
 const closeGrace = time.Second
 
-// conn is one WebSocket connection to one document: a reader goroutine (serve, then readLoop) that
-// decodes, validates and forwards messages to the document's actor, and a writer goroutine (drain)
-// that runs only while there is something to write: an idle connection costs one goroutine and a
-// timer (the ping), not two goroutines. Only drain writes data frames; close and ping frames go
-// through gorilla's WriteControl, which may be called concurrently.
+// conn is one WebSocket connection to one document. After the handshake (gorilla's Upgrader), its
+// frames are read and written by the server itself (wsframe): a reader that decodes, validates
+// and forwards messages to the document's actor, and a writer goroutine (drain) that writes every
+// frame, control frames included, and runs only while there is something to write. Where the
+// platform allows (poll_linux.go), the reader too runs only while the socket has bytes for it:
+// an idle connection holds no goroutine, only a timer (pings and the silence check).
 //
 // The queue is bounded in messages and bytes. send never blocks: when a frame would overflow the
 // queue, the connection is a slow consumer and closes with 1013 (its client reconnects and resyncs
 // by state vector, so nothing is lost).
 type conn struct {
 	s     *Server
-	ws    *websocket.Conn // nil in actor tests, which read the queue instead
-	id    uint64          // server-wide connection number, for logs
+	nc    net.Conn // nil in actor tests, which read the queue instead
+	id    uint64   // server-wide connection number, for logs
 	docID string
-	log   *slog.Logger
+	log   connLog
 	who   principal
-	rate  *connRate // security: message rate limits, used by the reader only (limits.go)
 	// secDone ends what security keeps for the connection (expiry timer, per-subject count);
 	// called once when the connection has ended (limits.go watchConn).
 	secDone func()
@@ -46,6 +48,17 @@ type conn struct {
 	clientID uint64
 	readOnly bool
 
+	// The reader's state: one reader runs at a time (a goroutine of its own, or one the poller
+	// starts per burst of bytes), and each hands over to the next through the poller's arming.
+	fr     wsframe.Reader
+	joined *actor    // the actor the hello joined
+	rate   *connRate // security: message rate limits, made on the first limited message (limits.go)
+	poll   pollState // the connection's place on the server's poller (poll_linux.go)
+
+	// lastHeard is when the peer last sent a frame (Unix nanoseconds): the ping timer closes a
+	// connection silent for PongWait.
+	lastHeard atomic.Int64
+
 	ctx    context.Context // cancelled when the connection starts closing
 	cancel context.CancelFunc
 
@@ -54,53 +67,63 @@ type conn struct {
 	queueBytes int         // bytes queued or being written
 	closeErr   *closeCause // why the connection closes; nil while open
 	writing    bool        // a drain goroutine runs (or has run finish)
-	ping       *time.Timer // the next ping; nil before start and after finish
+	ping       *time.Timer // the next ping or silence check; nil before start and after finish
+	pingAt     time.Time   // when the next ping is due
 
 	wg         sync.WaitGroup // drain goroutines
-	readerDone chan struct{}  // closed when readLoop returns
+	readerDone chan struct{}  // closed when the reader has ended (endRead)
 	writerDone chan struct{}  // closed when finish has dropped the socket
 }
 
-// outFrame is one encoded frame waiting to be written. The bytes may be shared with other
-// connections (an update is encoded once for all): nobody modifies them.
+// outFrame is one frame waiting to be written: a binary message unless op says otherwise (a ping
+// or a pong). The bytes may be shared with other connections (an update is encoded once for all):
+// nobody modifies them.
 type outFrame struct {
 	data []byte
 	born time.Time // when the update it carries arrived, for tandem_broadcast_seconds; zero otherwise
+	op   wsframe.Opcode
 }
 
 // closeCause says why a connection closes and what to send before the close.
 type closeCause struct {
+	// err gives the close frame's code and reason; an error message carrying it goes first,
+	// unless quiet or the code is 1000 or 1001.
 	err *protocol.Error
-	// peerClosed: the peer sent its close frame (gorilla answered it already); send nothing.
+	// quiet: the close frame only. The frame layer refused the stream (a protocol error, a
+	// message too big by its header), or the peer closed first.
+	quiet bool
+	// peerClosed: the peer's close frame came first; ours answers it (err holds the peer's code),
+	// and the reader has nothing more to wait for.
 	peerClosed bool
-	// broken: the socket failed (read or write error); send nothing, just drop it.
+	// broken: the socket failed (read or write error, silence); send nothing, just drop it.
 	broken bool
-	// closeSent: gorilla has sent the close frame itself (a message over the read limit, a
-	// protocol error); send nothing, wait for the reader to finish draining.
-	closeSent bool
 }
 
-func newConn(s *Server, ws *websocket.Conn, docID string, who principal) *conn {
+func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
 	s.connCount++
 	id := s.connCount
 	s.mu.Unlock()
-	return &conn{
+	c := &conn{
 		s:          s,
-		ws:         ws,
+		nc:         nc,
 		id:         id,
 		docID:      docID,
-		log:        s.log.With("doc", docID, "conn", id),
 		who:        who,
-		rate:       s.newConnRate(),
 		secDone:    func() {},
 		ctx:        ctx,
 		cancel:     cancel,
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 	}
+	c.log = connLog{c}
+	c.heard(time.Now())
+	return c
 }
+
+// heard records that the peer sent something at now: it may stay silent for PongWait from then.
+func (c *conn) heard(now time.Time) { c.lastHeard.Store(now.UnixNano()) }
 
 // pingPeriod is how often the server pings: 9/10 of the pong wait, so that the pong can arrive in
 // time.
@@ -111,27 +134,44 @@ func (c *conn) startPing() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeErr == nil {
-		c.ping = time.AfterFunc(c.pingPeriod(), c.sendPing)
+		c.pingAt = time.Now().Add(c.pingPeriod())
+		c.ping = time.AfterFunc(c.pingPeriod(), c.tick)
 	}
 }
 
-// sendPing runs on the ping timer: it writes a ping (WriteControl is safe beside the writer) and
-// schedules the next one.
-func (c *conn) sendPing() {
-	if err := c.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+// tick runs on the ping timer, at the next ping or when the peer's silence reaches PongWait,
+// whichever comes first. No read waits on an idle socket with a deadline, so this is what drops a
+// peer that stopped answering: at PongWait of silence, as a timed-out read would. A ping is queued
+// like any frame (only the writer writes).
+func (c *conn) tick() {
+	now := time.Now()
+	deadline := time.Unix(0, c.lastHeard.Load()).Add(c.s.cfg.PongWait)
+	if !now.Before(deadline) {
+		c.log.Debug("peer silent past the pong wait")
 		c.setClose(&closeCause{broken: true})
 		return
 	}
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closeErr == nil && c.ping != nil {
-		c.ping.Reset(c.pingPeriod())
+	if c.closeErr != nil || c.ping == nil {
+		c.mu.Unlock()
+		return
 	}
+	if !now.Before(c.pingAt) {
+		c.pingAt = now.Add(c.pingPeriod())
+		c.queue = append(c.queue, outFrame{op: wsframe.OpPing})
+		c.kick()
+	}
+	next := c.pingAt
+	if deadline.Before(next) {
+		next = deadline
+	}
+	c.ping.Reset(next.Sub(now))
+	c.mu.Unlock()
 }
 
 // kick starts a drain goroutine if there is work and none runs. c.mu must be held.
 func (c *conn) kick() {
-	if c.writing || c.ws == nil || (len(c.queue) == 0 && c.closeErr == nil) {
+	if c.writing || c.nc == nil || (len(c.queue) == 0 && c.closeErr == nil) {
 		return
 	}
 	c.writing = true
@@ -155,7 +195,7 @@ func (c *conn) send(f outFrame) bool {
 		c.mu.Unlock()
 		c.cancel()
 		c.s.metrics.slowConsumers.Inc()
-		c.s.warns.warn(c.log, "slow consumer: closing", "queued_messages", n, "queued_bytes", b)
+		c.s.warns.warn(nil, "slow consumer: closing", "doc", c.docID, "conn", c.id, "queued_messages", n, "queued_bytes", b)
 		return false
 	}
 	c.queue = append(c.queue, f)
@@ -179,7 +219,7 @@ func (c *conn) closeWith(err error) {
 }
 
 // setClose records why the connection closes and reports whether it did: only the first cause
-// counts.
+// counts. A broken socket is closed at once, so that a write or read blocked on it returns.
 func (c *conn) setClose(cause *closeCause) bool {
 	c.mu.Lock()
 	if c.closeErr != nil {
@@ -190,6 +230,9 @@ func (c *conn) setClose(cause *closeCause) bool {
 	c.kick()
 	c.mu.Unlock()
 	c.cancel()
+	if cause.broken && c.nc != nil {
+		_ = c.nc.Close()
+	}
 	return true
 }
 
@@ -200,11 +243,12 @@ func (c *conn) closing() bool {
 	return c.closeErr != nil
 }
 
-// drain is the connection's writer: it writes what is queued until the queue is empty (and then
-// exits; the next send starts another) or the connection closes (and then finishes it). At most
-// one drain runs at a time.
+// drain is the connection's writer: it writes what is queued, each pass in one system call, until
+// the queue is empty (and then exits; the next send starts another) or the connection closes (and
+// then finishes it). At most one drain runs at a time, so frames never interleave on the socket.
 func (c *conn) drain() {
 	defer c.wg.Done()
+	var w frameWriter
 	for {
 		c.mu.Lock()
 		batch := c.queue
@@ -216,47 +260,98 @@ func (c *conn) drain() {
 			return
 		}
 		c.mu.Unlock()
-		if cause != nil && (cause.broken || cause.err == errSlowConsumer) {
+		if cause != nil && (cause.broken || cause.peerClosed || cause.err == errSlowConsumer) {
 			batch = nil
 		}
-		for i, f := range batch {
-			if err := c.write(f.data); err != nil {
+		if len(batch) > 0 {
+			err := c.writeFrames(&w, batch)
+			clear(batch)
+			if err != nil {
 				c.log.Debug("write failed", "err", err)
 				c.setClose(&closeCause{broken: true})
-				break
 			}
-			if !f.born.IsZero() {
-				c.s.metrics.broadcastSecs.ObserveDuration(time.Since(f.born))
-			}
-			batch[i] = outFrame{}
-			c.mu.Lock()
-			c.queueBytes -= len(f.data)
-			c.mu.Unlock()
 		}
 		if cause != nil {
-			c.finish(cause)
+			c.finish(&w, cause)
+			c.dropped()
 			return
 		}
 	}
 }
 
-// write writes one binary message with the write deadline.
-func (c *conn) write(b []byte) error {
-	if err := c.ws.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+// frameWriter gathers frames for one writev: a header per frame, in one buffer, beside the
+// payload it announces. A drain goroutine keeps one across its passes.
+type frameWriter struct {
+	hdrs []byte
+	bufs net.Buffers
+}
+
+// add appends a frame.
+func (w *frameWriter) add(op wsframe.Opcode, p []byte) {
+	start := len(w.hdrs)
+	w.hdrs = wsframe.AppendHeader(w.hdrs, op, len(p))
+	w.bufs = append(w.bufs, w.hdrs[start:len(w.hdrs):len(w.hdrs)])
+	if len(p) > 0 {
+		w.bufs = append(w.bufs, p)
+	}
+}
+
+// writeTo writes the gathered frames to nc with deadline d, in one writev (net.Buffers), and
+// empties w.
+func (w *frameWriter) writeTo(nc net.Conn, d time.Duration) error {
+	bufs := w.bufs
+	defer func() {
+		clear(w.bufs)
+		w.bufs, w.hdrs = w.bufs[:0], w.hdrs[:0]
+	}()
+	if err := nc.SetWriteDeadline(time.Now().Add(d)); err != nil {
 		return err
 	}
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, b); err != nil {
+	_, err := bufs.WriteTo(nc)
+	return err
+}
+
+// writeFrames writes a batch of queued frames in one writev, and accounts for them.
+func (c *conn) writeFrames(w *frameWriter, batch []outFrame) error {
+	// Headers first, so that w.hdrs does not move while slices of it are taken.
+	w.hdrs = w.hdrs[:0]
+	if need := len(batch) * 10; cap(w.hdrs) < need {
+		w.hdrs = make([]byte, 0, need)
+	}
+	var bytes, msgs uint64
+	for _, f := range batch {
+		op := f.op
+		if op == 0 {
+			op = wsframe.OpBinary
+			bytes += uint64(len(f.data))
+			msgs++
+		}
+		w.add(op, f.data)
+	}
+	err := w.writeTo(c.nc, c.s.cfg.WriteTimeout)
+	if err != nil {
 		return err
 	}
-	c.s.metrics.messagesOut.Inc()
-	c.s.metrics.bytesOut.Add(uint64(len(b)))
+	c.s.metrics.messagesOut.Add(msgs)
+	c.s.metrics.bytesOut.Add(bytes)
+	now := time.Now()
+	queued := 0
+	for _, f := range batch {
+		queued += len(f.data)
+		if !f.born.IsZero() {
+			c.s.metrics.broadcastSecs.ObserveDuration(now.Sub(f.born))
+		}
+	}
+	c.mu.Lock()
+	c.queueBytes -= queued
+	c.mu.Unlock()
 	return nil
 }
 
 // finish sends the error message and the close frame the cause calls for, waits for the peer's
-// close (the reader returns when it arrives) or closeGrace, and drops the socket. It runs once,
-// on the last drain goroutine.
-func (c *conn) finish(cause *closeCause) {
+// close (the reader ends when it arrives) or closeGrace, and drops the socket. It runs once, on
+// the last drain goroutine.
+func (c *conn) finish(w *frameWriter, cause *closeCause) {
 	defer close(c.writerDone)
 	c.mu.Lock()
 	if c.ping != nil {
@@ -264,19 +359,17 @@ func (c *conn) finish(cause *closeCause) {
 		c.ping = nil
 	}
 	c.mu.Unlock()
-	if !cause.broken && !cause.peerClosed && !cause.closeSent && cause.err != nil {
+	if !cause.broken && cause.err != nil {
 		e := cause.err
-		if e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway {
-			if err := c.write(protocol.EncodeFrame(0, e)); err != nil {
-				c.log.Debug("error message not sent", "err", err)
-			}
+		if !cause.quiet && e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway {
+			w.add(wsframe.OpBinary, protocol.EncodeFrame(0, e))
 		}
-		msg := websocket.FormatCloseMessage(int(e.Code), e.CloseReason())
-		if err := c.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(c.s.cfg.WriteTimeout)); err != nil {
+		w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(e.Code), e.CloseReason()))
+		if err := w.writeTo(c.nc, c.s.cfg.WriteTimeout); err != nil {
 			c.log.Debug("close frame not sent", "err", err)
 		}
-		if e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway && e.Code != protocol.CloseTryAgainLater {
-			c.s.warns.warn(c.log, "connection refused", "client", c.clientID, "code", int(e.Code), "reason", e.Message)
+		if !cause.peerClosed && e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway && e.Code != protocol.CloseTryAgainLater {
+			c.s.warns.warn(nil, "connection refused", "doc", c.docID, "conn", c.id, "client", c.clientID, "code", int(e.Code), "reason", e.Message)
 		}
 	}
 	if !cause.broken {
@@ -287,42 +380,152 @@ func (c *conn) finish(cause *closeCause) {
 		}
 		t.Stop()
 	}
-	_ = c.ws.Close()
+	_ = c.nc.Close()
 }
 
-// errMessageTooBig is returned by readMessage for a message longer than the limit.
+// errMessageTooBig is readBounded's refusal (limits.go), which the WebSocket reader no longer uses:
+// the frame layer bounds messages itself (wsframe).
 var errMessageTooBig = errors.New("server: message too big")
 
-// readMessage reads the next message from ws, keeping at most max bytes of it. The limit is first
-// gorilla's (configureConn sets SetReadLimit to max): a frame header that takes the message past it
-// ends the connection with 1009 at once, before any of the payload is awaited, and returns
-// websocket.ErrReadLimit. As a second line, a longer message returns errMessageTooBig after max+1
-// bytes. With discard set, it reads and drops the whole message and returns no bytes.
-func readMessage(ws *websocket.Conn, max int, discard bool) (int, []byte, error) {
-	mt, r, err := ws.NextReader()
-	if err != nil {
-		return 0, nil, err
+// peerCloseDrain bounds how long a connection reads what its peer sends after the peer's close
+// frame.
+const peerCloseDrain = 100 * time.Millisecond
+
+// drainRaw reads and discards what the peer still sends for at most d, or until it closes. After
+// the frame layer has given up on a connection (a protocol error) the stream can no longer be
+// parsed; draining keeps the peer's unread bytes from turning our close into a TCP reset that
+// could destroy the close frame before the peer reads it.
+func (c *conn) drainRaw(d time.Duration) {
+	c.fr.Reset(nil, wsframe.Config{}) // gives its buffers back
+	_ = c.nc.SetReadDeadline(time.Now().Add(d))
+	var buf [512]byte
+	for {
+		if _, err := c.nc.Read(buf[:]); err != nil {
+			return
+		}
 	}
-	if discard {
-		_, err := io.Copy(io.Discard, r)
-		return mt, nil, err
-	}
-	// security: memory bounded by max even for a message that inflates without bound (limits.go).
-	b, err := readBounded(r, max)
-	return mt, b, err
 }
 
-// newUpgrader returns the WebSocket upgrader for cfg (after withDefaults): no compression, a small
-// read buffer, write buffers pooled (an idle connection holds none), origins checked against
-// cfg.AllowedOrigins.
+// readOne reads one frame or message and acts on it: a message is decoded, validated and
+// forwarded to the actor (or discarded once the connection is closing), a ping answered, a close
+// answered. It reports whether the reader goes on: false once the peer's close frame has come,
+// the stream is broken, or the socket has failed.
+func (c *conn) readOne() bool {
+	now := time.Now()
+	_ = c.nc.SetReadDeadline(now.Add(c.s.cfg.PongWait))
+	f, err := c.fr.Next()
+	if err != nil {
+		return c.readFailed(err)
+	}
+	c.heard(time.Now())
+	switch f.Op {
+	case wsframe.OpPing:
+		c.send(outFrame{data: f.Payload, op: wsframe.OpPong})
+		return true
+	case wsframe.OpPong:
+		return true
+	case wsframe.OpClose:
+		code, _, _ := wsframe.ParseClose(f.Payload) // checked by Next
+		if c.setClose(&closeCause{err: &protocol.Error{Code: protocol.CloseCode(code)}, quiet: true, peerClosed: true}) {
+			// Drain briefly what the peer may still (wrongly) send, so that dropping the socket
+			// does not reset the connection under our close frame.
+			c.drainRaw(peerCloseDrain)
+		}
+		// When we started the close, the handshake is complete: the writer drops the socket.
+		return false
+	}
+	if c.closing() {
+		return true // discarded: the connection waits for the peer's close frame
+	}
+	data := f.Payload
+	// security: rate limits (limits.go). Over its rate, the connection is not read until it is
+	// back within it; past the grace period it is closed with 4429.
+	if len(data) > 0 && rateLimited(protocol.Type(data[0])) {
+		if c.rate == nil {
+			c.rate = c.s.newConnRate()
+		}
+		if err := c.rate.wait(c.ctx, protocol.Type(data[0])); err != nil {
+			if c.ctx.Err() == nil {
+				c.closeWith(err)
+			}
+			return true
+		}
+	}
+	c.s.metrics.messagesIn.Inc()
+	c.s.metrics.bytesIn.Add(uint64(len(data)))
+	if f.Op != wsframe.OpBinary {
+		c.s.refuse(reasonTextFrame)
+		c.closeWith(protocol.Errorf(protocol.CloseUnsupportedData, "text frames are not supported: send binary frames"))
+		return true
+	}
+	if err := c.handle(data, &c.joined); err != nil {
+		c.s.refuseErr(err)
+		c.closeWith(err)
+	}
+	return true
+}
+
+// readFailed acts on an error of the frame reader and reports whether the reader goes on.
+func (c *conn) readFailed(err error) bool {
+	max := c.s.cfg.MaxMessageBytes
+	var fe *wsframe.Error
+	switch {
+	case errors.Is(err, wsframe.ErrInflatedTooBig):
+		// The message was read to its end: the stream goes on, and the peer hears why.
+		c.s.refuse(reasonTooBig)
+		c.closeWith(protocol.Errorf(protocol.CloseMessageTooBig, "message exceeds %d bytes", max))
+		return true
+	case errors.As(err, &fe):
+		// The stream cannot be parsed further: the close frame only, as RFC 6455 fails a
+		// connection, then drain.
+		if fe.Code == wsframe.CloseMessageTooBig {
+			c.s.refuse(reasonTooBig)
+		} else {
+			c.s.refuse(reasonBadMessage)
+		}
+		c.log.Debug("frame refused", "err", err)
+		if c.setClose(&closeCause{err: &protocol.Error{Code: protocol.CloseCode(fe.Code), Message: fe.Reason}, quiet: true}) {
+			c.drainRaw(closeGrace)
+		}
+	default:
+		if !isNetClosed(err) {
+			c.log.Debug("read failed", "err", err)
+		}
+		c.setClose(&closeCause{broken: true})
+	}
+	return false
+}
+
+// endRead ends the reader: the connection leaves its document, and the writer, which may be
+// waiting for the peer's close frame, learns that no more will be read.
+func (c *conn) endRead() {
+	c.fr.Reset(nil, wsframe.Config{})
+	if c.joined != nil {
+		c.joined.leave(c)
+	}
+	close(c.readerDone)
+}
+
+// readerConfig returns the frame reader's configuration for a connection that negotiated
+// permessage-deflate or not.
+func (s *Server) readerConfig(deflate bool) wsframe.Config {
+	return wsframe.Config{MaxMessageBytes: s.cfg.MaxMessageBytes, Deflate: deflate, Buffers: s.poll.bufs}
+}
+
+// handshakeReadBufferBytes is the read buffer of gorilla's connection, which the server drops
+// right after the handshake: the least gorilla accepts.
+const handshakeReadBufferBytes = 128
+
+// newUpgrader returns the WebSocket upgrader for cfg (after withDefaults): origins checked against
+// cfg.AllowedOrigins, compression negotiated only if configured. The connection it returns is
+// used for the handshake only (see handleWS), so its buffers are the smallest it takes: a tiny
+// read buffer and a write buffer pool it never draws from.
 func newUpgrader(cfg Config) *websocket.Upgrader {
 	return &websocket.Upgrader{
 		HandshakeTimeout: 10 * time.Second,
-		// A small read buffer of its own per connection (the HTTP server's 4 KiB one is let go);
-		// large messages are read straight into their own buffer anyway.
-		ReadBufferSize:  1024,
-		WriteBufferSize: 4096,
-		WriteBufferPool: &sync.Pool{},
+		ReadBufferSize:   handshakeReadBufferBytes,
+		WriteBufferSize:  256,
+		WriteBufferPool:  &sync.Pool{},
 		CheckOrigin: func(r *http.Request) bool {
 			origin := r.Header.Get("Origin")
 			return origin == "" || originAllowed(cfg.AllowedOrigins, origin, r.Host)
@@ -332,29 +535,23 @@ func newUpgrader(cfg Config) *websocket.Upgrader {
 	}
 }
 
-// configureConn sets up a freshly upgraded socket: the read limit (MaxMessageBytes), the read
-// deadline, extended by every pong (and, in readLoop, by every message), and gorilla's default ping
-// answer and close echo (kept).
-func configureConn(ws *websocket.Conn, cfg Config) {
-	ws.SetReadLimit(int64(cfg.MaxMessageBytes))
-	_ = ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
-	ws.SetPongHandler(func(string) error {
-		return ws.SetReadDeadline(time.Now().Add(cfg.PongWait))
-	})
-}
-
 // isNetClosed reports whether err means the socket is gone (closed by us, reset, timed out).
 func isNetClosed(err error) bool {
 	var ne net.Error
 	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.As(err, &ne)
 }
 
-// drainRaw reads and discards what the peer still sends on ws's socket for at most d, or until it
-// closes. After gorilla has given up on a connection (read limit, protocol error) its reader can no
-// longer be used; draining keeps the peer's unread bytes from turning our close into a TCP reset
-// that could destroy the close frame before the peer reads it.
-func drainRaw(ws *websocket.Conn, d time.Duration) {
-	nc := ws.NetConn()
-	_ = nc.SetReadDeadline(time.Now().Add(d))
-	_, _ = io.Copy(io.Discard, nc)
+// connLog logs for a connection, adding its document and number to each record it writes. It
+// builds them when it writes, not when the connection starts (as slog.Logger.With would, at the
+// cost of a handler held for the connection's life), because most of its records are debug ones
+// that are never written.
+type connLog struct{ c *conn }
+
+// Debug logs at Debug level.
+func (l connLog) Debug(msg string, args ...any) {
+	log := l.c.s.log
+	if !log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	log.Debug(msg, append([]any{"doc", l.c.docID, "conn", l.c.id}, args...)...)
 }

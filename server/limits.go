@@ -231,12 +231,12 @@ func (s *Server) admitConn(p principal) (release func(), err error) {
 // connection's reader goroutine.
 type connRate struct {
 	s         *Server
-	cfg       *SecurityConfig // the server's, for the refusal's message
 	updates   *ratelimit.Throttle
 	ephemeral *ratelimit.Throttle
 }
 
-// newConnRate returns the rate limit of a new connection, with full buckets.
+// newConnRate returns the rate limit of a new connection, with full buckets. The reader makes it
+// on the connection's first limited message (conn.readOne); it keeps no copy of the configuration.
 func (s *Server) newConnRate() *connRate {
 	now := time.Now()
 	// New validated the parameters, so the constructors cannot fail; withDefaults covers servers
@@ -250,7 +250,7 @@ func (s *Server) newConnRate() *connRate {
 	if err != nil {
 		panic(fmt.Sprintf("server: awareness rate limit: %v", err))
 	}
-	return &connRate{s: s, cfg: &cfg, updates: up, ephemeral: eph}
+	return &connRate{s: s, updates: up, ephemeral: eph}
 }
 
 // wait accounts for one message of type t that the reader has just read. It returns at once if
@@ -272,10 +272,11 @@ func (r *connRate) wait(ctx context.Context, t protocol.Type) error {
 	d, err := th.Take(time.Now())
 	if err != nil {
 		r.s.refuse(reasonRateLimited)
+		cfg := r.s.cfg.SecurityConfig.withDefaults() // the figures newConnRate used
 		if th == r.updates {
-			return protocol.Errorf(protocol.CloseRateLimited, "too many updates: the limit is %g per second with bursts of %d", r.cfg.UpdatesPerSecond, r.cfg.UpdateBurst)
+			return protocol.Errorf(protocol.CloseRateLimited, "too many updates: the limit is %g per second with bursts of %d", cfg.UpdatesPerSecond, cfg.UpdateBurst)
 		}
-		return protocol.Errorf(protocol.CloseRateLimited, "too many awareness, broadcast and ping messages: the limit is %g per second with bursts of %d", r.cfg.AwarenessPerSecond, r.cfg.AwarenessBurst)
+		return protocol.Errorf(protocol.CloseRateLimited, "too many awareness, broadcast and ping messages: the limit is %g per second with bursts of %d", cfg.AwarenessPerSecond, cfg.AwarenessBurst)
 	}
 	if d <= 0 {
 		return nil

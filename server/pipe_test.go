@@ -31,7 +31,7 @@ func (w *hijacker) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 // pipeConn opens a WebSocket over net.Pipe between a client (returned) and the server's
-// connection machinery (upgrader, configureConn, reader, writer, pings) on document docID. The
+// connection machinery (upgrade, frame reader, writer, pings) on document docID. The
 // server side is registered like a real connection, so Shutdown closes it.
 func pipeConn(t *testing.T, s *Server, docID string) *websocket.Conn {
 	t.Helper()
@@ -43,20 +43,19 @@ func pipeConn(t *testing.T, s *Server, docID string) *websocket.Conn {
 			upgraded <- err
 			return
 		}
-		ws, err := s.upgrader.Upgrade(&hijacker{conn: srvEnd, h: http.Header{}}, req, nil)
+		nc, deflate, err := s.upgrade(&hijacker{conn: srvEnd, h: http.Header{}}, req)
 		if err != nil {
 			upgraded <- err
 			return
 		}
-		configureConn(ws, s.cfg)
-		c := newConn(s, ws, docID, anonymous)
-		s.mu.Lock()
-		s.conns[c] = struct{}{}
-		s.connWG.Add(1)
-		s.mu.Unlock()
-		c.startPing()
+		c := newConn(s, nc, docID, anonymous)
+		c.fr.Reset(nc, s.readerConfig(deflate))
+		if !s.addConn(c) {
+			upgraded <- errors.New("server shutting down")
+			return
+		}
 		upgraded <- nil
-		c.serve()
+		c.start() // a pipe cannot be polled: the reader is a goroutine of its own
 	}()
 	u, _ := url.Parse("ws://tandem.test/v1/docs/" + docID + "/ws")
 	ws, _, err := websocket.NewClient(cliEnd, u, http.Header{}, 1024, 1024)

@@ -5,10 +5,11 @@ package server
 // the Autobahn test suite cannot run on this machine.
 //
 // Two targets:
-//   - "echo": a test-only route built from the production upgrader (newUpgrader), socket setup
-//     (configureConn) and message size rule (readMessage's: at most MaxMessageBytes), which echoes
-//     every message. It validates text as UTF-8 while the message streams in, as a text-speaking
-//     endpoint must, so that the UTF-8 cases stay pinned down if text is ever allowed.
+//   - "echo": a test-only route built from the production handshake (newUpgrader, hijackWriter),
+//     frame reader (wsframe, at most MaxMessageBytes) and frame writer (frameWriter), which echoes
+//     every message. Its reader validates text as UTF-8 while the message streams in, as a
+//     text-speaking endpoint must, so that the UTF-8 cases stay pinned down if text is ever
+//     allowed.
 //   - "real": /v1/docs/{id}/ws itself, for the cases that need no echo (control frames, reserved
 //     bits and opcodes, fragmentation errors, close codes, size limits, text frames -> 1003).
 //
@@ -32,6 +33,7 @@ import (
 
 	"github.com/tandemhq/tandem/protocol"
 	"github.com/tandemhq/tandem/server/internal/rawws"
+	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
 
 // wsTestLimit is the message size limit of both targets: small, so that the size cases stay cheap.
@@ -60,82 +62,63 @@ func (tg wsTarget) dial(t *testing.T) *rawws.Conn {
 	return c
 }
 
-// echoTarget serves the echo harness with the production socket settings.
+// echoTarget serves the echo harness with the production handshake and frame layer.
 func echoTarget(t *testing.T, limit int) wsTarget {
 	t.Helper()
 	cfg := Config{DataPath: "unused", MaxMessageBytes: limit}.withDefaults()
 	up := newUpgrader(cfg)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ws, err := up.Upgrade(w, r, nil)
-		if err != nil {
+		hw := &hijackWriter{ResponseWriter: w}
+		if _, err := up.Upgrade(hw, r, nil); err != nil {
 			return
 		}
-		defer ws.Close()
-		configureConn(ws, cfg)
+		nc := hw.hc.Conn
+		defer nc.Close()
+		fr := wsframe.NewReader(nc, wsframe.Config{MaxMessageBytes: cfg.MaxMessageBytes, Deflate: hw.hc.deflate, CheckUTF8: true})
+		var fw frameWriter
+		write := func(op wsframe.Opcode, p []byte) error {
+			fw.add(op, p)
+			return fw.writeTo(nc, cfg.WriteTimeout)
+		}
+		// closeAndDrain sends a close frame and reads what the peer still sends for a moment, so
+		// that dropping the socket does not reset it under the close frame.
+		closeAndDrain := func(code uint16, reason string) {
+			_ = write(wsframe.OpClose, wsframe.ClosePayload(code, reason))
+			_ = nc.SetReadDeadline(time.Now().Add(peerCloseDrain))
+			_, _ = io.Copy(io.Discard, nc)
+		}
 		for {
-			mt, data, err := readEcho(ws, cfg.MaxMessageBytes)
+			_ = nc.SetReadDeadline(time.Now().Add(cfg.PongWait))
+			f, err := fr.Next()
+			var fe *wsframe.Error
 			switch {
-			case errors.Is(err, errMessageTooBig):
-				closeWS(ws, websocket.CloseMessageTooBig, "message too big", cfg)
+			case errors.As(err, &fe):
+				closeAndDrain(fe.Code, fe.Reason)
 				return
-			case errors.Is(err, errInvalidUTF8):
-				closeWS(ws, websocket.CloseInvalidFramePayloadData, "invalid utf-8", cfg)
+			case errors.Is(err, wsframe.ErrInflatedTooBig):
+				closeAndDrain(wsframe.CloseMessageTooBig, "message too big")
 				return
 			case err != nil:
 				return
 			}
-			_ = ws.SetWriteDeadline(time.Now().Add(cfg.WriteTimeout))
-			if err := ws.WriteMessage(mt, data); err != nil {
+			switch f.Op {
+			case wsframe.OpPing:
+				err = write(wsframe.OpPong, f.Payload)
+			case wsframe.OpPong:
+			case wsframe.OpClose:
+				code, _, _ := wsframe.ParseClose(f.Payload)
+				closeAndDrain(code, "")
+				return
+			default:
+				err = write(f.Op, f.Payload)
+			}
+			if err != nil {
 				return
 			}
 		}
 	}))
 	t.Cleanup(srv.Close)
 	return wsTarget{name: "echo", addr: strings.TrimPrefix(srv.URL, "http://"), path: "/", limit: limit}
-}
-
-var errInvalidUTF8 = errors.New("invalid utf-8 in a text message")
-
-// readEcho reads one message like readMessage (at most max bytes), and checks a text message's
-// UTF-8 as it streams in, so that a bad fragment fails before the message ends.
-func readEcho(ws *websocket.Conn, max int) (int, []byte, error) {
-	mt, r, err := ws.NextReader()
-	if err != nil {
-		return 0, nil, err
-	}
-	var buf bytes.Buffer
-	chunk := make([]byte, 4096)
-	checked := 0 // bytes of buf known to be whole, valid UTF-8
-	for {
-		n, err := r.Read(chunk)
-		buf.Write(chunk[:n])
-		if buf.Len() > max {
-			return mt, nil, errMessageTooBig
-		}
-		if mt == websocket.TextMessage {
-			b := buf.Bytes()
-			for checked < len(b) {
-				rn, size := utf8.DecodeRune(b[checked:])
-				if rn == utf8.RuneError && size <= 1 {
-					if !utf8.FullRune(b[checked:]) && err == nil {
-						break // a rune cut by the fragment boundary: wait for the rest
-					}
-					return mt, nil, errInvalidUTF8
-				}
-				checked += size
-			}
-		}
-		if err == io.EOF {
-			return mt, buf.Bytes(), nil
-		}
-		if err != nil {
-			return mt, nil, err
-		}
-	}
-}
-
-func closeWS(ws *websocket.Conn, code int, reason string, cfg Config) {
-	_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(cfg.WriteTimeout))
 }
 
 // realTarget serves the production routes of a Server on a temporary data file.
@@ -469,16 +452,8 @@ func wsCases() []wsCase {
 		}},
 		{id: "7.3.2", title: "close with payload 1", echo: true, real: true, run: func(t *testing.T, tg wsTarget, c *rawws.Conn) {
 			send(t, c, fr(true, 0, rawws.OpClose, []byte{0x03}))
-			// RFC 6455 5.5.1 makes a 1-byte close payload malformed (1002 expected). gorilla reads
-			// it as a close without a code and answers with an empty close, and no hook above
-			// gorilla can tell the two apart: a known deviation, pinned here so that it is seen.
-			o := expectClose(t, tg, c)
-			if o.HasCode && o.Code != websocket.CloseProtocolError {
-				t.Errorf("close %d; want 1002 or (gorilla's deviation) a close without a code", o.Code)
-			}
-			if !o.HasCode {
-				t.Logf("known deviation: a 1-byte close payload is answered with an empty close, not 1002")
-			}
+			// RFC 6455 5.5.1 makes a 1-byte close payload malformed: a protocol error.
+			expectFail(t, tg, c)
 		}},
 		{id: "7.3.5", title: "close with a 123-byte reason", echo: true, real: true, run: func(t *testing.T, tg wsTarget, c *rawws.Conn) {
 			send(t, c, fr(true, 0, rawws.OpClose, rawws.ClosePayload(1000, strings.Repeat("*", 123))))

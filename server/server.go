@@ -29,6 +29,7 @@ type Server struct {
 	metrics  *serverMetrics
 	docs     *registry
 	upgrader *websocket.Upgrader
+	poll     *poller   // reads idle WebSocket connections without a goroutine each (poll_linux.go)
 	sec      *security // security: tokens, per-subject connections (auth.go, limits.go)
 	handler  http.Handler
 
@@ -83,6 +84,7 @@ func newServer(cfg Config, st docStore) *Server {
 	}
 	s.docs = newRegistry(s)
 	s.upgrader = newUpgrader(cfg)
+	s.poll = newPoller()
 	s.sec = newSecurity(cfg) // security
 	s.warnIfOpen()           // security
 	s.handler = s.routes()
@@ -237,6 +239,8 @@ func (s *Server) shutdown(ctx context.Context) error {
 	var errs []error
 	if err := waitGroupCtx(ctx, &s.connWG); err != nil {
 		errs = append(errs, fmt.Errorf("server: shutdown: waiting for connections: %w", err))
+	} else {
+		s.poll.close()
 	}
 	httpWG.Wait()
 	for _, err := range httpErrs {

@@ -1,17 +1,16 @@
 package server
 
 import (
-	"errors"
-	"io"
+	"bufio"
+	"bytes"
 	"net"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/gorilla/websocket"
 
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
 
 // upgradeError answers a failed WebSocket handshake with the JSON error body of the HTTP API.
@@ -26,8 +25,7 @@ func upgradeError(w http.ResponseWriter, _ *http.Request, status int, reason err
 }
 
 // handleWS serves GET /v1/docs/{id}/ws: it checks the document ID, the caller and the origin before
-// the upgrade (each refusal is a JSON error), then runs the connection: the writer in its own
-// goroutine, the reader in this one.
+// the upgrade (each refusal is a JSON error), then starts the connection (conn.start) and returns.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if !validDocID(id) {
@@ -58,41 +56,84 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "too_many_connections", err.Error())
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	nc, deflate, err := s.upgrade(w, r)
 	if err != nil {
 		// The upgrader has answered with an error.
 		release() // security
 		return
 	}
-	configureConn(ws, s.cfg)
-	c := newConn(s, ws, id, who)
+	c := newConn(s, nc, id, who)
+	c.fr.Reset(nc, s.readerConfig(deflate))
 	c.secDone = s.watchConn(c, release) // security: 4401 at the token's expiry (limits.go)
-
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
+	if !s.addConn(c) {
 		c.secDone() // security
-		msg := websocket.FormatCloseMessage(int(protocol.CloseGoingAway), "server shutting down")
-		_ = ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.cfg.WriteTimeout))
-		_ = ws.Close()
+		var w frameWriter
+		w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(protocol.CloseGoingAway), "server shutting down"))
+		_ = w.writeTo(nc, s.cfg.WriteTimeout)
+		_ = nc.Close()
 		return
+	}
+	c.log.Debug("connected", "remote", r.RemoteAddr, "who", who)
+	c.start()
+}
+
+// upgrade answers the WebSocket handshake with gorilla's Upgrader (which checks it and answers
+// errors itself) and returns the hijacked connection and whether permessage-deflate was
+// negotiated. Gorilla's connection is dropped at once: the frames after the handshake are read and
+// written by the server (wsframe), so that an idle connection holds no read buffer and a writer
+// can send many frames in one system call (docs/server.md).
+func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, bool, error) {
+	hw := &hijackWriter{ResponseWriter: w}
+	if _, err := s.upgrader.Upgrade(hw, r, nil); err != nil {
+		return nil, false, err
+	}
+	return hw.hc.Conn, hw.hc.deflate, nil
+}
+
+// addConn registers c among the server's connections, unless the server is shutting down.
+func (s *Server) addConn(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
 	}
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
-	s.mu.Unlock()
 	s.metrics.connections.Inc()
-	c.log.Debug("connected", "remote", r.RemoteAddr, "who", who)
+	return true
+}
+
+// start starts a registered connection: its ping timer, and its reader, on the server's poller if
+// the connection can be polled, else in a goroutine of its own. Either way the HTTP handler
+// returns, so that its deeper stack is not kept alive by an idle connection.
+func (c *conn) start() {
 	c.startPing()
-	// The reader runs in a goroutine of its own, so that the HTTP server's deeper stack is not
-	// kept alive by an idle connection: the handler returns now.
+	if c.s.poll.add(c) {
+		return
+	}
 	go c.serve()
 }
 
-// serve runs the connection's reader, then waits for the writer to drop the socket, and
-// unregisters the connection.
+// serve runs the connection's reader as a goroutine of its own, then ends the connection.
 func (c *conn) serve() {
-	defer c.s.connWG.Done()
 	c.readLoop()
+	c.ended()
+}
+
+// readLoop is the connection's reader when it has a goroutine of its own: it reads frame after
+// frame (readOne) until the connection ends, then leaves the document. The read buffer goes back
+// to the pool whenever the reader is about to wait for its peer.
+func (c *conn) readLoop() {
+	defer c.endRead()
+	for c.readOne() {
+		c.fr.Release()
+	}
+}
+
+// ended waits for the writer to drop the socket, and unregisters the connection. It runs once,
+// after the reader has ended (endRead).
+func (c *conn) ended() {
+	defer c.s.connWG.Done()
 	<-c.writerDone
 	c.wg.Wait()
 	c.s.mu.Lock()
@@ -103,97 +144,37 @@ func (c *conn) serve() {
 	c.log.Debug("disconnected")
 }
 
-// peerCloseDrain bounds how long a connection reads what its peer sends after the peer's close
-// frame.
-const peerCloseDrain = 100 * time.Millisecond
-
-// isProtocolError reports whether err is gorilla's report of a broken frame, after which gorilla
-// has sent a 1002 close frame itself.
-func isProtocolError(err error) bool {
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) {
-		return false
-	}
-	return strings.HasPrefix(err.Error(), "websocket: ") && !errors.Is(err, websocket.ErrCloseSent)
+// hijackWriter hands gorilla's Upgrader the hijacked connection wrapped in a handshakeConn, which
+// sees the handshake's answer go by.
+type hijackWriter struct {
+	http.ResponseWriter
+	hc *handshakeConn
 }
 
-// readLoop is the connection's reader: it reads each message (bounded by MaxMessageBytes), decodes
-// and validates it, and forwards it to the actor. Once the connection is closing, it reads and
-// discards until the peer's close frame arrives or the writer drops the socket. When it returns,
-// the connection leaves its document.
-func (c *conn) readLoop() {
-	defer close(c.readerDone)
-	var a *actor
-	defer func() {
-		if a != nil {
-			a.leave(c)
-		}
-	}()
-	max := c.s.cfg.MaxMessageBytes
-	for {
-		discard := c.closing()
-		mt, data, err := readMessage(c.ws, max, discard)
-		if err != nil {
-			if errors.Is(err, errMessageTooBig) {
-				c.s.refuse(reasonTooBig)
-				c.closeWith(protocol.Errorf(protocol.CloseMessageTooBig, "message exceeds %d bytes", max))
-				continue
-			}
-			var ce *websocket.CloseError
-			switch {
-			case errors.As(err, &ce):
-				// gorilla has answered the peer's close frame. When the peer started the close,
-				// drain briefly what it may still (wrongly) send, so that dropping the socket
-				// does not reset the connection under our close frame. When we started it, the
-				// handshake is complete: drop the socket now.
-				if c.setClose(&closeCause{peerClosed: true}) {
-					drainRaw(c.ws, peerCloseDrain)
-				}
-			case errors.Is(err, websocket.ErrReadLimit), isProtocolError(err):
-				// gorilla has sent the close frame (1009, 1002) itself.
-				if errors.Is(err, websocket.ErrReadLimit) {
-					c.s.refuse(reasonTooBig)
-				} else {
-					c.s.refuse(reasonBadMessage)
-				}
-				c.log.Debug("closed by the websocket layer", "err", err)
-				c.setClose(&closeCause{closeSent: true})
-				drainRaw(c.ws, closeGrace)
-			default:
-				if !isNetClosed(err) {
-					c.log.Debug("read failed", "err", err)
-				}
-				c.setClose(&closeCause{broken: true})
-			}
-			return
-		}
-		if discard {
-			continue
-		}
-		// security: rate limits (limits.go). Over its rate, the connection is not read until it is
-		// back within it; past the grace period it is closed with 4429.
-		if len(data) > 0 {
-			if err := c.rate.wait(c.ctx, protocol.Type(data[0])); err != nil {
-				if c.ctx.Err() == nil {
-					c.closeWith(err)
-				}
-				continue
-			}
-		}
-		// Anything from the peer shows it is alive, like a pong.
-		_ = c.ws.SetReadDeadline(time.Now().Add(c.s.cfg.PongWait))
-		c.s.metrics.messagesIn.Inc()
-		c.s.metrics.bytesIn.Add(uint64(len(data)))
-		if mt != websocket.BinaryMessage {
-			c.s.refuse(reasonTextFrame)
-			c.closeWith(protocol.Errorf(protocol.CloseUnsupportedData, "text frames are not supported: send binary frames"))
-			continue
-		}
-		if err := c.handle(data, &a); err != nil {
-			c.s.refuseErr(err)
-			c.closeWith(err)
-		}
+// Hijack hijacks the underlying connection.
+func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
 	}
+	h.hc = &handshakeConn{Conn: nc}
+	return h.hc, brw, nil
+}
+
+// handshakeConn notes, from the first bytes written (the 101 answer), whether the Upgrader
+// negotiated permessage-deflate: gorilla says so only there.
+type handshakeConn struct {
+	net.Conn
+	wrote   bool
+	deflate bool
+}
+
+func (hc *handshakeConn) Write(p []byte) (int, error) {
+	if !hc.wrote {
+		hc.wrote = true
+		hc.deflate = bytes.Contains(p, []byte("\r\nSec-WebSocket-Extensions: permessage-deflate"))
+	}
+	return hc.Conn.Write(p)
 }
 
 // handle decodes one message and acts on it; a returned error closes the connection. a is the

@@ -1,0 +1,23 @@
+package server
+
+import "github.com/tandemhq/tandem/protocol"
+
+// A connection's reader states on the server's poller (pollState.state, poll_linux.go). A
+// connection that is not on a poller (its reader is a goroutine of its own) stays in pollOff.
+const (
+	pollOff     int32 = iota // not on the poller: the reader is a goroutine of its own, or not started
+	pollIdle                 // armed on the poller; no reader runs
+	pollReading              // a reader goroutine runs
+	pollDone                 // the reader has ended; whoever set this ends the connection
+)
+
+// rateLimited reports whether connRate.wait counts messages of type t (the types its switch
+// names, limits.go): the reader makes a connection's rate limit on the first such message, so
+// that a connection that never sends one holds none.
+func rateLimited(t protocol.Type) bool {
+	switch t {
+	case protocol.TypeUpdate, protocol.TypeAwareness, protocol.TypeBroadcast, protocol.TypePing:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,254 @@
+package server
+
+import (
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"github.com/tandemhq/tandem/server/internal/wsframe"
+)
+
+// An idle connection has no goroutine: its socket sits on the server's epoll instance, armed with
+// EPOLLONESHOT. When bytes arrive, the poller's goroutine starts a reader goroutine for the
+// connection (poller.read), which reads frames with the usual path (conn.readOne) for as long as
+// its buffer or the socket holds bytes, then re-arms the socket and exits. One-shot arming means
+// that a connection never has two readers: the next event can only come after the reader re-armed,
+// so its messages reach the actor in the order they were sent, and none is read twice or skipped.
+
+// pollState is a connection's place on the poller.
+type pollState struct {
+	state atomic.Int32    // pollOff, pollIdle, pollReading or pollDone
+	key   uint64          // the connection's key on the poller (never 0, never reused)
+	raw   syscall.RawConn // the socket, for epoll_ctl and the peek
+}
+
+// poller is the server's epoll instance, the goroutine that waits on it, and the read buffers its
+// readers borrow. It is created with the Server, starts (epoll instance and goroutine) with the
+// first connection put on it, and is closed by Shutdown once every connection has ended.
+// Connections are known by a key (the event's data), not by descriptor: a descriptor is reused
+// after a close, and a stale event must not reach the next connection that gets it.
+type poller struct {
+	bufs *wsframe.BufferPool
+
+	mu     sync.Mutex
+	epfd   int // -1 until started
+	wake   [2]int
+	conns  map[uint64]*conn
+	next   uint64
+	closed bool
+	done   chan struct{} // closed when run returns
+
+	readers sync.WaitGroup // reader goroutines started by run
+}
+
+func newPoller() *poller {
+	return &poller{bufs: wsframe.NewBufferPool(0), epfd: -1, conns: make(map[uint64]*conn)}
+}
+
+// add puts c's socket on the poller, armed, and reports whether it did. It does not for sockets
+// other than plain TCP (TLS keeps decrypted bytes in a buffer the poller cannot see, net.Pipe has
+// no descriptor) or when the poller is closed or cannot start: the caller then reads in a
+// goroutine of its own.
+func (p *poller) add(c *conn) bool {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return false
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return false
+	}
+	if p.epfd < 0 {
+		if err := p.start(); err != nil {
+			p.mu.Unlock()
+			c.log.Debug("poller unavailable: reading in a goroutine", "err", err)
+			return false
+		}
+	}
+	p.next++
+	c.poll.key, c.poll.raw = p.next, raw
+	p.conns[c.poll.key] = c
+	p.mu.Unlock()
+	c.poll.state.Store(pollIdle)
+	if err := p.arm(c, syscall.EPOLL_CTL_ADD); err != nil && c.poll.state.CompareAndSwap(pollIdle, pollOff) {
+		// Not armed (the socket may be closed already): read in a goroutine, which sees what
+		// became of it.
+		p.remove(c)
+		return false
+	}
+	// Armed, or the writer dropped the socket meanwhile and took the reader's role (dropped).
+	return true
+}
+
+// start creates the epoll instance and starts the goroutine that waits on it. p.mu is held.
+func (p *poller) start() error {
+	epfd, err := syscall.EpollCreate1(syscall.EPOLL_CLOEXEC)
+	if err != nil {
+		return os.NewSyscallError("epoll_create1", err)
+	}
+	if err := syscall.Pipe2(p.wake[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		syscall.Close(epfd)
+		return os.NewSyscallError("pipe2", err)
+	}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN} // key 0
+	if err := syscall.EpollCtl(epfd, syscall.EPOLL_CTL_ADD, p.wake[0], &ev); err != nil {
+		syscall.Close(epfd)
+		syscall.Close(p.wake[0])
+		syscall.Close(p.wake[1])
+		return os.NewSyscallError("epoll_ctl", err)
+	}
+	p.epfd = epfd
+	p.done = make(chan struct{})
+	go p.run(epfd)
+	return nil
+}
+
+// arm arms c's socket for one readable event (op is EPOLL_CTL_ADD or EPOLL_CTL_MOD). The socket
+// is held open during the call (RawConn.Control), so that its descriptor cannot be closed and
+// reused by another connection in between; a closed socket is an error.
+func (p *poller) arm(c *conn, op int) error {
+	// Under p.mu, so that close cannot close the epoll instance (whose descriptor could then be
+	// reused) during the call.
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	epfd := p.epfd
+	if epfd < 0 {
+		return os.ErrClosed
+	}
+	ev := syscall.EpollEvent{
+		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
+		Fd:     int32(uint32(c.poll.key)),
+		Pad:    int32(uint32(c.poll.key >> 32)),
+	}
+	var err error
+	if cerr := c.poll.raw.Control(func(fd uintptr) {
+		err = syscall.EpollCtl(epfd, op, int(fd), &ev)
+	}); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// remove takes c off the poller's table; its socket leaves the epoll instance when it is closed.
+func (p *poller) remove(c *conn) {
+	p.mu.Lock()
+	delete(p.conns, c.poll.key)
+	p.mu.Unlock()
+}
+
+// run waits for readable sockets and starts a reader for each, until the wake pipe is written.
+func (p *poller) run(epfd int) {
+	defer close(p.done)
+	events := make([]syscall.EpollEvent, 128)
+	for {
+		n, err := syscall.EpollWait(epfd, events, -1)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			// Not expected (the descriptor and the buffer are ours). Connections on the poller
+			// can no longer be re-armed: each reader then closes its connection, and the
+			// silence check closes the idle ones.
+			return
+		}
+		for _, ev := range events[:n] {
+			key := uint64(uint32(ev.Fd)) | uint64(uint32(ev.Pad))<<32
+			if key == 0 {
+				return
+			}
+			p.mu.Lock()
+			c := p.conns[key]
+			p.mu.Unlock()
+			if c != nil && c.poll.state.CompareAndSwap(pollIdle, pollReading) {
+				p.readers.Add(1)
+				go p.read(c)
+			}
+		}
+	}
+}
+
+// read is c's reader while its socket has bytes: it reads frames while its buffer or the socket
+// holds bytes (a frame cut short is waited for, with the read deadline), then gives the buffer
+// back, re-arms the socket and returns. When the connection's reading is over, it ends it.
+func (p *poller) read(c *conn) {
+	defer p.readers.Done()
+	for {
+		if !c.readOne() {
+			c.poll.state.Store(pollDone)
+			p.end(c)
+			return
+		}
+		if c.fr.Buffered() > 0 || c.readable() {
+			continue
+		}
+		c.fr.Release()
+		c.poll.state.Store(pollIdle)
+		err := p.arm(c, syscall.EPOLL_CTL_MOD)
+		if err == nil || !c.poll.state.CompareAndSwap(pollIdle, pollReading) {
+			// Armed: the next event starts the next reader. Or not armed because the socket was
+			// dropped, and the writer has taken the reader's role (dropped).
+			return
+		}
+		// Not armed, and the reader's role is still ours: the poller is closed or the socket
+		// failed. Close it; the next read sees it closed and ends the connection.
+		c.setClose(&closeCause{broken: true})
+	}
+}
+
+// readable reports whether c's socket has bytes to read, or an end or an error that a read would
+// report; false means a read would wait. It peeks without waiting (MSG_PEEK | MSG_DONTWAIT), so
+// that a busy connection goes on reading instead of re-arming for every message.
+func (c *conn) readable() bool {
+	var buf [1]byte
+	var errno syscall.Errno
+	if err := c.poll.raw.Control(func(fd uintptr) {
+		_, _, errno = syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
+			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
+	}); err != nil {
+		return true
+	}
+	return errno != syscall.EAGAIN
+}
+
+// end ends a polled connection once its reader is done (pollDone): it leaves its document, goes
+// off the poller, and ends like any other (ended).
+func (p *poller) end(c *conn) {
+	c.endRead()
+	p.remove(c)
+	c.ended()
+}
+
+// dropped is called by the writer once it has closed the socket. A connection armed on the poller
+// has no reader to notice: dropped takes the reader's role and ends it.
+func (c *conn) dropped() {
+	if c.poll.state.CompareAndSwap(pollIdle, pollDone) {
+		go c.s.poll.end(c)
+	}
+}
+
+// close stops the poller: its goroutine, its epoll instance, and then waits for the readers it
+// started. Connections added later read in goroutines of their own. Shutdown calls it once every
+// connection has ended.
+func (p *poller) close() {
+	p.mu.Lock()
+	p.closed = true
+	epfd := p.epfd
+	p.epfd = -1
+	p.mu.Unlock()
+	if epfd >= 0 {
+		_, _ = syscall.Write(p.wake[1], []byte{1})
+		<-p.done
+		syscall.Close(epfd)
+		syscall.Close(p.wake[0])
+		syscall.Close(p.wake[1])
+	}
+	p.readers.Wait()
+}

@@ -1,0 +1,24 @@
+//go:build !linux
+
+package server
+
+import "github.com/tandemhq/tandem/server/internal/wsframe"
+
+// Without epoll, every connection's reader is a goroutine of its own (conn.serve), with the same
+// frame reader and the same readOne as on Linux.
+
+type pollState struct{}
+
+// poller holds the read buffers the readers borrow.
+type poller struct {
+	bufs *wsframe.BufferPool
+}
+
+func newPoller() *poller { return &poller{bufs: wsframe.NewBufferPool(0)} }
+
+// add reports that c cannot be put on a poller: its reader is a goroutine.
+func (p *poller) add(c *conn) bool { return false }
+
+func (p *poller) close() {}
+
+func (c *conn) dropped() {}
