@@ -78,10 +78,13 @@
 // that an Apply costs O(log n) per op it touches whatever the size of the
 // pending buffer, and a refused plan leaves the document's tree as it was.
 // The pending size that MaxPendingBytes bounds is the length of the pending
-// update (docs/crdt.md 1.6): Apply keeps two upper bounds of it up to date
-// per op (the sum of per-op bounds, and the last exact size plus what was
-// added since, merges with neighbours counted as content only), and computes
-// the exact size only when both exceed the limit or when PendingBytes asks.
+// update (docs/crdt.md 1.6), kept exact as ops come and go: each tree node
+// sums up its subtree as the encoder writes it (blocks, groups of ops that
+// merge, their length fields), sums of neighbours combine in O(1), and the
+// tables count the clients and roots the ops name. Checking the limit costs
+// O(1) per client the plan touches; only when a table passes 128 entries
+// (two-byte indices) and the limit falls between the sizes with the narrowest
+// and the widest indices is the pending set encoded to decide.
 //
 // Loading a snapshot into an empty document is a linear build: runs go into
 // leaves in document order, the tree is built bottom-up, and the client
@@ -100,7 +103,8 @@
 //     client below c is integrated (text item, winning assignment, or skip);
 //   - origins of an integrated run are integrated text items of the same root;
 //   - pending ops are above their client's clock, ascending and disjoint (the
-//     trees balanced), and both pending bounds are at least the exact size;
+//     trees balanced, each node's sum that of its ops), and the pending size
+//     kept is the length of the pending set's encoding;
 //   - every map key's winner is the assignment with the largest
 //     (lamport, client, clock) integrated for it; losers are skips.
 //

@@ -1,21 +1,27 @@
 package crdt
 
-import "fmt"
+import (
+	"fmt"
+	"maps"
+)
 
-// CheckPending checks the pending set's invariants: its bound is the sum of
-// the costs of what it holds and is at least the exact encoded size, which
-// PendingBytes reports; ops are ascending, not overlapping, and above the
-// state vector.
+// CheckPending checks the pending set's invariants: ops are ascending, not
+// overlapping, and above the state vector; the trees are balanced and their
+// sums are those of their ops; the tables count what the ops name; and the
+// size kept up to date is the length of the encoding (or brackets it, with
+// wide tables), as is the size PendingBytes has cached.
 func CheckPending(d *Doc) error {
-	if d.pending.empty() {
+	p := &d.pending
+	if p.empty() {
 		if d.PendingBytes() != 0 {
 			return fmt.Errorf("empty pending set of %d bytes", d.PendingBytes())
 		}
 		return nil
 	}
-	sum := delsCost(d.pending.dels)
-	for c, t := range d.pending.ops {
-		if err := checkOpTree(t); err != nil {
+	recount := &tableDelta{}
+	opsBytes, indices, blocks := 0, 0, 0
+	for c, t := range p.ops {
+		if err := checkOpTree(c, t); err != nil {
 			return fmt.Errorf("client %d: %w", c, err)
 		}
 		ops := t.appendTo(nil)
@@ -23,7 +29,7 @@ func CheckPending(d *Doc) error {
 			return fmt.Errorf("client %d: empty pending list", c)
 		}
 		for i := range ops {
-			sum += pendingCost(&ops[i])
+			recount.count(c, &ops[i], 1)
 			if i > 0 && ops[i].clock < ops[i-1].end() {
 				return fmt.Errorf("client %d: pending ops overlap or are not ascending", c)
 			}
@@ -31,40 +37,123 @@ func CheckPending(d *Doc) error {
 		if ops[0].clock < d.clock(c) {
 			return fmt.Errorf("client %d: pending op at %d below the clock %d", c, ops[0].clock, d.clock(c))
 		}
+		b, i, n := t.share()
+		opsBytes, indices, blocks = opsBytes+b, indices+i, blocks+n
 	}
-	exact := len(encodeUpdate(d.pending.toUpdate()))
-	if sum != d.pending.bound {
-		return fmt.Errorf("pending bound %d, the sum of costs is %d", d.pending.bound, sum)
+	if opsBytes != p.opsBytes || indices != p.indices || blocks != p.blocks {
+		return fmt.Errorf("pending blocks: %d bytes, %d indices, %d blocks kept; the trees sum to %d, %d, %d",
+			p.opsBytes, p.indices, p.blocks, opsBytes, indices, blocks)
 	}
-	if exact > d.pending.bound {
-		return fmt.Errorf("pending bound %d below the exact size %d", d.pending.bound, exact)
+	p.refs.settle()
+	if err := checkRefs(p.refs, recount); err != nil {
+		return err
 	}
-	if up := d.pending.upper(); exact > up {
-		return fmt.Errorf("pending upper bound %d (base %d, since %d) below the exact size %d", up, d.pending.base, d.pending.since, exact)
+	exact := p.measure()
+	size, wide, ok := p.sizeOf(p.tables())
+	switch {
+	case ok && size != exact:
+		return fmt.Errorf("pending size %d kept; the encoding has %d", size, exact)
+	case !ok && (exact < size || exact > wide):
+		return fmt.Errorf("pending size between %d and %d kept; the encoding has %d", size, wide, exact)
 	}
-	// The cached size only: PendingBytes would reset base and since, which
-	// would hide from the tests how Apply keeps them.
 	if got := d.pendingBytes; got >= 0 && got != exact {
 		return fmt.Errorf("PendingBytes() = %d; the encoding has %d", got, exact)
 	}
 	return nil
 }
 
-// checkOpTree checks that t is an AVL tree: heights are right and differ by
-// at most one between siblings.
-func checkOpTree(t *opNode) error {
+// checkRefs checks that t's counts are those of want, and its totals theirs.
+func checkRefs(t *refTable, want *tableDelta) error {
+	if t == nil {
+		t = newRefTable()
+	}
+	nonzero := func(m map[uint64]int) map[uint64]int {
+		out := make(map[uint64]int)
+		for k, v := range m {
+			if v != 0 {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	if got, want := nonzero(t.clients), nonzero(want.clients); !maps.Equal(got, want) {
+		return fmt.Errorf("pending clients table counts %v; the ops name %v", got, want)
+	}
+	roots, bytes := 0, 0
+	for r, n := range want.roots {
+		if n != 0 {
+			roots, bytes = roots+1, bytes+rootEntryBytes(r)
+			if t.roots[r] != n {
+				return fmt.Errorf("pending root %v counted %d times; the ops name it %d times", r, t.roots[r], n)
+			}
+		}
+	}
+	clients, cbytes := 0, 0
+	for c, n := range want.clients {
+		if n != 0 {
+			clients, cbytes = clients+1, cbytes+uvLen(c)
+		}
+	}
+	if len(t.roots) != roots || t.nRoots != roots || t.rootBytes != bytes || t.nClients != clients || t.clientBytes != cbytes {
+		return fmt.Errorf("pending tables: %d clients (%d bytes), %d roots (%d bytes) kept; the ops name %d (%d), %d (%d)",
+			t.nClients, t.clientBytes, t.nRoots, t.rootBytes, clients, cbytes, roots, bytes)
+	}
+	return nil
+}
+
+// checkOpTree checks that t, client's, is an AVL tree (heights are right and
+// differ by at most one between siblings) whose nodes sum up their children
+// and op, and whose root's sum is what its ops encode to.
+func checkOpTree(client uint64, t *opNode) error {
+	if err := checkOpNodes(client, t); err != nil {
+		return err
+	}
 	if t == nil {
 		return nil
 	}
-	if err := checkOpTree(t.left); err != nil {
+	ops := t.appendTo(nil)
+	u := &update{blocks: []block{{client: client}}}
+	for i := range ops {
+		if i > 0 && ops[i].clock != ops[i-1].end() {
+			u.blocks = append(u.blocks, block{client: client})
+		}
+		u.blocks[len(u.blocks)-1].ops = append(u.blocks[len(u.blocks)-1].ops, ops[i])
+	}
+	// The blocks alone: the encoding minus the format byte, the tables, the
+	// block count and the empty delete set.
+	enc := encodeUpdate(u)
+	clients, roots := u.tables()
+	want := len(enc) - 1 - uvLen(uint64(len(clients))) - uvLen(uint64(len(roots))) - uvLen(uint64(len(u.blocks))) - 1
+	for _, c := range clients {
+		want -= uvLen(c)
+	}
+	for _, r := range roots {
+		want -= rootEntryBytes(r)
+	}
+	if len(clients) <= 128 && len(roots) <= 128 { // one-byte indices, as sums count them
+		if got, _, n := t.share(); got != want || n != len(u.blocks) {
+			return fmt.Errorf("pending tree sums to %d bytes in %d blocks; its ops encode to %d in %d", got, n, want, len(u.blocks))
+		}
+	}
+	return nil
+}
+
+func checkOpNodes(client uint64, t *opNode) error {
+	if t == nil {
+		return nil
+	}
+	if err := checkOpNodes(client, t.left); err != nil {
 		return err
 	}
-	if err := checkOpTree(t.right); err != nil {
+	if err := checkOpNodes(client, t.right); err != nil {
 		return err
 	}
 	hl, hr := t.left.h(), t.right.h()
 	if t.height != 1+max(hl, hr) || hl > hr+1 || hr > hl+1 {
 		return fmt.Errorf("pending tree unbalanced at clock %d: height %d, children %d and %d", t.op.clock, t.height, hl, hr)
+	}
+	if want := newOpNode(client, t.op, t.left, t.right).sum; t.sum != want {
+		return fmt.Errorf("pending tree node at clock %d sums to %+v; its children and op to %+v", t.op.clock, t.sum, want)
 	}
 	return nil
 }

@@ -8,7 +8,8 @@ import (
 
 // A plan is what applying an update will do, computed without changing the
 // document: the ops to integrate in dependency order, the delete ranges to
-// apply, and the new pending set with its encoded size.
+// apply, and the new pending set with its encoded size (-1 when not known:
+// see Doc.PendingBytes).
 type plan struct {
 	steps        []step
 	dels         []delRange
@@ -29,10 +30,41 @@ type step struct {
 type queue struct {
 	client uint64
 	ops    *opNode
+	orig   *opNode // the document's pending ops of the client
 	done   []*uop
-	next   uint64 // the client's clock once done are integrated
-	cut    bool   // ops left the front of ops (trimmed, dropped or integrated)
-	added  []*uop // the ops added to ops (some may have left it since)
+	next   uint64      // the client's clock once done are integrated
+	refs   *tableDelta // the plan's: what ops add to and take from the tables
+}
+
+// put adds op to the queue's ops; op must not overlap them.
+func (q *queue) put(op *uop) {
+	q.ops = q.ops.insert(q.client, op)
+	q.refs.count(q.client, op, 1)
+}
+
+// take removes the first of the queue's ops (there is one).
+func (q *queue) take() {
+	q.refs.count(q.client, q.ops.first(), -1)
+	q.ops = q.ops.withoutFirst(q.client)
+}
+
+// tableDelta is how a plan changes the counts of a refTable.
+type tableDelta struct {
+	clients map[uint64]int
+	roots   map[rootKey]int
+}
+
+// count adds dv to the counts of what op, client's, names.
+func (t *tableDelta) count(client uint64, op *uop, dv int) {
+	if t.clients == nil {
+		t.clients, t.roots = make(map[uint64]int), make(map[rootKey]int)
+	}
+	opRefs(client, op, func(c uint64, r rootKey, hasRoot bool) {
+		t.clients[c] += dv
+		if hasRoot {
+			t.roots[r] += dv
+		}
+	})
 }
 
 // waiter is a client queue waiting for the clock of another client to pass clock.
@@ -63,26 +95,22 @@ func (h *waitHeap) Pop() any {
 // size n of the pending buffer.
 func (d *Doc) plan(u *update) *plan {
 	p := &plan{}
+	d.pending.refs.settle()
 	queues := make(map[uint64]*queue, len(d.pending.ops)+len(u.blocks))
+	refs := &tableDelta{}
 	changed := false
-	bound := 0 // the ops part of the new pending set's bound
-	if !d.pending.empty() {
-		bound = d.pending.bound - delsCost(d.pending.dels)
-	}
 	for c, ops := range d.pending.ops {
-		q := &queue{client: c, ops: ops, next: d.clock(c)}
+		q := &queue{client: c, ops: ops, orig: ops, next: d.clock(c), refs: refs}
 		// Pending ops that became known meanwhile are dropped.
 		for op := q.ops.first(); op != nil && op.end() <= q.next; op = q.ops.first() {
-			bound -= pendingCost(op)
-			q.ops = q.ops.withoutFirst()
-			q.cut, changed = true, true
+			q.take()
+			changed = true
 		}
 		if op := q.ops.first(); op != nil && op.clock < q.next {
 			trimmed := trimOp(c, *op, q.next)
-			bound += pendingCost(&trimmed) - pendingCost(op)
-			q.ops = q.ops.withoutFirst().insert(&trimmed)
-			q.added = append(q.added, &trimmed)
-			q.cut, changed = true, true
+			q.take()
+			q.put(&trimmed)
+			changed = true
 		}
 		queues[c] = q
 	}
@@ -90,12 +118,11 @@ func (d *Doc) plan(u *update) *plan {
 		b := &u.blocks[i]
 		q := queues[b.client]
 		if q == nil {
-			q = &queue{client: b.client, next: d.clock(b.client)}
+			q = &queue{client: b.client, next: d.clock(b.client), refs: refs}
 			queues[b.client] = q
 		}
 		for _, op := range b.ops {
-			if cost := q.addOp(op); cost > 0 {
-				bound += cost
+			if q.addOp(op) {
 				changed = true
 			}
 		}
@@ -137,9 +164,7 @@ func (d *Doc) plan(u *update) *plan {
 					}
 				}
 			}
-			bound -= pendingCost(op) // it leaves the queue
-			q.ops = q.ops.withoutFirst()
-			q.cut = true
+			q.take()
 			if op.kind == opText && !d.originsValid(op, queues) {
 				skip := *op
 				skip.kind, skip.content = opSkip, nil
@@ -158,16 +183,12 @@ func (d *Doc) plan(u *update) *plan {
 	}
 
 	// What waits: the ops not reached, and the delete ranges beyond the clocks.
-	charged, grown := 0, 0 // for pendingSet.since and grown
 	for c, q := range queues {
 		if q.ops != nil {
 			if p.pending.ops == nil {
 				p.pending.ops = make(map[uint64]*opNode)
 			}
 			p.pending.ops[c] = q.ops
-			cost, entries := q.charge()
-			charged += cost
-			grown += entries
 		}
 	}
 	dels := d.pending.dels
@@ -188,113 +209,97 @@ func (d *Doc) plan(u *update) *plan {
 	case p.pending.empty():
 		p.pendingChanged = !d.pending.empty()
 	case !changed && slices.Equal(p.pending.dels, d.pending.dels):
-		p.pending.bound, p.pendingBytes = d.pending.bound, d.pendingBytes
-		p.pending.base, p.pending.entries = d.pending.base, d.pending.entries
-		p.pending.since, p.pending.grown = d.pending.since, d.pending.grown
+		p.pending.refs, p.pendingBytes = d.pending.refs, d.pendingBytes
+		p.pending.opsBytes, p.pending.blocks, p.pending.indices = d.pending.opsBytes, d.pending.blocks, d.pending.indices
 	default:
 		p.pendingChanged = true
-		p.pending.bound = bound + delsCost(p.pending.dels)
-		if !slices.Equal(p.pending.dels, d.pending.dels) {
-			grown += len(p.pending.dels) // their clients may be new to the table
-		}
-		p.pending.base, p.pending.entries = d.pending.base, d.pending.entries
-		p.pending.since, p.pending.grown = d.pending.since+charged, d.pending.grown+grown
-		p.pendingBytes = -1 // not known yet: see Doc.PendingBytes
-		if p.pending.upper() > d.cfg.MaxPendingBytes {
+		size, wide, exact := p.pending.sizeOf(p.pending.tally(&d.pending, queues, refs))
+		switch {
+		case exact:
+			p.pendingBytes = size
+		case wide <= d.cfg.MaxPendingBytes:
+			p.pendingBytes = -1 // not known, under the limit: see Doc.PendingBytes
+		default:
 			p.pendingBytes = p.pending.measure()
 		}
 	}
 	return p
 }
 
+// tally sets the size parts of p, the pending set that a plan derives from
+// old with the queues and table changes given, and returns its tables' size.
+// It costs O(1) per queue and per table change, and a pass over the delete
+// ranges.
+func (p *pendingSet) tally(old *pendingSet, queues map[uint64]*queue, delta *tableDelta) tableSize {
+	p.opsBytes, p.blocks, p.indices = old.opsBytes, old.blocks, old.indices
+	for _, q := range queues {
+		if q.ops == q.orig {
+			continue
+		}
+		b0, i0, n0 := q.orig.share()
+		b1, i1, n1 := q.ops.share()
+		p.opsBytes += b1 - b0
+		p.indices += i1 - i0
+		p.blocks += n1 - n0
+	}
+	base := old.refs
+	if base == nil {
+		base = newRefTable()
+	}
+	t := &refTable{clients: delta.clients, roots: delta.roots, base: base,
+		nClients: base.nClients, nRoots: base.nRoots, clientBytes: base.clientBytes, rootBytes: base.rootBytes}
+	for c, dv := range delta.clients {
+		switch was := base.clients[c]; {
+		case was == 0 && was+dv > 0:
+			t.nClients++
+			t.clientBytes += uvLen(c)
+		case was > 0 && was+dv == 0:
+			t.nClients--
+			t.clientBytes -= uvLen(c)
+		}
+	}
+	for r, dv := range delta.roots {
+		switch was := base.roots[r]; {
+		case was == 0 && was+dv > 0:
+			t.nRoots++
+			t.rootBytes += rootEntryBytes(r)
+		case was > 0 && was+dv == 0:
+			t.nRoots--
+			t.rootBytes -= rootEntryBytes(r)
+		}
+	}
+	if len(p.ops) > 0 {
+		p.refs = t
+	}
+	return t.withDels(p.dels, func(c uint64) int { return base.clients[c] + delta.clients[c] })
+}
+
 // addOp adds op to the queue unless its clocks are known: the parts already
 // integrated or already queued are dropped (the first one received wins). It
-// returns the pendingCost of what it added (0 if nothing).
-func (q *queue) addOp(op uop) int {
+// reports whether it added anything.
+func (q *queue) addOp(op uop) bool {
 	if op.end() <= q.next {
-		return 0
+		return false
 	}
 	op = trimOp(q.client, op, q.next)
-	cost := 0
+	added := false
 	for op.n > 0 {
 		o := q.ops.endingAfter(op.clock)
 		if o == nil {
-			q.ops = q.ops.insert(&op)
-			q.added = append(q.added, &op)
-			return cost + pendingCost(&op)
+			q.put(&op)
+			return true
 		}
 		if op.clock < o.clock {
 			part := cutOp(op, o.clock)
-			q.ops = q.ops.insert(&part)
-			q.added = append(q.added, &part)
-			cost += pendingCost(&part)
+			q.put(&part)
+			added = true
 		}
 		if op.end() <= o.end() {
-			return cost
+			return added
 		}
 		op = trimOp(q.client, op, o.end())
 	}
-	return cost
-}
-
-// charge returns what the plan's changes to the queue may add to the encoded
-// size of the pending set, and how many table entries, for pendingSet.since
-// and grown. Think of the new ops as the old ones that stay, then the added
-// ones that stay, in clock order. When a prefix of the old ops left, the first
-// old op that stays may need block and op headers of its own: pendingCost.
-// An added op costs its content and length growth (mergedCost) when it joins
-// the group of the op before it; that, plus its left origin if it names
-// another client, when it joins the group of an old op after it (whose group
-// header it takes over); else pendingCost.
-func (q *queue) charge() (cost, entries int) {
-	if len(q.added) == 0 && !q.cut {
-		return 0, 0
-	}
-	slices.SortFunc(q.added, func(a, b *uop) int { return cmp.Compare(a.clock, b.clock) })
-	added := func(op *uop) bool {
-		i, ok := slices.BinarySearchFunc(q.added, op.clock, func(a *uop, c uint64) int { return cmp.Compare(a.clock, c) })
-		for ; ok && i < len(q.added) && q.added[i].clock == op.clock; i++ {
-			if q.added[i] == op {
-				return true
-			}
-		}
-		return false
-	}
-	if q.cut {
-		q.ops.each(func(op *uop) bool {
-			if added(op) {
-				return true
-			}
-			cost += pendingCost(op)
-			return false
-		})
-	}
-	for _, x := range q.added {
-		if q.ops.find(x.clock) != x {
-			continue // integrated
-		}
-		var prev *uop
-		if x.clock > 0 {
-			prev = q.ops.find(x.clock - 1)
-		}
-		next := q.ops.find(x.end())
-		switch {
-		case prev != nil && canMerge(q.client, prev, x):
-			cost += mergedCost(x)
-		case next != nil && !added(next) && canMerge(q.client, x, next):
-			cost += mergedCost(x)
-			if x.left.Client != 0 && x.left.Client != q.client {
-				// next's left origin was the client's own, at a later clock: an
-				// origin of the client or none is not wider.
-				cost += 4 * maxUvarBytes
-				entries++
-			}
-		default:
-			cost += pendingCost(x)
-			entries += 3
-		}
-	}
-	return cost, entries
+	return added
 }
 
 // originsValid checks, when op is about to be integrated, that its origins are
