@@ -152,3 +152,51 @@ func TestUTF16Len(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkReceiveDecode compares what the generator does per received update: the lean path
+// (frame header, clock ranges) and the one through package client (decode the frame, inspect the
+// update with crdt).
+func BenchmarkReceiveDecode(b *testing.B) {
+	frame := appendTandemKeystroke(nil, 1<<40, 1234)
+	b.Run("lean", func(b *testing.B) {
+		b.ReportAllocs()
+		var ranges []clockRange
+		for range b.N {
+			d := yDecoder{b: frame[2:]}
+			ranges, _ = tandemRanges(d.bytes(), ranges[:0])
+		}
+	})
+	b.Run("client", func(b *testing.B) {
+		b.ReportAllocs()
+		var ranges []clockRange
+		for range b.N {
+			f, _ := protocol.DecodeFrame(frame, protocol.FromServer)
+			info, _ := crdt.InspectUpdate(f.Message.(*protocol.Update).Data)
+			ranges = ranges[:0]
+			for _, r := range info.Ranges {
+				ranges = append(ranges, clockRange{client: r.Client, start: r.Start, end: r.End})
+			}
+		}
+	})
+}
+
+// BenchmarkKeystrokeEncode compares the generator's keystroke: encoded straight into the frame,
+// or typed into a replica whose update is taken and framed (package client's Edit).
+func BenchmarkKeystrokeEncode(b *testing.B) {
+	b.Run("lean", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for i := range b.N {
+			buf = appendTandemKeystroke(buf[:0], 1<<40, uint64(i))
+		}
+	})
+	b.Run("replica", func(b *testing.B) {
+		b.ReportAllocs()
+		d, _ := crdt.NewDoc(1<<40, crdt.Config{})
+		for range b.N {
+			txt := d.Text(benchRoot)
+			_ = txt.Insert(txt.Len(), "x")
+			_ = protocol.EncodeFrame(0, &protocol.Update{Data: d.TakeUpdate()})
+		}
+	})
+}
