@@ -11,7 +11,7 @@
 //
 // # Following one update
 //
-// A connection's reader goroutine reads a binary message (at most Config.MaxMessageBytes),
+// A connection's reader reads a binary message (at most Config.MaxMessageBytes),
 // protocol.DecodeFrame decodes it, and the reader posts it to the document's actor. The actor
 // applies it to its crdt.Doc (a refused update closes the connection with 4422 and changes
 // nothing), hands the same bytes to storage.Append, and queues one encoded frame for every other
@@ -29,18 +29,28 @@
 //     never blocks) and to storage through asynchronous calls (Append, CompactAsync,
 //     PutDocMetaAsync); the deletion, whose storage call is synchronous, runs in a helper
 //     goroutine the actor waits for. It reads storage once, before it serves anything: the load.
-//   - Each connection has a reader (the HTTP handler's goroutine) and a writer goroutine. Only
-//     the writer writes data frames; close and ping frames use gorilla's WriteControl, which may be
-//     called concurrently. The outbound queue is bounded in messages and bytes; a connection that
-//     would overflow it is a slow consumer and is closed with 1013 (its client resyncs by state
-//     vector, so nothing is lost).
+//   - Each connection has a reader and a writer, each a goroutine only while it has work. After
+//     gorilla's handshake the frames are the server's own (server/internal/wsframe). The writer
+//     (conn.drain) runs while the connection's queue holds frames and writes them all, control
+//     frames included, in one writev per pass: nothing else writes to the socket. The reader, on
+//     Linux, is started by the server's poller (poll_linux.go: one epoll instance per Server,
+//     sockets armed one-shot) when bytes arrive, reads while there are bytes, re-arms and exits;
+//     one-shot arming makes sure a connection never has two readers, so its messages reach the
+//     actor in order. Elsewhere, and for TLS, the reader is a goroutine per connection
+//     (conn.serve) with the same code. One timer per connection pings and closes a peer silent
+//     for PongWait. The outbound queue is bounded in messages and bytes; a connection that would
+//     overflow it is a slow consumer and is closed with 1013 (its client resyncs by state vector,
+//     so nothing is lost).
 //   - The registry maps document IDs to actors under one mutex, get-or-create. An actor that exits
 //     removes itself first, then answers what is left in its inbox with errRetry, so that a late
 //     request starts a fresh actor, which loads the document again.
-//   - Locks: Server.mu (connections, closing), registry.mu, conn.mu (queue), actor.evMu (mailbox),
-//     warner.mu. None is held while another is taken, and none while talking to an actor.
+//   - Locks: Server.mu (connections, closing), registry.mu, conn.mu (queue), poller.mu (its
+//     table and epoll instance), actor.evMu (mailbox), warner.mu. None is held while another is
+//     taken, and none while talking to an actor.
 //   - Goroutines and their owners: actors (registry.wg, waited by Shutdown), connection writers
-//     (their handler waits), handlers (Server.connWG, waited by Shutdown), deletions (actor.bg).
+//     (waited by the connection's end, conn.ended), connections (Server.connWG, waited by
+//     Shutdown), the poller's goroutine and the readers it starts (poller.close, called by
+//     Shutdown once the connections have ended), deletions (actor.bg).
 //
 // # Invariants
 //
