@@ -30,7 +30,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -965,20 +964,6 @@ func TestConnectionLimits(t *testing.T) {
 	})
 }
 
-// loadAverage returns the one-minute load average, where the system reports it.
-func loadAverage() (float64, bool) {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return 0, false
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 {
-		return 0, false
-	}
-	v, err := strconv.ParseFloat(f[0], 64)
-	return v, err == nil
-}
-
 // heapPeak samples the live heap every millisecond until stop is closed, and returns its highest
 // value above the heap at the start, after a GC.
 func heapPeak(stop <-chan struct{}) (peak func() uint64) {
@@ -1220,26 +1205,30 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 	return s[max(0, min(i, len(s)-1))]
 }
 
-// editLoad runs n editors on docID, each inserting a character every period, and an observer
+// latency is one broadcast latency: when the update was sent, and how long it took to reach the
+// observer.
+type latency struct {
+	sent time.Time
+	d    time.Duration
+}
+
+// editLoad runs n editors on docID, each typing a character every period, and an observer
 // that records, for every update, the time from its sending to its arrival at the observer. It
 // runs until stop is closed and returns the latencies.
-func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int, period time.Duration, stop <-chan struct{}) func() []time.Duration {
+func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int, period time.Duration, stop <-chan struct{}) func() []latency {
 	t.Helper()
 	observer := ts.joinAs(t, docID, firstID, mint(t, "observer", docID, auth.RoleRead, time.Hour))
 	var mu sync.Mutex
 	sentAt := map[crdt.ID]time.Time{}
-	var lat []time.Duration
+	var lat []latency
 	var wg sync.WaitGroup
 	for i := range n {
 		e := ts.joinAs(t, docID, firstID+1+uint64(i), mint(t, fmt.Sprintf("editor%d", i), docID, auth.RoleWrite, time.Hour))
-		// Acks and others' updates are read and dropped, so that no editor is a slow consumer.
-		go func() {
-			for {
-				if _, _, err := e.WS.ReadMessage(); err != nil {
-					return
-				}
-			}
-		}()
+		// Acks and others' updates are read and dropped, so that no editor is a slow consumer: as
+		// raw bytes, which costs the test process little next to decoding frames (the server
+		// writes the same either way). Editors answer no ping: the server's PongWait must be
+		// longer than the load runs.
+		go func() { _, _ = io.Copy(io.Discard, e.WS.NetConn()) }()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -1251,7 +1240,12 @@ func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int
 					return
 				case <-tick.C:
 				}
-				if err := e.Doc.Text("body").Insert(0, "e"); err != nil {
+				// At the end of the editor's own text: it drops the others' updates, so its runs
+				// form a chain of its own, which the server places after its previous run without
+				// a scan (typing at 0 would make each of its runs concurrent with every other
+				// client's at the start of the document, a scan that grows with the test).
+				txt := e.Doc.Text("body")
+				if err := txt.Insert(txt.Len(), "e"); err != nil {
 					t.Error(err)
 					return
 				}
@@ -1259,7 +1253,7 @@ func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int
 				mu.Lock()
 				sentAt[crdt.ID{Client: e.ClientID, Clock: uint64(k)}] = time.Now()
 				mu.Unlock()
-				_ = e.WS.SetWriteDeadline(time.Now().Add(5 * time.Second))
+				_ = e.WS.SetWriteDeadline(time.Now().Add(30 * time.Second))
 				if err := e.WS.WriteMessage(websocket.BinaryMessage, protocol.EncodeFrame(0, &protocol.Update{Data: u})); err != nil {
 					t.Errorf("editor %d: %v", e.ClientID, err)
 					return
@@ -1297,13 +1291,13 @@ func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int
 			mu.Lock()
 			for _, r := range info.Ranges {
 				if at, ok := sentAt[crdt.ID{Client: r.Client, Clock: r.Start}]; ok {
-					lat = append(lat, now.Sub(at))
+					lat = append(lat, latency{at, now.Sub(at)})
 				}
 			}
 			mu.Unlock()
 		}
 	}()
-	return func() []time.Duration {
+	return func() []latency {
 		wg.Wait()
 		<-done
 		mu.Lock()
@@ -1312,32 +1306,34 @@ func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int
 	}
 }
 
-// T-SEC-08.
-func TestRateLimit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs for about 6 s")
-	}
-	ts := startServer(t, secConfig(t, nil), nil)
-	rate, burst := ts.cfg.UpdatesPerSecond, ts.cfg.UpdateBurst
-	if rate != 60 || burst != 300 {
-		t.Fatalf("update rate %v burst %d; want the defaults 60 and 300", rate, burst)
-	}
-	const editors, period = 10, 100 * time.Millisecond // 10 editors at 10 updates per second each
+// floodResult is how the server dealt with one flooder.
+type floodResult struct {
+	sent             int
+	exceeded, closed time.Time // when it passed its burst; when it saw the refusal, or left
+	code             protocol.CloseCode
+}
 
-	// Baseline: the editors alone.
-	stop := make(chan struct{})
-	collect := ts.editLoad(t, "flood", 200, editors, period, stop)
-	time.Sleep(3 * time.Second)
-	close(stop)
-	base := collect()
-
-	// Again, with a flooder at 10 x the rate on the same document.
-	stop = make(chan struct{})
-	collect = ts.editLoad(t, "flood", 400, editors, period, stop)
-	flooder := ts.joinAs(t, "flood", 300, mint(t, "flooder", "flood", auth.RoleWrite, time.Hour))
-	// The flooder's reader: the refusal is the error message before the close frame (the close
-	// frame itself may be lost: the flooder keeps writing after the server has closed, so the
-	// server's socket can end with a reset).
+// flood joins a client as clientID and sends updates: at 10 x the update rate until the server
+// refuses it (or 30 s pass: a failure), or, with polite set, its burst at that pace and then
+// updates at the rate for grace, after which it leaves. Both send the same updates, encoded
+// before the first is sent, so that the test process spends the same on either while it runs.
+func (ts *testServer) flood(t *testing.T, docID string, clientID uint64, rate float64, burst int, grace time.Duration, polite bool) floodResult {
+	t.Helper()
+	flooder := ts.joinAs(t, docID, clientID, mint(t, "flooder", docID, auth.RoleWrite, time.Hour))
+	defer flooder.WS.Close()
+	frames := make([][]byte, burst+int(10*rate*(grace+2*time.Second).Seconds()))
+	txt := flooder.Doc.Text("body")
+	for i := range frames {
+		_ = txt.Insert(txt.Len(), "f")
+		frames[i] = protocol.EncodeFrame(0, &protocol.Update{Data: flooder.Doc.TakeUpdate()})
+	}
+	only := len(frames)
+	if polite {
+		only = burst + int(rate*grace.Seconds())
+	}
+	// The reader: the refusal is the error message before the close frame (the close frame itself
+	// may be lost: the flooder keeps writing after the server has closed, so the server's socket
+	// can end with a reset).
 	closed := make(chan protocol.CloseCode, 1)
 	go func() {
 		var last protocol.CloseCode
@@ -1353,86 +1349,163 @@ func TestRateLimit(t *testing.T) {
 			}
 			if f, err := protocol.DecodeFrame(b, protocol.FromServer); err == nil {
 				if e, ok := f.Message.(*protocol.Error); ok {
-					last = e.Code
-					closed <- last
+					closed <- e.Code
 					return
 				}
 			}
 		}
 	}()
+	var r floodResult
 	start := time.Now()
-	var exceeded time.Time
-	var code protocol.CloseCode
 	tick := time.NewTicker(time.Second / time.Duration(10*rate))
-	sent := 0
-flood:
+	defer tick.Stop()
 	for {
 		select {
-		case code = <-closed:
-			break flood
+		case r.code = <-closed:
+			r.closed = time.Now()
+			return r
 		case <-tick.C:
 		}
-		if time.Since(start) > 10*time.Second {
-			t.Fatalf("flooder not closed after 10 s (%d updates sent)", sent)
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("flooder %d not closed after 30 s (%d updates sent)", clientID, r.sent)
 		}
-		_ = flooder.Doc.Text("body").Insert(0, "f")
+		if r.sent == len(frames) {
+			// Not refused after its burst and 2 s beyond its grace: a failure the caller sees
+			// by the missing code.
+			r.closed = time.Now()
+			return r
+		}
 		// A write blocks while the server, throttling the flooder, does not read.
-		_ = flooder.WS.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if err := flooder.WS.WriteMessage(websocket.BinaryMessage, protocol.EncodeFrame(0, &protocol.Update{Data: flooder.Doc.TakeUpdate()})); err != nil {
-			code = <-closed
-			break
+		_ = flooder.WS.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if err := flooder.WS.WriteMessage(websocket.BinaryMessage, frames[r.sent]); err != nil {
+			r.code = <-closed
+			r.closed = time.Now()
+			return r
 		}
-		sent++
-		if exceeded.IsZero() && float64(sent) > float64(burst)+rate*time.Since(start).Seconds() {
-			exceeded = time.Now()
+		r.sent++
+		if r.sent == only {
+			r.closed = time.Now()
+			return r
+		}
+		if polite && r.sent >= burst {
+			// At the rate from now on: one update per 10 ticks.
+			for range 9 {
+				<-tick.C
+			}
+		}
+		if r.exceeded.IsZero() && float64(r.sent) > float64(burst)+rate*time.Since(start).Seconds() {
+			r.exceeded = time.Now()
 		}
 	}
-	closedAt := time.Now()
-	tick.Stop()
-	time.Sleep(3*time.Second - time.Since(start))
-	close(stop)
-	flood := collect()
+}
 
-	// The server refused it with 4429. The client saw the error message or the close frame,
-	// unless the reset that ends a socket the flooder kept writing to came first (code 0).
-	if n := ts.metrics.refusals.Value(reasonRateLimited); n != 1 {
-		t.Fatalf("refusals{rate_limited} = %d; want 1", n)
+// T-SEC-08. Ten editors type at 10 updates per second each for the whole test, and an observer
+// records every update's broadcast latency. Rounds of three windows follow each other, so that
+// every condition is measured on the same connections, interleaved, under the same background
+// load (other processes, the race detector):
+//   - polite: an extra client sends its burst (UpdateBurst updates) at the flood's pace, then
+//     updates at the rate for RateLimitGrace, all within its limit, and leaves; the window lasts
+//     as long as the flood window before it;
+//   - flood: a flooder sends at 10 x the update rate, the same burst first, and keeps on until
+//     the server refuses it, which must happen with 4429 within 2 s of exceeding the burst;
+//   - quiet: the editors alone, for a second.
+//
+// The criterion compares the p99 of the latencies of updates sent during flood windows with that
+// of polite windows (about 1 000 samples each): at most 2 x, with a floor of latencyFloor under
+// which a difference is scheduler noise (a loaded two-core machine under the race detector shows
+// p99s of 10 to 30 ms in quiet windows), not starvation. The server admits the same from both
+// clients, its burst and then its rate, so what the flood adds is what arrives beyond the limit:
+// what the throttle must keep from the editors. Polite windows are the baseline because on such a
+// machine the server takes hundreds of milliseconds to fan out a burst of 300 updates to a dozen
+// connections, flood or not, and the editors' latency then measures the machine; the quiet
+// windows' p99 (the editors alone) is logged beside them. Both clients send updates encoded
+// beforehand, so that the test process spends the same on either.
+func TestRateLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs for about 30 s under the race detector")
 	}
-	if code != protocol.CloseRateLimited && code != 0 {
-		t.Fatalf("flooder refused with %v; want 4429", code)
+	const (
+		editors, period = 10, 100 * time.Millisecond // 10 editors at 10 updates per second each
+		rounds          = 6
+		latencyFloor    = 20 * time.Millisecond
+	)
+	cfg := secConfig(t, nil)
+	cfg.PongWait = 5 * time.Minute // the editors read raw bytes and answer no ping (editLoad)
+	ts := startServer(t, cfg, nil)
+	rate, burst, grace := ts.cfg.UpdatesPerSecond, ts.cfg.UpdateBurst, ts.cfg.RateLimitGrace
+	if rate != 60 || burst != 300 || grace != time.Second {
+		t.Fatalf("update rate %v burst %d grace %v; want the defaults 60, 300 and 1 s", rate, burst, grace)
 	}
-	if exceeded.IsZero() {
-		t.Fatalf("the flooder never exceeded its burst (%d sent)", sent)
+	stop := make(chan struct{})
+	collect := ts.editLoad(t, "flood", 200, editors, period, stop)
+	time.Sleep(500 * time.Millisecond) // the editors' first updates, before any window
+
+	const (
+		politeWindow = iota
+		floodWindow
+		quietWindow
+	)
+	type window struct {
+		from, to time.Time
+		kind     int
 	}
-	if d := closedAt.Sub(exceeded); d > 2*time.Second {
-		t.Errorf("flooder closed %v after exceeding its burst; want within 2 s", d)
+	var windows []window
+	last := 2 * time.Second // the length of the first burst window: about a flood window's
+	for r := range rounds {
+		from := time.Now()
+		if res := ts.flood(t, "flood", 500+uint64(r), rate, burst, grace, true); res.code != 0 || !res.exceeded.IsZero() {
+			t.Fatalf("round %d: the polite client was refused with %v or exceeded its burst (%d sent)", r, res.code, res.sent)
+		}
+		time.Sleep(last - time.Since(from))
+		windows = append(windows, window{from, time.Now(), politeWindow})
+
+		from = time.Now()
+		res := ts.flood(t, "flood", 300+uint64(r), rate, burst, grace, false)
+		windows = append(windows, window{from, res.closed, floodWindow})
+		last = res.closed.Sub(from)
+		t.Logf("round %d: flooder sent %d updates, exceeded its burst after %v, refused %v later with %v",
+			r, res.sent, res.exceeded.Sub(from).Round(time.Millisecond), res.closed.Sub(res.exceeded).Round(time.Millisecond), res.code)
+		// The server refused it with 4429. The client saw the error message or the close frame,
+		// unless the reset that ends a socket the flooder kept writing to came first (code 0).
+		if res.code != protocol.CloseRateLimited && res.code != 0 {
+			t.Fatalf("round %d: flooder refused with %v; want 4429", r, res.code)
+		}
+		if res.exceeded.IsZero() {
+			t.Fatalf("round %d: the flooder never exceeded its burst (%d sent)", r, res.sent)
+		}
+		if d := res.closed.Sub(res.exceeded); d > 2*time.Second {
+			t.Errorf("round %d: flooder closed %v after exceeding its burst; want within 2 s", r, d)
+		}
+
+		from = time.Now()
+		time.Sleep(time.Second)
+		windows = append(windows, window{from, time.Now(), quietWindow})
 	}
-	bp, fp := percentile(base, 99), percentile(flood, 99)
-	t.Logf("flooder: %d updates sent, burst exceeded after %v, refused %v later with %v",
-		sent, exceeded.Sub(start).Round(time.Millisecond), closedAt.Sub(exceeded).Round(time.Millisecond), code)
-	t.Logf("editors' broadcast latency p50/p99: baseline %v/%v (%d samples), with the flooder %v/%v (%d samples)",
-		percentile(base, 50), bp, len(base), percentile(flood, 50), fp, len(flood))
-	if len(base) < 100 || len(flood) < 100 {
-		t.Fatalf("too few samples: %d baseline, %d with the flooder", len(base), len(flood))
+	close(stop)
+	samples := collect()
+	if n := ts.metrics.refusals.Value(reasonRateLimited); n != rounds {
+		t.Fatalf("refusals{rate_limited} = %d; want %d (one per flooder; the burst clients stay within their limit)", n, rounds)
 	}
-	// The criterion is 2 x the baseline p99. On loopback a baseline p99 is a few hundred
-	// microseconds, so a floor of 10 ms keeps scheduler noise on a shared machine from failing
-	// the test; a flooder that starves the editors costs far more than that.
-	if raceEnabled {
-		// The race detector slows the actor five to ten times: the latency criterion is checked
-		// in runs without it (go test ./server).
-		t.Logf("race detector on: latency criterion not checked")
-		return
+
+	var lat [3][]time.Duration
+	for _, s := range samples {
+		for _, w := range windows {
+			if !s.sent.Before(w.from) && s.sent.Before(w.to) {
+				lat[w.kind] = append(lat[w.kind], s.d)
+				break
+			}
+		}
 	}
-	if load, ok := loadAverage(); ok && load > float64(runtime.NumCPU()) {
-		// Other processes compete for the CPU: the flooder's burst (300 updates, each sent to 21
-		// connections) then takes long enough to show in the editors' p99 for reasons that have
-		// nothing to do with the server. The criterion needs a machine that is not overloaded.
-		t.Logf("load average %.1f on %d CPUs: latency criterion not checked", load, runtime.NumCPU())
-		return
+	bp, fp := percentile(lat[politeWindow], 99), percentile(lat[floodWindow], 99)
+	t.Logf("editors' broadcast latency p50/p99: beside a polite client %v/%v (%d samples), beside a flooder %v/%v (%d), quiet %v/%v (%d)",
+		percentile(lat[politeWindow], 50), bp, len(lat[politeWindow]),
+		percentile(lat[floodWindow], 50), fp, len(lat[floodWindow]),
+		percentile(lat[quietWindow], 50), percentile(lat[quietWindow], 99), len(lat[quietWindow]))
+	if len(lat[politeWindow]) < 500 || len(lat[floodWindow]) < 500 {
+		t.Fatalf("too few samples for a p99: %d beside a polite client, %d beside a flooder", len(lat[politeWindow]), len(lat[floodWindow]))
 	}
-	if limit := max(2*bp, 10*time.Millisecond); fp > limit {
-		t.Errorf("editors' p99 with the flooder = %v; want at most %v (2 x baseline %v)", fp, limit, bp)
+	if limit := max(2*bp, latencyFloor); fp > limit {
+		t.Errorf("editors' p99 with a flooder = %v; want at most %v (2 x the p99 beside a polite client %v, floor %v)", fp, limit, bp, latencyFloor)
 	}
 }
 
@@ -1894,10 +1967,15 @@ func TestDocSizeAndTombstones(t *testing.T) {
 	}
 }
 
-// T-SEC-12.
+// T-SEC-12. The plan's bomb: 10 000 updates whose dependencies never arrive. The cap is 1 MiB
+// rather than the default 8 MiB, with updates of about 120 bytes, so that the 10 000 pass it
+// (after about 8 800) at an eighth of the traffic and memory; the server's path is the same. The
+// test waits for events (the refusal, the unload), each bounded by a generous timeout, not for
+// time windows that a loaded machine may miss; only the heap criterion is timed, from the unload.
 func TestPendingBomb(t *testing.T) {
+	const capBytes = 1 << 20
 	cfg := secConfig(t, nil)
-	cfg.MaxPendingBytes = 256 << 10
+	cfg.MaxPendingBytes = capBytes
 	cfg.UpdatesPerSecond, cfg.UpdateBurst = 1e6, 1e6 // the bomb is about bytes, not rate
 	cfg.IdleUnloadAfter = 200 * time.Millisecond
 	ts := startServer(t, cfg, nil)
@@ -1906,41 +1984,63 @@ func TestPendingBomb(t *testing.T) {
 	if err := honest.Insert("body", 0, "honest text"); err != nil {
 		t.Fatal(err)
 	}
-	if err := honest.WaitAcked(5 * time.Second); err != nil {
+	if err := honest.WaitAcked(30 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	_ = honest.Close()
-	waitFor(t, 5*time.Second, "the document to unload", func() bool { return ts.metrics.documentsOpen.Value() == 0 })
+	waitFor(t, 30*time.Second, "the document to unload", func() bool { return ts.metrics.documentsOpen.Value() == 0 })
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	baseline := ms.HeapAlloc
 
 	// Updates of the bomber's own client whose clock 0 never comes, with gaps between them so that
-	// none merges with another: each one waits. 400 of 1 KiB pass the 256 KiB cap; what the bomber
-	// had queued behind the refused one is dropped. (The plan's 10 000 small ones also pass it, in
-	// about 10 s under -race: near the cap every Apply measures the pending buffer exactly.)
+	// none merges with another: each waits, as a block of its own of about 120 bytes of the pending
+	// update. What the bomber had queued behind the refused one is dropped.
 	bomber := ts.joinAs(t, "pending", 702, tok)
-	const updates, unitLen = 400, 1000
-	var frames [][]byte
-	sentBytes := 0
-	for i := range updates {
-		u := craftUpdate(702, uint64(1+i*(unitLen+1)), strings.Repeat("p", unitLen))
-		frames = append(frames, protocol.EncodeFrame(0, &protocol.Update{Data: u}))
-		sentBytes += len(u)
+	const updates, unitLen = 10_000, 110
+	if updates*unitLen <= capBytes {
+		t.Fatalf("%d updates of %d code points do not pass the cap of %d bytes", updates, unitLen, capBytes)
 	}
+	frames := make([][]byte, updates)
+	for i := range frames {
+		u := craftUpdate(702, uint64(1+i*(unitLen+1)), strings.Repeat("p", unitLen))
+		frames[i] = protocol.EncodeFrame(0, &protocol.Update{Data: u})
+	}
+	start := time.Now()
+	sent := make(chan int, 1)
 	go func() {
+		n := 0
 		for _, f := range frames {
 			if err := bomber.SendRaw(websocket.BinaryMessage, f); err != nil {
-				return
+				break
 			}
+			n++
 		}
+		sent <- n
 	}()
-	cl := expectRefusal(t, bomber.Client, protocol.CloseInvalidUpdate, "the pending bomb")
-	t.Logf("refused with %d %q after up to %d bytes of waiting updates were sent", cl.Code, cl.Message.Message, sentBytes)
+	// The acks of the updates that wait are read as they come (a reader that stopped would be a
+	// slow consumer), until the close.
+	cl, err := bomber.ExpectClose(2 * time.Minute)
+	if err != nil {
+		t.Fatalf("the pending bomb: %v; want a close with %d", err, protocol.CloseInvalidUpdate)
+	}
+	closedAt := time.Now()
+	if cl.Code != int(protocol.CloseInvalidUpdate) || cl.Message == nil || cl.Message.Code != protocol.CloseInvalidUpdate {
+		t.Fatalf("the pending bomb: closed with %d %q after the error message %+v; want %d", cl.Code, cl.Text, cl.Message, protocol.CloseInvalidUpdate)
+	}
 	if !strings.Contains(cl.Message.Message, "waiting for missing dependencies") {
 		t.Errorf("refusal %q; want it to say updates wait for missing dependencies", cl.Message.Message)
 	}
+	_ = bomber.WS.Close()
+	var n int
+	select {
+	case n = <-sent:
+	case <-time.After(time.Minute):
+		t.Fatal("the bomber's sender still blocked a minute after the close")
+	}
+	frames = nil
+	t.Logf("refused with %d %q after %v; %d of %d updates sent", cl.Code, cl.Message.Message, closedAt.Sub(start).Round(time.Millisecond), n, updates)
 	// Counted once: the updates already in the actor's inbox when the connection started closing
 	// are dropped, not refused one by one.
 	if n := ts.metrics.refusals.Value(reasonPendingOverflow); n != 1 {
@@ -1953,24 +2053,23 @@ func TestPendingBomb(t *testing.T) {
 	if sv := ts.serverSV(t, "pending"); sv[702] != 0 {
 		t.Errorf("state vector %v; want no entry for the bomber", sv)
 	}
-	// Once the document unloads, the memory comes back within 5 s.
-	_ = bomber.WS.Close()
-	deadline := time.Now().Add(5 * time.Second)
+	// Once the document unloads (it saves its pending buffer first), the memory comes back within
+	// 5 s.
+	waitFor(t, time.Minute, "the document to unload", func() bool { return ts.metrics.documentsOpen.Value() == 0 })
+	unloaded := time.Now()
+	limit := 1.1*float64(baseline) + float64(256<<10) // 10 % and a quarter of the cap of slack
 	for {
-		waitFor(t, 5*time.Second, "the document to unload", func() bool { return ts.metrics.documentsOpen.Value() == 0 })
 		runtime.GC()
 		runtime.ReadMemStats(&ms)
-		if float64(ms.HeapAlloc) <= 1.1*float64(baseline)+float64(256<<10) || time.Now().After(deadline) {
+		if float64(ms.HeapAlloc) <= limit || time.Since(unloaded) > 5*time.Second {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	frames = nil
-	runtime.GC()
-	runtime.ReadMemStats(&ms)
-	t.Logf("heap: %d bytes before the bomb, %d after the unload", baseline, ms.HeapAlloc)
-	if limit := 1.1*float64(baseline) + float64(256<<10); float64(ms.HeapAlloc) > limit {
-		t.Errorf("heap %d bytes 5 s after the bomb; want at most %.0f (baseline %d + 10%% + one pending buffer of slack)", ms.HeapAlloc, limit, baseline)
+	t.Logf("heap: %d bytes before the bomb, %d after the unload (%v after the close, %v after the unload)",
+		baseline, ms.HeapAlloc, time.Since(closedAt).Round(time.Millisecond), time.Since(unloaded).Round(time.Millisecond))
+	if float64(ms.HeapAlloc) > limit {
+		t.Errorf("heap %d bytes 5 s after the unload; want at most %.0f (baseline %d + 10%% + 256 KiB of slack)", ms.HeapAlloc, limit, baseline)
 	}
 }
 
