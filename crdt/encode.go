@@ -79,7 +79,7 @@ func (d *Doc) deleteSet() []delRange {
 // EncodeUpdate returns an update (0x01) holding what a peer with state vector
 // since lacks: for every client, the units from since[client] on, and the
 // whole delete set (a peer may lack any deletion). EncodeUpdate(nil) encodes
-// everything. Pending units are not included.
+// everything. Pending units are not included: see PendingUpdate.
 func (d *Doc) EncodeUpdate(since StateVector) []byte {
 	u := &update{dels: d.deleteSet()}
 	clients := make([]uint64, 0, len(d.clients))
@@ -93,6 +93,20 @@ func (d *Doc) EncodeUpdate(since StateVector) []byte {
 		u.blocks = append(u.blocks, block{client: c, ops: d.clients[c].ops(since[c], nil)})
 	}
 	return encodeUpdate(u)
+}
+
+// PendingUpdate returns the units and delete ranges that wait for their
+// dependencies, as an update (0x01) a peer can apply (they wait there too until
+// the dependencies arrive), or nil when nothing waits. A replica that answers
+// others' state vectors sends it after EncodeUpdate's answer: a peer that has
+// not received these units by then would not receive them once their
+// dependencies arrive, because what is then passed on is the update that
+// carries the dependencies, not the units it released.
+func (d *Doc) PendingUpdate() []byte {
+	if d.pending.empty() {
+		return nil
+	}
+	return encodeUpdate(d.pending.toUpdate())
 }
 
 // TakeUpdate returns the local changes since the previous call, as an update

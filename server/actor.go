@@ -233,6 +233,10 @@ type actor struct {
 	svVersion   uint64 // version svCache was taken at; valid when equal to version and svCache != nil
 	joinFrame   []byte // the sync frame for a joiner with an empty state vector
 	joinVersion uint64
+	// pendingFrame carries the units waiting for their dependencies, sent to joiners after the
+	// sync frame; cached per crdt document version (pendingDocVersion).
+	pendingFrame      []byte
+	pendingDocVersion uint64
 
 	dur            durability
 	lastSeq        uint64 // the last log sequence number known durable
@@ -608,6 +612,9 @@ func (a *actor) onJoin(m joinMsg) {
 	a.stopIdle()
 	a.members[c] = &member{c: c}
 	c.send(outFrame{data: frame})
+	if f := a.pendingUpdateFrame(); f != nil {
+		c.send(outFrame{data: f})
+	}
 	if f := a.awarenessFor(c); f != nil {
 		c.send(outFrame{data: f})
 	}
@@ -643,6 +650,21 @@ func (a *actor) syncFrame(svBytes []byte) ([]byte, error) {
 		Update:      a.doc.EncodeUpdate(since),
 		StateVector: crdt.EncodeStateVector(a.stateVector()),
 	}), nil
+}
+
+// pendingUpdateFrame returns an update frame holding the units and deletions that wait for their
+// dependencies, or nil when none wait. A joiner gets it right after the sync answer, which leaves
+// them out: when the dependencies arrive (often from that same joiner, re-sending what a crash lost),
+// what is broadcast is the update that carries them, never the units it releases, so a joiner not
+// sent them now would never have them.
+func (a *actor) pendingUpdateFrame() []byte {
+	if v := a.doc.Version(); a.pendingFrame == nil || a.pendingDocVersion != v {
+		a.pendingFrame, a.pendingDocVersion = nil, v
+		if p := a.doc.PendingUpdate(); p != nil {
+			a.pendingFrame = protocol.EncodeFrame(0, &protocol.Update{Data: p})
+		}
+	}
+	return a.pendingFrame
 }
 
 // stateVector returns the document's state vector, cached per version. The caller must not modify it.

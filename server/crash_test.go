@@ -96,6 +96,29 @@ type crashClient struct {
 	ops     []crashOp
 	status  chan client.Status
 	editErr atomic.Int64
+	// history keeps the client's last status changes, for the report of a failed convergence.
+	histMu  sync.Mutex
+	history []string
+}
+
+func (cc *crashClient) noteStatus(s client.Status, err error) {
+	cc.histMu.Lock()
+	defer cc.histMu.Unlock()
+	e := fmt.Sprintf("%s %s (%v)", time.Now().Format("15:04:05.000"), s, err)
+	if len(cc.history) == 8 {
+		cc.history = append(cc.history[:0], cc.history[1:]...)
+	}
+	cc.history = append(cc.history, e)
+}
+
+func (cc *crashClient) describe() string {
+	cc.histMu.Lock()
+	defer cc.histMu.Unlock()
+	ls := cc.c.LastSync()
+	var pending int
+	cc.c.Read(func(d *crdt.Doc) { pending = d.PendingBytes() })
+	return fmt.Sprintf("client %d; %d bytes pending; last sync %d bytes at %s; status changes: %s",
+		cc.c.ClientID(), pending, ls.Bytes, ls.Applied.Format("15:04:05.000"), strings.Join(cc.history, "; "))
 }
 
 // crashOp is one edit: a ledger key and the clock after it (the edit is acknowledged once the
@@ -158,6 +181,7 @@ func newCrashHarness(t *testing.T, tags string) *crashHarness {
 			Reconnect: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 			HandshakeTimeout: 5 * time.Second, Dialer: dialer,
 			OnStatus: func(s client.Status, err error) {
+				cc.noteStatus(s, err)
 				select {
 				case cc.status <- s:
 				default:
@@ -425,6 +449,7 @@ func (h *crashHarness) checkConverged(n int) {
 			a.Read(func(d *crdt.Doc) { want = stateOf(d) })
 			a.Close()
 			diverged := ""
+			var divergedClient *crashClient
 			for i, cc := range h.clients {
 				if cc.doc != doc {
 					continue
@@ -434,6 +459,7 @@ func (h *crashHarness) checkConverged(n int) {
 				if got != want {
 					diverged = fmt.Sprintf("client %d: text %d chars, state vector %s; server: text %d chars, state vector %s",
 						i, len(got.text), got.sv, len(want.text), want.sv)
+					divergedClient = cc
 					break
 				}
 			}
@@ -441,7 +467,7 @@ func (h *crashHarness) checkConverged(n int) {
 				break
 			}
 			if time.Now().After(deadline) {
-				h.t.Fatalf("cycle %d: %s: replicas did not converge within 5 s: %s", n, doc, diverged)
+				h.t.Fatalf("cycle %d: %s: replicas did not converge within 5 s: %s\n%s\nserver log:\n%s", n, doc, diverged, divergedClient.describe(), h.logTail())
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
