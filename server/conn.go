@@ -59,20 +59,22 @@ type conn struct {
 	// connection silent for PongWait.
 	lastHeard atomic.Int64
 
-	ctx    context.Context // cancelled when the connection starts closing
-	cancel context.CancelFunc
+	mu          sync.Mutex
+	queue       []outFrame
+	queueBytes  int         // bytes queued or being written
+	closeErr    *closeCause // why the connection closes; nil while open
+	writing     bool        // a drain goroutine runs (or has run finish)
+	readerEnded bool        // the reader has ended (endRead)
+	ping        *time.Timer // the next ping or silence check; nil before start and after finish
+	pingAt      int64       // when the next ping is due (Unix nanoseconds)
+	// done is the context's Done channel (connCtx), made when first asked for and closed when
+	// the connection starts closing.
+	done chan struct{}
+	// readerDone is made by finish when it waits for the reader, and closed by endRead.
+	readerDone chan struct{}
 
-	mu         sync.Mutex
-	queue      []outFrame
-	queueBytes int         // bytes queued or being written
-	closeErr   *closeCause // why the connection closes; nil while open
-	writing    bool        // a drain goroutine runs (or has run finish)
-	ping       *time.Timer // the next ping or silence check; nil before start and after finish
-	pingAt     time.Time   // when the next ping is due
-
-	wg         sync.WaitGroup // drain goroutines
-	readerDone chan struct{}  // closed when the reader has ended (endRead)
-	writerDone chan struct{}  // closed when finish has dropped the socket
+	// wg counts drain goroutines; the last one drops the socket (finish).
+	wg sync.WaitGroup
 }
 
 // outFrame is one frame waiting to be written: a binary message unless op says otherwise (a ping
@@ -100,27 +102,58 @@ type closeCause struct {
 }
 
 func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
-	ctx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
 	s.connCount++
 	id := s.connCount
 	s.mu.Unlock()
 	c := &conn{
-		s:          s,
-		nc:         nc,
-		id:         id,
-		docID:      docID,
-		who:        who,
-		secDone:    func() {},
-		ctx:        ctx,
-		cancel:     cancel,
-		readerDone: make(chan struct{}),
-		writerDone: make(chan struct{}),
+		s:       s,
+		nc:      nc,
+		id:      id,
+		docID:   docID,
+		who:     who,
+		secDone: func() {},
 	}
 	c.log = connLog{c}
 	c.heard(time.Now())
 	return c
 }
+
+// ctx returns the connection as a context, done once the connection starts closing: what the
+// reader's calls to the actor and its rate-limit waits give up on.
+func (c *conn) ctx() context.Context { return (*connCtx)(c) }
+
+// connCtx is a conn seen as a context.Context, so that a connection needs no context of its own
+// (a context.WithCancel costs a few hundred bytes per connection for its life). Its channel is
+// made when asked for and dropped when the reader goes idle (readerIdle). Only the reader uses it,
+// and nothing derives contexts from it.
+type connCtx conn
+
+func (x *connCtx) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done returns a channel closed once the connection starts closing.
+func (x *connCtx) Done() <-chan struct{} {
+	c := (*conn)(x)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done == nil {
+		c.done = make(chan struct{})
+		if c.closeErr != nil {
+			close(c.done)
+		}
+	}
+	return c.done
+}
+
+// Err returns context.Canceled once the connection has started closing.
+func (x *connCtx) Err() error {
+	if (*conn)(x).closing() {
+		return context.Canceled
+	}
+	return nil
+}
+
+func (x *connCtx) Value(any) any { return nil }
 
 // heard records that the peer sent something at now: it may stay silent for PongWait from then.
 func (c *conn) heard(now time.Time) { c.lastHeard.Store(now.UnixNano()) }
@@ -134,7 +167,7 @@ func (c *conn) startPing() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closeErr == nil {
-		c.pingAt = time.Now().Add(c.pingPeriod())
+		c.pingAt = time.Now().Add(c.pingPeriod()).UnixNano()
 		c.ping = time.AfterFunc(c.pingPeriod(), c.tick)
 	}
 }
@@ -144,9 +177,9 @@ func (c *conn) startPing() {
 // peer that stopped answering: at PongWait of silence, as a timed-out read would. A ping is queued
 // like any frame (only the writer writes).
 func (c *conn) tick() {
-	now := time.Now()
-	deadline := time.Unix(0, c.lastHeard.Load()).Add(c.s.cfg.PongWait)
-	if !now.Before(deadline) {
+	now := time.Now().UnixNano()
+	deadline := c.lastHeard.Load() + int64(c.s.cfg.PongWait)
+	if now >= deadline {
 		c.log.Debug("peer silent past the pong wait")
 		c.setClose(&closeCause{broken: true})
 		return
@@ -156,16 +189,12 @@ func (c *conn) tick() {
 		c.mu.Unlock()
 		return
 	}
-	if !now.Before(c.pingAt) {
-		c.pingAt = now.Add(c.pingPeriod())
+	if now >= c.pingAt {
+		c.pingAt = now + int64(c.pingPeriod())
 		c.queue = append(c.queue, outFrame{op: wsframe.OpPing})
 		c.kick()
 	}
-	next := c.pingAt
-	if deadline.Before(next) {
-		next = deadline
-	}
-	c.ping.Reset(next.Sub(now))
+	c.ping.Reset(time.Duration(min(c.pingAt, deadline) - now))
 	c.mu.Unlock()
 }
 
@@ -191,9 +220,8 @@ func (c *conn) send(f outFrame) bool {
 	if len(c.queue) >= cfg.SendQueueMessages || (c.queueBytes > 0 && c.queueBytes+len(f.data) > cfg.SendQueueBytes) {
 		n, b := len(c.queue), c.queueBytes
 		c.closeErr = &closeCause{err: errSlowConsumer}
-		c.kick()
+		c.closed()
 		c.mu.Unlock()
-		c.cancel()
 		c.s.metrics.slowConsumers.Inc()
 		c.s.warns.warn(nil, "slow consumer: closing", "doc", c.docID, "conn", c.id, "queued_messages", n, "queued_bytes", b)
 		return false
@@ -227,13 +255,21 @@ func (c *conn) setClose(cause *closeCause) bool {
 		return false
 	}
 	c.closeErr = cause
-	c.kick()
+	c.closed()
 	c.mu.Unlock()
-	c.cancel()
 	if cause.broken && c.nc != nil {
 		_ = c.nc.Close()
 	}
 	return true
+}
+
+// closed acts on a close cause just recorded: the writer finishes, the context is done. c.mu is
+// held.
+func (c *conn) closed() {
+	c.kick()
+	if c.done != nil {
+		close(c.done)
+	}
 }
 
 // closing reports whether the connection has started closing.
@@ -279,45 +315,71 @@ func (c *conn) drain() {
 	}
 }
 
-// frameWriter gathers frames for one writev: a header per frame, in one buffer, beside the
-// payload it announces. A drain goroutine keeps one across its passes.
+// frameWriter gathers frames for one system call: headers and small payloads are copied
+// together into one buffer, larger payloads are written from where they are (update bytes shared
+// by every connection), beside them. A pass with large payloads is one writev (net.Buffers); one
+// with small frames only is one write, which also spares the socket the iovec array the runtime
+// keeps after a writev. The buffer is sized to the pass (flatLen) and dropped after it: a pool
+// would keep a buffer for every writer that ran at once during a burst of fan-out.
 type frameWriter struct {
-	hdrs []byte
-	bufs net.Buffers
+	flat  []byte // headers and small payloads
+	start int    // flat[start:] is not yet in bufs
+	bufs  net.Buffers
+}
+
+// copyMaxBytes is the largest payload a frameWriter copies rather than points to.
+const copyMaxBytes = 512
+
+// flatLen returns the bytes that add copies for a frame of n bytes of payload.
+func flatLen(n int) int {
+	if n <= copyMaxBytes {
+		return wsframe.HeaderLen(n) + n
+	}
+	return wsframe.HeaderLen(n)
 }
 
 // add appends a frame.
 func (w *frameWriter) add(op wsframe.Opcode, p []byte) {
-	start := len(w.hdrs)
-	w.hdrs = wsframe.AppendHeader(w.hdrs, op, len(p))
-	w.bufs = append(w.bufs, w.hdrs[start:len(w.hdrs):len(w.hdrs)])
-	if len(p) > 0 {
-		w.bufs = append(w.bufs, p)
+	w.flat = wsframe.AppendHeader(w.flat, op, len(p))
+	if len(p) <= copyMaxBytes {
+		w.flat = append(w.flat, p...)
+		return
 	}
+	w.bufs = append(w.bufs, w.flat[w.start:len(w.flat):len(w.flat)], p)
+	w.start = len(w.flat)
 }
 
-// writeTo writes the gathered frames to nc with deadline d, in one writev (net.Buffers), and
-// empties w.
+// writeTo writes the gathered frames to nc with deadline d, and empties w.
 func (w *frameWriter) writeTo(nc net.Conn, d time.Duration) error {
+	if w.start < len(w.flat) {
+		w.bufs = append(w.bufs, w.flat[w.start:])
+	}
 	bufs := w.bufs
 	defer func() {
 		clear(w.bufs)
-		w.bufs, w.hdrs = w.bufs[:0], w.hdrs[:0]
+		w.bufs, w.flat, w.start = w.bufs[:0], nil, 0
 	}()
 	if err := nc.SetWriteDeadline(time.Now().Add(d)); err != nil {
 		return err
 	}
-	_, err := bufs.WriteTo(nc)
+	var err error
+	switch len(bufs) {
+	case 0:
+	case 1:
+		_, err = nc.Write(bufs[0])
+	default:
+		_, err = bufs.WriteTo(nc)
+	}
 	return err
 }
 
 // writeFrames writes a batch of queued frames in one writev, and accounts for them.
 func (c *conn) writeFrames(w *frameWriter, batch []outFrame) error {
-	// Headers first, so that w.hdrs does not move while slices of it are taken.
-	w.hdrs = w.hdrs[:0]
-	if need := len(batch) * 10; cap(w.hdrs) < need {
-		w.hdrs = make([]byte, 0, need)
+	n := 0
+	for _, f := range batch {
+		n += flatLen(len(f.data))
 	}
+	w.flat = make([]byte, 0, n)
 	var bytes, msgs uint64
 	for _, f := range batch {
 		op := f.op
@@ -350,13 +412,17 @@ func (c *conn) writeFrames(w *frameWriter, batch []outFrame) error {
 
 // finish sends the error message and the close frame the cause calls for, waits for the peer's
 // close (the reader ends when it arrives) or closeGrace, and drops the socket. It runs once, on
-// the last drain goroutine.
+// the last drain goroutine; the connection's end (ended) waits for that goroutine.
 func (c *conn) finish(w *frameWriter, cause *closeCause) {
-	defer close(c.writerDone)
 	c.mu.Lock()
 	if c.ping != nil {
 		c.ping.Stop()
 		c.ping = nil
+	}
+	var readerDone chan struct{}
+	if !c.readerEnded {
+		c.readerDone = make(chan struct{})
+		readerDone = c.readerDone
 	}
 	c.mu.Unlock()
 	if !cause.broken && cause.err != nil {
@@ -372,10 +438,10 @@ func (c *conn) finish(w *frameWriter, cause *closeCause) {
 			c.s.warns.warn(nil, "connection refused", "doc", c.docID, "conn", c.id, "client", c.clientID, "code", int(e.Code), "reason", e.Message)
 		}
 	}
-	if !cause.broken {
+	if !cause.broken && readerDone != nil {
 		t := time.NewTimer(closeGrace)
 		select {
-		case <-c.readerDone:
+		case <-readerDone:
 		case <-t.C:
 		}
 		t.Stop()
@@ -411,8 +477,8 @@ func (c *conn) drainRaw(d time.Duration) {
 // answered. It reports whether the reader goes on: false once the peer's close frame has come,
 // the stream is broken, or the socket has failed.
 func (c *conn) readOne() bool {
-	now := time.Now()
-	_ = c.nc.SetReadDeadline(now.Add(c.s.cfg.PongWait))
+	// No read deadline: a peer silent for PongWait, inside a frame or between frames, is closed by
+	// the ping timer (tick), which makes this read return.
 	f, err := c.fr.Next()
 	if err != nil {
 		return c.readFailed(err)
@@ -444,8 +510,8 @@ func (c *conn) readOne() bool {
 		if c.rate == nil {
 			c.rate = c.s.newConnRate()
 		}
-		if err := c.rate.wait(c.ctx, protocol.Type(data[0])); err != nil {
-			if c.ctx.Err() == nil {
+		if err := c.rate.wait(c.ctx(), protocol.Type(data[0])); err != nil {
+			if !c.closing() {
 				c.closeWith(err)
 			}
 			return true
@@ -496,6 +562,18 @@ func (c *conn) readFailed(err error) bool {
 	return false
 }
 
+// readerIdle is called when the reader is about to wait for its peer (or, on the poller, to stop
+// until its next burst): it gives back what only reading needs, the read buffer and the context's
+// channel, so that a waiting connection holds neither. Only the reader uses the context.
+func (c *conn) readerIdle() {
+	c.fr.Release()
+	c.mu.Lock()
+	if c.closeErr == nil {
+		c.done = nil
+	}
+	c.mu.Unlock()
+}
+
 // endRead ends the reader: the connection leaves its document, and the writer, which may be
 // waiting for the peer's close frame, learns that no more will be read.
 func (c *conn) endRead() {
@@ -503,7 +581,13 @@ func (c *conn) endRead() {
 	if c.joined != nil {
 		c.joined.leave(c)
 	}
-	close(c.readerDone)
+	c.mu.Lock()
+	c.readerEnded = true
+	readerDone := c.readerDone
+	c.mu.Unlock()
+	if readerDone != nil {
+		close(readerDone)
+	}
 }
 
 // readerConfig returns the frame reader's configuration for a connection that negotiated

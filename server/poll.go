@@ -11,6 +11,11 @@ const (
 	pollDone                 // the reader has ended; whoever set this ends the connection
 )
 
+// readBufferBytes is the size of the buffers readers borrow while bytes are coming: a burst of
+// small messages is read with one system call, a large message is read straight into its own
+// slice, and the pool, which keeps a buffer for every reader that ran at once, stays small.
+const readBufferBytes = 1 << 10
+
 // rateLimited reports whether connRate.wait counts messages of type t (the types its switch
 // names, limits.go): the reader makes a connection's rate limit on the first such message, so
 // that a connection that never sends one holds none.

@@ -45,7 +45,7 @@ type poller struct {
 }
 
 func newPoller() *poller {
-	return &poller{bufs: wsframe.NewBufferPool(0), epfd: -1, conns: make(map[uint64]*conn)}
+	return &poller{bufs: wsframe.NewBufferPool(readBufferBytes), epfd: -1, conns: make(map[uint64]*conn)}
 }
 
 // add puts c's socket on the poller, armed, and reports whether it did. It does not for sockets
@@ -189,7 +189,7 @@ func (p *poller) read(c *conn) {
 		if c.fr.Buffered() > 0 || c.readable() {
 			continue
 		}
-		c.fr.Release()
+		c.readerIdle()
 		c.poll.state.Store(pollIdle)
 		err := p.arm(c, syscall.EPOLL_CTL_MOD)
 		if err == nil || !c.poll.state.CompareAndSwap(pollIdle, pollReading) {

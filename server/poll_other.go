@@ -14,7 +14,7 @@ type poller struct {
 	bufs *wsframe.BufferPool
 }
 
-func newPoller() *poller { return &poller{bufs: wsframe.NewBufferPool(0)} }
+func newPoller() *poller { return &poller{bufs: wsframe.NewBufferPool(readBufferBytes)} }
 
 // add reports that c cannot be put on a poller: its reader is a goroutine.
 func (p *poller) add(c *conn) bool { return false }

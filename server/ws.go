@@ -126,15 +126,16 @@ func (c *conn) serve() {
 func (c *conn) readLoop() {
 	defer c.endRead()
 	for c.readOne() {
-		c.fr.Release()
+		c.readerIdle()
 	}
 }
 
 // ended waits for the writer to drop the socket, and unregisters the connection. It runs once,
-// after the reader has ended (endRead).
+// after the reader has ended (endRead), and never on a drain goroutine.
 func (c *conn) ended() {
 	defer c.s.connWG.Done()
-	<-c.writerDone
+	// Every reader's end follows a close cause, which started the drain goroutine that finishes
+	// the connection: waiting for the drains is waiting for the socket to be dropped.
 	c.wg.Wait()
 	c.s.mu.Lock()
 	delete(c.s.conns, c)
@@ -193,7 +194,7 @@ func (c *conn) handle(data []byte, a **actor) error {
 		}
 		c.clientID = h.ClientID
 		c.readOnly = h.ReadOnly() || c.who.Role != RoleWrite
-		act, err := c.s.docs.join(c.ctx, c, h)
+		act, err := c.s.docs.join(c.ctx(), c, h)
 		if err != nil {
 			return err
 		}
@@ -224,7 +225,7 @@ func (c *conn) handle(data []byte, a **actor) error {
 	default:
 		return protocol.Errorf(protocol.CloseBadMessage, "unexpected %s", f.Message.Type())
 	}
-	if err := (*a).post(c.ctx, m); err != nil {
+	if err := (*a).post(c.ctx(), m); err != nil {
 		if c.closing() {
 			return nil
 		}

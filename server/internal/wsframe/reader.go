@@ -71,6 +71,16 @@ func (p *BufferPool) getBuf() *[]byte {
 	return &b
 }
 
+// Get lends a buffer of the pool's size (to a writer gathering frames, say); give it back with Put.
+func (p *BufferPool) Get() *[]byte { return p.getBuf() }
+
+// Put gives back a buffer that Get lent; one of another size is dropped.
+func (p *BufferPool) Put(b *[]byte) {
+	if p != nil && len(*b) == p.size {
+		p.bufs.Put(b)
+	}
+}
+
 func (p *BufferPool) getChunk() *[]byte {
 	if p != nil {
 		if b, ok := p.chunks.Get().(*[]byte); ok {
@@ -97,11 +107,17 @@ type Reader struct {
 	r, w int     // (*buf)[r:w] is read and not yet parsed
 
 	// The message being put together from fragments, or a compressed one: its opcode (zero when
-	// there is none), whether it is compressed, its bytes, and its UTF-8 check.
+	// there is none), whether it is compressed, and its bytes so far (nil while there are none:
+	// most messages come in one frame, and a waiting Reader stays small).
 	msgOp      Opcode
 	msgDeflate bool
-	msg        chunks
-	utf8       utf8Check
+	frag       *fragments
+}
+
+// fragments is a message being put together: its bytes and their UTF-8 check.
+type fragments struct {
+	msg  chunks
+	utf8 utf8Check
 }
 
 // NewReader returns a Reader of the frames that come from src, a client's side of a WebSocket
@@ -131,7 +147,7 @@ func (r *Reader) Buffered() int { return r.w - r.r }
 // connection holds no buffer. Without a pool, it does nothing.
 func (r *Reader) Release() {
 	if r.buf != nil && r.r == r.w && r.cfg.Buffers != nil {
-		r.cfg.Buffers.bufs.Put(r.buf)
+		r.cfg.Buffers.Put(r.buf)
 		r.buf, r.r, r.w = nil, 0, 0
 	}
 }
@@ -140,7 +156,24 @@ func (r *Reader) Release() {
 func (r *Reader) drop() {
 	r.r, r.w = 0, 0
 	r.Release()
-	r.msg.reset(r.cfg.Buffers)
+	r.dropMessage()
+}
+
+// dropMessage gives back the chunks of the message being put together and forgets it.
+func (r *Reader) dropMessage() {
+	if r.frag != nil {
+		r.frag.msg.reset(r.cfg.Buffers)
+		r.frag = nil
+	}
+	r.msgOp, r.msgDeflate = 0, false
+}
+
+// msgLen returns the length of the message put together so far.
+func (r *Reader) msgLen() int {
+	if r.frag == nil {
+		return 0
+	}
+	return r.frag.msg.n
 }
 
 // Next reads until it has a whole message or a control frame and returns it. Errors: io.EOF when
@@ -176,12 +209,12 @@ func (r *Reader) Next() (Frame, error) {
 			}
 			r.msgOp, r.msgDeflate = h.op, h.rsv1
 		}
-		if uint64(r.msg.n)+h.n > uint64(r.cfg.MaxMessageBytes) {
+		if uint64(r.msgLen())+h.n > uint64(r.cfg.MaxMessageBytes) {
 			return Frame{}, r.tooBig()
 		}
 		n := int(h.n)
 		check := r.msgOp == OpText && r.cfg.CheckUTF8 && !r.msgDeflate
-		if h.fin && r.msg.n == 0 && !r.msgDeflate {
+		if h.fin && r.msgLen() == 0 && !r.msgDeflate {
 			// The common case: a whole message in one frame, read into its own slice.
 			p := make([]byte, n)
 			if err := r.payload(p, h.key); err != nil {
@@ -194,16 +227,19 @@ func (r *Reader) Next() (Frame, error) {
 			}
 			return Frame{Op: op, Payload: p}, nil
 		}
+		if r.frag == nil {
+			r.frag = &fragments{}
+		}
 		for off := 0; off < n; {
-			span := r.msg.free(r.cfg.Buffers)
+			span := r.frag.msg.free(r.cfg.Buffers)
 			span = span[:min(len(span), n-off)]
 			if err := r.readFull(span); err != nil {
 				return Frame{}, err
 			}
 			maskAt(h.key, off, span)
-			r.msg.n += len(span)
+			r.frag.msg.n += len(span)
 			off += len(span)
-			if check && !r.utf8.write(span) {
+			if check && !r.frag.utf8.write(span) {
 				return Frame{}, &Error{Code: CloseInvalidData, Reason: "text message is not UTF-8"}
 			}
 		}
@@ -214,25 +250,23 @@ func (r *Reader) Next() (Frame, error) {
 	}
 }
 
-// finishMessage returns the message gathered in r.msg, inflated if it is compressed, in a slice of
+// finishMessage returns the message gathered in r.frag, inflated if it is compressed, in a slice of
 // its exact size, and clears the message state.
 func (r *Reader) finishMessage(checked bool) (Frame, error) {
 	op, deflate := r.msgOp, r.msgDeflate
-	r.msgOp, r.msgDeflate = 0, false
-	utf8ok := !checked || r.utf8.done()
-	r.utf8 = utf8Check{}
+	utf8ok := !checked || r.frag.utf8.done()
 	var p []byte
 	if deflate {
 		var err error
 		p, err = r.inflate()
-		r.msg.reset(r.cfg.Buffers)
+		r.dropMessage()
 		if err != nil {
 			return Frame{}, err
 		}
 		utf8ok = !(op == OpText && r.cfg.CheckUTF8) || utf8.Valid(p)
 	} else {
-		p = r.msg.bytes()
-		r.msg.reset(r.cfg.Buffers)
+		p = r.frag.msg.bytes()
+		r.dropMessage()
 	}
 	if !utf8ok {
 		return Frame{}, &Error{Code: CloseInvalidData, Reason: "text message is not UTF-8"}
@@ -244,12 +278,12 @@ func (r *Reader) finishMessage(checked bool) (Frame, error) {
 // has the sender remove, then an empty final block, so that the stream ends cleanly.
 var deflateTail = [...]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 
-// inflate inflates r.msg, holding at most MaxMessageBytes+1 bytes of its output (in chunks) before
+// inflate inflates the message put together, holding at most MaxMessageBytes+1 bytes of its output (in chunks) before
 // it gives up with ErrInflatedTooBig: a small message that inflates without bound costs the limit,
 // not what it would inflate to.
 func (r *Reader) inflate() ([]byte, error) {
 	tail := deflateTail
-	fr := flate.NewReader(io.MultiReader(r.msg.reader(), bytes.NewReader(tail[:])))
+	fr := flate.NewReader(io.MultiReader(r.frag.msg.reader(), bytes.NewReader(tail[:])))
 	defer fr.Close()
 	var out chunks
 	defer out.reset(r.cfg.Buffers)
