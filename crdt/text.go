@@ -167,7 +167,16 @@ func (d *Doc) localInsert(t *textRoot, pos int, s string, n int) {
 		if off+1 < it.n {
 			nx = t.split(it, off+1)
 		} else if nx = next(it); nx != nil && nx.deleted {
-			at, nx = t.beforeVis(pos)
+			// Deleted runs follow, and the new run goes after them. Usually
+			// one (the code points just backspaced): walk a few, then let
+			// the tree find the next visible one.
+			for k := 0; nx != nil && nx.deleted; k++ {
+				if k == 4 {
+					at, nx = t.beforeVis(pos)
+					break
+				}
+				at, nx = nx, next(nx)
+			}
 		}
 	} else {
 		at, nx = t.beforeVis(0)

@@ -113,6 +113,13 @@ export class TextState {
       const k = seq.off;
       if (k < left.len - 1) this.split(left, k + 1);
       nxt = left.next;
+      // Deleted pieces follow, and the new text goes after them. Usually one
+      // (the items just backspaced): walk a few, then let the tree find the
+      // next visible one.
+      for (let k = 0; k < 4 && nxt !== null && nxt.deleted; k++) {
+        left = nxt;
+        nxt = nxt.next;
+      }
     }
     if (pos === 0 || (nxt !== null && nxt.deleted)) {
       if (pos < seq.vis) {
