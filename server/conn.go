@@ -427,12 +427,17 @@ func (c *conn) finish(w *frameWriter, cause *closeCause) {
 	c.mu.Unlock()
 	if !cause.broken && cause.err != nil {
 		e := cause.err
+		var msg []byte
 		if !cause.quiet && e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway {
-			w.add(wsframe.OpBinary, protocol.EncodeFrame(0, e))
+			msg = protocol.EncodeFrame(0, e)
+			w.add(wsframe.OpBinary, msg)
 		}
 		w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(e.Code), e.CloseReason()))
 		if err := w.writeTo(c.nc, c.s.cfg.WriteTimeout); err != nil {
 			c.log.Debug("close frame not sent", "err", err)
+		} else if msg != nil {
+			c.s.metrics.messagesOut.Inc()
+			c.s.metrics.bytesOut.Add(uint64(len(msg)))
 		}
 		if !cause.peerClosed && e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway && e.Code != protocol.CloseTryAgainLater {
 			c.s.warns.warn(nil, "connection refused", "doc", c.docID, "conn", c.id, "client", c.clientID, "code", int(e.Code), "reason", e.Message)
