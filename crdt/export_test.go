@@ -103,56 +103,22 @@ func checkRefs(t *refTable, want *tableDelta) error {
 
 // checkOpTree checks that t, client's, is an AVL tree (heights are right and
 // differ by at most one between siblings) whose nodes sum up their children
-// and op, and whose root's sum is what its ops encode to.
+// and op (CheckPending compares the total with the encoding).
 func checkOpTree(client uint64, t *opNode) error {
-	if err := checkOpNodes(client, t); err != nil {
-		return err
-	}
 	if t == nil {
 		return nil
 	}
-	ops := t.appendTo(nil)
-	u := &update{blocks: []block{{client: client}}}
-	for i := range ops {
-		if i > 0 && ops[i].clock != ops[i-1].end() {
-			u.blocks = append(u.blocks, block{client: client})
-		}
-		u.blocks[len(u.blocks)-1].ops = append(u.blocks[len(u.blocks)-1].ops, ops[i])
-	}
-	// The blocks alone: the encoding minus the format byte, the tables, the
-	// block count and the empty delete set.
-	enc := encodeUpdate(u)
-	clients, roots := u.tables()
-	want := len(enc) - 1 - uvLen(uint64(len(clients))) - uvLen(uint64(len(roots))) - uvLen(uint64(len(u.blocks))) - 1
-	for _, c := range clients {
-		want -= uvLen(c)
-	}
-	for _, r := range roots {
-		want -= rootEntryBytes(r)
-	}
-	if len(clients) <= 128 && len(roots) <= 128 { // one-byte indices, as sums count them
-		if got, _, n := t.share(); got != want || n != len(u.blocks) {
-			return fmt.Errorf("pending tree sums to %d bytes in %d blocks; its ops encode to %d in %d", got, n, want, len(u.blocks))
-		}
-	}
-	return nil
-}
-
-func checkOpNodes(client uint64, t *opNode) error {
-	if t == nil {
-		return nil
-	}
-	if err := checkOpNodes(client, t.left); err != nil {
+	if err := checkOpTree(client, t.left); err != nil {
 		return err
 	}
-	if err := checkOpNodes(client, t.right); err != nil {
+	if err := checkOpTree(client, t.right); err != nil {
 		return err
 	}
 	hl, hr := t.left.h(), t.right.h()
 	if t.height != 1+max(hl, hr) || hl > hr+1 || hr > hl+1 {
 		return fmt.Errorf("pending tree unbalanced at clock %d: height %d, children %d and %d", t.op.clock, t.height, hl, hr)
 	}
-	if want := newOpNode(client, t.op, t.left, t.right).sum; t.sum != want {
+	if want := nodeSum(client, t.op, t.left, t.right); t.sum != want {
 		return fmt.Errorf("pending tree node at clock %d sums to %+v; its children and op to %+v", t.op.clock, t.sum, want)
 	}
 	return nil

@@ -437,6 +437,11 @@ func (t *opNode) h() int32 {
 }
 
 func newOpNode(client uint64, op *uop, l, r *opNode) *opNode {
+	return &opNode{op: op, left: l, right: r, height: 1 + max(l.h(), r.h()), sum: nodeSum(client, op, l, r)}
+}
+
+// nodeSum returns the sum of the ops of l, then op, then those of r.
+func nodeSum(client uint64, op *uop, l, r *opNode) opSum {
 	s := leafSum(op)
 	if l != nil {
 		s = joinSums(client, &l.sum, &s)
@@ -444,7 +449,7 @@ func newOpNode(client uint64, op *uop, l, r *opNode) *opNode {
 	if r != nil {
 		s = joinSums(client, &s, &r.sum)
 	}
-	return &opNode{op: op, left: l, right: r, height: 1 + max(l.h(), r.h()), sum: s}
+	return s
 }
 
 // balanced returns a tree of l, op, r, whose heights differ by at most 2.
