@@ -70,13 +70,18 @@ func readMessage(t *testing.T, c *rawws.Conn, want protocol.Type) protocol.Messa
 // writer): a few goroutines per server at most, not one per connection. And that they still read.
 func TestIdleConnectionHasNoReader(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)
+	// The raw clients run no goroutines: what the count gains is the server's.
+	base := rawJoin(t, ts, "idle", 999) // the document's actor and the poller start here
+	waitFor(t, 5*time.Second, "the first connection idle", func() bool { return connGoroutines() == 0 })
+	before := runtime.NumGoroutine()
 	const n = 200
 	cs := make([]*rawws.Conn, n)
 	for i := range cs {
 		cs[i] = rawJoin(t, ts, "idle", uint64(1000+i))
 	}
-	time.Sleep(50 * time.Millisecond) // awareness and sync writes settle
 	waitFor(t, 5*time.Second, "idle connections without reader goroutines", func() bool { return connGoroutines() <= 3 })
+	waitFor(t, 5*time.Second, "a few goroutines for 200 idle connections", func() bool { return runtime.NumGoroutine()-before <= 5 })
+	_ = base
 	if got := openConns(ts.Server); got != n {
 		t.Fatalf("%d connections open; want %d", got, n)
 	}
