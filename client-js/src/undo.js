@@ -47,6 +47,7 @@ import { cpLength } from './utf16.js';
 /**
  * @typedef {object} TextLike
  * @property {(pos: number, s: string) => void} insert
+ * @property {(rp: RelPos, s: string) => void} insertAt
  * @property {(pos: number, n: number) => void} delete
  * @property {() => string} toString
  * @property {number} length
@@ -494,7 +495,9 @@ export class UndoManager extends Emitter {
   #reinsert(op, inverse, edits) {
     const pos = this.#resolve(BEFORE, op.at);
     if (pos === null || op.text.length === 0) return;
-    this.#text.insert(pos, op.text);
+    // Right before the item the text had after it, deleted or not: an index would put it after
+    // the deleted items there, which may include text that was before it.
+    this.#text.insertAt({ root: this.#root, kind: BEFORE, client: op.at.client, clock: op.at.clock }, op.text);
     const first = this.#idAt(pos);
     if (!first) return;
     const len = cpLength(op.text);
