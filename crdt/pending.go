@@ -257,11 +257,15 @@ func cutOp(op uop, to uint64) uop {
 //
 // Each node sums up its subtree's ops as the encoder would write them
 // (opSum), so that the root tells the client's share of the encoded size.
+// Sums are computed when asked for (sums) and kept in the node: a plan asks
+// for the roots of the trees it changed, which computes the sums of the nodes
+// it made, O(log n) per op, and never those of the ops that only pass through
+// its queues (updates that arrive in order).
 type opNode struct {
 	op          *uop // not changed once in a tree
 	left, right *opNode
 	height      int32
-	sum         opSum
+	sum         *opSum // nil until sums computes it; then not changed
 }
 
 // opSum sums up ops of one client, ascending and not overlapping, as
@@ -419,14 +423,25 @@ func (s *opSum) total() (bytes, indices int) {
 	return bytes, s.indices + 1 + hi
 }
 
-// share returns what the ops of t take in the encoded pending set: bytes
+// share returns what the ops of t, client's, take in the encoded pending set: bytes
 // with one-byte indices, indices and blocks (0 for the empty tree).
-func (t *opNode) share() (bytes, indices, blocks int) {
+func (t *opNode) share(client uint64) (bytes, indices, blocks int) {
 	if t == nil {
 		return 0, 0, 0
 	}
-	bytes, indices = t.sum.total()
-	return bytes, indices, t.sum.blocks
+	s := t.sums(client)
+	bytes, indices = s.total()
+	return bytes, indices, s.blocks
+}
+
+// sums returns the sum of the ops of t, client's (not empty), computing those
+// of the nodes that lack it.
+func (t *opNode) sums(client uint64) *opSum {
+	if t.sum == nil {
+		s := nodeSum(client, t.op, t.left, t.right)
+		t.sum = &s
+	}
+	return t.sum
 }
 
 func (t *opNode) h() int32 {
@@ -437,17 +452,17 @@ func (t *opNode) h() int32 {
 }
 
 func newOpNode(client uint64, op *uop, l, r *opNode) *opNode {
-	return &opNode{op: op, left: l, right: r, height: 1 + max(l.h(), r.h()), sum: nodeSum(client, op, l, r)}
+	return &opNode{op: op, left: l, right: r, height: 1 + max(l.h(), r.h())}
 }
 
 // nodeSum returns the sum of the ops of l, then op, then those of r.
 func nodeSum(client uint64, op *uop, l, r *opNode) opSum {
 	s := leafSum(op)
 	if l != nil {
-		s = joinSums(client, &l.sum, &s)
+		s = joinSums(client, l.sums(client), &s)
 	}
 	if r != nil {
-		s = joinSums(client, &s, &r.sum)
+		s = joinSums(client, &s, r.sums(client))
 	}
 	return s
 }
@@ -487,7 +502,10 @@ func (t *opNode) first() *uop {
 	if t == nil {
 		return nil
 	}
-	return t.sum.first
+	for t.left != nil {
+		t = t.left
+	}
+	return t.op
 }
 
 // withoutFirst returns t, client's, without its first op; t is not empty.

@@ -32,20 +32,38 @@ type queue struct {
 	ops    *opNode
 	orig   *opNode // the document's pending ops of the client
 	done   []*uop
-	next   uint64      // the client's clock once done are integrated
-	refs   *tableDelta // the plan's: what ops add to and take from the tables
+	next   uint64 // the client's clock once done are integrated
+	added  []*uop // the ops put into ops (some may have left since)
+	taken  []*uop // the ops of orig taken from ops
 }
 
 // put adds op to the queue's ops; op must not overlap them.
 func (q *queue) put(op *uop) {
 	q.ops = q.ops.insert(q.client, op)
-	q.refs.count(q.client, op, 1)
+	q.added = append(q.added, op)
 }
 
 // take removes the first of the queue's ops (there is one).
 func (q *queue) take() {
-	q.refs.count(q.client, q.ops.first(), -1)
+	if q.orig != nil {
+		if op := q.ops.first(); q.orig.find(op.clock) == op {
+			q.taken = append(q.taken, op)
+		}
+	}
 	q.ops = q.ops.withoutFirst(q.client)
+}
+
+// countRefs adds to t what the queue's changes to its ops change in the
+// tables: the ops of orig it took leave, the ops it put that stayed come.
+func (q *queue) countRefs(t *tableDelta) {
+	for _, op := range q.taken {
+		t.count(q.client, op, -1)
+	}
+	for _, op := range q.added {
+		if q.ops.find(op.clock) == op {
+			t.count(q.client, op, 1)
+		}
+	}
 }
 
 // tableDelta is how a plan changes the counts of a refTable.
@@ -97,10 +115,9 @@ func (d *Doc) plan(u *update) *plan {
 	p := &plan{}
 	d.pending.refs.settle()
 	queues := make(map[uint64]*queue, len(d.pending.ops)+len(u.blocks))
-	refs := &tableDelta{}
 	changed := false
 	for c, ops := range d.pending.ops {
-		q := &queue{client: c, ops: ops, orig: ops, next: d.clock(c), refs: refs}
+		q := &queue{client: c, ops: ops, orig: ops, next: d.clock(c)}
 		// Pending ops that became known meanwhile are dropped.
 		for op := q.ops.first(); op != nil && op.end() <= q.next; op = q.ops.first() {
 			q.take()
@@ -118,7 +135,7 @@ func (d *Doc) plan(u *update) *plan {
 		b := &u.blocks[i]
 		q := queues[b.client]
 		if q == nil {
-			q = &queue{client: b.client, next: d.clock(b.client), refs: refs}
+			q = &queue{client: b.client, next: d.clock(b.client)}
 			queues[b.client] = q
 		}
 		for _, op := range b.ops {
@@ -213,7 +230,7 @@ func (d *Doc) plan(u *update) *plan {
 		p.pending.opsBytes, p.pending.blocks, p.pending.indices = d.pending.opsBytes, d.pending.blocks, d.pending.indices
 	default:
 		p.pendingChanged = true
-		size, wide, exact := p.pending.sizeOf(p.pending.tally(&d.pending, queues, refs))
+		size, wide, exact := p.pending.sizeOf(p.pending.tally(&d.pending, queues))
 		switch {
 		case exact:
 			p.pendingBytes = size
@@ -227,17 +244,19 @@ func (d *Doc) plan(u *update) *plan {
 }
 
 // tally sets the size parts of p, the pending set that a plan derives from
-// old with the queues and table changes given, and returns its tables' size.
-// It costs O(1) per queue and per table change, and a pass over the delete
+// old with the queues given, and returns its tables' size. It costs O(1) per
+// queue, O(log n) per op a queue put or took, and a pass over the delete
 // ranges.
-func (p *pendingSet) tally(old *pendingSet, queues map[uint64]*queue, delta *tableDelta) tableSize {
+func (p *pendingSet) tally(old *pendingSet, queues map[uint64]*queue) tableSize {
 	p.opsBytes, p.blocks, p.indices = old.opsBytes, old.blocks, old.indices
+	delta := &tableDelta{}
 	for _, q := range queues {
 		if q.ops == q.orig {
 			continue
 		}
-		b0, i0, n0 := q.orig.share()
-		b1, i1, n1 := q.ops.share()
+		q.countRefs(delta)
+		b0, i0, n0 := q.orig.share(q.client)
+		b1, i1, n1 := q.ops.share(q.client)
 		p.opsBytes += b1 - b0
 		p.indices += i1 - i0
 		p.blocks += n1 - n0
