@@ -16,4 +16,5 @@ export { Text, MapRoot } from './handles.js';
 export { CrdtError } from './errors.js';
 export { encodeStateVector, decodeStateVector } from './statevector.js';
 export { encodeRelPos, decodeRelPos, REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
+export { splitUpdate, MIN_SPLIT_BYTES } from './split.js';
 export { MAX_ROOT_NAME_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_JSON_DEPTH } from './names.js';
