@@ -1441,15 +1441,19 @@ func (ts *testServer) flood(t *testing.T, docID string, clientID uint64, rate fl
 //   - quiet: the editors alone, for a second.
 //
 // The criterion compares the p99 of the latencies of updates sent during flood windows with that
-// of polite windows (about 1 000 samples each): at most 2 x, with a floor of latencyFloor under
-// which a difference is scheduler noise (a loaded two-core machine under the race detector shows
-// p99s of 10 to 30 ms in quiet windows), not starvation. The server admits the same from both
-// clients, its burst and then its rate, so what the flood adds is what arrives beyond the limit:
-// what the throttle must keep from the editors. Polite windows are the baseline because on such a
-// machine the server takes hundreds of milliseconds to fan out a burst of 300 updates to a dozen
-// connections, flood or not, and the editors' latency then measures the machine; the quiet
-// windows' p99 (the editors alone) is logged beside them. Both clients send updates encoded
-// beforehand, so that the test process spends the same on either.
+// of polite windows (about 1 000 samples each): at most 2 x, with a floor of latencyFloor (20 ms,
+// 100 ms under the race detector) under which a difference is the machine's noise, not
+// starvation. The server admits the same from both clients, its burst and then its rate, so what
+// the flood adds is what arrives beyond the limit: what the throttle must keep from the editors.
+// Polite windows are the baseline because on a loaded machine under the race detector the server
+// takes hundreds of milliseconds to fan out a burst of 300 updates to a dozen connections, flood
+// or not; the quiet windows' p99 (the editors alone) is logged beside them. Both clients send
+// updates encoded beforehand, so that the test process spends the same on either.
+//
+// At 10 x the default rate the flood does not starve the editors even unthrottled: with the
+// limit off, 2 100 flood updates in 3.5 s left their p99 at 14 ms beside 18 ms for a polite
+// client (and failed the close criterion). The latency criterion guards the fan-out path; the
+// close criterion is what shows the throttle at work.
 func TestRateLimit(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs for about 30 s under the race detector")
@@ -1457,8 +1461,14 @@ func TestRateLimit(t *testing.T) {
 	const (
 		editors, period = 10, 100 * time.Millisecond // 10 editors at 10 updates per second each
 		rounds          = 6
-		latencyFloor    = 20 * time.Millisecond
 	)
+	// Below the floor, a difference between p99s is the machine's noise: quiet windows on a
+	// shared two-core machine show p99s of 10 to 115 ms under the race detector, from stalls that
+	// hit whichever window they fall in.
+	latencyFloor := 20 * time.Millisecond
+	if raceEnabled {
+		latencyFloor = 100 * time.Millisecond
+	}
 	cfg := secConfig(t, nil)
 	cfg.PongWait = 5 * time.Minute // the editors read raw bytes and answer no ping (editLoad)
 	ts := startServer(t, cfg, nil)
