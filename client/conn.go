@@ -50,6 +50,12 @@ type Options struct {
 	// MaxMessageBytes is the largest message accepted from the server (a sync can be large). Zero
 	// means 256 MiB.
 	MaxMessageBytes int64
+	// MaxSendBytes is the server's limit on one message from a client, in bytes
+	// (server.Config.MaxMessageBytes): an update whose message would be larger is sent as
+	// several update messages (crdt.SplitUpdate), each acknowledged on its own, and the change
+	// counts as saved once the last one is. Zero means 1 MiB, the server's default; a negative
+	// value sends every update in one message, whatever its size.
+	MaxSendBytes int
 
 	// Observe makes the Conn a cheap observer for load generators: remote updates after the
 	// initial sync are handed to OnUpdate but not applied to the replica, which then holds the
@@ -125,6 +131,7 @@ const (
 	defaultHandshakeTimeout = 10 * time.Second
 	defaultWriteTimeout     = 10 * time.Second
 	defaultMaxMessageBytes  = 256 << 20
+	defaultMaxSendBytes     = 1 << 20
 )
 
 // sentUpdate ties an update sent on the current socket to the local state it covered, so that
@@ -394,11 +401,7 @@ func (c *Conn) connect(ctx context.Context) (*websocket.Conn, error) {
 	c.mu.Unlock()
 	c.seq = 0
 	if upd != nil {
-		c.seq = 1
-		c.mu.Lock()
-		c.pending = append(c.pending, sentUpdate{seq: 1, gen: gen, clock: clock})
-		c.mu.Unlock()
-		if err := c.write(ws, protocol.EncodeFrame(0, &protocol.Update{Data: upd})); err != nil {
+		if err := c.sendUpdate(ws, upd, gen, clock); err != nil {
 			ws.Close()
 			return nil, err
 		}
@@ -705,12 +708,7 @@ func (c *Conn) Edit(fn func(d *crdt.Doc) error) error {
 	if c.ws == nil {
 		return fnErr
 	}
-	// Registered before the write: the ack can arrive before Write returns.
-	c.seq++
-	c.mu.Lock()
-	c.pending = append(c.pending, sentUpdate{seq: c.seq, gen: gen, clock: clock})
-	c.mu.Unlock()
-	if err := c.write(c.ws, protocol.EncodeFrame(0, &protocol.Update{Data: upd})); err != nil {
+	if err := c.sendUpdate(c.ws, upd, gen, clock); err != nil {
 		c.ws.Close() // the reader notices and reconnects (or ends the Conn)
 		if c.opts.Reconnect {
 			return fnErr
@@ -718,6 +716,51 @@ func (c *Conn) Edit(fn func(d *crdt.Doc) error) error {
 		return err
 	}
 	return fnErr
+}
+
+// sendUpdate writes upd, the local changes up to generation gen and own clock clock, on ws as one
+// update message, or as several when one would exceed the server's message limit. Only the
+// last message is tied to gen and clock, so the change counts as saved when the server has
+// acknowledged every part. The caller holds sendMu.
+func (c *Conn) sendUpdate(ws *websocket.Conn, upd []byte, gen, clock uint64) error {
+	parts := [][]byte{upd}
+	if limit := c.opts.MaxSendBytes; limit >= 0 {
+		if limit == 0 {
+			limit = defaultMaxSendBytes
+		}
+		// The frame adds a type byte, the channel (0: one byte) and the update's length.
+		max := limit - 2 - uvarintLen(uint64(limit))
+		if len(upd) > max {
+			p, err := crdt.SplitUpdate(upd, max)
+			if err != nil {
+				// A unit larger than the limit on its own (a map value near 1 MiB): sent whole,
+				// for a server whose limit is larger than this client was told.
+				c.log.Warn("update not split", "bytes", len(upd), "max", max, "err", err)
+			} else {
+				parts = p
+			}
+		}
+	}
+	// Registered before the writes: the ack can arrive before Write returns.
+	c.seq += uint64(len(parts))
+	c.mu.Lock()
+	c.pending = append(c.pending, sentUpdate{seq: c.seq, gen: gen, clock: clock})
+	c.mu.Unlock()
+	for _, p := range parts {
+		if err := c.write(ws, protocol.EncodeFrame(0, &protocol.Update{Data: p})); err != nil {
+			return err
+		}
+	}
+	if len(parts) > 1 {
+		c.log.Debug("update split", "bytes", len(upd), "parts", len(parts))
+	}
+	return nil
+}
+
+// uvarintLen returns the encoded length of v as an unsigned varint.
+func uvarintLen(v uint64) int {
+	var b [binary.MaxVarintLen64]byte
+	return binary.PutUvarint(b[:], v)
 }
 
 // Read runs fn on the replica with no edit allowed to interleave. fn must not modify d (a change

@@ -426,3 +426,102 @@ func TestCloseErrorMessage(t *testing.T) {
 		t.Errorf("Error() without message = %q", (&CloseError{Code: 1013}).Error())
 	}
 }
+
+// bigText returns about n bytes of text with multi-byte code points.
+func bigText(n int) string {
+	line := "ligne n° 42 — ünïcödé 中文 😀 and plain ascii to fill the line\n"
+	return strings.Repeat(line, n/len(line)+1)
+}
+
+// TestLargeEditSplit: an edit larger than MaxSendBytes goes out as several update messages, none
+// over the limit, and counts as saved only once the server has acknowledged the last one.
+func TestLargeEditSplit(t *testing.T) {
+	const limit = 4096
+	fs := newFakeServer(t)
+	a := dial(t, fs.URL(), Options{MaxSendBytes: limit})
+	b := dial(t, fs.URL(), Options{})
+	fs.setHoldAck(true)
+	text := bigText(40 << 10)
+	if err := a.Edit(insert("body", 0, text)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the server to hold the whole text", func() bool { return fs.text("body") == text })
+	sizes := fs.received()
+	if len(sizes) < 10 {
+		t.Fatalf("%d update messages for %d bytes of text; want at least 10 with a %d-byte limit", len(sizes), len(text), limit)
+	}
+	for i, n := range sizes {
+		if n > limit {
+			t.Errorf("update message %d of %d: %d bytes; want at most %d", i, len(sizes), n, limit)
+		}
+	}
+	fs.ackHeld(len(sizes) - 1)
+	// The ack of all but the last part changes nothing. To know that a has read it, b announces
+	// itself: the server relays that to a after the ack, on the same socket.
+	if err := b.SetAwareness([]byte(`{"b":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a to see b's presence", func() bool { _, ok := a.Peers()[b.ClientID()]; return ok })
+	if !a.Unsaved() || a.Saved() != 0 {
+		t.Errorf("after %d of %d acks: Unsaved() = %v, Saved() = %d; want true, 0", len(sizes)-1, len(sizes), a.Unsaved(), a.Saved())
+	}
+	fs.ackHeld(1)
+	if err := a.WaitSaved(testCtx(t)); err != nil {
+		t.Fatalf("WaitSaved after the last ack: %v", err)
+	}
+	if got, want := a.Saved(), a.Clock(); got != want {
+		t.Errorf("Saved() = %d; want Clock() %d", got, want)
+	}
+}
+
+// TestLargeCatchUpSplit: the catch-up update sent after a reconnect is split too.
+func TestLargeCatchUpSplit(t *testing.T) {
+	const limit = 4096
+	fs := newFakeServer(t)
+	a := dial(t, fs.URL(), Options{MaxSendBytes: limit, Reconnect: true, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	fs.setHoldAck(true)
+	text := bigText(30 << 10)
+	if err := a.Edit(insert("body", 0, text)); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Edit(func(d *crdt.Doc) error { return d.Text("body").Delete(100, 5000) }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the server to receive the edits", func() bool { return len(fs.received()) > 2 })
+	before := len(fs.received())
+	fs.crash() // forgets everything: the catch-up must carry it all again
+	fs.setHoldAck(false)
+	if err := a.WaitSaved(testCtx(t)); err != nil {
+		t.Fatalf("WaitSaved: %v", err)
+	}
+	want := a.Text("body")
+	if got := fs.text("body"); got != want {
+		t.Errorf("server text after the catch-up: %d bytes; want the client's %d", len(got), len(want))
+	}
+	sizes := fs.received()[before:]
+	if len(sizes) < 5 {
+		t.Errorf("catch-up in %d messages; want several", len(sizes))
+	}
+	for i, n := range sizes {
+		if n > limit {
+			t.Errorf("catch-up message %d: %d bytes; want at most %d", i, n, limit)
+		}
+	}
+}
+
+// TestUnsplittableSentWhole: a unit larger than the limit on its own (a map value) is sent whole
+// rather than not at all: a server with a larger limit takes it.
+func TestUnsplittableSentWhole(t *testing.T) {
+	fs := newFakeServer(t)
+	a := dial(t, fs.URL(), Options{MaxSendBytes: 1024})
+	value := []byte(`"` + strings.Repeat("v", 3000) + `"`)
+	if err := a.Edit(func(d *crdt.Doc) error { return d.Map("m").Set("k", value) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitSaved(testCtx(t)); err != nil {
+		t.Fatalf("WaitSaved: %v", err)
+	}
+	if sizes := fs.received(); len(sizes) != 1 || sizes[0] < len(value) {
+		t.Errorf("update messages %v; want one holding the value", sizes)
+	}
+}

@@ -26,7 +26,8 @@ type fakeServer struct {
 	durable [][]byte // updates acknowledged (what survives a crash)
 	conns   map[*fakeConn]bool
 	holdAck bool
-	updates int // updates received, all sockets
+	updates int   // updates received, all sockets
+	sizes   []int // the message size of each update received, all sockets
 }
 
 type fakeConn struct {
@@ -96,6 +97,7 @@ func (fs *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 		case *protocol.Update:
 			fs.mu.Lock()
 			fs.updates++
+			fs.sizes = append(fs.sizes, len(data))
 			if _, err := fs.doc.Apply(m.Data); err != nil {
 				fs.mu.Unlock()
 				fs.t.Errorf("fake server: apply: %v", err)
@@ -169,6 +171,38 @@ func (fs *fakeServer) setHoldAck(hold bool) {
 	for _, a := range acks {
 		a.c.send(&protocol.Ack{Seq: a.seq})
 	}
+}
+
+// ackHeld acknowledges the first n updates held on each socket (all of them if fewer), leaving
+// acks held.
+func (fs *fakeServer) ackHeld(n int) {
+	fs.mu.Lock()
+	type ack struct {
+		c   *fakeConn
+		seq uint64
+	}
+	var acks []ack
+	for c := range fs.conns {
+		k := min(n, len(c.held))
+		if k == 0 {
+			continue
+		}
+		seq := c.received - uint64(len(c.held)) + uint64(k)
+		fs.durable = append(fs.durable, c.held[:k]...)
+		c.held = c.held[k:]
+		acks = append(acks, ack{c, seq})
+	}
+	fs.mu.Unlock()
+	for _, a := range acks {
+		a.c.send(&protocol.Ack{Seq: a.seq})
+	}
+}
+
+// received returns the message sizes of the updates received so far.
+func (fs *fakeServer) received() []int {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return append([]int(nil), fs.sizes...)
 }
 
 // crash forgets every update not acknowledged and drops every socket, as a killed server would.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -211,4 +212,43 @@ func TestServerAwareness(t *testing.T) {
 	eventually(t, "b to see a's presence", func() bool { return string(b.Peers()[a.ClientID()].State) == `{"name":"a"}` })
 	a.Close()
 	eventually(t, "a's presence to go when a leaves", func() bool { _, ok := b.Peers()[a.ClientID()]; return !ok })
+}
+
+// An edit of 3 MiB, three times the server's default message limit, goes out as several update
+// messages: it is stored whole and acknowledged, and other clients get it. Sent as one message,
+// the server refuses it with 1009.
+func TestServerLargeEdit(t *testing.T) {
+	ls := startServer(t, filepath.Join(t.TempDir(), "t.db"), "127.0.0.1:0")
+	line := "2024-05-01T12:00:00Z INFO pasted log line — ünïcödé 中文 😀\n"
+	text := strings.Repeat(line, 3<<20/len(line)+1)
+	insert := func(d *crdt.Doc) error { return d.Text("log").Insert(0, text) }
+
+	b := open(t, ls.url(), "big", client.Options{})
+	a := open(t, ls.url(), "big", client.Options{})
+	start := time.Now()
+	if err := a.Edit(insert); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.WaitSaved(ctxFor(t)); err != nil {
+		t.Fatalf("WaitSaved: %v", err)
+	}
+	t.Logf("%d bytes of text inserted, sent and acknowledged in %v", len(text), time.Since(start))
+	if got, want := a.Saved(), a.Clock(); got != want {
+		t.Errorf("Saved() = %d; want Clock() %d", got, want)
+	}
+	eventually(t, "the connected client to receive the edit", func() bool { return b.Text("log") == text })
+	late := open(t, ls.url(), "big", client.Options{})
+	if got := late.Text("log"); got != text {
+		t.Errorf("late joiner holds %d bytes; want the %d inserted", len(got), len(text))
+	}
+
+	whole := open(t, ls.url(), "big-whole", client.Options{MaxSendBytes: -1})
+	if err := whole.Edit(insert); err != nil {
+		t.Fatal(err)
+	}
+	err := whole.WaitSaved(ctxFor(t))
+	var ce *client.CloseError
+	if !errors.As(err, &ce) || ce.Code != protocol.CloseMessageTooBig {
+		t.Errorf("WaitSaved of a 3 MiB update sent whole = %v; want close 1009", err)
+	}
 }
