@@ -37,7 +37,7 @@ func CheckPending(d *Doc) error {
 		if ops[0].clock < d.clock(c) {
 			return fmt.Errorf("client %d: pending op at %d below the clock %d", c, ops[0].clock, d.clock(c))
 		}
-		b, i, n := t.share(c)
+		b, i, n := t.share(c, nil)
 		opsBytes, indices, blocks = opsBytes+b, indices+i, blocks+n
 	}
 	if opsBytes != p.opsBytes || indices != p.indices || blocks != p.blocks {
@@ -118,7 +118,7 @@ func checkOpTree(client uint64, t *opNode) error {
 	if t.height != 1+max(hl, hr) || hl > hr+1 || hr > hl+1 {
 		return fmt.Errorf("pending tree unbalanced at clock %d: height %d, children %d and %d", t.op.clock, t.height, hl, hr)
 	}
-	if want := nodeSum(client, t.op, t.left, t.right); t.sum != nil && *t.sum != want {
+	if want := nodeSum(client, t.op, t.left, t.right, nil); t.sum != nil && *t.sum != want {
 		return fmt.Errorf("pending tree node at clock %d sums to %+v; its children and op to %+v", t.op.clock, *t.sum, want)
 	}
 	return nil

@@ -28,6 +28,8 @@ type pendingSet struct {
 	dels []delRange
 	refs *refTable // the clients and roots that ops name; nil when ops is empty
 
+	slab *sumSlab // where the trees' sums are allocated; shared by the plans of a document
+
 	opsBytes int // the clients' blocks, with one-byte indices (opSum.bytes)
 	blocks   int // how many blocks
 	indices  int // how many table indices the blocks write
@@ -425,23 +427,40 @@ func (s *opSum) total() (bytes, indices int) {
 
 // share returns what the ops of t, client's, take in the encoded pending set: bytes
 // with one-byte indices, indices and blocks (0 for the empty tree).
-func (t *opNode) share(client uint64) (bytes, indices, blocks int) {
+func (t *opNode) share(client uint64, sl *sumSlab) (bytes, indices, blocks int) {
 	if t == nil {
 		return 0, 0, 0
 	}
-	s := t.sums(client)
+	s := t.sums(client, sl)
 	bytes, indices = s.total()
 	return bytes, indices, s.blocks
 }
 
 // sums returns the sum of the ops of t, client's (not empty), computing those
 // of the nodes that lack it.
-func (t *opNode) sums(client uint64) *opSum {
+func (t *opNode) sums(client uint64, sl *sumSlab) *opSum {
 	if t.sum == nil {
-		s := nodeSum(client, t.op, t.left, t.right)
-		t.sum = &s
+		s := nodeSum(client, t.op, t.left, t.right, sl)
+		t.sum = sl.new()
+		*t.sum = s
 	}
 	return t.sum
+}
+
+// sumSlab allocates sums in chunks rather than one by one: a plan sums the
+// O(log n) nodes on the path of each op it adds or takes. A chunk lives while
+// any node refers to one of its sums. The nil *sumSlab allocates one by one.
+type sumSlab struct{ chunk []opSum }
+
+func (s *sumSlab) new() *opSum {
+	if s == nil {
+		return new(opSum)
+	}
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]opSum, 0, 64)
+	}
+	s.chunk = s.chunk[:len(s.chunk)+1]
+	return &s.chunk[len(s.chunk)-1]
 }
 
 func (t *opNode) h() int32 {
@@ -456,13 +475,13 @@ func newOpNode(client uint64, op *uop, l, r *opNode) *opNode {
 }
 
 // nodeSum returns the sum of the ops of l, then op, then those of r.
-func nodeSum(client uint64, op *uop, l, r *opNode) opSum {
+func nodeSum(client uint64, op *uop, l, r *opNode, sl *sumSlab) opSum {
 	s := leafSum(op)
 	if l != nil {
-		s = joinSums(client, l.sums(client), &s)
+		s = joinSums(client, l.sums(client, sl), &s)
 	}
 	if r != nil {
-		s = joinSums(client, &s, r.sums(client))
+		s = joinSums(client, &s, r.sums(client, sl))
 	}
 	return s
 }

@@ -226,7 +226,7 @@ func (d *Doc) plan(u *update) *plan {
 	case p.pending.empty():
 		p.pendingChanged = !d.pending.empty()
 	case !changed && slices.Equal(p.pending.dels, d.pending.dels):
-		p.pending.refs, p.pendingBytes = d.pending.refs, d.pendingBytes
+		p.pending.refs, p.pending.slab, p.pendingBytes = d.pending.refs, d.pending.slab, d.pendingBytes
 		p.pending.opsBytes, p.pending.blocks, p.pending.indices = d.pending.opsBytes, d.pending.blocks, d.pending.indices
 	default:
 		p.pendingChanged = true
@@ -249,14 +249,18 @@ func (d *Doc) plan(u *update) *plan {
 // ranges.
 func (p *pendingSet) tally(old *pendingSet, queues map[uint64]*queue) tableSize {
 	p.opsBytes, p.blocks, p.indices = old.opsBytes, old.blocks, old.indices
+	p.slab = old.slab
+	if p.slab == nil {
+		p.slab = &sumSlab{}
+	}
 	delta := &tableDelta{}
 	for _, q := range queues {
 		if q.ops == q.orig {
 			continue
 		}
 		q.countRefs(delta)
-		b0, i0, n0 := q.orig.share(q.client)
-		b1, i1, n1 := q.ops.share(q.client)
+		b0, i0, n0 := q.orig.share(q.client, p.slab)
+		b1, i1, n1 := q.ops.share(q.client, p.slab)
 		p.opsBytes += b1 - b0
 		p.indices += i1 - i0
 		p.blocks += n1 - n0
