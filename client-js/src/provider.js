@@ -3,7 +3,8 @@ import { Emitter } from './emitter.js';
 import { Backoff } from './backoff.js';
 import { Awareness } from './awareness.js';
 import { openStore, shouldCompact, IndexedDBStore } from './store.js';
-import { Doc, encodeStateVector, decodeStateVector } from './crdt/index.js';
+import { Doc, encodeStateVector, decodeStateVector, splitUpdate } from './crdt/index.js';
+import { varUintLength } from './varint.js';
 import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, MessageType, FROM_CLIENT, FROM_SERVER, FLAG_READ_ONLY } from './protocol.js';
 
 /**
@@ -12,7 +13,11 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * Session (docs/protocol.md): open `/v1/docs/{id}/ws`, send `hello` with the replica's state
  * vector, apply the `sync` answer, send what the server lacks, then stream updates both ways.
  * Every update message this client sends on a connection is counted; the server's `ack` carries
- * how many of them are durable, so the provider knows when all local changes are saved.
+ * how many of them are durable, so the provider knows when all local changes are saved. An
+ * update larger than the server's message limit (`maxMessageBytes`) is cut into several
+ * (splitUpdate), each a message of its own: a big paste, or a long offline session's catch-up,
+ * gets through instead of being refused with 1009 on every reconnect, and it counts as saved
+ * once the last part is acknowledged.
  *
  * Offline: every update (local or remote) is appended to the offline store before anything else,
  * so closing the tab keeps it. On every (re)connection the state vector exchange finds what each
@@ -96,7 +101,13 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * @property {number} [pongTimeoutMs]   reconnect when nothing arrives this long after a ping (default 10 s)
  * @property {boolean} [readOnly]  ask for a read-only session
  * @property {number} [stableMs]  a connection synced this long resets the backoff (default 10 s)
+ * @property {number} [maxMessageBytes]  the server's limit on one message from a client (its
+ *   MaxMessageBytes, default 1 MiB): a larger update is sent as several update messages; 0 or
+ *   Infinity sends every update whole
  */
+
+/** DEFAULT_MAX_MESSAGE_BYTES is the server's default limit on one message: 1 MiB. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1 << 20;
 
 /**
  * randomClientId draws a client ID in [1, 2^53) from the platform's cryptographic generator.
@@ -167,6 +178,8 @@ export class Provider extends Emitter {
   #pongTimeoutMs;
   #pingNonce = 0;
   #stableMs;
+  /** the largest update sent in one message (the limit less the frame's header); 0: no limit */
+  #maxUpdateBytes;
   /** when the current connection synced (Date.now()), or null */
   #syncedAt = /** @type {number | null} */ (null);
   #wantConnected = false;
@@ -216,6 +229,9 @@ export class Provider extends Emitter {
     this.#pongTimeoutMs = opts.pongTimeoutMs ?? 10_000;
     this.#readOnly = opts.readOnly ?? false;
     this.#stableMs = opts.stableMs ?? 10_000;
+    const limit = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    // An update frame adds a type byte, the channel (0: one byte) and the update's length.
+    this.#maxUpdateBytes = limit > 0 && Number.isFinite(limit) ? limit - 2 - varUintLength(limit) : 0;
     this.awareness = opts.awareness ?? new Awareness({ clientId: this.doc.clientId });
     this.awareness.clientId = this.doc.clientId;
     this.ready = this.#load(opts.storage);
@@ -625,10 +641,28 @@ export class Provider extends Emitter {
     return f;
   }
 
-  /** @param {Uint8Array} update */
+  /**
+   * #sendUpdate sends an update, as several update messages when one would exceed the server's
+   * message limit. Each counts in #sentSeq, so that what waits for an ack of the update (saved,
+   * the cover of other tabs' changes) waits for the ack of its last part.
+   * @param {Uint8Array} update
+   */
   #sendUpdate(update) {
-    this.#send({ type: MessageType.UPDATE, data: update });
-    this.#sentSeq++;
+    let parts = [update];
+    const max = this.#maxUpdateBytes;
+    if (max > 0 && update.byteLength > max) {
+      try {
+        parts = splitUpdate(update, max);
+      } catch (err) {
+        // One unit larger than the limit on its own (a map value near 1 MiB): sent whole, for a
+        // server whose limit is larger than this client was told.
+        this.#reportError('update not split, sent whole', err);
+      }
+    }
+    for (const data of parts) {
+      this.#send({ type: MessageType.UPDATE, data });
+      this.#sentSeq++;
+    }
   }
 
   /** @param {number} seq */

@@ -30,9 +30,14 @@ class FakeSocket {
     this.url = url;
   }
 
+  /** @type {number[]} the size of every update message the client sent */
+  updateSizes = [];
+
   /** @param {Uint8Array} data */
   send(data) {
-    this.sent.push(decodeFrame(data, FROM_CLIENT));
+    const msg = decodeFrame(data, FROM_CLIENT);
+    if (msg.type === MessageType.UPDATE) this.updateSizes.push(data.byteLength);
+    this.sent.push(msg);
   }
 
   /** @param {number} [code] @param {string} [reason] */
@@ -291,6 +296,56 @@ test('provider: unacknowledged updates stay unsaved; acks are cumulative and nev
   s.deliver({ type: MessageType.ACK, seq: 99 });
   assert.equal(p.saved, false, 'an ack beyond what was sent is ignored');
   s.deliver({ type: MessageType.ACK, seq: 3 });
+  assert.equal(p.saved, true);
+});
+
+test('provider: an update larger than maxMessageBytes goes out in parts, and is saved once the last is acknowledged', async (t) => {
+  const limit = 2048;
+  const { server, p, text } = setup({ maxMessageBytes: limit });
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  server.autoAck = false;
+  const big = 'pasted log line — ünïcödé 中文 😀\n'.repeat(600);
+  p.transact(() => p.doc.text('body').insert(0, big));
+  const s = server.last;
+  const n = s.updateSizes.length;
+  assert.ok(n >= 10, `${n} update messages for ${big.length} UTF-16 units`);
+  for (const size of s.updateSizes) assert.ok(size <= limit, `an update message of ${size} bytes; limit ${limit}`);
+  server.pump();
+  assert.equal(server.doc.text('body').toString(), big);
+  s.deliver({ type: MessageType.ACK, seq: n - 1 });
+  assert.equal(p.saved, false, `${n - 1} of ${n} parts acknowledged`);
+  s.deliver({ type: MessageType.ACK, seq: n });
+  assert.equal(p.saved, true, 'every part acknowledged');
+
+  // Offline: the catch-up update after the next sync is cut the same way.
+  s.drop(1006);
+  p.transact(() => p.doc.text('body').insert(0, big));
+  p.transact(() => p.doc.text('body').delete(100, 5000));
+  server.autoAck = true;
+  p.connect();
+  server.handshake();
+  const c = server.last;
+  assert.ok(c.updateSizes.length >= 10, `catch-up in ${c.updateSizes.length} messages`);
+  for (const size of c.updateSizes) assert.ok(size <= limit, `a catch-up message of ${size} bytes; limit ${limit}`);
+  server.pump();
+  assert.equal(server.doc.text('body').toString(), text());
+  assert.equal(p.saved, true);
+});
+
+test('provider: by default, 3 MiB of text go out in messages within the server default 1 MiB', async (t) => {
+  const { server, p } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  const big = 'x'.repeat(3 << 20);
+  p.transact(() => p.doc.text('body').insert(0, big));
+  const sizes = server.last.updateSizes;
+  assert.equal(sizes.length, 4);
+  for (const size of sizes) assert.ok(size <= 1 << 20, `an update message of ${size} bytes`);
+  server.pump();
+  assert.ok(server.doc.text('body').toString() === big);
   assert.equal(p.saved, true);
 });
 
