@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -28,7 +29,11 @@ type serveOptions struct {
 	logLevel  slog.Level
 	logFormat string
 	origins   string
-	cfg       server.Config
+	// The garbage collector's settings (runtime/debug), 0 keeping the runtime's own (GOGC,
+	// GOMEMLIMIT): a server holding many idle connections trades collector CPU for memory.
+	gcPercent   int
+	memoryLimit int64
+	cfg         server.Config
 }
 
 // newServeFlags returns the serve flag set, writing into o.
@@ -79,6 +84,8 @@ func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.EnableCompression, "enable-compression", false, "negotiate permessage-deflate (off: see docs/security.md)")
 	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS (with --tls-key)")
 	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
+	fs.IntVar(&o.gcPercent, "gc-percent", 0, "heap growth that triggers a garbage collection, in percent (0: the runtime's, GOGC or 100; lower holds less memory per connection for more CPU, docs/server.md)")
+	fs.Var(byteSize64{&o.memoryLimit}, "memory-limit", "soft limit of the process's memory, above which the collector works harder (bytes; 0: the runtime's, GOMEMLIMIT or none)")
 	return fs
 }
 
@@ -115,6 +122,12 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	default:
 		return o, fmt.Errorf("invalid value %q for -log-format: want text or json", o.logFormat)
 	}
+	if o.gcPercent < 0 {
+		return o, fmt.Errorf("invalid value %d for -gc-percent: want 1 or more (0: the runtime's default)", o.gcPercent)
+	}
+	if o.memoryLimit < 0 {
+		return o, fmt.Errorf("invalid value %d for -memory-limit: want 0 or more bytes", o.memoryLimit)
+	}
 	if o.origins != "" {
 		for _, s := range strings.Split(o.origins, ",") {
 			if s = strings.TrimSpace(s); s != "" {
@@ -141,6 +154,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	log := slog.New(h)
 	o.cfg.Logger = log
+	if o.gcPercent > 0 {
+		debug.SetGCPercent(o.gcPercent)
+	}
+	if o.memoryLimit > 0 {
+		debug.SetMemoryLimit(o.memoryLimit)
+	}
 
 	srv, err := server.New(o.cfg)
 	if errors.Is(err, server.ErrInvalidConfig) {

@@ -68,6 +68,14 @@ func TestParseServe(t *testing.T) {
 				}
 				return ""
 			}},
+		{name: "memory policy", args: []string{"--gc-percent", "25"}, env: map[string]string{"TANDEM_MEMORY_LIMIT": "512MiB"},
+			check: func(o serveOptions) string {
+				if o.gcPercent != 25 || o.memoryLimit != 512<<20 {
+					return "memory policy not applied"
+				}
+				return ""
+			}},
+		{name: "bad gc percent", args: []string{"--gc-percent", "-5"}, wantErr: "gc-percent"},
 		{name: "unknown flag", args: []string{"--bogus"}, wantErr: "flag provided but not defined"},
 		{name: "bad duration", args: []string{"--pong-wait", "soon"}, wantErr: "pong-wait"},
 		{name: "bad env", env: map[string]string{"TANDEM_SEND_QUEUE_BYTES": "lots"}, wantErr: "TANDEM_SEND_QUEUE_BYTES"},
