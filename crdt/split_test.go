@@ -428,3 +428,19 @@ func FuzzSplitUpdate(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkSplitUpdate cuts 3 MiB of text at the server's default message limit.
+func BenchmarkSplitUpdate(b *testing.B) {
+	d := newDoc(b, 1<<45)
+	if err := d.Text("log").Insert(0, strings.Repeat("log line — ünïcödé 中文 😀\n", 3<<20/36)); err != nil {
+		b.Fatal(err)
+	}
+	u := d.TakeUpdate()
+	b.SetBytes(int64(len(u)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := crdt.SplitUpdate(u, 1<<20-5); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
