@@ -11,6 +11,22 @@ import (
 // they arrive. An update is checked in full first: if it is refused
 // (ErrMalformedUpdate, ErrPendingOverflow), the document is unchanged.
 func (d *Doc) Apply(b []byte) ([]Change, error) {
+	var ch changes
+	return d.apply(b, &ch)
+}
+
+// Integrate applies an update or a snapshot as Apply does, without building
+// the list of changes: for an owner that does not read them, such as a
+// server, it costs less per update (no visible positions are computed, no
+// edits collected). The document ends in the same state, and its Version
+// moves in the same way.
+func (d *Doc) Integrate(b []byte) error {
+	_, err := d.apply(b, nil)
+	return err
+}
+
+// apply is Apply, collecting changes into ch unless ch is nil.
+func (d *Doc) apply(b []byte, ch *changes) ([]Change, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrMalformedUpdate)
 	}
@@ -20,7 +36,7 @@ func (d *Doc) Apply(b []byte) ([]Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.applyUpdate(u)
+		return d.applyUpdate(u, ch)
 	case formatSnapshot:
 		s, err := decodeSnapshot(b)
 		if err != nil {
@@ -29,7 +45,7 @@ func (d *Doc) Apply(b []byte) ([]Change, error) {
 		if d.isEmpty() {
 			return d.loadSnapshot(s)
 		}
-		return d.applyUpdate(s.toUpdate())
+		return d.applyUpdate(s.toUpdate(), ch)
 	}
 	return nil, fmt.Errorf("%w: format byte 0x%02x", ErrMalformedUpdate, b[0])
 }
@@ -47,7 +63,7 @@ func (d *Doc) isEmpty() bool {
 	return true
 }
 
-func (d *Doc) applyUpdate(u *update) ([]Change, error) {
+func (d *Doc) applyUpdate(u *update, ch *changes) ([]Change, error) {
 	if err := d.validate(u); err != nil {
 		return nil, err
 	}
@@ -55,7 +71,7 @@ func (d *Doc) applyUpdate(u *update) ([]Change, error) {
 	if p.pendingBytes > d.cfg.MaxPendingBytes {
 		return nil, fmt.Errorf("%w: %d bytes would wait, the limit is %d", ErrPendingOverflow, p.pendingBytes, d.cfg.MaxPendingBytes)
 	}
-	return d.execute(p), nil
+	return d.execute(p, ch), nil
 }
 
 // unitAt describes the unit of ID id as the document, its pending buffer or
@@ -106,9 +122,9 @@ func (d *Doc) validate(u *update) error {
 	return nil
 }
 
-// execute carries out a plan.
-func (d *Doc) execute(p *plan) []Change {
-	var ch changes
+// execute carries out a plan and returns the changes collected into ch
+// (none when ch is nil).
+func (d *Doc) execute(p *plan, ch *changes) []Change {
 	ownNext := d.own.next
 	for _, s := range p.steps {
 		cs := d.clientState(s.client)
@@ -119,7 +135,7 @@ func (d *Doc) execute(p *plan) []Change {
 			if t == nil {
 				t = d.newTextRoot(op.root)
 			}
-			d.integrateText(t, cs, op, &ch)
+			d.integrateText(t, cs, op, ch)
 		case opMap:
 			m := d.mapRoot(op.root, true)
 			ch.touch(m, op.key)
@@ -127,32 +143,39 @@ func (d *Doc) execute(p *plan) []Change {
 		}
 		cs.next = op.end()
 	}
+	deleted := false
 	for _, r := range p.dels {
-		d.deleteRange(r, &ch)
+		if d.deleteRange(r, ch) {
+			deleted = true
+		}
 	}
 	d.pending, d.pendingBytes = p.pending, p.pendingBytes
 	if d.taken == ownNext {
 		// Our own units that came back from elsewhere are not ours to send.
 		d.taken = d.own.next
 	}
-	list := ch.list()
-	if len(p.steps) > 0 || len(list) > 0 || p.pendingChanged {
+	if len(p.steps) > 0 || deleted || p.pendingChanged {
 		d.version++
 	}
-	return list
+	if ch == nil {
+		return nil
+	}
+	return ch.list()
 }
 
-// deleteRange marks the text items of r deleted.
-func (d *Doc) deleteRange(r delRange, ch *changes) {
+// deleteRange marks the text items of r deleted, records the deletions in ch
+// unless it is nil, and reports whether it deleted anything.
+func (d *Doc) deleteRange(r delRange, ch *changes) bool {
+	deleted := false
 	cs := d.clients[r.client]
 	if cs == nil {
-		return
+		return false
 	}
 	end := min(r.clock+r.n, cs.next)
 	for clock := r.clock; clock < end; {
 		it := cs.items.ceil(clock)
 		if it == nil || it.clock >= end {
-			return
+			return deleted
 		}
 		if it.deleted {
 			clock = it.end()
@@ -165,11 +188,15 @@ func (d *Doc) deleteRange(r delRange, ch *changes) {
 		if it.end() > end {
 			t.split(it, int(end-it.clock))
 		}
-		vis, _ := posOf(it)
+		if ch != nil {
+			vis, _ := posOf(it)
+			ch.del(t.name, vis, it.n)
+		}
 		setDeleted(it)
 		t.cur = cursor{}
-		ch.del(t.name, vis, it.n)
+		deleted = true
 		clock = it.end()
 		t.mergeDeleted(it)
 	}
+	return deleted
 }

@@ -36,7 +36,11 @@ type mapKey struct {
 
 // touch notes that key of m is about to be assigned; list reports it if its
 // visible value in the end differs from the one before the first assignment.
+// A nil c records nothing.
 func (c *changes) touch(m *mapRoot, key string) {
+	if c == nil {
+		return
+	}
 	if c.touched == nil {
 		c.touched = make(map[mapKey][]byte)
 	}

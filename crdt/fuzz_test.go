@@ -61,7 +61,7 @@ func fuzzDoc(tb testing.TB) *crdt.Doc {
 }
 
 // FuzzApplyUpdate feeds arbitrary bytes to a document with state: no panic;
-// a refusal is a sentinel error and leaves the snapshot unchanged; an
+// Integrate refuses and accepts as Apply does, with the same result; a refusal is a sentinel error and leaves the snapshot unchanged; an
 // accepted input leaves a document whose invariants hold and whose snapshot
 // reloads to the same bytes.
 func FuzzApplyUpdate(f *testing.F) {
@@ -76,6 +76,14 @@ func FuzzApplyUpdate(f *testing.F) {
 		before := d.EncodeSnapshot()
 		info, ierr := crdt.InspectUpdate(data)
 		_, err := d.Apply(data)
+		quiet := fuzzDoc(t)
+		qerr := quiet.Integrate(data)
+		if (qerr == nil) != (err == nil) || (err != nil && qerr.Error() != err.Error()) {
+			t.Fatalf("Integrate: error %v; Apply: %v", qerr, err)
+		}
+		if got, want := quiet.EncodeSnapshot(), d.EncodeSnapshot(); !bytes.Equal(got, want) || quiet.Version() != d.Version() {
+			t.Fatalf("Integrate left snapshot %x version %d; Apply %x version %d", got, quiet.Version(), want, d.Version())
+		}
 		if err != nil {
 			if !errors.Is(err, crdt.ErrMalformedUpdate) && !errors.Is(err, crdt.ErrPendingOverflow) {
 				t.Fatalf("Apply: error %v is not a sentinel", err)

@@ -4,6 +4,7 @@ import "fmt"
 
 // integrateText places the remote text run op of client cs into t by the
 // FugueMax rule (docs/crdt.md section 1.3). Its origins are integrated items of t.
+// The insertion is recorded in ch unless it is nil.
 func (d *Doc) integrateText(t *textRoot, cs *clientState, op *uop, ch *changes) {
 	t.cur = cursor{}
 	// Split so that the left origin ends a run and the right origin starts one;
@@ -38,8 +39,10 @@ func (d *Doc) integrateText(t *textRoot, cs *clientState, op *uop, ch *changes) 
 		// The run continues its left origin's run, with nothing in between: extend.
 		if !op.deleted {
 			cs.content = append(cs.content, op.content...)
-			vis, _ := posOf(l)
-			ch.ins(t.name, vis+l.n, op.content)
+			if ch != nil {
+				vis, _ := posOf(l)
+				ch.ins(t.name, vis+l.n, op.content)
+			}
 		}
 		grow(l, n)
 		return
@@ -51,7 +54,7 @@ func (d *Doc) integrateText(t *textRoot, cs *clientState, op *uop, ch *changes) 
 	}
 	t.insertBefore(at, it)
 	cs.items.push(it)
-	if !op.deleted {
+	if !op.deleted && ch != nil {
 		vis, _ := posOf(it)
 		ch.ins(t.name, vis, op.content)
 	}

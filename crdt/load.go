@@ -122,7 +122,8 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 		n.clientState(c).next = k
 	}
 	if s.pending != nil {
-		more, err := n.applyUpdate(s.pending)
+		var pch changes
+		more, err := n.applyUpdate(s.pending, &pch)
 		if err != nil {
 			return nil, err
 		}
