@@ -444,3 +444,24 @@ func BenchmarkSplitUpdate(b *testing.B) {
 		}
 	}
 }
+
+// A change too large for one message is sent as several updates; applied in order, they give
+// the same document.
+func ExampleSplitUpdate() {
+	a, _ := crdt.NewDoc(1, crdt.Config{})
+	_ = a.Text("body").Insert(0, strings.Repeat("héllo wörld ", 100))
+	update := a.TakeUpdate()
+
+	parts, err := crdt.SplitUpdate(update, 256)
+	if err != nil {
+		panic(err)
+	}
+	b, _ := crdt.NewDoc(2, crdt.Config{})
+	for _, p := range parts {
+		if _, err := b.Apply(p); err != nil {
+			panic(err)
+		}
+	}
+	fmt.Println(len(update), "bytes in", len(parts), "parts;", b.Text("body").String() == a.Text("body").String())
+	// Output: 1421 bytes in 7 parts; true
+}
