@@ -318,6 +318,16 @@ func splitVectorUpdates(t *testing.T) []splitVector {
 	mustApply(t, p, log[3])
 	mustApply(t, p, log[5])
 	add("pending blocks", 64, p.PendingUpdate())
+	// 200 clients: parts with more than 128 clients count every index as two bytes.
+	many := newDoc(t, 1<<52)
+	for i := 0; i < 200; i++ {
+		e := newDoc(t, uint64(1000+i*37))
+		mustApply(t, e, many.EncodeUpdate(nil))
+		mustDo(t, e.Text("body").Insert(i/2, "xé"))
+		mustApply(t, many, e.TakeUpdate())
+	}
+	mustDo(t, many.Text("body").Delete(0, 150))
+	add("200 clients", 2600, many.EncodeUpdate(nil))
 	return out
 }
 
