@@ -744,7 +744,7 @@ func (a *actor) applyAndStore(data []byte, at time.Time, from *conn) (uint64, er
 	// The document's version tells a no-op (a reconnecting client's catch-up of what the server
 	// already has) from an update that changed anything, visible or not, at no cost.
 	before := a.doc.Version()
-	_, err := a.doc.Apply(data)
+	err := a.doc.Integrate(data)
 	if err != nil {
 		if errors.Is(err, crdt.ErrPendingOverflow) {
 			return 0, errPendingOverflow // security: MaxPendingBytes (limits.go)
