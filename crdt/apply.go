@@ -68,6 +68,7 @@ func (d *Doc) applyUpdate(u *update, ch *changes) ([]Change, error) {
 		return nil, err
 	}
 	p := d.plan(u)
+	defer d.scratch.release()
 	if p.pendingBytes > d.cfg.MaxPendingBytes {
 		return nil, fmt.Errorf("%w: %d bytes would wait, the limit is %d", ErrPendingOverflow, p.pendingBytes, d.cfg.MaxPendingBytes)
 	}

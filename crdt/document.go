@@ -27,6 +27,8 @@ type Doc struct {
 	gen     uint64    // bumped when roots are replaced (snapshot load): handles re-resolve
 	version uint64    // bumped by every call that may change the state: see Version
 	items   *itemSlab // shared by the document's text roots
+
+	scratch planScratch // reused by every Apply's plan
 }
 
 // itemSlab allocates items in chunks rather than one by one: typing splits

@@ -112,12 +112,14 @@ func (h *waitHeap) Pop() any {
 // opNode), so that a plan costs O(log n) per op it adds or takes in the
 // size n of the pending buffer.
 func (d *Doc) plan(u *update) *plan {
-	p := &plan{}
+	sc := &d.scratch
+	sc.reset(len(d.pending.ops) + len(u.blocks))
+	p := &sc.p
 	d.pending.refs.settle()
 	queues := make(map[uint64]*queue, len(d.pending.ops)+len(u.blocks))
 	changed := false
 	for c, ops := range d.pending.ops {
-		q := &queue{client: c, ops: ops, orig: ops, next: d.clock(c)}
+		q := sc.queue(c, ops, d.clock(c))
 		// Pending ops that became known meanwhile are dropped.
 		for op := q.ops.first(); op != nil && op.end() <= q.next; op = q.ops.first() {
 			q.take()
@@ -135,7 +137,7 @@ func (d *Doc) plan(u *update) *plan {
 		b := &u.blocks[i]
 		q := queues[b.client]
 		if q == nil {
-			q = &queue{client: b.client, next: d.clock(b.client)}
+			q = sc.queue(b.client, nil, d.clock(b.client))
 			queues[b.client] = q
 		}
 		for _, op := range b.ops {
@@ -241,6 +243,48 @@ func (d *Doc) plan(u *update) *plan {
 		}
 	}
 	return p
+}
+
+// planScratch is what a document's plans reuse from one Apply to the next, so
+// that an update that flows straight through (a keystroke) allocates no plan,
+// queues or step lists: the owner serialises calls, so one is enough. Nothing
+// in it is used after execute, and release drops the pointers it holds so
+// that it keeps no ops or trees alive.
+type planScratch struct {
+	p      plan
+	queues []queue // a plan's queues; never grown during a plan, so pointers to them hold
+}
+
+// reset prepares an empty plan for at most n queues.
+func (sc *planScratch) reset(n int) {
+	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0]}
+	if cap(sc.queues) < n {
+		sc.queues = make([]queue, 0, n)
+	}
+	sc.queues = sc.queues[:0]
+}
+
+// queue returns a new queue of the plan: client's, with the document's pending
+// ops of the client (ops) and its clock (next).
+func (sc *planScratch) queue(client uint64, ops *opNode, next uint64) *queue {
+	sc.queues = sc.queues[:len(sc.queues)+1]
+	q := &sc.queues[len(sc.queues)-1]
+	*q = queue{client: client, ops: ops, orig: ops, next: next, done: q.done[:0], added: q.added[:0], taken: q.taken[:0]}
+	return q
+}
+
+// release drops what the last plan pointed to.
+func (sc *planScratch) release() {
+	clear(sc.p.steps)
+	sc.p.pending = pendingSet{}
+	for i := range sc.queues {
+		q := &sc.queues[i]
+		clear(q.done)
+		clear(q.added)
+		clear(q.taken)
+		q.ops, q.orig = nil, nil
+	}
+	sc.queues = sc.queues[:0]
 }
 
 // tally sets the size parts of p, the pending set that a plan derives from
