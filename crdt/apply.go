@@ -32,7 +32,8 @@ func (d *Doc) apply(b []byte, ch *changes) ([]Change, error) {
 	}
 	switch b[0] {
 	case formatUpdate:
-		u, err := decodeUpdate(b)
+		u, err := d.decodeUpdate(b)
+		defer d.decode.release()
 		if err != nil {
 			return nil, err
 		}

@@ -28,7 +28,8 @@ type Doc struct {
 	version uint64    // bumped by every call that may change the state: see Version
 	items   *itemSlab // shared by the document's text roots
 
-	scratch planScratch // reused by every Apply's plan
+	scratch planScratch   // reused by every Apply's plan
+	decode  decodeScratch // reused by every Apply's decoding
 }
 
 // itemSlab allocates items in chunks rather than one by one: typing splits

@@ -303,8 +303,8 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 	if f := r.byte1(); r.err == nil && f != formatSnapshot {
 		r.fail("format byte 0x%02x, want 0x02", f)
 	}
-	clients := decodeClients(r)
-	roots := decodeRoots(r)
+	clients := decodeClients(r, nil)
+	roots := decodeRoots(r, nil)
 	t := newTables(r, clients, roots)
 	s := &snapshot{}
 	n := r.count(2)
@@ -383,7 +383,7 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 	}
 	if p := r.bytes(); r.err == nil && len(p) > 0 {
 		pr := reader{b: p}
-		s.pending = decodeUpdateFrom(&pr)
+		s.pending = decodeUpdateFrom(&pr, nil)
 		pr.end()
 		if pr.err != nil {
 			r.fail("pending: %v", pr.err)

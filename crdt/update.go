@@ -322,7 +322,7 @@ func appendDeleteSet(b []byte, ds []delRange, ci func(uint64) uint64) []byte {
 // canonical order and merging, the limits (docs/crdt.md section 2).
 func decodeUpdate(b []byte) (*update, error) {
 	r := reader{b: b}
-	u := decodeUpdateFrom(&r)
+	u := decodeUpdateFrom(&r, nil)
 	r.end()
 	if r.err != nil {
 		return nil, fmt.Errorf("crdt: decode update: %w", r.err)
@@ -330,9 +330,59 @@ func decodeUpdate(b []byte) (*update, error) {
 	return u, nil
 }
 
-func decodeClients(r *reader) []uint64 {
+// decodeScratch is what a document reuses to decode the updates it applies:
+// the reader, the update, its tables and its ops, so that decoding a
+// keystroke allocates only its content. The update it returns is valid until
+// the next decode with the same scratch; what outlives an Apply (pending ops,
+// integrated items) is copied from it: ops by value, content into the
+// client's content. Root names of roots the document has are taken from the
+// document rather than allocated.
+type decodeScratch struct {
+	r       reader
+	u       update
+	clients []uint64
+	roots   []rootKey
+	used    []bool
+	ops     []uop
+	texts   map[string]*textRoot // the document's roots, for their names
+	maps    map[string]*mapRoot
+}
+
+// decodeUpdate is decodeUpdate with d's scratch.
+func (d *Doc) decodeUpdate(b []byte) (*update, error) {
+	sc := &d.decode
+	sc.r = reader{b: b}
+	sc.texts, sc.maps = d.texts, d.maps
+	u := decodeUpdateFrom(&sc.r, sc)
+	sc.r.end()
+	err := sc.r.err
+	sc.r, sc.texts, sc.maps = reader{}, nil, nil
+	if err != nil {
+		return nil, fmt.Errorf("crdt: decode update: %w", err)
+	}
+	return u, nil
+}
+
+// release drops what the last update decoded pointed to.
+func (sc *decodeScratch) release() {
+	clear(sc.ops)
+	sc.ops = sc.ops[:0]
+	clear(sc.u.blocks)
+	sc.u = update{blocks: sc.u.blocks[:0]}
+	clear(sc.roots)
+}
+
+// resize returns buf resliced to n elements, reallocated if it is too short.
+func resize[T any](buf []T, n int) []T {
+	if cap(buf) < n {
+		return make([]T, n)
+	}
+	return buf[:n]
+}
+
+func decodeClients(r *reader, buf []uint64) []uint64 {
 	n := r.count(1)
-	clients := make([]uint64, n)
+	clients := resize(buf, n)
 	for i := range clients {
 		c := r.uv()
 		switch {
@@ -348,12 +398,17 @@ func decodeClients(r *reader) []uint64 {
 	return clients
 }
 
-func decodeRoots(r *reader) []rootKey {
+func decodeRoots(r *reader, sc *decodeScratch) []rootKey {
 	n := r.count(2)
-	roots := make([]rootKey, n)
+	var roots []rootKey
+	if sc != nil {
+		roots = resize(sc.roots, n)
+	} else {
+		roots = make([]rootKey, n)
+	}
 	for i := range roots {
 		k := RootKind(r.byte1())
-		name := r.str(MaxRootNameBytes)
+		name := sc.str(r, k)
 		switch {
 		case r.err != nil:
 			return nil
@@ -367,6 +422,30 @@ func decodeRoots(r *reader) []rootKey {
 		roots[i] = rootKey{k, name}
 	}
 	return roots
+}
+
+// str reads a root name of kind k: the document's own string when it has
+// that root (sc not nil), a new one otherwise.
+func (sc *decodeScratch) str(r *reader, k RootKind) string {
+	if sc == nil {
+		return r.str(MaxRootNameBytes)
+	}
+	off := r.off
+	s := r.bytes()
+	if r.err == nil {
+		switch k {
+		case KindText:
+			if t := sc.texts[string(s)]; t != nil {
+				return t.name
+			}
+		case KindMap:
+			if m := sc.maps[string(s)]; m != nil {
+				return m.name
+			}
+		}
+	}
+	r.off, r.err = off, nil
+	return r.str(MaxRootNameBytes)
 }
 
 // tables resolves table indexes and records which entries were used.
@@ -472,16 +551,30 @@ func (t *tables) contentOff(n uint64) int {
 	return start
 }
 
-func decodeUpdateFrom(r *reader) *update {
+// decodeUpdateFrom decodes an update from r, into sc unless it is nil.
+func decodeUpdateFrom(r *reader, sc *decodeScratch) *update {
 	if f := r.byte1(); r.err == nil && f != formatUpdate {
 		r.fail("format byte 0x%02x, want 0x01", f)
 	}
-	clients := decodeClients(r)
-	roots := decodeRoots(r)
-	t := newTables(r, clients, roots)
-	u := &update{}
+	var t *tables
+	var u *update
+	var ops []uop
+	if sc != nil {
+		sc.clients = decodeClients(r, sc.clients)
+		sc.roots = decodeRoots(r, sc)
+		nc, nr := len(sc.clients), len(sc.roots)
+		sc.used = resize(sc.used, nc+nr)
+		clear(sc.used)
+		t = &tables{r: r, clients: sc.clients, roots: sc.roots, usedC: sc.used[:nc:nc], usedR: sc.used[nc:]}
+		u, ops = &sc.u, sc.ops[:0]
+	} else {
+		clients := decodeClients(r, nil)
+		roots := decodeRoots(r, nil)
+		t = newTables(r, clients, roots)
+		u = &update{}
+	}
 	nBlocks := r.count(4)
-	u.blocks = make([]block, 0, nBlocks)
+	u.blocks = slices.Grow(u.blocks[:0], nBlocks)
 	for i := 0; i < nBlocks && r.err == nil; i++ {
 		c := t.client()
 		start := r.uv()
@@ -500,7 +593,11 @@ func decodeUpdateFrom(r *reader) *update {
 				break
 			}
 		}
-		bl := block{client: c, ops: make([]uop, 0, nOps)}
+		// The blocks' ops are consecutive in ops, which grows by blocks (a
+		// block keeps the array it was decoded into).
+		ops = slices.Grow(ops, nOps)
+		k0 := len(ops)
+		bl := block{client: c, ops: ops[k0 : k0 : k0+nOps]}
 		clock := start
 		for j := 0; j < nOps && r.err == nil; j++ {
 			op := decodeOp(t, c, clock)
@@ -518,7 +615,11 @@ func decodeUpdateFrom(r *reader) *update {
 			}
 			bl.ops = append(bl.ops, op)
 		}
+		ops = ops[:k0+len(bl.ops)]
 		u.blocks = append(u.blocks, bl)
+	}
+	if sc != nil {
+		sc.ops = ops
 	}
 	u.dels = decodeDeleteSet(t)
 	t.allUsed()
