@@ -184,9 +184,22 @@ func BenchmarkTyping(b *testing.B) {
 	}
 }
 
-// BenchmarkApplyKeystroke applies remote one-character updates, as a server
-// does for a typing client.
+// BenchmarkApplyKeystroke applies remote one-character updates, as an editor
+// does for a peer that types.
 func BenchmarkApplyKeystroke(b *testing.B) {
+	benchKeystroke(b, func(d *crdt.Doc, u []byte) error {
+		_, err := d.Apply(u)
+		return err
+	})
+}
+
+// BenchmarkIntegrateKeystroke is BenchmarkApplyKeystroke without the change
+// list, as a server applies the updates of a typing client.
+func BenchmarkIntegrateKeystroke(b *testing.B) {
+	benchKeystroke(b, (*crdt.Doc).Integrate)
+}
+
+func benchKeystroke(b *testing.B, apply func(d *crdt.Doc, u []byte) error) {
 	src := fresh(1)
 	txt := src.Text("body")
 	txt.Insert(0, crdttest.Typing(1, 20000).EndContent)
@@ -209,7 +222,7 @@ func BenchmarkApplyKeystroke(b *testing.B) {
 			i = 0
 			b.StartTimer()
 		}
-		if _, err := dst.Apply(us[i]); err != nil {
+		if err := apply(dst, us[i]); err != nil {
 			b.Fatal(err)
 		}
 		i++
