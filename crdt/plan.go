@@ -35,6 +35,32 @@ type queue struct {
 	next   uint64 // the client's clock once done are integrated
 	added  []*uop // the ops put into ops (some may have left since)
 	taken  []*uop // the ops of orig taken from ops
+	// lone, when not nil, is the queue's only op, an op of the update (not a
+	// copy) held out of ops while ops is empty: an update that is integrated
+	// at once, a keystroke, costs no tree and no copy. flush puts a copy of
+	// it into ops when a second op comes or when it has to wait.
+	lone *uop
+}
+
+// empty reports whether the queue has no op.
+func (q *queue) empty() bool { return q.ops == nil && q.lone == nil }
+
+// first returns the first of the queue's ops (there is one).
+func (q *queue) first() *uop {
+	if q.lone != nil {
+		return q.lone
+	}
+	return q.ops.first()
+}
+
+// flush moves lone, if any, into ops as a copy (what waits in a pending set
+// must not point into the update).
+func (q *queue) flush() {
+	if q.lone != nil {
+		op := *q.lone
+		q.lone = nil
+		q.put(&op)
+	}
 }
 
 // put adds op to the queue's ops; op must not overlap them.
@@ -45,6 +71,10 @@ func (q *queue) put(op *uop) {
 
 // take removes the first of the queue's ops (there is one).
 func (q *queue) take() {
+	if q.lone != nil {
+		q.lone = nil
+		return
+	}
 	if q.orig != nil {
 		if op := q.ops.first(); q.orig.find(op.clock) == op {
 			q.taken = append(q.taken, op)
@@ -140,8 +170,8 @@ func (d *Doc) plan(u *update) *plan {
 			q = sc.queue(b.client, nil, d.clock(b.client))
 			queues[b.client] = q
 		}
-		for _, op := range b.ops {
-			if q.addOp(op) {
+		for j := range b.ops {
+			if q.addOp(&b.ops[j]) {
 				changed = true
 			}
 		}
@@ -155,7 +185,7 @@ func (d *Doc) plan(u *update) *plan {
 	waiters := make(map[uint64]*waitHeap)
 	work := make([]uint64, 0, len(queues))
 	for c, q := range queues {
-		if q.ops != nil {
+		if !q.empty() {
 			work = append(work, c)
 		}
 	}
@@ -165,8 +195,8 @@ func (d *Doc) plan(u *update) *plan {
 		q := queues[work[len(work)-1]]
 		work = work[:len(work)-1]
 	ops:
-		for q.ops != nil {
-			op := q.ops.first()
+		for !q.empty() {
+			op := q.first()
 			if op.clock != q.next {
 				break // a gap: the missing clocks are not in the plan
 			}
@@ -203,6 +233,7 @@ func (d *Doc) plan(u *update) *plan {
 
 	// What waits: the ops not reached, and the delete ranges beyond the clocks.
 	for c, q := range queues {
+		q.flush()
 		if q.ops != nil {
 			if p.pending.ops == nil {
 				p.pending.ops = make(map[uint64]*opNode)
@@ -282,7 +313,7 @@ func (sc *planScratch) release() {
 		clear(q.done)
 		clear(q.added)
 		clear(q.taken)
-		q.ops, q.orig = nil, nil
+		q.ops, q.orig, q.lone = nil, nil, nil
 	}
 	sc.queues = sc.queues[:0]
 }
@@ -344,11 +375,16 @@ func (p *pendingSet) tally(old *pendingSet, queues map[uint64]*queue) tableSize 
 // addOp adds op to the queue unless its clocks are known: the parts already
 // integrated or already queued are dropped (the first one received wins). It
 // reports whether it added anything.
-func (q *queue) addOp(op uop) bool {
-	if op.end() <= q.next {
+func (q *queue) addOp(src *uop) bool {
+	if src.end() <= q.next {
 		return false
 	}
-	op = trimOp(q.client, op, q.next)
+	if q.empty() && src.clock >= q.next {
+		q.lone = src
+		return true
+	}
+	q.flush()
+	op := trimOp(q.client, *src, q.next)
 	added := false
 	for op.n > 0 {
 		o := q.ops.endingAfter(op.clock)
