@@ -7,26 +7,44 @@ import (
 )
 
 // changes collects what an Apply changed, per root, in order.
+// The first root changed is held in the struct (most Applies change one), the
+// others in more.
 type changes struct {
-	list_   []*changeAcc
+	first   changeAcc
+	more    []*changeAcc
 	touched map[mapKey][]byte // map keys assigned, with their visible value before (nil: absent)
 }
 
 // changeAcc is a Change being collected. The insertion of its last edit
 // grows in buf while open (Insert is written when it closes), so that n
-// integrations that continue each other cost O(n), not O(n²).
+// integrations that continue each other cost O(n), not O(n²). An insertion
+// made of one run is not copied into buf: lone refers to the run's content,
+// which lasts until the Apply returns.
 type changeAcc struct {
 	Change
 	buf  []rune
+	lone []rune // the open insertion while it is one run (buf unused)
 	open bool
 }
 
 // close writes the growing insertion into the last edit.
 func (x *changeAcc) close() {
 	if x.open {
-		x.Edits[len(x.Edits)-1].Insert = string(x.buf)
-		x.buf, x.open = x.buf[:0], false
+		if x.lone != nil {
+			x.Edits[len(x.Edits)-1].Insert = string(x.lone)
+		} else {
+			x.Edits[len(x.Edits)-1].Insert = string(x.buf)
+		}
+		x.buf, x.lone, x.open = x.buf[:0], nil, false
 	}
+}
+
+// insLen returns the length of the open insertion.
+func (x *changeAcc) insLen() int {
+	if x.lone != nil {
+		return len(x.lone)
+	}
+	return len(x.buf)
 }
 
 type mapKey struct {
@@ -56,13 +74,20 @@ func (c *changes) touch(m *mapRoot, key string) {
 }
 
 func (c *changes) get(name string, kind RootKind) *changeAcc {
-	for _, x := range c.list_ {
+	if c.first.Kind == 0 {
+		c.first.Root, c.first.Kind = name, kind
+		return &c.first
+	}
+	if c.first.Root == name && c.first.Kind == kind {
+		return &c.first
+	}
+	for _, x := range c.more {
 		if x.Root == name && x.Kind == kind {
 			return x
 		}
 	}
 	x := &changeAcc{Change: Change{Root: name, Kind: kind}}
-	c.list_ = append(c.list_, x)
+	c.more = append(c.more, x)
 	return x
 }
 
@@ -72,7 +97,10 @@ func (c *changes) ins(root string, pos int, rs []rune) {
 	if k := len(x.Edits); k > 0 {
 		last := &x.Edits[k-1]
 		switch {
-		case x.open && pos == last.Pos+len(x.buf):
+		case x.open && pos == last.Pos+x.insLen():
+			if x.lone != nil {
+				x.buf, x.lone = append(x.buf[:0], x.lone...), nil
+			}
 			x.buf = append(x.buf, rs...)
 			return
 		case !x.open && last.Delete == 0 && pos == last.Pos+utf8.RuneCountInString(last.Insert):
@@ -83,7 +111,11 @@ func (c *changes) ins(root string, pos int, rs []rune) {
 	}
 	x.close()
 	x.Edits = append(x.Edits, TextEdit{Pos: pos})
-	x.buf, x.open = append(x.buf[:0], rs...), true
+	if len(rs) > 0 {
+		x.lone, x.open = rs, true
+	} else {
+		x.buf, x.open = x.buf[:0], true
+	}
 }
 
 // insText records that the text s was inserted at visible index pos.
@@ -124,11 +156,15 @@ func (c *changes) list() []Change {
 			c.key(k.m.name, k.key)
 		}
 	}
-	if len(c.list_) == 0 {
+	if c.first.Kind == 0 {
 		return nil
 	}
-	out := make([]Change, len(c.list_))
-	for i, x := range c.list_ {
+	out := make([]Change, 1+len(c.more))
+	for i := range out {
+		x := &c.first
+		if i > 0 {
+			x = c.more[i-1]
+		}
 		x.close()
 		if x.Kind == KindMap {
 			slices.Sort(x.Keys)
