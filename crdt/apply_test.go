@@ -14,11 +14,11 @@ func TestIntegrateMatchesApply(t *testing.T) {
 	for seed := range uint64(8) {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		var us [][]byte
-		srcs := []uint64{1, 2, 3}
-		for _, c := range srcs {
-			d := fresh(c)
+		// Twelve authors: a plan may hold more queues than it scans.
+		for c := range uint64(12) {
+			d := fresh(c + 1)
 			txt := d.Text("body")
-			for range 40 {
+			for range 20 {
 				switch n := txt.Len(); {
 				case n > 0 && rng.IntN(3) == 0:
 					pos := rng.IntN(n)
@@ -36,6 +36,13 @@ func TestIntegrateMatchesApply(t *testing.T) {
 					}
 				}
 				us = append(us, d.TakeUpdate())
+			}
+		}
+		// In the order of their making, the updates never wait.
+		ref := fresh(9)
+		for _, u := range us {
+			if _, err := ref.Apply(u); err != nil {
+				t.Fatal(err)
 			}
 		}
 		rng.Shuffle(len(us), func(i, j int) { us[i], us[j] = us[j], us[i] })
@@ -56,6 +63,12 @@ func TestIntegrateMatchesApply(t *testing.T) {
 			if got, want := b.EncodeSnapshot(), a.EncodeSnapshot(); !bytes.Equal(got, want) {
 				t.Fatalf("seed %d update %d: Integrate snapshot = %x; want %x", seed, i, got, want)
 			}
+		}
+		if got, want := b.Text("body").String(), ref.Text("body").String(); got != want {
+			t.Fatalf("seed %d: shuffled text = %q; want %q", seed, got, want)
+		}
+		if got := b.PendingBytes(); got != 0 {
+			t.Fatalf("seed %d: %d bytes pending at the end; want 0", seed, got)
 		}
 	}
 }

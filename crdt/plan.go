@@ -146,7 +146,6 @@ func (d *Doc) plan(u *update) *plan {
 	sc.reset(len(d.pending.ops) + len(u.blocks))
 	p := &sc.p
 	d.pending.refs.settle()
-	queues := make(map[uint64]*queue, len(d.pending.ops)+len(u.blocks))
 	changed := false
 	for c, ops := range d.pending.ops {
 		q := sc.queue(c, ops, d.clock(c))
@@ -161,14 +160,12 @@ func (d *Doc) plan(u *update) *plan {
 			q.put(&trimmed)
 			changed = true
 		}
-		queues[c] = q
 	}
 	for i := range u.blocks {
 		b := &u.blocks[i]
-		q := queues[b.client]
+		q := sc.get(b.client)
 		if q == nil {
 			q = sc.queue(b.client, nil, d.clock(b.client))
-			queues[b.client] = q
 		}
 		for j := range b.ops {
 			if q.addOp(&b.ops[j]) {
@@ -177,22 +174,22 @@ func (d *Doc) plan(u *update) *plan {
 		}
 	}
 	clock := func(c uint64) uint64 {
-		if q := queues[c]; q != nil {
+		if q := sc.get(c); q != nil {
 			return q.next
 		}
 		return d.clock(c)
 	}
 	waiters := make(map[uint64]*waitHeap)
-	work := make([]uint64, 0, len(queues))
-	for c, q := range queues {
-		if !q.empty() {
-			work = append(work, c)
+	work := make([]uint64, 0, len(sc.queues))
+	for i := range sc.queues {
+		if q := &sc.queues[i]; !q.empty() {
+			work = append(work, q.client)
 		}
 	}
 	slices.Sort(work)
 	slices.Reverse(work)
 	for len(work) > 0 {
-		q := queues[work[len(work)-1]]
+		q := sc.get(work[len(work)-1])
 		work = work[:len(work)-1]
 	ops:
 		for !q.empty() {
@@ -214,7 +211,7 @@ func (d *Doc) plan(u *update) *plan {
 				}
 			}
 			q.take()
-			if op.kind == opText && !d.originsValid(op, queues) {
+			if op.kind == opText && !d.originsValid(op, sc) {
 				skip := *op
 				skip.kind, skip.content = opSkip, nil
 				op = &skip
@@ -232,13 +229,14 @@ func (d *Doc) plan(u *update) *plan {
 	}
 
 	// What waits: the ops not reached, and the delete ranges beyond the clocks.
-	for c, q := range queues {
+	for i := range sc.queues {
+		q := &sc.queues[i]
 		q.flush()
 		if q.ops != nil {
 			if p.pending.ops == nil {
 				p.pending.ops = make(map[uint64]*opNode)
 			}
-			p.pending.ops[c] = q.ops
+			p.pending.ops[q.client] = q.ops
 		}
 	}
 	dels := d.pending.dels
@@ -263,7 +261,7 @@ func (d *Doc) plan(u *update) *plan {
 		p.pending.opsBytes, p.pending.blocks, p.pending.indices = d.pending.opsBytes, d.pending.blocks, d.pending.indices
 	default:
 		p.pendingChanged = true
-		size, wide, exact := p.pending.sizeOf(p.pending.tally(&d.pending, queues))
+		size, wide, exact := p.pending.sizeOf(p.pending.tally(&d.pending, sc.queues))
 		switch {
 		case exact:
 			p.pendingBytes = size
@@ -284,7 +282,14 @@ func (d *Doc) plan(u *update) *plan {
 type planScratch struct {
 	p      plan
 	queues []queue // a plan's queues; never grown during a plan, so pointers to them hold
+	// byClient finds the queues when there are more than smallQueues; a
+	// few (an update of one client, little pending) are found by a scan.
+	byClient map[uint64]*queue
 }
+
+// smallQueues is the number of queues up to which a plan finds a client's
+// queue by a scan.
+const smallQueues = 8
 
 // reset prepares an empty plan for at most n queues.
 func (sc *planScratch) reset(n int) {
@@ -295,12 +300,36 @@ func (sc *planScratch) reset(n int) {
 	sc.queues = sc.queues[:0]
 }
 
+// get returns the queue of client c, or nil.
+func (sc *planScratch) get(c uint64) *queue {
+	if len(sc.queues) > smallQueues {
+		return sc.byClient[c]
+	}
+	for i := range sc.queues {
+		if sc.queues[i].client == c {
+			return &sc.queues[i]
+		}
+	}
+	return nil
+}
+
 // queue returns a new queue of the plan: client's, with the document's pending
 // ops of the client (ops) and its clock (next).
 func (sc *planScratch) queue(client uint64, ops *opNode, next uint64) *queue {
 	sc.queues = sc.queues[:len(sc.queues)+1]
 	q := &sc.queues[len(sc.queues)-1]
 	*q = queue{client: client, ops: ops, orig: ops, next: next, done: q.done[:0], added: q.added[:0], taken: q.taken[:0]}
+	switch n := len(sc.queues); {
+	case n == smallQueues+1:
+		if sc.byClient == nil {
+			sc.byClient = make(map[uint64]*queue)
+		}
+		for i := range sc.queues {
+			sc.byClient[sc.queues[i].client] = &sc.queues[i]
+		}
+	case n > smallQueues+1:
+		sc.byClient[client] = q
+	}
 	return q
 }
 
@@ -316,20 +345,22 @@ func (sc *planScratch) release() {
 		q.ops, q.orig, q.lone = nil, nil, nil
 	}
 	sc.queues = sc.queues[:0]
+	clear(sc.byClient)
 }
 
 // tally sets the size parts of p, the pending set that a plan derives from
 // old with the queues given, and returns its tables' size. It costs O(1) per
 // queue, O(log n) per op a queue put or took, and a pass over the delete
 // ranges.
-func (p *pendingSet) tally(old *pendingSet, queues map[uint64]*queue) tableSize {
+func (p *pendingSet) tally(old *pendingSet, queues []queue) tableSize {
 	p.opsBytes, p.blocks, p.indices = old.opsBytes, old.blocks, old.indices
 	p.slab = old.slab
 	if p.slab == nil {
 		p.slab = &sumSlab{}
 	}
 	delta := &tableDelta{}
-	for _, q := range queues {
+	for i := range queues {
+		q := &queues[i]
 		if q.ops == q.orig {
 			continue
 		}
@@ -409,7 +440,7 @@ func (q *queue) addOp(src *uop) bool {
 // text items of its root. Updates that break this are refused when the origin
 // is known on arrival; an origin that arrives later as something else makes
 // the op a skip.
-func (d *Doc) originsValid(op *uop, queues map[uint64]*queue) bool {
+func (d *Doc) originsValid(op *uop, sc *planScratch) bool {
 	for _, o := range [2]ID{op.left, op.right} {
 		if o.Client == 0 {
 			continue
@@ -421,7 +452,7 @@ func (d *Doc) originsValid(op *uop, queues map[uint64]*queue) bool {
 			}
 			continue
 		}
-		q := queues[o.Client]
+		q := sc.get(o.Client)
 		po := findDone(q.done, o.Clock)
 		if po == nil || po.kind != opText || po.root != op.root {
 			return false
