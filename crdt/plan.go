@@ -57,10 +57,19 @@ func (q *queue) first() *uop {
 // must not point into the update).
 func (q *queue) flush() {
 	if q.lone != nil {
-		op := *q.lone
+		op := owned(*q.lone)
 		q.lone = nil
 		q.put(&op)
 	}
+}
+
+// owned returns op, of a decoded update, with its own copy of its content:
+// the document reuses the update's buffers from Apply to Apply.
+func owned(op uop) uop {
+	if op.content != nil {
+		op.content = slices.Clone(op.content)
+	}
+	return op
 }
 
 // put adds op to the queue's ops; op must not overlap them.
@@ -415,7 +424,7 @@ func (q *queue) addOp(src *uop) bool {
 		return true
 	}
 	q.flush()
-	op := trimOp(q.client, *src, q.next)
+	op := owned(trimOp(q.client, *src, q.next))
 	added := false
 	for op.n > 0 {
 		o := q.ops.endingAfter(op.clock)

@@ -331,12 +331,12 @@ func decodeUpdate(b []byte) (*update, error) {
 }
 
 // decodeScratch is what a document reuses to decode the updates it applies:
-// the reader, the update, its tables and its ops, so that decoding a
-// keystroke allocates only its content. The update it returns is valid until
-// the next decode with the same scratch; what outlives an Apply (pending ops,
-// integrated items) is copied from it: ops by value, content into the
-// client's content. Root names of roots the document has are taken from the
-// document rather than allocated.
+// the reader, the update, its tables, its ops and their content, so that
+// decoding a keystroke allocates nothing. The update it returns is valid
+// until the next decode with the same scratch; what outlives an Apply is
+// copied from it: integrated text into the client's content, a pending op by
+// value with its content (see queue.flush and owned). Root names of roots the
+// document has are taken from the document rather than allocated.
 type decodeScratch struct {
 	r       reader
 	u       update
@@ -344,9 +344,17 @@ type decodeScratch struct {
 	roots   []rootKey
 	used    []bool
 	ops     []uop
+	content []rune
 	texts   map[string]*textRoot // the document's roots, for their names
 	maps    map[string]*mapRoot
 }
+
+// What a decode scratch keeps after an Apply at most, so that one large
+// update does not keep its buffers alive with the document.
+const (
+	keptScratchOps   = 256
+	keptScratchRunes = 16 << 10
+)
 
 // decodeUpdate is decodeUpdate with d's scratch.
 func (d *Doc) decodeUpdate(b []byte) (*update, error) {
@@ -367,8 +375,17 @@ func (d *Doc) decodeUpdate(b []byte) (*update, error) {
 func (sc *decodeScratch) release() {
 	clear(sc.ops)
 	sc.ops = sc.ops[:0]
+	if cap(sc.ops) > keptScratchOps {
+		sc.ops = nil
+	}
+	if cap(sc.content) > keptScratchRunes {
+		sc.content = nil
+	}
 	clear(sc.u.blocks)
 	sc.u = update{blocks: sc.u.blocks[:0]}
+	if cap(sc.u.blocks) > keptScratchOps {
+		sc.u.blocks = nil
+	}
 	clear(sc.roots)
 }
 
@@ -565,7 +582,7 @@ func decodeUpdateFrom(r *reader, sc *decodeScratch) *update {
 		nc, nr := len(sc.clients), len(sc.roots)
 		sc.used = resize(sc.used, nc+nr)
 		clear(sc.used)
-		t = &tables{r: r, clients: sc.clients, roots: sc.roots, usedC: sc.used[:nc:nc], usedR: sc.used[nc:]}
+		t = &tables{r: r, clients: sc.clients, roots: sc.roots, usedC: sc.used[:nc:nc], usedR: sc.used[nc:], contentRs: sc.content[:0]}
 		u, ops = &sc.u, sc.ops[:0]
 	} else {
 		clients := decodeClients(r, nil)
@@ -619,7 +636,7 @@ func decodeUpdateFrom(r *reader, sc *decodeScratch) *update {
 		u.blocks = append(u.blocks, bl)
 	}
 	if sc != nil {
-		sc.ops = ops
+		sc.ops, sc.content = ops, t.contentRs
 	}
 	u.dels = decodeDeleteSet(t)
 	t.allUsed()
