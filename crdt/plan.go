@@ -40,6 +40,10 @@ type queue struct {
 	// at once, a keystroke, costs no tree and no copy. flush puts a copy of
 	// it into ops when a second op comes or when it has to wait.
 	lone *uop
+	// kept is the number of ops at the start of added that are not the
+	// update's (a pending op trimmed); those after are, and their content is
+	// the update's until ownContent copies it.
+	kept int
 }
 
 // empty reports whether the queue has no op.
@@ -57,19 +61,39 @@ func (q *queue) first() *uop {
 // must not point into the update).
 func (q *queue) flush() {
 	if q.lone != nil {
-		op := owned(*q.lone)
+		op := *q.lone
 		q.lone = nil
 		q.put(&op)
 	}
 }
 
-// owned returns op, of a decoded update, with its own copy of its content:
-// the document reuses the update's buffers from Apply to Apply.
-func owned(op uop) uop {
-	if op.content != nil {
-		op.content = slices.Clone(op.content)
+// ownContent gives the ops of the update that wait their own copy of their
+// content, all in one array: the document reuses the update's buffers from
+// Apply to Apply.
+func (sc *planScratch) ownContent() {
+	n := 0
+	for i := range sc.queues {
+		q := &sc.queues[i]
+		for _, op := range q.added[q.kept:] {
+			if op.content != nil && q.ops.find(op.clock) == op {
+				n += len(op.content)
+			}
+		}
 	}
-	return op
+	if n == 0 {
+		return
+	}
+	buf := make([]rune, 0, n)
+	for i := range sc.queues {
+		q := &sc.queues[i]
+		for _, op := range q.added[q.kept:] {
+			if op.content != nil && q.ops.find(op.clock) == op {
+				k := len(buf)
+				buf = append(buf, op.content...)
+				op.content = buf[k:len(buf):len(buf)]
+			}
+		}
+	}
 }
 
 // put adds op to the queue's ops; op must not overlap them.
@@ -167,6 +191,7 @@ func (d *Doc) plan(u *update) *plan {
 			trimmed := trimOp(c, *op, q.next)
 			q.take()
 			q.put(&trimmed)
+			q.kept = len(q.added)
 			changed = true
 		}
 	}
@@ -248,6 +273,7 @@ func (d *Doc) plan(u *update) *plan {
 			p.pending.ops[q.client] = q.ops
 		}
 	}
+	sc.ownContent()
 	dels := d.pending.dels
 	if len(u.dels) > 0 {
 		dels = normalizeDels(append(slices.Clone(d.pending.dels), u.dels...))
@@ -424,7 +450,7 @@ func (q *queue) addOp(src *uop) bool {
 		return true
 	}
 	q.flush()
-	op := owned(trimOp(q.client, *src, q.next))
+	op := trimOp(q.client, *src, q.next)
 	added := false
 	for op.n > 0 {
 		o := q.ops.endingAfter(op.clock)

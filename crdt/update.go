@@ -335,7 +335,7 @@ func decodeUpdate(b []byte) (*update, error) {
 // decoding a keystroke allocates nothing. The update it returns is valid
 // until the next decode with the same scratch; what outlives an Apply is
 // copied from it: integrated text into the client's content, a pending op by
-// value with its content (see queue.flush and owned). Root names of roots the
+// value with its content (see queue.flush and planScratch.ownContent). Root names of roots the
 // document has are taken from the document rather than allocated.
 type decodeScratch struct {
 	r       reader
@@ -610,9 +610,11 @@ func decodeUpdateFrom(r *reader, sc *decodeScratch) *update {
 				break
 			}
 		}
-		// The blocks' ops are consecutive in ops, which grows by blocks (a
-		// block keeps the array it was decoded into).
-		ops = slices.Grow(ops, nOps)
+		// A block's ops go on in the array of the previous one while it has
+		// room, else into a new array (the earlier blocks keep theirs).
+		if cap(ops)-len(ops) < nOps {
+			ops = make([]uop, 0, nOps)
+		}
 		k0 := len(ops)
 		bl := block{client: c, ops: ops[k0 : k0 : k0+nOps]}
 		clock := start
