@@ -444,7 +444,7 @@ func decodeRoots(r *reader, sc *decodeScratch) []rootKey {
 // str reads a root name of kind k: the document's own string when it has
 // that root (sc not nil), a new one otherwise.
 func (sc *decodeScratch) str(r *reader, k RootKind) string {
-	if sc == nil {
+	if sc == nil || r.err != nil {
 		return r.str(MaxRootNameBytes)
 	}
 	off := r.off
