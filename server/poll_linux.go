@@ -34,7 +34,8 @@ type poller struct {
 	bufs *wsframe.BufferPool
 
 	mu     sync.Mutex
-	epfd   int // -1 until started
+	epfd   int      // -1 until started
+	epf    *os.File // epfd, non-blocking, on the Go runtime's own poller (run waits there)
 	wake   [2]int
 	conns  map[uint64]*conn
 	next   uint64
@@ -105,9 +106,27 @@ func (p *poller) start() error {
 		syscall.Close(p.wake[1])
 		return os.NewSyscallError("epoll_ctl", err)
 	}
-	p.epfd = epfd
+	// The epoll instance is itself waited on through the Go runtime's poller (an epoll descriptor
+	// is readable when it holds events): run never blocks in epoll_wait, which would hold a
+	// scheduler slot (a P) until the runtime noticed and took it back, up to milliseconds later;
+	// with GOMAXPROCS=1 that stalled every other goroutine meanwhile.
+	if err := syscall.SetNonblock(epfd, true); err != nil {
+		syscall.Close(epfd)
+		syscall.Close(p.wake[0])
+		syscall.Close(p.wake[1])
+		return os.NewSyscallError("fcntl", err)
+	}
+	epf := os.NewFile(uintptr(epfd), "epoll")
+	raw, err := epf.SyscallConn()
+	if err != nil {
+		epf.Close()
+		syscall.Close(p.wake[0])
+		syscall.Close(p.wake[1])
+		return err
+	}
+	p.epfd, p.epf = epfd, epf
 	p.done = make(chan struct{})
-	go p.run(epfd)
+	go p.run(raw)
 	return nil
 }
 
@@ -145,13 +164,19 @@ func (p *poller) remove(c *conn) {
 }
 
 // run waits for readable sockets and starts a reader for each, until the wake pipe is written.
-func (p *poller) run(epfd int) {
+func (p *poller) run(raw syscall.RawConn) {
 	defer close(p.done)
 	events := make([]syscall.EpollEvent, 128)
 	for {
-		n, err := syscall.EpollWait(epfd, events, -1)
-		if err == syscall.EINTR {
-			continue
+		var n int
+		var err error
+		rerr := raw.Read(func(fd uintptr) bool {
+			n, err = syscall.EpollWait(int(fd), events, 0)
+			// Nothing ready: wait on the runtime's poller for the instance to become readable.
+			return n > 0 || (err != nil && err != syscall.EINTR)
+		})
+		if err == nil && rerr != nil {
+			err = rerr
 		}
 		if err != nil {
 			// Not expected (the descriptor and the buffer are ours). Connections on the poller
@@ -246,7 +271,7 @@ func (p *poller) close() {
 	if epfd >= 0 {
 		_, _ = syscall.Write(p.wake[1], []byte{1})
 		<-p.done
-		syscall.Close(epfd)
+		p.epf.Close()
 		syscall.Close(p.wake[0])
 		syscall.Close(p.wake[1])
 	}
