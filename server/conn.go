@@ -454,10 +454,6 @@ func (c *conn) finish(w *frameWriter, cause *closeCause) {
 	_ = c.nc.Close()
 }
 
-// errMessageTooBig is readBounded's refusal (limits.go), which the WebSocket reader no longer uses:
-// the frame layer bounds messages itself (wsframe).
-var errMessageTooBig = errors.New("server: message too big")
-
 // peerCloseDrain bounds how long a connection reads what its peer sends after the peer's close
 // frame.
 const peerCloseDrain = 100 * time.Millisecond

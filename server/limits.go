@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/http"
@@ -331,48 +330,4 @@ func (s *Server) serveHTTP(srv *http.Server, l net.Listener) error {
 		return srv.ServeTLS(l, s.cfg.TLSCertFile, s.cfg.TLSKeyFile)
 	}
 	return srv.Serve(l)
-}
-
-// readChunkBytes is the unit in which readBounded reads a message.
-const readChunkBytes = 64 << 10
-
-// readChunks recycles readBounded's chunks, so that reading a small message allocates only its
-// exact size.
-var readChunks = sync.Pool{New: func() any { b := make([]byte, readChunkBytes); return &b }}
-
-// readBounded reads r to its end and returns its bytes in a slice of their exact size, or
-// errMessageTooBig as soon as more than max bytes have come. It reads in chunks and never holds
-// more than max+1 bytes of the message before assembling it, so a message that inflates without
-// bound (a permessage-deflate bomb) costs at most the limit, while a message within the limit
-// costs its size twice at most (chunks, then the result).
-func readBounded(r io.Reader, max int) ([]byte, error) {
-	var chunks []*[]byte
-	defer func() {
-		for _, c := range chunks {
-			readChunks.Put(c)
-		}
-	}()
-	total := 0
-	for {
-		c := readChunks.Get().(*[]byte)
-		chunks = append(chunks, c)
-		want := min(readChunkBytes, max+1-total)
-		n, err := io.ReadFull(r, (*c)[:want])
-		total += n
-		if total > max {
-			return nil, errMessageTooBig
-		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
-	}
-	out := make([]byte, total)
-	off := 0
-	for _, c := range chunks {
-		off += copy(out[off:], (*c)[:min(readChunkBytes, total-off)])
-	}
-	return out, nil
 }
