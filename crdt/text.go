@@ -51,23 +51,36 @@ func (t *Text) Insert(pos int, s string) error {
 	if pos < 0 || pos > t.Len() {
 		return fmt.Errorf("%w: insert at %d in a text of %d", ErrOutOfRange, pos, t.Len())
 	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%w: insert of invalid utf-8", ErrInvalidText)
-	}
-	if s == "" {
-		return nil
-	}
-	n := utf8.RuneCountInString(s)
-	if d.own.next+uint64(n) > maxVarint {
-		return ErrClockOverflow
-	}
-	d.version++
-	if r == nil {
-		r = d.newTextRoot(t.name)
-		t.root = r
+	r, n, err := t.beginInsert(r, s)
+	if n == 0 || err != nil {
+		return err
 	}
 	d.localInsert(r, pos, s, n)
 	return nil
+}
+
+// beginInsert checks s for a local insertion into t, whose root is root (nil
+// if it has none yet), and readies the document for it: it returns the root
+// (made if needed) and s's length in code points, 0 when there is nothing to
+// insert. An error changes nothing.
+func (t *Text) beginInsert(root *textRoot, s string) (*textRoot, int, error) {
+	d := t.doc
+	if !utf8.ValidString(s) {
+		return nil, 0, fmt.Errorf("%w: insert of invalid utf-8", ErrInvalidText)
+	}
+	n := utf8.RuneCountInString(s)
+	if n == 0 {
+		return root, 0, nil
+	}
+	if d.own.next+uint64(n) > maxVarint {
+		return nil, 0, ErrClockOverflow
+	}
+	d.version++
+	if root == nil {
+		root = d.newTextRoot(t.name)
+		t.root = root
+	}
+	return root, n, nil
 }
 
 // InsertAt inserts s at the place of the sequence that r names, deleted
@@ -103,20 +116,9 @@ func (t *Text) InsertAt(r RelPos, s string) error {
 	default:
 		return fmt.Errorf("%w: kind %d", ErrUnknownPosition, r.Kind)
 	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%w: insert of invalid utf-8", ErrInvalidText)
-	}
-	if s == "" {
-		return nil
-	}
-	n := utf8.RuneCountInString(s)
-	if d.own.next+uint64(n) > maxVarint {
-		return ErrClockOverflow
-	}
-	d.version++
-	if root == nil {
-		root = d.newTextRoot(t.name)
-		t.root = root
+	root, n, err := t.beginInsert(root, s)
+	if n == 0 || err != nil {
+		return err
 	}
 	var at, nx *item
 	switch r.Kind {
