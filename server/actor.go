@@ -201,7 +201,10 @@ type actor struct {
 	evMu   sync.Mutex
 	events []event
 	evWake chan struct{}
-	bg     sync.WaitGroup // helper goroutines (deletion)
+	// evSpare is the mailbox's other buffer, owned by run: drainEvents swaps the two, so that
+	// posting an event does not allocate a new slice after every drain.
+	evSpare []event
+	bg      sync.WaitGroup // helper goroutines (deletion)
 
 	// Owned by run.
 	doc       *crdt.Doc
@@ -1089,8 +1092,12 @@ func (a *actor) onStop() {
 func (a *actor) drainEvents() {
 	a.evMu.Lock()
 	evs := a.events
-	a.events = nil
+	a.events = a.evSpare[:0]
 	a.evMu.Unlock()
+	defer func() {
+		clear(evs) // drop the errors they hold
+		a.evSpare = evs[:0]
+	}()
 	for _, e := range evs {
 		switch e.kind {
 		case evAppend:
