@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"runtime"
 	"strings"
 	"testing"
@@ -29,17 +28,7 @@ func connGoroutines() int {
 // rawJoin dials document docID with a raw client, sends a hello and reads the sync.
 func rawJoin(t *testing.T, ts *testServer, docID string, clientID uint64) *rawws.Conn {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	c, _, err := rawws.Dial(ctx, strings.TrimPrefix(ts.base, "http://"), "/v1/docs/"+docID+"/ws", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	hello := protocol.EncodeFrame(0, &protocol.Hello{Version: protocol.Version, ClientID: clientID})
-	if err := c.WriteFrame(rawws.Frame{Fin: true, Opcode: rawws.OpBinary, Payload: hello}); err != nil {
-		t.Fatal(err)
-	}
+	c := ts.rawDial(t, docID, "", clientID, nil)
 	readMessage(t, c, protocol.TypeSync)
 	return c
 }
