@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -33,9 +34,12 @@ const closeGrace = time.Second
 // queue, the connection is a slow consumer and closes with 1013 (its client reconnects and resyncs
 // by state vector, so nothing is lost).
 type conn struct {
-	s     *Server
-	nc    net.Conn // nil in actor tests, which read the queue instead
-	id    uint64   // server-wide connection number, for logs
+	s  *Server
+	nc net.Conn // nil in actor tests, which read the queue instead
+	// raw is nc's descriptor, for the writes that do not wait (writeNow); nil where there is none
+	// (TLS, net.Pipe) or writeNow is not available. Set by newConn, read-only after.
+	raw   syscall.RawConn
+	id    uint64 // server-wide connection number, for logs
 	docID string
 	log   connLog
 	who   principal
@@ -62,6 +66,7 @@ type conn struct {
 	mu          sync.Mutex
 	queue       []outFrame
 	queueBytes  int         // bytes queued or being written
+	rest        *restWrite  // what a write on the sender's goroutine left to the writer; nil mostly
 	closeErr    *closeCause // why the connection closes; nil while open
 	writing     bool        // a drain goroutine runs (or has run finish)
 	readerEnded bool        // the reader has ended (endRead)
@@ -84,6 +89,14 @@ type outFrame struct {
 	data []byte
 	born time.Time // when the update it carries arrived, for tandem_broadcast_seconds; zero otherwise
 	op   wsframe.Opcode
+}
+
+// restWrite is the unwritten end of a frame that send began to write itself (writeInline) when the
+// socket's buffer filled: the writer goroutine writes it before anything queued after it.
+type restWrite struct {
+	bufs  [][]byte
+	bytes int // len of bufs together, counted in queueBytes
+	frame outFrame
 }
 
 // closeCause says why a connection closes and what to send before the close.
@@ -115,6 +128,11 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 		secDone: func() {},
 	}
 	c.log = connLog{c}
+	if tc, ok := nc.(*net.TCPConn); ok && writeNowAvailable {
+		if raw, err := tc.SyscallConn(); err == nil {
+			c.raw = raw
+		}
+	}
 	c.heard(time.Now())
 	return c
 }
@@ -226,11 +244,79 @@ func (c *conn) send(f outFrame) bool {
 		c.s.warns.warn(nil, "slow consumer: closing", "doc", c.docID, "conn", c.id, "queued_messages", n, "queued_bytes", b)
 		return false
 	}
+	if !c.writing && len(c.queue) == 0 && c.raw != nil {
+		// Nothing is being written: write the frame here, without a goroutine or a deadline,
+		// unless the socket's buffer is full.
+		c.writing = true
+		c.mu.Unlock()
+		c.writeInline(f)
+		return true
+	}
 	c.queue = append(c.queue, f)
 	c.queueBytes += len(f.data)
 	c.kick()
 	c.mu.Unlock()
 	return true
+}
+
+// writeInline writes f on the caller's goroutine, as far as the socket's buffer takes it at once;
+// the writer goroutine (drain) takes over what is left, and whatever was queued meanwhile. The
+// caller has set c.writing, so no other write runs.
+func (c *conn) writeInline(f outFrame) {
+	op := f.op
+	if op == 0 {
+		op = wsframe.OpBinary
+	}
+	n, hdrLen, err := c.s.poll.writeFrameNow(c.raw, op, f.data)
+	if err != nil {
+		c.log.Debug("write failed", "err", err)
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
+		c.setClose(&closeCause{broken: true})
+		return
+	}
+	total := hdrLen + len(f.data)
+	c.mu.Lock()
+	if n == total {
+		c.writing = false
+		c.kick() // frames queued while this one was written, or a close
+		c.mu.Unlock()
+		c.account(f, time.Now())
+		return
+	}
+	// The socket's buffer is full: the writer goroutine writes the rest, with a deadline.
+	bufs := [][]byte{wsframe.AppendHeader(make([]byte, 0, hdrLen), op, len(f.data)), f.data}
+	c.rest = &restWrite{bufs: consumeBufs(bufs, n), bytes: total - n, frame: f}
+	c.queueBytes += total - n
+	c.wg.Add(1)
+	go c.drain()
+	c.mu.Unlock()
+}
+
+// consumeBufs drops the first n bytes of bufs and returns what is left, in bufs' own array.
+func consumeBufs(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) > 0 {
+		bufs[0] = bufs[0][n:]
+	}
+	return bufs
+}
+
+// account counts a written frame in the metrics: messages and bytes out, and the broadcast
+// latency of an update.
+func (c *conn) account(f outFrame, now time.Time) {
+	if f.op != 0 {
+		return
+	}
+	c.s.metrics.messagesOut.Inc()
+	c.s.metrics.bytesOut.Add(uint64(len(f.data)))
+	if !f.born.IsZero() {
+		c.s.metrics.broadcastSecs.ObserveDuration(now.Sub(f.born))
+	}
 }
 
 // sendMsg encodes m and queues it.
@@ -287,10 +373,12 @@ func (c *conn) drain() {
 	var w frameWriter
 	for {
 		c.mu.Lock()
+		rest := c.rest
+		c.rest = nil
 		batch := c.queue
 		c.queue = nil
 		cause := c.closeErr
-		if len(batch) == 0 && cause == nil {
+		if len(batch) == 0 && cause == nil && rest == nil {
 			c.writing = false
 			c.mu.Unlock()
 			return
@@ -298,6 +386,21 @@ func (c *conn) drain() {
 		c.mu.Unlock()
 		if cause != nil && (cause.broken || cause.peerClosed || cause.err == errSlowConsumer) {
 			batch = nil
+		}
+		if rest != nil && (cause == nil || !cause.broken) {
+			// The end of a frame begun by writeInline goes first, even when closing: a close
+			// frame after half a frame would break the stream.
+			err := c.writeBufs(rest.bufs, c.s.cfg.WriteTimeout)
+			c.mu.Lock()
+			c.queueBytes -= rest.bytes
+			c.mu.Unlock()
+			if err == nil {
+				c.account(rest.frame, time.Now())
+			} else {
+				c.log.Debug("write failed", "err", err)
+				c.setClose(&closeCause{broken: true})
+				batch = nil
+			}
 		}
 		if len(batch) > 0 {
 			err := c.writeFrames(&w, batch)
@@ -313,6 +416,35 @@ func (c *conn) drain() {
 			return
 		}
 	}
+}
+
+// writeBufs writes bufs whole: first as far as the socket's buffer takes them at once (writeNow),
+// then, if anything is left, with deadline d, waiting for the socket.
+func (c *conn) writeBufs(bufs [][]byte, d time.Duration) error {
+	if c.raw != nil {
+		n, err := c.s.poll.writeNow(c.raw, bufs)
+		if err != nil {
+			return err
+		}
+		if bufs = consumeBufs(bufs, n); len(bufs) == 0 {
+			return nil
+		}
+	}
+	if err := c.nc.SetWriteDeadline(time.Now().Add(d)); err != nil {
+		return err
+	}
+	var err error
+	if len(bufs) == 1 {
+		_, err = c.nc.Write(bufs[0])
+	} else {
+		nb := net.Buffers(bufs)
+		_, err = nb.WriteTo(c.nc)
+	}
+	if err == nil && c.raw != nil {
+		// The writes that do not wait check the deadline too: clear it.
+		err = c.nc.SetWriteDeadline(time.Time{})
+	}
+	return err
 }
 
 // frameWriter gathers frames for one system call: headers and small payloads are copied
@@ -349,28 +481,19 @@ func (w *frameWriter) add(op wsframe.Opcode, p []byte) {
 	w.start = len(w.flat)
 }
 
-// writeTo writes the gathered frames to nc with deadline d, and empties w.
-func (w *frameWriter) writeTo(nc net.Conn, d time.Duration) error {
+// writeTo writes the gathered frames to c (conn.writeBufs, deadline d), and empties w.
+func (w *frameWriter) writeTo(c *conn, d time.Duration) error {
 	if w.start < len(w.flat) {
 		w.bufs = append(w.bufs, w.flat[w.start:])
 	}
-	bufs := w.bufs
 	defer func() {
 		clear(w.bufs)
 		w.bufs, w.flat, w.start = w.bufs[:0], nil, 0
 	}()
-	if err := nc.SetWriteDeadline(time.Now().Add(d)); err != nil {
-		return err
+	if len(w.bufs) == 0 {
+		return nil
 	}
-	var err error
-	switch len(bufs) {
-	case 0:
-	case 1:
-		_, err = nc.Write(bufs[0])
-	default:
-		_, err = bufs.WriteTo(nc)
-	}
-	return err
+	return c.writeBufs(w.bufs, d)
 }
 
 // writeFrames writes a batch of queued frames in one writev, and accounts for them.
@@ -390,7 +513,7 @@ func (c *conn) writeFrames(w *frameWriter, batch []outFrame) error {
 		}
 		w.add(op, f.data)
 	}
-	err := w.writeTo(c.nc, c.s.cfg.WriteTimeout)
+	err := w.writeTo(c, c.s.cfg.WriteTimeout)
 	if err != nil {
 		return err
 	}
@@ -433,7 +556,7 @@ func (c *conn) finish(w *frameWriter, cause *closeCause) {
 			w.add(wsframe.OpBinary, msg)
 		}
 		w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(e.Code), e.CloseReason()))
-		if err := w.writeTo(c.nc, c.s.cfg.WriteTimeout); err != nil {
+		if err := w.writeTo(c, c.s.cfg.WriteTimeout); err != nil {
 			c.log.Debug("close frame not sent", "err", err)
 		} else if msg != nil {
 			c.s.metrics.messagesOut.Inc()

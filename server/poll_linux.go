@@ -1,7 +1,6 @@
 package server
 
 import (
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -20,9 +19,8 @@ import (
 
 // pollState is a connection's place on the poller.
 type pollState struct {
-	state atomic.Int32    // pollOff, pollIdle, pollReading or pollDone
-	key   uint64          // the connection's key on the poller (never 0, never reused)
-	raw   syscall.RawConn // the socket, for epoll_ctl and the peek
+	state atomic.Int32 // pollOff, pollIdle, pollReading or pollDone
+	key   uint64       // the connection's key on the poller (never 0, never reused)
 }
 
 // poller is the server's epoll instance, the goroutine that waits on it, and the read buffers its
@@ -43,10 +41,14 @@ type poller struct {
 	done   chan struct{} // closed when run returns
 
 	readers sync.WaitGroup // reader goroutines started by run
+
+	writers sync.Pool // *sockWriter, for the writes that do not wait (write_linux.go)
 }
 
 func newPoller() *poller {
-	return &poller{bufs: wsframe.NewBufferPool(readBufferBytes), epfd: -1, conns: make(map[uint64]*conn)}
+	p := &poller{bufs: wsframe.NewBufferPool(readBufferBytes), epfd: -1, conns: make(map[uint64]*conn)}
+	p.writers.New = newSockWriter
+	return p
 }
 
 // add puts c's socket on the poller, armed, and reports whether it did. It does not for sockets
@@ -54,12 +56,7 @@ func newPoller() *poller {
 // no descriptor) or when the poller is closed or cannot start: the caller then reads in a
 // goroutine of its own.
 func (p *poller) add(c *conn) bool {
-	tc, ok := c.nc.(*net.TCPConn)
-	if !ok {
-		return false
-	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
+	if c.raw == nil { // not plain TCP (newConn)
 		return false
 	}
 	p.mu.Lock()
@@ -75,7 +72,7 @@ func (p *poller) add(c *conn) bool {
 		}
 	}
 	p.next++
-	c.poll.key, c.poll.raw = p.next, raw
+	c.poll.key = p.next
 	p.conns[c.poll.key] = c
 	p.mu.Unlock()
 	c.poll.state.Store(pollIdle)
@@ -148,7 +145,7 @@ func (p *poller) arm(c *conn, op int) error {
 		Pad:    int32(uint32(c.poll.key >> 32)),
 	}
 	var err error
-	if cerr := c.poll.raw.Control(func(fd uintptr) {
+	if cerr := c.raw.Control(func(fd uintptr) {
 		err = syscall.EpollCtl(epfd, op, int(fd), &ev)
 	}); cerr != nil {
 		return cerr
@@ -234,7 +231,7 @@ func (p *poller) read(c *conn) {
 func (c *conn) readable() bool {
 	var buf [1]byte
 	var errno syscall.Errno
-	if err := c.poll.raw.Control(func(fd uintptr) {
+	if err := c.raw.Control(func(fd uintptr) {
 		_, _, errno = syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	}); err != nil {

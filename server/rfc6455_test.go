@@ -76,9 +76,10 @@ func echoTarget(t *testing.T, limit int) wsTarget {
 		defer nc.Close()
 		fr := wsframe.NewReader(nc, wsframe.Config{MaxMessageBytes: cfg.MaxMessageBytes, Deflate: hw.hc.deflate, CheckUTF8: true})
 		var fw frameWriter
+		wc := &conn{nc: nc} // no descriptor: every write waits with the deadline
 		write := func(op wsframe.Opcode, p []byte) error {
 			fw.add(op, p)
-			return fw.writeTo(nc, cfg.WriteTimeout)
+			return fw.writeTo(wc, cfg.WriteTimeout)
 		}
 		// closeAndDrain sends a close frame and reads what the peer still sends for a moment, so
 		// that dropping the socket does not reset it under the close frame.
