@@ -51,6 +51,11 @@
 // in call order, each in its own transaction, so that writes to one document apply in the order they
 // were called. Stats counts commits and appends.
 //
+// A commit does not write bbolt's freelist (NoFreelistSync): a page less to write and sync per
+// commit (about a tenth of a durable append's CPU here). Open rebuilds the freelist by reading
+// the file's page headers, a cost that grows with the file. A file written either way opens
+// either way.
+//
 // # Concurrency
 //
 // Every method of Store is safe for concurrent use. Append never blocks on I/O: it adds to an

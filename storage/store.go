@@ -173,6 +173,8 @@ func Open(path string, opts Options) (*Store, error) {
 		// The hashmap freelist stays fast when deletions by compaction fragment the file.
 		FreelistType: bolt.FreelistMapType,
 		NoSync:       opts.NoSync,
+		// A commit writes no freelist; Open rebuilds it (doc.go, Group commit).
+		NoFreelistSync: true,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("storage: open %s: %w (gave up after %v)", path, ErrLocked, opts.LockTimeout)
