@@ -2,8 +2,10 @@
 # start/stop and one latency step on any server. Expects OUT and BIN to be set.
 
 # Pinned mode (PIN=1), "server on one core": the server runs on CPU 0 and the generator on CPU 1
-# (taskset), each Go process with GOMAXPROCS=1 (Node runs its JavaScript on one thread anyway), so
-# that every server gets exactly one core and the generator never takes CPU from it. Other work on
+# (taskset), the generator with GOMAXPROCS=1, the server with the GOMAXPROCS it picks on one CPU
+# (tandem serve runs 2 threads there, cmd/tandem/serve.go serveProcs; Node runs its JavaScript on
+# one thread anyway), so that every server gets exactly one core and the generator never takes CPU
+# from it. Other work on
 # the machine can still run on either core: the quiet gate and other_cpu_pct still apply. PIN=0
 # (the default) leaves both free on the two cores.
 PIN=${PIN:-0}
@@ -11,9 +13,9 @@ SRV_PIN=() GEN_PIN=() SPAWN_PIN=()
 if [ "$PIN" = 1 ]; then
   if ! command -v taskset >/dev/null; then echo "PIN=1 needs taskset (util-linux)" >&2; exit 2; fi
   if [ "$(nproc --all)" -lt 2 ]; then echo "PIN=1 needs 2 CPUs" >&2; exit 2; fi
-  SRV_PIN=(env GOMAXPROCS=1 taskset -c 0)
+  SRV_PIN=(taskset -c 0)
   GEN_PIN=(env GOMAXPROCS=1 taskset -c 1)
-  SPAWN_PIN=(--server-cpus 0) # the spawned server inherits GOMAXPROCS=1 from the generator
+  SPAWN_PIN=(--server-cpus 0) # the spawned server does not inherit the generator's GOMAXPROCS
 fi
 
 # quiet: wait (bounded) until the rest of the machine uses at most QUIET_MAX % of a core, measured

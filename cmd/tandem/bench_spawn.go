@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -40,6 +41,13 @@ func spawnServer(ctx context.Context, bin, dataPath, logPath string, extra []str
 			return nil, fmt.Errorf("bench: --server-cpus needs taskset: %w", err)
 		}
 		cmd = exec.Command(ts, append([]string{"-c", cpus, bin}, args...)...)
+		// The server chooses its GOMAXPROCS as it would on a machine with those CPUs: a
+		// GOMAXPROCS given to the bench is the bench's own.
+		for _, kv := range os.Environ() {
+			if !strings.HasPrefix(kv, "GOMAXPROCS=") {
+				cmd.Env = append(cmd.Env, kv)
+			}
+		}
 	}
 	logFile, err := os.Create(logPath)
 	if err != nil {

@@ -101,6 +101,31 @@ func TestParseServe(t *testing.T) {
 	}
 }
 
+func TestServeProcs(t *testing.T) {
+	tests := []struct {
+		env     string
+		current int
+		want    int
+	}{
+		{"", 1, 2},
+		{"", 2, 2},
+		{"", 8, 8},
+		{"1", 1, 1}, // the operator's choice stands
+		{"4", 4, 4},
+	}
+	for _, tt := range tests {
+		getenv := func(k string) string {
+			if k == "GOMAXPROCS" {
+				return tt.env
+			}
+			return ""
+		}
+		if got := serveProcs(getenv, tt.current); got != tt.want {
+			t.Errorf("serveProcs(GOMAXPROCS=%q, current %d) = %d, want %d", tt.env, tt.current, got, tt.want)
+		}
+	}
+}
+
 func TestRunUsageErrors(t *testing.T) {
 	for _, args := range [][]string{{"nosuchcommand"}, {"serve", "--bogus"}, {"--max-message-bytes", "-3"}, {"--auth-secret", "short", "--data", "UNUSED"}} {
 		var stderr bytes.Buffer
