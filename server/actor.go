@@ -200,6 +200,10 @@ type actor struct {
 	// The mailbox: storage reports, appended by callbacks, drained by run.
 	evMu   sync.Mutex
 	events []event
+	// While it handles a batch of messages or events, the actor holds what it sends to its
+	// connections (sendTo) and writes each one's frames at the end (flushHeld).
+	holding bool
+	held    []*conn
 	evWake chan struct{}
 	// evSpare is the mailbox's other buffer, owned by run: drainEvents swaps the two, so that
 	// posting an event does not allocate a new slice after every drain.
@@ -304,6 +308,45 @@ func (a *actor) postEvent(e event) {
 	}
 }
 
+// actorBatch is the most messages the actor handles before it writes what it sends (flushHeld).
+const actorBatch = 64
+
+// handleQueued handles the messages already waiting in the inbox, up to a batch, as long as the
+// actor's mode stays the same (settle acts on a change before the next message).
+func (a *actor) handleQueued() {
+	mode := a.mode
+	for n := 1; n < actorBatch && a.fatal == nil && a.mode == mode; n++ {
+		select {
+		case m := <-a.inbox:
+			a.handle(m)
+		default:
+			return
+		}
+	}
+}
+
+// sendTo sends f to c: held until flushHeld while the actor handles a batch, at once otherwise.
+// Under load a batch holds many updates, and each connection gets them in one system call.
+func (a *actor) sendTo(c *conn, f outFrame) {
+	if !a.holding {
+		c.send(f)
+		return
+	}
+	if c.hold(f) {
+		a.held = append(a.held, c)
+	}
+}
+
+// flushHeld writes what the actor held for each connection, and stops holding.
+func (a *actor) flushHeld() {
+	a.holding = false
+	for i, c := range a.held {
+		c.flush()
+		a.held[i] = nil
+	}
+	a.held = a.held[:0]
+}
+
 // timerC returns t's channel, or nil (a case that never fires) when there is no timer.
 func timerC(t *time.Timer) <-chan time.Time {
 	if t == nil {
@@ -329,9 +372,14 @@ func (a *actor) run() {
 		}
 		select {
 		case m := <-a.inbox:
+			a.holding = true
 			a.handle(m)
+			a.handleQueued()
+			a.flushHeld()
 		case <-a.evWake:
+			a.holding = true
 			a.drainEvents()
+			a.flushHeld()
 		case <-timerC(a.idleTimer):
 			a.idleTimer = nil
 			a.onIdle()
@@ -798,7 +846,7 @@ func (a *actor) appendUpdate(data []byte) uint64 {
 func (a *actor) broadcast(f outFrame, from *conn) {
 	for c := range a.members {
 		if c != from {
-			c.send(f)
+			a.sendTo(c, f)
 		}
 	}
 }
@@ -820,7 +868,7 @@ func (a *actor) releaseAcks() {
 		if len(mem.pending) == 0 {
 			delete(a.acking, mem)
 		}
-		mem.c.sendMsg(&protocol.Ack{Seq: seq})
+		a.sendTo(mem.c, outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})})
 	}
 	if len(a.waiters) > 0 {
 		n := 0

@@ -67,6 +67,7 @@ type conn struct {
 	queue       []outFrame
 	queueBytes  int         // bytes queued or being written
 	rest        *restWrite  // what a write on the sender's goroutine left to the writer; nil mostly
+	held        bool        // the actor holds frames for this connection to flush (hold)
 	closeErr    *closeCause // why the connection closes; nil while open
 	writing     bool        // a drain goroutine runs (or has run finish)
 	readerEnded bool        // the reader has ended (endRead)
@@ -91,12 +92,13 @@ type outFrame struct {
 	op   wsframe.Opcode
 }
 
-// restWrite is the unwritten end of a frame that send began to write itself (writeInline) when the
-// socket's buffer filled: the writer goroutine writes it before anything queued after it.
+// restWrite is the unwritten end of frames that the sender's goroutine began to write (writeInline,
+// flush) when the socket's buffer filled: the writer goroutine writes it before anything queued
+// after it.
 type restWrite struct {
-	bufs  [][]byte
-	bytes int // len of bufs together, counted in queueBytes
-	frame outFrame
+	bufs   [][]byte
+	queued int        // what it counts in queueBytes
+	frames []outFrame // the frames it ends, for the metrics
 }
 
 // closeCause says why a connection closes and what to send before the close.
@@ -230,18 +232,7 @@ func (c *conn) kick() {
 // that overflows the queue closes the connection with 1013 instead.
 func (c *conn) send(f outFrame) bool {
 	c.mu.Lock()
-	if c.closeErr != nil {
-		c.mu.Unlock()
-		return false
-	}
-	cfg := &c.s.cfg
-	if len(c.queue) >= cfg.SendQueueMessages || (c.queueBytes > 0 && c.queueBytes+len(f.data) > cfg.SendQueueBytes) {
-		n, b := len(c.queue), c.queueBytes
-		c.closeErr = &closeCause{err: errSlowConsumer}
-		c.closed()
-		c.mu.Unlock()
-		c.s.metrics.slowConsumers.Inc()
-		c.s.warns.warn(nil, "slow consumer: closing", "doc", c.docID, "conn", c.id, "queued_messages", n, "queued_bytes", b)
+	if !c.admitLocked(f) {
 		return false
 	}
 	if !c.writing && len(c.queue) == 0 && c.raw != nil {
@@ -259,6 +250,75 @@ func (c *conn) send(f outFrame) bool {
 	return true
 }
 
+// sendMsg encodes m and queues it.
+func (c *conn) sendMsg(m protocol.Message) bool {
+	return c.send(outFrame{data: protocol.EncodeFrame(0, m)})
+}
+
+// hold queues a frame without writing it: the document's actor holds what it sends while it
+// handles a batch of messages, then writes each connection's frames with one system call (flush).
+// It reports whether the caller must flush c: true for the first frame held since the last
+// flush, while no writer goroutine runs (one that runs takes the frame itself).
+func (c *conn) hold(f outFrame) bool {
+	c.mu.Lock()
+	if !c.admitLocked(f) {
+		return false
+	}
+	c.queue = append(c.queue, f)
+	c.queueBytes += len(f.data)
+	first := false
+	switch {
+	case c.writing:
+	case c.raw == nil:
+		c.kick()
+	case !c.held:
+		c.held, first = true, true
+	}
+	c.mu.Unlock()
+	return first
+}
+
+// admitLocked checks that f may be queued: the connection is open and f fits in its queue. A
+// frame that does not fit closes the connection with 1013. c.mu is held, and is released when
+// admitLocked returns false.
+func (c *conn) admitLocked(f outFrame) bool {
+	if c.closeErr != nil {
+		c.mu.Unlock()
+		return false
+	}
+	cfg := &c.s.cfg
+	if len(c.queue) >= cfg.SendQueueMessages || (c.queueBytes > 0 && c.queueBytes+len(f.data) > cfg.SendQueueBytes) {
+		n, b := len(c.queue), c.queueBytes
+		c.closeErr = &closeCause{err: errSlowConsumer}
+		c.closed()
+		c.mu.Unlock()
+		c.s.metrics.slowConsumers.Inc()
+		c.s.warns.warn(nil, "slow consumer: closing", "doc", c.docID, "conn", c.id, "queued_messages", n, "queued_bytes", b)
+		return false
+	}
+	return true
+}
+
+// flush writes the frames held for c (hold) with one writev that does not wait; a writer goroutine
+// takes over what the socket's buffer does not take.
+func (c *conn) flush() {
+	c.mu.Lock()
+	c.held = false
+	if c.writing || len(c.queue) == 0 || c.closeErr != nil {
+		c.kick()
+		c.mu.Unlock()
+		return
+	}
+	batch := c.queue
+	c.queue = nil
+	c.writing = true
+	c.mu.Unlock()
+	var w frameWriter
+	bufs, total := w.gather(batch)
+	n, err := c.s.poll.writeNow(c.raw, bufs)
+	c.handOver(bufs, n, total, err, batch, payloadBytes(batch))
+}
+
 // writeInline writes f on the caller's goroutine, as far as the socket's buffer takes it at once;
 // the writer goroutine (drain) takes over what is left, and whatever was queued meanwhile. The
 // caller has set c.writing, so no other write runs.
@@ -268,30 +328,52 @@ func (c *conn) writeInline(f outFrame) {
 		op = wsframe.OpBinary
 	}
 	n, hdrLen, err := c.s.poll.writeFrameNow(c.raw, op, f.data)
+	total := hdrLen + len(f.data)
+	var bufs [][]byte
+	if err == nil && n < total {
+		// The header was on writeFrameNow's buffer: what is left of it is made again.
+		bufs = [][]byte{wsframe.AppendHeader(make([]byte, 0, hdrLen), op, len(f.data)), f.data}
+	}
+	c.handOver(bufs, n, total, err, []outFrame{f}, 0)
+}
+
+// handOver ends a write begun on the sender's goroutine (writeInline, flush): n of total bytes of
+// bufs, which carry frames, were written. What is left goes to a writer goroutine, with queued,
+// the bytes of the frames counted in queueBytes. The writer goroutine also starts if frames were
+// queued meanwhile.
+func (c *conn) handOver(bufs [][]byte, n, total int, err error, frames []outFrame, queued int) {
 	if err != nil {
 		c.log.Debug("write failed", "err", err)
 		c.mu.Lock()
 		c.writing = false
+		c.queueBytes -= queued
 		c.mu.Unlock()
 		c.setClose(&closeCause{broken: true})
 		return
 	}
-	total := hdrLen + len(f.data)
-	c.mu.Lock()
 	if n == total {
+		c.written(frames, queued)
+		c.mu.Lock()
 		c.writing = false
-		c.kick() // frames queued while this one was written, or a close
+		c.kick() // frames queued while these were written, or a close
 		c.mu.Unlock()
-		c.account(f, time.Now())
 		return
 	}
-	// The socket's buffer is full: the writer goroutine writes the rest, with a deadline.
-	bufs := [][]byte{wsframe.AppendHeader(make([]byte, 0, hdrLen), op, len(f.data)), f.data}
-	c.rest = &restWrite{bufs: consumeBufs(bufs, n), bytes: total - n, frame: f}
+	c.mu.Lock()
+	c.rest = &restWrite{bufs: consumeBufs(bufs, n), queued: queued + total - n, frames: frames}
 	c.queueBytes += total - n
 	c.wg.Add(1)
 	go c.drain()
 	c.mu.Unlock()
+}
+
+// payloadBytes returns the bytes of the frames' payloads: what they count in queueBytes.
+func payloadBytes(frames []outFrame) int {
+	n := 0
+	for _, f := range frames {
+		n += len(f.data)
+	}
+	return n
 }
 
 // consumeBufs drops the first n bytes of bufs and returns what is left, in bufs' own array.
@@ -306,22 +388,28 @@ func consumeBufs(bufs [][]byte, n int) [][]byte {
 	return bufs
 }
 
-// account counts a written frame in the metrics: messages and bytes out, and the broadcast
-// latency of an update.
-func (c *conn) account(f outFrame, now time.Time) {
-	if f.op != 0 {
-		return
+// written accounts for frames written to the socket: messages and bytes out, the broadcast latency
+// of updates, and queued bytes of them leave queueBytes.
+func (c *conn) written(frames []outFrame, queued int) {
+	var bytes, msgs uint64
+	now := time.Now()
+	for _, f := range frames {
+		if f.op != 0 {
+			continue
+		}
+		bytes += uint64(len(f.data))
+		msgs++
+		if !f.born.IsZero() {
+			c.s.metrics.broadcastSecs.ObserveDuration(now.Sub(f.born))
+		}
 	}
-	c.s.metrics.messagesOut.Inc()
-	c.s.metrics.bytesOut.Add(uint64(len(f.data)))
-	if !f.born.IsZero() {
-		c.s.metrics.broadcastSecs.ObserveDuration(now.Sub(f.born))
+	c.s.metrics.messagesOut.Add(msgs)
+	c.s.metrics.bytesOut.Add(bytes)
+	if queued != 0 {
+		c.mu.Lock()
+		c.queueBytes -= queued
+		c.mu.Unlock()
 	}
-}
-
-// sendMsg encodes m and queues it.
-func (c *conn) sendMsg(m protocol.Message) bool {
-	return c.send(outFrame{data: protocol.EncodeFrame(0, m)})
 }
 
 // closeWith starts closing the connection for err: the writer flushes what is queued (unless the
@@ -390,13 +478,12 @@ func (c *conn) drain() {
 		if rest != nil && (cause == nil || !cause.broken) {
 			// The end of a frame begun by writeInline goes first, even when closing: a close
 			// frame after half a frame would break the stream.
-			err := c.writeBufs(rest.bufs, c.s.cfg.WriteTimeout)
-			c.mu.Lock()
-			c.queueBytes -= rest.bytes
-			c.mu.Unlock()
-			if err == nil {
-				c.account(rest.frame, time.Now())
+			if err := c.writeBufs(rest.bufs, c.s.cfg.WriteTimeout); err == nil {
+				c.written(rest.frames, rest.queued)
 			} else {
+				c.mu.Lock()
+				c.queueBytes -= rest.queued
+				c.mu.Unlock()
 				c.log.Debug("write failed", "err", err)
 				c.setClose(&closeCause{broken: true})
 				batch = nil
@@ -481,6 +568,30 @@ func (w *frameWriter) add(op wsframe.Opcode, p []byte) {
 	w.start = len(w.flat)
 }
 
+// gather adds frames (a binary message unless op says otherwise) in a buffer sized for them, and
+// returns the slices to write, which stay valid until the next add, and their length.
+func (w *frameWriter) gather(frames []outFrame) ([][]byte, int) {
+	n := 0
+	for _, f := range frames {
+		n += flatLen(len(f.data))
+	}
+	w.flat = make([]byte, 0, n)
+	total := 0
+	for _, f := range frames {
+		op := f.op
+		if op == 0 {
+			op = wsframe.OpBinary
+		}
+		w.add(op, f.data)
+		total += wsframe.HeaderLen(len(f.data)) + len(f.data)
+	}
+	if w.start < len(w.flat) {
+		w.bufs = append(w.bufs, w.flat[w.start:])
+		w.start = len(w.flat)
+	}
+	return w.bufs, total
+}
+
 // writeTo writes the gathered frames to c (conn.writeBufs, deadline d), and empties w.
 func (w *frameWriter) writeTo(c *conn, d time.Duration) error {
 	if w.start < len(w.flat) {
@@ -498,38 +609,11 @@ func (w *frameWriter) writeTo(c *conn, d time.Duration) error {
 
 // writeFrames writes a batch of queued frames in one writev, and accounts for them.
 func (c *conn) writeFrames(w *frameWriter, batch []outFrame) error {
-	n := 0
-	for _, f := range batch {
-		n += flatLen(len(f.data))
-	}
-	w.flat = make([]byte, 0, n)
-	var bytes, msgs uint64
-	for _, f := range batch {
-		op := f.op
-		if op == 0 {
-			op = wsframe.OpBinary
-			bytes += uint64(len(f.data))
-			msgs++
-		}
-		w.add(op, f.data)
-	}
-	err := w.writeTo(c, c.s.cfg.WriteTimeout)
-	if err != nil {
+	w.gather(batch)
+	if err := w.writeTo(c, c.s.cfg.WriteTimeout); err != nil {
 		return err
 	}
-	c.s.metrics.messagesOut.Add(msgs)
-	c.s.metrics.bytesOut.Add(bytes)
-	now := time.Now()
-	queued := 0
-	for _, f := range batch {
-		queued += len(f.data)
-		if !f.born.IsZero() {
-			c.s.metrics.broadcastSecs.ObserveDuration(now.Sub(f.born))
-		}
-	}
-	c.mu.Lock()
-	c.queueBytes -= queued
-	c.mu.Unlock()
+	c.written(batch, payloadBytes(batch))
 	return nil
 }
 

@@ -73,48 +73,64 @@ func readServerFrame(r io.Reader) (byte, []byte, error) {
 }
 
 // TestSendWhenSocketFull sends frames of every header size to a peer that does not read until all
-// are sent: the first are written by send itself (writeInline), then the socket's buffer fills,
-// part of a frame is left to the writer goroutine (restWrite) and the rest is queued. The peer
-// must then read every frame whole and in order, and the writer must end once all is written.
+// are sent, one at a time (send: written by the sender itself, writeInline) or held and flushed in
+// batches as the actor does (hold, flush). The socket's buffer fills, part of a frame is left to
+// the writer goroutine (restWrite) and the rest is queued. The peer must then read every frame
+// whole and in order, and the writer must end once all is written.
 func TestSendWhenSocketFull(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.SendQueueMessages = 10_000
-	cfg.SendQueueBytes = 64 << 20
-	ts := startServer(t, cfg, nil)
-	srv, cli := tcpPair(t)
-	c := newConn(ts.Server, srv, "full", anonymous)
-	if writeNowAvailable && c.raw == nil {
-		t.Fatal("a TCP connection has no descriptor for writeNow")
+	for _, batch := range []int{0, 1, 7} { // 0: send; n: hold n frames, then flush
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.SendQueueMessages = 10_000
+			cfg.SendQueueBytes = 64 << 20
+			ts := startServer(t, cfg, nil)
+			srv, cli := tcpPair(t)
+			c := newConn(ts.Server, srv, "full", anonymous)
+			if writeNowAvailable && c.raw == nil {
+				t.Fatal("a TCP connection has no descriptor for writeNow")
+			}
+			sizes := []int{0, 10, 125, 126, 700, 3000, 65535, 65536, 100_000}
+			const frames = 120
+			var want [][]byte
+			held := false
+			for i := range frames {
+				p := bytes.Repeat([]byte{byte(i)}, sizes[i%len(sizes)])
+				want = append(want, p)
+				if batch == 0 {
+					if !c.send(outFrame{data: p}) {
+						t.Fatalf("send %d refused", i)
+					}
+					continue
+				}
+				held = c.hold(outFrame{data: p}) || held
+				if (i+1)%batch == 0 || i == frames-1 {
+					if held {
+						c.flush()
+					}
+					held = false
+				}
+			}
+			c.mu.Lock()
+			busy := c.writing
+			c.mu.Unlock()
+			if !busy {
+				t.Fatal("the writer is idle with several MiB unread: the socket buffer did not fill")
+			}
+			_ = cli.SetReadDeadline(time.Now().Add(20 * time.Second))
+			for i, w := range want {
+				op, p, err := readServerFrame(cli)
+				if err != nil {
+					t.Fatalf("frame %d: %v", i, err)
+				}
+				if op != 0x82 || !bytes.Equal(p, w) {
+					t.Fatalf("frame %d: opcode %#x, %d bytes (first %v); want 0x82, %d bytes of %d", i, op, len(p), p[:min(len(p), 4)], len(w), byte(i))
+				}
+			}
+			waitFor(t, 5*time.Second, "the writer to end", func() bool {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return !c.writing && c.queueBytes == 0 && c.rest == nil && len(c.queue) == 0
+			})
+		})
 	}
-	sizes := []int{0, 10, 125, 126, 700, 3000, 65535, 65536, 100_000}
-	const frames = 120
-	var want [][]byte
-	for i := range frames {
-		p := bytes.Repeat([]byte{byte(i)}, sizes[i%len(sizes)])
-		want = append(want, p)
-		if !c.send(outFrame{data: p}) {
-			t.Fatalf("send %d refused", i)
-		}
-	}
-	c.mu.Lock()
-	busy := c.writing
-	c.mu.Unlock()
-	if !busy {
-		t.Fatal("the writer is idle with several MiB unread: the socket buffer did not fill")
-	}
-	_ = cli.SetReadDeadline(time.Now().Add(20 * time.Second))
-	for i, w := range want {
-		op, p, err := readServerFrame(cli)
-		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
-		}
-		if op != 0x82 || !bytes.Equal(p, w) {
-			t.Fatalf("frame %d: opcode %#x, %d bytes (first %v); want 0x82, %d bytes of %d", i, op, len(p), p[:min(len(p), 4)], len(w), byte(i))
-		}
-	}
-	waitFor(t, 5*time.Second, "the writer to end", func() bool {
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return !c.writing && c.queueBytes == 0 && c.rest == nil
-	})
 }
