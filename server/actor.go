@@ -204,7 +204,7 @@ type actor struct {
 	// connections (sendTo) and writes each one's frames at the end (flushHeld).
 	holding bool
 	held    []*conn
-	evWake chan struct{}
+	evWake  chan struct{}
 	// evSpare is the mailbox's other buffer, owned by run: drainEvents swaps the two, so that
 	// posting an event does not allocate a new slice after every drain.
 	evSpare []event
