@@ -200,15 +200,16 @@ type actor struct {
 	// The mailbox: storage reports, appended by callbacks, drained by run.
 	evMu   sync.Mutex
 	events []event
-	// While it handles a batch of messages or events, the actor holds what it sends to its
-	// connections (sendTo) and writes each one's frames at the end (flushHeld).
-	holding bool
-	held    []*conn
-	evWake  chan struct{}
+	evWake chan struct{}
 	// evSpare is the mailbox's other buffer, owned by run: drainEvents swaps the two, so that
 	// posting an event does not allocate a new slice after every drain.
 	evSpare []event
 	bg      sync.WaitGroup // helper goroutines (deletion)
+
+	// While it handles a batch of messages or events, the actor holds what it sends to its
+	// connections (sendTo) and writes each one's frames at the end (flushHeld).
+	holding bool
+	held    []*conn
 
 	// Owned by run.
 	doc       *crdt.Doc
