@@ -27,7 +27,8 @@ const closeGrace = time.Second
 // and forwards messages to the document's actor, and a writer goroutine (drain) that writes every
 // frame, control frames included, and runs only while there is something to write. Where the
 // platform allows (poll_linux.go), the reader too runs only while the socket has bytes for it:
-// an idle connection holds no goroutine, only a timer (pings and the silence check).
+// an idle connection holds no goroutine and no timer (the server's keepalive scanner pings it and
+// checks its silence, keepalive.go).
 //
 // The queue is bounded in messages and bytes. send never blocks: when a frame would overflow the
 // queue, the connection is a slow consumer and closes with 1013 (its client reconnects and resyncs
@@ -55,9 +56,14 @@ type conn struct {
 	rate   *connRate // security: message rate limits, made on the first limited message (limits.go)
 	poll   pollState // the connection's place on the server's poller (poll_linux.go)
 
-	// lastHeard is when the peer last sent a frame (Unix nanoseconds): the ping timer closes a
-	// connection silent for PongWait.
+	// lastHeard is when the peer last sent a frame (Unix nanoseconds): the keepalive scanner
+	// closes a connection silent for PongWait.
 	lastHeard atomic.Int64
+	// pingAt is when the next ping is due (Unix nanoseconds); only the keepalive scanner reads
+	// and writes it after newConn.
+	pingAt int64
+	// slot is the connection's index in Server.conns, guarded by Server.mu; -1 when not there.
+	slot int32
 
 	mu          sync.Mutex
 	queue       []outFrame
@@ -65,8 +71,6 @@ type conn struct {
 	closeErr    *closeCause // why the connection closes; nil while open
 	writing     bool        // a drain goroutine runs (or has run finish)
 	readerEnded bool        // the reader has ended (endRead)
-	ping        *time.Timer // the next ping or silence check; nil before start and after finish
-	pingAt      int64       // when the next ping is due (Unix nanoseconds)
 	// done is the context's Done channel (connCtx), made when first asked for and closed when
 	// the connection starts closing.
 	done chan struct{}
@@ -113,9 +117,12 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 		docID:   docID,
 		who:     who,
 		secDone: func() {},
+		slot:    -1,
 	}
 	c.log = connLog{c}
-	c.heard(time.Now())
+	now := time.Now()
+	c.heard(now)
+	c.pingAt = now.Add(s.pingPeriod()).UnixNano()
 	return c
 }
 
@@ -157,46 +164,6 @@ func (x *connCtx) Value(any) any { return nil }
 
 // heard records that the peer sent something at now: it may stay silent for PongWait from then.
 func (c *conn) heard(now time.Time) { c.lastHeard.Store(now.UnixNano()) }
-
-// pingPeriod is how often the server pings: 9/10 of the pong wait, so that the pong can arrive in
-// time.
-func (c *conn) pingPeriod() time.Duration { return c.s.cfg.PongWait * 9 / 10 }
-
-// startPing schedules the first ping.
-func (c *conn) startPing() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closeErr == nil {
-		c.pingAt = time.Now().Add(c.pingPeriod()).UnixNano()
-		c.ping = time.AfterFunc(c.pingPeriod(), c.tick)
-	}
-}
-
-// tick runs on the ping timer, at the next ping or when the peer's silence reaches PongWait,
-// whichever comes first. No read waits on an idle socket with a deadline, so this is what drops a
-// peer that stopped answering: at PongWait of silence, as a timed-out read would. A ping is queued
-// like any frame (only the writer writes).
-func (c *conn) tick() {
-	now := time.Now().UnixNano()
-	deadline := c.lastHeard.Load() + int64(c.s.cfg.PongWait)
-	if now >= deadline {
-		c.log.Debug("peer silent past the pong wait")
-		c.setClose(&closeCause{broken: true})
-		return
-	}
-	c.mu.Lock()
-	if c.closeErr != nil || c.ping == nil {
-		c.mu.Unlock()
-		return
-	}
-	if now >= c.pingAt {
-		c.pingAt = now + int64(c.pingPeriod())
-		c.queue = append(c.queue, outFrame{op: wsframe.OpPing})
-		c.kick()
-	}
-	c.ping.Reset(time.Duration(min(c.pingAt, deadline) - now))
-	c.mu.Unlock()
-}
 
 // kick starts a drain goroutine if there is work and none runs. c.mu must be held.
 func (c *conn) kick() {
@@ -415,10 +382,6 @@ func (c *conn) writeFrames(w *frameWriter, batch []outFrame) error {
 // the last drain goroutine; the connection's end (ended) waits for that goroutine.
 func (c *conn) finish(w *frameWriter, cause *closeCause) {
 	c.mu.Lock()
-	if c.ping != nil {
-		c.ping.Stop()
-		c.ping = nil
-	}
 	var readerDone chan struct{}
 	if !c.readerEnded {
 		c.readerDone = make(chan struct{})
@@ -479,7 +442,7 @@ func (c *conn) drainRaw(d time.Duration) {
 // the stream is broken, or the socket has failed.
 func (c *conn) readOne() bool {
 	// No read deadline: a peer silent for PongWait, inside a frame or between frames, is closed by
-	// the ping timer (tick), which makes this read return.
+	// the keepalive scanner (keepalive.go), which makes this read return.
 	f, err := c.fr.Next()
 	if err != nil {
 		return c.readFailed(err)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -37,8 +38,9 @@ type Server struct {
 	mu        sync.Mutex
 	closing   bool                      // Shutdown has begun
 	httpSrvs  map[*http.Server]struct{} // servers started by Serve
-	conns     map[*conn]struct{}        // open WebSocket connections
+	conns     []*conn                   // open WebSocket connections, each at its slot (keepalive.go)
 	connCount uint64                    // connections ever accepted, for log IDs
+	keepalive *keepaliveScanner         // pings and drops silent peers; nil before the first connection
 
 	connWG       sync.WaitGroup // one per WebSocket connection, done when its goroutines have ended
 	shutdownOnce sync.Once
@@ -79,7 +81,6 @@ func newServer(cfg Config, st docStore) *Server {
 		store:        st,
 		metrics:      newServerMetrics(),
 		httpSrvs:     make(map[*http.Server]struct{}),
-		conns:        make(map[*conn]struct{}),
 		shutdownDone: make(chan struct{}),
 	}
 	s.docs = newRegistry(s)
@@ -215,10 +216,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	for srv := range s.httpSrvs {
 		srvs = append(srvs, srv)
 	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := slices.Clone(s.conns)
 	s.mu.Unlock()
 
 	// Stop the listeners and let in-flight HTTP requests finish; their actors are still running.
@@ -242,6 +240,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	} else {
 		s.poll.close()
 	}
+	s.stopKeepalive()
 	httpWG.Wait()
 	for _, err := range httpErrs {
 		if err != nil {
