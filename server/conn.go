@@ -53,7 +53,7 @@ type conn struct {
 	// starts per burst of bytes), and each hands over to the next through the poller's arming.
 	fr     wsframe.Reader
 	joined *actor    // the actor the hello joined
-	rate   *connRate // security: message rate limits, made on the first limited message (limits.go)
+	rate   connRate  // security: message rate limits (limits.go)
 	poll   pollState // the connection's place on the server's poller (poll_linux.go)
 
 	// lastHeard is when the peer last sent a frame (Unix nanoseconds): the keepalive scanner
@@ -470,11 +470,8 @@ func (c *conn) readOne() bool {
 	data := f.Payload
 	// security: rate limits (limits.go). Over its rate, the connection is not read until it is
 	// back within it; past the grace period it is closed with 4429.
-	if len(data) > 0 && rateLimited(protocol.Type(data[0])) {
-		if c.rate == nil {
-			c.rate = c.s.newConnRate()
-		}
-		if err := c.rate.wait(c.ctx(), protocol.Type(data[0])); err != nil {
+	if len(data) > 0 {
+		if err := c.rateWait(c.ctx(), protocol.Type(data[0])); err != nil {
 			if !c.closing() {
 				c.closeWith(err)
 			}
