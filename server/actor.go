@@ -154,17 +154,6 @@ const (
 	modeDelete                  // deleting: finish writes, delete from storage, exit
 )
 
-// member is a connection joined to the actor.
-type member struct {
-	c        *conn
-	received uint64       // update messages received on the connection
-	pending  []pendingAck // updates waiting to be durable, in order
-	// refused is set once an update of the connection was refused: the connection is closing, and
-	// the updates it had already queued are dropped unread rather than each refused again (a
-	// refusal can cost a pass over the pending buffer).
-	refused bool
-}
-
 // pendingAck is an update that will be acknowledged with seq once durability index is durable.
 type pendingAck struct {
 	seq   uint64
@@ -223,8 +212,11 @@ type actor struct {
 	deleting    bool // the storage deletion is in flight
 	deleted     bool // the storage deletion reported
 
-	members map[*conn]*member
-	acking  map[*member]struct{} // members with pending acks
+	// members are the joined connections. What the actor keeps about each is in the connection
+	// itself (conn.received, conn.refused), and its updates waiting to be acknowledged in acking
+	// only while there are some, so that an idle member costs the actor a set entry.
+	members map[*conn]struct{}
+	acking  map[*conn][]pendingAck // members' updates waiting to be durable, in order; no empty lists
 	waiters []waiter
 
 	aware      map[uint64]*awareEntry
@@ -267,8 +259,8 @@ func newActor(s *Server, id string) *actor {
 		inbox:      make(chan message, s.cfg.ActorInbox),
 		done:       make(chan struct{}),
 		evWake:     make(chan struct{}, 1),
-		members:    make(map[*conn]*member),
-		acking:     make(map[*member]struct{}),
+		members:    make(map[*conn]struct{}),
+		acking:     make(map[*conn][]pendingAck),
 		aware:      make(map[uint64]*awareEntry),
 		awareDirty: make(map[uint64]struct{}),
 	}
@@ -607,13 +599,13 @@ func (a *actor) onJoin(m joinMsg) {
 	}
 	// security: a client ID bound to another subject may not join (auth_bindings.go); onLeave
 	// undoes the join.
-	if err := a.bindings.join(m.c.who.Subject, m.hello.ClientID); err != nil {
+	if err := a.bindings.join(m.c.subject, m.hello.ClientID); err != nil {
 		m.reply <- err
 		return
 	}
 	c := m.c
 	a.stopIdle()
-	a.members[c] = &member{c: c}
+	a.members[c] = struct{}{}
 	c.send(outFrame{data: frame})
 	if f := a.pendingUpdateFrame(); f != nil {
 		c.send(outFrame{data: f})
@@ -680,12 +672,11 @@ func (a *actor) stateVector() crdt.StateVector {
 }
 
 func (a *actor) onLeave(c *conn) {
-	mem := a.members[c]
-	if mem == nil {
+	if _, ok := a.members[c]; !ok {
 		return
 	}
 	delete(a.members, c)
-	delete(a.acking, mem)
+	delete(a.acking, c)
 	a.bindings.leave(c.clientID) // security
 	if e := a.aware[c.clientID]; e != nil && e.owner == c && e.state != nil {
 		e.state = nil
@@ -699,17 +690,16 @@ func (a *actor) onLeave(c *conn) {
 }
 
 func (a *actor) onUpdate(m updateMsg) {
-	mem := a.members[m.c]
-	if mem == nil {
+	if _, ok := a.members[m.c]; !ok {
 		return
 	}
-	if mem.refused {
+	if m.c.refused {
 		return
 	}
-	mem.received++
-	seq := mem.received
+	m.c.received++
+	seq := m.c.received
 	refuse := func(err error) {
-		mem.refused = true
+		m.c.refused = true
 		a.s.refuseErr(err)
 		m.c.closeWith(err)
 	}
@@ -717,7 +707,7 @@ func (a *actor) onUpdate(m updateMsg) {
 		refuse(errReadOnly)
 		return
 	}
-	if err := a.authorizeUpdate(m.c.who.Subject, m.data); err != nil { // security: auth_bindings.go
+	if err := a.authorizeUpdate(m.c.subject, m.data); err != nil { // security: auth_bindings.go
 		refuse(err)
 		return
 	}
@@ -731,8 +721,7 @@ func (a *actor) onUpdate(m updateMsg) {
 		m.c.sendMsg(&protocol.Ack{Seq: seq})
 		return
 	}
-	mem.pending = append(mem.pending, pendingAck{seq: seq, index: index})
-	a.acking[mem] = struct{}{}
+	a.acking[m.c] = append(a.acking[m.c], pendingAck{seq: seq, index: index})
 	a.releaseAcks()
 }
 
@@ -807,20 +796,21 @@ func (a *actor) broadcast(f outFrame, from *conn) {
 // that are.
 func (a *actor) releaseAcks() {
 	d := a.dur.durable()
-	for mem := range a.acking {
+	for c, pending := range a.acking {
 		n := 0
-		for n < len(mem.pending) && mem.pending[n].index <= d {
+		for n < len(pending) && pending[n].index <= d {
 			n++
 		}
 		if n == 0 {
 			continue
 		}
-		seq := mem.pending[n-1].seq
-		mem.pending = append(mem.pending[:0], mem.pending[n:]...)
-		if len(mem.pending) == 0 {
-			delete(a.acking, mem)
+		seq := pending[n-1].seq
+		if n == len(pending) {
+			delete(a.acking, c) // the list goes with it: an idle member keeps none
+		} else {
+			a.acking[c] = append(pending[:0], pending[n:]...)
 		}
-		mem.c.sendMsg(&protocol.Ack{Seq: seq})
+		c.sendMsg(&protocol.Ack{Seq: seq})
 	}
 	if len(a.waiters) > 0 {
 		n := 0
@@ -850,7 +840,7 @@ func (a *actor) wait(i uint64, reply chan writeResult) {
 }
 
 func (a *actor) onAwareness(m awarenessMsg) {
-	if a.members[m.c] == nil {
+	if _, ok := a.members[m.c]; !ok {
 		return
 	}
 	cid := m.c.clientID
@@ -944,7 +934,7 @@ func (a *actor) awarenessFor(c *conn) []byte {
 }
 
 func (a *actor) onBroadcast(m broadcastMsg) {
-	if a.members[m.c] == nil {
+	if _, ok := a.members[m.c]; !ok {
 		return
 	}
 	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerBroadcast{ClientID: m.c.clientID, Payload: m.payload})}, m.c)

@@ -39,15 +39,16 @@ type conn struct {
 	id    uint64   // server-wide connection number, for logs
 	docID string
 	log   connLog
-	who   principal
+	// subject is the caller's (principal.Subject): the client ID bindings are checked against it
+	// (auth_bindings.go). The rest of the principal is used up by the start (handleWS).
+	subject string
 	// secDone ends what security keeps for the connection (expiry timer, per-subject count);
 	// called once when the connection has ended (limits.go watchConn).
 	secDone func()
 
 	// Set by the reader from the hello before the join message is sent, and read-only after: the
-	// actor reads them after receiving that message.
+	// actor reads it after receiving that message.
 	clientID uint64
-	readOnly bool
 
 	// The reader's state: one reader runs at a time (a goroutine of its own, or one the poller
 	// starts per burst of bytes), and each hands over to the next through the poller's arming.
@@ -62,8 +63,20 @@ type conn struct {
 	// pingAt is when the next ping is due (Unix nanoseconds); only the keepalive scanner reads
 	// and writes it after newConn.
 	pingAt int64
+	// received counts the update messages the joined document's actor has received from the
+	// connection (the sequence its acks count); only the actor's goroutine touches it.
+	received uint64
 	// slot is the connection's index in Server.conns, guarded by Server.mu; -1 when not there.
 	slot int32
+	// readOnly: the connection may not change its document, because its caller's role is read or
+	// its hello said so. Set by newConn, then by the reader from the hello before the join
+	// message; read-only after.
+	readOnly bool
+	// refused is set by the actor (and only its goroutine touches it) once an update of the
+	// connection was refused: the connection is closing, and the updates it had already queued
+	// are dropped unread rather than each refused again (a refusal can cost a pass over the
+	// pending buffer).
+	refused bool
 
 	mu          sync.Mutex
 	queue       []outFrame
@@ -111,13 +124,14 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 	id := s.connCount
 	s.mu.Unlock()
 	c := &conn{
-		s:       s,
-		nc:      nc,
-		id:      id,
-		docID:   docID,
-		who:     who,
-		secDone: func() {},
-		slot:    -1,
+		s:        s,
+		nc:       nc,
+		id:       id,
+		docID:    docID,
+		subject:  who.Subject,
+		secDone:  func() {},
+		slot:     -1,
+		readOnly: who.Role != RoleWrite,
 	}
 	c.log = connLog{c}
 	now := time.Now()

@@ -294,11 +294,16 @@ func (c *conn) rateWait(ctx context.Context, t protocol.Type) error {
 	}
 }
 
-// watchConn starts what security keeps for an open connection: the close at its token's expiry.
-// It returns the function to call once the connection has ended, which stops that and gives back
-// the connection's place among its subject's (release, from admitConn).
-func (s *Server) watchConn(c *conn, release func()) (done func()) {
-	stop := s.watchExpiry(c.who, c.closeWith)
+// watchConn starts what security keeps for c, an open connection of who: the close at the
+// token's expiry. It returns the function to call once the connection has ended, which stops that
+// and gives back the connection's place among its subject's (release, from admitConn). A
+// principal without an expiry (the server running open) gets release itself: nothing more to keep
+// for the connection's life.
+func (s *Server) watchConn(c *conn, who principal, release func()) (done func()) {
+	if who.Expires.IsZero() {
+		return release
+	}
+	stop := s.watchExpiry(who, c.closeWith)
 	return func() {
 		stop()
 		release()

@@ -64,7 +64,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newConn(s, nc, id, who)
 	c.fr.Reset(nc, s.readerConfig(deflate))
-	c.secDone = s.watchConn(c, release) // security: 4401 at the token's expiry (limits.go)
+	c.secDone = s.watchConn(c, who, release) // security: 4401 at the token's expiry (limits.go)
 	if !s.addConn(c) {
 		c.secDone() // security
 		var w frameWriter
@@ -180,7 +180,7 @@ func (c *conn) handle(data []byte, a **actor) error {
 			return protocol.Errorf(protocol.CloseBadMessage, "hello repeated")
 		}
 		c.clientID = h.ClientID
-		c.readOnly = h.ReadOnly() || c.who.Role != RoleWrite
+		c.readOnly = c.readOnly || h.ReadOnly()
 		act, err := c.s.docs.join(c.ctx(), c, h)
 		if err != nil {
 			return err
