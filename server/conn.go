@@ -440,7 +440,7 @@ const peerCloseDrain = 100 * time.Millisecond
 // parsed; draining keeps the peer's unread bytes from turning our close into a TCP reset that
 // could destroy the close frame before the peer reads it.
 func (c *conn) drainRaw(d time.Duration) {
-	c.fr.Reset(nil, wsframe.Config{}) // gives its buffers back
+	c.fr.Reset(nil, nil) // gives its buffers back
 	_ = c.nc.SetReadDeadline(time.Now().Add(d))
 	var buf [512]byte
 	for {
@@ -552,7 +552,7 @@ func (c *conn) readerIdle() {
 // endRead ends the reader: the connection leaves its document, and the writer, which may be
 // waiting for the peer's close frame, learns that no more will be read.
 func (c *conn) endRead() {
-	c.fr.Reset(nil, wsframe.Config{})
+	c.fr.Reset(nil, nil)
 	if c.joined != nil {
 		c.joined.leave(c)
 	}
@@ -566,9 +566,21 @@ func (c *conn) endRead() {
 }
 
 // readerConfig returns the frame reader's configuration for a connection that negotiated
-// permessage-deflate or not.
-func (s *Server) readerConfig(deflate bool) wsframe.Config {
-	return wsframe.Config{MaxMessageBytes: s.cfg.MaxMessageBytes, Deflate: deflate, Buffers: s.poll.bufs}
+// permessage-deflate or not: one of the server's two, which every reader shares.
+func (s *Server) readerConfig(deflate bool) *wsframe.Config {
+	if deflate {
+		return &s.readerCfgs[1]
+	}
+	return &s.readerCfgs[0]
+}
+
+// newReaderConfigs returns the frame readers' configurations of a server: without and with
+// permessage-deflate.
+func newReaderConfigs(cfg Config, bufs *wsframe.BufferPool) [2]wsframe.Config {
+	return [2]wsframe.Config{
+		{MaxMessageBytes: cfg.MaxMessageBytes, Buffers: bufs},
+		{MaxMessageBytes: cfg.MaxMessageBytes, Deflate: true, Buffers: bufs},
+	}
 }
 
 // handshakeReadBufferBytes is the read buffer of gorilla's connection, which the server drops

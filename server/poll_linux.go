@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"net"
 	"os"
 	"sync"
@@ -18,11 +19,22 @@ import (
 // that a connection never has two readers: the next event can only come after the reader re-armed,
 // so its messages reach the actor in the order they were sent, and none is read twice or skipped.
 
-// pollState is a connection's place on the poller.
+// pollState is a connection's place on the poller. The socket itself, for epoll_ctl and the peek,
+// is asked of the connection each time (rawConn) rather than kept: an idle connection is smaller
+// for it, and a read burst makes garbage of a few bytes more.
 type pollState struct {
-	state atomic.Int32    // pollOff, pollIdle, pollReading or pollDone
-	key   uint64          // the connection's key on the poller (never 0, never reused)
-	raw   syscall.RawConn // the socket, for epoll_ctl and the peek
+	state atomic.Int32 // pollOff, pollIdle, pollReading or pollDone
+	key   uint64       // the connection's key on the poller (never 0, never reused)
+}
+
+// rawConn returns c's socket for system calls, or an error for a connection that is not over
+// TCP.
+func (c *conn) rawConn() (syscall.RawConn, error) {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return nil, errors.New("server: not a TCP connection")
+	}
+	return tc.SyscallConn()
 }
 
 // poller is the server's epoll instance, the goroutine that waits on it, and the read buffers its
@@ -54,12 +66,7 @@ func newPoller() *poller {
 // no descriptor) or when the poller is closed or cannot start: the caller then reads in a
 // goroutine of its own.
 func (p *poller) add(c *conn) bool {
-	tc, ok := c.nc.(*net.TCPConn)
-	if !ok {
-		return false
-	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
+	if _, err := c.rawConn(); err != nil {
 		return false
 	}
 	p.mu.Lock()
@@ -75,7 +82,7 @@ func (p *poller) add(c *conn) bool {
 		}
 	}
 	p.next++
-	c.poll.key, c.poll.raw = p.next, raw
+	c.poll.key = p.next
 	p.conns[c.poll.key] = c
 	p.mu.Unlock()
 	c.poll.state.Store(pollIdle)
@@ -147,8 +154,11 @@ func (p *poller) arm(c *conn, op int) error {
 		Fd:     int32(uint32(c.poll.key)),
 		Pad:    int32(uint32(c.poll.key >> 32)),
 	}
-	var err error
-	if cerr := c.poll.raw.Control(func(fd uintptr) {
+	raw, err := c.rawConn()
+	if err != nil {
+		return err
+	}
+	if cerr := raw.Control(func(fd uintptr) {
 		err = syscall.EpollCtl(epfd, op, int(fd), &ev)
 	}); cerr != nil {
 		return cerr
@@ -232,9 +242,13 @@ func (p *poller) read(c *conn) {
 // report; false means a read would wait. It peeks without waiting (MSG_PEEK | MSG_DONTWAIT), so
 // that a busy connection goes on reading instead of re-arming for every message.
 func (c *conn) readable() bool {
+	raw, err := c.rawConn()
+	if err != nil {
+		return true
+	}
 	var buf [1]byte
 	var errno syscall.Errno
-	if err := c.poll.raw.Control(func(fd uintptr) {
+	if err := raw.Control(func(fd uintptr) {
 		_, _, errno = syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	}); err != nil {

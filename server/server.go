@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	clientjs "github.com/tandemhq/tandem/client-js"
+	"github.com/tandemhq/tandem/server/internal/wsframe"
 	"github.com/tandemhq/tandem/storage"
 )
 
@@ -30,9 +31,12 @@ type Server struct {
 	metrics  *serverMetrics
 	docs     *registry
 	upgrader *websocket.Upgrader
-	poll     *poller   // reads idle WebSocket connections without a goroutine each (poll_linux.go)
-	sec      *security // security: tokens, per-subject connections (auth.go, limits.go)
-	handler  http.Handler
+	poll     *poller // reads idle WebSocket connections without a goroutine each (poll_linux.go)
+	// readerCfgs are the frame readers' configurations, without and with permessage-deflate,
+	// shared by every connection (readerConfig).
+	readerCfgs [2]wsframe.Config
+	sec        *security // security: tokens, per-subject connections (auth.go, limits.go)
+	handler    http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
 	mu        sync.Mutex
@@ -86,6 +90,7 @@ func newServer(cfg Config, st docStore) *Server {
 	s.docs = newRegistry(s)
 	s.upgrader = newUpgrader(cfg)
 	s.poll = newPoller()
+	s.readerCfgs = newReaderConfigs(cfg, s.poll.bufs)
 	s.sec = newSecurity(cfg) // security
 	s.warnIfOpen()           // security
 	s.handler = s.routes()
