@@ -41,7 +41,11 @@ func (c *conn) rawConn() (syscall.RawConn, error) {
 // readers borrow. It is created with the Server, starts (epoll instance and goroutine) with the
 // first connection put on it, and is closed by Shutdown once every connection has ended.
 // Connections are known by a key (the event's data), not by descriptor: a descriptor is reused
-// after a close, and a stale event must not reach the next connection that gets it.
+// after a close, and a stale event must not reach the next connection that gets it. A key's low
+// half is one more than the connection's slot in the poller's table (so that no key is 0, the wake
+// pipe's), its high half a count of the connections added: a slot is reused, a key is not (not
+// until four billion connections later), and an event whose key is not its slot's current
+// connection's is stale.
 type poller struct {
 	bufs *wsframe.BufferPool
 
@@ -49,8 +53,9 @@ type poller struct {
 	epfd   int      // -1 until started
 	epf    *os.File // epfd, non-blocking, on the Go runtime's own poller (run waits there)
 	wake   [2]int
-	conns  map[uint64]*conn
-	next   uint64
+	conns  []*conn  // by slot; nil in a free slot
+	free   []uint32 // the free slots of conns
+	next   uint32   // connections added: the high half of the next key
 	closed bool
 	done   chan struct{} // closed when run returns
 
@@ -58,7 +63,7 @@ type poller struct {
 }
 
 func newPoller() *poller {
-	return &poller{bufs: wsframe.NewBufferPool(readBufferBytes), epfd: -1, conns: make(map[uint64]*conn)}
+	return &poller{bufs: wsframe.NewBufferPool(readBufferBytes), epfd: -1}
 }
 
 // add puts c's socket on the poller, armed, and reports whether it did. It does not for sockets
@@ -81,9 +86,7 @@ func (p *poller) add(c *conn) bool {
 			return false
 		}
 	}
-	p.next++
-	c.poll.key = p.next
-	p.conns[c.poll.key] = c
+	p.put(c)
 	p.mu.Unlock()
 	c.poll.state.Store(pollIdle)
 	if err := p.arm(c, syscall.EPOLL_CTL_ADD); err != nil && c.poll.state.CompareAndSwap(pollIdle, pollOff) {
@@ -166,11 +169,45 @@ func (p *poller) arm(c *conn, op int) error {
 	return err
 }
 
+// put gives c a slot in the poller's table and a key. p.mu is held.
+func (p *poller) put(c *conn) {
+	var slot uint32
+	if n := len(p.free); n > 0 {
+		slot, p.free = p.free[n-1], p.free[:n-1]
+	} else {
+		slot = uint32(len(p.conns))
+		p.conns = append(p.conns, nil)
+	}
+	p.next++
+	c.poll.key = uint64(p.next)<<32 | uint64(slot+1)
+	p.conns[slot] = c
+}
+
 // remove takes c off the poller's table; its socket leaves the epoll instance when it is closed.
 func (p *poller) remove(c *conn) {
 	p.mu.Lock()
-	delete(p.conns, c.poll.key)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	slot := uint32(c.poll.key) - 1
+	if int(slot) >= len(p.conns) || p.conns[slot] != c {
+		return
+	}
+	p.conns[slot] = nil
+	p.free = append(p.free, slot)
+	if len(p.free) == len(p.conns) {
+		p.conns, p.free = nil, nil // give back a table that once held a crowd
+	}
+}
+
+// lookup returns the connection an event's key names, or nil if the event is stale. p.mu is
+// held.
+func (p *poller) lookup(key uint64) *conn {
+	slot := uint32(key) - 1
+	if int(slot) < len(p.conns) {
+		if c := p.conns[slot]; c != nil && c.poll.key == key {
+			return c
+		}
+	}
+	return nil
 }
 
 // run waits for readable sockets and starts a reader for each, until the wake pipe is written.
@@ -200,7 +237,7 @@ func (p *poller) run(raw syscall.RawConn) {
 				return
 			}
 			p.mu.Lock()
-			c := p.conns[key]
+			c := p.lookup(key)
 			p.mu.Unlock()
 			if c != nil && c.poll.state.CompareAndSwap(pollIdle, pollReading) {
 				p.readers.Add(1)
