@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -212,10 +213,11 @@ type actor struct {
 	deleting    bool // the storage deletion is in flight
 	deleted     bool // the storage deletion reported
 
-	// members are the joined connections. What the actor keeps about each is in the connection
-	// itself (conn.received, conn.refused), and its updates waiting to be acknowledged in acking
-	// only while there are some, so that an idle member costs the actor a set entry.
-	members map[*conn]struct{}
+	// members are the joined connections, each at its slot (conn.memberSlot). What the actor
+	// keeps about each is in the connection itself (conn.received, conn.refused), and its updates
+	// waiting to be acknowledged in acking only while there are some, so that an idle member
+	// costs the actor one pointer.
+	members []*conn
 	acking  map[*conn][]pendingAck // members' updates waiting to be durable, in order; no empty lists
 	waiters []waiter
 
@@ -259,7 +261,6 @@ func newActor(s *Server, id string) *actor {
 		inbox:      make(chan message, s.cfg.ActorInbox),
 		done:       make(chan struct{}),
 		evWake:     make(chan struct{}, 1),
-		members:    make(map[*conn]struct{}),
 		acking:     make(map[*conn][]pendingAck),
 		aware:      make(map[uint64]*awareEntry),
 		awareDirty: make(map[uint64]struct{}),
@@ -482,7 +483,7 @@ func (a *actor) exit() {
 	default:
 		cause = errDocUnavailable
 	}
-	for c := range a.members {
+	for _, c := range a.members {
 		c.closeWith(cause)
 	}
 	for _, w := range a.waiters {
@@ -605,7 +606,7 @@ func (a *actor) onJoin(m joinMsg) {
 	}
 	c := m.c
 	a.stopIdle()
-	a.members[c] = struct{}{}
+	a.addMember(c)
 	c.send(outFrame{data: frame})
 	if f := a.pendingUpdateFrame(); f != nil {
 		c.send(outFrame{data: f})
@@ -615,6 +616,33 @@ func (a *actor) onJoin(m joinMsg) {
 	}
 	m.reply <- nil
 	c.log.Debug("joined", "client", c.clientID, "members", len(a.members), "read_only", c.readOnly)
+}
+
+// isMember reports whether c is joined to the actor.
+func (a *actor) isMember(c *conn) bool {
+	i := int(c.memberSlot)
+	return i >= 0 && i < len(a.members) && a.members[i] == c
+}
+
+// addMember adds c to the members, at the end.
+func (a *actor) addMember(c *conn) {
+	c.memberSlot = int32(len(a.members))
+	a.members = append(a.members, c)
+}
+
+// removeMember takes c, a member, out of the members: the last one takes its slot.
+func (a *actor) removeMember(c *conn) {
+	last := len(a.members) - 1
+	moved := a.members[last]
+	a.members[c.memberSlot] = moved
+	moved.memberSlot = c.memberSlot
+	a.members[last] = nil
+	a.members = a.members[:last]
+	c.memberSlot = -1
+	if cap(a.members) > 64 && len(a.members) < cap(a.members)/4 {
+		// Give back a table that once held a crowd.
+		a.members = slices.Clip(slices.Clone(a.members))
+	}
 }
 
 // syncFrame returns the sync answer to a hello with state vector svBytes: the snapshot for an empty
@@ -672,10 +700,10 @@ func (a *actor) stateVector() crdt.StateVector {
 }
 
 func (a *actor) onLeave(c *conn) {
-	if _, ok := a.members[c]; !ok {
+	if !a.isMember(c) {
 		return
 	}
-	delete(a.members, c)
+	a.removeMember(c)
 	delete(a.acking, c)
 	a.bindings.leave(c.clientID) // security
 	if e := a.aware[c.clientID]; e != nil && e.owner == c && e.state != nil {
@@ -690,7 +718,7 @@ func (a *actor) onLeave(c *conn) {
 }
 
 func (a *actor) onUpdate(m updateMsg) {
-	if _, ok := a.members[m.c]; !ok {
+	if !a.isMember(m.c) {
 		return
 	}
 	if m.c.refused {
@@ -785,7 +813,7 @@ func (a *actor) appendUpdate(data []byte) uint64 {
 
 // broadcast queues f for every member but from.
 func (a *actor) broadcast(f outFrame, from *conn) {
-	for c := range a.members {
+	for _, c := range a.members {
 		if c != from {
 			c.send(f)
 		}
@@ -840,7 +868,7 @@ func (a *actor) wait(i uint64, reply chan writeResult) {
 }
 
 func (a *actor) onAwareness(m awarenessMsg) {
-	if _, ok := a.members[m.c]; !ok {
+	if !a.isMember(m.c) {
 		return
 	}
 	cid := m.c.clientID
@@ -900,7 +928,7 @@ func (a *actor) flushAwareness() {
 		pos[e.ClientID] = i
 	}
 	all := protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: entries})
-	for c := range a.members {
+	for _, c := range a.members {
 		i, own := pos[c.clientID]
 		if !own {
 			c.send(outFrame{data: all})
@@ -934,7 +962,7 @@ func (a *actor) awarenessFor(c *conn) []byte {
 }
 
 func (a *actor) onBroadcast(m broadcastMsg) {
-	if _, ok := a.members[m.c]; !ok {
+	if !a.isMember(m.c) {
 		return
 	}
 	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerBroadcast{ClientID: m.c.clientID, Payload: m.payload})}, m.c)
@@ -1061,7 +1089,7 @@ func (a *actor) onDelete(m deleteMsg) {
 	a.mode = modeDelete
 	a.deleteReply = m.reply
 	a.stopIdle()
-	for c := range a.members {
+	for _, c := range a.members {
 		c.closeWith(errDeleted)
 	}
 	a.log.Info("deleting document", "members", len(a.members))
@@ -1073,7 +1101,7 @@ func (a *actor) onStop() {
 	}
 	a.mode = modeStop
 	a.stopIdle()
-	for c := range a.members {
+	for _, c := range a.members {
 		c.closeWith(errGoingAway)
 	}
 }

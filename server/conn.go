@@ -68,6 +68,9 @@ type conn struct {
 	received uint64
 	// slot is the connection's index in Server.conns, guarded by Server.mu; -1 when not there.
 	slot int32
+	// memberSlot is the connection's index in its actor's members, -1 when not there; only the
+	// actor's goroutine touches it.
+	memberSlot int32
 	// readOnly: the connection may not change its document, because its caller's role is read or
 	// its hello said so. Set by newConn, then by the reader from the hello before the join
 	// message; read-only after.
@@ -124,14 +127,15 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 	id := s.connCount
 	s.mu.Unlock()
 	c := &conn{
-		s:        s,
-		nc:       nc,
-		id:       id,
-		docID:    docID,
-		subject:  who.Subject,
-		secDone:  func() {},
-		slot:     -1,
-		readOnly: who.Role != RoleWrite,
+		s:          s,
+		nc:         nc,
+		id:         id,
+		docID:      docID,
+		subject:    who.Subject,
+		secDone:    func() {},
+		slot:       -1,
+		memberSlot: -1,
+		readOnly:   who.Role != RoleWrite,
 	}
 	c.log = connLog{c}
 	now := time.Now()
