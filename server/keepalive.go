@@ -55,8 +55,8 @@ func (s *Server) startKeepalive() {
 	go s.runKeepalive(k)
 }
 
-// stopKeepalive stops the scanner, if it was started, and waits for it. Shutdown calls it after
-// setting closing, so that no connection can start it again.
+// stopKeepalive stops the scanner, if it was started, and waits for it. Shutdown calls it, once,
+// after setting closing, so that no connection can start it again.
 func (s *Server) stopKeepalive() {
 	s.mu.Lock()
 	k := s.keepalive
@@ -148,6 +148,9 @@ func (s *Server) addConn(c *conn) bool {
 // removeConn takes c out of the connection table: the last connection takes its slot. s.mu is
 // held.
 func (s *Server) removeConn(c *conn) {
+	if c.slot < 0 {
+		return // not registered, or removed already
+	}
 	last := len(s.conns) - 1
 	moved := s.conns[last]
 	s.conns[c.slot] = moved
