@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -154,17 +155,6 @@ const (
 	modeDelete                  // deleting: finish writes, delete from storage, exit
 )
 
-// member is a connection joined to the actor.
-type member struct {
-	c        *conn
-	received uint64       // update messages received on the connection
-	pending  []pendingAck // updates waiting to be durable, in order
-	// refused is set once an update of the connection was refused: the connection is closing, and
-	// the updates it had already queued are dropped unread rather than each refused again (a
-	// refusal can cost a pass over the pending buffer).
-	refused bool
-}
-
 // pendingAck is an update that will be acknowledged with seq once durability index is durable.
 type pendingAck struct {
 	seq   uint64
@@ -228,8 +218,12 @@ type actor struct {
 	deleting    bool // the storage deletion is in flight
 	deleted     bool // the storage deletion reported
 
-	members map[*conn]*member
-	acking  map[*member]struct{} // members with pending acks
+	// members are the joined connections, each at its slot (conn.memberSlot). What the actor
+	// keeps about each is in the connection itself (conn.received, conn.refused), and its updates
+	// waiting to be acknowledged in acking only while there are some, so that an idle member
+	// costs the actor one pointer.
+	members []*conn
+	acking  map[*conn][]pendingAck // members' updates waiting to be durable, in order; no empty lists
 	waiters []waiter
 
 	aware      map[uint64]*awareEntry
@@ -272,8 +266,7 @@ func newActor(s *Server, id string) *actor {
 		inbox:      make(chan message, s.cfg.ActorInbox),
 		done:       make(chan struct{}),
 		evWake:     make(chan struct{}, 1),
-		members:    make(map[*conn]*member),
-		acking:     make(map[*member]struct{}),
+		acking:     make(map[*conn][]pendingAck),
 		aware:      make(map[uint64]*awareEntry),
 		awareDirty: make(map[uint64]struct{}),
 	}
@@ -539,7 +532,7 @@ func (a *actor) exit() {
 	default:
 		cause = errDocUnavailable
 	}
-	for c := range a.members {
+	for _, c := range a.members {
 		c.closeWith(cause)
 	}
 	for _, w := range a.waiters {
@@ -656,13 +649,13 @@ func (a *actor) onJoin(m joinMsg) {
 	}
 	// security: a client ID bound to another subject may not join (auth_bindings.go); onLeave
 	// undoes the join.
-	if err := a.bindings.join(m.c.who.Subject, m.hello.ClientID); err != nil {
+	if err := a.bindings.join(m.c.subject, m.hello.ClientID); err != nil {
 		m.reply <- err
 		return
 	}
 	c := m.c
 	a.stopIdle()
-	a.members[c] = &member{c: c}
+	a.addMember(c)
 	c.send(outFrame{data: frame})
 	if f := a.pendingUpdateFrame(); f != nil {
 		c.send(outFrame{data: f})
@@ -671,7 +664,34 @@ func (a *actor) onJoin(m joinMsg) {
 		c.send(outFrame{data: f})
 	}
 	m.reply <- nil
-	c.log.Debug("joined", "client", c.clientID, "members", len(a.members), "read_only", c.readOnly)
+	c.log().Debug("joined", "client", c.clientID, "members", len(a.members), "read_only", c.readOnly)
+}
+
+// isMember reports whether c is joined to the actor.
+func (a *actor) isMember(c *conn) bool {
+	i := int(c.memberSlot)
+	return i >= 0 && i < len(a.members) && a.members[i] == c
+}
+
+// addMember adds c to the members, at the end.
+func (a *actor) addMember(c *conn) {
+	c.memberSlot = int32(len(a.members))
+	a.members = append(a.members, c)
+}
+
+// removeMember takes c, a member, out of the members: the last one takes its slot.
+func (a *actor) removeMember(c *conn) {
+	last := len(a.members) - 1
+	moved := a.members[last]
+	a.members[c.memberSlot] = moved
+	moved.memberSlot = c.memberSlot
+	a.members[last] = nil
+	a.members = a.members[:last]
+	c.memberSlot = -1
+	if cap(a.members) > 64 && len(a.members) < cap(a.members)/4 {
+		// Give back a table that once held a crowd.
+		a.members = slices.Clip(slices.Clone(a.members))
+	}
 }
 
 // syncFrame returns the sync answer to a hello with state vector svBytes: the snapshot for an empty
@@ -729,12 +749,11 @@ func (a *actor) stateVector() crdt.StateVector {
 }
 
 func (a *actor) onLeave(c *conn) {
-	mem := a.members[c]
-	if mem == nil {
+	if !a.isMember(c) {
 		return
 	}
-	delete(a.members, c)
-	delete(a.acking, mem)
+	a.removeMember(c)
+	delete(a.acking, c)
 	a.bindings.leave(c.clientID) // security
 	if e := a.aware[c.clientID]; e != nil && e.owner == c && e.state != nil {
 		e.state = nil
@@ -744,21 +763,20 @@ func (a *actor) onLeave(c *conn) {
 	if len(a.members) == 0 {
 		a.armIdle()
 	}
-	c.log.Debug("left", "members", len(a.members))
+	c.log().Debug("left", "members", len(a.members))
 }
 
 func (a *actor) onUpdate(m updateMsg) {
-	mem := a.members[m.c]
-	if mem == nil {
+	if !a.isMember(m.c) {
 		return
 	}
-	if mem.refused {
+	if m.c.refused {
 		return
 	}
-	mem.received++
-	seq := mem.received
+	m.c.received++
+	seq := m.c.received
 	refuse := func(err error) {
-		mem.refused = true
+		m.c.refused = true
 		a.s.refuseErr(err)
 		m.c.closeWith(err)
 	}
@@ -766,7 +784,7 @@ func (a *actor) onUpdate(m updateMsg) {
 		refuse(errReadOnly)
 		return
 	}
-	if err := a.authorizeUpdate(m.c.who.Subject, m.data); err != nil { // security: auth_bindings.go
+	if err := a.authorizeUpdate(m.c.subject, m.data); err != nil { // security: auth_bindings.go
 		refuse(err)
 		return
 	}
@@ -780,8 +798,7 @@ func (a *actor) onUpdate(m updateMsg) {
 		m.c.sendMsg(&protocol.Ack{Seq: seq})
 		return
 	}
-	mem.pending = append(mem.pending, pendingAck{seq: seq, index: index})
-	a.acking[mem] = struct{}{}
+	a.acking[m.c] = append(a.acking[m.c], pendingAck{seq: seq, index: index})
 	a.releaseAcks()
 }
 
@@ -845,7 +862,7 @@ func (a *actor) appendUpdate(data []byte) uint64 {
 
 // broadcast queues f for every member but from.
 func (a *actor) broadcast(f outFrame, from *conn) {
-	for c := range a.members {
+	for _, c := range a.members {
 		if c != from {
 			a.sendTo(c, f)
 		}
@@ -856,20 +873,21 @@ func (a *actor) broadcast(f outFrame, from *conn) {
 // that are.
 func (a *actor) releaseAcks() {
 	d := a.dur.durable()
-	for mem := range a.acking {
+	for c, pending := range a.acking {
 		n := 0
-		for n < len(mem.pending) && mem.pending[n].index <= d {
+		for n < len(pending) && pending[n].index <= d {
 			n++
 		}
 		if n == 0 {
 			continue
 		}
-		seq := mem.pending[n-1].seq
-		mem.pending = append(mem.pending[:0], mem.pending[n:]...)
-		if len(mem.pending) == 0 {
-			delete(a.acking, mem)
+		seq := pending[n-1].seq
+		if n == len(pending) {
+			delete(a.acking, c) // the list goes with it: an idle member keeps none
+		} else {
+			a.acking[c] = append(pending[:0], pending[n:]...)
 		}
-		a.sendTo(mem.c, outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})})
+		a.sendTo(c, outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})})
 	}
 	if len(a.waiters) > 0 {
 		n := 0
@@ -899,7 +917,7 @@ func (a *actor) wait(i uint64, reply chan writeResult) {
 }
 
 func (a *actor) onAwareness(m awarenessMsg) {
-	if a.members[m.c] == nil {
+	if !a.isMember(m.c) {
 		return
 	}
 	cid := m.c.clientID
@@ -959,7 +977,7 @@ func (a *actor) flushAwareness() {
 		pos[e.ClientID] = i
 	}
 	all := protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: entries})
-	for c := range a.members {
+	for _, c := range a.members {
 		i, own := pos[c.clientID]
 		if !own {
 			c.send(outFrame{data: all})
@@ -993,7 +1011,7 @@ func (a *actor) awarenessFor(c *conn) []byte {
 }
 
 func (a *actor) onBroadcast(m broadcastMsg) {
-	if a.members[m.c] == nil {
+	if !a.isMember(m.c) {
 		return
 	}
 	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerBroadcast{ClientID: m.c.clientID, Payload: m.payload})}, m.c)
@@ -1120,7 +1138,7 @@ func (a *actor) onDelete(m deleteMsg) {
 	a.mode = modeDelete
 	a.deleteReply = m.reply
 	a.stopIdle()
-	for c := range a.members {
+	for _, c := range a.members {
 		c.closeWith(errDeleted)
 	}
 	a.log.Info("deleting document", "members", len(a.members))
@@ -1132,7 +1150,7 @@ func (a *actor) onStop() {
 	}
 	a.mode = modeStop
 	a.stopIdle()
-	for c := range a.members {
+	for _, c := range a.members {
 		c.closeWith(errGoingAway)
 	}
 }

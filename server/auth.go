@@ -71,12 +71,14 @@ var anonymous = principal{Subject: "anonymous", Role: RoleWrite, Documents: "*"}
 type security struct {
 	authority *auth.Authority // nil: the server runs open
 	subjects  subjectConns
+	throttles throttles // message rate limits (limits.go)
 }
 
 // newSecurity builds the security state of a server from cfg (after withDefaults and validate).
 func newSecurity(cfg Config) *security {
 	sec := &security{
-		subjects: subjectConns{max: cfg.MaxConnsPerSubject, n: make(map[string]int)},
+		subjects:  subjectConns{max: cfg.MaxConnsPerSubject, n: make(map[string]int)},
+		throttles: newThrottles(cfg.SecurityConfig),
 	}
 	if len(cfg.AuthSecret) > 0 {
 		a, err := auth.New(auth.Config{Secret: cfg.AuthSecret})

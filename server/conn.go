@@ -28,51 +28,70 @@ const closeGrace = time.Second
 // and forwards messages to the document's actor, and a writer goroutine (drain) that writes every
 // frame, control frames included, and runs only while there is something to write. Where the
 // platform allows (poll_linux.go), the reader too runs only while the socket has bytes for it:
-// an idle connection holds no goroutine, only a timer (pings and the silence check).
+// an idle connection holds no goroutine and no timer (the server's keepalive scanner pings it and
+// checks its silence, keepalive.go).
 //
 // The queue is bounded in messages and bytes. send never blocks: when a frame would overflow the
 // queue, the connection is a slow consumer and closes with 1013 (its client reconnects and resyncs
 // by state vector, so nothing is lost).
 type conn struct {
-	s  *Server
-	nc net.Conn // nil in actor tests, which read the queue instead
-	// raw is nc's descriptor, for the writes that do not wait (writeNow); nil where there is none
-	// (TLS, net.Pipe) or writeNow is not available. Set by newConn, read-only after.
-	raw   syscall.RawConn
-	id    uint64 // server-wide connection number, for logs
+	s     *Server
+	nc    net.Conn // nil in actor tests, which read the queue instead
+	id    uint64   // server-wide connection number, for logs
 	docID string
-	log   connLog
-	who   principal
+	// subject is the caller's (principal.Subject): the client ID bindings are checked against it
+	// (auth_bindings.go). The rest of the principal is used up by the start (handleWS).
+	subject string
 	// secDone ends what security keeps for the connection (expiry timer, per-subject count);
 	// called once when the connection has ended (limits.go watchConn).
 	secDone func()
 
 	// Set by the reader from the hello before the join message is sent, and read-only after: the
-	// actor reads them after receiving that message.
+	// actor reads it after receiving that message.
 	clientID uint64
-	readOnly bool
 
 	// The reader's state: one reader runs at a time (a goroutine of its own, or one the poller
 	// starts per burst of bytes), and each hands over to the next through the poller's arming.
 	fr     wsframe.Reader
 	joined *actor    // the actor the hello joined
-	rate   *connRate // security: message rate limits, made on the first limited message (limits.go)
+	rate   connRate  // security: message rate limits (limits.go)
 	poll   pollState // the connection's place on the server's poller (poll_linux.go)
 
-	// lastHeard is when the peer last sent a frame (Unix nanoseconds): the ping timer closes a
-	// connection silent for PongWait.
+	// lastHeard is when the peer last sent a frame (Unix nanoseconds): the keepalive scanner
+	// closes a connection silent for PongWait.
 	lastHeard atomic.Int64
+	// pingAt is when the next ping is due (Unix nanoseconds); only the keepalive scanner reads
+	// and writes it after newConn.
+	pingAt int64
+	// received counts the update messages the joined document's actor has received from the
+	// connection (the sequence its acks count); only the actor's goroutine touches it.
+	received uint64
+	// slot is the connection's index in Server.conns, guarded by Server.mu; -1 when not there.
+	slot int32
+	// memberSlot is the connection's index in its actor's members, -1 when not there; only the
+	// actor's goroutine touches it.
+	memberSlot int32
+	// readOnly: the connection may not change its document, because its caller's role is read or
+	// its hello said so. Set by newConn, then by the reader from the hello before the join
+	// message; read-only after.
+	readOnly bool
+	// refused is set by the actor (and only its goroutine touches it) once an update of the
+	// connection was refused: the connection is closing, and the updates it had already queued
+	// are dropped unread rather than each refused again (a refusal can cost a pass over the
+	// pending buffer).
+	refused bool
+	// direct: the socket is plain TCP where writeNow is available, so that frames can be written
+	// with its descriptor (rawConn) on the sender's goroutine. Set by newConn.
+	direct bool
 
 	mu          sync.Mutex
 	queue       []outFrame
 	queueBytes  int         // bytes queued or being written
 	rest        *restWrite  // what a write on the sender's goroutine left to the writer; nil mostly
-	held        bool        // the actor holds frames for this connection to flush (hold)
 	closeErr    *closeCause // why the connection closes; nil while open
 	writing     bool        // a drain goroutine runs (or has run finish)
 	readerEnded bool        // the reader has ended (endRead)
-	ping        *time.Timer // the next ping or silence check; nil before start and after finish
-	pingAt      int64       // when the next ping is due (Unix nanoseconds)
+	held        bool        // the actor holds frames for this connection to flush (hold)
 	// done is the context's Done channel (connCtx), made when first asked for and closed when
 	// the connection starts closing.
 	done chan struct{}
@@ -122,20 +141,22 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 	id := s.connCount
 	s.mu.Unlock()
 	c := &conn{
-		s:       s,
-		nc:      nc,
-		id:      id,
-		docID:   docID,
-		who:     who,
-		secDone: func() {},
+		s:          s,
+		nc:         nc,
+		id:         id,
+		docID:      docID,
+		subject:    who.Subject,
+		secDone:    func() {},
+		slot:       -1,
+		memberSlot: -1,
+		readOnly:   who.Role != RoleWrite,
 	}
-	c.log = connLog{c}
-	if tc, ok := nc.(*net.TCPConn); ok && writeNowAvailable {
-		if raw, err := tc.SyscallConn(); err == nil {
-			c.raw = raw
-		}
+	if _, ok := nc.(*net.TCPConn); ok && writeNowAvailable {
+		c.direct = true
 	}
-	c.heard(time.Now())
+	now := time.Now()
+	c.heard(now)
+	c.pingAt = now.Add(s.pingPeriod()).UnixNano()
 	return c
 }
 
@@ -178,46 +199,6 @@ func (x *connCtx) Value(any) any { return nil }
 // heard records that the peer sent something at now: it may stay silent for PongWait from then.
 func (c *conn) heard(now time.Time) { c.lastHeard.Store(now.UnixNano()) }
 
-// pingPeriod is how often the server pings: 9/10 of the pong wait, so that the pong can arrive in
-// time.
-func (c *conn) pingPeriod() time.Duration { return c.s.cfg.PongWait * 9 / 10 }
-
-// startPing schedules the first ping.
-func (c *conn) startPing() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.closeErr == nil {
-		c.pingAt = time.Now().Add(c.pingPeriod()).UnixNano()
-		c.ping = time.AfterFunc(c.pingPeriod(), c.tick)
-	}
-}
-
-// tick runs on the ping timer, at the next ping or when the peer's silence reaches PongWait,
-// whichever comes first. No read waits on an idle socket with a deadline, so this is what drops a
-// peer that stopped answering: at PongWait of silence, as a timed-out read would. A ping is queued
-// like any frame (only the writer writes).
-func (c *conn) tick() {
-	now := time.Now().UnixNano()
-	deadline := c.lastHeard.Load() + int64(c.s.cfg.PongWait)
-	if now >= deadline {
-		c.log.Debug("peer silent past the pong wait")
-		c.setClose(&closeCause{broken: true})
-		return
-	}
-	c.mu.Lock()
-	if c.closeErr != nil || c.ping == nil {
-		c.mu.Unlock()
-		return
-	}
-	if now >= c.pingAt {
-		c.pingAt = now + int64(c.pingPeriod())
-		c.queue = append(c.queue, outFrame{op: wsframe.OpPing})
-		c.kick()
-	}
-	c.ping.Reset(time.Duration(min(c.pingAt, deadline) - now))
-	c.mu.Unlock()
-}
-
 // kick starts a drain goroutine if there is work and none runs. c.mu must be held.
 func (c *conn) kick() {
 	if c.writing || c.nc == nil || (len(c.queue) == 0 && c.closeErr == nil) {
@@ -235,7 +216,7 @@ func (c *conn) send(f outFrame) bool {
 	if !c.admitLocked(f) {
 		return false
 	}
-	if !c.writing && len(c.queue) == 0 && c.raw != nil {
+	if !c.writing && len(c.queue) == 0 && c.direct {
 		// Nothing is being written: write the frame here, without a goroutine or a deadline,
 		// unless the socket's buffer is full.
 		c.writing = true
@@ -269,7 +250,7 @@ func (c *conn) hold(f outFrame) bool {
 	first := false
 	switch {
 	case c.writing:
-	case c.raw == nil:
+	case !c.direct:
 		c.kick()
 	case !c.held:
 		c.held, first = true, true
@@ -315,7 +296,7 @@ func (c *conn) flush() {
 	c.mu.Unlock()
 	var w frameWriter
 	bufs, total := w.gather(batch)
-	n, err := c.s.poll.writeNow(c.raw, bufs)
+	n, err := c.s.poll.writeNow(c.rawConn(), bufs)
 	c.handOver(bufs, n, total, err, batch, payloadBytes(batch))
 }
 
@@ -327,7 +308,7 @@ func (c *conn) writeInline(f outFrame) {
 	if op == 0 {
 		op = wsframe.OpBinary
 	}
-	n, hdrLen, err := c.s.poll.writeFrameNow(c.raw, op, f.data)
+	n, hdrLen, err := c.s.poll.writeFrameNow(c.rawConn(), op, f.data)
 	total := hdrLen + len(f.data)
 	var bufs [][]byte
 	if err == nil && n < total {
@@ -343,7 +324,7 @@ func (c *conn) writeInline(f outFrame) {
 // queued meanwhile.
 func (c *conn) handOver(bufs [][]byte, n, total int, err error, frames []outFrame, queued int) {
 	if err != nil {
-		c.log.Debug("write failed", "err", err)
+		c.log().Debug("write failed", "err", err)
 		c.mu.Lock()
 		c.writing = false
 		c.queueBytes -= queued
@@ -484,7 +465,7 @@ func (c *conn) drain() {
 				c.mu.Lock()
 				c.queueBytes -= rest.queued
 				c.mu.Unlock()
-				c.log.Debug("write failed", "err", err)
+				c.log().Debug("write failed", "err", err)
 				c.setClose(&closeCause{broken: true})
 				batch = nil
 			}
@@ -493,7 +474,7 @@ func (c *conn) drain() {
 			err := c.writeFrames(&w, batch)
 			clear(batch)
 			if err != nil {
-				c.log.Debug("write failed", "err", err)
+				c.log().Debug("write failed", "err", err)
 				c.setClose(&closeCause{broken: true})
 			}
 		}
@@ -508,8 +489,8 @@ func (c *conn) drain() {
 // writeBufs writes bufs whole: first as far as the socket's buffer takes them at once (writeNow),
 // then, if anything is left, with deadline d, waiting for the socket.
 func (c *conn) writeBufs(bufs [][]byte, d time.Duration) error {
-	if c.raw != nil {
-		n, err := c.s.poll.writeNow(c.raw, bufs)
+	if c.direct {
+		n, err := c.s.poll.writeNow(c.rawConn(), bufs)
 		if err != nil {
 			return err
 		}
@@ -527,7 +508,7 @@ func (c *conn) writeBufs(bufs [][]byte, d time.Duration) error {
 		nb := net.Buffers(bufs)
 		_, err = nb.WriteTo(c.nc)
 	}
-	if err == nil && c.raw != nil {
+	if err == nil && c.direct {
 		// The writes that do not wait check the deadline too: clear it.
 		err = c.nc.SetWriteDeadline(time.Time{})
 	}
@@ -622,10 +603,6 @@ func (c *conn) writeFrames(w *frameWriter, batch []outFrame) error {
 // the last drain goroutine; the connection's end (ended) waits for that goroutine.
 func (c *conn) finish(w *frameWriter, cause *closeCause) {
 	c.mu.Lock()
-	if c.ping != nil {
-		c.ping.Stop()
-		c.ping = nil
-	}
 	var readerDone chan struct{}
 	if !c.readerEnded {
 		c.readerDone = make(chan struct{})
@@ -641,7 +618,7 @@ func (c *conn) finish(w *frameWriter, cause *closeCause) {
 		}
 		w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(e.Code), e.CloseReason()))
 		if err := w.writeTo(c, c.s.cfg.WriteTimeout); err != nil {
-			c.log.Debug("close frame not sent", "err", err)
+			c.log().Debug("close frame not sent", "err", err)
 		} else if msg != nil {
 			c.s.metrics.messagesOut.Inc()
 			c.s.metrics.bytesOut.Add(uint64(len(msg)))
@@ -670,7 +647,7 @@ const peerCloseDrain = 100 * time.Millisecond
 // parsed; draining keeps the peer's unread bytes from turning our close into a TCP reset that
 // could destroy the close frame before the peer reads it.
 func (c *conn) drainRaw(d time.Duration) {
-	c.fr.Reset(nil, wsframe.Config{}) // gives its buffers back
+	c.fr.Reset(nil, nil) // gives its buffers back
 	_ = c.nc.SetReadDeadline(time.Now().Add(d))
 	var buf [512]byte
 	for {
@@ -686,7 +663,7 @@ func (c *conn) drainRaw(d time.Duration) {
 // the stream is broken, or the socket has failed.
 func (c *conn) readOne() bool {
 	// No read deadline: a peer silent for PongWait, inside a frame or between frames, is closed by
-	// the ping timer (tick), which makes this read return.
+	// the keepalive scanner (keepalive.go), which makes this read return.
 	f, err := c.fr.Next()
 	if err != nil {
 		return c.readFailed(err)
@@ -714,11 +691,8 @@ func (c *conn) readOne() bool {
 	data := f.Payload
 	// security: rate limits (limits.go). Over its rate, the connection is not read until it is
 	// back within it; past the grace period it is closed with 4429.
-	if len(data) > 0 && rateLimited(protocol.Type(data[0])) {
-		if c.rate == nil {
-			c.rate = c.s.newConnRate()
-		}
-		if err := c.rate.wait(c.ctx(), protocol.Type(data[0])); err != nil {
+	if len(data) > 0 {
+		if err := c.rateWait(c.ctx(), protocol.Type(data[0])); err != nil {
 			if !c.closing() {
 				c.closeWith(err)
 			}
@@ -757,13 +731,13 @@ func (c *conn) readFailed(err error) bool {
 		} else {
 			c.s.refuse(reasonBadMessage)
 		}
-		c.log.Debug("frame refused", "err", err)
+		c.log().Debug("frame refused", "err", err)
 		if c.setClose(&closeCause{err: &protocol.Error{Code: protocol.CloseCode(fe.Code), Message: fe.Reason}, quiet: true}) {
 			c.drainRaw(closeGrace)
 		}
 	default:
 		if !isNetClosed(err) {
-			c.log.Debug("read failed", "err", err)
+			c.log().Debug("read failed", "err", err)
 		}
 		c.setClose(&closeCause{broken: true})
 	}
@@ -785,7 +759,7 @@ func (c *conn) readerIdle() {
 // endRead ends the reader: the connection leaves its document, and the writer, which may be
 // waiting for the peer's close frame, learns that no more will be read.
 func (c *conn) endRead() {
-	c.fr.Reset(nil, wsframe.Config{})
+	c.fr.Reset(nil, nil)
 	if c.joined != nil {
 		c.joined.leave(c)
 	}
@@ -799,9 +773,21 @@ func (c *conn) endRead() {
 }
 
 // readerConfig returns the frame reader's configuration for a connection that negotiated
-// permessage-deflate or not.
-func (s *Server) readerConfig(deflate bool) wsframe.Config {
-	return wsframe.Config{MaxMessageBytes: s.cfg.MaxMessageBytes, Deflate: deflate, Buffers: s.poll.bufs}
+// permessage-deflate or not: one of the server's two, which every reader shares.
+func (s *Server) readerConfig(deflate bool) *wsframe.Config {
+	if deflate {
+		return &s.readerCfgs[1]
+	}
+	return &s.readerCfgs[0]
+}
+
+// newReaderConfigs returns the frame readers' configurations of a server: without and with
+// permessage-deflate.
+func newReaderConfigs(cfg Config, bufs *wsframe.BufferPool) [2]wsframe.Config {
+	return [2]wsframe.Config{
+		{MaxMessageBytes: cfg.MaxMessageBytes, Buffers: bufs},
+		{MaxMessageBytes: cfg.MaxMessageBytes, Deflate: true, Buffers: bufs},
+	}
 }
 
 // handshakeReadBufferBytes is the read buffer of gorilla's connection, which the server drops
@@ -838,6 +824,23 @@ func isNetClosed(err error) bool {
 // cost of a handler held for the connection's life), because most of its records are debug ones
 // that are never written.
 type connLog struct{ c *conn }
+
+// log returns the connection's logger.
+func (c *conn) log() connLog { return connLog{c} }
+
+// rawConn returns the socket's descriptor, for system calls; nil for a connection that is not
+// plain TCP. It is asked for each time rather than kept: an idle connection is smaller for it.
+func (c *conn) rawConn() syscall.RawConn {
+	tc, ok := c.nc.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return raw
+}
 
 // Debug logs at Debug level.
 func (l connLog) Debug(msg string, args ...any) {

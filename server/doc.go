@@ -37,8 +37,9 @@
 //     sockets armed one-shot) when bytes arrive, reads while there are bytes, re-arms and exits;
 //     one-shot arming makes sure a connection never has two readers, so its messages reach the
 //     actor in order. Elsewhere, and for TLS, the reader is a goroutine per connection
-//     (conn.serve) with the same code. One timer per connection pings and closes a peer silent
-//     for PongWait. The outbound queue is bounded in messages and bytes; a connection that would
+//     (conn.serve) with the same code. One goroutine per Server (keepalive.go) walks the
+//     connections every tenth of PongWait, pings them and closes a peer silent for PongWait.
+//     The outbound queue is bounded in messages and bytes; a connection that would
 //     overflow it is a slow consumer and is closed with 1013 (its client resyncs by state vector,
 //     so nothing is lost).
 //   - The registry maps document IDs to actors under one mutex, get-or-create. An actor that exits
@@ -50,7 +51,8 @@
 //   - Goroutines and their owners: actors (registry.wg, waited by Shutdown), connection writers
 //     (waited by the connection's end, conn.ended), connections (Server.connWG, waited by
 //     Shutdown), the poller's goroutine and the readers it starts (poller.close, called by
-//     Shutdown once the connections have ended), deletions (actor.bg).
+//     Shutdown once the connections have ended), the keepalive scanner (stopKeepalive, called by
+//     Shutdown), deletions (actor.bg).
 //
 // # Invariants
 //

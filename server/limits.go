@@ -225,54 +225,58 @@ func (s *Server) admitConn(p principal) (release func(), err error) {
 	}, nil
 }
 
-// connRate is the rate limit of one connection's messages: a throttle for updates and one for
-// the messages that fan out or are answered (awareness, broadcast, ping). It belongs to the
-// connection's reader goroutine.
+// connRate is the rate limit of one connection's messages: its standing against the server's
+// throttle for updates, and against the one for the messages that fan out or are answered
+// (awareness, broadcast, ping). It is a value inside the connection, numbers only, whose zero
+// value is full buckets: rate limits cost a connection no allocation, idle or not. It belongs to
+// the connection's reader.
 type connRate struct {
-	s         *Server
+	updates   ratelimit.State
+	ephemeral ratelimit.State
+}
+
+// throttles are a server's rate-limit rules, shared by its connections (each keeps its standing,
+// connRate).
+type throttles struct {
 	updates   *ratelimit.Throttle
 	ephemeral *ratelimit.Throttle
 }
 
-// newConnRate returns the rate limit of a new connection, with full buckets. The reader makes it
-// on the connection's first limited message (conn.readOne); it keeps no copy of the configuration.
-func (s *Server) newConnRate() *connRate {
-	now := time.Now()
-	// New validated the parameters, so the constructors cannot fail; withDefaults covers servers
-	// built by tests from a zero Config.
-	cfg := s.cfg.SecurityConfig.withDefaults()
-	up, err := ratelimit.NewThrottle(cfg.UpdatesPerSecond, cfg.UpdateBurst, cfg.RateLimitGrace, now)
+// newThrottles returns the rate-limit rules of cfg. validate has checked the parameters, so the
+// constructors cannot fail; withDefaults covers servers built by tests from a zero Config.
+func newThrottles(cfg SecurityConfig) throttles {
+	cfg = cfg.withDefaults()
+	up, err := ratelimit.NewThrottle(cfg.UpdatesPerSecond, cfg.UpdateBurst, cfg.RateLimitGrace)
 	if err != nil {
 		panic(fmt.Sprintf("server: update rate limit: %v", err))
 	}
-	eph, err := ratelimit.NewThrottle(cfg.AwarenessPerSecond, cfg.AwarenessBurst, cfg.RateLimitGrace, now)
+	eph, err := ratelimit.NewThrottle(cfg.AwarenessPerSecond, cfg.AwarenessBurst, cfg.RateLimitGrace)
 	if err != nil {
 		panic(fmt.Sprintf("server: awareness rate limit: %v", err))
 	}
-	return &connRate{s: s, updates: up, ephemeral: eph}
+	return throttles{updates: up, ephemeral: eph}
 }
 
-// wait accounts for one message of type t that the reader has just read. It returns at once if
-// the connection is within its rate; it sleeps, so that the reader stops reading and TCP slows
+// rateWait accounts for one message of type t that c's reader has just read. It returns at once
+// if the connection is within its rate; it sleeps, so that the reader stops reading and TCP slows
 // the client down, if the connection is over its rate; and it returns a *protocol.Error with code
 // 4429 if the connection has been over its rate for RateLimitGrace. Messages other than update,
 // awareness, broadcast and ping are not limited (hello is allowed once, pong answers the server).
 // It returns ctx's error if ctx ends while it sleeps.
-func (r *connRate) wait(ctx context.Context, t protocol.Type) error {
-	var th *ratelimit.Throttle
+func (c *conn) rateWait(ctx context.Context, t protocol.Type) error {
+	th, st := c.s.sec.throttles.updates, &c.rate.updates
 	switch t {
 	case protocol.TypeUpdate:
-		th = r.updates
 	case protocol.TypeAwareness, protocol.TypeBroadcast, protocol.TypePing:
-		th = r.ephemeral
+		th, st = c.s.sec.throttles.ephemeral, &c.rate.ephemeral
 	default:
 		return nil
 	}
-	d, err := th.Take(time.Now())
+	d, err := th.Take(st, time.Now())
 	if err != nil {
-		r.s.refuse(reasonRateLimited)
-		cfg := r.s.cfg.SecurityConfig.withDefaults() // the figures newConnRate used
-		if th == r.updates {
+		c.s.refuse(reasonRateLimited)
+		cfg := c.s.cfg.SecurityConfig.withDefaults() // the figures newThrottles used
+		if t == protocol.TypeUpdate {
 			return protocol.Errorf(protocol.CloseRateLimited, "too many updates: the limit is %g per second with bursts of %d", cfg.UpdatesPerSecond, cfg.UpdateBurst)
 		}
 		return protocol.Errorf(protocol.CloseRateLimited, "too many awareness, broadcast and ping messages: the limit is %g per second with bursts of %d", cfg.AwarenessPerSecond, cfg.AwarenessBurst)
@@ -290,11 +294,16 @@ func (r *connRate) wait(ctx context.Context, t protocol.Type) error {
 	}
 }
 
-// watchConn starts what security keeps for an open connection: the close at its token's expiry.
-// It returns the function to call once the connection has ended, which stops that and gives back
-// the connection's place among its subject's (release, from admitConn).
-func (s *Server) watchConn(c *conn, release func()) (done func()) {
-	stop := s.watchExpiry(c.who, c.closeWith)
+// watchConn starts what security keeps for c, an open connection of who: the close at the
+// token's expiry. It returns the function to call once the connection has ended, which stops that
+// and gives back the connection's place among its subject's (release, from admitConn). A
+// principal without an expiry (the server running open) gets release itself: nothing more to keep
+// for the connection's life.
+func (s *Server) watchConn(c *conn, who principal, release func()) (done func()) {
+	if who.Expires.IsZero() {
+		return release
+	}
+	stop := s.watchExpiry(who, c.closeWith)
 	return func() {
 		stop()
 		release()

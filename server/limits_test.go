@@ -116,7 +116,7 @@ func newRateTestServer(t *testing.T) *Server {
 		UpdatesPerSecond: 60, UpdateBurst: 300, AwarenessPerSecond: 20, AwarenessBurst: 40,
 		RateLimitGrace: time.Second,
 	}.withDefaults()}
-	return &Server{cfg: cfg, metrics: newServerMetrics()}
+	return &Server{cfg: cfg, metrics: newServerMetrics(), sec: &security{throttles: newThrottles(cfg.SecurityConfig)}}
 }
 
 // TestConnRateFlood floods one connection with updates at 10 times its rate and checks it is
@@ -124,18 +124,18 @@ func newRateTestServer(t *testing.T) *Server {
 func TestConnRateFlood(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newRateTestServer(t)
-		r := s.newConnRate()
+		c := &conn{s: s} // its rate limits start with full buckets
 		ctx := context.Background()
 		start := time.Now()
 		var burstGone time.Time
 		sent := 0
 		for {
 			before := time.Now()
-			err := r.wait(ctx, protocol.TypeUpdate)
+			err := c.rateWait(ctx, protocol.TypeUpdate)
 			if err != nil {
 				var pe *protocol.Error
 				if !errors.As(err, &pe) || pe.Code != protocol.CloseRateLimited {
-					t.Fatalf("wait = %v; want a 4429 *protocol.Error", err)
+					t.Fatalf("rateWait = %v; want a 4429 *protocol.Error", err)
 				}
 				break
 			}
@@ -167,23 +167,23 @@ func TestConnRateFlood(t *testing.T) {
 func TestConnRateSeparateBuckets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newRateTestServer(t)
-		r := s.newConnRate()
+		c := &conn{s: s} // its rate limits start with full buckets
 		ctx := context.Background()
 		// Use up the awareness burst: further awareness waits, updates and hellos do not.
 		for range 40 {
-			if err := r.wait(ctx, protocol.TypeAwareness); err != nil {
+			if err := c.rateWait(ctx, protocol.TypeAwareness); err != nil {
 				t.Fatal(err)
 			}
 		}
 		start := time.Now()
 		for _, typ := range []protocol.Type{protocol.TypeUpdate, protocol.TypeHello, protocol.TypePong, protocol.TypeUpdate} {
-			if err := r.wait(ctx, typ); err != nil || time.Since(start) != 0 {
+			if err := c.rateWait(ctx, typ); err != nil || time.Since(start) != 0 {
 				t.Fatalf("%s after the awareness burst: wait = %v after %v; want nil at once", typ, err, time.Since(start))
 			}
 		}
 		for _, typ := range []protocol.Type{protocol.TypeBroadcast, protocol.TypePing, protocol.TypeAwareness} {
 			before := time.Now()
-			if err := r.wait(ctx, typ); err != nil {
+			if err := c.rateWait(ctx, typ); err != nil {
 				t.Fatal(err)
 			}
 			if got := time.Since(before); got != time.Second/20 {
@@ -196,7 +196,7 @@ func TestConnRateSeparateBuckets(t *testing.T) {
 			time.Sleep(time.Millisecond)
 			cancel()
 		}()
-		if err := r.wait(cctx, protocol.TypeAwareness); !errors.Is(err, context.Canceled) {
+		if err := c.rateWait(cctx, protocol.TypeAwareness); !errors.Is(err, context.Canceled) {
 			t.Errorf("wait with a cancelled context = %v; want context.Canceled", err)
 		}
 	})

@@ -1,7 +1,5 @@
 package server
 
-import "github.com/tandemhq/tandem/protocol"
-
 // A connection's reader states on the server's poller (pollState.state, poll_linux.go). A
 // connection that is not on a poller (its reader is a goroutine of its own) stays in pollOff.
 const (
@@ -15,14 +13,3 @@ const (
 // small messages is read with one system call, a large message is read straight into its own
 // slice, and the pool, which keeps a buffer for every reader that ran at once, stays small.
 const readBufferBytes = 1 << 10
-
-// rateLimited reports whether connRate.wait counts messages of type t (the types its switch
-// names, limits.go): the reader makes a connection's rate limit on the first such message, so
-// that a connection that never sends one holds none.
-func rateLimited(t protocol.Type) bool {
-	switch t {
-	case protocol.TypeUpdate, protocol.TypeAwareness, protocol.TypeBroadcast, protocol.TypePing:
-		return true
-	}
-	return false
-}

@@ -17,7 +17,9 @@ import (
 // that a connection never has two readers: the next event can only come after the reader re-armed,
 // so its messages reach the actor in the order they were sent, and none is read twice or skipped.
 
-// pollState is a connection's place on the poller.
+// pollState is a connection's place on the poller. The socket itself, for epoll_ctl and the peek,
+// is asked of the connection each time (rawConn) rather than kept: an idle connection is smaller
+// for it, and a read burst makes garbage of a few bytes more.
 type pollState struct {
 	state atomic.Int32 // pollOff, pollIdle, pollReading or pollDone
 	key   uint64       // the connection's key on the poller (never 0, never reused)
@@ -27,7 +29,11 @@ type pollState struct {
 // readers borrow. It is created with the Server, starts (epoll instance and goroutine) with the
 // first connection put on it, and is closed by Shutdown once every connection has ended.
 // Connections are known by a key (the event's data), not by descriptor: a descriptor is reused
-// after a close, and a stale event must not reach the next connection that gets it.
+// after a close, and a stale event must not reach the next connection that gets it. A key's low
+// half is one more than the connection's slot in the poller's table (so that no key is 0, the wake
+// pipe's), its high half a count of the connections added: a slot is reused, a key is not (not
+// until four billion connections later), and an event whose key is not its slot's current
+// connection's is stale.
 type poller struct {
 	bufs *wsframe.BufferPool
 
@@ -35,8 +41,9 @@ type poller struct {
 	epfd   int      // -1 until started
 	epf    *os.File // epfd, non-blocking, on the Go runtime's own poller (run waits there)
 	wake   [2]int
-	conns  map[uint64]*conn
-	next   uint64
+	conns  []*conn  // by slot; nil in a free slot
+	free   []uint32 // the free slots of conns
+	next   uint32   // connections added: the high half of the next key
 	closed bool
 	done   chan struct{} // closed when run returns
 
@@ -46,7 +53,7 @@ type poller struct {
 }
 
 func newPoller() *poller {
-	p := &poller{bufs: wsframe.NewBufferPool(readBufferBytes), epfd: -1, conns: make(map[uint64]*conn)}
+	p := &poller{bufs: wsframe.NewBufferPool(readBufferBytes), epfd: -1}
 	p.writers.New = newSockWriter
 	return p
 }
@@ -56,7 +63,7 @@ func newPoller() *poller {
 // no descriptor) or when the poller is closed or cannot start: the caller then reads in a
 // goroutine of its own.
 func (p *poller) add(c *conn) bool {
-	if c.raw == nil { // not plain TCP (newConn)
+	if !c.direct { // not plain TCP (newConn)
 		return false
 	}
 	p.mu.Lock()
@@ -67,13 +74,11 @@ func (p *poller) add(c *conn) bool {
 	if p.epfd < 0 {
 		if err := p.start(); err != nil {
 			p.mu.Unlock()
-			c.log.Debug("poller unavailable: reading in a goroutine", "err", err)
+			c.log().Debug("poller unavailable: reading in a goroutine", "err", err)
 			return false
 		}
 	}
-	p.next++
-	c.poll.key = p.next
-	p.conns[c.poll.key] = c
+	p.put(c)
 	p.mu.Unlock()
 	c.poll.state.Store(pollIdle)
 	if err := p.arm(c, syscall.EPOLL_CTL_ADD); err != nil && c.poll.state.CompareAndSwap(pollIdle, pollOff) {
@@ -145,7 +150,7 @@ func (p *poller) arm(c *conn, op int) error {
 		Pad:    int32(uint32(c.poll.key >> 32)),
 	}
 	var err error
-	if cerr := c.raw.Control(func(fd uintptr) {
+	if cerr := c.rawConn().Control(func(fd uintptr) {
 		err = syscall.EpollCtl(epfd, op, int(fd), &ev)
 	}); cerr != nil {
 		return cerr
@@ -153,11 +158,45 @@ func (p *poller) arm(c *conn, op int) error {
 	return err
 }
 
+// put gives c a slot in the poller's table and a key. p.mu is held.
+func (p *poller) put(c *conn) {
+	var slot uint32
+	if n := len(p.free); n > 0 {
+		slot, p.free = p.free[n-1], p.free[:n-1]
+	} else {
+		slot = uint32(len(p.conns))
+		p.conns = append(p.conns, nil)
+	}
+	p.next++
+	c.poll.key = uint64(p.next)<<32 | uint64(slot+1)
+	p.conns[slot] = c
+}
+
 // remove takes c off the poller's table; its socket leaves the epoll instance when it is closed.
 func (p *poller) remove(c *conn) {
 	p.mu.Lock()
-	delete(p.conns, c.poll.key)
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	slot := uint32(c.poll.key) - 1
+	if int(slot) >= len(p.conns) || p.conns[slot] != c {
+		return
+	}
+	p.conns[slot] = nil
+	p.free = append(p.free, slot)
+	if len(p.free) == len(p.conns) {
+		p.conns, p.free = nil, nil // give back a table that once held a crowd
+	}
+}
+
+// lookup returns the connection an event's key names, or nil if the event is stale. p.mu is
+// held.
+func (p *poller) lookup(key uint64) *conn {
+	slot := uint32(key) - 1
+	if int(slot) < len(p.conns) {
+		if c := p.conns[slot]; c != nil && c.poll.key == key {
+			return c
+		}
+	}
+	return nil
 }
 
 // run waits for readable sockets and starts a reader for each, until the wake pipe is written.
@@ -187,7 +226,7 @@ func (p *poller) run(raw syscall.RawConn) {
 				return
 			}
 			p.mu.Lock()
-			c := p.conns[key]
+			c := p.lookup(key)
 			p.mu.Unlock()
 			if c != nil && c.poll.state.CompareAndSwap(pollIdle, pollReading) {
 				p.readers.Add(1)
@@ -231,7 +270,7 @@ func (p *poller) read(c *conn) {
 func (c *conn) readable() bool {
 	var buf [1]byte
 	var errno syscall.Errno
-	if err := c.raw.Control(func(fd uintptr) {
+	if err := c.rawConn().Control(func(fd uintptr) {
 		_, _, errno = syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
 	}); err != nil {

@@ -74,7 +74,7 @@ func echoTarget(t *testing.T, limit int) wsTarget {
 		}
 		nc := hw.hc.Conn
 		defer nc.Close()
-		fr := wsframe.NewReader(nc, wsframe.Config{MaxMessageBytes: cfg.MaxMessageBytes, Deflate: hw.hc.deflate, CheckUTF8: true})
+		fr := wsframe.NewReader(nc, &wsframe.Config{MaxMessageBytes: cfg.MaxMessageBytes, Deflate: hw.hc.deflate, CheckUTF8: true})
 		var fw frameWriter
 		wc := &conn{nc: nc} // no descriptor: every write waits with the deadline
 		write := func(op wsframe.Opcode, p []byte) error {

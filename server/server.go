@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	clientjs "github.com/tandemhq/tandem/client-js"
+	"github.com/tandemhq/tandem/server/internal/wsframe"
 	"github.com/tandemhq/tandem/storage"
 )
 
@@ -29,16 +31,20 @@ type Server struct {
 	metrics  *serverMetrics
 	docs     *registry
 	upgrader *websocket.Upgrader
-	poll     *poller   // reads idle WebSocket connections without a goroutine each (poll_linux.go)
-	sec      *security // security: tokens, per-subject connections (auth.go, limits.go)
-	handler  http.Handler
+	poll     *poller // reads idle WebSocket connections without a goroutine each (poll_linux.go)
+	// readerCfgs are the frame readers' configurations, without and with permessage-deflate,
+	// shared by every connection (readerConfig).
+	readerCfgs [2]wsframe.Config
+	sec        *security // security: tokens, per-subject connections (auth.go, limits.go)
+	handler    http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
 	mu        sync.Mutex
 	closing   bool                      // Shutdown has begun
 	httpSrvs  map[*http.Server]struct{} // servers started by Serve
-	conns     map[*conn]struct{}        // open WebSocket connections
+	conns     []*conn                   // open WebSocket connections, each at its slot (keepalive.go)
 	connCount uint64                    // connections ever accepted, for log IDs
+	keepalive *keepaliveScanner         // pings and drops silent peers; nil before the first connection
 
 	connWG       sync.WaitGroup // one per WebSocket connection, done when its goroutines have ended
 	shutdownOnce sync.Once
@@ -79,12 +85,12 @@ func newServer(cfg Config, st docStore) *Server {
 		store:        st,
 		metrics:      newServerMetrics(),
 		httpSrvs:     make(map[*http.Server]struct{}),
-		conns:        make(map[*conn]struct{}),
 		shutdownDone: make(chan struct{}),
 	}
 	s.docs = newRegistry(s)
 	s.upgrader = newUpgrader(cfg)
 	s.poll = newPoller()
+	s.readerCfgs = newReaderConfigs(cfg, s.poll.bufs)
 	s.sec = newSecurity(cfg) // security
 	s.warnIfOpen()           // security
 	s.handler = s.routes()
@@ -215,10 +221,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	for srv := range s.httpSrvs {
 		srvs = append(srvs, srv)
 	}
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := slices.Clone(s.conns)
 	s.mu.Unlock()
 
 	// Stop the listeners and let in-flight HTTP requests finish; their actors are still running.
@@ -242,6 +245,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	} else {
 		s.poll.close()
 	}
+	s.stopKeepalive()
 	httpWG.Wait()
 	for _, err := range httpErrs {
 		if err != nil {

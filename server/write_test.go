@@ -86,7 +86,7 @@ func TestSendWhenSocketFull(t *testing.T) {
 			ts := startServer(t, cfg, nil)
 			srv, cli := tcpPair(t)
 			c := newConn(ts.Server, srv, "full", anonymous)
-			if writeNowAvailable && c.raw == nil {
+			if writeNowAvailable && !c.direct {
 				t.Fatal("a TCP connection has no descriptor for writeNow")
 			}
 			sizes := []int{0, 10, 125, 126, 700, 3000, 65535, 65536, 100_000}

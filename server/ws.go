@@ -64,7 +64,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newConn(s, nc, id, who)
 	c.fr.Reset(nc, s.readerConfig(deflate))
-	c.secDone = s.watchConn(c, release) // security: 4401 at the token's expiry (limits.go)
+	c.secDone = s.watchConn(c, who, release) // security: 4401 at the token's expiry (limits.go)
 	if !s.addConn(c) {
 		c.secDone() // security
 		var w frameWriter
@@ -73,7 +73,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		_ = nc.Close()
 		return
 	}
-	c.log.Debug("connected", "remote", r.RemoteAddr, "who", who)
+	c.log().Debug("connected", "remote", r.RemoteAddr, "who", who)
 	c.start()
 }
 
@@ -90,24 +90,11 @@ func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, bool
 	return hw.hc.Conn, hw.hc.deflate, nil
 }
 
-// addConn registers c among the server's connections, unless the server is shutting down.
-func (s *Server) addConn(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	s.conns[c] = struct{}{}
-	s.connWG.Add(1)
-	s.metrics.connections.Inc()
-	return true
-}
-
-// start starts a registered connection: its ping timer, and its reader, on the server's poller if
-// the connection can be polled, else in a goroutine of its own. Either way the HTTP handler
-// returns, so that its deeper stack is not kept alive by an idle connection.
+// start starts a registered connection's reader, on the server's poller if the connection can be
+// polled, else in a goroutine of its own. Either way the HTTP handler returns, so that its deeper
+// stack is not kept alive by an idle connection. Pings and the silence check are the keepalive
+// scanner's (keepalive.go).
 func (c *conn) start() {
-	c.startPing()
 	if c.s.poll.add(c) {
 		return
 	}
@@ -138,11 +125,11 @@ func (c *conn) ended() {
 	// the connection: waiting for the drains is waiting for the socket to be dropped.
 	c.wg.Wait()
 	c.s.mu.Lock()
-	delete(c.s.conns, c)
+	c.s.removeConn(c)
 	c.s.mu.Unlock()
 	c.s.metrics.connections.Dec()
 	c.secDone() // security
-	c.log.Debug("disconnected")
+	c.log().Debug("disconnected")
 }
 
 // hijackWriter hands gorilla's Upgrader the hijacked connection wrapped in a handshakeConn, which
@@ -193,7 +180,7 @@ func (c *conn) handle(data []byte, a **actor) error {
 			return protocol.Errorf(protocol.CloseBadMessage, "hello repeated")
 		}
 		c.clientID = h.ClientID
-		c.readOnly = h.ReadOnly() || c.who.Role != RoleWrite
+		c.readOnly = c.readOnly || h.ReadOnly()
 		act, err := c.s.docs.join(c.ctx(), c, h)
 		if err != nil {
 			return err

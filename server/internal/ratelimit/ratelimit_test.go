@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -22,7 +23,7 @@ func TestNewRefusesBadParameters(t *testing.T) {
 		{1, 1, -time.Second},
 	}
 	for _, tt := range tests {
-		if _, err := NewThrottle(tt.rate, tt.burst, tt.grace, t0); err == nil {
+		if _, err := NewThrottle(tt.rate, tt.burst, tt.grace); err == nil {
 			t.Errorf("NewThrottle(%v, %d, %v) = nil error; want an error", tt.rate, tt.burst, tt.grace)
 		}
 	}
@@ -78,9 +79,10 @@ func TestBucketReserve(t *testing.T) {
 // and returns the time of the first refusal relative to t0 and the number of messages passed.
 func simulate(t *testing.T, th *Throttle, n int, gap func(i int) time.Duration) (refusedAt time.Duration, passed int) {
 	t.Helper()
+	var st State
 	now := t0
 	for i := range n {
-		d, err := th.Take(now)
+		d, err := th.Take(&st, now)
 		if errors.Is(err, ErrLimited) {
 			return now.Sub(t0), passed
 		}
@@ -108,7 +110,7 @@ func TestThrottleFlooderClosedWithinGrace(t *testing.T) {
 		{"1.5x rate", time.Second / (rate * 3 / 2)},
 	}
 	for _, tt := range tests {
-		th, err := NewThrottle(rate, burst, grace, t0)
+		th, err := NewThrottle(rate, burst, grace)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -163,7 +165,7 @@ func TestThrottleHonestClientsNeverRefused(t *testing.T) {
 		}},
 	}
 	for _, tt := range tests {
-		th, err := NewThrottle(rate, burst, grace, t0)
+		th, err := NewThrottle(rate, burst, grace)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -176,62 +178,65 @@ func TestThrottleHonestClientsNeverRefused(t *testing.T) {
 // TestThrottleShortOverrunForgiven: a client that goes over its burst for less than the grace and
 // then slows down is delayed, never refused, and a later overrun gets a fresh grace period.
 func TestThrottleShortOverrunForgiven(t *testing.T) {
-	th, err := NewThrottle(10, 5, time.Second, t0)
+	th, err := NewThrottle(10, 5, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var st State
 	rng := rand.New(rand.NewPCG(1, 2))
 	now := t0
 	for round := range 20 {
 		throttledFor := time.Duration(0)
 		// 5 messages use the burst; then ~5 more at once, each delayed by 100 ms (0.5 s in all).
 		for i := range 10 {
-			d, err := th.Take(now)
+			d, err := th.Take(&st, now)
 			if err != nil {
 				t.Fatalf("round %d message %d: Take = %v; want a delay", round, i, err)
 			}
 			throttledFor += d
 			now = now.Add(d)
 		}
-		if !th.Throttled() || throttledFor == 0 {
+		if !st.Throttled() || throttledFor == 0 {
 			t.Fatalf("round %d: not throttled after 10 messages at once; want throttled", round)
 		}
 		// A pause long enough to refill.
 		now = now.Add(time.Second + time.Duration(rng.IntN(int(time.Second))))
 	}
-	if _, err := th.Take(now); err != nil || th.Throttled() {
-		t.Errorf("after a pause: Take = %v, throttled %v; want nil, false", err, th.Throttled())
+	if _, err := th.Take(&st, now); err != nil || st.Throttled() {
+		t.Errorf("after a pause: Take = %v, throttled %v; want nil, false", err, st.Throttled())
 	}
 }
 
 func TestThrottleZeroGrace(t *testing.T) {
-	th, err := NewThrottle(1, 2, 0, t0)
+	th, err := NewThrottle(1, 2, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var st State
 	for i := range 2 {
-		if d, err := th.Take(t0); d != 0 || err != nil {
+		if d, err := th.Take(&st, t0); d != 0 || err != nil {
 			t.Fatalf("message %d: Take = %v, %v; want 0, nil", i, d, err)
 		}
 	}
-	if _, err := th.Take(t0); !errors.Is(err, ErrLimited) {
+	if _, err := th.Take(&st, t0); !errors.Is(err, ErrLimited) {
 		t.Errorf("third message: Take = %v; want ErrLimited", err)
 	}
 	// A refused message took no token: one second later exactly one token is there.
-	if d, err := th.Take(t0.Add(time.Second)); d != 0 || err != nil {
+	if d, err := th.Take(&st, t0.Add(time.Second)); d != 0 || err != nil {
 		t.Errorf("after 1 s: Take = %v, %v; want 0, nil", d, err)
 	}
 }
 
 func BenchmarkThrottleTake(b *testing.B) {
-	th, err := NewThrottle(60, 300, time.Second, t0)
+	th, err := NewThrottle(60, 300, time.Second)
 	if err != nil {
 		b.Fatal(err)
 	}
+	var st State
 	now := t0
 	for b.Loop() {
 		now = now.Add(time.Second / 60)
-		if _, err := th.Take(now); err != nil {
+		if _, err := th.Take(&st, now); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -247,14 +252,15 @@ func TestThrottleOvershoot(t *testing.T) {
 	)
 	rng := rand.New(rand.NewPCG(3, 4))
 	for run := range 50 {
-		th, err := NewThrottle(rate, burst, grace, t0)
+		th, err := NewThrottle(rate, burst, grace)
 		if err != nil {
 			t.Fatal(err)
 		}
+		var st State
 		now := t0
 		var exceeded time.Time
 		for i := 0; ; i++ {
-			d, err := th.Take(now)
+			d, err := th.Take(&st, now)
 			if errors.Is(err, ErrLimited) {
 				if late := now.Sub(exceeded); late > grace+4*time.Second/rate {
 					t.Fatalf("run %d: refused %v after the burst ran out; want within %v", run, late, grace+4*time.Second/rate)
@@ -273,5 +279,67 @@ func TestThrottleOvershoot(t *testing.T) {
 			}
 			now = now.Add(d + overshoot + 100*time.Microsecond)
 		}
+	}
+}
+
+// TestStateZeroIsFull: a State needs no setting up. Its zero value is a full bucket, not
+// throttled, whenever its first message comes.
+func TestStateZeroIsFull(t *testing.T) {
+	th, err := NewThrottle(1, 3, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, first := range []time.Time{t0, t0.Add(time.Hour)} {
+		var st State
+		if st.Throttled() {
+			t.Fatalf("zero State throttled")
+		}
+		for i := range 3 {
+			if d, err := th.Take(&st, first); d != 0 || err != nil {
+				t.Errorf("first message at %v, message %d: Take = %v, %v; want 0, nil (the burst)", first, i, d, err)
+			}
+		}
+		if d, err := th.Take(&st, first); d != time.Second || err != nil || !st.Throttled() {
+			t.Errorf("message past the burst: Take = %v, %v, throttled %v; want 1s, nil, true", d, err, st.Throttled())
+		}
+	}
+}
+
+// TestThrottleShared: one Throttle serves many connections, each with its own State: one
+// connection's flood takes nothing from another's bucket.
+func TestThrottleShared(t *testing.T) {
+	th, err := NewThrottle(10, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flooder, quiet State
+	for range 2 {
+		if _, err := th.Take(&flooder, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := th.Take(&flooder, t0); !errors.Is(err, ErrLimited) {
+		t.Fatalf("flooder's third message: Take = %v; want ErrLimited", err)
+	}
+	for i := range 2 {
+		if d, err := th.Take(&quiet, t0); d != 0 || err != nil {
+			t.Errorf("other connection's message %d: Take = %v, %v; want 0, nil", i, d, err)
+		}
+	}
+}
+
+// TestStateHoldsNoPointer: a State is numbers only, so that a connection holding two of them
+// gives the collector nothing to follow and allocates nothing.
+func TestStateHoldsNoPointer(t *testing.T) {
+	typ := reflect.TypeFor[State]()
+	for i := range typ.NumField() {
+		switch k := typ.Field(i).Type.Kind(); k {
+		case reflect.Float64, reflect.Int64:
+		default:
+			t.Errorf("State.%s is a %s; want a number", typ.Field(i).Name, k)
+		}
+	}
+	if got := typ.Size(); got > 24 {
+		t.Errorf("State is %d bytes; want at most 24", got)
 	}
 }

@@ -21,7 +21,7 @@ func FuzzReadFrame(f *testing.F) {
 		const limit = 4096
 		for _, chop := range []int{1 << 20, 5} {
 			cfg := Config{MaxMessageBytes: limit, Deflate: deflate, CheckUTF8: true, Buffers: NewBufferPool(64)}
-			r := NewReader(&chopReader{b: bytes.Clone(in), n: chop}, cfg)
+			r := NewReader(&chopReader{b: bytes.Clone(in), n: chop}, &cfg)
 			for i := 0; ; i++ {
 				fr, err := r.Next()
 				if err != nil {
@@ -47,7 +47,7 @@ func FuzzReadFrame(f *testing.F) {
 					t.Fatalf("frame %d: %s of %d bytes", i, fr.Op, len(fr.Payload))
 				}
 			}
-			r.Reset(nil, cfg)
+			r.Reset(nil, &cfg)
 		}
 	})
 }

@@ -101,7 +101,9 @@ func (p *BufferPool) putChunk(b *[]byte) {
 // buffering layer in between). See the package comment for what it enforces.
 type Reader struct {
 	src io.Reader
-	cfg Config
+	// cfg is the caller's, kept rather than copied so that a Reader stays small: many Readers
+	// share one. Nil means the zero Config.
+	cfg *Config
 
 	buf  *[]byte // nil while nothing is buffered and the buffer was released
 	r, w int     // (*buf)[r:w] is read and not yet parsed
@@ -121,21 +123,40 @@ type fragments struct {
 }
 
 // NewReader returns a Reader of the frames that come from src, a client's side of a WebSocket
-// whose handshake is done.
-func NewReader(src io.Reader, cfg Config) *Reader {
+// whose handshake is done, configured by cfg (see Reset).
+func NewReader(src io.Reader, cfg *Config) *Reader {
 	r := &Reader{}
 	r.Reset(src, cfg)
 	return r
 }
 
-// Reset makes r a new Reader of src, giving back what it borrowed.
-func (r *Reader) Reset(src io.Reader, cfg Config) {
-	if cfg.MaxMessageBytes <= 0 {
-		cfg.MaxMessageBytes = 1 << 20
-	}
+// Reset makes r a new Reader of src, configured by cfg, giving back what it borrowed. r keeps cfg
+// (nil means the zero Config): it must not change while r uses it, and may be shared by any
+// number of Readers.
+func (r *Reader) Reset(src io.Reader, cfg *Config) {
 	r.drop()
 	*r = Reader{src: src, cfg: cfg}
 }
+
+// maxMessageBytes is the bound on a message: Config.MaxMessageBytes, or 1 MiB when it is not
+// positive.
+func (r *Reader) maxMessageBytes() int {
+	if r.cfg == nil || r.cfg.MaxMessageBytes <= 0 {
+		return 1 << 20
+	}
+	return r.cfg.MaxMessageBytes
+}
+
+// buffers is the pool r borrows from, nil for none.
+func (r *Reader) buffers() *BufferPool {
+	if r.cfg == nil {
+		return nil
+	}
+	return r.cfg.Buffers
+}
+
+func (r *Reader) deflate() bool   { return r.cfg != nil && r.cfg.Deflate }
+func (r *Reader) checkUTF8() bool { return r.cfg != nil && r.cfg.CheckUTF8 }
 
 // Buffered returns how many bytes r has read from its source and not yet returned, a part of a
 // frame or whole frames. A caller that wants to know whether Next would wait checks this first,
@@ -146,8 +167,8 @@ func (r *Reader) Buffered() int { return r.w - r.r }
 // next read borrows one again. A caller about to wait for its peer calls it, so that a waiting
 // connection holds no buffer. Without a pool, it does nothing.
 func (r *Reader) Release() {
-	if r.buf != nil && r.r == r.w && r.cfg.Buffers != nil {
-		r.cfg.Buffers.Put(r.buf)
+	if r.buf != nil && r.r == r.w && r.buffers() != nil {
+		r.buffers().Put(r.buf)
 		r.buf, r.r, r.w = nil, 0, 0
 	}
 }
@@ -162,7 +183,7 @@ func (r *Reader) drop() {
 // dropMessage gives back the chunks of the message being put together and forgets it.
 func (r *Reader) dropMessage() {
 	if r.frag != nil {
-		r.frag.msg.reset(r.cfg.Buffers)
+		r.frag.msg.reset(r.buffers())
 		r.frag = nil
 	}
 	r.msgOp, r.msgDeflate = 0, false
@@ -209,11 +230,11 @@ func (r *Reader) Next() (Frame, error) {
 			}
 			r.msgOp, r.msgDeflate = h.op, h.rsv1
 		}
-		if uint64(r.msgLen())+h.n > uint64(r.cfg.MaxMessageBytes) {
+		if uint64(r.msgLen())+h.n > uint64(r.maxMessageBytes()) {
 			return Frame{}, r.tooBig()
 		}
 		n := int(h.n)
-		check := r.msgOp == OpText && r.cfg.CheckUTF8 && !r.msgDeflate
+		check := r.msgOp == OpText && r.checkUTF8() && !r.msgDeflate
 		if h.fin && r.msgLen() == 0 && !r.msgDeflate {
 			// The common case: a whole message in one frame, read into its own slice.
 			p := make([]byte, n)
@@ -231,7 +252,7 @@ func (r *Reader) Next() (Frame, error) {
 			r.frag = &fragments{}
 		}
 		for off := 0; off < n; {
-			span := r.frag.msg.free(r.cfg.Buffers)
+			span := r.frag.msg.free(r.buffers())
 			span = span[:min(len(span), n-off)]
 			if err := r.readFull(span); err != nil {
 				return Frame{}, err
@@ -263,7 +284,7 @@ func (r *Reader) finishMessage(checked bool) (Frame, error) {
 		if err != nil {
 			return Frame{}, err
 		}
-		utf8ok = !(op == OpText && r.cfg.CheckUTF8) || utf8.Valid(p)
+		utf8ok = !(op == OpText && r.checkUTF8()) || utf8.Valid(p)
 	} else {
 		p = r.frag.msg.bytes()
 		r.dropMessage()
@@ -286,12 +307,12 @@ func (r *Reader) inflate() ([]byte, error) {
 	fr := flate.NewReader(io.MultiReader(r.frag.msg.reader(), bytes.NewReader(tail[:])))
 	defer fr.Close()
 	var out chunks
-	defer out.reset(r.cfg.Buffers)
+	defer out.reset(r.buffers())
 	for {
-		span := out.free(r.cfg.Buffers)
+		span := out.free(r.buffers())
 		n, err := fr.Read(span)
 		out.n += n
-		if out.n > r.cfg.MaxMessageBytes {
+		if out.n > r.maxMessageBytes() {
 			return nil, ErrInflatedTooBig
 		}
 		if err == io.EOF {
@@ -304,7 +325,7 @@ func (r *Reader) inflate() ([]byte, error) {
 }
 
 func (r *Reader) tooBig() *Error {
-	return &Error{Code: CloseMessageTooBig, Reason: fmt.Sprintf("message exceeds %d bytes", r.cfg.MaxMessageBytes)}
+	return &Error{Code: CloseMessageTooBig, Reason: fmt.Sprintf("message exceeds %d bytes", r.maxMessageBytes())}
 }
 
 // header is a parsed frame header.
@@ -335,7 +356,7 @@ func (r *Reader) header() (header, error) {
 	if b[0]&0x30 != 0 {
 		return header{}, protocolError("reserved bits set")
 	}
-	if h.rsv1 && (!r.cfg.Deflate || h.op.IsControl() || h.op == OpContinuation) {
+	if h.rsv1 && (!r.deflate() || h.op.IsControl() || h.op == OpContinuation) {
 		return header{}, protocolError("RSV1 set without a compressed message to start")
 	}
 	if b[1]&0x80 == 0 {
@@ -373,7 +394,7 @@ func (r *Reader) header() (header, error) {
 		h.n = uint64(n7)
 	}
 	copy(h.key[:], b[size-4:size])
-	if !h.op.IsControl() && h.n > uint64(r.cfg.MaxMessageBytes) {
+	if !h.op.IsControl() && h.n > uint64(r.maxMessageBytes()) {
 		return header{}, r.tooBig()
 	}
 	r.r += size
@@ -384,7 +405,7 @@ func (r *Reader) header() (header, error) {
 // than n at the end of the source is io.ErrUnexpectedEOF.
 func (r *Reader) fill(n int) error {
 	if r.buf == nil {
-		r.buf = r.cfg.Buffers.getBuf()
+		r.buf = r.buffers().getBuf()
 	}
 	if r.w-r.r >= n {
 		return nil
@@ -423,7 +444,7 @@ func (r *Reader) readFull(p []byte) error {
 		return nil
 	}
 	if r.buf == nil {
-		r.buf = r.cfg.Buffers.getBuf()
+		r.buf = r.buffers().getBuf()
 	}
 	if len(p) <= len(*r.buf)/2 {
 		if err := r.fill(len(p)); err != nil {

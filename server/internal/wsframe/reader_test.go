@@ -99,7 +99,7 @@ func (c *chopReader) Read(p []byte) (int, error) {
 
 // readAll reads frames until an error and returns them with the error.
 func readAll(src io.Reader, cfg Config) ([]Frame, error) {
-	r := NewReader(src, cfg)
+	r := NewReader(src, &cfg)
 	var out []Frame
 	for {
 		f, err := r.Next()
@@ -218,7 +218,7 @@ func TestNext(t *testing.T) {
 // the limit, and that a good message after it comes out whole.
 func TestInflatedTooBigKeepsStream(t *testing.T) {
 	in := join(cframe{fin: true, rsv: 4, op: OpBinary, payload: deflated(t, make([]byte, 5000))}, bin("after"))
-	r := NewReader(bytes.NewReader(in), Config{Deflate: true, MaxMessageBytes: 1000})
+	r := NewReader(bytes.NewReader(in), &Config{Deflate: true, MaxMessageBytes: 1000})
 	if _, err := r.Next(); !errors.Is(err, ErrInflatedTooBig) {
 		t.Fatalf("Next() error %v; want ErrInflatedTooBig", err)
 	}
@@ -259,7 +259,7 @@ func strconvQuote(s string) string { return "\"" + strings.ToValidUTF8(s, "?") +
 func TestBufferReleased(t *testing.T) {
 	pool := NewBufferPool(0)
 	in := join(bin("one"), bin("two"))
-	r := NewReader(bytes.NewReader(in), Config{Buffers: pool})
+	r := NewReader(bytes.NewReader(in), &Config{Buffers: pool})
 	if _, err := r.Next(); err != nil {
 		t.Fatal(err)
 	}

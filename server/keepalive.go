@@ -1,0 +1,165 @@
+package server
+
+import (
+	"slices"
+	"time"
+
+	"github.com/tandemhq/tandem/server/internal/wsframe"
+)
+
+// Keepalive. No read waits on an idle socket with a deadline (the poller reads only when bytes
+// come), so something else must notice a peer that went away without a word, and ping the ones
+// that are there so that their pongs say so. That is one goroutine per Server, not a timer per
+// connection: a timer costs an idle connection more than a hundred bytes for its whole life,
+// while a pass over every connection every tenth of the pong wait costs a few tens of
+// nanoseconds per connection.
+//
+// Each pass (keepaliveScan) walks the server's connection table (Server.conns) from its end
+// down, keepaliveChunk connections at a time under Server.mu, and visits each outside the lock
+// (conn.keepalive): a connection silent (no frame of any kind, a pong included) for PongWait is
+// dropped as a timed-out read would be; one whose next ping is due gets a ping, queued like any
+// frame, and the next one 9/10 of PongWait later. A pass is a tenth of PongWait, so a silent peer
+// is dropped between PongWait and 1.1 PongWait after it was last heard, and pings go out at 9/10
+// of PongWait give or take half a pass: a peer has about a tenth of the pong wait to answer, as
+// with a timer of its own.
+//
+// Walking down, rather than up, is what makes the chunks safe while connections come and go
+// between them: a connection that ends moves the table's last one into its place (removeConn),
+// and the last one has been visited already in this pass (or joined after it began), so no
+// connection is skipped; at worst one is visited twice, which changes nothing.
+
+// keepaliveChunk is how many connections a pass copies out of the table per hold of Server.mu.
+const keepaliveChunk = 256
+
+// keepaliveScanner is the goroutine that runs the passes. It starts with the server's first
+// connection (addConn) and stops at Shutdown, once the connections have ended.
+type keepaliveScanner struct {
+	stop chan struct{} // closed to stop it
+	done chan struct{} // closed when it has returned
+}
+
+// keepalivePeriod is the time between two passes: a tenth of the pong wait.
+func (s *Server) keepalivePeriod() time.Duration { return s.cfg.PongWait / 10 }
+
+// pingPeriod is how often a connection is pinged: 9/10 of the pong wait, so that the pong can
+// arrive in time.
+func (s *Server) pingPeriod() time.Duration { return s.cfg.PongWait * 9 / 10 }
+
+// startKeepalive starts the scanner if it does not run yet. s.mu is held.
+func (s *Server) startKeepalive() {
+	if s.keepalive != nil {
+		return
+	}
+	k := &keepaliveScanner{stop: make(chan struct{}), done: make(chan struct{})}
+	s.keepalive = k
+	go s.runKeepalive(k)
+}
+
+// stopKeepalive stops the scanner, if it was started, and waits for it. Shutdown calls it, once,
+// after setting closing, so that no connection can start it again.
+func (s *Server) stopKeepalive() {
+	s.mu.Lock()
+	k := s.keepalive
+	s.mu.Unlock()
+	if k == nil {
+		return
+	}
+	select {
+	case <-k.stop:
+	default:
+		close(k.stop)
+	}
+	<-k.done
+}
+
+// runKeepalive is the scanner's goroutine: a pass every keepalivePeriod until it is stopped.
+func (s *Server) runKeepalive(k *keepaliveScanner) {
+	defer close(k.done)
+	t := time.NewTicker(s.keepalivePeriod())
+	defer t.Stop()
+	var batch []*conn
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-t.C:
+			batch = s.keepaliveScan(batch, (*conn).keepalive)
+		}
+	}
+}
+
+// keepaliveScan makes one pass over the open connections: visit(c, now) for each, outside
+// s.mu. batch holds each chunk; it is returned, empty, for the next pass.
+func (s *Server) keepaliveScan(batch []*conn, visit func(c *conn, now time.Time)) []*conn {
+	s.mu.Lock()
+	i := len(s.conns)
+	s.mu.Unlock()
+	for i > 0 {
+		s.mu.Lock()
+		i = min(i, len(s.conns))
+		lo := max(0, i-keepaliveChunk)
+		batch = append(batch[:0], s.conns[lo:i]...)
+		s.mu.Unlock()
+		i = lo
+		now := time.Now()
+		for _, c := range batch {
+			visit(c, now)
+		}
+	}
+	clear(batch) // keeps no connection alive until the next pass
+	return batch[:0]
+}
+
+// keepalive is a pass's visit to c at now: it drops c if its peer has been silent for PongWait,
+// or queues a ping if one is due (within half a pass). Only the scanner calls it, one pass at a
+// time, so c.pingAt needs no lock.
+func (c *conn) keepalive(now time.Time) {
+	t := now.UnixNano()
+	wait := int64(c.s.cfg.PongWait)
+	if t >= c.lastHeard.Load()+wait {
+		if c.setClose(&closeCause{broken: true}) {
+			c.log().Debug("peer silent past the pong wait")
+		}
+		return
+	}
+	if t < c.pingAt-int64(c.s.keepalivePeriod())/2 {
+		return
+	}
+	c.pingAt = t + int64(c.s.pingPeriod())
+	c.send(outFrame{op: wsframe.OpPing}) // does nothing once the connection is closing
+}
+
+// addConn registers c among the server's connections, unless the server is shutting down, and
+// starts the keepalive scanner with the first one.
+func (s *Server) addConn(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	c.slot = int32(len(s.conns))
+	s.conns = append(s.conns, c)
+	s.startKeepalive()
+	s.connWG.Add(1)
+	s.metrics.connections.Inc()
+	return true
+}
+
+// removeConn takes c out of the connection table: the last connection takes its slot. s.mu is
+// held.
+func (s *Server) removeConn(c *conn) {
+	if c.slot < 0 {
+		return // not registered, or removed already
+	}
+	last := len(s.conns) - 1
+	moved := s.conns[last]
+	s.conns[c.slot] = moved
+	moved.slot = c.slot
+	s.conns[last] = nil
+	s.conns = s.conns[:last]
+	if cap(s.conns) > 64 && len(s.conns) < cap(s.conns)/4 {
+		// Give back a table that once held many more connections.
+		s.conns = slices.Clip(slices.Clone(s.conns))
+	}
+	c.slot = -1
+}
