@@ -310,8 +310,16 @@ func (c *conn) writeInline(f outFrame) {
 	}
 	n, hdrLen, err := c.s.poll.writeFrameNow(c.rawConn(), op, f.data)
 	total := hdrLen + len(f.data)
+	if err == nil && n == total { // the usual case, without handOver's allocations
+		c.written([]outFrame{f}, 0)
+		c.mu.Lock()
+		c.writing = false
+		c.kick() // frames queued while this one was written, or a close
+		c.mu.Unlock()
+		return
+	}
 	var bufs [][]byte
-	if err == nil && n < total {
+	if err == nil {
 		// The header was on writeFrameNow's buffer: what is left of it is made again.
 		bufs = [][]byte{wsframe.AppendHeader(make([]byte, 0, hdrLen), op, len(f.data)), f.data}
 	}
