@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -681,17 +680,7 @@ func (a *actor) addMember(c *conn) {
 
 // removeMember takes c, a member, out of the members: the last one takes its slot.
 func (a *actor) removeMember(c *conn) {
-	last := len(a.members) - 1
-	moved := a.members[last]
-	a.members[c.memberSlot] = moved
-	moved.memberSlot = c.memberSlot
-	a.members[last] = nil
-	a.members = a.members[:last]
-	c.memberSlot = -1
-	if cap(a.members) > 64 && len(a.members) < cap(a.members)/4 {
-		// Give back a table that once held a crowd.
-		a.members = slices.Clip(slices.Clone(a.members))
-	}
+	a.members = removeSlot(a.members, c, func(c *conn) *int32 { return &c.memberSlot })
 }
 
 // syncFrame returns the sync answer to a hello with state vector svBytes: the snapshot for an empty

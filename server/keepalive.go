@@ -151,15 +151,22 @@ func (s *Server) removeConn(c *conn) {
 	if c.slot < 0 {
 		return // not registered, or removed already
 	}
-	last := len(s.conns) - 1
-	moved := s.conns[last]
-	s.conns[c.slot] = moved
-	moved.slot = c.slot
-	s.conns[last] = nil
-	s.conns = s.conns[:last]
-	if cap(s.conns) > 64 && len(s.conns) < cap(s.conns)/4 {
-		// Give back a table that once held many more connections.
-		s.conns = slices.Clip(slices.Clone(s.conns))
+	s.conns = removeSlot(s.conns, c, func(c *conn) *int32 { return &c.slot })
+}
+
+// removeSlot takes c out of tab, a table of connections in which each knows its index (the field
+// slot returns): the last connection takes c's place, and c's index becomes -1. A table that once
+// held many more is given back.
+func removeSlot(tab []*conn, c *conn, slot func(*conn) *int32) []*conn {
+	i, last := *slot(c), len(tab)-1
+	moved := tab[last]
+	tab[i] = moved
+	*slot(moved) = i
+	tab[last] = nil
+	tab = tab[:last]
+	*slot(c) = -1
+	if cap(tab) > 64 && len(tab) < cap(tab)/4 {
+		tab = slices.Clip(slices.Clone(tab))
 	}
-	c.slot = -1
+	return tab
 }
