@@ -171,7 +171,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if n := serveProcs(os.Getenv, runtime.GOMAXPROCS(0)); n != runtime.GOMAXPROCS(0) {
 		runtime.GOMAXPROCS(n)
-		log.Info("running goroutines on 2 threads on this single CPU (GOMAXPROCS=2); set GOMAXPROCS to choose")
+		log.Info("one CPU available: running goroutines on 2 threads so that an fsync does not stall the network (set GOMAXPROCS to choose)", "gomaxprocs", n)
 	}
 	if o.memoryLimit > 0 {
 		debug.SetMemoryLimit(o.memoryLimit)
