@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -232,5 +233,56 @@ func TestFileBytes(t *testing.T) {
 	}
 	if after <= before {
 		t.Errorf("FileBytes() = %d after 80 KiB of appends; want more than %d", after, before)
+	}
+}
+
+// TestOpenEitherFreelist: commits write no freelist (NoFreelistSync), and a file whose freelist
+// another bbolt writer synced opens and keeps working; so does the file written after it.
+func TestOpenEitherFreelist(t *testing.T) {
+	s, path := openTest(t, Options{NoSync: true})
+	if _, err := s.AppendSync(context.Background(), "a", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A writer that syncs the freelist, with freed pages on it.
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("bolt.Open(%q) = %v", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("scratch"))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte("k"), make([]byte, 64<<10))
+	})
+	if err == nil {
+		err = db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte("scratch")) })
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s = mustOpen(t, path, Options{NoSync: true})
+	if _, err := s.AppendSync(context.Background(), "a", []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, s, Options{NoSync: true})
+	st, ok, err := s.Load("a")
+	if err != nil || !ok {
+		t.Fatalf("Load(a) = %v, %v; want the document", ok, err)
+	}
+	var got []string
+	for _, e := range st.Log {
+		got = append(got, string(e.Data))
+	}
+	if len(got) != 2 || got[0] != "one" || got[1] != "two" {
+		t.Errorf("log after a freelist-synced writer = %q; want [one two]", got)
 	}
 }
