@@ -10,21 +10,15 @@ import assert from 'node:assert/strict';
 import { Doc } from './index.js';
 import { cpLength } from './utf.js';
 import { hex } from './encoding.js';
+import { xorshift32 } from './scenario.js';
 
 /**
  * rng returns a seeded xorshift32 generator of floats in [0, 1).
  * @param {number} seed
  */
 function rng(seed) {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 4294967296;
-  };
+  const next = xorshift32(seed);
+  return () => next() / 4294967296;
 }
 
 const PIECES = ['a', 'b', 'hello ', 'é', '中文', '😀', '👍🏽', 'e\u0301', '\n', '\u{10ffff}', 'xyz😀q'];

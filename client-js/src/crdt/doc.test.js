@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Doc, CrdtError, encodeStateVector, decodeStateVector, encodeRelPos, decodeRelPos, REL_BEFORE, REL_AFTER, REL_START, REL_END } from './index.js';
 import { hex, unhex } from './encoding.js';
+import { xorshift32 } from './scenario.js';
 
 /**
  * kindOf returns the kind of the error fn throws.
@@ -211,15 +212,7 @@ test('type-and-delete churn: 100,000 pairs at one place leave one deleted run', 
     { name: 'random positions in 1,000 characters', start: 1000, pos: (n, r) => r() % (n + 1), max: 2 << 20 },
   ];
   for (const { name, start, pos, max } of cases) {
-    let x = 11;
-    const r = () => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x;
-    };
+    const r = xorshift32(11);
     const d = new Doc(1);
     const t = d.text('body');
     if (start > 0) t.insert(0, 'a'.repeat(start));
@@ -240,15 +233,7 @@ test('type-and-delete churn: 100,000 pairs at one place leave one deleted run', 
 
 test('local insertion lands at its index, after the deleted items before it', () => {
   for (let seed = 1; seed <= 20; seed++) {
-    let x = seed;
-    const r = () => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x;
-    };
+    const r = xorshift32(seed);
     const a = new Doc(1);
     const b = new Doc(2);
     const ta = a.text('t');

@@ -104,22 +104,35 @@ export function errorKind(err) {
 }
 
 /**
- * shuffle permutes a in place with the scenario PRNG: a 32-bit xorshift
- * (13, 17, 5) seeded with seed (0 means 0x9e3779b9), Fisher–Yates from the end
- * with j = next() % (i+1).
- * @template T
- * @param {T[]} a
+ * xorshift32 returns the scenario PRNG: a 32-bit xorshift (13, 17, 5) seeded
+ * with seed (0 means 0x9e3779b9), each call the next unsigned 32-bit value.
+ * Tests use it too, so that a failure repeats from its seed.
  * @param {number} seed
+ * @returns {() => number}
  */
-export function shuffle(a, seed) {
+export function xorshift32(seed) {
   let x = seed >>> 0 || 0x9e3779b9;
-  for (let i = a.length - 1; i > 0; i--) {
+  return () => {
     x ^= x << 13;
     x >>>= 0;
     x ^= x >>> 17;
     x ^= x << 5;
     x >>>= 0;
-    const j = x % (i + 1);
+    return x;
+  };
+}
+
+/**
+ * shuffle permutes a in place with the scenario PRNG (xorshift32), Fisher–Yates
+ * from the end with j = next() % (i+1).
+ * @template T
+ * @param {T[]} a
+ * @param {number} seed
+ */
+export function shuffle(a, seed) {
+  const next = xorshift32(seed);
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = next() % (i + 1);
     const t = a[i];
     a[i] = a[j];
     a[j] = t;

@@ -8,6 +8,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Doc, splitUpdate, MIN_SPLIT_BYTES } from './index.js';
 import { hex, unhex } from './encoding.js';
+import { xorshift32 } from './scenario.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const vectors = resolve(here, '..', '..', '..', 'testdata', 'crdt', 'split.json');
@@ -135,15 +136,8 @@ test('one long run of multi-byte text fills every part', () => {
  * @param {number} seed
  */
 function rng(seed) {
-  let x = seed || 0x9e3779b9;
-  return (/** @type {number} */ n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
+  const next = xorshift32(seed);
+  return (/** @type {number} */ n) => next() % n;
 }
 
 test('random sessions: parts in order give the same replica as the whole, from various states', () => {

@@ -5,17 +5,11 @@ import assert from 'node:assert/strict';
 import { addRange, canonical, decodeUpdate, encodeUpdate, Op } from './update.js';
 import { TEXT, SKIP } from './seq.js';
 import { hex } from './encoding.js';
+import { xorshift32 } from './scenario.js';
 
 test('addRange keeps ranges sorted, merged and non-adjacent', () => {
-  let x = 7;
-  const rnd = (/** @type {number} */ n) => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x % n;
-  };
+  const next = xorshift32(7);
+  const rnd = (/** @type {number} */ n) => next() % n;
   for (let t = 0; t < 2000; t++) {
     /** @type {number[]} */
     const r = [];
