@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -135,7 +134,11 @@ type closeCause struct {
 	broken bool
 }
 
+// newConn returns a connection on nc, which becomes a sockConn if it is plain TCP (detachConn).
 func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
+	if nc != nil {
+		nc = detachConn(nc)
+	}
 	s.mu.Lock()
 	s.connCount++
 	id := s.connCount
@@ -151,9 +154,7 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 		memberSlot: -1,
 		readOnly:   who.Role != RoleWrite,
 	}
-	if _, ok := nc.(*net.TCPConn); ok && writeNowAvailable {
-		c.direct = true
-	}
+	c.direct = isDirect(nc)
 	now := time.Now()
 	c.heard(now)
 	c.pingAt = now.Add(s.pingPeriod()).UnixNano()
@@ -296,7 +297,7 @@ func (c *conn) flush() {
 	c.mu.Unlock()
 	var w frameWriter
 	bufs, total := w.gather(batch)
-	n, err := c.s.poll.writeNow(c.rawConn(), bufs)
+	n, err := c.s.poll.writeNow(c.nc, bufs)
 	c.handOver(bufs, n, total, err, batch, payloadBytes(batch))
 }
 
@@ -308,7 +309,7 @@ func (c *conn) writeInline(f outFrame) {
 	if op == 0 {
 		op = wsframe.OpBinary
 	}
-	n, hdrLen, err := c.s.poll.writeFrameNow(c.rawConn(), op, f.data)
+	n, hdrLen, err := c.s.poll.writeFrameNow(c.nc, op, f.data)
 	total := hdrLen + len(f.data)
 	if err == nil && n == total { // the usual case, without handOver's allocations
 		c.written([]outFrame{f}, 0)
@@ -498,28 +499,17 @@ func (c *conn) drain() {
 // then, if anything is left, with deadline d, waiting for the socket.
 func (c *conn) writeBufs(bufs [][]byte, d time.Duration) error {
 	if c.direct {
-		n, err := c.s.poll.writeNow(c.rawConn(), bufs)
-		if err != nil {
-			return err
-		}
-		if bufs = consumeBufs(bufs, n); len(bufs) == 0 {
-			return nil
-		}
+		return c.s.poll.writeAll(c.nc, bufs, d)
 	}
 	if err := c.nc.SetWriteDeadline(time.Now().Add(d)); err != nil {
 		return err
 	}
-	var err error
 	if len(bufs) == 1 {
-		_, err = c.nc.Write(bufs[0])
-	} else {
-		nb := net.Buffers(bufs)
-		_, err = nb.WriteTo(c.nc)
+		_, err := c.nc.Write(bufs[0])
+		return err
 	}
-	if err == nil && c.direct {
-		// The writes that do not wait check the deadline too: clear it.
-		err = c.nc.SetWriteDeadline(time.Time{})
-	}
+	nb := net.Buffers(bufs)
+	_, err := nb.WriteTo(c.nc)
 	return err
 }
 
@@ -835,20 +825,6 @@ type connLog struct{ c *conn }
 
 // log returns the connection's logger.
 func (c *conn) log() connLog { return connLog{c} }
-
-// rawConn returns the socket's descriptor, for system calls; nil for a connection that is not
-// plain TCP. It is asked for each time rather than kept: an idle connection is smaller for it.
-func (c *conn) rawConn() syscall.RawConn {
-	tc, ok := c.nc.(*net.TCPConn)
-	if !ok {
-		return nil
-	}
-	raw, err := tc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return raw
-}
 
 // Debug logs at Debug level.
 func (l connLog) Debug(msg string, args ...any) {

@@ -17,9 +17,7 @@ import (
 // that a connection never has two readers: the next event can only come after the reader re-armed,
 // so its messages reach the actor in the order they were sent, and none is read twice or skipped.
 
-// pollState is a connection's place on the poller. The socket itself, for epoll_ctl and the peek,
-// is asked of the connection each time (rawConn) rather than kept: an idle connection is smaller
-// for it, and a read burst makes garbage of a few bytes more.
+// pollState is a connection's place on the poller. Its socket is a sockConn (sock_linux.go).
 type pollState struct {
 	state atomic.Int32 // pollOff, pollIdle, pollReading or pollDone
 	key   uint64       // the connection's key on the poller (never 0, never reused)
@@ -150,10 +148,8 @@ func (p *poller) arm(c *conn, op int) error {
 		Pad:    int32(uint32(c.poll.key >> 32)),
 	}
 	var err error
-	if cerr := c.rawConn().Control(func(fd uintptr) {
-		err = syscall.EpollCtl(epfd, op, int(fd), &ev)
-	}); cerr != nil {
-		return cerr
+	if !c.nc.(*sockConn).control(func(fd int) { err = syscall.EpollCtl(epfd, op, fd, &ev) }) {
+		return os.ErrClosed
 	}
 	return err
 }
@@ -270,10 +266,10 @@ func (p *poller) read(c *conn) {
 func (c *conn) readable() bool {
 	var buf [1]byte
 	var errno syscall.Errno
-	if err := c.rawConn().Control(func(fd uintptr) {
-		_, _, errno = syscall.Syscall6(syscall.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&buf[0])), 1,
+	if !c.nc.(*sockConn).control(func(fd int) {
+		_, _, errno = syscall.Syscall6(syscall.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(&buf[0])), 1,
 			syscall.MSG_PEEK|syscall.MSG_DONTWAIT, 0, 0)
-	}); err != nil {
+	}) {
 		return true
 	}
 	return errno != syscall.EAGAIN

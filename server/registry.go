@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/tandemhq/tandem/protocol"
@@ -46,6 +47,18 @@ func (r *registry) get(id string, create bool) (*actor, error) {
 		a.run()
 	}()
 	return a, nil
+}
+
+// intern returns id as a string that an open document shares, or a copy of it: a connection
+// keeps its document's ID for its life, and the one the router gives is part of a longer string
+// (the request's path).
+func (r *registry) intern(id string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if a := r.actors[id]; a != nil {
+		return a.id
+	}
+	return strings.Clone(id)
 }
 
 // remove forgets a, if it is still the actor registered for its document.

@@ -1,47 +1,33 @@
 package server
 
 import (
+	"net"
 	"syscall"
-	"unsafe"
+	"time"
 
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
 
 // writeNowAvailable says that the poller's writeNow writes: conn.send writes a frame on the
-// sender's goroutine when the connection's writer is idle, and the writer sets a deadline only
-// when the socket's buffer is full.
+// sender's goroutine when the connection's writer is idle, and the writer waits (with a deadline)
+// only when the socket's buffer is full.
 const writeNowAvailable = true
 
-// sockWriter is the state of one writev that must not wait: the iovecs, the frame header they may
-// point to, and the function the socket's RawConn.Write calls, bound once. The poller keeps them
-// in a pool, so that a write allocates nothing.
+// isDirect reports whether nc is a socket that writeNow can write to (detachConn's sockConn).
+func isDirect(nc net.Conn) bool {
+	_, ok := nc.(*sockConn)
+	return ok
+}
+
+// sockWriter is the state of one writev: the iovecs and the frame header they may point to. The
+// poller keeps them in a pool, so that a write allocates nothing.
 type sockWriter struct {
-	hdr   [wsframe.MaxHeaderBytes]byte
-	iov   [8]syscall.Iovec
-	k     int
-	n     int
-	errno syscall.Errno
-	fn    func(fd uintptr) bool
+	hdr [wsframe.MaxHeaderBytes]byte
+	iov [8]syscall.Iovec
+	k   int
 }
 
-func newSockWriter() any {
-	w := &sockWriter{}
-	w.fn = w.writev
-	return w
-}
-
-// writev is called by RawConn.Write with the descriptor: one writev, never a wait (a full buffer is
-// for the caller to handle).
-func (w *sockWriter) writev(fd uintptr) bool {
-	for {
-		r, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&w.iov[0])), uintptr(w.k))
-		if e == syscall.EINTR {
-			continue
-		}
-		w.n, w.errno = int(r), e
-		return true
-	}
-}
+func newSockWriter() any { return &sockWriter{} }
 
 // set points the iovecs at bufs (at most len(w.iov) of the non-empty ones).
 func (w *sockWriter) set(bufs [][]byte) {
@@ -59,39 +45,43 @@ func (w *sockWriter) set(bufs [][]byte) {
 	}
 }
 
-// write runs the writev on raw and returns the bytes written: 0 when the buffer is full, an error
+// write runs the writev on s and returns the bytes written: 0 when the buffer is full, an error
 // when the socket failed or is closed.
-func (w *sockWriter) write(raw syscall.RawConn) (int, error) {
+func (w *sockWriter) write(s *sockConn) (int, error) {
 	defer clear(w.iov[:w.k]) // keep no pointer to the frames in the pool
 	if w.k == 0 {
 		return 0, nil
 	}
-	if err := raw.Write(w.fn); err != nil {
-		return 0, err
-	}
-	switch w.errno {
+	return w.result(s.writev(w))
+}
+
+// result turns a writev's outcome into write's.
+func (w *sockWriter) result(n int, errno syscall.Errno) (int, error) {
+	switch errno {
 	case 0:
-		return w.n, nil
+		return n, nil
 	case syscall.EAGAIN:
 		return 0, nil
+	case syscall.EBADF:
+		return 0, net.ErrClosed
 	default:
-		return 0, w.errno
+		return 0, errno
 	}
 }
 
-// writeNow writes bufs to the socket as far as its send buffer takes them at once, without waiting
-// and without a deadline, and returns how many bytes it wrote (0 when the buffer is full). An
-// error is the socket's failure or its closing, never a full buffer.
-func (p *poller) writeNow(raw syscall.RawConn, bufs [][]byte) (int, error) {
+// writeNow writes bufs to nc (a sockConn) as far as its send buffer takes them at once, without
+// waiting, and returns how many bytes it wrote (0 when the buffer is full). An error is the
+// socket's failure or its closing, never a full buffer.
+func (p *poller) writeNow(nc net.Conn, bufs [][]byte) (int, error) {
 	w := p.writers.Get().(*sockWriter)
 	defer p.writers.Put(w)
 	w.set(bufs)
-	return w.write(raw)
+	return w.write(nc.(*sockConn))
 }
 
 // writeFrameNow is writeNow for one frame of opcode op and payload data. It returns the bytes
 // written and the header's length.
-func (p *poller) writeFrameNow(raw syscall.RawConn, op wsframe.Opcode, data []byte) (n, hdrLen int, err error) {
+func (p *poller) writeFrameNow(nc net.Conn, op wsframe.Opcode, data []byte) (n, hdrLen int, err error) {
 	w := p.writers.Get().(*sockWriter)
 	defer p.writers.Put(w)
 	h := wsframe.AppendHeader(w.hdr[:0], op, len(data))
@@ -103,6 +93,16 @@ func (p *poller) writeFrameNow(raw syscall.RawConn, op wsframe.Opcode, data []by
 		w.iov[1].SetLen(len(data))
 		w.k = 2
 	}
-	n, err = w.write(raw)
+	n, err = w.write(nc.(*sockConn))
 	return n, len(h), err
+}
+
+// writeAll writes bufs whole to nc (a sockConn), waiting while its send buffer is full, for at
+// most d in all. bufs is consumed.
+func (p *poller) writeAll(nc net.Conn, bufs [][]byte, d time.Duration) error {
+	s := nc.(*sockConn)
+	s.wdl.Store(time.Now().Add(d).UnixNano())
+	w := p.writers.Get().(*sockWriter)
+	defer p.writers.Put(w)
+	return s.writeAll(w, bufs)
 }

@@ -3,7 +3,8 @@
 package server
 
 import (
-	"syscall"
+	"net"
+	"time"
 
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
@@ -12,8 +13,16 @@ import (
 // through the writer goroutine (conn.drain), with a deadline on every write.
 const writeNowAvailable = false
 
-func (p *poller) writeNow(raw syscall.RawConn, bufs [][]byte) (int, error) { return 0, nil }
+// detachConn keeps the runtime's connection: there is no sockConn here.
+func detachConn(nc net.Conn) net.Conn { return nc }
 
-func (p *poller) writeFrameNow(raw syscall.RawConn, op wsframe.Opcode, data []byte) (n, hdrLen int, err error) {
+// isDirect is false: no connection is written with writeNow.
+func isDirect(net.Conn) bool { return false }
+
+func (p *poller) writeNow(nc net.Conn, bufs [][]byte) (int, error) { return 0, nil }
+
+func (p *poller) writeFrameNow(nc net.Conn, op wsframe.Opcode, data []byte) (n, hdrLen int, err error) {
 	return 0, wsframe.HeaderLen(len(data)), nil
 }
+
+func (p *poller) writeAll(nc net.Conn, bufs [][]byte, d time.Duration) error { return nil }

@@ -56,6 +56,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "too_many_connections", err.Error())
 		return
 	}
+	id = s.docs.intern(id)
 	nc, deflate, err := s.upgrade(w, r)
 	if err != nil {
 		// The upgrader has answered with an error.
@@ -63,14 +64,14 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := newConn(s, nc, id, who)
-	c.fr.Reset(nc, s.readerConfig(deflate))
+	c.fr.Reset(c.nc, s.readerConfig(deflate))
 	c.secDone = s.watchConn(c, who, release) // security: 4401 at the token's expiry (limits.go)
 	if !s.addConn(c) {
 		c.secDone() // security
 		var w frameWriter
 		w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(protocol.CloseGoingAway), "server shutting down"))
 		_ = w.writeTo(c, s.cfg.WriteTimeout)
-		_ = nc.Close()
+		_ = c.nc.Close()
 		return
 	}
 	c.log().Debug("connected", "remote", r.RemoteAddr, "who", who)
