@@ -41,9 +41,9 @@ const (
 )
 
 // idleMemLimitBytes is what TestIdleConnHeap allows the live heap to grow by per idle connection
-// joining open documents: about 10% above the measured figure (905 B), for noise, and well below
-// what a timer or an object more per connection would add.
-const idleMemLimitBytes = 1000
+// joining open documents: about 10% above the measured figure (555 B), for noise, and below what
+// a timer or an object more per connection would add.
+const idleMemLimitBytes = 610
 
 // TestIdleConnHeap measures the server's live heap per idle, synced connection: N real WebSocket
 // connections over 127.0.0.1 to a server on a real storage file, spread over 100 documents, each
