@@ -199,6 +199,10 @@ type actor struct {
 	// connections (sendTo) and writes each one's frames at the end (flushHeld).
 	holding bool
 	held    []*conn
+	// When the document is busy, the actor writes what it holds at most once per lingerMax
+	// (endBatch), so that each connection gets several frames per system call.
+	linger     lingerState
+	flushTimer *time.Timer // set while the actor lingers
 
 	// Owned by run.
 	doc       *crdt.Doc
@@ -305,17 +309,84 @@ func (a *actor) postEvent(e event) {
 const actorBatch = 64
 
 // handleQueued handles the messages already waiting in the inbox, up to a batch, as long as the
-// actor's mode stays the same (settle acts on a change before the next message).
-func (a *actor) handleQueued() {
+// actor's mode stays the same (settle acts on a change before the next message), and returns how
+// many it handled.
+func (a *actor) handleQueued() int {
 	mode := a.mode
+	handled := 0
 	for n := 1; n < actorBatch && a.fatal == nil && a.mode == mode; n++ {
 		select {
 		case m := <-a.inbox:
 			a.handle(m)
+			handled++
 		default:
+			return handled
+		}
+	}
+	return handled
+}
+
+// Lingering under load. Each frame the actor writes costs a system call, and on a loopback or a
+// virtual machine most of that is the kernel's (the receiver's wake-up included), not the
+// server's: at thousands of edits a second the calls, not the edits, fill the CPU. When a
+// document receives at least lingerRate messages a second, the actor writes what it holds at most
+// once per lingerMax: each connection then gets the frames of several edits in one call. Below
+// that rate nothing waits (a typist's keystrokes are further apart than lingerMax), and no frame
+// waits more than lingerMax.
+const (
+	lingerMax    = 16 * time.Millisecond
+	lingerRate   = 100 // messages a second
+	lingerWindow = 100 * time.Millisecond
+)
+
+// lingerState decides when a document's actor writes what it holds: at once, unless the document
+// is busy and the last write was less than lingerMax ago.
+type lingerState struct {
+	lastFlush time.Time // when held frames were last written
+	rateStart time.Time // the start of the current rate window
+	rateCount int       // messages handled in it
+	busy      bool      // the last window, ended less than a window ago, counted lingerRate's worth
+}
+
+// count counts n messages handled at now.
+func (l *lingerState) count(now time.Time, n int) {
+	if d := now.Sub(l.rateStart); d >= lingerWindow {
+		l.busy = d < 2*lingerWindow && l.rateCount >= lingerRate*int(lingerWindow/time.Millisecond)/1000
+		l.rateStart, l.rateCount = now, 0
+	}
+	l.rateCount += n
+}
+
+// wait returns how long the actor holds on to what it holds, from now: 0 to write at once.
+func (l *lingerState) wait(now time.Time) time.Duration {
+	if !l.busy || now.Sub(l.rateStart) >= 2*lingerWindow {
+		return 0
+	}
+	return max(0, lingerMax-now.Sub(l.lastFlush))
+}
+
+// flushed records a write of held frames at now.
+func (l *lingerState) flushed(now time.Time) { l.lastFlush = now }
+
+// endBatch ends a batch of messages or events: it writes what the actor holds, or, when the
+// document is busy (lingerState), lets the flush timer write it later.
+func (a *actor) endBatch() {
+	if a.flushTimer != nil {
+		return // lingering: the timer writes
+	}
+	if len(a.held) == 0 {
+		a.holding = false
+		return
+	}
+	now := time.Now()
+	if a.mode == modeRun && a.fatal == nil {
+		if wait := a.linger.wait(now); wait > 0 {
+			a.flushTimer = time.NewTimer(wait)
 			return
 		}
 	}
+	a.flushHeld()
+	a.linger.flushed(now)
 }
 
 // sendTo sends f to c: held until flushHeld while the actor handles a batch, at once otherwise.
@@ -367,12 +438,16 @@ func (a *actor) run() {
 		case m := <-a.inbox:
 			a.holding = true
 			a.handle(m)
-			a.handleQueued()
-			a.flushHeld()
+			a.linger.count(time.Now(), 1+a.handleQueued())
+			a.endBatch()
 		case <-a.evWake:
 			a.holding = true
 			a.drainEvents()
+			a.endBatch()
+		case <-timerC(a.flushTimer):
+			a.flushTimer = nil
 			a.flushHeld()
+			a.linger.flushed(time.Now())
 		case <-timerC(a.idleTimer):
 			a.idleTimer = nil
 			a.onIdle()
@@ -521,6 +596,11 @@ func (a *actor) settle() bool {
 // closes what is still connected, and answers whatever is still in the inbox with errRetry.
 func (a *actor) exit() {
 	a.s.docs.remove(a)
+	if a.flushTimer != nil {
+		a.flushTimer.Stop()
+		a.flushTimer = nil
+	}
+	a.flushHeld() // what a lingering actor holds goes before the close frames
 	cause := a.fatal
 	switch {
 	case cause != nil:
