@@ -336,7 +336,7 @@ func (a *actor) handleQueued() int {
 const (
 	lingerMax    = 16 * time.Millisecond
 	lingerRate   = 100 // messages a second
-	lingerWindow = 100 * time.Millisecond
+	lingerWindow = 500 * time.Millisecond
 )
 
 // lingerState decides when a document's actor writes what it holds: at once, unless the document
