@@ -368,9 +368,9 @@ func (l *lingerState) wait(now time.Time) time.Duration {
 // flushed records a write of held frames at now.
 func (l *lingerState) flushed(now time.Time) { l.lastFlush = now }
 
-// endBatch ends a batch of messages or events: it writes what the actor holds, or, when the
-// document is busy (lingerState), lets the flush timer write it later.
-func (a *actor) endBatch() {
+// endBatch ends a batch of messages or events at now: it writes what the actor holds, or, when
+// the document is busy (lingerState), lets the flush timer write it later.
+func (a *actor) endBatch(now time.Time) {
 	if a.flushTimer != nil {
 		return // lingering: the timer writes
 	}
@@ -378,7 +378,6 @@ func (a *actor) endBatch() {
 		a.holding = false
 		return
 	}
-	now := time.Now()
 	if a.mode == modeRun && a.fatal == nil {
 		if wait := a.linger.wait(now); wait > 0 {
 			a.flushTimer = time.NewTimer(wait)
@@ -438,12 +437,13 @@ func (a *actor) run() {
 		case m := <-a.inbox:
 			a.holding = true
 			a.handle(m)
-			a.linger.count(time.Now(), 1+a.handleQueued())
-			a.endBatch()
+			now := time.Now()
+			a.linger.count(now, 1+a.handleQueued())
+			a.endBatch(now)
 		case <-a.evWake:
 			a.holding = true
 			a.drainEvents()
-			a.endBatch()
+			a.endBatch(time.Now())
 		case <-timerC(a.flushTimer):
 			a.flushTimer = nil
 			a.flushHeld()
@@ -600,7 +600,7 @@ func (a *actor) exit() {
 		a.flushTimer.Stop()
 		a.flushTimer = nil
 	}
-	a.flushHeld() // what a lingering actor holds goes before the close frames
+	a.flushHeld() // what a lingering actor holds, written before the close frames are queued
 	cause := a.fatal
 	switch {
 	case cause != nil:
