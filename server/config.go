@@ -20,10 +20,11 @@ type Config struct {
 	Logger *slog.Logger
 
 	// AllowedOrigins lists the browser origins ("https://app.example.com", scheme://host[:port])
-	// accepted on a WebSocket upgrade, compared exactly and case-insensitively. Empty means the
-	// request's own host only, like gorilla/websocket's default; a request without an Origin
-	// header (a non-browser client) is always allowed through to authorization. The single value
-	// "*" allows every origin; it is never the default.
+	// accepted on a WebSocket upgrade, compared exactly and case-insensitively, besides the
+	// server's own (the request's host), which is always accepted so that the demo it serves
+	// works. Empty means the server's own only, like gorilla/websocket's default; a request
+	// without an Origin header (a non-browser client) is always allowed through to authorization.
+	// The single value "*" allows every origin; it is never the default.
 	AllowedOrigins []string
 
 	// MaxMessageBytes bounds one incoming WebSocket message, in bytes; a larger one closes the
@@ -164,6 +165,9 @@ func (c Config) withDefaults() Config {
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&c.StorageLockTimeout, DefaultStorageLockTimeout)
 	c.SecurityConfig = c.SecurityConfig.withDefaults() // security
+	if c.RevocationsPath == "" && c.DataPath != "" {
+		c.RevocationsPath = c.DataPath + ".revocations.json" // security
+	}
 	return c
 }
 
@@ -224,14 +228,12 @@ func (c Config) validate() error {
 }
 
 // originAllowed reports whether a WebSocket upgrade from origin (the Origin header, non-empty) to
-// host (the request's Host) is allowed by allowed.
+// host (the request's Host) is allowed by allowed. The server's own origin (the request's host) is
+// always allowed, so that the demo it serves at / works whatever the list says: a page the server
+// served itself is no cross-site request.
 func originAllowed(allowed []string, origin, host string) bool {
-	if len(allowed) == 0 {
-		u, err := url.Parse(origin)
-		if err != nil {
-			return false
-		}
-		return strings.EqualFold(u.Host, host)
+	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, host) {
+		return true
 	}
 	for _, a := range allowed {
 		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {
