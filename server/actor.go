@@ -750,7 +750,7 @@ func (a *actor) onJoin(m joinMsg) {
 		c.send(outFrame{data: f})
 	}
 	m.reply <- nil
-	c.log().Debug("joined", "client", c.clientID, "members", len(a.members), "read_only", c.readOnly.Load())
+	c.log().Debug("joined", "client", c.clientID, "members", len(a.members), "read_only", c.isReadOnly())
 }
 
 // isMember reports whether c is joined to the actor.
@@ -856,7 +856,7 @@ func (a *actor) onUpdate(m updateMsg) {
 		a.s.refuseErr(err)
 		m.c.closeWith(err)
 	}
-	if m.c.readOnly.Load() {
+	if m.c.isReadOnly() {
 		refuse(errReadOnly)
 		return
 	}

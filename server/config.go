@@ -60,6 +60,12 @@ type Config struct {
 	// closed; the server pings at 9/10 of it. Zero means 30 s.
 	PongWait time.Duration
 
+	// PresenceWait is how long a connection that shows a presence (its last awareness state was
+	// not empty) may stay silent before it is closed, so that its cursor leaves the other
+	// editors' screens soon after its network died; it is pinged every half of it. Zero means
+	// 6 s; more than PongWait means PongWait.
+	PresenceWait time.Duration
+
 	// AwarenessInterval is the period over which awareness changes of a document are coalesced
 	// (latest state per client) into one message to the other editors. Zero means 50 ms.
 	AwarenessInterval time.Duration
@@ -119,6 +125,7 @@ const (
 	DefaultWriteTimeout        = 10 * time.Second
 	DefaultPongWait            = 30 * time.Second
 	DefaultAwarenessInterval   = 50 * time.Millisecond
+	DefaultPresenceWait        = 6 * time.Second
 	DefaultIdleUnloadAfter     = 30 * time.Second
 	DefaultCompactLogEntries   = 1000
 	DefaultCompactLogBytes     = 8 << 20
@@ -154,6 +161,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.PongWait, DefaultPongWait)
 	setDur(&c.AwarenessInterval, DefaultAwarenessInterval)
+	setDur(&c.PresenceWait, DefaultPresenceWait)
 	setDur(&c.IdleUnloadAfter, DefaultIdleUnloadAfter)
 	setInt(&c.CompactLogEntries, DefaultCompactLogEntries)
 	if c.CompactLogBytes == 0 {
@@ -201,6 +209,7 @@ func (c Config) validate() error {
 		{"WriteTimeout", int64(c.WriteTimeout)},
 		{"PongWait", int64(c.PongWait)},
 		{"AwarenessInterval", int64(c.AwarenessInterval)},
+		{"PresenceWait", int64(c.PresenceWait)},
 		{"IdleUnloadAfter", int64(c.IdleUnloadAfter)},
 		{"CompactLogEntries", int64(c.CompactLogEntries)},
 		{"CompactLogBytes", c.CompactLogBytes},
@@ -223,6 +232,9 @@ func (c Config) validate() error {
 	}
 	if c.PongWait < 10*time.Millisecond {
 		return bad("PongWait", "is below 10ms (%s)", c.PongWait)
+	}
+	if c.PresenceWait < 10*time.Millisecond {
+		return bad("PresenceWait", "is below 10ms (%s)", c.PresenceWait)
 	}
 	return c.SecurityConfig.validate() // security
 }

@@ -72,10 +72,9 @@ type conn struct {
 	// memberSlot is the connection's index in its actor's members, -1 when not there; only the
 	// actor's goroutine touches it.
 	memberSlot int32
-	// readOnly: the connection may not change its document, because its caller's role is read or
-	// its hello said so. Set by newConn, then by the reader from the hello and from each token
-	// refresh (refresh.go); the actor reads it for every update.
-	readOnly atomic.Bool
+	// flags holds connReadOnly and connPresence (set by newConn and the reader; read by the actor
+	// and the keepalive scanner).
+	flags atomic.Uint32
 	// helloReadOnly: the hello asked for read-only, whatever a refreshed token allows. Only the
 	// reader touches it.
 	helloReadOnly bool
@@ -157,13 +156,40 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 		slot:       -1,
 		memberSlot: -1,
 	}
-	c.readOnly.Store(who.Role != RoleWrite)
+	c.setFlag(connReadOnly, who.Role != RoleWrite)
 	c.direct = isDirect(nc)
 	now := time.Now()
 	c.heard(now)
 	c.pingAt = now.Add(s.pingPeriod()).UnixNano()
 	return c
 }
+
+// Bits of conn.flags.
+const (
+	// connReadOnly: the connection may not change its document, because its caller's role is
+	// read or its hello said so. Set by newConn, then by the reader from the hello and from each
+	// token refresh (refresh.go); the actor reads it for every update.
+	connReadOnly uint32 = 1 << iota
+	// connPresence: the connection's last awareness state was not empty: its peer shows a
+	// presence (a cursor) to the others, and the keepalive checks it on the shorter presence
+	// wait (keepalive.go). Set and cleared by the reader.
+	connPresence
+)
+
+// setFlag sets or clears bit f of c.flags.
+func (c *conn) setFlag(f uint32, on bool) {
+	if on {
+		c.flags.Or(f)
+	} else {
+		c.flags.And(^f)
+	}
+}
+
+// isReadOnly reports whether c may not change its document.
+func (c *conn) isReadOnly() bool { return c.flags.Load()&connReadOnly != 0 }
+
+// hasPresence reports whether c's peer shows a presence to the others.
+func (c *conn) hasPresence() bool { return c.flags.Load()&connPresence != 0 }
 
 // ctx returns the connection as a context, done once the connection starts closing: what the
 // reader's calls to the actor and its rate-limit waits give up on.

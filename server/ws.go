@@ -187,7 +187,7 @@ func (c *conn) handle(data []byte, a **actor) error {
 		c.clientID = h.ClientID
 		c.helloReadOnly = h.ReadOnly()
 		if h.ReadOnly() {
-			c.readOnly.Store(true)
+			c.setFlag(connReadOnly, true)
 		}
 		act, err := c.s.docs.join(c.ctx(), c, h)
 		if err != nil {
@@ -209,6 +209,7 @@ func (c *conn) handle(data []byte, a **actor) error {
 			c.closeWith(protocol.Errorf(protocol.CloseMessageTooBig, "awareness state exceeds %d bytes", c.s.cfg.MaxAwarenessBytes))
 			return nil
 		}
+		c.setFlag(connPresence, len(msg.State) > 0) // keepalive.go: the presence wait
 		m = awarenessMsg{c: c, clock: msg.Clock, state: msg.State}
 	case *protocol.Broadcast:
 		m = broadcastMsg{c: c, payload: msg.Payload}
