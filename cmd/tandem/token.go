@@ -41,11 +41,11 @@ func tokenMain(args []string, getenv func(string) string, now func() time.Time, 
 		fmt.Fprintln(stderr, "an Authorization: Bearer header.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return 2
+		return badUsage(stderr, "token", err)
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "tandem token: "+format+"\n", a...)
