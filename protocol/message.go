@@ -20,7 +20,7 @@ const (
 	TypeAuth      Type = 0x0A // client -> server: a new token for the open connection
 )
 
-// String returns the type's name, such as "hello", or "type(0x0a)" for an unknown type.
+// String returns the type's name, such as "hello", or "type(0x0b)" for an unknown type.
 func (t Type) String() string {
 	switch t {
 	case TypeHello:

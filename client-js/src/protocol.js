@@ -137,7 +137,7 @@ export const FLAG_READ_ONLY = 1;
 const typeNames = ['', 'hello', 'sync', 'update', 'ack', 'awareness', 'error', 'broadcast', 'ping', 'pong', 'auth'];
 
 /**
- * typeName returns a type's name ('hello'...), or 'type(0x0a)' for an unknown type.
+ * typeName returns a type's name ('hello'...), or 'type(0x0b)' for an unknown type.
  * @param {number} type
  * @returns {string}
  */
