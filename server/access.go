@@ -85,6 +85,15 @@ func (s *Server) handleAccess(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusNotFound, protocol.CloseDocumentDeleted, "the document is being deleted")
 		return
 	}
+	// Refusals that pass: a client retries them with backoff.
+	if s.isClosing() {
+		refuse(http.StatusServiceUnavailable, protocol.CloseGoingAway, "server shutting down")
+		return
+	}
+	if s.subjectFull(who) {
+		refuse(http.StatusServiceUnavailable, protocol.CloseTryAgainLater, fmt.Sprintf("subject %q holds as many connections as it may", who.Subject))
+		return
+	}
 	ok := accessGranted{OK: true, Role: who.Role.String(), Subject: who.Subject}
 	if !who.Expires.IsZero() {
 		t := who.Expires.UTC()

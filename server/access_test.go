@@ -135,6 +135,23 @@ func TestAccessEndpoint(t *testing.T) {
 	}
 }
 
+// TestAccessRetryable: a subject at its connection limit is told 503 with 1013, as its upgrade
+// would be refused with 503; a client retries with backoff.
+func TestAccessRetryable(t *testing.T) {
+	cfg := secConfig(t, nil)
+	cfg.MaxConnsPerSubject = 1
+	ts := startServer(t, cfg, nil)
+	tok := mint(t, "alice", "*", auth.RoleWrite, time.Hour)
+	ts.joinAs(t, "full", 98, tok)
+	status, _, a, body := ts.askAccess(t, "full", "token="+tok, nil)
+	if status != http.StatusServiceUnavailable || a.Code != int(protocol.CloseTryAgainLater) {
+		t.Errorf("subject at its limit: %d %s; want 503 with 1013", status, body)
+	}
+	if got := tryUpgrade(t, ts.wsURL("full", "token="+tok), nil); got.status != http.StatusServiceUnavailable {
+		t.Errorf("upgrade of a subject at its limit = %d; want 503 like the access endpoint", got.status)
+	}
+}
+
 // TestAccessOpenServer: without a secret, everyone is the anonymous writer, with no expiry.
 func TestAccessOpenServer(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)

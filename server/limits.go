@@ -250,6 +250,18 @@ func (s *Server) admitConn(p principal) (release func(), err error) {
 	}, nil
 }
 
+// subjectFull reports whether p's subject holds MaxConnsPerSubject connections already, so that
+// its next upgrade would be refused (the access endpoint says so without admitting anything).
+func (s *Server) subjectFull(p principal) bool {
+	if s.sec.authority == nil {
+		return false
+	}
+	sc := &s.sec.subjects
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.n[p.Subject] >= sc.max
+}
+
 // connRate is the rate limit of one connection's messages: its standing against the server's
 // throttle for updates, and against the one for the messages that fan out or are answered
 // (awareness, broadcast, ping). It is a value inside the connection, numbers only, whose zero
