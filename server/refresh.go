@@ -45,13 +45,14 @@ func (s *Server) newConnAuth(c *conn, who principal, release func()) *connAuth {
 // ended. Calls after the first do nothing.
 func (ca *connAuth) end() {
 	ca.mu.Lock()
-	defer ca.mu.Unlock()
 	if ca.ended {
+		ca.mu.Unlock()
 		return
 	}
 	ca.ended = true
 	ca.stop()
-	ca.release()
+	ca.mu.Unlock()
+	ca.release() // takes the subjects' lock: not under ours
 }
 
 // refreshFailed is the refusal of an auth message's token.

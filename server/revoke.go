@@ -62,9 +62,13 @@ type denyList struct {
 	path   string          // the file the entries are kept in; "" keeps them in memory only
 	banned map[string]bool // Config.RevokedSubjects: every token of these subjects; read-only
 
+	// saveMu serializes changes: each writes the file with the new entries, then swaps them in,
+	// so that no check waits for the disk.
+	saveMu sync.Mutex
+
 	mu       sync.RWMutex
-	ids      map[string]time.Time  // token ID -> until
-	subjects map[string]Revocation // subject -> its entry
+	ids      map[string]time.Time  // token ID -> until; replaced whole, never modified
+	subjects map[string]Revocation // subject -> its entry; replaced whole, never modified
 }
 
 // newDenyList returns the deny list of a server: the banned subjects, and the entries of the file
@@ -107,8 +111,8 @@ func newDenyList(path string, banned []string, now time.Time) (*denyList, error)
 	return d, nil
 }
 
-// put adds r to the maps, replacing an entry for the same token ID or subject. d.mu is held, or d
-// is not shared yet.
+// put adds r to the maps, replacing an entry for the same token ID or subject. d is not shared
+// yet.
 func (d *denyList) put(r Revocation) error {
 	switch {
 	case (r.TokenID == "") == (r.Subject == ""):
@@ -144,28 +148,35 @@ func (d *denyList) denies(subject, id string, issued time.Time) bool {
 // add puts r on the list and writes the file; on a failed write the list is left as it was. Entries
 // past their Until at now are dropped.
 func (d *denyList) add(r Revocation, now time.Time) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	d.saveMu.Lock()
+	defer d.saveMu.Unlock()
+	d.mu.RLock()
 	oldIDs, oldSubjects := d.ids, d.subjects
-	d.ids, d.subjects = make(map[string]time.Time, len(oldIDs)+1), make(map[string]Revocation, len(oldSubjects)+1)
+	d.mu.RUnlock()
+	next := &denyList{
+		path:     d.path,
+		ids:      make(map[string]time.Time, len(oldIDs)+1),
+		subjects: make(map[string]Revocation, len(oldSubjects)+1),
+	}
 	for id, until := range oldIDs {
 		if until.After(now) {
-			d.ids[id] = until
+			next.ids[id] = until
 		}
 	}
 	for s, e := range oldSubjects {
 		if e.Until.After(now) {
-			d.subjects[s] = e
+			next.subjects[s] = e
 		}
 	}
-	err := d.put(r)
-	if err == nil {
-		err = d.save()
-	}
-	if err != nil {
-		d.ids, d.subjects = oldIDs, oldSubjects
+	if err := next.put(r); err != nil {
 		return err
 	}
+	if err := next.save(); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.ids, d.subjects = next.ids, next.subjects
+	d.mu.Unlock()
 	return nil
 }
 
@@ -190,7 +201,7 @@ func (d *denyList) list() []Revocation {
 }
 
 // save writes the entries to d.path: to a temporary file, synced, then renamed over the old one,
-// so that a crash leaves one version or the other. d.mu is held.
+// so that a crash leaves one version or the other. d is not shared.
 func (d *denyList) save() error {
 	if d.path == "" {
 		return nil
