@@ -1,6 +1,8 @@
 package auth
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -105,7 +107,8 @@ type jwtClaims struct {
 
 // Mint returns a signed token carrying c. The claims must be valid ([Claims.Validate]); an expiry
 // in the past is allowed (tests mint expired tokens) but makes a token no server accepts. Times
-// are rounded down to whole seconds, the precision of a JWT. IssuedAt is set to now if it is zero.
+// are rounded down to whole seconds, the precision of a JWT. IssuedAt is set to now if it is zero,
+// and ID to a random one ([NewID]) if it is empty.
 func (a *Authority) Mint(c Claims) (Token, error) {
 	if err := c.Validate(); err != nil {
 		return "", err
@@ -114,8 +117,16 @@ func (a *Authority) Mint(c Claims) (Token, error) {
 	if iat.IsZero() {
 		iat = a.now()
 	}
+	id := c.ID
+	if id == "" {
+		var err error
+		if id, err = NewID(); err != nil {
+			return "", err
+		}
+	}
 	jc := jwtClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
+			ID:        id,
 			Subject:   c.Subject,
 			ExpiresAt: jwt.NewNumericDate(c.Expires),
 			IssuedAt:  jwt.NewNumericDate(iat),
@@ -160,6 +171,7 @@ func (a *Authority) Verify(tok Token) (Claims, error) {
 		Subject:   jc.Subject,
 		Documents: jc.Documents,
 		Role:      jc.Role,
+		ID:        jc.ID,
 	}
 	if jc.ExpiresAt != nil {
 		c.Expires = jc.ExpiresAt.Time.UTC()
@@ -192,4 +204,14 @@ func mapJWTError(err error) error {
 		sentinel = ErrMalformed
 	}
 	return fmt.Errorf("%w: %s", sentinel, err.Error())
+}
+
+// NewID returns a random token ID: 16 bytes from crypto/rand, base64url without padding (22
+// characters).
+func NewID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("auth: token id: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

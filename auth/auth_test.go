@@ -71,7 +71,9 @@ func TestMintVerifyRoundTrip(t *testing.T) {
 		{Subject: "bob", Documents: "notes:2026.q1_draft", Role: RoleRead, Expires: testNow.Add(time.Minute)},
 		{Subject: "root", Documents: "*", Role: RoleWrite, Expires: testNow.Add(24 * time.Hour)},
 		{Subject: "ünïcode subject", Documents: "a", Role: RoleRead, Expires: testNow.Add(time.Second)},
+		{Subject: "ops", Documents: "*", Role: RoleAdmin, Expires: testNow.Add(time.Hour), ID: "revocation-test-1"},
 	}
+	ids := map[string]bool{}
 	for _, c := range tests {
 		tok, err := a.Mint(c)
 		if err != nil {
@@ -87,6 +89,11 @@ func TestMintVerifyRoundTrip(t *testing.T) {
 			!got.Expires.Equal(want.Expires) || !got.IssuedAt.Equal(want.IssuedAt) {
 			t.Errorf("Verify(Mint(%+v)) = %+v; want %+v", c, got, want)
 		}
+		// Every token gets an ID, the one given or a fresh random one.
+		if c.ID != "" && got.ID != c.ID || got.ID == "" || ids[got.ID] {
+			t.Errorf("Verify(Mint(%+v)).ID = %q; want %q or a new random ID", c, got.ID, c.ID)
+		}
+		ids[got.ID] = true
 	}
 }
 
@@ -101,7 +108,7 @@ func TestMintRefusesInvalidClaims(t *testing.T) {
 		{"long subject", func(c *Claims) { c.Subject = strings.Repeat("s", MaxSubjectBytes+1) }},
 		{"bad utf-8 subject", func(c *Claims) { c.Subject = "\xff" }},
 		{"no role", func(c *Claims) { c.Role = "" }},
-		{"unknown role", func(c *Claims) { c.Role = "admin" }},
+		{"unknown role", func(c *Claims) { c.Role = "owner" }},
 		{"no expiry", func(c *Claims) { c.Expires = time.Time{} }},
 		{"empty pattern", func(c *Claims) { c.Documents = "" }},
 		{"inner star", func(c *Claims) { c.Documents = "team-*-x" }},
@@ -173,7 +180,7 @@ func TestVerifyRefusals(t *testing.T) {
 		{"no exp", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"read"}`, "HS256", testSecret), ErrInvalidClaims},
 		{"no sub", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"docs":"a","role":"read","exp":`+itoa(exp)+`}`, "HS256", testSecret), ErrInvalidClaims},
 		{"no docs", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","role":"read","exp":`+itoa(exp)+`}`, "HS256", testSecret), ErrInvalidClaims},
-		{"bad role", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"admin","exp":`+itoa(exp)+`}`, "HS256", testSecret), ErrInvalidClaims},
+		{"bad role", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"owner","exp":`+itoa(exp)+`}`, "HS256", testSecret), ErrInvalidClaims},
 		{"exp as string", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"read","exp":"soon"}`, "HS256", testSecret), ErrMalformed},
 		{"docs as list", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":["a"],"role":"read","exp":`+itoa(exp)+`}`, "HS256", testSecret), ErrMalformed},
 	}

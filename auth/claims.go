@@ -18,25 +18,35 @@ const (
 	RoleRead Role = "read"
 	// RoleWrite may also change the document.
 	RoleWrite Role = "write"
+	// RoleAdmin may do what RoleWrite may with the documents it names, and also use the server's
+	// administration API (revoking tokens).
+	RoleAdmin Role = "admin"
 )
 
-// ParseRole returns the Role named s ("read" or "write"), or an error wrapping ErrInvalidClaims.
+// ParseRole returns the Role named s ("read", "write" or "admin"), or an error wrapping
+// ErrInvalidClaims.
 func ParseRole(s string) (Role, error) {
 	r := Role(s)
 	if !r.Valid() {
-		return "", fmt.Errorf("%w: role %q, want %q or %q", ErrInvalidClaims, s, RoleRead, RoleWrite)
+		return "", fmt.Errorf("%w: role %q, want %q, %q or %q", ErrInvalidClaims, s, RoleRead, RoleWrite, RoleAdmin)
 	}
 	return r, nil
 }
 
-// Valid reports whether r is RoleRead or RoleWrite.
-func (r Role) Valid() bool { return r == RoleRead || r == RoleWrite }
+// Valid reports whether r is RoleRead, RoleWrite or RoleAdmin.
+func (r Role) Valid() bool { return r == RoleRead || r == RoleWrite || r == RoleAdmin }
 
 // CanWrite reports whether r allows changing a document.
-func (r Role) CanWrite() bool { return r == RoleWrite }
+func (r Role) CanWrite() bool { return r == RoleWrite || r == RoleAdmin }
+
+// CanAdminister reports whether r allows the administration API.
+func (r Role) CanAdminister() bool { return r == RoleAdmin }
 
 // MaxSubjectBytes is the longest subject a token may carry.
 const MaxSubjectBytes = 256
+
+// MaxIDBytes is the longest token ID (jti) a token may carry.
+const MaxIDBytes = 128
 
 // MaxDocumentIDBytes is the longest document ID (DESIGN.md: 1 to 128 characters).
 const MaxDocumentIDBytes = 128
@@ -53,8 +63,12 @@ type Claims struct {
 	Role Role
 	// Expires is when the token stops being accepted, to the second (in UTC once verified).
 	Expires time.Time
-	// IssuedAt is when the token was minted; informative only.
+	// IssuedAt is when the token was minted. A server that revokes a subject's tokens refuses
+	// those issued at or before the revocation (and those without it).
 	IssuedAt time.Time
+	// ID is the token's own identifier (the jti claim), by which a server revokes one token. Mint
+	// draws a random one when it is empty; a token without one can only be revoked by subject.
+	ID string
 }
 
 // Validate checks each field and returns an error wrapping ErrInvalidClaims that names the first
@@ -68,7 +82,9 @@ func (c Claims) Validate() error {
 	case !utf8.ValidString(c.Subject):
 		return fmt.Errorf("%w: subject is not valid utf-8", ErrInvalidClaims)
 	case !c.Role.Valid():
-		return fmt.Errorf("%w: role %q, want %q or %q", ErrInvalidClaims, c.Role, RoleRead, RoleWrite)
+		return fmt.Errorf("%w: role %q, want %q, %q or %q", ErrInvalidClaims, c.Role, RoleRead, RoleWrite, RoleAdmin)
+	case len(c.ID) > MaxIDBytes:
+		return fmt.Errorf("%w: token id of %d bytes, more than %d", ErrInvalidClaims, len(c.ID), MaxIDBytes)
 	case c.Expires.IsZero():
 		return fmt.Errorf("%w: no expiry", ErrInvalidClaims)
 	}
@@ -102,6 +118,7 @@ func (c Claims) LogValue() slog.Value {
 		slog.String("docs", c.Documents),
 		slog.String("role", string(c.Role)),
 		slog.Time("exp", c.Expires),
+		slog.String("jti", c.ID),
 	)
 }
 

@@ -112,20 +112,24 @@ func TestAuthorize(t *testing.T) {
 }
 
 func TestParseRole(t *testing.T) {
-	for _, s := range []string{"read", "write"} {
+	for _, s := range []string{"read", "write", "admin"} {
 		r, err := ParseRole(s)
 		if err != nil || string(r) != s {
 			t.Errorf("ParseRole(%q) = %q, %v; want %q, nil", s, r, err, s)
 		}
 	}
-	for _, s := range []string{"", "Read", "WRITE", "admin", "rw"} {
+	for _, s := range []string{"", "Read", "WRITE", "owner", "Admin", "rw"} {
 		if r, err := ParseRole(s); !errors.Is(err, ErrInvalidClaims) {
 			t.Errorf("ParseRole(%q) = %q, %v; want ErrInvalidClaims", s, r, err)
 		}
 	}
-	if !RoleWrite.CanWrite() || RoleRead.CanWrite() || Role("").CanWrite() {
-		t.Errorf("CanWrite: write %v, read %v, empty %v; want true, false, false",
-			RoleWrite.CanWrite(), RoleRead.CanWrite(), Role("").CanWrite())
+	if !RoleWrite.CanWrite() || RoleRead.CanWrite() || Role("").CanWrite() || !RoleAdmin.CanWrite() {
+		t.Errorf("CanWrite: write %v, read %v, empty %v, admin %v; want true, false, false, true",
+			RoleWrite.CanWrite(), RoleRead.CanWrite(), Role("").CanWrite(), RoleAdmin.CanWrite())
+	}
+	if !RoleAdmin.CanAdminister() || RoleWrite.CanAdminister() || RoleRead.CanAdminister() {
+		t.Errorf("CanAdminister: admin %v, write %v, read %v; want true, false, false",
+			RoleAdmin.CanAdminister(), RoleWrite.CanAdminister(), RoleRead.CanAdminister())
 	}
 }
 

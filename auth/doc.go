@@ -15,13 +15,14 @@
 //
 //	sub   string  the subject: who the client acts for (1 to 256 bytes)
 //	docs  string  the documents: an ID, or a prefix followed by '*' ("team-*"; "*" alone is every document)
-//	role  string  "read" or "write"
+//	role  string  "read", "write" or "admin" (write, plus the server's administration API)
 //	exp   number  the expiry, in Unix seconds (required)
-//	iat   number  when it was minted, in Unix seconds (informative)
+//	iat   number  when it was minted, in Unix seconds (a subject's revocation covers the tokens issued until then)
+//	jti   string  the token's ID, random, by which one token is revoked (optional; Mint always sets one)
 //
 // Verification is strict: the algorithm must be HS256 (so "none", RS256 and every other algorithm are
 // refused before the signature is looked at), the signature must match, every claim above but iat
-// must be present and valid, and the expiry must be in the future with no leeway unless
+// and jti must be present and valid, and the expiry must be in the future with no leeway unless
 // [Config.Leeway] grants one. A token longer than [MaxTokenBytes] is refused unread.
 //
 // # Patterns

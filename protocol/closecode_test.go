@@ -123,7 +123,8 @@ func TestTypeString(t *testing.T) {
 	}{
 		{protocol.TypeHello, "hello"},
 		{protocol.TypePong, "pong"},
-		{0x0a, "type(0x0a)"},
+		{protocol.TypeAuth, "auth"},
+		{0x0b, "type(0x0b)"},
 		{0xff, "type(0xff)"},
 	}
 	for _, tt := range tests {

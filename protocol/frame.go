@@ -12,7 +12,7 @@ type Direction uint8
 // The two directions.
 const (
 	// FromClient: a frame a client sends and the server decodes: hello, update, awareness
-	// ([Awareness]), broadcast ([Broadcast]), ping and pong.
+	// ([Awareness]), broadcast ([Broadcast]), ping, pong and auth.
 	FromClient Direction = 1
 	// FromServer: a frame the server sends and a client decodes: sync, update, ack, awareness
 	// ([PeerAwareness]), error, broadcast ([PeerBroadcast]), ping and pong.
@@ -35,7 +35,7 @@ func (d Direction) allows(t Type) bool {
 	switch t {
 	case TypeUpdate, TypeAwareness, TypeBroadcast, TypePing, TypePong:
 		return d == FromClient || d == FromServer
-	case TypeHello:
+	case TypeHello, TypeAuth:
 		return d == FromClient
 	case TypeSync, TypeAck, TypeError:
 		return d == FromServer
@@ -85,7 +85,7 @@ func DecodeFrame(b []byte, from Direction) (Frame, error) {
 		return Frame{}, fmt.Errorf("%w: empty frame", ErrTruncated)
 	}
 	t := Type(b[0])
-	if t < TypeHello || t > TypePong {
+	if t < TypeHello || t > TypeAuth {
 		return Frame{}, fmt.Errorf("%w: 0x%02x", ErrUnknownType, b[0])
 	}
 	if !from.allows(t) {
@@ -121,6 +121,8 @@ func DecodeFrame(b []byte, from Direction) (Frame, error) {
 		m = &Ping{Nonce: r.uvarint("nonce")}
 	case TypePong:
 		m = &Pong{Nonce: r.uvarint("nonce")}
+	case TypeAuth:
+		m = &Auth{Token: r.string("token")}
 	}
 	if r.err == nil && r.off != len(b) {
 		r.err = fmt.Errorf("%w: %d after %s", ErrTrailingBytes, len(b)-r.off, t)

@@ -65,6 +65,8 @@ func frameCases() []frameCase {
 		c("ping from server", server, 0, &protocol.Ping{Nonce: 128}),
 		c("pong from client", client, 0, &protocol.Pong{Nonce: 128}),
 		c("pong from server, largest nonce", server, 0, &protocol.Pong{Nonce: max}),
+		c("auth", client, 0, &protocol.Auth{Token: "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln"}),
+		c("auth, empty token", client, 0, &protocol.Auth{}),
 	}
 }
 
@@ -80,7 +82,10 @@ type badCase struct {
 var badFrameCases = []badCase{
 	{"empty frame", protocol.FromClient, "", protocol.ErrTruncated},
 	{"type 0x00", protocol.FromClient, "0000", protocol.ErrUnknownType},
-	{"type 0x0a", protocol.FromServer, "0a00", protocol.ErrUnknownType},
+	{"type 0x0b", protocol.FromServer, "0b00", protocol.ErrUnknownType},
+	{"auth from server", protocol.FromServer, "0a000161", protocol.ErrUnexpectedType},
+	{"auth without token", protocol.FromClient, "0a00", protocol.ErrTruncated},
+	{"auth, token not utf-8", protocol.FromClient, "0a0001ff", protocol.ErrInvalidUTF8},
 	{"type 0xff", protocol.FromClient, "ff", protocol.ErrUnknownType},
 	{"sync from client", protocol.FromClient, "02000000", protocol.ErrUnexpectedType},
 	{"ack from client", protocol.FromClient, "040001", protocol.ErrUnexpectedType},
@@ -256,12 +261,13 @@ func TestDecodeFrameDirections(t *testing.T) {
 		protocol.TypeBroadcast: "070000",
 		protocol.TypePing:      "080000",
 		protocol.TypePong:      "090000",
+		protocol.TypeAuth:      "0a000161",
 	}
 	tests := []struct {
 		from    protocol.Direction
 		allowed []protocol.Type
 	}{
-		{protocol.FromClient, []protocol.Type{protocol.TypeHello, protocol.TypeUpdate, protocol.TypeAwareness, protocol.TypeBroadcast, protocol.TypePing, protocol.TypePong}},
+		{protocol.FromClient, []protocol.Type{protocol.TypeHello, protocol.TypeUpdate, protocol.TypeAwareness, protocol.TypeBroadcast, protocol.TypePing, protocol.TypePong, protocol.TypeAuth}},
 		{protocol.FromServer, []protocol.Type{protocol.TypeSync, protocol.TypeUpdate, protocol.TypeAck, protocol.TypeAwareness, protocol.TypeError, protocol.TypeBroadcast, protocol.TypePing, protocol.TypePong}},
 		{protocol.Direction(0), nil},
 	}

@@ -154,6 +154,9 @@ type (
 	nonceFields struct {
 		Nonce uint64 `json:"nonce"`
 	}
+	authFields struct {
+		Token string `json:"token"`
+	}
 )
 
 // toFields returns m's fields in their frames.json form.
@@ -185,6 +188,8 @@ func toFields(m protocol.Message) any {
 		return nonceFields{m.Nonce}
 	case *protocol.Pong:
 		return nonceFields{m.Nonce}
+	case *protocol.Auth:
+		return authFields{m.Token}
 	}
 	panic(fmt.Sprintf("toFields: unhandled message %T", m))
 }
@@ -242,6 +247,10 @@ func fromFields(typ string, from protocol.Direction, raw json.RawMessage) (proto
 		var f nonceFields
 		err := dec.Decode(&f)
 		return &protocol.Pong{Nonce: f.Nonce}, err
+	case typ == "auth":
+		var f authFields
+		err := dec.Decode(&f)
+		return &protocol.Auth{Token: f.Token}, err
 	}
 	return nil, fmt.Errorf("unknown type %q", typ)
 }

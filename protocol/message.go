@@ -17,9 +17,10 @@ const (
 	TypeBroadcast Type = 0x07 // both ways: an application message relayed to the other editors
 	TypePing      Type = 0x08 // both ways: an application-level liveness check
 	TypePong      Type = 0x09 // both ways: the answer to ping
+	TypeAuth      Type = 0x0A // client -> server: a new token for the open connection
 )
 
-// String returns the type's name, such as "hello", or "type(0x0a)" for an unknown type.
+// String returns the type's name, such as "hello", or "type(0x0b)" for an unknown type.
 func (t Type) String() string {
 	switch t {
 	case TypeHello:
@@ -40,13 +41,15 @@ func (t Type) String() string {
 		return "ping"
 	case TypePong:
 		return "pong"
+	case TypeAuth:
+		return "auth"
 	}
 	const hex = "0123456789abcdef"
 	return "type(0x" + string([]byte{hex[t>>4], hex[t&0xf]}) + ")"
 }
 
 // Message is the payload of a frame: one of *[Hello], *[Sync], *[Update], *[Ack], *[Awareness],
-// *[PeerAwareness], *[Error], *[Broadcast], *[PeerBroadcast], *[Ping] and *[Pong]. The set is
+// *[PeerAwareness], *[Error], *[Broadcast], *[PeerBroadcast], *[Ping], *[Pong] and *[Auth]. The set is
 // closed: only this package's types implement it.
 type Message interface {
 	// Type returns the message's type byte.
@@ -147,6 +150,15 @@ type Pong struct {
 	Nonce uint64
 }
 
+// Auth hands the server a new token for the open connection, so that a client refreshes its
+// access before the token it connected with expires, without reconnecting. The server checks it as
+// it checks the token of an upgrade, and also that it names the connection's subject and document;
+// it adopts the new token's role and expiry, or closes with 4401.
+type Auth struct {
+	// Token is the new token, as `tandem token` prints it.
+	Token string
+}
+
 // Type returns [TypeHello].
 func (*Hello) Type() Type { return TypeHello }
 
@@ -179,6 +191,9 @@ func (*Ping) Type() Type { return TypePing }
 
 // Type returns [TypePong].
 func (*Pong) Type() Type { return TypePong }
+
+// Type returns [TypeAuth].
+func (*Auth) Type() Type { return TypeAuth }
 
 // bytesLen is the encoded length of a length-prefixed byte string.
 func bytesLen(n int) int { return UvarintLen(uint64(n)) + n }
@@ -271,3 +286,7 @@ func (m *Ping) appendPayload(dst []byte) []byte { return AppendUvarint(dst, m.No
 func (m *Pong) payloadSize() int { return UvarintLen(m.Nonce) }
 
 func (m *Pong) appendPayload(dst []byte) []byte { return AppendUvarint(dst, m.Nonce) }
+
+func (m *Auth) payloadSize() int { return bytesLen(len(m.Token)) }
+
+func (m *Auth) appendPayload(dst []byte) []byte { return appendString(dst, m.Token) }

@@ -59,6 +59,8 @@ type httpUpdateMsg struct {
 	who   principal
 	data  []byte
 	reply chan writeResult
+	// ifAbsent: PUT /v1/docs/{id}, a seed, applied only if the document has no content (seed.go).
+	ifAbsent bool
 }
 
 // httpEditMsg: POST /v1/docs/{id}/edits. reply gets the result once the edits are durable.
@@ -66,6 +68,8 @@ type httpEditMsg struct {
 	who   principal
 	req   *editRequest
 	reply chan writeResult
+	// ifAbsent: PUT /v1/docs/{id}, a seed, applied only if the document has no content (seed.go).
+	ifAbsent bool
 }
 
 // readMsg: GET /v1/docs/{id} (since nil) or GET /v1/docs/{id}/update (since set).
@@ -81,7 +85,8 @@ type deleteMsg struct{ reply chan error }
 // stopMsg: the server is shutting down.
 type stopMsg struct{}
 
-// funcMsg runs fn on the actor's goroutine, with access to its state (tests use it to look).
+// funcMsg runs fn on the actor's goroutine, with access to its state (tests use it to look, and
+// the access endpoint to ask whether a deletion is in progress: access.go).
 type funcMsg struct{ fn func(a *actor) }
 
 func (joinMsg) isMessage()       {}
@@ -100,6 +105,8 @@ func (funcMsg) isMessage()       {}
 type writeResult struct {
 	sv  []byte // the document's encoded state vector after the write
 	err error
+	// existed: a seed (ifAbsent) found content and changed nothing; sv is the document's.
+	existed bool
 }
 
 func (r writeResult) retry() bool { return errors.Is(r.err, errRetry) }
@@ -743,7 +750,7 @@ func (a *actor) onJoin(m joinMsg) {
 		c.send(outFrame{data: f})
 	}
 	m.reply <- nil
-	c.log().Debug("joined", "client", c.clientID, "members", len(a.members), "read_only", c.readOnly)
+	c.log().Debug("joined", "client", c.clientID, "members", len(a.members), "read_only", c.isReadOnly())
 }
 
 // isMember reports whether c is joined to the actor.
@@ -849,7 +856,7 @@ func (a *actor) onUpdate(m updateMsg) {
 		a.s.refuseErr(err)
 		m.c.closeWith(err)
 	}
-	if m.c.readOnly {
+	if m.c.isReadOnly() {
 		refuse(errReadOnly)
 		return
 	}
@@ -1097,6 +1104,9 @@ func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
 		m.reply <- writeResult{err: errReadOnly}
 		return
 	}
+	if m.ifAbsent && a.seeded(m.reply) {
+		return
+	}
 	if err := a.authorizeUpdate(m.who.Subject, m.data); err != nil { // security: auth_bindings.go
 		a.s.refuseErr(err)
 		m.reply <- writeResult{err: err}
@@ -1142,6 +1152,9 @@ func (a *actor) onHTTPEdit(m httpEditMsg) {
 // applyEdits applies an HTTP edit request under the server's client ID, stores and broadcasts the
 // resulting update, and answers once it is durable.
 func (a *actor) applyEdits(m httpEditMsg) {
+	if m.ifAbsent && a.seeded(m.reply) {
+		return
+	}
 	if err := m.req.check(a.doc); err != nil {
 		m.reply <- writeResult{err: err}
 		return
@@ -1173,6 +1186,19 @@ func (a *actor) applyEdits(m httpEditMsg) {
 		return
 	}
 	a.wait(a.dur.issued, m.reply)
+}
+
+// seeded answers a seed (PUT /v1/docs/{id}) with existed, and reports true, if the document has
+// content: its state vector is not empty, because an update was applied (stored or on its way),
+// by any client or an earlier seed. The actor takes writes one at a time, so of two seeds racing
+// for an empty document exactly one finds it empty.
+func (a *actor) seeded(reply chan writeResult) bool {
+	sv := a.stateVector()
+	if len(sv) == 0 {
+		return false
+	}
+	reply <- writeResult{sv: crdt.EncodeStateVector(sv), existed: true}
+	return true
 }
 
 func (a *actor) onRead(m readMsg) {

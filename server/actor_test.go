@@ -118,7 +118,11 @@ func newActorTestServer(t testing.TB, cfg Config, st docStore) *Server {
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	return newServer(cfg, st)
+	s, err := newServer(cfg, st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // queued takes the frames queued for a connection without a socket, decoded.

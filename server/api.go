@@ -35,6 +35,11 @@ func (s *Server) apiRoutes(r chi.Router) {
 	r.Get("/docs/{id}/update", s.handleGetUpdate)
 	r.Post("/docs/{id}/update", s.handlePostUpdate)
 	r.Post("/docs/{id}/edits", s.handlePostEdits)
+	r.Put("/docs/{id}", s.handleSeed)          // seed.go
+	r.Get("/docs/{id}/access", s.handleAccess) // access.go
+	r.Options("/docs/{id}/access", s.handleAccessPreflight)
+	r.Get("/revocations", s.handleListRevocations) // security: revoke.go
+	r.Post("/revocations", s.handleRevoke)
 }
 
 // docRequest validates the document ID of the path and authorizes the caller. On failure it has

@@ -56,7 +56,7 @@ func TestHTTPErrors(t *testing.T) {
 		{"bad limit word", "GET", "/v1/docs?limit=ten", "", 400, "bad_limit"},
 		{"bad after", "GET", "/v1/docs?after=a/b", "", 400, "bad_after"},
 		{"unknown route", "GET", "/v1/nope", "", 404, "not_found"},
-		{"method not allowed", "PUT", "/v1/docs/known", "", 405, "method_not_allowed"},
+		{"method not allowed", "PATCH", "/v1/docs/known", "", 405, "method_not_allowed"},
 		{"ws without upgrade", "GET", "/v1/docs/known/ws", "", 400, "bad_handshake"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

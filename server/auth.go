@@ -44,6 +44,12 @@ type principal struct {
 	// Expires is when the token expires; zero while the server runs open. A WebSocket
 	// connection is closed with 4401 at that moment.
 	Expires time.Time
+	// TokenID is the token's ID (jti), by which it can be revoked; empty if it has none.
+	TokenID string
+	// Issued is when the token was minted (iat); zero if it does not say.
+	Issued time.Time
+	// Admin: the token's role is admin, which may also use the administration API.
+	Admin bool
 }
 
 // allows reports whether p may open document docID at all (for reading).
@@ -70,13 +76,20 @@ var anonymous = principal{Subject: "anonymous", Role: RoleWrite, Documents: "*"}
 // created once by newServer and safe for concurrent use.
 type security struct {
 	authority *auth.Authority // nil: the server runs open
+	deny      *denyList       // revoked tokens and subjects (revoke.go)
 	subjects  subjectConns
 	throttles throttles // message rate limits (limits.go)
 }
 
 // newSecurity builds the security state of a server from cfg (after withDefaults and validate).
-func newSecurity(cfg Config) *security {
+// It fails if the revocations file cannot be read.
+func newSecurity(cfg Config) (*security, error) {
+	deny, err := newDenyList(cfg.RevocationsPath, cfg.RevokedSubjects, time.Now())
+	if err != nil {
+		return nil, err
+	}
 	sec := &security{
+		deny:      deny,
 		subjects:  subjectConns{max: cfg.MaxConnsPerSubject, n: make(map[string]int)},
 		throttles: newThrottles(cfg.SecurityConfig),
 	}
@@ -88,7 +101,7 @@ func newSecurity(cfg Config) *security {
 		}
 		sec.authority = a
 	}
-	return sec
+	return sec, nil
 }
 
 // warnIfOpen logs, loudly, that the server runs without authentication when it does.
@@ -117,12 +130,8 @@ func (s *Server) authorize(r *http.Request, docID string) (principal, error) {
 	}
 	tok, err := auth.FromRequest(r)
 	if err == nil {
-		var c auth.Claims
-		if c, err = a.Verify(tok); err == nil {
-			p := principal{Subject: c.Subject, Role: RoleRead, Documents: c.Documents, Expires: c.Expires}
-			if c.Role.CanWrite() {
-				p.Role = RoleWrite
-			}
+		var p principal
+		if p, err = s.verifyToken(tok); err == nil {
 			if docID != "" && !p.allows(docID) {
 				s.warns.warn(nil, "forbidden: the token does not name this document", "doc", docID, "who", p, "remote", r.RemoteAddr)
 				msg := fmt.Sprintf("the token does not allow document %q", docID)
@@ -136,10 +145,34 @@ func (s *Server) authorize(r *http.Request, docID string) (principal, error) {
 	return principal{}, fmt.Errorf("%w: %w: %w", ErrUnauthorized, he, err)
 }
 
+// errTokenRevoked: a valid token that is on the deny list (revoke.go).
+var errTokenRevoked = errors.New("server: token revoked")
+
+// verifyToken checks tok (signature, claims, expiry) and the deny list, and returns the principal it
+// makes. The error wraps an auth sentinel, or errTokenRevoked.
+func (s *Server) verifyToken(tok auth.Token) (principal, error) {
+	c, err := s.sec.authority.Verify(tok)
+	if err != nil {
+		return principal{}, err
+	}
+	if s.sec.deny.denies(c.Subject, c.ID, c.IssuedAt) {
+		s.refuse(reasonRevoked)
+		return principal{}, fmt.Errorf("%w: subject %q, jti %q", errTokenRevoked, c.Subject, c.ID)
+	}
+	p := principal{Subject: c.Subject, Role: RoleRead, Documents: c.Documents, Expires: c.Expires,
+		TokenID: c.ID, Issued: c.IssuedAt, Admin: c.Role.CanAdminister()}
+	if c.Role.CanWrite() {
+		p.Role = RoleWrite
+	}
+	return p, nil
+}
+
 // unauthorizedMessage is what a client is told about a refused token: the kind of problem, without
 // the parser's detail.
 func unauthorizedMessage(err error) string {
 	switch {
+	case errors.Is(err, errTokenRevoked):
+		return "token revoked"
 	case errors.Is(err, auth.ErrNoToken):
 		return "no token: send it as an Authorization: Bearer header or a token query parameter"
 	case errors.Is(err, auth.ErrExpired):

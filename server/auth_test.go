@@ -22,7 +22,11 @@ func newAuthTestServer(t *testing.T, secret []byte, logs *bytes.Buffer) *Server 
 		t.Fatalf("validate: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	return &Server{cfg: cfg, log: log, sec: newSecurity(cfg), warns: newWarner(log), metrics: newServerMetrics()}
+	sec, err := newSecurity(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Server{cfg: cfg, log: log, sec: sec, warns: newWarner(log), metrics: newServerMetrics()}
 }
 
 // mintToken returns a token signed with secret.
@@ -94,7 +98,10 @@ func TestAuthorize(t *testing.T) {
 		if got.Expires.IsZero() {
 			t.Errorf("%s: principal has no expiry", tt.name)
 		}
-		got.Expires = time.Time{}
+		if got.TokenID == "" || got.Issued.IsZero() {
+			t.Errorf("%s: principal has no token ID or issue time: %+v", tt.name, got)
+		}
+		got.Expires, got.TokenID, got.Issued = time.Time{}, "", time.Time{}
 		if got != tt.who {
 			t.Errorf("%s: authorize = %+v; want %+v", tt.name, got, tt.who)
 		}

@@ -236,7 +236,10 @@ func TestOrigin(t *testing.T) {
 		{"listed, case", []string{"https://app.example.com"}, "https://APP.example.com", true},
 		{"look-alike suffix", []string{"https://app.example.com"}, "https://app.example.com.evil", false},
 		{"look-alike prefix", []string{"https://app.example.com"}, "https://evilapp.example.com", false},
-		{"same host not listed", []string{"https://app.example.com"}, "http://HOST", false},
+		// The server's own origin is always allowed, so that its demo works beside a list.
+		{"same host not listed", []string{"https://app.example.com"}, "http://HOST", true},
+		{"same host beside *", []string{"*"}, "http://HOST", true},
+		{"another port of the same host", []string{"https://app.example.com"}, "http://127.0.0.1:1", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := testConfig(t)

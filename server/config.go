@@ -20,10 +20,11 @@ type Config struct {
 	Logger *slog.Logger
 
 	// AllowedOrigins lists the browser origins ("https://app.example.com", scheme://host[:port])
-	// accepted on a WebSocket upgrade, compared exactly and case-insensitively. Empty means the
-	// request's own host only, like gorilla/websocket's default; a request without an Origin
-	// header (a non-browser client) is always allowed through to authorization. The single value
-	// "*" allows every origin; it is never the default.
+	// accepted on a WebSocket upgrade, compared exactly and case-insensitively, besides the
+	// server's own (the request's host), which is always accepted so that the demo it serves
+	// works. Empty means the server's own only, like gorilla/websocket's default; a request
+	// without an Origin header (a non-browser client) is always allowed through to authorization.
+	// The single value "*" allows every origin; it is never the default.
 	AllowedOrigins []string
 
 	// MaxMessageBytes bounds one incoming WebSocket message, in bytes; a larger one closes the
@@ -58,6 +59,12 @@ type Config struct {
 	// PongWait is how long a connection may stay silent (no pong, no message) before it is
 	// closed; the server pings at 9/10 of it. Zero means 30 s.
 	PongWait time.Duration
+
+	// PresenceWait is how long a connection that shows a presence (its last awareness state was
+	// not empty) may stay silent before it is closed, so that its cursor leaves the other
+	// editors' screens soon after its network died; it is pinged every half of it. Zero means
+	// 6 s; more than PongWait means PongWait.
+	PresenceWait time.Duration
 
 	// AwarenessInterval is the period over which awareness changes of a document are coalesced
 	// (latest state per client) into one message to the other editors. Zero means 50 ms.
@@ -118,6 +125,7 @@ const (
 	DefaultWriteTimeout        = 10 * time.Second
 	DefaultPongWait            = 30 * time.Second
 	DefaultAwarenessInterval   = 50 * time.Millisecond
+	DefaultPresenceWait        = 6 * time.Second
 	DefaultIdleUnloadAfter     = 30 * time.Second
 	DefaultCompactLogEntries   = 1000
 	DefaultCompactLogBytes     = 8 << 20
@@ -153,6 +161,7 @@ func (c Config) withDefaults() Config {
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
 	setDur(&c.PongWait, DefaultPongWait)
 	setDur(&c.AwarenessInterval, DefaultAwarenessInterval)
+	setDur(&c.PresenceWait, DefaultPresenceWait)
 	setDur(&c.IdleUnloadAfter, DefaultIdleUnloadAfter)
 	setInt(&c.CompactLogEntries, DefaultCompactLogEntries)
 	if c.CompactLogBytes == 0 {
@@ -164,6 +173,9 @@ func (c Config) withDefaults() Config {
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&c.StorageLockTimeout, DefaultStorageLockTimeout)
 	c.SecurityConfig = c.SecurityConfig.withDefaults() // security
+	if c.RevocationsPath == "" && c.DataPath != "" {
+		c.RevocationsPath = c.DataPath + ".revocations.json" // security
+	}
 	return c
 }
 
@@ -197,6 +209,7 @@ func (c Config) validate() error {
 		{"WriteTimeout", int64(c.WriteTimeout)},
 		{"PongWait", int64(c.PongWait)},
 		{"AwarenessInterval", int64(c.AwarenessInterval)},
+		{"PresenceWait", int64(c.PresenceWait)},
 		{"IdleUnloadAfter", int64(c.IdleUnloadAfter)},
 		{"CompactLogEntries", int64(c.CompactLogEntries)},
 		{"CompactLogBytes", c.CompactLogBytes},
@@ -220,18 +233,19 @@ func (c Config) validate() error {
 	if c.PongWait < 10*time.Millisecond {
 		return bad("PongWait", "is below 10ms (%s)", c.PongWait)
 	}
+	if c.PresenceWait < 10*time.Millisecond {
+		return bad("PresenceWait", "is below 10ms (%s)", c.PresenceWait)
+	}
 	return c.SecurityConfig.validate() // security
 }
 
 // originAllowed reports whether a WebSocket upgrade from origin (the Origin header, non-empty) to
-// host (the request's Host) is allowed by allowed.
+// host (the request's Host) is allowed by allowed. The server's own origin (the request's host) is
+// always allowed, so that the demo it serves at / works whatever the list says: a page the server
+// served itself is no cross-site request.
 func originAllowed(allowed []string, origin, host string) bool {
-	if len(allowed) == 0 {
-		u, err := url.Parse(origin)
-		if err != nil {
-			return false
-		}
-		return strings.EqualFold(u.Host, host)
+	if u, err := url.Parse(origin); err == nil && u.Host != "" && strings.EqualFold(u.Host, host) {
+		return true
 	}
 	for _, a := range allowed {
 		if a == "*" || strings.EqualFold(strings.TrimSuffix(a, "/"), origin) {

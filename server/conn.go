@@ -41,9 +41,11 @@ type conn struct {
 	// subject is the caller's (principal.Subject): the client ID bindings are checked against it
 	// (auth_bindings.go). The rest of the principal is used up by the start (handleWS).
 	subject string
-	// secDone ends what security keeps for the connection (expiry timer, per-subject count);
-	// called once when the connection has ended (limits.go watchConn).
-	secDone func()
+	// auth is what security keeps for the connection: its current token, which an auth message
+	// replaces, the close at its expiry, and its place among its subject's connections
+	// (refresh.go); nil while the server runs open. Set before the connection is registered,
+	// then read-only (its fields have their own lock); secDone ends it.
+	auth *connAuth
 
 	// Set by the reader from the hello before the join message is sent, and read-only after: the
 	// actor reads it after receiving that message.
@@ -70,10 +72,12 @@ type conn struct {
 	// memberSlot is the connection's index in its actor's members, -1 when not there; only the
 	// actor's goroutine touches it.
 	memberSlot int32
-	// readOnly: the connection may not change its document, because its caller's role is read or
-	// its hello said so. Set by newConn, then by the reader from the hello before the join
-	// message; read-only after.
-	readOnly bool
+	// flags holds connReadOnly and connPresence (set by newConn and the reader; read by the actor
+	// and the keepalive scanner).
+	flags atomic.Uint32
+	// helloReadOnly: the hello asked for read-only, whatever a refreshed token allows. Only the
+	// reader touches it.
+	helloReadOnly bool
 	// refused is set by the actor (and only its goroutine touches it) once an update of the
 	// connection was refused: the connection is closing, and the updates it had already queued
 	// are dropped unread rather than each refused again (a refusal can cost a pass over the
@@ -149,17 +153,43 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 		id:         id,
 		docID:      docID,
 		subject:    who.Subject,
-		secDone:    func() {},
 		slot:       -1,
 		memberSlot: -1,
-		readOnly:   who.Role != RoleWrite,
 	}
+	c.setFlag(connReadOnly, who.Role != RoleWrite)
 	c.direct = isDirect(nc)
 	now := time.Now()
 	c.heard(now)
 	c.pingAt = now.Add(s.pingPeriod()).UnixNano()
 	return c
 }
+
+// Bits of conn.flags.
+const (
+	// connReadOnly: the connection may not change its document, because its caller's role is
+	// read or its hello said so. Set by newConn, then by the reader from the hello and from each
+	// token refresh (refresh.go); the actor reads it for every update.
+	connReadOnly uint32 = 1 << iota
+	// connPresence: the connection's last awareness state was not empty: its peer shows a
+	// presence (a cursor) to the others, and the keepalive checks it on the shorter presence
+	// wait (keepalive.go). Set and cleared by the reader.
+	connPresence
+)
+
+// setFlag sets or clears bit f of c.flags.
+func (c *conn) setFlag(f uint32, on bool) {
+	if on {
+		c.flags.Or(f)
+	} else {
+		c.flags.And(^f)
+	}
+}
+
+// isReadOnly reports whether c may not change its document.
+func (c *conn) isReadOnly() bool { return c.flags.Load()&connReadOnly != 0 }
+
+// hasPresence reports whether c's peer shows a presence to the others.
+func (c *conn) hasPresence() bool { return c.flags.Load()&connPresence != 0 }
 
 // ctx returns the connection as a context, done once the connection starts closing: what the
 // reader's calls to the actor and its rate-limit waits give up on.

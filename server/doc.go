@@ -38,7 +38,8 @@
 //     one-shot arming makes sure a connection never has two readers, so its messages reach the
 //     actor in order. Elsewhere, and for TLS, the reader is a goroutine per connection
 //     (conn.serve) with the same code. One goroutine per Server (keepalive.go) walks the
-//     connections every tenth of PongWait, pings them and closes a peer silent for PongWait.
+//     connections every tenth of PongWait (a sixth of PresenceWait if shorter), pings them and
+//     closes a peer silent for PongWait, or for PresenceWait if it shows a presence.
 //     The outbound queue is bounded in messages and bytes; a connection that would
 //     overflow it is a slow consumer and is closed with 1013 (its client resyncs by state vector,
 //     so nothing is lost).
@@ -46,8 +47,9 @@
 //     removes itself first, then answers what is left in its inbox with errRetry, so that a late
 //     request starts a fresh actor, which loads the document again.
 //   - Locks: Server.mu (connections, closing), registry.mu, conn.mu (queue), poller.mu (its
-//     table and epoll instance), actor.evMu (mailbox), warner.mu. None is held while another is
-//     taken, and none while talking to an actor.
+//     table and epoll instance), actor.evMu (mailbox), warner.mu, denyList.mu (revocations),
+//     connAuth.mu (a connection's current token). None is held while another is taken, and none
+//     while talking to an actor.
 //   - Goroutines and their owners: actors (registry.wg, waited by Shutdown), connection writers
 //     (waited by the connection's end, conn.ended), connections (Server.connWG, waited by
 //     Shutdown), the poller's goroutine and the readers it starts (poller.close, called by
@@ -73,8 +75,10 @@
 // # Authorization
 //
 // authorize (every upgrade and HTTP call) and authorizeUpdate (every update, before it is applied)
-// are the hooks where tokens, roles and client-ID bindings are checked. While the server runs
-// open, every caller is the anonymous writer. The read-only role is already honoured: a reader's
+// are the hooks where tokens, roles and client-ID bindings are checked; verifyToken also consults
+// the deny list (revoke.go), on every upgrade, HTTP call and auth message (refresh.go), which
+// replaces a connection's token. GET /v1/docs/{id}/access (access.go) tells a browser what an
+// upgrade would decide. While the server runs open, every caller is the anonymous writer. The read-only role is already honoured: a reader's
 // update closes its connection with 4403 and changes nothing.
 //
 // # Metrics

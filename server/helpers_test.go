@@ -83,7 +83,10 @@ func startServerListener(t *testing.T, cfg Config, wrap func(docStore) docStore,
 	if wrap != nil {
 		ds = wrap(st)
 	}
-	s := newServer(cfg, ds)
+	s, err := newServer(cfg, ds)
+	if err != nil {
+		t.Fatal(err)
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

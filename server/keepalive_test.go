@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/tandemhq/tandem/protocol"
 )
 
 // TestKeepaliveScanVisitsEveryConnection checks a pass over the connection table while
@@ -195,5 +197,81 @@ func TestKeepaliveStopsAtShutdown(t *testing.T) {
 		}
 		_ = ws.Close()
 		// synctest.Test fails if a goroutine of the bubble is left running.
+	})
+}
+
+// TestPresenceExpiryOnFakeTime checks the presence wait on fake time: a peer that shows a
+// presence and then falls silent (its network died: it answers no ping) leaves the other editors'
+// screens within the presence wait and a pass, far sooner than the pong wait; a peer with a
+// presence that answers its pings stays.
+func TestPresenceExpiryOnFakeTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const pongWait, presenceWait = 30 * time.Second, 6 * time.Second
+		s := newActorTestServer(t, Config{PongWait: pongWait, PresenceWait: presenceWait}, newMemStore())
+		ghost := pipeConn(t, s, "presence")
+		watcher := pipeConn(t, s, "presence")
+		send := func(ws *websocket.Conn, m protocol.Message) {
+			if err := ws.WriteMessage(websocket.BinaryMessage, protocol.EncodeFrame(0, m)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The ghost reads what it is sent (so that the server's writes do not block on the pipe)
+		// but answers no ping: what a peer whose network died looks like from the server.
+		ghost.SetPingHandler(func(string) error { return nil })
+		go func() {
+			for {
+				if _, _, err := ghost.ReadMessage(); err != nil {
+					return
+				}
+			}
+		}()
+		start := time.Now()
+		left := make(chan time.Duration, 1)
+		go func() {
+			for {
+				_, b, err := watcher.ReadMessage()
+				if err != nil {
+					return
+				}
+				f, err := protocol.DecodeFrame(b, protocol.FromServer)
+				if err != nil {
+					continue
+				}
+				if pa, ok := f.Message.(*protocol.PeerAwareness); ok {
+					for _, e := range pa.Entries {
+						if e.ClientID == 5 && len(e.State) == 0 {
+							left <- time.Since(start)
+						}
+					}
+				}
+			}
+		}()
+		send(ghost, &protocol.Hello{Version: protocol.Version, ClientID: 5})
+		send(watcher, &protocol.Hello{Version: protocol.Version, ClientID: 6})
+		send(watcher, &protocol.Awareness{Clock: 1, State: []byte(`{"cursor":2}`)})
+		send(ghost, &protocol.Awareness{Clock: 1, State: []byte(`{"cursor":1}`)})
+		synctest.Wait()
+
+		select {
+		case d := <-left:
+			if d < presenceWait || d > presenceWait+presenceWait/6+time.Second {
+				t.Errorf("the ghost's presence left after %v; want between %v and %v", d, presenceWait, presenceWait+presenceWait/6+time.Second)
+			}
+		case <-time.After(pongWait):
+			t.Fatalf("the ghost's presence did not leave within the pong wait %v", pongWait)
+		}
+		// The watcher, whose pings gorilla answers, stays with its presence.
+		time.Sleep(10 * presenceWait)
+		synctest.Wait()
+		if got := openConns(s); got != 1 {
+			t.Errorf("after %v: %d connections; want 1 (the watcher answers its pings)", 10*presenceWait, got)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		_ = ghost.Close()
+		_ = watcher.Close()
 	})
 }

@@ -67,6 +67,19 @@ type SecurityConfig struct {
 	// inflated size of a message, so a decompression bomb closes with 1009.
 	EnableCompression bool
 
+	// RevokedSubjects are subjects none of whose tokens is accepted, whenever issued: a ban, for
+	// as long as the server runs with it. Revoking through the administration API is the other
+	// way, kept across restarts (revoke.go).
+	RevokedSubjects []string
+
+	// RevocationsPath is the file that keeps the revocations made through the administration API
+	// across restarts; written on the first one. Empty means DataPath + ".revocations.json".
+	RevocationsPath string
+
+	// RevocationTTL is how long a revocation made without an explicit "until" is kept; it should
+	// outlast the tokens it revokes. Zero means 30 days.
+	RevocationTTL time.Duration
+
 	// TLSCertFile and TLSKeyFile are the PEM files of a certificate chain and its private key.
 	// With both set, Serve speaks HTTPS and WSS; with both empty, plain HTTP. Setting only one is
 	// an error.
@@ -85,6 +98,7 @@ const (
 	DefaultMaxPendingBytes    = crdt.DefaultMaxPendingBytes
 	DefaultMaxHeaderBytes     = 16 << 10
 	DefaultReadHeaderTimeout  = 5 * time.Second
+	DefaultRevocationTTL      = 30 * 24 * time.Hour
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -115,6 +129,9 @@ func (c SecurityConfig) withDefaults() SecurityConfig {
 	}
 	if c.ReadHeaderTimeout == 0 {
 		c.ReadHeaderTimeout = DefaultReadHeaderTimeout
+	}
+	if c.RevocationTTL == 0 {
+		c.RevocationTTL = DefaultRevocationTTL
 	}
 	return c
 }
@@ -160,6 +177,14 @@ func (c SecurityConfig) validate() error {
 	}
 	if c.ReadHeaderTimeout < 0 {
 		return bad("ReadHeaderTimeout", "is negative (%s)", c.ReadHeaderTimeout)
+	}
+	if c.RevocationTTL < 0 {
+		return bad("RevocationTTL", "is negative (%s)", c.RevocationTTL)
+	}
+	for _, s := range c.RevokedSubjects {
+		if !validRevocationSubject(s) {
+			return bad("RevokedSubjects", "holds %q: want a token subject (1 to %d bytes of UTF-8)", s, auth.MaxSubjectBytes)
+		}
 	}
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return bad("TLSCertFile", "and TLSKeyFile must be set together")
@@ -225,6 +250,18 @@ func (s *Server) admitConn(p principal) (release func(), err error) {
 	}, nil
 }
 
+// subjectFull reports whether p's subject holds MaxConnsPerSubject connections already, so that
+// its next upgrade would be refused (the access endpoint says so without admitting anything).
+func (s *Server) subjectFull(p principal) bool {
+	if s.sec.authority == nil {
+		return false
+	}
+	sc := &s.sec.subjects
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	return sc.n[p.Subject] >= sc.max
+}
+
 // connRate is the rate limit of one connection's messages: its standing against the server's
 // throttle for updates, and against the one for the messages that fan out or are answered
 // (awareness, broadcast, ping). It is a value inside the connection, numbers only, whose zero
@@ -261,13 +298,13 @@ func newThrottles(cfg SecurityConfig) throttles {
 // if the connection is within its rate; it sleeps, so that the reader stops reading and TCP slows
 // the client down, if the connection is over its rate; and it returns a *protocol.Error with code
 // 4429 if the connection has been over its rate for RateLimitGrace. Messages other than update,
-// awareness, broadcast and ping are not limited (hello is allowed once, pong answers the server).
+// awareness, broadcast, ping and auth are not limited (hello is allowed once, pong answers the server).
 // It returns ctx's error if ctx ends while it sleeps.
 func (c *conn) rateWait(ctx context.Context, t protocol.Type) error {
 	th, st := c.s.sec.throttles.updates, &c.rate.updates
 	switch t {
 	case protocol.TypeUpdate:
-	case protocol.TypeAwareness, protocol.TypeBroadcast, protocol.TypePing:
+	case protocol.TypeAwareness, protocol.TypeBroadcast, protocol.TypePing, protocol.TypeAuth:
 		th, st = c.s.sec.throttles.ephemeral, &c.rate.ephemeral
 	default:
 		return nil
@@ -279,7 +316,7 @@ func (c *conn) rateWait(ctx context.Context, t protocol.Type) error {
 		if t == protocol.TypeUpdate {
 			return protocol.Errorf(protocol.CloseRateLimited, "too many updates: the limit is %g per second with bursts of %d", cfg.UpdatesPerSecond, cfg.UpdateBurst)
 		}
-		return protocol.Errorf(protocol.CloseRateLimited, "too many awareness, broadcast and ping messages: the limit is %g per second with bursts of %d", cfg.AwarenessPerSecond, cfg.AwarenessBurst)
+		return protocol.Errorf(protocol.CloseRateLimited, "too many awareness, broadcast, ping and auth messages: the limit is %g per second with bursts of %d", cfg.AwarenessPerSecond, cfg.AwarenessBurst)
 	}
 	if d <= 0 {
 		return nil
@@ -295,18 +332,22 @@ func (c *conn) rateWait(ctx context.Context, t protocol.Type) error {
 }
 
 // watchConn starts what security keeps for c, an open connection of who: the close at the
-// token's expiry. It returns the function to call once the connection has ended, which stops that
-// and gives back the connection's place among its subject's (release, from admitConn). A
-// principal without an expiry (the server running open) gets release itself: nothing more to keep
-// for the connection's life.
-func (s *Server) watchConn(c *conn, who principal, release func()) (done func()) {
+// token's expiry, and release, which gives back the connection's place among its subject's (from
+// admitConn); c.secDone ends both once the connection has ended. A principal without an expiry
+// (the server running open, where release does nothing) keeps nothing for the connection's life.
+func (s *Server) watchConn(c *conn, who principal, release func()) {
 	if who.Expires.IsZero() {
-		return release
-	}
-	stop := s.watchExpiry(who, c.closeWith)
-	return func() {
-		stop()
 		release()
+		return
+	}
+	c.auth = s.newConnAuth(c, who, release) // refresh.go
+}
+
+// secDone ends what security keeps for c (watchConn). It is called once c has ended, or was never
+// registered.
+func (c *conn) secDone() {
+	if c.auth != nil {
+		c.auth.end()
 	}
 }
 

@@ -27,6 +27,7 @@ var allReasons = []string{
 	reasonTextFrame, reasonTooBig, reasonVersion, reasonInvalidUpdate, reasonDocTooLarge,
 	reasonTooManyConns, reasonAwarenessTooBig, reasonShuttingDown, reasonLoadFailed, reasonDeleted,
 	reasonRateLimited, reasonTokenExpired, reasonTooManySubjectConns, reasonPendingOverflow,
+	reasonRevoked,
 }
 
 // serverMetrics are one Server's Prometheus metrics, all named tandem_*.

@@ -255,6 +255,7 @@ func TestOriginAllowlist(t *testing.T) {
 		{"disallowed and no token", "https://evil.example", "", http.StatusForbidden},
 		{"no origin, token", "", tok, http.StatusSwitchingProtocols},
 		{"no origin, no token", "", "", http.StatusUnauthorized},
+		{"the server's own, not listed", ts.base, tok, http.StatusSwitchingProtocols},
 	}
 	for _, tt := range tests {
 		h := bearer(tt.tok)

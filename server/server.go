@@ -68,12 +68,17 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	return newServer(cfg, st), nil
+	s, err := newServer(cfg, st)
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return s, nil
 }
 
 // newServer builds a server over an open store; cfg has its defaults. Tests use it to put a
-// wrapper around the store.
-func newServer(cfg Config, st docStore) *Server {
+// wrapper around the store. It fails if the revocations file cannot be read.
+func newServer(cfg Config, st docStore) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -91,13 +96,17 @@ func newServer(cfg Config, st docStore) *Server {
 	s.upgrader = newUpgrader(cfg)
 	s.poll = newPoller()
 	s.readerCfgs = newReaderConfigs(cfg, s.poll.bufs)
-	s.sec = newSecurity(cfg) // security
-	s.warnIfOpen()           // security
+	sec, err := newSecurity(cfg) // security
+	if err != nil {
+		return nil, err
+	}
+	s.sec = sec
+	s.warnIfOpen() // security
 	s.handler = s.routes()
 	if cfg.StorageNoSync {
 		log.Warn("storage fsync is off (StorageNoSync): acknowledged edits can be lost on power failure")
 	}
-	return s
+	return s, nil
 }
 
 // routes builds the HTTP routes.

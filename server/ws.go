@@ -65,7 +65,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newConn(s, nc, id, who)
 	c.fr.Reset(c.nc, s.readerConfig(deflate))
-	c.secDone = s.watchConn(c, who, release) // security: 4401 at the token's expiry (limits.go)
+	s.watchConn(c, who, release) // security: 4401 at the token's expiry (limits.go)
 	if !s.addConn(c) {
 		c.secDone() // security
 		var w frameWriter
@@ -73,6 +73,10 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		_ = w.writeTo(c, s.cfg.WriteTimeout)
 		_ = c.nc.Close()
 		return
+	}
+	if s.connRevoked(c) {
+		// security: revoked between authorize and addConn, so that revoke's pass missed it.
+		c.closeWith(errRevoked)
 	}
 	c.log().Debug("connected", "remote", r.RemoteAddr, "who", who)
 	c.start()
@@ -181,7 +185,10 @@ func (c *conn) handle(data []byte, a **actor) error {
 			return protocol.Errorf(protocol.CloseBadMessage, "hello repeated")
 		}
 		c.clientID = h.ClientID
-		c.readOnly = c.readOnly || h.ReadOnly()
+		c.helloReadOnly = h.ReadOnly()
+		if h.ReadOnly() {
+			c.setFlag(connReadOnly, true)
+		}
 		act, err := c.s.docs.join(c.ctx(), c, h)
 		if err != nil {
 			return err
@@ -202,6 +209,7 @@ func (c *conn) handle(data []byte, a **actor) error {
 			c.closeWith(protocol.Errorf(protocol.CloseMessageTooBig, "awareness state exceeds %d bytes", c.s.cfg.MaxAwarenessBytes))
 			return nil
 		}
+		c.setFlag(connPresence, len(msg.State) > 0) // keepalive.go: the presence wait
 		m = awarenessMsg{c: c, clock: msg.Clock, state: msg.State}
 	case *protocol.Broadcast:
 		m = broadcastMsg{c: c, payload: msg.Payload}
@@ -210,6 +218,8 @@ func (c *conn) handle(data []byte, a **actor) error {
 		return nil
 	case *protocol.Pong:
 		return nil
+	case *protocol.Auth:
+		return c.refresh(msg) // security: a new token (refresh.go)
 	default:
 		return protocol.Errorf(protocol.CloseBadMessage, "unexpected %s", f.Message.Type())
 	}

@@ -22,7 +22,7 @@ export const PROTOCOL_VERSION = 1;
 
 /** @typedef {'client'|'server'} Direction who sent a frame */
 
-/** FROM_CLIENT: a frame a client sends (hello, update, awareness, broadcast, ping, pong). */
+/** FROM_CLIENT: a frame a client sends (hello, update, awareness, broadcast, ping, pong, auth). */
 export const FROM_CLIENT = 'client';
 /** FROM_SERVER: a frame the server sends (sync, update, ack, awareness, error, broadcast, ping, pong). */
 export const FROM_SERVER = 'server';
@@ -38,6 +38,7 @@ export const MessageType = Object.freeze({
   BROADCAST: /** @type {7} */ (0x07),
   PING: /** @type {8} */ (0x08),
   PONG: /** @type {9} */ (0x09),
+  AUTH: /** @type {10} */ (0x0a),
 });
 
 /** FLAG_READ_ONLY is the hello flag by which a client says it will send no updates. */
@@ -123,18 +124,25 @@ export const FLAG_READ_ONLY = 1;
  * @property {number} nonce
  */
 /**
- * @typedef {Hello|Sync|Update|Ack|Awareness|PeerAwareness|ErrorMessage|Broadcast|PeerBroadcast|Ping|Pong} Message
+ * @typedef {object} Auth a new token for the open connection (client -> server), sent before the
+ * one it connected with expires; the server adopts its role and expiry, or closes with 4401
+ * @property {10} type
+ * @property {number} [channel]
+ * @property {string} token
+ */
+/**
+ * @typedef {Hello|Sync|Update|Ack|Awareness|PeerAwareness|ErrorMessage|Broadcast|PeerBroadcast|Ping|Pong|Auth} Message
  */
 
-const typeNames = ['', 'hello', 'sync', 'update', 'ack', 'awareness', 'error', 'broadcast', 'ping', 'pong'];
+const typeNames = ['', 'hello', 'sync', 'update', 'ack', 'awareness', 'error', 'broadcast', 'ping', 'pong', 'auth'];
 
 /**
- * typeName returns a type's name ('hello'...), or 'type(0x0a)' for an unknown type.
+ * typeName returns a type's name ('hello'...), or 'type(0x0b)' for an unknown type.
  * @param {number} type
  * @returns {string}
  */
 export function typeName(type) {
-  if (type >= 1 && type <= 9) return typeNames[type];
+  if (type >= 1 && type <= 10) return typeNames[type];
   return `type(0x${type.toString(16).padStart(2, '0')})`;
 }
 
@@ -152,6 +160,7 @@ function allows(from, type) {
     case MessageType.PONG:
       return from === FROM_CLIENT || from === FROM_SERVER;
     case MessageType.HELLO:
+    case MessageType.AUTH:
       return from === FROM_CLIENT;
     case MessageType.SYNC:
     case MessageType.ACK:
@@ -253,6 +262,8 @@ function sizeHint(msg) {
       return n + msg.message.length;
     case MessageType.BROADCAST:
       return n + msg.payload.length;
+    case MessageType.AUTH:
+      return n + msg.token.length;
   }
   return n;
 }
@@ -322,6 +333,9 @@ export function encodeFrame(msg, from) {
     case MessageType.PING:
     case MessageType.PONG:
       e.writeVarUint(msg.nonce);
+      break;
+    case MessageType.AUTH:
+      e.writeString(msg.token);
       break;
   }
   return e.finish();
@@ -411,6 +425,8 @@ function decodePayload(d, type, channel, from) {
     }
     case MessageType.PING:
       return { type: MessageType.PING, channel, nonce: d.readVarUint('ping nonce') };
+    case MessageType.AUTH:
+      return { type: MessageType.AUTH, channel, token: d.readString('auth token') };
     default:
       return { type: MessageType.PONG, channel, nonce: d.readVarUint('pong nonce') };
   }
@@ -428,7 +444,7 @@ export function decodeFrame(bytes, from) {
   if (!(bytes instanceof Uint8Array)) throw new TypeError('protocol: decodeFrame wants a Uint8Array');
   if (bytes.length === 0) throw new DecodeError('truncated', 'protocol: truncated: empty frame');
   const type = bytes[0];
-  if (type < MessageType.HELLO || type > MessageType.PONG) {
+  if (type < MessageType.HELLO || type > MessageType.AUTH) {
     throw new DecodeError('unknown-type', `protocol: unknown message type: ${typeName(type)}`);
   }
   if (!allows(from, type)) {

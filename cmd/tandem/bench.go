@@ -121,7 +121,7 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	var o benchOptions
 	fs := newBenchFlags(&o, stderr)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -256,8 +256,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "tandem bench: %v\n", err)
-		return 2
+		return badUsage(stderr, "bench", err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -46,8 +46,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := subcommands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "tandem: unknown command %q\n", name)
-		usage(stderr)
+		fmt.Fprintf(stderr, "tandem: unknown command %q\nrun 'tandem help' for the commands\n", name)
 		return 2
 	}
 	return cmd.run(ctx, args[1:], stdout, stderr)

@@ -15,7 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/tandemhq/tandem/server"
 	"github.com/tandemhq/tandem/storage"
@@ -30,6 +29,8 @@ type serveOptions struct {
 	logLevel  slog.Level
 	logFormat string
 	origins   string
+	// revokedSubjects is --revoked-subjects, a comma-separated list.
+	revokedSubjects string
 	// The garbage collector's settings (runtime/debug), 0 keeping the runtime's own (GOGC,
 	// GOMEMLIMIT): a server holding many idle connections trades collector CPU for memory.
 	gcPercent   int
@@ -63,6 +64,7 @@ func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&c.SendQueueMessages, "send-queue-messages", server.DefaultSendQueueMessages, "messages queued for one slow connection before it is closed with 1013")
 	fs.DurationVar(&c.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "deadline of each socket write")
 	fs.DurationVar(&c.PongWait, "pong-wait", server.DefaultPongWait, "silence after which a connection is closed (pings at 9/10 of it)")
+	fs.DurationVar(&c.PresenceWait, "presence-wait", server.DefaultPresenceWait, "silence after which a connection showing a presence (a cursor) is closed, so that it leaves the others' screens (pings every half of it)")
 	fs.DurationVar(&c.AwarenessInterval, "awareness-interval", server.DefaultAwarenessInterval, "period over which awareness changes are coalesced")
 	fs.DurationVar(&c.IdleUnloadAfter, "idle-unload-after", server.DefaultIdleUnloadAfter, "how long a document without connections stays in memory")
 	fs.IntVar(&c.CompactLogEntries, "compact-log-entries", server.DefaultCompactLogEntries, "log entries after which a document is compacted")
@@ -83,6 +85,9 @@ func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.Var(byteSize{&c.MaxHeaderBytes}, "max-header-bytes", "largest HTTP request line and headers")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time allowed to read an HTTP request's headers")
 	fs.BoolVar(&c.EnableCompression, "enable-compression", false, "negotiate permessage-deflate (off: see docs/security.md)")
+	fs.StringVar(&o.revokedSubjects, "revoked-subjects", "", "comma-separated token subjects refused whatever their tokens (a ban; revoke single tokens with POST /v1/revocations)")
+	fs.StringVar(&c.RevocationsPath, "revocations-file", "", "file keeping the revocations made through the API across restarts (empty: the data file's path + .revocations.json)")
+	fs.DurationVar(&c.RevocationTTL, "revocation-ttl", server.DefaultRevocationTTL, "how long a revocation without an explicit until is kept; make it outlast your tokens")
 	fs.StringVar(&c.TLSCertFile, "tls-cert", "", "PEM certificate chain: serve HTTPS and WSS (with --tls-key)")
 	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.IntVar(&o.gcPercent, "gc-percent", 0, "heap growth that triggers a garbage collection, in percent (0: the runtime's, GOGC or 100; lower holds less memory per connection for more CPU, docs/server.md)")
@@ -112,11 +117,14 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if envErr != nil {
 		return o, envErr
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := checkAddr(o.addr); err != nil {
+		return o, err
 	}
 	switch o.logFormat {
 	case "text", "json":
@@ -129,14 +137,33 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if o.memoryLimit < 0 {
 		return o, fmt.Errorf("invalid value %d for -memory-limit: want 0 or more bytes", o.memoryLimit)
 	}
-	if o.origins != "" {
-		for _, s := range strings.Split(o.origins, ",") {
-			if s = strings.TrimSpace(s); s != "" {
-				o.cfg.AllowedOrigins = append(o.cfg.AllowedOrigins, s)
-			}
+	o.cfg.AllowedOrigins = splitList(o.origins)
+	o.cfg.RevokedSubjects = splitList(o.revokedSubjects)
+	return o, nil
+}
+
+// splitList splits a comma-separated list, trimming spaces and dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
 		}
 	}
-	return o, nil
+	return out
+}
+
+// checkAddr refuses a listen address that no system would accept (no port, a port out of range),
+// so that it is a usage error (status 2) found before anything is opened.
+func checkAddr(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("invalid value %q for -addr: %v (want HOST:PORT or :PORT)", addr, err)
+	}
+	if _, err := net.LookupPort("tcp", port); err != nil {
+		return fmt.Errorf("invalid value %q for -addr: %v", addr, err)
+	}
+	return nil
 }
 
 // serveProcs returns the GOMAXPROCS the server runs with: at least 2 unless the environment sets
@@ -156,8 +183,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "tandem serve: %v\n", err)
-		return 2
+		return badUsage(stderr, "serve", err)
 	}
 	opts := &slog.HandlerOptions{Level: o.logLevel}
 	var h slog.Handler = slog.NewTextHandler(stderr, opts)
@@ -177,10 +203,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		debug.SetMemoryLimit(o.memoryLimit)
 	}
 
-	srv, err := server.New(o.cfg)
-	if errors.Is(err, server.ErrInvalidConfig) {
+	// Listen before opening the data file, so that a server that cannot start (the port in use,
+	// a port it may not bind) leaves no data file behind.
+	l, err := net.Listen("tcp", o.addr)
+	if err != nil {
 		fmt.Fprintf(stderr, "tandem serve: %v\n", err)
-		return 2
+		return 1
+	}
+	srv, err := server.New(o.cfg)
+	if err != nil {
+		_ = l.Close()
+	}
+	if errors.Is(err, server.ErrInvalidConfig) {
+		return badUsage(stderr, "serve", err)
 	}
 	if errors.Is(err, storage.ErrLocked) {
 		fmt.Fprintf(stderr, "tandem serve: %s is in use by another tandem process (only one may open it): %v\n", o.cfg.DataPath, err)
@@ -188,14 +223,6 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tandem serve: %v\n", err)
-		return 1
-	}
-	l, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		fmt.Fprintf(stderr, "tandem serve: %v\n", err)
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
 		return 1
 	}
 

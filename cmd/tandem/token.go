@@ -32,20 +32,20 @@ func tokenMain(args []string, getenv func(string) string, now func() time.Time, 
 		secret = fs.String("auth-secret", "", "the server's token secret, at least 32 bytes (default $"+authSecretEnv+"; prefer the variable: flags show in ps)")
 		sub    = fs.String("sub", "", "subject: who the token is for (required)")
 		doc    = fs.String("doc", "", "documents: an ID, or a prefix ending in '*' such as 'team-*'; '*' is every document (required)")
-		role   = fs.String("role", string(auth.RoleRead), "role: read or write")
+		role   = fs.String("role", string(auth.RoleRead), "role: read, write, or admin (write plus the revocation API)")
 		ttl    = fs.Duration("ttl", time.Hour, "how long the token is valid")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tandem token --sub SUBJECT --doc PATTERN [--role read|write] [--ttl 1h]")
+		fmt.Fprintln(stderr, "usage: tandem token --sub SUBJECT --doc PATTERN [--role read|write|admin] [--ttl 1h]")
 		fmt.Fprintln(stderr, "\nPrints a token that `tandem serve` with the same secret accepts, as ?token= or")
 		fmt.Fprintln(stderr, "an Authorization: Bearer header.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return 2
+		return badUsage(stderr, "token", err)
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "tandem token: "+format+"\n", a...)
@@ -77,12 +77,16 @@ func tokenMain(args []string, getenv func(string) string, now func() time.Time, 
 	if err != nil {
 		return usageErr("%v", err)
 	}
-	c := auth.Claims{Subject: *sub, Documents: *doc, Role: r, Expires: now().Add(*ttl)}
+	id, err := auth.NewID()
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	c := auth.Claims{Subject: *sub, Documents: *doc, Role: r, Expires: now().Add(*ttl), ID: id}
 	tok, err := a.Mint(c)
 	if err != nil {
 		return usageErr("%v", err)
 	}
 	fmt.Fprintln(stdout, string(tok))
-	fmt.Fprintf(stderr, "token for %q on %q (%s), expires %s\n", c.Subject, c.Documents, c.Role, c.Expires.UTC().Truncate(time.Second).Format(time.RFC3339))
+	fmt.Fprintf(stderr, "token %s for %q on %q (%s), expires %s\n", c.ID, c.Subject, c.Documents, c.Role, c.Expires.UTC().Truncate(time.Second).Format(time.RFC3339))
 	return 0
 }

@@ -60,6 +60,11 @@ func TestTokenMint(t *testing.T) {
 			continue
 		}
 		tt.want.IssuedAt = now
+		// Every token carries a random ID, by which it can be revoked; stderr names it.
+		if got.ID == "" || !strings.Contains(stderr.String(), got.ID) {
+			t.Errorf("%s: token ID %q, stderr %q; want an ID, named on stderr", tt.name, got.ID, stderr.String())
+		}
+		tt.want.ID = got.ID
 		if got != tt.want {
 			t.Errorf("%s: claims %+v; want %+v", tt.name, got, tt.want)
 		}
@@ -79,7 +84,7 @@ func TestTokenUsageErrors(t *testing.T) {
 		{"short secret", []string{"--auth-secret", "short", "--sub", "a", "--doc", "d"}, "secret too short"},
 		{"no sub", []string{"--auth-secret", testSecret, "--doc", "d"}, "--sub is required"},
 		{"no doc", []string{"--auth-secret", testSecret, "--sub", "a"}, "--doc is required"},
-		{"bad role", []string{"--auth-secret", testSecret, "--sub", "a", "--doc", "d", "--role", "admin"}, "role"},
+		{"bad role", []string{"--auth-secret", testSecret, "--sub", "a", "--doc", "d", "--role", "owner"}, "role"},
 		{"bad pattern", []string{"--auth-secret", testSecret, "--sub", "a", "--doc", "team/*"}, "document pattern"},
 		{"inner star", []string{"--auth-secret", testSecret, "--sub", "a", "--doc", "a*b"}, "document pattern"},
 		{"zero ttl", []string{"--auth-secret", testSecret, "--sub", "a", "--doc", "d", "--ttl", "0s"}, "--ttl"},

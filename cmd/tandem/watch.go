@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,7 +30,7 @@ func watchMain(ctx context.Context, args []string, getenv func(string) string, s
 	fs := flag.NewFlagSet("tandem watch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var (
-		url   = fs.String("url", "ws://localhost:8080", "the server's base URL (ws:// or wss://)")
+		url   = fs.String("url", "ws://localhost:8080", "the server's base URL (ws:// or wss://; default from $"+envPrefix+"ADDR when set)")
 		root  = fs.String("root", "body", "the Text root to print")
 		token = fs.String("token", "", "an access token (default $"+envPrefix+"TOKEN)")
 	)
@@ -39,16 +40,19 @@ func watchMain(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stderr, "its editors, until interrupted. It connects read-only: it never changes the document.")
 		fs.PrintDefaults()
 	}
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return 2
+		return badUsage(stderr, "watch", err)
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(stderr, "tandem watch: name one document")
-		fs.Usage()
-		return 2
+		return badUsage(stderr, "watch", errors.New("name one document"))
+	}
+	if !flagSet(fs, "url") {
+		if addr := getenv(envPrefix + "ADDR"); addr != "" {
+			*url = addrURL(addr) // the server `tandem serve` starts with the same environment
+		}
 	}
 	if *token == "" {
 		*token = getenv(envPrefix + "TOKEN")
@@ -94,4 +98,24 @@ func watchMain(ctx context.Context, args []string, getenv func(string) string, s
 			}
 		}
 	}
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
+}
+
+// addrURL returns the WebSocket base URL of a server listening on addr (--addr, TANDEM_ADDR), as
+// seen from this machine: an empty or unspecified host is localhost.
+func addrURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "ws://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "localhost"
+	}
+	return "ws://" + net.JoinHostPort(host, port)
 }
