@@ -280,3 +280,51 @@ func TestRelayAfterDurable(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkRelayBetweenSubjects measures what relay after durable costs: the time from one
+// editor's update to its arrival at an editor of another subject, one update at a time, over
+// loopback, with storage syncing to disk (fsync). With bindings off ("open") the update is relayed
+// when applied; with bindings on ("auth") once its commit is durable.
+func BenchmarkRelayBetweenSubjects(b *testing.B) {
+	for _, withAuth := range []bool{false, true} {
+		name := "open"
+		if withAuth {
+			name = "auth"
+		}
+		b.Run(name, func(b *testing.B) {
+			cfg := secConfig(b, nil)
+			cfg.StorageNoSync = false
+			if !withAuth {
+				cfg.AuthSecret = nil
+			}
+			ts := startServer(b, cfg, nil)
+			join := func(id uint64, subject string) *wstest.Editor {
+				e, err := wstest.NewEditor(id)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var hdr wstest.DialOptions
+				if withAuth {
+					hdr.Header = bearer(mint(b, subject, "*", auth.RoleWrite, time.Hour))
+				}
+				if err := e.Join(context.Background(), ts.base, "relay-bench", hdr); err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { _ = e.Close() })
+				return e
+			}
+			alice, bob := join(1201, "alice"), join(1202, "bob")
+			b.ResetTimer()
+			for i := range b.N {
+				if err := alice.Insert("body", i, "x"); err != nil {
+					b.Fatal(err)
+				}
+				if err := bob.Pump(10*time.Second, func() bool { return bob.Doc.Text("body").Len() == i+1 }); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			_ = alice.WaitAcked(10 * time.Second)
+		})
+	}
+}
