@@ -1095,10 +1095,24 @@ func (a *actor) visibleNeed() uint64 {
 
 // out sends f to member c once every update up to durability index need is durable, and after
 // every frame sent to c before it.
+//
+// The frames waiting count against the connection's send queue limit: a connection that has
+// SendQueueMessages of them (storage stalled for long) is closed as a slow consumer, and its
+// client resyncs once it reconnects.
 func (a *actor) out(c *conn, f outFrame, need uint64) {
 	q, waiting := a.gated[c]
 	if !waiting && need <= a.dur.durable() {
 		a.sendTo(c, f)
+		return
+	}
+	if c.closing() {
+		delete(a.gated, c)
+		return
+	}
+	if len(q) >= a.s.cfg.SendQueueMessages {
+		delete(a.gated, c)
+		a.s.metrics.slowConsumers.Inc()
+		c.closeWith(errSlowConsumer)
 		return
 	}
 	a.gated[c] = append(q, gatedFrame{f: f, need: need})
@@ -1128,6 +1142,9 @@ func (a *actor) releaseGated() {
 			n++
 		}
 		a.readWaits = slices.Delete(a.readWaits, 0, n)
+		if len(a.readWaits) == 0 && len(a.members) == 0 {
+			a.armIdle()
+		}
 	}
 }
 
