@@ -291,7 +291,7 @@ func checkConverged(t *testing.T, base, doc, token string, editors ...*edgeEdito
 // must never have its clocks issued again with other content (docs/crdt.md, section 1.1).
 func TestCrashEdgeServerClockReuse(t *testing.T) {
 	bin := buildServer(t, "")
-	p := startProc(t, bin, false, "--storage-max-batch-delay", "1s")
+	p := startProc(t, bin, false, "--storage-max-batch-delay", "2s")
 	const doc = "edge-clock"
 	mustPostEdit(t, p.base, doc, "", 0, "base ")
 	e := newEdgeEditor(t, 101, "")
@@ -323,7 +323,7 @@ func TestCrashEdgeServerClockReuse(t *testing.T) {
 // closed with a terminal code, no edit is lost, and the replicas converge.
 func TestCrashEdgeRelayedUnitOfAnotherSubject(t *testing.T) {
 	bin := buildServer(t, "")
-	p := startProc(t, bin, true, "--storage-max-batch-delay", "1s")
+	p := startProc(t, bin, true, "--storage-max-batch-delay", "2s")
 	const doc = "edge-relay"
 	alice := newEdgeEditor(t, 201, edgeToken(t, "alice"))
 	bob := newEdgeEditor(t, 302, edgeToken(t, "bob"))
