@@ -797,8 +797,11 @@ func (a *actor) onBound(seq uint64, err error) {
 	for _, j := range joins {
 		switch {
 		case err != nil:
+			// The binding is undone in memory too, so that the client's next hello stores it
+			// again rather than find it bound and be answered before it is durable.
 			a.log.Error("storing client bindings failed: refusing the join", "client", j.m.hello.ClientID, "err", err)
 			a.bindings.leave(j.m.hello.ClientID)
+			a.bindings.unbind(j.m.hello.ClientID)
 			j.m.reply <- errStorage
 		case j.m.c.closing():
 			a.bindings.leave(j.m.hello.ClientID)

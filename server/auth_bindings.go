@@ -137,6 +137,9 @@ func (b *clientBindings) join(subject string, clientID uint64, write bool) (chan
 	return false, nil
 }
 
+// unbind forgets the stored binding of clientID, whose store failed.
+func (b *clientBindings) unbind(clientID uint64) { delete(b.bound, clientID) }
+
 // leave undoes one join of clientID.
 func (b *clientBindings) leave(clientID uint64) {
 	if b.open {

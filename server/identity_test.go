@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -20,12 +21,20 @@ import (
 type metaGate struct {
 	docStore
 	mu     sync.Mutex
+	fail   bool // fail every metadata write
 	closed bool
 	held   []func()
 	heldCh chan struct{} // gets a value for each held callback
 }
 
 func (g *metaGate) PutDocMetaAsync(docID, key string, value []byte, done func(error)) {
+	g.mu.Lock()
+	fail := g.fail
+	g.mu.Unlock()
+	if fail {
+		done(errors.New("metaGate: failing"))
+		return
+	}
 	g.docStore.PutDocMetaAsync(docID, key, value, func(err error) {
 		g.mu.Lock()
 		if !g.closed {
@@ -94,6 +103,47 @@ func TestHelloBindsDurably(t *testing.T) {
 	}
 	_ = r.Close()
 	g.open()
+}
+
+// TestHelloBindingStoreFails: a hello whose binding cannot be stored is refused with 1011 (not
+// terminal), and the next hello stores the binding again before it is answered.
+func TestHelloBindingStoreFails(t *testing.T) {
+	var g *metaGate
+	ts := startServer(t, secConfig(t, nil), func(inner docStore) docStore {
+		g = &metaGate{docStore: inner, fail: true, heldCh: make(chan struct{}, 16)}
+		return g
+	})
+	tok := mint(t, "alice", "*", auth.RoleWrite, time.Hour)
+	c, _, err := wstest.Dial(context.Background(), ts.base, "bind-fail", wstest.DialOptions{Header: bearer(tok)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Hello(711, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	expectRefusal(t, c, protocol.CloseInternalError, "a hello whose binding is not stored")
+	g.mu.Lock()
+	g.fail, g.closed = false, true
+	g.mu.Unlock()
+	c, _, err = wstest.Dial(context.Background(), ts.base, "bind-fail", wstest.DialOptions{Header: bearer(tok)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello(711, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-g.heldCh:
+	case <-time.After(5 * time.Second):
+		t.Fatalf("the second hello did not store the binding")
+	}
+	g.open()
+	if m, err := c.Read(5 * time.Second); err != nil {
+		t.Fatalf("no sync once the binding is stored: %v", err)
+	} else if _, ok := m.(*protocol.Sync); !ok {
+		t.Fatalf("first message %T; want sync", m)
+	}
 }
 
 // TestSquatDepartedWriterID: an editor joins, writes nothing and goes offline; a co-editor who
