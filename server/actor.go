@@ -760,6 +760,10 @@ func (a *actor) onJoin(m joinMsg) {
 		m.reply <- err
 		return
 	}
+	if len(a.members) >= a.s.cfg.MaxConnsPerDocument {
+		m.reply <- errTooManyConns // before anything is stored (admit checks again)
+		return
+	}
 	if m.hello.ClientID == a.self {
 		m.reply <- protocol.Errorf(protocol.CloseForbidden, "client id %d is the server's own in this document: draw another", a.self)
 		return
