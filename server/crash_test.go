@@ -85,7 +85,8 @@ type crashOptions struct {
 	http bool // one HTTP writer per document beside the editors
 }
 
-// crashSubjects are the subjects of the editors' tokens when the harness runs with auth.
+// crashSubjects are the subjects of the editors' tokens when the harness runs with auth: the
+// editors of each document are of different subjects.
 var crashSubjects = [...]string{"alice", "bob"}
 
 // httpRatePerDoc is the HTTP writers' edits per second per document.
@@ -215,7 +216,7 @@ func newCrashHarness(t *testing.T, tags string, opts crashOptions) *crashHarness
 		cc := &crashClient{doc: fmt.Sprintf("crash-%d", i%crashDocs), status: make(chan client.Status, 64)}
 		var token string
 		if opts.auth {
-			token = crashToken(t, crashSubjects[i%len(crashSubjects)], auth.RoleWrite)
+			token = crashToken(t, crashSubjects[(i/crashDocs)%len(crashSubjects)], auth.RoleWrite)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		c, err := client.Dial(ctx, "ws://"+h.addr, cc.doc, client.Options{
