@@ -378,3 +378,34 @@ func BenchmarkRelayBetweenSubjects(b *testing.B) {
 		})
 	}
 }
+
+// TestHeldFramesBounded: frames held for durability count against the connection's send queue
+// limit, so that a storage stall cannot grow them without bound: past SendQueueMessages, the
+// connection is closed as a slow consumer (1013, not terminal).
+func TestHeldFramesBounded(t *testing.T) {
+	var g *gateStore
+	cfg := secConfig(t, nil)
+	cfg.SendQueueMessages = 8
+	ts := startServer(t, cfg, func(inner docStore) docStore { g = newGateStore(inner); return g })
+	alice := ts.joinAs(t, "held", 1301, mint(t, "alice", "*", auth.RoleWrite, time.Hour))
+	bob := ts.joinAs(t, "held", 1302, mint(t, "bob", "*", auth.RoleWrite, time.Hour))
+	for i := range 12 {
+		if err := alice.Insert("body", i, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	expectClose := func() {
+		cl, err := bob.ExpectClose(5 * time.Second)
+		if err != nil {
+			t.Fatalf("bob: %v; want a close with 1013", err)
+		}
+		if cl.Code != int(protocol.CloseTryAgainLater) {
+			t.Fatalf("bob closed with %d %q; want 1013", cl.Code, cl.Text)
+		}
+	}
+	expectClose()
+	g.release()
+	if err := alice.WaitAcked(5 * time.Second); err != nil {
+		t.Fatalf("alice, whose updates were held from bob: %v", err)
+	}
+}
