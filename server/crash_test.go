@@ -53,7 +53,7 @@ func TestCrashKill9(t *testing.T) {
 	if testing.Short() {
 		cycles = 3
 	}
-	h := newCrashHarness(t, "", crashOptions{auth: true, http: true})
+	h := newCrashHarness(t, "", crashOptions{auth: true, http: true, batchDelay: "50ms"})
 	for i := 1; i <= cycles; i++ {
 		r := h.cycle(i)
 		if r.missing > 0 {
@@ -83,6 +83,9 @@ func TestCrashHasTeeth(t *testing.T) {
 type crashOptions struct {
 	auth bool // run with a token secret; the editors hold tokens of two subjects
 	http bool // one HTTP writer per document beside the editors
+	// batchDelay, if set, is the server's --storage-max-batch-delay: the wider the window between
+	// an update's arrival and its commit, the more a kill finds in it.
+	batchDelay string
 }
 
 // crashSubjects are the subjects of the editors' tokens when the harness runs with auth: the
@@ -361,6 +364,9 @@ func (h *crashHarness) start() {
 		h.t.Fatal(err)
 	}
 	cmd := exec.Command(h.bin, "serve", "--addr", h.addr, "--data", h.data, "--log-level", "info")
+	if h.opts.batchDelay != "" {
+		cmd.Args = append(cmd.Args, "--storage-max-batch-delay", h.opts.batchDelay)
+	}
 	if h.opts.auth {
 		cmd.Env = append(os.Environ(), "TANDEM_AUTH_SECRET="+edgeSecret)
 	}
