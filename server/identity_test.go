@@ -321,7 +321,29 @@ func TestRelayAfterDurable(t *testing.T) {
 		if err := b.Pump(200*time.Millisecond, func() bool { return strings.Contains(b.Text("body"), "srv") }); err == nil {
 			t.Fatalf("the server's own edit was relayed before it was durable")
 		}
+		joined := make(chan string, 1)
+		go func() {
+			e, err := wstest.NewEditor(1103)
+			if err != nil {
+				joined <- err.Error()
+				return
+			}
+			if err := e.Join(context.Background(), ts.base, "gate", wstest.DialOptions{}); err != nil {
+				joined <- err.Error()
+				return
+			}
+			joined <- e.Text("body")
+			_ = e.Close()
+		}()
+		select {
+		case got := <-joined:
+			t.Fatalf("a joiner was answered (%q) while the server's own edit was not durable", got)
+		case <-time.After(200 * time.Millisecond):
+		}
 		g.release()
+		if got := <-joined; got != "srv ws" {
+			t.Errorf("joiner's text %q; want srv ws", got)
+		}
 		if status := <-edit; status != 200 {
 			t.Fatalf("POST edits: %d", status)
 		}
