@@ -2,7 +2,7 @@
 GO ?= go
 NODE ?= node
 
-.PHONY: test test-go test-js test-e2e vet fmt-check run bench fuzz
+.PHONY: test test-go test-js test-e2e vet fmt-check run bench fuzz crash-long
 
 test: fmt-check vet test-go test-js test-e2e
 
@@ -36,3 +36,9 @@ fuzz:
 			echo "== $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 		done; \
 	done
+
+# The randomized crash test with many seeds (CRASH_SEEDS of them; the normal run tries 3) and the
+# kill -9 crash test at full length. A failure prints its seed and the command that repeats it.
+CRASH_SEEDS ?= 50
+crash-long:
+	TANDEM_CRASH_SEEDS=$(CRASH_SEEDS) $(GO) test -race -count=1 -timeout 120m -run 'TestCrashRandom|TestCrashKill9|TestCrashEdge' ./server/

@@ -1,11 +1,14 @@
 package auth
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -145,6 +148,44 @@ func (a *Authority) Mint(c Claims) (Token, error) {
 // finds it in the parser's error and maps it to ErrAlgorithm.
 var errAlgorithm = errors.New("auth: unexpected signing method")
 
+// errCritical is what the key function returns for a header with a "crit" member; Verify maps
+// it to ErrMalformed.
+var errCritical = errors.New("auth: critical header extension not understood")
+
+// numericDateClaims are the registered claims that RFC 7519 (section 2) makes NumericDates: JSON
+// numbers of seconds.
+var numericDateClaims = [...]string{"exp", "nbf", "iat"}
+
+// checkNumericDates returns an error wrapping ErrInvalidClaims if the payload of tok (a token
+// whose signature is verified) holds exp, nbf or iat as anything but a JSON number. The jwt
+// package reads a number inside a string ("exp":"99999999999") as the number itself; RFC 7519
+// wants a NumericDate, and a claim that two parsers can read differently is refused.
+func checkNumericDates(tok Token) error {
+	parts := strings.Split(string(tok), ".")
+	if len(parts) != 3 {
+		return fmt.Errorf("%w: %d parts", ErrMalformed, len(parts))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	}
+	var claims map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &claims); err != nil {
+		return fmt.Errorf("%w: payload: %v", ErrMalformed, err)
+	}
+	for _, name := range numericDateClaims {
+		v, ok := claims[name]
+		if !ok {
+			continue
+		}
+		v = bytes.TrimSpace(v)
+		if len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+			return fmt.Errorf("%w: %s is not a number", ErrInvalidClaims, name)
+		}
+	}
+	return nil
+}
+
 // Verify checks tok's algorithm, signature and claims and returns the claims. The error wraps
 // ErrMalformed, ErrAlgorithm, ErrSignature, ErrExpired or ErrInvalidClaims; its text never
 // contains the token.
@@ -162,10 +203,19 @@ func (a *Authority) Verify(tok Token) (Claims, error) {
 		if t.Method != jwt.SigningMethodHS256 {
 			return nil, errAlgorithm
 		}
+		// RFC 7515 section 4.1.11: a recipient that does not understand every extension a
+		// "crit" header lists must refuse the token. This package understands none, so any
+		// crit header (even an empty or null one, which the RFC forbids) is refused.
+		if _, ok := t.Header["crit"]; ok {
+			return nil, errCritical
+		}
 		return a.secret, nil
 	})
 	if err != nil {
 		return Claims{}, mapJWTError(err)
+	}
+	if err := checkNumericDates(tok); err != nil {
+		return Claims{}, err
 	}
 	c := Claims{
 		Subject:   jc.Subject,
@@ -190,6 +240,8 @@ func (a *Authority) Verify(tok Token) (Claims, error) {
 func mapJWTError(err error) error {
 	var sentinel error
 	switch {
+	case errors.Is(err, errCritical):
+		sentinel = ErrMalformed
 	case errors.Is(err, jwt.ErrTokenExpired), errors.Is(err, jwt.ErrTokenNotValidYet):
 		sentinel = ErrExpired
 	case errors.Is(err, jwt.ErrTokenInvalidClaims):

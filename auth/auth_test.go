@@ -182,6 +182,15 @@ func TestVerifyRefusals(t *testing.T) {
 		{"no docs", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","role":"read","exp":`+itoa(exp)+`}`, "HS256", testSecret), ErrInvalidClaims},
 		{"bad role", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"owner","exp":`+itoa(exp)+`}`, "HS256", testSecret), ErrInvalidClaims},
 		{"exp as string", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"read","exp":"soon"}`, "HS256", testSecret), ErrMalformed},
+		{"exp as numeric string", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"read","exp":"`+itoa(exp)+`"}`, "HS256", testSecret), ErrInvalidClaims},
+		{"nbf as numeric string", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"read","exp":`+itoa(exp)+`,"nbf":"`+itoa(exp-7200)+`"}`, "HS256", testSecret), ErrInvalidClaims},
+		{"iat as numeric string", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"read","exp":`+itoa(exp)+`,"iat":"`+itoa(exp-7200)+`"}`, "HS256", testSecret), ErrInvalidClaims},
+		{"exp null", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"read","exp":null}`, "HS256", testSecret), ErrInvalidClaims},
+		{"iat as bool", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":"a","role":"read","exp":`+itoa(exp)+`,"iat":true}`, "HS256", testSecret), ErrMalformed},
+		{"crit unknown", handMade(`{"alg":"HS256","typ":"JWT","crit":["x"]}`, payload, "HS256", testSecret), ErrMalformed},
+		{"crit empty", handMade(`{"alg":"HS256","typ":"JWT","crit":[]}`, payload, "HS256", testSecret), ErrMalformed},
+		{"crit null", handMade(`{"alg":"HS256","typ":"JWT","crit":null}`, payload, "HS256", testSecret), ErrMalformed},
+		{"crit of a registered name", handMade(`{"alg":"HS256","typ":"JWT","crit":["exp"]}`, payload, "HS256", testSecret), ErrMalformed},
 		{"docs as list", handMade(`{"alg":"HS256","typ":"JWT"}`, `{"sub":"a","docs":["a"],"role":"read","exp":`+itoa(exp)+`}`, "HS256", testSecret), ErrMalformed},
 	}
 	for _, tt := range tests {

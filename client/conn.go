@@ -23,8 +23,11 @@ import (
 // Options configures a Conn. The zero value connects once, applies every remote update, and does
 // not reconnect.
 type Options struct {
-	// ClientID is the replica's CRDT client ID, in [1, 2^53). Zero draws a random one. Two replicas
-	// must never share an ID: reuse one only to continue the same replica.
+	// ClientID is the replica's CRDT client ID, in [1, 2^53). Zero draws a random one, which is
+	// what almost every program wants. Two replicas must never share an ID, and since every Dial
+	// makes a new replica, a non-zero ID must be one that no replica has written under in the
+	// document: Dial fails with ErrClientIDUsed if the server holds units under it (an ID must
+	// never outlive its clocks, docs/crdt.md section 1.1).
 	ClientID uint64
 	// Token is sent as the ?token= query parameter of the upgrade; empty sends none.
 	Token string
@@ -361,6 +364,13 @@ func (c *Conn) connect(ctx context.Context) (*websocket.Conn, error) {
 		return nil, fmt.Errorf("%w: sync state vector: %w", ErrBadFrame, err)
 	}
 	c.mu.Lock()
+	if own := c.doc.StateVector()[c.id]; serverSV[c.id] > own {
+		// The server holds units of this client ID that this replica never issued: the ID belongs
+		// to an earlier replica (Options.ClientID reused), whose clocks this one cannot know.
+		c.mu.Unlock()
+		ws.Close()
+		return nil, fmt.Errorf("%w: the server holds clocks up to %d of client id %d, this replica %d", ErrClientIDUsed, serverSV[c.id], c.id, own)
+	}
 	if len(sync.Update) > 0 {
 		if _, err := c.doc.Apply(sync.Update); err != nil {
 			c.mu.Unlock()
@@ -369,9 +379,6 @@ func (c *Conn) connect(ctx context.Context) (*websocket.Conn, error) {
 		}
 	}
 	c.lastSync = SyncInfo{Bytes: len(sync.Update), Sent: sent, Received: received, Applied: time.Now()}
-	if own := c.doc.StateVector()[c.id]; own > c.clock {
-		c.clock = own // units of this client ID from an earlier session, held by the server
-	}
 	c.mu.Unlock()
 	_ = ws.SetReadDeadline(time.Time{})
 

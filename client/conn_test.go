@@ -525,3 +525,33 @@ func TestUnsplittableSentWhole(t *testing.T) {
 		t.Errorf("update messages %v; want one holding the value", sizes)
 	}
 }
+
+// TestClientIDOutlivesItsClocks: a new replica (each Dial makes one) given the client ID of an
+// earlier one whose units the server holds cannot know which clocks that replica issued (a server
+// crash may have lost some that other replicas hold), so it must not edit under it: Dial refuses.
+// Reconnecting the same replica is unaffected (TestReconnectResendsUnacknowledged).
+func TestClientIDOutlivesItsClocks(t *testing.T) {
+	fs := newFakeServer(t)
+	first := dial(t, fs.URL(), Options{ClientID: 4242})
+	if err := first.Edit(insert("body", 0, "earlier")); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.WaitSaved(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	first.Close()
+	c, err := Dial(testCtx(t), fs.URL(), "doc-1", Options{ClientID: 4242})
+	if !errors.Is(err, ErrClientIDUsed) {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("Dial with the client ID of an earlier replica = %v; want ErrClientIDUsed", err)
+	}
+	// A fresh ID is fine.
+	other := dial(t, fs.URL(), Options{ClientID: 4243})
+	var text string
+	other.Read(func(d *crdt.Doc) { text = d.Text("body").String() })
+	if text != "earlier" {
+		t.Errorf("text %q; want earlier", text)
+	}
+}

@@ -20,9 +20,13 @@
 // (Options.MinBackoff to Options.MaxBackoff), and the resync by state vector re-sends every local
 // change the server has not acknowledged, so nothing is lost while offline or in a server crash.
 // The resync carries this client's own changes only, never other clients' (their authors re-send
-// what a crashed server lost; a server that checks authorship refuses them from anyone else). A close with a terminal
+// what a crashed server lost). A close with a terminal
 // code ([protocol.CloseCode.Terminal]: unauthorized, forbidden, deleted...) ends the Conn instead:
 // reconnecting would be refused again.
+//
+// A client ID must never outlive its clocks (docs/crdt.md, section 1.1): every Dial makes a new
+// replica, so leave Options.ClientID zero (a random ID) unless the ID is new to the document; Dial
+// refuses, with ErrClientIDUsed, one under which the server holds units this replica never issued.
 //
 // # Errors
 //

@@ -22,6 +22,11 @@ var (
 	// ErrBadFrame reports a frame from the server that does not decode, or that the session does
 	// not expect (a second sync, an ack for an update never sent).
 	ErrBadFrame = errors.New("client: bad frame from server")
+	// ErrClientIDUsed is returned by Dial when Options.ClientID names a client ID under which the
+	// server already holds units: a new replica cannot know every clock its predecessor issued (a
+	// server crash may have lost some that other replicas hold), and issuing one again with other
+	// content would split the document for good (docs/crdt.md, section 1.1). Draw a new ID.
+	ErrClientIDUsed = errors.New("client: client id already used by another replica")
 )
 
 // CloseError is the end of a connection by the server: the close code and the server's message.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -19,6 +20,13 @@ import (
 // metaSelfClient is the document metadata key (storage.PutDocMeta) under which the server keeps its
 // own CRDT client ID for the document, 8 bytes big-endian. HTTP edits are made under that ID; keeping
 // it stable across restarts keeps the state vector from growing by one client per restart.
+//
+// The ID outlives the process but its clocks live in the document, so a crash loses the clocks of
+// edits that were not yet durable, and the restarted server issues them again with other content.
+// That is safe only because nothing under the server's ID leaves the process before it is durable
+// (DESIGN.md, "Identity and crashes"; relay): its units are relayed, sent to joiners and read over
+// HTTP only once durable, and the HTTP edit is answered only then. A clock that a crash lost was
+// therefore never seen by anyone.
 const metaSelfClient = "server-client-id"
 
 // message is what an actor's inbox carries. Each type below is one kind of message.
@@ -140,6 +148,7 @@ const (
 	evSave                         // a snapshot (compaction) is durable or failed
 	evSelfID                       // the server's client ID is stored or failed
 	evDeleted                      // the document is deleted from storage, or failed
+	evBound                        // the client bindings of joins up to index are stored, or failed
 )
 
 // saveInfo describes a snapshot being saved.
@@ -171,6 +180,26 @@ type pendingAck struct {
 type waiter struct {
 	index uint64
 	reply chan writeResult
+}
+
+// gatedFrame is a frame for a connection that may be written only once every update up to
+// durability index need is durable (relay).
+type gatedFrame struct {
+	f    outFrame
+	need uint64
+}
+
+// readWait is an HTTP read answered once every update up to durability index need is durable.
+type readWait struct {
+	need   uint64
+	reply  chan readResult
+	result readResult
+}
+
+// bindJoin is a join waiting for the bindings persist seq (its client ID's binding) to be stored.
+type bindJoin struct {
+	m   joinMsg
+	seq uint64
 }
 
 // awareEntry is one client's awareness state. A nil state is a removal not yet sent to the others.
@@ -221,6 +250,17 @@ type actor struct {
 	selfBusy  bool      // a PutDocMeta of self is in flight
 	selfQueue []httpEditMsg
 	bindings  *clientBindings // security: client ID -> subject (auth_bindings.go)
+	// Joins whose client ID's binding is being stored (bind at hello, auth_bindings.go), in order,
+	// and the sequence of those stores.
+	bindJoins []bindJoin
+	bindSeq   uint64
+
+	// Relay after durable (relay): the frames for members that wait for durability, in order, only
+	// while there are some (no empty lists); the HTTP reads waiting for it; and the durability
+	// index of the last append of the server's own units.
+	gated        map[*conn][]gatedFrame
+	readWaits    []readWait
+	selfInFlight uint64
 
 	mode        actorMode
 	fatal       error // exit now, closing connections with this
@@ -277,6 +317,7 @@ func newActor(s *Server, id string) *actor {
 		done:       make(chan struct{}),
 		evWake:     make(chan struct{}, 1),
 		acking:     make(map[*conn][]pendingAck),
+		gated:      make(map[*conn][]gatedFrame),
 		aware:      make(map[uint64]*awareEntry),
 		awareDirty: make(map[uint64]struct{}),
 	}
@@ -627,6 +668,12 @@ func (a *actor) exit() {
 	for _, m := range a.selfQueue {
 		m.reply <- writeResult{err: cause}
 	}
+	for _, j := range a.bindJoins {
+		j.m.reply <- errRetry
+	}
+	for _, r := range a.readWaits {
+		r.reply <- readResult{err: cause}
+	}
 	for _, t := range []*time.Timer{a.idleTimer, a.awareTimer, a.saveTimer} {
 		if t != nil {
 			t.Stop()
@@ -721,33 +768,97 @@ func (a *actor) onJoin(m joinMsg) {
 		return
 	}
 	if len(a.members) >= a.s.cfg.MaxConnsPerDocument {
-		m.reply <- errTooManyConns
+		m.reply <- errTooManyConns // before anything is stored (admit checks again)
 		return
 	}
 	if m.hello.ClientID == a.self {
 		m.reply <- protocol.Errorf(protocol.CloseForbidden, "client id %d is the server's own in this document: draw another", a.self)
 		return
 	}
-	frame, err := a.syncFrame(m.hello.StateVector)
+	// security: a client ID bound to another subject may not join (auth_bindings.go); onLeave
+	// undoes the join. A writable hello binds its ID for good, and is answered only once the
+	// binding is stored: nothing reveals the ID (presence, broadcasts, units) while a crash could
+	// still undo the binding and let someone else take it.
+	changed, err := a.bindings.join(m.c.subject, m.hello.ClientID, !m.c.isReadOnly())
 	if err != nil {
 		m.reply <- err
 		return
 	}
-	// security: a client ID bound to another subject may not join (auth_bindings.go); onLeave
-	// undoes the join.
-	if err := a.bindings.join(m.c.subject, m.hello.ClientID); err != nil {
+	if changed {
+		a.stopIdle()
+		a.bindSeq++
+		seq := a.bindSeq
+		a.bindJoins = append(a.bindJoins, bindJoin{m: m, seq: seq})
+		a.bindings.persist(a.s.store, a.id, func(err error) {
+			a.postEvent(event{kind: evBound, index: seq, err: err})
+		})
+		return
+	}
+	a.admit(m)
+}
+
+// onBound completes the joins whose bindings are stored now (persist seq and before).
+func (a *actor) onBound(seq uint64, err error) {
+	n := 0
+	for n < len(a.bindJoins) && a.bindJoins[n].seq <= seq {
+		n++
+	}
+	joins := slices.Clone(a.bindJoins[:n])
+	a.bindJoins = slices.Delete(a.bindJoins, 0, n)
+	for _, j := range joins {
+		switch {
+		case err != nil:
+			// The binding is undone in memory too, so that the client's next hello stores it
+			// again rather than find it bound and be answered before it is durable.
+			a.log.Error("storing client bindings failed: refusing the join", "client", j.m.hello.ClientID, "err", err)
+			a.bindings.leave(j.m.hello.ClientID)
+			a.bindings.unbind(j.m.hello.ClientID)
+			j.m.reply <- errStorage
+		case j.m.c.closing():
+			a.bindings.leave(j.m.hello.ClientID)
+			j.m.reply <- errGoingAway
+		default:
+			a.admit(j.m)
+		}
+	}
+	if len(a.members) == 0 && len(a.bindJoins) == 0 {
+		a.armIdle()
+	}
+}
+
+// admit makes the sender of hello m a member and sends it the sync answer. Its client ID is
+// already joined to the bindings (onJoin); a refusal here undoes that.
+func (a *actor) admit(m joinMsg) {
+	refuse := func(err error) {
+		a.bindings.leave(m.hello.ClientID)
 		m.reply <- err
+	}
+	if err := a.available(); err != nil {
+		refuse(err)
+		return
+	}
+	if len(a.members) >= a.s.cfg.MaxConnsPerDocument {
+		refuse(errTooManyConns)
+		return
+	}
+	frame, err := a.syncFrame(m.hello.StateVector)
+	if err != nil {
+		refuse(err)
 		return
 	}
 	c := m.c
 	a.stopIdle()
 	a.addMember(c)
-	c.send(outFrame{data: frame})
+	// The joiner sees the document as it is now; where that holds what is not durable yet and
+	// must not be seen before it is (relay), the answer waits for it, and so does everything
+	// sent to the joiner after it.
+	need := a.visibleNeed()
+	a.out(c, outFrame{data: frame}, need)
 	if f := a.pendingUpdateFrame(); f != nil {
-		c.send(outFrame{data: f})
+		a.out(c, outFrame{data: f}, need)
 	}
 	if f := a.awarenessFor(c); f != nil {
-		c.send(outFrame{data: f})
+		a.out(c, outFrame{data: f}, need)
 	}
 	m.reply <- nil
 	c.log().Debug("joined", "client", c.clientID, "members", len(a.members), "read_only", c.isReadOnly())
@@ -830,6 +941,7 @@ func (a *actor) onLeave(c *conn) {
 	}
 	a.removeMember(c)
 	delete(a.acking, c)
+	delete(a.gated, c)
 	a.bindings.leave(c.clientID) // security
 	if e := a.aware[c.clientID]; e != nil && e.owner == c && e.state != nil {
 		e.state = nil
@@ -860,7 +972,7 @@ func (a *actor) onUpdate(m updateMsg) {
 		refuse(errReadOnly)
 		return
 	}
-	if err := a.authorizeUpdate(m.c.subject, m.data); err != nil { // security: auth_bindings.go
+	if err := a.authorizeUpdate(m.c.subject, m.c.clientID, m.data); err != nil { // security: auth_bindings.go
 		refuse(err)
 		return
 	}
@@ -905,7 +1017,7 @@ func (a *actor) applyAndStore(data []byte, at time.Time, from *conn) (uint64, er
 	a.version++
 	a.s.metrics.updatesApplied.Inc()
 	index := a.appendUpdate(data)
-	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: at}, from)
+	a.relay(outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: at}, index, from, false)
 	return index, nil
 }
 
@@ -936,11 +1048,116 @@ func (a *actor) appendUpdate(data []byte) uint64 {
 	return i
 }
 
-// broadcast queues f for every member but from.
+// broadcast queues f, which carries no CRDT content (a broadcast message), for every member but
+// from.
 func (a *actor) broadcast(f outFrame, from *conn) {
 	for _, c := range a.members {
 		if c != from {
-			a.sendTo(c, f)
+			a.out(c, f, 0)
+		}
+	}
+}
+
+// Relay after durable (DESIGN.md, "Identity and crashes"). A unit relayed before it is durable
+// can be lost in a crash while another replica holds it. Two things then go wrong, and relay
+// prevents both by holding such a unit back, from whoever it matters for, until it is durable:
+//
+//   - The server's own units (HTTP edits): the restarted server issues the lost clocks again with
+//     other content, and the replica that holds the old content never converges. So they are
+//     held from everyone (own), whatever the configuration.
+//   - With client bindings on (auth_bindings.go), a replica of another subject would re-send the
+//     lost unit in its catch-up after the crash, and be refused as a forger (4403, terminal). So
+//     with bindings on, a unit is held from every connection of another subject than its
+//     author's; connections of the same subject get it at once (they may re-send it). Without
+//     bindings, re-sending a lost unit of another client is accepted and restores it, so nothing
+//     is held.
+//
+// The cost is the commit latency (docs/server.md) on the relay between subjects while bindings
+// are on. The same rule covers what a joiner or an HTTP reader is shown (visibleNeed).
+
+// relay sends f, an update frame whose units became durability index index, to every member but
+// from (nil for HTTP writes and the server's own edits, own), at once or once durable.
+func (a *actor) relay(f outFrame, index uint64, from *conn, own bool) {
+	need := uint64(0)
+	if own || !a.bindings.open {
+		need = index
+	}
+	for _, c := range a.members {
+		if c == from {
+			continue
+		}
+		n := need
+		if n > 0 && !own && from != nil && c.subject == from.subject {
+			n = 0
+		}
+		a.out(c, f, n)
+	}
+}
+
+// visibleNeed returns the durability index up to which the document must be durable before its
+// present content may be shown to a joiner or an HTTP reader (0: at once): with bindings on,
+// every update handed to storage; without, the server's own units.
+func (a *actor) visibleNeed() uint64 {
+	switch {
+	case !a.bindings.open:
+		return a.dur.issued
+	case a.selfInFlight > a.dur.durable():
+		return a.selfInFlight
+	}
+	return 0
+}
+
+// out sends f to member c once every update up to durability index need is durable, and after
+// every frame sent to c before it.
+//
+// The frames waiting count against the connection's send queue limit: a connection that has
+// SendQueueMessages of them (storage stalled for long) is closed as a slow consumer, and its
+// client resyncs once it reconnects.
+func (a *actor) out(c *conn, f outFrame, need uint64) {
+	q, waiting := a.gated[c]
+	if !waiting && need <= a.dur.durable() {
+		a.sendTo(c, f)
+		return
+	}
+	if c.closing() {
+		delete(a.gated, c)
+		return
+	}
+	if len(q) >= a.s.cfg.SendQueueMessages {
+		delete(a.gated, c)
+		a.s.metrics.slowConsumers.Inc()
+		c.closeWith(errSlowConsumer)
+		return
+	}
+	a.gated[c] = append(q, gatedFrame{f: f, need: need})
+}
+
+// releaseGated sends the frames and answers the HTTP reads that were waiting for what is now
+// durable.
+func (a *actor) releaseGated() {
+	d := a.dur.durable()
+	for c, q := range a.gated {
+		n := 0
+		for n < len(q) && q[n].need <= d {
+			a.sendTo(c, q[n].f)
+			n++
+		}
+		if n == len(q) {
+			delete(a.gated, c)
+		} else if n > 0 {
+			clear(q[:n])
+			a.gated[c] = q[n:]
+		}
+	}
+	if len(a.readWaits) > 0 {
+		n := 0
+		for n < len(a.readWaits) && a.readWaits[n].need <= d {
+			a.readWaits[n].reply <- a.readWaits[n].result
+			n++
+		}
+		a.readWaits = slices.Delete(a.readWaits, 0, n)
+		if len(a.readWaits) == 0 && len(a.members) == 0 {
+			a.armIdle()
 		}
 	}
 }
@@ -963,7 +1180,7 @@ func (a *actor) releaseAcks() {
 		} else {
 			a.acking[c] = append(pending[:0], pending[n:]...)
 		}
-		a.sendTo(c, outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})})
+		a.out(c, outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})}, 0)
 	}
 	if len(a.waiters) > 0 {
 		n := 0
@@ -1056,7 +1273,7 @@ func (a *actor) flushAwareness() {
 	for _, c := range a.members {
 		i, own := pos[c.clientID]
 		if !own {
-			c.send(outFrame{data: all})
+			a.out(c, outFrame{data: all}, 0)
 			continue
 		}
 		if len(entries) == 1 {
@@ -1065,7 +1282,7 @@ func (a *actor) flushAwareness() {
 		others := make([]protocol.AwarenessEntry, 0, len(entries)-1)
 		others = append(others, entries[:i]...)
 		others = append(others, entries[i+1:]...)
-		c.send(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: others})})
+		a.out(c, outFrame{data: protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: others})}, 0)
 	}
 	a.s.metrics.awarenessOut.Inc()
 }
@@ -1107,7 +1324,7 @@ func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
 	if m.ifAbsent && a.seeded(m.reply) {
 		return
 	}
-	if err := a.authorizeUpdate(m.who.Subject, m.data); err != nil { // security: auth_bindings.go
+	if err := a.authorizeUpdate(m.who.Subject, 0, m.data); err != nil { // security: auth_bindings.go
 		a.s.refuseErr(err)
 		m.reply <- writeResult{err: err}
 		return
@@ -1171,7 +1388,8 @@ func (a *actor) applyEdits(m httpEditMsg) {
 		a.s.metrics.updatesApplied.Inc()
 		a.s.metrics.httpEdits.Inc()
 		index := a.appendUpdate(upd)
-		a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: upd}), born: time.Now()}, nil)
+		a.selfInFlight = index
+		a.relay(outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: upd}), born: time.Now()}, index, nil, true)
 		if err != nil {
 			// Checked edits do not fail; if one did, what was applied is stored and sent anyway.
 			a.log.Error("edit failed after its check", "err", err)
@@ -1211,11 +1429,18 @@ func (a *actor) onRead(m readMsg) {
 		m.reply <- readResult{err: errNotFound}
 		return
 	}
+	var r readResult
 	if m.update {
-		m.reply <- readResult{update: a.doc.EncodeUpdate(m.since)}
+		r = readResult{update: a.doc.EncodeUpdate(m.since)}
+	} else {
+		r = readResult{summary: a.summary()}
+	}
+	// What is read is shown only once durable where that matters (relay).
+	if need := a.visibleNeed(); need > a.dur.durable() {
+		a.readWaits = append(a.readWaits, readWait{need: need, reply: m.reply, result: r})
 		return
 	}
-	m.reply <- readResult{summary: a.summary()}
+	m.reply <- r
 }
 
 func (a *actor) onDelete(m deleteMsg) {
@@ -1270,9 +1495,12 @@ func (a *actor) drainEvents() {
 			a.onSelfSaved(e.err)
 		case evDeleted:
 			a.onDeleted(e.err)
+		case evBound:
+			a.onBound(e.index, e.err)
 		}
 	}
 	a.releaseAcks()
+	a.releaseGated()
 }
 
 func (a *actor) onAppendDone(e event) {
@@ -1446,7 +1674,7 @@ func (a *actor) touchIdle() {
 }
 
 func (a *actor) onIdle() {
-	if len(a.members) > 0 || len(a.waiters) > 0 || a.mode != modeRun {
+	if len(a.members) > 0 || len(a.waiters) > 0 || len(a.bindJoins) > 0 || len(a.readWaits) > 0 || a.mode != modeRun {
 		return
 	}
 	a.mode = modeUnload

@@ -11,29 +11,42 @@ import (
 	"github.com/tandemhq/tandem/protocol"
 )
 
-// Client ID binding (DESIGN.md, "Security and limits").
+// Client ID binding (DESIGN.md, "Security and limits" and "Identity and crashes").
 //
 // Every unit of a CRDT update carries the client ID of its author, and the CRDT trusts it. So that
 // one subject cannot write under another's identity (insert text that others see as Alice's, or
 // take over her clock sequence so that her next edits are dropped as duplicates), each document
-// binds a client ID to the subject that first wrote with it, and refuses updates whose new units
-// carry a client ID bound to another subject. The bindings are stored with the document's
-// metadata (key clientBindingsKey) and written before the update that created them, through the
-// same storage writer, so a binding is never less durable than the update.
+// binds a client ID to a subject and refuses updates whose new units carry a client ID bound to
+// another subject. The bindings are stored with the document's metadata (key clientBindingsKey).
 //
-// A client ID is also bound, for as long as the connection lasts, to the subject of every
-// connection that said hello with it, so that no one can join under the ID of an editor who is
-// connected and has not written yet (the server stamps awareness with the hello's ID).
+// An ID's owner is decided before anything under it can be seen by anyone else:
+//
+//   - A writable hello binds its client ID to the connection's subject, durably: the actor answers
+//     the hello only once the bindings are stored (actor.onJoin), so the ID is never relayed (in
+//     presence, broadcasts or units) while a crash could still undo its binding. The binding
+//     outlives the connection: an editor that goes offline keeps its ID, and its offline edits
+//     are accepted when it comes back, whoever learned the ID from its presence meanwhile.
+//   - A read-only hello binds its ID only while the connection lasts (live): readers are many,
+//     write nothing, and storing one binding per viewer would grow without bound.
+//   - An update's new units may carry the hello's ID, an ID already bound to the same subject (an
+//     earlier session's, or another tab's whose changes the client holds), or an ID the document
+//     has never seen (no units, no binding, no connection: another tab of the same browser that
+//     never connected, whose changes the offline store holds). Nothing else: units under an ID
+//     bound to another subject, or under an unbound ID that already has units or is connected,
+//     are refused (4403). IDs bound at a write are stored before the update (same storage writer).
+//   - HTTP writes (POST /v1/docs/{id}/update) say no hello: an update may bind any free ID.
 //
 // Units that the document already has (below its state vector) may travel again in anyone's
 // update and are not checked: they are duplicates, and applying them changes nothing.
 //
+// After a crash, can an honest client hold another subject's units that the server lost? No:
+// with bindings on, the actor relays a unit to a connection of another subject only once it is
+// durable (actor.relay), and answers a joiner's hello and HTTP reads only with durable content,
+// so every unit another subject holds is on the server after any crash, and units under another
+// subject's ID that the server lacks are always forged. The author itself re-sends its own.
+//
 // While the server runs open, every client is "anonymous": nothing is bound or stored, and a
 // server that later gets a secret starts with no bindings.
-//
-// A caveat: a client that relays another subject's units the server never stored (possible only
-// if the server lost unacknowledged updates in a crash after broadcasting them) is refused. The
-// author re-sends them on its own reconnect.
 
 // clientBindingsKey is the document metadata key that holds the encoded bindings.
 const clientBindingsKey = "client-subjects"
@@ -104,19 +117,28 @@ func errBoundElsewhere(clientID uint64) *protocol.Error {
 }
 
 // join checks a hello's client ID against the bindings and, if it is free or the subject's own,
-// binds it to the subject for as long as the connection lasts (until leave). It returns a 4403
-// *protocol.Error for an ID bound to another subject.
-func (b *clientBindings) join(subject string, clientID uint64) error {
+// binds it to the subject for as long as the connection lasts (until leave), and, for a writable
+// hello (write), for good. It reports whether that changed the stored bindings, in which case the
+// caller stores them (persist) before answering the hello. It returns a 4403 *protocol.Error for
+// an ID bound to another subject.
+func (b *clientBindings) join(subject string, clientID uint64, write bool) (changed bool, err error) {
 	if b.open {
-		return nil
+		return false, nil
 	}
 	if s, ok := b.owner(clientID); ok && s != subject {
-		return errBoundElsewhere(clientID)
+		return false, errBoundElsewhere(clientID)
 	}
 	l := b.live[clientID]
 	b.live[clientID] = liveBinding{subject: subject, conns: l.conns + 1}
-	return nil
+	if _, ok := b.bound[clientID]; write && !ok {
+		b.bound[clientID] = subject
+		return true, nil
+	}
+	return false, nil
 }
+
+// unbind forgets the stored binding of clientID, whose store failed.
+func (b *clientBindings) unbind(clientID uint64) { delete(b.bound, clientID) }
 
 // leave undoes one join of clientID.
 func (b *clientBindings) leave(clientID uint64) {
@@ -134,11 +156,12 @@ func (b *clientBindings) leave(clientID uint64) {
 	b.live[clientID] = l
 }
 
-// check decides whether subject may apply an update described by info to a document whose state
-// vector is sv. It returns the client IDs the update would bind to subject (call bind with them
-// once the update is applied), or a 4403 *protocol.Error naming the first client ID whose new
-// units belong to another subject. It changes nothing.
-func (b *clientBindings) check(subject string, info crdt.UpdateInfo, sv crdt.StateVector) (fresh []uint64, err error) {
+// check decides whether subject, on a connection whose hello said client ID hello (0 for an HTTP
+// write, which says none), may apply an update described by info to a document whose state vector
+// is sv. It returns the client IDs the update would bind to subject (call bind with them once the
+// update is applied), or a 4403 *protocol.Error naming the first client ID whose new units the
+// subject may not write. It changes nothing.
+func (b *clientBindings) check(subject string, hello uint64, info crdt.UpdateInfo, sv crdt.StateVector) (fresh []uint64, err error) {
 	if b.open {
 		return nil, nil
 	}
@@ -148,6 +171,11 @@ func (b *clientBindings) check(subject string, info crdt.UpdateInfo, sv crdt.Sta
 		}
 		s, ok := b.owner(r.Client)
 		if !ok {
+			if hello != 0 && r.Client != hello && sv[r.Client] > 0 {
+				// An unbound ID with units (written while the server ran open) belongs to
+				// whoever says hello with it, not to a connection that names another ID.
+				return nil, errNotHelloID(r.Client, hello)
+			}
 			fresh = append(fresh, r.Client)
 			continue
 		}
@@ -159,6 +187,12 @@ func (b *clientBindings) check(subject string, info crdt.UpdateInfo, sv crdt.Sta
 		}
 	}
 	return fresh, nil
+}
+
+// errNotHelloID is the refusal of new units under an unbound client ID that has units already,
+// from a connection whose hello named another.
+func errNotHelloID(clientID, hello uint64) *protocol.Error {
+	return protocol.Errorf(protocol.CloseForbidden, "client id %d is not this connection's (hello said %d) and is not bound to its subject", clientID, hello)
 }
 
 // bind binds the client IDs to subject (they were free, or live for subject) and reports whether
@@ -275,7 +309,7 @@ func uvarintLen(v uint64) int {
 // the bindings are handed to storage before the caller appends the update, so they commit no later
 // than it. (An update accepted here that the CRDT then refuses leaves its IDs bound to the subject
 // that sent it; IDs are random, so that takes nothing from anyone.)
-func (a *actor) authorizeUpdate(subject string, data []byte) error {
+func (a *actor) authorizeUpdate(subject string, hello uint64, data []byte) error {
 	if a.bindings.open {
 		return nil
 	}
@@ -283,7 +317,7 @@ func (a *actor) authorizeUpdate(subject string, data []byte) error {
 	if err != nil {
 		return protocol.Errorf(protocol.CloseInvalidUpdate, "update refused: %v", err)
 	}
-	fresh, err := a.bindings.check(subject, info, a.stateVector())
+	fresh, err := a.bindings.check(subject, hello, info, a.stateVector())
 	if err != nil {
 		a.s.warns.warn(a.log, "update refused: client id of another subject", "subject", subject, "err", err)
 		return err

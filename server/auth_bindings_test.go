@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"maps"
 	"slices"
@@ -35,7 +36,7 @@ func TestClientBindings(t *testing.T) {
 	sv := crdt.StateVector{}
 
 	// alice writes with client 1: it becomes hers.
-	fresh, err := b.check("alice", ranges(crdt.ClockRange{Client: 1, Start: 0, End: 5}), sv)
+	fresh, err := b.check("alice", 0, ranges(crdt.ClockRange{Client: 1, Start: 0, End: 5}), sv)
 	if err != nil || !slices.Equal(fresh, []uint64{1}) {
 		t.Fatalf("alice's first update: check = %v, %v; want [1], nil", fresh, err)
 	}
@@ -52,16 +53,16 @@ func TestClientBindings(t *testing.T) {
 		ranges(crdt.ClockRange{Client: 1, Start: 5, End: 6}, crdt.ClockRange{Client: 2, Start: 0, End: 1}), // mixed
 		ranges(crdt.ClockRange{Client: 2, Start: 0, End: 1}, crdt.ClockRange{Client: 1, Start: 5, End: 6}),
 	} {
-		if fresh, err := b.check("bob", info, sv); !isCode(err, protocol.CloseForbidden) || fresh != nil {
+		if fresh, err := b.check("bob", 0, info, sv); !isCode(err, protocol.CloseForbidden) || fresh != nil {
 			t.Errorf("bob writes %+v under alice's client: check = %v, %v; want nil, 4403", info.Ranges, fresh, err)
 		}
 	}
 	// Units the document has already are duplicates anyone may relay.
-	if fresh, err := b.check("bob", ranges(crdt.ClockRange{Client: 1, Start: 0, End: 5}), sv); err != nil || len(fresh) != 0 {
+	if fresh, err := b.check("bob", 0, ranges(crdt.ClockRange{Client: 1, Start: 0, End: 5}), sv); err != nil || len(fresh) != 0 {
 		t.Errorf("bob relays alice's known units: check = %v, %v; want none, nil", fresh, err)
 	}
 	// alice continues; nothing new to bind.
-	if fresh, err := b.check("alice", ranges(crdt.ClockRange{Client: 1, Start: 5, End: 8}), sv); err != nil || len(fresh) != 0 {
+	if fresh, err := b.check("alice", 0, ranges(crdt.ClockRange{Client: 1, Start: 5, End: 8}), sv); err != nil || len(fresh) != 0 {
 		t.Errorf("alice continues: check = %v, %v; want none, nil", fresh, err)
 	}
 	// A refused check binds nothing: client 2 is still free.
@@ -70,27 +71,27 @@ func TestClientBindings(t *testing.T) {
 	}
 
 	// Hello: bob may not join as client 1; he may as client 2, which is then his while he stays.
-	if err := b.join("bob", 1); !isCode(err, protocol.CloseForbidden) {
+	if err := joinLive(b, "bob", 1); !isCode(err, protocol.CloseForbidden) {
 		t.Errorf("bob joins as client 1: join = %v; want 4403", err)
 	}
-	if err := b.join("bob", 2); err != nil {
+	if err := joinLive(b, "bob", 2); err != nil {
 		t.Fatalf("bob joins as client 2: %v", err)
 	}
-	if err := b.join("carol", 2); !isCode(err, protocol.CloseForbidden) {
+	if err := joinLive(b, "carol", 2); !isCode(err, protocol.CloseForbidden) {
 		t.Errorf("carol joins as bob's connected client 2: join = %v; want 4403", err)
 	}
-	if _, err := b.check("carol", ranges(crdt.ClockRange{Client: 2, Start: 0, End: 1}), sv); !isCode(err, protocol.CloseForbidden) {
+	if _, err := b.check("carol", 0, ranges(crdt.ClockRange{Client: 2, Start: 0, End: 1}), sv); !isCode(err, protocol.CloseForbidden) {
 		t.Errorf("carol writes under bob's connected client 2: check = %v; want 4403", err)
 	}
-	if err := b.join("bob", 2); err != nil { // a second tab with the same ID
+	if err := joinLive(b, "bob", 2); err != nil { // a second tab with the same ID
 		t.Fatalf("bob joins again as client 2: %v", err)
 	}
 	b.leave(2)
-	if err := b.join("carol", 2); err == nil {
+	if err := joinLive(b, "carol", 2); err == nil {
 		t.Errorf("carol joins as client 2 while bob still has a connection: join = nil; want 4403")
 	}
 	b.leave(2)
-	if err := b.join("carol", 2); err != nil {
+	if err := joinLive(b, "carol", 2); err != nil {
 		t.Errorf("carol joins as client 2 after bob left without writing: join = %v; want nil", err)
 	}
 	b.leave(2)
@@ -98,26 +99,26 @@ func TestClientBindings(t *testing.T) {
 
 	// The server's own client ID belongs to no token subject.
 	b.bindServer(99)
-	if _, err := b.check("alice", ranges(crdt.ClockRange{Client: 99, Start: 0, End: 1}), sv); !isCode(err, protocol.CloseForbidden) {
+	if _, err := b.check("alice", 0, ranges(crdt.ClockRange{Client: 99, Start: 0, End: 1}), sv); !isCode(err, protocol.CloseForbidden) {
 		t.Errorf("alice writes under the server's client: check = %v; want 4403", err)
 	}
-	if err := b.join("alice", 99); !isCode(err, protocol.CloseForbidden) {
+	if err := joinLive(b, "alice", 99); !isCode(err, protocol.CloseForbidden) {
 		t.Errorf("alice joins as the server's client: join = %v; want 4403", err)
 	}
 }
 
 func TestClientBindingsLiveThenStored(t *testing.T) {
 	b := newClientBindings(false)
-	if err := b.join("alice", 7); err != nil {
+	if err := joinLive(b, "alice", 7); err != nil {
 		t.Fatal(err)
 	}
-	fresh, err := b.check("alice", ranges(crdt.ClockRange{Client: 7, Start: 0, End: 1}), crdt.StateVector{})
+	fresh, err := b.check("alice", 0, ranges(crdt.ClockRange{Client: 7, Start: 0, End: 1}), crdt.StateVector{})
 	if err != nil || !slices.Equal(fresh, []uint64{7}) {
 		t.Fatalf("alice's first write under her live client: check = %v, %v; want [7], nil", fresh, err)
 	}
 	b.bind("alice", fresh)
 	b.leave(7)
-	if err := b.join("bob", 7); !isCode(err, protocol.CloseForbidden) {
+	if err := joinLive(b, "bob", 7); !isCode(err, protocol.CloseForbidden) {
 		t.Errorf("bob joins as client 7 after alice wrote with it and left: join = %v; want 4403", err)
 	}
 }
@@ -125,10 +126,10 @@ func TestClientBindingsLiveThenStored(t *testing.T) {
 func TestClientBindingsOpen(t *testing.T) {
 	b := newClientBindings(true)
 	b.bind("anonymous", []uint64{1})
-	if err := b.join("x", 1); err != nil {
+	if err := joinLive(b, "x", 1); err != nil {
 		t.Errorf("open: join = %v; want nil", err)
 	}
-	if fresh, err := b.check("y", ranges(crdt.ClockRange{Client: 1, Start: 0, End: 3}), nil); err != nil || fresh != nil {
+	if fresh, err := b.check("y", 0, ranges(crdt.ClockRange{Client: 1, Start: 0, End: 3}), nil); err != nil || fresh != nil {
 		t.Errorf("open: check = %v, %v; want nil, nil", fresh, err)
 	}
 	stored := (&clientBindings{bound: map[uint64]string{1: "a"}}).encode()
@@ -216,4 +217,63 @@ func FuzzDecodeClientBindings(f *testing.F) {
 			t.Fatalf("encode(decode(% x)) = % x", data, got)
 		}
 	})
+}
+
+// joinLive joins clientID with a read-only hello, which binds it only while connected.
+func joinLive(b *clientBindings, subject string, clientID uint64) error {
+	_, err := b.join(subject, clientID, false)
+	return err
+}
+
+func TestClientBindingsWritableHello(t *testing.T) {
+	b := newClientBindings(false)
+	sv := crdt.StateVector{5: 3}
+	// A writable hello binds for good, and says the stored bindings changed (once).
+	if changed, err := b.join("alice", 7, true); err != nil || !changed {
+		t.Fatalf("alice's writable hello as 7: join = %v, %v; want true, nil", changed, err)
+	}
+	b.leave(7)
+	if changed, err := b.join("alice", 7, true); err != nil || changed {
+		t.Fatalf("alice's second hello as 7: join = %v, %v; want false, nil", changed, err)
+	}
+	b.leave(7)
+	// Alice is gone and never wrote: her ID is still hers (finding: squatting without a crash).
+	if _, err := b.join("bob", 7, true); !isCode(err, protocol.CloseForbidden) {
+		t.Errorf("bob's hello as alice's departed 7: join = %v; want 4403", err)
+	}
+	if _, err := b.check("bob", 8, ranges(crdt.ClockRange{Client: 7, Start: 0, End: 1}), sv); !isCode(err, protocol.CloseForbidden) {
+		t.Errorf("bob writes under alice's departed 7: check = %v; want 4403", err)
+	}
+	if got := b.encode(); !bytes.Contains(got, []byte("alice")) {
+		t.Errorf("encoded bindings %x lack alice's", got)
+	}
+
+	// New units under another ID than the hello's.
+	tests := []struct {
+		name   string
+		hello  uint64
+		client uint64
+		want   protocol.CloseCode // 0: accepted
+	}{
+		{"the hello's own", 8, 8, 0},
+		{"an ID bound to the same subject", 8, 7, 0},
+		{"an ID never seen (another tab's, never connected)", 8, 9, 0},
+		{"an unbound ID with units, not the hello's", 8, 5, protocol.CloseForbidden},
+		{"an unbound ID with units, over HTTP (no hello)", 0, 5, 0},
+		{"an unbound ID with units, the hello's", 5, 5, 0},
+	}
+	for _, tt := range tests {
+		subject := "alice"
+		_, err := b.check(subject, tt.hello, ranges(crdt.ClockRange{Client: tt.client, Start: sv[tt.client], End: sv[tt.client] + 1}), sv)
+		if tt.want == 0 && err != nil || tt.want != 0 && !isCode(err, tt.want) {
+			t.Errorf("%s: check = %v; want code %d", tt.name, err, tt.want)
+		}
+	}
+	// A connected reader's ID is not anyone else's to write under.
+	if err := joinLive(b, "carol", 11); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.check("alice", 8, ranges(crdt.ClockRange{Client: 11, Start: 0, End: 1}), sv); !isCode(err, protocol.CloseForbidden) {
+		t.Errorf("alice writes under carol's connected reader 11: check = %v; want 4403", err)
+	}
 }

@@ -2,9 +2,13 @@ package server
 
 import (
 	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,6 +47,16 @@ func mintToken(t *testing.T, secret []byte, sub, docs string, role auth.Role, tt
 	return string(tok)
 }
 
+// signHS256 returns a token of the given header and payload JSON, signed with HMAC-SHA256 over
+// secret: for claims that Mint would never write.
+func signHS256(secret []byte, header, payload string) string {
+	enc := base64.RawURLEncoding
+	signing := enc.EncodeToString([]byte(header)) + "." + enc.EncodeToString([]byte(payload))
+	h := hmac.New(sha256.New, secret)
+	h.Write([]byte(signing))
+	return signing + "." + enc.EncodeToString(h.Sum(nil))
+}
+
 func TestAuthorize(t *testing.T) {
 	var logs bytes.Buffer
 	s := newAuthTestServer(t, testAuthSecret, &logs)
@@ -52,6 +66,12 @@ func TestAuthorize(t *testing.T) {
 	forged := mintToken(t, []byte("some other secret, also 32 bytes long"), "alice", "team-*", auth.RoleWrite, time.Hour)
 	parts := strings.Split(writer, ".")
 	none := "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0." + parts[1] + "."
+	exp := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+	claims := `{"sub":"alice","docs":"team-*","role":"write","exp":` + exp + `}`
+	stringExp := signHS256(testAuthSecret, `{"alg":"HS256","typ":"JWT"}`, `{"sub":"alice","docs":"team-*","role":"write","exp":"`+exp+`"}`)
+	stringNbf := signHS256(testAuthSecret, `{"alg":"HS256","typ":"JWT"}`, `{"sub":"alice","docs":"team-*","role":"write","exp":`+exp+`,"nbf":"0"}`)
+	crit := signHS256(testAuthSecret, `{"alg":"HS256","typ":"JWT","crit":["x"],"x":1}`, claims)
+	plain := signHS256(testAuthSecret, `{"alg":"HS256","typ":"JWT"}`, claims)
 
 	tests := []struct {
 		name   string
@@ -66,6 +86,10 @@ func TestAuthorize(t *testing.T) {
 		{"forged", "/v1/docs/team-a/ws?token=" + forged, "", "team-a", ErrUnauthorized, principal{}},
 		{"alg none", "/v1/docs/team-a/ws?token=" + none, "", "team-a", ErrUnauthorized, principal{}},
 		{"expired", "/v1/docs/team-a/ws?token=" + expired, "", "team-a", ErrUnauthorized, principal{}},
+		{"exp as a string", "/v1/docs/team-a/ws?token=" + stringExp, "", "team-a", ErrUnauthorized, principal{}},
+		{"nbf as a string", "/v1/docs/team-a", "Bearer " + stringNbf, "team-a", ErrUnauthorized, principal{}},
+		{"crit header", "/v1/docs/team-a/ws?token=" + crit, "", "team-a", ErrUnauthorized, principal{}},
+		{"hand-made, no crit", "/v1/docs/team-a", "Bearer " + plain, "team-a", nil, principal{Subject: "alice", Role: RoleWrite, Documents: "team-*"}},
 		{"basic auth", "/v1/docs/team-a", "Basic YTpi", "team-a", ErrUnauthorized, principal{}},
 		{"query", "/v1/docs/team-a/ws?token=" + writer, "", "team-a", nil, principal{Subject: "alice", Role: RoleWrite, Documents: "team-*"}},
 		{"header", "/v1/docs/team-a/ws", "Bearer " + writer, "team-a", nil, principal{Subject: "alice", Role: RoleWrite, Documents: "team-*"}},

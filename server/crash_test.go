@@ -10,9 +10,12 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,6 +30,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/client"
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/storage"
@@ -40,12 +44,16 @@ const (
 	textRoot           = "body"
 )
 
+// TestCrashKill9 runs with authentication on (the editors hold tokens of two subjects) and HTTP
+// writers beside the WebSocket editors: after every cycle, every acknowledged edit (WebSocket or
+// HTTP) is there, no editor was closed with a terminal code, and every replica converges to the
+// server's text and encoded state.
 func TestCrashKill9(t *testing.T) {
 	cycles := 20
 	if testing.Short() {
 		cycles = 3
 	}
-	h := newCrashHarness(t, "")
+	h := newCrashHarness(t, "", crashOptions{auth: true, http: true, batchDelay: "50ms"})
 	for i := 1; i <= cycles; i++ {
 		r := h.cycle(i)
 		if r.missing > 0 {
@@ -59,7 +67,7 @@ func TestCrashHasTeeth(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds a second server binary; skipped with -short")
 	}
-	h := newCrashHarness(t, "crashtest_ackearly")
+	h := newCrashHarness(t, "crashtest_ackearly", crashOptions{})
 	for i := 1; i <= 20; i++ {
 		r := h.cycle(i)
 		if r.missing > 0 {
@@ -71,9 +79,28 @@ func TestCrashHasTeeth(t *testing.T) {
 	t.Fatalf("a server that acknowledges before committing lost nothing the harness could see in 20 SIGKILL cycles: the crash test has no teeth")
 }
 
+// crashOptions configure a crash harness.
+type crashOptions struct {
+	auth bool // run with a token secret; the editors hold tokens of two subjects
+	http bool // one HTTP writer per document beside the editors
+	// batchDelay, if set, is the server's --storage-max-batch-delay: the wider the window between
+	// an update's arrival and its commit, the more a kill finds in it.
+	batchDelay string
+}
+
+// crashSubjects are the subjects of the editors' tokens when the harness runs with auth: the
+// editors of each document are of different subjects.
+var crashSubjects = [...]string{"alice", "bob"}
+
+// httpRatePerDoc is the HTTP writers' edits per second per document.
+const httpRatePerDoc = 10
+
 // crashHarness owns the server process, its data file, and the clients that load it.
 type crashHarness struct {
 	t       *testing.T
+	opts    crashOptions
+	audTok  string // the auditors' token (read role), with auth
+	httpTok string // the HTTP writers' token, with auth
 	bin     string
 	data    string
 	addr    string // 127.0.0.1:port, the same across restarts so that clients reconnect
@@ -86,6 +113,12 @@ type crashHarness struct {
 	stop    chan struct{}
 	loadWG  sync.WaitGroup
 	ops     atomic.Int64
+
+	// The HTTP writers' acknowledged ledger keys, per document, and their requests in flight.
+	httpMu     sync.Mutex
+	httpAcked  map[string][]string
+	httpBusy   atomic.Int64
+	httpFailed atomic.Int64
 }
 
 // crashClient is one editor: a reconnecting client and the record of its edits.
@@ -96,6 +129,8 @@ type crashClient struct {
 	ops     []crashOp
 	status  chan client.Status
 	editErr atomic.Int64
+	// terminal is the first terminal close the client saw: an honest client never should.
+	terminal atomic.Pointer[client.CloseError]
 	// history keeps the client's last status changes, for the report of a failed convergence.
 	histMu  sync.Mutex
 	history []string
@@ -159,28 +194,43 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-func newCrashHarness(t *testing.T, tags string) *crashHarness {
+func newCrashHarness(t *testing.T, tags string, opts crashOptions) *crashHarness {
 	t.Helper()
 	dir := t.TempDir()
 	h := &crashHarness{
-		t:       t,
-		bin:     buildServer(t, tags),
-		data:    filepath.Join(dir, "crash.db"),
-		addr:    freeAddr(t),
-		logPath: filepath.Join(dir, "server.log"),
-		gate:    newDialGate(),
-		stop:    make(chan struct{}),
+		t:         t,
+		opts:      opts,
+		httpAcked: map[string][]string{},
+		bin:       buildServer(t, tags),
+		data:      filepath.Join(dir, "crash.db"),
+		addr:      freeAddr(t),
+		logPath:   filepath.Join(dir, "server.log"),
+		gate:      newDialGate(),
+		stop:      make(chan struct{}),
+	}
+	if opts.auth {
+		h.audTok = crashToken(t, "auditor", auth.RoleRead)
+		h.httpTok = crashToken(t, "http-writer", auth.RoleWrite)
 	}
 	t.Cleanup(h.cleanup)
 	h.start()
 	dialer := &websocket.Dialer{NetDialContext: h.gate.dial, HandshakeTimeout: 5 * time.Second}
 	for i := 0; i < crashClients; i++ {
 		cc := &crashClient{doc: fmt.Sprintf("crash-%d", i%crashDocs), status: make(chan client.Status, 64)}
+		var token string
+		if opts.auth {
+			token = crashToken(t, crashSubjects[(i/crashDocs)%len(crashSubjects)], auth.RoleWrite)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		c, err := client.Dial(ctx, "ws://"+h.addr, cc.doc, client.Options{
+			Token:     token,
 			Reconnect: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 			HandshakeTimeout: 5 * time.Second, Dialer: dialer,
 			OnStatus: func(s client.Status, err error) {
+				var ce *client.CloseError
+				if errors.As(err, &ce) && ce.Code.Terminal() {
+					cc.terminal.CompareAndSwap(nil, ce)
+				}
 				cc.noteStatus(s, err)
 				select {
 				case cc.status <- s:
@@ -199,7 +249,71 @@ func newCrashHarness(t *testing.T, tags string) *crashHarness {
 		h.loadWG.Add(1)
 		go h.load(cc, rand.New(rand.NewPCG(uint64(i), 1)))
 	}
+	if opts.http {
+		for d := 0; d < crashDocs; d++ {
+			h.loadWG.Add(1)
+			go h.httpLoad(fmt.Sprintf("crash-%d", d))
+		}
+	}
 	return h
+}
+
+// crashToken mints a token of subject with role on every document, with edgeSecret.
+func crashToken(t *testing.T, subject string, role auth.Role) string {
+	t.Helper()
+	a, err := auth.New(auth.Config{Secret: []byte(edgeSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := a.Mint(auth.Claims{Subject: subject, Documents: "*", Role: role, Expires: time.Now().Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(tok)
+}
+
+// httpLoad edits doc through POST /v1/docs/{doc}/edits at httpRatePerDoc until stop: each edit
+// sets the ledger key "http:<doc>:<n>" and inserts a character, and counts as acknowledged once
+// answered 200 (the server answers once the edit is durable).
+func (h *crashHarness) httpLoad(doc string) {
+	defer h.loadWG.Done()
+	tick := time.NewTicker(time.Second / httpRatePerDoc)
+	defer tick.Stop()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for n := 0; ; n++ {
+		select {
+		case <-h.stop:
+			return
+		case <-tick.C:
+		}
+		if h.paused.Load() {
+			continue
+		}
+		key := fmt.Sprintf("http:%s:%d", doc, n)
+		body := fmt.Sprintf(`{"root":%q,"edits":[{"index":0,"insert":"h"}],"map":{"root":%q,"set":{%q:1}}}`, textRoot, ledgerRoot, key)
+		req, err := http.NewRequest(http.MethodPost, "http://"+h.addr+"/v1/docs/"+doc+"/edits", strings.NewReader(body))
+		if err != nil {
+			panic(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if h.httpTok != "" {
+			req.Header.Set("Authorization", "Bearer "+h.httpTok)
+		}
+		h.httpBusy.Add(1)
+		resp, err := hc.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil && resp.StatusCode == http.StatusOK {
+			h.httpMu.Lock()
+			h.httpAcked[doc] = append(h.httpAcked[doc], key)
+			h.httpMu.Unlock()
+		} else {
+			h.httpFailed.Add(1)
+		}
+		h.httpBusy.Add(-1)
+	}
 }
 
 // load edits at crashRatePerClient until stop: each edit sets the ledger key "<client>:<clock>"
@@ -250,6 +364,12 @@ func (h *crashHarness) start() {
 		h.t.Fatal(err)
 	}
 	cmd := exec.Command(h.bin, "serve", "--addr", h.addr, "--data", h.data, "--log-level", "info")
+	if h.opts.batchDelay != "" {
+		cmd.Args = append(cmd.Args, "--storage-max-batch-delay", h.opts.batchDelay)
+	}
+	if h.opts.auth {
+		cmd.Env = append(os.Environ(), "TANDEM_AUTH_SECRET="+edgeSecret)
+	}
 	cmd.Stdout = logFile
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -326,6 +446,12 @@ func (h *crashHarness) cycle(n int) cycleResult {
 		}
 		cc.mu.Unlock()
 	}
+	h.httpMu.Lock()
+	for doc, keys := range h.httpAcked {
+		required[doc] = append(required[doc], keys...)
+		acked += len(keys)
+	}
+	h.httpMu.Unlock()
 
 	st, err := storage.Open(h.data, storage.Options{LockTimeout: 2 * time.Second})
 	if err != nil {
@@ -357,6 +483,7 @@ func (h *crashHarness) cycle(n int) cycleResult {
 	}
 	h.waitReconnected()
 	h.checkConverged(n)
+	h.checkNoTerminal(n)
 	h.t.Logf("cycle %d: %d edits so far, %d acknowledged before the kill, all present; replicas converged", n, h.ops.Load(), acked)
 	return res
 }
@@ -396,7 +523,7 @@ func (h *crashHarness) audit(doc string) map[string]bool {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a, err := client.Dial(ctx, "ws://"+h.addr, doc, client.Options{})
+	a, err := client.Dial(ctx, "ws://"+h.addr, doc, client.Options{Token: h.audTok, ReadOnly: true})
 	if err != nil {
 		h.t.Fatalf("auditor: %v\n%s", err, h.logTail())
 	}
@@ -415,12 +542,23 @@ type replicaState struct {
 	text string
 	keys string
 	sv   string
+	snap string // the encoded state (EncodeSnapshot)
 }
 
 func stateOf(d *crdt.Doc) replicaState {
 	keys := d.Map(ledgerRoot).Keys()
 	sort.Strings(keys)
-	return replicaState{text: d.Text(textRoot).String(), keys: strings.Join(keys, ","), sv: fmt.Sprint(d.StateVector())}
+	return replicaState{text: d.Text(textRoot).String(), keys: strings.Join(keys, ","), sv: fmt.Sprint(d.StateVector()), snap: string(d.EncodeSnapshot())}
+}
+
+// checkNoTerminal fails if an editor was closed with a terminal code: none of them is dishonest.
+func (h *crashHarness) checkNoTerminal(n int) {
+	h.t.Helper()
+	for i, cc := range h.clients {
+		if ce := cc.terminal.Load(); ce != nil {
+			h.t.Fatalf("cycle %d: client %d was closed with a terminal code: %v\n%s", n, i, ce, h.logTail())
+		}
+	}
 }
 
 // checkConverged pauses the load, waits until every edit is acknowledged, and checks that every
@@ -430,6 +568,11 @@ func (h *crashHarness) checkConverged(n int) {
 	h.paused.Store(true)
 	defer h.paused.Store(false)
 	time.Sleep(2 * time.Second / crashRatePerClient) // let an edit in progress finish
+	for wait := time.Now().Add(10 * time.Second); h.httpBusy.Load() > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(wait) {
+			h.t.Fatalf("cycle %d: HTTP edits still in flight after 10 s", n)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i, cc := range h.clients {
@@ -442,7 +585,7 @@ func (h *crashHarness) checkConverged(n int) {
 		doc := fmt.Sprintf("crash-%d", d)
 		for {
 			var want replicaState
-			a, err := client.Dial(ctx, "ws://"+h.addr, doc, client.Options{})
+			a, err := client.Dial(ctx, "ws://"+h.addr, doc, client.Options{Token: h.audTok, ReadOnly: true})
 			if err != nil {
 				h.t.Fatalf("auditor: %v", err)
 			}
@@ -474,10 +617,52 @@ func (h *crashHarness) checkConverged(n int) {
 	}
 }
 
+// checkStateVectorSize checks that the restarts did not grow the documents' state vectors: one
+// entry per editor of the document, and one for the server's own client ID (HTTP edits), which
+// stays the same across restarts.
+func (h *crashHarness) checkStateVectorSize() {
+	h.t.Helper()
+	perDoc := map[string]int{}
+	for _, cc := range h.clients {
+		perDoc[cc.doc]++
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for doc, editors := range perDoc {
+		a, err := client.Dial(ctx, "ws://"+h.addr, doc, client.Options{Token: h.audTok, ReadOnly: true})
+		if err != nil {
+			h.t.Fatalf("auditor: %v", err)
+		}
+		var n int
+		a.Read(func(d *crdt.Doc) { n = len(d.StateVector()) })
+		a.Close()
+		want := editors
+		if h.opts.http {
+			want++
+		}
+		if n != want {
+			h.t.Errorf("%s: state vector of %d entries after the restarts; want %d (%d editors and the server's own)", doc, n, want, editors)
+		}
+		h.t.Logf("%s: state vector of %d entries", doc, n)
+	}
+}
+
+func (h *crashHarness) httpAckedCount() int {
+	h.httpMu.Lock()
+	defer h.httpMu.Unlock()
+	n := 0
+	for _, keys := range h.httpAcked {
+		n += len(keys)
+	}
+	return n
+}
+
 // finish stops the load, checks convergence a last time and stops the server gracefully.
 func (h *crashHarness) finish() {
 	h.t.Helper()
 	h.checkConverged(-1)
+	h.checkNoTerminal(-1)
+	h.checkStateVectorSize()
 	close(h.stop)
 	h.loadWG.Wait()
 	var editErrs int64
@@ -497,7 +682,7 @@ func (h *crashHarness) finish() {
 		h.t.Errorf("server did not exit within 10 s of SIGINT")
 	}
 	h.srv = nil
-	h.t.Logf("%d edits in all (%d refused locally)", h.ops.Load(), editErrs)
+	h.t.Logf("%d edits in all (%d refused locally); HTTP: %d acknowledged, %d failed", h.ops.Load(), editErrs, h.httpAckedCount(), h.httpFailed.Load())
 }
 
 // cleanup kills what is left (after a failure).

@@ -15,7 +15,8 @@
 // protocol.DecodeFrame decodes it, and the reader posts it to the document's actor. The actor
 // applies it to its crdt.Doc (a refused update closes the connection with 4422 and changes
 // nothing), hands the same bytes to storage.Append, and queues one encoded frame for every other
-// connection. When storage reports the append durable (a callback that posts to the actor's
+// connection (with a token secret, for connections of other subjects only once durable: see
+// actor.relay). When storage reports the append durable (a callback that posts to the actor's
 // mailbox), the actor sends the author an ack: acknowledgements never run ahead of durability.
 //
 // # Concurrency
@@ -61,6 +62,11 @@
 //   - An update is acknowledged only after it is durable: its append is reported, or a snapshot
 //     encoded after it was applied is stored (see durability). Acks are cumulative and count
 //     update messages per connection, as docs/protocol.md says.
+//   - Nothing a crash could lose is shown to someone who could not send it back (DESIGN.md,
+//     "Identity and crashes"; actor.relay): the server's own units (HTTP edits) leave the process
+//     only once durable, so its client ID may outlive its clocks; with client bindings on, an
+//     update reaches other subjects' connections, joiners and HTTP readers only once durable; and
+//     a writable hello is answered only once its client ID's binding is stored.
 //   - A document is never served before its load completed; a failed load poisons the actor
 //     (every join and request refused with 1011/500) and it never writes, so an empty document is
 //     never saved over a real one. The poisoned actor exits after the idle grace; the next request

@@ -23,7 +23,7 @@ import (
 
 // testConfig returns a configuration for tests: a data file in a temporary directory and short
 // timers where the default would slow a test down.
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	t.Helper()
 	return Config{
 		DataPath:          filepath.Join(t.TempDir(), "tandem.db"),
@@ -64,12 +64,12 @@ type testServer struct {
 
 // startServer starts a server with cfg (DataPath set), its store wrapped by wrap when not nil, and
 // shuts it down when the test ends. listen, when not nil, wraps the listener.
-func startServer(t *testing.T, cfg Config, wrap func(docStore) docStore) *testServer {
+func startServer(t testing.TB, cfg Config, wrap func(docStore) docStore) *testServer {
 	t.Helper()
 	return startServerListener(t, cfg, wrap, nil)
 }
 
-func startServerListener(t *testing.T, cfg Config, wrap func(docStore) docStore, listen func(net.Listener) net.Listener) *testServer {
+func startServerListener(t testing.TB, cfg Config, wrap func(docStore) docStore, listen func(net.Listener) net.Listener) *testServer {
 	t.Helper()
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {

@@ -71,7 +71,7 @@ func (b *logBuffer) String() string {
 
 // secConfig is testConfig with a token secret. If logs is not nil, the server logs into it at
 // debug level, so that a test can scan everything the server says.
-func secConfig(t *testing.T, logs *logBuffer) Config {
+func secConfig(t testing.TB, logs *logBuffer) Config {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.AuthSecret = secSecret
@@ -82,7 +82,7 @@ func secConfig(t *testing.T, logs *logBuffer) Config {
 }
 
 // mint returns a token for sub on the documents docs with role, valid for ttl (negative: expired).
-func mint(t *testing.T, sub, docs string, role auth.Role, ttl time.Duration) string {
+func mint(t testing.TB, sub, docs string, role auth.Role, ttl time.Duration) string {
 	t.Helper()
 	a, err := auth.New(auth.Config{Secret: secSecret})
 	if err != nil {

@@ -91,7 +91,10 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * @property {string} docId
  * @property {string} [token]     sent as ?token=
  * @property {Doc} [doc]          the replica (default: a new Doc with clientId)
- * @property {number} [clientId]  default: a random ID drawn per provider (so per tab)
+ * @property {number} [clientId]  default: a random ID drawn per provider (so per tab). Pass one
+ *   only with the replica (doc) that issued every unit under it: an ID must never outlive its
+ *   clocks (docs/crdt.md 1.1). Local edits are sent before the offline store has written them, so
+ *   an ID kept across page loads beside the store can issue a clock the server already holds.
  * @property {import('./store.js').DocStore | false} [storage]  default: IndexedDB, or memory
  * @property {(url: string) => SocketLike} [createSocket]  default: new WebSocket(url)
  * @property {boolean} [connect]  connect at once (default true)
