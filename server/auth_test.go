@@ -71,7 +71,8 @@ func TestAuthorize(t *testing.T) {
 	stringExp := signHS256(testAuthSecret, `{"alg":"HS256","typ":"JWT"}`, `{"sub":"alice","docs":"team-*","role":"write","exp":"`+exp+`"}`)
 	stringNbf := signHS256(testAuthSecret, `{"alg":"HS256","typ":"JWT"}`, `{"sub":"alice","docs":"team-*","role":"write","exp":`+exp+`,"nbf":"0"}`)
 	crit := signHS256(testAuthSecret, `{"alg":"HS256","typ":"JWT","crit":["x"],"x":1}`, claims)
-	plain := signHS256(testAuthSecret, `{"alg":"HS256","typ":"JWT"}`, claims)
+	iat := strconv.FormatInt(time.Now().Unix(), 10)
+	plain := signHS256(testAuthSecret, `{"alg":"HS256","typ":"JWT"}`, `{"sub":"alice","docs":"team-*","role":"write","exp":`+exp+`,"iat":`+iat+`,"jti":"hand-made"}`)
 
 	tests := []struct {
 		name   string
