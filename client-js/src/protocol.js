@@ -38,6 +38,7 @@ export const MessageType = Object.freeze({
   BROADCAST: /** @type {7} */ (0x07),
   PING: /** @type {8} */ (0x08),
   PONG: /** @type {9} */ (0x09),
+  AUTH: /** @type {10} */ (0x0a),
 });
 
 /** FLAG_READ_ONLY is the hello flag by which a client says it will send no updates. */
@@ -123,7 +124,13 @@ export const FLAG_READ_ONLY = 1;
  * @property {number} nonce
  */
 /**
- * @typedef {Hello|Sync|Update|Ack|Awareness|PeerAwareness|ErrorMessage|Broadcast|PeerBroadcast|Ping|Pong} Message
+ * @typedef {object} Auth a new token for the open connection (client -> server)
+ * @property {10} type
+ * @property {number} [channel]
+ * @property {string} token
+ */
+/**
+ * @typedef {Hello|Sync|Update|Ack|Awareness|PeerAwareness|ErrorMessage|Broadcast|PeerBroadcast|Ping|Pong|Auth} Message
  */
 
 const typeNames = ['', 'hello', 'sync', 'update', 'ack', 'awareness', 'error', 'broadcast', 'ping', 'pong'];
@@ -152,6 +159,7 @@ function allows(from, type) {
     case MessageType.PONG:
       return from === FROM_CLIENT || from === FROM_SERVER;
     case MessageType.HELLO:
+    case MessageType.AUTH:
       return from === FROM_CLIENT;
     case MessageType.SYNC:
     case MessageType.ACK:
@@ -251,6 +259,8 @@ function sizeHint(msg) {
       return n + msg.state.length;
     case MessageType.ERROR:
       return n + msg.message.length;
+    case MessageType.AUTH:
+      return n + msg.token.length;
     case MessageType.BROADCAST:
       return n + msg.payload.length;
   }
@@ -322,6 +332,9 @@ export function encodeFrame(msg, from) {
     case MessageType.PING:
     case MessageType.PONG:
       e.writeVarUint(msg.nonce);
+      break;
+    case MessageType.AUTH:
+      e.writeString(msg.token);
       break;
   }
   return e.finish();

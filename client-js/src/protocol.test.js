@@ -141,7 +141,7 @@ test('encodeFrame refuses what it cannot encode', () => {
   const cases = [
     { name: 'sync from client', msg: { type: MessageType.SYNC, update: new Uint8Array(), stateVector: new Uint8Array() }, from: FROM_CLIENT, err: RangeError },
     { name: 'hello from server', msg: { type: MessageType.HELLO, version: 1, clientId: 1, stateVector: new Uint8Array(), flags: 0 }, from: FROM_SERVER, err: RangeError },
-    { name: 'unknown type', msg: { type: 0x0a }, from: FROM_CLIENT, err: RangeError },
+    { name: 'unknown type', msg: { type: 0x0b }, from: FROM_CLIENT, err: RangeError },
     { name: 'unknown direction', msg: { type: MessageType.PING, nonce: 1 }, from: 'peer', err: RangeError },
     { name: 'nonce 2^53', msg: { type: MessageType.PING, nonce: 2 ** 53 }, from: FROM_CLIENT, err: RangeError },
     { name: 'negative seq', msg: { type: MessageType.ACK, seq: -1 }, from: FROM_SERVER, err: RangeError },
