@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Provider } from '../provider.js';
 import { Doc } from '../crdt/index.js';
-import { TextareaBinding, mapPos } from './textarea.js';
+import { TextareaBinding, mapPos, splitLines } from './textarea.js';
 
 class FakeTarget {
   /** @type {Map<string, Set<(ev: any) => void>>} */
@@ -250,5 +250,20 @@ test('mapPos maps positions through edits', () => {
   ];
   for (const [edits, p, right, want] of cases) {
     assert.equal(mapPos(edits, p, right), want, `mapPos(${JSON.stringify(edits)}, ${p}, ${right})`);
+  }
+});
+
+test('splitLines cuts after newlines into pieces of at least the given length', () => {
+  const cases = [
+    ['', 4, []],
+    ['ab', 4, ['ab']],
+    ['a\nb\nc\nd\n', 4, ['a\nb\n', 'c\nd\n']],
+    ['a\nb\nc', 4, ['a\nb\n', 'c']],
+    ['abcdefgh\nij', 4, ['abcdefgh\n', 'ij']],
+    ['\n\n\n\n\n', 2, ['\n\n', '\n\n', '\n']],
+  ];
+  for (const [s, min, want] of cases) {
+    assert.deepEqual(splitLines(/** @type {string} */ (s), /** @type {number} */ (min)), want, JSON.stringify(s));
+    assert.equal(/** @type {string[]} */ (want).join(''), s);
   }
 });
