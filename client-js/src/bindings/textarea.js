@@ -23,7 +23,9 @@ import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
  * changes are shown.
  *
  * Edits made from code (provider.transact) reach the textarea through the provider's `local`
- * event.
+ * event. Once the server says the document was deleted (provider.deleted), the textarea is made
+ * read-only (and writable again if connect() brings the document back): nothing would keep what
+ * is typed.
  */
 
 /** @typedef {{ pos: number, delete: number, insert: string }} Edit */
@@ -193,8 +195,25 @@ export class TextareaBinding {
     this.#cleanup.push(provider.on('local', () => {
       if (this.#editing === 0) this.#onExternal();
     }));
+    const followDeleted = () => {
+      if (provider.deleted) {
+        if (!textarea.readOnly) {
+          textarea.readOnly = true;
+          this.#madeReadOnly = true;
+        }
+      } else if (this.#madeReadOnly) {
+        textarea.readOnly = false;
+        this.#madeReadOnly = false;
+      }
+    };
+    this.#cleanup.push(provider.on('refused', followDeleted));
+    this.#cleanup.push(provider.on('status', followDeleted));
+    followDeleted();
     if (opts.cursors ?? true) this.#setupOverlay();
   }
+
+  /** the binding made the textarea read-only (the document was deleted) */
+  #madeReadOnly = false;
 
   /** value is the text as the binding knows it (equal to the textarea's value between events). */
   get value() {
