@@ -267,3 +267,29 @@ test('splitLines cuts after newlines into pieces of at least the given length', 
     assert.equal(/** @type {string[]} */ (want).join(''), s);
   }
 });
+
+test('textarea: read-only while the document is deleted on the server, writable after connect()', async (t) => {
+  /** @type {any[]} */
+  const sockets = [];
+  const p = new Provider({
+    url: 'http://h', docId: 'd', clientId: 1, storage: false, fetch: null, pingIntervalMs: 0,
+    createSocket: () => {
+      const s = { binaryType: '', readyState: 0, onopen: null, onmessage: null, onclose: /** @type {any} */ (null), onerror: null, send() {}, close() {} };
+      sockets.push(s);
+      return /** @type {any} */ (s);
+    },
+  });
+  t.after(() => p.destroy());
+  await p.ready;
+  await new Promise((r) => setImmediate(r));
+  const ta = new FakeTextarea();
+  const binding = new TextareaBinding(/** @type {any} */ (ta), p, { cursors: false });
+  t.after(() => binding.destroy());
+  assert.notEqual(/** @type {any} */ (ta).readOnly, true);
+  sockets[0].readyState = 3;
+  sockets[0].onclose({ code: 4404, reason: 'document deleted' });
+  assert.equal(p.deleted, true);
+  assert.equal(/** @type {any} */ (ta).readOnly, true, 'read-only after 4404');
+  p.connect();
+  assert.equal(/** @type {any} */ (ta).readOnly, false, 'writable again once connect() starts over');
+});
