@@ -4,10 +4,11 @@
 // and paint), for the demo's textarea with its binding and for CodeMirror with its binding, each
 // with three other editors' cursors on screen near the caret.
 //
-//   node bench/keystroke.mjs [--chars 100000] [--keys 60] [--runs 3] [--baseline FILE]
+//   node bench/keystroke.mjs [--chars 100000] [--keys 60] [--runs 3] [--baseline FILE] [--only TEXT]
 //
 // --baseline FILE adds a row for another version of src/bindings/textarea.js (served in its place),
-// so that a change is measured against what it replaces in one session:
+// so that a change is measured against what it replaces in one session (--only keeps the rows
+// whose name contains TEXT):
 //   git show HEAD~1:client-js/src/bindings/textarea.js > /tmp/textarea-before.js
 //
 // Rows: "textarea, 3 remote cursors" (the demo as people use it), "textarea, no remote cursor",
@@ -27,6 +28,8 @@ const arg = (/** @type {string} */ name, /** @type {number} */ def) => {
 const chars = arg('chars', 100_000);
 const keys = arg('keys', 60);
 const runs = arg('runs', 3);
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : '';
 const baselineAt = process.argv.indexOf('--baseline');
 const baseline = baselineAt >= 0 ? readFileSync(process.argv[baselineAt + 1], 'utf8') : null;
 
@@ -163,7 +166,7 @@ try {
   console.log(`keystroke to screen, ${chars} characters, ${keys} keys x ${runs} runs (ms)`);
   console.log('                                 to screen             work (main thread)');
   console.log('variant                        median    p95    max  median    p95    max  long tasks');
-  for (const v of variants) {
+  for (const v of variants.filter((x) => x.name.includes(only))) {
     /** @type {number[]} */
     const all = [];
     /** @type {number[]} */
