@@ -76,6 +76,8 @@ test('remote carets on a 100,000-character document stay on their characters whi
       state: enc.encode(JSON.stringify({ user: { name: `peer${i}`, color: '#1f77b4' }, cursor: encodeCursor(text, 'body', (5000 + 3 * i) * 11 + 4, (5000 + 3 * i) * 11 + 4) })),
     }));
     provider.awareness.receive(entries);
+    // The server renews present editors' states; here the test does (they expire after 30 s).
+    /** @type {any} */ (window).renewPeers = (/** @type {number} */ clock) => provider.awareness.receive(entries.map((e) => ({ ...e, clock })));
     const ta = /** @type {HTMLTextAreaElement} */ (document.getElementById('editor'));
     const lh = parseFloat(getComputedStyle(ta).lineHeight);
     ta.scrollTop = 4995 * lh;
@@ -125,10 +127,68 @@ test('remote carets on a 100,000-character document stay on their characters whi
   assert.deepEqual(Object.keys(moved).sort(), ['500', '501', '502']);
   assert.equal(moved[501] - moved[500], 3);
 
+  // Random edits (with and without newlines, deletions across chunk boundaries), each followed by
+  // a frame: the mirror stays equal to the text, and every chunk but the last ends a line.
+  const report = await page.evaluate(async () => {
+    const { provider } = /** @type {any} */ (window).tandem;
+    const t = provider.doc.text('body');
+    const ta = /** @type {HTMLTextAreaElement} */ (document.getElementById('editor'));
+    // mulberry32: a seeded generator whose state stays within 32-bit integers.
+    let seed = 12345;
+    const rnd = (/** @type {number} */ k) => {
+      seed = (seed + 0x6d2b79f5) | 0;
+      let z = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+      z = (z + Math.imul(z ^ (z >>> 7), 61 | z)) ^ z;
+      return (((z ^ (z >>> 14)) >>> 0) / 4294967296) * k | 0;
+    };
+    const pieces = ['x', 'word ', '\n', 'two\nlines\n', '\n\n', 'long '.repeat(300)];
+    /** @type {string[]} */
+    const faults = [];
+    for (let i = 0; i < 150; i++) {
+      if (i % 10 === 0) /** @type {any} */ (window).renewPeers(2 + i);
+      const len = t.length;
+      const before = seed;
+      if (rnd(3) === 0 && len > 10) {
+        const at = rnd(len - 1);
+        provider.transact(() => t.delete(at, 1 + rnd(Math.min(len - at - 1, rnd(4) === 0 ? 5000 : 20))));
+      } else {
+        provider.transact(() => t.insert(rnd(len + 1), pieces[rnd(pieces.length)]));
+      }
+      await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+      const chunks = [...(/** @type {HTMLElement} */ (document.querySelector('.tandem-mirror'))).children];
+      let text = '';
+      for (const [k, el] of chunks.entries()) {
+        let s = '';
+        const walk = (/** @type {Node} */ n) => {
+          if (n instanceof HTMLElement && n.classList.contains('tandem-caret')) return;
+          if (n.nodeType === Node.TEXT_NODE) s += n.textContent;
+          for (const c of n.childNodes) walk(c);
+        };
+        walk(el);
+        if (k === chunks.length - 1) s = s.replace(/\u200b$/, '');
+        else if (!s.endsWith('\n')) faults.push(`edit ${i}: chunk ${k} of ${chunks.length} does not end a line`);
+        text += s;
+      }
+      if (text !== ta.value) {
+        let d = 0;
+        while (d < text.length && text[d] === ta.value[d]) d++;
+        faults.push(`edit ${i}: the mirror differs from the text at ${d} (mirror ${text.length}, text ${ta.value.length}): ${JSON.stringify(text.slice(d - 20, d + 20))} vs ${JSON.stringify(ta.value.slice(d - 20, d + 20))}`);
+      }
+      if (faults.length > 0) {
+        seed = before;
+        faults.push(`len ${len}, op ${rnd(3)}, a ${rnd(len - 1)}, b ${rnd(len + 1)}`);
+        break;
+      }
+    }
+    return { faults, chunks: document.querySelector('.tandem-mirror')?.children.length ?? 0, len: ta.value.length, lines: ta.value.split('\n').length };
+  });
+  assert.deepEqual(report.faults, []);
+  assert.ok(report.chunks > 10, `${report.chunks} chunks for ${report.len} characters in ${report.lines} lines`);
+
   // The peers leave: the overlay is emptied.
   await page.evaluate(() => {
     const { provider } = /** @type {any} */ (window).tandem;
-    provider.awareness.receive([0, 1, 2].map((i) => ({ clientId: 500 + i, clock: 2, state: new Uint8Array(0) })));
+    provider.awareness.receive([0, 1, 2].map((i) => ({ clientId: 500 + i, clock: 1000, state: new Uint8Array(0) })));
   });
   await waitFor(async () => (await overlayShown()) === false, { what: 'the overlay hidden once the peers left' });
   assert.equal(await mirrorText(), '');
