@@ -839,3 +839,36 @@ test('provider: after 4404 edits are neither stored nor marked unsaved, and the 
   assert.equal(p.deleted, false, 'connect() starts over');
   assert.equal(p.refusal, null);
 });
+
+test('provider: the offline event drops the connection at once; online reconnects at once', async (t) => {
+  // A browser's window, as far as the provider listens to it.
+  const win = new EventTarget();
+  const g = /** @type {any} */ (globalThis);
+  const saved = { add: g.addEventListener, remove: g.removeEventListener, nav: Object.getOwnPropertyDescriptor(globalThis, 'navigator') };
+  g.addEventListener = win.addEventListener.bind(win);
+  g.removeEventListener = win.removeEventListener.bind(win);
+  Object.defineProperty(globalThis, 'navigator', { value: { onLine: true }, configurable: true, writable: true });
+  t.after(() => {
+    g.addEventListener = saved.add;
+    g.removeEventListener = saved.remove;
+    if (saved.nav) Object.defineProperty(globalThis, 'navigator', saved.nav);
+    else delete g.navigator;
+  });
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { server, p, events } = setup();
+  await p.ready;
+  server.handshake();
+  g.navigator.onLine = false;
+  win.dispatchEvent(new Event('offline'));
+  assert.equal(p.status, 'offline');
+  assert.ok(server.sockets[0].closedBy, 'the socket was closed');
+  assert.equal(events.filter((e) => e[0] === 'status').at(-1)[1].reason, 'network offline');
+  g.navigator.onLine = true;
+  win.dispatchEvent(new Event('online'));
+  assert.equal(server.sockets.length, 2, 'reconnected without waiting for the backoff');
+  server.handshake();
+  assert.equal(p.status, 'connected');
+  await p.destroy();
+  win.dispatchEvent(new Event('offline'));
+  assert.equal(server.sockets[1].closedBy?.reason, 'client disconnect', 'destroyed: the listeners are gone');
+});
