@@ -91,7 +91,9 @@ void status, doc, deleted, n, extension;
 `;
 
 test('npm pack, install the tarball into a scratch app, type-check, bundle with esbuild, run in chromium', async () => {
-  const packed = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', tmp], clientDir));
+  // Some npm versions print the prepack script's banner on stdout before the JSON.
+  const packOut = run('npm', ['pack', '--json', '--pack-destination', tmp], clientDir);
+  const packed = JSON.parse(packOut.slice(packOut.search(/^\[/m)));
   const files = /** @type {{ path: string }[]} */ (packed[0].files).map((f) => f.path);
   for (const want of ['package.json', 'README.md', 'src/index.js', 'src/provider.js', 'src/bindings/codemirror.js', 'types/index.d.ts', 'types/provider.d.ts', 'types/bindings/codemirror.d.ts']) {
     assert.ok(files.includes(want), `${want} is in the package (files: ${files.join(' ')})`);
