@@ -872,3 +872,18 @@ test('provider: the offline event drops the connection at once; online reconnect
   win.dispatchEvent(new Event('offline'));
   assert.equal(server.sockets[1].closedBy?.reason, 'client disconnect', 'destroyed: the listeners are gone');
 });
+
+test('provider: a connection that opened and then dropped asks no access check', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { fetch, urls } = accessAnswer({ ok: false, code: 4403, error: 'forbidden' });
+  const { server, p } = setup({ fetch, pingIntervalMs: 0 });
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  server.last.drop(1006);
+  await settle();
+  assert.deepEqual(urls, [], 'the upgrade succeeded: nothing to ask');
+  assert.equal(p.status, 'offline');
+  t.mock.timers.tick(250);
+  assert.equal(server.sockets.length, 2, 'an ordinary retry');
+});
