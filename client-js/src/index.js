@@ -1,7 +1,7 @@
 // @ts-check
 // The client's public entry: the provider and what goes with it. The CodeMirror binding has its
 // own entry (@tandem/client/bindings/codemirror) because CodeMirror is an optional peer dependency.
-export { Provider, randomClientId, docUrl, DEFAULT_MAX_MESSAGE_BYTES } from './provider.js';
+export { Provider, randomClientId, docUrl, accessUrl, tokenExpiry, DEFAULT_MAX_MESSAGE_BYTES } from './provider.js';
 export { Awareness } from './awareness.js';
 export { MemoryStore, IndexedDBStore, openStore, shouldCompact } from './store.js';
 export { UndoManager } from './undo.js';

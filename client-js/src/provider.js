@@ -29,9 +29,28 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * has stayed synced for `stableMs` (10 s): a server that accepts the hello and then closes at once
  * (an update it refuses, a state too large, rate limiting) meets ever wider windows rather than a
  * loop of two attempts a second. Terminal close codes (4401, 4403, 4404, 4409, 4413) stop it: the
- * status becomes `error` with the code, and only connect() tries again. After 4404 (the document
- * was deleted) the offline copy is deleted too and nothing more is stored until connect(): else the
+ * status becomes `error` with the code, a `refused` event names the cause, and only connect()
+ * tries again. After 4404 (the document was deleted) the offline copy is deleted too, nothing more
+ * is stored or sent until connect(), and `deleted` is true (the bindings turn read-only): else the
  * next page load would send the whole document back and bring it to life again.
+ *
+ * Refusals before the upgrade: the server refuses a caller without access with a plain HTTP
+ * status (400, 401, 403, 404) before any WebSocket exists, and a browser's WebSocket reports that
+ * only as a close with 1006, like a network fault. So when a socket closes without ever opening,
+ * the provider asks `GET /v1/docs/{id}/access` with the same token (docs/protocol.md): a refusal
+ * there (4400 bad document ID, 4401, 4403, 4404) is terminal like the close code it names; an
+ * answer of ok, or no answer, leaves the retry that was already scheduled in place.
+ *
+ * Tokens: `token` is fixed; `getToken` is asked for one before every connection attempt, again
+ * before the current token expires (read from its JWT `exp`, `refreshBeforeMs` early; the new one
+ * goes to the server on the open connection in an `auth` message), and once more after a 4401,
+ * which is terminal only if the new token is refused too. setToken(token) sends a token at once.
+ *
+ * Liveness: the server pings a quiet connection, and the provider pings after `pingIntervalMs` of
+ * silence and gives up `pongTimeoutMs` later. While sent updates wait for their ack, it pings
+ * after `unsavedPingMs` (1 s) of silence and gives up `unsavedPongTimeoutMs` (3 s) after that, so
+ * a dead network under unsaved edits shows as `offline` within about 4 s rather than 30. The
+ * browser's `offline` event closes the connection at once; `online` reconnects at once.
  *
  * Tabs: each tab has its own client ID and its own connection, and the tabs of a browser share the
  * IndexedDB store. A tab that stores local changes it cannot send (it is offline, or closing with
@@ -55,6 +74,18 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  */
 
 /**
+ * @typedef {'invalid-document' | 'unauthorized' | 'forbidden' | 'deleted' | 'unsupported-version' | 'too-large'} RefusalCause
+ */
+
+/**
+ * @typedef {object} RefusedEvent  the server refused this document for good (until connect())
+ * @property {number} code        the close code (4400, 4401, 4403, 4404, 4409, 4413)
+ * @property {RefusalCause} cause  the code as a word
+ * @property {string} reason      the server's human-readable reason ('' when it gave none)
+ * @property {'close' | 'access'} via  learnt from the connection's close, or from the access endpoint after a failed upgrade
+ */
+
+/**
  * @typedef {object} ChangeEvent
  * @property {any[]} changes   the CRDT's changes in index terms (code points)
  * @property {'remote' | 'store'} origin  from the server, or from the offline store (another tab)
@@ -71,6 +102,7 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * @property {Error & { code?: number }} error
  * @property {{ loaded: true }} loaded
  * @property {{ update: Uint8Array }} local  local changes were taken from the replica (by transact or flush)
+ * @property {RefusedEvent} refused
  */
 
 /**
@@ -90,6 +122,11 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * @property {string} url         the server's base URL (http(s) or ws(s)), e.g. location.origin
  * @property {string} docId
  * @property {string} [token]     sent as ?token=
+ * @property {() => string | Promise<string>} [getToken]  asked for a token before every connection
+ *   attempt, before the current one expires, and after a 4401 (see the class comment)
+ * @property {number} [refreshBeforeMs]  how long before its expiry a token is renewed (default 60 s)
+ * @property {((url: string) => Promise<{ status: number, json: () => Promise<any> }>) | null} [fetch]  asks
+ *   the access endpoint after a failed upgrade (default globalThis.fetch; null: never ask)
  * @property {Doc} [doc]          the replica (default: a new Doc with clientId)
  * @property {number} [clientId]  default: a random ID drawn per provider (so per tab). Pass one
  *   only with the replica (doc) that issued every unit under it: an ID must never outlive its
@@ -102,6 +139,8 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * @property {Awareness} [awareness]
  * @property {number} [pingIntervalMs]  send a ping after this long without a message (default 20 s)
  * @property {number} [pongTimeoutMs]   reconnect when nothing arrives this long after a ping (default 10 s)
+ * @property {number} [unsavedPingMs]   the same while sent updates are unacknowledged (default 1 s)
+ * @property {number} [unsavedPongTimeoutMs]  the same while sent updates are unacknowledged (default 3 s)
  * @property {boolean} [readOnly]  ask for a read-only session
  * @property {number} [stableMs]  a connection synced this long resets the backoff (default 10 s)
  * @property {number} [maxMessageBytes]  the server's limit on one message from a client (its
@@ -139,6 +178,48 @@ export function docUrl(base, docId, token) {
   if (token) u.searchParams.set('token', token);
   u.hash = '';
   return u.toString();
+}
+
+/**
+ * accessUrl returns the URL of a document's access check on a server.
+ * @param {string} base
+ * @param {string} docId
+ * @param {string} [token]
+ */
+export function accessUrl(base, docId, token) {
+  const u = new URL(docUrl(base, docId, token));
+  if (u.protocol === 'ws:') u.protocol = 'http:';
+  else if (u.protocol === 'wss:') u.protocol = 'https:';
+  u.pathname = u.pathname.replace(/\/ws$/, '/access');
+  return u.toString();
+}
+
+/** @type {ReadonlyMap<number, RefusalCause>} */
+const refusalCauses = new Map([
+  [CloseCode.BAD_MESSAGE, 'invalid-document'],
+  [CloseCode.UNAUTHORIZED, 'unauthorized'],
+  [CloseCode.FORBIDDEN, 'forbidden'],
+  [CloseCode.DOCUMENT_DELETED, 'deleted'],
+  [CloseCode.UNSUPPORTED_VERSION, 'unsupported-version'],
+  [CloseCode.DOCUMENT_TOO_LARGE, 'too-large'],
+]);
+
+/**
+ * tokenExpiry returns a JWT's expiry (its `exp` claim, in ms since the epoch), or null when the
+ * token is not a JWT with one. The token is not verified: this only decides when to renew it.
+ * @param {string} token
+ * @returns {number | null}
+ */
+export function tokenExpiry(token) {
+  const part = token.split('.')[1];
+  if (!part) return null;
+  try {
+    const json = atob(part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '='));
+    const exp = JSON.parse(json)?.exp;
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -181,6 +262,29 @@ export class Provider extends Emitter {
   #pongTimeoutMs;
   #pingNonce = 0;
   #stableMs;
+  #unsavedPingMs;
+  #unsavedPongTimeoutMs;
+  /** the ping timer waits for: 'silence' before a ping, 'pong' after one; fast: on the unsaved schedule */
+  #pingPhase = /** @type {'none' | 'silence' | 'pong'} */ ('none');
+  #pingFast = false;
+  #base;
+  /** @type {string | undefined} */
+  #token;
+  /** @type {(() => string | Promise<string>) | null} */
+  #getToken;
+  #refreshBeforeMs;
+  /** @type {ReturnType<typeof setTimeout> | null} */
+  #refreshTimer = null;
+  /** the token a 4401 refused, so that a refresher handing back the same one is not retried */
+  #refusedToken = /** @type {string | undefined | null} */ (null);
+  /** @type {((url: string) => Promise<{ status: number, json: () => Promise<any> }>) | null} */
+  #fetch;
+  /** @type {Promise<void> | null} an access check after a failed upgrade, until it settles */
+  #checking = null;
+  /** @type {RefusedEvent | null} */
+  #refusal = null;
+  /** connection attempts started (an attempt's token fetch or access check may outlive it) */
+  #attempt = 0;
   /** the largest update sent in one message (the limit less the frame's header); 0: no limit */
   #maxUpdateBytes;
   /** when the current connection synced (Date.now()), or null */
@@ -225,11 +329,19 @@ export class Provider extends Emitter {
     super();
     this.docId = opts.docId;
     this.doc = opts.doc ?? new Doc(opts.clientId ?? randomClientId());
+    this.#base = opts.url;
+    this.#token = opts.token;
+    this.#getToken = opts.getToken ?? null;
+    this.#refreshBeforeMs = opts.refreshBeforeMs ?? 60_000;
     this.#url = docUrl(opts.url, opts.docId, opts.token);
+    const f = opts.fetch === undefined ? globalThis.fetch : opts.fetch;
+    this.#fetch = typeof f === 'function' ? (url) => f(url) : null;
     this.#createSocket = opts.createSocket ?? ((url) => /** @type {SocketLike} */ (/** @type {unknown} */ (new WebSocket(url))));
     this.#backoff = opts.backoff ?? new Backoff();
     this.#pingIntervalMs = opts.pingIntervalMs ?? 20_000;
     this.#pongTimeoutMs = opts.pongTimeoutMs ?? 10_000;
+    this.#unsavedPingMs = opts.unsavedPingMs ?? 1_000;
+    this.#unsavedPongTimeoutMs = opts.unsavedPongTimeoutMs ?? 3_000;
     this.#readOnly = opts.readOnly ?? false;
     this.#stableMs = opts.stableMs ?? 10_000;
     const limit = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
@@ -241,6 +353,7 @@ export class Provider extends Emitter {
     // Store writes queue behind the load (it never rejects).
     this.#storeChain = this.ready;
     this.#listenToPage();
+    this.#listenToNetwork();
     if (opts.connect ?? true) {
       // Open on the next microtask, so that listeners added right after construction see every
       // status event.
@@ -266,6 +379,19 @@ export class Provider extends Emitter {
     return this.#saved;
   }
 
+  /**
+   * deleted is true once the server said the document was deleted (4404): local edits are then
+   * neither stored nor sent, and the bindings make their editors read-only, until connect().
+   */
+  get deleted() {
+    return this.#deleted;
+  }
+
+  /** refusal is the last terminal refusal (the `refused` event's payload), or null. */
+  get refusal() {
+    return this.#refusal;
+  }
+
   /** clientId is the replica's client ID. */
   get clientId() {
     return this.doc.clientId;
@@ -289,6 +415,12 @@ export class Provider extends Emitter {
   flush() {
     const update = this.doc.takeUpdate();
     if (!update || this.#destroyed) return;
+    if (this.#deleted) {
+      // Nothing keeps it: saying "unsaved" would promise that something will.
+      this.#reportError('edit dropped: the document was deleted', null);
+      this.emit('local', { update });
+      return;
+    }
     // Stored with its unsaved mark in one write, before it is sent.
     this.#persist(update, this.doc.clientId);
     this.#unsavedIds.add(this.doc.clientId);
@@ -315,11 +447,25 @@ export class Provider extends Emitter {
     return true;
   }
 
+  /**
+   * setToken replaces the token: it is used for every later connection, and sent at once on the
+   * open one (the server adopts its role and expiry, or closes with 4401).
+   * @param {string} token
+   */
+  setToken(token) {
+    this.#token = token;
+    this.#url = docUrl(this.#base, this.docId, token);
+    if (this.#ws && this.#ws.readyState === 1 && this.#helloSent) this.#send({ type: MessageType.AUTH, token });
+    this.#scheduleRefresh();
+  }
+
   /** connect opens the connection (again), also after a terminal close. */
   connect() {
     if (this.#destroyed) return;
     this.#wantConnected = true;
     this.#deleted = false;
+    this.#refusal = null;
+    this.#refusedToken = null;
     this.#clearRetry();
     if (this.#ws) return;
     this.#open();
@@ -329,11 +475,22 @@ export class Provider extends Emitter {
   disconnect() {
     this.#wantConnected = false;
     this.#clearRetry();
+    this.#clearRefresh();
     if (this.#ws) {
       this.awareness.goodbye();
       this.#closeSocket(1000, 'client disconnect');
     }
     this.#setStatus({ status: 'offline' });
+  }
+
+  /**
+   * goOffline drops the connection as lost, as the browser's `offline` event does, and retries
+   * with backoff (the `online` event retries at once).
+   */
+  goOffline() {
+    if (!this.#ws || this.#destroyed) return;
+    this.#closeSocket(4000, 'network offline');
+    this.#onClose(1006, 'network offline');
   }
 
   /** whenSynced resolves once the provider is synced. */
@@ -478,6 +635,49 @@ export class Provider extends Emitter {
 
   #open() {
     this.#setStatus({ status: 'connecting' });
+    const attempt = ++this.#attempt;
+    const getToken = this.#getToken;
+    if (!getToken) {
+      this.#openSocket();
+      return;
+    }
+    // Ask for a token first; the attempt is void if something else (disconnect, another attempt)
+    // came meanwhile.
+    /** @type {Promise<string>} */
+    let p;
+    try {
+      p = Promise.resolve(getToken());
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      (token) => {
+        if (attempt !== this.#attempt || !this.#wantConnected || this.#ws || this.#destroyed) return;
+        if (typeof token === 'string' && token !== '') {
+          this.#token = token;
+          this.#url = docUrl(this.#base, this.docId, token);
+        }
+        if (this.#refusedToken !== null && this.#token === this.#refusedToken) {
+          // The refresher has nothing newer than the token the server refused.
+          this.#refuse(CloseCode.UNAUTHORIZED, this.#refusalReason || 'token refused', this.#refusalVia);
+          return;
+        }
+        this.#openSocket();
+      },
+      (err) => {
+        if (attempt !== this.#attempt || !this.#wantConnected || this.#ws || this.#destroyed) return;
+        this.#reportError('getToken failed', err);
+        this.#scheduleRetry(1006, 'no token');
+      },
+    );
+  }
+
+  /** @type {'close' | 'access'} how the last 4401 was learnt */
+  #refusalVia = 'close';
+  /** the server's reason for the last 4401 */
+  #refusalReason = '';
+
+  #openSocket() {
     /** @type {SocketLike} */
     let ws;
     try {
@@ -493,19 +693,24 @@ export class Provider extends Emitter {
     this.#sentSeq = 0;
     this.#ackedSeq = 0;
     this.#coverSeq = 0;
+    let opened = false;
     ws.onopen = () => {
       if (ws !== this.#ws) return;
+      opened = true;
       if (this.#loaded) this.#sendHello();
       this.#armPing();
     };
     ws.onmessage = (ev) => {
       if (ws !== this.#ws) return;
-      this.#armPing();
       this.#onMessage(ev.data);
+      // After the message: an ack may have moved the liveness timer back to the slow schedule.
+      if (ws === this.#ws) this.#armPing();
     };
     ws.onclose = (ev) => {
       if (ws !== this.#ws) return;
       this.#onClose(ev.code, ev.reason);
+      // Never opened: the upgrade may have been refused, which a browser cannot read. Ask why.
+      if (!opened && this.#wantConnected && !this.#destroyed) this.#checkAccess();
     };
     ws.onerror = () => {
       // onclose follows and carries the code.
@@ -582,7 +787,9 @@ export class Provider extends Emitter {
     if (update && update.byteLength > 0) this.#applyRemote(update);
     this.#synced = true;
     this.#syncedAt = Date.now();
+    this.#refusedToken = null;
     this.#setStatus({ status: 'connected' });
+    this.#scheduleRefresh();
     this.emit('synced', { synced: true });
     // Send what the server lacks: the ops its state vector does not cover, and (when some
     // client's changes are unacknowledged) the delete set, which no state vector reveals.
@@ -666,6 +873,7 @@ export class Provider extends Emitter {
       this.#send({ type: MessageType.UPDATE, data });
       this.#sentSeq++;
     }
+    this.#pingSooner();
   }
 
   /** @param {number} seq */
@@ -693,6 +901,86 @@ export class Provider extends Emitter {
   }
 
   /**
+   * #checkAccess asks the access endpoint why an upgrade failed; a refusal stops the retries.
+   */
+  #checkAccess() {
+    const f = this.#fetch;
+    if (!f || this.#checking) return;
+    const nav = /** @type {any} */ (globalThis).navigator;
+    if (nav && nav.onLine === false) return; // no network: nothing to ask
+    const attempt = this.#attempt;
+    const token = this.#token;
+    this.#checking = (async () => {
+      /** @type {any} */
+      let body;
+      try {
+        const res = await f(accessUrl(this.#base, this.docId, token));
+        body = await res.json();
+      } catch {
+        return; // no answer (network, an older server): the scheduled retry stands
+      }
+      if (attempt !== this.#attempt || this.#ws || !this.#wantConnected || this.#destroyed) return;
+      if (!body || body.ok !== false || typeof body.code !== 'number') return;
+      const code = body.code;
+      const reason = typeof body.error === 'string' ? body.error : '';
+      if (code === CloseCode.UNAUTHORIZED && this.#getToken && this.#refusedToken !== token) {
+        // Try once more with a fresh token; the same token again is terminal.
+        this.#refusedToken = token;
+        this.#refusalVia = 'access';
+        this.#refusalReason = reason;
+        this.#clearRetry();
+        this.#open();
+        return;
+      }
+      if (refusalCauses.has(code)) this.#refuse(code, reason, 'access');
+    })().finally(() => {
+      this.#checking = null;
+    });
+  }
+
+  /**
+   * #refuse stops reconnecting after a terminal refusal and says why.
+   * @param {number} code
+   * @param {string} reason
+   * @param {'close' | 'access'} via
+   */
+  #refuse(code, reason, via) {
+    this.#wantConnected = false;
+    this.#clearRetry();
+    this.#clearRefresh();
+    if (this.#ws) this.#closeSocket(1000, 'refused');
+    if (code === CloseCode.DOCUMENT_DELETED) this.#forget();
+    const cause = refusalCauses.get(code) ?? 'forbidden';
+    this.#refusal = { code, cause, reason, via };
+    this.#setStatus({ status: 'error', code, reason });
+    this.emit('refused', this.#refusal);
+  }
+
+  #scheduleRefresh() {
+    this.#clearRefresh();
+    const getToken = this.#getToken;
+    if (!getToken || !this.#token || !this.#wantConnected) return;
+    const exp = tokenExpiry(this.#token);
+    if (exp === null) return;
+    // Not sooner than 5 s from now, so that a token that is already nearly spent does not loop.
+    const delay = Math.max(exp - this.#refreshBeforeMs - Date.now(), 5_000);
+    this.#refreshTimer = setTimeout(async () => {
+      this.#refreshTimer = null;
+      try {
+        const token = await getToken();
+        if (typeof token === 'string' && token !== '' && !this.#destroyed) this.setToken(token);
+      } catch (err) {
+        this.#reportError('getToken failed', err);
+      }
+    }, delay);
+  }
+
+  #clearRefresh() {
+    if (this.#refreshTimer !== null) clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = null;
+  }
+
+  /**
    * @param {number} code
    * @param {string} reason
    */
@@ -703,6 +991,7 @@ export class Provider extends Emitter {
     this.#ws = null;
     this.#synced = false;
     this.#clearPing();
+    this.#clearRefresh();
     this.awareness.attach(null);
     this.awareness.removeAll();
     if (this.#sentSeq > this.#ackedSeq) this.#dirty = true;
@@ -710,13 +999,20 @@ export class Provider extends Emitter {
       this.#setStatus({ status: 'offline', code, reason });
       return;
     }
-    const serverCode = this.#lastServerError?.code;
+    const serverError = this.#lastServerError;
     this.#lastServerError = null;
-    if (isTerminal(code) || (serverCode !== undefined && isTerminal(serverCode))) {
-      const c = isTerminal(code) ? code : /** @type {number} */ (serverCode);
-      this.#wantConnected = false;
-      if (c === CloseCode.DOCUMENT_DELETED) this.#forget();
-      this.#setStatus({ status: 'error', code: c, reason });
+    if (isTerminal(code) || (serverError && isTerminal(serverError.code))) {
+      const c = isTerminal(code) ? code : /** @type {number} */ (serverError?.code);
+      const why = reason || serverError?.message || '';
+      if (c === CloseCode.UNAUTHORIZED && this.#getToken && this.#refusedToken !== this.#token) {
+        // An expired or revoked token: ask for a new one and try again, once.
+        this.#refusedToken = this.#token;
+        this.#refusalVia = 'close';
+        this.#refusalReason = why;
+        this.#scheduleRetry(c, why);
+        return;
+      }
+      this.#refuse(c, why, 'close');
       return;
     }
     this.#scheduleRetry(code, reason);
@@ -811,7 +1107,12 @@ export class Provider extends Emitter {
     this.#clearRetry();
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
-      if (this.#wantConnected && !this.#ws && !this.#destroyed) this.#open();
+      const go = () => {
+        if (this.#wantConnected && !this.#ws && !this.#destroyed && this.#retryTimer === null) this.#open();
+      };
+      // An access check still under way may yet find a refusal: wait for it.
+      if (this.#checking) this.#checking.then(go);
+      else go();
     }, delay);
   }
 
@@ -820,24 +1121,41 @@ export class Provider extends Emitter {
     this.#retryTimer = null;
   }
 
-  /** #armPing (re)starts the liveness timer after any sign of life. */
+  /**
+   * #armPing (re)starts the liveness timer after any sign of life: a ping after silence, and a
+   * reconnection when nothing answers it. Both waits are short while sent updates are
+   * unacknowledged, when a dead connection costs the user a false "saving...".
+   */
   #armPing() {
     this.#clearPing();
     if (this.#pingIntervalMs <= 0) return;
+    const fast = this.#sentSeq > this.#ackedSeq;
+    this.#pingFast = fast;
+    this.#pingPhase = 'silence';
     this.#pingTimer = setTimeout(() => {
       this.#send({ type: MessageType.PING, nonce: ++this.#pingNonce });
+      this.#pingPhase = 'pong';
       this.#pingTimer = setTimeout(() => {
         this.#pingTimer = null;
+        this.#pingPhase = 'none';
         // Nothing came back: the connection is dead without having said so.
         this.#closeSocket(4000, 'no answer to ping');
         this.#onClose(1006, 'no answer to ping');
-      }, this.#pongTimeoutMs);
-    }, this.#pingIntervalMs);
+      }, fast ? this.#unsavedPongTimeoutMs : this.#pongTimeoutMs);
+    }, fast ? this.#unsavedPingMs : this.#pingIntervalMs);
+  }
+
+  /** #pingSooner moves the liveness timer to the unsaved schedule after an update is sent. */
+  #pingSooner() {
+    if (this.#pingFast || this.#pingPhase !== 'silence' || this.#pingTimer === null) return;
+    this.#armPing();
   }
 
   #clearPing() {
     if (this.#pingTimer !== null) clearTimeout(this.#pingTimer);
     this.#pingTimer = null;
+    this.#pingPhase = 'none';
+    this.#pingFast = false;
   }
 
   /**
@@ -916,19 +1234,32 @@ export class Provider extends Emitter {
         this.awareness.attach(send);
       }
     };
-    const onOnline = () => {
-      if (this.#wantConnected && !this.#ws) {
-        this.#backoff.reset();
-        this.connect();
-      }
-    };
     w.addEventListener('pagehide', onHide);
     w.addEventListener('pageshow', onShow);
-    w.addEventListener('online', onOnline);
     this.#cleanup.push(() => {
       w.removeEventListener('pagehide', onHide);
       w.removeEventListener('pageshow', onShow);
+    });
+  }
+
+  /** #listenToNetwork follows the platform's online and offline events (browsers; not node). */
+  #listenToNetwork() {
+    const w = /** @type {any} */ (globalThis);
+    if (typeof w.addEventListener !== 'function' || typeof w.navigator?.onLine !== 'boolean') return;
+    const onOnline = () => {
+      if (this.#wantConnected && !this.#ws) {
+        this.#backoff.reset();
+        this.#clearRetry();
+        this.#open();
+      }
+    };
+    // The network is gone: the socket may take half a minute to notice. Say so now.
+    const onOffline = () => this.goOffline();
+    w.addEventListener('online', onOnline);
+    w.addEventListener('offline', onOffline);
+    this.#cleanup.push(() => {
       w.removeEventListener('online', onOnline);
+      w.removeEventListener('offline', onOffline);
     });
   }
 }

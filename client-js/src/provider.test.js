@@ -2,11 +2,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import 'fake-indexeddb/auto';
-import { Provider, docUrl, randomClientId } from './provider.js';
+import { Provider, docUrl, accessUrl, tokenExpiry, randomClientId } from './provider.js';
 import { MemoryStore, IndexedDBStore } from './store.js';
+import { Decoder } from './varint.js';
 import { Backoff } from './backoff.js';
 import { Doc, encodeStateVector, decodeStateVector } from './crdt/index.js';
 import { encodeFrame, decodeFrame, MessageType, FROM_CLIENT, FROM_SERVER, PROTOCOL_VERSION } from './protocol.js';
+
+/**
+ * decodeAuth reads an auth frame (type, channel, token), which protocol.js encodes but, being the
+ * client's module, does not decode.
+ * @param {Uint8Array} data
+ */
+function decodeAuth(data) {
+  const d = new Decoder(data);
+  d.pos = 1;
+  const channel = d.readVarUint('channel');
+  return { type: MessageType.AUTH, channel, token: d.readString('auth token') };
+}
 
 /**
  * FakeSocket is one connection as the provider sees it; the test plays the server through it.
@@ -35,7 +48,7 @@ class FakeSocket {
 
   /** @param {Uint8Array} data */
   send(data) {
-    const msg = decodeFrame(data, FROM_CLIENT);
+    const msg = data[0] === MessageType.AUTH ? decodeAuth(data) : decodeFrame(data, FROM_CLIENT);
     if (msg.type === MessageType.UPDATE) this.updateSizes.push(data.byteLength);
     this.sent.push(msg);
   }
@@ -133,9 +146,10 @@ function setup(opts = {}) {
     storage: new MemoryStore(),
     createSocket: server.create,
     backoff: new Backoff({ random: () => 0.5 }),
+    fetch: null,
     ...opts,
   });
-  for (const name of /** @type {const} */ (['status', 'synced', 'saved', 'unsaved', 'change', 'error', 'broadcast'])) {
+  for (const name of /** @type {const} */ (['status', 'synced', 'saved', 'unsaved', 'change', 'error', 'broadcast', 'refused'])) {
     p.on(name, (ev) => events.push([name, ev]));
   }
   return { server, p, events, text: () => p.doc.text('body').toString() };
@@ -602,4 +616,274 @@ test('provider: listener exceptions do not break the provider', async (t) => {
   assert.equal(text(), 'x');
   assert.equal(p.status, 'connected');
   await settle();
+});
+
+/**
+ * jwt returns an unsigned token shaped like a JWT whose payload holds claims (the provider reads
+ * only `exp`, and never verifies).
+ * @param {Record<string, unknown>} claims
+ */
+const jwt = (claims) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+
+/**
+ * accessAnswer returns a fetch stub answering the access endpoint with body, recording the URLs.
+ * @param {any} body
+ */
+function accessAnswer(body) {
+  /** @type {string[]} */
+  const urls = [];
+  const fetch = async (/** @type {string} */ url) => {
+    urls.push(url);
+    return { status: body.ok ? 200 : 403, json: async () => body };
+  };
+  return { fetch, urls };
+}
+
+test('accessUrl and tokenExpiry', () => {
+  assert.equal(accessUrl('https://h/base/', 'a:b', 't k'), 'https://h/base/v1/docs/a%3Ab/access?token=t+k');
+  assert.equal(accessUrl('ws://h:1', 'x'), 'http://h:1/v1/docs/x/access');
+  assert.equal(tokenExpiry(jwt({ sub: 'a', exp: 1700000000 })), 1700000000_000);
+  for (const t of ['', 'opaque', 'a.b.c', jwt({ sub: 'a' }), jwt({ exp: 'soon' })]) assert.equal(tokenExpiry(t), null, t);
+});
+
+test('provider: while sent updates wait for their ack, a dead connection is found within 4 s', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { server, p } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  // Idle: the slow schedule (a ping after 20 s of silence).
+  t.mock.timers.tick(5_000);
+  assert.equal(server.last.sent.filter((m) => m.type === MessageType.PING).length, 0, 'no ping while idle and saved');
+  server.autoAck = false;
+  p.transact(() => p.doc.text('body').insert(0, 'x'));
+  t.mock.timers.tick(1_000);
+  server.last.take(MessageType.PING);
+  assert.equal(p.status, 'connected');
+  t.mock.timers.tick(3_000);
+  assert.equal(p.status, 'offline', 'no answer within 3 s of the ping: lost');
+  assert.equal(p.saved, false, 'and not saved');
+  assert.ok(server.sockets[0].closedBy);
+});
+
+test('provider: an answered fast ping keeps the connection; the ack brings back the slow schedule', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { server, p } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  server.autoAck = false;
+  p.transact(() => p.doc.text('body').insert(0, 'x'));
+  t.mock.timers.tick(1_000);
+  const ping = server.last.take(MessageType.PING);
+  server.last.deliver({ type: MessageType.PONG, nonce: ping.nonce });
+  server.autoAck = true;
+  server.pump();
+  assert.ok(p.saved);
+  t.mock.timers.tick(15_000);
+  assert.equal(p.status, 'connected');
+  assert.equal(server.last.sent.filter((m) => m.type === MessageType.PING).length, 0, 'saved: back to pinging after 20 s');
+});
+
+test('provider: goOffline (the browser offline event) says offline at once, drops cursors, retries', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { server, p, events } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  p.awareness.receive([{ clientId: 8, clock: 1, state: new TextEncoder().encode('{"user":{"name":"b"}}') }]);
+  assert.equal(p.awareness.getStates().size, 1);
+  p.goOffline();
+  assert.equal(p.status, 'offline');
+  assert.equal(p.awareness.getStates().size, 0, 'no ghost cursors');
+  assert.equal(events.filter((e) => e[0] === 'status').at(-1)[1].reason, 'network offline');
+  t.mock.timers.tick(250);
+  assert.equal(server.sockets.length, 2, 'retried');
+});
+
+test('provider: a failed upgrade asks the access endpoint; a refusal stops the retries and names its cause', async (t) => {
+  const cases = [
+    { code: 4400, cause: 'bad document ID' , want: 'invalid-document' },
+    { code: 4401, cause: 'token expired', want: 'unauthorized' },
+    { code: 4403, cause: 'origin not allowed', want: 'forbidden' },
+    { code: 4404, cause: 'document deleted', want: 'deleted' },
+  ];
+  for (const c of cases) {
+    const { fetch, urls } = accessAnswer({ ok: false, code: c.code, error: c.cause });
+    const { server, p, events } = setup({ fetch, token: 'tok', pingIntervalMs: 0 });
+    await p.ready;
+    await settle();
+    server.last.drop(1006);
+    assert.equal(p.status, 'offline', `${c.code}: offline until the answer`);
+    await settle();
+    assert.deepEqual(urls, ['http://127.0.0.1:1/v1/docs/notes/access?token=tok']);
+    assert.equal(p.status, 'error', `${c.code}`);
+    assert.deepEqual(events.filter((e) => e[0] === 'refused').map((e) => e[1]), [{ code: c.code, cause: c.want, reason: c.cause, via: 'access' }]);
+    assert.deepEqual(events.filter((e) => e[0] === 'status').at(-1)[1], { status: 'error', code: c.code, reason: c.cause });
+    assert.deepEqual(p.refusal, { code: c.code, cause: c.want, reason: c.cause, via: 'access' });
+    assert.equal(p.deleted, c.code === 4404);
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(server.sockets.length, 1, `${c.code}: no retry`);
+    await p.destroy();
+  }
+});
+
+test('provider: a failed upgrade with access ok, or no answer, goes on retrying', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  for (const fetch of [
+    accessAnswer({ ok: true, role: 'write', subject: 'a', expires: null }).fetch,
+    async () => {
+      throw new TypeError('failed to fetch');
+    },
+    async () => ({ status: 404, json: async () => { throw new SyntaxError('not json'); } }),
+  ]) {
+    const { server, p, events } = setup({ fetch, pingIntervalMs: 0 });
+    await p.ready;
+    await settle();
+    server.last.drop(1006);
+    await settle();
+    await settle();
+    assert.equal(p.status, 'offline');
+    t.mock.timers.tick(250);
+    await settle();
+    assert.equal(server.sockets.length, 2, 'retried');
+    assert.equal(events.filter((e) => e[0] === 'refused').length, 0);
+    await p.destroy();
+  }
+});
+
+test('provider: a refused token is replaced by getToken, once; the same token again is terminal', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const tokens = ['t1', 't2', 't2'];
+  let asked = 0;
+  const { server, p, events } = setup({ getToken: () => tokens[asked++], pingIntervalMs: 0 });
+  t.after(() => p.destroy());
+  await p.ready;
+  await settle();
+  assert.match(server.last.url, /token=t1$/);
+  server.handshake();
+  // The server closes: the token expired.
+  server.last.deliver({ type: MessageType.ERROR, code: 4401, message: 'token expired' });
+  server.last.drop(4401, 'token expired');
+  assert.equal(p.status, 'offline', 'not terminal yet: a refresher exists');
+  t.mock.timers.tick(250);
+  await settle();
+  assert.equal(server.sockets.length, 2);
+  assert.match(server.last.url, /token=t2$/);
+  server.handshake();
+  server.last.drop(4401, 'token revoked');
+  t.mock.timers.tick(500);
+  await settle();
+  // The refresher has nothing newer than t2: terminal.
+  assert.equal(server.sockets.length, 2, 'no third socket for the same token');
+  assert.equal(p.status, 'error');
+  assert.deepEqual(events.filter((e) => e[0] === 'refused').map((e) => e[1]), [{ code: 4401, cause: 'unauthorized', reason: 'token revoked', via: 'close' }]);
+});
+
+test('provider: a 4401 learnt from the access endpoint is retried with a fresh token', async (t) => {
+  let n = 0;
+  const { fetch } = accessAnswer({ ok: false, code: 4401, error: 'token expired' });
+  const { server, p, events } = setup({ fetch, getToken: () => `t${++n}`, pingIntervalMs: 0 });
+  t.after(() => p.destroy());
+  await p.ready;
+  await settle();
+  server.last.drop(1006);
+  await settle();
+  await settle();
+  assert.equal(server.sockets.length, 2, 'a new attempt at once');
+  assert.match(server.last.url, /token=t2$/);
+  server.handshake();
+  assert.equal(p.status, 'connected');
+  assert.equal(events.filter((e) => e[0] === 'refused').length, 0);
+});
+
+test('provider: getToken renews the token before it expires and sends it in band; setToken sends at once', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  const exp = (/** @type {number} */ ms) => jwt({ sub: 'a', exp: Math.floor(ms / 1000) });
+  let next = exp(1_000_000 + 600_000);
+  const { server, p, events } = setup({ getToken: () => next, pingIntervalMs: 0 });
+  t.after(() => p.destroy());
+  await p.ready;
+  await settle();
+  server.handshake();
+  const fresh = exp(1_000_000 + 1_200_000);
+  next = fresh;
+  t.mock.timers.tick(600_000 - 60_000 - 1);
+  assert.equal(server.last.sent.filter((m) => m.type === MessageType.AUTH).length, 0, 'not before exp - 60 s');
+  t.mock.timers.tick(1);
+  await settle();
+  assert.deepEqual(events.filter((e) => e[0] === 'error'), []);
+  assert.equal(server.last.take(MessageType.AUTH).token, fresh);
+  p.setToken('manual');
+  assert.equal(server.last.take(MessageType.AUTH).token, 'manual');
+  assert.equal(server.sockets.length, 1, 'the connection stays');
+});
+
+test('provider: after 4404 edits are neither stored nor marked unsaved, and the refusal says deleted', async (t) => {
+  const store = new MemoryStore();
+  const { server, p, events } = setup({ storage: store, pingIntervalMs: 0 });
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  server.last.deliver({ type: MessageType.ERROR, code: 4404, message: 'document deleted' });
+  server.last.drop(4404, '');
+  assert.ok(p.deleted);
+  assert.deepEqual(p.refusal, { code: 4404, cause: 'deleted', reason: 'document deleted', via: 'close' });
+  const unsaved = events.filter((e) => e[0] === 'unsaved').length;
+  p.transact(() => p.doc.text('body').insert(0, 'lost'));
+  await p.whenStored();
+  assert.equal(events.filter((e) => e[0] === 'unsaved').length, unsaved, 'no "unsaved (kept offline)" for what nothing keeps');
+  assert.deepEqual(await store.load('notes'), { snapshot: null, updates: [], unsaved: [] });
+  assert.ok(events.some((e) => e[0] === 'error' && /deleted/.test(e[1].message)));
+  p.connect();
+  assert.equal(p.deleted, false, 'connect() starts over');
+  assert.equal(p.refusal, null);
+});
+
+test('provider: the offline event drops the connection at once; online reconnects at once', async (t) => {
+  // A browser's window, as far as the provider listens to it.
+  const win = new EventTarget();
+  const g = /** @type {any} */ (globalThis);
+  const saved = { add: g.addEventListener, remove: g.removeEventListener, nav: Object.getOwnPropertyDescriptor(globalThis, 'navigator') };
+  g.addEventListener = win.addEventListener.bind(win);
+  g.removeEventListener = win.removeEventListener.bind(win);
+  Object.defineProperty(globalThis, 'navigator', { value: { onLine: true }, configurable: true, writable: true });
+  t.after(() => {
+    g.addEventListener = saved.add;
+    g.removeEventListener = saved.remove;
+    if (saved.nav) Object.defineProperty(globalThis, 'navigator', saved.nav);
+    else delete g.navigator;
+  });
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { server, p, events } = setup();
+  await p.ready;
+  server.handshake();
+  g.navigator.onLine = false;
+  win.dispatchEvent(new Event('offline'));
+  assert.equal(p.status, 'offline');
+  assert.ok(server.sockets[0].closedBy, 'the socket was closed');
+  assert.equal(events.filter((e) => e[0] === 'status').at(-1)[1].reason, 'network offline');
+  g.navigator.onLine = true;
+  win.dispatchEvent(new Event('online'));
+  assert.equal(server.sockets.length, 2, 'reconnected without waiting for the backoff');
+  server.handshake();
+  assert.equal(p.status, 'connected');
+  await p.destroy();
+  win.dispatchEvent(new Event('offline'));
+  assert.equal(server.sockets[1].closedBy?.reason, 'client disconnect', 'destroyed: the listeners are gone');
+});
+
+test('provider: a connection that opened and then dropped asks no access check', async (t) => {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { fetch, urls } = accessAnswer({ ok: false, code: 4403, error: 'forbidden' });
+  const { server, p } = setup({ fetch, pingIntervalMs: 0 });
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  server.last.drop(1006);
+  await settle();
+  assert.deepEqual(urls, [], 'the upgrade succeeded: nothing to ask');
+  assert.equal(p.status, 'offline');
+  t.mock.timers.tick(250);
+  assert.equal(server.sockets.length, 2, 'an ordinary retry');
 });

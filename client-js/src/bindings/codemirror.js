@@ -1,5 +1,5 @@
 // @ts-check
-import { Annotation, ChangeSet, EditorSelection, Prec, StateEffect, StateField } from '@codemirror/state';
+import { Annotation, ChangeSet, EditorSelection, EditorState, Prec, StateEffect, StateField } from '@codemirror/state';
 import { Decoration, EditorView, ViewPlugin, WidgetType, keymap } from '@codemirror/view';
 import { UndoManager } from '../undo.js';
 import { PosMapper, hasSurrogates, toOffset16, diff16 } from '../utf16.js';
@@ -23,7 +23,8 @@ import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
  *
  * Edits made from code (provider.transact) and undo steps taken through the UndoManager directly
  * reach the editor through the provider's `local` event. Destroying the editor withdraws this
- * user's cursor from the others' screens.
+ * user's cursor from the others' screens. Once the server says the document was deleted
+ * (provider.deleted), the editor is read-only: nothing would keep what is typed.
  */
 
 /** remoteAnnotation marks transactions the binding itself dispatches (remote edits, undo, redo). */
@@ -31,6 +32,19 @@ export const remoteAnnotation = Annotation.define();
 
 /** @type {import('@codemirror/state').StateEffectType<import('@codemirror/view').DecorationSet>} */
 const setCursors = StateEffect.define();
+
+/** @type {import('@codemirror/state').StateEffectType<boolean>} */
+const setDeleted = StateEffect.define();
+
+/** deletedField is true once the document was deleted on the server: the editor is read-only. */
+const deletedField = StateField.define({
+  create: () => false,
+  update(v, tr) {
+    for (const e of tr.effects) if (e.is(setDeleted)) v = e.value;
+    return v;
+  },
+  provide: (f) => [EditorState.readOnly.from(f), EditorView.editable.from(f, (d) => !d)],
+});
 
 const cursorField = StateField.define({
   create: () => Decoration.none,
@@ -181,7 +195,10 @@ export function codemirrorBinding(provider, opts = {}) {
           provider.on('local', () => {
             if (editing === 0) this.catchUp();
           }),
+          provider.on('refused', () => this.followDeleted()),
+          provider.on('status', () => this.followDeleted()),
         ];
+        if (provider.deleted) queueMicrotask(() => this.followDeleted());
         // An editor created with other content than the document's is brought in line.
         const want = text.toString();
         if (view.state.doc.toString() !== want) {
@@ -281,6 +298,11 @@ export function codemirrorBinding(provider, opts = {}) {
         this.view.dispatch({ effects: setCursors.of(Decoration.set(ranges, true)) });
       }
 
+      /** followDeleted makes the editor read-only while the document is deleted, and writable after. */
+      followDeleted() {
+        if (this.view.state.field(deletedField) !== provider.deleted) this.view.dispatch({ effects: setDeleted.of(provider.deleted) });
+      }
+
       destroy() {
         for (const fn of this.cleanup) fn();
         this.cleanup = [];
@@ -325,7 +347,7 @@ export function codemirrorBinding(provider, opts = {}) {
   });
 
   return {
-    extension: [cursorField, plugin, theme, ...undoKeys],
+    extension: [deletedField, cursorField, plugin, theme, ...undoKeys],
     undoManager,
     /** @param {EditorView} view */
     undo: (view) => step(view, 'undo'),

@@ -23,7 +23,9 @@ import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
  * changes are shown.
  *
  * Edits made from code (provider.transact) reach the textarea through the provider's `local`
- * event.
+ * event. Once the server says the document was deleted (provider.deleted), the textarea is made
+ * read-only (and writable again if connect() brings the document back): nothing would keep what
+ * is typed.
  */
 
 /** @typedef {{ pos: number, delete: number, insert: string }} Edit */
@@ -65,6 +67,62 @@ function applyToString(s, edits) {
  * @property {UndoManager | false} [undo]  an UndoManager to use, or false for none (default: a new one)
  * @property {boolean} [cursors]        draw remote cursors (default true)
  */
+
+/**
+ * @typedef {object} Chunk  a run of whole lines of the mirror
+ * @property {number} start  its UTF-16 offset in the text
+ * @property {string} text
+ * @property {HTMLDivElement} el
+ * @property {string} key    its decorations, as last drawn
+ * @property {boolean} stale its text changed since it was drawn
+ */
+
+/**
+ * @typedef {object} Deco  a remote cursor's part in one chunk (offsets relative to the chunk)
+ * @property {{ clientId: number, name: string, color: string, anchor: number, head: number }} c
+ * @property {boolean} caret  the caret is in this chunk
+ * @property {number} lo      the selection's part in the chunk (lo === hi: none)
+ * @property {number} hi
+ */
+
+/** CHUNK_CHARS is the least length of a mirror chunk (UTF-16 units), unless the text ends first. */
+const CHUNK_CHARS = 2048;
+
+/**
+ * splitLines cuts s after newlines into pieces of at least min units (the last may be shorter;
+ * a line longer than min is never cut).
+ * @param {string} s
+ * @param {number} min
+ * @returns {string[]}
+ */
+export function splitLines(s, min) {
+  /** @type {string[]} */
+  const out = [];
+  let from = 0;
+  while (from < s.length) {
+    const nl = s.indexOf('\n', from + min - 1);
+    const to = nl < 0 ? s.length : nl + 1;
+    out.push(s.slice(from, to));
+    from = to;
+  }
+  return out;
+}
+
+/**
+ * chunkAt returns the index of the chunk holding offset (the last chunk for the end of the text).
+ * @param {{ start: number }[]} chunks
+ * @param {number} offset
+ */
+function chunkAt(chunks, offset) {
+  let lo = 0;
+  let hi = chunks.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (chunks[mid].start <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
 
 const STYLE_PROPS = [
   'boxSizing', 'fontFamily', 'fontSize', 'fontStyle', 'fontWeight', 'fontVariant', 'fontStretch',
@@ -137,8 +195,25 @@ export class TextareaBinding {
     this.#cleanup.push(provider.on('local', () => {
       if (this.#editing === 0) this.#onExternal();
     }));
+    const followDeleted = () => {
+      if (provider.deleted) {
+        if (!textarea.readOnly) {
+          textarea.readOnly = true;
+          this.#madeReadOnly = true;
+        }
+      } else if (this.#madeReadOnly) {
+        textarea.readOnly = false;
+        this.#madeReadOnly = false;
+      }
+    };
+    this.#cleanup.push(provider.on('refused', followDeleted));
+    this.#cleanup.push(provider.on('status', followDeleted));
+    followDeleted();
     if (opts.cursors ?? true) this.#setupOverlay();
   }
+
+  /** the binding made the textarea read-only (the document was deleted) */
+  #madeReadOnly = false;
 
   /** value is the text as the binding knows it (equal to the textarea's value between events). */
   get value() {
@@ -472,6 +547,15 @@ export class TextareaBinding {
   }
 
   // --- remote cursors: the mirror overlay ---
+  //
+  // The mirror is a transparent copy of the text laid out like the textarea, in which the carets
+  // and selections sit. It is cut into chunks of whole lines (CHUNK_CHARS or more each, one block
+  // element per chunk), and kept in step with the text by editing only the chunks an edit touched:
+  // the browser then lays out again only those chunks, not the whole text, and a keystroke in a
+  // 100,000-character document costs the overlay a few lines of layout rather than all of them.
+  // A chunk's decorations (carets, selection tints) are rebuilt only when they or its text change,
+  // and labels are measured only in the chunks rebuilt. With no remote cursor, the mirror is
+  // emptied and hidden: nothing is kept in step and nothing is laid out.
 
   #setupOverlay() {
     const ta = this.#ta;
@@ -483,7 +567,7 @@ export class TextareaBinding {
     overlay.className = 'tandem-overlay';
     overlay.setAttribute('aria-hidden', 'true');
     // Clip to the textarea's box, but leave a band above it for the labels of carets on the first line.
-    Object.assign(overlay.style, { position: 'absolute', overflow: 'visible', clipPath: 'inset(-1.5em 0 0 0)', pointerEvents: 'none', zIndex: '1' });
+    Object.assign(overlay.style, { position: 'absolute', overflow: 'visible', clipPath: 'inset(-1.5em 0 0 0)', pointerEvents: 'none', zIndex: '1', display: 'none' });
     const mirror = doc.createElement('div');
     mirror.className = 'tandem-mirror';
     Object.assign(mirror.style, {
@@ -494,16 +578,26 @@ export class TextareaBinding {
     ta.insertAdjacentElement('afterend', overlay);
     this.#overlay = overlay;
     this.#mirror = mirror;
-    this.#listen(ta, 'scroll', () => this.#position());
+    this.#listen(ta, 'scroll', () => this.#scrolled());
     const onAwareness = this.#provider.awareness.on('change', () => this.#queueRender());
     this.#cleanup.push(onAwareness);
     if (typeof ResizeObserver === 'function') {
-      const ro = new ResizeObserver(() => this.#queueRender());
+      const ro = new ResizeObserver(() => {
+        this.#styled = false;
+        this.#queueRender();
+      });
       ro.observe(ta);
       this.#cleanup.push(() => ro.disconnect());
     }
     this.#queueRender();
   }
+
+  /** @type {Chunk[]} the mirror's chunks, in order; empty while no remote cursor is shown */
+  #chunks = [];
+  /** the text the chunks hold, or null when the mirror is empty */
+  #mirrorValue = /** @type {string | null} */ (null);
+  /** the mirror's copy of the textarea's style is current */
+  #styled = false;
 
   #queueRender() {
     if (!this.#overlay || this.#renderQueued) return;
@@ -515,76 +609,210 @@ export class TextareaBinding {
     });
   }
 
-  /** #position lays the overlay over the textarea's padding box and follows its scroll. */
+  #scrolled() {
+    if (this.#mirror && this.#mirrorValue !== null) this.#mirror.style.transform = `translate(${-this.#ta.scrollLeft}px, ${-this.#ta.scrollTop}px)`;
+  }
+
+  /** #position lays the overlay over the textarea's padding box and copies its text style. */
   #position() {
     const ta = this.#ta;
     const overlay = this.#overlay;
     const mirror = this.#mirror;
     if (!overlay || !mirror) return;
-    const cs = ta.ownerDocument.defaultView?.getComputedStyle(ta);
-    if (!cs) return;
-    Object.assign(overlay.style, {
-      left: `${ta.offsetLeft + parseFloat(cs.borderLeftWidth)}px`,
-      top: `${ta.offsetTop + parseFloat(cs.borderTopWidth)}px`,
-      width: `${ta.clientWidth}px`,
-      height: `${ta.clientHeight}px`,
-    });
-    for (const p of STYLE_PROPS) /** @type {any} */ (mirror.style)[p] = /** @type {any} */ (cs)[p];
-    mirror.style.boxSizing = 'border-box';
-    mirror.style.width = `${ta.clientWidth}px`;
-    mirror.style.transform = `translate(${-ta.scrollLeft}px, ${-ta.scrollTop}px)`;
+    if (!this.#styled) {
+      const cs = ta.ownerDocument.defaultView?.getComputedStyle(ta);
+      if (!cs) return;
+      Object.assign(overlay.style, {
+        left: `${ta.offsetLeft + parseFloat(cs.borderLeftWidth)}px`,
+        top: `${ta.offsetTop + parseFloat(cs.borderTopWidth)}px`,
+        width: `${ta.clientWidth}px`,
+        height: `${ta.clientHeight}px`,
+      });
+      for (const p of STYLE_PROPS) /** @type {any} */ (mirror.style)[p] = /** @type {any} */ (cs)[p];
+      mirror.style.boxSizing = 'border-box';
+      mirror.style.width = `${ta.clientWidth}px`;
+      this.#styled = true;
+    }
+    this.#scrolled();
   }
 
   #render() {
     const mirror = this.#mirror;
-    if (!mirror) return;
-    this.#position();
-    const doc = mirror.ownerDocument;
-    const v = this.#value;
+    const overlay = this.#overlay;
+    if (!mirror || !overlay) return;
     const cursors = this.remoteCursors();
-    // Cut the text at every selection boundary and caret.
-    /** @type {Map<number, { carets: typeof cursors, }>} */
-    const points = new Map();
-    const cut = new Set([0, v.length]);
-    for (const c of cursors) {
-      const lo = Math.min(c.anchor, c.head);
-      const hi = Math.max(c.anchor, c.head);
-      cut.add(lo);
-      cut.add(hi);
-      const p = points.get(c.head) ?? { carets: [] };
-      p.carets.push(c);
-      points.set(c.head, p);
+    if (cursors.length === 0) {
+      if (this.#mirrorValue !== null) {
+        overlay.style.display = 'none';
+        mirror.replaceChildren();
+        this.#chunks = [];
+        this.#mirrorValue = null;
+      }
+      return;
     }
-    const bounds = [...cut].filter((x) => x >= 0 && x <= v.length).sort((a, b) => a - b);
+    if (this.#mirrorValue === null) {
+      overlay.style.display = '';
+      this.#styled = false;
+      this.#chunks = [];
+      this.#spliceChunks(0, 0, 0, this.#value);
+    } else if (this.#mirrorValue !== this.#value) {
+      this.#syncChunks(this.#mirrorValue, this.#value);
+    }
+    this.#mirrorValue = this.#value;
+    this.#position();
+    // Decorate the chunks: only those whose decorations or text changed are rebuilt.
+    /** @type {HTMLElement[]} */
+    const rebuilt = [];
+    const total = this.#value.length;
+    for (let i = 0; i < this.#chunks.length; i++) {
+      const ch = this.#chunks[i];
+      const from = ch.start;
+      const to = from + ch.text.length;
+      const last = i === this.#chunks.length - 1;
+      /** @type {Deco[]} */
+      const decos = [];
+      for (const c of cursors) {
+        const lo = Math.min(c.anchor, c.head);
+        const hi = Math.max(c.anchor, c.head);
+        const caret = c.head >= from && (c.head < to || (last && c.head <= total));
+        const sel = lo < hi && lo < to && hi > from;
+        if (caret || sel) decos.push({ c, caret, lo: Math.max(lo, from) - from, hi: Math.min(hi, to) - from });
+      }
+      const key = (last ? 'last|' : '') + decos.map((d) => `${d.c.clientId}:${d.c.name}:${d.c.color}:${d.caret ? d.c.head - from : -1}:${d.lo}:${d.hi}`).join('|');
+      if (key === ch.key && !ch.stale) continue;
+      ch.key = key;
+      ch.stale = false;
+      this.#fillChunk(ch, decos, last);
+      if (decos.some((d) => d.caret)) rebuilt.push(ch.el);
+    }
+    // A label that would stick out past the right edge (a caret near the end of a line) is
+    // turned to extend leftwards from its caret instead.
+    if (rebuilt.length === 0) return;
+    const right = overlay.getBoundingClientRect().right;
+    for (const el of rebuilt) {
+      for (const label of el.querySelectorAll('.tandem-caret-label')) {
+        const l = /** @type {HTMLElement} */ (label);
+        if (l.getBoundingClientRect().right > right) Object.assign(l.style, { left: 'auto', right: '-2px', borderRadius: '2px 2px 0 2px' });
+      }
+    }
+  }
+
+  /**
+   * #syncChunks brings the chunks from text a to text b, editing only the chunks the difference
+   * touches.
+   * @param {string} a
+   * @param {string} b
+   */
+  #syncChunks(a, b) {
+    const d = diff16(a, b);
+    const chunks = this.#chunks;
+    const end = d.offset16 + d.delete16;
+    // The chunks [i, j] cover the replaced span. Every chunk but the last ends with a newline (a
+    // chunk is a run of whole lines): an edit that takes a chunk's final newline away joins it to
+    // the next one.
+    const i = chunkAt(chunks, d.offset16);
+    let j = chunkAt(chunks, end);
+    if (j > i && chunks[j].start === end) j--;
+    const first = chunks[i];
+    const rel = d.offset16 - first.start;
+    let text = '';
+    let next = '';
+    for (;;) {
+      text = i === j ? first.text : chunks.slice(i, j + 1).map((c) => c.text).join('');
+      next = text.slice(0, rel) + d.insert + text.slice(rel + d.delete16);
+      if (j === chunks.length - 1 || next.endsWith('\n')) break;
+      j++;
+    }
+    if (i === j && next.length <= 4 * CHUNK_CHARS && next.length > 0) {
+      // The usual keystroke: one chunk changes.
+      first.text = next;
+      first.stale = true;
+      const delta = d.insert.length - d.delete16;
+      for (let k = i + 1; k < chunks.length; k++) chunks[k].start += delta;
+      return;
+    }
+    this.#spliceChunks(i, j - i + 1, first.start, next);
+    let at = 0;
+    for (const c of this.#chunks) {
+      c.start = at;
+      at += c.text.length;
+    }
+  }
+
+  /**
+   * #spliceChunks replaces count chunks from index i with chunks holding text (which starts at
+   * offset start), and their elements in the mirror.
+   * @param {number} i
+   * @param {number} count
+   * @param {number} start
+   * @param {string} text
+   */
+  #spliceChunks(i, count, start, text) {
+    const mirror = /** @type {HTMLDivElement} */ (this.#mirror);
+    const doc = mirror.ownerDocument;
+    const old = this.#chunks.slice(i, i + count);
+    const before = old.length > 0 ? old[0].el : (this.#chunks[i]?.el ?? null);
+    /** @type {Chunk[]} */
+    const fresh = [];
+    let at = start;
+    for (const piece of splitLines(text, CHUNK_CHARS)) {
+      const el = doc.createElement('div');
+      fresh.push({ start: at, text: piece, el, key: '', stale: true });
+      at += piece.length;
+    }
+    if (fresh.length === 0 && this.#chunks.length - count === 0) {
+      // The text is empty: one empty chunk holds the carets.
+      fresh.push({ start: 0, text: '', el: doc.createElement('div'), key: '', stale: true });
+    }
+    for (const ch of fresh) mirror.insertBefore(ch.el, before);
+    for (const ch of old) ch.el.remove();
+    this.#chunks.splice(i, count, ...fresh);
+  }
+
+  /**
+   * #fillChunk (re)builds one chunk's content: its text, cut at the selections' edges and carets.
+   * @param {Chunk} ch
+   * @param {Deco[]} decos
+   * @param {boolean} last the chunk ends the text
+   */
+  #fillChunk(ch, decos, last) {
+    const doc = ch.el.ownerDocument;
+    const v = ch.text;
     const frag = doc.createDocumentFragment();
-    for (let i = 0; i < bounds.length; i++) {
-      const at = bounds[i];
-      for (const c of points.get(at)?.carets ?? []) frag.appendChild(this.#caret(c));
-      if (i + 1 >= bounds.length) break;
-      const next = bounds[i + 1];
-      const chunk = v.slice(at, next);
-      const sel = cursors.find((c) => Math.min(c.anchor, c.head) <= at && next <= Math.max(c.anchor, c.head) && c.anchor !== c.head);
-      if (sel) {
-        const span = doc.createElement('span');
-        span.className = 'tandem-selection';
-        span.dataset.clientId = String(sel.clientId);
-        span.style.backgroundColor = selectionTint(sel.color);
-        span.textContent = chunk;
-        frag.appendChild(span);
-      } else {
-        frag.appendChild(doc.createTextNode(chunk));
+    if (decos.length === 0) {
+      frag.appendChild(doc.createTextNode(v));
+    } else {
+      const cut = new Set([0, v.length]);
+      for (const d of decos) {
+        if (d.caret) cut.add(d.c.head - ch.start);
+        if (d.hi > d.lo) {
+          cut.add(d.lo);
+          cut.add(d.hi);
+        }
+      }
+      const bounds = [...cut].filter((x) => x >= 0 && x <= v.length).sort((a, b) => a - b);
+      for (let k = 0; k < bounds.length; k++) {
+        const at = bounds[k];
+        for (const d of decos) if (d.caret && d.c.head - ch.start === at) frag.appendChild(this.#caret(d.c));
+        if (k + 1 >= bounds.length) break;
+        const next = bounds[k + 1];
+        const chunk = v.slice(at, next);
+        const sel = decos.find((d) => d.lo <= at && next <= d.hi && d.hi > d.lo);
+        if (sel) {
+          const span = doc.createElement('span');
+          span.className = 'tandem-selection';
+          span.dataset.clientId = String(sel.c.clientId);
+          span.style.backgroundColor = selectionTint(sel.c.color);
+          span.textContent = chunk;
+          frag.appendChild(span);
+        } else {
+          frag.appendChild(doc.createTextNode(chunk));
+        }
       }
     }
     // A trailing newline needs something after it to take a line in the mirror, as in a textarea.
-    frag.appendChild(doc.createTextNode('\u200b'));
-    mirror.replaceChildren(frag);
-    // A label that would stick out past the right edge (a caret near the end of a line) is
-    // turned to extend leftwards from its caret instead.
-    const right = this.#overlay?.getBoundingClientRect().right ?? Infinity;
-    for (const label of mirror.querySelectorAll('.tandem-caret-label')) {
-      const el = /** @type {HTMLElement} */ (label);
-      if (el.getBoundingClientRect().right > right) Object.assign(el.style, { left: 'auto', right: '-2px', borderRadius: '2px 2px 0 2px' });
-    }
+    if (last) frag.appendChild(doc.createTextNode('\u200b'));
+    ch.el.replaceChildren(frag);
   }
 
   /**

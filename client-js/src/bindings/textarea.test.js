@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Provider } from '../provider.js';
 import { Doc } from '../crdt/index.js';
-import { TextareaBinding, mapPos } from './textarea.js';
+import { TextareaBinding, mapPos, splitLines } from './textarea.js';
 
 class FakeTarget {
   /** @type {Map<string, Set<(ev: any) => void>>} */
@@ -251,4 +251,45 @@ test('mapPos maps positions through edits', () => {
   for (const [edits, p, right, want] of cases) {
     assert.equal(mapPos(edits, p, right), want, `mapPos(${JSON.stringify(edits)}, ${p}, ${right})`);
   }
+});
+
+test('splitLines cuts after newlines into pieces of at least the given length', () => {
+  const cases = [
+    ['', 4, []],
+    ['ab', 4, ['ab']],
+    ['a\nb\nc\nd\n', 4, ['a\nb\n', 'c\nd\n']],
+    ['a\nb\nc', 4, ['a\nb\n', 'c']],
+    ['abcdefgh\nij', 4, ['abcdefgh\n', 'ij']],
+    ['\n\n\n\n\n', 2, ['\n\n', '\n\n', '\n']],
+  ];
+  for (const [s, min, want] of cases) {
+    assert.deepEqual(splitLines(/** @type {string} */ (s), /** @type {number} */ (min)), want, JSON.stringify(s));
+    assert.equal(/** @type {string[]} */ (want).join(''), s);
+  }
+});
+
+test('textarea: read-only while the document is deleted on the server, writable after connect()', async (t) => {
+  /** @type {any[]} */
+  const sockets = [];
+  const p = new Provider({
+    url: 'http://h', docId: 'd', clientId: 1, storage: false, fetch: null, pingIntervalMs: 0,
+    createSocket: () => {
+      const s = { binaryType: '', readyState: 0, onopen: null, onmessage: null, onclose: /** @type {any} */ (null), onerror: null, send() {}, close() {} };
+      sockets.push(s);
+      return /** @type {any} */ (s);
+    },
+  });
+  t.after(() => p.destroy());
+  await p.ready;
+  await new Promise((r) => setImmediate(r));
+  const ta = new FakeTextarea();
+  const binding = new TextareaBinding(/** @type {any} */ (ta), p, { cursors: false });
+  t.after(() => binding.destroy());
+  assert.notEqual(/** @type {any} */ (ta).readOnly, true);
+  sockets[0].readyState = 3;
+  sockets[0].onclose({ code: 4404, reason: 'document deleted' });
+  assert.equal(p.deleted, true);
+  assert.equal(/** @type {any} */ (ta).readOnly, true, 'read-only after 4404');
+  p.connect();
+  assert.equal(/** @type {any} */ (ta).readOnly, false, 'writable again once connect() starts over');
 });

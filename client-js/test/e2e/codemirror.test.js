@@ -134,3 +134,22 @@ test('the CodeMirror binding co-edits with a textarea page', async () => {
   await ctxA.close();
   await ctxB.close();
 });
+
+test('CodeMirror turns read-only when the document is deleted under it', async () => {
+  const docId = `cm-del-${Date.now()}`;
+  const ctx = await browser.newContext({ serviceWorkers: 'block' });
+  const cm = await ctx.newPage();
+  await cm.route(`${server.url}/demo.js`, (r) => r.fulfill({ contentType: 'text/javascript', body: bundle }));
+  await cm.goto(`${server.url}/?doc=${docId}`);
+  await cm.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
+  await cm.click('.cm-content');
+  await cm.keyboard.type('soon gone');
+  await waitFor(async () => (await serverText(server.url, docId)) === 'soon gone', { what: 'the text on the server' });
+  const res = await fetch(`${server.url}/v1/docs/${docId}`, { method: 'DELETE' });
+  assert.ok(res.ok, `DELETE answered ${res.status}`);
+  await waitFor(() => cm.evaluate(() => /** @type {any} */ (window).tandem.view.state.readOnly === true), { what: 'a read-only editor' });
+  assert.equal(await cm.$eval('.cm-content', (el) => el.getAttribute('contenteditable')), 'false');
+  await cm.keyboard.type('more');
+  assert.equal(await cmText(cm), 'soon gone', 'no typing into a deleted document');
+  await ctx.close();
+});
