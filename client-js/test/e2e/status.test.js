@@ -189,6 +189,8 @@ test('after a first visit, the demo reloads with no network and shows the offlin
   await page.click('#editor');
   await page.keyboard.type('kept for later');
   await waitFor(async () => (await statusLine(page)).save === 'all changes saved', { what: 'saved' });
+  // "Saved" is the server's word; the offline copy is written on its own schedule.
+  await page.evaluate(() => /** @type {any} */ (window).tandem.provider.whenStored());
 
   await ctx.setOffline(true);
   await page.reload();
