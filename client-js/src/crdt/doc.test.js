@@ -295,3 +295,18 @@ test('insertAt puts text next to an item, deleted or not; an undo can redo in pl
   assert.equal(kindOf(() => t.insertAt({ root: 't', kind: REL_END, client: 0, clock: 0 }, '\ud800')), 'text');
   assert.equal(t.toString(), '<hello world!>');
 });
+
+test('a snapshot of deleted runs of three bytes each loads back', () => {
+  // Text typed backwards at the start, one character at a time, then deleted:
+  // each run is written as flags, clock delta and length, with implied origins.
+  for (const n of [1, 10, 1000]) {
+    const d = new Doc(1);
+    const t = d.text('body');
+    for (let i = 0; i < n; i++) t.insert(0, 'x');
+    t.delete(0, n);
+    const snap = d.encodeSnapshot();
+    const e = new Doc(2);
+    e.apply(snap);
+    assert.equal(hex(e.encodeSnapshot()), hex(snap), `${n} runs`);
+  }
+});
