@@ -88,10 +88,10 @@ func (t *Text) beginInsert(root *textRoot, s string) (*textRoot, int, error) {
 // (RelBefore), right after it (RelAfter), at the very start or the very end.
 // Unlike Insert, which puts text right after the visible code point before an
 // index, before any deleted ones, it can put text anywhere among deleted
-// items: an undo that puts deleted text back lands exactly where the text was. It fails
-// with ErrUnknownPosition (r names another root, or an item the text does not
-// have), ErrInvalidText, ErrInvalidName or ErrClockOverflow, and then changes
-// nothing.
+// items: an undo that puts deleted text back lands exactly where the text
+// was. It fails with ErrUnknownPosition (r names another root, or an item the
+// text does not have), ErrInvalidText, ErrInvalidName or ErrClockOverflow,
+// and then changes nothing.
 func (t *Text) InsertAt(r RelPos, s string) error {
 	d := t.doc
 	root := t.resolve()

@@ -167,8 +167,8 @@ export class TextState {
           seq.adjust(left, n, n);
           return;
         }
-        // Typing after our own deleted text: a new piece of the same run,
-        // which merges back into the deleted piece once deleted.
+        // Inserting right after our own deleted text (insertAt): a new piece
+        // of the same run, which merges back into the deleted piece once deleted.
         const piece = new Piece(run, me.next - n, n, str, false);
         run.addAfter(left, piece);
         seq.insertAfter(left, piece);
