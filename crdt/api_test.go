@@ -335,3 +335,31 @@ func TestVersionTellsNoOpFromChange(t *testing.T) {
 	step("empty insert", a, func() error { return a.Text("body").Insert(0, "") }, false)
 	step("empty delete", a, func() error { return a.Text("body").Delete(0, 0) }, false)
 }
+
+// TestSnapshotOfSmallDeletedRunsLoads: a deleted run whose origins the
+// snapshot implies takes three bytes (flags, clock delta, length) and no
+// content, so the decoder's bound on the run count must allow three bytes per
+// run. Text typed backwards at the start, one character at a time, then
+// deleted, is such a text.
+func TestSnapshotOfSmallDeletedRunsLoads(t *testing.T) {
+	for _, n := range []int{1, 10, 1000} {
+		d := fresh(1)
+		txt := d.Text("body")
+		for range n {
+			if err := txt.Insert(0, "x"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := txt.Delete(0, n); err != nil {
+			t.Fatal(err)
+		}
+		snap := d.EncodeSnapshot()
+		e := fresh(2)
+		if _, err := e.Apply(snap); err != nil {
+			t.Fatalf("%d runs: Apply(snapshot of %d bytes) = %v", n, len(snap), err)
+		}
+		if got := e.EncodeSnapshot(); !bytes.Equal(got, snap) {
+			t.Errorf("%d runs: the loaded snapshot encodes to %x; want %x", n, got, snap)
+		}
+	}
+}

@@ -36,10 +36,10 @@
 //
 // Runs, not characters. A run is a chain of code points that one client
 // inserted in one go: consecutive clocks, each the left origin of the next, one
-// shared right origin. A local insertion goes right before the visible code
-// point at its index, after the deleted ones before it (docs/crdt.md 1.3), so
-// that typing after a deletion continues the deleted run and, deleted in
-// turn, merges into it: type-and-erase churn costs no run. Typing extends the
+// shared right origin. A local insertion goes right after the visible code
+// point before its index, before any deleted ones that follow it (docs/crdt.md
+// 1.3), so that replacing text and a concurrent insertion next to it keep
+// their order whatever the client IDs. Typing extends the
 // run at the cursor in place; a run is
 // split only where an edit lands inside it, and deleted neighbours that
 // continue each other merge back; backspacing (or deleting forward) next to

@@ -31,7 +31,7 @@ func permutations(n int, f func([]int)) {
 
 // TestFugueNoInterleave (T-CRDT-08): 2 to 5 clients each type a run of 4 to
 // 16 characters at the same place concurrently, forward, backward or both,
-// with or without deleted items at that place (local insertions go after
+// with or without deleted items at that place (local insertions go before
 // them); in every delivery order, each run stays contiguous and every replica
 // ends with the same text.
 func TestFugueNoInterleave(t *testing.T) {

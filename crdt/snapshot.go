@@ -432,7 +432,9 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 // decodeSnapRuns reads the columns of one text (after its ri).
 func decodeSnapRuns(t *tables) []snapRun {
 	r := t.r
-	n := r.count(4)
+	// A run takes at least three bytes: its flags, clock delta and length
+	// (a deleted run with implied origins has nothing else).
+	n := r.count(3)
 	if r.err != nil {
 		return nil
 	}

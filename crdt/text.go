@@ -86,12 +86,12 @@ func (t *Text) beginInsert(root *textRoot, s string) (*textRoot, int, error) {
 // InsertAt inserts s at the place of the sequence that r names, deleted
 // items included (docs/crdt.md section 1.7): right before r's item
 // (RelBefore), right after it (RelAfter), at the very start or the very end.
-// Unlike Insert, which puts text right before the visible code point at an
-// index, after any deleted ones, it can put text next to a deleted item: an
-// undo that puts deleted text back lands exactly where the text was. It fails
-// with ErrUnknownPosition (r names another root, or an item the text does not
-// have), ErrInvalidText, ErrInvalidName or ErrClockOverflow, and then changes
-// nothing.
+// Unlike Insert, which puts text right after the visible code point before an
+// index, before any deleted ones, it can put text anywhere among deleted
+// items: an undo that puts deleted text back lands exactly where the text
+// was. It fails with ErrUnknownPosition (r names another root, or an item the
+// text does not have), ErrInvalidText, ErrInvalidName or ErrClockOverflow,
+// and then changes nothing.
 func (t *Text) InsertAt(r RelPos, s string) error {
 	d := t.doc
 	root := t.resolve()
@@ -153,35 +153,27 @@ func appendRunes(b []rune, s string) []rune {
 	return b
 }
 
-// localInsert inserts s (n code points) at visible index pos, right before
-// the visible code point at pos (or at the end), after any deleted runs that
-// precede it (docs/crdt.md section 1.3): typing after a deletion continues the
-// deleted run in clock and origins, so that typing and deleting again leaves
-// one deleted run.
+// localInsert inserts s (n code points) at visible index pos, right after
+// the visible code point at pos-1 (or at the start of the sequence), before
+// any deleted runs that follow it (docs/crdt.md section 1.3): the left origin
+// is the code point before the cursor and the right origin whatever follows
+// it, so that replacing a character and a concurrent insertion after it keep
+// their order whatever the client IDs.
 func (d *Doc) localInsert(t *textRoot, pos int, s string, n int) {
 	var at *item // the run after which the new one goes; nil: the start
 	var nx *item // the run before which it goes; nil: the end
 	if pos > 0 {
-		// The code point before pos first: the cursor cache holds it when
-		// typing goes on where the last edit was.
+		// The code point before pos: the cursor cache holds it when typing
+		// goes on where the last edit was.
 		it, off, _ := t.findVis(pos - 1)
 		at = it
 		if off+1 < it.n {
 			nx = t.split(it, off+1)
-		} else if nx = next(it); nx != nil && nx.deleted {
-			// Deleted runs follow, and the new run goes after them. Usually
-			// one (the code points just backspaced): walk a few, then let
-			// the tree find the next visible one.
-			for k := 0; nx != nil && nx.deleted; k++ {
-				if k == 4 {
-					at, nx = t.beforeVis(pos)
-					break
-				}
-				at, nx = nx, next(nx)
-			}
+		} else {
+			nx = next(it)
 		}
 	} else {
-		at, nx = t.beforeVis(0)
+		nx = t.first()
 	}
 	d.insertBetween(t, at, nx, pos, s, n)
 }
@@ -214,19 +206,6 @@ func (d *Doc) insertBetween(t *textRoot, at, nx *item, pos int, s string, n int)
 	cs.items.push(it)
 	cs.next += uint64(n)
 	t.cur = cursor{it, pos}
-}
-
-// beforeVis returns the runs on either side of the point right before the
-// visible code point at pos (at the end if pos is the visible length): the
-// run before it, deleted or not (nil at the start), and the run holding that
-// code point, whose first one it is (nil at the end). pos is 0 or the start of
-// a visible run.
-func (t *textRoot) beforeVis(pos int) (before, after *item) {
-	if pos < t.root.vis {
-		after, _, _ = t.findVis(pos)
-		return prev(after), after
-	}
-	return t.last(), nil
 }
 
 // split cuts it at offset k (0 < k < it.n) and returns the second half, which

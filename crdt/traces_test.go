@@ -3,7 +3,6 @@ package crdt_test
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/tandemhq/tandem/crdt"
@@ -50,12 +49,15 @@ func TestSequentialTraces(t *testing.T) {
 	}
 }
 
-// TestConcurrentTraces replays the concurrent traces: each agent is a
-// replica; before each transaction its replica receives exactly the
-// transactions of the other agents that the trace names as ancestors
-// (agents' transactions are sequential, so a version is a count of
+// TestConcurrentTraces replays the concurrent traces under every assignment
+// of client IDs to the trace's agents (both orders for two agents, all six
+// for three): each agent is a replica; before each transaction its replica
+// merges exactly the transactions that the trace names as ancestors (an
+// agent's transactions are sequential, so a version is a count of
 // transactions per agent), then it makes the transaction's edits locally.
-// Finally a new replica receives every update and must hold endContent.
+// Every replica, and a new one that receives every update, must end with
+// endContent whatever the IDs: the traces hold no concurrent insertions at
+// one place, so no client ID may decide anything (docs/crdt.md 1.3).
 func TestConcurrentTraces(t *testing.T) {
 	files := crdttest.TraceFiles("concurrent_traces")
 	if len(files) == 0 {
@@ -65,24 +67,32 @@ func TestConcurrentTraces(t *testing.T) {
 		files = smallest(files)
 	}
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
-			tr, err := crdttest.LoadTrace(f)
-			if err != nil {
-				t.Fatal(err)
+		tr, err := crdttest.LoadTrace(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		permutations(tr.NumAgents, func(p []int) {
+			ids := make([]uint64, len(p))
+			for a, k := range p {
+				ids[a] = uint64(k + 1)
 			}
-			if err := replayConcurrent(tr); err != nil {
-				t.Fatal(err)
-			}
+			t.Run(fmt.Sprintf("%s/ids=%v", tr.Name, ids), func(t *testing.T) {
+				if err := replayConcurrent(tr, ids); err != nil {
+					t.Fatal(err)
+				}
+			})
 		})
 	}
 }
 
-func replayConcurrent(tr *crdttest.Trace) error {
+// replayConcurrent replays a concurrent trace with agent a editing under
+// client ID ids[a] (see TestConcurrentTraces).
+func replayConcurrent(tr *crdttest.Trace, ids []uint64) error {
 	n := tr.NumAgents
 	docs := make([]*crdt.Doc, n)
 	have := make([][]int, n) // have[a][x]: how many of agent x's transactions replica a holds
 	for a := range docs {
-		docs[a] = fresh(uint64(a + 1))
+		docs[a] = fresh(ids[a])
 		have[a] = make([]int, n)
 	}
 	updates := make([][][]byte, n)          // per agent, the update of each of its transactions
@@ -91,6 +101,9 @@ func replayConcurrent(tr *crdttest.Trace) error {
 		a := txn.Agent
 		v := make([]int, n)
 		for _, p := range txn.Parents {
+			if p < 0 || p >= i {
+				return fmt.Errorf("txn %d: parent %d is not an earlier transaction", i, p)
+			}
 			for x, k := range versions[p] {
 				v[x] = max(v[x], k)
 			}
@@ -138,15 +151,15 @@ func replayConcurrent(tr *crdttest.Trace) error {
 		versions[i] = v
 	}
 	// A last replica receives every transaction in trace order (a causal
-	// order), as a server would.
-	final := fresh(uint64(n + 1))
+	// order), as a server would; then every agent's replica receives what it
+	// lacks.
+	final := fresh(uint64(n + 1)) // the IDs are 1 to n
 	next := make([]int, n)
 	for _, txn := range tr.Txns {
 		a := txn.Agent
 		if _, err := final.Apply(updates[a][next[a]]); err != nil {
 			return err
 		}
-
 		next[a]++
 	}
 	if got := final.Text("body").String(); got != tr.EndContent {
@@ -154,6 +167,14 @@ func replayConcurrent(tr *crdttest.Trace) error {
 	}
 	if p := final.PendingBytes(); p != 0 {
 		return fmt.Errorf("%d bytes pending", p)
+	}
+	for a, d := range docs {
+		if _, err := d.Apply(final.EncodeUpdate(d.StateVector())); err != nil {
+			return fmt.Errorf("agent %d: %w", a, err)
+		}
+		if got := d.Text("body").String(); got != tr.EndContent {
+			return fmt.Errorf("agent %d's text (%d bytes) differs from endContent (%d bytes)", a, len(got), len(tr.EndContent))
+		}
 	}
 	return nil
 }

@@ -30,10 +30,10 @@ export class Text {
   /**
    * insertAt inserts str at the place that a relative position names, deleted
    * items included: right before its item (Before), right after it (After), at
-   * the very start or end. Unlike insert, which puts text right before the
-   * visible item at an index (after any deleted ones), it can put text next to
-   * a deleted item: an undo that puts deleted text back lands exactly where the
-   * text was. It throws CrdtError 'unknown' for a position of another root or
+   * the very start or end. Unlike insert, which puts text right after the
+   * visible item before an index (before any deleted ones), it can put text
+   * anywhere among deleted items: an undo that puts deleted text back lands
+   * exactly where the text was. It throws CrdtError 'unknown' for a position of another root or
    * an item the text does not have, and 'text' for a string with a lone surrogate.
    * @param {import('./relpos.js').RelPos} rp
    * @param {string} str

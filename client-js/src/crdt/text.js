@@ -91,10 +91,11 @@ export class TextState {
 
   /**
    * localInsert inserts str (n >= 1 code points) at visible pos under client
-   * me, right before the visible item at pos (or at the end), after any deleted
-   * items that precede it (docs/crdt.md 1.3): typing after a deletion
-   * continues the deleted run in clock and origins, so that typing and
-   * deleting again leaves one deleted run.
+   * me, right after the visible item at pos - 1 (or at the start), before any
+   * deleted items that follow it (docs/crdt.md 1.3): the left origin is the
+   * item before the cursor and the right origin whatever follows it, so that
+   * replacing a character and a concurrent insertion after it keep their
+   * order whatever the client IDs.
    * @param {{id: number, next: number, entries: any[]}} me
    * @param {number} pos
    * @param {string} str
@@ -102,35 +103,16 @@ export class TextState {
    */
   localInsert(me, pos, str, n) {
     const seq = this.seq;
-    /** @type {Piece | null} the piece before the insertion point (null: the start) */
-    let left = null;
-    /** @type {Piece | null} the piece after it (null: the end) */
-    let nxt = null;
-    if (pos > 0) {
-      // The item before pos first: the cursor cache holds it when typing goes
-      // on where the last edit was.
-      left = seq.findVis(pos - 1);
-      const k = seq.off;
-      if (k < left.len - 1) this.split(left, k + 1);
-      nxt = left.next;
-      // Deleted pieces follow, and the new text goes after them. Usually one
-      // (the items just backspaced): walk a few, then let the tree find the
-      // next visible one.
-      for (let k = 0; k < 4 && nxt !== null && nxt.deleted; k++) {
-        left = nxt;
-        nxt = nxt.next;
-      }
+    if (pos === 0) {
+      this.insertBetween(me, null, seq.first, str, n);
+      return;
     }
-    if (pos === 0 || (nxt !== null && nxt.deleted)) {
-      if (pos < seq.vis) {
-        nxt = seq.findVis(pos);
-        left = nxt.prev;
-      } else {
-        left = seq.last;
-        nxt = null;
-      }
-    }
-    this.insertBetween(me, left, nxt, str, n);
+    // The item before pos: the cursor cache holds it when typing goes on
+    // where the last edit was.
+    const left = seq.findVis(pos - 1);
+    const k = seq.off;
+    if (k < left.len - 1) this.split(left, k + 1);
+    this.insertBetween(me, left, left.next, str, n);
   }
 
   /**
@@ -185,8 +167,8 @@ export class TextState {
           seq.adjust(left, n, n);
           return;
         }
-        // Typing after our own deleted text: a new piece of the same run,
-        // which merges back into the deleted piece once deleted.
+        // Inserting right after our own deleted text (insertAt): a new piece
+        // of the same run, which merges back into the deleted piece once deleted.
         const piece = new Piece(run, me.next - n, n, str, false);
         run.addAfter(left, piece);
         seq.insertAfter(left, piece);
