@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,10 +15,19 @@ import (
 	"github.com/tandemhq/tandem/storage/storagetest"
 )
 
+// TestConformance runs the suite on R3 with three backends, each connected to a different server
+// as three nodes would be; the race subtests give each actor the next one.
 func TestConformance(t *testing.T) {
-	_, js := connect(t)
-	b := openBackend(t, js, testPrefix(t))
-	storagetest.Run(t, func(*testing.T) backend.Set { return b.Set() }, 30*time.Second)
+	prefix := testPrefix(t)
+	var nodes []*Backend
+	for i := range cluster.Len() {
+		_, js := connect(t, cluster.URL(i))
+		nodes = append(nodes, openBackend(t, js, prefix))
+	}
+	var next atomic.Int64
+	storagetest.Run(t, func(*testing.T) backend.Set {
+		return nodes[int(next.Add(1))%len(nodes)].Set()
+	}, 30*time.Second)
 }
 
 func TestServersSyncAlways(t *testing.T) {

@@ -3,6 +3,7 @@ package storagetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -197,3 +198,16 @@ func (k memMeta) Keys(ctx context.Context, prefix string) ([]string, error) {
 }
 
 func clone(b []byte) []byte { return append([]byte(nil), b...) }
+
+// Blobs returns the names of the stored snapshot blobs, sorted: a test's check that nothing
+// unreferenced is left behind.
+func (m *Memory) Blobs() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	names := make([]string, 0, len(m.blobs))
+	for n := range m.blobs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}

@@ -17,8 +17,10 @@ import (
 )
 
 // Run runs the conformance suite against the backend that newSet returns. newSet is called once
-// per subtest; it may return the same backend every time, because every subtest works on
-// document IDs and keys of its own. The suite bounds each step with a context deadline of
+// per subtest, and the race subtests call it again for each of their actors (writer, compactors,
+// loader), so that a backend shared by several processes can give each actor its own connection.
+// It may return the same backend every time, because every subtest works on document IDs and keys
+// of its own. The suite bounds each step with a context deadline of
 // timeout; zero means 30 s.
 func Run(t *testing.T, newSet func(t *testing.T) backend.Set, timeout time.Duration) {
 	if timeout == 0 {
@@ -26,7 +28,7 @@ func Run(t *testing.T, newSet func(t *testing.T) backend.Set, timeout time.Durat
 	}
 	tests := []struct {
 		name string
-		fn   func(t *testing.T, ctx context.Context, s backend.Set)
+		fn   func(t *testing.T, ctx context.Context, s backend.Set, more func() backend.Set)
 	}{
 		{"Log/AppendRead", testAppendRead},
 		{"Log/Epochs", testEpochs},
@@ -46,7 +48,7 @@ func Run(t *testing.T, newSet func(t *testing.T) backend.Set, timeout time.Durat
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
-			tc.fn(t, ctx, newSet(t))
+			tc.fn(t, ctx, newSet(t), func() backend.Set { return newSet(t) })
 		})
 	}
 }
@@ -96,7 +98,7 @@ func show(es []backend.Entry) string {
 	return strings.TrimSpace(b.String())
 }
 
-func testAppendRead(t *testing.T, ctx context.Context, s backend.Set) {
+func testAppendRead(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	doc := unique(t, "doc")
 	if got := read(t, ctx, s.Log, doc, 1, 0, 0); len(got) != 0 {
 		t.Fatalf("Read of an absent log = %s; want nothing", show(got))
@@ -122,7 +124,7 @@ func testAppendRead(t *testing.T, ctx context.Context, s backend.Set) {
 	}
 }
 
-func testEpochs(t *testing.T, ctx context.Context, s backend.Set) {
+func testEpochs(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	doc := unique(t, "doc")
 	one := appendAll(t, ctx, s.Log, doc, 1, "one")
 	two := appendAll(t, ctx, s.Log, doc, 2, "two")
@@ -134,7 +136,7 @@ func testEpochs(t *testing.T, ctx context.Context, s backend.Set) {
 	}
 }
 
-func testDocIDs(t *testing.T, ctx context.Context, s backend.Set) {
+func testDocIDs(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	base := unique(t, "doc")
 	ids := []string{base + ".a", base + ".a.b", base + "/*>", base + " ü\x00", base + "-", base + "_"}
 	want := map[string][]backend.Entry{}
@@ -148,7 +150,7 @@ func testDocIDs(t *testing.T, ctx context.Context, s backend.Set) {
 	}
 }
 
-func testPurgeDrop(t *testing.T, ctx context.Context, s backend.Set) {
+func testPurgeDrop(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	doc, other := unique(t, "doc"), unique(t, "other")
 	es := appendAll(t, ctx, s.Log, doc, 1, "a", "b", "c")
 	others := appendAll(t, ctx, s.Log, other, 1, "x")
@@ -176,7 +178,7 @@ func testPurgeDrop(t *testing.T, ctx context.Context, s backend.Set) {
 	}
 }
 
-func testConcurrentAppends(t *testing.T, ctx context.Context, s backend.Set) {
+func testConcurrentAppends(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	doc := unique(t, "doc")
 	const writers, each = 4, 25
 	var mu sync.Mutex
@@ -220,7 +222,7 @@ func testConcurrentAppends(t *testing.T, ctx context.Context, s backend.Set) {
 	}
 }
 
-func testCanceledContext(t *testing.T, ctx context.Context, s backend.Set) {
+func testCanceledContext(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	doc := unique(t, "doc")
 	canceled, cancel := context.WithCancel(ctx)
 	cancel()
@@ -229,7 +231,7 @@ func testCanceledContext(t *testing.T, ctx context.Context, s backend.Set) {
 	}
 }
 
-func testSnapshots(t *testing.T, ctx context.Context, s backend.Set) {
+func testSnapshots(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	name := backend.Key(unique(t, "doc")) + "/1/5-x"
 	if _, err := s.Snapshots.Get(ctx, name); !errors.Is(err, backend.ErrNotFound) {
 		t.Fatalf("Get of an absent snapshot: %v; want ErrNotFound", err)
@@ -258,7 +260,7 @@ func testSnapshots(t *testing.T, ctx context.Context, s backend.Set) {
 	}
 }
 
-func testMetaCAS(t *testing.T, ctx context.Context, s backend.Set) {
+func testMetaCAS(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	prefix := "test." + backend.Key(unique(t, "k")) + "."
 	key := prefix + "a"
 	if _, _, err := s.Meta.Get(ctx, key); !errors.Is(err, backend.ErrNotFound) {
@@ -313,7 +315,7 @@ func testMetaCAS(t *testing.T, ctx context.Context, s backend.Set) {
 
 // testMetaConcurrentCAS increments one counter from several goroutines with read, update and retry
 // on conflict: compare-and-set must lose no increment.
-func testMetaConcurrentCAS(t *testing.T, ctx context.Context, s backend.Set) {
+func testMetaConcurrentCAS(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	key := "test." + backend.Key(unique(t, "counter"))
 	if _, err := s.Meta.Create(ctx, key, []byte("0")); err != nil {
 		t.Fatalf("Create: %v", err)
@@ -355,7 +357,7 @@ func testMetaConcurrentCAS(t *testing.T, ctx context.Context, s backend.Set) {
 	}
 }
 
-func testDocsLifecycle(t *testing.T, ctx context.Context, s backend.Set) {
+func testDocsLifecycle(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	d := backend.NewDocs(s, nil)
 	doc := unique(t, "doc") + ".with.dots"
 	if _, err := d.Load(ctx, doc); !errors.Is(err, backend.ErrNotFound) {
@@ -425,7 +427,7 @@ func testDocsLifecycle(t *testing.T, ctx context.Context, s backend.Set) {
 	}
 }
 
-func testDocsBind(t *testing.T, ctx context.Context, s backend.Set) {
+func testDocsBind(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
 	d := backend.NewDocs(s, nil)
 	doc := unique(t, "doc")
 	m, err := d.Open(ctx, doc)
@@ -459,7 +461,7 @@ func testDocsBind(t *testing.T, ctx context.Context, s backend.Set) {
 // testCompactionRace runs a writer, two compactors that compact one document at the positions
 // they loaded, and a loader that cold-loads it again and again. Every load must hold every entry
 // acknowledged before it started, in order, and the snapshot position must never go backwards.
-func testCompactionRace(t *testing.T, ctx context.Context, s backend.Set) {
+func testCompactionRace(t *testing.T, ctx context.Context, s backend.Set, more func() backend.Set) {
 	d := backend.NewDocs(s, nil)
 	doc := unique(t, "doc")
 	if _, err := d.Open(ctx, doc); err != nil {
@@ -495,6 +497,7 @@ func testCompactionRace(t *testing.T, ctx context.Context, s backend.Set) {
 		}
 	})
 	for range 2 {
+		d := backend.NewDocs(more(), nil)
 		wg.Go(func() {
 			for {
 				select {
@@ -522,6 +525,7 @@ func testCompactionRace(t *testing.T, ctx context.Context, s backend.Set) {
 			}
 		})
 	}
+	loader := backend.NewDocs(more(), nil)
 	wg.Go(func() {
 		var lastSnap uint64
 		for {
@@ -533,7 +537,7 @@ func testCompactionRace(t *testing.T, ctx context.Context, s backend.Set) {
 			mu.Lock()
 			before := slices.Clone(acked)
 			mu.Unlock()
-			st, err := d.Load(ctx, doc)
+			st, err := loader.Load(ctx, doc)
 			if errors.Is(err, backend.ErrContended) {
 				continue
 			}
@@ -569,8 +573,9 @@ func testCompactionRace(t *testing.T, ctx context.Context, s backend.Set) {
 
 // testDeleteRace deletes a document while a writer that holds its epoch keeps appending: nothing
 // the writer appends may ever show in a later load.
-func testDeleteRace(t *testing.T, ctx context.Context, s backend.Set) {
+func testDeleteRace(t *testing.T, ctx context.Context, s backend.Set, more func() backend.Set) {
 	d := backend.NewDocs(s, nil)
+	deleter := backend.NewDocs(more(), nil)
 	doc := unique(t, "doc")
 	m, err := d.Open(ctx, doc)
 	if err != nil {
@@ -595,11 +600,11 @@ func testDeleteRace(t *testing.T, ctx context.Context, s backend.Set) {
 	})
 	wg.Go(func() {
 		defer close(deleted)
-		if _, err := d.Append(ctx, doc, m.Epoch, []byte("first")); err != nil {
+		if _, err := deleter.Append(ctx, doc, m.Epoch, []byte("first")); err != nil {
 			errs <- err
 			return
 		}
-		if err := d.Delete(ctx, doc); err != nil {
+		if err := deleter.Delete(ctx, doc); err != nil {
 			errs <- fmt.Errorf("Delete: %w", err)
 		}
 	})
