@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -65,4 +66,35 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
 	b.ReportMetric(q(0.50), "p50-µs")
 	b.ReportMetric(q(0.99), "p99-µs")
+}
+
+// BenchmarkRead measures a cold load's log read: 1,000 entries of 100 bytes from one document.
+func BenchmarkRead(b *testing.B) {
+	_, js := connect(b)
+	bk := openBackend(b, js, testPrefix(b))
+	l := (*Log)(bk)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	data := make([]byte, 100)
+	var wg sync.WaitGroup
+	for w := range 10 {
+		wg.Go(func() {
+			for i := range 100 {
+				d := slices.Clone(data)
+				copy(d, fmt.Sprintf("%03d-%05d", w, i))
+				if _, err := l.Append(ctx, "doc", 1, d); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ResetTimer()
+	for range b.N {
+		es, err := l.Read(ctx, "doc", 1, 0, 0)
+		if err != nil || len(es) != 1000 {
+			b.Fatalf("Read = %d entries, %v; want 1000", len(es), err)
+		}
+	}
 }

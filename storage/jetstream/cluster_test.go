@@ -68,6 +68,30 @@ func TestOpenIsIdempotent(t *testing.T) {
 	}
 }
 
+// TestOpenConcurrently opens one fresh prefix from three nodes at once, as nodes starting together
+// do: all succeed, and the streams end with direct gets off.
+func TestOpenConcurrently(t *testing.T) {
+	prefix := testPrefix(t)
+	var wg sync.WaitGroup
+	for i := range cluster.Len() {
+		_, js := connect(t, cluster.URL(i))
+		wg.Go(func() { openBackend(t, js, prefix) })
+	}
+	wg.Wait()
+	_, js := connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, name := range []string{prefix + "_updates", "KV_" + prefix + "_meta", "OBJ_" + prefix + "_snapshots"} {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			t.Fatalf("Stream(%s): %v", name, err)
+		}
+		if s.CachedInfo().Config.AllowDirect {
+			t.Errorf("stream %s: direct gets on; want off", name)
+		}
+	}
+}
+
 func TestOpenRejectsBadPrefix(t *testing.T) {
 	_, js := connect(t)
 	for _, p := range []string{"a.b", "a b", "a>", "*"} {
@@ -98,12 +122,7 @@ func streamLeader(t *testing.T, b *Backend) int {
 // checkLog reads the whole log and checks that it holds exactly want, in order.
 func checkLog(t *testing.T, b *Backend, doc string, want []backend.Entry) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	got, err := (*Log)(b).Read(ctx, doc, 1, 0, 0)
-	if err != nil {
-		t.Fatalf("Read: %v", err)
-	}
+	got := readRetry(t, (*Log)(b), doc, 1)
 	if !slices.EqualFunc(got, want, func(a, b backend.Entry) bool { return a.Seq == b.Seq && bytes.Equal(a.Data, b.Data) }) {
 		t.Fatalf("log = %d entries %v; want the %d acknowledged ones %v", len(got), seqs(got), len(want), seqs(want))
 	}
@@ -151,9 +170,7 @@ func TestAppendWhileOneServerDown(t *testing.T) {
 	failed := add(40)
 	t.Logf("with server %d (the stream leader) stopped: 40 appends acknowledged after %d failed attempts", leader, failed)
 	checkLog(t, b, "doc", acked)
-	if err := cluster.Restart(leader); err != nil {
-		t.Fatal(err)
-	}
+	restartAll(t)
 	add(20)
 	checkLog(t, b, "doc", acked)
 	waitReplicasAgree(t, b.stream.CachedInfo().Config.Name)
@@ -190,11 +207,7 @@ func TestQuorumLoss(t *testing.T) {
 		t.Logf("append without quorum: %v", err)
 		unacked = append(unacked, data)
 	}
-	for i := range cluster.Len() {
-		if err := cluster.Restart(i); err != nil {
-			t.Fatal(err)
-		}
-	}
+	restartAll(t)
 	// The node's client resends what was not acknowledged, as tandem's clients do on reconnect.
 	for _, data := range unacked {
 		seq, _ := appendRetry(t, l, "doc", 1, data)
@@ -202,12 +215,7 @@ func TestQuorumLoss(t *testing.T) {
 	}
 	// An unacknowledged append may still have been stored (indeterminate); what must hold is that
 	// every acknowledged entry is there, in order, each once.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	got, err := l.Read(ctx, "doc", 1, 0, 0)
-	if err != nil {
-		t.Fatalf("Read: %v", err)
-	}
+	got := readRetry(t, l, "doc", 1)
 	seen := map[string]uint64{}
 	for _, e := range got {
 		if prev, dup := seen[string(e.Data)]; dup {

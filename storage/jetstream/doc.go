@@ -55,8 +55,11 @@
 //
 // # Caveats
 //
-//   - Log.Read makes one request per entry (the next message of the subject). It suits repairs
-//     and small logs; loading a long log wants a batched read (an ordered consumer).
+//   - Log.Read reads the first eight entries one request each (the next message of the subject,
+//     from the leader), then the rest through an ephemeral consumer made for the read and deleted
+//     after it, falling back to requests from the leader if the consumer lags or loses a delivery.
+//     Each long read thus makes a consumer: the server's default limit of consumers per stream
+//     (1,000) bounds the long reads in flight at once.
 //   - Stream sequences are stream-wide: a document's positions are increasing, not contiguous.
 //   - Every replica of the stream stores every document; a purge by subject and a subject-filtered
 //     stream info grow with the number of subjects. Neither is on the append path.

@@ -92,11 +92,8 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, er
 	} else if err != nil {
 		return nil, fmt.Errorf("jetstream: kv %s: %w", bucket, err)
 	}
-	if err := leaderReads(ctx, js, "KV_"+bucket); err != nil {
+	if b.kv, err = leaderReads(ctx, js, "KV_"+bucket, func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) }); err != nil {
 		return nil, err
-	}
-	if b.kv, err = js.KeyValue(ctx, bucket); err != nil {
-		return nil, fmt.Errorf("jetstream: kv %s: %w", bucket, err)
 	}
 	objects := cfg.Prefix + "_snapshots"
 	if _, err := js.ObjectStore(ctx, objects); errors.Is(err, jetstream.ErrBucketNotFound) {
@@ -110,32 +107,44 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, er
 	} else if err != nil {
 		return nil, fmt.Errorf("jetstream: object store %s: %w", objects, err)
 	}
-	if err := leaderReads(ctx, js, "OBJ_"+objects); err != nil {
+	if b.obs, err = leaderReads(ctx, js, "OBJ_"+objects, func() (jetstream.ObjectStore, error) { return js.ObjectStore(ctx, objects) }); err != nil {
 		return nil, err
-	}
-	if b.obs, err = js.ObjectStore(ctx, objects); err != nil {
-		return nil, fmt.Errorf("jetstream: object store %s: %w", objects, err)
 	}
 	return b, nil
 }
 
 // leaderReads turns direct gets off on the stream behind a KV bucket or an object store, which
-// nats.go creates with them on. A direct get may be answered by a replica that lags, and a
-// compare-and-set decided on a stale read, or a cold load checked against one, would be wrong.
-func leaderReads(ctx context.Context, js jetstream.JetStream, name string) error {
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		return fmt.Errorf("jetstream: stream %s: %w", name, err)
+// nats.go creates with them on, and returns a handle made while they are off (a handle decides
+// once, when it is made, whether it reads directly). A direct get may be answered by a replica
+// that lags, and a compare-and-set decided on a stale read, or a cold load checked against one,
+// would be wrong. A node opening the bucket for the first time at the same moment may turn direct
+// gets on again (nats.go's create does), so the stream is checked again after the handle is made.
+func leaderReads[H any](ctx context.Context, js jetstream.JetStream, name string, handle func() (H, error)) (H, error) {
+	var zero H
+	for range 10 {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return zero, fmt.Errorf("jetstream: stream %s: %w", name, err)
+		}
+		if cfg := s.CachedInfo().Config; cfg.AllowDirect {
+			cfg.AllowDirect = false
+			if _, err := js.UpdateStream(ctx, cfg); err != nil {
+				return zero, fmt.Errorf("jetstream: stream %s: turn direct gets off: %w", name, err)
+			}
+		}
+		h, err := handle()
+		if err != nil {
+			return zero, fmt.Errorf("jetstream: %s: %w", name, err)
+		}
+		info, err := js.Stream(ctx, name)
+		if err != nil {
+			return zero, fmt.Errorf("jetstream: stream %s: %w", name, err)
+		}
+		if !info.CachedInfo().Config.AllowDirect {
+			return h, nil
+		}
 	}
-	cfg := s.CachedInfo().Config
-	if !cfg.AllowDirect {
-		return nil
-	}
-	cfg.AllowDirect = false
-	if _, err := js.UpdateStream(ctx, cfg); err != nil {
-		return fmt.Errorf("jetstream: stream %s: turn direct gets off: %w", name, err)
-	}
-	return nil
+	return zero, fmt.Errorf("jetstream: stream %s: direct gets keep being turned on", name)
 }
 
 // Set returns b as the three stores of the storage contract.
@@ -161,42 +170,177 @@ type Log Backend
 // Append publishes data to the log's subject and returns its stream sequence once the stream
 // has stored it: on a quorum of replicas, synced to disk when the servers run with sync always.
 // The message ID is a hash of subject and data, so a retried append within the duplicate window
-// is stored once.
+// is stored once and returns the first one's sequence. While an earlier append of the same bytes
+// is still being stored (its retry came before its quorum did), Append waits for it, until ctx
+// ends.
 func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte) (uint64, error) {
 	subj := (*Backend)(l).Subject(doc, epoch)
 	h := sha256.New()
 	h.Write([]byte(subj))
 	h.Write([]byte{0})
 	h.Write(data)
-	ack, err := l.js.Publish(ctx, subj, data,
-		jetstream.WithMsgID(hex.EncodeToString(h.Sum(nil)[:16])),
-		jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
-	if err != nil {
-		return 0, fmt.Errorf("jetstream: append to %s: %w", subj, err)
+	id := hex.EncodeToString(h.Sum(nil)[:16])
+	wait := 10 * time.Millisecond
+	for {
+		ack, err := l.js.Publish(ctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
+		if err == nil {
+			return ack.Sequence, nil
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != errDuplicateInProcess {
+			return 0, fmt.Errorf("jetstream: append to %s: %w", subj, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("jetstream: append to %s: waiting for the same append in process: %w", subj, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 250*time.Millisecond)
 	}
-	return ack.Sequence, nil
 }
 
-// Read returns the log's entries in [from, to] with one request per entry, each answered by the
-// stream's leader (the next message of the subject at or after a sequence).
+// errDuplicateInProcess is the server's error code for a message whose ID belongs to a message
+// still being stored (JSStreamDuplicateMessageConflict, 409).
+const errDuplicateInProcess jetstream.ErrorCode = 10158
+
+// directReads is how many entries Read fetches one request each before it switches to an ordered
+// consumer: a repair read of a few entries costs a few round trips, a cold load of a long log one
+// consumer and a round trip per batch.
+const directReads = 8
+
+// readBatch is the most entries one consumer fetch asks for.
+const readBatch = 1024
+
+// Read returns the log's entries in [from, to]. The first few come one request each (the next
+// message of the subject at or after a sequence, answered by the stream's leader); the rest, if
+// any, through an ordered consumer filtered to the subject, up to the subject's last sequence as
+// the leader knew it when the consumer started.
 func (l *Log) Read(ctx context.Context, doc string, epoch, from, to uint64) ([]backend.Entry, error) {
 	subj := (*Backend)(l).Subject(doc, epoch)
 	var out []backend.Entry
-	for seq := max(from, 1); to == 0 || seq <= to; {
+	seq := max(from, 1)
+	for range directReads {
+		if to != 0 && seq > to {
+			return out, nil
+		}
 		m, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
+			return out, nil
 		}
 		if err != nil {
 			return nil, fmt.Errorf("jetstream: read %s at %d: %w", subj, seq, err)
 		}
 		if to != 0 && m.Sequence > to {
-			break
+			return out, nil
 		}
 		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data})
 		seq = m.Sequence + 1
 	}
+	rest, err := l.readConsumer(ctx, subj, seq, to)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, rest...), nil
+}
+
+// readConsumer reads the subject's entries in [from, to] through an ephemeral consumer filtered
+// to the subject, which delivers them in stream order in batches. The number to fetch is the
+// consumer's pending count when it was made, so no fetch waits for messages that do not exist.
+// The consumer's replica may lag the leader, and a delivery may be lost on a reconnect (seen as
+// a jump in the consumer sequence): in either case the read goes on from the leader, one entry a
+// request, up to the subject's last sequence as the leader reported it first.
+func (l *Log) readConsumer(ctx context.Context, subj string, from, to uint64) ([]backend.Entry, error) {
+	last, err := l.stream.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: read %s: last sequence: %w", subj, err)
+	}
+	end := last.Sequence
+	if to != 0 {
+		end = min(end, to)
+	}
+	if end < from {
+		return nil, nil
+	}
+	var out []backend.Entry
+	next := from // the first sequence not read yet
+	if err := l.readBatches(ctx, subj, end, &next, &out); err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("jetstream: read %s from %d: %w", subj, next, err)
+	}
+	for next <= end {
+		m, err := l.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break // the rest was purged meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: read %s at %d: %w", subj, next, err)
+		}
+		if m.Sequence > end {
+			break
+		}
+		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data})
+		next = m.Sequence + 1
+	}
 	return out, nil
+}
+
+// readBatches reads what it can of [*next, end] through a consumer, appending to out and moving
+// *next. An error only means that the caller continues without it.
+func (l *Log) readBatches(ctx context.Context, subj string, end uint64, next *uint64, out *[]backend.Entry) error {
+	stream := l.stream.CachedInfo().Config.Name
+	cons, err := l.js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		FilterSubject:     subj,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       *next,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: 30 * time.Second, // in case the deletion below fails
+	})
+	if err != nil {
+		return err
+	}
+	info := cons.CachedInfo()
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_ = l.js.DeleteConsumer(dctx, stream, info.Name)
+		cancel()
+	}()
+	pending, cseq := info.NumPending, uint64(0)
+	for pending > 0 && *next <= end {
+		batch, err := cons.Fetch(int(min(pending, readBatch)), jetstream.FetchContext(ctx))
+		if err != nil {
+			return err
+		}
+		got := uint64(0)
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return err
+			}
+			if md.Sequence.Consumer != cseq+1 {
+				return fmt.Errorf("delivery %d after %d: lost in between", md.Sequence.Consumer, cseq)
+			}
+			cseq = md.Sequence.Consumer
+			got++
+			if seq := md.Sequence.Stream; seq >= *next && seq <= end {
+				*out = append(*out, backend.Entry{Seq: seq, Data: m.Data()})
+				*next = seq + 1
+			} else if seq > end {
+				*next = end + 1
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return err
+		}
+		if got == 0 {
+			return nil
+		}
+		pending -= min(got, pending)
+	}
+	return nil
 }
 
 // Purge removes the log's entries below below.

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tandemhq/tandem/storage/backend"
 	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 )
 
@@ -89,12 +90,13 @@ func openBackend(t testing.TB, js jetstream.JetStream, prefix string) *Backend {
 	return nil
 }
 
-// appendRetry appends until JetStream acknowledges, with attempts of two seconds, as a node would
-// while the stream elects a leader. It returns the number of failed attempts.
+// appendRetry appends until JetStream acknowledges, with attempts of two seconds for at most a
+// minute, as a node would while the stream elects a leader. It returns the number of failed
+// attempts.
 func appendRetry(t testing.TB, l *Log, doc string, epoch uint64, data []byte) (seq uint64, failed int) {
 	t.Helper()
 	var last error
-	for range 30 {
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		seq, err := l.Append(ctx, doc, epoch, data)
 		cancel()
@@ -103,10 +105,44 @@ func appendRetry(t testing.TB, l *Log, doc string, epoch uint64, data []byte) (s
 		}
 		failed++
 		last = err
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("Append(%q, %q): no acknowledgement after %d attempts: %v", doc, data, failed, last)
 	return 0, failed
+}
+
+// readRetry reads the whole log, retrying for at most a minute: right after servers return, the
+// stream may answer "temporarily unavailable" while its leader settles, and a node would retry.
+func readRetry(t testing.TB, l *Log, doc string, epoch uint64) []backend.Entry {
+	t.Helper()
+	var last error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err := l.Read(ctx, doc, epoch, 0, 0)
+		cancel()
+		if err == nil {
+			return got
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("Read(%q): %v", doc, last)
+	return nil
+}
+
+// restartAll restarts every stopped server and waits until the cluster is healthy.
+func restartAll(t testing.TB) {
+	t.Helper()
+	for i := range cluster.Len() {
+		if err := cluster.Restart(i); err != nil {
+			t.Fatalf("restart server %d: %v", i, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cluster.WaitReady(ctx); err != nil {
+		t.Fatalf("cluster not healthy: %v", err)
+	}
 }
 
 // restoreCluster restarts every stopped server when the test ends and waits until the cluster is

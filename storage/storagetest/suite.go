@@ -34,6 +34,7 @@ func Run(t *testing.T, newSet func(t *testing.T) backend.Set, timeout time.Durat
 		{"Log/Epochs", testEpochs},
 		{"Log/DocIDs", testDocIDs},
 		{"Log/PurgeDrop", testPurgeDrop},
+		{"Log/LongRead", testLongRead},
 		{"Log/ConcurrentAppends", testConcurrentAppends},
 		{"Log/CanceledContext", testCanceledContext},
 		{"Snapshots", testSnapshots},
@@ -176,6 +177,41 @@ func testPurgeDrop(t *testing.T, ctx context.Context, s backend.Set, _ func() ba
 	if err := s.Log.Drop(ctx, unique(t, "absent"), 1); err != nil {
 		t.Errorf("Drop of an absent log: %v", err)
 	}
+}
+
+// testLongRead reads a log of several hundred entries, interleaved with another document's, from
+// and to positions inside it: backends may switch to a batched read past the first few entries.
+func testLongRead(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
+	doc, other := unique(t, "doc"), unique(t, "other")
+	var es []backend.Entry
+	for i := range 300 {
+		es = append(es, appendAll(t, ctx, s.Log, doc, 1, fmt.Sprintf("e%d", i))...)
+		if i%50 == 0 {
+			appendAll(t, ctx, s.Log, other, 1, fmt.Sprintf("o%d", i))
+		}
+	}
+	tests := []struct {
+		from, to uint64
+		want     []backend.Entry
+	}{
+		{0, 0, es},
+		{es[5].Seq, 0, es[5:]},
+		{es[20].Seq + 1, es[250].Seq, es[21:251]},
+		{0, es[299].Seq - 1, es[:299]},
+		{es[299].Seq, es[299].Seq, es[299:]},
+	}
+	for _, tc := range tests {
+		if got := read(t, ctx, s.Log, doc, 1, tc.from, tc.to); !equalEntries(got, tc.want) {
+			t.Errorf("Read(%d, %d) = %d entries from %d; want %d from %d", tc.from, tc.to, len(got), first(got), len(tc.want), first(tc.want))
+		}
+	}
+}
+
+func first(es []backend.Entry) uint64 {
+	if len(es) == 0 {
+		return 0
+	}
+	return es[0].Seq
 }
 
 func testConcurrentAppends(t *testing.T, ctx context.Context, s backend.Set, _ func() backend.Set) {
