@@ -1,10 +1,13 @@
 // Package layout holds the test that keeps the project's dependency direction: crdt, protocol and
-// storage know nothing of the server, and nothing but cmd imports the server.
+// storage know nothing of the server, and nothing but cmd imports the server. Storage backends
+// know only the storage contract (storage/backend), and only the JetStream backend and its test
+// harness reach NATS: the client for the backend, the server for the harness alone.
 package layout
 
 import (
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -21,10 +24,30 @@ var forbidden = map[string][]string{
 	"client-js": {"crdt", "protocol", "storage", "server"},
 }
 
-// impure lists packages outside the standard library and ours that a package must not import.
+// thirdPartyAllowed lists, for a package, the only packages outside the standard library and ours
+// it may reach (directly or not); a package not listed may reach any.
 var thirdPartyAllowed = map[string][]string{
-	"crdt":     {},
-	"protocol": {},
+	"crdt":                {},
+	"protocol":            {},
+	"storage/backend":     {},
+	"storage/storagetest": {},
+	// The NATS client and what it brings; never the NATS server.
+	"storage/jetstream": {"github.com/nats-io/nats.go", "github.com/nats-io/nkeys", "github.com/nats-io/nuid",
+		"github.com/klauspost/compress", "golang.org/x/crypto", "golang.org/x/sys"},
+}
+
+// thirdPartyForbidden lists, for a package, packages outside ours that it must never reach.
+var thirdPartyForbidden = map[string][]string{
+	// The single-node store stays free of NATS; the cluster backend lives in storage/jetstream.
+	"storage": {"github.com/nats-io/"},
+}
+
+// oursAllowed lists, for a package, the only packages of ours it may reach (directly or not).
+var oursAllowed = map[string][]string{
+	"storage/backend":            {},
+	"storage/storagetest":        {"storage/backend"},
+	"storage/jetstream":          {"storage/backend"},
+	"storage/jetstream/natstest": {},
 }
 
 type pkg struct {
@@ -51,12 +74,18 @@ func TestDependencyDirection(t *testing.T) {
 			if !strings.HasPrefix(dep, module+"/") {
 				if allowed, ok := thirdPartyAllowed[rel]; ok && strings.Contains(strings.SplitN(dep, "/", 2)[0], ".") {
 					if !hasPrefixAny(dep, allowed) {
-						t.Errorf("%s imports third-party package %s; it must stay dependency-free", rel, dep)
+						t.Errorf("%s imports third-party package %s; only %q are allowed there", rel, dep, allowed)
 					}
+				}
+				if hasPrefixAny(dep, thirdPartyForbidden[rel]) {
+					t.Errorf("%s reaches %s; the dependency direction forbids it", rel, dep)
 				}
 				continue
 			}
 			depRel := strings.TrimPrefix(dep, module+"/")
+			if allowed, ok := oursAllowed[rel]; ok && !slices.Contains(allowed, depRel) {
+				t.Errorf("%s depends on %s; it may depend only on %q of ours", rel, depRel, allowed)
+			}
 			for _, bad := range forbidden[rel] {
 				if depRel == bad || strings.HasPrefix(depRel, bad+"/") {
 					t.Errorf("%s depends on %s; the dependency direction forbids it", rel, depRel)
@@ -67,7 +96,7 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"crdt", "protocol", "storage", "server", "cmd/tandem"} {
+	for _, want := range []string{"crdt", "protocol", "storage", "storage/backend", "storage/jetstream", "server", "cmd/tandem"} {
 		if !seen[want] {
 			t.Logf("package %s not found (not written yet?)", want)
 		}

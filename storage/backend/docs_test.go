@@ -1,0 +1,200 @@
+package backend_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/tandemhq/tandem/storage/backend"
+	"github.com/tandemhq/tandem/storage/storagetest"
+)
+
+// hookLog runs before once, before the first Read: a compaction or a deletion by another node
+// that lands between a load's metadata read and its log read.
+type hookLog struct {
+	backend.Log
+	before func()
+}
+
+func (h *hookLog) Read(ctx context.Context, doc string, epoch, from, to uint64) ([]backend.Entry, error) {
+	if f := h.before; f != nil {
+		h.before = nil
+		f()
+	}
+	return h.Log.Read(ctx, doc, epoch, from, to)
+}
+
+func flatten(st backend.State) string {
+	parts := []string{}
+	if st.Snapshot != nil {
+		parts = append(parts, "["+string(st.Snapshot)+"]")
+	}
+	for _, e := range st.Entries {
+		parts = append(parts, string(e.Data))
+	}
+	return strings.Join(parts, " ")
+}
+
+// TestLoadDuringCompaction puts a whole compaction by another node between a load's metadata
+// read and its log read: the load must not return the log without the purged entries.
+func TestLoadDuringCompaction(t *testing.T) {
+	ctx := context.Background()
+	m := storagetest.NewMemory()
+	other := backend.NewDocs(m.Set(), nil)
+	hook := &hookLog{Log: m.Set().Log}
+	set := m.Set()
+	set.Log = hook
+	d := backend.NewDocs(set, nil)
+
+	if _, err := d.Open(ctx, "doc"); err != nil {
+		t.Fatal(err)
+	}
+	var seqs []uint64
+	for _, v := range []string{"a", "b", "c"} {
+		seq, err := d.Append(ctx, "doc", 1, []byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	hook.before = func() {
+		if err := other.Compact(ctx, "doc", 1, seqs[1], []byte("a b")); err != nil {
+			t.Errorf("Compact: %v", err)
+		}
+	}
+	st, err := d.Load(ctx, "doc")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if got, want := flatten(st), "[a b] c"; got != want {
+		t.Errorf("Load across a compaction = %q; want %q", got, want)
+	}
+}
+
+// TestLoadDuringDeletion puts a deletion between a load's metadata read and its log read.
+func TestLoadDuringDeletion(t *testing.T) {
+	ctx := context.Background()
+	m := storagetest.NewMemory()
+	other := backend.NewDocs(m.Set(), nil)
+	hook := &hookLog{Log: m.Set().Log}
+	set := m.Set()
+	set.Log = hook
+	d := backend.NewDocs(set, nil)
+	if _, err := d.Open(ctx, "doc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Append(ctx, "doc", 1, []byte("a")); err != nil {
+		t.Fatal(err)
+	}
+	hook.before = func() {
+		if err := other.Delete(ctx, "doc"); err != nil {
+			t.Errorf("Delete: %v", err)
+		}
+	}
+	if st, err := d.Load(ctx, "doc"); !errors.Is(err, backend.ErrNotFound) {
+		t.Errorf("Load across a deletion = %q, %v; want ErrNotFound", flatten(st), err)
+	}
+}
+
+// conflictMeta fails the first n Updates with ErrConflict after applying a rival's write, as a
+// busy document's metadata would.
+type conflictMeta struct {
+	backend.Meta
+	rival func()
+	n     int
+}
+
+func (c *conflictMeta) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	if c.n > 0 {
+		c.n--
+		c.rival()
+	}
+	return c.Meta.Update(ctx, key, value, rev)
+}
+
+// TestCompactOrder checks each outcome of a compaction that loses a compare-and-set race: a rival
+// snapshot at a later position makes it stale (its blob deleted, nothing purged); one at an
+// earlier position makes it retry and win; a deletion fences it.
+func TestCompactOrder(t *testing.T) {
+	tests := []struct {
+		name      string
+		rival     func(ctx context.Context, d *backend.Docs, seqs []uint64) error
+		wantErr   error
+		wantState string
+	}{
+		{"rival later", func(ctx context.Context, d *backend.Docs, s []uint64) error {
+			return d.Compact(ctx, "doc", 1, s[2], []byte("a b c"))
+		}, backend.ErrStale, "[a b c] d"},
+		{"rival earlier", func(ctx context.Context, d *backend.Docs, s []uint64) error {
+			return d.Compact(ctx, "doc", 1, s[0], []byte("a"))
+		}, nil, "[a b] c d"},
+		{"deleted", func(ctx context.Context, d *backend.Docs, s []uint64) error {
+			return d.Delete(ctx, "doc")
+		}, backend.ErrDeleted, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			m := storagetest.NewMemory()
+			other := backend.NewDocs(m.Set(), nil)
+			var seqs []uint64
+			cm := &conflictMeta{Meta: m.Set().Meta}
+			cm.rival = func() {
+				if err := tc.rival(ctx, other, seqs); err != nil {
+					t.Errorf("rival: %v", err)
+				}
+			}
+			set := m.Set()
+			set.Meta = cm
+			d := backend.NewDocs(set, nil)
+			if _, err := d.Open(ctx, "doc"); err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range []string{"a", "b", "c", "d"} {
+				seq, err := d.Append(ctx, "doc", 1, []byte(v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				seqs = append(seqs, seq)
+			}
+			cm.n = 1
+			err := d.Compact(ctx, "doc", 1, seqs[1], []byte("a b"))
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("Compact(%d) = %v; want %v", seqs[1], err, tc.wantErr)
+			}
+			st, err := d.Load(ctx, "doc")
+			got := flatten(st)
+			if errors.Is(err, backend.ErrNotFound) {
+				got = ""
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.wantState {
+				t.Errorf("Load = %q; want %q", got, tc.wantState)
+			}
+			// No blob but the one the metadata names survives.
+			var names []string
+			if st.Meta.Snapshot != "" {
+				names = append(names, st.Meta.Snapshot)
+			}
+			if blobs := m.Blobs(); !slices.Equal(blobs, names) {
+				t.Errorf("snapshot blobs %q; want only %q", blobs, names)
+			}
+		})
+	}
+}
+
+func Example() {
+	ctx := context.Background()
+	docs := backend.NewDocs(storagetest.NewMemory().Set(), nil)
+	m, _ := docs.Open(ctx, "notes/2026")
+	a, _ := docs.Append(ctx, "notes/2026", m.Epoch, []byte("update 1"))
+	_, _ = docs.Append(ctx, "notes/2026", m.Epoch, []byte("update 2"))
+	_ = docs.Compact(ctx, "notes/2026", m.Epoch, a, []byte("snapshot of update 1"))
+	st, _ := docs.Load(ctx, "notes/2026")
+	fmt.Printf("snapshot %q at %d, then %d entry\n", st.Snapshot, st.Meta.SnapshotSeq, len(st.Entries))
+	// Output: snapshot "snapshot of update 1" at 1, then 1 entry
+}

@@ -1,0 +1,100 @@
+package jetstream
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkAppend measures the acknowledgement latency of one writer appending 100-byte entries
+// to one document on the shared three-server cluster (R3, sync always): each append waits for
+// its acknowledgement before the next. It reports the median and the 99th percentile.
+func BenchmarkAppend(b *testing.B) {
+	_, js := connect(b)
+	bk := openBackend(b, js, testPrefix(b))
+	l := (*Log)(bk)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	data := make([]byte, 100)
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := range b.N {
+		copy(data, fmt.Sprintf("%08d", i)) // distinct bytes: no duplicate suppression
+		start := time.Now()
+		if _, err := l.Append(ctx, "doc", 1, data); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportLatency(b, lat)
+}
+
+// BenchmarkAppendParallel measures throughput with GOMAXPROCS×4 writers, each on its own
+// document, each waiting for every acknowledgement.
+func BenchmarkAppendParallel(b *testing.B) {
+	_, js := connect(b)
+	bk := openBackend(b, js, testPrefix(b))
+	l := (*Log)(bk)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	b.SetParallelism(4)
+	var writers atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		doc := fmt.Sprintf("doc%d", writers.Add(1))
+		data := make([]byte, 100)
+		for i := 0; pb.Next(); i++ {
+			copy(data, fmt.Sprintf("%08d", i))
+			if _, err := l.Append(ctx, doc, 1, data); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
+
+func reportLatency(b *testing.B, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	q := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
+	b.ReportMetric(q(0.50), "p50-µs")
+	b.ReportMetric(q(0.99), "p99-µs")
+}
+
+// BenchmarkRead measures a cold load's log read: 1,000 entries of 100 bytes from one document.
+func BenchmarkRead(b *testing.B) {
+	_, js := connect(b)
+	bk := openBackend(b, js, testPrefix(b))
+	l := (*Log)(bk)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	data := make([]byte, 100)
+	var wg sync.WaitGroup
+	for w := range 10 {
+		wg.Go(func() {
+			for i := range 100 {
+				d := slices.Clone(data)
+				copy(d, fmt.Sprintf("%03d-%05d", w, i))
+				if _, err := l.Append(ctx, "doc", 1, d); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	b.ResetTimer()
+	for range b.N {
+		es, err := l.Read(ctx, "doc", 1, 0, 0)
+		if err != nil || len(es) != 1000 {
+			b.Fatalf("Read = %d entries, %v; want 1000", len(es), err)
+		}
+	}
+}

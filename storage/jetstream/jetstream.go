@@ -1,0 +1,457 @@
+package jetstream
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tandemhq/tandem/storage/backend"
+)
+
+// Config names the JetStream resources and sets their replication. The zero value is the
+// production layout: prefix "tandem", three replicas, a two-minute duplicate window.
+type Config struct {
+	// Prefix starts every subject and resource name: the stream <Prefix>_updates on subjects
+	// <Prefix>.u.>, the KV bucket <Prefix>_meta, the object store <Prefix>_snapshots. Letters,
+	// digits, '-' and '_' only. Zero means "tandem"; tests use their own to share one cluster.
+	Prefix string
+	// Replicas is the replication factor of the stream, the KV bucket and the object store. Zero
+	// means 3, the only setting under which a server's loss loses no acknowledged entry.
+	Replicas int
+	// Duplicates is the stream's duplicate window: an append of the same bytes to the same log
+	// within it is stored once. Zero means two minutes.
+	Duplicates time.Duration
+	// MaxEntryBytes bounds one appended entry. Zero means the server's max_payload (1 MiB by
+	// default), which must then be at least the largest update tandem accepts.
+	MaxEntryBytes int32
+}
+
+var validPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// Backend is the JetStream implementation of backend.Log, backend.Snapshots and backend.Meta.
+// Its methods are safe for concurrent use.
+type Backend struct {
+	js     jetstream.JetStream
+	prefix string
+	stream jetstream.Stream
+	kv     jetstream.KeyValue
+	obs    jetstream.ObjectStore
+}
+
+// Open creates the resources that cfg names, or checks and updates the existing ones (so that
+// every node may call it at start), and returns the backend over them. It returns an error if
+// JetStream does not answer before ctx ends; forming a fresh cluster takes a few seconds, and a
+// caller should retry with short contexts rather than wait with one long one.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "tandem"
+	}
+	if !validPrefix.MatchString(cfg.Prefix) {
+		return nil, fmt.Errorf("jetstream: prefix %q: want letters, digits, '-' and '_'", cfg.Prefix)
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 3
+	}
+	if cfg.Duplicates == 0 {
+		cfg.Duplicates = 2 * time.Minute
+	}
+	b := &Backend{js: js, prefix: cfg.Prefix}
+	sc := jetstream.StreamConfig{
+		Name:        cfg.Prefix + "_updates",
+		Description: "tandem: every document's accepted updates, one subject per document and epoch",
+		Subjects:    []string{cfg.Prefix + ".u.>"},
+		Storage:     jetstream.FileStorage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.Duplicates,
+		MaxMsgSize:  cfg.MaxEntryBytes,
+		// Reads go to the stream's leader: a direct get may be answered by a lagging replica,
+		// which would make a gapless read fall short.
+		AllowDirect: false,
+		RePublish:   &jetstream.RePublish{Source: cfg.Prefix + ".u.>", Destination: cfg.Prefix + ".r.>"},
+	}
+	var err error
+	if b.stream, err = js.CreateOrUpdateStream(ctx, sc); err != nil {
+		return nil, fmt.Errorf("jetstream: stream %s: %w", sc.Name, err)
+	}
+	bucket := cfg.Prefix + "_meta"
+	if _, err := js.KeyValue(ctx, bucket); errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: bucket, Description: "tandem: document metadata and client-ID bindings",
+			History: 1, Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return nil, fmt.Errorf("jetstream: kv %s: %w", bucket, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("jetstream: kv %s: %w", bucket, err)
+	}
+	if b.kv, err = leaderReads(ctx, js, "KV_"+bucket, func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) }); err != nil {
+		return nil, err
+	}
+	objects := cfg.Prefix + "_snapshots"
+	if _, err := js.ObjectStore(ctx, objects); errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket: objects, Description: "tandem: document snapshots",
+			Storage: jetstream.FileStorage, Replicas: cfg.Replicas,
+		})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return nil, fmt.Errorf("jetstream: object store %s: %w", objects, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("jetstream: object store %s: %w", objects, err)
+	}
+	if b.obs, err = leaderReads(ctx, js, "OBJ_"+objects, func() (jetstream.ObjectStore, error) { return js.ObjectStore(ctx, objects) }); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// leaderReads turns direct gets off on the stream behind a KV bucket or an object store, which
+// nats.go creates with them on, and returns a handle made while they are off (a handle decides
+// once, when it is made, whether it reads directly). A direct get may be answered by a replica
+// that lags, and a compare-and-set decided on a stale read, or a cold load checked against one,
+// would be wrong. A node opening the bucket for the first time at the same moment may turn direct
+// gets on again (nats.go's create does), so the stream is checked again after the handle is made.
+func leaderReads[H any](ctx context.Context, js jetstream.JetStream, name string, handle func() (H, error)) (H, error) {
+	var zero H
+	for range 10 {
+		s, err := js.Stream(ctx, name)
+		if err != nil {
+			return zero, fmt.Errorf("jetstream: stream %s: %w", name, err)
+		}
+		if cfg := s.CachedInfo().Config; cfg.AllowDirect {
+			cfg.AllowDirect = false
+			if _, err := js.UpdateStream(ctx, cfg); err != nil {
+				return zero, fmt.Errorf("jetstream: stream %s: turn direct gets off: %w", name, err)
+			}
+		}
+		h, err := handle()
+		if err != nil {
+			return zero, fmt.Errorf("jetstream: %s: %w", name, err)
+		}
+		info, err := js.Stream(ctx, name)
+		if err != nil {
+			return zero, fmt.Errorf("jetstream: stream %s: %w", name, err)
+		}
+		if !info.CachedInfo().Config.AllowDirect {
+			return h, nil
+		}
+	}
+	return zero, fmt.Errorf("jetstream: stream %s: direct gets keep being turned on", name)
+}
+
+// Set returns b as the three stores of the storage contract.
+func (b *Backend) Set() backend.Set {
+	return backend.Set{Log: (*Log)(b), Snapshots: (*Snapshots)(b), Meta: (*Meta)(b)}
+}
+
+// Subject returns the subject of the log (doc, epoch): <prefix>.u.<key>.<epoch>.
+func (b *Backend) Subject(doc string, epoch uint64) string {
+	return b.prefix + ".u." + backend.Key(doc) + "." + strconv.FormatUint(epoch, 10)
+}
+
+// RepublishSubject returns the core NATS subject on which the stream republishes the log (doc,
+// epoch) as it stores it: <prefix>.r.<key>.<epoch>.
+func (b *Backend) RepublishSubject(doc string, epoch uint64) string {
+	return b.prefix + ".r." + backend.Key(doc) + "." + strconv.FormatUint(epoch, 10)
+}
+
+// Log is the update log: a subject per document and epoch in one stream. Positions are stream
+// sequence numbers, so they grow across documents and are not contiguous within one.
+type Log Backend
+
+// Append publishes data to the log's subject and returns its stream sequence once the stream
+// has stored it: on a quorum of replicas, synced to disk when the servers run with sync always.
+// The message ID is a hash of subject and data, so a retried append within the duplicate window
+// is stored once and returns the first one's sequence. While an earlier append of the same bytes
+// is still being stored (its retry came before its quorum did), Append waits for it, until ctx
+// ends.
+func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte) (uint64, error) {
+	subj := (*Backend)(l).Subject(doc, epoch)
+	h := sha256.New()
+	h.Write([]byte(subj))
+	h.Write([]byte{0})
+	h.Write(data)
+	id := hex.EncodeToString(h.Sum(nil)[:16])
+	wait := 10 * time.Millisecond
+	for {
+		ack, err := l.js.Publish(ctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
+		if err == nil {
+			return ack.Sequence, nil
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != errDuplicateInProcess {
+			return 0, fmt.Errorf("jetstream: append to %s: %w", subj, err)
+		}
+		select {
+		case <-ctx.Done():
+			return 0, fmt.Errorf("jetstream: append to %s: waiting for the same append in process: %w", subj, ctx.Err())
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 250*time.Millisecond)
+	}
+}
+
+// errDuplicateInProcess is the server's error code for a message whose ID belongs to a message
+// still being stored (JSStreamDuplicateMessageConflict, 409).
+const errDuplicateInProcess jetstream.ErrorCode = 10158
+
+// directReads is how many entries Read fetches one request each before it switches to an ordered
+// consumer: a repair read of a few entries costs a few round trips, a cold load of a long log one
+// consumer and a round trip per batch.
+const directReads = 8
+
+// readBatch is the most entries one consumer fetch asks for.
+const readBatch = 1024
+
+// Read returns the log's entries in [from, to]. The first few come one request each (the next
+// message of the subject at or after a sequence, answered by the stream's leader); the rest, if
+// any, through an ordered consumer filtered to the subject, up to the subject's last sequence as
+// the leader knew it when the consumer started.
+func (l *Log) Read(ctx context.Context, doc string, epoch, from, to uint64) ([]backend.Entry, error) {
+	subj := (*Backend)(l).Subject(doc, epoch)
+	var out []backend.Entry
+	seq := max(from, 1)
+	for range directReads {
+		if to != 0 && seq > to {
+			return out, nil
+		}
+		m, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: read %s at %d: %w", subj, seq, err)
+		}
+		if to != 0 && m.Sequence > to {
+			return out, nil
+		}
+		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data})
+		seq = m.Sequence + 1
+	}
+	rest, err := l.readConsumer(ctx, subj, seq, to)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, rest...), nil
+}
+
+// readConsumer reads the subject's entries in [from, to] through an ephemeral consumer filtered
+// to the subject, which delivers them in stream order in batches. The number to fetch is the
+// consumer's pending count when it was made, so no fetch waits for messages that do not exist.
+// The consumer's replica may lag the leader, and a delivery may be lost on a reconnect (seen as
+// a jump in the consumer sequence): in either case the read goes on from the leader, one entry a
+// request, up to the subject's last sequence as the leader reported it first.
+func (l *Log) readConsumer(ctx context.Context, subj string, from, to uint64) ([]backend.Entry, error) {
+	last, err := l.stream.GetLastMsgForSubject(ctx, subj)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: read %s: last sequence: %w", subj, err)
+	}
+	end := last.Sequence
+	if to != 0 {
+		end = min(end, to)
+	}
+	if end < from {
+		return nil, nil
+	}
+	var out []backend.Entry
+	next := from // the first sequence not read yet
+	if err := l.readBatches(ctx, subj, end, &next, &out); err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("jetstream: read %s from %d: %w", subj, next, err)
+	}
+	for next <= end {
+		m, err := l.stream.GetMsg(ctx, next, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			break // the rest was purged meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: read %s at %d: %w", subj, next, err)
+		}
+		if m.Sequence > end {
+			break
+		}
+		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data})
+		next = m.Sequence + 1
+	}
+	return out, nil
+}
+
+// readBatches reads what it can of [*next, end] through a consumer, appending to out and moving
+// *next. An error only means that the caller continues without it.
+func (l *Log) readBatches(ctx context.Context, subj string, end uint64, next *uint64, out *[]backend.Entry) error {
+	stream := l.stream.CachedInfo().Config.Name
+	cons, err := l.js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		FilterSubject:     subj,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       *next,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: 30 * time.Second, // in case the deletion below fails
+	})
+	if err != nil {
+		return err
+	}
+	info := cons.CachedInfo()
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		_ = l.js.DeleteConsumer(dctx, stream, info.Name)
+		cancel()
+	}()
+	pending, cseq := info.NumPending, uint64(0)
+	for pending > 0 && *next <= end {
+		batch, err := cons.Fetch(int(min(pending, readBatch)), jetstream.FetchContext(ctx))
+		if err != nil {
+			return err
+		}
+		got := uint64(0)
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				return err
+			}
+			if md.Sequence.Consumer != cseq+1 {
+				return fmt.Errorf("delivery %d after %d: lost in between", md.Sequence.Consumer, cseq)
+			}
+			cseq = md.Sequence.Consumer
+			got++
+			if seq := md.Sequence.Stream; seq >= *next && seq <= end {
+				*out = append(*out, backend.Entry{Seq: seq, Data: m.Data()})
+				*next = seq + 1
+			} else if seq > end {
+				*next = end + 1
+			}
+		}
+		if err := batch.Error(); err != nil {
+			return err
+		}
+		if got == 0 {
+			return nil
+		}
+		pending -= min(got, pending)
+	}
+	return nil
+}
+
+// Purge removes the log's entries below below.
+func (l *Log) Purge(ctx context.Context, doc string, epoch, below uint64) error {
+	if below <= 1 {
+		return nil // nothing lies below; a purge at sequence 0 would remove everything
+	}
+	subj := (*Backend)(l).Subject(doc, epoch)
+	if err := l.stream.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeSequence(below)); err != nil {
+		return fmt.Errorf("jetstream: purge %s below %d: %w", subj, below, err)
+	}
+	return nil
+}
+
+// Drop removes every entry of the log.
+func (l *Log) Drop(ctx context.Context, doc string, epoch uint64) error {
+	subj := (*Backend)(l).Subject(doc, epoch)
+	if err := l.stream.Purge(ctx, jetstream.WithPurgeSubject(subj)); err != nil {
+		return fmt.Errorf("jetstream: drop %s: %w", subj, err)
+	}
+	return nil
+}
+
+// Snapshots keeps snapshot blobs in the object store, chunked by JetStream.
+type Snapshots Backend
+
+// Put stores data under name.
+func (s *Snapshots) Put(ctx context.Context, name string, data []byte) error {
+	if _, err := s.obs.PutBytes(ctx, name, data); err != nil {
+		return fmt.Errorf("jetstream: put snapshot %s: %w", name, err)
+	}
+	return nil
+}
+
+// Get returns the blob stored under name, or backend.ErrNotFound.
+func (s *Snapshots) Get(ctx context.Context, name string) ([]byte, error) {
+	data, err := s.obs.GetBytes(ctx, name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, fmt.Errorf("jetstream: snapshot %s: %w", name, backend.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: get snapshot %s: %w", name, err)
+	}
+	return data, nil
+}
+
+// Delete removes the blob stored under name.
+func (s *Snapshots) Delete(ctx context.Context, name string) error {
+	if err := s.obs.Delete(ctx, name); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("jetstream: delete snapshot %s: %w", name, err)
+	}
+	return nil
+}
+
+// Meta keeps metadata in the KV bucket; revisions are the bucket stream's sequence numbers.
+type Meta Backend
+
+// Get returns the key's value and revision, read from the bucket's leader.
+func (m *Meta) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	e, err := m.kv.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, 0, fmt.Errorf("jetstream: key %s: %w", key, backend.ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("jetstream: get %s: %w", key, err)
+	}
+	return e.Value(), e.Revision(), nil
+}
+
+// Create sets the key if it has no value.
+func (m *Meta) Create(ctx context.Context, key string, value []byte) (uint64, error) {
+	rev, err := m.kv.Create(ctx, key, value)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("jetstream: create %s: %w", key, backend.ErrExists)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("jetstream: create %s: %w", key, err)
+	}
+	return rev, nil
+}
+
+// Update sets the key if its revision is still rev.
+func (m *Meta) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	next, err := m.kv.Update(ctx, key, value, rev)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("jetstream: update %s at revision %d: %w", key, rev, backend.ErrConflict)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("jetstream: update %s: %w", key, err)
+	}
+	return next, nil
+}
+
+// Delete removes the key (a delete marker, which a later Create replaces).
+func (m *Meta) Delete(ctx context.Context, key string) error {
+	if err := m.kv.Delete(ctx, key); err != nil {
+		return fmt.Errorf("jetstream: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+// Keys returns the keys under prefix, which must end with a dot.
+func (m *Meta) Keys(ctx context.Context, prefix string) ([]string, error) {
+	kl, err := m.kv.ListKeysFiltered(ctx, prefix+">")
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: keys %s: %w", prefix, err)
+	}
+	defer kl.Stop()
+	var keys []string
+	for k := range kl.Keys() {
+		keys = append(keys, k)
+	}
+	return keys, ctx.Err()
+}

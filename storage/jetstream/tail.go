@@ -1,0 +1,41 @@
+package jetstream
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Follow subscribes conn to the republished entries of the log (doc, epoch) and calls fn with
+// each, in the order they arrive, on the subscription's goroutine. A delivery lacks nothing a
+// Follower needs: the stream adds the headers Nats-Sequence and Nats-Last-Sequence (the
+// previous sequence of the same subject) when it republishes. Deliveries are at most once; the
+// Follower detects what is lost. A message without valid headers is skipped.
+//
+// The caller unsubscribes when done. Subscribe before loading, so that nothing stored between
+// the load and the subscription is missed (the Follower drops what the load already holds).
+func (b *Backend) Follow(conn *nats.Conn, doc string, epoch uint64, fn func(Delivery)) (*nats.Subscription, error) {
+	subj := b.RepublishSubject(doc, epoch)
+	sub, err := conn.Subscribe(subj, func(m *nats.Msg) {
+		if d, ok := delivery(m); ok {
+			fn(d)
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: follow %s: %w", subj, err)
+	}
+	return sub, nil
+}
+
+func delivery(m *nats.Msg) (Delivery, bool) {
+	seq, err := strconv.ParseUint(m.Header.Get(nats.JSSequence), 10, 64)
+	if err != nil || seq == 0 {
+		return Delivery{}, false
+	}
+	prev, err := strconv.ParseUint(m.Header.Get(nats.JSLastSequence), 10, 64)
+	if err != nil {
+		return Delivery{}, false
+	}
+	return Delivery{Seq: seq, Prev: prev, Data: m.Data}, true
+}
