@@ -699,9 +699,9 @@ func (c *conn) readOne() bool {
 	}
 	c.s.metrics.messagesIn.Inc()
 	c.s.metrics.bytesIn.Add(uint64(len(data)))
-	if f.Op != wsframe.OpBinary {
+	if f.Op != wsframe.OpBinary { // the frame reader refuses text at its first frame already
 		c.s.refuse(reasonTextFrame)
-		c.closeWith(protocol.Errorf(protocol.CloseUnsupportedData, "text frames are not supported: send binary frames"))
+		c.closeWith(errTextFrame)
 		return true
 	}
 	if err := c.handle(data, &c.joined); err != nil {
@@ -722,15 +722,28 @@ func (c *conn) readFailed(err error) bool {
 		c.closeWith(protocol.Errorf(protocol.CloseMessageTooBig, "message exceeds %d bytes", max))
 		return true
 	case errors.As(err, &fe):
-		// The stream cannot be parsed further: the close frame only, as RFC 6455 fails a
-		// connection, then drain.
-		if fe.Code == wsframe.CloseMessageTooBig {
+		// The stream cannot be parsed further: the close frame, then drain. A violation of RFC
+		// 6455 gets the close frame only, as the RFC fails a connection; a refusal of the server's
+		// own (text, a bound) is also said in an error message first.
+		cause := &closeCause{err: &protocol.Error{Code: protocol.CloseCode(fe.Code), Message: fe.Reason}}
+		switch fe.Code {
+		case wsframe.CloseMessageTooBig:
 			c.s.refuse(reasonTooBig)
-		} else {
+			cause.quiet = true
+		case wsframe.CloseUnsupportedData:
+			c.s.refuse(reasonTextFrame)
+			cause.err = errTextFrame
+		case wsframe.CloseTryAgainLater:
+			c.s.refuse(reasonPartialBudget)
+			c.s.warns.warn(nil, "partial message budget exhausted: closing", "doc", c.docID, "conn", c.id, "budget_bytes", c.s.partial.Limit())
+		case wsframe.ClosePolicyViolation:
+			c.s.refuse(reasonFrameStalled)
+		default:
 			c.s.refuse(reasonBadMessage)
+			cause.quiet = true
 		}
 		c.log().Debug("frame refused", "err", err)
-		if c.setClose(&closeCause{err: &protocol.Error{Code: protocol.CloseCode(fe.Code), Message: fe.Reason}, quiet: true}) {
+		if c.setClose(cause) {
 			c.drainRaw(closeGrace)
 		}
 	default:
@@ -780,12 +793,20 @@ func (s *Server) readerConfig(deflate bool) *wsframe.Config {
 }
 
 // newReaderConfigs returns the frame readers' configurations of a server: without and with
-// permessage-deflate.
-func newReaderConfigs(cfg Config, bufs *wsframe.BufferPool) [2]wsframe.Config {
-	return [2]wsframe.Config{
-		{MaxMessageBytes: cfg.MaxMessageBytes, Buffers: bufs},
-		{MaxMessageBytes: cfg.MaxMessageBytes, Deflate: true, Buffers: bufs},
+// permessage-deflate. Text messages are refused at their first frame (the server speaks binary
+// only), messages that do not arrive whole grow in chunks of the server's budget, and a frame
+// begun that stalls is dropped after FrameStallTimeout.
+func newReaderConfigs(cfg Config, bufs *wsframe.BufferPool, budget *wsframe.Budget) [2]wsframe.Config {
+	c := wsframe.Config{
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		RefuseText:      true,
+		Buffers:         bufs,
+		Budget:          budget,
+		StallTimeout:    cfg.FrameStallTimeout,
 	}
+	d := c
+	d.Deflate = true
+	return [2]wsframe.Config{c, d}
 }
 
 // handshakeReadBufferBytes is the read buffer of gorilla's connection, which the server drops

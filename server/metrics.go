@@ -20,6 +20,8 @@ const (
 	reasonShuttingDown    = "shutting_down"
 	reasonLoadFailed      = "load_failed"
 	reasonDeleted         = "document_deleted"
+	reasonPartialBudget   = "partial_message_budget"
+	reasonFrameStalled    = "frame_stalled"
 )
 
 var allReasons = []string{
@@ -27,6 +29,7 @@ var allReasons = []string{
 	reasonTextFrame, reasonTooBig, reasonVersion, reasonInvalidUpdate, reasonDocTooLarge,
 	reasonTooManyConns, reasonAwarenessTooBig, reasonShuttingDown, reasonLoadFailed, reasonDeleted,
 	reasonRateLimited, reasonTokenExpired, reasonTooManySubjectConns, reasonPendingOverflow,
+	reasonPartialBudget, reasonFrameStalled,
 }
 
 // serverMetrics are one Server's Prometheus metrics, all named tandem_*.
