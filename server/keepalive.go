@@ -17,7 +17,7 @@ import (
 // Each pass (keepaliveScan) walks the server's connection table (Server.conns) from its end
 // down, keepaliveChunk connections at a time under Server.mu, and visits each outside the lock
 // (conn.keepalive): a connection silent (no frame of any kind, a pong included) for PongWait is
-// dropped as a timed-out read would be; one whose next ping is due gets a ping, queued like any
+// closed as a slow consumer (conn.closeSilent); one whose next ping is due gets a ping, queued like any
 // frame, and the next one 9/10 of PongWait later. A pass is a tenth of PongWait, so a silent peer
 // is dropped between PongWait and 1.1 PongWait after it was last heard, and pings go out at 9/10
 // of PongWait give or take half a pass: a peer has about a tenth of the pong wait to answer, as
@@ -117,9 +117,7 @@ func (c *conn) keepalive(now time.Time) {
 	t := now.UnixNano()
 	wait := int64(c.s.cfg.PongWait)
 	if t >= c.lastHeard.Load()+wait {
-		if c.setClose(&closeCause{broken: true}) {
-			c.log().Debug("peer silent past the pong wait")
-		}
+		c.closeSilent()
 		return
 	}
 	if t < c.pingAt-int64(c.s.keepalivePeriod())/2 {

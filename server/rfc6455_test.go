@@ -79,7 +79,7 @@ func echoTarget(t *testing.T, limit int) wsTarget {
 		wc := &conn{nc: nc} // no descriptor: every write waits with the deadline
 		write := func(op wsframe.Opcode, p []byte) error {
 			fw.add(op, p)
-			return fw.writeTo(wc, cfg.WriteTimeout)
+			return fw.writeTo(wc, cfg.WriteTimeout, time.Time{})
 		}
 		// closeAndDrain sends a close frame and reads what the peer still sends for a moment, so
 		// that dropping the socket does not reset it under the close frame.
