@@ -78,12 +78,14 @@ func (s *Server) runKeepalive(k *keepaliveScanner) {
 	t := time.NewTicker(s.keepalivePeriod())
 	defer t.Stop()
 	var batch []*conn
+	var burst burstRelease // memory.go
 	for {
 		select {
 		case <-k.stop:
 			return
-		case <-t.C:
+		case now := <-t.C:
 			batch = s.keepaliveScan(batch, (*conn).keepalive)
+			s.afterBurst(&burst, now)
 		}
 	}
 }

@@ -18,11 +18,16 @@ import (
 // partialResult is the JSON result of --mode partial: the unfinished-frames attack. --clients
 // connections (no hello, no token: an open server) each send all but the last byte of a frame
 // that announces --frame-bytes, and hold it for --settle; then they all leave at once, and the
-// server's RSS is followed for --duration.
+// server's RSS is followed for --duration. With --warmup, the same attack runs first for that
+// long, and the baseline (RSS0MB) is measured 10 s after it: a server that has run the attack's
+// code paths once (their pages of the binary, the runtime's threads), so that what stays after
+// the measured round is what the attack itself leaves behind. ColdRSS0MB is the RSS before
+// anything.
 type partialResult struct {
 	Label      string  `json:"label,omitempty"`
 	Conns      int     `json:"conns"`
 	FrameBytes int     `json:"frame_bytes"`
+	ColdRSS0MB float64 `json:"cold_rss0_mb"`
 	RSS0MB     float64 `json:"rss0_mb"`
 	// PeakRSSMB is the highest RSS sampled (every 200 ms) while the connections sent and held.
 	PeakRSSMB float64 `json:"peak_rss_mb"`
@@ -35,7 +40,7 @@ type partialResult struct {
 	// AccountedMB is tandem_partial_message_bytes at the end of the hold, and BudgetRefusals
 	// tandem_refusals_total{reason="partial_message_budget"} (-1: the server has no such metric).
 	AccountedMB    float64 `json:"accounted_mb"`
-	BudgetRefusals int64   `json:"budget_refusals"`
+	BudgetRefusals int64   `json:"budget_refusals"` // in the measured round
 	// After the connections left: the RSS every 10 s (AfterRSSMB[0] at 10 s), the RSS at the end
 	// of --duration, and the seconds until RSS first came within 10 % of RSS0 (-1: not within
 	// --duration).
@@ -51,108 +56,39 @@ func benchPartial(ctx context.Context, e *benchEnv) (*partialResult, error) {
 		return nil, fmt.Errorf("bench: --mode partial needs --server-pid or --spawn (it reads the server's RSS)")
 	}
 	sleepUntil(ctx, time.Now().Add(2*time.Second))
-	rss0, err := procRSS(e.pid)
+	cold, err := procRSS(e.pid)
 	if err != nil {
 		return nil, err
 	}
-	res := &partialResult{Label: o.label, Conns: o.clients, FrameBytes: o.frameBytes, RSS0MB: mib(rss0), ReturnWithin: -1}
+	res := &partialResult{Label: o.label, Conns: o.clients, FrameBytes: o.frameBytes, ColdRSS0MB: mib(cold), ReturnWithin: -1}
 
 	// One frame for every connection: a 64-bit length header, a fixed masking key, the payload
 	// masked once (the server reads bytes, not meaning), all but its last byte sent.
 	key := [4]byte{0x5a, 0x17, 0xc3, 0x81}
 	frame := appendWSFrame(nil, wsOpBinary, make([]byte, o.frameBytes), key)
 	part := frame[:len(frame)-1]
-
-	var peak atomic.Int64
-	peak.Store(rss0)
-	stopSampling := make(chan struct{})
-	var sampler sync.WaitGroup
-	sampler.Add(1)
-	go func() {
-		defer sampler.Done()
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stopSampling:
-				return
-			case <-t.C:
-			}
-			if r, err := procRSS(e.pid); err == nil && r > peak.Load() {
-				peak.Store(r)
-			}
+	rss0 := cold
+	if o.warmup > 0 {
+		e.logf("partial: warm-up round of %v", o.warmup)
+		if _, err := holdUnfinished(ctx, e, part, o.warmup, "warmup-"); err != nil {
+			return nil, err
 		}
-	}()
-
-	e.logf("partial: %d connections each sending %d of a %d-byte frame", o.clients, len(part), len(frame))
-	holdCtx, release := context.WithCancel(ctx)
-	var (
-		wg      sync.WaitGroup
-		refused atomic.Int64
-		open    atomic.Int64
-		sem     = make(chan struct{}, o.connectConcurrency)
-	)
-	for i := 0; i < o.clients; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			select {
-			case sem <- struct{}{}:
-			case <-holdCtx.Done():
-				return
-			}
-			dctx, cancel := context.WithTimeout(holdCtx, 10*time.Second)
-			c, err := wsDial(dctx, strings.TrimSuffix(e.url, "/")+"/v1/docs/"+url.PathEscape(docName(o.docPrefix, i%o.docs))+"/ws")
-			cancel()
-			if err != nil {
-				<-sem
-				refused.Add(1)
-				return
-			}
-			defer c.nc.Close()
-			_ = c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			_, werr := c.nc.Write(part)
-			<-sem
-			if werr != nil {
-				refused.Add(1)
-				return
-			}
-			open.Add(1)
-			// Hold: anything the server sends (an error, a close frame, the end) means it gave up
-			// on this connection before the hold ended.
-			stop := context.AfterFunc(holdCtx, func() { _ = c.nc.SetReadDeadline(time.Now()) })
-			defer stop()
-			var b [256]byte
-			if _, err := c.nc.Read(b[:]); holdCtx.Err() == nil || !isTimeoutErr(err) {
-				refused.Add(1)
-			}
-		}(i)
+		sleepUntil(ctx, time.Now().Add(10*time.Second))
+		if rss0, err = procRSS(e.pid); err != nil {
+			return nil, err
+		}
 	}
-	sleepUntil(ctx, time.Now().Add(o.settle))
-	held, err := procRSS(e.pid)
+	res.RSS0MB = mib(rss0)
+	h, err := holdUnfinished(ctx, e, part, o.settle, "")
 	if err != nil {
-		release()
 		return nil, err
 	}
-	res.HeldRSSMB = mib(held)
-	acc, okAcc := scrapeMetric(ctx, e.url, "tandem_partial_message_bytes")
-	ref, okRef := scrapeMetric(ctx, e.url, `tandem_refusals_total{reason="partial_message_budget"}`)
-	res.AccountedMB, res.BudgetRefusals = mib(acc), ref
-	if !okAcc {
+	res.PeakRSSMB, res.HeldRSSMB, res.Refused = mib(h.peak), mib(h.held), h.refused
+	res.Held = o.clients - res.Refused
+	res.AccountedMB, res.BudgetRefusals = mib(h.accounted), h.budgetRefusals
+	if h.accounted < 0 {
 		res.AccountedMB = -1
 	}
-	if !okRef {
-		res.BudgetRefusals = -1
-	}
-
-	// Everyone leaves at once.
-	release()
-	wg.Wait()
-	close(stopSampling)
-	sampler.Wait()
-	res.PeakRSSMB = mib(peak.Load())
-	res.Refused = int(refused.Load())
-	res.Held = o.clients - res.Refused
 	e.logf("partial: held %d, refused %d; RSS %.1f MiB before, peak %.1f, held %.1f; accounted %.1f MiB", res.Held, res.Refused, res.RSS0MB, res.PeakRSSMB, res.HeldRSSMB, res.AccountedMB)
 
 	left := time.Now()
@@ -175,6 +111,111 @@ func benchPartial(ctx context.Context, e *benchEnv) (*partialResult, error) {
 	}
 	e.logf("partial: RSS after leaving %v MiB (every 10 s); within 10 %% of the baseline after %v s", res.AfterRSSMB, res.ReturnWithin)
 	return res, ctx.Err()
+}
+
+// holdStats is what one round of the attack measured.
+type holdStats struct {
+	peak, held     int64 // RSS: the highest sampled, and at the end of the hold
+	refused        int   // connections the server closed (or refused) before the hold ended
+	accounted      int64 // tandem_partial_message_bytes at the end of the hold; -1 if absent
+	budgetRefusals int64 // tandem_refusals_total{reason="partial_message_budget"}; -1 if absent
+}
+
+// holdUnfinished runs one round of the attack: --clients connections send part and hold it for
+// hold, then all leave at once; it returns once they have.
+func holdUnfinished(ctx context.Context, e *benchEnv, part []byte, hold time.Duration, docPrefix string) (holdStats, error) {
+	o := e.o
+	rss0, err := procRSS(e.pid)
+	if err != nil {
+		return holdStats{}, err
+	}
+	refusedBefore, _ := scrapeMetric(ctx, e.url, `tandem_refusals_total{reason="partial_message_budget"}`)
+	var peak atomic.Int64
+	peak.Store(rss0)
+	stopSampling := make(chan struct{})
+	var sampler sync.WaitGroup
+	sampler.Add(1)
+	go func() {
+		defer sampler.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-t.C:
+			}
+			if r, err := procRSS(e.pid); err == nil && r > peak.Load() {
+				peak.Store(r)
+			}
+		}
+	}()
+
+	e.logf("partial: %d connections each sending %d bytes of a frame", o.clients, len(part))
+	holdCtx, release := context.WithCancel(ctx)
+	defer release()
+	var (
+		wg      sync.WaitGroup
+		refused atomic.Int64
+		sem     = make(chan struct{}, o.connectConcurrency)
+	)
+	for i := 0; i < o.clients; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-holdCtx.Done():
+				return
+			}
+			dctx, cancel := context.WithTimeout(holdCtx, 10*time.Second)
+			c, err := wsDial(dctx, strings.TrimSuffix(e.url, "/")+"/v1/docs/"+url.PathEscape(docPrefix+docName(o.docPrefix, i%o.docs))+"/ws")
+			cancel()
+			if err != nil {
+				<-sem
+				refused.Add(1)
+				return
+			}
+			defer c.nc.Close()
+			_ = c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+			_, werr := c.nc.Write(part)
+			<-sem
+			if werr != nil {
+				refused.Add(1)
+				return
+			}
+			// Hold: anything the server sends (an error, a close frame, the end) means it gave up
+			// on this connection before the hold ended.
+			stop := context.AfterFunc(holdCtx, func() { _ = c.nc.SetReadDeadline(time.Now()) })
+			defer stop()
+			var b [256]byte
+			if _, err := c.nc.Read(b[:]); holdCtx.Err() == nil || !isTimeoutErr(err) {
+				refused.Add(1)
+			}
+		}(i)
+	}
+	sleepUntil(ctx, time.Now().Add(hold))
+	var h holdStats
+	if h.held, err = procRSS(e.pid); err != nil {
+		return h, err
+	}
+	var ok bool
+	if h.accounted, ok = scrapeMetric(ctx, e.url, "tandem_partial_message_bytes"); !ok {
+		h.accounted = -1
+	}
+	if h.budgetRefusals, ok = scrapeMetric(ctx, e.url, `tandem_refusals_total{reason="partial_message_budget"}`); ok {
+		h.budgetRefusals -= refusedBefore // this round's
+	} else {
+		h.budgetRefusals = -1
+	}
+	// Everyone leaves at once.
+	release()
+	wg.Wait()
+	close(stopSampling)
+	sampler.Wait()
+	h.peak = peak.Load()
+	h.refused = int(refused.Load())
+	return h, ctx.Err()
 }
 
 func mib(b int64) float64 { return round1(float64(b) / (1 << 20)) }
