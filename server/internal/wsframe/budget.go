@@ -2,6 +2,7 @@ package wsframe
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
 )
 
@@ -19,13 +20,21 @@ const msgChunkBytes = 16 << 10
 //
 // On Linux the chunks are mapped from the kernel and unmapped when they are given back, so that
 // memory the budget lent returns to the system as soon as it is free, whatever the collector does;
-// elsewhere they come from the Go heap. A Budget is safe for concurrent use.
+// elsewhere they come from the Go heap. Up to budgetKeepChunks chunks given back (1 MiB) are kept
+// for the next messages, so that ordinary traffic maps and unmaps nothing. A Budget is safe for
+// concurrent use.
 type Budget struct {
 	limit int64
 	used  atomic.Int64
 	// refused counts the chunks the budget could not lend.
 	refused atomic.Uint64
+
+	mu   sync.Mutex
+	keep [][]byte // chunks given back, for the next get
 }
+
+// budgetKeepChunks is how many chunks given back a Budget keeps mapped for reuse.
+const budgetKeepChunks = 64
 
 // NewBudget returns a budget of limit bytes (at least one chunk).
 func NewBudget(limit int64) *Budget {
@@ -48,6 +57,15 @@ func (b *Budget) get() ([]byte, error) {
 		b.refused.Add(1)
 		return nil, b.overBudget()
 	}
+	b.mu.Lock()
+	if n := len(b.keep); n > 0 {
+		c := b.keep[n-1]
+		b.keep[n-1] = nil
+		b.keep = b.keep[:n-1]
+		b.mu.Unlock()
+		return c, nil
+	}
+	b.mu.Unlock()
 	c, err := mapChunk(msgChunkBytes)
 	if err != nil {
 		b.used.Add(-msgChunkBytes)
@@ -59,8 +77,15 @@ func (b *Budget) get() ([]byte, error) {
 
 // put takes back a chunk that get lent.
 func (b *Budget) put(c []byte) {
-	unmapChunk(c)
 	b.used.Add(-msgChunkBytes)
+	b.mu.Lock()
+	if len(b.keep) < budgetKeepChunks {
+		b.keep = append(b.keep, c)
+		b.mu.Unlock()
+		return
+	}
+	b.mu.Unlock()
+	unmapChunk(c)
 }
 
 func (b *Budget) overBudget() *Error {
