@@ -18,7 +18,7 @@ import (
 const (
 	burstConns        = 500
 	burstPartialBytes = 16 << 20
-	releaseEvery      = 30 * time.Second
+	releaseEvery      = 10 * time.Second
 )
 
 // burstRelease is the keepalive scanner's record of the peaks since memory was last returned.
