@@ -74,6 +74,7 @@ type benchOptions struct {
 	coldWait time.Duration
 	// partial
 	frameBytes int
+	sendBytes  int
 
 	label      string
 	out        string
@@ -112,7 +113,8 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.readers, "readers", 10, "fresh clients that time their initial sync, one after another (sync)")
 	fs.IntVar(&o.chunk, "chunk", 1000, "edits per update message while building the document (sync; 1 = one message per keystroke)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated document's positions and letters (sync)")
-	fs.IntVar(&o.frameBytes, "frame-bytes", 1<<20, "length each unfinished frame announces; all but its last byte are sent (partial)")
+	fs.IntVar(&o.frameBytes, "frame-bytes", 1<<20, "length each unfinished frame announces (partial)")
+	fs.IntVar(&o.sendBytes, "send-bytes", -1, "bytes of each unfinished frame's payload sent (partial; -1: all but the last, 0: the header only)")
 	fs.DurationVar(&o.coldWait, "cold-wait", 0, "without --spawn: after building, disconnect and wait this long (past the server's idle unload) so that the first reader loads from storage (sync)")
 	fs.StringVar(&o.label, "label", "", "label copied into the JSON result")
 	fs.StringVar(&o.out, "out", "", "append the JSON result to this file")
@@ -159,6 +161,9 @@ func (o *benchOptions) validate() error {
 	}
 	if o.mode == "partial" && (o.frameBytes < 2 || o.frameBytes > 64<<20) {
 		return fmt.Errorf("--frame-bytes %d: want 2 to %d", o.frameBytes, 64<<20)
+	}
+	if o.mode == "partial" && (o.sendBytes < -1 || o.sendBytes >= o.frameBytes) {
+		return fmt.Errorf("--send-bytes %d: want -1 to --frame-bytes minus 1", o.sendBytes)
 	}
 	if o.docs < 1 || o.docs > o.clients && o.mode != "idle" && o.mode != "sync" {
 		return fmt.Errorf("--docs %d: want 1 to --clients", o.docs)

@@ -17,7 +17,7 @@ import (
 
 // partialResult is the JSON result of --mode partial: the unfinished-frames attack. --clients
 // connections (no hello, no token: an open server) each send all but the last byte of a frame
-// that announces --frame-bytes, and hold it for --settle; then they all leave at once, and the
+// that announces --frame-bytes (or --send-bytes of its payload), and hold it for --settle; then they all leave at once, and the
 // server's RSS is followed for --duration. With --warmup, the same attack runs first for that
 // long, and the baseline (RSS0MB) is measured 10 s after it: a server that has run the attack's
 // code paths once (their pages of the binary, the runtime's threads), so that what stays after
@@ -67,6 +67,9 @@ func benchPartial(ctx context.Context, e *benchEnv) (*partialResult, error) {
 	key := [4]byte{0x5a, 0x17, 0xc3, 0x81}
 	frame := appendWSFrame(nil, wsOpBinary, make([]byte, o.frameBytes), key)
 	part := frame[:len(frame)-1]
+	if o.sendBytes >= 0 {
+		part = frame[:len(frame)-o.frameBytes+o.sendBytes]
+	}
 	rss0 := cold
 	if o.warmup > 0 {
 		e.logf("partial: warm-up round of %v", o.warmup)
