@@ -765,8 +765,9 @@ func (c *conn) drainRaw(d time.Duration) {
 // answered. It reports whether the reader goes on: false once the peer's close frame has come,
 // the stream is broken, or the socket has failed.
 func (c *conn) readOne() bool {
-	// No read deadline: a peer silent for PongWait, inside a frame or between frames, is closed by
-	// the keepalive scanner (keepalive.go), which makes this read return.
+	// No read deadline between messages: a peer silent for PongWait is closed by the keepalive
+	// scanner (keepalive.go). Inside a frame or a fragmented message, the frame reader sets one
+	// (FrameStallTimeout), and a peer that stalls there fails the read (1008, readFailed).
 	f, err := c.fr.Next()
 	if err != nil {
 		return c.readFailed(err)
