@@ -3,6 +3,8 @@ package server
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -85,5 +87,52 @@ func TestSlowConsumerResumes(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// BenchmarkSlowConsumerParked measures what a client that stops reading has parked in the kernel's
+// buffers (the server's send buffer and its own receive buffer) when the server gives up on it:
+// a writer sends 8 KiB updates until the slow client is closed (its send queue, 4 MiB by default,
+// fills), and the slow client, reading again, counts the bytes it finds. It reports them as
+// parked-bytes, with the updates it took (updates).
+//
+//	go test -run '^$' -bench SlowConsumerParked -benchtime 3x ./server/
+func BenchmarkSlowConsumerParked(b *testing.B) {
+	for range b.N {
+		s, err := New(Config{DataPath: b.TempDir() + "/p.db", StorageNoSync: true, PongWait: time.Minute, SecurityConfig: SecurityConfig{UpdatesPerSecond: 1e6, UpdateBurst: 1e6}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		srv := httptest.NewServer(s.Handler())
+		slow, _ := wstest.NewEditor(903)
+		writer, _ := wstest.NewEditor(901)
+		for _, e := range []*wstest.Editor{slow, writer} {
+			if err := e.Join(context.Background(), srv.URL, "parked", wstest.DialOptions{}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		chunk := string(bytes.Repeat([]byte("x"), 8<<10))
+		sent := 0
+		for ; s.metrics.slowConsumers.Value(slowQueueFull)+s.metrics.slowConsumers.Value(slowWriteStalled) == 0; sent++ {
+			if sent == 5000 {
+				b.Fatalf("no slow consumer after %d updates", sent)
+			}
+			if err := writer.Insert("body", 0, chunk); err != nil {
+				b.Fatal(err)
+			}
+			if err := writer.Pump(10*time.Second, func() bool { return writer.Acked == writer.Sent }); err != nil {
+				b.Fatal(err)
+			}
+		}
+		nc := slow.WS.UnderlyingConn()
+		_ = nc.SetReadDeadline(time.Now().Add(20 * time.Second))
+		n, _ := io.Copy(io.Discard, nc)
+		b.ReportMetric(float64(n), "parked-bytes")
+		b.ReportMetric(float64(sent), "updates")
+		_ = writer.Close()
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_ = s.Shutdown(ctx)
+		cancel()
 	}
 }
