@@ -1125,7 +1125,7 @@ func (a *actor) out(c *conn, f outFrame, need uint64) {
 	}
 	if len(q) >= a.s.cfg.SendQueueMessages {
 		delete(a.gated, c)
-		a.s.metrics.slowConsumers.Inc()
+		a.s.metrics.slowConsumers.Inc(slowQueueFull)
 		c.closeWith(errSlowConsumer)
 		return
 	}

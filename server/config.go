@@ -52,9 +52,35 @@ type Config struct {
 	// consequence as SendQueueBytes. Zero means 4096.
 	SendQueueMessages int
 
-	// WriteTimeout is the deadline of every write to a socket; a write that takes longer closes
-	// the connection. Zero means 10 s.
+	// SendBufferBytes is the kernel's send buffer (SO_SNDBUF) of every WebSocket connection's
+	// socket: what one connection may park in the kernel beyond its send queue. It also turns off
+	// the kernel's growth of the buffer (to several MiB on Linux), which would hide a client that
+	// stopped reading for megabytes. Linux counts its own overhead in it, so about half of it
+	// holds data. Zero means 256 KiB.
+	SendBufferBytes int
+
+	// WriteTimeout is how long a connection's socket may take no byte while frames wait to be
+	// written to it. Past it the client is a slow consumer: the connection is closed with 1013
+	// (after the end of the frame being written, within CloseTimeout). Zero means 10 s.
 	WriteTimeout time.Duration
+
+	// CloseTimeout bounds how long a closing connection waits for its socket to take the end of
+	// a frame begun and its error message and close frame, so that a client that stopped reading
+	// and reads again within it gets a whole stream and the close code; then the connection is
+	// dropped. Zero means 10 s.
+	CloseTimeout time.Duration
+
+	// MaxPartialMessageBytes bounds, over the whole server, the memory held by incoming WebSocket
+	// messages that have begun to arrive and are not whole yet (a message is put together in
+	// 16 KiB chunks as its bytes arrive; a header's announced length is never allocated ahead). A
+	// connection whose message needs a chunk past the bound is closed with 1013. It may not be
+	// below MaxMessageBytes. Zero means 64 MiB, or twice MaxMessageBytes if that is more.
+	MaxPartialMessageBytes int64
+
+	// FrameStallTimeout is how long a frame or a fragmented message that has begun to arrive may
+	// wait for its next byte; past it the connection is closed with 1008. Zero means 10 s, or a
+	// third of PongWait if that is shorter.
+	FrameStallTimeout time.Duration
 
 	// PongWait is how long a connection may stay silent (no pong, no message) before it is
 	// closed; the server pings at 9/10 of it. Zero means 30 s.
@@ -116,24 +142,28 @@ type Config struct {
 
 // Defaults, applied by withDefaults to zero fields.
 const (
-	DefaultMaxMessageBytes     = 1 << 20
-	DefaultMaxDocumentBytes    = 64 << 20
-	DefaultMaxConnsPerDocument = 1000
-	DefaultMaxAwarenessBytes   = 4 << 10
-	DefaultSendQueueBytes      = 4 << 20
-	DefaultSendQueueMessages   = 4096
-	DefaultWriteTimeout        = 10 * time.Second
-	DefaultPongWait            = 30 * time.Second
-	DefaultAwarenessInterval   = 50 * time.Millisecond
-	DefaultPresenceWait        = 6 * time.Second
-	DefaultIdleUnloadAfter     = 30 * time.Second
-	DefaultCompactLogEntries   = 1000
-	DefaultCompactLogBytes     = 8 << 20
-	DefaultSaveRetries         = 5
-	DefaultSaveRetryBackoff    = 250 * time.Millisecond
-	DefaultActorInbox          = 256
-	DefaultShutdownTimeout     = 10 * time.Second
-	DefaultStorageLockTimeout  = time.Second
+	DefaultMaxMessageBytes        = 1 << 20
+	DefaultMaxDocumentBytes       = 64 << 20
+	DefaultMaxConnsPerDocument    = 1000
+	DefaultMaxAwarenessBytes      = 4 << 10
+	DefaultSendQueueBytes         = 4 << 20
+	DefaultSendQueueMessages      = 4096
+	DefaultSendBufferBytes        = 256 << 10
+	DefaultWriteTimeout           = 10 * time.Second
+	DefaultCloseTimeout           = 10 * time.Second
+	DefaultMaxPartialMessageBytes = 64 << 20
+	DefaultFrameStallTimeout      = 10 * time.Second
+	DefaultPongWait               = 30 * time.Second
+	DefaultAwarenessInterval      = 50 * time.Millisecond
+	DefaultPresenceWait           = 6 * time.Second
+	DefaultIdleUnloadAfter        = 30 * time.Second
+	DefaultCompactLogEntries      = 1000
+	DefaultCompactLogBytes        = 8 << 20
+	DefaultSaveRetries            = 5
+	DefaultSaveRetryBackoff       = 250 * time.Millisecond
+	DefaultActorInbox             = 256
+	DefaultShutdownTimeout        = 10 * time.Second
+	DefaultStorageLockTimeout     = time.Second
 
 	maxSaveRetryBackoff = 30 * time.Second
 )
@@ -158,8 +188,16 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MaxAwarenessBytes, min(DefaultMaxAwarenessBytes, c.MaxMessageBytes))
 	setInt(&c.SendQueueBytes, DefaultSendQueueBytes)
 	setInt(&c.SendQueueMessages, DefaultSendQueueMessages)
+	setInt(&c.SendBufferBytes, DefaultSendBufferBytes)
 	setDur(&c.WriteTimeout, DefaultWriteTimeout)
+	setDur(&c.CloseTimeout, DefaultCloseTimeout)
+	if c.MaxPartialMessageBytes == 0 {
+		c.MaxPartialMessageBytes = max(DefaultMaxPartialMessageBytes, 2*int64(c.MaxMessageBytes))
+	}
 	setDur(&c.PongWait, DefaultPongWait)
+	if c.PongWait > 0 {
+		setDur(&c.FrameStallTimeout, min(DefaultFrameStallTimeout, c.PongWait/3))
+	}
 	setDur(&c.AwarenessInterval, DefaultAwarenessInterval)
 	setDur(&c.PresenceWait, DefaultPresenceWait)
 	setDur(&c.IdleUnloadAfter, DefaultIdleUnloadAfter)
@@ -206,7 +244,11 @@ func (c Config) validate() error {
 		{"MaxAwarenessBytes", int64(c.MaxAwarenessBytes)},
 		{"SendQueueBytes", int64(c.SendQueueBytes)},
 		{"SendQueueMessages", int64(c.SendQueueMessages)},
+		{"SendBufferBytes", int64(c.SendBufferBytes)},
 		{"WriteTimeout", int64(c.WriteTimeout)},
+		{"CloseTimeout", int64(c.CloseTimeout)},
+		{"MaxPartialMessageBytes", c.MaxPartialMessageBytes},
+		{"FrameStallTimeout", int64(c.FrameStallTimeout)},
 		{"PongWait", int64(c.PongWait)},
 		{"AwarenessInterval", int64(c.AwarenessInterval)},
 		{"PresenceWait", int64(c.PresenceWait)},
@@ -229,6 +271,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxAwarenessBytes > c.MaxMessageBytes {
 		return bad("MaxAwarenessBytes", "(%d) exceeds MaxMessageBytes (%d)", c.MaxAwarenessBytes, c.MaxMessageBytes)
+	}
+	if c.MaxPartialMessageBytes < int64(c.MaxMessageBytes) {
+		return bad("MaxPartialMessageBytes", "(%d) is below MaxMessageBytes (%d)", c.MaxPartialMessageBytes, c.MaxMessageBytes)
 	}
 	if c.PongWait < 10*time.Millisecond {
 		return bad("PongWait", "is below 10ms (%s)", c.PongWait)

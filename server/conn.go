@@ -2,11 +2,13 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,6 +123,7 @@ type restWrite struct {
 	bufs   [][]byte
 	queued int        // what it counts in queueBytes
 	frames []outFrame // the frames it ends, for the metrics
+	off    int        // the bytes of those frames written before bufs
 }
 
 // closeCause says why a connection closes and what to send before the close.
@@ -134,13 +137,18 @@ type closeCause struct {
 	// peerClosed: the peer's close frame came first; ours answers it (err holds the peer's code),
 	// and the reader has nothing more to wait for.
 	peerClosed bool
-	// broken: the socket failed (read or write error, silence); send nothing, just drop it.
+	// broken: the socket failed (read or write error); send nothing, just drop it.
 	broken bool
+	// slow: the peer does not read what it is sent (slow consumer). Frames not yet begun are
+	// dropped; the one being written is finished, then the error message and the close frame
+	// follow, within CloseTimeout, for a client that reads again.
+	slow bool
 }
 
 // newConn returns a connection on nc, which becomes a sockConn if it is plain TCP (detachConn).
 func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 	if nc != nil {
+		setSendBuffer(nc, s.cfg.SendBufferBytes)
 		nc = detachConn(nc)
 	}
 	s.mu.Lock()
@@ -190,6 +198,19 @@ func (c *conn) isReadOnly() bool { return c.flags.Load()&connReadOnly != 0 }
 
 // hasPresence reports whether c's peer shows a presence to the others.
 func (c *conn) hasPresence() bool { return c.flags.Load()&connPresence != 0 }
+
+// setSendBuffer sets the kernel's send buffer (SO_SNDBUF) of nc's socket, plain or under TLS, to
+// n bytes: what the connection may park in the kernel beyond its send queue. Setting it also
+// stops the kernel from growing the buffer (to megabytes on Linux) for a client that reads
+// slowly, which would hide a client that stopped reading behind megabytes of buffered frames.
+func setSendBuffer(nc net.Conn, n int) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		nc = tc.NetConn()
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(n)
+	}
+}
 
 // ctx returns the connection as a context, done once the connection starts closing: what the
 // reader's calls to the actor and its rate-limit waits give up on.
@@ -301,10 +322,10 @@ func (c *conn) admitLocked(f outFrame) bool {
 	cfg := &c.s.cfg
 	if len(c.queue) >= cfg.SendQueueMessages || (c.queueBytes > 0 && c.queueBytes+len(f.data) > cfg.SendQueueBytes) {
 		n, b := len(c.queue), c.queueBytes
-		c.closeErr = &closeCause{err: errSlowConsumer}
+		c.closeErr = &closeCause{err: errSlowConsumer, slow: true}
 		c.closed()
 		c.mu.Unlock()
-		c.s.metrics.slowConsumers.Inc()
+		c.s.metrics.slowConsumers.Inc(slowQueueFull)
 		c.s.warns.warn(nil, "slow consumer: closing", "doc", c.docID, "conn", c.id, "queued_messages", n, "queued_bytes", b)
 		return false
 	}
@@ -380,7 +401,7 @@ func (c *conn) handOver(bufs [][]byte, n, total int, err error, frames []outFram
 		return
 	}
 	c.mu.Lock()
-	c.rest = &restWrite{bufs: consumeBufs(bufs, n), queued: queued + total - n, frames: frames}
+	c.rest = &restWrite{bufs: consumeBufs(bufs, n), queued: queued + total - n, frames: frames, off: n}
 	c.queueBytes += total - n
 	c.wg.Add(1)
 	go c.drain()
@@ -466,6 +487,17 @@ func (c *conn) closed() {
 	}
 }
 
+// closeSilent closes a connection whose peer has been silent (no frame, not even a pong) for
+// PongWait. Either it is gone, or it does not read (its pings wait unread): a slow consumer, closed
+// with 1013 like one, so that a client that reads again within CloseTimeout gets the close code
+// rather than a stream cut short. A peer that is gone costs at most CloseTimeout more.
+func (c *conn) closeSilent() {
+	if c.setClose(&closeCause{err: errNoPong, slow: true}) {
+		c.s.metrics.slowConsumers.Inc(slowNoPong)
+		c.log().Debug("peer silent past the pong wait")
+	}
+}
+
 // closing reports whether the connection has started closing.
 func (c *conn) closing() bool {
 	c.mu.Lock()
@@ -476,9 +508,15 @@ func (c *conn) closing() bool {
 // drain is the connection's writer: it writes what is queued, each pass in one system call, until
 // the queue is empty (and then exits; the next send starts another) or the connection closes (and
 // then finishes it). At most one drain runs at a time, so frames never interleave on the socket.
+//
+// A write whose socket takes no byte for WriteTimeout makes the connection a slow consumer
+// (writeFailed): the frame being written is finished and the close frame follows (finish), so
+// that a client that reads again gets a whole stream and the code 1013, never a frame cut short.
 func (c *conn) drain() {
 	defer c.wg.Done()
 	var w frameWriter
+	var tail [][]byte // the end of a frame begun, to write before the close frame
+	failed := false   // a write failed: the connection closes (writeFailed gave the cause)
 	for {
 		c.mu.Lock()
 		rest := c.rest
@@ -492,55 +530,125 @@ func (c *conn) drain() {
 			return
 		}
 		c.mu.Unlock()
-		if cause != nil && (cause.broken || cause.peerClosed || cause.err == errSlowConsumer) {
+		if cause != nil && (cause.broken || cause.peerClosed || cause.slow) {
+			c.unqueue(payloadBytes(batch))
 			batch = nil
+			if rest != nil {
+				// Only the frame being written is finished, with the close frame.
+				if !cause.broken {
+					tail = frameTail(rest.frames, rest.off, rest.bufs)
+				}
+				c.unqueue(rest.queued)
+				rest = nil
+			}
 		}
-		if rest != nil && (cause == nil || !cause.broken) {
-			// The end of a frame begun by writeInline goes first, even when closing: a close
-			// frame after half a frame would break the stream.
-			if err := c.writeBufs(rest.bufs, c.s.cfg.WriteTimeout); err == nil {
+		if rest != nil {
+			n, err := c.writeBufs(rest.bufs, c.s.cfg.WriteTimeout, time.Time{})
+			if err == nil {
 				c.written(rest.frames, rest.queued)
 			} else {
-				c.mu.Lock()
-				c.queueBytes -= rest.queued
-				c.mu.Unlock()
-				c.log().Debug("write failed", "err", err)
-				c.setClose(&closeCause{broken: true})
+				c.unqueue(rest.queued)
+				tail, failed = c.writeFailed(err, rest.frames, rest.off+n, consumeBufs(rest.bufs, n)), true
+				c.unqueue(payloadBytes(batch))
 				batch = nil
 			}
 		}
 		if len(batch) > 0 {
-			err := c.writeFrames(&w, batch)
-			clear(batch)
-			if err != nil {
-				c.log().Debug("write failed", "err", err)
-				c.setClose(&closeCause{broken: true})
+			bufs, _ := w.gather(batch)
+			n, err := c.writeBufs(bufs, c.s.cfg.WriteTimeout, time.Time{})
+			if err == nil {
+				c.written(batch, payloadBytes(batch))
+			} else {
+				c.unqueue(payloadBytes(batch))
+				tail, failed = c.writeFailed(err, batch, n, consumeBufs(bufs, n)), true
 			}
+			w.reset()
+			clear(batch)
+		}
+		if failed {
+			c.mu.Lock()
+			cause = c.closeErr
+			c.mu.Unlock()
 		}
 		if cause != nil {
-			c.finish(&w, cause)
+			c.finish(&w, cause, tail)
 			c.dropped()
 			return
 		}
 	}
 }
 
-// writeBufs writes bufs whole: first as far as the socket's buffer takes them at once (writeNow),
-// then, if anything is left, with deadline d, waiting for the socket.
-func (c *conn) writeBufs(bufs [][]byte, d time.Duration) error {
-	if c.direct {
-		return c.s.poll.writeAll(c.nc, bufs, d)
+// unqueue takes n bytes of frames that will not be written out of queueBytes.
+func (c *conn) unqueue(n int) {
+	if n != 0 {
+		c.mu.Lock()
+		c.queueBytes -= n
+		c.mu.Unlock()
 	}
-	if err := c.nc.SetWriteDeadline(time.Now().Add(d)); err != nil {
-		return err
+}
+
+// writeFailed acts on a failed write of frames, of which done bytes were written, rest being
+// what is left of them, and returns what the close must be preceded by. A socket that took no
+// byte for WriteTimeout is a slow consumer (closed with 1013; the rest of the frame being written
+// is returned, to go before the close frame); any other error is a broken socket.
+func (c *conn) writeFailed(err error, frames []outFrame, done int, rest [][]byte) [][]byte {
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		c.log().Debug("write failed", "err", err)
+		c.setClose(&closeCause{broken: true})
+		return nil
+	}
+	if c.setClose(&closeCause{err: errWriteStalled, slow: true}) {
+		c.s.metrics.slowConsumers.Inc(slowWriteStalled)
+		c.s.warns.warn(nil, "slow consumer: the socket took nothing for the write timeout: closing", "doc", c.docID, "conn", c.id, "write_timeout", c.s.cfg.WriteTimeout)
+	}
+	return frameTail(frames, done, rest)
+}
+
+// frameTail returns the part of rest (what is left to write of frames, done bytes of which are
+// written) that ends the frame being written: nothing when done is at a frame's end. The slices
+// are new; the bytes are rest's.
+func frameTail(frames []outFrame, done int, rest [][]byte) [][]byte {
+	end := 0
+	for _, f := range frames {
+		if end >= done {
+			break
+		}
+		end += wsframe.HeaderLen(len(f.data)) + len(f.data)
+	}
+	left := end - done
+	var tail [][]byte
+	for _, b := range rest {
+		if left <= 0 {
+			break
+		}
+		k := min(len(b), left)
+		tail = append(tail, b[:k])
+		left -= k
+	}
+	return tail
+}
+
+// writeBufs writes bufs whole and returns the bytes written: first as far as the socket's buffer
+// takes them at once, then waiting for the socket, for at most idle since it last took bytes and
+// never past limit (zero: none). A wait that passes its bound fails with os.ErrDeadlineExceeded.
+func (c *conn) writeBufs(bufs [][]byte, idle time.Duration, limit time.Time) (int, error) {
+	if c.direct {
+		return c.s.poll.writeAll(c.nc, bufs, idle, limit)
+	}
+	// Without the descriptor the deadline is set once: idle from now, within limit.
+	d := time.Now().Add(idle)
+	if !limit.IsZero() && limit.Before(d) {
+		d = limit
+	}
+	if err := c.nc.SetWriteDeadline(d); err != nil {
+		return 0, err
 	}
 	if len(bufs) == 1 {
-		_, err := c.nc.Write(bufs[0])
-		return err
+		return c.nc.Write(bufs[0])
 	}
 	nb := net.Buffers(bufs)
-	_, err := nb.WriteTo(c.nc)
-	return err
+	n, err := nb.WriteTo(c.nc)
+	return int(n), err
 }
 
 // frameWriter gathers frames for one system call: headers and small payloads are copied
@@ -601,35 +709,31 @@ func (w *frameWriter) gather(frames []outFrame) ([][]byte, int) {
 	return w.bufs, total
 }
 
-// writeTo writes the gathered frames to c (conn.writeBufs, deadline d), and empties w.
-func (w *frameWriter) writeTo(c *conn, d time.Duration) error {
+// writeTo writes the gathered frames to c (conn.writeBufs: idle and limit bound the waits), and
+// empties w.
+func (w *frameWriter) writeTo(c *conn, idle time.Duration, limit time.Time) error {
 	if w.start < len(w.flat) {
 		w.bufs = append(w.bufs, w.flat[w.start:])
 	}
-	defer func() {
-		clear(w.bufs)
-		w.bufs, w.flat, w.start = w.bufs[:0], nil, 0
-	}()
+	defer w.reset()
 	if len(w.bufs) == 0 {
 		return nil
 	}
-	return c.writeBufs(w.bufs, d)
+	_, err := c.writeBufs(w.bufs, idle, limit)
+	return err
 }
 
-// writeFrames writes a batch of queued frames in one writev, and accounts for them.
-func (c *conn) writeFrames(w *frameWriter, batch []outFrame) error {
-	w.gather(batch)
-	if err := w.writeTo(c, c.s.cfg.WriteTimeout); err != nil {
-		return err
-	}
-	c.written(batch, payloadBytes(batch))
-	return nil
+// reset empties w, keeping nothing the frames point to.
+func (w *frameWriter) reset() {
+	clear(w.bufs)
+	w.bufs, w.flat, w.start = w.bufs[:0], nil, 0
 }
 
-// finish sends the error message and the close frame the cause calls for, waits for the peer's
-// close (the reader ends when it arrives) or closeGrace, and drops the socket. It runs once, on
-// the last drain goroutine; the connection's end (ended) waits for that goroutine.
-func (c *conn) finish(w *frameWriter, cause *closeCause) {
+// finish sends tail (the end of a frame begun), then the error message and the close frame the
+// cause calls for, waiting at most CloseTimeout for the socket to take them; then it waits for the
+// peer's close (the reader ends when it arrives) or closeGrace, and drops the socket. It runs once,
+// on the last drain goroutine; the connection's end (ended) waits for that goroutine.
+func (c *conn) finish(w *frameWriter, cause *closeCause, tail [][]byte) {
 	c.mu.Lock()
 	var readerDone chan struct{}
 	if !c.readerEnded {
@@ -639,13 +743,14 @@ func (c *conn) finish(w *frameWriter, cause *closeCause) {
 	c.mu.Unlock()
 	if !cause.broken && cause.err != nil {
 		e := cause.err
+		w.bufs = append(w.bufs[:0], tail...)
 		var msg []byte
 		if !cause.quiet && e.Code != protocol.CloseNormal && e.Code != protocol.CloseGoingAway {
 			msg = protocol.EncodeFrame(0, e)
 			w.add(wsframe.OpBinary, msg)
 		}
 		w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(e.Code), e.CloseReason()))
-		if err := w.writeTo(c, c.s.cfg.WriteTimeout); err != nil {
+		if err := w.writeTo(c, c.s.cfg.CloseTimeout, time.Now().Add(c.s.cfg.CloseTimeout)); err != nil {
 			c.log().Debug("close frame not sent", "err", err)
 		} else if msg != nil {
 			c.s.metrics.messagesOut.Inc()
@@ -690,8 +795,9 @@ func (c *conn) drainRaw(d time.Duration) {
 // answered. It reports whether the reader goes on: false once the peer's close frame has come,
 // the stream is broken, or the socket has failed.
 func (c *conn) readOne() bool {
-	// No read deadline: a peer silent for PongWait, inside a frame or between frames, is closed by
-	// the keepalive scanner (keepalive.go), which makes this read return.
+	// No read deadline between messages: a peer silent for PongWait is closed by the keepalive
+	// scanner (keepalive.go). Inside a frame or a fragmented message, the frame reader sets one
+	// (FrameStallTimeout), and a peer that stalls there fails the read (1008, readFailed).
 	f, err := c.fr.Next()
 	if err != nil {
 		return c.readFailed(err)
@@ -729,9 +835,9 @@ func (c *conn) readOne() bool {
 	}
 	c.s.metrics.messagesIn.Inc()
 	c.s.metrics.bytesIn.Add(uint64(len(data)))
-	if f.Op != wsframe.OpBinary {
+	if f.Op != wsframe.OpBinary { // the frame reader refuses text at its first frame already
 		c.s.refuse(reasonTextFrame)
-		c.closeWith(protocol.Errorf(protocol.CloseUnsupportedData, "text frames are not supported: send binary frames"))
+		c.closeWith(errTextFrame)
 		return true
 	}
 	if err := c.handle(data, &c.joined); err != nil {
@@ -752,15 +858,28 @@ func (c *conn) readFailed(err error) bool {
 		c.closeWith(protocol.Errorf(protocol.CloseMessageTooBig, "message exceeds %d bytes", max))
 		return true
 	case errors.As(err, &fe):
-		// The stream cannot be parsed further: the close frame only, as RFC 6455 fails a
-		// connection, then drain.
-		if fe.Code == wsframe.CloseMessageTooBig {
+		// The stream cannot be parsed further: the close frame, then drain. A violation of RFC
+		// 6455 gets the close frame only, as the RFC fails a connection; a refusal of the server's
+		// own (text, a bound) is also said in an error message first.
+		cause := &closeCause{err: &protocol.Error{Code: protocol.CloseCode(fe.Code), Message: fe.Reason}}
+		switch fe.Code {
+		case wsframe.CloseMessageTooBig:
 			c.s.refuse(reasonTooBig)
-		} else {
+			cause.quiet = true
+		case wsframe.CloseUnsupportedData:
+			c.s.refuse(reasonTextFrame)
+			cause.err = errTextFrame
+		case wsframe.CloseTryAgainLater:
+			c.s.refuse(reasonPartialBudget)
+			c.s.warns.warn(nil, "partial message budget exhausted: closing", "doc", c.docID, "conn", c.id, "budget_bytes", c.s.partial.Limit())
+		case wsframe.ClosePolicyViolation:
+			c.s.refuse(reasonFrameStalled)
+		default:
 			c.s.refuse(reasonBadMessage)
+			cause.quiet = true
 		}
 		c.log().Debug("frame refused", "err", err)
-		if c.setClose(&closeCause{err: &protocol.Error{Code: protocol.CloseCode(fe.Code), Message: fe.Reason}, quiet: true}) {
+		if c.setClose(cause) {
 			c.drainRaw(closeGrace)
 		}
 	default:
@@ -810,12 +929,20 @@ func (s *Server) readerConfig(deflate bool) *wsframe.Config {
 }
 
 // newReaderConfigs returns the frame readers' configurations of a server: without and with
-// permessage-deflate.
-func newReaderConfigs(cfg Config, bufs *wsframe.BufferPool) [2]wsframe.Config {
-	return [2]wsframe.Config{
-		{MaxMessageBytes: cfg.MaxMessageBytes, Buffers: bufs},
-		{MaxMessageBytes: cfg.MaxMessageBytes, Deflate: true, Buffers: bufs},
+// permessage-deflate. Text messages are refused at their first frame (the server speaks binary
+// only), messages that do not arrive whole grow in chunks of the server's budget, and a frame
+// begun that stalls is dropped after FrameStallTimeout.
+func newReaderConfigs(cfg Config, bufs *wsframe.BufferPool, budget *wsframe.Budget) [2]wsframe.Config {
+	c := wsframe.Config{
+		MaxMessageBytes: cfg.MaxMessageBytes,
+		RefuseText:      true,
+		Buffers:         bufs,
+		Budget:          budget,
+		StallTimeout:    cfg.FrameStallTimeout,
 	}
+	d := c
+	d.Deflate = true
+	return [2]wsframe.Config{c, d}
 }
 
 // handshakeReadBufferBytes is the read buffer of gorilla's connection, which the server drops

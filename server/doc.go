@@ -42,8 +42,12 @@
 //     connections every tenth of PongWait (a sixth of PresenceWait if shorter), pings them and
 //     closes a peer silent for PongWait, or for PresenceWait if it shows a presence.
 //     The outbound queue is bounded in messages and bytes; a connection that would
-//     overflow it is a slow consumer and is closed with 1013 (its client resyncs by state vector,
-//     so nothing is lost).
+//     overflow it, whose socket takes no byte for WriteTimeout, or that answers no ping for
+//     PongWait is a slow consumer and is closed with 1013 after the frame being written, so that
+//     a client that reads again gets the code (it resyncs by state vector, so nothing is lost).
+//     Incoming messages that do not arrive whole grow in chunks of one server-wide budget
+//     (MaxPartialMessageBytes; wsframe.Budget), and a frame begun that stalls is dropped after
+//     FrameStallTimeout. docs/server.md, "Resource model", lists every bound.
 //   - The registry maps document IDs to actors under one mutex, get-or-create. An actor that exits
 //     removes itself first, then answers what is left in its inbox with errRetry, so that a late
 //     request starts a fresh actor, which loads the document again.

@@ -24,6 +24,9 @@ var (
 var (
 	errGoingAway      = protocol.Errorf(protocol.CloseGoingAway, "server shutting down")
 	errSlowConsumer   = protocol.Errorf(protocol.CloseTryAgainLater, "send queue full: read faster, then reconnect")
+	errWriteStalled   = protocol.Errorf(protocol.CloseTryAgainLater, "not reading: the connection took nothing for the write timeout; reconnect")
+	errNoPong         = protocol.Errorf(protocol.CloseTryAgainLater, "no pong within the pong wait: read, then reconnect")
+	errTextFrame      = protocol.Errorf(protocol.CloseUnsupportedData, "text frames are not supported: send binary frames")
 	errDocUnavailable = protocol.Errorf(protocol.CloseTryAgainLater, "document unavailable: reconnect")
 	errTooManyConns   = protocol.Errorf(protocol.CloseTryAgainLater, "too many connections to this document")
 	errLoadFailed     = protocol.Errorf(protocol.CloseInternalError, "document failed to load")

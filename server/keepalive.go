@@ -17,7 +17,7 @@ import (
 // Each pass (keepaliveScan) walks the server's connection table (Server.conns) from its end
 // down, keepaliveChunk connections at a time under Server.mu, and visits each outside the lock
 // (conn.keepalive): a connection silent (no frame of any kind, a pong included) for PongWait is
-// dropped as a timed-out read would be; one whose next ping is due gets a ping, queued like any
+// closed as a slow consumer (conn.closeSilent); one whose next ping is due gets a ping, queued like any
 // frame, and the next one 9/10 of PongWait later. A pass is a tenth of PongWait, so a silent peer
 // is dropped between PongWait and 1.1 PongWait after it was last heard, and pings go out at 9/10
 // of PongWait give or take half a pass: a peer has about a tenth of the pong wait to answer, as
@@ -92,12 +92,14 @@ func (s *Server) runKeepalive(k *keepaliveScanner) {
 	t := time.NewTicker(s.keepalivePeriod())
 	defer t.Stop()
 	var batch []*conn
+	var burst burstRelease // memory.go
 	for {
 		select {
 		case <-k.stop:
 			return
-		case <-t.C:
+		case now := <-t.C:
 			batch = s.keepaliveScan(batch, (*conn).keepalive)
+			s.afterBurst(&burst, now)
 		}
 	}
 }
@@ -136,11 +138,17 @@ func (c *conn) keepalive(now time.Time) {
 		period = wait / 2
 		// A ping planned on the pong wait, before the peer showed a presence, comes forward.
 		c.pingAt = min(c.pingAt, heard+period)
+		if t >= heard+wait {
+			// Its cursor is on the others' screens: drop it at once, so that the cursor goes
+			// too, rather than wait CloseTimeout for a close frame it will likely never read.
+			if c.setClose(&closeCause{broken: true}) {
+				c.log().Debug("peer with a presence silent past the presence wait")
+			}
+			return
+		}
 	}
 	if t >= heard+wait {
-		if c.setClose(&closeCause{broken: true}) {
-			c.log().Debug("peer silent past the pong wait")
-		}
+		c.closeSilent()
 		return
 	}
 	if t < c.pingAt-int64(c.s.keepalivePeriod())/2 {

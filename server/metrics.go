@@ -20,6 +20,8 @@ const (
 	reasonShuttingDown    = "shutting_down"
 	reasonLoadFailed      = "load_failed"
 	reasonDeleted         = "document_deleted"
+	reasonPartialBudget   = "partial_message_budget"
+	reasonFrameStalled    = "frame_stalled"
 )
 
 var allReasons = []string{
@@ -27,8 +29,15 @@ var allReasons = []string{
 	reasonTextFrame, reasonTooBig, reasonVersion, reasonInvalidUpdate, reasonDocTooLarge,
 	reasonTooManyConns, reasonAwarenessTooBig, reasonShuttingDown, reasonLoadFailed, reasonDeleted,
 	reasonRateLimited, reasonTokenExpired, reasonTooManySubjectConns, reasonPendingOverflow,
-	reasonRevoked,
+	reasonRevoked, reasonPartialBudget, reasonFrameStalled,
 }
+
+// Causes of slow-consumer closes, the label values of tandem_slow_consumer_closes_total.
+const (
+	slowQueueFull    = "queue_full"    // the send queue passed SendQueueBytes or SendQueueMessages
+	slowWriteStalled = "write_stalled" // the socket took no byte for WriteTimeout
+	slowNoPong       = "no_pong"       // silent (no pong, no message) for PongWait
+)
 
 // serverMetrics are one Server's Prometheus metrics, all named tandem_*.
 type serverMetrics struct {
@@ -44,7 +53,7 @@ type serverMetrics struct {
 	messagesOut     *metrics.Counter
 	broadcastSecs   *metrics.Histogram
 	commitSecs      *metrics.Histogram
-	slowConsumers   *metrics.Counter
+	slowConsumers   *metrics.CounterVec
 	refusals        *metrics.CounterVec
 	appendFailures  *metrics.Counter
 	saves           *metrics.Counter
@@ -71,7 +80,7 @@ func newServerMetrics() *serverMetrics {
 		messagesOut:     r.NewCounter("tandem_messages_sent_total", "WebSocket messages sent."),
 		broadcastSecs:   r.NewHistogram("tandem_broadcast_seconds", "Time from an update's arrival to its write to another editor's socket.", metrics.LatencyBuckets),
 		commitSecs:      r.NewHistogram("tandem_commit_seconds", "Time from handing an update to storage to its durability report.", metrics.LatencyBuckets),
-		slowConsumers:   r.NewCounter("tandem_slow_consumer_closes_total", "Connections closed with 1013 because their send queue was full."),
+		slowConsumers:   r.NewCounterVec("tandem_slow_consumer_closes_total", "Connections closed with 1013 because they did not read what they were sent, by cause.", "cause", slowQueueFull, slowWriteStalled, slowNoPong),
 		refusals:        r.NewCounterVec("tandem_refusals_total", "Requests, connections and messages refused, by reason.", "reason", allReasons...),
 		appendFailures:  r.NewCounter("tandem_append_failures_total", "Update appends that storage failed to commit."),
 		saves:           r.NewCounter("tandem_saves_total", "Snapshots written (compaction, unload, shutdown)."),

@@ -75,8 +75,8 @@ func openConns(s *Server) int {
 }
 
 // TestPingTimeoutOnFakeTime checks the keepalive on fake time: a client that never reads (and so
-// never answers a ping) is dropped once the pong wait passes; a client that reads is kept, for as
-// long as it reads.
+// never answers a ping) is closed with 1013 once the pong wait passes, and dropped once its close
+// frame has waited CloseTimeout for it; a client that reads is kept, for as long as it reads.
 func TestPingTimeoutOnFakeTime(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newActorTestServer(t, Config{PongWait: 30 * time.Second}, newMemStore())
@@ -108,8 +108,15 @@ func TestPingTimeoutOnFakeTime(t *testing.T) {
 		}
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
+		if got := s.metrics.slowConsumers.Value(slowNoPong); got != 1 {
+			t.Fatalf("after 31 s: %d connections closed for no pong; want 1 (the silent one)", got)
+		}
+		// The ping written to it at 27 s waits, for WriteTimeout, for a reader that never comes
+		// (a net.Pipe holds nothing), then its close frame for CloseTimeout; then it is dropped.
+		time.Sleep(s.cfg.WriteTimeout + s.cfg.CloseTimeout + closeGrace)
+		synctest.Wait()
 		if got := openConns(s); got != 1 {
-			t.Fatalf("after 31 s: %d connections; want 1 (the silent one dropped)", got)
+			t.Fatalf("after 31 s and the write and close timeouts: %d connections; want 1 (the silent one dropped)", got)
 		}
 		// The reading client stays, pong after pong.
 		time.Sleep(5 * 30 * time.Second)

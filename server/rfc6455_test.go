@@ -79,7 +79,7 @@ func echoTarget(t *testing.T, limit int) wsTarget {
 		wc := &conn{nc: nc} // no descriptor: every write waits with the deadline
 		write := func(op wsframe.Opcode, p []byte) error {
 			fw.add(op, p)
-			return fw.writeTo(wc, cfg.WriteTimeout)
+			return fw.writeTo(wc, cfg.WriteTimeout, time.Time{})
 		}
 		// closeAndDrain sends a close frame and reads what the peer still sends for a moment, so
 		// that dropping the socket does not reset it under the close frame.
@@ -157,6 +157,27 @@ func send(t *testing.T, c *rawws.Conn, frames ...[]byte) {
 }
 
 func rep(b byte, n int) []byte { return bytes.Repeat([]byte{b}, n) }
+
+// nonMinimal returns a final, masked frame whose payload length is written with lenBytes (2 or 8)
+// extension bytes whatever it is: not the minimal encoding RFC 6455 section 5.2 requires when the
+// payload is shorter than 126 (2) or 65536 (8) bytes.
+func nonMinimal(op byte, payload []byte, lenBytes int) []byte {
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	b := []byte{0x80 | op}
+	if lenBytes == 2 {
+		b = append(b, 0x80|126, byte(len(payload)>>8), byte(len(payload)))
+	} else {
+		b = append(b, 0x80|127)
+		for i := 7; i >= 0; i-- {
+			b = append(b, byte(uint64(len(payload))>>(8*i)))
+		}
+	}
+	b = append(b, key[:]...)
+	for i, p := range payload {
+		b = append(b, p^key[i&3])
+	}
+	return b
+}
 
 // cat joins frames into one write.
 func cat(frames ...[]byte) []byte { return bytes.Join(frames, nil) }
@@ -469,6 +490,35 @@ func wsCases() []wsCase {
 			expectFail(t, tg, c)
 		}},
 		{id: "12.1.1+13.1.1", title: "permessage-deflate offered", echo: true, real: true, run: nil}, // TestNoCompressionNegotiated
+
+		// Beyond the 40 cases: RFC 6455 section 5.2 leniencies closed (reliability.md).
+		{id: "x.1", title: "payload length 5 in the 16-bit encoding", echo: true, real: true, run: func(t *testing.T, tg wsTarget, c *rawws.Conn) {
+			send(t, c, cat(nonMinimal(rawws.OpBinary, hello, 2), fr(true, 0, rawws.OpPing, nil)))
+			expectFail(t, tg, c) // and no echo, no pong
+		}},
+		{id: "x.2", title: "payload length 300 in the 64-bit encoding", echo: true, real: true, run: func(t *testing.T, tg wsTarget, c *rawws.Conn) {
+			send(t, c, cat(nonMinimal(rawws.OpBinary, rep('*', 300), 8), fr(true, 0, rawws.OpPing, nil)))
+			expectFail(t, tg, c)
+		}},
+		{id: "x.3", title: "ping with payload length 5 in the 16-bit encoding", echo: true, real: true, run: func(t *testing.T, tg wsTarget, c *rawws.Conn) {
+			send(t, c, nonMinimal(rawws.OpPing, hello, 2))
+			expectFail(t, tg, c)
+		}},
+		{id: "x.4", title: "text, first fragment of invalid UTF-8, no end", echo: true, real: true, run: func(t *testing.T, tg wsTarget, c *rawws.Conn) {
+			// The rest never comes: the refusal cannot wait for the message to end (1003 on the
+			// real endpoint, which refuses text at its first frame; 1007 on the echo harness,
+			// which checks UTF-8 as fragments come).
+			send(t, c, fr(false, 0, rawws.OpText, []byte{0xce, 0xba, 0xed, 0xa0, 0x80}))
+			if tg.real {
+				expectClose(t, tg, c, websocket.CloseUnsupportedData)
+				return
+			}
+			expectClose(t, tg, c, websocket.CloseInvalidFramePayloadData)
+		}},
+		{id: "x.5", title: "text, first fragment of valid UTF-8, no end", real: true, run: func(t *testing.T, tg wsTarget, c *rawws.Conn) {
+			send(t, c, fr(false, 0, rawws.OpText, []byte("κόσμε")))
+			expectClose(t, tg, c, websocket.CloseUnsupportedData)
+		}},
 	}
 }
 

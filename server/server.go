@@ -35,8 +35,11 @@ type Server struct {
 	// readerCfgs are the frame readers' configurations, without and with permessage-deflate,
 	// shared by every connection (readerConfig).
 	readerCfgs [2]wsframe.Config
-	sec        *security // security: tokens, per-subject connections (auth.go, limits.go)
-	handler    http.Handler
+	// partial bounds the memory of the messages being received, over every connection
+	// (Config.MaxPartialMessageBytes); the readers' configurations share it.
+	partial *wsframe.Budget
+	sec     *security // security: tokens, per-subject connections (auth.go, limits.go)
+	handler http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
 	mu        sync.Mutex
@@ -95,7 +98,11 @@ func newServer(cfg Config, st docStore) (*Server, error) {
 	s.docs = newRegistry(s)
 	s.upgrader = newUpgrader(cfg)
 	s.poll = newPoller()
-	s.readerCfgs = newReaderConfigs(cfg, s.poll.bufs)
+	s.partial = wsframe.NewBudget(cfg.MaxPartialMessageBytes)
+	s.metrics.reg.NewGaugeFunc("tandem_partial_message_bytes",
+		"Memory held by incoming WebSocket messages that have begun to arrive and are not whole yet (bounded by MaxPartialMessageBytes).",
+		s.partial.Used)
+	s.readerCfgs = newReaderConfigs(cfg, s.poll.bufs, s.partial)
 	sec, err := newSecurity(cfg) // security
 	if err != nil {
 		return nil, err

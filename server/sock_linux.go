@@ -142,24 +142,33 @@ func (s *sockConn) Read(p []byte) (int, error) {
 // Write writes p whole, waiting (until the write deadline) while the send buffer is full.
 func (s *sockConn) Write(p []byte) (int, error) {
 	var w sockWriter
-	bufs := [][]byte{p}
-	if err := s.writeAll(&w, bufs); err != nil {
-		return len(p) - bufsLen(bufs), err
-	}
-	return len(p), nil
+	return s.writeAll(&w, [][]byte{p}, 0, time.Time{})
 }
 
-// writeAll writes bufs whole with w's writev, waiting while the send buffer is full (until the
-// write deadline). bufs is consumed.
-func (s *sockConn) writeAll(w *sockWriter, bufs [][]byte) error {
+// writeAll writes bufs whole with w's writev, waiting while the send buffer is full, and returns
+// the bytes written. With idle, a wait may last idle since the socket last took bytes (the write
+// deadline moves on with each write that takes some), and never past limit (zero: no limit);
+// without, the write deadline set on s applies. bufs is consumed.
+func (s *sockConn) writeAll(w *sockWriter, bufs [][]byte, idle time.Duration, limit time.Time) (int, error) {
+	written := 0
+	deadline := func() {
+		if idle > 0 {
+			d := time.Now().Add(idle)
+			if !limit.IsZero() && limit.Before(d) {
+				d = limit
+			}
+			s.wdl.Store(d.UnixNano())
+		}
+	}
+	deadline()
 	for {
 		w.set(bufs)
 		if w.k == 0 {
-			return nil
+			return written, nil
 		}
 		n, err := w.write(s)
 		if err != nil {
-			return err
+			return written, err
 		}
 		if n == 0 {
 			var errno syscall.Errno
@@ -170,12 +179,14 @@ func (s *sockConn) writeAll(w *sockWriter, bufs [][]byte) error {
 				return errno != syscall.EAGAIN
 			})
 			if err != nil {
-				return err
+				return written, err
 			}
 			if n, err = w.result(n, errno); err != nil {
-				return err
+				return written, err
 			}
+			deadline() // the socket took bytes after a wait: the next wait starts afresh
 		}
+		written += n
 		bufs = consumeBufs(bufs, n)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"runtime"
 	"sync"
@@ -336,8 +335,9 @@ func TestSlowConsumer(t *testing.T) {
 	cfg.SendQueueBytes = 64 << 10
 	cfg.WriteTimeout = 10 * time.Second
 	// Small socket send buffers on the server, so that a client that stops reading blocks the
-	// server's writer after a few messages rather than after megabytes of kernel buffer.
-	ts := startServerListener(t, cfg, nil, func(l net.Listener) net.Listener { return smallSendBuffers{l} })
+	// server's writer after a few messages rather than after more kernel buffer.
+	cfg.SendBufferBytes = 16 << 10
+	ts := startServer(t, cfg, nil)
 	const doc = "slow"
 	writer := ts.editor(t, doc, 701)
 	fast := ts.editor(t, doc, 702)
@@ -355,7 +355,7 @@ func TestSlowConsumer(t *testing.T) {
 	// gives up on the slow one.
 	chunk := bytes.Repeat([]byte("x"), 8<<10)
 	sent := 0
-	for ts.metrics.slowConsumers.Value() == 0 {
+	for ts.metrics.slowConsumers.Value(slowQueueFull) == 0 {
 		if sent > 2000 {
 			t.Fatalf("no slow-consumer close after %d updates of %d bytes", sent, len(chunk))
 		}
@@ -486,17 +486,6 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 	}
 	checkGoroutines(t, before)
-}
-
-// smallSendBuffers sets a 16 KiB send buffer on every accepted connection.
-type smallSendBuffers struct{ net.Listener }
-
-func (l smallSendBuffers) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if tc, ok := c.(*net.TCPConn); ok {
-		_ = tc.SetWriteBuffer(16 << 10)
-	}
-	return c, err
 }
 
 // TestNoOpUpdateNotStored checks that an update bringing nothing new (a reconnecting client's

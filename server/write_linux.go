@@ -97,12 +97,12 @@ func (p *poller) writeFrameNow(nc net.Conn, op wsframe.Opcode, data []byte) (n, 
 	return n, len(h), err
 }
 
-// writeAll writes bufs whole to nc (a sockConn), waiting while its send buffer is full, for at
-// most d in all. bufs is consumed.
-func (p *poller) writeAll(nc net.Conn, bufs [][]byte, d time.Duration) error {
+// writeAll writes bufs whole to nc (a sockConn), waiting while its send buffer is full for at
+// most idle since it last took bytes, and never past limit (zero: no limit). It returns the bytes
+// written; a wait that passes its bound fails with os.ErrDeadlineExceeded. bufs is consumed.
+func (p *poller) writeAll(nc net.Conn, bufs [][]byte, idle time.Duration, limit time.Time) (int, error) {
 	s := nc.(*sockConn)
-	s.wdl.Store(time.Now().Add(d).UnixNano())
 	w := p.writers.Get().(*sockWriter)
 	defer p.writers.Put(w)
-	return s.writeAll(w, bufs)
+	return s.writeAll(w, bufs, idle, limit)
 }

@@ -25,4 +25,6 @@ func (p *poller) writeFrameNow(nc net.Conn, op wsframe.Opcode, data []byte) (n, 
 	return 0, wsframe.HeaderLen(len(data)), nil
 }
 
-func (p *poller) writeAll(nc net.Conn, bufs [][]byte, d time.Duration) error { return nil }
+func (p *poller) writeAll(nc net.Conn, bufs [][]byte, idle time.Duration, limit time.Time) (int, error) {
+	return 0, nil
+}

@@ -70,7 +70,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		c.secDone() // security
 		var w frameWriter
 		w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(protocol.CloseGoingAway), "server shutting down"))
-		_ = w.writeTo(c, s.cfg.WriteTimeout)
+		_ = w.writeTo(c, s.cfg.WriteTimeout, time.Time{})
 		_ = c.nc.Close()
 		return
 	}

@@ -72,6 +72,9 @@ type benchOptions struct {
 	chunk    int
 	seed     uint64
 	coldWait time.Duration
+	// partial
+	frameBytes int
+	sendBytes  int
 
 	label      string
 	out        string
@@ -84,7 +87,7 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.url, "url", "ws://127.0.0.1:8080", "server to load (127.0.0.1, ::1 or localhost only)")
 	fs.StringVar(&o.proto, "proto", "tandem", "protocol of the server: tandem, or yws (@y/websocket-server) and hocus (Hocuspocus) to drive the anchors with this same generator (latency and idle modes; peek observers)")
-	fs.StringVar(&o.mode, "mode", "latency", "latency (typing fan-out), idle (memory per idle connection), sync (initial sync of a large document) or durable (acknowledged edits per second)")
+	fs.StringVar(&o.mode, "mode", "latency", "latency (typing fan-out), idle (memory per idle connection), sync (initial sync of a large document), durable (acknowledged edits per second) or partial (connections holding unfinished frames: RSS while held and after they leave)")
 	fs.IntVar(&o.clients, "clients", 500, "number of clients (latency, durable)")
 	fs.IntVar(&o.docs, "docs", 50, "number of documents the clients are spread over")
 	fs.Float64Var(&o.rate, "rate", 5, "edits per second per client (latency)")
@@ -110,6 +113,8 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.readers, "readers", 10, "fresh clients that time their initial sync, one after another (sync)")
 	fs.IntVar(&o.chunk, "chunk", 1000, "edits per update message while building the document (sync; 1 = one message per keystroke)")
 	fs.Uint64Var(&o.seed, "seed", 1, "seed of the generated document's positions and letters (sync)")
+	fs.IntVar(&o.frameBytes, "frame-bytes", 1<<20, "length each unfinished frame announces (partial)")
+	fs.IntVar(&o.sendBytes, "send-bytes", -1, "bytes of each unfinished frame's payload sent (partial; -1: all but the last, 0: the header only)")
 	fs.DurationVar(&o.coldWait, "cold-wait", 0, "without --spawn: after building, disconnect and wait this long (past the server's idle unload) so that the first reader loads from storage (sync)")
 	fs.StringVar(&o.label, "label", "", "label copied into the JSON result")
 	fs.StringVar(&o.out, "out", "", "append the JSON result to this file")
@@ -132,9 +137,9 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 
 func (o *benchOptions) validate() error {
 	switch o.mode {
-	case "latency", "idle", "sync", "durable":
+	case "latency", "idle", "sync", "durable", "partial":
 	default:
-		return fmt.Errorf("--mode %q: want latency, idle, sync or durable", o.mode)
+		return fmt.Errorf("--mode %q: want latency, idle, sync, durable or partial", o.mode)
 	}
 	switch o.proto {
 	case "tandem":
@@ -153,6 +158,12 @@ func (o *benchOptions) validate() error {
 	}
 	if o.clients < 1 || o.clients > maxBenchClients {
 		return fmt.Errorf("--clients %d: want 1 to %d", o.clients, maxBenchClients)
+	}
+	if o.mode == "partial" && (o.frameBytes < 2 || o.frameBytes > 64<<20) {
+		return fmt.Errorf("--frame-bytes %d: want 2 to %d", o.frameBytes, 64<<20)
+	}
+	if o.mode == "partial" && (o.sendBytes < -1 || o.sendBytes >= o.frameBytes) {
+		return fmt.Errorf("--send-bytes %d: want -1 to --frame-bytes minus 1", o.sendBytes)
 	}
 	if o.docs < 1 || o.docs > o.clients && o.mode != "idle" && o.mode != "sync" {
 		return fmt.Errorf("--docs %d: want 1 to --clients", o.docs)
@@ -331,6 +342,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		res, err = benchSync(ctx, e)
 	case "durable":
 		res, err = benchDurable(ctx, e)
+	case "partial":
+		res, err = benchPartial(ctx, e)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tandem bench: %v\n", err)

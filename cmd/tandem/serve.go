@@ -48,6 +48,8 @@ func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	c.MaxDocumentBytes = server.DefaultMaxDocumentBytes
 	c.MaxAwarenessBytes = server.DefaultMaxAwarenessBytes
 	c.SendQueueBytes = server.DefaultSendQueueBytes
+	c.SendBufferBytes = server.DefaultSendBufferBytes
+	c.MaxPartialMessageBytes = server.DefaultMaxPartialMessageBytes
 	c.CompactLogBytes = server.DefaultCompactLogBytes
 	c.MaxPendingBytes = server.DefaultMaxPendingBytes
 	c.MaxHeaderBytes = server.DefaultMaxHeaderBytes
@@ -62,7 +64,11 @@ func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.Var(byteSize{&c.MaxAwarenessBytes}, "max-awareness-bytes", "largest awareness state of one client (bytes)")
 	fs.Var(byteSize{&c.SendQueueBytes}, "send-queue-bytes", "bytes queued for one slow connection before it is closed with 1013")
 	fs.IntVar(&c.SendQueueMessages, "send-queue-messages", server.DefaultSendQueueMessages, "messages queued for one slow connection before it is closed with 1013")
-	fs.DurationVar(&c.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "deadline of each socket write")
+	fs.Var(byteSize{&c.SendBufferBytes}, "send-buffer-bytes", "kernel send buffer (SO_SNDBUF) of each WebSocket connection: what one connection may park in the kernel")
+	fs.DurationVar(&c.WriteTimeout, "write-timeout", server.DefaultWriteTimeout, "how long a socket may take no byte while frames wait for it before the connection is closed with 1013 (slow consumer)")
+	fs.DurationVar(&c.CloseTimeout, "close-timeout", server.DefaultCloseTimeout, "how long a closing connection waits for its socket to take the end of a frame begun and the close frame")
+	fs.Var(byteSize64{&c.MaxPartialMessageBytes}, "max-partial-message-bytes", "memory, over all connections, of incoming messages begun and not whole yet; past it a connection is closed with 1013 (bytes)")
+	fs.DurationVar(&c.FrameStallTimeout, "frame-stall-timeout", 0, "how long a frame begun may wait for its next byte before the connection is closed with 1008 (0: 10s, or a third of --pong-wait if shorter)")
 	fs.DurationVar(&c.PongWait, "pong-wait", server.DefaultPongWait, "silence after which a connection is closed (pings at 9/10 of it)")
 	fs.DurationVar(&c.PresenceWait, "presence-wait", server.DefaultPresenceWait, "silence after which a connection showing a presence (a cursor) is closed, so that it leaves the others' screens (pings every half of it)")
 	fs.DurationVar(&c.AwarenessInterval, "awareness-interval", server.DefaultAwarenessInterval, "period over which awareness changes are coalesced")

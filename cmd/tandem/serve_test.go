@@ -68,6 +68,15 @@ func TestParseServe(t *testing.T) {
 				}
 				return ""
 			}},
+		{name: "transport budgets", args: []string{"--max-partial-message-bytes", "32MiB", "--frame-stall-timeout", "2s", "--close-timeout", "20s"},
+			env: map[string]string{"TANDEM_SEND_BUFFER_BYTES": "128KiB", "TANDEM_WRITE_TIMEOUT": "3s"},
+			check: func(o serveOptions) string {
+				c := o.cfg
+				if c.MaxPartialMessageBytes != 32<<20 || c.FrameStallTimeout != 2*time.Second || c.CloseTimeout != 20*time.Second || c.SendBufferBytes != 128<<10 || c.WriteTimeout != 3*time.Second {
+					return "transport budgets not applied"
+				}
+				return ""
+			}},
 		{name: "memory policy", args: []string{"--gc-percent", "25"}, env: map[string]string{"TANDEM_MEMORY_LIMIT": "512MiB"},
 			check: func(o serveOptions) string {
 				if o.gcPercent != 25 || o.memoryLimit != 512<<20 {

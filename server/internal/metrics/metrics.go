@@ -222,6 +222,30 @@ func (g *Gauge) write(w *bufio.Writer) {
 	fmt.Fprintf(w, "%s %d\n", g.n, g.v.Load())
 }
 
+// GaugeFunc is a gauge whose value a function gives when the metrics are written: for a quantity
+// that something else keeps (a budget's use).
+type GaugeFunc struct {
+	n, help string
+	f       func() int64
+}
+
+// NewGaugeFunc registers a gauge whose value is f().
+func (r *Registry) NewGaugeFunc(name, help string, f func() int64) *GaugeFunc {
+	g := &GaugeFunc{n: name, help: help, f: f}
+	r.register(g)
+	return g
+}
+
+// Value returns the current value.
+func (g *GaugeFunc) Value() int64 { return g.f() }
+
+func (g *GaugeFunc) name() string { return g.n }
+
+func (g *GaugeFunc) write(w *bufio.Writer) {
+	writeHeader(w, g.n, g.help, "gauge")
+	fmt.Fprintf(w, "%s %d\n", g.n, g.f())
+}
+
 // Histogram counts observations in cumulative buckets.
 type Histogram struct {
 	n, help string

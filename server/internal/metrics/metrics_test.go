@@ -11,6 +11,8 @@ func TestWriteTo(t *testing.T) {
 	g := r.NewGauge("t_open", "Open things.")
 	v := r.NewCounterVec("t_refusals_total", "Refusals by reason.", "reason", "zero")
 	h := r.NewHistogram("t_seconds", "Latency.", []float64{0.1, 1})
+	held := int64(4096)
+	r.NewGaugeFunc("t_held_bytes", "Bytes held.", func() int64 { return held })
 	c.Add(3)
 	g.Inc()
 	g.Inc()
@@ -19,11 +21,15 @@ func TestWriteTo(t *testing.T) {
 	for _, x := range []float64{0.05, 0.5, 0.5, 7} {
 		h.Observe(x)
 	}
+	held = 8192 // read when written
 	var b strings.Builder
 	if _, err := r.WriteTo(&b); err != nil {
 		t.Fatal(err)
 	}
-	want := `# HELP t_open Open things.
+	want := `# HELP t_held_bytes Bytes held.
+# TYPE t_held_bytes gauge
+t_held_bytes 8192
+# HELP t_open Open things.
 # TYPE t_open gauge
 t_open 1
 # HELP t_refusals_total Refusals by reason.

@@ -46,9 +46,12 @@ func (op Opcode) String() string {
 const (
 	CloseNormal          uint16 = 1000
 	CloseProtocolError   uint16 = 1002
+	CloseUnsupportedData uint16 = 1003
 	CloseNoStatus        uint16 = 1005 // never sent: what a close frame without a code means
 	CloseInvalidData     uint16 = 1007
+	ClosePolicyViolation uint16 = 1008
 	CloseMessageTooBig   uint16 = 1009
+	CloseTryAgainLater   uint16 = 1013
 	MaxControlPayload           = 125 // bytes of a control frame's payload
 	MaxHeaderBytes              = 14  // the longest frame header: 2 + 8 (length) + 4 (mask key)
 	maxServerHeaderBytes        = 10  // a server's frames are not masked
@@ -66,6 +69,14 @@ var (
 	// ErrInflatedTooBig is a compressed message that inflates past the size limit. Unlike the
 	// errors above, it leaves the stream readable: the message has been read to its end.
 	ErrInflatedTooBig = errors.New("wsframe: message too big once inflated")
+	// ErrUnsupported is a text message where Config.RefuseText refuses them, at its first frame
+	// (close code 1003).
+	ErrUnsupported = errors.New("wsframe: unsupported data")
+	// ErrStalled is a frame or fragmented message begun and not continued within
+	// Config.StallTimeout (close code 1008).
+	ErrStalled = errors.New("wsframe: frame stalled")
+	// ErrOverBudget is a message whose next bytes the Budget could not hold (close code 1013).
+	ErrOverBudget = errors.New("wsframe: over the budget of messages being received")
 )
 
 // Error is a violation of RFC 6455 by the peer. The connection must be failed: a close frame with
@@ -86,6 +97,12 @@ func (e *Error) Is(target error) bool {
 		return e.Code == CloseInvalidData
 	case ErrTooBig:
 		return e.Code == CloseMessageTooBig
+	case ErrUnsupported:
+		return e.Code == CloseUnsupportedData
+	case ErrStalled:
+		return e.Code == ClosePolicyViolation
+	case ErrOverBudget:
+		return e.Code == CloseTryAgainLater
 	}
 	return false
 }

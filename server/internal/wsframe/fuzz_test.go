@@ -8,8 +8,8 @@ import (
 )
 
 // FuzzReadFrame reads arbitrary bytes as a client's frames, whole and in small reads: the Reader
-// must never panic, never return a message over the limit, and fail only with the errors it
-// documents.
+// must never panic, never return a message over the limit, fail only with the errors it
+// documents, and give back every chunk of its budget once reset.
 func FuzzReadFrame(f *testing.F) {
 	f.Add(bin("hello").bytes(), false)
 	f.Add(join(cframe{op: OpText, payload: []byte("κό")}, cframe{fin: true, op: OpPing, payload: []byte("p")}, cframe{fin: true, op: OpContinuation, payload: []byte("σμε")}), false)
@@ -20,7 +20,8 @@ func FuzzReadFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte, deflate bool) {
 		const limit = 4096
 		for _, chop := range []int{1 << 20, 5} {
-			cfg := Config{MaxMessageBytes: limit, Deflate: deflate, CheckUTF8: true, Buffers: NewBufferPool(64)}
+			budget := NewBudget(4 * msgChunkBytes)
+			cfg := Config{MaxMessageBytes: limit, Deflate: deflate, CheckUTF8: true, Buffers: NewBufferPool(64), Budget: budget}
 			r := NewReader(&chopReader{b: bytes.Clone(in), n: chop}, &cfg)
 			for i := 0; ; i++ {
 				fr, err := r.Next()
@@ -48,6 +49,9 @@ func FuzzReadFrame(f *testing.F) {
 				}
 			}
 			r.Reset(nil, &cfg)
+			if budget.Used() != 0 {
+				t.Fatalf("budget holds %d bytes after the Reader was reset; want 0", budget.Used())
+			}
 		}
 	})
 }

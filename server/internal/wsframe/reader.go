@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
+	"time"
 	"unicode/utf8"
 )
 
@@ -21,9 +24,23 @@ type Config struct {
 	// CheckUTF8: text messages must be valid UTF-8 (1007 otherwise), checked as their fragments
 	// come in. A caller that refuses text messages anyway may leave it off.
 	CheckUTF8 bool
-	// Buffers lends the read buffer and the chunks in which fragmented or compressed messages are
-	// put together. Nil means a buffer of the Reader's own, kept for its life.
+	// RefuseText: a text message is refused at its first frame (ErrUnsupported, 1003), before
+	// its payload is read, by a caller that speaks binary messages only.
+	RefuseText bool
+	// Buffers lends the read buffer, and the chunks in which compressed messages are inflated
+	// (and, without a Budget, the chunks of messages that do not arrive whole). Nil means a
+	// buffer of the Reader's own, kept for its life.
 	Buffers *BufferPool
+	// Budget lends the chunks in which a message that does not arrive whole (a payload larger
+	// than what one read brought, a fragmented or compressed message) is put together, so that
+	// the messages being received by every Reader that shares it hold at most its limit. Nil
+	// means no bound beyond MaxMessageBytes per Reader.
+	Budget *Budget
+	// StallTimeout bounds the wait for the next byte of a frame begun or of a fragmented message:
+	// past it Next fails with ErrStalled (1008). It sets read deadlines on the source, which must
+	// then have a SetReadDeadline method; between messages the Reader sets none (nor clears one
+	// it did not set). Zero means no bound.
+	StallTimeout time.Duration
 }
 
 // Frame is what Next returns: a whole data message (OpText or OpBinary, unfragmented and
@@ -38,16 +55,12 @@ type Frame struct {
 // system call.
 const DefaultBufferBytes = 4 << 10
 
-// chunkBytes is the size of the chunks in which a fragmented or compressed message is gathered
-// before it is copied into a slice of its exact size.
-const chunkBytes = 64 << 10
-
 // BufferPool lends read buffers to Readers while they read, so that a connection that waits holds
 // none. Create one with NewBufferPool; it is safe for concurrent use.
 type BufferPool struct {
 	size   int
 	bufs   sync.Pool // *[]byte of size bytes
-	chunks sync.Pool // *[]byte of chunkBytes
+	chunks sync.Pool // *[]byte of msgChunkBytes
 }
 
 // NewBufferPool returns a pool of read buffers of size bytes (at least MaxHeaderBytes; zero
@@ -81,19 +94,18 @@ func (p *BufferPool) Put(b *[]byte) {
 	}
 }
 
-func (p *BufferPool) getChunk() *[]byte {
+func (p *BufferPool) getChunk() []byte {
 	if p != nil {
 		if b, ok := p.chunks.Get().(*[]byte); ok {
-			return b
+			return *b
 		}
 	}
-	b := make([]byte, chunkBytes)
-	return &b
+	return make([]byte, msgChunkBytes)
 }
 
-func (p *BufferPool) putChunk(b *[]byte) {
+func (p *BufferPool) putChunk(b []byte) {
 	if p != nil {
-		p.chunks.Put(b)
+		p.chunks.Put(&b)
 	}
 }
 
@@ -113,7 +125,11 @@ type Reader struct {
 	// most messages come in one frame, and a waiting Reader stays small).
 	msgOp      Opcode
 	msgDeflate bool
-	frag       *fragments
+	// inFrame: a frame's payload is being read (Config.StallTimeout applies to its reads).
+	inFrame bool
+	// deadline: the Reader set a read deadline on the source, to clear once between messages.
+	deadline bool
+	frag     *fragments
 }
 
 // fragments is a message being put together: its bytes and their UTF-8 check.
@@ -155,8 +171,16 @@ func (r *Reader) buffers() *BufferPool {
 	return r.cfg.Buffers
 }
 
-func (r *Reader) deflate() bool   { return r.cfg != nil && r.cfg.Deflate }
-func (r *Reader) checkUTF8() bool { return r.cfg != nil && r.cfg.CheckUTF8 }
+func (r *Reader) budget() *Budget {
+	if r.cfg == nil {
+		return nil
+	}
+	return r.cfg.Budget
+}
+
+func (r *Reader) deflate() bool    { return r.cfg != nil && r.cfg.Deflate }
+func (r *Reader) checkUTF8() bool  { return r.cfg != nil && r.cfg.CheckUTF8 }
+func (r *Reader) refuseText() bool { return r.cfg != nil && r.cfg.RefuseText }
 
 // Buffered returns how many bytes r has read from its source and not yet returned, a part of a
 // frame or whole frames. A caller that wants to know whether Next would wait checks this first,
@@ -183,7 +207,7 @@ func (r *Reader) drop() {
 // dropMessage gives back the chunks of the message being put together and forgets it.
 func (r *Reader) dropMessage() {
 	if r.frag != nil {
-		r.frag.msg.reset(r.buffers())
+		r.frag.msg.reset(r.budget(), r.buffers())
 		r.frag = nil
 	}
 	r.msgOp, r.msgDeflate = 0, false
@@ -199,15 +223,23 @@ func (r *Reader) msgLen() int {
 
 // Next reads until it has a whole message or a control frame and returns it. Errors: io.EOF when
 // the source ends between frames, io.ErrUnexpectedEOF inside one, the source's own errors (a
-// deadline), an *Error for a violation of the protocol (the stream is unusable after it), and
-// ErrInflatedTooBig for a compressed message that inflates past the limit (the stream is still
-// usable). After an error other than ErrInflatedTooBig, Next must not be called again.
+// deadline), an *Error for a violation of the protocol or of a bound (the stream is unusable
+// after it), and ErrInflatedTooBig for a compressed message that inflates past the limit (the
+// stream is still usable). After an error other than ErrInflatedTooBig, Next must not be called
+// again.
 func (r *Reader) Next() (Frame, error) {
+	f, err := r.next()
+	r.inFrame = false
+	return f, err
+}
+
+func (r *Reader) next() (Frame, error) {
 	for {
 		h, err := r.header()
 		if err != nil {
 			return Frame{}, err
 		}
+		r.inFrame = true
 		if h.op.IsControl() {
 			p := make([]byte, h.n)
 			if err := r.payload(p, h.key); err != nil {
@@ -228,6 +260,9 @@ func (r *Reader) Next() (Frame, error) {
 			if r.msgOp != 0 {
 				return Frame{}, protocolError("new message inside a fragmented one")
 			}
+			if h.op == OpText && r.refuseText() {
+				return Frame{}, &Error{Code: CloseUnsupportedData, Reason: "text messages are not supported"}
+			}
 			r.msgOp, r.msgDeflate = h.op, h.rsv1
 		}
 		if uint64(r.msgLen())+h.n > uint64(r.maxMessageBytes()) {
@@ -235,8 +270,10 @@ func (r *Reader) Next() (Frame, error) {
 		}
 		n := int(h.n)
 		check := r.msgOp == OpText && r.checkUTF8() && !r.msgDeflate
-		if h.fin && r.msgLen() == 0 && !r.msgDeflate {
-			// The common case: a whole message in one frame, read into its own slice.
+		if h.fin && r.msgLen() == 0 && !r.msgDeflate && (n <= r.Buffered() || n <= smallPayloadBytes) {
+			// The common case: a whole message in one frame, already read or small, into its own
+			// slice. A larger one is put together in chunks as its bytes arrive (below), so that
+			// what a header announces is never allocated before it comes.
 			p := make([]byte, n)
 			if err := r.payload(p, h.key); err != nil {
 				return Frame{}, err
@@ -251,24 +288,71 @@ func (r *Reader) Next() (Frame, error) {
 		if r.frag == nil {
 			r.frag = &fragments{}
 		}
-		for off := 0; off < n; {
-			span := r.frag.msg.free(r.buffers())
-			span = span[:min(len(span), n-off)]
-			if err := r.readFull(span); err != nil {
-				return Frame{}, err
-			}
-			maskAt(h.key, off, span)
-			r.frag.msg.n += len(span)
-			off += len(span)
-			if check && !r.frag.utf8.write(span) {
-				return Frame{}, &Error{Code: CloseInvalidData, Reason: "text message is not UTF-8"}
-			}
+		if err := r.gather(n, h.key, check); err != nil {
+			return Frame{}, err
 		}
 		if !h.fin {
+			r.inFrame = false // between fragments: still inside the message (stalled)
 			continue
 		}
 		return r.finishMessage(check)
 	}
+}
+
+// smallPayloadBytes is the largest payload read into a slice of its exact size before its bytes
+// have arrived: a larger one grows in chunks from the Budget as they come.
+const smallPayloadBytes = 1 << 10
+
+// gather appends the next n bytes of the stream, unmasked with key (they start at the frame's
+// offset 0), to the message being put together, and checks them as UTF-8 if check. It takes a
+// chunk for them only once bytes have come to fill it.
+func (r *Reader) gather(n int, key [4]byte, check bool) error {
+	m := &r.frag.msg
+	for off := 0; off < n; {
+		span := m.tail()
+		if len(span) == 0 {
+			if r.Buffered() == 0 {
+				if err := r.fill(1); err != nil {
+					return err
+				}
+			}
+			var err error
+			if span, err = m.grow(r.budget(), r.buffers()); err != nil {
+				return err
+			}
+		}
+		span = span[:min(len(span), n-off)]
+		var k int
+		switch {
+		case r.Buffered() > 0:
+			k = copy(span, (*r.buf)[r.r:r.w])
+			r.r += k
+		case r.buf != nil && len(span) <= len(*r.buf)/2:
+			// A small rest: through the buffer, so that the frames after it come with the same
+			// system call.
+			if err := r.fill(1); err != nil {
+				return err
+			}
+			k = copy(span, (*r.buf)[r.r:r.w])
+			r.r += k
+		default:
+			var err error
+			k, err = r.read(span)
+			if k == 0 {
+				if err == nil || err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return err
+			}
+		}
+		maskAt(key, off, span[:k])
+		m.n += k
+		off += k
+		if check && !r.frag.utf8.write(span[:k]) {
+			return &Error{Code: CloseInvalidData, Reason: "text message is not UTF-8"}
+		}
+	}
+	return nil
 }
 
 // finishMessage returns the message gathered in r.frag, inflated if it is compressed, in a slice of
@@ -299,17 +383,21 @@ func (r *Reader) finishMessage(checked bool) (Frame, error) {
 // has the sender remove, then an empty final block, so that the stream ends cleanly.
 var deflateTail = [...]byte{0x00, 0x00, 0xff, 0xff, 0x01, 0x00, 0x00, 0xff, 0xff}
 
-// inflate inflates the message put together, holding at most MaxMessageBytes+1 bytes of its output (in chunks) before
-// it gives up with ErrInflatedTooBig: a small message that inflates without bound costs the limit,
-// not what it would inflate to.
+// inflate inflates the message put together, holding at most MaxMessageBytes+1 bytes of its
+// output (in chunks of the pool: inflating does not wait for the peer) before it gives up with
+// ErrInflatedTooBig: a small message that inflates without bound costs the limit, not what it
+// would inflate to.
 func (r *Reader) inflate() ([]byte, error) {
 	tail := deflateTail
 	fr := flate.NewReader(io.MultiReader(r.frag.msg.reader(), bytes.NewReader(tail[:])))
 	defer fr.Close()
 	var out chunks
-	defer out.reset(r.buffers())
+	defer out.reset(nil, r.buffers())
 	for {
-		span := out.free(r.buffers())
+		span := out.tail()
+		if len(span) == 0 {
+			span, _ = out.grow(nil, r.buffers())
+		}
 		n, err := fr.Read(span)
 		out.n += n
 		if out.n > r.maxMessageBytes() {
@@ -385,10 +473,17 @@ func (r *Reader) header() (header, error) {
 	switch n7 {
 	case 126:
 		h.n = uint64(binary.BigEndian.Uint16(b[2:]))
+		if h.n < 126 {
+			// RFC 6455 section 5.2: the minimal number of bytes must be used.
+			return header{}, protocolError("payload length not in its minimal encoding")
+		}
 	case 127:
 		h.n = binary.BigEndian.Uint64(b[2:])
 		if h.n>>63 != 0 {
 			return header{}, protocolError("payload length with its most significant bit set")
+		}
+		if h.n <= 0xffff {
+			return header{}, protocolError("payload length not in its minimal encoding")
 		}
 	default:
 		h.n = uint64(n7)
@@ -416,7 +511,7 @@ func (r *Reader) fill(n int) error {
 		r.r = 0
 	}
 	for r.w-r.r < n {
-		m, err := r.src.Read(buf[r.w:])
+		m, err := r.read(buf[r.w:])
 		r.w += m
 		if r.w-r.r >= n {
 			return nil
@@ -429,6 +524,32 @@ func (r *Reader) fill(n int) error {
 		}
 	}
 	return nil
+}
+
+// read reads from the source once. Inside a frame (a header begun, a payload being read) or a
+// fragmented message, with Config.StallTimeout, it sets the source's read deadline first, and a
+// read that passes it is ErrStalled; between messages it clears a deadline it set.
+func (r *Reader) read(p []byte) (int, error) {
+	if r.cfg == nil || r.cfg.StallTimeout <= 0 {
+		return r.src.Read(p)
+	}
+	ds, ok := r.src.(interface{ SetReadDeadline(time.Time) error })
+	if !ok {
+		return r.src.Read(p)
+	}
+	switch {
+	case r.inFrame || r.w > r.r || r.msgOp != 0:
+		_ = ds.SetReadDeadline(time.Now().Add(r.cfg.StallTimeout))
+		r.deadline = true
+	case r.deadline:
+		_ = ds.SetReadDeadline(time.Time{})
+		r.deadline = false
+	}
+	n, err := r.src.Read(p)
+	if err != nil && r.deadline && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = &Error{Code: ClosePolicyViolation, Reason: fmt.Sprintf("frame stalled for %s", r.cfg.StallTimeout)}
+	}
+	return n, err
 }
 
 // readFull fills p with the next bytes of the stream: buffered ones first, then from the source,
@@ -453,11 +574,20 @@ func (r *Reader) readFull(p []byte) error {
 		r.r += copy(p, (*r.buf)[r.r:r.w])
 		return nil
 	}
-	_, err := io.ReadFull(r.src, p)
-	if err == io.EOF {
-		err = io.ErrUnexpectedEOF
+	for len(p) > 0 {
+		n, err := r.read(p)
+		p = p[n:]
+		if len(p) == 0 {
+			return nil
+		}
+		if err == io.EOF || (err == nil && n == 0) {
+			return io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return err
+		}
 	}
-	return err
+	return nil
 }
 
 // payload reads a frame's payload into p and unmasks it.
@@ -469,21 +599,35 @@ func (r *Reader) payload(p []byte, key [4]byte) error {
 	return nil
 }
 
-// chunks gathers a message in chunks of chunkBytes borrowed from a pool, so that growing it never
-// copies and holds at most one partly used chunk more than its size.
+// chunks gathers a message in chunks of msgChunkBytes, taken from a Budget (or, without one, a
+// BufferPool) as they are needed, so that growing it never copies and holds at most one partly
+// used chunk more than its size.
 type chunks struct {
-	list []*[]byte
-	n    int // bytes written; the last chunk holds n - (len(list)-1)*chunkBytes of them
+	list [][]byte
+	n    int // bytes written; the last chunk holds n - (len(list)-1)*msgChunkBytes of them
 }
 
-// free returns the unused part of the last chunk, borrowing a new one when it is full.
-func (c *chunks) free(p *BufferPool) []byte {
-	used := c.n - (len(c.list)-1)*chunkBytes
-	if len(c.list) == 0 || used == chunkBytes {
-		c.list = append(c.list, p.getChunk())
-		used = 0
+// tail returns the unused part of the last chunk: empty when there is none, or it is full.
+func (c *chunks) tail() []byte {
+	if len(c.list) == 0 {
+		return nil
 	}
-	return (*c.list[len(c.list)-1])[used:]
+	return c.list[len(c.list)-1][c.n-(len(c.list)-1)*msgChunkBytes:]
+}
+
+// grow adds a chunk, from b if it is not nil (which may refuse it), else from p, and returns it.
+func (c *chunks) grow(b *Budget, p *BufferPool) ([]byte, error) {
+	var ch []byte
+	if b != nil {
+		var err error
+		if ch, err = b.get(); err != nil {
+			return nil, err
+		}
+	} else {
+		ch = p.getChunk()
+	}
+	c.list = append(c.list, ch)
+	return ch, nil
 }
 
 // bytes returns a copy of the gathered bytes, in a slice of their exact size.
@@ -491,7 +635,7 @@ func (c *chunks) bytes() []byte {
 	out := make([]byte, c.n)
 	off := 0
 	for _, ch := range c.list {
-		off += copy(out[off:], (*ch)[:min(chunkBytes, c.n-off)])
+		off += copy(out[off:], ch[:min(msgChunkBytes, c.n-off)])
 	}
 	return out
 }
@@ -500,15 +644,19 @@ func (c *chunks) bytes() []byte {
 func (c *chunks) reader() io.Reader {
 	rs := make([]io.Reader, 0, len(c.list))
 	for i, ch := range c.list {
-		rs = append(rs, bytes.NewReader((*ch)[:min(chunkBytes, c.n-i*chunkBytes)]))
+		rs = append(rs, bytes.NewReader(ch[:min(msgChunkBytes, c.n-i*msgChunkBytes)]))
 	}
 	return io.MultiReader(rs...)
 }
 
-// reset gives the chunks back and empties c.
-func (c *chunks) reset(p *BufferPool) {
+// reset gives the chunks back (to b, or p without a budget: where grow took them) and empties c.
+func (c *chunks) reset(b *Budget, p *BufferPool) {
 	for i, ch := range c.list {
-		p.putChunk(ch)
+		if b != nil {
+			b.put(ch)
+		} else {
+			p.putChunk(ch)
+		}
 		c.list[i] = nil
 	}
 	c.list, c.n = nil, 0

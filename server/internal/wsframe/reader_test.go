@@ -100,6 +100,7 @@ func (c *chopReader) Read(p []byte) (int, error) {
 // readAll reads frames until an error and returns them with the error.
 func readAll(src io.Reader, cfg Config) ([]Frame, error) {
 	r := NewReader(src, &cfg)
+	defer r.Reset(nil, nil) // gives back what it borrowed, from cfg.Budget too
 	var out []Frame
 	for {
 		f, err := r.Next()
@@ -127,8 +128,6 @@ func TestNext(t *testing.T) {
 		{name: "125 bytes", in: bin(strings.Repeat("x", 125)).bytes(), want: []Frame{{OpBinary, []byte(strings.Repeat("x", 125))}}},
 		{name: "16-bit length", in: cframe{fin: true, op: OpBinary, payload: mid}.bytes(), want: []Frame{{OpBinary, mid}}},
 		{name: "64-bit length", in: cframe{fin: true, op: OpBinary, payload: big}.bytes(), want: []Frame{{OpBinary, big}}},
-		{name: "non-minimal 16-bit length", in: cframe{fin: true, op: OpBinary, payload: []byte("hi"), lenBytes: 2}.bytes(), want: []Frame{{OpBinary, []byte("hi")}}},
-		{name: "non-minimal 64-bit length", in: cframe{fin: true, op: OpBinary, payload: []byte("hi"), lenBytes: 8}.bytes(), want: []Frame{{OpBinary, []byte("hi")}}},
 		{name: "text", in: cframe{fin: true, op: OpText, payload: []byte(text)}.bytes(), cfg: Config{CheckUTF8: true}, want: []Frame{{OpText, []byte(text)}}},
 		{name: "several messages", in: join(bin("a"), bin("bc"), cframe{fin: true, op: OpPing, payload: []byte("p")}, bin("d")),
 			want: []Frame{{OpBinary, []byte("a")}, {OpBinary, []byte("bc")}, {OpPing, []byte("p")}, {OpBinary, []byte("d")}}},
@@ -179,6 +178,20 @@ func TestNext(t *testing.T) {
 		{name: "close 999", in: cframe{fin: true, op: OpClose, payload: []byte{3, 231}}.bytes(), wantErr: ErrProtocol, code: 1002},
 		{name: "close 5000", in: cframe{fin: true, op: OpClose, payload: ClosePayload(5000, "")}.bytes(), wantErr: ErrProtocol, code: 1002},
 		{name: "close reason not UTF-8", in: cframe{fin: true, op: OpClose, payload: append(ClosePayload(1000, ""), 0xed, 0xa0, 0x80)}.bytes(), wantErr: ErrProtocol, code: 1002},
+		{name: "non-minimal 16-bit length", in: cframe{fin: true, op: OpBinary, payload: []byte("hi"), lenBytes: 2}.bytes(), wantErr: ErrProtocol, code: 1002},
+		{name: "non-minimal 16-bit length of 125", in: cframe{fin: true, op: OpBinary, payload: make([]byte, 125), lenBytes: 2}.bytes(), wantErr: ErrProtocol, code: 1002},
+		{name: "non-minimal 64-bit length", in: cframe{fin: true, op: OpBinary, payload: []byte("hi"), lenBytes: 8}.bytes(), wantErr: ErrProtocol, code: 1002},
+		{name: "64-bit length of a 16-bit one", in: cframe{fin: true, op: OpBinary, payload: mid, lenBytes: 8}.bytes(), wantErr: ErrProtocol, code: 1002},
+		{name: "non-minimal length on a continuation", in: join(cframe{op: OpBinary, payload: []byte("a")}, cframe{fin: true, op: OpContinuation, payload: []byte("b"), lenBytes: 2}), wantErr: ErrProtocol, code: 1002},
+		{name: "non-minimal length on a ping", in: cframe{fin: true, op: OpPing, payload: []byte("p"), lenBytes: 2}.bytes(), wantErr: ErrProtocol, code: 1002},
+		{name: "text refused", cfg: Config{RefuseText: true}, in: cframe{fin: true, op: OpText, payload: []byte("hi")}.bytes(), wantErr: ErrUnsupported, code: 1003},
+		{name: "text refused at its first fragment, without an end", cfg: Config{RefuseText: true}, in: cframe{op: OpText, payload: []byte{0xff, 0xfe}}.bytes(), wantErr: ErrUnsupported, code: 1003},
+		{name: "compressed text refused", cfg: Config{RefuseText: true, Deflate: true}, in: cframe{fin: true, rsv: 4, op: OpText, payload: deflated(t, []byte("hi"))}.bytes(), wantErr: ErrUnsupported, code: 1003},
+		{name: "binary with text refused", cfg: Config{RefuseText: true}, in: bin("ok").bytes(), want: []Frame{{OpBinary, []byte("ok")}}},
+		{name: "within the budget", cfg: Config{Budget: NewBudget(2 * msgChunkBytes)}, in: join(cframe{fin: true, op: OpBinary, payload: big[:2*msgChunkBytes]}, bin("after")),
+			want: []Frame{{OpBinary, big[:2*msgChunkBytes]}, {OpBinary, []byte("after")}}},
+		{name: "over the budget", cfg: Config{Budget: NewBudget(2 * msgChunkBytes)}, in: cframe{fin: true, op: OpBinary, payload: big[:2*msgChunkBytes+1]}.bytes(), wantErr: ErrOverBudget, code: 1013},
+		{name: "fragments over the budget", cfg: Config{Budget: NewBudget(msgChunkBytes)}, in: join(cframe{op: OpBinary, payload: big[:msgChunkBytes]}, cframe{fin: true, op: OpContinuation, payload: []byte("x")}), wantErr: ErrOverBudget, code: 1013},
 		{name: "length MSB set", in: append([]byte{0x82, 0x80 | 127, 0x80, 0, 0, 0, 0, 0, 0, 0}, testKey[:]...), wantErr: ErrProtocol, code: 1002},
 		{name: "over the limit", cfg: Config{MaxMessageBytes: 10}, in: bin("0123456789a").bytes(), wantErr: ErrTooBig, code: 1009},
 		{name: "header over the limit, no payload", cfg: Config{MaxMessageBytes: 1 << 10}, in: append([]byte{0x82, 0x80 | 127, 0, 0, 0, 1, 0, 0, 0, 0}, testKey[:]...), wantErr: ErrTooBig, code: 1009},
@@ -209,6 +222,9 @@ func TestNext(t *testing.T) {
 			var e *Error
 			if errors.As(err, &e) && e.Code != tt.code {
 				t.Errorf("%s (reads of %d): close code %d; want %d", tt.name, chop, e.Code, tt.code)
+			}
+			if b := tt.cfg.Budget; b != nil && b.Used() != 0 {
+				t.Errorf("%s (reads of %d): budget holds %d bytes after the Reader was reset; want 0", tt.name, chop, b.Used())
 			}
 		}
 	}
