@@ -5,8 +5,8 @@ import (
 	"sort"
 )
 
-// Apply applies an update (0x01) or a snapshot (0x02) and returns what changed,
-// per root. Units the document already has are ignored; units whose
+// Apply applies an update (0x01) or a snapshot (0x05, or 0x02 of format
+// version 1) and returns what changed, per root. Units the document already has are ignored; units whose
 // dependencies are missing wait in the pending buffer and are integrated when
 // they arrive. An update is checked in full first: if it is refused
 // (ErrMalformedUpdate, ErrPendingOverflow), the document is unchanged.
@@ -38,7 +38,7 @@ func (d *Doc) apply(b []byte, ch *changes) ([]Change, error) {
 			return nil, err
 		}
 		return d.applyUpdate(u, ch)
-	case formatSnapshot:
+	case formatSnapshot, formatSnapshot2:
 		s, err := decodeSnapshot(b)
 		if err != nil {
 			return nil, err
