@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
@@ -101,8 +102,39 @@ func (d *Doc) unitAt(id ID, u *update) (found, text bool, root string) {
 }
 
 // validate refuses an update whose text origins name a known unit that is not
-// a text item of the same root (docs/crdt.md section 1.6, rule 4).
+// a text item of the same root (docs/crdt.md section 1.6, rule 4). An origin
+// in the update itself is found by a binary search over the first clocks of
+// its client's ops, gathered once: a whole history names thousands.
 func (d *Doc) validate(u *update) error {
+	starts := make([][]uint64, len(u.blocks))
+	unitAt := func(o ID) (found, text bool, root string) {
+		if cs := d.clients[o.Client]; cs != nil && o.Clock < cs.next {
+			return d.unitAt(o, nil)
+		}
+		if d.pending.ops[o.Client] != nil {
+			if found, text, root := d.unitAt(o, nil); found {
+				return found, text, root
+			}
+		}
+		i := sort.Search(len(u.blocks), func(i int) bool { return u.blocks[i].client >= o.Client })
+		for ; i < len(u.blocks) && u.blocks[i].client == o.Client; i++ {
+			ops := u.blocks[i].ops
+			if starts[i] == nil {
+				starts[i] = make([]uint64, len(ops))
+				for k := range ops {
+					starts[i][k] = ops[k].clock
+				}
+			}
+			k, exact := slices.BinarySearch(starts[i], o.Clock)
+			if !exact {
+				k--
+			}
+			if k >= 0 && o.Clock < ops[k].end() {
+				return true, ops[k].kind == opText, ops[k].root
+			}
+		}
+		return false, false, ""
+	}
 	for i := range u.blocks {
 		b := &u.blocks[i]
 		for j := range b.ops {
@@ -114,7 +146,7 @@ func (d *Doc) validate(u *update) error {
 				if o.Client == 0 {
 					continue
 				}
-				if found, text, root := d.unitAt(o, u); found && (!text || root != op.root) {
+				if found, text, root := unitAt(o); found && (!text || root != op.root) {
 					return fmt.Errorf("%w: origin (%d,%d) of (%d,%d) is not a text item of %q",
 						ErrMalformedUpdate, o.Client, o.Clock, b.client, op.clock, op.root)
 				}
