@@ -183,7 +183,7 @@ func decodeSnapRuns2(t *tables) []snapRun {
 		run.n = shapes[i]>>5 + 1
 		if run.n-1 == longLen {
 			run.n = r.uv()
-			if r.err == nil && run.n-1 < longLen {
+			if r.err == nil && run.n <= longLen {
 				r.fail("long run length %d", run.n)
 			}
 		}

@@ -2,6 +2,7 @@ package crdt_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -377,5 +378,42 @@ func TestSnapshotGolden(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("%s is stale: run go test ./crdt -run TestSnapshotGolden -update and review the diff", snapshotGoldenFile)
+	}
+}
+
+// TestSnapshotLongRun loads a snapshot whose deleted run is longer than the
+// runs column's length field holds (its length goes in the long column), and
+// refuses one whose long length is too short for that column.
+func TestSnapshotLongRun(t *testing.T) {
+	// One client (7, next clock 2^41 + 2), text "t": a run "a", then a deleted run of 2^41 + 1.
+	long := uint64(1<<41 + 1)
+	b := []byte{0x05, 1, 7, 1, 1, 1, 't', 1, 0}
+	b = binary.AppendUvarint(b, long+1) // state vector
+	b = append(b, 1, 0, 2)              // one text, ri 0, two runs
+	b = append(b, 0, 0)                 // run 0: shape 0 (len 1, visible, no origins), delta 0
+	shape := uint64(1<<40-1)<<5 | 1<<1 | 1
+	b = binary.AppendUvarint(b, shape<<1)
+	b = append(b, 0) // delta 0
+	long1 := binary.AppendUvarint(nil, long)
+	b = append(b, long1...)        // the long column
+	b = append(b, 0, 2)            // both runs of client index 0
+	b = append(b, 0, 1, 'a', 0, 0) // content "a", no assignments, no pending
+	d := fresh(2)
+	if _, err := d.Apply(b); err != nil {
+		t.Fatalf("Apply(%x) = %v", b, err)
+	}
+	if got := d.Text("t").String(); got != "a" {
+		t.Fatalf("text %q, want %q", got, "a")
+	}
+	if got := d.EncodeSnapshot(); !bytes.Equal(got, b) {
+		t.Fatalf("re-encoded %x, want %x", got, b)
+	}
+	bad := bytes.Replace(b, long1, binary.AppendUvarint(nil, 5), 1)
+	if _, err := fresh(2).Apply(bad); !errors.Is(err, crdt.ErrMalformedUpdate) {
+		t.Fatalf("a long length of 5: Apply = %v; want ErrMalformedUpdate", err)
+	}
+	zero := bytes.Replace(b, long1, []byte{0}, 1)
+	if _, err := fresh(2).Apply(zero); !errors.Is(err, crdt.ErrMalformedUpdate) {
+		t.Fatalf("a long length of 0: Apply = %v; want ErrMalformedUpdate", err)
 	}
 }

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Doc, CrdtError } from './index.js';
-import { hex, unhex } from './encoding.js';
+import { hex, unhex, Encoder } from './encoding.js';
 import { codeLengths } from './contentcode.js';
 import { xorshift32 } from './scenario.js';
 
@@ -162,4 +162,26 @@ test('content code lengths stay within 15 bits and the code is complete', () => 
     kraft += 2 ** -l;
   }
   assert.equal(kraft, 1);
+});
+
+test('a run longer than the length field holds goes in the long column', () => {
+  const long = 2 ** 41 + 1;
+  const e = new Encoder(64);
+  for (const b of [0x05, 1, 7, 1, 1, 1, 0x74, 1, 0]) e.writeUint8(b);
+  e.writeVarUint(long + 1);
+  for (const b of [1, 0, 2, 0, 0]) e.writeUint8(b);
+  e.writeVarUint(((2 ** 40 - 1) * 32 + 2 + 1) * 2);
+  e.writeUint8(0);
+  const at = e.length;
+  e.writeVarUint(long);
+  for (const b of [0, 2, 0, 1, 0x61, 0, 0]) e.writeUint8(b);
+  const good = e.finish().slice();
+  const d = new Doc(2);
+  d.apply(good);
+  assert.equal(d.text('t').toString(), 'a');
+  assert.equal(hex(d.encodeSnapshot()), hex(good));
+  for (const v of [5, 0]) {
+    const bad = Uint8Array.from([...good.subarray(0, at), v, ...good.subarray(at + 6)]);
+    assert.throws(() => new Doc(2).apply(bad), (err) => err instanceof CrdtError && err.kind === 'malformed', `long length ${v}`);
+  }
 });
