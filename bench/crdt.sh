@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One run that puts tandem's CRDT (Go core and JavaScript twin) beside the anchors on the same
 # traces: Yjs, Loro, json-joy, Automerge and a plain-rope floor (../shared/anchors/crdt), plus the
-# Go no-CRDT floor. Results go to $OUT (default bench-results/crdt-<time>/).
+# Go no-CRDT floor and whole-history merges beside Yjs (bench/crdt-merge.mjs). Results go to $OUT
+# (default bench-results/crdt-<time>/).
 #
 #   bash bench/crdt.sh            # RUNS=3 by default; AUTOMERGE_ONLY=automerge-paper limits Automerge
 #
@@ -30,6 +31,8 @@ echo "== tandem Go core" >&2
 go run ./crdt/internal/cmd/tracebench -traces "$TRACES" -runs "$RUNS" | tee "$OUT/tandem-go.txt"
 echo "== tandem JavaScript twin" >&2
 node --expose-gc client-js/bench/trace-bench.mjs --traces "$TRACES" --runs "$RUNS" | tee "$OUT/tandem-js.txt"
+echo "== whole-history merges and snapshot loads: the JavaScript twin beside Yjs applyUpdate/applyUpdateV2" >&2
+node --expose-gc bench/crdt-merge.mjs --anchors "$ROOT" --traces "$TRACES" --runs "$RUNS" | tee "$OUT/merge.txt"
 echo "== Go floor (plain rune buffers, no CRDT)" >&2
 (cd "$SHARED/anchors/crdt" && go run crdt-trace-floor.go -n "$RUNS" "$TRACES"/sequential_traces/*.json.gz) | tee "$OUT/go-floor.txt"
 echo "== anchors" >&2

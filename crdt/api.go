@@ -100,7 +100,8 @@ type ClockRange struct {
 // UpdateInfo describes an encoded update or snapshot without applying it, so
 // that a server can check who authored it and how big it is.
 type UpdateInfo struct {
-	// Format is the format byte: 0x01 update, 0x02 snapshot.
+	// Format is the format byte: 0x01 update, 0x02 snapshot (version 1),
+	// 0x05 snapshot (version 2).
 	Format byte
 	// Authors are the clients that have units in the value, ascending.
 	Authors []uint64

@@ -208,7 +208,7 @@ func TestInspectUpdate(t *testing.T) {
 		{"everything", b.EncodeUpdate(nil), crdt.UpdateInfo{Format: 1, Authors: []uint64{3, 7},
 			Ranges: []crdt.ClockRange{{Client: 3, Start: 0, End: 1}, {Client: 7, Start: 0, End: 7}}, DeleteClients: []uint64{7},
 			Units: 8, TextUnits: 6, DeleteRanges: 1, Roots: []crdt.RootInfo{{Name: "t", Kind: crdt.KindText}, {Name: "m", Kind: crdt.KindMap}}}},
-		{"snapshot", b.EncodeSnapshot(), crdt.UpdateInfo{Format: 2, Authors: []uint64{3, 7},
+		{"snapshot", b.EncodeSnapshot(), crdt.UpdateInfo{Format: 5, Authors: []uint64{3, 7},
 			Ranges: []crdt.ClockRange{{Client: 3, Start: 0, End: 1}, {Client: 7, Start: 0, End: 7}}, DeleteClients: []uint64{7},
 			Units: 8, TextUnits: 6, DeleteRanges: 1, Roots: []crdt.RootInfo{{Name: "t", Kind: crdt.KindText}, {Name: "m", Kind: crdt.KindMap}}}},
 	}

@@ -2,11 +2,12 @@ package crdt
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 )
 
-// Apply applies an update (0x01) or a snapshot (0x02) and returns what changed,
-// per root. Units the document already has are ignored; units whose
+// Apply applies an update (0x01) or a snapshot (0x05, or 0x02 of format
+// version 1) and returns what changed, per root. Units the document already has are ignored; units whose
 // dependencies are missing wait in the pending buffer and are integrated when
 // they arrive. An update is checked in full first: if it is refused
 // (ErrMalformedUpdate, ErrPendingOverflow), the document is unchanged.
@@ -38,7 +39,7 @@ func (d *Doc) apply(b []byte, ch *changes) ([]Change, error) {
 			return nil, err
 		}
 		return d.applyUpdate(u, ch)
-	case formatSnapshot:
+	case formatSnapshot, formatSnapshot2:
 		s, err := decodeSnapshot(b)
 		if err != nil {
 			return nil, err
@@ -101,8 +102,39 @@ func (d *Doc) unitAt(id ID, u *update) (found, text bool, root string) {
 }
 
 // validate refuses an update whose text origins name a known unit that is not
-// a text item of the same root (docs/crdt.md section 1.6, rule 4).
+// a text item of the same root (docs/crdt.md section 1.6, rule 4). An origin
+// in the update itself is found by a binary search over the first clocks of
+// its client's ops, gathered once: a whole history names thousands.
 func (d *Doc) validate(u *update) error {
+	starts := make([][]uint64, len(u.blocks))
+	unitAt := func(o ID) (found, text bool, root string) {
+		if cs := d.clients[o.Client]; cs != nil && o.Clock < cs.next {
+			return d.unitAt(o, nil)
+		}
+		if d.pending.ops[o.Client] != nil {
+			if found, text, root := d.unitAt(o, nil); found {
+				return found, text, root
+			}
+		}
+		i := sort.Search(len(u.blocks), func(i int) bool { return u.blocks[i].client >= o.Client })
+		for ; i < len(u.blocks) && u.blocks[i].client == o.Client; i++ {
+			ops := u.blocks[i].ops
+			if starts[i] == nil {
+				starts[i] = make([]uint64, len(ops))
+				for k := range ops {
+					starts[i][k] = ops[k].clock
+				}
+			}
+			k, exact := slices.BinarySearch(starts[i], o.Clock)
+			if !exact {
+				k--
+			}
+			if k >= 0 && o.Clock < ops[k].end() {
+				return true, ops[k].kind == opText, ops[k].root
+			}
+		}
+		return false, false, ""
+	}
 	for i := range u.blocks {
 		b := &u.blocks[i]
 		for j := range b.ops {
@@ -114,7 +146,7 @@ func (d *Doc) validate(u *update) error {
 				if o.Client == 0 {
 					continue
 				}
-				if found, text, root := d.unitAt(o, u); found && (!text || root != op.root) {
+				if found, text, root := unitAt(o); found && (!text || root != op.root) {
 					return fmt.Errorf("%w: origin (%d,%d) of (%d,%d) is not a text item of %q",
 						ErrMalformedUpdate, o.Client, o.Clock, b.client, op.clock, op.root)
 				}

@@ -228,3 +228,21 @@ func benchKeystroke(b *testing.B, apply func(d *crdt.Doc, u []byte) error) {
 		i++
 	}
 }
+
+// BenchmarkMergeHistory applies each trace's full update (its whole history,
+// what a client that was offline since the start catches up with) to an
+// empty document; BenchmarkLoadSnapshot is the same state from a snapshot.
+func BenchmarkMergeHistory(b *testing.B) {
+	for _, t := range benchTraces(b) {
+		upd := replay(b, t).EncodeUpdate(nil)
+		b.Run(t.Name, func(b *testing.B) {
+			b.SetBytes(int64(len(upd)))
+			for b.Loop() {
+				d, _ := crdt.NewDoc(2, crdt.Config{})
+				if _, err := d.Apply(upd); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

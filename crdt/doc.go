@@ -86,6 +86,10 @@
 // (two-byte indices) and the limit falls between the sizes with the narrowest
 // and the widest indices is the pending set encoded to decide.
 //
+// Snapshots are written in format version 2 (docs/crdt.md 2.4.1: columns by
+// kind, alike runs coalesced, the text in a canonical Huffman code when that
+// is shorter; columns.go, huffman.go); version 1 snapshots still load.
+//
 // Loading a snapshot into an empty document is a linear build: runs go into
 // leaves in document order, the tree is built bottom-up, and the client
 // indexes come from one linear-time sort of the clock claims that decoding
@@ -95,10 +99,11 @@
 // splits of typing cost no allocation in the steady state.
 //
 // An Apply reuses the document's scratch: the decoded update (reader, tables,
-// ops, content), the plan, its queues and step lists. An op that is a
-// client's only one in a plan stays in the update rather than going into the
-// pending tree, and goes there, copied with its content, only if it has to
-// wait. Integrate is Apply without the change list. A server that applies a
+// ops, content), the plan, its queues and step lists. A block of ops that a
+// client's pending queue does not overlap (a keystroke, or a whole history
+// caught up with at once) stays in the update rather than going into the
+// pending tree, its ops taken in order, and goes there, copied with its
+// content, only if some of them have to wait. Integrate is Apply without the change list. A server that applies a
 // one-character update with Integrate allocates nothing in the steady state.
 //
 // # Invariants

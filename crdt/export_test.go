@@ -241,3 +241,13 @@ func PendingTableLen(d *Doc) int {
 	clients, roots := d.pending.toUpdate().tables()
 	return max(len(clients), len(roots))
 }
+
+// SnapshotPending reports whether the snapshot b decodes and carries pending
+// units.
+func SnapshotPending(b []byte) bool {
+	s, err := decodeSnapshot(b)
+	return err == nil && s.pending != nil
+}
+
+// CodeLengths exposes the content code's length construction.
+func CodeLengths(freq []uint64) []uint8 { return codeLengths(freq) }

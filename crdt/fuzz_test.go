@@ -68,8 +68,11 @@ func FuzzApplyUpdate(f *testing.F) {
 	for _, b := range scenarioHex(f, 0x01) {
 		f.Add(b)
 	}
-	for _, b := range scenarioHex(f, 0x02) {
+	for _, b := range scenarioHex(f, 0x05) {
 		f.Add(b)
+	}
+	for _, fx := range readV1Fixtures(f) {
+		f.Add(fx.v1)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := fuzzDoc(t)

@@ -1,7 +1,5 @@
 package crdt
 
-import "sort"
-
 // idIndex holds the text runs of one client ordered by clock, in chunks of at
 // most idChunkMax, so that finding the run of an ID costs two binary searches
 // and splitting a run inserts into one small chunk. Runs of one client never
@@ -16,13 +14,29 @@ const idChunkMax = 64
 // locate returns the chunk and position of the last run whose clock is <= clock,
 // or ok == false if there is none.
 func (x *idIndex) locate(clock uint64) (ci, i int, ok bool) {
-	ci = sort.Search(len(x.chunks), func(j int) bool { return x.chunks[j][0].clock > clock }) - 1
+	// Binary searches by hand: this runs for every origin an update names.
+	lo, hi := 0, len(x.chunks)
+	for lo < hi {
+		if m := int(uint(lo+hi) >> 1); x.chunks[m][0].clock > clock {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	ci = lo - 1
 	if ci < 0 {
 		return 0, 0, false
 	}
 	ch := x.chunks[ci]
-	i = sort.Search(len(ch), func(j int) bool { return ch[j].clock > clock }) - 1
-	return ci, i, true
+	lo, hi = 0, len(ch)
+	for lo < hi {
+		if m := int(uint(lo+hi) >> 1); ch[m].clock > clock {
+			hi = m
+		} else {
+			lo = m + 1
+		}
+	}
+	return ci, lo - 1, true
 }
 
 // find returns the run holding clock, or nil.

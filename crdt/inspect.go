@@ -5,7 +5,7 @@ import (
 	"slices"
 )
 
-// InspectUpdate decodes an update (0x01) or a snapshot (0x02) and describes it
+// InspectUpdate decodes an update (0x01) or a snapshot (0x02, 0x05) and describes it
 // without applying it: who authored which clocks, which clients its delete set
 // names, its size in units. It checks the bytes as Apply does, except for the
 // checks that need a document. It is safe for concurrent use.
@@ -20,7 +20,7 @@ func InspectUpdate(b []byte) (UpdateInfo, error) {
 		if u, err = decodeUpdate(b); err != nil {
 			return UpdateInfo{}, err
 		}
-	case formatSnapshot:
+	case formatSnapshot, formatSnapshot2:
 		s, err := decodeSnapshot(b)
 		if err != nil {
 			return UpdateInfo{}, err

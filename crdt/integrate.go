@@ -9,11 +9,13 @@ func (d *Doc) integrateText(t *textRoot, cs *clientState, op *uop, ch *changes) 
 	t.cur = cursor{}
 	// Split so that the left origin ends a run and the right origin starts one;
 	// the scan then moves run by run.
+	// The right split leaves leftIt whole: the left origin ends leftIt, and
+	// the right origin is another item.
 	var leftIt, rightIt *item
 	if op.left.Client != 0 {
-		it := d.itemAt(op.left)
-		if k := int(op.left.Clock-it.clock) + 1; k < it.n {
-			t.split(it, k)
+		leftIt = d.itemAt(op.left)
+		if k := int(op.left.Clock-leftIt.clock) + 1; k < leftIt.n {
+			t.split(leftIt, k)
 		}
 	}
 	if op.right.Client != 0 {
@@ -24,8 +26,7 @@ func (d *Doc) integrateText(t *textRoot, cs *clientState, op *uop, ch *changes) 
 		rightIt = it
 	}
 	var o *item
-	if op.left.Client != 0 {
-		leftIt = d.itemAt(op.left)
+	if leftIt != nil {
 		o = next(leftIt)
 	} else {
 		o = t.first()

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
-	"unicode/utf8"
 )
 
 // Snapshot flags of a run (docs/crdt.md section 2.4).
@@ -113,9 +112,10 @@ func mergeable(a, b *snapRun) bool {
 	return a.client == b.client && a.clock+a.n == b.clock && b.left == a.last() && a.right == b.right && a.deleted == b.deleted
 }
 
-// EncodeSnapshot returns the whole state of the document as a snapshot (0x02):
-// the text in document order (deleted content dropped, lengths kept), the
-// winning map assignments, the state vector and what is pending.
+// EncodeSnapshot returns the whole state of the document as a snapshot in
+// format version 2 (0x05): the text in document order (deleted content
+// dropped, lengths kept), the winning map assignments, the state vector and
+// what is pending. Apply still reads version 1 snapshots (0x02).
 func (d *Doc) EncodeSnapshot() []byte {
 	// Roots that exist, in table order (texts first, then maps; by name).
 	var roots []rootKey
@@ -139,7 +139,7 @@ func (d *Doc) EncodeSnapshot() []byte {
 	}
 
 	b := make([]byte, 0, 1024)
-	b = append(b, formatSnapshot)
+	b = append(b, formatSnapshot2)
 	b = appendTables(b, clients, roots)
 	b = appendUv(b, uint64(len(clients)))
 	for i, c := range clients {
@@ -152,12 +152,13 @@ func (d *Doc) EncodeSnapshot() []byte {
 	}
 	b = appendUv(b, uint64(nTexts))
 	var runs []snapRun
+	var content []rune
 	for i, r := range roots[:nTexts] {
 		t := d.texts[r.name]
 		runs = t.snapRuns(runs[:0])
 		b = appendUv(b, uint64(i))
-		b = appendSnapRuns(b, runs, ci)
-		b = t.appendContent(b)
+		b = appendSnapRuns2(b, runs, ci, len(clients) > 1)
+		b = appendContent2(b, t.appendRunes(content[:0]))
 	}
 	var asgs []*assign
 	for _, r := range roots[nTexts:] {
@@ -209,86 +210,20 @@ func (t *textRoot) snapRuns(runs []snapRun) []snapRun {
 	return runs
 }
 
-// appendSnapRuns writes the columns of a text (after its ri).
-func appendSnapRuns(b []byte, runs []snapRun, ci func(uint64) uint64) []byte {
-	b = appendUv(b, uint64(len(runs)))
-	for i := range runs {
-		r := &runs[i]
-		var f byte
-		if r.deleted {
-			f |= runDeleted
-		}
-		if r.left.Client != 0 {
-			f |= runLeft
-			if i > 0 && r.left == runs[i-1].last() {
-				f |= runLeftPrev
-			}
-		}
-		if r.right.Client != 0 {
-			f |= runRight
-			if i+1 < len(runs) && r.right == (ID{runs[i+1].client, runs[i+1].clock}) {
-				f |= runRightNext
-			}
-		}
-		b = append(b, f)
-	}
-	for i := 0; i < len(runs); {
-		j := i + 1
-		for j < len(runs) && runs[j].client == runs[i].client {
-			j++
-		}
-		b = appendUv(b, ci(runs[i].client))
-		b = appendUv(b, uint64(j-i))
-		i = j
-	}
-	var expected uint64
-	for i := range runs {
-		b = appendSv(b, int64(runs[i].clock)-int64(expected))
-		expected = runs[i].clock + runs[i].n
-	}
-	for i := range runs {
-		b = appendUv(b, runs[i].n)
-	}
-	for i := range runs {
-		if l := runs[i].left; l.Client != 0 && !(i > 0 && l == runs[i-1].last()) {
-			b = appendUv(appendUv(b, ci(l.Client)), l.Clock)
-		}
-	}
-	for i := range runs {
-		if r := runs[i].right; r.Client != 0 && !(i+1 < len(runs) && r == (ID{runs[i+1].client, runs[i+1].clock})) {
-			b = appendUv(appendUv(b, ci(r.Client)), r.Clock)
-		}
-	}
-	return b
-}
-
-// appendContent writes the visible text of t as a str.
-func (t *textRoot) appendContent(b []byte) []byte {
-	n := 0
+// appendRunes appends the visible text of t to cs.
+func (t *textRoot) appendRunes(cs []rune) []rune {
 	for l := t.firstLeaf; l != nil; l = l.next {
 		for _, it := range l.items {
 			if !it.deleted {
-				for _, c := range it.runes() {
-					n += utf8.RuneLen(c)
-				}
+				cs = append(cs, it.runes()...)
 			}
 		}
 	}
-	b = appendUv(b, uint64(n))
-	b = slices.Grow(b, n)
-	for l := t.firstLeaf; l != nil; l = l.next {
-		for _, it := range l.items {
-			if !it.deleted {
-				for _, c := range it.runes() {
-					b = utf8.AppendRune(b, c)
-				}
-			}
-		}
-	}
-	return b
+	return cs
 }
 
-// decodeSnapshot decodes and checks a 0x02 snapshot (docs/crdt.md section 2.4).
+// decodeSnapshot decodes and checks a snapshot of version 1 (0x02) or 2
+// (0x05) (docs/crdt.md section 2.4).
 func decodeSnapshot(b []byte) (*snapshot, error) {
 	r := &reader{b: b}
 	s := decodeSnapshotFrom(r)
@@ -300,8 +235,9 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 }
 
 func decodeSnapshotFrom(r *reader) *snapshot {
-	if f := r.byte1(); r.err == nil && f != formatSnapshot {
-		r.fail("format byte 0x%02x, want 0x02", f)
+	f := r.byte1()
+	if r.err == nil && f != formatSnapshot && f != formatSnapshot2 {
+		r.fail("format byte 0x%02x, want 0x02 or 0x05", f)
 	}
 	clients := decodeClients(r, nil)
 	roots := decodeRoots(r, nil)
@@ -334,7 +270,12 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 			break
 		}
 		lastRi = ri
-		runs := decodeSnapRuns(t)
+		var runs []snapRun
+		if f == formatSnapshot {
+			runs = decodeSnapRuns(t)
+		} else {
+			runs = decodeSnapRuns2(t)
+		}
 		if r.err != nil {
 			break
 		}

@@ -11,6 +11,7 @@ const (
 	formatSnapshot    = 0x02
 	formatStateVector = 0x03
 	formatRelPos      = 0x04
+	formatSnapshot2   = 0x05 // a snapshot in format version 2
 )
 
 // sortedClients returns the clients of sv with a non-zero clock, ascending.

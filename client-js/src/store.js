@@ -3,7 +3,7 @@
  * The offline store: where a tab keeps its replica of each document so that closing or reloading
  * it, online or not, loses nothing.
  *
- * Layout per document: one snapshot (the CRDT's 0x02 bytes) plus an append-only log of the updates
+ * Layout per document: one snapshot (the CRDT's snapshot bytes, docs/crdt.md 2.4) plus an append-only log of the updates
  * applied since (local edits and what the server sent). Opening a document reads the snapshot and
  * the log and writes nothing; the log is folded into a new snapshot only when it has grown past a
  * threshold (see `shouldCompact`), so a document that is opened often does not grow (the

@@ -1,16 +1,20 @@
-// Cross-language check: Go writes seeded random scenarios with the Go CRDT's
+// Cross-language checks: Go writes seeded random scenarios with the Go CRDT's
 // output (go run ./crdttest/cmd/scenarios), and the JavaScript twin must print
 // the same lines: text, map values, snapshots, updates and state vectors, byte
-// for byte. TANDEM_SEEDS=FIRST-LAST runs other seeds (default 1-100).
+// for byte. TANDEM_SEEDS=FIRST-LAST runs other seeds (default 1-100). Then
+// the editing traces, when present, give the same snapshots in both.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseScenario, runScenario } from '../src/crdt/scenario.js';
+import { Doc } from '../src/crdt/index.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const seeds = process.env.TANDEM_SEEDS || '1-100';
@@ -30,5 +34,35 @@ test(`random scenarios, seeds ${seeds}: JavaScript prints what Go prints`, { ski
         assert.fail(`${f}: output line ${i + 1}:\n got ${got[i]}\nwant ${sc.expected[i]}\nrepeat: go run ./crdttest/cmd/scenarios -seeds ${f.replace(/\D/g, '')} -dir DIR`);
       }
     }
+  }
+});
+
+// Every sequential editing trace (../shared/traces or $TANDEM_TRACES, when
+// present) replayed as one user's local edits: the JavaScript twin's snapshot
+// and full update are the Go core's, byte for byte (compared by SHA-256; Go
+// prints its own with go run ./crdttest/cmd/tracesnap).
+const traces = process.env.TANDEM_TRACES || resolve(repo, '..', 'shared', 'traces');
+const hasTraces = existsSync(join(traces, 'sequential_traces'));
+test('editing traces: JavaScript snapshots and updates are Go\'s, byte for byte', { skip: !hasGo ? 'go is not on PATH' : !hasTraces ? `no traces in ${traces}` : false }, () => {
+  const out = execFileSync('go', ['run', './crdttest/cmd/tracesnap', '-traces', traces], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'], timeout: 300_000 });
+  const rows = out.toString('utf8').trim().split('\n').map((l) => JSON.parse(l));
+  assert.ok(rows.length > 0, 'go replayed no trace');
+  for (const row of rows) {
+    const t = JSON.parse(gunzipSync(readFileSync(join(traces, 'sequential_traces', `${row.trace}.json.gz`))).toString('utf8'));
+    const doc = new Doc(1);
+    const text = doc.text('body');
+    for (const x of t.txns) {
+      for (const [p, d, s] of x.patches) {
+        if (d > 0) text.delete(p, d);
+        if (s !== '') text.insert(p, s);
+      }
+    }
+    assert.equal(text.toString(), t.endContent, `${row.trace}: replay`);
+    const snap = doc.encodeSnapshot();
+    const upd = doc.encodeUpdate();
+    assert.equal(snap.length, row.snapshotBytes, `${row.trace}: snapshot size`);
+    assert.equal(createHash('sha256').update(snap).digest('hex'), row.snapshotSha256, `${row.trace}: snapshot bytes`);
+    assert.equal(upd.length, row.updateBytes, `${row.trace}: update size`);
+    assert.equal(createHash('sha256').update(upd).digest('hex'), row.updateSha256, `${row.trace}: update bytes`);
   }
 });

@@ -15,7 +15,7 @@ import { isWellFormed, cpLength, cpSlice, compareUtf8 } from './utf.js';
 import { checkName, checkKey, checkJSON } from './names.js';
 import { validClient } from './statevector.js';
 import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
-import { encodeSnapshot, decodeSnapshot, snapshotToUpdate, loadSnapshot } from './snapshot.js';
+import { encodeSnapshot, decodeSnapshot, snapshotToUpdate, loadSnapshot, FORMAT_SNAPSHOT, FORMAT_SNAPSHOT_V1 } from './snapshot.js';
 import { Text, MapRoot } from './handles.js';
 
 /** DEFAULT_MAX_PENDING_BYTES bounds the pending buffer when no other bound is given. */
@@ -202,7 +202,7 @@ export class Doc {
   }
 
   /**
-   * encodeSnapshot returns the whole state (format 0x02).
+   * encodeSnapshot returns the whole state (format 0x05, docs/crdt.md 2.4).
    * @returns {Uint8Array}
    */
   encodeSnapshot() {
@@ -210,7 +210,8 @@ export class Doc {
   }
 
   /**
-   * apply integrates an update (0x01) or a snapshot (0x02) and returns what
+   * apply integrates an update (0x01) or a snapshot (0x05, or 0x02 of format
+   * version 1) and returns what
    * changed. On error (CrdtError 'malformed' or 'pending-overflow') nothing
    * changes.
    * @param {Uint8Array} bytes
@@ -219,7 +220,7 @@ export class Doc {
   apply(bytes) {
     if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw malformed('empty input');
     if (bytes[0] === 0x01) return this._applyUpdate(decodeUpdate(bytes));
-    if (bytes[0] === 0x02) {
+    if (bytes[0] === FORMAT_SNAPSHOT || bytes[0] === FORMAT_SNAPSHOT_V1) {
       const snap = decodeSnapshot(bytes);
       if (this._isEmpty()) return this._load(snap);
       const n = new Doc(this._id);

@@ -1,7 +1,8 @@
 // @ts-check
-// The snapshot format (0x02, docs/crdt.md 2.4): the whole state, text in
-// document order split into columns, so that loading into an empty document is
-// a linear build with no integration.
+// The snapshot format (0x05, docs/crdt.md 2.4; 0x02 of format version 1 is
+// still read): the whole state, text in document order split into columns,
+// so that loading into an empty document is a linear build with no
+// integration.
 
 import { CrdtDecoder, Encoder, decoding, bytesOf } from './encoding.js';
 import { malformed } from './errors.js';
@@ -13,8 +14,64 @@ import { readClients, readRoots, readUpdateBody, addRange, KIND_TEXT, KIND_MAP }
 import { ChangeLog } from './changes.js';
 import { compareUtf8, cpLength, cpToUtf16 } from './utf.js';
 import { checkKey, checkJSON } from './names.js';
+import { writeContent, readContent } from './contentcode.js';
 
-export const FORMAT_SNAPSHOT = 0x02;
+/** FORMAT_SNAPSHOT is the format byte of a snapshot (format version 2). */
+export const FORMAT_SNAPSHOT = 0x05;
+/** FORMAT_SNAPSHOT_V1 is the format byte of a snapshot of format version 1, still read. */
+export const FORMAT_SNAPSHOT_V1 = 0x02;
+
+// Origin kinds of a run in a version 2 snapshot, the first that applies.
+const O_NONE = 0;
+const O_NEAR = 1;
+const O_SAME = 2;
+const O_ID = 3;
+const LONG_LEN = 2 ** 40 - 1;
+const MAX_REPEAT = 128;
+const MAX_RUNS_PER_BYTE = MAX_REPEAT / 2;
+const CLOCKS = 2 ** 53;
+const HALF = 2 ** 52;
+
+/**
+ * clockDelta returns to - from modulo 2^53, in [-2^52, 2^52).
+ * @param {number} from
+ * @param {number} to
+ */
+function clockDelta(from, to) {
+  let d = to - from;
+  if (d >= HALF) d -= CLOCKS;
+  else if (d < -HALF) d += CLOCKS;
+  return d;
+}
+
+/**
+ * addClock returns from + d modulo 2^53, exactly.
+ * @param {number} from in [0, 2^53]
+ * @param {number} d in [-2^52, 2^52)
+ */
+function addClock(from, d) {
+  if (d >= 0) return from >= CLOCKS - d ? from - CLOCKS + d : from + d;
+  const c = from + d;
+  return c < 0 ? c + CLOCKS : c;
+}
+
+/**
+ * writeSigned writes n (|n| <= 2^52) zigzag-encoded.
+ * @param {Encoder} e
+ * @param {number} n
+ */
+function writeSigned(e, n) {
+  e.writeVarUint(n >= 0 ? n * 2 : -n * 2 - 1);
+}
+
+/**
+ * readSigned reads a zigzag-encoded varint.
+ * @param {CrdtDecoder} d
+ */
+function readSigned(d) {
+  const u = d.readVarUint();
+  return u % 2 === 1 ? -(u + 1) / 2 : u / 2;
+}
 
 // Run flags in a snapshot.
 const F_DELETED = 1;
@@ -70,7 +127,7 @@ export function encodeSnapshot(doc) {
     e.writeVarUint(/** @type {import('./doc.js').ClientState} */ (doc._clients.get(clients[i])).next);
   }
   e.writeVarUint(texts.length);
-  for (let i = 0; i < texts.length; i++) writeText(e, texts[i], i, ci);
+  for (let i = 0; i < texts.length; i++) writeText(e, collectRuns(texts[i]), i, ci, clients.length > 1);
 
   /** @type {Assign[]} */
   const assigns = [];
@@ -101,13 +158,16 @@ export function encodeSnapshot(doc) {
 }
 
 /**
- * writeText writes one text root: its pieces merged into maximal runs.
- * @param {Encoder} e
- * @param {TextState} root
- * @param {number} ri
- * @param {Map<number, number>} ci
+ * Runs are the maximal runs of a text root in document order, as columns.
+ * @typedef {{n: number, client: number[], clock: number[], len: number[], del: boolean[], lc: number[], lk: number[], rc: number[], rk: number[], content: string}} Runs
  */
-function writeText(e, root, ri, ci) {
+
+/**
+ * collectRuns merges the pieces of a text root into maximal runs.
+ * @param {TextState} root
+ * @returns {Runs}
+ */
+function collectRuns(root) {
   /** @type {number[]} */ const client = [];
   /** @type {number[]} */ const clock = [];
   /** @type {number[]} */ const len = [];
@@ -142,48 +202,93 @@ function writeText(e, root, ri, ci) {
     rk.push(run.rk);
     n++;
   }
+  return { n, client, clock, len, del, lc, lk, rc, rk, content: parts.join('') };
+}
+
+/**
+ * leftKind returns the kind of run j's left origin (docs/crdt.md 2.4.1).
+ * @param {{client: ArrayLike<number>, clock: ArrayLike<number>, len: ArrayLike<number>, lc: ArrayLike<number>, lk: ArrayLike<number>}} r
+ * @param {number} j
+ */
+function leftKind(r, j) {
+  if (r.lc[j] === 0) return O_NONE;
+  if (j > 0 && r.lc[j] === r.client[j - 1] && r.lk[j] === r.clock[j - 1] + r.len[j - 1] - 1) return O_NEAR;
+  if (j > 0 && r.lc[j] === r.lc[j - 1] && r.lk[j] === r.lk[j - 1]) return O_SAME;
+  return O_ID;
+}
+
+/**
+ * rightKind returns the kind of run j's right origin (docs/crdt.md 2.4.1).
+ * @param {{n: number, client: ArrayLike<number>, clock: ArrayLike<number>, rc: ArrayLike<number>, rk: ArrayLike<number>}} r
+ * @param {number} j
+ */
+function rightKind(r, j) {
+  if (r.rc[j] === 0) return O_NONE;
+  if (j < r.n - 1 && r.rc[j] === r.client[j + 1] && r.rk[j] === r.clock[j + 1]) return O_NEAR;
+  if (j > 0 && r.rc[j] === r.rc[j - 1] && r.rk[j] === r.rk[j - 1]) return O_SAME;
+  return O_ID;
+}
+
+/**
+ * writeText writes one text root in the version 2 columns.
+ * @param {Encoder} e
+ * @param {Runs} r
+ * @param {number} ri
+ * @param {Map<number, number>} ci
+ * @param {boolean} withCI whether explicit origins carry a client index
+ */
+function writeText(e, r, ri, ci, withCI) {
+  const n = r.n;
   e.writeVarUint(ri);
   e.writeVarUint(n);
-  const flags = new Uint8Array(n);
+  const shape = new Float64Array(n);
+  const kinds = new Uint8Array(n);
   for (let j = 0; j < n; j++) {
-    let f = del[j] ? F_DELETED : 0;
-    if (lc[j] !== 0) {
-      f |= F_LEFT;
-      if (j > 0 && lc[j] === client[j - 1] && lk[j] === clock[j - 1] + len[j - 1] - 1) f |= F_LEFT_PREV;
-    }
-    if (rc[j] !== 0) {
-      f |= F_RIGHT;
-      if (j < n - 1 && rc[j] === client[j + 1] && rk[j] === clock[j + 1]) f |= F_RIGHT_NEXT;
-    }
-    flags[j] = f;
+    const lk = leftKind(r, j);
+    const rk = rightKind(r, j);
+    kinds[j] = (rk << 2) | lk;
+    shape[j] = Math.min(r.len[j] - 1, LONG_LEN) * 32 + rk * 8 + lk * 2 + (r.del[j] ? 1 : 0);
   }
-  e.writeRaw(flags);
+  let expected = 0;
+  for (let i = 0; i < n; ) {
+    const delta = clockDelta(expected, r.clock[i]);
+    expected = r.clock[i] + r.len[i];
+    let j = i + 1;
+    while (j < n && j - i < MAX_REPEAT && shape[j] === shape[i] && clockDelta(expected, r.clock[j]) === delta) {
+      expected = r.clock[j] + r.len[j];
+      j++;
+    }
+    if (j - i === 1) {
+      e.writeVarUint(shape[i] * 2);
+      writeSigned(e, delta);
+    } else {
+      e.writeVarUint(shape[i] * 2 + 1);
+      writeSigned(e, delta);
+      e.writeVarUint(j - i - 2);
+    }
+    i = j;
+  }
+  for (let j = 0; j < n; j++) if (r.len[j] - 1 >= LONG_LEN) e.writeVarUint(r.len[j]);
   for (let j = 0; j < n; ) {
     let k = j + 1;
-    while (k < n && client[k] === client[j]) k++;
-    e.writeVarUint(/** @type {number} */ (ci.get(client[j])));
+    while (k < n && r.client[k] === r.client[j]) k++;
+    e.writeVarUint(/** @type {number} */ (ci.get(r.client[j])));
     e.writeVarUint(k - j);
     j = k;
   }
-  let expected = 0;
   for (let j = 0; j < n; j++) {
-    e.writeVarInt(clock[j] - expected);
-    expected = clock[j] + len[j];
-  }
-  for (let j = 0; j < n; j++) e.writeVarUint(len[j]);
-  for (let j = 0; j < n; j++) {
-    if ((flags[j] & (F_LEFT | F_LEFT_PREV)) === F_LEFT) {
-      e.writeVarUint(/** @type {number} */ (ci.get(lc[j])));
-      e.writeVarUint(lk[j]);
+    if ((kinds[j] & 3) === O_ID) {
+      if (withCI) e.writeVarUint(/** @type {number} */ (ci.get(r.lc[j])));
+      writeSigned(e, clockDelta(r.clock[j], r.lk[j]));
     }
   }
   for (let j = 0; j < n; j++) {
-    if ((flags[j] & (F_RIGHT | F_RIGHT_NEXT)) === F_RIGHT) {
-      e.writeVarUint(/** @type {number} */ (ci.get(rc[j])));
-      e.writeVarUint(rk[j]);
+    if (kinds[j] >> 2 === O_ID) {
+      if (withCI) e.writeVarUint(/** @type {number} */ (ci.get(r.rc[j])));
+      writeSigned(e, clockDelta(r.clock[j], r.rk[j]));
     }
   }
-  e.writeString(parts.join(''));
+  writeContent(e, r.content);
 }
 
 /**
@@ -203,7 +308,8 @@ export function decodeSnapshot(bytes) {
  */
 function decodeSnapshotBody(bytes) {
   const d = new CrdtDecoder(bytes);
-  if (d.readUint8() !== FORMAT_SNAPSHOT) throw malformed('not a snapshot');
+  const format = d.readUint8();
+  if (format !== FORMAT_SNAPSHOT && format !== FORMAT_SNAPSHOT_V1) throw malformed('not a snapshot');
   const clients = readClients(d);
   const roots = readRoots(d);
   const rootUsed = new Uint8Array(roots.length);
@@ -227,7 +333,7 @@ function decodeSnapshotBody(bytes) {
     if (ri <= prevRi) throw malformed('texts out of order');
     prevRi = ri;
     rootUsed[ri] = 1;
-    texts.push(readText(d, clients, sv, roots[ri].name));
+    texts.push(format === FORMAT_SNAPSHOT ? readText(d, clients, sv, roots[ri].name) : readTextV1(d, clients, sv, roots[ri].name));
   }
 
   /** @type {Snapshot['assigns']} */
@@ -282,14 +388,14 @@ function decodeSnapshotBody(bytes) {
 }
 
 /**
- * readText reads the columns of one text root and checks them.
+ * readTextV1 reads the columns of one text root of a version 1 snapshot and checks them.
  * @param {CrdtDecoder} d
  * @param {number[]} clients
  * @param {Map<number, number>} sv
  * @param {string} name
  * @returns {SnapText}
  */
-function readText(d, clients, sv, name) {
+function readTextV1(d, clients, sv, name) {
   const n = d.readVarUint();
   if (n === 0) throw malformed('text without runs');
   if (n > d.remaining) throw malformed('count exceeds input');
@@ -374,6 +480,19 @@ function readText(d, clients, sv, name) {
   const content = d.readString();
   const cps = cpLength(content);
   if (cps !== visible) throw malformed('content length mismatch');
+  return { name, n, del, client, clock, len, lc, lk, rc, rk, str: splitContent(content, cps, n, del, len), content, visible };
+}
+
+/**
+ * splitContent cuts the visible text of a root into its runs' strings.
+ * @param {string} content
+ * @param {number} cps its length in code points
+ * @param {number} n
+ * @param {Uint8Array} del
+ * @param {Float64Array} len
+ * @returns {string[]}
+ */
+function splitContent(content, cps, n, del, len) {
   /** @type {string[]} */
   const str = new Array(n);
   const ascii = content.length === cps;
@@ -387,7 +506,139 @@ function readText(d, clients, sv, name) {
     str[j] = content.slice(off, end);
     off = end;
   }
-  return { name, n, del, client, clock, len, lc, lk, rc, rk, str, content, visible };
+  return str;
+}
+
+/**
+ * readText reads the columns of one text root of a version 2 snapshot
+ * (docs/crdt.md 2.4.1) and checks that they are canonical.
+ * @param {CrdtDecoder} d
+ * @param {number[]} clients
+ * @param {Map<number, number>} sv
+ * @param {string} name
+ * @returns {SnapText}
+ */
+function readText(d, clients, sv, name) {
+  const n = d.readVarUint();
+  if (n === 0) throw malformed('text without runs');
+  if (n > d.remaining * MAX_RUNS_PER_BYTE) throw malformed('count exceeds input');
+  const shape = new Float64Array(n);
+  const delta = new Float64Array(n);
+  let prevShape = -1;
+  let prevDelta = 0;
+  let prevCount = 0;
+  for (let i = 0; i < n; ) {
+    const v = d.readVarUint();
+    const dl = readSigned(d);
+    const count = v % 2 === 1 ? Math.min(d.readVarUint(), MAX_REPEAT) + 2 : 1;
+    const sh = Math.floor(v / 2);
+    if (count > MAX_REPEAT || count > n - i) throw malformed('bad run entry count');
+    if (Math.floor(sh / 32) > LONG_LEN) throw malformed('bad run length field');
+    if (i > 0 && sh === prevShape && dl === prevDelta && prevCount < MAX_REPEAT) throw malformed('run entries not merged');
+    shape.fill(sh, i, i + count);
+    delta.fill(dl, i, i + count);
+    prevShape = sh;
+    prevDelta = dl;
+    prevCount = count;
+    i += count;
+  }
+  const del = new Uint8Array(n);
+  const client = new Float64Array(n);
+  const clock = new Float64Array(n);
+  const len = new Float64Array(n);
+  let expected = 0;
+  let visible = 0;
+  for (let j = 0; j < n; j++) {
+    let l = Math.floor(shape[j] / 32) + 1;
+    if (l - 1 === LONG_LEN) {
+      l = d.readVarUint();
+      if (l - 1 < LONG_LEN) throw malformed('bad long run length');
+    }
+    const c = addClock(expected, delta[j]);
+    if (c + l > CLOCKS - 1) throw malformed('run clock out of range');
+    clock[j] = c;
+    len[j] = l;
+    expected = c + l;
+    del[j] = shape[j] % 2;
+    if (!del[j]) visible += l;
+  }
+  let covered = 0;
+  let prevCi = -1;
+  while (covered < n) {
+    const ci = d.readVarUint();
+    if (ci >= clients.length) throw malformed('bad client index');
+    if (ci === prevCi) throw malformed('run clients not run-length encoded');
+    prevCi = ci;
+    const count = d.readVarUint();
+    if (count === 0 || count > n - covered) throw malformed('bad run client count');
+    client.fill(clients[ci], covered, covered + count);
+    covered += count;
+  }
+  for (let j = 0; j < n; j++) if (clock[j] + len[j] > /** @type {number} */ (sv.get(client[j]))) throw malformed('run outside the state vector');
+  const withCI = clients.length > 1;
+  const lc = new Float64Array(n);
+  const lk = new Float64Array(n);
+  const rc = new Float64Array(n);
+  const rk = new Float64Array(n);
+  /**
+   * @param {number} j
+   * @returns {number} the origin's client
+   */
+  const readClient = (j) => {
+    if (!withCI) return client[j];
+    const ci = d.readVarUint();
+    if (ci >= clients.length) throw malformed('bad client index');
+    return clients[ci];
+  };
+  for (let j = 0; j < n; j++) {
+    switch (Math.floor(shape[j] / 2) % 4) {
+      case O_NEAR:
+        if (j === 0) throw malformed('left origin of the first run names the previous run');
+        lc[j] = client[j - 1];
+        lk[j] = clock[j - 1] + len[j - 1] - 1;
+        break;
+      case O_SAME:
+        if (j === 0) throw malformed('left origin of the first run names the previous run');
+        lc[j] = lc[j - 1];
+        lk[j] = lk[j - 1];
+        break;
+      case O_ID:
+        lc[j] = readClient(j);
+        lk[j] = addClock(clock[j], readSigned(d));
+    }
+  }
+  for (let j = 0; j < n; j++) {
+    switch (Math.floor(shape[j] / 8) % 4) {
+      case O_NEAR:
+        if (j === n - 1) throw malformed('right origin of the last run names the next run');
+        rc[j] = client[j + 1];
+        rk[j] = clock[j + 1];
+        break;
+      case O_SAME:
+        if (j === 0) throw malformed('right origin of the first run names the previous run');
+        rc[j] = rc[j - 1];
+        rk[j] = rk[j - 1];
+        break;
+      case O_ID:
+        rc[j] = readClient(j);
+        rk[j] = addClock(clock[j], readSigned(d));
+    }
+  }
+  const cols = { n, client, clock, len, lc, lk, rc, rk };
+  for (let j = 0; j < n; j++) {
+    if (Math.floor(shape[j] / 2) % 4 !== leftKind(cols, j) || Math.floor(shape[j] / 8) % 4 !== rightKind(cols, j)) throw malformed('origins not written in their first kind');
+    if ((lc[j] === client[j] && lk[j] >= clock[j]) || (rc[j] === client[j] && rk[j] >= clock[j])) throw malformed('origin names its item or a later clock');
+    if (j > 0) {
+      const i = j - 1;
+      if (client[j] === client[i] && clock[j] === clock[i] + len[i] && lc[j] === client[i] && lk[j] === clock[j] - 1 && rc[j] === rc[i] && rk[j] === rk[i] && del[j] === del[i]) {
+        throw malformed('runs not maximal');
+      }
+    }
+  }
+  const content = readContent(d, visible);
+  const cps = cpLength(content);
+  if (cps !== visible) throw malformed('content length mismatch');
+  return { name, n, del, client, clock, len, lc, lk, rc, rk, str: splitContent(content, cps, n, del, len), content, visible };
 }
 
 /**
