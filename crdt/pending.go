@@ -192,6 +192,9 @@ func (t *refTable) settle() {
 		panic("crdt: pending tables settled twice") // broken invariant: only one plan is executed per document state
 	}
 	b.pinned = true
+	if b.clients == nil {
+		b.clients, b.roots = make(map[uint64]int), make(map[rootKey]int)
+	}
 	for c, dv := range t.clients {
 		if n := b.clients[c] + dv; n != 0 {
 			b.clients[c] = n

@@ -179,9 +179,7 @@ func (d *Doc) plan(u *update) *plan {
 		b := &u.blocks[i]
 		q := sc.touch(d, b.client)
 		for j := range b.ops {
-			if q.addOp(&b.ops[j]) {
-				sc.changed = true
-			}
+			q.addOp(&b.ops[j])
 		}
 	}
 	slices.Reverse(sc.work) // the update's clients in ascending order
@@ -212,7 +210,6 @@ func (d *Doc) plan(u *update) *plan {
 			p.steps = append(p.steps, step{q.client, op})
 			q.done = append(q.done, op)
 			q.next = op.end()
-			sc.changed = true
 			sc.fire(d, q.client, q.next)
 		}
 		sc.setWait(d, q.client, waits)
@@ -238,14 +235,12 @@ func (sc *planScratch) touch(d *Doc, c uint64) *queue {
 	// local edits) are dropped.
 	for op := q.ops.first(); op != nil && op.end() <= q.next; op = q.ops.first() {
 		q.take()
-		sc.changed = true
 	}
 	if op := q.ops.first(); op != nil && op.clock < q.next {
 		trimmed := trimOp(c, *op, q.next)
 		q.take()
 		q.put(&trimmed)
 		q.kept = len(q.added)
-		sc.changed = true
 	}
 	return q
 }
@@ -387,7 +382,13 @@ func (sc *planScratch) tally(d *Doc) {
 	p.delBytes, p.delOnly, p.delOnlyBytes = old.delBytes, old.delOnly, old.delOnlyBytes
 	p.nOps, p.nDels, p.held = len(old.ops), len(old.dels), old.held
 	p.pendingBytes = d.pendingBytes
-	p.pendingChanged = sc.changed || len(p.delTrees) > 0
+	p.pendingChanged = len(p.delTrees) > 0 || len(p.waitOn) > 0
+	for _, q := range sc.queues {
+		if q.ops != q.orig {
+			p.pendingChanged = true
+			break
+		}
+	}
 	if !p.pendingChanged {
 		return
 	}
@@ -424,7 +425,7 @@ func (sc *planScratch) tally(d *Doc) {
 	}
 	base := old.refs
 	if base == nil {
-		base = newRefTable()
+		base = &refTable{} // no counts: reading its nil maps gives 0
 	}
 	t := &refTable{clients: delta.clients, roots: delta.roots, base: base,
 		nClients: base.nClients, nRoots: base.nRoots, clientBytes: base.clientBytes, rootBytes: base.rootBytes}
@@ -572,7 +573,6 @@ type planScratch struct {
 	// few (an update of one client, little pending) are found by a scan.
 	byClient map[uint64]*queue
 	work     []uint64 // the clients whose queues are to be looked at
-	changed  bool     // whether the plan changes the pending ops
 }
 
 // smallQueues is the number of queues up to which a plan finds a client's
@@ -584,7 +584,6 @@ func (sc *planScratch) reset() {
 	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0], delTrees: sc.p.delTrees, waitTrees: sc.p.waitTrees, waitOn: sc.p.waitOn}
 	sc.queues = sc.queues[:0]
 	sc.work = sc.work[:0]
-	sc.changed = false
 }
 
 // get returns the queue of client c, or nil.
