@@ -41,13 +41,25 @@ func CheckPending(d *Doc) error {
 		b, i, n := t.share(c, nil)
 		opsBytes, indices, blocks = opsBytes+b, indices+i, blocks+n
 	}
-	if opsBytes != p.opsBytes || indices != p.indices || blocks != p.blocks {
-		return fmt.Errorf("pending blocks: %d bytes, %d indices, %d blocks kept; the trees sum to %d, %d, %d",
-			p.opsBytes, p.indices, p.blocks, opsBytes, indices, blocks)
+	if e := &p.ex; e.on {
+		if opsBytes != e.opsBytes || indices != e.indices || blocks != e.blocks {
+			return fmt.Errorf("pending blocks: %d bytes, %d indices, %d blocks kept; the trees sum to %d, %d, %d",
+				e.opsBytes, e.indices, e.blocks, opsBytes, indices, blocks)
+		}
+		e.refs.settle()
+		if err := checkRefs(e.refs, recount); err != nil {
+			return err
+		}
 	}
-	p.refs.settle()
-	if err := checkRefs(p.refs, recount); err != nil {
-		return err
+	var ub upperBound
+	for c, t := range p.ops {
+		t.each(func(op *uop) { ub.add(c, op, 1) })
+	}
+	for c := range p.dels {
+		ub.delClientBytes += uvLen(c)
+	}
+	if ub != p.ub {
+		return fmt.Errorf("pending upper bound %+v kept; the ops count %+v", p.ub, ub)
 	}
 	if err := checkDelsAndWaits(d); err != nil {
 		return err
@@ -59,6 +71,9 @@ func CheckPending(d *Doc) error {
 		return fmt.Errorf("pending size %d kept; the encoding has %d", size, exact)
 	case !ok && (exact < size || exact > wide):
 		return fmt.Errorf("pending size between %d and %d kept; the encoding has %d", size, wide, exact)
+	}
+	if _, w := p.ub.size(len(p.dels), p.delBytes); exact > w {
+		return fmt.Errorf("pending size %d above its upper bound %d", exact, w)
 	}
 	if got := d.pendingBytes; got >= 0 && got != exact {
 		return fmt.Errorf("PendingBytes() = %d; the encoding has %d", got, exact)
@@ -93,13 +108,16 @@ func checkDelsAndWaits(d *Doc) error {
 		}
 		delBytes += t.encoded()
 		held += heldClient + heldDel*len(rs)
-		if p.refs == nil || p.refs.clients[c] == 0 {
+		if p.ex.refs == nil || p.ex.refs.clients[c] == 0 {
 			delOnly, delOnlyBytes = delOnly+1, delOnlyBytes+uvLen(c)
 		}
 	}
-	if delBytes != p.delBytes || delOnly != p.delOnly || delOnlyBytes != p.delOnlyBytes {
+	if !p.ex.on {
+		delOnly, delOnlyBytes = 0, 0
+	}
+	if delBytes != p.delBytes || delOnly != p.ex.delOnly || delOnlyBytes != p.ex.delOnlyBytes {
 		return fmt.Errorf("pending delete ranges: %d bytes, %d clients only they name (%d bytes) kept; they sum to %d, %d (%d)",
-			p.delBytes, p.delOnly, p.delOnlyBytes, delBytes, delOnly, delOnlyBytes)
+			p.delBytes, p.ex.delOnly, p.ex.delOnlyBytes, delBytes, delOnly, delOnlyBytes)
 	}
 	entries := 0
 	for c, t := range p.waits {
@@ -149,15 +167,15 @@ func checkDelsAndWaits(d *Doc) error {
 			}
 		}
 	}
-	if p.refs != nil {
-		for _, n := range p.refs.clients {
+	if p.ex.on && p.ex.refs != nil {
+		for _, n := range p.ex.refs.clients {
 			if n != 0 {
 				held += heldClient
 			}
 		}
-		for r, n := range p.refs.roots {
+		for r, n := range p.ex.refs.roots {
 			if n != 0 {
-				held += heldRootBase + len(r.name)
+				held += heldRootBase + rootEntryBytes(r)
 			}
 		}
 	}

@@ -34,7 +34,6 @@ import (
 type pendingSet struct {
 	ops  map[uint64]*opNode  // never nil trees
 	dels map[uint64]*delNode // never nil trees
-	refs *refTable           // the clients and roots that ops name; nil when ops is empty
 	slab *sumSlab            // where the trees' sums are allocated; shared by the plans of a document
 	// waits holds, per awaited client, the clients whose first op waits for
 	// one of its clocks (an origin); waitOn, per waiting client, that origin.
@@ -42,13 +41,9 @@ type pendingSet struct {
 	waits  map[uint64]*waitNode // never nil trees
 	waitOn map[uint64]ID
 
-	opsBytes int // the clients' blocks, with one-byte indices (opSum.bytes)
-	blocks   int // how many blocks
-	indices  int // how many table indices the blocks write
-
-	delBytes     int // the clients' delete ranges (delNode.encoded)
-	delOnly      int // how many clients only delete ranges name (not in refs)
-	delOnlyBytes int // their encoded IDs
+	ex       exactSize  // the parts of the exact size, while the size may pass the limit
+	ub       upperBound // a bound of the size
+	delBytes int        // the clients' delete ranges (delNode.encoded)
 
 	held int // bytes the structures hold (PendingMemory)
 }
@@ -83,23 +78,18 @@ type tableSize struct {
 	clients, roots, bytes int
 }
 
-// tables returns the size of the tables of p, whose refs are settled.
-func (p *pendingSet) tables() tableSize {
-	t := p.refs
-	if t == nil {
-		t = newRefTable()
-	}
-	n := t.nClients + p.delOnly
-	return tableSize{clients: n, roots: t.nRoots,
-		bytes: uvLen(uint64(n)) + t.clientBytes + p.delOnlyBytes + uvLen(uint64(t.nRoots)) + t.rootBytes}
-}
-
-// size returns the encoded size of p, as pendingSize.
+// size returns the encoded size of p, as pendingSize, from its exact parts
+// (computed if not kept).
 func (p *pendingSet) size() (size, wide int, exact bool) {
 	if p.empty() {
 		return 0, 0, true
 	}
-	return pendingSize(p.tables(), p.blocks, p.opsBytes, p.indices, len(p.dels), p.delBytes)
+	e := p.ex
+	if !e.on {
+		e = p.exactFromScratch(nil)
+		e.refs.settle()
+	}
+	return pendingSize(e.tables(), e.blocks, e.opsBytes, e.indices, len(p.dels), p.delBytes)
 }
 
 // install makes the pending set the one that plan pl computed, with the
@@ -150,14 +140,142 @@ func (p *pendingSet) install(pl *plan, queues []*queue) {
 		}
 		p.waitOn[c] = w
 	}
-	p.refs, p.slab = pl.refs, pl.slab
-	p.opsBytes, p.blocks, p.indices = pl.opsBytes, pl.blocks, pl.indices
-	p.delBytes, p.delOnly, p.delOnlyBytes = pl.delBytes, pl.delOnly, pl.delOnlyBytes
-	p.held = pl.held
+	p.slab, p.ex, p.ub = pl.slab, pl.ex, pl.ub
+	p.delBytes, p.held = pl.delBytes, pl.held
 	if p.empty() && len(p.waitOn) == 0 {
 		// Drop the maps, which keep the size they grew to.
 		*p = pendingSet{slab: p.slab}
 	}
+}
+
+// exactSize is what the exact encoded size of the pending set is made of,
+// besides its delete ranges (delBytes): the clients' blocks, which each
+// client's tree sums up (opSum), and the tables, from how many ops name each
+// client and root (refs). It is kept only while the pending set may pass
+// MaxPendingBytes (on): summing the trees and counting the names costs more
+// per op than the rest of the pending machinery, and a pending set far under
+// the limit needs no more than its upper bound (upperBound).
+type exactSize struct {
+	on                        bool
+	refs                      *refTable // nil when no op waits
+	opsBytes, blocks, indices int       // the blocks with one-byte indices (opSum), how many, their indices
+	delOnly, delOnlyBytes     int       // the clients that only delete ranges name, their encoded IDs
+}
+
+// tables returns the size of the tables, whose refs are settled.
+func (e *exactSize) tables() tableSize {
+	t := e.refs
+	if t == nil {
+		t = &refTable{}
+	}
+	n := t.nClients + e.delOnly
+	return tableSize{clients: n, roots: t.nRoots,
+		bytes: uvLen(uint64(n)) + t.clientBytes + e.delOnlyBytes + uvLen(uint64(t.nRoots)) + t.rootBytes}
+}
+
+// upperBound bounds the encoded size of the pending set from above, in O(1)
+// per op that comes or goes: each op counted as if it were a block of its
+// own (merging ops only saves bytes), naming its clients and root in tables
+// of its own (sharing entries only saves bytes), with table indices as wide
+// as that many entries need.
+type upperBound struct {
+	bytes          int // per op, its block alone with one-byte indices, and the table entries it names
+	indices        int // per op, its table indices
+	names, roots   int // per op, the clients and roots it names
+	ops            int
+	delClientBytes int // the encoded IDs of the clients with delete ranges
+}
+
+// add counts op, client's, dv times (1 or -1).
+func (u *upperBound) add(client uint64, op *uop, dv int) {
+	s := leafSum(op)
+	b, i := s.total()
+	opRefs(client, op, func(c uint64, r rootKey, hasRoot bool) {
+		b += uvLen(c)
+		u.names += dv
+		if hasRoot {
+			b += rootEntryBytes(r)
+			u.roots += dv
+		}
+	})
+	u.bytes += dv * b
+	u.indices += dv * i
+	u.ops += dv
+}
+
+// size returns the bound with nDels clients' delete ranges of delBytes: with
+// one-byte indices, and with indices as wide as the tables may need.
+func (u *upperBound) size(nDels, delBytes int) (size, wide int) {
+	clients := u.names + nDels
+	size = 1 + uvLen(uint64(clients)) + u.delClientBytes + uvLen(uint64(u.roots)) +
+		uvLen(uint64(u.ops)) + u.bytes + uvLen(uint64(nDels)) + delBytes
+	w := uvLen(uint64(max(clients, u.roots, 1) - 1))
+	return size, size + (u.indices+nDels)*(w-1)
+}
+
+// exactFromScratch returns the exact size parts of p, computed over all of
+// it: O(n), when a pending set first comes near MaxPendingBytes.
+func (p *pendingSet) exactFromScratch(sl *sumSlab) exactSize {
+	e := exactSize{on: true}
+	delta := &tableDelta{}
+	for c, t := range p.ops {
+		b, i, n := t.share(c, sl)
+		e.opsBytes, e.indices, e.blocks = e.opsBytes+b, e.indices+i, e.blocks+n
+		t.each(func(op *uop) { delta.count(c, op, 1) })
+	}
+	if len(p.ops) > 0 {
+		e.refs = (&refTable{}).derive(delta)
+	}
+	for c := range p.dels {
+		if delta.clients[c] == 0 {
+			e.delOnly, e.delOnlyBytes = e.delOnly+1, e.delOnlyBytes+uvLen(c)
+		}
+	}
+	return e
+}
+
+// each calls fn with the ops of t, ascending.
+func (t *opNode) each(fn func(*uop)) {
+	for t != nil {
+		t.left.each(fn)
+		fn(t.op)
+		t = t.right
+	}
+}
+
+// derive returns the table of t's counts changed by delta (see settle).
+func (t *refTable) derive(delta *tableDelta) *refTable {
+	n := &refTable{clients: delta.clients, roots: delta.roots, base: t,
+		nClients: t.nClients, nRoots: t.nRoots, clientBytes: t.clientBytes, rootBytes: t.rootBytes}
+	for c, dv := range delta.clients {
+		switch was := t.clients[c]; {
+		case was == 0 && was+dv > 0:
+			n.nClients++
+			n.clientBytes += uvLen(c)
+		case was > 0 && was+dv == 0:
+			n.nClients--
+			n.clientBytes -= uvLen(c)
+		}
+	}
+	for r, dv := range delta.roots {
+		switch was := t.roots[r]; {
+		case was == 0 && was+dv > 0:
+			n.nRoots++
+			n.rootBytes += rootEntryBytes(r)
+		case was > 0 && was+dv == 0:
+			n.nRoots--
+			n.rootBytes -= rootEntryBytes(r)
+		}
+	}
+	return n
+}
+
+// held returns what t's counts hold in memory (0 for nil).
+func (t *refTable) held() int {
+	if t == nil {
+		return 0
+	}
+	return heldClient*t.nClients + heldRootBase*t.nRoots + t.rootBytes
 }
 
 // refTable counts, per client and per root, the pending ops that name it (as
@@ -573,6 +691,29 @@ func (t *opNode) insert(client uint64, op *uop) *opNode {
 		return balanced(client, t.op, t.left.insert(client, op), t.right)
 	}
 	return balanced(client, t.op, t.left, t.right.insert(client, op))
+}
+
+// from returns t, client's, without its ops before clock, which must not
+// straddle it.
+func (t *opNode) from(client, clock uint64) *opNode {
+	for t != nil && t.op.clock < clock {
+		t = t.right
+	}
+	if t == nil {
+		return nil
+	}
+	return joinOps(client, t.left.from(client, clock), t.op, t.right)
+}
+
+// joinOps returns a tree of the ops of l, op, then those of r.
+func joinOps(client uint64, l *opNode, op *uop, r *opNode) *opNode {
+	switch hl, hr := l.h(), r.h(); {
+	case hl > hr+1:
+		return balanced(client, l.op, l.left, joinOps(client, l.right, op, r))
+	case hr > hl+1:
+		return balanced(client, r.op, joinOps(client, l, op, r.left), r.right)
+	}
+	return newOpNode(client, op, l, r)
 }
 
 // first returns the op of t with the lowest clock, or nil.

@@ -23,13 +23,12 @@ type plan struct {
 	waitTrees map[uint64]*waitNode
 	waitOn    map[uint64]ID
 
-	refs                      *refTable
-	opsBytes, blocks, indices int
-	delBytes                  int
-	delOnly, delOnlyBytes     int
-	nOps, nDels               int // clients with pending ops, with pending delete ranges
-	held                      int
-	slab                      *sumSlab
+	ex          exactSize
+	ub          upperBound
+	delBytes    int
+	nOps, nDels int // clients with pending ops, with pending delete ranges
+	held        int
+	slab        *sumSlab
 
 	pendingBytes int
 	// pendingChanged reports whether the pending set differs from the document's.
@@ -62,17 +61,51 @@ type queue struct {
 	// update's (a pending op trimmed); those after are, and their content is
 	// the update's until ownContent copies it.
 	kept int
+	// walk, while walking, is the path to the first op of ops not yet taken
+	// (its top): the plan takes ops from the front without copying paths,
+	// and cuts the tree once (stopWalk).
+	walk    []*opNode
+	walking bool
+	walked  bool // whether an op was taken while walking
 }
 
 // empty reports whether the queue has no op.
-func (q *queue) empty() bool { return q.ops == nil && q.lone == nil }
+func (q *queue) empty() bool {
+	if q.walking {
+		return len(q.walk) == 0 && q.lone == nil
+	}
+	return q.ops == nil && q.lone == nil
+}
 
 // first returns the first of the queue's ops (there is one).
 func (q *queue) first() *uop {
-	if q.lone != nil {
+	switch {
+	case q.lone != nil:
 		return q.lone
+	case q.walking:
+		return q.walk[len(q.walk)-1].op
 	}
 	return q.ops.first()
+}
+
+// startWalk starts taking ops from the front of ops by walking the tree.
+func (q *queue) startWalk() {
+	q.walking, q.walked = true, false
+	q.walk = q.walk[:0]
+	for t := q.ops; t != nil; t = t.left {
+		q.walk = append(q.walk, t)
+	}
+}
+
+// stopWalk ends a walk: ops becomes the ops not taken, cut from the tree in
+// O(log n), and the ops of orig that were taken are recorded.
+func (q *queue) stopWalk() {
+	q.walking = false
+	clear(q.walk)
+	q.walk = q.walk[:0]
+	if q.walked {
+		q.ops = q.ops.from(q.client, q.next)
+	}
 }
 
 // flush moves lone, if any, into ops as a copy (what waits in a pending set
@@ -109,6 +142,18 @@ func (q *queue) put(op *uop) {
 func (q *queue) take() {
 	if q.lone != nil {
 		q.lone = nil
+		return
+	}
+	if q.walking {
+		t := q.walk[len(q.walk)-1]
+		q.walk = q.walk[:len(q.walk)-1]
+		for r := t.right; r != nil; r = r.left {
+			q.walk = append(q.walk, r)
+		}
+		q.walked = true
+		if q.orig != nil && q.orig.find(t.op.clock) == t.op {
+			q.taken = append(q.taken, t.op)
+		}
 		return
 	}
 	if q.orig != nil {
@@ -169,7 +214,7 @@ func (d *Doc) plan(u *update) *plan {
 	sc.reset()
 	p := &sc.p
 	pd := &d.pending
-	pd.refs.settle()
+	pd.ex.refs.settle()
 	if pd.ops[d.client] != nil {
 		// Local edits may have moved the document's own clock past some of
 		// its pending ops.
@@ -187,6 +232,7 @@ func (d *Doc) plan(u *update) *plan {
 		q := sc.get(sc.work[len(sc.work)-1])
 		sc.work = sc.work[:len(sc.work)-1]
 		var waits ID
+		q.startWalk()
 	ops:
 		for !q.empty() {
 			op := q.first()
@@ -212,6 +258,7 @@ func (d *Doc) plan(u *update) *plan {
 			q.next = op.end()
 			sc.fire(d, q.client, q.next)
 		}
+		q.stopWalk()
 		sc.setWait(d, q.client, waits)
 	}
 	for _, q := range sc.queues {
@@ -373,14 +420,15 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 }
 
 // tally sets the totals of the pending set after the plan, and its encoded
-// size (pendingBytes). It costs O(1) per queue, O(log n) per op a queue put
-// or took, and O(1) per client whose delete ranges or waits changed.
+// size (pendingBytes) when it is known. It costs O(1) per queue, O(log n) per
+// op a queue put or took, and O(1) per client whose delete ranges or waits
+// changed; keeping the size exact costs more (see exactSize), and only a
+// pending set that may pass MaxPendingBytes pays it.
 func (sc *planScratch) tally(d *Doc) {
 	p, old := &sc.p, &d.pending
-	p.refs, p.slab = old.refs, old.slab
-	p.opsBytes, p.blocks, p.indices = old.opsBytes, old.blocks, old.indices
-	p.delBytes, p.delOnly, p.delOnlyBytes = old.delBytes, old.delOnly, old.delOnlyBytes
-	p.nOps, p.nDels, p.held = len(old.ops), len(old.dels), old.held
+	p.slab, p.ex, p.ub = old.slab, old.ex, old.ub
+	p.delBytes, p.held = old.delBytes, old.held
+	p.nOps, p.nDels = len(old.ops), len(old.dels)
 	p.pendingBytes = d.pendingBytes
 	p.pendingChanged = len(p.delTrees) > 0 || len(p.waitOn) > 0
 	for _, q := range sc.queues {
@@ -392,21 +440,26 @@ func (sc *planScratch) tally(d *Doc) {
 	if !p.pendingChanged {
 		return
 	}
-	if p.slab == nil {
-		p.slab = &sumSlab{}
+	ex := &p.ex
+	var delta *tableDelta
+	if ex.on {
+		if p.slab == nil {
+			p.slab = &sumSlab{}
+		}
+		delta = &tableDelta{} // its maps become the new table's (refTable.settle)
 	}
-	delta := &tableDelta{} // its maps become the new table's (refTable.settle)
 	for _, q := range sc.queues {
 		if q.ops == q.orig {
 			continue
 		}
-		q.countRefs(delta)
 		for _, op := range q.taken {
 			p.held -= opHeld(op)
+			p.ub.add(q.client, op, -1)
 		}
 		for _, op := range q.added {
 			if q.ops.find(op.clock) == op {
 				p.held += opHeld(op)
+				p.ub.add(q.client, op, 1)
 			}
 		}
 		switch {
@@ -417,58 +470,28 @@ func (sc *planScratch) tally(d *Doc) {
 			p.nOps--
 			p.held -= heldClient
 		}
-		b0, i0, n0 := q.orig.share(q.client, p.slab)
-		b1, i1, n1 := q.ops.share(q.client, p.slab)
-		p.opsBytes += b1 - b0
-		p.indices += i1 - i0
-		p.blocks += n1 - n0
-	}
-	base := old.refs
-	if base == nil {
-		base = &refTable{} // no counts: reading its nil maps gives 0
-	}
-	t := &refTable{clients: delta.clients, roots: delta.roots, base: base,
-		nClients: base.nClients, nRoots: base.nRoots, clientBytes: base.clientBytes, rootBytes: base.rootBytes}
-	for c, dv := range delta.clients {
-		switch was := base.clients[c]; {
-		case was == 0 && was+dv > 0:
-			t.nClients++
-			t.clientBytes += uvLen(c)
-			p.held += heldClient
-		case was > 0 && was+dv == 0:
-			t.nClients--
-			t.clientBytes -= uvLen(c)
-			p.held -= heldClient
+		if ex.on {
+			q.countRefs(delta)
+			b0, i0, n0 := q.orig.share(q.client, p.slab)
+			b1, i1, n1 := q.ops.share(q.client, p.slab)
+			ex.opsBytes += b1 - b0
+			ex.indices += i1 - i0
+			ex.blocks += n1 - n0
 		}
 	}
-	for r, dv := range delta.roots {
-		switch was := base.roots[r]; {
-		case was == 0 && was+dv > 0:
-			t.nRoots++
-			t.rootBytes += rootEntryBytes(r)
-			p.held += heldRootBase + len(r.name)
-		case was > 0 && was+dv == 0:
-			t.nRoots--
-			t.rootBytes -= rootEntryBytes(r)
-			p.held -= heldRootBase + len(r.name)
+	var base *refTable
+	if ex.on {
+		base = ex.refs
+		if base == nil {
+			base = &refTable{} // no counts: reading its nil maps gives 0
 		}
+		ex.refs = base.derive(delta)
 	}
-	p.refs = nil
-	if p.nOps > 0 {
-		p.refs = t
-	}
-	// Delete ranges, and the clients that only they name.
 	named := func(c uint64) bool { return base.clients[c]+delta.clients[c] > 0 }
-	delOnly := func(c uint64, has bool, named bool) {
+	onlyDels := func(c uint64, has, named bool, dv int) {
 		if has && !named {
-			p.delOnly++
-			p.delOnlyBytes += uvLen(c)
-		}
-	}
-	undo := func(c uint64, has bool, named bool) {
-		if has && !named {
-			p.delOnly--
-			p.delOnlyBytes -= uvLen(c)
+			ex.delOnly += dv
+			ex.delOnlyBytes += dv * uvLen(c)
 		}
 	}
 	for c, nt := range p.delTrees {
@@ -479,23 +502,25 @@ func (sc *planScratch) tally(d *Doc) {
 		case ot == nil && nt != nil:
 			p.nDels++
 			p.held += heldClient
+			p.ub.delClientBytes += uvLen(c)
 		case ot != nil && nt == nil:
 			p.nDels--
 			p.held -= heldClient
+			p.ub.delClientBytes -= uvLen(c)
 		}
-		undo(c, ot != nil, base.clients[c] > 0)
-		delOnly(c, nt != nil, named(c))
-	}
-	for c := range delta.clients {
-		if _, done := p.delTrees[c]; done {
-			continue
-		}
-		if has := old.dels[c] != nil; has {
-			undo(c, true, base.clients[c] > 0)
-			delOnly(c, true, named(c))
+		if ex.on {
+			onlyDels(c, ot != nil, base.clients[c] > 0, -1)
+			onlyDels(c, nt != nil, named(c), 1)
 		}
 	}
-	// Waits.
+	if ex.on {
+		for c := range delta.clients {
+			if _, done := p.delTrees[c]; !done && old.dels[c] != nil {
+				onlyDels(c, true, base.clients[c] > 0, -1)
+				onlyDels(c, true, named(c), 1)
+			}
+		}
+	}
 	for c, w := range p.waitOn {
 		if ow := old.waitOn[c]; (ow.Client != 0) != (w.Client != 0) {
 			if w.Client != 0 {
@@ -514,18 +539,37 @@ func (sc *planScratch) tally(d *Doc) {
 			}
 		}
 	}
+	if ex.on {
+		p.held += ex.refs.held() - base.held()
+	}
 
 	if p.nOps == 0 && p.nDels == 0 {
 		p.pendingBytes = 0
+		p.held -= p.ex.refs.held()
+		p.ex = exactSize{}
 		return
 	}
-	tables := tableSize{clients: t.nClients + p.delOnly, roots: t.nRoots}
-	tables.bytes = uvLen(uint64(tables.clients)) + t.clientBytes + p.delOnlyBytes + uvLen(uint64(t.nRoots)) + t.rootBytes
-	size, wide, exact := pendingSize(tables, p.blocks, p.opsBytes, p.indices, p.nDels, p.delBytes)
+	limit := d.cfg.MaxPendingBytes
+	if _, wide := p.ub.size(p.nDels, p.delBytes); wide <= limit && (!ex.on || wide <= limit/2) {
+		// Far enough under the limit: the size is computed when asked for.
+		p.held -= p.ex.refs.held()
+		p.ex = exactSize{}
+		p.pendingBytes = -1
+		return
+	}
+	if !ex.on {
+		n := sc.after(d)
+		if p.slab == nil {
+			p.slab = &sumSlab{}
+		}
+		p.ex = n.exactFromScratch(p.slab)
+		p.held += p.ex.refs.held()
+	}
+	size, wide, exact := pendingSize(p.ex.tables(), p.ex.blocks, p.ex.opsBytes, p.ex.indices, p.nDels, p.delBytes)
 	switch {
 	case exact:
 		p.pendingBytes = size
-	case wide <= d.cfg.MaxPendingBytes:
+	case wide <= limit:
 		p.pendingBytes = -1 // not known, under the limit: see Doc.PendingBytes
 	default:
 		p.pendingBytes = sc.after(d).measure()
@@ -607,7 +651,7 @@ func (sc *planScratch) queue(client uint64, ops *opNode, next uint64) *queue {
 		sc.pool = append(sc.pool, new(queue))
 	}
 	q := sc.pool[n]
-	*q = queue{client: client, ops: ops, orig: ops, next: next, start: next, done: q.done[:0], added: q.added[:0], taken: q.taken[:0]}
+	*q = queue{client: client, ops: ops, orig: ops, next: next, start: next, done: q.done[:0], added: q.added[:0], taken: q.taken[:0], walk: q.walk[:0]}
 	sc.queues = append(sc.queues, q)
 	switch n := len(sc.queues); {
 	case n == smallQueues+1:
@@ -644,7 +688,7 @@ func (sc *planScratch) release() {
 	sc.p.delTrees = clearMap(sc.p.delTrees)
 	sc.p.waitTrees = clearMap(sc.p.waitTrees)
 	sc.p.waitOn = clearMap(sc.p.waitOn)
-	sc.p.refs, sc.p.slab = nil, nil
+	sc.p.ex, sc.p.slab = exactSize{}, nil
 }
 
 // clearMap empties m for reuse, or drops it when it grew big.
