@@ -35,7 +35,8 @@ type Server struct {
 	// readerCfgs are the frame readers' configurations, without and with permessage-deflate,
 	// shared by every connection (readerConfig).
 	readerCfgs [2]wsframe.Config
-	sec        *security // security: tokens, per-subject connections (auth.go, limits.go)
+	sec        *security      // security: tokens, per-subject connections (auth.go, limits.go)
+	pending    *pendingBudget // the server-wide budget of pending units (pending.go)
 	handler    http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
@@ -87,6 +88,7 @@ func newServer(cfg Config, st docStore) *Server {
 		httpSrvs:     make(map[*http.Server]struct{}),
 		shutdownDone: make(chan struct{}),
 	}
+	s.pending = &pendingBudget{total: int64(cfg.MaxPendingBytesTotal), held: s.metrics.pendingBytes}
 	s.docs = newRegistry(s)
 	s.upgrader = newUpgrader(cfg)
 	s.poll = newPoller()
