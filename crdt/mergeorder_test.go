@@ -1,6 +1,7 @@
 package crdt_test
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -183,4 +184,105 @@ func BenchmarkMergeOrder(b *testing.B) {
 			}
 		})
 	}
+}
+
+// keystrokes returns n one-character updates typed by a writer, in order.
+func keystrokes(tb testing.TB, client uint64, n int) [][]byte {
+	w := fresh(client)
+	out := make([][]byte, n)
+	for i := range out {
+		if err := w.Text("body").Insert(i, "k"); err != nil {
+			tb.Fatal(err)
+		}
+		out[i] = w.TakeUpdate()
+	}
+	return out
+}
+
+// benchApplyBeside measures the keystrokes of a writer applied to d, whose
+// pending set holds what the caller put there, which they do not touch.
+func benchApplyBeside(b *testing.B, d *crdt.Doc) {
+	client := uint64(3)
+	ks := keystrokes(b, client, 4096)
+	i := 0
+	for b.Loop() {
+		if i == len(ks) {
+			b.StopTimer()
+			// Another writer, typing at the start of the text.
+			client++
+			ks = keystrokes(b, client, 4096)
+			b.StartTimer()
+			i = 0
+		}
+		if err := d.Integrate(ks[i]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(d.PendingMemory()), "pending-held-bytes")
+	b.ReportMetric(float64(d.PendingBytes()), "pending-encoded-bytes")
+}
+
+// BenchmarkApplyBesidePendingDeletes applies keystrokes to a document that
+// holds 1,000,000 pending delete ranges of a client it lacks.
+func BenchmarkApplyBesidePendingDeletes(b *testing.B) {
+	const ranges = 1_000_000
+	src := fresh(7)
+	txt := src.Text("body")
+	if err := txt.Insert(0, strings.Repeat("d", 2*ranges)); err != nil {
+		b.Fatal(err)
+	}
+	for i := range ranges {
+		if err := txt.Delete(i, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+	dels := src.EncodeUpdate(crdt.StateVector{7: 2 * ranges}) // the delete set only
+	d := bigPendingDoc(b)
+	if err := d.Integrate(dels); err != nil {
+		b.Fatal(err)
+	}
+	benchApplyBeside(b, d)
+}
+
+// BenchmarkApplyBesidePendingClients applies keystrokes to a document that
+// holds 120,000 pending units, each of a client ID of its own, all waiting
+// for a unit that never comes.
+func BenchmarkApplyBesidePendingClients(b *testing.B) {
+	d := bigPendingDoc(b)
+	if err := d.Integrate(floodUpdate(9, 1<<40, 120_000)); err != nil {
+		b.Fatal(err)
+	}
+	benchApplyBeside(b, d)
+}
+
+// floodUpdate returns an update of n one-character text units, each of a
+// client ID of its own (from first on) and inserted after the unit (missing,
+// 0), which it does not hold (docs/crdt.md, section 2.3).
+func floodUpdate(missing, first uint64, n int) []byte {
+	u := []byte{0x01}
+	u = binary.AppendUvarint(u, uint64(n+1))
+	u = binary.AppendUvarint(u, missing) // client index 0 (missing < first)
+	for i := range n {
+		u = binary.AppendUvarint(u, first+uint64(i))
+	}
+	u = append(u, 1, 1, 4) // one root: text "body"
+	u = append(u, "body"...)
+	u = binary.AppendUvarint(u, uint64(n))
+	for i := range n {
+		u = binary.AppendUvarint(u, uint64(i+1)) // client index
+		u = append(u, 0, 1)                      // start clock 0, one op
+		u = append(u, 1<<3, 0, 0, 0)             // text run with a left origin, root 0, origin (client 0, clock 0)
+		u = append(u, 1, 1, 'y')                 // one code point, one byte
+	}
+	return append(u, 0) // no delete set
+}
+
+// bigPendingDoc returns a new replica whose pending buffer may hold 1 GiB.
+func bigPendingDoc(tb testing.TB) *crdt.Doc {
+	d, err := crdt.NewDoc(1, crdt.Config{MaxPendingBytes: 1 << 30})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
 }
