@@ -174,3 +174,33 @@ func TestPendingFlood(t *testing.T) {
 		t.Errorf("tandem_pending_bytes = %d after the second unload; want 0", held)
 	}
 }
+
+// TestPendingBudgetLimit: a document may hold its own budget, or what is left of the server's
+// (its own share included) if that is less, and never 0 (no bound, to the crdt).
+func TestPendingBudgetLimit(t *testing.T) {
+	tests := []struct {
+		name             string
+		total, held      int64
+		perDoc, mine     int
+		want             int
+		wantServerBudget bool
+	}{
+		{"nothing held", 100, 0, 10, 0, 10, false},
+		{"others hold little", 100, 50, 10, 5, 10, false},
+		{"others hold most", 100, 95, 10, 5, 10, false},
+		{"less left than a document's", 100, 97, 10, 2, 5, true},
+		{"all used by others", 100, 100, 10, 0, 1, true},
+		{"over by concurrent updates", 100, 120, 10, 0, 1, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := &pendingBudget{total: tt.total, held: newServerMetrics().pendingBytes}
+			b.held.Add(tt.held)
+			got, server := b.limit(tt.perDoc, tt.mine)
+			if got != tt.want || server != tt.wantServerBudget {
+				t.Errorf("limit(%d, %d) with %d of %d held = %d, %v; want %d, %v",
+					tt.perDoc, tt.mine, tt.held, tt.total, got, server, tt.want, tt.wantServerBudget)
+			}
+		})
+	}
+}
