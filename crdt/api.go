@@ -27,6 +27,11 @@ type Config struct {
 	// MaxPendingBytes bounds the encoded size of units and delete ranges that
 	// wait for their dependencies. Zero means 8 MiB (DefaultMaxPendingBytes).
 	MaxPendingBytes int
+	// MaxPendingMemory bounds the bytes that the units and delete ranges
+	// waiting for their dependencies hold in memory (Doc.PendingMemory): an
+	// update after which they would hold more, and more than before, is
+	// refused. Zero means no bound but MaxPendingBytes.
+	MaxPendingMemory int
 }
 
 // RootKind is the kind of a root.

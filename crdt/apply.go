@@ -74,6 +74,9 @@ func (d *Doc) applyUpdate(u *update, ch *changes) ([]Change, error) {
 	if p.pendingBytes > d.cfg.MaxPendingBytes {
 		return nil, fmt.Errorf("%w: %d bytes would wait, the limit is %d", ErrPendingOverflow, p.pendingBytes, d.cfg.MaxPendingBytes)
 	}
+	if m := d.cfg.MaxPendingMemory; m > 0 && p.held > m && p.held > d.pending.held {
+		return nil, fmt.Errorf("%w: waiting units would hold %d bytes, the limit is %d", ErrPendingOverflow, p.held, m)
+	}
 	return d.execute(p, ch), nil
 }
 
@@ -183,7 +186,8 @@ func (d *Doc) execute(p *plan, ch *changes) []Change {
 			deleted = true
 		}
 	}
-	d.pending, d.pendingBytes = p.pending, p.pendingBytes
+	d.pending.install(p, d.scratch.queues)
+	d.pendingBytes = p.pendingBytes
 	if d.taken == ownNext {
 		// Our own units that came back from elsewhere are not ours to send.
 		d.taken = d.own.next

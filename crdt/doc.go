@@ -69,22 +69,32 @@
 // scan, and extends its left neighbour in place when it continues it (remote
 // typing). A scan is as long as the concurrent insertions at one place.
 //
-// Apply plans before it acts: the update's ops and the pending ones are queued
-// per client; a client's next op is ready when it starts at the client's clock
-// and its origins are known; waiting queues sit in a heap per awaited client,
-// so that a plan costs O(n log n) in the ops it touches. Ops that cannot be
-// integrated stay pending, per client in a persistent AVL tree by clock: a
-// plan adds and takes ops by copying the O(log n) nodes on their paths, so
-// that an Apply costs O(log n) per op it touches whatever the size of the
-// pending buffer, and a refused plan leaves the document's tree as it was.
-// The pending size that MaxPendingBytes bounds is the length of the pending
-// update (docs/crdt.md 1.6), kept exact as ops come and go: each tree node
-// sums up its subtree as the encoder writes it (blocks, groups of ops that
-// merge, their length fields), sums of neighbours combine in O(1), and the
-// tables count the clients and roots the ops name. Checking the limit costs
-// O(1) per client the plan touches; only when a table passes 128 entries
-// (two-byte indices) and the limit falls between the sizes with the narrowest
-// and the widest indices is the pending set encoded to decide.
+// Apply plans before it acts: the update's ops are queued per client, with
+// the client's pending ones; a client's next op is ready when it starts at
+// the client's clock and its origins are known. Pending units are indexed by
+// what they wait for: a client whose first pending op names an origin not yet
+// integrated sits in the waiting set of the origin's client, keyed by clock,
+// and a plan that moves a client's clock looks at the waiters below the new
+// clock only. So a plan visits the clients the update names and those it
+// unblocks, never the whole pending set. Ops that cannot be integrated stay
+// pending, per client in a persistent AVL tree by clock, as do the pending
+// delete ranges and the waiting sets: a plan adds and takes entries by copying
+// the O(log n) nodes on their paths (and takes a run of ops from the front of
+// a tree by walking it, then cutting it once), so that an Apply costs O(log n)
+// per unit it touches whatever the size of the pending set and the order the
+// updates arrive in, and a refused plan leaves the document's trees as they
+// were. The pending size that MaxPendingBytes bounds is the length of the
+// pending update (docs/crdt.md 1.6). An upper bound of it is kept in O(1) per
+// op (each op counted as a block with tables of its own), and decides while
+// the set is far under the limit; near the limit the size is kept exact: each
+// tree node sums up its subtree as the encoder writes it (blocks, groups of
+// ops that merge, their length fields), sums of neighbours combine in O(1),
+// and the tables count the clients and roots the ops name. Only when a table
+// passes 128 entries (two-byte indices) and the limit falls between the sizes
+// with the narrowest and the widest indices is the pending set encoded to
+// decide. What the pending structures hold in memory (PendingMemory) is kept
+// up to date from the sizes of their nodes, ops and map entries, and can be
+// bounded (MaxPendingMemory).
 //
 // Snapshots are written in format version 2 (docs/crdt.md 2.4.1: columns by
 // kind, alike runs coalesced, the text in a canonical Huffman code when that

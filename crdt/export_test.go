@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 )
@@ -40,24 +41,165 @@ func CheckPending(d *Doc) error {
 		b, i, n := t.share(c, nil)
 		opsBytes, indices, blocks = opsBytes+b, indices+i, blocks+n
 	}
-	if opsBytes != p.opsBytes || indices != p.indices || blocks != p.blocks {
-		return fmt.Errorf("pending blocks: %d bytes, %d indices, %d blocks kept; the trees sum to %d, %d, %d",
-			p.opsBytes, p.indices, p.blocks, opsBytes, indices, blocks)
+	if e := &p.ex; e.on {
+		if opsBytes != e.opsBytes || indices != e.indices || blocks != e.blocks {
+			return fmt.Errorf("pending blocks: %d bytes, %d indices, %d blocks kept; the trees sum to %d, %d, %d",
+				e.opsBytes, e.indices, e.blocks, opsBytes, indices, blocks)
+		}
+		e.refs.settle()
+		if err := checkRefs(e.refs, recount); err != nil {
+			return err
+		}
 	}
-	p.refs.settle()
-	if err := checkRefs(p.refs, recount); err != nil {
+	var ub upperBound
+	for c, t := range p.ops {
+		t.each(func(op *uop) { ub.add(c, op, 1) })
+	}
+	for c := range p.dels {
+		ub.delClientBytes += uvLen(c)
+	}
+	if ub != p.ub {
+		return fmt.Errorf("pending upper bound %+v kept; the ops count %+v", p.ub, ub)
+	}
+	if err := checkDelsAndWaits(d); err != nil {
 		return err
 	}
 	exact := p.measure()
-	size, wide, ok := p.sizeOf(p.tables())
+	size, wide, ok := p.size()
 	switch {
 	case ok && size != exact:
 		return fmt.Errorf("pending size %d kept; the encoding has %d", size, exact)
 	case !ok && (exact < size || exact > wide):
 		return fmt.Errorf("pending size between %d and %d kept; the encoding has %d", size, wide, exact)
 	}
+	if _, w := p.ub.size(len(p.dels), p.delBytes); exact > w {
+		return fmt.Errorf("pending size %d above its upper bound %d", exact, w)
+	}
 	if got := d.pendingBytes; got >= 0 && got != exact {
 		return fmt.Errorf("PendingBytes() = %d; the encoding has %d", got, exact)
+	}
+	return nil
+}
+
+// checkDelsAndWaits checks the pending delete ranges (balanced trees of
+// disjoint ranges that do not touch, above their client's clock, their sums
+// those of their ranges), the clients that only they name, the waits (every
+// waiting client's first op starts at its clock and waits for the origin
+// recorded, which is not integrated, and the waiting sets hold exactly the
+// waiting clients) and the bytes held.
+func checkDelsAndWaits(d *Doc) error {
+	p := &d.pending
+	delBytes, delOnly, delOnlyBytes, held := 0, 0, 0, 0
+	for c, t := range p.dels {
+		if t == nil {
+			return fmt.Errorf("client %d: nil delete tree", c)
+		}
+		if err := checkDelTree(t); err != nil {
+			return fmt.Errorf("client %d: %w", c, err)
+		}
+		rs := t.appendTo(c, nil)
+		for i, r := range rs {
+			if r.n == 0 || i > 0 && r.clock <= rs[i-1].clock+rs[i-1].n {
+				return fmt.Errorf("client %d: pending delete ranges %v empty, overlapping or touching", c, rs)
+			}
+		}
+		if rs[0].clock < d.clock(c) {
+			return fmt.Errorf("client %d: pending delete range at %d below the clock %d", c, rs[0].clock, d.clock(c))
+		}
+		delBytes += t.encoded()
+		held += heldClient + heldDel*len(rs)
+		if p.ex.refs == nil || p.ex.refs.clients[c] == 0 {
+			delOnly, delOnlyBytes = delOnly+1, delOnlyBytes+uvLen(c)
+		}
+	}
+	if !p.ex.on {
+		delOnly, delOnlyBytes = 0, 0
+	}
+	if delBytes != p.delBytes || delOnly != p.ex.delOnly || delOnlyBytes != p.ex.delOnlyBytes {
+		return fmt.Errorf("pending delete ranges: %d bytes, %d clients only they name (%d bytes) kept; they sum to %d, %d (%d)",
+			p.delBytes, p.ex.delOnly, p.ex.delOnlyBytes, delBytes, delOnly, delOnlyBytes)
+	}
+	entries := 0
+	for c, t := range p.waits {
+		if t == nil {
+			return fmt.Errorf("client %d: nil waiting set", c)
+		}
+		held += heldClient
+		var walk func(t *waitNode) error
+		walk = func(t *waitNode) error {
+			if t == nil {
+				return nil
+			}
+			entries++
+			if w := p.waitOn[t.client]; w != (ID{c, t.clock}) {
+				return fmt.Errorf("client %d waits for (%d,%d) in the waiting sets, for %v in waitOn", t.client, c, t.clock, w)
+			}
+			if hl, hr := t.left.h(), t.right.h(); t.height != 1+max(hl, hr) || hl > hr+1 || hr > hl+1 {
+				return fmt.Errorf("waiting set of %d unbalanced", c)
+			}
+			return cmp.Or(walk(t.left), walk(t.right))
+		}
+		if err := walk(t); err != nil {
+			return err
+		}
+	}
+	if entries != len(p.waitOn) {
+		return fmt.Errorf("%d clients wait in waitOn, %d in the waiting sets", len(p.waitOn), entries)
+	}
+	for c, w := range p.waitOn {
+		op := p.ops[c].first()
+		if op == nil || op.clock != d.clock(c) || op.kind != opText || (op.left != w && op.right != w) || w.Clock < d.clock(w.Client) {
+			return fmt.Errorf("client %d waits for %v, its first pending op %+v, clocks %d and %d", c, w, op, d.clock(c), d.clock(w.Client))
+		}
+		held += heldWait
+	}
+	for c, t := range p.ops {
+		ops := t.appendTo(nil)
+		held += heldClient
+		for i := range ops {
+			held += opHeld(&ops[i])
+		}
+		if _, waits := p.waitOn[c]; !waits && ops[0].clock == d.clock(c) && ops[0].kind == opText {
+			for _, o := range [2]ID{ops[0].left, ops[0].right} {
+				if o.Client != 0 && o.Clock >= d.clock(o.Client) {
+					return fmt.Errorf("client %d: its first pending op waits for %v, not recorded", c, o)
+				}
+			}
+		}
+	}
+	if p.ex.on && p.ex.refs != nil {
+		for _, n := range p.ex.refs.clients {
+			if n != 0 {
+				held += heldClient
+			}
+		}
+		for r, n := range p.ex.refs.roots {
+			if n != 0 {
+				held += heldRootBase + rootEntryBytes(r)
+			}
+		}
+	}
+	if held != p.held {
+		return fmt.Errorf("pending set holds %d bytes kept; its parts sum to %d", p.held, held)
+	}
+	return nil
+}
+
+// checkDelTree checks that t is an AVL tree whose nodes sum up their
+// children and range.
+func checkDelTree(t *delNode) error {
+	if t == nil {
+		return nil
+	}
+	if err := cmp.Or(checkDelTree(t.left), checkDelTree(t.right)); err != nil {
+		return err
+	}
+	hl, hr := t.left.h(), t.right.h()
+	if t.height != 1+max(hl, hr) || hl > hr+1 || hr > hl+1 {
+		return fmt.Errorf("pending delete tree unbalanced at clock %d", t.r.clock)
+	}
+	if want := joinDels(joinDels(t.left.sums(), rangeSum(t.r)), t.right.sums()); t.sum != want {
+		return fmt.Errorf("pending delete tree node at clock %d sums to %+v; its children and range to %+v", t.r.clock, t.sum, want)
 	}
 	return nil
 }

@@ -1,13 +1,17 @@
 package crdt
 
 import (
+	"maps"
 	"slices"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // pendingSet holds what waits for its dependencies: per client, ops ascending
 // by clock and not overlapping (as received: the encoder merges those that
-// continue each other), and delete ranges naming clocks not yet integrated.
+// continue each other), and delete ranges naming clocks not yet integrated;
+// and, per client, what its first op waits for, so that an Apply visits only
+// the clients that what it integrates may unblock.
 //
 // The encoded size of the pending set (the length of toUpdate's encoding) is
 // kept up to date as ops come and go, so that checking MaxPendingBytes costs
@@ -15,30 +19,39 @@ import (
 //   - each client's blocks, which the client's tree keeps in its root's
 //     summary (opSum): a tree built from subtrees combines their summaries
 //     in O(1), including the groups and blocks that merge across the seam;
-//   - the tables, from how many ops name each client and root (refs);
-//   - the delete ranges, whose few bytes a plan counts as it rebuilds them.
+//   - the tables, from how many ops name each client and root (refs), and
+//     the clients that only delete ranges name;
+//   - each client's delete ranges, which its tree sums up likewise (delSum).
 //
 // Table indices are counted one byte wide in the summaries, which is exact
 // while both tables have at most 128 entries. With more, the exact size lies
 // between that and the size with every index at the widest the tables allow;
 // only when the limit falls between the two is the pending set encoded to
-// decide (see sizeOf).
+// decide (see pendingSize).
+//
+// What the structures hold in memory (held, PendingMemory) is kept up to date
+// as well, from the sizes of their nodes, ops and map entries.
 type pendingSet struct {
-	ops  map[uint64]*opNode // never nil trees
-	dels []delRange
-	refs *refTable // the clients and roots that ops name; nil when ops is empty
+	ops  map[uint64]*opNode  // never nil trees
+	dels map[uint64]*delNode // never nil trees
+	slab *sumSlab            // where the trees' sums are allocated; shared by the plans of a document
+	// waits holds, per awaited client, the clients whose first op waits for
+	// one of its clocks (an origin); waitOn, per waiting client, that origin.
+	// A client is in waits exactly when it is in waitOn.
+	waits  map[uint64]*waitNode // never nil trees
+	waitOn map[uint64]ID
 
-	slab *sumSlab // where the trees' sums are allocated; shared by the plans of a document
+	ex       exactSize  // the parts of the exact size, while the size may pass the limit
+	ub       upperBound // a bound of the size
+	delBytes int        // the clients' delete ranges (delNode.encoded)
 
-	opsBytes int // the clients' blocks, with one-byte indices (opSum.bytes)
-	blocks   int // how many blocks
-	indices  int // how many table indices the blocks write
+	held int // bytes the structures hold (PendingMemory)
 }
 
 func (p *pendingSet) empty() bool { return len(p.ops) == 0 && len(p.dels) == 0 }
 
 // measure returns the exact encoded size of p by encoding it: 0 when p is
-// empty. Tests compare it with the size kept up to date (sizeOf).
+// empty. Tests compare it with the size kept up to date (pendingSize).
 func (p *pendingSet) measure() int {
 	if p.empty() {
 		return 0
@@ -46,32 +59,12 @@ func (p *pendingSet) measure() int {
 	return len(encodeUpdate(p.toUpdate()))
 }
 
-// sizeOf returns the encoded size of p, with delete ranges ds and tables t:
-// exact is set when the size is, else size is a lower bound and wide an upper
-// one (more than 128 entries in a table).
-func (p *pendingSet) sizeOf(t tableSize) (size, wide int, exact bool) {
-	if p.empty() {
-		return 0, 0, true
-	}
-	size = 1 + t.bytes + uvLen(uint64(p.blocks)) + p.opsBytes
-	indices := p.indices
-	// The delete set: per client, its index, the count of ranges, and per
-	// range the gap since the previous one and the length.
-	clients := 0
-	for i := 0; i < len(p.dels); {
-		j, end := i, uint64(0)
-		size++ // the client's index
-		for ; j < len(p.dels) && p.dels[j].client == p.dels[i].client; j++ {
-			r := p.dels[j]
-			size += uvLen(r.clock-end) + uvLen(r.n)
-			end = r.clock + r.n
-		}
-		size += uvLen(uint64(j - i))
-		clients++
-		i = j
-	}
-	size += uvLen(uint64(clients))
-	indices += clients
+// pendingSize returns the encoded size of a pending set with tables t, blocks
+// and delete ranges as given: exact is set when the size is, else size is a
+// lower bound and wide an upper one (more than 128 entries in a table).
+func pendingSize(t tableSize, blocks, opsBytes, indices, delClients, delBytes int) (size, wide int, exact bool) {
+	size = 1 + t.bytes + uvLen(uint64(blocks)) + opsBytes + uvLen(uint64(delClients)) + delBytes
+	indices += delClients
 	if t.clients <= 1<<7 && t.roots <= 1<<7 {
 		return size, size, true
 	}
@@ -85,26 +78,204 @@ type tableSize struct {
 	clients, roots, bytes int
 }
 
-// tables returns the size of the tables of p, whose refs are settled.
-func (p *pendingSet) tables() tableSize {
-	t := p.refs
-	if t == nil {
-		t = newRefTable()
+// size returns the encoded size of p, as pendingSize, from its exact parts
+// (computed if not kept).
+func (p *pendingSet) size() (size, wide int, exact bool) {
+	if p.empty() {
+		return 0, 0, true
 	}
-	return t.withDels(p.dels, func(c uint64) int { return t.clients[c] })
+	e := p.ex
+	if !e.on {
+		e = p.exactFromScratch(nil)
+		e.refs.settle()
+	}
+	return pendingSize(e.tables(), e.blocks, e.opsBytes, e.indices, len(p.dels), p.delBytes)
 }
 
-// withDels returns the size of the tables of t's ops and the delete ranges
-// dels, count giving how many ops name a client.
-func (t *refTable) withDels(dels []delRange, count func(uint64) int) tableSize {
-	n, b := t.nClients, t.clientBytes
-	for i, r := range dels {
-		if (i == 0 || r.client != dels[i-1].client) && count(r.client) == 0 {
-			n++ // a client that only delete ranges name
-			b += uvLen(r.client)
+// install makes the pending set the one that plan pl computed, with the
+// queues of its scratch.
+func (p *pendingSet) install(pl *plan, queues []*queue) {
+	if !pl.pendingChanged {
+		return
+	}
+	for _, q := range queues {
+		switch {
+		case q.ops == q.orig:
+		case q.ops == nil:
+			delete(p.ops, q.client)
+		default:
+			if p.ops == nil {
+				p.ops = make(map[uint64]*opNode)
+			}
+			p.ops[q.client] = q.ops
 		}
 	}
-	return tableSize{clients: n, roots: t.nRoots, bytes: uvLen(uint64(n)) + b + uvLen(uint64(t.nRoots)) + t.rootBytes}
+	for c, t := range pl.delTrees {
+		if t == nil {
+			delete(p.dels, c)
+			continue
+		}
+		if p.dels == nil {
+			p.dels = make(map[uint64]*delNode)
+		}
+		p.dels[c] = t
+	}
+	for c, t := range pl.waitTrees {
+		if t == nil {
+			delete(p.waits, c)
+			continue
+		}
+		if p.waits == nil {
+			p.waits = make(map[uint64]*waitNode)
+		}
+		p.waits[c] = t
+	}
+	for c, w := range pl.waitOn {
+		if w.Client == 0 {
+			delete(p.waitOn, c)
+			continue
+		}
+		if p.waitOn == nil {
+			p.waitOn = make(map[uint64]ID)
+		}
+		p.waitOn[c] = w
+	}
+	p.slab, p.ex, p.ub = pl.slab, pl.ex, pl.ub
+	p.delBytes, p.held = pl.delBytes, pl.held
+	if p.empty() && len(p.waitOn) == 0 {
+		// Drop the maps, which keep the size they grew to.
+		*p = pendingSet{slab: p.slab}
+	}
+}
+
+// exactSize is what the exact encoded size of the pending set is made of,
+// besides its delete ranges (delBytes): the clients' blocks, which each
+// client's tree sums up (opSum), and the tables, from how many ops name each
+// client and root (refs). It is kept only while the pending set may pass
+// MaxPendingBytes (on): summing the trees and counting the names costs more
+// per op than the rest of the pending machinery, and a pending set far under
+// the limit needs no more than its upper bound (upperBound).
+type exactSize struct {
+	on                        bool
+	refs                      *refTable // nil when no op waits
+	opsBytes, blocks, indices int       // the blocks with one-byte indices (opSum), how many, their indices
+	delOnly, delOnlyBytes     int       // the clients that only delete ranges name, their encoded IDs
+}
+
+// tables returns the size of the tables, whose refs are settled.
+func (e *exactSize) tables() tableSize {
+	t := e.refs
+	if t == nil {
+		t = &refTable{}
+	}
+	n := t.nClients + e.delOnly
+	return tableSize{clients: n, roots: t.nRoots,
+		bytes: uvLen(uint64(n)) + t.clientBytes + e.delOnlyBytes + uvLen(uint64(t.nRoots)) + t.rootBytes}
+}
+
+// upperBound bounds the encoded size of the pending set from above, in O(1)
+// per op that comes or goes: each op counted as if it were a block of its
+// own (merging ops only saves bytes), naming its clients and root in tables
+// of its own (sharing entries only saves bytes), with table indices as wide
+// as that many entries need.
+type upperBound struct {
+	bytes          int // per op, its block alone with one-byte indices, and the table entries it names
+	indices        int // per op, its table indices
+	names, roots   int // per op, the clients and roots it names
+	ops            int
+	delClientBytes int // the encoded IDs of the clients with delete ranges
+}
+
+// add counts op, client's, dv times (1 or -1).
+func (u *upperBound) add(client uint64, op *uop, dv int) {
+	s := leafSum(op)
+	b, i := s.total()
+	opRefs(client, op, func(c uint64, r rootKey, hasRoot bool) {
+		b += uvLen(c)
+		u.names += dv
+		if hasRoot {
+			b += rootEntryBytes(r)
+			u.roots += dv
+		}
+	})
+	u.bytes += dv * b
+	u.indices += dv * i
+	u.ops += dv
+}
+
+// size returns the bound with nDels clients' delete ranges of delBytes: with
+// one-byte indices, and with indices as wide as the tables may need.
+func (u *upperBound) size(nDels, delBytes int) (size, wide int) {
+	clients := u.names + nDels
+	size = 1 + uvLen(uint64(clients)) + u.delClientBytes + uvLen(uint64(u.roots)) +
+		uvLen(uint64(u.ops)) + u.bytes + uvLen(uint64(nDels)) + delBytes
+	w := uvLen(uint64(max(clients, u.roots, 1) - 1))
+	return size, size + (u.indices+nDels)*(w-1)
+}
+
+// exactFromScratch returns the exact size parts of p, computed over all of
+// it: O(n), when a pending set first comes near MaxPendingBytes.
+func (p *pendingSet) exactFromScratch(sl *sumSlab) exactSize {
+	e := exactSize{on: true}
+	delta := &tableDelta{}
+	for c, t := range p.ops {
+		b, i, n := t.share(c, sl)
+		e.opsBytes, e.indices, e.blocks = e.opsBytes+b, e.indices+i, e.blocks+n
+		t.each(func(op *uop) { delta.count(c, op, 1) })
+	}
+	if len(p.ops) > 0 {
+		e.refs = (&refTable{}).derive(delta)
+	}
+	for c := range p.dels {
+		if delta.clients[c] == 0 {
+			e.delOnly, e.delOnlyBytes = e.delOnly+1, e.delOnlyBytes+uvLen(c)
+		}
+	}
+	return e
+}
+
+// each calls fn with the ops of t, ascending.
+func (t *opNode) each(fn func(*uop)) {
+	for t != nil {
+		t.left.each(fn)
+		fn(t.op)
+		t = t.right
+	}
+}
+
+// derive returns the table of t's counts changed by delta (see settle).
+func (t *refTable) derive(delta *tableDelta) *refTable {
+	n := &refTable{clients: delta.clients, roots: delta.roots, base: t,
+		nClients: t.nClients, nRoots: t.nRoots, clientBytes: t.clientBytes, rootBytes: t.rootBytes}
+	for c, dv := range delta.clients {
+		switch was := t.clients[c]; {
+		case was == 0 && was+dv > 0:
+			n.nClients++
+			n.clientBytes += uvLen(c)
+		case was > 0 && was+dv == 0:
+			n.nClients--
+			n.clientBytes -= uvLen(c)
+		}
+	}
+	for r, dv := range delta.roots {
+		switch was := t.roots[r]; {
+		case was == 0 && was+dv > 0:
+			n.nRoots++
+			n.rootBytes += rootEntryBytes(r)
+		case was > 0 && was+dv == 0:
+			n.nRoots--
+			n.rootBytes -= rootEntryBytes(r)
+		}
+	}
+	return n
+}
+
+// held returns what t's counts hold in memory (0 for nil).
+func (t *refTable) held() int {
+	if t == nil {
+		return 0
+	}
+	return heldClient*t.nClients + heldRootBase*t.nRoots + t.rootBytes
 }
 
 // refTable counts, per client and per root, the pending ops that name it (as
@@ -139,6 +310,9 @@ func (t *refTable) settle() {
 		panic("crdt: pending tables settled twice") // broken invariant: only one plan is executed per document state
 	}
 	b.pinned = true
+	if b.clients == nil {
+		b.clients, b.roots = make(map[uint64]int), make(map[rootKey]int)
+	}
 	for c, dv := range t.clients {
 		if n := b.clients[c] + dv; n != 0 {
 			b.clients[c] = n
@@ -184,7 +358,10 @@ func opRefs(client uint64, op *uop, fn func(c uint64, r rootKey, hasRoot bool)) 
 // toUpdate returns the pending set as a canonical update: one block per run of
 // consecutive clocks of a client.
 func (p *pendingSet) toUpdate() *update {
-	u := &update{dels: p.dels}
+	u := &update{}
+	for _, c := range slices.Sorted(maps.Keys(p.dels)) {
+		u.dels = p.dels[c].appendTo(c, u.dels)
+	}
 	clients := make([]uint64, 0, len(p.ops))
 	for c := range p.ops {
 		clients = append(clients, c)
@@ -516,6 +693,29 @@ func (t *opNode) insert(client uint64, op *uop) *opNode {
 	return balanced(client, t.op, t.left, t.right.insert(client, op))
 }
 
+// from returns t, client's, without its ops before clock, which must not
+// straddle it.
+func (t *opNode) from(client, clock uint64) *opNode {
+	for t != nil && t.op.clock < clock {
+		t = t.right
+	}
+	if t == nil {
+		return nil
+	}
+	return joinOps(client, t.left.from(client, clock), t.op, t.right)
+}
+
+// joinOps returns a tree of the ops of l, op, then those of r.
+func joinOps(client uint64, l *opNode, op *uop, r *opNode) *opNode {
+	switch hl, hr := l.h(), r.h(); {
+	case hl > hr+1:
+		return balanced(client, l.op, l.left, joinOps(client, l.right, op, r))
+	case hr > hl+1:
+		return balanced(client, r.op, joinOps(client, l, op, r.left), r.right)
+	}
+	return newOpNode(client, op, l, r)
+}
+
 // first returns the op of t with the lowest clock, or nil.
 func (t *opNode) first() *uop {
 	if t == nil {
@@ -572,3 +772,285 @@ func (t *opNode) appendTo(out []uop) []uop {
 	out = append(out, *t.op)
 	return t.right.appendTo(out)
 }
+
+// delNode is a client's pending delete ranges: a persistent AVL tree keyed by
+// clock, like opNode, whose ranges are disjoint and never adjacent (ranges
+// that touch are merged). Each node sums up its subtree as the delete set
+// encodes it (delSum), so that a client's share of the pending size is read
+// at its root. The nil *delNode is the empty tree.
+type delNode struct {
+	r           delRange // client unused: a tree is one client's
+	left, right *delNode
+	height      int32
+	sum         delSum
+}
+
+// delSum sums up ascending ranges as the delete set writes them: each range
+// as its gap since the previous end (the first one's since 0) and its length.
+type delSum struct {
+	first, end uint64 // the first range's clock, the last one's end
+	count      int
+	bytes      int
+}
+
+// rangeSum returns the sum of r alone.
+func rangeSum(r delRange) delSum {
+	return delSum{first: r.clock, end: r.clock + r.n, count: 1, bytes: uvLen(r.clock) + uvLen(r.n)}
+}
+
+// joinDels returns the sum of the ranges of l followed by those of r.
+func joinDels(l, r delSum) delSum {
+	if l.count == 0 {
+		return r
+	}
+	if r.count == 0 {
+		return l
+	}
+	return delSum{first: l.first, end: r.end, count: l.count + r.count,
+		bytes: l.bytes + r.bytes - uvLen(r.first) + uvLen(r.first-l.end)}
+}
+
+// encoded returns what the ranges of t take in the delete set: the client's
+// index (one byte), the count of ranges and the ranges; 0 when t is empty.
+func (t *delNode) encoded() int {
+	if t == nil {
+		return 0
+	}
+	return 1 + uvLen(uint64(t.sum.count)) + t.sum.bytes
+}
+
+func (t *delNode) h() int32 {
+	if t == nil {
+		return 0
+	}
+	return t.height
+}
+
+func (t *delNode) sums() delSum {
+	if t == nil {
+		return delSum{}
+	}
+	return t.sum
+}
+
+func newDelNode(r delRange, l, rt *delNode) *delNode {
+	return &delNode{r: r, left: l, right: rt, height: 1 + max(l.h(), rt.h()),
+		sum: joinDels(joinDels(l.sums(), rangeSum(r)), rt.sums())}
+}
+
+// balancedDels returns a tree of l, r, rt, whose heights differ by at most 2.
+func balancedDels(r delRange, l, rt *delNode) *delNode {
+	switch hl, hr := l.h(), rt.h(); {
+	case hl > hr+1:
+		if l.left.h() >= l.right.h() {
+			return newDelNode(l.r, l.left, newDelNode(r, l.right, rt))
+		}
+		lr := l.right
+		return newDelNode(lr.r, newDelNode(l.r, l.left, lr.left), newDelNode(r, lr.right, rt))
+	case hr > hl+1:
+		if rt.right.h() >= rt.left.h() {
+			return newDelNode(rt.r, newDelNode(r, l, rt.left), rt.right)
+		}
+		rl := rt.left
+		return newDelNode(rl.r, newDelNode(r, l, rl.left), newDelNode(rt.r, rl.right, rt.right))
+	}
+	return newDelNode(r, l, rt)
+}
+
+// insertDisjoint returns t with r added; r must neither overlap nor touch
+// the ranges of t.
+func (t *delNode) insertDisjoint(r delRange) *delNode {
+	if t == nil {
+		return newDelNode(r, nil, nil)
+	}
+	if r.clock < t.r.clock {
+		return balancedDels(t.r, t.left.insertDisjoint(r), t.right)
+	}
+	return balancedDels(t.r, t.left, t.right.insertDisjoint(r))
+}
+
+// remove returns t without its range that starts at clock (there is one).
+func (t *delNode) remove(clock uint64) *delNode {
+	switch {
+	case clock < t.r.clock:
+		return balancedDels(t.r, t.left.remove(clock), t.right)
+	case clock > t.r.clock:
+		return balancedDels(t.r, t.left, t.right.remove(clock))
+	}
+	if t.left == nil {
+		return t.right
+	}
+	if t.right == nil {
+		return t.left
+	}
+	m := t.right
+	for m.left != nil {
+		m = m.left
+	}
+	return balancedDels(m.r, t.left, t.right.remove(m.r.clock))
+}
+
+// touching returns the first range of t that ends at or after clock, or nil.
+func (t *delNode) touching(clock uint64) *delRange {
+	var found *delRange
+	for t != nil {
+		if t.r.clock+t.r.n >= clock {
+			found, t = &t.r, t.left
+		} else {
+			t = t.right
+		}
+	}
+	return found
+}
+
+// first returns the range of t with the lowest clock, or nil.
+func (t *delNode) first() *delRange {
+	if t == nil {
+		return nil
+	}
+	for t.left != nil {
+		t = t.left
+	}
+	return &t.r
+}
+
+// add returns t with the clocks of r added, merged with the ranges that r
+// overlaps or touches. It costs O(log n) per range merged.
+func (t *delNode) add(r delRange) *delNode {
+	for {
+		o := t.touching(r.clock)
+		if o == nil || o.clock > r.clock+r.n {
+			return t.insertDisjoint(r)
+		}
+		x := *o
+		t = t.remove(x.clock)
+		s := min(x.clock, r.clock)
+		r = delRange{r.client, s, max(x.clock+x.n, r.clock+r.n) - s}
+	}
+}
+
+// appendTo appends the ranges of t, client's, to out, ascending.
+func (t *delNode) appendTo(client uint64, out []delRange) []delRange {
+	if t == nil {
+		return out
+	}
+	out = t.left.appendTo(client, out)
+	out = append(out, delRange{client, t.r.clock, t.r.n})
+	return t.right.appendTo(client, out)
+}
+
+// waitNode is the set of pending clients whose first op waits for one client
+// to reach a clock (an origin it names): a persistent AVL tree keyed by that
+// clock, then the waiting client. When the awaited client's clock passes a
+// key, the waiting client's queue is looked at again: only what may have
+// become applicable is visited, never the whole pending set. The nil
+// *waitNode is the empty tree.
+type waitNode struct {
+	clock, client uint64
+	left, right   *waitNode
+	height        int32
+}
+
+func (t *waitNode) h() int32 {
+	if t == nil {
+		return 0
+	}
+	return t.height
+}
+
+func (t *waitNode) less(clock, client uint64) bool {
+	return clock < t.clock || clock == t.clock && client < t.client
+}
+
+func newWaitNode(clock, client uint64, l, r *waitNode) *waitNode {
+	return &waitNode{clock: clock, client: client, left: l, right: r, height: 1 + max(l.h(), r.h())}
+}
+
+func balancedWait(clock, client uint64, l, r *waitNode) *waitNode {
+	switch hl, hr := l.h(), r.h(); {
+	case hl > hr+1:
+		if l.left.h() >= l.right.h() {
+			return newWaitNode(l.clock, l.client, l.left, newWaitNode(clock, client, l.right, r))
+		}
+		lr := l.right
+		return newWaitNode(lr.clock, lr.client, newWaitNode(l.clock, l.client, l.left, lr.left), newWaitNode(clock, client, lr.right, r))
+	case hr > hl+1:
+		if r.right.h() >= r.left.h() {
+			return newWaitNode(r.clock, r.client, newWaitNode(clock, client, l, r.left), r.right)
+		}
+		rl := r.left
+		return newWaitNode(rl.clock, rl.client, newWaitNode(clock, client, l, rl.left), newWaitNode(r.clock, r.client, rl.right, r.right))
+	}
+	return newWaitNode(clock, client, l, r)
+}
+
+// insert returns t with (clock, client) added; it must not be in t.
+func (t *waitNode) insert(clock, client uint64) *waitNode {
+	if t == nil {
+		return newWaitNode(clock, client, nil, nil)
+	}
+	if t.less(clock, client) {
+		return balancedWait(t.clock, t.client, t.left.insert(clock, client), t.right)
+	}
+	return balancedWait(t.clock, t.client, t.left, t.right.insert(clock, client))
+}
+
+// remove returns t without (clock, client), which must be in t.
+func (t *waitNode) remove(clock, client uint64) *waitNode {
+	switch {
+	case t.less(clock, client):
+		return balancedWait(t.clock, t.client, t.left.remove(clock, client), t.right)
+	case clock != t.clock || client != t.client:
+		return balancedWait(t.clock, t.client, t.left, t.right.remove(clock, client))
+	}
+	if t.left == nil {
+		return t.right
+	}
+	if t.right == nil {
+		return t.left
+	}
+	m := t.right
+	for m.left != nil {
+		m = m.left
+	}
+	return balancedWait(m.clock, m.client, t.left, t.right.remove(m.clock, m.client))
+}
+
+// first returns the lowest entry of t; t is not empty.
+func (t *waitNode) first() (clock, client uint64) {
+	for t.left != nil {
+		t = t.left
+	}
+	return t.clock, t.client
+}
+
+// Bytes held by the pending structures (PendingMemory), per element: the
+// nodes, the op and its sum, and the map entries (counted at twice their
+// key and value, for the slack of a growing map).
+const (
+	heldOp       = int(unsafe.Sizeof(opNode{}) + unsafe.Sizeof(uop{}) + unsafe.Sizeof(opSum{}))
+	heldDel      = int(unsafe.Sizeof(delNode{}))
+	heldWait     = int(unsafe.Sizeof(waitNode{})) + 2*int(unsafe.Sizeof(uint64(0))+unsafe.Sizeof(ID{}))
+	heldClient   = 2 * 16 // a map entry from a client ID to a tree (ops, deletes, waits) or a count
+	heldRootBase = 2 * int(unsafe.Sizeof(rootKey{})+unsafe.Sizeof(0))
+)
+
+// opHeld returns what a pending op holds besides its nodes: its content and
+// its map key and value.
+func opHeld(op *uop) int {
+	return heldOp + 4*len(op.content) + len(op.key) + len(op.value)
+}
+
+// PendingMemory returns the bytes that the units and delete ranges waiting
+// for their dependencies hold in memory: their tree nodes, ops and content,
+// the tables of clients and roots they name, what each waits for, and the
+// map entries that find them (counted at twice their key and value, for the
+// slack of a map that grows). It is kept up to date as they come and go, so
+// it costs nothing to read; 0 when nothing waits. Unlike PendingBytes, it is
+// what a document pays for them, typically 10 to 40 times their encoded size.
+func (d *Doc) PendingMemory() int { return d.pending.held }
+
+// SetMaxPendingMemory sets Config.MaxPendingMemory for the updates applied
+// from now on (n <= 0: no bound but MaxPendingBytes). An owner that shares
+// one budget among documents lowers it to what is left of the budget.
+func (d *Doc) SetMaxPendingMemory(n int) { d.cfg.MaxPendingMemory = max(n, 0) }

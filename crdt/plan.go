@@ -2,20 +2,36 @@ package crdt
 
 import (
 	"cmp"
-	"container/heap"
+	"maps"
 	"slices"
 )
 
 // A plan is what applying an update will do, computed without changing the
 // document: the ops to integrate in dependency order, the delete ranges to
-// apply, and the new pending set with its encoded size (-1 when not known:
-// see Doc.PendingBytes).
+// apply, and the pending set after it, as changes to the document's (the
+// queues' trees, and the maps below) with its totals.
 type plan struct {
-	steps        []step
-	dels         []delRange
-	pending      pendingSet
+	steps []step
+	dels  []delRange
+
+	// The clients whose pending delete ranges change: their new trees (nil
+	// when none are left).
+	delTrees map[uint64]*delNode
+	// The awaited clients whose waiting sets change: their new trees (nil
+	// when empty); the waiting clients whose wait changes (the zero ID when
+	// none).
+	waitTrees map[uint64]*waitNode
+	waitOn    map[uint64]ID
+
+	ex          exactSize
+	ub          upperBound
+	delBytes    int
+	nOps, nDels int // clients with pending ops, with pending delete ranges
+	held        int
+	slab        *sumSlab
+
 	pendingBytes int
-	// pendingChanged reports whether pending differs from the document's.
+	// pendingChanged reports whether the pending set differs from the document's.
 	pendingChanged bool
 }
 
@@ -33,70 +49,84 @@ type queue struct {
 	orig   *opNode // the document's pending ops of the client
 	done   []*uop
 	next   uint64 // the client's clock once done are integrated
+	start  uint64 // the client's clock before the plan
 	added  []*uop // the ops put into ops (some may have left since)
 	taken  []*uop // the ops of orig taken from ops
-	// lone, when not empty, is the queue's ops: ops of one block of the
-	// update (not copies), ascending, held out of ops while ops is empty. An
-	// update that is integrated at once costs no tree and no copy, whether
-	// it is a keystroke or a whole history: its ops are taken from the
-	// block in order. flush puts copies of those left into ops when another
-	// block of the client comes or when they have to wait.
-	lone []uop
+	// lone, when not nil, is the queue's only op, an op of the update (not a
+	// copy) held out of ops while ops is empty: an update that is integrated
+	// at once, a keystroke, costs no tree and no copy. flush puts a copy of
+	// it into ops when a second op comes or when it has to wait.
+	lone *uop
 	// kept is the number of ops at the start of added that are not the
 	// update's (a pending op trimmed); those after are, and their content is
 	// the update's until ownContent copies it.
 	kept int
+	// walk, while walking, is the path to the first op of ops not yet taken
+	// (its top): the plan takes ops from the front without copying paths,
+	// and cuts the tree once (stopWalk).
+	walk    []*opNode
+	walking bool
+	walked  bool // whether an op was taken while walking
 }
 
 // empty reports whether the queue has no op.
-func (q *queue) empty() bool { return q.ops == nil && len(q.lone) == 0 }
+func (q *queue) empty() bool {
+	if q.walking {
+		return len(q.walk) == 0 && q.lone == nil
+	}
+	return q.ops == nil && q.lone == nil
+}
 
 // first returns the first of the queue's ops (there is one).
 func (q *queue) first() *uop {
-	if len(q.lone) > 0 {
-		return &q.lone[0]
+	switch {
+	case q.lone != nil:
+		return q.lone
+	case q.walking:
+		return q.walk[len(q.walk)-1].op
 	}
 	return q.ops.first()
 }
 
-// flush moves the ops of lone, if any, into ops as copies (what waits in a
-// pending set must not point into the update).
-func (q *queue) flush() {
-	if len(q.lone) == 0 {
-		return
+// startWalk starts taking ops from the front of ops by walking the tree.
+func (q *queue) startWalk() {
+	q.walking, q.walked = true, false
+	q.walk = q.walk[:0]
+	for t := q.ops; t != nil; t = t.left {
+		q.walk = append(q.walk, t)
 	}
-	ops := make([]uop, len(q.lone))
-	copy(ops, q.lone)
-	q.lone = nil
-	for i := range ops {
-		q.put(&ops[i])
+}
+
+// stopWalk ends a walk: ops becomes the ops not taken, cut from the tree in
+// O(log n), and the ops of orig that were taken are recorded.
+func (q *queue) stopWalk() {
+	q.walking = false
+	clear(q.walk)
+	q.walk = q.walk[:0]
+	if q.walked {
+		q.ops = q.ops.from(q.client, q.next)
+	}
+}
+
+// flush moves lone, if any, into ops as a copy (what waits in a pending set
+// must not point into the update).
+func (q *queue) flush() {
+	if q.lone != nil {
+		op := *q.lone
+		q.lone = nil
+		q.put(&op)
 	}
 }
 
 // ownContent gives the ops of the update that wait their own copy of their
-// content, all in one array: the document reuses the update's buffers from
-// Apply to Apply.
+// content: the document reuses the update's buffers from Apply to Apply. Each
+// op gets its own array, so that what the pending set holds is what its ops
+// hold (PendingMemory), not the whole content of the updates they came in.
 func (sc *planScratch) ownContent() {
-	n := 0
-	for i := range sc.queues {
-		q := &sc.queues[i]
+	for _, q := range sc.queues {
 		for _, op := range q.added[q.kept:] {
 			if op.content != nil && q.ops.find(op.clock) == op {
-				n += len(op.content)
-			}
-		}
-	}
-	if n == 0 {
-		return
-	}
-	buf := make([]rune, 0, n)
-	for i := range sc.queues {
-		q := &sc.queues[i]
-		for _, op := range q.added[q.kept:] {
-			if op.content != nil && q.ops.find(op.clock) == op {
-				k := len(buf)
-				buf = append(buf, op.content...)
-				op.content = buf[k:len(buf):len(buf)]
+				op.content = slices.Clone(op.content)
 			}
 		}
 	}
@@ -110,8 +140,20 @@ func (q *queue) put(op *uop) {
 
 // take removes the first of the queue's ops (there is one).
 func (q *queue) take() {
-	if len(q.lone) > 0 {
-		q.lone = q.lone[1:]
+	if q.lone != nil {
+		q.lone = nil
+		return
+	}
+	if q.walking {
+		t := q.walk[len(q.walk)-1]
+		q.walk = q.walk[:len(q.walk)-1]
+		for r := t.right; r != nil; r = r.left {
+			q.walk = append(q.walk, r)
+		}
+		q.walked = true
+		if q.orig != nil && q.orig.find(t.op.clock) == t.op {
+			q.taken = append(q.taken, t.op)
+		}
 		return
 	}
 	if q.orig != nil {
@@ -154,88 +196,43 @@ func (t *tableDelta) count(client uint64, op *uop, dv int) {
 	})
 }
 
-// waiter is a client queue waiting for the clock of another client to pass clock.
-type waiter struct {
-	clock  uint64
-	client uint64
-}
-
-type waitHeap []waiter
-
-func (h waitHeap) Len() int           { return len(h) }
-func (h waitHeap) Less(i, j int) bool { return h[i].clock < h[j].clock }
-func (h waitHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *waitHeap) Push(x any)        { *h = append(*h, x.(waiter)) }
-func (h *waitHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
-}
-
 // plan merges u into the pending set and finds what can be integrated: a
 // client's next op is ready when it starts at the client's clock and its
-// origins are integrated (or become so earlier in the plan). Waiting is by
-// heap per awaited client, so a plan costs O(n log n) in the ops it touches
-// whatever the shape of the dependencies; pending ops are not copied (see
-// opNode), so that a plan costs O(log n) per op it adds or takes in the
-// size n of the pending buffer.
+// origins are integrated (or become so earlier in the plan).
+//
+// A plan visits only what u names and what becomes applicable, never the
+// whole pending set: the queues of u's clients; the queues of the clients
+// whose first op waits for an origin that the plan integrates, found in the
+// waiting sets (waitNode) of the client that integrates it; and the delete
+// ranges of u's clients and of the clients whose clock moves. Pending trees
+// (ops, delete ranges, waiting sets) are persistent, changed by copying
+// paths: a plan costs O(log n) per op, range and wait it adds or takes in the
+// size n of the pending set, and a refused plan leaves the document's trees
+// as they were.
 func (d *Doc) plan(u *update) *plan {
 	sc := &d.scratch
-	sc.reset(len(d.pending.ops) + len(u.blocks))
+	sc.reset()
 	p := &sc.p
-	d.pending.refs.settle()
-	changed := false
-	for c, ops := range d.pending.ops {
-		q := sc.queue(c, ops, d.clock(c))
-		// Pending ops that became known meanwhile are dropped.
-		for op := q.ops.first(); op != nil && op.end() <= q.next; op = q.ops.first() {
-			q.take()
-			changed = true
-		}
-		if op := q.ops.first(); op != nil && op.clock < q.next {
-			trimmed := trimOp(c, *op, q.next)
-			q.take()
-			q.put(&trimmed)
-			q.kept = len(q.added)
-			changed = true
-		}
+	pd := &d.pending
+	pd.ex.refs.settle()
+	if pd.ops[d.client] != nil {
+		// Local edits may have moved the document's own clock past some of
+		// its pending ops.
+		sc.touch(d, d.client)
 	}
 	for i := range u.blocks {
 		b := &u.blocks[i]
-		q := sc.get(b.client)
-		if q == nil {
-			q = sc.queue(b.client, nil, d.clock(b.client))
-		}
-		if q.empty() && b.start() >= q.next {
-			q.lone = b.ops // a block the client's queue does not overlap
-			changed = true
-			continue
-		}
+		q := sc.touch(d, b.client)
 		for j := range b.ops {
-			if q.addOp(b.ops[j : j+1]) {
-				changed = true
-			}
+			q.addOp(&b.ops[j])
 		}
 	}
-	clock := func(c uint64) uint64 {
-		if q := sc.get(c); q != nil {
-			return q.next
-		}
-		return d.clock(c)
-	}
-	waiters := make(map[uint64]*waitHeap)
-	work := make([]uint64, 0, len(sc.queues))
-	for i := range sc.queues {
-		if q := &sc.queues[i]; !q.empty() {
-			work = append(work, q.client)
-		}
-	}
-	slices.Sort(work)
-	slices.Reverse(work)
-	for len(work) > 0 {
-		q := sc.get(work[len(work)-1])
-		work = work[:len(work)-1]
+	slices.Reverse(sc.work) // the update's clients in ascending order
+	for len(sc.work) > 0 {
+		q := sc.get(sc.work[len(sc.work)-1])
+		sc.work = sc.work[:len(sc.work)-1]
+		var waits ID
+		q.startWalk()
 	ops:
 		for !q.empty() {
 			op := q.first()
@@ -244,13 +241,8 @@ func (d *Doc) plan(u *update) *plan {
 			}
 			if op.kind == opText {
 				for _, o := range [2]ID{op.left, op.right} {
-					if o.Client != 0 && o.Clock >= clock(o.Client) {
-						h := waiters[o.Client]
-						if h == nil {
-							h = &waitHeap{}
-							waiters[o.Client] = h
-						}
-						heap.Push(h, waiter{o.Clock, q.client})
+					if o.Client != 0 && o.Clock >= sc.clock(d, o.Client) {
+						waits = o
 						break ops
 					}
 				}
@@ -264,60 +256,352 @@ func (d *Doc) plan(u *update) *plan {
 			p.steps = append(p.steps, step{q.client, op})
 			q.done = append(q.done, op)
 			q.next = op.end()
-			changed = true
-			if h := waiters[q.client]; h != nil {
-				for h.Len() > 0 && (*h)[0].clock < q.next {
-					work = append(work, heap.Pop(h).(waiter).client)
-				}
-			}
+			sc.fire(d, q.client, q.next)
 		}
+		q.stopWalk()
+		sc.setWait(d, q.client, waits)
 	}
-
-	// What waits: the ops not reached, and the delete ranges beyond the clocks.
-	for i := range sc.queues {
-		q := &sc.queues[i]
+	for _, q := range sc.queues {
 		q.flush()
-		if q.ops != nil {
-			if p.pending.ops == nil {
-				p.pending.ops = make(map[uint64]*opNode)
-			}
-			p.pending.ops[q.client] = q.ops
-		}
 	}
 	sc.ownContent()
-	dels := d.pending.dels
-	if len(u.dels) > 0 {
-		dels = normalizeDels(append(slices.Clone(d.pending.dels), u.dels...))
+	sc.planDels(d, u)
+	sc.tally(d)
+	return p
+}
+
+// touch returns the queue of client c, making it from the document's pending
+// ops of c and putting it on the work list if the plan has none yet.
+func (sc *planScratch) touch(d *Doc, c uint64) *queue {
+	if q := sc.get(c); q != nil {
+		return q
 	}
-	for _, r := range dels {
-		k := clock(r.client)
+	q := sc.queue(c, d.pending.ops[c], d.clock(c))
+	sc.work = append(sc.work, c)
+	// Pending ops that became known meanwhile (the document's own, by
+	// local edits) are dropped.
+	for op := q.ops.first(); op != nil && op.end() <= q.next; op = q.ops.first() {
+		q.take()
+	}
+	if op := q.ops.first(); op != nil && op.clock < q.next {
+		trimmed := trimOp(c, *op, q.next)
+		q.take()
+		q.put(&trimmed)
+		q.kept = len(q.added)
+	}
+	return q
+}
+
+// clock returns the clock of client c in the plan.
+func (sc *planScratch) clock(d *Doc, c uint64) uint64 {
+	if q := sc.get(c); q != nil {
+		return q.next
+	}
+	return d.clock(c)
+}
+
+// waitTree returns the plan's waiting set of the clients that wait for c.
+func (sc *planScratch) waitTree(d *Doc, c uint64) *waitNode {
+	if t, ok := sc.p.waitTrees[c]; ok {
+		return t
+	}
+	return d.pending.waits[c]
+}
+
+// waitOf returns what the first op of client c waits for in the plan (the
+// zero ID when nothing).
+func (sc *planScratch) waitOf(d *Doc, c uint64) ID {
+	if w, ok := sc.p.waitOn[c]; ok {
+		return w
+	}
+	return d.pending.waitOn[c]
+}
+
+// setWait records that the first op of client c waits for origin w (the zero
+// ID: for nothing, or a gap in c's clocks).
+func (sc *planScratch) setWait(d *Doc, c uint64, w ID) {
+	old := sc.waitOf(d, c)
+	if old == w {
+		return
+	}
+	p := &sc.p
+	if p.waitTrees == nil {
+		p.waitTrees, p.waitOn = make(map[uint64]*waitNode), make(map[uint64]ID)
+	}
+	if old.Client != 0 {
+		p.waitTrees[old.Client] = sc.waitTree(d, old.Client).remove(old.Clock, c)
+	}
+	if w.Client != 0 {
+		p.waitTrees[w.Client] = sc.waitTree(d, w.Client).insert(w.Clock, c)
+	}
+	p.waitOn[c] = w
+}
+
+// fire puts on the work list the clients whose first op waits for a clock of
+// client c below next, which c has now reached.
+func (sc *planScratch) fire(d *Doc, c, next uint64) {
+	t := sc.waitTree(d, c)
+	if t == nil {
+		return
+	}
+	for t != nil {
+		clock, w := t.first()
+		if clock >= next {
+			break
+		}
+		sc.setWait(d, w, ID{})
+		t = sc.waitTree(d, c)
+		if sc.get(w) == nil {
+			sc.touch(d, w)
+		} else {
+			sc.work = append(sc.work, w)
+		}
+	}
+}
+
+// delTree returns the plan's pending delete ranges of client c.
+func (sc *planScratch) delTree(d *Doc, c uint64) *delNode {
+	if t, ok := sc.p.delTrees[c]; ok {
+		return t
+	}
+	return d.pending.dels[c]
+}
+
+// planDels sorts the delete ranges of u and those pending of the clients
+// whose clock moved into those that apply (p.dels) and those that wait.
+func (sc *planScratch) planDels(d *Doc, u *update) {
+	p := &sc.p
+	set := func(c uint64, t *delNode) {
+		if p.delTrees == nil {
+			p.delTrees = make(map[uint64]*delNode)
+		}
+		p.delTrees[c] = t
+	}
+	for _, r := range u.dels {
+		k := sc.clock(d, r.client)
 		if r.clock < k {
 			p.dels = append(p.dels, delRange{r.client, r.clock, min(r.n, k-r.clock)})
 		}
 		if end := r.clock + r.n; end > k {
 			s := max(r.clock, k)
-			p.pending.dels = append(p.pending.dels, delRange{r.client, s, end - s})
+			set(r.client, sc.delTree(d, r.client).add(delRange{r.client, s, end - s}))
 		}
 	}
-	switch {
-	case p.pending.empty():
-		p.pendingChanged = !d.pending.empty()
-	case !changed && slices.Equal(p.pending.dels, d.pending.dels):
-		p.pending.refs, p.pending.slab, p.pendingBytes = d.pending.refs, d.pending.slab, d.pendingBytes
-		p.pending.opsBytes, p.pending.blocks, p.pending.indices = d.pending.opsBytes, d.pending.blocks, d.pending.indices
-	default:
-		p.pendingChanged = true
-		size, wide, exact := p.pending.sizeOf(p.pending.tally(&d.pending, sc.queues))
+	// Pending ranges below a clock that moved now apply. Adding a range
+	// above the clock may merge it with one below, which is split here.
+	split := func(c, k uint64) {
+		t := sc.delTree(d, c)
+		f := t.first()
+		if f == nil || f.clock >= k {
+			return
+		}
+		for f != nil && f.clock < k {
+			x := *f
+			t = t.remove(x.clock)
+			p.dels = append(p.dels, delRange{c, x.clock, min(x.n, k-x.clock)})
+			if end := x.clock + x.n; end > k {
+				t = t.insertDisjoint(delRange{c, k, end - k})
+			}
+			f = t.first()
+		}
+		set(c, t)
+	}
+	for _, q := range sc.queues {
+		if q.next > q.start {
+			split(q.client, q.next)
+		}
+	}
+	for c := range p.delTrees {
+		split(c, sc.clock(d, c))
+	}
+	if len(p.dels) > 1 {
+		p.dels = normalizeDels(p.dels)
+	}
+}
+
+// tally sets the totals of the pending set after the plan, and its encoded
+// size (pendingBytes) when it is known. It costs O(1) per queue, O(log n) per
+// op a queue put or took, and O(1) per client whose delete ranges or waits
+// changed; keeping the size exact costs more (see exactSize), and only a
+// pending set that may pass MaxPendingBytes pays it.
+func (sc *planScratch) tally(d *Doc) {
+	p, old := &sc.p, &d.pending
+	p.slab, p.ex, p.ub = old.slab, old.ex, old.ub
+	p.delBytes, p.held = old.delBytes, old.held
+	p.nOps, p.nDels = len(old.ops), len(old.dels)
+	p.pendingBytes = d.pendingBytes
+	p.pendingChanged = len(p.delTrees) > 0 || len(p.waitOn) > 0
+	for _, q := range sc.queues {
+		if q.ops != q.orig {
+			p.pendingChanged = true
+			break
+		}
+	}
+	if !p.pendingChanged {
+		return
+	}
+	ex := &p.ex
+	var delta *tableDelta
+	if ex.on {
+		if p.slab == nil {
+			p.slab = &sumSlab{}
+		}
+		delta = &tableDelta{} // its maps become the new table's (refTable.settle)
+	}
+	for _, q := range sc.queues {
+		if q.ops == q.orig {
+			continue
+		}
+		for _, op := range q.taken {
+			p.held -= opHeld(op)
+			p.ub.add(q.client, op, -1)
+		}
+		for _, op := range q.added {
+			if q.ops.find(op.clock) == op {
+				p.held += opHeld(op)
+				p.ub.add(q.client, op, 1)
+			}
+		}
 		switch {
-		case exact:
-			p.pendingBytes = size
-		case wide <= d.cfg.MaxPendingBytes:
-			p.pendingBytes = -1 // not known, under the limit: see Doc.PendingBytes
-		default:
-			p.pendingBytes = p.pending.measure()
+		case q.orig == nil:
+			p.nOps++
+			p.held += heldClient
+		case q.ops == nil:
+			p.nOps--
+			p.held -= heldClient
+		}
+		if ex.on {
+			q.countRefs(delta)
+			b0, i0, n0 := q.orig.share(q.client, p.slab)
+			b1, i1, n1 := q.ops.share(q.client, p.slab)
+			ex.opsBytes += b1 - b0
+			ex.indices += i1 - i0
+			ex.blocks += n1 - n0
 		}
 	}
-	return p
+	var base *refTable
+	if ex.on {
+		base = ex.refs
+		if base == nil {
+			base = &refTable{} // no counts: reading its nil maps gives 0
+		}
+		ex.refs = base.derive(delta)
+	}
+	named := func(c uint64) bool { return base.clients[c]+delta.clients[c] > 0 }
+	onlyDels := func(c uint64, has, named bool, dv int) {
+		if has && !named {
+			ex.delOnly += dv
+			ex.delOnlyBytes += dv * uvLen(c)
+		}
+	}
+	for c, nt := range p.delTrees {
+		ot := old.dels[c]
+		p.delBytes += nt.encoded() - ot.encoded()
+		p.held += heldDel * (nt.sums().count - ot.sums().count)
+		switch {
+		case ot == nil && nt != nil:
+			p.nDels++
+			p.held += heldClient
+			p.ub.delClientBytes += uvLen(c)
+		case ot != nil && nt == nil:
+			p.nDels--
+			p.held -= heldClient
+			p.ub.delClientBytes -= uvLen(c)
+		}
+		if ex.on {
+			onlyDels(c, ot != nil, base.clients[c] > 0, -1)
+			onlyDels(c, nt != nil, named(c), 1)
+		}
+	}
+	if ex.on {
+		for c := range delta.clients {
+			if _, done := p.delTrees[c]; !done && old.dels[c] != nil {
+				onlyDels(c, true, base.clients[c] > 0, -1)
+				onlyDels(c, true, named(c), 1)
+			}
+		}
+	}
+	for c, w := range p.waitOn {
+		if ow := old.waitOn[c]; (ow.Client != 0) != (w.Client != 0) {
+			if w.Client != 0 {
+				p.held += heldWait
+			} else {
+				p.held -= heldWait
+			}
+		}
+	}
+	for c, nt := range p.waitTrees {
+		if ot := old.waits[c]; (ot == nil) != (nt == nil) {
+			if nt != nil {
+				p.held += heldClient
+			} else {
+				p.held -= heldClient
+			}
+		}
+	}
+	if ex.on {
+		p.held += ex.refs.held() - base.held()
+	}
+
+	if p.nOps == 0 && p.nDels == 0 {
+		p.pendingBytes = 0
+		p.held -= p.ex.refs.held()
+		p.ex = exactSize{}
+		return
+	}
+	limit := d.cfg.MaxPendingBytes
+	if _, wide := p.ub.size(p.nDels, p.delBytes); wide <= limit && (!ex.on || wide <= limit/2) {
+		// Far enough under the limit: the size is computed when asked for.
+		p.held -= p.ex.refs.held()
+		p.ex = exactSize{}
+		p.pendingBytes = -1
+		return
+	}
+	if !ex.on {
+		n := sc.after(d)
+		if p.slab == nil {
+			p.slab = &sumSlab{}
+		}
+		p.ex = n.exactFromScratch(p.slab)
+		p.held += p.ex.refs.held()
+	}
+	size, wide, exact := pendingSize(p.ex.tables(), p.ex.blocks, p.ex.opsBytes, p.ex.indices, p.nDels, p.delBytes)
+	switch {
+	case exact:
+		p.pendingBytes = size
+	case wide <= limit:
+		p.pendingBytes = -1 // not known, under the limit: see Doc.PendingBytes
+	default:
+		p.pendingBytes = sc.after(d).measure()
+	}
+}
+
+// after returns the pending set after the plan as a new set, sharing the
+// trees: a copy of the document's maps, O(n) in its clients, for the rare
+// plan that has to encode it to decide (see pendingSize).
+func (sc *planScratch) after(d *Doc) *pendingSet {
+	n := &pendingSet{ops: maps.Clone(d.pending.ops), dels: maps.Clone(d.pending.dels)}
+	if n.ops == nil {
+		n.ops = make(map[uint64]*opNode)
+	}
+	if n.dels == nil {
+		n.dels = make(map[uint64]*delNode)
+	}
+	for _, q := range sc.queues {
+		if q.ops == nil {
+			delete(n.ops, q.client)
+		} else {
+			n.ops[q.client] = q.ops
+		}
+	}
+	for c, t := range sc.p.delTrees {
+		if t == nil {
+			delete(n.dels, c)
+		} else {
+			n.dels[c] = t
+		}
+	}
+	return n
 }
 
 // planScratch is what a document's plans reuse from one Apply to the next, so
@@ -327,23 +611,23 @@ func (d *Doc) plan(u *update) *plan {
 // that it keeps no ops or trees alive.
 type planScratch struct {
 	p      plan
-	queues []queue // a plan's queues; never grown during a plan, so pointers to them hold
+	queues []*queue // a plan's queues
+	pool   []*queue // queues made by earlier plans, reused
 	// byClient finds the queues when there are more than smallQueues; a
 	// few (an update of one client, little pending) are found by a scan.
 	byClient map[uint64]*queue
+	work     []uint64 // the clients whose queues are to be looked at
 }
 
 // smallQueues is the number of queues up to which a plan finds a client's
 // queue by a scan.
 const smallQueues = 8
 
-// reset prepares an empty plan for at most n queues.
-func (sc *planScratch) reset(n int) {
-	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0]}
-	if cap(sc.queues) < n {
-		sc.queues = make([]queue, 0, n)
-	}
+// reset prepares an empty plan.
+func (sc *planScratch) reset() {
+	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0], delTrees: sc.p.delTrees, waitTrees: sc.p.waitTrees, waitOn: sc.p.waitOn}
 	sc.queues = sc.queues[:0]
+	sc.work = sc.work[:0]
 }
 
 // get returns the queue of client c, or nil.
@@ -351,9 +635,9 @@ func (sc *planScratch) get(c uint64) *queue {
 	if len(sc.queues) > smallQueues {
 		return sc.byClient[c]
 	}
-	for i := range sc.queues {
-		if sc.queues[i].client == c {
-			return &sc.queues[i]
+	for _, q := range sc.queues {
+		if q.client == c {
+			return q
 		}
 	}
 	return nil
@@ -362,16 +646,20 @@ func (sc *planScratch) get(c uint64) *queue {
 // queue returns a new queue of the plan: client's, with the document's pending
 // ops of the client (ops) and its clock (next).
 func (sc *planScratch) queue(client uint64, ops *opNode, next uint64) *queue {
-	sc.queues = sc.queues[:len(sc.queues)+1]
-	q := &sc.queues[len(sc.queues)-1]
-	*q = queue{client: client, ops: ops, orig: ops, next: next, done: q.done[:0], added: q.added[:0], taken: q.taken[:0]}
+	n := len(sc.queues)
+	if n == len(sc.pool) {
+		sc.pool = append(sc.pool, new(queue))
+	}
+	q := sc.pool[n]
+	*q = queue{client: client, ops: ops, orig: ops, next: next, start: next, done: q.done[:0], added: q.added[:0], taken: q.taken[:0], walk: q.walk[:0]}
+	sc.queues = append(sc.queues, q)
 	switch n := len(sc.queues); {
 	case n == smallQueues+1:
 		if sc.byClient == nil {
 			sc.byClient = make(map[uint64]*queue)
 		}
-		for i := range sc.queues {
-			sc.byClient[sc.queues[i].client] = &sc.queues[i]
+		for _, q := range sc.queues {
+			sc.byClient[q.client] = q
 		}
 	case n > smallQueues+1:
 		sc.byClient[client] = q
@@ -379,87 +667,48 @@ func (sc *planScratch) queue(client uint64, ops *opNode, next uint64) *queue {
 	return q
 }
 
+// bigMap is the size past which a scratch map is dropped rather than
+// cleared: clearing costs as much as its largest size.
+const bigMap = 1024
+
 // release drops what the last plan pointed to.
 func (sc *planScratch) release() {
 	clear(sc.p.steps)
-	sc.p.pending = pendingSet{}
-	for i := range sc.queues {
-		q := &sc.queues[i]
+	for _, q := range sc.queues {
 		clear(q.done)
 		clear(q.added)
 		clear(q.taken)
 		q.ops, q.orig, q.lone = nil, nil, nil
 	}
+	if len(sc.pool) > bigMap {
+		sc.pool = nil
+	}
 	sc.queues = sc.queues[:0]
-	clear(sc.byClient)
+	sc.byClient = clearMap(sc.byClient)
+	sc.p.delTrees = clearMap(sc.p.delTrees)
+	sc.p.waitTrees = clearMap(sc.p.waitTrees)
+	sc.p.waitOn = clearMap(sc.p.waitOn)
+	sc.p.ex, sc.p.slab = exactSize{}, nil
 }
 
-// tally sets the size parts of p, the pending set that a plan derives from
-// old with the queues given, and returns its tables' size. It costs O(1) per
-// queue, O(log n) per op a queue put or took, and a pass over the delete
-// ranges.
-func (p *pendingSet) tally(old *pendingSet, queues []queue) tableSize {
-	p.opsBytes, p.blocks, p.indices = old.opsBytes, old.blocks, old.indices
-	p.slab = old.slab
-	if p.slab == nil {
-		p.slab = &sumSlab{}
+// clearMap empties m for reuse, or drops it when it grew big.
+func clearMap[K comparable, V any](m map[K]V) map[K]V {
+	if len(m) > bigMap {
+		return nil
 	}
-	delta := &tableDelta{}
-	for i := range queues {
-		q := &queues[i]
-		if q.ops == q.orig {
-			continue
-		}
-		q.countRefs(delta)
-		b0, i0, n0 := q.orig.share(q.client, p.slab)
-		b1, i1, n1 := q.ops.share(q.client, p.slab)
-		p.opsBytes += b1 - b0
-		p.indices += i1 - i0
-		p.blocks += n1 - n0
-	}
-	base := old.refs
-	if base == nil {
-		base = newRefTable()
-	}
-	t := &refTable{clients: delta.clients, roots: delta.roots, base: base,
-		nClients: base.nClients, nRoots: base.nRoots, clientBytes: base.clientBytes, rootBytes: base.rootBytes}
-	for c, dv := range delta.clients {
-		switch was := base.clients[c]; {
-		case was == 0 && was+dv > 0:
-			t.nClients++
-			t.clientBytes += uvLen(c)
-		case was > 0 && was+dv == 0:
-			t.nClients--
-			t.clientBytes -= uvLen(c)
-		}
-	}
-	for r, dv := range delta.roots {
-		switch was := base.roots[r]; {
-		case was == 0 && was+dv > 0:
-			t.nRoots++
-			t.rootBytes += rootEntryBytes(r)
-		case was > 0 && was+dv == 0:
-			t.nRoots--
-			t.rootBytes -= rootEntryBytes(r)
-		}
-	}
-	if len(p.ops) > 0 {
-		p.refs = t
-	}
-	return t.withDels(p.dels, func(c uint64) int { return base.clients[c] + delta.clients[c] })
+	clear(m)
+	return m
 }
 
-// addOp adds the op of one (an op of the update) to the queue unless its
-// clocks are known: the parts already integrated or already queued are
-// dropped (the first one received wins). It reports whether it added
-// anything.
-func (q *queue) addOp(one []uop) bool {
-	src := &one[0]
+// addOp adds op to the queue unless its clocks are known: the parts already
+// integrated or already queued are dropped (the first one received wins). It
+// reports whether it added anything.
+func (q *queue) addOp(src *uop) bool {
 	if src.end() <= q.next {
 		return false
 	}
 	if q.empty() && src.clock >= q.next {
-		q.lone = one
+		q.lone = src
 		return true
 	}
 	q.flush()

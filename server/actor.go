@@ -289,6 +289,9 @@ type actor struct {
 	// sync frame; cached per crdt document version (pendingDocVersion).
 	pendingFrame      []byte
 	pendingDocVersion uint64
+	// pendingHeld is the document's share of the server's pending budget: what its pending
+	// units held after its last update (pending.go).
+	pendingHeld int
 
 	dur            durability
 	lastSeq        uint64 // the last log sequence number known durable
@@ -554,6 +557,7 @@ func (a *actor) load() {
 		}
 	}
 	a.doc = doc
+	a.accountPending() // a stored document may hold pending units: they count, unbounded at load
 	a.self, a.selfSaved = self, saved
 	a.bindings = bindings
 	a.bindings.bindServer(self) // security
@@ -644,6 +648,7 @@ func (a *actor) settle() bool {
 // closes what is still connected, and answers whatever is still in the inbox with errRetry.
 func (a *actor) exit() {
 	a.s.docs.remove(a)
+	defer a.releasePending()
 	if a.flushTimer != nil {
 		a.flushTimer.Stop()
 		a.flushTimer = nil
@@ -1001,9 +1006,15 @@ func (a *actor) applyAndStore(data []byte, at time.Time, from *conn) (uint64, er
 	// The document's version tells a no-op (a reconnecting client's catch-up of what the server
 	// already has) from an update that changed anything, visible or not, at no cost.
 	before := a.doc.Version()
+	limit, serverWide := a.s.pending.limit(a.s.cfg.MaxPendingBytes, a.pendingHeld)
+	a.doc.SetMaxPendingMemory(limit)
 	err := a.doc.Integrate(data)
+	a.accountPending()
 	if err != nil {
 		if errors.Is(err, crdt.ErrPendingOverflow) {
+			if serverWide {
+				return 0, errPendingBudget // MaxPendingBytesTotal (pending.go)
+			}
 			return 0, errPendingOverflow // security: MaxPendingBytes (limits.go)
 		}
 		if errors.Is(err, crdt.ErrMalformedUpdate) {

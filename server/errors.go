@@ -151,6 +151,9 @@ func (s *Server) refuseErr(err error) {
 	case err == errPendingOverflow: // security
 		s.refuse(reasonPendingOverflow)
 		return
+	case err == errPendingBudget:
+		s.refuse(reasonPendingBudget)
+		return
 	}
 	switch wireError(err).Code {
 	case protocol.CloseDocumentTooLarge:

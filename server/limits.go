@@ -48,10 +48,16 @@ type SecurityConfig struct {
 	// closed with 4429. Zero means 1 s.
 	RateLimitGrace time.Duration
 
-	// MaxPendingBytes bounds, per document, the encoded bytes of updates that wait for missing
-	// dependencies (crdt.Config.MaxPendingBytes); an update that would pass it is refused with
-	// 4422 and closes its connection. Zero means 8 MiB.
+	// MaxPendingBytes bounds, per document, the bytes that updates waiting for missing
+	// dependencies hold in memory (crdt.Doc.PendingMemory, about 10 to 40 times their encoded
+	// size); an update that would pass it is refused with 4422 and closes its connection. Zero
+	// means 8 MiB.
 	MaxPendingBytes int
+
+	// MaxPendingBytesTotal bounds the same bytes across all loaded documents; an update that
+	// would pass it is refused with 1013 (try again later) and closes its connection. Zero means
+	// 64 MiB. See pending.go.
+	MaxPendingBytesTotal int
 
 	// MaxHeaderBytes bounds the request line and headers of an HTTP request, in bytes; a larger
 	// request gets 431. Zero means 16 KiB.
@@ -89,16 +95,17 @@ type SecurityConfig struct {
 
 // Defaults of SecurityConfig, applied to zero fields.
 const (
-	DefaultMaxConnsPerSubject = 100
-	DefaultUpdatesPerSecond   = 60
-	DefaultUpdateBurst        = 300
-	DefaultAwarenessPerSecond = 20
-	DefaultAwarenessBurst     = 40
-	DefaultRateLimitGrace     = time.Second
-	DefaultMaxPendingBytes    = crdt.DefaultMaxPendingBytes
-	DefaultMaxHeaderBytes     = 16 << 10
-	DefaultReadHeaderTimeout  = 5 * time.Second
-	DefaultRevocationTTL      = 30 * 24 * time.Hour
+	DefaultMaxConnsPerSubject   = 100
+	DefaultUpdatesPerSecond     = 60
+	DefaultUpdateBurst          = 300
+	DefaultAwarenessPerSecond   = 20
+	DefaultAwarenessBurst       = 40
+	DefaultRateLimitGrace       = time.Second
+	DefaultMaxPendingBytes      = crdt.DefaultMaxPendingBytes
+	DefaultMaxPendingBytesTotal = 64 << 20
+	DefaultMaxHeaderBytes       = 16 << 10
+	DefaultReadHeaderTimeout    = 5 * time.Second
+	DefaultRevocationTTL        = 30 * 24 * time.Hour
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -123,6 +130,9 @@ func (c SecurityConfig) withDefaults() SecurityConfig {
 	}
 	if c.MaxPendingBytes == 0 {
 		c.MaxPendingBytes = DefaultMaxPendingBytes
+	}
+	if c.MaxPendingBytesTotal == 0 {
+		c.MaxPendingBytesTotal = DefaultMaxPendingBytesTotal
 	}
 	if c.MaxHeaderBytes == 0 {
 		c.MaxHeaderBytes = DefaultMaxHeaderBytes
@@ -153,6 +163,7 @@ func (c SecurityConfig) validate() error {
 		{"UpdateBurst", c.UpdateBurst},
 		{"AwarenessBurst", c.AwarenessBurst},
 		{"MaxPendingBytes", c.MaxPendingBytes},
+		{"MaxPendingBytesTotal", c.MaxPendingBytesTotal},
 		{"MaxHeaderBytes", c.MaxHeaderBytes},
 	}
 	for _, f := range ints {

@@ -26,6 +26,7 @@ func TestSecurityConfigValidate(t *testing.T) {
 		{"negative awareness rate", func(c *SecurityConfig) { c.AwarenessPerSecond = -1 }, "AwarenessPerSecond"},
 		{"negative grace", func(c *SecurityConfig) { c.RateLimitGrace = -time.Second }, "RateLimitGrace"},
 		{"negative pending", func(c *SecurityConfig) { c.MaxPendingBytes = -1 }, "MaxPendingBytes"},
+		{"negative pending total", func(c *SecurityConfig) { c.MaxPendingBytesTotal = -1 }, "MaxPendingBytesTotal"},
 		{"negative header bytes", func(c *SecurityConfig) { c.MaxHeaderBytes = -1 }, "MaxHeaderBytes"},
 		{"negative header timeout", func(c *SecurityConfig) { c.ReadHeaderTimeout = -1 }, "ReadHeaderTimeout"},
 		{"cert without key", func(c *SecurityConfig) { c.TLSCertFile = "cert.pem" }, "TLSCertFile"},

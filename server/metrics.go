@@ -29,7 +29,7 @@ var allReasons = []string{
 	reasonTextFrame, reasonTooBig, reasonVersion, reasonInvalidUpdate, reasonDocTooLarge,
 	reasonTooManyConns, reasonAwarenessTooBig, reasonShuttingDown, reasonLoadFailed, reasonDeleted,
 	reasonRateLimited, reasonTokenExpired, reasonTooManySubjectConns, reasonPendingOverflow,
-	reasonRevoked, reasonPartialBudget, reasonFrameStalled,
+	reasonRevoked, reasonPartialBudget, reasonFrameStalled, reasonPendingBudget,
 }
 
 // Causes of slow-consumer closes, the label values of tandem_slow_consumer_closes_total.
@@ -64,6 +64,7 @@ type serverMetrics struct {
 	loadFailures    *metrics.Counter
 	joinSnapshotHit *metrics.Counter
 	awarenessOut    *metrics.Counter
+	pendingBytes    *metrics.Gauge // the server's pending budget in use (pending.go)
 }
 
 func newServerMetrics() *serverMetrics {
@@ -91,5 +92,6 @@ func newServerMetrics() *serverMetrics {
 		loadFailures:    r.NewCounter("tandem_load_failures_total", "Documents that failed to load from storage."),
 		joinSnapshotHit: r.NewCounter("tandem_join_snapshot_cache_hits_total", "Joins answered from the cached full-state sync message."),
 		awarenessOut:    r.NewCounter("tandem_awareness_batches_total", "Coalesced awareness messages sent (one per document per tick)."),
+		pendingBytes:    r.NewGauge("tandem_pending_bytes", "Bytes that units waiting for missing dependencies hold, across the loaded documents."),
 	}
 }

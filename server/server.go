@@ -38,7 +38,8 @@ type Server struct {
 	// partial bounds the memory of the messages being received, over every connection
 	// (Config.MaxPartialMessageBytes); the readers' configurations share it.
 	partial *wsframe.Budget
-	sec     *security // security: tokens, per-subject connections (auth.go, limits.go)
+	sec     *security      // security: tokens, per-subject connections (auth.go, limits.go)
+	pending *pendingBudget // the server-wide budget of pending units (pending.go)
 	handler http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
@@ -95,6 +96,7 @@ func newServer(cfg Config, st docStore) (*Server, error) {
 		httpSrvs:     make(map[*http.Server]struct{}),
 		shutdownDone: make(chan struct{}),
 	}
+	s.pending = &pendingBudget{total: int64(cfg.MaxPendingBytesTotal), held: s.metrics.pendingBytes}
 	s.docs = newRegistry(s)
 	s.upgrader = newUpgrader(cfg)
 	s.poll = newPoller()

@@ -52,6 +52,7 @@ func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	c.MaxPartialMessageBytes = server.DefaultMaxPartialMessageBytes
 	c.CompactLogBytes = server.DefaultCompactLogBytes
 	c.MaxPendingBytes = server.DefaultMaxPendingBytes
+	c.MaxPendingBytesTotal = server.DefaultMaxPendingBytesTotal
 	c.MaxHeaderBytes = server.DefaultMaxHeaderBytes
 	fs.StringVar(&o.addr, "addr", ":8080", "TCP address to listen on")
 	fs.StringVar(&c.DataPath, "data", "./tandem.db", "path of the storage file (created if missing)")
@@ -87,7 +88,8 @@ func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.Float64Var(&c.AwarenessPerSecond, "awareness-per-second", server.DefaultAwarenessPerSecond, "awareness, broadcast and ping messages per second per connection")
 	fs.IntVar(&c.AwarenessBurst, "awareness-burst", server.DefaultAwarenessBurst, "awareness, broadcast and ping messages in a burst")
 	fs.DurationVar(&c.RateLimitGrace, "rate-limit-grace", server.DefaultRateLimitGrace, "how long a connection may stay over its rate before it is closed with 4429")
-	fs.Var(byteSize{&c.MaxPendingBytes}, "max-pending-bytes", "bytes of updates per document waiting for missing dependencies")
+	fs.Var(byteSize{&c.MaxPendingBytes}, "max-pending-bytes", "bytes that updates waiting for missing dependencies hold in memory, per document")
+	fs.Var(byteSize{&c.MaxPendingBytesTotal}, "max-pending-bytes-total", "bytes that updates waiting for missing dependencies hold in memory, across all documents")
 	fs.Var(byteSize{&c.MaxHeaderBytes}, "max-header-bytes", "largest HTTP request line and headers")
 	fs.DurationVar(&c.ReadHeaderTimeout, "read-header-timeout", server.DefaultReadHeaderTimeout, "time allowed to read an HTTP request's headers")
 	fs.BoolVar(&c.EnableCompression, "enable-compression", false, "negotiate permessage-deflate (off: see docs/security.md)")

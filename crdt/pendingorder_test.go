@@ -1,0 +1,131 @@
+package crdt_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/crdttest"
+)
+
+// arrival returns the updates of log in the order that drive gives: a
+// permutation (Fisher-Yates, drawing from drive's bytes in turn), with the
+// updates whose byte has its high bit set delivered a second time later.
+func arrival(log [][]byte, drive []byte) [][]byte {
+	if len(drive) == 0 {
+		drive = []byte{0}
+	}
+	k := 0
+	next := func() byte { b := drive[k%len(drive)]; k++; return b }
+	out := append([][]byte(nil), log...)
+	for i := len(out) - 1; i > 0; i-- {
+		j := (int(next()) | int(next())<<8) % (i + 1)
+		out[i], out[j] = out[j], out[i]
+	}
+	for i := range len(out) {
+		if b := next(); b&0x80 != 0 {
+			at := i + int(b&0x7f)%(len(out)-i)
+			out = append(out[:at+1], out[at:]...)
+			out[at] = out[i]
+		}
+	}
+	return out
+}
+
+// applyChecked applies updates to a new replica in order, checking the
+// pending set's invariants after each (after every 64th of a long list: the
+// check costs O(n)).
+func applyChecked(updates [][]byte) (*crdt.Doc, error) {
+	d := fresh(1 << 52)
+	every := 1
+	if len(updates) > 400 {
+		every = 64
+	}
+	for i, u := range updates {
+		if _, err := d.Apply(u); err != nil {
+			return nil, fmt.Errorf("update %d: %w", i, err)
+		}
+		if i%every != 0 && i != len(updates)-1 {
+			continue
+		}
+		if err := crdt.CheckPending(d); err != nil {
+			return nil, fmt.Errorf("after update %d: %w", i, err)
+		}
+	}
+	return d, crdt.CheckInvariants(d)
+}
+
+// FuzzPendingOrder runs random edits (the input drives a seeded run), then
+// delivers the updates to a new replica in the order the input gives
+// (duplicates included) and to another in order: their texts, state vectors
+// and snapshots are identical, and the pending set's invariants hold after
+// every update.
+func FuzzPendingOrder(f *testing.F) {
+	f.Add(uint64(1), uint8(3), uint16(60), []byte{0})
+	f.Add(uint64(2), uint8(2), uint16(120), []byte{0xff, 0x01, 0x80, 0x33})
+	f.Add(uint64(9), uint8(5), uint16(250), []byte("reverse-ish order with some duplicates"))
+	f.Fuzz(func(t *testing.T, seed uint64, replicas uint8, steps uint16, drive []byte) {
+		opts := crdttest.SimOptions{Replicas: 2 + int(replicas%4), Steps: 1 + int(steps%300), DeliverRate: 0.3}
+		s := crdttest.NewSim(seed, opts)
+		if err := s.Run(); err != nil {
+			t.Fatal(err)
+		}
+		x, err := applyChecked(s.Log)
+		if err != nil {
+			t.Fatalf("in order: %v", err)
+		}
+		y, err := applyChecked(arrival(s.Log, drive))
+		if err != nil {
+			t.Fatalf("in the fuzzed order: %v", err)
+		}
+		if err := crdttest.Compare(x, y); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// TestPendingArrivalOrders delivers the updates of seeded random runs, and of
+// a generated two-writer session, in reverse, shuffled, and shuffled with
+// duplicates, and compares the replicas with one that got them in order.
+func TestPendingArrivalOrders(t *testing.T) {
+	forSeeds(t, func(seed uint64) error {
+		opts := crdttest.SimOptions{Replicas: 2 + int(seed%4), Steps: 200, DeliverRate: 0.3}
+		s := crdttest.NewSim(seed, opts)
+		if err := s.Run(); err != nil {
+			return err
+		}
+		return checkOrders(s.Log, seed)
+	})
+	t.Run("two-writers", func(t *testing.T) {
+		if err := checkOrders(twoWriterUpdates(7, 3000), 7); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// checkOrders applies log in order, reversed, shuffled, and shuffled with
+// duplicates (seeded), and compares the replicas.
+func checkOrders(log [][]byte, seed uint64) error {
+	in, err := applyChecked(log)
+	if err != nil {
+		return fmt.Errorf("in order: %w", err)
+	}
+	rng := rand.New(rand.NewPCG(seed, 4))
+	drive := make([]byte, 64)
+	for i := range drive {
+		drive[i] = byte(rng.UintN(256))
+	}
+	os := orders(log, seed)
+	os["duplicated"] = arrival(log, drive)
+	for _, name := range []string{"reverse", "shuffled", "duplicated"} {
+		d, err := applyChecked(os[name])
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := crdttest.Compare(in, d); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return nil
+}
