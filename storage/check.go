@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -79,14 +78,7 @@ func checkDoc(b *bolt.Bucket) []error {
 	if !m.HasSnapshot && (m.SnapshotSeq != 0 || m.SnapshotBytes != 0) {
 		problems = append(problems, fmt.Errorf("no snapshot, but snapshot seq %d and %d bytes", m.SnapshotSeq, m.SnapshotBytes))
 	}
-	k, v := b.Cursor().Seek(keySnap)
-	hasSnap := bytes.Equal(k, keySnap) && v != nil
-	if hasSnap != m.HasSnapshot {
-		problems = append(problems, fmt.Errorf("snapshot stored is %t, metadata says %t", hasSnap, m.HasSnapshot))
-	}
-	if hasSnap && int64(len(v)) != m.SnapshotBytes {
-		problems = append(problems, fmt.Errorf("snapshot is %d bytes, metadata says %d", len(v), m.SnapshotBytes))
-	}
+	problems = append(problems, checkSnapshot(b, m)...)
 	if b.Bucket(bucketKV) == nil {
 		problems = append(problems, fmt.Errorf("no %q bucket", bucketKV))
 	}

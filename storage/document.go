@@ -60,7 +60,9 @@ func (s *Store) Load(docID string) (DocState, bool, error) {
 		st.Meta = m
 		st.SnapshotSeq = m.SnapshotSeq
 		if m.HasSnapshot {
-			st.Snapshot = clone(b.Get(keySnap))
+			if st.Snapshot, err = getSnapshot(b, m.SnapshotBytes); err != nil {
+				return err
+			}
 			if st.Snapshot == nil {
 				if m.SnapshotBytes != 0 {
 					return fmt.Errorf("%w: snapshot of %d bytes is missing", ErrCorrupt, m.SnapshotBytes)
@@ -246,10 +248,7 @@ func (s *Store) compact(docID string, snapshot []byte, uptoSeq uint64) error {
 				return err
 			}
 		}
-		if snapshot == nil {
-			snapshot = []byte{}
-		}
-		if err := d.b.Put(keySnap, snapshot); err != nil {
+		if err := putSnapshot(d.b, snapshot); err != nil {
 			return err
 		}
 		m.LogEntries -= len(keys)

@@ -16,9 +16,11 @@ import (
 )
 
 // SchemaVersion is the layout version this build writes and reads. Open refuses a file with a larger
-// version (ErrSchemaTooNew). Bump it, and teach Open to migrate, whenever the bucket layout or an
-// encoding changes.
-const SchemaVersion = 1
+// version (ErrSchemaTooNew) and migrates one with a smaller version. Bump it, and teach Open to
+// migrate, whenever the bucket layout or an encoding changes.
+//
+// Version 2 stores snapshots in chunks (snapshot.go); version 1 stored each as one value.
+const SchemaVersion = 2
 
 // Limits on what the store accepts. Longer input is refused before it reaches a transaction, so it
 // can never fail a batch of other documents' appends.
@@ -40,13 +42,14 @@ const (
 
 // Bucket and key names: the whole layout (see doc.go).
 var (
-	bucketMeta = []byte("meta")     // schema version
-	keySchema  = []byte("schema")   // 8-byte big-endian SchemaVersion
-	bucketDocs = []byte("docs")     // one sub-bucket per document, named by its ID
-	keyDocMeta = []byte("meta")     // in a document bucket: encoded Meta
-	keySnap    = []byte("snapshot") // in a document bucket: the latest snapshot
-	bucketLog  = []byte("log")      // in a document bucket: 8-byte big-endian seq -> entry
-	bucketKV   = []byte("kv")       // in a document bucket: the caller's metadata key -> value
+	bucketMeta = []byte("meta")      // schema version
+	keySchema  = []byte("schema")    // 8-byte big-endian SchemaVersion
+	keyMigrate = []byte("migrating") // present while Open moves documents to the current layout
+	bucketDocs = []byte("docs")      // one sub-bucket per document, named by its ID
+	keyDocMeta = []byte("meta")      // in a document bucket: encoded Meta
+	bucketLog  = []byte("log")       // in a document bucket: 8-byte big-endian seq -> entry
+	bucketKV   = []byte("kv")        // in a document bucket: the caller's metadata key -> value
+	// The snapshot's bucket and its schema 1 key: snapshot.go.
 )
 
 // Options configures Open. The zero value is a sensible production configuration.
@@ -206,17 +209,31 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// initSchema checks the schema version of an existing file, or creates the layout in one commit in
-// a file that has no bucket yet (a new file, or one whose first commit never happened).
+// initSchema checks the schema version of an existing file, migrating an older one, or creates the
+// layout in one commit in a file that has no bucket yet (a new file, or one whose first commit never
+// happened).
 func initSchema(db *bolt.DB) error {
-	var empty bool
+	var empty, migrating bool
+	var version uint64
 	err := db.View(func(tx *bolt.Tx) error {
 		var err error
 		empty, err = checkSchema(tx)
-		return err
+		if err != nil || empty {
+			return err
+		}
+		mb := tx.Bucket(bucketMeta)
+		version = binary.BigEndian.Uint64(mb.Get(keySchema))
+		migrating = mb.Get(keyMigrate) != nil
+		return nil
 	})
-	if err != nil || !empty {
+	if err != nil {
 		return err
+	}
+	if !empty {
+		if version < SchemaVersion || migrating {
+			return migrate(db)
+		}
+		return nil
 	}
 	return db.Update(func(tx *bolt.Tx) error {
 		if empty, err := checkSchema(tx); err != nil || !empty {
