@@ -49,7 +49,8 @@
 // # Group commit
 //
 // One writer goroutine commits for every document. It takes up to Options.MaxBatch queued appends
-// (optionally waiting Options.MaxBatchDelay for more) and writes them in one transaction, one fsync
+// (and at most 64 MiB of their data), optionally waiting Options.MaxBatchDelay for more, and writes
+// them in one transaction, one fsync
 // pair for the lot; whatever queues while a commit runs forms the next batch, so batches grow with
 // load without adding latency when idle. Compact, Delete, PutDocMeta and Check also run on the writer,
 // in call order, each in its own transaction, so that writes to one document apply in the order they

@@ -35,8 +35,11 @@ const (
 
 // Defaults for zero Options fields.
 const (
-	defaultLockTimeout     = time.Second
-	defaultMaxBatch        = 1024
+	defaultLockTimeout = time.Second
+	defaultMaxBatch    = 1 << 16
+	// maxBatchBytes bounds the data of the appends one commit takes (a batch takes at least one
+	// append whatever its size): the transaction holds them in memory until it commits.
+	maxBatchBytes          = 64 << 20
 	defaultInitialMmapSize = 256 << 20
 )
 
@@ -58,7 +61,10 @@ type Options struct {
 	// process fails with ErrLocked (wrapped, message names the path) instead of hanging.
 	LockTimeout time.Duration
 
-	// MaxBatch is the most appends one commit takes; zero means 1024.
+	// MaxBatch is the most appends one commit takes; zero means 65,536. A commit also takes at
+	// most 64 MiB of appended data. Both bounds are far above what queues between two commits in
+	// normal work: a lower one would split the backlog after a slow fsync into several commits,
+	// each paying its own fsyncs while the queue grows behind it.
 	MaxBatch int
 
 	// MaxBatchDelay is how long the writer may wait to gather more appends after the first one
@@ -92,6 +98,7 @@ type Store struct {
 	now           func() time.Time
 	maxBatch      int
 	maxBatchDelay time.Duration
+	maxBatchBytes int // maxBatchBytes; tests lower it before the first write
 
 	mu      sync.Mutex
 	queue   []*request // appends and other writes, in call order; guarded by mu
@@ -202,6 +209,7 @@ func Open(path string, opts Options) (*Store, error) {
 		now:           opts.Now,
 		maxBatch:      opts.MaxBatch,
 		maxBatchDelay: opts.MaxBatchDelay,
+		maxBatchBytes: maxBatchBytes,
 		wake:          make(chan struct{}, 1),
 		stopped:       make(chan struct{}),
 	}

@@ -133,13 +133,15 @@ func (s *Store) run() {
 // in their own transaction, and the ones after it wait for it.
 func (s *Store) next() (batch []*request, op *request, stop bool) {
 	var deadline <-chan time.Time
+	var bytes int
 	for {
 		s.mu.Lock()
 		for len(s.queue) > 0 && len(batch) < s.maxBatch {
 			r := s.queue[0]
-			if r.op != nil && len(batch) > 0 {
+			if r.op != nil && len(batch) > 0 || len(batch) > 0 && bytes+len(r.data) > s.maxBatchBytes {
 				break
 			}
+			bytes += len(r.data)
 			s.queue[0] = nil
 			s.queue = s.queue[1:]
 			if r.op != nil {

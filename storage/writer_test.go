@@ -89,6 +89,27 @@ func TestGroupCommitBatches(t *testing.T) {
 	}
 }
 
+// TestGroupCommitBatchBytes: a commit takes appends up to the byte bound, and always at least one.
+func TestGroupCommitBatchBytes(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	s.maxBatchBytes = 10
+	release := gateFirstCommit(t, s)
+	var r recorder
+	for _, data := range []string{"aaaa", "bbbb", "cccc", "dddd", "eeee", "this one is larger", "ffff"} {
+		r.append(s, "doc", data)
+	}
+	release()
+	for _, a := range r.wait() {
+		if a.err != nil {
+			t.Errorf("append %s: %v", a.data, a.err)
+		}
+	}
+	// The gate's commit, then aaaa+bbbb, cccc+dddd, eeee, the large one alone, ffff.
+	if st := s.Stats(); st.Commits != 6 || st.MaxBatch != 2 {
+		t.Errorf("Stats() = %+v; want 6 commits, the largest of 2 appends", st)
+	}
+}
+
 // TestGroupCommitConcurrent has many goroutines append to a few documents with real fsyncs. Each
 // document's sequence numbers must run 1..n without gap or duplicate, each goroutine's appends must
 // keep their order, and there must be fewer commits than appends.
