@@ -52,9 +52,13 @@
 // (and at most 64 MiB of their data), optionally waiting Options.MaxBatchDelay for more, and writes
 // them in one transaction, one fsync
 // pair for the lot; whatever queues while a commit runs forms the next batch, so batches grow with
-// load without adding latency when idle. Compact, Delete, PutDocMeta and Check also run on the writer,
-// in call order, each in its own transaction, so that writes to one document apply in the order they
-// were called. Stats counts commits and appends.
+// load without adding latency when idle. Compact and PutDocMeta join the same transaction, in call
+// order with the appends around them: each in a commit of its own would cost two more fsyncs, during
+// which every document's appends wait (at 100 documents compacting every 1,000 entries of 50 a
+// second, five such barriers a second). One that is refused (ErrSeqOutOfRange, a document whose
+// metadata does not decode) fails alone and changes nothing; any other error fails the whole
+// transaction. Delete and Check run on the writer too, in call order, each in its own transaction.
+// Writes to one document apply in the order they were called. Stats counts commits and appends.
 //
 // A commit does not write bbolt's freelist (NoFreelistSync): a page less to write and sync per
 // commit (about a tenth of a durable append's CPU here). Open rebuilds the freelist by reading

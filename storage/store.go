@@ -143,9 +143,10 @@ type testHooks struct {
 
 // Stats counts the writer's work since Open.
 type Stats struct {
-	// Commits counts append transactions that committed (each holds one or more appends).
+	// Commits counts group-commit transactions that committed (each holds one or more appends,
+	// compactions and metadata puts).
 	Commits uint64
-	// FailedCommits counts append transactions that failed and rolled back.
+	// FailedCommits counts group-commit transactions that failed and rolled back.
 	FailedCommits uint64
 	// Appends counts acknowledged appends (done called with a nil error).
 	Appends uint64

@@ -350,6 +350,50 @@ func TestWritesKeepCallOrder(t *testing.T) {
 	}
 }
 
+// TestFoldedWrites: compactions and metadata puts queued between appends join the appends' commit
+// (one transaction, one fsync pair), apply in call order, and one that is refused fails alone.
+func TestFoldedWrites(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	release := gateFirstCommit(t, s)
+	var r recorder
+	r.append(s, "a", "1")
+	r.append(s, "a", "2")
+	compacted, refused, put := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	s.CompactAsync("a", []byte("snap"), 2, func(err error) { compacted <- err })
+	s.CompactAsync("b", []byte("snap"), 5, func(err error) { refused <- err })
+	s.PutDocMetaAsync("a", "k", []byte("v"), func(err error) { put <- err })
+	r.append(s, "a", "3")
+	r.append(s, "b", "1")
+	release()
+	for _, a := range r.wait() {
+		if a.err != nil {
+			t.Errorf("append %s to %s: %v; want no error", a.data, a.doc, a.err)
+		}
+	}
+	if err := <-compacted; err != nil {
+		t.Errorf("CompactAsync(a, snap, 2) = %v; want no error", err)
+	}
+	if err := <-refused; !errors.Is(err, ErrSeqOutOfRange) {
+		t.Errorf("CompactAsync(b, snap, 5) = %v; want ErrSeqOutOfRange", err)
+	}
+	if err := <-put; err != nil {
+		t.Errorf("PutDocMetaAsync(a, k, v) = %v; want no error", err)
+	}
+	if st := s.Stats(); st.Commits != 2 || st.Ops != 2 || st.Appends != 5 {
+		t.Errorf("Stats() = %+v; want 2 commits (the gate's, then everything), 2 ops, 5 appends", st)
+	}
+	s = reopen(t, s, Options{})
+	a, _ := mustLoad(t, s, "a")
+	if string(a.Snapshot) != "snap" || a.SnapshotSeq != 2 || !slices.Equal(entryData(t, a.Log), []string{"3"}) ||
+		string(a.DocMeta["k"]) != "v" {
+		t.Errorf("a = %+v; want the snapshot at 2, entry 3 after it, k = v", a)
+	}
+	b, _ := mustLoad(t, s, "b")
+	if b.Snapshot != nil || !slices.Equal(entryData(t, b.Log), []string{"1"}) {
+		t.Errorf("b = %+v; want no snapshot and its one entry", b)
+	}
+}
+
 // waitForWriter returns once every write queued so far has run.
 func waitForWriter(t *testing.T, s *Store) {
 	t.Helper()
