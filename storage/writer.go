@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -308,7 +309,7 @@ func (s *Store) commitAppends(batch []*request) {
 			if r.fold != nil {
 				r.err = nil
 				if err := r.fold(b); err != nil {
-					if _, ok := err.(refusal); !ok {
+					if !errors.As(err, new(refusal)) {
 						return err
 					}
 					r.err = fmt.Errorf("storage: %s: %w", r.what, err)
