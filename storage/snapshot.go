@@ -62,7 +62,8 @@ func deleteSnapshot(b *bolt.Bucket) error {
 }
 
 // getSnapshot copies the snapshot of document bucket b out of the transaction, in whichever form it
-// is stored; size (the metadata's SnapshotBytes) sizes the copy. It returns nil if there is none.
+// is stored; size (the metadata's SnapshotBytes) sizes the copy. It returns nil if there is none
+// (and, in chunks, a non-nil empty slice for an empty snapshot).
 func getSnapshot(b *bolt.Bucket, size int64) ([]byte, error) {
 	sb := b.Bucket(bucketSnap)
 	if sb == nil {
@@ -71,7 +72,8 @@ func getSnapshot(b *bolt.Bucket, size int64) ([]byte, error) {
 	if size < 0 || size > MaxValueBytes {
 		return nil, fmt.Errorf("%w: snapshot of %d bytes", ErrCorrupt, size)
 	}
-	out := make([]byte, 0, size)
+	// Sized from the metadata, within reason: a damaged count must not allocate gigabytes.
+	out := make([]byte, 0, min(size, 256<<20))
 	c := sb.Cursor()
 	next := uint64(0)
 	for k, v := c.First(); k != nil; k, v = c.Next() {
