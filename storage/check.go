@@ -29,21 +29,29 @@ func (s *Store) Check() error {
 			return fmt.Errorf("storage: check %s: %w", s.path, err)
 		}
 		defer func() { _ = tx.Rollback() }()
-		var problems []error
-		report := func(err error) {
-			if len(problems) < maxCheckProblems {
-				problems = append(problems, err)
-			}
-		}
-		for err := range tx.Check() {
-			report(err)
-		}
-		checkLayout(tx, report)
-		if len(problems) > 0 {
+		if problems := checkTx(tx, true); len(problems) > 0 {
 			return fmt.Errorf("storage: check %s: %w: %w", s.path, ErrCorrupt, errors.Join(problems...))
 		}
 		return nil
 	})
+}
+
+// checkTx returns the problems in tx (at most maxCheckProblems): bbolt's own, and with layout the
+// store's invariants too.
+func checkTx(tx *bolt.Tx, layout bool) []error {
+	var problems []error
+	report := func(err error) {
+		if len(problems) < maxCheckProblems {
+			problems = append(problems, err)
+		}
+	}
+	for err := range tx.Check() {
+		report(err)
+	}
+	if layout {
+		checkLayout(tx, report)
+	}
+	return problems
 }
 
 // checkLayout reports every breach of the store's invariants in tx.

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -22,7 +23,8 @@ const compactTxBytes = 64 << 20
 // burst of writing, a deleted document) becomes small again. It is an offline tool: src must not
 // be open in any process (a server holding it makes CompactFile fail with ErrLocked after
 // lockTimeout; zero means 1 s), and dst must not exist. The copy is fsynced, and so is dst's
-// directory; src is not changed. It returns the sizes of both files.
+// directory, and it must pass the checks of Check before CompactFile returns (else it is removed);
+// src is not changed. It returns the sizes of both files.
 //
 // A file of an older schema is copied as it is, and migrated by the next Open.
 func CompactFile(src, dst string, lockTimeout time.Duration) (srcBytes, dstBytes int64, err error) {
@@ -81,11 +83,37 @@ func CompactFile(src, dst string, lockTimeout time.Duration) (srcBytes, dstBytes
 	if err == nil {
 		err = syncDir(filepath.Dir(dst))
 	}
+	if err == nil {
+		err = checkFile(dst, lockTimeout)
+	}
 	if err != nil {
 		_ = os.Remove(dst)
 		return 0, 0, fmt.Errorf("storage: compact %s into %s: %w", src, dst, err)
 	}
 	return fileSize(src), fileSize(dst), nil
+}
+
+// checkFile runs the checks of Check on the store at path, read-only: bbolt's, and the layout's
+// when the file is of the current schema (an older one is checked by Open's migration).
+func checkFile(path string, lockTimeout time.Duration) error {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	err = db.View(func(tx *bolt.Tx) error {
+		var version uint64
+		if v := tx.Bucket(bucketMeta).Get(keySchema); len(v) == 8 {
+			version = binary.BigEndian.Uint64(v)
+		}
+		if problems := checkTx(tx, version == SchemaVersion); len(problems) > 0 {
+			return fmt.Errorf("check: %w: %w", ErrCorrupt, errors.Join(problems...))
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // fileSize returns the size of the file at path, or -1 if it cannot be read.
