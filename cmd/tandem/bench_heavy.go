@@ -40,7 +40,10 @@ type heavyResult struct {
 	RSSBeforeMB float64 `json:"rss_before_mb"`
 	RSSLoadedMB float64 `json:"rss_loaded_mb"`
 	ReloadRatio float64 `json:"reload_ratio"` // (loaded - before) / (snapshot + log)
-	ContentOK   bool    `json:"content_ok"`
+	// The anonymous part of the growth (RssAnon: the heap, without the data file's pages that
+	// the load mapped in).
+	AnonGrowthMB float64 `json:"anon_growth_mb"`
+	ContentOK    bool    `json:"content_ok"`
 }
 
 // benchHeavy measures what heavy writing leaves behind: one writer sends --write-rate bytes a
@@ -117,6 +120,7 @@ func benchHeavy(ctx context.Context, e *benchEnv) (*heavyResult, error) {
 	}
 	sleepUntil(ctx, time.Now().Add(2*time.Second))
 	res.RSSBeforeMB = e.serverRSSMB()
+	anon0, _ := procRSSAnon(e.pid)
 	rd, err := client.Dial(ctx, e.url, docID, client.Options{HandshakeTimeout: 60 * time.Second})
 	if err != nil {
 		return nil, fmt.Errorf("bench: reader: %w", err)
@@ -124,12 +128,15 @@ func benchHeavy(ctx context.Context, e *benchEnv) (*heavyResult, error) {
 	res.ContentOK = rd.Text(benchRoot) == content
 	sleepUntil(ctx, time.Now().Add(2*time.Second))
 	res.RSSLoadedMB = e.serverRSSMB()
+	if anon1, err := procRSSAnon(e.pid); err == nil {
+		res.AnonGrowthMB = round1(float64(anon1-anon0) / (1 << 20))
+	}
 	rd.Close()
 	if stored := res.SnapshotBytes + res.LogBytes; stored > 0 {
 		res.ReloadRatio = round2((res.RSSLoadedMB - res.RSSBeforeMB) * (1 << 20) / float64(stored))
 	}
-	e.logf("heavy: reload RSS %.1f -> %.1f MiB (%.2fx the stored document); content identical %t",
-		res.RSSBeforeMB, res.RSSLoadedMB, res.ReloadRatio, res.ContentOK)
+	e.logf("heavy: reload RSS %.1f -> %.1f MiB (%.2fx the stored document; %.1f MiB of it anonymous); content identical %t",
+		res.RSSBeforeMB, res.RSSLoadedMB, res.ReloadRatio, res.AnonGrowthMB, res.ContentOK)
 	if !res.ContentOK {
 		return res, fmt.Errorf("bench: the reader's text differs from the writer's")
 	}
