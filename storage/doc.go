@@ -50,9 +50,8 @@
 //
 // One writer goroutine commits for every document. It takes up to Options.MaxBatch queued appends
 // (and at most 64 MiB of their data), optionally waiting Options.MaxBatchDelay for more, and writes
-// them in one transaction, one fsync
-// pair for the lot; whatever queues while a commit runs forms the next batch, so batches grow with
-// load without adding latency when idle. Compact and PutDocMeta join the same transaction, in call
+// them in one transaction, one fsync pair for the lot; whatever queues while a commit runs forms the
+// next batch, so batches grow with load without adding latency when idle. Compact and PutDocMeta join the same transaction, in call
 // order with the appends around them: each in a commit of its own would cost two more fsyncs, during
 // which every document's appends wait (at 100 documents compacting every 1,000 entries of 50 a
 // second, five such barriers a second). One that is refused (ErrSeqOutOfRange, a document whose
@@ -80,8 +79,8 @@
 //   - The file never shrinks. Space freed by compaction and deletion is reused for later writes, but
 //     the file keeps its largest size. Bound each document's log by compacting. A document that keeps
 //     growing under compaction needs about twice its snapshot plus its log (the old snapshot is freed
-//     only once the new one has committed). CompactFile copies a file into a new one holding only
-//     live pages, offline.
+//     only once the new one has committed), and bbolt grows the file 4 MiB past what a commit
+//     needs. CompactFile copies a file into a new one holding only live pages, offline.
 //   - One process at a time. bbolt locks the file; a second Open, from another process, fails with
 //     ErrLocked after Options.LockTimeout instead of hanging.
 //   - Long reads hold pages. A read transaction keeps the pages it sees from being reused, and the
