@@ -330,6 +330,9 @@ func (s *Store) commitAppends(batch []*request) {
 			d.meta.LogBytes += int64(len(r.data))
 			seqs[i] = d.meta.LastSeq
 		}
+		if len(b.open) == 0 {
+			return errNoChange // only refused or empty writes: no commit, no fsync
+		}
 		for id, d := range b.open {
 			if err := d.save(b.now); err != nil {
 				return fmt.Errorf("document %q: %w", id, err)
@@ -351,6 +354,12 @@ func (s *Store) commitAppends(batch []*request) {
 		}
 		return nil
 	})
+	if errors.Is(err, errNoChange) {
+		for _, r := range live {
+			r.opDone(r.err) // folded writes only (an append opens its document)
+		}
+		return
+	}
 	if err != nil {
 		s.failedCommits.Add(1)
 		for _, r := range live {

@@ -394,6 +394,24 @@ func TestFoldedWrites(t *testing.T) {
 	}
 }
 
+// TestFoldedWritesAloneRefused: a batch of folded writes that all change nothing (refused, or a
+// metadata delete on a document that does not exist) costs no commit.
+func TestFoldedWritesAloneRefused(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	if err := s.Compact("none", []byte("snap"), 3); !errors.Is(err, ErrSeqOutOfRange) {
+		t.Errorf("Compact(none, snap, 3) = %v; want ErrSeqOutOfRange", err)
+	}
+	if err := s.PutDocMeta("none", "k", nil); err != nil {
+		t.Errorf("PutDocMeta(none, k, nil) = %v; want no error", err)
+	}
+	if st := s.Stats(); st.Commits != 0 || st.FailedCommits != 0 {
+		t.Errorf("Stats() = %+v; want no commit", st)
+	}
+	if _, ok := mustLoad(t, s, "none"); ok {
+		t.Errorf("Load(none) found a document; want none")
+	}
+}
+
 // waitForWriter returns once every write queued so far has run.
 func waitForWriter(t *testing.T, s *Store) {
 	t.Helper()
