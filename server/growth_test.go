@@ -36,8 +36,12 @@ func TestHeavyWritingFileBounded(t *testing.T) {
 	if err := e.WaitAcked(0); err != nil {
 		t.Fatal(err)
 	}
-	if got := ts.metrics.compactions.Value(); got < 10 {
-		t.Fatalf("compactions = %d; want at least 10 (the test is about repeated compaction)", got)
+	// About 12 thresholds' worth is written; a save still in flight when the log passes the
+	// threshold defers the next, so the count depends on timing.
+	if got := ts.metrics.compactions.Value(); got < 4 {
+		t.Fatalf("compactions = %d; want at least 4 (the test is about repeated compaction)", got)
+	} else {
+		t.Logf("%d compactions", got)
 	}
 	_ = e.Close()
 	ts.shutdown(t)
@@ -59,9 +63,10 @@ func TestHeavyWritingFileBounded(t *testing.T) {
 	}
 	stored := m.SnapshotBytes + m.LogBytes
 	t.Logf("file %d bytes for a document of %d (%.2fx)", fi.Size(), stored, float64(fi.Size())/float64(stored))
-	// A compaction needs the new snapshot written before the old one is freed, and the file grows
-	// a step (4 MiB) past its data.
-	if limit := 5*stored/2 + 4<<20; fi.Size() > limit {
+	// A compaction needs the new snapshot written before the old one is freed, pages a reader
+	// still sees are freed later, and the file grows a step (4 MiB) past its data: 3x plus the
+	// step. Before snapshots were chunked, this run left 8.3x.
+	if limit := 3*stored + 4<<20; fi.Size() > limit {
 		t.Errorf("data file is %d bytes for a document storing %d (snapshot %d, log %d); want at most %d",
 			fi.Size(), stored, m.SnapshotBytes, m.LogBytes, limit)
 	}
