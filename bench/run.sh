@@ -2,7 +2,7 @@
 # Runs tandem's server benchmarks with `tandem bench --spawn`: a fresh server per run, on 127.0.0.1,
 # with a temporary data file; results appended as JSON lines to $OUT/<suite>.jsonl.
 #
-# usage: bash bench/run.sh [idle|typing|apply|sweep|durable|sync|all]   (from the repository root)
+# usage: bash bench/run.sh [idle|typing|apply|sweep|durable|durable1000|heavy|sync|all]   (from the repository root)
 #        bash bench/run.sh anchor-typing|anchor-sweep|anchor-idle   the anchors (set up by
 #        bench/anchors.sh setup) driven by this same Go generator (tandem bench --proto yws|hocus)
 #        bash bench/run.sh sweep3   tandem and both anchors, same generator, servers interleaved per
@@ -80,6 +80,19 @@ run_durable() { # acknowledged (fsynced) edits per second: 50 clients over 10 do
   done
 }
 
+run_durable1000() { # the crowd's ack latency (latency mode, 1,000 clients over 100 documents, 5 edits/s) and its closed-loop durable rate
+  for rep in $(seq "$REPS"); do
+    quiet; bench acks --clients 1000 --docs 100 --rate 5 --duration 30s --label "acks1000-rep$rep"
+    quiet; bench durable --mode durable --clients 1000 --docs 100 --warmup 2s --duration 20s --label "durable1000-rep$rep"
+  done
+}
+
+run_heavy() { # 30 s of 500 KB/s into one document: data file against the document, reload RSS
+  for rep in $(seq "$REPS"); do
+    quiet; bench heavy --mode heavy --write-rate 500000 --update-bytes 16384 --duration 30s --label "heavy-rep$rep"
+  done
+}
+
 run_sync() { # initial sync of a large document; the first reader after a restart is the cold load
   for rep in $(seq "$REPS"); do
     quiet; bench sync --mode sync --trace "$TRACE" --chunk 1000 --readers 10 --label "sync-rep$rep"
@@ -140,6 +153,7 @@ run_anchor_idle() {
 what=${1:-all}
 case $what in
   idle) run_idle ;; typing) run_typing ;; apply) run_apply ;; sweep) run_sweep ;; durable) run_durable ;; sync) run_sync ;;
+  durable1000) run_durable1000 ;; heavy) run_heavy ;;
   anchor-typing) run_anchor_typing ;; anchor-sweep) run_anchor_sweep ;; anchor-idle) run_anchor_idle ;;
   sweep3) run_sweep3 ;;
   all) run_idle; run_typing; run_sync; run_durable; run_sweep ;;

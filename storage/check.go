@@ -1,7 +1,6 @@
 package storage
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 
@@ -30,21 +29,29 @@ func (s *Store) Check() error {
 			return fmt.Errorf("storage: check %s: %w", s.path, err)
 		}
 		defer func() { _ = tx.Rollback() }()
-		var problems []error
-		report := func(err error) {
-			if len(problems) < maxCheckProblems {
-				problems = append(problems, err)
-			}
-		}
-		for err := range tx.Check() {
-			report(err)
-		}
-		checkLayout(tx, report)
-		if len(problems) > 0 {
+		if problems := checkTx(tx, true); len(problems) > 0 {
 			return fmt.Errorf("storage: check %s: %w: %w", s.path, ErrCorrupt, errors.Join(problems...))
 		}
 		return nil
 	})
+}
+
+// checkTx returns the problems in tx (at most maxCheckProblems): bbolt's own, and with layout the
+// store's invariants too.
+func checkTx(tx *bolt.Tx, layout bool) []error {
+	var problems []error
+	report := func(err error) {
+		if len(problems) < maxCheckProblems {
+			problems = append(problems, err)
+		}
+	}
+	for err := range tx.Check() {
+		report(err)
+	}
+	if layout {
+		checkLayout(tx, report)
+	}
+	return problems
 }
 
 // checkLayout reports every breach of the store's invariants in tx.
@@ -79,14 +86,7 @@ func checkDoc(b *bolt.Bucket) []error {
 	if !m.HasSnapshot && (m.SnapshotSeq != 0 || m.SnapshotBytes != 0) {
 		problems = append(problems, fmt.Errorf("no snapshot, but snapshot seq %d and %d bytes", m.SnapshotSeq, m.SnapshotBytes))
 	}
-	k, v := b.Cursor().Seek(keySnap)
-	hasSnap := bytes.Equal(k, keySnap) && v != nil
-	if hasSnap != m.HasSnapshot {
-		problems = append(problems, fmt.Errorf("snapshot stored is %t, metadata says %t", hasSnap, m.HasSnapshot))
-	}
-	if hasSnap && int64(len(v)) != m.SnapshotBytes {
-		problems = append(problems, fmt.Errorf("snapshot is %d bytes, metadata says %d", len(v), m.SnapshotBytes))
-	}
+	problems = append(problems, checkSnapshot(b, m)...)
 	if b.Bucket(bucketKV) == nil {
 		problems = append(problems, fmt.Errorf("no %q bucket", bucketKV))
 	}

@@ -40,11 +40,17 @@ func TestCheckFindsBrokenInvariants(t *testing.T) {
 			return setMeta(tx, "a", func(m *Meta) { m.LogBytes++ })
 		}, "log holds 3 entries of 3 bytes, metadata says 3 of 4"},
 		{"snapshot missing", func(tx *bolt.Tx) error {
-			return docBucket(tx, "a").Delete(keySnap)
+			return docBucket(tx, "a").DeleteBucket(bucketSnap)
 		}, "snapshot stored is false, metadata says true"},
 		{"snapshot size", func(tx *bolt.Tx) error {
-			return docBucket(tx, "a").Put(keySnap, []byte("longer snapshot"))
+			return docBucket(tx, "a").Bucket(bucketSnap).Put(seqKey(0), []byte("longer snapshot"))
 		}, "snapshot is 15 bytes, metadata says 4"},
+		{"snapshot chunk missing", func(tx *bolt.Tx) error {
+			return docBucket(tx, "a").Bucket(bucketSnap).Put(seqKey(2), []byte("more"))
+		}, "snapshot chunk key 0000000000000002 where chunk 1 was due"},
+		{"snapshot in the schema 1 form", func(tx *bolt.Tx) error {
+			return docBucket(tx, "a").Put(keyLegacySnap, []byte("snap"))
+		}, "snapshot stored in the schema 1 form"},
 		{"bad log key", func(tx *bolt.Tx) error {
 			return docBucket(tx, "b").Bucket(bucketLog).Put([]byte("x"), []byte("y"))
 		}, `log key 78 is not an 8-byte entry`},

@@ -60,7 +60,9 @@ func (s *Store) Load(docID string) (DocState, bool, error) {
 		st.Meta = m
 		st.SnapshotSeq = m.SnapshotSeq
 		if m.HasSnapshot {
-			st.Snapshot = clone(b.Get(keySnap))
+			if st.Snapshot, err = getSnapshot(b, m.SnapshotBytes); err != nil {
+				return err
+			}
 			if st.Snapshot == nil {
 				if m.SnapshotBytes != 0 {
 					return fmt.Errorf("%w: snapshot of %d bytes is missing", ErrCorrupt, m.SnapshotBytes)
@@ -201,71 +203,64 @@ func (s *Store) CompactAsync(docID string, snapshot []byte, uptoSeq uint64, done
 		done(fmt.Errorf("storage: compact %q: %w: snapshot of %d bytes (max %d)", docID, ErrTooLarge, len(snapshot), MaxValueBytes))
 		return
 	}
-	s.write(fmt.Sprintf("compact %q", docID), func() error {
-		if err := s.compact(docID, snapshot, uptoSeq); err != nil {
-			return fmt.Errorf("storage: compact %q up to %d: %w", docID, uptoSeq, err)
-		}
-		s.ops.Add(1)
-		return nil
+	s.writeFolded(fmt.Sprintf("compact %q up to %d", docID, uptoSeq), len(snapshot), func(b *batchTx) error {
+		return s.compact(b, docID, snapshot, uptoSeq)
 	}, done)
 }
 
-func (s *Store) compact(docID string, snapshot []byte, uptoSeq uint64) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		now := s.now()
-		d, err := openDocWriter(tx.Bucket(bucketDocs), docID, now)
-		if err != nil {
-			return err
-		}
-		m := &d.meta
-		if uptoSeq > m.LastSeq {
-			return fmt.Errorf("%w: the last seq is %d", ErrSeqOutOfRange, m.LastSeq)
-		}
-		if uptoSeq < m.SnapshotSeq {
-			return fmt.Errorf("%w: the snapshot already covers %d", ErrSeqOutOfRange, m.SnapshotSeq)
-		}
+// compact writes the compaction inside the group commit's transaction b.
+func (s *Store) compact(b *batchTx, docID string, snapshot []byte, uptoSeq uint64) error {
+	// Check first, so that a refusal leaves no trace (not even a new document or its time stamp).
+	cur, err := b.meta(docID)
+	if err != nil {
+		return refusal{err}
+	}
+	if uptoSeq > cur.LastSeq {
+		return refusal{fmt.Errorf("%w: the last seq is %d", ErrSeqOutOfRange, cur.LastSeq)}
+	}
+	if uptoSeq < cur.SnapshotSeq {
+		return refusal{fmt.Errorf("%w: the snapshot already covers %d", ErrSeqOutOfRange, cur.SnapshotSeq)}
+	}
+	d, err := b.doc(docID)
+	if err != nil {
+		return err
+	}
+	m := &d.meta
 
-		// Delete the covered entries. bbolt can skip keys when a cursor deletes while it iterates,
-		// so collect the keys first.
-		var keys [][]byte
-		var freed int64
-		c := d.log.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			seq, err := logSeq(k, v)
-			if err != nil {
-				return err
-			}
-			if seq > uptoSeq {
-				break
-			}
-			keys = append(keys, clone(k))
-			freed += int64(len(v))
+	// Delete the covered entries. bbolt can skip keys when a cursor deletes while it iterates,
+	// so collect the keys first.
+	var keys [][]byte
+	var freed int64
+	c := d.log.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		seq, err := logSeq(k, v)
+		if err != nil {
+			return refusal{err}
 		}
-		for _, k := range keys {
-			if err := d.log.Delete(k); err != nil {
-				return err
-			}
+		if seq > uptoSeq {
+			break
 		}
-		if snapshot == nil {
-			snapshot = []byte{}
-		}
-		if err := d.b.Put(keySnap, snapshot); err != nil {
+		keys = append(keys, clone(k))
+		freed += int64(len(v))
+	}
+	for _, k := range keys {
+		if err := d.log.Delete(k); err != nil {
 			return err
 		}
-		m.LogEntries -= len(keys)
-		m.LogBytes -= freed
-		m.HasSnapshot = true
-		m.SnapshotSeq = uptoSeq
-		m.SnapshotBytes = int64(len(snapshot))
-		m.Compacted = now
-		if err := d.save(now); err != nil {
-			return err
-		}
-		if s.hooks.beforeCompactCommit != nil {
-			return s.hooks.beforeCompactCommit()
-		}
-		return nil
-	})
+	}
+	if err := putSnapshot(d.b, snapshot); err != nil {
+		return err
+	}
+	m.LogEntries -= len(keys)
+	m.LogBytes -= freed
+	m.HasSnapshot = true
+	m.SnapshotSeq = uptoSeq
+	m.SnapshotBytes = int64(len(snapshot))
+	m.Compacted = b.now
+	if s.hooks.beforeCompactCommit != nil {
+		return s.hooks.beforeCompactCommit()
+	}
+	return nil
 }
 
 // Delete removes everything stored for docID: snapshot, log, metadata and caller metadata. Deleting
@@ -345,38 +340,24 @@ func (s *Store) PutDocMetaAsync(docID, key string, value []byte, done func(error
 		done(fmt.Errorf("storage: put metadata %q of %q: %w: %d bytes (max %d)", key, docID, ErrTooLarge, len(value), MaxValueBytes))
 		return
 	}
-	s.write(fmt.Sprintf("put metadata %q of %q", key, docID), func() error {
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			docs := tx.Bucket(bucketDocs)
-			if value == nil && docs.Bucket([]byte(docID)) == nil {
-				return errNoChange
-			}
-			now := s.now()
-			d, err := openDocWriter(docs, docID, now)
-			if err != nil {
-				return err
-			}
-			kv := d.b.Bucket(bucketKV)
-			if kv == nil {
-				return fmt.Errorf("%w: no %q bucket", ErrCorrupt, bucketKV)
-			}
-			if value == nil {
-				err = kv.Delete([]byte(key))
-			} else {
-				err = kv.Put([]byte(key), value)
-			}
-			if err != nil {
-				return err
-			}
-			return d.save(now)
-		})
-		if errors.Is(err, errNoChange) {
-			return nil
+	s.writeFolded(fmt.Sprintf("put metadata %q of %q", key, docID), len(value), func(b *batchTx) error {
+		if value == nil && b.open[docID] == nil && b.docs.Bucket([]byte(docID)) == nil {
+			return nil // deleting from a document that does not exist: nothing to do
+		}
+		d, err := b.doc(docID)
+		if errors.Is(err, ErrCorrupt) {
+			return refusal{err}
 		}
 		if err != nil {
-			return fmt.Errorf("storage: put metadata %q of %q: %w", key, docID, err)
+			return err
 		}
-		s.ops.Add(1)
-		return nil
+		kv := d.b.Bucket(bucketKV)
+		if kv == nil {
+			return refusal{fmt.Errorf("%w: no %q bucket", ErrCorrupt, bucketKV)}
+		}
+		if value == nil {
+			return kv.Delete([]byte(key))
+		}
+		return kv.Put([]byte(key), value)
 	}, done)
 }

@@ -16,9 +16,11 @@ import (
 )
 
 // SchemaVersion is the layout version this build writes and reads. Open refuses a file with a larger
-// version (ErrSchemaTooNew). Bump it, and teach Open to migrate, whenever the bucket layout or an
-// encoding changes.
-const SchemaVersion = 1
+// version (ErrSchemaTooNew) and migrates one with a smaller version. Bump it, and teach Open to
+// migrate, whenever the bucket layout or an encoding changes.
+//
+// Version 2 stores snapshots in chunks (snapshot.go); version 1 stored each as one value.
+const SchemaVersion = 2
 
 // Limits on what the store accepts. Longer input is refused before it reaches a transaction, so it
 // can never fail a batch of other documents' appends.
@@ -33,20 +35,29 @@ const (
 
 // Defaults for zero Options fields.
 const (
-	defaultLockTimeout     = time.Second
-	defaultMaxBatch        = 1024
+	defaultLockTimeout = time.Second
+	defaultMaxBatch    = 1 << 16
+	// maxBatchBytes bounds the data of the appends one commit takes (a batch takes at least one
+	// append whatever its size): the transaction holds them in memory until it commits.
+	maxBatchBytes          = 64 << 20
 	defaultInitialMmapSize = 256 << 20
+	// growBytes is how far bbolt grows the file past what a commit needs (bbolt's default is
+	// 16 MiB). Each growth costs a truncate and an fsync; at 4 MiB, a file stays within a few MiB
+	// of its data instead of up to 16 MiB above it, which for a document of a few MiB is more than
+	// the document.
+	growBytes = 4 << 20
 )
 
 // Bucket and key names: the whole layout (see doc.go).
 var (
-	bucketMeta = []byte("meta")     // schema version
-	keySchema  = []byte("schema")   // 8-byte big-endian SchemaVersion
-	bucketDocs = []byte("docs")     // one sub-bucket per document, named by its ID
-	keyDocMeta = []byte("meta")     // in a document bucket: encoded Meta
-	keySnap    = []byte("snapshot") // in a document bucket: the latest snapshot
-	bucketLog  = []byte("log")      // in a document bucket: 8-byte big-endian seq -> entry
-	bucketKV   = []byte("kv")       // in a document bucket: the caller's metadata key -> value
+	bucketMeta = []byte("meta")      // schema version
+	keySchema  = []byte("schema")    // 8-byte big-endian SchemaVersion
+	keyMigrate = []byte("migrating") // present while Open moves documents to the current layout
+	bucketDocs = []byte("docs")      // one sub-bucket per document, named by its ID
+	keyDocMeta = []byte("meta")      // in a document bucket: encoded Meta
+	bucketLog  = []byte("log")       // in a document bucket: 8-byte big-endian seq -> entry
+	bucketKV   = []byte("kv")        // in a document bucket: the caller's metadata key -> value
+	// The snapshot's bucket and its schema 1 key: snapshot.go.
 )
 
 // Options configures Open. The zero value is a sensible production configuration.
@@ -55,7 +66,10 @@ type Options struct {
 	// process fails with ErrLocked (wrapped, message names the path) instead of hanging.
 	LockTimeout time.Duration
 
-	// MaxBatch is the most appends one commit takes; zero means 1024.
+	// MaxBatch is the most appends one commit takes; zero means 65,536. A commit also takes at
+	// most 64 MiB of appended data. Both bounds are far above what queues between two commits in
+	// normal work: a lower one would split the backlog after a slow fsync into several commits,
+	// each paying its own fsyncs while the queue grows behind it.
 	MaxBatch int
 
 	// MaxBatchDelay is how long the writer may wait to gather more appends after the first one
@@ -89,6 +103,7 @@ type Store struct {
 	now           func() time.Time
 	maxBatch      int
 	maxBatchDelay time.Duration
+	maxBatchBytes int // maxBatchBytes; tests lower it before the first write
 
 	mu      sync.Mutex
 	queue   []*request // appends and other writes, in call order; guarded by mu
@@ -128,9 +143,10 @@ type testHooks struct {
 
 // Stats counts the writer's work since Open.
 type Stats struct {
-	// Commits counts append transactions that committed (each holds one or more appends).
+	// Commits counts group-commit transactions that committed (each holds one or more appends,
+	// compactions and metadata puts).
 	Commits uint64
-	// FailedCommits counts append transactions that failed and rolled back.
+	// FailedCommits counts group-commit transactions that failed and rolled back.
 	FailedCommits uint64
 	// Appends counts acknowledged appends (done called with a nil error).
 	Appends uint64
@@ -182,6 +198,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
+	db.AllocSize = growBytes
 	if err := initSchema(db); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("storage: open %s: %w", path, err)
@@ -199,6 +216,7 @@ func Open(path string, opts Options) (*Store, error) {
 		now:           opts.Now,
 		maxBatch:      opts.MaxBatch,
 		maxBatchDelay: opts.MaxBatchDelay,
+		maxBatchBytes: maxBatchBytes,
 		wake:          make(chan struct{}, 1),
 		stopped:       make(chan struct{}),
 	}
@@ -206,17 +224,31 @@ func Open(path string, opts Options) (*Store, error) {
 	return s, nil
 }
 
-// initSchema checks the schema version of an existing file, or creates the layout in one commit in
-// a file that has no bucket yet (a new file, or one whose first commit never happened).
+// initSchema checks the schema version of an existing file, migrating an older one, or creates the
+// layout in one commit in a file that has no bucket yet (a new file, or one whose first commit never
+// happened).
 func initSchema(db *bolt.DB) error {
-	var empty bool
+	var empty, migrating bool
+	var version uint64
 	err := db.View(func(tx *bolt.Tx) error {
 		var err error
 		empty, err = checkSchema(tx)
-		return err
+		if err != nil || empty {
+			return err
+		}
+		mb := tx.Bucket(bucketMeta)
+		version = binary.BigEndian.Uint64(mb.Get(keySchema))
+		migrating = mb.Get(keyMigrate) != nil
+		return nil
 	})
-	if err != nil || !empty {
+	if err != nil {
 		return err
+	}
+	if !empty {
+		if version < SchemaVersion || migrating {
+			return migrate(db)
+		}
+		return nil
 	}
 	return db.Update(func(tx *bolt.Tx) error {
 		if empty, err := checkSchema(tx); err != nil || !empty {

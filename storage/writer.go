@@ -3,23 +3,35 @@ package storage
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// request is one write waiting for the writer goroutine: an append (done set) or another write (op
-// set).
+// request is one write waiting for the writer goroutine: an append (done set), a write that joins
+// the appends' transaction (fold set), or a write that runs alone (op set).
 type request struct {
 	docID string
 	data  []byte
 	done  func(seq uint64, err error)
-	err   error // an append refused before the writer saw it; done gets it without a commit
+	err   error // an append refused before the writer saw it, or a folded write's refusal
 
+	fold   func(b *batchTx) error // writes inside the group commit's transaction
+	what   string                 // a folded write's name, for its errors
+	size   int                    // the data an append or a folded write holds, for maxBatchBytes
 	op     func() error
-	opDone func(error)
+	opDone func(error) // a folded write's or an op's report
 }
+
+// refusal is a folded write's error that leaves the transaction untouched (a bad argument, a
+// document whose metadata does not decode): that write alone fails, and the rest of the batch
+// commits. Any other error from a folded write fails the whole transaction.
+type refusal struct{ err error }
+
+func (r refusal) Error() string { return r.err.Error() }
+func (r refusal) Unwrap() error { return r.err }
 
 // Append queues data as the next entry of docID's log and returns at once.
 //
@@ -40,7 +52,7 @@ func (s *Store) Append(docID string, data []byte, done func(seq uint64, err erro
 	if done == nil {
 		done = func(uint64, error) {}
 	}
-	r := &request{docID: docID, data: data, done: done}
+	r := &request{docID: docID, data: data, size: len(data), done: done}
 	if err := validDocID(docID); err != nil {
 		r.err = fmt.Errorf("storage: append: %w", err)
 	} else if len(data) > MaxValueBytes {
@@ -72,11 +84,23 @@ func (s *Store) AppendSync(ctx context.Context, docID string, data []byte) (uint
 	}
 }
 
-// write queues fn to run on the writer goroutine after every write queued before it; done gets its
-// result. After Close, done gets ErrClosed from the caller's goroutine, in a message naming what,
-// the operation. fn wraps its own errors.
+// write queues fn to run on the writer goroutine, in its own transaction, after every write queued
+// before it; done gets its result. After Close, done gets ErrClosed from the caller's goroutine, in
+// a message naming what, the operation. fn wraps its own errors.
 func (s *Store) write(what string, fn func() error, done func(error)) {
 	if !s.enqueue(&request{op: fn, opDone: done}) {
+		done(fmt.Errorf("storage: %s: %w", what, ErrClosed))
+	}
+}
+
+// writeFolded queues fn to run inside the next group commit's transaction, after the writes queued
+// before it; done gets its result once that transaction has committed (or failed), in call order
+// with the appends around it. Compactions and metadata puts go this way: as a transaction of their
+// own, each would cost a commit (two fsyncs) during which every document's appends wait. fn returns
+// a refusal for an error that changed nothing; errors are wrapped with "storage: what". size is
+// the data fn writes (a snapshot's length), counted against the batch's bound.
+func (s *Store) writeFolded(what string, size int, fn func(b *batchTx) error, done func(error)) {
+	if !s.enqueue(&request{fold: fn, what: what, size: size, opDone: done}) {
 		done(fmt.Errorf("storage: %s: %w", what, ErrClosed))
 	}
 }
@@ -133,13 +157,15 @@ func (s *Store) run() {
 // in their own transaction, and the ones after it wait for it.
 func (s *Store) next() (batch []*request, op *request, stop bool) {
 	var deadline <-chan time.Time
+	var bytes int
 	for {
 		s.mu.Lock()
 		for len(s.queue) > 0 && len(batch) < s.maxBatch {
 			r := s.queue[0]
-			if r.op != nil && len(batch) > 0 {
+			if r.op != nil && len(batch) > 0 || len(batch) > 0 && bytes+r.size > s.maxBatchBytes {
 				break
 			}
+			bytes += r.size
 			s.queue[0] = nil
 			s.queue = s.queue[1:]
 			if r.op != nil {
@@ -168,6 +194,48 @@ func (s *Store) next() (batch []*request, op *request, stop bool) {
 			return batch, nil, false
 		}
 	}
+}
+
+// batchTx is one group commit's transaction: the documents its writes have opened, shared by the
+// appends and the folded writes in it, whose metadata is saved once before the commit.
+type batchTx struct {
+	tx   *bolt.Tx
+	docs *bolt.Bucket
+	now  time.Time
+	open map[string]*docWriter
+}
+
+// doc returns docID's writer in this transaction, opening (or creating) the document the first
+// time.
+func (b *batchTx) doc(docID string) (*docWriter, error) {
+	if d := b.open[docID]; d != nil {
+		return d, nil
+	}
+	d, err := openDocWriter(b.docs, docID, b.now)
+	if err != nil {
+		return nil, err
+	}
+	// Appends go to the end of the log: pack its pages full.
+	d.log.FillPercent = 0.95
+	b.open[docID] = d
+	return d, nil
+}
+
+// meta returns docID's metadata as this transaction has it so far, without opening the document:
+// the zero Meta for a document that does not exist.
+func (b *batchTx) meta(docID string) (Meta, error) {
+	if d := b.open[docID]; d != nil {
+		return d.meta, nil
+	}
+	db := b.docs.Bucket([]byte(docID))
+	if db == nil {
+		return Meta{}, nil
+	}
+	m, err := decodeMeta(db.Get(keyDocMeta))
+	if err != nil {
+		return Meta{}, fmt.Errorf("document %q: %w", docID, err)
+	}
+	return m, nil
 }
 
 // docWriter is one document's bucket and metadata inside a write transaction.
@@ -211,15 +279,20 @@ func (d *docWriter) save(now time.Time) error {
 	return d.b.Put(keyDocMeta, encodeMeta(d.meta))
 }
 
-// commitAppends writes batch in one transaction (one fsync pair) and reports to every done: each
-// gets its sequence number after the commit, or the commit's error.
+// commitAppends writes batch (appends and folded writes) in one transaction, one fsync pair, and
+// reports to each after the commit, in call order: an append gets its sequence number, a folded
+// write nil or its refusal; if the commit fails, each gets its error.
 func (s *Store) commitAppends(batch []*request) {
 	live := make([]*request, 0, len(batch))
+	appends := 0
 	for _, r := range batch {
 		if r.err != nil {
 			s.failedAppends.Add(1)
 			r.done(0, r.err)
 			continue
+		}
+		if r.fold == nil {
+			appends++
 		}
 		live = append(live, r)
 	}
@@ -230,20 +303,22 @@ func (s *Store) commitAppends(batch []*request) {
 	seqs := make([]uint64, len(live))
 	acked := false
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		docs := tx.Bucket(bucketDocs)
-		now := s.now()
-		open := make(map[string]*docWriter)
+		b := &batchTx{tx: tx, docs: tx.Bucket(bucketDocs), now: s.now(), open: make(map[string]*docWriter)}
 		keys := make([]byte, 8*len(live)) // bbolt needs keys and values until the commit
 		for i, r := range live {
-			d := open[r.docID]
-			if d == nil {
-				var err error
-				if d, err = openDocWriter(docs, r.docID, now); err != nil {
-					return err
+			if r.fold != nil {
+				r.err = nil
+				if err := r.fold(b); err != nil {
+					if !errors.As(err, new(refusal)) {
+						return err
+					}
+					r.err = fmt.Errorf("storage: %s: %w", r.what, err)
 				}
-				// Appends go to the end of the log: pack its pages full.
-				d.log.FillPercent = 0.95
-				open[r.docID] = d
+				continue
+			}
+			d, err := b.doc(r.docID)
+			if err != nil {
+				return err
 			}
 			d.meta.LastSeq++
 			key := keys[8*i : 8*i+8]
@@ -255,48 +330,71 @@ func (s *Store) commitAppends(batch []*request) {
 			d.meta.LogBytes += int64(len(r.data))
 			seqs[i] = d.meta.LastSeq
 		}
-		for id, d := range open {
-			if err := d.save(now); err != nil {
+		if len(b.open) == 0 {
+			return errNoChange // only refused or empty writes: no commit, no fsync
+		}
+		for id, d := range b.open {
+			if err := d.save(b.now); err != nil {
 				return fmt.Errorf("document %q: %w", id, err)
 			}
 		}
-		if s.hooks.beforeCommit != nil {
+		if s.hooks.beforeCommit != nil && appends > 0 {
 			if err := s.hooks.beforeCommit(); err != nil {
 				return err
 			}
 		}
 		if s.hooks.ackBeforeCommit > 0 {
 			for i, r := range live {
-				r.done(seqs[i], nil)
+				if r.fold == nil {
+					r.done(seqs[i], nil)
+				}
 			}
 			acked = true
 			time.Sleep(s.hooks.ackBeforeCommit)
 		}
 		return nil
 	})
+	if errors.Is(err, errNoChange) {
+		for _, r := range live {
+			r.opDone(r.err) // folded writes only (an append opens its document)
+		}
+		return
+	}
 	if err != nil {
 		s.failedCommits.Add(1)
-		if acked {
-			return
-		}
 		for _, r := range live {
+			if r.fold != nil {
+				if r.err == nil {
+					r.err = fmt.Errorf("storage: %s: %w", r.what, err)
+				}
+				r.opDone(r.err)
+				continue
+			}
+			if acked {
+				continue
+			}
 			s.failedAppends.Add(1)
 			r.done(0, fmt.Errorf("storage: append to %q: %w", r.docID, err))
 		}
 		return
 	}
 	s.commits.Add(1)
-	s.appends.Add(uint64(len(live)))
-	if n := int64(len(live)); n > s.maxBatchSeen.Load() {
+	s.appends.Add(uint64(appends))
+	if n := int64(appends); n > s.maxBatchSeen.Load() {
 		s.maxBatchSeen.Store(n) // only the writer stores
 	}
-	if s.hooks.afterCommit != nil {
+	if s.hooks.afterCommit != nil && appends > 0 {
 		s.hooks.afterCommit()
 	}
-	if acked {
-		return
-	}
 	for i, r := range live {
-		r.done(seqs[i], nil)
+		switch {
+		case r.fold != nil:
+			if r.err == nil {
+				s.ops.Add(1)
+			}
+			r.opDone(r.err)
+		case !acked:
+			r.done(seqs[i], nil)
+		}
 	}
 }

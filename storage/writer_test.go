@@ -89,6 +89,27 @@ func TestGroupCommitBatches(t *testing.T) {
 	}
 }
 
+// TestGroupCommitBatchBytes: a commit takes appends up to the byte bound, and always at least one.
+func TestGroupCommitBatchBytes(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	s.maxBatchBytes = 10
+	release := gateFirstCommit(t, s)
+	var r recorder
+	for _, data := range []string{"aaaa", "bbbb", "cccc", "dddd", "eeee", "this one is larger", "ffff"} {
+		r.append(s, "doc", data)
+	}
+	release()
+	for _, a := range r.wait() {
+		if a.err != nil {
+			t.Errorf("append %s: %v", a.data, a.err)
+		}
+	}
+	// The gate's commit, then aaaa+bbbb, cccc+dddd, eeee, the large one alone, ffff.
+	if st := s.Stats(); st.Commits != 6 || st.MaxBatch != 2 {
+		t.Errorf("Stats() = %+v; want 6 commits, the largest of 2 appends", st)
+	}
+}
+
 // TestGroupCommitConcurrent has many goroutines append to a few documents with real fsyncs. Each
 // document's sequence numbers must run 1..n without gap or duplicate, each goroutine's appends must
 // keep their order, and there must be fewer commits than appends.
@@ -326,6 +347,68 @@ func TestWritesKeepCallOrder(t *testing.T) {
 	st, _ := mustLoad(t, s, "a")
 	if string(st.Snapshot) != "snap" || st.SnapshotSeq != 3 || !slices.Equal(entryData(t, st.Log), []string{"after-snapshot"}) {
 		t.Errorf("a = %+v; want snapshot at 3 and one entry after it", st)
+	}
+}
+
+// TestFoldedWrites: compactions and metadata puts queued between appends join the appends' commit
+// (one transaction, one fsync pair), apply in call order, and one that is refused fails alone.
+func TestFoldedWrites(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	release := gateFirstCommit(t, s)
+	var r recorder
+	r.append(s, "a", "1")
+	r.append(s, "a", "2")
+	compacted, refused, put := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	s.CompactAsync("a", []byte("snap"), 2, func(err error) { compacted <- err })
+	s.CompactAsync("b", []byte("snap"), 5, func(err error) { refused <- err })
+	s.PutDocMetaAsync("a", "k", []byte("v"), func(err error) { put <- err })
+	r.append(s, "a", "3")
+	r.append(s, "b", "1")
+	release()
+	for _, a := range r.wait() {
+		if a.err != nil {
+			t.Errorf("append %s to %s: %v; want no error", a.data, a.doc, a.err)
+		}
+	}
+	if err := <-compacted; err != nil {
+		t.Errorf("CompactAsync(a, snap, 2) = %v; want no error", err)
+	}
+	if err := <-refused; !errors.Is(err, ErrSeqOutOfRange) {
+		t.Errorf("CompactAsync(b, snap, 5) = %v; want ErrSeqOutOfRange", err)
+	}
+	if err := <-put; err != nil {
+		t.Errorf("PutDocMetaAsync(a, k, v) = %v; want no error", err)
+	}
+	if st := s.Stats(); st.Commits != 2 || st.Ops != 2 || st.Appends != 5 {
+		t.Errorf("Stats() = %+v; want 2 commits (the gate's, then everything), 2 ops, 5 appends", st)
+	}
+	s = reopen(t, s, Options{})
+	a, _ := mustLoad(t, s, "a")
+	if string(a.Snapshot) != "snap" || a.SnapshotSeq != 2 || !slices.Equal(entryData(t, a.Log), []string{"3"}) ||
+		string(a.DocMeta["k"]) != "v" {
+		t.Errorf("a = %+v; want the snapshot at 2, entry 3 after it, k = v", a)
+	}
+	b, _ := mustLoad(t, s, "b")
+	if b.Snapshot != nil || !slices.Equal(entryData(t, b.Log), []string{"1"}) {
+		t.Errorf("b = %+v; want no snapshot and its one entry", b)
+	}
+}
+
+// TestFoldedWritesAloneRefused: a batch of folded writes that all change nothing (refused, or a
+// metadata delete on a document that does not exist) costs no commit.
+func TestFoldedWritesAloneRefused(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	if err := s.Compact("none", []byte("snap"), 3); !errors.Is(err, ErrSeqOutOfRange) {
+		t.Errorf("Compact(none, snap, 3) = %v; want ErrSeqOutOfRange", err)
+	}
+	if err := s.PutDocMeta("none", "k", nil); err != nil {
+		t.Errorf("PutDocMeta(none, k, nil) = %v; want no error", err)
+	}
+	if st := s.Stats(); st.Commits != 0 || st.FailedCommits != 0 {
+		t.Errorf("Stats() = %+v; want no commit", st)
+	}
+	if _, ok := mustLoad(t, s, "none"); ok {
+		t.Errorf("Load(none) found a document; want none")
 	}
 }
 

@@ -75,6 +75,9 @@ type benchOptions struct {
 	// partial
 	frameBytes int
 	sendBytes  int
+	// heavy
+	writeRate   float64
+	updateBytes int
 
 	label      string
 	out        string
@@ -87,7 +90,7 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.url, "url", "ws://127.0.0.1:8080", "server to load (127.0.0.1, ::1 or localhost only)")
 	fs.StringVar(&o.proto, "proto", "tandem", "protocol of the server: tandem, or yws (@y/websocket-server) and hocus (Hocuspocus) to drive the anchors with this same generator (latency and idle modes; peek observers)")
-	fs.StringVar(&o.mode, "mode", "latency", "latency (typing fan-out), idle (memory per idle connection), sync (initial sync of a large document), durable (acknowledged edits per second) or partial (connections holding unfinished frames: RSS while held and after they leave)")
+	fs.StringVar(&o.mode, "mode", "latency", "latency (typing fan-out), idle (memory per idle connection), sync (initial sync of a large document), durable (acknowledged edits per second), partial (connections holding unfinished frames: RSS while held and after they leave) or heavy (data file and reload memory after heavy writing into one document; needs --spawn)")
 	fs.IntVar(&o.clients, "clients", 500, "number of clients (latency, durable)")
 	fs.IntVar(&o.docs, "docs", 50, "number of documents the clients are spread over")
 	fs.Float64Var(&o.rate, "rate", 5, "edits per second per client (latency)")
@@ -116,6 +119,8 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.frameBytes, "frame-bytes", 1<<20, "length each unfinished frame announces (partial)")
 	fs.IntVar(&o.sendBytes, "send-bytes", -1, "bytes of each unfinished frame's payload sent (partial; -1: all but the last, 0: the header only)")
 	fs.DurationVar(&o.coldWait, "cold-wait", 0, "without --spawn: after building, disconnect and wait this long (past the server's idle unload) so that the first reader loads from storage (sync)")
+	fs.Float64Var(&o.writeRate, "write-rate", 500_000, "bytes of text a second the writer sends into one document (heavy)")
+	fs.IntVar(&o.updateBytes, "update-bytes", 16<<10, "bytes of text per update message (heavy)")
 	fs.StringVar(&o.label, "label", "", "label copied into the JSON result")
 	fs.StringVar(&o.out, "out", "", "append the JSON result to this file")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress on stderr")
@@ -137,9 +142,9 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 
 func (o *benchOptions) validate() error {
 	switch o.mode {
-	case "latency", "idle", "sync", "durable", "partial":
+	case "latency", "idle", "sync", "durable", "partial", "heavy":
 	default:
-		return fmt.Errorf("--mode %q: want latency, idle, sync, durable or partial", o.mode)
+		return fmt.Errorf("--mode %q: want latency, idle, sync, durable, partial or heavy", o.mode)
 	}
 	switch o.proto {
 	case "tandem":
@@ -195,6 +200,20 @@ func (o *benchOptions) validate() error {
 	}
 	if _, err := parseSteps(o.steps); err != nil && o.mode == "idle" {
 		return err
+	}
+	if o.mode == "heavy" {
+		if !o.spawn || o.proto != "tandem" {
+			return fmt.Errorf("--mode heavy needs --spawn: it stops the server to read its data file")
+		}
+		if o.writeRate <= 0 || o.writeRate > 100<<20 {
+			return fmt.Errorf("--write-rate %g: want above 0 and at most %d", o.writeRate, 100<<20)
+		}
+		if o.updateBytes < 1 || o.updateBytes > 512<<10 {
+			return fmt.Errorf("--update-bytes %d: want 1 to %d", o.updateBytes, 512<<10)
+		}
+		if o.duration <= 0 {
+			return fmt.Errorf("--duration must be positive")
+		}
 	}
 	if o.mode == "sync" {
 		if o.trace == "" && o.pattern != "seq" && o.pattern != "runs" && o.pattern != "random" {
@@ -252,6 +271,7 @@ type benchEnv struct {
 	tmpDir  string
 	stderr  io.Writer
 	restart func(ctx context.Context) error // nil without --spawn
+	start   func(ctx context.Context) error // nil without --spawn: starts the server after a stop
 	prof    profiler                        // --cpuprofile
 }
 
@@ -310,6 +330,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stderr, "tandem bench: %v\n", err)
 			return 1
 		}
+		e.start = start
 		e.restart = func(ctx context.Context) error {
 			if err := e.spawned.stop(15 * time.Second); err != nil {
 				return err
@@ -344,6 +365,8 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		res, err = benchDurable(ctx, e)
 	case "partial":
 		res, err = benchPartial(ctx, e)
+	case "heavy":
+		res, err = benchHeavy(ctx, e)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tandem bench: %v\n", err)

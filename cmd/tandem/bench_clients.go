@@ -237,8 +237,9 @@ func (t yjsTypist) received() int64        { return t.msgs.Load() }
 // clock ranges of each remote update, or the error that decoding it returned. The latency mode's
 // observers (tandem without apply, and the Yjs clients) are the lean ones of bench_tandem.go and
 // bench_yjs.go; a tandem client that applies, or that waits for acks (durable), or holds an idle
-// connection, is a client.Conn.
-func dialTypist(ctx context.Context, e *benchEnv, doc string, id uint64, apply bool, onRcv func([]clockRange, error)) (typist, error) {
+// connection, is a client.Conn. onAck (may be nil) gets each ack's count of durable updates; only
+// the tandem observers report it.
+func dialTypist(ctx context.Context, e *benchEnv, doc string, id uint64, apply bool, onRcv func([]clockRange, error), onAck func(uint64)) (typist, error) {
 	switch e.o.proto {
 	case "yws", "hocus":
 		c, err := dialYjs(ctx, e.o.proto, e.url, doc, id, onRcv)
@@ -248,7 +249,7 @@ func dialTypist(ctx context.Context, e *benchEnv, doc string, id uint64, apply b
 		return yjsTypist{c}, nil
 	}
 	if !apply && e.o.mode == "latency" {
-		c, err := dialTandemPeek(ctx, e.url, doc, id, onRcv)
+		c, err := dialTandemPeek(ctx, e.url, doc, id, onRcv, onAck)
 		if err != nil {
 			return nil, err
 		}

@@ -26,6 +26,9 @@ type latencyResult struct {
 	DeliveriesReceived int64   `json:"deliveries_received"`
 	Dropped            int64   `json:"dropped"`
 	latencySummary
+	// Ack is the acknowledgement latency of the edits sent in the window: from an edit's send to
+	// the ack that reports it durable (tandem observers only; N is 0 otherwise).
+	Ack latencySummary `json:"ack"`
 	cpuWindow
 	SchedLagMaxMs     float64        `json:"sched_lag_max_ms"`
 	ServerMsgsOutPerS float64        `json:"server_msgs_out_per_s"`
@@ -61,6 +64,7 @@ type latencyRun struct {
 	winStart, winEnd atomic.Int64 // window bounds (sends inside it count); zero until typing starts
 	logs             map[uint64]*sendLog
 	hist             *shardedHist
+	ackHist          *shardedHist  // send to durable ack, tandem observers only
 	received         *shardedCount // deliveries measured (sent in the window, by another client)
 	msgs             *shardedCount // updates received
 	decodeErrors     atomic.Int64
@@ -71,6 +75,26 @@ type latencyRun struct {
 	firstEditErr     sync.Once
 	editErrMsg       string // the first edit error, set under firstEditErr
 	members          []int  // clients per document
+}
+
+// acker returns the ack hook of client self: ack seq n reports the client's first n updates
+// durable, and its update k carries the character of clock k (one keystroke per update), so each
+// newly acknowledged character sent in the window records ack - send. It is called from the
+// client's reader goroutine only.
+func (r *latencyRun) acker(self uint64, shard int) func(uint64) {
+	var acked uint64
+	return func(seq uint64) {
+		now := int64(time.Since(r.base))
+		l := r.logs[self]
+		winStart, winEnd := r.winStart.Load(), r.winEnd.Load()
+		for k := acked; k < seq && k < uint64(len(l.times)); k++ {
+			t0 := l.times[k].Load() - 1
+			if t0 >= winStart && t0 < winEnd {
+				r.ackHist.add(shard, time.Duration(now-t0))
+			}
+		}
+		acked = max(acked, seq)
+	}
 }
 
 // receiver returns the receive hook of client self (shard picks its histogram shard): for each op
@@ -112,6 +136,7 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 		base:     time.Now(),
 		logs:     make(map[uint64]*sendLog, n),
 		hist:     newShardedHist(4 * runtime.GOMAXPROCS(0)),
+		ackHist:  newShardedHist(4 * runtime.GOMAXPROCS(0)),
 		received: newShardedCount(4 * runtime.GOMAXPROCS(0)),
 		msgs:     newShardedCount(4 * runtime.GOMAXPROCS(0)),
 		members:  make([]int, docs),
@@ -127,7 +152,7 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	var fails failureCounts
 	t0 := time.Now()
 	conns := dialParallel(ctx, n, o.connectConcurrency, func(ctx context.Context, i int) (typist, error) {
-		return dialTypist(ctx, e, docName(o.docPrefix, docOf(i)), ids[i], o.apply, r.receiver(ids[i], i))
+		return dialTypist(ctx, e, docName(o.docPrefix, docOf(i)), ids[i], o.apply, r.receiver(ids[i], i), r.acker(ids[i], i))
 	}, &fails)
 	connectS := time.Since(t0).Seconds()
 	defer closeAll(conns)
@@ -195,6 +220,7 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 		DeliveriesReceived: r.received.sum(),
 		Dropped:            expected - r.received.sum(),
 		latencySummary:     h.summary(),
+		Ack:                r.ackHist.merged().summary(),
 		cpuWindow:          cpu,
 		SchedLagMaxMs:      round1(float64(r.lagMax.Load()) / 1e6),
 		ServerMsgsOutPerS:  round1(float64(msgs1-msgs0) / c1.at.Sub(c0.at).Seconds()),
@@ -218,8 +244,8 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	if n := r.measuredOps.Load(); n > 0 && e.pid > 0 {
 		res.ServerUsPerEdit = round1(float64(c1.server-c0.server) / float64(time.Microsecond) / float64(n))
 	}
-	e.logf("latency: %.0f edits/s achieved (target %.0f); p50 %.2f ms, p95 %.2f, p99 %.2f, max %.2f; %d/%d deliveries; server CPU %.1f%%, bench %.1f%% (%.2f µs per delivery), other %.1f%%; %d closed, %d refused",
-		res.AchievedOpsS, res.TargetOpsS, res.P50ms, res.P95ms, res.P99ms, res.MaxMs, res.DeliveriesReceived, res.DeliveriesExpected,
+	e.logf("latency: %.0f edits/s achieved (target %.0f); p50 %.2f ms, p95 %.2f, p99 %.2f, max %.2f; ack p50 %.2f ms, p99 %.2f, max %.2f (%d acked); %d/%d deliveries; server CPU %.1f%%, bench %.1f%% (%.2f µs per delivery), other %.1f%%; %d closed, %d refused",
+		res.AchievedOpsS, res.TargetOpsS, res.P50ms, res.P95ms, res.P99ms, res.MaxMs, res.Ack.P50ms, res.Ack.P99ms, res.Ack.MaxMs, res.Ack.N, res.DeliveriesReceived, res.DeliveriesExpected,
 		cpu.ServerPct, cpu.GenPct, res.GenUsPerDelivery, cpu.OtherPct, closed, res.ConnectFailures)
 	return res, nil
 }

@@ -52,23 +52,36 @@ func procRSS(pid int) (int64, error) {
 	return parseVmRSS(b)
 }
 
-func parseVmRSS(b []byte) (int64, error) {
+func parseVmRSS(b []byte) (int64, error) { return parseStatusKB(b, "VmRSS") }
+
+// procRSSAnon returns a process's anonymous resident memory in bytes (RssAnon: its heap and
+// stacks, without the file pages it maps).
+func procRSSAnon(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("bench: %w", err)
+	}
+	return parseStatusKB(b, "RssAnon")
+}
+
+// parseStatusKB returns the field name of a /proc/<pid>/status file, given in kB, in bytes.
+func parseStatusKB(b []byte, name string) (int64, error) {
 	for _, line := range strings.Split(string(b), "\n") {
-		rest, ok := strings.CutPrefix(line, "VmRSS:")
+		rest, ok := strings.CutPrefix(line, name+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("bench: malformed VmRSS line %q", line)
+			return 0, fmt.Errorf("bench: malformed %s line %q", name, line)
 		}
 		kb, err := strconv.ParseInt(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("bench: VmRSS %q: %w", f[0], err)
+			return 0, fmt.Errorf("bench: %s %q: %w", name, f[0], err)
 		}
 		return kb << 10, nil
 	}
-	return 0, fmt.Errorf("bench: no VmRSS line")
+	return 0, fmt.Errorf("bench: no %s line", name)
 }
 
 // procCPUList returns the CPUs a process may run on (Cpus_allowed_list in /proc/<pid>/status,

@@ -10,7 +10,8 @@ package main
 //   - a received update is read only as far as the clock range of each block (tandemRanges: the
 //     op IDs the latency lookup needs; what crdt.InspectUpdate returns as Ranges, without
 //     allocating), never applied;
-//   - acks, awareness and broadcasts are counted, not decoded.
+//   - acks are read as far as their count (for the ack latency); awareness and broadcasts are
+//     counted, not decoded.
 // With --apply, the generator uses package client instead (every update applied, as an editor).
 
 import (
@@ -34,6 +35,7 @@ type tandemPeek struct {
 	ws    *wsConn
 	id    uint64
 	onRcv func([]clockRange, error)
+	onAck func(seq uint64) // nil: acks are only counted
 	msgs  atomic.Int64
 
 	clock   atomic.Uint64 // own next clock (written by the typing goroutine)
@@ -47,14 +49,15 @@ type tandemPeek struct {
 
 // dialTandemPeek connects to document doc on the tandem server at base (ws://host:port) and
 // returns once the sync answer arrived. The document must be new to the client (the bench's
-// documents are fresh): its first keystroke has no origin.
-func dialTandemPeek(ctx context.Context, base, doc string, id uint64, onRcv func([]clockRange, error)) (*tandemPeek, error) {
+// documents are fresh): its first keystroke has no origin. onAck (may be nil) gets the count of the
+// client's updates that the server reports durable, from each ack.
+func dialTandemPeek(ctx context.Context, base, doc string, id uint64, onRcv func([]clockRange, error), onAck func(uint64)) (*tandemPeek, error) {
 	u := strings.TrimSuffix(base, "/") + "/v1/docs/" + url.PathEscape(doc) + "/ws"
 	ws, err := wsDial(ctx, u)
 	if err != nil {
 		return nil, err
 	}
-	t := &tandemPeek{ws: ws, id: id, onRcv: onRcv, done: make(chan struct{})}
+	t := &tandemPeek{ws: ws, id: id, onRcv: onRcv, onAck: onAck, done: make(chan struct{})}
 	fail := func(err error) (*tandemPeek, error) {
 		ws.close()
 		return nil, err
@@ -123,6 +126,13 @@ func (t *tandemPeek) readLoop() {
 			}
 			ranges, err = tandemRanges(u, ranges[:0])
 			t.onRcv(ranges, err)
+		case protocol.TypeAck:
+			if t.onAck == nil {
+				continue
+			}
+			if seq, n := binary.Uvarint(m[2:]); n > 0 {
+				t.onAck(seq)
+			}
 		case protocol.TypePing, protocol.TypeError:
 			f, err := protocol.DecodeFrame(m, protocol.FromServer)
 			if err != nil {
