@@ -105,9 +105,12 @@ func (d *Doc) unitAt(id ID, u *update) (found, text bool, root string) {
 }
 
 // validate refuses an update whose text origins name a known unit that is not
-// a text item of the same root (docs/crdt.md section 1.6, rule 4). An origin
-// in the update itself is found by a binary search over the first clocks of
-// its client's ops, gathered once: a whole history names thousands.
+// a text item of the same root (docs/crdt.md section 1.6, rule 4): the origins
+// an op writes, and the left origin of each part of a run that starts after
+// clocks the document already has (integrated or pending), which is the
+// previous clock of the run's client (section 1.2). An origin in the update
+// itself is found by a binary search over the first clocks of its client's
+// ops, gathered once: a whole history names thousands.
 func (d *Doc) validate(u *update) error {
 	starts := make([][]uint64, len(u.blocks))
 	unitAt := func(o ID) (found, text bool, root string) {
@@ -146,15 +149,55 @@ func (d *Doc) validate(u *update) error {
 				continue
 			}
 			for _, o := range [2]ID{op.left, op.right} {
-				if o.Client == 0 {
-					continue
-				}
-				if found, text, root := unitAt(o); found && (!text || root != op.root) {
-					return fmt.Errorf("%w: origin (%d,%d) of (%d,%d) is not a text item of %q",
-						ErrMalformedUpdate, o.Client, o.Clock, b.client, op.clock, op.root)
+				if err := checkOrigin(o, b.client, op, op.clock, unitAt); err != nil {
+					return err
 				}
 			}
+			if err := d.checkCuts(b.client, op, unitAt); err != nil {
+				return err
+			}
 		}
+	}
+	return nil
+}
+
+// checkCuts checks the left origin of each part of op, client's, that
+// survives the clocks the document already has, when the part starts after
+// op does: the unit before it, which the document has.
+func (d *Doc) checkCuts(client uint64, op *uop, unitAt func(ID) (found, text bool, root string)) error {
+	s, end := op.clock, op.end()
+	if cs := d.clients[client]; cs != nil {
+		s = max(s, cs.next)
+	}
+	pend := d.pending.ops[client]
+	for s < end {
+		o := pend.endingAfter(s)
+		if o != nil && o.clock <= s {
+			s = o.end()
+			continue
+		}
+		if s > op.clock {
+			if err := checkOrigin(ID{client, s - 1}, client, op, s, unitAt); err != nil {
+				return err
+			}
+		}
+		if o == nil {
+			break
+		}
+		s = o.end()
+	}
+	return nil
+}
+
+// checkOrigin refuses origin o of the item at clock of op, client's, if o
+// names a known unit that is not a text item of op's root.
+func checkOrigin(o ID, client uint64, op *uop, clock uint64, unitAt func(ID) (found, text bool, root string)) error {
+	if o.Client == 0 {
+		return nil
+	}
+	if found, text, root := unitAt(o); found && (!text || root != op.root) {
+		return fmt.Errorf("%w: origin (%d,%d) of (%d,%d) is not a text item of %q",
+			ErrMalformedUpdate, o.Client, o.Clock, client, clock, op.root)
 	}
 	return nil
 }

@@ -571,18 +571,48 @@ export class Doc {
   /**
    * _validate refuses updates that contradict the document (docs/crdt.md 1.6
    * rule 4): an origin that is the item itself or a later clock of its client,
-   * or that names a known unit that is not a text item of the same root.
+   * or that names a known unit that is not a text item of the same root: the
+   * origins an op writes, and the left origin of each part of a run that
+   * starts after clocks the document already has (integrated or pending),
+   * which is the previous clock of the run's client (section 1.2).
    * @param {Update} u
    */
   _validate(u) {
     for (const list of u.ops.values()) {
       for (const op of list) {
         if (op.kind !== TEXT) continue;
-        if ((op.lc !== 0 && !this._originOk(u.ops, op.lc, op.lk, op.root)) || (op.rc !== 0 && !this._originOk(u.ops, op.rc, op.rk, op.root))) {
-          throw malformed(`origin of (${op.client},${op.clock}) is not a text item of ${JSON.stringify(op.root)}`);
-        }
+        let bad = (op.lc !== 0 && !this._originOk(u.ops, op.lc, op.lk, op.root)) || (op.rc !== 0 && !this._originOk(u.ops, op.rc, op.rk, op.root)) ? op.clock : -1;
+        if (bad < 0) bad = this._badCut(u.ops, op);
+        if (bad >= 0) throw malformed(`origin of (${op.client},${bad}) is not a text item of ${JSON.stringify(op.root)}`);
       }
     }
+  }
+
+  /**
+   * _badCut returns the first clock at which a part of text op starts that
+   * survives the clocks the document already has, after op's start, and
+   * whose left origin (the unit before it, which the document has) is not a
+   * text item of op's root; -1 if there is none.
+   * @param {Map<number, Op[]>} ops
+   * @param {Op} op
+   * @returns {number}
+   */
+  _badCut(ops, op) {
+    const end = op.clock + op.len;
+    const pend = this._pending.ops.get(op.client) ?? [];
+    let s = Math.max(op.clock, this._next(op.client));
+    let i = Math.max(0, firstAtOrAbove(pend, s + 1) - 1);
+    while (s < end) {
+      while (i < pend.length && pend[i].clock + pend[i].len <= s) i++;
+      if (i < pend.length && pend[i].clock <= s) {
+        s = pend[i].clock + pend[i].len;
+        continue;
+      }
+      if (s > op.clock && !this._originOk(ops, op.client, s - 1, op.root)) return s;
+      if (i === pend.length) break;
+      s = pend[i].clock + pend[i].len;
+    }
+    return -1;
   }
 
   /**
