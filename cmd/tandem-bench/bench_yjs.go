@@ -1,6 +1,6 @@
 package main
 
-// A minimal Yjs client for the anchors, so that tandem bench can drive them with the same Go
+// A minimal Yjs client for the anchors, so that tandem-bench can drive them with the same Go
 // generator that drives tandem (--proto yws or hocus): the anchors' own Node generator spends a core
 // at their saturation point, which caps what it can show. It speaks what the anchors' generator
 // (shared/anchors/yjs-load/lib.mjs) speaks, from the published wire formats:
