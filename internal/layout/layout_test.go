@@ -25,7 +25,8 @@ var forbidden = map[string][]string{
 	"client-js": {"crdt", "protocol", "storage", "server"},
 	// The load generator drives a server through its sockets only (its tests may run one in
 	// process); it reads the data file of a server it has stopped, through storage.
-	"cmd/tandem-bench": {"server", "auth"},
+	"cmd/tandem-bench":                   {"server", "auth"},
+	"cmd/tandem-bench/internal/wsclient": {"server", "auth", "storage"},
 }
 
 // thirdPartyAllowed lists, for a package, the only packages outside the standard library and ours
