@@ -1,5 +1,5 @@
 # Shared by run.sh and quietsuite.sh (sourced, not run): the quiet gate, pinning, the anchors'
-# start/stop and one latency step on any server. Expects OUT and BIN to be set.
+# start/stop and one latency step on any server. Expects OUT, BIN (the server) and BENCH_BIN (the generator) to be set.
 
 # Pinned mode (PIN=1), "server on one core": the server runs on CPU 0 and the generator on CPU 1
 # (taskset), the generator with GOMAXPROCS=1, the server with the GOMAXPROCS it picks on one CPU
@@ -56,7 +56,7 @@ stop_anchor() { kill "$APID" 2>/dev/null; wait "$APID" 2>/dev/null; sleep 1; }
 anchor() { # anchor <server> <suite> <args...>: one run against a fresh anchor
   local srv=$1 suite=$2; shift 2
   start_anchor "$srv"
-  "${GEN_PIN[@]}" "$BIN" bench --proto "$srv" --url "ws://127.0.0.1:$APORT" --server-pid "$APID" --out "$OUT/$suite.jsonl" "$@"
+  "${GEN_PIN[@]}" "$BENCH_BIN" --proto "$srv" --url "ws://127.0.0.1:$APORT" --server-pid "$APID" --out "$OUT/$suite.jsonl" "$@"
   stop_anchor
 }
 
@@ -65,7 +65,7 @@ anchor() { # anchor <server> <suite> <args...>: one run against a fresh anchor
 latency_step() {
   local srv=$1 file=$2; shift 2
   if [ "$srv" = tandem ]; then
-    "${GEN_PIN[@]}" "$BIN" bench --spawn --server-bin "$BIN" "${SPAWN_PIN[@]}" --server-args "$SERVER_ARGS" --out "$OUT/$file.jsonl" "$@"
+    "${GEN_PIN[@]}" "$BENCH_BIN" --spawn --server-bin "$BIN" "${SPAWN_PIN[@]}" --server-args "$SERVER_ARGS" --out "$OUT/$file.jsonl" "$@"
   else
     anchor "$srv" "$file" "$@"
   fi

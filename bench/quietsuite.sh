@@ -7,7 +7,7 @@
 #
 # usage: STEPS="tandem:5:30 yws:5:30 hocus:5:30 tandem:20:15 ..." bash bench/quietsuite.sh
 # env:   OUT (default /tmp/tandem-bench/quiet): typing.jsonl (30 s windows), sweep.jsonl (others),
-#        context.log (what else ran before each step); BIN, NOBUILD as run.sh; DEADLINE (s, default
+#        context.log (what else ran before each step); BIN, BENCH_BIN, NOBUILD as run.sh; DEADLINE (s, default
 #        10800) stops starting new steps; SERVER_ARGS (default: no per-connection update rate limit,
 #        which the sweep's higher rates would trip) for the spawned tandem server; PIN=1 runs each
 #        server on CPU 0 and the generator on CPU 1 (lib.sh).
@@ -15,12 +15,13 @@ set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/tandem-bench/quiet}
 BIN=${BIN:-/tmp/tandem-bench/tandem}
+BENCH_BIN=${BENCH_BIN:-/tmp/tandem-bench/tandem-bench}
 NOISY=${NOISY:-40}
 SERVER_ARGS=${SERVER_ARGS:-"--updates-per-second 100000 --update-burst 100000"}
 mkdir -p "$OUT" "$(dirname "$BIN")"
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-if [ ! -x "$BIN" ] || [ -z "${NOBUILD:-}" ]; then
-  (cd "$ROOT" && go build -o "$BIN" ./cmd/tandem) || exit 1
+if [ ! -x "$BIN" ] || [ ! -x "$BENCH_BIN" ] || [ -z "${NOBUILD:-}" ]; then
+  (cd "$ROOT" && go build -o "$BIN" ./cmd/tandem && go build -o "$BENCH_BIN" ./cmd/tandem-bench) || exit 1
 fi
 source "$ROOT/bench/lib.sh"
 T_END=$(( $(date +%s) + ${DEADLINE:-10800} ))

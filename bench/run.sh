@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Runs tandem's server benchmarks with `tandem bench --spawn`: a fresh server per run, on 127.0.0.1,
+# Runs tandem's server benchmarks with `tandem-bench --spawn`: a fresh server per run, on 127.0.0.1,
 # with a temporary data file; results appended as JSON lines to $OUT/<suite>.jsonl.
 #
 # usage: bash bench/run.sh [idle|typing|apply|sweep|durable|durable1000|heavy|sync|all]   (from the repository root)
 #        bash bench/run.sh anchor-typing|anchor-sweep|anchor-idle   the anchors (set up by
-#        bench/anchors.sh setup) driven by this same Go generator (tandem bench --proto yws|hocus)
+#        bench/anchors.sh setup) driven by this same Go generator (tandem-bench --proto yws|hocus)
 #        bash bench/run.sh sweep3   tandem and both anchors, same generator, servers interleaved per
 #        rate (2,500 to 25,000 edits/s), each step quiet-gated and retried once if noisy
 #        PIN=1 bash bench/run.sh ...   server on one core: server on CPU 0, generator on CPU 1
-# env:   OUT (default /tmp/tandem-bench/results), BIN (default /tmp/tandem-bench/tandem, built here),
+# env:   OUT (default /tmp/tandem-bench/results), BIN (the server, default /tmp/tandem-bench/tandem) and
+#        BENCH_BIN (the generator, default /tmp/tandem-bench/tandem-bench), both built here unless NOBUILD,
 #        REPS (default 3), RATES (sweep, per-client edits/s), TRACE (automerge-paper trace),
 #        QUIET_MAX (% of a core of other work tolerated before a run starts, default 25),
 #        QUIET_WAIT (s to wait for that, default 120), SERVER_ARGS (serve flags for the spawned
@@ -17,26 +18,27 @@
 #        GOMAXPROCS=1; see lib.sh), NOISY (sweep3: retry a step whose other CPU exceeded this % of a
 #        core, default 40)
 # Every run is bounded (fixed client counts, windows and timeouts); only processes this script starts
-# are stopped, by PID (tandem bench stops the server it spawned).
+# are stopped, by PID (tandem-bench stops the server it spawned).
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OUT=${OUT:-/tmp/tandem-bench/results}
 BIN=${BIN:-/tmp/tandem-bench/tandem}
+BENCH_BIN=${BENCH_BIN:-/tmp/tandem-bench/tandem-bench}
 REPS=${REPS:-3}
 SERVER_ARGS=${SERVER_ARGS:-"--updates-per-second 100000 --update-burst 100000"}
 TRACE=${TRACE:-/work/shared/traces/sequential_traces/automerge-paper.json.gz}
 mkdir -p "$OUT" "$(dirname "$BIN")"
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-if [ ! -x "$BIN" ] || [ -z "${NOBUILD:-}" ]; then
-  (cd "$ROOT" && go build -o "$BIN" ./cmd/tandem) || exit 1
+if [ ! -x "$BIN" ] || [ ! -x "$BENCH_BIN" ] || [ -z "${NOBUILD:-}" ]; then
+  (cd "$ROOT" && go build -o "$BIN" ./cmd/tandem && go build -o "$BENCH_BIN" ./cmd/tandem-bench) || exit 1
 fi
 
 source "$ROOT/bench/lib.sh"
 
 bench() { # bench <suite> <args...>: one run with a spawned server, appended to $OUT/<suite>.jsonl
   local suite=$1; shift
-  "${GEN_PIN[@]}" "$BIN" bench --spawn --server-bin "$BIN" "${SPAWN_PIN[@]}" --server-args "$SERVER_ARGS" --out "$OUT/$suite.jsonl" "$@"
+  "${GEN_PIN[@]}" "$BENCH_BIN" --spawn --server-bin "$BIN" "${SPAWN_PIN[@]}" --server-args "$SERVER_ARGS" --out "$OUT/$suite.jsonl" "$@"
 }
 
 run_idle() { # idle memory per connection: 1,000 and 5,000 clients over 100 documents

@@ -25,9 +25,16 @@ type command struct {
 }
 
 // subcommands lists tandem's subcommands by name. A new one is one entry here, or one line in an
-// init function of its own file: subcommands["bench"] = command{runBench, "..."}.
+// init function of its own file: subcommands["watch"] = command{runWatch, "..."}.
 var subcommands = map[string]command{
 	"serve": {runServe, "run the server (the default)"},
+}
+
+// moved names former subcommands that are now programs of their own, with where to find them:
+// asking for one prints that one line (status 2) rather than "unknown command". They are not in
+// the help's list.
+var moved = map[string]string{
+	"bench": "the load generator is its own command now: go run ./cmd/tandem-bench (same flags)",
 }
 
 func main() {
@@ -43,6 +50,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if name == "help" {
 		usage(stdout)
 		return 0
+	}
+	if where, ok := moved[name]; ok {
+		fmt.Fprintf(stderr, "tandem %s: %s\n", name, where)
+		return 2
 	}
 	cmd, ok := subcommands[name]
 	if !ok {

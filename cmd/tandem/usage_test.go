@@ -113,3 +113,21 @@ func TestWatchFollowsAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestMovedCommand: "tandem bench" is no longer a subcommand; asking for it prints one line that
+// says where the load generator went, with status 2, and the help does not list it.
+func TestMovedCommand(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if got := run(context.Background(), []string{"bench", "--spawn", "--mode", "idle"}, &stdout, &stderr); got != 2 {
+		t.Errorf("tandem bench exited %d; want 2", got)
+	}
+	lines := strings.Split(strings.TrimSuffix(stderr.String(), "\n"), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "./cmd/tandem-bench") || stdout.Len() != 0 {
+		t.Errorf("tandem bench printed stdout %q, stderr %q; want one line on stderr naming ./cmd/tandem-bench", stdout.String(), stderr.String())
+	}
+	stdout.Reset()
+	usage(&stdout)
+	if strings.Contains(stdout.String(), "bench") || !strings.Contains(stdout.String(), "serve") {
+		t.Errorf("help lists %q; want serve and no bench", stdout.String())
+	}
+}

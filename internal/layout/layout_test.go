@@ -1,7 +1,8 @@
 // Package layout holds the test that keeps the project's dependency direction: crdt, protocol and
 // storage know nothing of the server, and nothing but cmd imports the server. Storage backends
 // know only the storage contract (storage/backend), and only the JetStream backend and its test
-// harness reach NATS: the client for the backend, the server for the harness alone.
+// harness reach NATS: the client for the backend, the server for the harness alone. The load
+// generator (cmd/tandem-bench) is a client of the server over the wire and never links it.
 package layout
 
 import (
@@ -22,6 +23,10 @@ var forbidden = map[string][]string{
 	"auth":      {"server", "client", "cmd/tandem"},
 	"client":    {"server", "storage", "cmd/tandem"},
 	"client-js": {"crdt", "protocol", "storage", "server"},
+	// The load generator drives a server through its sockets only (its tests may run one in
+	// process); it reads the data file of a server it has stopped, through storage.
+	"cmd/tandem-bench":                   {"server", "auth"},
+	"cmd/tandem-bench/internal/wsclient": {"server", "auth", "storage"},
 }
 
 // thirdPartyAllowed lists, for a package, the only packages outside the standard library and ours
@@ -96,7 +101,7 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"crdt", "protocol", "storage", "storage/backend", "storage/jetstream", "server", "cmd/tandem"} {
+	for _, want := range []string{"crdt", "protocol", "storage", "storage/backend", "storage/jetstream", "server", "cmd/tandem", "cmd/tandem-bench"} {
 		if !seen[want] {
 			t.Logf("package %s not found (not written yet?)", want)
 		}

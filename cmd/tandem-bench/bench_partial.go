@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tandemhq/tandem/cmd/tandem-bench/internal/wsclient"
 )
 
 // partialResult is the JSON result of --mode partial: the unfinished-frames attack. --clients
@@ -65,7 +67,7 @@ func benchPartial(ctx context.Context, e *benchEnv) (*partialResult, error) {
 	// One frame for every connection: a 64-bit length header, a fixed masking key, the payload
 	// masked once (the server reads bytes, not meaning), all but its last byte sent.
 	key := [4]byte{0x5a, 0x17, 0xc3, 0x81}
-	frame := appendWSFrame(nil, wsOpBinary, make([]byte, o.frameBytes), key)
+	frame := wsclient.AppendFrame(nil, wsclient.OpBinary, make([]byte, o.frameBytes), key)
 	part := frame[:len(frame)-1]
 	if o.sendBytes >= 0 {
 		part = frame[:len(frame)-o.frameBytes+o.sendBytes]
@@ -172,16 +174,16 @@ func holdUnfinished(ctx context.Context, e *benchEnv, part []byte, hold time.Dur
 				return
 			}
 			dctx, cancel := context.WithTimeout(holdCtx, 10*time.Second)
-			c, err := wsDial(dctx, strings.TrimSuffix(e.url, "/")+"/v1/docs/"+url.PathEscape(docPrefix+docName(o.docPrefix, i%o.docs))+"/ws")
+			c, err := wsclient.Dial(dctx, strings.TrimSuffix(e.url, "/")+"/v1/docs/"+url.PathEscape(docPrefix+docName(o.docPrefix, i%o.docs))+"/ws")
 			cancel()
 			if err != nil {
 				<-sem
 				refused.Add(1)
 				return
 			}
-			defer c.nc.Close()
-			_ = c.nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
-			_, werr := c.nc.Write(part)
+			defer c.NetConn().Close()
+			_ = c.NetConn().SetWriteDeadline(time.Now().Add(30 * time.Second))
+			_, werr := c.NetConn().Write(part)
 			<-sem
 			if werr != nil {
 				refused.Add(1)
@@ -189,10 +191,10 @@ func holdUnfinished(ctx context.Context, e *benchEnv, part []byte, hold time.Dur
 			}
 			// Hold: anything the server sends (an error, a close frame, the end) means it gave up
 			// on this connection before the hold ended.
-			stop := context.AfterFunc(holdCtx, func() { _ = c.nc.SetReadDeadline(time.Now()) })
+			stop := context.AfterFunc(holdCtx, func() { _ = c.NetConn().SetReadDeadline(time.Now()) })
 			defer stop()
 			var b [256]byte
-			if _, err := c.nc.Read(b[:]); holdCtx.Err() == nil || !isTimeoutErr(err) {
+			if _, err := c.NetConn().Read(b[:]); holdCtx.Err() == nil || !isTimeoutErr(err) {
 				refused.Add(1)
 			}
 		}(i)

@@ -1,6 +1,6 @@
 package main
 
-// tandem bench: a load generator for a tandem server on this machine. It opens real WebSocket
+// tandem-bench: a load generator for a tandem server on this machine. It opens real WebSocket
 // clients (package client) and measures what an editor would feel (broadcast latency, sync time,
 // acknowledgement time) and what the server pays (CPU and RSS from /proc). The shapes of load
 // follow the anchors' generator (shared/anchors/yjs-load) so that the figures can be put side by
@@ -26,10 +26,6 @@ import (
 	"github.com/tandemhq/tandem/crdt"
 )
 
-func init() {
-	subcommands["bench"] = command{run: runBench, summary: "load-test a server on 127.0.0.1 (latency, idle, sync, durable)"}
-}
-
 // Bounds that keep every run finite whatever the flags say.
 const (
 	maxBenchClients  = 20000
@@ -37,7 +33,7 @@ const (
 	maxBenchRate     = 1000.0 // edits per second per client
 )
 
-// benchOptions are the flags of tandem bench.
+// benchOptions are the flags of tandem-bench.
 type benchOptions struct {
 	url                string
 	proto              string
@@ -86,7 +82,7 @@ type benchOptions struct {
 }
 
 func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("tandem bench", flag.ContinueOnError)
+	fs := flag.NewFlagSet("tandem-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.url, "url", "ws://127.0.0.1:8080", "server to load (127.0.0.1, ::1 or localhost only)")
 	fs.StringVar(&o.proto, "proto", "tandem", "protocol of the server: tandem, or yws (@y/websocket-server) and hocus (Hocuspocus) to drive the anchors with this same generator (latency and idle modes; peek observers)")
@@ -287,7 +283,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	if err != nil {
-		return badUsage(stderr, "bench", err)
+		return badUsage(stderr, err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -299,7 +295,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	e := &benchEnv{o: o, url: o.url, pid: o.serverPID, stderr: stderr, prof: profiler{path: o.cpuProfile}}
 	defer func() {
 		if err := e.prof.stop(); err != nil {
-			fmt.Fprintf(stderr, "tandem bench: %v\n", err)
+			fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 		}
 	}()
 	if o.docPrefix == "" {
@@ -311,7 +307,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if o.spawn {
 		dir, err := os.MkdirTemp("", "tandem-bench-")
 		if err != nil {
-			fmt.Fprintf(stderr, "tandem bench: %v\n", err)
+			fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 			return 1
 		}
 		e.tmpDir = dir
@@ -327,7 +323,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return nil
 		}
 		if err := start(ctx); err != nil {
-			fmt.Fprintf(stderr, "tandem bench: %v\n", err)
+			fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 			return 1
 		}
 		e.start = start
@@ -340,7 +336,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		defer func() {
 			if e.spawned != nil {
 				if err := e.spawned.stop(15 * time.Second); err != nil {
-					fmt.Fprintf(stderr, "tandem bench: %v\n", err)
+					fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 				}
 			}
 		}()
@@ -349,7 +345,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 
 	if o.mode != "latency" {
 		if err := e.prof.start(); err != nil {
-			fmt.Fprintf(stderr, "tandem bench: %v\n", err)
+			fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 			return 1
 		}
 	}
@@ -369,12 +365,12 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		res, err = benchHeavy(ctx, e)
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "tandem bench: %v\n", err)
+		fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 		return 1
 	}
 	line, err := json.Marshal(res)
 	if err != nil {
-		fmt.Fprintf(stderr, "tandem bench: %v\n", err)
+		fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
 		return 1
 	}
 	fmt.Fprintln(stdout, string(line))
@@ -387,7 +383,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			}
 		}
 		if err != nil {
-			fmt.Fprintf(stderr, "tandem bench: --out: %v\n", err)
+			fmt.Fprintf(stderr, "tandem-bench: --out: %v\n", err)
 			return 1
 		}
 	}

@@ -1,6 +1,6 @@
 package main
 
-// A minimal Yjs client for the anchors, so that tandem bench can drive them with the same Go
+// A minimal Yjs client for the anchors, so that tandem-bench can drive them with the same Go
 // generator that drives tandem (--proto yws or hocus): the anchors' own Node generator spends a core
 // at their saturation point, which caps what it can show. It speaks what the anchors' generator
 // (shared/anchors/yjs-load/lib.mjs) speaks, from the published wire formats:
@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/tandemhq/tandem/cmd/tandem-bench/internal/wsclient"
 )
 
 // Message types of the y-websocket protocol and Hocuspocus.
@@ -218,7 +220,7 @@ type yjsConn struct {
 	proto string // "yws" or "hocus"
 	doc   string
 	id    uint64
-	ws    *wsConn
+	ws    *wsclient.Conn
 	onRcv func([]clockRange, error)
 	msgs  atomic.Int64 // messages received
 
@@ -239,7 +241,7 @@ func dialYjs(ctx context.Context, proto, base, doc string, id uint64, onRcv func
 	if proto == "yws" {
 		url = base + "/" + doc
 	}
-	ws, err := wsDial(ctx, url)
+	ws, err := wsclient.Dial(ctx, url)
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +253,7 @@ func dialYjs(ctx context.Context, proto, base, doc string, id uint64, onRcv func
 		m = yAppendString(m, "")
 		m = yAppendString(m, "4.7.0")
 		if err := c.write(m); err != nil {
-			ws.close()
+			ws.Close()
 			return nil, err
 		}
 	}
@@ -259,11 +261,11 @@ func dialYjs(ctx context.Context, proto, base, doc string, id uint64, onRcv func
 	m := yAppendUint(yAppendUint(c.header(yMsgSync), ySyncStep1), 1)
 	m = append(m, 0)
 	if err := c.write(m); err != nil {
-		ws.close()
+		ws.Close()
 		return nil, err
 	}
 	if err := c.setPresence(); err != nil {
-		ws.close()
+		ws.Close()
 		return nil, err
 	}
 	go c.readLoop()
@@ -273,7 +275,7 @@ func dialYjs(ctx context.Context, proto, base, doc string, id uint64, onRcv func
 	case <-c.done:
 		return nil, fmt.Errorf("bench: %s closed before sync: %v", url, c.Err())
 	case <-ctx.Done():
-		ws.close()
+		ws.Close()
 		<-c.done
 		return nil, fmt.Errorf("bench: %s: sync: %w", url, ctx.Err())
 	}
@@ -289,7 +291,7 @@ func (c *yjsConn) appendHeader(m []byte, t uint64) []byte {
 	return yAppendUint(m, t)
 }
 
-func (c *yjsConn) write(m []byte) error { return c.ws.writeMessage(m) }
+func (c *yjsConn) write(m []byte) error { return c.ws.WriteMessage(m) }
 
 // presenceState is the anchors' {user:{name,color}}.
 func (c *yjsConn) presenceState() string {
@@ -316,7 +318,7 @@ func (c *yjsConn) typeChar() error {
 	clock := c.clock
 	c.clock++
 	c.mu.Unlock()
-	return c.ws.writeBuilt(func(m []byte) []byte {
+	return c.ws.WriteBuilt(func(m []byte) []byte {
 		m = yAppendUint(c.appendHeader(m, yMsgSync), ySyncUpdate)
 		lenAt := len(m)
 		m = appendYjsChar(append(m, 0), c.id, clock)
@@ -373,7 +375,7 @@ func (c *yjsConn) readLoop() {
 	defer close(c.done)
 	var ranges []clockRange
 	for {
-		data, err := c.ws.readMessage()
+		data, err := c.ws.ReadMessage()
 		c.msgs.Add(1)
 		if err != nil {
 			c.mu.Lock()
@@ -462,6 +464,6 @@ func (c *yjsConn) Err() error {
 }
 
 func (c *yjsConn) Close() {
-	c.ws.close()
+	c.ws.Close()
 	<-c.done
 }

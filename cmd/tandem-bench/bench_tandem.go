@@ -2,7 +2,7 @@ package main
 
 // tandemPeek: the latency generator's observer on tandem's protocol (the default, peek mode), the
 // counterpart of the Yjs clients in bench_yjs.go. It speaks the protocol directly over the lean
-// WebSocket of bench_ws.go instead of going through package client, because an observer needs
+// WebSocket of package wsclient instead of going through package client, because an observer needs
 // none of what a replica does:
 //   - a keystroke is encoded straight into the frame by appendTandemKeystroke, the bytes that
 //     crdt.Doc's TakeUpdate makes for one character typed after the client's own last one (the
@@ -26,13 +26,14 @@ import (
 	"time"
 
 	"github.com/tandemhq/tandem/client"
+	"github.com/tandemhq/tandem/cmd/tandem-bench/internal/wsclient"
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
 )
 
 // tandemPeek is one observing typist on tandem's protocol.
 type tandemPeek struct {
-	ws    *wsConn
+	ws    *wsclient.Conn
 	id    uint64
 	onRcv func([]clockRange, error)
 	onAck func(seq uint64) // nil: acks are only counted
@@ -53,24 +54,24 @@ type tandemPeek struct {
 // client's updates that the server reports durable, from each ack.
 func dialTandemPeek(ctx context.Context, base, doc string, id uint64, onRcv func([]clockRange, error), onAck func(uint64)) (*tandemPeek, error) {
 	u := strings.TrimSuffix(base, "/") + "/v1/docs/" + url.PathEscape(doc) + "/ws"
-	ws, err := wsDial(ctx, u)
+	ws, err := wsclient.Dial(ctx, u)
 	if err != nil {
 		return nil, err
 	}
 	t := &tandemPeek{ws: ws, id: id, onRcv: onRcv, onAck: onAck, done: make(chan struct{})}
 	fail := func(err error) (*tandemPeek, error) {
-		ws.close()
+		ws.Close()
 		return nil, err
 	}
 	hello := protocol.EncodeFrame(0, &protocol.Hello{Version: protocol.Version, ClientID: id, StateVector: crdt.EncodeStateVector(nil)})
-	if err := ws.writeMessage(hello); err != nil {
+	if err := ws.WriteMessage(hello); err != nil {
 		return fail(err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		_ = ws.nc.SetReadDeadline(dl)
+		_ = ws.NetConn().SetReadDeadline(dl)
 	}
 	for {
-		m, err := ws.readMessage()
+		m, err := ws.ReadMessage()
 		if err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("bench: %s: sync: %w", u, ctx.Err())
@@ -83,13 +84,13 @@ func dialTandemPeek(ctx context.Context, base, doc string, id uint64, onRcv func
 		}
 		switch msg := f.Message.(type) {
 		case *protocol.Sync:
-			_ = ws.nc.SetReadDeadline(time.Time{})
+			_ = ws.NetConn().SetReadDeadline(time.Time{})
 			go t.readLoop()
 			return t, nil
 		case *protocol.Error:
 			t.lastErr = &protocol.Error{Code: msg.Code, Message: msg.Message}
 		case *protocol.Ping:
-			if err := ws.writeMessage(protocol.EncodeFrame(0, &protocol.Pong{Nonce: msg.Nonce})); err != nil {
+			if err := ws.WriteMessage(protocol.EncodeFrame(0, &protocol.Pong{Nonce: msg.Nonce})); err != nil {
 				return fail(err)
 			}
 		}
@@ -102,7 +103,7 @@ func (t *tandemPeek) readLoop() {
 	defer close(t.done)
 	var ranges []clockRange
 	for {
-		m, err := t.ws.readMessage()
+		m, err := t.ws.ReadMessage()
 		if err != nil {
 			t.errMu.Lock()
 			t.err = t.closeError(err)
@@ -140,7 +141,7 @@ func (t *tandemPeek) readLoop() {
 			}
 			switch msg := f.Message.(type) {
 			case *protocol.Ping:
-				_ = t.ws.writeMessage(protocol.EncodeFrame(0, &protocol.Pong{Nonce: msg.Nonce}))
+				_ = t.ws.WriteMessage(protocol.EncodeFrame(0, &protocol.Pong{Nonce: msg.Nonce}))
 			case *protocol.Error:
 				t.lastErr = &protocol.Error{Code: msg.Code, Message: msg.Message}
 			}
@@ -173,20 +174,20 @@ func (t *tandemPeek) why() error {
 }
 
 func (t *tandemPeek) close() {
-	t.ws.close()
+	t.ws.Close()
 	<-t.done
 }
 
 // typeChar sends one character after the client's own last one.
 func (t *tandemPeek) typeChar() error {
 	k := t.clock.Add(1) - 1
-	return t.ws.writeBuilt(func(b []byte) []byte { return appendTandemKeystroke(b, t.id, k) })
+	return t.ws.WriteBuilt(func(b []byte) []byte { return appendTandemKeystroke(b, t.id, k) })
 }
 
 // renewPresence announces the presence state with the next awareness clock.
 func (t *tandemPeek) renewPresence() error {
 	c := t.awClock.Add(1)
-	return t.ws.writeMessage(protocol.EncodeFrame(0, &protocol.Awareness{Clock: c, State: presence(t.id)}))
+	return t.ws.WriteMessage(protocol.EncodeFrame(0, &protocol.Awareness{Clock: c, State: presence(t.id)}))
 }
 
 var errTandemMalformed = errors.New("bench: malformed tandem update")

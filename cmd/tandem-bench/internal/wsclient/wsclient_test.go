@@ -1,4 +1,4 @@
-package main
+package wsclient
 
 import (
 	"bytes"
@@ -78,9 +78,9 @@ func TestWSFrameHeaderRoundTrip(t *testing.T) {
 	for _, n := range []int{0, 1, 125, 126, 65535, 65536, 100000} {
 		p := bytes.Repeat([]byte{0x5a}, n)
 		key := [4]byte{1, 2, 3, 4}
-		b := appendWSFrame(nil, wsOpBinary, p, key)
+		b := AppendFrame(nil, OpBinary, p, key)
 		if len(b) != wsHeaderLen(n)+n {
-			t.Fatalf("appendWSFrame(%d bytes) is %d long; want %d", n, len(b), wsHeaderLen(n)+n)
+			t.Fatalf("AppendFrame(%d bytes) is %d long; want %d", n, len(b), wsHeaderLen(n)+n)
 		}
 		// Unmask as a server does, then parse the frame as a server's (unmasked) frame.
 		hl := wsHeaderLen(n)
@@ -88,7 +88,7 @@ func TestWSFrameHeaderRoundTrip(t *testing.T) {
 		body := append([]byte(nil), b[hl:]...)
 		maskBytes(body, key)
 		f, m, _, err := parseWSFrame(append(un, body...))
-		if err != nil || m != len(un)+n || !f.fin || f.op != wsOpBinary || !bytes.Equal(f.payload, p) {
+		if err != nil || m != len(un)+n || !f.fin || f.op != OpBinary || !bytes.Equal(f.payload, p) {
 			t.Errorf("%d bytes: frame does not round-trip: n %d, fin %t, op %d, err %v", n, m, f.fin, f.op, err)
 		}
 	}
@@ -125,28 +125,28 @@ func TestWSConnAgainstGorilla(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	c, err := wsDial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/x?y=1")
+	c, err := Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/x?y=1")
 	if err != nil {
-		t.Fatalf("wsDial: %v", err)
+		t.Fatalf("Dial: %v", err)
 	}
-	defer c.close()
-	if err := c.writeMessage([]byte("hello")); err != nil {
-		t.Fatalf("writeMessage: %v", err)
+	defer c.Close()
+	if err := c.WriteMessage([]byte("hello")); err != nil {
+		t.Fatalf("WriteMessage: %v", err)
 	}
 	big := bytes.Repeat([]byte("b"), 70000)
-	if err := c.writeBuilt(func(b []byte) []byte { return append(b, big...) }); err != nil {
-		t.Fatalf("writeBuilt: %v", err)
+	if err := c.WriteBuilt(func(b []byte) []byte { return append(b, big...) }); err != nil {
+		t.Fatalf("WriteBuilt: %v", err)
 	}
 	for _, want := range [][]byte{[]byte("hello"), big, bytes.Repeat([]byte("frag"), 100), []byte("after ping")} {
-		got, err := c.readMessage()
+		got, err := c.ReadMessage()
 		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("readMessage = %d bytes, %v; want %d bytes", len(got), err, len(want))
+			t.Fatalf("ReadMessage = %d bytes, %v; want %d bytes", len(got), err, len(want))
 		}
 	}
-	_, err = c.readMessage()
+	_, err = c.ReadMessage()
 	var ce *client.CloseError
 	if !errors.As(err, &ce) || ce.Code != 4429 || ce.Message != "slow down" {
-		t.Errorf("readMessage after close = %v; want close 4429 slow down", err)
+		t.Errorf("ReadMessage after close = %v; want close 4429 slow down", err)
 	}
 	select {
 	case s := <-pong:
@@ -163,9 +163,9 @@ func TestWSDialRefused(t *testing.T) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 	}))
 	defer srv.Close()
-	_, err := wsDial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"))
+	_, err := Dial(context.Background(), "ws"+strings.TrimPrefix(srv.URL, "http"))
 	var he *client.HandshakeError
 	if !errors.As(err, &he) || he.Status != 503 {
-		t.Errorf("wsDial to a refusing server = %v; want a handshake error with status 503", err)
+		t.Errorf("Dial to a refusing server = %v; want a handshake error with status 503", err)
 	}
 }

@@ -2,12 +2,14 @@
 
 package main
 
-// Built only with -tags benchpprof, for profiling a server under the bench's load: when
+// Built only with -tags benchpprof, for profiling a server under tandem-bench's load: when
 // TANDEM_PPROF_ADDR names a loopback address (127.0.0.1:6061), "tandem serve" also serves
-// net/http/pprof there. The normal build has no such endpoint.
+// net/http/pprof there. The normal build has no such endpoint. It is the server's side of a
+// profiling run, so it stays with the server binary; the load generator (cmd/tandem-bench)
+// passes the environment on to the server it spawns.
 //
 //	go build -tags benchpprof -o /tmp/tandem-pprof ./cmd/tandem
-//	TANDEM_PPROF_ADDR=127.0.0.1:6061 /tmp/tandem-pprof bench --spawn --server-bin /tmp/tandem-pprof ... &
+//	TANDEM_PPROF_ADDR=127.0.0.1:6061 go run ./cmd/tandem-bench --spawn --server-bin /tmp/tandem-pprof ... &
 //	curl -o server.prof 'http://127.0.0.1:6061/debug/pprof/profile?seconds=10'
 
 import (

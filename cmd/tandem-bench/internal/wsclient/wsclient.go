@@ -1,7 +1,6 @@
-package main
-
-// A lean WebSocket client (RFC 6455) for the latency generator: the generator's CPU is shared with
-// the server it measures, so its receive path must cost as little as possible per delivery.
+// Package wsclient is the load generator's WebSocket client (RFC 6455), lean because the
+// generator's CPU is shared with the server it measures, so its receive path must cost as little
+// as possible per delivery.
 //
 //   - Reads go into one buffer per connection: one read syscall brings in every frame the kernel
 //     holds, and frames are parsed in place, without a copy or an allocation (a message is a slice
@@ -13,6 +12,7 @@ package main
 //     ends the connection with its code.
 //
 // Only what the bench needs: binary messages from a server on 127.0.0.1.
+package wsclient
 
 import (
 	"bytes"
@@ -36,12 +36,12 @@ import (
 
 // WebSocket opcodes.
 const (
-	wsOpContinuation = 0x0
-	wsOpText         = 0x1
-	wsOpBinary       = 0x2
-	wsOpClose        = 0x8
-	wsOpPing         = 0x9
-	wsOpPong         = 0xa
+	OpContinuation = 0x0
+	OpText         = 0x1
+	OpBinary       = 0x2
+	OpClose        = 0x8
+	OpPing         = 0x9
+	OpPong         = 0xa
 )
 
 const (
@@ -53,8 +53,8 @@ const (
 
 var errWSProtocol = errors.New("bench: websocket protocol error")
 
-// wsConn is one client WebSocket. One goroutine reads (readMessage); any goroutine may write.
-type wsConn struct {
+// Conn is one client WebSocket. One goroutine reads (ReadMessage); any goroutine may write.
+type Conn struct {
 	nc net.Conn
 
 	// Reader side, owned by the reading goroutine.
@@ -69,9 +69,9 @@ type wsConn struct {
 	closed  bool   // close sent (under wmu)
 }
 
-// wsDial opens a WebSocket to rawURL (ws://host:port/path?query) and completes the upgrade. A
+// Dial opens a WebSocket to rawURL (ws://host:port/path?query) and completes the upgrade. A
 // refusal with an HTTP status is a *client.HandshakeError, as the tandem client reports it.
-func wsDial(ctx context.Context, rawURL string) (*wsConn, error) {
+func Dial(ctx context.Context, rawURL string) (*Conn, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "ws" || u.Host == "" {
 		return nil, fmt.Errorf("bench: websocket url %q: want ws://host:port/path", rawURL)
@@ -81,7 +81,7 @@ func wsDial(ctx context.Context, rawURL string) (*wsConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench: dial %s: %w", rawURL, err)
 	}
-	c := &wsConn{nc: nc, rbuf: make([]byte, wsReadBufBytes)}
+	c := &Conn{nc: nc, rbuf: make([]byte, wsReadBufBytes)}
 	var seed [8]byte
 	_, _ = rand.Read(seed[:])
 	c.maskRNG = binary.LittleEndian.Uint64(seed[:]) | 1
@@ -103,7 +103,7 @@ func wsDial(ctx context.Context, rawURL string) (*wsConn, error) {
 
 // handshake sends the upgrade request and reads the answer; bytes after the answer's headers stay
 // in the read buffer (the server may send its first frame in the same segment).
-func (c *wsConn) handshake(u *url.URL) error {
+func (c *Conn) handshake(u *url.URL) error {
 	var key [16]byte
 	_, _ = rand.Read(key[:])
 	k := base64.StdEncoding.EncodeToString(key[:])
@@ -203,7 +203,7 @@ func parseWSFrame(b []byte) (f wsFrame, n, need int, err error) {
 		}
 		hdr, size = 10, binary.BigEndian.Uint64(b[2:])
 	}
-	if f.op >= wsOpClose && (size > 125 || !f.fin) {
+	if f.op >= OpClose && (size > 125 || !f.fin) {
 		return f, 0, 0, fmt.Errorf("%w: control frame of %d bytes or fragmented", errWSProtocol, size)
 	}
 	if size > wsMaxMessage {
@@ -217,10 +217,10 @@ func parseWSFrame(b []byte) (f wsFrame, n, need int, err error) {
 	return f, total, 0, nil
 }
 
-// readMessage returns the next data message (binary or text). Its bytes are valid until the next
+// ReadMessage returns the next data message (binary or text). Its bytes are valid until the next
 // call. Pings are answered on the way; a close frame returns a *client.CloseError with its code,
 // the end of the stream one with client.CloseAbnormal, and a read after close client.ErrClosed.
-func (c *wsConn) readMessage() ([]byte, error) {
+func (c *Conn) ReadMessage() ([]byte, error) {
 	for {
 		f, n, need, err := parseWSFrame(c.rbuf[c.r:c.w])
 		if err != nil {
@@ -234,20 +234,20 @@ func (c *wsConn) readMessage() ([]byte, error) {
 		}
 		c.r += n
 		switch f.op {
-		case wsOpPing:
-			if err := c.writeFrame(wsOpPong, f.payload); err != nil {
+		case OpPing:
+			if err := c.writeFrame(OpPong, f.payload); err != nil {
 				return nil, err
 			}
-		case wsOpPong:
-		case wsOpClose:
+		case OpPong:
+		case OpClose:
 			ce := &client.CloseError{Code: 1005}
 			if len(f.payload) >= 2 {
 				ce.Code = protocol.CloseCode(binary.BigEndian.Uint16(f.payload))
 				ce.Message = string(f.payload[2:])
 			}
-			_ = c.writeFrame(wsOpClose, f.payload[:min(2, len(f.payload))])
+			_ = c.writeFrame(OpClose, f.payload[:min(2, len(f.payload))])
 			return nil, ce
-		case wsOpText, wsOpBinary:
+		case OpText, OpBinary:
 			if c.frag != nil {
 				return nil, fmt.Errorf("%w: new message inside a fragmented one", errWSProtocol)
 			}
@@ -255,7 +255,7 @@ func (c *wsConn) readMessage() ([]byte, error) {
 				return f.payload, nil
 			}
 			c.frag = append(make([]byte, 0, 2*len(f.payload)), f.payload...)
-		case wsOpContinuation:
+		case OpContinuation:
 			if c.frag == nil {
 				return nil, fmt.Errorf("%w: continuation without a message", errWSProtocol)
 			}
@@ -276,7 +276,7 @@ func (c *wsConn) readMessage() ([]byte, error) {
 
 // fill reads more bytes: it moves the unparsed tail to the front, grows the buffer if a frame of
 // need bytes does not fit, and does one read.
-func (c *wsConn) fill(need int) error {
+func (c *Conn) fill(need int) error {
 	if c.r > 0 {
 		c.w = copy(c.rbuf, c.rbuf[c.r:c.w])
 		c.r = 0
@@ -300,26 +300,26 @@ func (c *wsConn) fill(need int) error {
 	return nil
 }
 
-// writeMessage writes one binary message as one frame, in one write.
-func (c *wsConn) writeMessage(p []byte) error { return c.writeFrame(wsOpBinary, p) }
+// WriteMessage writes one binary message as one frame, in one write.
+func (c *Conn) WriteMessage(p []byte) error { return c.writeFrame(OpBinary, p) }
 
 // writeFrame writes one masked frame with the FIN bit set.
-func (c *wsConn) writeFrame(op byte, p []byte) error {
+func (c *Conn) writeFrame(op byte, p []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.closed && op != wsOpClose {
+	if c.closed && op != OpClose {
 		return client.ErrClosed
 	}
-	c.wbuf = appendWSFrame(c.wbuf[:0], op, p, c.nextMask())
+	c.wbuf = AppendFrame(c.wbuf[:0], op, p, c.nextMask())
 	if _, err := c.nc.Write(c.wbuf); err != nil {
 		return fmt.Errorf("bench: write: %w", err)
 	}
 	return nil
 }
 
-// writeBuilt writes a message whose payload build appends to the buffer it is given (so that a
+// WriteBuilt writes a message whose payload build appends to the buffer it is given (so that a
 // keystroke is encoded straight into the frame), as one binary frame.
-func (c *wsConn) writeBuilt(build func([]byte) []byte) error {
+func (c *Conn) WriteBuilt(build func([]byte) []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed {
@@ -332,7 +332,7 @@ func (c *wsConn) writeBuilt(build func([]byte) []byte) error {
 	p := b[room:]
 	start := room - wsHeaderLen(len(p))
 	key := c.nextMask()
-	putWSHeader(b[start:], wsOpBinary, len(p), key)
+	putWSHeader(b[start:], OpBinary, len(p), key)
 	maskBytes(p, key)
 	c.wbuf = b
 	if _, err := c.nc.Write(b[start:]); err != nil {
@@ -344,7 +344,7 @@ func (c *wsConn) writeBuilt(build func([]byte) []byte) error {
 // nextMask returns the next masking key (xorshift64: RFC 6455 asks for unpredictable keys against
 // cache poisoning by proxies, which has no object on a loopback benchmark; a varying key keeps the
 // server's unmasking honest).
-func (c *wsConn) nextMask() [4]byte {
+func (c *Conn) nextMask() [4]byte {
 	x := c.maskRNG
 	x ^= x << 13
 	x ^= x >> 7
@@ -389,8 +389,8 @@ func putWSHeader(h []byte, op byte, n int, key [4]byte) {
 	copy(h[i:i+4], key[:])
 }
 
-// appendWSFrame appends a masked client frame holding p to dst.
-func appendWSFrame(dst []byte, op byte, p []byte, key [4]byte) []byte {
+// AppendFrame appends a masked client frame holding p to dst.
+func AppendFrame(dst []byte, op byte, p []byte, key [4]byte) []byte {
 	hl := wsHeaderLen(len(p))
 	start := len(dst)
 	dst = append(dst, make([]byte, hl)...)
@@ -407,14 +407,18 @@ func maskBytes(b []byte, key [4]byte) {
 	}
 }
 
-// close sends a close frame (1000) and closes the socket; the reader then returns
+// NetConn returns the connection's socket, for a caller that writes raw bytes past the framing
+// (the partial-frame mode sends an unfinished frame and holds it).
+func (c *Conn) NetConn() net.Conn { return c.nc }
+
+// Close sends a close frame (1000) and closes the socket; the reader then returns
 // client.ErrClosed. It is idempotent.
-func (c *wsConn) close() {
+func (c *Conn) Close() {
 	c.wmu.Lock()
 	if !c.closed {
 		c.closed = true
 		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		c.wbuf = appendWSFrame(c.wbuf[:0], wsOpClose, []byte{0x03, 0xe8}, c.nextMask())
+		c.wbuf = AppendFrame(c.wbuf[:0], OpClose, []byte{0x03, 0xe8}, c.nextMask())
 		_, _ = c.nc.Write(c.wbuf)
 	}
 	c.wmu.Unlock()
