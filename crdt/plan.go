@@ -52,11 +52,13 @@ type queue struct {
 	start  uint64 // the client's clock before the plan
 	added  []*uop // the ops put into ops (some may have left since)
 	taken  []*uop // the ops of orig taken from ops
-	// lone, when not nil, is the queue's only op, an op of the update (not a
-	// copy) held out of ops while ops is empty: an update that is integrated
-	// at once, a keystroke, costs no tree and no copy. flush puts a copy of
-	// it into ops when a second op comes or when it has to wait.
-	lone *uop
+	// lone, when not empty, is the queue's ops: ops of one block of the
+	// update (not copies), ascending, held out of ops while ops is empty. An
+	// update that is integrated at once costs no tree and no copy, whether
+	// it is a keystroke or a whole history: its ops are taken from the
+	// block in order. flush puts copies of those left into ops when another
+	// block of the client comes or when they have to wait.
+	lone []uop
 	// kept is the number of ops at the start of added that are not the
 	// update's (a pending op trimmed); those after are, and their content is
 	// the update's until ownContent copies it.
@@ -72,16 +74,16 @@ type queue struct {
 // empty reports whether the queue has no op.
 func (q *queue) empty() bool {
 	if q.walking {
-		return len(q.walk) == 0 && q.lone == nil
+		return len(q.walk) == 0 && len(q.lone) == 0
 	}
-	return q.ops == nil && q.lone == nil
+	return q.ops == nil && len(q.lone) == 0
 }
 
 // first returns the first of the queue's ops (there is one).
 func (q *queue) first() *uop {
 	switch {
-	case q.lone != nil:
-		return q.lone
+	case len(q.lone) > 0:
+		return &q.lone[0]
 	case q.walking:
 		return q.walk[len(q.walk)-1].op
 	}
@@ -108,13 +110,16 @@ func (q *queue) stopWalk() {
 	}
 }
 
-// flush moves lone, if any, into ops as a copy (what waits in a pending set
-// must not point into the update).
+// flush moves the ops of lone, if any, into ops as copies (what waits in a
+// pending set must not point into the update).
 func (q *queue) flush() {
-	if q.lone != nil {
-		op := *q.lone
-		q.lone = nil
-		q.put(&op)
+	if len(q.lone) == 0 {
+		return
+	}
+	ops := slices.Clone(q.lone)
+	q.lone = nil
+	for i := range ops {
+		q.put(&ops[i])
 	}
 }
 
@@ -140,8 +145,8 @@ func (q *queue) put(op *uop) {
 
 // take removes the first of the queue's ops (there is one).
 func (q *queue) take() {
-	if q.lone != nil {
-		q.lone = nil
+	if len(q.lone) > 0 {
+		q.lone = q.lone[1:]
 		return
 	}
 	if q.walking {
@@ -223,8 +228,12 @@ func (d *Doc) plan(u *update) *plan {
 	for i := range u.blocks {
 		b := &u.blocks[i]
 		q := sc.touch(d, b.client)
+		if q.empty() && b.start() >= q.next {
+			q.lone = b.ops // a block the client's queue does not overlap
+			continue
+		}
 		for j := range b.ops {
-			q.addOp(&b.ops[j])
+			q.addOp(b.ops[j : j+1])
 		}
 	}
 	slices.Reverse(sc.work) // the update's clients in ascending order
@@ -700,15 +709,17 @@ func clearMap[K comparable, V any](m map[K]V) map[K]V {
 	return m
 }
 
-// addOp adds op to the queue unless its clocks are known: the parts already
-// integrated or already queued are dropped (the first one received wins). It
-// reports whether it added anything.
-func (q *queue) addOp(src *uop) bool {
+// addOp adds the op of one (an op of the update) to the queue unless its
+// clocks are known: the parts already integrated or already queued are
+// dropped (the first one received wins). It reports whether it added
+// anything.
+func (q *queue) addOp(one []uop) bool {
+	src := &one[0]
 	if src.end() <= q.next {
 		return false
 	}
 	if q.empty() && src.clock >= q.next {
-		q.lone = src
+		q.lone = one
 		return true
 	}
 	q.flush()

@@ -14,12 +14,16 @@
 // leaf found and its visible start) makes the next edit near the last one cost a
 // scan of one leaf.
 
+import { cpLength, cpToUtf16 } from './utf.js';
+
 /** TEXT, MAP and SKIP are the kinds of a client's clock-ordered entries. */
 export const TEXT = 0;
 export const MAP = 1;
 export const SKIP = 2;
 
 const LEAF_MAX = 64;
+// TAIL_MAX bounds the strings a piece holds apart (Piece.append).
+const TAIL_MAX = 1024;
 const NODE_MAX = 32;
 
 /**
@@ -89,7 +93,7 @@ export class Run {
     const ps = this.pieces;
     if (ps === null) this.pieces = [p, q];
     else if (ps[ps.length - 1] === p) ps.push(q);
-    else ps.splice(this.pieceIndex(p.clock) + 1, 0, q);
+    else insertAt(ps, this.pieceIndex(p.clock) + 1, q);
   }
 
   /**
@@ -98,7 +102,7 @@ export class Run {
    */
   drop(q) {
     const ps = /** @type {Piece[]} */ (this.pieces);
-    ps.splice(this.pieceIndex(q.clock), 1);
+    removeAt(ps, this.pieceIndex(q.clock));
   }
 
   /**
@@ -117,6 +121,33 @@ export class Run {
     }
     return lo;
   }
+}
+
+/**
+ * insertAt puts x at index i of a (0 <= i <= a.length), moving what follows
+ * up by one: unlike splice, it makes no array for the removed elements.
+ * @template T
+ * @param {T[]} a
+ * @param {number} i
+ * @param {T} x
+ */
+function insertAt(a, i, x) {
+  let j = a.length;
+  a.push(x);
+  for (; j > i; j--) a[j] = a[j - 1];
+  a[i] = x;
+}
+
+/**
+ * removeAt drops the element at index i of a, moving what follows down by one.
+ * @template T
+ * @param {T[]} a
+ * @param {number} i
+ */
+function removeAt(a, i) {
+  const n = a.length - 1;
+  for (let j = i; j < n; j++) a[j] = a[j + 1];
+  a.pop();
 }
 
 /** SkipEntry is a range of a client's clocks that carry nothing. */
@@ -147,7 +178,16 @@ export class Piece {
     this.client = run.client;
     this.clock = clock;
     this.len = len;
-    this.str = str;
+    /** The content, but for what tail holds. */
+    this.flat = str;
+    /**
+     * Text typed at the end of the piece and not yet joined to flat, in
+     * order: typing extends a piece a keystroke at a time, and joining once
+     * when the content is read makes one flat string instead of a chain of
+     * concatenations that the garbage collector copies and keeps.
+     * @type {string[] | null}
+     */
+    this.tail = null;
     this.deleted = deleted;
     /** @type {Node} */
     this.parent = /** @type {any} */ (null);
@@ -155,6 +195,54 @@ export class Piece {
     this.prev = null;
     /** @type {Piece | null} */
     this.next = null;
+  }
+
+  /** @returns {string} the content (UTF-16), '' once deleted */
+  get str() {
+    if (this.tail !== null) {
+      this.flat += this.tail.join('');
+      this.tail = null;
+    }
+    return this.flat;
+  }
+
+  set str(s) {
+    this.flat = s;
+    this.tail = null;
+  }
+
+  /**
+   * keep cuts the content to its first n code points (of len, its length
+   * before the cut; the caller sets the new length): a keystroke typed and
+   * then erased leaves tail without being joined.
+   * @param {number} len
+   * @param {number} n
+   */
+  keep(len, n) {
+    const t = this.tail;
+    if (t !== null) {
+      const last = t[t.length - 1];
+      if (last.length === len - n && cpLength(last) === len - n) {
+        if (t.length === 1) this.tail = null;
+        else t.pop();
+        return;
+      }
+    }
+    const s = this.str;
+    this.flat = s.slice(0, cpToUtf16(s, len, n));
+  }
+
+  /**
+   * append adds s at the end of the content (the caller adds its length).
+   * @param {string} s
+   */
+  append(s) {
+    if (this.tail === null) this.tail = [s];
+    else if (this.tail.length < TAIL_MAX) this.tail.push(s);
+    else {
+      this.flat += this.tail.join('') + s;
+      this.tail = null;
+    }
   }
 
   /** @returns {number} the visible length */
@@ -360,8 +448,7 @@ export class Seq {
       leaf = ref.parent;
       idx = leaf.kids.indexOf(ref) + 1;
     }
-    if (idx === leaf.kids.length) leaf.kids.push(p);
-    else leaf.kids.splice(idx, 0, p);
+    insertAt(leaf.kids, idx, p);
     p.parent = leaf;
     this.adjust(p, p.vis, p.len);
     if (leaf.kids.length > LEAF_MAX) this.splitNode(leaf);
@@ -382,8 +469,7 @@ export class Seq {
     const leaf = p.parent;
     const kids = leaf.kids;
     const idx = kids.indexOf(p) + 1;
-    if (idx === kids.length) kids.push(q);
-    else kids.splice(idx, 0, q);
+    insertAt(kids, idx, q);
     q.parent = leaf;
     if (kids.length > LEAF_MAX) this.splitNode(leaf);
   }
@@ -399,7 +485,7 @@ export class Seq {
     if (p.next !== null) p.next.prev = p.prev;
     else this.last = p.prev;
     const kids = p.parent.kids;
-    kids.splice(kids.indexOf(p), 1);
+    removeAt(kids, kids.indexOf(p));
   }
 
   /**
@@ -438,7 +524,7 @@ export class Seq {
       return;
     }
     sib.parent = parent;
-    parent.kids.splice(parent.kids.indexOf(node) + 1, 0, sib);
+    insertAt(parent.kids, parent.kids.indexOf(node) + 1, sib);
     if (parent.kids.length > NODE_MAX) this.splitNode(parent);
   }
 

@@ -163,7 +163,7 @@ export class TextState {
         me.next += n;
         if (!left.deleted) {
           left.len += n;
-          left.str += str;
+          left.append(str);
           seq.adjust(left, n, n);
           return;
         }
@@ -209,6 +209,35 @@ export class TextState {
       if (p.deleted) {
         p = p.next;
         continue;
+      }
+      // Deleting the end of p next to deleted items that continue it
+      // (backspacing), or its start next to deleted items it continues:
+      // those take the items over, which is what splitting p and merging
+      // the deleted part comes to, without a new piece.
+      const q = off > 0 && off + rem >= p.len ? p.next : off === 0 && rem < p.len ? p.prev : null;
+      if (q !== null && q.deleted && q.run === p.run && q.parent === p.parent) {
+        if (off > 0 && q.clock === p.clock + p.len) {
+          const k = p.len - off;
+          record(p.client, p.clock + off, k);
+          p.keep(p.len, off);
+          p.len = off;
+          q.clock -= k;
+          q.len += k;
+          seq.adjust(p, -k, 0);
+          rem -= k;
+          p = q.next;
+          off = 0;
+          continue;
+        }
+        if (off === 0 && q.clock + q.len === p.clock) {
+          record(p.client, p.clock, rem);
+          p.str = p.str.slice(cpToUtf16(p.str, p.len, rem));
+          p.clock += rem;
+          p.len -= rem;
+          q.len += rem;
+          seq.adjust(p, -rem, 0);
+          return;
+        }
       }
       if (off > 0) {
         p = this.split(p, off);

@@ -503,6 +503,18 @@ export function addRange(r, start, end) {
     if (r[2 * k + 1] > t) t = r[2 * k + 1];
     k++;
   }
-  r.splice(2 * j, 2 * (k - j), s, t);
+  // Ranges j..k-1 become [s, t), in place (splice would make an array of
+  // the removed ranges on every call).
+  const gone = k - j;
+  if (gone === 0) {
+    r.push(0, 0);
+    for (let i = n + 1; i >= 2 * j + 2; i--) r[i] = r[i - 2];
+  } else if (gone > 1) {
+    const gap = 2 * (gone - 1);
+    for (let i = 2 * j + 2; i + gap < n; i++) r[i] = r[i + gap];
+    r.length = n - gap;
+  }
+  r[2 * j] = s;
+  r[2 * j + 1] = t;
   return r;
 }
