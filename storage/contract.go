@@ -291,6 +291,8 @@ func (m contractMeta) set(ctx context.Context, what, key string, value []byte, c
 	if len(value)+8 > MaxValueBytes {
 		return 0, fmt.Errorf("storage: %s: %w: %d bytes (max %d)", what, ErrTooLarge, len(value), MaxValueBytes-8)
 	}
+	// The stored form is built now: the caller may reuse value once a canceled call returns.
+	stored := append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(value)), 0), value...)
 	var rev uint64
 	err := m.c.write(ctx, what, len(value), func(cb *bolt.Bucket) error {
 		mb, err := cb.CreateBucketIfNotExists(bucketCMeta)
@@ -303,7 +305,8 @@ func (m contractMeta) set(ctx context.Context, what, key string, value []byte, c
 		if rev, err = next(cb, keyCRevision); err != nil {
 			return err
 		}
-		return mb.Put([]byte(key), append(binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(value)), rev), value...))
+		binary.BigEndian.PutUint64(stored, rev)
+		return mb.Put([]byte(key), stored)
 	})
 	if err != nil {
 		return 0, err

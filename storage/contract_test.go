@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -23,7 +24,7 @@ func TestContractConformance(t *testing.T) {
 func TestContractDurable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	s, _ := openTest(t, Options{})
+	s, path := openTest(t, Options{})
 	set := s.Contract()
 	docs := backend.NewDocs(set, nil)
 	m, err := docs.Open(ctx, "doc.one")
@@ -77,6 +78,26 @@ func TestContractDurable(t *testing.T) {
 	}
 	if ids, err := docs.List(ctx); err != nil || !slices.Equal(ids, []string{"doc.one"}) {
 		t.Errorf("List after reopen = %q, %v; want [doc.one]", ids, err)
+	}
+	want, err = docs.Load(ctx, "doc.one")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+
+	// CompactFile copies the contract's buckets too.
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	dst := filepath.Join(t.TempDir(), "compact.db")
+	if _, _, err := CompactFile(path, dst, 0); err != nil {
+		t.Fatalf("CompactFile: %v", err)
+	}
+	c := mustOpen(t, dst, Options{})
+	got, err = backend.NewDocs(c.Contract(), nil).Load(ctx, "doc.one")
+	if err != nil || string(got.Snapshot) != "ab" || !slices.EqualFunc(got.Entries, want.Entries, func(a, b backend.Entry) bool {
+		return a.Seq == b.Seq && string(a.Data) == string(b.Data)
+	}) {
+		t.Errorf("Load from the compacted file = %+v, %v; want %+v", got, err, want)
 	}
 }
 
