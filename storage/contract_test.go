@@ -144,3 +144,38 @@ func TestContractAfterClose(t *testing.T) {
 		t.Errorf("Create after Close: %v; want ErrClosed", err)
 	}
 }
+
+// TestContractSharesGroupCommit checks that the contract's writes join the appends' group commit:
+// an append and a contract write queued together commit in one transaction, and a refused
+// compare-and-set in that transaction fails alone.
+func TestContractSharesGroupCommit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// The writer waits (up to an hour) until it holds three writes, then commits them together.
+	s, _ := openTest(t, Options{MaxBatch: 3, MaxBatchDelay: time.Hour, NoSync: true})
+	set := s.Contract()
+	appended := make(chan error, 1)
+	s.Append("plain", []byte("p"), func(_ uint64, err error) { appended <- err })
+	created := make(chan error, 1)
+	go func() {
+		_, err := set.Meta.Create(ctx, "test.a", []byte("1"))
+		created <- err
+	}()
+	// The Update refers to a revision the key never had, whether it commits before or after the
+	// Create: refused either way.
+	if _, err := set.Meta.Update(ctx, "test.a", []byte("2"), 12345); !errors.Is(err, backend.ErrConflict) {
+		t.Errorf("Update at a revision the key never had: %v; want ErrConflict", err)
+	}
+	if err := <-appended; err != nil {
+		t.Errorf("Append: %v", err)
+	}
+	if err := <-created; err != nil {
+		t.Errorf("Create: %v", err)
+	}
+	if st := s.Stats(); st.Commits != 1 || st.Appends != 1 || st.Ops != 1 || st.FailedCommits != 0 {
+		t.Errorf("Stats = %+v; want one commit holding the append and the create", st)
+	}
+	if v, _, err := set.Meta.Get(ctx, "test.a"); err != nil || string(v) != "1" {
+		t.Errorf("Get = %q, %v; want \"1\"", v, err)
+	}
+}
