@@ -5,12 +5,14 @@
 //
 // Storage is bytes in, bytes out. It knows nothing of CRDTs, frames or connections: the document
 // actor decides what a snapshot is (it encodes one through crdt) and when to compact; storage swaps
-// the bytes atomically. It imports none of tandem's packages, only bbolt, and must stay that way: an
-// edge to crdt would be recorded here, with its reason.
+// the bytes atomically. Of tandem's packages it imports only storage/backend (the storage
+// contract, standard library only), and of others only bbolt, and must stay that way: an edge to
+// crdt would be recorded here, with its reason.
 //
 // # Layout
 //
-// The file holds two top-level buckets:
+// The file holds two top-level buckets, and a third once the storage contract has written
+// (below):
 //
 //	meta                    "schema" -> 8-byte big-endian SchemaVersion
 //	                        ("migrating" while Open moves an older file to this layout)
@@ -21,6 +23,14 @@
 //	                        8-byte big-endian chunk index -> 32 KiB of it (the last chunk shorter)
 //	    log                 8-byte big-endian sequence number -> one appended entry
 //	    kv                  the caller's metadata key -> value (PutDocMeta)
+//	contract                the storage contract's stores (Contract, contract.go)
+//	  "position"            8-byte big-endian: the last log position handed out, for all logs
+//	  "revision"            8-byte big-endian: the last metadata revision handed out
+//	  logs
+//	    <key>.<epoch>       one bucket per log (backend.Key of the document ID, the epoch):
+//	                        8-byte big-endian position -> one appended entry
+//	  blobs                 snapshot name -> the whole blob
+//	  meta                  metadata key -> 8-byte big-endian revision, then the value
 //
 // Sequence numbers are per document, start at 1 and have no gap. Big-endian keys make byte order
 // numeric order, so the log reads in order and compaction deletes a prefix. Open creates the layout in
@@ -31,6 +41,20 @@
 //
 // The invariants, checked by Check: the log holds exactly the entries SnapshotSeq+1 .. LastSeq; the
 // counts in Meta match the log and the snapshot; a snapshot is stored exactly when Meta.HasSnapshot.
+//
+// # The storage contract
+//
+// Contract returns the store as storage/backend's Log, Snapshots and Meta, which backend.Docs
+// composes into documents with epochs, compare-and-set compaction and deletion, and client-ID
+// bindings; it passes the conformance suite (storagetest.Run, TestContractConformance) with a
+// real file, and TestContractDurable reopens the file to show that what was acknowledged stays.
+// Its writes join the group commit as folded writes (a refused compare-and-set fails alone), and
+// its reads run in read-only transactions. Its buckets are apart from the documents above: a
+// document written through Append is not seen through Contract, nor the reverse. The server does
+// not use Contract yet; it still calls Append, Load, Compact and Delete. Moving the server onto
+// the contract (and so onto any backend, JetStream included) is the next step, and with it the
+// question of moving existing files' documents into the contract's buckets. Check does not read
+// the contract's buckets, and snapshots there are one value each, not chunks.
 //
 // # Durability contract
 //

@@ -152,7 +152,8 @@ type Stats struct {
 	Appends uint64
 	// FailedAppends counts appends whose done got an error.
 	FailedAppends uint64
-	// Ops counts other committed writes: compactions, deletions and metadata puts.
+	// Ops counts other committed writes: compactions, deletions, metadata puts and the storage
+	// contract's writes (Contract).
 	Ops uint64
 	// MaxBatch is the largest number of appends committed in one transaction.
 	MaxBatch int

@@ -203,6 +203,9 @@ type batchTx struct {
 	docs *bolt.Bucket
 	now  time.Time
 	open map[string]*docWriter
+	// changed is set by a folded write that changed the file outside the documents (the storage
+	// contract's buckets, contract.go), so that the transaction commits.
+	changed bool
 }
 
 // doc returns docID's writer in this transaction, opening (or creating) the document the first
@@ -330,7 +333,7 @@ func (s *Store) commitAppends(batch []*request) {
 			d.meta.LogBytes += int64(len(r.data))
 			seqs[i] = d.meta.LastSeq
 		}
-		if len(b.open) == 0 {
+		if len(b.open) == 0 && !b.changed {
 			return errNoChange // only refused or empty writes: no commit, no fsync
 		}
 		for id, d := range b.open {

@@ -5,8 +5,8 @@
 // # What it owns, and what it imports
 //
 // It imports only the standard library. A backend implements Log, Snapshots and Meta
-// (storage/jetstream does it over NATS JetStream; the bbolt store in storage can do it over its
-// buckets) and passes the conformance suite in storage/storagetest. Entries and blobs are opaque
+// (storage/jetstream does it over NATS JetStream; the bbolt store does it over buckets of its own,
+// storage.Store.Contract) and passes the conformance suite in storage/storagetest. Entries and blobs are opaque
 // bytes, as everywhere in storage: the document actor decides what a snapshot is.
 //
 // # Keys and names

@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -96,5 +97,34 @@ func BenchmarkRead(b *testing.B) {
 		if err != nil || len(es) != 1000 {
 			b.Fatalf("Read = %d entries, %v; want 1000", len(es), err)
 		}
+	}
+}
+
+// BenchmarkSnapshotGet reads a 3.2 MB snapshot (25 chunks) from R3: through Snapshots.Get (each
+// chunk from the stream's leader), and, to compare, through the object store's own Get (an ordered
+// consumer, which may read a lagging replica: Snapshots.Get's comment).
+func BenchmarkSnapshotGet(b *testing.B) {
+	_, js := connect(b)
+	bk := openBackend(b, js, testPrefix(b))
+	ctx := context.Background()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 200_000)
+	if err := (*Snapshots)(bk).Put(ctx, "k/1/1-x", big); err != nil {
+		b.Fatalf("Put: %v", err)
+	}
+	for _, bc := range []struct {
+		name string
+		get  func() ([]byte, error)
+	}{
+		{"leader", func() ([]byte, error) { return (*Snapshots)(bk).Get(ctx, "k/1/1-x") }},
+		{"objectstore", func() ([]byte, error) { return bk.obs.GetBytes(ctx, "k/1/1-x") }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(big)))
+			for b.Loop() {
+				if got, err := bc.get(); err != nil || len(got) != len(big) {
+					b.Fatalf("Get = %d bytes, %v", len(got), err)
+				}
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package jetstream
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -43,6 +44,9 @@ type Backend struct {
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
 	obs    jetstream.ObjectStore
+	// objects is the object store's stream, read through its leader: Snapshots.Get reads the
+	// chunks from it one request each.
+	objects jetstream.Stream
 }
 
 // Open creates the resources that cfg names, or checks and updates the existing ones (so that
@@ -92,7 +96,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, er
 	} else if err != nil {
 		return nil, fmt.Errorf("jetstream: kv %s: %w", bucket, err)
 	}
-	if b.kv, err = leaderReads(ctx, js, "KV_"+bucket, func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) }); err != nil {
+	if b.kv, _, err = leaderReads(ctx, js, "KV_"+bucket, func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) }); err != nil {
 		return nil, err
 	}
 	objects := cfg.Prefix + "_snapshots"
@@ -107,7 +111,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, er
 	} else if err != nil {
 		return nil, fmt.Errorf("jetstream: object store %s: %w", objects, err)
 	}
-	if b.obs, err = leaderReads(ctx, js, "OBJ_"+objects, func() (jetstream.ObjectStore, error) { return js.ObjectStore(ctx, objects) }); err != nil {
+	if b.obs, b.objects, err = leaderReads(ctx, js, "OBJ_"+objects, func() (jetstream.ObjectStore, error) { return js.ObjectStore(ctx, objects) }); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -119,32 +123,34 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, er
 // that lags, and a compare-and-set decided on a stale read, or a cold load checked against one,
 // would be wrong. A node opening the bucket for the first time at the same moment may turn direct
 // gets on again (nats.go's create does), so the stream is checked again after the handle is made.
-func leaderReads[H any](ctx context.Context, js jetstream.JetStream, name string, handle func() (H, error)) (H, error) {
+// It also returns a handle of the stream itself made while direct gets are off, whose message
+// gets therefore go to the leader.
+func leaderReads[H any](ctx context.Context, js jetstream.JetStream, name string, handle func() (H, error)) (H, jetstream.Stream, error) {
 	var zero H
 	for range 10 {
 		s, err := js.Stream(ctx, name)
 		if err != nil {
-			return zero, fmt.Errorf("jetstream: stream %s: %w", name, err)
+			return zero, nil, fmt.Errorf("jetstream: stream %s: %w", name, err)
 		}
 		if cfg := s.CachedInfo().Config; cfg.AllowDirect {
 			cfg.AllowDirect = false
 			if _, err := js.UpdateStream(ctx, cfg); err != nil {
-				return zero, fmt.Errorf("jetstream: stream %s: turn direct gets off: %w", name, err)
+				return zero, nil, fmt.Errorf("jetstream: stream %s: turn direct gets off: %w", name, err)
 			}
 		}
 		h, err := handle()
 		if err != nil {
-			return zero, fmt.Errorf("jetstream: %s: %w", name, err)
+			return zero, nil, fmt.Errorf("jetstream: %s: %w", name, err)
 		}
-		info, err := js.Stream(ctx, name)
+		stream, err := js.Stream(ctx, name)
 		if err != nil {
-			return zero, fmt.Errorf("jetstream: stream %s: %w", name, err)
+			return zero, nil, fmt.Errorf("jetstream: stream %s: %w", name, err)
 		}
-		if !info.CachedInfo().Config.AllowDirect {
-			return h, nil
+		if !stream.CachedInfo().Config.AllowDirect {
+			return h, stream, nil
 		}
 	}
-	return zero, fmt.Errorf("jetstream: stream %s: direct gets keep being turned on", name)
+	return zero, nil, fmt.Errorf("jetstream: stream %s: direct gets keep being turned on", name)
 }
 
 // Set returns b as the three stores of the storage contract.
@@ -375,17 +381,59 @@ func (s *Snapshots) Put(ctx context.Context, name string, data []byte) error {
 	return nil
 }
 
-// Get returns the blob stored under name, or backend.ErrNotFound.
+// Get returns the blob stored under name, or backend.ErrNotFound. It reads the object's
+// description and then its chunks from the leader of the object store's stream, one request a
+// chunk, and checks their number, size and SHA-256 digest against the description.
+//
+// It does not use the object store's own Get: that reads the chunks through an ordered consumer,
+// which the server places on any replica of the stream, and a replica that has not yet stored
+// every chunk of a fresh Put (it was down, or is catching up) delivers what it has and reports
+// nothing pending, so the read ends early and fails its digest check ("received a corrupt
+// object") although the object is whole on a quorum. TestSnapshotGetWhileReplicaCatchesUp shows
+// it.
 func (s *Snapshots) Get(ctx context.Context, name string) ([]byte, error) {
-	data, err := s.obs.GetBytes(ctx, name)
+	info, err := s.obs.GetInfo(ctx, name)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return nil, fmt.Errorf("jetstream: snapshot %s: %w", name, backend.ErrNotFound)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: get snapshot %s: %w", name, err)
 	}
+	if info.Size > MaxSnapshotBytes {
+		return nil, fmt.Errorf("jetstream: get snapshot %s: %d bytes, more than %d", name, info.Size, MaxSnapshotBytes)
+	}
+	// The chunks' subject: ADR-20, the object store's layout ($O.<bucket>.C.<object NUID>).
+	subj := "$O." + info.Bucket + ".C." + info.NUID
+	data := make([]byte, 0, info.Size)
+	h := sha256.New()
+	seq := uint64(1)
+	for range info.Chunks {
+		m, err := s.objects.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subj))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			// Deleted (and its chunks purged) while it was read.
+			return nil, fmt.Errorf("jetstream: snapshot %s: chunks gone while reading: %w", name, backend.ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jetstream: get snapshot %s: chunk at %d: %w", name, seq, err)
+		}
+		data = append(data, m.Data...)
+		h.Write(m.Data)
+		seq = m.Sequence + 1
+	}
+	want, err := jetstream.DecodeObjectDigest(info.Digest)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: get snapshot %s: %w", name, err)
+	}
+	if uint64(len(data)) != info.Size || !bytes.Equal(h.Sum(nil), want) {
+		return nil, fmt.Errorf("jetstream: get snapshot %s: %d bytes in %d chunks, digest mismatch: %w",
+			name, len(data), info.Chunks, jetstream.ErrDigestMismatch)
+	}
 	return data, nil
 }
+
+// MaxSnapshotBytes bounds the size of a snapshot Get accepts from an object's description, so that
+// a corrupt description cannot make it allocate without bound.
+const MaxSnapshotBytes = 1 << 32
 
 // Delete removes the blob stored under name.
 func (s *Snapshots) Delete(ctx context.Context, name string) error {
