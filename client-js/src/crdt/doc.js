@@ -129,6 +129,8 @@ export class Doc {
     this._bound = new Bound();
     /** @type {Uint8Array | null | undefined} the pending buffer, encoded (null when empty, undefined until asked for) */
     this._pendingEnc = null;
+    /** how many applies changed the pending set */
+    this._pendingVer = 0;
     this._maxPending = maxPendingBytes > 0 ? maxPendingBytes : DEFAULT_MAX_PENDING_BYTES;
     /** this client's clock at the last takeUpdate */
     this._taken = 0;
@@ -194,6 +196,16 @@ export class Doc {
   pendingBytes() {
     const p = this._pendingEncoded();
     return p === null ? 0 : p.length;
+  }
+
+  /**
+   * pendingVersion returns a number that changes whenever the pending buffer
+   * does (an apply that added or took pending units or ranges): a cheap way to
+   * tell whether an apply left it as it was, where pendingBytes encodes it.
+   * @returns {number}
+   */
+  pendingVersion() {
+    return this._pendingVer;
   }
 
   /**
@@ -308,6 +320,7 @@ export class Doc {
     this._waitOf = n._waitOf;
     this._bound = n._bound;
     this._pendingEnc = n._pendingEnc;
+    this._pendingVer++;
     this._taken = this._next(this._id);
     return log.result();
   }
@@ -639,7 +652,9 @@ export class Doc {
     const myNext = me === undefined ? 0 : me.next;
     for (const op of order) this._integrate(op, log);
     for (const [client, r] of nowDs) this._deleteRanges(client, r, log);
+    let changed = false;
     for (const [client, lane] of lanes) {
+      if (lane.cur.taken > 0 || lane.fi < lane.fresh.length) changed = true;
       let q = this._pq.get(client);
       if (q !== undefined) q.dropFront(lane.cur.taken);
       if (lane.fi < lane.fresh.length) {
@@ -649,6 +664,7 @@ export class Doc {
       if (q !== undefined && q.size === 0) this._pq.delete(client);
     }
     for (const [client, st] of dsSteps) {
+      if (st.k > 0 || st.split !== -1 || st.add.length > 0) changed = true;
       const r = restRanges(this._pds.get(client), st, false);
       if (r.length === 0) this._pds.delete(client);
       else this._pds.set(client, r);
@@ -658,7 +674,10 @@ export class Doc {
     } else {
       this._bound = this._recount();
     }
-    this._pendingEnc = enc;
+    if (changed) {
+      this._pendingEnc = enc;
+      this._pendingVer++;
+    }
     if (this._taken === myNext) this._taken = this._next(this._id);
     return log.result();
   }

@@ -2,7 +2,7 @@
 // concurrently, text, deletions and map keys) applied in reverse, shuffled and
 // duplicated orders lead to the same text, state vector, snapshot and update
 // bytes as in-order application; after every apply the pending bound is at
-// least the pending size, and an update refused for the pending limit changes
+// least the pending size and the pending version moved if the buffer did, and an update refused for the pending limit changes
 // nothing. TANDEM_SEEDS=N runs N seeds.
 
 import { test } from 'node:test';
@@ -80,8 +80,14 @@ function state(d) {
  */
 function applyAll(updates, msg) {
   const d = new Doc(1);
+  let enc = '';
   for (const u of updates) {
+    const ver = d.pendingVersion();
     d.apply(u);
+    const p = d._pendingEncoded();
+    const now = p === null ? '' : hex(p);
+    if (now !== enc) assert.notEqual(d.pendingVersion(), ver, `${msg}: the pending buffer changed, its version did not`);
+    enc = now;
     assert.ok(d._bound.value() >= d.pendingBytes(), `${msg}: bound ${d._bound.value()} under the pending size ${d.pendingBytes()}`);
   }
   return d;
