@@ -1,10 +1,12 @@
 // @ts-check
 // The pending set's structures (docs/crdt.md 1.6): per client, the ops that
-// wait, in a chunked sorted list (O(log n) to find, insert or cut from the
-// front, chunk splits aside); per origin client, the clients whose first
-// pending op waits for one of its clocks, in a binary heap by clock; and the
-// size bounds that let an Apply decide against maxPendingBytes without
-// encoding the pending set while it is far under the limit.
+// wait, in a sorted list of chunks of at most 64 (O(log n) to find, insert
+// or cut from the front, but for moving the array of chunks, n/64 entries,
+// when a chunk splits or whole chunks are cut off); per origin client, the
+// clients whose next pending op waits for one of its clocks, in a binary
+// heap by clock; and the size bound that lets an apply decide against
+// maxPendingBytes without encoding the pending set while it is far under the
+// limit.
 
 import { TEXT, MAP } from './seq.js';
 import { utf8Length } from './utf.js';
