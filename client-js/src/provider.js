@@ -846,7 +846,7 @@ export class Provider extends Emitter {
 
   /** #fingerprint summarises the replica's state vector and pending buffer, to detect changes. */
   #fingerprint() {
-    let f = `${this.doc.pendingBytes()}`;
+    let f = `${this.doc.pendingVersion()}`;
     for (const [client, clock] of this.doc.stateVector()) f += `,${client}:${clock}`;
     return f;
   }

@@ -17,6 +17,7 @@ import { validClient } from './statevector.js';
 import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
 import { encodeSnapshot, decodeSnapshot, snapshotToUpdate, loadSnapshot, FORMAT_SNAPSHOT, FORMAT_SNAPSHOT_V1 } from './snapshot.js';
 import { Text, MapRoot } from './handles.js';
+import { OpQueue, Cursor, WaitHeap, Bound, rangeBound } from './pending.js';
 
 /** DEFAULT_MAX_PENDING_BYTES bounds the pending buffer when no other bound is given. */
 export const DEFAULT_MAX_PENDING_BYTES = 8 << 20;
@@ -28,6 +29,25 @@ export const DEFAULT_MAX_PENDING_BYTES = 8 << 20;
  * @typedef {import('./relpos.js').RelPos} RelPos
  * @typedef {import('./statevector.js').StateVector} StateVector
  * @typedef {Run | Assign | SkipEntry} Entry
+ * @typedef {import('./pending.js').Wait} Wait
+ */
+
+/**
+ * Lane is how far a plan took one client's ops: its pending ops through cur,
+ * its fresh ops (those of the update neither integrated nor pending) up to fi.
+ * @typedef {{cur: Cursor, fresh: Op[], fi: number}} Lane
+ */
+
+/**
+ * DsStep is what a plan does to one client's pending delete ranges: the first
+ * k apply, the next one is cut to start at split (unless -1), add are added.
+ * @typedef {{k: number, split: number, add: number[]}} DsStep
+ */
+
+/**
+ * Undo records what a plan changed in the waits: the waits it took out of
+ * the heaps, and each waiter's previous wait.
+ * @typedef {{popped: Wait[], waitOf: [number, Wait | undefined][]}} Undo
  */
 
 /**
@@ -97,10 +117,20 @@ export class Doc {
     this._texts = new Map();
     /** @type {Map<string, MapState>} */
     this._maps = new Map();
-    /** @type {Update} units and delete ranges waiting for their dependencies */
-    this._pending = { ops: new Map(), ds: new Map() };
-    /** @type {Uint8Array | null} the pending buffer, encoded (null when empty) */
-    this._pendingBytes = null;
+    /** @type {Map<number, OpQueue>} per client, the units waiting for their dependencies */
+    this._pq = new Map();
+    /** @type {DeleteSet} per client, the delete ranges waiting for their units */
+    this._pds = new Map();
+    /** @type {Map<number, WaitHeap>} per client, the clients whose next pending op waits for one of its clocks */
+    this._waits = new Map();
+    /** @type {Map<number, Wait>} per client, the wait its next pending op is in (the one current) */
+    this._waitOf = new Map();
+    /** upper bound of the pending buffer's encoded size, in O(1) per op or range */
+    this._bound = new Bound();
+    /** @type {Uint8Array | null | undefined} the pending buffer, encoded (null when empty, undefined until asked for) */
+    this._pendingEnc = null;
+    /** how many applies changed the pending set */
+    this._pendingVer = 0;
     this._maxPending = maxPendingBytes > 0 ? maxPendingBytes : DEFAULT_MAX_PENDING_BYTES;
     /** this client's clock at the last takeUpdate */
     this._taken = 0;
@@ -164,7 +194,18 @@ export class Doc {
 
   /** @returns {number} the encoded size in bytes of the pending buffer (0 when empty) */
   pendingBytes() {
-    return this._pendingBytes === null ? 0 : this._pendingBytes.length;
+    const p = this._pendingEncoded();
+    return p === null ? 0 : p.length;
+  }
+
+  /**
+   * pendingVersion returns a number that changes whenever the pending buffer
+   * does (an apply that added or took pending units or ranges): a cheap way to
+   * tell whether an apply left it as it was, where pendingBytes encodes it.
+   * @returns {number}
+   */
+  pendingVersion() {
+    return this._pendingVer;
   }
 
   /**
@@ -273,15 +314,20 @@ export class Doc {
     this._clients = n._clients;
     this._texts = n._texts;
     this._maps = n._maps;
-    this._pending = n._pending;
-    this._pendingBytes = n._pendingBytes;
+    this._pq = n._pq;
+    this._pds = n._pds;
+    this._waits = n._waits;
+    this._waitOf = n._waitOf;
+    this._bound = n._bound;
+    this._pendingEnc = n._pendingEnc;
+    this._pendingVer++;
     this._taken = this._next(this._id);
     return log.result();
   }
 
   /** @returns {boolean} whether nothing is integrated and nothing pending */
   _isEmpty() {
-    if (this._pendingBytes !== null) return false;
+    if (this._bound.entries !== 0) return false;
     for (const cs of this._clients.values()) if (cs.next > 0) return false;
     return true;
   }
@@ -508,44 +554,97 @@ export class Doc {
   /**
    * _applyUpdate checks u against the document, works out what integrates now
    * and what waits, refuses it if the pending buffer would overflow, and only
-   * then changes the document.
+   * then changes the document. It visits the clients u names and those whose
+   * waits the integrated ops release, never the whole pending set.
    * @param {Update} u
    * @returns {Change[]}
    */
   _applyUpdate(u) {
     this._validate(u);
-    const merged = this._mergePending(u.ops);
+    const fresh = this._fresh(u.ops);
     /** @type {Map<number, number>} */
     const vsv = new Map();
-    const order = this._plan(merged, vsv);
-    /** @type {Map<number, Op[]>} */
-    const restOps = new Map();
-    for (const [client, list] of merged) {
-      const v = vsv.get(client) ?? this._next(client);
-      const i = firstAtOrAbove(list, v);
-      if (i < list.length) restOps.set(client, i === 0 ? list : list.slice(i));
+    /** @type {Map<number, Lane>} */
+    const lanes = new Map();
+    /** @type {Undo} */
+    const undo = { popped: [], waitOf: [] };
+    const order = this._plan(fresh, vsv, lanes, undo);
+    const at = (/** @type {number} */ c) => vsv.get(c) ?? this._next(c);
+    // The bound after this update: ops taken out, ops left to wait counted in.
+    const bound = this._bound.clone();
+    for (const lane of lanes.values()) {
+      if (lane.cur.taken > 0) {
+        const c = new Cursor(lane.cur.q);
+        for (let i = 0; i < lane.cur.taken; i++) {
+          bound.addOp(/** @type {Op} */ (c.peek()), -1);
+          c.next();
+        }
+      }
+      for (let i = lane.fi; i < lane.fresh.length; i++) bound.addOp(lane.fresh[i], 1);
     }
-    // Delete ranges: those below the new state vector apply, the rest wait.
+    // Delete ranges below the new state vector apply, the rest wait. Only the
+    // clients u deletes from and those whose clock moved are looked at.
     /** @type {DeleteSet} */
     const nowDs = new Map();
-    /** @type {DeleteSet} */
-    const restDs = new Map();
-    const dsClients = new Set([...this._pending.ds.keys(), ...u.ds.keys()]);
+    /** @type {Map<number, DsStep>} */
+    const dsSteps = new Map();
+    /** @type {Set<number>} */
+    const dsClients = new Set(u.ds.keys());
+    for (const c of vsv.keys()) if (this._pds.has(c)) dsClients.add(c);
     for (const client of dsClients) {
-      const v = vsv.get(client) ?? this._next(client);
-      for (const r of [this._pending.ds.get(client), u.ds.get(client)]) {
-        if (r === undefined) continue;
+      const v = at(client);
+      const p = this._pds.get(client);
+      let k = 0;
+      let split = -1;
+      if (p !== undefined) {
+        let lo = 0;
+        let hi = p.length >>> 1;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (p[2 * mid + 1] <= v) lo = mid + 1;
+          else hi = mid;
+        }
+        k = lo;
+        for (let i = 0; i < k; i++) {
+          addTo(nowDs, client, p[2 * i], p[2 * i + 1]);
+          bound.fixed -= rangeBound(p[2 * i], p[2 * i + 1]);
+        }
+        if (2 * k < p.length && p[2 * k] < v) {
+          addTo(nowDs, client, p[2 * k], v);
+          bound.fixed += rangeBound(v, p[2 * k + 1]) - rangeBound(p[2 * k], p[2 * k + 1]);
+          split = v;
+        }
+      }
+      /** @type {number[]} */
+      const add = [];
+      const r = u.ds.get(client);
+      if (r !== undefined) {
         for (let j = 0; j < r.length; j += 2) {
           const s = r[j];
           const e = r[j + 1];
           if (s < v) addTo(nowDs, client, s, Math.min(e, v));
-          if (e > v) addTo(restDs, client, Math.max(s, v), e);
+          if (e > v) {
+            add.push(Math.max(s, v), e);
+            bound.fixed += rangeBound(Math.max(s, v), e);
+          }
         }
       }
+      const had = p !== undefined;
+      const has = (p !== undefined && 2 * k < p.length) || add.length > 0;
+      if (had && !has) bound.addDsClient(client, -1);
+      else if (!had && has) bound.addDsClient(client, 1);
+      dsSteps.set(client, { k, split, add });
     }
-    const pendingBytes = restOps.size === 0 && restDs.size === 0 ? null : encodeUpdate(restOps, restDs);
-    if (pendingBytes !== null && pendingBytes.length > this._maxPending) {
-      throw new CrdtError('pending-overflow', `pending buffer would hold ${pendingBytes.length} bytes, more than ${this._maxPending}`);
+    // The bound decides while it is under the limit; above it, the pending set
+    // is encoded to decide.
+    /** @type {Uint8Array | null | undefined} */
+    let enc;
+    if (bound.value() > this._maxPending) {
+      enc = this._encodeRest(lanes, dsSteps);
+      if (enc !== null && enc.length > this._maxPending) {
+        this._rollback(undo);
+        throw new CrdtError('pending-overflow', `pending buffer would hold ${enc.length} bytes, more than ${this._maxPending}`);
+      }
     }
     // Commit: nothing below throws.
     const log = new ChangeLog();
@@ -553,10 +652,254 @@ export class Doc {
     const myNext = me === undefined ? 0 : me.next;
     for (const op of order) this._integrate(op, log);
     for (const [client, r] of nowDs) this._deleteRanges(client, r, log);
-    this._pending = { ops: restOps, ds: restDs };
-    this._pendingBytes = pendingBytes;
+    let changed = false;
+    for (const [client, lane] of lanes) {
+      if (lane.cur.taken > 0 || lane.fi < lane.fresh.length) changed = true;
+      let q = this._pq.get(client);
+      if (q !== undefined) q.dropFront(lane.cur.taken);
+      if (lane.fi < lane.fresh.length) {
+        if (q === undefined) this._pq.set(client, (q = new OpQueue()));
+        for (let i = lane.fi; i < lane.fresh.length; i++) q.insert(lane.fresh[i]);
+      }
+      if (q !== undefined && q.size === 0) this._pq.delete(client);
+    }
+    for (const [client, st] of dsSteps) {
+      if (st.k > 0 || st.split !== -1 || st.add.length > 0) changed = true;
+      const r = restRanges(this._pds.get(client), st, false);
+      if (r.length === 0) this._pds.delete(client);
+      else this._pds.set(client, r);
+    }
+    if (enc === undefined) {
+      this._bound = bound;
+    } else {
+      this._bound = this._recount();
+    }
+    if (changed) {
+      this._pendingEnc = enc;
+      this._pendingVer++;
+    }
     if (this._taken === myNext) this._taken = this._next(this._id);
     return log.result();
+  }
+
+  /**
+   * _fresh returns, per client, the parts of ops neither integrated nor
+   * pending (a clock already pending keeps its first version).
+   * @param {Map<number, Op[]>} ops
+   * @returns {Map<number, Op[]>}
+   */
+  _fresh(ops) {
+    /** @type {Map<number, Op[]>} */
+    const fresh = new Map();
+    for (const [client, list] of ops) {
+      const v = this._next(client);
+      const q = this._pq.get(client);
+      /** @type {Op[]} */
+      const out = [];
+      for (const op of list) {
+        const end = op.clock + op.len;
+        let s = Math.max(op.clock, v);
+        while (s < end) {
+          const p = q === undefined ? null : q.ceil(s);
+          if (p !== null && p.clock <= s) {
+            s = p.clock + p.len;
+            continue;
+          }
+          const t = p !== null ? Math.min(end, p.clock) : end;
+          out.push(sliceOp(op, s, t));
+          s = t;
+        }
+      }
+      if (out.length > 0) fresh.set(client, out);
+    }
+    return fresh;
+  }
+
+  /**
+   * _plan returns the ops that can be integrated now, in an order that respects
+   * their dependencies (a client's previous clock, the origins), and leaves in
+   * vsv the state vector they lead to and in lanes how far each visited
+   * client's pending and fresh ops were taken. It starts from the clients with
+   * fresh ops; a client whose clock moves wakes the clients waiting for its
+   * clocks below the new one; a client whose next op waits for an origin is
+   * put in the waits of the origin's client (changes recorded in undo). An op
+   * whose origins turn out not to be text items of its root (an origin that
+   * arrived later as something else) becomes a skip: its clocks are used, and
+   * it carries nothing.
+   * @param {Map<number, Op[]>} fresh
+   * @param {Map<number, number>} vsv
+   * @param {Map<number, Lane>} lanes
+   * @param {Undo} undo
+   * @returns {Op[]}
+   */
+  _plan(fresh, vsv, lanes, undo) {
+    /** @type {Op[]} */
+    const order = [];
+    /** @type {Map<number, Op[]>} */
+    const planned = new Map();
+    const at = (/** @type {number} */ c) => vsv.get(c) ?? this._next(c);
+    const work = [...fresh.keys()];
+    for (let wi = 0; wi < work.length; wi++) {
+      const client = work[wi];
+      let lane = lanes.get(client);
+      if (lane === undefined) {
+        lane = { cur: new Cursor(this._pq.get(client)), fresh: fresh.get(client) ?? [], fi: 0 };
+        lanes.set(client, lane);
+      }
+      const v0 = at(client);
+      let v = v0;
+      let steps = planned.get(client);
+      let on = 0;
+      let onClock = 0;
+      for (;;) {
+        const a = lane.cur.peek();
+        const b = lane.fi < lane.fresh.length ? lane.fresh[lane.fi] : null;
+        const fromFresh = b !== null && (a === null || b.clock < a.clock);
+        const op = fromFresh ? b : a;
+        if (op === null || op.clock !== v) break;
+        let step = op;
+        if (op.kind === TEXT) {
+          if (op.lc !== 0 && op.lk >= at(op.lc)) {
+            on = op.lc;
+            onClock = op.lk;
+            break;
+          }
+          if (op.rc !== 0 && op.rk >= at(op.rc)) {
+            on = op.rc;
+            onClock = op.rk;
+            break;
+          }
+          if ((op.lc !== 0 && !this._plannedText(planned, op.lc, op.lk, op.root)) || (op.rc !== 0 && !this._plannedText(planned, op.rc, op.rk, op.root))) {
+            step = new Op(SKIP, op.client, op.clock, op.len);
+          }
+        }
+        if (fromFresh) lane.fi++;
+        else lane.cur.next();
+        order.push(step);
+        if (steps === undefined) planned.set(client, (steps = []));
+        steps.push(step);
+        v = op.clock + op.len;
+      }
+      const old = this._waitOf.get(client);
+      if (on !== 0) {
+        if (old === undefined || old.on !== on || old.clock !== onClock) {
+          /** @type {Wait} */
+          const w = { waiter: client, on, clock: onClock };
+          undo.waitOf.push([client, old]);
+          this._waitOf.set(client, w);
+          this._heap(on).push(w);
+        }
+      } else if (old !== undefined) {
+        undo.waitOf.push([client, old]);
+        this._waitOf.delete(client);
+      }
+      if (v > v0) {
+        vsv.set(client, v);
+        const h = this._waits.get(client);
+        if (h !== undefined) {
+          for (let w = h.popBelow(v); w !== null; w = h.popBelow(v)) {
+            undo.popped.push(w);
+            if (this._waitOf.get(w.waiter) === w) work.push(w.waiter);
+          }
+          if (h.a.length === 0) this._waits.delete(client);
+        }
+      }
+    }
+    return order;
+  }
+
+  /**
+   * _heap returns the waits for clocks of client, made if need be.
+   * @param {number} client
+   * @returns {WaitHeap}
+   */
+  _heap(client) {
+    let h = this._waits.get(client);
+    if (h === undefined) this._waits.set(client, (h = new WaitHeap()));
+    return h;
+  }
+
+  /**
+   * _rollback undoes what a refused plan changed in the waits.
+   * @param {Undo} undo
+   */
+  _rollback(undo) {
+    for (let i = undo.waitOf.length - 1; i >= 0; i--) {
+      const [c, w] = undo.waitOf[i];
+      if (w === undefined) this._waitOf.delete(c);
+      else this._waitOf.set(c, w);
+    }
+    for (const w of undo.popped) this._heap(w.on).push(w);
+  }
+
+  /**
+   * _encodeRest encodes the pending set as the plan would leave it (null when
+   * empty).
+   * @param {Map<number, Lane>} lanes
+   * @param {Map<number, DsStep>} dsSteps
+   * @returns {Uint8Array | null}
+   */
+  _encodeRest(lanes, dsSteps) {
+    /** @type {Map<number, Op[]>} */
+    const ops = new Map();
+    for (const [client, q] of this._pq) {
+      if (!lanes.has(client)) ops.set(client, q.toArray());
+    }
+    for (const [client, lane] of lanes) {
+      const q = this._pq.get(client);
+      const kept = q === undefined ? [] : q.toArray().slice(lane.cur.taken);
+      const left = lane.fresh.slice(lane.fi);
+      /** @type {Op[]} */
+      const both = [];
+      let i = 0;
+      let j = 0;
+      while (i < kept.length || j < left.length) {
+        if (j === left.length || (i < kept.length && kept[i].clock < left[j].clock)) both.push(kept[i++]);
+        else both.push(left[j++]);
+      }
+      if (both.length > 0) ops.set(client, both);
+    }
+    /** @type {DeleteSet} */
+    const ds = new Map();
+    for (const [client, r] of this._pds) if (!dsSteps.has(client)) ds.set(client, r);
+    for (const [client, st] of dsSteps) {
+      const r = restRanges(this._pds.get(client), st, true);
+      if (r.length > 0) ds.set(client, r);
+    }
+    return ops.size === 0 && ds.size === 0 ? null : encodeUpdate(ops, ds);
+  }
+
+  /**
+   * _recount computes the pending bound afresh from the pending set.
+   * @returns {Bound}
+   */
+  _recount() {
+    const b = new Bound();
+    for (const q of this._pq.values()) for (const c of q.chunks) for (const op of c) b.addOp(op, 1);
+    for (const [client, r] of this._pds) {
+      b.addDsClient(client, 1);
+      for (let j = 0; j < r.length; j += 2) b.fixed += rangeBound(r[j], r[j + 1]);
+    }
+    return b;
+  }
+
+  /**
+   * _pendingEncoded returns the pending set encoded as an update (null when
+   * empty), encoding it if it changed since the last call.
+   * @returns {Uint8Array | null}
+   */
+  _pendingEncoded() {
+    if (this._pendingEnc === undefined) {
+      if (this._bound.entries === 0) {
+        this._pendingEnc = null;
+      } else {
+        /** @type {Map<number, Op[]>} */
+        const ops = new Map();
+        for (const [client, q] of this._pq) ops.set(client, q.toArray());
+        this._pendingEnc = encodeUpdate(ops, this._pds);
+      }
+    }
+    return this._pendingEnc;
   }
 
   /**
@@ -631,124 +974,31 @@ export class Doc {
       const e = cs.entries[cs.find(clock)];
       return e.kind === TEXT && e.root.name === root;
     }
-    for (const list of [this._pending.ops.get(client), ops.get(client)]) {
-      const op = list === undefined ? null : findOp(list, clock);
-      if (op !== null) return op.kind === TEXT && op.root === root;
+    const q = this._pq.get(client);
+    let op = q === undefined ? null : q.find(clock);
+    if (op === null) {
+      const list = ops.get(client);
+      op = list === undefined ? null : findOp(list, clock);
     }
-    return true;
-  }
-
-  /**
-   * _mergePending returns the pending ops plus the unknown parts of ops, per
-   * client, ascending and without overlap. A clock already pending keeps its
-   * first version. Neither input is modified.
-   * @param {Map<number, Op[]>} ops
-   * @returns {Map<number, Op[]>}
-   */
-  _mergePending(ops) {
-    /** @type {Map<number, Op[]>} */
-    const out = new Map(this._pending.ops);
-    for (const [client, list] of ops) {
-      const v = this._next(client);
-      const pend = this._pending.ops.get(client) ?? [];
-      /** @type {Op[]} */
-      const fresh = [];
-      let pi = 0;
-      for (const op of list) {
-        const end = op.clock + op.len;
-        let s = Math.max(op.clock, v);
-        while (s < end) {
-          while (pi < pend.length && pend[pi].clock + pend[pi].len <= s) pi++;
-          if (pi < pend.length && pend[pi].clock <= s) {
-            s = pend[pi].clock + pend[pi].len;
-            continue;
-          }
-          const t = pi < pend.length ? Math.min(end, pend[pi].clock) : end;
-          fresh.push(sliceOp(op, s, t));
-          s = t;
-        }
-      }
-      if (fresh.length === 0) continue;
-      if (pend.length === 0) {
-        out.set(client, fresh);
-        continue;
-      }
-      /** @type {Op[]} */
-      const both = [];
-      let i = 0;
-      let j = 0;
-      while (i < pend.length || j < fresh.length) {
-        if (j === fresh.length || (i < pend.length && pend[i].clock < fresh[j].clock)) both.push(pend[i++]);
-        else both.push(fresh[j++]);
-      }
-      out.set(client, both);
-    }
-    return out;
-  }
-
-  /**
-   * _plan returns the ops that can be integrated now, in an order that respects
-   * their dependencies (a client's previous clock, the origins), and leaves in
-   * vsv the state vector they lead to. An op whose origins turn out not to be
-   * text items of its root (an origin that arrived later as something else)
-   * becomes a skip: its clocks are used, and it carries nothing.
-   * @param {Map<number, Op[]>} merged
-   * @param {Map<number, number>} vsv
-   * @returns {Op[]}
-   */
-  _plan(merged, vsv) {
-    /** @type {Op[]} */
-    const order = [];
-    /** @type {Map<number, number>} */
-    const ptr = new Map();
-    const at = (/** @type {number} */ c) => vsv.get(c) ?? this._next(c);
-    let progress = true;
-    while (progress) {
-      progress = false;
-      for (let [client, list] of merged) {
-        let i = ptr.get(client) ?? 0;
-        let v = at(client);
-        while (i < list.length) {
-          const op = list[i];
-          if (op.clock !== v) break;
-          let step = op;
-          if (op.kind === TEXT) {
-            if (op.lc !== 0 && op.lk >= at(op.lc)) break;
-            if (op.rc !== 0 && op.rk >= at(op.rc)) break;
-            if ((op.lc !== 0 && !this._plannedText(merged, op.lc, op.lk, op.root)) || (op.rc !== 0 && !this._plannedText(merged, op.rc, op.rk, op.root))) {
-              step = new Op(SKIP, op.client, op.clock, op.len);
-              if (list === this._pending.ops.get(client)) merged.set(client, (list = list.slice()));
-              list[i] = step;
-            }
-          }
-          order.push(step);
-          v = op.clock + op.len;
-          vsv.set(client, v);
-          i++;
-          progress = true;
-        }
-        ptr.set(client, i);
-      }
-    }
-    return order;
+    return op === null || (op.kind === TEXT && op.root === root);
   }
 
   /**
    * _plannedText reports whether the integrated origin (client, clock) is a
    * text item of root, in the document or among the planned ops.
-   * @param {Map<number, Op[]>} merged
+   * @param {Map<number, Op[]>} planned
    * @param {number} client
    * @param {number} clock
    * @param {string} root
    * @returns {boolean}
    */
-  _plannedText(merged, client, clock, root) {
+  _plannedText(planned, client, clock, root) {
     const cs = this._clients.get(client);
     if (cs !== undefined && clock < cs.next) {
       const e = cs.entries[cs.find(clock)];
       return e.kind === TEXT && e.root.name === root;
     }
-    const list = merged.get(client);
+    const list = planned.get(client);
     const op = list === undefined ? null : findOp(list, clock);
     return op !== null && op.kind === TEXT && op.root === root;
   }
@@ -863,4 +1113,27 @@ function addTo(ds, client, s, e) {
   let r = ds.get(client);
   if (r === undefined) ds.set(client, (r = []));
   addRange(r, s, e);
+}
+
+/**
+ * restRanges returns a client's pending delete ranges after step: the first
+ * k taken, the next cut at split (if not -1), the added ones merged in. The
+ * ranges given are changed in place unless copy.
+ * @param {number[] | undefined} p
+ * @param {DsStep} st
+ * @param {boolean} copy
+ * @returns {number[]}
+ */
+function restRanges(p, st, copy) {
+  /** @type {number[]} */
+  let r;
+  if (p === undefined) r = [];
+  else if (copy) r = p.slice(2 * st.k);
+  else {
+    r = p;
+    if (st.k > 0) r.splice(0, 2 * st.k);
+  }
+  if (st.split !== -1) r[0] = st.split;
+  for (let j = 0; j < st.add.length; j += 2) addRange(r, st.add[j], st.add[j + 1]);
+  return r;
 }

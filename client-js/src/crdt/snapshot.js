@@ -148,7 +148,7 @@ export function encodeSnapshot(doc) {
     e.writeVarUint(a.lamport);
     if (a.value !== null) e.writeString(a.value);
   }
-  const pending = doc._pendingBytes;
+  const pending = doc._pendingEncoded();
   if (pending === null) e.writeVarUint(0);
   else {
     e.writeVarUint(pending.length);
