@@ -942,21 +942,21 @@ export class Doc {
    */
   _badCut(ops, op) {
     const end = op.clock + op.len;
-    const pend = this._pending.ops.get(op.client) ?? [];
+    const q = this._pq.get(op.client);
     let s = Math.max(op.clock, this._next(op.client));
-    let i = Math.max(0, firstAtOrAbove(pend, s + 1) - 1);
     while (s < end) {
-      while (i < pend.length && pend[i].clock + pend[i].len <= s) i++;
-      if (i < pend.length && pend[i].clock <= s) {
-        s = pend[i].clock + pend[i].len;
+      const o = q === undefined ? null : q.ceil(s);
+      if (o !== null && o.clock <= s) {
+        s = o.clock + o.len;
         continue;
       }
       if (s > op.clock && !this._originOk(ops, op.client, s - 1, op.root)) return s;
-      if (i === pend.length) break;
-      s = pend[i].clock + pend[i].len;
+      if (o === null) break;
+      s = o.clock + o.len;
     }
     return -1;
   }
+
 
   /**
    * _originOk reports whether origin (client, clock) of a text op of root is
