@@ -48,7 +48,8 @@ const MaxSubjectBytes = 256
 // MaxIDBytes is the longest token ID (jti) a token may carry.
 const MaxIDBytes = 128
 
-// MaxDocumentIDBytes is the longest document ID (DESIGN.md: 1 to 128 characters).
+// MaxDocumentIDBytes is the longest document ID, in bytes (DESIGN.md: 1 to 128 characters; every
+// document-ID character is ASCII).
 const MaxDocumentIDBytes = 128
 
 // Claims is what a token says about its holder.
@@ -122,10 +123,15 @@ func (c Claims) LogValue() slog.Value {
 	)
 }
 
-// ValidDocumentID reports whether id is a document ID: 1 to 128 letters, digits, '.', '_', '-'
-// and ':'.
+// ValidDocumentID reports whether id is a document ID: 1 to 128 ASCII letters, digits, '.', '_',
+// '-' and ':', and neither "." nor "..". It is the one definition of a document ID: the server
+// checks every ID in a URL with it, and patterns are made of it.
+//
+// No slash, so that an ID is one path segment; no percent sign or space, so that it needs no
+// escaping in a URL. "." and ".." are refused because browsers, HTTP clients and proxies
+// normalise them out of a path (/v1/docs/../ws is /v1/ws), so no URL could reach such a document.
 func ValidDocumentID(id string) bool {
-	return len(id) >= 1 && len(id) <= MaxDocumentIDBytes && validIDChars(id)
+	return len(id) >= 1 && len(id) <= MaxDocumentIDBytes && id != "." && id != ".." && validIDChars(id)
 }
 
 // validIDChars reports whether every byte of s may appear in a document ID.

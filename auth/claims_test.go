@@ -54,6 +54,65 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+func TestValidDocumentID(t *testing.T) {
+	long := strings.Repeat("x", MaxDocumentIDBytes)
+	tests := []struct {
+		name string
+		id   string
+		want bool
+	}{
+		{"lower case", "abcxyz", true},
+		{"upper case", "ABCXYZ", true},
+		{"digits", "0123456789", true},
+		{"dot inside", "notes.md", true},
+		{"underscore", "a_b", true},
+		{"hyphen", "a-b", true},
+		{"colon", "team:notes", true},
+		{"every class", "Team-1:notes_v2.md", true},
+		{"one character", "a", true},
+		{"only punctuation", "-_:", true},
+		{"three dots", "...", true},
+		{"leading dots", "..a", true},
+		{"trailing dots", "a..", true},
+		{"dot dash", ".-", true},
+		{"128 bytes", long, true},
+		{"129 bytes", long + "x", false},
+		{"empty", "", false},
+		{"dot alone", ".", false},
+		{"dot dot", "..", false},
+		{"slash", "a/b", false},
+		{"dot dot slash", "../a", false},
+		{"backslash", `a\b`, false},
+		{"space", "a b", false},
+		{"percent", "a%2f", false},
+		{"question mark", "a?b", false},
+		{"hash", "a#b", false},
+		{"star", "a*", false},
+		{"plus", "a+b", false},
+		{"tilde", "a~b", false},
+		{"nul", "a\x00", false},
+		{"newline", "a\n", false},
+		{"non-ASCII letter", "é", false},
+		{"DEL", "a\x7f", false},
+		{"high byte", "a\xff", false},
+	}
+	for _, tt := range tests {
+		if got := ValidDocumentID(tt.id); got != tt.want {
+			t.Errorf("%s: ValidDocumentID(%q) = %v; want %v", tt.name, tt.id, got, tt.want)
+		}
+	}
+	// "." and ".." name no document, so no pattern names them either; a prefix of dots is a
+	// pattern, and matches longer IDs only.
+	for _, p := range []string{".", ".."} {
+		if err := ValidatePattern(p); !errors.Is(err, ErrInvalidClaims) {
+			t.Errorf("ValidatePattern(%q) = %v; want ErrInvalidClaims", p, err)
+		}
+	}
+	if Match(".*", ".") || Match(".*", "..") || !Match(".*", "...") {
+		t.Errorf(`Match(".*", ...) matches "." or ".." or misses "..."`)
+	}
+}
+
 func TestValidatePattern(t *testing.T) {
 	long := strings.Repeat("x", MaxDocumentIDBytes)
 	tests := []struct {

@@ -5,9 +5,10 @@
 //
 // # What it owns, what it imports
 //
-// auth owns the token format, its claims, pattern matching of document IDs and the redaction of
-// tokens in logs. It imports nothing of tandem's; the server calls [Authority.Verify] on every
-// upgrade and HTTP request, and `tandem token` calls [Authority.Mint].
+// auth owns the token format, its claims, the roles ([Role], which the server uses for what a
+// request may do), what a document ID is ([ValidDocumentID]), pattern matching of document IDs
+// and the redaction of tokens in logs. It imports nothing of tandem's; the server calls
+// [Authority.Verify] on every upgrade and HTTP request, and `tandem token` calls [Authority.Mint].
 //
 // # Token format
 //
@@ -27,11 +28,13 @@
 //
 // # Patterns
 //
-// A document ID is 1 to 128 letters, digits, '.', '_', '-' and ':'. A pattern is either such an ID,
-// which matches that document alone, or a prefix of 0 to 127 of those characters followed by '*',
-// which matches every document ID that starts with the prefix (and is longer than it or equal to
-// it). There is no other wildcard: "team-*" matches "team-x" and "team-" but neither "team" nor
-// "teamx", and a '*' anywhere but at the end makes the pattern invalid.
+// A document ID is 1 to 128 ASCII letters, digits, '.', '_', '-' and ':', other than "." and ".."
+// (which URLs normalise away); [ValidDocumentID] is the one definition, which the server applies to
+// every ID it is given. A pattern is either such an ID, which matches that document alone, or a
+// prefix of 0 to 127 of those characters followed by '*', which matches every document ID that
+// starts with the prefix (and is longer than it or equal to it). There is no other wildcard:
+// "team-*" matches "team-x" and "team-" but neither "team" nor "teamx", and a '*' anywhere but at
+// the end makes the pattern invalid.
 //
 // # Redaction
 //

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/protocol"
 )
 
@@ -58,7 +59,7 @@ func (s *Server) handleAccess(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, status, accessRefused{Code: code, Error: msg})
 	}
 	id := chi.URLParam(r, "id")
-	if !validDocID(id) {
+	if !auth.ValidDocumentID(id) {
 		refuse(http.StatusBadRequest, protocol.CloseBadMessage, "bad document ID: IDs are 1 to 128 characters of letters, digits, '.', '_', '-' and ':'")
 		return
 	}
@@ -94,7 +95,11 @@ func (s *Server) handleAccess(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusServiceUnavailable, protocol.CloseTryAgainLater, fmt.Sprintf("subject %q holds as many connections as it may", who.Subject))
 		return
 	}
-	ok := accessGranted{OK: true, Role: who.Role.String(), Subject: who.Subject}
+	role := auth.RoleRead // what the connection may do with the document: an admin writes
+	if who.Role.CanWrite() {
+		role = auth.RoleWrite
+	}
+	ok := accessGranted{OK: true, Role: string(role), Subject: who.Subject}
 	if !who.Expires.IsZero() {
 		t := who.Expires.UTC()
 		ok.Expires = &t

@@ -1327,7 +1327,7 @@ func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
 		return
 	}
 	a.touchIdle()
-	if m.who.Role != RoleWrite {
+	if !m.who.Role.CanWrite() {
 		a.s.refuseErr(errReadOnly)
 		m.reply <- writeResult{err: errReadOnly}
 		return
@@ -1356,7 +1356,7 @@ func (a *actor) onHTTPEdit(m httpEditMsg) {
 		return
 	}
 	a.touchIdle()
-	if m.who.Role != RoleWrite {
+	if !m.who.Role.CanWrite() {
 		a.s.refuseErr(errReadOnly)
 		m.reply <- writeResult{err: errReadOnly}
 		return

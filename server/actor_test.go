@@ -361,28 +361,6 @@ func containsWord(s, w string) bool {
 	return false
 }
 
-func TestValidDocID(t *testing.T) {
-	for _, tc := range []struct {
-		id string
-		ok bool
-	}{
-		{"a", true}, {"team-1:notes_v2.md", true}, {"", false}, {".", false}, {"..", false},
-		{"a/b", false}, {"a b", false}, {"é", false}, {"a%2f", false},
-		{string(make([]byte, 129)), false},
-	} {
-		if got := validDocID(tc.id); got != tc.ok {
-			t.Errorf("validDocID(%q) = %v; want %v", tc.id, got, tc.ok)
-		}
-	}
-	long := make([]byte, 128)
-	for i := range long {
-		long[i] = 'x'
-	}
-	if !validDocID(string(long)) {
-		t.Errorf("validDocID(128 x) = false; want true")
-	}
-}
-
 func helloFor(cid uint64) *protocol.Hello {
 	return &protocol.Hello{Version: protocol.Version, ClientID: cid}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/crdt"
 )
 
@@ -46,7 +47,7 @@ func (s *Server) apiRoutes(r chi.Router) {
 // answered the request and returns ok false.
 func (s *Server) docRequest(w http.ResponseWriter, r *http.Request) (id string, who principal, ok bool) {
 	id = chi.URLParam(r, "id")
-	if !validDocID(id) {
+	if !auth.ValidDocumentID(id) {
 		s.refuse(reasonBadDocID)
 		writeError(w, http.StatusBadRequest, "bad_doc_id", "document IDs are 1 to 128 characters of letters, digits, '.', '_', '-' and ':'")
 		return "", principal{}, false
@@ -87,7 +88,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 	}
 	q := r.URL.Query()
 	after := q.Get("after")
-	if after != "" && !validDocID(after) {
+	if after != "" && !auth.ValidDocumentID(after) {
 		writeError(w, http.StatusBadRequest, "bad_after", "after must be a document ID")
 		return
 	}
@@ -333,7 +334,7 @@ func (s *Server) handleDeleteDoc(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if who.Role != RoleWrite {
+	if !who.Role.CanWrite() {
 		s.refuseErr(errReadOnly)
 		s.writeHTTPError(w, errReadOnly)
 		return

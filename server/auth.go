@@ -12,33 +12,15 @@ import (
 	"github.com/tandemhq/tandem/storage"
 )
 
-// Role is what a principal may do with a document.
-type Role uint8
-
-// Roles. A read-only principal receives everything, may send awareness and broadcasts, and never
-// changes a document: the actor refuses its updates with 4403 and HTTP refuses its writes with 403.
-const (
-	RoleRead  Role = 1
-	RoleWrite Role = 2
-)
-
-// String returns "read" or "write".
-func (r Role) String() string {
-	switch r {
-	case RoleRead:
-		return "read"
-	case RoleWrite:
-		return "write"
-	}
-	return "none"
-}
-
 // principal is who makes a request, as authorize established it from the request's token.
 type principal struct {
 	// Subject is the token's subject, or "anonymous" while the server runs open.
 	Subject string
-	// Role is the token's role.
-	Role Role
+	// Role is the token's role. A principal whose role cannot write (auth.RoleRead) receives
+	// everything, may send awareness and broadcasts, and never changes a document: the actor
+	// refuses its updates with 4403 and HTTP refuses its writes with 403. auth.RoleAdmin may also
+	// use the administration API.
+	Role auth.Role
 	// Documents is the token's document pattern ("*" while the server runs open).
 	Documents string
 	// Expires is when the token expires; zero while the server runs open. A WebSocket
@@ -48,8 +30,6 @@ type principal struct {
 	TokenID string
 	// Issued is when the token was minted (iat); zero if it does not say.
 	Issued time.Time
-	// Admin: the token's role is admin, which may also use the administration API.
-	Admin bool
 }
 
 // allows reports whether p may open document docID at all (for reading).
@@ -57,7 +37,7 @@ func (p principal) allows(docID string) bool { return auth.Match(p.Documents, do
 
 // LogValue lets a principal appear in logs as its subject and role; nothing in it is secret.
 func (p principal) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("subject", p.Subject), slog.String("role", p.Role.String()))
+	return slog.GroupValue(slog.String("subject", p.Subject), slog.String("role", string(p.Role)))
 }
 
 // Errors of authorization, mapped to 401/403 and to close codes 4401/4403.
@@ -70,7 +50,7 @@ var (
 
 // anonymous is the principal of every request while the server runs open (no AuthSecret): it may
 // read and write every document.
-var anonymous = principal{Subject: "anonymous", Role: RoleWrite, Documents: "*"}
+var anonymous = principal{Subject: "anonymous", Role: auth.RoleWrite, Documents: "*"}
 
 // security is the server's state for authentication and limits that spans connections. It is
 // created once by newServer and safe for concurrent use.
@@ -159,12 +139,8 @@ func (s *Server) verifyToken(tok auth.Token) (principal, error) {
 		s.refuse(reasonRevoked)
 		return principal{}, fmt.Errorf("%w: subject %q, jti %q", errTokenRevoked, c.Subject, c.ID)
 	}
-	p := principal{Subject: c.Subject, Role: RoleRead, Documents: c.Documents, Expires: c.Expires,
-		TokenID: c.ID, Issued: c.IssuedAt, Admin: c.Role.CanAdminister()}
-	if c.Role.CanWrite() {
-		p.Role = RoleWrite
-	}
-	return p, nil
+	return principal{Subject: c.Subject, Role: c.Role, Documents: c.Documents, Expires: c.Expires,
+		TokenID: c.ID, Issued: c.IssuedAt}, nil
 }
 
 // unauthorizedMessage is what a client is told about a refused token: the kind of problem, without

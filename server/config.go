@@ -19,6 +19,10 @@ type Config struct {
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 
+	// OmitMetricsRoute leaves GET /metrics out of Handler's routes, for an application that
+	// exposes the metrics itself (Server.MetricsRegistry, Server.MetricsCollector). False serves it.
+	OmitMetricsRoute bool
+
 	// AllowedOrigins lists the browser origins ("https://app.example.com", scheme://host[:port])
 	// accepted on a WebSocket upgrade, compared exactly and case-insensitively, besides the
 	// server's own (the request's host), which is always accepted so that the demo it serves

@@ -164,7 +164,7 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 		slot:       -1,
 		memberSlot: -1,
 	}
-	c.setFlag(connReadOnly, who.Role != RoleWrite)
+	c.setFlag(connReadOnly, !who.Role.CanWrite())
 	c.direct = isDirect(nc)
 	now := time.Now()
 	c.heard(now)

@@ -89,10 +89,14 @@
 // the deny list (revoke.go), on every upgrade, HTTP call and auth message (refresh.go), which
 // replaces a connection's token. GET /v1/docs/{id}/access (access.go) tells a browser what an
 // upgrade would decide. While the server runs open, every caller is the anonymous writer. The read-only role is already honoured: a reader's
-// update closes its connection with 4403 and changes nothing.
+// update closes its connection with 4403 and changes nothing. Roles are auth.Role (read, write,
+// admin) and document IDs are checked with auth.ValidDocumentID: the server has no copy of either.
 //
 // # Metrics
 //
-// Each Server has its own registry (server/internal/metrics), served at /metrics in the
-// Prometheus text format; every metric is named tandem_* and every refusal is counted by reason.
+// Each Server has its own Prometheus registry (server/internal/metrics, on
+// prometheus/client_golang), served at /metrics unless Config.OmitMetricsRoute: the server's
+// metrics, every one named tandem_*, with the Go runtime and process collectors. Every refusal is
+// counted by reason. An application registers the tandem_* metrics into its own registry with
+// Server.MetricsCollector, or serves Server.MetricsRegistry itself.
 package server

@@ -8,6 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/protocol"
 )
 
@@ -65,8 +66,8 @@ func TestAdmitConn(t *testing.T) {
 	var logs bytes.Buffer
 	s := newAuthTestServer(t, testAuthSecret, &logs)
 	s.sec.subjects.max = 2
-	alice := principal{Subject: "alice", Role: RoleWrite}
-	bob := principal{Subject: "bob", Role: RoleRead}
+	alice := principal{Subject: "alice", Role: auth.RoleWrite}
+	bob := principal{Subject: "bob", Role: auth.RoleRead}
 	r1, err := s.admitConn(alice)
 	if err != nil {
 		t.Fatal(err)

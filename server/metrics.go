@@ -1,6 +1,25 @@
 package server
 
-import "github.com/tandemhq/tandem/server/internal/metrics"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tandemhq/tandem/server/internal/metrics"
+)
+
+// MetricsRegistry returns the Prometheus registry that GET /metrics serves: the server's tandem_*
+// metrics, the Go runtime's (go_*) and the process's (process_*). Each Server has its own. An
+// application may register its own collectors there, or serve it on a route of its own
+// (promhttp.HandlerFor) with Config.OmitMetricsRoute.
+func (s *Server) MetricsRegistry() *prometheus.Registry { return s.metrics.reg.Prometheus() }
+
+// MetricsCollector returns the server's tandem_* metrics alone as one collector, to register into
+// an application's registry that has its own runtime and process collectors:
+//
+//	reg.MustRegister(srv.MetricsCollector())
+//
+// Registering it into a registry that already holds another Server's collector fails: the names
+// collide.
+func (s *Server) MetricsCollector() prometheus.Collector { return s.metrics.reg.Collector() }
 
 // Refusal reasons, the label values of tandem_refusals_total. Every limit or check that refuses
 // something counts it under one of these.

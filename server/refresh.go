@@ -87,7 +87,7 @@ func (c *conn) refresh(m *protocol.Auth) error {
 	ca.tokenID, ca.issued, ca.expires = p.TokenID, p.Issued, p.Expires
 	ca.stop = s.watchExpiry(p, c.closeWith)
 	ca.mu.Unlock()
-	c.setFlag(connReadOnly, c.helloReadOnly || p.Role != RoleWrite)
+	c.setFlag(connReadOnly, c.helloReadOnly || !p.Role.CanWrite())
 	// A revocation that came between the check above and the adoption has looked at the old
 	// token: look again.
 	if s.connRevoked(c) {

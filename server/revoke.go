@@ -320,7 +320,7 @@ func (s *Server) adminRequest(w http.ResponseWriter, r *http.Request) bool {
 		s.writeHTTPError(w, err)
 		return false
 	}
-	if !who.Admin {
+	if !who.Role.CanAdminister() {
 		s.refuse(reasonForbidden)
 		s.warns.warn(nil, "forbidden: administration without the admin role", "who", who, "remote", r.RemoteAddr)
 		writeError(w, http.StatusForbidden, "forbidden", "the administration API needs a token with the admin role")

@@ -30,7 +30,7 @@ func (s *Server) handleSeed(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if who.Role != RoleWrite {
+	if !who.Role.CanWrite() {
 		s.refuseErr(errReadOnly)
 		s.writeHTTPError(w, errReadOnly)
 		return

@@ -123,7 +123,9 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Get("/healthz", s.handleHealthz)
 	r.Get("/readyz", s.handleReadyz)
-	r.Method(http.MethodGet, "/metrics", s.metrics.reg.Handler())
+	if !s.cfg.OmitMetricsRoute {
+		r.Method(http.MethodGet, "/metrics", s.metrics.reg.Handler())
+	}
 	r.Route("/v1", func(r chi.Router) {
 		s.apiRoutes(r)
 		r.NotFound(func(w http.ResponseWriter, r *http.Request) {
@@ -138,7 +140,8 @@ func (s *Server) routes() http.Handler {
 }
 
 // Handler returns the server's HTTP handler: the API under /v1, the WebSocket endpoint
-// /v1/docs/{id}/ws, /healthz, /readyz, /metrics, and the demo editor at /.
+// /v1/docs/{id}/ws, /healthz, /readyz, /metrics (unless Config.OmitMetricsRoute), and the demo
+// editor at /.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/protocol"
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
@@ -28,7 +29,7 @@ func upgradeError(w http.ResponseWriter, _ *http.Request, status int, reason err
 // the upgrade (each refusal is a JSON error), then starts the connection (conn.start) and returns.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
-	if !validDocID(id) {
+	if !auth.ValidDocumentID(id) {
 		s.refuse(reasonBadDocID)
 		writeError(w, http.StatusBadRequest, "bad_doc_id", "document IDs are 1 to 128 characters of letters, digits, '.', '_', '-' and ':'")
 		return

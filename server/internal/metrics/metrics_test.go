@@ -1,8 +1,12 @@
 package metrics
 
 import (
+	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 )
 
 func TestWriteTo(t *testing.T) {
@@ -22,9 +26,19 @@ func TestWriteTo(t *testing.T) {
 		h.Observe(x)
 	}
 	held = 8192 // read when written
-	var b strings.Builder
-	if _, err := r.WriteTo(&b); err != nil {
+	// The registry's own metrics, registered into another (pedantic) registry, as an embedder would.
+	other := prometheus.NewPedanticRegistry()
+	other.MustRegister(r.Collector())
+	mfs, err := other.Gather()
+	if err != nil {
 		t.Fatal(err)
+	}
+	var b strings.Builder
+	enc := expfmt.NewEncoder(&b, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want := `# HELP t_held_bytes Bytes held.
 # TYPE t_held_bytes gauge
@@ -48,7 +62,41 @@ t_seconds_sum 8.05
 t_seconds_count 4
 `
 	if got := b.String(); got != want {
-		t.Errorf("WriteTo:\n%s\nwant:\n%s", got, want)
+		t.Errorf("gathered:\n%s\nwant:\n%s", got, want)
+	}
+
+	// The registry itself also serves the Go runtime's and the process's metrics.
+	var all strings.Builder
+	if _, err := r.WriteTo(&all); err != nil {
+		t.Fatal(err)
+	}
+	wantAll := []string{"t_requests_total 3\n", "go_goroutines ", "go_memstats_heap_alloc_bytes "}
+	if runtime.GOOS == "linux" {
+		wantAll = append(wantAll, "process_resident_memory_bytes ", "process_open_fds ")
+	}
+	for _, w := range wantAll {
+		if !strings.Contains(all.String(), w) {
+			t.Errorf("WriteTo lacks %q", w)
+		}
+	}
+}
+
+// TestHotPathAllocs checks that counting costs no allocation.
+func TestHotPathAllocs(t *testing.T) {
+	r := NewRegistry()
+	c := r.NewCounter("t_total", "")
+	g := r.NewGauge("t_gauge", "")
+	v := r.NewCounterVec("t_by_total", "", "reason", "x")
+	h := r.NewHistogram("t_seconds", "", LatencyBuckets)
+	if n := testing.AllocsPerRun(100, func() {
+		c.Inc()
+		c.Add(7)
+		g.Add(3)
+		g.Dec()
+		v.Inc("x")
+		h.Observe(0.003)
+	}); n != 0 {
+		t.Errorf("%v allocations per round of updates; want 0", n)
 	}
 }
 
