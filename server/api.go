@@ -280,19 +280,38 @@ func (s *Server) handlePostUpdate(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if m, ok := s.writeBody(w, r, who, true, false); ok {
+		s.write(w, r, id, m)
+	}
+}
+
+// writeBody reads the body of an HTTP write: an update (binary) or JSON edits, and returns the
+// actor message that carries it (ifAbsent: only into a document without content, PUT's seeding).
+// A body it refuses is answered, and counted, here.
+func (s *Server) writeBody(w http.ResponseWriter, r *http.Request, who principal, binary, ifAbsent bool) (func(reply chan writeResult) message, bool) {
 	body, err := readBody(w, r, s.cfg.MaxMessageBytes)
 	if err != nil {
 		s.refuseErr(err)
 		s.writeHTTPError(w, err)
-		return
+		return nil, false
 	}
-	if len(body) == 0 {
-		writeError(w, http.StatusBadRequest, "empty_body", "the body must hold an update")
-		return
+	if binary {
+		if len(body) == 0 {
+			writeError(w, http.StatusBadRequest, "empty_body", "the body must hold an update")
+			return nil, false
+		}
+		return func(reply chan writeResult) message {
+			return httpUpdateMsg{who: who, data: body, reply: reply, ifAbsent: ifAbsent}
+		}, true
 	}
-	s.write(w, r, id, func(reply chan writeResult) message {
-		return httpUpdateMsg{who: who, data: body, reply: reply}
-	})
+	req, err := parseEditRequest(body)
+	if err != nil {
+		s.writeHTTPError(w, err)
+		return nil, false
+	}
+	return func(reply chan writeResult) message {
+		return httpEditMsg{who: who, req: req, reply: reply, ifAbsent: ifAbsent}
+	}, true
 }
 
 // write sends a write to the document's actor (starting it: a write may create the document) and
@@ -314,19 +333,9 @@ func (s *Server) handlePostEdits(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := readBody(w, r, s.cfg.MaxMessageBytes)
-	if err != nil {
-		s.writeHTTPError(w, err)
-		return
+	if m, ok := s.writeBody(w, r, who, false, false); ok {
+		s.write(w, r, id, m)
 	}
-	req, err := parseEditRequest(body)
-	if err != nil {
-		s.writeHTTPError(w, err)
-		return
-	}
-	s.write(w, r, id, func(reply chan writeResult) message {
-		return httpEditMsg{who: who, req: req, reply: reply}
-	})
 }
 
 func (s *Server) handleDeleteDoc(w http.ResponseWriter, r *http.Request) {

@@ -35,30 +35,10 @@ func (s *Server) handleSeed(w http.ResponseWriter, r *http.Request) {
 		s.writeHTTPError(w, errReadOnly)
 		return
 	}
-	body, err := readBody(w, r, s.cfg.MaxMessageBytes)
-	if err != nil {
-		s.refuseErr(err)
-		s.writeHTTPError(w, err)
+	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	build, ok := s.writeBody(w, r, who, mt == "application/octet-stream", true)
+	if !ok {
 		return
-	}
-	var build func(reply chan writeResult) message
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/octet-stream" {
-		if len(body) == 0 {
-			writeError(w, http.StatusBadRequest, "empty_body", "the body must hold an update")
-			return
-		}
-		build = func(reply chan writeResult) message {
-			return httpUpdateMsg{who: who, data: body, reply: reply, ifAbsent: true}
-		}
-	} else {
-		req, err := parseEditRequest(body)
-		if err != nil {
-			s.writeHTTPError(w, err)
-			return
-		}
-		build = func(reply chan writeResult) message {
-			return httpEditMsg{who: who, req: req, reply: reply, ifAbsent: true}
-		}
 	}
 	res, _, err := call(r.Context(), s.docs, id, true, build)
 	if err == nil {
