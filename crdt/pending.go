@@ -111,34 +111,13 @@ func (p *pendingSet) install(pl *plan, queues []*queue) {
 		}
 	}
 	for c, t := range pl.delTrees {
-		if t == nil {
-			delete(p.dels, c)
-			continue
-		}
-		if p.dels == nil {
-			p.dels = make(map[uint64]*delNode)
-		}
-		p.dels[c] = t
+		setOrDelete(&p.dels, c, t, t == nil)
 	}
 	for c, t := range pl.waitTrees {
-		if t == nil {
-			delete(p.waits, c)
-			continue
-		}
-		if p.waits == nil {
-			p.waits = make(map[uint64]*waitNode)
-		}
-		p.waits[c] = t
+		setOrDelete(&p.waits, c, t, t == nil)
 	}
 	for c, w := range pl.waitOn {
-		if w.Client == 0 {
-			delete(p.waitOn, c)
-			continue
-		}
-		if p.waitOn == nil {
-			p.waitOn = make(map[uint64]ID)
-		}
-		p.waitOn[c] = w
+		setOrDelete(&p.waitOn, c, w, w.Client == 0)
 	}
 	p.slab, p.ex, p.ub = pl.slab, pl.ex, pl.ub
 	p.delBytes, p.held = pl.delBytes, pl.held
@@ -1054,3 +1033,16 @@ func (d *Doc) PendingMemory() int { return d.pending.held }
 // from now on (n <= 0: no bound but MaxPendingBytes). An owner that shares
 // one budget among documents lowers it to what is left of the budget.
 func (d *Doc) SetMaxPendingMemory(n int) { d.cfg.MaxPendingMemory = max(n, 0) }
+
+// setOrDelete sets (*m)[k] to v, making the map if need be, or deletes k when
+// gone: how a plan's per-client changes are installed into the pending set.
+func setOrDelete[V any](m *map[uint64]V, k uint64, v V, gone bool) {
+	if gone {
+		delete(*m, k)
+		return
+	}
+	if *m == nil {
+		*m = make(map[uint64]V)
+	}
+	(*m)[k] = v
+}
