@@ -1,0 +1,230 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tandemhq/tandem/auth"
+	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/wstest"
+)
+
+// hookUser is the header by which the tests' Authenticate hook knows its caller.
+const hookUser = "X-Test-User"
+
+// testAuthenticate is an Authenticate hook: the caller named by hookUser, or the built-in token
+// check when the header is absent.
+func testAuthenticate(r *http.Request) (Identity, error) {
+	switch u := r.Header.Get(hookUser); u {
+	case "":
+		return Identity{}, ErrUseToken
+	case "alice":
+		return Identity{Subject: "alice", Role: auth.RoleWrite, Documents: "team-*"}, nil
+	case "bob":
+		return Identity{Subject: "bob", Role: auth.RoleRead}, nil
+	case "mallory":
+		return Identity{}, fmt.Errorf("banned from the app: %w", ErrForbidden)
+	case "ghost":
+		return Identity{Subject: "ghost"}, nil // no role: the hook's mistake
+	default:
+		return Identity{}, fmt.Errorf("no session for %q", u)
+	}
+}
+
+// testAuthorize is an Authorize hook: team-secret is nobody's, team-ro is read-only for
+// everyone, team-reauth asks for credentials again, the rest grants what is asked.
+func testAuthorize(_ context.Context, subject, docID string, want auth.Role) (auth.Role, error) {
+	switch docID {
+	case "team-secret":
+		return "", fmt.Errorf("%s may not see %s", subject, docID)
+	case "team-ro":
+		return auth.RoleRead, nil
+	case "team-reauth":
+		return "", fmt.Errorf("session too old: %w", ErrUnauthorized)
+	}
+	return want, nil
+}
+
+// access asks the access endpoint of docID with hdr, and returns the status and the answer.
+func (ts *testServer) access(t *testing.T, docID string, hdr http.Header) (int, accessAnswer) {
+	t.Helper()
+	status, _, a, _ := ts.askAccess(t, docID, "", hdr)
+	return status, a
+}
+
+// edit posts one insertion into root "body" of docID with hdr and returns the status.
+func (ts *testServer) edit(t *testing.T, docID string, hdr http.Header, text string) (int, []byte) {
+	t.Helper()
+	body := fmt.Sprintf(`{"root": "body", "edits": [{"index": 0, "insert": %q}]}`, text)
+	req, err := http.NewRequest(http.MethodPost, ts.base+"/v1/docs/"+docID+"/edits", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = hdr.Clone()
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// dialAs returns a raw protocol client on docID, upgraded with hdr (no hello sent).
+func (ts *testServer) dialAs(t *testing.T, docID string, hdr http.Header) *wstest.Client {
+	t.Helper()
+	c, _, err := wstest.Dial(context.Background(), ts.base, docID, wstest.DialOptions{Header: hdr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.WS.Close() })
+	return c
+}
+
+// userHeader returns the headers of a request by user u, for testAuthenticate.
+func userHeader(u string) http.Header {
+	h := http.Header{}
+	h.Set(hookUser, u)
+	return h
+}
+
+// TestAuthHooks checks the Authenticate and Authorize hooks over real sockets, beside the built-in
+// tokens on the same server: a refusal by a hook gives the status, error code and close code that
+// the token check gives for the same kind of refusal, on the WebSocket upgrade, the access
+// endpoint and the HTTP API alike.
+func TestAuthHooks(t *testing.T) {
+	cfg := secConfig(t, nil)
+	cfg.Hooks = Hooks{Authenticate: testAuthenticate, Authorize: testAuthorize}
+	ts := startServer(t, cfg, nil)
+
+	// The token check's refusals, which the hooks' must match.
+	const (
+		unauthorized = http.StatusUnauthorized
+		forbidden    = http.StatusForbidden
+	)
+	tests := []struct {
+		name   string
+		hdr    http.Header
+		doc    string
+		status int                // of the upgrade, the access endpoint and an HTTP read
+		code   protocol.CloseCode // in the access endpoint's answer; 0 when granted
+		role   string             // granted by the access endpoint
+		write  int                // status of an HTTP edit
+	}{
+		{"token: none", http.Header{}, "team-a", unauthorized, protocol.CloseUnauthorized, "", unauthorized},
+		{"token: another document", bearer(mint(t, "carol", "team-*", auth.RoleWrite, time.Hour)), "other", forbidden, protocol.CloseForbidden, "", forbidden},
+		{"token: writer", bearer(mint(t, "carol", "team-*", auth.RoleWrite, time.Hour)), "team-a", http.StatusOK, 0, "write", http.StatusOK},
+		{"token: authorize refuses", bearer(mint(t, "carol", "team-*", auth.RoleWrite, time.Hour)), "team-secret", forbidden, protocol.CloseForbidden, "", forbidden},
+		{"token: authorize grants read", bearer(mint(t, "carol", "team-*", auth.RoleWrite, time.Hour)), "team-ro", http.StatusOK, 0, "read", forbidden},
+
+		{"hook: no session", userHeader("eve"), "team-a", unauthorized, protocol.CloseUnauthorized, "", unauthorized},
+		{"hook: forbidden", userHeader("mallory"), "team-a", forbidden, protocol.CloseForbidden, "", forbidden},
+		{"hook: another document", userHeader("alice"), "other", forbidden, protocol.CloseForbidden, "", forbidden},
+		{"hook: writer", userHeader("alice"), "team-a", http.StatusOK, 0, "write", http.StatusOK},
+		{"hook: reader", userHeader("bob"), "team-a", http.StatusOK, 0, "read", forbidden},
+		{"hook: authorize refuses", userHeader("alice"), "team-secret", forbidden, protocol.CloseForbidden, "", forbidden},
+		{"hook: authorize grants read", userHeader("alice"), "team-ro", http.StatusOK, 0, "read", forbidden},
+		{"hook: authorize unauthorized", userHeader("alice"), "team-reauth", unauthorized, protocol.CloseUnauthorized, "", unauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if status, got := ts.access(t, tt.doc, tt.hdr); status != tt.status || got.Code != int(tt.code) || got.Role != tt.role {
+				t.Errorf("access = %d, code %d, role %q; want %d, code %d, role %q", status, got.Code, got.Role, tt.status, tt.code, tt.role)
+			}
+			if status, body := ts.edit(t, tt.doc, tt.hdr, "x"); status != tt.write {
+				t.Errorf("POST edits = %d %s; want %d", status, body, tt.write)
+			}
+			wantUp := tt.status
+			if wantUp == http.StatusOK {
+				wantUp = http.StatusSwitchingProtocols
+			}
+			up := tryUpgrade(t, ts.wsURL(tt.doc, ""), tt.hdr)
+			if up.status != wantUp {
+				t.Fatalf("upgrade = %d %s; want %d", up.status, up.body, wantUp)
+			}
+			if tt.status != http.StatusOK {
+				var e struct {
+					Code string `json:"code"`
+				}
+				_ = json.Unmarshal([]byte(up.body), &e)
+				if want := http.StatusText(tt.status); e.Code != strings.ToLower(want) {
+					t.Errorf("upgrade refused with code %q; want %q", e.Code, strings.ToLower(want))
+				}
+			}
+		})
+	}
+
+	// An identity without a role is the hook's mistake: an internal error, never access.
+	if status, body := ts.edit(t, "team-a", userHeader("ghost"), "x"); status != http.StatusInternalServerError {
+		t.Errorf("POST edits by an identity without a role = %d %s; want 500", status, body)
+	}
+}
+
+// TestAuthenticateHookWithoutSecret checks a server whose only authentication is the hook: it
+// does not run open (a request the hook leaves to tokens is refused, and per-subject limits
+// hold), and an identity's expiry closes its connection with 4401.
+func TestAuthenticateHookWithoutSecret(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.MaxConnsPerSubject = 1
+	cfg.Hooks.Authenticate = func(r *http.Request) (Identity, error) {
+		if r.Header.Get(hookUser) == "short" {
+			return Identity{Subject: "short", Role: auth.RoleWrite, Expires: time.Now().Add(300 * time.Millisecond)}, nil
+		}
+		return testAuthenticate(r)
+	}
+	ts := startServer(t, cfg, nil)
+	if ts.runsOpen() {
+		t.Fatalf("runsOpen() = true with an Authenticate hook; want false")
+	}
+
+	if status, got := ts.access(t, "team-a", http.Header{}); status != http.StatusUnauthorized || got.Code != int(protocol.CloseUnauthorized) {
+		t.Errorf("access without credentials = %d, code %d; want 401, code %d", status, got.Code, protocol.CloseUnauthorized)
+	}
+	if up := tryUpgrade(t, ts.wsURL("team-a", ""), http.Header{}); up.status != http.StatusUnauthorized {
+		t.Errorf("upgrade without credentials = %d; want 401", up.status)
+	}
+
+	if up := tryUpgrade(t, ts.wsURL("team-a", ""), userHeader("alice")); up.status != http.StatusSwitchingProtocols {
+		t.Fatalf("alice's first upgrade = %d %s; want 101", up.status, up.body)
+	}
+	if up := tryUpgrade(t, ts.wsURL("team-b", ""), userHeader("alice")); up.status != http.StatusServiceUnavailable {
+		t.Errorf("alice's second upgrade with MaxConnsPerSubject 1 = %d %s; want 503", up.status, up.body)
+	}
+
+	c := ts.dialAs(t, "team-c", userHeader("short"))
+	if err := c.Hello(41, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	expectRefusal(t, c, protocol.CloseUnauthorized, "a connection past its identity's expiry")
+}
+
+// TestOmitDemoRoute checks that Config.OmitDemoRoute leaves the demo page and the client's modules
+// out, and nothing else.
+func TestOmitDemoRoute(t *testing.T) {
+	for _, omit := range []bool{false, true} {
+		t.Run(fmt.Sprint(omit), func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.OmitDemoRoute = omit
+			ts := startServer(t, cfg, nil)
+			want := http.StatusOK
+			if omit {
+				want = http.StatusNotFound
+			}
+			for _, path := range []string{"/", "/src/provider.js"} {
+				if status, _ := do(t, http.MethodGet, ts.base+path, "", nil); status != want {
+					t.Errorf("GET %s with OmitDemoRoute %v = %d; want %d", path, omit, status, want)
+				}
+			}
+			if status, _ := do(t, http.MethodGet, ts.base+"/healthz", "", nil); status != http.StatusOK {
+				t.Errorf("GET /healthz with OmitDemoRoute %v = %d; want 200", omit, status)
+			}
+		})
+	}
+}
