@@ -66,7 +66,9 @@ func (ts *testServer) edit(t *testing.T, docID string, hdr http.Header, text str
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header = hdr.Clone()
+	if hdr != nil {
+		req.Header = hdr.Clone()
+	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
