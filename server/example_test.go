@@ -3,14 +3,17 @@ package server_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/server"
 )
 
@@ -66,5 +69,57 @@ func Example() {
 	// Output:
 	// edit: 200 OK
 	// body: hello, tandem
+	// shutdown error: <nil>
+}
+
+// tandem mounted on an application's own router, under /collab, with the application's own
+// authentication (here HTTP basic auth; a session cookie works the same way) in place of tokens.
+func Example_embedding() {
+	dir, err := os.MkdirTemp("", "tandem-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+
+	srv, err := server.New(server.Config{
+		DataPath:      filepath.Join(dir, "tandem.db"),
+		OmitDemoRoute: true,
+		Hooks: server.Hooks{Authenticate: func(r *http.Request) (server.Identity, error) {
+			user, password, ok := r.BasicAuth()
+			if !ok || password != "open sesame" {
+				return server.Identity{}, errors.New("no session")
+			}
+			return server.Identity{Subject: user, Role: auth.RoleWrite}, nil
+		}},
+	})
+	if err != nil {
+		panic(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/collab/", http.StripPrefix("/collab", srv.Handler()))
+	mux.HandleFunc("/{$}", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "the application") })
+	app := httptest.NewServer(mux)
+	defer app.Close()
+
+	edit := func(user, password string) string {
+		body := `{"root": "body", "edits": [{"index": 0, "insert": "hello from ` + user + `"}]}`
+		req, _ := http.NewRequest("POST", app.URL+"/collab/v1/docs/notes/edits", strings.NewReader(body))
+		req.SetBasicAuth(user, password)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			panic(err)
+		}
+		resp.Body.Close()
+		return resp.Status
+	}
+	fmt.Println("alice, wrong password:", edit("alice", "guess"))
+	fmt.Println("alice:", edit("alice", "open sesame"))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fmt.Println("shutdown error:", srv.Shutdown(ctx))
+	// Output:
+	// alice, wrong password: 401 Unauthorized
+	// alice: 200 OK
 	// shutdown error: <nil>
 }
