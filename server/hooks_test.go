@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,4 +231,54 @@ func TestOmitDemoRoute(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestAuthenticateHookRevocation checks that revoking a subject cuts off the hook's identities of
+// it as it does its tokens: its open connection closes with 4401 and its next request gets 401.
+func TestAuthenticateHookRevocation(t *testing.T) {
+	cfg := secConfig(t, nil)
+	cfg.Hooks.Authenticate = testAuthenticate
+	ts := startServer(t, cfg, nil)
+
+	c := ts.dialAs(t, "team-a", userHeader("alice"))
+	if err := c.Hello(42, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	admin := mint(t, "ops", "*", auth.RoleAdmin, time.Hour)
+	if status, b := postJSON(t, "POST", ts.base+"/v1/revocations", admin, `{"subject": "alice"}`); status != http.StatusOK {
+		t.Fatalf("POST /v1/revocations = %d %s; want 200", status, b)
+	}
+	expectRefusal(t, c, protocol.CloseUnauthorized, "alice's connection after her revocation")
+	if status, body := ts.edit(t, "team-a", userHeader("alice"), "x"); status != http.StatusUnauthorized {
+		t.Errorf("POST edits by a revoked subject = %d %s; want 401", status, body)
+	}
+	if status, body := ts.edit(t, "team-a", userHeader("bob"), "x"); status != http.StatusForbidden {
+		t.Errorf("POST edits by bob (read) = %d %s; want 403", status, body)
+	}
+}
+
+// TestAuthorizeHookAtRefresh checks that a token refresh is authorized per document as the
+// upgrade was: the Authorize hook refusing the document now closes the connection with 4401.
+func TestAuthorizeHookAtRefresh(t *testing.T) {
+	var refuse atomic.Bool
+	cfg := secConfig(t, nil)
+	cfg.Hooks.Authorize = func(ctx context.Context, subject, docID string, want auth.Role) (auth.Role, error) {
+		if refuse.Load() {
+			return "", errors.New("no longer a member")
+		}
+		return want, nil
+	}
+	ts := startServer(t, cfg, nil)
+	c := ts.dialAs(t, "team-a", bearer(mint(t, "alice", "team-*", auth.RoleWrite, time.Hour)))
+	if err := c.Hello(43, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Read(5 * time.Second); err != nil { // the sync answer: joined
+		t.Fatal(err)
+	}
+	refuse.Store(true)
+	if err := c.Send(&protocol.Auth{Token: mint(t, "alice", "team-*", auth.RoleWrite, 2*time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	expectRefusal(t, c, protocol.CloseUnauthorized, "a refresh the Authorize hook refuses")
 }
