@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -157,9 +158,10 @@ func unauthorizedMessage(err error) string {
 const listScanMax = 10 * maxListLimit
 
 // listAllowed returns up to limit documents after the ID after that who may open, in ID order,
-// and the after of the next page ("" on the last). A prefix pattern stops the scan as soon as the
-// IDs pass the prefix.
-func (s *Server) listAllowed(who principal, after string, limit int) ([]storage.DocInfo, string, error) {
+// and the after of the next page ("" on the last): those its document pattern allows and, with an
+// Authorize hook, that the hook lets it read. A prefix pattern stops the scan as soon as the IDs
+// pass the prefix.
+func (s *Server) listAllowed(ctx context.Context, who principal, after string, limit int) ([]storage.DocInfo, string, error) {
 	prefix, isPrefix := strings.CutSuffix(who.Documents, "*")
 	var out []storage.DocInfo
 	scanned := 0
@@ -176,7 +178,7 @@ func (s *Server) listAllowed(who principal, after string, limit int) ([]storage.
 			if !isPrefix && d.ID > who.Documents {
 				return out, "", nil
 			}
-			if who.allows(d.ID) {
+			if who.allows(d.ID) && s.mayRead(ctx, who, d.ID) {
 				if len(out) == limit {
 					return out, out[limit-1].ID, nil
 				}

@@ -51,6 +51,9 @@ type Hooks struct {
 	// anonymous writer of a server that runs open. The error's text is logged, never sent to the
 	// client. Nil means the identity's document pattern and role alone decide.
 	//
+	// The listing (GET /v1/docs) shows the documents for which it grants auth.RoleRead, asking once
+	// per document it scans (at most 10,000 per page).
+	//
 	// A WebSocket connection is authorized once, at its upgrade (and again at each token refresh,
 	// docs/protocol.md section 4.9); to end a connection's access, revoke its subject
 	// (POST /v1/revocations) or let its identity expire.
@@ -233,6 +236,17 @@ func roleRank(r auth.Role) int {
 		return 1
 	}
 	return 0
+}
+
+// mayRead reports whether the Authorize hook, if any, lets p read document docID: the listing
+// shows only such documents. A refusal here is not logged: it is no request's refusal.
+func (s *Server) mayRead(ctx context.Context, p principal, docID string) bool {
+	h := s.cfg.Hooks.Authorize
+	if h == nil {
+		return true
+	}
+	role, err := h(ctx, p.Subject, docID, auth.RoleRead)
+	return err == nil && role.Valid()
 }
 
 // wantedRole is the role a request on a document asks for (Hooks.Authorize): the most p may do for

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -281,4 +282,49 @@ func TestAuthorizeHookAtRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectRefusal(t, c, protocol.CloseUnauthorized, "a refresh the Authorize hook refuses")
+}
+
+// TestAuthorizeHookListing checks that the listing shows a caller only the documents the
+// Authorize hook lets it read, beside its document pattern.
+func TestAuthorizeHookListing(t *testing.T) {
+	cfg := secConfig(t, nil)
+	cfg.Hooks.Authenticate = testAuthenticate
+	cfg.Hooks.Authorize = func(_ context.Context, subject, docID string, want auth.Role) (auth.Role, error) {
+		if subject == "alice" && strings.Contains(docID, "hidden") {
+			return "", errors.New("not for alice")
+		}
+		return want, nil
+	}
+	ts := startServer(t, cfg, nil)
+	carol := bearer(mint(t, "carol", "*", auth.RoleWrite, time.Hour))
+	for _, doc := range []string{"other", "team-hidden", "team-shown"} {
+		if status, body := ts.edit(t, doc, carol, "x"); status != http.StatusOK {
+			t.Fatalf("POST edits to %s = %d %s", doc, status, body)
+		}
+	}
+	list := func(hdr http.Header) []string {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, ts.base+"/v1/docs", nil)
+		req.Header = hdr
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var lr listResponse
+		if err := json.NewDecoder(resp.Body).Decode(&lr); err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /v1/docs = %d, %v", resp.StatusCode, err)
+		}
+		var ids []string
+		for _, d := range lr.Documents {
+			ids = append(ids, d.ID)
+		}
+		return ids
+	}
+	if got, want := list(userHeader("alice")), []string{"team-shown"}; !slices.Equal(got, want) {
+		t.Errorf("alice lists %q; want %q", got, want)
+	}
+	if got, want := list(carol), []string{"other", "team-hidden", "team-shown"}; !slices.Equal(got, want) {
+		t.Errorf("carol lists %q; want %q", got, want)
+	}
 }
