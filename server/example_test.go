@@ -123,3 +123,59 @@ func Example_embedding() {
 	// alice: 200 OK
 	// shutdown error: <nil>
 }
+
+// An observer of the documents' lives: it hears of a document created, then of its change once
+// the document has been quiet for ChangeDebounce, with its state vector (here one client's 5
+// characters), and of its deletion.
+func ExampleHooks_observe() {
+	dir, err := os.MkdirTemp("", "tandem-example")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+
+	events := make(chan server.DocEvent, 16)
+	srv, err := server.New(server.Config{
+		DataPath: filepath.Join(dir, "tandem.db"),
+		Hooks: server.Hooks{
+			Observe:        func(e server.DocEvent) { events <- e },
+			ChangeDebounce: 50 * time.Millisecond,
+		},
+	})
+	if err != nil {
+		panic(err)
+	}
+	app := httptest.NewServer(srv.Handler())
+	defer app.Close()
+
+	edit := `{"root": "body", "edits": [{"index": 0, "insert": "hello"}]}`
+	resp, err := http.Post(app.URL+"/v1/docs/notes/edits", "application/json", strings.NewReader(edit))
+	if err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	for range 2 {
+		e := <-events
+		var clocks []uint64
+		for _, n := range e.StateVector {
+			clocks = append(clocks, n)
+		}
+		fmt.Println(e.Kind, e.Document, clocks)
+	}
+	req, _ := http.NewRequest("DELETE", app.URL+"/v1/docs/notes", nil)
+	if resp, err = http.DefaultClient.Do(req); err != nil {
+		panic(err)
+	}
+	resp.Body.Close()
+	e := <-events
+	fmt.Println(e.Kind, e.Document)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	fmt.Println("shutdown error:", srv.Shutdown(ctx))
+	// Output:
+	// created notes []
+	// changed notes [5]
+	// deleted notes
+	// shutdown error: <nil>
+}
