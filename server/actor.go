@@ -310,7 +310,7 @@ type actor struct {
 
 	idleTimer *time.Timer
 
-	changes changeMark // hooks: how far Hooks.Observe has been told (hooks.go)
+	changes changeMark // hooks: how far Hooks.Observe has been told (observe.go)
 }
 
 func newActor(s *Server, id string) *actor {
@@ -564,7 +564,7 @@ func (a *actor) load() {
 	a.bindings = bindings
 	a.bindings.bindServer(self) // security
 	a.exists = exists
-	a.changes.existed = exists // hooks: a document not in storage is reported created (hooks.go)
+	a.changes.existed = exists // hooks: a document not in storage is reported created (observe.go)
 	a.updated = st.Meta.Updated
 	a.lastSeq = st.Meta.LastSeq
 	a.logEntries, a.durableEntries = len(st.Log), len(st.Log)
@@ -1516,7 +1516,7 @@ func (a *actor) drainEvents() {
 	a.releaseAcks()
 	a.releaseGated()
 	// hooks: the document's "changed" effect. What storage has made durable is reported to the
-	// embedder's observer, which never blocks the actor (hooks.go, notifier.durable).
+	// embedder's observer, which never blocks the actor (observe.go, notifier.durable).
 	if a.s.changes != nil {
 		d := a.dur.durable()
 		a.s.changes.durable(&a.changes, a.id, d, a.selfInFlight <= d, a.stateVector)
@@ -1669,7 +1669,7 @@ func (a *actor) onDeleted(err error) {
 		a.deleteReply <- fmt.Errorf("server: delete %q: %w", a.id, err)
 		return
 	}
-	a.s.changes.deleted(a.id) // hooks: the document's "deleted" effect (hooks.go)
+	a.s.changes.deleted(a.id) // hooks: the document's "deleted" effect (observe.go)
 	a.deleteReply <- nil
 }
 
