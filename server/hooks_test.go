@@ -6,12 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/go-chi/chi/v5"
 
 	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/protocol"
@@ -326,5 +331,64 @@ func TestAuthorizeHookListing(t *testing.T) {
 	}
 	if got, want := list(carol), []string{"other", "team-hidden", "team-shown"}; !slices.Equal(got, want) {
 		t.Errorf("carol lists %q; want %q", got, want)
+	}
+}
+
+// TestAuthorizeWantedRole checks the role each kind of request asks the Authorize hook for, with
+// the handler mounted as it is, under a prefix stripped by net/http, and mounted by chi.
+func TestAuthorizeWantedRole(t *testing.T) {
+	var mu sync.Mutex
+	asked := map[string]auth.Role{} // by document
+	cfg := testConfig(t)
+	cfg.Hooks.Authorize = func(_ context.Context, _, docID string, want auth.Role) (auth.Role, error) {
+		mu.Lock()
+		asked[docID] = want
+		mu.Unlock()
+		return want, nil
+	}
+	ts := startServer(t, cfg, nil)
+	stripped := http.NewServeMux()
+	stripped.Handle("/collab/", http.StripPrefix("/collab", ts.Handler()))
+	mounted := chi.NewRouter()
+	mounted.Mount("/collab", ts.Handler())
+
+	for _, m := range []struct {
+		name    string
+		handler http.Handler
+		prefix  string
+	}{{"direct", ts.Handler(), ""}, {"StripPrefix", stripped, "/collab"}, {"chi Mount", mounted, "/collab"}} {
+		t.Run(m.name, func(t *testing.T) {
+			app := httptest.NewServer(m.handler)
+			defer app.Close()
+			base := app.URL + m.prefix
+			get := func(path string) {
+				t.Helper()
+				if status, b := do(t, http.MethodGet, base+path, "", nil); status >= 500 {
+					t.Fatalf("GET %s = %d %s", path, status, b)
+				}
+			}
+			get("/v1/docs/read-doc")
+			get("/v1/docs/ws")
+			get("/v1/docs/access-doc/access")
+			if status, b := do(t, http.MethodPost, base+"/v1/docs/write-doc/edits", "application/json", []byte(`{"root": "body", "edits": [{"index": 0, "insert": "x"}]}`)); status != http.StatusOK {
+				t.Fatalf("POST edits = %d %s", status, b)
+			}
+			c, _, err := wstest.Dial(context.Background(), base, "ws-doc", wstest.DialOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = c.WS.Close()
+
+			want := map[string]auth.Role{
+				"read-doc": auth.RoleRead, "ws": auth.RoleRead, "access-doc": auth.RoleWrite,
+				"write-doc": auth.RoleWrite, "ws-doc": auth.RoleWrite,
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !maps.Equal(asked, want) {
+				t.Errorf("roles asked = %v; want %v", asked, want)
+			}
+			clear(asked)
+		})
 	}
 }
