@@ -209,9 +209,7 @@ func TestAuthenticateHookWithoutSecret(t *testing.T) {
 	}
 
 	c := ts.dialAs(t, "team-c", userHeader("short"))
-	if err := c.Hello(41, nil, 0); err != nil {
-		t.Fatal(err)
-	}
+	_ = c.Hello(41, nil, 0) // on a slow machine the identity may have expired already: the close tells
 	expectRefusal(t, c, protocol.CloseUnauthorized, "a connection past its identity's expiry")
 }
 
