@@ -390,3 +390,35 @@ func TestAuthorizeWantedRole(t *testing.T) {
 		})
 	}
 }
+
+// TestHooksConfig checks the defaults and the validation of the observer's settings.
+func TestHooksConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		hooks Hooks
+		field string // "" means valid
+	}{
+		{"defaults", Hooks{}, ""},
+		{"debounce alone raises the max", Hooks{ChangeDebounce: time.Minute}, ""},
+		{"max below debounce", Hooks{ChangeDebounce: time.Second, ChangeMaxDebounce: time.Millisecond}, "Hooks.ChangeMaxDebounce"},
+		{"negative debounce", Hooks{ChangeDebounce: -time.Second}, "Hooks.ChangeDebounce"},
+		{"negative bound", Hooks{MaxPendingEvents: -1}, "Hooks.MaxPendingEvents"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{DataPath: "x.db", Hooks: tc.hooks}.withDefaults()
+			err := c.validate()
+			if tc.field == "" {
+				if err != nil {
+					t.Fatalf("validate() = %v; want nil", err)
+				}
+				if c.Hooks.ChangeMaxDebounce < c.Hooks.ChangeDebounce || c.Hooks.MaxPendingEvents == 0 {
+					t.Errorf("defaults = %+v; want a max debounce at least the debounce and a bound", c.Hooks)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tc.field) {
+				t.Fatalf("validate() = %v; want ErrInvalidConfig naming %s", err, tc.field)
+			}
+		})
+	}
+}
