@@ -552,15 +552,14 @@ export class Doc {
   // ---- internal: applying updates ----
 
   /**
-   * _applyUpdate checks u against the document, works out what integrates now
-   * and what waits, refuses it if the pending buffer would overflow, and only
-   * then changes the document. It visits the clients u names and those whose
+   * _applyUpdate works out what of u integrates now and what waits, refuses
+   * it if the pending buffer would overflow, and only then changes the
+   * document. It visits the clients u names and those whose
    * waits the integrated ops release, never the whole pending set.
    * @param {Update} u
    * @returns {Change[]}
    */
   _applyUpdate(u) {
-    this._validate(u);
     const fresh = this._fresh(u.ops);
     /** @type {Map<number, number>} */
     const vsv = new Map();
@@ -912,80 +911,12 @@ export class Doc {
   }
 
   /**
-   * _validate refuses updates that contradict the document (docs/crdt.md 1.6
-   * rule 4): an origin that is the item itself or a later clock of its client,
-   * or that names a known unit that is not a text item of the same root: the
-   * origins an op writes, and the left origin of each part of a run that
-   * starts after clocks the document already has (integrated or pending),
-   * which is the previous clock of the run's client (section 1.2).
-   * @param {Update} u
-   */
-  _validate(u) {
-    for (const list of u.ops.values()) {
-      for (const op of list) {
-        if (op.kind !== TEXT) continue;
-        let bad = (op.lc !== 0 && !this._originOk(u.ops, op.lc, op.lk, op.root)) || (op.rc !== 0 && !this._originOk(u.ops, op.rc, op.rk, op.root)) ? op.clock : -1;
-        if (bad < 0) bad = this._badCut(u.ops, op);
-        if (bad >= 0) throw malformed(`origin of (${op.client},${bad}) is not a text item of ${JSON.stringify(op.root)}`);
-      }
-    }
-  }
-
-  /**
-   * _badCut returns the first clock at which a part of text op starts that
-   * survives the clocks the document already has, after op's start, and
-   * whose left origin (the unit before it, which the document has) is not a
-   * text item of op's root; -1 if there is none.
-   * @param {Map<number, Op[]>} ops
-   * @param {Op} op
-   * @returns {number}
-   */
-  _badCut(ops, op) {
-    const end = op.clock + op.len;
-    const q = this._pq.get(op.client);
-    let s = Math.max(op.clock, this._next(op.client));
-    while (s < end) {
-      const o = q === undefined ? null : q.ceil(s);
-      if (o !== null && o.clock <= s) {
-        s = o.clock + o.len;
-        continue;
-      }
-      if (s > op.clock && !this._originOk(ops, op.client, s - 1, op.root)) return s;
-      if (o === null) break;
-      s = o.clock + o.len;
-    }
-    return -1;
-  }
-
-
-  /**
-   * _originOk reports whether origin (client, clock) of a text op of root is
-   * either unknown or a text item of root, where known means integrated,
-   * pending, or among ops.
-   * @param {Map<number, Op[]>} ops
-   * @param {number} client
-   * @param {number} clock
-   * @param {string} root
-   * @returns {boolean}
-   */
-  _originOk(ops, client, clock, root) {
-    const cs = this._clients.get(client);
-    if (cs !== undefined && clock < cs.next) {
-      const e = cs.entries[cs.find(clock)];
-      return e.kind === TEXT && e.root.name === root;
-    }
-    const q = this._pq.get(client);
-    let op = q === undefined ? null : q.find(clock);
-    if (op === null) {
-      const list = ops.get(client);
-      op = list === undefined ? null : findOp(list, clock);
-    }
-    return op === null || (op.kind === TEXT && op.root === root);
-  }
-
-  /**
    * _plannedText reports whether the integrated origin (client, clock) is a
-   * text item of root, in the document or among the planned ops.
+   * text item of root, in the document or among the planned ops. An op whose
+   * origins are not is integrated as a skip: this is decided here, when the
+   * op is integrated, and never when it arrives (docs/crdt.md 1.6 rule 4), so
+   * that every arrival order gives the same document and the pending set is
+   * always an update that any replica accepts.
    * @param {Map<number, Op[]>} planned
    * @param {number} client
    * @param {number} clock
