@@ -2,8 +2,6 @@ package crdt
 
 import (
 	"fmt"
-	"slices"
-	"sort"
 )
 
 // Apply applies an update (0x01) or a snapshot (0x05, or 0x02 of format
@@ -66,9 +64,6 @@ func (d *Doc) isEmpty() bool {
 }
 
 func (d *Doc) applyUpdate(u *update, ch *changes) ([]Change, error) {
-	if err := d.validate(u); err != nil {
-		return nil, err
-	}
 	p := d.plan(u)
 	defer d.scratch.release()
 	if p.pendingBytes > d.cfg.MaxPendingBytes {
@@ -78,128 +73,6 @@ func (d *Doc) applyUpdate(u *update, ch *changes) ([]Change, error) {
 		return nil, fmt.Errorf("%w: waiting units would hold %d bytes, the limit is %d", ErrPendingOverflow, p.held, m)
 	}
 	return d.execute(p, ch), nil
-}
-
-// unitAt describes the unit of ID id as the document, its pending buffer or
-// the update u know it: found, and if so whether it is a text item and its root.
-func (d *Doc) unitAt(id ID, u *update) (found, text bool, root string) {
-	if cs := d.clients[id.Client]; cs != nil && id.Clock < cs.next {
-		if it := cs.items.find(id.Clock); it != nil {
-			return true, true, it.root.name
-		}
-		return true, false, ""
-	}
-	if op := d.pending.ops[id.Client].find(id.Clock); op != nil {
-		return true, op.kind == opText, op.root
-	}
-	if u != nil {
-		// Blocks are ascending by client: look at this client's only.
-		i := sort.Search(len(u.blocks), func(i int) bool { return u.blocks[i].client >= id.Client })
-		for ; i < len(u.blocks) && u.blocks[i].client == id.Client; i++ {
-			if op := findOp(u.blocks[i].ops, id.Clock); op != nil {
-				return true, op.kind == opText, op.root
-			}
-		}
-	}
-	return false, false, ""
-}
-
-// validate refuses an update whose text origins name a known unit that is not
-// a text item of the same root (docs/crdt.md section 1.6, rule 4): the origins
-// an op writes, and the left origin of each part of a run that starts after
-// clocks the document already has (integrated or pending), which is the
-// previous clock of the run's client (section 1.2). An origin in the update
-// itself is found by a binary search over the first clocks of its client's
-// ops, gathered once: a whole history names thousands.
-func (d *Doc) validate(u *update) error {
-	starts := make([][]uint64, len(u.blocks))
-	unitAt := func(o ID) (found, text bool, root string) {
-		if cs := d.clients[o.Client]; cs != nil && o.Clock < cs.next {
-			return d.unitAt(o, nil)
-		}
-		if d.pending.ops[o.Client] != nil {
-			if found, text, root := d.unitAt(o, nil); found {
-				return found, text, root
-			}
-		}
-		i := sort.Search(len(u.blocks), func(i int) bool { return u.blocks[i].client >= o.Client })
-		for ; i < len(u.blocks) && u.blocks[i].client == o.Client; i++ {
-			ops := u.blocks[i].ops
-			if starts[i] == nil {
-				starts[i] = make([]uint64, len(ops))
-				for k := range ops {
-					starts[i][k] = ops[k].clock
-				}
-			}
-			k, exact := slices.BinarySearch(starts[i], o.Clock)
-			if !exact {
-				k--
-			}
-			if k >= 0 && o.Clock < ops[k].end() {
-				return true, ops[k].kind == opText, ops[k].root
-			}
-		}
-		return false, false, ""
-	}
-	for i := range u.blocks {
-		b := &u.blocks[i]
-		for j := range b.ops {
-			op := &b.ops[j]
-			if op.kind != opText {
-				continue
-			}
-			for _, o := range [2]ID{op.left, op.right} {
-				if err := checkOrigin(o, b.client, op, op.clock, unitAt); err != nil {
-					return err
-				}
-			}
-			if err := d.checkCuts(b.client, op, unitAt); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// checkCuts checks the left origin of each part of op, client's, that
-// survives the clocks the document already has, when the part starts after
-// op does: the unit before it, which the document has.
-func (d *Doc) checkCuts(client uint64, op *uop, unitAt func(ID) (found, text bool, root string)) error {
-	s, end := op.clock, op.end()
-	if cs := d.clients[client]; cs != nil {
-		s = max(s, cs.next)
-	}
-	pend := d.pending.ops[client]
-	for s < end {
-		o := pend.endingAfter(s)
-		if o != nil && o.clock <= s {
-			s = o.end()
-			continue
-		}
-		if s > op.clock {
-			if err := checkOrigin(ID{client, s - 1}, client, op, s, unitAt); err != nil {
-				return err
-			}
-		}
-		if o == nil {
-			break
-		}
-		s = o.end()
-	}
-	return nil
-}
-
-// checkOrigin refuses origin o of the item at clock of op, client's, if o
-// names a known unit that is not a text item of op's root.
-func checkOrigin(o ID, client uint64, op *uop, clock uint64, unitAt func(ID) (found, text bool, root string)) error {
-	if o.Client == 0 {
-		return nil
-	}
-	if found, text, root := unitAt(o); found && (!text || root != op.root) {
-		return fmt.Errorf("%w: origin (%d,%d) of (%d,%d) is not a text item of %q",
-			ErrMalformedUpdate, o.Client, o.Clock, client, clock, op.root)
-	}
-	return nil
 }
 
 // execute carries out a plan and returns the changes collected into ch

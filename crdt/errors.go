@@ -8,8 +8,8 @@ var (
 	// ErrInvalidClientID reports a client ID of 0 or above MaxClientID.
 	ErrInvalidClientID = errors.New("crdt: invalid client id")
 	// ErrMalformedUpdate reports bytes that are not a valid update, snapshot,
-	// state vector or relative position (docs/crdt.md section 2), or an update
-	// that contradicts the document (section 1.6, rule 4).
+	// state vector or relative position (docs/crdt.md section 2; section 1.6,
+	// rule 4, lists what an update is refused for).
 	ErrMalformedUpdate = errors.New("crdt: malformed update")
 	// ErrPendingOverflow reports an update refused because its units would make
 	// the pending buffer exceed Config.MaxPendingBytes.

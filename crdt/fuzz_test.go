@@ -40,6 +40,17 @@ func scenarioHex(tb testing.TB, format byte) [][]byte {
 	return out
 }
 
+// forgedWaiting is a forged update: client 9, clock 8, a run of root run
+// whose left origin (9,7) is unknown to fuzzDoc's document, where it waits.
+// originElsewhere brings clocks 3-7 of client 9 in root t, which wait for
+// 0-2: the forged run then names a pending unit of another root (testdata
+// origins.txt), and the document's snapshot must still reload.
+// FuzzApplyUpdate starts from a document where it waits (fuzzDocForged).
+const (
+	forgedWaiting   = "01010901010372756e010008010800000701016200"
+	originElsewhere = "01010901010174010003011000000005056c6174657200"
+)
+
 // fuzzDoc returns a document with text, deletions, map keys and pending units.
 func fuzzDoc(tb testing.TB) *crdt.Doc {
 	a, b := fresh(1), fresh(2)
@@ -60,6 +71,16 @@ func fuzzDoc(tb testing.TB) *crdt.Doc {
 	return a
 }
 
+// fuzzDocForged returns fuzzDoc's document with forgedWaiting applied.
+func fuzzDocForged(tb testing.TB) *crdt.Doc {
+	d := fuzzDoc(tb)
+	forged, _ := hex.DecodeString(forgedWaiting)
+	if _, err := d.Apply(forged); err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
 // FuzzApplyUpdate feeds arbitrary bytes to a document with state: no panic;
 // Integrate refuses and accepts as Apply does, with the same result; a refusal is a sentinel error and leaves the snapshot unchanged; an
 // accepted input leaves a document whose invariants hold and whose snapshot
@@ -74,12 +95,14 @@ func FuzzApplyUpdate(f *testing.F) {
 	for _, fx := range readV1Fixtures(f) {
 		f.Add(fx.v1)
 	}
+	origin, _ := hex.DecodeString(originElsewhere)
+	f.Add(origin)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		d := fuzzDoc(t)
+		d := fuzzDocForged(t)
 		before := d.EncodeSnapshot()
 		info, ierr := crdt.InspectUpdate(data)
 		_, err := d.Apply(data)
-		quiet := fuzzDoc(t)
+		quiet := fuzzDocForged(t)
 		qerr := quiet.Integrate(data)
 		if (qerr == nil) != (err == nil) || (err != nil && qerr.Error() != err.Error()) {
 			t.Fatalf("Integrate: error %v; Apply: %v", qerr, err)

@@ -745,9 +745,12 @@ func (q *queue) addOp(one []uop) bool {
 }
 
 // originsValid checks, when op is about to be integrated, that its origins are
-// text items of its root. Updates that break this are refused when the origin
-// is known on arrival; an origin that arrives later as something else makes
-// the op a skip.
+// text items of its root; an op whose origins are not is integrated as a skip.
+// This is decided here and only here, never when the op arrives (docs/crdt.md
+// 1.6 rule 4): whether an origin is known on arrival depends on the arrival
+// order, and a pending set whose ops were checked against what was known then
+// could name, once more arrives, origins of another root, and encode as an
+// update that no replica accepts.
 func (d *Doc) originsValid(op *uop, sc *planScratch) bool {
 	for _, o := range [2]ID{op.left, op.right} {
 		if o.Client == 0 {

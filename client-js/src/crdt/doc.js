@@ -17,7 +17,7 @@ import { validClient } from './statevector.js';
 import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
 import { encodeSnapshot, decodeSnapshot, snapshotToUpdate, loadSnapshot, FORMAT_SNAPSHOT, FORMAT_SNAPSHOT_V1 } from './snapshot.js';
 import { Text, MapRoot } from './handles.js';
-import { OpQueue, Cursor, WaitHeap, Bound, rangeBound } from './pending.js';
+import { OpQueue, Cursor, WaitHeap, Bound, rangeBound, opBound, varLen, Exact, restRangesCounted, rangeBytes } from './pending.js';
 
 /** DEFAULT_MAX_PENDING_BYTES bounds the pending buffer when no other bound is given. */
 export const DEFAULT_MAX_PENDING_BYTES = 8 << 20;
@@ -127,6 +127,8 @@ export class Doc {
     this._waitOf = new Map();
     /** upper bound of the pending buffer's encoded size, in O(1) per op or range */
     this._bound = new Bound();
+    /** @type {Exact | null} the exact encoded size of the pending buffer, kept while the bound is above half maxPendingBytes */
+    this._exact = null;
     /** @type {Uint8Array | null | undefined} the pending buffer, encoded (null when empty, undefined until asked for) */
     this._pendingEnc = null;
     /** how many applies changed the pending set */
@@ -319,6 +321,7 @@ export class Doc {
     this._waits = n._waits;
     this._waitOf = n._waitOf;
     this._bound = n._bound;
+    this._exact = n._exact;
     this._pendingEnc = n._pendingEnc;
     this._pendingVer++;
     this._taken = this._next(this._id);
@@ -552,15 +555,14 @@ export class Doc {
   // ---- internal: applying updates ----
 
   /**
-   * _applyUpdate checks u against the document, works out what integrates now
-   * and what waits, refuses it if the pending buffer would overflow, and only
-   * then changes the document. It visits the clients u names and those whose
+   * _applyUpdate works out what of u integrates now and what waits, refuses
+   * it if the pending buffer would overflow, and only then changes the
+   * document. It visits the clients u names and those whose
    * waits the integrated ops release, never the whole pending set.
    * @param {Update} u
    * @returns {Change[]}
    */
   _applyUpdate(u) {
-    this._validate(u);
     const fresh = this._fresh(u.ops);
     /** @type {Map<number, number>} */
     const vsv = new Map();
@@ -635,11 +637,12 @@ export class Doc {
       else if (!had && has) bound.addDsClient(client, 1);
       dsSteps.set(client, { k, split, add });
     }
-    // The bound decides while it is under the limit; above it, the pending set
-    // is encoded to decide.
+    // The bound decides while it is under the limit; above it, the exact size
+    // kept near the limit plus what this update may add at most; above that
+    // too, the pending set is encoded to decide.
     /** @type {Uint8Array | null | undefined} */
     let enc;
-    if (bound.value() > this._maxPending) {
+    if (bound.value() > this._maxPending && (this._exact === null || this._exactAfter(lanes, dsSteps) > this._maxPending)) {
       enc = this._encodeRest(lanes, dsSteps);
       if (enc !== null && enc.length > this._maxPending) {
         this._rollback(undo);
@@ -653,19 +656,44 @@ export class Doc {
     for (const op of order) this._integrate(op, log);
     for (const [client, r] of nowDs) this._deleteRanges(client, r, log);
     let changed = false;
+    const ex = this._exact;
     for (const [client, lane] of lanes) {
       if (lane.cur.taken > 0 || lane.fi < lane.fresh.length) changed = true;
       let q = this._pq.get(client);
-      if (q !== undefined) q.dropFront(lane.cur.taken);
+      if (q !== undefined) {
+        if (ex !== null && lane.cur.taken > 0) {
+          const c = new Cursor(q);
+          for (let i = 0; i < lane.cur.taken; i++) {
+            const op = /** @type {Op} */ (c.peek());
+            c.next();
+            ex.removeFirst(op, c.peek());
+          }
+        }
+        q.dropFront(lane.cur.taken);
+      }
       if (lane.fi < lane.fresh.length) {
         if (q === undefined) this._pq.set(client, (q = new OpQueue()));
-        for (let i = lane.fi; i < lane.fresh.length; i++) q.insert(lane.fresh[i]);
+        for (let i = lane.fi; i < lane.fresh.length; i++) {
+          const op = lane.fresh[i];
+          q.insert(op);
+          if (ex !== null) {
+            const [prev, next] = q.around(op);
+            ex.insert(op, prev, next);
+          }
+        }
       }
       if (q !== undefined && q.size === 0) this._pq.delete(client);
     }
     for (const [client, st] of dsSteps) {
       if (st.k > 0 || st.split !== -1 || st.add.length > 0) changed = true;
-      const r = restRanges(this._pds.get(client), st, false);
+      let r;
+      if (ex === null) {
+        r = restRanges(this._pds.get(client), st, false);
+      } else {
+        const c = restRangesCounted(this._pds.get(client), st, ex.rangeBytesOf(client));
+        r = c.r;
+        ex.setRanges(client, r.length >>> 1, c.bytes);
+      }
       if (r.length === 0) this._pds.delete(client);
       else this._pds.set(client, r);
     }
@@ -674,6 +702,9 @@ export class Doc {
     } else {
       this._bound = this._recount();
     }
+    const b = this._bound.value();
+    if (this._exact === null && b > this._maxPending / 2) this._exact = this._exactFromScratch();
+    else if (this._exact !== null && b < this._maxPending / 4) this._exact = null;
     if (changed) {
       this._pendingEnc = enc;
       this._pendingVer++;
@@ -870,6 +901,65 @@ export class Doc {
   }
 
   /**
+   * _exactAfter returns an upper bound of the encoded pending set after an
+   * apply with lanes and dsSteps: its exact size now (this._exact) plus what
+   * the apply may add at most. The ops that wait are counted as the bound
+   * counts them, with indices of 8 bytes; each client whose first ops or
+   * delete ranges go may write its block start, group head or first gap up
+   * to 24 bytes longer; and each count of the update one byte longer. Only
+   * when that passes the limit is the pending set encoded to decide.
+   * @param {Map<number, Lane>} lanes
+   * @param {Map<number, DsStep>} dsSteps
+   * @returns {number}
+   */
+  _exactAfter(lanes, dsSteps) {
+    const ex = /** @type {Exact} */ (this._exact);
+    const e = ex.size();
+    let add = 6;
+    // Table entries the apply may add: the indices of every table get as
+    // wide as the larger table then needs.
+    let names = dsSteps.size;
+    let roots = 0;
+    for (const lane of lanes.values()) {
+      if (lane.cur.taken > 0) add += 24;
+      for (let i = lane.fi; i < lane.fresh.length; i++) {
+        const op = lane.fresh[i];
+        const b = opBound(op);
+        add += b.fixed + 8 * b.idx;
+        names += 1 + (op.lc !== 0 ? 1 : 0) + (op.rc !== 0 ? 1 : 0);
+        if (op.kind !== SKIP) roots++;
+      }
+    }
+    for (const [client, st] of dsSteps) {
+      add += 24 + 8 + varLen(client);
+      for (let j = 0; j < st.add.length; j += 2) add += rangeBound(st.add[j], st.add[j + 1]);
+    }
+    const w = varLen(Math.max(ex.clients.size + names, ex.roots.size + roots, 1) - 1);
+    return e.size + ex.idx * (w - 1) + add;
+  }
+
+  /**
+   * _exactFromScratch computes the exact size of the pending set: O(n), when
+   * its bound first passes half maxPendingBytes.
+   * @returns {Exact}
+   */
+  _exactFromScratch() {
+    const ex = new Exact();
+    for (const q of this._pq.values()) {
+      /** @type {Op | null} */
+      let prev = null;
+      for (const c of q.chunks) {
+        for (const op of c) {
+          ex.insert(op, prev, null);
+          prev = op;
+        }
+      }
+    }
+    for (const [client, r] of this._pds) ex.setRanges(client, r.length >>> 1, rangeBytes(r, 0, r.length >>> 1));
+    return ex;
+  }
+
+  /**
    * _recount computes the pending bound afresh from the pending set.
    * @returns {Bound}
    */
@@ -912,80 +1002,12 @@ export class Doc {
   }
 
   /**
-   * _validate refuses updates that contradict the document (docs/crdt.md 1.6
-   * rule 4): an origin that is the item itself or a later clock of its client,
-   * or that names a known unit that is not a text item of the same root: the
-   * origins an op writes, and the left origin of each part of a run that
-   * starts after clocks the document already has (integrated or pending),
-   * which is the previous clock of the run's client (section 1.2).
-   * @param {Update} u
-   */
-  _validate(u) {
-    for (const list of u.ops.values()) {
-      for (const op of list) {
-        if (op.kind !== TEXT) continue;
-        let bad = (op.lc !== 0 && !this._originOk(u.ops, op.lc, op.lk, op.root)) || (op.rc !== 0 && !this._originOk(u.ops, op.rc, op.rk, op.root)) ? op.clock : -1;
-        if (bad < 0) bad = this._badCut(u.ops, op);
-        if (bad >= 0) throw malformed(`origin of (${op.client},${bad}) is not a text item of ${JSON.stringify(op.root)}`);
-      }
-    }
-  }
-
-  /**
-   * _badCut returns the first clock at which a part of text op starts that
-   * survives the clocks the document already has, after op's start, and
-   * whose left origin (the unit before it, which the document has) is not a
-   * text item of op's root; -1 if there is none.
-   * @param {Map<number, Op[]>} ops
-   * @param {Op} op
-   * @returns {number}
-   */
-  _badCut(ops, op) {
-    const end = op.clock + op.len;
-    const q = this._pq.get(op.client);
-    let s = Math.max(op.clock, this._next(op.client));
-    while (s < end) {
-      const o = q === undefined ? null : q.ceil(s);
-      if (o !== null && o.clock <= s) {
-        s = o.clock + o.len;
-        continue;
-      }
-      if (s > op.clock && !this._originOk(ops, op.client, s - 1, op.root)) return s;
-      if (o === null) break;
-      s = o.clock + o.len;
-    }
-    return -1;
-  }
-
-
-  /**
-   * _originOk reports whether origin (client, clock) of a text op of root is
-   * either unknown or a text item of root, where known means integrated,
-   * pending, or among ops.
-   * @param {Map<number, Op[]>} ops
-   * @param {number} client
-   * @param {number} clock
-   * @param {string} root
-   * @returns {boolean}
-   */
-  _originOk(ops, client, clock, root) {
-    const cs = this._clients.get(client);
-    if (cs !== undefined && clock < cs.next) {
-      const e = cs.entries[cs.find(clock)];
-      return e.kind === TEXT && e.root.name === root;
-    }
-    const q = this._pq.get(client);
-    let op = q === undefined ? null : q.find(clock);
-    if (op === null) {
-      const list = ops.get(client);
-      op = list === undefined ? null : findOp(list, clock);
-    }
-    return op === null || (op.kind === TEXT && op.root === root);
-  }
-
-  /**
    * _plannedText reports whether the integrated origin (client, clock) is a
-   * text item of root, in the document or among the planned ops.
+   * text item of root, in the document or among the planned ops. An op whose
+   * origins are not is integrated as a skip: this is decided here, when the
+   * op is integrated, and never when it arrives (docs/crdt.md 1.6 rule 4), so
+   * that every arrival order gives the same document and the pending set is
+   * always an update that any replica accepts.
    * @param {Map<number, Op[]>} planned
    * @param {number} client
    * @param {number} clock

@@ -3,7 +3,8 @@
 /**
  * The kinds of CrdtError, mirroring the Go sentinels (crdt/errors.go):
  * - 'malformed': bytes that are not a valid update, snapshot, state vector or
- *   relative position, or an update that contradicts the document (ErrMalformedUpdate);
+ *   relative position (docs/crdt.md section 2; section 1.6 rule 4 lists what an update is
+ *   refused for) (ErrMalformedUpdate);
  * - 'pending-overflow': the pending buffer would exceed maxPendingBytes (ErrPendingOverflow);
  * - 'range': a position or length outside the text (ErrOutOfRange);
  * - 'text': text that cannot be encoded as UTF-8, e.g. a lone surrogate (ErrInvalidText);

@@ -4,11 +4,14 @@
 // or cut from the front, but for moving the array of chunks, n/64 entries,
 // when a chunk splits or whole chunks are cut off); per origin client, the
 // clients whose next pending op waits for one of its clocks, in a binary
-// heap by clock; and the size bound that lets an apply decide against
+// heap by clock; the size bound that lets an apply decide against
 // maxPendingBytes without encoding the pending set while it is far under the
-// limit.
+// limit; and, near the limit, the exact encoded size (Exact), kept in O(1)
+// per op or delete range that comes or goes, so that an apply there does not
+// encode the pending set either.
 
-import { TEXT, MAP } from './seq.js';
+import { TEXT, MAP, SKIP } from './seq.js';
+import { addRange } from './update.js';
 import { utf8Length } from './utf.js';
 
 /** CHUNK is the most ops a chunk of an OpQueue holds. */
@@ -116,6 +119,22 @@ export class OpQueue {
     while (whole < cs.length && n >= cs[whole].length) n -= cs[whole++].length;
     if (whole > 0) cs.splice(0, whole);
     if (n > 0) cs[0].splice(0, n);
+  }
+
+  /**
+   * around returns the ops before and after op, which is in the queue (null
+   * where there is none).
+   * @param {Op} op
+   * @returns {[Op | null, Op | null]}
+   */
+  around(op) {
+    const cs = this.chunks;
+    const ci = this._chunkOf(op.clock);
+    const c = cs[ci];
+    const j = c.indexOf(op);
+    const prev = j > 0 ? c[j - 1] : ci > 0 ? cs[ci - 1][cs[ci - 1].length - 1] : null;
+    const next = j + 1 < c.length ? c[j + 1] : ci + 1 < cs.length ? cs[ci + 1][0] : null;
+    return [prev, next];
   }
 
   /** @returns {Op[]} the ops in order */
@@ -341,4 +360,411 @@ export class Bound {
     if (this.entries === 0) return 0;
     return HEADER + this.fixed + this.idx * varLen(this.entries);
   }
+}
+
+/**
+ * Group is a maximal run of a client's pending ops that the encoder writes as
+ * one op (each continues the previous, or all are skips): its clocks
+ * [start, end), the op that starts it (head), and the length and UTF-8 bytes
+ * of its content. Never changed: a change makes a new one.
+ * @typedef {{start: number, end: number, head: Op, len: number, bytes: number}} Group
+ */
+
+/**
+ * Block is a maximal run of a client's pending ops with consecutive clocks
+ * [start, end), written as one block of groups.
+ * @typedef {{start: number, end: number, groups: number}} Block
+ */
+
+/**
+ * ClientSums finds a client's groups and blocks by their first and last
+ * clocks: an op that comes or goes changes only the groups and blocks at its
+ * ends.
+ * @typedef {{gs: Map<number, Group>, ge: Map<number, Group>, bs: Map<number, Block>, be: Map<number, Block>}} ClientSums
+ */
+
+/**
+ * groupSize returns the bytes of group g as the encoder writes it, with
+ * one-byte table indices, and how many indices it writes.
+ * @param {Group} g
+ * @returns {{bytes: number, idx: number}}
+ */
+function groupSize(g) {
+  const op = g.head;
+  if (op.kind === TEXT) {
+    let bytes = 2 + varLen(g.len);
+    let idx = 1;
+    if (op.lc !== 0) {
+      bytes += 1 + varLen(op.lk);
+      idx++;
+    }
+    if (op.rc !== 0) {
+      bytes += 1 + varLen(op.rk);
+      idx++;
+    }
+    if (!op.deleted) bytes += varLen(g.bytes) + g.bytes;
+    return { bytes, idx };
+  }
+  if (op.kind === MAP) {
+    const kb = utf8Length(op.key);
+    let bytes = 2 + varLen(kb) + kb + varLen(op.lamport);
+    if (op.value !== null) {
+      const vb = utf8Length(op.value);
+      bytes += varLen(vb) + vb;
+    }
+    return { bytes, idx: 1 };
+  }
+  return { bytes: 1 + varLen(g.len), idx: 0 };
+}
+
+/**
+ * merges reports whether the encoder writes b, which follows a, as part of
+ * a's op: a text run that continues a, or a skip after a skip.
+ * @param {Op} a
+ * @param {Op} b
+ * @returns {boolean}
+ */
+function merges(a, b) {
+  if (a.clock + a.len !== b.clock) return false;
+  if (a.kind === SKIP) return b.kind === SKIP;
+  return (
+    a.kind === TEXT &&
+    b.kind === TEXT &&
+    b.root === a.root &&
+    b.lc === a.client &&
+    b.lk === b.clock - 1 &&
+    b.rc === a.rc &&
+    b.rk === a.rk &&
+    b.deleted === a.deleted
+  );
+}
+
+/**
+ * rangeBytes returns what ranges [from, to) of the flat ranges r take in a
+ * delete set: each its gap since the previous range's end (0 for the first)
+ * and its length.
+ * @param {number[]} r
+ * @param {number} from
+ * @param {number} to
+ * @returns {number}
+ */
+export function rangeBytes(r, from, to) {
+  let n = 0;
+  for (let i = from; i < to; i++) n += varLen(r[2 * i] - (i === 0 ? 0 : r[2 * i - 1])) + varLen(r[2 * i + 1] - r[2 * i]);
+  return n;
+}
+
+/**
+ * Exact is the encoded size of the pending set, kept up to date as ops and
+ * delete ranges come and go, so that a pending set near maxPendingBytes is
+ * not encoded on every apply to decide (as the Go core keeps it in its tree
+ * nodes). Its parts: per client, its blocks and the groups in them (found at
+ * their ends, ClientSums), which an op that comes or goes changes only at its
+ * ends; the tables, from how many ops and delete-set clients name each client
+ * and root; per client, its delete ranges. Indices count one byte, which is
+ * exact while both tables have at most 128 entries (size says otherwise).
+ */
+export class Exact {
+  constructor() {
+    /** @type {Map<number, number>} per client, the ops and delete-set entries that name it */
+    this.clients = new Map();
+    this.clientBytes = 0;
+    /** @type {Map<string, number>} per root ('t' or 'm', then its name), the ops that name it */
+    this.roots = new Map();
+    this.rootBytes = 0;
+    /** @type {Map<number, ClientSums>} */
+    this.sums = new Map();
+    this.blocks = 0;
+    /** the blocks and groups, indices at one byte */
+    this.opsBytes = 0;
+    /** the table indices that opsBytes and dsBytes hold */
+    this.idx = 0;
+    /** @type {Map<number, {all: number, bytes: number}>} per client with delete ranges, its entry's bytes (index, count, ranges) and its ranges' (rangeBytes) */
+    this.ranges = new Map();
+    this.dsClients = 0;
+    /** the delete set's client entries: index, count and ranges */
+    this.dsBytes = 0;
+  }
+
+  /**
+   * size returns the encoded size of the pending set, exact when exact is
+   * set, else a lower bound, with wide an upper one (a table of more than
+   * 128 entries writes wider indices).
+   * @returns {{size: number, wide: number, exact: boolean}}
+   */
+  size() {
+    const nc = this.clients.size;
+    const nr = this.roots.size;
+    if (this.blocks === 0 && this.dsClients === 0) return { size: 0, wide: 0, exact: true };
+    const size =
+      1 + varLen(nc) + this.clientBytes + varLen(nr) + this.rootBytes + varLen(this.blocks) + this.opsBytes + varLen(this.dsClients) + this.dsBytes;
+    if (nc <= 128 && nr <= 128) return { size, wide: size, exact: true };
+    return { size, wide: size + this.idx * (varLen(Math.max(nc, nr) - 1) - 1), exact: false };
+  }
+
+  /**
+   * _name counts a name of client c in (sign 1) or out (-1).
+   * @param {number} c
+   * @param {number} sign
+   */
+  _name(c, sign) {
+    const n = (this.clients.get(c) ?? 0) + sign;
+    if (n === 0) {
+      this.clients.delete(c);
+      this.clientBytes -= varLen(c);
+    } else {
+      if (n === 1 && sign > 0) this.clientBytes += varLen(c);
+      this.clients.set(c, n);
+    }
+  }
+
+  /**
+   * _root counts a name of root key k in or out.
+   * @param {string} k
+   * @param {number} sign
+   */
+  _root(k, sign) {
+    const n = (this.roots.get(k) ?? 0) + sign;
+    const b = utf8Length(k) - 1;
+    if (n === 0) {
+      this.roots.delete(k);
+      this.rootBytes -= 1 + varLen(b) + b;
+    } else {
+      if (n === 1 && sign > 0) this.rootBytes += 1 + varLen(b) + b;
+      this.roots.set(k, n);
+    }
+  }
+
+  /**
+   * _refs counts the names op holds (its client, origins and root) in or out.
+   * @param {Op} op
+   * @param {number} sign
+   */
+  _refs(op, sign) {
+    this._name(op.client, sign);
+    if (op.kind === TEXT) {
+      if (op.lc !== 0) this._name(op.lc, sign);
+      if (op.rc !== 0) this._name(op.rc, sign);
+      this._root('t' + op.root, sign);
+    } else if (op.kind === MAP) {
+      this._root('m' + op.root, sign);
+    }
+  }
+
+  /**
+   * _group counts group g in or out of the blocks' bytes.
+   * @param {Group} g
+   * @param {number} sign
+   */
+  _group(g, sign) {
+    const s = groupSize(g);
+    this.opsBytes += sign * s.bytes;
+    this.idx += sign * s.idx;
+  }
+
+  /**
+   * _block counts block b in or out.
+   * @param {Block} b
+   * @param {number} sign
+   */
+  _block(b, sign) {
+    this.opsBytes += sign * (1 + varLen(b.start) + varLen(b.groups));
+    this.idx += sign;
+    this.blocks += sign;
+  }
+
+  /**
+   * _sums returns the groups and blocks of client c.
+   * @param {number} c
+   * @returns {ClientSums}
+   */
+  _sums(c) {
+    let s = this.sums.get(c);
+    if (s === undefined) this.sums.set(c, (s = { gs: new Map(), ge: new Map(), bs: new Map(), be: new Map() }));
+    return s;
+  }
+
+  /**
+   * insert counts op in, which was put between prev and next of its client's
+   * pending ops (null: none).
+   * @param {Op} op
+   * @param {Op | null} prev
+   * @param {Op | null} next
+   */
+  insert(op, prev, next) {
+    this._refs(op, 1);
+    const s = this._sums(op.client);
+    const end = op.clock + op.len;
+    const bytes = op.kind === TEXT && !op.deleted ? utf8Length(op.str) : 0;
+    const mp = prev !== null && merges(prev, op);
+    const mn = next !== null && merges(op, next);
+    const gp = mp ? /** @type {Group} */ (s.ge.get(op.clock)) : null;
+    const gn = mn ? /** @type {Group} */ (s.gs.get(end)) : null;
+    /** @type {Group} */
+    const g = { start: op.clock, end, head: op, len: op.len, bytes };
+    if (gp !== null) {
+      this._group(gp, -1);
+      s.gs.delete(gp.start);
+      s.ge.delete(gp.end);
+      g.start = gp.start;
+      g.head = gp.head;
+      g.len += gp.len;
+      g.bytes += gp.bytes;
+    }
+    if (gn !== null) {
+      this._group(gn, -1);
+      s.gs.delete(gn.start);
+      s.ge.delete(gn.end);
+      g.end = gn.end;
+      g.len += gn.len;
+      g.bytes += gn.bytes;
+    }
+    s.gs.set(g.start, g);
+    s.ge.set(g.end, g);
+    this._group(g, 1);
+    const bp = prev !== null && prev.clock + prev.len === op.clock ? /** @type {Block} */ (s.be.get(op.clock)) : null;
+    const bn = next !== null && next.clock === end ? /** @type {Block} */ (s.bs.get(end)) : null;
+    /** @type {Block} */
+    const b = { start: op.clock, end, groups: 1 - (mp ? 1 : 0) - (mn ? 1 : 0) };
+    if (bp !== null) {
+      this._block(bp, -1);
+      s.bs.delete(bp.start);
+      s.be.delete(bp.end);
+      b.start = bp.start;
+      b.groups += bp.groups;
+    }
+    if (bn !== null) {
+      this._block(bn, -1);
+      s.bs.delete(bn.start);
+      s.be.delete(bn.end);
+      b.end = bn.end;
+      b.groups += bn.groups;
+    }
+    s.bs.set(b.start, b);
+    s.be.set(b.end, b);
+    this._block(b, 1);
+  }
+
+  /**
+   * removeFirst counts out op, the first of its client's pending ops, which
+   * next follows (null: none).
+   * @param {Op} op
+   * @param {Op | null} next
+   */
+  removeFirst(op, next) {
+    this._refs(op, -1);
+    const s = this._sums(op.client);
+    const end = op.clock + op.len;
+    const g = /** @type {Group} */ (s.gs.get(op.clock));
+    this._group(g, -1);
+    s.gs.delete(g.start);
+    s.ge.delete(g.end);
+    const b = /** @type {Block} */ (s.bs.get(op.clock));
+    this._block(b, -1);
+    s.bs.delete(b.start);
+    s.be.delete(b.end);
+    if (g.end !== end) {
+      const bytes = op.kind === TEXT && !op.deleted ? utf8Length(op.str) : 0;
+      /** @type {Group} */
+      const rest = { start: end, end: g.end, head: /** @type {Op} */ (next), len: g.len - op.len, bytes: g.bytes - bytes };
+      s.gs.set(rest.start, rest);
+      s.ge.set(rest.end, rest);
+      this._group(rest, 1);
+    }
+    if (b.end !== end) {
+      /** @type {Block} */
+      const rest = { start: end, end: b.end, groups: b.groups - (g.end === end ? 1 : 0) };
+      s.bs.set(rest.start, rest);
+      s.be.set(rest.end, rest);
+      this._block(rest, 1);
+    }
+    if (s.bs.size === 0) this.sums.delete(op.client);
+  }
+
+  /**
+   * rangeBytesOf returns what client c's delete ranges take (rangeBytes).
+   * @param {number} c
+   * @returns {number}
+   */
+  rangeBytesOf(c) {
+    const r = this.ranges.get(c);
+    return r === undefined ? 0 : r.bytes;
+  }
+
+  /**
+   * setRanges records that client c's delete ranges take bytes (rangeBytes)
+   * in n ranges (0: none left).
+   * @param {number} c
+   * @param {number} n
+   * @param {number} bytes
+   */
+  setRanges(c, n, bytes) {
+    const old = this.ranges.get(c);
+    if (old !== undefined) {
+      this.dsBytes -= old.all;
+      this.dsClients--;
+      this.idx--;
+      this._name(c, -1);
+      this.ranges.delete(c);
+    }
+    if (n > 0) {
+      const all = 1 + varLen(n) + bytes;
+      this.ranges.set(c, { all, bytes });
+      this.dsBytes += all;
+      this.dsClients++;
+      this.idx++;
+      this._name(c, 1);
+    }
+  }
+}
+
+/**
+ * DsStep is how an apply changes a client's pending delete ranges: the first
+ * k ranges apply, the next one (if split is not -1) now starts at split, and
+ * the ranges of add (flat) are added.
+ * @typedef {{k: number, split: number, add: number[]}} DsStep
+ */
+
+/**
+ * restRangesCounted changes the pending delete ranges p of a client (flat;
+ * undefined: none) by st, in place, and returns them with what they take in
+ * a delete set (rangeBytes) given what p took (bytes): O(1) per range that
+ * goes or merges, besides moving the array.
+ * @param {number[] | undefined} p
+ * @param {DsStep} st
+ * @param {number} bytes
+ * @returns {{r: number[], bytes: number}}
+ */
+export function restRangesCounted(p, st, bytes) {
+  const r = p === undefined ? [] : p;
+  if (st.k > 0) {
+    bytes -= rangeBytes(r, 0, Math.min(st.k + 1, r.length >>> 1));
+    r.splice(0, 2 * st.k);
+    bytes += rangeBytes(r, 0, Math.min(1, r.length >>> 1));
+  }
+  if (st.split !== -1) {
+    bytes -= rangeBytes(r, 0, 1);
+    r[0] = st.split;
+    bytes += rangeBytes(r, 0, 1);
+  }
+  for (let j = 0; j < st.add.length; j += 2) {
+    const s = st.add[j];
+    const e = st.add[j + 1];
+    const n = r.length >>> 1;
+    // The ranges [lo, hi) touch [s, e) and merge with it; the one after hi
+    // has its gap changed.
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (r[2 * mid + 1] < s) lo = mid + 1;
+      else hi = mid;
+    }
+    hi = lo;
+    while (hi < n && r[2 * hi] <= e) hi++;
+    bytes -= rangeBytes(r, lo, Math.min(hi + 1, n));
+    addRange(r, s, e);
+    bytes += rangeBytes(r, lo, Math.min(lo + 2, r.length >>> 1));
+  }
+  return { r, bytes };
 }

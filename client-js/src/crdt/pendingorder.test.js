@@ -158,3 +158,47 @@ test('an update refused for the pending limit changes nothing', () => {
     assert.deepEqual(state(d), want, `seed ${seed}: after the refused updates`);
   }
 });
+
+test('the exact pending size kept near the limit is the encoded size, and refuses exactly what passes the limit', () => {
+  for (let seed = 1; seed <= seeds; seed++) {
+    const r = rng(seed * 15485863);
+    const log = session(seed, r);
+    /** @type {[string, Uint8Array[]][]} */
+    const orders = [
+      ['reversed', log.slice().reverse()],
+      ['shuffled', shuffled(log, r)],
+      ['duplicated', shuffled([...log, ...log.filter(() => r() < 0.5)], r)],
+    ];
+    for (const [name, order] of orders) {
+      for (const limit of [400, 1500, 1 << 20]) {
+        const msg = `seed ${seed}, ${name}, limit ${limit}`;
+        // Small limits keep the exact size (the bound passes half the limit)
+        // and refuse updates; 1 MiB leaves the bound to decide alone.
+        const d = new Doc(1, { maxPendingBytes: limit });
+        let exactChecks = 0;
+        for (const [i, u] of order.entries()) {
+          const before = d.pendingBytes();
+          try {
+            d.apply(u);
+          } catch (err) {
+            assert.equal(/** @type {any} */ (err).kind, 'pending-overflow', msg);
+            assert.equal(d.pendingBytes(), before, `${msg}: update ${i} refused, the pending set changed`);
+            const c = new Doc(2, { maxPendingBytes: 1 << 30 });
+            c.apply(d.encodeSnapshot());
+            c.apply(u);
+            assert.ok(c.pendingBytes() > limit, `${msg}: update ${i} refused with ${c.pendingBytes()} pending bytes after it`);
+            continue;
+          }
+          const ex = d._exact;
+          if (ex === null) continue;
+          const { size, wide, exact } = ex.size();
+          const got = d.pendingBytes();
+          if (exact) assert.equal(size, got, `${msg}: update ${i}: exact size ${size}, encoded ${got}`);
+          else assert.ok(size <= got && got <= wide, `${msg}: update ${i}: ${got} bytes outside [${size}, ${wide}]`);
+          exactChecks++;
+        }
+        if (limit < 2000) assert.ok(exactChecks > 0, `${msg}: the exact size was never kept`);
+      }
+    }
+  }
+});
