@@ -9,7 +9,7 @@ import { CrdtError, malformed } from './errors.js';
 import { Run, Piece, SkipEntry, TEXT, MAP, SKIP } from './seq.js';
 import { TextState } from './text.js';
 import { MapState, Assign } from './map.js';
-import { Op, decodeUpdate, encodeUpdate, addRange } from './update.js';
+import { Op, decodeUpdate, encodeUpdate, addRange, sortRanges } from './update.js';
 import { ChangeLog } from './changes.js';
 import { isWellFormed, cpLength, cpSlice, compareUtf8 } from './utf.js';
 import { checkName, checkKey, checkJSON } from './names.js';
@@ -134,13 +134,25 @@ export class Doc {
     this._maxPending = maxPendingBytes > 0 ? maxPendingBytes : DEFAULT_MAX_PENDING_BYTES;
     /** this client's clock at the last takeUpdate */
     this._taken = 0;
-    /** @type {DeleteSet} local deletions since the last takeUpdate */
+    /**
+     * Local deletions since the last takeUpdate, per client: flat [start, end)
+     * ranges in the order they were made, a range that continues the last one
+     * (deleting forward) or ends where it starts (backspacing) merged into it.
+     * takeUpdate sorts and merges them (sortRanges) for the update. Kept sorted
+     * instead, every deletion before the last one moved all the ranges after
+     * it: a long session of edits away from the end paid for that on every
+     * keystroke.
+     * @type {DeleteSet}
+     */
     this._localDs = new Map();
     /** records a local deletion (one function for the Doc's life: no closure per edit) */
     this._recordDelete = (/** @type {number} */ client, /** @type {number} */ clock, /** @type {number} */ len) => {
-      let r = this._localDs.get(client);
-      if (r === undefined) this._localDs.set(client, (r = []));
-      addRange(r, clock, clock + len);
+      const r = this._localDs.get(client);
+      const end = clock + len;
+      if (r === undefined) this._localDs.set(client, [clock, end]);
+      else if (r[r.length - 1] === clock) r[r.length - 1] = end;
+      else if (r[r.length - 2] === end) r[r.length - 2] = clock;
+      else r.push(clock, end);
     };
   }
 
@@ -220,7 +232,10 @@ export class Doc {
     /** @type {Map<number, Op[]>} */
     const ops = new Map();
     if (me !== undefined && to > this._taken) ops.set(this._id, this._collect(me, this._taken));
-    const bytes = encodeUpdate(ops, this._localDs);
+    /** @type {DeleteSet} */
+    const ds = new Map();
+    for (const [client, r] of this._localDs) ds.set(client, sortRanges(r));
+    const bytes = encodeUpdate(ops, ds);
     this._taken = to;
     this._localDs = new Map();
     return bytes;
