@@ -11,7 +11,7 @@ import { TextState } from './text.js';
 import { MapState, Assign } from './map.js';
 import { Op, decodeUpdate, encodeUpdate, addRange, sortRanges } from './update.js';
 import { ChangeLog } from './changes.js';
-import { isWellFormed, cpLength, cpSlice, compareUtf8 } from './utf.js';
+import { cpLength, cpCount, cpSlice, compareUtf8 } from './utf.js';
 import { checkName, checkKey, checkJSON } from './names.js';
 import { validClient } from './statevector.js';
 import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
@@ -145,15 +145,6 @@ export class Doc {
      * @type {DeleteSet}
      */
     this._localDs = new Map();
-    /** records a local deletion (one function for the Doc's life: no closure per edit) */
-    this._recordDelete = (/** @type {number} */ client, /** @type {number} */ clock, /** @type {number} */ len) => {
-      const r = this._localDs.get(client);
-      const end = clock + len;
-      if (r === undefined) this._localDs.set(client, [clock, end]);
-      else if (r[r.length - 1] === clock) r[r.length - 1] = end;
-      else if (r[r.length - 2] === end) r[r.length - 2] = clock;
-      else r.push(clock, end);
-    };
   }
 
   /** @returns {number} this replica's client ID */
@@ -406,6 +397,22 @@ export class Doc {
   // ---- internal: local edits (called by the handles) ----
 
   /**
+   * _recordDelete records the local deletion of clocks [clock, clock+len) of
+   * client (TextState.localDelete calls it for every deleted range).
+   * @param {number} client
+   * @param {number} clock
+   * @param {number} len
+   */
+  _recordDelete(client, clock, len) {
+    const r = this._localDs.get(client);
+    const end = clock + len;
+    if (r === undefined) this._localDs.set(client, [clock, end]);
+    else if (r[r.length - 1] === clock) r[r.length - 1] = end;
+    else if (r[r.length - 2] === end) r[r.length - 2] = clock;
+    else r.push(clock, end);
+  }
+
+  /**
    * @param {string} name
    * @param {number} pos
    * @param {string} str
@@ -416,9 +423,9 @@ export class Doc {
     if (root === undefined && !checkName(name)) throw new CrdtError('name', 'invalid root name');
     const len = root === undefined ? 0 : root.length;
     if (!Number.isInteger(pos) || pos < 0 || pos > len) throw new CrdtError('range', `position ${pos} out of range [0, ${len}]`);
-    if (typeof str !== 'string' || !isWellFormed(str)) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
-    if (str.length === 0) return;
-    const n = cpLength(str);
+    const n = typeof str === 'string' ? cpCount(str) : -1;
+    if (n < 0) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
+    if (n === 0) return;
     const me = this._client(this._id);
     if (me.next + n >= LIMIT) throw new CrdtError('clock', 'clock overflow');
     (root ?? this._textRoot(name)).localInsert(me, pos, str, n);
@@ -442,9 +449,9 @@ export class Doc {
     } else if (root === undefined && !checkName(name)) {
       throw new CrdtError('name', 'invalid root name');
     }
-    if (typeof str !== 'string' || !isWellFormed(str)) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
-    if (str.length === 0) return;
-    const n = cpLength(str);
+    const n = typeof str === 'string' ? cpCount(str) : -1;
+    if (n < 0) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
+    if (n === 0) return;
     const me = this._client(this._id);
     if (me.next + n >= LIMIT) throw new CrdtError('clock', 'clock overflow');
     (root ?? this._textRoot(name)).insertAt(me, p, rp.clock, rp.kind === REL_BEFORE || rp.kind === REL_END, str, n);
@@ -462,7 +469,7 @@ export class Doc {
       throw new CrdtError('range', `delete [${pos}, ${pos}+${n}) out of range [0, ${len}]`);
     }
     if (n === 0 || root === undefined) return;
-    root.localDelete(pos, n, this._recordDelete);
+    root.localDelete(pos, n, this);
   }
 
   /**
