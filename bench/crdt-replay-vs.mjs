@@ -18,6 +18,9 @@
 //   node bench/crdt-replay-vs.mjs --anchors /tmp/anchors-crdt [--trace FILE] [--rounds 3] [--runs 10]
 //        [--cold 5] [--libs tandem,json-joy,yjs] [--yjs-runs 3]
 //
+// The library none is the loop calling functions that only keep a length (its replays are not
+// checked): what the loop itself costs.
+//
 // It prints one line per process, then per library the medians of the cold runs and of the warm
 // runs, and the ratios to tandem's; each replay is checked against endContent.
 
@@ -178,6 +181,32 @@ async function child() {
           }
         },
         text: () => text.toString(),
+      };
+    };
+  } else if (opts.lib === 'none') {
+    // The loop alone: calls that keep a length and nothing else, so that
+    // what the loop itself costs cold (its iteration runs unoptimised until
+    // it is compiled) can be told from what the libraries cost.
+    make = () => {
+      let len = 0;
+      const text = {
+        delete: (/** @type {number} */ p, /** @type {number} */ d) => {
+          len -= d;
+        },
+        insert: (/** @type {number} */ p, /** @type {string} */ s) => {
+          len += s.length;
+        },
+      };
+      return {
+        run() {
+          for (const patches of txns) {
+            for (const [p, d, s] of patches) {
+              if (d) text.delete(p, d);
+              if (s) text.insert(p, s);
+            }
+          }
+        },
+        text: () => (len >= 0 ? trace.endContent : ''), // nothing to check
       };
     };
   } else {
