@@ -9,9 +9,9 @@ import { CrdtError, malformed } from './errors.js';
 import { Run, Piece, SkipEntry, TEXT, MAP, SKIP } from './seq.js';
 import { TextState } from './text.js';
 import { MapState, Assign } from './map.js';
-import { Op, decodeUpdate, encodeUpdate, addRange } from './update.js';
+import { Op, decodeUpdate, encodeUpdate, addRange, sortRanges } from './update.js';
 import { ChangeLog } from './changes.js';
-import { isWellFormed, cpLength, cpSlice, compareUtf8 } from './utf.js';
+import { cpLength, cpCount, cpSlice, compareUtf8 } from './utf.js';
 import { checkName, checkKey, checkJSON } from './names.js';
 import { validClient } from './statevector.js';
 import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
@@ -136,14 +136,17 @@ export class Doc {
     this._maxPending = maxPendingBytes > 0 ? maxPendingBytes : DEFAULT_MAX_PENDING_BYTES;
     /** this client's clock at the last takeUpdate */
     this._taken = 0;
-    /** @type {DeleteSet} local deletions since the last takeUpdate */
+    /**
+     * Local deletions since the last takeUpdate, per client: flat [start, end)
+     * ranges in the order they were made, a range that continues the last one
+     * (deleting forward) or ends where it starts (backspacing) merged into it.
+     * takeUpdate sorts and merges them (sortRanges) for the update. Kept sorted
+     * instead, every deletion before the last one moved all the ranges after
+     * it: a long session of edits away from the end paid for that on every
+     * keystroke.
+     * @type {DeleteSet}
+     */
     this._localDs = new Map();
-    /** records a local deletion (one function for the Doc's life: no closure per edit) */
-    this._recordDelete = (/** @type {number} */ client, /** @type {number} */ clock, /** @type {number} */ len) => {
-      let r = this._localDs.get(client);
-      if (r === undefined) this._localDs.set(client, (r = []));
-      addRange(r, clock, clock + len);
-    };
   }
 
   /** @returns {number} this replica's client ID */
@@ -222,7 +225,10 @@ export class Doc {
     /** @type {Map<number, Op[]>} */
     const ops = new Map();
     if (me !== undefined && to > this._taken) ops.set(this._id, this._collect(me, this._taken));
-    const bytes = encodeUpdate(ops, this._localDs);
+    /** @type {DeleteSet} */
+    const ds = new Map();
+    for (const [client, r] of this._localDs) ds.set(client, sortRanges(r));
+    const bytes = encodeUpdate(ops, ds);
     this._taken = to;
     this._localDs = new Map();
     return bytes;
@@ -394,6 +400,22 @@ export class Doc {
   // ---- internal: local edits (called by the handles) ----
 
   /**
+   * _recordDelete records the local deletion of clocks [clock, clock+len) of
+   * client (TextState.localDelete calls it for every deleted range).
+   * @param {number} client
+   * @param {number} clock
+   * @param {number} len
+   */
+  _recordDelete(client, clock, len) {
+    const r = this._localDs.get(client);
+    const end = clock + len;
+    if (r === undefined) this._localDs.set(client, [clock, end]);
+    else if (r[r.length - 1] === clock) r[r.length - 1] = end;
+    else if (r[r.length - 2] === end) r[r.length - 2] = clock;
+    else r.push(clock, end);
+  }
+
+  /**
    * @param {string} name
    * @param {number} pos
    * @param {string} str
@@ -404,9 +426,9 @@ export class Doc {
     if (root === undefined && !checkName(name)) throw new CrdtError('name', 'invalid root name');
     const len = root === undefined ? 0 : root.length;
     if (!Number.isInteger(pos) || pos < 0 || pos > len) throw new CrdtError('range', `position ${pos} out of range [0, ${len}]`);
-    if (typeof str !== 'string' || !isWellFormed(str)) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
-    if (str.length === 0) return;
-    const n = cpLength(str);
+    const n = typeof str === 'string' ? cpCount(str) : -1;
+    if (n < 0) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
+    if (n === 0) return;
     const me = this._client(this._id);
     if (me.next + n >= LIMIT) throw new CrdtError('clock', 'clock overflow');
     (root ?? this._textRoot(name)).localInsert(me, pos, str, n);
@@ -430,9 +452,9 @@ export class Doc {
     } else if (root === undefined && !checkName(name)) {
       throw new CrdtError('name', 'invalid root name');
     }
-    if (typeof str !== 'string' || !isWellFormed(str)) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
-    if (str.length === 0) return;
-    const n = cpLength(str);
+    const n = typeof str === 'string' ? cpCount(str) : -1;
+    if (n < 0) throw new CrdtError('text', 'invalid text: not encodable as utf-8');
+    if (n === 0) return;
     const me = this._client(this._id);
     if (me.next + n >= LIMIT) throw new CrdtError('clock', 'clock overflow');
     (root ?? this._textRoot(name)).insertAt(me, p, rp.clock, rp.kind === REL_BEFORE || rp.kind === REL_END, str, n);
@@ -450,7 +472,7 @@ export class Doc {
       throw new CrdtError('range', `delete [${pos}, ${pos}+${n}) out of range [0, ${len}]`);
     }
     if (n === 0 || root === undefined) return;
-    root.localDelete(pos, n, this._recordDelete);
+    root.localDelete(pos, n, this);
   }
 
   /**

@@ -119,6 +119,32 @@ test('takeUpdate returns null when nothing changed, and only local changes', () 
   assert.equal(a.takeUpdate(), null, 'remote units are not local changes');
 });
 
+test('takeUpdate sends local deletions sorted and merged, in whatever order they were made', () => {
+  // Deleting the same items in another order (backspacing, deleting forward,
+  // here and there) makes the same update.
+  const orders = [
+    [['d', 1, 1], ['d', 1, 1], ['d', 5, 2], ['d', 0, 1]],
+    [['d', 7, 2], ['d', 2, 1], ['d', 1, 1], ['d', 0, 1]],
+    [['d', 0, 1], ['d', 6, 2], ['d', 0, 1], ['d', 0, 1]],
+  ];
+  /** @type {string[]} */
+  const got = [];
+  for (const ops of orders) {
+    const d = new Doc(1);
+    const t = d.text('t');
+    t.insert(0, 'abcdefghijkl');
+    d.takeUpdate();
+    for (const [, p, n] of ops) t.delete(/** @type {number} */ (p), /** @type {number} */ (n));
+    assert.equal(t.toString(), 'defgjkl', `ops ${JSON.stringify(ops)}`);
+    got.push(hex(/** @type {Uint8Array} */ (d.takeUpdate())));
+  }
+  assert.equal(got[1], got[0], 'second order');
+  assert.equal(got[2], got[0], 'third order');
+  const e = new Doc(2);
+  e.apply(/** @type {Uint8Array} */ (unhex(got[0])));
+  assert.equal(e.text('t').toString(), '', 'the deletions alone name no integrated item of e');
+});
+
 test('relative positions follow their item through concurrent edits', () => {
   const a = new Doc(1);
   const t = a.text('t');

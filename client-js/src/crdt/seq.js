@@ -10,9 +10,10 @@
 // linked in document order (prev/next) and are the leaves' children of a B-tree
 // whose nodes cache the visible and total (deleted included) lengths of their
 // subtrees, so that a visible index or an absolute index is found in O(log n).
-// Nodes never shrink: items are never removed from S. A cursor cache (the last
-// leaf found and its visible start) makes the next edit near the last one cost a
-// scan of one leaf.
+// Nodes never shrink: items are never removed from S. Two cursor caches make
+// the next edit near the last one cheap: the last piece found and its visible
+// start (typing and backspacing stay in one piece: no scan at all), and the
+// last leaf found and its visible start (a scan of one leaf).
 
 import { cpLength, cpToUtf16 } from './utf.js';
 
@@ -278,6 +279,14 @@ export class Seq {
     /** @type {Node | null} the cursor cache: a leaf and its visible start */
     this.cLeaf = null;
     this.cStart = 0;
+    /**
+     * The piece cache: the last piece findVis returned and its visible start,
+     * valid while no visible length before it changes (adjust and remove
+     * drop it; a change of the piece's own length keeps its start).
+     * @type {Piece | null}
+     */
+    this.cPiece = null;
+    this.cPieceStart = 0;
   }
 
   /** @returns {number} the visible length */
@@ -297,6 +306,11 @@ export class Seq {
    * @returns {Piece}
    */
   findVis(pos) {
+    const cp = this.cPiece;
+    if (cp !== null && !cp.deleted && pos >= this.cPieceStart && pos < this.cPieceStart + cp.len) {
+      this.off = pos - this.cPieceStart;
+      return cp;
+    }
     /** @type {Node} */
     let node;
     let start;
@@ -327,6 +341,8 @@ export class Seq {
       if (!p.deleted) {
         if (pos < start + p.len) {
           this.off = pos - start;
+          this.cPiece = p;
+          this.cPieceStart = start;
           return p;
         }
         start += p.len;
@@ -413,7 +429,10 @@ export class Seq {
   adjust(p, dvis, dtot) {
     /** @type {Node | null} */
     let node = p.parent;
-    if (dvis !== 0 && node !== this.cLeaf) this.cLeaf = null;
+    if (dvis !== 0) {
+      if (node !== this.cLeaf) this.cLeaf = null;
+      if (p !== this.cPiece) this.cPiece = null;
+    }
     while (node !== null) {
       node.vis += dvis;
       node.tot += dtot;
@@ -480,6 +499,7 @@ export class Seq {
    * @param {Piece} p
    */
   remove(p) {
+    if (p === this.cPiece) this.cPiece = null;
     if (p.prev !== null) p.prev.next = p.next;
     else this.first = p.next;
     if (p.next !== null) p.next.prev = p.prev;
@@ -576,5 +596,6 @@ export class Seq {
     }
     this.root = level[0];
     this.cLeaf = null;
+    this.cPiece = null;
   }
 }

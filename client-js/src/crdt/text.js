@@ -12,6 +12,12 @@ import { cpToUtf16 } from './utf.js';
  * @property {(client: number, clock: number) => Piece | null} findPiece the piece holding a text item
  */
 
+/**
+ * What local deletions are reported to (implemented by Doc).
+ * @typedef {object} Recorder
+ * @property {(client: number, clock: number, len: number) => void} _recordDelete records deleted clocks [clock, clock+len) of client
+ */
+
 /** TextState is the state of one Text root. */
 export class TextState {
   /** @param {string} name */
@@ -194,12 +200,13 @@ export class TextState {
 
   /**
    * localDelete deletes n visible code points at pos (in range) and calls
-   * record(client, clock, len) for every deleted clock range.
+   * rec._recordDelete(client, clock, len) for every deleted clock range (a
+   * method, not a closure: one call target whatever the document).
    * @param {number} pos
    * @param {number} n
-   * @param {(client: number, clock: number, len: number) => void} record
+   * @param {Recorder} rec
    */
-  localDelete(pos, n, record) {
+  localDelete(pos, n, rec) {
     const seq = this.seq;
     /** @type {Piece | null} */
     let p = seq.findVis(pos);
@@ -218,7 +225,7 @@ export class TextState {
       if (q !== null && q.deleted && q.run === p.run && q.parent === p.parent) {
         if (off > 0 && q.clock === p.clock + p.len) {
           const k = p.len - off;
-          record(p.client, p.clock + off, k);
+          rec._recordDelete(p.client, p.clock + off, k);
           p.keep(p.len, off);
           p.len = off;
           q.clock -= k;
@@ -230,7 +237,7 @@ export class TextState {
           continue;
         }
         if (off === 0 && q.clock + q.len === p.clock) {
-          record(p.client, p.clock, rem);
+          rec._recordDelete(p.client, p.clock, rem);
           p.str = p.str.slice(cpToUtf16(p.str, p.len, rem));
           p.clock += rem;
           p.len -= rem;
@@ -244,7 +251,7 @@ export class TextState {
         off = 0;
       }
       if (p.len > rem) this.split(p, rem);
-      record(p.client, p.clock, p.len);
+      rec._recordDelete(p.client, p.clock, p.len);
       rem -= p.len;
       p = this.markDeleted(p).next;
     }

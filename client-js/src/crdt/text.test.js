@@ -72,3 +72,48 @@ test('random typing, backspacing and deleting give the pieces of a remote replic
     check(`seed ${seed}`, edits);
   }
 });
+
+test('edits found through the cursor caches land where a plain string puts them, remote edits between', () => {
+  // Thousands of pieces (leaves split), edits mostly near the last one (the
+  // caches hit) and sometimes anywhere, remote updates from a second replica
+  // applied between them: after each local edit the text is the string model's.
+  for (let seed = 1; seed <= 4; seed++) {
+    const next = xorshift32(seed);
+    const a = new Doc(1);
+    const b = new Doc(2);
+    const ta = a.text('t');
+    const tb = b.text('t');
+    let model = '';
+    let cur = 0;
+    for (let i = 0; i < 3000; i++) {
+      const r = next() % 20;
+      if (r === 0) {
+        b.apply(a.encodeUpdate(b.stateVector()));
+        const n = tb.length;
+        const p = next() % (n + 1);
+        if (n > 0 && next() % 2 === 0) tb.delete(Math.min(p, n - 1), 1);
+        else tb.insert(p, 'B');
+        a.apply(b.encodeUpdate(a.stateVector()));
+        model = ta.toString();
+        continue;
+      }
+      if (r === 1 || cur > model.length) cur = next() % (model.length + 1);
+      if (r < 6 && cur > 0) {
+        cur--;
+        ta.delete(cur, 1); // backspace
+        model = model.slice(0, cur) + model.slice(cur + 1);
+      } else if (r < 8 && cur < model.length) {
+        ta.delete(cur, 1); // delete forward
+        model = model.slice(0, cur) + model.slice(cur + 1);
+      } else {
+        const c = String.fromCharCode(97 + (next() % 26));
+        ta.insert(cur, c);
+        model = model.slice(0, cur) + c + model.slice(cur);
+        cur++;
+      }
+      assert.equal(ta.toString(), model, `seed ${seed}, step ${i}`);
+    }
+    b.apply(a.encodeUpdate(b.stateVector()));
+    assert.equal(tb.toString(), model, `seed ${seed}: the replicas converge`);
+  }
+});

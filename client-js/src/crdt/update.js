@@ -465,6 +465,39 @@ export function writeDeleteSet(e, ds, ci) {
 }
 
 /**
+ * sortRanges returns flat [start, end) ranges given in any order as sorted
+ * ranges, overlaps and neighbours merged (a new array; r is kept).
+ * @param {number[]} r
+ * @returns {number[]}
+ */
+export function sortRanges(r) {
+  const n = r.length;
+  let p = r;
+  for (let j = 2; j < n; j += 2) {
+    if (r[j] < r[j - 1]) {
+      /** @type {number[]} */
+      const at = [];
+      for (let k = 0; k < n; k += 2) at.push(k);
+      at.sort((a, b) => r[a] - r[b]);
+      p = [];
+      for (const k of at) p.push(r[k], r[k + 1]);
+      break;
+    }
+  }
+  /** @type {number[]} */
+  const out = [];
+  for (let j = 0; j < n; j += 2) {
+    const m = out.length;
+    if (m > 0 && out[m - 1] >= p[j]) {
+      if (p[j + 1] > out[m - 1]) out[m - 1] = p[j + 1];
+    } else {
+      out.push(p[j], p[j + 1]);
+    }
+  }
+  return out;
+}
+
+/**
  * addRange adds [start, end) to flat sorted ranges, merging overlaps and
  * neighbours, and returns the array.
  * @param {number[]} r

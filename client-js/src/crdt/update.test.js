@@ -2,7 +2,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addRange, canonical, decodeUpdate, encodeUpdate, Op } from './update.js';
+import { addRange, sortRanges, canonical, decodeUpdate, encodeUpdate, Op } from './update.js';
 import { TEXT, SKIP } from './seq.js';
 import { hex } from './encoding.js';
 import { xorshift32 } from './scenario.js';
@@ -32,6 +32,38 @@ test('addRange keeps ranges sorted, merged and non-adjacent', () => {
       }
     }
     assert.deepEqual(r, want, `after adding ${JSON.stringify(added)}`);
+  }
+});
+
+test('sortRanges sorts ranges given in any order and merges overlaps and neighbours', () => {
+  const cases = [
+    { in: [], want: [] },
+    { in: [3, 5], want: [3, 5] },
+    { in: [3, 5, 7, 9], want: [3, 5, 7, 9] },
+    { in: [3, 5, 5, 9], want: [3, 9] },
+    { in: [7, 9, 3, 5], want: [3, 5, 7, 9] },
+    { in: [7, 9, 3, 7], want: [3, 9] },
+    { in: [10, 12, 0, 1, 4, 6, 1, 4], want: [0, 6, 10, 12] },
+    { in: [0, 10, 2, 3], want: [0, 10] },
+  ];
+  for (const c of cases) {
+    const given = [...c.in];
+    assert.deepEqual(sortRanges(given), c.want, `sortRanges(${JSON.stringify(c.in)})`);
+    assert.deepEqual(given, c.in, 'the input is kept');
+  }
+  const next = xorshift32(11);
+  for (let t = 0; t < 500; t++) {
+    /** @type {number[]} */
+    const log = [];
+    /** @type {number[]} */
+    const want = [];
+    for (let k = 0; k < 1 + (next() % 40); k++) {
+      const s = next() % 300;
+      const e = s + 1 + (next() % 8);
+      log.push(s, e);
+      addRange(want, s, e);
+    }
+    assert.deepEqual(sortRanges(log), want, `sortRanges(${JSON.stringify(log)})`);
   }
 });
 

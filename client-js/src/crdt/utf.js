@@ -34,6 +34,27 @@ export function cpLength(s) {
 }
 
 /**
+ * cpCount returns the number of code points of s, or -1 if s holds a lone
+ * surrogate (is not encodable as UTF-8): isWellFormed and cpLength in one pass.
+ * @param {string} s
+ * @returns {number}
+ */
+export function cpCount(s) {
+  const n = s.length;
+  let pairs = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdfff) continue;
+    if (c > 0xdbff || i + 1 === n) return -1;
+    const d = s.charCodeAt(i + 1);
+    if (d < 0xdc00 || d > 0xdfff) return -1;
+    pairs++;
+    i++;
+  }
+  return n - pairs;
+}
+
+/**
  * cpToUtf16 returns the UTF-16 offset of code point offset cp in s, where s
  * holds len code points (len === s.length means no surrogate pairs).
  * @param {string} s
