@@ -88,6 +88,10 @@ type Change struct {
 	Kind  RootKind
 	Edits []TextEdit
 	Keys  []string
+	// Formats and Attrs (Text only) are the mark and embed attribute changes,
+	// in terms of the text after Edits (docs/crdt.md section 4.5).
+	Formats []FormatEdit
+	Attrs   []AttrEdit
 }
 
 // TextEdit deletes Delete code points at Pos, then inserts Insert at Pos.

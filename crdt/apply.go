@@ -39,7 +39,7 @@ func (d *Doc) apply(b []byte, ch *changes) ([]Change, error) {
 			return nil, err
 		}
 		return d.applyUpdate(u, ch)
-	case formatSnapshot, formatSnapshot2:
+	case formatSnapshot, formatSnapshot2, formatSnapshot3:
 		s, err := decodeSnapshot(b)
 		if err != nil {
 			return nil, err
@@ -145,13 +145,16 @@ func (d *Doc) validate(u *update) error {
 		b := &u.blocks[i]
 		for j := range b.ops {
 			op := &b.ops[j]
-			if op.kind != opText {
+			if !op.hasOrigins() {
 				continue
 			}
 			for _, o := range [2]ID{op.left, op.right} {
 				if err := checkOrigin(o, b.client, op, op.clock, unitAt); err != nil {
 					return err
 				}
+			}
+			if op.kind != opText {
+				continue
 			}
 			if err := d.checkCuts(b.client, op, unitAt); err != nil {
 				return err
@@ -220,6 +223,8 @@ func (d *Doc) execute(p *plan, ch *changes) []Change {
 			m := d.mapRoot(op.root, true)
 			ch.touch(m, op.key)
 			d.addAssign(&assign{cs: cs, clock: op.clock, root: m, key: op.key, lamport: op.lamport, value: op.value})
+		case opMark, opAttr:
+			d.integrateRich(cs, op, ch)
 		}
 		cs.next = op.end()
 	}
@@ -241,6 +246,7 @@ func (d *Doc) execute(p *plan, ch *changes) []Change {
 	if ch == nil {
 		return nil
 	}
+	d.richChanges(ch)
 	return ch.list()
 }
 

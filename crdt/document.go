@@ -63,11 +63,12 @@ func (s *itemSlab) release(it *item) {
 // clientState is what a document knows of one client.
 type clientState struct {
 	id      uint64
-	next    uint64    // state vector entry: the next clock
-	content []rune    // append-only content of the client's integrated text runs
-	items   idIndex   // the client's text runs by clock
-	asgs    []*assign // the client's map assignments by clock (losers flagged)
-	lost    int       // how many of asgs lost
+	next    uint64     // state vector entry: the next clock
+	content []rune     // append-only content of the client's integrated text runs
+	items   idIndex    // the client's text runs by clock
+	asgs    []*assign  // the client's map assignments by clock (losers flagged)
+	rich    []richUnit // the client's marks and attributes by clock (richtext.go)
+	lost    int        // how many of asgs lost
 }
 
 // textRoot is a Text root: its runs in a B-tree, and the cursor cache.
@@ -77,6 +78,7 @@ type textRoot struct {
 	firstLeaf, lastLeaf *node
 	cur                 cursor
 	items               *itemSlab
+	rich                *richText // marks, embeds, attributes; nil until the first
 }
 
 // cursor caches the run of the last local edit and its visible start, so that

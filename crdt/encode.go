@@ -3,9 +3,12 @@ package crdt
 import "slices"
 
 // ops appends to out the canonical ops of client cs for the clocks
-// [from, cs.next): text runs (split pieces merged back), winning map
-// assignments, and skips for the rest.
+// [from, cs.next): text runs (split pieces merged back), embeds, winning map
+// assignments, marks, winning attributes, and skips for the rest.
 func (cs *clientState) ops(from uint64, out []uop) []uop {
+	if len(cs.rich) > 0 {
+		return cs.richOps(from, out)
+	}
 	clock := from
 	ai, _ := slices.BinarySearchFunc(cs.asgs, from, func(a *assign, c uint64) int {
 		if a.clock < c {

@@ -15,6 +15,8 @@ const (
 	opText opKind = 0 // a text run
 	opMap  opKind = 1 // a map assignment
 	opSkip opKind = 2 // clocks that are used but carry nothing to integrate
+	opMark opKind = 4 // a mark (richops.go); kind 3, an embed, decodes as an opText with embed set
+	opAttr opKind = 5 // an attribute on an item (richops.go)
 )
 
 // Op tag bits (docs/crdt.md section 2.3).
@@ -31,15 +33,22 @@ type uop struct {
 	kind    opKind
 	clock   uint64
 	n       uint64
-	root    string // text and map ops
-	left    ID     // text: origin of the first code point (Client 0: START)
-	right   ID     // text: right origin (Client 0: END)
-	deleted bool   // text: all deleted, no content
-	content []rune // text, unless deleted
-	key     string // map
-	lamport uint64 // map
-	value   []byte // map; nil for a tombstone
+	root    string     // text and map ops
+	left    ID         // text: origin of the first code point (Client 0: START)
+	right   ID         // text: right origin (Client 0: END)
+	deleted bool       // text: all deleted, no content
+	content []rune     // text, unless deleted
+	key     string     // map
+	lamport uint64     // map
+	value   []byte     // map; nil for a tombstone. mark: nil for a remove. attribute
+	embed   []byte     // text: the JSON of an embed (n = 1, content U+FFFC); nil for code points
+	sk, ek  RelPosKind // mark: the kinds of the start (left) and end (right) anchors
+	// A mark's anchor IDs are in left and right, an attribute's target in
+	// left, its name or key in key: they are dependencies like origins.
 }
+
+// hasOrigins reports whether op names items it depends on in left and right.
+func (o *uop) hasOrigins() bool { return o.kind == opText || o.kind == opMark || o.kind == opAttr }
 
 func (o *uop) end() uint64 { return o.clock + o.n }
 
@@ -70,7 +79,8 @@ func canMerge(client uint64, a, b *uop) bool {
 	case a.kind == opSkip:
 		return true
 	case a.kind == opText:
-		return a.root == b.root && b.left == (ID{client, a.end() - 1}) && a.right == b.right && a.deleted == b.deleted
+		return a.root == b.root && b.left == (ID{client, a.end() - 1}) && a.right == b.right && a.deleted == b.deleted &&
+			a.embed == nil && b.embed == nil
 	}
 	return false
 }
@@ -216,6 +226,14 @@ func (u *update) tables() ([]uint64, []rootKey) {
 				}
 			case opMap:
 				addR(rootKey{KindMap, op.root})
+			case opMark, opAttr:
+				addR(rootKey{KindText, op.root})
+				if op.left.Client != 0 {
+					addC(op.left.Client)
+				}
+				if op.right.Client != 0 {
+					addC(op.right.Client)
+				}
 			}
 		}
 	}
@@ -235,6 +253,10 @@ func appendOpBytes(b []byte, ops []uop, ci func(uint64) uint64, ri func(RootKind
 	var n uint64
 	for i := range ops {
 		n += ops[i].n
+	}
+	switch {
+	case op.kind == opText && op.embed != nil, op.kind == opMark, op.kind == opAttr:
+		return appendRichOp(b, op, ci, ri)
 	}
 	switch op.kind {
 	case opText:
@@ -691,6 +713,8 @@ func decodeOp(t *tables, client, clock uint64) uop {
 		if tag&tagTomb == 0 {
 			op.value = decodeValue(r)
 		}
+	case opEmbed, opMark, opAttr:
+		decodeRichOp(t, &op, tag, client, clock)
 	case opSkip:
 		if tag != byte(opSkip) {
 			r.fail("op tag 0x%02x", tag)
