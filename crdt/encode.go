@@ -41,6 +41,9 @@ func (cs *clientState) ops(from uint64, out []uop) []uop {
 		op := uop{kind: opText, clock: it.clock, n: uint64(it.n), root: it.root.name, left: it.left, right: it.right, deleted: it.deleted}
 		if !it.deleted {
 			op.content = it.runes()
+			if it.embed {
+				op.embed = it.root.rich.embeds[it.id(0)]
+			}
 		}
 		op = trimOp(cs.id, op, clock)
 		out = appendOp(cs.id, out, op)
