@@ -1,5 +1,7 @@
 package crdt
 
+import "sort"
+
 // The rich-text ops of an update (docs/crdt.md section 4.4): embeds (kind 3),
 // marks (kind 4) and attributes (kind 5). None merges with a neighbour; each
 // takes one clock.
@@ -207,14 +209,8 @@ func (u richUnit) op() uop {
 // text runs, assignments and rich units merged by clock.
 func (cs *clientState) richOps(from uint64, out []uop) []uop {
 	clock := from
-	ai := 0
-	for ai < len(cs.asgs) && cs.asgs[ai].clock < from {
-		ai++
-	}
-	ri := 0
-	for ri < len(cs.rich) && cs.rich[ri].clock() < from {
-		ri++
-	}
+	ai := sort.Search(len(cs.asgs), func(i int) bool { return cs.asgs[i].clock >= from })
+	ri := sort.Search(len(cs.rich), func(i int) bool { return cs.rich[i].clock() >= from })
 	emit := func(op uop) {
 		if op.clock > clock {
 			out = appendOp(cs.id, out, uop{kind: opSkip, clock: clock, n: op.clock - clock})

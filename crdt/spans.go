@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode/utf8"
 )
 
 // Span is a piece of a Text's visible content (docs/crdt.md section 4.5):
@@ -217,6 +218,32 @@ func (d *Doc) richEdits(rcs []richChange, emit func(root string, f *FormatEdit, 
 		key    string
 	}
 	seen := make(map[attrSeen]bool)
+	// Many marks on one root (a snapshot load, a peer's history) are reported
+	// name by name over the whole text, from one sweep.
+	perRoot := make(map[*textRoot]map[string]bool)
+	for _, rc := range rcs {
+		if m := rc.mark; m != nil {
+			names := perRoot[m.root]
+			if names == nil {
+				names = make(map[string]bool)
+				perRoot[m.root] = names
+			}
+			names[m.name] = true
+		}
+	}
+	bulk := make(map[*textRoot]bool)
+	for t, names := range perRoot {
+		n := 0
+		for _, rc := range rcs {
+			if rc.mark != nil && rc.mark.root == t {
+				n++
+			}
+		}
+		if n > bulkMarks {
+			bulk[t] = true
+			d.formatsOf(t, names, func(f *FormatEdit) { emit(t.name, f, nil) })
+		}
+	}
 	for _, rc := range rcs {
 		if a := rc.attr; a != nil {
 			if a.lost || seen[attrSeen{a.target, a.key}] {
@@ -233,6 +260,9 @@ func (d *Doc) richEdits(rcs []richChange, emit func(root string, f *FormatEdit, 
 		}
 		m := rc.mark
 		t := m.root
+		if bulk[t] {
+			continue
+		}
 		s, e := d.gap(t, m.start), d.gap(t, m.end)
 		if s >= e {
 			continue
@@ -285,4 +315,48 @@ func (d *Doc) richChanges(ch *changes) {
 		}
 	})
 	ch.rich = nil
+}
+
+// bulkMarks is how many marks of one root an Apply reports one by one; above
+// it, formatsOf reports the names they touch over the whole text.
+const bulkMarks = 32
+
+// formatsOf reports, for every name of names, the value of the mark over the
+// whole visible text of t, as maximal ranges in document order (Value nil
+// where the text does not have it).
+func (d *Doc) formatsOf(t *textRoot, names map[string]bool, emit func(*FormatEdit)) {
+	type open struct {
+		pos   int
+		value json.RawMessage
+	}
+	cur := make(map[string]*open)
+	sorted := make([]string, 0, len(names))
+	for name := range names {
+		sorted = append(sorted, name)
+	}
+	slices.Sort(sorted)
+	pos := 0
+	for _, sp := range d.spans(t, 0, t.root.vis) {
+		n := 1
+		if sp.Embed == nil {
+			n = utf8.RuneCountInString(sp.Insert)
+		}
+		for _, name := range sorted {
+			v := sp.Marks[name]
+			o := cur[name]
+			if o != nil && string(o.value) == string(v) && (o.value == nil) == (v == nil) {
+				continue
+			}
+			if o != nil {
+				emit(&FormatEdit{Pos: o.pos, Len: pos - o.pos, Name: name, Value: o.value})
+			}
+			cur[name] = &open{pos, v}
+		}
+		pos += n
+	}
+	for _, name := range sorted {
+		if o := cur[name]; o != nil && pos > o.pos {
+			emit(&FormatEdit{Pos: o.pos, Len: pos - o.pos, Name: name, Value: o.value})
+		}
+	}
 }

@@ -2,6 +2,7 @@ package crdttest
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -267,3 +268,5 @@ func (s *Sim) richEdit(r int, root string, t *crdt.Text) error {
 		return t.SetAttr(pos, a.key, []byte(a.value))
 	}
 }
+
+func errorsIsNotEmbed(err error) bool { return errors.Is(err, crdt.ErrNotEmbed) }
