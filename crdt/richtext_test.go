@@ -3,6 +3,7 @@ package crdt_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/tandemhq/tandem/crdt"
@@ -112,4 +113,54 @@ func FuzzApplyRich(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRichSplitUpdate cuts a rich update into parts of at most max bytes:
+// applied in order, they give the document the whole update gives.
+func TestRichSplitUpdate(t *testing.T) {
+	src := fuzzRichDoc(t)
+	whole := src.EncodeUpdate(nil)
+	want := fresh(7)
+	if err := apply(want, whole, src.PendingUpdate()); err != nil {
+		t.Fatal(err)
+	}
+	for _, max := range []int{crdt.MinSplitBytes, 80, 100, 200, 1 << 20} {
+		parts, err := crdt.SplitUpdate(whole, max)
+		if err != nil {
+			t.Fatalf("SplitUpdate(%d): %v", max, err)
+		}
+		got := fresh(7)
+		for i, p := range parts {
+			if len(p) > max {
+				t.Fatalf("max %d: part %d has %d bytes", max, i, len(p))
+			}
+			if err := apply(got, p); err != nil {
+				t.Fatalf("max %d: part %d: %v", max, i, err)
+			}
+		}
+		if err := apply(got, src.PendingUpdate()); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got.EncodeSnapshot(), want.EncodeSnapshot()) {
+			t.Fatalf("max %d (%d parts): the snapshot differs", max, len(parts))
+		}
+		if g, w := crdttest.SpansJSON(got.Text("t").Spans()), crdttest.SpansJSON(want.Text("t").Spans()); g != w {
+			t.Fatalf("max %d (%d parts): spans %s; want %s", max, len(parts), g, w)
+		}
+	}
+}
+
+// Bold grows when text is typed at its end; a link does not.
+func ExampleText_Format() {
+	d, _ := crdt.NewDoc(1, crdt.Config{})
+	t := d.Text("body")
+	t.InsertEmbed(0, []byte(`{"block":"heading","level":1}`))
+	t.Insert(1, "Hello world")
+	t.Format(1, 5, "bold", []byte("true"), crdt.ExpandAfter)
+	t.Format(7, 5, "link", []byte(`{"href":"https://example.com"}`), crdt.ExpandNone)
+	t.Insert(6, "!")
+	t.Insert(13, "?")
+	fmt.Println(crdttest.SpansJSON(t.Spans()))
+	// Output:
+	// [{"embed":{"block":"heading","level":1}},{"insert":"Hello!","marks":{"bold":true}},{"insert":" "},{"insert":"world","marks":{"link":{"href":"https://example.com"}}},{"insert":"?"}]
 }
