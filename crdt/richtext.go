@@ -267,6 +267,72 @@ func (t *Text) InsertEmbed(pos int, value json.RawMessage) error {
 	} else {
 		nx = r.first()
 	}
+	d.insertEmbedBetween(r, at, nx, pos, slices.Clone([]byte(value)))
+	return nil
+}
+
+// InsertEmbedAt inserts an embed holding value at the place of the sequence
+// that p names, deleted items included, as InsertAt places text (docs/crdt.md
+// section 1.7): an undo puts a deleted embed back where it was. It fails like
+// InsertAt, or with ErrInvalidJSON, and then changes nothing.
+func (t *Text) InsertEmbedAt(p RelPos, value json.RawMessage) error {
+	d := t.doc
+	if err := validValue(value); err != nil {
+		return err
+	}
+	root := t.resolve()
+	if p.Root != t.name {
+		return fmt.Errorf("%w: %v in text %q", ErrUnknownPosition, p, t.name)
+	}
+	var it *item
+	switch p.Kind {
+	case RelStart, RelEnd:
+		if root == nil {
+			if err := validName(t.name); err != nil {
+				return err
+			}
+		}
+	case RelBefore, RelAfter:
+		it = d.findItem(p.ID)
+		if it == nil || root == nil || it.root != root {
+			return fmt.Errorf("%w: %v", ErrUnknownPosition, p)
+		}
+	default:
+		return fmt.Errorf("%w: kind %d", ErrUnknownPosition, p.Kind)
+	}
+	root, _, err := t.beginInsert(root, string(objectReplacement))
+	if err != nil {
+		return err
+	}
+	var at, nx *item
+	switch p.Kind {
+	case RelStart:
+		nx = root.first()
+	case RelEnd:
+		at = root.last()
+	case RelBefore:
+		if k := int(p.ID.Clock - it.clock); k > 0 {
+			it = root.split(it, k)
+		}
+		at, nx = prev(it), it
+	case RelAfter:
+		if k := int(p.ID.Clock-it.clock) + 1; k < it.n {
+			root.split(it, k)
+		}
+		at, nx = it, next(it)
+	}
+	pos := root.root.vis
+	if nx != nil {
+		pos, _ = posOf(nx)
+	}
+	d.insertEmbedBetween(root, at, nx, pos, slices.Clone([]byte(value)))
+	return nil
+}
+
+// insertEmbedBetween inserts an embed of the document's client holding value
+// between the adjacent runs at and nx (nil: the start, the end), at visible
+// index pos. Unlike text, it never extends a run.
+func (d *Doc) insertEmbedBetween(r *textRoot, at, nx *item, pos int, value []byte) {
 	cs := d.own
 	it := r.items.new()
 	*it = item{cs: cs, clock: cs.next, n: 1, off: len(cs.content), root: r}
@@ -281,8 +347,7 @@ func (t *Text) InsertEmbed(pos int, value json.RawMessage) error {
 	cs.items.push(it)
 	cs.next++
 	r.cur = cursor{it, pos}
-	r.addEmbed(it, slices.Clone([]byte(value)))
-	return nil
+	r.addEmbed(it, value)
 }
 
 // Format sets the mark name to value (valid JSON, copied) over the n visible

@@ -164,3 +164,47 @@ func ExampleText_Format() {
 	// Output:
 	// [{"embed":{"block":"heading","level":1}},{"insert":"Hello!","marks":{"bold":true}},{"insert":" "},{"insert":"world","marks":{"link":{"href":"https://example.com"}}},{"insert":"?"}]
 }
+
+// TestInsertEmbedAt puts a deleted embed back where it was, next to its
+// deleted neighbours, and refuses unknown positions.
+func TestInsertEmbedAt(t *testing.T) {
+	d := fresh(1)
+	tx := d.Text("t")
+	tx.Insert(0, "ab")
+	tx.InsertEmbed(1, []byte(`{"inline":"image"}`))
+	before, err := tx.RelPos(2, -1) // after the embed
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx.Delete(1, 1)
+	cases := []struct {
+		name string
+		pos  crdt.RelPos
+		want string
+		err  error
+	}{
+		{"after the deleted embed", before, `[{"insert":"a"},{"embed":{"inline":"image"}},{"insert":"b"}]`, nil},
+		{"start", crdt.RelPos{Root: "t", Kind: crdt.RelStart}, `[{"embed":{"inline":"image"}},{"insert":"a"},{"embed":{"inline":"image"}},{"insert":"b"}]`, nil},
+		{"unknown item", crdt.RelPos{Root: "t", Kind: crdt.RelBefore, ID: crdt.ID{Client: 9, Clock: 0}}, "", crdt.ErrUnknownPosition},
+		{"other root", crdt.RelPos{Root: "u", Kind: crdt.RelStart}, "", crdt.ErrUnknownPosition},
+	}
+	for _, c := range cases {
+		err := tx.InsertEmbedAt(c.pos, []byte(`{"inline":"image"}`))
+		if !errors.Is(err, c.err) {
+			t.Fatalf("%s: InsertEmbedAt = %v; want %v", c.name, err, c.err)
+		}
+		if err != nil {
+			continue
+		}
+		if got := crdttest.SpansJSON(tx.Spans()); got != c.want {
+			t.Fatalf("%s: spans %s; want %s", c.name, got, c.want)
+		}
+	}
+	e := fresh(2)
+	if err := apply(e, d.EncodeUpdate(nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := crdttest.Compare(d, e); err != nil {
+		t.Fatal(err)
+	}
+}
