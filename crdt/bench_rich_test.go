@@ -36,19 +36,24 @@ func replayRich(tb testing.TB, ops []crdttest.RichOp, updates bool) (*crdt.Doc, 
 // (typing, backspaces, block splits, block attributes, marks and their
 // removal): as local edits (replay), as one update per edit applied to
 // another replica (apply), and loads its snapshot (load); spans resolves the
-// marks of the whole document once.
+// marks of the whole document once. Beside wall time each reports the
+// process's CPU time per operation (cpu-ns/op), steadier on a shared machine.
 func BenchmarkRichTrace(b *testing.B) {
 	ops := crdttest.RichTrace(1, richTraceOps)
 	final, us := replayRich(b, ops, true)
 	snap := final.EncodeSnapshot()
 	b.Run("replay", func(b *testing.B) {
+		cpu := cpuTime()
 		for b.Loop() {
 			replayRich(b, ops, false)
 		}
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
 		b.ReportMetric(float64(len(snap)), "snapshot-bytes")
 		b.ReportMetric(float64(final.Text("body").Len()), "doc-len")
 	})
 	b.Run("apply", func(b *testing.B) {
+		cpu := cpuTime()
+		defer func() { b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op") }()
 		for b.Loop() {
 			d := fresh(2)
 			for _, u := range us {
@@ -59,6 +64,8 @@ func BenchmarkRichTrace(b *testing.B) {
 		}
 	})
 	b.Run("load", func(b *testing.B) {
+		cpu := cpuTime()
+		defer func() { b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op") }()
 		for b.Loop() {
 			d := fresh(2)
 			if _, err := d.Apply(snap); err != nil {
@@ -67,12 +74,16 @@ func BenchmarkRichTrace(b *testing.B) {
 		}
 	})
 	b.Run("encode", func(b *testing.B) {
+		cpu := cpuTime()
+		defer func() { b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op") }()
 		for b.Loop() {
 			final.EncodeSnapshot()
 		}
 	})
 	b.Run("spans", func(b *testing.B) {
 		t := final.Text("body")
+		cpu := cpuTime()
+		defer func() { b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op") }()
 		for b.Loop() {
 			t.Spans()
 		}
