@@ -51,6 +51,26 @@ func BenchmarkRichTrace(b *testing.B) {
 		b.ReportMetric(float64(len(snap)), "snapshot-bytes")
 		b.ReportMetric(float64(final.Text("body").Len()), "doc-len")
 	})
+	// The same session as plain text: embeds typed as newlines, no marks or
+	// attributes, so that the positions are the same.
+	var plainOps []crdttest.RichOp
+	for _, op := range ops {
+		switch op.Kind {
+		case crdttest.RichEmbed:
+			plainOps = append(plainOps, crdttest.RichOp{Kind: crdttest.RichInsert, Pos: op.Pos, Text: "\n"})
+		case crdttest.RichInsert, crdttest.RichDelete:
+			plainOps = append(plainOps, op)
+		}
+	}
+	plain, _ := replayRich(b, plainOps, false)
+	b.Run("replay-plain", func(b *testing.B) {
+		cpu := cpuTime()
+		for b.Loop() {
+			replayRich(b, plainOps, false)
+		}
+		b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+		b.ReportMetric(float64(len(plain.EncodeSnapshot())), "snapshot-bytes")
+	})
 	b.Run("apply", func(b *testing.B) {
 		cpu := cpuTime()
 		defer func() { b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op") }()
