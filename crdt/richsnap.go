@@ -52,7 +52,7 @@ func (d *Doc) hasRich() bool {
 }
 
 // appendRich writes the rich section of d; roots is the roots table.
-func (d *Doc) appendRich(b []byte, roots []rootKey, ci func(uint64) uint64) []byte {
+func (d *Doc) appendRich(b []byte, roots []rootKey, nClients int, ci func(uint64) uint64) []byte {
 	ri := func(name string) uint64 {
 		i, _ := slices.BinarySearchFunc(roots, rootKey{KindText, name}, compareRootKeys)
 		return uint64(i)
@@ -83,28 +83,56 @@ func (d *Doc) appendRich(b []byte, roots []rootKey, ci func(uint64) uint64) []by
 	slices.SortFunc(embeds, func(a, b snapEmbed) int { return byID(a.id, b.id) })
 	slices.SortFunc(marks, func(a, b *markOp) int { return byID(ID{a.cs.id, a.clock}, ID{b.cs.id, b.clock}) })
 	slices.SortFunc(attrs, func(a, b *attrOp) int { return byID(ID{a.cs.id, a.clock}, ID{b.cs.id, b.clock}) })
-	b = appendUv(b, uint64(len(embeds)))
+	multi := nClients > 1
+	// Embeds: their values as a table, then per embed its client (run-length),
+	// clock (a delta) and value.
+	values := newStrTable()
 	for _, e := range embeds {
-		b = appendUv(appendUv(b, ci(e.id.Client)), e.id.Clock)
-		b = appendUv(b, uint64(len(e.value)))
-		b = append(b, e.value...)
+		values.add(string(e.value))
 	}
-	b = appendUv(b, uint64(len(marks)))
+	b = values.append(b)
+	b = appendUv(b, uint64(len(embeds)))
+	b = appendClientRuns(b, len(embeds), func(i int) uint64 { return ci(embeds[i].id.Client) })
+	for i, e := range embeds {
+		b = appendUv(b, e.id.Clock-nextClock(i, func(k int) ID { return embeds[k].id }))
+		b = appendUv(b, values.index(string(e.value)))
+	}
+	// Marks: the tables of names and values, then per mark its client
+	// (run-length), clock (a delta), kinds, root, name, value, lamport (a
+	// delta) and anchors (clock deltas from the mark's own).
+	names, mvals := newStrTable(), newStrTable()
 	for _, m := range marks {
-		b = appendUv(appendUv(b, ci(m.cs.id)), m.clock)
-		if m.value == nil {
-			b = append(b, 1)
-		} else {
-			b = append(b, 0)
-		}
-		b = appendUv(b, ri(m.root.name))
-		b = appendAnchor(b, m.start.kind, m.start.id, ci)
-		b = appendAnchor(b, m.end.kind, m.end.id, ci)
-		b = appendStr(b, m.name)
-		b = appendUv(b, m.lamport)
+		names.add(m.name)
 		if m.value != nil {
-			b = appendUv(b, uint64(len(m.value)))
-			b = append(b, m.value...)
+			mvals.add(string(m.value))
+		}
+	}
+	b = names.append(b)
+	b = mvals.append(b)
+	b = appendUv(b, uint64(len(marks)))
+	b = appendClientRuns(b, len(marks), func(i int) uint64 { return ci(marks[i].cs.id) })
+	var lamport uint64
+	for i, m := range marks {
+		b = appendUv(b, m.clock-nextClock(i, func(k int) ID { return ID{marks[k].cs.id, marks[k].clock} }))
+		head := byte(m.start.kind)<<1 | byte(m.end.kind)<<3
+		if m.value == nil {
+			head |= 1
+		}
+		b = append(b, head)
+		b = appendUv(b, ri(m.root.name))
+		b = appendUv(b, names.index(m.name))
+		if m.value != nil {
+			b = appendUv(b, mvals.index(string(m.value)))
+		}
+		b = appendSv(b, int64(m.lamport)-int64(lamport))
+		lamport = m.lamport
+		for _, a := range [2]anchor{m.start, m.end} {
+			if a.kind == RelBefore || a.kind == RelAfter {
+				if multi {
+					b = appendUv(b, ci(a.id.Client))
+				}
+				b = appendSv(b, int64(a.id.Clock)-int64(m.clock))
+			}
 		}
 	}
 	b = appendUv(b, uint64(len(attrs)))
@@ -127,55 +155,107 @@ func decodeRich(t *tables, s *snapshot) *snapRich {
 	r := t.r
 	sr := &snapRich{}
 	after := func(a, b ID) bool { return a.Client > b.Client || (a.Client == b.Client && a.Clock > b.Clock) }
-	n := r.count(3)
+	evals := decodeStrTable(r, MaxValueBytes, true)
+	used := make([]bool, len(evals))
+	n := r.count(2)
+	eclients := decodeClientRuns(t, n)
 	for i := 0; i < n && r.err == nil; i++ {
-		e := snapEmbed{id: t.id()}
-		e.value = decodeValue(r)
-		if r.err == nil && i > 0 && !after(e.id, sr.embeds[i-1].id) {
-			r.fail("embeds not ascending")
+		e := snapEmbed{id: ID{Client: eclients[i]}}
+		var prev ID
+		if i > 0 {
+			prev = sr.embeds[i-1].id
 		}
-		sr.embeds = append(sr.embeds, e)
-	}
-	addClaim := func(client, clock uint64, prev ID, i int) {
+		e.id.Clock = r.uv()
+		if i > 0 && prev.Client == e.id.Client {
+			e.id.Clock += prev.Clock + 1
+		}
+		k := r.uv()
 		switch {
 		case r.err != nil:
-		case clock >= s.sv[client]:
+		case k >= uint64(len(evals)):
+			r.fail("embed value %d out of range", k)
+		case e.id.Clock >= s.sv[e.id.Client]:
+			r.fail("embed (%d,%d) beyond the state vector", e.id.Client, e.id.Clock)
+		}
+		if r.err != nil {
+			break
+		}
+		used[k] = true
+		e.value = []byte(evals[k])
+		sr.embeds = append(sr.embeds, e)
+	}
+	if r.err == nil && slices.Contains(used, false) {
+		r.fail("embed value in the table not used")
+	}
+	addClaim := func(client, clock uint64, i int) {
+		if r.err == nil && clock >= s.sv[client] {
 			r.fail("unit (%d,%d) beyond the state vector", client, clock)
-		case i > 0 && !after(ID{client, clock}, prev):
-			r.fail("rich units not ascending")
 		}
 		ci, _ := slices.BinarySearch(t.clients, client)
 		s.claims = append(s.claims, claim{client, clock, 1, int32(ci), -1, int32(i)})
 	}
+	names := decodeStrTable(r, MaxKeyBytes, false)
+	mvals := decodeStrTable(r, MaxValueBytes, true)
+	usedN, usedV := make([]bool, len(names)), make([]bool, len(mvals))
 	n = r.count(6)
+	mclients := decodeClientRuns(t, n)
+	multi := len(t.clients) > 1
+	var lamport int64
 	for i := 0; i < n && r.err == nil; i++ {
-		m := snapMark{client: t.client(), clock: r.uv()}
-		tag := r.byte1()
+		m := snapMark{client: mclients[i], clock: r.uv()}
+		if i > 0 && sr.marks[i-1].client == m.client {
+			m.clock += sr.marks[i-1].clock + 1
+		}
+		head := r.byte1()
+		m.start.kind, m.end.kind = RelPosKind(head>>1&3), RelPosKind(head>>3&3)
 		m.root = t.root(KindText)
-		m.start.kind, m.start.id = decodeAnchor(t)
-		m.end.kind, m.end.id = decodeAnchor(t)
-		m.name = r.str(MaxKeyBytes)
-		m.lamport = r.uv()
-		if r.err == nil && tag&1 == 0 {
-			m.value = decodeValue(r)
+		ni := r.uv()
+		if r.err == nil && ni < uint64(len(names)) {
+			m.name = names[ni]
+			usedN[ni] = true
+		} else if r.err == nil {
+			r.fail("mark name %d out of range", ni)
+		}
+		if r.err == nil && head&1 == 0 {
+			if vi := r.uv(); r.err == nil && vi < uint64(len(mvals)) {
+				m.value = []byte(mvals[vi])
+				usedV[vi] = true
+			} else if r.err == nil {
+				r.fail("mark value %d out of range", vi)
+			}
+		}
+		lamport += r.sv()
+		m.lamport = uint64(lamport)
+		for _, a := range [2]*anchor{&m.start, &m.end} {
+			if a.kind != RelBefore && a.kind != RelAfter {
+				continue
+			}
+			a.id.Client = m.client
+			if multi {
+				a.id.Client = t.client()
+			}
+			c := int64(m.clock) + r.sv()
+			if r.err == nil && (c < 0 || c > maxVarint) {
+				r.fail("anchor clock %d", c)
+			}
+			a.id.Clock = uint64(c)
 		}
 		switch {
 		case r.err != nil:
-		case tag > 1:
-			r.fail("mark tag 0x%02x", tag)
+		case head>>5 != 0:
+			r.fail("mark head 0x%02x", head)
 		case m.start.kind == RelEnd || m.end.kind == RelStart:
 			r.fail("mark from %d to %d", m.start.kind, m.end.kind)
 		case m.name == "":
 			r.fail("empty mark name")
-		case m.lamport == 0:
-			r.fail("lamport 0")
+		case lamport < 1 || lamport > maxVarint:
+			r.fail("lamport %d", lamport)
 		}
-		var prev ID
-		if i > 0 {
-			prev = ID{sr.marks[i-1].client, sr.marks[i-1].clock}
-		}
-		addClaim(m.client, m.clock, prev, i)
+		addClaim(m.client, m.clock, i)
 		sr.marks = append(sr.marks, m)
+	}
+	if r.err == nil && (slices.Contains(usedN, false) || slices.Contains(usedV, false)) {
+		r.fail("mark name or value in the table not used")
 	}
 	n = r.count(6)
 	type tk struct {
@@ -198,11 +278,10 @@ func decodeRich(t *tables, s *snapshot) *snapRich {
 			r.fail("two attributes of key %q on (%d,%d)", a.key, a.target.Client, a.target.Clock)
 		}
 		seen[tk{a.target, a.key}] = true
-		var prev ID
-		if i > 0 {
-			prev = ID{sr.attrs[i-1].client, sr.attrs[i-1].clock}
+		if r.err == nil && i > 0 && !after(ID{a.client, a.clock}, ID{sr.attrs[i-1].client, sr.attrs[i-1].clock}) {
+			r.fail("attributes not ascending")
 		}
-		addClaim(a.client, a.clock, prev, i)
+		addClaim(a.client, a.clock, i)
 		sr.attrs = append(sr.attrs, a)
 	}
 	if r.err == nil && len(sr.embeds)+len(sr.marks)+len(sr.attrs) == 0 {
@@ -342,4 +421,99 @@ func (sr *snapRich) addOps(per map[uint64][]uop) {
 		per[a.client] = append(per[a.client], uop{kind: opAttr, clock: a.clock, n: 1, root: a.root, left: a.target,
 			key: a.key, lamport: a.lamport, value: a.value})
 	}
+}
+
+// nextClock returns the clock expected of unit i of a list ascending by
+// client and clock (ids gives the IDs): the previous unit's clock plus one
+// when it is of the same client, else 0.
+func nextClock(i int, ids func(int) ID) uint64 {
+	if i > 0 {
+		if p, c := ids(i-1), ids(i); p.Client == c.Client {
+			return p.Clock + 1
+		}
+	}
+	return 0
+}
+
+// appendClientRuns writes the client indexes of n units as pairs (uv ci,
+// uv count), consecutive pairs with different indexes.
+func appendClientRuns(b []byte, n int, ci func(int) uint64) []byte {
+	for i := 0; i < n; {
+		j := i + 1
+		for j < n && ci(j) == ci(i) {
+			j++
+		}
+		b = appendUv(appendUv(b, ci(i)), uint64(j-i))
+		i = j
+	}
+	return b
+}
+
+// decodeClientRuns reads the client of each of n units (appendClientRuns).
+func decodeClientRuns(t *tables, n int) []uint64 {
+	r := t.r
+	out := make([]uint64, 0, n)
+	for len(out) < n && r.err == nil {
+		c := t.client()
+		k := r.uv()
+		switch {
+		case r.err != nil:
+		case k == 0 || k > uint64(n-len(out)):
+			r.fail("unit client count %d", k)
+		case len(out) > 0 && out[len(out)-1] >= c:
+			r.fail("unit clients not ascending or not merged")
+		}
+		for j := uint64(0); j < k && r.err == nil; j++ {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// strTable is a table of distinct strings, written ascending by bytes.
+type strTable struct {
+	idx  map[string]uint64
+	list []string
+}
+
+func newStrTable() *strTable { return &strTable{idx: make(map[string]uint64)} }
+
+func (st *strTable) add(v string) {
+	if _, ok := st.idx[v]; !ok {
+		st.idx[v] = 0
+		st.list = append(st.list, v)
+	}
+}
+
+func (st *strTable) index(v string) uint64 { return st.idx[v] }
+
+// append sorts the table, numbers its entries and writes it: uv n, n × str.
+func (st *strTable) append(b []byte) []byte {
+	slices.Sort(st.list)
+	b = appendUv(b, uint64(len(st.list)))
+	for i, v := range st.list {
+		st.idx[v] = uint64(i)
+		b = appendStr(b, v)
+	}
+	return b
+}
+
+// decodeStrTable reads a table of strings of at most max bytes, strictly
+// ascending; json: each must be a JSON value.
+func decodeStrTable(r *reader, max int, json bool) []string {
+	n := r.count(1)
+	out := make([]string, 0, n)
+	for i := 0; i < n && r.err == nil; i++ {
+		var v string
+		if json {
+			v = string(decodeValue(r))
+		} else {
+			v = r.str(max)
+		}
+		if r.err == nil && i > 0 && v <= out[i-1] {
+			r.fail("table not ascending")
+		}
+		out = append(out, v)
+	}
+	return out
 }

@@ -210,7 +210,7 @@ func (d *Doc) EncodeSnapshot() []byte {
 		b = append(b, p...)
 	}
 	if rich {
-		b = d.appendRich(b, roots, ci)
+		b = d.appendRich(b, roots, len(clients), ci)
 	}
 	return b
 }
