@@ -63,12 +63,13 @@ func (s *itemSlab) release(it *item) {
 // clientState is what a document knows of one client.
 type clientState struct {
 	id      uint64
-	next    uint64     // state vector entry: the next clock
-	content []rune     // append-only content of the client's integrated text runs
-	items   idIndex    // the client's text runs by clock
-	asgs    []*assign  // the client's map assignments by clock (losers flagged)
-	rich    []richUnit // the client's marks and attributes by clock (richtext.go)
-	lost    int        // how many of asgs lost
+	next    uint64    // state vector entry: the next clock
+	content []rune    // append-only content of the client's integrated text runs
+	items   idIndex   // the client's text runs by clock
+	asgs    []*assign // the client's map assignments by clock (losers flagged)
+	lost    int       // how many of asgs lost
+	// rich holds the client's marks and attributes by clock (richtext.go).
+	rich []richUnit
 }
 
 // textRoot is a Text root: its runs in a B-tree, and the cursor cache.

@@ -44,10 +44,11 @@ type snapshot struct {
 	sv      StateVector
 	texts   []snapText
 	asgs    []snapAssign
-	pending *update   // nil if none
-	rich    *snapRich // version 3: embeds, marks, attributes; nil before
-	content []rune    // the visible text of every root, concatenated
-	claims  []claim   // every run and assignment, ascending by client and clock
+	pending *update // nil if none
+	content []rune  // the visible text of every root, concatenated
+	claims  []claim // every run and assignment, ascending by client and clock
+	// rich is version 3's embeds, marks and attributes; nil before.
+	rich *snapRich
 }
 
 // claim says that a run (text ti, run ri) or an assignment (ti = -1, ri its

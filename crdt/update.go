@@ -33,18 +33,21 @@ type uop struct {
 	kind    opKind
 	clock   uint64
 	n       uint64
-	root    string     // text and map ops
-	left    ID         // text: origin of the first code point (Client 0: START)
-	right   ID         // text: right origin (Client 0: END)
-	deleted bool       // text: all deleted, no content
-	content []rune     // text, unless deleted
-	key     string     // map
-	lamport uint64     // map
-	value   []byte     // map; nil for a tombstone. mark: nil for a remove. attribute
-	embed   []byte     // text: the JSON of an embed (n = 1, content U+FFFC); nil for code points
-	sk, ek  RelPosKind // mark: the kinds of the start (left) and end (right) anchors
-	// A mark's anchor IDs are in left and right, an attribute's target in
-	// left, its name or key in key: they are dependencies like origins.
+	root    string // text and map ops
+	left    ID     // text: origin of the first code point (Client 0: START)
+	right   ID     // text: right origin (Client 0: END)
+	deleted bool   // text: all deleted, no content
+	content []rune // text, unless deleted
+	key     string // map
+	lamport uint64 // map
+	value   []byte // map; nil for a tombstone
+	// Rich text (richops.go): an embed is a text op of one item whose JSON is
+	// embed (content U+FFFC); a mark has its anchors' IDs in left and right,
+	// their kinds in sk and ek, its name in key and its value in value (nil:
+	// remove); an attribute has its target in left, its key in key. Anchors
+	// and targets are dependencies like origins.
+	embed  []byte
+	sk, ek RelPosKind
 }
 
 // hasOrigins reports whether op names items it depends on in left and right.
