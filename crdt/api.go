@@ -88,6 +88,10 @@ type Change struct {
 	Kind  RootKind
 	Edits []TextEdit
 	Keys  []string
+	// Formats and Attrs (Text only) are the mark and embed attribute changes,
+	// in terms of the text after Edits (docs/crdt.md section 4.5).
+	Formats []FormatEdit
+	Attrs   []AttrEdit
 }
 
 // TextEdit deletes Delete code points at Pos, then inserts Insert at Pos.
@@ -106,7 +110,7 @@ type ClockRange struct {
 // that a server can check who authored it and how big it is.
 type UpdateInfo struct {
 	// Format is the format byte: 0x01 update, 0x02 snapshot (version 1),
-	// 0x05 snapshot (version 2).
+	// 0x05 snapshot (version 2), 0x06 snapshot (version 3: rich text).
 	Format byte
 	// Authors are the clients that have units in the value, ascending.
 	Authors []uint64

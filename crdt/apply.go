@@ -37,7 +37,7 @@ func (d *Doc) apply(b []byte, ch *changes) ([]Change, error) {
 			return nil, err
 		}
 		return d.applyUpdate(u, ch)
-	case formatSnapshot, formatSnapshot2:
+	case formatSnapshot, formatSnapshot2, formatSnapshot3:
 		s, err := decodeSnapshot(b)
 		if err != nil {
 			return nil, err
@@ -93,6 +93,8 @@ func (d *Doc) execute(p *plan, ch *changes) []Change {
 			m := d.mapRoot(op.root, true)
 			ch.touch(m, op.key)
 			d.addAssign(&assign{cs: cs, clock: op.clock, root: m, key: op.key, lamport: op.lamport, value: op.value})
+		case opMark, opAttr:
+			d.integrateRich(cs, op, ch)
 		}
 		cs.next = op.end()
 	}
@@ -114,6 +116,7 @@ func (d *Doc) execute(p *plan, ch *changes) []Change {
 	if ch == nil {
 		return nil
 	}
+	d.richChanges(ch)
 	return ch.list()
 }
 

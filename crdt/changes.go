@@ -13,6 +13,7 @@ type changes struct {
 	first   changeAcc
 	more    []*changeAcc
 	touched map[mapKey][]byte // map keys assigned, with their visible value before (nil: absent)
+	rich    []richChange      // marks and attributes integrated (richtext.go)
 }
 
 // changeAcc is a Change being collected. The insertion of its last edit

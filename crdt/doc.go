@@ -4,6 +4,13 @@
 // sets, a compact binary encoding of updates and snapshots, and relative
 // positions.
 //
+// Rich text (docs/crdt.md section 4) adds embeds (items of a Text that hold
+// JSON), marks (formatting operations anchored before or after items, the
+// latest winning per item and name) and attributes on embeds: richtext.go
+// holds their state and local API, richops.go their update ops, richsnap.go
+// their snapshot section (format 0x06), spans.go their resolution into spans
+// and change events.
+//
 // The specification, semantics and byte format alike, is docs/crdt.md; this
 // package implements it, and the JavaScript twin in client-js/src/crdt
 // implements the same page byte for byte. The golden vectors both run are in

@@ -68,6 +68,8 @@ type clientState struct {
 	items   idIndex   // the client's text runs by clock
 	asgs    []*assign // the client's map assignments by clock (losers flagged)
 	lost    int       // how many of asgs lost
+	// rich holds the client's marks and attributes by clock (richtext.go).
+	rich []richUnit
 }
 
 // textRoot is a Text root: its runs in a B-tree, and the cursor cache.
@@ -77,6 +79,7 @@ type textRoot struct {
 	firstLeaf, lastLeaf *node
 	cur                 cursor
 	items               *itemSlab
+	rich                *richText // marks, embeds, attributes; nil until the first
 }
 
 // cursor caches the run of the last local edit and its visible start, so that

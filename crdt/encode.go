@@ -3,9 +3,12 @@ package crdt
 import "slices"
 
 // ops appends to out the canonical ops of client cs for the clocks
-// [from, cs.next): text runs (split pieces merged back), winning map
-// assignments, and skips for the rest.
+// [from, cs.next): text runs (split pieces merged back), embeds, winning map
+// assignments, marks, winning attributes, and skips for the rest.
 func (cs *clientState) ops(from uint64, out []uop) []uop {
+	if len(cs.rich) > 0 {
+		return cs.richOps(from, out)
+	}
 	clock := from
 	ai, _ := slices.BinarySearchFunc(cs.asgs, from, func(a *assign, c uint64) int {
 		if a.clock < c {
@@ -38,6 +41,9 @@ func (cs *clientState) ops(from uint64, out []uop) []uop {
 		op := uop{kind: opText, clock: it.clock, n: uint64(it.n), root: it.root.name, left: it.left, right: it.right, deleted: it.deleted}
 		if !it.deleted {
 			op.content = it.runes()
+			if it.embed {
+				op.embed = it.root.rich.embeds[it.id(0)]
+			}
 		}
 		op = trimOp(cs.id, op, clock)
 		out = appendOp(cs.id, out, op)

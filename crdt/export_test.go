@@ -148,7 +148,7 @@ func checkDelsAndWaits(d *Doc) error {
 	}
 	for c, w := range p.waitOn {
 		op := p.ops[c].first()
-		if op == nil || op.clock != d.clock(c) || op.kind != opText || (op.left != w && op.right != w) || w.Clock < d.clock(w.Client) {
+		if op == nil || op.clock != d.clock(c) || !op.hasOrigins() || (op.left != w && op.right != w) || w.Clock < d.clock(w.Client) {
 			return fmt.Errorf("client %d waits for %v, its first pending op %+v, clocks %d and %d", c, w, op, d.clock(c), d.clock(w.Client))
 		}
 		held += heldWait
@@ -159,7 +159,7 @@ func checkDelsAndWaits(d *Doc) error {
 		for i := range ops {
 			held += opHeld(&ops[i])
 		}
-		if _, waits := p.waitOn[c]; !waits && ops[0].clock == d.clock(c) && ops[0].kind == opText {
+		if _, waits := p.waitOn[c]; !waits && ops[0].clock == d.clock(c) && ops[0].hasOrigins() {
 			for _, o := range [2]ID{ops[0].left, ops[0].right} {
 				if o.Client != 0 && o.Clock >= d.clock(o.Client) {
 					return fmt.Errorf("client %d: its first pending op waits for %v, not recorded", c, o)

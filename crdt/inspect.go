@@ -20,7 +20,7 @@ func InspectUpdate(b []byte) (UpdateInfo, error) {
 		if u, err = decodeUpdate(b); err != nil {
 			return UpdateInfo{}, err
 		}
-	case formatSnapshot, formatSnapshot2:
+	case formatSnapshot, formatSnapshot2, formatSnapshot3:
 		s, err := decodeSnapshot(b)
 		if err != nil {
 			return UpdateInfo{}, err
@@ -44,6 +44,8 @@ func InspectUpdate(b []byte) (UpdateInfo, error) {
 				roots[rootKey{KindText, op.root}] = true
 			case opMap:
 				roots[rootKey{KindMap, op.root}] = true
+			case opMark, opAttr:
+				roots[rootKey{KindText, op.root}] = true
 			}
 		}
 	}

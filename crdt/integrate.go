@@ -36,7 +36,7 @@ func (d *Doc) integrateText(t *textRoot, cs *clientState, op *uop, ch *changes) 
 	if o != rightIt {
 		at = d.scan(t, leftIt, o, rightIt, op, cs.id)
 	} else if l := leftIt; l != nil && l.cs == cs && l.end() == op.clock && l.right == op.right &&
-		l.deleted == op.deleted && (op.deleted || l.off+l.n == len(cs.content)) {
+		l.deleted == op.deleted && (op.deleted || l.off+l.n == len(cs.content) && !l.embed && op.embed == nil) {
 		// The run continues its left origin's run, with nothing in between: extend.
 		if !op.deleted {
 			cs.content = append(cs.content, op.content...)
@@ -55,6 +55,9 @@ func (d *Doc) integrateText(t *textRoot, cs *clientState, op *uop, ch *changes) 
 	}
 	t.insertBefore(at, it)
 	cs.items.push(it)
+	if op.embed != nil {
+		t.addEmbed(it, op.embed)
+	}
 	if !op.deleted && ch != nil {
 		vis, _ := posOf(it)
 		ch.ins(t.name, vis, op.content)

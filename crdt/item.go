@@ -22,6 +22,7 @@ type item struct {
 	leaf    *node
 	root    *textRoot
 	deleted bool
+	embed   bool // a visible embed (docs/crdt.md section 4.1); meaningless once deleted
 }
 
 // id returns the ID of the item's code point at offset k.
@@ -50,5 +51,6 @@ func (it *item) runes() []rune { return it.cs.content[it.off : it.off+it.n] }
 func continues(a, b *item) bool {
 	return a.cs == b.cs && a.root == b.root && a.end() == b.clock &&
 		b.left == a.last() && a.right == b.right && a.deleted == b.deleted &&
+		(a.deleted || !a.embed && !b.embed) &&
 		(a.deleted || a.off+a.n == b.off)
 }

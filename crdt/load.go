@@ -28,6 +28,9 @@ func (s *snapshot) toUpdate() *update {
 		per[a.client] = append(per[a.client], uop{kind: opMap, clock: a.clock, n: 1, root: a.root,
 			key: a.key, lamport: a.lamport, value: a.value})
 	}
+	if s.rich != nil {
+		s.rich.addOps(per)
+	}
 	u := &update{}
 	for _, c := range s.sv.sortedClients() {
 		ops := per[c]
@@ -118,6 +121,9 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 			ch.key(m.name, a.key)
 		}
 	}
+	if s.rich != nil {
+		n.loadRich(s.rich, &ch)
+	}
 	for c, k := range s.sv {
 		n.clientState(c).next = k
 	}
@@ -139,12 +145,18 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 			for _, k := range c.Keys {
 				ch.key(c.Root, k)
 			}
+			if len(c.Formats)+len(c.Attrs) > 0 {
+				x := ch.get(c.Root, c.Kind)
+				x.Formats = append(x.Formats, c.Formats...)
+				x.Attrs = append(x.Attrs, c.Attrs...)
+			}
 		}
 	}
 	n.taken = n.own.next
 	n.localDel = d.localDel
 	n.version = d.version + 1
 	*d = *n
+	d.richChanges(&ch)
 	return ch.list(), nil
 }
 

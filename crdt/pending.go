@@ -329,6 +329,9 @@ func opRefs(client uint64, op *uop, fn func(c uint64, r rootKey, hasRoot bool)) 
 		}
 	case opMap:
 		fn(client, rootKey{KindMap, op.root}, true)
+	case opMark, opAttr:
+		fn(client, rootKey{KindText, op.root}, true)
+		richOpSize(op, func(c uint64) { fn(c, rootKey{}, false) })
 	default:
 		fn(client, rootKey{}, false)
 	}
@@ -462,7 +465,7 @@ func contentBytes(op *uop) int {
 // leafSum returns the sum of op alone.
 func leafSum(op *uop) opSum {
 	b := 0
-	if op.kind == opText && !op.deleted {
+	if op.kind == opText && !op.deleted && op.embed == nil {
 		b = contentBytes(op)
 	}
 	return opSum{first: op, last: op, bytes: b, blocks: 1,
@@ -473,6 +476,11 @@ func leafSum(op *uop) opSum {
 // groupHead returns what op writes as the first op of a group, but the
 // lengths (groupLengths), and how many table indices.
 func groupHead(op *uop) (bytes, indices int) {
+	if isRichOp(op) {
+		refs := 1 // the root
+		size := richOpSize(op, func(uint64) { refs++ })
+		return size + refs, refs
+	}
 	switch op.kind {
 	case opText:
 		bytes, indices = 2, 1 // tag, root
@@ -497,7 +505,7 @@ func groupHead(op *uop) (bytes, indices int) {
 // clocks and b content bytes (the content is counted by leafSum).
 func groupLengths(op *uop, n uint64, b int) int {
 	switch {
-	case op.kind == opMap:
+	case op.kind == opMap || isRichOp(op):
 		return 0
 	case op.kind == opText && !op.deleted:
 		return uvLen(n) + uvLen(uint64(b))

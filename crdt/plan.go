@@ -248,7 +248,7 @@ func (d *Doc) plan(u *update) *plan {
 			if op.clock != q.next {
 				break // a gap: the missing clocks are not in the plan
 			}
-			if op.kind == opText {
+			if op.hasOrigins() {
 				for _, o := range [2]ID{op.left, op.right} {
 					if o.Client != 0 && o.Clock >= sc.clock(d, o.Client) {
 						waits = o
@@ -257,7 +257,7 @@ func (d *Doc) plan(u *update) *plan {
 				}
 			}
 			q.take()
-			if op.kind == opText && !d.originsValid(op, sc) {
+			if op.hasOrigins() && !d.originsValid(op, sc) {
 				skip := *op
 				skip.kind, skip.content = opSkip, nil
 				op = &skip

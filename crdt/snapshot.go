@@ -47,6 +47,8 @@ type snapshot struct {
 	pending *update // nil if none
 	content []rune  // the visible text of every root, concatenated
 	claims  []claim // every run and assignment, ascending by client and clock
+	// rich is version 3's embeds, marks and attributes; nil before.
+	rich *snapRich
 }
 
 // claim says that a run (text ti, run ri) or an assignment (ti = -1, ri its
@@ -138,8 +140,13 @@ func (d *Doc) EncodeSnapshot() []byte {
 		return uint64(i)
 	}
 
+	rich := d.hasRich()
 	b := make([]byte, 0, 1024)
-	b = append(b, formatSnapshot2)
+	if rich {
+		b = append(b, formatSnapshot3)
+	} else {
+		b = append(b, formatSnapshot2)
+	}
 	b = appendTables(b, clients, roots)
 	b = appendUv(b, uint64(len(clients)))
 	for i, c := range clients {
@@ -150,11 +157,20 @@ func (d *Doc) EncodeSnapshot() []byte {
 	for nTexts < len(roots) && roots[nTexts].kind == KindText {
 		nTexts++
 	}
-	b = appendUv(b, uint64(nTexts))
+	written := nTexts
+	for _, r := range roots[:nTexts] {
+		if d.texts[r.name].root.tot == 0 {
+			written-- // a root with marks only (docs/crdt.md section 4.6)
+		}
+	}
+	b = appendUv(b, uint64(written))
 	var runs []snapRun
 	var content []rune
 	for i, r := range roots[:nTexts] {
 		t := d.texts[r.name]
+		if t.root.tot == 0 {
+			continue
+		}
 		runs = t.snapRuns(runs[:0])
 		b = appendUv(b, uint64(i))
 		b = appendSnapRuns2(b, runs, ci, len(clients) > 1)
@@ -188,11 +204,16 @@ func (d *Doc) EncodeSnapshot() []byte {
 		}
 	}
 	if d.pending.empty() {
-		return append(b, 0)
+		b = append(b, 0)
+	} else {
+		p := encodeUpdate(d.pending.toUpdate())
+		b = appendUv(b, uint64(len(p)))
+		b = append(b, p...)
 	}
-	p := encodeUpdate(d.pending.toUpdate())
-	b = appendUv(b, uint64(len(p)))
-	return append(b, p...)
+	if rich {
+		b = d.appendRich(b, roots, len(clients), ci)
+	}
+	return b
 }
 
 // snapRuns appends the maximal runs of t in document order to runs.
@@ -236,8 +257,8 @@ func decodeSnapshot(b []byte) (*snapshot, error) {
 
 func decodeSnapshotFrom(r *reader) *snapshot {
 	f := r.byte1()
-	if r.err == nil && f != formatSnapshot && f != formatSnapshot2 {
-		r.fail("format byte 0x%02x, want 0x02 or 0x05", f)
+	if r.err == nil && f != formatSnapshot && f != formatSnapshot2 && f != formatSnapshot3 {
+		r.fail("format byte 0x%02x, want 0x02, 0x05 or 0x06", f)
 	}
 	clients := decodeClients(r, nil)
 	roots := decodeRoots(r, nil)
@@ -330,6 +351,9 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 			r.fail("pending: %v", pr.err)
 		}
 	}
+	if f == formatSnapshot3 {
+		s.rich = decodeRich(t, s)
+	}
 	t.allUsed()
 	if r.err != nil {
 		return nil
@@ -366,6 +390,9 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 				}
 			}
 		}
+	}
+	if s.rich != nil && !s.checkRich(r, clients, starts) {
+		return nil
 	}
 	return s
 }

@@ -234,6 +234,19 @@ func (s *splitter) opGrowth(client uint64, op *uop) (growth, rootKey) {
 		}
 	case opSkip:
 		g.fixed += uvLen(op.n)
+	case opMark, opAttr:
+		rk = rootKey{KindText, op.root}
+		g.refsR++
+	}
+	switch {
+	case op.kind == opText && op.embed != nil: // the origins are counted
+		g.fixed += uvLen(uint64(len(op.embed))) + len(op.embed)
+	case op.kind == opMark || op.kind == opAttr:
+		size := richOpSize(op, func(c uint64) {
+			s.addClient(&g, c)
+			g.refsC++
+		})
+		g.fixed += size - 1 // the tag is counted
 	}
 	if op.kind != opSkip {
 		if _, ok := s.roots[rk]; !ok {
@@ -272,7 +285,7 @@ func (s *splitter) addOp(client uint64, op uop) error {
 	contentBytes := -1 // computed once per op, kept up to date as the run is cut
 	for {
 		g, rk := s.opGrowth(client, &op)
-		if op.kind == opText {
+		if op.kind == opText && op.embed == nil {
 			g.fixed += uvLen(op.n)
 			if !op.deleted {
 				if contentBytes < 0 {
@@ -285,7 +298,7 @@ func (s *splitter) addOp(client uint64, op uop) error {
 			s.appendOp(client, op, &g, rk)
 			return nil
 		}
-		if op.kind == opText && !op.deleted {
+		if op.kind == opText && !op.deleted && op.embed == nil {
 			// The largest prefix of k code points that fits.
 			g, rk = s.opGrowth(client, &op)
 			budget := s.max - s.size(&g)

@@ -191,7 +191,7 @@ func (d *Doc) insertBetween(t *textRoot, at, nx *item, pos int, s string, n int)
 	if nx != nil {
 		right = nx.id(0)
 	}
-	if at != nil && !at.deleted && at.cs == cs && at.end() == clock && at.right == right && at.off+at.n == len(cs.content) {
+	if at != nil && !at.deleted && !at.embed && at.cs == cs && at.end() == clock && at.right == right && at.off+at.n == len(cs.content) {
 		// Typing at the end of our own visible run: extend it.
 		cs.content = appendRunes(cs.content, s)
 		grow(at, n)

@@ -15,6 +15,8 @@ const (
 	opText opKind = 0 // a text run
 	opMap  opKind = 1 // a map assignment
 	opSkip opKind = 2 // clocks that are used but carry nothing to integrate
+	opMark opKind = 4 // a mark (richops.go); kind 3, an embed, decodes as an opText with embed set
+	opAttr opKind = 5 // an attribute on an item (richops.go)
 )
 
 // Op tag bits (docs/crdt.md section 2.3).
@@ -39,7 +41,17 @@ type uop struct {
 	key     string // map
 	lamport uint64 // map
 	value   []byte // map; nil for a tombstone
+	// Rich text (richops.go): an embed is a text op of one item whose JSON is
+	// embed (content U+FFFC); a mark has its anchors' IDs in left and right,
+	// their kinds in sk and ek, its name in key and its value in value (nil:
+	// remove); an attribute has its target in left, its key in key. Anchors
+	// and targets are dependencies like origins.
+	embed  []byte
+	sk, ek RelPosKind
 }
+
+// hasOrigins reports whether op names items it depends on in left and right.
+func (o *uop) hasOrigins() bool { return o.kind == opText || o.kind == opMark || o.kind == opAttr }
 
 func (o *uop) end() uint64 { return o.clock + o.n }
 
@@ -70,7 +82,8 @@ func canMerge(client uint64, a, b *uop) bool {
 	case a.kind == opSkip:
 		return true
 	case a.kind == opText:
-		return a.root == b.root && b.left == (ID{client, a.end() - 1}) && a.right == b.right && a.deleted == b.deleted
+		return a.root == b.root && b.left == (ID{client, a.end() - 1}) && a.right == b.right && a.deleted == b.deleted &&
+			a.embed == nil && b.embed == nil
 	}
 	return false
 }
@@ -216,6 +229,14 @@ func (u *update) tables() ([]uint64, []rootKey) {
 				}
 			case opMap:
 				addR(rootKey{KindMap, op.root})
+			case opMark, opAttr:
+				addR(rootKey{KindText, op.root})
+				if op.left.Client != 0 {
+					addC(op.left.Client)
+				}
+				if op.right.Client != 0 {
+					addC(op.right.Client)
+				}
 			}
 		}
 	}
@@ -235,6 +256,10 @@ func appendOpBytes(b []byte, ops []uop, ci func(uint64) uint64, ri func(RootKind
 	var n uint64
 	for i := range ops {
 		n += ops[i].n
+	}
+	switch {
+	case op.kind == opText && op.embed != nil, op.kind == opMark, op.kind == opAttr:
+		return appendRichOp(b, op, ci, ri)
 	}
 	switch op.kind {
 	case opText:
@@ -691,6 +716,8 @@ func decodeOp(t *tables, client, clock uint64) uop {
 		if tag&tagTomb == 0 {
 			op.value = decodeValue(r)
 		}
+	case opEmbed, opMark, opAttr:
+		decodeRichOp(t, &op, tag, client, clock)
 	case opSkip:
 		if tag != byte(opSkip) {
 			r.fail("op tag 0x%02x", tag)

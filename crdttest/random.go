@@ -11,6 +11,9 @@ import (
 type RandomOptions struct {
 	Replicas int // replicas at the start; default 3 (at most 5 more appear by load)
 	Steps    int // random commands before the final sync; default 120
+	// Rich adds embeds, marks, unmarks and attributes (docs/crdt.md section 4)
+	// to the commands, and the spans of every root to the final output.
+	Rich bool
 }
 
 // pieces are the strings random inserts draw from: ASCII, Latin, CJK, astral
@@ -43,8 +46,12 @@ func RandomScenario(seed uint64, opts RandomOptions) string {
 	if opts.Steps <= 0 {
 		opts.Steps = 120
 	}
-	g := &gen{rng: rand.New(rand.NewPCG(seed, 0x7a4d)), run: NewRunner()}
-	g.line("# random scenario, seed %d: go run ./crdttest/cmd/scenarios -seeds %d-%d", seed, seed, seed)
+	g := &gen{rng: rand.New(rand.NewPCG(seed, 0x7a4d)), run: NewRunner(), rich: opts.Rich}
+	if opts.Rich {
+		g.line("# random rich-text scenario, seed %d: go run ./crdttest/cmd/scenarios -rich -seeds %d-%d", seed, seed, seed)
+	} else {
+		g.line("# random scenario, seed %d: go run ./crdttest/cmd/scenarios -seeds %d-%d", seed, seed, seed)
+	}
 	for i := 0; i < opts.Replicas; i++ {
 		g.newReplica("")
 	}
@@ -76,6 +83,11 @@ func RandomScenario(seed uint64, opts RandomOptions) string {
 		g.line("sv %s", r)
 		g.line("pending %s", r)
 		g.line("snapshot %s", r)
+		if g.rich {
+			for _, root := range roots {
+				g.line("spans %s %s", r, Quote(root))
+			}
+		}
 	}
 	return Rewrite(g.src.String(), g.run.Output())
 }
@@ -86,6 +98,7 @@ type gen struct {
 	src    strings.Builder
 	names  []string
 	relpos []string // encoded relative positions seen, in hex
+	rich   bool
 }
 
 // line appends a command and runs it.
@@ -155,6 +168,10 @@ func (g *gen) step() {
 	d := g.run.Doc(r)
 	root := roots[g.rng.IntN(len(roots))]
 	n := d.Text(root).Len()
+	if g.rich && g.rng.IntN(4) == 0 {
+		g.richStep(r, root, n)
+		return
+	}
 	switch p := g.rng.IntN(100); {
 	case p < 30:
 		g.line("insert %s %s %d %s", r, Quote(root), g.rng.IntN(n+1), Quote(g.text()))
@@ -216,4 +233,27 @@ func (g *gen) corrupt(r string) {
 		b[g.rng.IntN(len(b))] ^= byte(1 + g.rng.IntN(255))
 	}
 	g.line("apply bad %s", hex.EncodeToString(b))
+}
+
+// richStep writes a random rich-text command on replica r's root, whose
+// visible length is n.
+func (g *gen) richStep(r, root string, n int) {
+	switch p := g.rng.IntN(100); {
+	case p < 30 || n == 0:
+		g.line("embed %s %s %d %s", r, Quote(root), g.rng.IntN(n+1), richEmbeds[g.rng.IntN(len(richEmbeds))])
+	case p < 85:
+		m := richMarks[g.rng.IntN(len(richMarks))]
+		pos := g.rng.IntN(n)
+		k := 1 + g.rng.IntN(min(n-pos, 10))
+		if p < 70 {
+			g.line("format %s %s %d %d %s %s %s", r, Quote(root), pos, k, Quote(m.name), m.expand, m.values[g.rng.IntN(len(m.values))])
+		} else {
+			g.line("unformat %s %s %d %d %s %s", r, Quote(root), pos, k, Quote(m.name), m.expand)
+		}
+	case p < 95:
+		a := richAttrs[g.rng.IntN(len(richAttrs))]
+		g.line("attr %s %s %d %s %s", r, Quote(root), g.rng.IntN(n), Quote(a.key), a.value)
+	default:
+		g.line("spans %s %s", r, Quote(root))
+	}
 }

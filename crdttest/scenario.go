@@ -51,8 +51,13 @@ func ParseScenario(src string) (*Scenario, error) {
 		}
 		name, _, _ := strings.Cut(t, " ")
 		max := -1
-		if name == "set" {
-			max = 4 // set R ROOT "key" JSON...
+		switch name {
+		case "set", "embed":
+			max = 4 // set R ROOT "key" JSON..., embed R ROOT POS JSON...
+		case "attr":
+			max = 5 // attr R ROOT POS "key" JSON...
+		case "format":
+			max = 7 // format R ROOT POS N NAME EXPAND JSON...
 		}
 		toks, rest, err := tokenize(t, max)
 		if err != nil {
@@ -73,6 +78,7 @@ var arity = map[string][2]int{
 	"update": {1, 1}, "deliver": {1, 3}, "drop": {1, 1}, "sync": {2, 2}, "text": {2, 2}, "map": {2, 2},
 	"snapshot": {1, 1}, "sv": {1, 1}, "encode": {2, 2}, "load": {3, 3}, "apply": {2, 2},
 	"relpos": {4, 4}, "resolve": {2, 2}, "pending": {1, 1},
+	"embed": {3, 3}, "format": {6, 6}, "unformat": {6, 6}, "attr": {4, 4}, "spans": {2, 2},
 }
 
 func (c *Command) check() error {
@@ -83,8 +89,8 @@ func (c *Command) check() error {
 	if len(c.args) < a[0] || len(c.args) > a[1] {
 		return fmt.Errorf("%s takes %d to %d arguments, got %d", c.Name, a[0], a[1], len(c.args))
 	}
-	if c.Name == "set" && c.rest == "" {
-		return errors.New("set needs a JSON value")
+	if (c.Name == "set" || c.Name == "embed" || c.Name == "format" || c.Name == "attr") && c.rest == "" {
+		return fmt.Errorf("%s needs a JSON value", c.Name)
 	}
 	if c.Name == "deliver" && len(c.args) > 1 {
 		switch {
@@ -145,7 +151,7 @@ func ErrorKind(err error) string {
 		{crdt.ErrMalformedUpdate, "malformed"}, {crdt.ErrPendingOverflow, "pending-overflow"},
 		{crdt.ErrOutOfRange, "range"}, {crdt.ErrInvalidText, "text"}, {crdt.ErrInvalidJSON, "json"},
 		{crdt.ErrInvalidName, "name"}, {crdt.ErrInvalidClientID, "client"}, {crdt.ErrClockOverflow, "clock"},
-		{crdt.ErrUnknownPosition, "unknown"},
+		{crdt.ErrUnknownPosition, "unknown"}, {crdt.ErrNotEmbed, "embed"},
 	} {
 		if errors.Is(err, k.err) {
 			return k.name
@@ -395,6 +401,8 @@ func (r *Runner) exec(c *Command) error {
 		}
 	case "pending":
 		r.emit(name, strconv.Itoa(d.PendingBytes()))
+	default:
+		return r.execRich(c, d, name, fail)
 	}
 	return nil
 }

@@ -30,6 +30,8 @@ type SimOptions struct {
 	TrackPending bool
 	// Script makes the run record itself as a scenario (see Sim.Scenario).
 	Script bool
+	// Rich adds embeds, marks and attributes to the local edits (richtext.go).
+	Rich bool
 }
 
 func (o *SimOptions) defaults() {
@@ -172,6 +174,16 @@ func (s *Sim) edit(r int) error {
 		return t.Delete(pos, n)
 	}
 	var err error
+	if s.opts.Rich && rng.IntN(100) < 35 {
+		err = s.richEdit(r, root, t)
+		if err != nil {
+			return fmt.Errorf("replica %d: local edit: %w", r, err)
+		}
+		if rng.IntN(4) > 0 {
+			s.broadcast(r)
+		}
+		return nil
+	}
 	switch p := rng.IntN(100); {
 	case p < 45:
 		w := pieces[rng.IntN(len(pieces))]
@@ -410,6 +422,9 @@ func CheckApply(d *crdt.Doc, b []byte) error {
 			if got != after.texts[c.Root] {
 				return fmt.Errorf("text %q: the reported edits %+v give %q, the text is %q", c.Root, c.Edits, got, after.texts[c.Root])
 			}
+			if err := checkRichChange(before.rich[c.Root], after.rich[c.Root], c); err != nil {
+				return fmt.Errorf("text %q: %w", c.Root, err)
+			}
 		case crdt.KindMap:
 			var changed []string
 			for k := range union(before.maps[c.Root], after.maps[c.Root]) {
@@ -427,6 +442,9 @@ func CheckApply(d *crdt.Doc, b []byte) error {
 		if !reported["text:"+name] && before.texts[name] != t {
 			return fmt.Errorf("text %q changed without a report", name)
 		}
+		if !reported["text:"+name] && !slices.EqualFunc(before.rich[name], after.rich[name], cell.equal) {
+			return fmt.Errorf("text %q: formatting changed without a report", name)
+		}
 	}
 	for name, m := range after.maps {
 		if !reported["map:"+name] {
@@ -443,14 +461,16 @@ func CheckApply(d *crdt.Doc, b []byte) error {
 type docState struct {
 	texts map[string]string
 	maps  map[string]map[string][]byte
+	rich  map[string][]cell // texts as cells, when the document has rich content
 }
 
 func state(d *crdt.Doc) docState {
-	s := docState{texts: map[string]string{}, maps: map[string]map[string][]byte{}}
+	s := docState{texts: map[string]string{}, maps: map[string]map[string][]byte{}, rich: map[string][]cell{}}
 	for _, r := range d.Roots() {
 		switch r.Kind {
 		case crdt.KindText:
 			s.texts[r.Name] = d.Text(r.Name).String()
+			s.rich[r.Name] = cells(d.Text(r.Name).Spans())
 		case crdt.KindMap:
 			m := d.Map(r.Name)
 			vals := map[string][]byte{}
@@ -513,6 +533,9 @@ func Compare(docs ...*crdt.Doc) error {
 		for name, t := range union2(refState.texts, st.texts) {
 			if t[0] != t[1] {
 				errs = append(errs, fmt.Errorf("replica %d: text %q = %q; replica 0 has %q", i, name, t[1], t[0]))
+			}
+			if a, b := SpansJSON(ref.Text(name).Spans()), SpansJSON(d.Text(name).Spans()); a != b {
+				errs = append(errs, fmt.Errorf("replica %d: spans of %q = %s; replica 0 has %s", i, name, b, a))
 			}
 		}
 		for name := range unionMaps(refState.maps, st.maps) {

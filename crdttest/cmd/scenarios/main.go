@@ -1,6 +1,7 @@
 // Command scenarios writes seeded random CRDT scenarios, with the expected
 // output of the Go implementation, one file per seed, for the cross-language
-// test: go run ./crdttest/cmd/scenarios -seeds 1-100 -dir DIR.
+// test: go run ./crdttest/cmd/scenarios -seeds 1-100 -dir DIR. With -rich they
+// also embed, format and set attributes, and print spans (random-rich-SEED.txt).
 package main
 
 import (
@@ -18,6 +19,7 @@ func main() {
 	seeds := flag.String("seeds", "1-100", "seeds: N or FIRST-LAST")
 	dir := flag.String("dir", ".", "directory to write random-SEED.txt files into")
 	steps := flag.Int("steps", 0, "random commands per scenario (0: default)")
+	rich := flag.Bool("rich", false, "add embeds, marks and attributes (random-rich-SEED.txt)")
 	flag.Parse()
 	first, last, err := parseRange(*seeds)
 	if err != nil {
@@ -29,8 +31,11 @@ func main() {
 		os.Exit(1)
 	}
 	for s := first; s <= last; s++ {
-		text := crdttest.RandomScenario(s, crdttest.RandomOptions{Steps: *steps})
+		text := crdttest.RandomScenario(s, crdttest.RandomOptions{Steps: *steps, Rich: *rich})
 		name := filepath.Join(*dir, fmt.Sprintf("random-%d.txt", s))
+		if *rich {
+			name = filepath.Join(*dir, fmt.Sprintf("random-rich-%d.txt", s))
+		}
 		if err := os.WriteFile(name, []byte(text), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "scenarios:", err)
 			os.Exit(1)
