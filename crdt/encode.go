@@ -36,10 +36,16 @@ func (cs *clientState) ops(from uint64, out []uop) []uop {
 			clock = it.clock
 		}
 		op := uop{kind: opText, clock: it.clock, n: uint64(it.n), root: it.root.name, left: it.left, right: it.right, deleted: it.deleted}
-		if !it.deleted {
-			op.content = it.runes()
+		if k := clock - it.clock; clock > it.clock {
+			// The run starts before from: only its tail is sent.
+			op.left = ID{cs.id, clock - 1}
+			op.clock, op.n = clock, op.n-k
+			if !it.deleted {
+				op.text = it.text()[it.byteOff(int(k)):]
+			}
+		} else if !it.deleted {
+			op.text = it.text()
 		}
-		op = trimOp(cs.id, op, clock)
 		out = appendOp(cs.id, out, op)
 		clock = it.end()
 		return true

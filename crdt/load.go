@@ -3,6 +3,7 @@ package crdt
 import (
 	"cmp"
 	"slices"
+	"unicode/utf8"
 )
 
 // toUpdate turns a snapshot into an update with the same units, so that it
@@ -12,12 +13,18 @@ import (
 func (s *snapshot) toUpdate() *update {
 	per := make(map[uint64][]uop)
 	var dels []delRange
+	// The ops' code points, decoded from the snapshot's text run by run.
+	rs := make([]rune, 0, utf8.RuneCount(s.content))
 	for _, t := range s.texts {
 		for _, r := range t.runs {
 			per[r.client] = append(per[r.client], uop{kind: opText, clock: r.clock, n: r.n, root: t.root,
 				left: r.left, right: r.right, deleted: r.deleted})
 			if !r.deleted {
-				per[r.client][len(per[r.client])-1].content = s.content[r.off : r.off+int(r.n) : r.off+int(r.n)]
+				k := len(rs)
+				for _, c := range string(s.content[r.off : r.off+r.nb]) {
+					rs = append(rs, c)
+				}
+				per[r.client][len(per[r.client])-1].content = rs[k:len(rs):len(rs)]
 			}
 			if r.deleted {
 				dels = append(dels, delRange{r.client, r.clock, r.n})
@@ -85,9 +92,9 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 			it := &its[i]
 			*it = item{cs: cs, clock: r.clock, n: int(r.n), left: r.left, right: r.right, root: t, deleted: r.deleted}
 			if !r.deleted {
-				it.off = r.off
+				it.off, it.nb = r.off, r.nb
 				cs.content = content
-				lo, hi = min(lo, r.off), max(hi, r.off+int(r.n))
+				lo, hi = min(lo, r.off), max(hi, r.off+r.nb)
 			}
 			if i%bulkLeaf == 0 {
 				leaves = append(leaves, &node{leaf: true, items: make([]*item, 0, leafMax+1)})

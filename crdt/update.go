@@ -36,6 +36,7 @@ type uop struct {
 	right   ID     // text: right origin (Client 0: END)
 	deleted bool   // text: all deleted, no content
 	content []rune // text, unless deleted
+	text    []byte // text, unless deleted, instead of content: UTF-8 (ops encoded from a document)
 	key     string // map
 	lamport uint64 // map
 	value   []byte // map; nil for a tombstone
@@ -81,7 +82,11 @@ func appendOp(client uint64, ops []uop, op uop) []uop {
 		last := &ops[k-1]
 		last.n += op.n
 		if last.kind == opText && !last.deleted {
-			last.content = joinRunes(last.content, op.content)
+			if last.text != nil || op.text != nil {
+				last.text = joinBytes(last.text, op.text)
+			} else {
+				last.content = joinRunes(last.content, op.content)
+			}
 		}
 		return ops
 	}
@@ -95,6 +100,16 @@ func joinRunes(a, b []rune) []rune {
 		return a[:len(a)+len(b)]
 	}
 	c := make([]rune, 0, len(a)+len(b))
+	return append(append(c, a...), b...)
+}
+
+// joinBytes returns a followed by b, without copying when b directly follows a
+// in memory.
+func joinBytes(a, b []byte) []byte {
+	if len(a) > 0 && len(b) > 0 && cap(a) >= len(a)+len(b) && &a[:len(a)+1][len(a)] == &b[0] {
+		return a[:len(a)+len(b)]
+	}
+	c := make([]byte, 0, len(a)+len(b))
 	return append(append(c, a...), b...)
 }
 
@@ -260,12 +275,15 @@ func appendOpBytes(b []byte, ops []uop, ci func(uint64) uint64, ri func(RootKind
 		if !op.deleted {
 			size := 0
 			for i := range ops {
+				size += len(ops[i].text)
 				for _, c := range ops[i].content {
 					size += utf8.RuneLen(c)
 				}
 			}
 			b = appendUv(b, uint64(size))
+			b = slices.Grow(b, size)
 			for i := range ops {
+				b = append(b, ops[i].text...)
 				for _, c := range ops[i].content {
 					b = utf8.AppendRune(b, c)
 				}
@@ -472,8 +490,9 @@ type tables struct {
 	roots     []rootKey
 	usedC     []bool
 	usedR     []bool
-	contentRs []rune // shared backing store for decoded content
-	lastText  []byte // the bytes of the last content read (a slice of the input)
+	contentRs []rune // shared backing store for decoded content (updates)
+	text      []byte // shared backing store for decoded content (snapshots): UTF-8
+	lastText  []byte // the bytes of the last content read (of the input, or of text)
 }
 
 func newTables(r *reader, clients []uint64, roots []rootKey) *tables {
@@ -549,13 +568,8 @@ func (t *tables) content(n uint64) []rune {
 // contentOff reads a str of exactly n code points into contentRs and returns
 // its offset there.
 func (t *tables) contentOff(n uint64) int {
-	s := t.r.bytes()
+	s := t.codePoints(n)
 	if t.r.err != nil {
-		return 0
-	}
-	t.lastText = s
-	if uint64(len(s)) < n || !utf8.Valid(s) || uint64(utf8.RuneCount(s)) != n {
-		t.r.fail("content is not %d code points of utf-8", n)
 		return 0
 	}
 	start := len(t.contentRs)
@@ -566,6 +580,34 @@ func (t *tables) contentOff(n uint64) int {
 		t.contentRs = append(t.contentRs, c)
 	}
 	return start
+}
+
+// textOff reads a str of exactly n code points, appends it to text and
+// returns its offset there.
+func (t *tables) textOff(n uint64) int {
+	s := t.codePoints(n)
+	if t.r.err != nil {
+		return 0
+	}
+	start := len(t.text)
+	t.text = append(t.text, s...)
+	t.lastText = t.text[start:len(t.text):len(t.text)]
+	return start
+}
+
+// codePoints reads a str that must be exactly n code points of UTF-8, and
+// sets lastText to it.
+func (t *tables) codePoints(n uint64) []byte {
+	s := t.r.bytes()
+	if t.r.err != nil {
+		return nil
+	}
+	t.lastText = s
+	if uint64(len(s)) < n || !utf8.Valid(s) || uint64(utf8.RuneCount(s)) != n {
+		t.r.fail("content is not %d code points of utf-8", n)
+		return nil
+	}
+	return s
 }
 
 // decodeUpdateFrom decodes an update from r, into sc unless it is nil.
