@@ -4,7 +4,8 @@ import "slices"
 
 // ops appends to out the canonical ops of client cs for the clocks
 // [from, cs.next): text runs (split pieces merged back), winning map
-// assignments, and skips for the rest.
+// assignments, and skips for the rest. A visible text run's content is in
+// its op's value, as UTF-8 (see uop): these ops are for encoding only.
 func (cs *clientState) ops(from uint64, out []uop) []uop {
 	clock := from
 	ai, _ := slices.BinarySearchFunc(cs.asgs, from, func(a *assign, c uint64) int {
@@ -37,14 +38,15 @@ func (cs *clientState) ops(from uint64, out []uop) []uop {
 		}
 		op := uop{kind: opText, clock: it.clock, n: uint64(it.n), root: it.root.name, left: it.left, right: it.right, deleted: it.deleted}
 		if k := clock - it.clock; clock > it.clock {
-			// The run starts before from: only its tail is sent.
+			// The run starts before from: only its tail is sent (trimOp for
+			// a run of the document).
 			op.left = ID{cs.id, clock - 1}
 			op.clock, op.n = clock, op.n-k
 			if !it.deleted {
-				op.text = it.text()[it.byteOff(int(k)):]
+				op.value = it.text()[it.byteOff(int(k)):]
 			}
 		} else if !it.deleted {
-			op.text = it.text()
+			op.value = it.text()
 		}
 		out = appendOp(cs.id, out, op)
 		clock = it.end()

@@ -36,10 +36,13 @@ type uop struct {
 	right   ID     // text: right origin (Client 0: END)
 	deleted bool   // text: all deleted, no content
 	content []rune // text, unless deleted
-	text    []byte // text, unless deleted, instead of content: UTF-8 (ops encoded from a document)
 	key     string // map
 	lamport uint64 // map
-	value   []byte // map; nil for a tombstone
+	// value is a map op's JSON value (nil for a tombstone). A visible text op
+	// read from a document to be encoded has its content here instead, as
+	// UTF-8 (content is then nil): the document holds text as UTF-8, and a
+	// field of its own would make every op larger, the pending ones too.
+	value []byte
 }
 
 func (o *uop) end() uint64 { return o.clock + o.n }
@@ -82,8 +85,8 @@ func appendOp(client uint64, ops []uop, op uop) []uop {
 		last := &ops[k-1]
 		last.n += op.n
 		if last.kind == opText && !last.deleted {
-			if last.text != nil || op.text != nil {
-				last.text = joinBytes(last.text, op.text)
+			if last.value != nil || op.value != nil {
+				last.value = joinBytes(last.value, op.value)
 			} else {
 				last.content = joinRunes(last.content, op.content)
 			}
@@ -275,7 +278,7 @@ func appendOpBytes(b []byte, ops []uop, ci func(uint64) uint64, ri func(RootKind
 		if !op.deleted {
 			size := 0
 			for i := range ops {
-				size += len(ops[i].text)
+				size += len(ops[i].value)
 				for _, c := range ops[i].content {
 					size += utf8.RuneLen(c)
 				}
@@ -283,7 +286,7 @@ func appendOpBytes(b []byte, ops []uop, ci func(uint64) uint64, ri func(RootKind
 			b = appendUv(b, uint64(size))
 			b = slices.Grow(b, size)
 			for i := range ops {
-				b = append(b, ops[i].text...)
+				b = append(b, ops[i].value...)
 				for _, c := range ops[i].content {
 					b = utf8.AppendRune(b, c)
 				}
