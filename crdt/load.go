@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // toUpdate turns a snapshot into an update with the same units, so that it
@@ -107,7 +108,7 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 		}
 		t.build(leaves)
 		if hi > lo {
-			ch.insText(t.name, 0, string(st.text))
+			ch.insText(t.name, 0, frozenString(st.text))
 		}
 	}
 	for _, c := range s.claims {
@@ -153,6 +154,16 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 	n.version = d.version + 1
 	*d = *n
 	return ch.list(), nil
+}
+
+// frozenString returns the bytes b as a string without copying them. b must
+// never be written again: it is a decoded snapshot's text, which the
+// document's content buffers share, and content buffers are append-only (the
+// shared one capped at its length besides, so that a client's append copies
+// it). A large document's load would otherwise copy its whole text once more,
+// only for the change list.
+func frozenString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // bulkLeaf is how full a snapshot load packs leaves: room is left for edits.
