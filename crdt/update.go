@@ -161,7 +161,7 @@ func encodeUpdate(u *update) []byte {
 		return uint64(i)
 	}
 
-	b := make([]byte, 0, 64)
+	b := make([]byte, 0, u.sizeHint())
 	b = append(b, formatUpdate)
 	b = appendTables(b, clients, roots)
 	b = appendUv(b, uint64(len(u.blocks)))
@@ -187,6 +187,21 @@ func encodeUpdate(u *update) []byte {
 		}
 	}
 	return appendDeleteSet(b, u.dels, ci)
+}
+
+// sizeHint returns about the encoded size of u, rarely more: the text is
+// most of a large update, and an encoding that grows as it goes would
+// allocate several times its size on the way.
+func (u *update) sizeHint() int {
+	n := 16 + 8*len(u.dels)
+	for i := range u.blocks {
+		n += 8
+		for j := range u.blocks[i].ops {
+			op := &u.blocks[i].ops[j]
+			n += 24 + len(op.content) + len(op.key) + len(op.value) // a code point takes at least a byte
+		}
+	}
+	return max(n, 64)
 }
 
 // appendTables writes the clients and roots tables (docs/crdt.md section 2.1);
