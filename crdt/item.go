@@ -54,19 +54,36 @@ func (it *item) vis() int {
 func (it *item) text() []byte { return it.cs.content[it.off : it.off+it.nb] }
 
 // byteOff returns the byte offset, in the content of the visible run it, of
-// its code point at offset k (0 <= k <= it.n).
+// its code point at offset k (0 <= k <= it.n). It scans the run from its
+// nearer end, unless the run is ASCII.
 func (it *item) byteOff(k int) int {
-	if it.nb == it.n || k == 0 {
+	switch {
+	case it.nb == it.n || k == 0:
 		return k
-	}
-	if k == it.n {
+	case k == it.n:
 		return it.nb
+	case k > it.n/2:
+		return utf8OffBack(it.text(), it.n-k)
 	}
 	return utf8Off(it.text(), k)
 }
 
+// utf8OffBack returns the byte offset of the code point that comes k code
+// points before the end of the valid UTF-8 text b (0 <= k <= its code point
+// count).
+func utf8OffBack(b []byte, k int) int {
+	i := len(b)
+	for ; k > 0; k-- {
+		i--
+		for b[i]&0xc0 == 0x80 { // a continuation byte
+			i--
+		}
+	}
+	return i
+}
+
 // utf8Off returns the byte offset of code point k in the valid UTF-8 text b
-// (0 <= k < its code point count).
+// (0 <= k <= its code point count).
 func utf8Off(b []byte, k int) int {
 	i := 0
 	for ; k > 0; k-- {

@@ -117,3 +117,17 @@ func TestRunBytes(t *testing.T) {
 		})
 	}
 }
+
+// TestByteOff checks the byte offset of every code point of runs of 1- to
+// 4-byte code points, which byteOff finds from either end of the run.
+func TestByteOff(t *testing.T) {
+	for _, s := range []string{"a", "abc", "é", "aé", "日本語", "😀a", "a😀b👍🏽cé日", "\U0010ffff\u0080\u07ff\u0800"} {
+		cs := &clientState{content: []byte("xy" + s)}
+		it := &item{cs: cs, n: utf8.RuneCountInString(s), off: 2, nb: len(s)}
+		for k := 0; k <= it.n; k++ {
+			if got, want := it.byteOff(k), len(string([]rune(s)[:k])); got != want {
+				t.Errorf("byteOff(%d) in %q = %d; want %d", k, s, got, want)
+			}
+		}
+	}
+}
