@@ -285,11 +285,6 @@ func decodeSnapRuns2(t *tables) []snapRun {
 	if r.err != nil {
 		return nil
 	}
-	for i := range runs {
-		if run := &runs[i]; !run.deleted {
-			run.off = off
-			off += int(run.n)
-		}
-	}
+	setTextOffsets(runs, t.lastText, off)
 	return runs
 }

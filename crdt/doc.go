@@ -61,10 +61,14 @@
 // the run of the last local edit and its visible start, so that typing and
 // backspacing near the last edit skip the descent.
 //
-// Per-client content buffers. The code points of a client's runs are appended
-// to that client's buffer as they are integrated; a run is an offset and a
-// length in it, so splitting a run never copies text. Snapshot loads share the
-// decoded text among clients until one of them appends.
+// Per-client content buffers. The text of a client's runs is appended, as
+// UTF-8, to that client's buffer as they are integrated; a run is a byte
+// offset and a byte length in it, beside its length in code points, so
+// splitting a run never copies text. A rune would cost 4 bytes a character,
+// and most text is ASCII; the price is a scan of the run to find the byte
+// offset of a code point when a run that is not ASCII is cut. Snapshot loads
+// decode the text once and share it among clients until one of them appends;
+// snapshot encoding reads the runs' text where it lies.
 //
 // An ID index per client: the client's runs ordered by clock, in chunks of at
 // most 64, for remote integration (origins), relative positions and encoding.

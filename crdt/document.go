@@ -64,7 +64,7 @@ func (s *itemSlab) release(it *item) {
 type clientState struct {
 	id      uint64
 	next    uint64    // state vector entry: the next clock
-	content []rune    // append-only content of the client's integrated text runs
+	content []byte    // append-only UTF-8 content of the client's integrated text runs
 	items   idIndex   // the client's text runs by clock
 	asgs    []*assign // the client's map assignments by clock (losers flagged)
 	lost    int       // how many of asgs lost

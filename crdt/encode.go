@@ -4,7 +4,9 @@ import "slices"
 
 // ops appends to out the canonical ops of client cs for the clocks
 // [from, cs.next): text runs (split pieces merged back), embeds, winning map
-// assignments, marks, winning attributes, and skips for the rest.
+// assignments, marks, winning attributes, and skips for the rest. A visible
+// text run's content is in its op's value, as UTF-8 (see uop): these ops are
+// for encoding only.
 func (cs *clientState) ops(from uint64, out []uop) []uop {
 	if len(cs.rich) > 0 {
 		return cs.richOps(from, out)
@@ -39,13 +41,20 @@ func (cs *clientState) ops(from uint64, out []uop) []uop {
 			clock = it.clock
 		}
 		op := uop{kind: opText, clock: it.clock, n: uint64(it.n), root: it.root.name, left: it.left, right: it.right, deleted: it.deleted}
-		if !it.deleted {
-			op.content = it.runes()
-			if it.embed {
-				op.embed = it.root.rich.embeds[it.id(0)]
+		if k := clock - it.clock; clock > it.clock {
+			// The run starts before from: only its tail is sent (trimOp for
+			// a run of the document).
+			op.left = ID{cs.id, clock - 1}
+			op.clock, op.n = clock, op.n-k
+			if !it.deleted {
+				op.value = it.text()[it.byteOff(int(k)):]
 			}
+		} else if it.embed && !it.deleted {
+			op.content = []rune{objectReplacement}
+			op.embed = it.root.rich.embeds[it.id(0)]
+		} else if !it.deleted {
+			op.value = it.text()
 		}
-		op = trimOp(cs.id, op, clock)
 		out = appendOp(cs.id, out, op)
 		clock = it.end()
 		return true

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"unicode/utf8"
 )
 
 // CheckPending checks the pending set's invariants: ops are ascending, not
@@ -347,7 +348,7 @@ func CheckInvariants(d *Doc) error {
 				err = fmt.Errorf("client %d: indexed runs overlap or are not ascending at %d", c, it.clock)
 			case it.end() > cs.next:
 				err = fmt.Errorf("client %d: run %d beyond the clock %d", c, it.clock, cs.next)
-			case !it.deleted && it.off+it.n > len(cs.content):
+			case !it.deleted && (it.off+it.nb > len(cs.content) || utf8.RuneCount(it.text()) != it.n):
 				err = fmt.Errorf("client %d: run %d beyond its content", c, it.clock)
 			}
 			for _, o := range [2]ID{it.left, it.right} {

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"iter"
 	"slices"
 	"unicode/utf8"
 )
@@ -107,25 +108,32 @@ func canonicalCodes(lens []uint8) []uint32 {
 }
 
 // appendContent2 writes the content column of a version 2 snapshot: the
-// visible text cs, raw or Huffman-coded, whichever is shorter (raw on a tie).
-func appendContent2(b []byte, cs []rune) []byte {
+// visible text, given as UTF-8 pieces of whole code points, raw or
+// Huffman-coded, whichever is shorter (raw on a tie). It reads the pieces a
+// few times over rather than join them: a large text is never copied.
+func appendContent2(b []byte, text iter.Seq[[]byte]) []byte {
 	nUTF8 := 0
-	for _, c := range cs {
-		nUTF8 += utf8.RuneLen(c)
+	for p := range text {
+		nUTF8 += len(p)
 	}
 	rawBytes := uvLen(uint64(nUTF8)) + nUTF8
-	if h := huffmanCode(cs); h != nil {
+	if h := huffmanCode(text); h != nil {
 		if size := h.size(); size < rawBytes {
-			return h.append(append(b, contentHuffman), cs)
+			return h.append(append(b, contentHuffman), text)
 		}
 	}
 	b = append(b, contentRaw)
 	b = appendUv(b, uint64(nUTF8))
 	b = slices.Grow(b, nUTF8)
-	for _, c := range cs {
-		b = utf8.AppendRune(b, c)
+	for p := range text {
+		b = append(b, p...)
 	}
 	return b
+}
+
+// onePiece returns the text made of the single piece p.
+func onePiece(p []byte) iter.Seq[[]byte] {
+	return func(yield func([]byte) bool) { yield(p) }
 }
 
 // contentCode is a Huffman code for one content column.
@@ -138,16 +146,22 @@ type contentCode struct {
 	bits  uint64         // the length of the coded text
 }
 
-// huffmanCode returns the code for cs, or nil if cs has fewer than two or
-// more than maxCodeSymbols distinct code points.
-func huffmanCode(cs []rune) *contentCode {
+// huffmanCode returns the code for the text (UTF-8 pieces of whole code
+// points), or nil if it has fewer than two or more than maxCodeSymbols
+// distinct code points.
+func huffmanCode(text iter.Seq[[]byte]) *contentCode {
 	counts := make(map[rune]uint64)
 	var ascii [128]uint64
-	for _, c := range cs {
-		if c < 128 {
-			ascii[c]++
-		} else {
+	for p := range text {
+		for i := 0; i < len(p); {
+			if c := p[i]; c < utf8.RuneSelf {
+				ascii[c]++
+				i++
+				continue
+			}
+			c, w := utf8.DecodeRune(p[i:])
 			counts[c]++
+			i += w
 		}
 	}
 	h := &contentCode{index: make(map[rune]int32)}
@@ -198,8 +212,8 @@ func (h *contentCode) size() int {
 	return n + uvLen(nBytes) + int(nBytes)
 }
 
-// append writes the code table and the coded text cs.
-func (h *contentCode) append(b []byte, cs []rune) []byte {
+// append writes the code table and the coded text (UTF-8 pieces).
+func (h *contentCode) append(b []byte, text iter.Seq[[]byte]) []byte {
 	b = appendUv(b, uint64(len(h.syms)))
 	prev := rune(-1)
 	for i, c := range h.syms {
@@ -212,18 +226,23 @@ func (h *contentCode) append(b []byte, cs []rune) []byte {
 	b = slices.Grow(b, nBytes)
 	var acc uint64
 	var nAcc uint
-	for _, c := range cs {
-		var s int32
-		if c < 128 {
-			s = h.ascii[c]
-		} else {
-			s = h.index[c]
-		}
-		acc = acc<<h.lens[s] | uint64(h.codes[s])
-		nAcc += uint(h.lens[s])
-		for nAcc >= 8 {
-			nAcc -= 8
-			b = append(b, byte(acc>>nAcc))
+	for p := range text {
+		for i := 0; i < len(p); {
+			var s int32
+			if c := p[i]; c < utf8.RuneSelf {
+				s = h.ascii[c]
+				i++
+			} else {
+				c, w := utf8.DecodeRune(p[i:])
+				s = h.index[c]
+				i += w
+			}
+			acc = acc<<h.lens[s] | uint64(h.codes[s])
+			nAcc += uint(h.lens[s])
+			for nAcc >= 8 {
+				nAcc -= 8
+				b = append(b, byte(acc>>nAcc))
+			}
 		}
 	}
 	if nAcc > 0 {
@@ -233,17 +252,17 @@ func (h *contentCode) append(b []byte, cs []rune) []byte {
 }
 
 // readContent2 reads the content column of a version 2 snapshot, which must
-// hold exactly n code points, into t.contentRs and returns its offset there.
-// It also sets t.lastText to the UTF-8 text.
+// hold exactly n code points, into t.text (UTF-8) and returns its offset
+// there. It also sets t.lastText to the text read.
 func (t *tables) readContent2(n uint64) int {
 	r := t.r
 	switch mode := r.byte1(); {
 	case r.err != nil:
 		return 0
 	case mode == contentRaw:
-		off := t.contentOff(n)
+		off := t.textOff(n)
 		if r.err == nil {
-			if h := huffmanCode(t.contentRs[off:]); h != nil && h.size() < uvLen(uint64(len(t.lastText)))+len(t.lastText) {
+			if h := huffmanCode(onePiece(t.lastText)); h != nil && h.size() < uvLen(uint64(len(t.lastText)))+len(t.lastText) {
 				r.fail("raw content that a code would make shorter")
 			}
 		}
@@ -304,18 +323,17 @@ func (t *tables) readContent2(n uint64) int {
 			table[k] = uint32(s)<<4 | uint32(l)
 		}
 	}
-	start := len(t.contentRs)
-	if cap(t.contentRs)-start < int(n) {
-		t.contentRs = slices.Grow(t.contentRs, max(int(n), start))
+	start := len(t.text)
+	if cap(t.text)-start < int(n) {
+		t.text = slices.Grow(t.text, max(int(n), start))
 	}
-	out := t.contentRs[start : start+int(n)]
+	out := t.text
 	freq := make([]uint64, nSym)
 	var acc uint64
 	var nAcc uint
 	pos := 0
 	used := uint64(0)
-	nUTF8 := 0
-	for i := range out {
+	for range n {
 		for nAcc < uint(longest) {
 			acc <<= 8
 			if pos < len(code) {
@@ -328,10 +346,14 @@ func (t *tables) readContent2(n uint64) int {
 		s, l := e>>4, uint(e&15)
 		nAcc -= l
 		used += uint64(l)
-		out[i] = syms[s]
+		if c := syms[s]; c < utf8.RuneSelf {
+			out = append(out, byte(c))
+		} else {
+			out = utf8.AppendRune(out, c)
+		}
 		freq[s]++
-		nUTF8 += utf8.RuneLen(syms[s])
 	}
+	nUTF8 := len(out) - start
 	switch {
 	case (used+7)/8 != uint64(len(code)):
 		r.fail("content code of %d bits in %d bytes", used, len(code))
@@ -348,7 +370,7 @@ func (t *tables) readContent2(n uint64) int {
 		r.fail("content code no shorter than the text")
 		return 0
 	}
-	t.contentRs = t.contentRs[:start+int(n)]
-	t.lastText = []byte(string(out))
+	t.text = out
+	t.lastText = out[start:len(out):len(out)]
 	return start
 }

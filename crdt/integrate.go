@@ -1,6 +1,10 @@
 package crdt
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"unicode/utf8"
+)
 
 // integrateText places the remote text run op of client cs into t by the
 // FugueMax rule (docs/crdt.md section 1.3). Its origins are integrated items of t.
@@ -36,10 +40,12 @@ func (d *Doc) integrateText(t *textRoot, cs *clientState, op *uop, ch *changes) 
 	if o != rightIt {
 		at = d.scan(t, leftIt, o, rightIt, op, cs.id)
 	} else if l := leftIt; l != nil && l.cs == cs && l.end() == op.clock && l.right == op.right &&
-		l.deleted == op.deleted && (op.deleted || l.off+l.n == len(cs.content) && !l.embed && op.embed == nil) {
+		l.deleted == op.deleted && (op.deleted || l.off+l.nb == len(cs.content) && !l.embed && op.embed == nil) {
 		// The run continues its left origin's run, with nothing in between: extend.
 		if !op.deleted {
-			cs.content = append(cs.content, op.content...)
+			k := len(cs.content)
+			cs.content = appendUTF8(cs.content, op.content)
+			l.nb += len(cs.content) - k
 			if ch != nil {
 				vis, _ := posOf(l)
 				ch.ins(t.name, vis+l.n, op.content)
@@ -51,7 +57,8 @@ func (d *Doc) integrateText(t *textRoot, cs *clientState, op *uop, ch *changes) 
 	it := t.items.new()
 	*it = item{cs: cs, clock: op.clock, n: n, off: len(cs.content), left: op.left, right: op.right, root: t, deleted: op.deleted}
 	if !op.deleted {
-		cs.content = append(cs.content, op.content...)
+		cs.content = appendUTF8(cs.content, op.content)
+		it.nb = len(cs.content) - it.off
 	}
 	t.insertBefore(at, it)
 	cs.items.push(it)
@@ -136,4 +143,21 @@ func whenScanning(scanning bool, scanStart, o *item) *item {
 		return scanStart
 	}
 	return o
+}
+
+// appendUTF8 appends the code points rs to b as UTF-8.
+func appendUTF8(b []byte, rs []rune) []byte {
+	size := 0
+	for _, c := range rs {
+		size += utf8.RuneLen(c)
+	}
+	b = slices.Grow(b, size)
+	for _, c := range rs {
+		if c < utf8.RuneSelf {
+			b = append(b, byte(c))
+		} else {
+			b = utf8.AppendRune(b, c)
+		}
+	}
+	return b
 }

@@ -3,6 +3,8 @@ package crdt
 import (
 	"cmp"
 	"slices"
+	"unicode/utf8"
+	"unsafe"
 )
 
 // toUpdate turns a snapshot into an update with the same units, so that it
@@ -12,12 +14,18 @@ import (
 func (s *snapshot) toUpdate() *update {
 	per := make(map[uint64][]uop)
 	var dels []delRange
+	// The ops' code points, decoded from the snapshot's text run by run.
+	rs := make([]rune, 0, utf8.RuneCount(s.content))
 	for _, t := range s.texts {
 		for _, r := range t.runs {
 			per[r.client] = append(per[r.client], uop{kind: opText, clock: r.clock, n: r.n, root: t.root,
 				left: r.left, right: r.right, deleted: r.deleted})
 			if !r.deleted {
-				per[r.client][len(per[r.client])-1].content = s.content[r.off : r.off+int(r.n) : r.off+int(r.n)]
+				k := len(rs)
+				for _, c := range string(s.content[r.off : r.off+r.nb]) {
+					rs = append(rs, c)
+				}
+				per[r.client][len(per[r.client])-1].content = rs[k:len(rs):len(rs)]
 			}
 			if r.deleted {
 				dels = append(dels, delRange{r.client, r.clock, r.n})
@@ -88,9 +96,9 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 			it := &its[i]
 			*it = item{cs: cs, clock: r.clock, n: int(r.n), left: r.left, right: r.right, root: t, deleted: r.deleted}
 			if !r.deleted {
-				it.off = r.off
+				it.off, it.nb = r.off, r.nb
 				cs.content = content
-				lo, hi = min(lo, r.off), max(hi, r.off+int(r.n))
+				lo, hi = min(lo, r.off), max(hi, r.off+r.nb)
 			}
 			if i%bulkLeaf == 0 {
 				leaves = append(leaves, &node{leaf: true, items: make([]*item, 0, leafMax+1)})
@@ -103,7 +111,7 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 		}
 		t.build(leaves)
 		if hi > lo {
-			ch.insText(t.name, 0, string(st.text))
+			ch.insText(t.name, 0, frozenString(st.text))
 		}
 	}
 	for _, c := range s.claims {
@@ -158,6 +166,16 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 	*d = *n
 	d.richChanges(&ch)
 	return ch.list(), nil
+}
+
+// frozenString returns the bytes b as a string without copying them. b must
+// never be written again: it is a decoded snapshot's text, which the
+// document's content buffers share, and content buffers are append-only (the
+// shared one capped at its length besides, so that a client's append copies
+// it). A large document's load would otherwise copy its whole text once more,
+// only for the change list.
+func frozenString(b []byte) string {
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 // bulkLeaf is how full a snapshot load packs leaves: room is left for edits.

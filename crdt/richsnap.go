@@ -3,6 +3,7 @@ package crdt
 import (
 	"cmp"
 	"slices"
+	"unicode/utf8"
 )
 
 // The rich section of a version 3 snapshot (0x06, docs/crdt.md section 4.6):
@@ -321,7 +322,7 @@ func (s *snapshot) checkRich(r *reader, clients []uint64, starts []int) bool {
 	}
 	for _, e := range s.rich.embeds {
 		_, rn, ok := run(e.id)
-		if !ok || rn.deleted || s.content[rn.off+int(e.id.Clock-rn.clock)] != objectReplacement {
+		if !ok || rn.deleted || !holdsObject(s.content[rn.off:rn.off+rn.nb], int(e.id.Clock-rn.clock)) {
 			r.fail("embed (%d,%d) is not a visible item holding U+FFFC", e.id.Client, e.id.Clock)
 			return false
 		}
@@ -516,4 +517,11 @@ func decodeStrTable(r *reader, max int, json bool) []string {
 		out = append(out, v)
 	}
 	return out
+}
+
+// holdsObject reports whether code point k of the valid UTF-8 text b is
+// U+FFFC, the code point an embed reads as.
+func holdsObject(b []byte, k int) bool {
+	r, _ := utf8.DecodeRune(b[utf8Off(b, k):])
+	return r == objectReplacement
 }

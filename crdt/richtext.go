@@ -335,14 +335,14 @@ func (t *Text) InsertEmbedAt(p RelPos, value json.RawMessage) error {
 func (d *Doc) insertEmbedBetween(r *textRoot, at, nx *item, pos int, value []byte) {
 	cs := d.own
 	it := r.items.new()
-	*it = item{cs: cs, clock: cs.next, n: 1, off: len(cs.content), root: r}
+	*it = item{cs: cs, clock: cs.next, n: 1, off: len(cs.content), nb: utf8.RuneLen(objectReplacement), root: r}
 	if at != nil {
 		it.left = at.last()
 	}
 	if nx != nil {
 		it.right = nx.id(0)
 	}
-	cs.content = append(cs.content, objectReplacement)
+	cs.content = utf8.AppendRune(cs.content, objectReplacement)
 	r.insertAfter(at, it)
 	cs.items.push(it)
 	cs.next++

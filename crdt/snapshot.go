@@ -21,7 +21,7 @@ type snapRun struct {
 	left, right      ID
 	deleted          bool
 	implied          byte // runLeftPrev and runRightNext: origins taken from the neighbours
-	off              int  // visible runs: offset of the content in snapshot.content
+	off, nb          int  // visible runs: byte offset and length of the content in snapshot.content
 }
 
 func (r *snapRun) last() ID { return ID{r.client, r.clock + r.n - 1} }
@@ -45,7 +45,7 @@ type snapshot struct {
 	texts   []snapText
 	asgs    []snapAssign
 	pending *update // nil if none
-	content []rune  // the visible text of every root, concatenated
+	content []byte  // the visible text of every root, concatenated (UTF-8)
 	claims  []claim // every run and assignment, ascending by client and clock
 	// rich is version 3's embeds, marks and attributes; nil before.
 	rich *snapRich
@@ -165,7 +165,6 @@ func (d *Doc) EncodeSnapshot() []byte {
 	}
 	b = appendUv(b, uint64(written))
 	var runs []snapRun
-	var content []rune
 	for i, r := range roots[:nTexts] {
 		t := d.texts[r.name]
 		if t.root.tot == 0 {
@@ -174,7 +173,7 @@ func (d *Doc) EncodeSnapshot() []byte {
 		runs = t.snapRuns(runs[:0])
 		b = appendUv(b, uint64(i))
 		b = appendSnapRuns2(b, runs, ci, len(clients) > 1)
-		b = appendContent2(b, t.appendRunes(content[:0]))
+		b = appendContent2(b, t.pieces)
 	}
 	var asgs []*assign
 	for _, r := range roots[nTexts:] {
@@ -231,16 +230,42 @@ func (t *textRoot) snapRuns(runs []snapRun) []snapRun {
 	return runs
 }
 
-// appendRunes appends the visible text of t to cs.
-func (t *textRoot) appendRunes(cs []rune) []rune {
+// pieces yields the visible text of t in document order, a run at a time
+// (an iter.Seq of UTF-8 pieces).
+func (t *textRoot) pieces(yield func([]byte) bool) {
 	for l := t.firstLeaf; l != nil; l = l.next {
 		for _, it := range l.items {
-			if !it.deleted {
-				cs = append(cs, it.runes()...)
+			if !it.deleted && !yield(it.text()) {
+				return
 			}
 		}
 	}
-	return cs
+}
+
+// setTextOffsets gives each visible run of runs its content: they follow
+// each other in text, the UTF-8 text just read, from offset off in the
+// snapshot's content.
+func setTextOffsets(runs []snapRun, text []byte, off int) {
+	n := 0
+	for i := range runs {
+		if !runs[i].deleted {
+			n += int(runs[i].n)
+		}
+	}
+	ascii := len(text) == n // valid UTF-8: as many bytes as code points
+	k := 0
+	for i := range runs {
+		run := &runs[i]
+		if run.deleted {
+			continue
+		}
+		run.nb = int(run.n)
+		if !ascii {
+			run.nb = utf8Off(text[k:], int(run.n))
+		}
+		run.off = off + k
+		k += run.nb
+	}
 }
 
 // decodeSnapshot decodes and checks a snapshot of version 1 (0x02) or 2
@@ -358,7 +383,7 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 	if r.err != nil {
 		return nil
 	}
-	s.content = t.contentRs
+	s.content = t.text
 	// No clock claimed twice; origins name text items of the same root.
 	starts := sortClaims(s.claims, len(clients))
 	for i := 1; i < len(s.claims); i++ {
@@ -498,15 +523,10 @@ func decodeSnapRuns(t *tables) []snapRun {
 			r.fail("runs %d and %d are not merged", i-1, i)
 		}
 	}
-	off := t.contentOff(nVisible)
+	off := t.textOff(nVisible)
 	if r.err != nil {
 		return nil
 	}
-	for i := range runs {
-		if run := &runs[i]; !run.deleted {
-			run.off = off
-			off += int(run.n)
-		}
-	}
+	setTextOffsets(runs, t.lastText, off)
 	return runs
 }

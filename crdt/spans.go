@@ -137,9 +137,9 @@ func (d *Doc) spans(t *textRoot, from, to int) []Span {
 				tot += it.n
 				continue
 			}
-			var content []rune
+			var content []byte
 			if !it.embed {
-				content = it.runes()
+				content = it.text()
 			}
 			for k := 0; k < it.n && vis < to; {
 				for bi < len(bs) && bs[bi].gap <= tot+k {
@@ -176,9 +176,7 @@ func (d *Doc) spans(t *textRoot, from, to int) []Span {
 					if !open {
 						open, textMarks = true, ms
 					}
-					for _, c := range content[k:end] {
-						sb.WriteRune(c)
-					}
+					sb.Write(content[it.byteOff(k):it.byteOff(end)])
 				}
 				vis += end - k
 				k = end

@@ -23,14 +23,20 @@ func (t *Text) String() string {
 	if r == nil {
 		return ""
 	}
-	var sb strings.Builder
-	sb.Grow(r.root.vis)
+	size := 0
 	for l := r.firstLeaf; l != nil; l = l.next {
 		for _, it := range l.items {
 			if !it.deleted {
-				for _, c := range it.runes() {
-					sb.WriteRune(c)
-				}
+				size += it.nb
+			}
+		}
+	}
+	var sb strings.Builder
+	sb.Grow(size)
+	for l := r.firstLeaf; l != nil; l = l.next {
+		for _, it := range l.items {
+			if !it.deleted {
+				sb.Write(it.text())
 			}
 		}
 	}
@@ -145,14 +151,6 @@ func (t *Text) InsertAt(r RelPos, s string) error {
 	return nil
 }
 
-// appendRunes appends the code points of the valid UTF-8 string s to b.
-func appendRunes(b []rune, s string) []rune {
-	for _, c := range s {
-		b = append(b, c)
-	}
-	return b
-}
-
 // localInsert inserts s (n code points) at visible index pos, right after
 // the visible code point at pos-1 (or at the start of the sequence), before
 // any deleted runs that follow it (docs/crdt.md section 1.3): the left origin
@@ -191,17 +189,18 @@ func (d *Doc) insertBetween(t *textRoot, at, nx *item, pos int, s string, n int)
 	if nx != nil {
 		right = nx.id(0)
 	}
-	if at != nil && !at.deleted && !at.embed && at.cs == cs && at.end() == clock && at.right == right && at.off+at.n == len(cs.content) {
+	if at != nil && !at.deleted && !at.embed && at.cs == cs && at.end() == clock && at.right == right && at.off+at.nb == len(cs.content) {
 		// Typing at the end of our own visible run: extend it.
-		cs.content = appendRunes(cs.content, s)
+		cs.content = append(cs.content, s...)
+		at.nb += len(s)
 		grow(at, n)
 		cs.next += uint64(n)
 		t.cur = cursor{at, pos - (at.n - n)}
 		return
 	}
 	it := t.items.new()
-	*it = item{cs: cs, clock: clock, n: n, off: len(cs.content), left: left, right: right, root: t}
-	cs.content = appendRunes(cs.content, s)
+	*it = item{cs: cs, clock: clock, n: n, off: len(cs.content), nb: len(s), left: left, right: right, root: t}
+	cs.content = append(cs.content, s...)
 	t.insertAfter(at, it)
 	cs.items.push(it)
 	cs.next += uint64(n)
@@ -212,8 +211,13 @@ func (d *Doc) insertBetween(t *textRoot, at, nx *item, pos int, s string, n int)
 // follows it in the tree and in its client's index. Counts do not change.
 func (t *textRoot) split(it *item, k int) *item {
 	r := t.items.new()
-	*r = item{cs: it.cs, clock: it.clock + uint64(k), n: it.n - k, off: it.off + k,
+	*r = item{cs: it.cs, clock: it.clock + uint64(k), n: it.n - k,
 		left: it.id(k - 1), right: it.right, root: it.root, deleted: it.deleted}
+	if !it.deleted {
+		b := it.byteOff(k)
+		r.off, r.nb = it.off+b, it.nb-b
+		it.nb = b
+	}
 	it.n = k
 	l := it.leaf
 	i := indexInLeaf(it) + 1
@@ -247,6 +251,7 @@ func (t *textRoot) absorb(a, b *item) {
 		addCounts(a.leaf, vis, n)
 	}
 	a.n += n
+	a.nb += b.nb
 	b.cs.items.remove(b)
 	t.items.release(b)
 }
@@ -322,6 +327,7 @@ func (t *textRoot) deleteTail(it *item, off int) bool {
 		return false
 	}
 	k := it.n - off
+	it.nb = it.byteOff(off)
 	it.n = off
 	nx.clock -= uint64(k)
 	nx.n += k
@@ -345,8 +351,10 @@ func (t *textRoot) deleteHead(it *item, k int) bool {
 		return false
 	}
 	p.n += k
+	b := it.byteOff(k)
 	it.clock += uint64(k)
-	it.off += k
+	it.off += b
+	it.nb -= b
 	it.n -= k
 	it.left = p.last()
 	if it.leaf == p.leaf {

@@ -40,7 +40,12 @@ type uop struct {
 	content []rune // text, unless deleted
 	key     string // map
 	lamport uint64 // map
-	value   []byte // map; nil for a tombstone
+	// value is a map op's JSON value (nil for a tombstone), or a mark's (see
+	// below). A visible text op
+	// read from a document to be encoded has its content here instead, as
+	// UTF-8 (content is then nil): the document holds text as UTF-8, and a
+	// field of its own would make every op larger, the pending ones too.
+	value []byte
 	// Rich text (richops.go): an embed is a text op of one item whose JSON is
 	// embed (content U+FFFC); a mark has its anchors' IDs in left and right,
 	// their kinds in sk and ek, its name in key and its value in value (nil:
@@ -94,7 +99,11 @@ func appendOp(client uint64, ops []uop, op uop) []uop {
 		last := &ops[k-1]
 		last.n += op.n
 		if last.kind == opText && !last.deleted {
-			last.content = joinRunes(last.content, op.content)
+			if last.value != nil || op.value != nil {
+				last.value = joinBytes(last.value, op.value)
+			} else {
+				last.content = joinRunes(last.content, op.content)
+			}
 		}
 		return ops
 	}
@@ -108,6 +117,16 @@ func joinRunes(a, b []rune) []rune {
 		return a[:len(a)+len(b)]
 	}
 	c := make([]rune, 0, len(a)+len(b))
+	return append(append(c, a...), b...)
+}
+
+// joinBytes returns a followed by b, without copying when b directly follows a
+// in memory.
+func joinBytes(a, b []byte) []byte {
+	if len(a) > 0 && len(b) > 0 && cap(a) >= len(a)+len(b) && &a[:len(a)+1][len(a)] == &b[0] {
+		return a[:len(a)+len(b)]
+	}
+	c := make([]byte, 0, len(a)+len(b))
 	return append(append(c, a...), b...)
 }
 
@@ -156,7 +175,7 @@ func encodeUpdate(u *update) []byte {
 		return uint64(i)
 	}
 
-	b := make([]byte, 0, 64)
+	b := make([]byte, 0, u.sizeHint())
 	b = append(b, formatUpdate)
 	b = appendTables(b, clients, roots)
 	b = appendUv(b, uint64(len(u.blocks)))
@@ -182,6 +201,21 @@ func encodeUpdate(u *update) []byte {
 		}
 	}
 	return appendDeleteSet(b, u.dels, ci)
+}
+
+// sizeHint returns about the encoded size of u, rarely more: the text is
+// most of a large update, and an encoding that grows as it goes would
+// allocate several times its size on the way.
+func (u *update) sizeHint() int {
+	n := 16 + 8*len(u.dels)
+	for i := range u.blocks {
+		n += 8
+		for j := range u.blocks[i].ops {
+			op := &u.blocks[i].ops[j]
+			n += 24 + len(op.content) + len(op.key) + len(op.value) // a code point takes at least a byte
+		}
+	}
+	return max(n, 64)
 }
 
 // appendTables writes the clients and roots tables (docs/crdt.md section 2.1);
@@ -285,12 +319,15 @@ func appendOpBytes(b []byte, ops []uop, ci func(uint64) uint64, ri func(RootKind
 		if !op.deleted {
 			size := 0
 			for i := range ops {
+				size += len(ops[i].value)
 				for _, c := range ops[i].content {
 					size += utf8.RuneLen(c)
 				}
 			}
 			b = appendUv(b, uint64(size))
+			b = slices.Grow(b, size)
 			for i := range ops {
+				b = append(b, ops[i].value...)
 				for _, c := range ops[i].content {
 					b = utf8.AppendRune(b, c)
 				}
@@ -497,8 +534,9 @@ type tables struct {
 	roots     []rootKey
 	usedC     []bool
 	usedR     []bool
-	contentRs []rune // shared backing store for decoded content
-	lastText  []byte // the bytes of the last content read (a slice of the input)
+	contentRs []rune // shared backing store for decoded content (updates)
+	text      []byte // shared backing store for decoded content (snapshots): UTF-8
+	lastText  []byte // the bytes of the last content read (of the input, or of text)
 }
 
 func newTables(r *reader, clients []uint64, roots []rootKey) *tables {
@@ -574,13 +612,8 @@ func (t *tables) content(n uint64) []rune {
 // contentOff reads a str of exactly n code points into contentRs and returns
 // its offset there.
 func (t *tables) contentOff(n uint64) int {
-	s := t.r.bytes()
+	s := t.codePoints(n)
 	if t.r.err != nil {
-		return 0
-	}
-	t.lastText = s
-	if uint64(len(s)) < n || !utf8.Valid(s) || uint64(utf8.RuneCount(s)) != n {
-		t.r.fail("content is not %d code points of utf-8", n)
 		return 0
 	}
 	start := len(t.contentRs)
@@ -591,6 +624,34 @@ func (t *tables) contentOff(n uint64) int {
 		t.contentRs = append(t.contentRs, c)
 	}
 	return start
+}
+
+// textOff reads a str of exactly n code points, appends it to text and
+// returns its offset there.
+func (t *tables) textOff(n uint64) int {
+	s := t.codePoints(n)
+	if t.r.err != nil {
+		return 0
+	}
+	start := len(t.text)
+	t.text = append(t.text, s...)
+	t.lastText = t.text[start:len(t.text):len(t.text)]
+	return start
+}
+
+// codePoints reads a str that must be exactly n code points of UTF-8, and
+// sets lastText to it.
+func (t *tables) codePoints(n uint64) []byte {
+	s := t.r.bytes()
+	if t.r.err != nil {
+		return nil
+	}
+	t.lastText = s
+	if uint64(len(s)) < n || !utf8.Valid(s) || uint64(utf8.RuneCount(s)) != n {
+		t.r.fail("content is not %d code points of utf-8", n)
+		return nil
+	}
+	return s
 }
 
 // decodeUpdateFrom decodes an update from r, into sc unless it is nil.
