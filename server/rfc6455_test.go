@@ -5,8 +5,8 @@ package server
 // the Autobahn test suite cannot run on this machine.
 //
 // Two targets:
-//   - "echo": a test-only route built from the production handshake (newUpgrader, hijackWriter),
-//     frame reader (wsframe, at most MaxMessageBytes) and frame writer (frameWriter), which echoes
+//   - "echo": a test-only route built from the production handshake (transport.Hub.Upgrade),
+//     frame reader (wsframe, at most MaxMessageBytes) and frame writer (transport.WriteFrame), which echoes
 //     every message. Its reader validates text as UTF-8 while the message streams in, as a
 //     text-speaking endpoint must, so that the UTF-8 cases stay pinned down if text is ever
 //     allowed.
@@ -33,6 +33,7 @@ import (
 
 	"github.com/tandemhq/tandem/protocol"
 	"github.com/tandemhq/tandem/server/internal/rawws"
+	"github.com/tandemhq/tandem/server/internal/transport"
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
 
@@ -66,26 +67,22 @@ func (tg wsTarget) dial(t *testing.T) *rawws.Conn {
 func echoTarget(t *testing.T, limit int) wsTarget {
 	t.Helper()
 	cfg := Config{DataPath: "unused", MaxMessageBytes: limit}.withDefaults()
-	up := newUpgrader(cfg)
+	s := &Server{cfg: cfg}
+	hub := transport.New(s.transportConfig())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		hw := &hijackWriter{ResponseWriter: w}
-		if _, err := up.Upgrade(hw, r, nil); err != nil {
+		nc, deflate, err := hub.Upgrade(w, r)
+		if err != nil {
 			return
 		}
-		nc := hw.hc.Conn
 		defer nc.Close()
-		fr := wsframe.NewReader(nc, &wsframe.Config{MaxMessageBytes: cfg.MaxMessageBytes, Deflate: hw.hc.deflate, CheckUTF8: true})
-		var fw frameWriter
-		wc := &conn{nc: nc} // no descriptor: every write waits with the deadline
-		write := func(op wsframe.Opcode, p []byte) error {
-			fw.add(op, p)
-			return fw.writeTo(wc, cfg.WriteTimeout, time.Time{})
-		}
+		fr := wsframe.NewReader(nc, &wsframe.Config{MaxMessageBytes: cfg.MaxMessageBytes, Deflate: deflate, CheckUTF8: true})
+		// No descriptor: every write waits with the deadline.
+		write := func(op wsframe.Opcode, p []byte) error { return transport.WriteFrame(nc, op, p, cfg.WriteTimeout) }
 		// closeAndDrain sends a close frame and reads what the peer still sends for a moment, so
 		// that dropping the socket does not reset it under the close frame.
 		closeAndDrain := func(code uint16, reason string) {
 			_ = write(wsframe.OpClose, wsframe.ClosePayload(code, reason))
-			_ = nc.SetReadDeadline(time.Now().Add(peerCloseDrain))
+			_ = nc.SetReadDeadline(time.Now().Add(transport.PeerCloseDrain))
 			_, _ = io.Copy(io.Discard, nc)
 		}
 		for {
