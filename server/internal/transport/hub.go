@@ -159,10 +159,12 @@ func (h *Hub) Add(c *Conn) bool {
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
-		var w frameWriter
-		w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(protocol.CloseGoingAway), "server shutting down"))
-		_ = w.writeTo(c, h.cfg.WriteTimeout, time.Time{})
-		_ = c.nc.Close()
+		if c.nc != nil {
+			var w frameWriter
+			w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(protocol.CloseGoingAway), "server shutting down"))
+			_ = w.writeTo(c, h.cfg.WriteTimeout, time.Time{})
+			_ = c.nc.Close()
+		}
 		return false
 	}
 	c.slot = int32(len(h.conns))
