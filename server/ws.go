@@ -70,7 +70,7 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.connections.Inc()
 	if s.connRevoked(c) {
-		// security: revoked between authorize and addConn, so that revoke's pass missed it.
+		// security: revoked between authorize and hub.Add, so that revoke's pass missed it.
 		c.closeWith(errRevoked)
 	}
 	c.log().Debug("connected", "remote", r.RemoteAddr, "who", who)
