@@ -31,12 +31,12 @@
 //	Hub.Upgrade ──► Hub.Init ──► Hub.Add ──(hub shutting down: close 1001 sent, socket dropped)──► gone
 //	                                │
 //	                                ▼ Conn.Start
-//	  ┌──────────────────────────── open ──────────────────────────────┐
+//	  ┌───────────────────────────── open ──────────────────────────────┐
 //	  │ reader: armed on the poller (pollIdle) ⇄ reading (pollReading), │
-//	  │         or a goroutine of its own (TLS, net.Pipe, no epoll)      │
+//	  │         or a goroutine of its own (TLS, net.Pipe, no epoll)     │
 //	  │ writer: idle ⇄ writing (Send on the caller's goroutine, or      │
-//	  │         drain while frames are queued)                           │
-//	  └────────────────────────────────┬────────────────────────────────┘
+//	  │         drain while frames are queued)                          │
+//	  └───────────────────────────────┬─────────────────────────────────┘
 //	                                   │ a close cause, the first one counts (setClose):
 //	                                   │  Close(e) by the server; slow consumer (queue full,
 //	                                   │  write stalled, no pong: 1013); the frame layer's refusal;
