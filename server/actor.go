@@ -309,6 +309,8 @@ type actor struct {
 	compactHold   int // after an abandoned save, no compaction below this many entries
 
 	idleTimer *time.Timer
+
+	changes changeMark // hooks: how far Hooks.Observe has been told (observe.go)
 }
 
 func newActor(s *Server, id string) *actor {
@@ -535,7 +537,7 @@ func (a *actor) load() {
 		}
 	}
 	// security: the client IDs bound to subjects (auth_bindings.go).
-	bindings, err := loadClientBindings(st.DocMeta, a.s.sec.authority == nil)
+	bindings, err := loadClientBindings(st.DocMeta, a.s.runsOpen())
 	if err != nil {
 		a.poison(fmt.Errorf("server: load %q: client bindings: %w", a.id, err))
 		return
@@ -562,6 +564,7 @@ func (a *actor) load() {
 	a.bindings = bindings
 	a.bindings.bindServer(self) // security
 	a.exists = exists
+	a.changes.existed = exists // hooks: a document not in storage is reported created (observe.go)
 	a.updated = st.Meta.Updated
 	a.lastSeq = st.Meta.LastSeq
 	a.logEntries, a.durableEntries = len(st.Log), len(st.Log)
@@ -1512,6 +1515,12 @@ func (a *actor) drainEvents() {
 	}
 	a.releaseAcks()
 	a.releaseGated()
+	// hooks: the document's "changed" effect. What storage has made durable is reported to the
+	// embedder's observer, which never blocks the actor (observe.go, notifier.durable).
+	if a.s.changes != nil {
+		d := a.dur.durable()
+		a.s.changes.durable(&a.changes, a.id, d, a.selfInFlight <= d, a.stateVector)
+	}
 }
 
 func (a *actor) onAppendDone(e event) {
@@ -1660,6 +1669,7 @@ func (a *actor) onDeleted(err error) {
 		a.deleteReply <- fmt.Errorf("server: delete %q: %w", a.id, err)
 		return
 	}
+	a.s.changes.deleted(a.id) // hooks: the document's "deleted" effect (observe.go)
 	a.deleteReply <- nil
 }
 

@@ -101,7 +101,7 @@ func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	docs, next, err := s.listAllowed(who, after, limit) // security: only the token's documents (auth.go)
+	docs, next, err := s.listAllowed(r.Context(), who, after, limit) // security: only the token's documents (auth.go)
 	if err != nil {
 		s.writeHTTPError(w, fmt.Errorf("server: list: %w", err))
 		return

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -86,7 +87,7 @@ func newSecurity(cfg Config) (*security, error) {
 
 // warnIfOpen logs, loudly, that the server runs without authentication when it does.
 func (s *Server) warnIfOpen() {
-	if s.sec.authority != nil {
+	if !s.runsOpen() {
 		return
 	}
 	s.log.Warn("AUTHENTICATION IS OFF: no token secret is set (--auth-secret or TANDEM_AUTH_SECRET), " +
@@ -96,33 +97,22 @@ func (s *Server) warnIfOpen() {
 
 // authorize decides who r is and whether it may open document docID (empty for requests that name
 // no document, such as the listing, which then filters by principal.allows). It is the one place
-// where tokens are checked, on the WebSocket upgrade and on every HTTP API call alike. The token
-// comes from an "Authorization: Bearer" header or the "token" query parameter. An error wraps
-// ErrUnauthorized (no token, or a token that is malformed, forged, signed with another algorithm,
-// or expired: 401 and 4401) or ErrForbidden (a valid token whose pattern does not match docID:
-// 403). The error's text never holds the token.
+// where callers are checked, on the WebSocket upgrade and on every HTTP API call alike: the
+// Authenticate hook's identity or the token's (authenticate, hooks.go), then the document (grant:
+// the identity's document pattern, then the Authorize hook). The token comes from an
+// "Authorization: Bearer" header or the "token" query parameter. An error wraps ErrUnauthorized
+// (no token, or a token that is malformed, forged, signed with another algorithm, or expired: 401
+// and 4401) or ErrForbidden (a valid token whose pattern does not match docID: 403). The error's
+// text never holds the token.
 //
-// While the server runs open (no AuthSecret), every request is the anonymous writer.
+// While the server runs open (no AuthSecret, no Authenticate hook), every request is the
+// anonymous writer.
 func (s *Server) authorize(r *http.Request, docID string) (principal, error) {
-	a := s.sec.authority
-	if a == nil {
-		return anonymous, nil
+	p, err := s.authenticate(r)
+	if err != nil || docID == "" {
+		return p, err
 	}
-	tok, err := auth.FromRequest(r)
-	if err == nil {
-		var p principal
-		if p, err = s.verifyToken(tok); err == nil {
-			if docID != "" && !p.allows(docID) {
-				s.warns.warn(nil, "forbidden: the token does not name this document", "doc", docID, "who", p, "remote", r.RemoteAddr)
-				msg := fmt.Sprintf("the token does not allow document %q", docID)
-				return principal{}, fmt.Errorf("%w: %w", ErrForbidden, &httpError{status: http.StatusForbidden, code: "forbidden", msg: msg})
-			}
-			return p, nil
-		}
-	}
-	s.warns.warn(nil, "unauthorized", "err", err, "method", r.Method, "url", auth.RedactURL(r.URL), "remote", r.RemoteAddr)
-	he := &httpError{status: http.StatusUnauthorized, code: "unauthorized", msg: unauthorizedMessage(err)}
-	return principal{}, fmt.Errorf("%w: %w: %w", ErrUnauthorized, he, err)
+	return s.grant(r.Context(), p, docID, wantedRole(r, p))
 }
 
 // errTokenRevoked: a valid token that is on the deny list (revoke.go).
@@ -168,9 +158,10 @@ func unauthorizedMessage(err error) string {
 const listScanMax = 10 * maxListLimit
 
 // listAllowed returns up to limit documents after the ID after that who may open, in ID order,
-// and the after of the next page ("" on the last). A prefix pattern stops the scan as soon as the
-// IDs pass the prefix.
-func (s *Server) listAllowed(who principal, after string, limit int) ([]storage.DocInfo, string, error) {
+// and the after of the next page ("" on the last): those its document pattern allows and, with an
+// Authorize hook, that the hook lets it read. A prefix pattern stops the scan as soon as the IDs
+// pass the prefix.
+func (s *Server) listAllowed(ctx context.Context, who principal, after string, limit int) ([]storage.DocInfo, string, error) {
 	prefix, isPrefix := strings.CutSuffix(who.Documents, "*")
 	var out []storage.DocInfo
 	scanned := 0
@@ -187,7 +178,7 @@ func (s *Server) listAllowed(who principal, after string, limit int) ([]storage.
 			if !isPrefix && d.ID > who.Documents {
 				return out, "", nil
 			}
-			if who.allows(d.ID) {
+			if who.allows(d.ID) && s.mayRead(ctx, who, d.ID) {
 				if len(out) == limit {
 					return out, out[limit-1].ID, nil
 				}

@@ -11,11 +11,23 @@ import (
 
 // BenchmarkActorUpdate measures the actor's work per typed character: apply to the CRDT, hand to
 // (in-memory) storage, encode once and queue for every other member, acknowledge. Sockets are not
-// involved (the members have none; their queues are emptied as the benchmark goes).
+// involved (the members have none; their queues are emptied as the benchmark goes). The observed
+// case adds an embedder's Observe hook (observe.go), which each durable update reports to.
 func BenchmarkActorUpdate(b *testing.B) {
-	for _, members := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+	for _, bc := range []struct {
+		members  int
+		observed bool
+	}{{1, false}, {10, false}, {100, false}, {10, true}} {
+		name := fmt.Sprintf("members=%d", bc.members)
+		if bc.observed {
+			name += ",observed"
+		}
+		members := bc.members
+		b.Run(name, func(b *testing.B) {
 			cfg := Config{SendQueueMessages: 1 << 30, SendQueueBytes: 1 << 40, CompactLogEntries: 1 << 30, CompactLogBytes: 1 << 50}
+			if bc.observed {
+				cfg.Hooks.Observe = func(DocEvent) {}
+			}
 			s := newActorTestServer(b, cfg, newMemStore())
 			conns := make([]*conn, members)
 			var a *actor
@@ -60,6 +72,9 @@ func BenchmarkActorUpdate(b *testing.B) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			if err := s.docs.stopAll(ctx); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.changes.close(ctx); err != nil {
 				b.Fatal(err)
 			}
 		})

@@ -23,6 +23,16 @@ type Config struct {
 	// exposes the metrics itself (Server.MetricsRegistry, Server.MetricsCollector). False serves it.
 	OmitMetricsRoute bool
 
+	// OmitDemoRoute leaves the demo editor and the browser client's modules (everything Handler
+	// serves at / outside /v1, /healthz, /readyz and /metrics) out of Handler's routes, for an
+	// application that serves its own pages. False serves them.
+	OmitDemoRoute bool
+
+	// Hooks are the embedding application's own authentication, per-document authorization and
+	// change observer (hooks.go, docs/server.md "Embedding"). The zero value has none: the
+	// built-in token check (SecurityConfig.AuthSecret) alone decides, and nothing is observed.
+	Hooks Hooks
+
 	// AllowedOrigins lists the browser origins ("https://app.example.com", scheme://host[:port])
 	// accepted on a WebSocket upgrade, compared exactly and case-insensitively, besides the
 	// server's own (the request's host), which is always accepted so that the demo it serves
@@ -214,6 +224,7 @@ func (c Config) withDefaults() Config {
 	setInt(&c.ActorInbox, DefaultActorInbox)
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&c.StorageLockTimeout, DefaultStorageLockTimeout)
+	c.Hooks = c.Hooks.withDefaults()
 	c.SecurityConfig = c.SecurityConfig.withDefaults() // security
 	if c.RevocationsPath == "" && c.DataPath != "" {
 		c.RevocationsPath = c.DataPath + ".revocations.json" // security
@@ -264,6 +275,9 @@ func (c Config) validate() error {
 		{"ActorInbox", int64(c.ActorInbox)},
 		{"ShutdownTimeout", int64(c.ShutdownTimeout)},
 		{"StorageLockTimeout", int64(c.StorageLockTimeout)},
+		{"Hooks.ChangeDebounce", int64(c.Hooks.ChangeDebounce)},
+		{"Hooks.ChangeMaxDebounce", int64(c.Hooks.ChangeMaxDebounce)},
+		{"Hooks.MaxPendingEvents", int64(c.Hooks.MaxPendingEvents)},
 	}
 	for _, p := range positive {
 		if p.v < 0 {
@@ -278,6 +292,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxPartialMessageBytes < int64(c.MaxMessageBytes) {
 		return bad("MaxPartialMessageBytes", "(%d) is below MaxMessageBytes (%d)", c.MaxPartialMessageBytes, c.MaxMessageBytes)
+	}
+	if c.Hooks.ChangeMaxDebounce < c.Hooks.ChangeDebounce {
+		return bad("Hooks.ChangeMaxDebounce", "(%s) is below Hooks.ChangeDebounce (%s)", c.Hooks.ChangeMaxDebounce, c.Hooks.ChangeDebounce)
 	}
 	if c.PongWait < 10*time.Millisecond {
 		return bad("PongWait", "is below 10ms (%s)", c.PongWait)

@@ -57,14 +57,17 @@
 //   - The registry maps document IDs to actors under one mutex, get-or-create. An actor that exits
 //     removes itself first, then answers what is left in its inbox with errRetry, so that a late
 //     request starts a fresh actor, which loads the document again.
-//   - Locks: Server.mu (closing, HTTP servers), registry.mu, and the transport's Hub.mu
-//     (connections), Conn.mu (queue) and poller.mu (its table and epoll instance), actor.evMu (mailbox), warner.mu, denyList.mu (revocations),
-//     connAuth.mu (a connection's current token). None is held while another is taken, and none
+//   - Locks: Server.mu (closing, HTTP servers), registry.mu, the transport's Hub.mu
+//     (connections), Conn.mu (queue) and poller.mu (its table and epoll instance), actor.evMu
+//     (mailbox), warner.mu, denyList.mu (revocations), connAuth.mu (a connection's current
+//     token), notifier.mu (the observer's queue). None is held while another is taken, and none
 //     while talking to an actor.
 //   - Goroutines and their owners: actors (registry.wg, waited by Shutdown), deletions
-//     (actor.bg), and the transport's: connection writers (waited by the connection's end),
-//     connections, the poller's goroutine and the readers it starts, the keepalive scanner (all
-//     ended by transport.Hub.Shutdown, which Shutdown calls).
+//     (actor.bg), the observer's goroutine (notifier.run, with an Observe hook only;
+//     notifier.close, called by Shutdown once the actors have ended), and the transport's:
+//     connection writers (waited by the connection's end), connections, the poller's goroutine
+//     and the readers it starts, the keepalive scanner (all ended by transport.Hub.Shutdown,
+//     which Shutdown calls).
 //
 // # Invariants
 //
@@ -93,7 +96,10 @@
 // are the hooks where tokens, roles and client-ID bindings are checked; verifyToken also consults
 // the deny list (revoke.go), on every upgrade, HTTP call and auth message (refresh.go), which
 // replaces a connection's token. GET /v1/docs/{id}/access (access.go) tells a browser what an
-// upgrade would decide. While the server runs open, every caller is the anonymous writer. The read-only role is already honoured: a reader's
+// upgrade would decide. An embedder's Authenticate hook stands beside or in place of the token
+// check, and its Authorize hook after the document pattern (hooks.go). While the server runs open
+// (no token secret, no Authenticate hook), every caller is the anonymous writer. The read-only
+// role is already honoured: a reader's
 // update closes its connection with 4403 and changes nothing. Roles are auth.Role (read, write,
 // admin) and document IDs are checked with auth.ValidDocumentID: the server has no copy of either.
 //
@@ -104,4 +110,13 @@
 // metrics, every one named tandem_*, with the Go runtime and process collectors. Every refusal is
 // counted by reason. An application registers the tandem_* metrics into its own registry with
 // Server.MetricsCollector, or serves Server.MetricsRegistry itself.
+//
+// # Hooks for embedders
+//
+// Config.Hooks (hooks.go) carries an embedding application's Authenticate, Authorize and Observe
+// hooks; docs/server.md, "Embedding", is their manual. The observer is fed at one seam: an actor
+// calls notifier.durable once per batch of storage reports (actor.drainEvents: the document's
+// "changed" effect, from which "created" follows) and notifier.deleted when storage has deleted
+// the document (actor.onDeleted); neither waits, and the notifier (observe.go) debounces and
+// delivers on its own goroutine.
 package server

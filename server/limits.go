@@ -235,7 +235,7 @@ type subjectConns struct {
 // errTooManySubjectConns, when the subject is at MaxConnsPerSubject. The server running open
 // counts nothing.
 func (s *Server) admitConn(p principal) (release func(), err error) {
-	if s.sec.authority == nil {
+	if s.runsOpen() {
 		return func() {}, nil
 	}
 	sc := &s.sec.subjects
@@ -264,7 +264,7 @@ func (s *Server) admitConn(p principal) (release func(), err error) {
 // subjectFull reports whether p's subject holds MaxConnsPerSubject connections already, so that
 // its next upgrade would be refused (the access endpoint says so without admitting anything).
 func (s *Server) subjectFull(p principal) bool {
-	if s.sec.authority == nil {
+	if s.runsOpen() {
 		return false
 	}
 	sc := &s.sec.subjects
@@ -345,9 +345,9 @@ func (c *conn) rateWait(ctx context.Context, t protocol.Type) error {
 // watchConn starts what security keeps for c, an open connection of who: the close at the
 // token's expiry, and release, which gives back the connection's place among its subject's (from
 // admitConn); c.secDone ends both once the connection has ended. A principal without an expiry
-// (the server running open, where release does nothing) keeps nothing for the connection's life.
+// on a server that runs open (where release does nothing) keeps nothing for the connection's life.
 func (s *Server) watchConn(c *conn, who principal, release func()) {
-	if who.Expires.IsZero() {
+	if who.Expires.IsZero() && s.runsOpen() {
 		release()
 		return
 	}

@@ -75,7 +75,13 @@ func (c *conn) refresh(m *protocol.Auth) error {
 	case p.Subject != c.subject:
 		s.warns.warn(nil, "auth message refused: another subject", "conn", c.id(), "subject", c.subject, "new", p.Subject)
 		return refreshFailed("the new token is for another subject")
-	case !p.allows(c.docID):
+	}
+	// The document as at the upgrade: the token's pattern, then the Authorize hook (hooks.go).
+	want := auth.RoleRead
+	if p.Role.CanWrite() {
+		want = auth.RoleWrite
+	}
+	if p, err = s.grant(c.ctx(), p, c.docID, want); err != nil {
 		return refreshFailed("the new token does not allow this document")
 	}
 	ca.mu.Lock()

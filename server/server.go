@@ -37,6 +37,7 @@ type Server struct {
 	partial *wsframe.Budget
 	sec     *security      // security: tokens, per-subject connections (auth.go, limits.go)
 	pending *pendingBudget // the server-wide budget of pending units (pending.go)
+	changes *notifier      // hands the documents' events to Hooks.Observe; nil without one (observe.go)
 	handler http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
@@ -103,6 +104,8 @@ func newServer(cfg Config, st docStore) (*Server, error) {
 	s.sec = sec
 	s.warnIfOpen() // security
 	s.handler = s.routes()
+	// The observer's goroutine starts last, as nothing fails after it (observe.go).
+	s.changes = newNotifier(cfg.Hooks, log, s.metrics)
 	if cfg.StorageNoSync {
 		log.Warn("storage fsync is off (StorageNoSync): acknowledged edits can be lost on power failure")
 	}
@@ -126,13 +129,16 @@ func (s *Server) routes() http.Handler {
 			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route")
 		})
 	})
-	r.Handle("/*", http.FileServerFS(clientjs.Static()))
+	if !s.cfg.OmitDemoRoute {
+		r.Handle("/*", http.FileServerFS(clientjs.Static()))
+	}
 	return r
 }
 
 // Handler returns the server's HTTP handler: the API under /v1, the WebSocket endpoint
 // /v1/docs/{id}/ws, /healthz, /readyz, /metrics (unless Config.OmitMetricsRoute), and the demo
-// editor at /.
+// editor at / (unless Config.OmitDemoRoute). Mounted on an application's router under a prefix,
+// it wants the prefix stripped (http.StripPrefix, or chi's Mount), as the paths above are its own.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
@@ -260,6 +266,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 
 	// Stop the actors: each finishes its pending writes and saves.
 	if err := s.docs.stopAll(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	// The actors have ended: the observer gets what waits for it, then its goroutine ends.
+	if err := s.changes.close(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := s.store.Close(); err != nil {
