@@ -128,14 +128,9 @@ func newActorTestServer(t testing.TB, cfg Config, st docStore) *Server {
 // queued takes the frames queued for a connection without a socket, decoded.
 func queued(t *testing.T, c *conn) []protocol.Message {
 	t.Helper()
-	c.mu.Lock()
-	q := c.queue
-	c.queue = nil
-	c.queueBytes = 0
-	c.mu.Unlock()
 	var out []protocol.Message
-	for _, f := range q {
-		fr, err := protocol.DecodeFrame(f.data, protocol.FromServer)
+	for _, f := range c.t.TakeQueued() {
+		fr, err := protocol.DecodeFrame(f.Data, protocol.FromServer)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/transport"
 	"github.com/tandemhq/tandem/server/internal/wstest"
 )
 
@@ -156,19 +157,11 @@ func TestKeepalive(t *testing.T) {
 	if err := mute.Hello(22, nil, 0); err != nil {
 		t.Fatal(err)
 	}
-	conns := func() int {
-		ts.mu.Lock()
-		defer ts.mu.Unlock()
-		return len(ts.conns)
-	}
+	conns := func() int { return ts.hub.Len() }
 	waitFor(t, 5*time.Second, "the silent connection to register", func() bool { return conns() == 2 })
 	start := time.Now()
-	waitFor(t, 5*time.Second, "the silent connection to close", func() bool {
-		ts.mu.Lock()
-		defer ts.mu.Unlock()
-		return len(ts.conns) == 1
-	})
-	if took := time.Since(start); took < cfg.PongWait/2 || took > 2*cfg.PongWait+closeGrace {
+	waitFor(t, 5*time.Second, "the silent connection to close", func() bool { return ts.hub.Len() == 1 })
+	if took := time.Since(start); took < cfg.PongWait/2 || took > 2*cfg.PongWait+transport.CloseGrace {
 		t.Errorf("silent connection closed after %v; want about %v", took, cfg.PongWait)
 	}
 	if err := <-pumped; !isPumpTimeout(err) {

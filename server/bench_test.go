@@ -49,9 +49,7 @@ func BenchmarkActorUpdate(b *testing.B) {
 			}
 			emptyQueues := func() {
 				for _, c := range conns {
-					c.mu.Lock()
-					c.queue, c.queueBytes = nil, 0
-					c.mu.Unlock()
+					c.t.TakeQueued()
 				}
 			}
 			emptyQueues()

@@ -3,16 +3,20 @@
 //
 // # What it owns, what it imports
 //
-// server owns the routes (chi), the WebSocket connections (gorilla/websocket's handshake, then
-// frames of its own: server/internal/wsframe), the document actors and their registry, the limits
-// and the metrics. It imports crdt (to apply and encode updates), protocol (frames and close
+// server owns the routes (chi), the sessions of WebSocket connections (client ID, subject, role,
+// token, membership: session.go), the document actors and their registry, the limits and the
+// metrics. The WebSocket transport (handshake, bare sockets, poller, frames, send queues,
+// keepalive, slow consumers, the close handshake) is server/internal/transport's, which the
+// sessions reach only through its transport.Conn methods; its package documentation draws a
+// connection's life. It imports crdt (to apply and encode updates), protocol (frames and close
 // codes), storage (the bbolt file) and client-js (the embedded editor, served at /). Nothing imports it but cmd/tandem. docs/server.md is the operator's manual;
 // docs/protocol.md the wire protocol it speaks.
 //
 // # Following one update
 //
-// A connection's reader reads a binary message (at most Config.MaxMessageBytes),
-// protocol.DecodeFrame decodes it, and the reader posts it to the document's actor. The actor
+// A connection's reader (the transport's) reads a binary message (at most
+// Config.MaxMessageBytes) and hands it to the session (conn.message), which applies the rate
+// limits; protocol.DecodeFrame decodes it, and the reader posts it to the document's actor. The actor
 // applies it to its crdt.Doc (a refused update closes the connection with 4422 and changes
 // nothing), hands the same bytes to storage.Append, and queues one encoded frame for every other
 // connection (with a token secret, for connections of other subjects only once durable: see
@@ -26,21 +30,23 @@
 //     log accounting and the timers. Everything reaches it as a message on its bounded inbox, or,
 //     for storage reports, through a mailbox that never blocks (storage callbacks must not).
 //     Every send to an inbox also selects on the actor's done channel and the sender's context.
-//   - The actor never blocks on I/O. It writes to connections through their queues (conn.send
-//     never blocks) and to storage through asynchronous calls (Append, CompactAsync,
-//     PutDocMetaAsync); the deletion, whose storage call is synchronous, runs in a helper
-//     goroutine the actor waits for. It reads storage once, before it serves anything: the load.
-//   - Each connection has a reader and a writer, each a goroutine only while it has work. After
-//     gorilla's handshake the frames are the server's own (server/internal/wsframe). The writer
-//     (conn.drain) runs while the connection's queue holds frames and writes them all, control
-//     frames included, in one writev per pass: nothing else writes to the socket. The reader, on
-//     Linux, is started by the server's poller (poll_linux.go: one epoll instance per Server,
-//     sockets armed one-shot) when bytes arrive, reads while there are bytes, re-arms and exits;
-//     one-shot arming makes sure a connection never has two readers, so its messages reach the
-//     actor in order. Elsewhere, and for TLS, the reader is a goroutine per connection
-//     (conn.serve) with the same code. One goroutine per Server (keepalive.go) walks the
-//     connections every tenth of PongWait (a sixth of PresenceWait if shorter), pings them and
-//     closes a peer silent for PongWait, or for PresenceWait if it shows a presence.
+//   - The actor never blocks on I/O. It writes to connections through their queues (conn.send,
+//     that is transport.Conn.Send, never blocks) and to storage through asynchronous calls
+//     (Append, CompactAsync, PutDocMetaAsync); the deletion, whose storage call is synchronous,
+//     runs in a helper goroutine the actor waits for. It reads storage once, before it serves
+//     anything: the load.
+//   - Each connection has a reader and a writer (server/internal/transport), each a goroutine
+//     only while it has work. After gorilla's handshake the frames are the server's own
+//     (server/internal/wsframe). The writer runs while the connection's queue holds frames and
+//     writes them all, control frames included, in one writev per pass: nothing else writes to
+//     the socket. The reader, on Linux, is started by the transport's poller (one epoll instance
+//     per Server, sockets armed one-shot) when bytes arrive, reads while there are bytes,
+//     re-arms and exits; one-shot arming makes sure a connection never has two readers, so its
+//     messages reach the actor in order. Elsewhere, and for TLS, the reader is a goroutine per
+//     connection with the same code. One goroutine per Server (the transport's keepalive
+//     scanner) walks the connections every tenth of PongWait (a sixth of PresenceWait if
+//     shorter), pings them and closes a peer silent for PongWait, or for PresenceWait if it
+//     shows a presence.
 //     The outbound queue is bounded in messages and bytes; a connection that would
 //     overflow it, whose socket takes no byte for WriteTimeout, or that answers no ping for
 //     PongWait is a slow consumer and is closed with 1013 after the frame being written, so that
@@ -51,16 +57,17 @@
 //   - The registry maps document IDs to actors under one mutex, get-or-create. An actor that exits
 //     removes itself first, then answers what is left in its inbox with errRetry, so that a late
 //     request starts a fresh actor, which loads the document again.
-//   - Locks: Server.mu (connections, closing), registry.mu, conn.mu (queue), poller.mu (its
-//     table and epoll instance), actor.evMu (mailbox), warner.mu, denyList.mu (revocations),
-//     connAuth.mu (a connection's current token), notifier.mu (the observer's queue). None is held
-//     while another is taken, and none while talking to an actor.
-//   - Goroutines and their owners: actors (registry.wg, waited by Shutdown), connection writers
-//     (waited by the connection's end, conn.ended), connections (Server.connWG, waited by
-//     Shutdown), the poller's goroutine and the readers it starts (poller.close, called by
-//     Shutdown once the connections have ended), the keepalive scanner (stopKeepalive, called by
-//     Shutdown), deletions (actor.bg), the observer's goroutine (notifier.run, with an Observe
-//     hook only; notifier.close, called by Shutdown once the actors have ended).
+//   - Locks: Server.mu (closing, HTTP servers), registry.mu, the transport's Hub.mu
+//     (connections), Conn.mu (queue) and poller.mu (its table and epoll instance), actor.evMu
+//     (mailbox), warner.mu, denyList.mu (revocations), connAuth.mu (a connection's current
+//     token), notifier.mu (the observer's queue). None is held while another is taken, and none
+//     while talking to an actor.
+//   - Goroutines and their owners: actors (registry.wg, waited by Shutdown), deletions
+//     (actor.bg), the observer's goroutine (notifier.run, with an Observe hook only;
+//     notifier.close, called by Shutdown once the actors have ended), and the transport's:
+//     connection writers (waited by the connection's end), connections, the poller's goroutine
+//     and the readers it starts, the keepalive scanner (all ended by transport.Hub.Shutdown,
+//     which Shutdown calls).
 //
 // # Invariants
 //

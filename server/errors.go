@@ -7,6 +7,7 @@ import (
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/transport"
 )
 
 // Sentinel errors. Errors returned by this package wrap one of them with the detail the caller
@@ -23,10 +24,10 @@ var (
 // client gets before the close frame). HTTP maps the same values to statuses (httpStatus).
 var (
 	errGoingAway      = protocol.Errorf(protocol.CloseGoingAway, "server shutting down")
-	errSlowConsumer   = protocol.Errorf(protocol.CloseTryAgainLater, "send queue full: read faster, then reconnect")
-	errWriteStalled   = protocol.Errorf(protocol.CloseTryAgainLater, "not reading: the connection took nothing for the write timeout; reconnect")
-	errNoPong         = protocol.Errorf(protocol.CloseTryAgainLater, "no pong within the pong wait: read, then reconnect")
-	errTextFrame      = protocol.Errorf(protocol.CloseUnsupportedData, "text frames are not supported: send binary frames")
+	errSlowConsumer   = transport.ErrSlowConsumer // the transport's own closes (server/internal/transport)
+	errWriteStalled   = transport.ErrWriteStalled
+	errNoPong         = transport.ErrNoPong
+	errTextFrame      = transport.ErrTextFrame
 	errDocUnavailable = protocol.Errorf(protocol.CloseTryAgainLater, "document unavailable: reconnect")
 	errTooManyConns   = protocol.Errorf(protocol.CloseTryAgainLater, "too many connections to this document")
 	errLoadFailed     = protocol.Errorf(protocol.CloseInternalError, "document failed to load")

@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,71 +12,6 @@ import (
 
 	"github.com/tandemhq/tandem/protocol"
 )
-
-// TestKeepaliveScanVisitsEveryConnection checks a pass over the connection table while
-// connections come and go under it, between chunks and within them: every connection that is in
-// the table from the start of the pass to its end is visited, and the table stays consistent
-// (each connection at its slot).
-func TestKeepaliveScanVisitsEveryConnection(t *testing.T) {
-	for _, n := range []int{0, 1, keepaliveChunk - 1, keepaliveChunk, keepaliveChunk + 1, 1000} {
-		for seed := range uint64(5) {
-			t.Run(fmt.Sprintf("n=%d/seed=%d", n, seed), func(t *testing.T) {
-				s := newActorTestServer(t, Config{PongWait: time.Hour}, newMemStore())
-				t.Cleanup(s.stopKeepalive)
-				add := func() *conn {
-					c := newConn(s, nil, "scan", anonymous)
-					if !s.addConn(c) {
-						t.Fatal("addConn refused")
-					}
-					return c
-				}
-				initial := make([]*conn, n)
-				for i := range initial {
-					initial[i] = add()
-				}
-				rng := rand.New(rand.NewPCG(seed, 1))
-				visited := make(map[*conn]int)
-				removed := make(map[*conn]bool)
-				visit := func(c *conn, _ time.Time) {
-					visited[c]++
-					if rng.IntN(3) == 0 {
-						s.mu.Lock()
-						if len(s.conns) > 0 {
-							v := s.conns[rng.IntN(len(s.conns))]
-							s.removeConn(v)
-							removed[v] = true
-						}
-						s.mu.Unlock()
-					}
-					if rng.IntN(4) == 0 {
-						add()
-					}
-				}
-				batch := s.keepaliveScan(nil, visit)
-				if len(batch) != 0 {
-					t.Errorf("keepaliveScan returned a batch of %d; want empty", len(batch))
-				}
-				for i, c := range initial {
-					if !removed[c] && visited[c] == 0 {
-						t.Errorf("connection %d (of %d, %d removed during the pass) not visited", i, n, len(removed))
-					}
-				}
-				s.mu.Lock()
-				defer s.mu.Unlock()
-				for i, c := range s.conns {
-					if int(c.slot) != i || removed[c] {
-						t.Fatalf("table slot %d holds a connection with slot %d (removed %v)", i, c.slot, removed[c])
-					}
-				}
-				for c := range removed {
-					if c.slot != -1 {
-						t.Errorf("removed connection has slot %d; want -1", c.slot)
-					}
-				}
-			})
-		}
-	}
-}
 
 // TestKeepalivePingsOnFakeTime checks the keepalive's timing on fake time: a peer that answers
 // is pinged every 9/10 of the pong wait (within half a pass) and stays; once it stops answering,
@@ -157,46 +90,6 @@ func TestKeepalivePingsOnFakeTime(t *testing.T) {
 			t.Fatal(err)
 		}
 		_ = ws.Close()
-	})
-}
-
-// TestKeepaliveStopsAtShutdown checks that the scanner belongs to its server: it starts with the
-// first connection and is gone after Shutdown.
-func TestKeepaliveStopsAtShutdown(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		s := newActorTestServer(t, Config{}, newMemStore())
-		s.mu.Lock()
-		k := s.keepalive
-		s.mu.Unlock()
-		if k != nil {
-			t.Fatal("keepalive scanner runs before any connection")
-		}
-		ws := pipeConn(t, s, "stop")
-		go func() {
-			for {
-				if _, _, err := ws.ReadMessage(); err != nil {
-					return // the close frame of Shutdown
-				}
-			}
-		}()
-		s.mu.Lock()
-		k = s.keepalive
-		s.mu.Unlock()
-		if k == nil {
-			t.Fatal("no keepalive scanner after the first connection")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case <-k.done:
-		default:
-			t.Error("keepalive scanner still runs after Shutdown")
-		}
-		_ = ws.Close()
-		// synctest.Test fails if a goroutine of the bubble is left running.
 	})
 }
 

@@ -312,18 +312,18 @@ func newThrottles(cfg SecurityConfig) throttles {
 // awareness, broadcast, ping and auth are not limited (hello is allowed once, pong answers the server).
 // It returns ctx's error if ctx ends while it sleeps.
 func (c *conn) rateWait(ctx context.Context, t protocol.Type) error {
-	th, st := c.s.sec.throttles.updates, &c.rate.updates
+	th, st := c.srv().sec.throttles.updates, &c.rate.updates
 	switch t {
 	case protocol.TypeUpdate:
 	case protocol.TypeAwareness, protocol.TypeBroadcast, protocol.TypePing, protocol.TypeAuth:
-		th, st = c.s.sec.throttles.ephemeral, &c.rate.ephemeral
+		th, st = c.srv().sec.throttles.ephemeral, &c.rate.ephemeral
 	default:
 		return nil
 	}
 	d, err := th.Take(st, time.Now())
 	if err != nil {
-		c.s.refuse(reasonRateLimited)
-		cfg := c.s.cfg.SecurityConfig.withDefaults() // the figures newThrottles used
+		c.srv().refuse(reasonRateLimited)
+		cfg := c.srv().cfg.SecurityConfig.withDefaults() // the figures newThrottles used
 		if t == protocol.TypeUpdate {
 			return protocol.Errorf(protocol.CloseRateLimited, "too many updates: the limit is %g per second with bursts of %d", cfg.UpdatesPerSecond, cfg.UpdateBurst)
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/transport"
 )
 
 func TestSecurityConfigValidate(t *testing.T) {
@@ -118,7 +119,9 @@ func newRateTestServer(t *testing.T) *Server {
 		UpdatesPerSecond: 60, UpdateBurst: 300, AwarenessPerSecond: 20, AwarenessBurst: 40,
 		RateLimitGrace: time.Second,
 	}.withDefaults()}
-	return &Server{cfg: cfg, metrics: newServerMetrics(), sec: &security{throttles: newThrottles(cfg.SecurityConfig)}}
+	s := &Server{cfg: cfg, metrics: newServerMetrics(), sec: &security{throttles: newThrottles(cfg.SecurityConfig)}}
+	s.hub = transport.New(s.transportConfig())
+	return s
 }
 
 // TestConnRateFlood floods one connection with updates at 10 times its rate and checks it is
@@ -126,7 +129,7 @@ func newRateTestServer(t *testing.T) *Server {
 func TestConnRateFlood(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newRateTestServer(t)
-		c := &conn{s: s} // its rate limits start with full buckets
+		c := newConn(s, nil, "rate", anonymous) // its rate limits start with full buckets
 		ctx := context.Background()
 		start := time.Now()
 		var burstGone time.Time
@@ -169,7 +172,7 @@ func TestConnRateFlood(t *testing.T) {
 func TestConnRateSeparateBuckets(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := newRateTestServer(t)
-		c := &conn{s: s} // its rate limits start with full buckets
+		c := newConn(s, nil, "rate", anonymous) // its rate limits start with full buckets
 		ctx := context.Background()
 		// Use up the awareness burst: further awareness waits, updates and hellos do not.
 		for range 40 {

@@ -4,6 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/tandemhq/tandem/server/internal/metrics"
+	"github.com/tandemhq/tandem/server/internal/transport"
 )
 
 // MetricsRegistry returns the Prometheus registry that GET /metrics serves: the server's tandem_*
@@ -28,9 +29,9 @@ const (
 	reasonOrigin          = "origin"
 	reasonUnauthorized    = "unauthorized"
 	reasonForbidden       = "forbidden"
-	reasonBadMessage      = "bad_message"
-	reasonTextFrame       = "text_frame"
-	reasonTooBig          = "message_too_big"
+	reasonBadMessage      = transport.RefusedBadMessage
+	reasonTextFrame       = transport.RefusedTextFrame
+	reasonTooBig          = transport.RefusedTooBig
 	reasonVersion         = "unsupported_version"
 	reasonInvalidUpdate   = "invalid_update"
 	reasonDocTooLarge     = "document_too_large"
@@ -39,8 +40,8 @@ const (
 	reasonShuttingDown    = "shutting_down"
 	reasonLoadFailed      = "load_failed"
 	reasonDeleted         = "document_deleted"
-	reasonPartialBudget   = "partial_message_budget"
-	reasonFrameStalled    = "frame_stalled"
+	reasonPartialBudget   = transport.RefusedPartialBudget
+	reasonFrameStalled    = transport.RefusedFrameStalled
 )
 
 var allReasons = []string{
@@ -53,9 +54,9 @@ var allReasons = []string{
 
 // Causes of slow-consumer closes, the label values of tandem_slow_consumer_closes_total.
 const (
-	slowQueueFull    = "queue_full"    // the send queue passed SendQueueBytes or SendQueueMessages
-	slowWriteStalled = "write_stalled" // the socket took no byte for WriteTimeout
-	slowNoPong       = "no_pong"       // silent (no pong, no message) for PongWait
+	slowQueueFull    = transport.SlowQueueFull    // the send queue passed SendQueueBytes or SendQueueMessages
+	slowWriteStalled = transport.SlowWriteStalled // the socket took no byte for WriteTimeout
+	slowNoPong       = transport.SlowNoPong       // silent (no pong, no message) for PongWait
 )
 
 // serverMetrics are one Server's Prometheus metrics, all named tandem_*.

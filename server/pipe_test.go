@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/transport"
 )
 
 // hijacker is a ResponseWriter over one end of a net.Pipe, so that the production upgrader can
@@ -43,19 +44,19 @@ func pipeConn(t *testing.T, s *Server, docID string) *websocket.Conn {
 			upgraded <- err
 			return
 		}
-		nc, deflate, err := s.upgrade(&hijacker{conn: srvEnd, h: http.Header{}}, req)
+		nc, deflate, err := s.hub.Upgrade(&hijacker{conn: srvEnd, h: http.Header{}}, req)
 		if err != nil {
 			upgraded <- err
 			return
 		}
-		c := newConn(s, nc, docID, anonymous)
-		c.fr.Reset(nc, s.readerConfig(deflate))
-		if !s.addConn(c) {
+		c := s.newSession(nc, deflate, docID, anonymous)
+		if !s.hub.Add(&c.t) {
 			upgraded <- errors.New("server shutting down")
 			return
 		}
+		s.metrics.connections.Inc()
 		upgraded <- nil
-		c.start() // a pipe cannot be polled: the reader is a goroutine of its own
+		c.t.Start() // a pipe cannot be polled: the reader is a goroutine of its own
 	}()
 	u, _ := url.Parse("ws://tandem.test/v1/docs/" + docID + "/ws")
 	ws, _, err := websocket.NewClient(cliEnd, u, http.Header{}, 1024, 1024)
@@ -68,11 +69,7 @@ func pipeConn(t *testing.T, s *Server, docID string) *websocket.Conn {
 	return ws
 }
 
-func openConns(s *Server) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.conns)
-}
+func openConns(s *Server) int { return s.hub.Len() }
 
 // TestPingTimeoutOnFakeTime checks the keepalive on fake time: a client that never reads (and so
 // never answers a ping) is closed with 1013 once the pong wait passes, and dropped once its close
@@ -113,7 +110,7 @@ func TestPingTimeoutOnFakeTime(t *testing.T) {
 		}
 		// The ping written to it at 27 s waits, for WriteTimeout, for a reader that never comes
 		// (a net.Pipe holds nothing), then its close frame for CloseTimeout; then it is dropped.
-		time.Sleep(s.cfg.WriteTimeout + s.cfg.CloseTimeout + closeGrace)
+		time.Sleep(s.cfg.WriteTimeout + s.cfg.CloseTimeout + transport.CloseGrace)
 		synctest.Wait()
 		if got := openConns(s); got != 1 {
 			t.Fatalf("after 31 s and the write and close timeouts: %d connections; want 1 (the silent one dropped)", got)

@@ -18,7 +18,7 @@ func connGoroutines() int {
 	buf = buf[:runtime.Stack(buf, true)]
 	n := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "server.(*poller).read(") || strings.Contains(g, "server.(*conn).serve(") || strings.Contains(g, "server.(*conn).drain(") {
+		if strings.Contains(g, "transport.(*poller).read(") || strings.Contains(g, "transport.(*Conn).serve(") || strings.Contains(g, "transport.(*Conn).drain(") {
 			n++
 		}
 	}
@@ -223,67 +223,11 @@ func TestPolledShutdown(t *testing.T) {
 	// close waits for run's deferred close(p.done), so the goroutine may still be returning for a
 	// moment after Shutdown: it must be gone soon after, not at once.
 	waitFor(t, 5*time.Second, "the poller's goroutine to end after Shutdown", func() bool {
-		return !bytes.Contains(stacks(), []byte("server.(*poller).run("))
+		return !bytes.Contains(stacks(), []byte("transport.(*poller).run("))
 	})
 }
 
 func stacks() []byte {
 	buf := make([]byte, 4<<20)
 	return buf[:runtime.Stack(buf, true)]
-}
-
-// TestPollerTable checks the poller's table of connections: slots are reused, keys are not, and
-// an event with the key of a connection that has gone (a stale event) finds nobody, even once its
-// slot holds another connection.
-func TestPollerTable(t *testing.T) {
-	p := newPoller()
-	s := newActorTestServer(t, Config{}, newMemStore())
-	conns := make([]*conn, 3)
-	keys := make([]uint64, 3)
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for i := range conns {
-		conns[i] = newConn(s, nil, "table", anonymous)
-		p.put(conns[i])
-		keys[i] = conns[i].poll.key
-	}
-	for i, k := range keys {
-		if k == 0 {
-			t.Fatalf("connection %d has key 0 (the wake pipe's)", i)
-		}
-		if got := p.lookup(k); got != conns[i] {
-			t.Errorf("lookup(key of connection %d) = %p; want %p", i, got, conns[i])
-		}
-	}
-	p.mu.Unlock()
-	p.remove(conns[1])
-	p.mu.Lock()
-	if got := p.lookup(keys[1]); got != nil {
-		t.Errorf("lookup(key of a removed connection) = %p; want nil", got)
-	}
-	next := newConn(s, nil, "table", anonymous)
-	p.put(next)
-	if uint32(next.poll.key) != uint32(keys[1]) {
-		t.Errorf("new connection's slot %d; want the freed one, %d", uint32(next.poll.key)-1, uint32(keys[1])-1)
-	}
-	if next.poll.key == keys[1] {
-		t.Errorf("new connection reuses the key %#x of the one that left", next.poll.key)
-	}
-	if got := p.lookup(keys[1]); got != nil {
-		t.Errorf("stale event: lookup(old key) = %p; want nil", got)
-	}
-	if got := p.lookup(next.poll.key); got != next {
-		t.Errorf("lookup(new key) = %p; want the new connection", got)
-	}
-	if got := p.lookup(uint64(1)<<32 | 1000); got != nil {
-		t.Errorf("lookup(key past the table) = %p; want nil", got)
-	}
-	p.mu.Unlock()
-	for _, c := range []*conn{conns[0], next, conns[2], conns[2]} { // the last one twice
-		p.remove(c)
-	}
-	p.mu.Lock()
-	if p.conns != nil || p.free != nil {
-		t.Errorf("table of %d slots, %d free, after every connection left; want none", len(p.conns), len(p.free))
-	}
 }

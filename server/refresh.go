@@ -63,17 +63,17 @@ func refreshFailed(reason string) error {
 // refresh acts on an auth message of c: it adopts the new token, or returns the 4401 refusal to
 // close with. The server running open accepts and ignores it. Only c's reader calls it.
 func (c *conn) refresh(m *protocol.Auth) error {
-	s, ca := c.s, c.auth
+	s, ca := c.srv(), c.auth
 	if s.sec.authority == nil || ca == nil {
 		return nil
 	}
 	p, err := s.verifyToken(auth.Token(m.Token))
 	switch {
 	case err != nil:
-		s.warns.warn(nil, "auth message refused", "err", err, "conn", c.id, "subject", c.subject)
+		s.warns.warn(nil, "auth message refused", "err", err, "conn", c.id(), "subject", c.subject)
 		return refreshFailed(unauthorizedMessage(err))
 	case p.Subject != c.subject:
-		s.warns.warn(nil, "auth message refused: another subject", "conn", c.id, "subject", c.subject, "new", p.Subject)
+		s.warns.warn(nil, "auth message refused: another subject", "conn", c.id(), "subject", c.subject, "new", p.Subject)
 		return refreshFailed("the new token is for another subject")
 	}
 	// The document as at the upgrade: the token's pattern, then the Authorize hook (hooks.go).

@@ -35,10 +35,8 @@ func roundTrip(t *testing.T, e *wstest.Editor) {
 // connOf returns the open connection of subject (there must be one).
 func (ts *testServer) connOf(t *testing.T, subject string) *conn {
 	t.Helper()
-	ts.mu.Lock()
-	defer ts.mu.Unlock()
-	for _, c := range ts.conns {
-		if c.subject == subject {
+	for _, tc := range ts.hub.Conns() {
+		if c := sessionOf(tc); c.subject == subject {
 			return c
 		}
 	}

@@ -256,7 +256,7 @@ func (s *Server) revoke(r Revocation) (int, error) {
 		return 0, err
 	}
 	closed := 0
-	s.keepaliveScan(nil, func(c *conn, _ time.Time) {
+	s.eachConn(func(c *conn) {
 		if s.connRevoked(c) {
 			c.closeWith(errRevoked)
 			closed++

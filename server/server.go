@@ -8,14 +8,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/gorilla/websocket"
 
 	clientjs "github.com/tandemhq/tandem/client-js"
+	"github.com/tandemhq/tandem/server/internal/transport"
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 	"github.com/tandemhq/tandem/storage"
 )
@@ -24,17 +23,15 @@ import (
 // one storage file. Create it with New, serve it with Serve (or mount Handler in an http.Server of
 // your own), and stop it with Shutdown.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	warns    *warner // rate-limited Warn for refusals and evictions
-	store    docStore
-	metrics  *serverMetrics
-	docs     *registry
-	upgrader *websocket.Upgrader
-	poll     *poller // reads idle WebSocket connections without a goroutine each (poll_linux.go)
-	// readerCfgs are the frame readers' configurations, without and with permessage-deflate,
-	// shared by every connection (readerConfig).
-	readerCfgs [2]wsframe.Config
+	cfg     Config
+	log     *slog.Logger
+	warns   *warner // rate-limited Warn for refusals and evictions
+	store   docStore
+	metrics *serverMetrics
+	docs    *registry
+	// hub is the WebSocket transport: handshakes, sockets, frames, send queues, keepalive and the
+	// close handshake of every connection (server/internal/transport).
+	hub *transport.Hub
 	// partial bounds the memory of the messages being received, over every connection
 	// (Config.MaxPartialMessageBytes); the readers' configurations share it.
 	partial *wsframe.Budget
@@ -44,14 +41,10 @@ type Server struct {
 	handler http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
-	mu        sync.Mutex
-	closing   bool                      // Shutdown has begun
-	httpSrvs  map[*http.Server]struct{} // servers started by Serve
-	conns     []*conn                   // open WebSocket connections, each at its slot (keepalive.go)
-	connCount uint64                    // connections ever accepted, for log IDs
-	keepalive *keepaliveScanner         // pings and drops silent peers; nil before the first connection
+	mu       sync.Mutex
+	closing  bool                      // Shutdown has begun
+	httpSrvs map[*http.Server]struct{} // servers started by Serve
 
-	connWG       sync.WaitGroup // one per WebSocket connection, done when its goroutines have ended
 	shutdownOnce sync.Once
 	shutdownDone chan struct{}
 	shutdownErr  error
@@ -99,13 +92,11 @@ func newServer(cfg Config, st docStore) (*Server, error) {
 	}
 	s.pending = &pendingBudget{total: int64(cfg.MaxPendingBytesTotal), held: s.metrics.pendingBytes}
 	s.docs = newRegistry(s)
-	s.upgrader = newUpgrader(cfg)
-	s.poll = newPoller()
 	s.partial = wsframe.NewBudget(cfg.MaxPartialMessageBytes)
 	s.metrics.reg.NewGaugeFunc("tandem_partial_message_bytes",
 		"Memory held by incoming WebSocket messages that have begun to arrive and are not whole yet (bounded by MaxPartialMessageBytes).",
 		s.partial.Used)
-	s.readerCfgs = newReaderConfigs(cfg, s.poll.bufs, s.partial)
+	s.hub = transport.New(s.transportConfig())
 	sec, err := newSecurity(cfg) // security
 	if err != nil {
 		return nil, err
@@ -248,7 +239,6 @@ func (s *Server) shutdown(ctx context.Context) error {
 	for srv := range s.httpSrvs {
 		srvs = append(srvs, srv)
 	}
-	conns := slices.Clone(s.conns)
 	s.mu.Unlock()
 
 	// Stop the listeners and let in-flight HTTP requests finish; their actors are still running.
@@ -263,16 +253,10 @@ func (s *Server) shutdown(ctx context.Context) error {
 	}
 
 	// Close every WebSocket with 1001 and wait for their goroutines.
-	for _, c := range conns {
-		c.closeWith(errGoingAway)
-	}
 	var errs []error
-	if err := waitGroupCtx(ctx, &s.connWG); err != nil {
+	if err := s.hub.Shutdown(ctx, wireError(errGoingAway)); err != nil {
 		errs = append(errs, fmt.Errorf("server: shutdown: waiting for connections: %w", err))
-	} else {
-		s.poll.close()
 	}
-	s.stopKeepalive()
 	httpWG.Wait()
 	for _, err := range httpErrs {
 		if err != nil {
@@ -298,6 +282,32 @@ func (s *Server) shutdown(ctx context.Context) error {
 		s.log.Info("shutdown complete", "took", time.Since(start))
 	}
 	return err
+}
+
+// transportConfig returns the settings of the server's transport (after withDefaults).
+func (s *Server) transportConfig() transport.Config {
+	cfg := s.cfg
+	return transport.Config{
+		SendQueueMessages: cfg.SendQueueMessages,
+		SendQueueBytes:    cfg.SendQueueBytes,
+		SendBufferBytes:   cfg.SendBufferBytes,
+		WriteTimeout:      cfg.WriteTimeout,
+		CloseTimeout:      cfg.CloseTimeout,
+		PongWait:          cfg.PongWait,
+		PresenceWait:      cfg.PresenceWait,
+		MaxMessageBytes:   cfg.MaxMessageBytes,
+		FrameStallTimeout: cfg.FrameStallTimeout,
+		Partial:           s.partial,
+		EnableCompression: cfg.EnableCompression, // security: off unless configured
+		CheckOrigin: func(r *http.Request) bool {
+			origin := r.Header.Get("Origin")
+			return origin == "" || originAllowed(cfg.AllowedOrigins, origin, r.Host)
+		},
+		UpgradeError: upgradeError,
+		Logger:       s.log,
+		Handler:      (*hubSide)(s),
+		Observer:     (*hubSide)(s),
+	}
 }
 
 // waitGroupCtx waits for wg or ctx, whichever comes first. When ctx wins, a goroutine stays

@@ -1,9 +1,6 @@
 package server
 
 import (
-	"bufio"
-	"bytes"
-	"net"
 	"net/http"
 	"time"
 
@@ -11,7 +8,6 @@ import (
 
 	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/protocol"
-	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
 
 // upgradeError answers a failed WebSocket handshake with the JSON error body of the HTTP API.
@@ -26,7 +22,8 @@ func upgradeError(w http.ResponseWriter, _ *http.Request, status int, reason err
 }
 
 // handleWS serves GET /v1/docs/{id}/ws: it checks the document ID, the caller and the origin before
-// the upgrade (each refusal is a JSON error), then starts the connection (conn.start) and returns.
+// the upgrade (each refusal is a JSON error), then hands the socket to the transport, registers
+// the connection and starts its reader (transport.Conn.Start), and returns.
 func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	id := chi.URLParam(r, "id")
 	if !auth.ValidDocumentID(id) {
@@ -58,117 +55,26 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id = s.docs.intern(id)
-	nc, deflate, err := s.upgrade(w, r)
+	nc, deflate, err := s.hub.Upgrade(w, r)
 	if err != nil {
 		// The upgrader has answered with an error.
 		release() // security
 		return
 	}
-	c := newConn(s, nc, id, who)
-	c.fr.Reset(c.nc, s.readerConfig(deflate))
+	c := s.newSession(nc, deflate, id, who)
 	s.watchConn(c, who, release) // security: 4401 at the token's expiry (limits.go)
-	if !s.addConn(c) {
+	if !s.hub.Add(&c.t) {
+		// Shutting down: the transport has sent the close frame (1001) and dropped the socket.
 		c.secDone() // security
-		var w frameWriter
-		w.add(wsframe.OpClose, wsframe.ClosePayload(uint16(protocol.CloseGoingAway), "server shutting down"))
-		_ = w.writeTo(c, s.cfg.WriteTimeout, time.Time{})
-		_ = c.nc.Close()
 		return
 	}
+	s.metrics.connections.Inc()
 	if s.connRevoked(c) {
-		// security: revoked between authorize and addConn, so that revoke's pass missed it.
+		// security: revoked between authorize and hub.Add, so that revoke's pass missed it.
 		c.closeWith(errRevoked)
 	}
 	c.log().Debug("connected", "remote", r.RemoteAddr, "who", who)
-	c.start()
-}
-
-// upgrade answers the WebSocket handshake with gorilla's Upgrader (which checks it and answers
-// errors itself) and returns the hijacked connection and whether permessage-deflate was
-// negotiated. Gorilla's connection is dropped at once: the frames after the handshake are read and
-// written by the server (wsframe), so that an idle connection holds no read buffer and a writer
-// can send many frames in one system call (docs/server.md).
-func (s *Server) upgrade(w http.ResponseWriter, r *http.Request) (net.Conn, bool, error) {
-	hw := &hijackWriter{ResponseWriter: w}
-	if _, err := s.upgrader.Upgrade(hw, r, nil); err != nil {
-		return nil, false, err
-	}
-	return hw.hc.Conn, hw.hc.deflate, nil
-}
-
-// start starts a registered connection's reader, on the server's poller if the connection can be
-// polled, else in a goroutine of its own. Either way the HTTP handler returns, so that its deeper
-// stack is not kept alive by an idle connection. Pings and the silence check are the keepalive
-// scanner's (keepalive.go).
-func (c *conn) start() {
-	if c.s.poll.add(c) {
-		return
-	}
-	go c.serve()
-}
-
-// serve runs the connection's reader as a goroutine of its own, then ends the connection.
-func (c *conn) serve() {
-	c.readLoop()
-	c.ended()
-}
-
-// readLoop is the connection's reader when it has a goroutine of its own: it reads frame after
-// frame (readOne) until the connection ends, then leaves the document. The read buffer goes back
-// to the pool whenever the reader is about to wait for its peer.
-func (c *conn) readLoop() {
-	defer c.endRead()
-	for c.readOne() {
-		c.readerIdle()
-	}
-}
-
-// ended waits for the writer to drop the socket, and unregisters the connection. It runs once,
-// after the reader has ended (endRead), and never on a drain goroutine.
-func (c *conn) ended() {
-	defer c.s.connWG.Done()
-	// Every reader's end follows a close cause, which started the drain goroutine that finishes
-	// the connection: waiting for the drains is waiting for the socket to be dropped.
-	c.wg.Wait()
-	c.s.mu.Lock()
-	c.s.removeConn(c)
-	c.s.mu.Unlock()
-	c.s.metrics.connections.Dec()
-	c.secDone() // security
-	c.log().Debug("disconnected")
-}
-
-// hijackWriter hands gorilla's Upgrader the hijacked connection wrapped in a handshakeConn, which
-// sees the handshake's answer go by.
-type hijackWriter struct {
-	http.ResponseWriter
-	hc *handshakeConn
-}
-
-// Hijack hijacks the underlying connection.
-func (h *hijackWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	nc, brw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err != nil {
-		return nil, nil, err
-	}
-	h.hc = &handshakeConn{Conn: nc}
-	return h.hc, brw, nil
-}
-
-// handshakeConn notes, from the first bytes written (the 101 answer), whether the Upgrader
-// negotiated permessage-deflate: gorilla says so only there.
-type handshakeConn struct {
-	net.Conn
-	wrote   bool
-	deflate bool
-}
-
-func (hc *handshakeConn) Write(p []byte) (int, error) {
-	if !hc.wrote {
-		hc.wrote = true
-		hc.deflate = bytes.Contains(p, []byte("\r\nSec-WebSocket-Extensions: permessage-deflate"))
-	}
-	return hc.Conn.Write(p)
+	c.t.Start()
 }
 
 // handle decodes one message and acts on it; a returned error closes the connection. a is the
@@ -190,7 +96,7 @@ func (c *conn) handle(data []byte, a **actor) error {
 		if h.ReadOnly() {
 			c.setFlag(connReadOnly, true)
 		}
-		act, err := c.s.docs.join(c.ctx(), c, h)
+		act, err := c.srv().docs.join(c.ctx(), c, h)
 		if err != nil {
 			return err
 		}
@@ -205,12 +111,12 @@ func (c *conn) handle(data []byte, a **actor) error {
 	case *protocol.Update:
 		m = updateMsg{c: c, data: msg.Data, at: time.Now()}
 	case *protocol.Awareness:
-		if len(msg.State) > c.s.cfg.MaxAwarenessBytes {
-			c.s.refuse(reasonAwarenessTooBig)
-			c.closeWith(protocol.Errorf(protocol.CloseMessageTooBig, "awareness state exceeds %d bytes", c.s.cfg.MaxAwarenessBytes))
+		if len(msg.State) > c.srv().cfg.MaxAwarenessBytes {
+			c.srv().refuse(reasonAwarenessTooBig)
+			c.closeWith(protocol.Errorf(protocol.CloseMessageTooBig, "awareness state exceeds %d bytes", c.srv().cfg.MaxAwarenessBytes))
 			return nil
 		}
-		c.setFlag(connPresence, len(msg.State) > 0) // keepalive.go: the presence wait
+		c.t.SetPresence(len(msg.State) > 0) // the transport's keepalive: the presence wait
 		m = awarenessMsg{c: c, clock: msg.Clock, state: msg.State}
 	case *protocol.Broadcast:
 		m = broadcastMsg{c: c, payload: msg.Payload}

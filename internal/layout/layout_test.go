@@ -2,7 +2,9 @@
 // storage know nothing of the server, and nothing but cmd imports the server. Storage backends
 // know only the storage contract (storage/backend), and only the JetStream backend and its test
 // harness reach NATS: the client for the backend, the server for the harness alone. The load
-// generator (cmd/tandem-bench) is a client of the server over the wire and never links it.
+// generator (cmd/tandem-bench) is a client of the server over the wire and never links it. The
+// server's WebSocket transport (server/internal/transport) knows the wire's frames and close codes
+// (protocol) and the frame layer (server/internal/wsframe), never the documents above it.
 package layout
 
 import (
@@ -36,6 +38,8 @@ var thirdPartyAllowed = map[string][]string{
 	"protocol":            {},
 	"storage/backend":     {},
 	"storage/storagetest": {},
+	// The handshake only; the frames after it are wsframe's.
+	"server/internal/transport": {"github.com/gorilla/websocket"},
 	// The NATS client and what it brings; never the NATS server.
 	"storage/jetstream": {"github.com/nats-io/nats.go", "github.com/nats-io/nkeys", "github.com/nats-io/nuid",
 		"github.com/klauspost/compress", "golang.org/x/crypto", "golang.org/x/sys"},
@@ -53,6 +57,7 @@ var oursAllowed = map[string][]string{
 	"storage/storagetest":        {"storage/backend"},
 	"storage/jetstream":          {"storage/backend"},
 	"storage/jetstream/natstest": {},
+	"server/internal/transport":  {"protocol", "server/internal/wsframe"},
 }
 
 type pkg struct {
@@ -101,7 +106,7 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"crdt", "protocol", "storage", "storage/backend", "storage/jetstream", "server", "cmd/tandem", "cmd/tandem-bench"} {
+	for _, want := range []string{"crdt", "protocol", "storage", "storage/backend", "storage/jetstream", "server", "server/internal/transport", "cmd/tandem", "cmd/tandem-bench"} {
 		if !seen[want] {
 			t.Logf("package %s not found (not written yet?)", want)
 		}

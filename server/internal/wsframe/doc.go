@@ -1,6 +1,6 @@
 // Package wsframe reads and writes the frames of the server's side of a WebSocket connection
 // (RFC 6455, and RFC 7692's permessage-deflate on the reading side), after a handshake done
-// elsewhere (gorilla/websocket's Upgrader, in server/ws.go).
+// elsewhere (gorilla/websocket's Upgrader, in server/internal/transport).
 //
 // # Why its own frame layer
 //
@@ -21,7 +21,8 @@
 // # What it owns, what it imports
 //
 // The frame format, its validation and the close codes of RFC 6455 violations. It imports
-// nothing of ours; server is its only user.
+// nothing of ours; its users are the server's transport (server/internal/transport), which reads
+// and writes frames with it, and the server, which makes the shared Budget.
 //
 // # What the Reader enforces
 //

@@ -1,30 +1,23 @@
-package server
+package transport
 
 import (
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"unsafe"
 
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
 
-// An idle connection has no goroutine: its socket sits on the server's epoll instance, armed with
+// An idle connection has no goroutine: its socket sits on the hub's epoll instance, armed with
 // EPOLLONESHOT. When bytes arrive, the poller's goroutine starts a reader goroutine for the
-// connection (poller.read), which reads frames with the usual path (conn.readOne) for as long as
+// connection (poller.read), which reads frames with the usual path (Conn.readOne) for as long as
 // its buffer or the socket holds bytes, then re-arms the socket and exits. One-shot arming means
 // that a connection never has two readers: the next event can only come after the reader re-armed,
 // so its messages reach the actor in the order they were sent, and none is read twice or skipped.
 
-// pollState is a connection's place on the poller. Its socket is a sockConn (sock_linux.go).
-type pollState struct {
-	state atomic.Int32 // pollOff, pollIdle, pollReading or pollDone
-	key   uint64       // the connection's key on the poller (never 0, never reused)
-}
-
-// poller is the server's epoll instance, the goroutine that waits on it, and the read buffers its
-// readers borrow. It is created with the Server, starts (epoll instance and goroutine) with the
+// poller is the hub's epoll instance, the goroutine that waits on it, and the read buffers its
+// readers borrow. It is created with the Hub, starts (epoll instance and goroutine) with the
 // first connection put on it, and is closed by Shutdown once every connection has ended.
 // Connections are known by a key (the event's data), not by descriptor: a descriptor is reused
 // after a close, and a stale event must not reach the next connection that gets it. A key's low
@@ -39,7 +32,7 @@ type poller struct {
 	epfd   int      // -1 until started
 	epf    *os.File // epfd, non-blocking, on the Go runtime's own poller (run waits there)
 	wake   [2]int
-	conns  []*conn  // by slot; nil in a free slot
+	conns  []*Conn  // by slot; nil in a free slot
 	free   []uint32 // the free slots of conns
 	next   uint32   // connections added: the high half of the next key
 	closed bool
@@ -60,8 +53,8 @@ func newPoller() *poller {
 // other than plain TCP (TLS keeps decrypted bytes in a buffer the poller cannot see, net.Pipe has
 // no descriptor) or when the poller is closed or cannot start: the caller then reads in a
 // goroutine of its own.
-func (p *poller) add(c *conn) bool {
-	if !c.direct { // not plain TCP (newConn)
+func (p *poller) add(c *Conn) bool {
+	if !c.direct { // not plain TCP (Init)
 		return false
 	}
 	p.mu.Lock()
@@ -78,8 +71,8 @@ func (p *poller) add(c *conn) bool {
 	}
 	p.put(c)
 	p.mu.Unlock()
-	c.poll.state.Store(pollIdle)
-	if err := p.arm(c, syscall.EPOLL_CTL_ADD); err != nil && c.poll.state.CompareAndSwap(pollIdle, pollOff) {
+	c.pollState.Store(pollIdle)
+	if err := p.arm(c, syscall.EPOLL_CTL_ADD); err != nil && c.pollState.CompareAndSwap(pollIdle, pollOff) {
 		// Not armed (the socket may be closed already): read in a goroutine, which sees what
 		// became of it.
 		p.remove(c)
@@ -133,7 +126,7 @@ func (p *poller) start() error {
 // arm arms c's socket for one readable event (op is EPOLL_CTL_ADD or EPOLL_CTL_MOD). The socket
 // is held open during the call (RawConn.Control), so that its descriptor cannot be closed and
 // reused by another connection in between; a closed socket is an error.
-func (p *poller) arm(c *conn, op int) error {
+func (p *poller) arm(c *Conn, op int) error {
 	// Under p.mu, so that close cannot close the epoll instance (whose descriptor could then be
 	// reused) during the call.
 	p.mu.Lock()
@@ -144,8 +137,8 @@ func (p *poller) arm(c *conn, op int) error {
 	}
 	ev := syscall.EpollEvent{
 		Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | syscall.EPOLLONESHOT,
-		Fd:     int32(uint32(c.poll.key)),
-		Pad:    int32(uint32(c.poll.key >> 32)),
+		Fd:     int32(uint32(c.pollKey)),
+		Pad:    int32(uint32(c.pollKey >> 32)),
 	}
 	var err error
 	if !c.nc.(*sockConn).control(func(fd int) { err = syscall.EpollCtl(epfd, op, fd, &ev) }) {
@@ -155,7 +148,7 @@ func (p *poller) arm(c *conn, op int) error {
 }
 
 // put gives c a slot in the poller's table and a key. p.mu is held.
-func (p *poller) put(c *conn) {
+func (p *poller) put(c *Conn) {
 	var slot uint32
 	if n := len(p.free); n > 0 {
 		slot, p.free = p.free[n-1], p.free[:n-1]
@@ -164,15 +157,15 @@ func (p *poller) put(c *conn) {
 		p.conns = append(p.conns, nil)
 	}
 	p.next++
-	c.poll.key = uint64(p.next)<<32 | uint64(slot+1)
+	c.pollKey = uint64(p.next)<<32 | uint64(slot+1)
 	p.conns[slot] = c
 }
 
 // remove takes c off the poller's table; its socket leaves the epoll instance when it is closed.
-func (p *poller) remove(c *conn) {
+func (p *poller) remove(c *Conn) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	slot := uint32(c.poll.key) - 1
+	slot := uint32(c.pollKey) - 1
 	if int(slot) >= len(p.conns) || p.conns[slot] != c {
 		return
 	}
@@ -185,10 +178,10 @@ func (p *poller) remove(c *conn) {
 
 // lookup returns the connection an event's key names, or nil if the event is stale. p.mu is
 // held.
-func (p *poller) lookup(key uint64) *conn {
+func (p *poller) lookup(key uint64) *Conn {
 	slot := uint32(key) - 1
 	if int(slot) < len(p.conns) {
-		if c := p.conns[slot]; c != nil && c.poll.key == key {
+		if c := p.conns[slot]; c != nil && c.pollKey == key {
 			return c
 		}
 	}
@@ -224,7 +217,7 @@ func (p *poller) run(raw syscall.RawConn) {
 			p.mu.Lock()
 			c := p.lookup(key)
 			p.mu.Unlock()
-			if c != nil && c.poll.state.CompareAndSwap(pollIdle, pollReading) {
+			if c != nil && c.pollState.CompareAndSwap(pollIdle, pollReading) {
 				p.readers.Add(1)
 				go p.read(c)
 			}
@@ -235,11 +228,11 @@ func (p *poller) run(raw syscall.RawConn) {
 // read is c's reader while its socket has bytes: it reads frames while its buffer or the socket
 // holds bytes (a frame cut short is waited for, with the read deadline), then gives the buffer
 // back, re-arms the socket and returns. When the connection's reading is over, it ends it.
-func (p *poller) read(c *conn) {
+func (p *poller) read(c *Conn) {
 	defer p.readers.Done()
 	for {
 		if !c.readOne() {
-			c.poll.state.Store(pollDone)
+			c.pollState.Store(pollDone)
 			p.end(c)
 			return
 		}
@@ -247,9 +240,9 @@ func (p *poller) read(c *conn) {
 			continue
 		}
 		c.readerIdle()
-		c.poll.state.Store(pollIdle)
+		c.pollState.Store(pollIdle)
 		err := p.arm(c, syscall.EPOLL_CTL_MOD)
-		if err == nil || !c.poll.state.CompareAndSwap(pollIdle, pollReading) {
+		if err == nil || !c.pollState.CompareAndSwap(pollIdle, pollReading) {
 			// Armed: the next event starts the next reader. Or not armed because the socket was
 			// dropped, and the writer has taken the reader's role (dropped).
 			return
@@ -263,7 +256,7 @@ func (p *poller) read(c *conn) {
 // readable reports whether c's socket has bytes to read, or an end or an error that a read would
 // report; false means a read would wait. It peeks without waiting (MSG_PEEK | MSG_DONTWAIT), so
 // that a busy connection goes on reading instead of re-arming for every message.
-func (c *conn) readable() bool {
+func (c *Conn) readable() bool {
 	var buf [1]byte
 	var errno syscall.Errno
 	if !c.nc.(*sockConn).control(func(fd int) {
@@ -277,7 +270,7 @@ func (c *conn) readable() bool {
 
 // end ends a polled connection once its reader is done (pollDone): it leaves its document, goes
 // off the poller, and ends like any other (ended).
-func (p *poller) end(c *conn) {
+func (p *poller) end(c *Conn) {
 	c.endRead()
 	p.remove(c)
 	c.ended()
@@ -285,9 +278,9 @@ func (p *poller) end(c *conn) {
 
 // dropped is called by the writer once it has closed the socket. A connection armed on the poller
 // has no reader to notice: dropped takes the reader's role and ends it.
-func (c *conn) dropped() {
-	if c.poll.state.CompareAndSwap(pollIdle, pollDone) {
-		go c.s.poll.end(c)
+func (c *Conn) dropped() {
+	if c.pollState.CompareAndSwap(pollIdle, pollDone) {
+		go c.hub.poll.end(c)
 	}
 }
 

@@ -1,6 +1,6 @@
-package server
+package transport
 
-// A connection's reader states on the server's poller (pollState.state, poll_linux.go). A
+// A connection's reader states on the server's poller (Conn.pollState, poll_linux.go). A
 // connection that is not on a poller (its reader is a goroutine of its own) stays in pollOff.
 const (
 	pollOff     int32 = iota // not on the poller: the reader is a goroutine of its own, or not started

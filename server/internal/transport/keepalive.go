@@ -1,4 +1,4 @@
-package server
+package transport
 
 import (
 	"slices"
@@ -9,15 +9,15 @@ import (
 
 // Keepalive. No read waits on an idle socket with a deadline (the poller reads only when bytes
 // come), so something else must notice a peer that went away without a word, and ping the ones
-// that are there so that their pongs say so. That is one goroutine per Server, not a timer per
+// that are there so that their pongs say so. That is one goroutine per Hub, not a timer per
 // connection: a timer costs an idle connection more than a hundred bytes for its whole life,
 // while a pass over every connection every tenth of the pong wait costs a few tens of
 // nanoseconds per connection.
 //
-// Each pass (keepaliveScan) walks the server's connection table (Server.conns) from its end
-// down, keepaliveChunk connections at a time under Server.mu, and visits each outside the lock
-// (conn.keepalive): a connection silent (no frame of any kind, a pong included) for PongWait is
-// closed as a slow consumer (conn.closeSilent); one whose next ping is due gets a ping, queued like any
+// Each pass (keepaliveScan) walks the hub's connection table (Hub.conns) from its end down,
+// keepaliveChunk connections at a time under Hub.mu, and visits each outside the lock
+// (Conn.keepalive): a connection silent (no frame of any kind, a pong included) for PongWait is
+// closed as a slow consumer (Conn.closeSilent); one whose next ping is due gets a ping, queued like any
 // frame, and the next one 9/10 of PongWait later. A pass is a tenth of PongWait, so a silent peer
 // is dropped between PongWait and 1.1 PongWait after it was last heard, and pings go out at 9/10
 // of PongWait give or take half a pass: a peer has about a tenth of the pong wait to answer, as
@@ -37,11 +37,11 @@ import (
 // and the last one has been visited already in this pass (or joined after it began), so no
 // connection is skipped; at worst one is visited twice, which changes nothing.
 
-// keepaliveChunk is how many connections a pass copies out of the table per hold of Server.mu.
+// keepaliveChunk is how many connections a pass copies out of the table per hold of Hub.mu.
 const keepaliveChunk = 256
 
-// keepaliveScanner is the goroutine that runs the passes. It starts with the server's first
-// connection (addConn) and stops at Shutdown, once the connections have ended.
+// keepaliveScanner is the goroutine that runs the passes. It starts with the hub's first
+// connection (Add) and stops at Shutdown, once the connections have ended.
 type keepaliveScanner struct {
 	stop chan struct{} // closed to stop it
 	done chan struct{} // closed when it has returned
@@ -49,32 +49,32 @@ type keepaliveScanner struct {
 
 // keepalivePeriod is the time between two passes: a tenth of the pong wait, or a sixth of the
 // presence wait if that is shorter.
-func (s *Server) keepalivePeriod() time.Duration { return min(s.cfg.PongWait/10, s.presenceWait()/6) }
+func (h *Hub) keepalivePeriod() time.Duration { return min(h.cfg.PongWait/10, h.presenceWait()/6) }
 
 // presenceWait is how long a connection with presence may stay silent: PresenceWait, at most
 // PongWait.
-func (s *Server) presenceWait() time.Duration { return min(s.cfg.PresenceWait, s.cfg.PongWait) }
+func (h *Hub) presenceWait() time.Duration { return min(h.cfg.PresenceWait, h.cfg.PongWait) }
 
 // pingPeriod is how often a connection is pinged: 9/10 of the pong wait, so that the pong can
 // arrive in time.
-func (s *Server) pingPeriod() time.Duration { return s.cfg.PongWait * 9 / 10 }
+func (h *Hub) pingPeriod() time.Duration { return h.cfg.PongWait * 9 / 10 }
 
-// startKeepalive starts the scanner if it does not run yet. s.mu is held.
-func (s *Server) startKeepalive() {
-	if s.keepalive != nil {
+// startKeepalive starts the scanner if it does not run yet. h.mu is held.
+func (h *Hub) startKeepalive() {
+	if h.keepalive != nil {
 		return
 	}
 	k := &keepaliveScanner{stop: make(chan struct{}), done: make(chan struct{})}
-	s.keepalive = k
-	go s.runKeepalive(k)
+	h.keepalive = k
+	go h.runKeepalive(k)
 }
 
 // stopKeepalive stops the scanner, if it was started, and waits for it. Shutdown calls it, once,
 // after setting closing, so that no connection can start it again.
-func (s *Server) stopKeepalive() {
-	s.mu.Lock()
-	k := s.keepalive
-	s.mu.Unlock()
+func (h *Hub) stopKeepalive() {
+	h.mu.Lock()
+	k := h.keepalive
+	h.mu.Unlock()
 	if k == nil {
 		return
 	}
@@ -87,35 +87,35 @@ func (s *Server) stopKeepalive() {
 }
 
 // runKeepalive is the scanner's goroutine: a pass every keepalivePeriod until it is stopped.
-func (s *Server) runKeepalive(k *keepaliveScanner) {
+func (h *Hub) runKeepalive(k *keepaliveScanner) {
 	defer close(k.done)
-	t := time.NewTicker(s.keepalivePeriod())
+	t := time.NewTicker(h.keepalivePeriod())
 	defer t.Stop()
-	var batch []*conn
+	var batch []*Conn
 	var burst burstRelease // memory.go
 	for {
 		select {
 		case <-k.stop:
 			return
 		case now := <-t.C:
-			batch = s.keepaliveScan(batch, (*conn).keepalive)
-			s.afterBurst(&burst, now)
+			batch = h.keepaliveScan(batch, (*Conn).keepalive)
+			h.afterBurst(&burst, now)
 		}
 	}
 }
 
 // keepaliveScan makes one pass over the open connections: visit(c, now) for each, outside
-// s.mu. batch holds each chunk; it is returned, empty, for the next pass.
-func (s *Server) keepaliveScan(batch []*conn, visit func(c *conn, now time.Time)) []*conn {
-	s.mu.Lock()
-	i := len(s.conns)
-	s.mu.Unlock()
+// h.mu. batch holds each chunk; it is returned, empty, for the next pass.
+func (h *Hub) keepaliveScan(batch []*Conn, visit func(c *Conn, now time.Time)) []*Conn {
+	h.mu.Lock()
+	i := len(h.conns)
+	h.mu.Unlock()
 	for i > 0 {
-		s.mu.Lock()
-		i = min(i, len(s.conns))
+		h.mu.Lock()
+		i = min(i, len(h.conns))
 		lo := max(0, i-keepaliveChunk)
-		batch = append(batch[:0], s.conns[lo:i]...)
-		s.mu.Unlock()
+		batch = append(batch[:0], h.conns[lo:i]...)
+		h.mu.Unlock()
 		i = lo
 		now := time.Now()
 		for _, c := range batch {
@@ -129,12 +129,12 @@ func (s *Server) keepaliveScan(batch []*conn, visit func(c *conn, now time.Time)
 // keepalive is a pass's visit to c at now: it drops c if its peer has been silent for PongWait
 // (PresenceWait if it shows a presence), or queues a ping if one is due (within half a pass).
 // Only the scanner calls it, one pass at a time, so c.pingAt needs no lock.
-func (c *conn) keepalive(now time.Time) {
+func (c *Conn) keepalive(now time.Time) {
 	t := now.UnixNano()
-	wait, period := int64(c.s.cfg.PongWait), int64(c.s.pingPeriod())
+	wait, period := int64(c.hub.cfg.PongWait), int64(c.hub.pingPeriod())
 	heard := c.lastHeard.Load()
 	if c.hasPresence() {
-		wait = int64(c.s.presenceWait())
+		wait = int64(c.hub.presenceWait())
 		period = wait / 2
 		// A ping planned on the pong wait, before the peer showed a presence, comes forward.
 		c.pingAt = min(c.pingAt, heard+period)
@@ -151,42 +151,26 @@ func (c *conn) keepalive(now time.Time) {
 		c.closeSilent()
 		return
 	}
-	if t < c.pingAt-int64(c.s.keepalivePeriod())/2 {
+	if t < c.pingAt-int64(c.hub.keepalivePeriod())/2 {
 		return
 	}
 	c.pingAt = t + period
-	c.send(outFrame{op: wsframe.OpPing}) // does nothing once the connection is closing
+	c.Send(Frame{op: wsframe.OpPing}) // does nothing once the connection is closing
 }
 
-// addConn registers c among the server's connections, unless the server is shutting down, and
-// starts the keepalive scanner with the first one.
-func (s *Server) addConn(c *conn) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closing {
-		return false
-	}
-	c.slot = int32(len(s.conns))
-	s.conns = append(s.conns, c)
-	s.startKeepalive()
-	s.connWG.Add(1)
-	s.metrics.connections.Inc()
-	return true
-}
-
-// removeConn takes c out of the connection table: the last connection takes its slot. s.mu is
+// removeConn takes c out of the connection table: the last connection takes its slot. h.mu is
 // held.
-func (s *Server) removeConn(c *conn) {
+func (h *Hub) removeConn(c *Conn) {
 	if c.slot < 0 {
 		return // not registered, or removed already
 	}
-	s.conns = removeSlot(s.conns, c, func(c *conn) *int32 { return &c.slot })
+	h.conns = removeSlot(h.conns, c, func(c *Conn) *int32 { return &c.slot })
 }
 
 // removeSlot takes c out of tab, a table of connections in which each knows its index (the field
 // slot returns): the last connection takes c's place, and c's index becomes -1. A table that once
 // held many more is given back.
-func removeSlot(tab []*conn, c *conn, slot func(*conn) *int32) []*conn {
+func removeSlot(tab []*Conn, c *Conn, slot func(*Conn) *int32) []*Conn {
 	i, last := *slot(c), len(tab)-1
 	moved := tab[last]
 	tab[i] = moved
@@ -198,4 +182,11 @@ func removeSlot(tab []*conn, c *conn, slot func(*conn) *int32) []*conn {
 		tab = slices.Clip(slices.Clone(tab))
 	}
 	return tab
+}
+
+// Each calls visit for every open connection, outside the hub's lock, walking the table in
+// chunks as the keepalive does (a connection that comes or goes meanwhile may be missed or
+// visited twice).
+func (h *Hub) Each(visit func(c *Conn)) {
+	h.keepaliveScan(nil, func(c *Conn, _ time.Time) { visit(c) })
 }

@@ -1,4 +1,4 @@
-package server
+package transport
 
 import (
 	"bytes"
@@ -80,12 +80,13 @@ func readServerFrame(r io.Reader) (byte, []byte, error) {
 func TestSendWhenSocketFull(t *testing.T) {
 	for _, batch := range []int{0, 1, 7} { // 0: send; n: hold n frames, then flush
 		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) {
-			cfg := testConfig(t)
+			cfg := testConfig()
 			cfg.SendQueueMessages = 10_000
 			cfg.SendQueueBytes = 64 << 20
-			ts := startServer(t, cfg, nil)
+			h := newTestHub(t, cfg)
 			srv, cli := tcpPair(t)
-			c := newConn(ts.Server, srv, "full", anonymous)
+			c := new(Conn)
+			h.Init(c, srv, false)
 			if writeNowAvailable && !c.direct {
 				t.Fatal("a TCP connection has no descriptor for writeNow")
 			}
@@ -97,15 +98,15 @@ func TestSendWhenSocketFull(t *testing.T) {
 				p := bytes.Repeat([]byte{byte(i)}, sizes[i%len(sizes)])
 				want = append(want, p)
 				if batch == 0 {
-					if !c.send(outFrame{data: p}) {
+					if !c.Send(Frame{Data: p}) {
 						t.Fatalf("send %d refused", i)
 					}
 					continue
 				}
-				held = c.hold(outFrame{data: p}) || held
+				held = c.Hold(Frame{Data: p}) || held
 				if (i+1)%batch == 0 || i == frames-1 {
 					if held {
-						c.flush()
+						c.Flush()
 					}
 					held = false
 				}

@@ -1,4 +1,4 @@
-package server
+package transport
 
 import (
 	"net"
@@ -8,7 +8,7 @@ import (
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
 
-// writeNowAvailable says that the poller's writeNow writes: conn.send writes a frame on the
+// writeNowAvailable says that the poller's writeNow writes: Conn.Send writes a frame on the
 // sender's goroutine when the connection's writer is idle, and the writer waits (with a deadline)
 // only when the socket's buffer is full.
 const writeNowAvailable = true

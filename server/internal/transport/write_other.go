@@ -1,6 +1,6 @@
 //go:build !linux
 
-package server
+package transport
 
 import (
 	"net"
@@ -10,7 +10,7 @@ import (
 )
 
 // writeNowAvailable is false where writev on the raw descriptor is not at hand: every frame goes
-// through the writer goroutine (conn.drain), with a deadline on every write.
+// through the writer goroutine (Conn.drain), with a deadline on every write.
 const writeNowAvailable = false
 
 // detachConn keeps the runtime's connection: there is no sockConn here.

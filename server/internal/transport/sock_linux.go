@@ -1,4 +1,4 @@
-package server
+package transport
 
 import (
 	"io"
@@ -13,7 +13,7 @@ import (
 // sockConn is a plain TCP connection after its WebSocket handshake, held as its bare descriptor.
 // The Go runtime's own connection keeps, for as long as the socket lives, a descriptor object, both
 // addresses, a finalizer and a slot of the runtime's poller with its two deadline timers: about
-// 600 bytes an idle connection has no use for, since the server's poller (poll_linux.go) watches
+// 600 bytes an idle connection has no use for, since the hub's poller (poll_linux.go) watches
 // it and its writes do not wait (write_linux.go). detachConn hands the socket from the first to a
 // sockConn, which is 24 bytes.
 //

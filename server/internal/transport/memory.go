@@ -1,4 +1,4 @@
-package server
+package transport
 
 import (
 	"runtime/debug"
@@ -50,11 +50,11 @@ func (b *burstRelease) observe(conns int, partial int64, now time.Time) bool {
 }
 
 // afterBurst is the keepalive scanner's check for the end of a burst (burstRelease.observe).
-func (s *Server) afterBurst(b *burstRelease, now time.Time) {
-	s.mu.Lock()
-	n := len(s.conns)
-	s.mu.Unlock()
-	if b.observe(n, s.partial.Used(), now) {
-		s.log.Debug("a burst ended: memory returned to the system", "connections", n)
+func (h *Hub) afterBurst(b *burstRelease, now time.Time) {
+	h.mu.Lock()
+	n := len(h.conns)
+	h.mu.Unlock()
+	if b.observe(n, h.cfg.Partial.Used(), now) {
+		h.log.Debug("a burst ended: memory returned to the system", "connections", n)
 	}
 }

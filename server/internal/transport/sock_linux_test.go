@@ -1,4 +1,4 @@
-package server
+package transport
 
 import (
 	"bytes"
@@ -150,28 +150,23 @@ func TestDetachConnKeepsOthers(t *testing.T) {
 	}
 }
 
-// TestSendBufferBytes checks that every WebSocket connection's socket has the configured send
-// buffer (SO_SNDBUF; Linux reports twice what was set, its bookkeeping included), not the
-// kernel's, which grows to megabytes for a client that reads slowly.
+// TestSendBufferBytes checks that every connection's socket has the configured send buffer
+// (SO_SNDBUF; Linux reports twice what was set, its bookkeeping included), not the kernel's, which
+// grows to megabytes for a client that reads slowly.
 func TestSendBufferBytes(t *testing.T) {
-	for _, set := range []int{0, 64 << 10} {
-		cfg := testConfig(t)
-		cfg.SendBufferBytes = set
-		ts := startServer(t, cfg, nil)
-		ts.editor(t, "sndbuf", 1)
-		ts.mu.Lock()
-		c := ts.conns[0]
-		ts.mu.Unlock()
-		want := set
-		if want == 0 {
-			want = DefaultSendBufferBytes
-		}
+	for _, want := range []int{256 << 10, 64 << 10} {
+		cfg := testConfig()
+		cfg.SendBufferBytes = want
+		h := newTestHub(t, cfg)
+		srv, _ := tcpPair(t)
+		c := new(Conn)
+		h.Init(c, srv, false)
 		got := -1
 		var err error
 		c.nc.(*sockConn).control(func(fd int) { got, err = syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_SNDBUF) })
 		if err != nil || got < want || got > 2*want {
-			t.Errorf("SendBufferBytes %d: SO_SNDBUF %d (%v); want %d to %d", set, got, err, want, 2*want)
+			t.Errorf("SendBufferBytes %d: SO_SNDBUF %d (%v); want %d to %d", want, got, err, want, 2*want)
 		}
-		ts.shutdown(t)
+		_ = c.nc.Close()
 	}
 }

@@ -1,13 +1,11 @@
 //go:build !linux
 
-package server
+package transport
 
 import "github.com/tandemhq/tandem/server/internal/wsframe"
 
-// Without epoll, every connection's reader is a goroutine of its own (conn.serve), with the same
+// Without epoll, every connection's reader is a goroutine of its own (Conn.serve), with the same
 // frame reader and the same readOne as on Linux.
-
-type pollState struct{}
 
 // poller holds the read buffers the readers borrow.
 type poller struct {
@@ -17,8 +15,8 @@ type poller struct {
 func newPoller() *poller { return &poller{bufs: wsframe.NewBufferPool(readBufferBytes)} }
 
 // add reports that c cannot be put on a poller: its reader is a goroutine.
-func (p *poller) add(c *conn) bool { return false }
+func (p *poller) add(c *Conn) bool { return false }
 
 func (p *poller) close() {}
 
-func (c *conn) dropped() {}
+func (c *Conn) dropped() {}
