@@ -280,44 +280,6 @@ func TestActorLoadFailurePoisons(t *testing.T) {
 	})
 }
 
-func TestDurability(t *testing.T) {
-	type step struct {
-		op   string // issue, ok, fail, cover
-		i    uint64
-		want uint64 // durable() after the step
-	}
-	for _, tc := range []struct {
-		name  string
-		steps []step
-	}{
-		{"in order", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"ok", 1, 1}, {"ok", 2, 2}}},
-		{"failure holds the prefix", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"issue", 0, 0}, {"ok", 1, 1}, {"fail", 2, 1}, {"ok", 3, 1}}},
-		{"snapshot heals a failure", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"fail", 1, 0}, {"cover", 2, 2}, {"ok", 2, 2}}},
-		{"snapshot covers in-flight appends", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"cover", 2, 2}, {"ok", 1, 2}}},
-		{"two failures, one covered", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"issue", 0, 0}, {"issue", 0, 0}, {"fail", 1, 0}, {"ok", 2, 0}, {"fail", 3, 0}, {"ok", 4, 0}, {"cover", 2, 2}, {"cover", 4, 4}}},
-		{"late failure report sorted", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"issue", 0, 0}, {"fail", 3, 0}, {"fail", 1, 0}, {"ok", 2, 0}, {"cover", 1, 2}}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var d durability
-			for k, s := range tc.steps {
-				switch s.op {
-				case "issue":
-					d.issue()
-				case "ok":
-					d.report(s.i, true)
-				case "fail":
-					d.report(s.i, false)
-				case "cover":
-					d.cover(s.i)
-				}
-				if got := d.durable(); got != s.want {
-					t.Fatalf("after step %d (%s %d): durable() = %d; want %d", k, s.op, s.i, got, s.want)
-				}
-			}
-		})
-	}
-}
-
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name  string

@@ -19,6 +19,19 @@
 // actor.relay). When storage reports the append durable (a callback that posts to the actor's
 // mailbox), the actor sends the author an ack: acknowledgements never run ahead of durability.
 //
+// # The actor and its decisions
+//
+// What the actor decides lives in server/internal/room, as values without goroutines, clocks or
+// I/O, tested as scenarios (events in, effects out): when an update is durable and what that
+// releases (room.Ledger: acks, frames held back from other subjects, HTTP answers), when held
+// frames are written (room.Linger), when to save and what a save's report means (room.Saver), and
+// what the document's life needs next (room.Settle, room.Admit). The actor (actor.go: the loop,
+// its mailbox and its exit; actor_members.go: joins, leaves, awareness; actor_update.go:
+// updates and their relay; actor_http.go: the HTTP requests; actor_save.go: storage's reports,
+// saves and idling; actor_load.go: the load) feeds them what happens and carries out what they
+// return. It knows a connection through the few methods it calls (send, hold, flush, closeWith,
+// Closing, and the session's client ID, subject and role).
+//
 // # Concurrency
 //
 //   - One goroutine per open document (actor.run) owns everything mutable about the document: the
@@ -64,7 +77,7 @@
 // # Invariants
 //
 //   - An update is acknowledged only after it is durable: its append is reported, or a snapshot
-//     encoded after it was applied is stored (see durability). Acks are cumulative and count
+//     encoded after it was applied is stored (see room.Durability). Acks are cumulative and count
 //     update messages per connection, as docs/protocol.md says.
 //   - Nothing a crash could lose is shown to someone who could not send it back (DESIGN.md,
 //     "Identity and crashes"; actor.relay): the server's own units (HTTP edits) leave the process
