@@ -29,31 +29,31 @@ type message interface{ isMessage() }
 
 // joinMsg: connection c sent hello; reply gets nil once the sync answer is queued, or the refusal.
 type joinMsg struct {
-	c     *conn
+	c     member
 	hello *protocol.Hello
 	reply chan error
 }
 
 // leaveMsg: connection c is gone.
-type leaveMsg struct{ c *conn }
+type leaveMsg struct{ c member }
 
 // updateMsg: connection c sent an update, which arrived at at.
 type updateMsg struct {
-	c    *conn
+	c    member
 	data []byte
 	at   time.Time
 }
 
 // awarenessMsg: connection c sent its awareness state.
 type awarenessMsg struct {
-	c     *conn
+	c     member
 	clock uint64
 	state []byte
 }
 
 // broadcastMsg: connection c asks to relay payload to the other editors.
 type broadcastMsg struct {
-	c       *conn
+	c       member
 	payload []byte
 }
 
@@ -164,7 +164,7 @@ type waitReply struct {
 
 // docLedger is what waits for durability in an actor (room.Ledger): its members' acks, the
 // frames held back from them, and the HTTP requests.
-type docLedger = room.Ledger[*conn, outFrame, waitReply]
+type docLedger = room.Ledger[member, outFrame, waitReply]
 
 // bindJoin is a join waiting for the bindings persist seq (its client ID's binding) to be stored.
 type bindJoin struct {
@@ -174,7 +174,7 @@ type bindJoin struct {
 
 // awareEntry is one client's awareness state. A nil state is a removal not yet sent to the others.
 type awareEntry struct {
-	owner *conn
+	owner member
 	clock uint64
 	state []byte
 }
@@ -204,7 +204,7 @@ type actor struct {
 	// While it handles a batch of messages or events, the actor holds what it sends to its
 	// connections (sendTo) and writes each one's frames at the end (flushHeld).
 	holding bool
-	held    []*conn
+	held    []member
 	// When the document is busy, the actor writes what it holds at most once per room.LingerMax
 	// (endBatch), so that each connection gets several frames per system call.
 	linger     room.Linger
@@ -237,11 +237,10 @@ type actor struct {
 	deleting    bool // the storage deletion is in flight
 	deleted     bool // the storage deletion reported
 
-	// members are the joined connections, each at its slot (conn.memberSlot). What the actor
-	// keeps about each is in the connection itself (conn.received, conn.refused), and its updates
-	// waiting to be acknowledged in the ledger only while there are some, so that an idle member
-	// costs the actor one pointer.
-	members []*conn
+	// members are the joined connections, each with its seat (at seat.slot in members), and its
+	// updates waiting to be acknowledged in the ledger only while there are some.
+	members []member
+	seats   map[member]*seat
 
 	aware      map[uint64]*awareEntry
 	awareDirty map[uint64]struct{}
@@ -276,7 +275,7 @@ func newActor(s *Server, id string) *actor {
 		inbox:  make(chan message, s.cfg.ActorInbox),
 		done:   make(chan struct{}),
 		evWake: make(chan struct{}, 1),
-		ledger: room.NewLedger[*conn, outFrame, waitReply](s.cfg.SendQueueMessages, func(seq uint64) outFrame {
+		ledger: room.NewLedger[member, outFrame, waitReply](s.cfg.SendQueueMessages, func(seq uint64) outFrame {
 			return outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})}
 		}),
 		saver: room.NewSaver(room.SaveConfig{
@@ -286,6 +285,7 @@ func newActor(s *Server, id string) *actor {
 			Backoff:        s.cfg.SaveRetryBackoff,
 			MaxBackoff:     maxSaveRetryBackoff,
 		}),
+		seats:      make(map[member]*seat),
 		aware:      make(map[uint64]*awareEntry),
 		awareDirty: make(map[uint64]struct{}),
 	}
@@ -306,7 +306,7 @@ func (a *actor) post(ctx context.Context, m message) error {
 
 // leave tells the actor that c is gone. It never blocks for long: the actor either takes the
 // message or has exited.
-func (a *actor) leave(c *conn) {
+func (a *actor) leave(c member) {
 	_ = a.post(context.Background(), leaveMsg{c: c})
 }
 
@@ -364,12 +364,12 @@ func (a *actor) endBatch(now time.Time) {
 
 // sendTo sends f to c: held until flushHeld while the actor handles a batch, at once otherwise.
 // Under load a batch holds many updates, and each connection gets them in one system call.
-func (a *actor) sendTo(c *conn, f outFrame) {
+func (a *actor) sendTo(c member, f outFrame) {
 	if !a.holding {
-		c.send(f)
+		c.Send(f)
 		return
 	}
-	if c.hold(f) {
+	if c.Hold(f) {
 		a.held = append(a.held, c)
 	}
 }
@@ -378,7 +378,7 @@ func (a *actor) sendTo(c *conn, f outFrame) {
 func (a *actor) flushHeld() {
 	a.holding = false
 	for i, c := range a.held {
-		c.flush()
+		c.Flush()
 		a.held[i] = nil
 	}
 	a.held = a.held[:0]
@@ -488,7 +488,7 @@ func (a *actor) exit() {
 		cause = errDocUnavailable
 	}
 	for _, c := range a.members {
-		c.closeWith(cause)
+		c.CloseWith(cause)
 	}
 	writes, reads := a.ledger.TakeWaiters()
 	for _, w := range writes {
@@ -538,11 +538,11 @@ func (a *actor) refuseLate(m message) {
 	case deleteMsg:
 		m.reply <- errRetry
 	case updateMsg:
-		m.c.closeWith(errDocUnavailable)
+		m.c.CloseWith(errDocUnavailable)
 	case awarenessMsg:
-		m.c.closeWith(errDocUnavailable)
+		m.c.CloseWith(errDocUnavailable)
 	case broadcastMsg:
-		m.c.closeWith(errDocUnavailable)
+		m.c.CloseWith(errDocUnavailable)
 	}
 }
 

@@ -156,7 +156,7 @@ func (a *actor) onDelete(m deleteMsg) {
 	a.deleteReply = m.reply
 	a.stopIdle()
 	for _, c := range a.members {
-		c.closeWith(errDeleted)
+		c.CloseWith(errDeleted)
 	}
 	a.log.Info("deleting document", "members", len(a.members))
 }
@@ -168,6 +168,6 @@ func (a *actor) onStop() {
 	a.mode = modeStop
 	a.stopIdle()
 	for _, c := range a.members {
-		c.closeWith(errGoingAway)
+		c.CloseWith(errGoingAway)
 	}
 }

@@ -27,7 +27,7 @@ func (a *actor) onJoin(m joinMsg) {
 	// undoes the join. A writable hello binds its ID for good, and is answered only once the
 	// binding is stored: nothing reveals the ID (presence, broadcasts, units) while a crash could
 	// still undo the binding and let someone else take it.
-	changed, err := a.bindings.join(m.c.subject, m.hello.ClientID, !m.c.isReadOnly())
+	changed, err := a.bindings.join(m.c.Subject(), m.hello.ClientID, !m.c.ReadOnly())
 	if err != nil {
 		m.reply <- err
 		return
@@ -62,7 +62,7 @@ func (a *actor) onBound(seq uint64, err error) {
 			a.bindings.leave(j.m.hello.ClientID)
 			a.bindings.unbind(j.m.hello.ClientID)
 			j.m.reply <- errStorage
-		case j.m.c.closing():
+		case j.m.c.Closing():
 			a.bindings.leave(j.m.hello.ClientID)
 			j.m.reply <- errGoingAway
 		default:
@@ -96,7 +96,7 @@ func (a *actor) admit(m joinMsg) {
 	}
 	c := m.c
 	a.stopIdle()
-	a.addMember(c)
+	a.addMember(c, m.hello.ClientID)
 	// The joiner sees the document as it is now; where that holds what is not durable yet and
 	// must not be seen before it is (relay), the answer waits for it, and so does everything
 	// sent to the joiner after it.
@@ -105,28 +105,37 @@ func (a *actor) admit(m joinMsg) {
 	if f := a.pendingUpdateFrame(); f != nil {
 		a.out(c, outFrame{data: f}, need)
 	}
-	if f := a.awarenessFor(c); f != nil {
+	if f := a.awarenessFor(m.hello.ClientID); f != nil {
 		a.out(c, outFrame{data: f}, need)
 	}
 	m.reply <- nil
-	c.log().Debug("joined", "client", c.clientID, "members", len(a.members), "read_only", c.isReadOnly())
+	a.log.Debug("joined", "client", m.hello.ClientID, "members", len(a.members), "read_only", c.ReadOnly())
 }
+
+// seatOf returns c's seat, or nil if c is not joined to the actor.
+func (a *actor) seatOf(c member) *seat { return a.seats[c] }
 
 // isMember reports whether c is joined to the actor.
-func (a *actor) isMember(c *conn) bool {
-	i := int(c.memberSlot)
-	return i >= 0 && i < len(a.members) && a.members[i] == c
-}
+func (a *actor) isMember(c member) bool { return a.seats[c] != nil }
 
-// addMember adds c to the members, at the end.
-func (a *actor) addMember(c *conn) {
-	c.memberSlot = int32(len(a.members))
+// addMember adds c, whose hello gave clientID, to the members, at the end.
+func (a *actor) addMember(c member, clientID uint64) {
+	a.seats[c] = &seat{slot: len(a.members), clientID: clientID}
 	a.members = append(a.members, c)
 }
 
 // removeMember takes c, a member, out of the members: the last one takes its slot.
-func (a *actor) removeMember(c *conn) {
-	a.members = removeSlot(a.members, c, func(c *conn) *int32 { return &c.memberSlot })
+func (a *actor) removeMember(c member) {
+	s := a.seats[c]
+	last := len(a.members) - 1
+	if s.slot != last {
+		moved := a.members[last]
+		a.members[s.slot] = moved
+		a.seats[moved].slot = s.slot
+	}
+	a.members[last] = nil
+	a.members = a.members[:last]
+	delete(a.seats, c)
 }
 
 // syncFrame returns the sync answer to a hello with state vector svBytes: the snapshot for an empty
@@ -183,29 +192,32 @@ func (a *actor) stateVector() crdt.StateVector {
 	return a.svCache
 }
 
-func (a *actor) onLeave(c *conn) {
-	if !a.isMember(c) {
+func (a *actor) onLeave(c member) {
+	s := a.seatOf(c)
+	if s == nil {
 		return
 	}
+	cid := s.clientID
 	a.removeMember(c)
 	a.ledger.Forget(c)
-	a.bindings.leave(c.clientID) // security
-	if e := a.aware[c.clientID]; e != nil && e.owner == c && e.state != nil {
+	a.bindings.leave(cid) // security
+	if e := a.aware[cid]; e != nil && e.owner == c && e.state != nil {
 		e.state = nil
 		e.clock++
-		a.markAware(c.clientID)
+		a.markAware(cid)
 	}
 	if len(a.members) == 0 {
 		a.armIdle()
 	}
-	c.log().Debug("left", "members", len(a.members))
+	a.log.Debug("left", "client", cid, "members", len(a.members))
 }
 
 func (a *actor) onAwareness(m awarenessMsg) {
-	if !a.isMember(m.c) {
+	s := a.seatOf(m.c)
+	if s == nil {
 		return
 	}
-	cid := m.c.clientID
+	cid := s.clientID
 	e := a.aware[cid]
 	if len(m.state) == 0 {
 		if e == nil || e.owner != m.c || e.state == nil {
@@ -263,7 +275,7 @@ func (a *actor) flushAwareness() {
 	}
 	all := protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: entries})
 	for _, c := range a.members {
-		i, own := pos[c.clientID]
+		i, own := pos[a.seats[c].clientID]
 		if !own {
 			a.out(c, outFrame{data: all}, 0)
 			continue
@@ -281,10 +293,10 @@ func (a *actor) flushAwareness() {
 
 // awarenessFor returns the awareness message a joiner gets: every current state but its own, or
 // nil when there is none.
-func (a *actor) awarenessFor(c *conn) []byte {
+func (a *actor) awarenessFor(clientID uint64) []byte {
 	var entries []protocol.AwarenessEntry
 	for cid, e := range a.aware {
-		if cid != c.clientID && e.state != nil {
+		if cid != clientID && e.state != nil {
 			entries = append(entries, protocol.AwarenessEntry{ClientID: cid, Clock: e.clock, State: e.state})
 		}
 	}
@@ -296,8 +308,9 @@ func (a *actor) awarenessFor(c *conn) []byte {
 }
 
 func (a *actor) onBroadcast(m broadcastMsg) {
-	if !a.isMember(m.c) {
+	s := a.seatOf(m.c)
+	if s == nil {
 		return
 	}
-	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerBroadcast{ClientID: m.c.clientID, Payload: m.payload})}, m.c)
+	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerBroadcast{ClientID: s.clientID, Payload: m.payload})}, m.c)
 }

@@ -11,24 +11,22 @@ import (
 )
 
 func (a *actor) onUpdate(m updateMsg) {
-	if !a.isMember(m.c) {
+	s := a.seatOf(m.c)
+	if s == nil || s.refused {
 		return
 	}
-	if m.c.refused {
-		return
-	}
-	m.c.received++
-	seq := m.c.received
+	s.received++
+	seq := s.received
 	refuse := func(err error) {
-		m.c.refused = true
+		s.refused = true
 		a.s.refuseErr(err)
-		m.c.closeWith(err)
+		m.c.CloseWith(err)
 	}
-	if m.c.isReadOnly() {
+	if m.c.ReadOnly() {
 		refuse(errReadOnly)
 		return
 	}
-	if err := a.authorizeUpdate(m.c.subject, m.c.clientID, m.data); err != nil { // security: auth_bindings.go
+	if err := a.authorizeUpdate(m.c.Subject(), s.clientID, m.data); err != nil { // security: auth_bindings.go
 		refuse(err)
 		return
 	}
@@ -39,7 +37,7 @@ func (a *actor) onUpdate(m updateMsg) {
 	}
 	if ackEarlyDelay > 0 {
 		// Crash-test mutation build only: acknowledge before durability.
-		m.c.sendMsg(&protocol.Ack{Seq: seq})
+		m.c.Send(outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})})
 		return
 	}
 	a.ledger.Pend(m.c, seq, index)
@@ -50,7 +48,7 @@ func (a *actor) onUpdate(m updateMsg) {
 // to storage and broadcasts it to the other connections. It returns the durability index after
 // which the update is durable. An update that brings nothing new is neither stored nor broadcast;
 // its index is that of the last append, so that its acknowledgement keeps the order.
-func (a *actor) applyAndStore(data []byte, at time.Time, from *conn) (uint64, error) {
+func (a *actor) applyAndStore(data []byte, at time.Time, from member) (uint64, error) {
 	if a.saver.DocBytes()+int64(len(data)) > a.s.cfg.MaxDocumentBytes {
 		return 0, protocol.Errorf(protocol.CloseDocumentTooLarge, "the document would exceed %d bytes", a.s.cfg.MaxDocumentBytes)
 	}
@@ -110,7 +108,7 @@ func (a *actor) appendUpdate(data []byte) uint64 {
 
 // broadcast queues f, which carries no CRDT content (a broadcast message), for every member but
 // from.
-func (a *actor) broadcast(f outFrame, from *conn) {
+func (a *actor) broadcast(f outFrame, from member) {
 	for _, c := range a.members {
 		if c != from {
 			a.out(c, f, 0)
@@ -137,7 +135,7 @@ func (a *actor) broadcast(f outFrame, from *conn) {
 
 // relay sends f, an update frame whose units became durability index index, to every member but
 // from (nil for HTTP writes and the server's own edits, own), at once or once durable.
-func (a *actor) relay(f outFrame, index uint64, from *conn, own bool) {
+func (a *actor) relay(f outFrame, index uint64, from member, own bool) {
 	need := uint64(0)
 	if own || !a.bindings.open {
 		need = index
@@ -147,7 +145,7 @@ func (a *actor) relay(f outFrame, index uint64, from *conn, own bool) {
 			continue
 		}
 		n := need
-		if n > 0 && !own && from != nil && c.subject == from.subject {
+		if n > 0 && !own && from != nil && c.Subject() == from.Subject() {
 			n = 0
 		}
 		a.out(c, f, n)
@@ -173,7 +171,7 @@ func (a *actor) visibleNeed() uint64 {
 // The frames waiting count against the connection's send queue limit: a connection that has
 // SendQueueMessages of them (storage stalled for long) is closed as a slow consumer, and its
 // client resyncs once it reconnects.
-func (a *actor) out(c *conn, f outFrame, need uint64) {
+func (a *actor) out(c member, f outFrame, need uint64) {
 	switch a.ledger.Out(c, f, need) {
 	case room.Now:
 		a.sendTo(c, f)
@@ -183,9 +181,9 @@ func (a *actor) out(c *conn, f outFrame, need uint64) {
 }
 
 // overflow closes c, which has more frames held for durability than its send queue takes.
-func (a *actor) overflow(c *conn) {
+func (a *actor) overflow(c member) {
 	a.s.metrics.slowConsumers.Inc(slowQueueFull)
-	c.closeWith(errSlowConsumer)
+	c.CloseWith(errSlowConsumer)
 }
 
 // release carries out what the ledger finds due now: the acks and held frames, then the HTTP
@@ -200,6 +198,8 @@ func (a *actor) release() {
 	answered := false
 	for _, e := range ready {
 		switch e.Kind {
+		case room.Changed:
+			a.changed()
 		case room.Send:
 			a.sendTo(e.Member, e.Frame)
 		case room.Overflow:
@@ -227,3 +227,9 @@ func (a *actor) wait(i uint64, reply chan writeResult) {
 		reply <- writeResult{sv: crdt.EncodeStateVector(a.stateVector())}
 	}
 }
+
+// changed is called on the actor's goroutine whenever the document's durable content has moved on
+// (room.Changed, listed before the acks and relays it releases): every update and HTTP edit passes
+// here once durable, several at once under load. It is the one place for a change notification
+// to an embedder (document changed, with a.stateVector()); it does nothing yet.
+func (a *actor) changed() {}

@@ -23,6 +23,9 @@ const (
 	AnswerWrite
 	// AnswerRead: what the HTTP read Waiter was shown is durable; answer it.
 	AnswerRead
+	// Changed: the document's durable content moved on (Durable grew) since the last Changed:
+	// the place for a change notification. It comes first in Ready.
+	Changed
 )
 
 // Effect is one thing a Ledger asks its caller to do, in the order of Ready.
@@ -67,6 +70,7 @@ type Ledger[M Member, F, W any] struct {
 	writes  []waiting[W]         // HTTP writes, by need
 	reads   []waiting[W]         // HTTP reads, by need
 	ready   []Effect[M, F, W]    // what Release found due, until Advance
+	changed uint64               // Durable when Changed was last listed
 }
 
 // NewLedger returns an empty ledger that holds at most maxHeld frames per member and encodes
@@ -147,11 +151,15 @@ func (l *Ledger[M, F, W]) Forget(m M) {
 	delete(l.held, m)
 }
 
-// Release lists, as effects, what is due now that Durable has moved: each member's cumulative
-// acknowledgement (behind the frames held for it), the held frames whose needs are met, then the
+// Release lists, as effects, what is due now that Durable has moved: that it moved (Changed),
+// each member's cumulative acknowledgement (behind the frames held for it), the held frames whose needs are met, then the
 // HTTP writes and reads.
 func (l *Ledger[M, F, W]) Release() {
 	d := l.Durable()
+	if d > l.changed {
+		l.changed = d
+		l.ready = append(l.ready, Effect[M, F, W]{Kind: Changed})
+	}
 	for m, pending := range l.acking {
 		n := 0
 		for n < len(pending) && pending[n].index <= d {

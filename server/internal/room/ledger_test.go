@@ -89,7 +89,7 @@ func run(t *testing.T, maxHeld int, script string) string {
 // each member's own order is what matters).
 func effects(l *testLedger) string {
 	perMember := map[string][]string{}
-	var names, answers []string
+	var names, answers, parts0 []string
 	for _, e := range l.Ready() {
 		switch e.Kind {
 		case Send, Overflow:
@@ -105,10 +105,12 @@ func effects(l *testLedger) string {
 			answers = append(answers, "write "+e.Waiter)
 		case AnswerRead:
 			answers = append(answers, "read "+e.Waiter)
+		case Changed:
+			parts0 = append(parts0, "changed")
 		}
 	}
 	sortStrings(names)
-	var parts []string
+	parts := parts0
 	for _, n := range names {
 		parts = append(parts, n+"<-"+strings.Join(perMember[n], ","))
 	}
@@ -143,7 +145,7 @@ release`,
 			want: `
 index 1
 release: nothing
-release: a<-ack1`,
+release: changed a<-ack1`,
 		},
 		{
 			name: "acks are cumulative: one ack for every update durable at once",
@@ -163,8 +165,8 @@ release`,
 index 1
 index 2
 index 3
-release: a<-ack2
-release: a<-ack3`,
+release: changed a<-ack2
+release: changed a<-ack3`,
 		},
 		{
 			name: "a failed append holds the acks after it until a snapshot covers it",
@@ -182,7 +184,7 @@ release`,
 index 1
 index 2
 release: nothing
-release: a<-ack2`,
+release: changed a<-ack2`,
 		},
 		{
 			name: "relay after durable: the other subject's frame waits, the same subject's goes now",
@@ -198,7 +200,7 @@ index 1
 same u1: now
 other u1: held
 release: nothing
-release: other<-u1`,
+release: changed other<-u1`,
 		},
 		{
 			name: "a frame that needs nothing waits behind the held ones, and so does an ack",
@@ -215,7 +217,7 @@ index 1
 b u1: held
 b aw: held
 release: nothing
-release: b<-u1,aw,ack1`,
+release: changed b<-u1,aw,ack1`,
 		},
 		{
 			name: "a joiner's sync answer waits for what it shows, and later frames keep behind it",
@@ -233,8 +235,8 @@ index 1
 index 2
 j sync: held
 j u3: held
-release: nothing
-release: j<-sync,u3`,
+release: changed
+release: changed j<-sync,u3`,
 		},
 		{
 			name: "too many held frames: overflow, and the member starts afresh",
@@ -252,7 +254,7 @@ b u1: held
 b u2: held
 b u3: held
 b u4: over
-release: nothing`,
+release: changed`,
 		},
 		{
 			name: "a closing member's frames are dropped",
@@ -267,7 +269,7 @@ release`,
 index 1
 b u1: held
 b u2: dropped
-release: nothing`,
+release: changed`,
 		},
 		{
 			name: "a member gone before durability gets nothing",
@@ -282,7 +284,7 @@ release`,
 			want: `
 index 1
 b u1: held
-release: nothing`,
+release: changed`,
 		},
 		{
 			name: "HTTP writes and reads are answered once durable, in order",
@@ -301,8 +303,8 @@ release`,
 w0: now
 index 1
 index 2
-release: write w1 read r1
-release: write w2`,
+release: changed write w1 read r1
+release: changed write w2`,
 		},
 		{
 			name: "a snapshot covers appends still in flight",
@@ -319,7 +321,7 @@ release`,
 			want: `
 index 1
 index 2
-release: a<-ack2
+release: changed a<-ack2
 release: nothing`,
 		},
 	}
