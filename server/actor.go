@@ -172,13 +172,6 @@ type bindJoin struct {
 	seq uint64
 }
 
-// awareEntry is one client's awareness state. A nil state is a removal not yet sent to the others.
-type awareEntry struct {
-	owner member
-	clock uint64
-	state []byte
-}
-
 // actor owns one open document. One goroutine (run) owns every field below the mailbox: the CRDT
 // document, the joined connections and their pending acknowledgements, the awareness states, the
 // cached join answer, the log accounting and the timers. Nothing else reads or writes them;
@@ -237,13 +230,14 @@ type actor struct {
 	deleting    bool // the storage deletion is in flight
 	deleted     bool // the storage deletion reported
 
-	// members are the joined connections, each with its seat (at seat.slot in members), and its
-	// updates waiting to be acknowledged in the ledger only while there are some.
+	// members are the joined connections, each at its seat's slot (member.Seat), with its updates
+	// waiting to be acknowledged in the ledger only while there are some: an idle member costs
+	// the actor its slot.
 	members []member
-	seats   map[member]*seat
 
-	aware      map[uint64]*awareEntry
-	awareDirty map[uint64]struct{}
+	// The awareness states and what changed since they were last sent (room.Presence);
+	// awareTimer runs while changes wait to be sent.
+	presence   *room.Presence[member]
 	awareTimer *time.Timer
 
 	version     uint64 // bumped by every update that changed something
@@ -285,9 +279,7 @@ func newActor(s *Server, id string) *actor {
 			Backoff:        s.cfg.SaveRetryBackoff,
 			MaxBackoff:     maxSaveRetryBackoff,
 		}),
-		seats:      make(map[member]*seat),
-		aware:      make(map[uint64]*awareEntry),
-		awareDirty: make(map[uint64]struct{}),
+		presence: room.NewPresence[member](),
 	}
 }
 

@@ -2,11 +2,11 @@ package server
 
 import (
 	"slices"
-	"sort"
 	"time"
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/room"
 )
 
 func (a *actor) onJoin(m joinMsg) {
@@ -96,7 +96,7 @@ func (a *actor) admit(m joinMsg) {
 	}
 	c := m.c
 	a.stopIdle()
-	a.addMember(c, m.hello.ClientID)
+	a.addMember(c)
 	// The joiner sees the document as it is now; where that holds what is not durable yet and
 	// must not be seen before it is (relay), the answer waits for it, and so does everything
 	// sent to the joiner after it.
@@ -113,29 +113,34 @@ func (a *actor) admit(m joinMsg) {
 }
 
 // seatOf returns c's seat, or nil if c is not joined to the actor.
-func (a *actor) seatOf(c member) *seat { return a.seats[c] }
+func (a *actor) seatOf(c member) *room.Seat {
+	s := c.Seat()
+	if i := int(s.Slot); i < len(a.members) && a.members[i] == c {
+		return s
+	}
+	return nil
+}
 
 // isMember reports whether c is joined to the actor.
-func (a *actor) isMember(c member) bool { return a.seats[c] != nil }
+func (a *actor) isMember(c member) bool { return a.seatOf(c) != nil }
 
-// addMember adds c, whose hello gave clientID, to the members, at the end.
-func (a *actor) addMember(c member, clientID uint64) {
-	a.seats[c] = &seat{slot: len(a.members), clientID: clientID}
+// addMember adds c to the members, at the end.
+func (a *actor) addMember(c member) {
+	c.Seat().Slot = int32(len(a.members))
 	a.members = append(a.members, c)
 }
 
 // removeMember takes c, a member, out of the members: the last one takes its slot.
 func (a *actor) removeMember(c member) {
-	s := a.seats[c]
+	slot := c.Seat().Slot
 	last := len(a.members) - 1
-	if s.slot != last {
+	if int(slot) != last {
 		moved := a.members[last]
-		a.members[s.slot] = moved
-		a.seats[moved].slot = s.slot
+		a.members[slot] = moved
+		moved.Seat().Slot = slot
 	}
 	a.members[last] = nil
 	a.members = a.members[:last]
-	delete(a.seats, c)
 }
 
 // syncFrame returns the sync answer to a hello with state vector svBytes: the snapshot for an empty
@@ -193,18 +198,15 @@ func (a *actor) stateVector() crdt.StateVector {
 }
 
 func (a *actor) onLeave(c member) {
-	s := a.seatOf(c)
-	if s == nil {
+	if !a.isMember(c) {
 		return
 	}
-	cid := s.clientID
+	cid := c.ClientID()
 	a.removeMember(c)
 	a.ledger.Forget(c)
 	a.bindings.leave(cid) // security
-	if e := a.aware[cid]; e != nil && e.owner == c && e.state != nil {
-		e.state = nil
-		e.clock++
-		a.markAware(cid)
+	if a.presence.Leave(c, cid) {
+		a.armAwareness()
 	}
 	if len(a.members) == 0 {
 		a.armIdle()
@@ -213,69 +215,34 @@ func (a *actor) onLeave(c member) {
 }
 
 func (a *actor) onAwareness(m awarenessMsg) {
-	s := a.seatOf(m.c)
-	if s == nil {
-		return
+	if a.isMember(m.c) && a.presence.Set(m.c, m.c.ClientID(), m.clock, m.state) {
+		a.armAwareness()
 	}
-	cid := s.clientID
-	e := a.aware[cid]
-	if len(m.state) == 0 {
-		if e == nil || e.owner != m.c || e.state == nil {
-			return
-		}
-		e.state = nil
-		e.clock = max(m.clock, e.clock+1)
-		a.markAware(cid)
-		return
-	}
-	if e == nil {
-		e = &awareEntry{}
-		a.aware[cid] = e
-	} else if e.owner == m.c && m.clock <= e.clock {
-		return // stale
-	}
-	e.owner, e.clock, e.state = m.c, m.clock, m.state
-	a.markAware(cid)
 }
 
-// markAware schedules client cid's awareness state for the next coalesced message.
-func (a *actor) markAware(cid uint64) {
-	a.awareDirty[cid] = struct{}{}
+// armAwareness arms the timer that sends the coalesced awareness changes (flushAwareness).
+func (a *actor) armAwareness() {
 	if a.awareTimer == nil {
 		a.awareTimer = time.NewTimer(a.s.cfg.AwarenessInterval)
 	}
 }
 
-// flushAwareness sends the awareness changes of the last interval, latest state per client, to
-// every member, in one message each: the same bytes for all, except that a member whose own client
-// changed gets a copy without its own entry.
+// flushAwareness sends the awareness changes of the last interval, latest state per client
+// (room.Presence), to every member, in one message each: the same bytes for all, except that a
+// member whose own client changed gets a copy without its own entry.
 func (a *actor) flushAwareness() {
-	if len(a.awareDirty) == 0 {
+	changes := a.presence.Flush()
+	if len(changes) == 0 || len(a.members) == 0 {
 		return
 	}
-	entries := make([]protocol.AwarenessEntry, 0, len(a.awareDirty))
-	for cid := range a.awareDirty {
-		e := a.aware[cid]
-		if e == nil {
-			continue
-		}
-		entries = append(entries, protocol.AwarenessEntry{ClientID: cid, Clock: e.clock, State: e.state})
-		if e.state == nil {
-			delete(a.aware, cid)
-		}
-	}
-	clear(a.awareDirty)
-	if len(entries) == 0 || len(a.members) == 0 {
-		return
-	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].ClientID < entries[j].ClientID })
+	entries := awarenessEntries(changes)
 	pos := make(map[uint64]int, len(entries))
 	for i, e := range entries {
 		pos[e.ClientID] = i
 	}
 	all := protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: entries})
 	for _, c := range a.members {
-		i, own := pos[a.seats[c].clientID]
+		i, own := pos[c.ClientID()]
 		if !own {
 			a.out(c, outFrame{data: all}, 0)
 			continue
@@ -291,26 +258,28 @@ func (a *actor) flushAwareness() {
 	a.s.metrics.awarenessOut.Inc()
 }
 
+// awarenessEntries returns the wire form of presence entries.
+func awarenessEntries(es []room.PresenceEntry) []protocol.AwarenessEntry {
+	out := make([]protocol.AwarenessEntry, len(es))
+	for i, e := range es {
+		out[i] = protocol.AwarenessEntry{ClientID: e.ClientID, Clock: e.Clock, State: e.State}
+	}
+	return out
+}
+
 // awarenessFor returns the awareness message a joiner gets: every current state but its own, or
 // nil when there is none.
 func (a *actor) awarenessFor(clientID uint64) []byte {
-	var entries []protocol.AwarenessEntry
-	for cid, e := range a.aware {
-		if cid != clientID && e.state != nil {
-			entries = append(entries, protocol.AwarenessEntry{ClientID: cid, Clock: e.clock, State: e.state})
-		}
-	}
-	if len(entries) == 0 {
+	current := a.presence.Current(clientID)
+	if len(current) == 0 {
 		return nil
 	}
-	sort.Slice(entries, func(i, j int) bool { return entries[i].ClientID < entries[j].ClientID })
-	return protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: entries})
+	return protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: awarenessEntries(current)})
 }
 
 func (a *actor) onBroadcast(m broadcastMsg) {
-	s := a.seatOf(m.c)
-	if s == nil {
+	if !a.isMember(m.c) {
 		return
 	}
-	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerBroadcast{ClientID: s.clientID, Payload: m.payload})}, m.c)
+	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerBroadcast{ClientID: m.c.ClientID(), Payload: m.payload})}, m.c)
 }

@@ -12,13 +12,13 @@ import (
 
 func (a *actor) onUpdate(m updateMsg) {
 	s := a.seatOf(m.c)
-	if s == nil || s.refused {
+	if s == nil || s.Refused {
 		return
 	}
-	s.received++
-	seq := s.received
+	s.Received++
+	seq := s.Received
 	refuse := func(err error) {
-		s.refused = true
+		s.Refused = true
 		a.s.refuseErr(err)
 		m.c.CloseWith(err)
 	}
@@ -26,7 +26,7 @@ func (a *actor) onUpdate(m updateMsg) {
 		refuse(errReadOnly)
 		return
 	}
-	if err := a.authorizeUpdate(m.c.Subject(), s.clientID, m.data); err != nil { // security: auth_bindings.go
+	if err := a.authorizeUpdate(m.c.Subject(), m.c.ClientID(), m.data); err != nil { // security: auth_bindings.go
 		refuse(err)
 		return
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/room"
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
 
@@ -66,28 +67,14 @@ type conn struct {
 	// pingAt is when the next ping is due (Unix nanoseconds); only the keepalive scanner reads
 	// and writes it after newConn.
 	pingAt int64
-	// received counts the update messages the joined document's actor has received from the
-	// connection (the sequence its acks count); only the actor's goroutine touches it.
-	received uint64
+	// seat is what the joined document's actor keeps about the connection (member.Seat); only
+	// the actor's goroutine touches it.
+	seat room.Seat
 	// slot is the connection's index in Server.conns, guarded by Server.mu; -1 when not there.
 	slot int32
-	// memberSlot is the connection's index in its actor's members, -1 when not there; only the
-	// actor's goroutine touches it.
-	memberSlot int32
 	// flags holds connReadOnly and connPresence (set by newConn and the reader; read by the actor
 	// and the keepalive scanner).
 	flags atomic.Uint32
-	// helloReadOnly: the hello asked for read-only, whatever a refreshed token allows. Only the
-	// reader touches it.
-	helloReadOnly bool
-	// refused is set by the actor (and only its goroutine touches it) once an update of the
-	// connection was refused: the connection is closing, and the updates it had already queued
-	// are dropped unread rather than each refused again (a refusal can cost a pass over the
-	// pending buffer).
-	refused bool
-	// direct: the socket is plain TCP where writeNow is available, so that frames can be written
-	// with its descriptor (rawConn) on the sender's goroutine. Set by newConn.
-	direct bool
 
 	mu          sync.Mutex
 	queue       []outFrame
@@ -97,6 +84,12 @@ type conn struct {
 	writing     bool        // a drain goroutine runs (or has run finish)
 	readerEnded bool        // the reader has ended (endRead)
 	held        bool        // the actor holds frames for this connection to flush (hold)
+	// helloReadOnly: the hello asked for read-only, whatever a refreshed token allows. Only the
+	// reader touches it (not guarded by mu: it sits here to pack the struct, TestConnSize).
+	helloReadOnly bool
+	// direct: the socket is plain TCP where writeNow is available, so that frames can be written
+	// with its descriptor (rawConn) on the sender's goroutine. Set by newConn (not guarded by mu).
+	direct bool
 	// done is the context's Done channel (connCtx), made when first asked for and closed when
 	// the connection starts closing.
 	done chan struct{}
@@ -156,13 +149,12 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 	id := s.connCount
 	s.mu.Unlock()
 	c := &conn{
-		s:          s,
-		nc:         nc,
-		id:         id,
-		docID:      docID,
-		subject:    who.Subject,
-		slot:       -1,
-		memberSlot: -1,
+		s:       s,
+		nc:      nc,
+		id:      id,
+		docID:   docID,
+		subject: who.Subject,
+		slot:    -1,
 	}
 	c.setFlag(connReadOnly, !who.Role.CanWrite())
 	c.direct = isDirect(nc)

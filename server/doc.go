@@ -23,8 +23,9 @@
 //
 // What the actor decides lives in server/internal/room, as values without goroutines, clocks or
 // I/O, tested as scenarios (events in, effects out): when an update is durable and what that
-// releases (room.Ledger: acks, frames held back from other subjects, HTTP answers), when held
-// frames are written (room.Linger), when to save and what a save's report means (room.Saver), and
+// releases (room.Ledger: acks, frames held back from other subjects, HTTP answers, and that the
+// document changed), which awareness states go out (room.Presence), when held frames are written
+// (room.Linger), when to save and what a save's report means (room.Saver), and
 // what the document's life needs next (room.Settle, room.Admit). The actor (actor.go: the loop,
 // its mailbox and its exit; actor_members.go: joins, leaves, awareness; actor_update.go:
 // updates and their relay; actor_http.go: the HTTP requests; actor_save.go: storage's reports,

@@ -1,9 +1,12 @@
 package server
 
+import "github.com/tandemhq/tandem/server/internal/room"
+
 // member is a connection as a document's actor knows it: the actor calls nothing else of a
-// connection, and reads none of its fields. The transport implements it (*conn); a connection
-// joins one document, and the actor keeps what it knows of each member (its slot, the updates
-// it counted, whether one was refused) in a seat of its own.
+// connection, and reads none of its fields. The transport implements it (*conn). A connection
+// joins one document, and keeps for that document's actor a room.Seat (its slot among the
+// members, the updates counted, whether one was refused), so that an idle member costs the actor
+// nothing but its slot.
 //
 // Every method is safe to call from the actor's goroutine while the connection's reader and
 // writer run; none blocks.
@@ -29,6 +32,9 @@ type member interface {
 	// ReadOnly reports whether the connection may send no updates now (its token's role or its
 	// hello; a refreshed token may change it).
 	ReadOnly() bool
+	// Seat returns the record the document's actor keeps in the connection; only the actor's
+	// goroutine touches it.
+	Seat() *room.Seat
 }
 
 var _ member = (*conn)(nil)
@@ -41,14 +47,4 @@ func (c *conn) CloseWith(err error)  { c.closeWith(err) }
 func (c *conn) ClientID() uint64     { return c.clientID }
 func (c *conn) Subject() string      { return c.subject }
 func (c *conn) ReadOnly() bool       { return c.isReadOnly() }
-
-// seat is what a document's actor keeps about one of its members.
-type seat struct {
-	slot     int    // the member's index in actor.members
-	clientID uint64 // member.ClientID
-	received uint64 // the update messages received from the member (the sequence its acks count)
-	// refused: an update of the member was refused; it is closing, and the updates it had already
-	// queued are dropped unread rather than each refused again (a refusal can cost a pass over
-	// the pending buffer).
-	refused bool
-}
+func (c *conn) Seat() *room.Seat     { return &c.seat }

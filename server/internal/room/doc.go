@@ -1,6 +1,7 @@
 // Package room holds what a document's actor decides, as values without goroutines, clocks or
 // I/O: when an update is durable (Durability), what waits for that and what it releases once it
-// is (Ledger: acknowledgements, frames held back from other subjects, HTTP answers), when held
+// is (Ledger: acknowledgements, frames held back from other subjects, HTTP answers, that the
+// document changed), which awareness states go out at the next interval (Presence), when held
 // frames are written (Linger), when the document saves a snapshot and what a save's report
 // changes (Saver), and what the document's life needs next: serve, save, delete or exit
 // (Settle, Admit).
