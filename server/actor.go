@@ -463,6 +463,9 @@ func (a *actor) settle() bool {
 // closes what is still connected, and answers whatever is still in the inbox with errRetry.
 func (a *actor) exit() {
 	a.s.docs.remove(a)
+	if f, ok := a.s.store.(docForgetter); ok {
+		f.Forget(a.id)
+	}
 	defer a.releasePending()
 	if a.flushTimer != nil {
 		a.flushTimer.Stop()

@@ -54,6 +54,21 @@ func newContractStore(set backend.Set) *contractStore {
 
 var _ docStore = (*contractStore)(nil)
 
+// docForgetter is a store that keeps something in memory per document: the document's actor
+// calls Forget when it exits, so that what is kept is bounded by the documents open.
+type docForgetter interface{ Forget(docID string) }
+
+var _ docForgetter = (*contractStore)(nil)
+
+// Forget drops the store's record of docID (its epoch, its last metadata write), whose actor has
+// exited. A write still in flight keeps its own reference; a new actor loads the document again,
+// which reads its epoch afresh.
+func (cs *contractStore) Forget(docID string) {
+	cs.mu.Lock()
+	delete(cs.open, docID)
+	cs.mu.Unlock()
+}
+
 // doc returns the store's record of docID.
 func (cs *contractStore) doc(docID string) *contractDoc {
 	cs.mu.Lock()

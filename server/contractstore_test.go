@@ -136,6 +136,13 @@ func TestContractStorage(t *testing.T) {
 			}
 			waitFor(t, 10*time.Second, "a compaction", func() bool { return ts.metrics.saves.Value() > 0 })
 			stop()
+			cs := ts.store.(*contractStore)
+			cs.mu.Lock()
+			kept := len(cs.open)
+			cs.mu.Unlock()
+			if kept != 0 {
+				t.Errorf("the store keeps %d documents after every actor exited; want 0", kept)
+			}
 
 			ts2, _ := startContractServer(t, set, compact)
 			if got := ts2.serverText(t, doc, "body"); got != "hello world" {
