@@ -6,7 +6,8 @@
 // server owns the routes (chi), the WebSocket connections (gorilla/websocket's handshake, then
 // frames of its own: server/internal/wsframe), the document actors and their registry, the limits
 // and the metrics. It imports crdt (to apply and encode updates), protocol (frames and close
-// codes), storage (the bbolt file) and client-js (the embedded editor, served at /). Nothing imports it but cmd/tandem. docs/server.md is the operator's manual;
+// codes), storage (the bbolt file; or, with Config.Storage, any backend of the storage contract
+// in storage/backend, through contractstore.go) and client-js (the embedded editor, served at /). Nothing imports it but cmd/tandem. docs/server.md is the operator's manual;
 // docs/protocol.md the wire protocol it speaks.
 //
 // # Following one update
