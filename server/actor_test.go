@@ -275,44 +275,6 @@ func TestActorLoadFailurePoisons(t *testing.T) {
 	})
 }
 
-func TestDurability(t *testing.T) {
-	type step struct {
-		op   string // issue, ok, fail, cover
-		i    uint64
-		want uint64 // durable() after the step
-	}
-	for _, tc := range []struct {
-		name  string
-		steps []step
-	}{
-		{"in order", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"ok", 1, 1}, {"ok", 2, 2}}},
-		{"failure holds the prefix", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"issue", 0, 0}, {"ok", 1, 1}, {"fail", 2, 1}, {"ok", 3, 1}}},
-		{"snapshot heals a failure", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"fail", 1, 0}, {"cover", 2, 2}, {"ok", 2, 2}}},
-		{"snapshot covers in-flight appends", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"cover", 2, 2}, {"ok", 1, 2}}},
-		{"two failures, one covered", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"issue", 0, 0}, {"issue", 0, 0}, {"fail", 1, 0}, {"ok", 2, 0}, {"fail", 3, 0}, {"ok", 4, 0}, {"cover", 2, 2}, {"cover", 4, 4}}},
-		{"late failure report sorted", []step{{"issue", 0, 0}, {"issue", 0, 0}, {"issue", 0, 0}, {"fail", 3, 0}, {"fail", 1, 0}, {"ok", 2, 0}, {"cover", 1, 2}}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			var d durability
-			for k, s := range tc.steps {
-				switch s.op {
-				case "issue":
-					d.issue()
-				case "ok":
-					d.report(s.i, true)
-				case "fail":
-					d.report(s.i, false)
-				case "cover":
-					d.cover(s.i)
-				}
-				if got := d.durable(); got != s.want {
-					t.Fatalf("after step %d (%s %d): durable() = %d; want %d", k, s.op, s.i, got, s.want)
-				}
-			}
-		})
-	}
-}
-
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -358,4 +320,107 @@ func containsWord(s, w string) bool {
 
 func helloFor(cid uint64) *protocol.Hello {
 	return &protocol.Hello{Version: protocol.Version, ClientID: cid}
+}
+
+// TestActorDeleteWaitsForAppend: a deletion that arrives while an append is in flight waits for
+// its report before it touches storage (room.Settle), so that the append cannot land after the
+// deletion; then the document is gone and the deletion answered.
+func TestActorDeleteWaitsForAppend(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		gate := newGateStore(st)
+		s := newActorTestServer(t, Config{}, gate)
+		c, a := fakeConn(t, s, "del", 31)
+		queued(t, c) // the sync answer
+		d, _ := crdt.NewDoc(31, crdt.Config{})
+		_ = d.Text("body").Insert(0, "x")
+		if err := a.post(t.Context(), updateMsg{c: c, data: d.TakeUpdate(), at: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		<-gate.holdCh // the append is stored, its report held
+		reply := make(chan error, 1)
+		if err := a.post(t.Context(), deleteMsg{reply: reply}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		select {
+		case err := <-reply:
+			t.Fatalf("the deletion answered %v while an append was in flight", err)
+		default:
+		}
+		st.mu.Lock()
+		_, stored := st.docs["del"]
+		st.mu.Unlock()
+		if !stored {
+			t.Fatal("the document was deleted from storage while an append was in flight")
+		}
+		gate.release()
+		if err := <-reply; err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		synctest.Wait()
+		st.mu.Lock()
+		_, stored = st.docs["del"]
+		st.mu.Unlock()
+		if stored {
+			t.Fatal("the document is still in storage after its deletion was answered")
+		}
+		if s.docs.open() != 0 {
+			t.Fatal("the deleted document's actor is still open")
+		}
+	})
+}
+
+// TestActorJoinDuringUnloadSave: a join that arrives while an idle document saves before it
+// unloads brings it back (room.Admit): the joiner is served by the same actor, which stays open.
+func TestActorJoinDuringUnloadSave(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newMemStore()
+		hold := &holdCompactStore{docStore: st, held: make(chan func(), 1)}
+		s := newActorTestServer(t, Config{IdleUnloadAfter: time.Second}, hold)
+		c, a := fakeConn(t, s, "rejoin", 41)
+		queued(t, c)
+		d, _ := crdt.NewDoc(41, crdt.Config{})
+		_ = d.Text("body").Insert(0, "x")
+		if err := a.post(t.Context(), updateMsg{c: c, data: d.TakeUpdate(), at: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+		a.leave(c)
+		time.Sleep(2 * time.Second) // past the idle grace: the actor unloads, saving first
+		done := <-hold.held         // the save is in flight
+		c2, a2 := fakeConn(t, s, "rejoin", 42)
+		if a2 != a {
+			t.Fatal("the join during the unload's save started another actor")
+		}
+		done()
+		synctest.Wait()
+		if s.docs.open() != 1 {
+			t.Fatalf("open documents = %d after the join; want 1", s.docs.open())
+		}
+		msgs := queued(t, c2)
+		if len(msgs) == 0 {
+			t.Fatal("the joiner got no sync answer")
+		}
+		if _, ok := msgs[0].(*protocol.Sync); !ok {
+			t.Fatalf("the joiner got %T first; want *protocol.Sync", msgs[0])
+		}
+		a2.leave(c2)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := s.docs.stopAll(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// holdCompactStore holds each compaction's report until the test calls the function it sends.
+type holdCompactStore struct {
+	docStore
+	held chan func()
+}
+
+func (h *holdCompactStore) CompactAsync(id string, snap []byte, upto uint64, done func(error)) {
+	h.docStore.CompactAsync(id, snap, upto, func(err error) {
+		h.held <- func() { done(err) }
+	})
 }

@@ -6,15 +6,25 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/tandemhq/tandem/storage/backend"
 )
 
 // Config configures a Server. It is a plain value: the zero value of every field except DataPath
-// selects a documented default, and New checks the rest (validate names the first bad field).
+// (or Storage) selects a documented default, and New checks the rest (validate names the first
+// bad field).
 type Config struct {
-	// DataPath is the bbolt file that holds every document. Required; created if missing. Only one
-	// process may open it at a time: a second one fails New with an error wrapping
-	// storage.ErrLocked after StorageLockTimeout.
+	// DataPath is the bbolt file that holds every document. Required unless Storage is set;
+	// created if missing. Only one process may open it at a time: a second one fails New with an
+	// error wrapping storage.ErrLocked after StorageLockTimeout.
 	DataPath string
+
+	// Storage, when its three stores are set, holds the documents instead of the file at DataPath:
+	// any backend of the storage contract (storage/backend: a Log, Snapshots, Meta with
+	// compare-and-set), such as storage.Store.Contract or storage/jetstream. The server does not
+	// close it; its owner does, after Shutdown. The zero value means the bbolt file at DataPath,
+	// with its own document layout (the two layouts do not see each other's documents).
+	Storage backend.Set
 
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
@@ -237,8 +247,13 @@ func (c Config) validate() error {
 	bad := func(field string, format string, args ...any) error {
 		return fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
 	}
-	if c.DataPath == "" {
-		return bad("DataPath", "is empty")
+	switch set := c.Storage; {
+	case set.Log == nil && set.Snapshots == nil && set.Meta == nil:
+		if c.DataPath == "" {
+			return bad("DataPath", "is empty")
+		}
+	case set.Log == nil || set.Snapshots == nil || set.Meta == nil:
+		return bad("Storage", "lacks a store: set Log, Snapshots and Meta, or none")
 	}
 	for _, o := range c.AllowedOrigins {
 		if o == "*" {

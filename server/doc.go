@@ -9,7 +9,8 @@
 // keepalive, slow consumers, the close handshake) is server/internal/transport's, which the
 // sessions reach only through its transport.Conn methods; its package documentation draws a
 // connection's life. It imports crdt (to apply and encode updates), protocol (frames and close
-// codes), storage (the bbolt file) and client-js (the embedded editor, served at /). Nothing imports it but cmd/tandem. docs/server.md is the operator's manual;
+// codes), storage (the bbolt file; or, with Config.Storage, any backend of the storage contract
+// in storage/backend, through contractstore.go) and client-js (the embedded editor, served at /). Nothing imports it but cmd/tandem. docs/server.md is the operator's manual;
 // docs/protocol.md the wire protocol it speaks.
 //
 // # Following one update
@@ -22,6 +23,20 @@
 // connection (with a token secret, for connections of other subjects only once durable: see
 // actor.relay). When storage reports the append durable (a callback that posts to the actor's
 // mailbox), the actor sends the author an ack: acknowledgements never run ahead of durability.
+//
+// # The actor and its decisions
+//
+// What the actor decides lives in server/internal/room, as values without goroutines, clocks or
+// I/O, tested as scenarios (events in, effects out): when an update is durable and what that
+// releases (room.Ledger: acks, frames held back from other subjects, HTTP answers, and that the
+// document changed), which awareness states go out (room.Presence), when held frames are written
+// (room.Linger), when to save and what a save's report means (room.Saver), and
+// what the document's life needs next (room.Settle, room.Admit). The actor (actor.go: the loop,
+// its mailbox and its exit; actor_members.go: joins, leaves, awareness; actor_update.go:
+// updates and their relay; actor_http.go: the HTTP requests; actor_save.go: storage's reports,
+// saves and idling; actor_load.go: the load) feeds them what happens and carries out what they
+// return. It knows a connection through the few methods it calls (send, hold, flush, closeWith,
+// Closing, and the session's client ID, subject and role).
 //
 // # Concurrency
 //
@@ -72,7 +87,7 @@
 // # Invariants
 //
 //   - An update is acknowledged only after it is durable: its append is reported, or a snapshot
-//     encoded after it was applied is stored (see durability). Acks are cumulative and count
+//     encoded after it was applied is stored (see room.Durability). Acks are cumulative and count
 //     update messages per connection, as docs/protocol.md says.
 //   - Nothing a crash could lose is shown to someone who could not send it back (DESIGN.md,
 //     "Identity and crashes"; actor.relay): the server's own units (HTTP edits) leave the process

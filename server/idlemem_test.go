@@ -248,7 +248,7 @@ func waitIdle(t *testing.T, ts *testServer, n, docs int) {
 		waitFor(t, time.Minute, id+" settled", func() bool {
 			settled := false
 			ts.inActor(t, id, func(a *actor) {
-				settled = len(a.members) == want && len(a.aware) == want && len(a.awareDirty) == 0 && a.awareTimer == nil
+				settled = len(a.members) == want && a.presence.Len() == want && a.presence.Pending() == 0 && a.awareTimer == nil
 			})
 			return settled
 		})

@@ -50,13 +50,17 @@ type Server struct {
 	shutdownErr  error
 }
 
-// New opens the storage file named by cfg.DataPath and returns a server ready to serve. It fails if
-// cfg is invalid (ErrInvalidConfig names the field) or the file cannot be opened (a file held by
-// another process gives an error wrapping storage.ErrLocked after cfg.StorageLockTimeout).
+// New opens the storage file named by cfg.DataPath (or uses cfg.Storage) and returns a server
+// ready to serve. It fails if cfg is invalid (ErrInvalidConfig names the field) or the file cannot
+// be opened (a file held by another process gives an error wrapping storage.ErrLocked after
+// cfg.StorageLockTimeout).
 func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Storage.Log != nil {
+		return newServer(cfg, newContractStore(cfg.Storage))
 	}
 	st, err := storage.Open(cfg.DataPath, storage.Options{
 		LockTimeout:   cfg.StorageLockTimeout,

@@ -10,6 +10,7 @@ import (
 	"unsafe"
 
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/room"
 	"github.com/tandemhq/tandem/server/internal/transport"
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
@@ -39,23 +40,15 @@ type conn struct {
 	joined *actor   // the actor the hello joined; only the reader touches it
 	rate   connRate // security: message rate limits (limits.go); only the reader touches it
 
-	// received counts the update messages the joined document's actor has received from the
-	// connection (the sequence its acks count); only the actor's goroutine touches it.
-	received uint64
-	// memberSlot is the connection's index in its actor's members, -1 when not there; only the
-	// actor's goroutine touches it.
-	memberSlot int32
+	// seat is what the joined document's actor keeps about the connection (member.Seat); only
+	// the actor's goroutine touches it.
+	seat room.Seat
 	// flags holds connReadOnly (set by newConn, the reader and token refreshes; read by the
 	// actor).
 	flags atomic.Uint32
 	// helloReadOnly: the hello asked for read-only, whatever a refreshed token allows. Only the
 	// reader touches it.
 	helloReadOnly bool
-	// refused is set by the actor (and only its goroutine touches it) once an update of the
-	// connection was refused: the connection is closing, and the updates it had already queued
-	// are dropped unread rather than each refused again (a refusal can cost a pass over the
-	// pending buffer).
-	refused bool
 }
 
 // outFrame is one binary message for a connection. The bytes may be shared with other
@@ -73,7 +66,7 @@ func newConn(s *Server, nc net.Conn, docID string, who principal) *conn {
 // newSession returns a session of who on document docID over nc, whose handshake negotiated
 // permessage-deflate or not; the transport takes nc (transport.Hub.Init).
 func (s *Server) newSession(nc net.Conn, deflate bool, docID string, who principal) *conn {
-	c := &conn{docID: docID, subject: who.Subject, memberSlot: -1}
+	c := &conn{docID: docID, subject: who.Subject}
 	s.hub.Init(&c.t, nc, deflate)
 	c.setFlag(connReadOnly, !who.Role.CanWrite())
 	return c

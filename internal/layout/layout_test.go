@@ -1,6 +1,7 @@
 // Package layout holds the test that keeps the project's dependency direction: crdt, protocol and
 // storage know nothing of the server, and nothing but cmd imports the server. Storage backends
-// know only the storage contract (storage/backend), and only the JetStream backend and its test
+// know only the storage contract (storage/backend), a document's decisions (server/internal/room)
+// know only the standard library, and only the JetStream backend and its test
 // harness reach NATS: the client for the backend, the server for the harness alone. The load
 // generator (cmd/tandem-bench) is a client of the server over the wire and never links it. The
 // server's WebSocket transport (server/internal/transport) knows the wire's frames and close codes
@@ -40,6 +41,8 @@ var thirdPartyAllowed = map[string][]string{
 	"storage/storagetest": {},
 	// The handshake only; the frames after it are wsframe's.
 	"server/internal/transport": {"github.com/gorilla/websocket"},
+	// The document's decisions are values: the standard library only.
+	"server/internal/room": {},
 	// The NATS client and what it brings; never the NATS server.
 	"storage/jetstream": {"github.com/nats-io/nats.go", "github.com/nats-io/nkeys", "github.com/nats-io/nuid",
 		"github.com/klauspost/compress", "golang.org/x/crypto", "golang.org/x/sys"},
@@ -58,6 +61,9 @@ var oursAllowed = map[string][]string{
 	"storage/jetstream":          {"storage/backend"},
 	"storage/jetstream/natstest": {},
 	"server/internal/transport":  {"protocol", "server/internal/wsframe"},
+	// What a document's actor decides knows nothing of the CRDT, the wire, sockets or storage:
+	// the actor feeds it events and carries out its effects.
+	"server/internal/room": {},
 }
 
 type pkg struct {
@@ -106,7 +112,7 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"crdt", "protocol", "storage", "storage/backend", "storage/jetstream", "server", "server/internal/transport", "cmd/tandem", "cmd/tandem-bench"} {
+	for _, want := range []string{"crdt", "protocol", "storage", "storage/backend", "storage/jetstream", "server", "server/internal/transport", "server/internal/room", "cmd/tandem", "cmd/tandem-bench"} {
 		if !seen[want] {
 			t.Logf("package %s not found (not written yet?)", want)
 		}

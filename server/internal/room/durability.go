@@ -1,11 +1,11 @@
-package server
+package room
 
 import "slices"
 
-// durability tracks which of a document's updates are durable, so that the actor acknowledges an
+// Durability tracks which of a document's updates are durable, so that the actor acknowledges an
 // update only once it is.
 //
-// Every update the actor hands to storage gets an index, 1, 2, 3... in the order of Append.
+// Every update the actor hands to storage gets an index, 1, 2, 3... in the order of the appends.
 // Storage reports each append as durable or failed, in that order. An update is durable when its
 // append is, or when a snapshot that was encoded after it was applied has been saved (the snapshot
 // holds the whole document). Durability is a prefix: an update whose append succeeded while an
@@ -14,7 +14,7 @@ import "slices"
 //
 // A failed append leaves the document in memory ahead of its log; the actor then writes a snapshot
 // (with retries), which heals the gap. The zero value is ready: nothing issued, nothing durable.
-type durability struct {
+type Durability struct {
 	issued  uint64              // index of the last append handed to storage
 	done    uint64              // every index <= done has been reported
 	early   map[uint64]struct{} // reported indexes above done (reports out of order)
@@ -22,15 +22,18 @@ type durability struct {
 	failed  []uint64            // failed indexes above covered, ascending
 }
 
-// issue returns the index of a new append.
-func (d *durability) issue() uint64 {
+// Issue returns the index of a new append.
+func (d *Durability) Issue() uint64 {
 	d.issued++
 	return d.issued
 }
 
-// report records storage's report for append i. Storage reports a document's appends in order;
+// Issued returns the index of the last append handed to storage (0 before the first).
+func (d *Durability) Issued() uint64 { return d.issued }
+
+// Report records storage's report for append i. Storage reports a document's appends in order;
 // reports out of order are handled too.
-func (d *durability) report(i uint64, ok bool) {
+func (d *Durability) Report(i uint64, ok bool) {
 	switch {
 	case i == d.done+1:
 		d.done++
@@ -56,8 +59,8 @@ func (d *durability) report(i uint64, ok bool) {
 	}
 }
 
-// cover records that a snapshot holding every update up to index i is durable.
-func (d *durability) cover(i uint64) {
+// Cover records that a snapshot holding every update up to index i is durable.
+func (d *Durability) Cover(i uint64) {
 	if i <= d.covered {
 		return
 	}
@@ -69,8 +72,8 @@ func (d *durability) cover(i uint64) {
 	d.failed = d.failed[n:]
 }
 
-// durable returns the largest index such that every update up to it is durable.
-func (d *durability) durable() uint64 {
+// Durable returns the largest index such that every update up to it is durable.
+func (d *Durability) Durable() uint64 {
 	hi := max(d.done, d.covered)
 	if len(d.failed) > 0 {
 		hi = min(hi, d.failed[0]-1)
@@ -78,9 +81,9 @@ func (d *durability) durable() uint64 {
 	return hi
 }
 
-// inFlight reports whether some append has not been reported yet.
-func (d *durability) inFlight() bool { return d.done < d.issued }
+// InFlight reports whether some append has not been reported yet.
+func (d *Durability) InFlight() bool { return d.done < d.issued }
 
-// gap reports whether a failed append is not yet covered by a snapshot: the log lacks an update
+// Gap reports whether a failed append is not yet covered by a snapshot: the log lacks an update
 // that the document holds.
-func (d *durability) gap() bool { return len(d.failed) > 0 }
+func (d *Durability) Gap() bool { return len(d.failed) > 0 }

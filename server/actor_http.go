@@ -1,0 +1,173 @@
+package server
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/protocol"
+)
+
+func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
+	if err := a.available(); err != nil {
+		m.reply <- writeResult{err: err}
+		return
+	}
+	a.touchIdle()
+	if !m.who.Role.CanWrite() {
+		a.s.refuseErr(errReadOnly)
+		m.reply <- writeResult{err: errReadOnly}
+		return
+	}
+	if m.ifAbsent && a.seeded(m.reply) {
+		return
+	}
+	if err := a.authorizeUpdate(m.who.Subject, 0, m.data); err != nil { // security: auth_bindings.go
+		a.s.refuseErr(err)
+		m.reply <- writeResult{err: err}
+		return
+	}
+	index, err := a.applyAndStore(m.data, time.Now(), nil)
+	if err != nil {
+		a.s.refuseErr(err)
+		m.reply <- writeResult{err: err}
+		return
+	}
+	a.s.metrics.httpEdits.Inc()
+	a.wait(index, m.reply)
+}
+
+func (a *actor) onHTTPEdit(m httpEditMsg) {
+	if err := a.available(); err != nil {
+		m.reply <- writeResult{err: err}
+		return
+	}
+	a.touchIdle()
+	if !m.who.Role.CanWrite() {
+		a.s.refuseErr(errReadOnly)
+		m.reply <- writeResult{err: errReadOnly}
+		return
+	}
+	if !a.selfSaved {
+		// The first edit under the server's client ID stores the ID first, so that it stays the
+		// same after a restart; the edits wait for that write.
+		a.selfQueue = append(a.selfQueue, m)
+		if !a.selfBusy {
+			a.selfBusy = true
+			b := binary.BigEndian.AppendUint64(nil, a.self)
+			a.s.store.PutDocMetaAsync(a.id, metaSelfClient, b, func(err error) {
+				a.postEvent(event{kind: evSelfID, err: err})
+			})
+		}
+		return
+	}
+	a.applyEdits(m)
+}
+
+// applyEdits applies an HTTP edit request under the server's client ID, stores and broadcasts the
+// resulting update, and answers once it is durable.
+func (a *actor) applyEdits(m httpEditMsg) {
+	if m.ifAbsent && a.seeded(m.reply) {
+		return
+	}
+	if err := m.req.check(a.doc); err != nil {
+		m.reply <- writeResult{err: err}
+		return
+	}
+	if a.saver.DocBytes()+int64(m.req.size()) > a.s.cfg.MaxDocumentBytes {
+		a.s.refuse(reasonDocTooLarge)
+		m.reply <- writeResult{err: protocol.Errorf(protocol.CloseDocumentTooLarge, "the document would exceed %d bytes", a.s.cfg.MaxDocumentBytes)}
+		return
+	}
+	err := m.req.apply(a.doc)
+	upd := a.doc.TakeUpdate()
+	if upd != nil {
+		a.version++
+		a.s.metrics.updatesApplied.Inc()
+		a.s.metrics.httpEdits.Inc()
+		index := a.appendUpdate(upd)
+		a.selfInFlight = index
+		a.relay(outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: upd}), born: time.Now()}, index, nil, true)
+		if err != nil {
+			// Checked edits do not fail; if one did, what was applied is stored and sent anyway.
+			a.log.Error("edit failed after its check", "err", err)
+			m.reply <- writeResult{err: fmt.Errorf("server: edit %q: %w", a.id, err)}
+			return
+		}
+		a.wait(index, m.reply)
+		return
+	}
+	if err != nil {
+		m.reply <- writeResult{err: fmt.Errorf("server: edit %q: %w", a.id, err)}
+		return
+	}
+	a.wait(a.ledger.Issued(), m.reply)
+}
+
+// seeded answers a seed (PUT /v1/docs/{id}) with existed, and reports true, if the document has
+// content: its state vector is not empty, because an update was applied (stored or on its way),
+// by any client or an earlier seed. The actor takes writes one at a time, so of two seeds racing
+// for an empty document exactly one finds it empty.
+func (a *actor) seeded(reply chan writeResult) bool {
+	sv := a.stateVector()
+	if len(sv) == 0 {
+		return false
+	}
+	reply <- writeResult{sv: crdt.EncodeStateVector(sv), existed: true}
+	return true
+}
+
+func (a *actor) onRead(m readMsg) {
+	if err := a.available(); err != nil {
+		m.reply <- readResult{err: err}
+		return
+	}
+	a.touchIdle()
+	if !a.exists && len(a.members) == 0 {
+		m.reply <- readResult{err: errNotFound}
+		return
+	}
+	var r readResult
+	if m.update {
+		r = readResult{update: a.doc.EncodeUpdate(m.since)}
+	} else {
+		r = readResult{summary: a.summary()}
+	}
+	// What is read is shown only once durable where that matters (relay).
+	if a.ledger.WaitRead(a.visibleNeed(), waitReply{read: m.reply, result: r}) {
+		m.reply <- r
+	}
+}
+
+func (a *actor) onDelete(m deleteMsg) {
+	switch {
+	case a.mode == modeStop:
+		m.reply <- errGoingAway
+		return
+	case a.mode == modeDelete:
+		m.reply <- errNotFound
+		return
+	case !a.exists && a.loadErr == nil:
+		m.reply <- errNotFound
+		return
+	}
+	a.mode = modeDelete
+	a.deleteReply = m.reply
+	a.stopIdle()
+	for _, c := range a.members {
+		c.CloseWith(errDeleted)
+	}
+	a.log.Info("deleting document", "members", len(a.members))
+}
+
+func (a *actor) onStop() {
+	if a.mode == modeDelete {
+		return // finishes the deletion, then exits
+	}
+	a.mode = modeStop
+	a.stopIdle()
+	for _, c := range a.members {
+		c.CloseWith(errGoingAway)
+	}
+}

@@ -1,0 +1,105 @@
+package server
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/storage"
+)
+
+// load reads the document from storage: the snapshot, then the log. Any failure poisons the actor:
+// it refuses every join and request rather than serve an empty or partial document that a later
+// save would write over the real one.
+func (a *actor) load() {
+	start := time.Now()
+	st, exists, err := a.s.store.Load(a.id)
+	if err != nil {
+		a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
+		return
+	}
+	self, saved := uint64(0), false
+	if b, ok := st.DocMeta[metaSelfClient]; ok && len(b) == 8 {
+		if id := binary.BigEndian.Uint64(b); id >= 1 && id <= crdt.MaxClientID {
+			self, saved = id, true
+		}
+	}
+	if !saved {
+		if self, err = randomClientID(); err != nil {
+			a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
+			return
+		}
+	}
+	// security: the client IDs bound to subjects (auth_bindings.go).
+	bindings, err := loadClientBindings(st.DocMeta, a.s.runsOpen())
+	if err != nil {
+		a.poison(fmt.Errorf("server: load %q: client bindings: %w", a.id, err))
+		return
+	}
+	doc, err := a.build(self, st.Snapshot, st.Log)
+	if err != nil {
+		a.poison(err)
+		return
+	}
+	if !saved && doc.StateVector()[self] > 0 {
+		// A random ID that some client already used: draw again rather than share it.
+		if self, err = randomClientID(); err != nil {
+			a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
+			return
+		}
+		if doc, err = a.build(self, st.Snapshot, st.Log); err != nil {
+			a.poison(err)
+			return
+		}
+	}
+	a.doc = doc
+	a.accountPending() // a stored document may hold pending units: they count, unbounded at load
+	a.self, a.selfSaved = self, saved
+	a.bindings = bindings
+	a.bindings.bindServer(self) // security
+	a.exists = exists
+	a.changes.existed = exists // hooks: a document not in storage is reported created (observe.go)
+	a.updated = st.Meta.Updated
+	a.saver.Loaded(len(st.Log), st.Meta.LogBytes, st.Meta.LastSeq, st.Meta.SnapshotBytes)
+	a.log.Debug("loaded", "exists", exists, "snapshot_bytes", len(st.Snapshot), "log_entries", len(st.Log), "took", time.Since(start))
+}
+
+// build makes the document that edits under client ID self from its stored snapshot and log.
+func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.Doc, error) {
+	doc, err := crdt.NewDoc(self, crdt.Config{MaxPendingBytes: a.s.cfg.MaxPendingBytes})
+	if err != nil {
+		return nil, fmt.Errorf("server: load %q: %w", a.id, err)
+	}
+	if len(snap) > 0 {
+		if _, err := doc.Apply(snap); err != nil {
+			return nil, fmt.Errorf("server: load %q: snapshot: %w", a.id, err)
+		}
+	}
+	for _, e := range log {
+		if _, err := doc.Apply(e.Data); err != nil {
+			return nil, fmt.Errorf("server: load %q: log entry %d: %w", a.id, e.Seq, err)
+		}
+	}
+	return doc, nil
+}
+
+func (a *actor) poison(err error) {
+	a.loadErr = err
+	a.s.metrics.loadFailures.Inc()
+	a.log.Error("document failed to load: refusing it", "err", err)
+}
+
+// randomClientID draws a client ID in [1, 2^53) from crypto/rand.
+func randomClientID() (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return 0, fmt.Errorf("server: random client id: %w", err)
+		}
+		if id := binary.BigEndian.Uint64(b[:]) & crdt.MaxClientID; id != 0 {
+			return id, nil
+		}
+	}
+}

@@ -1,0 +1,305 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/tandemhq/tandem/storage"
+	"github.com/tandemhq/tandem/storage/backend"
+)
+
+// contractStore is the server's store (docStore) over the storage contract (storage/backend):
+// any backend's Log, Snapshots and Meta, composed by backend.Docs. Config.Storage selects it; the
+// default remains the bbolt file's own document store.
+//
+// The contract's calls are synchronous; the actor's are asynchronous. Each write runs on a
+// goroutine of its own and reports through the actor's callback, so that the writes of many
+// documents, and many writes of one, are in flight together (the bbolt backend folds concurrent
+// writes into one group commit). One order is kept per document, the one the actor relies on
+// (clientBindings.persist): an append waits for every metadata write handed over before it, so
+// that it is never durable before a binding it depends on.
+//
+// The actor's metadata keys (the server's client ID, the client bindings) are stored in Meta as
+// "dmeta.<document key>.<epoch>.<base64url name>", so that they end with the document's epoch;
+// a deletion drops them. Appends may commit in another order than they were handed over; the log
+// holds CRDT updates, which commute, and durability tolerates reports out of order.
+type contractStore struct {
+	docs *backend.Docs
+	meta backend.Meta
+	ctx  context.Context // ends when the store closes; the writes' context
+	stop context.CancelFunc
+	wg   sync.WaitGroup // the write goroutines, waited by Close
+
+	mu   sync.Mutex
+	open map[string]*contractDoc
+}
+
+// contractDoc is what the store knows of one document: its epoch once opened, and the metadata
+// writes that later appends wait for.
+type contractDoc struct {
+	mu      sync.Mutex // held while the epoch is found or created
+	epoch   uint64     // 0 until known
+	barrier chan struct{}
+}
+
+func newContractStore(set backend.Set) *contractStore {
+	ctx, stop := context.WithCancel(context.Background())
+	return &contractStore{docs: backend.NewDocs(set, nil), meta: set.Meta, ctx: ctx, stop: stop, open: make(map[string]*contractDoc)}
+}
+
+var _ docStore = (*contractStore)(nil)
+
+// docForgetter is a store that keeps something in memory per document: the document's actor
+// calls Forget when it exits, so that what is kept is bounded by the documents open.
+type docForgetter interface{ Forget(docID string) }
+
+var _ docForgetter = (*contractStore)(nil)
+
+// Forget drops the store's record of docID (its epoch, its last metadata write), whose actor has
+// exited. A write still in flight keeps its own reference; a new actor loads the document again,
+// which reads its epoch afresh.
+func (cs *contractStore) Forget(docID string) {
+	cs.mu.Lock()
+	delete(cs.open, docID)
+	cs.mu.Unlock()
+}
+
+// doc returns the store's record of docID.
+func (cs *contractStore) doc(docID string) *contractDoc {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	d := cs.open[docID]
+	if d == nil {
+		d = &contractDoc{}
+		cs.open[docID] = d
+	}
+	return d
+}
+
+// epoch returns docID's current epoch, creating the document if it does not exist.
+func (cs *contractStore) epoch(docID string) (uint64, error) {
+	d := cs.doc(docID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.epoch != 0 {
+		return d.epoch, nil
+	}
+	m, err := cs.docs.Open(cs.ctx, docID)
+	if err != nil {
+		return 0, err
+	}
+	d.epoch = m.Epoch
+	return d.epoch, nil
+}
+
+func metaPrefix(docID string, epoch uint64) string {
+	return "dmeta." + backend.Key(docID) + "." + strconv.FormatUint(epoch, 10) + "."
+}
+
+// Load reads the document's snapshot, its log after it and its metadata keys.
+func (cs *contractStore) Load(docID string) (storage.DocState, bool, error) {
+	st, err := cs.docs.Load(cs.ctx, docID)
+	if errors.Is(err, backend.ErrNotFound) {
+		return storage.DocState{}, false, nil
+	}
+	if err != nil {
+		return storage.DocState{}, false, fmt.Errorf("server: load %q: %w", docID, err)
+	}
+	d := cs.doc(docID)
+	d.mu.Lock()
+	d.epoch = st.Meta.Epoch
+	d.mu.Unlock()
+	out := storage.DocState{Snapshot: st.Snapshot, SnapshotSeq: st.Meta.SnapshotSeq}
+	out.Meta = storage.Meta{Created: st.Meta.Created, Updated: st.Meta.Created, SnapshotSeq: st.Meta.SnapshotSeq, LastSeq: st.Meta.SnapshotSeq, SnapshotBytes: int64(len(st.Snapshot))}
+	for _, e := range st.Entries {
+		out.Log = append(out.Log, storage.LogEntry{Seq: e.Seq, Data: e.Data})
+		out.Meta.LogEntries++
+		out.Meta.LogBytes += int64(len(e.Data))
+		out.Meta.LastSeq = e.Seq
+	}
+	prefix := metaPrefix(docID, st.Meta.Epoch)
+	keys, err := cs.meta.Keys(cs.ctx, prefix)
+	if err != nil {
+		return storage.DocState{}, false, fmt.Errorf("server: load %q: metadata keys: %w", docID, err)
+	}
+	for _, k := range keys {
+		name, err := base64.RawURLEncoding.DecodeString(k[len(prefix):])
+		if err != nil {
+			continue // not a key of ours
+		}
+		v, _, err := cs.meta.Get(cs.ctx, k)
+		if errors.Is(err, backend.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return storage.DocState{}, false, fmt.Errorf("server: load %q: metadata %s: %w", docID, name, err)
+		}
+		if out.DocMeta == nil {
+			out.DocMeta = make(map[string][]byte)
+		}
+		out.DocMeta[string(name)] = v
+	}
+	return out, true, nil
+}
+
+// Stat returns the document's metadata as far as the contract keeps it (its creation time).
+func (cs *contractStore) Stat(docID string) (storage.Meta, bool, error) {
+	m, ok, err := cs.docs.Stat(cs.ctx, docID)
+	if err != nil || !ok {
+		return storage.Meta{}, false, err
+	}
+	return storage.Meta{Created: m.Created, Updated: m.Created, SnapshotSeq: m.SnapshotSeq, LastSeq: m.SnapshotSeq}, true, nil
+}
+
+// List returns up to limit documents whose IDs sort after after, in ID order.
+func (cs *contractStore) List(after string, limit int) ([]storage.DocInfo, error) {
+	ids, err := cs.docs.List(cs.ctx)
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(ids)
+	var out []storage.DocInfo
+	for _, id := range ids {
+		if id <= after {
+			continue
+		}
+		if limit > 0 && len(out) == limit {
+			break
+		}
+		m, ok, err := cs.Stat(id)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			out = append(out, storage.DocInfo{ID: id, Meta: m})
+		}
+	}
+	return out, nil
+}
+
+// async runs fn on a goroutine the store waits for at Close.
+func (cs *contractStore) async(fn func()) {
+	cs.wg.Add(1)
+	go func() {
+		defer cs.wg.Done()
+		fn()
+	}()
+}
+
+// Append appends data to the document's log once the metadata writes handed over before it are
+// done, and reports its position.
+func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64, err error)) {
+	d := cs.doc(docID)
+	d.mu.Lock()
+	barrier := d.barrier
+	d.mu.Unlock()
+	cs.async(func() {
+		if barrier != nil {
+			<-barrier
+		}
+		epoch, err := cs.epoch(docID)
+		if err != nil {
+			done(0, fmt.Errorf("server: append to %q: %w", docID, err))
+			return
+		}
+		seq, err := cs.docs.Append(cs.ctx, docID, epoch, data)
+		done(seq, err)
+	})
+}
+
+// CompactAsync stores snapshot as the document's state at log position uptoSeq and drops the log
+// up to it.
+func (cs *contractStore) CompactAsync(docID string, snapshot []byte, uptoSeq uint64, done func(error)) {
+	cs.async(func() {
+		epoch, err := cs.epoch(docID)
+		if err == nil {
+			err = cs.docs.Compact(cs.ctx, docID, epoch, uptoSeq, snapshot)
+		}
+		done(err)
+	})
+}
+
+// PutDocMetaAsync stores value under the document's metadata key. Appends handed over after it
+// wait for it.
+func (cs *contractStore) PutDocMetaAsync(docID, key string, value []byte, done func(error)) {
+	d := cs.doc(docID)
+	next := make(chan struct{})
+	d.mu.Lock()
+	prev := d.barrier
+	d.barrier = next
+	d.mu.Unlock()
+	cs.async(func() {
+		defer close(next)
+		if prev != nil {
+			<-prev
+		}
+		done(cs.putMeta(docID, key, value))
+	})
+}
+
+func (cs *contractStore) putMeta(docID, key string, value []byte) error {
+	epoch, err := cs.epoch(docID)
+	if err != nil {
+		return fmt.Errorf("server: put %q metadata %s: %w", docID, key, err)
+	}
+	k := metaPrefix(docID, epoch) + base64.RawURLEncoding.EncodeToString([]byte(key))
+	for range 16 {
+		_, rev, err := cs.meta.Get(cs.ctx, k)
+		switch {
+		case errors.Is(err, backend.ErrNotFound):
+			_, err = cs.meta.Create(cs.ctx, k, value)
+		case err == nil:
+			_, err = cs.meta.Update(cs.ctx, k, value, rev)
+		}
+		if errors.Is(err, backend.ErrExists) || errors.Is(err, backend.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("server: put %q metadata %s: %w", docID, key, err)
+		}
+		return nil
+	}
+	return fmt.Errorf("server: put %q metadata %s: %w", docID, key, backend.ErrContended)
+}
+
+// Delete deletes the document and its metadata keys; the next write creates it afresh at a new
+// epoch.
+func (cs *contractStore) Delete(docID string) error {
+	d := cs.doc(docID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m, ok, err := cs.docs.Stat(cs.ctx, docID)
+	if err != nil {
+		return fmt.Errorf("server: delete %q: %w", docID, err)
+	}
+	d.epoch = 0
+	if !ok {
+		return nil
+	}
+	if err := cs.docs.Delete(cs.ctx, docID); err != nil && !errors.Is(err, backend.ErrNotFound) {
+		return fmt.Errorf("server: delete %q: %w", docID, err)
+	}
+	keys, err := cs.meta.Keys(cs.ctx, metaPrefix(docID, m.Epoch))
+	if err != nil {
+		return fmt.Errorf("server: delete %q (deleted; metadata left): %w", docID, err)
+	}
+	for _, k := range keys {
+		if err := cs.meta.Delete(cs.ctx, k); err != nil {
+			return fmt.Errorf("server: delete %q (deleted; metadata left): %w", docID, err)
+		}
+	}
+	return nil
+}
+
+// Close waits for the writes in flight. It does not close the backend, which its owner gave the
+// server (Config.Storage) and closes after the server.
+func (cs *contractStore) Close() error {
+	cs.wg.Wait()
+	cs.stop()
+	return nil
+}

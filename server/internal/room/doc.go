@@ -1,0 +1,41 @@
+// Package room holds what a document's actor decides, as values without goroutines, clocks or
+// I/O: when an update is durable (Durability), what waits for that and what it releases once it
+// is (Ledger: acknowledgements, frames held back from other subjects, HTTP answers, that the
+// document changed), which awareness states go out at the next interval (Presence), when held
+// frames are written (Linger), when the document saves a snapshot and what a save's report
+// changes (Saver), and what the document's life needs next: serve, save, delete or exit
+// (Settle, Admit).
+//
+// # What it owns, what it imports
+//
+// room owns those decisions and nothing else. It imports only the standard library: the CRDT,
+// the wire format, the sockets and storage stay with the actor (server/actor.go), which feeds
+// these types events (an append reported, a save ended, a member gone), the time as a value
+// where a decision depends on it, and carries out what they return: frames to send, acks,
+// answers, a save to start, a timer to arm. The dependency direction (internal/layout) keeps it
+// that way.
+//
+// # The manner of etcd-io/raft's Ready loop
+//
+// A Ledger collects what became due in a list of effects (Ready); the caller carries them out
+// and calls Advance, which empties the list and keeps its memory, so that a steady stream of
+// updates costs no allocation. Every effect names the member it is for; a member is whatever
+// comparable value the caller uses for a connection (the actor uses its connection pointer).
+//
+// # Concurrency
+//
+// Nothing here is safe for concurrent use. One goroutine (the document's actor) owns each value
+// and makes every call.
+//
+// # Invariants
+//
+//   - Durability is a prefix: an index is durable only when every index before it is, by its own
+//     append or by a snapshot that covers it (Durability).
+//   - An acknowledgement is released only once the update it counts is durable; acks to a member
+//     keep their order and are cumulative (Ledger).
+//   - A frame held for a member is released only once what it needs is durable, and after every
+//     frame held for that member before it; a member with more held frames than its limit is
+//     reported for closing instead of being held more (Ledger).
+//   - An actor exits only once nothing it handed to storage is in flight, and, unloading or
+//     stopping, once what the log lacks is in a snapshot or the save was abandoned (Settle).
+package room
