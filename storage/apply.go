@@ -149,6 +149,9 @@ func (s *Store) runApply() {
 		broken := s.broken
 		s.amu.Unlock()
 
+		if broken == nil && s.hooks.beforeApply != nil {
+			s.hooks.beforeApply()
+		}
 		if broken == nil {
 			if err := s.applyGroups(groups); err != nil {
 				s.breakStore(fmt.Errorf("storage: apply the write-ahead log: %w", err))

@@ -149,8 +149,10 @@ type Store struct {
 }
 
 // testHooks are failure points for tests. They are set only by tests in this package, before the
-// first write, and read only by the writer goroutine.
+// first write, and read only by the writer and applier goroutines.
 type testHooks struct {
+	// beforeApply runs on the applier before it writes groups into bbolt.
+	beforeApply func()
 	// beforeCommit runs inside the append transaction after the entries are written; an error rolls
 	// the transaction back.
 	beforeCommit func() error

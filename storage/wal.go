@@ -87,8 +87,8 @@ func openWAL(path string, noSync bool) (*wal, []walRecord, error) {
 		if err == nil && !noSync {
 			err = syncDir(filepath.Dir(p))
 		}
-	} else {
-		recs, err = w.read()
+	} else if recs, err = w.read(); err == nil && w.epoch == 0 {
+		err = w.writeSlot(1)
 	}
 	if err != nil {
 		_ = f.Close()
@@ -119,7 +119,7 @@ func (w *wal) read() ([]walRecord, error) {
 		if n > 0 && string(head[:len(walMagic)]) != walMagic && string(head[walSlotBytes:walSlotBytes+len(walMagic)]) != walMagic {
 			return nil, fmt.Errorf("%w: not a write-ahead log", ErrCorrupt)
 		}
-		return nil, w.writeSlot(1)
+		return nil, nil
 	}
 	var recs []walRecord
 	r := bufio.NewReaderSize(io.NewSectionReader(w.f, walDataOffset, 1<<62), 1<<16)
@@ -237,6 +237,24 @@ func (w *wal) writeSlot(epoch uint64) error {
 	}
 	w.epoch, w.off = epoch, walDataOffset
 	return nil
+}
+
+// loggedRecords returns how many records the log of the store at path holds (zero if it has
+// none), without changing it.
+func loggedRecords(path string) (int, error) {
+	f, err := os.Open(walPath(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("write-ahead log: %w", err)
+	}
+	defer func() { _ = f.Close() }()
+	recs, err := (&wal{f: f, path: walPath(path), off: walDataOffset}).read()
+	if err != nil {
+		return 0, fmt.Errorf("write-ahead log %s: %w", walPath(path), err)
+	}
+	return len(recs), nil
 }
 
 // bytes returns the size of the records in the log.
