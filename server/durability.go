@@ -1,6 +1,10 @@
 package server
 
-import "slices"
+import (
+	"slices"
+	"sync/atomic"
+	"time"
+)
 
 // durability tracks which of a document's updates are durable, so that the actor acknowledges an
 // update only once it is.
@@ -84,3 +88,20 @@ func (d *durability) inFlight() bool { return d.done < d.issued }
 // gap reports whether a failed append is not yet covered by a snapshot: the log lacks an update
 // that the document holds.
 func (d *durability) gap() bool { return len(d.failed) > 0 }
+
+// storageTimes forwards the storage writer's timings (storage.Options.ObserveSync and
+// ObserveApply) to the server's metrics, which exist only once the store is open.
+type storageTimes struct{ m atomic.Pointer[serverMetrics] }
+
+func (t *storageTimes) sync(took time.Duration, appends int) {
+	if m := t.m.Load(); m != nil {
+		m.commitSyncSecs.ObserveDuration(took)
+		m.commitGroup.Observe(float64(appends))
+	}
+}
+
+func (t *storageTimes) apply(took time.Duration) {
+	if m := t.m.Load(); m != nil {
+		m.commitApplySecs.ObserveDuration(took)
+	}
+}

@@ -177,6 +177,7 @@ func (s *Store) runApply() {
 func (s *Store) applyGroups(groups []group) error {
 	var folds []*request
 	last := make(map[string]uint64)
+	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := &batchTx{tx: tx, docs: tx.Bucket(bucketDocs), open: make(map[string]*docWriter)}
 		folds = folds[:0]
@@ -228,6 +229,9 @@ func (s *Store) applyGroups(groups []group) error {
 	}
 	if err == nil {
 		s.storeCommits.Add(1)
+		if s.observeApply != nil {
+			s.observeApply(time.Since(start))
+		}
 	}
 	// A document whose last entry is now in bbolt needs no cached sequence number: the writer
 	// reads it from bbolt the next time.

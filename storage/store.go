@@ -90,6 +90,17 @@ type Options struct {
 	// without the log first replays one left by an earlier Open.
 	NoWriteAheadLog bool
 
+	// ObserveSync, if set, is called by the writer after each group of appends it made durable,
+	// with how long the write and its sync took and how many appends the group held: the disk's
+	// share of an append's wait, the rest being the queue. It must be quick and must not call
+	// the store.
+	ObserveSync func(took time.Duration, appends int)
+
+	// ObserveApply, if set, is called after each commit that writes the write-ahead log's
+	// groups into bbolt (apply.go), with how long it took. It must be quick and must not call
+	// the store.
+	ObserveApply func(took time.Duration)
+
 	// InitialMmapBytes is the size of the initial memory map of the file; zero means 256 MiB. It is
 	// address space, not memory or disk: the file grows with its data. While the file fits in the
 	// map, a commit never has to remap it, and a remap is the one thing that makes the writer wait
@@ -110,6 +121,8 @@ type Store struct {
 	maxBatch      int
 	maxBatchDelay time.Duration
 	maxBatchBytes int // maxBatchBytes; tests lower it before the first write
+	observeSync   func(time.Duration, int)
+	observeApply  func(time.Duration)
 
 	mu      sync.Mutex
 	queue   []*request // appends and other writes, in call order; guarded by mu
@@ -248,6 +261,8 @@ func Open(path string, opts Options) (*Store, error) {
 		maxBatch:      opts.MaxBatch,
 		maxBatchDelay: opts.MaxBatchDelay,
 		maxBatchBytes: maxBatchBytes,
+		observeSync:   opts.ObserveSync,
+		observeApply:  opts.ObserveApply,
 		wake:          make(chan struct{}, 1),
 		stopped:       make(chan struct{}),
 	}

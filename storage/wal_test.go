@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 )
 
 // walEntry is one append of the tests below.
@@ -287,4 +289,33 @@ func TestCompactFileNeedsReplay(t *testing.T) {
 		t.Fatalf("CompactFile() after Open replayed the log = %v; want no error", err)
 	}
 	wantEntries(t, mustOpen(t, dst, Options{}), entries)
+}
+
+// TestObserveTimings: the writer reports each group it made durable with its appends, and the
+// applier each bbolt commit behind the log.
+func TestObserveTimings(t *testing.T) {
+	var mu sync.Mutex
+	var syncs, appends, applies int
+	s, _ := openTest(t, Options{
+		ObserveSync: func(took time.Duration, n int) {
+			mu.Lock()
+			defer mu.Unlock()
+			syncs++
+			appends += n
+		},
+		ObserveApply: func(took time.Duration) {
+			mu.Lock()
+			defer mu.Unlock()
+			applies++
+		},
+	})
+	for _, e := range walEntries(5) {
+		mustAppend(t, s, e.doc, e.data)
+	}
+	mustLoad(t, s, "doc-0") // waits for the applier
+	mu.Lock()
+	defer mu.Unlock()
+	if syncs != 5 || appends != 5 || applies == 0 {
+		t.Errorf("observed %d syncs of %d appends and %d applies; want 5 of 5 and at least 1", syncs, appends, applies)
+	}
 }

@@ -331,6 +331,7 @@ func (s *Store) commitAppends(batch []*request) {
 
 	seqs := make([]uint64, len(live))
 	acked := false
+	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := &batchTx{tx: tx, docs: tx.Bucket(bucketDocs), now: s.now(), open: make(map[string]*docWriter)}
 		keys := make([]byte, 8*len(live)) // bbolt needs keys and values until the commit
@@ -406,6 +407,9 @@ func (s *Store) commitAppends(batch []*request) {
 			r.done(0, fmt.Errorf("storage: append to %q: %w", r.docID, err))
 		}
 		return
+	}
+	if s.observeSync != nil && appends > 0 {
+		s.observeSync(time.Since(start), appends)
 	}
 	s.commits.Add(1)
 	s.appends.Add(uint64(appends))
@@ -496,7 +500,11 @@ func (s *Store) commitLogged(batch []*request) {
 			time.Sleep(s.hooks.ackBeforeCommit)
 		}
 		if err == nil {
-			if err = s.wal.append(records); err != nil {
+			start := time.Now()
+			if err = s.wal.append(records); err == nil && s.observeSync != nil {
+				s.observeSync(time.Since(start), appends)
+			}
+			if err != nil {
 				// What reached the file is unknown: the store takes no more writes, and the next
 				// Open replays whatever of the log survived.
 				s.breakStore(err)
