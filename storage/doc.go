@@ -74,14 +74,22 @@
 //
 // One writer goroutine commits for every document. It takes up to Options.MaxBatch queued appends
 // (and at most 64 MiB of their data), optionally waiting Options.MaxBatchDelay for more, and writes
-// them in one transaction, one fsync pair for the lot; whatever queues while a commit runs forms the
-// next batch, so batches grow with load without adding latency when idle. Compact and PutDocMeta join the same transaction, in call
-// order with the appends around them: each in a commit of its own would cost two more fsyncs, during
-// which every document's appends wait (at 100 documents compacting every 1,000 entries of 50 a
-// second, five such barriers a second). One that is refused (ErrSeqOutOfRange, a document whose
-// metadata does not decode) fails alone and changes nothing; any other error fails the whole
-// transaction. Delete and Check run on the writer too, in call order, each in its own transaction.
-// Writes to one document apply in the order they were called. Stats counts commits and appends.
+// them to the log in one write and one fdatasync for the lot; whatever queues while a commit runs
+// forms the next batch, so batches grow with load without adding latency when idle. A second
+// goroutine, the applier (apply.go), writes the batches into bbolt behind the acknowledgements, up
+// to 100 ms of them in one transaction. Compact and PutDocMeta join that transaction, in call order
+// with the appends around them: each in a commit of its own would cost two more fsyncs (at 100
+// documents compacting every 1,000 entries of 50 a second, five a second), and without the log
+// every document's appends would wait behind them. A folded write is reported once bbolt has it,
+// which may be after appends queued behind it have been acknowledged. One that is refused
+// (ErrSeqOutOfRange, a document whose metadata does not decode) fails alone and changes nothing;
+// any other error fails the whole transaction. Delete and Check run on the writer too, in call
+// order, each in its own transaction, once bbolt holds everything before them; the log is emptied
+// first, so that replay never brings back what a Delete removed. The log is emptied too (the
+// writer waiting for bbolt) when it passes 32 MiB. Writes to one document apply in the order they
+// were called. Stats counts commits (of the log) and appends, and StoreCommits those of bbolt.
+// With Options.NoWriteAheadLog the writer commits each batch, folded writes included, straight into
+// bbolt: one fsync pair per batch on the path of every acknowledgement.
 //
 // A commit does not write bbolt's freelist (NoFreelistSync): a page less to write and sync per
 // commit (about a tenth of a durable append's CPU here). Open rebuilds the freelist by reading
@@ -92,11 +100,13 @@
 //
 // Every method of Store is safe for concurrent use. Append never blocks on I/O: it adds to an
 // unbounded queue and returns (bounding what each caller has in flight is the caller's job). The
-// done callbacks run on the writer goroutine, one after the other: a callback that blocks stalls
-// every document's writes, and one that calls a method waiting for the writer (AppendSync, Compact,
-// Delete, PutDocMeta, Check, Close) deadlocks it; Append and the Async methods are fine. Reads (Load, Stat, List, GetDocMeta) run in the caller's goroutine in
-// bbolt read transactions, in parallel with the writer, and see only what has committed; every
-// byte they return is a copy.
+// done callbacks run on the writer goroutine (appends) or the applier (folded writes), one after
+// the other: a callback that blocks stalls every document's writes, and one that calls a method
+// waiting for the writer or the applier (AppendSync, Compact, Delete, PutDocMeta, Check, Close,
+// and the reads) deadlocks it; Append and the Async methods are fine. Reads (Load, Stat, List,
+// GetDocMeta) run in the caller's goroutine in bbolt read transactions, in parallel with the
+// writer; they first wait until bbolt holds every batch acknowledged before the call, so they see
+// every acknowledged append and every write reported done; every byte they return is a copy.
 //
 // # Caveats
 //
@@ -114,6 +124,7 @@
 //   - Deleting a document and writing to it again starts a new document, from sequence 1.
 //   - What the tests can show. Crash tests kill the process (SIGKILL) and reopen the file. That
 //     proves that no acknowledgement goes out before its commit, but a killed process loses no page
-//     cache, so it cannot prove that fsync happens: the fsyncs are bbolt's, and NoSync is refused
-//     outside tests. A power loss cannot be simulated on this machine.
+//     cache, so it cannot prove that fsync happens: the fsyncs are the log's and bbolt's, and
+//     NoSync is refused outside tests. A power loss cannot be simulated on this machine; the log's
+//     tests cut and damage its file where a power loss could (wal_test.go).
 package storage
