@@ -32,6 +32,9 @@
 //	  blobs                 snapshot name -> the whole blob
 //	  meta                  metadata key -> 8-byte big-endian revision, then the value
 //
+// Beside the file, its path with "-wal" appended holds the write-ahead log (wal.go): records of
+// appends that are durable and that bbolt may not hold yet.
+//
 // Sequence numbers are per document, start at 1 and have no gap. Big-endian keys make byte order
 // numeric order, so the log reads in order and compaction deletes a prefix. Open creates the layout in
 // one commit and fsyncs the directory of a new file; it refuses a file whose schema version is newer
@@ -59,15 +62,20 @@
 // # Durability contract
 //
 // done(seq, nil) from Append means the entry survives a process crash and, given a disk that
-// honours fsync, a power loss: it is called only after the bbolt commit holding the entry has
-// returned, and a bbolt commit returns after fdatasync of the data pages and then of the meta page.
-// Compact, Delete and PutDocMeta give the same guarantee when they return nil. Options.NoSync drops
-// it (tests only).
+// honours fsync, a power loss: it is called only after the entry's record has been written to the
+// write-ahead log and the log fdatasynced. bbolt holds the entry a moment later; until then the
+// log does, and Open writes every record of the log that bbolt lacks into it (replay) before it
+// returns. With Options.NoWriteAheadLog, done is called after the bbolt commit holding the entry
+// has returned, after fdatasync of the data pages and then of the meta page. Compact, Delete and
+// PutDocMeta give the same guarantee when they return nil: they are bbolt commits either way.
+// Options.NoSync drops it (tests only).
 //
 // A failed commit (done(0, err)) is indeterminate, as with any database: the entry is not
 // acknowledged, yet the pages may have reached the disk before the error, so after a crash it may
 // be there or not. It is never stored twice or changed. A later commit reuses its sequence number,
-// so sequence numbers stay contiguous. A caller that keeps going after a failed append holds state
+// so sequence numbers stay contiguous. A failed write or sync of the log itself (or a failed bbolt
+// commit behind it) breaks the store: what reached the disk is unknown, so every later write
+// fails, reads return the error, and the next Open replays what the log holds. A caller that keeps going after a failed append holds state
 // the log lacks; the actor should write a snapshot (Compact) soon, which heals the gap.
 //
 // # Group commit
