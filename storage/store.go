@@ -369,7 +369,10 @@ func (s *Store) Close() error {
 		s.signal()
 		<-s.stopped
 		if s.wal != nil {
-			if err := s.wal.close(); err != nil {
+			if err := s.brokenErr(); err != nil {
+				s.closeErr = fmt.Errorf("storage: close %s: %w", s.path, err)
+			}
+			if err := s.wal.close(); err != nil && s.closeErr == nil {
 				s.closeErr = fmt.Errorf("storage: close %s: %w", s.wal.path, err)
 			}
 		}
