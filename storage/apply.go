@@ -31,6 +31,10 @@ import (
 // second over 100 documents, ten a second instead of one per group.
 const applyDelay = 100 * time.Millisecond
 
+// seqCacheDocs is how many documents' last sequence numbers the writer keeps once bbolt holds
+// them (about 100 bytes each).
+const seqCacheDocs = 4096
+
 // walLimitBytes is the size of the log past which the writer waits for bbolt to hold everything
 // and empties it: it bounds the log, replay at Open, and the memory of the groups in flight.
 const walLimitBytes = 32 << 20
@@ -45,6 +49,7 @@ type group struct {
 
 // hand gives g to the applier.
 func (s *Store) hand(g group) {
+	s.groupNo++
 	s.amu.Lock()
 	s.groups = append(s.groups, g)
 	s.handed++
@@ -64,6 +69,33 @@ func (s *Store) hurry() {
 	case s.applyHurry <- struct{}{}:
 	default:
 	}
+}
+
+// pendingSeq is the writer's record of a document whose latest entry bbolt may not hold yet: its
+// sequence number, and the group that carries it.
+type pendingSeq struct {
+	seq   uint64
+	group uint64
+}
+
+// settleDoc is settle for the appends of docID alone: a document none of whose entries waits for
+// the applier (the usual case when a document loads) costs no wait.
+func (s *Store) settleDoc(docID string) error {
+	s.seqMu.Lock()
+	p, ok := s.lastSeq[docID]
+	s.seqMu.Unlock()
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	if !ok || p.group == 0 {
+		return s.broken
+	}
+	// A group not handed over yet holds appends not acknowledged yet: no need to wait for it.
+	target := min(p.group, s.handed)
+	for s.applied < target && s.broken == nil {
+		s.hurry()
+		s.acond.Wait()
+	}
+	return s.broken
 }
 
 // settle waits until bbolt holds every group handed to the applier before the call, and returns
@@ -233,12 +265,18 @@ func (s *Store) applyGroups(groups []group) error {
 			s.observeApply(time.Since(start))
 		}
 	}
-	// A document whose last entry is now in bbolt needs no cached sequence number: the writer
-	// reads it from bbolt the next time.
+	// A document whose last entry is now in bbolt needs no cached sequence number (the writer
+	// reads it from bbolt the next time), and a read of it no wait. The writer keeps the numbers
+	// of up to seqCacheDocs documents, so that the documents being written need no read of bbolt
+	// (a read transaction beside the applier's commits keeps the pages they free from reuse).
 	s.seqMu.Lock()
 	for id, seq := range last {
-		if s.lastSeq[id] == seq {
-			delete(s.lastSeq, id)
+		if p := s.lastSeq[id]; p.seq == seq {
+			if len(s.lastSeq) > seqCacheDocs {
+				delete(s.lastSeq, id)
+			} else {
+				s.lastSeq[id] = pendingSeq{seq: seq} // group 0: nothing to wait for
+			}
 		}
 	}
 	s.seqMu.Unlock()

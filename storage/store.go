@@ -145,7 +145,8 @@ type Store struct {
 	// Options.NoWriteAheadLog.
 	wal     *wal
 	seqMu   sync.Mutex
-	lastSeq map[string]uint64 // per document with entries not yet in bbolt: the last seq given; guarded by seqMu
+	lastSeq map[string]pendingSeq // per document with entries not yet in bbolt; guarded by seqMu
+	groupNo uint64                // the writer's: groups handed to the applier
 
 	amu         sync.Mutex
 	acond       *sync.Cond // signalled when applied grows or broken is set
@@ -439,7 +440,7 @@ func (s *Store) openLog(opts Options) error {
 		return w.close()
 	}
 	s.wal = w
-	s.lastSeq = make(map[string]uint64)
+	s.lastSeq = make(map[string]pendingSeq)
 	s.acond = sync.NewCond(&s.amu)
 	s.applyWake = make(chan struct{}, 1)
 	s.applyHurry = make(chan struct{}, 1)
@@ -457,6 +458,20 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 			return err
 		}
 	}
+	return s.viewNow(fn)
+}
+
+// viewDoc is view for a read of docID alone: it waits only for docID's appends.
+func (s *Store) viewDoc(docID string, fn func(tx *bolt.Tx) error) error {
+	if s.wal != nil {
+		if err := s.settleDoc(docID); err != nil {
+			return err
+		}
+	}
+	return s.viewNow(fn)
+}
+
+func (s *Store) viewNow(fn func(tx *bolt.Tx) error) error {
 	err := s.db.View(fn)
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed

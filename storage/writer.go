@@ -455,7 +455,8 @@ func (s *Store) commitLogged(batch []*request) {
 	s.seqMu.Lock()
 	for _, r := range batch {
 		if r.err == nil && r.fold == nil {
-			seq, ok := s.lastSeq[r.docID]
+			p, ok := s.lastSeq[r.docID]
+			seq := p.seq
 			if !ok {
 				var err error
 				if seq, err = s.storedLastSeq(r.docID); err != nil {
@@ -464,7 +465,7 @@ func (s *Store) commitLogged(batch []*request) {
 			}
 			if r.err == nil {
 				r.seq = seq + 1
-				s.lastSeq[r.docID] = r.seq
+				s.lastSeq[r.docID] = pendingSeq{seq: r.seq, group: s.groupNo + 1}
 				var i int
 				records, i = appendWALRecord(records, s.wal.epoch, r.docID, r.seq, r.data)
 				at = append(at, i)
@@ -516,7 +517,7 @@ func (s *Store) commitLogged(batch []*request) {
 		s.seqMu.Lock()
 		for i := len(live) - 1; i >= 0; i-- { // the sequence numbers are free again
 			if r := live[i]; r.fold == nil {
-				s.lastSeq[r.docID] = r.seq - 1
+				s.lastSeq[r.docID] = pendingSeq{seq: r.seq - 1, group: s.groupNo + 1}
 			}
 		}
 		s.seqMu.Unlock()
