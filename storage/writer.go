@@ -449,6 +449,7 @@ func (s *Store) commitLogged(batch []*request) {
 	}
 	now := s.now()
 	live := make([]*request, 0, len(batch))
+	var refused []*request
 	var records []byte
 	var at []int
 	appends, folds := 0, false
@@ -473,14 +474,17 @@ func (s *Store) commitLogged(batch []*request) {
 			}
 		}
 		if r.err != nil && r.fold == nil {
-			s.failedAppends.Add(1)
-			r.done(0, r.err)
+			refused = append(refused, r)
 			continue
 		}
 		folds = folds || r.fold != nil
 		live = append(live, r)
 	}
 	s.seqMu.Unlock()
+	for _, r := range refused {
+		s.failedAppends.Add(1)
+		r.done(0, r.err)
+	}
 	if len(live) == 0 {
 		return
 	}
