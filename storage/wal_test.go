@@ -319,3 +319,31 @@ func TestObserveTimings(t *testing.T) {
 		t.Errorf("observed %d syncs of %d appends and %d applies; want 5 of 5 and at least 1", syncs, appends, applies)
 	}
 }
+
+// TestReadWaitsForItsDocument: while bbolt lacks a document's acknowledged appends, a read of it
+// waits for them and sees them; a read of another document does not wait for them.
+func TestReadWaitsForItsDocument(t *testing.T) {
+	s, _ := openTest(t, Options{})
+	mustAppend(t, s, "doc-1", "applied")
+	mustLoad(t, s, "doc-1") // bbolt holds it
+	release := make(chan struct{})
+	s.hooks.beforeApply = func() { <-release }
+	mustAppend(t, s, "doc-0", "logged")
+	// The applier is held with doc-0's group: a read of doc-1 must not wait for it (it would
+	// hang here).
+	if st, ok := mustLoad(t, s, "doc-1"); !ok || len(st.Log) != 1 || string(st.Log[0].Data) != "applied" {
+		t.Fatalf("Load(doc-1) = %v, %t; want its one entry", st.Log, ok)
+	}
+	got := make(chan DocState, 1)
+	go func() {
+		st, _, err := s.Load("doc-0")
+		if err != nil {
+			t.Error(err)
+		}
+		got <- st
+	}()
+	close(release)
+	if st := <-got; len(st.Log) != 1 || string(st.Log[0].Data) != "logged" {
+		t.Errorf("Load(doc-0) = %v; want the acknowledged entry", st.Log)
+	}
+}
