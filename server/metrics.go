@@ -73,6 +73,9 @@ type serverMetrics struct {
 	messagesOut     *metrics.Counter
 	broadcastSecs   *metrics.Histogram
 	commitSecs      *metrics.Histogram
+	commitSyncSecs  *metrics.Histogram // storage.Options.ObserveSync (durability.go)
+	commitGroup     *metrics.Histogram
+	commitApplySecs *metrics.Histogram // storage.Options.ObserveApply
 	slowConsumers   *metrics.CounterVec
 	refusals        *metrics.CounterVec
 	appendFailures  *metrics.Counter
@@ -86,6 +89,9 @@ type serverMetrics struct {
 	awarenessOut    *metrics.Counter
 	pendingBytes    *metrics.Gauge // the server's pending budget in use (pending.go)
 }
+
+// groupBuckets are upper bounds for the number of appends in one group commit.
+var groupBuckets = []float64{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096}
 
 func newServerMetrics() *serverMetrics {
 	r := metrics.NewRegistry()
@@ -101,6 +107,9 @@ func newServerMetrics() *serverMetrics {
 		messagesOut:     r.NewCounter("tandem_messages_sent_total", "WebSocket messages sent."),
 		broadcastSecs:   r.NewHistogram("tandem_broadcast_seconds", "Time from an update's arrival to its write to another editor's socket.", metrics.LatencyBuckets),
 		commitSecs:      r.NewHistogram("tandem_commit_seconds", "Time from handing an update to storage to its durability report.", metrics.LatencyBuckets),
+		commitSyncSecs:  r.NewHistogram("tandem_commit_sync_seconds", "Time storage took to make one group of appends durable (its write and fdatasync): the disk's share of tandem_commit_seconds, the rest being the queue.", metrics.LatencyBuckets),
+		commitGroup:     r.NewHistogram("tandem_commit_group_appends", "Appends made durable together by one sync (group commit).", groupBuckets),
+		commitApplySecs: r.NewHistogram("tandem_commit_apply_seconds", "Time of each commit that writes the write-ahead log's groups into the bbolt file, behind the acknowledgements.", metrics.LatencyBuckets),
 		slowConsumers:   r.NewCounterVec("tandem_slow_consumer_closes_total", "Connections closed with 1013 because they did not read what they were sent, by cause.", "cause", slowQueueFull, slowWriteStalled, slowNoPong),
 		refusals:        r.NewCounterVec("tandem_refusals_total", "Requests, connections and messages refused, by reason.", "reason", allReasons...),
 		appendFailures:  r.NewCounter("tandem_append_failures_total", "Update appends that storage failed to commit."),

@@ -28,6 +28,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	want := []string{
 		"# HELP tandem_updates_applied_total CRDT updates applied, from WebSocket and HTTP.\n# TYPE tandem_updates_applied_total counter\ntandem_updates_applied_total 0\n",
 		"# TYPE tandem_commit_seconds histogram\n",
+		"# TYPE tandem_commit_sync_seconds histogram\n",
+		"# TYPE tandem_commit_apply_seconds histogram\n",
 		`tandem_slow_consumer_closes_total{cause="no_pong"} 0` + "\n",
 		"tandem_partial_message_bytes 0\n",
 		"go_goroutines ",

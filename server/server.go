@@ -62,10 +62,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Storage.Log != nil {
 		return newServer(cfg, newContractStore(cfg.Storage))
 	}
+	times := new(storageTimes)
 	st, err := storage.Open(cfg.DataPath, storage.Options{
 		LockTimeout:   cfg.StorageLockTimeout,
 		MaxBatchDelay: cfg.StorageMaxBatchDelay,
 		NoSync:        cfg.StorageNoSync,
+		ObserveSync:   times.sync,
+		ObserveApply:  times.apply,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -75,6 +78,7 @@ func New(cfg Config) (*Server, error) {
 		_ = st.Close()
 		return nil, err
 	}
+	times.m.Store(s.metrics)
 	return s, nil
 }
 

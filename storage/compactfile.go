@@ -24,7 +24,8 @@ const compactTxBytes = 64 << 20
 // be open in any process (a server holding it makes CompactFile fail with ErrLocked after
 // lockTimeout; zero means 1 s), and dst must not exist. The copy is fsynced, and so is dst's
 // directory, and it must pass the checks of Check before CompactFile returns (else it is removed);
-// src is not changed. It returns the sizes of both files.
+// src is not changed. It returns the sizes of both files. A store whose write-ahead log still
+// holds appends (a crash) is refused with ErrNeedsReplay: Open it once first.
 //
 // A file of an older schema is copied as it is, and migrated by the next Open.
 func CompactFile(src, dst string, lockTimeout time.Duration) (srcBytes, dstBytes int64, err error) {
@@ -48,6 +49,14 @@ func CompactFile(src, dst string, lockTimeout time.Duration) (srcBytes, dstBytes
 		return 0, 0, fmt.Errorf("storage: compact %s: %w", src, err)
 	}
 	defer func() { _ = in.Close() }()
+	// Appends acknowledged from the write-ahead log and not yet in bbolt would be left behind:
+	// a store closed cleanly leaves its log empty, and Open replays one that is not.
+	if n, err := loggedRecords(src); err != nil || n > 0 {
+		if err == nil {
+			err = fmt.Errorf("%w: its write-ahead log holds %d appends; open the store once (tandem serve) to write them into the file", ErrNeedsReplay, n)
+		}
+		return 0, 0, fmt.Errorf("storage: compact %s: %w", src, err)
+	}
 	err = in.View(func(tx *bolt.Tx) error {
 		empty, err := checkSchema(tx)
 		if err == nil && empty {

@@ -32,6 +32,9 @@
 //	  blobs                 snapshot name -> the whole blob
 //	  meta                  metadata key -> 8-byte big-endian revision, then the value
 //
+// Beside the file, its path with "-wal" appended holds the write-ahead log (wal.go): records of
+// appends that are durable and that bbolt may not hold yet.
+//
 // Sequence numbers are per document, start at 1 and have no gap. Big-endian keys make byte order
 // numeric order, so the log reads in order and compaction deletes a prefix. Open creates the layout in
 // one commit and fsyncs the directory of a new file; it refuses a file whose schema version is newer
@@ -59,29 +62,42 @@
 // # Durability contract
 //
 // done(seq, nil) from Append means the entry survives a process crash and, given a disk that
-// honours fsync, a power loss: it is called only after the bbolt commit holding the entry has
-// returned, and a bbolt commit returns after fdatasync of the data pages and then of the meta page.
-// Compact, Delete and PutDocMeta give the same guarantee when they return nil. Options.NoSync drops
-// it (tests only).
+// honours fsync, a power loss: it is called only after the entry's record has been written to the
+// write-ahead log and the log fdatasynced. bbolt holds the entry a moment later; until then the
+// log does, and Open writes every record of the log that bbolt lacks into it (replay) before it
+// returns. With Options.NoWriteAheadLog, done is called after the bbolt commit holding the entry
+// has returned, after fdatasync of the data pages and then of the meta page. Compact, Delete and
+// PutDocMeta give the same guarantee when they return nil: they are bbolt commits either way.
+// Options.NoSync drops it (tests only).
 //
 // A failed commit (done(0, err)) is indeterminate, as with any database: the entry is not
 // acknowledged, yet the pages may have reached the disk before the error, so after a crash it may
 // be there or not. It is never stored twice or changed. A later commit reuses its sequence number,
-// so sequence numbers stay contiguous. A caller that keeps going after a failed append holds state
+// so sequence numbers stay contiguous. A failed write or sync of the log itself (or a failed bbolt
+// commit behind it) breaks the store: what reached the disk is unknown, so every later write
+// fails, reads return the error, and the next Open replays what the log holds. A caller that keeps going after a failed append holds state
 // the log lacks; the actor should write a snapshot (Compact) soon, which heals the gap.
 //
 // # Group commit
 //
 // One writer goroutine commits for every document. It takes up to Options.MaxBatch queued appends
 // (and at most 64 MiB of their data), optionally waiting Options.MaxBatchDelay for more, and writes
-// them in one transaction, one fsync pair for the lot; whatever queues while a commit runs forms the
-// next batch, so batches grow with load without adding latency when idle. Compact and PutDocMeta join the same transaction, in call
-// order with the appends around them: each in a commit of its own would cost two more fsyncs, during
-// which every document's appends wait (at 100 documents compacting every 1,000 entries of 50 a
-// second, five such barriers a second). One that is refused (ErrSeqOutOfRange, a document whose
-// metadata does not decode) fails alone and changes nothing; any other error fails the whole
-// transaction. Delete and Check run on the writer too, in call order, each in its own transaction.
-// Writes to one document apply in the order they were called. Stats counts commits and appends.
+// them to the log in one write and one fdatasync for the lot; whatever queues while a commit runs
+// forms the next batch, so batches grow with load without adding latency when idle. A second
+// goroutine, the applier (apply.go), writes the batches into bbolt behind the acknowledgements, up
+// to 100 ms of them in one transaction. Compact and PutDocMeta join that transaction, in call order
+// with the appends around them: each in a commit of its own would cost two more fsyncs (at 100
+// documents compacting every 1,000 entries of 50 a second, five a second), and without the log
+// every document's appends would wait behind them. A folded write is reported once bbolt has it,
+// which may be after appends queued behind it have been acknowledged. One that is refused
+// (ErrSeqOutOfRange, a document whose metadata does not decode) fails alone and changes nothing;
+// any other error fails the whole transaction. Delete and Check run on the writer too, in call
+// order, each in its own transaction, once bbolt holds everything before them; the log is emptied
+// first, so that replay never brings back what a Delete removed. The log is emptied too (the
+// writer waiting for bbolt) when it passes 32 MiB. Writes to one document apply in the order they
+// were called. Stats counts commits (of the log) and appends, and StoreCommits those of bbolt.
+// With Options.NoWriteAheadLog the writer commits each batch, folded writes included, straight into
+// bbolt: one fsync pair per batch on the path of every acknowledgement.
 //
 // A commit does not write bbolt's freelist (NoFreelistSync): a page less to write and sync per
 // commit (about a tenth of a durable append's CPU here). Open rebuilds the freelist by reading
@@ -92,11 +108,13 @@
 //
 // Every method of Store is safe for concurrent use. Append never blocks on I/O: it adds to an
 // unbounded queue and returns (bounding what each caller has in flight is the caller's job). The
-// done callbacks run on the writer goroutine, one after the other: a callback that blocks stalls
-// every document's writes, and one that calls a method waiting for the writer (AppendSync, Compact,
-// Delete, PutDocMeta, Check, Close) deadlocks it; Append and the Async methods are fine. Reads (Load, Stat, List, GetDocMeta) run in the caller's goroutine in
-// bbolt read transactions, in parallel with the writer, and see only what has committed; every
-// byte they return is a copy.
+// done callbacks run on the writer goroutine (appends) or the applier (folded writes), one after
+// the other: a callback that blocks stalls every document's writes, and one that calls a method
+// waiting for the writer or the applier (AppendSync, Compact, Delete, PutDocMeta, Check, Close,
+// and the reads) deadlocks it; Append and the Async methods are fine. Reads (Load, Stat, List,
+// GetDocMeta) run in the caller's goroutine in bbolt read transactions, in parallel with the
+// writer; they first wait until bbolt holds every batch acknowledged before the call, so they see
+// every acknowledged append and every write reported done; every byte they return is a copy.
 //
 // # Caveats
 //
@@ -114,6 +132,7 @@
 //   - Deleting a document and writing to it again starts a new document, from sequence 1.
 //   - What the tests can show. Crash tests kill the process (SIGKILL) and reopen the file. That
 //     proves that no acknowledgement goes out before its commit, but a killed process loses no page
-//     cache, so it cannot prove that fsync happens: the fsyncs are bbolt's, and NoSync is refused
-//     outside tests. A power loss cannot be simulated on this machine.
+//     cache, so it cannot prove that fsync happens: the fsyncs are the log's and bbolt's, and
+//     NoSync is refused outside tests. A power loss cannot be simulated on this machine; the log's
+//     tests cut and damage its file where a power loss could (wal_test.go).
 package storage

@@ -47,7 +47,7 @@ func (s *Store) Load(docID string) (DocState, bool, error) {
 	}
 	var st DocState
 	var ok bool
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.viewDoc(docID, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDocs).Bucket([]byte(docID))
 		if b == nil {
 			return nil
@@ -129,7 +129,7 @@ func (s *Store) Stat(docID string) (Meta, bool, error) {
 	}
 	var m Meta
 	var ok bool
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.viewDoc(docID, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDocs).Bucket([]byte(docID))
 		if b == nil {
 			return nil
@@ -299,7 +299,7 @@ func (s *Store) GetDocMeta(docID, key string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("storage: get metadata: %w", err)
 	}
 	var out []byte
-	err := s.view(func(tx *bolt.Tx) error {
+	err := s.viewDoc(docID, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDocs).Bucket([]byte(docID))
 		if b == nil {
 			return nil

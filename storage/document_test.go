@@ -388,7 +388,14 @@ func TestCompactionBoundsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("file: %d KiB after %d entries, %d KiB after %d", sizeAtHalf>>10, total/2, size>>10, total)
-	if float64(size) > 1.2*float64(sizeAtHalf) {
-		t.Errorf("file grew from %d to %d bytes between %d and %d entries; want at most 1.2x", sizeAtHalf, size, total/2, total)
+	// The file's high-water mark is one compaction cycle at its largest: the old snapshot and a
+	// full log beside the new snapshot, when bbolt commits the cycle's entries in one commit and
+	// the compaction in the next. Behind the write-ahead log, how the cycle's entries split
+	// between bbolt's commits depends on timing, so that mark may first be reached in either
+	// half; a file that reused no page would be 40 cycles of it.
+	cycle := float64(2*len(snapshot) + 2*every*len(entry))
+	if float64(size) > max(1.2*float64(sizeAtHalf), 1.5*cycle) {
+		t.Errorf("file grew from %d to %d bytes between %d and %d entries; want at most 1.2x, or %.0f bytes (one compaction cycle)",
+			sizeAtHalf, size, total/2, total, 1.5*cycle)
 	}
 }

@@ -33,4 +33,8 @@ var (
 	// ErrSeqOutOfRange is returned by Compact when uptoSeq lies beyond the document's last sequence
 	// number or behind the position its current snapshot already covers.
 	ErrSeqOutOfRange = errors.New("sequence number out of range")
+
+	// ErrNeedsReplay is returned by CompactFile for a store whose write-ahead log holds appends
+	// that the bbolt file lacks (the store was not closed cleanly): Open writes them in.
+	ErrNeedsReplay = errors.New("write-ahead log not replayed")
 )

@@ -84,6 +84,23 @@ type Options struct {
 	// Now is the clock for the times in Meta; nil means time.Now.
 	Now func() time.Time
 
+	// NoWriteAheadLog commits every group of appends straight into bbolt: two fdatasyncs of
+	// scattered pages on the path of every acknowledgement, instead of one of a sequential append
+	// to the write-ahead log (wal.go). The guarantee is the same either way; a store opened
+	// without the log first replays one left by an earlier Open.
+	NoWriteAheadLog bool
+
+	// ObserveSync, if set, is called by the writer after each group of appends it made durable,
+	// with how long the write and its sync took and how many appends the group held: the disk's
+	// share of an append's wait, the rest being the queue. It must be quick and must not call
+	// the store.
+	ObserveSync func(took time.Duration, appends int)
+
+	// ObserveApply, if set, is called after each commit that writes the write-ahead log's
+	// groups into bbolt (apply.go), with how long it took. It must be quick and must not call
+	// the store.
+	ObserveApply func(took time.Duration)
+
 	// InitialMmapBytes is the size of the initial memory map of the file; zero means 256 MiB. It is
 	// address space, not memory or disk: the file grows with its data. While the file fits in the
 	// map, a commit never has to remap it, and a remap is the one thing that makes the writer wait
@@ -104,6 +121,8 @@ type Store struct {
 	maxBatch      int
 	maxBatchDelay time.Duration
 	maxBatchBytes int // maxBatchBytes; tests lower it before the first write
+	observeSync   func(time.Duration, int)
+	observeApply  func(time.Duration)
 
 	mu      sync.Mutex
 	queue   []*request // appends and other writes, in call order; guarded by mu
@@ -120,13 +139,34 @@ type Store struct {
 	failedAppends atomic.Uint64
 	ops           atomic.Uint64
 	maxBatchSeen  atomic.Int64
+	storeCommits  atomic.Uint64
+
+	// The write-ahead log and its applier (wal.go, apply.go); wal is nil with
+	// Options.NoWriteAheadLog.
+	wal     *wal
+	seqMu   sync.Mutex
+	lastSeq map[string]pendingSeq // per document with entries not yet in bbolt; guarded by seqMu
+	groupNo uint64                // the writer's: groups handed to the applier
+
+	amu         sync.Mutex
+	acond       *sync.Cond // signalled when applied grows or broken is set
+	groups      []group    // handed to the applier, not yet taken; guarded by amu
+	handed      uint64     // groups handed to the applier; guarded by amu
+	applied     uint64     // groups the applier is done with; guarded by amu
+	broken      error      // set once the store can take no more writes; guarded by amu
+	applyStop   bool       // guarded by amu
+	applyWake   chan struct{}
+	applyHurry  chan struct{}
+	applierDone chan struct{}
 
 	hooks testHooks
 }
 
 // testHooks are failure points for tests. They are set only by tests in this package, before the
-// first write, and read only by the writer goroutine.
+// first write, and read only by the writer and applier goroutines.
 type testHooks struct {
+	// beforeApply runs on the applier before it writes groups into bbolt.
+	beforeApply func()
 	// beforeCommit runs inside the append transaction after the entries are written; an error rolls
 	// the transaction back.
 	beforeCommit func() error
@@ -155,6 +195,10 @@ type Stats struct {
 	// Ops counts other committed writes: compactions, deletions, metadata puts and the storage
 	// contract's writes (Contract).
 	Ops uint64
+	// StoreCommits counts the bbolt commits that wrote the write-ahead log's groups and the
+	// folded writes behind the acknowledgements (zero with Options.NoWriteAheadLog, where every
+	// commit is a bbolt commit).
+	StoreCommits uint64
 	// MaxBatch is the largest number of appends committed in one transaction.
 	MaxBatch int
 	// Queued is the number of writes waiting for the writer now.
@@ -218,8 +262,14 @@ func Open(path string, opts Options) (*Store, error) {
 		maxBatch:      opts.MaxBatch,
 		maxBatchDelay: opts.MaxBatchDelay,
 		maxBatchBytes: maxBatchBytes,
+		observeSync:   opts.ObserveSync,
+		observeApply:  opts.ObserveApply,
 		wake:          make(chan struct{}, 1),
 		stopped:       make(chan struct{}),
+	}
+	if err := s.openLog(opts); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("storage: open %s: %w", path, err)
 	}
 	go s.run()
 	return s, nil
@@ -319,6 +369,14 @@ func (s *Store) Close() error {
 		s.mu.Unlock()
 		s.signal()
 		<-s.stopped
+		if s.wal != nil {
+			if err := s.brokenErr(); err != nil {
+				s.closeErr = fmt.Errorf("storage: close %s: %w", s.path, err)
+			}
+			if err := s.wal.close(); err != nil && s.closeErr == nil {
+				s.closeErr = fmt.Errorf("storage: close %s: %w", s.wal.path, err)
+			}
+		}
 		if err := s.db.Close(); err != nil {
 			s.closeErr = fmt.Errorf("storage: close %s: %w", s.path, err)
 		}
@@ -340,6 +398,7 @@ func (s *Store) Stats() Stats {
 		Appends:       s.appends.Load(),
 		FailedAppends: s.failedAppends.Load(),
 		Ops:           s.ops.Load(),
+		StoreCommits:  s.storeCommits.Load(),
 		MaxBatch:      int(s.maxBatchSeen.Load()),
 		Queued:        queued,
 	}
@@ -359,8 +418,60 @@ func (s *Store) FileBytes() (int64, error) {
 	return n, nil
 }
 
+// openLog replays the write-ahead log into bbolt and empties it; unless opts.NoWriteAheadLog, it
+// keeps the log open for the writer and starts the applier.
+func (s *Store) openLog(opts Options) error {
+	if _, err := os.Stat(walPath(s.path)); opts.NoWriteAheadLog && errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	w, recs, err := openWAL(s.path, opts.NoSync)
+	if err != nil {
+		return err
+	}
+	if err := s.replay(recs); err != nil {
+		_ = w.close()
+		return err
+	}
+	if err := w.reset(); err != nil {
+		_ = w.close()
+		return err
+	}
+	if opts.NoWriteAheadLog {
+		return w.close()
+	}
+	s.wal = w
+	s.lastSeq = make(map[string]pendingSeq)
+	s.acond = sync.NewCond(&s.amu)
+	s.applyWake = make(chan struct{}, 1)
+	s.applyHurry = make(chan struct{}, 1)
+	s.applierDone = make(chan struct{})
+	go s.runApply()
+	return nil
+}
+
 // view runs fn in a read-only transaction and maps bbolt's closed-database error to ErrClosed.
+// With the write-ahead log, it first waits until bbolt holds every append acknowledged before
+// the call (apply.go).
 func (s *Store) view(fn func(tx *bolt.Tx) error) error {
+	if s.wal != nil {
+		if err := s.settle(); err != nil {
+			return err
+		}
+	}
+	return s.viewNow(fn)
+}
+
+// viewDoc is view for a read of docID alone: it waits only for docID's appends.
+func (s *Store) viewDoc(docID string, fn func(tx *bolt.Tx) error) error {
+	if s.wal != nil {
+		if err := s.settleDoc(docID); err != nil {
+			return err
+		}
+	}
+	return s.viewNow(fn)
+}
+
+func (s *Store) viewNow(fn func(tx *bolt.Tx) error) error {
 	err := s.db.View(fn)
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed

@@ -23,6 +23,9 @@ type request struct {
 	size   int                    // the data an append or a folded write holds, for maxBatchBytes
 	op     func() error
 	opDone func(error) // a folded write's or an op's report
+
+	seq      uint64 // an append's sequence number, once the write-ahead log's writer gave it one
+	reported bool   // a folded write's opDone has been called (applier)
 }
 
 // refusal is a folded write's error that leaves the transaction untouched (a bad argument, a
@@ -141,12 +144,32 @@ func (s *Store) run() {
 	for {
 		batch, op, stop := s.next()
 		if stop {
+			if s.wal != nil {
+				_ = s.quiesce() // an error is kept in s.broken; the log keeps what bbolt lacks
+				s.stopApplier()
+			}
 			return
 		}
 		if len(batch) > 0 {
-			s.commitAppends(batch)
+			if s.wal != nil {
+				s.commitLogged(batch)
+			} else {
+				s.commitAppends(batch)
+			}
 		}
 		if op != nil {
+			if s.wal != nil {
+				// An operation of its own (Delete, Check) sees and changes bbolt alone: it waits
+				// until bbolt holds everything, and the log is emptied so that replay can never
+				// bring back what a Delete removed.
+				if err := s.quiesce(); err != nil {
+					op.opDone(fmt.Errorf("storage: %w", err))
+					continue
+				}
+				s.seqMu.Lock()
+				clear(s.lastSeq)
+				s.seqMu.Unlock()
+			}
 			op.opDone(op.op())
 		}
 	}
@@ -212,12 +235,14 @@ type batchTx struct {
 // time.
 func (b *batchTx) doc(docID string) (*docWriter, error) {
 	if d := b.open[docID]; d != nil {
+		d.at = b.now
 		return d, nil
 	}
 	d, err := openDocWriter(b.docs, docID, b.now)
 	if err != nil {
 		return nil, err
 	}
+	d.at = b.now
 	// Appends go to the end of the log: pack its pages full.
 	d.log.FillPercent = 0.95
 	b.open[docID] = d
@@ -246,6 +271,7 @@ type docWriter struct {
 	b    *bolt.Bucket
 	log  *bolt.Bucket
 	meta Meta
+	at   time.Time // when the last write to the document in this transaction was committed
 }
 
 // openDocWriter opens docID's bucket for writing, creating an empty document if there is none.
@@ -305,6 +331,7 @@ func (s *Store) commitAppends(batch []*request) {
 
 	seqs := make([]uint64, len(live))
 	acked := false
+	start := time.Now()
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := &batchTx{tx: tx, docs: tx.Bucket(bucketDocs), now: s.now(), open: make(map[string]*docWriter)}
 		keys := make([]byte, 8*len(live)) // bbolt needs keys and values until the commit
@@ -381,6 +408,9 @@ func (s *Store) commitAppends(batch []*request) {
 		}
 		return
 	}
+	if s.observeSync != nil && appends > 0 {
+		s.observeSync(time.Since(start), appends)
+	}
 	s.commits.Add(1)
 	s.appends.Add(uint64(appends))
 	if n := int64(appends); n > s.maxBatchSeen.Load() {
@@ -400,4 +430,168 @@ func (s *Store) commitAppends(batch []*request) {
 			r.done(seqs[i], nil)
 		}
 	}
+}
+
+// commitLogged makes batch's appends durable in the write-ahead log (one write, one fdatasync),
+// acknowledges them, and hands the batch to the applier, which writes the appends and the folded
+// writes into bbolt behind it (apply.go). Appends are reported in call order; a folded write is
+// reported once bbolt holds it, after the appends that follow it in call order.
+func (s *Store) commitLogged(batch []*request) {
+	if err := s.brokenErr(); err != nil {
+		s.failBatch(batch, err)
+		return
+	}
+	if s.wal.bytes() >= walLimitBytes {
+		if err := s.quiesce(); err != nil {
+			s.failBatch(batch, err)
+			return
+		}
+	}
+	now := s.now()
+	live := make([]*request, 0, len(batch))
+	var refused []*request
+	var records []byte
+	var at []int
+	appends, folds := 0, false
+	s.seqMu.Lock()
+	for _, r := range batch {
+		if r.err == nil && r.fold == nil {
+			p, ok := s.lastSeq[r.docID]
+			seq := p.seq
+			if !ok {
+				var err error
+				if seq, err = s.storedLastSeq(r.docID); err != nil {
+					r.err = fmt.Errorf("storage: append to %q: %w", r.docID, err)
+				}
+			}
+			if r.err == nil {
+				r.seq = seq + 1
+				s.lastSeq[r.docID] = pendingSeq{seq: r.seq, group: s.groupNo + 1}
+				var i int
+				records, i = appendWALRecord(records, s.wal.epoch, r.docID, r.seq, r.data)
+				at = append(at, i)
+				appends++
+			}
+		}
+		if r.err != nil && r.fold == nil {
+			refused = append(refused, r)
+			continue
+		}
+		folds = folds || r.fold != nil
+		live = append(live, r)
+	}
+	s.seqMu.Unlock()
+	for _, r := range refused {
+		s.failedAppends.Add(1)
+		r.done(0, r.err)
+	}
+	if len(live) == 0 {
+		return
+	}
+
+	acked := false
+	var err error
+	if appends > 0 {
+		if s.hooks.beforeCommit != nil {
+			err = s.hooks.beforeCommit()
+		}
+		if err == nil && s.hooks.ackBeforeCommit > 0 {
+			for _, r := range live {
+				if r.fold == nil {
+					r.done(r.seq, nil)
+				}
+			}
+			acked = true
+			time.Sleep(s.hooks.ackBeforeCommit)
+		}
+		if err == nil {
+			start := time.Now()
+			if err = s.wal.append(records); err == nil && s.observeSync != nil {
+				s.observeSync(time.Since(start), appends)
+			}
+			if err != nil {
+				// What reached the file is unknown: the store takes no more writes, and the next
+				// Open replays whatever of the log survived.
+				s.breakStore(err)
+			}
+		}
+	}
+	if err != nil {
+		s.failedCommits.Add(1)
+		s.seqMu.Lock()
+		for i := len(live) - 1; i >= 0; i-- { // the sequence numbers are free again
+			if r := live[i]; r.fold == nil {
+				s.lastSeq[r.docID] = pendingSeq{seq: r.seq - 1, group: s.groupNo + 1}
+			}
+		}
+		s.seqMu.Unlock()
+		if !acked {
+			s.failBatch(live, err)
+		}
+		return
+	}
+	if appends > 0 {
+		s.commits.Add(1)
+		s.appends.Add(uint64(appends))
+		if n := int64(appends); n > s.maxBatchSeen.Load() {
+			s.maxBatchSeen.Store(n) // only the writer stores
+		}
+		if s.hooks.afterCommit != nil {
+			s.hooks.afterCommit()
+		}
+	}
+	// The applier writes the entries from the records, which the store owns: the caller's data
+	// is free once done is called.
+	i := 0
+	for _, r := range live {
+		if r.fold == nil {
+			r.data = records[at[i] : at[i]+len(r.data) : at[i]+len(r.data)]
+			i++
+		}
+	}
+	s.hand(group{now: now, reqs: live, folds: folds})
+	if acked {
+		return
+	}
+	for _, r := range live {
+		if r.fold == nil {
+			r.done(r.seq, nil)
+		}
+	}
+}
+
+// failBatch reports err to every append and folded write of batch.
+func (s *Store) failBatch(batch []*request, err error) {
+	for _, r := range batch {
+		if r.fold != nil {
+			r.opDone(fmt.Errorf("storage: %s: %w", r.what, err))
+			continue
+		}
+		s.failedAppends.Add(1)
+		if r.err != nil {
+			r.done(0, r.err)
+			continue
+		}
+		r.done(0, fmt.Errorf("storage: append to %q: %w", r.docID, err))
+	}
+}
+
+// storedLastSeq reads docID's last sequence number from bbolt (zero for a document that does not
+// exist). The writer calls it only for a document none of whose entries is waiting for the
+// applier, so bbolt's value is current.
+func (s *Store) storedLastSeq(docID string) (uint64, error) {
+	var seq uint64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDocs).Bucket([]byte(docID))
+		if b == nil {
+			return nil
+		}
+		m, err := decodeMeta(b.Get(keyDocMeta))
+		if err != nil {
+			return fmt.Errorf("document %q: %w", docID, err)
+		}
+		seq = m.LastSeq
+		return nil
+	})
+	return seq, err
 }

@@ -24,6 +24,8 @@ type durableResult struct {
 	Acked     int64   `json:"acked"`
 	// The ack latency: from the edit's send to its acknowledgement (fsync included).
 	Ack latencySummary `json:"ack"`
+	// Commit is the server's commit histograms over the window (bench_commit.go).
+	Commit commitSplit `json:"commit,omitempty"`
 	cpuWindow
 	ServerRSSMB     float64        `json:"server_rss_mb"`
 	ClosedClients   int            `json:"closed_clients"`
@@ -101,18 +103,20 @@ func benchDurable(ctx context.Context, e *benchEnv) (*durableResult, error) {
 	}
 	sleepUntil(ctx, winStart)
 	c0 := sampleCPU(e.pid)
+	commit0 := scrapeCommit(ctx, e.url)
 	sleepUntil(ctx, winEnd)
 	c1 := sampleCPU(e.pid)
+	commit := splitBetween(commit0, scrapeCommit(ctx, e.url))
 	wg.Wait()
 	closed, reasons := closedDuring(e, typists)
 	res := &durableResult{
 		Label: o.label, Proto: "tandem", Docs: docs, Clients: n,
 		AckedOpsS: round1(float64(acked.Load()) / o.duration.Seconds()), Acked: acked.Load(),
-		Ack: hist.merged().summary(), cpuWindow: cpuBetween(c0, c1), ServerRSSMB: e.serverRSSMB(),
+		Ack: hist.merged().summary(), Commit: commit, cpuWindow: cpuBetween(c0, c1), ServerRSSMB: e.serverRSSMB(),
 		ClosedClients: closed, CloseReasons: reasons, ConnectFailures: fails.total(), ConnectErrors: fails.snapshot(),
 		EditErrors: editErrors.Load(), WindowS: o.duration.Seconds(),
 	}
-	e.logf("durable: %.0f acknowledged edits/s; ack p50 %.2f ms, p99 %.2f ms, max %.2f ms; server CPU %.1f%%",
-		res.AckedOpsS, res.Ack.P50ms, res.Ack.P99ms, res.Ack.MaxMs, res.ServerPct)
+	e.logf("durable: %.0f acknowledged edits/s; ack p50 %.2f ms, p99 %.2f ms, max %.2f ms; server CPU %.1f%%; %v",
+		res.AckedOpsS, res.Ack.P50ms, res.Ack.P99ms, res.Ack.MaxMs, res.ServerPct, res.Commit)
 	return res, nil
 }

@@ -29,6 +29,9 @@ type latencyResult struct {
 	// Ack is the acknowledgement latency of the edits sent in the window: from an edit's send to
 	// the ack that reports it durable (tandem observers only; N is 0 otherwise).
 	Ack latencySummary `json:"ack"`
+	// Commit is the server's commit histograms over the window (tandem only): the queue and the
+	// disk apart (bench_commit.go).
+	Commit commitSplit `json:"commit,omitempty"`
 	cpuWindow
 	SchedLagMaxMs     float64        `json:"sched_lag_max_ms"`
 	ServerMsgsOutPerS float64        `json:"server_msgs_out_per_s"`
@@ -192,9 +195,17 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	}
 	c0 := sampleCPU(e.pid)
 	msgs0 := r.msgs.sum()
+	var commit0 histCounts
+	if o.proto == "tandem" {
+		commit0 = scrapeCommit(ctx, e.url)
+	}
 	sleepUntil(ctx, r.base.Add(time.Duration(winEnd)))
 	c1 := sampleCPU(e.pid)
 	msgs1 := r.msgs.sum()
+	var commit commitSplit
+	if o.proto == "tandem" {
+		commit = splitBetween(commit0, scrapeCommit(ctx, e.url))
+	}
 	if err := e.prof.stop(); err != nil {
 		e.logf("latency: %v", err)
 	}
@@ -221,6 +232,7 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 		Dropped:            expected - r.received.sum(),
 		latencySummary:     h.summary(),
 		Ack:                r.ackHist.merged().summary(),
+		Commit:             commit,
 		cpuWindow:          cpu,
 		SchedLagMaxMs:      round1(float64(r.lagMax.Load()) / 1e6),
 		ServerMsgsOutPerS:  round1(float64(msgs1-msgs0) / c1.at.Sub(c0.at).Seconds()),
