@@ -46,6 +46,8 @@ type pendingSet struct {
 	delBytes int        // the clients' delete ranges (delNode.encoded)
 
 	held int // bytes the structures hold (PendingMemory)
+
+	gen uint64 // the last plan's generation (opTx): each plan's is new
 }
 
 func (p *pendingSet) empty() bool { return len(p.ops) == 0 && len(p.dels) == 0 }
@@ -95,12 +97,13 @@ func (p *pendingSet) size() (size, wide int, exact bool) {
 // install makes the pending set the one that plan pl computed, with the
 // queues of its scratch.
 func (p *pendingSet) install(pl *plan, queues []*queue) {
+	pl.tx.commit()
 	if !pl.pendingChanged {
 		return
 	}
 	for _, q := range queues {
 		switch {
-		case q.ops == q.orig:
+		case !q.changed:
 		case q.ops == nil:
 			delete(p.ops, q.client)
 		default:
@@ -123,7 +126,7 @@ func (p *pendingSet) install(pl *plan, queues []*queue) {
 	p.delBytes, p.held = pl.delBytes, pl.held
 	if p.empty() && len(p.waitOn) == 0 {
 		// Drop the maps, which keep the size they grew to.
-		*p = pendingSet{slab: p.slab}
+		*p = pendingSet{slab: p.slab, gen: p.gen}
 	}
 }
 
@@ -406,24 +409,26 @@ func cutOp(op uop, to uint64) uop {
 	return op
 }
 
-// opNode is a client's pending ops: an AVL tree keyed by clock. Trees are
-// persistent: a node never changes once built, and adding or removing an op
-// copies the O(log n) nodes on its path. A plan derives the new pending ops
-// from the document's without copying them, and a refused plan leaves the
-// document's as they were; an Apply costs O(log n) per op it adds or takes,
-// whatever the size of the pending buffer. The nil *opNode is the empty tree.
+// opNode is a client's pending ops: an AVL tree keyed by clock. A plan
+// changes the document's trees in place through an opTx, which logs what it
+// changes so that a refused plan leaves the trees as they were: an Apply
+// costs O(log n) per op it adds or takes, whatever the size of the pending
+// buffer, and allocates a node per op that comes, nothing per node it
+// passes. The nil *opNode is the empty tree.
 //
 // Each node sums up its subtree's ops as the encoder would write them
 // (opSum), so that the root tells the client's share of the encoded size.
-// Sums are computed when asked for (sums) and kept in the node: a plan asks
-// for the roots of the trees it changed, which computes the sums of the nodes
-// it made, O(log n) per op, and never those of the ops that only pass through
-// its queues (updates that arrive in order).
+// Sums are computed when asked for (sums) and kept in the node until it
+// changes: a plan asks for the roots of the trees it changed, which computes
+// the sums of the nodes on the paths it changed, O(log n) per op, and never
+// those of the ops that only pass through its queues (updates that arrive in
+// order).
 type opNode struct {
 	op          *uop // not changed once in a tree
 	left, right *opNode
 	height      int32
-	sum         *opSum // nil until sums computes it; then not changed
+	sum         *opSum // nil until sums computes it; then until the node changes
+	gen         uint64 // the plan that made the node or last changed it (opTx)
 }
 
 // opSum sums up ops of one client, ascending and not overlapping, as
@@ -626,10 +631,6 @@ func (t *opNode) h() int32 {
 	return t.height
 }
 
-func newOpNode(client uint64, op *uop, l, r *opNode) *opNode {
-	return &opNode{op: op, left: l, right: r, height: 1 + max(l.h(), r.h())}
-}
-
 // nodeSum returns the sum of the ops of l, then op, then those of r.
 func nodeSum(client uint64, op *uop, l, r *opNode, sl *sumSlab) opSum {
 	s := leafSum(op)
@@ -642,57 +643,123 @@ func nodeSum(client uint64, op *uop, l, r *opNode, sl *sumSlab) opSum {
 	return s
 }
 
-// balanced returns a tree of l, op, r, whose heights differ by at most 2.
-func balanced(client uint64, op *uop, l, r *opNode) *opNode {
+// opTx changes the pending op trees of a document in place for one plan,
+// recording in an undo log the nodes of the document's trees as they were
+// before the plan first changed them, so that a refused plan is rolled back
+// (undo) and an accepted one keeps its changes (commit). A node made or
+// already logged by the plan carries its generation (gen) and is changed
+// without logging again: a plan costs O(log n) per op it adds or takes,
+// with no path copies, and the undo log is reused from plan to plan.
+type opTx struct {
+	gen  uint64
+	undo []opUndo
+}
+
+// opUndo is a node of a document's tree and what it held before the plan.
+type opUndo struct {
+	n   *opNode
+	was opNode
+}
+
+// begin starts a plan's changes, whose nodes will carry generation gen
+// (never one that a node of the document's trees carries).
+func (x *opTx) begin(gen uint64) {
+	x.gen = gen
+	x.commit()
+}
+
+// commit keeps the changes of the plan.
+func (x *opTx) commit() {
+	clear(x.undo)
+	if cap(x.undo) > bigMap {
+		x.undo = nil
+	}
+	x.undo = x.undo[:0]
+}
+
+// rollback gives the document's trees back what they held before the plan.
+func (x *opTx) rollback() {
+	for i := len(x.undo) - 1; i >= 0; i-- {
+		*x.undo[i].n = x.undo[i].was
+	}
+	x.commit()
+}
+
+// node returns a new node of op alone.
+func (x *opTx) node(op *uop) *opNode {
+	return &opNode{op: op, height: 1, gen: x.gen}
+}
+
+// set makes l and r the children of n, logging n first if it is a node of
+// the document's trees not yet logged; it returns n.
+func (x *opTx) set(n, l, r *opNode) *opNode {
+	if n.gen != x.gen {
+		x.undo = append(x.undo, opUndo{n, *n})
+		n.gen = x.gen
+	}
+	n.left, n.right, n.height, n.sum = l, r, 1+max(l.h(), r.h()), nil
+	return n
+}
+
+// balance returns a tree of l, n's op, r, whose heights differ by at most 2,
+// made of the nodes of l, r and n.
+func (x *opTx) balance(n, l, r *opNode) *opNode {
 	switch hl, hr := l.h(), r.h(); {
 	case hl > hr+1:
 		if l.left.h() >= l.right.h() {
-			return newOpNode(client, l.op, l.left, newOpNode(client, op, l.right, r))
+			return x.set(l, l.left, x.set(n, l.right, r))
 		}
 		lr := l.right
-		return newOpNode(client, lr.op, newOpNode(client, l.op, l.left, lr.left), newOpNode(client, op, lr.right, r))
+		return x.set(lr, x.set(l, l.left, lr.left), x.set(n, lr.right, r))
 	case hr > hl+1:
 		if r.right.h() >= r.left.h() {
-			return newOpNode(client, r.op, newOpNode(client, op, l, r.left), r.right)
+			return x.set(r, x.set(n, l, r.left), r.right)
 		}
 		rl := r.left
-		return newOpNode(client, rl.op, newOpNode(client, op, l, rl.left), newOpNode(client, r.op, rl.right, r.right))
+		return x.set(rl, x.set(n, l, rl.left), x.set(r, rl.right, r.right))
 	}
-	return newOpNode(client, op, l, r)
+	return x.set(n, l, r)
 }
 
-// insert returns t, client's, with op added; op must not overlap the ops of t.
-func (t *opNode) insert(client uint64, op *uop) *opNode {
+// insert returns t with op added; op must not overlap the ops of t.
+func (x *opTx) insert(t *opNode, op *uop) *opNode {
 	if t == nil {
-		return newOpNode(client, op, nil, nil)
+		return x.node(op)
 	}
 	if op.clock < t.op.clock {
-		return balanced(client, t.op, t.left.insert(client, op), t.right)
+		return x.balance(t, x.insert(t.left, op), t.right)
 	}
-	return balanced(client, t.op, t.left, t.right.insert(client, op))
+	return x.balance(t, t.left, x.insert(t.right, op))
 }
 
-// from returns t, client's, without its ops before clock, which must not
-// straddle it.
-func (t *opNode) from(client, clock uint64) *opNode {
+// from returns t without its ops before clock, which must not straddle it.
+func (x *opTx) from(t *opNode, clock uint64) *opNode {
 	for t != nil && t.op.clock < clock {
 		t = t.right
 	}
 	if t == nil {
 		return nil
 	}
-	return joinOps(client, t.left.from(client, clock), t.op, t.right)
+	return x.join(x.from(t.left, clock), t, t.right)
 }
 
-// joinOps returns a tree of the ops of l, op, then those of r.
-func joinOps(client uint64, l *opNode, op *uop, r *opNode) *opNode {
+// join returns a tree of the ops of l, n's op, then those of r.
+func (x *opTx) join(l, n, r *opNode) *opNode {
 	switch hl, hr := l.h(), r.h(); {
 	case hl > hr+1:
-		return balanced(client, l.op, l.left, joinOps(client, l.right, op, r))
+		return x.balance(l, l.left, x.join(l.right, n, r))
 	case hr > hl+1:
-		return balanced(client, r.op, joinOps(client, l, op, r.left), r.right)
+		return x.balance(r, x.join(l, n, r.left), r.right)
 	}
-	return newOpNode(client, op, l, r)
+	return x.set(n, l, r)
+}
+
+// withoutFirst returns t without its first op; t is not empty.
+func (x *opTx) withoutFirst(t *opNode) *opNode {
+	if t.left == nil {
+		return t.right
+	}
+	return x.balance(t, x.withoutFirst(t.left), t.right)
 }
 
 // first returns the op of t with the lowest clock, or nil.
@@ -704,14 +771,6 @@ func (t *opNode) first() *uop {
 		t = t.left
 	}
 	return t.op
-}
-
-// withoutFirst returns t, client's, without its first op; t is not empty.
-func (t *opNode) withoutFirst(client uint64) *opNode {
-	if t.left == nil {
-		return t.right
-	}
-	return balanced(client, t.op, t.left.withoutFirst(client), t.right)
 }
 
 // find returns the op of t that covers clock, or nil.
