@@ -685,9 +685,17 @@ func (x *opTx) rollback() {
 	x.commit()
 }
 
-// node returns a new node of op alone.
+// opLeaf is a node and its op, allocated together.
+type opLeaf struct {
+	node opNode
+	op   uop
+}
+
+// node returns a new node of a copy of op alone.
 func (x *opTx) node(op *uop) *opNode {
-	return &opNode{op: op, height: 1, gen: x.gen}
+	l := &opLeaf{op: *op}
+	l.node = opNode{op: &l.op, height: 1, gen: x.gen}
+	return &l.node
 }
 
 // set makes l and r the children of n, logging n first if it is a node of
@@ -721,15 +729,21 @@ func (x *opTx) balance(n, l, r *opNode) *opNode {
 	return x.set(n, l, r)
 }
 
-// insert returns t with op added; op must not overlap the ops of t.
-func (x *opTx) insert(t *opNode, op *uop) *opNode {
+// insert returns t with a copy of op added, and the copy; op must not
+// overlap the ops of t.
+func (x *opTx) insert(t *opNode, op *uop) (*opNode, *uop) {
 	if t == nil {
-		return x.node(op)
+		n := x.node(op)
+		return n, n.op
 	}
+	var in *opNode
+	var added *uop
 	if op.clock < t.op.clock {
-		return x.balance(t, x.insert(t.left, op), t.right)
+		in, added = x.insert(t.left, op)
+		return x.balance(t, in, t.right), added
 	}
-	return x.balance(t, t.left, x.insert(t.right, op))
+	in, added = x.insert(t.right, op)
+	return x.balance(t, t.left, in), added
 }
 
 // from returns t without its ops before clock, which must not straddle it.

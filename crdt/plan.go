@@ -129,10 +129,10 @@ func (q *queue) flush() {
 	if len(q.lone) == 0 {
 		return
 	}
-	ops := slices.Clone(q.lone)
+	ops := q.lone
 	q.lone = nil
 	for i := range ops {
-		q.put(&ops[i])
+		q.put(ops[i])
 	}
 }
 
@@ -150,9 +150,10 @@ func (sc *planScratch) ownContent() {
 	}
 }
 
-// put adds op to the queue's ops; op must not overlap them.
-func (q *queue) put(op *uop) {
-	q.ops = q.tx.insert(q.ops, op)
+// put adds a copy of op to the queue's ops; op must not overlap them.
+func (q *queue) put(o uop) {
+	var op *uop
+	q.ops, op = q.tx.insert(q.ops, &o)
 	q.changed = true
 	q.added = append(q.added, op)
 	switch {
@@ -340,7 +341,7 @@ func (sc *planScratch) touch(d *Doc, c uint64) *queue {
 	if op := q.ops.first(); op != nil && op.clock < q.next {
 		trimmed := trimOp(c, *op, q.next)
 		q.take()
-		q.put(&trimmed)
+		q.put(trimmed)
 		q.kept = len(q.added)
 	}
 	return q
@@ -777,12 +778,12 @@ func (q *queue) addOp(one []uop) bool {
 	for op.n > 0 {
 		o := q.ops.endingAfter(op.clock)
 		if o == nil {
-			q.put(&op)
+			q.put(op)
 			return true
 		}
 		if op.clock < o.clock {
 			part := cutOp(op, o.clock)
-			q.put(&part)
+			q.put(part)
 			added = true
 		}
 		if op.end() <= o.end() {
