@@ -260,6 +260,9 @@ func checkOpTree(client uint64, t *opNode) error {
 	if t.height != 1+max(hl, hr) || hl > hr+1 || hr > hl+1 {
 		return fmt.Errorf("pending tree unbalanced at clock %d: height %d, children %d and %d", t.op.clock, t.height, hl, hr)
 	}
+	if t.clock != t.op.clock || t.end != t.op.end() {
+		return fmt.Errorf("pending tree node at clock %d keeps clocks %d to %d", t.op.clock, t.clock, t.end)
+	}
 	if want := nodeSum(client, t.op, t.left, t.right, nil); t.sum != nil && *t.sum != want {
 		return fmt.Errorf("pending tree node at clock %d sums to %+v; its children and op to %+v", t.op.clock, *t.sum, want)
 	}

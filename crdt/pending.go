@@ -424,11 +424,14 @@ func cutOp(op uop, to uint64) uop {
 // those of the ops that only pass through its queues (updates that arrive in
 // order).
 type opNode struct {
-	op          *uop // not changed once in a tree
 	left, right *opNode
-	height      int32
-	sum         *opSum // nil until sums computes it; then until the node changes
-	gen         uint64 // the plan that made the node or last changed it (opTx)
+	// clock and end are op's, kept beside the links so that a search
+	// down the tree does not load the ops it passes.
+	clock, end uint64
+	op         *uop // not changed once in a tree but for its content's array (ownContent)
+	height     int32
+	sum        *opSum // nil until sums computes it; then until the node changes
+	gen        uint64 // the plan that made the node or last changed it (opTx)
 }
 
 // opSum sums up ops of one client, ascending and not overlapping, as
@@ -694,7 +697,7 @@ type opLeaf struct {
 // node returns a new node of a copy of op alone.
 func (x *opTx) node(op *uop) *opNode {
 	l := &opLeaf{op: *op}
-	l.node = opNode{op: &l.op, height: 1, gen: x.gen}
+	l.node = opNode{op: &l.op, clock: op.clock, end: op.end(), height: 1, gen: x.gen}
 	return &l.node
 }
 
@@ -738,7 +741,7 @@ func (x *opTx) insert(t *opNode, op *uop) (*opNode, *uop) {
 	}
 	var in *opNode
 	var added *uop
-	if op.clock < t.op.clock {
+	if op.clock < t.clock {
 		in, added = x.insert(t.left, op)
 		return x.balance(t, in, t.right), added
 	}
@@ -748,7 +751,7 @@ func (x *opTx) insert(t *opNode, op *uop) (*opNode, *uop) {
 
 // from returns t without its ops before clock, which must not straddle it.
 func (x *opTx) from(t *opNode, clock uint64) *opNode {
-	for t != nil && t.op.clock < clock {
+	for t != nil && t.clock < clock {
 		t = t.right
 	}
 	if t == nil {
@@ -791,9 +794,9 @@ func (t *opNode) first() *uop {
 func (t *opNode) find(clock uint64) *uop {
 	for t != nil {
 		switch {
-		case clock < t.op.clock:
+		case clock < t.clock:
 			t = t.left
-		case clock >= t.op.end():
+		case clock >= t.end:
 			t = t.right
 		default:
 			return t.op
@@ -806,7 +809,7 @@ func (t *opNode) find(clock uint64) *uop {
 func (t *opNode) endingAfter(clock uint64) *uop {
 	var found *uop
 	for t != nil {
-		if t.op.end() > clock {
+		if t.end > clock {
 			found, t = t.op, t.left
 		} else {
 			t = t.right
