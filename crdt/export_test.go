@@ -38,7 +38,7 @@ func CheckPending(d *Doc) error {
 		if ops[0].clock < d.clock(c) {
 			return fmt.Errorf("client %d: pending op at %d below the clock %d", c, ops[0].clock, d.clock(c))
 		}
-		b, i, n := t.share(c, nil)
+		b, i, n := t.share(c)
 		opsBytes, indices, blocks = opsBytes+b, indices+i, blocks+n
 	}
 	if e := &p.ex; e.on {
@@ -263,8 +263,8 @@ func checkOpTree(client uint64, t *opNode) error {
 	if t.clock != t.op.clock || t.end != t.op.end() {
 		return fmt.Errorf("pending tree node at clock %d keeps clocks %d to %d", t.op.clock, t.clock, t.end)
 	}
-	if want := nodeSum(client, t.op, t.left, t.right, nil); t.sum != nil && *t.sum != want {
-		return fmt.Errorf("pending tree node at clock %d sums to %+v; its children and op to %+v", t.op.clock, *t.sum, want)
+	if want := nodeSum(client, t.op, t.left, t.right); t.summed && t.sum != want {
+		return fmt.Errorf("pending tree node at clock %d sums to %+v; its children and op to %+v", t.op.clock, t.sum, want)
 	}
 	return nil
 }

@@ -34,7 +34,6 @@ import (
 type pendingSet struct {
 	ops  map[uint64]*opNode  // never nil trees
 	dels map[uint64]*delNode // never nil trees
-	slab *sumSlab            // where the trees' sums are allocated; shared by the plans of a document
 	// waits holds, per awaited client, the clients whose first op waits for
 	// one of its clocks (an origin); waitOn, per waiting client, that origin.
 	// A client is in waits exactly when it is in waitOn.
@@ -88,7 +87,7 @@ func (p *pendingSet) size() (size, wide int, exact bool) {
 	}
 	e := p.ex
 	if !e.on {
-		e = p.exactFromScratch(nil)
+		e = p.exactFromScratch()
 		e.refs.settle()
 	}
 	return pendingSize(e.tables(), e.blocks, e.opsBytes, e.indices, len(p.dels), p.delBytes)
@@ -122,11 +121,11 @@ func (p *pendingSet) install(pl *plan, queues []*queue) {
 	for c, w := range pl.waitOn {
 		setOrDelete(&p.waitOn, c, w, w.Client == 0)
 	}
-	p.slab, p.ex, p.ub = pl.slab, pl.ex, pl.ub
+	p.ex, p.ub = pl.ex, pl.ub
 	p.delBytes, p.held = pl.delBytes, pl.held
 	if p.empty() && len(p.waitOn) == 0 {
 		// Drop the maps, which keep the size they grew to.
-		*p = pendingSet{slab: p.slab, gen: p.gen}
+		*p = pendingSet{gen: p.gen}
 	}
 }
 
@@ -197,11 +196,11 @@ func (u *upperBound) size(nDels, delBytes int) (size, wide int) {
 
 // exactFromScratch returns the exact size parts of p, computed over all of
 // it: O(n), when a pending set first comes near MaxPendingBytes.
-func (p *pendingSet) exactFromScratch(sl *sumSlab) exactSize {
+func (p *pendingSet) exactFromScratch() exactSize {
 	e := exactSize{on: true}
 	delta := &tableDelta{}
 	for c, t := range p.ops {
-		b, i, n := t.share(c, sl)
+		b, i, n := t.share(c)
 		e.opsBytes, e.indices, e.blocks = e.opsBytes+b, e.indices+i, e.blocks+n
 		t.each(func(op *uop) { delta.count(c, op, 1) })
 	}
@@ -430,8 +429,9 @@ type opNode struct {
 	clock, end uint64
 	op         *uop // not changed once in a tree but for its content's array (ownContent)
 	height     int32
-	sum        *opSum // nil until sums computes it; then until the node changes
+	summed     bool   // whether sum is computed; it is until the node changes
 	gen        uint64 // the plan that made the node or last changed it (opTx)
+	sum        opSum  // when summed: the sum of the subtree's ops (opSum)
 }
 
 // opSum sums up ops of one client, ascending and not overlapping, as
@@ -591,40 +591,22 @@ func (s *opSum) total() (bytes, indices int) {
 
 // share returns what the ops of t, client's, take in the encoded pending set: bytes
 // with one-byte indices, indices and blocks (0 for the empty tree).
-func (t *opNode) share(client uint64, sl *sumSlab) (bytes, indices, blocks int) {
+func (t *opNode) share(client uint64) (bytes, indices, blocks int) {
 	if t == nil {
 		return 0, 0, 0
 	}
-	s := t.sums(client, sl)
+	s := t.sums(client)
 	bytes, indices = s.total()
 	return bytes, indices, s.blocks
 }
 
 // sums returns the sum of the ops of t, client's (not empty), computing those
 // of the nodes that lack it.
-func (t *opNode) sums(client uint64, sl *sumSlab) *opSum {
-	if t.sum == nil {
-		s := nodeSum(client, t.op, t.left, t.right, sl)
-		t.sum = sl.new()
-		*t.sum = s
+func (t *opNode) sums(client uint64) *opSum {
+	if !t.summed {
+		t.sum, t.summed = nodeSum(client, t.op, t.left, t.right), true
 	}
-	return t.sum
-}
-
-// sumSlab allocates sums in chunks rather than one by one: a plan sums the
-// O(log n) nodes on the path of each op it adds or takes. A chunk lives while
-// any node refers to one of its sums. The nil *sumSlab allocates one by one.
-type sumSlab struct{ chunk []opSum }
-
-func (s *sumSlab) new() *opSum {
-	if s == nil {
-		return new(opSum)
-	}
-	if len(s.chunk) == cap(s.chunk) {
-		s.chunk = make([]opSum, 0, 64)
-	}
-	s.chunk = s.chunk[:len(s.chunk)+1]
-	return &s.chunk[len(s.chunk)-1]
+	return &t.sum
 }
 
 func (t *opNode) h() int32 {
@@ -635,13 +617,13 @@ func (t *opNode) h() int32 {
 }
 
 // nodeSum returns the sum of the ops of l, then op, then those of r.
-func nodeSum(client uint64, op *uop, l, r *opNode, sl *sumSlab) opSum {
+func nodeSum(client uint64, op *uop, l, r *opNode) opSum {
 	s := leafSum(op)
 	if l != nil {
-		s = joinSums(client, l.sums(client, sl), &s)
+		s = joinSums(client, l.sums(client), &s)
 	}
 	if r != nil {
-		s = joinSums(client, &s, r.sums(client, sl))
+		s = joinSums(client, &s, r.sums(client))
 	}
 	return s
 }
@@ -658,10 +640,14 @@ type opTx struct {
 	undo []opUndo
 }
 
-// opUndo is a node of a document's tree and what it held before the plan.
+// opUndo is a node of a document's tree and the links it held before the
+// plan. Its sum is not kept: a node given back its links is summed again
+// when asked for.
 type opUndo struct {
-	n   *opNode
-	was opNode
+	n           *opNode
+	left, right *opNode
+	height      int32
+	gen         uint64
 }
 
 // begin starts a plan's changes, whose nodes will carry generation gen
@@ -683,7 +669,8 @@ func (x *opTx) commit() {
 // rollback gives the document's trees back what they held before the plan.
 func (x *opTx) rollback() {
 	for i := len(x.undo) - 1; i >= 0; i-- {
-		*x.undo[i].n = x.undo[i].was
+		u := &x.undo[i]
+		u.n.left, u.n.right, u.n.height, u.n.gen, u.n.summed = u.left, u.right, u.height, u.gen, false
 	}
 	x.commit()
 }
@@ -705,10 +692,10 @@ func (x *opTx) node(op *uop) *opNode {
 // the document's trees not yet logged; it returns n.
 func (x *opTx) set(n, l, r *opNode) *opNode {
 	if n.gen != x.gen {
-		x.undo = append(x.undo, opUndo{n, *n})
+		x.undo = append(x.undo, opUndo{n, n.left, n.right, n.height, n.gen})
 		n.gen = x.gen
 	}
-	n.left, n.right, n.height, n.sum = l, r, 1+max(l.h(), r.h()), nil
+	n.left, n.right, n.height, n.summed = l, r, 1+max(l.h(), r.h()), false
 	return n
 }
 
@@ -1083,7 +1070,7 @@ func (t *waitNode) first() (clock, client uint64) {
 // nodes, the op and its sum, and the map entries (counted at twice their
 // key and value, for the slack of a growing map).
 const (
-	heldOp       = int(unsafe.Sizeof(opNode{}) + unsafe.Sizeof(uop{}) + unsafe.Sizeof(opSum{}))
+	heldOp       = int(unsafe.Sizeof(opLeaf{}))
 	heldDel      = int(unsafe.Sizeof(delNode{}))
 	heldWait     = int(unsafe.Sizeof(waitNode{})) + 2*int(unsafe.Sizeof(uint64(0))+unsafe.Sizeof(ID{}))
 	heldClient   = 2 * 16 // a map entry from a client ID to a tree (ops, deletes, waits) or a count

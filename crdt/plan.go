@@ -28,7 +28,6 @@ type plan struct {
 	delBytes    int
 	nOps, nDels int // clients with pending ops, with pending delete ranges
 	held        int
-	slab        *sumSlab
 
 	pendingBytes int
 	// pendingChanged reports whether the pending set differs from the document's.
@@ -328,10 +327,7 @@ func (sc *planScratch) touch(d *Doc, c uint64) *queue {
 	if d.pending.ex.on {
 		// The exact size changes by what the queue's ops take then, less
 		// what they take now, before the plan changes them.
-		if d.pending.slab == nil {
-			d.pending.slab = &sumSlab{}
-		}
-		q.origBytes, q.origIndices, q.origBlocks = q.orig.share(c, d.pending.slab)
+		q.origBytes, q.origIndices, q.origBlocks = q.orig.share(c)
 	}
 	// Pending ops that became known meanwhile (the document's own, by
 	// local edits) are dropped.
@@ -481,7 +477,7 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 // pending set that may pass MaxPendingBytes pays it.
 func (sc *planScratch) tally(d *Doc) {
 	p, old := &sc.p, &d.pending
-	p.slab, p.ex, p.ub = old.slab, old.ex, old.ub
+	p.ex, p.ub = old.ex, old.ub
 	p.delBytes, p.held = old.delBytes, old.held
 	p.nOps, p.nDels = len(old.ops), len(old.dels)
 	p.pendingBytes = d.pendingBytes
@@ -500,9 +496,6 @@ func (sc *planScratch) tally(d *Doc) {
 	ex := &p.ex
 	var delta *tableDelta
 	if ex.on {
-		if p.slab == nil {
-			p.slab = &sumSlab{}
-		}
 		delta = &tableDelta{} // its maps become the new table's (refTable.settle)
 	}
 	for _, q := range sc.queues {
@@ -530,7 +523,7 @@ func (sc *planScratch) tally(d *Doc) {
 		if ex.on {
 			q.countRefs(delta)
 			b0, i0, n0 := q.origBytes, q.origIndices, q.origBlocks
-			b1, i1, n1 := q.ops.share(q.client, p.slab)
+			b1, i1, n1 := q.ops.share(q.client)
 			ex.opsBytes += b1 - b0
 			ex.indices += i1 - i0
 			ex.blocks += n1 - n0
@@ -616,10 +609,7 @@ func (sc *planScratch) tally(d *Doc) {
 	}
 	if !ex.on {
 		n := sc.after(d)
-		if p.slab == nil {
-			p.slab = &sumSlab{}
-		}
-		p.ex = n.exactFromScratch(p.slab)
+		p.ex = n.exactFromScratch()
 		p.held += p.ex.refs.held()
 	}
 	size, wide, exact := pendingSize(p.ex.tables(), p.ex.blocks, p.ex.opsBytes, p.ex.indices, p.nDels, p.delBytes)
@@ -747,7 +737,7 @@ func (sc *planScratch) release() {
 	sc.p.delTrees = clearMap(sc.p.delTrees)
 	sc.p.waitTrees = clearMap(sc.p.waitTrees)
 	sc.p.waitOn = clearMap(sc.p.waitOn)
-	sc.p.ex, sc.p.slab = exactSize{}, nil
+	sc.p.ex = exactSize{}
 }
 
 // clearMap empties m for reuse, or drops it when it grew big.
