@@ -88,13 +88,14 @@
 // and a plan that moves a client's clock looks at the waiters below the new
 // clock only. So a plan visits the clients the update names and those it
 // unblocks, never the whole pending set. Ops that cannot be integrated stay
-// pending, per client in a persistent AVL tree by clock, as do the pending
-// delete ranges and the waiting sets: a plan adds and takes entries by copying
-// the O(log n) nodes on their paths (and takes a run of ops from the front of
-// a tree by walking it, then cutting it once), so that an Apply costs O(log n)
-// per unit it touches whatever the size of the pending set and the order the
-// updates arrive in, and a refused plan leaves the document's trees as they
-// were. The pending size that MaxPendingBytes bounds is the length of the
+// pending, per client in an AVL tree by clock, which a plan changes in place
+// while logging the links it changes (undone when the plan is refused, kept
+// when it is carried out); the pending delete ranges and the waiting sets are
+// persistent AVL trees, changed by copying the O(log n) nodes on the paths. A
+// plan takes a run of ops from the front of a tree by walking it, then cuts
+// it once; so an Apply costs O(log n) per unit it touches whatever the size
+// of the pending set and the order the updates arrive in, and a refused plan
+// leaves the document's trees as they were. The pending size that MaxPendingBytes bounds is the length of the
 // pending update (docs/crdt.md 1.6). An upper bound of it is kept in O(1) per
 // op (each op counted as a block with tables of its own), and decides while
 // the set is far under the limit; near the limit the size is kept exact: each

@@ -39,7 +39,7 @@ func CheckPending(d *Doc) error {
 		if ops[0].clock < d.clock(c) {
 			return fmt.Errorf("client %d: pending op at %d below the clock %d", c, ops[0].clock, d.clock(c))
 		}
-		b, i, n := t.share(c, nil)
+		b, i, n := t.share(c)
 		opsBytes, indices, blocks = opsBytes+b, indices+i, blocks+n
 	}
 	if e := &p.ex; e.on {
@@ -261,8 +261,11 @@ func checkOpTree(client uint64, t *opNode) error {
 	if t.height != 1+max(hl, hr) || hl > hr+1 || hr > hl+1 {
 		return fmt.Errorf("pending tree unbalanced at clock %d: height %d, children %d and %d", t.op.clock, t.height, hl, hr)
 	}
-	if want := nodeSum(client, t.op, t.left, t.right, nil); t.sum != nil && *t.sum != want {
-		return fmt.Errorf("pending tree node at clock %d sums to %+v; its children and op to %+v", t.op.clock, *t.sum, want)
+	if t.clock != t.op.clock || t.end != t.op.end() {
+		return fmt.Errorf("pending tree node at clock %d keeps clocks %d to %d", t.op.clock, t.clock, t.end)
+	}
+	if want := nodeSum(client, t.op, t.left, t.right); t.summed && t.sum != want {
+		return fmt.Errorf("pending tree node at clock %d sums to %+v; its children and op to %+v", t.op.clock, t.sum, want)
 	}
 	return nil
 }

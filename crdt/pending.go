@@ -34,7 +34,6 @@ import (
 type pendingSet struct {
 	ops  map[uint64]*opNode  // never nil trees
 	dels map[uint64]*delNode // never nil trees
-	slab *sumSlab            // where the trees' sums are allocated; shared by the plans of a document
 	// waits holds, per awaited client, the clients whose first op waits for
 	// one of its clocks (an origin); waitOn, per waiting client, that origin.
 	// A client is in waits exactly when it is in waitOn.
@@ -46,6 +45,8 @@ type pendingSet struct {
 	delBytes int        // the clients' delete ranges (delNode.encoded)
 
 	held int // bytes the structures hold (PendingMemory)
+
+	gen uint64 // the last plan's generation (opTx): each plan's is new
 }
 
 func (p *pendingSet) empty() bool { return len(p.ops) == 0 && len(p.dels) == 0 }
@@ -86,7 +87,7 @@ func (p *pendingSet) size() (size, wide int, exact bool) {
 	}
 	e := p.ex
 	if !e.on {
-		e = p.exactFromScratch(nil)
+		e = p.exactFromScratch()
 		e.refs.settle()
 	}
 	return pendingSize(e.tables(), e.blocks, e.opsBytes, e.indices, len(p.dels), p.delBytes)
@@ -95,12 +96,13 @@ func (p *pendingSet) size() (size, wide int, exact bool) {
 // install makes the pending set the one that plan pl computed, with the
 // queues of its scratch.
 func (p *pendingSet) install(pl *plan, queues []*queue) {
+	pl.tx.commit()
 	if !pl.pendingChanged {
 		return
 	}
 	for _, q := range queues {
 		switch {
-		case q.ops == q.orig:
+		case !q.changed:
 		case q.ops == nil:
 			delete(p.ops, q.client)
 		default:
@@ -119,11 +121,11 @@ func (p *pendingSet) install(pl *plan, queues []*queue) {
 	for c, w := range pl.waitOn {
 		setOrDelete(&p.waitOn, c, w, w.Client == 0)
 	}
-	p.slab, p.ex, p.ub = pl.slab, pl.ex, pl.ub
+	p.ex, p.ub = pl.ex, pl.ub
 	p.delBytes, p.held = pl.delBytes, pl.held
 	if p.empty() && len(p.waitOn) == 0 {
 		// Drop the maps, which keep the size they grew to.
-		*p = pendingSet{slab: p.slab}
+		*p = pendingSet{gen: p.gen}
 	}
 }
 
@@ -194,11 +196,11 @@ func (u *upperBound) size(nDels, delBytes int) (size, wide int) {
 
 // exactFromScratch returns the exact size parts of p, computed over all of
 // it: O(n), when a pending set first comes near MaxPendingBytes.
-func (p *pendingSet) exactFromScratch(sl *sumSlab) exactSize {
+func (p *pendingSet) exactFromScratch() exactSize {
 	e := exactSize{on: true}
 	delta := &tableDelta{}
 	for c, t := range p.ops {
-		b, i, n := t.share(c, sl)
+		b, i, n := t.share(c)
 		e.opsBytes, e.indices, e.blocks = e.opsBytes+b, e.indices+i, e.blocks+n
 		t.each(func(op *uop) { delta.count(c, op, 1) })
 	}
@@ -409,24 +411,30 @@ func cutOp(op uop, to uint64) uop {
 	return op
 }
 
-// opNode is a client's pending ops: an AVL tree keyed by clock. Trees are
-// persistent: a node never changes once built, and adding or removing an op
-// copies the O(log n) nodes on its path. A plan derives the new pending ops
-// from the document's without copying them, and a refused plan leaves the
-// document's as they were; an Apply costs O(log n) per op it adds or takes,
-// whatever the size of the pending buffer. The nil *opNode is the empty tree.
+// opNode is a client's pending ops: an AVL tree keyed by clock. A plan
+// changes the document's trees in place through an opTx, which logs what it
+// changes so that a refused plan leaves the trees as they were: an Apply
+// costs O(log n) per op it adds or takes, whatever the size of the pending
+// buffer, and allocates a node per op that comes, nothing per node it
+// passes. The nil *opNode is the empty tree.
 //
 // Each node sums up its subtree's ops as the encoder would write them
 // (opSum), so that the root tells the client's share of the encoded size.
-// Sums are computed when asked for (sums) and kept in the node: a plan asks
-// for the roots of the trees it changed, which computes the sums of the nodes
-// it made, O(log n) per op, and never those of the ops that only pass through
-// its queues (updates that arrive in order).
+// Sums are computed when asked for (sums) and kept in the node until it
+// changes: a plan asks for the roots of the trees it changed, which computes
+// the sums of the nodes on the paths it changed, O(log n) per op, and never
+// those of the ops that only pass through its queues (updates that arrive in
+// order).
 type opNode struct {
-	op          *uop // not changed once in a tree
 	left, right *opNode
-	height      int32
-	sum         *opSum // nil until sums computes it; then not changed
+	// clock and end are op's, kept beside the links so that a search
+	// down the tree does not load the ops it passes.
+	clock, end uint64
+	op         *uop // not changed once in a tree but for its content's array (ownContent)
+	height     int32
+	summed     bool   // whether sum is computed; it is until the node changes
+	gen        uint64 // the plan that made the node or last changed it (opTx)
+	sum        opSum  // when summed: the sum of the subtree's ops (opSum)
 }
 
 // opSum sums up ops of one client, ascending and not overlapping, as
@@ -591,40 +599,22 @@ func (s *opSum) total() (bytes, indices int) {
 
 // share returns what the ops of t, client's, take in the encoded pending set: bytes
 // with one-byte indices, indices and blocks (0 for the empty tree).
-func (t *opNode) share(client uint64, sl *sumSlab) (bytes, indices, blocks int) {
+func (t *opNode) share(client uint64) (bytes, indices, blocks int) {
 	if t == nil {
 		return 0, 0, 0
 	}
-	s := t.sums(client, sl)
+	s := t.sums(client)
 	bytes, indices = s.total()
 	return bytes, indices, s.blocks
 }
 
 // sums returns the sum of the ops of t, client's (not empty), computing those
 // of the nodes that lack it.
-func (t *opNode) sums(client uint64, sl *sumSlab) *opSum {
-	if t.sum == nil {
-		s := nodeSum(client, t.op, t.left, t.right, sl)
-		t.sum = sl.new()
-		*t.sum = s
+func (t *opNode) sums(client uint64) *opSum {
+	if !t.summed {
+		t.sum, t.summed = nodeSum(client, t.op, t.left, t.right), true
 	}
-	return t.sum
-}
-
-// sumSlab allocates sums in chunks rather than one by one: a plan sums the
-// O(log n) nodes on the path of each op it adds or takes. A chunk lives while
-// any node refers to one of its sums. The nil *sumSlab allocates one by one.
-type sumSlab struct{ chunk []opSum }
-
-func (s *sumSlab) new() *opSum {
-	if s == nil {
-		return new(opSum)
-	}
-	if len(s.chunk) == cap(s.chunk) {
-		s.chunk = make([]opSum, 0, 64)
-	}
-	s.chunk = s.chunk[:len(s.chunk)+1]
-	return &s.chunk[len(s.chunk)-1]
+	return &t.sum
 }
 
 func (t *opNode) h() int32 {
@@ -634,73 +624,154 @@ func (t *opNode) h() int32 {
 	return t.height
 }
 
-func newOpNode(client uint64, op *uop, l, r *opNode) *opNode {
-	return &opNode{op: op, left: l, right: r, height: 1 + max(l.h(), r.h())}
-}
-
 // nodeSum returns the sum of the ops of l, then op, then those of r.
-func nodeSum(client uint64, op *uop, l, r *opNode, sl *sumSlab) opSum {
+func nodeSum(client uint64, op *uop, l, r *opNode) opSum {
 	s := leafSum(op)
 	if l != nil {
-		s = joinSums(client, l.sums(client, sl), &s)
+		s = joinSums(client, l.sums(client), &s)
 	}
 	if r != nil {
-		s = joinSums(client, &s, r.sums(client, sl))
+		s = joinSums(client, &s, r.sums(client))
 	}
 	return s
 }
 
-// balanced returns a tree of l, op, r, whose heights differ by at most 2.
-func balanced(client uint64, op *uop, l, r *opNode) *opNode {
+// opTx changes the pending op trees of a document in place for one plan,
+// recording in an undo log the nodes of the document's trees as they were
+// before the plan first changed them, so that a refused plan is rolled back
+// (undo) and an accepted one keeps its changes (commit). A node made or
+// already logged by the plan carries its generation (gen) and is changed
+// without logging again: a plan costs O(log n) per op it adds or takes,
+// with no path copies, and the undo log is reused from plan to plan.
+type opTx struct {
+	gen  uint64
+	undo []opUndo
+}
+
+// opUndo is a node of a document's tree and the links it held before the
+// plan. Its sum is not kept: a node given back its links is summed again
+// when asked for.
+type opUndo struct {
+	n           *opNode
+	left, right *opNode
+	height      int32
+	gen         uint64
+}
+
+// begin starts a plan's changes, whose nodes will carry generation gen
+// (never one that a node of the document's trees carries).
+func (x *opTx) begin(gen uint64) {
+	x.gen = gen
+	x.commit()
+}
+
+// commit keeps the changes of the plan.
+func (x *opTx) commit() {
+	clear(x.undo)
+	if cap(x.undo) > bigMap {
+		x.undo = nil
+	}
+	x.undo = x.undo[:0]
+}
+
+// rollback gives the document's trees back what they held before the plan.
+func (x *opTx) rollback() {
+	for i := len(x.undo) - 1; i >= 0; i-- {
+		u := &x.undo[i]
+		u.n.left, u.n.right, u.n.height, u.n.gen, u.n.summed = u.left, u.right, u.height, u.gen, false
+	}
+	x.commit()
+}
+
+// opLeaf is a node and its op, allocated together.
+type opLeaf struct {
+	node opNode
+	op   uop
+}
+
+// node returns a new node of a copy of op alone.
+func (x *opTx) node(op *uop) *opNode {
+	l := &opLeaf{op: *op}
+	l.node = opNode{op: &l.op, clock: op.clock, end: op.end(), height: 1, gen: x.gen}
+	return &l.node
+}
+
+// set makes l and r the children of n, logging n first if it is a node of
+// the document's trees not yet logged; it returns n.
+func (x *opTx) set(n, l, r *opNode) *opNode {
+	if n.gen != x.gen {
+		x.undo = append(x.undo, opUndo{n, n.left, n.right, n.height, n.gen})
+		n.gen = x.gen
+	}
+	n.left, n.right, n.height, n.summed = l, r, 1+max(l.h(), r.h()), false
+	return n
+}
+
+// balance returns a tree of l, n's op, r, whose heights differ by at most 2,
+// made of the nodes of l, r and n.
+func (x *opTx) balance(n, l, r *opNode) *opNode {
 	switch hl, hr := l.h(), r.h(); {
 	case hl > hr+1:
 		if l.left.h() >= l.right.h() {
-			return newOpNode(client, l.op, l.left, newOpNode(client, op, l.right, r))
+			return x.set(l, l.left, x.set(n, l.right, r))
 		}
 		lr := l.right
-		return newOpNode(client, lr.op, newOpNode(client, l.op, l.left, lr.left), newOpNode(client, op, lr.right, r))
+		return x.set(lr, x.set(l, l.left, lr.left), x.set(n, lr.right, r))
 	case hr > hl+1:
 		if r.right.h() >= r.left.h() {
-			return newOpNode(client, r.op, newOpNode(client, op, l, r.left), r.right)
+			return x.set(r, x.set(n, l, r.left), r.right)
 		}
 		rl := r.left
-		return newOpNode(client, rl.op, newOpNode(client, op, l, rl.left), newOpNode(client, r.op, rl.right, r.right))
+		return x.set(rl, x.set(n, l, rl.left), x.set(r, rl.right, r.right))
 	}
-	return newOpNode(client, op, l, r)
+	return x.set(n, l, r)
 }
 
-// insert returns t, client's, with op added; op must not overlap the ops of t.
-func (t *opNode) insert(client uint64, op *uop) *opNode {
+// insert returns t with a copy of op added, and the copy; op must not
+// overlap the ops of t.
+func (x *opTx) insert(t *opNode, op *uop) (*opNode, *uop) {
 	if t == nil {
-		return newOpNode(client, op, nil, nil)
+		n := x.node(op)
+		return n, n.op
 	}
-	if op.clock < t.op.clock {
-		return balanced(client, t.op, t.left.insert(client, op), t.right)
+	var in *opNode
+	var added *uop
+	if op.clock < t.clock {
+		in, added = x.insert(t.left, op)
+		return x.balance(t, in, t.right), added
 	}
-	return balanced(client, t.op, t.left, t.right.insert(client, op))
+	in, added = x.insert(t.right, op)
+	return x.balance(t, t.left, in), added
 }
 
-// from returns t, client's, without its ops before clock, which must not
-// straddle it.
-func (t *opNode) from(client, clock uint64) *opNode {
-	for t != nil && t.op.clock < clock {
+// from returns t without its ops before clock, which must not straddle it.
+func (x *opTx) from(t *opNode, clock uint64) *opNode {
+	for t != nil && t.clock < clock {
 		t = t.right
 	}
 	if t == nil {
 		return nil
 	}
-	return joinOps(client, t.left.from(client, clock), t.op, t.right)
+	return x.join(x.from(t.left, clock), t, t.right)
 }
 
-// joinOps returns a tree of the ops of l, op, then those of r.
-func joinOps(client uint64, l *opNode, op *uop, r *opNode) *opNode {
+// join returns a tree of the ops of l, n's op, then those of r.
+func (x *opTx) join(l, n, r *opNode) *opNode {
 	switch hl, hr := l.h(), r.h(); {
 	case hl > hr+1:
-		return balanced(client, l.op, l.left, joinOps(client, l.right, op, r))
+		return x.balance(l, l.left, x.join(l.right, n, r))
 	case hr > hl+1:
-		return balanced(client, r.op, joinOps(client, l, op, r.left), r.right)
+		return x.balance(r, x.join(l, n, r.left), r.right)
 	}
-	return newOpNode(client, op, l, r)
+	return x.set(n, l, r)
+}
+
+// withoutFirst returns t without its first op; t is not empty.
+func (x *opTx) withoutFirst(t *opNode) *opNode {
+	if t.left == nil {
+		return t.right
+	}
+	return x.balance(t, x.withoutFirst(t.left), t.right)
 }
 
 // first returns the op of t with the lowest clock, or nil.
@@ -714,21 +785,13 @@ func (t *opNode) first() *uop {
 	return t.op
 }
 
-// withoutFirst returns t, client's, without its first op; t is not empty.
-func (t *opNode) withoutFirst(client uint64) *opNode {
-	if t.left == nil {
-		return t.right
-	}
-	return balanced(client, t.op, t.left.withoutFirst(client), t.right)
-}
-
 // find returns the op of t that covers clock, or nil.
 func (t *opNode) find(clock uint64) *uop {
 	for t != nil {
 		switch {
-		case clock < t.op.clock:
+		case clock < t.clock:
 			t = t.left
-		case clock >= t.op.end():
+		case clock >= t.end:
 			t = t.right
 		default:
 			return t.op
@@ -741,7 +804,7 @@ func (t *opNode) find(clock uint64) *uop {
 func (t *opNode) endingAfter(clock uint64) *uop {
 	var found *uop
 	for t != nil {
-		if t.op.end() > clock {
+		if t.end > clock {
 			found, t = t.op, t.left
 		} else {
 			t = t.right
@@ -1015,7 +1078,7 @@ func (t *waitNode) first() (clock, client uint64) {
 // nodes, the op and its sum, and the map entries (counted at twice their
 // key and value, for the slack of a growing map).
 const (
-	heldOp       = int(unsafe.Sizeof(opNode{}) + unsafe.Sizeof(uop{}) + unsafe.Sizeof(opSum{}))
+	heldOp       = int(unsafe.Sizeof(opLeaf{}))
 	heldDel      = int(unsafe.Sizeof(delNode{}))
 	heldWait     = int(unsafe.Sizeof(waitNode{})) + 2*int(unsafe.Sizeof(uint64(0))+unsafe.Sizeof(ID{}))
 	heldClient   = 2 * 16 // a map entry from a client ID to a tree (ops, deletes, waits) or a count

@@ -28,11 +28,14 @@ type plan struct {
 	delBytes    int
 	nOps, nDels int // clients with pending ops, with pending delete ranges
 	held        int
-	slab        *sumSlab
 
 	pendingBytes int
 	// pendingChanged reports whether the pending set differs from the document's.
 	pendingChanged bool
+
+	// tx holds what the plan changed in the document's op trees, which
+	// install keeps and release, for a plan that is not installed, undoes.
+	tx opTx
 }
 
 type step struct {
@@ -41,17 +44,25 @@ type step struct {
 }
 
 // queue is a client's ops in a plan: those not integrated (a tree that starts
-// as the document's pending ops and is changed by copying paths only), and
-// those the plan integrates, in order.
+// as the document's pending ops and is changed in place through the plan's
+// opTx), and those the plan integrates, in order.
 type queue struct {
 	client uint64
 	ops    *opNode
-	orig   *opNode // the document's pending ops of the client
-	done   []*uop
-	next   uint64 // the client's clock once done are integrated
-	start  uint64 // the client's clock before the plan
-	added  []*uop // the ops put into ops (some may have left since)
-	taken  []*uop // the ops of orig taken from ops
+	orig   *opNode // the root of the document's pending ops of the client (its nodes may change)
+	tx     *opTx
+	// changed reports whether ops differs from the document's pending ops.
+	changed bool
+	// origShare is what the document's pending ops of the client take in
+	// the encoded pending set (opNode.share), while the exact size is kept.
+	origBytes, origIndices, origBlocks int
+	// addedSet holds the ops of added once there are more than a few.
+	addedSet map[*uop]struct{}
+	done     []*uop
+	next     uint64 // the client's clock once done are integrated
+	start    uint64 // the client's clock before the plan
+	added    []*uop // the ops put into ops (some may have left since)
+	taken    []*uop // the ops of the document's taken from ops
 	// lone, when not empty, is the queue's ops: ops of one block of the
 	// update (not copies), ascending, held out of ops while ops is empty. An
 	// update that is integrated at once costs no tree and no copy, whether
@@ -106,7 +117,8 @@ func (q *queue) stopWalk() {
 	clear(q.walk)
 	q.walk = q.walk[:0]
 	if q.walked {
-		q.ops = q.ops.from(q.client, q.next)
+		q.ops = q.tx.from(q.ops, q.next)
+		q.changed = true
 	}
 }
 
@@ -116,10 +128,10 @@ func (q *queue) flush() {
 	if len(q.lone) == 0 {
 		return
 	}
-	ops := slices.Clone(q.lone)
+	ops := q.lone
 	q.lone = nil
 	for i := range ops {
-		q.put(&ops[i])
+		q.put(ops[i])
 	}
 }
 
@@ -137,10 +149,31 @@ func (sc *planScratch) ownContent() {
 	}
 }
 
-// put adds op to the queue's ops; op must not overlap them.
-func (q *queue) put(op *uop) {
-	q.ops = q.ops.insert(q.client, op)
+// put adds a copy of op to the queue's ops; op must not overlap them.
+func (q *queue) put(o uop) {
+	var op *uop
+	q.ops, op = q.tx.insert(q.ops, &o)
+	q.changed = true
 	q.added = append(q.added, op)
+	switch {
+	case q.addedSet != nil:
+		q.addedSet[op] = struct{}{}
+	case len(q.added) > smallQueues:
+		q.addedSet = make(map[*uop]struct{}, 2*len(q.added))
+		for _, a := range q.added {
+			q.addedSet[a] = struct{}{}
+		}
+	}
+}
+
+// isAdded reports whether op was put into ops by the plan: the ops of ops
+// are those of the document's not yet taken and those the plan put.
+func (q *queue) isAdded(op *uop) bool {
+	if q.addedSet != nil {
+		_, ok := q.addedSet[op]
+		return ok
+	}
+	return slices.Contains(q.added, op)
 }
 
 // take removes the first of the queue's ops (there is one).
@@ -156,17 +189,18 @@ func (q *queue) take() {
 			q.walk = append(q.walk, r)
 		}
 		q.walked = true
-		if q.orig != nil && q.orig.find(t.op.clock) == t.op {
+		if q.orig != nil && !q.isAdded(t.op) {
 			q.taken = append(q.taken, t.op)
 		}
 		return
 	}
 	if q.orig != nil {
-		if op := q.ops.first(); q.orig.find(op.clock) == op {
+		if op := q.ops.first(); !q.isAdded(op) {
 			q.taken = append(q.taken, op)
 		}
 	}
-	q.ops = q.ops.withoutFirst(q.client)
+	q.ops = q.tx.withoutFirst(q.ops)
+	q.changed = true
 }
 
 // countRefs adds to t what the queue's changes to its ops change in the
@@ -209,16 +243,19 @@ func (t *tableDelta) count(client uint64, op *uop, dv int) {
 // whole pending set: the queues of u's clients; the queues of the clients
 // whose first op waits for an origin that the plan integrates, found in the
 // waiting sets (waitNode) of the client that integrates it; and the delete
-// ranges of u's clients and of the clients whose clock moves. Pending trees
-// (ops, delete ranges, waiting sets) are persistent, changed by copying
-// paths: a plan costs O(log n) per op, range and wait it adds or takes in the
-// size n of the pending set, and a refused plan leaves the document's trees
-// as they were.
+// ranges of u's clients and of the clients whose clock moves. The op trees
+// are changed in place (opTx, undone by release unless the plan is
+// installed); the trees of delete ranges and waiting sets are persistent,
+// changed by copying paths: a plan costs O(log n) per op, range and wait it
+// adds or takes in the size n of the pending set, and a refused plan leaves
+// the document's trees as they were.
 func (d *Doc) plan(u *update) *plan {
 	sc := &d.scratch
 	sc.reset()
 	p := &sc.p
 	pd := &d.pending
+	pd.gen++
+	p.tx.begin(pd.gen)
 	pd.ex.refs.settle()
 	if pd.ops[d.client] != nil {
 		// Local edits may have moved the document's own clock past some of
@@ -287,6 +324,11 @@ func (sc *planScratch) touch(d *Doc, c uint64) *queue {
 	}
 	q := sc.queue(c, d.pending.ops[c], d.clock(c))
 	sc.work = append(sc.work, c)
+	if d.pending.ex.on {
+		// The exact size changes by what the queue's ops take then, less
+		// what they take now, before the plan changes them.
+		q.origBytes, q.origIndices, q.origBlocks = q.orig.share(c)
+	}
 	// Pending ops that became known meanwhile (the document's own, by
 	// local edits) are dropped.
 	for op := q.ops.first(); op != nil && op.end() <= q.next; op = q.ops.first() {
@@ -295,7 +337,7 @@ func (sc *planScratch) touch(d *Doc, c uint64) *queue {
 	if op := q.ops.first(); op != nil && op.clock < q.next {
 		trimmed := trimOp(c, *op, q.next)
 		q.take()
-		q.put(&trimmed)
+		q.put(trimmed)
 		q.kept = len(q.added)
 	}
 	return q
@@ -435,15 +477,17 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 // pending set that may pass MaxPendingBytes pays it.
 func (sc *planScratch) tally(d *Doc) {
 	p, old := &sc.p, &d.pending
-	p.slab, p.ex, p.ub = old.slab, old.ex, old.ub
+	p.ex, p.ub = old.ex, old.ub
 	p.delBytes, p.held = old.delBytes, old.held
 	p.nOps, p.nDels = len(old.ops), len(old.dels)
 	p.pendingBytes = d.pendingBytes
 	p.pendingChanged = len(p.delTrees) > 0 || len(p.waitOn) > 0
 	for _, q := range sc.queues {
-		if q.ops != q.orig {
+		if q.orig == nil && q.ops == nil {
+			q.changed = false // what came has left
+		}
+		if q.changed {
 			p.pendingChanged = true
-			break
 		}
 	}
 	if !p.pendingChanged {
@@ -452,13 +496,10 @@ func (sc *planScratch) tally(d *Doc) {
 	ex := &p.ex
 	var delta *tableDelta
 	if ex.on {
-		if p.slab == nil {
-			p.slab = &sumSlab{}
-		}
 		delta = &tableDelta{} // its maps become the new table's (refTable.settle)
 	}
 	for _, q := range sc.queues {
-		if q.ops == q.orig {
+		if !q.changed {
 			continue
 		}
 		for _, op := range q.taken {
@@ -481,8 +522,8 @@ func (sc *planScratch) tally(d *Doc) {
 		}
 		if ex.on {
 			q.countRefs(delta)
-			b0, i0, n0 := q.orig.share(q.client, p.slab)
-			b1, i1, n1 := q.ops.share(q.client, p.slab)
+			b0, i0, n0 := q.origBytes, q.origIndices, q.origBlocks
+			b1, i1, n1 := q.ops.share(q.client)
 			ex.opsBytes += b1 - b0
 			ex.indices += i1 - i0
 			ex.blocks += n1 - n0
@@ -568,10 +609,7 @@ func (sc *planScratch) tally(d *Doc) {
 	}
 	if !ex.on {
 		n := sc.after(d)
-		if p.slab == nil {
-			p.slab = &sumSlab{}
-		}
-		p.ex = n.exactFromScratch(p.slab)
+		p.ex = n.exactFromScratch()
 		p.held += p.ex.refs.held()
 	}
 	size, wide, exact := pendingSize(p.ex.tables(), p.ex.blocks, p.ex.opsBytes, p.ex.indices, p.nDels, p.delBytes)
@@ -634,7 +672,7 @@ const smallQueues = 8
 
 // reset prepares an empty plan.
 func (sc *planScratch) reset() {
-	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0], delTrees: sc.p.delTrees, waitTrees: sc.p.waitTrees, waitOn: sc.p.waitOn}
+	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0], delTrees: sc.p.delTrees, waitTrees: sc.p.waitTrees, waitOn: sc.p.waitOn, tx: sc.p.tx}
 	sc.queues = sc.queues[:0]
 	sc.work = sc.work[:0]
 }
@@ -660,7 +698,7 @@ func (sc *planScratch) queue(client uint64, ops *opNode, next uint64) *queue {
 		sc.pool = append(sc.pool, new(queue))
 	}
 	q := sc.pool[n]
-	*q = queue{client: client, ops: ops, orig: ops, next: next, start: next, done: q.done[:0], added: q.added[:0], taken: q.taken[:0], walk: q.walk[:0]}
+	*q = queue{client: client, ops: ops, orig: ops, tx: &sc.p.tx, next: next, start: next, done: q.done[:0], added: q.added[:0], taken: q.taken[:0], walk: q.walk[:0]}
 	sc.queues = append(sc.queues, q)
 	switch n := len(sc.queues); {
 	case n == smallQueues+1:
@@ -680,14 +718,16 @@ func (sc *planScratch) queue(client uint64, ops *opNode, next uint64) *queue {
 // cleared: clearing costs as much as its largest size.
 const bigMap = 1024
 
-// release drops what the last plan pointed to.
+// release drops what the last plan pointed to, and undoes what it changed in
+// the document's op trees unless it was installed (a refused plan).
 func (sc *planScratch) release() {
+	sc.p.tx.rollback()
 	clear(sc.p.steps)
 	for _, q := range sc.queues {
 		clear(q.done)
 		clear(q.added)
 		clear(q.taken)
-		q.ops, q.orig, q.lone = nil, nil, nil
+		q.ops, q.orig, q.lone, q.tx, q.addedSet = nil, nil, nil, nil, nil
 	}
 	if len(sc.pool) > bigMap {
 		sc.pool = nil
@@ -697,7 +737,7 @@ func (sc *planScratch) release() {
 	sc.p.delTrees = clearMap(sc.p.delTrees)
 	sc.p.waitTrees = clearMap(sc.p.waitTrees)
 	sc.p.waitOn = clearMap(sc.p.waitOn)
-	sc.p.ex, sc.p.slab = exactSize{}, nil
+	sc.p.ex = exactSize{}
 }
 
 // clearMap empties m for reuse, or drops it when it grew big.
@@ -728,12 +768,12 @@ func (q *queue) addOp(one []uop) bool {
 	for op.n > 0 {
 		o := q.ops.endingAfter(op.clock)
 		if o == nil {
-			q.put(&op)
+			q.put(op)
 			return true
 		}
 		if op.clock < o.clock {
 			part := cutOp(op, o.clock)
-			q.put(&part)
+			q.put(part)
 			added = true
 		}
 		if op.end() <= o.end() {
