@@ -1,0 +1,523 @@
+package server_test
+
+// The crash test's harness (the tests are in crash_test.go): the server binary as a child process,
+// its clients and their load, the kill-and-restart cycle, and the gate on the clients' dials.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/tandemhq/tandem/auth"
+	"github.com/tandemhq/tandem/client"
+	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/storage"
+)
+
+// crashHarness owns the server process, its data file, and the clients that load it.
+type crashHarness struct {
+	t       *testing.T
+	opts    crashOptions
+	audTok  string // the auditors' token (read role), with auth
+	httpTok string // the HTTP writers' token, with auth
+	bin     string
+	data    string
+	addr    string // 127.0.0.1:port, the same across restarts so that clients reconnect
+	logPath string
+	srv     *exec.Cmd
+	exited  chan error
+	gate    *dialGate
+	clients []*crashClient
+	paused  atomic.Bool
+	stop    chan struct{}
+	loadWG  sync.WaitGroup
+	ops     atomic.Int64
+
+	// The HTTP writers' acknowledged ledger keys, per document, and their requests in flight.
+	httpMu     sync.Mutex
+	httpAcked  map[string][]string
+	httpBusy   atomic.Int64
+	httpFailed atomic.Int64
+}
+
+// crashClient is one editor: a reconnecting client and the record of its edits.
+type crashClient struct {
+	c       *client.Conn
+	doc     string
+	mu      sync.Mutex
+	ops     []crashOp
+	status  chan client.Status
+	editErr atomic.Int64
+	// terminal is the first terminal close the client saw: an honest client never should.
+	terminal atomic.Pointer[client.CloseError]
+	// history keeps the client's last status changes, for the report of a failed convergence.
+	histMu  sync.Mutex
+	history []string
+}
+
+func (cc *crashClient) noteStatus(s client.Status, err error) {
+	cc.histMu.Lock()
+	defer cc.histMu.Unlock()
+	e := fmt.Sprintf("%s %s (%v)", time.Now().Format("15:04:05.000"), s, err)
+	if len(cc.history) == 8 {
+		cc.history = append(cc.history[:0], cc.history[1:]...)
+	}
+	cc.history = append(cc.history, e)
+}
+
+func (cc *crashClient) describe() string {
+	cc.histMu.Lock()
+	defer cc.histMu.Unlock()
+	ls := cc.c.LastSync()
+	var pending int
+	cc.c.Read(func(d *crdt.Doc) { pending = d.PendingBytes() })
+	return fmt.Sprintf("client %d; %d bytes pending; last sync %d bytes at %s; status changes: %s",
+		cc.c.ClientID(), pending, ls.Bytes, ls.Applied.Format("15:04:05.000"), strings.Join(cc.history, "; "))
+}
+
+// crashOp is one edit: a ledger key and the clock after it (the edit is acknowledged once the
+// client's saved clock reaches it).
+type crashOp struct {
+	key string
+	end uint64
+}
+
+type cycleResult struct {
+	acked, missing int
+	firstMissing   string
+}
+
+// buildServer compiles cmd/tandem (with tags) into dir.
+func buildServer(t *testing.T, tags string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tandem")
+	args := []string{"build", "-o", bin}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	args = append(args, "../cmd/tandem")
+	cmd := exec.Command("go", args...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return bin
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func newCrashHarness(t *testing.T, tags string, opts crashOptions) *crashHarness {
+	t.Helper()
+	dir := t.TempDir()
+	h := &crashHarness{
+		t:         t,
+		opts:      opts,
+		httpAcked: map[string][]string{},
+		bin:       buildServer(t, tags),
+		data:      filepath.Join(dir, "crash.db"),
+		addr:      freeAddr(t),
+		logPath:   filepath.Join(dir, "server.log"),
+		gate:      newDialGate(),
+		stop:      make(chan struct{}),
+	}
+	if opts.auth {
+		h.audTok = crashToken(t, "auditor", auth.RoleRead)
+		h.httpTok = crashToken(t, "http-writer", auth.RoleWrite)
+	}
+	t.Cleanup(h.cleanup)
+	h.start()
+	dialer := &websocket.Dialer{NetDialContext: h.gate.dial, HandshakeTimeout: 5 * time.Second}
+	for i := 0; i < crashClients; i++ {
+		cc := &crashClient{doc: fmt.Sprintf("crash-%d", i%crashDocs), status: make(chan client.Status, 64)}
+		var token string
+		if opts.auth {
+			token = crashToken(t, crashSubjects[(i/crashDocs)%len(crashSubjects)], auth.RoleWrite)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		c, err := client.Dial(ctx, "ws://"+h.addr, cc.doc, client.Options{
+			Token:     token,
+			Reconnect: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+			HandshakeTimeout: 5 * time.Second, Dialer: dialer,
+			OnStatus: func(s client.Status, err error) {
+				var ce *client.CloseError
+				if errors.As(err, &ce) && ce.Code.Terminal() {
+					cc.terminal.CompareAndSwap(nil, ce)
+				}
+				cc.noteStatus(s, err)
+				select {
+				case cc.status <- s:
+				default:
+				}
+			},
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("client %d: Dial: %v", i, err)
+		}
+		cc.c = c
+		h.clients = append(h.clients, cc)
+	}
+	for i, cc := range h.clients {
+		h.loadWG.Add(1)
+		go h.load(cc, rand.New(rand.NewPCG(uint64(i), 1)))
+	}
+	if opts.http {
+		for d := 0; d < crashDocs; d++ {
+			h.loadWG.Add(1)
+			go h.httpLoad(fmt.Sprintf("crash-%d", d))
+		}
+	}
+	return h
+}
+
+// crashToken mints a token of subject with role on every document, with edgeSecret.
+func crashToken(t *testing.T, subject string, role auth.Role) string {
+	t.Helper()
+	a, err := auth.New(auth.Config{Secret: []byte(edgeSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := a.Mint(auth.Claims{Subject: subject, Documents: "*", Role: role, Expires: time.Now().Add(24 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(tok)
+}
+
+// httpLoad edits doc through POST /v1/docs/{doc}/edits at httpRatePerDoc until stop: each edit
+// sets the ledger key "http:<doc>:<n>" and inserts a character, and counts as acknowledged once
+// answered 200 (the server answers once the edit is durable).
+func (h *crashHarness) httpLoad(doc string) {
+	defer h.loadWG.Done()
+	tick := time.NewTicker(time.Second / httpRatePerDoc)
+	defer tick.Stop()
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for n := 0; ; n++ {
+		select {
+		case <-h.stop:
+			return
+		case <-tick.C:
+		}
+		if h.paused.Load() {
+			continue
+		}
+		key := fmt.Sprintf("http:%s:%d", doc, n)
+		body := fmt.Sprintf(`{"root":%q,"edits":[{"index":0,"insert":"h"}],"map":{"root":%q,"set":{%q:1}}}`, textRoot, ledgerRoot, key)
+		req, err := http.NewRequest(http.MethodPost, "http://"+h.addr+"/v1/docs/"+doc+"/edits", strings.NewReader(body))
+		if err != nil {
+			panic(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		if h.httpTok != "" {
+			req.Header.Set("Authorization", "Bearer "+h.httpTok)
+		}
+		h.httpBusy.Add(1)
+		resp, err := hc.Do(req)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil && resp.StatusCode == http.StatusOK {
+			h.httpMu.Lock()
+			h.httpAcked[doc] = append(h.httpAcked[doc], key)
+			h.httpMu.Unlock()
+		} else {
+			h.httpFailed.Add(1)
+		}
+		h.httpBusy.Add(-1)
+	}
+}
+
+// load edits at crashRatePerClient until stop: each edit sets the ledger key "<client>:<clock>"
+// and inserts or deletes a little text.
+func (h *crashHarness) load(cc *crashClient, rng *rand.Rand) {
+	defer h.loadWG.Done()
+	tick := time.NewTicker(time.Second / crashRatePerClient)
+	defer tick.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-tick.C:
+		}
+		if h.paused.Load() {
+			continue
+		}
+		clock := cc.c.Clock()
+		key := strconv.FormatUint(cc.c.ClientID(), 10) + ":" + strconv.FormatUint(clock, 10)
+		err := cc.c.Edit(func(d *crdt.Doc) error {
+			if err := d.Map(ledgerRoot).Set(key, json.RawMessage("1")); err != nil {
+				return err
+			}
+			t := d.Text(textRoot)
+			if n := t.Len(); n > 0 && rng.IntN(10) < 3 {
+				return t.Delete(rng.IntN(n), 1)
+			}
+			return t.Insert(rng.IntN(t.Len()+1), strings.Repeat("abc"[rng.IntN(3):][:1], 1+rng.IntN(3)))
+		})
+		if err != nil {
+			cc.editErr.Add(1)
+			continue
+		}
+		cc.mu.Lock()
+		cc.ops = append(cc.ops, crashOp{key: key, end: cc.c.Clock()})
+		cc.mu.Unlock()
+		h.ops.Add(1)
+	}
+}
+
+var listeningLine = regexp.MustCompile(`msg=listening`)
+
+// start runs the server on h.addr and h.data and waits until it listens.
+func (h *crashHarness) start() {
+	h.t.Helper()
+	logFile, err := os.OpenFile(h.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cmd := exec.Command(h.bin, "serve", "--addr", h.addr, "--data", h.data, "--log-level", "info")
+	if h.opts.batchDelay != "" {
+		cmd.Args = append(cmd.Args, "--storage-max-batch-delay", h.opts.batchDelay)
+	}
+	if h.opts.auth {
+		cmd.Env = append(os.Environ(), "TANDEM_AUTH_SECRET="+edgeSecret)
+	}
+	cmd.Stdout = logFile
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	h.srv = cmd
+	h.exited = make(chan error, 1)
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			fmt.Fprintln(logFile, sc.Text())
+			if !once && listeningLine.MatchString(sc.Text()) {
+				once = true
+				close(ready)
+			}
+		}
+		h.exited <- cmd.Wait()
+		logFile.Close()
+	}()
+	select {
+	case <-ready:
+	case err := <-h.exited:
+		h.exited <- err
+		h.t.Fatalf("server exited before listening: %v\n%s", err, h.logTail())
+	case <-time.After(15 * time.Second):
+		h.t.Fatalf("server did not listen within 15 s\n%s", h.logTail())
+	}
+}
+
+func (h *crashHarness) logTail() string {
+	b, _ := os.ReadFile(h.logPath)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) > 30 {
+		lines = lines[len(lines)-30:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// cycle runs the load for 1-3 s, kills the server, checks the file, restarts the server, checks
+// that every acknowledged edit is there, lets the clients reconnect and checks they converge.
+func (h *crashHarness) cycle(n int) cycleResult {
+	h.t.Helper()
+	time.Sleep(time.Second + time.Duration(rand.Int64N(int64(2*time.Second))))
+
+	// Close the gate first, so that no client reconnects before the audit: a reconnecting client
+	// re-sends what the server lacks, which would hide a loss.
+	h.gate.close()
+	for _, cc := range h.clients { // forget earlier status changes (a slow-consumer close...)
+		for len(cc.status) > 0 {
+			<-cc.status
+		}
+	}
+	if err := h.srv.Process.Kill(); err != nil {
+		h.t.Fatalf("kill: %v", err)
+	}
+	<-h.exited
+	h.waitDisconnected()
+	// Acks read before the socket's end count: the server sent them, so it claimed durability.
+	required := map[string][]string{} // doc -> keys acknowledged
+	acked := 0
+	for _, cc := range h.clients {
+		saved := cc.c.Saved()
+		cc.mu.Lock()
+		for _, op := range cc.ops {
+			if op.end <= saved {
+				required[cc.doc] = append(required[cc.doc], op.key)
+				acked++
+			}
+		}
+		cc.mu.Unlock()
+	}
+	h.httpMu.Lock()
+	for doc, keys := range h.httpAcked {
+		required[doc] = append(required[doc], keys...)
+		acked += len(keys)
+	}
+	h.httpMu.Unlock()
+
+	st, err := storage.Open(h.data, storage.Options{LockTimeout: 2 * time.Second})
+	if err != nil {
+		h.t.Fatalf("cycle %d: open the data file after SIGKILL: %v", n, err)
+	}
+	if err := st.Check(); err != nil {
+		h.t.Fatalf("cycle %d: storage Check after SIGKILL: %v", n, err)
+	}
+	if err := st.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+
+	h.start()
+	res := cycleResult{acked: acked}
+	for doc, keys := range required {
+		ledger := h.audit(doc)
+		for _, k := range keys {
+			if !ledger[k] {
+				res.missing++
+				if res.firstMissing == "" {
+					res.firstMissing = doc + "/" + k
+				}
+			}
+		}
+	}
+	h.gate.open()
+	if res.missing > 0 {
+		return res
+	}
+	h.waitReconnected()
+	h.checkConverged(n)
+	h.checkNoTerminal(n)
+	h.t.Logf("cycle %d: %d edits so far, %d acknowledged before the kill, all present; replicas converged", n, h.ops.Load(), acked)
+	return res
+}
+
+// waitDisconnected waits (bounded) until every client has seen its socket end.
+func (h *crashHarness) waitDisconnected() {
+	deadline := time.After(5 * time.Second)
+	for _, cc := range h.clients {
+		for done := false; !done; {
+			select {
+			case s := <-cc.status:
+				done = s == client.StatusDisconnected
+			case <-deadline:
+				h.t.Fatalf("clients did not see the server die within 5 s")
+			}
+		}
+	}
+}
+
+// waitReconnected waits (bounded) until every client is connected again.
+func (h *crashHarness) waitReconnected() {
+	deadline := time.After(15 * time.Second)
+	for _, cc := range h.clients {
+		for done := false; !done; {
+			select {
+			case s := <-cc.status:
+				done = s == client.StatusConnected
+			case <-deadline:
+				h.t.Fatalf("clients did not reconnect within 15 s\n%s", h.logTail())
+			}
+		}
+	}
+}
+
+// cleanup kills what is left (after a failure).
+func (h *crashHarness) cleanup() {
+	select {
+	case <-h.stop:
+	default:
+		close(h.stop)
+	}
+	h.loadWG.Wait()
+	h.gate.open()
+	for _, cc := range h.clients {
+		cc.c.Close()
+	}
+	if h.srv != nil && h.srv.ProcessState == nil {
+		_ = h.srv.Process.Kill()
+		select {
+		case <-h.exited:
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// dialGate holds the clients' connection attempts while closed: the harness audits a restarted
+// server before any client can reconnect and re-send what it lacks.
+type dialGate struct {
+	mu     sync.Mutex
+	opened chan struct{} // closed while the gate is open
+}
+
+func newDialGate() *dialGate {
+	g := &dialGate{opened: make(chan struct{})}
+	close(g.opened)
+	return g
+}
+
+func (g *dialGate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.opened:
+		g.opened = make(chan struct{})
+	default:
+	}
+}
+
+func (g *dialGate) open() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.opened:
+	default:
+		close(g.opened)
+	}
+}
+
+func (g *dialGate) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	g.mu.Lock()
+	ch := g.opened
+	g.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var d net.Dialer
+	return d.DialContext(ctx, network, addr)
+}
