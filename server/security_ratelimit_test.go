@@ -48,6 +48,20 @@ func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int
 	sentAt := map[crdt.ID]time.Time{}
 	var lat []latency
 	var wg sync.WaitGroup
+	// quit ends the load when the test ends before the caller closed stop (a t.Fatal): the
+	// goroutines must be gone before the test is, or their t.Errorf would panic the whole run.
+	// Cleanups run last-registered first, so this one runs before the server shuts down.
+	quit := make(chan struct{})
+	ended := func() bool {
+		select {
+		case <-stop:
+			return true
+		case <-quit:
+			return true
+		default:
+			return false
+		}
+	}
 	for i := range n {
 		e := ts.joinAs(t, docID, firstID+1+uint64(i), mint(t, fmt.Sprintf("editor%d", i), docID, auth.RoleWrite, time.Hour))
 		// Acks and others' updates are read and dropped, so that no editor is a slow consumer: as
@@ -63,6 +77,8 @@ func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int
 			for k := 0; ; k++ {
 				select {
 				case <-stop:
+					return
+				case <-quit:
 					return
 				case <-tick.C:
 				}
@@ -81,7 +97,9 @@ func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int
 				mu.Unlock()
 				_ = e.WS.SetWriteDeadline(time.Now().Add(30 * time.Second))
 				if err := e.WS.WriteMessage(websocket.BinaryMessage, protocol.EncodeFrame(0, &protocol.Update{Data: u})); err != nil {
-					t.Errorf("editor %d: %v", e.ClientID, err)
+					if !ended() {
+						t.Errorf("editor %d: %v", e.ClientID, err)
+					}
 					return
 				}
 			}
@@ -92,10 +110,8 @@ func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int
 		defer close(done)
 		for {
 			m, err := observer.Read(time.Second)
-			select {
-			case <-stop:
+			if ended() {
 				return
-			default:
 			}
 			if err != nil {
 				if wstest.IsTimeout(err) {
@@ -123,6 +139,11 @@ func (ts *testServer) editLoad(t *testing.T, docID string, firstID uint64, n int
 			mu.Unlock()
 		}
 	}()
+	t.Cleanup(func() {
+		close(quit)
+		wg.Wait()
+		<-done
+	})
 	return func() []latency {
 		wg.Wait()
 		<-done
