@@ -276,56 +276,19 @@ func (t *Text) InsertEmbed(pos int, value json.RawMessage) error {
 // section 1.7): an undo puts a deleted embed back where it was. It fails like
 // InsertAt, or with ErrInvalidJSON, and then changes nothing.
 func (t *Text) InsertEmbedAt(p RelPos, value json.RawMessage) error {
-	d := t.doc
 	if err := validValue(value); err != nil {
 		return err
 	}
-	root := t.resolve()
-	if p.Root != t.name {
-		return fmt.Errorf("%w: %v in text %q", ErrUnknownPosition, p, t.name)
-	}
-	var it *item
-	switch p.Kind {
-	case RelStart, RelEnd:
-		if root == nil {
-			if err := validName(t.name); err != nil {
-				return err
-			}
-		}
-	case RelBefore, RelAfter:
-		it = d.findItem(p.ID)
-		if it == nil || root == nil || it.root != root {
-			return fmt.Errorf("%w: %v", ErrUnknownPosition, p)
-		}
-	default:
-		return fmt.Errorf("%w: kind %d", ErrUnknownPosition, p.Kind)
-	}
-	root, _, err := t.beginInsert(root, string(objectReplacement))
+	root, it, err := t.relItem(p)
 	if err != nil {
 		return err
 	}
-	var at, nx *item
-	switch p.Kind {
-	case RelStart:
-		nx = root.first()
-	case RelEnd:
-		at = root.last()
-	case RelBefore:
-		if k := int(p.ID.Clock - it.clock); k > 0 {
-			it = root.split(it, k)
-		}
-		at, nx = prev(it), it
-	case RelAfter:
-		if k := int(p.ID.Clock-it.clock) + 1; k < it.n {
-			root.split(it, k)
-		}
-		at, nx = it, next(it)
+	root, _, err = t.beginInsert(root, string(objectReplacement))
+	if err != nil {
+		return err
 	}
-	pos := root.root.vis
-	if nx != nil {
-		pos, _ = posOf(nx)
-	}
-	d.insertEmbedBetween(root, at, nx, pos, slices.Clone([]byte(value)))
+	at, nx, pos := root.gapAt(it, p)
+	t.doc.insertEmbedBetween(root, at, nx, pos, slices.Clone([]byte(value)))
 	return nil
 }
 

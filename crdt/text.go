@@ -99,56 +99,71 @@ func (t *Text) beginInsert(root *textRoot, s string) (*textRoot, int, error) {
 // text does not have), ErrInvalidText, ErrInvalidName or ErrClockOverflow,
 // and then changes nothing.
 func (t *Text) InsertAt(r RelPos, s string) error {
-	d := t.doc
+	root, it, err := t.relItem(r)
+	if err != nil {
+		return err
+	}
+	root, n, err := t.beginInsert(root, s)
+	if n == 0 || err != nil {
+		return err
+	}
+	at, nx, pos := root.gapAt(it, r)
+	t.doc.insertBetween(root, at, nx, pos, s, n)
+	return nil
+}
+
+// relItem resolves relative position r in this text for an insertion: the
+// text's root (nil while it has no content) and, for RelBefore and RelAfter,
+// the run holding r's item, which must be in this text.
+func (t *Text) relItem(r RelPos) (*textRoot, *item, error) {
 	root := t.resolve()
 	if r.Root != t.name {
-		return fmt.Errorf("%w: %v in text %q", ErrUnknownPosition, r, t.name)
+		return nil, nil, fmt.Errorf("%w: %v in text %q", ErrUnknownPosition, r, t.name)
 	}
 	var it *item
 	switch r.Kind {
 	case RelStart, RelEnd:
 		if root == nil {
 			if err := validName(t.name); err != nil {
-				return err
+				return nil, nil, err
 			}
 		}
 	case RelBefore, RelAfter:
-		if cs := d.clients[r.ID.Client]; cs != nil {
-			it = cs.items.find(r.ID.Clock)
-		}
+		it = t.doc.findItem(r.ID)
 		if it == nil || root == nil || it.root != root {
-			return fmt.Errorf("%w: %v", ErrUnknownPosition, r)
+			return nil, nil, fmt.Errorf("%w: %v", ErrUnknownPosition, r)
 		}
 	default:
-		return fmt.Errorf("%w: kind %d", ErrUnknownPosition, r.Kind)
+		return nil, nil, fmt.Errorf("%w: kind %d", ErrUnknownPosition, r.Kind)
 	}
-	root, n, err := t.beginInsert(root, s)
-	if n == 0 || err != nil {
-		return err
-	}
-	var at, nx *item
+	return root, it, nil
+}
+
+// gapAt returns the adjacent runs at and nx (nil: the start, the end) between
+// which an insertion at r goes, splitting it (the run relItem found) where r
+// falls inside it, and the visible index of that gap.
+func (t *textRoot) gapAt(it *item, r RelPos) (at, nx *item, pos int) {
 	switch r.Kind {
 	case RelStart:
-		nx = root.first()
+		nx = t.first()
 	case RelEnd:
-		at = root.last()
+		at = t.last()
 	case RelBefore:
 		if k := int(r.ID.Clock - it.clock); k > 0 {
-			it = root.split(it, k)
+			it = t.split(it, k)
 		}
 		at, nx = prev(it), it
 	case RelAfter:
 		if k := int(r.ID.Clock-it.clock) + 1; k < it.n {
-			root.split(it, k)
+			t.split(it, k)
 		}
 		at, nx = it, next(it)
 	}
-	pos := root.root.vis
+	pos = t.root.vis
 	if nx != nil {
 		pos, _ = posOf(nx)
 	}
-	d.insertBetween(root, at, nx, pos, s, n)
-	return nil
+	return at, nx, pos
 }
 
 // localInsert inserts s (n code points) at visible index pos, right after
