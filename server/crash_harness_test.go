@@ -307,16 +307,24 @@ func (h *crashHarness) start() {
 	if h.opts.auth {
 		cmd.Env = append(os.Environ(), "TANDEM_AUTH_SECRET="+edgeSecret)
 	}
+	h.srv = cmd
+	h.exited = startListening(h.t, cmd, logFile, h.logTail)
+}
+
+// startListening starts cmd, a tandem server, with its output copied to logFile, and returns
+// once its log says it is listening; the channel receives cmd.Wait's result when it exits. tail
+// gives the end of the log for a failure message.
+func startListening(t *testing.T, cmd *exec.Cmd, logFile *os.File, tail func() string) chan error {
+	t.Helper()
 	cmd.Stdout = logFile
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		h.t.Fatal(err)
+		t.Fatal(err)
 	}
-	h.srv = cmd
-	h.exited = make(chan error, 1)
+	exited := make(chan error, 1)
 	ready := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(stderr)
@@ -328,17 +336,18 @@ func (h *crashHarness) start() {
 				close(ready)
 			}
 		}
-		h.exited <- cmd.Wait()
+		exited <- cmd.Wait()
 		logFile.Close()
 	}()
 	select {
 	case <-ready:
-	case err := <-h.exited:
-		h.exited <- err
-		h.t.Fatalf("server exited before listening: %v\n%s", err, h.logTail())
+	case err := <-exited:
+		exited <- err
+		t.Fatalf("server exited before listening: %v\n%s", err, tail())
 	case <-time.After(15 * time.Second):
-		h.t.Fatalf("server did not listen within 15 s\n%s", h.logTail())
+		t.Fatalf("server did not listen within 15 s\n%s", tail())
 	}
+	return exited
 }
 
 func (h *crashHarness) logTail() string {

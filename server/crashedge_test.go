@@ -79,38 +79,8 @@ func (p *proc) start() {
 	}
 	cmd := exec.Command(p.bin, p.args...)
 	cmd.Env = p.env
-	cmd.Stdout = logFile
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		p.t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
 	p.cmd = cmd
-	p.exited = make(chan error, 1)
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			fmt.Fprintln(logFile, sc.Text())
-			if !once && listeningLine.MatchString(sc.Text()) {
-				once = true
-				close(ready)
-			}
-		}
-		p.exited <- cmd.Wait()
-		logFile.Close()
-	}()
-	select {
-	case <-ready:
-	case err := <-p.exited:
-		p.exited <- err
-		p.t.Fatalf("server exited before listening: %v\n%s", err, p.logTail())
-	case <-time.After(15 * time.Second):
-		p.t.Fatalf("server did not listen within 15 s\n%s", p.logTail())
-	}
+	p.exited = startListening(p.t, cmd, logFile, p.logTail)
 }
 
 // kill kills the server with SIGKILL and waits for it to be gone.
