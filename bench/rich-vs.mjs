@@ -10,10 +10,15 @@
 // Every edit is its own transaction, as when a person types. How each library takes the edits:
 //
 //   tandem     Text.insert / delete / insertEmbed / format (with the edit's expand) / setAttr
-//   Yjs        Y.Text.insert (inheriting the marks at the position, as y-quill does) / delete /
-//              insertEmbed / format (null removes) / format of the embed's one position for its
-//              attribute: the model of y-quill. y-prosemirror keeps a tree of Y.XmlElements instead,
-//              which this flat session does not exercise.
+//   Yjs        Y.Text.insert (inheriting the marks at the position) / delete / insertEmbed / format
+//              (null removes) / format of the embed's one position for its attribute: the model of
+//              y-quill. An insertion that inherits its marks, and a format, walk the text from its
+//              start to the position (Yjs's findPosition uses its search markers only when an
+//              insertion gives its attributes; y-quill's applyDelta walks from the start too, to
+//              retain up to the change). Giving empty attributes instead is no faster: Yjs then
+//              writes format items around every character typed inside a mark, to negate it.
+//              y-prosemirror keeps a tree of Y.XmlElements instead (one Y.XmlText per paragraph,
+//              so its walks are a paragraph long), which this flat session does not exercise.
 //   Automerge  splice / splitBlock / mark and unmark with the edit's expand / updateBlock: the model
 //              @automerge/prosemirror uses. Its mark values are scalars, so object values are stored
 //              as their JSON text.
