@@ -9,9 +9,27 @@ import { compareUtf8 } from './utf.js';
  */
 
 /**
+ * FormatEdit says that the mark `name` now has `value` (JSON.parse of the
+ * bytes as written; null where the text no longer has the mark) over the
+ * `len` code points from `pos`, in terms of the text after all of the
+ * change's edits (docs/crdt.md section 4.5).
+ * @typedef {{pos: number, len: number, name: string, value: unknown}} FormatEdit
+ */
+
+/**
+ * AttrEdit says that the embed at `pos` (after the change's edits) now has
+ * `value` (JSON.parse of the bytes as written) for `key`.
+ * @typedef {{pos: number, key: string, value: unknown}} AttrEdit
+ */
+
+/**
  * Change is what one apply changed in one root: for a Text, edits that turn the
- * old text into the new one when applied in order; for a Map, the changed keys.
- * @typedef {{root: string, kind: 'text'|'map', edits: TextEdit[], keys: string[]}} Change
+ * old text into the new one when applied in order, then the formats and
+ * attributes to apply in order after them (rich text, docs/crdt.md section
+ * 4.5; empty for plain text); for a Map, the changed keys. Inserted embeds
+ * appear in edits as U+FFFC and inserted text carries no marks there: a binding
+ * reads the inserted ranges with Text.slice.
+ * @typedef {{root: string, kind: 'text'|'map', edits: TextEdit[], formats: FormatEdit[], attrs: AttrEdit[], keys: string[]}} Change
  */
 
 /** ChangeLog collects the changes of one apply, in the order roots first changed. */
@@ -29,7 +47,7 @@ export class ChangeLog {
   entry(root, name, kind) {
     let e = this.roots.get(root);
     if (e === undefined) {
-      e = { change: { root: name, kind, edits: [], keys: [] }, keys: kind === 'map' ? new Set() : null, last: null, lastLen: 0 };
+      e = { change: { root: name, kind, edits: [], formats: [], attrs: [], keys: [] }, keys: kind === 'map' ? new Set() : null, last: null, lastLen: 0 };
       this.roots.set(root, e);
     }
     return e;

@@ -493,6 +493,61 @@ export class Doc {
     root.integrate(a);
   }
 
+  // ---- internal: rich text (docs/crdt.md section 4) ----
+
+  /**
+   * @param {string} name
+   * @param {number} pos
+   * @param {string} json the embed's JSON text
+   */
+  _insertEmbed(name, pos, json) {
+    throw new Error(`crdt: rich text is not implemented yet (embed ${json} at ${pos} in ${name})`);
+  }
+
+  /**
+   * @param {string} name
+   * @param {RelPos} rp
+   * @param {string} json
+   */
+  _insertEmbedAt(name, rp, json) {
+    throw new Error(`crdt: rich text is not implemented yet (embed ${json} at ${rp.kind} in ${name})`);
+  }
+
+  /**
+   * @param {string} name
+   * @param {number} pos
+   * @param {number} n
+   * @param {string} mark
+   * @param {string | null} json the mark's JSON text, null to remove
+   * @param {number} expand Go's Expand bits
+   */
+  _format(name, pos, n, mark, json, expand) {
+    throw new Error(`crdt: rich text is not implemented yet (format ${name} ${pos} ${n} ${mark} ${json} ${expand})`);
+  }
+
+  /**
+   * @param {string} name
+   * @param {number} pos
+   * @param {string} key
+   * @param {string} json
+   */
+  _setAttr(name, pos, key, json) {
+    throw new Error(`crdt: rich text is not implemented yet (attr ${name} ${pos} ${key} ${json})`);
+  }
+
+  /**
+   * _spans returns the spans of the visible positions [from, to) of a Text root, values as JSON text.
+   * @param {string} name
+   * @param {number} from
+   * @param {number} to
+   * @returns {import('./handles.js').RawSpan[]}
+   */
+  _spans(name, from, to) {
+    const r = this._texts.get(name);
+    if (r === undefined || from === to) return [];
+    return [{ insert: [...r.toString()].slice(from, to).join(''), marks: new Map() }];
+  }
+
   // ---- internal: encoding ----
 
   /**
