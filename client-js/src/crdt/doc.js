@@ -16,7 +16,7 @@ import { cpLength, cpCount, cpSlice, compareUtf8 } from './utf.js';
 import { checkName, checkKey, checkJSON } from './names.js';
 import { validClient } from './statevector.js';
 import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
-import { encodeSnapshot, decodeSnapshot, snapshotToUpdate, loadSnapshot, FORMAT_SNAPSHOT, FORMAT_SNAPSHOT_V1 } from './snapshot.js';
+import { encodeSnapshot, decodeSnapshot, snapshotToUpdate, loadSnapshot, FORMAT_SNAPSHOT, FORMAT_SNAPSHOT_V1, FORMAT_SNAPSHOT_V3 } from './snapshot.js';
 import { Text, MapRoot } from './handles.js';
 import { OpQueue, Cursor, WaitHeap, Bound, rangeBound, opBound, varLen, Exact, restRangesCounted, rangeBytes } from './pending.js';
 
@@ -271,7 +271,7 @@ export class Doc {
   apply(bytes) {
     if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw malformed('empty input');
     if (bytes[0] === 0x01) return this._applyUpdate(decodeUpdate(bytes));
-    if (bytes[0] === FORMAT_SNAPSHOT || bytes[0] === FORMAT_SNAPSHOT_V1) {
+    if (bytes[0] === FORMAT_SNAPSHOT || bytes[0] === FORMAT_SNAPSHOT_V1 || bytes[0] === FORMAT_SNAPSHOT_V3) {
       const snap = decodeSnapshot(bytes);
       if (this._isEmpty()) return this._load(snap);
       const n = new Doc(this._id);
@@ -319,8 +319,14 @@ export class Doc {
           if (e.insert !== '') log.insert(root, e.pos, e.insert, cpLength(e.insert));
         }
         for (const k of c.keys) log.key(root, k);
+        if (c.formats.length + c.attrs.length > 0) {
+          const e = log.entry(root, c.root, 'text');
+          e.change.formats.push(...c.formats);
+          e.change.attrs.push(...c.attrs);
+        }
       }
     }
+    n._richChanges(log);
     this._clients = n._clients;
     this._texts = n._texts;
     this._maps = n._maps;
