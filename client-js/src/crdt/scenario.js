@@ -9,6 +9,7 @@ import { Doc } from './doc.js';
 import { encodeStateVector } from './statevector.js';
 import { encodeRelPos, decodeRelPos } from './relpos.js';
 import { hex, unhex } from './encoding.js';
+import { compareUtf8 } from './utf.js';
 
 /** SEPARATOR is the line between a scenario's commands and its expected output. */
 export const SEPARATOR = '----';
@@ -18,7 +19,14 @@ const ARITY = /** @type {Record<string, [number, number]>} */ ({
   update: [1, 1], deliver: [1, 3], drop: [1, 1], sync: [2, 2], text: [2, 2], map: [2, 2],
   snapshot: [1, 1], sv: [1, 1], encode: [2, 2], load: [3, 3], apply: [2, 2],
   relpos: [4, 4], resolve: [2, 2], pending: [1, 1],
+  embed: [3, 3], format: [6, 6], unformat: [6, 6], attr: [4, 4], spans: [2, 2],
 });
+
+/** MAX_TOKENS: commands that end with a JSON value, and how many tokens come before it. */
+const MAX_TOKENS = /** @type {Record<string, number>} */ ({ set: 4, embed: 4, attr: 5, format: 7 });
+
+/** EXPANDS names the expand values of format commands (docs/crdt.md 4.2). */
+const EXPANDS = /** @type {Record<string, number>} */ ({ none: 0, before: 1, after: 2, both: 3 });
 
 /**
  * @typedef {{raw: string, val: string}} Token
@@ -77,12 +85,12 @@ export function parseScenario(src) {
     if (t === '' || t.startsWith('#')) continue;
     const name = t.split(' ')[0];
     try {
-      const { toks, rest } = tokenize(t, name === 'set' ? 4 : -1);
+      const { toks, rest } = tokenize(t, MAX_TOKENS[name] ?? -1);
       const a = ARITY[name];
       if (a === undefined) throw new Error(`unknown command ${JSON.stringify(name)}`);
       const args = toks.slice(1);
       if (args.length < a[0] || args.length > a[1]) throw new Error(`${name} takes ${a[0]} to ${a[1]} arguments, got ${args.length}`);
-      if (name === 'set' && rest === '') throw new Error('set needs a JSON value');
+      if (MAX_TOKENS[name] !== undefined && rest === '') throw new Error(`${name} needs a JSON value`);
       sc.commands.push({ line: i + 1, text: t, name, args, rest });
     } catch (err) {
       throw new Error(`scenario: line ${i + 1}: ${/** @type {Error} */ (err).message}`);
@@ -331,10 +339,54 @@ export class Runner {
       case 'pending':
         this.emit(name, String(d.pendingBytes()));
         break;
+      case 'embed': {
+        const pos = atoi(a[2]);
+        attempt(() => d._insertEmbed(a[1].val, pos, c.rest));
+        break;
+      }
+      case 'format':
+      case 'unformat': {
+        const pos = atoi(a[2]);
+        const n = atoi(a[3]);
+        const exp = EXPANDS[a[5].raw];
+        if (exp === undefined) throw new Error(`expand ${JSON.stringify(a[5].raw)}: want none, before, after or both`);
+        attempt(() => d._format(a[1].val, pos, n, a[4].val, c.name === 'format' ? c.rest : null, exp));
+        break;
+      }
+      case 'attr': {
+        const pos = atoi(a[2]);
+        attempt(() => d._setAttr(a[1].val, pos, a[3].val, c.rest));
+        break;
+      }
+      case 'spans': {
+        const t = d.text(a[1].val);
+        this.emit(`${name} ${a[1].raw}`, spansJSON(d._spans(a[1].val, 0, t.length)));
+        break;
+      }
       default:
         throw new Error(`unknown command ${c.name}`);
     }
   }
+}
+
+/**
+ * spansJSON writes spans as the scenarios print them (docs/crdt.md section
+ * 4.5): a JSON array, object keys sorted by their UTF-8 bytes, values as
+ * stored, empty maps left out.
+ * @param {import('./handles.js').RawSpan[]} spans
+ * @returns {string}
+ */
+export function spansJSON(spans) {
+  const obj = (/** @type {Map<string, string>} */ m) =>
+    '{' + [...m.keys()].sort(compareUtf8).map((k) => `${JSON.stringify(k)}:${m.get(k)}`).join(',') + '}';
+  const parts = spans.map((s) => {
+    let out;
+    if ('embed' in s) out = (s.attrs.size > 0 ? `"attrs":${obj(s.attrs)},` : '') + `"embed":${s.embed}`;
+    else out = `"insert":${JSON.stringify(s.insert)}`;
+    if (s.marks.size > 0) out += `,"marks":${obj(s.marks)}`;
+    return '{' + out + '}';
+  });
+  return '[' + parts.join(',') + ']';
 }
 
 /**
