@@ -57,7 +57,7 @@ func TestHTTPRichEdits(t *testing.T) {
 	want := `{"type":"doc","content":[` +
 		`{"type":"heading","attrs":{"level":2},"content":[{"type":"text","text":"Title"}]},` +
 		`{"type":"paragraph","content":[{"type":"text","text":"hello","marks":[{"type":"strong"}]},{"type":"text","text":" "},` +
-		`{"type":"text","text":"world","marks":[{"type":"comment","attrs":{"id":"c1"}},{"type":"link","attrs":{"href":"https://example.com"}}]}]}]}`
+		`{"type":"text","text":"world","marks":[{"type":"link","attrs":{"href":"https://example.com"}},{"type":"comment","attrs":{"id":"c1"}}]}]}]}`
 	if got != want {
 		t.Errorf("rich body = %s\nwant %s", got, want)
 	}
@@ -82,7 +82,7 @@ func TestHTTPRichEdits(t *testing.T) {
 	want = `{"type":"doc","content":[` +
 		`{"type":"heading","attrs":{"level":2},"content":[{"type":"text","text":"Title"}]},` +
 		`{"type":"paragraph","content":[{"type":"text","text":"he"},{"type":"text","text":"llo!","marks":[{"type":"strong"}]},{"type":"text","text":" "},` +
-		`{"type":"text","text":"world","marks":[{"type":"comment","attrs":{"id":"c1"}},{"type":"link","attrs":{"href":"https://example.com"}}]},{"type":"text","text":"?"}]}]}`
+		`{"type":"text","text":"world","marks":[{"type":"link","attrs":{"href":"https://example.com"}},{"type":"comment","attrs":{"id":"c1"}}]},{"type":"text","text":"?"}]}]}`
 	if got != want {
 		t.Errorf("after typing, rich body = %s\nwant %s", got, want)
 	}

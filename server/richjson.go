@@ -48,16 +48,34 @@ func isRich(spans []crdt.Span) bool {
 	return false
 }
 
-// pmMarks converts a span's marks, ordered by CRDT name so that the output is deterministic.
+// markRank orders the marks of prosemirror-schema-basic as its schema does; other marks follow,
+// by CRDT name, so that the output is deterministic (ProseMirror sorts marks by rank on load).
+var markRank = map[string]int{"link": 1, "italic": 2, "bold": 3, "code": 4}
+
+// pmMarks converts a span's marks. A mark whose value is null or false is no mark.
 func pmMarks(marks map[string]json.RawMessage) []pmMark {
-	if len(marks) == 0 {
+	names := make([]string, 0, len(marks))
+	for n, v := range marks {
+		if s := string(v); s != "null" && s != "false" {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(marks))
-	for n := range marks {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	sort.Slice(names, func(i, j int) bool {
+		ri, rj := markRank[names[i]], markRank[names[j]]
+		if ri == 0 {
+			ri = len(markRank) + 1
+		}
+		if rj == 0 {
+			rj = len(markRank) + 1
+		}
+		if ri != rj {
+			return ri < rj
+		}
+		return names[i] < names[j]
+	})
 	out := make([]pmMark, 0, len(names))
 	for _, n := range names {
 		out = append(out, pmMarkOf(n, marks[n]))
@@ -66,17 +84,14 @@ func pmMarks(marks map[string]json.RawMessage) []pmMark {
 }
 
 // pmMarkOf converts one mark: its type from markTypes (a comment thread is type comment with
-// its thread ID in attrs.id), its attrs the fields of an object value, nothing for true, and
-// any other value as attrs.value.
+// its thread ID in attrs.id), its attrs the fields of an object value, none for any other value.
 func pmMarkOf(name string, value json.RawMessage) pmMark {
 	m := pmMark{Type: name}
 	if t, ok := markTypes[name]; ok {
 		m.Type = t
 	}
-	if obj, ok := jsonObject(value); ok {
+	if obj, ok := jsonObject(value); ok && len(obj) > 0 {
 		m.Attrs = obj
-	} else if string(value) != "true" {
-		m.Attrs = map[string]json.RawMessage{"value": value}
 	}
 	if id, ok := strings.CutPrefix(name, commentPrefix); ok {
 		m.Type = "comment"
@@ -143,54 +158,99 @@ func attrsWithout(obj map[string]json.RawMessage, drop ...string) map[string]jso
 	return out
 }
 
-// richBlock is a block marker's effective value and the inline content up to the next marker.
-type richBlock struct {
-	kind    string
-	attrs   map[string]json.RawMessage // the marker's keys but block and parents
-	parents []string
-	inline  []*pmNode
+// reservedKeys are the keys of a marker that are not node attributes (docs/richtext.md section 1).
+var reservedKeys = []string{"block", "inline", "parents", "fresh", "list", "paragraph"}
+
+// containers are the block types whose marker opens a container holding a paragraph, rather than
+// a textblock.
+var containers = map[string]bool{"list_item": true, "blockquote": true}
+
+// pmFrame is a container or a textblock while the tree is built: containers hold frames,
+// textblocks inline nodes.
+type pmFrame struct {
+	typ      string
+	attrs    map[string]json.RawMessage
+	list     string // a list item's list kind
+	children []*pmFrame
+	text     bool // a textblock
+	inline   []crdt.Span
 }
 
-// pmInline converts a non-block span to inline nodes: text with marks, or an inline embed
-// ({"inline": TYPE, ...} becomes a node of that type, its other keys attrs). An embed that is
-// neither a block marker nor an inline object becomes an "embed" node holding its value.
-func pmInline(s crdt.Span) *pmNode {
-	if s.Embed == nil {
-		return &pmNode{Type: "text", Text: s.Insert, Marks: pmMarks(s.Marks)}
-	}
-	n := &pmNode{Marks: pmMarks(s.Marks)}
-	if obj, ok := embedValue(s); ok {
-		if t, ok := stringField(obj, "inline"); ok && t != "" {
-			n.Type, n.Attrs = t, attrsWithout(obj, "inline")
-			return n
+// richDoc builds the ProseMirror document of a rich Text root from its spans: a tree of frames,
+// each marker opening a textblock (inside a new container for a container type) under the
+// containers that its parents name, reusing the open ones that match; then the nodes, list items
+// grouped in lists and containers whose content the schema would refuse unwrapped.
+func richDoc(spans []crdt.Span) *pmNode {
+	root := &pmFrame{}
+	var stack []*pmFrame
+	var block *pmFrame
+	top := func() *pmFrame {
+		if len(stack) == 0 {
+			return root
 		}
+		return stack[len(stack)-1]
 	}
-	v := s.Embed
-	if obj, ok := embedValue(s); ok {
-		v, _ = json.Marshal(obj) // an object of raw values always encodes
+	open := func(marker map[string]json.RawMessage) {
+		if marker == nil {
+			block = &pmFrame{typ: "paragraph", text: true}
+			root.children = append(root.children, block)
+			return
+		}
+		var parents []string
+		if p, ok := marker["parents"]; ok {
+			var raw []json.RawMessage
+			_ = json.Unmarshal(p, &raw) // not a list: no parents
+			for _, r := range raw {
+				var s string
+				if json.Unmarshal(r, &s) == nil {
+					parents = append(parents, s)
+				}
+			}
+		}
+		fresh := -1 // how many open containers the marker may reuse; -1: all that match
+		if f, ok := marker["fresh"]; ok {
+			var n float64
+			if json.Unmarshal(f, &n) == nil && n >= 0 {
+				fresh = int(n)
+			}
+		}
+		keep := 0
+		for keep < len(parents) && keep < len(stack) && (fresh < 0 || keep < fresh) && stack[keep].typ == parents[keep] {
+			keep++
+		}
+		stack = stack[:keep]
+		for _, p := range parents[keep:] {
+			f := &pmFrame{typ: p}
+			if p == "list_item" {
+				f.list = "bullet"
+			}
+			top().children = append(top().children, f)
+			stack = append(stack, f)
+		}
+		name, _ := stringField(marker, "block")
+		attrs := attrsWithout(marker, reservedKeys...)
+		if containers[name] {
+			f := &pmFrame{typ: name, attrs: attrs}
+			if name == "list_item" {
+				f.list, _ = stringField(marker, "list")
+				if f.list == "" {
+					f.list = "bullet"
+				}
+			}
+			top().children = append(top().children, f)
+			stack = append(stack, f)
+			pa, _ := jsonObject(marker["paragraph"])
+			block = &pmFrame{typ: "paragraph", attrs: attrsWithout(pa), text: true}
+		} else {
+			block = &pmFrame{typ: name, attrs: attrs, text: true}
+		}
+		top().children = append(top().children, block)
 	}
-	n.Type, n.Attrs = "embed", map[string]json.RawMessage{"value": v}
-	return n
-}
-
-// richBlocks splits spans into blocks at block markers. Content before the first marker is an
-// implicit paragraph, present when it is not empty or there is no marker at all.
-func richBlocks(spans []crdt.Span) []richBlock {
-	var blocks []richBlock
-	cur := &richBlock{kind: "paragraph"}
-	implicit := true
 	for _, s := range spans {
 		if s.Embed != nil {
 			if obj, ok := embedValue(s); ok {
 				if kind, ok := stringField(obj, "block"); ok && kind != "" {
-					if !implicit || len(cur.inline) > 0 {
-						blocks = append(blocks, *cur)
-					}
-					implicit = false
-					cur = &richBlock{kind: kind, attrs: attrsWithout(obj, "block", "parents")}
-					if p, ok := obj["parents"]; ok {
-						_ = json.Unmarshal(p, &cur.parents) // not a list of strings: no parents
-					}
+					open(obj)
 					continue
 				}
 			}
@@ -198,132 +258,119 @@ func richBlocks(spans []crdt.Span) []richBlock {
 		if s.Embed == nil && s.Insert == "" {
 			continue
 		}
-		cur.inline = append(cur.inline, pmInline(s))
+		if block == nil {
+			open(nil)
+		}
+		block.inline = append(block.inline, s)
 	}
-	return append(blocks, *cur)
+	if block == nil {
+		open(nil)
+	}
+	return &pmNode{Type: "doc", Content: buildNodes(root.children)}
 }
 
-// pmFrame is an open container while the tree is built.
-type pmFrame struct {
-	node *pmNode
-	kind string // "list", "list_item", "blockquote" or a container type of the application's
-	list string // a list's kind: "bullet", "ordered" or "task"
-}
-
-// pmWant is a container that a block needs around it.
-type pmWant struct {
-	kind  string
-	list  string // for a list: the kind wanted, "" for any
-	fresh bool   // a new container even if one of its kind is open (each list item its own)
-}
-
-// listType is the node type of a list of the given kind.
-func listType(kind string) string {
+// listType and itemType are the node types of a list of the given kind and of its items.
+func listType(kind string) (list, item string) {
 	switch kind {
 	case "ordered":
-		return "ordered_list"
+		return "ordered_list", "list_item"
 	case "task":
-		return "task_list"
+		return "task_list", "task_item"
 	}
-	return "bullet_list"
+	return "bullet_list", "list_item"
 }
 
-// richDoc builds the ProseMirror document of a rich Text root from its spans.
-func richDoc(spans []crdt.Span) *pmNode {
-	doc := &pmNode{Type: "doc"}
-	var stack []pmFrame
-	parent := func() *pmNode {
-		if len(stack) == 0 {
-			return doc
+// buildNodes turns frames into nodes: consecutive list items of one kind share a list; a list
+// item whose first child would not be a paragraph (the list schema's "paragraph block*") and a
+// container left empty are unwrapped, their children taking their place.
+func buildNodes(frames []*pmFrame) []*pmNode {
+	var out []*pmNode
+	for i := 0; i < len(frames); i++ {
+		f := frames[i]
+		switch {
+		case f.text:
+			out = append(out, textblock(f))
+		case f.typ == "list_item":
+			listT, itemT := listType(f.list)
+			var items []*pmNode
+			flush := func() {
+				if len(items) > 0 {
+					out = append(out, &pmNode{Type: listT, Content: items})
+					items = nil
+				}
+			}
+			j := i
+			for ; j < len(frames) && !frames[j].text && frames[j].typ == "list_item" && frames[j].list == f.list; j++ {
+				kids := buildNodes(frames[j].children)
+				if len(kids) == 0 || kids[0].Type != "paragraph" {
+					flush()
+					out = append(out, kids...)
+					continue
+				}
+				items = append(items, &pmNode{Type: itemT, Attrs: frames[j].attrs, Content: kids})
+			}
+			i = j - 1
+			flush()
+		default:
+			kids := buildNodes(f.children)
+			if len(kids) == 0 {
+				continue
+			}
+			out = append(out, &pmNode{Type: f.typ, Attrs: f.attrs, Content: kids})
 		}
-		return stack[len(stack)-1].node
 	}
-	// add appends a child, keeping a list item's first child a paragraph as the list schema
-	// requires.
-	add := func(p, child *pmNode) {
-		if (p.Type == "list_item" || p.Type == "task_item") && len(p.Content) == 0 && child.Type != "paragraph" {
-			p.Content = append(p.Content, &pmNode{Type: "paragraph"})
+	return out
+}
+
+// textblock builds one textblock. A horizontal rule is a leaf: with text after its marker (after
+// a merge), it shows as a paragraph. A code block holds text alone: its marks are left out, and
+// inline objects become U+FFFC.
+func textblock(f *pmFrame) *pmNode {
+	n := &pmNode{Type: f.typ, Attrs: f.attrs}
+	if f.typ == "horizontal_rule" {
+		if len(f.inline) == 0 {
+			return n
 		}
-		p.Content = append(p.Content, child)
+		n = &pmNode{Type: "paragraph"}
 	}
-	for _, b := range richBlocks(spans) {
-		var want []pmWant
-		for _, p := range b.parents {
-			if p == "list_item" {
-				want = append(want, pmWant{kind: "list"}, pmWant{kind: "list_item"})
+	if f.typ == "code_block" {
+		var sb strings.Builder
+		for _, s := range f.inline {
+			if s.Embed != nil {
+				sb.WriteRune('\uFFFC')
 			} else {
-				want = append(want, pmWant{kind: p})
+				sb.WriteString(s.Insert)
 			}
 		}
-		leaf := &pmNode{Type: b.kind, Attrs: b.attrs, Content: b.inline}
-		own := -1 // the container that takes the marker's attributes, if not the leaf
-		switch b.kind {
-		case "list_item":
-			list, _ := stringField(b.attrs, "list")
-			if list == "" {
-				list = "bullet"
-			}
-			want = append(want, pmWant{kind: "list", list: list}, pmWant{kind: "list_item", fresh: true})
-			leaf, own = &pmNode{Type: "paragraph", Content: b.inline}, len(want)-1
-		case "blockquote":
-			// Consecutive quoted blocks share one blockquote, as consecutive items share a list.
-			want = append(want, pmWant{kind: "blockquote"})
-			leaf, own = &pmNode{Type: "paragraph", Content: b.inline}, len(want)-1
-		case "code_block":
-			leaf.Content = codeContent(b.inline)
+		if sb.Len() > 0 {
+			n.Content = []*pmNode{{Type: "text", Text: sb.String()}}
 		}
-		keep := 0
-		for keep < len(stack) && keep < len(want) {
-			f, w := stack[keep], want[keep]
-			if w.fresh || f.kind != w.kind || (w.list != "" && w.list != f.list) {
-				break
-			}
-			keep++
-		}
-		stack = stack[:keep]
-		for i := keep; i < len(want); i++ {
-			w := want[i]
-			f := pmFrame{kind: w.kind}
-			switch w.kind {
-			case "list":
-				f.list = w.list
-				if f.list == "" {
-					f.list = "bullet"
-				}
-				f.node = &pmNode{Type: listType(f.list)}
-			case "list_item":
-				f.node = &pmNode{Type: "list_item"}
-				if len(stack) > 0 && stack[len(stack)-1].list == "task" {
-					f.node.Type = "task_item"
-				}
-			default:
-				f.node = &pmNode{Type: w.kind}
-			}
-			if i == own {
-				f.node.Attrs = attrsWithout(b.attrs, "list")
-			}
-			add(parent(), f.node)
-			stack = append(stack, f)
-		}
-		add(parent(), leaf)
+		return n
 	}
-	return doc
+	for _, s := range f.inline {
+		n.Content = append(n.Content, pmInline(s))
+	}
+	return n
 }
 
-// codeContent is a code block's inline content as its schema holds it: text without marks,
-// hard breaks as newlines, other inline nodes left out.
-func codeContent(inline []*pmNode) []*pmNode {
-	var sb strings.Builder
-	for _, n := range inline {
-		switch n.Type {
-		case "text":
-			sb.WriteString(n.Text)
-		case "hard_break":
-			sb.WriteByte('\n')
-		}
+// pmInline converts a span of a textblock: text with its marks, or an inline object
+// ({"inline": TYPE, ...} becomes a node of that type, its other keys attrs). An embed that is
+// neither a block marker nor an inline object becomes an "embed" node holding its value, so that
+// it round-trips (a binding shows it as U+FFFC).
+func pmInline(s crdt.Span) *pmNode {
+	if s.Embed == nil {
+		return &pmNode{Type: "text", Text: s.Insert, Marks: pmMarks(s.Marks)}
 	}
-	if sb.Len() == 0 {
-		return nil
+	n := &pmNode{Marks: pmMarks(s.Marks)}
+	obj, isObj := embedValue(s)
+	if t, ok := stringField(obj, "inline"); isObj && ok && t != "" {
+		n.Type, n.Attrs = t, attrsWithout(obj, reservedKeys...)
+		return n
 	}
-	return []*pmNode{{Type: "text", Text: sb.String()}}
+	v := s.Embed
+	if isObj {
+		v, _ = json.Marshal(obj) // an object of raw values always encodes
+	}
+	n.Type, n.Attrs = "embed", map[string]json.RawMessage{"value": v}
+	return n
 }

@@ -512,11 +512,14 @@ export class RichBinding {
       }
       /** @type {Record<string, unknown>} */
       let next = { block: 'paragraph' };
-      if (b.type === 'list_item' || b.type === 'blockquote' || (from < b.end && b.type !== 'heading')) {
+      if (b.type === 'blockquote') {
+        // A blockquote marker opens a new quote (docs/richtext.md): the next paragraph goes in this one.
+        next = { block: 'paragraph', parents: [...b.parents, 'blockquote'] };
+      } else if (b.type === 'list_item' || (from < b.end && b.type !== 'heading')) {
         next = { block: b.type, ...b.attrs };
         if (typeof next.checked === 'boolean') next.checked = false;
       }
-      if (b.parents.length > 0) next.parents = b.parents;
+      if (b.parents.length > 0 && next.parents === undefined) next.parents = b.parents;
       if (from === b.start && b.start < b.end) {
         // At the start of a block with content: the new, empty block goes before it, so that the
         // block keeps its marker, its type and its text.
