@@ -194,3 +194,81 @@ test('the plain demo is one click away and edits the same document', async () =>
   await a.context.close();
   await b.context.close();
 });
+
+test('rich editing from the keyboard: split and join, headings, breaks, pasting, marks at the caret, lists', async () => {
+  const docId = `rich-keys-${Date.now()}`;
+  const a = await openRich(docId, 'Ada', '#d62728');
+  const { page } = a;
+  /** blocks returns each block as "type:text" (hard breaks as ⏎). */
+  const blocks = () =>
+    page.evaluate(() => {
+      const t = /** @type {any} */ (window).tandem;
+      const s = [...t.provider.doc.text('body').toString()];
+      return t.binding.blocks.map((/** @type {any} */ b) => `${b.type}${b.parents.length ? `<${b.parents.join('/')}>` : ''}:${s.slice(b.start, b.end).join('').replace(/\uFFFC/g, '⏎')}`);
+    });
+  await page.click('#rich-editor');
+  await page.keyboard.type('abc');
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('def');
+  assert.deepEqual(await blocks(), ['paragraph:abc', 'paragraph:def']);
+  // Backspace at the start of a block joins it to the one before.
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Backspace');
+  assert.deepEqual(await blocks(), ['paragraph:abcdef']);
+  // Enter at the start of the text keeps the text's block and puts an empty one before it.
+  await page.keyboard.press('Home');
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await blocks(), ['paragraph:', 'paragraph:abcdef']);
+  // A heading; Backspace at its start makes it a paragraph again, then joins.
+  await page.click('#toolbar [data-cmd="h1"]');
+  assert.deepEqual(await blocks(), ['paragraph:', 'heading:abcdef']);
+  await page.keyboard.press('Backspace');
+  assert.deepEqual(await blocks(), ['paragraph:', 'paragraph:abcdef']);
+  await page.keyboard.press('Backspace');
+  assert.deepEqual(await blocks(), ['paragraph:abcdef']);
+  // Shift+Enter is a hard break inside the block; the browser's target range deletes a word.
+  await page.keyboard.press('End');
+  await page.keyboard.press('Shift+Enter');
+  await page.keyboard.type('two words');
+  assert.deepEqual(await blocks(), ['paragraph:abcdef⏎two words']);
+  await page.keyboard.press('Control+Backspace');
+  assert.deepEqual(await blocks(), ['paragraph:abcdef⏎two ']);
+  // Ctrl+B at the caret: the next typed text is bold; again: not.
+  await page.keyboard.press('Control+b');
+  await page.keyboard.type('BOLD');
+  await page.keyboard.press('Control+b');
+  await page.keyboard.type(' plain');
+  assert.deepEqual(await page.$$eval('#rich-editor .m-bold', (els) => els.map((e) => e.textContent)), ['BOLD']);
+  // Select all and delete: one empty block.
+  await page.keyboard.press('Control+a');
+  await page.keyboard.press('Backspace');
+  assert.deepEqual(await blocks(), ['paragraph:']);
+  // Pasting lines makes blocks.
+  await page.evaluate(() => {
+    const dt = new DataTransfer();
+    dt.setData('text/plain', 'one\ntwo\r\nthree');
+    const el = /** @type {HTMLElement} */ (document.getElementById('rich-editor'));
+    el.dispatchEvent(new InputEvent('beforeinput', { inputType: 'insertFromPaste', dataTransfer: dt, bubbles: true, cancelable: true }));
+  });
+  assert.deepEqual(await blocks(), ['paragraph:one', 'paragraph:two', 'paragraph:three']);
+  // Lists: a bulleted list of the three, Tab nests the last, Enter on an empty item leaves the list.
+  await page.keyboard.press('Control+a');
+  await page.click('#toolbar [data-cmd="bullet"]');
+  assert.deepEqual(await blocks(), ['list_item:one', 'list_item:two', 'list_item:three']);
+  await select(page, (await posOf(page, 'three')) + 5);
+  await page.keyboard.press('Tab');
+  assert.deepEqual(await blocks(), ['list_item:one', 'list_item:two', 'list_item<list_item>:three']);
+  await page.keyboard.press('Enter');
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await blocks(), ['list_item:one', 'list_item:two', 'list_item<list_item>:three', 'paragraph<list_item>:']);
+  await page.keyboard.type('after');
+  // The server's JSON: a list whose second item holds a nested list and a paragraph.
+  const body = await waitFor(async () => {
+    const r = await (await fetch(`${server.url}/v1/docs/${docId}`)).json();
+    return r.texts?.body === (await plainText(page)) ? r.rich?.body : null;
+  }, { what: 'the server to hold the same text' });
+  const item2 = body.content[0].content[1];
+  assert.deepEqual(item2.content.map((/** @type {any} */ n) => n.type), ['paragraph', 'bullet_list', 'paragraph'], JSON.stringify(body));
+  assert.deepEqual(a.errors, []);
+  await a.context.close();
+});
