@@ -187,3 +187,43 @@ test('a deleted embed forgets it was one: the snapshot is that of a replica that
   assert.deepEqual(b.encodeSnapshot(), a.encodeSnapshot());
   assert.deepEqual(c.encodeSnapshot(), a.encodeSnapshot());
 });
+
+test('rich updates and snapshots with a byte changed apply or are refused as malformed, and a refusal changes nothing', () => {
+  const a = new Doc(1001);
+  const b = new Doc(1002);
+  const ta = a.text('t');
+  ta.insert(0, 'hello wörld 😀');
+  ta.insertEmbed(0, { block: 'heading', level: 1 });
+  ta.insertEmbed(6, { inline: 'image', src: 'a.png' });
+  ta.format(1, 8, 'bold', true, 'after');
+  ta.format(3, 4, 'link', { href: 'x' }, 'none');
+  ta.setAttr(0, 'level', 2);
+  ta.delete(2, 1);
+  b.apply(/** @type {Uint8Array} */ (a.takeUpdate()));
+  b.text('t').format(0, 5, 'comment:1', {}, 'none');
+  b.text('t').format(2, 3, 'bold', null, 'after');
+  const inputs = [/** @type {Uint8Array} */ (b.takeUpdate()), a.encodeUpdate(), b.encodeSnapshot()];
+  for (const [k, input] of inputs.entries()) {
+    for (let i = 0; i < input.length; i++) {
+      for (const x of [0x01, 0x80, 0xff]) {
+        const bytes = input.slice();
+        bytes[i] ^= x;
+        const d = new Doc(7);
+        d.text('t').insert(0, 'z');
+        const before = d.encodeSnapshot();
+        try {
+          d.apply(bytes);
+        } catch (err) {
+          const kind = /** @type {any} */ (err).kind;
+          assert.ok(kind === 'malformed' || kind === 'pending-overflow', `input ${k}, byte ${i} ^ ${x}: ${err}`);
+          assert.deepEqual(d.encodeSnapshot(), before, `input ${k}, byte ${i} ^ ${x}: a refused input changed the replica`);
+          continue;
+        }
+        // What applied encodes and loads again.
+        const c = new Doc(8);
+        c.apply(d.encodeSnapshot());
+        assert.deepEqual(c.encodeSnapshot(), d.encodeSnapshot(), `input ${k}, byte ${i} ^ ${x}: reload`);
+      }
+    }
+  }
+});
