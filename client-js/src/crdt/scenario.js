@@ -167,9 +167,107 @@ function atoi(t) {
   return Number(t.raw);
 }
 
+/**
+ * Cell is one visible position of a text with its formatting, values as canonical JSON.
+ * @typedef {{ch: string, embed: string, marks: Map<string, string>, attrs: Map<string, string>, fresh: boolean}} Cell
+ */
+
+/**
+ * canon returns the canonical JSON of a JSON text.
+ * @param {string} s
+ */
+const canon = (s) => JSON.stringify(JSON.parse(s));
+
+/**
+ * cellsOf returns the cells of every Text root of d.
+ * @param {Doc} d
+ * @returns {Map<string, Cell[]>}
+ */
+function cellsOf(d) {
+  /** @type {Map<string, Cell[]>} */
+  const out = new Map();
+  for (const r of d.roots()) {
+    if (r.kind !== 'text') continue;
+    /** @type {Cell[]} */
+    const cells = [];
+    const conv = (/** @type {Map<string, string>} */ m) => new Map([...m].map(([k, v]) => [k, canon(v)]));
+    for (const sp of d._spans(r.name, 0, d.text(r.name).length)) {
+      if ('embed' in sp) {
+        cells.push({ ch: '\uFFFC', embed: canon(sp.embed), marks: conv(sp.marks), attrs: conv(sp.attrs), fresh: false });
+        continue;
+      }
+      const marks = conv(sp.marks);
+      for (const ch of sp.insert) cells.push({ ch, embed: '', marks, attrs: new Map(), fresh: false });
+    }
+    out.set(r.name, cells);
+  }
+  return out;
+}
+
+/**
+ * sameMap reports whether two maps hold the same entries.
+ * @param {Map<string, string>} a
+ * @param {Map<string, string>} b
+ */
+function sameMap(a, b) {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+/**
+ * checkRichChange throws unless the edits, formats and attributes of c turn
+ * before into after (docs/crdt.md section 4.5): the positions c inserted take
+ * their formatting from after; every other position must come out right.
+ * @param {string} root
+ * @param {Cell[]} before
+ * @param {Cell[]} after
+ * @param {import('./changes.js').Change | undefined} c
+ */
+export function checkRichChange(root, before, after, c) {
+  let cur = before.map((x) => ({ ...x, marks: new Map(x.marks), attrs: new Map(x.attrs) }));
+  if (c !== undefined) {
+    for (const e of c.edits) {
+      if (e.pos + e.delete > cur.length) throw new Error(`${root}: edit ${JSON.stringify(e)} out of range`);
+      /** @type {Cell[]} */
+      const ins = [...e.insert].map((ch) => ({ ch, embed: '', marks: new Map(), attrs: new Map(), fresh: true }));
+      cur = [...cur.slice(0, e.pos), ...ins, ...cur.slice(e.pos + e.delete)];
+    }
+  }
+  if (cur.length !== after.length) throw new Error(`${root}: edits give ${cur.length} positions, the text has ${after.length}`);
+  for (let i = 0; i < cur.length; i++) {
+    if (cur[i].fresh) cur[i] = { ...after[i], marks: new Map(after[i].marks), attrs: new Map(after[i].attrs) };
+  }
+  if (c !== undefined) {
+    for (const f of c.formats) {
+      if (f.pos < 0 || f.len <= 0 || f.pos + f.len > cur.length) throw new Error(`${root}: format ${JSON.stringify(f)} out of range`);
+      for (let i = f.pos; i < f.pos + f.len; i++) {
+        if (f.value === null) cur[i].marks.delete(f.name);
+        else cur[i].marks.set(f.name, JSON.stringify(f.value));
+      }
+    }
+    for (const a of c.attrs) {
+      if (a.pos < 0 || a.pos >= cur.length || cur[a.pos].embed === '') throw new Error(`${root}: attribute ${JSON.stringify(a)} not on an embed`);
+      cur[a.pos].attrs.set(a.key, JSON.stringify(a.value));
+    }
+  }
+  for (let i = 0; i < cur.length; i++) {
+    const x = cur[i];
+    const y = after[i];
+    if (x.ch !== y.ch || x.embed !== y.embed || !sameMap(x.marks, y.marks) || !sameMap(x.attrs, y.attrs)) {
+      throw new Error(`${root}: position ${i}: the reported changes give ${JSON.stringify([x.ch, x.embed, [...x.marks], [...x.attrs]])}, the text has ${JSON.stringify([y.ch, y.embed, [...y.marks], [...y.attrs]])}`);
+    }
+  }
+}
+
 /** Runner runs scenario commands against a set of replicas. */
 export class Runner {
-  constructor() {
+  /**
+   * @param {{checkChanges?: boolean}} [options] checkChanges: check that the
+   *   changes every apply reports turn each text's old spans into its new ones
+   */
+  constructor({ checkChanges = false } = {}) {
+    this.checkChanges = checkChanges;
     /** @type {Map<string, Doc>} */
     this.docs = new Map();
     /** @type {string[]} replica names in creation order */
@@ -186,6 +284,24 @@ export class Runner {
    */
   emit(prefix, result) {
     this.out.push(`${prefix}: ${result}`);
+  }
+
+  /**
+   * apply applies bytes to d and, with checkChanges, checks the changes it reports.
+   * @param {Doc} d
+   * @param {Uint8Array} b
+   */
+  apply(d, b) {
+    if (!this.checkChanges) {
+      d.apply(b);
+      return;
+    }
+    const before = cellsOf(d);
+    const changes = d.apply(b);
+    const after = cellsOf(d);
+    for (const [root, cells] of after) {
+      checkRichChange(root, before.get(root) ?? [], cells, changes.find((c) => c.kind === 'text' && c.root === root));
+    }
   }
 
   /**
@@ -221,7 +337,7 @@ export class Runner {
       let d;
       try {
         d = new Doc(parseClient(a[1].raw), { maxPendingBytes: c.name === 'replica' && a.length === 3 ? atoi(a[2]) : 0 });
-        if (src !== null) d.apply(src.encodeSnapshot());
+        if (src !== null) this.apply(d, src.encodeSnapshot());
       } catch (err) {
         this.emit(name, 'error ' + errorKind(err));
         return;
@@ -282,7 +398,7 @@ export class Runner {
           if (a[1].raw !== 'shuffle') throw new Error('deliver R [reverse | shuffle SEED]');
           shuffle(q, atoi(a[2]));
         }
-        for (const u of q) attempt(() => d.apply(u));
+        for (const u of q) attempt(() => this.apply(d, u));
         break;
       }
       case 'drop':
@@ -290,7 +406,7 @@ export class Runner {
         break;
       case 'sync': {
         const dst = this.doc(a[1]);
-        attempt(() => dst.apply(d.encodeUpdate(dst.stateVector())), `${name} ${a[1].raw}`);
+        attempt(() => this.apply(dst, d.encodeUpdate(dst.stateVector())), `${name} ${a[1].raw}`);
         break;
       }
       case 'text':
@@ -315,7 +431,7 @@ export class Runner {
         const b = unhex(a[1].raw);
         if (b === null) throw new Error('bad hex');
         try {
-          d.apply(b);
+          this.apply(d, b);
           this.emit(name, 'ok');
         } catch (err) {
           this.emit(name, 'error ' + errorKind(err));
@@ -392,10 +508,11 @@ export function spansJSON(spans) {
 /**
  * runScenario runs a parsed scenario on a new Runner and returns its output.
  * @param {Scenario} sc
+ * @param {{checkChanges?: boolean}} [options] (Runner)
  * @returns {string[]}
  */
-export function runScenario(sc) {
-  const r = new Runner();
+export function runScenario(sc, options = {}) {
+  const r = new Runner(options);
   for (const c of sc.commands) r.exec(c);
   return r.out;
 }

@@ -19,7 +19,7 @@ const dirs = [resolve(here, '..', '..', '..', 'testdata', 'crdt', 'scenarios'), 
 export function checkFile(path) {
   const sc = parseScenario(readFileSync(path, 'utf8'));
   assert.ok(sc.hasExpected, `${path}: no expected output`);
-  const got = runScenario(sc);
+  const got = runScenario(sc, { checkChanges: true });
   for (let i = 0; i < Math.max(got.length, sc.expected.length); i++) {
     assert.equal(got[i], sc.expected[i], `${path}: output line ${i + 1}: got ${got[i]}; want ${sc.expected[i]}`);
   }
