@@ -154,3 +154,24 @@ func TestHTTPRichEditChecks(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPSeedRich seeds a document with rich content through PUT /v1/docs/{id}, which takes the
+// edits of POST /v1/docs/{id}/edits: the first seed creates it, the second changes nothing.
+func TestHTTPSeedRich(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	seed := []byte(`{"root":"body","edits":[
+		{"index":0,"embed":{"block":"heading","level":1}},{"index":1,"insert":"Notes"},
+		{"index":6,"embed":{"block":"list_item","list":"ordered"}},{"index":7,"insert":"first"},
+		{"index":7,"length":5,"format":{"italic":true}}]}`)
+	for i, want := range []int{http.StatusCreated, http.StatusOK} {
+		if status, body := do(t, http.MethodPut, ts.base+"/v1/docs/seeded", "application/json", seed); status != want {
+			t.Fatalf("seed %d = %d %s; want %d", i, status, body, want)
+		}
+	}
+	got, _ := ts.richBody(t, "seeded", "body")
+	want := `{"type":"doc","content":[{"type":"heading","attrs":{"level":1},"content":[{"type":"text","text":"Notes"}]},` +
+		`{"type":"ordered_list","content":[{"type":"list_item","content":[{"type":"paragraph","content":[{"type":"text","text":"first","marks":[{"type":"em"}]}]}]}]}]}`
+	if got != want {
+		t.Errorf("seeded rich body = %s\nwant %s", got, want)
+	}
+}
