@@ -1,7 +1,6 @@
 // @ts-check
 import { cpLength, toOffset16 } from '../utf16.js';
 import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
-import { mapPos } from './textarea.js';
 import { blocksOf, blockAt, clampToContent } from './richblocks.js';
 
 /**
@@ -34,6 +33,23 @@ import { blocksOf, blockAt, clampToContent } from './richblocks.js';
 
 /** The expand each known mark is written with (docs/richtext.md section 3). */
 export const MARK_EXPAND = /** @type {const} */ ({ bold: 'after', italic: 'after', underline: 'after', strike: 'after', code: 'after', link: 'none' });
+
+/**
+ * mapCaret maps a position through a change's edits (each relative to the text the previous one
+ * left). Text that others insert right at the caret goes after it, so that two people typing at one
+ * spot do not interleave; but an insertion that ends with an embed (a remote Enter's block marker)
+ * moves the caret after it, so that the caret stays on its word in the new block.
+ * @param {import('../crdt/changes.js').TextEdit[]} edits
+ * @param {number} p
+ */
+export function mapCaret(edits, p) {
+  for (const e of edits) {
+    const end = e.pos + e.delete;
+    if (p > end || (p === end && (e.delete > 0 || e.insert.endsWith('\uFFFC')))) p += cpLength(e.insert) - e.delete;
+    else if (p > e.pos) p = e.pos;
+  }
+  return p;
+}
 
 /** expandOf returns the expand a mark name is written with: links, comments and unknown marks do not grow. */
 const expandOf = (/** @type {string} */ name) => /** @type {Record<string, 'after' | 'none'>} */ (MARK_EXPAND)[name] ?? 'none';
@@ -791,7 +807,7 @@ export class RichBinding {
   #onRemote(edits) {
     if (this.#composing) return;
     if (this.#sel && edits) {
-      this.#sel = { anchor: mapPos(edits, this.#sel.anchor, true), head: mapPos(edits, this.#sel.head, true) };
+      this.#sel = { anchor: mapCaret(edits, this.#sel.anchor), head: mapCaret(edits, this.#sel.head) };
     }
     const hadFocus = this.#el.ownerDocument.activeElement === this.#el;
     this.#render();

@@ -129,17 +129,32 @@ test('two rich pages co-edit with formatting, blocks and cursors, and converge',
   }
 
   // A remote Enter before Bob's caret leaves the caret on its character.
-  const w = await posOf(b.page, 'world');
-  await select(b.page, w + 2); // before the 'r'
+  // Bob's caret is right at the split point, before 'world'.
+  const caretText = () =>
+    b.page.evaluate(() => {
+      const t = /** @type {any} */ (window).tandem;
+      const p = t.binding.selection.head;
+      return [...t.provider.doc.text('body').toString()].slice(p, p + 3).join('');
+    });
+  await select(b.page, await posOf(b.page, 'world'));
   await select(a.page, await posOf(a.page, 'world')); // a heading split: the rest is a paragraph
   await a.page.keyboard.press('Enter');
   await waitFor(() => b.page.$$eval('#rich-editor .blk', (els) => els.length === 4), { what: "Ada's split in Bob's page" });
-  const after = await b.page.evaluate(() => {
+  assert.equal(await caretText(), 'wor', "Bob's caret moved off its word");
+  const bobBlock = await b.page.evaluate(() => {
     const t = /** @type {any} */ (window).tandem;
-    const p = t.binding.selection.head;
-    return [...t.provider.doc.text('body').toString()].slice(p, p + 3).join('');
+    return t.binding.blocks.findIndex((/** @type {any} */ bl) => bl.start <= t.binding.selection.head && t.binding.selection.head <= bl.end);
   });
-  assert.equal(after, 'rld', "Bob's caret moved off its character");
+  assert.equal(bobBlock, 1, "Bob's caret is not in the new block");
+  // Text that Ada types right at Bob's caret goes after it.
+  await select(a.page, await posOf(a.page, 'world'));
+  await a.page.keyboard.type('new ');
+  await waitFor(() => b.page.$eval('#rich-editor', (el) => (el.textContent ?? '').includes('new world')), { what: "Ada's typing in Bob's page" });
+  assert.equal(await caretText(), 'new', "Bob's caret did not stay before text typed at it");
+  await a.page.keyboard.press('Backspace');
+  await a.page.keyboard.press('Backspace');
+  await a.page.keyboard.press('Backspace');
+  await a.page.keyboard.press('Backspace');
 
   // The server returns the document as ProseMirror JSON with the same structure.
   await waitFor(() => same(a.page, b.page), { what: 'both pages to converge after the split' });
