@@ -1,4 +1,5 @@
 // @ts-check
+import { cpLength } from '../utf16.js';
 /**
  * Blocks of a rich Text root (docs/richtext.md section 1): the flat sequence of spans cut at block
  * markers, each block with its effective value and the positions its content occupies. A pure
@@ -66,7 +67,7 @@ export function blocksOf(spans) {
       pos++;
       continue;
     }
-    const n = 'insert' in s ? [...s.insert].length : 1;
+    const n = 'insert' in s ? cpLength(s.insert) : 1;
     if (n === 0) continue;
     cur.inline.push(s);
     pos += n;
