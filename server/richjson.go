@@ -10,10 +10,12 @@ import (
 )
 
 // Rich text as ProseMirror JSON (docs/richtext.md). A rich Text root is a flat sequence: block
-// markers (embeds {"block": TYPE, ...}) open blocks, inline embeds and marked text fill them. The
-// tree that GET /v1/docs/{id} returns is derived from it by one pass that keeps a stack of open
-// containers (lists, list items, blockquotes), so the same spans always give the same document,
-// and what a schema cannot hold is normalised here, never written back.
+// markers (embeds {"block": TYPE, ...}) open textblocks, inline embeds and marked text fill them.
+// The tree that GET /v1/docs/{id} returns is derived from the spans alone, as the JavaScript
+// binding derives its editor's document (client-js/src/bindings/prosemirror-mapping.js): one pass
+// keeps a stack of open containers and builds a tree of frames, a second turns frames into nodes,
+// grouping list items into lists and unwrapping what the list schema would refuse. Nothing is
+// written back.
 
 // pmNode is a ProseMirror node in its JSON form (Node.toJSON).
 type pmNode struct {
