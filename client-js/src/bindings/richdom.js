@@ -619,7 +619,7 @@ export class RichBinding {
   }
 
   /**
-   * marksIn returns, for each mark name, whether all text of the selection has it (for a caret:
+   * activeMarks returns the marks that all text of the selection has, with their values (for a caret:
    * the character before it, or the pending marks).
    * @returns {Record<string, unknown>}
    */
