@@ -104,6 +104,17 @@ test('generated rich-text trace: JavaScript snapshot and update are Go\'s, byte 
   assert.equal(createHash('sha256').update(snap).digest('hex'), row.snapshotSha256, 'snapshot bytes');
   assert.equal(upd.length, row.updateBytes, 'update size');
   assert.equal(createHash('sha256').update(upd).digest('hex'), row.updateSha256, 'update bytes');
+  // The public API stores JSON.stringify of values: given the values of the same compact JSON
+  // texts Go was given, it writes the same bytes.
+  const pub = new Doc(1);
+  const t = pub.text('body');
+  for (const op of richTrace(1, n)) {
+    if (op.kind === 'embed') t.insertEmbed(op.pos, JSON.parse(op.value));
+    else if (op.kind === 'format') t.format(op.pos, op.n, op.name, op.value === null ? null : JSON.parse(op.value), /** @type {any} */ (op.expand));
+    else if (op.kind === 'attr' && t.slice(op.pos, 1).some((s) => 'embed' in s)) t.setAttr(op.pos, op.name, JSON.parse(op.value));
+    else if (op.kind !== 'attr') applyRich(pub, 'body', op);
+  }
+  assert.equal(createHash('sha256').update(pub.encodeSnapshot()).digest('hex'), row.snapshotSha256, 'snapshot bytes through the public API');
   const spans = JSON.stringify(doc.text('body').spans());
   for (const bytes of [snap, upd]) {
     const r = new Doc(2);

@@ -227,3 +227,53 @@ test('rich updates and snapshots with a byte changed apply or are refused as mal
     }
   }
 });
+
+test('slice(pos, n) is the spans of the whole text cut at pos and pos+n', async () => {
+  const { richTrace, applyRich } = await import('../../bench/richtrace.js');
+  const d = new Doc(1);
+  for (const op of richTrace(3, 4000)) applyRich(d, 'body', op);
+  const t = d.text('body');
+  /** @type {string[]} one entry per position: its content and formatting */
+  const cells = [];
+  for (const sp of t.spans()) {
+    if ('embed' in sp) cells.push(JSON.stringify(['\uFFFC', sp.embed, sp.attrs, sp.marks]));
+    else for (const ch of sp.insert) cells.push(JSON.stringify([ch, null, null, sp.marks]));
+  }
+  assert.equal(cells.length, t.length);
+  const next = xorshift(7);
+  for (let i = 0; i < 300; i++) {
+    const pos = next() % (t.length + 1);
+    const n = next() % (t.length - pos + 1);
+    /** @type {string[]} */
+    const got = [];
+    let prevMarks = '';
+    for (const sp of t.slice(pos, n)) {
+      if ('embed' in sp) {
+        got.push(JSON.stringify(['\uFFFC', sp.embed, sp.attrs, sp.marks]));
+        prevMarks = '';
+        continue;
+      }
+      const m = JSON.stringify(sp.marks);
+      assert.notEqual(m, prevMarks, `slice(${pos}, ${n}): two text spans in a row with the same marks`);
+      prevMarks = m;
+      for (const ch of sp.insert) got.push(JSON.stringify([ch, null, null, sp.marks]));
+    }
+    assert.deepEqual(got, cells.slice(pos, pos + n), `slice(${pos}, ${n})`);
+  }
+});
+
+/**
+ * xorshift returns a seeded 32-bit xorshift generator.
+ * @param {number} seed
+ */
+function xorshift(seed) {
+  let x = seed >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+}
