@@ -114,13 +114,16 @@ test('two rich pages co-edit with formatting, blocks and cursors, and converge',
   await b.page.click('#toolbar [data-cmd="comment"]');
   await waitFor(() => a.page.$eval('#rich-editor .m-comment', (el) => el.textContent === 'Item one').catch(() => false), { what: "Bob's comment in Ada's page" });
 
-  // Both type at once in different blocks; the pages converge to the same DOM.
+  // Both type at once in different blocks; the pages converge to the same DOM. Remote changes
+  // replace only the blocks they touch: the heading keeps its element in both pages.
+  for (const p of [a.page, b.page]) await p.$eval('#rich-editor h1', (el) => Object.assign(el, { probe: true }));
   await select(a.page, (await posOf(a.page, 'Item two')) + 8);
   await select(b.page, (await posOf(b.page, 'Item one')) + 4);
   await Promise.all([a.page.keyboard.type(' (Ada)'), b.page.keyboard.type(' first')]);
   const converged = await waitFor(() => same(a.page, b.page), { what: 'both pages to converge' });
   assert.match(converged, /Item first one/);
   assert.match(converged, /Item two \(Ada\)/);
+  for (const p of [a.page, b.page]) assert.equal(await p.$eval('#rich-editor h1', (el) => /** @type {any} */ (el).probe === true), true, 'the heading was redrawn');
 
   // Each page shows the other's caret where the other's selection is.
   for (const [me, them, name] of /** @type {const} */ ([[a, b, 'Bob'], [b, a, 'Ada']])) {
