@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { Doc } from '../crdt/index.js';
-import { blocksOf, blockAt, clampToContent, effectiveValue } from './richblocks.js';
+import { blocksOf, blockAt, clampToContent, effectiveValue, updateBlocks, newDirty, dirtyInsert, dirtyDelete, dirtyTouch, dirtyOf } from './richblocks.js';
 
 /** @typedef {import('../crdt/handles.js').Span} Span */
 
@@ -79,4 +79,104 @@ test('blocksOf follows a replica: positions index the text', () => {
   const s = [...t.toString()];
   assert.deepEqual(blocks.map((b) => s.slice(b.start, b.end).join('')), ['Title', ' body']);
   assert.deepEqual(blocks.map((b) => b.type), ['heading', 'paragraph']);
+});
+
+/**
+ * rng is a small seeded generator (mulberry32), so that a failing seed repeats.
+ * @param {number} seed
+ */
+function rng(seed) {
+  let a = seed >>> 0;
+  return (/** @type {number} */ n) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n);
+  };
+}
+
+/**
+ * randomEdit makes one random edit in t (text, a marker, an inline embed, a deletion, a mark, an
+ * attribute on a marker) and records what it touched in d.
+ * @param {import('../crdt/handles.js').Text} t
+ * @param {(n: number) => number} r
+ * @param {import('./richblocks.js').Dirty} d
+ */
+function randomEdit(t, r, d) {
+  const len = t.length;
+  const pos = r(len + 1);
+  switch (r(7)) {
+    case 0:
+    case 1: {
+      const s = ['a', 'bc', 'déf', '😀x'][r(4)];
+      t.insert(pos, s);
+      dirtyInsert(d, pos, [...s].length);
+      break;
+    }
+    case 2:
+      t.insertEmbed(pos, r(4) === 0 ? { inline: 'hard_break' } : { block: ['paragraph', 'heading', 'list_item'][r(3)], ...(r(2) ? { parents: ['list_item'] } : {}) });
+      dirtyInsert(d, pos, 1);
+      break;
+    case 3: {
+      if (len === 0) break;
+      const n = 1 + r(Math.min(4, len - Math.min(pos, len - 1)));
+      const p = Math.min(pos, len - n);
+      t.delete(p, n);
+      dirtyDelete(d, p, n);
+      break;
+    }
+    case 4: {
+      if (len === 0) break;
+      const p = Math.min(pos, len - 1);
+      const n = 1 + r(len - p);
+      t.format(p, n, ['bold', 'link', 'comment:x'][r(3)], r(3) === 0 ? null : true, r(2) ? 'after' : 'none');
+      dirtyTouch(d, p, n);
+      break;
+    }
+    default: {
+      const markers = blocksOf(t.spans()).filter((b) => b.marker !== null);
+      if (markers.length === 0) break;
+      const m = /** @type {number} */ (markers[r(markers.length)].marker);
+      t.setAttr(m, ['block', 'level', 'parents'][r(3)], [null, 'heading', 2, ['blockquote']][r(4)]);
+      dirtyTouch(d, m, 1);
+    }
+  }
+}
+
+test('updateBlocks equals blocksOf after random local edits (seeds 1-200)', () => {
+  for (let seed = 1; seed <= 200; seed++) {
+    const r = rng(seed);
+    const doc = new Doc(seed);
+    const t = doc.text('body');
+    let blocks = blocksOf(t.spans());
+    for (let step = 0; step < 40; step++) {
+      const d = newDirty();
+      const edits = 1 + r(3);
+      for (let k = 0; k < edits; k++) randomEdit(t, r, d);
+      blocks = updateBlocks(blocks, t, d).blocks;
+      assert.deepEqual(blocks, blocksOf(t.spans()), `seed ${seed} step ${step}`);
+    }
+  }
+});
+
+test('updateBlocks equals blocksOf after the change events of remote updates (seeds 1-100)', () => {
+  for (let seed = 1; seed <= 100; seed++) {
+    const r = rng(seed);
+    const a = new Doc(1000 + seed);
+    const b = new Doc(2000 + seed);
+    const tb = b.text('body');
+    let blocks = blocksOf(tb.spans());
+    for (let step = 0; step < 30; step++) {
+      // Both edit; b receives a's edits and redraws from the change events.
+      for (let k = 0; k < 1 + r(3); k++) randomEdit(a.text('body'), r, newDirty());
+      randomEdit(tb, r, newDirty());
+      const own = blocksOf(tb.spans());
+      const changes = b.apply(a.encodeUpdate(b.stateVector()));
+      const c = changes.find((x) => x.root === 'body');
+      blocks = c ? updateBlocks(own, tb, dirtyOf(c)).blocks : own;
+      assert.deepEqual(blocks, blocksOf(tb.spans()), `seed ${seed} step ${step}`);
+      a.apply(b.encodeUpdate(a.stateVector()));
+    }
+  }
 });

@@ -1,7 +1,7 @@
 // @ts-check
 import { cpLength, toOffset16 } from '../utf16.js';
 import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
-import { blocksOf, blockAt, clampToContent } from './richblocks.js';
+import { blocksOf, blockAt, clampToContent, updateBlocks, newDirty, dirtyInsert, dirtyDelete, dirtyTouch, dirtyOf } from './richblocks.js';
 
 /**
  * The rich DOM binding: a contenteditable element edits a rich Text root (docs/crdt.md section 4,
@@ -103,6 +103,8 @@ export class RichBinding {
   #published = '';
   /** >0 while this binding edits the CRDT itself */
   #editing = 0;
+  /** @type {import('./richblocks.js').Dirty | null} what the edit under way touched */
+  #dirty = null;
   #composing = false;
   /** @type {HTMLDivElement | null} */
   #overlay = null;
@@ -138,7 +140,7 @@ export class RichBinding {
     });
     this.#listen(el.ownerDocument, 'selectionchange', () => this.#onSelection());
     this.#cleanup.push(provider.on('change', (ev) => {
-      for (const c of ev.changes) if (c.root === this.#root && c.kind === 'text') this.#onRemote(c.edits);
+      for (const c of ev.changes) if (c.root === this.#root && c.kind === 'text') this.#onRemote(c);
     }));
     this.#cleanup.push(provider.on('local', () => {
       if (this.#editing === 0) this.#onRemote(null);
@@ -186,21 +188,34 @@ export class RichBinding {
 
   // --- rendering ---
 
-  /** #render redraws the blocks whose content changed. */
-  #render() {
-    const blocks = blocksOf(this.#text.spans());
-    const sigs = blocks.map(signature);
-    const old = this.#sigs;
+  /**
+   * #render redraws the blocks whose content changed. With what a change touched (d), only the
+   * blocks around it are recomputed (updateBlocks); without, all of them.
+   * @param {import('./richblocks.js').Dirty | null} [d]
+   */
+  #render(d = null) {
+    /** @type {{ blocks: Block[], from: number, count: number, added: number }} */
+    let u;
+    if (d === null) {
+      const all = blocksOf(this.#text.spans());
+      u = { blocks: all, from: 0, count: this.#blocks.length, added: all.length };
+    } else {
+      u = updateBlocks(this.#blocks, this.#text, d);
+    }
+    const { blocks, from } = u;
+    const sigs = blocks.slice(from, from + u.added).map(signature);
+    const old = this.#sigs.slice(from, from + u.count);
+    // Within the recomputed blocks, those whose content is unchanged keep their elements.
     let pre = 0;
     while (pre < old.length && pre < sigs.length && old[pre] === sigs[pre]) pre++;
     let suf = 0;
     while (suf < old.length - pre && suf < sigs.length - pre && old[old.length - 1 - suf] === sigs[sigs.length - 1 - suf]) suf++;
     const children = this.#el.children;
-    for (let i = old.length - suf - 1; i >= pre; i--) children[i].remove();
-    const before = children[pre] ?? null;
-    for (let i = pre; i < sigs.length - suf; i++) this.#el.insertBefore(this.#blockElement(blocks[i]), before);
+    for (let i = from + old.length - suf - 1; i >= from + pre; i--) children[i].remove();
+    const before = children[from + pre] ?? null;
+    for (let i = pre; i < sigs.length - suf; i++) this.#el.insertBefore(this.#blockElement(blocks[from + i]), before);
     this.#blocks = blocks;
-    this.#sigs = sigs;
+    this.#sigs = [...this.#sigs.slice(0, from), ...sigs, ...this.#sigs.slice(from + u.count)];
     this.#queueCursors();
   }
 
@@ -432,6 +447,8 @@ export class RichBinding {
     this.#editing++;
     /** @type {{ sel: Sel | number | undefined }} */
     const out = { sel: undefined };
+    const d = newDirty();
+    this.#dirty = d;
     try {
       this.#provider.transact(() => {
         out.sel = fn() ?? undefined;
@@ -440,12 +457,45 @@ export class RichBinding {
       this.#provider.emit('error', new Error(`rich: edit refused: ${err instanceof Error ? err.message : err}`, { cause: err }));
     } finally {
       this.#editing--;
+      this.#dirty = null;
     }
-    this.#render();
+    this.#render(d);
     const sel = out.sel;
     if (typeof sel === 'number') this.select(sel);
     else if (sel) this.select(sel.anchor, sel.head);
     else if (this.#sel) this.select(this.#sel.anchor, this.#sel.head);
+  }
+
+  // The CRDT edits of the binding, each recording what it touched for #render.
+
+  /** @param {number} pos @param {string} s */
+  #ins(pos, s) {
+    this.#text.insert(pos, s);
+    if (this.#dirty) dirtyInsert(this.#dirty, pos, cpLength(s));
+  }
+
+  /** @param {number} pos @param {unknown} value */
+  #emb(pos, value) {
+    this.#text.insertEmbed(pos, value);
+    if (this.#dirty) dirtyInsert(this.#dirty, pos, 1);
+  }
+
+  /** @param {number} pos @param {number} n */
+  #del(pos, n) {
+    this.#text.delete(pos, n);
+    if (this.#dirty) dirtyDelete(this.#dirty, pos, n);
+  }
+
+  /** @param {number} pos @param {number} n @param {string} name @param {unknown} value */
+  #fmt(pos, n, name, value) {
+    this.#text.format(pos, n, name, value, expandOf(name));
+    if (this.#dirty) dirtyTouch(this.#dirty, pos, n);
+  }
+
+  /** @param {number} pos @param {string} key @param {unknown} value */
+  #attr(pos, key, value) {
+    this.#text.setAttr(pos, key, value);
+    if (this.#dirty) dirtyTouch(this.#dirty, pos, 1);
   }
 
   /** #range returns the selection as [from, to], from <= to. */
@@ -477,11 +527,11 @@ export class RichBinding {
     const [from, to] = this.#range();
     const pending = from === to ? [...this.#pending] : [];
     this.#edit(() => {
-      if (to > from) this.#text.delete(from, to - from);
+      if (to > from) this.#del(from, to - from);
       const n = cpLength(text);
       if (n === 0) return from;
-      this.#text.insert(from, text);
-      for (const [name, value] of pending) this.#text.format(from, n, name, value, expandOf(name));
+      this.#ins(from, text);
+      for (const [name, value] of pending) this.#fmt(from, n, name, value);
       return from + n;
     });
     if (pending.length > 0) {
@@ -494,8 +544,8 @@ export class RichBinding {
   insertLineBreak() {
     const [from, to] = this.#range();
     this.#edit(() => {
-      if (to > from) this.#text.delete(from, to - from);
-      this.#text.insertEmbed(from, { inline: 'hard_break' });
+      if (to > from) this.#del(from, to - from);
+      this.#emb(from, { inline: 'hard_break' });
       return from + 1;
     });
   }
@@ -508,22 +558,22 @@ export class RichBinding {
   splitBlock() {
     const [from, to] = this.#range();
     this.#edit(() => {
-      if (to > from) this.#text.delete(from, to - from);
-      const blocks = blocksOf(this.#text.spans());
+      if (to > from) this.#del(from, to - from);
+      const blocks = this.#dirty ? updateBlocks(this.#blocks, this.#text, this.#dirty).blocks : this.#blocks;
       const b = blocks[blockAt(blocks, from)];
       if (b.type === 'code_block') {
-        this.#text.insert(from, '\n');
+        this.#ins(from, '\n');
         return from + 1;
       }
       if (b.type === 'list_item' && b.start === b.end && b.marker !== null) {
-        this.#text.setAttr(b.marker, 'block', 'paragraph');
+        this.#attr(b.marker, 'block', 'paragraph');
         return from;
       }
       if (b.marker === null) {
         // The implicit paragraph: a marker after the split, and one before it when the split is
         // at its start (else the text before it, empty, would not be a block).
-        if (from === 0) this.#text.insertEmbed(0, { block: 'paragraph' });
-        this.#text.insertEmbed(from === 0 ? 1 : from, { block: 'paragraph' });
+        if (from === 0) this.#emb(0, { block: 'paragraph' });
+        this.#emb(from === 0 ? 1 : from, { block: 'paragraph' });
         return from === 0 ? 2 : from + 1;
       }
       /** @type {Record<string, unknown>} */
@@ -539,10 +589,10 @@ export class RichBinding {
       if (from === b.start && b.start < b.end) {
         // At the start of a block with content: the new, empty block goes before it, so that the
         // block keeps its marker, its type and its text.
-        this.#text.insertEmbed(b.marker, next);
+        this.#emb(b.marker, next);
         return from + 1;
       }
-      this.#text.insertEmbed(from, next);
+      this.#emb(from, next);
       return from + 1;
     });
   }
@@ -580,14 +630,14 @@ export class RichBinding {
         const marker = b.marker;
         if (b.type !== 'paragraph' || b.parents.length > 0) {
           this.#edit(() => {
-            if (b.type !== 'paragraph') this.#text.setAttr(marker, 'block', 'paragraph');
-            else this.#text.setAttr(marker, 'parents', null);
+            if (b.type !== 'paragraph') this.#attr(marker, 'block', 'paragraph');
+            else this.#attr(marker, 'parents', null);
             return from;
           });
           return;
         }
         this.#edit(() => {
-          this.#text.delete(marker, 1);
+          this.#del(marker, 1);
           return marker;
         });
         return;
@@ -595,7 +645,7 @@ export class RichBinding {
       if (dir > 0 && from === b.end) {
         if (from >= this.#text.length) return;
         this.#edit(() => {
-          this.#text.delete(from, 1);
+          this.#del(from, 1);
           return from;
         });
         return;
@@ -613,7 +663,7 @@ export class RichBinding {
       }
     }
     this.#edit(() => {
-      this.#text.delete(from, to - from);
+      this.#del(from, to - from);
       return from;
     });
   }
@@ -678,7 +728,7 @@ export class RichBinding {
     const [from, to] = this.#range();
     if (from === to) return;
     this.#edit(() => {
-      this.#text.format(from, to - from, name, value, expandOf(name));
+      this.#fmt(from, to - from, name, value);
       return this.#sel ?? undefined;
     });
   }
@@ -698,11 +748,11 @@ export class RichBinding {
         // From the end, so that a marker inserted for the implicit paragraph moves nothing yet to do.
         for (const b of [...blocks].reverse()) {
           if (b.marker === null) {
-            if (!all) this.#text.insertEmbed(0, { block: type, ...attrs });
+            if (!all) this.#emb(0, { block: type, ...attrs });
             continue;
           }
-          this.#text.setAttr(b.marker, 'block', all ? 'paragraph' : type);
-          if (!all) for (const [k, v] of Object.entries(attrs)) this.#text.setAttr(b.marker, k, v);
+          this.#attr(b.marker, 'block', all ? 'paragraph' : type);
+          if (!all) for (const [k, v] of Object.entries(attrs)) this.#attr(b.marker, k, v);
         }
       }),
     );
@@ -719,7 +769,7 @@ export class RichBinding {
       for (const b of blocks) {
         if (b.marker === null || b.type !== 'list_item') continue;
         const parents = by > 0 ? [...b.parents, 'list_item'] : b.parents.slice(0, -1);
-        if (parents.length !== b.parents.length) this.#text.setAttr(b.marker, 'parents', parents.length > 0 ? parents : null);
+        if (parents.length !== b.parents.length) this.#attr(b.marker, 'parents', parents.length > 0 ? parents : null);
       }
       return this.#sel ?? undefined;
     });
@@ -800,17 +850,18 @@ export class RichBinding {
   // --- remote changes ---
 
   /**
-   * #onRemote redraws after changes this binding did not make, mapping the selection through the
-   * edits (null: unknown edits, keep the positions).
-   * @param {import('../crdt/changes.js').TextEdit[] | null} edits
+   * #onRemote redraws after a change this binding did not make, mapping the selection through its
+   * edits (null: an unknown change, redrawn whole, the positions kept).
+   * @param {import('../crdt/changes.js').Change | null} change
    */
-  #onRemote(edits) {
+  #onRemote(change) {
     if (this.#composing) return;
-    if (this.#sel && edits) {
+    if (this.#sel && change) {
+      const edits = change.edits;
       this.#sel = { anchor: mapCaret(edits, this.#sel.anchor), head: mapCaret(edits, this.#sel.head) };
     }
     const hadFocus = this.#el.ownerDocument.activeElement === this.#el;
-    this.#render();
+    this.#render(change ? dirtyOf(change) : null);
     if (this.#sel) {
       const len = this.#text.length;
       this.#sel = { anchor: clampToContent(this.#blocks, Math.min(this.#sel.anchor, len)), head: clampToContent(this.#blocks, Math.min(this.#sel.head, len)) };
