@@ -180,3 +180,22 @@ test('updateBlocks equals blocksOf after the change events of remote updates (se
     }
   }
 });
+
+test('updateBlocks equals blocksOf when one update brings many marks (seeds 1-30)', () => {
+  for (let seed = 1; seed <= 30; seed++) {
+    const r = rng(seed);
+    const a = new Doc(3000 + seed);
+    const b = new Doc(4000 + seed);
+    const ta = a.text('body');
+    for (let k = 0; k < 20; k++) randomEdit(ta, r, newDirty());
+    b.apply(a.encodeUpdate(b.stateVector()));
+    const tb = b.text('body');
+    const blocks = blocksOf(tb.spans());
+    // Many marks and edits at once: the change event may list formats over the whole text.
+    for (let k = 0; k < 80; k++) randomEdit(ta, r, newDirty());
+    for (let k = 0; k < 40; k++) if (ta.length > 0) ta.format(r(ta.length), 1, `m${k}`, true, 'none');
+    const c = b.apply(a.encodeUpdate(b.stateVector())).find((x) => x.root === 'body');
+    assert.ok(c, `seed ${seed}: no change`);
+    assert.deepEqual(updateBlocks(blocks, tb, dirtyOf(c)).blocks, blocksOf(tb.spans()), `seed ${seed}`);
+  }
+});
