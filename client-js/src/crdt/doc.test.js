@@ -90,7 +90,7 @@ test('maps: last writer wins by lamport, then client ID', () => {
   const ub = /** @type {Uint8Array} */ (b.takeUpdate());
   const ch = a.apply(ub);
   b.apply(ua);
-  assert.deepEqual(ch, [{ root: 'm', kind: 'map', edits: [], keys: ['k'] }]);
+  assert.deepEqual(ch, [{ root: 'm', kind: 'map', edits: [], formats: [], attrs: [], keys: ['k'] }]);
   assert.equal(a.map('m').get('k'), '"b"');
   assert.equal(b.map('m').get('k'), '"b"');
   a.map('m').set('k', ' [1, 2] '); // a saw b's value: a higher lamport wins

@@ -13,9 +13,10 @@
  * - 'client': a client ID outside [1, 2^53) (ErrInvalidClientID; the Doc
  *   constructor throws a RangeError instead, with this kind);
  * - 'clock': a local edit would make the clock reach 2^53 (ErrClockOverflow);
- * - 'unknown': a relative position whose item is not known (ErrUnknownPosition).
+ * - 'unknown': a relative position whose item is not known (ErrUnknownPosition);
+ * - 'embed': an attribute set on a position that holds no visible embed (ErrNotEmbed).
  * The kinds are the names scenario files print (crdttest.ErrorKind).
- * @typedef {'malformed'|'pending-overflow'|'range'|'text'|'json'|'name'|'client'|'clock'|'unknown'} CrdtErrorKind
+ * @typedef {'malformed'|'pending-overflow'|'range'|'text'|'json'|'name'|'client'|'clock'|'unknown'|'embed'} CrdtErrorKind
  */
 
 /** CrdtError is the one error class the CRDT throws; test `err.kind`, never the message. */

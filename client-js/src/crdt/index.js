@@ -12,7 +12,7 @@
 // at their edge (../utf16.js). Storage is by runs in a B-tree (seq.js).
 
 export { Doc, DEFAULT_MAX_PENDING_BYTES } from './doc.js';
-export { Text, MapRoot } from './handles.js';
+export { Text, MapRoot, EXPAND } from './handles.js';
 export { CrdtError } from './errors.js';
 export { encodeStateVector, decodeStateVector } from './statevector.js';
 export { encodeRelPos, decodeRelPos, REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
