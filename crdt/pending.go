@@ -42,6 +42,7 @@ type pendingSet struct {
 
 	ex       exactSize  // the parts of the exact size, while the size may pass the limit
 	ub       upperBound // a bound of the size
+	sb       slackBound // a tighter bound of the size, measured now and then
 	delBytes int        // the clients' delete ranges (delNode.encoded)
 
 	held int // bytes the structures hold (PendingMemory)
@@ -121,7 +122,7 @@ func (p *pendingSet) install(pl *plan, queues []*queue) {
 	for c, w := range pl.waitOn {
 		setOrDelete(&p.waitOn, c, w, w.Client == 0)
 	}
-	p.ex, p.ub = pl.ex, pl.ub
+	p.ex, p.ub, p.sb = pl.ex, pl.ub, pl.sb
 	p.delBytes, p.held = pl.delBytes, pl.held
 	if p.empty() && len(p.waitOn) == 0 {
 		// Drop the maps, which keep the size they grew to.
@@ -167,8 +168,9 @@ type upperBound struct {
 	delClientBytes int // the encoded IDs of the clients with delete ranges
 }
 
-// add counts op, client's, dv times (1 or -1).
-func (u *upperBound) add(client uint64, op *uop, dv int) {
+// add counts op, client's, dv times (1 or -1), and returns what op alone
+// counts: bytes with one-byte indices, and indices.
+func (u *upperBound) add(client uint64, op *uop, dv int) (bytes, indices int) {
 	s := leafSum(op)
 	b, i := s.total()
 	opRefs(client, op, func(c uint64, r rootKey, hasRoot bool) {
@@ -182,6 +184,65 @@ func (u *upperBound) add(client uint64, op *uop, dv int) {
 	u.bytes += dv * b
 	u.indices += dv * i
 	u.ops += dv
+	return b, i
+}
+
+// slackBound bounds the encoded size of the pending set from above, tighter
+// than upperBound, for a pending set whose upper bound passes
+// MaxPendingBytes while its exact size stays far under it (ops that continue
+// each other, such as a writer's keystrokes arriving out of order, encode in
+// a tenth of what upperBound counts for them). It is the exact size, measured
+// once (O(n)), plus what each change since may have added: an op that comes
+// adds at most what upperBound counts for it (merging only saves bytes), and
+// a client whose first ops leave adds at most removalBytes and
+// removalIndices (see there). When the bound passes the limit, the size is
+// measured again, which leaves at least half the limit as slack: a pending
+// set is measured at most once per limit/2 bytes of ops that come, and pays
+// O(1) per op in between, no sums and no table counts (exactSize).
+type slackBound struct {
+	on bool
+	// bytes bounds the clients' blocks with one-byte indices and the table
+	// entries that ops name (exactSize's opsBytes and the refTable's
+	// clientBytes and rootBytes); indices bounds the blocks' table indices.
+	bytes, indices int
+}
+
+// Removing the first ops of a client's pending ops grows the encoding of
+// the rest by at most removalBytes and removalIndices: only the block and
+// the group that the cut goes through change. The block's start clock grows
+// by at most 9 bytes (a varint of 1 to 10), its count of groups only
+// shrinks; the group's head becomes that of its first op left, a text op
+// that writes its left origin (at most 1+10 bytes, one index more) and its
+// right one (as the group's first op did, canMerge) where the group's head
+// wrote at least its tag and root; its lengths and content only shrink. Ops
+// of other kinds form groups of their own. The tables lose entries or stay.
+const (
+	removalBytes   = 9 + 1 + 10
+	removalIndices = 1
+)
+
+// slackFrom returns the slack bound of a pending set whose exact size parts
+// are e (refs not nil unless no op waits).
+func slackFrom(e *exactSize) slackBound {
+	s := slackBound{on: true, bytes: e.opsBytes, indices: e.indices}
+	if e.refs != nil {
+		s.bytes += e.refs.clientBytes + e.refs.rootBytes
+	}
+	return s
+}
+
+// size returns the bound, with u the pending set's upper bound and nDels
+// clients' delete ranges of delBytes (exact): the counts of the tables and of
+// the blocks are bounded by upperBound's (every op counted apart), the
+// entries of clients that only delete ranges name by those of every client
+// with delete ranges, and table indices are as wide as upperBound's counts
+// may need.
+func (s *slackBound) size(u *upperBound, nDels, delBytes int) int {
+	clients := u.names + nDels
+	size := 1 + uvLen(uint64(clients)) + u.delClientBytes + uvLen(uint64(u.roots)) +
+		uvLen(uint64(u.ops)) + s.bytes + uvLen(uint64(nDels)) + delBytes
+	w := uvLen(uint64(max(clients, u.roots, 1) - 1))
+	return size + (s.indices+nDels)*(w-1)
 }
 
 // size returns the bound with nDels clients' delete ranges of delBytes: with

@@ -129,3 +129,71 @@ func checkOrders(log [][]byte, seed uint64) error {
 	}
 	return nil
 }
+
+// TestPendingSlackBound delivers updates out of order to documents whose
+// pending budget lies between the pending set's exact size and its cheap
+// upper bound, so that they keep their pending size as a slack bound,
+// measured now and then (and as the exact size when it comes near the
+// budget): the bound stays above the size after every update (CheckPending),
+// nothing is refused, and the replicas end as one that got the updates in
+// order.
+func TestPendingSlackBound(t *testing.T) {
+	sets := []struct {
+		name string
+		log  [][]byte
+	}{
+		{"two-writers", twoWriterUpdates(5, 3000)},
+	}
+	for _, seed := range []uint64{1, 2, 3} {
+		s := crdttest.NewSim(seed, crdttest.SimOptions{Replicas: 3 + int(seed%3), Steps: 300, DeliverRate: 0.3})
+		if err := s.Run(); err != nil {
+			t.Fatal(err)
+		}
+		sets = append(sets, struct {
+			name string
+			log  [][]byte
+		}{fmt.Sprintf("sim-%d", seed), s.Log})
+	}
+	for _, set := range sets {
+		in, err := applyChecked(set.log)
+		if err != nil {
+			t.Fatalf("%s, in order: %v", set.name, err)
+		}
+		for name, us := range orders(set.log, 11) {
+			if name == "inorder" {
+				continue
+			}
+			peak := fresh(1 << 52)
+			peakBytes := 0
+			for _, u := range us {
+				if _, err := peak.Apply(u); err != nil {
+					t.Fatal(err)
+				}
+				peakBytes = max(peakBytes, peak.PendingBytes())
+			}
+			d, err := crdt.NewDoc(1<<52, crdt.Config{MaxPendingBytes: 2 * peakBytes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := map[string]int{}
+			for i, u := range us {
+				if _, err := d.Apply(u); err != nil {
+					t.Fatalf("%s %s, update %d: %v", set.name, name, i, err)
+				}
+				kept[crdt.PendingSizeKept(d)]++
+				if i%4 != 0 && i != len(us)-1 {
+					continue // the check costs O(n)
+				}
+				if err := crdt.CheckPending(d); err != nil {
+					t.Fatalf("%s %s, after update %d: %v", set.name, name, i, err)
+				}
+			}
+			if kept["slack"] == 0 {
+				t.Errorf("%s %s: the pending size was never kept as a slack bound (%v, peak %d bytes): the test does not exercise it", set.name, name, kept, peakBytes)
+			}
+			if err := crdttest.Compare(in, d); err != nil {
+				t.Errorf("%s %s: %v", set.name, name, err)
+			}
+		}
+	}
+}

@@ -25,6 +25,7 @@ type plan struct {
 
 	ex          exactSize
 	ub          upperBound
+	sb          slackBound
 	delBytes    int
 	nOps, nDels int // clients with pending ops, with pending delete ranges
 	held        int
@@ -477,7 +478,7 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 // pending set that may pass MaxPendingBytes pays it.
 func (sc *planScratch) tally(d *Doc) {
 	p, old := &sc.p, &d.pending
-	p.ex, p.ub = old.ex, old.ub
+	p.ex, p.ub, p.sb = old.ex, old.ub, old.sb
 	p.delBytes, p.held = old.delBytes, old.held
 	p.nOps, p.nDels = len(old.ops), len(old.dels)
 	p.pendingBytes = d.pendingBytes
@@ -506,10 +507,17 @@ func (sc *planScratch) tally(d *Doc) {
 			p.held -= opHeld(op)
 			p.ub.add(q.client, op, -1)
 		}
+		if len(q.taken) > 0 && p.sb.on {
+			p.sb.bytes += removalBytes
+			p.sb.indices += removalIndices
+		}
 		for _, op := range q.added {
 			if q.ops.find(op.clock) == op {
 				p.held += opHeld(op)
-				p.ub.add(q.client, op, 1)
+				if b, i := p.ub.add(q.client, op, 1); p.sb.on {
+					p.sb.bytes += b
+					p.sb.indices += i
+				}
 			}
 		}
 		switch {
@@ -596,24 +604,47 @@ func (sc *planScratch) tally(d *Doc) {
 	if p.nOps == 0 && p.nDels == 0 {
 		p.pendingBytes = 0
 		p.held -= p.ex.refs.held()
-		p.ex = exactSize{}
+		p.ex, p.sb = exactSize{}, slackBound{}
 		return
 	}
 	limit := d.cfg.MaxPendingBytes
 	if _, wide := p.ub.size(p.nDels, p.delBytes); wide <= limit && (!ex.on || wide <= limit/2) {
 		// Far enough under the limit: the size is computed when asked for.
 		p.held -= p.ex.refs.held()
-		p.ex = exactSize{}
+		p.ex, p.sb = exactSize{}, slackBound{}
 		p.pendingBytes = -1
 		return
 	}
 	if !ex.on {
-		n := sc.after(d)
-		p.ex = n.exactFromScratch()
+		if p.sb.on && p.sb.size(&p.ub, p.nDels, p.delBytes) <= limit {
+			p.pendingBytes = -1 // under the limit, with slack left
+			return
+		}
+		// Measure the size; far under the limit, keep a slack bound
+		// rather than the exact size.
+		e := sc.after(d).exactFromScratch()
+		size, wide, exact := pendingSize(e.tables(), e.blocks, e.opsBytes, e.indices, p.nDels, p.delBytes)
+		if wide <= limit/2 {
+			p.sb = slackFrom(&e)
+			p.pendingBytes = -1
+			if exact {
+				p.pendingBytes = size
+			}
+			return
+		}
+		p.ex, p.sb = e, slackBound{}
 		p.held += p.ex.refs.held()
 	}
 	size, wide, exact := pendingSize(p.ex.tables(), p.ex.blocks, p.ex.opsBytes, p.ex.indices, p.nDels, p.delBytes)
 	switch {
+	case wide <= limit/4:
+		// Far under the limit again: a slack bound is enough.
+		p.held -= p.ex.refs.held()
+		p.sb, p.ex = slackFrom(&p.ex), exactSize{}
+		p.pendingBytes = -1
+		if exact {
+			p.pendingBytes = size
+		}
 	case exact:
 		p.pendingBytes = size
 	case wide <= limit:
