@@ -707,6 +707,10 @@ func nodeSum(client uint64, op *uop, l, r *opNode) opSum {
 type opTx struct {
 	gen  uint64
 	undo []opUndo
+	// stale holds the nodes of the document's trees whose links stay but
+	// whose subtrees the plan changed: a rollback marks their sums (which
+	// the plan may have computed) as not computed.
+	stale []*opNode
 }
 
 // opUndo is a node of a document's tree and the links it held before the
@@ -729,10 +733,14 @@ func (x *opTx) begin(gen uint64) {
 // commit keeps the changes of the plan.
 func (x *opTx) commit() {
 	clear(x.undo)
+	clear(x.stale)
 	if cap(x.undo) > bigMap {
 		x.undo = nil
 	}
-	x.undo = x.undo[:0]
+	if cap(x.stale) > bigMap {
+		x.stale = nil
+	}
+	x.undo, x.stale = x.undo[:0], x.stale[:0]
 }
 
 // rollback gives the document's trees back what they held before the plan.
@@ -740,6 +748,9 @@ func (x *opTx) rollback() {
 	for i := len(x.undo) - 1; i >= 0; i-- {
 		u := &x.undo[i]
 		u.n.left, u.n.right, u.n.height, u.n.gen, u.n.summed = u.left, u.right, u.height, u.gen, false
+	}
+	for _, n := range x.stale {
+		n.summed = false
 	}
 	x.commit()
 }
@@ -758,13 +769,23 @@ func (x *opTx) node(op *uop) *opNode {
 }
 
 // set makes l and r the children of n, logging n first if it is a node of
-// the document's trees not yet logged; it returns n.
+// the document's trees not yet logged; it returns n. A node whose links and
+// height stay (most of an insert's path) is only marked as changed below:
+// no log, no pointer written.
 func (x *opTx) set(n, l, r *opNode) *opNode {
+	h := 1 + max(l.h(), r.h())
+	if n.left == l && n.right == r && n.height == h {
+		if n.gen != x.gen {
+			x.stale = append(x.stale, n)
+		}
+		n.summed = false
+		return n
+	}
 	if n.gen != x.gen {
 		x.undo = append(x.undo, opUndo{n, n.left, n.right, n.height, n.gen})
 		n.gen = x.gen
 	}
-	n.left, n.right, n.height, n.summed = l, r, 1+max(l.h(), r.h()), false
+	n.left, n.right, n.height, n.summed = l, r, h, false
 	return n
 }
 
@@ -802,6 +823,33 @@ func (x *opTx) insert(t *opNode, op *uop) (*opNode, *uop) {
 		return x.balance(t, in, t.right), added
 	}
 	in, added = x.insert(t.right, op)
+	return x.balance(t, t.left, in), added
+}
+
+// insertFree returns t with a copy of op added, and the copy, when op
+// overlaps no op of t; else t as it was and nil. It finds where op goes and
+// whether its neighbours leave room for it in one descent: lo and hi are
+// the end of the op before op's place and the clock of the one after it
+// (the whole clock range at the root).
+func (x *opTx) insertFree(t *opNode, op *uop, lo, hi uint64) (*opNode, *uop) {
+	if t == nil {
+		if op.clock < lo || op.end() > hi {
+			return nil, nil
+		}
+		n := x.node(op)
+		return n, n.op
+	}
+	if op.clock < t.clock {
+		in, added := x.insertFree(t.left, op, lo, t.clock)
+		if added == nil {
+			return t, nil
+		}
+		return x.balance(t, in, t.right), added
+	}
+	in, added := x.insertFree(t.right, op, t.end, hi)
+	if added == nil {
+		return t, nil
+	}
 	return x.balance(t, t.left, in), added
 }
 

@@ -3,6 +3,7 @@ package crdt
 import (
 	"cmp"
 	"maps"
+	"math"
 	"slices"
 )
 
@@ -154,6 +155,23 @@ func (sc *planScratch) ownContent() {
 func (q *queue) put(o uop) {
 	var op *uop
 	q.ops, op = q.tx.insert(q.ops, &o)
+	q.noteAdded(op)
+}
+
+// putFree adds a copy of op to the queue's ops if op overlaps none of them,
+// and reports whether it did.
+func (q *queue) putFree(o *uop) bool {
+	t, op := q.tx.insertFree(q.ops, o, 0, math.MaxUint64)
+	if op == nil {
+		return false
+	}
+	q.ops = t
+	q.noteAdded(op)
+	return true
+}
+
+// noteAdded records op, which the plan put into the queue's ops.
+func (q *queue) noteAdded(op *uop) {
 	q.changed = true
 	q.added = append(q.added, op)
 	switch {
@@ -795,6 +813,9 @@ func (q *queue) addOp(one []uop) bool {
 	}
 	q.flush()
 	op := trimOp(q.client, *src, q.next)
+	if q.putFree(&op) {
+		return true // what most often comes: no op of the queue overlaps it
+	}
 	added := false
 	for op.n > 0 {
 		o := q.ops.endingAfter(op.clock)
@@ -843,8 +864,16 @@ func (d *Doc) originsValid(op *uop, sc *planScratch) bool {
 	return true
 }
 
-// findDone returns the op of done (ascending, not overlapping) that covers clock.
+// findDone returns the op of done (ascending, not overlapping) that covers
+// clock. The last one is tried first: an op's left origin is most often
+// the op integrated just before it.
 func findDone(done []*uop, clock uint64) *uop {
+	if k := len(done); k > 0 && done[k-1].clock <= clock {
+		if clock < done[k-1].end() {
+			return done[k-1]
+		}
+		return nil
+	}
 	i, _ := slices.BinarySearchFunc(done, clock, func(o *uop, c uint64) int { return cmp.Compare(o.end(), c+1) })
 	if i < len(done) && done[i].clock <= clock {
 		return done[i]
