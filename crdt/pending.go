@@ -98,6 +98,7 @@ func (p *pendingSet) size() (size, wide int, exact bool) {
 // queues of its scratch.
 func (p *pendingSet) install(pl *plan, queues []*queue) {
 	pl.tx.commit()
+	pl.dtx.commit()
 	if !pl.pendingChanged {
 		return
 	}
@@ -932,15 +933,17 @@ func (t *opNode) appendTo(out []uop) []uop {
 	return t.right.appendTo(out)
 }
 
-// delNode is a client's pending delete ranges: a persistent AVL tree keyed by
-// clock, like opNode, whose ranges are disjoint and never adjacent (ranges
-// that touch are merged). Each node sums up its subtree as the delete set
-// encodes it (delSum), so that a client's share of the pending size is read
-// at its root. The nil *delNode is the empty tree.
+// delNode is a client's pending delete ranges: an AVL tree keyed by clock,
+// changed in place by a plan through a delTx like opNode through an opTx,
+// whose ranges are disjoint and never adjacent (ranges that touch are
+// merged). Each node sums up its subtree as the delete set encodes it
+// (delSum), so that a client's share of the pending size is read at its
+// root. The nil *delNode is the empty tree.
 type delNode struct {
 	r           delRange // client unused: a tree is one client's
 	left, right *delNode
 	height      int32
+	gen         uint64 // the plan that made the node or last changed it (delTx)
 	sum         delSum
 }
 
@@ -992,49 +995,101 @@ func (t *delNode) sums() delSum {
 	return t.sum
 }
 
-func newDelNode(r delRange, l, rt *delNode) *delNode {
-	return &delNode{r: r, left: l, right: rt, height: 1 + max(l.h(), rt.h()),
-		sum: joinDels(joinDels(l.sums(), rangeSum(r)), rt.sums())}
+// delTx changes the pending delete-range trees of a document in place for
+// one plan, as opTx does the op trees: each node of the document's trees
+// that the plan changes is copied into the undo log once, before its first
+// change, so that a refused plan is rolled back and an accepted one keeps
+// its changes. A range that comes or goes costs O(log n) and allocates at
+// most its node, where a persistent tree copied its path.
+type delTx struct {
+	gen  uint64
+	undo []delUndo
 }
 
-// balancedDels returns a tree of l, r, rt, whose heights differ by at most 2.
-func balancedDels(r delRange, l, rt *delNode) *delNode {
+// delUndo is a node of a document's tree and what it held before the plan.
+type delUndo struct {
+	n   *delNode
+	was delNode
+}
+
+// begin starts a plan's changes, whose nodes will carry generation gen.
+func (x *delTx) begin(gen uint64) {
+	x.gen = gen
+	x.commit()
+}
+
+// commit keeps the changes of the plan.
+func (x *delTx) commit() {
+	clear(x.undo)
+	if cap(x.undo) > bigMap {
+		x.undo = nil
+	}
+	x.undo = x.undo[:0]
+}
+
+// rollback gives the document's trees back what they held before the plan.
+func (x *delTx) rollback() {
+	for i := len(x.undo) - 1; i >= 0; i-- {
+		*x.undo[i].n = x.undo[i].was
+	}
+	x.commit()
+}
+
+// set makes n the node of range r with children l and rt, logging n first
+// if it is a node of the document's trees not yet logged; it returns n.
+func (x *delTx) set(n *delNode, r delRange, l, rt *delNode) *delNode {
+	if n.gen != x.gen {
+		x.undo = append(x.undo, delUndo{n, *n})
+		n.gen = x.gen
+	}
+	n.r, n.left, n.right, n.height = r, l, rt, 1+max(l.h(), rt.h())
+	n.sum = joinDels(joinDels(l.sums(), rangeSum(r)), rt.sums())
+	return n
+}
+
+// balance returns a tree of l, r, rt, whose heights differ by at most 2,
+// made of the nodes of l, rt and n.
+func (x *delTx) balance(n *delNode, r delRange, l, rt *delNode) *delNode {
 	switch hl, hr := l.h(), rt.h(); {
 	case hl > hr+1:
 		if l.left.h() >= l.right.h() {
-			return newDelNode(l.r, l.left, newDelNode(r, l.right, rt))
+			return x.set(l, l.r, l.left, x.set(n, r, l.right, rt))
 		}
 		lr := l.right
-		return newDelNode(lr.r, newDelNode(l.r, l.left, lr.left), newDelNode(r, lr.right, rt))
+		return x.set(lr, lr.r, x.set(l, l.r, l.left, lr.left), x.set(n, r, lr.right, rt))
 	case hr > hl+1:
 		if rt.right.h() >= rt.left.h() {
-			return newDelNode(rt.r, newDelNode(r, l, rt.left), rt.right)
+			return x.set(rt, rt.r, x.set(n, r, l, rt.left), rt.right)
 		}
 		rl := rt.left
-		return newDelNode(rl.r, newDelNode(r, l, rl.left), newDelNode(rt.r, rl.right, rt.right))
+		return x.set(rl, rl.r, x.set(n, r, l, rl.left), x.set(rt, rt.r, rl.right, rt.right))
 	}
-	return newDelNode(r, l, rt)
+	return x.set(n, r, l, rt)
 }
 
 // insertDisjoint returns t with r added; r must neither overlap nor touch
 // the ranges of t.
-func (t *delNode) insertDisjoint(r delRange) *delNode {
+func (x *delTx) insertDisjoint(t *delNode, r delRange) *delNode {
 	if t == nil {
-		return newDelNode(r, nil, nil)
+		return &delNode{r: r, height: 1, gen: x.gen, sum: rangeSum(r)}
 	}
 	if r.clock < t.r.clock {
-		return balancedDels(t.r, t.left.insertDisjoint(r), t.right)
+		in := x.insertDisjoint(t.left, r)
+		return x.balance(t, t.r, in, t.right)
 	}
-	return balancedDels(t.r, t.left, t.right.insertDisjoint(r))
+	in := x.insertDisjoint(t.right, r)
+	return x.balance(t, t.r, t.left, in)
 }
 
 // remove returns t without its range that starts at clock (there is one).
-func (t *delNode) remove(clock uint64) *delNode {
+func (x *delTx) remove(t *delNode, clock uint64) *delNode {
 	switch {
 	case clock < t.r.clock:
-		return balancedDels(t.r, t.left.remove(clock), t.right)
+		in := x.remove(t.left, clock)
+		return x.balance(t, t.r, in, t.right)
 	case clock > t.r.clock:
-		return balancedDels(t.r, t.left, t.right.remove(clock))
+		in := x.remove(t.right, clock)
+		return x.balance(t, t.r, t.left, in)
 	}
 	if t.left == nil {
 		return t.right
@@ -1046,7 +1101,9 @@ func (t *delNode) remove(clock uint64) *delNode {
 	for m.left != nil {
 		m = m.left
 	}
-	return balancedDels(m.r, t.left, t.right.remove(m.r.clock))
+	mr := m.r
+	in := x.remove(t.right, mr.clock)
+	return x.balance(t, mr, t.left, in)
 }
 
 // touching returns the first range of t that ends at or after clock, or nil.
@@ -1075,16 +1132,16 @@ func (t *delNode) first() *delRange {
 
 // add returns t with the clocks of r added, merged with the ranges that r
 // overlaps or touches. It costs O(log n) per range merged.
-func (t *delNode) add(r delRange) *delNode {
+func (x *delTx) add(t *delNode, r delRange) *delNode {
 	for {
 		o := t.touching(r.clock)
 		if o == nil || o.clock > r.clock+r.n {
-			return t.insertDisjoint(r)
+			return x.insertDisjoint(t, r)
 		}
-		x := *o
-		t = t.remove(x.clock)
-		s := min(x.clock, r.clock)
-		r = delRange{r.client, s, max(x.clock+x.n, r.clock+r.n) - s}
+		v := *o
+		t = x.remove(t, v.clock)
+		s := min(v.clock, r.clock)
+		r = delRange{r.client, s, max(v.clock+v.n, r.clock+r.n) - s}
 	}
 }
 

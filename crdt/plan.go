@@ -16,8 +16,9 @@ type plan struct {
 	dels  []delRange
 
 	// The clients whose pending delete ranges change: their new trees (nil
-	// when none are left).
+	// when none are left), and what their trees took before the plan.
 	delTrees map[uint64]*delNode
+	delWas   map[uint64]delFigures
 	// The awaited clients whose waiting sets change: their new trees (nil
 	// when empty); the waiting clients whose wait changes (the zero ID when
 	// none).
@@ -35,9 +36,17 @@ type plan struct {
 	// pendingChanged reports whether the pending set differs from the document's.
 	pendingChanged bool
 
-	// tx holds what the plan changed in the document's op trees, which
-	// install keeps and release, for a plan that is not installed, undoes.
-	tx opTx
+	// tx and dtx hold what the plan changed in the document's op trees and
+	// delete-range trees, which install keeps and release, for a plan that
+	// is not installed, undoes.
+	tx  opTx
+	dtx delTx
+}
+
+// delFigures is what a client's pending delete ranges take: in the encoded
+// pending set (delNode.encoded), and how many.
+type delFigures struct {
+	encoded, count int
 }
 
 type step struct {
@@ -263,8 +272,8 @@ func (t *tableDelta) count(client uint64, op *uop, dv int) {
 // whose first op waits for an origin that the plan integrates, found in the
 // waiting sets (waitNode) of the client that integrates it; and the delete
 // ranges of u's clients and of the clients whose clock moves. The op trees
-// are changed in place (opTx, undone by release unless the plan is
-// installed); the trees of delete ranges and waiting sets are persistent,
+// and delete-range trees are changed in place (opTx, delTx, undone by
+// release unless the plan is installed); the waiting sets are persistent,
 // changed by copying paths: a plan costs O(log n) per op, range and wait it
 // adds or takes in the size n of the pending set, and a refused plan leaves
 // the document's trees as they were.
@@ -275,6 +284,7 @@ func (d *Doc) plan(u *update) *plan {
 	pd := &d.pending
 	pd.gen++
 	p.tx.begin(pd.gen)
+	p.dtx.begin(pd.gen)
 	pd.ex.refs.settle()
 	if pd.ops[d.client] != nil {
 		// Local edits may have moved the document's own clock past some of
@@ -447,6 +457,18 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 		}
 		p.delTrees[c] = t
 	}
+	// change returns the plan's tree of client c, about to change in place:
+	// what the document's took is recorded first.
+	change := func(c uint64) *delNode {
+		if _, ok := p.delWas[c]; !ok {
+			if p.delWas == nil {
+				p.delWas = make(map[uint64]delFigures)
+			}
+			t := d.pending.dels[c]
+			p.delWas[c] = delFigures{t.encoded(), t.sums().count}
+		}
+		return sc.delTree(d, c)
+	}
 	for _, r := range u.dels {
 		k := sc.clock(d, r.client)
 		if r.clock < k {
@@ -454,7 +476,7 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 		}
 		if end := r.clock + r.n; end > k {
 			s := max(r.clock, k)
-			set(r.client, sc.delTree(d, r.client).add(delRange{r.client, s, end - s}))
+			set(r.client, p.dtx.add(change(r.client), delRange{r.client, s, end - s}))
 		}
 	}
 	// Pending ranges below a clock that moved now apply. Adding a range
@@ -465,12 +487,13 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 		if f == nil || f.clock >= k {
 			return
 		}
+		t = change(c)
 		for f != nil && f.clock < k {
 			x := *f
-			t = t.remove(x.clock)
+			t = p.dtx.remove(t, x.clock)
 			p.dels = append(p.dels, delRange{c, x.clock, min(x.n, k-x.clock)})
 			if end := x.clock + x.n; end > k {
-				t = t.insertDisjoint(delRange{c, k, end - k})
+				t = p.dtx.insertDisjoint(t, delRange{c, k, end - k})
 			}
 			f = t.first()
 		}
@@ -571,9 +594,9 @@ func (sc *planScratch) tally(d *Doc) {
 		}
 	}
 	for c, nt := range p.delTrees {
-		ot := old.dels[c]
-		p.delBytes += nt.encoded() - ot.encoded()
-		p.held += heldDel * (nt.sums().count - ot.sums().count)
+		ot, was := old.dels[c], p.delWas[c]
+		p.delBytes += nt.encoded() - was.encoded
+		p.held += heldDel * (nt.sums().count - was.count)
 		switch {
 		case ot == nil && nt != nil:
 			p.nDels++
@@ -721,7 +744,7 @@ const smallQueues = 8
 
 // reset prepares an empty plan.
 func (sc *planScratch) reset() {
-	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0], delTrees: sc.p.delTrees, waitTrees: sc.p.waitTrees, waitOn: sc.p.waitOn, tx: sc.p.tx}
+	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0], delTrees: sc.p.delTrees, delWas: sc.p.delWas, waitTrees: sc.p.waitTrees, waitOn: sc.p.waitOn, tx: sc.p.tx, dtx: sc.p.dtx}
 	sc.queues = sc.queues[:0]
 	sc.work = sc.work[:0]
 }
@@ -771,6 +794,7 @@ const bigMap = 1024
 // the document's op trees unless it was installed (a refused plan).
 func (sc *planScratch) release() {
 	sc.p.tx.rollback()
+	sc.p.dtx.rollback()
 	clear(sc.p.steps)
 	for _, q := range sc.queues {
 		clear(q.done)
@@ -784,6 +808,7 @@ func (sc *planScratch) release() {
 	sc.queues = sc.queues[:0]
 	sc.byClient = clearMap(sc.byClient)
 	sc.p.delTrees = clearMap(sc.p.delTrees)
+	sc.p.delWas = clearMap(sc.p.delWas)
 	sc.p.waitTrees = clearMap(sc.p.waitTrees)
 	sc.p.waitOn = clearMap(sc.p.waitOn)
 	sc.p.ex = exactSize{}
