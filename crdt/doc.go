@@ -89,16 +89,22 @@
 // clock only. So a plan visits the clients the update names and those it
 // unblocks, never the whole pending set. Ops that cannot be integrated stay
 // pending, per client in an AVL tree by clock, which a plan changes in place
-// while logging the links it changes (undone when the plan is refused, kept
-// when it is carried out); the pending delete ranges and the waiting sets are
-// persistent AVL trees, changed by copying the O(log n) nodes on the paths. A
+// while logging the nodes it changes (undone when the plan is refused, kept
+// when it is carried out), and so are the pending delete ranges; the waiting
+// sets are persistent AVL trees, changed by copying the O(log n) nodes on the
+// paths. An arriving op finds its place and checks its neighbours in one
+// descent. A
 // plan takes a run of ops from the front of a tree by walking it, then cuts
 // it once; so an Apply costs O(log n) per unit it touches whatever the size
 // of the pending set and the order the updates arrive in, and a refused plan
 // leaves the document's trees as they were. The pending size that MaxPendingBytes bounds is the length of the
 // pending update (docs/crdt.md 1.6). An upper bound of it is kept in O(1) per
 // op (each op counted as a block with tables of its own), and decides while
-// the set is far under the limit; near the limit the size is kept exact: each
+// the set is far under the limit. Past that bound, while the size measured
+// is under half the limit, a slack bound is kept: the size measured plus what
+// each op that came since may add, measured again when it passes the limit
+// (at most once per half limit of ops that come). From half the limit up the
+// size is kept exact: each
 // tree node sums up its subtree as the encoder writes it (blocks, groups of
 // ops that merge, their length fields), sums of neighbours combine in O(1),
 // and the tables count the clients and roots the ops name. Only when a table

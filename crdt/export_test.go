@@ -76,6 +76,14 @@ func CheckPending(d *Doc) error {
 	if _, w := p.ub.size(len(p.dels), p.delBytes); exact > w {
 		return fmt.Errorf("pending size %d above its upper bound %d", exact, w)
 	}
+	if p.sb.on {
+		if p.ex.on {
+			return fmt.Errorf("both the exact size and a slack bound kept")
+		}
+		if b := p.sb.size(&p.ub, len(p.dels), p.delBytes); exact > b {
+			return fmt.Errorf("pending size %d above its slack bound %d", exact, b)
+		}
+	}
 	if got := d.pendingBytes; got >= 0 && got != exact {
 		return fmt.Errorf("PendingBytes() = %d; the encoding has %d", got, exact)
 	}
@@ -379,6 +387,18 @@ func CheckInvariants(d *Doc) error {
 		}
 	}
 	return CheckPending(d)
+}
+
+// PendingSizeKept returns how the document keeps its pending size between
+// measures: "exact", "slack" (a bound measured now and then) or "bound".
+func PendingSizeKept(d *Doc) string {
+	switch {
+	case d.pending.ex.on:
+		return "exact"
+	case d.pending.sb.on:
+		return "slack"
+	}
+	return "bound"
 }
 
 // PendingTableLen returns the length of the larger table (clients, roots) of

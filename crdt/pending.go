@@ -42,6 +42,7 @@ type pendingSet struct {
 
 	ex       exactSize  // the parts of the exact size, while the size may pass the limit
 	ub       upperBound // a bound of the size
+	sb       slackBound // a tighter bound of the size, measured now and then
 	delBytes int        // the clients' delete ranges (delNode.encoded)
 
 	held int // bytes the structures hold (PendingMemory)
@@ -97,6 +98,7 @@ func (p *pendingSet) size() (size, wide int, exact bool) {
 // queues of its scratch.
 func (p *pendingSet) install(pl *plan, queues []*queue) {
 	pl.tx.commit()
+	pl.dtx.commit()
 	if !pl.pendingChanged {
 		return
 	}
@@ -121,7 +123,7 @@ func (p *pendingSet) install(pl *plan, queues []*queue) {
 	for c, w := range pl.waitOn {
 		setOrDelete(&p.waitOn, c, w, w.Client == 0)
 	}
-	p.ex, p.ub = pl.ex, pl.ub
+	p.ex, p.ub, p.sb = pl.ex, pl.ub, pl.sb
 	p.delBytes, p.held = pl.delBytes, pl.held
 	if p.empty() && len(p.waitOn) == 0 {
 		// Drop the maps, which keep the size they grew to.
@@ -167,8 +169,9 @@ type upperBound struct {
 	delClientBytes int // the encoded IDs of the clients with delete ranges
 }
 
-// add counts op, client's, dv times (1 or -1).
-func (u *upperBound) add(client uint64, op *uop, dv int) {
+// add counts op, client's, dv times (1 or -1), and returns what op alone
+// counts: bytes with one-byte indices, and indices.
+func (u *upperBound) add(client uint64, op *uop, dv int) (bytes, indices int) {
 	s := leafSum(op)
 	b, i := s.total()
 	opRefs(client, op, func(c uint64, r rootKey, hasRoot bool) {
@@ -182,6 +185,65 @@ func (u *upperBound) add(client uint64, op *uop, dv int) {
 	u.bytes += dv * b
 	u.indices += dv * i
 	u.ops += dv
+	return b, i
+}
+
+// slackBound bounds the encoded size of the pending set from above, tighter
+// than upperBound, for a pending set whose upper bound passes
+// MaxPendingBytes while its exact size stays far under it (ops that continue
+// each other, such as a writer's keystrokes arriving out of order, encode in
+// a tenth of what upperBound counts for them). It is the exact size, measured
+// once (O(n)), plus what each change since may have added: an op that comes
+// adds at most what upperBound counts for it (merging only saves bytes), and
+// a client whose first ops leave adds at most removalBytes and
+// removalIndices (see there). When the bound passes the limit, the size is
+// measured again, which leaves at least half the limit as slack: a pending
+// set is measured at most once per limit/2 bytes of ops that come, and pays
+// O(1) per op in between, no sums and no table counts (exactSize).
+type slackBound struct {
+	on bool
+	// bytes bounds the clients' blocks with one-byte indices and the table
+	// entries that ops name (exactSize's opsBytes and the refTable's
+	// clientBytes and rootBytes); indices bounds the blocks' table indices.
+	bytes, indices int
+}
+
+// Removing the first ops of a client's pending ops grows the encoding of
+// the rest by at most removalBytes and removalIndices: only the block and
+// the group that the cut goes through change. The block's start clock grows
+// by at most 9 bytes (a varint of 1 to 10), its count of groups only
+// shrinks; the group's head becomes that of its first op left, a text op
+// that writes its left origin (at most 1+10 bytes, one index more) and its
+// right one (as the group's first op did, canMerge) where the group's head
+// wrote at least its tag and root; its lengths and content only shrink. Ops
+// of other kinds form groups of their own. The tables lose entries or stay.
+const (
+	removalBytes   = 9 + 1 + 10
+	removalIndices = 1
+)
+
+// slackFrom returns the slack bound of a pending set whose exact size parts
+// are e (refs not nil unless no op waits).
+func slackFrom(e *exactSize) slackBound {
+	s := slackBound{on: true, bytes: e.opsBytes, indices: e.indices}
+	if e.refs != nil {
+		s.bytes += e.refs.clientBytes + e.refs.rootBytes
+	}
+	return s
+}
+
+// size returns the bound, with u the pending set's upper bound and nDels
+// clients' delete ranges of delBytes (exact): the counts of the tables and of
+// the blocks are bounded by upperBound's (every op counted apart), the
+// entries of clients that only delete ranges name by those of every client
+// with delete ranges, and table indices are as wide as upperBound's counts
+// may need.
+func (s *slackBound) size(u *upperBound, nDels, delBytes int) int {
+	clients := u.names + nDels
+	size := 1 + uvLen(uint64(clients)) + u.delClientBytes + uvLen(uint64(u.roots)) +
+		uvLen(uint64(u.ops)) + s.bytes + uvLen(uint64(nDels)) + delBytes
+	w := uvLen(uint64(max(clients, u.roots, 1) - 1))
+	return size + (s.indices+nDels)*(w-1)
 }
 
 // size returns the bound with nDels clients' delete ranges of delBytes: with
@@ -646,6 +708,10 @@ func nodeSum(client uint64, op *uop, l, r *opNode) opSum {
 type opTx struct {
 	gen  uint64
 	undo []opUndo
+	// stale holds the nodes of the document's trees whose links stay but
+	// whose subtrees the plan changed: a rollback marks their sums (which
+	// the plan may have computed) as not computed.
+	stale []*opNode
 }
 
 // opUndo is a node of a document's tree and the links it held before the
@@ -668,10 +734,14 @@ func (x *opTx) begin(gen uint64) {
 // commit keeps the changes of the plan.
 func (x *opTx) commit() {
 	clear(x.undo)
+	clear(x.stale)
 	if cap(x.undo) > bigMap {
 		x.undo = nil
 	}
-	x.undo = x.undo[:0]
+	if cap(x.stale) > bigMap {
+		x.stale = nil
+	}
+	x.undo, x.stale = x.undo[:0], x.stale[:0]
 }
 
 // rollback gives the document's trees back what they held before the plan.
@@ -679,6 +749,9 @@ func (x *opTx) rollback() {
 	for i := len(x.undo) - 1; i >= 0; i-- {
 		u := &x.undo[i]
 		u.n.left, u.n.right, u.n.height, u.n.gen, u.n.summed = u.left, u.right, u.height, u.gen, false
+	}
+	for _, n := range x.stale {
+		n.summed = false
 	}
 	x.commit()
 }
@@ -697,13 +770,23 @@ func (x *opTx) node(op *uop) *opNode {
 }
 
 // set makes l and r the children of n, logging n first if it is a node of
-// the document's trees not yet logged; it returns n.
+// the document's trees not yet logged; it returns n. A node whose links and
+// height stay (most of an insert's path) is only marked as changed below:
+// no log, no pointer written.
 func (x *opTx) set(n, l, r *opNode) *opNode {
+	h := 1 + max(l.h(), r.h())
+	if n.left == l && n.right == r && n.height == h {
+		if n.gen != x.gen {
+			x.stale = append(x.stale, n)
+		}
+		n.summed = false
+		return n
+	}
 	if n.gen != x.gen {
 		x.undo = append(x.undo, opUndo{n, n.left, n.right, n.height, n.gen})
 		n.gen = x.gen
 	}
-	n.left, n.right, n.height, n.summed = l, r, 1+max(l.h(), r.h()), false
+	n.left, n.right, n.height, n.summed = l, r, h, false
 	return n
 }
 
@@ -741,6 +824,33 @@ func (x *opTx) insert(t *opNode, op *uop) (*opNode, *uop) {
 		return x.balance(t, in, t.right), added
 	}
 	in, added = x.insert(t.right, op)
+	return x.balance(t, t.left, in), added
+}
+
+// insertFree returns t with a copy of op added, and the copy, when op
+// overlaps no op of t; else t as it was and nil. It finds where op goes and
+// whether its neighbours leave room for it in one descent: lo and hi are
+// the end of the op before op's place and the clock of the one after it
+// (the whole clock range at the root).
+func (x *opTx) insertFree(t *opNode, op *uop, lo, hi uint64) (*opNode, *uop) {
+	if t == nil {
+		if op.clock < lo || op.end() > hi {
+			return nil, nil
+		}
+		n := x.node(op)
+		return n, n.op
+	}
+	if op.clock < t.clock {
+		in, added := x.insertFree(t.left, op, lo, t.clock)
+		if added == nil {
+			return t, nil
+		}
+		return x.balance(t, in, t.right), added
+	}
+	in, added := x.insertFree(t.right, op, t.end, hi)
+	if added == nil {
+		return t, nil
+	}
 	return x.balance(t, t.left, in), added
 }
 
@@ -823,15 +933,17 @@ func (t *opNode) appendTo(out []uop) []uop {
 	return t.right.appendTo(out)
 }
 
-// delNode is a client's pending delete ranges: a persistent AVL tree keyed by
-// clock, like opNode, whose ranges are disjoint and never adjacent (ranges
-// that touch are merged). Each node sums up its subtree as the delete set
-// encodes it (delSum), so that a client's share of the pending size is read
-// at its root. The nil *delNode is the empty tree.
+// delNode is a client's pending delete ranges: an AVL tree keyed by clock,
+// changed in place by a plan through a delTx like opNode through an opTx,
+// whose ranges are disjoint and never adjacent (ranges that touch are
+// merged). Each node sums up its subtree as the delete set encodes it
+// (delSum), so that a client's share of the pending size is read at its
+// root. The nil *delNode is the empty tree.
 type delNode struct {
 	r           delRange // client unused: a tree is one client's
 	left, right *delNode
 	height      int32
+	gen         uint64 // the plan that made the node or last changed it (delTx)
 	sum         delSum
 }
 
@@ -883,49 +995,101 @@ func (t *delNode) sums() delSum {
 	return t.sum
 }
 
-func newDelNode(r delRange, l, rt *delNode) *delNode {
-	return &delNode{r: r, left: l, right: rt, height: 1 + max(l.h(), rt.h()),
-		sum: joinDels(joinDels(l.sums(), rangeSum(r)), rt.sums())}
+// delTx changes the pending delete-range trees of a document in place for
+// one plan, as opTx does the op trees: each node of the document's trees
+// that the plan changes is copied into the undo log once, before its first
+// change, so that a refused plan is rolled back and an accepted one keeps
+// its changes. A range that comes or goes costs O(log n) and allocates at
+// most its node, where a persistent tree copied its path.
+type delTx struct {
+	gen  uint64
+	undo []delUndo
 }
 
-// balancedDels returns a tree of l, r, rt, whose heights differ by at most 2.
-func balancedDels(r delRange, l, rt *delNode) *delNode {
+// delUndo is a node of a document's tree and what it held before the plan.
+type delUndo struct {
+	n   *delNode
+	was delNode
+}
+
+// begin starts a plan's changes, whose nodes will carry generation gen.
+func (x *delTx) begin(gen uint64) {
+	x.gen = gen
+	x.commit()
+}
+
+// commit keeps the changes of the plan.
+func (x *delTx) commit() {
+	clear(x.undo)
+	if cap(x.undo) > bigMap {
+		x.undo = nil
+	}
+	x.undo = x.undo[:0]
+}
+
+// rollback gives the document's trees back what they held before the plan.
+func (x *delTx) rollback() {
+	for i := len(x.undo) - 1; i >= 0; i-- {
+		*x.undo[i].n = x.undo[i].was
+	}
+	x.commit()
+}
+
+// set makes n the node of range r with children l and rt, logging n first
+// if it is a node of the document's trees not yet logged; it returns n.
+func (x *delTx) set(n *delNode, r delRange, l, rt *delNode) *delNode {
+	if n.gen != x.gen {
+		x.undo = append(x.undo, delUndo{n, *n})
+		n.gen = x.gen
+	}
+	n.r, n.left, n.right, n.height = r, l, rt, 1+max(l.h(), rt.h())
+	n.sum = joinDels(joinDels(l.sums(), rangeSum(r)), rt.sums())
+	return n
+}
+
+// balance returns a tree of l, r, rt, whose heights differ by at most 2,
+// made of the nodes of l, rt and n.
+func (x *delTx) balance(n *delNode, r delRange, l, rt *delNode) *delNode {
 	switch hl, hr := l.h(), rt.h(); {
 	case hl > hr+1:
 		if l.left.h() >= l.right.h() {
-			return newDelNode(l.r, l.left, newDelNode(r, l.right, rt))
+			return x.set(l, l.r, l.left, x.set(n, r, l.right, rt))
 		}
 		lr := l.right
-		return newDelNode(lr.r, newDelNode(l.r, l.left, lr.left), newDelNode(r, lr.right, rt))
+		return x.set(lr, lr.r, x.set(l, l.r, l.left, lr.left), x.set(n, r, lr.right, rt))
 	case hr > hl+1:
 		if rt.right.h() >= rt.left.h() {
-			return newDelNode(rt.r, newDelNode(r, l, rt.left), rt.right)
+			return x.set(rt, rt.r, x.set(n, r, l, rt.left), rt.right)
 		}
 		rl := rt.left
-		return newDelNode(rl.r, newDelNode(r, l, rl.left), newDelNode(rt.r, rl.right, rt.right))
+		return x.set(rl, rl.r, x.set(n, r, l, rl.left), x.set(rt, rt.r, rl.right, rt.right))
 	}
-	return newDelNode(r, l, rt)
+	return x.set(n, r, l, rt)
 }
 
 // insertDisjoint returns t with r added; r must neither overlap nor touch
 // the ranges of t.
-func (t *delNode) insertDisjoint(r delRange) *delNode {
+func (x *delTx) insertDisjoint(t *delNode, r delRange) *delNode {
 	if t == nil {
-		return newDelNode(r, nil, nil)
+		return &delNode{r: r, height: 1, gen: x.gen, sum: rangeSum(r)}
 	}
 	if r.clock < t.r.clock {
-		return balancedDels(t.r, t.left.insertDisjoint(r), t.right)
+		in := x.insertDisjoint(t.left, r)
+		return x.balance(t, t.r, in, t.right)
 	}
-	return balancedDels(t.r, t.left, t.right.insertDisjoint(r))
+	in := x.insertDisjoint(t.right, r)
+	return x.balance(t, t.r, t.left, in)
 }
 
 // remove returns t without its range that starts at clock (there is one).
-func (t *delNode) remove(clock uint64) *delNode {
+func (x *delTx) remove(t *delNode, clock uint64) *delNode {
 	switch {
 	case clock < t.r.clock:
-		return balancedDels(t.r, t.left.remove(clock), t.right)
+		in := x.remove(t.left, clock)
+		return x.balance(t, t.r, in, t.right)
 	case clock > t.r.clock:
-		return balancedDels(t.r, t.left, t.right.remove(clock))
+		in := x.remove(t.right, clock)
+		return x.balance(t, t.r, t.left, in)
 	}
 	if t.left == nil {
 		return t.right
@@ -937,7 +1101,9 @@ func (t *delNode) remove(clock uint64) *delNode {
 	for m.left != nil {
 		m = m.left
 	}
-	return balancedDels(m.r, t.left, t.right.remove(m.r.clock))
+	mr := m.r
+	in := x.remove(t.right, mr.clock)
+	return x.balance(t, mr, t.left, in)
 }
 
 // touching returns the first range of t that ends at or after clock, or nil.
@@ -966,16 +1132,16 @@ func (t *delNode) first() *delRange {
 
 // add returns t with the clocks of r added, merged with the ranges that r
 // overlaps or touches. It costs O(log n) per range merged.
-func (t *delNode) add(r delRange) *delNode {
+func (x *delTx) add(t *delNode, r delRange) *delNode {
 	for {
 		o := t.touching(r.clock)
 		if o == nil || o.clock > r.clock+r.n {
-			return t.insertDisjoint(r)
+			return x.insertDisjoint(t, r)
 		}
-		x := *o
-		t = t.remove(x.clock)
-		s := min(x.clock, r.clock)
-		r = delRange{r.client, s, max(x.clock+x.n, r.clock+r.n) - s}
+		v := *o
+		t = x.remove(t, v.clock)
+		s := min(v.clock, r.clock)
+		r = delRange{r.client, s, max(v.clock+v.n, r.clock+r.n) - s}
 	}
 }
 

@@ -37,7 +37,15 @@ func arrival(log [][]byte, drive []byte) [][]byte {
 // pending set's invariants after each (after every 64th of a long list: the
 // check costs O(n)).
 func applyChecked(updates [][]byte) (*crdt.Doc, error) {
-	d := fresh(1 << 52)
+	return applyCheckedWith(updates, crdt.Config{})
+}
+
+// applyCheckedWith is applyChecked with a replica of configuration cfg.
+func applyCheckedWith(updates [][]byte, cfg crdt.Config) (*crdt.Doc, error) {
+	d, err := crdt.NewDoc(1<<52, cfg)
+	if err != nil {
+		return nil, err
+	}
 	every := 1
 	if len(updates) > 400 {
 		every = 64
@@ -60,7 +68,10 @@ func applyChecked(updates [][]byte) (*crdt.Doc, error) {
 // delivers the updates to a new replica in the order the input gives
 // (duplicates included) and to another in order: their texts, state vectors
 // and snapshots are identical, and the pending set's invariants hold after
-// every update.
+// every update. A third replica gets the fuzzed order with a pending budget
+// of twice the largest pending size that order reaches, so that it keeps
+// its pending size as a slack bound or exactly rather than by the cheap
+// upper bound alone (see TestPendingSlackBound), and ends the same.
 func FuzzPendingOrder(f *testing.F) {
 	f.Add(uint64(1), uint8(3), uint16(60), []byte{0})
 	f.Add(uint64(2), uint8(2), uint16(120), []byte{0xff, 0x01, 0x80, 0x33})
@@ -75,14 +86,40 @@ func FuzzPendingOrder(f *testing.F) {
 		if err != nil {
 			t.Fatalf("in order: %v", err)
 		}
-		y, err := applyChecked(arrival(s.Log, drive))
+		order := arrival(s.Log, drive)
+		y, err := applyChecked(order)
 		if err != nil {
 			t.Fatalf("in the fuzzed order: %v", err)
 		}
 		if err := crdttest.Compare(x, y); err != nil {
 			t.Fatal(err)
 		}
+		peak, err := peakPending(order)
+		if err != nil {
+			t.Fatal(err)
+		}
+		z, err := applyCheckedWith(order, crdt.Config{MaxPendingBytes: max(2*peak, 1)})
+		if err != nil {
+			t.Fatalf("in the fuzzed order, with a budget of %d bytes: %v", 2*peak, err)
+		}
+		if err := crdttest.Compare(x, z); err != nil {
+			t.Fatalf("with a budget of %d bytes: %v", 2*peak, err)
+		}
 	})
+}
+
+// peakPending returns the largest pending size that a new replica reaches
+// when given updates in order.
+func peakPending(updates [][]byte) (int, error) {
+	d := fresh(1 << 52)
+	peak := 0
+	for i, u := range updates {
+		if _, err := d.Apply(u); err != nil {
+			return 0, fmt.Errorf("update %d: %w", i, err)
+		}
+		peak = max(peak, d.PendingBytes())
+	}
+	return peak, nil
 }
 
 // TestPendingArrivalOrders delivers the updates of seeded random runs, and of
@@ -128,4 +165,68 @@ func checkOrders(log [][]byte, seed uint64) error {
 		}
 	}
 	return nil
+}
+
+// TestPendingSlackBound delivers updates out of order to documents whose
+// pending budget lies between the pending set's exact size and its cheap
+// upper bound, so that they keep their pending size as a slack bound,
+// measured now and then (and as the exact size when it comes near the
+// budget): the bound stays above the size after every update (CheckPending),
+// nothing is refused, and the replicas end as one that got the updates in
+// order.
+func TestPendingSlackBound(t *testing.T) {
+	sets := []struct {
+		name string
+		log  [][]byte
+	}{
+		{"two-writers", twoWriterUpdates(5, 2000)},
+	}
+	for _, seed := range []uint64{1, 2, 3} {
+		s := crdttest.NewSim(seed, crdttest.SimOptions{Replicas: 3 + int(seed%3), Steps: 300, DeliverRate: 0.3})
+		if err := s.Run(); err != nil {
+			t.Fatal(err)
+		}
+		sets = append(sets, struct {
+			name string
+			log  [][]byte
+		}{fmt.Sprintf("sim-%d", seed), s.Log})
+	}
+	for _, set := range sets {
+		in, err := applyChecked(set.log)
+		if err != nil {
+			t.Fatalf("%s, in order: %v", set.name, err)
+		}
+		for name, us := range orders(set.log, 11) {
+			if name == "inorder" {
+				continue
+			}
+			peakBytes, err := peakPending(us)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := crdt.NewDoc(1<<52, crdt.Config{MaxPendingBytes: 2 * peakBytes})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept := map[string]int{}
+			for i, u := range us {
+				if _, err := d.Apply(u); err != nil {
+					t.Fatalf("%s %s, update %d: %v", set.name, name, i, err)
+				}
+				kept[crdt.PendingSizeKept(d)]++
+				if i%8 != 0 && i != len(us)-1 {
+					continue // the check costs O(n)
+				}
+				if err := crdt.CheckPending(d); err != nil {
+					t.Fatalf("%s %s, after update %d: %v", set.name, name, i, err)
+				}
+			}
+			if kept["slack"] == 0 {
+				t.Errorf("%s %s: the pending size was never kept as a slack bound (%v, peak %d bytes): the test does not exercise it", set.name, name, kept, peakBytes)
+			}
+			if err := crdttest.Compare(in, d); err != nil {
+				t.Errorf("%s %s: %v", set.name, name, err)
+			}
+		}
+	}
 }

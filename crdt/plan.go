@@ -3,6 +3,7 @@ package crdt
 import (
 	"cmp"
 	"maps"
+	"math"
 	"slices"
 )
 
@@ -15,8 +16,9 @@ type plan struct {
 	dels  []delRange
 
 	// The clients whose pending delete ranges change: their new trees (nil
-	// when none are left).
+	// when none are left), and what their trees took before the plan.
 	delTrees map[uint64]*delNode
+	delWas   map[uint64]delFigures
 	// The awaited clients whose waiting sets change: their new trees (nil
 	// when empty); the waiting clients whose wait changes (the zero ID when
 	// none).
@@ -25,6 +27,7 @@ type plan struct {
 
 	ex          exactSize
 	ub          upperBound
+	sb          slackBound
 	delBytes    int
 	nOps, nDels int // clients with pending ops, with pending delete ranges
 	held        int
@@ -33,9 +36,17 @@ type plan struct {
 	// pendingChanged reports whether the pending set differs from the document's.
 	pendingChanged bool
 
-	// tx holds what the plan changed in the document's op trees, which
-	// install keeps and release, for a plan that is not installed, undoes.
-	tx opTx
+	// tx and dtx hold what the plan changed in the document's op trees and
+	// delete-range trees, which install keeps and release, for a plan that
+	// is not installed, undoes.
+	tx  opTx
+	dtx delTx
+}
+
+// delFigures is what a client's pending delete ranges take: in the encoded
+// pending set (delNode.encoded), and how many.
+type delFigures struct {
+	encoded, count int
 }
 
 type step struct {
@@ -153,6 +164,23 @@ func (sc *planScratch) ownContent() {
 func (q *queue) put(o uop) {
 	var op *uop
 	q.ops, op = q.tx.insert(q.ops, &o)
+	q.noteAdded(op)
+}
+
+// putFree adds a copy of op to the queue's ops if op overlaps none of them,
+// and reports whether it did.
+func (q *queue) putFree(o *uop) bool {
+	t, op := q.tx.insertFree(q.ops, o, 0, math.MaxUint64)
+	if op == nil {
+		return false
+	}
+	q.ops = t
+	q.noteAdded(op)
+	return true
+}
+
+// noteAdded records op, which the plan put into the queue's ops.
+func (q *queue) noteAdded(op *uop) {
 	q.changed = true
 	q.added = append(q.added, op)
 	switch {
@@ -244,8 +272,8 @@ func (t *tableDelta) count(client uint64, op *uop, dv int) {
 // whose first op waits for an origin that the plan integrates, found in the
 // waiting sets (waitNode) of the client that integrates it; and the delete
 // ranges of u's clients and of the clients whose clock moves. The op trees
-// are changed in place (opTx, undone by release unless the plan is
-// installed); the trees of delete ranges and waiting sets are persistent,
+// and delete-range trees are changed in place (opTx, delTx, undone by
+// release unless the plan is installed); the waiting sets are persistent,
 // changed by copying paths: a plan costs O(log n) per op, range and wait it
 // adds or takes in the size n of the pending set, and a refused plan leaves
 // the document's trees as they were.
@@ -256,6 +284,7 @@ func (d *Doc) plan(u *update) *plan {
 	pd := &d.pending
 	pd.gen++
 	p.tx.begin(pd.gen)
+	p.dtx.begin(pd.gen)
 	pd.ex.refs.settle()
 	if pd.ops[d.client] != nil {
 		// Local edits may have moved the document's own clock past some of
@@ -428,6 +457,18 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 		}
 		p.delTrees[c] = t
 	}
+	// change returns the plan's tree of client c, about to change in place:
+	// what the document's took is recorded first.
+	change := func(c uint64) *delNode {
+		if _, ok := p.delWas[c]; !ok {
+			if p.delWas == nil {
+				p.delWas = make(map[uint64]delFigures)
+			}
+			t := d.pending.dels[c]
+			p.delWas[c] = delFigures{t.encoded(), t.sums().count}
+		}
+		return sc.delTree(d, c)
+	}
 	for _, r := range u.dels {
 		k := sc.clock(d, r.client)
 		if r.clock < k {
@@ -435,7 +476,7 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 		}
 		if end := r.clock + r.n; end > k {
 			s := max(r.clock, k)
-			set(r.client, sc.delTree(d, r.client).add(delRange{r.client, s, end - s}))
+			set(r.client, p.dtx.add(change(r.client), delRange{r.client, s, end - s}))
 		}
 	}
 	// Pending ranges below a clock that moved now apply. Adding a range
@@ -446,12 +487,13 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 		if f == nil || f.clock >= k {
 			return
 		}
+		t = change(c)
 		for f != nil && f.clock < k {
 			x := *f
-			t = t.remove(x.clock)
+			t = p.dtx.remove(t, x.clock)
 			p.dels = append(p.dels, delRange{c, x.clock, min(x.n, k-x.clock)})
 			if end := x.clock + x.n; end > k {
-				t = t.insertDisjoint(delRange{c, k, end - k})
+				t = p.dtx.insertDisjoint(t, delRange{c, k, end - k})
 			}
 			f = t.first()
 		}
@@ -477,7 +519,7 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 // pending set that may pass MaxPendingBytes pays it.
 func (sc *planScratch) tally(d *Doc) {
 	p, old := &sc.p, &d.pending
-	p.ex, p.ub = old.ex, old.ub
+	p.ex, p.ub, p.sb = old.ex, old.ub, old.sb
 	p.delBytes, p.held = old.delBytes, old.held
 	p.nOps, p.nDels = len(old.ops), len(old.dels)
 	p.pendingBytes = d.pendingBytes
@@ -506,10 +548,17 @@ func (sc *planScratch) tally(d *Doc) {
 			p.held -= opHeld(op)
 			p.ub.add(q.client, op, -1)
 		}
+		if len(q.taken) > 0 && p.sb.on {
+			p.sb.bytes += removalBytes
+			p.sb.indices += removalIndices
+		}
 		for _, op := range q.added {
 			if q.ops.find(op.clock) == op {
 				p.held += opHeld(op)
-				p.ub.add(q.client, op, 1)
+				if b, i := p.ub.add(q.client, op, 1); p.sb.on {
+					p.sb.bytes += b
+					p.sb.indices += i
+				}
 			}
 		}
 		switch {
@@ -545,9 +594,9 @@ func (sc *planScratch) tally(d *Doc) {
 		}
 	}
 	for c, nt := range p.delTrees {
-		ot := old.dels[c]
-		p.delBytes += nt.encoded() - ot.encoded()
-		p.held += heldDel * (nt.sums().count - ot.sums().count)
+		ot, was := old.dels[c], p.delWas[c]
+		p.delBytes += nt.encoded() - was.encoded
+		p.held += heldDel * (nt.sums().count - was.count)
 		switch {
 		case ot == nil && nt != nil:
 			p.nDels++
@@ -596,24 +645,47 @@ func (sc *planScratch) tally(d *Doc) {
 	if p.nOps == 0 && p.nDels == 0 {
 		p.pendingBytes = 0
 		p.held -= p.ex.refs.held()
-		p.ex = exactSize{}
+		p.ex, p.sb = exactSize{}, slackBound{}
 		return
 	}
 	limit := d.cfg.MaxPendingBytes
 	if _, wide := p.ub.size(p.nDels, p.delBytes); wide <= limit && (!ex.on || wide <= limit/2) {
 		// Far enough under the limit: the size is computed when asked for.
 		p.held -= p.ex.refs.held()
-		p.ex = exactSize{}
+		p.ex, p.sb = exactSize{}, slackBound{}
 		p.pendingBytes = -1
 		return
 	}
 	if !ex.on {
-		n := sc.after(d)
-		p.ex = n.exactFromScratch()
+		if p.sb.on && p.sb.size(&p.ub, p.nDels, p.delBytes) <= limit {
+			p.pendingBytes = -1 // under the limit, with slack left
+			return
+		}
+		// Measure the size; far under the limit, keep a slack bound
+		// rather than the exact size.
+		e := sc.after(d).exactFromScratch()
+		size, wide, exact := pendingSize(e.tables(), e.blocks, e.opsBytes, e.indices, p.nDels, p.delBytes)
+		if wide <= limit/2 {
+			p.sb = slackFrom(&e)
+			p.pendingBytes = -1
+			if exact {
+				p.pendingBytes = size
+			}
+			return
+		}
+		p.ex, p.sb = e, slackBound{}
 		p.held += p.ex.refs.held()
 	}
 	size, wide, exact := pendingSize(p.ex.tables(), p.ex.blocks, p.ex.opsBytes, p.ex.indices, p.nDels, p.delBytes)
 	switch {
+	case wide <= limit/4:
+		// Far under the limit again: a slack bound is enough.
+		p.held -= p.ex.refs.held()
+		p.sb, p.ex = slackFrom(&p.ex), exactSize{}
+		p.pendingBytes = -1
+		if exact {
+			p.pendingBytes = size
+		}
 	case exact:
 		p.pendingBytes = size
 	case wide <= limit:
@@ -672,7 +744,7 @@ const smallQueues = 8
 
 // reset prepares an empty plan.
 func (sc *planScratch) reset() {
-	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0], delTrees: sc.p.delTrees, waitTrees: sc.p.waitTrees, waitOn: sc.p.waitOn, tx: sc.p.tx}
+	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0], delTrees: sc.p.delTrees, delWas: sc.p.delWas, waitTrees: sc.p.waitTrees, waitOn: sc.p.waitOn, tx: sc.p.tx, dtx: sc.p.dtx}
 	sc.queues = sc.queues[:0]
 	sc.work = sc.work[:0]
 }
@@ -722,6 +794,7 @@ const bigMap = 1024
 // the document's op trees unless it was installed (a refused plan).
 func (sc *planScratch) release() {
 	sc.p.tx.rollback()
+	sc.p.dtx.rollback()
 	clear(sc.p.steps)
 	for _, q := range sc.queues {
 		clear(q.done)
@@ -735,6 +808,7 @@ func (sc *planScratch) release() {
 	sc.queues = sc.queues[:0]
 	sc.byClient = clearMap(sc.byClient)
 	sc.p.delTrees = clearMap(sc.p.delTrees)
+	sc.p.delWas = clearMap(sc.p.delWas)
 	sc.p.waitTrees = clearMap(sc.p.waitTrees)
 	sc.p.waitOn = clearMap(sc.p.waitOn)
 	sc.p.ex = exactSize{}
@@ -764,6 +838,9 @@ func (q *queue) addOp(one []uop) bool {
 	}
 	q.flush()
 	op := trimOp(q.client, *src, q.next)
+	if q.putFree(&op) {
+		return true // what most often comes: no op of the queue overlaps it
+	}
 	added := false
 	for op.n > 0 {
 		o := q.ops.endingAfter(op.clock)
@@ -812,8 +889,16 @@ func (d *Doc) originsValid(op *uop, sc *planScratch) bool {
 	return true
 }
 
-// findDone returns the op of done (ascending, not overlapping) that covers clock.
+// findDone returns the op of done (ascending, not overlapping) that covers
+// clock. The last one is tried first: an op's left origin is most often
+// the op integrated just before it.
 func findDone(done []*uop, clock uint64) *uop {
+	if k := len(done); k > 0 && done[k-1].clock <= clock {
+		if clock < done[k-1].end() {
+			return done[k-1]
+		}
+		return nil
+	}
 	i, _ := slices.BinarySearchFunc(done, clock, func(o *uop, c uint64) int { return cmp.Compare(o.end(), c+1) })
 	if i < len(done) && done[i].clock <= clock {
 		return done[i]
