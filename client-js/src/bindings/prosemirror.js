@@ -1,0 +1,649 @@
+// @ts-check
+import { Plugin, PluginKey, TextSelection } from 'prosemirror-state';
+import { Decoration, DecorationSet } from 'prosemirror-view';
+import { Mark } from 'prosemirror-model';
+import { Mapping, isMarker } from './prosemirror-mapping.js';
+import { RichUndoManager } from '../richundo.js';
+import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
+
+/**
+ * The ProseMirror binding (prosemirror-model, -state, -view and -transform are peer dependencies).
+ *
+ *   const binding = prosemirrorBinding(provider);
+ *   new EditorView(parent, { state: EditorState.create({ schema, plugins: [binding.plugin, keymap(binding.keymap)] }) });
+ *
+ * The document lives in one Text root as flat rich text (docs/crdt.md section 4), mapped to and
+ * from the editor's schema as docs/prosemirror.md says.
+ *
+ * Local transactions become CRDT operations step by step: each step's changed range, widened to
+ * the top-level blocks it touches, is read as flat units before and after the step, and only the
+ * difference is written (inserts and deletes in the middle; mark operations where only marks
+ * changed, with the mark type's expand; attribute assignments where a block marker or an inline
+ * embed changed, which is what wrapping, lifting and setting a block type come to). Text typed
+ * where the CRDT's marks would give it other formatting than the editor shows (a boundary on a
+ * deleted character) gets corrective mark operations.
+ *
+ * Remote changes are rendered from the CRDT (a pure function of its spans: schema normalisation
+ * happens there and is never written back) and applied as one minimal replace step, the
+ * difference between the old and the new document (never a whole-document replacement). The
+ * selection is kept as relative positions and restored after every remote change, so a remote
+ * Enter before the caret leaves the caret on its word.
+ *
+ * Undo and redo (Mod-z, Mod-y, Mod-Shift-z through `binding.keymap`) revert only this user's
+ * changes (text, marks and blocks) and restore the selection: leave prosemirror-history out.
+ */
+
+/** bindingKey is the key of the binding's plugin; a transaction with its meta set came from the CRDT. */
+export const bindingKey = new PluginKey('tandem');
+
+/** @typedef {import('prosemirror-model').Node} PMNode */
+/** @typedef {import('prosemirror-state').EditorState} EditorState */
+/** @typedef {import('prosemirror-state').Transaction} Transaction */
+/** @typedef {import('prosemirror-view').EditorView} EditorView */
+/** @typedef {import('./prosemirror-mapping.js').Unit} Unit */
+
+/**
+ * @typedef {object} ProseMirrorBindingOptions
+ * @property {string} [root]                        the Text root (default 'body')
+ * @property {RichUndoManager | false} [undo]       an undo manager, or false for none (default: a new one)
+ * @property {boolean} [cursors]                    draw the other editors' cursors (default true)
+ */
+
+/**
+ * @typedef {object} ProviderLike
+ * @property {import('../crdt/doc.js').Doc} doc
+ * @property {<T>(fn: () => T) => T} transact
+ * @property {(ev: string, fn: (e: any) => void) => () => void} on
+ * @property {import('../awareness.js').Awareness | null} [awareness]
+ * @property {boolean} [deleted]
+ */
+
+/**
+ * @typedef {object} PluginState
+ * @property {{ tr: Transaction, sel: import('prosemirror-state').Selection }[]} trs  local transactions
+ *   not yet written to the CRDT, each with the selection before it
+ * @property {DecorationSet} cursors
+ */
+
+/**
+ * prosemirrorBinding returns the plugin that binds an editor to the provider's document, its undo
+ * manager and the commands for the keymap.
+ * @param {ProviderLike} provider
+ * @param {ProseMirrorBindingOptions} [opts]
+ */
+export function prosemirrorBinding(provider, opts = {}) {
+  const root = opts.root ?? 'body';
+  const text = provider.doc.text(root);
+  const undoManager =
+    opts.undo === false ? null : (opts.undo ?? new RichUndoManager(provider.doc, { root, transact: (fn) => provider.transact(fn) }));
+  /** @type {Sync | null} */
+  let sync = null;
+  /** the local transactions already written to the CRDT */
+  const done = new WeakSet();
+
+  const plugin = new Plugin({
+    key: bindingKey,
+    state: {
+      init: () => /** @type {PluginState} */ ({ trs: [], cursors: DecorationSet.empty }),
+      apply(tr, value, oldState) {
+        const meta = tr.getMeta(bindingKey);
+        let { trs, cursors } = value;
+        if (meta?.cursors) cursors = meta.cursors;
+        else if (tr.docChanged) cursors = cursors.map(tr.mapping, tr.doc);
+        if (trs.length > 0 && done.has(trs[0].tr)) trs = trs.filter((t) => !done.has(t.tr));
+        if (tr.docChanged && !meta?.remote) trs = [...trs, { tr, sel: oldState.selection }];
+        return trs === value.trs && cursors === value.cursors ? value : { trs, cursors };
+      },
+    },
+    props: {
+      decorations(state) {
+        return /** @type {PluginState} */ (bindingKey.getState(state)).cursors;
+      },
+      editable: () => !provider.deleted,
+    },
+    view(view) {
+      sync = new Sync(view, provider, text, root, undoManager, opts.cursors !== false, done);
+      const s = sync;
+      return {
+        update: (v) => s.update(v),
+        destroy: () => {
+          s.destroy();
+          if (sync === s) sync = null;
+        },
+      };
+    },
+  });
+
+  /**
+   * @param {'undo' | 'redo'} which
+   * @returns {import('prosemirror-state').Command}
+   */
+  const command = (which) => (_state, dispatch) => {
+    if (!undoManager || !sync) return false;
+    if (which === 'undo' ? !undoManager.canUndo : !undoManager.canRedo) return false;
+    if (dispatch) sync.step(which);
+    return true;
+  };
+  const undo = command('undo');
+  const redo = command('redo');
+  return {
+    plugin,
+    undoManager,
+    undo,
+    redo,
+    /** keymap binds Mod-z, Mod-y and Mod-Shift-z (give it to prosemirror-keymap's keymap()). */
+    keymap: { 'Mod-z': undo, 'Mod-y': redo, 'Mod-Shift-z': redo },
+  };
+}
+
+/**
+ * writeDoc writes a ProseMirror document into an empty Text root (seeding a new document, or a
+ * test's round trip): one marker per textblock, then its text, embeds and marks.
+ * @param {import('../crdt/handles.js').Text} text
+ * @param {PMNode} doc
+ */
+export function writeDoc(text, doc) {
+  const mp = new Mapping(doc.type.schema);
+  writeUnits(mp, text, text.length, mp.units(doc, 0, doc.childCount, false), null);
+}
+
+/**
+ * Sync keeps one editor and the CRDT in step.
+ */
+class Sync {
+  /**
+   * @param {EditorView} view
+   * @param {ProviderLike} provider
+   * @param {import('../crdt/handles.js').Text} text
+   * @param {string} root
+   * @param {RichUndoManager | null} undo
+   * @param {boolean} drawCursors
+   * @param {WeakSet<Transaction>} done  where written transactions are noted
+   */
+  constructor(view, provider, text, root, undo, drawCursors, done) {
+    this.done = done;
+    this.view = view;
+    this.provider = provider;
+    this.text = text;
+    this.root = root;
+    this.undo = undo;
+    this.drawCursors = drawCursors;
+    this.mp = new Mapping(view.state.schema);
+    /** whether the text does not start with a block marker (its first block is implicit) */
+    this.implicit = true;
+    /** >0 while the binding writes to the CRDT: its own `local` events are no news */
+    this.writing = 0;
+    /** @type {{ anchor: import('../crdt/relpos.js').RelPos, head: import('../crdt/relpos.js').RelPos } | null} */
+    this.selRel = null;
+    this.published = '';
+    this.queued = false;
+    this.destroyed = false;
+    /** @type {(() => void)[]} */
+    this.cleanup = [
+      provider.on('change', (ev) => {
+        let mine = false;
+        for (const c of ev.changes) if (c.root === root && c.kind === 'text') mine = true;
+        if (mine) this.render();
+        else this.queueCursors();
+      }),
+      provider.on('local', () => {
+        if (this.writing === 0) this.render();
+      }),
+    ];
+    if (provider.awareness) this.cleanup.push(provider.awareness.on('change', () => this.queueCursors()));
+    queueMicrotask(() => this.render());
+  }
+
+  /** @param {EditorView} view */
+  update(view) {
+    if (this.destroyed) return;
+    const st = /** @type {PluginState} */ (bindingKey.getState(view.state));
+    const trs = st.trs.filter((t) => !this.done.has(t.tr));
+    for (const t of trs) this.done.add(t.tr);
+    if (trs.length > 0) this.writeLocal(trs);
+    this.remember();
+  }
+
+  /**
+   * writeLocal writes local transactions to the CRDT, step by step.
+   * @param {{ tr: Transaction, sel: import('prosemirror-state').Selection }[]} trs
+   */
+  writeLocal(trs) {
+    this.writing++;
+    try {
+      for (const { tr, sel } of trs) {
+        const before = this.flatSel(tr.before, sel);
+        const run = () => {
+          for (let i = 0; i < tr.steps.length; i++) {
+            const a = tr.docs[i];
+            const b = i + 1 < tr.docs.length ? tr.docs[i + 1] : tr.doc;
+            this.writeStep(tr.steps[i], a, b);
+          }
+        };
+        if (this.undo) this.undo.change(before, run, () => this.flatSel(tr.doc, tr.selection));
+        else this.provider.transact(run);
+      }
+    } finally {
+      this.writing--;
+    }
+  }
+
+  /**
+   * flatSel returns a selection in flat positions.
+   * @param {PMNode} doc
+   * @param {import('prosemirror-state').Selection | null} sel
+   */
+  flatSel(doc, sel) {
+    if (!sel) return null;
+    return { anchor: this.mp.toFlat(doc, sel.anchor, this.implicit), head: this.mp.toFlat(doc, sel.head, this.implicit) };
+  }
+
+  /**
+   * writeStep writes one step: the difference between a and b over the top-level blocks it touched.
+   * @param {import('prosemirror-transform').Step} step
+   * @param {PMNode} a
+   * @param {PMNode} b
+   */
+  writeStep(step, a, b) {
+    let lo = Infinity;
+    let hi = -Infinity;
+    step.getMap().forEach((oldStart, oldEnd) => {
+      lo = Math.min(lo, oldStart);
+      hi = Math.max(hi, oldEnd);
+    });
+    if (lo === Infinity) {
+      const s = /** @type {any} */ (step);
+      if (typeof s.from === 'number' && typeof s.to === 'number') {
+        lo = s.from;
+        hi = s.to;
+      } else if (typeof s.pos === 'number') {
+        lo = s.pos;
+        hi = s.pos + 1;
+      } else {
+        lo = 0;
+        hi = a.content.size;
+      }
+    }
+    const i0 = childAt(a, lo);
+    let i1 = childEnd(a, hi);
+    if (i1 < i0) i1 = i0;
+    const tail = a.childCount - i1;
+    let j1 = b.childCount - tail;
+    // One more block on each side: the markers around a change depend on their neighbours.
+    const e = tail > 0 ? 1 : 0;
+    let flat = 0;
+    for (let i = 0; i < i0; i++) flat += this.mp.flatLen(a.child(i));
+    const implicit0 = this.implicit;
+    if (i0 === 0 && this.implicit && !plainFirst(this.mp, b)) {
+      // The first block became something else than a plain paragraph: it needs a marker now.
+      this.write(0, [], [{ t: 'm', value: { block: 'paragraph' } }]);
+      this.implicit = false;
+    }
+    if (i0 > 0 && implicit0) flat -= 1;
+    const oldU = this.mp.units(a, i0, i1 + e, i0 === 0 && this.implicit);
+    const newU = this.mp.units(b, i0, j1 + e, i0 === 0 && this.implicit);
+    this.write(flat, oldU, newU);
+    if (flat === 0) this.implicit = !isMarker(this.text.length > 0 ? this.text.slice(0, 1)[0] : undefined);
+  }
+
+  /**
+   * write turns oldU into newU at flat position at in the CRDT.
+   * @param {number} at
+   * @param {Unit[]} oldU
+   * @param {Unit[]} newU
+   */
+  write(at, oldU, newU) {
+    writeUnits(this.mp, this.text, at, newU, oldU, this.undo);
+  }
+
+  /**
+   * render brings the editor in line with the CRDT: the document rendered from the CRDT's spans,
+   * applied as the smallest replace step, and the selection restored from its relative positions.
+   */
+  render() {
+    if (this.destroyed) return;
+    const spans = this.text.spans();
+    this.implicit = !isMarker(spans[0]);
+    const next = this.mp.render(spans);
+    const view = this.view;
+    const cur = view.state.doc;
+    const tr = view.state.tr;
+    const start = cur.content.findDiffStart(next.content);
+    if (start !== null && start !== undefined) {
+      const end = /** @type {{ a: number, b: number }} */ (cur.content.findDiffEnd(next.content));
+      let endA = end.a;
+      let endB = end.b;
+      const overlap = start - Math.min(endA, endB);
+      if (overlap > 0) {
+        endA += overlap;
+        endB += overlap;
+      }
+      tr.replace(start, endA, next.slice(start, endB));
+    }
+    const sel = this.restoredSelection(tr.doc);
+    if (sel) tr.setSelection(sel);
+    if (!tr.docChanged && !sel) return;
+    tr.setMeta(bindingKey, { remote: true });
+    tr.setMeta('addToHistory', false);
+    view.dispatch(tr);
+    this.queueCursors();
+  }
+
+  /**
+   * restoredSelection returns the selection that the relative positions of the last local
+   * selection resolve to in doc, or null when there is none to restore.
+   * @param {PMNode} doc
+   */
+  restoredSelection(doc) {
+    if (!this.selRel || !(this.view.state.selection instanceof TextSelection)) return null;
+    try {
+      const a = this.provider.doc.resolve(this.selRel.anchor);
+      const h = this.provider.doc.resolve(this.selRel.head);
+      return TextSelection.create(doc, this.mp.fromFlat(doc, a, this.implicit), this.mp.fromFlat(doc, h, this.implicit));
+    } catch {
+      return null;
+    }
+  }
+
+  /** remember stores the selection as relative positions and publishes it as this user's cursor. */
+  remember() {
+    const s = this.flatSel(this.view.state.doc, this.view.state.selection);
+    if (!s) return;
+    try {
+      const lo = Math.min(s.anchor, s.head);
+      const hi = Math.max(s.anchor, s.head);
+      const rel = (/** @type {number} */ p) => this.text.relPos(p, p === hi && lo !== hi ? -1 : 1);
+      this.selRel = { anchor: rel(s.anchor), head: rel(s.head) };
+      const aw = this.provider.awareness;
+      if (aw) {
+        const cursor = encodeCursor(this.text, this.root, s.anchor, s.head);
+        const json = JSON.stringify(cursor);
+        if (json !== this.published) {
+          this.published = json;
+          aw.setLocalStateField('cursor', cursor);
+        }
+      }
+    } catch {
+      // The text is catching up: the next update remembers.
+    }
+  }
+
+  /**
+   * step undoes or redoes one step and shows the result.
+   * @param {'undo' | 'redo'} which
+   */
+  step(which) {
+    if (!this.undo) return;
+    this.writing++;
+    let r;
+    try {
+      r = which === 'undo' ? this.undo.undo() : this.undo.redo();
+    } finally {
+      this.writing--;
+    }
+    if (!r) return;
+    if (r.selection) {
+      try {
+        const sel = r.selection;
+        this.selRel = { anchor: this.text.relPos(sel.anchor, 1), head: this.text.relPos(sel.head, sel.head > sel.anchor ? -1 : 1) };
+      } catch {
+        // keep the old one
+      }
+    }
+    this.render();
+  }
+
+  queueCursors() {
+    if (!this.drawCursors || !this.provider.awareness || this.queued || this.destroyed) return;
+    this.queued = true;
+    const raf = globalThis.requestAnimationFrame ?? ((/** @type {() => void} */ f) => setTimeout(f, 16));
+    raf(() => {
+      this.queued = false;
+      if (!this.destroyed) this.showCursors();
+    });
+  }
+
+  /** showCursors draws the other editors' carets and selections as decorations. */
+  showCursors() {
+    const aw = this.provider.awareness;
+    if (!aw) return;
+    const doc = this.view.state.doc;
+    /** @type {Decoration[]} */
+    const decos = [];
+    for (const c of remoteCursors(aw, this.provider.doc, this.root)) {
+      const a = this.mp.fromFlat(doc, c.anchor, this.implicit);
+      const h = this.mp.fromFlat(doc, c.head, this.implicit);
+      if (a !== h) {
+        decos.push(Decoration.inline(Math.min(a, h), Math.max(a, h), { style: `background-color: ${selectionTint(c.color)}`, class: 'tandem-selection' }));
+      }
+      decos.push(
+        Decoration.widget(h, () => caret(c.name, c.color, c.clientId), { key: `tandem-${c.clientId}-${c.name}-${c.color}`, side: 10 }),
+      );
+    }
+    this.view.dispatch(this.view.state.tr.setMeta(bindingKey, { cursors: DecorationSet.create(doc, decos), remote: true }));
+  }
+
+  destroy() {
+    this.destroyed = true;
+    for (const fn of this.cleanup) fn();
+    this.cleanup = [];
+    const aw = this.provider.awareness;
+    if (aw && this.published && JSON.stringify(aw.getLocalState()?.cursor) === this.published) aw.setLocalStateField('cursor', null);
+  }
+}
+
+/**
+ * caret returns the DOM of a remote caret with its name label.
+ * @param {string} name
+ * @param {string} color
+ * @param {number} clientId
+ */
+function caret(name, color, clientId) {
+  const el = document.createElement('span');
+  el.className = 'tandem-caret';
+  el.dataset.clientId = String(clientId);
+  Object.assign(el.style, { position: 'relative', borderLeft: `2px solid ${color}`, marginLeft: '-1px', marginRight: '-1px', pointerEvents: 'none' });
+  el.textContent = '\u2060';
+  const label = document.createElement('span');
+  label.className = 'tandem-caret-label';
+  label.textContent = name;
+  Object.assign(label.style, {
+    position: 'absolute', left: '-2px', bottom: '100%', background: color, color: '#fff', font: '11px/1.3 system-ui, sans-serif',
+    padding: '0 3px', whiteSpace: 'nowrap', userSelect: 'none',
+  });
+  el.appendChild(label);
+  return el;
+}
+
+/**
+ * childAt returns the index of the top-level child that holds position pos (the one after it when
+ * pos is between two), or childCount at the end.
+ * @param {PMNode} doc
+ * @param {number} pos
+ */
+function childAt(doc, pos) {
+  let off = 0;
+  for (let i = 0; i < doc.childCount; i++) {
+    const end = off + doc.child(i).nodeSize;
+    if (pos < end) return i;
+    off = end;
+  }
+  return doc.childCount;
+}
+
+/**
+ * childEnd returns the index after the last top-level child that position pos is inside of (a
+ * position at the start of a child does not touch it).
+ * @param {PMNode} doc
+ * @param {number} pos
+ */
+function childEnd(doc, pos) {
+  let off = 0;
+  for (let i = 0; i < doc.childCount; i++) {
+    if (pos <= off) return i;
+    off += doc.child(i).nodeSize;
+  }
+  return doc.childCount;
+}
+
+/**
+ * plainFirst reports whether the first textblock of doc is a plain top-level paragraph, which is
+ * what a text without a leading marker renders to.
+ * @param {Mapping} mp
+ * @param {PMNode} doc
+ */
+function plainFirst(mp, doc) {
+  const f = doc.firstChild;
+  if (!f) return true;
+  if (f.type !== mp.paragraph) return false;
+  const m = mp.markerOf([doc, f], [0], []);
+  return Object.keys(m.value).length === 1;
+}
+
+/**
+ * sameIdentity reports whether two units stand for the same item: a unit kept (perhaps with other
+ * marks or attributes) rather than deleted and inserted.
+ * @param {Unit} a
+ * @param {Unit} b
+ */
+function sameIdentity(a, b) {
+  if (a.t !== b.t) return false;
+  if (a.t === 'c') return a.ch === /** @type {{ ch: string }} */ (b).ch;
+  if (a.t === 'e') return a.value.inline === /** @type {{ value: Record<string, unknown> }} */ (b).value.inline;
+  return true;
+}
+
+/**
+ * writeUnits writes the difference between oldU (the flat units at `at`, null for nothing) and
+ * newU to the text: attribute and mark changes on kept units, a delete and an insert between them.
+ * @param {Mapping} mp
+ * @param {import('../crdt/handles.js').Text} text
+ * @param {number} at
+ * @param {Unit[]} newU
+ * @param {Unit[] | null} oldU
+ * @param {RichUndoManager | null} [undo]
+ */
+function writeUnits(mp, text, at, newU, oldU, undo = null) {
+  const w = undo ?? text;
+  oldU = oldU ?? [];
+  let p = 0;
+  const max = Math.min(oldU.length, newU.length);
+  while (p < max && sameIdentity(oldU[p], newU[p])) p++;
+  let s = 0;
+  while (s < max - p && sameIdentity(oldU[oldU.length - 1 - s], newU[newU.length - 1 - s])) s++;
+  // Kept units before the change: positions are the same in old and new.
+  fixKept(mp, w, at, oldU.slice(0, p), newU.slice(0, p));
+  const del = oldU.length - s - p;
+  if (del > 0) w.delete(at + p, del);
+  const ins = newU.slice(p, newU.length - s);
+  let q = at + p;
+  let str = '';
+  const flush = () => {
+    if (str) {
+      w.insert(q, str);
+      q += [...str].length;
+      str = '';
+    }
+  };
+  for (const u of ins) {
+    if (u.t === 'c') {
+      str += u.ch;
+      continue;
+    }
+    flush();
+    w.insertEmbed(q, u.value);
+    q += 1;
+  }
+  flush();
+  if (ins.length > 0) fixInserted(mp, text, w, at + p, ins);
+  fixKept(mp, w, at + p + ins.length, oldU.slice(oldU.length - s), newU.slice(newU.length - s));
+}
+
+/**
+ * @typedef {object} Writer
+ * @property {(pos: number, n: number, name: string, value: unknown, expand: 'none' | 'before' | 'after' | 'both') => void} format
+ * @property {(pos: number, key: string, value: unknown) => void} setAttr
+ */
+
+/**
+ * fixKept writes the attribute and mark changes between kept units (same items, in order).
+ * @param {Mapping} mp
+ * @param {Writer} w
+ * @param {number} at
+ * @param {Unit[]} oldU
+ * @param {Unit[]} newU
+ */
+function fixKept(mp, w, at, oldU, newU) {
+  /** @type {{ start: number, end: number, name: string, value: unknown, expand: 'none' | 'after' }[]} */
+  const runs = [];
+  for (let i = 0; i < newU.length; i++) {
+    const o = oldU[i];
+    const n = newU[i];
+    if (o.t !== 'c' && n.t !== 'c') {
+      const ov = o.value;
+      const nv = n.value;
+      for (const k of new Set([...Object.keys(ov), ...Object.keys(nv)])) {
+        if (JSON.stringify(ov[k]) !== JSON.stringify(nv[k])) w.setAttr(at + i, k, nv[k] ?? null);
+      }
+    }
+    if (o.t === 'm' || n.t === 'm') continue;
+    if (Mark.sameSet(o.marks, n.marks)) continue;
+    const om = mp.marksRecord(o.marks);
+    const nm = mp.marksRecord(n.marks);
+    for (const name of new Set([...Object.keys(om), ...Object.keys(nm)])) {
+      const v = Object.hasOwn(nm, name) ? nm[name] : null;
+      if (JSON.stringify(Object.hasOwn(om, name) ? om[name] : null) === JSON.stringify(v)) continue;
+      const last = runs.find((r) => r.name === name && r.end === i && JSON.stringify(r.value) === JSON.stringify(v));
+      if (last) last.end = i + 1;
+      else runs.push({ start: i, end: i + 1, name, value: v, expand: expandOf(mp, [...o.marks, ...n.marks], name) });
+    }
+  }
+  for (const r of runs) w.format(at + r.start, r.end - r.start, r.name, r.value, r.expand);
+}
+
+/**
+ * fixInserted gives inserted units the marks the editor gave them, where the CRDT's anchors gave
+ * them others (corrective mark operations, docs/prosemirror.md).
+ * @param {Mapping} mp
+ * @param {import('../crdt/handles.js').Text} text
+ * @param {Writer} w
+ * @param {number} at
+ * @param {Unit[]} ins
+ */
+function fixInserted(mp, text, w, at, ins) {
+  /** @type {Record<string, unknown>[]} */
+  const have = [];
+  for (const s of text.slice(at, ins.length)) {
+    const n = 'insert' in s ? [...s.insert].length : 1;
+    for (let i = 0; i < n; i++) have.push(s.marks);
+  }
+  /** @type {{ start: number, end: number, name: string, value: unknown, expand: 'none' | 'after' }[]} */
+  const runs = [];
+  for (let i = 0; i < ins.length; i++) {
+    const u = ins[i];
+    const want = u.t === 'm' ? {} : mp.marksRecord(u.marks);
+    const got = have[i] ?? {};
+    for (const name of new Set([...Object.keys(want), ...Object.keys(got)])) {
+      // Marks the schema does not know are left as they are.
+      if (!Object.hasOwn(want, name) && !mp.marks.has(name.split(':')[0])) continue;
+      const v = Object.hasOwn(want, name) ? want[name] : null;
+      if (JSON.stringify(Object.hasOwn(got, name) ? got[name] : null) === JSON.stringify(v)) continue;
+      const last = runs.find((r) => r.name === name && r.end === i && JSON.stringify(r.value) === JSON.stringify(v));
+      if (last) last.end = i + 1;
+      else runs.push({ start: i, end: i + 1, name, value: v, expand: u.t === 'm' ? 'none' : expandOf(mp, u.marks, name) });
+    }
+  }
+  for (const r of runs) w.format(at + r.start, r.end - r.start, r.name, r.value, r.expand);
+}
+
+/**
+ * expandOf returns the expand of the mark called name among marks (its type's), 'after' if none is.
+ * @param {Mapping} mp
+ * @param {readonly Mark[]} marks
+ * @param {string} name
+ */
+function expandOf(mp, marks, name) {
+  for (const m of marks) if (mp.markName(m) === name) return mp.expandOf(m.type);
+  const t = mp.marks.get(name.split(':')[0]);
+  return t ? mp.expandOf(t) : 'after';
+}
