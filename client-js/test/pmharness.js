@@ -3,11 +3,20 @@
 // applies transactions and updates the plugin views, as EditorView does; and a peer that puts one
 // such editor on one replica, with a provider that is nothing but the replica and its events.
 import { EditorState } from 'prosemirror-state';
+import { Schema } from 'prosemirror-model';
+import { schema as basic } from 'prosemirror-schema-basic';
+import { addListNodes } from 'prosemirror-schema-list';
 import { Doc } from '../src/crdt/index.js';
 import { Emitter } from '../src/emitter.js';
 import { prosemirrorBinding } from '../src/bindings/prosemirror.js';
 import { RichUndoManager } from '../src/richundo.js';
 import { Mapping, effective } from '../src/bindings/prosemirror-mapping.js';
+
+/** The basic schema with lists and a comment mark of which a text may carry several. */
+export const schema = new Schema({
+  nodes: addListNodes(basic.spec.nodes, 'paragraph block*', 'block'),
+  marks: basic.spec.marks.addToEnd('comment', { attrs: { id: {} }, excludes: '', inclusive: false }),
+});
 
 /** HeadlessView is the part of EditorView that the binding uses. */
 export class HeadlessView {
@@ -39,7 +48,10 @@ export class HeadlessView {
   }
 }
 
-/** Peer is one editor on one replica. */
+/**
+ * Peer is one editor on one replica.
+ * @extends {Emitter<{ change: { changes: import('../src/crdt/changes.js').Change[], origin: string }, local: { update: Uint8Array } }>}
+ */
 export class Peer extends Emitter {
   /**
    * @param {import('prosemirror-model').Schema} schema
@@ -54,7 +66,7 @@ export class Peer extends Emitter {
     const provider = {
       doc: this.doc,
       transact: /** @type {<T>(fn: () => T) => T} */ ((fn) => fn()),
-      on: /** @type {(ev: string, fn: (e: any) => void) => () => void} */ ((ev, fn) => this.on(/** @type {any} */ (ev), fn)),
+      on: /** @type {(ev: string, fn: (e: any) => void) => () => void} */ ((ev, fn) => this.on(/** @type {'change'} */ (ev), fn)),
       awareness: null,
     };
     this.undo = new RichUndoManager(this.doc, { now: opts.now ?? (() => 0) });
@@ -68,7 +80,7 @@ export class Peer extends Emitter {
    */
   receive(other) {
     const changes = this.doc.apply(other.doc.encodeUpdate(this.doc.stateVector()));
-    if (changes.length > 0) this.emit(/** @type {any} */ ('change'), { changes, origin: 'remote' });
+    if (changes.length > 0) this.emit('change', { changes, origin: 'remote' });
   }
 
   /** flat returns the editor's document as canonical flat spans (see canon). */

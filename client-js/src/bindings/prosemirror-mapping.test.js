@@ -1,16 +1,8 @@
 // @ts-check
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Schema } from 'prosemirror-model';
-import { schema as basic } from 'prosemirror-schema-basic';
-import { addListNodes } from 'prosemirror-schema-list';
 import { Mapping, OBJECT } from './prosemirror-mapping.js';
-
-/** The basic schema with lists and a comment mark of which a text may carry several. */
-export const schema = new Schema({
-  nodes: addListNodes(basic.spec.nodes, 'paragraph block*', 'block'),
-  marks: basic.spec.marks.addToEnd('comment', { attrs: { id: {} }, excludes: '', inclusive: false }),
-});
+import { schema } from '../../test/pmharness.js';
 
 /**
  * @param {string} text

@@ -4,8 +4,7 @@ import assert from 'node:assert/strict';
 import { TextSelection } from 'prosemirror-state';
 import { toggleMark, setBlockType, wrapIn, lift, splitBlock, deleteSelection, joinBackward } from 'prosemirror-commands';
 import { wrapInList, liftListItem, sinkListItem, splitListItem } from 'prosemirror-schema-list';
-import { schema } from './prosemirror-mapping.test.js';
-import { Peer, tick, richTextReady } from '../../test/pmharness.js';
+import { Peer, tick, richTextReady, schema } from '../../test/pmharness.js';
 import { writeDoc } from './prosemirror.js';
 import { Mapping } from './prosemirror-mapping.js';
 
