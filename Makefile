@@ -2,7 +2,7 @@
 GO ?= go
 NODE ?= node
 
-.PHONY: test test-go test-js test-e2e vet fmt-check run bench fuzz crash-long
+.PHONY: test test-go test-js test-e2e vet fmt-check run bench fuzz crash-long crosslang-long
 
 test: fmt-check vet test-go test-js test-e2e
 
@@ -42,3 +42,9 @@ fuzz:
 CRASH_SEEDS ?= 50
 crash-long:
 	TANDEM_CRASH_SEEDS=$(CRASH_SEEDS) $(GO) test -race -count=1 -timeout 120m -run 'TestCrashRandom|TestCrashKill9|TestCrashEdge' ./server/
+
+# Go <-> JavaScript convergence at length: RICH_SEEDS random rich-text scenarios (text, marks,
+# embeds, attributes; `make test` runs 1-20) that the JavaScript twin must print byte for byte as Go.
+RICH_SEEDS ?= 1-1000
+crosslang-long:
+	cd client-js && TANDEM_RICH_SEEDS=$(RICH_SEEDS) $(NODE) --test --test-name-pattern 'rich-text scenarios' test/crosslang.test.js

@@ -37,6 +37,27 @@ test(`random scenarios, seeds ${seeds}: JavaScript prints what Go prints`, { ski
   }
 });
 
+// The same with rich text (go run ./crdttest/cmd/scenarios -rich): embeds, marks, unmarks and
+// attributes among the text edits, each scenario ending with the spans of every root.
+// TANDEM_RICH_SEEDS=FIRST-LAST runs other seeds (default 1-20; the long run takes 1-1000).
+const richSeeds = process.env.TANDEM_RICH_SEEDS || '1-20';
+test(`random rich-text scenarios, seeds ${richSeeds}: JavaScript prints what Go prints`, { skip: hasGo ? false : 'go is not on PATH' }, (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'tandem-crosslang-rich-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  execFileSync('go', ['run', './crdttest/cmd/scenarios', '-rich', '-seeds', richSeeds, '-dir', dir], { cwd: repo, stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+  const files = readdirSync(dir).filter((f) => f.endsWith('.txt'));
+  assert.ok(files.length > 0, 'go wrote no scenario');
+  for (const f of files.sort((a, b) => a.localeCompare(b, 'en', { numeric: true }))) {
+    const sc = parseScenario(readFileSync(join(dir, f), 'utf8'));
+    const got = runScenario(sc, { checkChanges: true });
+    for (let i = 0; i < Math.max(got.length, sc.expected.length); i++) {
+      if (got[i] !== sc.expected[i]) {
+        assert.fail(`${f}: output line ${i + 1}:\n got ${got[i]}\nwant ${sc.expected[i]}\nrepeat: go run ./crdttest/cmd/scenarios -rich -seeds ${f.replace(/\D/g, '')} -dir DIR`);
+      }
+    }
+  }
+});
+
 // Every sequential editing trace (../shared/traces or $TANDEM_TRACES, when
 // present) replayed as one user's local edits: the JavaScript twin's snapshot
 // and full update are the Go core's, byte for byte (compared by SHA-256; Go

@@ -37,6 +37,34 @@ export class ChangeLog {
   constructor() {
     /** @type {Map<object, {change: Change, keys: Set<string> | null, last: TextEdit | null, lastLen: number}>} */
     this.roots = new Map();
+    /** @type {(import('./rich.js').MarkEntry | import('./rich.js').AttrEntry)[]} the marks and winning attributes integrated, in order */
+    this.rich = [];
+  }
+
+  /**
+   * format records that the mark name has value (JSON text, null: none) over
+   * [pos, pos+len) of the final text.
+   * @param {{name: string}} root
+   * @param {number} pos
+   * @param {number} len
+   * @param {string} name
+   * @param {string | null} value
+   */
+  format(root, pos, len, name, value) {
+    const e = this.entry(root, root.name, 'text');
+    e.change.formats.push({ pos, len, name, value: value === null ? null : JSON.parse(value) });
+  }
+
+  /**
+   * attr records that the embed at pos of the final text has value (JSON text) for key.
+   * @param {{name: string}} root
+   * @param {number} pos
+   * @param {string} key
+   * @param {string} value
+   */
+  attr(root, pos, key, value) {
+    const e = this.entry(root, root.name, 'text');
+    e.change.attrs.push({ pos, key, value: JSON.parse(value) });
   }
 
   /**

@@ -6,16 +6,17 @@
 
 import { LIMIT } from './encoding.js';
 import { CrdtError, malformed } from './errors.js';
-import { Run, Piece, SkipEntry, TEXT, MAP, SKIP } from './seq.js';
+import { Run, Piece, SkipEntry, TEXT, MAP, SKIP, MARK, ATTR } from './seq.js';
+import { RichState, MarkEntry, AttrEntry, spans, richEdits } from './rich.js';
 import { TextState } from './text.js';
 import { MapState, Assign } from './map.js';
-import { Op, decodeUpdate, encodeUpdate, addRange, sortRanges } from './update.js';
+import { Op, decodeUpdate, encodeUpdate, addRange, sortRanges, hasOrigins, OBJECT_REPLACEMENT } from './update.js';
 import { ChangeLog } from './changes.js';
 import { cpLength, cpCount, cpSlice, compareUtf8 } from './utf.js';
 import { checkName, checkKey, checkJSON } from './names.js';
 import { validClient } from './statevector.js';
 import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
-import { encodeSnapshot, decodeSnapshot, snapshotToUpdate, loadSnapshot, FORMAT_SNAPSHOT, FORMAT_SNAPSHOT_V1 } from './snapshot.js';
+import { encodeSnapshot, decodeSnapshot, snapshotToUpdate, loadSnapshot, FORMAT_SNAPSHOT, FORMAT_SNAPSHOT_V1, FORMAT_SNAPSHOT_V3 } from './snapshot.js';
 import { Text, MapRoot } from './handles.js';
 import { OpQueue, Cursor, WaitHeap, Bound, rangeBound, opBound, varLen, Exact, restRangesCounted, rangeBytes } from './pending.js';
 
@@ -28,7 +29,8 @@ export const DEFAULT_MAX_PENDING_BYTES = 8 << 20;
  * @typedef {import('./changes.js').Change} Change
  * @typedef {import('./relpos.js').RelPos} RelPos
  * @typedef {import('./statevector.js').StateVector} StateVector
- * @typedef {Run | Assign | SkipEntry} Entry
+ * @typedef {Run | Assign | SkipEntry | MarkEntry | AttrEntry} Entry
+ * @typedef {import('./text.js').TextState} TextStateT
  * @typedef {import('./pending.js').Wait} Wait
  */
 
@@ -269,7 +271,7 @@ export class Doc {
   apply(bytes) {
     if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw malformed('empty input');
     if (bytes[0] === 0x01) return this._applyUpdate(decodeUpdate(bytes));
-    if (bytes[0] === FORMAT_SNAPSHOT || bytes[0] === FORMAT_SNAPSHOT_V1) {
+    if (bytes[0] === FORMAT_SNAPSHOT || bytes[0] === FORMAT_SNAPSHOT_V1 || bytes[0] === FORMAT_SNAPSHOT_V3) {
       const snap = decodeSnapshot(bytes);
       if (this._isEmpty()) return this._load(snap);
       const n = new Doc(this._id);
@@ -317,8 +319,14 @@ export class Doc {
           if (e.insert !== '') log.insert(root, e.pos, e.insert, cpLength(e.insert));
         }
         for (const k of c.keys) log.key(root, k);
+        if (c.formats.length + c.attrs.length > 0) {
+          const e = log.entry(root, c.root, 'text');
+          e.change.formats.push(...c.formats);
+          e.change.attrs.push(...c.attrs);
+        }
       }
     }
+    n._richChanges(log);
     this._clients = n._clients;
     this._texts = n._texts;
     this._maps = n._maps;
@@ -438,8 +446,9 @@ export class Doc {
    * @param {string} name
    * @param {RelPos} rp
    * @param {string} str
+   * @param {string | null} [embed] the JSON of an embed (str is U+FFFC)
    */
-  _insertAt(name, rp, str) {
+  _insertAt(name, rp, str, embed = null) {
     const root = this._texts.get(name);
     /** @type {Piece | null} */
     let p = null;
@@ -457,7 +466,7 @@ export class Doc {
     if (n === 0) return;
     const me = this._client(this._id);
     if (me.next + n >= LIMIT) throw new CrdtError('clock', 'clock overflow');
-    (root ?? this._textRoot(name)).insertAt(me, p, rp.clock, rp.kind === REL_BEFORE || rp.kind === REL_END, str, n);
+    (root ?? this._textRoot(name)).insertAt(me, p, rp.clock, rp.kind === REL_BEFORE || rp.kind === REL_END, str, n, embed);
   }
 
   /**
@@ -501,7 +510,14 @@ export class Doc {
    * @param {string} json the embed's JSON text
    */
   _insertEmbed(name, pos, json) {
-    throw new Error(`crdt: rich text is not implemented yet (embed ${json} at ${pos} in ${name})`);
+    if (!checkJSON(json)) throw new CrdtError('json', 'invalid json value');
+    const root = this._texts.get(name);
+    if (root === undefined && !checkName(name)) throw new CrdtError('name', 'invalid root name');
+    const len = root === undefined ? 0 : root.length;
+    if (!Number.isInteger(pos) || pos < 0 || pos > len) throw new CrdtError('range', `embed at ${pos} in a text of ${len}`);
+    const me = this._client(this._id);
+    if (me.next + 1 >= LIMIT) throw new CrdtError('clock', 'clock overflow');
+    (root ?? this._textRoot(name)).localInsert(me, pos, OBJECT_REPLACEMENT, 1, json);
   }
 
   /**
@@ -510,7 +526,19 @@ export class Doc {
    * @param {string} json
    */
   _insertEmbedAt(name, rp, json) {
-    throw new Error(`crdt: rich text is not implemented yet (embed ${json} at ${rp.kind} in ${name})`);
+    if (!checkJSON(json)) throw new CrdtError('json', 'invalid json value');
+    this._insertAt(name, rp, OBJECT_REPLACEMENT, json);
+  }
+
+  /**
+   * _itemAt returns the ID of the visible item at pos of root.
+   * @param {TextState} root
+   * @param {number} pos
+   * @returns {[number, number]}
+   */
+  _itemAt(root, pos) {
+    const p = root.seq.findVis(pos);
+    return [p.client, p.clock + root.seq.off];
   }
 
   /**
@@ -522,7 +550,40 @@ export class Doc {
    * @param {number} expand Go's Expand bits
    */
   _format(name, pos, n, mark, json, expand) {
-    throw new Error(`crdt: rich text is not implemented yet (format ${name} ${pos} ${n} ${mark} ${json} ${expand})`);
+    if (!checkKey(mark) || mark === '') throw new CrdtError('name', 'invalid mark name');
+    if (json !== null && !checkJSON(json)) throw new CrdtError('json', 'invalid json value');
+    const root = this._texts.get(name);
+    const len = root === undefined ? 0 : root.length;
+    if (!Number.isInteger(pos) || !Number.isInteger(n) || pos < 0 || n < 0 || pos + n > len) {
+      throw new CrdtError('range', `format ${pos}+${n} in a text of ${len}`);
+    }
+    if (n === 0 || root === undefined) return;
+    const me = this._client(this._id);
+    if (me.next + 1 >= LIMIT) throw new CrdtError('clock', 'clock overflow');
+    let sk = REL_START;
+    let sc = 0;
+    let sclock = 0;
+    if ((expand & 1) === 0) {
+      sk = REL_BEFORE;
+      [sc, sclock] = this._itemAt(root, pos);
+    } else if (pos > 0) {
+      sk = REL_AFTER;
+      [sc, sclock] = this._itemAt(root, pos - 1);
+    }
+    let ek = REL_END;
+    let ec = 0;
+    let eclock = 0;
+    if ((expand & 2) === 0) {
+      ek = REL_AFTER;
+      [ec, eclock] = this._itemAt(root, pos + n - 1);
+    } else if (pos + n < len) {
+      ek = REL_BEFORE;
+      [ec, eclock] = this._itemAt(root, pos + n);
+    }
+    const rt = root.rich ?? (root.rich = new RichState());
+    const m = new MarkEntry(this._id, me.next, root, sk, sc, sclock, ek, ec, eclock, mark, rt.lamport + 1, json);
+    me.push(m);
+    rt.addMark(m);
   }
 
   /**
@@ -532,7 +593,20 @@ export class Doc {
    * @param {string} json
    */
   _setAttr(name, pos, key, json) {
-    throw new Error(`crdt: rich text is not implemented yet (attr ${name} ${pos} ${key} ${json})`);
+    if (!checkKey(key)) throw new CrdtError('name', 'invalid attribute key');
+    if (!checkJSON(json)) throw new CrdtError('json', 'invalid json value');
+    const root = this._texts.get(name);
+    const len = root === undefined ? 0 : root.length;
+    if (!Number.isInteger(pos) || pos < 0 || pos >= len) throw new CrdtError('range', `attribute at ${pos} in a text of ${len}`);
+    const r = /** @type {TextState} */ (root);
+    const p = r.seq.findVis(pos);
+    if (p.run.embed === null) throw new CrdtError('embed', `position ${pos} holds no embed`);
+    const me = this._client(this._id);
+    if (me.next + 1 >= LIMIT) throw new CrdtError('clock', 'clock overflow');
+    const rt = r.rich ?? (r.rich = new RichState());
+    const a = new AttrEntry(this._id, me.next, r, p.client, p.clock, key, rt.lamport + 1, json);
+    me.push(a);
+    rt.addAttr(a);
   }
 
   /**
@@ -544,8 +618,23 @@ export class Doc {
    */
   _spans(name, from, to) {
     const r = this._texts.get(name);
-    if (r === undefined || from === to) return [];
-    return [{ insert: [...r.toString()].slice(from, to).join(''), marks: new Map() }];
+    if (r === undefined) return [];
+    return spans(this, r, from, to);
+  }
+
+  /**
+   * _hasRich reports whether a Text root holds a mark, an attribute or a
+   * visible embed, which makes a snapshot a version 3 one.
+   * @returns {boolean}
+   */
+  _hasRich() {
+    for (const r of this._texts.values()) {
+      if (r.rich !== null && (r.rich.nMarks > 0 || r.rich.attrs.size > 0)) return true;
+    }
+    for (const cs of this._clients.values()) {
+      for (const e of cs.entries) if (e.kind === TEXT && e.embed !== null && !e.first.deleted) return true;
+    }
+    return false;
   }
 
   // ---- internal: encoding ----
@@ -589,8 +678,31 @@ export class Doc {
           op.rk = e.rk;
           op.deleted = p.deleted;
           op.str = str;
+          if (e.embed !== null && !p.deleted) op.embed = e.embed;
           out.push(op);
         }
+      } else if (e.kind === MARK) {
+        const op = new Op(MARK, client, e.clock, 1);
+        op.root = e.root.name;
+        op.sk = e.skind;
+        op.lc = e.sc;
+        op.lk = e.sk;
+        op.ek = e.ekind;
+        op.rc = e.ec;
+        op.rk = e.ek;
+        op.key = e.name;
+        op.lamport = e.lamport;
+        op.value = e.value;
+        out.push(op);
+      } else if (e.kind === ATTR && !e.lost) {
+        const op = new Op(ATTR, client, e.clock, 1);
+        op.root = e.root.name;
+        op.lc = e.tc;
+        op.lk = e.tk;
+        op.key = e.key;
+        op.lamport = e.lamport;
+        op.value = e.value;
+        out.push(op);
       } else if (e.kind === MAP && !e.lost) {
         const op = new Op(MAP, client, e.clock, 1);
         op.root = e.root.name;
@@ -732,6 +844,7 @@ export class Doc {
     const myNext = me === undefined ? 0 : me.next;
     for (const op of order) this._integrate(op, log);
     for (const [client, r] of nowDs) this._deleteRanges(client, r, log);
+    this._richChanges(log);
     let changed = false;
     const ex = this._exact;
     for (const [client, lane] of lanes) {
@@ -866,7 +979,7 @@ export class Doc {
         const op = fromFresh ? b : a;
         if (op === null || op.clock !== v) break;
         let step = op;
-        if (op.kind === TEXT) {
+        if (hasOrigins(op)) {
           if (op.lc !== 0 && op.lk >= at(op.lc)) {
             on = op.lc;
             onClock = op.lk;
@@ -1112,6 +1225,7 @@ export class Doc {
     if (op.kind === TEXT) {
       const root = this._textRoot(op.root);
       const run = new Run(op.client, op.clock, op.len, root, op.lc, op.lk, op.rc, op.rk);
+      run.embed = op.embed;
       const piece = new Piece(run, op.clock, op.len, op.deleted ? '' : op.str, op.deleted);
       run.first = piece;
       root.integrate(this, run, piece);
@@ -1122,9 +1236,36 @@ export class Doc {
       const a = new Assign(op.client, op.clock, root, op.key, op.lamport, op.value);
       cs.push(a);
       if (root.integrate(a)) log.key(root, op.key);
+    } else if (op.kind === MARK) {
+      const root = this._textRoot(op.root);
+      const rt = root.rich ?? (root.rich = new RichState());
+      const m = new MarkEntry(op.client, op.clock, root, op.sk, op.lc, op.lk, op.ek, op.rc, op.rk, op.key, op.lamport, op.value);
+      cs.push(m);
+      rt.addMark(m);
+      log.rich.push(m);
+    } else if (op.kind === ATTR) {
+      const root = this._textRoot(op.root);
+      const rt = root.rich ?? (root.rich = new RichState());
+      const a = new AttrEntry(op.client, op.clock, root, op.lc, op.lk, op.key, op.lamport, /** @type {string} */ (op.value));
+      cs.push(a);
+      if (rt.addAttr(a)) log.rich.push(a);
     } else {
       cs.push(new SkipEntry(op.clock, op.len));
     }
+  }
+
+  /**
+   * _richChanges adds to log the format and attribute edits of the marks and
+   * attributes it recorded (docs/crdt.md section 4.5).
+   * @param {ChangeLog} log
+   */
+  _richChanges(log) {
+    if (log.rich.length === 0) return;
+    richEdits(this, log.rich, (root, f, a) => {
+      if (f !== null) log.format(root, f.pos, f.len, f.name, f.value);
+      else if (a !== null) log.attr(root, a.pos, a.key, a.value);
+    });
+    log.rich = [];
   }
 
   /**

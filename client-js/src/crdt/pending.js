@@ -10,7 +10,8 @@
 // per op or delete range that comes or goes, so that an apply there does not
 // encode the pending set either.
 
-import { TEXT, MAP, SKIP } from './seq.js';
+import { TEXT, MAP, SKIP, MARK, ATTR } from './seq.js';
+import { isRich, richOpSize } from './update.js';
 import { addRange } from './update.js';
 import { utf8Length } from './utf.js';
 
@@ -257,7 +258,15 @@ export function opBound(op) {
   // Block header (clock, count of one) and the client's table entry.
   let fixed = varLen(op.clock) + 1 + varLen(op.client);
   let idx = 1;
-  if (op.kind === TEXT) {
+  if (isRich(op)) {
+    const rb = utf8Length(op.root);
+    fixed += 1 + varLen(rb) + rb;
+    idx++;
+    fixed += richOpSize(op, (c) => {
+      fixed += varLen(c);
+      idx++;
+    });
+  } else if (op.kind === TEXT) {
     const rb = utf8Length(op.root);
     fixed += 1 + varLen(rb) + rb + 1 + varLen(op.len);
     idx++;
@@ -391,6 +400,11 @@ export class Bound {
  */
 function groupSize(g) {
   const op = g.head;
+  if (isRich(op)) {
+    let idx = 1;
+    const size = richOpSize(op, () => idx++);
+    return { bytes: size + idx, idx };
+  }
   if (op.kind === TEXT) {
     let bytes = 2 + varLen(g.len);
     let idx = 1;
@@ -435,7 +449,9 @@ function merges(a, b) {
     b.lk === b.clock - 1 &&
     b.rc === a.rc &&
     b.rk === a.rk &&
-    b.deleted === a.deleted
+    b.deleted === a.deleted &&
+    a.embed === null &&
+    b.embed === null
   );
 }
 
@@ -542,7 +558,7 @@ export class Exact {
    */
   _refs(op, sign) {
     this._name(op.client, sign);
-    if (op.kind === TEXT) {
+    if (op.kind === TEXT || op.kind === MARK || op.kind === ATTR) {
       if (op.lc !== 0) this._name(op.lc, sign);
       if (op.rc !== 0) this._name(op.rc, sign);
       this._root('t' + op.root, sign);
@@ -595,7 +611,7 @@ export class Exact {
     this._refs(op, 1);
     const s = this._sums(op.client);
     const end = op.clock + op.len;
-    const bytes = op.kind === TEXT && !op.deleted ? utf8Length(op.str) : 0;
+    const bytes = op.kind === TEXT && !op.deleted && op.embed === null ? utf8Length(op.str) : 0;
     const mp = prev !== null && merges(prev, op);
     const mn = next !== null && merges(op, next);
     const gp = mp ? /** @type {Group} */ (s.ge.get(op.clock)) : null;
@@ -664,7 +680,7 @@ export class Exact {
     s.bs.delete(b.start);
     s.be.delete(b.end);
     if (g.end !== end) {
-      const bytes = op.kind === TEXT && !op.deleted ? utf8Length(op.str) : 0;
+      const bytes = op.kind === TEXT && !op.deleted && op.embed === null ? utf8Length(op.str) : 0;
       /** @type {Group} */
       const rest = { start: end, end: g.end, head: /** @type {Op} */ (next), len: g.len - op.len, bytes: g.bytes - bytes };
       s.gs.set(rest.start, rest);

@@ -9,6 +9,7 @@ import { Doc } from './doc.js';
 import { encodeStateVector } from './statevector.js';
 import { encodeRelPos, decodeRelPos } from './relpos.js';
 import { hex, unhex } from './encoding.js';
+import { compareUtf8 } from './utf.js';
 
 /** SEPARATOR is the line between a scenario's commands and its expected output. */
 export const SEPARATOR = '----';
@@ -18,7 +19,14 @@ const ARITY = /** @type {Record<string, [number, number]>} */ ({
   update: [1, 1], deliver: [1, 3], drop: [1, 1], sync: [2, 2], text: [2, 2], map: [2, 2],
   snapshot: [1, 1], sv: [1, 1], encode: [2, 2], load: [3, 3], apply: [2, 2],
   relpos: [4, 4], resolve: [2, 2], pending: [1, 1],
+  embed: [3, 3], format: [6, 6], unformat: [6, 6], attr: [4, 4], spans: [2, 2],
 });
+
+/** MAX_TOKENS: commands that end with a JSON value, and how many tokens come before it. */
+const MAX_TOKENS = /** @type {Record<string, number>} */ ({ set: 4, embed: 4, attr: 5, format: 7 });
+
+/** EXPANDS names the expand values of format commands (docs/crdt.md 4.2). */
+const EXPANDS = /** @type {Record<string, number>} */ ({ none: 0, before: 1, after: 2, both: 3 });
 
 /**
  * @typedef {{raw: string, val: string}} Token
@@ -77,12 +85,12 @@ export function parseScenario(src) {
     if (t === '' || t.startsWith('#')) continue;
     const name = t.split(' ')[0];
     try {
-      const { toks, rest } = tokenize(t, name === 'set' ? 4 : -1);
+      const { toks, rest } = tokenize(t, MAX_TOKENS[name] ?? -1);
       const a = ARITY[name];
       if (a === undefined) throw new Error(`unknown command ${JSON.stringify(name)}`);
       const args = toks.slice(1);
       if (args.length < a[0] || args.length > a[1]) throw new Error(`${name} takes ${a[0]} to ${a[1]} arguments, got ${args.length}`);
-      if (name === 'set' && rest === '') throw new Error('set needs a JSON value');
+      if (MAX_TOKENS[name] !== undefined && rest === '') throw new Error(`${name} needs a JSON value`);
       sc.commands.push({ line: i + 1, text: t, name, args, rest });
     } catch (err) {
       throw new Error(`scenario: line ${i + 1}: ${/** @type {Error} */ (err).message}`);
@@ -159,9 +167,107 @@ function atoi(t) {
   return Number(t.raw);
 }
 
+/**
+ * Cell is one visible position of a text with its formatting, values as canonical JSON.
+ * @typedef {{ch: string, embed: string, marks: Map<string, string>, attrs: Map<string, string>, fresh: boolean}} Cell
+ */
+
+/**
+ * canon returns the canonical JSON of a JSON text.
+ * @param {string} s
+ */
+const canon = (s) => JSON.stringify(JSON.parse(s));
+
+/**
+ * cellsOf returns the cells of every Text root of d.
+ * @param {Doc} d
+ * @returns {Map<string, Cell[]>}
+ */
+function cellsOf(d) {
+  /** @type {Map<string, Cell[]>} */
+  const out = new Map();
+  for (const r of d.roots()) {
+    if (r.kind !== 'text') continue;
+    /** @type {Cell[]} */
+    const cells = [];
+    const conv = (/** @type {Map<string, string>} */ m) => new Map([...m].map(([k, v]) => [k, canon(v)]));
+    for (const sp of d._spans(r.name, 0, d.text(r.name).length)) {
+      if ('embed' in sp) {
+        cells.push({ ch: '\uFFFC', embed: canon(sp.embed), marks: conv(sp.marks), attrs: conv(sp.attrs), fresh: false });
+        continue;
+      }
+      const marks = conv(sp.marks);
+      for (const ch of sp.insert) cells.push({ ch, embed: '', marks, attrs: new Map(), fresh: false });
+    }
+    out.set(r.name, cells);
+  }
+  return out;
+}
+
+/**
+ * sameMap reports whether two maps hold the same entries.
+ * @param {Map<string, string>} a
+ * @param {Map<string, string>} b
+ */
+function sameMap(a, b) {
+  if (a.size !== b.size) return false;
+  for (const [k, v] of a) if (b.get(k) !== v) return false;
+  return true;
+}
+
+/**
+ * checkRichChange throws unless the edits, formats and attributes of c turn
+ * before into after (docs/crdt.md section 4.5): the positions c inserted take
+ * their formatting from after; every other position must come out right.
+ * @param {string} root
+ * @param {Cell[]} before
+ * @param {Cell[]} after
+ * @param {import('./changes.js').Change | undefined} c
+ */
+export function checkRichChange(root, before, after, c) {
+  let cur = before.map((x) => ({ ...x, marks: new Map(x.marks), attrs: new Map(x.attrs) }));
+  if (c !== undefined) {
+    for (const e of c.edits) {
+      if (e.pos + e.delete > cur.length) throw new Error(`${root}: edit ${JSON.stringify(e)} out of range`);
+      /** @type {Cell[]} */
+      const ins = [...e.insert].map((ch) => ({ ch, embed: '', marks: new Map(), attrs: new Map(), fresh: true }));
+      cur = [...cur.slice(0, e.pos), ...ins, ...cur.slice(e.pos + e.delete)];
+    }
+  }
+  if (cur.length !== after.length) throw new Error(`${root}: edits give ${cur.length} positions, the text has ${after.length}`);
+  for (let i = 0; i < cur.length; i++) {
+    if (cur[i].fresh) cur[i] = { ...after[i], marks: new Map(after[i].marks), attrs: new Map(after[i].attrs) };
+  }
+  if (c !== undefined) {
+    for (const f of c.formats) {
+      if (f.pos < 0 || f.len <= 0 || f.pos + f.len > cur.length) throw new Error(`${root}: format ${JSON.stringify(f)} out of range`);
+      for (let i = f.pos; i < f.pos + f.len; i++) {
+        if (f.value === null) cur[i].marks.delete(f.name);
+        else cur[i].marks.set(f.name, JSON.stringify(f.value));
+      }
+    }
+    for (const a of c.attrs) {
+      if (a.pos < 0 || a.pos >= cur.length || cur[a.pos].embed === '') throw new Error(`${root}: attribute ${JSON.stringify(a)} not on an embed`);
+      cur[a.pos].attrs.set(a.key, JSON.stringify(a.value));
+    }
+  }
+  for (let i = 0; i < cur.length; i++) {
+    const x = cur[i];
+    const y = after[i];
+    if (x.ch !== y.ch || x.embed !== y.embed || !sameMap(x.marks, y.marks) || !sameMap(x.attrs, y.attrs)) {
+      throw new Error(`${root}: position ${i}: the reported changes give ${JSON.stringify([x.ch, x.embed, [...x.marks], [...x.attrs]])}, the text has ${JSON.stringify([y.ch, y.embed, [...y.marks], [...y.attrs]])}`);
+    }
+  }
+}
+
 /** Runner runs scenario commands against a set of replicas. */
 export class Runner {
-  constructor() {
+  /**
+   * @param {{checkChanges?: boolean}} [options] checkChanges: check that the
+   *   changes every apply reports turn each text's old spans into its new ones
+   */
+  constructor({ checkChanges = false } = {}) {
+    this.checkChanges = checkChanges;
     /** @type {Map<string, Doc>} */
     this.docs = new Map();
     /** @type {string[]} replica names in creation order */
@@ -178,6 +284,24 @@ export class Runner {
    */
   emit(prefix, result) {
     this.out.push(`${prefix}: ${result}`);
+  }
+
+  /**
+   * apply applies bytes to d and, with checkChanges, checks the changes it reports.
+   * @param {Doc} d
+   * @param {Uint8Array} b
+   */
+  apply(d, b) {
+    if (!this.checkChanges) {
+      d.apply(b);
+      return;
+    }
+    const before = cellsOf(d);
+    const changes = d.apply(b);
+    const after = cellsOf(d);
+    for (const [root, cells] of after) {
+      checkRichChange(root, before.get(root) ?? [], cells, changes.find((c) => c.kind === 'text' && c.root === root));
+    }
   }
 
   /**
@@ -213,7 +337,7 @@ export class Runner {
       let d;
       try {
         d = new Doc(parseClient(a[1].raw), { maxPendingBytes: c.name === 'replica' && a.length === 3 ? atoi(a[2]) : 0 });
-        if (src !== null) d.apply(src.encodeSnapshot());
+        if (src !== null) this.apply(d, src.encodeSnapshot());
       } catch (err) {
         this.emit(name, 'error ' + errorKind(err));
         return;
@@ -274,7 +398,7 @@ export class Runner {
           if (a[1].raw !== 'shuffle') throw new Error('deliver R [reverse | shuffle SEED]');
           shuffle(q, atoi(a[2]));
         }
-        for (const u of q) attempt(() => d.apply(u));
+        for (const u of q) attempt(() => this.apply(d, u));
         break;
       }
       case 'drop':
@@ -282,7 +406,7 @@ export class Runner {
         break;
       case 'sync': {
         const dst = this.doc(a[1]);
-        attempt(() => dst.apply(d.encodeUpdate(dst.stateVector())), `${name} ${a[1].raw}`);
+        attempt(() => this.apply(dst, d.encodeUpdate(dst.stateVector())), `${name} ${a[1].raw}`);
         break;
       }
       case 'text':
@@ -307,7 +431,7 @@ export class Runner {
         const b = unhex(a[1].raw);
         if (b === null) throw new Error('bad hex');
         try {
-          d.apply(b);
+          this.apply(d, b);
           this.emit(name, 'ok');
         } catch (err) {
           this.emit(name, 'error ' + errorKind(err));
@@ -331,6 +455,30 @@ export class Runner {
       case 'pending':
         this.emit(name, String(d.pendingBytes()));
         break;
+      case 'embed': {
+        const pos = atoi(a[2]);
+        attempt(() => d._insertEmbed(a[1].val, pos, c.rest));
+        break;
+      }
+      case 'format':
+      case 'unformat': {
+        const pos = atoi(a[2]);
+        const n = atoi(a[3]);
+        const exp = EXPANDS[a[5].raw];
+        if (exp === undefined) throw new Error(`expand ${JSON.stringify(a[5].raw)}: want none, before, after or both`);
+        attempt(() => d._format(a[1].val, pos, n, a[4].val, c.name === 'format' ? c.rest : null, exp));
+        break;
+      }
+      case 'attr': {
+        const pos = atoi(a[2]);
+        attempt(() => d._setAttr(a[1].val, pos, a[3].val, c.rest));
+        break;
+      }
+      case 'spans': {
+        const t = d.text(a[1].val);
+        this.emit(`${name} ${a[1].raw}`, spansJSON(d._spans(a[1].val, 0, t.length)));
+        break;
+      }
       default:
         throw new Error(`unknown command ${c.name}`);
     }
@@ -338,12 +486,33 @@ export class Runner {
 }
 
 /**
+ * spansJSON writes spans as the scenarios print them (docs/crdt.md section
+ * 4.5): a JSON array, object keys sorted by their UTF-8 bytes, values as
+ * stored, empty maps left out.
+ * @param {import('./handles.js').RawSpan[]} spans
+ * @returns {string}
+ */
+export function spansJSON(spans) {
+  const obj = (/** @type {Map<string, string>} */ m) =>
+    '{' + [...m.keys()].sort(compareUtf8).map((k) => `${JSON.stringify(k)}:${m.get(k)}`).join(',') + '}';
+  const parts = spans.map((s) => {
+    let out;
+    if ('embed' in s) out = (s.attrs.size > 0 ? `"attrs":${obj(s.attrs)},` : '') + `"embed":${s.embed}`;
+    else out = `"insert":${JSON.stringify(s.insert)}`;
+    if (s.marks.size > 0) out += `,"marks":${obj(s.marks)}`;
+    return '{' + out + '}';
+  });
+  return '[' + parts.join(',') + ']';
+}
+
+/**
  * runScenario runs a parsed scenario on a new Runner and returns its output.
  * @param {Scenario} sc
+ * @param {{checkChanges?: boolean}} [options] (Runner)
  * @returns {string[]}
  */
-export function runScenario(sc) {
-  const r = new Runner();
+export function runScenario(sc, options = {}) {
+  const r = new Runner(options);
   for (const c of sc.commands) r.exec(c);
   return r.out;
 }

@@ -19,22 +19,16 @@ const dirs = [resolve(here, '..', '..', '..', 'testdata', 'crdt', 'scenarios'), 
 export function checkFile(path) {
   const sc = parseScenario(readFileSync(path, 'utf8'));
   assert.ok(sc.hasExpected, `${path}: no expected output`);
-  const got = runScenario(sc);
+  const got = runScenario(sc, { checkChanges: true });
   for (let i = 0; i < Math.max(got.length, sc.expected.length); i++) {
     assert.equal(got[i], sc.expected[i], `${path}: output line ${i + 1}: got ${got[i]}; want ${sc.expected[i]}`);
   }
 }
 
-// Rich text (docs/crdt.md section 4, format version 3) is specified and built in Go; the twin
-// does not have it yet (section 4.7 says what it must do), so its scenarios are listed as skipped
-// rather than left out silently.
-const notInTwinYet = (/** @type {string} */ f) => f.startsWith('richtext-');
-
 for (const dir of dirs) {
   if (!existsSync(dir)) continue;
   for (const f of readdirSync(dir).filter((f) => f.endsWith('.txt')).sort()) {
-    const skip = notInTwinYet(f) && 'rich text is not in the JavaScript twin yet (docs/crdt.md 4.7)';
-    test(`scenario ${f}`, { skip }, () => checkFile(join(dir, f)));
+    test(`scenario ${f}`, () => checkFile(join(dir, f)));
   }
 }
 

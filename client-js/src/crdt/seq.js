@@ -21,6 +21,9 @@ import { cpLength, cpToUtf16 } from './utf.js';
 export const TEXT = 0;
 export const MAP = 1;
 export const SKIP = 2;
+/** MARK and ATTR are the kinds of rich-text units (docs/crdt.md section 4), the kinds of their ops in updates. */
+export const MARK = 4;
+export const ATTR = 5;
 
 const LEAF_MAX = 64;
 // TAIL_MAX bounds the strings a piece holds apart (Piece.append).
@@ -60,6 +63,12 @@ export class Run {
     this.first = /** @type {any} */ (null);
     /** @type {Piece[] | null} */
     this.pieces = null;
+    /**
+     * The JSON text of an embed (a run of one item, docs/crdt.md section
+     * 4.1), null for code points; it means nothing once the item is deleted.
+     * @type {string | null}
+     */
+    this.embed = null;
   }
 
   /**

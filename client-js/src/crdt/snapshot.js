@@ -6,7 +6,9 @@
 
 import { CrdtDecoder, Encoder, decoding, bytesOf } from './encoding.js';
 import { malformed } from './errors.js';
-import { Run, Piece, SkipEntry } from './seq.js';
+import { Run, Piece, SkipEntry, TEXT, MARK, ATTR } from './seq.js';
+import { MarkEntry, AttrEntry, RichState } from './rich.js';
+import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
 import { TextState } from './text.js';
 import { MapState, Assign } from './map.js';
 import { readClients, readRoots, readUpdateBody, addRange, KIND_TEXT, KIND_MAP } from './update.js';
@@ -20,6 +22,8 @@ import { writeContent, readContent } from './contentcode.js';
 export const FORMAT_SNAPSHOT = 0x05;
 /** FORMAT_SNAPSHOT_V1 is the format byte of a snapshot of format version 1, still read. */
 export const FORMAT_SNAPSHOT_V1 = 0x02;
+/** FORMAT_SNAPSHOT_V3 is the format byte of a snapshot with rich text (format version 3, docs/crdt.md 4.6). */
+export const FORMAT_SNAPSHOT_V3 = 0x06;
 
 // Origin kinds of a run in a version 2 snapshot, the first that applies.
 const O_NONE = 0;
@@ -90,7 +94,14 @@ const F_RIGHT_NEXT = 16;
  * Snapshot is a decoded snapshot.
  * @typedef {{sv: Map<number, number>, texts: SnapText[],
  *   assigns: {client: number, clock: number, root: string, key: string, lamport: number, value: string | null}[],
- *   pending: import('./update.js').Update | null}} Snapshot
+ *   pending: import('./update.js').Update | null, rich: SnapRich | null}} Snapshot
+ */
+
+/**
+ * SnapRich is the rich section of a version 3 snapshot (docs/crdt.md 4.6).
+ * @typedef {{embeds: {client: number, clock: number, value: string}[],
+ *   marks: {client: number, clock: number, root: string, sk: number, sc: number, sclock: number, ek: number, ec: number, eclock: number, name: string, lamport: number, value: string | null}[],
+ *   attrs: {client: number, clock: number, root: string, tc: number, tk: number, key: string, lamport: number, value: string}[]}} SnapRich
  */
 
 /**
@@ -105,11 +116,13 @@ export function encodeSnapshot(doc) {
   /** @type {Map<number, number>} */
   const ci = new Map();
   for (let i = 0; i < clients.length; i++) ci.set(clients[i], i);
-  const texts = [...doc._texts.values()].filter((r) => r.seq.tot > 0).sort((a, b) => compareUtf8(a.name, b.name));
+  // A root with marks only is in the roots table, not in the texts (docs/crdt.md 4.6).
+  const texts = [...doc._texts.values()].filter((r) => r.seq.tot > 0 || r.rich !== null).sort((a, b) => compareUtf8(a.name, b.name));
+  const rich = doc._hasRich();
   const maps = [...doc._maps.values()].filter((r) => r.winners.size > 0).sort((a, b) => compareUtf8(a.name, b.name));
 
   const e = new Encoder(1024);
-  e.writeUint8(FORMAT_SNAPSHOT);
+  e.writeUint8(rich ? FORMAT_SNAPSHOT_V3 : FORMAT_SNAPSHOT);
   e.writeVarUint(clients.length);
   for (const c of clients) e.writeVarUint(c);
   e.writeVarUint(texts.length + maps.length);
@@ -126,8 +139,8 @@ export function encodeSnapshot(doc) {
     e.writeVarUint(i);
     e.writeVarUint(/** @type {import('./doc.js').ClientState} */ (doc._clients.get(clients[i])).next);
   }
-  e.writeVarUint(texts.length);
-  for (let i = 0; i < texts.length; i++) writeText(e, collectRuns(texts[i]), i, ci, clients.length > 1);
+  e.writeVarUint(texts.filter((r) => r.seq.tot > 0).length);
+  for (let i = 0; i < texts.length; i++) if (texts[i].seq.tot > 0) writeText(e, collectRuns(texts[i]), i, ci, clients.length > 1);
 
   /** @type {Assign[]} */
   const assigns = [];
@@ -154,7 +167,115 @@ export function encodeSnapshot(doc) {
     e.writeVarUint(pending.length);
     e.writeRaw(pending);
   }
+  if (rich) writeRich(e, doc, clients, ci, texts);
   return bytesOf(e);
+}
+
+/**
+ * writeTable writes a table of distinct strings, ascending by bytes, and
+ * returns the index of each.
+ * @param {Encoder} e
+ * @param {Iterable<string>} values
+ * @returns {Map<string, number>}
+ */
+function writeTable(e, values) {
+  const list = [...new Set(values)].sort(compareUtf8);
+  e.writeVarUint(list.length);
+  /** @type {Map<string, number>} */
+  const idx = new Map();
+  for (let i = 0; i < list.length; i++) {
+    e.writeString(list[i]);
+    idx.set(list[i], i);
+  }
+  return idx;
+}
+
+/**
+ * writeClientRuns writes the client indexes of n units as pairs (ci, count).
+ * @param {Encoder} e
+ * @param {number[]} cis
+ */
+function writeClientRuns(e, cis) {
+  for (let i = 0; i < cis.length; ) {
+    let j = i + 1;
+    while (j < cis.length && cis[j] === cis[i]) j++;
+    e.writeVarUint(cis[i]);
+    e.writeVarUint(j - i);
+    i = j;
+  }
+}
+
+/**
+ * writeRich writes the rich section of a version 3 snapshot (docs/crdt.md
+ * 4.6): the visible embeds, every mark, the winning attributes, each list
+ * ascending by (client, clock).
+ * @param {Encoder} e
+ * @param {import('./doc.js').Doc} doc
+ * @param {number[]} clients sorted
+ * @param {Map<number, number>} ci
+ * @param {TextState[]} texts the text roots, in the order of the roots table
+ */
+function writeRich(e, doc, clients, ci, texts) {
+  /** @type {Map<TextState, number>} */
+  const ri = new Map();
+  for (let i = 0; i < texts.length; i++) ri.set(texts[i], i);
+  /** @type {Run[]} */
+  const embeds = [];
+  /** @type {MarkEntry[]} */
+  const marks = [];
+  /** @type {AttrEntry[]} */
+  const attrs = [];
+  for (const c of clients) {
+    for (const x of /** @type {import('./doc.js').ClientState} */ (doc._clients.get(c)).entries) {
+      if (x.kind === TEXT) {
+        if (x.embed !== null && !x.first.deleted) embeds.push(x);
+      } else if (x.kind === MARK) marks.push(x);
+      else if (x.kind === ATTR && !x.lost) attrs.push(x);
+    }
+  }
+  const ev = writeTable(e, embeds.map((r) => /** @type {string} */ (r.embed)));
+  e.writeVarUint(embeds.length);
+  writeClientRuns(e, embeds.map((r) => /** @type {number} */ (ci.get(r.client))));
+  for (let i = 0; i < embeds.length; i++) {
+    const r = embeds[i];
+    e.writeVarUint(i > 0 && embeds[i - 1].client === r.client ? r.clock - embeds[i - 1].clock - 1 : r.clock);
+    e.writeVarUint(/** @type {number} */ (ev.get(/** @type {string} */ (r.embed))));
+  }
+  const names = writeTable(e, marks.map((m) => m.name));
+  /** @type {string[]} */
+  const mv = [];
+  for (const m of marks) if (m.value !== null) mv.push(m.value);
+  const mvals = writeTable(e, mv);
+  e.writeVarUint(marks.length);
+  writeClientRuns(e, marks.map((m) => /** @type {number} */ (ci.get(m.client))));
+  const multi = clients.length > 1;
+  let lamport = 0;
+  for (let i = 0; i < marks.length; i++) {
+    const m = marks[i];
+    e.writeVarUint(i > 0 && marks[i - 1].client === m.client ? m.clock - marks[i - 1].clock - 1 : m.clock);
+    e.writeUint8((m.value === null ? 1 : 0) | (m.skind << 1) | (m.ekind << 3));
+    e.writeVarUint(/** @type {number} */ (ri.get(m.root)));
+    e.writeVarUint(/** @type {number} */ (names.get(m.name)));
+    if (m.value !== null) e.writeVarUint(/** @type {number} */ (mvals.get(m.value)));
+    writeSigned(e, m.lamport - lamport);
+    lamport = m.lamport;
+    for (const [kind, c, clock] of [[m.skind, m.sc, m.sk], [m.ekind, m.ec, m.ek]]) {
+      if (kind !== REL_BEFORE && kind !== REL_AFTER) continue;
+      if (multi) e.writeVarUint(/** @type {number} */ (ci.get(c)));
+      writeSigned(e, clock - m.clock);
+    }
+  }
+  e.writeVarUint(attrs.length);
+  for (const a of attrs) {
+    e.writeVarUint(/** @type {number} */ (ci.get(a.client)));
+    e.writeVarUint(a.clock);
+    e.writeVarUint(/** @type {number} */ (ri.get(a.root)));
+    e.writeVarUint(/** @type {number} */ (ci.get(a.tc)));
+    e.writeVarUint(a.tk);
+    e.writeString(a.key);
+    e.writeVarUint(a.lamport);
+    e.writeString(/** @type {string} */ (a.value));
+  }
 }
 
 /**
@@ -309,7 +430,7 @@ export function decodeSnapshot(bytes) {
 function decodeSnapshotBody(bytes) {
   const d = new CrdtDecoder(bytes);
   const format = d.readUint8();
-  if (format !== FORMAT_SNAPSHOT && format !== FORMAT_SNAPSHOT_V1) throw malformed('not a snapshot');
+  if (format !== FORMAT_SNAPSHOT && format !== FORMAT_SNAPSHOT_V1 && format !== FORMAT_SNAPSHOT_V3) throw malformed('not a snapshot');
   const clients = readClients(d);
   const roots = readRoots(d);
   const rootUsed = new Uint8Array(roots.length);
@@ -333,7 +454,7 @@ function decodeSnapshotBody(bytes) {
     if (ri <= prevRi) throw malformed('texts out of order');
     prevRi = ri;
     rootUsed[ri] = 1;
-    texts.push(format === FORMAT_SNAPSHOT ? readText(d, clients, sv, roots[ri].name) : readTextV1(d, clients, sv, roots[ri].name));
+    texts.push(format !== FORMAT_SNAPSHOT_V1 ? readText(d, clients, sv, roots[ri].name) : readTextV1(d, clients, sv, roots[ri].name));
   }
 
   /** @type {Snapshot['assigns']} */
@@ -381,10 +502,170 @@ function decodeSnapshotBody(bytes) {
     pd.end();
     d.pos += plen;
   }
+  const rich = format === FORMAT_SNAPSHOT_V3 ? readRich(d, clients, roots, rootUsed, sv) : null;
   d.end();
   for (let i = 0; i < roots.length; i++) if (!rootUsed[i]) throw malformed('unused root');
 
-  return { sv, texts, assigns, pending };
+  return { sv, texts, assigns, pending, rich };
+}
+
+/**
+ * readTable reads a table of strings, strictly ascending by bytes; json: each
+ * must be a JSON value, else a name of at most MAX_KEY_BYTES.
+ * @param {CrdtDecoder} d
+ * @param {boolean} json
+ * @returns {string[]}
+ */
+function readTable(d, json) {
+  const n = d.readCount(1);
+  /** @type {string[]} */
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const v = d.readString();
+    if (json ? !checkJSON(v) : !checkKey(v)) throw malformed('bad table entry');
+    if (i > 0 && compareUtf8(v, out[i - 1]) <= 0) throw malformed('table not ascending');
+    out.push(v);
+  }
+  return out;
+}
+
+/**
+ * readClientRuns reads the clients of n units.
+ * @param {CrdtDecoder} d
+ * @param {number[]} clients
+ * @param {number} n
+ * @returns {number[]}
+ */
+function readClientRuns(d, clients, n) {
+  /** @type {number[]} */
+  const out = [];
+  let prev = -1;
+  while (out.length < n) {
+    const c = d.readVarUint();
+    if (c >= clients.length) throw malformed('bad client index');
+    const k = d.readVarUint();
+    if (k === 0 || k > n - out.length) throw malformed('unit client count');
+    if (c <= prev) throw malformed('unit clients not ascending or not merged');
+    prev = c;
+    for (let j = 0; j < k; j++) out.push(clients[c]);
+  }
+  return out;
+}
+
+/**
+ * readRich reads the rich section of a version 3 snapshot (docs/crdt.md 4.6).
+ * The references are checked when it is loaded.
+ * @param {CrdtDecoder} d
+ * @param {number[]} clients
+ * @param {{kind: number, name: string}[]} roots
+ * @param {Uint8Array} rootUsed
+ * @param {Map<number, number>} sv
+ * @returns {SnapRich}
+ */
+function readRich(d, clients, roots, rootUsed, sv) {
+  /** @type {SnapRich} */
+  const sr = { embeds: [], marks: [], attrs: [] };
+  const textRoot = () => {
+    const ri = d.readVarUint();
+    if (ri >= roots.length || roots[ri].kind !== KIND_TEXT) throw malformed('bad text root index');
+    rootUsed[ri] = 1;
+    return roots[ri].name;
+  };
+  const clientOf = () => {
+    const c = d.readVarUint();
+    if (c >= clients.length) throw malformed('bad client index');
+    return clients[c];
+  };
+  const below = (/** @type {number} */ client, /** @type {number} */ clock) => {
+    if (clock >= /** @type {number} */ (sv.get(client))) throw malformed('rich unit beyond the state vector');
+  };
+  const evals = readTable(d, true);
+  const usedE = new Uint8Array(evals.length);
+  let n = d.readCount(2);
+  const ecl = readClientRuns(d, clients, n);
+  for (let i = 0; i < n; i++) {
+    const client = ecl[i];
+    let clock = d.readVarUint();
+    if (i > 0 && ecl[i - 1] === client) clock += sr.embeds[i - 1].clock + 1;
+    const k = d.readVarUint();
+    if (k >= evals.length) throw malformed('embed value out of range');
+    below(client, clock);
+    usedE[k] = 1;
+    sr.embeds.push({ client, clock, value: evals[k] });
+  }
+  if (usedE.includes(0)) throw malformed('embed value in the table not used');
+  const names = readTable(d, false);
+  const mvals = readTable(d, true);
+  const usedN = new Uint8Array(names.length);
+  const usedV = new Uint8Array(mvals.length);
+  n = d.readCount(6);
+  const mcl = readClientRuns(d, clients, n);
+  const multi = clients.length > 1;
+  let lamport = 0;
+  for (let i = 0; i < n; i++) {
+    const client = mcl[i];
+    let clock = d.readVarUint();
+    if (i > 0 && mcl[i - 1] === client) clock += sr.marks[i - 1].clock + 1;
+    const head = d.readUint8();
+    const sk = (head >> 1) & 3;
+    const ek = (head >> 3) & 3;
+    const root = textRoot();
+    const ni = d.readVarUint();
+    if (ni >= names.length) throw malformed('mark name out of range');
+    usedN[ni] = 1;
+    /** @type {string | null} */
+    let value = null;
+    if ((head & 1) === 0) {
+      const vi = d.readVarUint();
+      if (vi >= mvals.length) throw malformed('mark value out of range');
+      usedV[vi] = 1;
+      value = mvals[vi];
+    }
+    lamport += readSigned(d);
+    const ids = [0, 0, 0, 0];
+    for (let a = 0; a < 2; a++) {
+      const kind = a === 0 ? sk : ek;
+      if (kind !== REL_BEFORE && kind !== REL_AFTER) continue;
+      ids[2 * a] = multi ? clientOf() : clients[0];
+      const c = clock + readSigned(d);
+      if (c < 0 || c >= 2 ** 53) throw malformed('anchor clock');
+      ids[2 * a + 1] = c;
+    }
+    if (head >> 5 !== 0) throw malformed('bad mark head');
+    if (sk === REL_END || ek === REL_START) throw malformed('mark from its end or to its start');
+    if (names[ni] === '') throw malformed('empty mark name');
+    if (lamport < 1 || lamport >= 2 ** 53) throw malformed('bad lamport');
+    below(client, clock);
+    sr.marks.push({ client, clock, root, sk, sc: ids[0], sclock: ids[1], ek, ec: ids[2], eclock: ids[3], name: names[ni], lamport, value });
+  }
+  if (usedN.includes(0) || usedV.includes(0)) throw malformed('mark name or value in the table not used');
+  n = d.readCount(6);
+  /** @type {Set<string>} */
+  const seen = new Set();
+  for (let i = 0; i < n; i++) {
+    const client = clientOf();
+    const clock = d.readVarUint();
+    const root = textRoot();
+    const tc = clientOf();
+    const tk = d.readVarUint();
+    const key = d.readString();
+    if (!checkKey(key)) throw malformed('bad attribute key');
+    const lamport = d.readVarUint();
+    if (lamport === 0) throw malformed('lamport 0');
+    const value = d.readString();
+    if (!checkJSON(value)) throw malformed('bad json value');
+    const k = `${tc}:${tk}:${key}`;
+    if (seen.has(k)) throw malformed('two attributes of one key on one item');
+    seen.add(k);
+    if (i > 0) {
+      const p = sr.attrs[i - 1];
+      if (!(client > p.client || (client === p.client && clock > p.clock))) throw malformed('attributes not ascending');
+    }
+    below(client, clock);
+    sr.attrs.push({ client, clock, root, tc, tk, key, lamport, value });
+  }
+  if (sr.embeds.length + sr.marks.length + sr.attrs.length === 0) throw malformed('version 3 snapshot without rich units');
+  return sr;
 }
 
 /**
@@ -654,15 +935,66 @@ export function loadSnapshot(doc, snap, log) {
   /** @type {Map<number, any[]>} */
   const entries = new Map();
   for (const c of snap.sv.keys()) entries.set(c, []);
+  /** @type {Map<number, {clock: number, value: string}[]>} per client, the embeds ascending by clock */
+  const embeds = new Map();
+  if (snap.rich !== null) {
+    for (const em of snap.rich.embeds) {
+      let m = embeds.get(em.client);
+      if (m === undefined) embeds.set(em.client, (m = []));
+      m.push(em);
+    }
+  }
+  /** how many embeds were found in visible runs */
+  let found = 0;
   for (const st of snap.texts) {
     const root = doc._textRoot(st.name);
     /** @type {Piece[]} */
-    const pieces = new Array(st.n);
+    const pieces = [];
     for (let j = 0; j < st.n; j++) {
+      const es = st.del[j] === 1 ? undefined : embeds.get(st.client[j]);
+      if (es !== undefined) {
+        // A visible run holding embeds: each embed a run of its own.
+        let str = st.str[j];
+        let from = st.clock[j];
+        let lc = st.lc[j];
+        let lk = st.lk[j];
+        const end = st.clock[j] + st.len[j];
+        const cut = (/** @type {number} */ to, /** @type {string | null} */ embed) => {
+          const u = cpToUtf16(str, cpLength(str), to - from);
+          const run = new Run(st.client[j], from, to - from, root, lc, lk, st.rc[j], st.rk[j]);
+          run.embed = embed;
+          if (embed !== null && str.slice(0, u) !== '\uFFFC') throw malformed('embed is not a visible item holding U+FFFC');
+          const p = new Piece(run, from, to - from, str.slice(0, u), false);
+          run.first = p;
+          pieces.push(p);
+          /** @type {any[]} */ (entries.get(st.client[j])).push(run);
+          str = str.slice(u);
+          lc = st.client[j];
+          lk = to - 1;
+          from = to;
+        };
+        let lo = 0;
+        let hi = es.length;
+        while (lo < hi) {
+          const mid = (lo + hi) >>> 1;
+          if (es[mid].clock < from) lo = mid + 1;
+          else hi = mid;
+        }
+        if (lo < es.length && es[lo].clock < end) {
+          for (let i = lo; i < es.length && es[i].clock < end; i++) {
+            const k = es[i].clock;
+            found++;
+            if (k > from) cut(k, null);
+            cut(k + 1, es[i].value);
+          }
+          if (from < end) cut(end, null);
+          continue;
+        }
+      }
       const run = new Run(st.client[j], st.clock[j], st.len[j], root, st.lc[j], st.lk[j], st.rc[j], st.rk[j]);
       const p = new Piece(run, st.clock[j], st.len[j], st.str[j], st.del[j] === 1);
       run.first = p;
-      pieces[j] = p;
+      pieces.push(p);
       /** @type {any[]} */ (entries.get(st.client[j])).push(run);
     }
     root.seq.build(pieces);
@@ -674,6 +1006,25 @@ export function loadSnapshot(doc, snap, log) {
     root.winners.set(a.key, as);
     /** @type {any[]} */ (entries.get(a.client)).push(as);
     if (a.value !== null) log.key(root, a.key);
+  }
+  if (snap.rich !== null) {
+    if (found !== snap.rich.embeds.length) throw malformed('embed is not a visible item holding U+FFFC');
+    for (const m of snap.rich.marks) {
+      const root = doc._textRoot(m.root);
+      const rt = root.rich ?? (root.rich = new RichState());
+      const e = new MarkEntry(m.client, m.clock, root, m.sk, m.sc, m.sclock, m.ek, m.ec, m.eclock, m.name, m.lamport, m.value);
+      rt.addMark(e);
+      /** @type {any[]} */ (entries.get(m.client)).push(e);
+      log.rich.push(e);
+    }
+    for (const a of snap.rich.attrs) {
+      const root = doc._textRoot(a.root);
+      const rt = root.rich ?? (root.rich = new RichState());
+      const e = new AttrEntry(a.client, a.clock, root, a.tc, a.tk, a.key, a.lamport, a.value);
+      rt.addAttr(e);
+      /** @type {any[]} */ (entries.get(a.client)).push(e);
+      log.rich.push(e);
+    }
   }
   for (const [c, list] of entries) {
     list.sort((a, b) => a.clock - b.clock);
@@ -693,6 +1044,16 @@ export function loadSnapshot(doc, snap, log) {
       const run = p.run;
       if (run.lc !== 0 && !isItemOf(doc, run.lc, run.lk, root, p.prev)) throw malformed('left origin is not a text item of its root');
       if (run.rc !== 0 && !isItemOf(doc, run.rc, run.rk, root, p.next)) throw malformed('right origin is not a text item of its root');
+    }
+  }
+  if (snap.rich !== null) {
+    for (const m of snap.rich.marks) {
+      const root = /** @type {TextState} */ (doc._texts.get(m.root));
+      if ((m.sk === REL_BEFORE || m.sk === REL_AFTER) && !isItemOf(doc, m.sc, m.sclock, root, null)) throw malformed('anchor is not an item of its root');
+      if ((m.ek === REL_BEFORE || m.ek === REL_AFTER) && !isItemOf(doc, m.ec, m.eclock, root, null)) throw malformed('anchor is not an item of its root');
+    }
+    for (const a of snap.rich.attrs) {
+      if (!isItemOf(doc, a.tc, a.tk, /** @type {TextState} */ (doc._texts.get(a.root)), null)) throw malformed('target is not an item of its root');
     }
   }
 }

@@ -2,8 +2,8 @@
 // Cutting an update into smaller ones (docs/crdt.md section 2.6), the twin of crdt/split.go:
 // the same cuts, the same bytes.
 
-import { decodeUpdate, encodeUpdate, Op } from './update.js';
-import { TEXT, MAP, SKIP } from './seq.js';
+import { decodeUpdate, encodeUpdate, Op, richOpSize } from './update.js';
+import { TEXT, MAP, SKIP, MARK, ATTR } from './seq.js';
 import { utf8Length } from './utf.js';
 import { varUintLength as uvLen } from '../varint.js';
 
@@ -238,6 +238,19 @@ class Splitter {
       }
     } else if (op.kind === SKIP) {
       g.fixed += uvLen(op.len);
+    } else if (op.kind === MARK || op.kind === ATTR) {
+      g.rootKey = 't' + op.root;
+      g.refsR++;
+      const size = richOpSize(op, (c) => {
+        this.addClient(g, c);
+        g.refsC++;
+      });
+      g.fixed += size - 1; // the tag is counted
+    }
+    if (op.kind === TEXT && op.embed !== null) {
+      // The origins are counted above.
+      const v = utf8Length(op.embed);
+      g.fixed += uvLen(v) + v;
     }
     if (g.rootKey !== '' && !this.roots.has(g.rootKey)) {
       g.root = true;
@@ -268,7 +281,7 @@ class Splitter {
     let contentBytes = -1;
     for (;;) {
       let g = this.opGrowth(op);
-      if (op.kind === TEXT) {
+      if (op.kind === TEXT && op.embed === null) {
         g.fixed += uvLen(op.len);
         if (!op.deleted) {
           if (contentBytes < 0) contentBytes = utf8Length(op.str);
@@ -279,7 +292,7 @@ class Splitter {
         this.appendOp(op, g);
         return;
       }
-      if (op.kind === TEXT && !op.deleted) {
+      if (op.kind === TEXT && !op.deleted && op.embed === null) {
         // The largest prefix of k code points that fits.
         g = this.opGrowth(op);
         const budget = this.max - this.size(g);

@@ -24,6 +24,8 @@ export class TextState {
   constructor(name) {
     this.name = name;
     this.seq = new Seq();
+    /** @type {import('./rich.js').RichState | null} marks and attributes, null until the first */
+    this.rich = null;
   }
 
   /** @returns {number} the visible length in code points */
@@ -106,11 +108,12 @@ export class TextState {
    * @param {number} pos
    * @param {string} str
    * @param {number} n
+   * @param {string | null} [embed] the JSON of an embed (str is then U+FFFC)
    */
-  localInsert(me, pos, str, n) {
+  localInsert(me, pos, str, n, embed = null) {
     const seq = this.seq;
     if (pos === 0) {
-      this.insertBetween(me, null, seq.first, str, n);
+      this.insertBetween(me, null, seq.first, str, n, embed);
       return;
     }
     // The item before pos: the cursor cache holds it when typing goes on
@@ -118,7 +121,7 @@ export class TextState {
     const left = seq.findVis(pos - 1);
     const k = seq.off;
     if (k < left.len - 1) this.split(left, k + 1);
-    this.insertBetween(me, left, left.next, str, n);
+    this.insertBetween(me, left, left.next, str, n, embed);
   }
 
   /**
@@ -133,36 +136,39 @@ export class TextState {
    * @param {boolean} before
    * @param {string} str
    * @param {number} n
+   * @param {string | null} [embed] the JSON of an embed (str is then U+FFFC)
    */
-  insertAt(me, piece, clock, before, str, n) {
+  insertAt(me, piece, clock, before, str, n, embed = null) {
     const seq = this.seq;
     if (piece === null) {
-      if (before) this.insertBetween(me, seq.last, null, str, n);
-      else this.insertBetween(me, null, seq.first, str, n);
+      if (before) this.insertBetween(me, seq.last, null, str, n, embed);
+      else this.insertBetween(me, null, seq.first, str, n, embed);
       return;
     }
     if (before) {
       const p = clock > piece.clock ? this.split(piece, clock - piece.clock) : piece;
-      this.insertBetween(me, p.prev, p, str, n);
+      this.insertBetween(me, p.prev, p, str, n, embed);
       return;
     }
     if (clock + 1 < piece.clock + piece.len) this.split(piece, clock + 1 - piece.clock);
-    this.insertBetween(me, piece, piece.next, str, n);
+    this.insertBetween(me, piece, piece.next, str, n, embed);
   }
 
   /**
    * insertBetween inserts str (n >= 1 code points) as a new run of me between
    * the adjacent pieces left and nxt (null: the start, the end), extending
-   * me's last run when the new items continue it.
+   * me's last run when the new items continue it. An embed is a run of its
+   * own: it extends no run and no run extends it (docs/crdt.md section 4.1).
    * @param {{id: number, next: number, entries: any[]}} me
    * @param {Piece | null} left
    * @param {Piece | null} nxt
    * @param {string} str
    * @param {number} n
+   * @param {string | null} [embed]
    */
-  insertBetween(me, left, nxt, str, n) {
+  insertBetween(me, left, nxt, str, n, embed = null) {
     const seq = this.seq;
-    if (left !== null && left.client === me.id && left.clock + left.len === me.next) {
+    if (embed === null && left !== null && left.client === me.id && left.clock + left.len === me.next && left.run.embed === null) {
       const run = left.run;
       if (nxt === null ? run.rc === 0 : run.rc === nxt.client && run.rk === nxt.clock) {
         run.len += n;
@@ -191,6 +197,7 @@ export class TextState {
       nxt === null ? 0 : nxt.client,
       nxt === null ? 0 : nxt.clock,
     );
+    run.embed = embed;
     const piece = new Piece(run, me.next, n, str, false);
     run.first = piece;
     me.entries.push(run);

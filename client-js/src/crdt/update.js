@@ -4,8 +4,9 @@
 
 import { CrdtDecoder, Encoder, LIMIT, decoding, bytesOf } from './encoding.js';
 import { malformed } from './errors.js';
-import { TEXT, MAP, SKIP } from './seq.js';
-import { compareUtf8, cpLength } from './utf.js';
+import { TEXT, MAP, SKIP, MARK, ATTR } from './seq.js';
+import { compareUtf8, cpLength, utf8Length } from './utf.js';
+import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
 import { checkName, checkKey, checkJSON } from './names.js';
 
 export const FORMAT_UPDATE = 0x01;
@@ -14,7 +15,11 @@ export const KIND_MAP = 2;
 
 /**
  * Op is one decoded unit range of an update: a text run (kind TEXT), a map
- * assignment (MAP) or a skip (SKIP). A client of 0 in an origin means none.
+ * assignment (MAP), a skip (SKIP), or a rich-text unit (docs/crdt.md section
+ * 4.4): an embed (a TEXT op of one item with embed set), a mark (MARK: anchors
+ * in lc/lk and rc/rk with their kinds sk and ek, name in key, value null for a
+ * remove) or an attribute (ATTR: target in lc/lk). A client of 0 in an origin
+ * means none.
  */
 export class Op {
   /**
@@ -39,9 +44,83 @@ export class Op {
     this.str = '';
     this.key = '';
     this.lamport = 0;
-    /** @type {string | null} JSON text, null for a tombstone */
+    /** @type {string | null} JSON text, null for a tombstone (map) or a remove (mark) */
     this.value = null;
+    /** @type {string | null} the JSON text of an embed (TEXT, len 1, str U+FFFC) */
+    this.embed = null;
+    /** the kinds of a mark's start and end anchors (relpos.js) */
+    this.sk = 0;
+    this.ek = 0;
   }
+}
+
+/**
+ * isRich reports whether op is written as a rich op (an embed, a mark or an attribute).
+ * @param {Op} op
+ * @returns {boolean}
+ */
+export function isRich(op) {
+  return op.kind === MARK || op.kind === ATTR || (op.kind === TEXT && op.embed !== null);
+}
+
+/**
+ * hasOrigins reports whether op names items it depends on in lc/lk and rc/rk.
+ * @param {Op} op
+ * @returns {boolean}
+ */
+export function hasOrigins(op) {
+  return op.kind === TEXT || op.kind === MARK || op.kind === ATTR;
+}
+
+/**
+ * richOpSize returns the encoded size of a rich op but its table indexes, and
+ * calls ref with every client it names but its own (Go's richOpSize).
+ * @param {Op} op
+ * @param {((client: number) => void) | null} ref
+ * @returns {number}
+ */
+export function richOpSize(op, ref) {
+  let n = 1;
+  const id = (/** @type {number} */ c, /** @type {number} */ k) => {
+    if (ref !== null) ref(c);
+    n += varLen(k);
+  };
+  if (op.kind === TEXT) {
+    if (op.lc !== 0) id(op.lc, op.lk);
+    if (op.rc !== 0) id(op.rc, op.rk);
+    const b = utf8Length(/** @type {string} */ (op.embed));
+    n += varLen(b) + b;
+  } else if (op.kind === MARK) {
+    n += 2;
+    if (op.sk === REL_BEFORE || op.sk === REL_AFTER) id(op.lc, op.lk);
+    if (op.ek === REL_BEFORE || op.ek === REL_AFTER) id(op.rc, op.rk);
+    const kb = utf8Length(op.key);
+    n += varLen(kb) + kb + varLen(op.lamport);
+    if (op.value !== null) {
+      const vb = utf8Length(op.value);
+      n += varLen(vb) + vb;
+    }
+  } else {
+    id(op.lc, op.lk);
+    const kb = utf8Length(op.key);
+    const vb = utf8Length(/** @type {string} */ (op.value));
+    n += varLen(kb) + kb + varLen(op.lamport) + varLen(vb) + vb;
+  }
+  return n;
+}
+
+/**
+ * varLen returns the length of x as a varint.
+ * @param {number} x
+ * @returns {number}
+ */
+function varLen(x) {
+  let n = 1;
+  while (x >= 128) {
+    x = Math.floor(x / 128);
+    n++;
+  }
+  return n;
 }
 
 /**
@@ -240,10 +319,59 @@ export function readUpdateBody(d) {
         if (tag & 0xf8) throw malformed('bad op tag');
         op = new Op(SKIP, client, clock, d.readVarUint());
         if (op.len === 0) throw malformed('empty skip');
+      } else if (kind === 3) {
+        if (tag & 0xe0) throw malformed('bad op tag');
+        const ri = readRoot(d, roots, KIND_TEXT, rootUsed);
+        op = new Op(TEXT, client, clock, 1);
+        op.root = roots[ri].name;
+        if (tag & 8) {
+          op.lc = readIdClient(d, clients, used);
+          op.lk = d.readVarUint();
+        }
+        if (tag & 16) {
+          op.rc = readIdClient(d, clients, used);
+          op.rk = d.readVarUint();
+        }
+        const v = d.readString();
+        if (!checkJSON(v)) throw malformed('bad json value');
+        op.embed = v;
+        op.str = OBJECT_REPLACEMENT;
+      } else if (kind === 4) {
+        if (tag & 0xf0) throw malformed('bad op tag');
+        const ri = readRoot(d, roots, KIND_TEXT, rootUsed);
+        op = new Op(MARK, client, clock, 1);
+        op.root = roots[ri].name;
+        op.sk = readAnchor(d, clients, used, op, true);
+        op.ek = readAnchor(d, clients, used, op, false);
+        op.key = d.readString();
+        if (!checkKey(op.key)) throw malformed('bad mark name');
+        op.lamport = d.readVarUint();
+        if (op.sk === REL_END || op.ek === REL_START) throw malformed('mark from its end or to its start');
+        if (op.key === '') throw malformed('empty mark name');
+        if (op.lamport === 0) throw malformed('lamport 0');
+        if (!(tag & 8)) {
+          const v = d.readString();
+          if (!checkJSON(v)) throw malformed('bad json value');
+          op.value = v;
+        }
+      } else if (kind === 5) {
+        if (tag !== 5) throw malformed('bad op tag');
+        const ri = readRoot(d, roots, KIND_TEXT, rootUsed);
+        op = new Op(ATTR, client, clock, 1);
+        op.root = roots[ri].name;
+        op.lc = readIdClient(d, clients, used);
+        op.lk = d.readVarUint();
+        op.key = d.readString();
+        if (!checkKey(op.key)) throw malformed('bad attribute key');
+        op.lamport = d.readVarUint();
+        if (op.lamport === 0) throw malformed('lamport 0');
+        const v = d.readString();
+        if (!checkJSON(v)) throw malformed('bad json value');
+        op.value = v;
       } else {
         throw malformed('bad op kind');
       }
-      if (op.kind === TEXT && ((op.lc === client && op.lk >= op.clock) || (op.rc === client && op.rk >= op.clock))) {
+      if (op.kind !== MAP && op.kind !== SKIP && ((op.lc === client && op.lk >= op.clock) || (op.rc === client && op.rk >= op.clock))) {
         throw malformed('origin names its item or a later clock');
       }
       if (i > 0) {
@@ -262,6 +390,36 @@ export function readUpdateBody(d) {
   for (let i = 0; i < used.length; i++) if (!used[i]) throw malformed('unused client');
   for (let i = 0; i < rootUsed.length; i++) if (!rootUsed[i]) throw malformed('unused root');
   return { ops: all, ds };
+}
+
+/** OBJECT_REPLACEMENT is what an embed reads as in the text (U+FFFC). */
+export const OBJECT_REPLACEMENT = '\uFFFC';
+
+/**
+ * readAnchor reads a mark's anchor into op (lc/lk for the start, rc/rk for
+ * the end) and returns its kind.
+ * @param {CrdtDecoder} d
+ * @param {number[]} clients
+ * @param {Uint8Array} used
+ * @param {Op} op
+ * @param {boolean} start
+ * @returns {number}
+ */
+function readAnchor(d, clients, used, op, start) {
+  const k = d.readUint8();
+  if (k > REL_END) throw malformed('bad anchor kind');
+  if (k === REL_BEFORE || k === REL_AFTER) {
+    const c = readIdClient(d, clients, used);
+    const clock = d.readVarUint();
+    if (start) {
+      op.lc = c;
+      op.lk = clock;
+    } else {
+      op.rc = c;
+      op.rk = clock;
+    }
+  }
+  return k;
 }
 
 /**
@@ -297,7 +455,9 @@ export function continues(a, b) {
     b.lk === a.clock + a.len - 1 &&
     b.rc === a.rc &&
     b.rk === a.rk &&
-    b.deleted === a.deleted
+    b.deleted === a.deleted &&
+    a.embed === null &&
+    b.embed === null
   );
 }
 
@@ -364,7 +524,7 @@ export function writeUpdateBody(e, ops, ds) {
     canon.set(client, list);
     clientSet.add(client);
     for (const op of list) {
-      if (op.kind === TEXT) {
+      if (op.kind === TEXT || op.kind === MARK || op.kind === ATTR) {
         if (op.lc !== 0) clientSet.add(op.lc);
         if (op.rc !== 0) clientSet.add(op.rc);
         const k = 't' + op.root;
@@ -414,7 +574,9 @@ export function writeUpdateBody(e, ops, ds) {
     e.writeVarUint(b.to - b.from);
     for (let i = b.from; i < b.to; i++) {
       const op = b.list[i];
-      if (op.kind === TEXT) {
+      if (isRich(op)) {
+        writeRichOp(e, op, ci, /** @type {number} */ (ri.get('t' + op.root)));
+      } else if (op.kind === TEXT) {
         e.writeUint8((op.lc !== 0 ? 8 : 0) | (op.rc !== 0 ? 16 : 0) | (op.deleted ? 32 : 0));
         e.writeVarUint(/** @type {number} */ (ri.get('t' + op.root)));
         if (op.lc !== 0) {
@@ -440,6 +602,44 @@ export function writeUpdateBody(e, ops, ds) {
     }
   }
   writeDeleteSet(e, ds, ci);
+}
+
+/**
+ * writeRichOp writes an embed, a mark or an attribute op (docs/crdt.md section 4.4).
+ * @param {Encoder} e
+ * @param {Op} op
+ * @param {Map<number, number>} ci
+ * @param {number} root the root's index
+ */
+function writeRichOp(e, op, ci, root) {
+  const id = (/** @type {number} */ c, /** @type {number} */ k) => {
+    e.writeVarUint(/** @type {number} */ (ci.get(c)));
+    e.writeVarUint(k);
+  };
+  if (op.kind === TEXT) {
+    e.writeUint8(3 | (op.lc !== 0 ? 8 : 0) | (op.rc !== 0 ? 16 : 0));
+    e.writeVarUint(root);
+    if (op.lc !== 0) id(op.lc, op.lk);
+    if (op.rc !== 0) id(op.rc, op.rk);
+    e.writeString(/** @type {string} */ (op.embed));
+  } else if (op.kind === MARK) {
+    e.writeUint8(op.value === null ? 4 | 8 : 4);
+    e.writeVarUint(root);
+    e.writeUint8(op.sk);
+    if (op.sk === REL_BEFORE || op.sk === REL_AFTER) id(op.lc, op.lk);
+    e.writeUint8(op.ek);
+    if (op.ek === REL_BEFORE || op.ek === REL_AFTER) id(op.rc, op.rk);
+    e.writeString(op.key);
+    e.writeVarUint(op.lamport);
+    if (op.value !== null) e.writeString(op.value);
+  } else {
+    e.writeUint8(5);
+    e.writeVarUint(root);
+    id(op.lc, op.lk);
+    e.writeString(op.key);
+    e.writeVarUint(op.lamport);
+    e.writeString(/** @type {string} */ (op.value));
+  }
 }
 
 /**
