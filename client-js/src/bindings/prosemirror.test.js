@@ -121,14 +121,11 @@ test('undo restores text, marks, blocks and the selection', { skip }, async () =
   const b = new Peer(schema, 2);
   await tick();
   type(a, 'hello world');
-  const s0 = a.flat();
   now += 1000;
   select(a, 1, 6);
   a.view.run(toggleMark(schema.marks.strong));
-  const s1 = a.flat();
   now += 1000;
   a.view.run(setBlockType(schema.nodes.heading, { level: 2 }));
-  const s2 = a.flat();
   now += 1000;
   select(a, 7, 12);
   a.view.run(deleteSelection);
@@ -144,16 +141,14 @@ test('undo restores text, marks, blocks and the selection', { skip }, async () =
   assert.ok(a.binding.undo(a.view.state, a.view.dispatch.bind(a.view)));
   assert.equal(a.view.state.doc.firstChild?.type.name, 'paragraph');
   assert.ok(a.binding.undo(a.view.state, a.view.dispatch.bind(a.view)));
-  assert.equal(a.view.state.doc.rangeHasMark(1, 7, schema.marks.strong), false, 'bold is not undone');
+  // (B's ">" is bold: ProseMirror gives text typed at a block's start the marks after it.)
+  assert.equal(a.view.state.doc.rangeHasMark(2, 7, schema.marks.strong), false, 'bold is not undone');
   assert.equal(a.flat(), a.crdt());
   // Redo brings all three back.
   for (let i = 0; i < 3; i++) assert.ok(a.binding.redo(a.view.state, a.view.dispatch.bind(a.view)));
   assert.equal(a.view.state.doc.firstChild?.type.name, 'heading');
   assert.equal(a.view.state.doc.textContent, '>hello ');
   assert.equal(a.flat(), a.crdt());
-  void s0;
-  void s1;
-  void s2;
 });
 
 test('a document round-trips ProseMirror -> CRDT -> ProseMirror unchanged', { skip }, async () => {
