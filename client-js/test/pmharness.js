@@ -15,7 +15,7 @@ import { Mapping, effective } from '../src/bindings/prosemirror-mapping.js';
 /** The basic schema with lists and a comment mark of which a text may carry several. */
 export const schema = new Schema({
   nodes: addListNodes(basic.spec.nodes, 'paragraph block*', 'block'),
-  marks: basic.spec.marks.addToEnd('comment', { attrs: { id: {} }, excludes: '', inclusive: false }),
+  marks: basic.spec.marks.addToEnd('comment', { attrs: { id: {} }, excludes: '', inclusive: false, toDOM: (m) => ['span', { class: 'comment', 'data-comment': m.attrs.id }, 0] }),
 });
 
 /** HeadlessView is the part of EditorView that the binding uses. */
@@ -66,7 +66,7 @@ export class Peer extends Emitter {
     const provider = {
       doc: this.doc,
       transact: /** @type {<T>(fn: () => T) => T} */ ((fn) => fn()),
-      on: /** @type {(ev: string, fn: (e: any) => void) => () => void} */ ((ev, fn) => this.on(/** @type {'change'} */ (ev), fn)),
+      on: /** @type {(ev: 'change' | 'local', fn: (e: any) => void) => () => void} */ ((ev, fn) => this.on(ev, fn)),
       awareness: null,
     };
     this.undo = new RichUndoManager(this.doc, { now: opts.now ?? (() => 0) });

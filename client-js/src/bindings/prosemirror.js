@@ -53,7 +53,7 @@ export const bindingKey = new PluginKey('tandem');
  * @typedef {object} ProviderLike
  * @property {import('../crdt/doc.js').Doc} doc
  * @property {<T>(fn: () => T) => T} transact
- * @property {(ev: string, fn: (e: any) => void) => () => void} on
+ * @property {(ev: 'change' | 'local', fn: (e: any) => void) => () => void} on
  * @property {import('../awareness.js').Awareness | null} [awareness]
  * @property {boolean} [deleted]
  */
