@@ -1,8 +1,8 @@
 // @ts-check
 import { Plugin, PluginKey, TextSelection } from 'prosemirror-state';
 import { Decoration, DecorationSet } from 'prosemirror-view';
-import { Mark } from 'prosemirror-model';
-import { Mapping, isMarker } from './prosemirror-mapping.js';
+import { Mark, Fragment } from 'prosemirror-model';
+import { Mapping, isMarker, effective } from './prosemirror-mapping.js';
 import { RichUndoManager } from '../richundo.js';
 import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
 
@@ -41,6 +41,7 @@ export const bindingKey = new PluginKey('tandem');
 /** @typedef {import('prosemirror-state').Transaction} Transaction */
 /** @typedef {import('prosemirror-view').EditorView} EditorView */
 /** @typedef {import('./prosemirror-mapping.js').Unit} Unit */
+/** @typedef {import('../crdt/changes.js').Change} Change */
 
 /**
  * @typedef {object} ProseMirrorBindingOptions
@@ -176,14 +177,17 @@ class Sync {
     /** @type {{ anchor: import('../crdt/relpos.js').RelPos, head: import('../crdt/relpos.js').RelPos } | null} */
     this.selRel = null;
     this.published = '';
+    /** @type {{ lo: number, hi: number } | null} the flat range that structural writes touched */
+    this.touched = null;
+    /** whether the document was rendered whole once (after that, changes render in part) */
+    this.rendered = false;
     this.queued = false;
     this.destroyed = false;
     /** @type {(() => void)[]} */
     this.cleanup = [
       provider.on('change', (ev) => {
-        let mine = false;
-        for (const c of ev.changes) if (c.root === root && c.kind === 'text') mine = true;
-        if (mine) this.render();
+        const mine = ev.changes.filter((/** @type {Change} */ c) => c.root === root && c.kind === 'text');
+        if (mine.length > 0) this.renderChanges(mine);
         else this.queueCursors();
       }),
       provider.on('local', () => {
@@ -210,6 +214,7 @@ class Sync {
    */
   writeLocal(trs) {
     this.writing++;
+    this.touched = null;
     try {
       for (const { tr, sel } of trs) {
         const before = this.flatSel(tr.before, sel);
@@ -225,6 +230,14 @@ class Sync {
       }
     } finally {
       this.writing--;
+    }
+    if (this.touched) {
+      // Blocks changed: what the editor shows must be what the CRDT renders to (a marker may hold
+      // what the schema normalised away, a merge may have left what it cannot hold).
+      const { lo, hi } = this.touched;
+      this.touched = null;
+      const len = this.text.length;
+      this.renderChanges([{ root: this.root, kind: 'text', edits: [], formats: [{ pos: Math.min(lo, len), len: Math.max(0, Math.min(hi, len) - Math.min(lo, len)), name: '', value: null }], attrs: [], keys: [] }]);
     }
   }
 
@@ -293,7 +306,11 @@ class Sync {
    * @param {Unit[]} newU
    */
   write(at, oldU, newU) {
-    writeUnits(this.mp, this.text, at, newU, oldU, this.undo);
+    if (writeUnits(this.mp, this.text, at, newU, oldU, this.undo)) {
+      const t = this.touched;
+      // Later steps of a transaction may move the range: it is widened to the end then.
+      this.touched = t ? { lo: Math.min(t.lo, at), hi: Infinity } : { lo: at, hi: at + newU.length };
+    }
   }
 
   /**
@@ -305,21 +322,98 @@ class Sync {
     const spans = this.text.spans();
     this.implicit = !isMarker(spans[0]);
     const next = this.mp.render(spans);
-    const view = this.view;
-    const cur = view.state.doc;
-    const tr = view.state.tr;
-    const start = cur.content.findDiffStart(next.content);
-    if (start !== null && start !== undefined) {
-      const end = /** @type {{ a: number, b: number }} */ (cur.content.findDiffEnd(next.content));
-      let endA = end.a;
-      let endB = end.b;
-      const overlap = start - Math.min(endA, endB);
-      if (overlap > 0) {
-        endA += overlap;
-        endB += overlap;
+    this.rendered = true;
+    const tr = this.view.state.tr;
+    replaceDiff(tr, 0, this.view.state.doc.content, next.content);
+    this.finish(tr);
+  }
+
+  /**
+   * renderChanges shows the changes that an update made to the text: only the top-level blocks
+   * that they touched (and one on each side, whose grouping may change with them) are read from
+   * the CRDT and rendered, and the difference is applied. A document out of step (the first
+   * render still to come) is rendered whole.
+   * @param {Change[]} changes
+   */
+  renderChanges(changes) {
+    if (this.destroyed) return;
+    if (!this.rendered) return this.render();
+    // The range the changes touched, in the new text's terms, and the net change of length.
+    let a = Infinity;
+    let b = -Infinity;
+    let delta = 0;
+    for (const c of changes) {
+      for (const e of c.edits) {
+        const ins = cpLen(e.insert);
+        if (a !== Infinity) {
+          // Map the range so far through this edit.
+          const map = (/** @type {number} */ x) => (x < e.pos ? x : x >= e.pos + e.delete ? x + ins - e.delete : e.pos);
+          a = map(a);
+          b = Math.max(map(b), a);
+        }
+        a = Math.min(a, e.pos);
+        b = Math.max(b, e.pos + ins);
+        delta += ins - e.delete;
       }
-      tr.replace(start, endA, next.slice(start, endB));
     }
+    for (const c of changes) {
+      for (const f of c.formats ?? []) {
+        a = Math.min(a, f.pos);
+        b = Math.max(b, f.pos + f.len);
+      }
+      for (const t of c.attrs ?? []) {
+        a = Math.min(a, t.pos);
+        b = Math.max(b, t.pos + 1);
+      }
+    }
+    if (a === Infinity) return this.finish(this.view.state.tr);
+    const cur = this.view.state.doc;
+    const implicit = this.implicit;
+    // The top-level children of the old document around [a - 1, b - delta].
+    let i0 = -1;
+    let i1 = cur.childCount;
+    let flat = implicit ? -1 : 0;
+    /** @type {number[]} the flat start of each child */
+    const starts = [];
+    for (let i = 0; i < cur.childCount; i++) {
+      starts.push(Math.max(0, flat));
+      const len = this.mp.flatLen(cur.child(i));
+      if (i0 < 0 && a - 1 < flat + len) i0 = i;
+      flat += len;
+      if (b - delta < flat) {
+        i1 = i + 1;
+        break;
+      }
+    }
+    if (i0 < 0) i0 = cur.childCount - 1;
+    i0 = Math.max(0, i0 - 1);
+    i1 = Math.min(cur.childCount, i1 + 1);
+    const f0 = starts[i0];
+    let f1 = f0;
+    for (let i = i0; i < i1; i++) f1 += this.mp.flatLen(cur.child(i));
+    if (i0 === 0) f1 -= implicit ? 1 : 0;
+    const to = f1 + delta;
+    if (to > this.text.length || to < f0) return this.render();
+    const spans = this.text.slice(f0, to - f0);
+    if (f0 === 0) this.implicit = !isMarker(spans[0]);
+    else if (!isMarker(spans[0])) return this.render();
+    const nodes = this.mp.renderBlocks(spans);
+    let posA = 0;
+    for (let i = 0; i < i0; i++) posA += cur.child(i).nodeSize;
+    let posB = posA;
+    for (let i = i0; i < i1; i++) posB += cur.child(i).nodeSize;
+    const tr = this.view.state.tr;
+    replaceDiff(tr, posA, cur.content.cut(posA, posB), Fragment.fromArray(nodes));
+    if (this.mp.docFlatLen(tr.doc, this.implicit) !== this.text.length) return this.render();
+    this.finish(tr);
+  }
+
+  /**
+   * finish restores the selection and dispatches a transaction that shows the CRDT's state.
+   * @param {Transaction} tr
+   */
+  finish(tr) {
+    const view = this.view;
     const sel = this.restoredSelection(tr.doc);
     if (sel) tr.setSelection(sel);
     if (!tr.docChanged && !sel) return;
@@ -456,6 +550,46 @@ function caret(name, color, clientId) {
 }
 
 /**
+ * replaceDiff adds to tr the smallest replace step that turns the fragment `from` (at position at
+ * of tr's document) into `to`: their common start and end are left alone.
+ * @param {Transaction} tr
+ * @param {number} at
+ * @param {Fragment} from
+ * @param {Fragment} to
+ */
+function replaceDiff(tr, at, from, to) {
+  const start = from.findDiffStart(to);
+  if (start === null || start === undefined) return;
+  const end = /** @type {{ a: number, b: number }} */ (from.findDiffEnd(to));
+  let endA = end.a;
+  let endB = end.b;
+  const overlap = start - Math.min(endA, endB);
+  if (overlap > 0) {
+    endA += overlap;
+    endB += overlap;
+  }
+  const holder = tr.doc.type.create(null, to);
+  tr.replace(at + start, at + endA, holder.slice(start, endB));
+}
+
+/**
+ * cpLen returns the number of code points of a string.
+ * @param {string} s
+ */
+function cpLen(s) {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0xd800 || c > 0xdbff || i + 1 === s.length) n++;
+    else {
+      n++;
+      i++;
+    }
+  }
+  return n;
+}
+
+/**
  * childAt returns the index of the top-level child that holds position pos (the one after it when
  * pos is between two), or childCount at the end.
  * @param {PMNode} doc
@@ -522,6 +656,7 @@ function sameIdentity(a, b) {
  * @param {Unit[]} newU
  * @param {Unit[] | null} oldU
  * @param {RichUndoManager | null} [undo]
+ * @returns {boolean} whether a block marker or an embed was written (inserted, deleted, changed)
  */
 function writeUnits(mp, text, at, newU, oldU, undo = null) {
   const w = undo ?? text;
@@ -532,14 +667,22 @@ function writeUnits(mp, text, at, newU, oldU, undo = null) {
   let s = 0;
   while (s < max - p && sameIdentity(oldU[oldU.length - 1 - s], newU[newU.length - 1 - s])) s++;
   // Kept units before the change: positions are the same in old and new.
-  fixKept(mp, w, at, oldU.slice(0, p), newU.slice(0, p));
+  let structural = fixKept(mp, text, w, at, oldU.slice(0, p), newU.slice(0, p));
   const del = oldU.length - s - p;
+  for (let i = p; i < oldU.length - s; i++) if (oldU[i].t !== 'c') structural = true;
   if (del > 0) w.delete(at + p, del);
   const ins = newU.slice(p, newU.length - s);
   let q = at + p;
   let str = '';
   const flush = () => {
     if (str) {
+      // A position inside a surrogate pair can split it (from code: browsers do not put the caret
+      // there); the CRDT holds only whole code points, so a lone half is written as U+FFFD.
+      const whole = str.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
+      if (whole !== str) {
+        str = whole;
+        structural = true;
+      }
       w.insert(q, str);
       q += [...str].length;
       str = '';
@@ -552,11 +695,13 @@ function writeUnits(mp, text, at, newU, oldU, undo = null) {
     }
     flush();
     w.insertEmbed(q, u.value);
+    structural = true;
     q += 1;
   }
   flush();
   if (ins.length > 0) fixInserted(mp, text, w, at + p, ins);
-  fixKept(mp, w, at + p + ins.length, oldU.slice(oldU.length - s), newU.slice(newU.length - s));
+  if (fixKept(mp, text, w, at + p + ins.length, oldU.slice(oldU.length - s), newU.slice(newU.length - s))) structural = true;
+  return structural;
 }
 
 /**
@@ -566,21 +711,28 @@ function writeUnits(mp, text, at, newU, oldU, undo = null) {
  */
 
 /**
- * fixKept writes the attribute and mark changes between kept units (same items, in order).
+ * fixKept writes the attribute and mark changes between kept units (same items, in order). A
+ * marker or an embed that changed gets the new value key by key, compared with what the CRDT holds
+ * (which may differ from what the editor showed: the schema may have normalised it); it returns
+ * whether one did.
  * @param {Mapping} mp
+ * @param {import('../crdt/handles.js').Text} text
  * @param {Writer} w
  * @param {number} at
  * @param {Unit[]} oldU
  * @param {Unit[]} newU
  */
-function fixKept(mp, w, at, oldU, newU) {
+function fixKept(mp, text, w, at, oldU, newU) {
+  let structural = false;
   /** @type {{ start: number, end: number, name: string, value: unknown, expand: 'none' | 'after' }[]} */
   const runs = [];
   for (let i = 0; i < newU.length; i++) {
     const o = oldU[i];
     const n = newU[i];
-    if (o.t !== 'c' && n.t !== 'c') {
-      const ov = o.value;
+    if (o.t !== 'c' && n.t !== 'c' && JSON.stringify(o.value) !== JSON.stringify(n.value)) {
+      structural = true;
+      const [span] = text.slice(at + i, 1);
+      const ov = span && 'embed' in span ? (effective(span.embed, span.attrs) ?? {}) : o.value;
       const nv = n.value;
       for (const k of new Set([...Object.keys(ov), ...Object.keys(nv)])) {
         if (JSON.stringify(ov[k]) !== JSON.stringify(nv[k])) w.setAttr(at + i, k, nv[k] ?? null);
@@ -599,6 +751,7 @@ function fixKept(mp, w, at, oldU, newU) {
     }
   }
   for (const r of runs) w.format(at + r.start, r.end - r.start, r.name, r.value, r.expand);
+  return structural;
 }
 
 /**
