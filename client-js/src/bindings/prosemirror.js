@@ -236,6 +236,8 @@ class Sync {
       // what the schema normalised away, a merge may have left what it cannot hold).
       const { lo, hi } = this.touched;
       this.touched = null;
+      // The selection to keep is this transaction's, not the one remembered before it.
+      this.remember();
       const len = this.text.length;
       this.renderChanges([{ root: this.root, kind: 'text', edits: [], formats: [{ pos: Math.min(lo, len), len: Math.max(0, Math.min(hi, len) - Math.min(lo, len)), name: '', value: null }], attrs: [], keys: [] }]);
     }

@@ -219,3 +219,17 @@ test('random edits in three editors: each shows its replica, rendered in part as
     for (const p of peers) assert.ok(p.view.state.doc.eq(p.mapping.render(p.text.spans())), `seed ${seed}: an editor differs from its replica`);
   }
 });
+
+test('a local block change keeps the selection its transaction set', { skip }, async () => {
+  const a = new Peer(schema, 1);
+  await tick();
+  type(a, 'abc def');
+  select(a, 2);
+  // As an input rule does: change the block and move the caret in one transaction.
+  const tr = a.view.state.tr.setBlockType(1, 1, schema.nodes.heading, { level: 1 });
+  a.view.dispatch(tr.setSelection(TextSelection.create(tr.doc, 5)));
+  assert.equal(a.view.state.selection.head, 5);
+  type(a, 'X');
+  assert.equal(a.view.state.doc.textContent, 'abc Xdef');
+  assert.equal(a.crdt(), a.flat());
+});

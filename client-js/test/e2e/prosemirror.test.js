@@ -58,14 +58,22 @@ const docJSON = (p) => p.evaluate(() => JSON.stringify(/** @type {any} */ (windo
  * @param {import('playwright-core').Page} b
  * @param {(json: string) => boolean} [ok]
  */
-const same = (a, b, ok = () => true) =>
-  waitFor(
-    async () => {
-      const [x, y] = await Promise.all([docJSON(a), docJSON(b)]);
-      return x === y && ok(x) ? x : null;
-    },
-    { what: 'the two editors to show the same document' },
-  );
+const same = async (a, b, ok = () => true) => {
+  /** @type {string[]} */
+  let last = [];
+  try {
+    return await waitFor(
+      async () => {
+        const [x, y] = await Promise.all([docJSON(a), docJSON(b)]);
+        last = [x, y];
+        return x === y && ok(x) ? x : null;
+      },
+      { what: 'the two editors to show the same document' },
+    );
+  } catch (err) {
+    throw new Error(`${/** @type {Error} */ (err).message}\n${last.join('\n')}`);
+  }
+};
 
 /**
  * select sets the selection of a page's editor (ProseMirror positions).
