@@ -701,7 +701,8 @@ function writeUnits(mp, text, at, newU, oldU, undo = null) {
     q += 1;
   }
   flush();
-  if (ins.length > 0) fixInserted(mp, text, w, at + p, ins);
+  // The marks of new units go straight to the text: undoing their insertion removes them anyway.
+  if (ins.length > 0) fixInserted(mp, text, text, at + p, ins);
   if (fixKept(mp, text, w, at + p + ins.length, oldU.slice(oldU.length - s), newU.slice(newU.length - s))) structural = true;
   return structural;
 }

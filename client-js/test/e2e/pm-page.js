@@ -21,6 +21,8 @@ const params = new URLSearchParams(location.search);
 const docId = params.get('doc') ?? 'notes';
 const kind = params.get('editor') ?? 'prosemirror';
 const name = params.get('name') ?? 'Cleo';
+// ?bind=0: a plain editor without the binding (the floor for the keystroke benchmark).
+const bind = params.get('bind') !== '0';
 const host = document.createElement('div');
 host.id = 'pm';
 document.body.replaceChildren(host);
@@ -49,8 +51,7 @@ if (kind === 'tiptap') {
     state: EditorState.create({
       schema,
       plugins: [
-        binding.plugin,
-        keymap(binding.keymap),
+        ...(bind ? [binding.plugin, keymap(binding.keymap)] : []),
         keymap({ 'Mod-b': toggleMark(schema.marks.strong), 'Mod-i': toggleMark(schema.marks.em), Enter: chainCommands(splitListItem(schema.nodes.list_item), baseKeymap.Enter) }),
         keymap(baseKeymap),
       ],
