@@ -233,3 +233,24 @@ test('a local block change keeps the selection its transaction set', { skip }, a
   assert.equal(a.view.state.doc.textContent, 'abc Xdef');
   assert.equal(a.crdt(), a.flat());
 });
+
+test('text typed at a link whose last character was deleted is not linked (corrective mark)', { skip }, async () => {
+  const a = new Peer(schema, 1);
+  const b = new Peer(schema, 2);
+  await tick();
+  type(a, 'abc def');
+  select(a, 1, 4);
+  a.view.run(toggleMark(schema.marks.link, { href: 'u' }));
+  // Delete the link's last character, then type after what is left of it: the CRDT places the new
+  // text before the deleted "c", inside the link's anchors; the editor does not link it.
+  select(a, 3, 4);
+  a.view.run(deleteSelection);
+  type(a, 'X');
+  assert.equal(a.crdt(), a.flat());
+  b.receive(a);
+  const para = b.view.state.doc.firstChild;
+  assert.equal(para?.textContent, 'abX def');
+  assert.equal(para?.child(0).text, 'ab');
+  assert.ok(schema.marks.link.isInSet(para?.child(0).marks ?? []));
+  assert.equal(schema.marks.link.isInSet(para?.child(1).marks ?? []), undefined, 'X is linked');
+});
