@@ -32,9 +32,9 @@ import { Fragment, Mark } from 'prosemirror-model';
 /**
  * Unit is one position of the flat text, as derived from a ProseMirror document: a code point, an
  * inline embed or a block marker. `marks` are ProseMirror marks (for comparisons) on code points and
- * inline embeds.
- * @typedef {{ t: 'c', ch: string, marks: readonly Mark[] }
- *   | { t: 'e', value: JSONObject, marks: readonly Mark[] }
+ * inline embeds, `block` the type of the textblock they are in.
+ * @typedef {{ t: 'c', ch: string, marks: readonly Mark[], block: NodeType }
+ *   | { t: 'e', value: JSONObject, marks: readonly Mark[], block: NodeType }
  *   | { t: 'm', value: JSONObject }} Unit
  */
 
@@ -368,9 +368,9 @@ export class Mapping {
         if (node.isLeaf) return;
         node.forEach((c) => {
           if (c.isText) {
-            for (const ch of /** @type {string} */ (c.text)) out.push({ t: 'c', ch, marks: c.marks });
+            for (const ch of /** @type {string} */ (c.text)) out.push({ t: 'c', ch, marks: c.marks, block: node.type });
           } else {
-            out.push({ t: 'e', value: this.inlineValue(c), marks: c.marks });
+            out.push({ t: 'e', value: this.inlineValue(c), marks: c.marks, block: node.type });
           }
         });
         return;

@@ -780,8 +780,10 @@ function fixInserted(mp, text, w, at, ins) {
     const want = u.t === 'm' ? {} : mp.marksRecord(u.marks);
     const got = have[i] ?? {};
     for (const name of new Set([...Object.keys(want), ...Object.keys(got)])) {
-      // Marks the schema does not know are left as they are.
-      if (!Object.hasOwn(want, name) && !mp.marks.has(name.split(':')[0])) continue;
+      // Marks the schema does not know, or that the block cannot show (bold in a code block), are
+      // left as they are: the editor did not choose to leave them out.
+      const mt = mp.marks.get(name.split(':')[0]);
+      if (!Object.hasOwn(want, name) && (!mt || u.t === 'm' || !u.block.allowsMarkType(mt))) continue;
       const v = Object.hasOwn(want, name) ? want[name] : null;
       if (JSON.stringify(Object.hasOwn(got, name) ? got[name] : null) === JSON.stringify(v)) continue;
       const last = runs.find((r) => r.name === name && r.end === i && JSON.stringify(r.value) === JSON.stringify(v));

@@ -254,3 +254,28 @@ test('text typed at a link whose last character was deleted is not linked (corre
   assert.ok(schema.marks.link.isInSet(para?.child(0).marks ?? []));
   assert.equal(schema.marks.link.isInSet(para?.child(1).marks ?? []), undefined, 'X is linked');
 });
+
+test('a schema-invalid merge renders valid and identical, and typing there writes no normalisation back', { skip }, async () => {
+  const a = new Peer(schema, 1);
+  const b = new Peer(schema, 2);
+  await tick();
+  type(a, 'x = 1');
+  b.receive(a);
+  // A bolds the text while B makes it a code block (automerge-prosemirror #41).
+  select(a, 1, 6);
+  a.view.run(toggleMark(schema.marks.strong));
+  select(b, 1);
+  b.view.run(setBlockType(schema.nodes.code_block));
+  a.receive(b);
+  b.receive(a);
+  const want = { type: 'doc', content: [{ type: 'code_block', content: [{ type: 'text', text: 'x = 1' }] }] };
+  assert.deepEqual(a.view.state.doc.toJSON(), want);
+  assert.deepEqual(b.view.state.doc.toJSON(), want);
+  // The CRDT keeps the bold; typing at its end in the code block does not remove it.
+  select(a, 6);
+  type(a, ';');
+  const marks = a.text.spans().filter((s) => 'insert' in s).map((s) => s.marks);
+  assert.deepEqual(marks, [{ bold: true }], 'the bold, normalised away on screen, was written back');
+  b.receive(a);
+  assert.equal(b.view.state.doc.textContent, 'x = 1;');
+});
