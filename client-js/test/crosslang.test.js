@@ -15,6 +15,7 @@ import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseScenario, runScenario } from '../src/crdt/scenario.js';
 import { Doc } from '../src/crdt/index.js';
+import { richTrace, applyRich } from '../bench/richtrace.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const seeds = process.env.TANDEM_SEEDS || '1-100';
@@ -85,5 +86,29 @@ test('editing traces: JavaScript snapshots and updates are Go\'s, byte for byte'
     assert.equal(createHash('sha256').update(snap).digest('hex'), row.snapshotSha256, `${row.trace}: snapshot bytes`);
     assert.equal(upd.length, row.updateBytes, `${row.trace}: update size`);
     assert.equal(createHash('sha256').update(upd).digest('hex'), row.updateSha256, `${row.trace}: update bytes`);
+  }
+});
+
+// The generated rich-text trace of the benchmarks (bench/richtrace.js mirrors crdttest.RichTrace)
+// replayed as local edits: the twins' snapshots and full updates are byte for byte the same, and
+// a replica that loads the snapshot, or applies the update, has the author's spans and snapshot.
+test('generated rich-text trace: JavaScript snapshot and update are Go\'s, byte for byte', { skip: hasGo ? false : 'go is not on PATH' }, () => {
+  const n = 20_000;
+  const out = execFileSync('go', ['run', './crdttest/cmd/tracesnap', '-rich', String(n)], { cwd: repo, stdio: ['ignore', 'pipe', 'inherit'], timeout: 300_000 });
+  const row = JSON.parse(out.toString('utf8'));
+  const doc = new Doc(1);
+  for (const op of richTrace(1, n)) applyRich(doc, 'body', op);
+  const snap = doc.encodeSnapshot();
+  const upd = doc.encodeUpdate();
+  assert.equal(snap.length, row.snapshotBytes, 'snapshot size');
+  assert.equal(createHash('sha256').update(snap).digest('hex'), row.snapshotSha256, 'snapshot bytes');
+  assert.equal(upd.length, row.updateBytes, 'update size');
+  assert.equal(createHash('sha256').update(upd).digest('hex'), row.updateSha256, 'update bytes');
+  const spans = JSON.stringify(doc.text('body').spans());
+  for (const bytes of [snap, upd]) {
+    const r = new Doc(2);
+    r.apply(bytes);
+    assert.equal(JSON.stringify(r.text('body').spans()), spans, 'spans after a load');
+    assert.deepEqual(r.encodeSnapshot(), snap, 'snapshot after a load');
   }
 });

@@ -176,8 +176,8 @@ export class Text {
 /**
  * Span is a piece of a Text's visible content: code points with the same
  * marks, or one embed with its winning attributes. marks and attrs map names
- * to values (JSON.parse of the bytes as written); they are empty objects when
- * there are none.
+ * to values (JSON.parse of the bytes as written), keys in the order of their
+ * UTF-8 bytes; they are empty objects when there are none.
  * @typedef {{insert: string, marks: Record<string, unknown>} | {embed: unknown, attrs: Record<string, unknown>, marks: Record<string, unknown>}} Span
  */
 
@@ -213,14 +213,16 @@ function jsonText(value) {
 }
 
 /**
- * parseMap returns the object of the parsed values of m.
+ * parseMap returns the object of the parsed values of m, keys in the order of their UTF-8 bytes.
  * @param {Map<string, string>} m
  * @returns {Record<string, unknown>}
  */
 function parseMap(m) {
   /** @type {Record<string, unknown>} */
   const o = {};
-  for (const [k, v] of m) o[k] = JSON.parse(v);
+  const keys = [...m.keys()];
+  if (keys.length > 1) keys.sort(compareUtf8);
+  for (const k of keys) o[k] = JSON.parse(/** @type {string} */ (m.get(k)));
   return o;
 }
 

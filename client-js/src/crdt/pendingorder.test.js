@@ -23,12 +23,15 @@ function rng(seed) {
 const PIECES = ['a', 'bc', 'hello ', 'é', '中文', '😀', 'e\u0301', '\n'];
 
 /**
- * session returns the updates three writers send, in the order they sent them.
+ * session returns the updates three writers send, in the order they sent them;
+ * with rich, they also insert embeds, format and set attributes (docs/crdt.md
+ * section 4), whose anchors and targets are dependencies like origins.
  * @param {number} seed
  * @param {() => number} r
+ * @param {boolean} [rich]
  * @returns {Uint8Array[]}
  */
-function session(seed, r) {
+function session(seed, r, rich = false) {
   const docs = [new Doc(3 + seed), new Doc(2 ** 40 + seed), new Doc(70000 + seed)];
   /** @type {Uint8Array[]} */
   const log = [];
@@ -39,7 +42,23 @@ function session(seed, r) {
     const d = docs[i];
     const t = d.text(r() < 0.9 ? 'body' : 'title');
     const x = r();
-    if (x < 0.5) {
+    if (rich && x < 0.25) {
+      const y = r();
+      const n = t.length;
+      if (y < 0.3 || n === 0) t.insertEmbed(Math.floor(r() * (n + 1)), { block: r() < 0.5 ? 'paragraph' : 'heading' });
+      else if (y < 0.8) {
+        const p = Math.floor(r() * n);
+        t.format(p, 1 + Math.floor(r() * (n - p)), r() < 0.5 ? 'bold' : 'comment:1', r() < 0.8 ? { v: step } : null, r() < 0.5 ? 'after' : 'none');
+      } else {
+        const at = [];
+        let pos = 0;
+        for (const sp of t.spans()) {
+          if ('embed' in sp) at.push(pos++);
+          else pos += [...sp.insert].length;
+        }
+        if (at.length > 0) t.setAttr(at[Math.floor(r() * at.length)], 'level', step);
+      }
+    } else if (x < 0.5) {
       t.insert(Math.floor(r() * (t.length + 1)), PIECES[Math.floor(r() * PIECES.length)]);
     } else if (x < 0.7 && t.length > 0) {
       const p = Math.floor(r() * t.length);
@@ -198,6 +217,48 @@ test('the exact pending size kept near the limit is the encoded size, and refuse
           exactChecks++;
         }
         if (limit < 2000) assert.ok(exactChecks > 0, `${msg}: the exact size was never kept`);
+      }
+    }
+  }
+});
+
+test('rich sessions: arrival orders converge, the pending bound and the exact size hold, refusals change nothing', () => {
+  for (let seed = 1; seed <= seeds; seed++) {
+    const r = rng(seed * 31337);
+    const log = session(seed, r, true);
+    const want = state(applyAll(log, `rich seed ${seed} in order`));
+    for (const [name, order] of /** @type {[string, Uint8Array[]][]} */ ([
+      ['reversed', log.slice().reverse()],
+      ['shuffled', shuffled(log, r)],
+    ])) {
+      const msg = `rich seed ${seed}, ${name}`;
+      assert.deepEqual(state(applyAll(order, msg)), want, msg);
+      for (const limit of [400, 1500]) {
+        const d = new Doc(1, { maxPendingBytes: limit });
+        /** @type {Uint8Array[]} */
+        const later = [];
+        for (const [i, u] of order.entries()) {
+          const before = state(d);
+          try {
+            d.apply(u);
+          } catch (err) {
+            assert.equal(/** @type {any} */ (err).kind, 'pending-overflow', msg);
+            assert.deepEqual(state(d), before, `${msg}, limit ${limit}: update ${i} refused, the replica changed`);
+            later.push(u);
+            continue;
+          }
+          assert.ok(d.pendingBytes() <= limit, `${msg}, limit ${limit}: pending ${d.pendingBytes()} over the limit`);
+          const ex = d._exact;
+          if (ex === null) continue;
+          const { size, wide, exact } = ex.size();
+          const got = d.pendingBytes();
+          if (exact) assert.equal(size, got, `${msg}, limit ${limit}: update ${i}: exact size ${size}, encoded ${got}`);
+          else assert.ok(size <= got && got <= wide, `${msg}, limit ${limit}: update ${i}: ${got} bytes outside [${size}, ${wide}]`);
+        }
+        const c = new Doc(1);
+        c.apply(d.encodeSnapshot());
+        for (const u of log) c.apply(u);
+        assert.deepEqual(state(c), want, `${msg}, limit ${limit}: with every update`);
       }
     }
   }

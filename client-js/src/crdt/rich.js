@@ -230,11 +230,13 @@ export function isEmbed(p) {
 }
 
 /**
- * spans sweeps the pieces of root once, with the boundaries of every mark
- * operation sorted by gap, and returns the spans of the visible positions
- * [from, to) (docs/crdt.md section 4.5). Per name it keeps the covering
- * operations in the total order, so the winner is the last one: O(R + M log M)
- * after the M gaps, never a scan per character.
+ * spans returns the spans of the visible positions [from, to) of root
+ * (docs/crdt.md section 4.5). It computes the gap of every mark operation
+ * once (a B-tree descent each, O(M log n)), keeps those that start or stop
+ * covering inside the range as boundaries sorted by gap, and sweeps the
+ * pieces of the range only, from the piece holding from; per name it keeps
+ * the covering operations in the total order, so the winner is the last one.
+ * Never a scan per character, and a slice does not walk the text before it.
  * @param {Index} ix
  * @param {TextState} root
  * @param {number} from
@@ -245,36 +247,49 @@ export function spans(ix, root, from, to) {
   /** @type {RawSpan[]} */
   const out = [];
   if (from >= to) return out;
+  const seq = root.seq;
+  const p0 = seq.findVis(from);
+  const off0 = seq.off;
+  const vis0 = from - off0;
+  const tot0 = seq.totBefore(p0);
+  const startTot = tot0 + off0;
+  const pe = seq.findVis(to - 1);
+  const endTot = seq.totBefore(pe) + seq.off + 1;
   const rt = root.rich;
+  /** @type {Map<string, MarkEntry[]>} */
+  const active = new Map();
   /** @type {{gap: number, m: MarkEntry, start: boolean}[]} */
   const bs = [];
+  /** @param {MarkEntry} m */
+  const enter = (m) => {
+    let ops = active.get(m.name);
+    if (ops === undefined) active.set(m.name, (ops = []));
+    let i = ops.length;
+    while (i > 0 && compareMarks(ops[i - 1], m) > 0) i--;
+    ops.splice(i, 0, m);
+  };
   if (rt !== null) {
     for (const ops of rt.byName.values()) {
       for (const m of ops) {
         const s = gap(ix, root, m.skind, m.sc, m.sk);
         const e = gap(ix, root, m.ekind, m.ec, m.ek);
-        if (s < e) bs.push({ gap: s, m, start: true }, { gap: e, m, start: false });
+        if (s >= e || e <= startTot || s >= endTot) continue;
+        if (s <= startTot) enter(m);
+        else bs.push({ gap: s, m, start: true });
+        if (e < endTot) bs.push({ gap: e, m, start: false });
       }
     }
     bs.sort((a, b) => a.gap - b.gap);
   }
-  /** @type {Map<string, MarkEntry[]>} */
-  const active = new Map();
   /** @type {Map<string, string>} */
   let marks = new Map();
-  let changed = false;
+  let changed = true;
   const apply = (/** @type {{gap: number, m: MarkEntry, start: boolean}} */ b) => {
-    const name = b.m.name;
-    let ops = active.get(name);
-    if (b.start) {
-      if (ops === undefined) active.set(name, (ops = []));
-      let i = ops.length;
-      while (i > 0 && compareMarks(ops[i - 1], b.m) > 0) i--;
-      ops.splice(i, 0, b.m);
-    } else {
-      const o = /** @type {MarkEntry[]} */ (ops);
+    if (b.start) enter(b.m);
+    else {
+      const o = /** @type {MarkEntry[]} */ (active.get(b.m.name));
       o.splice(o.lastIndexOf(b.m), 1);
-      if (o.length === 0) active.delete(name);
+      if (o.length === 0) active.delete(b.m.name);
     }
     changed = true;
   };
@@ -302,30 +317,23 @@ export function spans(ix, root, from, to) {
     }
   };
   let bi = 0;
-  let tot = 0;
-  let vis = 0;
-  for (let p = root.seq.first; p !== null && vis < to; p = p.next) {
-    if (p.deleted || vis + p.len <= from) {
-      vis += p.vis;
+  let tot = tot0;
+  let vis = vis0;
+  for (let p = /** @type {Piece | null} */ (p0); p !== null && vis < to; p = p.next) {
+    if (p.deleted) {
       tot += p.len;
       continue;
     }
     const embed = p.run.embed !== null;
     const str = p.str;
+    let k = p === p0 ? off0 : 0;
     // u is the UTF-16 offset of code point k in str.
-    let u = 0;
-    for (let k = 0; k < p.len && vis < to; ) {
+    let u = k > 0 ? advance(str, 0, k) : 0;
+    vis += k;
+    while (k < p.len && vis < to) {
       while (bi < bs.length && bs[bi].gap <= tot + k) apply(bs[bi++]);
       let end = p.len;
       if (bi < bs.length && bs[bi].gap < tot + end) end = bs[bi].gap - tot;
-      const skip = from - vis;
-      if (skip > 0) {
-        const s = Math.min(skip, end - k);
-        u = advance(str, u, s);
-        k += s;
-        vis += s;
-        continue;
-      }
       end = Math.min(end, k + to - vis);
       const wasChanged = changed;
       const ms = current();
@@ -346,6 +354,7 @@ export function spans(ix, root, from, to) {
       vis += end - k;
       k = end;
     }
+    vis += p.len - k;
     tot += p.len;
   }
   flush();

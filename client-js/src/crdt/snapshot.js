@@ -959,8 +959,10 @@ export function loadSnapshot(doc, snap, log) {
         let lc = st.lc[j];
         let lk = st.lk[j];
         const end = st.clock[j] + st.len[j];
+        let rem = st.len[j]; // the code points of str
         const cut = (/** @type {number} */ to, /** @type {string | null} */ embed) => {
-          const u = cpToUtf16(str, cpLength(str), to - from);
+          const u = cpToUtf16(str, rem, to - from);
+          rem -= to - from;
           const run = new Run(st.client[j], from, to - from, root, lc, lk, st.rc[j], st.rk[j]);
           run.embed = embed;
           if (embed !== null && str.slice(0, u) !== '\uFFFC') throw malformed('embed is not a visible item holding U+FFFC');

@@ -1,4 +1,5 @@
-// Tests of splitUpdate: the golden vectors Go wrote (testdata/crdt/split.json), parts within the
+// Tests of splitUpdate: the golden vectors Go wrote (testdata/crdt/split.json, and split-rich.json
+// for rich-text ops), parts within the
 // maximum, and parts applied in order giving the same replica as the whole update.
 
 import { test } from 'node:test';
@@ -12,6 +13,7 @@ import { xorshift32 } from './scenario.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const vectors = resolve(here, '..', '..', '..', 'testdata', 'crdt', 'split.json');
+const richVectors = resolve(here, '..', '..', '..', 'testdata', 'crdt', 'split-rich.json');
 
 /**
  * kindOf returns the kind of the error fn throws.
@@ -65,17 +67,19 @@ function checkSame(what, snapshot, whole, parts) {
   assert.equal(hex(b.encodeSnapshot()), hex(a.encodeSnapshot()), `${what}: snapshot after ${parts.length} parts`);
 }
 
-test('golden vectors: the same parts as Go, byte for byte', () => {
-  /** @type {{name: string, max: number, update: string, parts: string[]}[]} */
-  const vs = JSON.parse(readFileSync(vectors, 'utf8'));
-  assert.ok(vs.length > 0);
-  for (const v of vs) {
-    const u = /** @type {Uint8Array} */ (unhex(v.update));
-    const parts = splitUpdate(u, v.max);
-    assert.deepEqual(parts.map((p) => hex(p)), v.parts, v.name);
-    checkSame(v.name, null, u, parts);
-  }
-});
+for (const [what, file] of [['golden vectors', vectors], ['rich-text golden vectors', richVectors]]) {
+  test(`${what}: the same parts as Go, byte for byte`, () => {
+    /** @type {{name: string, max: number, update: string, parts: string[]}[]} */
+    const vs = JSON.parse(readFileSync(file, 'utf8'));
+    assert.ok(vs.length > 0);
+    for (const v of vs) {
+      const u = /** @type {Uint8Array} */ (unhex(v.update));
+      const parts = splitUpdate(u, v.max);
+      assert.deepEqual(parts.map((p) => hex(p)), v.parts, v.name);
+      checkSame(v.name, null, u, parts);
+    }
+  });
+}
 
 test('an update within the maximum is returned as is', () => {
   const d = new Doc(7);

@@ -2,7 +2,9 @@
 // edits (client ID 1, Text root "body") and prints, one JSON line per trace,
 // the SHA-256 and size of the document's snapshot and full update, for the
 // cross-language test to compare with the JavaScript twin's:
-// go run ./crdttest/cmd/tracesnap [-traces DIR].
+// go run ./crdttest/cmd/tracesnap [-traces DIR]. With -rich N it prints the
+// same for the generated rich-text trace of N edits (crdttest.RichTrace with
+// seed 1) instead.
 package main
 
 import (
@@ -29,11 +31,19 @@ type result struct {
 
 func main() {
 	dir := flag.String("traces", "", "directory of the editing traces (default: $TANDEM_TRACES or ../shared/traces)")
+	rich := flag.Int("rich", 0, "replay the generated rich-text trace of this many edits instead")
 	flag.Parse()
+	enc := json.NewEncoder(os.Stdout)
+	if *rich > 0 {
+		if err := runRich(enc, *rich); err != nil {
+			fmt.Fprintln(os.Stderr, "tracesnap:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *dir != "" {
 		os.Setenv("TANDEM_TRACES", *dir)
 	}
-	enc := json.NewEncoder(os.Stdout)
 	for _, f := range crdttest.TraceFiles("sequential_traces") {
 		if err := run(enc, f); err != nil {
 			fmt.Fprintln(os.Stderr, "tracesnap:", err)
@@ -73,4 +83,22 @@ func run(enc *json.Encoder, file string) error {
 	hs, hu := sha256.Sum256(snap), sha256.Sum256(upd)
 	return enc.Encode(result{strings.TrimSuffix(filepath.Base(file), ".json.gz"),
 		hex.EncodeToString(hs[:]), len(snap), hex.EncodeToString(hu[:]), len(upd)})
+}
+
+// runRich replays crdttest.RichTrace(1, n) as local edits of client 1 in the
+// Text root "body".
+func runRich(enc *json.Encoder, n int) error {
+	d, err := crdt.NewDoc(1, crdt.Config{})
+	if err != nil {
+		return err
+	}
+	txt := d.Text("body")
+	for i, op := range crdttest.RichTrace(1, n) {
+		if err := crdttest.ApplyRich(txt, op); err != nil {
+			return fmt.Errorf("rich trace edit %d: %w", i, err)
+		}
+	}
+	snap, upd := d.EncodeSnapshot(), d.EncodeUpdate(nil)
+	hs, hu := sha256.Sum256(snap), sha256.Sum256(upd)
+	return enc.Encode(result{fmt.Sprintf("rich-%d", n), hex.EncodeToString(hs[:]), len(snap), hex.EncodeToString(hu[:]), len(upd)})
 }
