@@ -509,13 +509,19 @@ class Sync {
     for (const c of remoteCursors(aw, this.provider.doc, this.root)) {
       const a = this.mp.fromFlat(doc, c.anchor, this.implicit);
       const h = this.mp.fromFlat(doc, c.head, this.implicit);
+      const key = `tandem-${c.clientId}-${c.name}-${c.color}`;
       if (a !== h) {
-        decos.push(Decoration.inline(Math.min(a, h), Math.max(a, h), { style: `background-color: ${selectionTint(c.color)}`, class: 'tandem-selection' }));
+        decos.push(
+          Decoration.inline(Math.min(a, h), Math.max(a, h), { style: `background-color: ${selectionTint(c.color)}`, class: 'tandem-selection' }, { key: `${key}-sel` }),
+        );
       }
-      decos.push(
-        Decoration.widget(h, () => caret(c.name, c.color, c.clientId), { key: `tandem-${c.clientId}-${c.name}-${c.color}`, side: 10 }),
-      );
+      decos.push(Decoration.widget(h, () => caret(c.name, c.color, c.clientId), { key, side: 10 }));
     }
+    // Most changes (this user's typing, which the decorations were mapped through) leave them where
+    // they are: no transaction then.
+    const sig = (/** @type {Decoration[]} */ ds) => ds.map((d) => `${d.from}:${d.to}:${d.spec.key}`).sort().join('|');
+    const shown = /** @type {PluginState} */ (bindingKey.getState(this.view.state)).cursors;
+    if (sig(shown.find()) === sig(decos)) return;
     this.view.dispatch(this.view.state.tr.setMeta(bindingKey, { cursors: DecorationSet.create(doc, decos), remote: true }));
   }
 

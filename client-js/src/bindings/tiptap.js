@@ -9,7 +9,7 @@ import { prosemirrorBinding } from './prosemirror.js';
  *
  *   new Editor({
  *     extensions: [
- *       StarterKit.configure({ undoRedo: false }),
+ *       StarterKit.configure({ undoRedo: false, trailingNode: false }),
  *       TandemCollaboration.configure({ provider }),
  *       TandemCursor.configure({ provider, user: { name: 'Ada', color: '#4363d8' } }),
  *     ],
@@ -18,7 +18,9 @@ import { prosemirrorBinding } from './prosemirror.js';
  * TandemCollaboration binds the editor to the provider's document through the ProseMirror binding
  * (prosemirror.js): content, remote changes, the other editors' cursors, and undo and redo of this
  * user's own changes (the `undo` and `redo` commands, Mod-z, Mod-y, Mod-Shift-z). Leave Tiptap's
- * own undo out (StarterKit's `undoRedo: false`): it would undo other people's edits too.
+ * own undo out (StarterKit's `undoRedo: false`): it would undo other people's edits too. Leave
+ * StarterKit's trailing node out as well (`trailingNode: false`): every editor would append its own
+ * empty paragraph to the shared document, and text typed meanwhile can land in another's.
  * TandemCursor publishes this user's name and colour with the cursor.
  */
 

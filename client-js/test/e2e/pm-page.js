@@ -37,7 +37,7 @@ await provider.ready;
 if (kind === 'tiptap') {
   const editor = new Editor({
     element: host,
-    extensions: [StarterKit.configure({ undoRedo: false }), TandemCollaboration.configure({ provider }), TandemCursor.configure({ provider, user: { name, color: '#2ca02c' } })],
+    extensions: [StarterKit.configure({ undoRedo: false, trailingNode: false }), TandemCollaboration.configure({ provider }), TandemCursor.configure({ provider, user: { name, color: '#2ca02c' } })],
   });
   editor.commands.focus();
   Object.assign(window, { tandem: { provider, editor, view: editor.view, mapping: new Mapping(editor.schema) } });

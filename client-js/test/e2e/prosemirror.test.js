@@ -265,7 +265,7 @@ test('two Tiptap editors converge', async () => {
   const json = await same(a, b, (j) => j.includes('by Bo') && j.includes('item and more'));
   const d = JSON.parse(json);
   assert.equal(d.content[0].type, 'heading');
-  assert.equal(d.content[2].type, 'bulletList');
+  assert.equal(d.content[2].type, 'bulletList', json);
   assert.ok(json.includes('"marks":[{"type":"bold"}],"text":"bold"'), json);
   // Undo through the extension's command reverts A's own typing only.
   await a.waitForTimeout(600);
