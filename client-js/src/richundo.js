@@ -45,6 +45,14 @@ import { Emitter } from './emitter.js';
  */
 
 /**
+ * Changed is what an undo or redo did to the text, in the terms of a change event (docs/crdt.md
+ * 1.8 and 4.5): edits in order, each on the text the previous left (inserted units appear as
+ * U+FFFC), then the ranges whose marks or attributes changed, on the final text; so that an editor
+ * can show it in part.
+ * @typedef {{ edits: { pos: number, delete: number, insert: string }[], ranges: { pos: number, len: number, after?: number }[] }} Changed
+ */
+
+/**
  * @extends {Emitter<{ 'stack-change': { canUndo: boolean, canRedo: boolean } }>}
  */
 export class RichUndoManager extends Emitter {
@@ -61,6 +69,8 @@ export class RichUndoManager extends Emitter {
   #capturing = true;
   /** @type {Step | null} the step being recorded into */
   #cur = null;
+  /** @type {Changed | null} what an undo or redo changed, while it runs */
+  #log = null;
   /** @type {Map<string, RelPos>} deleted item (client:clock) to the item that re-inserted it */
   #redirects = new Map();
   #maxTracked;
@@ -144,6 +154,7 @@ export class RichUndoManager extends Emitter {
   insert(pos, s) {
     if (s === '') return;
     this.#text.insert(pos, s);
+    this.#logInsert(pos, [...s].length);
     this.#recordInsert(pos, [...s].length);
   }
 
@@ -154,6 +165,7 @@ export class RichUndoManager extends Emitter {
    */
   insertEmbed(pos, value) {
     this.#text.insertEmbed(pos, value);
+    this.#logInsert(pos, 1);
     this.#recordInsert(pos, 1);
   }
 
@@ -173,6 +185,7 @@ export class RichUndoManager extends Emitter {
       for (let i = 0; i < n; i++) ids.push(this.#text.relPos(pos + i, 1));
     }
     this.#text.delete(pos, n);
+    this.#log?.edits.push({ pos, delete: n, insert: '' });
     this.#record({ kind: 'del', at, spans, ids });
   }
 
@@ -198,6 +211,7 @@ export class RichUndoManager extends Emitter {
       p += len;
     }
     this.#text.format(pos, n, name, value, expand);
+    this.#logRange(pos, n);
     this.#record({ kind: 'fmt', name, expand, runs });
   }
 
@@ -215,13 +229,14 @@ export class RichUndoManager extends Emitter {
       else if (s.embed !== null && typeof s.embed === 'object' && Object.hasOwn(s.embed, key)) old = /** @type {Record<string, unknown>} */ (s.embed)[key];
     }
     this.#text.setAttr(pos, key, value);
+    this.#logRange(pos, 1);
     this.#record({ kind: 'attr', at: this.#text.relPos(pos, 1), key, old });
   }
 
   /**
-   * undo reverts the last step; it returns the selection to restore (code points), or null when
-   * there was nothing to undo (or the step had no selection).
-   * @returns {{ selection: Selection | null } | null}
+   * undo reverts the last step; it returns the selection to restore (code points; null when the
+   * step had none) and what it changed, or null when there was nothing to undo.
+   * @returns {{ selection: Selection | null, changed: Changed } | null}
    */
   undo() {
     return this.#pop(this.#undo, this.#redo, 'before');
@@ -229,7 +244,7 @@ export class RichUndoManager extends Emitter {
 
   /**
    * redo reapplies the last undone step.
-   * @returns {{ selection: Selection | null } | null}
+   * @returns {{ selection: Selection | null, changed: Changed } | null}
    */
   redo() {
     return this.#pop(this.#redo, this.#undo, 'after');
@@ -246,18 +261,50 @@ export class RichUndoManager extends Emitter {
     /** @type {Step} */
     const inverse = { ops: [], selBefore: step.selAfter, selAfter: step.selBefore, at: 0 };
     this.#cur = inverse;
+    /** @type {Changed} */
+    const changed = { edits: [], ranges: [] };
+    this.#log = changed;
     try {
       this.#transact(() => {
         for (let i = step.ops.length - 1; i >= 0; i--) this.#revert(step.ops[i]);
       });
     } finally {
       this.#cur = null;
+      this.#log = null;
     }
     to.push(inverse);
     this.#capturing = false;
     this.#changed();
     const anchors = restore === 'before' ? step.selBefore : step.selAfter;
-    return { selection: this.#resolveSel(anchors) };
+    // Ranges were logged in the terms of the text at their time: map them over the later edits.
+    for (const r of changed.ranges) {
+      for (let i = /** @type {number} */ (r.after); i < changed.edits.length; i++) {
+        const e = changed.edits[i];
+        const ins = [...e.insert].length;
+        const map = (/** @type {number} */ x) => (x < e.pos ? x : x >= e.pos + e.delete ? x + ins - e.delete : e.pos);
+        const end = map(r.pos + r.len);
+        r.pos = map(r.pos);
+        r.len = Math.max(0, end - r.pos);
+      }
+      delete r.after;
+    }
+    return { selection: this.#resolveSel(anchors), changed };
+  }
+
+  /**
+   * @param {number} pos
+   * @param {number} n
+   */
+  #logRange(pos, n) {
+    this.#log?.ranges.push({ pos, len: n, after: this.#log.edits.length });
+  }
+
+  /**
+   * @param {number} pos
+   * @param {number} n
+   */
+  #logInsert(pos, n) {
+    this.#log?.edits.push({ pos, delete: 0, insert: '\ufffc'.repeat(n) });
   }
 
   /** @param {Inverse} op */
@@ -276,9 +323,11 @@ export class RichUndoManager extends Emitter {
         for (const s of op.spans) {
           if ('insert' in s) {
             this.#text.insert(p, s.insert);
+            this.#logInsert(p, [...s.insert].length);
             p += [...s.insert].length;
           } else {
             this.#text.insertEmbed(p, effective(s.embed, s.attrs));
+            this.#logInsert(p, 1);
             p += 1;
           }
         }
@@ -297,7 +346,10 @@ export class RichUndoManager extends Emitter {
           for (const name of names) {
             const want = Object.hasOwn(s.marks, name) ? s.marks[name] : null;
             const same = now.every((n) => JSON.stringify(Object.hasOwn(n.marks, name) ? n.marks[name] : null) === JSON.stringify(want));
-            if (!same) this.#text.format(q, len, name, want, 'none');
+            if (!same) {
+              this.#text.format(q, len, name, want, 'none');
+              this.#logRange(q, len);
+            }
           }
           q += len;
         }

@@ -486,7 +486,9 @@ class Sync {
         // keep the old one
       }
     }
-    this.render();
+    const c = r.changed;
+    const formats = c.ranges.map((f) => ({ pos: f.pos, len: f.len, name: '', value: null }));
+    this.renderChanges([{ root: this.root, kind: 'text', edits: c.edits, formats, attrs: [], keys: [] }]);
   }
 
   queueCursors() {

@@ -173,12 +173,13 @@ test('a document round-trips ProseMirror -> CRDT -> ProseMirror unchanged', { sk
   assert.ok(b.view.state.doc.eq(d), `editor = ${JSON.stringify(b.view.state.doc.toJSON())}`);
 });
 
-test('random edits in three editors: each shows its replica, rendered in part as a whole render would, and they converge', { skip }, async () => {
+test('random edits, undo and redo in three editors: each shows its replica, rendered in part as a whole render would, and they converge', { skip }, async () => {
   const seeds = process.env.PM_SEEDS ? Number(process.env.PM_SEEDS) : 6;
   for (let seed = 1; seed <= seeds; seed++) {
     let x = seed * 7919;
     const rnd = (/** @type {number} */ k) => ((x = (x * 1103515245 + 12345) % 2147483648), x % k);
-    const peers = [new Peer(schema, 1), new Peer(schema, 2), new Peer(schema, 3)];
+    let now = 0;
+    const peers = [1, 2, 3].map((id) => new Peer(schema, id, { now: () => now }));
     await tick();
     const { nodes, marks } = schema;
     const words = ['a', 'bc', 'def ', ' ', 'é', '😀'];
@@ -189,8 +190,9 @@ test('random edits in three editors: each shows its replica, rendered in part as
       const from = TextSelection.near(v.state.doc.resolve(rnd(size + 1))).from;
       const to = Math.min(TextSelection.near(v.state.doc.resolve(Math.min(size, from + rnd(8)))).from, size);
       select(p, from, Math.max(from, to));
-      const op = rnd(11);
-      const what = ['type', 'enter', 'bold', 'italic', 'link', 'heading', 'paragraph', 'list', 'lift', 'delete', 'backspace'][op];
+      now += rnd(2) * 1000;
+      const op = rnd(13);
+      const what = ['type', 'enter', 'bold', 'italic', 'link', 'heading', 'paragraph', 'list', 'lift', 'delete', 'backspace', 'undo', 'redo'][op];
       if (op === 0) type(p, words[rnd(words.length)]);
       else if (op === 1) v.run(splitBlock);
       else if (op === 2) v.run(toggleMark(marks.strong));
@@ -201,7 +203,9 @@ test('random edits in three editors: each shows its replica, rendered in part as
       else if (op === 7) v.run(wrapInList(nodes.bullet_list));
       else if (op === 8) v.run(liftListItem(nodes.list_item)) || v.run(lift);
       else if (op === 9) v.run(deleteSelection);
-      else v.run(joinBackward);
+      else if (op === 10) v.run(joinBackward);
+      else if (op === 11) v.run(p.binding.undo);
+      else v.run(p.binding.redo);
       const shown = p.mapping.render(p.text.spans());
       assert.ok(v.state.doc.eq(shown), `seed ${seed} round ${round}: after ${what} the editor differs from its replica\n${JSON.stringify(v.state.doc.toJSON())}\n${JSON.stringify(shown.toJSON())}`);
       // Deliver to someone at random.
