@@ -66,7 +66,7 @@ export class Peer extends Emitter {
     const provider = {
       doc: this.doc,
       transact: /** @type {<T>(fn: () => T) => T} */ ((fn) => fn()),
-      on: /** @type {(ev: 'change' | 'local', fn: (e: any) => void) => () => void} */ ((ev, fn) => this.on(ev, fn)),
+      on: /** @type {(ev: 'change' | 'local' | 'status' | 'refused', fn: (e: any) => void) => () => void} */ ((ev, fn) => this.on(/** @type {'change' | 'local'} */ (ev), fn)),
       awareness: null,
     };
     this.undo = new RichUndoManager(this.doc, { now: opts.now ?? (() => 0) });

@@ -54,7 +54,7 @@ export const bindingKey = new PluginKey('tandem');
  * @typedef {object} ProviderLike
  * @property {import('../crdt/doc.js').Doc} doc
  * @property {<T>(fn: () => T) => T} transact
- * @property {(ev: 'change' | 'local', fn: (e: any) => void) => () => void} on
+ * @property {(ev: 'change' | 'local' | 'status' | 'refused', fn: (e: any) => void) => () => void} on
  * @property {import('../awareness.js').Awareness | null} [awareness]
  * @property {boolean} [deleted]
  */
@@ -193,7 +193,12 @@ class Sync {
       provider.on('local', () => {
         if (this.writing === 0) this.render();
       }),
+      // Once the server says the document was deleted the editor is read-only (nothing would keep
+      // what is typed), and writable again if it comes back: `editable` is asked on every update.
+      provider.on('refused', () => this.followDeleted()),
+      provider.on('status', () => this.followDeleted()),
     ];
+    this.deleted = false;
     if (provider.awareness) this.cleanup.push(provider.awareness.on('change', () => this.queueCursors()));
     queueMicrotask(() => this.render());
   }
@@ -439,6 +444,14 @@ class Sync {
     } catch {
       return null;
     }
+  }
+
+  /** followDeleted updates the view when provider.deleted changed. */
+  followDeleted() {
+    const d = this.provider.deleted === true;
+    if (d === this.deleted || this.destroyed) return;
+    this.deleted = d;
+    this.view.dispatch(this.view.state.tr.setMeta(bindingKey, { remote: true }));
   }
 
   /** remember stores the selection as relative positions and publishes it as this user's cursor. */

@@ -241,6 +241,22 @@ test('a document round-trips ProseMirror -> CRDT -> ProseMirror unchanged', asyn
   await b.context().close();
 });
 
+test('ProseMirror turns read-only when the document is deleted under it', async () => {
+  errors = [];
+  const docId = `pm-del-${Date.now()}`;
+  const a = await open(docId);
+  await a.click('.ProseMirror');
+  await a.keyboard.type('soon gone');
+  await waitFor(() => a.evaluate(() => /** @type {any} */ (window).tandem.provider.saved === true), { what: 'saved' });
+  const res = await fetch(`${server.url}/v1/docs/${docId}`, { method: 'DELETE' });
+  assert.ok(res.ok, `DELETE answered ${res.status}`);
+  await waitFor(() => a.evaluate(() => document.querySelector('.ProseMirror')?.getAttribute('contenteditable') === 'false'), { what: 'a read-only editor' });
+  await a.keyboard.type('more');
+  assert.equal(await a.evaluate(() => /** @type {any} */ (window).tandem.view.state.doc.textContent), 'soon gone', 'no typing into a deleted document');
+  assert.deepEqual(errors, []);
+  await a.context().close();
+});
+
 test('two Tiptap editors converge', async () => {
   errors = [];
   const docId = `tt-${Date.now()}`;
