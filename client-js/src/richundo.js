@@ -239,7 +239,7 @@ export class RichUndoManager extends Emitter {
    * @returns {{ selection: Selection | null, changed: Changed } | null}
    */
   undo() {
-    return this.#pop(this.#undo, this.#redo, 'before');
+    return this.#pop(this.#undo, this.#redo);
   }
 
   /**
@@ -247,15 +247,14 @@ export class RichUndoManager extends Emitter {
    * @returns {{ selection: Selection | null, changed: Changed } | null}
    */
   redo() {
-    return this.#pop(this.#redo, this.#undo, 'after');
+    return this.#pop(this.#redo, this.#undo);
   }
 
   /**
    * @param {Step[]} from
    * @param {Step[]} to
-   * @param {'before' | 'after'} restore
    */
-  #pop(from, to, restore) {
+  #pop(from, to) {
     const step = from.pop();
     if (!step) return null;
     /** @type {Step} */
@@ -275,7 +274,9 @@ export class RichUndoManager extends Emitter {
     to.push(inverse);
     this.#capturing = false;
     this.#changed();
-    const anchors = restore === 'before' ? step.selBefore : step.selAfter;
+    // An undo step's selBefore goes with the state it returns to; so does a redo step's (the
+    // inverse of an undo, whose selBefore is the selection after the change undone).
+    const anchors = step.selBefore;
     // Ranges were logged in the terms of the text at their time: map them over the later edits.
     for (const r of changed.ranges) {
       for (let i = /** @type {number} */ (r.after); i < changed.edits.length; i++) {
