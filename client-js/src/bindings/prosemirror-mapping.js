@@ -152,8 +152,12 @@ export class Mapping {
     const t = this.marks.get(colon < 0 ? name : name.slice(0, colon));
     if (!t) return null;
     if (colon >= 0 && t.excludes(t)) return null;
+    /** @type {JSONObject} */
+    const attrs = value !== null && typeof value === 'object' && !Array.isArray(value) ? { .../** @type {JSONObject} */ (value) } : {};
+    // `comment:t1` with the value true is still thread t1's comment.
+    if (colon >= 0 && t.spec.attrs && 'id' in t.spec.attrs && !('id' in attrs)) attrs.id = name.slice(colon + 1);
     try {
-      return t.create(value !== null && typeof value === 'object' && !Array.isArray(value) ? /** @type {JSONObject} */ (value) : null);
+      return t.create(attrs);
     } catch {
       return null;
     }

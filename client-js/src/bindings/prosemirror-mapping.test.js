@@ -1,6 +1,7 @@
 // @ts-check
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
 import { Mapping, OBJECT } from './prosemirror-mapping.js';
 import { schema } from '../../test/pmharness.js';
 
@@ -188,6 +189,11 @@ test('render normalises to the schema, the same way every time', () => {
       want: doc(h(4, t('a')), p()),
     },
     {
+      name: 'a comment written with the value true keeps its thread',
+      spans: [e({ block: 'paragraph' }), { insert: 'c', marks: { 'comment:t9': true } }],
+      want: doc(p(t('c', [{ type: 'comment', attrs: { id: 't9' } }]))),
+    },
+    {
       name: 'a heading with a concurrent bold in a code block (automerge-prosemirror #41)',
       spans: [e({ block: 'code_block' }), { insert: 'a', marks: {} }, { insert: 'b', marks: { bold: true } }],
       want: doc({ type: 'code_block', content: [t('ab')] }),
@@ -203,4 +209,26 @@ test('render normalises to the schema, the same way every time', () => {
     const implicit = c.spans.length === 0 || 'insert' in c.spans[0];
     assert.equal(mp.docFlatLen(got, implicit), flat, `${c.name}: the rendered document's flat length`);
   }
+});
+
+const sharedCases = new URL('../../../testdata/prosemirror/cases.json', import.meta.url);
+
+test('the shared cases of testdata/prosemirror render as written (those this schema can hold)', { skip: existsSync(sharedCases) ? false : 'no testdata/prosemirror/cases.json' }, () => {
+  const mp = new Mapping(schema);
+  /** @type {{ name: string, spans: any[], doc: any }[]} */
+  const cases = JSON.parse(readFileSync(sharedCases, 'utf8'));
+  let checked = 0;
+  for (const c of cases) {
+    let want;
+    try {
+      want = schema.nodeFromJSON(c.doc);
+    } catch {
+      continue; // a type this schema does not have: the case is for the server
+    }
+    const spans = c.spans.map((s) => ('insert' in s ? { insert: s.insert, marks: s.marks ?? {} } : { embed: s.embed, attrs: s.attrs ?? {}, marks: s.marks ?? {} }));
+    const got = mp.render(spans);
+    assert.ok(got.eq(want), `${c.name}: render = ${JSON.stringify(got.toJSON())}; want ${JSON.stringify(c.doc)}`);
+    checked++;
+  }
+  assert.ok(checked > 0, 'no case this schema can hold');
 });
