@@ -386,6 +386,24 @@ export class Mapping {
   }
 
   /**
+   * inlineUnits returns the flat units of a textblock's content (its marker left out).
+   * @param {PMNode} block
+   * @returns {Unit[]}
+   */
+  inlineUnits(block) {
+    /** @type {Unit[]} */
+    const out = [];
+    block.forEach((c) => {
+      if (c.isText) {
+        for (const ch of /** @type {string} */ (c.text)) out.push({ t: 'c', ch, marks: c.marks, block: block.type });
+      } else {
+        out.push({ t: 'e', value: this.inlineValue(c), marks: c.marks, block: block.type });
+      }
+    });
+    return out;
+  }
+
+  /**
    * lastContainers returns the containers (list wrappers left out, outermost first) of the last
    * textblock in node, node included when it is a container.
    * @param {PMNode} node

@@ -2,6 +2,7 @@
 import { Plugin, PluginKey, TextSelection } from 'prosemirror-state';
 import { Decoration, DecorationSet } from 'prosemirror-view';
 import { Mark, Fragment } from 'prosemirror-model';
+import { ReplaceStep, AddMarkStep, RemoveMarkStep } from 'prosemirror-transform';
 import { Mapping, isMarker, effective } from './prosemirror-mapping.js';
 import { RichUndoManager } from '../richundo.js';
 import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
@@ -265,6 +266,7 @@ class Sync {
    * @param {PMNode} b
    */
   writeStep(step, a, b) {
+    if (this.writeInline(step, a, b)) return;
     let lo = Infinity;
     let hi = -Infinity;
     step.getMap().forEach((oldStart, oldEnd) => {
@@ -303,7 +305,58 @@ class Sync {
     const oldU = this.mp.units(a, i0, i1 + e, i0 === 0 && this.implicit);
     const newU = this.mp.units(b, i0, j1 + e, i0 === 0 && this.implicit);
     this.write(flat, oldU, newU);
-    if (flat === 0) this.implicit = !isMarker(this.text.length > 0 ? this.text.slice(0, 1)[0] : undefined);
+    if (flat === 0) this.keepFirst(b);
+  }
+
+  /**
+   * writeInline writes a step that changed the inside of one textblock only (typing, deleting
+   * within a block, a mark over part of it) from that block's content alone: a keystroke costs the
+   * size of its block, not of the top-level node around it (a long list). It returns false for
+   * any other step.
+   * @param {import('prosemirror-transform').Step} step
+   * @param {PMNode} a
+   * @param {PMNode} b
+   */
+  writeInline(step, a, b) {
+    const s = /** @type {any} */ (step);
+    if (typeof s.from !== 'number' || typeof s.to !== 'number' || s.structure) return false;
+    if (!(step instanceof ReplaceStep || step instanceof AddMarkStep || step instanceof RemoveMarkStep)) return false;
+    if (step instanceof ReplaceStep) {
+      const sl = step.slice;
+      if (sl.openStart !== 0 || sl.openEnd !== 0) return false;
+      let inline = true;
+      sl.content.forEach((n) => {
+        if (!n.isInline) inline = false;
+      });
+      if (!inline) return false;
+    }
+    const $from = a.resolve(s.from);
+    if (!$from.parent.isTextblock || !$from.sameParent(a.resolve(s.to))) return false;
+    const start = $from.start();
+    const $b = b.resolve(start);
+    if (!$b.parent.isTextblock || $b.start() !== start) return false;
+    const flat = this.mp.toFlat(a, start, this.implicit);
+    this.write(flat, this.mp.inlineUnits($from.parent), this.mp.inlineUnits($b.parent));
+    if (flat === 0) this.keepFirst(b);
+    return true;
+  }
+
+  /**
+   * keepFirst follows a write at the start of the text. The editor's first block has no marker
+   * while the text does not start with one; a write that emptied it leaves a text that starts with
+   * the next block's marker, which would render without that block: it gets a marker of its own,
+   * so that the block the editor shows (and the caret is in) stays.
+   * @param {PMNode} b  the document after the step
+   */
+  keepFirst(b) {
+    const [first] = this.text.length > 0 ? this.text.slice(0, 1) : [];
+    if (!this.implicit || !isMarker(first)) {
+      this.implicit = !isMarker(first);
+      return;
+    }
+    const m = this.mp.markerOf([b, /** @type {PMNode} */ (b.firstChild)], [0], []).value;
+    this.write(0, [], [{ t: 'm', value: m }]);
+    this.implicit = false;
   }
 
   /**
@@ -376,6 +429,7 @@ class Sync {
     if (a === Infinity) return this.finish(this.view.state.tr);
     const cur = this.view.state.doc;
     const implicit = this.implicit;
+    if (this.renderInline(changes, a, b, delta)) return;
     // The top-level children of the old document around [a - 1, b - delta].
     let i0 = -1;
     let i1 = cur.childCount;
@@ -413,6 +467,50 @@ class Sync {
     replaceDiff(tr, posA, cur.content.cut(posA, posB), Fragment.fromArray(nodes));
     if (this.mp.docFlatLen(tr.doc, this.implicit) !== this.text.length) return this.render();
     this.finish(tr);
+  }
+
+  /**
+   * renderInline shows changes that stayed inside one textblock's content (no marker, no embed
+   * inserted or deleted): only that block is read from the CRDT and rebuilt. It returns false when
+   * the changes are not of that kind.
+   * @param {Change[]} changes
+   * @param {number} a      the touched range's start, in the new text
+   * @param {number} b      its end, in the new text
+   * @param {number} delta  the net change of length
+   */
+  renderInline(changes, a, b, delta) {
+    for (const c of changes) {
+      for (const e of c.edits) if (e.insert.includes('\ufffc')) return false;
+      if ((c.attrs ?? []).length > 0) return false;
+    }
+    const cur = this.view.state.doc;
+    const pos = this.mp.fromFlat(cur, a, this.implicit);
+    const $p = cur.resolve(pos);
+    const block = $p.parent;
+    if (!block.isTextblock || block.isLeaf) return false;
+    const start = $p.start();
+    const fs = this.mp.toFlat(cur, start, this.implicit);
+    const fe = fs + this.mp.flatLen(block) - 1;
+    // The implicit first block exists only while the text does not start with a marker: emptied,
+    // it may be gone.
+    if (this.implicit && fs === 0) return false;
+    // The old range [a, b - delta] must lie in this block's content; deletions that took a marker
+    // with them show as a shorter text past the block's end.
+    if (a < fs || b - delta > fe || fe + delta < fs) return false;
+    const spans = this.text.slice(fs, fe + delta - fs);
+    /** @type {any[]} */
+    const inline = [];
+    for (const sp of spans) {
+      if ('insert' in sp) inline.push(sp);
+      else if (isMarker(sp)) return false;
+      else inline.push({ embed: effective(sp.embed, sp.attrs), marks: sp.marks });
+    }
+    const next = this.mp.buildTextblock(block.type, block.attrs, inline);
+    const tr = this.view.state.tr;
+    replaceDiff(tr, start, block.content, next.content);
+    if (this.mp.docFlatLen(tr.doc, this.implicit) !== this.text.length) return false;
+    this.finish(tr);
+    return true;
   }
 
   /**
