@@ -5,7 +5,10 @@
 //   - a remote keystroke: the update applied to another replica and shown in its editor (the
 //     touched blocks rendered and replaced).
 //
-//   node bench/prosemirror-binding.mjs [--chars 100000] [--keys 300]
+//   node bench/prosemirror-binding.mjs [--chars 100000] [--keys 300] [--one-list]
+//
+// --one-list puts every block of the document in one bullet list (a top-level node of 100,000
+// characters), where a change to a block must not cost the size of the list.
 import { TextSelection } from 'prosemirror-state';
 import { Peer, schema, tick } from '../test/pmharness.js';
 import { richDocJSON } from './richdoc.js';
@@ -25,7 +28,15 @@ const stats = (xs) => {
   return `median ${q(0.5)}  p95 ${q(0.95)}  max ${s[s.length - 1].toFixed(2)} ms`;
 };
 
-const doc = schema.nodeFromJSON(richDocJSON(chars));
+const json = richDocJSON(chars);
+if (process.argv.includes('--one-list')) {
+  /** @type {any[]} */
+  const items = json.content.flatMap((/** @type {any} */ b) =>
+    b.type === 'bullet_list' ? b.content : [{ type: 'list_item', content: [{ type: 'paragraph', content: b.content }] }],
+  );
+  json.content = [{ type: 'bullet_list', content: items }];
+}
+const doc = schema.nodeFromJSON(json);
 const a = new Peer(schema, 1);
 let t = performance.now();
 writeDoc(a.text, doc);
