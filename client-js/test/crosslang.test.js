@@ -13,7 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseScenario, runScenario } from '../src/crdt/scenario.js';
+import { parseScenario, runScenario, checkRichChange, cellsOf } from '../src/crdt/scenario.js';
 import { Doc } from '../src/crdt/index.js';
 import { richTrace, applyRich } from '../bench/richtrace.js';
 
@@ -104,10 +104,36 @@ test('generated rich-text trace: JavaScript snapshot and update are Go\'s, byte 
   assert.equal(createHash('sha256').update(snap).digest('hex'), row.snapshotSha256, 'snapshot bytes');
   assert.equal(upd.length, row.updateBytes, 'update size');
   assert.equal(createHash('sha256').update(upd).digest('hex'), row.updateSha256, 'update bytes');
+  // The public API stores JSON.stringify of values: given the values of the same compact JSON
+  // texts Go was given, it writes the same bytes.
+  const pub = new Doc(1);
+  const t = pub.text('body');
+  for (const op of richTrace(1, n)) {
+    if (op.kind === 'embed') t.insertEmbed(op.pos, JSON.parse(op.value));
+    else if (op.kind === 'format') t.format(op.pos, op.n, op.name, op.value === null ? null : JSON.parse(op.value), /** @type {any} */ (op.expand));
+    else if (op.kind === 'attr' && t.slice(op.pos, 1).some((s) => 'embed' in s)) t.setAttr(op.pos, op.name, JSON.parse(op.value));
+    else if (op.kind !== 'attr') applyRich(pub, 'body', op);
+  }
+  assert.equal(createHash('sha256').update(pub.encodeSnapshot()).digest('hex'), row.snapshotSha256, 'snapshot bytes through the public API');
   const spans = JSON.stringify(doc.text('body').spans());
   for (const bytes of [snap, upd]) {
     const r = new Doc(2);
-    r.apply(bytes);
+    const changes = r.apply(bytes);
+    // The change events of the load turn the empty text into the author's spans; its formats alone
+    // give every mark (an editor that shows the inserted text plain applies them).
+    const after = cellsOf(r).get('body') ?? [];
+    const ch = changes.find((c) => c.root === 'body');
+    checkRichChange('body', [], after, ch);
+    const plain = after.map((c) => ({ ...c, marks: new Map() }));
+    for (const f of ch?.formats ?? []) {
+      for (let i = f.pos; i < f.pos + f.len; i++) {
+        if (f.value === null) plain[i].marks.delete(f.name);
+        else plain[i].marks.set(f.name, JSON.stringify(f.value));
+      }
+    }
+    for (let i = 0; i < after.length; i++) {
+      assert.deepEqual([...plain[i].marks].sort(), [...after[i].marks].sort(), `position ${i}: the marks the load's formats give`);
+    }
     assert.equal(JSON.stringify(r.text('body').spans()), spans, 'spans after a load');
     assert.deepEqual(r.encodeSnapshot(), snap, 'snapshot after a load');
   }

@@ -183,7 +183,7 @@ const canon = (s) => JSON.stringify(JSON.parse(s));
  * @param {Doc} d
  * @returns {Map<string, Cell[]>}
  */
-function cellsOf(d) {
+export function cellsOf(d) {
   /** @type {Map<string, Cell[]>} */
   const out = new Map();
   for (const r of d.roots()) {
