@@ -628,7 +628,9 @@ class Sync {
           Decoration.inline(Math.min(a, h), Math.max(a, h), { style: `background-color: ${selectionTint(c.color)}`, class: 'tandem-selection' }, { key: `${key}-sel` }),
         );
       }
-      decos.push(Decoration.widget(h, () => caret(c.name, c.color, c.clientId), { key, side: 10 }));
+      // On the first block the label goes below the caret: above, the editor's edge would clip it.
+      const below = doc.resolve(h).index(0) === 0;
+      decos.push(Decoration.widget(h, () => caret(c.name, c.color, c.clientId, below), { key: `${key}${below ? '-below' : ''}`, side: 10 }));
     }
     // Most changes (this user's typing, which the decorations were mapped through) leave them where
     // they are: no transaction then.
@@ -652,8 +654,9 @@ class Sync {
  * @param {string} name
  * @param {string} color
  * @param {number} clientId
+ * @param {boolean} below  the label below the caret rather than above
  */
-function caret(name, color, clientId) {
+function caret(name, color, clientId, below) {
   const el = document.createElement('span');
   el.className = 'tandem-caret';
   el.dataset.clientId = String(clientId);
@@ -663,7 +666,7 @@ function caret(name, color, clientId) {
   label.className = 'tandem-caret-label';
   label.textContent = name;
   Object.assign(label.style, {
-    position: 'absolute', left: '-2px', bottom: '100%', background: color, color: '#fff', font: '11px/1.3 system-ui, sans-serif',
+    position: 'absolute', left: '-2px', ...(below ? { top: '100%' } : { bottom: '100%' }), background: color, color: '#fff', font: '11px/1.3 system-ui, sans-serif',
     padding: '0 3px', whiteSpace: 'nowrap', userSelect: 'none',
   });
   el.appendChild(label);

@@ -280,6 +280,20 @@ test('two Tiptap editors converge', async () => {
   assert.equal(d.content[0].type, 'heading');
   assert.equal(d.content[2].type, 'bulletList', json);
   assert.ok(json.includes('"marks":[{"type":"bold"}],"text":"bold"'), json);
+  // TandemCursor: B's caret shows on A's page with B's name, inside the editor.
+  const bId = await b.evaluate(() => /** @type {any} */ (window).tandem.provider.clientId);
+  const label = await waitFor(
+    () =>
+      a.evaluate((id) => {
+        const el = document.querySelector(`.tandem-caret[data-client-id="${id}"] .tandem-caret-label`);
+        if (!el) return null;
+        const r = el.getBoundingClientRect();
+        const box = /** @type {HTMLElement} */ (document.querySelector('#pm')).getBoundingClientRect();
+        return { text: el.textContent, inside: r.top >= box.top && r.bottom <= box.bottom };
+      }, bId),
+    { what: "B's caret on A's page" },
+  );
+  assert.deepEqual(label, { text: 'Bo', inside: true });
   // Undo through the extension's command reverts A's own typing only.
   await a.waitForTimeout(600);
   await a.keyboard.type('!');
