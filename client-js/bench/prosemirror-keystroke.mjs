@@ -82,8 +82,6 @@ async function setUp(page, cursors) {
       document.addEventListener('keydown', (ev) => void (t = ev.timeStamp), true);
       // ProseMirror reads typed text from DOM mutations or beforeinput; the frame after the
       // transaction's DOM update is the one that shows it.
-      const start0 = { t: 0 };
-      view.dom.addEventListener('input', () => void 0);
       const orig = view.dispatch.bind(view);
       view.dispatch = (/** @type {any} */ tr) => {
         orig(tr);
@@ -100,7 +98,6 @@ async function setUp(page, cursors) {
           ch.port2.postMessage(null);
         });
       };
-      void start0;
       return { loadMs, size: view.state.doc.content.size, flat: provider.doc.text('body').length };
     },
     { json: docJSON, cursors },
