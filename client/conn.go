@@ -415,6 +415,12 @@ func (c *Conn) connect(ctx context.Context) (*websocket.Conn, error) {
 	}
 	c.mu.Lock()
 	aw := c.awState
+	if aw != nil {
+		// The server removed the state when the last connection left, at the clock after it;
+		// the announcement on this one takes a new clock, so that receivers take it over the
+		// removal (as client-js does).
+		c.awClock++
+	}
 	awClock := c.awClock
 	c.mu.Unlock()
 	if aw != nil {

@@ -555,3 +555,21 @@ func TestClientIDOutlivesItsClocks(t *testing.T) {
 		t.Errorf("text %q; want earlier", text)
 	}
 }
+
+// After a reconnect the client announces its awareness state again with a new clock: the server
+// removed the state at the clock after the last one when the old connection went, and receivers
+// drop a state whose clock is below one they have seen.
+func TestAwarenessReannouncedWithNewClock(t *testing.T) {
+	fs := newFakeServer(t)
+	a := dial(t, fs.URL(), Options{Reconnect: true, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+	if err := a.SetAwareness([]byte(`{"name":"a"}`)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the server to receive the state", func() bool { return len(fs.awareness()) == 1 })
+	fs.dropAll()
+	waitFor(t, "the state announced again", func() bool { return len(fs.awareness()) == 2 })
+	got := fs.awareness()
+	if got[1].Clock <= got[0].Clock || string(got[1].State) != `{"name":"a"}` {
+		t.Errorf("announced again as %+v after %+v; want the same state with a higher clock", got[1], got[0])
+	}
+}

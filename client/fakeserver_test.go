@@ -3,6 +3,7 @@ package client
 import (
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 
@@ -26,8 +27,9 @@ type fakeServer struct {
 	durable [][]byte // updates acknowledged (what survives a crash)
 	conns   map[*fakeConn]bool
 	holdAck bool
-	updates int   // updates received, all sockets
-	sizes   []int // the message size of each update received, all sockets
+	updates int                       // updates received, all sockets
+	sizes   []int                     // the message size of each update received, all sockets
+	aware   []protocol.AwarenessEntry // awareness messages received, all sockets, in order
 }
 
 type fakeConn struct {
@@ -126,6 +128,9 @@ func (fs *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 				c.send(&protocol.Ack{Seq: seq})
 			}
 		case *protocol.Awareness:
+			fs.mu.Lock()
+			fs.aware = append(fs.aware, protocol.AwarenessEntry{ClientID: c.clientID, Clock: m.Clock, State: append([]byte(nil), m.State...)})
+			fs.mu.Unlock()
 			fs.broadcast(c, &protocol.PeerAwareness{Entries: []protocol.AwarenessEntry{{ClientID: c.clientID, Clock: m.Clock, State: m.State}}})
 		case *protocol.Broadcast:
 			fs.broadcast(c, &protocol.PeerBroadcast{ClientID: c.clientID, Payload: m.Payload})
@@ -223,6 +228,13 @@ func (fs *fakeServer) crash() {
 	}
 	fs.mu.Unlock()
 	fs.dropAll()
+}
+
+// awareness returns the awareness messages received so far.
+func (fs *fakeServer) awareness() []protocol.AwarenessEntry {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	return slices.Clone(fs.aware)
 }
 
 // dropAll ends every socket without a close frame.

@@ -62,18 +62,26 @@ type boundary struct {
 	start bool
 }
 
-// spans sweeps the runs of t once, with the boundaries of every mark
-// operation sorted by gap, and returns the spans of the visible positions
-// [from, to). Per name it keeps the covering operations in the total order,
-// so the winner is the last one: O(R + M log M) after the M gaps.
+// spans sweeps the runs of t that hold the visible positions [from, to)
+// (0 <= from < to <= the visible length), with the boundaries of the mark
+// operations that cover any of them sorted by gap, and returns their spans.
+// Per name it keeps the covering operations in the total order, so the
+// winner is the last one. The sweep starts at the run holding from, found
+// through the tree: O(M log N) to place the M mark operations, then
+// O(R + K log K) for the R runs swept and the K operations that overlap them.
 func (d *Doc) spans(t *textRoot, from, to int) []Span {
+	first, _, _ := t.findVis(from)
+	vis0, tot0 := posOf(first)
+	last, off, _ := t.findVis(to - 1)
+	_, tot1 := posOf(last)
+	tot1 += off + 1 // the item index just past the last position
 	var bs []boundary
 	if rt := t.rich; rt != nil {
 		bs = make([]boundary, 0, 2*rt.nMarks)
 		for _, ops := range rt.byName {
 			for _, m := range ops {
 				s, e := d.gap(t, m.start), d.gap(t, m.end)
-				if s < e {
+				if s < e && s < tot1 && e > tot0 {
 					bs = append(bs, boundary{s, m, true}, boundary{e, m, false})
 				}
 			}
@@ -126,9 +134,12 @@ func (d *Doc) spans(t *textRoot, from, to int) []Span {
 			open = false
 		}
 	}
-	bi, tot, vis := 0, 0, 0
-	for l := t.firstLeaf; l != nil && vis < to; l = l.next {
-		for _, it := range l.items {
+	bi, tot, vis := 0, tot0, vis0
+	skip := indexInLeaf(first)
+	for l := first.leaf; l != nil && vis < to; l = l.next {
+		items := l.items[skip:]
+		skip = 0
+		for _, it := range items {
 			if vis >= to {
 				break
 			}

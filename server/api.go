@@ -123,6 +123,9 @@ type docSummary struct {
 	ID string `json:"id"`
 	// Texts holds the text of every Text root, by name.
 	Texts map[string]string `json:"texts"`
+	// Rich holds, for every Text root with an embed or a mark, its content as a ProseMirror
+	// document (richjson.go, docs/richtext.md); its text stays in Texts.
+	Rich map[string]*pmNode `json:"rich,omitempty"`
 	// Maps holds the values of every Map root, by root name, then key.
 	Maps map[string]map[string]json.RawMessage `json:"maps"`
 	// StateVector is the document's state vector (docs/crdt.md, 0x03 format), base64url without
@@ -149,7 +152,14 @@ func (a *actor) summary() *docSummary {
 	for _, root := range a.doc.Roots() {
 		switch root.Kind {
 		case crdt.KindText:
-			sum.Texts[root.Name] = a.doc.Text(root.Name).String()
+			t := a.doc.Text(root.Name)
+			sum.Texts[root.Name] = t.String()
+			if spans := t.Spans(); isRich(spans) {
+				if sum.Rich == nil {
+					sum.Rich = map[string]*pmNode{}
+				}
+				sum.Rich[root.Name] = richDoc(spans)
+			}
 		case crdt.KindMap:
 			m := a.doc.Map(root.Name)
 			vals := map[string]json.RawMessage{}
@@ -374,11 +384,24 @@ type editRequest struct {
 	Map   *mapEdit   `json:"map"`
 }
 
-// textEdit deletes Delete code points at Index, then inserts Insert there.
+// textEdit is one edit of a Text root at Index (positions count code points, an embed one):
+// delete Delete positions, then insert Insert or the embed Embed there; or set the marks of
+// Format over Length positions; or set the attributes Attrs of the embed at Index
+// (richedits.go, docs/richtext.md).
 type textEdit struct {
 	Index  int    `json:"index"`
 	Delete int    `json:"delete"`
 	Insert string `json:"insert"`
+	// Embed is the JSON value of an embed to insert (a block marker, an inline object).
+	Embed json.RawMessage `json:"embed"`
+	// Length is how many positions Format covers.
+	Length int `json:"length"`
+	// Format maps mark names to values; null removes the mark.
+	Format map[string]json.RawMessage `json:"format"`
+	// Expand is "none", "before", "after" or "both"; empty means the name's default.
+	Expand string `json:"expand"`
+	// Attrs maps attribute keys of the embed at Index to values.
+	Attrs map[string]json.RawMessage `json:"attrs"`
 }
 
 // mapEdit sets and deletes keys of one Map root. A key may not be both set and deleted.
@@ -410,12 +433,9 @@ func parseEditRequest(body []byte) (*editRequest, error) {
 	if len(req.Edits) > 0 && !validRootName(req.Root) {
 		return nil, badEdit("root must name a Text root (1 to %d bytes)", crdt.MaxRootNameBytes)
 	}
-	for i, e := range req.Edits {
-		if e.Index < 0 || e.Delete < 0 {
-			return nil, badEdit("edits[%d]: index and delete must not be negative", i)
-		}
-		if e.Delete == 0 && e.Insert == "" {
-			return nil, badEdit("edits[%d]: neither deletes nor inserts", i)
+	for i := range req.Edits {
+		if err := req.Edits[i].validate(i); err != nil {
+			return nil, err
 		}
 	}
 	if m := req.Map; m != nil {
@@ -455,22 +475,14 @@ func (e *editRequest) check(doc *crdt.Doc) error {
 	if len(e.Edits) == 0 {
 		return nil
 	}
-	n := doc.Text(e.Root).Len()
-	for i, ed := range e.Edits {
-		if ed.Index > n || ed.Delete > n-ed.Index {
-			return &httpError{status: http.StatusUnprocessableEntity, code: "out_of_range",
-				msg: fmt.Sprintf("edits[%d]: index %d, delete %d: the text has %d code points there", i, ed.Index, ed.Delete, n)}
-		}
-		n += utf8.RuneCountInString(ed.Insert) - ed.Delete
-	}
-	return nil
+	return checkEdits(doc.Text(e.Root), e.Edits)
 }
 
 // size estimates how many bytes the edits add to the document.
 func (e *editRequest) size() int {
 	n := 0
 	for _, ed := range e.Edits {
-		n += len(ed.Insert) + 16
+		n += ed.size()
 	}
 	if e.Map != nil {
 		for k, v := range e.Map.Set {
@@ -488,15 +500,8 @@ func (e *editRequest) apply(doc *crdt.Doc) error {
 	if len(e.Edits) > 0 {
 		t := doc.Text(e.Root)
 		for i, ed := range e.Edits {
-			if ed.Delete > 0 {
-				if err := t.Delete(ed.Index, ed.Delete); err != nil {
-					return fmt.Errorf("edits[%d]: %w", i, err)
-				}
-			}
-			if ed.Insert != "" {
-				if err := t.Insert(ed.Index, ed.Insert); err != nil {
-					return fmt.Errorf("edits[%d]: %w", i, err)
-				}
+			if err := ed.apply(t); err != nil {
+				return fmt.Errorf("edits[%d]: %w", i, err)
 			}
 		}
 	}

@@ -35,8 +35,9 @@ type contractStore struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup // the write goroutines, waited by Close
 
-	mu   sync.Mutex
-	open map[string]*contractDoc
+	mu      sync.Mutex
+	open    map[string]*contractDoc
+	closing bool // Close has begun: writes no longer join wg
 }
 
 // contractDoc is what the store knows of one document: its epoch once opened, and the metadata
@@ -182,9 +183,18 @@ func (cs *contractStore) List(after string, limit int) ([]storage.DocInfo, error
 	return out, nil
 }
 
-// async runs fn on a goroutine the store waits for at Close.
+// async runs fn on a goroutine the store waits for at Close. A write handed over once Close has
+// begun (an actor that outlived the server's shutdown deadline) is not waited for: it runs on
+// with the store's context, which Close cancels, so it fails unless it is already done.
 func (cs *contractStore) async(fn func()) {
+	cs.mu.Lock()
+	if cs.closing {
+		cs.mu.Unlock()
+		go fn()
+		return
+	}
 	cs.wg.Add(1)
+	cs.mu.Unlock()
 	go func() {
 		defer cs.wg.Done()
 		fn()
@@ -299,6 +309,9 @@ func (cs *contractStore) Delete(docID string) error {
 // Close waits for the writes in flight. It does not close the backend, which its owner gave the
 // server (Config.Storage) and closes after the server.
 func (cs *contractStore) Close() error {
+	cs.mu.Lock()
+	cs.closing = true
+	cs.mu.Unlock()
 	cs.wg.Wait()
 	cs.stop()
 	return nil

@@ -190,3 +190,23 @@ func TestConfigStorageValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestContractStoreCloseWhileWriting closes the store while writes are still being handed to it,
+// as when an actor outlives the server's shutdown deadline: under -race, a write that joined the
+// wait group as Close waited on it was a data race. Every write reports, and Close returns.
+func TestContractStoreCloseWhileWriting(t *testing.T) {
+	cs := newContractStore(storagetest.NewMemory().Set())
+	const writes = 200
+	reported := make(chan error, writes)
+	go func() {
+		for i := range writes {
+			cs.Append("doc", []byte{byte(i)}, func(_ uint64, err error) { reported <- err })
+		}
+	}()
+	if err := cs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range writes {
+		<-reported
+	}
+}

@@ -1,15 +1,19 @@
 // @ts-check
 // The demo editor (served at / with the client's modules under /src/, so '../src/' resolves to them
-// both here and on the server): one textarea bound to the document named in the URL (?doc=notes), with the
-// other editors' cursors, a status line, and the user's name and colour kept in localStorage.
+// both here and on the server): the document named in the URL (?doc=notes) in a rich-text editor
+// with a toolbar (a contenteditable element bound by bindings/richdom.js), or with ?editor=plain in
+// a textarea; the other editors' cursors, a status line, and the user's name and colour kept in
+// localStorage.
 import { Provider } from '../src/provider.js';
 import { TextareaBinding } from '../src/bindings/textarea.js';
+import { RichBinding } from '../src/bindings/richdom.js';
 import { colorFor, safeColor, shortName } from '../src/cursor.js';
 
 const $ = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 const docIdRe = /^[A-Za-z0-9._:-]{1,128}$/;
 
 const params = new URLSearchParams(location.search);
+const plain = params.get('editor') === 'plain';
 const notice = $('notice');
 /**
  * showNotice puts a message above the editor (or hides it, for '').
@@ -43,6 +47,13 @@ if (!validId) {
   $('save').textContent = '';
   /** @type {HTMLTextAreaElement} */ ($('editor')).placeholder = 'No document is open.';
 }
+// The other editor, on the same document, one click away.
+const modeLink = /** @type {HTMLAnchorElement} */ ($('mode-link'));
+const other = new URLSearchParams(params);
+if (plain) other.delete('editor');
+else other.set('editor', 'plain');
+modeLink.href = `?${other}`;
+modeLink.textContent = plain ? 'rich text' : 'plain text';
 // The recent documents for the picker.
 const recent = /** @type {string[]} */ (JSON.parse(localStorage.getItem('tandem.recent') ?? '[]')).filter((d) => docIdRe.test(d));
 const recentNow = (validId ? [docId, ...recent.filter((d) => d !== docId)] : recent).slice(0, 10);
@@ -58,7 +69,7 @@ $('doc-picker').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const next = docInput.value.trim();
   if (!docIdRe.test(next)) return;
-  location.search = `?doc=${encodeURIComponent(next)}`;
+  location.search = `?${plain ? 'editor=plain&' : ''}doc=${encodeURIComponent(next)}`;
 });
 
 if (validId) await open(docId);
@@ -140,6 +151,10 @@ async function open(docId) {
   // The editor, once the offline copy is loaded.
   const textarea = /** @type {HTMLTextAreaElement} */ ($('editor'));
   await provider.ready;
+  if (!plain) {
+    openRich(provider, nameInput);
+    return;
+  }
   const binding = new TextareaBinding(textarea, provider);
   textarea.disabled = false;
   textarea.placeholder = 'Type here; open this page in another window to see both cursors.';
@@ -147,4 +162,61 @@ async function open(docId) {
 
   // For the browser tests and the curious, in the console.
   Object.assign(window, { tandem: { provider, binding, undo: binding.undoManager } });
+}
+
+/**
+ * openRich binds the rich editor and its toolbar to the provider's document.
+ * @param {Provider} provider
+ * @param {HTMLInputElement} nameInput
+ */
+function openRich(provider, nameInput) {
+  const textarea = /** @type {HTMLTextAreaElement} */ ($('editor'));
+  const el = $('rich-editor');
+  const toolbar = $('toolbar');
+  textarea.hidden = true;
+  el.hidden = false;
+  toolbar.hidden = false;
+  const binding = new RichBinding(el, provider);
+  /** @type {Record<string, () => void>} */
+  const commands = {
+    bold: () => binding.toggleMark('bold'),
+    italic: () => binding.toggleMark('italic'),
+    link: () => {
+      const cur = /** @type {{ href?: unknown } | undefined} */ (binding.activeMarks().link);
+      const href = prompt('Link address (empty removes the link)', typeof cur?.href === 'string' ? cur.href : 'https://');
+      if (href !== null) binding.setMark('link', href.trim() && href.trim() !== 'https://' ? { href: href.trim() } : null);
+    },
+    h1: () => binding.setBlock('heading', { level: 1 }),
+    h2: () => binding.setBlock('heading', { level: 2 }),
+    bullet: () => binding.setBlock('list_item', { list: 'bullet' }),
+    ordered: () => binding.setBlock('list_item', { list: 'ordered' }),
+    comment: () => {
+      const threads = Object.keys(binding.activeMarks()).filter((k) => k.startsWith('comment:'));
+      if (threads.length > 0) for (const t of threads) binding.setMark(t, null);
+      else binding.setMark(`comment:${crypto.randomUUID().slice(0, 8)}`, { author: nameInput.value.trim() || 'guest' });
+    },
+  };
+  for (const b of toolbar.querySelectorAll('button[data-cmd]')) {
+    const cmd = commands[/** @type {HTMLElement} */ (b).dataset.cmd ?? ''];
+    // The editor keeps the focus and the selection: the command acts on them.
+    b.addEventListener('mousedown', (ev) => ev.preventDefault());
+    b.addEventListener('click', () => {
+      el.focus();
+      cmd?.();
+      showActive();
+    });
+  }
+  const showActive = () => {
+    const marks = binding.activeMarks();
+    for (const b of toolbar.querySelectorAll('button[data-cmd]')) {
+      const cmd = /** @type {HTMLElement} */ (b).dataset.cmd ?? '';
+      if (cmd === 'bold' || cmd === 'italic') b.setAttribute('aria-pressed', String(cmd in marks));
+    }
+  };
+  document.addEventListener('selectionchange', () => {
+    if (document.activeElement === el) showActive();
+  });
+  el.focus();
+  binding.select(binding.blocks[0].start);
+  Object.assign(window, { tandem: { provider, binding } });
 }

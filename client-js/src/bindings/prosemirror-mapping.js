@@ -3,9 +3,10 @@ import { Fragment, Mark } from 'prosemirror-model';
 
 /**
  * The mapping between a ProseMirror document and the flat rich text of a Text root (docs/crdt.md
- * section 4; the rules are written down in docs/prosemirror.md). The flat text is a sequence of
- * units: code points with marks, inline embeds (`{"inline": TYPE, ...attrs}`) and block markers
- * (`{"block": TYPE, "parents": [...], ...attrs}`), one marker at the start of every textblock.
+ * section 4; the rules are written down in docs/richtext.md and docs/prosemirror.md). The flat
+ * text is a sequence of units: code points with marks, inline embeds (`{"inline": TYPE, ...attrs}`)
+ * and block markers (`{"block": TYPE, "parents": [...], ...attrs}`), one marker at the start of
+ * every textblock.
  *
  * This module is pure: it reads a schema and a document or a list of spans and returns the other,
  * with no editor and no CRDT involved, so that both directions are tested in node.

@@ -40,7 +40,7 @@ test('the CodeMirror binding co-edits with a textarea page', async () => {
   const docId = `cm-${Date.now()}`;
   const ctxA = await browser.newContext();
   const ta = await ctxA.newPage();
-  await ta.goto(`${server.url}/?doc=${docId}`);
+  await ta.goto(`${server.url}/?editor=plain&doc=${docId}`);
   await ta.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
 
   const ctxB = await browser.newContext();

@@ -37,7 +37,7 @@ async function openEditor(docId, name, color) {
   /** @type {string[]} */
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${server.url}/?doc=${encodeURIComponent(docId)}`);
+  await page.goto(`${server.url}/?editor=plain&doc=${encodeURIComponent(docId)}`);
   await page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
   return { page, context, errors };
 }

@@ -35,7 +35,7 @@ const count = (s, needle) => s.split(needle).length - 1;
 
 test('offline edits survive a reload and sync exactly once when back online', async () => {
   const docId = `offline-${Date.now()}`;
-  const url = `${server.url}/?doc=${docId}`;
+  const url = `${server.url}/?editor=plain&doc=${docId}`;
 
   // Page A's WebSockets go through a switch: online, they reach the server; offline, every socket
   // is cut and new ones are refused, as when the network is gone.
@@ -130,7 +130,7 @@ test('offline edits survive a reload and sync exactly once when back online', as
 
 test('what a tab edits while it cannot reach the server gets there through another tab of the browser', async () => {
   const docId = `tabs-${Date.now()}`;
-  const url = `${server.url}/?doc=${docId}`;
+  const url = `${server.url}/?editor=plain&doc=${docId}`;
   const context = await browser.newContext();
   const one = await context.newPage();
   await one.goto(url);

@@ -28,7 +28,7 @@ test('remote carets on a 100,000-character document stay on their characters whi
   /** @type {string[]} */
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${server.url}/?doc=overlay-${Date.now()}`);
+  await page.goto(`${server.url}/?editor=plain&doc=overlay-${Date.now()}`);
   await page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
 
   // 100,000 characters in short lines ("line 00000\n", 11 characters each: no wrapping).

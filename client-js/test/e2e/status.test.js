@@ -42,11 +42,11 @@ test('the network goes away: offline at once, edits kept, saved only once the se
   const docId = `net-${Date.now()}`;
   const ctxA = await browser.newContext();
   const a = await ctxA.newPage();
-  await a.goto(`${server.url}/?doc=${docId}`);
+  await a.goto(`${server.url}/?editor=plain&doc=${docId}`);
   await synced(a);
   const ctxB = await browser.newContext();
   const b = await ctxB.newPage();
-  await b.goto(`${server.url}/?doc=${docId}`);
+  await b.goto(`${server.url}/?editor=plain&doc=${docId}`);
   await synced(b);
   await a.click('#editor');
   await a.keyboard.type('before. ');
@@ -85,7 +85,7 @@ test('a connection that stops answering under an unsaved edit is called lost on 
       if (!dead) up.send(m);
     });
   });
-  await page.goto(`${server.url}/?doc=${docId}`);
+  await page.goto(`${server.url}/?editor=plain&doc=${docId}`);
   await synced(page);
   await page.click('#editor');
   dead = true;
@@ -127,7 +127,7 @@ test('a refused upgrade is explained: no retries, the cause on the page', async 
   /** @type {string[]} */
   const sockets = [];
   page.on('websocket', (ws) => sockets.push(ws.url()));
-  await page.goto(`${authServer.url}/?doc=locked`);
+  await page.goto(`${authServer.url}/?editor=plain&doc=locked`);
   await waitFor(async () => (await statusLine(page)).conn.startsWith('refused (4401'), { what: 'the refusal in the status line' });
   assert.match(await notice(page), /access token/);
   assert.match(await notice(page), /\(4401: .+\)/, 'with the server\'s reason');
@@ -142,7 +142,7 @@ test('a document deleted under the editor: read-only, said so, nothing pretends 
   const docId = `del-${Date.now()}`;
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
-  await page.goto(`${server.url}/?doc=${docId}`);
+  await page.goto(`${server.url}/?editor=plain&doc=${docId}`);
   await synced(page);
   await page.click('#editor');
   await page.keyboard.type('soon gone');
@@ -166,7 +166,7 @@ test('an invalid ?doc= shows an error and opens nothing', async () => {
   /** @type {string[]} */
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${server.url}/?doc=${encodeURIComponent('no such/name')}`);
+  await page.goto(`${server.url}/?editor=plain&doc=${encodeURIComponent('no such/name')}`);
   await waitFor(async () => (await notice(page)).includes('is not a document name'), { what: 'the error' });
   await page.waitForTimeout(300);
   assert.deepEqual(sockets, [], 'no document opened (notes least of all)');
@@ -180,7 +180,7 @@ test('after a first visit, the demo reloads with no network and shows the offlin
   const docId = `shell-${Date.now()}`;
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
-  await page.goto(`${server.url}/?doc=${docId}`);
+  await page.goto(`${server.url}/?editor=plain&doc=${docId}`);
   await synced(page);
   await page.evaluate(() => navigator.serviceWorker.ready);
   await waitFor(() => page.evaluate(async () => (await caches.keys()).length > 0 && (await (await caches.open((await caches.keys())[0])).keys()).length > 20), {

@@ -1,0 +1,80 @@
+package crdt_test
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"reflect"
+	"testing"
+
+	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/crdttest"
+)
+
+// position is one visible position of a rich text: a code point or an embed,
+// with its marks and attributes.
+type position struct {
+	r     rune
+	embed string
+	attrs map[string]json.RawMessage
+	marks map[string]json.RawMessage
+}
+
+func positions(spans []crdt.Span) []position {
+	var out []position
+	for _, s := range spans {
+		if s.Embed != nil {
+			out = append(out, position{embed: string(s.Embed), attrs: s.Attrs, marks: s.Marks})
+			continue
+		}
+		for _, r := range s.Insert {
+			out = append(out, position{r: r, marks: s.Marks})
+		}
+	}
+	return out
+}
+
+// TestSliceMatchesSpans checks that a slice, which sweeps only the runs and
+// marks it needs, reads every position as the whole text's spans do, on the
+// generated rich-text session at several lengths.
+func TestSliceMatchesSpans(t *testing.T) {
+	for _, n := range []int{10, 300, 3_000} {
+		d, _ := replayRich(t, crdttest.RichTrace(uint64(n), n), false)
+		text := d.Text("body")
+		all := positions(text.Spans())
+		if len(all) != text.Len() {
+			t.Fatalf("%d edits: spans hold %d positions, the text %d", n, len(all), text.Len())
+		}
+		rng := rand.New(rand.NewPCG(uint64(n), 7))
+		for range 200 {
+			p := rng.IntN(text.Len() + 1)
+			k := rng.IntN(text.Len() - p + 1)
+			if rng.IntN(2) == 0 {
+				k = min(k, 3)
+			}
+			s, err := text.Slice(p, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := positions(s)
+			if k == 0 {
+				got = []position{}
+			}
+			if want := all[p : p+k]; !reflect.DeepEqual(got, want) && !(len(got) == 0 && len(want) == 0) {
+				t.Fatalf("%d edits: Slice(%d, %d) differs from the spans' positions", n, p, k)
+			}
+		}
+	}
+}
+
+// BenchmarkRichSlice reads one position's spans (what an editor asks at its
+// caret) at random places of the benchmarks' 120,000-edit rich-text session.
+func BenchmarkRichSlice(b *testing.B) {
+	d, _ := replayRich(b, crdttest.RichTrace(1, richTraceOps), false)
+	text := d.Text("body")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for b.Loop() {
+		if _, err := text.Slice(rng.IntN(text.Len()), 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
