@@ -95,7 +95,7 @@ test('npm pack, install the tarball into a scratch app, type-check, bundle with 
   const packOut = run('npm', ['pack', '--json', '--pack-destination', tmp], clientDir);
   const packed = JSON.parse(packOut.slice(packOut.search(/^\[/m)));
   const files = /** @type {{ path: string }[]} */ (packed[0].files).map((f) => f.path);
-  for (const want of ['package.json', 'README.md', 'src/index.js', 'src/provider.js', 'src/bindings/codemirror.js', 'types/index.d.ts', 'types/provider.d.ts', 'types/bindings/codemirror.d.ts']) {
+  for (const want of ['package.json', 'README.md', 'src/index.js', 'src/provider.js', 'src/bindings/codemirror.js', 'types/index.d.ts', 'types/provider.d.ts', 'types/bindings/codemirror.d.ts', 'src/bindings/prosemirror.js', 'src/bindings/prosemirror-mapping.js', 'src/bindings/tiptap.js', 'src/richundo.js', 'types/bindings/prosemirror.d.ts', 'types/bindings/tiptap.d.ts', 'types/richundo.d.ts']) {
     assert.ok(files.includes(want), `${want} is in the package (files: ${files.join(' ')})`);
   }
   assert.deepEqual(files.filter((f) => /\.test\.js$|testdata|^test\/|^bench\/|^demo\/|node_modules/.test(f)), [], 'no tests, test data, demo or benchmarks');
