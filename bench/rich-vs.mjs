@@ -17,8 +17,12 @@
 //              insertion gives its attributes; y-quill's applyDelta walks from the start too, to
 //              retain up to the change). Giving empty attributes instead is no faster: Yjs then
 //              writes format items around every character typed inside a mark, to negate it.
-//              y-prosemirror keeps a tree of Y.XmlElements instead (one Y.XmlText per paragraph,
-//              so its walks are a paragraph long), which this flat session does not exercise.
+//   yjs-pm     the shape y-prosemirror keeps: a Y.XmlFragment of one Y.XmlElement per block, each
+//              holding one Y.XmlText with the block's formatted text. The session's flat positions
+//              are mapped to (block, offset) by the harness (a cached block cursor, counted in the
+//              replay time); a block marker typed splits a block (the tail's delta moves into a new
+//              element), a marker deleted joins two, a format covers each block's part, and a
+//              block type is an attribute of the element (y-prosemirror replaces the element).
 //   Automerge  splice / splitBlock / mark and unmark with the edit's expand / updateBlock: the model
 //              @automerge/prosemirror uses. Its mark values are scalars, so object values are stored
 //              as their JSON text.
@@ -35,7 +39,7 @@ import { spawnSync } from 'node:child_process';
 
 const self = fileURLToPath(import.meta.url);
 const repo = resolve(dirname(self), '..');
-const opts = { anchors: '/tmp/anchors-crdt', trace: '/tmp/rich-trace.jsonl', runs: 3, libs: 'tandem,yjs,automerge', lib: '' };
+const opts = { anchors: '/tmp/anchors-crdt', trace: '/tmp/rich-trace.jsonl', runs: 3, libs: 'tandem,yjs-pm,yjs,automerge', lib: '' };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
   if (a === '--anchors') opts.anchors = process.argv[++i];
@@ -92,7 +96,7 @@ async function child(lib) {
   const end = /** @type {End} */ (lines.pop());
   const ops = /** @type {Op[]} */ (lines);
   const require = createRequire(join(resolve(opts.anchors), 'package.json'));
-  const impl = lib === 'tandem' ? await tandem() : lib === 'yjs' ? yjs(require) : lib === 'automerge' ? automerge(require) : null;
+  const impl = lib === 'tandem' ? await tandem() : lib === 'yjs' ? yjs(require) : lib === 'yjs-pm' ? yjsTree(require) : lib === 'automerge' ? automerge(require) : null;
   if (!impl) throw new Error(`unknown library ${lib}`);
   const g = /** @type {() => void} */ (globalThis.gc);
   g();
@@ -185,6 +189,158 @@ function yjs(require) {
           case 'e': t.insertEmbed(op.p, op.v); break;
           case 'f': t.format(op.p, op.n, { [op.name ?? '']: op.v }); break;
           case 'a': t.format(op.p, 1, { [op.name ?? '']: op.v }); break;
+        }
+      }
+      return doc;
+    },
+    read,
+    save: (doc) => Y.encodeStateAsUpdate(doc),
+    save2: (doc) => Y.encodeStateAsUpdateV2(doc),
+    load(b) {
+      const doc = new Y.Doc();
+      Y.applyUpdate(doc, b);
+      return doc;
+    },
+  };
+}
+
+/**
+ * The session in y-prosemirror's shape: a fragment of blocks, each an element holding one text.
+ * @param {NodeJS.Require} require
+ * @returns {Impl}
+ */
+function yjsTree(require) {
+  const Y = require('yjs');
+  /** @param {any} doc */
+  const read = (doc) => {
+    const frag = doc.getXmlFragment('body');
+    let text = '', len = 0;
+    for (const el of frag.toArray()) {
+      const t = el.get(0);
+      text += '\n';
+      for (const d of t.toDelta()) text += d.insert;
+      len += 1 + t.length;
+    }
+    return { text, len };
+  };
+  /**
+   * The delta of t from offset o to its end.
+   * @param {any} t
+   * @param {number} o
+   */
+  const tail = (t, o) => {
+    const out = [];
+    let at = 0;
+    for (const d of t.toDelta()) {
+      const n = d.insert.length;
+      if (at + n > o) {
+        const part = at >= o ? d.insert : d.insert.slice(o - at);
+        out.push(d.attributes ? { insert: part, attributes: d.attributes } : { insert: part });
+      }
+      at += n;
+    }
+    return out;
+  };
+  return {
+    replay(ops) {
+      const doc = new Y.Doc();
+      doc.clientID = 1;
+      const frag = doc.getXmlFragment('body');
+      /** @type {any[]} */
+      const texts = []; // per block, its Y.XmlText
+      /** @type {number[]} */
+      const lens = []; // per block, its text's length (the marker not counted)
+      let cb = 0, cs = 0; // a block and the flat position of its marker
+      /** @param {number} p the block whose marker is at or before p, and its marker's position */
+      const find = (p) => {
+        while (cb > 0 && cs > p) cs -= 1 + lens[--cb];
+        while (cb + 1 < lens.length && cs + 1 + lens[cb] <= p) cs += 1 + lens[cb++];
+        return cb;
+      };
+      /**
+       * @param {number} at
+       * @param {any[]} delta
+       */
+      const newBlock = (at, delta) => {
+        const el = new Y.XmlElement('paragraph');
+        const t = new Y.XmlText();
+        el.insert(0, [t]);
+        frag.insert(at, [el]);
+        if (delta.length) t.applyDelta(delta);
+        texts.splice(at, 0, t);
+        lens.splice(at, 0, t.length);
+      };
+      for (const op of ops) {
+        const p = op.p;
+        switch (op.k) {
+          case 'e': {
+            if (lens.length === 0) {
+              newBlock(0, []);
+              break;
+            }
+            const b = find(p);
+            const o = p - cs - 1; // offset in block b; -1: before its marker
+            if (o < 0) {
+              newBlock(b, []);
+              cs += 1;
+              cb = b + 1;
+            } else {
+              const t = texts[b];
+              const rest = tail(t, o);
+              if (o < lens[b]) t.delete(o, lens[b] - o);
+              lens[b] = o;
+              newBlock(b + 1, rest);
+            }
+            break;
+          }
+          case 'i': {
+            const b = find(p);
+            if (p === cs && b > 0) {
+              texts[b - 1].insert(lens[b - 1], op.t);
+              lens[b - 1] += op.t?.length ?? 0;
+              cs += op.t?.length ?? 0;
+            } else {
+              texts[b].insert(p - cs - 1, op.t);
+              lens[b] += op.t?.length ?? 0;
+            }
+            break;
+          }
+          case 'd': {
+            const b = find(p);
+            if (p === cs) {
+              // The marker of block b: its text joins the block before it.
+              const rest = tail(texts[b], 0);
+              frag.delete(b, 1);
+              texts.splice(b, 1);
+              const n = lens.splice(b, 1)[0];
+              if (b > 0) {
+                texts[b - 1].applyDelta([{ retain: lens[b - 1] }, ...rest]);
+                lens[b - 1] += n;
+              }
+              cb = 0, cs = 0;
+            } else {
+              texts[b].delete(p - cs - 1, 1);
+              lens[b]--;
+            }
+            break;
+          }
+          case 'f': {
+            let from = p, left = op.n ?? 0;
+            while (left > 0) {
+              const b = find(from);
+              let o = from - cs - 1;
+              if (o < 0) { from++; left--; continue; } // the marker itself
+              const k = Math.min(left, lens[b] - o);
+              if (k > 0) texts[b].format(o, k, { [op.name ?? '']: op.v });
+              from += k + 1, left -= k + 1; // past this block's part and the next marker
+            }
+            break;
+          }
+          case 'a': {
+            const b = find(p);
+            frag.get(b).setAttribute(op.name ?? '', JSON.stringify(op.v));
+            break;
+          }
         }
       }
       return doc;
