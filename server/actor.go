@@ -261,6 +261,8 @@ type actor struct {
 	idleTimer *time.Timer
 
 	changes changeMark // hooks: how far Hooks.Observe has been told (observe.go)
+
+	follow *follow // cluster: the following of the document's log; nil on a single node (actor_follow.go)
 }
 
 func newActor(s *Server, id string) *actor {
@@ -395,6 +397,7 @@ func (a *actor) run() {
 	defer a.bg.Wait()
 
 	a.load()
+	a.startFollow() // cluster (actor_follow.go)
 	a.armIdle()
 	for {
 		if a.settle() {
@@ -464,6 +467,7 @@ func (a *actor) settle() bool {
 // exit ends the actor: it leaves the registry first (so that a new request starts a fresh actor),
 // closes what is still connected, and answers whatever is still in the inbox with errRetry.
 func (a *actor) exit() {
+	a.stopFollow() // cluster (actor_follow.go)
 	a.s.docs.remove(a)
 	if f, ok := a.s.store.(docForgetter); ok {
 		f.Forget(a.id)

@@ -38,6 +38,7 @@ type Server struct {
 	sec     *security      // security: tokens, per-subject connections (auth.go, limits.go)
 	pending *pendingBudget // the server-wide budget of pending units (pending.go)
 	changes *notifier      // hands the documents' events to Hooks.Observe; nil without one (observe.go)
+	cluster *clusterStore  // the cluster node's store; nil on a single node (cluster.go)
 	handler http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
@@ -58,6 +59,9 @@ func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Cluster.enabled() {
+		return newClusterServer(cfg)
 	}
 	if cfg.Storage.Log != nil {
 		return newServer(cfg, newContractStore(cfg.Storage))
@@ -85,6 +89,12 @@ func New(cfg Config) (*Server, error) {
 // newServer builds a server over an open store; cfg has its defaults. Tests use it to put a
 // wrapper around the store. It fails if the revocations file cannot be read.
 func newServer(cfg Config, st docStore) (*Server, error) {
+	return newServerWith(cfg, st, newServerMetrics())
+}
+
+// newServerWith is newServer with the metrics the server registers its own in (a cluster node
+// registers the cluster's first: cluster.go).
+func newServerWith(cfg Config, st docStore, m *serverMetrics) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -94,7 +104,7 @@ func newServer(cfg Config, st docStore) (*Server, error) {
 		log:          log,
 		warns:        newWarner(log),
 		store:        st,
-		metrics:      newServerMetrics(),
+		metrics:      m,
 		httpSrvs:     make(map[*http.Server]struct{}),
 		shutdownDone: make(chan struct{}),
 	}
@@ -156,6 +166,10 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	if s.isClosing() {
 		writeError(w, http.StatusServiceUnavailable, "shutting_down", "server is shutting down")
+		return
+	}
+	if s.cluster != nil && !s.cluster.node.ready.Load() { // cluster.go
+		writeError(w, http.StatusServiceUnavailable, "storage_unavailable", "JetStream does not answer: edits cannot be acknowledged")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
