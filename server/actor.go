@@ -9,6 +9,7 @@ import (
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/relay"
 	"github.com/tandemhq/tandem/server/internal/room"
 )
 
@@ -261,6 +262,8 @@ type actor struct {
 	idleTimer *time.Timer
 
 	changes changeMark // hooks: how far Hooks.Observe has been told (observe.go)
+
+	remote *relay.Doc // cluster: the other nodes' presence; nil on a single node (actor_presence.go)
 }
 
 func newActor(s *Server, id string) *actor {
@@ -395,6 +398,7 @@ func (a *actor) run() {
 	defer a.bg.Wait()
 
 	a.load()
+	a.openRemote() // cluster: presence across nodes (actor_presence.go)
 	a.armIdle()
 	for {
 		if a.settle() {
@@ -464,6 +468,7 @@ func (a *actor) settle() bool {
 // exit ends the actor: it leaves the registry first (so that a new request starts a fresh actor),
 // closes what is still connected, and answers whatever is still in the inbox with errRetry.
 func (a *actor) exit() {
+	a.closeRemote() // cluster: presence across nodes (actor_presence.go)
 	a.s.docs.remove(a)
 	if f, ok := a.s.store.(docForgetter); ok {
 		f.Forget(a.id)

@@ -18,7 +18,7 @@
 // # Why heartbeats
 //
 // A node that dies without a word (killed, cut off) never sends the removals of its clients'
-// states. Every node beats on <prefix>.hb once per Heartbeat; a node silent for longer than
+// states. Every node beats on <prefix>.awhb once per Heartbeat; a node silent for longer than
 // Expiry is taken for dead, and every open document drops the states it set and hands the actor
 // removals for them. A node that closes says goodbye, and its states go at once. A node is a node
 // ID plus an instance drawn at start, so a node restarted under the same ID is a new sender: its

@@ -154,7 +154,9 @@ func New(cfg Config) (*Relay, error) {
 	return r, nil
 }
 
-func (r *Relay) heartbeatSubject() string { return r.cfg.Prefix + ".hb" }
+// heartbeatSubject is apart from the node heartbeats of the cluster (<prefix>.hb.<node>): these
+// carry the instance and the goodbye.
+func (r *Relay) heartbeatSubject() string { return r.cfg.Prefix + ".awhb" }
 
 // Self returns this node as the others see it.
 func (r *Relay) Self() Node { return r.self }
@@ -348,7 +350,7 @@ type Doc struct {
 func (r *Relay) Open(docID string, notify func()) (*Doc, error) {
 	d := &Doc{
 		r:       r,
-		subject: r.cfg.Prefix + ".aw." + base64.RawURLEncoding.EncodeToString([]byte(docID)),
+		subject: r.DocSubject(docID),
 		notify:  notify,
 		table:   NewTable(r.cfg.Limits),
 		local:   make(map[uint64]Entry),
@@ -366,6 +368,11 @@ func (r *Relay) Open(docID string, notify func()) (*Doc, error) {
 	r.docs[d] = struct{}{}
 	d.query()
 	return d, nil
+}
+
+// DocSubject returns the subject of document docID's presence messages.
+func (r *Relay) DocSubject(docID string) string {
+	return r.cfg.Prefix + ".aw." + base64.RawURLEncoding.EncodeToString([]byte(docID))
 }
 
 // query asks the other nodes with the document open for their states.

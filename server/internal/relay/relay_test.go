@@ -289,7 +289,7 @@ func TestRelayHostile(t *testing.T) {
 		if err := raw.Publish(subject, junk); err != nil {
 			t.Fatal(err)
 		}
-		if err := raw.Publish(prefix+".hb", junk); err != nil {
+		if err := raw.Publish(prefix+".awhb", junk); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 // The messages between nodes, on core NATS subjects (never stored):
 //
-//	<prefix>.hb          beat, bye         every node, every Heartbeat
+//	<prefix>.awhb        beat, bye         every node, every Heartbeat
 //	<prefix>.aw.<key>    changes, full,    the nodes with the document open
 //	                     query
 //
