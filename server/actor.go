@@ -264,6 +264,7 @@ type actor struct {
 	changes changeMark // hooks: how far Hooks.Observe has been told (observe.go)
 
 	remote *relay.Doc // cluster: the other nodes' presence; nil on a single node (actor_presence.go)
+	follow *follow    // cluster: the following of the document's log; nil on a single node (actor_follow.go)
 }
 
 func newActor(s *Server, id string) *actor {
@@ -398,7 +399,8 @@ func (a *actor) run() {
 	defer a.bg.Wait()
 
 	a.load()
-	a.openRemote() // cluster: presence across nodes (actor_presence.go)
+	a.openRemote()  // cluster: presence across nodes (actor_presence.go)
+	a.startFollow() // cluster (actor_follow.go)
 	a.armIdle()
 	for {
 		if a.settle() {
@@ -469,6 +471,7 @@ func (a *actor) settle() bool {
 // closes what is still connected, and answers whatever is still in the inbox with errRetry.
 func (a *actor) exit() {
 	a.closeRemote() // cluster: presence across nodes (actor_presence.go)
+	a.stopFollow()  // cluster (actor_follow.go)
 	a.s.docs.remove(a)
 	if f, ok := a.s.store.(docForgetter); ok {
 		f.Forget(a.id)

@@ -61,7 +61,7 @@ func (a *actor) onBound(seq uint64, err error) {
 			a.log.Error("storing client bindings failed: refusing the join", "client", j.m.hello.ClientID, "err", err)
 			a.bindings.leave(j.m.hello.ClientID)
 			a.bindings.unbind(j.m.hello.ClientID)
-			j.m.reply <- errStorage
+			j.m.reply <- bindRefusal(err, j.m.hello.ClientID) // cluster (clusterstore.go)
 		case j.m.c.Closing():
 			a.bindings.leave(j.m.hello.ClientID)
 			j.m.reply <- errGoingAway

@@ -503,3 +503,17 @@ func (m *Meta) Keys(ctx context.Context, prefix string) ([]string, error) {
 	}
 	return keys, ctx.Err()
 }
+
+// Prefix returns the prefix of the backend's subjects and resources (Config.Prefix), under which
+// a node may name core NATS subjects of its own (heartbeats, notices) beside the stream's.
+func (b *Backend) Prefix() string { return b.prefix }
+
+// Ping asks the update stream's leader for the stream's state. It fails while the stream has no
+// leader (no quorum of its servers) or JetStream does not answer before ctx ends: then no append
+// can be acknowledged either.
+func (b *Backend) Ping(ctx context.Context) error {
+	if _, err := b.stream.Info(ctx); err != nil {
+		return fmt.Errorf("jetstream: ping %s: %w", b.stream.CachedInfo().Config.Name, err)
+	}
+	return nil
+}
