@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tandemhq/tandem/protocol"
 	"github.com/tandemhq/tandem/server/internal/relay"
 	"github.com/tandemhq/tandem/server/internal/room"
 	"github.com/tandemhq/tandem/server/internal/wstest"
-	"github.com/tandemhq/tandem/storage"
+	"github.com/tandemhq/tandem/storage/jetstream"
 	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 )
 
@@ -22,8 +23,8 @@ import (
 // editors within it.
 const presenceGone = 5 * time.Second
 
-// presenceNode is a server of a presence test: its own NATS connection and a listener that can
-// drop every socket at once, as a killed process would.
+// presenceNode is a cluster node of a presence test: its own NATS connection and a listener that
+// can drop every socket at once, as a killed process would.
 type presenceNode struct {
 	*testServer
 	nc *nats.Conn
@@ -57,7 +58,8 @@ func (l *dropListener) kill() {
 	}
 }
 
-// startPresenceNode starts a server named node whose presence relay talks to NATS at url.
+// startPresenceNode starts cluster node node (Config.Cluster) with its own NATS connection to
+// the server at url, its documents under prefix.
 func startPresenceNode(t *testing.T, node, url, prefix string) *presenceNode {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.Name(node))
@@ -65,19 +67,29 @@ func startPresenceNode(t *testing.T, node, url, prefix string) *presenceNode {
 		t.Fatalf("connect to NATS: %v", err)
 	}
 	t.Cleanup(nc.Close) // after the server's Shutdown (cleanups run last first)
+	js, err := natsjs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b *jetstream.Backend
+	for attempt := 0; b == nil; attempt++ { // the first requests after a start may go unanswered
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		b, err = jetstream.Open(ctx, js, jetstream.Config{Prefix: prefix})
+		cancel()
+		if err != nil && attempt == 30 {
+			t.Fatalf("jetstream.Open: %v", err)
+		}
+		if err != nil {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	cfg := testConfig(t)
+	cfg.DataPath = ""
+	cfg.Cluster = Cluster{Conn: nc, Backend: b, NodeID: node}
 	// Editors of this test do not read while others are waited for: no keepalive closes them.
 	cfg.PongWait, cfg.PresenceWait = time.Minute, time.Minute
-	cfg = cfg.withDefaults()
-	st, err := storage.Open(cfg.DataPath, storage.Options{NoSync: true})
+	s, err := New(cfg)
 	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := newServer(cfg, st)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.startPresence(nc, node, prefix); err != nil {
 		t.Fatal(err)
 	}
 	inner, err := net.Listen("tcp", "127.0.0.1:0")
@@ -85,14 +97,12 @@ func startPresenceNode(t *testing.T, node, url, prefix string) *presenceNode {
 		t.Fatal(err)
 	}
 	l := &dropListener{Listener: inner}
-	ts := &testServer{Server: s, base: "http://" + inner.Addr().String(), inner: st, path: cfg.DataPath, done: make(chan error, 1)}
+	ts := &testServer{Server: s, base: "http://" + inner.Addr().String(), done: make(chan error, 1)}
 	go func() { ts.done <- s.Serve(context.Background(), l) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
-		if err := s.Shutdown(ctx); err != nil {
-			t.Errorf("%s: Shutdown: %v", node, err)
-		}
+		_ = s.Shutdown(ctx) // a killed node's may fail: its NATS connection is gone
 		<-ts.done
 	})
 	return &presenceNode{testServer: ts, nc: nc, l: l}
