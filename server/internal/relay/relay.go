@@ -391,6 +391,7 @@ func (d *Doc) Publish(changes []Entry) {
 		d.mu.Unlock()
 		return
 	}
+	defer d.mu.Unlock()
 	for _, e := range changes {
 		if e.State == nil {
 			delete(d.local, e.ClientID)
@@ -398,7 +399,8 @@ func (d *Doc) Publish(changes []Entry) {
 			d.local[e.ClientID] = e
 		}
 	}
-	d.mu.Unlock()
+	// Queued under d.mu, as sendFull's are: a full message never overtakes changes it lacks,
+	// which would remove their states on the other nodes.
 	d.r.enqueue(d.subject, encode(message{kind: kindChanges, from: d.r.self, entries: changes}))
 }
 
@@ -409,11 +411,11 @@ func (d *Doc) sendFull() {
 		d.mu.Unlock()
 		return
 	}
+	defer d.mu.Unlock()
 	entries := make([]Entry, 0, len(d.local))
 	for _, e := range d.local {
 		entries = append(entries, e)
 	}
-	d.mu.Unlock()
 	sortEntries(entries)
 	d.r.enqueue(d.subject, encode(message{kind: kindFull, from: d.r.self, entries: entries}))
 }

@@ -319,3 +319,32 @@ func TestRelayHostile(t *testing.T) {
 		t.Errorf("the table holds %d states; want the limit, 5", n)
 	}
 }
+
+// TestRelayFullHeals: the periodic full exchange replaces a node's states on the others, so a
+// removal lost in transit (here, a state the node never held, published in its name) heals.
+func TestRelayFullHeals(t *testing.T) {
+	prefix := "t6"
+	a := startNode(t, prefix, "a", 0, func(c *Config) { c.FullEvery = 200 * time.Millisecond })
+	b := startNode(t, prefix, "b", 1, nil)
+	va := openView(t, a, "doc")
+	vb := openView(t, b, "doc")
+	va.d.Publish([]Entry{st(1, 1, "x")})
+	waitFor(t, "b sees a's client", func() bool { return vb.is(map[uint64]string{1: "x"}) })
+
+	raw, err := nats.Connect(cluster.URL(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	ghost := encode(message{kind: kindChanges, from: a.r.Self(), entries: []Entry{st(99, 1, "ghost")}})
+	if err := raw.Publish(va.d.subject, ghost); err != nil {
+		t.Fatal(err)
+	}
+	// The ghost appears, then a's next full state, which lacks it, takes it away.
+	waitFor(t, "the ghost is gone after a's full state", func() bool {
+		vb.mu.Lock()
+		seen := vb.clocks[99] > 0
+		vb.mu.Unlock()
+		return seen && vb.is(map[uint64]string{1: "x"})
+	})
+}
