@@ -10,6 +10,7 @@ import (
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/room"
 	"github.com/tandemhq/tandem/storage/jetstream"
 )
 
@@ -146,7 +147,9 @@ func (a *actor) startRead(fl *follow, delay time.Duration) {
 				return
 			}
 		}
-		r, err := cs.readTail(fl.ctx, a.id, fl.epoch, from)
+		ctx, cancel := context.WithTimeout(fl.ctx, readTimeout)
+		r, err := cs.readTail(ctx, a.id, fl.epoch, from)
+		cancel()
 		_ = a.post(fl.ctx, funcMsg{fn: func(a *actor) { a.onTailRead(fl, r, err) }})
 	}()
 }
@@ -208,27 +211,45 @@ func (a *actor) applyLogged(seq uint64, data []byte, since ...crdt.StateVector) 
 	a.version++
 	a.exists = true
 	a.s.cluster.node.entriesIn.Inc()
+	relay := [][]byte{data}
 	if len(since) == 0 {
 		n := int64(len(data))
 		a.saver.Appended(n)
 		a.saver.AppendReported(seq, n, true)
 	} else {
-		data = a.doc.EncodeUpdate(since[0])
+		// What the replica gained, and what waits in it for dependencies: units that came
+		// pending in the snapshot are in no later entry, and the entry that releases them
+		// carries only the dependencies (crdt.Doc.PendingUpdate).
+		relay = [][]byte{a.doc.EncodeUpdate(since[0])}
+		if p := a.doc.PendingUpdate(); p != nil {
+			relay = append(relay, p)
+		}
 	}
 	if len(a.members) == 0 {
 		return
 	}
-	f := outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: time.Now()}
-	for _, c := range a.members {
-		a.out(c, f, 0)
+	for _, data := range relay {
+		f := outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: time.Now()}
+		for _, c := range a.members {
+			a.out(c, f, 0)
+		}
 	}
 }
 
-// followUpto returns the log position a snapshot of the replica may fold: upto, but never past
-// the cursor, below which every entry of the log is in the replica.
-func (a *actor) followUpto(upto uint64) uint64 {
-	if a.follow == nil {
-		return upto
+// followSave adjusts a save about to start on a cluster node. The snapshot folds the log up to
+// the cursor at most, below which every entry of the log is in the replica. And it covers no
+// update in flight (info.Cover): on one node a stored snapshot makes an update whose append
+// failed durable, but on a cluster the other nodes see only what the log holds, so an update is
+// acknowledged when its append is, and an append is retried (clusterStore.Append) rather than
+// covered.
+func (a *actor) followSave(info *room.SaveInfo) {
+	if a.s.cluster == nil {
+		return
 	}
-	return min(upto, a.follow.f.Last())
+	info.Cover = 0
+	if a.follow == nil {
+		info.Upto = 0
+		return
+	}
+	info.Upto = min(info.Upto, a.follow.f.Last())
 }

@@ -77,7 +77,7 @@ func (a *actor) startSave() {
 	}
 	snap := a.doc.EncodeSnapshot()
 	info := a.saver.Start(a.ledger.Issued(), int64(len(snap)))
-	info.Upto = a.followUpto(info.Upto) // cluster (actor_follow.go)
+	a.followSave(&info) // cluster (actor_follow.go)
 	a.s.store.CompactAsync(a.id, snap, info.Upto, func(err error) {
 		a.postEvent(event{kind: evSave, save: info, err: err})
 	})

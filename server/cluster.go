@@ -76,6 +76,9 @@ const (
 	// it reads the log's tail again: a delivery lost with nothing after it is otherwise noticed
 	// only at the next one.
 	tailCheckEvery = 2 * time.Second
+	// readTimeout bounds one read of a document's log by a follower; one that takes longer
+	// (a consumer on a server that stalls) is made again.
+	readTimeout = 5 * time.Second
 	// shortReadRetry is the wait before a repair read that fell short is made again.
 	shortReadRetry = 100 * time.Millisecond
 	// appendRetryFor is how long a failed append is retried (the same bytes, stored once within

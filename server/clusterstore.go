@@ -235,7 +235,7 @@ func (cs *clusterStore) Append(docID string, data []byte, done func(seq uint64, 
 	var try func()
 	try = func() {
 		cs.contractStore.Append(docID, data, func(seq uint64, err error) {
-			if err != nil && cs.ctx.Err() == nil && time.Since(start) < appendRetryFor {
+			if err != nil && cs.ctx.Err() == nil && !cs.node.cfg.Conn.IsClosed() && time.Since(start) < appendRetryFor {
 				select {
 				case <-time.After(shortReadRetry):
 				case <-cs.ctx.Done():
