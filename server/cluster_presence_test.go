@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tandemhq/tandem/client"
+	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
 	"github.com/tandemhq/tandem/server/internal/relay"
 	"github.com/tandemhq/tandem/server/internal/room"
@@ -100,7 +104,10 @@ func startPresenceNode(t *testing.T, node, url, prefix string) *presenceNode {
 	ts := &testServer{Server: s, base: "http://" + inner.Addr().String(), done: make(chan error, 1)}
 	go func() { ts.done <- s.Serve(context.Background(), l) }()
 	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		// A killed node's actors retry the appends that were in flight for appendRetryFor before
+		// they give up and exit; the store must not close under them (Shutdown closes it once its
+		// context ends, actors or not), so the wait is longer than that.
+		ctx, cancel := context.WithTimeout(context.Background(), appendRetryFor+15*time.Second)
 		defer cancel()
 		_ = s.Shutdown(ctx) // a killed node's may fail: its NATS connection is gone
 		<-ts.done
@@ -137,23 +144,24 @@ func showing(e *wstest.Editor) string {
 	return fmt.Sprint(m)
 }
 
-// TestClusterPresence: three nodes, each on its own NATS server of one cluster, with editors of
-// one document on each: every editor sees the others' cursors, a joiner sees them at once, and
-// when a node dies without a word (its sockets cut, its NATS connection gone), its editors'
-// cursors leave the other nodes' editors within the issue's bound. A node that shuts down takes
-// its cursors along at once.
+// TestClusterPresence runs cursors across three cluster nodes, each on its own NATS server of one
+// cluster (formed once for the subtests, about two seconds).
 func TestClusterPresence(t *testing.T) {
 	if testing.Short() {
 		t.Skip("forms a three-server NATS cluster (about two seconds)")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cluster, err := natstest.Start(ctx, t.TempDir(), 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Shutdown)
-	const prefix, doc = "presence", "team.notes"
+	cluster := startNATSCluster(t)
+	t.Run("KillIdle", func(t *testing.T) { testPresenceKillIdle(t, cluster) })
+	t.Run("KillUnderLoad", func(t *testing.T) { testPresenceKillUnderLoad(t, cluster) })
+}
+
+// testPresenceKillIdle: editors of one document on each node see each other's cursors, a joiner
+// sees them at once, and when a node dies without a word (its sockets cut, its NATS connection
+// gone), its editors' cursors leave the other nodes' editors within the issue's bound. A node
+// that shuts down takes its cursors along at once.
+func testPresenceKillIdle(t *testing.T, cluster *natstest.Cluster) {
+	prefix := clusterPrefix(t)
+	const doc = "team.notes"
 	var nodes []*presenceNode
 	for i := range 3 {
 		nodes = append(nodes, startPresenceNode(t, fmt.Sprintf("n%d", i), cluster.URL(i), prefix))
@@ -270,6 +278,146 @@ func TestMergePresence(t *testing.T) {
 			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Errorf("mergePresence(%v, %v, %d) = %v; want %v", tt.local, tt.remote, tt.except, got, tt.want)
 			}
+		})
+	}
+}
+
+// testPresenceKillUnderLoad: ten editors of one document type and move their cursors on three
+// nodes. Node 1 dies without a word: its editor that does not reconnect leaves every other
+// editor's screen within the issue's bound, while those that reconnect (through the balancer, to
+// node 0) stay visible everywhere.
+func testPresenceKillUnderLoad(t *testing.T, cluster *natstest.Cluster) {
+	prefix := clusterPrefix(t)
+	const doc = "busy"
+	var nodes []*presenceNode
+	var lbs []*balancer
+	for i := range 3 {
+		n := startPresenceNode(t, fmt.Sprintf("n%d", i), cluster.URL(i), prefix)
+		nodes = append(nodes, n)
+		lbs = append(lbs, newBalancer(t, strings.TrimPrefix(n.base, "http://")))
+	}
+	waitFor(t, 10*time.Second, "every node hears the others", func() bool {
+		for _, n := range nodes {
+			if n.relay.Nodes() != 2 {
+				return false
+			}
+		}
+		return true
+	})
+	dial := func(url string, reconnect bool) *client.Conn {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		c, err := client.Dial(ctx, url, doc, client.Options{Reconnect: reconnect, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+		if err != nil {
+			t.Fatalf("Dial %s: %v", url, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+	const editors = 9
+	conns := make([]*client.Conn, 0, editors+1)
+	for i := range editors {
+		conns = append(conns, dial(lbs[i%3].url(), true)) // editor i on node i%3
+	}
+	// The stayer is on node 1 directly and does not reconnect: its cursor must go with the node.
+	stayer := dial("ws://"+strings.TrimPrefix(nodes[1].base, "http://"), false)
+	conns = append(conns, stayer)
+	subject := nodes[0].relay.DocSubject(doc)
+	waitFor(t, 10*time.Second, "the document's presence subject known everywhere", func() bool {
+		for i := range 3 {
+			if cluster.Server(i).GlobalAccount().Interest(subject) < 3 {
+				return false
+			}
+		}
+		return true
+	})
+
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for i, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tick := time.NewTicker(15 * time.Millisecond)
+			defer tick.Stop()
+			for n := 0; ; n++ {
+				if n%8 == 0 {
+					// Refused while the editor reconnects; the state is announced again once it has.
+					_ = c.SetAwareness(fmt.Appendf(nil, `{"editor":%d,"at":%d}`, i, n))
+				}
+				err := c.Edit(func(d *crdt.Doc) error {
+					body := d.Text("body")
+					return body.Insert(body.Len(), string(rune('a'+i)))
+				})
+				if err != nil && c != stayer {
+					t.Errorf("editor %d: Edit: %v", i, err)
+					return
+				}
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+	}
+	defer func() {
+		close(stop)
+		wg.Wait()
+	}()
+
+	// sees reports whether editor i shows the cursor of every editor in ids (and, with absent,
+	// of none of them).
+	ids := func(cs []*client.Conn) []uint64 {
+		var out []uint64
+		for _, c := range cs {
+			out = append(out, c.ClientID())
+		}
+		return out
+	}
+	shows := func(c *client.Conn, want []uint64, present bool) bool {
+		peers := c.Peers()
+		for _, id := range want {
+			if _, ok := peers[id]; ok != present {
+				return false
+			}
+		}
+		return true
+	}
+	everyone := ids(conns)
+	for i, c := range conns {
+		others := slices.DeleteFunc(slices.Clone(everyone), func(id uint64) bool { return id == c.ClientID() })
+		waitFor(t, 15*time.Second, fmt.Sprintf("editor %d shows every other editor's cursor", i), func() bool { return shows(c, others, true) })
+	}
+
+	var watchers, moved []*client.Conn // editors on nodes 0 and 2; editors of node 1 that reconnect
+	for i := range editors {
+		if i%3 == 1 {
+			moved = append(moved, conns[i])
+		} else {
+			watchers = append(watchers, conns[i])
+		}
+	}
+	killed := time.Now()
+	lbs[1].retarget(strings.TrimPrefix(nodes[0].base, "http://"))
+	lbs[1].cut()
+	nodes[1].l.kill()
+	nodes[1].nc.Close()
+	gone := []uint64{stayer.ClientID()}
+	for i, c := range watchers {
+		for !shows(c, gone, false) {
+			if time.Since(killed) > presenceGone {
+				t.Fatalf("watcher %d still shows the dead node's editor %v after %v", i, gone, time.Since(killed))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	t.Logf("under load, the dead node's cursor left every other editor %v after the kill", time.Since(killed).Round(time.Millisecond))
+	// The editors that reconnected keep (or get back) their cursors everywhere, past the expiry.
+	for i, c := range watchers {
+		others := slices.DeleteFunc(ids(append(slices.Clone(watchers), moved...)), func(id uint64) bool { return id == c.ClientID() })
+		waitFor(t, 15*time.Second, fmt.Sprintf("watcher %d shows the moved editors", i), func() bool {
+			return time.Since(killed) > presenceGone && shows(c, others, true)
 		})
 	}
 }

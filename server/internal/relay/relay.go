@@ -25,10 +25,10 @@ type Config struct {
 	Node string
 	// Prefix begins every subject; zero means "tandem".
 	Prefix string
-	// Heartbeat is the period of the node's heartbeat; zero means one second.
+	// Heartbeat is the period of the node's heartbeat; zero means 500 ms.
 	Heartbeat time.Duration
 	// Expiry is how long another node may stay silent before its clients' states are dropped;
-	// zero means three heartbeats. A node that died is noticed between Expiry-Heartbeat and
+	// zero means five heartbeats. A node that died is noticed between Expiry-Heartbeat and
 	// Expiry+Heartbeat/4 after its death.
 	Expiry time.Duration
 	// FullEvery is the period at which the node sends every state it holds for each open document,
@@ -49,8 +49,11 @@ type Config struct {
 
 // Defaults for Config.
 const (
-	DefaultPrefix            = "tandem"
-	DefaultHeartbeat         = time.Second
+	DefaultPrefix = "tandem"
+	// DefaultHeartbeat and five of them for the expiry notice a dead node 2 to 2.6 s after its
+	// death, well within the 5 s that editors may wait for its cursors to go, while a node whose
+	// beats are late by up to two seconds (a busy machine) is not taken for dead.
+	DefaultHeartbeat         = 500 * time.Millisecond
 	DefaultFullEvery         = 10 * time.Second
 	DefaultMaxNodes          = 64
 	DefaultMaxClientsPerNode = 1000
@@ -105,7 +108,7 @@ func New(cfg Config) (*Relay, error) {
 		cfg.Heartbeat = DefaultHeartbeat
 	}
 	if cfg.Expiry <= 0 {
-		cfg.Expiry = 3 * cfg.Heartbeat
+		cfg.Expiry = 5 * cfg.Heartbeat
 	}
 	if cfg.FullEvery <= 0 {
 		cfg.FullEvery = DefaultFullEvery
