@@ -9,6 +9,7 @@ import (
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/relay"
 	"github.com/tandemhq/tandem/server/internal/room"
 )
 
@@ -262,7 +263,8 @@ type actor struct {
 
 	changes changeMark // hooks: how far Hooks.Observe has been told (observe.go)
 
-	follow *follow // cluster: the following of the document's log; nil on a single node (actor_follow.go)
+	remote *relay.Doc // cluster: the other nodes' presence; nil on a single node (actor_presence.go)
+	follow *follow    // cluster: the following of the document's log; nil on a single node (actor_follow.go)
 }
 
 func newActor(s *Server, id string) *actor {
@@ -397,6 +399,7 @@ func (a *actor) run() {
 	defer a.bg.Wait()
 
 	a.load()
+	a.openRemote()  // cluster: presence across nodes (actor_presence.go)
 	a.startFollow() // cluster (actor_follow.go)
 	a.armIdle()
 	for {
@@ -467,7 +470,8 @@ func (a *actor) settle() bool {
 // exit ends the actor: it leaves the registry first (so that a new request starts a fresh actor),
 // closes what is still connected, and answers whatever is still in the inbox with errRetry.
 func (a *actor) exit() {
-	a.stopFollow() // cluster (actor_follow.go)
+	a.closeRemote() // cluster: presence across nodes (actor_presence.go)
+	a.stopFollow()  // cluster (actor_follow.go)
 	a.s.docs.remove(a)
 	if f, ok := a.s.store.(docForgetter); ok {
 		f.Forget(a.id)

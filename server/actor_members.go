@@ -232,6 +232,7 @@ func (a *actor) armAwareness() {
 // member whose own client changed gets a copy without its own entry.
 func (a *actor) flushAwareness() {
 	changes := a.presence.Flush()
+	changes = a.relayPresence(changes) // cluster: to and from the other nodes (actor_presence.go)
 	if len(changes) == 0 || len(a.members) == 0 {
 		return
 	}
@@ -271,6 +272,7 @@ func awarenessEntries(es []room.PresenceEntry) []protocol.AwarenessEntry {
 // nil when there is none.
 func (a *actor) awarenessFor(clientID uint64) []byte {
 	current := a.presence.Current(clientID)
+	current = a.withRemotePresence(current, clientID) // cluster (actor_presence.go)
 	if len(current) == 0 {
 		return nil
 	}

@@ -29,6 +29,8 @@ func (a *actor) drainEvents() {
 			a.onDeleted(e.err)
 		case evBound:
 			a.onBound(e.index, e.err)
+		case evRemotePresence:
+			a.onRemotePresence() // cluster (actor_presence.go)
 		}
 	}
 	a.release()

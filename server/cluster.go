@@ -242,6 +242,11 @@ func newClusterServer(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.cluster = cs
+	if err := s.startPresence(cfg.Cluster.Conn, cfg.Cluster.NodeID, cfg.Cluster.Backend.Prefix()); err != nil { // cluster_presence.go
+		_ = s.changes.close(context.Background())
+		_ = cs.Close()
+		return nil, err
+	}
 	s.log.Info("cluster node", "node", cfg.Cluster.NodeID, "prefix", cfg.Cluster.Backend.Prefix())
 	return s, nil
 }

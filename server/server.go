@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	clientjs "github.com/tandemhq/tandem/client-js"
+	"github.com/tandemhq/tandem/server/internal/relay"
 	"github.com/tandemhq/tandem/server/internal/transport"
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 	"github.com/tandemhq/tandem/storage"
@@ -38,6 +39,7 @@ type Server struct {
 	sec     *security      // security: tokens, per-subject connections (auth.go, limits.go)
 	pending *pendingBudget // the server-wide budget of pending units (pending.go)
 	changes *notifier      // hands the documents' events to Hooks.Observe; nil without one (observe.go)
+	relay   *relay.Relay   // cluster: presence across nodes; nil on a single node (cluster_presence.go)
 	cluster *clusterStore  // the cluster node's store; nil on a single node (cluster.go)
 	handler http.Handler
 
@@ -290,6 +292,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if err := s.docs.stopAll(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	s.stopPresence() // cluster: the other nodes drop this node's cursors now (cluster_presence.go)
 	// The actors have ended: the observer gets what waits for it, then its goroutine ends.
 	if err := s.changes.close(ctx); err != nil {
 		errs = append(errs, err)
