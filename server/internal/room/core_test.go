@@ -1,0 +1,644 @@
+package room
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tp is a peer in core tests: a name, a subject and a client ID.
+type tp struct {
+	name    string
+	subject string
+	cid     uint64
+	seat    Seat
+	closing bool
+}
+
+func (p *tp) Closing() bool    { return p.closing }
+func (p *tp) Seat() *Seat      { return &p.seat }
+func (p *tp) ClientID() uint64 { return p.cid }
+func (p *tp) Subject() string  { return p.subject }
+
+type testCore = Core[*tp, string, string]
+
+var testCoreConfig = CoreConfig{
+	MaxHeld:           3,
+	MaxMembers:        3,
+	IdleAfter:         10 * time.Second,
+	AwarenessInterval: 50 * time.Millisecond,
+	Save: SaveConfig{
+		CompactEntries: 4,
+		CompactBytes:   1 << 20,
+		Retries:        1,
+		Backoff:        time.Second,
+		MaxBackoff:     4 * time.Second,
+	},
+}
+
+func newTestCore() *testCore {
+	return NewCore[*tp, string, string](testCoreConfig, Encoders[string]{
+		Ack: func(seq uint64) string { return fmt.Sprintf("ack%d", seq) },
+		Awareness: func(es []PresenceEntry) string {
+			var b strings.Builder
+			b.WriteString("aw[")
+			for i, e := range es {
+				if i > 0 {
+					b.WriteByte(' ')
+				}
+				fmt.Fprintf(&b, "%d:%s", e.ClientID, e.State)
+			}
+			b.WriteByte(']')
+			return b.String()
+		},
+	})
+}
+
+var (
+	refusalNames = [...]string{"open", "load-failed", "going-away", "deleted", "full", "not-found", "unavailable", "storage-failed", "custom"}
+	timerNames   = [...]string{"idle", "awareness", "save", "flush"}
+	outcomeNames = [...]string{"", "saved", "saved-again", "retry", "abandon-keep", "abandon-fatal"}
+)
+
+// playCore plays a scenario on a fresh core and returns, for each command that listed effects or
+// printed something, a line "command: what". The clock starts at 0 and moves only with tick.
+// Commands:
+//
+//	load [hold] [exists] [failed]   the load's report (hold: client bindings are on)
+//	join M SUBJECT CID              AdmitJoin, then Joined with the frame "sync" if admitted
+//	waitjoin / joinsdone N          a join waits for a binding's write / N such joins are over
+//	leave M                         M is gone
+//	update M [same]                 M's update applied (same: it changed nothing); frame "M.SEQ"
+//	refuse M                        M's update was refused
+//	broadcast M F                   M's broadcast F
+//	aware M CLOCK STATE             M's awareness state ("-" removes it)
+//	write W [own] / read W          an HTTP write (own: the server's edit) or read W
+//	remote F                        an entry of another node, frame F
+//	append I [fail]                 storage reports append I (at log sequence I)
+//	saved [fail]                    storage reports the save in flight
+//	release                         Release
+//	fire TIMER                      the timer fired (idle, awareness, save, flush)
+//	tick DUR                        the clock moves on
+//	batch N [holding]               EndBatch after N messages
+//	delete / removed / stop         a DELETE request / storage deleted it / shutdown
+//	metawrite / metawritten         another write to storage in flight / reported
+//	settle                          Settle
+func playCore(t *testing.T, script string) string {
+	t.Helper()
+	c := newTestCore()
+	peers := map[string]*tp{}
+	now := time.Unix(0, 0)
+	var out []string
+	for _, line := range strings.Split(strings.TrimSpace(script), "\n") {
+		line = strings.TrimSpace(line)
+		f := strings.Fields(line)
+		has := func(word string) bool { return slices.Contains(f[1:], word) }
+		num := func(i int) uint64 {
+			var n uint64
+			if _, err := fmt.Sscan(f[i], &n); err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			return n
+		}
+		peer := func(name string) *tp {
+			if peers[name] == nil {
+				t.Fatalf("%q: no peer %s", line, name)
+			}
+			return peers[name]
+		}
+		var said []string
+		switch f[0] {
+		case "load":
+			c.Load(Loaded{HoldFromOthers: has("hold"), Exists: has("exists"), Failed: has("failed")})
+		case "join":
+			p := &tp{name: f[1], subject: f[2], cid: num(3)}
+			if r := c.AdmitJoin(); r != Open {
+				said = append(said, "refused "+refusalNames[r])
+				break
+			}
+			peers[p.name] = p
+			c.Joined(p, p.cid, "sync")
+		case "waitjoin":
+			c.JoinWaits()
+		case "joinsdone":
+			c.JoinsDone(int(num(1)))
+		case "leave":
+			c.Leave(peer(f[1]))
+		case "update":
+			p := peer(f[1])
+			seq, ok := c.Receive(p)
+			if !ok {
+				said = append(said, "dropped")
+				break
+			}
+			c.Apply(Applied[*tp, string]{From: p, Seq: seq, Changed: !has("same"), Data: []byte("d"), Frame: fmt.Sprintf("%s.%d", p.name, seq)})
+		case "refuse":
+			c.Refuse(peer(f[1]), fmt.Errorf("refused"))
+		case "broadcast":
+			c.Broadcast(peer(f[1]), f[2])
+		case "aware":
+			state := []byte(f[3])
+			if f[3] == "-" {
+				state = nil
+			}
+			c.Awareness(peer(f[1]), num(2), state)
+		case "write":
+			if r := c.Request(); r != Open {
+				said = append(said, "refused "+refusalNames[r])
+				break
+			}
+			i := c.Apply(Applied[*tp, string]{Changed: true, Data: []byte("d"), Frame: f[1], Own: has("own")})
+			c.WaitWrite(i, f[1])
+		case "read":
+			if r := c.Request(); r != Open {
+				said = append(said, "refused "+refusalNames[r])
+				break
+			}
+			c.Read(f[1])
+		case "remote":
+			c.Apply(Applied[*tp, string]{Changed: true, Frame: f[1], Remote: true})
+		case "append":
+			c.AppendReported(num(1), num(1), 1, !has("fail"))
+		case "saved":
+			o, backoff := c.SaveEnded(c.Saving(), !has("fail"))
+			said = append(said, outcomeNames[o])
+			if backoff > 0 {
+				said = append(said, "in "+backoff.String())
+			}
+		case "release":
+			c.Release()
+		case "fire":
+			c.Fire(Timer(slices.Index(timerNames[:], f[1])), now)
+		case "tick":
+			d, err := time.ParseDuration(f[1])
+			if err != nil {
+				t.Fatalf("%q: %v", line, err)
+			}
+			now = now.Add(d)
+		case "batch":
+			c.EndBatch(now, int(num(1)), has("holding"))
+		case "delete":
+			if r := c.Delete(); r != Open {
+				said = append(said, "refused "+refusalNames[r])
+			}
+		case "removed":
+			c.Removed()
+		case "stop":
+			c.Stop()
+		case "metawrite":
+			c.MetaWrite()
+		case "metawritten":
+			c.MetaWritten(true)
+		case "settle":
+			c.Settle()
+		default:
+			t.Fatalf("unknown command %q", line)
+		}
+		said = append(said, coreEffects(c)...)
+		c.Advance()
+		if len(said) > 0 {
+			out = append(out, line+": "+strings.Join(said, ", "))
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// coreEffects prints a core's Ready list. A run of sends to several members, which a Release
+// lists in map order, is sorted by member (each member's own order kept).
+func coreEffects(c *testCore) []string {
+	ready := slices.Clone(c.Ready())
+	for i := 0; i < len(ready); {
+		j := i
+		for j < len(ready) && (ready[j].Kind == Send || ready[j].Kind == Overflow) {
+			j++
+		}
+		slices.SortStableFunc(ready[i:j], func(a, b Effect[*tp, string, string]) int {
+			return strings.Compare(a.Member.name, b.Member.name)
+		})
+		i = max(j, i+1)
+	}
+	var s []string
+	for _, e := range ready {
+		switch e.Kind {
+		case Send:
+			s = append(s, e.Member.name+"<-"+e.Frame)
+		case Overflow:
+			s = append(s, "overflow "+e.Member.name)
+		case AnswerWrite:
+			s = append(s, "answer write "+e.Waiter)
+		case AnswerRead:
+			s = append(s, "answer read "+e.Waiter)
+		case Changed:
+			s = append(s, "changed")
+		case Close:
+			s = append(s, "close "+e.Member.name+" "+refusalNames[e.Refusal])
+		case Reply:
+			s = append(s, "reply "+e.Waiter+" "+refusalNames[e.Refusal])
+		case Append:
+			s = append(s, fmt.Sprintf("append %d", e.Index))
+		case Save:
+			info := c.Saving()
+			w := fmt.Sprintf("save cover=%d upto=%d", info.Cover, info.Upto)
+			if e.Compact {
+				w += " compact"
+			}
+			s = append(s, w)
+		case Remove:
+			s = append(s, "remove")
+		case Arm:
+			s = append(s, "arm "+timerNames[e.Timer]+" "+e.After.String())
+		case Disarm:
+			s = append(s, "disarm "+timerNames[e.Timer])
+		case Flush:
+			s = append(s, "flush")
+		case AwarenessOut:
+			s = append(s, "awareness out")
+		case End:
+			s = append(s, "end "+refusalNames[e.Refusal])
+		}
+	}
+	return s
+}
+
+// TestCore plays the document's decisions as scenarios: events in, effects out.
+func TestCore(t *testing.T) {
+	tests := []struct {
+		name   string
+		script string
+		want   string
+	}{
+		{
+			name: "ack only after durable, cumulative, in order; a no-op is acknowledged in its place",
+			script: `
+				load
+				join a alice 1
+				join b bob 2
+				update a
+				append 1
+				release
+				update a same
+				update b
+				update a
+				append 2
+				append 3
+				release
+			`,
+			want: `
+				load: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				join b bob 2: b<-sync
+				update a: append 1, b<-a.1
+				release: changed, a<-ack1
+				update a same: a<-ack2
+				update b: append 2, a<-b.1
+				update a: append 3, b<-a.3
+				release: changed, a<-ack3, b<-ack1
+			`,
+		},
+		{
+			name: "with bindings on, relay after durable to other subjects, at once to the same subject",
+			script: `
+				load hold
+				join a alice 1
+				join a2 alice 3
+				join b bob 2
+				update a
+				append 1
+				release
+			`,
+			want: `
+				load hold: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				join a2 alice 3: a2<-sync
+				join b bob 2: b<-sync
+				update a: append 1, a2<-a.1
+				release: changed, a<-ack1, b<-a.1
+			`,
+		},
+		{
+			name: "an HTTP edit is relayed, answered and shown to readers only once durable",
+			script: `
+				load
+				join a alice 1
+				write w1 own
+				read r1
+				append 1
+				release
+			`,
+			want: `
+				load: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				write w1 own: append 1
+				release: changed, a<-w1, answer write w1, answer read r1
+			`,
+		},
+		{
+			name: "a remote entry is relayed at once, behind what is held, with no append and no ack",
+			script: `
+				load hold
+				join a alice 1
+				join b bob 2
+				update a
+				remote e1
+				append 1
+				release
+			`,
+			want: `
+				load hold: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				join b bob 2: b<-sync
+				update a: append 1
+				remote e1: a<-e1
+				release: changed, a<-ack1, b<-a.1, b<-e1
+			`,
+		},
+		{
+			name: "too many frames held closes the member; a refused member's next updates are dropped",
+			script: `
+				load hold
+				join a alice 1
+				join b bob 2
+				update a
+				update a
+				update a
+				update a
+				refuse a
+				update a
+			`,
+			want: `
+				load hold: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				join b bob 2: b<-sync
+				update a: append 1
+				update a: append 2
+				update a: append 3
+				update a: append 4, save cover=4 upto=0 compact, overflow b
+				refuse a: close a custom
+				update a: dropped
+			`,
+		},
+		{
+			name: "awareness coalesced per interval, a member not sent its own state; a leave removes it",
+			script: `
+				load
+				join a alice 1
+				join b bob 2
+				join c carol 3
+				aware a 1 x
+				aware b 1 y
+				aware b 2 z
+				aware a 1 old
+				fire awareness
+				join d dan 4
+				leave a
+				fire awareness
+			`,
+			want: `
+				load: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				join b bob 2: b<-sync
+				join c carol 3: c<-sync
+				aware a 1 x: arm awareness 50ms
+				fire awareness: a<-aw[2:z], b<-aw[1:x], c<-aw[1:x 2:z], awareness out
+				join d dan 4: refused full
+				leave a: arm awareness 50ms
+				fire awareness: b<-aw[1:], c<-aw[1:], awareness out
+			`,
+		},
+		{
+			name: "a document whose load failed refuses everything and ends after the idle grace",
+			script: `
+				load failed
+				join a alice 1
+				read r1
+				fire idle
+				settle
+			`,
+			want: `
+				load failed: arm idle 10s
+				join a alice 1: refused load-failed
+				read r1: refused load-failed
+				settle: end unavailable
+			`,
+		},
+		{
+			name: "a join during an unload's save brings the document back: the save ends, it stays",
+			script: `
+				load exists
+				join a alice 1
+				update a
+				leave a
+				fire idle
+				append 1
+				release
+				settle
+				join b bob 2
+				saved
+				settle
+			`,
+			want: `
+				load exists: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				update a: append 1
+				leave a: arm idle 10s
+				release: changed
+				settle: save cover=1 upto=1
+				join b bob 2: b<-sync
+				saved: saved
+			`,
+		},
+		{
+			name: "linger when busy, then unload after the idle grace: save, then end",
+			script: `
+				load
+				join a alice 1
+				join b bob 2
+				update a
+				batch 60 holding
+				tick 500ms
+				update a
+				batch 60 holding
+				tick 1ms
+				update a
+				batch 1 holding
+				tick 20ms
+				fire flush
+				leave a
+				leave b
+				fire idle
+				settle
+				append 1
+				append 2
+				append 3
+				release
+				settle
+				saved
+				settle
+			`,
+			want: `
+				load: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				join b bob 2: b<-sync
+				update a: append 1, b<-a.1
+				batch 60 holding: flush
+				update a: append 2, b<-a.2
+				batch 60 holding: flush
+				update a: append 3, b<-a.3
+				batch 1 holding: arm flush 15ms
+				fire flush: flush
+				leave b: arm idle 10s
+				release: changed
+				settle: save cover=3 upto=3
+				saved: saved
+				settle: end unavailable
+			`,
+		},
+		{
+			name: "a delete while an append is in flight waits for it, then deletes, then ends",
+			script: `
+				load exists
+				join a alice 1
+				update a
+				delete
+				settle
+				append 1
+				release
+				settle
+				removed
+				settle
+			`,
+			want: `
+				load exists: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				update a: append 1
+				delete: close a deleted
+				release: changed, a<-ack1
+				settle: remove
+				settle: end deleted, close a deleted
+			`,
+		},
+		{
+			name: "a shutdown finishes writes, answers the waiting write, saves, then ends",
+			script: `
+				load exists
+				join a alice 1
+				write w1
+				update a
+				stop
+				settle
+				append 1
+				append 2
+				release
+				settle
+				saved
+				settle
+			`,
+			want: `
+				load exists: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				write w1: append 1, a<-w1
+				update a: append 2
+				stop: close a going-away
+				release: changed, a<-ack1, answer write w1
+				settle: save cover=2 upto=2
+				saved: saved
+				settle: end going-away, close a going-away
+			`,
+		},
+		{
+			name: "a timer-driven save: a failed append is healed by a snapshot, retried after its backoff",
+			script: `
+				load exists
+				join a alice 1
+				update a
+				append 1 fail
+				release
+				saved fail
+				fire save
+				saved
+				release
+			`,
+			want: `
+				load exists: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				update a: append 1
+				append 1 fail: save cover=1 upto=0
+				saved fail: retry, in 1s, arm save 1s
+				fire save: save cover=1 upto=0
+				saved: saved
+				release: changed, a<-ack1
+			`,
+		},
+		{
+			name: "a save that fails for good while the log lacks an update ends the document",
+			script: `
+				load exists
+				join a alice 1
+				update a
+				append 1 fail
+				release
+				saved fail
+				fire save
+				saved fail
+				release
+				settle
+			`,
+			want: `
+				load exists: arm idle 10s
+				join a alice 1: disarm idle, a<-sync
+				update a: append 1
+				append 1 fail: save cover=1 upto=0
+				saved fail: retry, in 1s, arm save 1s
+				fire save: save cover=1 upto=0
+				saved fail: abandon-fatal
+				settle: end storage-failed, close a storage-failed
+			`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got, want := playCore(t, tt.script), trimLines(tt.want); got != want {
+				t.Fatalf("scenario:\n%s\ngot:\n%s\nwant:\n%s", strings.TrimSpace(tt.script), got, want)
+			}
+		})
+	}
+}
+
+// trimLines trims the space around each line of s, and around s.
+func trimLines(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimSpace(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+// TestCoreAllocs: an update round through the core (applied, relayed to a member, appended,
+// reported durable, acknowledged) costs at most the one allocation a Ledger's round does (the
+// author's list of pending acks, which an idle member does not keep). The encoders are the
+// caller's; the ack here allocates nothing.
+func TestCoreAllocs(t *testing.T) {
+	cfg := testCoreConfig
+	cfg.Save.CompactEntries = 1 << 30
+	c := NewCore[*tp, string, string](cfg, Encoders[string]{Ack: func(uint64) string { return "ack" }})
+	c.Load(Loaded{})
+	a, b := &tp{name: "a", subject: "s", cid: 1}, &tp{name: "b", subject: "s", cid: 2}
+	c.Joined(a, a.cid, "sync")
+	c.Joined(b, b.cid, "sync")
+	c.Advance()
+	data := []byte("d")
+	round := func() {
+		seq, _ := c.Receive(a)
+		i := c.Apply(Applied[*tp, string]{From: a, Seq: seq, Changed: true, Data: data, Frame: "u"})
+		c.Advance()
+		c.AppendReported(i, i, 1, true)
+		c.Release()
+		c.Advance()
+	}
+	round()
+	if n := testing.AllocsPerRun(100, round); n > 1 {
+		t.Fatalf("allocations per round = %v; want at most 1", n)
+	}
+}
