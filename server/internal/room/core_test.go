@@ -1,7 +1,10 @@
 package room
 
 import (
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -262,345 +265,44 @@ func coreEffects(c *testCore) []string {
 	return s
 }
 
-// TestCore plays the document's decisions as scenarios: events in, effects out.
+var update = flag.Bool("update", false, "rewrite the expected output of testdata/core/*.txt")
+
+// TestCore plays the document's decisions as scenarios: events in, effects out. Each file in
+// testdata/core holds a title (a line starting with #), the commands (playCore), a line
+// "----" and what they are expected to print; -update rewrites the expected part.
 func TestCore(t *testing.T) {
-	tests := []struct {
-		name   string
-		script string
-		want   string
-	}{
-		{
-			name: "ack only after durable, cumulative, in order; a no-op is acknowledged in its place",
-			script: `
-				load
-				join a alice 1
-				join b bob 2
-				update a
-				append 1
-				release
-				update a same
-				update b
-				update a
-				append 2
-				append 3
-				release
-			`,
-			want: `
-				load: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				join b bob 2: b<-sync
-				update a: append 1, b<-a.1
-				release: changed, a<-ack1
-				update a same: a<-ack2
-				update b: append 2, a<-b.1
-				update a: append 3, b<-a.3
-				release: changed, a<-ack3, b<-ack1
-			`,
-		},
-		{
-			name: "with bindings on, relay after durable to other subjects, at once to the same subject",
-			script: `
-				load hold
-				join a alice 1
-				join a2 alice 3
-				join b bob 2
-				update a
-				append 1
-				release
-			`,
-			want: `
-				load hold: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				join a2 alice 3: a2<-sync
-				join b bob 2: b<-sync
-				update a: append 1, a2<-a.1
-				release: changed, a<-ack1, b<-a.1
-			`,
-		},
-		{
-			name: "an HTTP edit is relayed, answered and shown to readers only once durable",
-			script: `
-				load
-				join a alice 1
-				write w1 own
-				read r1
-				append 1
-				release
-			`,
-			want: `
-				load: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				write w1 own: append 1
-				release: changed, a<-w1, answer write w1, answer read r1
-			`,
-		},
-		{
-			name: "a remote entry is relayed at once, behind what is held, with no append and no ack",
-			script: `
-				load hold
-				join a alice 1
-				join b bob 2
-				update a
-				remote e1
-				append 1
-				release
-			`,
-			want: `
-				load hold: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				join b bob 2: b<-sync
-				update a: append 1
-				remote e1: a<-e1
-				release: changed, a<-ack1, b<-a.1, b<-e1
-			`,
-		},
-		{
-			name: "too many frames held closes the member; a refused member's next updates are dropped",
-			script: `
-				load hold
-				join a alice 1
-				join b bob 2
-				update a
-				update a
-				update a
-				update a
-				refuse a
-				update a
-			`,
-			want: `
-				load hold: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				join b bob 2: b<-sync
-				update a: append 1
-				update a: append 2
-				update a: append 3
-				update a: append 4, save cover=4 upto=0 compact, overflow b
-				refuse a: close a custom
-				update a: dropped
-			`,
-		},
-		{
-			name: "awareness coalesced per interval, a member not sent its own state; a leave removes it",
-			script: `
-				load
-				join a alice 1
-				join b bob 2
-				join c carol 3
-				aware a 1 x
-				aware b 1 y
-				aware b 2 z
-				aware a 1 old
-				fire awareness
-				join d dan 4
-				leave a
-				fire awareness
-			`,
-			want: `
-				load: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				join b bob 2: b<-sync
-				join c carol 3: c<-sync
-				aware a 1 x: arm awareness 50ms
-				fire awareness: a<-aw[2:z], b<-aw[1:x], c<-aw[1:x 2:z], awareness out
-				join d dan 4: refused full
-				leave a: arm awareness 50ms
-				fire awareness: b<-aw[1:], c<-aw[1:], awareness out
-			`,
-		},
-		{
-			name: "a document whose load failed refuses everything and ends after the idle grace",
-			script: `
-				load failed
-				join a alice 1
-				read r1
-				fire idle
-				settle
-			`,
-			want: `
-				load failed: arm idle 10s
-				join a alice 1: refused load-failed
-				read r1: refused load-failed
-				settle: end unavailable
-			`,
-		},
-		{
-			name: "a join during an unload's save brings the document back: the save ends, it stays",
-			script: `
-				load exists
-				join a alice 1
-				update a
-				leave a
-				fire idle
-				append 1
-				release
-				settle
-				join b bob 2
-				saved
-				settle
-			`,
-			want: `
-				load exists: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				update a: append 1
-				leave a: arm idle 10s
-				release: changed
-				settle: save cover=1 upto=1
-				join b bob 2: b<-sync
-				saved: saved
-			`,
-		},
-		{
-			name: "linger when busy, then unload after the idle grace: save, then end",
-			script: `
-				load
-				join a alice 1
-				join b bob 2
-				update a
-				batch 60 holding
-				tick 500ms
-				update a
-				batch 60 holding
-				tick 1ms
-				update a
-				batch 1 holding
-				tick 20ms
-				fire flush
-				leave a
-				leave b
-				fire idle
-				settle
-				append 1
-				append 2
-				append 3
-				release
-				settle
-				saved
-				settle
-			`,
-			want: `
-				load: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				join b bob 2: b<-sync
-				update a: append 1, b<-a.1
-				batch 60 holding: flush
-				update a: append 2, b<-a.2
-				batch 60 holding: flush
-				update a: append 3, b<-a.3
-				batch 1 holding: arm flush 15ms
-				fire flush: flush
-				leave b: arm idle 10s
-				release: changed
-				settle: save cover=3 upto=3
-				saved: saved
-				settle: end unavailable
-			`,
-		},
-		{
-			name: "a delete while an append is in flight waits for it, then deletes, then ends",
-			script: `
-				load exists
-				join a alice 1
-				update a
-				delete
-				settle
-				append 1
-				release
-				settle
-				removed
-				settle
-			`,
-			want: `
-				load exists: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				update a: append 1
-				delete: close a deleted
-				release: changed, a<-ack1
-				settle: remove
-				settle: end deleted, close a deleted
-			`,
-		},
-		{
-			name: "a shutdown finishes writes, answers the waiting write, saves, then ends",
-			script: `
-				load exists
-				join a alice 1
-				write w1
-				update a
-				stop
-				settle
-				append 1
-				append 2
-				release
-				settle
-				saved
-				settle
-			`,
-			want: `
-				load exists: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				write w1: append 1, a<-w1
-				update a: append 2
-				stop: close a going-away
-				release: changed, a<-ack1, answer write w1
-				settle: save cover=2 upto=2
-				saved: saved
-				settle: end going-away, close a going-away
-			`,
-		},
-		{
-			name: "a timer-driven save: a failed append is healed by a snapshot, retried after its backoff",
-			script: `
-				load exists
-				join a alice 1
-				update a
-				append 1 fail
-				release
-				saved fail
-				fire save
-				saved
-				release
-			`,
-			want: `
-				load exists: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				update a: append 1
-				append 1 fail: save cover=1 upto=0
-				saved fail: retry, in 1s, arm save 1s
-				fire save: save cover=1 upto=0
-				saved: saved
-				release: changed, a<-ack1
-			`,
-		},
-		{
-			name: "a save that fails for good while the log lacks an update ends the document",
-			script: `
-				load exists
-				join a alice 1
-				update a
-				append 1 fail
-				release
-				saved fail
-				fire save
-				saved fail
-				release
-				settle
-			`,
-			want: `
-				load exists: arm idle 10s
-				join a alice 1: disarm idle, a<-sync
-				update a: append 1
-				append 1 fail: save cover=1 upto=0
-				saved fail: retry, in 1s, arm save 1s
-				fire save: save cover=1 upto=0
-				saved fail: abandon-fatal
-				settle: end storage-failed, close a storage-failed
-			`,
-		},
+	files, err := filepath.Glob(filepath.Join("testdata", "core", "*.txt"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no scenarios in testdata/core: %v", err)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got, want := playCore(t, tt.script), trimLines(tt.want); got != want {
-				t.Fatalf("scenario:\n%s\ngot:\n%s\nwant:\n%s", strings.TrimSpace(tt.script), got, want)
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".txt"), func(t *testing.T) {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			head, want, ok := strings.Cut(string(b), "\n----\n")
+			if !ok {
+				t.Fatalf("%s: no ---- line", file)
+			}
+			var title, script []string
+			for _, l := range strings.Split(head, "\n") {
+				if strings.HasPrefix(l, "#") {
+					title = append(title, l)
+				} else {
+					script = append(script, l)
+				}
+			}
+			got := playCore(t, strings.Join(script, "\n"))
+			if *update {
+				out := strings.Join(title, "\n") + "\n" + strings.TrimSpace(strings.Join(script, "\n")) + "\n----\n" + got + "\n"
+				if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if want := trimLines(want); got != want {
+				t.Fatalf("%s\nscenario:\n%s\ngot:\n%s\nwant:\n%s", strings.Join(title, " "), strings.TrimSpace(strings.Join(script, "\n")), got, want)
 			}
 		})
 	}
