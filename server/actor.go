@@ -411,6 +411,12 @@ func (a *actor) perform() (ended bool) {
 		switch e.Kind {
 		case room.Send:
 			a.sendTo(e.Member, e.Frame)
+		case room.SendOthers:
+			for _, c := range a.core.MemberList() {
+				if c != e.Member {
+					a.sendTo(c, e.Frame)
+				}
+			}
 		case room.Overflow:
 			a.s.metrics.slowConsumers.Inc(slowQueueFull)
 			e.Member.CloseWith(errSlowConsumer)

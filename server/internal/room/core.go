@@ -131,12 +131,9 @@ func (c *Core[M, F, W]) Mode() Mode { return c.mode }
 // Members returns how many members the document has.
 func (c *Core[M, F, W]) Members() int { return len(c.members) }
 
-// EachMember calls fn for every member, in slot order.
-func (c *Core[M, F, W]) EachMember(fn func(M)) {
-	for _, m := range c.members {
-		fn(m)
-	}
-}
+// MemberList returns the members, for the caller to carry out SendOthers. It must not modify
+// the list, which changes with the next join or leave.
+func (c *Core[M, F, W]) MemberList() []M { return c.members }
 
 // Exists reports whether the document is in storage or has been written.
 func (c *Core[M, F, W]) Exists() bool { return c.exists }
@@ -282,6 +279,13 @@ func (c *Core[M, F, W]) relay(f F, index uint64, from M, hasFrom, own bool) {
 	need := uint64(0)
 	if own || c.holdOthers {
 		need = index
+	}
+	if len(c.led.held) == 0 && need <= c.led.Durable() {
+		// Nothing is held for anyone, and nothing need be: every member gets f now (Out).
+		if len(c.members) > 1 || len(c.members) == 1 && (!hasFrom || c.members[0] != from) {
+			c.emit(Effect[M, F, W]{Kind: SendOthers, Member: from, Frame: f})
+		}
+		return
 	}
 	for _, m := range c.members {
 		if hasFrom && m == from {

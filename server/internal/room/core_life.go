@@ -249,9 +249,6 @@ func (c *Core[M, F, W]) Settle() {
 	}
 }
 
-// Exited reports whether the document's life is over (End was listed).
-func (c *Core[M, F, W]) Exited() bool { return c.exited }
-
 func (c *Core[M, F, W]) exit() {
 	c.exited = true
 	why := Unavailable

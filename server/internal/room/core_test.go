@@ -227,6 +227,12 @@ func coreEffects(c *testCore) []string {
 		switch e.Kind {
 		case Send:
 			s = append(s, e.Member.name+"<-"+e.Frame)
+		case SendOthers:
+			for _, m := range c.MemberList() {
+				if m != e.Member {
+					s = append(s, m.name+"<-"+e.Frame)
+				}
+			}
 		case Overflow:
 			s = append(s, "overflow "+e.Member.name)
 		case AnswerWrite:
@@ -342,5 +348,35 @@ func TestCoreAllocs(t *testing.T) {
 	round()
 	if n := testing.AllocsPerRun(100, round); n > 1 {
 		t.Fatalf("allocations per round = %v; want at most 1", n)
+	}
+}
+
+// BenchmarkCoreUpdate measures the core's share of an update round: applied, relayed to every
+// other member, appended, reported durable, acknowledged (the effects listed, not carried out).
+func BenchmarkCoreUpdate(b *testing.B) {
+	for _, members := range []int{1, 10, 100} {
+		b.Run(fmt.Sprintf("members=%d", members), func(b *testing.B) {
+			cfg := testCoreConfig
+			cfg.MaxMembers = members
+			cfg.Save.CompactEntries = 1 << 30
+			c := NewCore[*tp, string, string](cfg, Encoders[string]{Ack: func(uint64) string { return "ack" }})
+			c.Load(Loaded{})
+			peers := make([]*tp, members)
+			for i := range peers {
+				peers[i] = &tp{name: fmt.Sprint(i), subject: "s", cid: uint64(i + 1)}
+				c.Joined(peers[i], peers[i].cid, "sync")
+			}
+			c.Advance()
+			data := []byte("d")
+			b.ReportAllocs()
+			for b.Loop() {
+				seq, _ := c.Receive(peers[0])
+				i := c.Apply(Applied[*tp, string]{From: peers[0], Seq: seq, Changed: true, Data: data, Frame: "u"})
+				c.Advance()
+				c.AppendReported(i, i, 1, true)
+				c.Release()
+				c.Advance()
+			}
+		})
 	}
 }

@@ -54,6 +54,10 @@ const (
 	Flush
 	// AwarenessOut: awareness changes went out to the members (a place for a metric).
 	AwarenessOut
+	// SendOthers: send Frame to every member (Core.MemberList) but Member (the zero M: to every
+	// member), now, as a Send to each would. A Core lists it for a relay that holds nothing back
+	// from anyone, the common case, instead of a Send per member.
+	SendOthers
 	// End: the document's life is over (Refusal says why): the caller ends its loop. The Close
 	// and Reply effects for what is still connected or waiting follow it.
 	End
