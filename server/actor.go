@@ -240,6 +240,7 @@ func newActor(s *Server, id string) *actor {
 		core: room.NewCore[member, outFrame, *waitReply](room.CoreConfig{
 			MaxHeld:           s.cfg.SendQueueMessages,
 			MaxMembers:        s.cfg.MaxConnsPerDocument,
+			MaxDocBytes:       s.cfg.MaxDocumentBytes,
 			IdleAfter:         s.cfg.IdleUnloadAfter,
 			AwarenessInterval: s.cfg.AwarenessInterval,
 			Save: room.SaveConfig{

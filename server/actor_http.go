@@ -80,7 +80,7 @@ func (a *actor) applyEdits(m httpEditMsg) {
 		m.reply <- writeResult{err: err}
 		return
 	}
-	if a.core.DocBytes()+int64(m.req.size()) > a.s.cfg.MaxDocumentBytes {
+	if !a.core.Fits(int64(m.req.size())) {
 		a.s.refuse(reasonDocTooLarge)
 		m.reply <- writeResult{err: protocol.Errorf(protocol.CloseDocumentTooLarge, "the document would exceed %d bytes", a.s.cfg.MaxDocumentBytes)}
 		return
@@ -127,12 +127,8 @@ func (a *actor) seeded(reply chan writeResult) bool {
 }
 
 func (a *actor) onRead(m readMsg) {
-	if err := refusalErr(a.core.Request(), nil); err != nil {
+	if err := refusalErr(a.core.RequestRead(), nil); err != nil {
 		m.reply <- readResult{err: err}
-		return
-	}
-	if !a.core.Exists() && a.core.Members() == 0 {
-		m.reply <- readResult{err: errNotFound}
 		return
 	}
 	var r readResult

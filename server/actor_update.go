@@ -54,7 +54,7 @@ func (a *actor) onUpdate(m updateMsg) {
 // version tells a no-op (a reconnecting client's catch-up of what the server already has) from an
 // update that changed anything, visible or not, at no cost.
 func (a *actor) apply(data []byte) (bool, error) {
-	if a.core.DocBytes()+int64(len(data)) > a.s.cfg.MaxDocumentBytes {
+	if !a.core.Fits(int64(len(data))) {
 		return false, protocol.Errorf(protocol.CloseDocumentTooLarge, "the document would exceed %d bytes", a.s.cfg.MaxDocumentBytes)
 	}
 	before := a.doc.Version()

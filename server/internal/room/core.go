@@ -29,6 +29,7 @@ const (
 type CoreConfig struct {
 	MaxHeld           int           // frames held per member for durability before it is closed
 	MaxMembers        int           // members at most; a join past it is refused with Full
+	MaxDocBytes       int64         // the document's stored size at most (Fits)
 	IdleAfter         time.Duration // unload after this long without members nor requests
 	AwarenessInterval time.Duration // awareness changes go out at most once per interval
 	Save              SaveConfig
@@ -135,9 +136,6 @@ func (c *Core[M, F, W]) Members() int { return len(c.members) }
 // the list, which changes with the next join or leave.
 func (c *Core[M, F, W]) MemberList() []M { return c.members }
 
-// Exists reports whether the document is in storage or has been written.
-func (c *Core[M, F, W]) Exists() bool { return c.exists }
-
 // Durable returns the durability index up to which every update is durable.
 func (c *Core[M, F, W]) Durable() uint64 { return c.led.Durable() }
 
@@ -149,6 +147,10 @@ func (c *Core[M, F, W]) Issued() uint64 { return c.led.Issued() }
 
 // DocBytes returns the document's stored size: snapshot plus log.
 func (c *Core[M, F, W]) DocBytes() int64 { return c.saver.DocBytes() }
+
+// Fits reports whether an update of n bytes keeps the document within MaxDocBytes; the caller
+// refuses one that does not before it applies it.
+func (c *Core[M, F, W]) Fits(n int64) bool { return c.saver.DocBytes()+n <= c.cfg.MaxDocBytes }
 
 // Presence returns the awareness states, to look at (tests, metrics).
 func (c *Core[M, F, W]) Presence() *Presence[M] { return c.presence }

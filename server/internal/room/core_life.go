@@ -36,6 +36,18 @@ func (c *Core[M, F, W]) Request() Refusal {
 	return Open
 }
 
+// RequestRead is Request for an HTTP read, which is refused with NotFound when the document is
+// neither in storage nor written nor joined by anyone.
+func (c *Core[M, F, W]) RequestRead() Refusal {
+	if r := c.Request(); r != Open {
+		return r
+	}
+	if !c.exists && len(c.members) == 0 {
+		return NotFound
+	}
+	return Open
+}
+
 func (c *Core[M, F, W]) admit() Refusal {
 	mode, r := Admit(c.mode, c.loadFailed)
 	c.mode = mode

@@ -30,6 +30,7 @@ type testCore = Core[*tp, string, string]
 var testCoreConfig = CoreConfig{
 	MaxHeld:           3,
 	MaxMembers:        3,
+	MaxDocBytes:       3,
 	IdleAfter:         10 * time.Second,
 	AwarenessInterval: 50 * time.Millisecond,
 	Save: SaveConfig{
@@ -78,6 +79,7 @@ var (
 //	broadcast M F                   M's broadcast F
 //	aware M CLOCK STATE             M's awareness state ("-" removes it)
 //	write W [own] / read W          an HTTP write (own: the server's edit) or read W
+//	fits N                          whether an update of N bytes keeps the document in bounds
 //	remote F                        an entry of another node, frame F
 //	append I [fail]                 storage reports append I (at log sequence I)
 //	saved [fail]                    storage reports the save in flight
@@ -155,11 +157,13 @@ func playCore(t *testing.T, script string) string {
 			i := c.Apply(Applied[*tp, string]{Changed: true, Data: []byte("d"), Frame: f[1], Own: has("own")})
 			c.WaitWrite(i, f[1])
 		case "read":
-			if r := c.Request(); r != Open {
+			if r := c.RequestRead(); r != Open {
 				said = append(said, "refused "+refusalNames[r])
 				break
 			}
 			c.Read(f[1])
+		case "fits":
+			said = append(said, fmt.Sprint(c.Fits(int64(num(1)))))
 		case "remote":
 			c.Apply(Applied[*tp, string]{Changed: true, Frame: f[1], Remote: true})
 		case "append":
