@@ -80,7 +80,8 @@ type Applied[M Peer, F any] struct {
 // where a decision needs it, and timers go out as Arm effects. The caller applies updates to the
 // CRDT and encodes frames, and tells the Core the facts (Applied).
 //
-// M is the caller's member handle, F its frame and W its handle of a waiting HTTP request.
+// M is the caller's member handle, F its frame and W its handle of a waiting HTTP request. A
+// Core is not safe for concurrent use: one goroutine (the document's actor) makes every call.
 type Core[M Peer, F, W any] struct {
 	cfg CoreConfig
 	enc Encoders[F]
@@ -96,12 +97,12 @@ type Core[M Peer, F, W any] struct {
 
 	mode       Mode
 	loadFailed bool
-	fatal      bool // a save failed for good while the log lacks updates: exit now
-	exists     bool // the document is in storage or has been written
-	holdOthers bool // Loaded.HoldFromOthers
-	own        uint64
-	joins      int // joins waiting for a write of the caller's (client bindings)
-	metaWrites int // other writes to storage in flight (the server's client ID)
+	fatal      bool   // a save failed for good while the log lacks updates: exit now
+	exists     bool   // the document is in storage or has been written
+	holdOthers bool   // Loaded.HoldFromOthers
+	own        uint64 // durability index of the last append of the server's own units
+	joins      int    // joins waiting for a write of the caller's (client bindings)
+	metaWrites int    // other writes to storage in flight (the server's client ID)
 	deleting   bool
 	deleted    bool
 	exited     bool
