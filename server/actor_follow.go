@@ -24,8 +24,10 @@ import (
 // appended again and nothing is acknowledged, as the entries are already durable. The cursor
 // starts at the last position the load read and moves only through entries applied, the node's
 // own included (they come back republished like the others; applying them again changes
-// nothing). A compaction folds the log up to the cursor, never past it: everything up to it is
-// in the replica.
+// nothing). What an entry means for the members and the saves is the core's decision
+// (room.Core: Apply with Applied.Remote relays it, with no append and no ack; Followed tells it
+// the cursor, and a compaction folds the log up to the cursor, never past it: everything up to
+// it is in the replica).
 //
 // Reads of the log run on one goroutine at a time per document: a repair when a delivery shows a
 // gap, the catch-up right after the subscription (what was stored between the load and it), and a
@@ -34,7 +36,7 @@ import (
 // shortReadRetry; the cursor never moves past an entry not applied. A read that finds the log
 // purged past the cursor (a compaction on another node) merges the snapshot that replaced it
 // first. A read that finds the document at another epoch, or a notice of deletion from another
-// node, closes the document with 4404, as a deletion on this node does.
+// node, closes the document with 4404, as a deletion on this node does (room.Core.Gone).
 
 // follow is an actor's following of its document's log. It belongs to the actor's goroutine,
 // except ctx, the subscriptions and wg, which the subscription callbacks and the read goroutine
@@ -51,19 +53,20 @@ type follow struct {
 	kick    chan struct{}  // wakes a read that waits
 }
 
-// startFollow subscribes to the document's log and notices and starts the catch-up read; it is
-// called once the load has succeeded. On a single node it does nothing.
-func (a *actor) startFollow() {
+// startFollow subscribes to the document's log and notices and starts the catch-up read, once
+// the load has succeeded, and returns what the core is to know of the load: a cluster node's
+// document, followed from the position the load read. On a single node it does nothing.
+func (a *actor) startFollow(loaded room.Loaded) room.Loaded {
 	cs := a.s.cluster
-	if cs == nil || a.loadErr != nil {
-		return
+	if cs == nil || loaded.Failed {
+		return loaded
 	}
 	epoch, err := cs.followEpoch(a.id)
 	if err != nil {
-		a.poison(fmt.Errorf("server: follow %q: %w", a.id, err))
-		return
+		return a.poison(fmt.Errorf("server: follow %q: %w", a.id, err))
 	}
-	fl := &follow{f: jetstream.NewFollower(cs.takeLoaded(a.id), 0), epoch: epoch, kick: make(chan struct{}, 1)}
+	cursor := cs.takeLoaded(a.id)
+	fl := &follow{f: jetstream.NewFollower(cursor, 0), epoch: epoch, kick: make(chan struct{}, 1)}
 	fl.ctx, fl.cancel = context.WithCancel(cs.node.ctx)
 	node := cs.node
 	fl.sub, err = node.cfg.Backend.Follow(node.cfg.Conn, a.id, epoch, func(d jetstream.Delivery) {
@@ -82,11 +85,12 @@ func (a *actor) startFollow() {
 		if fl.sub != nil {
 			_ = fl.sub.Unsubscribe()
 		}
-		a.poison(fmt.Errorf("server: follow %q: %w", a.id, err))
-		return
+		return a.poison(fmt.Errorf("server: follow %q: %w", a.id, err))
 	}
 	a.follow = fl
 	a.startRead(fl, 0)
+	loaded.Cluster, loaded.Cursor = true, cursor
+	return loaded
 }
 
 // stopFollow ends the following: no delivery or read reaches the actor after it returns.
@@ -111,6 +115,7 @@ func (a *actor) onDelivery(fl *follow, d jetstream.Delivery) {
 	for _, e := range steps.Apply {
 		a.applyLogged(e.Seq, e.Data)
 	}
+	a.core.Followed(fl.f.Last())
 	if steps.Repair {
 		a.startRead(fl, 0)
 	}
@@ -169,7 +174,7 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 	}
 	if r.deleted {
 		a.log.Info("document deleted on another node: closing it")
-		a.fatal = errDeleted
+		a.core.Gone()
 		return
 	}
 	if r.snapshot != nil && r.snapshotSeq > fl.f.Last() {
@@ -185,6 +190,7 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 	for _, e := range steps.Apply {
 		a.applyLogged(e.Seq, e.Data)
 	}
+	a.core.Followed(fl.f.Last())
 	if fl.f.Held() > 0 {
 		node.shortReads.Inc()
 		a.startRead(fl, shortReadRetry)
@@ -194,8 +200,9 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 }
 
 // applyLogged applies the log's entry at seq (or a snapshot replacing the log up to seq) to the
-// replica, and relays what it changed to every connection at once: it is durable already. With
-// since, the relay is what the replica gained over since (a snapshot is not sent as it is).
+// replica, and tells the core, which relays what it changed to every member at once: it is
+// durable already (room.Applied.Remote). With since, the relay is what the replica gained over
+// since (a snapshot is not sent as it is).
 func (a *actor) applyLogged(seq uint64, data []byte, since ...crdt.StateVector) {
 	before := a.doc.Version()
 	a.doc.SetMaxPendingMemory(0) // accepted by another node: bounded by MaxPendingBytes alone
@@ -209,47 +216,25 @@ func (a *actor) applyLogged(seq uint64, data []byte, since ...crdt.StateVector) 
 		return // this node's own, or already had
 	}
 	a.version++
-	a.exists = true
 	a.s.cluster.node.entriesIn.Inc()
-	relay := [][]byte{data}
+	now := time.Now()
 	if len(since) == 0 {
-		n := int64(len(data))
-		a.saver.Appended(n)
-		a.saver.AppendReported(seq, n, true)
-	} else {
-		// What the replica gained, and what waits in it for dependencies: units that came
-		// pending in the snapshot are in no later entry, and the entry that releases them
-		// carries only the dependencies (crdt.Doc.PendingUpdate).
-		relay = [][]byte{a.doc.EncodeUpdate(since[0])}
-		if p := a.doc.PendingUpdate(); p != nil {
-			relay = append(relay, p)
+		u := room.Applied[member, outFrame]{Remote: true, Changed: true, LogSeq: seq, Data: data}
+		if a.core.Members() > 0 {
+			u.Frame = outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: now}
 		}
-	}
-	if len(a.members) == 0 {
+		a.core.Apply(u)
 		return
+	}
+	// What the replica gained, and what waits in it for dependencies: units that came pending
+	// in the snapshot are in no later entry, and the entry that releases them carries only the
+	// dependencies (crdt.Doc.PendingUpdate).
+	relay := [][]byte{a.doc.EncodeUpdate(since[0])}
+	if p := a.doc.PendingUpdate(); p != nil {
+		relay = append(relay, p)
 	}
 	for _, data := range relay {
-		f := outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: time.Now()}
-		for _, c := range a.members {
-			a.out(c, f, 0)
-		}
+		a.core.Apply(room.Applied[member, outFrame]{Remote: true, Changed: true,
+			Frame: outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: now}})
 	}
-}
-
-// followSave adjusts a save about to start on a cluster node. The snapshot folds the log up to
-// the cursor at most, below which every entry of the log is in the replica. And it covers no
-// update in flight (info.Cover): on one node a stored snapshot makes an update whose append
-// failed durable, but on a cluster the other nodes see only what the log holds, so an update is
-// acknowledged when its append is, and an append is retried (clusterStore.Append) rather than
-// covered.
-func (a *actor) followSave(info *room.SaveInfo) {
-	if a.s.cluster == nil {
-		return
-	}
-	info.Cover = 0
-	if a.follow == nil {
-		info.Upto = 0
-		return
-	}
-	info.Upto = min(info.Upto, a.follow.f.Last())
 }

@@ -1,19 +1,17 @@
 package server
 
 import (
-	"cmp"
-	"slices"
-
 	"github.com/tandemhq/tandem/server/internal/relay"
 	"github.com/tandemhq/tandem/server/internal/room"
 )
 
 // The actor's side of presence across cluster nodes (cluster_presence.go). On a cluster node each
-// actor opens its document on the node's relay: the awareness changes it flushes to its members
-// go to the other nodes too, and the states the other nodes relay join the next flush, so that
-// the members see every node's editors in the same coalesced messages, still stamped with client
-// IDs. When another node dies, the relay hands the actor removals for its clients' states, which
-// go out like any other. On a single node (s.relay nil) none of this runs.
+// actor opens its document on the node's relay: the awareness changes its core flushes go to the
+// other nodes too (room.Announce), and the states the other nodes relay are handed to the core
+// (room.Core.RemotePresence), which merges them into the next flush and into what a joiner is
+// shown, so that the members see every node's editors in the same coalesced messages, still
+// stamped with client IDs. When another node dies, the relay hands the actor removals for its
+// clients' states, which go out like any other. On a single node (s.relay nil) none of this runs.
 
 // evRemotePresence: the other nodes' awareness changes wait in a.remote (relay.Doc.Flush). Its
 // value stands apart from the kinds listed with iota in actor.go.
@@ -41,56 +39,35 @@ func (a *actor) closeRemote() {
 	}
 }
 
-// onRemotePresence: the other nodes' changes go out with the next awareness flush.
+// onRemotePresence hands the core the other nodes' changes, and the states the relay holds now.
 func (a *actor) onRemotePresence() {
-	if a.remote != nil {
-		a.armAwareness()
-	}
-}
-
-// relayPresence sends the local awareness changes of an interval to the other nodes, and returns
-// them with the other nodes' changes added, by client ID. A client with a local entry keeps only
-// that one: an awareness message never holds two entries for one client ID.
-func (a *actor) relayPresence(changes []room.PresenceEntry) []room.PresenceEntry {
 	if a.remote == nil {
-		return changes
+		return
 	}
-	if len(changes) > 0 {
-		out := make([]relay.Entry, len(changes))
-		for i, e := range changes {
-			out[i] = relay.Entry{ClientID: e.ClientID, Clock: e.Clock, State: e.State}
-		}
-		a.remote.Publish(out)
-	}
-	return mergePresence(changes, a.remote.Flush(), 0)
+	a.core.RemotePresence(presenceEntries(a.remote.Flush()), presenceEntries(a.remote.Current()))
 }
 
-// withRemotePresence returns current, a joiner's view of the local states, with the other nodes'
-// states added, but the joiner's own (client except).
-func (a *actor) withRemotePresence(current []room.PresenceEntry, except uint64) []room.PresenceEntry {
+// announce carries out room.Announce: the local awareness changes of an interval go to the other
+// nodes.
+func (a *actor) announce(changes []room.PresenceEntry) {
 	if a.remote == nil {
-		return current
+		return
 	}
-	return mergePresence(current, a.remote.Current(), except)
+	out := make([]relay.Entry, len(changes))
+	for i, e := range changes {
+		out[i] = relay.Entry{ClientID: e.ClientID, Clock: e.Clock, State: e.State}
+	}
+	a.remote.Publish(out)
 }
 
-// mergePresence returns local with remote's entries added, sorted by client ID, leaving out
-// client except (when not zero) and the clients local already holds.
-func mergePresence(local []room.PresenceEntry, remote []relay.Entry, except uint64) []room.PresenceEntry {
-	if len(remote) == 0 {
-		return local
+// presenceEntries returns the relay's entries as the core's.
+func presenceEntries(es []relay.Entry) []room.PresenceEntry {
+	if len(es) == 0 {
+		return nil
 	}
-	have := make(map[uint64]struct{}, len(local))
-	for _, e := range local {
-		have[e.ClientID] = struct{}{}
+	out := make([]room.PresenceEntry, len(es))
+	for i, e := range es {
+		out[i] = room.PresenceEntry{ClientID: e.ClientID, Clock: e.Clock, State: e.State}
 	}
-	merged := local
-	for _, e := range remote {
-		if _, dup := have[e.ClientID]; dup || (except != 0 && e.ClientID == except) {
-			continue
-		}
-		merged = append(merged, room.PresenceEntry{ClientID: e.ClientID, Clock: e.Clock, State: e.State})
-	}
-	slices.SortFunc(merged, func(x, y room.PresenceEntry) int { return cmp.Compare(x.ClientID, y.ClientID) })
-	return merged
+	return out
 }

@@ -16,8 +16,6 @@ import (
 	"github.com/tandemhq/tandem/client"
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
-	"github.com/tandemhq/tandem/server/internal/relay"
-	"github.com/tandemhq/tandem/server/internal/room"
 	"github.com/tandemhq/tandem/server/internal/wstest"
 	"github.com/tandemhq/tandem/storage/jetstream"
 	"github.com/tandemhq/tandem/storage/jetstream/natstest"
@@ -238,47 +236,6 @@ func testPresenceKillIdle(t *testing.T, cluster *natstest.Cluster) {
 		if err := e.Pump(10*time.Second, func() bool { _, ok := e.Awareness[202]; return !ok }); err != nil {
 			t.Fatalf("editor %d still shows %s after node 1 shut down: %v", e.ClientID, showing(e), err)
 		}
-	}
-}
-
-func TestMergePresence(t *testing.T) {
-	pe := func(cid, clock uint64, s string) room.PresenceEntry {
-		e := room.PresenceEntry{ClientID: cid, Clock: clock}
-		if s != "" {
-			e.State = []byte(s)
-		}
-		return e
-	}
-	re := func(cid, clock uint64, s string) relay.Entry {
-		e := relay.Entry{ClientID: cid, Clock: clock}
-		if s != "" {
-			e.State = []byte(s)
-		}
-		return e
-	}
-	tests := []struct {
-		name   string
-		local  []room.PresenceEntry
-		remote []relay.Entry
-		except uint64
-		want   []room.PresenceEntry
-	}{
-		{"nothing remote", []room.PresenceEntry{pe(5, 1, "x")}, nil, 0, []room.PresenceEntry{pe(5, 1, "x")}},
-		{"nothing local", nil, []relay.Entry{re(9, 2, "y"), re(3, 1, "")}, 0, []room.PresenceEntry{pe(3, 1, ""), pe(9, 2, "y")}},
-		{"sorted by client", []room.PresenceEntry{pe(5, 1, "x")}, []relay.Entry{re(9, 2, "y"), re(1, 1, "z")}, 0,
-			[]room.PresenceEntry{pe(1, 1, "z"), pe(5, 1, "x"), pe(9, 2, "y")}},
-		{"a local entry wins over a remote one", []room.PresenceEntry{pe(5, 1, "")}, []relay.Entry{re(5, 7, "remote")}, 0,
-			[]room.PresenceEntry{pe(5, 1, "")}},
-		{"the joiner's own client is left out", nil, []relay.Entry{re(5, 7, "own"), re(6, 1, "other")}, 5,
-			[]room.PresenceEntry{pe(6, 1, "other")}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := mergePresence(tt.local, tt.remote, tt.except)
-			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-				t.Errorf("mergePresence(%v, %v, %d) = %v; want %v", tt.local, tt.remote, tt.except, got, tt.want)
-			}
-		})
 	}
 }
 
