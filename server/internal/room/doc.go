@@ -14,12 +14,13 @@
 // the facts of its application (Receive, then Apply with an Applied, or Refuse); an entry of
 // another node's log (Apply with Applied.Remote: relayed, neither appended nor acknowledged);
 // storage's reports (AppendReported, SaveEnded, MetaWritten, Removed, then Release); awareness
-// and broadcasts in; HTTP requests (Request, then Apply and WaitWrite, or Read); a timer fired
-// (Fire, with the time as a value); the end of a batch (EndBatch, with the time); a deletion
-// (Delete), a shutdown (Stop); and, whenever it waits for the next event, Settle. The Core
-// lists what to do in Ready: send a frame to a member, close a member with a reason, append
-// bytes to the log, save a snapshot, delete from storage, answer a waiting request, arm or
-// disarm a timer, write held frames, that the document changed, that its life ended.
+// and broadcasts in; HTTP requests (Request, then Apply and WaitWrite; RequestRead, then Read);
+// a timer fired (Fire, with the time as a value); the end of a batch (EndBatch, with the time);
+// a deletion (Delete), a shutdown (Stop); and, whenever it waits for the next event, Settle.
+// The Core lists what to do in Ready: send a frame to a member (or to every member but one),
+// close a member with a reason, append bytes to the log, save a snapshot, delete from storage,
+// answer a waiting request, arm or disarm a timer, write held frames, that the document
+// changed, that its life ended.
 //
 // # What it owns, what it imports
 //
