@@ -37,8 +37,9 @@
 //
 // A Core (and a Ledger within it) collects what became due in a list of effects (Ready); the
 // caller carries them out, in order, and calls Advance, which empties the list and keeps its
-// memory, so that a steady stream of updates costs no allocation. Every effect names the member it is for; a member is whatever
-// comparable value the caller uses for a connection (the actor uses its connection pointer).
+// memory, so that a steady stream of updates costs no allocation. An effect for a member names
+// it; a member is whatever comparable value the caller uses for a connection (the actor uses
+// its connection).
 //
 // # Concurrency
 //
