@@ -213,6 +213,7 @@ type actor struct {
 	bindSeq   uint64
 
 	deleteReply chan error
+	removed     bool // the storage deletion reported
 
 	version     uint64 // bumped by every update that changed something
 	svCache     crdt.StateVector
@@ -493,7 +494,7 @@ func (a *actor) exit() {
 			a.refuseLate(m)
 		default:
 			if mode := a.core.Mode(); mode == room.Delete || a.core.Fatal() || a.loadErr != nil {
-				a.log.Info("document closed", "deleted", mode == room.Delete)
+				a.log.Info("document closed", "deleted", mode == room.Delete && a.removed)
 			} else {
 				a.s.metrics.unloads.Inc()
 				a.log.Debug("document unloaded")

@@ -110,6 +110,7 @@ func (a *actor) onSelfSaved(err error) {
 
 func (a *actor) onDeleted(err error) {
 	a.core.Removed()
+	a.removed = true
 	if err != nil {
 		a.log.Error("delete failed", "err", err)
 		a.deleteReply <- fmt.Errorf("server: delete %q: %w", a.id, err)

@@ -16,13 +16,13 @@
 // where the following of the log stands (Followed), a deletion seen on another node (Gone) and
 // the other nodes' awareness states (RemotePresence), on a cluster node (Loaded.Cluster);
 // storage's reports (AppendReported, SaveEnded, MetaWritten, Removed, then Release); awareness
-// and broadcasts in; HTTP requests (Request, then Apply and WaitWrite, or Read); a timer fired
-// (Fire, with the time as a value); the end of a batch (EndBatch, with the time); a deletion
-// (Delete), a shutdown (Stop); and, whenever it waits for the next event, Settle. The Core
-// lists what to do in Ready: send a frame to a member, close a member with a reason, append
-// bytes to the log, save a snapshot, delete from storage, answer a waiting request, arm or
-// disarm a timer, write held frames, the local awareness changes for the other nodes
-// (Announce), that the document changed, that its life ended.
+// and broadcasts in; HTTP requests (Request, then Apply and WaitWrite; RequestRead, then Read);
+// a timer fired (Fire, with the time as a value); the end of a batch (EndBatch, with the time);
+// a deletion (Delete), a shutdown (Stop); and, whenever it waits for the next event, Settle.
+// The Core lists what to do in Ready: send a frame to a member (or to every member but one),
+// close a member with a reason, append bytes to the log, save a snapshot, delete from storage,
+// answer a waiting request, arm or disarm a timer, write held frames, the local awareness
+// changes for the other nodes (Announce), that the document changed, that its life ended.
 //
 // # What it owns, what it imports
 //
@@ -39,8 +39,9 @@
 //
 // A Core (and a Ledger within it) collects what became due in a list of effects (Ready); the
 // caller carries them out, in order, and calls Advance, which empties the list and keeps its
-// memory, so that a steady stream of updates costs no allocation. Every effect names the member it is for; a member is whatever
-// comparable value the caller uses for a connection (the actor uses its connection pointer).
+// memory, so that a steady stream of updates costs no allocation. An effect for a member names
+// it; a member is whatever comparable value the caller uses for a connection (the actor uses
+// its connection).
 //
 // # Concurrency
 //
