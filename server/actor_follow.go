@@ -168,6 +168,9 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 		return
 	}
 	if r.deleted {
+		if a.mode == modeDelete {
+			return // this node's own deletion, which the actor finishes
+		}
 		a.log.Info("document deleted on another node: closing it")
 		a.fatal = errDeleted
 		return
@@ -211,12 +214,11 @@ func (a *actor) applyLogged(seq uint64, data []byte, since ...crdt.StateVector) 
 	a.version++
 	a.exists = true
 	a.s.cluster.node.entriesIn.Inc()
+	// The entry is not counted in the log accounting (room.Saver): each node compacts after
+	// its own appends, so that the compactions of a document follow its writes and are not made
+	// by every node that has it open.
 	relay := [][]byte{data}
-	if len(since) == 0 {
-		n := int64(len(data))
-		a.saver.Appended(n)
-		a.saver.AppendReported(seq, n, true)
-	} else {
+	if len(since) > 0 {
 		// What the replica gained, and what waits in it for dependencies: units that came
 		// pending in the snapshot are in no later entry, and the entry that releases them
 		// carries only the dependencies (crdt.Doc.PendingUpdate).
