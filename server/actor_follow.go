@@ -173,8 +173,9 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 		return
 	}
 	if r.deleted {
-		a.log.Info("document deleted on another node: closing it")
-		a.core.Gone()
+		if a.core.Gone() {
+			a.log.Info("document deleted on another node: closing it")
+		}
 		return
 	}
 	if r.snapshot != nil && r.snapshotSeq > fl.f.Last() {
@@ -201,8 +202,10 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 
 // applyLogged applies the log's entry at seq (or a snapshot replacing the log up to seq) to the
 // replica, and tells the core, which relays what it changed to every member at once: it is
-// durable already (room.Applied.Remote). With since, the relay is what the replica gained over
-// since (a snapshot is not sent as it is).
+// durable already (room.Applied.Remote). The core does not count the entry in the log
+// accounting: each node compacts after its own appends, so that the compactions of a document
+// follow its writes and are not made by every node that has it open. With since, the relay is
+// what the replica gained over since (a snapshot is not sent as it is).
 func (a *actor) applyLogged(seq uint64, data []byte, since ...crdt.StateVector) {
 	before := a.doc.Version()
 	a.doc.SetMaxPendingMemory(0) // accepted by another node: bounded by MaxPendingBytes alone
@@ -217,24 +220,22 @@ func (a *actor) applyLogged(seq uint64, data []byte, since ...crdt.StateVector) 
 	}
 	a.version++
 	a.s.cluster.node.entriesIn.Inc()
+	relay := [][]byte{data}
+	if len(since) > 0 {
+		// What the replica gained, and what waits in it for dependencies: units that came
+		// pending in the snapshot are in no later entry, and the entry that releases them
+		// carries only the dependencies (crdt.Doc.PendingUpdate).
+		relay = [][]byte{a.doc.EncodeUpdate(since[0])}
+		if p := a.doc.PendingUpdate(); p != nil {
+			relay = append(relay, p)
+		}
+	}
 	now := time.Now()
-	if len(since) == 0 {
-		u := room.Applied[member, outFrame]{Remote: true, Changed: true, LogSeq: seq, Data: data}
+	for _, data := range relay {
+		u := room.Applied[member, outFrame]{Remote: true, Changed: true}
 		if a.core.Members() > 0 {
 			u.Frame = outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: now}
 		}
 		a.core.Apply(u)
-		return
-	}
-	// What the replica gained, and what waits in it for dependencies: units that came pending
-	// in the snapshot are in no later entry, and the entry that releases them carries only the
-	// dependencies (crdt.Doc.PendingUpdate).
-	relay := [][]byte{a.doc.EncodeUpdate(since[0])}
-	if p := a.doc.PendingUpdate(); p != nil {
-		relay = append(relay, p)
-	}
-	for _, data := range relay {
-		a.core.Apply(room.Applied[member, outFrame]{Remote: true, Changed: true,
-			Frame: outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: now}})
 	}
 }

@@ -81,9 +81,8 @@ const (
 	readTimeout = 5 * time.Second
 	// shortReadRetry is the wait before a repair read that fell short is made again.
 	shortReadRetry = 100 * time.Millisecond
-	// appendRetryFor is how long a failed append is retried (the same bytes, stored once within
-	// the stream's duplicate window) before it is reported failed.
-	appendRetryFor = 30 * time.Second
+	// maxAppendBackoff bounds the wait between two attempts of a failed append.
+	maxAppendBackoff = time.Second
 )
 
 // clusterNode is what a cluster node runs besides its actors: the readiness check, the
@@ -98,7 +97,10 @@ type clusterNode struct {
 	shortReads   *metrics.Counter
 	entriesIn    *metrics.Counter
 
-	ready atomic.Bool
+	ready atomic.Bool // the stream answers (check)
+	// appendFailing is set by a failed append and cleared by a successful one: the stream may
+	// answer for a few seconds after it lost its quorum, while appends already fail.
+	appendFailing atomic.Bool
 
 	mu   sync.Mutex
 	seen map[string]time.Time // node ID -> last heartbeat
@@ -127,8 +129,8 @@ func newClusterNode(cfg Cluster, log *slog.Logger, m *serverMetrics) (*clusterNo
 	n.shortReads = r.NewCounter("tandem_cluster_short_reads_total", "Repair reads of a document's log that failed or fell short and were made again.")
 	n.entriesIn = r.NewCounter("tandem_cluster_entries_applied_total", "Log entries of other nodes applied to this node's open documents.")
 	r.NewGaugeFunc("tandem_cluster_nodes", "Cluster nodes seen alive (a heartbeat within the last 3 s), this one included.", n.nodesSeen)
-	r.NewGaugeFunc("tandem_cluster_ready", "1 while JetStream's update stream answers (the node can acknowledge edits), else 0.", func() int64 {
-		if n.ready.Load() {
+	r.NewGaugeFunc("tandem_cluster_ready", "1 while JetStream's update stream answers and appends do not fail (the node can acknowledge edits), else 0.", func() int64 {
+		if n.canAppend() {
 			return 1
 		}
 		return 0
@@ -208,6 +210,10 @@ func (n *clusterNode) check() {
 	}
 }
 
+// canAppend reports whether the node can acknowledge edits: JetStream answers, and the last
+// append did not fail.
+func (n *clusterNode) canAppend() bool { return n.ready.Load() && !n.appendFailing.Load() }
+
 // dropped reports whether the test hook drops a delivery.
 func (n *clusterNode) dropped() bool {
 	if f := n.dropDelivery.Load(); f != nil {
@@ -253,6 +259,7 @@ func newClusterServer(cfg Config) (*Server, error) {
 
 // Close stops the node, then waits for the writes in flight.
 func (cs *clusterStore) Close() error {
+	cs.stop()
 	err := cs.contractStore.Close()
 	cs.node.close()
 	return err

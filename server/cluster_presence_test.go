@@ -102,10 +102,9 @@ func startPresenceNode(t *testing.T, node, url, prefix string) *presenceNode {
 	ts := &testServer{Server: s, base: "http://" + inner.Addr().String(), done: make(chan error, 1)}
 	go func() { ts.done <- s.Serve(context.Background(), l) }()
 	t.Cleanup(func() {
-		// A killed node's actors retry the appends that were in flight for appendRetryFor before
-		// they give up and exit; the store must not close under them (Shutdown closes it once its
-		// context ends, actors or not), so the wait is longer than that.
-		ctx, cancel := context.WithTimeout(context.Background(), appendRetryFor+15*time.Second)
+		// A killed node's actors stop retrying their appends once its NATS connection is closed
+		// (clusterStore.Append), so its shutdown ends within the wait, as TestCluster's nodes do.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		_ = s.Shutdown(ctx) // a killed node's may fail: its NATS connection is gone
 		<-ts.done

@@ -23,14 +23,18 @@ import (
 //     binding keys (backend.Docs.Bind), which every node checks: the first subject to bind an ID
 //     on any node keeps it, and a hello with it under another subject on another node is refused.
 //     A load reads every node's bindings.
-//   - A failed append is retried for appendRetryFor before it is reported: while the stream has
-//     no quorum the author is not acknowledged, and is once the quorum returns.
+//   - A failed append is retried until it succeeds or the store closes: while the stream has no
+//     quorum the author is not acknowledged, and is once the quorum returns. (A snapshot does not
+//     stand in for a failed append on a cluster: the other nodes follow the log.)
 //   - A compaction that finds a newer snapshot in place (another node compacted first) succeeded.
 //   - A deletion tells the other nodes (<prefix>.ctl.<key>), so that they close the document.
 type clusterStore struct {
 	*contractStore
 	node *clusterNode
 	set  backend.Set
+	// closing ends when Close begins: appends stop being retried.
+	closing context.Context
+	stop    context.CancelFunc
 
 	mu     sync.Mutex
 	bound  map[string]map[uint64]bool // per document: client IDs known bound in the backend
@@ -39,7 +43,9 @@ type clusterStore struct {
 
 func newClusterStore(cfg Cluster, node *clusterNode) *clusterStore {
 	set := cfg.Backend.Set()
-	return &clusterStore{contractStore: newContractStore(set), node: node, set: set, bound: make(map[string]map[uint64]bool), loaded: make(map[string]uint64)}
+	cs := &clusterStore{contractStore: newContractStore(set), node: node, set: set, bound: make(map[string]map[uint64]bool), loaded: make(map[string]uint64)}
+	cs.closing, cs.stop = context.WithCancel(context.Background())
+	return cs
 }
 
 var (
@@ -228,18 +234,23 @@ func (cs *clusterStore) bindAll(docID string, value []byte) error {
 	return nil
 }
 
-// Append appends as the contract store does, retrying a failed append for appendRetryFor (a
-// retry within the duplicate window is stored once), and records the publish latency.
+// Append appends as the contract store does, retrying a failed append (with a backoff up to
+// maxAppendBackoff) until it succeeds, the store closes or the NATS connection is closed, and
+// records the publish latency. A retry within the stream's duplicate window is stored once; one
+// after it may be stored twice, which changes nothing (applying an update twice is a no-op).
 func (cs *clusterStore) Append(docID string, data []byte, done func(seq uint64, err error)) {
 	start := time.Now()
+	wait := shortReadRetry
 	var try func()
 	try = func() {
 		cs.contractStore.Append(docID, data, func(seq uint64, err error) {
-			if err != nil && cs.ctx.Err() == nil && !cs.node.cfg.Conn.IsClosed() && time.Since(start) < appendRetryFor {
+			cs.node.appendFailing.Store(err != nil)
+			if err != nil && cs.closing.Err() == nil && !cs.node.cfg.Conn.IsClosed() {
 				select {
-				case <-time.After(shortReadRetry):
-				case <-cs.ctx.Done():
+				case <-time.After(wait):
+				case <-cs.closing.Done():
 				}
+				wait = min(2*wait, maxAppendBackoff)
 				try()
 				return
 			}

@@ -13,6 +13,18 @@
 // in storage/backend, through contractstore.go) and client-js (the embedded editor, served at /). Nothing imports it but cmd/tandem. docs/server.md is the operator's manual;
 // docs/protocol.md the wire protocol it speaks.
 //
+// # A cluster node
+//
+// With Config.Cluster the server is one node of several sharing one NATS JetStream
+// (docs/cluster.md): cluster.go holds the node's readiness check, heartbeats and metrics;
+// clusterstore.go the store over the JetStream backend (per-node server client ID, client-ID
+// bindings checked across nodes, appends retried until stored, deletion notices); and
+// actor_follow.go the following of a document's log by its actor (a jetstream.Follower fed by
+// the republished entries and by reads of the log, whose entries are applied and relayed to the
+// node's connections without being appended again). The actor's hooks into it are startFollow
+// (after the load), stopFollow (at exit), followSave (a save's position) and bindRefusal (a join
+// whose binding another node holds).
+//
 // # Following one update
 //
 // A connection's reader (the transport's) reads a binary message (at most

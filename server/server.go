@@ -170,7 +170,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "shutting_down", "server is shutting down")
 		return
 	}
-	if s.cluster != nil && !s.cluster.node.ready.Load() { // cluster.go
+	if s.cluster != nil && !s.cluster.node.canAppend() { // cluster.go
 		writeError(w, http.StatusServiceUnavailable, "storage_unavailable", "JetStream does not answer: edits cannot be acknowledged")
 		return
 	}

@@ -72,10 +72,10 @@ type Applied[M Peer, F any] struct {
 	// Own: the server's own units (HTTP edits), held from every member until durable.
 	Own bool
 	// Remote: an entry of another node's log, already durable there: relayed at once, neither
-	// appended nor acknowledged. LogSeq is its sequence in the log, which the log accounting
-	// counts (compaction); zero for what a snapshot brought, which is in no entry after it.
+	// appended nor acknowledged, nor counted in the log accounting (each node compacts after its
+	// own appends, so that a document's compactions follow its writes and are not made by every
+	// node that has it open).
 	Remote bool
-	LogSeq uint64
 }
 
 // Core is a document's decisions as one value: fed events (a member joined or left, an update
@@ -269,11 +269,6 @@ func (c *Core[M, F, W]) Apply(u Applied[M, F]) uint64 {
 	if u.Remote {
 		if u.Changed {
 			c.exists = true
-			if u.LogSeq > 0 {
-				n := int64(len(u.Data))
-				c.saver.Appended(n)
-				c.saver.AppendReported(u.LogSeq, n, true)
-			}
 			c.relay(u.Frame, 0, u.From, from, false)
 		}
 		return 0

@@ -21,10 +21,15 @@ func (c *Core[M, F, W]) Cursor() uint64 { return c.cursor }
 
 // Gone records that the document was deleted on another node (or its log moved to another
 // epoch): it closes now, its members and waiting requests with Deleted, and saves nothing (a
-// save would bring it back).
-func (c *Core[M, F, W]) Gone() {
+// save would bring it back). It reports false, and changes nothing, when the deletion is this
+// node's own (Delete), which finishes as it does on a single node.
+func (c *Core[M, F, W]) Gone() bool {
+	if c.mode == Delete {
+		return false
+	}
 	c.gone = true
 	c.disarm(TimerIdle)
+	return true
 }
 
 // RemotePresence records what the other nodes' relay holds: their awareness changes since it

@@ -81,8 +81,7 @@ var (
 //	aware M CLOCK STATE             M's awareness state ("-" removes it)
 //	write W [own] / read W          an HTTP write (own: the server's edit) or read W
 //	fits N                          whether an update of N bytes keeps the document in bounds
-//	remote F [SEQ]                  an entry of the log from another node, frame F, at log
-//	                                sequence SEQ (none: what a snapshot brought)
+//	remote F                        an entry of the log from another node, frame F
 //	followed SEQ / gone             the follower's cursor moved to SEQ / deleted on another node
 //	remotepresence C... / S...      the other nodes' changes C and current states S (CID:STATE,
 //	                                "-" for a removal)
@@ -170,15 +169,13 @@ func playCore(t *testing.T, script string) string {
 		case "fits":
 			said = append(said, fmt.Sprint(c.Fits(int64(num(1)))))
 		case "remote":
-			u := Applied[*tp, string]{Changed: true, Data: []byte("d"), Frame: f[1], Remote: true}
-			if len(f) > 2 {
-				u.LogSeq = num(2)
-			}
-			c.Apply(u)
+			c.Apply(Applied[*tp, string]{Changed: true, Frame: f[1], Remote: true})
 		case "followed":
 			c.Followed(num(1))
 		case "gone":
-			c.Gone()
+			if !c.Gone() {
+				said = append(said, "own deletion")
+			}
 		case "remotepresence":
 			changes, current, _ := strings.Cut(strings.Join(f[1:], " "), "/")
 			c.RemotePresence(presenceArgs(t, changes), presenceArgs(t, current))
