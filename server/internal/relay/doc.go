@@ -33,8 +33,11 @@
 //     each document holds at most MaxClientsPerNode states per node and MaxClients in all, no
 //     state beyond MaxStateBytes, and the outgoing queue holds at most QueueMessages (a full one
 //     drops: presence is at most once). A malformed message is counted and ignored.
-//   - A removal is sent one clock above the state it removes, so that editors, which ignore an
-//     entry not above the last clock they saw of a client, apply it.
+//   - A removal the relay makes (a node died, left or closed the document) carries the clock of
+//     the state it removes: editors ignore only entries below the last clock they saw of a client
+//     (docs/protocol.md §6), so they apply it, and apply the state again if its node comes back
+//     with it (a node cut off for a moment). One clock above would hide that state until the
+//     client changes it.
 //
 // # Concurrency
 //

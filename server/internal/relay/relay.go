@@ -83,6 +83,11 @@ type Relay struct {
 	nodes  *Nodes
 	docs   map[*Doc]struct{}
 	closed bool
+	// fullAt, when set, is when the ticker sends the full states of every open document ahead of
+	// FullEvery: a node was heard as new, and the subscriptions of a node just (re)connected
+	// reach every NATS server a moment after its first messages, so the query sent at once may
+	// be lost.
+	fullAt time.Time
 
 	dropped atomic.Uint64 // messages not published: the queue was full or the publish failed
 	refused atomic.Uint64 // messages ignored: malformed, or from a node beyond MaxNodes
@@ -261,7 +266,13 @@ func (r *Relay) tick() {
 				r.log.Info("relay: node silent, dropping its clients' presence", "peer", n.ID, "instance", n.Instance)
 				r.dropNode(n)
 			}
-			if now.Sub(lastFull) >= r.cfg.FullEvery {
+			r.mu.Lock()
+			soon := !r.fullAt.IsZero() && !now.Before(r.fullAt)
+			if soon {
+				r.fullAt = time.Time{}
+			}
+			r.mu.Unlock()
+			if soon || now.Sub(lastFull) >= r.cfg.FullEvery {
 				lastFull = now
 				for _, d := range r.openDocs() {
 					d.sendFull()
@@ -320,14 +331,21 @@ func (r *Relay) onHeartbeat(msg *nats.Msg) {
 		r.dropNode(m.from)
 		return
 	}
-	ok, isNew := r.heard(m.from, time.Now())
+	now := time.Now()
+	ok, isNew := r.heard(m.from, now)
 	if ok && isNew {
 		// A node we did not know: it may hold states of documents open here (it was taken for
-		// dead, or its documents were open before its first beat arrived). Ask.
+		// dead, or its documents were open before its first beat arrived). Ask, and send ours
+		// again a little later (fullAt).
 		r.log.Info("relay: node joined", "peer", m.from.ID, "instance", m.from.Instance)
 		for _, d := range r.openDocs() {
 			d.query()
 		}
+		r.mu.Lock()
+		if at := now.Add(2 * r.cfg.Heartbeat); r.fullAt.IsZero() || at.Before(r.fullAt) {
+			r.fullAt = at
+		}
+		r.mu.Unlock()
 	}
 }
 
@@ -463,7 +481,7 @@ func (d *Doc) Close() {
 	d.closed = true
 	var removals []Entry
 	for _, e := range d.local {
-		removals = append(removals, Entry{ClientID: e.ClientID, Clock: e.Clock + 1})
+		removals = append(removals, Entry{ClientID: e.ClientID, Clock: e.Clock})
 	}
 	clear(d.local)
 	d.mu.Unlock()

@@ -98,7 +98,7 @@ func (t *Table) Apply(n Node, full bool, entries []Entry) bool {
 func (t *Table) apply(n Node, e Entry) bool {
 	s := t.states[e.ClientID]
 	if len(e.State) == 0 {
-		if s == nil || s.owner != n || s.state == nil || e.Clock <= s.clock {
+		if s == nil || s.owner != n || s.state == nil || e.Clock < s.clock {
 			return false
 		}
 		t.remove(e.ClientID, s)
@@ -110,8 +110,8 @@ func (t *Table) apply(n Node, e Entry) bool {
 	}
 	switch {
 	case s != nil && s.owner == n:
-		if e.Clock <= s.clock {
-			return false // stale
+		if e.Clock < s.clock || (e.Clock == s.clock && s.state != nil) {
+			return false // stale (a state removed at its own clock may come back at it)
 		}
 		if s.state != nil {
 			s.clock, s.state = e.Clock, e.State // a newer state of a client n holds
@@ -155,8 +155,9 @@ func (t *Table) admit(n Node) bool {
 	return t.limits.MaxClientsPerNode <= 0 || t.perNode[n] < t.limits.MaxClientsPerNode
 }
 
-// remove turns live state s of client cid into a removal to be flushed, one clock later (an
-// editor ignores an entry whose clock is not above the last it saw).
+// remove turns live state s of client cid into a removal to be flushed, at the state's clock: an
+// editor ignores only an entry whose clock is below the last it saw (docs/protocol.md §6), so it
+// applies the removal, and applies the state again if its node comes back with it.
 func (t *Table) remove(cid uint64, s *remoteState) {
 	t.perNode[s.owner]--
 	if t.perNode[s.owner] == 0 {
@@ -164,7 +165,6 @@ func (t *Table) remove(cid uint64, s *remoteState) {
 	}
 	t.live--
 	s.state = nil
-	s.clock++
 	t.dirty[cid] = struct{}{}
 }
 

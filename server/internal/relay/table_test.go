@@ -86,14 +86,32 @@ func TestTable(t *testing.T) {
 			},
 		},
 		{
-			name: "a dead node's states are removed one clock later",
+			name: "a dead node's states are removed at their clocks",
 			steps: []step{
 				{node: nodeA, entries: []Entry{st(1, 3, "x"), st(2, 7, "y")}, changed: true},
 				{node: nodeB, entries: []Entry{st(3, 1, "z")}, changed: true},
 				{node: nodeA, drop: true, changed: true},
 			},
-			flush:   []Entry{st(1, 4, ""), st(2, 8, ""), st(3, 1, "z")},
+			flush:   []Entry{st(1, 3, ""), st(2, 7, ""), st(3, 1, "z")},
 			current: []Entry{st(3, 1, "z")},
+		},
+		{
+			name: "a node taken for dead comes back with its states at their clocks",
+			steps: []step{
+				{node: nodeA, entries: []Entry{st(1, 3, "x"), st(2, 7, "y")}, changed: true},
+				{node: nodeA, drop: true, changed: true},
+				{node: nodeA, full: true, entries: []Entry{st(1, 3, "x"), st(2, 6, "older")}, changed: true},
+			},
+			flush:   []Entry{st(1, 3, "x"), st(2, 7, "")},
+			current: []Entry{st(1, 3, "x")},
+		},
+		{
+			name: "a removal at the state's clock is applied",
+			steps: []step{
+				{node: nodeA, entries: []Entry{st(1, 3, "x")}, changed: true},
+				{node: nodeA, entries: []Entry{st(1, 3, "")}, changed: true},
+			},
+			flush: []Entry{st(1, 3, "")},
 		},
 		{
 			name: "dropping a node with no states changes nothing",
@@ -122,7 +140,7 @@ func TestTable(t *testing.T) {
 				{node: nodeA2, entries: []Entry{st(2, 1, "y")}, changed: true},
 				{node: nodeA, drop: true, changed: true},
 			},
-			flush:   []Entry{st(1, 4, ""), st(2, 1, "y")},
+			flush:   []Entry{st(1, 3, ""), st(2, 1, "y")},
 			current: []Entry{st(2, 1, "y")},
 		},
 		{
@@ -132,7 +150,7 @@ func TestTable(t *testing.T) {
 				{node: nodeB, entries: []Entry{st(3, 1, "z")}, changed: true},
 				{node: nodeA, full: true, entries: []Entry{st(2, 1, "y")}, changed: true},
 			},
-			flush:   []Entry{st(1, 2, ""), st(2, 1, "y"), st(3, 1, "z")},
+			flush:   []Entry{st(1, 1, ""), st(2, 1, "y"), st(3, 1, "z")},
 			current: []Entry{st(2, 1, "y"), st(3, 1, "z")},
 		},
 		{
