@@ -103,8 +103,10 @@ func startPresenceNode(t *testing.T, node, url, prefix string) *presenceNode {
 	go func() { ts.done <- s.Serve(context.Background(), l) }()
 	t.Cleanup(func() {
 		// A killed node's actors stop retrying their appends once its NATS connection is closed
-		// (clusterStore.Append), so its shutdown ends within the wait, as TestCluster's nodes do.
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		// (clusterStore.Append), then retry their saves before they give up and exit; the store
+		// must not close under them (Shutdown closes it once its context ends, actors or not), so
+		// the wait is generous.
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		_ = s.Shutdown(ctx) // a killed node's may fail: its NATS connection is gone
 		<-ts.done
