@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -49,7 +50,13 @@ type follow struct {
 	wg      sync.WaitGroup // the read goroutine
 	reading bool           // a read is in flight or waits
 	kick    chan struct{}  // wakes a read that waits
+	// cursor is the follower's cursor as the actor last published it (publish): a read starts
+	// after it, and a check of the tail is skipped when it moved meanwhile.
+	cursor atomic.Uint64
 }
+
+// publish makes the follower's cursor visible to the read goroutine.
+func (fl *follow) publish() { fl.cursor.Store(fl.f.Last()) }
 
 // startFollow subscribes to the document's log and notices and starts the catch-up read; it is
 // called once the load has succeeded. On a single node it does nothing.
@@ -64,6 +71,7 @@ func (a *actor) startFollow() {
 		return
 	}
 	fl := &follow{f: jetstream.NewFollower(cs.takeLoaded(a.id), 0), epoch: epoch, kick: make(chan struct{}, 1)}
+	fl.publish()
 	fl.ctx, fl.cancel = context.WithCancel(cs.node.ctx)
 	node := cs.node
 	fl.sub, err = node.cfg.Backend.Follow(node.cfg.Conn, a.id, epoch, func(d jetstream.Delivery) {
@@ -111,13 +119,16 @@ func (a *actor) onDelivery(fl *follow, d jetstream.Delivery) {
 	for _, e := range steps.Apply {
 		a.applyLogged(e.Seq, e.Data)
 	}
+	fl.publish()
 	if steps.Repair {
 		a.startRead(fl, 0)
 	}
 }
 
 // startRead reads the log from the cursor on after delay, unless a read is in flight already; a
-// read that waits is woken when delay is zero.
+// read that waits is woken when delay is zero. A check of the tail (delay tailCheckEvery) that
+// finds the cursor moved when its time comes is skipped: deliveries arrive, and a lost one shows
+// as a gap in the next.
 func (a *actor) startRead(fl *follow, delay time.Duration) {
 	if a.follow != fl {
 		return
@@ -132,7 +143,7 @@ func (a *actor) startRead(fl *follow, delay time.Duration) {
 		return
 	}
 	fl.reading = true
-	from, cs := fl.f.Last()+1, a.s.cluster
+	scheduled, cs := fl.f.Last(), a.s.cluster
 	fl.wg.Add(1)
 	go func() {
 		defer fl.wg.Done()
@@ -140,6 +151,10 @@ func (a *actor) startRead(fl *follow, delay time.Duration) {
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
+				if delay == tailCheckEvery && fl.cursor.Load() != scheduled {
+					_ = a.post(fl.ctx, funcMsg{fn: func(a *actor) { a.onTailSkipped(fl) }})
+					return
+				}
 			case <-fl.kick:
 				t.Stop()
 			case <-fl.ctx.Done():
@@ -147,11 +162,21 @@ func (a *actor) startRead(fl *follow, delay time.Duration) {
 				return
 			}
 		}
+		from := fl.cursor.Load() + 1
 		ctx, cancel := context.WithTimeout(fl.ctx, readTimeout)
 		r, err := cs.readTail(ctx, a.id, fl.epoch, from)
 		cancel()
 		_ = a.post(fl.ctx, funcMsg{fn: func(a *actor) { a.onTailRead(fl, r, err) }})
 	}()
+}
+
+// onTailSkipped schedules the next check of the tail after one that was not needed.
+func (a *actor) onTailSkipped(fl *follow) {
+	if a.follow != fl {
+		return
+	}
+	fl.reading = false
+	a.startRead(fl, tailCheckEvery)
 }
 
 // onTailRead takes the result of a read of the log.
@@ -188,6 +213,7 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 	for _, e := range steps.Apply {
 		a.applyLogged(e.Seq, e.Data)
 	}
+	fl.publish()
 	if fl.f.Held() > 0 {
 		node.shortReads.Inc()
 		a.startRead(fl, shortReadRetry)
