@@ -672,3 +672,34 @@ func testClusterDeleteRace(t *testing.T, nc *natstest.Cluster) {
 		t.Fatalf("GET on a fresh node after the deletion: %d %s; want 404", code, body)
 	}
 }
+
+func TestClusterConfigValidate(t *testing.T) {
+	conn := new(nats.Conn) // never used: validation only looks at the fields
+	b := new(jetstream.Backend)
+	tests := []struct {
+		name  string
+		c     Cluster
+		field string // "" when valid
+	}{
+		{"single node", Cluster{}, ""},
+		{"node", Cluster{Conn: conn, Backend: b, NodeID: "node-1_a"}, ""},
+		{"node id without conn", Cluster{NodeID: "a"}, "Cluster.Conn"},
+		{"no backend", Cluster{Conn: conn, NodeID: "a"}, "Cluster.Backend"},
+		{"no node id", Cluster{Conn: conn, Backend: b}, "Cluster.NodeID"},
+		{"dotted node id", Cluster{Conn: conn, Backend: b, NodeID: "a.b"}, "Cluster.NodeID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.c.validate(Config{})
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("validate() = %v; want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("validate() = %v; want an ErrInvalidConfig naming %s", err, tt.field)
+			}
+		})
+	}
+}
