@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -51,6 +52,16 @@ type follow struct {
 	wg      sync.WaitGroup // the read goroutine
 	reading bool           // a read is in flight or waits
 	kick    chan struct{}  // wakes a read that waits
+	// cursor is the follower's cursor as the actor last published it (followed): a read starts
+	// after it, and a check of the tail is skipped when it moved meanwhile.
+	cursor atomic.Uint64
+}
+
+// followed publishes the follower's cursor to the read goroutine, and tells the core where the
+// following stands (room.Core.Followed: a save folds the log no further).
+func (a *actor) followed(fl *follow) {
+	fl.cursor.Store(fl.f.Last())
+	a.core.Followed(fl.f.Last())
 }
 
 // startFollow subscribes to the document's log and notices and starts the catch-up read, once
@@ -67,6 +78,7 @@ func (a *actor) startFollow(loaded room.Loaded) room.Loaded {
 	}
 	cursor := cs.takeLoaded(a.id)
 	fl := &follow{f: jetstream.NewFollower(cursor, 0), epoch: epoch, kick: make(chan struct{}, 1)}
+	fl.cursor.Store(cursor)
 	fl.ctx, fl.cancel = context.WithCancel(cs.node.ctx)
 	node := cs.node
 	fl.sub, err = node.cfg.Backend.Follow(node.cfg.Conn, a.id, epoch, func(d jetstream.Delivery) {
@@ -115,14 +127,16 @@ func (a *actor) onDelivery(fl *follow, d jetstream.Delivery) {
 	for _, e := range steps.Apply {
 		a.applyLogged(e.Seq, e.Data)
 	}
-	a.core.Followed(fl.f.Last())
+	a.followed(fl)
 	if steps.Repair {
 		a.startRead(fl, 0)
 	}
 }
 
 // startRead reads the log from the cursor on after delay, unless a read is in flight already; a
-// read that waits is woken when delay is zero.
+// read that waits is woken when delay is zero. A check of the tail (delay tailCheckEvery) that
+// finds the cursor moved when its time comes is skipped: deliveries arrive, and a lost one shows
+// as a gap in the next.
 func (a *actor) startRead(fl *follow, delay time.Duration) {
 	if a.follow != fl {
 		return
@@ -137,7 +151,7 @@ func (a *actor) startRead(fl *follow, delay time.Duration) {
 		return
 	}
 	fl.reading = true
-	from, cs := fl.f.Last()+1, a.s.cluster
+	scheduled, cs := fl.f.Last(), a.s.cluster
 	fl.wg.Add(1)
 	go func() {
 		defer fl.wg.Done()
@@ -145,6 +159,10 @@ func (a *actor) startRead(fl *follow, delay time.Duration) {
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
+				if delay == tailCheckEvery && fl.cursor.Load() != scheduled {
+					_ = a.post(fl.ctx, funcMsg{fn: func(a *actor) { a.onTailSkipped(fl) }})
+					return
+				}
 			case <-fl.kick:
 				t.Stop()
 			case <-fl.ctx.Done():
@@ -152,11 +170,21 @@ func (a *actor) startRead(fl *follow, delay time.Duration) {
 				return
 			}
 		}
+		from := fl.cursor.Load() + 1
 		ctx, cancel := context.WithTimeout(fl.ctx, readTimeout)
 		r, err := cs.readTail(ctx, a.id, fl.epoch, from)
 		cancel()
 		_ = a.post(fl.ctx, funcMsg{fn: func(a *actor) { a.onTailRead(fl, r, err) }})
 	}()
+}
+
+// onTailSkipped schedules the next check of the tail after one that was not needed.
+func (a *actor) onTailSkipped(fl *follow) {
+	if a.follow != fl {
+		return
+	}
+	fl.reading = false
+	a.startRead(fl, tailCheckEvery)
 }
 
 // onTailRead takes the result of a read of the log.
@@ -191,7 +219,7 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 	for _, e := range steps.Apply {
 		a.applyLogged(e.Seq, e.Data)
 	}
-	a.core.Followed(fl.f.Last())
+	a.followed(fl)
 	if fl.f.Held() > 0 {
 		node.shortReads.Inc()
 		a.startRead(fl, shortReadRetry)

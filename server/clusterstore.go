@@ -246,6 +246,7 @@ func (cs *clusterStore) Append(docID string, data []byte, done func(seq uint64, 
 		cs.contractStore.Append(docID, data, func(seq uint64, err error) {
 			cs.node.appendFailing.Store(err != nil)
 			if err != nil && cs.closing.Err() == nil && !cs.node.cfg.Conn.IsClosed() {
+				cs.node.log.Debug("append failed: retrying", "doc", docID, "in", wait, "err", err)
 				select {
 				case <-time.After(wait):
 				case <-cs.closing.Done():

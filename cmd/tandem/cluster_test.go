@@ -73,8 +73,8 @@ type clusterChild struct {
 }
 
 // TestServeEmbeddedCluster runs three tandem processes with --embedded-nats, routed to each
-// other: each is ready, an edit made over HTTP on one is read on the others, and SIGTERM stops
-// each with status 0.
+// other: each becomes ready, an edit made over HTTP on one is read on the others, and SIGTERM
+// stops each with status 0.
 func TestServeEmbeddedCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three processes with NATS servers")
@@ -128,8 +128,11 @@ func TestServeEmbeddedCluster(t *testing.T) {
 		}
 	}
 	for i, base := range bases {
-		if code := getStatus(t, base+"/readyz"); code != http.StatusOK {
-			t.Fatalf("node %d /readyz = %d", i, code)
+		// Ready once JetStream's leaders answer, which may follow the start by a moment.
+		for deadline := time.Now().Add(30 * time.Second); getStatus(t, base+"/readyz") != http.StatusOK; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d /readyz not 200 after 30 s; stderr: %s", i, children[i].stderr)
+			}
 		}
 	}
 	resp, err := http.Post(bases[0]+"/v1/docs/spread/edits", "application/json", strings.NewReader(`{"root":"body","edits":[{"index":0,"insert":"from n0"}]}`))
