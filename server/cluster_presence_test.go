@@ -102,10 +102,9 @@ func startPresenceNode(t *testing.T, node, url, prefix string) *presenceNode {
 	ts := &testServer{Server: s, base: "http://" + inner.Addr().String(), done: make(chan error, 1)}
 	go func() { ts.done <- s.Serve(context.Background(), l) }()
 	t.Cleanup(func() {
-		// A killed node's actors stop retrying their appends once its NATS connection is closed
-		// (clusterStore.Append), then retry their saves before they give up and exit; the store
-		// must not close under them (Shutdown closes it once its context ends, actors or not), so
-		// the wait is generous.
+		// A killed node's actors exit once their appends fail (its NATS connection is closed:
+		// clusterStore.Append) and their last save is tried; the store must not close under them
+		// (Shutdown closes it once its context ends, actors or not), so the wait is generous.
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		_ = s.Shutdown(ctx) // a killed node's may fail: its NATS connection is gone

@@ -103,7 +103,7 @@ func (c *Core[M, F, W]) Read(w W) {
 func (c *Core[M, F, W]) AppendReported(i, seq uint64, n int64, ok bool) {
 	c.led.Report(i, ok)
 	c.saver.AppendReported(seq, n, ok)
-	if !ok && c.saver.Request() {
+	if !ok && !c.cluster && c.saver.Request() {
 		c.startSave(false)
 	}
 }
@@ -115,7 +115,7 @@ func (c *Core[M, F, W]) SaveEnded(info SaveInfo, ok bool) (SaveOutcome, time.Dur
 	if ok {
 		c.led.Cover(info.Cover)
 	}
-	outcome, backoff := c.saver.Done(info, !ok, c.led.Gap())
+	outcome, backoff := c.saver.Done(info, !ok, c.gap())
 	switch outcome {
 	case Retry:
 		c.arm(TimerSave, backoff)
@@ -138,7 +138,14 @@ func (c *Core[M, F, W]) SaveEnded(info SaveInfo, ok bool) (SaveOutcome, time.Dur
 // Fatal reports whether the document must close now.
 func (c *Core[M, F, W]) Fatal() bool { return c.fatal || c.gone }
 
-func (c *Core[M, F, W]) unsaved() bool { return !c.loadFailed && c.saver.Unsaved(c.led.Gap()) }
+func (c *Core[M, F, W]) unsaved() bool { return !c.loadFailed && c.saver.Unsaved(c.gap()) }
+
+// gap reports whether the log lacks an update that a snapshot is to hold. On a cluster node
+// (Loaded.Cluster) a snapshot covers no append, as the other nodes follow the log: an append
+// that failed for good (storage retries it until the node loses NATS or closes) is healed by
+// no save, so it neither asks for one nor holds the document open, and its author, never
+// acknowledged, sends it again to the node it reaches next.
+func (c *Core[M, F, W]) gap() bool { return c.led.Gap() && !c.cluster }
 
 // startSave lists a save of the document as it is now (Save), unless one is in flight.
 func (c *Core[M, F, W]) startSave(compact bool) {
