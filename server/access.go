@@ -11,6 +11,7 @@ import (
 
 	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/room"
 )
 
 // The access endpoint, GET /v1/docs/{id}/access. A refused WebSocket upgrade tells a browser
@@ -116,7 +117,7 @@ func (s *Server) beingDeleted(ctx context.Context, id string) bool {
 		return false
 	}
 	deleting := make(chan bool, 1)
-	if err := a.post(ctx, funcMsg{fn: func(a *actor) { deleting <- a.mode == modeDelete }}); err != nil {
+	if err := a.post(ctx, funcMsg{fn: func(a *actor) { deleting <- a.core.Mode() == room.Delete }}); err != nil {
 		return false // the actor exited: nothing is being deleted
 	}
 	select {

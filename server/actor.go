@@ -9,6 +9,7 @@ import (
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/relay"
 	"github.com/tandemhq/tandem/server/internal/room"
 )
 
@@ -146,15 +147,7 @@ const (
 	evBound                        // the client bindings of joins up to index are stored, or failed
 )
 
-// The actor's modes (room.Mode): what it is doing with its life.
-const (
-	modeRun    = room.Run    // serving
-	modeUnload = room.Unload // idle: save, then exit (a join or request brings it back to modeRun)
-	modeStop   = room.Stop   // shutdown: finish writes, save, exit
-	modeDelete = room.Delete // deleting: finish writes, delete from storage, exit
-)
-
-// waitReply is an HTTP request that the ledger holds until what it shows is durable: a write
+// waitReply is an HTTP request that the core holds until what it shows is durable: a write
 // (answered with the document's state vector then) or a read (answered with result).
 type waitReply struct {
 	write  chan writeResult
@@ -162,9 +155,8 @@ type waitReply struct {
 	result readResult
 }
 
-// docLedger is what waits for durability in an actor (room.Ledger): its members' acks, the
-// frames held back from them, and the HTTP requests.
-type docLedger = room.Ledger[member, outFrame, waitReply]
+// docCore is a document's decisions (room.Core): fed what happens, it lists what to do.
+type docCore = room.Core[member, outFrame, *waitReply]
 
 // bindJoin is a join waiting for the bindings persist seq (its client ID's binding) to be stored.
 type bindJoin struct {
@@ -173,11 +165,14 @@ type bindJoin struct {
 }
 
 // actor owns one open document. One goroutine (run) owns every field below the mailbox: the CRDT
-// document, the joined connections and their pending acknowledgements, the awareness states, the
-// cached join answer, the log accounting and the timers. Nothing else reads or writes them;
-// everything reaches the actor as a message on its inbox or an event in its mailbox. The actor never
-// blocks on I/O: it writes to connections through their non-blocking queues and to storage through
-// its asynchronous calls, whose reports come back as events.
+// document, its decisions (core: the joined connections and their pending acknowledgements, the
+// awareness states, the log accounting, the document's life), the cached join answer and the
+// timers. Nothing else reads or writes them; everything reaches the actor as a message on its
+// inbox or an event in its mailbox. The actor is the loop that runs the core: it takes a message
+// or an event, does what needs the CRDT, the wire format or security (apply and encode, client
+// bindings), feeds the core the facts, and carries out what the core lists (perform). It never
+// blocks on I/O: it writes to connections through their non-blocking queues and to storage
+// through its asynchronous calls, whose reports come back as events.
 type actor struct {
 	s     *Server
 	id    string
@@ -195,18 +190,17 @@ type actor struct {
 	bg      sync.WaitGroup // helper goroutines (deletion)
 
 	// While it handles a batch of messages or events, the actor holds what it sends to its
-	// connections (sendTo) and writes each one's frames at the end (flushHeld).
+	// connections (sendTo) and writes each one's frames at the end (flushHeld). When the
+	// document is busy, the core has it write what it holds at most once per room.LingerMax
+	// (endBatch, room.TimerFlush), so that each connection gets several frames per system call.
 	holding bool
 	held    []member
-	// When the document is busy, the actor writes what it holds at most once per room.LingerMax
-	// (endBatch), so that each connection gets several frames per system call.
-	linger     room.Linger
-	flushTimer *time.Timer // set while the actor lingers
 
 	// Owned by run.
+	core      *docCore
+	timers    [room.NumTimers]*time.Timer // the core's timers (room.Arm), nil when not running
 	doc       *crdt.Doc
 	loadErr   error     // the load failed: the actor is poisoned and refuses everything
-	exists    bool      // the document is in storage or has been written
 	updated   time.Time // last durable write
 	self      uint64    // the server's own client ID for this document
 	selfSaved bool      // self is stored in the document's metadata
@@ -218,27 +212,8 @@ type actor struct {
 	bindJoins []bindJoin
 	bindSeq   uint64
 
-	// The durability of the document's updates, and what waits for it (room.Ledger): the
-	// members' acks, the frames held back from members until durable (relay), the HTTP writes
-	// and reads. selfInFlight is the durability index of the last append of the server's own units.
-	ledger       *docLedger
-	selfInFlight uint64
-
-	mode        room.Mode
-	fatal       error // exit now, closing connections with this
 	deleteReply chan error
-	deleting    bool // the storage deletion is in flight
-	deleted     bool // the storage deletion reported
-
-	// members are the joined connections, each at its seat's slot (member.Seat), with its updates
-	// waiting to be acknowledged in the ledger only while there are some: an idle member costs
-	// the actor its slot.
-	members []member
-
-	// The awareness states and what changed since they were last sent (room.Presence);
-	// awareTimer runs while changes wait to be sent.
-	presence   *room.Presence[member]
-	awareTimer *time.Timer
+	removed     bool // the storage deletion reported
 
 	version     uint64 // bumped by every update that changed something
 	svCache     crdt.StateVector
@@ -253,14 +228,10 @@ type actor struct {
 	// units held after its last update (pending.go).
 	pendingHeld int
 
-	// The log accounting and the snapshot decisions (room.Saver); saveTimer runs while a failed
-	// save waits for its retry.
-	saver     *room.Saver
-	saveTimer *time.Timer
-
-	idleTimer *time.Timer
-
 	changes changeMark // hooks: how far Hooks.Observe has been told (observe.go)
+
+	remote *relay.Doc // cluster: the other nodes' presence; nil on a single node (actor_presence.go)
+	follow *follow    // cluster: the following of the document's log; nil on a single node (actor_follow.go)
 }
 
 func newActor(s *Server, id string) *actor {
@@ -271,17 +242,27 @@ func newActor(s *Server, id string) *actor {
 		inbox:  make(chan message, s.cfg.ActorInbox),
 		done:   make(chan struct{}),
 		evWake: make(chan struct{}, 1),
-		ledger: room.NewLedger[member, outFrame, waitReply](s.cfg.SendQueueMessages, func(seq uint64) outFrame {
-			return outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})}
+		core: room.NewCore[member, outFrame, *waitReply](room.CoreConfig{
+			MaxHeld:           s.cfg.SendQueueMessages,
+			MaxMembers:        s.cfg.MaxConnsPerDocument,
+			MaxDocBytes:       s.cfg.MaxDocumentBytes,
+			IdleAfter:         s.cfg.IdleUnloadAfter,
+			AwarenessInterval: s.cfg.AwarenessInterval,
+			Save: room.SaveConfig{
+				CompactEntries: s.cfg.CompactLogEntries,
+				CompactBytes:   s.cfg.CompactLogBytes,
+				Retries:        s.cfg.SaveRetries,
+				Backoff:        s.cfg.SaveRetryBackoff,
+				MaxBackoff:     maxSaveRetryBackoff,
+			},
+		}, room.Encoders[outFrame]{
+			Ack: func(seq uint64) outFrame {
+				return outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})}
+			},
+			Awareness: func(es []room.PresenceEntry) outFrame {
+				return outFrame{data: protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: awarenessEntries(es)})}
+			},
 		}),
-		saver: room.NewSaver(room.SaveConfig{
-			CompactEntries: s.cfg.CompactLogEntries,
-			CompactBytes:   s.cfg.CompactLogBytes,
-			Retries:        s.cfg.SaveRetries,
-			Backoff:        s.cfg.SaveRetryBackoff,
-			MaxBackoff:     maxSaveRetryBackoff,
-		}),
-		presence: room.NewPresence[member](),
 	}
 }
 
@@ -319,12 +300,12 @@ func (a *actor) postEvent(e event) {
 const actorBatch = 64
 
 // handleQueued handles the messages already waiting in the inbox, up to a batch, as long as the
-// actor's mode stays the same (settle acts on a change before the next message), and returns how
-// many it handled.
+// actor's mode stays the same (the core's Settle acts on a change before the next message), and
+// returns how many it handled.
 func (a *actor) handleQueued() int {
-	mode := a.mode
+	mode := a.core.Mode()
 	handled := 0
-	for n := 1; n < actorBatch && a.fatal == nil && a.mode == mode; n++ {
+	for n := 1; n < actorBatch && !a.core.Fatal() && a.core.Mode() == mode; n++ {
 		select {
 		case m := <-a.inbox:
 			a.handle(m)
@@ -336,24 +317,16 @@ func (a *actor) handleQueued() int {
 	return handled
 }
 
-// endBatch ends a batch of messages or events at now: it writes what the actor holds, or, when
-// the document is busy (room.Linger), lets the flush timer write it later.
-func (a *actor) endBatch(now time.Time) {
-	if a.flushTimer != nil {
-		return // lingering: the timer writes
-	}
-	if len(a.held) == 0 {
+// endBatch ends a batch of n messages (0 for events) at now: the core has the actor write what it
+// holds (room.Flush), or, when the document is busy (room.Linger), lets the flush timer write it
+// later.
+func (a *actor) endBatch(now time.Time, n int) {
+	lingering := a.core.Lingering() // the timer writes
+	a.core.EndBatch(now, n, len(a.held) > 0)
+	if !lingering && len(a.held) == 0 {
 		a.holding = false
-		return
 	}
-	if a.mode == modeRun && a.fatal == nil {
-		if wait := a.linger.Wait(now); wait > 0 {
-			a.flushTimer = time.NewTimer(wait)
-			return
-		}
-	}
-	a.flushHeld()
-	a.linger.Flushed(now)
+	a.perform()
 }
 
 // sendTo sends f to c: held until flushHeld while the actor handles a batch, at once otherwise.
@@ -387,17 +360,21 @@ func timerC(t *time.Timer) <-chan time.Time {
 }
 
 // run is the actor's goroutine: load, then serve messages and events until the document unloads,
-// is deleted or the server stops.
+// is deleted or the server stops. Each turn lets the core move the document's life on (Settle),
+// carries out what it lists, and waits for the next message, event or timer.
 func (a *actor) run() {
 	a.s.metrics.documentsOpen.Inc()
 	defer a.s.metrics.documentsOpen.Dec()
 	defer close(a.done)
 	defer a.bg.Wait()
 
-	a.load()
-	a.armIdle()
+	loaded := a.load()
+	loaded = a.startFollow(loaded) // cluster (actor_follow.go)
+	a.openRemote()                 // cluster: presence across nodes (actor_presence.go)
+	a.core.Load(loaded)
 	for {
-		if a.settle() {
+		a.core.Settle()
+		if a.perform() {
 			a.exit()
 			return
 		}
@@ -406,118 +383,145 @@ func (a *actor) run() {
 			a.holding = true
 			a.handle(m)
 			now := time.Now()
-			a.linger.Count(now, 1+a.handleQueued())
-			a.endBatch(now)
+			a.endBatch(now, 1+a.handleQueued())
 		case <-a.evWake:
 			a.holding = true
 			a.drainEvents()
-			a.endBatch(time.Now())
-		case <-timerC(a.flushTimer):
-			a.flushTimer = nil
+			a.endBatch(time.Now(), 0)
+		case <-timerC(a.timers[room.TimerFlush]):
+			a.fire(room.TimerFlush)
+		case <-timerC(a.timers[room.TimerIdle]):
+			a.fire(room.TimerIdle)
+		case <-timerC(a.timers[room.TimerAwareness]):
+			a.fire(room.TimerAwareness)
+		case <-timerC(a.timers[room.TimerSave]):
+			a.fire(room.TimerSave)
+		}
+	}
+}
+
+// fire tells the core that timer t fired, and carries out what it lists.
+func (a *actor) fire(t room.Timer) {
+	a.timers[t] = nil
+	a.core.Fire(t, time.Now())
+	a.perform()
+}
+
+// perform carries out what the core listed (room.Core.Ready), in order, then Advance; it reports
+// whether the document's life ended (room.End).
+func (a *actor) perform() (ended bool) {
+	ready := a.core.Ready()
+	if len(ready) == 0 {
+		return false
+	}
+	var sv []byte // the state vector HTTP writes are answered with, encoded once
+	for i := range ready {
+		e := &ready[i]
+		switch e.Kind {
+		case room.Send:
+			a.sendTo(e.Member, e.Frame)
+		case room.SendOthers:
+			for _, c := range a.core.MemberList() {
+				if c != e.Member {
+					a.sendTo(c, e.Frame)
+				}
+			}
+		case room.Overflow:
+			a.s.metrics.slowConsumers.Inc(slowQueueFull)
+			e.Member.CloseWith(errSlowConsumer)
+		case room.Close:
+			e.Member.CloseWith(refusalErr(e.Refusal, e.Err))
+		case room.Append:
+			a.append(e.Index, e.Data)
+		case room.Changed:
+			a.changed()
+		case room.AnswerWrite:
+			if sv == nil {
+				sv = crdt.EncodeStateVector(a.stateVector())
+			}
+			e.Waiter.write <- writeResult{sv: sv}
+		case room.AnswerRead:
+			e.Waiter.read <- e.Waiter.result
+		case room.Reply:
+			if err := refusalErr(e.Refusal, e.Err); e.Waiter.write != nil {
+				e.Waiter.write <- writeResult{err: err}
+			} else {
+				e.Waiter.read <- readResult{err: err}
+			}
+		case room.Save:
+			a.save(e.Compact)
+		case room.Remove:
+			a.bg.Add(1)
+			go func() {
+				defer a.bg.Done()
+				a.postEvent(event{kind: evDeleted, err: a.s.store.Delete(a.id)})
+			}()
+		case room.Arm:
+			a.disarm(e.Timer)
+			a.timers[e.Timer] = time.NewTimer(e.After)
+		case room.Disarm:
+			a.disarm(e.Timer)
+		case room.Flush:
 			a.flushHeld()
-			a.linger.Flushed(time.Now())
-		case <-timerC(a.idleTimer):
-			a.idleTimer = nil
-			a.onIdle()
-		case <-timerC(a.awareTimer):
-			a.awareTimer = nil
-			a.flushAwareness()
-		case <-timerC(a.saveTimer):
-			a.saveTimer = nil
-			a.saver.RetryDue()
-			a.startSave()
+		case room.AwarenessOut:
+			a.s.metrics.awarenessOut.Inc()
+		case room.Announce:
+			a.announce(e.Presence) // cluster (actor_presence.go)
+		case room.End:
+			a.end(refusalErr(e.Refusal, e.Err))
+			ended = true
 		}
 	}
+	a.core.Advance()
+	return ended
 }
 
-// settle moves the actor's life on (starting the save or the deletion its mode needs: room.Settle)
-// and reports whether it should exit now.
-func (a *actor) settle() bool {
-	switch room.Settle(room.Life{
-		Mode:       a.mode,
-		Fatal:      a.fatal != nil,
-		LoadFailed: a.loadErr != nil,
-		InFlight:   a.ledger.InFlight(),
-		Saving:     a.saver.Saving(),
-		Retrying:   a.saver.Retrying(),
-		OtherWrite: a.selfBusy,
-		Unsaved:    a.needsSave(),
-		Abandoned:  a.saver.Abandoned(),
-		Deleting:   a.deleting,
-		DeletedNow: a.deleted,
-	}) {
-	case room.Exit:
-		return true
-	case room.StartSave:
-		a.startSave()
-	case room.StartDelete:
-		a.deleting = true
-		a.bg.Add(1)
-		go func() {
-			defer a.bg.Done()
-			a.postEvent(event{kind: evDeleted, err: a.s.store.Delete(a.id)})
-		}()
+// disarm stops timer t if it runs.
+func (a *actor) disarm(t room.Timer) {
+	if a.timers[t] != nil {
+		a.timers[t].Stop()
+		a.timers[t] = nil
 	}
-	return false
 }
 
-// exit ends the actor: it leaves the registry first (so that a new request starts a fresh actor),
-// closes what is still connected, and answers whatever is still in the inbox with errRetry.
+// exit ends the actor once the core has ended the document's life (room.End, carried out by
+// end): it answers whatever is still in the inbox with errRetry.
 func (a *actor) exit() {
-	a.s.docs.remove(a)
-	if f, ok := a.s.store.(docForgetter); ok {
-		f.Forget(a.id)
-	}
 	defer a.releasePending()
-	if a.flushTimer != nil {
-		a.flushTimer.Stop()
-		a.flushTimer = nil
-	}
-	a.flushHeld() // what a lingering actor holds, written before the close frames are queued
-	cause := a.fatal
-	switch {
-	case cause != nil:
-	case a.mode == modeDelete:
-		cause = errDeleted
-	case a.mode == modeStop:
-		cause = errGoingAway
-	default:
-		cause = errDocUnavailable
-	}
-	for _, c := range a.members {
-		c.CloseWith(cause)
-	}
-	writes, reads := a.ledger.TakeWaiters()
-	for _, w := range writes {
-		w.write <- writeResult{err: cause}
-	}
-	for _, m := range a.selfQueue {
-		m.reply <- writeResult{err: cause}
-	}
-	for _, j := range a.bindJoins {
-		j.m.reply <- errRetry
-	}
-	for _, r := range reads {
-		r.read <- readResult{err: cause}
-	}
-	for _, t := range []*time.Timer{a.idleTimer, a.awareTimer, a.saveTimer} {
-		if t != nil {
-			t.Stop()
-		}
-	}
 	for {
 		select {
 		case m := <-a.inbox:
 			a.refuseLate(m)
 		default:
-			if a.mode == modeDelete || a.fatal != nil || a.loadErr != nil {
-				a.log.Info("document closed", "deleted", a.mode == modeDelete && a.deleted)
+			if mode := a.core.Mode(); mode == room.Delete || a.core.Fatal() || a.loadErr != nil {
+				a.log.Info("document closed", "deleted", mode == room.Delete && a.removed)
 			} else {
 				a.s.metrics.unloads.Inc()
 				a.log.Debug("document unloaded")
 			}
 			return
 		}
+	}
+}
+
+// end carries out room.End: the actor leaves the registry first (so that a new request starts a
+// fresh actor), writes what it holds, and answers the requests only it knows of (the edits
+// waiting for the server's client ID, the joins waiting for their bindings). The core's Close
+// and Reply effects that follow close the members and answer the requests it holds.
+func (a *actor) end(cause error) {
+	a.closeRemote() // cluster: the other nodes drop this document's local states (actor_presence.go)
+	a.stopFollow()  // cluster: no delivery or read of the log reaches the actor after it (actor_follow.go)
+	a.s.docs.remove(a)
+	if f, ok := a.s.store.(docForgetter); ok {
+		f.Forget(a.id)
+	}
+	a.disarm(room.TimerFlush)
+	a.flushHeld() // what a lingering actor holds, written before the close frames are queued
+	for _, m := range a.selfQueue {
+		m.reply <- writeResult{err: cause}
+	}
+	for _, j := range a.bindJoins {
+		j.m.reply <- errRetry
 	}
 }
 
@@ -568,20 +572,29 @@ func (a *actor) handle(m message) {
 	case funcMsg:
 		m.fn(a)
 	}
+	a.perform()
 }
 
-// available reports why the actor cannot take a new join or request now, or nil. A request brings
-// an unloading actor back to life.
-func (a *actor) available() error {
-	mode, refusal := room.Admit(a.mode, a.loadErr != nil)
-	a.mode = mode
-	switch refusal {
+// refusalErr returns the error that tells a client or a request why: a refusal of the core, the
+// reason it closes a member for, or err for room.Custom; nil for room.Open.
+func refusalErr(r room.Refusal, err error) error {
+	switch r {
+	case room.Open:
+		return nil
 	case room.LoadFailed:
 		return errLoadFailed
 	case room.GoingAway:
 		return errGoingAway
 	case room.Deleted:
 		return errDeleted
+	case room.Full:
+		return errTooManyConns
+	case room.NotFound:
+		return errNotFound
+	case room.StorageFailed:
+		return errStorage
+	case room.Custom:
+		return err
 	}
-	return nil
+	return errDocUnavailable
 }

@@ -7,14 +7,14 @@ import (
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/room"
 )
 
 func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
-	if err := a.available(); err != nil {
+	if err := refusalErr(a.core.Request(), nil); err != nil {
 		m.reply <- writeResult{err: err}
 		return
 	}
-	a.touchIdle()
 	if !m.who.Role.CanWrite() {
 		a.s.refuseErr(errReadOnly)
 		m.reply <- writeResult{err: errReadOnly}
@@ -28,22 +28,26 @@ func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
 		m.reply <- writeResult{err: err}
 		return
 	}
-	index, err := a.applyAndStore(m.data, time.Now(), nil)
+	changed, err := a.apply(m.data)
 	if err != nil {
 		a.s.refuseErr(err)
 		m.reply <- writeResult{err: err}
 		return
 	}
+	u := room.Applied[member, outFrame]{Changed: changed, Data: m.data}
+	if changed {
+		u.Frame = outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: m.data}), born: time.Now()}
+	}
+	index := a.core.Apply(u)
 	a.s.metrics.httpEdits.Inc()
-	a.wait(index, m.reply)
+	a.core.WaitWrite(index, &waitReply{write: m.reply})
 }
 
 func (a *actor) onHTTPEdit(m httpEditMsg) {
-	if err := a.available(); err != nil {
+	if err := refusalErr(a.core.Request(), nil); err != nil {
 		m.reply <- writeResult{err: err}
 		return
 	}
-	a.touchIdle()
 	if !m.who.Role.CanWrite() {
 		a.s.refuseErr(errReadOnly)
 		m.reply <- writeResult{err: errReadOnly}
@@ -55,6 +59,7 @@ func (a *actor) onHTTPEdit(m httpEditMsg) {
 		a.selfQueue = append(a.selfQueue, m)
 		if !a.selfBusy {
 			a.selfBusy = true
+			a.core.MetaWrite()
 			b := binary.BigEndian.AppendUint64(nil, a.self)
 			a.s.store.PutDocMetaAsync(a.id, metaSelfClient, b, func(err error) {
 				a.postEvent(event{kind: evSelfID, err: err})
@@ -75,7 +80,7 @@ func (a *actor) applyEdits(m httpEditMsg) {
 		m.reply <- writeResult{err: err}
 		return
 	}
-	if a.saver.DocBytes()+int64(m.req.size()) > a.s.cfg.MaxDocumentBytes {
+	if !a.core.Fits(int64(m.req.size())) {
 		a.s.refuse(reasonDocTooLarge)
 		m.reply <- writeResult{err: protocol.Errorf(protocol.CloseDocumentTooLarge, "the document would exceed %d bytes", a.s.cfg.MaxDocumentBytes)}
 		return
@@ -86,23 +91,26 @@ func (a *actor) applyEdits(m httpEditMsg) {
 		a.version++
 		a.s.metrics.updatesApplied.Inc()
 		a.s.metrics.httpEdits.Inc()
-		index := a.appendUpdate(upd)
-		a.selfInFlight = index
-		a.relay(outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: upd}), born: time.Now()}, index, nil, true)
+		index := a.core.Apply(room.Applied[member, outFrame]{
+			Changed: true,
+			Data:    upd,
+			Frame:   outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: upd}), born: time.Now()},
+			Own:     true,
+		})
 		if err != nil {
 			// Checked edits do not fail; if one did, what was applied is stored and sent anyway.
 			a.log.Error("edit failed after its check", "err", err)
 			m.reply <- writeResult{err: fmt.Errorf("server: edit %q: %w", a.id, err)}
 			return
 		}
-		a.wait(index, m.reply)
+		a.core.WaitWrite(index, &waitReply{write: m.reply})
 		return
 	}
 	if err != nil {
 		m.reply <- writeResult{err: fmt.Errorf("server: edit %q: %w", a.id, err)}
 		return
 	}
-	a.wait(a.ledger.Issued(), m.reply)
+	a.core.WaitWrite(a.core.Issued(), &waitReply{write: m.reply})
 }
 
 // seeded answers a seed (PUT /v1/docs/{id}) with existed, and reports true, if the document has
@@ -119,13 +127,8 @@ func (a *actor) seeded(reply chan writeResult) bool {
 }
 
 func (a *actor) onRead(m readMsg) {
-	if err := a.available(); err != nil {
+	if err := refusalErr(a.core.RequestRead(), nil); err != nil {
 		m.reply <- readResult{err: err}
-		return
-	}
-	a.touchIdle()
-	if !a.exists && len(a.members) == 0 {
-		m.reply <- readResult{err: errNotFound}
 		return
 	}
 	var r readResult
@@ -135,39 +138,19 @@ func (a *actor) onRead(m readMsg) {
 		r = readResult{summary: a.summary()}
 	}
 	// What is read is shown only once durable where that matters (relay).
-	if a.ledger.WaitRead(a.visibleNeed(), waitReply{read: m.reply, result: r}) {
-		m.reply <- r
-	}
+	a.core.Read(&waitReply{read: m.reply, result: r})
 }
 
+// onDelete starts the deletion (room.Core.Delete): the members are closed, and once nothing is
+// in flight the document is deleted from storage (room.Remove), which answers m.
 func (a *actor) onDelete(m deleteMsg) {
-	switch {
-	case a.mode == modeStop:
-		m.reply <- errGoingAway
-		return
-	case a.mode == modeDelete:
-		m.reply <- errNotFound
-		return
-	case !a.exists && a.loadErr == nil:
-		m.reply <- errNotFound
+	if err := refusalErr(a.core.Delete(), nil); err != nil {
+		m.reply <- err
 		return
 	}
-	a.mode = modeDelete
 	a.deleteReply = m.reply
-	a.stopIdle()
-	for _, c := range a.members {
-		c.CloseWith(errDeleted)
-	}
-	a.log.Info("deleting document", "members", len(a.members))
+	a.log.Info("deleting document", "members", a.core.Members())
 }
 
-func (a *actor) onStop() {
-	if a.mode == modeDelete {
-		return // finishes the deletion, then exits
-	}
-	a.mode = modeStop
-	a.stopIdle()
-	for _, c := range a.members {
-		c.CloseWith(errGoingAway)
-	}
-}
+// onStop starts the shutdown (room.Core.Stop); a deletion in progress finishes instead.
+func (a *actor) onStop() { a.core.Stop() }

@@ -7,18 +7,18 @@ import (
 	"time"
 
 	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/server/internal/room"
 	"github.com/tandemhq/tandem/storage"
 )
 
-// load reads the document from storage: the snapshot, then the log. Any failure poisons the actor:
-// it refuses every join and request rather than serve an empty or partial document that a later
-// save would write over the real one.
-func (a *actor) load() {
+// load reads the document from storage: the snapshot, then the log, and returns what the core
+// needs of it. Any failure poisons the actor: it refuses every join and request rather than
+// serve an empty or partial document that a later save would write over the real one.
+func (a *actor) load() room.Loaded {
 	start := time.Now()
 	st, exists, err := a.s.store.Load(a.id)
 	if err != nil {
-		a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
-		return
+		return a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
 	}
 	self, saved := uint64(0), false
 	if b, ok := st.DocMeta[metaSelfClient]; ok && len(b) == 8 {
@@ -28,30 +28,25 @@ func (a *actor) load() {
 	}
 	if !saved {
 		if self, err = randomClientID(); err != nil {
-			a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
-			return
+			return a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
 		}
 	}
 	// security: the client IDs bound to subjects (auth_bindings.go).
 	bindings, err := loadClientBindings(st.DocMeta, a.s.runsOpen())
 	if err != nil {
-		a.poison(fmt.Errorf("server: load %q: client bindings: %w", a.id, err))
-		return
+		return a.poison(fmt.Errorf("server: load %q: client bindings: %w", a.id, err))
 	}
 	doc, err := a.build(self, st.Snapshot, st.Log)
 	if err != nil {
-		a.poison(err)
-		return
+		return a.poison(err)
 	}
 	if !saved && doc.StateVector()[self] > 0 {
 		// A random ID that some client already used: draw again rather than share it.
 		if self, err = randomClientID(); err != nil {
-			a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
-			return
+			return a.poison(fmt.Errorf("server: load %q: %w", a.id, err))
 		}
 		if doc, err = a.build(self, st.Snapshot, st.Log); err != nil {
-			a.poison(err)
-			return
+			return a.poison(err)
 		}
 	}
 	a.doc = doc
@@ -59,11 +54,17 @@ func (a *actor) load() {
 	a.self, a.selfSaved = self, saved
 	a.bindings = bindings
 	a.bindings.bindServer(self) // security
-	a.exists = exists
-	a.changes.existed = exists // hooks: a document not in storage is reported created (observe.go)
+	a.changes.existed = exists  // hooks: a document not in storage is reported created (observe.go)
 	a.updated = st.Meta.Updated
-	a.saver.Loaded(len(st.Log), st.Meta.LogBytes, st.Meta.LastSeq, st.Meta.SnapshotBytes)
 	a.log.Debug("loaded", "exists", exists, "snapshot_bytes", len(st.Snapshot), "log_entries", len(st.Log), "took", time.Since(start))
+	return room.Loaded{
+		Exists:         exists,
+		Entries:        len(st.Log),
+		Bytes:          st.Meta.LogBytes,
+		LastSeq:        st.Meta.LastSeq,
+		SnapBytes:      st.Meta.SnapshotBytes,
+		HoldFromOthers: !bindings.open,
+	}
 }
 
 // build makes the document that edits under client ID self from its stored snapshot and log.
@@ -85,10 +86,11 @@ func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.D
 	return doc, nil
 }
 
-func (a *actor) poison(err error) {
+func (a *actor) poison(err error) room.Loaded {
 	a.loadErr = err
 	a.s.metrics.loadFailures.Inc()
 	a.log.Error("document failed to load: refusing it", "err", err)
+	return room.Loaded{Failed: true}
 }
 
 // randomClientID draws a client ID in [1, 2^53) from crypto/rand.

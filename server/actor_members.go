@@ -2,7 +2,6 @@ package server
 
 import (
 	"slices"
-	"time"
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
@@ -10,13 +9,10 @@ import (
 )
 
 func (a *actor) onJoin(m joinMsg) {
-	// Refusals are counted by the connection, which closes with them.
-	if err := a.available(); err != nil {
+	// Refusals are counted by the connection, which closes with them. The core refuses a join
+	// past MaxConnsPerDocument before anything is stored (admit asks again).
+	if err := refusalErr(a.core.AdmitJoin(), nil); err != nil {
 		m.reply <- err
-		return
-	}
-	if len(a.members) >= a.s.cfg.MaxConnsPerDocument {
-		m.reply <- errTooManyConns // before anything is stored (admit checks again)
 		return
 	}
 	if m.hello.ClientID == a.self {
@@ -33,7 +29,7 @@ func (a *actor) onJoin(m joinMsg) {
 		return
 	}
 	if changed {
-		a.stopIdle()
+		a.core.JoinWaits()
 		a.bindSeq++
 		seq := a.bindSeq
 		a.bindJoins = append(a.bindJoins, bindJoin{m: m, seq: seq})
@@ -61,7 +57,7 @@ func (a *actor) onBound(seq uint64, err error) {
 			a.log.Error("storing client bindings failed: refusing the join", "client", j.m.hello.ClientID, "err", err)
 			a.bindings.leave(j.m.hello.ClientID)
 			a.bindings.unbind(j.m.hello.ClientID)
-			j.m.reply <- errStorage
+			j.m.reply <- bindRefusal(err, j.m.hello.ClientID) // cluster (clusterstore.go)
 		case j.m.c.Closing():
 			a.bindings.leave(j.m.hello.ClientID)
 			j.m.reply <- errGoingAway
@@ -69,9 +65,7 @@ func (a *actor) onBound(seq uint64, err error) {
 			a.admit(j.m)
 		}
 	}
-	if len(a.members) == 0 && len(a.bindJoins) == 0 {
-		a.armIdle()
-	}
+	a.core.JoinsDone(len(joins))
 }
 
 // admit makes the sender of hello m a member and sends it the sync answer. Its client ID is
@@ -81,12 +75,8 @@ func (a *actor) admit(m joinMsg) {
 		a.bindings.leave(m.hello.ClientID)
 		m.reply <- err
 	}
-	if err := a.available(); err != nil {
+	if err := refusalErr(a.core.AdmitJoin(), nil); err != nil {
 		refuse(err)
-		return
-	}
-	if len(a.members) >= a.s.cfg.MaxConnsPerDocument {
-		refuse(errTooManyConns)
 		return
 	}
 	frame, err := a.syncFrame(m.hello.StateVector)
@@ -94,53 +84,17 @@ func (a *actor) admit(m joinMsg) {
 		refuse(err)
 		return
 	}
-	c := m.c
-	a.stopIdle()
-	a.addMember(c)
-	// The joiner sees the document as it is now; where that holds what is not durable yet and
-	// must not be seen before it is (relay), the answer waits for it, and so does everything
-	// sent to the joiner after it.
-	need := a.visibleNeed()
-	a.out(c, outFrame{data: frame}, need)
+	// The joiner sees the document as it is now, and the awareness states of the others
+	// (room.Core.Joined); where that holds what is not durable yet and must not be seen before
+	// it is (relay), the answer waits for it, and so does everything sent to the joiner after it.
 	if f := a.pendingUpdateFrame(); f != nil {
-		a.out(c, outFrame{data: f}, need)
+		a.core.Joined(m.c, m.hello.ClientID, outFrame{data: frame}, outFrame{data: f})
+	} else {
+		a.core.Joined(m.c, m.hello.ClientID, outFrame{data: frame})
 	}
-	if f := a.awarenessFor(m.hello.ClientID); f != nil {
-		a.out(c, outFrame{data: f}, need)
-	}
+	a.perform()
 	m.reply <- nil
-	a.log.Debug("joined", "client", m.hello.ClientID, "members", len(a.members), "read_only", c.ReadOnly())
-}
-
-// seatOf returns c's seat, or nil if c is not joined to the actor.
-func (a *actor) seatOf(c member) *room.Seat {
-	s := c.Seat()
-	if i := int(s.Slot); i < len(a.members) && a.members[i] == c {
-		return s
-	}
-	return nil
-}
-
-// isMember reports whether c is joined to the actor.
-func (a *actor) isMember(c member) bool { return a.seatOf(c) != nil }
-
-// addMember adds c to the members, at the end.
-func (a *actor) addMember(c member) {
-	c.Seat().Slot = int32(len(a.members))
-	a.members = append(a.members, c)
-}
-
-// removeMember takes c, a member, out of the members: the last one takes its slot.
-func (a *actor) removeMember(c member) {
-	slot := c.Seat().Slot
-	last := len(a.members) - 1
-	if int(slot) != last {
-		moved := a.members[last]
-		a.members[slot] = moved
-		moved.Seat().Slot = slot
-	}
-	a.members[last] = nil
-	a.members = a.members[:last]
+	a.log.Debug("joined", "client", m.hello.ClientID, "members", a.core.Members(), "read_only", m.c.ReadOnly())
 }
 
 // syncFrame returns the sync answer to a hello with state vector svBytes: the snapshot for an empty
@@ -198,64 +152,18 @@ func (a *actor) stateVector() crdt.StateVector {
 }
 
 func (a *actor) onLeave(c member) {
-	if !a.isMember(c) {
+	if !a.core.Leave(c) {
 		return
 	}
 	cid := c.ClientID()
-	a.removeMember(c)
-	a.ledger.Forget(c)
 	a.bindings.leave(cid) // security
-	if a.presence.Leave(c, cid) {
-		a.armAwareness()
-	}
-	if len(a.members) == 0 {
-		a.armIdle()
-	}
-	a.log.Debug("left", "client", cid, "members", len(a.members))
+	a.log.Debug("left", "client", cid, "members", a.core.Members())
 }
 
+// onAwareness records a member's awareness state; the core sends the changes of each interval,
+// the latest state per client, coalesced (room.Core.Awareness, room.Presence).
 func (a *actor) onAwareness(m awarenessMsg) {
-	if a.isMember(m.c) && a.presence.Set(m.c, m.c.ClientID(), m.clock, m.state) {
-		a.armAwareness()
-	}
-}
-
-// armAwareness arms the timer that sends the coalesced awareness changes (flushAwareness).
-func (a *actor) armAwareness() {
-	if a.awareTimer == nil {
-		a.awareTimer = time.NewTimer(a.s.cfg.AwarenessInterval)
-	}
-}
-
-// flushAwareness sends the awareness changes of the last interval, latest state per client
-// (room.Presence), to every member, in one message each: the same bytes for all, except that a
-// member whose own client changed gets a copy without its own entry.
-func (a *actor) flushAwareness() {
-	changes := a.presence.Flush()
-	if len(changes) == 0 || len(a.members) == 0 {
-		return
-	}
-	entries := awarenessEntries(changes)
-	pos := make(map[uint64]int, len(entries))
-	for i, e := range entries {
-		pos[e.ClientID] = i
-	}
-	all := protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: entries})
-	for _, c := range a.members {
-		i, own := pos[c.ClientID()]
-		if !own {
-			a.out(c, outFrame{data: all}, 0)
-			continue
-		}
-		if len(entries) == 1 {
-			continue
-		}
-		others := make([]protocol.AwarenessEntry, 0, len(entries)-1)
-		others = append(others, entries[:i]...)
-		others = append(others, entries[i+1:]...)
-		a.out(c, outFrame{data: protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: others})}, 0)
-	}
-	a.s.metrics.awarenessOut.Inc()
+	a.core.Awareness(m.c, m.clock, m.state)
 }
 
 // awarenessEntries returns the wire form of presence entries.
@@ -267,19 +175,9 @@ func awarenessEntries(es []room.PresenceEntry) []protocol.AwarenessEntry {
 	return out
 }
 
-// awarenessFor returns the awareness message a joiner gets: every current state but its own, or
-// nil when there is none.
-func (a *actor) awarenessFor(clientID uint64) []byte {
-	current := a.presence.Current(clientID)
-	if len(current) == 0 {
-		return nil
-	}
-	return protocol.EncodeFrame(0, &protocol.PeerAwareness{Entries: awarenessEntries(current)})
-}
-
 func (a *actor) onBroadcast(m broadcastMsg) {
-	if !a.isMember(m.c) {
+	if !a.core.IsMember(m.c) {
 		return
 	}
-	a.broadcast(outFrame{data: protocol.EncodeFrame(0, &protocol.PeerBroadcast{ClientID: m.c.ClientID(), Payload: m.payload})}, m.c)
+	a.core.Broadcast(m.c, outFrame{data: protocol.EncodeFrame(0, &protocol.PeerBroadcast{ClientID: m.c.ClientID(), Payload: m.payload})})
 }

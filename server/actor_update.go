@@ -10,17 +10,17 @@ import (
 	"github.com/tandemhq/tandem/server/internal/room"
 )
 
+// onUpdate applies an update of member m.c and tells the core (room.Core.Apply), which stores
+// and relays it, and acknowledges it once durable. A refused update closes the member, whose
+// later updates are dropped unread (room.Core.Refuse).
 func (a *actor) onUpdate(m updateMsg) {
-	s := a.seatOf(m.c)
-	if s == nil || s.Refused {
+	seq, ok := a.core.Receive(m.c)
+	if !ok {
 		return
 	}
-	s.Received++
-	seq := s.Received
 	refuse := func(err error) {
-		s.Refused = true
 		a.s.refuseErr(err)
-		m.c.CloseWith(err)
+		a.core.Refuse(m.c, err)
 	}
 	if m.c.ReadOnly() {
 		refuse(errReadOnly)
@@ -30,30 +30,33 @@ func (a *actor) onUpdate(m updateMsg) {
 		refuse(err)
 		return
 	}
-	index, err := a.applyAndStore(m.data, m.at, m.c)
+	changed, err := a.apply(m.data)
 	if err != nil {
 		refuse(err)
 		return
 	}
+	u := room.Applied[member, outFrame]{From: m.c, Seq: seq, Changed: changed, Data: m.data}
+	if changed {
+		u.Frame = outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: m.data}), born: m.at}
+	}
 	if ackEarlyDelay > 0 {
 		// Crash-test mutation build only: acknowledge before durability.
+		u.Seq = 0
+		a.core.Apply(u)
 		m.c.Send(outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})})
 		return
 	}
-	a.ledger.Pend(m.c, seq, index)
-	a.release()
+	a.core.Apply(u)
 }
 
-// applyAndStore applies an update from a connection (from, nil for HTTP) to the document, hands it
-// to storage and broadcasts it to the other connections. It returns the durability index after
-// which the update is durable. An update that brings nothing new is neither stored nor broadcast;
-// its index is that of the last append, so that its acknowledgement keeps the order.
-func (a *actor) applyAndStore(data []byte, at time.Time, from member) (uint64, error) {
-	if a.saver.DocBytes()+int64(len(data)) > a.s.cfg.MaxDocumentBytes {
-		return 0, protocol.Errorf(protocol.CloseDocumentTooLarge, "the document would exceed %d bytes", a.s.cfg.MaxDocumentBytes)
+// apply applies an update from a connection or an HTTP request to the document, and reports
+// whether it changed anything: the core then stores and relays it (room.Applied). The document's
+// version tells a no-op (a reconnecting client's catch-up of what the server already has) from an
+// update that changed anything, visible or not, at no cost.
+func (a *actor) apply(data []byte) (bool, error) {
+	if !a.core.Fits(int64(len(data))) {
+		return false, protocol.Errorf(protocol.CloseDocumentTooLarge, "the document would exceed %d bytes", a.s.cfg.MaxDocumentBytes)
 	}
-	// The document's version tells a no-op (a reconnecting client's catch-up of what the server
-	// already has) from an update that changed anything, visible or not, at no cost.
 	before := a.doc.Version()
 	limit, serverWide := a.s.pending.limit(a.s.cfg.MaxPendingBytes, a.pendingHeld)
 	a.doc.SetMaxPendingMemory(limit)
@@ -62,33 +65,29 @@ func (a *actor) applyAndStore(data []byte, at time.Time, from member) (uint64, e
 	if err != nil {
 		if errors.Is(err, crdt.ErrPendingOverflow) {
 			if serverWide {
-				return 0, errPendingBudget // MaxPendingBytesTotal (pending.go)
+				return false, errPendingBudget // MaxPendingBytesTotal (pending.go)
 			}
-			return 0, errPendingOverflow // security: MaxPendingBytes (limits.go)
+			return false, errPendingOverflow // security: MaxPendingBytes (limits.go)
 		}
 		if errors.Is(err, crdt.ErrMalformedUpdate) {
-			return 0, protocol.Errorf(protocol.CloseInvalidUpdate, "update refused: %v", err)
+			return false, protocol.Errorf(protocol.CloseInvalidUpdate, "update refused: %v", err)
 		}
-		return 0, fmt.Errorf("server: apply update to %q: %w", a.id, err)
+		return false, fmt.Errorf("server: apply update to %q: %w", a.id, err)
 	}
 	if a.doc.Version() == before {
-		return a.ledger.Issued(), nil
+		return false, nil
 	}
 	a.version++
 	a.s.metrics.updatesApplied.Inc()
-	index := a.appendUpdate(data)
-	a.relay(outFrame{data: protocol.EncodeFrame(0, &protocol.Update{Data: data}), born: at}, index, from, false)
-	return index, nil
+	return true, nil
 }
 
 // docBytes is the document's stored size: snapshot plus log.
-func (a *actor) docBytes() int64 { return a.saver.DocBytes() }
+func (a *actor) docBytes() int64 { return a.core.DocBytes() }
 
-// appendUpdate hands an update to storage and returns its durability index.
-func (a *actor) appendUpdate(data []byte) uint64 {
-	i := a.ledger.Issue()
-	a.saver.Appended(int64(len(data)))
-	a.exists = true
+// append carries out room.Append: it hands data to storage as the append of durability index i,
+// whose report comes back as an event.
+func (a *actor) append(i uint64, data []byte) {
 	start := time.Now()
 	n := int64(len(data))
 	if ackEarlyDelay > 0 {
@@ -97,145 +96,38 @@ func (a *actor) appendUpdate(data []byte) uint64 {
 				a.postEvent(event{kind: evAppend, index: i, seq: seq, bytes: n, start: start, err: err})
 			})
 		})
-	} else {
-		a.s.store.Append(a.id, data, func(seq uint64, err error) {
-			a.postEvent(event{kind: evAppend, index: i, seq: seq, bytes: n, start: start, err: err})
-		})
+		return
 	}
-	a.maybeCompact()
-	return i
+	a.s.store.Append(a.id, data, func(seq uint64, err error) {
+		a.postEvent(event{kind: evAppend, index: i, seq: seq, bytes: n, start: start, err: err})
+	})
 }
 
-// broadcast queues f, which carries no CRDT content (a broadcast message), for every member but
-// from.
-func (a *actor) broadcast(f outFrame, from member) {
-	for _, c := range a.members {
-		if c != from {
-			a.out(c, f, 0)
-		}
-	}
-}
-
-// Relay after durable (DESIGN.md, "Identity and crashes"). A unit relayed before it is durable
-// can be lost in a crash while another replica holds it. Two things then go wrong, and relay
-// prevents both by holding such a unit back, from whoever it matters for, until it is durable:
+// Relay after durable (DESIGN.md, "Identity and crashes"; room.Core decides it). A unit relayed
+// before it is durable can be lost in a crash while another replica holds it. Two things then go
+// wrong, and relay prevents both by holding such a unit back, from whoever it matters for, until
+// it is durable:
 //
 //   - The server's own units (HTTP edits): the restarted server issues the lost clocks again with
 //     other content, and the replica that holds the old content never converges. So they are
-//     held from everyone (own), whatever the configuration.
+//     held from everyone (room.Applied.Own), whatever the configuration.
 //   - With client bindings on (auth_bindings.go), a replica of another subject would re-send the
 //     lost unit in its catch-up after the crash, and be refused as a forger (4403, terminal). So
-//     with bindings on, a unit is held from every connection of another subject than its
-//     author's; connections of the same subject get it at once (they may re-send it). Without
-//     bindings, re-sending a lost unit of another client is accepted and restores it, so nothing
-//     is held.
+//     with bindings on (room.Loaded.HoldFromOthers), a unit is held from every connection of
+//     another subject than its author's; connections of the same subject get it at once (they
+//     may re-send it). Without bindings, re-sending a lost unit of another client is accepted and
+//     restores it, so nothing is held.
 //
 // The cost is the commit latency (docs/server.md) on the relay between subjects while bindings
-// are on. The same rule covers what a joiner or an HTTP reader is shown (visibleNeed).
+// are on. The same rule covers what a joiner or an HTTP reader is shown.
 
-// relay sends f, an update frame whose units became durability index index, to every member but
-// from (nil for HTTP writes and the server's own edits, own), at once or once durable.
-func (a *actor) relay(f outFrame, index uint64, from member, own bool) {
-	need := uint64(0)
-	if own || !a.bindings.open {
-		need = index
-	}
-	for _, c := range a.members {
-		if c == from {
-			continue
-		}
-		n := need
-		if n > 0 && !own && from != nil && c.Subject() == from.Subject() {
-			n = 0
-		}
-		a.out(c, f, n)
-	}
-}
-
-// visibleNeed returns the durability index up to which the document must be durable before its
-// present content may be shown to a joiner or an HTTP reader (0: at once): with bindings on,
-// every update handed to storage; without, the server's own units.
-func (a *actor) visibleNeed() uint64 {
-	switch {
-	case !a.bindings.open:
-		return a.ledger.Issued()
-	case a.selfInFlight > a.ledger.Durable():
-		return a.selfInFlight
-	}
-	return 0
-}
-
-// out sends f to member c once every update up to durability index need is durable, and after
-// every frame sent to c before it (room.Ledger.Out).
-//
-// The frames waiting count against the connection's send queue limit: a connection that has
-// SendQueueMessages of them (storage stalled for long) is closed as a slow consumer, and its
-// client resyncs once it reconnects.
-func (a *actor) out(c member, f outFrame, need uint64) {
-	switch a.ledger.Out(c, f, need) {
-	case room.Now:
-		a.sendTo(c, f)
-	case room.Over:
-		a.overflow(c)
-	}
-}
-
-// overflow closes c, which has more frames held for durability than its send queue takes.
-func (a *actor) overflow(c member) {
-	a.s.metrics.slowConsumers.Inc(slowQueueFull)
-	c.CloseWith(errSlowConsumer)
-}
-
-// release carries out what the ledger finds due now: the acks and held frames, then the HTTP
-// writes and reads, whose answers may let the document go idle.
-func (a *actor) release() {
-	a.ledger.Release()
-	ready := a.ledger.Ready()
-	if len(ready) == 0 {
-		return
-	}
-	var sv []byte // the state vector HTTP writes are answered with, encoded once
-	answered := false
-	for _, e := range ready {
-		switch e.Kind {
-		case room.Changed:
-			a.changed()
-		case room.Send:
-			a.sendTo(e.Member, e.Frame)
-		case room.Overflow:
-			a.overflow(e.Member)
-		case room.AnswerWrite:
-			if sv == nil {
-				sv = crdt.EncodeStateVector(a.stateVector())
-			}
-			e.Waiter.write <- writeResult{sv: sv}
-			answered = true
-		case room.AnswerRead:
-			e.Waiter.read <- e.Waiter.result
-			answered = true
-		}
-	}
-	a.ledger.Advance()
-	if answered && a.ledger.Writes() == 0 && len(a.members) == 0 {
-		a.armIdle()
-	}
-}
-
-// wait answers an HTTP write once durability index i is durable.
-func (a *actor) wait(i uint64, reply chan writeResult) {
-	if a.ledger.WaitWrite(i, waitReply{write: reply}) {
-		reply <- writeResult{sv: crdt.EncodeStateVector(a.stateVector())}
-	}
-}
-
-// changed is called on the actor's goroutine whenever the document's durable content has moved on
-// (room.Changed, listed before the acks and relays it releases): every update and HTTP edit passes
-// here once durable, several at once under load. It is the one place for a change notification:
-// what storage has made durable is reported to the embedder's observer (Hooks.Observe), which never
-// blocks the actor (observe.go, notifier.durable).
+// changed carries out room.Changed, listed whenever the document's durable content has moved on,
+// before the acks and relays it releases: every update and HTTP edit passes here once durable,
+// several at once under load. It is the one place for a change notification: what storage has
+// made durable is reported to the embedder's observer (Hooks.Observe), which never blocks the
+// actor (observe.go, notifier.durable).
 func (a *actor) changed() {
 	if a.s.changes != nil {
-		d := a.ledger.Durable()
-		a.s.changes.durable(&a.changes, a.id, d, a.selfInFlight <= d, a.stateVector)
+		a.s.changes.durable(&a.changes, a.id, a.core.Durable(), a.core.OwnDurable(), a.stateVector)
 	}
 }

@@ -147,7 +147,7 @@ func (a *actor) summary() *docSummary {
 		Maps:        map[string]map[string]json.RawMessage{},
 		StateVector: encodeSV(crdt.EncodeStateVector(a.stateVector())),
 		SizeBytes:   a.docBytes(),
-		Connections: len(a.members),
+		Connections: a.core.Members(),
 	}
 	for _, root := range a.doc.Roots() {
 		switch root.Kind {

@@ -26,6 +26,11 @@ type Config struct {
 	// with its own document layout (the two layouts do not see each other's documents).
 	Storage backend.Set
 
+	// Cluster makes the server one node of several sharing one NATS JetStream (cluster.go,
+	// docs/cluster.md); the zero value is a single node. With it, Storage stays zero: the
+	// cluster's backend holds the documents.
+	Cluster Cluster
+
 	// Logger receives the server's logs. Nil discards them.
 	Logger *slog.Logger
 
@@ -234,6 +239,9 @@ func (c Config) withDefaults() Config {
 	setInt(&c.ActorInbox, DefaultActorInbox)
 	setDur(&c.ShutdownTimeout, DefaultShutdownTimeout)
 	setDur(&c.StorageLockTimeout, DefaultStorageLockTimeout)
+	if c.Cluster.enabled() && c.Cluster.Backend != nil && c.Storage.Log == nil {
+		c.Storage = c.Cluster.Backend.Set() // cluster.go
+	}
 	c.Hooks = c.Hooks.withDefaults()
 	c.SecurityConfig = c.SecurityConfig.withDefaults() // security
 	if c.RevocationsPath == "" && c.DataPath != "" {
@@ -246,6 +254,9 @@ func (c Config) withDefaults() Config {
 func (c Config) validate() error {
 	bad := func(field string, format string, args ...any) error {
 		return fmt.Errorf("%w: %s %s", ErrInvalidConfig, field, fmt.Sprintf(format, args...))
+	}
+	if err := c.Cluster.validate(c); err != nil {
+		return err
 	}
 	switch set := c.Storage; {
 	case set.Log == nil && set.Snapshots == nil && set.Meta == nil:

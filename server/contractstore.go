@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/tandemhq/tandem/storage"
 	"github.com/tandemhq/tandem/storage/backend"
@@ -201,6 +202,10 @@ func (cs *contractStore) async(fn func()) {
 	}()
 }
 
+// appendTimeout bounds one append to the contract's log: an append that a backend neither stores
+// nor refuses within it (JetStream without a quorum may hold a request) is reported failed.
+const appendTimeout = 10 * time.Second
+
 // Append appends data to the document's log once the metadata writes handed over before it are
 // done, and reports its position.
 func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64, err error)) {
@@ -217,7 +222,9 @@ func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64,
 			done(0, fmt.Errorf("server: append to %q: %w", docID, err))
 			return
 		}
-		seq, err := cs.docs.Append(cs.ctx, docID, epoch, data)
+		ctx, cancel := context.WithTimeout(cs.ctx, appendTimeout)
+		seq, err := cs.docs.Append(ctx, docID, epoch, data)
+		cancel()
 		done(seq, err)
 	})
 }

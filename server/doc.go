@@ -13,30 +13,48 @@
 // in storage/backend, through contractstore.go) and client-js (the embedded editor, served at /). Nothing imports it but cmd/tandem. docs/server.md is the operator's manual;
 // docs/protocol.md the wire protocol it speaks.
 //
+// # A cluster node
+//
+// With Config.Cluster the server is one node of several sharing one NATS JetStream
+// (docs/cluster.md): cluster.go holds the node's readiness check, heartbeats and metrics;
+// clusterstore.go the store over the JetStream backend (per-node server client ID, client-ID
+// bindings checked across nodes, appends retried until stored, deletion notices); and
+// actor_follow.go the following of a document's log by its actor (a jetstream.Follower fed by
+// the republished entries and by reads of the log, whose entries are applied and relayed to the
+// node's connections without being appended again). The actor's hooks into it are startFollow
+// (after the load), stopFollow (at exit), followSave (a save's position) and bindRefusal (a join
+// whose binding another node holds).
+//
 // # Following one update
 //
 // A connection's reader (the transport's) reads a binary message (at most
 // Config.MaxMessageBytes) and hands it to the session (conn.message), which applies the rate
 // limits; protocol.DecodeFrame decodes it, and the reader posts it to the document's actor. The actor
 // applies it to its crdt.Doc (a refused update closes the connection with 4422 and changes
-// nothing), hands the same bytes to storage.Append, and queues one encoded frame for every other
-// connection (with a token secret, for connections of other subjects only once durable: see
-// actor.relay). When storage reports the append durable (a callback that posts to the actor's
-// mailbox), the actor sends the author an ack: acknowledgements never run ahead of durability.
+// nothing), encodes its frame once, and tells the document's core (room.Core.Apply) what
+// happened; the core lists the append of the same bytes (carried out with storage.Append) and
+// the frame for every other connection (with a token secret, for connections of other subjects
+// only once durable: see the relay comment in actor_update.go). When storage reports the append
+// durable (a callback that posts to the actor's mailbox), the actor tells the core, which lists
+// the author's ack: acknowledgements never run ahead of durability.
 //
 // # The actor and its decisions
 //
-// What the actor decides lives in server/internal/room, as values without goroutines, clocks or
-// I/O, tested as scenarios (events in, effects out): when an update is durable and what that
-// releases (room.Ledger: acks, frames held back from other subjects, HTTP answers, and that the
-// document changed), which awareness states go out (room.Presence), when held frames are written
-// (room.Linger), when to save and what a save's report means (room.Saver), and
-// what the document's life needs next (room.Settle, room.Admit). The actor (actor.go: the loop,
-// its mailbox and its exit; actor_members.go: joins, leaves, awareness; actor_update.go:
-// updates and their relay; actor_http.go: the HTTP requests; actor_save.go: storage's reports,
-// saves and idling; actor_load.go: the load) feeds them what happens and carries out what they
-// return. It knows a connection through the few methods it calls (send, hold, flush, closeWith,
-// Closing, and the session's client ID, subject and role).
+// What the actor decides lives in server/internal/room as one value, room.Core, without
+// goroutines, clocks or I/O, tested as scenarios (events in, effects out), in the manner of
+// etcd-io/raft's Ready loop. It is made of room's smaller machines: when an update is durable
+// and what that releases (room.Ledger: acks, frames held back from other subjects, HTTP answers,
+// and that the document changed), which awareness states go out (room.Presence), when held
+// frames are written (room.Linger), when to save and what a save's report means (room.Saver),
+// and what the document's life needs next (room.Settle, room.Admit). The actor is the thin loop
+// that runs it: take a message or an event, do what needs the CRDT, the wire format, storage or
+// security (apply and encode, client bindings, the server's client ID), feed the core the facts,
+// carry out its Ready list (actor.perform: send, close, append, save, delete, answer, arm a
+// timer, end), Advance. actor.go: the loop, its mailbox, perform and the end; actor_members.go:
+// joins, leaves, awareness; actor_update.go: updates; actor_http.go: the HTTP requests;
+// actor_save.go: storage's reports and saves; actor_load.go: the load. It knows a connection
+// through the few methods it calls (send, hold, flush, closeWith, Closing, and the session's
+// client ID, subject and role).
 //
 // # Concurrency
 //
@@ -90,7 +108,7 @@
 //     encoded after it was applied is stored (see room.Durability). Acks are cumulative and count
 //     update messages per connection, as docs/protocol.md says.
 //   - Nothing a crash could lose is shown to someone who could not send it back (DESIGN.md,
-//     "Identity and crashes"; actor.relay): the server's own units (HTTP edits) leave the process
+//     "Identity and crashes"; room.Core's relay): the server's own units (HTTP edits) leave the process
 //     only once durable, so its client ID may outlive its clocks; with client bindings on, an
 //     update reaches other subjects' connections, joiners and HTTP readers only once durable; and
 //     a writable hello is answered only once its client ID's binding is stored.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/tandemhq/tandem/protocol"
 	"github.com/tandemhq/tandem/server/internal/rawws"
+	"github.com/tandemhq/tandem/server/internal/room"
 )
 
 // The idle-connection measurement (docs/server.md, Connections). Its clients run in a child
@@ -248,7 +249,7 @@ func waitIdle(t *testing.T, ts *testServer, n, docs int) {
 		waitFor(t, time.Minute, id+" settled", func() bool {
 			settled := false
 			ts.inActor(t, id, func(a *actor) {
-				settled = len(a.members) == want && a.presence.Len() == want && a.presence.Pending() == 0 && a.awareTimer == nil
+				settled = a.core.Members() == want && a.core.Presence().Len() == want && a.core.Presence().Pending() == 0 && a.timers[room.TimerAwareness] == nil
 			})
 			return settled
 		})

@@ -14,6 +14,7 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	clientjs "github.com/tandemhq/tandem/client-js"
+	"github.com/tandemhq/tandem/server/internal/relay"
 	"github.com/tandemhq/tandem/server/internal/transport"
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 	"github.com/tandemhq/tandem/storage"
@@ -38,6 +39,8 @@ type Server struct {
 	sec     *security      // security: tokens, per-subject connections (auth.go, limits.go)
 	pending *pendingBudget // the server-wide budget of pending units (pending.go)
 	changes *notifier      // hands the documents' events to Hooks.Observe; nil without one (observe.go)
+	relay   *relay.Relay   // cluster: presence across nodes; nil on a single node (cluster_presence.go)
+	cluster *clusterStore  // the cluster node's store; nil on a single node (cluster.go)
 	handler http.Handler
 
 	// mu guards the fields below it. It is never held while sending to an actor.
@@ -58,6 +61,9 @@ func New(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Cluster.enabled() {
+		return newClusterServer(cfg)
 	}
 	if cfg.Storage.Log != nil {
 		return newServer(cfg, newContractStore(cfg.Storage))
@@ -85,6 +91,12 @@ func New(cfg Config) (*Server, error) {
 // newServer builds a server over an open store; cfg has its defaults. Tests use it to put a
 // wrapper around the store. It fails if the revocations file cannot be read.
 func newServer(cfg Config, st docStore) (*Server, error) {
+	return newServerWith(cfg, st, newServerMetrics())
+}
+
+// newServerWith is newServer with the metrics the server registers its own in (a cluster node
+// registers the cluster's first: cluster.go).
+func newServerWith(cfg Config, st docStore, m *serverMetrics) (*Server, error) {
 	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -94,7 +106,7 @@ func newServer(cfg Config, st docStore) (*Server, error) {
 		log:          log,
 		warns:        newWarner(log),
 		store:        st,
-		metrics:      newServerMetrics(),
+		metrics:      m,
 		httpSrvs:     make(map[*http.Server]struct{}),
 		shutdownDone: make(chan struct{}),
 	}
@@ -156,6 +168,10 @@ func (s *Server) handleHealthz(w http.ResponseWriter, _ *http.Request) {
 func (s *Server) handleReadyz(w http.ResponseWriter, _ *http.Request) {
 	if s.isClosing() {
 		writeError(w, http.StatusServiceUnavailable, "shutting_down", "server is shutting down")
+		return
+	}
+	if s.cluster != nil && !s.cluster.node.canAppend() { // cluster.go
+		writeError(w, http.StatusServiceUnavailable, "storage_unavailable", "JetStream does not answer: edits cannot be acknowledged")
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -276,6 +292,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if err := s.docs.stopAll(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	s.stopPresence() // cluster: the other nodes drop this node's cursors now (cluster_presence.go)
 	// The actors have ended: the observer gets what waits for it, then its goroutine ends.
 	if err := s.changes.close(ctx); err != nil {
 		errs = append(errs, err)

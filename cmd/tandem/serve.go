@@ -35,6 +35,7 @@ type serveOptions struct {
 	// GOMEMLIMIT): a server holding many idle connections trades collector CPU for memory.
 	gcPercent   int
 	memoryLimit int64
+	cluster     clusterOptions // cluster.go
 	cfg         server.Config
 }
 
@@ -100,6 +101,7 @@ func newServeFlags(o *serveOptions, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.TLSKeyFile, "tls-key", "", "PEM private key of --tls-cert")
 	fs.IntVar(&o.gcPercent, "gc-percent", 0, "heap growth that triggers a garbage collection, in percent (0: the runtime's, GOGC or 100; lower holds less memory per connection for more CPU, docs/server.md)")
 	fs.Var(byteSize64{&o.memoryLimit}, "memory-limit", "soft limit of the process's memory, above which the collector works harder (bytes; 0: the runtime's, GOMEMLIMIT or none)")
+	addClusterFlags(fs, &o.cluster) // cluster.go
 	return fs
 }
 
@@ -144,6 +146,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	}
 	if o.memoryLimit < 0 {
 		return o, fmt.Errorf("invalid value %d for -memory-limit: want 0 or more bytes", o.memoryLimit)
+	}
+	if err := o.cluster.check(); err != nil {
+		return o, err
 	}
 	o.cfg.AllowedOrigins = splitList(o.origins)
 	o.cfg.RevokedSubjects = splitList(o.revokedSubjects)
@@ -218,6 +223,18 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintf(stderr, "tandem serve: %v\n", err)
 		return 1
 	}
+	where := o.cfg.DataPath
+	if o.cluster.enabled() {
+		node, err := openCluster(ctx, o.cluster, log)
+		if err != nil {
+			_ = l.Close()
+			fmt.Fprintf(stderr, "tandem serve: cluster: %v\n", err)
+			return 1
+		}
+		defer node.close()
+		o.cfg.Cluster = node.cfg
+		where = "the cluster's JetStream as node " + o.cluster.nodeID
+	}
 	srv, err := server.New(o.cfg)
 	if err != nil {
 		_ = l.Close()
@@ -243,7 +260,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}()
 
 	log.Info("listening", "addr", l.Addr().String(), "data", o.cfg.DataPath)
-	fmt.Fprintf(stdout, "tandem is serving %s: open %s in a browser to edit\n", o.cfg.DataPath, editorURL(l.Addr()))
+	fmt.Fprintf(stdout, "tandem is serving %s: open %s in a browser to edit\n", where, editorURL(l.Addr()))
 	if err := srv.Serve(ctx, l); err != nil {
 		log.Error("stopped with an error", "err", err)
 		return 1

@@ -5,7 +5,9 @@
 // harness reach NATS: the client for the backend, the server for the harness alone. The load
 // generator (cmd/tandem-bench) is a client of the server over the wire and never links it. The
 // server's WebSocket transport (server/internal/transport) knows the wire's frames and close codes
-// (protocol) and the frame layer (server/internal/wsframe), never the documents above it.
+// (protocol) and the frame layer (server/internal/wsframe), never the documents above it. The
+// presence relay between cluster nodes (server/internal/relay) knows the NATS client and nothing
+// of ours: awareness states are opaque bytes to it.
 package layout
 
 import (
@@ -43,6 +45,9 @@ var thirdPartyAllowed = map[string][]string{
 	"server/internal/transport": {"github.com/gorilla/websocket"},
 	// The document's decisions are values: the standard library only.
 	"server/internal/room": {},
+	// Presence between nodes: the NATS client and what it brings; never the NATS server.
+	"server/internal/relay": {"github.com/nats-io/nats.go", "github.com/nats-io/nkeys", "github.com/nats-io/nuid",
+		"github.com/klauspost/compress", "golang.org/x/crypto", "golang.org/x/sys"},
 	// The NATS client and what it brings; never the NATS server.
 	"storage/jetstream": {"github.com/nats-io/nats.go", "github.com/nats-io/nkeys", "github.com/nats-io/nuid",
 		"github.com/klauspost/compress", "golang.org/x/crypto", "golang.org/x/sys"},
@@ -64,6 +69,8 @@ var oursAllowed = map[string][]string{
 	// What a document's actor decides knows nothing of the CRDT, the wire, sockets or storage:
 	// the actor feeds it events and carries out its effects.
 	"server/internal/room": {},
+	// Presence between nodes carries awareness states as opaque bytes: no frames, no documents.
+	"server/internal/relay": {},
 }
 
 type pkg struct {
@@ -112,7 +119,7 @@ func TestDependencyDirection(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{"crdt", "protocol", "storage", "storage/backend", "storage/jetstream", "server", "server/internal/transport", "server/internal/room", "cmd/tandem", "cmd/tandem-bench"} {
+	for _, want := range []string{"crdt", "protocol", "storage", "storage/backend", "storage/jetstream", "server", "server/internal/transport", "server/internal/room", "server/internal/relay", "cmd/tandem", "cmd/tandem-bench"} {
 		if !seen[want] {
 			t.Logf("package %s not found (not written yet?)", want)
 		}

@@ -217,6 +217,9 @@ const directReads = 8
 // readBatch is the most entries one consumer fetch asks for.
 const readBatch = 1024
 
+// fetchWait bounds one consumer fetch of a read.
+const fetchWait = 2 * time.Second
+
 // Read returns the log's entries in [from, to]. The first few come one request each (the next
 // message of the subject at or after a sequence, answered by the stream's leader); the rest, if
 // any, through an ordered consumer filtered to the subject, up to the subject's last sequence as
@@ -316,29 +319,8 @@ func (l *Log) readBatches(ctx context.Context, subj string, end uint64, next *ui
 	}()
 	pending, cseq := info.NumPending, uint64(0)
 	for pending > 0 && *next <= end {
-		batch, err := cons.Fetch(int(min(pending, readBatch)), jetstream.FetchContext(ctx))
+		got, err := fetchBatch(ctx, cons, int(min(pending, readBatch)), end, next, out, &cseq)
 		if err != nil {
-			return err
-		}
-		got := uint64(0)
-		for m := range batch.Messages() {
-			md, err := m.Metadata()
-			if err != nil {
-				return err
-			}
-			if md.Sequence.Consumer != cseq+1 {
-				return fmt.Errorf("delivery %d after %d: lost in between", md.Sequence.Consumer, cseq)
-			}
-			cseq = md.Sequence.Consumer
-			got++
-			if seq := md.Sequence.Stream; seq >= *next && seq <= end {
-				*out = append(*out, backend.Entry{Seq: seq, Data: m.Data()})
-				*next = seq + 1
-			} else if seq > end {
-				*next = end + 1
-			}
-		}
-		if err := batch.Error(); err != nil {
 			return err
 		}
 		if got == 0 {
@@ -347,6 +329,37 @@ func (l *Log) readBatches(ctx context.Context, subj string, end uint64, next *ui
 		pending -= min(got, pending)
 	}
 	return nil
+}
+
+// fetchBatch fetches up to n entries through cons, appending those in [*next, end] to out and
+// moving *next; *cseq is the consumer sequence of the last delivery, which must grow by one each
+// time (a jump is a lost delivery). A fetch waits for as many messages as it asks for, and a
+// purge (a compaction) while the read runs removes some, so it is bounded by fetchWait.
+func fetchBatch(ctx context.Context, cons jetstream.Consumer, n int, end uint64, next *uint64, out *[]backend.Entry, cseq *uint64) (got uint64, err error) {
+	ctx, cancel := context.WithTimeout(ctx, fetchWait)
+	defer cancel()
+	batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
+	if err != nil {
+		return 0, err
+	}
+	for m := range batch.Messages() {
+		md, err := m.Metadata()
+		if err != nil {
+			return got, err
+		}
+		if md.Sequence.Consumer != *cseq+1 {
+			return got, fmt.Errorf("delivery %d after %d: lost in between", md.Sequence.Consumer, *cseq)
+		}
+		*cseq = md.Sequence.Consumer
+		got++
+		if seq := md.Sequence.Stream; seq >= *next && seq <= end {
+			*out = append(*out, backend.Entry{Seq: seq, Data: m.Data()})
+			*next = seq + 1
+		} else if seq > end {
+			*next = end + 1
+		}
+	}
+	return got, batch.Error()
 }
 
 // Purge removes the log's entries below below.
@@ -502,4 +515,21 @@ func (m *Meta) Keys(ctx context.Context, prefix string) ([]string, error) {
 		keys = append(keys, k)
 	}
 	return keys, ctx.Err()
+}
+
+// Prefix returns the prefix of the backend's subjects and resources (Config.Prefix), under which
+// a node may name core NATS subjects of its own (heartbeats, notices) beside the stream's.
+func (b *Backend) Prefix() string { return b.prefix }
+
+// Ping asks JetStream's meta leader for the account's state and the update stream's leader for
+// the stream's. It fails while either has no leader (no quorum of the servers) or JetStream does
+// not answer before ctx ends: then no append can be acknowledged either.
+func (b *Backend) Ping(ctx context.Context) error {
+	if _, err := b.js.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("jetstream: ping: %w", err)
+	}
+	if _, err := b.stream.Info(ctx); err != nil {
+		return fmt.Errorf("jetstream: ping %s: %w", b.stream.CachedInfo().Config.Name, err)
+	}
+	return nil
 }

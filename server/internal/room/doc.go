@@ -1,26 +1,47 @@
 // Package room holds what a document's actor decides, as values without goroutines, clocks or
-// I/O: when an update is durable (Durability), what waits for that and what it releases once it
-// is (Ledger: acknowledgements, frames held back from other subjects, HTTP answers, that the
-// document changed), which awareness states go out at the next interval (Presence), when held
-// frames are written (Linger), when the document saves a snapshot and what a save's report
-// changes (Saver), and what the document's life needs next: serve, save, delete or exit
-// (Settle, Admit).
+// I/O. Core is all of it as one type: fed events, it lists effects. It is made of smaller
+// machines, each tested on its own: when an update is durable (Durability), what waits for that
+// and what it releases once it is (Ledger: acknowledgements, frames held back from other
+// subjects, HTTP answers, that the document changed), which awareness states go out at the next
+// interval (Presence), when held frames are written (Linger), when the document saves a
+// snapshot and what a save's report changes (Saver), and what the document's life needs next:
+// serve, save, delete or exit (Settle, Admit).
+//
+// # The core's events and effects
+//
+// The actor feeds a Core what happened: the load's report (Load); a join admitted or not
+// (AdmitJoin, Joined, JoinWaits, JoinsDone) and a member gone (Leave); an update applied, with
+// the facts of its application (Receive, then Apply with an Applied, or Refuse); an entry of
+// another node's log (Apply with Applied.Remote: relayed, neither appended nor acknowledged),
+// where the following of the log stands (Followed), a deletion seen on another node (Gone) and
+// the other nodes' awareness states (RemotePresence), on a cluster node (Loaded.Cluster);
+// storage's reports (AppendReported, SaveEnded, MetaWritten, Removed, then Release); awareness
+// and broadcasts in; HTTP requests (Request, then Apply and WaitWrite; RequestRead, then Read);
+// a timer fired (Fire, with the time as a value); the end of a batch (EndBatch, with the time);
+// a deletion (Delete), a shutdown (Stop); and, whenever it waits for the next event, Settle.
+// The Core lists what to do in Ready: send a frame to a member (or to every member but one),
+// close a member with a reason, append bytes to the log, save a snapshot, delete from storage,
+// answer a waiting request, arm or disarm a timer, write held frames, the local awareness
+// changes for the other nodes (Announce), that the document changed, that its life ended.
 //
 // # What it owns, what it imports
 //
 // room owns those decisions and nothing else. It imports only the standard library: the CRDT,
-// the wire format, the sockets and storage stay with the actor (server/actor.go), which feeds
-// these types events (an append reported, a save ended, a member gone), the time as a value
-// where a decision depends on it, and carries out what they return: frames to send, acks,
-// answers, a save to start, a timer to arm. The dependency direction (internal/layout) keeps it
+// the wire format, the sockets and storage stay with the actor (server/actor.go), which applies
+// and encodes updates, feeds the Core the facts (an update changed the document, an append
+// reported, a save ended, a member gone) and the time as a value where a decision depends on
+// it, and carries out what it returns: frames to send, acks, answers, a save to start, a timer
+// to arm. The encoders of the frames the Core makes itself (acknowledgements, awareness
+// messages) are the caller's (Encoders). The dependency direction (internal/layout) keeps it
 // that way.
 //
 // # The manner of etcd-io/raft's Ready loop
 //
-// A Ledger collects what became due in a list of effects (Ready); the caller carries them out
-// and calls Advance, which empties the list and keeps its memory, so that a steady stream of
-// updates costs no allocation. Every effect names the member it is for; a member is whatever
-// comparable value the caller uses for a connection (the actor uses its connection pointer).
+// A Core (and a Ledger within it) collects what became due in a list of effects (Ready); the
+// caller carries them out, in order, and calls Advance, which empties the list and keeps its
+// memory, so that a steady stream of updates costs no allocation. An effect for a member names
+// it; a member is whatever comparable value the caller uses for a connection (the actor uses
+// its connection).
 //
 // # Concurrency
 //

@@ -1,6 +1,9 @@
 package room
 
-import "slices"
+import (
+	"slices"
+	"time"
+)
 
 // Member is what a Ledger knows of a connection: a comparable handle, and whether it is closing
 // (a closing member's held frames are dropped rather than held further). Closing is read only
@@ -24,16 +27,60 @@ const (
 	// AnswerRead: what the HTTP read Waiter was shown is durable; answer it.
 	AnswerRead
 	// Changed: the document's durable content moved on (Durable grew) since the last Changed:
-	// the place for a change notification. It comes first in Ready.
+	// the place for a change notification. It comes first in what one Release lists.
 	Changed
+
+	// The kinds below come from a Core only.
+
+	// Close: close Member with Refusal (Custom: with Err, the caller's own reason).
+	Close
+	// Reply: answer the request Waiter with Refusal: it is refused, or the document closed.
+	Reply
+	// Append: hand Data to storage's log as the append of durability index Index; report it back
+	// with AppendReported.
+	Append
+	// Save: encode a snapshot of the document as it is now and hand it to storage with the
+	// Core's Saving info (the caller sets its Size); report it back with SaveEnded. Compact says
+	// it is a compaction (the log passed a threshold).
+	Save
+	// Remove: delete the document from storage; report it back with Removed.
+	Remove
+	// Arm: (re)start Timer to fire After from now; feed Fire when it does. Arming a timer that
+	// runs replaces it.
+	Arm
+	// Disarm: stop Timer.
+	Disarm
+	// Flush: write what the caller holds for its members (Linger).
+	Flush
+	// AwarenessOut: awareness changes went out to the members (a place for a metric).
+	AwarenessOut
+	// SendOthers: send Frame to every member (Core.MemberList) but Member (the zero M: to every
+	// member), now, as a Send to each would. A Core lists it for a relay that holds nothing back
+	// from anyone, the common case, instead of a Send per member.
+	SendOthers
+	// Announce: Presence holds the local awareness changes of an interval, for the other nodes
+	// of a cluster (Loaded.Cluster); it comes before the members' awareness messages.
+	Announce
+	// End: the document's life is over (Refusal says why): the caller ends its loop. The Close
+	// and Reply effects for what is still connected or waiting follow it.
+	End
 )
 
-// Effect is one thing a Ledger asks its caller to do, in the order of Ready.
+// Effect is one thing a Ledger or a Core asks its caller to do, in the order of Ready.
 type Effect[M Member, F, W any] struct {
-	Kind   EffectKind
-	Member M // Send, Overflow
-	Frame  F // Send
-	Waiter W // AnswerWrite, AnswerRead
+	Kind    EffectKind
+	Refusal Refusal       // Close, Reply, Exit
+	Timer   Timer         // Arm, Disarm
+	Compact bool          // Save
+	Member  M             // Send, Overflow, Close
+	Frame   F             // Send
+	Waiter  W             // AnswerWrite, AnswerRead, Reply
+	Err     error         // Close with Custom: the caller's reason
+	Index   uint64        // Append
+	After   time.Duration // Arm
+	Data    []byte        // Append
+	// Presence: Announce's awareness changes, by client ID (a nil State is a removal).
+	Presence []PresenceEntry
 }
 
 type pendingAck struct {

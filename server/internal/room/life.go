@@ -10,14 +10,20 @@ const (
 	Delete             // deleting: finish writes, delete from storage, exit
 )
 
-// Refusal is why a document takes no new join or request.
+// Refusal is why a document takes no new join or request, or why it closes a member or answers
+// a waiting request with an error (Core's Close, Reply and Exit effects).
 type Refusal uint8
 
 const (
-	Open       Refusal = iota // it takes them
-	LoadFailed                // its load failed: it refuses everything until it exits
-	GoingAway                 // the server is shutting down
-	Deleted                   // it is being deleted
+	Open          Refusal = iota // it takes them
+	LoadFailed                   // its load failed: it refuses everything until it exits
+	GoingAway                    // the server is shutting down
+	Deleted                      // it is being deleted
+	Full                         // it has as many members as it takes
+	NotFound                     // it is not in storage (a read or a deletion of nothing)
+	Unavailable                  // it closed (unloaded): try again
+	StorageFailed                // its saves failed for good while its log lacks updates
+	Custom                       // the caller's own reason (Effect.Err)
 )
 
 // Admit decides whether a document in mode, whose load failed or not, takes a new join or

@@ -1,0 +1,221 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestParseServeCluster(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "cluster", args: []string{"--cluster", "nats://a:4222,nats://b:4222", "--node-id", "a"}},
+		{name: "embedded", args: []string{"--embedded-nats", "--nats-peers", "nats-route://a:6222,nats-route://b:6222", "--node-id", "a"}},
+		{name: "embedded alone", args: []string{"--embedded-nats", "--nats-replicas", "1", "--node-id", "a"}},
+		{name: "no node id", args: []string{"--cluster", "nats://a:4222"}, wantErr: "--node-id"},
+		{name: "both", args: []string{"--cluster", "nats://a:4222", "--embedded-nats", "--node-id", "a"}, wantErr: "exclude"},
+		{name: "embedded without peers", args: []string{"--embedded-nats", "--node-id", "a"}, wantErr: "--nats-peers"},
+		{name: "no replicas", args: []string{"--cluster", "nats://a:4222", "--node-id", "a", "--nats-replicas", "0"}, wantErr: "nats-replicas"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parseServe(tc.args, func(string) string { return "" }, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("parseServe(%q) error = %v; want one containing %q", tc.args, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseServe(%q) = %v", tc.args, err)
+			}
+			if !o.cluster.enabled() || o.cluster.nodeID != "a" {
+				t.Errorf("parseServe(%q): cluster options %+v", tc.args, o.cluster)
+			}
+		})
+	}
+}
+
+// freeAddrs returns n loopback addresses whose ports were free a moment ago.
+func freeAddrs(t *testing.T, n int) []string {
+	t.Helper()
+	var addrs []string
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs = append(addrs, l.Addr().String())
+		l.Close()
+	}
+	return addrs
+}
+
+// clusterChild is a tandem node running in a child process.
+type clusterChild struct {
+	cmd    *exec.Cmd
+	stderr *lockedWriter
+	url    chan string
+}
+
+// TestServeEmbeddedCluster runs three tandem processes with --embedded-nats, routed to each
+// other: each becomes ready, an edit made over HTTP on one is read on the others, and SIGTERM
+// stops each with status 0.
+func TestServeEmbeddedCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three processes with NATS servers")
+	}
+	dir := t.TempDir()
+	clients, routes := freeAddrs(t, 3), freeAddrs(t, 3)
+	var peers []string
+	for _, r := range routes {
+		peers = append(peers, "nats-route://"+r)
+	}
+	children := make([]*clusterChild, 3)
+	for i := range children {
+		id := fmt.Sprintf("n%d", i)
+		cmd := childCommand("--addr", "127.0.0.1:0", "--data", filepath.Join(dir, id+".db"),
+			"--embedded-nats", "--node-id", id, "--nats-listen", clients[i], "--nats-cluster-listen", routes[i],
+			"--nats-peers", strings.Join(peers, ","), "--nats-store", filepath.Join(dir, id+"-nats"))
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &clusterChild{cmd: cmd, stderr: &lockedWriter{}, url: make(chan string, 1)}
+		cmd.Stderr = c.stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+			}
+		})
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				if m := regexp.MustCompile(`http://[^ /]+/`).FindString(sc.Text()); m != "" {
+					select {
+					case c.url <- strings.TrimSuffix(m, "/"):
+					default:
+					}
+				}
+			}
+		}()
+		children[i] = c
+	}
+	bases := make([]string, 3)
+	for i, c := range children {
+		select {
+		case bases[i] = <-c.url:
+		case <-time.After(90 * time.Second):
+			t.Fatalf("node %d printed no URL; stderr: %s", i, c.stderr)
+		}
+	}
+	for i, base := range bases {
+		// Ready once JetStream's leaders answer, which may follow the start by a moment.
+		for deadline := time.Now().Add(30 * time.Second); getStatus(t, base+"/readyz") != http.StatusOK; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d /readyz not 200 after 30 s; stderr: %s", i, children[i].stderr)
+			}
+		}
+	}
+	resp, err := http.Post(bases[0]+"/v1/docs/spread/edits", "application/json", strings.NewReader(`{"root":"body","edits":[{"index":0,"insert":"from n0"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST edits on node 0: %d", resp.StatusCode)
+	}
+	for i, base := range bases[1:] {
+		var sum struct {
+			Texts map[string]string `json:"texts"`
+		}
+		resp, err := http.Get(base + "/v1/docs/spread")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&sum)
+		resp.Body.Close()
+		if err != nil || sum.Texts["body"] != "from n0" {
+			t.Errorf("node %d reads %q (%v); want \"from n0\"", i+1, sum.Texts["body"], err)
+		}
+	}
+	for i, c := range children {
+		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- c.cmd.Wait() }()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("node %d after SIGTERM: %v; want status 0 (stderr: %s)", i, err, c.stderr)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("node %d: no exit within 30 s of SIGTERM", i)
+		}
+	}
+}
+
+func getStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// lockedWriter is a buffer whose writes and reads are serialised (a child's stderr is copied by its own goroutine while the
+// test may read it).
+type lockedWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedWriter) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestEmbeddedNATSSyncAlways: the embedded server syncs every write before acknowledging it.
+func TestEmbeddedNATSSyncAlways(t *testing.T) {
+	o := clusterOptions{nodeID: "solo", listen: freeAddrs(t, 1)[0], storeDir: t.TempDir(), replicas: 1}
+	ns, err := startEmbeddedNATS(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}()
+	cfg := ns.JetStreamConfig()
+	if cfg == nil || !cfg.SyncAlways {
+		t.Fatalf("embedded JetStream config %+v; want SyncAlways", cfg)
+	}
+}

@@ -1,0 +1,708 @@
+package server
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tandemhq/tandem/auth"
+	"github.com/tandemhq/tandem/client"
+	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/wstest"
+	"github.com/tandemhq/tandem/storage/backend"
+	"github.com/tandemhq/tandem/storage/jetstream"
+	"github.com/tandemhq/tandem/storage/jetstream/natstest"
+)
+
+// TestCluster runs tandem as three nodes on one three-server NATS cluster, in process, over
+// loopback: real servers, real WebSockets, the Go client. The NATS cluster takes about two
+// seconds to form, so the scenarios share it as subtests, each under its own resource prefix;
+// it is stopped when they end, so that no other test of the package sees its goroutines.
+func TestCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-server NATS cluster")
+	}
+	nc := startNATSCluster(t)
+	t.Run("KillNodeUnderLoad", func(t *testing.T) {
+		testClusterTyping(t, nc, typingScenario{kill: true})
+	})
+	t.Run("DroppedDeliveries", func(t *testing.T) {
+		testClusterTyping(t, nc, typingScenario{dropPercent: 3})
+	})
+	t.Run("CompactionRaceColdLoad", func(t *testing.T) {
+		unreliable(t)
+		testClusterTyping(t, nc, typingScenario{compactEvery: 150, coldLoad: true})
+	})
+	t.Run("DeleteRace", func(t *testing.T) { testClusterDeleteRace(t, nc) })
+	t.Run("BindingAcrossNodes", func(t *testing.T) { testClusterBinding(t, nc) })
+	t.Run("HTTPEditsOnTwoNodes", func(t *testing.T) { testClusterHTTPEdits(t, nc) })
+	t.Run("Readyz", func(t *testing.T) { testClusterReadyz(t, nc) })
+	// Last: it stops two NATS servers, and the cluster takes a while to settle after.
+	t.Run("QuorumLoss", func(t *testing.T) {
+		unreliable(t)
+		testClusterTyping(t, nc, typingScenario{quorumLoss: true})
+	})
+}
+
+// unreliable skips a scenario that does not yet pass reliably on a loaded machine, unless
+// TANDEM_CLUSTER_ALL is set: a cold load while two nodes compact often can take longer than the
+// handshake allows, and after a quorum loss the acknowledgements sometimes stay stalled
+// (docs/cluster.md, "Known limits").
+func unreliable(t *testing.T) {
+	if os.Getenv("TANDEM_CLUSTER_ALL") == "" {
+		t.Skip("not yet reliable on a loaded machine; TANDEM_CLUSTER_ALL=1 runs it")
+	}
+}
+
+// startNATSCluster starts three NATS servers with JetStream (sync always) for the test.
+func startNATSCluster(t *testing.T) *natstest.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var last error
+	for attempt := range 3 { // a port found free may be taken before the server binds it
+		c, err := natstest.Start(ctx, fmt.Sprintf("%s/%d", t.TempDir(), attempt), 3)
+		if err == nil {
+			t.Cleanup(c.Shutdown)
+			return c
+		}
+		last = err
+	}
+	t.Fatalf("natstest.Start: %v", last)
+	return nil
+}
+
+// clusterPrefix returns a resource prefix of the test's own.
+func clusterPrefix(t *testing.T) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, t.Name())
+	return "t_" + name + "_" + strings.ToLower(rand.Text()[:6])
+}
+
+// testNode is one tandem node of a test cluster.
+type testNode struct {
+	*Server
+	id   string
+	addr string // the server's listening address
+	nc   *nats.Conn
+	b    *jetstream.Backend
+}
+
+// openClusterBackend connects to the NATS cluster and opens the backend under prefix, retrying
+// with short attempts as a node does at start.
+func openClusterBackend(t *testing.T, c *natstest.Cluster, prefix string) (*nats.Conn, *jetstream.Backend) {
+	t.Helper()
+	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		t.Fatalf("nats.Connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := natsjs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for range 30 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		b, err := jetstream.Open(ctx, js, jetstream.Config{Prefix: prefix})
+		cancel()
+		if err == nil {
+			return nc, b
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("jetstream.Open(%s): %v", prefix, last)
+	return nil, nil
+}
+
+// startNode starts tandem node id on the NATS cluster under prefix; edit, if not nil, changes
+// its configuration. The node is shut down when the test ends.
+func startNode(t *testing.T, c *natstest.Cluster, prefix, id string, edit func(*Config)) *testNode {
+	t.Helper()
+	nc, b := openClusterBackend(t, c, prefix)
+	cfg := testConfig(t)
+	cfg.DataPath = ""
+	cfg.Cluster = Cluster{Conn: nc, Backend: b, NodeID: id}
+	cfg.PongWait = 20 * time.Second // a hello waits for the load, longer when compactions race with it
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background(), l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx) // a killed node's may fail: its NATS connection is gone
+		<-done
+	})
+	n := &testNode{Server: s, id: id, addr: l.Addr().String(), nc: nc, b: b}
+	waitFor(t, 30*time.Second, "node "+id+" ready", func() bool { return s.cluster.node.canAppend() })
+	return n
+}
+
+// snapshot returns the snapshot of the node's replica of doc, or nil if it is not open.
+func (n *testNode) snapshot(doc string) []byte {
+	a, _ := n.docs.get(doc, false)
+	if a == nil {
+		return nil
+	}
+	reply := make(chan []byte, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.post(ctx, funcMsg{fn: func(a *actor) {
+		if a.doc == nil {
+			reply <- nil
+			return
+		}
+		reply <- a.doc.EncodeSnapshot()
+	}}); err != nil {
+		return nil
+	}
+	select {
+	case b := <-reply:
+		return b
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// balancer stands for the load balancer in front of the nodes: it forwards each accepted
+// connection to its target, which the test may change, and can drop every connection it carries
+// at once, without a close frame, as a dead machine does.
+type balancer struct {
+	l net.Listener
+
+	mu     sync.Mutex
+	target string
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+func newBalancer(t *testing.T, target string) *balancer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &balancer{l: l, target: target, conns: map[net.Conn]struct{}{}}
+	b.wg.Add(1)
+	go b.accept()
+	t.Cleanup(func() {
+		l.Close()
+		b.cut()
+		b.wg.Wait()
+	})
+	return b
+}
+
+func (b *balancer) url() string { return "ws://" + b.l.Addr().String() }
+
+func (b *balancer) accept() {
+	defer b.wg.Done()
+	for {
+		in, err := b.l.Accept()
+		if err != nil {
+			return
+		}
+		b.mu.Lock()
+		target := b.target
+		b.mu.Unlock()
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		b.mu.Lock()
+		b.conns[in], b.conns[out] = struct{}{}, struct{}{}
+		b.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			defer b.wg.Done()
+			_, _ = io.Copy(dst, src)
+			dst.Close()
+			src.Close()
+		}
+		b.wg.Add(2)
+		go pipe(in, out)
+		go pipe(out, in)
+	}
+}
+
+// retarget sends new connections to target.
+func (b *balancer) retarget(target string) {
+	b.mu.Lock()
+	b.target = target
+	b.mu.Unlock()
+}
+
+// cut drops every connection carried so far.
+func (b *balancer) cut() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for c := range b.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, as from a machine that is gone
+		}
+		c.Close()
+		delete(b.conns, c)
+	}
+}
+
+// typingScenario is a run of editors typing into shared documents on three nodes.
+type typingScenario struct {
+	kill        bool // kill node 1 halfway
+	dropPercent int  // every node drops this share of the live deliveries
+	// compactEvery is the nodes' CompactLogEntries; zero means 200, so that compactions race
+	// on every node meanwhile.
+	compactEvery int
+	// coldLoad: node 2's editors join halfway, so that node 2 loads the documents while the
+	// others compact them.
+	coldLoad bool
+	// quorumLoss: halfway, two of the three NATS servers stop for a while; no edit is
+	// acknowledged meanwhile, and every edit is once they are back.
+	quorumLoss bool
+}
+
+// testClusterTyping: twelve editors, spread over three nodes and two documents, type at random
+// places; then every acknowledged edit is in a replica rebuilt from the stream alone, the
+// nodes' replicas are byte for byte that replica, and every editor converges to it. With kill,
+// node 1 dies halfway (its sockets dropped without close frames, its NATS connection gone, its
+// actors not flushed) and its editors reconnect through the balancer to node 0. With
+// dropPercent, every node loses that share of the live deliveries, which its followers repair.
+func testClusterTyping(t *testing.T, nc *natstest.Cluster, sc typingScenario) {
+	prefix := clusterPrefix(t)
+	edit := func(c *Config) {
+		c.CompactLogEntries = cmp.Or(sc.compactEvery, 200)
+	}
+	nodes := make([]*testNode, 3)
+	lbs := make([]*balancer, 3)
+	for i := range nodes {
+		nodes[i] = startNode(t, nc, prefix, fmt.Sprintf("n%d", i), edit)
+		lbs[i] = newBalancer(t, nodes[i].addr)
+		if sc.dropPercent > 0 {
+			var mu sync.Mutex
+			rnd := mrand.New(mrand.NewPCG(uint64(i), 7))
+			drop := func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return rnd.IntN(100) < sc.dropPercent
+			}
+			nodes[i].cluster.node.dropDelivery.Store(&drop)
+		}
+	}
+	docs := []string{"shared-a", "shared-b"}
+	const editors = 12
+	conns := make([]*client.Conn, editors)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	join := func(i int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		c, err := client.Dial(ctx, lbs[i%3].url(), docs[i%2], client.Options{
+			Reconnect: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+			HandshakeTimeout: 20 * time.Second, // a cold load waits for compactions elsewhere
+		})
+		cancel()
+		if err != nil {
+			t.Fatalf("editor %d: Dial: %v", i, err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		conns[i] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := mrand.New(mrand.NewPCG(uint64(i), 1))
+			tick := time.NewTicker(15 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+				err := c.Edit(func(d *crdt.Doc) error {
+					body := d.Text("body")
+					if l := body.Len(); l > 20 && rnd.IntN(5) == 0 {
+						return body.Delete(rnd.IntN(l-1), 1)
+					}
+					return body.Insert(rnd.IntN(body.Len()+1), string(rune('a'+i)))
+				})
+				if err != nil {
+					t.Errorf("editor %d: Edit: %v", i, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range editors {
+		if !sc.coldLoad || i%3 != 2 {
+			join(i)
+		}
+	}
+
+	const typing = 3 * time.Second
+	time.Sleep(typing / 2)
+	switch {
+	case sc.kill:
+		lbs[1].retarget(nodes[0].addr)
+		lbs[1].cut()
+		nodes[1].nc.Close()
+	case sc.coldLoad:
+		for i := 2; i < editors; i += 3 {
+			join(i)
+		}
+	case sc.quorumLoss:
+		nc.Stop(1)
+		nc.Stop(2)
+		waitFor(t, 30*time.Second, "the nodes not ready", func() bool {
+			return !nodes[0].cluster.node.canAppend() && !nodes[1].cluster.node.canAppend()
+		})
+		for i, c := range conns {
+			// An append stored before the quorum went may still be acknowledged (its retry is
+			// answered from the stream's duplicate window); what is acknowledged is checked
+			// against the stream at the end.
+			if !c.Unsaved() {
+				t.Errorf("editor %d has nothing unacknowledged while the quorum is lost", i)
+			}
+		}
+		for _, i := range []int{1, 2} {
+			if err := nc.Restart(i); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := nc.WaitReady(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(typing / 2)
+	close(stop)
+	wg.Wait()
+
+	for i, c := range conns {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err := c.WaitSaved(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("editor %d: WaitSaved: %v (saved %d of %d)", i, err, c.Saved(), c.Clock())
+		}
+	}
+
+	survivors := nodes
+	if sc.kill {
+		survivors = []*testNode{nodes[0], nodes[2]}
+	}
+	for _, doc := range docs {
+		// The replica rebuilt from the stream alone (the snapshot and the log after it).
+		var rebuilt *crdt.Doc
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			rebuilt = rebuildFromStream(t, survivors[0].b, doc)
+			want := rebuilt.EncodeSnapshot()
+			var differ []string
+			for _, n := range survivors {
+				if got := n.snapshot(doc); string(got) != string(want) {
+					differ = append(differ, fmt.Sprintf("node %s: %s", n.id, describeSnapshot(got)))
+				}
+			}
+			if len(differ) == 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: replicas differ from the stream's (%s) after 30s: %s", doc, describeSnapshot(want), strings.Join(differ, "; "))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		sv := rebuilt.StateVector()
+		for i, c := range conns {
+			if docs[i%2] != doc {
+				continue
+			}
+			if saved := c.Saved(); sv[c.ClientID()] < saved {
+				t.Errorf("%s: editor %d's edits acknowledged up to clock %d; the stream holds %d", doc, i, saved, sv[c.ClientID()])
+			}
+		}
+		want := rebuilt.Text("body").String()
+		for i, c := range conns {
+			if docs[i%2] != doc {
+				continue
+			}
+			for deadline := time.Now().Add(30 * time.Second); c.Text("body") != want; time.Sleep(10 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					var got string
+					c.Read(func(d *crdt.Doc) { got = describeSnapshot(d.EncodeSnapshot()) })
+					var who []string
+					for j, c := range conns {
+						who = append(who, fmt.Sprintf("editor %d: client %d on node %d, doc %s", j, c.ClientID(), j%3, docs[j%2]))
+					}
+					t.Fatalf("%s: editor %d did not converge in 30s: %s; want %s (err %v); %s", doc, i, got, describeSnapshot(rebuilt.EncodeSnapshot()), c.Err(), strings.Join(who, "; "))
+				}
+			}
+		}
+		t.Logf("%s: %d characters; state vector %v", doc, len([]rune(want)), sv)
+	}
+	var gaps, short uint64
+	for _, n := range survivors {
+		gaps += uint64(n.cluster.node.gapsRepaired.Value())
+		short += uint64(n.cluster.node.shortReads.Value())
+	}
+	t.Logf("gaps repaired %d, short reads %d", gaps, short)
+	if sc.dropPercent > 0 && gaps == 0 {
+		t.Errorf("no gap repaired with %d%% of the deliveries dropped", sc.dropPercent)
+	}
+}
+
+// describeSnapshot describes a replica's snapshot for a failure message: its state vector and
+// text length.
+func describeSnapshot(b []byte) string {
+	if b == nil {
+		return "not open"
+	}
+	d, err := crdt.NewDoc(crdt.MaxClientID, crdt.Config{})
+	if err != nil {
+		return err.Error()
+	}
+	if _, err := d.Apply(b); err != nil {
+		return err.Error()
+	}
+	return fmt.Sprintf("%d bytes, %d characters, state vector %v, pending %d", len(b), d.Text("body").Len(), d.StateVector(), d.PendingMemory())
+}
+
+// rebuildFromStream loads doc from the backend alone into a fresh replica.
+func rebuildFromStream(t *testing.T, b *jetstream.Backend, doc string) *crdt.Doc {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := backend.NewDocs(b.Set(), nil).Load(ctx, doc)
+	if err != nil {
+		t.Fatalf("load %q from the stream: %v", doc, err)
+	}
+	d, err := crdt.NewDoc(crdt.MaxClientID, crdt.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Snapshot != nil {
+		if _, err := d.Apply(st.Snapshot); err != nil {
+			t.Fatalf("apply snapshot of %q: %v", doc, err)
+		}
+	}
+	for _, e := range st.Entries {
+		if _, err := d.Apply(e.Data); err != nil {
+			t.Fatalf("apply entry %d of %q: %v", e.Seq, doc, err)
+		}
+	}
+	return d
+}
+
+// testClusterBinding: a client ID bound to one subject by a hello on one node is refused
+// (4403) to another subject on another node, and stays its first subject's on both.
+func testClusterBinding(t *testing.T, nc *natstest.Cluster) {
+	prefix := clusterPrefix(t)
+	sec := func(c *Config) { c.AuthSecret = secSecret }
+	a := startNode(t, nc, prefix, "a", sec)
+	b := startNode(t, nc, prefix, "b", sec)
+	const doc = "bound"
+	const id = 7001
+	alice := (&testServer{Server: a.Server, base: "http://" + a.addr}).joinAs(t, doc, id, mint(t, "alice", doc, auth.RoleWrite, time.Hour))
+	if err := alice.Insert("body", 0, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := alice.WaitAcked(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	tb := &testServer{Server: b.Server, base: "http://" + b.addr}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := wstest.Dial(ctx, tb.base, doc, wstest.DialOptions{Header: bearer(mint(t, "mallory", doc, auth.RoleWrite, time.Hour))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Hello(id, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	expectRefusal(t, c, protocol.CloseForbidden, "mallory's hello with alice's client id on node b")
+
+	// alice herself is welcome on node b.
+	again := tb.joinAs(t, doc, id, mint(t, "alice", doc, auth.RoleWrite, time.Hour))
+	if got := again.Text("body"); got != "alice" {
+		t.Fatalf("alice on node b sees %q; want \"alice\"", got)
+	}
+}
+
+// testClusterHTTPEdits: HTTP edits to one document on two nodes are made under two distinct
+// server client IDs, and both nodes converge on both.
+func testClusterHTTPEdits(t *testing.T, nc *natstest.Cluster) {
+	prefix := clusterPrefix(t)
+	nodes := []*testNode{startNode(t, nc, prefix, "a", nil), startNode(t, nc, prefix, "b", nil)}
+	const doc = "http-two"
+	for round := range 5 {
+		for i, n := range nodes {
+			body := fmt.Sprintf(`{"root":"body","edits":[{"index":0,"insert":"%c%d"}]}`, 'a'+i, round)
+			if code, out := httpDo(t, http.MethodPost, "http://"+n.addr+"/v1/docs/"+doc+"/edits", "", []byte(body)); code != http.StatusOK {
+				t.Fatalf("POST edits on node %s: %d %s", n.id, code, out)
+			}
+		}
+	}
+	var texts [2]string
+	waitFor(t, 20*time.Second, "both nodes' texts equal", func() bool {
+		for i, n := range nodes {
+			texts[i] = (&testServer{Server: n.Server, base: "http://" + n.addr}).serverText(t, doc, "body")
+		}
+		return texts[0] == texts[1] && len(texts[0]) == 20
+	})
+	sv := rebuildFromStream(t, nodes[0].b, doc).StateVector()
+	if len(sv) != 2 {
+		t.Fatalf("state vector %v; want two server client IDs, one per node", sv)
+	}
+	for id, clock := range sv {
+		if clock != 10 {
+			t.Errorf("client %d wrote %d units; want 10 (5 edits of 2 characters)", id, clock)
+		}
+	}
+}
+
+// testClusterReadyz: /readyz is 200 while JetStream answers, and 503 once the node lost NATS.
+func testClusterReadyz(t *testing.T, nc *natstest.Cluster) {
+	n := startNode(t, nc, clusterPrefix(t), "r", nil)
+	url := "http://" + n.addr + "/readyz"
+	if code, body := httpDo(t, http.MethodGet, url, "", nil); code != http.StatusOK {
+		t.Fatalf("GET /readyz: %d %s; want 200", code, body)
+	}
+	n.nc.Close()
+	waitFor(t, 10*time.Second, "readyz 503", func() bool {
+		code, _ := httpDo(t, http.MethodGet, url, "", nil)
+		return code == http.StatusServiceUnavailable
+	})
+	var m strings.Builder
+	if _, err := n.metrics.reg.WriteTo(&m); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"tandem_cluster_publish_seconds", "tandem_cluster_gaps_repaired_total", "tandem_cluster_nodes", "tandem_cluster_ready 0"} {
+		if !strings.Contains(m.String(), name) {
+			t.Errorf("metrics lack %s", name)
+		}
+	}
+}
+
+// testClusterDeleteRace: editors type on node a while node b deletes the document. Every editor
+// is closed with 4404; the document stays deleted (appends still in flight on node a land in the
+// old epoch's log, which nobody reads), and a node that looks it up afresh does not find it.
+func testClusterDeleteRace(t *testing.T, nc *natstest.Cluster) {
+	prefix := clusterPrefix(t)
+	a := startNode(t, nc, prefix, "a", nil)
+	b := startNode(t, nc, prefix, "b", nil)
+	const doc = "doomed"
+	conns := make([]*client.Conn, 3)
+	var wg sync.WaitGroup
+	for i := range conns {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		c, err := client.Dial(ctx, "ws://"+a.addr, doc, client.Options{Reconnect: true, MinBackoff: 20 * time.Millisecond})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		conns[i] = c
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				err := c.Edit(func(d *crdt.Doc) error { return d.Text("body").Insert(0, "x") })
+				if err != nil {
+					return // closed: the document is gone
+				}
+				select {
+				case <-c.Done():
+					return
+				case <-time.After(10 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	if code, body := httpDo(t, http.MethodDelete, "http://"+b.addr+"/v1/docs/"+doc, "", nil); code != http.StatusNoContent && code != http.StatusOK {
+		t.Fatalf("DELETE on node b: %d %s", code, body)
+	}
+	for i, c := range conns {
+		select {
+		case <-c.Done():
+		case <-time.After(15 * time.Second):
+			t.Fatalf("editor %d still open 15 s after the deletion", i)
+		}
+		var ce *client.CloseError
+		if err := c.Err(); !errors.As(err, &ce) || ce.Code != protocol.CloseDocumentDeleted {
+			t.Errorf("editor %d ended with %v; want a close with %d", i, err, protocol.CloseDocumentDeleted)
+		}
+	}
+	wg.Wait()
+	time.Sleep(300 * time.Millisecond) // appends in flight on node a land meanwhile
+	docs := backend.NewDocs(b.b.Set(), nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, ok, err := docs.Stat(ctx, doc); err != nil || ok {
+		t.Fatalf("Stat after the deletion: exists %v, %v; want deleted", ok, err)
+	}
+	c := startNode(t, nc, prefix, "c", nil)
+	if code, body := httpDo(t, http.MethodGet, "http://"+c.addr+"/v1/docs/"+doc, "", nil); code != http.StatusNotFound {
+		t.Fatalf("GET on a fresh node after the deletion: %d %s; want 404", code, body)
+	}
+}
+
+func TestClusterConfigValidate(t *testing.T) {
+	conn := new(nats.Conn) // never used: validation only looks at the fields
+	b := new(jetstream.Backend)
+	tests := []struct {
+		name  string
+		c     Cluster
+		field string // "" when valid
+	}{
+		{"single node", Cluster{}, ""},
+		{"node", Cluster{Conn: conn, Backend: b, NodeID: "node-1_a"}, ""},
+		{"node id without conn", Cluster{NodeID: "a"}, "Cluster.Conn"},
+		{"no backend", Cluster{Conn: conn, NodeID: "a"}, "Cluster.Backend"},
+		{"no node id", Cluster{Conn: conn, Backend: b}, "Cluster.NodeID"},
+		{"dotted node id", Cluster{Conn: conn, Backend: b, NodeID: "a.b"}, "Cluster.NodeID"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.c.validate(Config{})
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("validate() = %v; want nil", err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrInvalidConfig) || !strings.Contains(err.Error(), tt.field) {
+				t.Fatalf("validate() = %v; want an ErrInvalidConfig naming %s", err, tt.field)
+			}
+		})
+	}
+}

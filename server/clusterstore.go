@@ -1,0 +1,341 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/tandemhq/tandem/storage"
+	"github.com/tandemhq/tandem/storage/backend"
+)
+
+// clusterStore is a cluster node's store: the contract store over the JetStream backend, with
+// what changes when several nodes share it.
+//
+//   - The server's own client ID (metaSelfClient) is kept per node, under
+//     "server-client-id.<node>": two nodes editing under one ID would issue the same clocks
+//     with different content.
+//   - A client ID's binding to a subject is also stored, create-only, in the backend's own
+//     binding keys (backend.Docs.Bind), which every node checks: the first subject to bind an ID
+//     on any node keeps it, and a hello with it under another subject on another node is refused.
+//     A load reads every node's bindings.
+//   - A failed append is retried until it succeeds or the store closes: while the stream has no
+//     quorum the author is not acknowledged, and is once the quorum returns. (A snapshot does not
+//     stand in for a failed append on a cluster: the other nodes follow the log.)
+//   - A compaction that finds a newer snapshot in place (another node compacted first) succeeded.
+//   - A deletion tells the other nodes (<prefix>.ctl.<key>), so that they close the document.
+type clusterStore struct {
+	*contractStore
+	node *clusterNode
+	set  backend.Set
+	// closing ends when Close begins: appends stop being retried.
+	closing context.Context
+	stop    context.CancelFunc
+
+	mu     sync.Mutex
+	bound  map[string]map[uint64]bool // per document: client IDs known bound in the backend
+	loaded map[string]uint64          // per document: the last log position its load read
+}
+
+func newClusterStore(cfg Cluster, node *clusterNode) *clusterStore {
+	set := cfg.Backend.Set()
+	cs := &clusterStore{contractStore: newContractStore(set), node: node, set: set, bound: make(map[string]map[uint64]bool), loaded: make(map[string]uint64)}
+	cs.closing, cs.stop = context.WithCancel(context.Background())
+	return cs
+}
+
+var (
+	_ docStore     = (*clusterStore)(nil)
+	_ docForgetter = (*clusterStore)(nil)
+)
+
+// selfKey is the metadata key of this node's own client ID.
+func (cs *clusterStore) selfKey() string { return metaSelfClient + "." + cs.node.cfg.NodeID }
+
+// Forget drops what the store keeps of docID.
+func (cs *clusterStore) Forget(docID string) {
+	cs.contractStore.Forget(docID)
+	cs.mu.Lock()
+	delete(cs.bound, docID)
+	delete(cs.loaded, docID)
+	cs.mu.Unlock()
+}
+
+// takeLoaded returns (and forgets) the last log position the latest load of docID read: where
+// its follower's cursor starts. 0 for a document not written yet.
+func (cs *clusterStore) takeLoaded(docID string) uint64 {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	seq := cs.loaded[docID]
+	delete(cs.loaded, docID)
+	return seq
+}
+
+// Load reads the document as the contract store does, then presents this node's own client ID
+// as the server's, and the bindings of every node as the document's.
+func (cs *clusterStore) Load(docID string) (storage.DocState, bool, error) {
+	st, ok, err := cs.contractStore.Load(docID)
+	if err != nil || !ok {
+		return st, ok, err
+	}
+	cs.mu.Lock()
+	cs.loaded[docID] = st.Meta.LastSeq
+	cs.mu.Unlock()
+	if v, mine := st.DocMeta[cs.selfKey()]; mine {
+		st.DocMeta[metaSelfClient] = v
+	} else {
+		delete(st.DocMeta, metaSelfClient) // another node's, or a single node's before it joined
+	}
+	bound := map[uint64]string{}
+	if b, ok := st.DocMeta[clientBindingsKey]; ok {
+		if m, err := decodeClientBindings(b); err == nil {
+			bound = m
+		}
+	}
+	epoch := cs.knownEpoch(docID)
+	prefix := bindKeyPrefix(docID, epoch)
+	keys, err := cs.meta.Keys(cs.ctx, prefix)
+	if err != nil {
+		return storage.DocState{}, false, fmt.Errorf("server: load %q: client bindings: %w", docID, err)
+	}
+	confirmed := make(map[uint64]bool, len(keys))
+	for _, k := range keys {
+		id, err := strconv.ParseUint(k[len(prefix):], 10, 64)
+		if err != nil {
+			continue
+		}
+		v, _, err := cs.meta.Get(cs.ctx, k)
+		if errors.Is(err, backend.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return storage.DocState{}, false, fmt.Errorf("server: load %q: client binding %d: %w", docID, id, err)
+		}
+		bound[id] = string(v) // the backend's binding is the one every node checks
+		confirmed[id] = true
+	}
+	if len(bound) > 0 {
+		if st.DocMeta == nil {
+			st.DocMeta = make(map[string][]byte)
+		}
+		st.DocMeta[clientBindingsKey] = (&clientBindings{bound: bound}).encode()
+	}
+	cs.mu.Lock()
+	cs.bound[docID] = confirmed
+	cs.mu.Unlock()
+	return st, true, nil
+}
+
+// bindKeyPrefix is the prefix of the backend's binding keys of (docID, epoch) (backend.Docs.Bind).
+func bindKeyPrefix(docID string, epoch uint64) string {
+	return "bind." + backend.Key(docID) + "." + strconv.FormatUint(epoch, 10) + "."
+}
+
+// knownEpoch returns the epoch the contract store holds for docID, or 0.
+func (cs *clusterStore) knownEpoch(docID string) uint64 {
+	d := cs.doc(docID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.epoch
+}
+
+// rawMeta reads the document's metadata record as stored, tombstone included; ok is false if
+// the document was never written.
+func (cs *clusterStore) rawMeta(ctx context.Context, docID string) (m backend.DocMeta, ok bool, err error) {
+	v, rev, err := cs.meta.Get(ctx, "doc."+backend.Key(docID))
+	if errors.Is(err, backend.ErrNotFound) {
+		return backend.DocMeta{}, false, nil
+	}
+	if err != nil {
+		return backend.DocMeta{}, false, fmt.Errorf("server: %q: read metadata: %w", docID, err)
+	}
+	if err := json.Unmarshal(v, &m); err != nil {
+		return backend.DocMeta{}, false, fmt.Errorf("server: %q: decode metadata: %w", docID, err)
+	}
+	m.Rev = rev
+	return m, true, nil
+}
+
+// followEpoch returns the epoch whose log a node opening docID follows: the document's, or, for
+// a document not yet written, the one its first write will create (1, or its tombstone's).
+func (cs *clusterStore) followEpoch(docID string) (uint64, error) {
+	if e := cs.knownEpoch(docID); e != 0 {
+		return e, nil
+	}
+	m, ok, err := cs.rawMeta(cs.ctx, docID)
+	if err != nil || !ok {
+		return 1, err
+	}
+	return max(m.Epoch, 1), nil
+}
+
+// errClientBound is what storing bindings returns when a client ID is bound to another subject
+// in the backend (by a hello on another node).
+type errClientBound struct{ clientID uint64 }
+
+func (e *errClientBound) Error() string {
+	return fmt.Sprintf("server: client id %d is bound to another subject on another node", e.clientID)
+}
+
+// PutDocMetaAsync stores a metadata key as the contract store does, with this node's own client
+// ID under its own key, and the bindings also bound one by one in the backend, where every node
+// checks them; a binding refused there fails the write with *errClientBound.
+func (cs *clusterStore) PutDocMetaAsync(docID, key string, value []byte, done func(error)) {
+	switch key {
+	case metaSelfClient:
+		key = cs.selfKey()
+	case clientBindingsKey:
+		inner := done
+		done = func(err error) {
+			if err == nil {
+				err = cs.bindAll(docID, value)
+			}
+			inner(err)
+		}
+	}
+	cs.contractStore.PutDocMetaAsync(docID, key, value, done)
+}
+
+// bindAll binds in the backend the bindings of value not yet known bound there.
+func (cs *clusterStore) bindAll(docID string, value []byte) error {
+	m, err := decodeClientBindings(value)
+	if err != nil {
+		return err
+	}
+	epoch, err := cs.epoch(docID)
+	if err != nil {
+		return err
+	}
+	for id, subject := range m {
+		cs.mu.Lock()
+		known := cs.bound[docID][id]
+		cs.mu.Unlock()
+		if known {
+			continue
+		}
+		err := cs.docs.Bind(cs.ctx, docID, epoch, id, subject)
+		if errors.Is(err, backend.ErrBound) {
+			return &errClientBound{clientID: id}
+		}
+		if err != nil {
+			return fmt.Errorf("server: bind %q client %d: %w", docID, id, err)
+		}
+		cs.mu.Lock()
+		if cs.bound[docID] == nil {
+			cs.bound[docID] = make(map[uint64]bool)
+		}
+		cs.bound[docID][id] = true
+		cs.mu.Unlock()
+	}
+	return nil
+}
+
+// Append appends as the contract store does, retrying a failed append (with a backoff up to
+// maxAppendBackoff) until it succeeds, the store closes or the NATS connection is closed, and
+// records the publish latency. A retry within the stream's duplicate window is stored once; one
+// after it may be stored twice, which changes nothing (applying an update twice is a no-op).
+func (cs *clusterStore) Append(docID string, data []byte, done func(seq uint64, err error)) {
+	start := time.Now()
+	wait := shortReadRetry
+	var try func()
+	try = func() {
+		cs.contractStore.Append(docID, data, func(seq uint64, err error) {
+			cs.node.appendFailing.Store(err != nil)
+			if err != nil && cs.closing.Err() == nil && !cs.node.cfg.Conn.IsClosed() {
+				cs.node.log.Debug("append failed: retrying", "doc", docID, "in", wait, "err", err)
+				select {
+				case <-time.After(wait):
+				case <-cs.closing.Done():
+				}
+				wait = min(2*wait, maxAppendBackoff)
+				try()
+				return
+			}
+			if err == nil {
+				cs.node.publishSecs.ObserveDuration(time.Since(start))
+			}
+			done(seq, err)
+		})
+	}
+	try()
+}
+
+// CompactAsync compacts as the contract store does; a snapshot of another node already at or
+// past the position is success (it holds everything up to it).
+func (cs *clusterStore) CompactAsync(docID string, snapshot []byte, uptoSeq uint64, done func(error)) {
+	cs.contractStore.CompactAsync(docID, snapshot, uptoSeq, func(err error) {
+		if errors.Is(err, backend.ErrStale) {
+			err = nil
+		}
+		done(err)
+	})
+}
+
+// Delete deletes the document and tells the other nodes.
+func (cs *clusterStore) Delete(docID string) error {
+	if err := cs.contractStore.Delete(docID); err != nil {
+		return err
+	}
+	_ = cs.node.cfg.Conn.Publish(cs.node.subject("ctl", backend.Key(docID)), []byte("delete")) // the others also notice at their next read
+	return nil
+}
+
+// readTail reads the log of (docID, epoch) from from on, for a follower: the entries, and, if a
+// compaction purged the log at or after from, the snapshot that replaced them and its position.
+// It reads the metadata before and after, and starts again if it changed (a compaction in
+// between may have purged what it read past). deleted reports that epoch is no longer the
+// document's.
+func (cs *clusterStore) readTail(ctx context.Context, docID string, epoch, from uint64) (r tailRead, err error) {
+	for range 4 {
+		m, ok, err := cs.rawMeta(ctx, docID)
+		switch {
+		case err != nil:
+			return tailRead{}, err
+		case !ok, m.Deleted && m.Epoch == epoch:
+			return tailRead{}, nil // not written yet (at this epoch)
+		case m.Epoch != epoch:
+			return tailRead{deleted: true}, nil
+		}
+		r = tailRead{}
+		if m.SnapshotSeq >= from {
+			r.snapshot, err = cs.set.Snapshots.Get(ctx, m.Snapshot)
+			if errors.Is(err, backend.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return tailRead{}, err
+			}
+			r.snapshotSeq = m.SnapshotSeq
+			from = m.SnapshotSeq + 1
+		}
+		r.entries, err = cs.set.Log.Read(ctx, docID, epoch, from, 0)
+		if err != nil {
+			return tailRead{}, err
+		}
+		after, _, err := cs.rawMeta(ctx, docID)
+		if err != nil {
+			return tailRead{}, err
+		}
+		if after.Rev == m.Rev {
+			return r, nil
+		}
+	}
+	return tailRead{}, fmt.Errorf("server: read %q: %w", docID, backend.ErrContended)
+}
+
+// tailRead is what readTail found.
+type tailRead struct {
+	snapshot    []byte
+	snapshotSeq uint64
+	entries     []backend.Entry
+	deleted     bool
+}
+
+// ctlSubject returns the subject of the document's notices.
+func (cs *clusterStore) ctlSubject(docID string) string {
+	return cs.node.subject("ctl", backend.Key(docID))
+}
