@@ -55,6 +55,7 @@ func newClusterStore(cfg Cluster, node *clusterNode) *clusterStore {
 func newClusterStoreOn(set backend.Set, node *clusterNode) *clusterStore {
 	cs := &clusterStore{contractStore: newContractStore(set, maxAppendsInFlight), node: node, set: set, bound: make(map[string]map[uint64]bool), loaded: make(map[string]uint64)}
 	cs.closing, cs.stop = context.WithCancel(context.Background())
+	cs.contractStore.slotsQuit = cs.closing.Done()
 	return cs
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -94,5 +95,58 @@ func TestClusterStoreBoundsAppendsInFlight(t *testing.T) {
 				t.Errorf("%d entries stored; want %d", len(entries), appends)
 			}
 		})
+	}
+}
+
+// TestClusterStoreCloseFailsWaitingAppends: when a cluster node's store closes while JetStream
+// does not answer, the appends still waiting for a slot fail at once (not acknowledged) rather
+// than each making its attempt in turn, which Close would wait for.
+func TestClusterStoreCloseFailsWaitingAppends(t *testing.T) {
+	set := storagetest.NewMemory().Set()
+	gate := &gatedLog{Log: set.Log, open: make(chan struct{})}
+	set.Log = gate
+	node := &clusterNode{log: slog.New(slog.DiscardHandler)}
+	node.publishSecs = metrics.NewRegistry().NewHistogram("test_publish_seconds", "test", metrics.LatencyBuckets)
+	cs := newClusterStoreOn(set, node)
+
+	const appends = 3 * maxAppendsInFlight
+	var mu sync.Mutex
+	var stored, shut, other int
+	var wg sync.WaitGroup
+	for i := range appends {
+		wg.Add(1)
+		cs.Append("closing", fmt.Appendf(nil, "update %d", i), func(_ uint64, err error) {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				stored++
+			case errors.Is(err, ErrShuttingDown):
+				shut++
+			default:
+				other++
+				t.Errorf("append: %v", err)
+			}
+		})
+	}
+	waitFor(t, 10*time.Second, "the slots taken", func() bool {
+		gate.mu.Lock()
+		defer gate.mu.Unlock()
+		return gate.inFlight >= maxAppendsInFlight
+	})
+	cs.stop() // what Close does first
+	waitFor(t, 10*time.Second, "the waiting appends failed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return shut == appends-maxAppendsInFlight
+	})
+	close(gate.open) // the attempts in flight end
+	wg.Wait()
+	if err := cs.contractStore.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if stored != maxAppendsInFlight || shut != appends-maxAppendsInFlight {
+		t.Errorf("%d stored, %d failed as shutting down, %d otherwise; want %d, %d, 0", stored, shut, other, maxAppendsInFlight, appends-maxAppendsInFlight)
 	}
 }

@@ -38,6 +38,9 @@ type contractStore struct {
 	// appendSlots, when not nil, bounds the appends in flight to the backend at once: an append
 	// takes a slot before its attempt (and before its timeout starts) and gives it back after.
 	appendSlots chan struct{}
+	// slotsQuit, when closed, fails the appends still waiting for a slot (the owner is closing:
+	// each would otherwise make its attempt in turn, and Close wait for them all).
+	slotsQuit <-chan struct{}
 
 	mu   sync.Mutex
 	open map[string]*contractDoc
@@ -226,6 +229,9 @@ func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64,
 			case cs.appendSlots <- struct{}{}:
 			case <-cs.ctx.Done():
 				done(0, fmt.Errorf("server: append to %q: %w", docID, cs.ctx.Err()))
+				return
+			case <-cs.slotsQuit:
+				done(0, fmt.Errorf("server: append to %q: %w", docID, ErrShuttingDown))
 				return
 			}
 		}
