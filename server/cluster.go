@@ -83,6 +83,8 @@ const (
 	shortReadRetry = 100 * time.Millisecond
 	// maxAppendBackoff bounds the wait between two attempts of a failed append.
 	maxAppendBackoff = time.Second
+	// maxAppendsInFlight bounds a node's appends in flight to JetStream at once (clusterStore).
+	maxAppendsInFlight = 64
 )
 
 // clusterNode is what a cluster node runs besides its actors: the readiness check, the

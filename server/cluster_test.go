@@ -54,15 +54,13 @@ func TestCluster(t *testing.T) {
 	t.Run("Readyz", func(t *testing.T) { testClusterReadyz(t, nc) })
 	// Last: it stops two NATS servers, and the cluster takes a while to settle after.
 	t.Run("QuorumLoss", func(t *testing.T) {
-		unreliable(t)
 		testClusterTyping(t, nc, typingScenario{quorumLoss: true})
 	})
 }
 
 // unreliable skips a scenario that does not yet pass reliably on a loaded machine, unless
 // TANDEM_CLUSTER_ALL is set: a cold load while two nodes compact often can take longer than the
-// handshake allows, and after a quorum loss the acknowledgements sometimes stay stalled
-// (docs/cluster.md, "Known limits").
+// handshake allows (docs/cluster.md, "Known limits").
 func unreliable(t *testing.T) {
 	if os.Getenv("TANDEM_CLUSTER_ALL") == "" {
 		t.Skip("not yet reliable on a loaded machine; TANDEM_CLUSTER_ALL=1 runs it")

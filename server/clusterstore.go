@@ -26,6 +26,12 @@ import (
 //   - A failed append is retried until it succeeds or the store closes: while the stream has no
 //     quorum the author is not acknowledged, and is once the quorum returns. (A snapshot does not
 //     stand in for a failed append on a cluster: the other nodes follow the log.)
+//   - At most maxAppendsInFlight appends are in flight to JetStream at once; the others wait
+//     for a slot before their attempt starts. Without the bound, every edit made while the
+//     stream had no quorum retried on its own, each attempt bounded by appendTimeout: once the
+//     quorum returned, the stream was offered more attempts than it could store within their
+//     timeouts, so they timed out and were made again, and acknowledgements stalled for minutes
+//     on a loaded machine (TestCluster/QuorumLoss).
 //   - A compaction that finds a newer snapshot in place (another node compacted first) succeeded.
 //   - A deletion tells the other nodes (<prefix>.ctl.<key>), so that they close the document.
 type clusterStore struct {
@@ -42,9 +48,14 @@ type clusterStore struct {
 }
 
 func newClusterStore(cfg Cluster, node *clusterNode) *clusterStore {
-	set := cfg.Backend.Set()
-	cs := &clusterStore{contractStore: newContractStore(set), node: node, set: set, bound: make(map[string]map[uint64]bool), loaded: make(map[string]uint64)}
+	return newClusterStoreOn(cfg.Backend.Set(), node)
+}
+
+// newClusterStoreOn returns node's store over set (the JetStream backend's, or a test's).
+func newClusterStoreOn(set backend.Set, node *clusterNode) *clusterStore {
+	cs := &clusterStore{contractStore: newContractStore(set, maxAppendsInFlight), node: node, set: set, bound: make(map[string]map[uint64]bool), loaded: make(map[string]uint64)}
 	cs.closing, cs.stop = context.WithCancel(context.Background())
+	cs.contractStore.slotsQuit = cs.closing.Done()
 	return cs
 }
 

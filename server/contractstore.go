@@ -35,6 +35,12 @@ type contractStore struct {
 	ctx  context.Context // ends when the store closes; the writes' context
 	stop context.CancelFunc
 	wg   sync.WaitGroup // the write goroutines, waited by Close
+	// appendSlots, when not nil, bounds the appends in flight to the backend at once: an append
+	// takes a slot before its attempt (and before its timeout starts) and gives it back after.
+	appendSlots chan struct{}
+	// slotsQuit, when closed, fails the appends still waiting for a slot (the owner is closing:
+	// each would otherwise make its attempt in turn, and Close wait for them all).
+	slotsQuit <-chan struct{}
 
 	mu      sync.Mutex
 	open    map[string]*contractDoc
@@ -49,9 +55,15 @@ type contractDoc struct {
 	barrier chan struct{}
 }
 
-func newContractStore(set backend.Set) *contractStore {
+// newContractStore returns the store over set; maxAppends, if positive, bounds the appends in
+// flight to the backend at once (the others wait for a slot).
+func newContractStore(set backend.Set, maxAppends int) *contractStore {
 	ctx, stop := context.WithCancel(context.Background())
-	return &contractStore{docs: backend.NewDocs(set, nil), meta: set.Meta, ctx: ctx, stop: stop, open: make(map[string]*contractDoc)}
+	cs := &contractStore{docs: backend.NewDocs(set, nil), meta: set.Meta, ctx: ctx, stop: stop, open: make(map[string]*contractDoc)}
+	if maxAppends > 0 {
+		cs.appendSlots = make(chan struct{}, maxAppends)
+	}
+	return cs
 }
 
 var _ docStore = (*contractStore)(nil)
@@ -222,9 +234,23 @@ func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64,
 			done(0, fmt.Errorf("server: append to %q: %w", docID, err))
 			return
 		}
+		if cs.appendSlots != nil {
+			select {
+			case cs.appendSlots <- struct{}{}:
+			case <-cs.ctx.Done():
+				done(0, fmt.Errorf("server: append to %q: %w", docID, cs.ctx.Err()))
+				return
+			case <-cs.slotsQuit:
+				done(0, fmt.Errorf("server: append to %q: %w", docID, ErrShuttingDown))
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(cs.ctx, appendTimeout)
 		seq, err := cs.docs.Append(ctx, docID, epoch, data)
 		cancel()
+		if cs.appendSlots != nil {
+			<-cs.appendSlots
+		}
 		done(seq, err)
 	})
 }

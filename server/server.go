@@ -66,7 +66,7 @@ func New(cfg Config) (*Server, error) {
 		return newClusterServer(cfg)
 	}
 	if cfg.Storage.Log != nil {
-		return newServer(cfg, newContractStore(cfg.Storage))
+		return newServer(cfg, newContractStore(cfg.Storage, 0))
 	}
 	times := new(storageTimes)
 	st, err := storage.Open(cfg.DataPath, storage.Options{
