@@ -195,7 +195,7 @@ func TestConfigStorageValidate(t *testing.T) {
 // as when an actor outlives the server's shutdown deadline: under -race, a write that joined the
 // wait group as Close waited on it was a data race. Every write reports, and Close returns.
 func TestContractStoreCloseWhileWriting(t *testing.T) {
-	cs := newContractStore(storagetest.NewMemory().Set())
+	cs := newContractStore(storagetest.NewMemory().Set(), 0)
 	const writes = 200
 	reported := make(chan error, writes)
 	go func() {
