@@ -1,0 +1,250 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tandemhq/tandem/storage/jetstream"
+	"github.com/tandemhq/tandem/storage/jetstream/natstest"
+)
+
+// unreliable skips a scenario that does not yet pass reliably on a loaded machine, unless
+// TANDEM_CLUSTER_ALL is set: a cold load while two nodes compact often can take longer than the
+// handshake allows (docs/cluster.md, "Known limits").
+func unreliable(t *testing.T) {
+	if os.Getenv("TANDEM_CLUSTER_ALL") == "" {
+		t.Skip("not yet reliable on a loaded machine; TANDEM_CLUSTER_ALL=1 runs it")
+	}
+}
+
+// startNATSCluster starts three NATS servers with JetStream (sync always) for the test.
+func startNATSCluster(t *testing.T) *natstest.Cluster {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var last error
+	for attempt := range 3 { // a port found free may be taken before the server binds it
+		c, err := natstest.Start(ctx, fmt.Sprintf("%s/%d", t.TempDir(), attempt), 3)
+		if err == nil {
+			t.Cleanup(c.Shutdown)
+			return c
+		}
+		last = err
+	}
+	t.Fatalf("natstest.Start: %v", last)
+	return nil
+}
+
+// clusterPrefix returns a resource prefix of the test's own.
+func clusterPrefix(t *testing.T) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, t.Name())
+	return "t_" + name + "_" + strings.ToLower(rand.Text()[:6])
+}
+
+// testNode is one tandem node of a test cluster.
+type testNode struct {
+	*Server
+	id   string
+	addr string // the server's listening address
+	nc   *nats.Conn
+	b    *jetstream.Backend
+}
+
+// openClusterBackend connects to the NATS cluster and opens the backend under prefix, retrying
+// with short attempts as a node does at start.
+func openClusterBackend(t *testing.T, c *natstest.Cluster, prefix string) (*nats.Conn, *jetstream.Backend) {
+	t.Helper()
+	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		t.Fatalf("nats.Connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := natsjs.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var last error
+	for range 30 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		b, err := jetstream.Open(ctx, js, jetstream.Config{Prefix: prefix})
+		cancel()
+		if err == nil {
+			return nc, b
+		}
+		last = err
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("jetstream.Open(%s): %v", prefix, last)
+	return nil, nil
+}
+
+// startNode starts tandem node id on the NATS cluster under prefix; edit, if not nil, changes
+// its configuration. The node is shut down when the test ends.
+func startNode(t *testing.T, c *natstest.Cluster, prefix, id string, edit func(*Config)) *testNode {
+	t.Helper()
+	nc, b := openClusterBackend(t, c, prefix)
+	cfg := testConfig(t)
+	cfg.DataPath = ""
+	cfg.Cluster = Cluster{Conn: nc, Backend: b, NodeID: id}
+	cfg.PongWait = 20 * time.Second // a hello waits for the load, longer when compactions race with it
+	if edit != nil {
+		edit(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(context.Background(), l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx) // a killed node's may fail: its NATS connection is gone
+		<-done
+	})
+	n := &testNode{Server: s, id: id, addr: l.Addr().String(), nc: nc, b: b}
+	waitFor(t, 30*time.Second, "node "+id+" ready", func() bool { return s.cluster.node.canAppend() })
+	return n
+}
+
+// snapshot returns the snapshot of the node's replica of doc, or nil if it is not open.
+func (n *testNode) snapshot(doc string) []byte {
+	a, _ := n.docs.get(doc, false)
+	if a == nil {
+		return nil
+	}
+	reply := make(chan []byte, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.post(ctx, funcMsg{fn: func(a *actor) {
+		if a.doc == nil {
+			reply <- nil
+			return
+		}
+		reply <- a.doc.EncodeSnapshot()
+	}}); err != nil {
+		return nil
+	}
+	select {
+	case b := <-reply:
+		return b
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// balancer stands for the load balancer in front of the nodes: it forwards each accepted
+// connection to its target, which the test may change, and can drop every connection it carries
+// at once, without a close frame, as a dead machine does.
+type balancer struct {
+	l net.Listener
+
+	mu     sync.Mutex
+	target string
+	conns  map[net.Conn]struct{}
+	wg     sync.WaitGroup
+}
+
+func newBalancer(t *testing.T, target string) *balancer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &balancer{l: l, target: target, conns: map[net.Conn]struct{}{}}
+	b.wg.Add(1)
+	go b.accept()
+	t.Cleanup(func() {
+		l.Close()
+		b.cut()
+		b.wg.Wait()
+	})
+	return b
+}
+
+func (b *balancer) url() string { return "ws://" + b.l.Addr().String() }
+
+func (b *balancer) accept() {
+	defer b.wg.Done()
+	for {
+		in, err := b.l.Accept()
+		if err != nil {
+			return
+		}
+		b.mu.Lock()
+		target := b.target
+		b.mu.Unlock()
+		out, err := net.Dial("tcp", target)
+		if err != nil {
+			in.Close()
+			continue
+		}
+		b.mu.Lock()
+		b.conns[in], b.conns[out] = struct{}{}, struct{}{}
+		b.mu.Unlock()
+		pipe := func(dst, src net.Conn) {
+			defer b.wg.Done()
+			_, _ = io.Copy(dst, src)
+			dst.Close()
+			src.Close()
+		}
+		b.wg.Add(2)
+		go pipe(in, out)
+		go pipe(out, in)
+	}
+}
+
+// retarget sends new connections to target.
+func (b *balancer) retarget(target string) {
+	b.mu.Lock()
+	b.target = target
+	b.mu.Unlock()
+}
+
+// cut drops every connection carried so far.
+func (b *balancer) cut() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for c := range b.conns {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, as from a machine that is gone
+		}
+		c.Close()
+		delete(b.conns, c)
+	}
+}
+
+// typingScenario is a run of editors typing into shared documents on three nodes.
+type typingScenario struct {
+	kill        bool // kill node 1 halfway
+	dropPercent int  // every node drops this share of the live deliveries
+	// compactEvery is the nodes' CompactLogEntries; zero means 200, so that compactions race
+	// on every node meanwhile.
+	compactEvery int
+	// coldLoad: node 2's editors join halfway, so that node 2 loads the documents while the
+	// others compact them.
+	coldLoad bool
+	// quorumLoss: halfway, two of the three NATS servers stop for a while; no edit is
+	// acknowledged meanwhile, and every edit is once they are back.
+	quorumLoss bool
+}
