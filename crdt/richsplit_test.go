@@ -2,9 +2,7 @@ package crdt_test
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 
@@ -53,57 +51,5 @@ func richSplitVectorUpdates(t *testing.T) []splitVector {
 // TestRichSplitUpdateGolden checks SplitUpdate against
 // testdata/crdt/split-rich.json; with -update it rewrites the file.
 func TestRichSplitUpdateGolden(t *testing.T) {
-	if *update {
-		vs := richSplitVectorUpdates(t)
-		for i := range vs {
-			u, _ := hex.DecodeString(vs[i].Update)
-			parts, err := crdt.SplitUpdate(u, vs[i].Max)
-			if err != nil {
-				t.Fatalf("%s: %v", vs[i].Name, err)
-			}
-			if len(parts) < 2 {
-				t.Fatalf("%s: %d parts; a vector should split", vs[i].Name, len(parts))
-			}
-			for _, p := range parts {
-				vs[i].Parts = append(vs[i].Parts, hex.EncodeToString(p))
-			}
-		}
-		b, err := json.MarshalIndent(vs, "", "  ")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(richSplitVectors, append(b, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := os.ReadFile(richSplitVectors)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vs []splitVector
-	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatalf("%s: %v", richSplitVectors, err)
-	}
-	if len(vs) == 0 {
-		t.Fatalf("%s holds no vectors", richSplitVectors)
-	}
-	for _, v := range vs {
-		u, err := hex.DecodeString(v.Update)
-		if err != nil {
-			t.Fatalf("%s: %v", v.Name, err)
-		}
-		parts, err := crdt.SplitUpdate(u, v.Max)
-		if err != nil {
-			t.Errorf("%s: SplitUpdate: %v", v.Name, err)
-			continue
-		}
-		got := make([]string, len(parts))
-		for i, p := range parts {
-			got[i] = hex.EncodeToString(p)
-		}
-		if strings.Join(got, "\n") != strings.Join(v.Parts, "\n") {
-			t.Errorf("%s: SplitUpdate(max %d) =\n%s\nwant\n%s", v.Name, v.Max, strings.Join(got, "\n"), strings.Join(v.Parts, "\n"))
-		}
-		checkSame(t, v.Name, nil, u, parts)
-	}
+	checkSplitGolden(t, richSplitVectors, richSplitVectorUpdates)
 }

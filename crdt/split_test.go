@@ -348,8 +348,15 @@ func mustApply(t *testing.T, d *crdt.Doc, u []byte) {
 // TestSplitUpdateGolden checks SplitUpdate against testdata/crdt/split.json; with -update it
 // rewrites the file from the vectors' updates.
 func TestSplitUpdateGolden(t *testing.T) {
+	checkSplitGolden(t, splitVectors, splitVectorUpdates)
+}
+
+// checkSplitGolden checks SplitUpdate against the golden vectors in file, which the JavaScript
+// twin reads too; with -update it first rewrites file from the updates vectors returns.
+func checkSplitGolden(t *testing.T, file string, vectors func(*testing.T) []splitVector) {
+	t.Helper()
 	if *update {
-		vs := splitVectorUpdates(t)
+		vs := vectors(t)
 		for i := range vs {
 			u, _ := hex.DecodeString(vs[i].Update)
 			parts, err := crdt.SplitUpdate(u, vs[i].Max)
@@ -367,20 +374,20 @@ func TestSplitUpdateGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(splitVectors, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(file, append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b, err := os.ReadFile(splitVectors)
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var vs []splitVector
 	if err := json.Unmarshal(b, &vs); err != nil {
-		t.Fatalf("%s: %v", splitVectors, err)
+		t.Fatalf("%s: %v", file, err)
 	}
 	if len(vs) == 0 {
-		t.Fatalf("%s holds no vectors", splitVectors)
+		t.Fatalf("%s holds no vectors", file)
 	}
 	for _, v := range vs {
 		u, err := hex.DecodeString(v.Update)
