@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"crypto/rand"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -34,17 +33,12 @@ func startNATSCluster(t *testing.T) *natstest.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var last error
-	for attempt := range 3 { // a port found free may be taken before the server binds it
-		c, err := natstest.Start(ctx, fmt.Sprintf("%s/%d", t.TempDir(), attempt), 3)
-		if err == nil {
-			t.Cleanup(c.Shutdown)
-			return c
-		}
-		last = err
+	c, err := natstest.Start(ctx, t.TempDir(), 3)
+	if err != nil {
+		t.Fatalf("natstest.Start: %v", err)
 	}
-	t.Fatalf("natstest.Start: %v", last)
-	return nil
+	t.Cleanup(c.Shutdown)
+	return c
 }
 
 // clusterPrefix returns a resource prefix of the test's own.

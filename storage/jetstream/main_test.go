@@ -32,15 +32,8 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// The ports were free a moment before the servers bind them; another process may take one
-	// in between, so a failed start tries again with new ports.
-	for attempt := range 3 {
-		if cluster, err = natstest.Start(ctx, fmt.Sprintf("%s/%d", dir, attempt), 3); err == nil {
-			break
-		}
+	if cluster, err = natstest.Start(ctx, dir, 3); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-	}
-	if err != nil {
 		return 1
 	}
 	defer cluster.Shutdown()

@@ -32,11 +32,28 @@ type Cluster struct {
 }
 
 // Start starts n servers (n is 1 or at least 3) with JetStream file storage under dir, sync
-// always, and waits until JetStream is ready on all of them or ctx ends.
+// always, and waits until JetStream is ready on all of them or ctx ends. Its ports were free a
+// moment before the servers bind them and another process may take one in between, so a start
+// that fails is tried again with new ports (and a fresh directory under dir), three times in all.
 func Start(ctx context.Context, dir string, n int) (*Cluster, error) {
 	if n < 1 || n == 2 {
 		return nil, fmt.Errorf("natstest: %d servers; want 1 or at least 3", n)
 	}
+	var err error
+	for attempt := range 3 {
+		var c *Cluster
+		if c, err = start(ctx, filepath.Join(dir, fmt.Sprintf("start%d", attempt)), n); err == nil {
+			return c, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, err
+}
+
+// start is one attempt of Start.
+func start(ctx context.Context, dir string, n int) (*Cluster, error) {
 	clientPorts, err := freePorts(n)
 	if err != nil {
 		return nil, err
