@@ -194,9 +194,19 @@ function yjs(require) {
       return doc;
     },
     read,
-    save: (doc) => Y.encodeStateAsUpdate(doc),
-    save2: (doc) => Y.encodeStateAsUpdateV2(doc),
-    load(b) {
+    ...yjsEncoding(Y),
+  };
+}
+
+/**
+ * How both Yjs shapes save (v1 and v2 encodings) and load a document.
+ * @param {any} Y the yjs module
+ */
+function yjsEncoding(Y) {
+  return {
+    save: (/** @type {any} */ doc) => Y.encodeStateAsUpdate(doc),
+    save2: (/** @type {any} */ doc) => Y.encodeStateAsUpdateV2(doc),
+    load(/** @type {Uint8Array} */ b) {
       const doc = new Y.Doc();
       Y.applyUpdate(doc, b);
       return doc;
@@ -346,13 +356,7 @@ function yjsTree(require) {
       return doc;
     },
     read,
-    save: (doc) => Y.encodeStateAsUpdate(doc),
-    save2: (doc) => Y.encodeStateAsUpdateV2(doc),
-    load(b) {
-      const doc = new Y.Doc();
-      Y.applyUpdate(doc, b);
-      return doc;
-    },
+    ...yjsEncoding(Y),
   };
 }
 
