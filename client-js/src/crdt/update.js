@@ -227,6 +227,26 @@ function readIdClient(d, clients, used) {
 }
 
 /**
+ * readOrigins reads a text unit's origins, left when tag has bit 8 and right
+ * when it has bit 16 (the text run and the embed share them), into op.
+ * @param {CrdtDecoder} d
+ * @param {number} tag
+ * @param {Op} op
+ * @param {number[]} clients
+ * @param {Uint8Array} used
+ */
+function readOrigins(d, tag, op, clients, used) {
+  if (tag & 8) {
+    op.lc = readIdClient(d, clients, used);
+    op.lk = d.readVarUint();
+  }
+  if (tag & 16) {
+    op.rc = readIdClient(d, clients, used);
+    op.rk = d.readVarUint();
+  }
+}
+
+/**
  * decodeUpdate decodes and checks an update (format byte 0x01).
  * @param {Uint8Array} bytes
  * @returns {Update}
@@ -286,14 +306,7 @@ export function readUpdateBody(d) {
         const ri = readRoot(d, roots, KIND_TEXT, rootUsed);
         op = new Op(TEXT, client, clock, 0);
         op.root = roots[ri].name;
-        if (tag & 8) {
-          op.lc = readIdClient(d, clients, used);
-          op.lk = d.readVarUint();
-        }
-        if (tag & 16) {
-          op.rc = readIdClient(d, clients, used);
-          op.rk = d.readVarUint();
-        }
+        readOrigins(d, tag, op, clients, used);
         op.len = d.readVarUint();
         if (op.len === 0) throw malformed('empty text run');
         if (tag & 32) op.deleted = true;
@@ -324,14 +337,7 @@ export function readUpdateBody(d) {
         const ri = readRoot(d, roots, KIND_TEXT, rootUsed);
         op = new Op(TEXT, client, clock, 1);
         op.root = roots[ri].name;
-        if (tag & 8) {
-          op.lc = readIdClient(d, clients, used);
-          op.lk = d.readVarUint();
-        }
-        if (tag & 16) {
-          op.rc = readIdClient(d, clients, used);
-          op.rk = d.readVarUint();
-        }
+        readOrigins(d, tag, op, clients, used);
         const v = d.readString();
         if (!checkJSON(v)) throw malformed('bad json value');
         op.embed = v;
