@@ -63,6 +63,7 @@ type benchOptions struct {
 	rates         string
 	p99Limit      time.Duration
 	compareSingle bool
+	giveUp        int
 	// failover
 	kills      int
 	backoffMin time.Duration
@@ -119,6 +120,7 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.IntVar(&o.cluster, "cluster", 0, "with --spawn: run this many tandem nodes, each with an embedded NATS server routed to the others (JetStream R3, sync always), instead of one node on bbolt (latency, ramp, failover)")
 	fs.StringVar(&o.rates, "rates", "1,2,4,8,16", "edits per second per client at each step (ramp)")
 	fs.DurationVar(&o.p99Limit, "p99-limit", 100*time.Millisecond, "a ramp step holds when its ack p99 and its delivery p99 are below this (ramp)")
+	fs.IntVar(&o.giveUp, "give-up", 2, "stop driving a target after this many failed steps in a row; 0 runs every step (ramp: one failed step on a shared machine may be a neighbour's burst)")
 	fs.BoolVar(&o.compareSingle, "compare-single", false, "with --cluster: also spawn one node on bbolt and run every step against it too, right after the cluster's (ramp)")
 	fs.IntVar(&o.kills, "kills", 5, "nodes killed one after another, each restarted before the next kill (failover)")
 	fs.DurationVar(&o.backoffMin, "backoff-min", 500*time.Millisecond, "the clients' least reconnect delay (failover; package client's default)")

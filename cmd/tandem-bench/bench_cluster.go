@@ -80,6 +80,9 @@ func (o *benchOptions) validateCluster() error {
 		if o.p99Limit <= 0 || o.p99Limit > 10*time.Second {
 			return fmt.Errorf("--p99-limit %v: want above 0 and at most 10s", o.p99Limit)
 		}
+		if o.giveUp < 0 {
+			return fmt.Errorf("--give-up %d: want 0 or more", o.giveUp)
+		}
 	case "failover":
 		if o.cluster == 0 {
 			return fmt.Errorf("--mode failover needs --spawn --cluster N: it kills only nodes it started")

@@ -22,8 +22,10 @@ type rampStep struct {
 	ServerPct  float64 `json:"server_cpu_pct"`
 	GenPct     float64 `json:"gen_cpu_pct"`
 	OtherPct   float64 `json:"other_cpu_pct"`
-	Dropped    int64   `json:"dropped"`
-	Failures   int     `json:"failures"` // connections refused or closed, and edits that failed
+	// ServerUsPerEdit is the CPU of every node of the target over the window per edit sent in it.
+	ServerUsPerEdit float64 `json:"server_us_per_edit"`
+	Dropped         int64   `json:"dropped"`
+	Failures        int     `json:"failures"` // connections refused or closed, and edits that failed
 	// Holds is whether the step kept its rate with both p99s under the limit (holds).
 	Holds bool   `json:"holds"`
 	Why   string `json:"why,omitempty"` // why it did not
@@ -43,15 +45,11 @@ type rampResult struct {
 	Sustained map[string]float64 `json:"sustained_ops_s"`
 }
 
-// rampGiveUp is how many steps in a row a target may fail before the ramp stops driving it: one
-// failed step on a shared machine may be a neighbour's burst, two in a row are the target's limit.
-const rampGiveUp = 2
-
 // benchRamp runs the latency mode at each rate of --rates, on fresh documents each time, against
 // the target the flags name (the cluster, or the --url servers) and, with --compare-single, right
 // after each of the cluster's steps against the one bbolt node; it reports the highest rate at
 // which each target held: the rate achieved, no delivery lost, ack p99 and delivery p99 under
-// --p99-limit.
+// --p99-limit. A target that fails --give-up steps in a row is not driven further.
 func benchRamp(ctx context.Context, e *benchEnv) (*rampResult, error) {
 	o := e.o
 	rates, err := parseRates(o.rates)
@@ -74,7 +72,7 @@ func benchRamp(ctx context.Context, e *benchEnv) (*rampResult, error) {
 	prefix := e.o.docPrefix
 	for k, rate := range rates {
 		for ti, t := range targets {
-			if failed[ti] >= rampGiveUp {
+			if o.giveUp > 0 && failed[ti] >= o.giveUp {
 				continue
 			}
 			e.use(t)
@@ -104,7 +102,7 @@ func benchRamp(ctx context.Context, e *benchEnv) (*rampResult, error) {
 func rampStepOf(target string, rate float64, lr *latencyResult, limit time.Duration) rampStep {
 	st := rampStep{Target: target, RatePerClient: rate, TargetOpsS: lr.TargetOpsS, AchievedOpsS: lr.AchievedOpsS,
 		AckP50ms: lr.Ack.P50ms, AckP99ms: lr.Ack.P99ms, P50ms: lr.P50ms, P99ms: lr.P99ms,
-		ServerPct: lr.ServerPct, GenPct: lr.GenPct, OtherPct: lr.OtherPct, Dropped: lr.Dropped,
+		ServerPct: lr.ServerPct, GenPct: lr.GenPct, OtherPct: lr.OtherPct, ServerUsPerEdit: lr.ServerUsPerEdit, Dropped: lr.Dropped,
 		Failures: lr.ConnectFailures + lr.ClosedClients + int(lr.EditErrors)}
 	if lr.Cross != nil {
 		st.CrossP99ms = lr.Cross.P99ms

@@ -134,6 +134,7 @@ func TestParseBench(t *testing.T) {
 		{args: "--url ws://127.0.0.1:1,ws://127.0.0.1:2 --spawn --server-bin x", wantErr: "--spawn"},
 		{args: "--mode ramp --rates 4,2", wantErr: "--rates"},
 		{args: "--mode ramp --p99-limit 0s", wantErr: "--p99-limit"},
+		{args: "--mode ramp --give-up -1", wantErr: "--give-up"},
 		{args: "--mode ramp --spawn --server-bin x --cluster 3 --compare-single"},
 		{args: "--mode ramp --compare-single", wantErr: "--compare-single"},
 		{args: "--cluster 3", wantErr: "--spawn"},
