@@ -16,6 +16,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // urlList is the --url flag: one or more server URLs, comma-separated or given several times.
@@ -142,6 +145,7 @@ func (e *benchEnv) serverPIDs() []int {
 type clusterNode struct {
 	name    string
 	addr    string // HTTP and WebSocket, 127.0.0.1:port
+	nats    string // its NATS server's client address, 127.0.0.1:port
 	args    []string
 	data    string
 	logBase string
@@ -204,7 +208,7 @@ func spawnCluster(ctx context.Context, bin, dir string, n int, extra []string, c
 	c := &spawnedCluster{bin: bin, cpus: cpus, logf: logf}
 	for i := range n {
 		addr, args := clusterArgs(i, n, ports, dir)
-		c.nodes = append(c.nodes, &clusterNode{name: "n" + strconv.Itoa(i+1), addr: addr, args: append(args, extra...),
+		c.nodes = append(c.nodes, &clusterNode{name: "n" + strconv.Itoa(i+1), addr: addr, nats: "127.0.0.1:" + strconv.Itoa(ports[3*i+1]), args: append(args, extra...),
 			data: filepath.Join(dir, "n"+strconv.Itoa(i+1)+".db"), logBase: filepath.Join(dir, "n"+strconv.Itoa(i+1))})
 	}
 	errs := make([]error, n)
@@ -350,4 +354,36 @@ func hostPort(raw string) string {
 		return raw
 	}
 	return u.Host
+}
+
+// clusterStreams are the JetStream streams of a cluster with the default prefix (docs/cluster.md
+// §2): the update log, the metadata bucket and the snapshot store.
+var clusterStreams = []string{"tandem_updates", "KV_tandem_meta", "OBJ_tandem_snapshots"}
+
+// streamLeaders asks the NATS server of node i which server leads each of clusterStreams (the
+// embedded servers are named after their nodes), at most 5 s. A stream it cannot tell is left
+// out.
+func (c *spawnedCluster) streamLeaders(ctx context.Context, i int) map[string]string {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out := map[string]string{}
+	nc, err := nats.Connect("nats://"+c.nodes[i].nats, nats.Name("tandem-bench"), nats.Timeout(2*time.Second))
+	if err != nil {
+		return out
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return out
+	}
+	for _, name := range clusterStreams {
+		st, err := js.Stream(ctx, name)
+		if err != nil {
+			continue
+		}
+		if info := st.CachedInfo(); info != nil && info.Cluster != nil && info.Cluster.Leader != "" {
+			out[name] = info.Cluster.Leader
+		}
+	}
+	return out
 }

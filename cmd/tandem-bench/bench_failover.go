@@ -30,6 +30,10 @@ type failoverKill struct {
 	UnackedAtKill int64 `json:"unacked_at_kill"`
 	// Warm is whether the documents were open on the other nodes too (--warm).
 	Warm bool `json:"warm"`
+	// Leaders names, just before the kill, the server that led each JetStream stream (the
+	// embedded servers take their node's name); Led lists those the killed node's server led.
+	Leaders map[string]string `json:"leaders,omitempty"`
+	Led     []string          `json:"led,omitempty"`
 }
 
 // failoverResult is the JSON result of --mode failover.
@@ -83,8 +87,8 @@ func benchFailover(ctx context.Context, e *benchEnv) (*failoverResult, error) {
 		allReconnect.merge(rh)
 		allSynced.merge(sh)
 		res.NotSynced += kr.NotSynced
-		e.logf("failover: killed %s under %d clients: reconnected p50 %.0f ms, p99 %.0f, max %.0f; synced p50 %.0f ms, p99 %.0f, max %.0f; %d not synced; moved to %v",
-			kr.Node, kr.Clients, kr.Reconnect.P50ms, kr.Reconnect.P99ms, kr.Reconnect.MaxMs, kr.Synced.P50ms, kr.Synced.P99ms, kr.Synced.MaxMs, kr.NotSynced, kr.MovedTo)
+		e.logf("failover: killed %s (leading %v) under %d clients: reconnected p50 %.0f ms, p99 %.0f, max %.0f; synced p50 %.0f ms, p99 %.0f, max %.0f; %d not synced; moved to %v",
+			kr.Node, kr.Led, kr.Clients, kr.Reconnect.P50ms, kr.Reconnect.P99ms, kr.Reconnect.MaxMs, kr.Synced.P50ms, kr.Synced.P99ms, kr.Synced.MaxMs, kr.NotSynced, kr.MovedTo)
 		if err := c.start(ctx, victim); err != nil {
 			return nil, err
 		}
@@ -200,6 +204,13 @@ func failoverOnce(ctx context.Context, e *benchEnv, victim int, prefix string) (
 	}
 	defer func() { stopTyping(); typing.Wait() }()
 	sleepUntil(ctx, time.Now().Add(o.warmup))
+
+	kr.Leaders = c.streamLeaders(ctx, (victim+1)%len(c.nodes))
+	for _, name := range clusterStreams {
+		if kr.Leaders[name] == kr.Node {
+			kr.Led = append(kr.Led, name)
+		}
+	}
 
 	// The kill. Each client's wait for its edits starts here: WaitSaved's target is every edit
 	// made before the call.
