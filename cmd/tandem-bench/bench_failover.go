@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -182,7 +183,8 @@ func failoverOnce(ctx context.Context, e *benchEnv, victim int, prefix string) (
 		}
 	}
 
-	// Type until the clients are measured, then stop.
+	// Type until the clients are measured, then stop. Each client starts at a random phase of
+	// the period, so that the kill finds some with an edit just sent and others between edits.
 	typeCtx, stopTyping := context.WithCancel(ctx)
 	var typing sync.WaitGroup
 	period := time.Duration(float64(time.Second) / o.rate)
@@ -190,6 +192,7 @@ func failoverOnce(ctx context.Context, e *benchEnv, victim int, prefix string) (
 		typing.Add(1)
 		go func() {
 			defer typing.Done()
+			sleepUntil(typeCtx, time.Now().Add(rand.N(period)))
 			t := time.NewTicker(period)
 			defer t.Stop()
 			for {
