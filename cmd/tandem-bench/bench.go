@@ -35,7 +35,8 @@ const (
 
 // benchOptions are the flags of tandem-bench.
 type benchOptions struct {
-	url                string
+	url                string  // the first of urls
+	urls               urlList // --url: one or more servers; latency and ramp spread their clients over them
 	proto              string
 	mode               string
 	clients            int
@@ -56,6 +57,18 @@ type benchOptions struct {
 	serverArgs string
 	serverCPUs string
 	keepData   bool
+	cluster    int // --cluster: nodes to spawn with embedded NATS (bench_cluster.go)
+
+	// ramp
+	rates         string
+	p99Limit      time.Duration
+	compareSingle bool
+	giveUp        int
+	// failover
+	kills      int
+	backoffMin time.Duration
+	backoffMax time.Duration
+	warm       bool
 
 	// idle
 	steps  string
@@ -84,14 +97,14 @@ type benchOptions struct {
 func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("tandem-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.url, "url", "ws://127.0.0.1:8080", "server to load (127.0.0.1, ::1 or localhost only)")
+	fs.Var(&o.urls, "url", "server to load (127.0.0.1, ::1 or localhost only; default ws://127.0.0.1:8080); several, comma-separated or repeated, are the nodes of a cluster: the latency and ramp modes connect client i to node i mod their number")
 	fs.StringVar(&o.proto, "proto", "tandem", "protocol of the server: tandem, or yws (@y/websocket-server) and hocus (Hocuspocus) to drive the anchors with this same generator (latency and idle modes; peek observers)")
-	fs.StringVar(&o.mode, "mode", "latency", "latency (typing fan-out), idle (memory per idle connection), sync (initial sync of a large document), durable (acknowledged edits per second), partial (connections holding unfinished frames: RSS while held and after they leave) or heavy (data file and reload memory after heavy writing into one document; needs --spawn)")
-	fs.IntVar(&o.clients, "clients", 500, "number of clients (latency, durable)")
+	fs.StringVar(&o.mode, "mode", "latency", "latency (typing fan-out), idle (memory per idle connection), sync (initial sync of a large document), durable (acknowledged edits per second), partial (connections holding unfinished frames: RSS while held and after they leave), heavy (data file and reload memory after heavy writing into one document; needs --spawn), ramp (latency at each of --rates: the highest rate whose ack and delivery p99 stay under --p99-limit) or failover (kill -9 a spawned cluster node under its clients and time their move to another node; needs --spawn --cluster)")
+	fs.IntVar(&o.clients, "clients", 500, "number of clients (latency, durable, ramp; failover: the killed node's)")
 	fs.IntVar(&o.docs, "docs", 50, "number of documents the clients are spread over")
-	fs.Float64Var(&o.rate, "rate", 5, "edits per second per client (latency)")
-	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measurement window (latency, durable)")
-	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "typing before the window opens (latency, durable)")
+	fs.Float64Var(&o.rate, "rate", 5, "edits per second per client (latency, failover)")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "measurement window (latency, durable, ramp)")
+	fs.DurationVar(&o.warmup, "warmup", 5*time.Second, "typing before the window opens (latency, durable, ramp; failover: before the kill)")
 	fs.DurationVar(&o.grace, "grace", 5*time.Second, "wait after the window for deliveries still in flight (latency)")
 	fs.StringVar(&o.docPrefix, "doc-prefix", "", "prefix of document IDs (default: bench-<mode>-<pid>)")
 	fs.BoolVar(&o.apply, "apply", false, "every client applies every remote update to its replica, as an editor does (default: observers only decode, as the anchors' peek mode)")
@@ -104,8 +117,17 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 	fs.StringVar(&o.serverArgs, "server-args", "", "extra serve flags for the spawned server, space-separated")
 	fs.StringVar(&o.serverCPUs, "server-cpus", "", "run the spawned server on these CPUs only (a taskset list, such as 0); give the bench its own with taskset (bench/README.md, pinned runs)")
 	fs.BoolVar(&o.keepData, "keep-data", false, "keep the spawned server's temporary directory (data file and log)")
+	fs.IntVar(&o.cluster, "cluster", 0, "with --spawn: run this many tandem nodes, each with an embedded NATS server routed to the others (JetStream R3, sync always), instead of one node on bbolt (latency, ramp, failover)")
+	fs.StringVar(&o.rates, "rates", "1,2,4,8,16", "edits per second per client at each step (ramp)")
+	fs.DurationVar(&o.p99Limit, "p99-limit", 100*time.Millisecond, "a ramp step holds when its ack p99 and its delivery p99 are below this (ramp)")
+	fs.IntVar(&o.giveUp, "give-up", 2, "stop driving a target after this many failed steps in a row; 0 runs every step (ramp: one failed step on a shared machine may be a neighbour's burst)")
+	fs.BoolVar(&o.compareSingle, "compare-single", false, "with --cluster: also spawn one node on bbolt and run every step against it too, right after the cluster's (ramp)")
+	fs.IntVar(&o.kills, "kills", 5, "nodes killed one after another, each restarted before the next kill (failover)")
+	fs.DurationVar(&o.backoffMin, "backoff-min", 500*time.Millisecond, "the clients' least reconnect delay (failover; package client's default)")
+	fs.DurationVar(&o.backoffMax, "backoff-max", 20*time.Second, "the clients' largest reconnect delay (failover; package client's default)")
+	fs.BoolVar(&o.warm, "warm", false, "keep the documents open on the other nodes too, with one observer each, as when their editors are spread over the nodes (failover)")
 	fs.StringVar(&o.steps, "steps", "1000,5000", "connection counts to measure (idle)")
-	fs.DurationVar(&o.settle, "settle", 20*time.Second, "wait after each step before measuring (idle)")
+	fs.DurationVar(&o.settle, "settle", 20*time.Second, "wait after each step before measuring (idle); after a killed node is ready again (failover)")
 	fs.StringVar(&o.trace, "trace", "", "editing trace (.json or .json.gz, sequential format) to build the document from (sync); empty: --pattern")
 	fs.StringVar(&o.pattern, "pattern", "runs", "generated document when no --trace: seq (append), runs (jump with p=0.05) or random (sync)")
 	fs.IntVar(&o.n, "n", 100000, "characters typed for a generated document (sync)")
@@ -133,14 +155,21 @@ func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if len(o.urls) == 0 {
+		o.urls = urlList{"ws://127.0.0.1:8080"}
+	}
+	o.url = o.urls[0]
 	return o, o.validate()
 }
 
 func (o *benchOptions) validate() error {
 	switch o.mode {
-	case "latency", "idle", "sync", "durable", "partial", "heavy":
+	case "latency", "idle", "sync", "durable", "partial", "heavy", "ramp", "failover":
 	default:
-		return fmt.Errorf("--mode %q: want latency, idle, sync, durable, partial or heavy", o.mode)
+		return fmt.Errorf("--mode %q: want latency, idle, sync, durable, partial, heavy, ramp or failover", o.mode)
+	}
+	if err := o.validateCluster(); err != nil {
+		return err
 	}
 	switch o.proto {
 	case "tandem":
@@ -177,7 +206,7 @@ func (o *benchOptions) validate() error {
 			return fmt.Errorf("%s %v: want 0 to %v", name, d, maxBenchDuration)
 		}
 	}
-	if o.duration <= 0 && (o.mode == "latency" || o.mode == "durable") {
+	if o.duration <= 0 && (o.mode == "latency" || o.mode == "durable" || o.mode == "ramp") {
 		return fmt.Errorf("--duration must be positive")
 	}
 	if o.connectConcurrency < 1 {
@@ -190,8 +219,10 @@ func (o *benchOptions) validate() error {
 		return fmt.Errorf("--spawn needs --server-bin (the bench builds nothing)")
 	}
 	if !o.spawn {
-		if err := checkLoopback(o.url); err != nil {
-			return err
+		for _, u := range o.urls {
+			if err := checkLoopback(u); err != nil {
+				return err
+			}
 		}
 	}
 	if _, err := parseSteps(o.steps); err != nil && o.mode == "idle" {
@@ -261,8 +292,12 @@ func parseSteps(s string) ([]int, error) {
 // --spawn) how to restart it.
 type benchEnv struct {
 	o       benchOptions
-	url     string
-	pid     int
+	url     string          // urls[0]
+	urls    []string        // the nodes the clients are spread over (one but for a cluster)
+	pid     int             // the server's PID (the first node's), for /proc readings
+	pids    []int           // every node's PID, whose CPU the latency mode sums; nil means pid alone
+	cluster *spawnedCluster // --spawn --cluster
+	single  *benchTarget    // --compare-single: the bbolt node beside the cluster
 	spawned *spawnedServer
 	tmpDir  string
 	stderr  io.Writer
@@ -292,7 +327,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	defer cancel()
 
 	limit := raiseFileLimit()
-	e := &benchEnv{o: o, url: o.url, pid: o.serverPID, stderr: stderr, prof: profiler{path: o.cpuProfile}}
+	e := &benchEnv{o: o, url: o.url, urls: o.urls, pid: o.serverPID, stderr: stderr, prof: profiler{path: o.cpuProfile}}
 	defer func() {
 		if err := e.prof.stop(); err != nil {
 			fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
@@ -315,16 +350,33 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			defer os.RemoveAll(dir)
 		}
 		start := func(ctx context.Context) error {
-			s, err := spawnServer(ctx, o.serverBin, filepath.Join(dir, "bench.db"), filepath.Join(dir, "server.log"), strings.Fields(o.serverArgs), o.serverCPUs)
+			s, err := spawnServer(ctx, o.serverBin, "127.0.0.1:0", filepath.Join(dir, "bench.db"), filepath.Join(dir, "server.log"), strings.Fields(o.serverArgs), o.serverCPUs, 15*time.Second)
 			if err != nil {
 				return err
 			}
 			e.spawned, e.pid, e.url = s, s.pid(), "ws://"+s.addr
+			e.urls = []string{e.url}
 			return nil
 		}
-		if err := start(ctx); err != nil {
-			fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
-			return 1
+		if o.cluster == 0 || o.compareSingle {
+			if err := start(ctx); err != nil {
+				fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
+				return 1
+			}
+			e.logf("spawned %s (pid %d) on %s, data in %s", o.serverBin, e.pid, e.url, dir)
+		}
+		if o.cluster > 0 {
+			if e.spawned != nil {
+				e.single = &benchTarget{name: "single", urls: e.urls, pids: []int{e.pid}}
+			}
+			c, err := spawnCluster(ctx, o.serverBin, dir, o.cluster, strings.Fields(o.serverArgs), o.serverCPUs, e.logf)
+			if err != nil {
+				fmt.Fprintf(stderr, "tandem-bench: %v\n", err)
+				return 1
+			}
+			defer c.stop(15 * time.Second)
+			e.cluster = c
+			e.use(c.target())
 		}
 		e.start = start
 		e.restart = func(ctx context.Context) error {
@@ -340,7 +392,6 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 				}
 			}
 		}()
-		e.logf("spawned %s (pid %d) on %s, data in %s", o.serverBin, e.pid, e.url, dir)
 	}
 
 	if o.mode != "latency" {
@@ -363,6 +414,10 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		res, err = benchPartial(ctx, e)
 	case "heavy":
 		res, err = benchHeavy(ctx, e)
+	case "ramp":
+		res, err = benchRamp(ctx, e)
+	case "failover":
+		res, err = benchFailover(ctx, e)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "tandem-bench: %v\n", err)

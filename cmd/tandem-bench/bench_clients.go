@@ -234,22 +234,22 @@ func (t yjsTypist) close()                 { t.Close() }
 func (t yjsTypist) received() int64        { return t.msgs.Load() }
 
 // dialTypist opens a client on document doc, speaking e's protocol. onRcv (may be nil) receives the
-// clock ranges of each remote update, or the error that decoding it returned. The latency mode's
-// observers (tandem without apply, and the Yjs clients) are the lean ones of bench_tandem.go and
-// bench_yjs.go; a tandem client that applies, or that waits for acks (durable), or holds an idle
-// connection, is a client.Conn. onAck (may be nil) gets each ack's count of durable updates; only
-// the tandem observers report it.
-func dialTypist(ctx context.Context, e *benchEnv, doc string, id uint64, apply bool, onRcv func([]clockRange, error), onAck func(uint64)) (typist, error) {
+// clock ranges of each remote update, or the error that decoding it returned. The observers of the
+// latency and ramp modes (tandem without apply, and the Yjs clients) are the lean ones of
+// bench_tandem.go and bench_yjs.go; a tandem client that applies, or that waits for acks (durable),
+// or holds an idle connection, is a client.Conn. onAck (may be nil) gets each ack's count of durable updates; only
+// the tandem observers report it. base is the server's URL (one of e.urls).
+func dialTypist(ctx context.Context, e *benchEnv, base, doc string, id uint64, apply bool, onRcv func([]clockRange, error), onAck func(uint64)) (typist, error) {
 	switch e.o.proto {
 	case "yws", "hocus":
-		c, err := dialYjs(ctx, e.o.proto, e.url, doc, id, onRcv)
+		c, err := dialYjs(ctx, e.o.proto, base, doc, id, onRcv)
 		if err != nil {
 			return nil, err
 		}
 		return yjsTypist{c}, nil
 	}
-	if !apply && e.o.mode == "latency" {
-		c, err := dialTandemPeek(ctx, e.url, doc, id, onRcv, onAck)
+	if !apply && (e.o.mode == "latency" || e.o.mode == "ramp") {
+		c, err := dialTandemPeek(ctx, base, doc, id, onRcv, onAck)
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +257,7 @@ func dialTypist(ctx context.Context, e *benchEnv, doc string, id uint64, apply b
 	}
 	t := &tandemTypist{apply: apply}
 	var ranges []clockRange
-	c, err := client.Dial(ctx, e.url, doc, client.Options{
+	c, err := client.Dial(ctx, base, doc, client.Options{
 		ClientID: id, Observe: !apply, HandshakeTimeout: 30 * time.Second,
 		OnAwareness: func([]protocol.AwarenessEntry) { t.msgs.Add(1) },
 		OnUpdate: func(u []byte) {

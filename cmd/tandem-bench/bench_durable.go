@@ -46,7 +46,7 @@ func benchDurable(ctx context.Context, e *benchEnv) (*durableResult, error) {
 	var fails failureCounts
 	ids := randomClientIDs(n, e.maxClientID())
 	typists := dialParallel(ctx, n, o.connectConcurrency, func(ctx context.Context, i int) (typist, error) {
-		return dialTypist(ctx, e, docName(o.docPrefix, i*docs/n), ids[i], false, nil, nil)
+		return dialTypist(ctx, e, e.url, docName(o.docPrefix, i*docs/n), ids[i], false, nil, nil)
 	}, &fails)
 	defer closeAll(typists)
 	if fails.total() == n {

@@ -38,7 +38,8 @@ func benchServer(t *testing.T, o benchOptions) *benchEnv {
 		o.docPrefix = "bench-" + strings.ReplaceAll(t.Name(), "/", "-")
 	}
 	o.quiet = true
-	return &benchEnv{o: o, url: "ws://" + l.Addr().String(), pid: os.Getpid(), stderr: io.Discard}
+	u := "ws://" + l.Addr().String()
+	return &benchEnv{o: o, url: u, urls: []string{u}, pid: os.Getpid(), stderr: io.Discard}
 }
 
 func defaults(t *testing.T, args ...string) benchOptions {
@@ -120,5 +121,34 @@ func TestBenchIdleEndToEnd(t *testing.T) {
 	}
 	if len(res.Steps) != 2 || res.Steps[1].Open != 30 || res.Steps[1].RSSMB <= 0 || res.RSS0MB <= 0 {
 		t.Errorf("steps %+v, rss0 %v; want 2 steps, 30 open, RSS read", res.Steps, res.RSS0MB)
+	}
+}
+
+// Two URLs of one server stand for two nodes: the clients alternate between them, and the
+// deliveries between clients of different URLs are the cross-node ones.
+func TestBenchLatencyTwoURLs(t *testing.T) {
+	e := benchServer(t, defaults(t, "--clients", "8", "--docs", "2", "--rate", "20", "--warmup", "200ms", "--duration", "1s", "--grace", "2s"))
+	e.urls = []string{e.url, strings.Replace(e.url, "127.0.0.1", "localhost", 1)}
+	res, err := benchLatency(context.Background(), e)
+	if err != nil {
+		t.Fatalf("benchLatency: %v", err)
+	}
+	// Each document has 2 clients per URL: of the 3 deliveries of an edit, 2 cross.
+	if res.Nodes != 2 || res.Cross == nil || res.Dropped != 0 || res.Cross.N*3 != res.DeliveriesReceived*2 {
+		t.Errorf("nodes %d, cross %+v, received %d, dropped %d; want 2 nodes, two thirds of the deliveries cross, none dropped", res.Nodes, res.Cross, res.DeliveriesReceived, res.Dropped)
+	}
+}
+
+func TestBenchRampEndToEnd(t *testing.T) {
+	e := benchServer(t, defaults(t, "--mode", "ramp", "--clients", "6", "--docs", "2", "--rates", "5,10", "--p99-limit", "5s", "--warmup", "100ms", "--duration", "500ms", "--grace", "2s"))
+	res, err := benchRamp(context.Background(), e)
+	if err != nil {
+		t.Fatalf("benchRamp: %v", err)
+	}
+	if len(res.Steps) != 2 || res.Steps[1].RatePerClient != 10 || res.Steps[1].TargetOpsS != 60 {
+		t.Fatalf("steps %+v; want 2, the second at 10/s per client (60/s)", res.Steps)
+	}
+	if !res.Steps[1].Holds || res.Steps[1].AckP99ms <= 0 || res.Sustained["server"] != res.Steps[1].AchievedOpsS {
+		t.Errorf("second step %+v, sustained %v; want it to hold (limit 5 s) and be the sustained rate", res.Steps[1], res.Sustained)
 	}
 }

@@ -71,7 +71,7 @@ func benchIdle(ctx context.Context, e *benchEnv) (*idleResult, error) {
 		var fails failureCounts
 		t0 := time.Now()
 		fresh := dialParallel(ctx, n-have, o.connectConcurrency, func(ctx context.Context, i int) (typist, error) {
-			return dialTypist(ctx, e, docName(o.docPrefix, (have+i)%o.docs), ids[i], false, nil, nil)
+			return dialTypist(ctx, e, e.url, docName(o.docPrefix, (have+i)%o.docs), ids[i], false, nil, nil)
 		}, &fails)
 		connectS := time.Since(t0).Seconds()
 		var live []typist

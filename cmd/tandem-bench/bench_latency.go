@@ -26,6 +26,11 @@ type latencyResult struct {
 	DeliveriesReceived int64   `json:"deliveries_received"`
 	Dropped            int64   `json:"dropped"`
 	latencySummary
+	// Nodes is the number of servers the clients were spread over (client i on node i mod
+	// Nodes); with several, Cross is the delivery latency of the edits whose author is connected
+	// to another node than the receiver (part of the summary above).
+	Nodes int             `json:"nodes,omitempty"`
+	Cross *latencySummary `json:"cross,omitempty"`
 	// Ack is the acknowledgement latency of the edits sent in the window: from an edit's send to
 	// the ack that reports it durable (tandem observers only; N is 0 otherwise).
 	Ack latencySummary `json:"ack"`
@@ -59,6 +64,7 @@ type latencyResult struct {
 type sendLog struct {
 	times []atomic.Int64
 	doc   int // index of the client's document
+	node  int // index of the client's server in e.urls
 }
 
 // latencyRun is the state shared by the typists and the receivers of one run.
@@ -67,6 +73,7 @@ type latencyRun struct {
 	winStart, winEnd atomic.Int64 // window bounds (sends inside it count); zero until typing starts
 	logs             map[uint64]*sendLog
 	hist             *shardedHist
+	crossHist        *shardedHist  // deliveries between clients of different nodes
 	ackHist          *shardedHist  // send to durable ack, tandem observers only
 	received         *shardedCount // deliveries measured (sent in the window, by another client)
 	msgs             *shardedCount // updates received
@@ -100,9 +107,10 @@ func (r *latencyRun) acker(self uint64, shard int) func(uint64) {
 	}
 }
 
-// receiver returns the receive hook of client self (shard picks its histogram shard): for each op
-// that an update carries, sent in the window by another client, it records receive - send.
-func (r *latencyRun) receiver(self uint64, shard int) func([]clockRange, error) {
+// receiver returns the receive hook of client self, connected to node (shard picks its histogram
+// shard): for each op that an update carries, sent in the window by another client, it records
+// receive - send, in the cross-node histogram too when the author is on another node.
+func (r *latencyRun) receiver(self uint64, node, shard int) func([]clockRange, error) {
 	return func(ranges []clockRange, err error) {
 		now := int64(time.Since(r.base))
 		r.msgs.add(shard, 1)
@@ -124,6 +132,9 @@ func (r *latencyRun) receiver(self uint64, shard int) func([]clockRange, error) 
 				if t0 >= winStart && t0 < winEnd {
 					r.hist.add(shard, time.Duration(now-t0))
 					r.received.add(shard, 1)
+					if l.node != node {
+						r.crossHist.add(shard, time.Duration(now-t0))
+					}
 				}
 			}
 		}
@@ -136,26 +147,30 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	ids := randomClientIDs(n, e.maxClientID())
 	perLog := int(o.rate*(o.warmup+o.duration+time.Second).Seconds()) + 64
 	r := &latencyRun{
-		base:     time.Now(),
-		logs:     make(map[uint64]*sendLog, n),
-		hist:     newShardedHist(4 * runtime.GOMAXPROCS(0)),
-		ackHist:  newShardedHist(4 * runtime.GOMAXPROCS(0)),
-		received: newShardedCount(4 * runtime.GOMAXPROCS(0)),
-		msgs:     newShardedCount(4 * runtime.GOMAXPROCS(0)),
-		members:  make([]int, docs),
+		base:      time.Now(),
+		logs:      make(map[uint64]*sendLog, n),
+		hist:      newShardedHist(4 * runtime.GOMAXPROCS(0)),
+		crossHist: newShardedHist(4 * runtime.GOMAXPROCS(0)),
+		ackHist:   newShardedHist(4 * runtime.GOMAXPROCS(0)),
+		received:  newShardedCount(4 * runtime.GOMAXPROCS(0)),
+		msgs:      newShardedCount(4 * runtime.GOMAXPROCS(0)),
+		members:   make([]int, docs),
 	}
 	// Contiguous blocks, as the anchors' typing test: document d holds clients [d*n/docs, (d+1)*n/docs).
+	// With several nodes, client i connects to node i mod their number: every document has
+	// editors on every node (when it has as many clients as there are nodes).
 	docOf := func(i int) int { return i * docs / n }
+	nodeOf := func(i int) int { return i % len(e.urls) }
 	for i, id := range ids {
 		d := docOf(i)
 		r.members[d]++
-		r.logs[id] = &sendLog{times: make([]atomic.Int64, perLog), doc: d}
+		r.logs[id] = &sendLog{times: make([]atomic.Int64, perLog), doc: d, node: nodeOf(i)}
 	}
-	e.logf("latency: connecting %d %s clients over %d documents", n, o.proto, docs)
+	e.logf("latency: connecting %d %s clients over %d documents on %d servers", n, o.proto, docs, len(e.urls))
 	var fails failureCounts
 	t0 := time.Now()
 	conns := dialParallel(ctx, n, o.connectConcurrency, func(ctx context.Context, i int) (typist, error) {
-		return dialTypist(ctx, e, docName(o.docPrefix, docOf(i)), ids[i], o.apply, r.receiver(ids[i], i), r.acker(ids[i], i))
+		return dialTypist(ctx, e, e.urls[nodeOf(i)], docName(o.docPrefix, docOf(i)), ids[i], o.apply, r.receiver(ids[i], nodeOf(i), i), r.acker(ids[i], i))
 	}, &fails)
 	connectS := time.Since(t0).Seconds()
 	defer closeAll(conns)
@@ -193,14 +208,14 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 	if err := e.prof.start(); err != nil {
 		e.logf("latency: %v", err)
 	}
-	c0 := sampleCPU(e.pid)
+	c0 := sampleCPU(e.serverPIDs()...)
 	msgs0 := r.msgs.sum()
 	var commit0 histCounts
 	if o.proto == "tandem" {
 		commit0 = scrapeCommit(ctx, e.url)
 	}
 	sleepUntil(ctx, r.base.Add(time.Duration(winEnd)))
-	c1 := sampleCPU(e.pid)
+	c1 := sampleCPU(e.serverPIDs()...)
 	msgs1 := r.msgs.sum()
 	var commit commitSplit
 	if o.proto == "tandem" {
@@ -249,6 +264,11 @@ func benchLatency(ctx context.Context, e *benchEnv) (*latencyResult, error) {
 		GoMaxProcs:         runtime.GOMAXPROCS(0),
 		GenCPUs:            procCPUList(0),
 		ServerCPUs:         procCPUList(e.pid),
+	}
+	if len(e.urls) > 1 {
+		res.Nodes = len(e.urls)
+		cross := r.crossHist.merged().summary()
+		res.Cross = &cross
 	}
 	if m := msgs1 - msgs0; m > 0 {
 		res.GenUsPerDelivery = round2(float64(c1.self-c0.self) / float64(time.Microsecond) / float64(m))

@@ -141,10 +141,15 @@ type cpuSample struct {
 	machine time.Duration
 }
 
-func sampleCPU(serverPID int) cpuSample {
+// sampleCPU reads the counters; the server's CPU is the sum over serverPIDs (the nodes of a
+// cluster; none or 0 without a server PID).
+func sampleCPU(serverPIDs ...int) cpuSample {
 	s := cpuSample{at: time.Now(), self: selfCPU(), machine: machineBusy()}
-	if serverPID > 0 {
-		s.server, _ = procCPU(serverPID)
+	for _, pid := range serverPIDs {
+		if pid > 0 {
+			c, _ := procCPU(pid)
+			s.server += c
+		}
 	}
 	return s
 }

@@ -28,12 +28,12 @@ type spawnedServer struct {
 // listeningRE finds the address in the server's "listening" log line (slog text or JSON).
 var listeningRE = regexp.MustCompile(`msg"?[=:]"?listening"?.*?addr"?[=:]"?(127\.0\.0\.1:\d+)`)
 
-// spawnServer runs bin as "serve --addr 127.0.0.1:0 --data dataPath extra..." and waits (at
-// most 15 s) for the line that names its port. The server's log goes to logPath. With cpus (a
-// taskset list such as "0"), the server runs under taskset on those CPUs only (taskset execs the
-// server, so the PID is the server's).
-func spawnServer(ctx context.Context, bin, dataPath, logPath string, extra []string, cpus string) (*spawnedServer, error) {
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", dataPath}, extra...)
+// spawnServer runs bin as "serve --addr addr --data dataPath extra..." and waits (at most
+// wait) for the line that names its port. The server's log goes to logPath. With cpus (a taskset
+// list such as "0"), the server runs under taskset on those CPUs only (taskset execs the server,
+// so the PID is the server's).
+func spawnServer(ctx context.Context, bin, addr, dataPath, logPath string, extra []string, cpus string, wait time.Duration) (*spawnedServer, error) {
+	args := append([]string{"serve", "--addr", addr, "--data", dataPath}, extra...)
 	cmd := exec.Command(bin, args...)
 	if cpus != "" {
 		ts, err := exec.LookPath("taskset")
@@ -85,7 +85,7 @@ func spawnServer(ctx context.Context, bin, dataPath, logPath string, extra []str
 		logFile.Close()
 		close(s.exited)
 	}()
-	t := time.NewTimer(15 * time.Second)
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case s.addr = <-found:
@@ -96,7 +96,7 @@ func spawnServer(ctx context.Context, bin, dataPath, logPath string, extra []str
 	case <-ctx.Done():
 	}
 	s.kill()
-	return nil, fmt.Errorf("bench: server did not report its address within 15 s; log in %s", logPath)
+	return nil, fmt.Errorf("bench: server did not report its address within %v; log in %s", wait, logPath)
 }
 
 // pid returns the server's process ID.

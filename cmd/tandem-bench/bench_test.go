@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -123,6 +126,24 @@ func TestParseBench(t *testing.T) {
 		{args: "--proto yws --apply", wantErr: "--apply"},
 		{args: "--proto yws --spawn --server-bin x", wantErr: "--spawn"},
 		{args: "--proto automerge", wantErr: "--proto"},
+		{args: "--url ws://127.0.0.1:1,ws://127.0.0.1:2 --url ws://localhost:3 --clients 30 --docs 3"},
+		{args: "--mode ramp --url ws://127.0.0.1:1,ws://127.0.0.1:2 --rates 1,2.5,10 --p99-limit 50ms"},
+		{args: "--url ws://127.0.0.1:1,ws://10.0.0.2:2", wantErr: "this machine"},
+		{args: "--url ws://127.0.0.1:1,", wantErr: "empty URL"},
+		{args: "--mode durable --url ws://127.0.0.1:1,ws://127.0.0.1:2 --clients 50 --docs 10", wantErr: "latency and ramp"},
+		{args: "--url ws://127.0.0.1:1,ws://127.0.0.1:2 --spawn --server-bin x", wantErr: "--spawn"},
+		{args: "--mode ramp --rates 4,2", wantErr: "--rates"},
+		{args: "--mode ramp --p99-limit 0s", wantErr: "--p99-limit"},
+		{args: "--mode ramp --give-up -1", wantErr: "--give-up"},
+		{args: "--mode ramp --spawn --server-bin x --cluster 3 --compare-single"},
+		{args: "--mode ramp --compare-single", wantErr: "--compare-single"},
+		{args: "--cluster 3", wantErr: "--spawn"},
+		{args: "--spawn --server-bin x --cluster 2", wantErr: "--cluster 2"},
+		{args: "--mode durable --spawn --server-bin x --cluster 3 --clients 50 --docs 10", wantErr: "--cluster"},
+		{args: "--mode failover --spawn --server-bin x --cluster 3 --clients 30 --docs 5 --kills 6 --warm --backoff-min 100ms --backoff-max 1s"},
+		{args: "--mode failover --clients 30 --docs 5", wantErr: "--cluster"},
+		{args: "--mode failover --spawn --server-bin x --cluster 3 --clients 30 --docs 5 --kills 0", wantErr: "--kills"},
+		{args: "--mode failover --spawn --server-bin x --cluster 3 --clients 30 --docs 5 --backoff-min 2s --backoff-max 1s", wantErr: "--backoff-min"},
 	}
 	for _, tt := range tests {
 		_, err := parseBench(strings.Fields(tt.args), io.Discard)
@@ -265,4 +286,91 @@ func mustHexF(s string) []byte {
 		panic(err)
 	}
 	return b
+}
+
+func TestURLList(t *testing.T) {
+	o, err := parseBench(strings.Fields("--url ws://127.0.0.1:1,ws://127.0.0.1:2 --url ws://localhost:3 --clients 30 --docs 3"), io.Discard)
+	if err != nil {
+		t.Fatalf("parseBench: %v", err)
+	}
+	want := []string{"ws://127.0.0.1:1", "ws://127.0.0.1:2", "ws://localhost:3"}
+	if strings.Join(o.urls, " ") != strings.Join(want, " ") || o.url != want[0] {
+		t.Errorf("urls %q, url %q; want %q, %q", o.urls, o.url, want, want[0])
+	}
+	if o, err = parseBench(nil, io.Discard); err != nil || len(o.urls) != 1 || o.url != "ws://127.0.0.1:8080" {
+		t.Errorf("default urls %q, url %q, %v; want the one default", o.urls, o.url, err)
+	}
+}
+
+func TestClusterArgs(t *testing.T) {
+	ports := []int{101, 201, 301, 102, 202, 302, 103, 203, 303}
+	addr, args := clusterArgs(1, 3, ports, "/d")
+	want := "--embedded-nats --node-id n2 --nats-listen 127.0.0.1:202 --nats-cluster-listen 127.0.0.1:302 " +
+		"--nats-peers nats-route://127.0.0.1:301,nats-route://127.0.0.1:302,nats-route://127.0.0.1:303 --nats-store /d/n2-nats"
+	if addr != "127.0.0.1:102" || strings.Join(args, " ") != want {
+		t.Errorf("clusterArgs = %q, %q; want 127.0.0.1:102, %q", addr, strings.Join(args, " "), want)
+	}
+}
+
+func TestRampStepOf(t *testing.T) {
+	ok := func() *latencyResult {
+		return &latencyResult{TargetOpsS: 100, AchievedOpsS: 99, latencySummary: latencySummary{N: 10, P99ms: 40},
+			Ack: latencySummary{N: 10, P99ms: 60}, Cross: &latencySummary{P99ms: 45}}
+	}
+	tests := []struct {
+		name    string
+		change  func(r *latencyResult)
+		wantWhy string
+	}{
+		{name: "holds", change: func(*latencyResult) {}},
+		{name: "ack", change: func(r *latencyResult) { r.Ack.P99ms = 100 }, wantWhy: "ack p99"},
+		{name: "no acks", change: func(r *latencyResult) { r.Ack.N = 0 }, wantWhy: "ack p99"},
+		{name: "delivery", change: func(r *latencyResult) { r.P99ms = 120 }, wantWhy: "delivery p99"},
+		{name: "dropped", change: func(r *latencyResult) { r.Dropped = 1 }, wantWhy: "deliveries missing"},
+		{name: "slow", change: func(r *latencyResult) { r.AchievedOpsS = 90 }, wantWhy: "rate not reached"},
+		{name: "closed", change: func(r *latencyResult) { r.ClosedClients = 1 }, wantWhy: "failed"},
+	}
+	for _, tt := range tests {
+		r := ok()
+		tt.change(r)
+		st := rampStepOf("cluster", 2, r, 100*time.Millisecond)
+		if st.Holds != (tt.wantWhy == "") || !strings.Contains(st.Why, tt.wantWhy) || st.CrossP99ms != 45 {
+			t.Errorf("%s: holds %t, why %q, cross p99 %v; want holds %t, why %q, cross p99 45", tt.name, st.Holds, st.Why, st.CrossP99ms, tt.wantWhy == "", tt.wantWhy)
+		}
+	}
+}
+
+func TestFailoverDialer(t *testing.T) {
+	live, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	go func() {
+		for {
+			c, err := live.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	dead, err := freeLoopbackPorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadA, deadB := "127.0.0.1:"+strconv.Itoa(dead[0]), "127.0.0.1:"+strconv.Itoa(dead[1])
+	var got string
+	dial := failoverDialer([]string{deadA, deadB, live.Addr().String()}, 1, func(a string) { got = a })
+	c, err := dial(context.Background(), "tcp", deadA)
+	if err != nil {
+		t.Fatalf("dial with one node live: %v", err)
+	}
+	c.Close()
+	if got != live.Addr().String() {
+		t.Errorf("connected to %q; want the live node %q", got, live.Addr())
+	}
+	if _, err := failoverDialer([]string{deadA, deadB}, 0, nil)(context.Background(), "tcp", deadA); err == nil {
+		t.Errorf("dial with every node down = nil error; want one")
+	}
 }
