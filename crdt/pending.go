@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"unicode/utf8"
 	"unsafe"
@@ -186,6 +187,16 @@ func (u *upperBound) add(client uint64, op *uop, dv int) (bytes, indices int) {
 	u.indices += dv * i
 	u.ops += dv
 	return b, i
+}
+
+// merge adds the counts of v to u's.
+func (u *upperBound) merge(v *upperBound) {
+	u.bytes += v.bytes
+	u.indices += v.indices
+	u.names += v.names
+	u.roots += v.roots
+	u.ops += v.ops
+	u.delClientBytes += v.delClientBytes
 }
 
 // slackBound bounds the encoded size of the pending set from above, tighter
@@ -494,9 +505,14 @@ type opNode struct {
 	clock, end uint64
 	op         *uop // not changed once in a tree but for its content's array (ownContent)
 	height     int32
-	summed     bool   // whether sum is computed; it is until the node changes
-	gen        uint64 // the plan that made the node or last changed it (opTx)
-	sum        opSum  // when summed: the sum of the subtree's ops (opSum)
+	summed     bool // whether sum is computed; it is until the node changes
+	// gone reports that the plan that made the node (born) took its op
+	// again: what the plan put that stays is read from its nodes, with no
+	// search. Nodes of the document's trees are never marked.
+	gone bool
+	gen  uint64 // the plan that made the node or last changed it (opTx)
+	born uint64 // the plan that made the node
+	sum  opSum  // when summed: the sum of the subtree's ops (opSum)
 }
 
 // opSum sums up ops of one client, ascending and not overlapping, as
@@ -756,16 +772,26 @@ func (x *opTx) rollback() {
 	x.commit()
 }
 
-// opLeaf is a node and its op, allocated together.
+// opLeaf is a node and its op, allocated together, with room for the
+// content of a short text op (a keystroke), which is then the op's own from
+// the start: such an op costs one allocation, not two.
 type opLeaf struct {
 	node opNode
 	op   uop
+	text [inlineRunes]rune
 }
 
-// node returns a new node of a copy of op alone.
+// inlineRunes is the content an opLeaf holds itself.
+const inlineRunes = 4
+
+// node returns a new node of a copy of op alone, whose content is its own
+// when it fits the node (see ownContent for the longer ones).
 func (x *opTx) node(op *uop) *opNode {
 	l := &opLeaf{op: *op}
-	l.node = opNode{op: &l.op, clock: op.clock, end: op.end(), height: 1, gen: x.gen}
+	if c := op.content; len(c) > 0 && len(c) <= inlineRunes {
+		l.op.content = l.text[:copy(l.text[:], c):len(c)]
+	}
+	l.node = opNode{op: &l.op, clock: op.clock, end: op.end(), height: 1, gen: x.gen, born: x.gen}
 	return &l.node
 }
 
@@ -810,15 +836,14 @@ func (x *opTx) balance(n, l, r *opNode) *opNode {
 	return x.set(n, l, r)
 }
 
-// insert returns t with a copy of op added, and the copy; op must not
-// overlap the ops of t.
-func (x *opTx) insert(t *opNode, op *uop) (*opNode, *uop) {
+// insert returns t with a copy of op added, and the copy's node; op must
+// not overlap the ops of t.
+func (x *opTx) insert(t *opNode, op *uop) (*opNode, *opNode) {
 	if t == nil {
 		n := x.node(op)
-		return n, n.op
+		return n, n
 	}
-	var in *opNode
-	var added *uop
+	var in, added *opNode
 	if op.clock < t.clock {
 		in, added = x.insert(t.left, op)
 		return x.balance(t, in, t.right), added
@@ -827,18 +852,18 @@ func (x *opTx) insert(t *opNode, op *uop) (*opNode, *uop) {
 	return x.balance(t, t.left, in), added
 }
 
-// insertFree returns t with a copy of op added, and the copy, when op
-// overlaps no op of t; else t as it was and nil. It finds where op goes and
+// insertFree returns t with a copy of op added, and the copy's node, when
+// op overlaps no op of t; else t as it was and nil. It finds where op goes and
 // whether its neighbours leave room for it in one descent: lo and hi are
 // the end of the op before op's place and the clock of the one after it
 // (the whole clock range at the root).
-func (x *opTx) insertFree(t *opNode, op *uop, lo, hi uint64) (*opNode, *uop) {
+func (x *opTx) insertFree(t *opNode, op *uop, lo, hi uint64) (*opNode, *opNode) {
 	if t == nil {
 		if op.clock < lo || op.end() > hi {
 			return nil, nil
 		}
 		n := x.node(op)
-		return n, n.op
+		return n, n
 	}
 	if op.clock < t.clock {
 		in, added := x.insertFree(t.left, op, lo, t.clock)
@@ -889,10 +914,15 @@ func (t *opNode) first() *uop {
 	if t == nil {
 		return nil
 	}
+	return t.firstNode().op
+}
+
+// firstNode returns the node of t with the lowest clock; t is not empty.
+func (t *opNode) firstNode() *opNode {
 	for t.left != nil {
 		t = t.left
 	}
-	return t.op
+	return t
 }
 
 // find returns the op of t that covers clock, or nil.
@@ -1131,8 +1161,12 @@ func (t *delNode) first() *delRange {
 }
 
 // add returns t with the clocks of r added, merged with the ranges that r
-// overlaps or touches. It costs O(log n) per range merged.
+// overlaps or touches. It costs one descent when r reaches at most one
+// range (addOne), else O(log n) per range merged.
 func (x *delTx) add(t *delNode, r delRange) *delNode {
+	if n, ok := x.addOne(t, r, 0, math.MaxUint64); ok {
+		return n
+	}
 	for {
 		o := t.touching(r.clock)
 		if o == nil || o.clock > r.clock+r.n {
@@ -1143,6 +1177,57 @@ func (x *delTx) add(t *delNode, r delRange) *delNode {
 		s := min(v.clock, r.clock)
 		r = delRange{r.client, s, max(v.clock+v.n, r.clock+r.n) - s}
 	}
+}
+
+// addOne returns t with the clocks of r added in one descent when r
+// overlaps or touches at most one range of t: that range is widened in
+// place, or r goes in as a range of its own. Else it returns t as it was
+// and false. The clocks of t's ranges lie within lo and hi (the end of the
+// range before them plus one, the clock of the one after minus one): a
+// range widened past them would touch another one.
+func (x *delTx) addOne(t *delNode, r delRange, lo, hi uint64) (*delNode, bool) {
+	if t == nil {
+		return &delNode{r: r, height: 1, gen: x.gen, sum: rangeSum(r)}, true
+	}
+	end, tEnd := r.clock+r.n, t.r.clock+t.r.n
+	switch {
+	case end < t.r.clock:
+		in, ok := x.addOne(t.left, r, lo, t.r.clock-1)
+		if !ok {
+			return t, false
+		}
+		return x.balance(t, t.r, in, t.right), true
+	case r.clock > tEnd:
+		in, ok := x.addOne(t.right, r, tEnd+1, hi)
+		if !ok {
+			return t, false
+		}
+		return x.balance(t, t.r, t.left, in), true
+	}
+	s, e := min(r.clock, t.r.clock), max(end, tEnd)
+	if s < t.r.clock {
+		if m := t.left; m != nil {
+			for m.right != nil {
+				m = m.right
+			}
+			lo = m.r.clock + m.r.n + 1
+		}
+		if s < lo {
+			return t, false
+		}
+	}
+	if e > tEnd {
+		if m := t.right; m != nil {
+			for m.left != nil {
+				m = m.left
+			}
+			hi = m.r.clock - 1
+		}
+		if e > hi {
+			return t, false
+		}
+	}
+	return x.set(t, delRange{r.client, s, e - s}, t.left, t.right), true
 }
 
 // appendTo appends the ranges of t, client's, to out, ascending.
@@ -1251,10 +1336,14 @@ const (
 	heldRootBase = 2 * int(unsafe.Sizeof(rootKey{})+unsafe.Sizeof(0))
 )
 
-// opHeld returns what a pending op holds besides its nodes: its content and
-// its map key and value.
+// opHeld returns what a pending op holds with its node: its content when
+// the node does not hold it (opLeaf), its map key and value.
 func opHeld(op *uop) int {
-	return heldOp + 4*len(op.content) + len(op.key) + len(op.value)
+	h := heldOp + len(op.key) + len(op.value)
+	if len(op.content) > inlineRunes {
+		h += 4 * len(op.content)
+	}
+	return h
 }
 
 // PendingMemory returns the bytes that the units and delete ranges waiting

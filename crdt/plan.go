@@ -67,13 +67,19 @@ type queue struct {
 	// origShare is what the document's pending ops of the client take in
 	// the encoded pending set (opNode.share), while the exact size is kept.
 	origBytes, origIndices, origBlocks int
-	// addedSet holds the ops of added once there are more than a few.
-	addedSet map[*uop]struct{}
-	done     []*uop
-	next     uint64 // the client's clock once done are integrated
-	start    uint64 // the client's clock before the plan
-	added    []*uop // the ops put into ops (some may have left since)
-	taken    []*uop // the ops of the document's taken from ops
+
+	done  []*uop
+	next  uint64    // the client's clock once done are integrated
+	start uint64    // the client's clock before the plan
+	added []*opNode // the nodes put into ops (those taken since are gone)
+	taken []*uop    // the ops of the document's taken from ops
+	// What the ops put and taken change in the pending set's totals,
+	// counted as each comes or goes, while the op is at hand (tally): the
+	// bytes held, the upper bound, and the upper-bound share of the ops
+	// put that stay (for the slack bound).
+	held           int
+	ub             upperBound
+	sbBytes, sbIdx int
 	// lone, when not empty, is the queue's ops: ops of one block of the
 	// update (not copies), ascending, held out of ops while ops is empty. An
 	// update that is integrated at once costs no tree and no copy, whether
@@ -152,8 +158,8 @@ func (q *queue) flush() {
 // hold (PendingMemory), not the whole content of the updates they came in.
 func (sc *planScratch) ownContent() {
 	for _, q := range sc.queues {
-		for _, op := range q.added[q.kept:] {
-			if op.content != nil && q.ops.find(op.clock) == op {
+		for _, n := range q.added[q.kept:] {
+			if op := n.op; !n.gone && len(op.content) > inlineRunes {
 				op.content = slices.Clone(op.content)
 			}
 		}
@@ -162,46 +168,44 @@ func (sc *planScratch) ownContent() {
 
 // put adds a copy of op to the queue's ops; op must not overlap them.
 func (q *queue) put(o uop) {
-	var op *uop
-	q.ops, op = q.tx.insert(q.ops, &o)
-	q.noteAdded(op)
+	var n *opNode
+	q.ops, n = q.tx.insert(q.ops, &o)
+	q.noteAdded(n)
 }
 
 // putFree adds a copy of op to the queue's ops if op overlaps none of them,
 // and reports whether it did.
 func (q *queue) putFree(o *uop) bool {
-	t, op := q.tx.insertFree(q.ops, o, 0, math.MaxUint64)
-	if op == nil {
+	t, n := q.tx.insertFree(q.ops, o, 0, math.MaxUint64)
+	if n == nil {
 		return false
 	}
 	q.ops = t
-	q.noteAdded(op)
+	q.noteAdded(n)
 	return true
 }
 
-// noteAdded records op, which the plan put into the queue's ops.
-func (q *queue) noteAdded(op *uop) {
+// noteAdded records n, which the plan put into the queue's ops.
+func (q *queue) noteAdded(n *opNode) {
 	q.changed = true
-	q.added = append(q.added, op)
-	switch {
-	case q.addedSet != nil:
-		q.addedSet[op] = struct{}{}
-	case len(q.added) > smallQueues:
-		q.addedSet = make(map[*uop]struct{}, 2*len(q.added))
-		for _, a := range q.added {
-			q.addedSet[a] = struct{}{}
-		}
-	}
+	q.added = append(q.added, n)
+	q.held += opHeld(n.op)
+	b, i := q.ub.add(q.client, n.op, 1)
+	q.sbBytes, q.sbIdx = q.sbBytes+b, q.sbIdx+i
 }
 
-// isAdded reports whether op was put into ops by the plan: the ops of ops
-// are those of the document's not yet taken and those the plan put.
-func (q *queue) isAdded(op *uop) bool {
-	if q.addedSet != nil {
-		_, ok := q.addedSet[op]
-		return ok
+// takenNode records that the plan took n's op from ops: the ops of the
+// document's it took, and its own that left (gone). The ops of ops are
+// those of the document's not yet taken and those the plan put.
+func (q *queue) takenNode(n *opNode) {
+	q.held -= opHeld(n.op)
+	b, i := q.ub.add(q.client, n.op, -1)
+	if n.born == q.tx.gen {
+		n.gone = true
+		q.sbBytes, q.sbIdx = q.sbBytes-b, q.sbIdx-i
+		return
 	}
-	return slices.Contains(q.added, op)
+	q.taken = append(q.taken, n.op)
 }
 
 // take removes the first of the queue's ops (there is one).
@@ -217,16 +221,10 @@ func (q *queue) take() {
 			q.walk = append(q.walk, r)
 		}
 		q.walked = true
-		if q.orig != nil && !q.isAdded(t.op) {
-			q.taken = append(q.taken, t.op)
-		}
+		q.takenNode(t)
 		return
 	}
-	if q.orig != nil {
-		if op := q.ops.first(); !q.isAdded(op) {
-			q.taken = append(q.taken, op)
-		}
-	}
+	q.takenNode(q.ops.firstNode())
 	q.ops = q.tx.withoutFirst(q.ops)
 	q.changed = true
 }
@@ -237,9 +235,9 @@ func (q *queue) countRefs(t *tableDelta) {
 	for _, op := range q.taken {
 		t.count(q.client, op, -1)
 	}
-	for _, op := range q.added {
-		if q.ops.find(op.clock) == op {
-			t.count(q.client, op, 1)
+	for _, n := range q.added {
+		if !n.gone {
+			t.count(q.client, n.op, 1)
 		}
 	}
 }
@@ -406,7 +404,10 @@ func (sc *planScratch) setWait(d *Doc, c uint64, w ID) {
 	}
 	p := &sc.p
 	if p.waitTrees == nil {
-		p.waitTrees, p.waitOn = make(map[uint64]*waitNode), make(map[uint64]ID)
+		p.waitTrees = make(map[uint64]*waitNode)
+	}
+	if p.waitOn == nil {
+		p.waitOn = make(map[uint64]ID)
 	}
 	if old.Client != 0 {
 		p.waitTrees[old.Client] = sc.waitTree(d, old.Client).remove(old.Clock, c)
@@ -513,9 +514,9 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 }
 
 // tally sets the totals of the pending set after the plan, and its encoded
-// size (pendingBytes) when it is known. It costs O(1) per queue, O(log n) per
-// op a queue put or took, and O(1) per client whose delete ranges or waits
-// changed; keeping the size exact costs more (see exactSize), and only a
+// size (pendingBytes) when it is known. It costs O(1) per queue (what its
+// ops change in the totals is counted as they come and go: noteAdded,
+// takenNode) and per client whose delete ranges or waits changed; keeping the size exact costs more (see exactSize), and only a
 // pending set that may pass MaxPendingBytes pays it.
 func (sc *planScratch) tally(d *Doc) {
 	p, old := &sc.p, &d.pending
@@ -544,21 +545,14 @@ func (sc *planScratch) tally(d *Doc) {
 		if !q.changed {
 			continue
 		}
-		for _, op := range q.taken {
-			p.held -= opHeld(op)
-			p.ub.add(q.client, op, -1)
-		}
-		if len(q.taken) > 0 && p.sb.on {
-			p.sb.bytes += removalBytes
-			p.sb.indices += removalIndices
-		}
-		for _, op := range q.added {
-			if q.ops.find(op.clock) == op {
-				p.held += opHeld(op)
-				if b, i := p.ub.add(q.client, op, 1); p.sb.on {
-					p.sb.bytes += b
-					p.sb.indices += i
-				}
+		p.held += q.held
+		p.ub.merge(&q.ub)
+		if p.sb.on {
+			p.sb.bytes += q.sbBytes
+			p.sb.indices += q.sbIdx
+			if len(q.taken) > 0 {
+				p.sb.bytes += removalBytes
+				p.sb.indices += removalIndices
 			}
 		}
 		switch {
@@ -800,7 +794,7 @@ func (sc *planScratch) release() {
 		clear(q.done)
 		clear(q.added)
 		clear(q.taken)
-		q.ops, q.orig, q.lone, q.tx, q.addedSet = nil, nil, nil, nil, nil
+		q.ops, q.orig, q.lone, q.tx = nil, nil, nil, nil
 	}
 	if len(sc.pool) > bigMap {
 		sc.pool = nil
@@ -814,14 +808,20 @@ func (sc *planScratch) release() {
 	sc.p.ex = exactSize{}
 }
 
-// clearMap empties m for reuse, or drops it when it grew big.
+// clearMap empties m for reuse, or drops it when it grew past a few
+// entries: a map keeps the room it grew to, and ranging over it costs that
+// room, not its entries, which the next plans (a keystroke's, most often)
+// would pay after one plan that released many clients.
 func clearMap[K comparable, V any](m map[K]V) map[K]V {
-	if len(m) > bigMap {
+	if len(m) > smallMap {
 		return nil
 	}
 	clear(m)
 	return m
 }
+
+// smallMap is the size past which a scratch map is dropped by clearMap.
+const smallMap = 16
 
 // addOp adds the op of one (an op of the update) to the queue unless its
 // clocks are known: the parts already integrated or already queued are
