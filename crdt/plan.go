@@ -71,7 +71,7 @@ type queue struct {
 	done  []*uop
 	next  uint64    // the client's clock once done are integrated
 	start uint64    // the client's clock before the plan
-	added []*opNode // the nodes put into ops (those taken since are gone)
+	added []*opLeaf // the ops put into ops (those taken since are gone)
 	taken []*uop    // the ops of the document's taken from ops
 	// What the ops put and taken change in the pending set's totals,
 	// counted as each comes or goes, while the op is at hand (tally): the
@@ -94,7 +94,7 @@ type queue struct {
 	// walk, while walking, is the path to the first op of ops not yet taken
 	// (its top): the plan takes ops from the front without copying paths,
 	// and cuts the tree once (stopWalk).
-	walk    []*opNode
+	walk    []walkPos
 	walking bool
 	walked  bool // whether an op was taken while walking
 }
@@ -113,7 +113,8 @@ func (q *queue) first() *uop {
 	case len(q.lone) > 0:
 		return &q.lone[0]
 	case q.walking:
-		return q.walk[len(q.walk)-1].op
+		top := q.walk[len(q.walk)-1]
+		return &top.n.ents[top.i].op.op
 	}
 	return q.ops.first()
 }
@@ -122,8 +123,34 @@ func (q *queue) first() *uop {
 func (q *queue) startWalk() {
 	q.walking, q.walked = true, false
 	q.walk = q.walk[:0]
-	for t := q.ops; t != nil; t = t.left {
-		q.walk = append(q.walk, t)
+	if q.ops != nil {
+		q.descend(q.ops)
+	}
+}
+
+// descend puts on the walk the path from t to its first op.
+func (q *queue) descend(t *opNode) {
+	for {
+		q.walk = append(q.walk, walkPos{t, 0})
+		if t.leaf {
+			return
+		}
+		t = t.ents[0].kid
+	}
+}
+
+// advance moves the walk to the op after the one it is at.
+func (q *queue) advance() {
+	for len(q.walk) > 0 {
+		top := &q.walk[len(q.walk)-1]
+		top.i++
+		if top.i < len(top.n.ents) {
+			if !top.n.leaf {
+				q.descend(top.n.ents[top.i].kid)
+			}
+			return
+		}
+		q.walk = q.walk[:len(q.walk)-1]
 	}
 }
 
@@ -158,9 +185,9 @@ func (q *queue) flush() {
 // hold (PendingMemory), not the whole content of the updates they came in.
 func (sc *planScratch) ownContent() {
 	for _, q := range sc.queues {
-		for _, n := range q.added[q.kept:] {
-			if op := n.op; !n.gone && len(op.content) > inlineRunes {
-				op.content = slices.Clone(op.content)
+		for _, l := range q.added[q.kept:] {
+			if !l.gone && len(l.op.content) > inlineRunes {
+				l.op.content = slices.Clone(l.op.content)
 			}
 		}
 	}
@@ -168,44 +195,44 @@ func (sc *planScratch) ownContent() {
 
 // put adds a copy of op to the queue's ops; op must not overlap them.
 func (q *queue) put(o uop) {
-	var n *opNode
-	q.ops, n = q.tx.insert(q.ops, &o)
-	q.noteAdded(n)
+	var l *opLeaf
+	q.ops, l = q.tx.insert(q.ops, &o)
+	q.noteAdded(l)
 }
 
 // putFree adds a copy of op to the queue's ops if op overlaps none of them,
 // and reports whether it did.
 func (q *queue) putFree(o *uop) bool {
-	t, n := q.tx.insertFree(q.ops, o, 0, math.MaxUint64)
-	if n == nil {
+	t, l := q.tx.insertFree(q.ops, o, 0, math.MaxUint64)
+	if l == nil {
 		return false
 	}
 	q.ops = t
-	q.noteAdded(n)
+	q.noteAdded(l)
 	return true
 }
 
-// noteAdded records n, which the plan put into the queue's ops.
-func (q *queue) noteAdded(n *opNode) {
+// noteAdded records l, which the plan put into the queue's ops.
+func (q *queue) noteAdded(l *opLeaf) {
 	q.changed = true
-	q.added = append(q.added, n)
-	q.held += opHeld(n.op)
-	b, i := q.ub.add(q.client, n.op, 1)
+	q.added = append(q.added, l)
+	q.held += opHeld(&l.op)
+	b, i := q.ub.add(q.client, &l.op, 1)
 	q.sbBytes, q.sbIdx = q.sbBytes+b, q.sbIdx+i
 }
 
-// takenNode records that the plan took n's op from ops: the ops of the
+// took records that the plan took op l from ops: the ops of the
 // document's it took, and its own that left (gone). The ops of ops are
 // those of the document's not yet taken and those the plan put.
-func (q *queue) takenNode(n *opNode) {
-	q.held -= opHeld(n.op)
-	b, i := q.ub.add(q.client, n.op, -1)
-	if n.born == q.tx.gen {
-		n.gone = true
+func (q *queue) took(l *opLeaf) {
+	q.held -= opHeld(&l.op)
+	b, i := q.ub.add(q.client, &l.op, -1)
+	if l.born == q.tx.gen {
+		l.gone = true
 		q.sbBytes, q.sbIdx = q.sbBytes-b, q.sbIdx-i
 		return
 	}
-	q.taken = append(q.taken, n.op)
+	q.taken = append(q.taken, &l.op)
 }
 
 // take removes the first of the queue's ops (there is one).
@@ -215,16 +242,13 @@ func (q *queue) take() {
 		return
 	}
 	if q.walking {
-		t := q.walk[len(q.walk)-1]
-		q.walk = q.walk[:len(q.walk)-1]
-		for r := t.right; r != nil; r = r.left {
-			q.walk = append(q.walk, r)
-		}
+		top := q.walk[len(q.walk)-1]
+		q.took(top.n.ents[top.i].op)
+		q.advance()
 		q.walked = true
-		q.takenNode(t)
 		return
 	}
-	q.takenNode(q.ops.firstNode())
+	q.took(q.ops.firstLeaf())
 	q.ops = q.tx.withoutFirst(q.ops)
 	q.changed = true
 }
@@ -235,9 +259,9 @@ func (q *queue) countRefs(t *tableDelta) {
 	for _, op := range q.taken {
 		t.count(q.client, op, -1)
 	}
-	for _, n := range q.added {
-		if !n.gone {
-			t.count(q.client, n.op, 1)
+	for _, l := range q.added {
+		if !l.gone {
+			t.count(q.client, &l.op, 1)
 		}
 	}
 }
@@ -541,6 +565,7 @@ func (sc *planScratch) tally(d *Doc) {
 	if ex.on {
 		delta = &tableDelta{} // its maps become the new table's (refTable.settle)
 	}
+	p.held += p.tx.held // the op trees' nodes
 	for _, q := range sc.queues {
 		if !q.changed {
 			continue
