@@ -1,7 +1,6 @@
 package crdt
 
 import (
-	"cmp"
 	"maps"
 	"math"
 	"slices"
@@ -68,11 +67,13 @@ type queue struct {
 	// the encoded pending set (opNode.share), while the exact size is kept.
 	origBytes, origIndices, origBlocks int
 
-	done  []*uop
-	next  uint64    // the client's clock once done are integrated
-	start uint64    // the client's clock before the plan
-	added []*opLeaf // the ops put into ops (those taken since are gone)
-	taken []*uop    // the ops of the document's taken from ops
+	done []*uop
+	// doneEnds holds the ends of done, searched without loading the ops.
+	doneEnds []uint64
+	next     uint64    // the client's clock once done are integrated
+	start    uint64    // the client's clock before the plan
+	added    []*opLeaf // the ops put into ops (those taken since are gone)
+	taken    []*uop    // the ops of the document's taken from ops
 	// What the ops put and taken change in the pending set's totals,
 	// counted as each comes or goes, while the op is at hand (tally): the
 	// bytes held, the upper bound, and the upper-bound share of the ops
@@ -352,6 +353,7 @@ func (d *Doc) plan(u *update) *plan {
 			}
 			p.steps = append(p.steps, step{q.client, op})
 			q.done = append(q.done, op)
+			q.doneEnds = append(q.doneEnds, op.end())
 			q.next = op.end()
 			sc.fire(d, q.client, q.next)
 		}
@@ -789,7 +791,7 @@ func (sc *planScratch) queue(client uint64, ops *opNode, next uint64) *queue {
 		sc.pool = append(sc.pool, new(queue))
 	}
 	q := sc.pool[n]
-	*q = queue{client: client, ops: ops, orig: ops, tx: &sc.p.tx, next: next, start: next, done: q.done[:0], added: q.added[:0], taken: q.taken[:0], walk: q.walk[:0]}
+	*q = queue{client: client, ops: ops, orig: ops, tx: &sc.p.tx, next: next, start: next, done: q.done[:0], doneEnds: q.doneEnds[:0], added: q.added[:0], taken: q.taken[:0], walk: q.walk[:0]}
 	sc.queues = append(sc.queues, q)
 	switch n := len(sc.queues); {
 	case n == smallQueues+1:
@@ -838,10 +840,12 @@ func (sc *planScratch) release() {
 // room, not its entries, which the next plans (a keystroke's, most often)
 // would pay after one plan that released many clients.
 func clearMap[K comparable, V any](m map[K]V) map[K]V {
-	if len(m) > smallMap {
+	switch n := len(m); {
+	case n > smallMap:
 		return nil
+	case n > 0:
+		clear(m)
 	}
-	clear(m)
 	return m
 }
 
@@ -906,7 +910,7 @@ func (d *Doc) originsValid(op *uop, sc *planScratch) bool {
 			continue
 		}
 		q := sc.get(o.Client)
-		po := findDone(q.done, o.Clock)
+		po := q.findDone(o.Clock)
 		if po == nil || po.kind != opText || po.root != op.root {
 			return false
 		}
@@ -914,19 +918,25 @@ func (d *Doc) originsValid(op *uop, sc *planScratch) bool {
 	return true
 }
 
-// findDone returns the op of done (ascending, not overlapping) that covers
-// clock. The last one is tried first: an op's left origin is most often
-// the op integrated just before it.
-func findDone(done []*uop, clock uint64) *uop {
-	if k := len(done); k > 0 && done[k-1].clock <= clock {
-		if clock < done[k-1].end() {
-			return done[k-1]
+// findDone returns the op of done (ascending, one after the other from
+// start) that covers clock. The last one is tried first: an op's left
+// origin is most often the op integrated just before it. Else the ends are
+// searched, a dense array, where a search of the ops would load one op per
+// step (a plan that releases a large pending set integrates it all).
+func (q *queue) findDone(clock uint64) *uop {
+	k := len(q.done)
+	if k == 0 || clock < q.start {
+		return nil
+	}
+	if last := q.done[k-1]; last.clock <= clock {
+		if clock < last.end() {
+			return last
 		}
 		return nil
 	}
-	i, _ := slices.BinarySearchFunc(done, clock, func(o *uop, c uint64) int { return cmp.Compare(o.end(), c+1) })
-	if i < len(done) && done[i].clock <= clock {
-		return done[i]
+	i, _ := slices.BinarySearch(q.doneEnds, clock+1) // the first end past clock
+	if i < k && q.done[i].clock <= clock {
+		return q.done[i]
 	}
 	return nil
 }
