@@ -392,7 +392,7 @@ func (x *opTx) insertAt(t *opNode, i int, e opEnt) *opNode {
 		if n == cap(t.ents) {
 			// Grow by doubling: the entries are copied into a new array,
 			// the old one stays as it was for a rollback.
-			grown := make([]opEnt, n, min(2*n, opFan))
+			grown := make([]opEnt, n, min(max(2*n, 1), opFan))
 			copy(grown, t.ents)
 			x.held += heldOpEnt * (cap(grown) - cap(t.ents))
 			t.ents = grown

@@ -542,8 +542,9 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 // tally sets the totals of the pending set after the plan, and its encoded
 // size (pendingBytes) when it is known. It costs O(1) per queue (what its
 // ops change in the totals is counted as they come and go: noteAdded,
-// takenNode) and per client whose delete ranges or waits changed; keeping the size exact costs more (see exactSize), and only a
-// pending set that may pass MaxPendingBytes pays it.
+// took) and per client whose delete ranges or waits changed; keeping the
+// size exact costs more (see exactSize), and only a pending set that may
+// pass MaxPendingBytes pays it.
 func (sc *planScratch) tally(d *Doc) {
 	p, old := &sc.p, &d.pending
 	p.ex, p.ub, p.sb = old.ex, old.ub, old.sb
