@@ -88,9 +88,11 @@
 // and a plan that moves a client's clock looks at the waiters below the new
 // clock only. So a plan visits the clients the update names and those it
 // unblocks, never the whole pending set. Ops that cannot be integrated stay
-// pending, per client in an AVL tree by clock, which a plan changes in place
-// while logging the nodes it changes (undone when the plan is refused, kept
-// when it is carried out), and so are the pending delete ranges; the waiting
+// pending, per client in a B+ tree by clock (up to 32 ops or children a node,
+// their clocks beside them, so that a descent reads a few arrays rather than
+// a node per level), which a plan changes in place while logging the nodes
+// it changes (undone when the plan is refused, kept when it is carried out);
+// the pending delete ranges are an AVL tree per client, changed likewise; the waiting
 // sets are persistent AVL trees, changed by copying the O(log n) nodes on the
 // paths. An arriving op finds its place and checks its neighbours in one
 // descent. A

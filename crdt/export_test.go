@@ -165,6 +165,16 @@ func checkDelsAndWaits(d *Doc) error {
 	for c, t := range p.ops {
 		ops := t.appendTo(nil)
 		held += heldClient
+		var nodes func(t *opNode)
+		nodes = func(t *opNode) {
+			held += t.held()
+			for _, e := range t.ents {
+				if !t.leaf {
+					nodes(e.kid)
+				}
+			}
+		}
+		nodes(t)
 		for i := range ops {
 			held += opHeld(&ops[i])
 		}
@@ -252,30 +262,51 @@ func checkRefs(t *refTable, want *tableDelta) error {
 	return nil
 }
 
-// checkOpTree checks that t, client's, is an AVL tree (heights are right and
-// differ by at most one between siblings) whose nodes sum up their children
-// and op (CheckPending compares the total with the encoding).
+// checkOpTree checks that t, client's, is a B+ tree: no node empty or with
+// more than opFan entries, every leaf at the same depth, each entry giving
+// the first clock and the last end of what it holds, and computed sums
+// those of the node's entries (CheckPending compares the total with the
+// encoding).
 func checkOpTree(client uint64, t *opNode) error {
+	_, err := checkOpNode(client, t)
+	return err
+}
+
+// checkOpNode checks t as checkOpTree, and returns its depth.
+func checkOpNode(client uint64, t *opNode) (int, error) {
 	if t == nil {
-		return nil
+		return 0, nil
 	}
-	if err := checkOpTree(client, t.left); err != nil {
-		return err
+	if len(t.ents) == 0 || len(t.ents) > opFan || cap(t.ents) > opFan {
+		return 0, fmt.Errorf("pending tree node of %d entries (room for %d)", len(t.ents), cap(t.ents))
 	}
-	if err := checkOpTree(client, t.right); err != nil {
-		return err
+	depth := -1
+	for i, e := range t.ents {
+		clock, end, d := e.clock, e.end, 1
+		if t.leaf {
+			clock, end = e.op.op.clock, e.op.op.end()
+		} else {
+			k, err := checkOpNode(client, e.kid)
+			if err != nil {
+				return 0, err
+			}
+			clock, end, d = e.kid.ents[0].clock, e.kid.ents[len(e.kid.ents)-1].end, k+1
+		}
+		if clock != e.clock || end != e.end {
+			return 0, fmt.Errorf("pending tree entry keeps clocks %d to %d; it holds %d to %d", e.clock, e.end, clock, end)
+		}
+		if i > 0 && t.ents[i-1].end > e.clock {
+			return 0, fmt.Errorf("pending tree entries at %d and %d overlap or are not ascending", t.ents[i-1].clock, e.clock)
+		}
+		if depth >= 0 && d != depth {
+			return 0, fmt.Errorf("pending tree leaves at depths %d and %d", depth, d)
+		}
+		depth = d
 	}
-	hl, hr := t.left.h(), t.right.h()
-	if t.height != 1+max(hl, hr) || hl > hr+1 || hr > hl+1 {
-		return fmt.Errorf("pending tree unbalanced at clock %d: height %d, children %d and %d", t.op.clock, t.height, hl, hr)
+	if want := t.nodeSum(client); t.summed && t.sum != want {
+		return 0, fmt.Errorf("pending tree node at clock %d sums to %+v; its entries to %+v", t.ents[0].clock, t.sum, want)
 	}
-	if t.clock != t.op.clock || t.end != t.op.end() {
-		return fmt.Errorf("pending tree node at clock %d keeps clocks %d to %d", t.op.clock, t.clock, t.end)
-	}
-	if want := nodeSum(client, t.op, t.left, t.right); t.summed && t.sum != want {
-		return fmt.Errorf("pending tree node at clock %d sums to %+v; its children and op to %+v", t.op.clock, t.sum, want)
-	}
-	return nil
+	return depth, nil
 }
 
 // CheckInvariants checks the structure of d (doc.go, Invariants): the trees'

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"maps"
+	"math"
 	"slices"
 	"unicode/utf8"
 	"unsafe"
@@ -188,6 +189,16 @@ func (u *upperBound) add(client uint64, op *uop, dv int) (bytes, indices int) {
 	return b, i
 }
 
+// merge adds the counts of v to u's.
+func (u *upperBound) merge(v *upperBound) {
+	u.bytes += v.bytes
+	u.indices += v.indices
+	u.names += v.names
+	u.roots += v.roots
+	u.ops += v.ops
+	u.delClientBytes += v.delClientBytes
+}
+
 // slackBound bounds the encoded size of the pending set from above, tighter
 // than upperBound, for a pending set whose upper bound passes
 // MaxPendingBytes while its exact size stays far under it (ops that continue
@@ -275,15 +286,6 @@ func (p *pendingSet) exactFromScratch() exactSize {
 		}
 	}
 	return e
-}
-
-// each calls fn with the ops of t, ascending.
-func (t *opNode) each(fn func(*uop)) {
-	for t != nil {
-		t.left.each(fn)
-		fn(t.op)
-		t = t.right
-	}
 }
 
 // derive returns the table of t's counts changed by delta (see settle).
@@ -473,32 +475,6 @@ func cutOp(op uop, to uint64) uop {
 	return op
 }
 
-// opNode is a client's pending ops: an AVL tree keyed by clock. A plan
-// changes the document's trees in place through an opTx, which logs what it
-// changes so that a refused plan leaves the trees as they were: an Apply
-// costs O(log n) per op it adds or takes, whatever the size of the pending
-// buffer, and allocates a node per op that comes, nothing per node it
-// passes. The nil *opNode is the empty tree.
-//
-// Each node sums up its subtree's ops as the encoder would write them
-// (opSum), so that the root tells the client's share of the encoded size.
-// Sums are computed when asked for (sums) and kept in the node until it
-// changes: a plan asks for the roots of the trees it changed, which computes
-// the sums of the nodes on the paths it changed, O(log n) per op, and never
-// those of the ops that only pass through its queues (updates that arrive in
-// order).
-type opNode struct {
-	left, right *opNode
-	// clock and end are op's, kept beside the links so that a search
-	// down the tree does not load the ops it passes.
-	clock, end uint64
-	op         *uop // not changed once in a tree but for its content's array (ownContent)
-	height     int32
-	summed     bool   // whether sum is computed; it is until the node changes
-	gen        uint64 // the plan that made the node or last changed it (opTx)
-	sum        opSum  // when summed: the sum of the subtree's ops (opSum)
-}
-
 // opSum sums up ops of one client, ascending and not overlapping, as
 // encodeUpdate writes them: blocks of consecutive clocks, each a count of
 // groups (ops that continue each other, written as one). Two sums of ops
@@ -657,280 +633,6 @@ func (s *opSum) total() (bytes, indices int) {
 		bytes += uvLen(uint64(s.lastG))
 	}
 	return bytes, s.indices + 1 + hi
-}
-
-// share returns what the ops of t, client's, take in the encoded pending set: bytes
-// with one-byte indices, indices and blocks (0 for the empty tree).
-func (t *opNode) share(client uint64) (bytes, indices, blocks int) {
-	if t == nil {
-		return 0, 0, 0
-	}
-	s := t.sums(client)
-	bytes, indices = s.total()
-	return bytes, indices, s.blocks
-}
-
-// sums returns the sum of the ops of t, client's (not empty), computing those
-// of the nodes that lack it.
-func (t *opNode) sums(client uint64) *opSum {
-	if !t.summed {
-		t.sum, t.summed = nodeSum(client, t.op, t.left, t.right), true
-	}
-	return &t.sum
-}
-
-func (t *opNode) h() int32 {
-	if t == nil {
-		return 0
-	}
-	return t.height
-}
-
-// nodeSum returns the sum of the ops of l, then op, then those of r.
-func nodeSum(client uint64, op *uop, l, r *opNode) opSum {
-	s := leafSum(op)
-	if l != nil {
-		s = joinSums(client, l.sums(client), &s)
-	}
-	if r != nil {
-		s = joinSums(client, &s, r.sums(client))
-	}
-	return s
-}
-
-// opTx changes the pending op trees of a document in place for one plan,
-// recording in an undo log the nodes of the document's trees as they were
-// before the plan first changed them, so that a refused plan is rolled back
-// (undo) and an accepted one keeps its changes (commit). A node made or
-// already logged by the plan carries its generation (gen) and is changed
-// without logging again: a plan costs O(log n) per op it adds or takes,
-// with no path copies, and the undo log is reused from plan to plan.
-type opTx struct {
-	gen  uint64
-	undo []opUndo
-	// stale holds the nodes of the document's trees whose links stay but
-	// whose subtrees the plan changed: a rollback marks their sums (which
-	// the plan may have computed) as not computed.
-	stale []*opNode
-}
-
-// opUndo is a node of a document's tree and the links it held before the
-// plan. Its sum is not kept: a node given back its links is summed again
-// when asked for.
-type opUndo struct {
-	n           *opNode
-	left, right *opNode
-	height      int32
-	gen         uint64
-}
-
-// begin starts a plan's changes, whose nodes will carry generation gen
-// (never one that a node of the document's trees carries).
-func (x *opTx) begin(gen uint64) {
-	x.gen = gen
-	x.commit()
-}
-
-// commit keeps the changes of the plan.
-func (x *opTx) commit() {
-	clear(x.undo)
-	clear(x.stale)
-	if cap(x.undo) > bigMap {
-		x.undo = nil
-	}
-	if cap(x.stale) > bigMap {
-		x.stale = nil
-	}
-	x.undo, x.stale = x.undo[:0], x.stale[:0]
-}
-
-// rollback gives the document's trees back what they held before the plan.
-func (x *opTx) rollback() {
-	for i := len(x.undo) - 1; i >= 0; i-- {
-		u := &x.undo[i]
-		u.n.left, u.n.right, u.n.height, u.n.gen, u.n.summed = u.left, u.right, u.height, u.gen, false
-	}
-	for _, n := range x.stale {
-		n.summed = false
-	}
-	x.commit()
-}
-
-// opLeaf is a node and its op, allocated together.
-type opLeaf struct {
-	node opNode
-	op   uop
-}
-
-// node returns a new node of a copy of op alone.
-func (x *opTx) node(op *uop) *opNode {
-	l := &opLeaf{op: *op}
-	l.node = opNode{op: &l.op, clock: op.clock, end: op.end(), height: 1, gen: x.gen}
-	return &l.node
-}
-
-// set makes l and r the children of n, logging n first if it is a node of
-// the document's trees not yet logged; it returns n. A node whose links and
-// height stay (most of an insert's path) is only marked as changed below:
-// no log, no pointer written.
-func (x *opTx) set(n, l, r *opNode) *opNode {
-	h := 1 + max(l.h(), r.h())
-	if n.left == l && n.right == r && n.height == h {
-		if n.gen != x.gen {
-			x.stale = append(x.stale, n)
-		}
-		n.summed = false
-		return n
-	}
-	if n.gen != x.gen {
-		x.undo = append(x.undo, opUndo{n, n.left, n.right, n.height, n.gen})
-		n.gen = x.gen
-	}
-	n.left, n.right, n.height, n.summed = l, r, h, false
-	return n
-}
-
-// balance returns a tree of l, n's op, r, whose heights differ by at most 2,
-// made of the nodes of l, r and n.
-func (x *opTx) balance(n, l, r *opNode) *opNode {
-	switch hl, hr := l.h(), r.h(); {
-	case hl > hr+1:
-		if l.left.h() >= l.right.h() {
-			return x.set(l, l.left, x.set(n, l.right, r))
-		}
-		lr := l.right
-		return x.set(lr, x.set(l, l.left, lr.left), x.set(n, lr.right, r))
-	case hr > hl+1:
-		if r.right.h() >= r.left.h() {
-			return x.set(r, x.set(n, l, r.left), r.right)
-		}
-		rl := r.left
-		return x.set(rl, x.set(n, l, rl.left), x.set(r, rl.right, r.right))
-	}
-	return x.set(n, l, r)
-}
-
-// insert returns t with a copy of op added, and the copy; op must not
-// overlap the ops of t.
-func (x *opTx) insert(t *opNode, op *uop) (*opNode, *uop) {
-	if t == nil {
-		n := x.node(op)
-		return n, n.op
-	}
-	var in *opNode
-	var added *uop
-	if op.clock < t.clock {
-		in, added = x.insert(t.left, op)
-		return x.balance(t, in, t.right), added
-	}
-	in, added = x.insert(t.right, op)
-	return x.balance(t, t.left, in), added
-}
-
-// insertFree returns t with a copy of op added, and the copy, when op
-// overlaps no op of t; else t as it was and nil. It finds where op goes and
-// whether its neighbours leave room for it in one descent: lo and hi are
-// the end of the op before op's place and the clock of the one after it
-// (the whole clock range at the root).
-func (x *opTx) insertFree(t *opNode, op *uop, lo, hi uint64) (*opNode, *uop) {
-	if t == nil {
-		if op.clock < lo || op.end() > hi {
-			return nil, nil
-		}
-		n := x.node(op)
-		return n, n.op
-	}
-	if op.clock < t.clock {
-		in, added := x.insertFree(t.left, op, lo, t.clock)
-		if added == nil {
-			return t, nil
-		}
-		return x.balance(t, in, t.right), added
-	}
-	in, added := x.insertFree(t.right, op, t.end, hi)
-	if added == nil {
-		return t, nil
-	}
-	return x.balance(t, t.left, in), added
-}
-
-// from returns t without its ops before clock, which must not straddle it.
-func (x *opTx) from(t *opNode, clock uint64) *opNode {
-	for t != nil && t.clock < clock {
-		t = t.right
-	}
-	if t == nil {
-		return nil
-	}
-	return x.join(x.from(t.left, clock), t, t.right)
-}
-
-// join returns a tree of the ops of l, n's op, then those of r.
-func (x *opTx) join(l, n, r *opNode) *opNode {
-	switch hl, hr := l.h(), r.h(); {
-	case hl > hr+1:
-		return x.balance(l, l.left, x.join(l.right, n, r))
-	case hr > hl+1:
-		return x.balance(r, x.join(l, n, r.left), r.right)
-	}
-	return x.set(n, l, r)
-}
-
-// withoutFirst returns t without its first op; t is not empty.
-func (x *opTx) withoutFirst(t *opNode) *opNode {
-	if t.left == nil {
-		return t.right
-	}
-	return x.balance(t, x.withoutFirst(t.left), t.right)
-}
-
-// first returns the op of t with the lowest clock, or nil.
-func (t *opNode) first() *uop {
-	if t == nil {
-		return nil
-	}
-	for t.left != nil {
-		t = t.left
-	}
-	return t.op
-}
-
-// find returns the op of t that covers clock, or nil.
-func (t *opNode) find(clock uint64) *uop {
-	for t != nil {
-		switch {
-		case clock < t.clock:
-			t = t.left
-		case clock >= t.end:
-			t = t.right
-		default:
-			return t.op
-		}
-	}
-	return nil
-}
-
-// endingAfter returns the first op of t that ends after clock, or nil.
-func (t *opNode) endingAfter(clock uint64) *uop {
-	var found *uop
-	for t != nil {
-		if t.end > clock {
-			found, t = t.op, t.left
-		} else {
-			t = t.right
-		}
-	}
-	return found
-}
-
-// appendTo appends the ops of t to out, ascending.
-func (t *opNode) appendTo(out []uop) []uop {
-	if t == nil {
-		return out
-	}
-	out = t.left.appendTo(out)
-	out = append(out, *t.op)
-	return t.right.appendTo(out)
 }
 
 // delNode is a client's pending delete ranges: an AVL tree keyed by clock,
@@ -1131,8 +833,12 @@ func (t *delNode) first() *delRange {
 }
 
 // add returns t with the clocks of r added, merged with the ranges that r
-// overlaps or touches. It costs O(log n) per range merged.
+// overlaps or touches. It costs one descent when r reaches at most one
+// range (addOne), else O(log n) per range merged.
 func (x *delTx) add(t *delNode, r delRange) *delNode {
+	if n, ok := x.addOne(t, r, 0, math.MaxUint64); ok {
+		return n
+	}
 	for {
 		o := t.touching(r.clock)
 		if o == nil || o.clock > r.clock+r.n {
@@ -1143,6 +849,57 @@ func (x *delTx) add(t *delNode, r delRange) *delNode {
 		s := min(v.clock, r.clock)
 		r = delRange{r.client, s, max(v.clock+v.n, r.clock+r.n) - s}
 	}
+}
+
+// addOne returns t with the clocks of r added in one descent when r
+// overlaps or touches at most one range of t: that range is widened in
+// place, or r goes in as a range of its own. Else it returns t as it was
+// and false. The clocks of t's ranges lie within lo and hi (the end of the
+// range before them plus one, the clock of the one after minus one): a
+// range widened past them would touch another one.
+func (x *delTx) addOne(t *delNode, r delRange, lo, hi uint64) (*delNode, bool) {
+	if t == nil {
+		return &delNode{r: r, height: 1, gen: x.gen, sum: rangeSum(r)}, true
+	}
+	end, tEnd := r.clock+r.n, t.r.clock+t.r.n
+	switch {
+	case end < t.r.clock:
+		in, ok := x.addOne(t.left, r, lo, t.r.clock-1)
+		if !ok {
+			return t, false
+		}
+		return x.balance(t, t.r, in, t.right), true
+	case r.clock > tEnd:
+		in, ok := x.addOne(t.right, r, tEnd+1, hi)
+		if !ok {
+			return t, false
+		}
+		return x.balance(t, t.r, t.left, in), true
+	}
+	s, e := min(r.clock, t.r.clock), max(end, tEnd)
+	if s < t.r.clock {
+		if m := t.left; m != nil {
+			for m.right != nil {
+				m = m.right
+			}
+			lo = m.r.clock + m.r.n + 1
+		}
+		if s < lo {
+			return t, false
+		}
+	}
+	if e > tEnd {
+		if m := t.right; m != nil {
+			for m.left != nil {
+				m = m.left
+			}
+			hi = m.r.clock - 1
+		}
+		if e > hi {
+			return t, false
+		}
+	}
+	return x.set(t, delRange{r.client, s, e - s}, t.left, t.right), true
 }
 
 // appendTo appends the ranges of t, client's, to out, ascending.
@@ -1244,17 +1001,20 @@ func (t *waitNode) first() (clock, client uint64) {
 // nodes, the op and its sum, and the map entries (counted at twice their
 // key and value, for the slack of a growing map).
 const (
-	heldOp       = int(unsafe.Sizeof(opLeaf{}))
 	heldDel      = int(unsafe.Sizeof(delNode{}))
 	heldWait     = int(unsafe.Sizeof(waitNode{})) + 2*int(unsafe.Sizeof(uint64(0))+unsafe.Sizeof(ID{}))
 	heldClient   = 2 * 16 // a map entry from a client ID to a tree (ops, deletes, waits) or a count
 	heldRootBase = 2 * int(unsafe.Sizeof(rootKey{})+unsafe.Sizeof(0))
 )
 
-// opHeld returns what a pending op holds besides its nodes: its content and
-// its map key and value.
+// opHeld returns what a pending op holds with its node: its content when
+// the node does not hold it (opLeaf), its map key and value.
 func opHeld(op *uop) int {
-	return heldOp + 4*len(op.content) + len(op.key) + len(op.value)
+	h := heldOp + len(op.key) + len(op.value)
+	if len(op.content) > inlineRunes {
+		h += 4 * len(op.content)
+	}
+	return h
 }
 
 // PendingMemory returns the bytes that the units and delete ranges waiting

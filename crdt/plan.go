@@ -1,7 +1,6 @@
 package crdt
 
 import (
-	"cmp"
 	"maps"
 	"math"
 	"slices"
@@ -67,13 +66,21 @@ type queue struct {
 	// origShare is what the document's pending ops of the client take in
 	// the encoded pending set (opNode.share), while the exact size is kept.
 	origBytes, origIndices, origBlocks int
-	// addedSet holds the ops of added once there are more than a few.
-	addedSet map[*uop]struct{}
-	done     []*uop
-	next     uint64 // the client's clock once done are integrated
-	start    uint64 // the client's clock before the plan
-	added    []*uop // the ops put into ops (some may have left since)
-	taken    []*uop // the ops of the document's taken from ops
+
+	done []*uop
+	// doneEnds holds the ends of done, searched without loading the ops.
+	doneEnds []uint64
+	next     uint64    // the client's clock once done are integrated
+	start    uint64    // the client's clock before the plan
+	added    []*opLeaf // the ops put into ops (those taken since are gone)
+	taken    []*uop    // the ops of the document's taken from ops
+	// What the ops put and taken change in the pending set's totals,
+	// counted as each comes or goes, while the op is at hand (tally): the
+	// bytes held, the upper bound, and the upper-bound share of the ops
+	// put that stay (for the slack bound).
+	held           int
+	ub             upperBound
+	sbBytes, sbIdx int
 	// lone, when not empty, is the queue's ops: ops of one block of the
 	// update (not copies), ascending, held out of ops while ops is empty. An
 	// update that is integrated at once costs no tree and no copy, whether
@@ -88,7 +95,7 @@ type queue struct {
 	// walk, while walking, is the path to the first op of ops not yet taken
 	// (its top): the plan takes ops from the front without copying paths,
 	// and cuts the tree once (stopWalk).
-	walk    []*opNode
+	walk    []walkPos
 	walking bool
 	walked  bool // whether an op was taken while walking
 }
@@ -107,7 +114,8 @@ func (q *queue) first() *uop {
 	case len(q.lone) > 0:
 		return &q.lone[0]
 	case q.walking:
-		return q.walk[len(q.walk)-1].op
+		top := q.walk[len(q.walk)-1]
+		return &top.n.ents[top.i].op.op
 	}
 	return q.ops.first()
 }
@@ -116,8 +124,34 @@ func (q *queue) first() *uop {
 func (q *queue) startWalk() {
 	q.walking, q.walked = true, false
 	q.walk = q.walk[:0]
-	for t := q.ops; t != nil; t = t.left {
-		q.walk = append(q.walk, t)
+	if q.ops != nil {
+		q.descend(q.ops)
+	}
+}
+
+// descend puts on the walk the path from t to its first op.
+func (q *queue) descend(t *opNode) {
+	for {
+		q.walk = append(q.walk, walkPos{t, 0})
+		if t.leaf {
+			return
+		}
+		t = t.ents[0].kid
+	}
+}
+
+// advance moves the walk to the op after the one it is at.
+func (q *queue) advance() {
+	for len(q.walk) > 0 {
+		top := &q.walk[len(q.walk)-1]
+		top.i++
+		if top.i < len(top.n.ents) {
+			if !top.n.leaf {
+				q.descend(top.n.ents[top.i].kid)
+			}
+			return
+		}
+		q.walk = q.walk[:len(q.walk)-1]
 	}
 }
 
@@ -152,9 +186,9 @@ func (q *queue) flush() {
 // hold (PendingMemory), not the whole content of the updates they came in.
 func (sc *planScratch) ownContent() {
 	for _, q := range sc.queues {
-		for _, op := range q.added[q.kept:] {
-			if op.content != nil && q.ops.find(op.clock) == op {
-				op.content = slices.Clone(op.content)
+		for _, l := range q.added[q.kept:] {
+			if !l.gone && len(l.op.content) > inlineRunes {
+				l.op.content = slices.Clone(l.op.content)
 			}
 		}
 	}
@@ -162,46 +196,44 @@ func (sc *planScratch) ownContent() {
 
 // put adds a copy of op to the queue's ops; op must not overlap them.
 func (q *queue) put(o uop) {
-	var op *uop
-	q.ops, op = q.tx.insert(q.ops, &o)
-	q.noteAdded(op)
+	var l *opLeaf
+	q.ops, l = q.tx.insert(q.ops, &o)
+	q.noteAdded(l)
 }
 
 // putFree adds a copy of op to the queue's ops if op overlaps none of them,
 // and reports whether it did.
 func (q *queue) putFree(o *uop) bool {
-	t, op := q.tx.insertFree(q.ops, o, 0, math.MaxUint64)
-	if op == nil {
+	t, l := q.tx.insertFree(q.ops, o, 0, math.MaxUint64)
+	if l == nil {
 		return false
 	}
 	q.ops = t
-	q.noteAdded(op)
+	q.noteAdded(l)
 	return true
 }
 
-// noteAdded records op, which the plan put into the queue's ops.
-func (q *queue) noteAdded(op *uop) {
+// noteAdded records l, which the plan put into the queue's ops.
+func (q *queue) noteAdded(l *opLeaf) {
 	q.changed = true
-	q.added = append(q.added, op)
-	switch {
-	case q.addedSet != nil:
-		q.addedSet[op] = struct{}{}
-	case len(q.added) > smallQueues:
-		q.addedSet = make(map[*uop]struct{}, 2*len(q.added))
-		for _, a := range q.added {
-			q.addedSet[a] = struct{}{}
-		}
-	}
+	q.added = append(q.added, l)
+	q.held += opHeld(&l.op)
+	b, i := q.ub.add(q.client, &l.op, 1)
+	q.sbBytes, q.sbIdx = q.sbBytes+b, q.sbIdx+i
 }
 
-// isAdded reports whether op was put into ops by the plan: the ops of ops
-// are those of the document's not yet taken and those the plan put.
-func (q *queue) isAdded(op *uop) bool {
-	if q.addedSet != nil {
-		_, ok := q.addedSet[op]
-		return ok
+// took records that the plan took op l from ops: the ops of the
+// document's it took, and its own that left (gone). The ops of ops are
+// those of the document's not yet taken and those the plan put.
+func (q *queue) took(l *opLeaf) {
+	q.held -= opHeld(&l.op)
+	b, i := q.ub.add(q.client, &l.op, -1)
+	if l.born == q.tx.gen {
+		l.gone = true
+		q.sbBytes, q.sbIdx = q.sbBytes-b, q.sbIdx-i
+		return
 	}
-	return slices.Contains(q.added, op)
+	q.taken = append(q.taken, &l.op)
 }
 
 // take removes the first of the queue's ops (there is one).
@@ -211,22 +243,13 @@ func (q *queue) take() {
 		return
 	}
 	if q.walking {
-		t := q.walk[len(q.walk)-1]
-		q.walk = q.walk[:len(q.walk)-1]
-		for r := t.right; r != nil; r = r.left {
-			q.walk = append(q.walk, r)
-		}
+		top := q.walk[len(q.walk)-1]
+		q.took(top.n.ents[top.i].op)
+		q.advance()
 		q.walked = true
-		if q.orig != nil && !q.isAdded(t.op) {
-			q.taken = append(q.taken, t.op)
-		}
 		return
 	}
-	if q.orig != nil {
-		if op := q.ops.first(); !q.isAdded(op) {
-			q.taken = append(q.taken, op)
-		}
-	}
+	q.took(q.ops.firstLeaf())
 	q.ops = q.tx.withoutFirst(q.ops)
 	q.changed = true
 }
@@ -237,9 +260,9 @@ func (q *queue) countRefs(t *tableDelta) {
 	for _, op := range q.taken {
 		t.count(q.client, op, -1)
 	}
-	for _, op := range q.added {
-		if q.ops.find(op.clock) == op {
-			t.count(q.client, op, 1)
+	for _, l := range q.added {
+		if !l.gone {
+			t.count(q.client, &l.op, 1)
 		}
 	}
 }
@@ -330,6 +353,7 @@ func (d *Doc) plan(u *update) *plan {
 			}
 			p.steps = append(p.steps, step{q.client, op})
 			q.done = append(q.done, op)
+			q.doneEnds = append(q.doneEnds, op.end())
 			q.next = op.end()
 			sc.fire(d, q.client, q.next)
 		}
@@ -406,7 +430,10 @@ func (sc *planScratch) setWait(d *Doc, c uint64, w ID) {
 	}
 	p := &sc.p
 	if p.waitTrees == nil {
-		p.waitTrees, p.waitOn = make(map[uint64]*waitNode), make(map[uint64]ID)
+		p.waitTrees = make(map[uint64]*waitNode)
+	}
+	if p.waitOn == nil {
+		p.waitOn = make(map[uint64]ID)
 	}
 	if old.Client != 0 {
 		p.waitTrees[old.Client] = sc.waitTree(d, old.Client).remove(old.Clock, c)
@@ -513,10 +540,11 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 }
 
 // tally sets the totals of the pending set after the plan, and its encoded
-// size (pendingBytes) when it is known. It costs O(1) per queue, O(log n) per
-// op a queue put or took, and O(1) per client whose delete ranges or waits
-// changed; keeping the size exact costs more (see exactSize), and only a
-// pending set that may pass MaxPendingBytes pays it.
+// size (pendingBytes) when it is known. It costs O(1) per queue (what its
+// ops change in the totals is counted as they come and go: noteAdded,
+// took) and per client whose delete ranges or waits changed; keeping the
+// size exact costs more (see exactSize), and only a pending set that may
+// pass MaxPendingBytes pays it.
 func (sc *planScratch) tally(d *Doc) {
 	p, old := &sc.p, &d.pending
 	p.ex, p.ub, p.sb = old.ex, old.ub, old.sb
@@ -540,25 +568,19 @@ func (sc *planScratch) tally(d *Doc) {
 	if ex.on {
 		delta = &tableDelta{} // its maps become the new table's (refTable.settle)
 	}
+	p.held += p.tx.held // the op trees' nodes
 	for _, q := range sc.queues {
 		if !q.changed {
 			continue
 		}
-		for _, op := range q.taken {
-			p.held -= opHeld(op)
-			p.ub.add(q.client, op, -1)
-		}
-		if len(q.taken) > 0 && p.sb.on {
-			p.sb.bytes += removalBytes
-			p.sb.indices += removalIndices
-		}
-		for _, op := range q.added {
-			if q.ops.find(op.clock) == op {
-				p.held += opHeld(op)
-				if b, i := p.ub.add(q.client, op, 1); p.sb.on {
-					p.sb.bytes += b
-					p.sb.indices += i
-				}
+		p.held += q.held
+		p.ub.merge(&q.ub)
+		if p.sb.on {
+			p.sb.bytes += q.sbBytes
+			p.sb.indices += q.sbIdx
+			if len(q.taken) > 0 {
+				p.sb.bytes += removalBytes
+				p.sb.indices += removalIndices
 			}
 		}
 		switch {
@@ -770,7 +792,7 @@ func (sc *planScratch) queue(client uint64, ops *opNode, next uint64) *queue {
 		sc.pool = append(sc.pool, new(queue))
 	}
 	q := sc.pool[n]
-	*q = queue{client: client, ops: ops, orig: ops, tx: &sc.p.tx, next: next, start: next, done: q.done[:0], added: q.added[:0], taken: q.taken[:0], walk: q.walk[:0]}
+	*q = queue{client: client, ops: ops, orig: ops, tx: &sc.p.tx, next: next, start: next, done: q.done[:0], doneEnds: q.doneEnds[:0], added: q.added[:0], taken: q.taken[:0], walk: q.walk[:0]}
 	sc.queues = append(sc.queues, q)
 	switch n := len(sc.queues); {
 	case n == smallQueues+1:
@@ -800,7 +822,7 @@ func (sc *planScratch) release() {
 		clear(q.done)
 		clear(q.added)
 		clear(q.taken)
-		q.ops, q.orig, q.lone, q.tx, q.addedSet = nil, nil, nil, nil, nil
+		q.ops, q.orig, q.lone, q.tx = nil, nil, nil, nil
 	}
 	if len(sc.pool) > bigMap {
 		sc.pool = nil
@@ -814,14 +836,22 @@ func (sc *planScratch) release() {
 	sc.p.ex = exactSize{}
 }
 
-// clearMap empties m for reuse, or drops it when it grew big.
+// clearMap empties m for reuse, or drops it when it grew past a few
+// entries: a map keeps the room it grew to, and ranging over it costs that
+// room, not its entries, which the next plans (a keystroke's, most often)
+// would pay after one plan that released many clients.
 func clearMap[K comparable, V any](m map[K]V) map[K]V {
-	if len(m) > bigMap {
+	switch n := len(m); {
+	case n > smallMap:
 		return nil
+	case n > 0:
+		clear(m)
 	}
-	clear(m)
 	return m
 }
+
+// smallMap is the size past which a scratch map is dropped by clearMap.
+const smallMap = 16
 
 // addOp adds the op of one (an op of the update) to the queue unless its
 // clocks are known: the parts already integrated or already queued are
@@ -881,7 +911,7 @@ func (d *Doc) originsValid(op *uop, sc *planScratch) bool {
 			continue
 		}
 		q := sc.get(o.Client)
-		po := findDone(q.done, o.Clock)
+		po := q.findDone(o.Clock)
 		if po == nil || po.kind != opText || po.root != op.root {
 			return false
 		}
@@ -889,19 +919,25 @@ func (d *Doc) originsValid(op *uop, sc *planScratch) bool {
 	return true
 }
 
-// findDone returns the op of done (ascending, not overlapping) that covers
-// clock. The last one is tried first: an op's left origin is most often
-// the op integrated just before it.
-func findDone(done []*uop, clock uint64) *uop {
-	if k := len(done); k > 0 && done[k-1].clock <= clock {
-		if clock < done[k-1].end() {
-			return done[k-1]
+// findDone returns the op of done (ascending, one after the other from
+// start) that covers clock. The last one is tried first: an op's left
+// origin is most often the op integrated just before it. Else the ends are
+// searched, a dense array, where a search of the ops would load one op per
+// step (a plan that releases a large pending set integrates it all).
+func (q *queue) findDone(clock uint64) *uop {
+	k := len(q.done)
+	if k == 0 || clock < q.start {
+		return nil
+	}
+	if last := q.done[k-1]; last.clock <= clock {
+		if clock < last.end() {
+			return last
 		}
 		return nil
 	}
-	i, _ := slices.BinarySearchFunc(done, clock, func(o *uop, c uint64) int { return cmp.Compare(o.end(), c+1) })
-	if i < len(done) && done[i].clock <= clock {
-		return done[i]
+	i, _ := slices.BinarySearch(q.doneEnds, clock+1) // the first end past clock
+	if i < k && q.done[i].clock <= clock {
+		return q.done[i]
 	}
 	return nil
 }

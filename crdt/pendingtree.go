@@ -1,0 +1,506 @@
+package crdt
+
+import (
+	"math"
+	"unsafe"
+)
+
+// opNode is a node of a client's pending ops: a B+ tree keyed by clock, whose
+// leaves hold up to opFan ops ascending and whose inner nodes hold up to
+// opFan children, each entry with the first clock and the last end under it.
+// Why a B+ tree rather than a binary one: ops arrive in any order, and an op
+// that waits is put where its clock goes and taken again later; in a
+// binary tree of a few hundred thousand ops every level of that descent is a
+// cache miss (a node per op, scattered in memory), where here a descent
+// reads a few arrays of clocks, and taking ops in order walks the leaves'
+// arrays. The nil *opNode is the empty tree; no node of a tree is empty,
+// and all its leaves are at the same depth.
+//
+// A plan changes the document's trees in place through an opTx, which logs
+// each node of theirs before its first change, so that a refused plan
+// leaves the trees as they were: an Apply costs O(log n) per op it adds or
+// takes, whatever the size of the pending buffer.
+//
+// Each node sums up its ops as the encoder would write them (opSum), so that
+// the root tells the client's share of the encoded size. Sums are computed
+// when asked for (sums) and kept in the node until it changes: a plan asks
+// for the roots of the trees it changed, which computes the sums of the
+// nodes on the paths it changed, O(opFan log n) per op, and never those of
+// the ops that only pass through its queues (updates that arrive in order).
+type opNode struct {
+	// ents holds the entries, ascending; its capacity grows by doubling up
+	// to opFan, so that the tree of a client with one op waiting (a flood
+	// of units of new clients) holds one entry, not opFan.
+	ents   []opEnt
+	leaf   bool
+	summed bool   // whether sum is computed; it is until the node changes
+	gen    uint64 // the plan that made the node or last changed it (opTx)
+	sum    opSum  // when summed: the sum of the node's ops (opSum)
+}
+
+// opEnt is an entry of an opNode: an op of a leaf, or a child of an inner
+// node, with the first clock and the last end of what it holds.
+type opEnt struct {
+	clock, end uint64
+	op         *opLeaf // a leaf's
+	kid        *opNode // an inner node's
+}
+
+// opFan is the most entries an opNode holds: its entries fill 1 KiB.
+const opFan = 32
+
+// opLeaf is a pending op, with room for the content of a short text op (a
+// keystroke), which is then the op's own from the start: such an op costs
+// one allocation, not two.
+type opLeaf struct {
+	op   uop
+	text [inlineRunes]rune
+	born uint64 // the plan that put it
+	// gone reports that the plan that put the op (born) took it again: what
+	// a plan put that stays is read from its ops, with no search.
+	gone bool
+}
+
+// inlineRunes is the content an opLeaf holds itself.
+const inlineRunes = 4
+
+// Bytes held by a pending op tree (PendingMemory): an op, and a node
+// besides its entries.
+const (
+	heldOp     = int(unsafe.Sizeof(opLeaf{}))
+	heldOpNode = int(unsafe.Sizeof(opNode{}))
+	heldOpEnt  = int(unsafe.Sizeof(opEnt{}))
+)
+
+// held returns what node t holds besides its ops.
+func (t *opNode) held() int { return heldOpNode + heldOpEnt*cap(t.ents) }
+
+// opTx changes the pending op trees of a document in place for one plan,
+// recording in an undo log the nodes of the document's trees as they were
+// before the plan first changed them (their fields, and their entries in a
+// buffer reused from plan to plan), so that a refused plan is rolled back
+// and an accepted one keeps its changes (commit). A node made or already
+// logged by the plan carries its generation (gen) and is changed without
+// logging again.
+type opTx struct {
+	gen  uint64
+	undo []opUndo
+	ents []opEnt // the logged nodes' entries, one after the other
+	// held is what the nodes the plan made, grew and dropped change in the
+	// bytes held (opNode.held).
+	held int
+}
+
+// opUndo is a node of a document's tree and what it held before the plan:
+// its fields, and its entries at ents[at:at+len(was.ents)].
+type opUndo struct {
+	n   *opNode
+	was opNode
+	at  int
+}
+
+// begin starts a plan's changes, whose nodes will carry generation gen
+// (never one that a node of the document's trees carries).
+func (x *opTx) begin(gen uint64) {
+	x.gen = gen
+	x.commit()
+}
+
+// commit keeps the changes of the plan.
+func (x *opTx) commit() {
+	if len(x.undo) > 0 {
+		clear(x.undo)
+		clear(x.ents)
+	}
+	if cap(x.undo) > bigMap {
+		x.undo = nil
+	}
+	if cap(x.ents) > bigMap*opFan {
+		x.ents = nil
+	}
+	x.undo, x.ents = x.undo[:0], x.ents[:0]
+	x.held = 0
+}
+
+// rollback gives the document's trees back what they held before the plan.
+func (x *opTx) rollback() {
+	for i := len(x.undo) - 1; i >= 0; i-- {
+		u := &x.undo[i]
+		*u.n = u.was
+		copy(u.n.ents, x.ents[u.at:])
+	}
+	x.commit()
+}
+
+// log records n, about to change, if it is a node of the document's trees
+// not yet logged, and marks its sum as not computed.
+func (x *opTx) log(n *opNode) {
+	if n.gen != x.gen {
+		x.undo = append(x.undo, opUndo{n: n, was: *n, at: len(x.ents)})
+		x.ents = append(x.ents, n.ents...)
+		n.gen = x.gen
+	}
+	n.summed = false
+}
+
+// newNode returns a new node with room for c entries.
+func (x *opTx) newNode(leaf bool, c int) *opNode {
+	n := &opNode{ents: make([]opEnt, 0, c), leaf: leaf, gen: x.gen}
+	x.held += n.held()
+	return n
+}
+
+// drop records that n left its tree.
+func (x *opTx) drop(n *opNode) { x.held -= n.held() }
+
+// dropAll records that the nodes of t left their tree.
+func (x *opTx) dropAll(t *opNode) {
+	x.drop(t)
+	if !t.leaf {
+		for i := range t.ents {
+			x.dropAll(t.ents[i].kid)
+		}
+	}
+}
+
+// leafOf returns a new op, a copy of op, whose content is its own when it
+// fits (see ownContent for the longer ones).
+func (x *opTx) leafOf(op *uop) *opLeaf {
+	l := &opLeaf{op: *op, born: x.gen}
+	if c := op.content; len(c) > 0 && len(c) <= inlineRunes {
+		l.op.content = l.text[:copy(l.text[:], c):len(c)]
+	}
+	return l
+}
+
+// first returns the op of t with the lowest clock, or nil.
+func (t *opNode) first() *uop {
+	if t == nil {
+		return nil
+	}
+	return &t.firstLeaf().op
+}
+
+// firstLeaf returns the op of t with the lowest clock; t is not empty.
+func (t *opNode) firstLeaf() *opLeaf {
+	for !t.leaf {
+		t = t.ents[0].kid
+	}
+	return t.ents[0].op
+}
+
+// after returns the index of the first entry of t whose clock is above
+// clock.
+func (t *opNode) after(clock uint64) int {
+	lo, hi := 0, len(t.ents)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if t.ents[m].clock <= clock {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// endingAfter returns the first op of t that ends after clock, or nil.
+func (t *opNode) endingAfter(clock uint64) *uop {
+	for t != nil {
+		lo, hi := 0, len(t.ents)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if t.ents[m].end <= clock {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		if lo == len(t.ents) {
+			return nil
+		}
+		if t.leaf {
+			return &t.ents[lo].op.op
+		}
+		t = t.ents[lo].kid
+	}
+	return nil
+}
+
+// find returns the op of t that covers clock, or nil.
+func (t *opNode) find(clock uint64) *uop {
+	if o := t.endingAfter(clock); o != nil && o.clock <= clock {
+		return o
+	}
+	return nil
+}
+
+// each calls fn with the ops of t, ascending.
+func (t *opNode) each(fn func(*uop)) {
+	if t == nil {
+		return
+	}
+	for i := range t.ents {
+		if t.leaf {
+			fn(&t.ents[i].op.op)
+		} else {
+			t.ents[i].kid.each(fn)
+		}
+	}
+}
+
+// appendTo appends the ops of t to out, ascending.
+func (t *opNode) appendTo(out []uop) []uop {
+	t.each(func(op *uop) { out = append(out, *op) })
+	return out
+}
+
+// nodes returns how many nodes t has.
+func (t *opNode) nodes() int {
+	if t == nil {
+		return 0
+	}
+	n := 1
+	if !t.leaf {
+		for i := range t.ents {
+			n += t.ents[i].kid.nodes()
+		}
+	}
+	return n
+}
+
+// share returns what the ops of t, client's, take in the encoded pending set: bytes
+// with one-byte indices, indices and blocks (0 for the empty tree).
+func (t *opNode) share(client uint64) (bytes, indices, blocks int) {
+	if t == nil {
+		return 0, 0, 0
+	}
+	s := t.sums(client)
+	bytes, indices = s.total()
+	return bytes, indices, s.blocks
+}
+
+// sums returns the sum of the ops of t, client's (not empty), computing those
+// of the nodes that lack it.
+func (t *opNode) sums(client uint64) *opSum {
+	if !t.summed {
+		t.sum, t.summed = t.nodeSum(client), true
+	}
+	return &t.sum
+}
+
+// nodeSum returns the sum of the ops of t, from its entries.
+func (t *opNode) nodeSum(client uint64) opSum {
+	var s opSum
+	for i := range t.ents {
+		var c opSum
+		if t.leaf {
+			c = leafSum(&t.ents[i].op.op)
+		} else {
+			c = *t.ents[i].kid.sums(client)
+		}
+		if i == 0 {
+			s = c
+		} else {
+			s = joinSums(client, &s, &c)
+		}
+	}
+	return s
+}
+
+// insert returns t with a copy of op added, and the copy; op must not
+// overlap the ops of t.
+func (x *opTx) insert(t *opNode, op *uop) (*opNode, *opLeaf) {
+	t, l := x.insertFree(t, op, 0, math.MaxUint64)
+	if l == nil {
+		panic("crdt: pending op overlaps the ops it is put beside") // broken invariant: callers put only what overlaps nothing
+	}
+	return t, l
+}
+
+// insertFree returns t with a copy of op added, and the copy, when op
+// overlaps no op of t; else t as it was and nil. It finds where op goes
+// and whether its neighbours leave room for it in one descent: lo and hi
+// are the end of the op before t's ops and the clock of the one after them.
+func (x *opTx) insertFree(t *opNode, op *uop, lo, hi uint64) (*opNode, *opLeaf) {
+	if t == nil {
+		if op.clock < lo || op.end() > hi {
+			return nil, nil
+		}
+		t = x.newNode(true, 1)
+		l := x.leafOf(op)
+		t.ents = append(t.ents, opEnt{clock: op.clock, end: op.end(), op: l})
+		return t, l
+	}
+	l, right := x.put(t, op, lo, hi)
+	if l == nil || right == nil {
+		return t, l
+	}
+	root := x.newNode(false, 2)
+	root.ents = append(root.ents, t.entry(), right.entry())
+	return root, l
+}
+
+// entry returns the entry of t in its parent.
+func (t *opNode) entry() opEnt {
+	return opEnt{clock: t.ents[0].clock, end: t.ents[len(t.ents)-1].end, kid: t}
+}
+
+// put adds a copy of op to t, as insertFree, and returns the copy and the
+// node split off t's end, if t was full (nil otherwise).
+func (x *opTx) put(t *opNode, op *uop, lo, hi uint64) (*opLeaf, *opNode) {
+	i := t.after(op.clock)
+	if t.leaf {
+		if i > 0 {
+			lo = t.ents[i-1].end
+		}
+		if i < len(t.ents) {
+			hi = t.ents[i].clock
+		}
+		if op.clock < lo || op.end() > hi {
+			return nil, nil
+		}
+		l := x.leafOf(op)
+		return l, x.insertAt(t, i, opEnt{clock: op.clock, end: op.end(), op: l})
+	}
+	k := max(i-1, 0) // the last child starting at or before op, else the first
+	if k > 0 {
+		lo = t.ents[k-1].end
+	}
+	if k+1 < len(t.ents) {
+		hi = t.ents[k+1].clock
+	}
+	kid := t.ents[k].kid
+	l, split := x.put(kid, op, lo, hi)
+	if l == nil {
+		return nil, nil
+	}
+	x.log(t)
+	t.ents[k] = kid.entry()
+	if split == nil {
+		return l, nil
+	}
+	return l, x.insertAt(t, k+1, split.entry())
+}
+
+// insertAt puts e at index i of t's entries, and returns the node split off
+// t's end when t was full (nil otherwise).
+func (x *opTx) insertAt(t *opNode, i int, e opEnt) *opNode {
+	x.log(t)
+	n := len(t.ents)
+	if n < opFan {
+		if n == cap(t.ents) {
+			// Grow by doubling: the entries are copied into a new array,
+			// the old one stays as it was for a rollback.
+			grown := make([]opEnt, n, min(max(2*n, 1), opFan))
+			copy(grown, t.ents)
+			x.held += heldOpEnt * (cap(grown) - cap(t.ents))
+			t.ents = grown
+		}
+		t.ents = t.ents[:n+1]
+		copy(t.ents[i+1:], t.ents[i:n])
+		t.ents[i] = e
+		return nil
+	}
+	h := opFan / 2
+	r := x.newNode(t.leaf, opFan)
+	r.ents = append(r.ents, t.ents[h:]...)
+	clear(t.ents[h:])
+	t.ents = t.ents[:h]
+	if i <= h {
+		t.ents = t.ents[:h+1]
+		copy(t.ents[i+1:], t.ents[i:h])
+		t.ents[i] = e
+	} else {
+		r.ents = r.ents[:len(r.ents)+1]
+		copy(r.ents[i-h+1:], r.ents[i-h:])
+		r.ents[i-h] = e
+	}
+	return r
+}
+
+// withoutFirst returns t without its first op; t is not empty.
+func (x *opTx) withoutFirst(t *opNode) *opNode {
+	if x.dropFirst(t) {
+		x.drop(t)
+		return nil
+	}
+	return x.collapse(t)
+}
+
+// dropFirst removes the first op of t, and reports whether t is left empty
+// (its parent then drops it).
+func (x *opTx) dropFirst(t *opNode) bool {
+	x.log(t)
+	if !t.leaf {
+		kid := t.ents[0].kid
+		if !x.dropFirst(kid) {
+			t.ents[0].clock = kid.ents[0].clock
+			return false
+		}
+		x.drop(kid)
+	}
+	t.removeFront(1)
+	return len(t.ents) == 0
+}
+
+// removeFront removes the first k entries of t.
+func (t *opNode) removeFront(k int) {
+	n := copy(t.ents, t.ents[k:])
+	clear(t.ents[n:])
+	t.ents = t.ents[:n]
+}
+
+// collapse returns the root of t once inner nodes with one child at its top
+// are dropped.
+func (x *opTx) collapse(t *opNode) *opNode {
+	for !t.leaf && len(t.ents) == 1 {
+		x.drop(t)
+		t = t.ents[0].kid
+	}
+	return t
+}
+
+// from returns t without its ops before clock, which must not straddle it.
+func (x *opTx) from(t *opNode, clock uint64) *opNode {
+	if t == nil {
+		return nil
+	}
+	if x.cut(t, clock) {
+		x.drop(t)
+		return nil
+	}
+	return x.collapse(t)
+}
+
+// cut removes the ops of t before clock, and reports whether t is left
+// empty (its parent then drops it).
+func (x *opTx) cut(t *opNode, clock uint64) bool {
+	if t.ents[0].clock >= clock {
+		return false
+	}
+	x.log(t)
+	i := 0
+	for i < len(t.ents) && t.ents[i].end <= clock {
+		if !t.leaf {
+			x.dropAll(t.ents[i].kid)
+		}
+		i++
+	}
+	if !t.leaf && i < len(t.ents) {
+		// Its last op ends after clock and does not straddle it: the
+		// child keeps it.
+		kid := t.ents[i].kid
+		x.cut(kid, clock)
+		t.ents[i].clock = kid.ents[0].clock
+	}
+	t.removeFront(i)
+	return len(t.ents) == 0
+}
+
+// walkPos is a node on the path of a walk through a tree, and the index of
+// the entry the walk is at.
+type walkPos struct {
+	n *opNode
+	i int
+}
