@@ -2,7 +2,8 @@
 // The pending set's structures (docs/crdt.md 1.6): per client, the ops that
 // wait, in a sorted list of chunks of at most 64 (O(log n) to find, insert
 // or cut from the front, but for moving the array of chunks, n/64 entries,
-// when a chunk splits or whole chunks are cut off); per origin client, the
+// when a chunk splits or whole chunks are cut off); per client, its delete
+// ranges in the same kind of chunked list (RangeList); per origin client, the
 // clients whose next pending op waits for one of its clocks, in a binary
 // heap by clock; the size bound that lets an apply decide against
 // maxPendingBytes without encoding the pending set while it is far under the
@@ -12,7 +13,6 @@
 
 import { TEXT, MAP, SKIP, MARK, ATTR } from './seq.js';
 import { isRich, richOpSize } from './update.js';
-import { addRange } from './update.js';
 import { utf8Length } from './utf.js';
 
 /** CHUNK is the most ops a chunk of an OpQueue holds. */
@@ -495,7 +495,7 @@ export class Exact {
     this.opsBytes = 0;
     /** the table indices that opsBytes and dsBytes hold */
     this.idx = 0;
-    /** @type {Map<number, {all: number, bytes: number}>} per client with delete ranges, its entry's bytes (index, count, ranges) and its ranges' (rangeBytes) */
+    /** @type {Map<number, number>} per client with delete ranges, its entry's bytes (index, count, ranges) */
     this.ranges = new Map();
     this.dsClients = 0;
     /** the delete set's client entries: index, count and ranges */
@@ -698,16 +698,6 @@ export class Exact {
   }
 
   /**
-   * rangeBytesOf returns what client c's delete ranges take (rangeBytes).
-   * @param {number} c
-   * @returns {number}
-   */
-  rangeBytesOf(c) {
-    const r = this.ranges.get(c);
-    return r === undefined ? 0 : r.bytes;
-  }
-
-  /**
    * setRanges records that client c's delete ranges take bytes (rangeBytes)
    * in n ranges (0: none left).
    * @param {number} c
@@ -717,7 +707,7 @@ export class Exact {
   setRanges(c, n, bytes) {
     const old = this.ranges.get(c);
     if (old !== undefined) {
-      this.dsBytes -= old.all;
+      this.dsBytes -= old;
       this.dsClients--;
       this.idx--;
       this._name(c, -1);
@@ -725,7 +715,7 @@ export class Exact {
     }
     if (n > 0) {
       const all = 1 + varLen(n) + bytes;
-      this.ranges.set(c, { all, bytes });
+      this.ranges.set(c, all);
       this.dsBytes += all;
       this.dsClients++;
       this.idx++;
@@ -735,52 +725,236 @@ export class Exact {
 }
 
 /**
- * DsStep is how an apply changes a client's pending delete ranges: the first
- * k ranges apply, the next one (if split is not -1) now starts at split, and
- * the ranges of add (flat) are added.
- * @typedef {{k: number, split: number, add: number[]}} DsStep
+ * rangeAt returns what range [s, e) takes in a delete set after a range that
+ * ends at prev (0 for the first): its gap and its length.
+ * @param {number} prev
+ * @param {number} s
+ * @param {number} e
+ * @returns {number}
  */
+function rangeAt(prev, s, e) {
+  return varLen(s - prev) + varLen(e - s);
+}
 
 /**
- * restRangesCounted changes the pending delete ranges p of a client (flat;
- * undefined: none) by st, in place, and returns them with what they take in
- * a delete set (rangeBytes) given what p took (bytes): O(1) per range that
- * goes or merges, besides moving the array.
- * @param {number[] | undefined} p
- * @param {DsStep} st
- * @param {number} bytes
- * @returns {{r: number[], bytes: number}}
+ * RangeList holds one client's pending delete ranges, ascending, disjoint
+ * and non-adjacent, in chunks of at most `chunk` ranges (flat [start, end,
+ * ...]), like an OpQueue's ops: a range that arrives early is merged into its
+ * chunk (a move of at most `chunk` ranges) where a flat array moved all the
+ * ranges after it; finding its chunk is a binary search. It keeps count and
+ * bytes, what its ranges take in a delete set (rangeBytes), in O(1) per
+ * range that comes, goes or merges.
  */
-export function restRangesCounted(p, st, bytes) {
-  const r = p === undefined ? [] : p;
-  if (st.k > 0) {
-    bytes -= rangeBytes(r, 0, Math.min(st.k + 1, r.length >>> 1));
-    r.splice(0, 2 * st.k);
-    bytes += rangeBytes(r, 0, Math.min(1, r.length >>> 1));
+export class RangeList {
+  /** @param {number} [chunk] the most ranges a chunk holds */
+  constructor(chunk = CHUNK) {
+    /** @type {number[][]} */
+    this.chunks = [];
+    this.count = 0;
+    this.bytes = 0;
+    this._max = 2 * chunk;
   }
-  if (st.split !== -1) {
-    bytes -= rangeBytes(r, 0, 1);
-    r[0] = st.split;
-    bytes += rangeBytes(r, 0, 1);
+
+  /** @returns {number} the start of the first range (the list is not empty) */
+  firstStart() {
+    return this.chunks[0][0];
   }
-  for (let j = 0; j < st.add.length; j += 2) {
-    const s = st.add[j];
-    const e = st.add[j + 1];
-    const n = r.length >>> 1;
-    // The ranges [lo, hi) touch [s, e) and merge with it; the one after hi
-    // has its gap changed.
+
+  /** @returns {number} the end of the first range (the list is not empty) */
+  firstEnd() {
+    return this.chunks[0][1];
+  }
+
+  /**
+   * _endBefore returns the end of the range before range j of chunk ci (0
+   * when there is none).
+   * @param {number} ci
+   * @param {number} j
+   * @returns {number}
+   */
+  _endBefore(ci, j) {
+    if (j > 0) return this.chunks[ci][2 * j - 1];
+    if (ci === 0) return 0;
+    const p = this.chunks[ci - 1];
+    return p[p.length - 1];
+  }
+
+  /**
+   * add adds [s, e) (s < e), merging it with the ranges it overlaps or
+   * touches.
+   * @param {number} s
+   * @param {number} e
+   */
+  add(s, e) {
+    const cs = this.chunks;
+    const nc = cs.length;
+    if (nc === 0) {
+      cs.push([s, e]);
+      this.count = 1;
+      this.bytes = rangeAt(0, s, e);
+      return;
+    }
+    const last = cs[nc - 1];
+    const lastEnd = last[last.length - 1];
+    if (lastEnd < s) {
+      // Typing order: after every range.
+      if (last.length < this._max) last.push(s, e);
+      else cs.push([s, e]);
+      this.count++;
+      this.bytes += rangeAt(lastEnd, s, e);
+      return;
+    }
+    // The first chunk whose last range ends at or above s, then the first
+    // range in it that does: the first range that [s, e) merges with or
+    // comes before.
     let lo = 0;
-    let hi = n;
+    let hi = nc - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (r[2 * mid + 1] < s) lo = mid + 1;
+      const c = cs[mid];
+      if (c[c.length - 1] < s) lo = mid + 1;
       else hi = mid;
     }
-    hi = lo;
-    while (hi < n && r[2 * hi] <= e) hi++;
-    bytes -= rangeBytes(r, lo, Math.min(hi + 1, n));
-    addRange(r, s, e);
-    bytes += rangeBytes(r, lo, Math.min(lo + 2, r.length >>> 1));
+    const ci = lo;
+    const c = cs[ci];
+    lo = 0;
+    hi = (c.length >>> 1) - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (c[2 * mid + 1] < s) lo = mid + 1;
+      else hi = mid;
+    }
+    const j = lo;
+    const prev = this._endBefore(ci, j);
+    if (c[2 * j] > e) {
+      // Between two ranges, touching neither: insert it, and the next
+      // range's gap shrinks.
+      const ns = c[2 * j];
+      const ne = c[2 * j + 1];
+      this.bytes += rangeAt(prev, s, e) + rangeAt(e, ns, ne) - rangeAt(prev, ns, ne);
+      this.count++;
+      const n = c.length;
+      c.push(0, 0);
+      for (let i = n + 1; i >= 2 * j + 2; i--) c[i] = c[i - 2];
+      c[2 * j] = s;
+      c[2 * j + 1] = e;
+      if (c.length > this._max) cs.splice(ci + 1, 0, c.splice((c.length >>> 2) << 1));
+      return;
+    }
+    // [s, e) merges with range j and every later range that starts at or
+    // below e, in this chunk and maybe the next ones.
+    const S = Math.min(s, c[2 * j]);
+    let T = e;
+    let old = 0;
+    let gone = 0;
+    let pe = prev;
+    let ck = ci;
+    let k = j;
+    for (;;) {
+      const d = cs[ck];
+      if (2 * k === d.length) {
+        if (ck + 1 === cs.length) break;
+        ck++;
+        k = 0;
+        continue;
+      }
+      const rs = d[2 * k];
+      const re = d[2 * k + 1];
+      if (rs > T) break;
+      old += rangeAt(pe, rs, re);
+      pe = re;
+      if (re > T) T = re;
+      gone++;
+      k++;
+    }
+    // (ck, k) is the first range kept after the merged one, if any.
+    const after = ck < cs.length && 2 * k < cs[ck].length;
+    if (after) old += rangeAt(pe, cs[ck][2 * k], cs[ck][2 * k + 1]);
+    this.bytes += rangeAt(prev, S, T) - old + (after ? rangeAt(T, cs[ck][2 * k], cs[ck][2 * k + 1]) : 0);
+    this.count -= gone - 1;
+    c[2 * j] = S;
+    c[2 * j + 1] = T;
+    if (ck === ci) {
+      // All in one chunk: ranges j+1 .. k-1 go.
+      const gap = 2 * (k - j - 1);
+      if (gap > 0) {
+        for (let i = 2 * j + 2; i + gap < c.length; i++) c[i] = c[i + gap];
+        c.length -= gap;
+      }
+      return;
+    }
+    // Across chunks: chunk ci ends with the merged range, the chunks in
+    // between go, and the first k ranges of chunk ck.
+    c.length = 2 * j + 2;
+    const d = cs[ck];
+    if (2 * k === d.length) cs.splice(ci + 1, ck - ci);
+    else {
+      if (k > 0) {
+        d.copyWithin(0, 2 * k);
+        d.length -= 2 * k;
+      }
+      if (ck > ci + 1) cs.splice(ci + 1, ck - ci - 1);
+    }
   }
-  return { r, bytes };
+
+  /**
+   * dropFront removes the first n ranges.
+   * @param {number} n
+   */
+  dropFront(n) {
+    if (n === 0) return;
+    const cs = this.chunks;
+    let pe = 0;
+    let whole = 0;
+    let left = n;
+    while (left > 0) {
+      const c = cs[whole];
+      const m = Math.min(left, c.length >>> 1);
+      for (let k = 0; k < m; k++) {
+        this.bytes -= rangeAt(pe, c[2 * k], c[2 * k + 1]);
+        pe = c[2 * k + 1];
+      }
+      left -= m;
+      if (2 * m < c.length) {
+        c.copyWithin(0, 2 * m);
+        c.length -= 2 * m;
+        break;
+      }
+      whole++;
+    }
+    if (whole > 0) cs.splice(0, whole);
+    this.count -= n;
+    // The first range kept had its gap from the last one gone.
+    if (cs.length > 0) this.bytes += rangeAt(0, cs[0][0], cs[0][1]) - rangeAt(pe, cs[0][0], cs[0][1]);
+  }
+
+  /**
+   * cutFirst makes the first range start at s, inside it.
+   * @param {number} s
+   */
+  cutFirst(s) {
+    const c = this.chunks[0];
+    this.bytes += rangeAt(0, s, c[1]) - rangeAt(0, c[0], c[1]);
+    c[0] = s;
+  }
+
+  /**
+   * toFlat returns the ranges as one flat array, from range `from` on.
+   * @param {number} [from]
+   * @returns {number[]}
+   */
+  toFlat(from = 0) {
+    /** @type {number[]} */
+    const out = [];
+    let skip = 2 * from;
+    for (const c of this.chunks) {
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
+      }
+      for (let i = skip; i < c.length; i++) out.push(c[i]);
+      skip = 0;
+    }
+    return out;
+  }
 }
