@@ -1128,7 +1128,7 @@ export class Doc {
       add += 24 + 8 + varLen(client);
       for (let j = 0; j < st.add.length; j += 2) add += rangeBound(st.add[j], st.add[j + 1]);
     }
-    const w = varLen(Math.max(ex.clients.size + names, ex.roots.size + roots, 1) - 1);
+    const w = varLen(Math.max(ex.clients.size + names, ex.roots() + roots, 1) - 1);
     return e.size + ex.idx * (w - 1) + add;
   }
 

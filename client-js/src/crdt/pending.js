@@ -373,62 +373,50 @@ export class Bound {
 
 /**
  * Group is a maximal run of a client's pending ops that the encoder writes as
- * one op (each continues the previous, or all are skips): its clocks
- * [start, end), the op that starts it (head), and the length and UTF-8 bytes
- * of its content. Never changed: a change makes a new one.
- * @typedef {{start: number, end: number, head: Op, len: number, bytes: number}} Group
+ * one op (each continues the previous, or all are skips): the op that starts
+ * it (head), the op that ends it (tail) and its end clock, and the length and
+ * UTF-8 bytes of its content. Its head and tail ops point to it (Op.g).
  */
+export class Group {
+  /**
+   * @param {Op} op its only op
+   * @param {number} bytes the UTF-8 bytes of op's content
+   */
+  constructor(op, bytes) {
+    this.head = op;
+    this.tail = op;
+    this.end = op.clock + op.len;
+    this.len = op.len;
+    this.bytes = bytes;
+  }
+}
 
 /**
  * Block is a maximal run of a client's pending ops with consecutive clocks
- * [start, end), written as one block of groups.
- * @typedef {{start: number, end: number, groups: number}} Block
+ * [start, end), written as one block of groups; its first and last ops point
+ * to it (Op.b).
  */
+export class Block {
+  /**
+   * @param {Op} op its only op
+   * @param {number} groups
+   */
+  constructor(op, groups) {
+    this.start = op.clock;
+    this.end = op.clock + op.len;
+    this.tail = op;
+    this.groups = groups;
+  }
+}
 
 /**
- * ClientSums finds a client's groups and blocks by their first and last
- * clocks: an op that comes or goes changes only the groups and blocks at its
- * ends.
- * @typedef {{gs: Map<number, Group>, ge: Map<number, Group>, bs: Map<number, Block>, be: Map<number, Block>}} ClientSums
+ * contentBytes returns the UTF-8 bytes of the content a group of text ops
+ * writes for op (0 for a deleted run, an embed or an op of another kind).
+ * @param {Op} op
+ * @returns {number}
  */
-
-/**
- * groupSize returns the bytes of group g as the encoder writes it, with
- * one-byte table indices, and how many indices it writes.
- * @param {Group} g
- * @returns {{bytes: number, idx: number}}
- */
-function groupSize(g) {
-  const op = g.head;
-  if (isRich(op)) {
-    let idx = 1;
-    const size = richOpSize(op, () => idx++);
-    return { bytes: size + idx, idx };
-  }
-  if (op.kind === TEXT) {
-    let bytes = 2 + varLen(g.len);
-    let idx = 1;
-    if (op.lc !== 0) {
-      bytes += 1 + varLen(op.lk);
-      idx++;
-    }
-    if (op.rc !== 0) {
-      bytes += 1 + varLen(op.rk);
-      idx++;
-    }
-    if (!op.deleted) bytes += varLen(g.bytes) + g.bytes;
-    return { bytes, idx };
-  }
-  if (op.kind === MAP) {
-    const kb = utf8Length(op.key);
-    let bytes = 2 + varLen(kb) + kb + varLen(op.lamport);
-    if (op.value !== null) {
-      const vb = utf8Length(op.value);
-      bytes += varLen(vb) + vb;
-    }
-    return { bytes, idx: 1 };
-  }
-  return { bytes: 1 + varLen(g.len), idx: 0 };
+function contentBytes(op) {
+  return op.kind === TEXT && !op.deleted && op.embed === null ? utf8Length(op.str) : 0;
 }
 
 /**
@@ -474,10 +462,12 @@ export function rangeBytes(r, from, to) {
  * Exact is the encoded size of the pending set, kept up to date as ops and
  * delete ranges come and go, so that a pending set near maxPendingBytes is
  * not encoded on every apply to decide (as the Go core keeps it in its tree
- * nodes). Its parts: per client, its blocks and the groups in them (found at
- * their ends, ClientSums), which an op that comes or goes changes only at its
- * ends; the tables, from how many ops and delete-set clients name each client
- * and root; per client, its delete ranges. Indices count one byte, which is
+ * nodes). Its parts: per client, its blocks and the groups in them, which an
+ * op that comes or goes changes only at its ends, found from the ops there
+ * (each group's and block's end ops point to it, Op.g and Op.b, so that
+ * neither a lookup nor a new object is needed when one grows or shrinks);
+ * the tables, from how many ops and delete-set clients name each client and
+ * root; per client, its delete ranges. Indices count one byte, which is
  * exact while both tables have at most 128 entries (size says otherwise).
  */
 export class Exact {
@@ -485,11 +475,11 @@ export class Exact {
     /** @type {Map<number, number>} per client, the ops and delete-set entries that name it */
     this.clients = new Map();
     this.clientBytes = 0;
-    /** @type {Map<string, number>} per root ('t' or 'm', then its name), the ops that name it */
-    this.roots = new Map();
+    /** @type {Map<string, number>} per text root, the ops that name it */
+    this.texts = new Map();
+    /** @type {Map<string, number>} per map root, the ops that name it */
+    this.maps = new Map();
     this.rootBytes = 0;
-    /** @type {Map<number, ClientSums>} */
-    this.sums = new Map();
     this.blocks = 0;
     /** the blocks and groups, indices at one byte */
     this.opsBytes = 0;
@@ -502,6 +492,11 @@ export class Exact {
     this.dsBytes = 0;
   }
 
+  /** @returns {number} the entries of the roots table */
+  roots() {
+    return this.texts.size + this.maps.size;
+  }
+
   /**
    * size returns the encoded size of the pending set, exact when exact is
    * set, else a lower bound, with wide an upper one (a table of more than
@@ -510,7 +505,7 @@ export class Exact {
    */
   size() {
     const nc = this.clients.size;
-    const nr = this.roots.size;
+    const nr = this.roots();
     if (this.blocks === 0 && this.dsClients === 0) return { size: 0, wide: 0, exact: true };
     const size =
       1 + varLen(nc) + this.clientBytes + varLen(nr) + this.rootBytes + varLen(this.blocks) + this.opsBytes + varLen(this.dsClients) + this.dsBytes;
@@ -535,19 +530,23 @@ export class Exact {
   }
 
   /**
-   * _root counts a name of root key k in or out.
-   * @param {string} k
+   * _root counts a name of root name in m (texts or maps) in or out.
+   * @param {Map<string, number>} m
+   * @param {string} name
    * @param {number} sign
    */
-  _root(k, sign) {
-    const n = (this.roots.get(k) ?? 0) + sign;
-    const b = utf8Length(k) - 1;
+  _root(m, name, sign) {
+    const n = (m.get(name) ?? 0) + sign;
     if (n === 0) {
-      this.roots.delete(k);
+      m.delete(name);
+      const b = utf8Length(name);
       this.rootBytes -= 1 + varLen(b) + b;
     } else {
-      if (n === 1 && sign > 0) this.rootBytes += 1 + varLen(b) + b;
-      this.roots.set(k, n);
+      if (n === 1 && sign > 0) {
+        const b = utf8Length(name);
+        this.rootBytes += 1 + varLen(b) + b;
+      }
+      m.set(name, n);
     }
   }
 
@@ -561,21 +560,52 @@ export class Exact {
     if (op.kind === TEXT || op.kind === MARK || op.kind === ATTR) {
       if (op.lc !== 0) this._name(op.lc, sign);
       if (op.rc !== 0) this._name(op.rc, sign);
-      this._root('t' + op.root, sign);
+      this._root(this.texts, op.root, sign);
     } else if (op.kind === MAP) {
-      this._root('m' + op.root, sign);
+      this._root(this.maps, op.root, sign);
     }
   }
 
   /**
-   * _group counts group g in or out of the blocks' bytes.
+   * _group counts group g in (sign 1) or out (-1) of the blocks' bytes, as
+   * the encoder writes it with one-byte table indices.
    * @param {Group} g
    * @param {number} sign
    */
   _group(g, sign) {
-    const s = groupSize(g);
-    this.opsBytes += sign * s.bytes;
-    this.idx += sign * s.idx;
+    const op = g.head;
+    let bytes = 0;
+    let idx = 0;
+    if (isRich(op)) {
+      idx = 1;
+      bytes = richOpSize(op, () => idx++);
+      bytes += idx;
+    } else if (op.kind === TEXT) {
+      bytes = 2 + varLen(g.len);
+      idx = 1;
+      if (op.lc !== 0) {
+        bytes += 1 + varLen(op.lk);
+        idx++;
+      }
+      if (op.rc !== 0) {
+        bytes += 1 + varLen(op.rk);
+        idx++;
+      }
+      if (!op.deleted) bytes += varLen(g.bytes) + g.bytes;
+    } else if (op.kind === MAP) {
+      const kb = utf8Length(op.key);
+      bytes = 2 + varLen(kb) + kb + varLen(op.lamport);
+      if (op.value !== null) {
+        const vb = utf8Length(op.value);
+        bytes += varLen(vb) + vb;
+      }
+      idx = 1;
+    } else {
+      bytes = 1 + varLen(g.len);
+      idx = 0;
+    }
+    this.opsBytes += sign * bytes;
+    this.idx += sign * idx;
   }
 
   /**
@@ -590,74 +620,73 @@ export class Exact {
   }
 
   /**
-   * _sums returns the groups and blocks of client c.
-   * @param {number} c
-   * @returns {ClientSums}
-   */
-  _sums(c) {
-    let s = this.sums.get(c);
-    if (s === undefined) this.sums.set(c, (s = { gs: new Map(), ge: new Map(), bs: new Map(), be: new Map() }));
-    return s;
-  }
-
-  /**
    * insert counts op in, which was put between prev and next of its client's
-   * pending ops (null: none).
+   * pending ops (null: none). prev ends its group and block, next starts
+   * its own: op lies between them.
    * @param {Op} op
    * @param {Op | null} prev
    * @param {Op | null} next
    */
   insert(op, prev, next) {
     this._refs(op, 1);
-    const s = this._sums(op.client);
     const end = op.clock + op.len;
-    const bytes = op.kind === TEXT && !op.deleted && op.embed === null ? utf8Length(op.str) : 0;
+    const bytes = contentBytes(op);
     const mp = prev !== null && merges(prev, op);
     const mn = next !== null && merges(op, next);
-    const gp = mp ? /** @type {Group} */ (s.ge.get(op.clock)) : null;
-    const gn = mn ? /** @type {Group} */ (s.gs.get(end)) : null;
-    /** @type {Group} */
-    const g = { start: op.clock, end, head: op, len: op.len, bytes };
-    if (gp !== null) {
-      this._group(gp, -1);
-      s.gs.delete(gp.start);
-      s.ge.delete(gp.end);
-      g.start = gp.start;
-      g.head = gp.head;
-      g.len += gp.len;
-      g.bytes += gp.bytes;
+    // The group: prev's grown, next's grown at its start, both joined, or
+    // a new one.
+    let g = mp ? /** @type {Group} */ (/** @type {Op} */ (prev).g) : null;
+    const gn = mn ? /** @type {Group} */ (/** @type {Op} */ (next).g) : null;
+    if (g !== null) {
+      this._group(g, -1);
+      g.tail = op;
+      g.end = end;
+      g.len += op.len;
+      g.bytes += bytes;
     }
     if (gn !== null) {
       this._group(gn, -1);
-      s.gs.delete(gn.start);
-      s.ge.delete(gn.end);
-      g.end = gn.end;
-      g.len += gn.len;
-      g.bytes += gn.bytes;
+      if (g === null) {
+        g = gn;
+        g.head = op;
+        g.len += op.len;
+        g.bytes += bytes;
+      } else {
+        g.tail = gn.tail;
+        g.end = gn.end;
+        g.len += gn.len;
+        g.bytes += gn.bytes;
+        gn.tail.g = g;
+      }
     }
-    s.gs.set(g.start, g);
-    s.ge.set(g.end, g);
+    if (g === null) g = new Group(op, bytes);
+    op.g = g;
     this._group(g, 1);
-    const bp = prev !== null && prev.clock + prev.len === op.clock ? /** @type {Block} */ (s.be.get(op.clock)) : null;
-    const bn = next !== null && next.clock === end ? /** @type {Block} */ (s.bs.get(end)) : null;
-    /** @type {Block} */
-    const b = { start: op.clock, end, groups: 1 - (mp ? 1 : 0) - (mn ? 1 : 0) };
-    if (bp !== null) {
-      this._block(bp, -1);
-      s.bs.delete(bp.start);
-      s.be.delete(bp.end);
-      b.start = bp.start;
-      b.groups += bp.groups;
+    // The block, likewise.
+    let b = prev !== null && prev.clock + prev.len === op.clock ? /** @type {Block} */ (prev.b) : null;
+    const bn = next !== null && next.clock === end ? /** @type {Block} */ (next.b) : null;
+    const groups = 1 - (mp ? 1 : 0) - (mn ? 1 : 0);
+    if (b !== null) {
+      this._block(b, -1);
+      b.tail = op;
+      b.end = end;
+      b.groups += groups;
     }
     if (bn !== null) {
       this._block(bn, -1);
-      s.bs.delete(bn.start);
-      s.be.delete(bn.end);
-      b.end = bn.end;
-      b.groups += bn.groups;
+      if (b === null) {
+        b = bn;
+        b.start = op.clock;
+        b.groups += groups;
+      } else {
+        b.tail = bn.tail;
+        b.end = bn.end;
+        b.groups += bn.groups;
+        bn.tail.b = b;
+      }
     }
-    s.bs.set(b.start, b);
-    s.be.set(b.end, b);
+    if (b === null) b = new Block(op, groups);
+    op.b = b;
     this._block(b, 1);
   }
 
@@ -669,32 +698,30 @@ export class Exact {
    */
   removeFirst(op, next) {
     this._refs(op, -1);
-    const s = this._sums(op.client);
     const end = op.clock + op.len;
-    const g = /** @type {Group} */ (s.gs.get(op.clock));
+    const g = /** @type {Group} */ (op.g);
+    const gEnd = g.end;
     this._group(g, -1);
-    s.gs.delete(g.start);
-    s.ge.delete(g.end);
-    const b = /** @type {Block} */ (s.bs.get(op.clock));
+    if (gEnd !== end) {
+      // The rest of the group starts at next.
+      const n = /** @type {Op} */ (next);
+      g.head = n;
+      g.len -= op.len;
+      g.bytes -= contentBytes(op);
+      n.g = g;
+      this._group(g, 1);
+    }
+    const b = /** @type {Block} */ (op.b);
     this._block(b, -1);
-    s.bs.delete(b.start);
-    s.be.delete(b.end);
-    if (g.end !== end) {
-      const bytes = op.kind === TEXT && !op.deleted && op.embed === null ? utf8Length(op.str) : 0;
-      /** @type {Group} */
-      const rest = { start: end, end: g.end, head: /** @type {Op} */ (next), len: g.len - op.len, bytes: g.bytes - bytes };
-      s.gs.set(rest.start, rest);
-      s.ge.set(rest.end, rest);
-      this._group(rest, 1);
-    }
     if (b.end !== end) {
-      /** @type {Block} */
-      const rest = { start: end, end: b.end, groups: b.groups - (g.end === end ? 1 : 0) };
-      s.bs.set(rest.start, rest);
-      s.be.set(rest.end, rest);
-      this._block(rest, 1);
+      const n = /** @type {Op} */ (next);
+      b.start = end;
+      b.groups -= gEnd === end ? 1 : 0;
+      n.b = b;
+      this._block(b, 1);
     }
-    if (s.bs.size === 0) this.sums.delete(op.client);
+    op.g = null;
+    op.b = null;
   }
 
   /**
@@ -706,6 +733,12 @@ export class Exact {
    */
   setRanges(c, n, bytes) {
     const old = this.ranges.get(c);
+    if (old !== undefined && n > 0) {
+      const all = 1 + varLen(n) + bytes;
+      this.ranges.set(c, all);
+      this.dsBytes += all - old;
+      return;
+    }
     if (old !== undefined) {
       this.dsBytes -= old;
       this.dsClients--;
