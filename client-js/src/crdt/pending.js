@@ -24,12 +24,17 @@ const CHUNK = 64;
 
 /**
  * OpQueue holds one client's pending ops, ascending by clock and disjoint, in
- * chunks of at most CHUNK ops.
+ * chunks of at most CHUNK ops. The first clock of every chunk is also kept in
+ * one array of numbers (firsts), which a search for a chunk reads instead of
+ * reaching through every chunk to its first op: out of order, a queue of
+ * hundreds of thousands of ops is searched on every op that arrives.
  */
 export class OpQueue {
   constructor() {
     /** @type {Op[][]} */
     this.chunks = [];
+    /** @type {number[]} the clock of each chunk's first op */
+    this.firsts = [];
     this.size = 0;
   }
 
@@ -40,12 +45,12 @@ export class OpQueue {
    * @returns {number}
    */
   _chunkOf(clock) {
-    const cs = this.chunks;
+    const fs = this.firsts;
     let lo = 0;
-    let hi = cs.length - 1;
+    let hi = fs.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if (cs[mid][0].clock <= clock) lo = mid;
+      if (fs[mid] <= clock) lo = mid;
       else hi = mid - 1;
     }
     return lo;
@@ -92,6 +97,7 @@ export class OpQueue {
     const cs = this.chunks;
     if (cs.length === 0) {
       cs.push([op]);
+      this.firsts.push(op.clock);
       return;
     }
     const ci = this._chunkOf(op.clock);
@@ -105,7 +111,12 @@ export class OpQueue {
     }
     if (lo === c.length) c.push(op);
     else c.splice(lo, 0, op);
-    if (c.length > CHUNK) cs.splice(ci + 1, 0, c.splice(CHUNK >>> 1));
+    if (lo === 0) this.firsts[ci] = op.clock;
+    if (c.length > CHUNK) {
+      const rest = c.splice(CHUNK >>> 1);
+      cs.splice(ci + 1, 0, rest);
+      this.firsts.splice(ci + 1, 0, rest[0].clock);
+    }
   }
 
   /**
@@ -118,8 +129,14 @@ export class OpQueue {
     const cs = this.chunks;
     let whole = 0;
     while (whole < cs.length && n >= cs[whole].length) n -= cs[whole++].length;
-    if (whole > 0) cs.splice(0, whole);
-    if (n > 0) cs[0].splice(0, n);
+    if (whole > 0) {
+      cs.splice(0, whole);
+      this.firsts.splice(0, whole);
+    }
+    if (n > 0) {
+      cs[0].splice(0, n);
+      this.firsts[0] = cs[0][0].clock;
+    }
   }
 
   /**

@@ -1,10 +1,11 @@
-// Tests of the pending set's structures: the chunked delete-range list
-// against a flat array of ranges.
+// Tests of the pending set's structures: the chunked op queue and delete-range
+// list against flat arrays.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RangeList, rangeBytes } from './pending.js';
-import { addRange } from './update.js';
+import { OpQueue, RangeList, rangeBytes } from './pending.js';
+import { addRange, Op } from './update.js';
+import { SKIP } from './seq.js';
 import { xorshift32 } from './scenario.js';
 
 test('RangeList holds what addRange holds, with its count and encoded bytes, as ranges come and go', () => {
@@ -52,6 +53,43 @@ test('RangeList holds what addRange holds, with its count and encoded bytes, as 
           assert.deepEqual(l.toFlat(from), want.slice(2 * from), `${msg}: toFlat(${from})`);
         }
       }
+    }
+  }
+});
+
+test('OpQueue finds, inserts and drops ops as a sorted array does, its chunk index in step', () => {
+  const next = xorshift32(4242);
+  const rnd = (/** @type {number} */ n) => next() % n;
+  for (let t = 0; t < 40; t++) {
+    const q = new OpQueue();
+    /** @type {Op[]} */
+    let want = [];
+    const free = new Set();
+    for (let c = 0; c < 2000; c += 2) free.add(c);
+    for (let step = 0; step < 600; step++) {
+      if (rnd(5) > 0 && free.size > 0) {
+        // Ops of one or two clocks at even clocks, so that none overlaps.
+        const clock = 2 * rnd(1000);
+        if (!free.has(clock)) continue;
+        free.delete(clock);
+        const op = new Op(SKIP, 1, clock, 1 + rnd(2));
+        q.insert(op);
+        want.push(op);
+        want.sort((a, b) => a.clock - b.clock);
+      } else {
+        const n = rnd(Math.min(want.length, 100) + 1);
+        q.dropFront(n);
+        for (const op of want.slice(0, n)) free.add(op.clock);
+        want = want.slice(n);
+      }
+      const msg = `case ${t}, step ${step}`;
+      assert.deepEqual(q.toArray(), want, msg);
+      assert.equal(q.size, want.length, `${msg}: size`);
+      assert.deepEqual(q.firsts, q.chunks.map((c) => c[0].clock), `${msg}: firsts`);
+      const clock = rnd(2002);
+      const ceil = want.find((op) => op.clock + op.len > clock) ?? null;
+      assert.equal(q.ceil(clock), ceil, `${msg}: ceil(${clock})`);
+      assert.equal(q.find(clock), ceil !== null && ceil.clock <= clock ? ceil : null, `${msg}: find(${clock})`);
     }
   }
 });
