@@ -25,9 +25,11 @@ const CHUNK = 64;
 /**
  * OpQueue holds one client's pending ops, ascending by clock and disjoint, in
  * chunks of at most CHUNK ops. The first clock of every chunk is also kept in
- * one array of numbers (firsts), which a search for a chunk reads instead of
- * reaching through every chunk to its first op: out of order, a queue of
- * hundreds of thousands of ops is searched on every op that arrives.
+ * one array of numbers (firsts), and the end clock of every op in an array of
+ * numbers beside its chunk (ends), which the searches read instead of
+ * reaching through each chunk and op: out of order, a queue of hundreds of
+ * thousands of ops is searched on every op that arrives, and ops scattered
+ * in memory made each step of a search a cache miss.
  */
 export class OpQueue {
   constructor() {
@@ -35,6 +37,8 @@ export class OpQueue {
     this.chunks = [];
     /** @type {number[]} the clock of each chunk's first op */
     this.firsts = [];
+    /** @type {number[][]} per chunk, the end clock (clock + len) of each op */
+    this.ends = [];
     this.size = 0;
   }
 
@@ -57,6 +61,25 @@ export class OpQueue {
   }
 
   /**
+   * _above returns the index in chunk ci of its first op that ends above
+   * clock (the chunk's length when none does).
+   * @param {number} ci
+   * @param {number} clock
+   * @returns {number}
+   */
+  _above(ci, clock) {
+    const es = this.ends[ci];
+    let lo = 0;
+    let hi = es.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (es[mid] <= clock) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /**
    * ceil returns the first op that ends above clock, or null.
    * @param {number} clock
    * @returns {Op | null}
@@ -64,18 +87,11 @@ export class OpQueue {
   ceil(clock) {
     if (this.size === 0) return null;
     let ci = this._chunkOf(clock);
-    for (; ci < this.chunks.length; ci++) {
-      const c = this.chunks[ci];
-      let lo = 0;
-      let hi = c.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (c[mid].clock + c[mid].len <= clock) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo < c.length) return c[lo];
-    }
-    return null;
+    const j = this._above(ci, clock);
+    if (j < this.chunks[ci].length) return this.chunks[ci][j];
+    // Every op of chunk ci ends at or below clock: the next chunk's first
+    // op starts above it.
+    return ci + 1 < this.chunks.length ? this.chunks[ci + 1][0] : null;
   }
 
   /**
@@ -95,26 +111,30 @@ export class OpQueue {
   insert(op) {
     this.size++;
     const cs = this.chunks;
+    const end = op.clock + op.len;
     if (cs.length === 0) {
       cs.push([op]);
       this.firsts.push(op.clock);
+      this.ends.push([end]);
       return;
     }
     const ci = this._chunkOf(op.clock);
     const c = cs[ci];
-    let lo = 0;
-    let hi = c.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (c[mid].clock < op.clock) lo = mid + 1;
-      else hi = mid;
+    const es = this.ends[ci];
+    // No op overlaps op: the first that ends above its clock starts after it.
+    const lo = this._above(ci, op.clock);
+    if (lo === c.length) {
+      c.push(op);
+      es.push(end);
+    } else {
+      c.splice(lo, 0, op);
+      es.splice(lo, 0, end);
     }
-    if (lo === c.length) c.push(op);
-    else c.splice(lo, 0, op);
     if (lo === 0) this.firsts[ci] = op.clock;
     if (c.length > CHUNK) {
       const rest = c.splice(CHUNK >>> 1);
       cs.splice(ci + 1, 0, rest);
+      this.ends.splice(ci + 1, 0, es.splice(CHUNK >>> 1));
       this.firsts.splice(ci + 1, 0, rest[0].clock);
     }
   }
@@ -132,9 +152,11 @@ export class OpQueue {
     if (whole > 0) {
       cs.splice(0, whole);
       this.firsts.splice(0, whole);
+      this.ends.splice(0, whole);
     }
     if (n > 0) {
       cs[0].splice(0, n);
+      this.ends[0].splice(0, n);
       this.firsts[0] = cs[0][0].clock;
     }
   }

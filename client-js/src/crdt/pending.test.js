@@ -57,7 +57,7 @@ test('RangeList holds what addRange holds, with its count and encoded bytes, as 
   }
 });
 
-test('OpQueue finds, inserts and drops ops as a sorted array does, its chunk index in step', () => {
+test('OpQueue finds, inserts and drops ops as a sorted array does, its indices of clocks in step', () => {
   const next = xorshift32(4242);
   const rnd = (/** @type {number} */ n) => next() % n;
   for (let t = 0; t < 40; t++) {
@@ -86,6 +86,7 @@ test('OpQueue finds, inserts and drops ops as a sorted array does, its chunk ind
       assert.deepEqual(q.toArray(), want, msg);
       assert.equal(q.size, want.length, `${msg}: size`);
       assert.deepEqual(q.firsts, q.chunks.map((c) => c[0].clock), `${msg}: firsts`);
+      assert.deepEqual(q.ends, q.chunks.map((c) => c.map((op) => op.clock + op.len)), `${msg}: ends`);
       const clock = rnd(2002);
       const ceil = want.find((op) => op.clock + op.len > clock) ?? null;
       assert.equal(q.ceil(clock), ceil, `${msg}: ceil(${clock})`);
