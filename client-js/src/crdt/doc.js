@@ -18,7 +18,7 @@ import { validClient } from './statevector.js';
 import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
 import { encodeSnapshot, decodeSnapshot, snapshotToUpdate, loadSnapshot, FORMAT_SNAPSHOT, FORMAT_SNAPSHOT_V1, FORMAT_SNAPSHOT_V3 } from './snapshot.js';
 import { Text, MapRoot } from './handles.js';
-import { OpQueue, Cursor, WaitHeap, Bound, rangeBound, opBound, varLen, Exact, restRangesCounted, rangeBytes } from './pending.js';
+import { OpQueue, Cursor, WaitHeap, Bound, rangeBound, opBound, varLen, Exact, RangeList } from './pending.js';
 
 /** DEFAULT_MAX_PENDING_BYTES bounds the pending buffer when no other bound is given. */
 export const DEFAULT_MAX_PENDING_BYTES = 8 << 20;
@@ -121,7 +121,7 @@ export class Doc {
     this._maps = new Map();
     /** @type {Map<number, OpQueue>} per client, the units waiting for their dependencies */
     this._pq = new Map();
-    /** @type {DeleteSet} per client, the delete ranges waiting for their units */
+    /** @type {Map<number, RangeList>} per client, the delete ranges waiting for their units */
     this._pds = new Map();
     /** @type {Map<number, WaitHeap>} per client, the clients whose next pending op waits for one of its clocks */
     this._waits = new Map();
@@ -788,22 +788,26 @@ export class Doc {
       let k = 0;
       let split = -1;
       if (p !== undefined) {
-        let lo = 0;
-        let hi = p.length >>> 1;
-        while (lo < hi) {
-          const mid = (lo + hi) >>> 1;
-          if (p[2 * mid + 1] <= v) lo = mid + 1;
-          else hi = mid;
-        }
-        k = lo;
-        for (let i = 0; i < k; i++) {
-          addTo(nowDs, client, p[2 * i], p[2 * i + 1]);
-          bound.fixed -= rangeBound(p[2 * i], p[2 * i + 1]);
-        }
-        if (2 * k < p.length && p[2 * k] < v) {
-          addTo(nowDs, client, p[2 * k], v);
-          bound.fixed += rangeBound(v, p[2 * k + 1]) - rangeBound(p[2 * k], p[2 * k + 1]);
-          split = v;
+        // The ranges below v apply and go (each looked at once), the one
+        // that holds v is cut there.
+        for (const c of p.chunks) {
+          let j = 0;
+          for (; j < c.length; j += 2) {
+            const s = c[j];
+            const e = c[j + 1];
+            if (e > v) {
+              if (s < v) {
+                addTo(nowDs, client, s, v);
+                bound.fixed += rangeBound(v, e) - rangeBound(s, e);
+                split = v;
+              }
+              break;
+            }
+            addTo(nowDs, client, s, e);
+            bound.fixed -= rangeBound(s, e);
+            k++;
+          }
+          if (j < c.length) break;
         }
       }
       /** @type {number[]} */
@@ -821,7 +825,7 @@ export class Doc {
         }
       }
       const had = p !== undefined;
-      const has = (p !== undefined && 2 * k < p.length) || add.length > 0;
+      const has = (p !== undefined && k < p.count) || add.length > 0;
       if (had && !has) bound.addDsClient(client, -1);
       else if (!had && has) bound.addDsClient(client, 1);
       dsSteps.set(client, { k, split, add });
@@ -876,16 +880,16 @@ export class Doc {
     }
     for (const [client, st] of dsSteps) {
       if (st.k > 0 || st.split !== -1 || st.add.length > 0) changed = true;
-      let r;
-      if (ex === null) {
-        r = restRanges(this._pds.get(client), st, false);
-      } else {
-        const c = restRangesCounted(this._pds.get(client), st, ex.rangeBytesOf(client));
-        r = c.r;
-        ex.setRanges(client, r.length >>> 1, c.bytes);
+      let l = this._pds.get(client);
+      if (l === undefined) {
+        if (st.add.length === 0) continue;
+        this._pds.set(client, (l = new RangeList()));
       }
-      if (r.length === 0) this._pds.delete(client);
-      else this._pds.set(client, r);
+      l.dropFront(st.k);
+      if (st.split !== -1) l.cutFirst(st.split);
+      for (let j = 0; j < st.add.length; j += 2) l.add(st.add[j], st.add[j + 1]);
+      if (ex !== null) ex.setRanges(client, l.count, l.bytes);
+      if (l.count === 0) this._pds.delete(client);
     }
     if (enc === undefined) {
       this._bound = bound;
@@ -1082,9 +1086,9 @@ export class Doc {
     }
     /** @type {DeleteSet} */
     const ds = new Map();
-    for (const [client, r] of this._pds) if (!dsSteps.has(client)) ds.set(client, r);
+    for (const [client, l] of this._pds) if (!dsSteps.has(client)) ds.set(client, l.toFlat());
     for (const [client, st] of dsSteps) {
-      const r = restRanges(this._pds.get(client), st, true);
+      const r = restRanges(this._pds.get(client), st);
       if (r.length > 0) ds.set(client, r);
     }
     return ops.size === 0 && ds.size === 0 ? null : encodeUpdate(ops, ds);
@@ -1124,7 +1128,7 @@ export class Doc {
       add += 24 + 8 + varLen(client);
       for (let j = 0; j < st.add.length; j += 2) add += rangeBound(st.add[j], st.add[j + 1]);
     }
-    const w = varLen(Math.max(ex.clients.size + names, ex.roots.size + roots, 1) - 1);
+    const w = varLen(Math.max(ex.clients.size + names, ex.roots() + roots, 1) - 1);
     return e.size + ex.idx * (w - 1) + add;
   }
 
@@ -1145,7 +1149,7 @@ export class Doc {
         }
       }
     }
-    for (const [client, r] of this._pds) ex.setRanges(client, r.length >>> 1, rangeBytes(r, 0, r.length >>> 1));
+    for (const [client, l] of this._pds) ex.setRanges(client, l.count, l.bytes);
     return ex;
   }
 
@@ -1156,9 +1160,9 @@ export class Doc {
   _recount() {
     const b = new Bound();
     for (const q of this._pq.values()) for (const c of q.chunks) for (const op of c) b.addOp(op, 1);
-    for (const [client, r] of this._pds) {
+    for (const [client, l] of this._pds) {
       b.addDsClient(client, 1);
-      for (let j = 0; j < r.length; j += 2) b.fixed += rangeBound(r[j], r[j + 1]);
+      for (const r of l.chunks) for (let j = 0; j < r.length; j += 2) b.fixed += rangeBound(r[j], r[j + 1]);
     }
     return b;
   }
@@ -1176,7 +1180,10 @@ export class Doc {
         /** @type {Map<number, Op[]>} */
         const ops = new Map();
         for (const [client, q] of this._pq) ops.set(client, q.toArray());
-        this._pendingEnc = encodeUpdate(ops, this._pds);
+        /** @type {DeleteSet} */
+        const ds = new Map();
+        for (const [client, l] of this._pds) ds.set(client, l.toFlat());
+        this._pendingEnc = encodeUpdate(ops, ds);
       }
     }
     return this._pendingEnc;
@@ -1356,23 +1363,15 @@ function addTo(ds, client, s, e) {
 }
 
 /**
- * restRanges returns a client's pending delete ranges after step: the first
- * k taken, the next cut at split (if not -1), the added ones merged in. The
- * ranges given are changed in place unless copy.
- * @param {number[] | undefined} p
+ * restRanges returns a client's pending delete ranges l after step, as a
+ * new flat array: the first k taken, the next cut at split (if not -1), the
+ * added ones merged in.
+ * @param {RangeList | undefined} l
  * @param {DsStep} st
- * @param {boolean} copy
  * @returns {number[]}
  */
-function restRanges(p, st, copy) {
-  /** @type {number[]} */
-  let r;
-  if (p === undefined) r = [];
-  else if (copy) r = p.slice(2 * st.k);
-  else {
-    r = p;
-    if (st.k > 0) r.splice(0, 2 * st.k);
-  }
+function restRanges(l, st) {
+  const r = l === undefined ? [] : l.toFlat(st.k);
   if (st.split !== -1) r[0] = st.split;
   for (let j = 0; j < st.add.length; j += 2) addRange(r, st.add[j], st.add[j + 1]);
   return r;

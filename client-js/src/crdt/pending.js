@@ -2,7 +2,8 @@
 // The pending set's structures (docs/crdt.md 1.6): per client, the ops that
 // wait, in a sorted list of chunks of at most 64 (O(log n) to find, insert
 // or cut from the front, but for moving the array of chunks, n/64 entries,
-// when a chunk splits or whole chunks are cut off); per origin client, the
+// when a chunk splits or whole chunks are cut off); per client, its delete
+// ranges in the same kind of chunked list (RangeList); per origin client, the
 // clients whose next pending op waits for one of its clocks, in a binary
 // heap by clock; the size bound that lets an apply decide against
 // maxPendingBytes without encoding the pending set while it is far under the
@@ -12,7 +13,6 @@
 
 import { TEXT, MAP, SKIP, MARK, ATTR } from './seq.js';
 import { isRich, richOpSize } from './update.js';
-import { addRange } from './update.js';
 import { utf8Length } from './utf.js';
 
 /** CHUNK is the most ops a chunk of an OpQueue holds. */
@@ -24,12 +24,21 @@ const CHUNK = 64;
 
 /**
  * OpQueue holds one client's pending ops, ascending by clock and disjoint, in
- * chunks of at most CHUNK ops.
+ * chunks of at most CHUNK ops. The first clock of every chunk is also kept in
+ * one array of numbers (firsts), and the end clock of every op in an array of
+ * numbers beside its chunk (ends), which the searches read instead of
+ * reaching through each chunk and op: out of order, a queue of hundreds of
+ * thousands of ops is searched on every op that arrives, and ops scattered
+ * in memory made each step of a search a cache miss.
  */
 export class OpQueue {
   constructor() {
     /** @type {Op[][]} */
     this.chunks = [];
+    /** @type {number[]} the clock of each chunk's first op */
+    this.firsts = [];
+    /** @type {number[][]} per chunk, the end clock (clock + len) of each op */
+    this.ends = [];
     this.size = 0;
   }
 
@@ -40,13 +49,32 @@ export class OpQueue {
    * @returns {number}
    */
   _chunkOf(clock) {
-    const cs = this.chunks;
+    const fs = this.firsts;
     let lo = 0;
-    let hi = cs.length - 1;
+    let hi = fs.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if (cs[mid][0].clock <= clock) lo = mid;
+      if (fs[mid] <= clock) lo = mid;
       else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /**
+   * _above returns the index in chunk ci of its first op that ends above
+   * clock (the chunk's length when none does).
+   * @param {number} ci
+   * @param {number} clock
+   * @returns {number}
+   */
+  _above(ci, clock) {
+    const es = this.ends[ci];
+    let lo = 0;
+    let hi = es.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (es[mid] <= clock) lo = mid + 1;
+      else hi = mid;
     }
     return lo;
   }
@@ -59,18 +87,11 @@ export class OpQueue {
   ceil(clock) {
     if (this.size === 0) return null;
     let ci = this._chunkOf(clock);
-    for (; ci < this.chunks.length; ci++) {
-      const c = this.chunks[ci];
-      let lo = 0;
-      let hi = c.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >>> 1;
-        if (c[mid].clock + c[mid].len <= clock) lo = mid + 1;
-        else hi = mid;
-      }
-      if (lo < c.length) return c[lo];
-    }
-    return null;
+    const j = this._above(ci, clock);
+    if (j < this.chunks[ci].length) return this.chunks[ci][j];
+    // Every op of chunk ci ends at or below clock: the next chunk's first
+    // op starts above it.
+    return ci + 1 < this.chunks.length ? this.chunks[ci + 1][0] : null;
   }
 
   /**
@@ -90,22 +111,32 @@ export class OpQueue {
   insert(op) {
     this.size++;
     const cs = this.chunks;
+    const end = op.clock + op.len;
     if (cs.length === 0) {
       cs.push([op]);
+      this.firsts.push(op.clock);
+      this.ends.push([end]);
       return;
     }
     const ci = this._chunkOf(op.clock);
     const c = cs[ci];
-    let lo = 0;
-    let hi = c.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (c[mid].clock < op.clock) lo = mid + 1;
-      else hi = mid;
+    const es = this.ends[ci];
+    // No op overlaps op: the first that ends above its clock starts after it.
+    const lo = this._above(ci, op.clock);
+    if (lo === c.length) {
+      c.push(op);
+      es.push(end);
+    } else {
+      c.splice(lo, 0, op);
+      es.splice(lo, 0, end);
     }
-    if (lo === c.length) c.push(op);
-    else c.splice(lo, 0, op);
-    if (c.length > CHUNK) cs.splice(ci + 1, 0, c.splice(CHUNK >>> 1));
+    if (lo === 0) this.firsts[ci] = op.clock;
+    if (c.length > CHUNK) {
+      const rest = c.splice(CHUNK >>> 1);
+      cs.splice(ci + 1, 0, rest);
+      this.ends.splice(ci + 1, 0, es.splice(CHUNK >>> 1));
+      this.firsts.splice(ci + 1, 0, rest[0].clock);
+    }
   }
 
   /**
@@ -118,8 +149,16 @@ export class OpQueue {
     const cs = this.chunks;
     let whole = 0;
     while (whole < cs.length && n >= cs[whole].length) n -= cs[whole++].length;
-    if (whole > 0) cs.splice(0, whole);
-    if (n > 0) cs[0].splice(0, n);
+    if (whole > 0) {
+      cs.splice(0, whole);
+      this.firsts.splice(0, whole);
+      this.ends.splice(0, whole);
+    }
+    if (n > 0) {
+      cs[0].splice(0, n);
+      this.ends[0].splice(0, n);
+      this.firsts[0] = cs[0][0].clock;
+    }
   }
 
   /**
@@ -373,62 +412,50 @@ export class Bound {
 
 /**
  * Group is a maximal run of a client's pending ops that the encoder writes as
- * one op (each continues the previous, or all are skips): its clocks
- * [start, end), the op that starts it (head), and the length and UTF-8 bytes
- * of its content. Never changed: a change makes a new one.
- * @typedef {{start: number, end: number, head: Op, len: number, bytes: number}} Group
+ * one op (each continues the previous, or all are skips): the op that starts
+ * it (head), the op that ends it (tail) and its end clock, and the length and
+ * UTF-8 bytes of its content. Its head and tail ops point to it (Op.g).
  */
+export class Group {
+  /**
+   * @param {Op} op its only op
+   * @param {number} bytes the UTF-8 bytes of op's content
+   */
+  constructor(op, bytes) {
+    this.head = op;
+    this.tail = op;
+    this.end = op.clock + op.len;
+    this.len = op.len;
+    this.bytes = bytes;
+  }
+}
 
 /**
  * Block is a maximal run of a client's pending ops with consecutive clocks
- * [start, end), written as one block of groups.
- * @typedef {{start: number, end: number, groups: number}} Block
+ * [start, end), written as one block of groups; its first and last ops point
+ * to it (Op.b).
  */
+export class Block {
+  /**
+   * @param {Op} op its only op
+   * @param {number} groups
+   */
+  constructor(op, groups) {
+    this.start = op.clock;
+    this.end = op.clock + op.len;
+    this.tail = op;
+    this.groups = groups;
+  }
+}
 
 /**
- * ClientSums finds a client's groups and blocks by their first and last
- * clocks: an op that comes or goes changes only the groups and blocks at its
- * ends.
- * @typedef {{gs: Map<number, Group>, ge: Map<number, Group>, bs: Map<number, Block>, be: Map<number, Block>}} ClientSums
+ * contentBytes returns the UTF-8 bytes of the content a group of text ops
+ * writes for op (0 for a deleted run, an embed or an op of another kind).
+ * @param {Op} op
+ * @returns {number}
  */
-
-/**
- * groupSize returns the bytes of group g as the encoder writes it, with
- * one-byte table indices, and how many indices it writes.
- * @param {Group} g
- * @returns {{bytes: number, idx: number}}
- */
-function groupSize(g) {
-  const op = g.head;
-  if (isRich(op)) {
-    let idx = 1;
-    const size = richOpSize(op, () => idx++);
-    return { bytes: size + idx, idx };
-  }
-  if (op.kind === TEXT) {
-    let bytes = 2 + varLen(g.len);
-    let idx = 1;
-    if (op.lc !== 0) {
-      bytes += 1 + varLen(op.lk);
-      idx++;
-    }
-    if (op.rc !== 0) {
-      bytes += 1 + varLen(op.rk);
-      idx++;
-    }
-    if (!op.deleted) bytes += varLen(g.bytes) + g.bytes;
-    return { bytes, idx };
-  }
-  if (op.kind === MAP) {
-    const kb = utf8Length(op.key);
-    let bytes = 2 + varLen(kb) + kb + varLen(op.lamport);
-    if (op.value !== null) {
-      const vb = utf8Length(op.value);
-      bytes += varLen(vb) + vb;
-    }
-    return { bytes, idx: 1 };
-  }
-  return { bytes: 1 + varLen(g.len), idx: 0 };
+function contentBytes(op) {
+  return op.kind === TEXT && !op.deleted && op.embed === null ? utf8Length(op.str) : 0;
 }
 
 /**
@@ -474,10 +501,12 @@ export function rangeBytes(r, from, to) {
  * Exact is the encoded size of the pending set, kept up to date as ops and
  * delete ranges come and go, so that a pending set near maxPendingBytes is
  * not encoded on every apply to decide (as the Go core keeps it in its tree
- * nodes). Its parts: per client, its blocks and the groups in them (found at
- * their ends, ClientSums), which an op that comes or goes changes only at its
- * ends; the tables, from how many ops and delete-set clients name each client
- * and root; per client, its delete ranges. Indices count one byte, which is
+ * nodes). Its parts: per client, its blocks and the groups in them, which an
+ * op that comes or goes changes only at its ends, found from the ops there
+ * (each group's and block's end ops point to it, Op.g and Op.b, so that
+ * neither a lookup nor a new object is needed when one grows or shrinks);
+ * the tables, from how many ops and delete-set clients name each client and
+ * root; per client, its delete ranges. Indices count one byte, which is
  * exact while both tables have at most 128 entries (size says otherwise).
  */
 export class Exact {
@@ -485,21 +514,26 @@ export class Exact {
     /** @type {Map<number, number>} per client, the ops and delete-set entries that name it */
     this.clients = new Map();
     this.clientBytes = 0;
-    /** @type {Map<string, number>} per root ('t' or 'm', then its name), the ops that name it */
-    this.roots = new Map();
+    /** @type {Map<string, number>} per text root, the ops that name it */
+    this.texts = new Map();
+    /** @type {Map<string, number>} per map root, the ops that name it */
+    this.maps = new Map();
     this.rootBytes = 0;
-    /** @type {Map<number, ClientSums>} */
-    this.sums = new Map();
     this.blocks = 0;
     /** the blocks and groups, indices at one byte */
     this.opsBytes = 0;
     /** the table indices that opsBytes and dsBytes hold */
     this.idx = 0;
-    /** @type {Map<number, {all: number, bytes: number}>} per client with delete ranges, its entry's bytes (index, count, ranges) and its ranges' (rangeBytes) */
+    /** @type {Map<number, number>} per client with delete ranges, its entry's bytes (index, count, ranges) */
     this.ranges = new Map();
     this.dsClients = 0;
     /** the delete set's client entries: index, count and ranges */
     this.dsBytes = 0;
+  }
+
+  /** @returns {number} the entries of the roots table */
+  roots() {
+    return this.texts.size + this.maps.size;
   }
 
   /**
@@ -510,7 +544,7 @@ export class Exact {
    */
   size() {
     const nc = this.clients.size;
-    const nr = this.roots.size;
+    const nr = this.roots();
     if (this.blocks === 0 && this.dsClients === 0) return { size: 0, wide: 0, exact: true };
     const size =
       1 + varLen(nc) + this.clientBytes + varLen(nr) + this.rootBytes + varLen(this.blocks) + this.opsBytes + varLen(this.dsClients) + this.dsBytes;
@@ -535,19 +569,23 @@ export class Exact {
   }
 
   /**
-   * _root counts a name of root key k in or out.
-   * @param {string} k
+   * _root counts a name of root name in m (texts or maps) in or out.
+   * @param {Map<string, number>} m
+   * @param {string} name
    * @param {number} sign
    */
-  _root(k, sign) {
-    const n = (this.roots.get(k) ?? 0) + sign;
-    const b = utf8Length(k) - 1;
+  _root(m, name, sign) {
+    const n = (m.get(name) ?? 0) + sign;
     if (n === 0) {
-      this.roots.delete(k);
+      m.delete(name);
+      const b = utf8Length(name);
       this.rootBytes -= 1 + varLen(b) + b;
     } else {
-      if (n === 1 && sign > 0) this.rootBytes += 1 + varLen(b) + b;
-      this.roots.set(k, n);
+      if (n === 1 && sign > 0) {
+        const b = utf8Length(name);
+        this.rootBytes += 1 + varLen(b) + b;
+      }
+      m.set(name, n);
     }
   }
 
@@ -561,21 +599,52 @@ export class Exact {
     if (op.kind === TEXT || op.kind === MARK || op.kind === ATTR) {
       if (op.lc !== 0) this._name(op.lc, sign);
       if (op.rc !== 0) this._name(op.rc, sign);
-      this._root('t' + op.root, sign);
+      this._root(this.texts, op.root, sign);
     } else if (op.kind === MAP) {
-      this._root('m' + op.root, sign);
+      this._root(this.maps, op.root, sign);
     }
   }
 
   /**
-   * _group counts group g in or out of the blocks' bytes.
+   * _group counts group g in (sign 1) or out (-1) of the blocks' bytes, as
+   * the encoder writes it with one-byte table indices.
    * @param {Group} g
    * @param {number} sign
    */
   _group(g, sign) {
-    const s = groupSize(g);
-    this.opsBytes += sign * s.bytes;
-    this.idx += sign * s.idx;
+    const op = g.head;
+    let bytes = 0;
+    let idx = 0;
+    if (isRich(op)) {
+      idx = 1;
+      bytes = richOpSize(op, () => idx++);
+      bytes += idx;
+    } else if (op.kind === TEXT) {
+      bytes = 2 + varLen(g.len);
+      idx = 1;
+      if (op.lc !== 0) {
+        bytes += 1 + varLen(op.lk);
+        idx++;
+      }
+      if (op.rc !== 0) {
+        bytes += 1 + varLen(op.rk);
+        idx++;
+      }
+      if (!op.deleted) bytes += varLen(g.bytes) + g.bytes;
+    } else if (op.kind === MAP) {
+      const kb = utf8Length(op.key);
+      bytes = 2 + varLen(kb) + kb + varLen(op.lamport);
+      if (op.value !== null) {
+        const vb = utf8Length(op.value);
+        bytes += varLen(vb) + vb;
+      }
+      idx = 1;
+    } else {
+      bytes = 1 + varLen(g.len);
+      idx = 0;
+    }
+    this.opsBytes += sign * bytes;
+    this.idx += sign * idx;
   }
 
   /**
@@ -590,74 +659,73 @@ export class Exact {
   }
 
   /**
-   * _sums returns the groups and blocks of client c.
-   * @param {number} c
-   * @returns {ClientSums}
-   */
-  _sums(c) {
-    let s = this.sums.get(c);
-    if (s === undefined) this.sums.set(c, (s = { gs: new Map(), ge: new Map(), bs: new Map(), be: new Map() }));
-    return s;
-  }
-
-  /**
    * insert counts op in, which was put between prev and next of its client's
-   * pending ops (null: none).
+   * pending ops (null: none). prev ends its group and block, next starts
+   * its own: op lies between them.
    * @param {Op} op
    * @param {Op | null} prev
    * @param {Op | null} next
    */
   insert(op, prev, next) {
     this._refs(op, 1);
-    const s = this._sums(op.client);
     const end = op.clock + op.len;
-    const bytes = op.kind === TEXT && !op.deleted && op.embed === null ? utf8Length(op.str) : 0;
+    const bytes = contentBytes(op);
     const mp = prev !== null && merges(prev, op);
     const mn = next !== null && merges(op, next);
-    const gp = mp ? /** @type {Group} */ (s.ge.get(op.clock)) : null;
-    const gn = mn ? /** @type {Group} */ (s.gs.get(end)) : null;
-    /** @type {Group} */
-    const g = { start: op.clock, end, head: op, len: op.len, bytes };
-    if (gp !== null) {
-      this._group(gp, -1);
-      s.gs.delete(gp.start);
-      s.ge.delete(gp.end);
-      g.start = gp.start;
-      g.head = gp.head;
-      g.len += gp.len;
-      g.bytes += gp.bytes;
+    // The group: prev's grown, next's grown at its start, both joined, or
+    // a new one.
+    let g = mp ? /** @type {Group} */ (/** @type {Op} */ (prev).g) : null;
+    const gn = mn ? /** @type {Group} */ (/** @type {Op} */ (next).g) : null;
+    if (g !== null) {
+      this._group(g, -1);
+      g.tail = op;
+      g.end = end;
+      g.len += op.len;
+      g.bytes += bytes;
     }
     if (gn !== null) {
       this._group(gn, -1);
-      s.gs.delete(gn.start);
-      s.ge.delete(gn.end);
-      g.end = gn.end;
-      g.len += gn.len;
-      g.bytes += gn.bytes;
+      if (g === null) {
+        g = gn;
+        g.head = op;
+        g.len += op.len;
+        g.bytes += bytes;
+      } else {
+        g.tail = gn.tail;
+        g.end = gn.end;
+        g.len += gn.len;
+        g.bytes += gn.bytes;
+        gn.tail.g = g;
+      }
     }
-    s.gs.set(g.start, g);
-    s.ge.set(g.end, g);
+    if (g === null) g = new Group(op, bytes);
+    op.g = g;
     this._group(g, 1);
-    const bp = prev !== null && prev.clock + prev.len === op.clock ? /** @type {Block} */ (s.be.get(op.clock)) : null;
-    const bn = next !== null && next.clock === end ? /** @type {Block} */ (s.bs.get(end)) : null;
-    /** @type {Block} */
-    const b = { start: op.clock, end, groups: 1 - (mp ? 1 : 0) - (mn ? 1 : 0) };
-    if (bp !== null) {
-      this._block(bp, -1);
-      s.bs.delete(bp.start);
-      s.be.delete(bp.end);
-      b.start = bp.start;
-      b.groups += bp.groups;
+    // The block, likewise.
+    let b = prev !== null && prev.clock + prev.len === op.clock ? /** @type {Block} */ (prev.b) : null;
+    const bn = next !== null && next.clock === end ? /** @type {Block} */ (next.b) : null;
+    const groups = 1 - (mp ? 1 : 0) - (mn ? 1 : 0);
+    if (b !== null) {
+      this._block(b, -1);
+      b.tail = op;
+      b.end = end;
+      b.groups += groups;
     }
     if (bn !== null) {
       this._block(bn, -1);
-      s.bs.delete(bn.start);
-      s.be.delete(bn.end);
-      b.end = bn.end;
-      b.groups += bn.groups;
+      if (b === null) {
+        b = bn;
+        b.start = op.clock;
+        b.groups += groups;
+      } else {
+        b.tail = bn.tail;
+        b.end = bn.end;
+        b.groups += bn.groups;
+        bn.tail.b = b;
+      }
     }
-    s.bs.set(b.start, b);
-    s.be.set(b.end, b);
+    if (b === null) b = new Block(op, groups);
+    op.b = b;
     this._block(b, 1);
   }
 
@@ -669,42 +737,30 @@ export class Exact {
    */
   removeFirst(op, next) {
     this._refs(op, -1);
-    const s = this._sums(op.client);
     const end = op.clock + op.len;
-    const g = /** @type {Group} */ (s.gs.get(op.clock));
+    const g = /** @type {Group} */ (op.g);
+    const gEnd = g.end;
     this._group(g, -1);
-    s.gs.delete(g.start);
-    s.ge.delete(g.end);
-    const b = /** @type {Block} */ (s.bs.get(op.clock));
+    if (gEnd !== end) {
+      // The rest of the group starts at next.
+      const n = /** @type {Op} */ (next);
+      g.head = n;
+      g.len -= op.len;
+      g.bytes -= contentBytes(op);
+      n.g = g;
+      this._group(g, 1);
+    }
+    const b = /** @type {Block} */ (op.b);
     this._block(b, -1);
-    s.bs.delete(b.start);
-    s.be.delete(b.end);
-    if (g.end !== end) {
-      const bytes = op.kind === TEXT && !op.deleted && op.embed === null ? utf8Length(op.str) : 0;
-      /** @type {Group} */
-      const rest = { start: end, end: g.end, head: /** @type {Op} */ (next), len: g.len - op.len, bytes: g.bytes - bytes };
-      s.gs.set(rest.start, rest);
-      s.ge.set(rest.end, rest);
-      this._group(rest, 1);
-    }
     if (b.end !== end) {
-      /** @type {Block} */
-      const rest = { start: end, end: b.end, groups: b.groups - (g.end === end ? 1 : 0) };
-      s.bs.set(rest.start, rest);
-      s.be.set(rest.end, rest);
-      this._block(rest, 1);
+      const n = /** @type {Op} */ (next);
+      b.start = end;
+      b.groups -= gEnd === end ? 1 : 0;
+      n.b = b;
+      this._block(b, 1);
     }
-    if (s.bs.size === 0) this.sums.delete(op.client);
-  }
-
-  /**
-   * rangeBytesOf returns what client c's delete ranges take (rangeBytes).
-   * @param {number} c
-   * @returns {number}
-   */
-  rangeBytesOf(c) {
-    const r = this.ranges.get(c);
-    return r === undefined ? 0 : r.bytes;
+    op.g = null;
+    op.b = null;
   }
 
   /**
@@ -716,8 +772,14 @@ export class Exact {
    */
   setRanges(c, n, bytes) {
     const old = this.ranges.get(c);
+    if (old !== undefined && n > 0) {
+      const all = 1 + varLen(n) + bytes;
+      this.ranges.set(c, all);
+      this.dsBytes += all - old;
+      return;
+    }
     if (old !== undefined) {
-      this.dsBytes -= old.all;
+      this.dsBytes -= old;
       this.dsClients--;
       this.idx--;
       this._name(c, -1);
@@ -725,7 +787,7 @@ export class Exact {
     }
     if (n > 0) {
       const all = 1 + varLen(n) + bytes;
-      this.ranges.set(c, { all, bytes });
+      this.ranges.set(c, all);
       this.dsBytes += all;
       this.dsClients++;
       this.idx++;
@@ -735,52 +797,236 @@ export class Exact {
 }
 
 /**
- * DsStep is how an apply changes a client's pending delete ranges: the first
- * k ranges apply, the next one (if split is not -1) now starts at split, and
- * the ranges of add (flat) are added.
- * @typedef {{k: number, split: number, add: number[]}} DsStep
+ * rangeAt returns what range [s, e) takes in a delete set after a range that
+ * ends at prev (0 for the first): its gap and its length.
+ * @param {number} prev
+ * @param {number} s
+ * @param {number} e
+ * @returns {number}
  */
+function rangeAt(prev, s, e) {
+  return varLen(s - prev) + varLen(e - s);
+}
 
 /**
- * restRangesCounted changes the pending delete ranges p of a client (flat;
- * undefined: none) by st, in place, and returns them with what they take in
- * a delete set (rangeBytes) given what p took (bytes): O(1) per range that
- * goes or merges, besides moving the array.
- * @param {number[] | undefined} p
- * @param {DsStep} st
- * @param {number} bytes
- * @returns {{r: number[], bytes: number}}
+ * RangeList holds one client's pending delete ranges, ascending, disjoint
+ * and non-adjacent, in chunks of at most `chunk` ranges (flat [start, end,
+ * ...]), like an OpQueue's ops: a range that arrives early is merged into its
+ * chunk (a move of at most `chunk` ranges) where a flat array moved all the
+ * ranges after it; finding its chunk is a binary search. It keeps count and
+ * bytes, what its ranges take in a delete set (rangeBytes), in O(1) per
+ * range that comes, goes or merges.
  */
-export function restRangesCounted(p, st, bytes) {
-  const r = p === undefined ? [] : p;
-  if (st.k > 0) {
-    bytes -= rangeBytes(r, 0, Math.min(st.k + 1, r.length >>> 1));
-    r.splice(0, 2 * st.k);
-    bytes += rangeBytes(r, 0, Math.min(1, r.length >>> 1));
+export class RangeList {
+  /** @param {number} [chunk] the most ranges a chunk holds */
+  constructor(chunk = CHUNK) {
+    /** @type {number[][]} */
+    this.chunks = [];
+    this.count = 0;
+    this.bytes = 0;
+    this._max = 2 * chunk;
   }
-  if (st.split !== -1) {
-    bytes -= rangeBytes(r, 0, 1);
-    r[0] = st.split;
-    bytes += rangeBytes(r, 0, 1);
+
+  /** @returns {number} the start of the first range (the list is not empty) */
+  firstStart() {
+    return this.chunks[0][0];
   }
-  for (let j = 0; j < st.add.length; j += 2) {
-    const s = st.add[j];
-    const e = st.add[j + 1];
-    const n = r.length >>> 1;
-    // The ranges [lo, hi) touch [s, e) and merge with it; the one after hi
-    // has its gap changed.
+
+  /** @returns {number} the end of the first range (the list is not empty) */
+  firstEnd() {
+    return this.chunks[0][1];
+  }
+
+  /**
+   * _endBefore returns the end of the range before range j of chunk ci (0
+   * when there is none).
+   * @param {number} ci
+   * @param {number} j
+   * @returns {number}
+   */
+  _endBefore(ci, j) {
+    if (j > 0) return this.chunks[ci][2 * j - 1];
+    if (ci === 0) return 0;
+    const p = this.chunks[ci - 1];
+    return p[p.length - 1];
+  }
+
+  /**
+   * add adds [s, e) (s < e), merging it with the ranges it overlaps or
+   * touches.
+   * @param {number} s
+   * @param {number} e
+   */
+  add(s, e) {
+    const cs = this.chunks;
+    const nc = cs.length;
+    if (nc === 0) {
+      cs.push([s, e]);
+      this.count = 1;
+      this.bytes = rangeAt(0, s, e);
+      return;
+    }
+    const last = cs[nc - 1];
+    const lastEnd = last[last.length - 1];
+    if (lastEnd < s) {
+      // Typing order: after every range.
+      if (last.length < this._max) last.push(s, e);
+      else cs.push([s, e]);
+      this.count++;
+      this.bytes += rangeAt(lastEnd, s, e);
+      return;
+    }
+    // The first chunk whose last range ends at or above s, then the first
+    // range in it that does: the first range that [s, e) merges with or
+    // comes before.
     let lo = 0;
-    let hi = n;
+    let hi = nc - 1;
     while (lo < hi) {
       const mid = (lo + hi) >>> 1;
-      if (r[2 * mid + 1] < s) lo = mid + 1;
+      const c = cs[mid];
+      if (c[c.length - 1] < s) lo = mid + 1;
       else hi = mid;
     }
-    hi = lo;
-    while (hi < n && r[2 * hi] <= e) hi++;
-    bytes -= rangeBytes(r, lo, Math.min(hi + 1, n));
-    addRange(r, s, e);
-    bytes += rangeBytes(r, lo, Math.min(lo + 2, r.length >>> 1));
+    const ci = lo;
+    const c = cs[ci];
+    lo = 0;
+    hi = (c.length >>> 1) - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (c[2 * mid + 1] < s) lo = mid + 1;
+      else hi = mid;
+    }
+    const j = lo;
+    const prev = this._endBefore(ci, j);
+    if (c[2 * j] > e) {
+      // Between two ranges, touching neither: insert it, and the next
+      // range's gap shrinks.
+      const ns = c[2 * j];
+      const ne = c[2 * j + 1];
+      this.bytes += rangeAt(prev, s, e) + rangeAt(e, ns, ne) - rangeAt(prev, ns, ne);
+      this.count++;
+      const n = c.length;
+      c.push(0, 0);
+      for (let i = n + 1; i >= 2 * j + 2; i--) c[i] = c[i - 2];
+      c[2 * j] = s;
+      c[2 * j + 1] = e;
+      if (c.length > this._max) cs.splice(ci + 1, 0, c.splice((c.length >>> 2) << 1));
+      return;
+    }
+    // [s, e) merges with range j and every later range that starts at or
+    // below e, in this chunk and maybe the next ones.
+    const S = Math.min(s, c[2 * j]);
+    let T = e;
+    let old = 0;
+    let gone = 0;
+    let pe = prev;
+    let ck = ci;
+    let k = j;
+    for (;;) {
+      const d = cs[ck];
+      if (2 * k === d.length) {
+        if (ck + 1 === cs.length) break;
+        ck++;
+        k = 0;
+        continue;
+      }
+      const rs = d[2 * k];
+      const re = d[2 * k + 1];
+      if (rs > T) break;
+      old += rangeAt(pe, rs, re);
+      pe = re;
+      if (re > T) T = re;
+      gone++;
+      k++;
+    }
+    // (ck, k) is the first range kept after the merged one, if any.
+    const after = ck < cs.length && 2 * k < cs[ck].length;
+    if (after) old += rangeAt(pe, cs[ck][2 * k], cs[ck][2 * k + 1]);
+    this.bytes += rangeAt(prev, S, T) - old + (after ? rangeAt(T, cs[ck][2 * k], cs[ck][2 * k + 1]) : 0);
+    this.count -= gone - 1;
+    c[2 * j] = S;
+    c[2 * j + 1] = T;
+    if (ck === ci) {
+      // All in one chunk: ranges j+1 .. k-1 go.
+      const gap = 2 * (k - j - 1);
+      if (gap > 0) {
+        for (let i = 2 * j + 2; i + gap < c.length; i++) c[i] = c[i + gap];
+        c.length -= gap;
+      }
+      return;
+    }
+    // Across chunks: chunk ci ends with the merged range, the chunks in
+    // between go, and the first k ranges of chunk ck.
+    c.length = 2 * j + 2;
+    const d = cs[ck];
+    if (2 * k === d.length) cs.splice(ci + 1, ck - ci);
+    else {
+      if (k > 0) {
+        d.copyWithin(0, 2 * k);
+        d.length -= 2 * k;
+      }
+      if (ck > ci + 1) cs.splice(ci + 1, ck - ci - 1);
+    }
   }
-  return { r, bytes };
+
+  /**
+   * dropFront removes the first n ranges.
+   * @param {number} n
+   */
+  dropFront(n) {
+    if (n === 0) return;
+    const cs = this.chunks;
+    let pe = 0;
+    let whole = 0;
+    let left = n;
+    while (left > 0) {
+      const c = cs[whole];
+      const m = Math.min(left, c.length >>> 1);
+      for (let k = 0; k < m; k++) {
+        this.bytes -= rangeAt(pe, c[2 * k], c[2 * k + 1]);
+        pe = c[2 * k + 1];
+      }
+      left -= m;
+      if (2 * m < c.length) {
+        c.copyWithin(0, 2 * m);
+        c.length -= 2 * m;
+        break;
+      }
+      whole++;
+    }
+    if (whole > 0) cs.splice(0, whole);
+    this.count -= n;
+    // The first range kept had its gap from the last one gone.
+    if (cs.length > 0) this.bytes += rangeAt(0, cs[0][0], cs[0][1]) - rangeAt(pe, cs[0][0], cs[0][1]);
+  }
+
+  /**
+   * cutFirst makes the first range start at s, inside it.
+   * @param {number} s
+   */
+  cutFirst(s) {
+    const c = this.chunks[0];
+    this.bytes += rangeAt(0, s, c[1]) - rangeAt(0, c[0], c[1]);
+    c[0] = s;
+  }
+
+  /**
+   * toFlat returns the ranges as one flat array, from range `from` on.
+   * @param {number} [from]
+   * @returns {number[]}
+   */
+  toFlat(from = 0) {
+    /** @type {number[]} */
+    const out = [];
+    let skip = 2 * from;
+    for (const c of this.chunks) {
+      if (skip >= c.length) {
+        skip -= c.length;
+        continue;
+      }
+      for (let i = skip; i < c.length; i++) out.push(c[i]);
+      skip = 0;
+    }
+    return out;
+  }
 }

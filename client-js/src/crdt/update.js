@@ -51,6 +51,10 @@ export class Op {
     /** the kinds of a mark's start and end anchors (relpos.js) */
     this.sk = 0;
     this.ek = 0;
+    /** @type {import('./pending.js').Group | null} while pending, near maxPendingBytes: the group it starts or ends (pending.js, Exact) */
+    this.g = null;
+    /** @type {import('./pending.js').Block | null} likewise, the block */
+    this.b = null;
   }
 }
 
