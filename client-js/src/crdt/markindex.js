@@ -1,0 +1,254 @@
+// @ts-check
+// An index of the mark operations of one Text root by position (docs/crdt.md
+// section 4.5), so that the spans of a range look at the operations that
+// overlap it rather than at every operation of the text.
+//
+// Why no positions are stored: an anchor's gap moves whenever items are
+// inserted before it, so cached gaps would need updating on every keystroke.
+// Their order does not move, though. Give each anchor the key 2*gap + r,
+// where r is 0 for Start and After(x) and 1 for Before(x) and End. Inserting
+// L items at gap g adds 2L to every key >= 2g+1 and leaves the others: the
+// anchors at gap g that stay (Start, After the item before g) have key 2g,
+// those that move (Before the item at g, End) have 2g+1. That map never
+// swaps two keys, so operations sorted by start key stay sorted, and the
+// operation of a chunk with the largest end key keeps it, however the text
+// grows (deletions leave tombstones: no gap changes). Keys are computed when
+// compared, one B-tree descent each (rich.js gap).
+//
+// Shape: the operations sorted by start key, cut into chunks of at most
+// CHUNK_MAX, each knowing its operation with the largest end key. A range
+// [s, e) of gaps (absolute indexes) needs the operations that start before e
+// and end after s: a binary search over the chunks' first starts bounds the
+// chunks that start before e, and of those only the chunks whose largest end
+// lies after s are read, operation by operation. Formatted prose has short
+// marks, so that is one or two chunks plus one key per chunk before them:
+// O((M/CHUNK_MAX + K) log n) for M operations and K read, instead of every
+// operation's gaps. A mark that covers most of the text makes its chunk read
+// on every query; that is CHUNK_MAX keys, not M.
+//
+// New operations are kept aside and filed at the next query (their anchors'
+// items are all integrated by then); many at once (a snapshot, a peer's
+// history) rebuild the index in one sort.
+
+import { REL_BEFORE, REL_AFTER, REL_START } from './relpos.js';
+
+/**
+ * @typedef {import('./rich.js').MarkEntry} MarkEntry
+ * @typedef {import('./text.js').TextState} TextState
+ * @typedef {import('./seq.js').Piece} Piece
+ */
+
+/**
+ * The document services the index needs (implemented by Doc).
+ * @typedef {object} Index
+ * @property {(client: number, clock: number) => Piece | null} findPiece the piece holding a text item
+ */
+
+/** CHUNK_MAX is the most operations a chunk holds; a full chunk splits in two. */
+const CHUNK_MAX = 64;
+
+/** A Chunk is a run of operations in start-key order and the one of them with the largest end key. */
+class Chunk {
+  /**
+   * @param {MarkEntry[]} marks
+   * @param {MarkEntry} maxEnd
+   */
+  constructor(marks, maxEnd) {
+    this.marks = marks;
+    this.maxEnd = maxEnd;
+  }
+}
+
+/**
+ * Overlap is an operation that overlaps a range, with the gaps of its anchors.
+ * @typedef {object} Overlap
+ * @property {MarkEntry} m
+ * @property {number} s the start anchor's gap
+ * @property {number} e the end anchor's gap
+ */
+
+/** MarkIndex files the mark operations of one Text root by their start anchors. */
+export class MarkIndex {
+  /**
+   * @param {Index} ix
+   * @param {TextState} root
+   * @param {Iterable<MarkEntry>} marks the root's operations so far
+   */
+  constructor(ix, root, marks) {
+    this.ix = ix;
+    this.root = root;
+    /** @type {Chunk[]} */
+    this.chunks = [];
+    this.size = 0;
+    /** @type {MarkEntry[]} operations added since the last query, not filed yet */
+    this.fresh = [...marks];
+  }
+
+  /**
+   * add records a new operation of the root.
+   * @param {MarkEntry} m
+   */
+  add(m) {
+    this.fresh.push(m);
+  }
+
+  /**
+   * key returns the key of an anchor: twice its gap, plus one for Before and End.
+   * @param {number} kind
+   * @param {number} client
+   * @param {number} clock
+   * @returns {number}
+   */
+  key(kind, client, clock) {
+    if (kind === REL_START) return 0;
+    const seq = this.root.seq;
+    if (kind !== REL_BEFORE && kind !== REL_AFTER) return 2 * seq.tot + 1;
+    const p = /** @type {Piece} */ (this.ix.findPiece(client, clock));
+    const i = seq.totBefore(p) + (clock - p.clock);
+    return kind === REL_AFTER ? 2 * i + 2 : 2 * i + 1;
+  }
+
+  /**
+   * @param {MarkEntry} m
+   * @returns {number}
+   */
+  startKey(m) {
+    return this.key(m.skind, m.sc, m.sk);
+  }
+
+  /**
+   * @param {MarkEntry} m
+   * @returns {number}
+   */
+  endKey(m) {
+    return this.key(m.ekind, m.ec, m.ek);
+  }
+
+  /**
+   * overlapping returns the operations whose anchors' gaps s and e satisfy
+   * s < to and e > from (empty ones, s >= e, included), with those gaps, in
+   * no particular order.
+   * @param {number} from
+   * @param {number} to
+   * @returns {Overlap[]}
+   */
+  overlapping(from, to) {
+    this.file();
+    /** @type {Overlap[]} */
+    const out = [];
+    const chunks = this.chunks;
+    // Keys below hi start before gap to; keys above lo end after gap from.
+    const hi = 2 * to;
+    const lo = 2 * from + 1;
+    // The chunks [0, n) are those whose first operation starts before to.
+    let a = 0;
+    let b = chunks.length;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (this.startKey(chunks[mid].marks[0]) < hi) a = mid + 1;
+      else b = mid;
+    }
+    for (let i = 0; i < a; i++) {
+      const c = chunks[i];
+      if (this.endKey(c.maxEnd) <= lo) continue;
+      for (const m of c.marks) {
+        const sk = this.startKey(m);
+        if (sk >= hi) break;
+        const ek = this.endKey(m);
+        if (ek > lo) out.push({ m, s: sk >>> 1, e: ek >>> 1 });
+      }
+    }
+    return out;
+  }
+
+  /** file puts the fresh operations in their chunks, or rebuilds the index when they are many. */
+  file() {
+    const fresh = this.fresh;
+    if (fresh.length === 0) return;
+    this.fresh = [];
+    if (fresh.length > 8 + (this.size >>> 3)) {
+      this.rebuild(fresh);
+      return;
+    }
+    for (const m of fresh) this.insert(m);
+  }
+
+  /**
+   * rebuild files every operation again, with more: one key per anchor and one sort.
+   * @param {MarkEntry[]} more
+   */
+  rebuild(more) {
+    /** @type {{ m: MarkEntry, s: number, e: number }[]} */
+    const all = [];
+    for (const c of this.chunks) for (const m of c.marks) all.push({ m, s: this.startKey(m), e: this.endKey(m) });
+    for (const m of more) all.push({ m, s: this.startKey(m), e: this.endKey(m) });
+    all.sort((x, y) => x.s - y.s);
+    const fill = (CHUNK_MAX * 3) >>> 2;
+    /** @type {Chunk[]} */
+    const chunks = [];
+    for (let i = 0; i < all.length; i += fill) {
+      const end = Math.min(all.length, i + fill);
+      let best = all[i];
+      for (let j = i + 1; j < end; j++) if (all[j].e > best.e) best = all[j];
+      chunks.push(new Chunk(all.slice(i, end).map((x) => x.m), best.m));
+    }
+    this.chunks = chunks;
+    this.size = all.length;
+  }
+
+  /**
+   * insert files one operation.
+   * @param {MarkEntry} m
+   */
+  insert(m) {
+    const chunks = this.chunks;
+    this.size++;
+    if (chunks.length === 0) {
+      chunks.push(new Chunk([m], m));
+      return;
+    }
+    const sk = this.startKey(m);
+    // The last chunk whose first operation starts at or before m (the first chunk if none does).
+    let a = 1;
+    let b = chunks.length;
+    while (a < b) {
+      const mid = (a + b) >>> 1;
+      if (this.startKey(chunks[mid].marks[0]) <= sk) a = mid + 1;
+      else b = mid;
+    }
+    const c = chunks[a - 1];
+    const ms = c.marks;
+    let lo = 0;
+    let hi = ms.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.startKey(ms[mid]) <= sk) lo = mid + 1;
+      else hi = mid;
+    }
+    ms.splice(lo, 0, m);
+    if (this.endKey(m) > this.endKey(c.maxEnd)) c.maxEnd = m;
+    if (ms.length > CHUNK_MAX) {
+      const upper = ms.splice(ms.length >>> 1);
+      c.maxEnd = this.latestEnd(ms);
+      chunks.splice(a, 0, new Chunk(upper, this.latestEnd(upper)));
+    }
+  }
+
+  /**
+   * latestEnd returns the operation of ms (not empty) with the largest end key.
+   * @param {MarkEntry[]} ms
+   * @returns {MarkEntry}
+   */
+  latestEnd(ms) {
+    let best = ms[0];
+    let bk = this.endKey(best);
+    for (let i = 1; i < ms.length; i++) {
+      const k = this.endKey(ms[i]);
+      if (k > bk) {
+        best = ms[i];
+        bk = k;
+      }
+    }
+    return best;
+  }
+}
