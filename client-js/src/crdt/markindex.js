@@ -16,15 +16,14 @@
 // compared, one B-tree descent each (rich.js gap).
 //
 // Shape: the operations sorted by start key, cut into chunks of at most
-// CHUNK_MAX, each knowing its operation with the largest end key. A range
-// [s, e) of gaps (absolute indexes) needs the operations that start before e
-// and end after s: a binary search over the chunks' first starts bounds the
-// chunks that start before e, and of those only the chunks whose largest end
-// lies after s are read, operation by operation. Formatted prose has short
-// marks, so that is one or two chunks plus one key per chunk before them:
-// O((M/CHUNK_MAX + K) log n) for M operations and K read, instead of every
-// operation's gaps. A mark that covers most of the text makes its chunk read
-// on every query; that is CHUNK_MAX keys, not M.
+// CHUNK_MAX, each also holding its operations by end key, latest first. A
+// range [s, e) of gaps (absolute indexes) needs the operations that start
+// before e and end after s: a binary search over the chunks' first starts
+// bounds the chunks that start before e, and of each of those the operations
+// that end after s are the first ones by end key. That is one key per chunk
+// plus two per operation returned: O((M/CHUNK_MAX + K) log n) for M
+// operations and K returned, instead of every operation's gaps; a mark over
+// the whole text costs its two keys, not its chunk.
 //
 // New operations are kept aside and filed at the next query (their anchors'
 // items are all integrated by then); many at once (a snapshot, a peer's
@@ -47,15 +46,19 @@ import { REL_BEFORE, REL_AFTER, REL_START } from './relpos.js';
 /** CHUNK_MAX is the most operations a chunk holds; a full chunk splits in two. */
 const CHUNK_MAX = 64;
 
-/** A Chunk is a run of operations in start-key order and the one of them with the largest end key. */
+/**
+ * A Chunk is a run of operations in start-key order, and the same operations
+ * in end-key order, latest first: reading what of a chunk ends after a gap
+ * costs the operations that do, plus one.
+ */
 class Chunk {
   /**
    * @param {MarkEntry[]} marks
-   * @param {MarkEntry} maxEnd
+   * @param {MarkEntry[]} byEnd
    */
-  constructor(marks, maxEnd) {
+  constructor(marks, byEnd) {
     this.marks = marks;
-    this.maxEnd = maxEnd;
+    this.byEnd = byEnd;
   }
 }
 
@@ -149,13 +152,13 @@ export class MarkIndex {
       else b = mid;
     }
     for (let i = 0; i < a; i++) {
-      const c = chunks[i];
-      if (this.endKey(c.maxEnd) <= lo) continue;
-      for (const m of c.marks) {
-        const sk = this.startKey(m);
-        if (sk >= hi) break;
+      // Every operation of a chunk before the last of them starts before the next chunk: before to.
+      const last = i === a - 1;
+      for (const m of chunks[i].byEnd) {
         const ek = this.endKey(m);
-        if (ek > lo) out.push({ m, s: sk >>> 1, e: ek >>> 1 });
+        if (ek <= lo) break;
+        const sk = this.startKey(m);
+        if (!last || sk < hi) out.push({ m, s: sk >>> 1, e: ek >>> 1 });
       }
     }
     return out;
@@ -187,10 +190,9 @@ export class MarkIndex {
     /** @type {Chunk[]} */
     const chunks = [];
     for (let i = 0; i < all.length; i += fill) {
-      const end = Math.min(all.length, i + fill);
-      let best = all[i];
-      for (let j = i + 1; j < end; j++) if (all[j].e > best.e) best = all[j];
-      chunks.push(new Chunk(all.slice(i, end).map((x) => x.m), best.m));
+      const part = all.slice(i, Math.min(all.length, i + fill));
+      const marks = part.map((x) => x.m);
+      chunks.push(new Chunk(marks, part.sort((x, y) => y.e - x.e).map((x) => x.m)));
     }
     this.chunks = chunks;
     this.size = all.length;
@@ -204,7 +206,7 @@ export class MarkIndex {
     const chunks = this.chunks;
     this.size++;
     if (chunks.length === 0) {
-      chunks.push(new Chunk([m], m));
+      chunks.push(new Chunk([m], [m]));
       return;
     }
     const sk = this.startKey(m);
@@ -226,29 +228,22 @@ export class MarkIndex {
       else hi = mid;
     }
     ms.splice(lo, 0, m);
-    if (this.endKey(m) > this.endKey(c.maxEnd)) c.maxEnd = m;
+    const ek = this.endKey(m);
+    const be = c.byEnd;
+    lo = 0;
+    hi = be.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.endKey(be[mid]) >= ek) lo = mid + 1;
+      else hi = mid;
+    }
+    be.splice(lo, 0, m);
     if (ms.length > CHUNK_MAX) {
+      // Split in two; each half keeps its operations' end order.
       const upper = ms.splice(ms.length >>> 1);
-      c.maxEnd = this.latestEnd(ms);
-      chunks.splice(a, 0, new Chunk(upper, this.latestEnd(upper)));
+      const up = new Set(upper);
+      c.byEnd = be.filter((x) => !up.has(x));
+      chunks.splice(a, 0, new Chunk(upper, be.filter((x) => up.has(x))));
     }
-  }
-
-  /**
-   * latestEnd returns the operation of ms (not empty) with the largest end key.
-   * @param {MarkEntry[]} ms
-   * @returns {MarkEntry}
-   */
-  latestEnd(ms) {
-    let best = ms[0];
-    let bk = this.endKey(best);
-    for (let i = 1; i < ms.length; i++) {
-      const k = this.endKey(ms[i]);
-      if (k > bk) {
-        best = ms[i];
-        bk = k;
-      }
-    }
-    return best;
   }
 }
