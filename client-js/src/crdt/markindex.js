@@ -10,20 +10,24 @@
 // L items at gap g adds 2L to every key >= 2g+1 and leaves the others: the
 // anchors at gap g that stay (Start, After the item before g) have key 2g,
 // those that move (Before the item at g, End) have 2g+1. That map never
-// swaps two keys, so operations sorted by start key stay sorted, and the
-// operation of a chunk with the largest end key keeps it, however the text
-// grows (deletions leave tombstones: no gap changes). Keys are computed when
-// compared, one B-tree descent each (rich.js gap).
+// swaps two keys, so operations sorted by start key stay sorted, operations
+// sorted by end key too, and the operation of latest end of a group stays
+// its latest, however the text grows (deletions leave tombstones: no gap
+// changes). Keys are computed when compared: the item's piece, then a walk up
+// the B-tree (rich.js gap).
 //
 // Shape: the operations sorted by start key, cut into chunks of at most
-// CHUNK_MAX, each also holding its operations by end key, latest first. A
-// range [s, e) of gaps (absolute indexes) needs the operations that start
-// before e and end after s: a binary search over the chunks' first starts
-// bounds the chunks that start before e, and of each of those the operations
-// that end after s are the first ones by end key. That is one key per chunk
-// plus two per operation returned: O((M/CHUNK_MAX + K) log n) for M
-// operations and K returned, instead of every operation's gaps; a mark over
-// the whole text costs its two keys, not its chunk.
+// CHUNK_MAX, each also holding its operations by end key, latest first, and
+// a tournament tree over the chunks that holds, per subtree, its operation
+// of latest end. A range [s, e) of gaps (absolute indexes) needs the
+// operations that start before e and end after s: a binary search over the
+// chunks' first starts bounds the chunks that start before e; the tree skips
+// every subtree of them that ends before s; of each chunk left, the
+// operations that end after s are the first ones by end key. That is
+// O((log M + C log C + K) log n) for M operations, C chunks read and K
+// operations returned, instead of every operation's gaps: a slice in
+// formatted prose reads one or two chunks, and a mark over the whole text
+// costs its path in the tree and its two keys, not its chunk.
 //
 // New operations are kept aside and filed at the next query (their anchors'
 // items are all integrated by then); many at once (a snapshot, a peer's
@@ -85,6 +89,16 @@ export class MarkIndex {
     this.size = 0;
     /** @type {MarkEntry[]} operations added since the last query, not filed yet */
     this.fresh = [...marks];
+    /**
+     * A tournament tree over the chunks: node 1 is the root, node k has
+     * children 2k and 2k+1, chunk i is leaf cap+i, and each node holds the
+     * operation of latest end of its chunks (null: none). Remade at the next
+     * query after chunks were cut or rebuilt (stale).
+     * @type {(MarkEntry | null)[]}
+     */
+    this.latest = [];
+    this.cap = 0;
+    this.stale = true;
   }
 
   /**
@@ -151,17 +165,60 @@ export class MarkIndex {
       if (this.startKey(chunks[mid].marks[0]) < hi) a = mid + 1;
       else b = mid;
     }
-    for (let i = 0; i < a; i++) {
+    if (this.stale) this.tournament();
+    const latest = this.latest;
+    const cap = this.cap;
+    /**
+     * visit reads the chunks of node k (chunks [from, to)) that start before
+     * to and end after from, skipping every subtree whose latest end does not.
+     * @param {number} k
+     * @param {number} c0
+     * @param {number} c1
+     */
+    const visit = (k, c0, c1) => {
+      if (c0 >= a) return;
+      const w = latest[k];
+      if (w === null || this.endKey(w) <= lo) return;
+      if (k < cap) {
+        const mid = (c0 + c1) >>> 1;
+        visit(2 * k, c0, mid);
+        visit(2 * k + 1, mid, c1);
+        return;
+      }
       // Every operation of a chunk before the last of them starts before the next chunk: before to.
-      const last = i === a - 1;
-      for (const m of chunks[i].byEnd) {
+      const last = c0 === a - 1;
+      for (const m of chunks[c0].byEnd) {
         const ek = this.endKey(m);
         if (ek <= lo) break;
         const sk = this.startKey(m);
         if (!last || sk < hi) out.push({ m, s: sk >>> 1, e: ek >>> 1 });
       }
-    }
+    };
+    if (a > 0) visit(1, 0, cap);
     return out;
+  }
+
+  /** tournament remakes the tree of latest ends over the chunks: one key per chunk. */
+  tournament() {
+    const n = this.chunks.length;
+    let cap = 1;
+    while (cap < n) cap *= 2;
+    /** @type {(MarkEntry | null)[]} */
+    const latest = new Array(2 * cap).fill(null);
+    const keys = new Float64Array(2 * cap).fill(-1);
+    for (let i = 0; i < n; i++) {
+      const m = this.chunks[i].byEnd[0];
+      latest[cap + i] = m;
+      keys[cap + i] = this.endKey(m);
+    }
+    for (let k = cap - 1; k >= 1; k--) {
+      const j = keys[2 * k] >= keys[2 * k + 1] ? 2 * k : 2 * k + 1;
+      latest[k] = latest[j];
+      keys[k] = keys[j];
+    }
+    this.latest = latest;
+    this.cap = cap;
+    this.stale = false;
   }
 
   /** file puts the fresh operations in their chunks, or rebuilds the index when they are many. */
@@ -196,6 +253,7 @@ export class MarkIndex {
     }
     this.chunks = chunks;
     this.size = all.length;
+    this.stale = true;
   }
 
   /**
@@ -207,6 +265,7 @@ export class MarkIndex {
     this.size++;
     if (chunks.length === 0) {
       chunks.push(new Chunk([m], [m]));
+      this.stale = true;
       return;
     }
     const sk = this.startKey(m);
@@ -238,7 +297,16 @@ export class MarkIndex {
       else hi = mid;
     }
     be.splice(lo, 0, m);
+    if (!this.stale && lo === 0) {
+      // m ends latest in its chunk: it goes up the tree as far as it ends latest.
+      for (let k = this.cap + a - 1; k >= 1; k >>>= 1) {
+        const w = this.latest[k];
+        if (w !== null && this.endKey(w) >= ek) break;
+        this.latest[k] = m;
+      }
+    }
     if (ms.length > CHUNK_MAX) {
+      this.stale = true;
       // Split in two; each half keeps its operations' end order.
       const upper = ms.splice(ms.length >>> 1);
       const up = new Set(upper);
