@@ -4,7 +4,9 @@
 // and reports, as medians of --runs: replay as local edits (wall and CPU),
 // the same session as plain text (embeds typed as newlines, no marks), apply
 // of one update per edit to another replica, snapshot size, encode and load
-// time, and the spans of the whole document. It checks that the loaded
+// time, the spans of the whole document, and a slice of one position (the
+// read a binding makes per keystroke) at 1,000 places across the document,
+// per slice. It checks that the loaded
 // replica has the author's spans and snapshot.
 //
 //   node --expose-gc client-js/bench/rich-trace-bench.mjs [--ops N] [--runs N]
@@ -95,6 +97,12 @@ const load = measure(o.runs, () => {
 row('load', load, `   snapshot ${snap.length} bytes`);
 row('encode', measure(o.runs, () => final.encodeSnapshot()));
 row('spans', measure(o.runs, () => final.text('body').spans()));
+const body = final.text('body');
+const SLICES = 1000;
+const slices = measure(o.runs, () => {
+  for (let i = 0; i < SLICES; i++) body.slice(Math.floor(((i + 0.5) * body.length) / SLICES), 1);
+});
+console.log(`${'slice'.padEnd(14)} ${((slices.wall * 1000) / SLICES).toFixed(1).padStart(9)} µs wall ${((slices.cpu * 1000) / SLICES).toFixed(1).padStart(9)} µs cpu   (one position, mean of ${SLICES} places)`);
 if (JSON.stringify(load.last.text('body').spans()) !== spans) throw new Error('the loaded replica has other spans');
 const again = load.last.encodeSnapshot();
 if (again.length !== snap.length || !again.every((b, i) => b === snap[i])) throw new Error('the loaded replica writes another snapshot');

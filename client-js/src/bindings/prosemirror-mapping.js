@@ -67,6 +67,13 @@ const reserved = new Set(['block', 'inline', 'parents', 'fresh', 'list']);
 export const OBJECT = '\uFFFC';
 
 /**
+ * Offsets are where the children of a container start: child i at flat[i] (from the container's
+ * first flat unit) and at pos[i] (from the start of its content); the arrays have one more entry,
+ * the total.
+ * @typedef {{ kids: readonly PMNode[], flat: Float64Array, pos: Float64Array }} Offsets
+ */
+
+/**
  * Mapping holds a schema's side of the mapping: which node and mark types stand for which CRDT names.
  */
 export class Mapping {
@@ -96,6 +103,57 @@ export class Mapping {
     this.paragraph = /** @type {NodeType} */ (schema.nodes.paragraph ?? schema.topNodeType.contentMatch.defaultType);
     /** @type {WeakMap<PMNode, number>} flat length of a node (markers, code points, embeds) */
     this.lenCache = new WeakMap();
+    /** @type {WeakMap<PMNode, Offsets>} the offsets of a container's children */
+    this.offsets = new WeakMap();
+    /** @type {Offsets[]} per depth, the offsets made last (the previous version of the container there, most often) */
+    this.recent = [];
+  }
+
+  /**
+   * offsetsOf returns the flat and ProseMirror offsets of the children of a container node (not a
+   * textblock), made once per node. A keystroke makes a new document and a new container on the
+   * path to its block, with every other child the same object as before: the offsets are copied
+   * from the container last seen at that depth up to the first child that differs, and shifted
+   * after the last one, so that only the changed children are measured and a position is found by
+   * a binary search rather than a walk over the children's lengths.
+   * @param {PMNode} node
+   * @param {number} depth
+   * @returns {Offsets}
+   */
+  offsetsOf(node, depth) {
+    let o = this.offsets.get(node);
+    if (o !== undefined) return o;
+    const kids = node.content.content;
+    const n = kids.length;
+    const flat = new Float64Array(n + 1);
+    const pos = new Float64Array(n + 1);
+    const last = this.recent[depth];
+    let i = 0;
+    let j = 0;
+    if (last !== undefined) {
+      const old = last.kids;
+      const m = Math.min(n, old.length);
+      while (i < m && kids[i] === old[i]) i++;
+      while (j < m - i && kids[n - 1 - j] === old[old.length - 1 - j]) j++;
+      flat.set(last.flat.subarray(0, i + 1));
+      pos.set(last.pos.subarray(0, i + 1));
+    }
+    for (let k = i; k < n - j; k++) {
+      flat[k + 1] = flat[k] + this.flatLen(kids[k]);
+      pos[k + 1] = pos[k] + kids[k].nodeSize;
+    }
+    if (j > 0) {
+      const l = /** @type {Offsets} */ (last);
+      const d = l.kids.length - n;
+      for (let k = n - j; k < n; k++) {
+        flat[k + 1] = flat[k] + (l.flat[k + d + 1] - l.flat[k + d]);
+        pos[k + 1] = pos[k] + (l.pos[k + d + 1] - l.pos[k + d]);
+      }
+    }
+    o = { kids, flat, pos };
+    this.offsets.set(node, o);
+    this.recent[depth] = o;
+    return o;
   }
 
   /**
@@ -218,7 +276,8 @@ export class Mapping {
    * @param {boolean} implicit
    */
   docFlatLen(doc, implicit) {
-    return this.flatLen(doc) - (implicit ? 1 : 0);
+    const o = this.offsetsOf(doc, 0);
+    return o.flat[o.kids.length] - (implicit ? 1 : 0);
   }
 
   /**
@@ -234,27 +293,25 @@ export class Mapping {
     /** @type {PMNode} */
     let node = doc;
     let start = 0; // the position of node's content
-    for (;;) {
+    for (let depth = 0; ; depth++) {
       if (node.isTextblock) {
         // flat is at the marker; the content follows it.
         return flat + 1 + cpOffset(node, pos - start);
       }
-      let found = false;
-      let childPos = start;
-      for (let i = 0; i < node.childCount; i++) {
-        const c = node.child(i);
-        const end = childPos + c.nodeSize;
-        if (pos < end && pos > childPos) {
-          node = c;
-          start = childPos + 1;
-          found = true;
-          break;
-        }
-        if (pos <= childPos) break;
-        flat += this.flatLen(c);
-        childPos = end;
+      const o = this.offsetsOf(node, depth);
+      const n = o.kids.length;
+      // The first child that ends after pos: pos is inside it, or before it.
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (start + o.pos[mid + 1] > pos) hi = mid;
+        else lo = mid + 1;
       }
-      if (!found) return Math.max(0, flat);
+      if (lo === n || pos <= start + o.pos[lo]) return Math.max(0, flat + o.flat[lo]);
+      flat += o.flat[lo];
+      start += o.pos[lo] + 1;
+      node = o.kids[lo];
     }
   }
 
@@ -272,27 +329,35 @@ export class Mapping {
     let node = doc;
     let start = 0;
     let lastEnd = -1; // the content end of the last textblock passed
-    for (;;) {
+    for (let depth = 0; ; depth++) {
       if (node.isTextblock) {
         if (flat <= at) return lastEnd >= 0 ? lastEnd : start;
         return start + u16Offset(node, flat - at - 1);
       }
-      let childPos = start;
-      let entered = false;
-      for (let i = 0; i < node.childCount; i++) {
-        const c = node.child(i);
-        const len = this.flatLen(c);
-        if (flat < at + len || (flat === at + len && i === node.childCount - 1 && !c.isLeaf)) {
-          node = c;
-          start = childPos + 1;
-          entered = true;
+      const o = this.offsetsOf(node, depth);
+      const kids = o.kids;
+      const n = kids.length;
+      // The first child that ends after flat holds it; flat at the very end is in the last child.
+      let lo = 0;
+      let hi = n;
+      while (lo < hi) {
+        const mid = (lo + hi) >>> 1;
+        if (flat < at + o.flat[mid + 1]) hi = mid;
+        else lo = mid + 1;
+      }
+      let i = lo;
+      if (i === n && n > 0 && flat === at + o.flat[n] && !kids[n - 1].isLeaf) i = n - 1;
+      // The last textblock passed is in the last child before i that has a flat length.
+      for (let k = i - 1; k >= 0; k--) {
+        if (o.flat[k + 1] > o.flat[k] && !kids[k].isLeaf) {
+          lastEnd = lastContentEnd(kids[k], start + o.pos[k]);
           break;
         }
-        at += len;
-        if (len > 0 && !c.isLeaf) lastEnd = lastContentEnd(c, childPos);
-        childPos += c.nodeSize;
       }
-      if (!entered) return lastEnd >= 0 ? lastEnd : childPos;
+      if (i === n) return lastEnd >= 0 ? lastEnd : start + o.pos[n];
+      at += o.flat[i];
+      start += o.pos[i] + 1;
+      node = kids[i];
     }
   }
 

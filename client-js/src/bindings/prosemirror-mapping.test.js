@@ -232,3 +232,149 @@ test('the shared cases of testdata/prosemirror render as written (those this sch
   }
   assert.ok(checked > 0, 'no case this schema can hold');
 });
+
+/**
+ * walkToFlat is toFlat as a walk over every child before the position (the oracle of the offsets).
+ * @param {Mapping} mp
+ * @param {import('prosemirror-model').Node} d
+ * @param {number} pos
+ * @param {boolean} implicit
+ */
+function walkToFlat(mp, d, pos, implicit) {
+  let flat = implicit ? -1 : 0;
+  let node = d;
+  let start = 0;
+  for (;;) {
+    if (node.isTextblock) return flat + 1 + [...node.textBetween(0, pos - start, undefined, OBJECT)].length;
+    let childPos = start;
+    let next = null;
+    for (let i = 0; i < node.childCount; i++) {
+      const c = node.child(i);
+      const end = childPos + c.nodeSize;
+      if (pos < end && pos > childPos) {
+        next = c;
+        start = childPos + 1;
+        break;
+      }
+      if (pos <= childPos) break;
+      flat += mp.flatLen(c);
+      childPos = end;
+    }
+    if (next === null) return Math.max(0, flat);
+    node = next;
+  }
+}
+
+/**
+ * walkFromFlat is fromFlat as a walk over every child before the index (the oracle of the offsets).
+ * @param {Mapping} mp
+ * @param {import('prosemirror-model').Node} d
+ * @param {number} flat
+ * @param {boolean} implicit
+ */
+function walkFromFlat(mp, d, flat, implicit) {
+  let at = implicit ? -1 : 0;
+  let node = d;
+  let start = 0;
+  let lastEnd = -1;
+  /** @param {import('prosemirror-model').Node} n @param {number} p */
+  const contentEnd = (n, p) => {
+    while (!n.isTextblock) {
+      if (n.isLeaf || n.childCount === 0) return p + n.nodeSize;
+      const last = /** @type {import('prosemirror-model').Node} */ (n.lastChild);
+      p += 1 + n.content.size - last.nodeSize;
+      n = last;
+    }
+    return p + 1 + n.content.size;
+  };
+  for (;;) {
+    if (node.isTextblock) {
+      if (flat <= at) return lastEnd >= 0 ? lastEnd : start;
+      // The UTF-16 offset of code point flat - at - 1 of the content (an inline leaf counts one).
+      let u = 0;
+      let n = flat - at - 1;
+      node.forEach((c) => {
+        if (n <= 0) return;
+        if (!c.isText) {
+          u += 1;
+          n -= 1;
+          return;
+        }
+        for (const ch of /** @type {string} */ (c.text)) {
+          if (n <= 0) break;
+          u += ch.length;
+          n -= 1;
+        }
+      });
+      return start + u;
+    }
+    let childPos = start;
+    let next = null;
+    for (let i = 0; i < node.childCount; i++) {
+      const c = node.child(i);
+      const len = mp.flatLen(c);
+      if (flat < at + len || (flat === at + len && i === node.childCount - 1 && !c.isLeaf)) {
+        next = c;
+        start = childPos + 1;
+        break;
+      }
+      at += len;
+      if (len > 0 && !c.isLeaf) lastEnd = contentEnd(c, childPos);
+      childPos += c.nodeSize;
+    }
+    if (next === null) return lastEnd >= 0 ? lastEnd : childPos;
+    node = next;
+  }
+}
+
+test('positions map both ways in documents edited one step after another', async () => {
+  const { Transform } = await import('prosemirror-transform');
+  // One mapping for every version, as in an editor, so that offsets are made from the previous
+  // version's; two documents edited in turn, so that the previous one is sometimes another's.
+  const mp = new Mapping(schema);
+  const fresh = new Mapping(schema); // only its flatLen, for the oracles
+  let seed = 7;
+  const rnd = (/** @type {number} */ n) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed % n;
+  };
+  let pair = [docs.lists, docs.quotes];
+  for (let step = 0; step < 300; step++) {
+    const k = step % 2;
+    const d = pair[k];
+    const tr = new Transform(d);
+    /** @type {number[]} */
+    const inside = [];
+    d.descendants((node, pos) => {
+      if (node.isTextblock) for (let o = 0; o <= node.content.size; o++) inside.push(pos + 1 + o);
+      return !node.isTextblock;
+    });
+    const at = inside[rnd(inside.length)];
+    const x = rnd(10);
+    try {
+      if (x < 5) tr.insert(at, schema.text(x === 0 ? '😀' : 'ab'));
+      else if (x < 7) tr.delete(at, Math.min(d.content.size, at + 1 + rnd(4)));
+      else if (x < 9) tr.split(at, 1 + rnd(2));
+      else tr.join(at - d.resolve(at).parentOffset - 1);
+    } catch {
+      continue;
+    }
+    const next = tr.doc;
+    pair[k] = next;
+    for (const implicit of [false, true]) {
+      const where = `step ${step}, doc ${k}, implicit=${implicit}`;
+      assert.equal(mp.docFlatLen(next, implicit), fresh.flatLen(next) - (implicit ? 1 : 0), `${where}: docFlatLen`);
+      next.descendants((node, pos) => {
+        if (!node.isTextblock) return true;
+        for (let o = 0; o <= node.content.size; o++) {
+          const want = walkToFlat(fresh, next, pos + 1 + o, implicit);
+          assert.equal(mp.toFlat(next, pos + 1 + o, implicit), want, `${where}: toFlat(${pos + 1 + o})`);
+        }
+        return false;
+      });
+      for (let f = 0; f <= fresh.flatLen(next); f++) {
+        assert.equal(mp.fromFlat(next, f, implicit), walkFromFlat(fresh, next, f, implicit), `${where}: fromFlat(${f})`);
+      }
+    }
+  }
+});

@@ -286,15 +286,15 @@ class Sync {
         hi = a.content.size;
       }
     }
-    const i0 = childAt(a, lo);
-    let i1 = childEnd(a, hi);
+    const offsets = this.mp.offsetsOf(a, 0);
+    const i0 = childAt(offsets, lo);
+    let i1 = childEnd(offsets, hi);
     if (i1 < i0) i1 = i0;
     const tail = a.childCount - i1;
     let j1 = b.childCount - tail;
     // One more block on each side: the markers around a change depend on their neighbours.
     const e = tail > 0 ? 1 : 0;
-    let flat = 0;
-    for (let i = 0; i < i0; i++) flat += this.mp.flatLen(a.child(i));
+    let flat = offsets.flat[i0];
     const implicit0 = this.implicit;
     if (i0 === 0 && this.implicit && !plainFirst(this.mp, b)) {
       // The first block became something else than a plain paragraph: it needs a marker now.
@@ -715,33 +715,36 @@ function cpLen(s) {
 
 /**
  * childAt returns the index of the top-level child that holds position pos (the one after it when
- * pos is between two), or childCount at the end.
- * @param {PMNode} doc
+ * pos is between two), or childCount at the end: the first child that ends after pos.
+ * @param {import('./prosemirror-mapping.js').Offsets} o  the document's offsets
  * @param {number} pos
  */
-function childAt(doc, pos) {
-  let off = 0;
-  for (let i = 0; i < doc.childCount; i++) {
-    const end = off + doc.child(i).nodeSize;
-    if (pos < end) return i;
-    off = end;
+function childAt(o, pos) {
+  let lo = 0;
+  let hi = o.kids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (pos < o.pos[mid + 1]) hi = mid;
+    else lo = mid + 1;
   }
-  return doc.childCount;
+  return lo;
 }
 
 /**
  * childEnd returns the index after the last top-level child that position pos is inside of (a
- * position at the start of a child does not touch it).
- * @param {PMNode} doc
+ * position at the start of a child does not touch it): the first child that starts at or after pos.
+ * @param {import('./prosemirror-mapping.js').Offsets} o  the document's offsets
  * @param {number} pos
  */
-function childEnd(doc, pos) {
-  let off = 0;
-  for (let i = 0; i < doc.childCount; i++) {
-    if (pos <= off) return i;
-    off += doc.child(i).nodeSize;
+function childEnd(o, pos) {
+  let lo = 0;
+  let hi = o.kids.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (pos <= o.pos[mid]) hi = mid;
+    else lo = mid + 1;
   }
-  return doc.childCount;
+  return lo;
 }
 
 /**

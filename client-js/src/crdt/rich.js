@@ -7,6 +7,7 @@
 import { MARK, ATTR } from './seq.js';
 import { REL_BEFORE, REL_AFTER, REL_START, REL_END } from './relpos.js';
 import { compareUtf8, cpLength } from './utf.js';
+import { MarkIndex } from './markindex.js';
 
 /**
  * @typedef {import('./seq.js').Piece} Piece
@@ -125,6 +126,19 @@ export class RichState {
     this.nMarks = 0;
     /** @type {Map<string, Map<string, AttrEntry>>} the winning attributes, per target and key */
     this.attrs = new Map();
+    /** @type {MarkIndex | null} the operations by position, made by the first spans that needs it */
+    this.index = null;
+  }
+
+  /**
+   * byPosition returns the index of the root's mark operations by position.
+   * @param {Index} ix
+   * @param {TextState} root
+   * @returns {MarkIndex}
+   */
+  byPosition(ix, root) {
+    if (this.index === null) this.index = new MarkIndex(ix, root, [...this.byName.values()].flat());
+    return this.index;
   }
 
   /**
@@ -139,6 +153,7 @@ export class RichState {
     ops.splice(i, 0, m);
     this.nMarks++;
     if (m.lamport > this.lamport) this.lamport = m.lamport;
+    if (this.index !== null) this.index.add(m);
   }
 
   /**
@@ -230,20 +245,39 @@ export function isEmbed(p) {
 }
 
 /**
+ * Overlaps returns the mark operations of root whose anchors' gaps s and e
+ * satisfy s < to and e > from, with those gaps (others may be included: they
+ * are filtered), in any order.
+ * @typedef {(ix: Index, root: TextState, from: number, to: number) => import('./markindex.js').Overlap[]} Overlaps
+ */
+
+/**
+ * indexedOverlaps asks the root's index of marks by position.
+ * @type {Overlaps}
+ */
+function indexedOverlaps(ix, root, from, to) {
+  const rt = root.rich;
+  return rt === null ? [] : rt.byPosition(ix, root).overlapping(from, to);
+}
+
+/**
  * spans returns the spans of the visible positions [from, to) of root
- * (docs/crdt.md section 4.5). It computes the gap of every mark operation
- * once (a B-tree descent each, O(M log n)), keeps those that start or stop
- * covering inside the range as boundaries sorted by gap, and sweeps the
- * pieces of the range only, from the piece holding from; per name it keeps
- * the covering operations in the total order, so the winner is the last one.
- * Never a scan per character, and a slice does not walk the text before it.
+ * (docs/crdt.md section 4.5). It takes the mark operations that overlap the
+ * range from the root's index (markindex.js: never every operation of the
+ * text), keeps those that start or stop covering inside the range as
+ * boundaries sorted by gap, and sweeps the pieces of the range only, from
+ * the piece holding from; per name it keeps the covering operations in the
+ * total order, so the winner is the last one. Never a scan per character,
+ * and a slice does not walk the text before it. overlaps replaces the index
+ * (the tests give a scan of every operation, the oracle).
  * @param {Index} ix
  * @param {TextState} root
  * @param {number} from
  * @param {number} to
+ * @param {Overlaps} [overlaps]
  * @returns {RawSpan[]}
  */
-export function spans(ix, root, from, to) {
+export function spans(ix, root, from, to, overlaps = indexedOverlaps) {
   /** @type {RawSpan[]} */
   const out = [];
   if (from >= to) return out;
@@ -268,19 +302,13 @@ export function spans(ix, root, from, to) {
     while (i > 0 && compareMarks(ops[i - 1], m) > 0) i--;
     ops.splice(i, 0, m);
   };
-  if (rt !== null) {
-    for (const ops of rt.byName.values()) {
-      for (const m of ops) {
-        const s = gap(ix, root, m.skind, m.sc, m.sk);
-        const e = gap(ix, root, m.ekind, m.ec, m.ek);
-        if (s >= e || e <= startTot || s >= endTot) continue;
-        if (s <= startTot) enter(m);
-        else bs.push({ gap: s, m, start: true });
-        if (e < endTot) bs.push({ gap: e, m, start: false });
-      }
-    }
-    bs.sort((a, b) => a.gap - b.gap);
+  for (const { m, s, e } of overlaps(ix, root, startTot, endTot)) {
+    if (s >= e || e <= startTot || s >= endTot) continue;
+    if (s <= startTot) enter(m);
+    else bs.push({ gap: s, m, start: true });
+    if (e < endTot) bs.push({ gap: e, m, start: false });
   }
+  bs.sort((a, b) => a.gap - b.gap);
   /** @type {Map<string, string>} */
   let marks = new Map();
   let changed = true;
