@@ -62,13 +62,10 @@ type boundary struct {
 	start bool
 }
 
-// spans sweeps the runs of t that hold the visible positions [from, to)
-// (0 <= from < to <= the visible length), with the boundaries of the mark
-// operations that cover any of them sorted by gap, and returns their spans.
-// Per name it keeps the covering operations in the total order, so the
-// winner is the last one. The sweep starts at the run holding from, found
-// through the tree: O(M log N) to place the M mark operations, then
-// O(R + K log K) for the R runs swept and the K operations that overlap them.
+// spans returns the spans of the visible positions [from, to) of t (0 <= from
+// < to <= the visible length). The mark index gives the K operations that
+// overlap the items of the runs swept (markindex.go); their boundaries are
+// sorted, O(K log K), and swept with the runs.
 func (d *Doc) spans(t *textRoot, from, to int) []Span {
 	first, _, _ := t.findVis(from)
 	vis0, tot0 := posOf(first)
@@ -76,18 +73,21 @@ func (d *Doc) spans(t *textRoot, from, to int) []Span {
 	_, tot1 := posOf(last)
 	tot1 += off + 1 // the item index just past the last position
 	var bs []boundary
-	if rt := t.rich; rt != nil {
-		bs = make([]boundary, 0, 2*rt.nMarks)
-		for _, ops := range rt.byName {
-			for _, m := range ops {
-				s, e := d.gap(t, m.start), d.gap(t, m.end)
-				if s < e && s < tot1 && e > tot0 {
-					bs = append(bs, boundary{s, m, true}, boundary{e, m, false})
-				}
-			}
-		}
+	if rt := t.rich; rt != nil && rt.nMarks > 0 {
+		bs = d.markIndex(t).overlapping(d, t, tot0, tot1, nil)
 		slices.SortFunc(bs, func(a, b boundary) int { return a.gap - b.gap })
 	}
+	return d.sweep(t, first, vis0, tot0, from, to, bs)
+}
+
+// sweep returns the spans of the visible positions [from, to) of t, sweeping
+// the runs from first (at visible index vis0 and item index tot0) with bs, the
+// boundaries sorted by gap of the mark operations that cover any item swept,
+// each starting before it ends (others may come along: they change
+// nothing). Per name it keeps the
+// covering operations in the total order, so the winner is the last one.
+// O(R + K) for the R runs swept and the K boundaries.
+func (d *Doc) sweep(t *textRoot, first *item, vis0, tot0, from, to int, bs []boundary) []Span {
 	active := make(map[string][]*markOp)
 	var marks map[string]json.RawMessage
 	changed := true
