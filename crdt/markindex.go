@@ -25,9 +25,9 @@ import (
 // with S insertions in the log. Typing at one place adds to one entry of
 // the log; when the log is full, it is applied to the array (O(M log S)), or
 // the index is dropped if nothing read it since its last flush, so that a
-// document that is edited and never read pays nothing. A new operation waits
-// in a short list, placed through the tree at each query, until a few are
-// merged into the array.
+// document that is edited and never read pays nothing. A new operation is
+// placed through the tree once and waits in a short list, whose gaps every
+// insertion moves, until enough of them are merged into the array (O(M)).
 //
 // Why not keep the anchors in the run tree itself: a leaf split or a merge
 // of runs would have to move them, and every edit would pay for it; the
@@ -54,13 +54,13 @@ type markIndex struct {
 	ivs     []interval  // every operation placed at the last flush, by (s, sm)
 	maxEnd  []int       // the largest end of the subtree rooted at each index
 	log     []insertion // by gap
-	recent  []*markOp   // operations added since the last flush
+	recent  []interval  // operations added since the last flush, their gaps now
 	queried bool        // the index was read since its last flush
 }
 
 const (
 	maxLog    = 64 // insertions in distinct old gaps before a flush
-	maxRecent = 8  // operations added before they are merged into the array
+	maxRecent = 64 // operations added before they are merged into the array
 )
 
 // moves reports whether the gap of an anchor of kind k moves with items
@@ -181,38 +181,35 @@ func (x *markIndex) flushLog() {
 }
 
 // flush applies the log and merges the recent operations into the array.
-func (x *markIndex) flush(d *Doc, t *textRoot) {
+func (x *markIndex) flush() {
 	x.flushLog()
 	x.queried = false
 	if len(x.recent) == 0 {
 		return
 	}
-	add := make([]interval, len(x.recent))
-	for i, m := range x.recent {
-		add[i] = d.place(t, m)
-	}
-	clear(x.recent)
-	x.recent = x.recent[:0]
+	add := x.recent
 	slices.SortFunc(add, compareStarts)
-	merged := make([]interval, 0, len(x.ivs)+len(add))
-	i := 0
-	for _, iv := range x.ivs {
-		for i < len(add) && compareStarts(add[i], iv) < 0 {
-			merged = append(merged, add[i])
-			i++
+	// Merge from the back, in place.
+	n := len(x.ivs)
+	x.ivs = slices.Grow(x.ivs, len(add))[:n+len(add)]
+	i, j := n-1, len(add)-1
+	for k := len(x.ivs) - 1; j >= 0; k-- {
+		if i >= 0 && compareStarts(x.ivs[i], add[j]) > 0 {
+			x.ivs[k] = x.ivs[i]
+			i--
+		} else {
+			x.ivs[k] = add[j]
+			j--
 		}
-		merged = append(merged, iv)
 	}
-	x.ivs = append(merged, add[i:]...)
+	clear(add)
+	x.recent = add[:0]
 	x.buildMax()
 }
 
 // overlapping appends to bs the boundaries of the mark operations of t that
 // cover some item of indexes [tot0, tot1), in no particular order.
-func (x *markIndex) overlapping(d *Doc, t *textRoot, tot0, tot1 int, bs []boundary) []boundary {
-	if len(x.recent) > maxRecent {
-		x.flush(d, t)
-	}
+func (x *markIndex) overlapping(tot0, tot1 int, bs []boundary) []boundary {
 	x.queried = true
 	add := func(m *markOp, s, e int) {
 		if s < e && s < tot1 && e > tot0 {
@@ -237,8 +234,8 @@ func (x *markIndex) overlapping(d *Doc, t *textRoot, tot0, tot1 int, bs []bounda
 		}
 	}
 	walk(0, len(x.ivs))
-	for _, m := range x.recent {
-		add(m, d.gap(t, m.start), d.gap(t, m.end))
+	for _, iv := range x.recent {
+		add(iv.m, iv.s, iv.e)
 	}
 	return bs
 }
@@ -252,11 +249,22 @@ func (d *Doc) markIndex(t *textRoot) *markIndex {
 	return rt.index
 }
 
-// markAdded tells the mark index of t, if any, of the new operation m.
-func (t *textRoot) markAdded(m *markOp) {
-	if x := t.rich.index; x != nil {
-		x.recent = append(x.recent, m)
+// markAdded tells the mark index of t, if any, of the new operation m. A
+// full recent list is merged if the index was read since its last flush;
+// otherwise (many marks applied at once) the index is dropped.
+func (d *Doc) markAdded(t *textRoot, m *markOp) {
+	x := t.rich.index
+	if x == nil {
+		return
 	}
+	if len(x.recent) == maxRecent {
+		if !x.queried {
+			t.rich.index = nil
+			return
+		}
+		x.flush()
+	}
+	x.recent = append(x.recent, d.place(t, m))
 }
 
 // inserted tells the mark index of t, if any, that the last k items of the
@@ -268,7 +276,17 @@ func (t *textRoot) inserted(it *item, k int) {
 	}
 	x := t.rich.index
 	_, tot := posOf(it)
-	x.inserted(tot+it.n-k, k)
+	p := tot + it.n - k
+	for i := range x.recent {
+		iv := &x.recent[i]
+		if iv.s > p || iv.s == p && iv.sm {
+			iv.s += k
+		}
+		if iv.e > p || iv.e == p && iv.em {
+			iv.e += k
+		}
+	}
+	x.inserted(p, k)
 	if len(x.log) > maxLog {
 		if !x.queried {
 			t.rich.index = nil

@@ -37,7 +37,7 @@ func (d *Doc) sliceOracle(t *textRoot, from, to int) []Span {
 // checkMarkIndex checks the mark index of t, if it has one, against the
 // gaps placed through the tree: every operation is in the array or the
 // recent list once; read through the log, the array's gaps are the anchors'
-// gaps now; the array is sorted by its old starts and its maxEnd is exact;
+// gaps now, as the recent list's are; the array is sorted by its old starts and its maxEnd is exact;
 // the log is sorted by gap, each entry with items and the count of those
 // below it.
 func (d *Doc) checkMarkIndex(t *textRoot) error {
@@ -46,8 +46,12 @@ func (d *Doc) checkMarkIndex(t *textRoot) error {
 	}
 	x := t.rich.index
 	seen := make(map[*markOp]int)
-	for _, m := range x.recent {
-		seen[m]++
+	for i, iv := range x.recent {
+		seen[iv.m]++
+		m := iv.m
+		if iv.s != d.gap(t, m.start) || iv.e != d.gap(t, m.end) || iv.sm != moves(m.start.kind) || iv.em != moves(m.end.kind) {
+			return fmt.Errorf("recent %d (%s, lamport %d): %+v; want gaps %d to %d", i, m.name, m.lamport, iv, d.gap(t, m.start), d.gap(t, m.end))
+		}
 	}
 	for i, iv := range x.ivs {
 		seen[iv.m]++
@@ -113,12 +117,12 @@ func (d *Doc) checkMarkIndex(t *textRoot) error {
 // end and on tombstones, replicas reloaded from their snapshots) and after
 // every edit reads random slices of the replica edited, and sometimes of
 // another, checking them and the index against the oracle. Bursts of typing
-// at scattered places, with reads or without, fill the log past its flush
-// and drop points.
+// or of marks at scattered places, with reads or without, fill the log and
+// the recent list past their flush and drop points.
 func TestMarkIndexMatchesOracle(t *testing.T) {
-	seeds := 60
+	seeds := 40
 	if testing.Short() {
-		seeds = 15
+		seeds = 10
 	}
 	for seed := range uint64(seeds) {
 		if err := markIndexRun(seed, 400); err != nil {
@@ -231,10 +235,21 @@ func markIndexRun(seed uint64, steps int) error {
 			}
 			docs[r] = n
 		default:
-			// A burst of typing at scattered places, then maybe edits
-			// without reads.
-			for range 40 + rng.IntN(80) {
-				if err = text.Insert(rng.IntN(text.Len()+1), "z"); err != nil {
+			// A burst of typing or of marks at scattered places, then maybe
+			// edits without reads.
+			marks := rng.IntN(3) == 0
+			n := 40 + rng.IntN(80)
+			if marks {
+				n = maxRecent + 1 + rng.IntN(8)
+			}
+			for range n {
+				if l := text.Len(); marks && l > 0 {
+					pos := rng.IntN(l)
+					err = text.Format(pos, 1+rng.IntN(min(l-pos, 10)), names[rng.IntN(len(names))], json.RawMessage("true"), Expand(rng.IntN(4)))
+				} else {
+					err = text.Insert(rng.IntN(l+1), "z")
+				}
+				if err != nil {
 					break
 				}
 			}

@@ -150,7 +150,7 @@ func (d *Doc) addMark(m *markOp, ch *changes) {
 	}
 	rt.byName[m.name] = slices.Insert(ops, i, m)
 	rt.nMarks++
-	m.root.markAdded(m)
+	d.markAdded(m.root, m)
 	rt.lamport = max(rt.lamport, m.lamport)
 	m.cs.rich = append(m.cs.rich, richUnit{mark: m})
 	if ch != nil {

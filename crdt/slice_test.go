@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/crdttest"
@@ -72,6 +73,7 @@ func BenchmarkRichSlice(b *testing.B) {
 	d, _ := replayRich(b, crdttest.RichTrace(1, richTraceOps), false)
 	text := d.Text("body")
 	rng := rand.New(rand.NewPCG(1, 2))
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		if _, err := text.Slice(rng.IntN(text.Len()), 1); err != nil {
 			b.Fatal(err)
@@ -85,6 +87,7 @@ func BenchmarkRichSliceWindow(b *testing.B) {
 	d, _ := replayRich(b, crdttest.RichTrace(1, richTraceOps), false)
 	text := d.Text("body")
 	rng := rand.New(rand.NewPCG(1, 2))
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		if _, err := text.Slice(rng.IntN(text.Len()-100), 100); err != nil {
 			b.Fatal(err)
@@ -101,6 +104,7 @@ func BenchmarkRichSliceTyping(b *testing.B) {
 	text := d.Text("body")
 	rng := rand.New(rand.NewPCG(1, 2))
 	pos := 0
+	defer reportCPU(b, cpuTime())
 	for i := 0; b.Loop(); i++ {
 		if i%16 == 0 {
 			pos = rng.IntN(text.Len())
@@ -126,6 +130,7 @@ func BenchmarkRichSliceRemoteMark(b *testing.B) {
 	}
 	text, ptext := d.Text("body"), peer.Text("body")
 	rng := rand.New(rand.NewPCG(1, 2))
+	defer reportCPU(b, cpuTime())
 	for b.Loop() {
 		pos := rng.IntN(text.Len() - 8)
 		if err := ptext.Format(pos, 8, "bold", []byte("true"), crdt.ExpandAfter); err != nil {
@@ -138,4 +143,10 @@ func BenchmarkRichSliceRemoteMark(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// reportCPU reports the process's CPU time per operation since start
+// (cpu-ns/op), steadier than wall time on a shared machine.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 }

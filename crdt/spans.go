@@ -74,7 +74,7 @@ func (d *Doc) spans(t *textRoot, from, to int) []Span {
 	tot1 += off + 1 // the item index just past the last position
 	var bs []boundary
 	if rt := t.rich; rt != nil && rt.nMarks > 0 {
-		bs = d.markIndex(t).overlapping(d, t, tot0, tot1, nil)
+		bs = d.markIndex(t).overlapping(tot0, tot1, nil)
 		slices.SortFunc(bs, func(a, b boundary) int { return a.gap - b.gap })
 	}
 	return d.sweep(t, first, vis0, tot0, from, to, bs)
