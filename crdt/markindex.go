@@ -56,6 +56,7 @@ type markIndex struct {
 	log     []insertion // by gap
 	recent  []interval  // operations added since the last flush, their gaps now
 	queried bool        // the index was read since its last flush
+	buf     []boundary  // the boundaries of the last read, for the next
 }
 
 const (

@@ -72,21 +72,34 @@ func (d *Doc) spans(t *textRoot, from, to int) []Span {
 	last, off, _ := t.findVis(to - 1)
 	_, tot1 := posOf(last)
 	tot1 += off + 1 // the item index just past the last position
-	var bs []boundary
-	if rt := t.rich; rt != nil && rt.nMarks > 0 {
-		bs = d.markIndex(t).overlapping(tot0, tot1, nil)
-		slices.SortFunc(bs, func(a, b boundary) int { return a.gap - b.gap })
+	rt := t.rich
+	if rt == nil || rt.nMarks == 0 {
+		return d.sweep(t, first, vis0, tot0, from, to, nil)
 	}
-	return d.sweep(t, first, vis0, tot0, from, to, bs)
+	x := d.markIndex(t)
+	bs := x.overlapping(tot0, tot1, x.buf[:0])
+	// The starts at or before the first run swept are applied together
+	// before it, in any order: only the others need sorting.
+	i := 0
+	for j, b := range bs {
+		if b.gap <= tot0 {
+			bs[i], bs[j] = b, bs[i]
+			i++
+		}
+	}
+	slices.SortFunc(bs[i:], func(a, b boundary) int { return a.gap - b.gap })
+	out := d.sweep(t, first, vis0, tot0, from, to, bs)
+	x.buf = bs[:0]
+	return out
 }
 
 // sweep returns the spans of the visible positions [from, to) of t, sweeping
 // the runs from first (at visible index vis0 and item index tot0) with bs, the
-// boundaries sorted by gap of the mark operations that cover any item swept,
-// each starting before it ends (others may come along: they change
-// nothing). Per name it keeps the
-// covering operations in the total order, so the winner is the last one.
-// O(R + K) for the R runs swept and the K boundaries.
+// boundaries of the mark operations that cover any item swept, each starting
+// before it ends (others may come along: they change nothing), sorted by gap
+// but for those at or before tot0, which may come first in any order. Per
+// name it keeps the covering operations in the total order, so the winner is
+// the last one. O(R + K) for the R runs swept and the K boundaries.
 func (d *Doc) sweep(t *textRoot, first *item, vis0, tot0, from, to int, bs []boundary) []Span {
 	active := make(map[string][]*markOp)
 	var marks map[string]json.RawMessage
