@@ -13,26 +13,7 @@ import (
 // sliceOracle returns the spans of the visible positions [from, to) of t by
 // placing every mark operation of t through the tree, as Slice did before
 // the mark index: the oracle the index is checked against.
-func (d *Doc) sliceOracle(t *textRoot, from, to int) []Span {
-	first, _, _ := t.findVis(from)
-	vis0, tot0 := posOf(first)
-	last, off, _ := t.findVis(to - 1)
-	_, tot1 := posOf(last)
-	tot1 += off + 1
-	var bs []boundary
-	if rt := t.rich; rt != nil {
-		for _, ops := range rt.byName {
-			for _, m := range ops {
-				s, e := d.gap(t, m.start), d.gap(t, m.end)
-				if s < e && s < tot1 && e > tot0 {
-					bs = append(bs, boundary{s, m, true}, boundary{e, m, false})
-				}
-			}
-		}
-		slices.SortFunc(bs, func(a, b boundary) int { return a.gap - b.gap })
-	}
-	return d.sweep(t, first, vis0, tot0, from, to, bs)
-}
+func (d *Doc) sliceOracle(t *textRoot, from, to int) []Span { return d.spansPlaced(t, from, to) }
 
 // checkMarkIndex checks the mark index of t, if it has one, against the
 // gaps placed through the tree: every operation is in the array or the

@@ -214,3 +214,46 @@ func TestInsertEmbedAt(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestManyMarksOnEmptyText applies more marks than the change events report
+// one by one (so that they are reported over the whole text) to a replica,
+// in a snapshot and in an update, when the text they format has been
+// deleted entirely: no change lists a format, and nothing panics.
+func TestManyMarksOnEmptyText(t *testing.T) {
+	src := fresh(1)
+	text := src.Text("t")
+	if err := text.Insert(0, "hello world"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if err := text.Format(i%5, 3, "bold", []byte("true"), crdt.ExpandNone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := text.Delete(0, text.Len()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"snapshot", src.EncodeSnapshot()},
+		{"update", src.EncodeUpdate(nil)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := fresh(2)
+			changes, err := d.Apply(tc.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range changes {
+				if len(c.Formats) > 0 {
+					t.Errorf("Apply: change of %q lists formats %+v; want none", c.Root, c.Formats)
+				}
+			}
+			if got := d.Text("t").Spans(); len(got) != 0 {
+				t.Errorf("Spans() = %+v; want none", got)
+			}
+		})
+	}
+}

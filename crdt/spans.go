@@ -67,11 +67,7 @@ type boundary struct {
 // overlap the items of the runs swept (markindex.go); their boundaries are
 // sorted, O(K log K), and swept with the runs.
 func (d *Doc) spans(t *textRoot, from, to int) []Span {
-	first, _, _ := t.findVis(from)
-	vis0, tot0 := posOf(first)
-	last, off, _ := t.findVis(to - 1)
-	_, tot1 := posOf(last)
-	tot1 += off + 1 // the item index just past the last position
+	first, vis0, tot0, tot1 := t.runsOf(from, to)
 	rt := t.rich
 	if rt == nil || rt.nMarks == 0 {
 		return d.sweep(t, first, vis0, tot0, from, to, nil)
@@ -91,6 +87,37 @@ func (d *Doc) spans(t *textRoot, from, to int) []Span {
 	out := d.sweep(t, first, vis0, tot0, from, to, bs)
 	x.buf = bs[:0]
 	return out
+}
+
+// spansPlaced returns what spans does, placing every mark operation of t
+// through the tree instead of asking the mark index, which it neither makes
+// nor uses: O(M log n + K log K) for M operations.
+func (d *Doc) spansPlaced(t *textRoot, from, to int) []Span {
+	first, vis0, tot0, tot1 := t.runsOf(from, to)
+	var bs []boundary
+	if rt := t.rich; rt != nil {
+		for _, ops := range rt.byName {
+			for _, m := range ops {
+				s, e := d.gap(t, m.start), d.gap(t, m.end)
+				if s < e && s < tot1 && e > tot0 {
+					bs = append(bs, boundary{s, m, true}, boundary{e, m, false})
+				}
+			}
+		}
+		slices.SortFunc(bs, func(a, b boundary) int { return a.gap - b.gap })
+	}
+	return d.sweep(t, first, vis0, tot0, from, to, bs)
+}
+
+// runsOf returns the run holding the visible position from (0 <= from < to
+// <= the visible length) with its visible and item indexes, and the item
+// index just past the visible position to-1.
+func (t *textRoot) runsOf(from, to int) (first *item, vis0, tot0, tot1 int) {
+	first, _, _ = t.findVis(from)
+	vis0, tot0 = posOf(first)
+	last, off, _ := t.findVis(to - 1)
+	_, tot1 = posOf(last)
+	return first, vis0, tot0, tot1 + off + 1
 }
 
 // sweep returns the spans of the visible positions [from, to) of t, sweeping
@@ -357,8 +384,17 @@ func (d *Doc) formatsOf(t *textRoot, names map[string]bool, emit func(*FormatEdi
 		sorted = append(sorted, name)
 	}
 	slices.Sort(sorted)
+	// Without an index (a snapshot just loaded, a peer's history just
+	// applied), the marks are placed without making one: nothing may read
+	// the text before it changes again.
+	var sps []Span
+	if t.root.vis > 0 && t.rich.index != nil {
+		sps = d.spans(t, 0, t.root.vis)
+	} else if t.root.vis > 0 {
+		sps = d.spansPlaced(t, 0, t.root.vis)
+	}
 	pos := 0
-	for _, sp := range d.spans(t, 0, t.root.vis) {
+	for _, sp := range sps {
 		n := 1
 		if sp.Embed == nil {
 			n = utf8.RuneCountInString(sp.Insert)
