@@ -96,6 +96,7 @@ func (d *Doc) spansPlaced(t *textRoot, from, to int) []Span {
 	first, vis0, tot0, tot1 := t.runsOf(from, to)
 	var bs []boundary
 	if rt := t.rich; rt != nil {
+		bs = make([]boundary, 0, 2*rt.nMarks)
 		for _, ops := range rt.byName {
 			for _, m := range ops {
 				s, e := d.gap(t, m.start), d.gap(t, m.end)
