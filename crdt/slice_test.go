@@ -150,3 +150,29 @@ func BenchmarkRichSliceRemoteMark(b *testing.B) {
 func reportCPU(b *testing.B, start time.Duration) {
 	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 }
+
+// BenchmarkRichConcurrentMark applies, to the 120,000-edit session, a bold
+// made by a peer that saw only its first 2,000 edits: the mark comes before
+// nearly every other bold in the total order, so its change events must
+// find where later bolds cover it.
+func BenchmarkRichConcurrentMark(b *testing.B) {
+	d, us := replayRich(b, crdttest.RichTrace(1, richTraceOps), true)
+	peer := fresh(2)
+	for _, u := range us[:2000] {
+		if _, err := peer.Apply(u); err != nil {
+			b.Fatal(err)
+		}
+	}
+	text, ptext := d.Text("body"), peer.Text("body")
+	text.Slice(0, 1) // an editor has read the text: the mark index is made
+	rng := rand.New(rand.NewPCG(1, 2))
+	defer reportCPU(b, cpuTime())
+	for b.Loop() {
+		if err := ptext.Format(rng.IntN(ptext.Len()-8), 8, "bold", []byte("true"), crdt.ExpandAfter); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := d.Apply(peer.TakeUpdate()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -310,6 +310,7 @@ func (d *Doc) richEdits(rcs []richChange, emit func(root string, f *FormatEdit, 
 		}
 		m := rc.mark
 		t := m.root
+		rt := t.rich
 		if bulk[t] {
 			continue
 		}
@@ -319,13 +320,7 @@ func (d *Doc) richEdits(rcs []richChange, emit func(root string, f *FormatEdit, 
 		}
 		pieces := [][2]int{{s, e}}
 		// Where a later operation of the same name covers, m does not win.
-		ops := t.rich.byName[m.name]
-		i, _ := slices.BinarySearchFunc(ops, m, compareMarks)
-		for _, o := range ops[i+1:] {
-			os, oe := d.gap(t, o.start), d.gap(t, o.end)
-			if os >= oe {
-				continue
-			}
+		cut := func(os, oe int) {
 			var next [][2]int
 			for _, p := range pieces {
 				if oe <= p[0] || os >= p[1] {
@@ -340,6 +335,25 @@ func (d *Doc) richEdits(rcs []richChange, emit func(root string, f *FormatEdit, 
 				}
 			}
 			pieces = next
+		}
+		ops := rt.byName[m.name]
+		i, _ := slices.BinarySearchFunc(ops, m, compareMarks)
+		if x := rt.index; x != nil && i+1 < len(ops) {
+			// Only the operations that overlap m can cut it: the mark index
+			// finds them, in pairs of boundaries, start then end.
+			bs := x.overlapping(s, e, x.buf[:0])
+			for k := 0; k < len(bs); k += 2 {
+				if o := bs[k].m; o.name == m.name && compareMarks(o, m) > 0 {
+					cut(bs[k].gap, bs[k+1].gap)
+				}
+			}
+			x.buf = bs[:0]
+		} else {
+			for _, o := range ops[i+1:] {
+				if os, oe := d.gap(t, o.start), d.gap(t, o.end); os < oe {
+					cut(os, oe)
+				}
+			}
 		}
 		for _, p := range pieces {
 			vs, ve := t.visAt(p[0]), t.visAt(p[1])
