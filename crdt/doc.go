@@ -9,7 +9,8 @@
 // latest winning per item and name) and attributes on embeds: richtext.go
 // holds their state and local API, richops.go their update ops, richsnap.go
 // their snapshot section (format 0x06), spans.go their resolution into spans
-// and change events.
+// and change events, markindex.go the index of where the marks are that a
+// read of spans makes and later edits keep.
 //
 // The specification, semantics and byte format alike, is docs/crdt.md; this
 // package implements it, and the JavaScript twin in client-js/src/crdt
@@ -27,7 +28,8 @@
 //
 // A Doc, and the Text and Map handles it returns, are not safe for concurrent
 // use. Their owner (the server's document actor, one editor tab) serialises
-// every call, reads such as Text.String included. Functions that take no Doc
+// every call, reads such as Text.String included (a read of spans updates the
+// mark index). Functions that take no Doc
 // (DecodeStateVector, DecodeRelPos, InspectUpdate, EncodeStateVector) are safe
 // from any goroutine.
 //

@@ -2,13 +2,15 @@ package crdt
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 )
 
 // CheckRichInvariants checks the rich state of d (richtext.go): visible
 // embeds are runs of one item with their JSON; marks name items of their
 // root and are kept in the total order per name; a client's rich units are
-// ascending by clock; attribute winners are not flagged lost.
+// ascending by clock; attribute winners are not flagged lost; the mark index,
+// if made, agrees with placing every mark through the tree.
 func CheckRichInvariants(d *Doc) error {
 	if err := CheckInvariants(d); err != nil {
 		return err
@@ -52,6 +54,14 @@ func CheckRichInvariants(d *Doc) error {
 		}
 		if n != rt.nMarks {
 			return fmt.Errorf("text %q: %d marks counted, %d kept", name, rt.nMarks, n)
+		}
+		if err := d.checkMarkIndex(t); err != nil {
+			return fmt.Errorf("text %q: mark index: %w", name, err)
+		}
+		if rt.index != nil && t.root.vis > 0 {
+			if got, want := d.spans(t, 0, t.root.vis), d.sliceOracle(t, 0, t.root.vis); !reflect.DeepEqual(got, want) {
+				return fmt.Errorf("text %q: spans through the mark index %v; placing every mark %v", name, got, want)
+			}
 		}
 		for target, keys := range rt.attrs {
 			for key, a := range keys {

@@ -96,6 +96,7 @@ type richText struct {
 	nMarks  int                       // how many mark operations
 	embeds  map[ID][]byte             // the JSON of every embed integrated (deleted ones too)
 	attrs   map[ID]map[string]*attrOp // the winning attributes, per target and key
+	index   *markIndex                // where the marks are (markindex.go); nil until a read
 }
 
 // rich returns t's rich state, making it if needed.
@@ -149,6 +150,7 @@ func (d *Doc) addMark(m *markOp, ch *changes) {
 	}
 	rt.byName[m.name] = slices.Insert(ops, i, m)
 	rt.nMarks++
+	d.markAdded(m.root, m)
 	rt.lamport = max(rt.lamport, m.lamport)
 	m.cs.rich = append(m.cs.rich, richUnit{mark: m})
 	if ch != nil {

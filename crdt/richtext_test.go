@@ -73,7 +73,8 @@ func fuzzRichDoc(tb testing.TB) *crdt.Doc {
 // updates and version 3 snapshots, to a document with rich content: no
 // panic; a refusal is a sentinel error and changes nothing; an accepted
 // input leaves a document whose snapshot reloads to the same bytes and the
-// same spans.
+// same spans, and whose mark index, made before the input, agrees with
+// placing every mark.
 func FuzzApplyRich(f *testing.F) {
 	for _, format := range []byte{0x01, 0x06} {
 		for _, b := range scenarioHex(f, format) {
@@ -83,6 +84,11 @@ func FuzzApplyRich(f *testing.F) {
 	f.Add(fuzzRichDoc(f).EncodeSnapshot())
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d := fuzzRichDoc(t)
+		for _, r := range d.Roots() {
+			if r.Kind == crdt.KindText {
+				d.Text(r.Name).Spans() // makes the mark index that the input then moves
+			}
+		}
 		before := d.EncodeSnapshot()
 		if _, err := d.Apply(data); err != nil {
 			if !errors.Is(err, crdt.ErrMalformedUpdate) && !errors.Is(err, crdt.ErrPendingOverflow) {
@@ -206,5 +212,48 @@ func TestInsertEmbedAt(t *testing.T) {
 	}
 	if err := crdttest.Compare(d, e); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestManyMarksOnEmptyText applies more marks than the change events report
+// one by one (so that they are reported over the whole text) to a replica,
+// in a snapshot and in an update, when the text they format has been
+// deleted entirely: no change lists a format, and nothing panics.
+func TestManyMarksOnEmptyText(t *testing.T) {
+	src := fresh(1)
+	text := src.Text("t")
+	if err := text.Insert(0, "hello world"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		if err := text.Format(i%5, 3, "bold", []byte("true"), crdt.ExpandNone); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := text.Delete(0, text.Len()); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		b    []byte
+	}{
+		{"snapshot", src.EncodeSnapshot()},
+		{"update", src.EncodeUpdate(nil)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := fresh(2)
+			changes, err := d.Apply(tc.b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range changes {
+				if len(c.Formats) > 0 {
+					t.Errorf("Apply: change of %q lists formats %+v; want none", c.Root, c.Formats)
+				}
+			}
+			if got := d.Text("t").Spans(); len(got) != 0 {
+				t.Errorf("Spans() = %+v; want none", got)
+			}
+		})
 	}
 }

@@ -62,19 +62,38 @@ type boundary struct {
 	start bool
 }
 
-// spans sweeps the runs of t that hold the visible positions [from, to)
-// (0 <= from < to <= the visible length), with the boundaries of the mark
-// operations that cover any of them sorted by gap, and returns their spans.
-// Per name it keeps the covering operations in the total order, so the
-// winner is the last one. The sweep starts at the run holding from, found
-// through the tree: O(M log N) to place the M mark operations, then
-// O(R + K log K) for the R runs swept and the K operations that overlap them.
+// spans returns the spans of the visible positions [from, to) of t (0 <= from
+// < to <= the visible length). The mark index gives the K operations that
+// overlap the items of the runs swept (markindex.go); their boundaries are
+// sorted, O(K log K), and swept with the runs.
 func (d *Doc) spans(t *textRoot, from, to int) []Span {
-	first, _, _ := t.findVis(from)
-	vis0, tot0 := posOf(first)
-	last, off, _ := t.findVis(to - 1)
-	_, tot1 := posOf(last)
-	tot1 += off + 1 // the item index just past the last position
+	first, vis0, tot0, tot1 := t.runsOf(from, to)
+	rt := t.rich
+	if rt == nil || rt.nMarks == 0 {
+		return d.sweep(t, first, vis0, tot0, from, to, nil)
+	}
+	x := d.markIndex(t)
+	bs := x.overlapping(tot0, tot1, x.buf[:0])
+	// The starts at or before the first run swept are applied together
+	// before it, in any order: only the others need sorting.
+	i := 0
+	for j, b := range bs {
+		if b.gap <= tot0 {
+			bs[i], bs[j] = b, bs[i]
+			i++
+		}
+	}
+	slices.SortFunc(bs[i:], func(a, b boundary) int { return a.gap - b.gap })
+	out := d.sweep(t, first, vis0, tot0, from, to, bs)
+	x.buf = bs[:0]
+	return out
+}
+
+// spansPlaced returns what spans does, placing every mark operation of t
+// through the tree instead of asking the mark index, which it neither makes
+// nor uses: O(M log n + K log K) for M operations.
+func (d *Doc) spansPlaced(t *textRoot, from, to int) []Span {
+	first, vis0, tot0, tot1 := t.runsOf(from, to)
 	var bs []boundary
 	if rt := t.rich; rt != nil {
 		bs = make([]boundary, 0, 2*rt.nMarks)
@@ -88,6 +107,28 @@ func (d *Doc) spans(t *textRoot, from, to int) []Span {
 		}
 		slices.SortFunc(bs, func(a, b boundary) int { return a.gap - b.gap })
 	}
+	return d.sweep(t, first, vis0, tot0, from, to, bs)
+}
+
+// runsOf returns the run holding the visible position from (0 <= from < to
+// <= the visible length) with its visible and item indexes, and the item
+// index just past the visible position to-1.
+func (t *textRoot) runsOf(from, to int) (first *item, vis0, tot0, tot1 int) {
+	first, _, _ = t.findVis(from)
+	vis0, tot0 = posOf(first)
+	last, off, _ := t.findVis(to - 1)
+	_, tot1 = posOf(last)
+	return first, vis0, tot0, tot1 + off + 1
+}
+
+// sweep returns the spans of the visible positions [from, to) of t, sweeping
+// the runs from first (at visible index vis0 and item index tot0) with bs, the
+// boundaries of the mark operations that cover any item swept, each starting
+// before it ends (others may come along: they change nothing), sorted by gap
+// but for those at or before tot0, which may come first in any order. Per
+// name it keeps the covering operations in the total order, so the winner is
+// the last one. O(R + K) for the R runs swept and the K boundaries.
+func (d *Doc) sweep(t *textRoot, first *item, vis0, tot0, from, to int, bs []boundary) []Span {
 	active := make(map[string][]*markOp)
 	var marks map[string]json.RawMessage
 	changed := true
@@ -269,6 +310,7 @@ func (d *Doc) richEdits(rcs []richChange, emit func(root string, f *FormatEdit, 
 		}
 		m := rc.mark
 		t := m.root
+		rt := t.rich
 		if bulk[t] {
 			continue
 		}
@@ -278,13 +320,7 @@ func (d *Doc) richEdits(rcs []richChange, emit func(root string, f *FormatEdit, 
 		}
 		pieces := [][2]int{{s, e}}
 		// Where a later operation of the same name covers, m does not win.
-		ops := t.rich.byName[m.name]
-		i, _ := slices.BinarySearchFunc(ops, m, compareMarks)
-		for _, o := range ops[i+1:] {
-			os, oe := d.gap(t, o.start), d.gap(t, o.end)
-			if os >= oe {
-				continue
-			}
+		cut := func(os, oe int) {
 			var next [][2]int
 			for _, p := range pieces {
 				if oe <= p[0] || os >= p[1] {
@@ -299,6 +335,25 @@ func (d *Doc) richEdits(rcs []richChange, emit func(root string, f *FormatEdit, 
 				}
 			}
 			pieces = next
+		}
+		ops := rt.byName[m.name]
+		i, _ := slices.BinarySearchFunc(ops, m, compareMarks)
+		if x := rt.index; x != nil && i+1 < len(ops) {
+			// Only the operations that overlap m can cut it: the mark index
+			// finds them, in pairs of boundaries, start then end.
+			bs := x.overlapping(s, e, x.buf[:0])
+			for k := 0; k < len(bs); k += 2 {
+				if o := bs[k].m; o.name == m.name && compareMarks(o, m) > 0 {
+					cut(bs[k].gap, bs[k+1].gap)
+				}
+			}
+			x.buf = bs[:0]
+		} else {
+			for _, o := range ops[i+1:] {
+				if os, oe := d.gap(t, o.start), d.gap(t, o.end); os < oe {
+					cut(os, oe)
+				}
+			}
 		}
 		for _, p := range pieces {
 			vs, ve := t.visAt(p[0]), t.visAt(p[1])
@@ -344,8 +399,17 @@ func (d *Doc) formatsOf(t *textRoot, names map[string]bool, emit func(*FormatEdi
 		sorted = append(sorted, name)
 	}
 	slices.Sort(sorted)
+	// Without an index (a snapshot just loaded, a peer's history just
+	// applied), the marks are placed without making one: nothing may read
+	// the text before it changes again.
+	var sps []Span
+	if t.root.vis > 0 && t.rich.index != nil {
+		sps = d.spans(t, 0, t.root.vis)
+	} else if t.root.vis > 0 {
+		sps = d.spansPlaced(t, 0, t.root.vis)
+	}
 	pos := 0
-	for _, sp := range d.spans(t, 0, t.root.vis) {
+	for _, sp := range sps {
 		n := 1
 		if sp.Embed == nil {
 			n = utf8.RuneCountInString(sp.Insert)

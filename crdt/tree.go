@@ -171,6 +171,7 @@ func (t *textRoot) insertAfter(prev, it *item) {
 	if len(l.items) > leafMax {
 		t.splitLeaf(l)
 	}
+	t.inserted(it, it.n)
 }
 
 // insertBefore inserts it right before next (at the end if next is nil).
@@ -183,6 +184,7 @@ func (t *textRoot) insertBefore(next, it *item) {
 		if len(l.items) > leafMax {
 			t.splitLeaf(l)
 		}
+		t.inserted(it, it.n)
 		return
 	}
 	l := next.leaf
@@ -195,6 +197,7 @@ func (t *textRoot) insertBefore(next, it *item) {
 	if len(l.items) > leafMax {
 		t.splitLeaf(l)
 	}
+	t.inserted(it, it.n)
 }
 
 func (t *textRoot) splitLeaf(l *node) {
@@ -321,4 +324,5 @@ func grow(it *item, k int) {
 		dv = 0
 	}
 	addCounts(it.leaf, dv, k)
+	it.root.inserted(it, k)
 }
