@@ -134,12 +134,14 @@ func killDoc(i int) string { return fmt.Sprintf("kill-%d", i) }
 // identDoc is the document only node k's HTTP edits write to (checkIdentity).
 func identDoc(k int) string { return fmt.Sprintf("ident-n%d", k) }
 
-func newKillHarness(t *testing.T) *killHarness {
+// newKillHarness starts the processes, the editors and the load; tags are the build tags of the
+// tandem binary.
+func newKillHarness(t *testing.T, tags string) *killHarness {
 	t.Helper()
 	h := &killHarness{
 		t:         t,
 		dir:       t.TempDir(),
-		bin:       buildServer(t, ""),
+		bin:       buildServer(t, tags),
 		gate:      newDialGate(),
 		stop:      make(chan struct{}),
 		httpAcked: map[string][]string{},
@@ -477,8 +479,9 @@ func (h *killHarness) httpAckedCount() int {
 func (h *killHarness) typeFor(d time.Duration) { time.Sleep(d) }
 
 // killTandem kills tandem node k with SIGKILL under load, audits the stream before any of its
-// editors may reconnect, and starts it again with its node ID.
-func (h *killHarness) killTandem(n, k int) {
+// editors may reconnect, and starts it again with its node ID. It returns the audit's finding:
+// empty if every acknowledged edit is in the stream, else what is missing.
+func (h *killHarness) killTandem(n, k int) (loss string) {
 	h.t.Helper()
 	h.typeFor(time.Second + rand.N(time.Second))
 	h.gate.close()
@@ -505,11 +508,14 @@ func (h *killHarness) killTandem(n, k int) {
 			}
 		}
 	}
-	h.audit(n, fmt.Sprintf("after the kill of n%d, before its %d editors reconnect", k, len(on)))
+	if _, loss = h.lost(); loss != "" {
+		return fmt.Sprintf("after the kill of n%d, before its %d editors reconnect: %s", k, len(on), loss)
+	}
 	h.startTandem(k)
 	h.checkIdentity(k)
 	h.gate.open()
 	h.typeFor(time.Second)
+	return ""
 }
 
 // killNATS kills NATS server k with SIGKILL under load, lets the load run on the other two,
@@ -584,11 +590,23 @@ func (h *killHarness) rebuild(doc string) *crdt.Doc {
 	return d
 }
 
-// audit checks that every edit acknowledged so far is in a replica rebuilt from the stream.
+// audit checks that every edit acknowledged so far is in a replica rebuilt from the stream, and
+// returns the replicas.
 func (h *killHarness) audit(n int, when string) map[string]*crdt.Doc {
 	h.t.Helper()
+	rebuilt, loss := h.lost()
+	if loss != "" {
+		h.t.Fatalf("cycle %d, %s: %s", n, when, loss)
+	}
+	return rebuilt
+}
+
+// lost rebuilds every document from the stream and describes the first acknowledged edit
+// missing from it ("" if none).
+func (h *killHarness) lost() (rebuilt map[string]*crdt.Doc, loss string) {
+	h.t.Helper()
 	a := h.acked()
-	rebuilt := map[string]*crdt.Doc{}
+	rebuilt = map[string]*crdt.Doc{}
 	for d := range killDocs {
 		doc := killDoc(d)
 		r := h.rebuild(doc)
@@ -596,7 +614,7 @@ func (h *killHarness) audit(n int, when string) map[string]*crdt.Doc {
 		sv := r.StateVector()
 		for id, saved := range a.saved[doc] {
 			if sv[id] < saved {
-				h.t.Fatalf("cycle %d, %s: %s: client %d acknowledged up to clock %d; the stream holds %d", n, when, doc, id, saved, sv[id])
+				return rebuilt, fmt.Sprintf("%s: client %d acknowledged up to clock %d; the stream holds %d", doc, id, saved, sv[id])
 			}
 		}
 		ledger := map[string]bool{}
@@ -610,10 +628,10 @@ func (h *killHarness) audit(n int, when string) map[string]*crdt.Doc {
 			}
 		}
 		if len(missing) > 0 {
-			h.t.Fatalf("cycle %d, %s: %s: %d of %d acknowledged edits missing from the stream (first: %s)", n, when, doc, len(missing), len(a.keys[doc]), missing[0])
+			return rebuilt, fmt.Sprintf("%s: %d of %d acknowledged edits missing from the stream (first: %s)", doc, len(missing), len(a.keys[doc]), missing[0])
 		}
 	}
-	return rebuilt
+	return rebuilt, ""
 }
 
 // checkIdentity makes an HTTP edit through node k to identDoc(k), which only node k's HTTP edits

@@ -45,14 +45,16 @@ func TestClusterKill9(t *testing.T) {
 		}
 		cycles = n
 	}
-	h := newKillHarness(t)
+	h := newKillHarness(t, "")
 	for i := 1; i <= cycles; i++ {
 		start := time.Now()
 		victim := ((i - 1) / 2) % killNodes
 		var what string
 		if i%2 == 1 {
 			what = fmt.Sprintf("tandem node n%d", victim)
-			h.killTandem(i, victim)
+			if loss := h.killTandem(i, victim); loss != "" {
+				t.Fatalf("cycle %d, %s", i, loss)
+			}
 		} else {
 			what = fmt.Sprintf("NATS server s%d", victim)
 			h.killNATS(i, victim)
@@ -62,6 +64,25 @@ func TestClusterKill9(t *testing.T) {
 			i, what, h.ops.Load(), h.httpAckedCount(), time.Since(start).Round(100*time.Millisecond))
 	}
 	h.finish()
+}
+
+// TestClusterKillHasTeeth runs the harness against a build whose nodes acknowledge an update
+// before they hand it to JetStream (crashtest_ackearly, server/ackearly_on.go): it passes only
+// if a SIGKILL of a tandem node loses an acknowledged edit that the audit finds. It builds a
+// second binary, so it runs only with the long cycles (killCyclesEnv set, `make
+// cluster-kill-long`).
+func TestClusterKillHasTeeth(t *testing.T) {
+	if testing.Short() || os.Getenv(killCyclesEnv) == "" {
+		t.Skip("builds a second tandem binary; runs with " + killCyclesEnv + " set (make cluster-kill-long)")
+	}
+	h := newKillHarness(t, "crashtest_ackearly")
+	for i := 1; i <= 10; i++ {
+		if loss := h.killTandem(i, (i-1)%killNodes); loss != "" {
+			t.Logf("the harness caught the loss in cycle %d: %s", i, loss)
+			return
+		}
+	}
+	t.Fatal("nodes that acknowledge before appending lost nothing the harness could see in 10 SIGKILL cycles: the cluster kill test has no teeth")
 }
 
 // natsdEnv carries a NATS server's configuration (natsdSpec as JSON) to the child process that
