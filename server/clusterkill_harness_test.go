@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,7 +127,11 @@ type killHarness struct {
 	httpFailed atomic.Int64
 
 	nc   *nats.Conn
+	js   natsjs.JetStream
 	docs *backend.Docs
+
+	latMu   sync.Mutex
+	httpLat []time.Duration // the acknowledged HTTP edits' latencies
 }
 
 func killDoc(i int) string { return fmt.Sprintf("kill-%d", i) }
@@ -300,7 +305,10 @@ func (h *killHarness) waitHealthy(i int, ch chan struct{}) {
 // for the audits.
 func (h *killHarness) openStream() {
 	h.t.Helper()
-	nc, err := nats.Connect(h.natsURLs, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true))
+	// The connection's errors (its server killed) are expected: it reconnects to another. Without
+	// a handler, nats.go prints each one.
+	quiet := nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})
+	nc, err := nats.Connect(h.natsURLs, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond), nats.RetryOnFailedConnect(true), quiet)
 	if err != nil {
 		h.t.Fatalf("nats.Connect: %v", err)
 	}
@@ -309,6 +317,7 @@ func (h *killHarness) openStream() {
 	if err != nil {
 		h.t.Fatal(err)
 	}
+	h.js = js
 	var last error
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -440,11 +449,16 @@ func (h *killHarness) httpLoad(d int) {
 		}
 		key := fmt.Sprintf("http:%s:%d", doc, n)
 		h.httpBusy.Add(1)
+		start := time.Now()
 		ok := h.postEdit(hc, (n+d)%killNodes, doc, "h", key)
 		if ok {
+			took := time.Since(start)
 			h.httpMu.Lock()
 			h.httpAcked[doc] = append(h.httpAcked[doc], key)
 			h.httpMu.Unlock()
+			h.latMu.Lock()
+			h.httpLat = append(h.httpLat, took)
+			h.latMu.Unlock()
 		} else {
 			h.httpFailed.Add(1)
 		}
@@ -518,15 +532,50 @@ func (h *killHarness) killTandem(n, k int) (loss string) {
 	return ""
 }
 
-// killNATS kills NATS server k with SIGKILL under load, lets the load run on the other two,
-// and starts it again on its store.
-func (h *killHarness) killNATS(n, k int) {
+// killNATS kills a NATS server with SIGKILL under load — the update stream's leader if leader
+// is set, else one of its followers, chosen by turn — lets the load run on the other two, and
+// starts it again on its store. It describes the server it killed.
+func (h *killHarness) killNATS(leader bool, turn int) (killed string) {
 	h.t.Helper()
 	h.typeFor(time.Second + rand.N(time.Second))
+	k, role := h.natsVictim(leader, turn)
+	killed = fmt.Sprintf("NATS server s%d (%s)", k, role)
 	h.nats[k].kill(h.t)
 	h.typeFor(time.Second + rand.N(time.Second))
 	h.waitHealthy(k, h.startNATS(k))
 	h.typeFor(time.Second)
+	return killed
+}
+
+// natsVictim picks the NATS server to kill: the update stream's leader, or the turn-th of its
+// followers; with the leader unknown, server turn%killNodes.
+func (h *killHarness) natsVictim(leader bool, turn int) (k int, role string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := h.js.Stream(ctx, killPrefix+"_updates")
+	if err != nil {
+		return turn % killNodes, fmt.Sprintf("the stream's leader unknown: %v", err)
+	}
+	name := ""
+	if ci := st.CachedInfo().Cluster; ci != nil {
+		name = ci.Leader
+	}
+	var followers []int
+	for i, spec := range h.natsSpecs {
+		if spec.Name == name {
+			k = i
+		} else {
+			followers = append(followers, i)
+		}
+	}
+	switch {
+	case len(followers) == killNodes:
+		return turn % killNodes, "the stream without a leader"
+	case leader:
+		return k, "the update stream's leader"
+	default:
+		return followers[turn%len(followers)], "a follower of the update stream"
+	}
 }
 
 // ackedEdits is what was acknowledged at one moment: every editor's saved clock, and the ledger
@@ -784,7 +833,16 @@ func (h *killHarness) finish() {
 		}
 		h.nodes[k] = nil
 	}
-	h.t.Logf("%d edits in all (%d refused locally); HTTP: %d acknowledged, %d failed", h.ops.Load(), editErrs, h.httpAckedCount(), h.httpFailed.Load())
+	h.latMu.Lock()
+	lat := slices.Clone(h.httpLat)
+	h.latMu.Unlock()
+	slices.Sort(lat)
+	var p50, p99 time.Duration
+	if len(lat) > 0 {
+		p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	}
+	h.t.Logf("%d edits in all (%d refused locally); HTTP: %d acknowledged (latency p50 %v, p99 %v), %d failed",
+		h.ops.Load(), editErrs, h.httpAckedCount(), p50.Round(time.Millisecond), p99.Round(time.Millisecond), h.httpFailed.Load())
 }
 
 // cleanup ends what is left (after a failure): the load, the editors, every process by its PID.
