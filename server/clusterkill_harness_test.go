@@ -130,8 +130,9 @@ type killHarness struct {
 	js   natsjs.JetStream
 	docs *backend.Docs
 
-	latMu   sync.Mutex
-	httpLat []time.Duration // the acknowledged HTTP edits' latencies
+	latMu      sync.Mutex
+	httpLat    []time.Duration // the acknowledged HTTP edits' latencies
+	cycleStart int             // the index in httpLat where the current cycle starts
 }
 
 func killDoc(i int) string { return fmt.Sprintf("kill-%d", i) }
@@ -533,15 +534,17 @@ func (h *killHarness) killTandem(n, k int) (loss string) {
 }
 
 // killNATS kills a NATS server with SIGKILL under load — the update stream's leader if leader
-// is set, else one of its followers, chosen by turn — lets the load run on the other two, and
-// starts it again on its store. It describes the server it killed.
-func (h *killHarness) killNATS(leader bool, turn int) (killed string) {
+// is set, else one of its followers, chosen by turn — lets the load run on the other two, audits
+// the stream on them, and starts the server again on its store. It describes the server it
+// killed.
+func (h *killHarness) killNATS(n int, leader bool, turn int) (killed string) {
 	h.t.Helper()
 	h.typeFor(time.Second + rand.N(time.Second))
 	k, role := h.natsVictim(leader, turn)
 	killed = fmt.Sprintf("NATS server s%d (%s)", k, role)
 	h.nats[k].kill(h.t)
 	h.typeFor(time.Second + rand.N(time.Second))
+	h.audit(n, fmt.Sprintf("with s%d down", k)) // two servers hold everything acknowledged
 	h.waitHealthy(k, h.startNATS(k))
 	h.typeFor(time.Second)
 	return killed
@@ -836,13 +839,27 @@ func (h *killHarness) finish() {
 	h.latMu.Lock()
 	lat := slices.Clone(h.httpLat)
 	h.latMu.Unlock()
-	slices.Sort(lat)
-	var p50, p99 time.Duration
-	if len(lat) > 0 {
-		p50, p99 = lat[len(lat)/2], lat[len(lat)*99/100]
+	h.t.Logf("%d edits in all (%d refused locally); HTTP: %d acknowledged (%s), %d failed",
+		h.ops.Load(), editErrs, h.httpAckedCount(), latencies(lat), h.httpFailed.Load())
+}
+
+// cycleLatencies describes the latencies of the HTTP edits acknowledged since its last call.
+func (h *killHarness) cycleLatencies() string {
+	h.latMu.Lock()
+	lat := slices.Clone(h.httpLat[h.cycleStart:])
+	h.cycleStart = len(h.httpLat)
+	h.latMu.Unlock()
+	return latencies(lat)
+}
+
+// latencies describes lat: p50, p99 and the longest.
+func latencies(lat []time.Duration) string {
+	if len(lat) == 0 {
+		return "none"
 	}
-	h.t.Logf("%d edits in all (%d refused locally); HTTP: %d acknowledged (latency p50 %v, p99 %v), %d failed",
-		h.ops.Load(), editErrs, h.httpAckedCount(), p50.Round(time.Millisecond), p99.Round(time.Millisecond), h.httpFailed.Load())
+	slices.Sort(lat)
+	ms := func(d time.Duration) time.Duration { return d.Round(time.Millisecond) }
+	return fmt.Sprintf("latency p50 %v, p99 %v, max %v", ms(lat[len(lat)/2]), ms(lat[len(lat)*99/100]), ms(lat[len(lat)-1]))
 }
 
 // cleanup ends what is left (after a failure): the load, the editors, every process by its PID.

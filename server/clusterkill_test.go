@@ -56,11 +56,11 @@ func TestClusterKill9(t *testing.T) {
 				t.Fatalf("cycle %d, %s", i, loss)
 			}
 		} else {
-			what = h.killNATS(turn%2 == 0, turn/2)
+			what = h.killNATS(i, turn%2 == 0, turn/2)
 		}
 		h.settle(i)
-		t.Logf("cycle %d (%s killed): %d edits so far, %d acknowledged over HTTP; all present, replicas identical, editors converged (%s)",
-			i, what, h.ops.Load(), h.httpAckedCount(), time.Since(start).Round(100*time.Millisecond))
+		t.Logf("cycle %d (%s killed): %d edits so far, %d acknowledged over HTTP (this cycle: %s); all present, replicas identical, editors converged (%s)",
+			i, what, h.ops.Load(), h.httpAckedCount(), h.cycleLatencies(), time.Since(start).Round(100*time.Millisecond))
 	}
 	h.finish()
 }
