@@ -617,13 +617,27 @@ func (h *killHarness) acked() ackedEdits {
 
 // rebuild loads doc from the stream alone (its snapshot and the log after it) into a fresh
 // replica.
+// A read made right after a NATS server's death may wait for the leaders it held to be elected
+// again: each attempt is bounded by 3 s, and they go on for a minute.
 func (h *killHarness) rebuild(doc string) *crdt.Doc {
 	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	st, err := h.docs.Load(ctx, doc)
-	if err != nil {
-		h.t.Fatalf("load %q from the stream: %v", doc, err)
+	var st backend.State
+	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		var err error
+		st, err = h.docs.Load(ctx, doc)
+		cancel()
+		if err == nil {
+			if attempt > 1 {
+				h.t.Logf("load %q from the stream: answered after %d attempts, %s", doc, attempt, time.Since(start).Round(100*time.Millisecond))
+			}
+			break
+		}
+		if time.Since(start) > time.Minute {
+			h.t.Fatalf("load %q from the stream: %d attempts in %s, the last: %v", doc, attempt, time.Since(start).Round(time.Second), err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	d, err := crdt.NewDoc(crdt.MaxClientID, crdt.Config{})
 	if err != nil {
