@@ -481,7 +481,7 @@ func (h *killHarness) httpLoad(doc, text string, nodeFor func(n int) int) {
 	}
 }
 
-// postEdit inserts text at the end of doc's text through node k and sets the ledger key;
+// postEdit inserts text at the start of doc's text through node k and sets the ledger key;
 // it reports whether the node answered 200 (the edit is durable).
 func (h *killHarness) postEdit(hc *http.Client, k int, doc, text, key string) bool {
 	body := fmt.Sprintf(`{"root":%q,"edits":[{"index":0,"insert":%q}],"map":{"root":%q,"set":{%q:1}}}`, textRoot, text, ledgerRoot, key)
