@@ -2,7 +2,7 @@
 GO ?= go
 NODE ?= node
 
-.PHONY: test test-go test-js test-e2e vet fmt-check run bench fuzz crash-long crosslang-long
+.PHONY: test test-go test-js test-e2e vet fmt-check run bench fuzz crash-long cluster-kill-long crosslang-long
 
 test: fmt-check vet test-go test-js test-e2e
 
@@ -42,6 +42,13 @@ fuzz:
 CRASH_SEEDS ?= 50
 crash-long:
 	TANDEM_CRASH_SEEDS=$(CRASH_SEEDS) $(GO) test -race -count=1 -timeout 120m -run 'TestCrashRandom|TestCrashKill9|TestCrashEdge' ./server/
+
+# The cluster's kill -9 test at full length (`make test` runs 3 cycles): three NATS servers and
+# three tandem nodes as processes, one of them killed with SIGKILL per cycle (docs/cluster.md §7),
+# and the check that the test catches a node that acknowledges before JetStream stores the edit.
+CLUSTER_KILL_CYCLES ?= 20
+cluster-kill-long:
+	TANDEM_CLUSTER_KILL_CYCLES=$(CLUSTER_KILL_CYCLES) $(GO) test -race -count=1 -timeout 60m -v -run '^(TestClusterKill9|TestClusterKillHasTeeth)$$' ./server/
 
 # Go <-> JavaScript convergence at length: RICH_SEEDS random rich-text scenarios (text, marks,
 # embeds, attributes; `make test` runs 1-20) that the JavaScript twin must print byte for byte as Go.
