@@ -134,6 +134,8 @@ func (a *actor) syncFrame(svBytes []byte) ([]byte, error) {
 	a.joinBuilt, a.joinVersion = true, a.version
 	if again || len(frame) < joinKeepBytes {
 		a.joinFrame = frame
+	} else {
+		a.s.mem.note(int64(len(frame))) // garbage once written (memrelease.go)
 	}
 	return frame, nil
 }

@@ -137,6 +137,14 @@ type Config struct {
 	// Zero means 8 MiB.
 	CompactLogBytes int64
 
+	// ReleaseMemoryAfterBytes is the size, in bytes, of a document load (its snapshot plus its
+	// log) or of a join answer not kept (a large document's snapshot sent to a lone joiner) from
+	// which the server returns the freed heap to the system about a second later
+	// (debug.FreeOSMemory, a full collection; at most once every 10 s), instead of keeping it
+	// until the heap grows to twice what is live (server/memrelease.go). Zero means 4 MiB;
+	// negative, never.
+	ReleaseMemoryAfterBytes int64
+
 	// SaveRetries is how many times a failed snapshot save is retried, with exponential backoff,
 	// before the server gives up on it (the update log, already durable, is kept). Zero means 5.
 	SaveRetries int
@@ -171,28 +179,29 @@ type Config struct {
 
 // Defaults, applied by withDefaults to zero fields.
 const (
-	DefaultMaxMessageBytes        = 1 << 20
-	DefaultMaxDocumentBytes       = 64 << 20
-	DefaultMaxConnsPerDocument    = 1000
-	DefaultMaxAwarenessBytes      = 4 << 10
-	DefaultSendQueueBytes         = 4 << 20
-	DefaultSendQueueMessages      = 4096
-	DefaultSendBufferBytes        = 256 << 10
-	DefaultWriteTimeout           = 10 * time.Second
-	DefaultCloseTimeout           = 10 * time.Second
-	DefaultMaxPartialMessageBytes = 64 << 20
-	DefaultFrameStallTimeout      = 10 * time.Second
-	DefaultPongWait               = 30 * time.Second
-	DefaultAwarenessInterval      = 50 * time.Millisecond
-	DefaultPresenceWait           = 6 * time.Second
-	DefaultIdleUnloadAfter        = 30 * time.Second
-	DefaultCompactLogEntries      = 1000
-	DefaultCompactLogBytes        = 8 << 20
-	DefaultSaveRetries            = 5
-	DefaultSaveRetryBackoff       = 250 * time.Millisecond
-	DefaultActorInbox             = 256
-	DefaultShutdownTimeout        = 10 * time.Second
-	DefaultStorageLockTimeout     = time.Second
+	DefaultMaxMessageBytes         = 1 << 20
+	DefaultMaxDocumentBytes        = 64 << 20
+	DefaultMaxConnsPerDocument     = 1000
+	DefaultMaxAwarenessBytes       = 4 << 10
+	DefaultSendQueueBytes          = 4 << 20
+	DefaultSendQueueMessages       = 4096
+	DefaultSendBufferBytes         = 256 << 10
+	DefaultWriteTimeout            = 10 * time.Second
+	DefaultCloseTimeout            = 10 * time.Second
+	DefaultMaxPartialMessageBytes  = 64 << 20
+	DefaultFrameStallTimeout       = 10 * time.Second
+	DefaultPongWait                = 30 * time.Second
+	DefaultAwarenessInterval       = 50 * time.Millisecond
+	DefaultPresenceWait            = 6 * time.Second
+	DefaultIdleUnloadAfter         = 30 * time.Second
+	DefaultCompactLogEntries       = 1000
+	DefaultCompactLogBytes         = 8 << 20
+	DefaultReleaseMemoryAfterBytes = 4 << 20
+	DefaultSaveRetries             = 5
+	DefaultSaveRetryBackoff        = 250 * time.Millisecond
+	DefaultActorInbox              = 256
+	DefaultShutdownTimeout         = 10 * time.Second
+	DefaultStorageLockTimeout      = time.Second
 
 	maxSaveRetryBackoff = 30 * time.Second
 )
@@ -233,6 +242,9 @@ func (c Config) withDefaults() Config {
 	setInt(&c.CompactLogEntries, DefaultCompactLogEntries)
 	if c.CompactLogBytes == 0 {
 		c.CompactLogBytes = DefaultCompactLogBytes
+	}
+	if c.ReleaseMemoryAfterBytes == 0 {
+		c.ReleaseMemoryAfterBytes = DefaultReleaseMemoryAfterBytes
 	}
 	setInt(&c.SaveRetries, DefaultSaveRetries)
 	setDur(&c.SaveRetryBackoff, DefaultSaveRetryBackoff)

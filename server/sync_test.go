@@ -210,7 +210,9 @@ func TestJoinSnapshotCached(t *testing.T) {
 // every joiner gets the snapshot the document encodes, byte for byte; the first joiner's frame
 // is not kept, the second's is, and the joiners after it share it until the next edit.
 func TestJoinSnapshotLarge(t *testing.T) {
-	ts := startServer(t, testConfig(t), nil)
+	cfg := testConfig(t)
+	cfg.ReleaseMemoryAfterBytes = joinKeepBytes
+	ts := startServer(t, cfg, nil)
 	const doc = "large"
 	w := ts.editor(t, doc, 311)
 	// Letters drawn from 32 (a Huffman code of 5 bits each): 2 MiB of text, a snapshot of about
@@ -237,14 +239,15 @@ func TestJoinSnapshotLarge(t *testing.T) {
 	sv := crdt.EncodeStateVector(w.Doc.StateVector())
 	id := uint64(320)
 	for _, step := range []struct {
-		edit     bool   // w edits before the joiners join
-		joiners  int    // joiners in a row
-		wantHits uint64 // joins answered from the kept frame
+		edit      bool   // w edits before the joiners join
+		joiners   int    // joiners in a row
+		wantHits  uint64 // joins answered from the kept frame
+		wantNotes int    // frames not kept, which ask for a memory release (memrelease.go)
 	}{
-		{false, 1, 0}, // a lone joiner: built, not kept
-		{false, 3, 2}, // the second joiner at the version: built and kept; the third shares it
-		{true, 2, 0},  // an edit: the kept frame is stale; built twice again
-		{false, 2, 2},
+		{false, 1, 0, 1}, // a lone joiner: built, not kept
+		{false, 3, 2, 0}, // the second joiner at the version: built and kept; the third shares it
+		{true, 2, 0, 1},  // an edit: the kept frame is stale; built twice again
+		{false, 2, 2, 0},
 	} {
 		if step.edit {
 			if err := w.Insert("body", 0, "x"); err != nil {
@@ -256,7 +259,7 @@ func TestJoinSnapshotLarge(t *testing.T) {
 			snap = w.Doc.EncodeSnapshot()
 			sv = crdt.EncodeStateVector(w.Doc.StateVector())
 		}
-		hits := ts.metrics.joinSnapshotHit.Value()
+		hits, notes := ts.metrics.joinSnapshotHit.Value(), ts.mem.notes()
 		for range step.joiners {
 			id++
 			e := ts.editor(t, doc, id)
@@ -268,6 +271,9 @@ func TestJoinSnapshotLarge(t *testing.T) {
 		}
 		if got := ts.metrics.joinSnapshotHit.Value() - hits; got != step.wantHits {
 			t.Errorf("after %d joiners (edit first: %t): join cache hits = %d; want %d", step.joiners, step.edit, got, step.wantHits)
+		}
+		if got := ts.mem.notes() - notes; got != step.wantNotes {
+			t.Errorf("after %d joiners (edit first: %t): release notes = %d; want %d", step.joiners, step.edit, got, step.wantNotes)
 		}
 	}
 }
