@@ -99,10 +99,10 @@ func (a *actor) admit(m joinMsg) {
 
 // joinKeepBytes is the size from which a join frame (the sync answer to an empty state vector)
 // is kept only once a second joiner asks for it at the same document version. Kept, it costs
-// about the snapshot's size for as long as the document is loaded, or until the next edit: for a
-// large document, more than its text's share of the reload target (BENCHMARKS.md, Storage). A
-// lone joiner (the usual reload, a reader opening a large document) leaves it garbage once
-// written; a crowd costs two encodings instead of one, then shares the second.
+// about the snapshot's size for as long as the document stays loaded and unchanged: for a large
+// document, the largest part of its memory after its text (BENCHMARKS.md, Storage: reload
+// memory). A lone joiner (the usual reload, a reader opening a large document) leaves it garbage
+// once written; a crowd costs two encodings instead of one, then shares the second.
 const joinKeepBytes = 1 << 20
 
 // syncFrame returns the sync answer to a hello with state vector svBytes: the snapshot for an empty
