@@ -135,7 +135,7 @@ func (a *actor) syncFrame(svBytes []byte) ([]byte, error) {
 	if again || len(frame) < joinKeepBytes {
 		a.joinFrame = frame
 	} else {
-		a.s.mem.note(int64(len(frame))) // garbage once written (memrelease.go)
+		a.s.mem.note(noteJoin, int64(len(frame))) // garbage once written (memrelease.go)
 	}
 	return frame, nil
 }

@@ -138,11 +138,11 @@ type Config struct {
 	CompactLogBytes int64
 
 	// ReleaseMemoryAfterBytes is the size, in bytes, of a document load (its snapshot plus its
-	// log) or of a join answer not kept (a large document's snapshot sent to a lone joiner) from
-	// which the server returns the freed heap to the system about a second later
-	// (debug.FreeOSMemory, a full collection; at most once every 10 s), instead of keeping it
-	// until the heap grows to twice what is live (server/memrelease.go). Zero means 4 MiB;
-	// negative, never.
+	// log), of a join answer not kept (a large document's snapshot sent to a lone joiner) or of
+	// the messages written to a connection at once, from which the server returns the freed heap
+	// to the system about a second later (debug.FreeOSMemory, a full collection; at most once
+	// every 10 s), instead of keeping it until the heap grows to twice what is live
+	// (server/memrelease.go). Zero means 4 MiB; negative, never.
 	ReleaseMemoryAfterBytes int64
 
 	// SaveRetries is how many times a failed snapshot save is retried, with exponential backoff,

@@ -58,7 +58,7 @@ func TestMemRelease(t *testing.T) {
 				for i, s := range tc.steps {
 					time.Sleep(s.after)
 					if s.note != 0 {
-						r.note(s.note)
+						r.note(noteLoad, s.note)
 					}
 					synctest.Wait()
 					if got := int(released.Load()); got != s.want {
@@ -78,9 +78,9 @@ func TestMemReleaseStop(t *testing.T) {
 		var released atomic.Int32
 		r := newMemRelease(1, slog.New(slog.NewTextHandler(io.Discard, nil)), nil)
 		r.free = func() { released.Add(1) }
-		r.note(10)
+		r.note(noteJoin, 10)
 		r.stop()
-		r.note(10)
+		r.note(noteJoin, 10)
 		time.Sleep(time.Minute)
 		synctest.Wait()
 		if got := released.Load(); got != 0 {
@@ -90,18 +90,20 @@ func TestMemReleaseStop(t *testing.T) {
 }
 
 // TestReleaseAfterLoad checks that loading a document of at least ReleaseMemoryAfterBytes asks for
-// a release, and that a smaller one and a kept join answer do not.
+// a release, and so does writing its join answer when that is as large; a smaller document, and a
+// kept join answer, do not.
 func TestReleaseAfterLoad(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.ReleaseMemoryAfterBytes = 2 << 10
 	ts := startServer(t, cfg, nil)
 	for _, tc := range []struct {
-		doc       string
-		textBytes int
-		want      int // notes after a joiner loads the document
+		doc         string
+		textBytes   int
+		wantLoad    int // notes of the load
+		wantWritten int // notes of writes: the join answer, when it reaches the threshold
 	}{
-		{"small", 1 << 10, 0},
-		{"large", 8 << 10, 1}, // its join answer (under joinKeepBytes) is kept: no note for it
+		{"small", 1 << 10, 0, 0},
+		{"large", 32 << 10, 1, 1}, // its join answer (under joinKeepBytes) is kept: no note for it
 	} {
 		d, err := crdt.NewDoc(900, crdt.Config{})
 		if err != nil {
@@ -114,13 +116,29 @@ func TestReleaseAfterLoad(t *testing.T) {
 		if err := ts.inner.Compact(tc.doc, d.EncodeUpdate(nil), 0); err != nil {
 			t.Fatal(err)
 		}
-		before := ts.mem.notes()
+		load, written, join := ts.mem.notes(noteLoad), ts.mem.notes(noteWritten), ts.mem.notes(noteJoin)
 		e := ts.editor(t, tc.doc, 901)
 		if got := e.Text("body"); got != text {
 			t.Fatalf("%s: loaded text of %d bytes; want %d", tc.doc, len(got), len(text))
 		}
-		if got := ts.mem.notes() - before; got != tc.want {
-			t.Errorf("%s (%d bytes of text): %d release notes after the load; want %d", tc.doc, tc.textBytes, got, tc.want)
+		if big := len(e.LastSync.Update) >= int(cfg.ReleaseMemoryAfterBytes); big != (tc.wantWritten > 0) {
+			t.Fatalf("%s: join answer of %d bytes against the threshold %d: the test needs another size", tc.doc, len(e.LastSync.Update), cfg.ReleaseMemoryAfterBytes)
+		}
+		// The ack is written after the join answer, and after its write was reported.
+		if err := e.Insert("body", 0, "x"); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.WaitAcked(0); err != nil {
+			t.Fatal(err)
+		}
+		if got := ts.mem.notes(noteLoad) - load; got != tc.wantLoad {
+			t.Errorf("%s (%d bytes of text): %d release notes of the load; want %d", tc.doc, tc.textBytes, got, tc.wantLoad)
+		}
+		if got := ts.mem.notes(noteWritten) - written; got != tc.wantWritten {
+			t.Errorf("%s (%d bytes of text): %d release notes of writes; want %d", tc.doc, tc.textBytes, got, tc.wantWritten)
+		}
+		if got := ts.mem.notes(noteJoin) - join; got != 0 {
+			t.Errorf("%s: %d release notes of join answers; want 0 (kept)", tc.doc, got)
 		}
 	}
 }

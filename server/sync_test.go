@@ -212,6 +212,7 @@ func TestJoinSnapshotCached(t *testing.T) {
 func TestJoinSnapshotLarge(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.ReleaseMemoryAfterBytes = joinKeepBytes
+	cfg.PongWait = time.Minute // w reads only when it edits, seconds apart under the race detector
 	ts := startServer(t, cfg, nil)
 	const doc = "large"
 	w := ts.editor(t, doc, 311)
@@ -259,7 +260,7 @@ func TestJoinSnapshotLarge(t *testing.T) {
 			snap = w.Doc.EncodeSnapshot()
 			sv = crdt.EncodeStateVector(w.Doc.StateVector())
 		}
-		hits, notes := ts.metrics.joinSnapshotHit.Value(), ts.mem.notes()
+		hits, notes := ts.metrics.joinSnapshotHit.Value(), ts.mem.notes(noteJoin)
 		for range step.joiners {
 			id++
 			e := ts.editor(t, doc, id)
@@ -272,7 +273,7 @@ func TestJoinSnapshotLarge(t *testing.T) {
 		if got := ts.metrics.joinSnapshotHit.Value() - hits; got != step.wantHits {
 			t.Errorf("after %d joiners (edit first: %t): join cache hits = %d; want %d", step.joiners, step.edit, got, step.wantHits)
 		}
-		if got := ts.mem.notes() - notes; got != step.wantNotes {
+		if got := ts.mem.notes(noteJoin) - notes; got != step.wantNotes {
 			t.Errorf("after %d joiners (edit first: %t): release notes = %d; want %d", step.joiners, step.edit, got, step.wantNotes)
 		}
 	}
