@@ -179,32 +179,34 @@ type Config struct {
 
 // Defaults, applied by withDefaults to zero fields.
 const (
-	DefaultMaxMessageBytes         = 1 << 20
-	DefaultMaxDocumentBytes        = 64 << 20
-	DefaultMaxConnsPerDocument     = 1000
-	DefaultMaxAwarenessBytes       = 4 << 10
-	DefaultSendQueueBytes          = 4 << 20
-	DefaultSendQueueMessages       = 4096
-	DefaultSendBufferBytes         = 256 << 10
-	DefaultWriteTimeout            = 10 * time.Second
-	DefaultCloseTimeout            = 10 * time.Second
-	DefaultMaxPartialMessageBytes  = 64 << 20
-	DefaultFrameStallTimeout       = 10 * time.Second
-	DefaultPongWait                = 30 * time.Second
-	DefaultAwarenessInterval       = 50 * time.Millisecond
-	DefaultPresenceWait            = 6 * time.Second
-	DefaultIdleUnloadAfter         = 30 * time.Second
-	DefaultCompactLogEntries       = 1000
-	DefaultCompactLogBytes         = 8 << 20
-	DefaultReleaseMemoryAfterBytes = 4 << 20
-	DefaultSaveRetries             = 5
-	DefaultSaveRetryBackoff        = 250 * time.Millisecond
-	DefaultActorInbox              = 256
-	DefaultShutdownTimeout         = 10 * time.Second
-	DefaultStorageLockTimeout      = time.Second
+	DefaultMaxMessageBytes        = 1 << 20
+	DefaultMaxDocumentBytes       = 64 << 20
+	DefaultMaxConnsPerDocument    = 1000
+	DefaultMaxAwarenessBytes      = 4 << 10
+	DefaultSendQueueBytes         = 4 << 20
+	DefaultSendQueueMessages      = 4096
+	DefaultSendBufferBytes        = 256 << 10
+	DefaultWriteTimeout           = 10 * time.Second
+	DefaultCloseTimeout           = 10 * time.Second
+	DefaultMaxPartialMessageBytes = 64 << 20
+	DefaultFrameStallTimeout      = 10 * time.Second
+	DefaultPongWait               = 30 * time.Second
+	DefaultAwarenessInterval      = 50 * time.Millisecond
+	DefaultPresenceWait           = 6 * time.Second
+	DefaultIdleUnloadAfter        = 30 * time.Second
+	DefaultCompactLogEntries      = 1000
+	DefaultCompactLogBytes        = 8 << 20
+	DefaultSaveRetries            = 5
+	DefaultSaveRetryBackoff       = 250 * time.Millisecond
+	DefaultActorInbox             = 256
+	DefaultShutdownTimeout        = 10 * time.Second
+	DefaultStorageLockTimeout     = time.Second
 
 	maxSaveRetryBackoff = 30 * time.Second
 )
+
+// DefaultReleaseMemoryAfterBytes is Config.ReleaseMemoryAfterBytes when zero.
+const DefaultReleaseMemoryAfterBytes = 4 << 20
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
