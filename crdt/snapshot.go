@@ -119,6 +119,14 @@ func mergeable(a, b *snapRun) bool {
 // dropped, lengths kept), the winning map assignments, the state vector and
 // what is pending. Apply still reads version 1 snapshots (0x02).
 func (d *Doc) EncodeSnapshot() []byte {
+	return d.AppendSnapshot(make([]byte, 0, 1024))
+}
+
+// AppendSnapshot appends the snapshot [Doc.EncodeSnapshot] returns to dst and
+// returns the extended slice. A caller that wraps the snapshot in a larger
+// message (a frame with a header before it) writes it in place this way,
+// without a second copy of a large document.
+func (d *Doc) AppendSnapshot(dst []byte) []byte {
 	// Roots that exist, in table order (texts first, then maps; by name).
 	var roots []rootKey
 	for name := range d.texts {
@@ -141,7 +149,7 @@ func (d *Doc) EncodeSnapshot() []byte {
 	}
 
 	rich := d.hasRich()
-	b := make([]byte, 0, 1024)
+	b := dst
 	if rich {
 		b = append(b, formatSnapshot3)
 	} else {

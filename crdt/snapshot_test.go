@@ -216,6 +216,11 @@ func TestSnapshotRoundTrip(t *testing.T) {
 			if snap[0] != 0x05 {
 				t.Fatalf("format byte 0x%02x, want 0x05", snap[0])
 			}
+			// Appended after a prefix, it is the same bytes, and the prefix is kept.
+			prefix := []byte("head")
+			if got := d.AppendSnapshot(slices.Clip(prefix)); !bytes.Equal(got[:len(prefix)], prefix) || !bytes.Equal(got[len(prefix):], snap) {
+				t.Fatalf("AppendSnapshot(%q) = %d bytes beginning %q; want the prefix and the %d bytes of EncodeSnapshot", prefix, len(got), got[:min(len(got), 4)], len(snap))
+			}
 			e := fresh(77)
 			if _, err := e.Apply(snap); err != nil {
 				t.Fatalf("Apply(snapshot) = %v", err)

@@ -74,6 +74,22 @@ func EncodeFrame(channel uint64, m Message) []byte {
 	return AppendFrame(make([]byte, 0, FrameSize(channel, m)), channel, m)
 }
 
+// EncodeSyncFrame returns the frame [EncodeFrame] returns for a [Sync] on channel whose update is
+// what appendUpdate appends to the slice it is given, and whose state vector is stateVector. The
+// update is written in place, after room left for the header, and the header is written before it
+// once its length is known: a large update (a whole document's snapshot) is never copied, and the
+// frame costs one buffer instead of two. The returned slice may begin a few bytes into its buffer.
+func EncodeSyncFrame(channel uint64, appendUpdate func(dst []byte) []byte, stateVector []byte) []byte {
+	// room: the type, the channel and the longest length of the update.
+	room := 1 + UvarintLen(channel) + MaxUvarintLen
+	b := appendUpdate(make([]byte, room, room+1024))
+	n := len(b) - room
+	start := room - 1 - UvarintLen(channel) - UvarintLen(uint64(n))
+	head := AppendUvarint(append(b[start:start], byte(TypeSync)), channel)
+	AppendUvarint(head, uint64(n))
+	return appendBytes(b, stateVector)[start:]
+}
+
 // DecodeFrame decodes one frame sent from the given direction.
 //
 // The message's []byte fields are slices of b, not copies (see the package documentation): b must

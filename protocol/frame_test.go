@@ -344,3 +344,34 @@ func TestUvarintLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeSyncFrame checks that a sync frame whose update is written in place is the frame
+// EncodeFrame builds from the same update, whatever the lengths of the channel and the update.
+func TestEncodeSyncFrame(t *testing.T) {
+	sv := []byte{1, 2, 3}
+	for _, tc := range []struct {
+		channel   uint64
+		updateLen int
+		sv        []byte
+	}{
+		{0, 0, nil},
+		{0, 1, sv},
+		{0, 127, sv},
+		{0, 128, sv},
+		{0, 1023, sv},
+		{0, 1024, nil},
+		{0, 16383, sv},
+		{0, 16384, sv},
+		{300, 5, sv},
+		{protocol.MaxUvarint, 200_000, sv},
+		{0, 2_100_000, sv},
+	} {
+		update := bytes.Repeat([]byte{0xa5}, tc.updateLen)
+		got := protocol.EncodeSyncFrame(tc.channel, func(dst []byte) []byte { return append(dst, update...) }, tc.sv)
+		want := protocol.EncodeFrame(tc.channel, &protocol.Sync{Update: update, StateVector: tc.sv})
+		if !bytes.Equal(got, want) {
+			t.Errorf("EncodeSyncFrame(%d, %d update bytes) = %d bytes %x...; want %d bytes %x...",
+				tc.channel, tc.updateLen, len(got), got[:min(len(got), 16)], len(want), want[:min(len(want), 16)])
+		}
+	}
+}

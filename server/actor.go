@@ -218,8 +218,9 @@ type actor struct {
 	version     uint64 // bumped by every update that changed something
 	svCache     crdt.StateVector
 	svVersion   uint64 // version svCache was taken at; valid when equal to version and svCache != nil
-	joinFrame   []byte // the sync frame for a joiner with an empty state vector
+	joinFrame   []byte // the sync frame for a joiner with an empty state vector; nil when not kept (syncFrame)
 	joinVersion uint64
+	joinBuilt   bool // a join frame was built at joinVersion, kept or not
 	// pendingFrame carries the units waiting for their dependencies, sent to joiners after the
 	// sync frame; cached per crdt document version (pendingDocVersion).
 	pendingFrame      []byte

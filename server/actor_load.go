@@ -50,6 +50,9 @@ func (a *actor) load() room.Loaded {
 		}
 	}
 	a.doc = doc
+	// What was read is garbage now (doc holds its own copy of the text): returned to the system
+	// shortly, with the join answer that follows for a large document (memrelease.go).
+	a.s.mem.note(noteLoad, int64(len(st.Snapshot))+st.Meta.LogBytes)
 	a.accountPending() // a stored document may hold pending units: they count, unbounded at load
 	a.self, a.selfSaved = self, saved
 	a.bindings = bindings

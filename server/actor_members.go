@@ -97,9 +97,18 @@ func (a *actor) admit(m joinMsg) {
 	a.log.Debug("joined", "client", m.hello.ClientID, "members", a.core.Members(), "read_only", m.c.ReadOnly())
 }
 
+// joinKeepBytes is the size from which a join frame (the sync answer to an empty state vector)
+// is kept only once a second joiner asks for it at the same document version. Kept, it costs
+// about the snapshot's size for as long as the document stays loaded and unchanged: for a large
+// document, the largest part of its memory after its text (BENCHMARKS.md, Storage: reload
+// memory). A lone joiner (the usual reload, a reader opening a large document) leaves it garbage
+// once written; a crowd costs two encodings instead of one, then shares the second.
+const joinKeepBytes = 1 << 20
+
 // syncFrame returns the sync answer to a hello with state vector svBytes: the snapshot for an empty
-// state vector (cached per document version, so that a crowd of joiners costs one encoding), else
-// the update the client lacks.
+// state vector, else the update the client lacks. The snapshot is written straight into the frame
+// (protocol.EncodeSyncFrame) and kept per document version (joinKeepBytes), so that a crowd of
+// joiners costs one or two encodings.
 func (a *actor) syncFrame(svBytes []byte) ([]byte, error) {
 	var since crdt.StateVector
 	if len(svBytes) > 0 {
@@ -109,22 +118,26 @@ func (a *actor) syncFrame(svBytes []byte) ([]byte, error) {
 		}
 		since = sv
 	}
-	if len(since) == 0 {
-		if a.joinFrame != nil && a.joinVersion == a.version {
-			a.s.metrics.joinSnapshotHit.Inc()
-			return a.joinFrame, nil
-		}
-		a.joinFrame = protocol.EncodeFrame(0, &protocol.Sync{
-			Update:      a.doc.EncodeSnapshot(),
+	if len(since) != 0 {
+		return protocol.EncodeFrame(0, &protocol.Sync{
+			Update:      a.doc.EncodeUpdate(since),
 			StateVector: crdt.EncodeStateVector(a.stateVector()),
-		})
-		a.joinVersion = a.version
+		}), nil
+	}
+	again := a.joinBuilt && a.joinVersion == a.version
+	if again && a.joinFrame != nil {
+		a.s.metrics.joinSnapshotHit.Inc()
 		return a.joinFrame, nil
 	}
-	return protocol.EncodeFrame(0, &protocol.Sync{
-		Update:      a.doc.EncodeUpdate(since),
-		StateVector: crdt.EncodeStateVector(a.stateVector()),
-	}), nil
+	a.joinFrame = nil // an earlier version's: garbage while the new one is encoded
+	frame := protocol.EncodeSyncFrame(0, a.doc.AppendSnapshot, crdt.EncodeStateVector(a.stateVector()))
+	a.joinBuilt, a.joinVersion = true, a.version
+	if again || len(frame) < joinKeepBytes {
+		a.joinFrame = frame
+	} else {
+		a.s.mem.note(noteJoin, int64(len(frame))) // garbage once written (memrelease.go)
+	}
+	return frame, nil
 }
 
 // pendingUpdateFrame returns an update frame holding the units and deletions that wait for their

@@ -3,6 +3,9 @@ package server
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"runtime/debug"
 	"testing"
 	"time"
 
@@ -79,4 +82,65 @@ func BenchmarkActorUpdate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchTextDoc returns a document written as tandem-bench's heavy mode writes (BENCHMARKS.md,
+// Storage): 16 KiB updates of random letters, spaces and newlines, each inserted at a random
+// place, until the text holds textBytes.
+func benchTextDoc(b *testing.B, textBytes int) *crdt.Doc {
+	b.Helper()
+	const letters = "abcdefghijklmnopqrstuvwxyz     \n"
+	rng := rand.New(rand.NewPCG(1, 0x68656176))
+	d, _ := crdt.NewDoc(1, crdt.Config{})
+	txt := d.Text("body")
+	buf := make([]byte, min(textBytes, 16<<10))
+	for txt.Len() < textBytes {
+		for i := range buf {
+			buf[i] = letters[rng.IntN(len(letters))]
+		}
+		if err := txt.Insert(rng.IntN(txt.Len()+1), string(buf)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return d
+}
+
+// BenchmarkJoinSnapshot measures the sync answer to a joiner with an empty state vector when it is
+// built (the document changed since the last one): the snapshot encoded into its frame. B/op is
+// what it allocates; 15MB is the document heavy writing leaves (an 8.75 MB snapshot).
+func BenchmarkJoinSnapshot(b *testing.B) {
+	for _, size := range []struct {
+		name  string
+		bytes int
+	}{{"64KB", 64 << 10}, {"15MB", 916 * 16 << 10}} {
+		b.Run(size.name, func(b *testing.B) {
+			s := newActorTestServer(b, Config{}, newMemStore())
+			a := newActor(s, "bench")
+			a.doc = benchTextDoc(b, size.bytes)
+			b.ReportAllocs()
+			for b.Loop() {
+				a.version++ // a new version: the frame is built
+				if _, err := a.syncFrame(nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkMemRelease measures one return of free memory to the system (memRelease's
+// debug.FreeOSMemory: a full collection) while the document heavy writing leaves is loaded, and
+// after its load's garbage.
+func BenchmarkMemRelease(b *testing.B) {
+	d := benchTextDoc(b, 916*16<<10)
+	snap := d.EncodeSnapshot()
+	l, _ := crdt.NewDoc(2, crdt.Config{})
+	if _, err := l.Apply(snap); err != nil {
+		b.Fatal(err)
+	}
+	d, snap = nil, nil
+	for b.Loop() {
+		debug.FreeOSMemory()
+	}
+	runtime.KeepAlive(l)
 }

@@ -137,6 +137,14 @@ type Config struct {
 	// Zero means 8 MiB.
 	CompactLogBytes int64
 
+	// ReleaseMemoryAfterBytes is the size, in bytes, of a document load (its snapshot plus its
+	// log), of a join answer not kept (a large document's snapshot sent to a lone joiner) or of
+	// the messages written to a connection at once, from which the server returns the freed heap
+	// to the system about a second later (debug.FreeOSMemory, a full collection; at most once
+	// every 10 s), instead of keeping it until the heap grows to twice what is live
+	// (server/memrelease.go). Zero means 4 MiB; negative, never.
+	ReleaseMemoryAfterBytes int64
+
 	// SaveRetries is how many times a failed snapshot save is retried, with exponential backoff,
 	// before the server gives up on it (the update log, already durable, is kept). Zero means 5.
 	SaveRetries int
@@ -197,6 +205,9 @@ const (
 	maxSaveRetryBackoff = 30 * time.Second
 )
 
+// DefaultReleaseMemoryAfterBytes is Config.ReleaseMemoryAfterBytes when zero.
+const DefaultReleaseMemoryAfterBytes = 4 << 20
+
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
 	setInt := func(p *int, d int) {
@@ -233,6 +244,9 @@ func (c Config) withDefaults() Config {
 	setInt(&c.CompactLogEntries, DefaultCompactLogEntries)
 	if c.CompactLogBytes == 0 {
 		c.CompactLogBytes = DefaultCompactLogBytes
+	}
+	if c.ReleaseMemoryAfterBytes == 0 {
+		c.ReleaseMemoryAfterBytes = DefaultReleaseMemoryAfterBytes
 	}
 	setInt(&c.SaveRetries, DefaultSaveRetries)
 	setDur(&c.SaveRetryBackoff, DefaultSaveRetryBackoff)

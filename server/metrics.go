@@ -86,6 +86,7 @@ type serverMetrics struct {
 	unloads         *metrics.Counter
 	loadFailures    *metrics.Counter
 	joinSnapshotHit *metrics.Counter
+	memoryReleases  *metrics.Counter // free memory returned to the system (memrelease.go)
 	awarenessOut    *metrics.Counter
 	pendingBytes    *metrics.Gauge // the server's pending budget in use (pending.go)
 }
@@ -120,6 +121,7 @@ func newServerMetrics() *serverMetrics {
 		unloads:         r.NewCounter("tandem_unloads_total", "Documents unloaded from memory."),
 		loadFailures:    r.NewCounter("tandem_load_failures_total", "Documents that failed to load from storage."),
 		joinSnapshotHit: r.NewCounter("tandem_join_snapshot_cache_hits_total", "Joins answered from the cached full-state sync message."),
+		memoryReleases:  r.NewCounter("tandem_memory_releases_total", "Times the free heap was returned to the system after a large document load, join answer or write (ReleaseMemoryAfterBytes)."),
 		awarenessOut:    r.NewCounter("tandem_awareness_batches_total", "Coalesced awareness messages sent (one per document per tick)."),
 		pendingBytes:    r.NewGauge("tandem_pending_bytes", "Bytes that units waiting for missing dependencies hold, across the loaded documents."),
 	}

@@ -39,6 +39,7 @@ type Server struct {
 	sec     *security      // security: tokens, per-subject connections (auth.go, limits.go)
 	pending *pendingBudget // the server-wide budget of pending units (pending.go)
 	changes *notifier      // hands the documents' events to Hooks.Observe; nil without one (observe.go)
+	mem     *memRelease    // returns the heap's free memory after large loads (memrelease.go)
 	relay   *relay.Relay   // cluster: presence across nodes; nil on a single node (cluster_presence.go)
 	cluster *clusterStore  // the cluster node's store; nil on a single node (cluster.go)
 	handler http.Handler
@@ -110,6 +111,7 @@ func newServerWith(cfg Config, st docStore, m *serverMetrics) (*Server, error) {
 		httpSrvs:     make(map[*http.Server]struct{}),
 		shutdownDone: make(chan struct{}),
 	}
+	s.mem = newMemRelease(cfg.ReleaseMemoryAfterBytes, log, s.metrics.memoryReleases.Inc)
 	s.pending = &pendingBudget{total: int64(cfg.MaxPendingBytesTotal), held: s.metrics.pendingBytes}
 	s.docs = newRegistry(s)
 	s.partial = wsframe.NewBudget(cfg.MaxPartialMessageBytes)
@@ -292,6 +294,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	if err := s.docs.stopAll(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	s.mem.stop()
 	s.stopPresence() // cluster: the other nodes drop this node's cursors now (cluster_presence.go)
 	// The actors have ended: the observer gets what waits for it, then its goroutine ends.
 	if err := s.changes.close(ctx); err != nil {

@@ -159,6 +159,7 @@ func (h *hubSide) Doc(tc *transport.Conn) string { return sessionOf(tc).docID }
 func (h *hubSide) Sent(messages, bytes uint64) {
 	h.metrics.messagesOut.Add(messages)
 	h.metrics.bytesOut.Add(bytes)
+	h.mem.note(noteWritten, int64(bytes)) // a large join answer written: garbage now (memrelease.go)
 }
 
 func (h *hubSide) Delivered(d time.Duration) { h.metrics.broadcastSecs.ObserveDuration(d) }

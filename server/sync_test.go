@@ -206,6 +206,79 @@ func TestJoinSnapshotCached(t *testing.T) {
 	}
 }
 
+// TestJoinSnapshotLarge checks the join answer of a document whose snapshot passes joinKeepBytes:
+// every joiner gets the snapshot the document encodes, byte for byte; the first joiner's frame
+// is not kept, the second's is, and the joiners after it share it until the next edit.
+func TestJoinSnapshotLarge(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.ReleaseMemoryAfterBytes = joinKeepBytes
+	cfg.PongWait = time.Minute // w reads only when it edits, seconds apart under the race detector
+	ts := startServer(t, cfg, nil)
+	const doc = "large"
+	w := ts.editor(t, doc, 311)
+	// Letters drawn from 32 (a Huffman code of 5 bits each): 2 MiB of text, a snapshot of about
+	// 1.25 MiB, in messages under the 1 MiB limit.
+	const letters = "abcdefghijklmnopqrstuvwxyz .,;\n!"
+	state := uint32(1)
+	for range 8 {
+		chunk := make([]byte, 256<<10)
+		for i := range chunk {
+			state = state*1664525 + 1013904223
+			chunk[i] = letters[state>>27]
+		}
+		if err := w.Insert("body", 0, string(chunk)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WaitAcked(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snap := w.Doc.EncodeSnapshot()
+	if len(snap) < joinKeepBytes {
+		t.Fatalf("snapshot of %d bytes; the test needs at least joinKeepBytes (%d)", len(snap), joinKeepBytes)
+	}
+	sv := crdt.EncodeStateVector(w.Doc.StateVector())
+	id := uint64(320)
+	for _, step := range []struct {
+		edit      bool   // w edits before the joiners join
+		joiners   int    // joiners in a row
+		wantHits  uint64 // joins answered from the kept frame
+		wantNotes int    // frames not kept, which ask for a memory release (memrelease.go)
+	}{
+		{false, 1, 0, 1}, // a lone joiner: built, not kept
+		{false, 3, 2, 0}, // the second joiner at the version: built and kept; the third shares it
+		{true, 2, 0, 1},  // an edit: the kept frame is stale; built twice again
+		{false, 2, 2, 0},
+	} {
+		if step.edit {
+			if err := w.Insert("body", 0, "x"); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.WaitAcked(0); err != nil {
+				t.Fatal(err)
+			}
+			snap = w.Doc.EncodeSnapshot()
+			sv = crdt.EncodeStateVector(w.Doc.StateVector())
+		}
+		hits, notes := ts.metrics.joinSnapshotHit.Value(), ts.mem.notes(noteJoin)
+		for range step.joiners {
+			id++
+			e := ts.editor(t, doc, id)
+			if !bytes.Equal(e.LastSync.Update, snap) || !bytes.Equal(e.LastSync.StateVector, sv) {
+				t.Fatalf("join answer: update of %d bytes, state vector %x; want the snapshot (%d bytes), %x",
+					len(e.LastSync.Update), e.LastSync.StateVector, len(snap), sv)
+			}
+			e.Close()
+		}
+		if got := ts.metrics.joinSnapshotHit.Value() - hits; got != step.wantHits {
+			t.Errorf("after %d joiners (edit first: %t): join cache hits = %d; want %d", step.joiners, step.edit, got, step.wantHits)
+		}
+		if got := ts.mem.notes(noteJoin) - notes; got != step.wantNotes {
+			t.Errorf("after %d joiners (edit first: %t): release notes = %d; want %d", step.joiners, step.edit, got, step.wantNotes)
+		}
+	}
+}
+
 func TestAckAfterDurable(t *testing.T) {
 	var gate *gateStore
 	ts := startServer(t, testConfig(t), func(s docStore) docStore { gate = newGateStore(s); return gate })
