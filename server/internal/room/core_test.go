@@ -40,6 +40,12 @@ var testCoreConfig = CoreConfig{
 		Backoff:        time.Second,
 		MaxBackoff:     4 * time.Second,
 	},
+	Load: LoadConfig{
+		Backoff:    100 * time.Millisecond,
+		MaxBackoff: 400 * time.Millisecond,
+		For:        time.Second,
+		Grace:      2 * time.Second,
+	},
 }
 
 func newTestCore() *testCore {
@@ -62,7 +68,7 @@ func newTestCore() *testCore {
 
 var (
 	refusalNames = [...]string{"open", "load-failed", "going-away", "deleted", "full", "not-found", "unavailable", "storage-failed", "custom"}
-	timerNames   = [...]string{"idle", "awareness", "save", "flush"}
+	timerNames   = [...]string{"idle", "awareness", "save", "flush", "load"}
 	outcomeNames = [...]string{"", "saved", "saved-again", "retry", "abandon-keep", "abandon-fatal"}
 )
 
@@ -88,7 +94,7 @@ var (
 //	append I [fail]                 storage reports append I (at log sequence I)
 //	saved [fail]                    storage reports the save in flight
 //	release                         Release
-//	fire TIMER                      the timer fired (idle, awareness, save, flush)
+//	fire TIMER                      the timer fired (idle, awareness, save, flush, load)
 //	tick DUR                        the clock moves on
 //	batch N [holding]               EndBatch after N messages
 //	delete / removed / stop         a DELETE request / storage deleted it / shutdown
@@ -283,6 +289,8 @@ func coreEffects(c *testCore) []string {
 			s = append(s, "awareness out")
 		case Announce:
 			s = append(s, "announce "+presenceString(e.Presence))
+		case LoadAgain:
+			s = append(s, "load again")
 		case End:
 			s = append(s, "end "+refusalNames[e.Refusal])
 		}
