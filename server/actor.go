@@ -374,9 +374,8 @@ func (a *actor) run() {
 	defer close(a.done)
 	defer a.bg.Wait()
 
-	loaded := a.load()
-	loaded = a.startFollow(loaded) // cluster (actor_follow.go)
-	a.openRemote()                 // cluster: presence across nodes (actor_presence.go)
+	loaded := a.loadFollow()
+	a.openRemote() // cluster: presence across nodes (actor_presence.go)
 	a.loaded(loaded)
 	for {
 		a.core.Settle()

@@ -12,10 +12,11 @@ import (
 	"github.com/tandemhq/tandem/storage"
 )
 
-// flakyLoadStore is a memStore whose first fails loads fail (a negative fails: every load), and
-// which counts the loads.
+// flakyLoadStore is a memStore whose first fails loads fail (a negative fails: every load) after
+// taking took each, and which counts the loads.
 type flakyLoadStore struct {
 	*memStore
+	took  time.Duration
 	mu    sync.Mutex
 	fails int
 	loads int
@@ -30,6 +31,7 @@ func (f *flakyLoadStore) Load(id string) (storage.DocState, bool, error) {
 	}
 	f.mu.Unlock()
 	if fail {
+		time.Sleep(f.took)
 		return storage.DocState{}, false, errInjected
 	}
 	return f.memStore.Load(id)
@@ -54,17 +56,21 @@ func TestActorLoadRetry(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
 		fails     int
+		took      time.Duration // each failed load
 		wantLoads int
 		wantErr   error
 	}{
-		{"first load works", 0, 1, nil},
-		{"fails three times", 3, 4, nil},
-		{"fails until the last try", maxLoads - 1, maxLoads, nil},
-		{"fails for good", -1, maxLoads, errLoadFailed},
+		{"first load works", 0, 0, 1, nil},
+		{"fails three times", 3, 0, 4, nil},
+		{"fails until the last try", maxLoads - 1, 0, maxLoads, nil},
+		{"fails for good", -1, 0, maxLoads, errLoadFailed},
+		// Loads that wait 3 s for their deadline count: 3+0.1+3+0.2+3 s passes 8 s.
+		{"fails slowly for good", -1, 3 * time.Second, 3, errLoadFailed},
+		{"fails slowly twice", 2, 3 * time.Second, 3, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				st := &flakyLoadStore{memStore: newMemStore(), fails: tc.fails}
+				st := &flakyLoadStore{memStore: newMemStore(), took: tc.took, fails: tc.fails}
 				s := newActorTestServer(t, Config{IdleUnloadAfter: 30 * time.Second}, st)
 				conns := make([]*conn, 3)
 				errs := make([]error, len(conns))

@@ -42,12 +42,12 @@ type CoreConfig struct {
 // Core has the caller load again after a backoff, while the joins and requests that came meanwhile
 // wait, rather than refuse them for the idle grace; only once the waits add up to For does it
 // give up: it refuses everything for Grace, then ends, and the next join starts a fresh load.
-// The waits are bounded so that a joiner hears a refusal within its client's handshake, and
-// storage that fails for good is read a bounded number of times per join.
+// The loads and waits are bounded so that a joiner hears a refusal within its client's
+// handshake, and storage that fails for good is read a bounded number of times per join.
 type LoadConfig struct {
 	Backoff    time.Duration // before the second load; each failure doubles it... (zero: no retry)
 	MaxBackoff time.Duration // ...up to this
-	For        time.Duration // the waits between loads add up to at most this
+	For        time.Duration // the loads (Loaded.Took) and the waits between them add up to at most this
 	Grace      time.Duration // after the last failure, refusals go on this long, then the end (zero: IdleAfter)
 }
 
@@ -76,6 +76,9 @@ type Loaded struct {
 	// members' (RemotePresence).
 	Cluster bool
 	Cursor  uint64
+	// Took is how long the load took: a failed load is tried again while the loads and the
+	// waits between them add up to LoadConfig.For at most.
+	Took time.Duration
 }
 
 // Applied is an update the caller applied to its document: the facts a Core decides on.
@@ -124,7 +127,7 @@ type Core[M Peer, F, W any] struct {
 	mode       Mode
 	loadFailed bool          // the document never loaded: nothing to save, nothing admitted
 	reloading  bool          // a failed load waits for its backoff (TimerLoad) or runs again
-	loadWaits  time.Duration // the backoffs waited before loads again, in sum
+	loadSpent  time.Duration // the failed loads and the waits after them, in sum
 	loadNext   time.Duration // the next one
 	fatal      bool          // a save failed for good while the log lacks updates: exit now
 	exists     bool          // the document is in storage or has been written

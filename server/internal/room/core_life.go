@@ -3,8 +3,8 @@ package room
 import "time"
 
 // Load records what the document's load found, and starts the idle countdown. A failed load is
-// tried again after a backoff (TimerLoad, then LoadAgain) as long as the waits stay within
-// LoadConfig.For; the document is Loading meanwhile. After the last failure, the document
+// tried again after a backoff (TimerLoad, then LoadAgain) as long as the loads and the waits stay
+// within LoadConfig.For; the document is Loading meanwhile. After the last failure, the document
 // refuses everything with LoadFailed and ends after LoadConfig.Grace.
 func (c *Core[M, F, W]) Load(l Loaded) {
 	c.loadFailed = l.Failed
@@ -13,9 +13,10 @@ func (c *Core[M, F, W]) Load(l Loaded) {
 		if c.loadNext == 0 {
 			c.loadNext = c.cfg.Load.Backoff
 		}
-		if wait := c.loadNext; wait > 0 && c.loadWaits+wait <= c.cfg.Load.For {
+		c.loadSpent += l.Took
+		if wait := c.loadNext; wait > 0 && c.loadSpent+wait <= c.cfg.Load.For {
 			c.reloading = true
-			c.loadWaits += wait
+			c.loadSpent += wait
 			c.loadNext = min(2*wait, max(c.cfg.Load.MaxBackoff, wait))
 			c.arm(TimerLoad, wait)
 			return

@@ -76,8 +76,9 @@ var (
 // printed something, a line "command: what". The clock starts at 0 and moves only with tick.
 // Commands:
 //
-//	load [hold] [exists] [failed] [cluster]  the load's report (hold: client bindings are on;
-//	                                cluster: a node of several, following the log from 0)
+//	load [hold] [exists] [failed] [cluster] [took=DUR]  the load's report (hold: client
+//	                                bindings are on; cluster: a node of several, following the
+//	                                log from 0; took: how long the load took)
 //	join M SUBJECT CID              AdmitJoin, then Joined with the frame "sync" if admitted
 //	waitjoin / joinsdone N          a join waits for a binding's write / N such joins are over
 //	leave M                         M is gone
@@ -126,7 +127,16 @@ func playCore(t *testing.T, script string) string {
 		var said []string
 		switch f[0] {
 		case "load":
-			c.Load(Loaded{HoldFromOthers: has("hold"), Exists: has("exists"), Failed: has("failed"), Cluster: has("cluster")})
+			l := Loaded{HoldFromOthers: has("hold"), Exists: has("exists"), Failed: has("failed"), Cluster: has("cluster")}
+			for _, w := range f[1:] {
+				if d, ok := strings.CutPrefix(w, "took="); ok {
+					var err error
+					if l.Took, err = time.ParseDuration(d); err != nil {
+						t.Fatalf("%q: %v", line, err)
+					}
+				}
+			}
+			c.Load(l)
 		case "join":
 			p := &tp{name: f[1], subject: f[2], cid: num(3)}
 			if r := c.AdmitJoin(); r != Open {
