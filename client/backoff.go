@@ -16,10 +16,14 @@ const (
 // jitter: min plus a uniformly random part of min·2^attempt, capped at max. The floor at min makes
 // a client honour "try again later" even on its first retry; the random part is what breaks up a
 // reconnect storm (a fixed schedule, as y-websocket uses, brings every client back at once).
+// Zero (or negative) bounds are the defaults, as Options documents; a max below min is min.
 // rnd returns a uniform value in [0, n); nil means math/rand/v2.
 func backoff(attempt int, min, max time.Duration, rnd func(n int64) int64) time.Duration {
 	if min <= 0 {
 		min = defaultMinBackoff
+	}
+	if max <= 0 {
+		max = defaultMaxBackoff
 	}
 	if max < min {
 		max = min

@@ -370,23 +370,36 @@ func TestDocURL(t *testing.T) {
 
 func TestBackoff(t *testing.T) {
 	const min, max = 500 * time.Millisecond, 20 * time.Second
-	top := func(n int64) int64 { return n - 1 }
-	zero := func(int64) int64 { return 0 }
+	top := func(n int64) int64 { return n - 1 } // the top of the window
+	zero := func(int64) int64 { return 0 }      // its bottom
 	tests := []struct {
-		attempt int
-		rnd     func(int64) int64
-		want    time.Duration
+		name     string
+		attempt  int
+		min, max time.Duration
+		rnd      func(int64) int64
+		want     time.Duration
 	}{
-		{0, zero, min},
-		{0, top, 2 * min},
-		{1, top, 3 * min},
-		{3, top, 9 * min},
-		{10, top, max},
-		{100, top, max},
+		{"first, bottom", 0, min, max, zero, min},
+		{"first, top", 0, min, max, top, 2 * min},
+		{"second, top", 1, min, max, top, 3 * min},
+		{"fourth, top", 3, min, max, top, 9 * min},
+		{"capped", 10, min, max, top, max},
+		{"capped far out", 100, min, max, top, max},
+		{"late, bottom", 100, min, max, zero, min},
+		// Zero bounds mean 500 ms and 20 s: the window still grows past the minimum.
+		{"zero bounds, bottom", 0, 0, 0, zero, defaultMinBackoff},
+		{"zero bounds, first, top", 0, 0, 0, top, 2 * defaultMinBackoff},
+		{"zero bounds, capped", 100, 0, 0, top, defaultMaxBackoff},
+		{"zero max, first, top", 0, time.Second, 0, top, 2 * time.Second},
+		{"zero max, capped", 100, time.Second, 0, top, defaultMaxBackoff},
+		{"zero min, capped", 100, 0, 5 * time.Second, top, 5 * time.Second},
+		// A maximum below the minimum (or a minimum above the default maximum) is the minimum.
+		{"max below min", 3, 2 * time.Second, time.Second, top, 2 * time.Second},
+		{"min above default max", 3, time.Minute, 0, top, time.Minute},
 	}
 	for _, tt := range tests {
-		if got := backoff(tt.attempt, min, max, tt.rnd); got != tt.want {
-			t.Errorf("backoff(%d) = %v; want %v", tt.attempt, got, tt.want)
+		if got := backoff(tt.attempt, tt.min, tt.max, tt.rnd); got != tt.want {
+			t.Errorf("%s: backoff(%d, %v, %v) = %v; want %v", tt.name, tt.attempt, tt.min, tt.max, got, tt.want)
 		}
 	}
 	// Full jitter: across many draws the first retry spreads over its whole window.
@@ -397,9 +410,6 @@ func TestBackoff(t *testing.T) {
 	}
 	if lo < min || hi > 2*min || hi-lo < min/2 {
 		t.Errorf("backoff(0) over 1000 draws spans [%v, %v]; want a spread within [%v, %v]", lo, hi, min, 2*min)
-	}
-	if got := backoff(0, 0, 0, zero); got != defaultMinBackoff {
-		t.Errorf("backoff with zero bounds = %v; want %v", got, defaultMinBackoff)
 	}
 }
 

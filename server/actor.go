@@ -256,6 +256,12 @@ func newActor(s *Server, id string) *actor {
 				Backoff:        s.cfg.SaveRetryBackoff,
 				MaxBackoff:     maxSaveRetryBackoff,
 			},
+			Load: room.LoadConfig{
+				Backoff:    loadRetryBackoff,
+				MaxBackoff: maxLoadRetryBackoff,
+				For:        loadRetryFor,
+				Grace:      loadFailedGrace,
+			},
 		}, room.Encoders[outFrame]{
 			Ack: func(seq uint64) outFrame {
 				return outFrame{data: protocol.EncodeFrame(0, &protocol.Ack{Seq: seq})}
@@ -369,18 +375,21 @@ func (a *actor) run() {
 	defer close(a.done)
 	defer a.bg.Wait()
 
-	loaded := a.load()
-	loaded = a.startFollow(loaded) // cluster (actor_follow.go)
-	a.openRemote()                 // cluster: presence across nodes (actor_presence.go)
-	a.core.Load(loaded)
+	loaded := a.loadFollow()
+	a.openRemote() // cluster: presence across nodes (actor_presence.go)
+	a.loaded(loaded)
 	for {
 		a.core.Settle()
 		if a.perform() {
 			a.exit()
 			return
 		}
+		inbox := a.inbox
+		if a.core.Loading() {
+			inbox = nil // joins and requests wait for the next load, as they wait for the first
+		}
 		select {
-		case m := <-a.inbox:
+		case m := <-inbox:
 			a.holding = true
 			a.handle(m)
 			now := time.Now()
@@ -397,6 +406,8 @@ func (a *actor) run() {
 			a.fire(room.TimerAwareness)
 		case <-timerC(a.timers[room.TimerSave]):
 			a.fire(room.TimerSave)
+		case <-timerC(a.timers[room.TimerLoad]):
+			a.fire(room.TimerLoad)
 		}
 	}
 }
@@ -416,6 +427,7 @@ func (a *actor) perform() (ended bool) {
 		return false
 	}
 	var sv []byte // the state vector HTTP writes are answered with, encoded once
+	again := false
 	for i := range ready {
 		e := &ready[i]
 		switch e.Kind {
@@ -468,12 +480,18 @@ func (a *actor) perform() (ended bool) {
 			a.s.metrics.awarenessOut.Inc()
 		case room.Announce:
 			a.announce(e.Presence) // cluster (actor_presence.go)
+		case room.LoadAgain:
+			again = true // after Advance: the load's report lists effects of its own
 		case room.End:
 			a.end(refusalErr(e.Refusal, e.Err))
 			ended = true
 		}
 	}
 	a.core.Advance()
+	if again {
+		a.loadAgain()
+		ended = a.perform() || ended
+	}
 	return ended
 }
 

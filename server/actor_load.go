@@ -11,9 +11,24 @@ import (
 	"github.com/tandemhq/tandem/storage"
 )
 
+// A failed load is tried again after loadRetryBackoff, doubling up to maxLoadRetryBackoff, while
+// the loads and the waits add up to loadRetryFor at most (room.LoadConfig): at most 8 reads over
+// 7.1 s when each fails at once, fewer when a read waits for its deadline. That covers
+// storage unreachable for seconds (a cluster's NATS servers electing a leader take 4 to 9 s)
+// while the joiners, who wait meanwhile, wait about as long as a client's handshake lasts (10 s).
+// Then the document refuses everything with 1011 for loadFailedGrace and ends, so that the next
+// join loads again, and storage that fails for good is read a few times per join at most.
+const (
+	loadRetryBackoff    = 100 * time.Millisecond
+	maxLoadRetryBackoff = 2 * time.Second
+	loadRetryFor        = 8 * time.Second
+	loadFailedGrace     = time.Second
+)
+
 // load reads the document from storage: the snapshot, then the log, and returns what the core
-// needs of it. Any failure poisons the actor: it refuses every join and request rather than
-// serve an empty or partial document that a later save would write over the real one.
+// needs of it. Any failure poisons the actor until a load works (the core has it load again, a
+// few times): it refuses every join and request rather than serve an empty or partial document
+// that a later save would write over the real one.
 func (a *actor) load() room.Loaded {
 	start := time.Now()
 	st, exists, err := a.s.store.Load(a.id)
@@ -91,9 +106,37 @@ func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.D
 
 func (a *actor) poison(err error) room.Loaded {
 	a.loadErr = err
-	a.s.metrics.loadFailures.Inc()
-	a.log.Error("document failed to load: refusing it", "err", err)
+	a.log.Warn("document failed to load", "err", err)
 	return room.Loaded{Failed: true}
+}
+
+// loaded tells the core what a load found; the core has a failed load tried again
+// (room.LoadAgain) until its retries are spent, and only then is the document refused.
+func (a *actor) loaded(l room.Loaded) {
+	a.core.Load(l)
+	if l.Failed && !a.core.Loading() {
+		a.s.metrics.loadFailures.Inc()
+		a.log.Error("document failed to load: refusing it", "err", a.loadErr)
+	}
+}
+
+// loadFollow loads the document and, on a cluster node, starts following its log
+// (actor_follow.go); the core is told how long that took.
+func (a *actor) loadFollow() room.Loaded {
+	start := time.Now()
+	l := a.startFollow(a.load())
+	l.Took = time.Since(start)
+	return l
+}
+
+// loadAgain carries out room.LoadAgain: a failed load's backoff has passed.
+func (a *actor) loadAgain() {
+	a.loadErr = nil
+	l := a.loadFollow()
+	if !l.Failed {
+		a.openRemote() // cluster: skipped after the failed load (actor_presence.go)
+	}
+	a.loaded(l)
 }
 
 // randomClientID draws a client ID in [1, 2^53) from crypto/rand.

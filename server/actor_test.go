@@ -236,8 +236,9 @@ func TestActorAwarenessCoalesced(t *testing.T) {
 }
 
 // TestActorLoadFailurePoisons checks that a document whose load fails is never served, empty or
-// otherwise, and that the failed actor goes away after the idle grace (so that a later attempt
-// loads again) without leaving goroutines or timers behind.
+// otherwise, and that the failed actor, once its retries are spent (TestActorLoadRetry), goes
+// away after a short grace (so that a later attempt loads again) without leaving goroutines or
+// timers behind.
 func TestActorLoadFailurePoisons(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		st := newMemStore()

@@ -113,9 +113,11 @@
 //     update reaches other subjects' connections, joiners and HTTP readers only once durable; and
 //     a writable hello is answered only once its client ID's binding is stored.
 //   - A document is never served before its load completed; a failed load poisons the actor
-//     (every join and request refused with 1011/500) and it never writes, so an empty document is
-//     never saved over a real one. The poisoned actor exits after the idle grace; the next request
-//     tries the load again.
+//     and it never writes, so an empty document is never saved over a real one. It loads again
+//     after a backoff (100 ms doubling to 2 s, while the loads and waits stay within 8 s) while
+//     the joins and requests that came meanwhile wait in its inbox; once those retries are spent
+//     it refuses every join and request with 1011/500 and exits after a 1 s grace; the next
+//     request tries the load again (actor_load.go, room.LoadConfig).
 //   - A document with no connections is snapshotted and unloaded after Config.IdleUnloadAfter. A
 //     failing save is retried with exponential backoff Config.SaveRetries times; then the actor
 //     unloads anyway (its log is durable), or, if appends failed too (the log lacks updates),

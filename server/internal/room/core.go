@@ -22,6 +22,7 @@ const (
 	TimerAwareness              // send the awareness changes of the interval
 	TimerSave                   // a failed save's backoff has passed: save again
 	TimerFlush                  // a busy document's held frames are due (Linger)
+	TimerLoad                   // a failed load's backoff has passed: load again (LoadAgain)
 	NumTimers                   // how many timers there are
 )
 
@@ -33,6 +34,21 @@ type CoreConfig struct {
 	IdleAfter         time.Duration // unload after this long without members nor requests
 	AwarenessInterval time.Duration // awareness changes go out at most once per interval
 	Save              SaveConfig
+	Load              LoadConfig
+}
+
+// LoadConfig is how a document whose load failed loads again. A load fails when storage is
+// unreachable for a while (a cluster's NATS servers electing a leader take seconds), so the
+// Core has the caller load again after a backoff, while the joins and requests that came meanwhile
+// wait, rather than refuse them for the idle grace; only once the waits add up to For does it
+// give up: it refuses everything for Grace, then ends, and the next join starts a fresh load.
+// The loads and waits are bounded so that a joiner hears a refusal within its client's
+// handshake, and storage that fails for good is read a bounded number of times per join.
+type LoadConfig struct {
+	Backoff    time.Duration // before the second load; each failure doubles it... (zero: no retry)
+	MaxBackoff time.Duration // ...up to this
+	For        time.Duration // the loads (Loaded.Took) and the waits between them add up to at most this
+	Grace      time.Duration // after the last failure, refusals go on this long, then the end (zero: IdleAfter)
 }
 
 // Encoders make the frames a Core sends by itself: acknowledgements and awareness messages.
@@ -60,6 +76,9 @@ type Loaded struct {
 	// members' (RemotePresence).
 	Cluster bool
 	Cursor  uint64
+	// Took is how long the load took: a failed load is tried again while the loads and the
+	// waits between them add up to LoadConfig.For at most.
+	Took time.Duration
 }
 
 // Applied is an update the caller applied to its document: the facts a Core decides on.
@@ -106,13 +125,16 @@ type Core[M Peer, F, W any] struct {
 	members []M // each at its seat's Slot
 
 	mode       Mode
-	loadFailed bool
-	fatal      bool   // a save failed for good while the log lacks updates: exit now
-	exists     bool   // the document is in storage or has been written
-	holdOthers bool   // Loaded.HoldFromOthers
-	own        uint64 // durability index of the last append of the server's own units
-	joins      int    // joins waiting for a write of the caller's (client bindings)
-	metaWrites int    // other writes to storage in flight (the server's client ID)
+	loadFailed bool          // the document never loaded: nothing to save, nothing admitted
+	reloading  bool          // a failed load waits for its backoff (TimerLoad) or runs again
+	loadSpent  time.Duration // the failed loads and the waits after them, in sum
+	loadNext   time.Duration // the next one
+	fatal      bool          // a save failed for good while the log lacks updates: exit now
+	exists     bool          // the document is in storage or has been written
+	holdOthers bool          // Loaded.HoldFromOthers
+	own        uint64        // durability index of the last append of the server's own units
+	joins      int           // joins waiting for a write of the caller's (client bindings)
+	metaWrites int           // other writes to storage in flight (the server's client ID)
 	deleting   bool
 	deleted    bool
 	exited     bool

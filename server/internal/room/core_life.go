@@ -2,10 +2,26 @@ package room
 
 import "time"
 
-// Load records what the document's load found, and starts the idle countdown.
+// Load records what the document's load found, and starts the idle countdown. A failed load is
+// tried again after a backoff (TimerLoad, then LoadAgain) as long as the loads and the waits stay
+// within LoadConfig.For; the document is Loading meanwhile. After the last failure, the document
+// refuses everything with LoadFailed and ends after LoadConfig.Grace.
 func (c *Core[M, F, W]) Load(l Loaded) {
 	c.loadFailed = l.Failed
-	if !l.Failed {
+	c.reloading = false
+	if l.Failed {
+		if c.loadNext == 0 {
+			c.loadNext = c.cfg.Load.Backoff
+		}
+		c.loadSpent += l.Took
+		if wait := c.loadNext; wait > 0 && c.loadSpent+wait <= c.cfg.Load.For {
+			c.reloading = true
+			c.loadSpent += wait
+			c.loadNext = min(2*wait, max(c.cfg.Load.MaxBackoff, wait))
+			c.arm(TimerLoad, wait)
+			return
+		}
+	} else {
 		c.exists = l.Exists
 		c.holdOthers = l.HoldFromOthers
 		c.saver.Loaded(l.Entries, l.Bytes, l.LastSeq, l.SnapBytes)
@@ -13,6 +29,11 @@ func (c *Core[M, F, W]) Load(l Loaded) {
 	}
 	c.armIdle()
 }
+
+// Loading reports whether a failed load is to run again (LoadAgain): the caller takes no new
+// join or request until it has fed Load, so that they wait for the document (they queue as they
+// do during the first load) rather than be refused.
+func (c *Core[M, F, W]) Loading() bool { return c.reloading }
 
 // AdmitJoin decides whether the document takes a new member: Open, or why not. A join brings an
 // unloading document back to serving.
@@ -179,6 +200,8 @@ func (c *Core[M, F, W]) Fire(t Timer, now time.Time) {
 	case TimerFlush:
 		c.emit(Effect[M, F, W]{Kind: Flush})
 		c.linger.Flushed(now)
+	case TimerLoad:
+		c.emit(Effect[M, F, W]{Kind: LoadAgain})
 	}
 }
 
@@ -320,13 +343,18 @@ func (c *Core[M, F, W]) disarm(t Timer) {
 
 // canIdle reports whether nothing holds the serving document open but the idle grace.
 func (c *Core[M, F, W]) canIdle() bool {
-	return len(c.members) == 0 && c.led.Writes() == 0 && c.mode == Run
+	return len(c.members) == 0 && c.led.Writes() == 0 && c.mode == Run && !c.reloading
 }
 
-// armIdle starts the idle countdown if nothing holds the document open.
+// armIdle starts the idle countdown if nothing holds the document open: the idle grace, or the
+// short LoadConfig.Grace for a document that failed to load, which has nothing to keep.
 func (c *Core[M, F, W]) armIdle() {
 	if c.canIdle() {
-		c.arm(TimerIdle, c.cfg.IdleAfter)
+		after := c.cfg.IdleAfter
+		if c.loadFailed && c.cfg.Load.Grace > 0 {
+			after = c.cfg.Load.Grace
+		}
+		c.arm(TimerIdle, after)
 	}
 }
 

@@ -40,6 +40,12 @@ var testCoreConfig = CoreConfig{
 		Backoff:        time.Second,
 		MaxBackoff:     4 * time.Second,
 	},
+	Load: LoadConfig{
+		Backoff:    100 * time.Millisecond,
+		MaxBackoff: 400 * time.Millisecond,
+		For:        time.Second,
+		Grace:      2 * time.Second,
+	},
 }
 
 func newTestCore() *testCore {
@@ -62,7 +68,7 @@ func newTestCore() *testCore {
 
 var (
 	refusalNames = [...]string{"open", "load-failed", "going-away", "deleted", "full", "not-found", "unavailable", "storage-failed", "custom"}
-	timerNames   = [...]string{"idle", "awareness", "save", "flush"}
+	timerNames   = [...]string{"idle", "awareness", "save", "flush", "load"}
 	outcomeNames = [...]string{"", "saved", "saved-again", "retry", "abandon-keep", "abandon-fatal"}
 )
 
@@ -70,8 +76,9 @@ var (
 // printed something, a line "command: what". The clock starts at 0 and moves only with tick.
 // Commands:
 //
-//	load [hold] [exists] [failed] [cluster]  the load's report (hold: client bindings are on;
-//	                                cluster: a node of several, following the log from 0)
+//	load [hold] [exists] [failed] [cluster] [took=DUR]  the load's report (hold: client
+//	                                bindings are on; cluster: a node of several, following the
+//	                                log from 0; took: how long the load took)
 //	join M SUBJECT CID              AdmitJoin, then Joined with the frame "sync" if admitted
 //	waitjoin / joinsdone N          a join waits for a binding's write / N such joins are over
 //	leave M                         M is gone
@@ -88,7 +95,7 @@ var (
 //	append I [fail]                 storage reports append I (at log sequence I)
 //	saved [fail]                    storage reports the save in flight
 //	release                         Release
-//	fire TIMER                      the timer fired (idle, awareness, save, flush)
+//	fire TIMER                      the timer fired (idle, awareness, save, flush, load)
 //	tick DUR                        the clock moves on
 //	batch N [holding]               EndBatch after N messages
 //	delete / removed / stop         a DELETE request / storage deleted it / shutdown
@@ -120,7 +127,16 @@ func playCore(t *testing.T, script string) string {
 		var said []string
 		switch f[0] {
 		case "load":
-			c.Load(Loaded{HoldFromOthers: has("hold"), Exists: has("exists"), Failed: has("failed"), Cluster: has("cluster")})
+			l := Loaded{HoldFromOthers: has("hold"), Exists: has("exists"), Failed: has("failed"), Cluster: has("cluster")}
+			for _, w := range f[1:] {
+				if d, ok := strings.CutPrefix(w, "took="); ok {
+					var err error
+					if l.Took, err = time.ParseDuration(d); err != nil {
+						t.Fatalf("%q: %v", line, err)
+					}
+				}
+			}
+			c.Load(l)
 		case "join":
 			p := &tp{name: f[1], subject: f[2], cid: num(3)}
 			if r := c.AdmitJoin(); r != Open {
@@ -283,6 +299,8 @@ func coreEffects(c *testCore) []string {
 			s = append(s, "awareness out")
 		case Announce:
 			s = append(s, "announce "+presenceString(e.Presence))
+		case LoadAgain:
+			s = append(s, "load again")
 		case End:
 			s = append(s, "end "+refusalNames[e.Refusal])
 		}

@@ -9,7 +9,8 @@
 //
 // # The core's events and effects
 //
-// The actor feeds a Core what happened: the load's report (Load); a join admitted or not
+// The actor feeds a Core what happened: the load's report (Load; a failed one is tried again
+// after a backoff, LoadAgain, while the Core is Loading and the caller takes no message); a join admitted or not
 // (AdmitJoin, Joined, JoinWaits, JoinsDone) and a member gone (Leave); an update applied, with
 // the facts of its application (Receive, then Apply with an Applied, or Refuse); an entry of
 // another node's log (Apply with Applied.Remote: relayed, neither appended nor acknowledged),

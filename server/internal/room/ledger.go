@@ -61,6 +61,9 @@ const (
 	// Announce: Presence holds the local awareness changes of an interval, for the other nodes
 	// of a cluster (Loaded.Cluster); it comes before the members' awareness messages.
 	Announce
+	// LoadAgain: a failed load's backoff has passed: load the document from storage again and
+	// feed Load what it found. Until then, the caller takes no new message (Loading).
+	LoadAgain
 	// End: the document's life is over (Refusal says why): the caller ends its loop. The Close
 	// and Reply effects for what is still connected or waiting follow it.
 	End
