@@ -172,16 +172,30 @@ func (cs *clusterStore) rawMeta(ctx context.Context, docID string) (m backend.Do
 }
 
 // followEpoch returns the epoch whose log a node opening docID follows: the document's, or, for
-// a document not yet written, the one its first write will create (1, or its tombstone's).
+// a document not yet written, the one its first write will create (1, or its tombstone's), and
+// the only one it may create: if another node creates and deletes the document meanwhile, the
+// writes of this node's actor, which follows the deleted epoch, do not create it again
+// (backend.Docs.OpenEpoch).
 func (cs *clusterStore) followEpoch(docID string) (uint64, error) {
 	if e := cs.knownEpoch(docID); e != 0 {
 		return e, nil
 	}
+	epoch := uint64(1)
 	m, ok, err := cs.rawMeta(cs.ctx, docID)
-	if err != nil || !ok {
-		return 1, err
+	if err != nil {
+		return 0, err
 	}
-	return max(m.Epoch, 1), nil
+	if ok {
+		epoch = max(m.Epoch, 1)
+	}
+	d := cs.doc(docID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.epoch != 0 {
+		return d.epoch, nil // a write created it meanwhile
+	}
+	d.createAt = epoch
+	return epoch, nil
 }
 
 // errClientBound is what storing bindings returns when a client ID is bound to another subject
@@ -200,10 +214,10 @@ func (cs *clusterStore) PutDocMetaAsync(docID, key string, value []byte, done fu
 	case metaSelfClient:
 		key = cs.selfKey()
 	case clientBindingsKey:
-		inner := done
+		inner, d := done, cs.doc(docID) // the record the write keeps (contractDoc)
 		done = func(err error) {
 			if err == nil {
-				err = cs.bindAll(docID, value)
+				err = cs.bindAll(d, docID, value)
 			}
 			inner(err)
 		}
@@ -211,13 +225,14 @@ func (cs *clusterStore) PutDocMetaAsync(docID, key string, value []byte, done fu
 	cs.contractStore.PutDocMetaAsync(docID, key, value, done)
 }
 
-// bindAll binds in the backend the bindings of value not yet known bound there.
-func (cs *clusterStore) bindAll(docID string, value []byte) error {
+// bindAll binds in the backend the bindings of value not yet known bound there, in the epoch of
+// d, the record of docID.
+func (cs *clusterStore) bindAll(d *contractDoc, docID string, value []byte) error {
 	m, err := decodeClientBindings(value)
 	if err != nil {
 		return err
 	}
-	epoch, err := cs.epoch(docID)
+	epoch, err := cs.epoch(d, docID)
 	if err != nil {
 		return err
 	}
@@ -249,14 +264,19 @@ func (cs *clusterStore) bindAll(docID string, value []byte) error {
 // maxAppendBackoff) until it succeeds, the store closes or the NATS connection is closed, and
 // records the publish latency. A retry within the stream's duplicate window is stored once; one
 // after it may be stored twice, which changes nothing (applying an update twice is a no-op).
+// Every attempt writes to the epoch of the record the append was handed over with
+// (contractDoc); one that finds the document deleted before it could create it
+// (backend.ErrDeleted) is not retried.
 func (cs *clusterStore) Append(docID string, data []byte, done func(seq uint64, err error)) {
 	start := time.Now()
 	wait := shortReadRetry
+	d := cs.doc(docID)
 	var try func()
 	try = func() {
-		cs.contractStore.Append(docID, data, func(seq uint64, err error) {
-			cs.node.appendFailing.Store(err != nil)
-			if err != nil && cs.closing.Err() == nil && !cs.node.cfg.Conn.IsClosed() {
+		cs.contractStore.appendTo(d, docID, data, func(seq uint64, err error) {
+			deleted := errors.Is(err, backend.ErrDeleted)
+			cs.node.appendFailing.Store(err != nil && !deleted)
+			if err != nil && !deleted && cs.closing.Err() == nil && !cs.node.connClosed() {
 				cs.node.log.Debug("append failed: retrying", "doc", docID, "in", wait, "err", err)
 				select {
 				case <-time.After(wait):

@@ -49,10 +49,20 @@ type contractStore struct {
 
 // contractDoc is what the store knows of one document: its epoch once opened, and the metadata
 // writes that later appends wait for.
+//
+// A write keeps the record it was handed over with until it ends, even if the document's actor
+// exits meanwhile and the store forgets the document (Forget): it writes to the epoch its actor
+// had, or creates the document at the epoch its actor expected. Looking the document up afresh
+// would find another node's deletion and create the document again at the next epoch, from a
+// write meant for the deleted one.
 type contractDoc struct {
-	mu      sync.Mutex // held while the epoch is found or created
-	epoch   uint64     // 0 until known
-	barrier chan struct{}
+	mu    sync.Mutex // held while the epoch is found or created
+	epoch uint64     // 0 until known
+	// createAt, when not 0, is the only epoch at which a first write may create the document
+	// (backend.Docs.OpenEpoch): the one its actor follows. 0 lets it create the document at
+	// whatever epoch it finds (backend.Docs.Open).
+	createAt uint64
+	barrier  chan struct{}
 }
 
 // newContractStore returns the store over set; maxAppends, if positive, bounds the appends in
@@ -95,15 +105,21 @@ func (cs *contractStore) doc(docID string) *contractDoc {
 	return d
 }
 
-// epoch returns docID's current epoch, creating the document if it does not exist.
-func (cs *contractStore) epoch(docID string) (uint64, error) {
-	d := cs.doc(docID)
+// epoch returns the epoch of d, the record of docID, creating the document if it does not exist
+// (at d.createAt only, if set).
+func (cs *contractStore) epoch(d *contractDoc, docID string) (uint64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.epoch != 0 {
 		return d.epoch, nil
 	}
-	m, err := cs.docs.Open(cs.ctx, docID)
+	var m backend.DocMeta
+	var err error
+	if d.createAt != 0 {
+		m, err = cs.docs.OpenEpoch(cs.ctx, docID, d.createAt)
+	} else {
+		m, err = cs.docs.Open(cs.ctx, docID)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -221,7 +237,12 @@ const appendTimeout = 10 * time.Second
 // Append appends data to the document's log once the metadata writes handed over before it are
 // done, and reports its position.
 func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64, err error)) {
-	d := cs.doc(docID)
+	cs.appendTo(cs.doc(docID), docID, data, done)
+}
+
+// appendTo appends data to the log of d, the record of docID (which the caller may hold across
+// retries: contractDoc).
+func (cs *contractStore) appendTo(d *contractDoc, docID string, data []byte, done func(seq uint64, err error)) {
 	d.mu.Lock()
 	barrier := d.barrier
 	d.mu.Unlock()
@@ -229,7 +250,7 @@ func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64,
 		if barrier != nil {
 			<-barrier
 		}
-		epoch, err := cs.epoch(docID)
+		epoch, err := cs.epoch(d, docID)
 		if err != nil {
 			done(0, fmt.Errorf("server: append to %q: %w", docID, err))
 			return
@@ -258,8 +279,9 @@ func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64,
 // CompactAsync stores snapshot as the document's state at log position uptoSeq and drops the log
 // up to it.
 func (cs *contractStore) CompactAsync(docID string, snapshot []byte, uptoSeq uint64, done func(error)) {
+	d := cs.doc(docID)
 	cs.async(func() {
-		epoch, err := cs.epoch(docID)
+		epoch, err := cs.epoch(d, docID)
 		if err == nil {
 			err = cs.docs.Compact(cs.ctx, docID, epoch, uptoSeq, snapshot)
 		}
@@ -281,12 +303,12 @@ func (cs *contractStore) PutDocMetaAsync(docID, key string, value []byte, done f
 		if prev != nil {
 			<-prev
 		}
-		done(cs.putMeta(docID, key, value))
+		done(cs.putMeta(d, docID, key, value))
 	})
 }
 
-func (cs *contractStore) putMeta(docID, key string, value []byte) error {
-	epoch, err := cs.epoch(docID)
+func (cs *contractStore) putMeta(d *contractDoc, docID, key string, value []byte) error {
+	epoch, err := cs.epoch(d, docID)
 	if err != nil {
 		return fmt.Errorf("server: put %q metadata %s: %w", docID, key, err)
 	}

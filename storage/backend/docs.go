@@ -141,6 +141,52 @@ func (d *Docs) Open(ctx context.Context, doc string) (DocMeta, error) {
 	return DocMeta{}, fmt.Errorf("backend: create %q: %w", doc, ErrContended)
 }
 
+// OpenEpoch returns the document's metadata if it lives at epoch, creating it there if it does
+// not exist and no deletion moved it past epoch (no record and epoch 1, or a tombstone at epoch).
+// It returns ErrDeleted if the document's epoch is past epoch: a writer that learnt the epoch
+// before a deletion (a load that found no document, then another node created and deleted it)
+// must not create the document again from what it still holds, which was meant for the deleted
+// one. Open, by contrast, creates the document at whatever epoch its tombstone holds.
+func (d *Docs) OpenEpoch(ctx context.Context, doc string, epoch uint64) (DocMeta, error) {
+	if err := checkDoc(doc); err != nil {
+		return DocMeta{}, err
+	}
+	if epoch == 0 {
+		return DocMeta{}, fmt.Errorf("backend: open %q at epoch 0: no such epoch", doc)
+	}
+	for range maxAttempts {
+		m, ok, err := d.get(ctx, doc)
+		if err != nil {
+			return DocMeta{}, err
+		}
+		current := uint64(1)
+		if ok {
+			current = m.Epoch
+		}
+		switch {
+		case current != epoch:
+			return DocMeta{}, fmt.Errorf("backend: open %q at epoch %d, now at %d: %w", doc, epoch, current, ErrDeleted)
+		case ok && !m.Deleted:
+			return m, nil
+		}
+		next := DocMeta{Epoch: epoch, Created: d.now().UTC()}
+		v, _ := json.Marshal(next)
+		if ok {
+			next.Rev, err = d.set.Meta.Update(ctx, metaKey(doc), v, m.Rev)
+		} else {
+			next.Rev, err = d.set.Meta.Create(ctx, metaKey(doc), v)
+		}
+		if errors.Is(err, ErrConflict) || errors.Is(err, ErrExists) {
+			continue
+		}
+		if err != nil {
+			return DocMeta{}, fmt.Errorf("backend: create %q: %w", doc, err)
+		}
+		return next, nil
+	}
+	return DocMeta{}, fmt.Errorf("backend: create %q: %w", doc, ErrContended)
+}
+
 // Append appends data to the document's log at epoch and returns its durable position. It does not
 // read the metadata: a writer whose epoch was deleted appends to a log nobody reads, and learns of
 // the deletion from the metadata (Stat) or its notification.

@@ -187,6 +187,78 @@ func TestCompactOrder(t *testing.T) {
 	}
 }
 
+// TestOpenEpoch: a writer that expects the document at an epoch creates it only there, and never
+// once a deletion moved the document past it.
+func TestOpenEpoch(t *testing.T) {
+	tests := []struct {
+		name    string
+		history func(ctx context.Context, d *backend.Docs) error // what happened before
+		epoch   uint64
+		want    uint64 // the epoch the document lives at afterwards; 0: ErrDeleted
+	}{
+		{"absent, epoch 1: created", nil, 1, 1},
+		{"absent, epoch 2", nil, 2, 0},
+		{"live at 1", func(ctx context.Context, d *backend.Docs) error {
+			_, err := d.Open(ctx, "doc")
+			return err
+		}, 1, 1},
+		{"deleted at 1: tombstone at 2", func(ctx context.Context, d *backend.Docs) error {
+			if _, err := d.Open(ctx, "doc"); err != nil {
+				return err
+			}
+			return d.Delete(ctx, "doc")
+		}, 1, 0},
+		{"deleted, epoch 2: created", func(ctx context.Context, d *backend.Docs) error {
+			if _, err := d.Open(ctx, "doc"); err != nil {
+				return err
+			}
+			return d.Delete(ctx, "doc")
+		}, 2, 2},
+		{"deleted and created again at 2", func(ctx context.Context, d *backend.Docs) error {
+			if _, err := d.Open(ctx, "doc"); err != nil {
+				return err
+			}
+			if err := d.Delete(ctx, "doc"); err != nil {
+				return err
+			}
+			_, err := d.Open(ctx, "doc")
+			return err
+		}, 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			d := backend.NewDocs(storagetest.NewMemory().Set(), nil)
+			if tt.history != nil {
+				if err := tt.history(ctx, d); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, existed, err := d.Stat(ctx, "doc")
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := d.OpenEpoch(ctx, "doc", tt.epoch)
+			if tt.want == 0 {
+				if !errors.Is(err, backend.ErrDeleted) {
+					t.Fatalf("OpenEpoch(%d) = %+v, %v; want ErrDeleted", tt.epoch, m, err)
+				}
+				after, exists, err := d.Stat(ctx, "doc")
+				if err != nil || exists != existed || after.Rev != before.Rev {
+					t.Errorf("after OpenEpoch: %+v, %t, %v; want the document as before (%+v, %t)", after, exists, err, before, existed)
+				}
+				return
+			}
+			if err != nil || m.Epoch != tt.want || m.Deleted {
+				t.Fatalf("OpenEpoch(%d) = %+v, %v; want the document at epoch %d", tt.epoch, m, err, tt.want)
+			}
+			if got, ok, err := d.Stat(ctx, "doc"); err != nil || !ok || got.Epoch != tt.want || got.Rev != m.Rev {
+				t.Errorf("Stat = %+v, %t, %v; want %+v", got, ok, err, m)
+			}
+		})
+	}
+}
+
 func Example() {
 	ctx := context.Background()
 	docs := backend.NewDocs(storagetest.NewMemory().Set(), nil)
