@@ -40,7 +40,6 @@ func TestCluster(t *testing.T) {
 		testClusterTyping(t, nc, typingScenario{dropPercent: 3})
 	})
 	t.Run("CompactionRaceColdLoad", func(t *testing.T) {
-		unreliable(t)
 		testClusterTyping(t, nc, typingScenario{compactEvery: 150, coldLoad: true})
 	})
 	t.Run("DeleteRace", func(t *testing.T) { testClusterDeleteRace(t, nc) })

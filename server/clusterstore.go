@@ -37,7 +37,6 @@ import (
 type clusterStore struct {
 	*contractStore
 	node *clusterNode
-	set  backend.Set
 	// closing ends when Close begins: appends stop being retried.
 	closing context.Context
 	stop    context.CancelFunc
@@ -53,7 +52,7 @@ func newClusterStore(cfg Cluster, node *clusterNode) *clusterStore {
 
 // newClusterStoreOn returns node's store over set (the JetStream backend's, or a test's).
 func newClusterStoreOn(set backend.Set, node *clusterNode) *clusterStore {
-	cs := &clusterStore{contractStore: newContractStore(set, maxAppendsInFlight), node: node, set: set, bound: make(map[string]map[uint64]bool), loaded: make(map[string]uint64)}
+	cs := &clusterStore{contractStore: newContractStore(set, maxAppendsInFlight), node: node, bound: make(map[string]map[uint64]bool), loaded: make(map[string]uint64)}
 	cs.closing, cs.stop = context.WithCancel(context.Background())
 	cs.contractStore.slotsQuit = cs.closing.Done()
 	return cs
@@ -316,46 +315,22 @@ func (cs *clusterStore) Delete(docID string) error {
 }
 
 // readTail reads the log of (docID, epoch) from from on, for a follower: the entries, and, if a
-// compaction purged the log at or after from, the snapshot that replaced them and its position.
-// It reads the metadata before and after, and starts again if it changed (a compaction in
-// between may have purged what it read past). deleted reports that epoch is no longer the
-// document's.
-func (cs *clusterStore) readTail(ctx context.Context, docID string, epoch, from uint64) (r tailRead, err error) {
-	for range 4 {
-		m, ok, err := cs.rawMeta(ctx, docID)
-		switch {
-		case err != nil:
-			return tailRead{}, err
-		case !ok, m.Deleted && m.Epoch == epoch:
-			return tailRead{}, nil // not written yet (at this epoch)
-		case m.Epoch != epoch:
-			return tailRead{deleted: true}, nil
-		}
-		r = tailRead{}
-		if m.SnapshotSeq >= from {
-			r.snapshot, err = cs.set.Snapshots.Get(ctx, m.Snapshot)
-			if errors.Is(err, backend.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return tailRead{}, err
-			}
-			r.snapshotSeq = m.SnapshotSeq
-			from = m.SnapshotSeq + 1
-		}
-		r.entries, err = cs.set.Log.Read(ctx, docID, epoch, from, 0)
-		if err != nil {
-			return tailRead{}, err
-		}
-		after, _, err := cs.rawMeta(ctx, docID)
-		if err != nil {
-			return tailRead{}, err
-		}
-		if after.Rev == m.Rev {
-			return r, nil
-		}
+// compaction purged the log at or after from, the snapshot that replaced them and its position
+// (backend.Docs.ReadFrom: the log is read once however often other nodes compact meanwhile).
+// deleted reports that epoch is no longer the document's.
+func (cs *clusterStore) readTail(ctx context.Context, docID string, epoch, from uint64) (tailRead, error) {
+	st, err := cs.docs.ReadFrom(ctx, docID, epoch, from)
+	if errors.Is(err, backend.ErrDeleted) {
+		return tailRead{deleted: true}, nil
 	}
-	return tailRead{}, fmt.Errorf("server: read %q: %w", docID, backend.ErrContended)
+	if err != nil {
+		return tailRead{}, err
+	}
+	r := tailRead{entries: st.Entries}
+	if st.Snapshot != nil {
+		r.snapshot, r.snapshotSeq = st.Snapshot, st.Meta.SnapshotSeq
+	}
+	return r, nil
 }
 
 // tailRead is what readTail found.

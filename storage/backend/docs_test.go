@@ -99,6 +99,109 @@ func TestLoadDuringDeletion(t *testing.T) {
 	}
 }
 
+// churnDoc is a document that another node keeps compacting while this one loads it: every
+// read of the log, and the first snapshot reads, are preceded by a compaction.
+type churnDoc struct {
+	t       *testing.T
+	other   *backend.Docs
+	appends []string // the contents appended, in order
+	seqs    []uint64
+	next    int // the next position of seqs to compact at
+}
+
+// compact folds the log up to the next entry into a snapshot naming every content up to it.
+func (c *churnDoc) compact(ctx context.Context) {
+	if c.next >= len(c.seqs) {
+		return
+	}
+	err := c.other.Compact(ctx, "doc", 1, c.seqs[c.next], []byte(strings.Join(c.appends[:c.next+1], " ")))
+	if err != nil {
+		c.t.Errorf("Compact at %d: %v", c.seqs[c.next], err)
+	}
+	c.next++
+}
+
+// churnLog compacts before every read.
+type churnLog struct {
+	backend.Log
+	c *churnDoc
+}
+
+func (l *churnLog) Read(ctx context.Context, doc string, epoch, from, to uint64) ([]backend.Entry, error) {
+	l.c.compact(ctx)
+	return l.Log.Read(ctx, doc, epoch, from, to)
+}
+
+// churnSnapshots compacts before the first n reads of a snapshot: the snapshot the load's
+// metadata names is gone when it reads it.
+type churnSnapshots struct {
+	backend.Snapshots
+	c *churnDoc
+	n int
+}
+
+func (s *churnSnapshots) Get(ctx context.Context, name string) ([]byte, error) {
+	if s.n > 0 {
+		s.n--
+		s.c.compact(ctx)
+	}
+	return s.Snapshots.Get(ctx, name)
+}
+
+// TestLoadUnderConstantCompaction: a cold load finishes however often other nodes compact the
+// document while it reads: it reads the log once, and then the snapshot that the metadata names
+// once the read is done, with the entries past it. A load that started over whenever the
+// metadata changed while it read never finished under a compaction per read (it gave up with
+// ErrContended), and outlasted a client's handshake on a loaded cluster
+// (TestCluster/CompactionRaceColdLoad).
+func TestLoadUnderConstantCompaction(t *testing.T) {
+	tests := []struct {
+		name          string
+		snapshotChurn int // compactions just before the load reads a snapshot
+		startSnapshot bool
+	}{
+		{"a compaction during the log read", 0, false},
+		{"a compaction during the log read, from a snapshot", 0, true},
+		{"the snapshot replaced before it is read, three times", 3, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			m := storagetest.NewMemory()
+			c := &churnDoc{t: t, other: backend.NewDocs(m.Set(), nil)}
+			set := m.Set()
+			set.Log = &churnLog{Log: set.Log, c: c}
+			set.Snapshots = &churnSnapshots{Snapshots: set.Snapshots, c: c, n: tt.snapshotChurn}
+			d := backend.NewDocs(set, nil)
+			if _, err := c.other.Open(ctx, "doc"); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 40 {
+				v := fmt.Sprintf("u%d", i)
+				seq, err := c.other.Append(ctx, "doc", 1, []byte(v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.appends, c.seqs = append(c.appends, v), append(c.seqs, seq)
+			}
+			if tt.startSnapshot {
+				c.next = 2
+				c.compact(ctx)
+			}
+			st, err := d.Load(ctx, "doc")
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if got, want := strings.ReplaceAll(strings.Trim(flatten(st), "[]"), "] ", " "), strings.Join(c.appends, " "); got != want {
+				t.Errorf("Load = %q; want every entry, in order: %q", flatten(st), want)
+			}
+			if len(st.Entries) > 0 && st.Entries[0].Seq <= st.Meta.SnapshotSeq {
+				t.Errorf("Load's first entry at %d; its snapshot covers up to %d", st.Entries[0].Seq, st.Meta.SnapshotSeq)
+			}
+		})
+	}
+}
+
 // conflictMeta fails the first n Updates with ErrConflict after applying a rival's write, as a
 // busy document's metadata would.
 type conflictMeta struct {
