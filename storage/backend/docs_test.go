@@ -202,6 +202,72 @@ func TestLoadUnderConstantCompaction(t *testing.T) {
 	}
 }
 
+// TestReadFrom: a follower's read from its cursor gets the entries past it, or the snapshot that
+// replaced them and the entries past the snapshot; nothing for an epoch not written yet;
+// ErrDeleted for an epoch deleted.
+func TestReadFrom(t *testing.T) {
+	tests := []struct {
+		name    string
+		history func(ctx context.Context, d *backend.Docs, seqs []uint64) error // after a b c d at epoch 1
+		epoch   uint64
+		from    int // index into the entries: read from the position of entry from (len: past the last)
+		want    string
+		wantErr error
+	}{
+		{"from the start", nil, 1, 0, "a b c d", nil},
+		{"from the middle", nil, 1, 2, "c d", nil},
+		{"past the end", nil, 1, 4, "", nil},
+		{"past the snapshot", func(ctx context.Context, d *backend.Docs, s []uint64) error {
+			return d.Compact(ctx, "doc", 1, s[1], []byte("a b"))
+		}, 1, 2, "c d", nil},
+		{"folded by a snapshot", func(ctx context.Context, d *backend.Docs, s []uint64) error {
+			return d.Compact(ctx, "doc", 1, s[2], []byte("a b c"))
+		}, 1, 1, "[a b c] d", nil},
+		{"an epoch not written yet", func(ctx context.Context, d *backend.Docs, s []uint64) error {
+			return d.Delete(ctx, "doc")
+		}, 2, 0, "", nil},
+		{"a deleted epoch", func(ctx context.Context, d *backend.Docs, s []uint64) error {
+			return d.Delete(ctx, "doc")
+		}, 1, 0, "", backend.ErrDeleted},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			d := backend.NewDocs(storagetest.NewMemory().Set(), nil)
+			if _, err := d.Open(ctx, "doc"); err != nil {
+				t.Fatal(err)
+			}
+			var seqs []uint64
+			for _, v := range []string{"a", "b", "c", "d"} {
+				seq, err := d.Append(ctx, "doc", 1, []byte(v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				seqs = append(seqs, seq)
+			}
+			if tt.history != nil {
+				if err := tt.history(ctx, d, seqs); err != nil {
+					t.Fatal(err)
+				}
+			}
+			from := seqs[len(seqs)-1] + 1
+			if tt.from < len(seqs) {
+				from = seqs[tt.from]
+			}
+			st, err := d.ReadFrom(ctx, "doc", tt.epoch, from)
+			if tt.wantErr != nil {
+				if !errors.Is(err, tt.wantErr) {
+					t.Fatalf("ReadFrom = %q, %v; want %v", flatten(st), err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || flatten(st) != tt.want {
+				t.Fatalf("ReadFrom(%d) = %q, %v; want %q", from, flatten(st), err, tt.want)
+			}
+		})
+	}
+}
+
 // conflictMeta fails the first n Updates with ErrConflict after applying a rival's write, as a
 // busy document's metadata would.
 type conflictMeta struct {
