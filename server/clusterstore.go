@@ -273,8 +273,10 @@ func (cs *clusterStore) Append(docID string, data []byte, done func(seq uint64, 
 	var try func()
 	try = func() {
 		cs.contractStore.appendTo(d, docID, data, func(seq uint64, err error) {
-			deleted := errors.Is(err, backend.ErrDeleted)
-			cs.node.appendFailing.Store(err != nil && !deleted)
+			deleted := errors.Is(err, backend.ErrDeleted) // the stream was not asked
+			if !deleted {
+				cs.node.appendFailing.Store(err != nil)
+			}
 			if err != nil && !deleted && cs.closing.Err() == nil && !cs.node.connClosed() {
 				cs.node.log.Debug("append failed: retrying", "doc", docID, "in", wait, "err", err)
 				select {
