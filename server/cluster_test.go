@@ -85,6 +85,7 @@ func testClusterTyping(t *testing.T, nc *natstest.Cluster, sc typingScenario) {
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	join := func(i int) {
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		c, err := client.Dial(ctx, lbs[i%3].url(), docs[i%2], client.Options{
 			Reconnect: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
@@ -93,6 +94,9 @@ func testClusterTyping(t *testing.T, nc *natstest.Cluster, sc typingScenario) {
 		cancel()
 		if err != nil {
 			t.Fatalf("editor %d: Dial: %v", i, err)
+		}
+		if sc.coldLoad && i%3 == 2 {
+			t.Logf("editor %d joined node 2 halfway in %v", i, time.Since(start).Round(time.Millisecond))
 		}
 		t.Cleanup(func() { _ = c.Close() })
 		conns[i] = c
