@@ -217,9 +217,11 @@ const errDuplicateInProcess jetstream.ErrorCode = 10158
 // consumer and a round trip per batch.
 const directReads = 8
 
-// readBatch is the most entries one consumer fetch asks for: few enough to arrive well within the
-// client's bound of one second on a fetch that does not wait (FetchNoWait).
-const readBatch = 256
+// readBatch is the most entries one consumer fetch asks for.
+const readBatch = 1024
+
+// fetchWait bounds one consumer fetch of a read.
+const fetchWait = 2 * time.Second
 
 // Read returns the log's entries in [from, to]. The first few come one request each (the next
 // message of the subject at or after a sequence, answered by the stream's leader); the rest, if
@@ -255,9 +257,7 @@ func (l *Log) Read(ctx context.Context, doc string, epoch, from, to uint64) ([]b
 
 // readConsumer reads the subject's entries in [from, to] through an ephemeral consumer filtered
 // to the subject, which delivers them in stream order in batches. The number to fetch is the
-// consumer's pending count when it was made; a fetch does not wait for messages (FetchNoWait):
-// a purge (a compaction) while the read runs removes some of those counted, and a fetch that
-// waited for them would wait out its whole bound.
+// consumer's pending count when it was made, so no fetch waits for messages that do not exist.
 // The consumer's replica may lag the leader, and a delivery may be lost on a reconnect (seen as
 // a jump in the consumer sequence): in either case the read goes on from the leader, one entry a
 // request, up to the subject's last sequence as the leader reported it first.
@@ -339,15 +339,12 @@ func (l *Log) readBatches(ctx context.Context, subj string, end uint64, next *ui
 
 // fetchBatch fetches up to n entries through cons, appending those in [*next, end] to out and
 // moving *next; *cseq is the consumer sequence of the last delivery, which must grow by one each
-// time (a jump is a lost delivery). The fetch takes what the consumer has now and does not wait
-// for more: it ends when the server says there is no more, or after the client's bound of one
-// second (FetchNoWait); a batch that ends short is followed by the next fetch, or by the
-// caller's reads from the leader.
+// time (a jump is a lost delivery). A fetch waits for as many messages as it asks for, and a
+// purge (a compaction) while the read runs removes some, so it is bounded by fetchWait.
 func fetchBatch(ctx context.Context, cons jetstream.Consumer, n int, end uint64, next *uint64, out *[]backend.Entry, cseq *uint64) (got uint64, err error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	batch, err := cons.FetchNoWait(n)
+	ctx, cancel := context.WithTimeout(ctx, fetchWait)
+	defer cancel()
+	batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
 	if err != nil {
 		return 0, err
 	}
