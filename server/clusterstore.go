@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -112,21 +114,20 @@ func (cs *clusterStore) Load(docID string) (storage.DocState, bool, error) {
 	if err != nil {
 		return storage.DocState{}, false, fmt.Errorf("server: load %q: client bindings: %w", docID, err)
 	}
-	confirmed := make(map[uint64]bool, len(keys))
+	ids := make(map[string]uint64, len(keys))
 	for _, k := range keys {
-		id, err := strconv.ParseUint(k[len(prefix):], 10, 64)
-		if err != nil {
-			continue
+		if id, err := strconv.ParseUint(k[len(prefix):], 10, 64); err == nil {
+			ids[k] = id
 		}
-		v, _, err := cs.meta.Get(cs.ctx, k)
-		if errors.Is(err, backend.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return storage.DocState{}, false, fmt.Errorf("server: load %q: client binding %d: %w", docID, id, err)
-		}
-		bound[id] = string(v) // the backend's binding is the one every node checks
-		confirmed[id] = true
+	}
+	values, err := getAll(cs.ctx, cs.meta, slices.Collect(maps.Keys(ids)))
+	if err != nil {
+		return storage.DocState{}, false, fmt.Errorf("server: load %q: client bindings: %w", docID, err)
+	}
+	confirmed := make(map[uint64]bool, len(values))
+	for k, v := range values {
+		bound[ids[k]] = string(v) // the backend's binding is the one every node checks
+		confirmed[ids[k]] = true
 	}
 	if len(bound) > 0 {
 		if st.DocMeta == nil {

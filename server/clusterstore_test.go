@@ -297,3 +297,48 @@ func TestClusterStoreWritesAfterDeletion(t *testing.T) {
 		})
 	}
 }
+
+// failingMeta fails every Get of key.
+type failingMeta struct {
+	backend.Meta
+	key string
+}
+
+func (m failingMeta) Get(ctx context.Context, key string) ([]byte, uint64, error) {
+	if key == m.key {
+		return nil, 0, errors.New("test: the bucket did not answer")
+	}
+	return m.Meta.Get(ctx, key)
+}
+
+// TestGetAll: a load's metadata values read concurrently are those of the keys asked, without
+// the keys deleted meanwhile; a failed read fails the whole.
+func TestGetAll(t *testing.T) {
+	ctx := context.Background()
+	meta := storagetest.NewMemory().Set().Meta
+	want := map[string][]byte{}
+	var keys []string
+	for i := range 3 * metaReads {
+		k := fmt.Sprintf("dmeta.k.%d", i)
+		keys = append(keys, k)
+		if i%5 == 4 {
+			continue // deleted meanwhile: listed, but without a value
+		}
+		want[k] = fmt.Appendf(nil, "v%d", i)
+		if _, err := meta.Create(ctx, k, want[k]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := getAll(ctx, meta, keys)
+	if err != nil || len(got) != len(want) {
+		t.Fatalf("getAll = %d values, %v; want %d", len(got), err, len(want))
+	}
+	for k, v := range want {
+		if string(got[k]) != string(v) {
+			t.Errorf("getAll[%s] = %q; want %q", k, got[k], v)
+		}
+	}
+	if _, err := getAll(ctx, failingMeta{Meta: meta, key: keys[7]}, keys); err == nil || !strings.Contains(err.Error(), keys[7]) {
+		t.Errorf("getAll with %s failing = %v; want an error naming it", keys[7], err)
+	}
+}
