@@ -216,6 +216,10 @@ func (n *clusterNode) check() {
 // append did not fail.
 func (n *clusterNode) canAppend() bool { return n.ready.Load() && !n.appendFailing.Load() }
 
+// connClosed reports whether the node's NATS connection is closed for good (a node without
+// one, in tests of its store, never is).
+func (n *clusterNode) connClosed() bool { return n.cfg.Conn != nil && n.cfg.Conn.IsClosed() }
+
 // dropped reports whether the test hook drops a delivery.
 func (n *clusterNode) dropped() bool {
 	if f := n.dropDelivery.Load(); f != nil {

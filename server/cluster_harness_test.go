@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"io"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -17,16 +16,6 @@ import (
 	"github.com/tandemhq/tandem/storage/jetstream"
 	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 )
-
-// unreliable skips a scenario that does not yet pass reliably, unless TANDEM_CLUSTER_ALL is set:
-// a cold load while two nodes compact often can take longer than the handshake allows, and a
-// deletion racing editors on another node sometimes finds the document again (docs/cluster.md,
-// "Known limits").
-func unreliable(t *testing.T) {
-	if os.Getenv("TANDEM_CLUSTER_ALL") == "" {
-		t.Skip("not yet reliable on a loaded machine; TANDEM_CLUSTER_ALL=1 runs it")
-	}
-}
 
 // startNATSCluster starts three NATS servers with JetStream (sync always) for the test.
 func startNATSCluster(t *testing.T) *natstest.Cluster {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -37,7 +39,6 @@ import (
 type clusterStore struct {
 	*contractStore
 	node *clusterNode
-	set  backend.Set
 	// closing ends when Close begins: appends stop being retried.
 	closing context.Context
 	stop    context.CancelFunc
@@ -53,7 +54,7 @@ func newClusterStore(cfg Cluster, node *clusterNode) *clusterStore {
 
 // newClusterStoreOn returns node's store over set (the JetStream backend's, or a test's).
 func newClusterStoreOn(set backend.Set, node *clusterNode) *clusterStore {
-	cs := &clusterStore{contractStore: newContractStore(set, maxAppendsInFlight), node: node, set: set, bound: make(map[string]map[uint64]bool), loaded: make(map[string]uint64)}
+	cs := &clusterStore{contractStore: newContractStore(set, maxAppendsInFlight), node: node, bound: make(map[string]map[uint64]bool), loaded: make(map[string]uint64)}
 	cs.closing, cs.stop = context.WithCancel(context.Background())
 	cs.contractStore.slotsQuit = cs.closing.Done()
 	return cs
@@ -113,21 +114,20 @@ func (cs *clusterStore) Load(docID string) (storage.DocState, bool, error) {
 	if err != nil {
 		return storage.DocState{}, false, fmt.Errorf("server: load %q: client bindings: %w", docID, err)
 	}
-	confirmed := make(map[uint64]bool, len(keys))
+	ids := make(map[string]uint64, len(keys))
 	for _, k := range keys {
-		id, err := strconv.ParseUint(k[len(prefix):], 10, 64)
-		if err != nil {
-			continue
+		if id, err := strconv.ParseUint(k[len(prefix):], 10, 64); err == nil {
+			ids[k] = id
 		}
-		v, _, err := cs.meta.Get(cs.ctx, k)
-		if errors.Is(err, backend.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return storage.DocState{}, false, fmt.Errorf("server: load %q: client binding %d: %w", docID, id, err)
-		}
-		bound[id] = string(v) // the backend's binding is the one every node checks
-		confirmed[id] = true
+	}
+	values, err := getAll(cs.ctx, cs.meta, slices.Collect(maps.Keys(ids)))
+	if err != nil {
+		return storage.DocState{}, false, fmt.Errorf("server: load %q: client bindings: %w", docID, err)
+	}
+	confirmed := make(map[uint64]bool, len(values))
+	for k, v := range values {
+		bound[ids[k]] = string(v) // the backend's binding is the one every node checks
+		confirmed[ids[k]] = true
 	}
 	if len(bound) > 0 {
 		if st.DocMeta == nil {
@@ -172,16 +172,30 @@ func (cs *clusterStore) rawMeta(ctx context.Context, docID string) (m backend.Do
 }
 
 // followEpoch returns the epoch whose log a node opening docID follows: the document's, or, for
-// a document not yet written, the one its first write will create (1, or its tombstone's).
+// a document not yet written, the one its first write will create (1, or its tombstone's), and
+// the only one it may create: if another node creates and deletes the document meanwhile, the
+// writes of this node's actor, which follows the deleted epoch, do not create it again
+// (backend.Docs.OpenEpoch).
 func (cs *clusterStore) followEpoch(docID string) (uint64, error) {
 	if e := cs.knownEpoch(docID); e != 0 {
 		return e, nil
 	}
+	epoch := uint64(1)
 	m, ok, err := cs.rawMeta(cs.ctx, docID)
-	if err != nil || !ok {
-		return 1, err
+	if err != nil {
+		return 0, err
 	}
-	return max(m.Epoch, 1), nil
+	if ok {
+		epoch = max(m.Epoch, 1)
+	}
+	d := cs.doc(docID)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.epoch != 0 {
+		return d.epoch, nil // a write created it meanwhile
+	}
+	d.createAt = epoch
+	return epoch, nil
 }
 
 // errClientBound is what storing bindings returns when a client ID is bound to another subject
@@ -200,10 +214,10 @@ func (cs *clusterStore) PutDocMetaAsync(docID, key string, value []byte, done fu
 	case metaSelfClient:
 		key = cs.selfKey()
 	case clientBindingsKey:
-		inner := done
+		inner, d := done, cs.doc(docID) // the record the write keeps (contractDoc)
 		done = func(err error) {
 			if err == nil {
-				err = cs.bindAll(docID, value)
+				err = cs.bindAll(d, docID, value)
 			}
 			inner(err)
 		}
@@ -211,13 +225,14 @@ func (cs *clusterStore) PutDocMetaAsync(docID, key string, value []byte, done fu
 	cs.contractStore.PutDocMetaAsync(docID, key, value, done)
 }
 
-// bindAll binds in the backend the bindings of value not yet known bound there.
-func (cs *clusterStore) bindAll(docID string, value []byte) error {
+// bindAll binds in the backend the bindings of value not yet known bound there, in the epoch of
+// d, the record of docID.
+func (cs *clusterStore) bindAll(d *contractDoc, docID string, value []byte) error {
 	m, err := decodeClientBindings(value)
 	if err != nil {
 		return err
 	}
-	epoch, err := cs.epoch(docID)
+	epoch, err := cs.epoch(d, docID)
 	if err != nil {
 		return err
 	}
@@ -249,14 +264,21 @@ func (cs *clusterStore) bindAll(docID string, value []byte) error {
 // maxAppendBackoff) until it succeeds, the store closes or the NATS connection is closed, and
 // records the publish latency. A retry within the stream's duplicate window is stored once; one
 // after it may be stored twice, which changes nothing (applying an update twice is a no-op).
+// Every attempt writes to the epoch of the record the append was handed over with
+// (contractDoc); one that finds the document deleted before it could create it
+// (backend.ErrDeleted) is not retried.
 func (cs *clusterStore) Append(docID string, data []byte, done func(seq uint64, err error)) {
 	start := time.Now()
 	wait := shortReadRetry
+	d := cs.doc(docID)
 	var try func()
 	try = func() {
-		cs.contractStore.Append(docID, data, func(seq uint64, err error) {
-			cs.node.appendFailing.Store(err != nil)
-			if err != nil && cs.closing.Err() == nil && !cs.node.cfg.Conn.IsClosed() {
+		cs.contractStore.appendTo(d, docID, data, func(seq uint64, err error) {
+			deleted := errors.Is(err, backend.ErrDeleted) // the stream was not asked
+			if !deleted {
+				cs.node.appendFailing.Store(err != nil)
+			}
+			if err != nil && !deleted && cs.closing.Err() == nil && !cs.node.connClosed() {
 				cs.node.log.Debug("append failed: retrying", "doc", docID, "in", wait, "err", err)
 				select {
 				case <-time.After(wait):
@@ -296,46 +318,22 @@ func (cs *clusterStore) Delete(docID string) error {
 }
 
 // readTail reads the log of (docID, epoch) from from on, for a follower: the entries, and, if a
-// compaction purged the log at or after from, the snapshot that replaced them and its position.
-// It reads the metadata before and after, and starts again if it changed (a compaction in
-// between may have purged what it read past). deleted reports that epoch is no longer the
-// document's.
-func (cs *clusterStore) readTail(ctx context.Context, docID string, epoch, from uint64) (r tailRead, err error) {
-	for range 4 {
-		m, ok, err := cs.rawMeta(ctx, docID)
-		switch {
-		case err != nil:
-			return tailRead{}, err
-		case !ok, m.Deleted && m.Epoch == epoch:
-			return tailRead{}, nil // not written yet (at this epoch)
-		case m.Epoch != epoch:
-			return tailRead{deleted: true}, nil
-		}
-		r = tailRead{}
-		if m.SnapshotSeq >= from {
-			r.snapshot, err = cs.set.Snapshots.Get(ctx, m.Snapshot)
-			if errors.Is(err, backend.ErrNotFound) {
-				continue
-			}
-			if err != nil {
-				return tailRead{}, err
-			}
-			r.snapshotSeq = m.SnapshotSeq
-			from = m.SnapshotSeq + 1
-		}
-		r.entries, err = cs.set.Log.Read(ctx, docID, epoch, from, 0)
-		if err != nil {
-			return tailRead{}, err
-		}
-		after, _, err := cs.rawMeta(ctx, docID)
-		if err != nil {
-			return tailRead{}, err
-		}
-		if after.Rev == m.Rev {
-			return r, nil
-		}
+// compaction purged the log at or after from, the snapshot that replaced them and its position
+// (backend.Docs.ReadFrom: the log is read once however often other nodes compact meanwhile).
+// deleted reports that epoch is no longer the document's.
+func (cs *clusterStore) readTail(ctx context.Context, docID string, epoch, from uint64) (tailRead, error) {
+	st, err := cs.docs.ReadFrom(ctx, docID, epoch, from)
+	if errors.Is(err, backend.ErrDeleted) {
+		return tailRead{deleted: true}, nil
 	}
-	return tailRead{}, fmt.Errorf("server: read %q: %w", docID, backend.ErrContended)
+	if err != nil {
+		return tailRead{}, err
+	}
+	r := tailRead{entries: st.Entries}
+	if st.Snapshot != nil {
+		r.snapshot, r.snapshotSeq = st.Snapshot, st.Meta.SnapshotSeq
+	}
+	return r, nil
 }
 
 // tailRead is what readTail found.

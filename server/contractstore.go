@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -49,10 +50,20 @@ type contractStore struct {
 
 // contractDoc is what the store knows of one document: its epoch once opened, and the metadata
 // writes that later appends wait for.
+//
+// A write keeps the record it was handed over with until it ends, even if the document's actor
+// exits meanwhile and the store forgets the document (Forget): it writes to the epoch its actor
+// had, or creates the document at the epoch its actor expected. Looking the document up afresh
+// would find another node's deletion and create the document again at the next epoch, from a
+// write meant for the deleted one.
 type contractDoc struct {
-	mu      sync.Mutex // held while the epoch is found or created
-	epoch   uint64     // 0 until known
-	barrier chan struct{}
+	mu    sync.Mutex // held while the epoch is found or created
+	epoch uint64     // 0 until known
+	// createAt, when not 0, is the only epoch at which a first write may create the document
+	// (backend.Docs.OpenEpoch): the one its actor follows. 0 lets it create the document at
+	// whatever epoch it finds (backend.Docs.Open).
+	createAt uint64
+	barrier  chan struct{}
 }
 
 // newContractStore returns the store over set; maxAppends, if positive, bounds the appends in
@@ -95,15 +106,21 @@ func (cs *contractStore) doc(docID string) *contractDoc {
 	return d
 }
 
-// epoch returns docID's current epoch, creating the document if it does not exist.
-func (cs *contractStore) epoch(docID string) (uint64, error) {
-	d := cs.doc(docID)
+// epoch returns the epoch of d, the record of docID, creating the document if it does not exist
+// (at d.createAt only, if set).
+func (cs *contractStore) epoch(d *contractDoc, docID string) (uint64, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.epoch != 0 {
 		return d.epoch, nil
 	}
-	m, err := cs.docs.Open(cs.ctx, docID)
+	var m backend.DocMeta
+	var err error
+	if d.createAt != 0 {
+		m, err = cs.docs.OpenEpoch(cs.ctx, docID, d.createAt)
+	} else {
+		m, err = cs.docs.Open(cs.ctx, docID)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -141,24 +158,58 @@ func (cs *contractStore) Load(docID string) (storage.DocState, bool, error) {
 	if err != nil {
 		return storage.DocState{}, false, fmt.Errorf("server: load %q: metadata keys: %w", docID, err)
 	}
+	names := make(map[string]string, len(keys))
 	for _, k := range keys {
 		name, err := base64.RawURLEncoding.DecodeString(k[len(prefix):])
 		if err != nil {
 			continue // not a key of ours
 		}
-		v, _, err := cs.meta.Get(cs.ctx, k)
-		if errors.Is(err, backend.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return storage.DocState{}, false, fmt.Errorf("server: load %q: metadata %s: %w", docID, name, err)
-		}
+		names[k] = string(name)
+	}
+	values, err := getAll(cs.ctx, cs.meta, slices.Collect(maps.Keys(names)))
+	if err != nil {
+		return storage.DocState{}, false, fmt.Errorf("server: load %q: metadata: %w", docID, err)
+	}
+	for k, v := range values {
 		if out.DocMeta == nil {
 			out.DocMeta = make(map[string][]byte)
 		}
-		out.DocMeta[string(name)] = v
+		out.DocMeta[names[k]] = v
 	}
 	return out, true, nil
+}
+
+// metaReads bounds the metadata values that one load reads at once.
+const metaReads = 8
+
+// getAll reads the values of keys from meta, metaReads at a time, leaving out the keys deleted
+// meanwhile. A load reads every metadata key of its document (and, on a cluster node, every
+// client binding): one request after the other, on a loaded cluster, they added seconds to a
+// cold load and to its client's handshake.
+func getAll(ctx context.Context, meta backend.Meta, keys []string) (map[string][]byte, error) {
+	values := make([][]byte, len(keys))
+	errs := make([]error, len(keys))
+	slots := make(chan struct{}, metaReads)
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			values[i], _, errs[i] = meta.Get(ctx, k)
+		})
+	}
+	wg.Wait()
+	out := make(map[string][]byte, len(keys))
+	for i, k := range keys {
+		switch {
+		case errors.Is(errs[i], backend.ErrNotFound):
+		case errs[i] != nil:
+			return nil, fmt.Errorf("%s: %w", k, errs[i])
+		default:
+			out[k] = values[i]
+		}
+	}
+	return out, nil
 }
 
 // Stat returns the document's metadata as far as the contract keeps it (its creation time).
@@ -221,7 +272,12 @@ const appendTimeout = 10 * time.Second
 // Append appends data to the document's log once the metadata writes handed over before it are
 // done, and reports its position.
 func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64, err error)) {
-	d := cs.doc(docID)
+	cs.appendTo(cs.doc(docID), docID, data, done)
+}
+
+// appendTo appends data to the log of d, the record of docID (which the caller may hold across
+// retries: contractDoc).
+func (cs *contractStore) appendTo(d *contractDoc, docID string, data []byte, done func(seq uint64, err error)) {
 	d.mu.Lock()
 	barrier := d.barrier
 	d.mu.Unlock()
@@ -229,7 +285,7 @@ func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64,
 		if barrier != nil {
 			<-barrier
 		}
-		epoch, err := cs.epoch(docID)
+		epoch, err := cs.epoch(d, docID)
 		if err != nil {
 			done(0, fmt.Errorf("server: append to %q: %w", docID, err))
 			return
@@ -258,8 +314,9 @@ func (cs *contractStore) Append(docID string, data []byte, done func(seq uint64,
 // CompactAsync stores snapshot as the document's state at log position uptoSeq and drops the log
 // up to it.
 func (cs *contractStore) CompactAsync(docID string, snapshot []byte, uptoSeq uint64, done func(error)) {
+	d := cs.doc(docID)
 	cs.async(func() {
-		epoch, err := cs.epoch(docID)
+		epoch, err := cs.epoch(d, docID)
 		if err == nil {
 			err = cs.docs.Compact(cs.ctx, docID, epoch, uptoSeq, snapshot)
 		}
@@ -281,12 +338,12 @@ func (cs *contractStore) PutDocMetaAsync(docID, key string, value []byte, done f
 		if prev != nil {
 			<-prev
 		}
-		done(cs.putMeta(docID, key, value))
+		done(cs.putMeta(d, docID, key, value))
 	})
 }
 
-func (cs *contractStore) putMeta(docID, key string, value []byte) error {
-	epoch, err := cs.epoch(docID)
+func (cs *contractStore) putMeta(d *contractDoc, docID, key string, value []byte) error {
+	epoch, err := cs.epoch(d, docID)
 	if err != nil {
 		return fmt.Errorf("server: put %q metadata %s: %w", docID, key, err)
 	}

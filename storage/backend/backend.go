@@ -29,8 +29,8 @@ var (
 	// ErrBound is returned by Docs.Bind when the client ID is bound to another subject.
 	ErrBound = errors.New("client id bound to another subject")
 
-	// ErrContended is returned by Docs.Load and Docs.Compact when the document's metadata kept
-	// changing under them for all their attempts; the caller may retry later.
+	// ErrContended is returned by the methods of Docs when the document's metadata kept changing
+	// under them for all their attempts; the caller may retry later.
 	ErrContended = errors.New("metadata kept changing")
 )
 

@@ -22,8 +22,8 @@
 //
 //   - The snapshot named in DocMeta covers the log (doc, Epoch) up to SnapshotSeq; the log holds
 //     every entry after it. Compaction purges the log only after the metadata names the new
-//     snapshot, and a load checks that the metadata revision did not change while it read, so a
-//     load never misses an entry.
+//     snapshot, and a load reads the metadata again after its read of the log and takes the
+//     snapshot it names then, with the entries read past it, so a load never misses an entry.
 //   - SnapshotSeq never decreases within an epoch: compaction compare-and-sets it upwards only.
 //   - Epochs only grow. Deletion leaves a tombstone holding the next epoch; a document created
 //     again starts there. A writer of an old epoch can never make its entries visible again.

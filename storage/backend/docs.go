@@ -45,7 +45,8 @@ const maxAttempts = 16
 // Docs is tandem's document storage over any backend's Log, Snapshots and Meta. It owns the
 // orders that make the three stores safe together: compaction writes the snapshot, then
 // compare-and-sets the metadata, then purges the log; deletion moves the metadata to a new epoch
-// before it drops anything; a load checks that the metadata did not change while it read.
+// before it drops anything; a load reads the log, then the snapshot the metadata names after that
+// read, with the entries past it.
 //
 // Every method is safe for concurrent use, from any number of processes sharing the backend.
 type Docs struct {
@@ -141,6 +142,52 @@ func (d *Docs) Open(ctx context.Context, doc string) (DocMeta, error) {
 	return DocMeta{}, fmt.Errorf("backend: create %q: %w", doc, ErrContended)
 }
 
+// OpenEpoch returns the document's metadata if it lives at epoch, creating it there if it does
+// not exist and no deletion moved it past epoch (no record and epoch 1, or a tombstone at epoch).
+// It returns ErrDeleted if the document's epoch is past epoch: a writer that learnt the epoch
+// before a deletion (a load that found no document, then another node created and deleted it)
+// must not create the document again from what it still holds, which was meant for the deleted
+// one. Open, by contrast, creates the document at whatever epoch its tombstone holds.
+func (d *Docs) OpenEpoch(ctx context.Context, doc string, epoch uint64) (DocMeta, error) {
+	if err := checkDoc(doc); err != nil {
+		return DocMeta{}, err
+	}
+	if epoch == 0 {
+		return DocMeta{}, fmt.Errorf("backend: open %q at epoch 0: no such epoch", doc)
+	}
+	for range maxAttempts {
+		m, ok, err := d.get(ctx, doc)
+		if err != nil {
+			return DocMeta{}, err
+		}
+		current := uint64(1)
+		if ok {
+			current = m.Epoch
+		}
+		switch {
+		case current != epoch:
+			return DocMeta{}, fmt.Errorf("backend: open %q at epoch %d, now at %d: %w", doc, epoch, current, ErrDeleted)
+		case ok && !m.Deleted:
+			return m, nil
+		}
+		next := DocMeta{Epoch: epoch, Created: d.now().UTC()}
+		v, _ := json.Marshal(next)
+		if ok {
+			next.Rev, err = d.set.Meta.Update(ctx, metaKey(doc), v, m.Rev)
+		} else {
+			next.Rev, err = d.set.Meta.Create(ctx, metaKey(doc), v)
+		}
+		if errors.Is(err, ErrConflict) || errors.Is(err, ErrExists) {
+			continue
+		}
+		if err != nil {
+			return DocMeta{}, fmt.Errorf("backend: create %q: %w", doc, err)
+		}
+		return next, nil
+	}
+	return DocMeta{}, fmt.Errorf("backend: create %q: %w", doc, ErrContended)
+}
+
 // Append appends data to the document's log at epoch and returns its durable position. It does not
 // read the metadata: a writer whose epoch was deleted appends to a log nobody reads, and learns of
 // the deletion from the metadata (Stat) or its notification.
@@ -156,9 +203,13 @@ func (d *Docs) Append(ctx context.Context, doc string, epoch uint64, data []byte
 }
 
 // Load reads the document's snapshot and the log after it. It returns ErrNotFound if the document
-// does not exist or is deleted. It reads the metadata before and after the rest and starts again
-// if the revision changed: a compaction compare-and-sets the metadata before it purges the log or
-// deletes the old snapshot, so an unchanged revision proves that nothing it read was purged.
+// does not exist or is deleted.
+//
+// It reads the log once, from the snapshot the metadata names when it starts, and then the
+// snapshot the metadata names once that read is done, with the entries read past it (readFrom):
+// compactions by other writers while it reads make it read a newer snapshot, never the log again,
+// so that it ends however often they come. It starts over only if the document was deleted and
+// created again meanwhile.
 func (d *Docs) Load(ctx context.Context, doc string) (State, error) {
 	if err := checkDoc(doc); err != nil {
 		return State{}, err
@@ -171,29 +222,92 @@ func (d *Docs) Load(ctx context.Context, doc string) (State, error) {
 		if !ok || m.Deleted {
 			return State{}, fmt.Errorf("backend: load %q: %w", doc, ErrNotFound)
 		}
-		st := State{Meta: m}
-		if m.Snapshot != "" {
-			st.Snapshot, err = d.set.Snapshots.Get(ctx, m.Snapshot)
-			if errors.Is(err, ErrNotFound) {
-				continue // replaced and deleted by a compaction since the metadata was read
-			}
-			if err != nil {
-				return State{}, fmt.Errorf("backend: load %q: snapshot %s: %w", doc, m.Snapshot, err)
-			}
+		st, err := d.readFrom(ctx, doc, m, 1)
+		if errors.Is(err, ErrDeleted) {
+			continue // deleted while it read: found so, or created again, on the next attempt
 		}
-		st.Entries, err = d.set.Log.Read(ctx, doc, m.Epoch, m.SnapshotSeq+1, 0)
 		if err != nil {
-			return State{}, fmt.Errorf("backend: load %q: log from %d: %w", doc, m.SnapshotSeq+1, err)
+			return State{}, fmt.Errorf("backend: load %q: %w", doc, err)
 		}
+		return st, nil
+	}
+	return State{}, fmt.Errorf("backend: load %q: %w", doc, ErrContended)
+}
+
+// ReadFrom returns what a replica holding the log (doc, epoch) up to position from-1 lacks: the
+// entries from from on; or, if a compaction has folded the log at or past from, the snapshot that
+// replaced it (Snapshot, covering the log up to Meta.SnapshotSeq) and the entries after it. Meta is
+// the metadata the read settled on. It returns an empty State if the document has not been written
+// at epoch yet (no metadata, or a tombstone naming epoch), and ErrDeleted if the document is no
+// longer at epoch. Like Load, it reads the log once however often the document is compacted
+// meanwhile.
+func (d *Docs) ReadFrom(ctx context.Context, doc string, epoch, from uint64) (State, error) {
+	if err := checkDoc(doc); err != nil {
+		return State{}, err
+	}
+	m, ok, err := d.get(ctx, doc)
+	switch {
+	case err != nil:
+		return State{}, err
+	case !ok && epoch == 1, ok && m.Deleted && m.Epoch == epoch:
+		return State{}, nil // not written at epoch yet
+	case !ok, m.Deleted, m.Epoch != epoch:
+		return State{}, fmt.Errorf("backend: read %q epoch %d: %w", doc, epoch, ErrDeleted)
+	}
+	st, err := d.readFrom(ctx, doc, m, max(from, 1))
+	if err != nil {
+		return State{}, fmt.Errorf("backend: read %q: %w", doc, err)
+	}
+	return st, nil
+}
+
+// readFrom reads the log of the live document whose metadata m was read last, from position from
+// on, and returns it as ReadFrom does; ErrDeleted if the document left m's epoch meanwhile.
+//
+// A compaction compare-and-sets the metadata before it purges the log, and snapshot positions
+// only grow within an epoch. So once the log has been read, the metadata read next names a
+// snapshot at or past every position that a purge could have removed from under the read: the
+// entries read past that snapshot are complete, and the snapshot holds the rest. If that snapshot
+// is gone when it is read (a newer compaction replaced and deleted it), the newer one is in the
+// metadata, and the entries past it are a part of those already read: only the metadata and the
+// snapshot are read again, never the log.
+func (d *Docs) readFrom(ctx context.Context, doc string, m DocMeta, from uint64) (State, error) {
+	start := from
+	if m.SnapshotSeq >= from {
+		start = m.SnapshotSeq + 1
+	}
+	entries, err := d.set.Log.Read(ctx, doc, m.Epoch, start, 0)
+	if err != nil {
+		return State{}, fmt.Errorf("log from %d: %w", start, err)
+	}
+	for range maxAttempts {
 		after, ok, err := d.get(ctx, doc)
 		if err != nil {
 			return State{}, err
 		}
-		if ok && after.Rev == m.Rev {
-			return st, nil
+		if !ok || after.Deleted || after.Epoch != m.Epoch {
+			return State{}, fmt.Errorf("epoch %d: %w", m.Epoch, ErrDeleted)
 		}
+		st := State{Meta: after}
+		past := from - 1 // the entries returned are those past it
+		if after.SnapshotSeq >= from {
+			st.Snapshot, err = d.set.Snapshots.Get(ctx, after.Snapshot)
+			if errors.Is(err, ErrNotFound) {
+				continue // replaced and deleted by a newer compaction since after was read
+			}
+			if err != nil {
+				return State{}, fmt.Errorf("snapshot %s: %w", after.Snapshot, err)
+			}
+			past = after.SnapshotSeq
+		}
+		i := 0
+		for i < len(entries) && entries[i].Seq <= past {
+			i++
+		}
+		st.Entries = entries[i:]
+		return st, nil
 	}
-	return State{}, fmt.Errorf("backend: load %q: %w", doc, ErrContended)
+	return State{}, ErrContended
 }
 
 // Compact stores snapshot as the document's state at log position seq (the caller's snapshot must

@@ -22,11 +22,12 @@
 // <key> is the document ID in unpadded base64url (backend.Key): IDs may contain dots, NATS's token
 // separator. Direct gets are turned off on all three streams, including the ones nats.go creates
 // behind the KV bucket and the object store: a direct get may be answered by a replica that lags,
-// which would make a log read fall short and a compare-and-set or a load's revision check decide
-// on a stale value. Every read goes to the stream's leader. For the same reason Snapshots.Get
-// does not use the object store's Get, whose ordered consumer may sit on a replica that has not yet
-// stored every chunk of a fresh snapshot (its read ends early and fails the digest check): it
-// reads the chunks from the leader, one request each, and checks size and digest itself.
+// which would make a log read fall short, and a compare-and-set, or the snapshot a load settles
+// on after its read of the log, decide on a stale value. Every read goes to the stream's leader.
+// For the same reason Snapshots.Get does not use the object store's Get, whose ordered consumer
+// may sit on a replica that has not yet stored every chunk of a fresh snapshot (its read ends
+// early and fails the digest check): it reads the chunks from the leader, one request each, and
+// checks size and digest itself.
 //
 // # What an acknowledgement means
 //

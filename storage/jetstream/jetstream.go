@@ -47,6 +47,9 @@ type Backend struct {
 	// objects is the object store's stream, read through its leader: Snapshots.Get reads the
 	// chunks from it one request each.
 	objects jetstream.Stream
+	// consumerMade, when set (tests), is called once a long read has made its consumer, before
+	// its first fetch.
+	consumerMade func()
 }
 
 // Open creates the resources that cfg names, or checks and updates the existing ones (so that
@@ -312,6 +315,9 @@ func (l *Log) readBatches(ctx context.Context, subj string, end uint64, next *ui
 		return err
 	}
 	info := cons.CachedInfo()
+	if l.consumerMade != nil {
+		l.consumerMade()
+	}
 	defer func() {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		_ = l.js.DeleteConsumer(dctx, stream, info.Name)

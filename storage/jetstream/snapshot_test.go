@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/tandemhq/tandem/storage/backend"
 )
 
 // objectsLeader returns the index of the server leading the object store's stream.
@@ -70,5 +72,50 @@ func TestSnapshotGetWhileReplicaCatchesUp(t *testing.T) {
 				t.Fatalf("round %d, read %d: Get returned %d bytes, not the blob put", round, i, len(got))
 			}
 		}
+	}
+}
+
+// TestReadAcrossPurge purges the log (a compaction on another node) once a long read has made its
+// consumer and before its first fetch: the read returns what it read before the purge and every
+// entry past the purge, in order (entries the purge removed may come too, from a replica that had
+// not applied it yet): what a cold load or a follower reads while another node compacts.
+func TestReadAcrossPurge(t *testing.T) {
+	_, js := connect(t)
+	b := openBackend(t, js, testPrefix(t))
+	l := (*Log)(b)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var all []backend.Entry
+	for i := range 40 {
+		data := fmt.Appendf(nil, "e%d", i)
+		seq, _ := appendRetry(t, l, "doc", 1, data)
+		all = append(all, backend.Entry{Seq: seq, Data: data})
+	}
+	const purgedBelow = 30
+	b.consumerMade = func() {
+		if err := l.Purge(ctx, "doc", 1, all[purgedBelow].Seq); err != nil {
+			t.Errorf("Purge: %v", err)
+		}
+	}
+	got, err := l.Read(ctx, "doc", 1, 1, 0)
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	// got must be all in order, with some of the purged entries left out at most.
+	i := 0
+	for _, e := range got {
+		for i < len(all) && all[i].Seq != e.Seq {
+			if i < directReads || i >= purgedBelow {
+				t.Fatalf("Read across a purge left out entry %d (%q), which it read before the purge or which the purge kept", all[i].Seq, all[i].Data)
+			}
+			i++
+		}
+		if i == len(all) || !bytes.Equal(e.Data, all[i].Data) {
+			t.Fatalf("Read across a purge returned %d %q: not an entry of the log, or out of order", e.Seq, e.Data)
+		}
+		i++
+	}
+	if i != len(all) {
+		t.Fatalf("Read across a purge ends at entry %d of %d", i, len(all))
 	}
 }
