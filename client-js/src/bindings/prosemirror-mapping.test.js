@@ -32,6 +32,20 @@ const docs = {
     { type: 'bullet_list', content: [li(p(t('one')), { type: 'ordered_list', content: [li(p(t('nested')))] }, p(t('more'))), li(p(t('two')))] },
     { type: 'ordered_list', content: [li(p(t('first')))] },
   ),
+  orderedStart: doc({ type: 'ordered_list', attrs: { order: 3 }, content: [li(p(t('three'))), li(p(t('four')))] }),
+  adjacentBullets: doc({ type: 'bullet_list', content: [li(p(t('a')))] }, { type: 'bullet_list', content: [li(p(t('b'))), li(p(t('c')))] }),
+  adjacentOrdered: doc(
+    { type: 'ordered_list', attrs: { order: 2 }, content: [li(p(t('two')))] },
+    { type: 'ordered_list', content: [li(p(t('one')))] },
+    { type: 'ordered_list', attrs: { order: 7 }, content: [li(p(t('seven')))] },
+  ),
+  nestedAdjacent: doc({
+    type: 'bullet_list',
+    content: [
+      li(p(t('outer')), { type: 'ordered_list', attrs: { order: 5 }, content: [li(p(t('five')))] }, { type: 'ordered_list', content: [li(p(t('one')))] }),
+      li(p(t('next')), { type: 'bullet_list', content: [li(p(t('x')))] }),
+    ],
+  }, { type: 'bullet_list', content: [li(p(t('new list')))] }),
   quotes: doc(
     { type: 'blockquote', content: [p(t('q1')), p(t('q1b'))] },
     { type: 'blockquote', content: [h(2, t('q2'))] },
@@ -81,6 +95,36 @@ test('the flat form of a document (docs/prosemirror.md)', () => {
         { insert: 'two', marks: {} },
         { embed: { block: 'list_item', list: 'ordered' }, attrs: {}, marks: {} },
         { insert: 'first', marks: {} },
+      ],
+    },
+    {
+      name: 'a list wrapper\'s attributes on its first item; a list after one of its kind',
+      doc: docs.adjacentOrdered,
+      want: [
+        { embed: { block: 'list_item', list: 'ordered', listAttrs: { order: 2 } }, attrs: {}, marks: {} },
+        { insert: 'two', marks: {} },
+        { embed: { block: 'list_item', list: 'ordered', listStart: true }, attrs: {}, marks: {} },
+        { insert: 'one', marks: {} },
+        { embed: { block: 'list_item', list: 'ordered', listAttrs: { order: 7 }, listStart: true }, attrs: {}, marks: {} },
+        { insert: 'seven', marks: {} },
+      ],
+    },
+    {
+      name: 'nested lists after one of their kind',
+      doc: docs.nestedAdjacent,
+      want: [
+        { embed: { block: 'list_item', list: 'bullet' }, attrs: {}, marks: {} },
+        { insert: 'outer', marks: {} },
+        { embed: { block: 'list_item', list: 'ordered', listAttrs: { order: 5 }, parents: ['list_item'] }, attrs: {}, marks: {} },
+        { insert: 'five', marks: {} },
+        { embed: { block: 'list_item', list: 'ordered', listStart: true, parents: ['list_item'] }, attrs: {}, marks: {} },
+        { insert: 'one', marks: {} },
+        { embed: { block: 'list_item', list: 'bullet' }, attrs: {}, marks: {} },
+        { insert: 'next', marks: {} },
+        { embed: { block: 'list_item', list: 'bullet', parents: ['list_item'] }, attrs: {}, marks: {} },
+        { insert: 'x', marks: {} },
+        { embed: { block: 'list_item', list: 'bullet', listStart: true }, attrs: {}, marks: {} },
+        { insert: 'new list', marks: {} },
       ],
     },
     {
