@@ -576,7 +576,10 @@ export class Mapping {
         const f = { type: name, attrs, list, children: [] };
         if (list !== undefined) {
           const la = marker.listAttrs;
-          if (la && typeof la === 'object' && !Array.isArray(la)) /** @type {any} */ (f).listAttrs = la;
+          if (la && typeof la === 'object' && !Array.isArray(la)) {
+            // null unsets an attribute, as in a marker's own attributes.
+            /** @type {any} */ (f).listAttrs = Object.fromEntries(Object.entries(la).filter(([, v]) => v !== null));
+          }
           if (marker.listStart === true) /** @type {any} */ (f).listStart = true;
         }
         top().children.push(f);
