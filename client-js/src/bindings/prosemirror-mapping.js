@@ -57,6 +57,23 @@ const listKinds = /** @type {Record<string, string>} */ ({
   taskList: 'task',
 });
 
+/**
+ * The CRDT's names for list wrapper attributes whose names differ: Tiptap's ordered list calls
+ * its start number `start`, prosemirror-schema-list `order`, the flat text `order`.
+ */
+const listAttrNames = /** @type {Record<string, Record<string, string>>} */ ({ orderedList: { start: 'order' } });
+
+/**
+ * renameKeys returns attrs with each key that names maps renamed.
+ * @param {JSONObject} attrs
+ * @param {Record<string, string> | undefined} names
+ * @returns {JSONObject}
+ */
+function renameKeys(attrs, names) {
+  if (!names) return attrs;
+  return Object.fromEntries(Object.entries(attrs).map(([k, v]) => [names[k] ?? k, v]));
+}
+
 /** The CRDT's names for marks whose ProseMirror names differ (prosemirror-schema-basic's). */
 const markNames = /** @type {Record<string, string>} */ ({ strong: 'bold', em: 'italic' });
 
@@ -430,7 +447,7 @@ export class Mapping {
     const out = {};
     if (at < 2 || indices[at - 1] !== 0) return out;
     const wrapper = path[at - 1];
-    const attrs = nonDefault(wrapper.type.spec.attrs, wrapper.attrs);
+    const attrs = renameKeys(nonDefault(wrapper.type.spec.attrs, wrapper.attrs), listAttrNames[wrapper.type.name]);
     if (Object.keys(attrs).length > 0) out.listAttrs = attrs;
     const i = indices[at - 2];
     const before = i > 0 ? path[at - 2].child(i - 1) : null;
@@ -635,8 +652,11 @@ export class Mapping {
         // starts a new list (listStart); the wrapper's attributes are those its first item's
         // marker carries (listAttrs).
         const kind = f.list ?? 'bullet';
-        const listAttrs = f.listAttrs ?? null;
         const wrapper = this.lists.get(kind) ?? this.lists.get('bullet');
+        /** @type {JSONObject | null} */
+        let listAttrs = f.listAttrs ?? null;
+        const names = wrapper && listAttrNames[wrapper.name];
+        if (listAttrs && names) listAttrs = renameKeys(listAttrs, Object.fromEntries(Object.entries(names).map(([k, v]) => [v, k])));
         const itemType = this.items.get(kind) ?? this.nodes.get('list_item');
         /** @type {PMNode[]} */
         let items = [];

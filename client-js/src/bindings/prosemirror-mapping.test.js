@@ -422,3 +422,32 @@ test('positions map both ways in documents edited one step after another', async
     }
   }
 });
+
+test('Tiptap\'s ordered list start is the flat text\'s order: the two schemas read each other\'s lists', async () => {
+  const { getSchema } = await import('@tiptap/core');
+  const { default: StarterKit } = await import('@tiptap/starter-kit');
+  const tt = getSchema([StarterKit]);
+  const tmp = new Mapping(tt);
+  const mp = new Mapping(schema);
+  /** @param {string} text */
+  const item = (text) => ({ type: 'listItem', content: [{ type: 'paragraph', content: [{ type: 'text', text }] }] });
+  const tiptapDoc = tt.nodeFromJSON({
+    type: 'doc',
+    content: [
+      { type: 'orderedList', attrs: { start: 3 }, content: [item('three')] },
+      { type: 'orderedList', content: [item('one')] },
+    ],
+  });
+  const spans = tmp.spansOf(tiptapDoc);
+  assert.deepEqual(spans.filter((s) => 'embed' in s).map((s) => /** @type {any} */ (s).embed), [
+    { block: 'list_item', list: 'ordered', listAttrs: { order: 3 } },
+    { block: 'list_item', list: 'ordered', listStart: true },
+  ]);
+  assert.ok(tmp.render(spans).eq(tiptapDoc), `Tiptap: render = ${JSON.stringify(tmp.render(spans).toJSON())}`);
+  const want = doc(
+    { type: 'ordered_list', attrs: { order: 3 }, content: [li(p(t('three')))] },
+    { type: 'ordered_list', content: [li(p(t('one')))] },
+  );
+  assert.ok(mp.render(spans).eq(want), `basic schema: render = ${JSON.stringify(mp.render(spans).toJSON())}`);
+  assert.deepEqual(mp.spansOf(want), spans);
+});
