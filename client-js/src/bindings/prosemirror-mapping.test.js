@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Mapping, OBJECT } from './prosemirror-mapping.js';
 import { schema } from '../../test/pmharness.js';
+import { Doc } from '../crdt/index.js';
 
 /**
  * @param {string} text
@@ -450,4 +451,51 @@ test('Tiptap\'s ordered list start is the flat text\'s order: the two schemas re
   );
   assert.ok(mp.render(spans).eq(want), `basic schema: render = ${JSON.stringify(mp.render(spans).toJSON())}`);
   assert.deepEqual(mp.spansOf(want), spans);
+});
+
+test('concurrent edits of a list\'s first item render alike on every replica, as docs/prosemirror.md 1.1 says', () => {
+  const mp = new Mapping(schema);
+  /** @param {Doc} d */
+  const spansOf = (d) => d.text('body').spans();
+  for (const [name, edit, want] of /** @type {[string, (a: Doc, b: Doc) => void, any][]} */ ([
+    [
+      'a new first item with the start as seen, and a concurrent change of the start: the new item\'s wins',
+      (a, b) => {
+        a.text('body').setAttr(0, 'listAttrs', { order: 5 });
+        b.text('body').insertEmbed(0, { block: 'list_item', list: 'ordered', listAttrs: { order: 3 } });
+        b.text('body').setAttr(1, 'listAttrs', null);
+      },
+      doc({ type: 'ordered_list', attrs: { order: 3 }, content: [li(p()), li(p(t('three'))), li(p(t('four')))] }, { type: 'bullet_list', content: [li(p(t('b')))] }),
+    ],
+    [
+      'an item added at the end of the first list, while the second list starts a new one',
+      (a, b) => {
+        a.text('body').insertEmbed(11, { block: 'list_item', list: 'ordered' });
+        a.text('body').insert(12, 'five');
+        b.text('body').setAttr(11, 'list', 'ordered');
+      },
+      doc({ type: 'ordered_list', attrs: { order: 3 }, content: [li(p(t('three'))), li(p(t('four'))), li(p(t('five')))] }, { type: 'ordered_list', content: [li(p(t('b')))] }),
+    ],
+  ])) {
+    const base = new Doc(1);
+    const body = base.text('body');
+    body.insertEmbed(0, { block: 'list_item', list: 'ordered', listAttrs: { order: 3 } });
+    body.insert(1, 'three');
+    body.insertEmbed(6, { block: 'list_item', list: 'ordered' });
+    body.insert(7, 'four');
+    body.insertEmbed(11, { block: 'list_item', list: 'bullet', listStart: true });
+    body.insert(12, 'b');
+    const a = new Doc(2);
+    const b = new Doc(3);
+    a.apply(base.encodeUpdate());
+    b.apply(base.encodeUpdate());
+    edit(a, b);
+    const ua = a.encodeUpdate();
+    const ub = b.encodeUpdate();
+    a.apply(ub);
+    b.apply(ua);
+    assert.deepEqual(spansOf(a), spansOf(b), `${name}: spans`);
+    const got = mp.render(spansOf(a));
+    assert.ok(got.eq(want), `${name}: render = ${JSON.stringify(got.toJSON())}; want ${JSON.stringify(want.toJSON())}`);
+  }
 });
