@@ -88,6 +88,33 @@ func TestHTTPRichEdits(t *testing.T) {
 	}
 }
 
+// TestHTTPRichEditsLists writes two ordered lists with nothing between them through the JSON
+// edits API, the second one's start set afterwards as an attribute of its first item's marker:
+// GET /v1/docs/{id} returns two lists, the second starting at 3 (docs/prosemirror.md section 1.1).
+func TestHTTPRichEditsLists(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	const doc = "rich-lists"
+	if status, body := ts.postEdits(t, doc, `{"root":"body","edits":[
+		{"index":0,"embed":{"block":"list_item","list":"ordered"}},
+		{"index":1,"insert":"a"},
+		{"index":2,"embed":{"block":"list_item","list":"ordered","listStart":true}},
+		{"index":3,"insert":"b"},
+		{"index":4,"embed":{"block":"list_item","list":"ordered"}},
+		{"index":5,"insert":"c"},
+		{"index":2,"attrs":{"listAttrs":{"order":3}}}]}`); status != http.StatusOK {
+		t.Fatalf("edit = %d %s", status, body)
+	}
+	item := func(text string) string {
+		return `{"type":"list_item","content":[{"type":"paragraph","content":[{"type":"text","text":"` + text + `"}]}]}`
+	}
+	want := `{"type":"doc","content":[` +
+		`{"type":"ordered_list","content":[` + item("a") + `]},` +
+		`{"type":"ordered_list","attrs":{"order":3},"content":[` + item("b") + `,` + item("c") + `]}]}`
+	if got, _ := ts.richBody(t, doc, "body"); got != want {
+		t.Errorf("rich body = %s\nwant %s", got, want)
+	}
+}
+
 // TestHTTPPlainSummaryUnchanged checks that a Text root without embeds or marks is returned as
 // before: its text, and no rich document.
 func TestHTTPPlainSummaryUnchanged(t *testing.T) {

@@ -161,7 +161,7 @@ func attrsWithout(obj map[string]json.RawMessage, drop ...string) map[string]jso
 }
 
 // reservedKeys are the keys of a marker that are not node attributes (docs/richtext.md section 1).
-var reservedKeys = []string{"block", "inline", "parents", "fresh", "list", "paragraph"}
+var reservedKeys = []string{"block", "inline", "parents", "fresh", "list", "listAttrs", "listStart", "paragraph"}
 
 // containers are the block types whose marker opens a container holding a paragraph, rather than
 // a textblock.
@@ -170,12 +170,16 @@ var containers = map[string]bool{"list_item": true, "blockquote": true}
 // pmFrame is a container or a textblock while the tree is built: containers hold frames,
 // textblocks inline nodes.
 type pmFrame struct {
-	typ      string
-	attrs    map[string]json.RawMessage
-	list     string // a list item's list kind
-	children []*pmFrame
-	text     bool // a textblock
-	inline   []crdt.Span
+	typ   string
+	attrs map[string]json.RawMessage
+	list  string // a list item's list kind
+	// listAttrs and listStart are a list item's: the attributes of the list it opens, when it is
+	// the list's first item, and whether it starts a new list after one of its kind.
+	listAttrs map[string]json.RawMessage
+	listStart bool
+	children  []*pmFrame
+	text      bool // a textblock
+	inline    []crdt.Span
 }
 
 // richDoc builds the ProseMirror document of a rich Text root from its spans: a tree of frames,
@@ -238,6 +242,9 @@ func richDoc(spans []crdt.Span) *pmNode {
 				if f.list == "" {
 					f.list = "bullet"
 				}
+				la, _ := jsonObject(marker["listAttrs"])
+				f.listAttrs = attrsWithout(la)
+				f.listStart = string(marker["listStart"]) == "true"
 			}
 			top().children = append(top().children, f)
 			stack = append(stack, f)
@@ -282,7 +289,9 @@ func listType(kind string) (list, item string) {
 	return "bullet_list", "list_item"
 }
 
-// buildNodes turns frames into nodes: consecutive list items of one kind share a list; a list
+// buildNodes turns frames into nodes: consecutive list items of one kind share a list, unless an
+// item's marker starts a new one (listStart), the list's attributes being those its first item's
+// marker carries (listAttrs); a list
 // item whose first child would not be a paragraph (the list schema's "paragraph block*") and a
 // container left empty are unwrapped, their children taking their place.
 func buildNodes(frames []*pmFrame) []*pmNode {
@@ -297,12 +306,12 @@ func buildNodes(frames []*pmFrame) []*pmNode {
 			var items []*pmNode
 			flush := func() {
 				if len(items) > 0 {
-					out = append(out, &pmNode{Type: listT, Content: items})
+					out = append(out, &pmNode{Type: listT, Attrs: f.listAttrs, Content: items})
 					items = nil
 				}
 			}
 			j := i
-			for ; j < len(frames) && !frames[j].text && frames[j].typ == "list_item" && frames[j].list == f.list; j++ {
+			for ; j < len(frames) && !frames[j].text && frames[j].typ == "list_item" && frames[j].list == f.list && (j == i || !frames[j].listStart); j++ {
 				kids := buildNodes(frames[j].children)
 				if len(kids) == 0 || kids[0].Type != "paragraph" {
 					flush()

@@ -57,11 +57,28 @@ const listKinds = /** @type {Record<string, string>} */ ({
   taskList: 'task',
 });
 
+/**
+ * The CRDT's names for list wrapper attributes whose names differ: Tiptap's ordered list calls
+ * its start number `start`, prosemirror-schema-list `order`, the flat text `order`.
+ */
+const listAttrNames = /** @type {Record<string, Record<string, string>>} */ ({ orderedList: { start: 'order' } });
+
+/**
+ * renameKeys returns attrs with each key that names maps renamed.
+ * @param {JSONObject} attrs
+ * @param {Record<string, string> | undefined} names
+ * @returns {JSONObject}
+ */
+function renameKeys(attrs, names) {
+  if (!names) return attrs;
+  return Object.fromEntries(Object.entries(attrs).map(([k, v]) => [names[k] ?? k, v]));
+}
+
 /** The CRDT's names for marks whose ProseMirror names differ (prosemirror-schema-basic's). */
 const markNames = /** @type {Record<string, string>} */ ({ strong: 'bold', em: 'italic' });
 
 /** Keys of a marker or an embed that are not node attributes. */
-const reserved = new Set(['block', 'inline', 'parents', 'fresh', 'list']);
+const reserved = new Set(['block', 'inline', 'parents', 'fresh', 'list', 'listAttrs', 'listStart']);
 
 /** The object replacement character: what an inline embed the schema cannot show renders as. */
 export const OBJECT = '\uFFFC';
@@ -375,10 +392,12 @@ export class Mapping {
     const conts = [];
     /** @type {(string | undefined)[]} the list kind of each container that is a list item */
     const kinds = [];
+    let lastAt = -1; // the index in path of the innermost container
     for (let i = 1; i < path.length - 1; i++) {
       const n = path[i];
       if (n.type.name in listKinds) continue;
       conts.push(n);
+      lastAt = i;
       const parent = path[i - 1];
       kinds.push(parent.type.name in listKinds ? listKinds[parent.type.name] : undefined);
     }
@@ -392,7 +411,10 @@ export class Mapping {
       parents = conts.slice(0, -1);
       value = { block: this.nodeName(last.type), ...nonDefault(last.type.spec.attrs, last.attrs) };
       const kind = kinds[kinds.length - 1];
-      if (kind !== undefined) value.list = kind;
+      if (kind !== undefined) {
+        value.list = kind;
+        Object.assign(value, this.listKeys(path, indices, lastAt));
+      }
       if (block.attrs && Object.keys(nonDefault(block.type.spec.attrs, block.attrs)).length > 0) {
         value.paragraph = nonDefault(block.type.spec.attrs, block.attrs);
       }
@@ -407,6 +429,30 @@ export class Mapping {
     while (byType < parents.length && byType < prev.length && this.nodeName(prev[byType].type) === this.nodeName(parents[byType].type)) byType++;
     if (byType > same) value.fresh = same;
     return { value, containers: conts };
+  }
+
+  /**
+   * listKeys returns the keys that the marker of a list item's first paragraph adds for the list
+   * around the item (docs/prosemirror.md section 1.1): on the list's first item, `listAttrs`, the
+   * wrapper's attributes that differ from their defaults, and `listStart`, when the list follows
+   * one of the same kind that a reader would otherwise merge it with. Neither is written when not
+   * needed, so an ordinary list's markers are unchanged.
+   * @param {PMNode[]} path     ancestors: [doc, ..., item, ..., textblock]
+   * @param {number[]} indices  the index of each path[i+1] in path[i]
+   * @param {number} at         the index of the item in path (its wrapper at at-1)
+   * @returns {JSONObject}
+   */
+  listKeys(path, indices, at) {
+    /** @type {JSONObject} */
+    const out = {};
+    if (at < 2 || indices[at - 1] !== 0) return out;
+    const wrapper = path[at - 1];
+    const attrs = renameKeys(nonDefault(wrapper.type.spec.attrs, wrapper.attrs), listAttrNames[wrapper.type.name]);
+    if (Object.keys(attrs).length > 0) out.listAttrs = attrs;
+    const i = indices[at - 2];
+    const before = i > 0 ? path[at - 2].child(i - 1) : null;
+    if (before && before.type.name in listKinds && listKinds[before.type.name] === listKinds[wrapper.type.name]) out.listStart = true;
+    return out;
   }
 
   /**
@@ -545,6 +591,14 @@ export class Mapping {
         // A container marker: a new container whose first child is a paragraph.
         const list = name === 'list_item' ? (typeof marker.list === 'string' ? marker.list : 'bullet') : undefined;
         const f = { type: name, attrs, list, children: [] };
+        if (list !== undefined) {
+          const la = marker.listAttrs;
+          if (la && typeof la === 'object' && !Array.isArray(la)) {
+            // null unsets an attribute, as in a marker's own attributes.
+            /** @type {any} */ (f).listAttrs = Object.fromEntries(Object.entries(la).filter(([, v]) => v !== null));
+          }
+          if (marker.listStart === true) /** @type {any} */ (f).listStart = true;
+        }
         top().children.push(f);
         stack.push(f);
         const pa = marker.paragraph && typeof marker.paragraph === 'object' ? /** @type {JSONObject} */ (marker.paragraph) : {};
@@ -594,21 +648,28 @@ export class Mapping {
         continue;
       }
       if (f.type === 'list_item') {
-        // Consecutive items of one kind share one list wrapper.
+        // Consecutive items of one kind share one list wrapper, unless an item's marker says it
+        // starts a new list (listStart); the wrapper's attributes are those its first item's
+        // marker carries (listAttrs).
         const kind = f.list ?? 'bullet';
         const wrapper = this.lists.get(kind) ?? this.lists.get('bullet');
+        /** @type {JSONObject | null} */
+        let listAttrs = f.listAttrs ?? null;
+        const names = wrapper && listAttrNames[wrapper.name];
+        if (listAttrs && names) listAttrs = renameKeys(listAttrs, Object.fromEntries(Object.entries(names).map(([k, v]) => [v, k])));
         const itemType = this.items.get(kind) ?? this.nodes.get('list_item');
         /** @type {PMNode[]} */
         let items = [];
         const flush = () => {
           if (items.length === 0) return;
-          const w = wrapper ? safeCreate(wrapper, null, items) : null;
+          // Attributes the schema refuses leave the list with its defaults.
+          const w = wrapper ? ((listAttrs && safeCreate(wrapper, listAttrs, items)) ?? safeCreate(wrapper, null, items)) : null;
           if (w) out.push(w);
           else for (const it of items) it.forEach((c) => out.push(c));
           items = [];
         };
         let j = i;
-        for (; j < frames.length && !('inline' in frames[j]) && frames[j].type === 'list_item' && (frames[j].list ?? 'bullet') === kind; j++) {
+        for (; j < frames.length && !('inline' in frames[j]) && frames[j].type === 'list_item' && (frames[j].list ?? 'bullet') === kind && (j === i || !frames[j].listStart); j++) {
           const it = frames[j];
           const kids = itemType ? this.buildChildren(it.children, itemType) : [];
           const node = itemType ? safeCreate(itemType, it.attrs, kids) : null;

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { Mapping, OBJECT } from './prosemirror-mapping.js';
 import { schema } from '../../test/pmharness.js';
+import { Doc } from '../crdt/index.js';
 
 /**
  * @param {string} text
@@ -32,6 +33,20 @@ const docs = {
     { type: 'bullet_list', content: [li(p(t('one')), { type: 'ordered_list', content: [li(p(t('nested')))] }, p(t('more'))), li(p(t('two')))] },
     { type: 'ordered_list', content: [li(p(t('first')))] },
   ),
+  orderedStart: doc({ type: 'ordered_list', attrs: { order: 3 }, content: [li(p(t('three'))), li(p(t('four')))] }),
+  adjacentBullets: doc({ type: 'bullet_list', content: [li(p(t('a')))] }, { type: 'bullet_list', content: [li(p(t('b'))), li(p(t('c')))] }),
+  adjacentOrdered: doc(
+    { type: 'ordered_list', attrs: { order: 2 }, content: [li(p(t('two')))] },
+    { type: 'ordered_list', content: [li(p(t('one')))] },
+    { type: 'ordered_list', attrs: { order: 7 }, content: [li(p(t('seven')))] },
+  ),
+  nestedAdjacent: doc({
+    type: 'bullet_list',
+    content: [
+      li(p(t('outer')), { type: 'ordered_list', attrs: { order: 5 }, content: [li(p(t('five')))] }, { type: 'ordered_list', content: [li(p(t('one')))] }),
+      li(p(t('next')), { type: 'bullet_list', content: [li(p(t('x')))] }),
+    ],
+  }, { type: 'bullet_list', content: [li(p(t('new list')))] }),
   quotes: doc(
     { type: 'blockquote', content: [p(t('q1')), p(t('q1b'))] },
     { type: 'blockquote', content: [h(2, t('q2'))] },
@@ -81,6 +96,36 @@ test('the flat form of a document (docs/prosemirror.md)', () => {
         { insert: 'two', marks: {} },
         { embed: { block: 'list_item', list: 'ordered' }, attrs: {}, marks: {} },
         { insert: 'first', marks: {} },
+      ],
+    },
+    {
+      name: 'a list wrapper\'s attributes on its first item; a list after one of its kind',
+      doc: docs.adjacentOrdered,
+      want: [
+        { embed: { block: 'list_item', list: 'ordered', listAttrs: { order: 2 } }, attrs: {}, marks: {} },
+        { insert: 'two', marks: {} },
+        { embed: { block: 'list_item', list: 'ordered', listStart: true }, attrs: {}, marks: {} },
+        { insert: 'one', marks: {} },
+        { embed: { block: 'list_item', list: 'ordered', listAttrs: { order: 7 }, listStart: true }, attrs: {}, marks: {} },
+        { insert: 'seven', marks: {} },
+      ],
+    },
+    {
+      name: 'nested lists after one of their kind',
+      doc: docs.nestedAdjacent,
+      want: [
+        { embed: { block: 'list_item', list: 'bullet' }, attrs: {}, marks: {} },
+        { insert: 'outer', marks: {} },
+        { embed: { block: 'list_item', list: 'ordered', listAttrs: { order: 5 }, parents: ['list_item'] }, attrs: {}, marks: {} },
+        { insert: 'five', marks: {} },
+        { embed: { block: 'list_item', list: 'ordered', listStart: true, parents: ['list_item'] }, attrs: {}, marks: {} },
+        { insert: 'one', marks: {} },
+        { embed: { block: 'list_item', list: 'bullet' }, attrs: {}, marks: {} },
+        { insert: 'next', marks: {} },
+        { embed: { block: 'list_item', list: 'bullet', parents: ['list_item'] }, attrs: {}, marks: {} },
+        { insert: 'x', marks: {} },
+        { embed: { block: 'list_item', list: 'bullet', listStart: true }, attrs: {}, marks: {} },
+        { insert: 'new list', marks: {} },
       ],
     },
     {
@@ -376,5 +421,81 @@ test('positions map both ways in documents edited one step after another', async
         assert.equal(mp.fromFlat(next, f, implicit), walkFromFlat(fresh, next, f, implicit), `${where}: fromFlat(${f})`);
       }
     }
+  }
+});
+
+test('Tiptap\'s ordered list start is the flat text\'s order: the two schemas read each other\'s lists', async () => {
+  const { getSchema } = await import('@tiptap/core');
+  const { default: StarterKit } = await import('@tiptap/starter-kit');
+  const tt = getSchema([StarterKit]);
+  const tmp = new Mapping(tt);
+  const mp = new Mapping(schema);
+  /** @param {string} text */
+  const item = (text) => ({ type: 'listItem', content: [{ type: 'paragraph', content: [{ type: 'text', text }] }] });
+  const tiptapDoc = tt.nodeFromJSON({
+    type: 'doc',
+    content: [
+      { type: 'orderedList', attrs: { start: 3 }, content: [item('three')] },
+      { type: 'orderedList', content: [item('one')] },
+    ],
+  });
+  const spans = tmp.spansOf(tiptapDoc);
+  assert.deepEqual(spans.filter((s) => 'embed' in s).map((s) => /** @type {any} */ (s).embed), [
+    { block: 'list_item', list: 'ordered', listAttrs: { order: 3 } },
+    { block: 'list_item', list: 'ordered', listStart: true },
+  ]);
+  assert.ok(tmp.render(spans).eq(tiptapDoc), `Tiptap: render = ${JSON.stringify(tmp.render(spans).toJSON())}`);
+  const want = doc(
+    { type: 'ordered_list', attrs: { order: 3 }, content: [li(p(t('three')))] },
+    { type: 'ordered_list', content: [li(p(t('one')))] },
+  );
+  assert.ok(mp.render(spans).eq(want), `basic schema: render = ${JSON.stringify(mp.render(spans).toJSON())}`);
+  assert.deepEqual(mp.spansOf(want), spans);
+});
+
+test('concurrent edits of a list\'s first item render alike on every replica, as docs/prosemirror.md 1.1 says', () => {
+  const mp = new Mapping(schema);
+  /** @param {Doc} d */
+  const spansOf = (d) => d.text('body').spans();
+  for (const [name, edit, want] of /** @type {[string, (a: Doc, b: Doc) => void, any][]} */ ([
+    [
+      'a new first item with the start as seen, and a concurrent change of the start: the new item\'s wins',
+      (a, b) => {
+        a.text('body').setAttr(0, 'listAttrs', { order: 5 });
+        b.text('body').insertEmbed(0, { block: 'list_item', list: 'ordered', listAttrs: { order: 3 } });
+        b.text('body').setAttr(1, 'listAttrs', null);
+      },
+      doc({ type: 'ordered_list', attrs: { order: 3 }, content: [li(p()), li(p(t('three'))), li(p(t('four')))] }, { type: 'bullet_list', content: [li(p(t('b')))] }),
+    ],
+    [
+      'an item added at the end of the first list, while the second list starts a new one',
+      (a, b) => {
+        a.text('body').insertEmbed(11, { block: 'list_item', list: 'ordered' });
+        a.text('body').insert(12, 'five');
+        b.text('body').setAttr(11, 'list', 'ordered');
+      },
+      doc({ type: 'ordered_list', attrs: { order: 3 }, content: [li(p(t('three'))), li(p(t('four'))), li(p(t('five')))] }, { type: 'ordered_list', content: [li(p(t('b')))] }),
+    ],
+  ])) {
+    const base = new Doc(1);
+    const body = base.text('body');
+    body.insertEmbed(0, { block: 'list_item', list: 'ordered', listAttrs: { order: 3 } });
+    body.insert(1, 'three');
+    body.insertEmbed(6, { block: 'list_item', list: 'ordered' });
+    body.insert(7, 'four');
+    body.insertEmbed(11, { block: 'list_item', list: 'bullet', listStart: true });
+    body.insert(12, 'b');
+    const a = new Doc(2);
+    const b = new Doc(3);
+    a.apply(base.encodeUpdate());
+    b.apply(base.encodeUpdate());
+    edit(a, b);
+    const ua = a.encodeUpdate();
+    const ub = b.encodeUpdate();
+    a.apply(ub);
+    b.apply(ua);
+    assert.deepEqual(spansOf(a), spansOf(b), `${name}: spans`);
+    const got = mp.render(spansOf(a));
+    assert.ok(got.eq(want), `${name}: render = ${JSON.stringify(got.toJSON())}; want ${JSON.stringify(want.toJSON())}`);
   }
 });

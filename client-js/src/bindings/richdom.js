@@ -236,6 +236,11 @@ export class RichBinding {
     if (b.type === 'list_item') {
       el.dataset.list = typeof b.attrs.list === 'string' ? b.attrs.list : 'bullet';
       if (typeof b.attrs.checked === 'boolean') el.dataset.checked = String(b.attrs.checked);
+      // An item whose marker starts a list (a list's attributes, or a list after one of its
+      // kind: docs/prosemirror.md section 1.1) restarts the number, from the marker alone.
+      const la = /** @type {Record<string, unknown> | undefined} */ (b.attrs.listAttrs);
+      const order = la && typeof la === 'object' && Number.isInteger(la.order) ? Number(la.order) : 1;
+      if (el.dataset.list === 'ordered' && (b.attrs.listStart === true || order !== 1)) el.style.counterReset = `ol ${order - 1}`;
     }
     if (b.parents.includes('blockquote')) el.classList.add('in-quote');
     el.style.setProperty('--depth', String(b.parents.filter((p) => p === 'list_item').length));
@@ -588,10 +593,15 @@ export class RichBinding {
       if (b.parents.length > 0 && next.parents === undefined) next.parents = b.parents;
       if (from === b.start && b.start < b.end) {
         // At the start of a block with content: the new, empty block goes before it, so that the
-        // block keeps its marker, its type and its text.
+        // block keeps its marker, its type and its text; what starts a list moves to the new
+        // block, which now starts it.
         this.#emb(b.marker, next);
+        for (const k of ['listAttrs', 'listStart']) if (k in next) this.#attr(b.marker + 1, k, null);
         return from + 1;
       }
+      // The new block after this one continues its list.
+      delete next.listAttrs;
+      delete next.listStart;
       this.#emb(from, next);
       return from + 1;
     });

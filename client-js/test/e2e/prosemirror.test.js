@@ -197,6 +197,8 @@ test('undo restores text, marks and selection, and leaves the other editor\'s te
 
 test('a document round-trips ProseMirror -> CRDT -> ProseMirror unchanged', async () => {
   errors = [];
+  /** @param {string} text */
+  const item = (text) => ({ type: 'list_item', content: [{ type: 'paragraph', content: [{ type: 'text', text }] }] });
   const docId = `pm-rt-${Date.now()}`;
   const a = await open(docId);
   const want = {
@@ -220,6 +222,10 @@ test('a document round-trips ProseMirror -> CRDT -> ProseMirror unchanged', asyn
           { type: 'list_item', content: [{ type: 'paragraph', content: [{ type: 'text', text: 'two' }] }] },
         ],
       },
+      { type: 'ordered_list', attrs: { order: 3 }, content: [item('three'), item('four')] },
+      { type: 'ordered_list', attrs: { order: 1 }, content: [item('one')] },
+      { type: 'bullet_list', content: [item('a')] },
+      { type: 'bullet_list', content: [item('b')] },
       { type: 'blockquote', content: [{ type: 'paragraph', content: [{ type: 'text', marks: [{ type: 'comment', attrs: { id: 't1' } }], text: 'quoted' }] }] },
       { type: 'code_block', content: [{ type: 'text', text: 'let x = 1;' }] },
       { type: 'horizontal_rule' },
@@ -236,6 +242,19 @@ test('a document round-trips ProseMirror -> CRDT -> ProseMirror unchanged', asyn
   await waitFor(() => a.evaluate(() => /** @type {any} */ (window).tandem.provider.saved === true), { what: 'saved' });
   const b = await open(docId);
   await waitFor(async () => ((await docJSON(b)) === JSON.stringify(want) ? true : null), { what: 'the document in a new editor' });
+  // A list's start changed in one editor (an attribute step on the list) shows in the other.
+  await a.evaluate(() => {
+    const { view } = /** @type {any} */ (window).tandem;
+    /** @type {number} */
+    let at = -1;
+    view.state.doc.forEach((/** @type {any} */ n, /** @type {number} */ off) => {
+      if (at < 0 && n.type.name === 'ordered_list') at = off;
+    });
+    view.dispatch(view.state.tr.setNodeMarkup(at, null, { order: 5 }));
+  });
+  want.content[3].attrs = { order: 5 };
+  await waitFor(async () => ((await docJSON(b)) === JSON.stringify(want) ? true : null), { what: 'the new start in the other editor' });
+  assert.equal(await docJSON(a), JSON.stringify(want), 'the editor that changed the start');
   assert.deepEqual(errors, []);
   await a.context().close();
   await b.context().close();

@@ -290,3 +290,61 @@ test('rich editing from the keyboard: split and join, headings, breaks, pasting,
   assert.deepEqual(a.errors, []);
   await a.context.close();
 });
+
+test('lists that start at a number or follow one of their kind: numbers drawn, Enter keeps them', async () => {
+  const docId = `rich-lists-${Date.now()}`;
+  const a = await openRich(docId, 'Ada', '#d62728');
+  const { page } = a;
+  // Two ordered lists with nothing between them, the second starting at 3 (docs/prosemirror.md 1.1).
+  const r = await fetch(`${server.url}/v1/docs/${docId}/edits`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      root: 'body',
+      edits: [
+        { index: 0, embed: { block: 'list_item', list: 'ordered' } },
+        { index: 1, insert: 'a' },
+        { index: 2, embed: { block: 'list_item', list: 'ordered', listStart: true, listAttrs: { order: 3 } } },
+        { index: 3, insert: 'c' },
+      ],
+    }),
+  });
+  assert.equal(r.status, 200, await r.text());
+  await waitFor(async () => (await plainText(page)) === '\uFFFCa\uFFFCc', { what: 'the edits to reach the page' });
+  /** markers returns the effective value of each block marker, and the counter reset its element has. */
+  const markers = () =>
+    page.evaluate(() => {
+      const t = /** @type {any} */ (window).tandem;
+      const els = [...(/** @type {HTMLElement} */ (document.getElementById('rich-editor'))).children].map((e) => /** @type {HTMLElement} */ (e).style.counterReset);
+      return t.provider.doc
+        .text('body')
+        .spans()
+        .filter((/** @type {any} */ s) => 'embed' in s)
+        .map((/** @type {any} */ s, /** @type {number} */ i) => ({ ...s.embed, ...s.attrs, reset: els[i] }));
+    });
+  assert.deepEqual(await markers(), [
+    { block: 'list_item', list: 'ordered', reset: '' },
+    { block: 'list_item', list: 'ordered', listStart: true, listAttrs: { order: 3 }, reset: 'ol 2' },
+  ]);
+  // Enter at the end of the second list's first item: the new item continues that list.
+  await select(page, 4);
+  await page.keyboard.press('Enter');
+  await page.keyboard.type('d');
+  // Enter at the start of it: the new, empty item before it starts the list now.
+  await select(page, 3);
+  await page.keyboard.press('Enter');
+  assert.deepEqual(await markers(), [
+    { block: 'list_item', list: 'ordered', reset: '' },
+    { block: 'list_item', list: 'ordered', listStart: true, listAttrs: { order: 3 }, reset: 'ol 2' },
+    { block: 'list_item', list: 'ordered', listStart: null, listAttrs: null, reset: '' },
+    { block: 'list_item', list: 'ordered', reset: '' },
+  ]);
+  // The server renders the same two lists.
+  const body = await waitFor(async () => {
+    const res = await (await fetch(`${server.url}/v1/docs/${docId}`)).json();
+    return res.texts?.body === (await plainText(page)) ? res.rich?.body : null;
+  }, { what: 'the server to hold the same text' });
+  assert.deepEqual(body.content.map((/** @type {any} */ n) => [n.type, n.attrs?.order ?? 1, n.content.length]), [['ordered_list', 1, 1], ['ordered_list', 3, 3]]);
+  assert.deepEqual(a.errors, []);
+  await a.context.close();
+});
