@@ -20,7 +20,9 @@
 //	  <document ID>         one bucket per document
 //	    "meta"              Meta, encoded as in meta.go (a version byte, flags, varints)
 //	    snap                the latest snapshot, present once the document was compacted:
-//	                        8-byte big-endian chunk index -> 32 KiB of it (the last chunk shorter)
+//	                        8-byte big-endian chunk index -> a chunk: two fill a page (2016
+//	                        bytes in 4 KiB pages; the last chunk shorter; files written before
+//	                        hold 32 KiB chunks, read the same way)
 //	    log                 8-byte big-endian sequence number -> one appended entry
 //	    kv                  the caller's metadata key -> value (PutDocMeta)
 //	contract                the storage contract's stores (Contract, contract.go)
@@ -121,7 +123,7 @@
 //   - The file never shrinks. Space freed by compaction and deletion is reused for later writes, but
 //     the file keeps its largest size. Bound each document's log by compacting. A document that keeps
 //     growing under compaction needs about twice its snapshot plus its log (the old snapshot is freed
-//     only once the new one has committed), and bbolt grows the file 4 MiB past what a commit
+//     only once the new one has committed), and bbolt grows the file 1 MiB past what a commit
 //     needs. CompactFile copies a file into a new one holding only live pages, offline.
 //   - One process at a time. bbolt locks the file; a second Open, from another process, fails with
 //     ErrLocked after Options.LockTimeout instead of hanging.
