@@ -373,6 +373,8 @@ func (s *Store) Close() error {
 		if s.wal != nil {
 			if err := s.brokenErr(); err != nil {
 				s.closeErr = fmt.Errorf("storage: close %s: %w", s.path, err)
+			} else if err := s.wal.shrink(); err != nil {
+				s.closeErr = fmt.Errorf("storage: close %s: %w", s.path, err)
 			}
 			if err := s.wal.close(); err != nil && s.closeErr == nil {
 				s.closeErr = fmt.Errorf("storage: close %s: %w", s.wal.path, err)
@@ -434,6 +436,10 @@ func (s *Store) openLog(opts Options) error {
 		return err
 	}
 	if err := w.reset(); err != nil {
+		_ = w.close()
+		return err
+	}
+	if err := w.shrink(); err != nil {
 		_ = w.close()
 		return err
 	}
