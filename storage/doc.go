@@ -41,8 +41,9 @@
 // numeric order, so the log reads in order and compaction deletes a prefix. Open creates the layout in
 // one commit and fsyncs the directory of a new file; it refuses a file whose schema version is newer
 // than SchemaVersion (ErrSchemaTooNew) or that is not a tandem store (ErrCorrupt). Schema 1 stored
-// each snapshot as one value under "snapshot" beside the metadata; Open moves such a file to schema
-// 2 (migrate.go), and why chunks is explained in snapshot.go.
+// each snapshot as one value under "snapshot" beside the metadata; Open moves such a file to the
+// current schema (migrate.go), and why chunks, and of which size, is explained in snapshot.go.
+// Schema 2 differs from 3 in its chunks' size alone (32 KiB), which schema 3 reads as they are.
 //
 // The invariants, checked by Check: the log holds exactly the entries SnapshotSeq+1 .. LastSeq; the
 // counts in Meta match the log and the snapshot; a snapshot is stored exactly when Meta.HasSnapshot.

@@ -8,7 +8,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Snapshots are stored in chunks, each its own value in the document's snap bucket (schema 2).
+// Snapshots are stored in chunks, each its own value in the document's snap bucket (schema 2 and
+// later).
 //
 // Schema 1 kept the snapshot as one value beside the document's metadata, in the same leaf. bbolt
 // writes a leaf whole, and a value larger than a page makes its leaf one run of contiguous pages: so

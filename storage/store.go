@@ -19,8 +19,11 @@ import (
 // version (ErrSchemaTooNew) and migrates one with a smaller version. Bump it, and teach Open to
 // migrate, whenever the bucket layout or an encoding changes.
 //
-// Version 2 stores snapshots in chunks (snapshot.go); version 1 stored each as one value.
-const SchemaVersion = 2
+// Version 3 stores snapshots in chunks two of which fill a page, and reads chunks of any size;
+// version 2 wrote (and its Check required) 32 KiB chunks, version 1 one value per snapshot
+// (snapshot.go). A version 2 file needs no change to be read as version 3: Open only raises its
+// version, so that a build that would find the new chunks corrupt refuses the file instead.
+const SchemaVersion = 3
 
 // Limits on what the store accepts. Longer input is refused before it reaches a transaction, so it
 // can never fail a batch of other documents' appends.
