@@ -97,8 +97,10 @@
 // any other error fails the whole transaction. Delete and Check run on the writer too, in call
 // order, each in its own transaction, once bbolt holds everything before them; the log is emptied
 // first, so that replay never brings back what a Delete removed. The log is emptied too (the
-// writer waiting for bbolt) when it passes 32 MiB. Writes to one document apply in the order they
-// were called. Stats counts commits (of the log) and appends, and StoreCommits those of bbolt.
+// writer waiting for bbolt) when it passes 32 MiB, and without waiting once it passes 4 MiB at a
+// moment bbolt holds all of it; Open and Close cut its file to 1 MiB. Writes to one document
+// apply in the order they were called. Stats counts commits (of the log) and appends, and
+// StoreCommits those of bbolt.
 // With Options.NoWriteAheadLog the writer commits each batch, folded writes included, straight into
 // bbolt: one fsync pair per batch on the path of every acknowledgement.
 //
