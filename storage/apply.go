@@ -39,6 +39,13 @@ const seqCacheDocs = 4096
 // and empties it: it bounds the log, replay at Open, and the memory of the groups in flight.
 const walLimitBytes = 32 << 20
 
+// walRewindBytes is the size of the log past which the writer empties it whenever bbolt already
+// holds everything (drained), without waiting: the log's records are then written again from the
+// file's start, over blocks it has, so that under steady writing the file stays near this size
+// rather than growing to walLimitBytes. An emptying costs one more small write and fdatasync (the
+// header slot), once per walRewindBytes of records.
+const walRewindBytes = 4 << 20
+
 // group is one writer batch handed to the applier: appends (with their sequence numbers) and
 // folded writes, in call order.
 type group struct {
@@ -122,6 +129,14 @@ func (s *Store) quiesce() error {
 		return err
 	}
 	return nil
+}
+
+// drained reports whether bbolt holds every group handed to the applier, without waiting. Only
+// the writer calls it: no group can be handed meanwhile.
+func (s *Store) drained() bool {
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	return s.applied == s.handed && s.broken == nil
 }
 
 // breakStore records the error that makes the store refuse later writes.

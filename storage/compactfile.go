@@ -84,7 +84,7 @@ func CompactFile(src, dst string, lockTimeout time.Duration) (srcBytes, dstBytes
 		err = cerr
 	}
 	if err == nil {
-		// bbolt grows a file ahead of its data (to its memory map's size while small, then 16 MiB
+		// bbolt grows a file ahead of its data (to its memory map's size while small, then growBytes
 		// at a time); pages past the last one in use hold nothing, and the next Open maps the file
 		// whatever its length.
 		err = truncateSync(dst, used)

@@ -20,7 +20,9 @@
 //	  <document ID>         one bucket per document
 //	    "meta"              Meta, encoded as in meta.go (a version byte, flags, varints)
 //	    snap                the latest snapshot, present once the document was compacted:
-//	                        8-byte big-endian chunk index -> 32 KiB of it (the last chunk shorter)
+//	                        8-byte big-endian chunk index -> a chunk: two fill a page (2016
+//	                        bytes in 4 KiB pages; the last chunk shorter; files written before
+//	                        hold 32 KiB chunks, read the same way)
 //	    log                 8-byte big-endian sequence number -> one appended entry
 //	    kv                  the caller's metadata key -> value (PutDocMeta)
 //	contract                the storage contract's stores (Contract, contract.go)
@@ -39,8 +41,9 @@
 // numeric order, so the log reads in order and compaction deletes a prefix. Open creates the layout in
 // one commit and fsyncs the directory of a new file; it refuses a file whose schema version is newer
 // than SchemaVersion (ErrSchemaTooNew) or that is not a tandem store (ErrCorrupt). Schema 1 stored
-// each snapshot as one value under "snapshot" beside the metadata; Open moves such a file to schema
-// 2 (migrate.go), and why chunks is explained in snapshot.go.
+// each snapshot as one value under "snapshot" beside the metadata; Open moves such a file to the
+// current schema (migrate.go), and why chunks, and of which size, is explained in snapshot.go.
+// Schema 2 differs from 3 in its chunks' size alone (32 KiB), which schema 3 reads as they are.
 //
 // The invariants, checked by Check: the log holds exactly the entries SnapshotSeq+1 .. LastSeq; the
 // counts in Meta match the log and the snapshot; a snapshot is stored exactly when Meta.HasSnapshot.
@@ -94,8 +97,10 @@
 // any other error fails the whole transaction. Delete and Check run on the writer too, in call
 // order, each in its own transaction, once bbolt holds everything before them; the log is emptied
 // first, so that replay never brings back what a Delete removed. The log is emptied too (the
-// writer waiting for bbolt) when it passes 32 MiB. Writes to one document apply in the order they
-// were called. Stats counts commits (of the log) and appends, and StoreCommits those of bbolt.
+// writer waiting for bbolt) when it passes 32 MiB, and without waiting once it passes 4 MiB at a
+// moment bbolt holds all of it; Open and Close cut its file to 1 MiB. Writes to one document
+// apply in the order they were called. Stats counts commits (of the log) and appends, and
+// StoreCommits those of bbolt.
 // With Options.NoWriteAheadLog the writer commits each batch, folded writes included, straight into
 // bbolt: one fsync pair per batch on the path of every acknowledgement.
 //
@@ -121,7 +126,7 @@
 //   - The file never shrinks. Space freed by compaction and deletion is reused for later writes, but
 //     the file keeps its largest size. Bound each document's log by compacting. A document that keeps
 //     growing under compaction needs about twice its snapshot plus its log (the old snapshot is freed
-//     only once the new one has committed), and bbolt grows the file 4 MiB past what a commit
+//     only once the new one has committed), and bbolt grows the file 1 MiB past what a commit
 //     needs. CompactFile copies a file into a new one holding only live pages, offline.
 //   - One process at a time. bbolt locks the file; a second Open, from another process, fails with
 //     ErrLocked after Options.LockTimeout instead of hanging.

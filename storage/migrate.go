@@ -12,12 +12,12 @@ import (
 // its dirty pages hold.
 const migrateBatchBytes = 32 << 20
 
-// migrate brings a schema 1 file to the current layout: every snapshot stored as one value moves
-// into chunks. The first commit raises the schema version and marks the file as migrating, so
-// that an older build refuses the file from then on (ErrSchemaTooNew); the documents then move in
-// transactions of at most migrateBatchBytes of snapshots each, and the last one removes the mark.
-// A crash on the way leaves the mark, and the next Open carries on: a document in either form
-// loads meanwhile.
+// migrate brings a schema 1 or 2 file to the current layout: every snapshot stored as one value
+// moves into chunks (schema 2's chunks stay as they are: they read the same). The first commit
+// raises the schema version and marks the file as migrating, so that an older build refuses the
+// file from then on (ErrSchemaTooNew); the documents then move in transactions of at most
+// migrateBatchBytes of snapshots each, and the last one removes the mark. A crash on the way
+// leaves the mark, and the next Open carries on: a document in either form loads meanwhile.
 func migrate(db *bolt.DB) error {
 	err := db.Update(func(tx *bolt.Tx) error {
 		mb := tx.Bucket(bucketMeta)

@@ -17,8 +17,9 @@ type v1Doc struct {
 	kv       map[string]string
 }
 
-// putV1Doc writes d in the schema 1 layout; chunked writes it in chunks instead, as a migration
-// that was cut short leaves some documents.
+// putV1Doc writes d in the schema 1 layout; chunked writes it in the 32 KiB chunks of schema 2
+// instead, as a schema 2 file holds them and as a migration by a schema 2 build that was cut short
+// leaves some documents.
 func putV1Doc(t *testing.T, tx *bolt.Tx, d v1Doc, chunked bool) {
 	t.Helper()
 	b, err := tx.Bucket(bucketDocs).CreateBucket([]byte(d.id))
@@ -37,7 +38,7 @@ func putV1Doc(t *testing.T, tx *bolt.Tx, d v1Doc, chunked bool) {
 	if d.snapshot != nil {
 		m.HasSnapshot, m.SnapshotBytes, m.SnapshotSeq, m.LastSeq = true, int64(len(d.snapshot)), 3, 3
 		if chunked {
-			err = putSnapshot(b, d.snapshot)
+			err = putChunks32K(b, d.snapshot)
 		} else {
 			err = b.Put(keyLegacySnap, d.snapshot)
 		}
@@ -63,8 +64,25 @@ func putV1Doc(t *testing.T, tx *bolt.Tx, d v1Doc, chunked bool) {
 	}
 }
 
+// putChunks32K stores snapshot in document bucket b as a schema 2 build did: in 32 KiB chunks.
+func putChunks32K(b *bolt.Bucket, snapshot []byte) error {
+	sb, err := b.CreateBucket(bucketSnap)
+	if err != nil {
+		return err
+	}
+	for i := 0; len(snapshot) > 0; i++ {
+		n := min(len(snapshot), 32<<10)
+		if err := sb.Put(seqKey(uint64(i)), snapshot[:n]); err != nil {
+			return err
+		}
+		snapshot = snapshot[n:]
+	}
+	return nil
+}
+
 // TestOpenMigratesSchema1: a schema 1 file opens, its snapshots move into chunks, every document
-// loads as it was, and the file then says schema 2. A migration cut short (the mark still there,
+// loads as it was, and the file then says the current schema. A schema 2 file (32 KiB chunks)
+// opens as it is and says the current schema. A migration cut short (the mark still there,
 // some documents moved) carries on at the next Open.
 func TestOpenMigratesSchema1(t *testing.T) {
 	big := bytes.Repeat([]byte("0123456789abcdef"), 5000) // 80,000 bytes: three chunks
@@ -82,6 +100,8 @@ func TestOpenMigratesSchema1(t *testing.T) {
 	}{
 		{name: "schema 1", version: 1},
 		{name: "cut short", version: SchemaVersion, mark: true, moved: map[string]bool{"big": true}},
+		{name: "cut short by a schema 2 build", version: 2, mark: true, moved: map[string]bool{"big": true}},
+		{name: "schema 2", version: 2, moved: map[string]bool{"big": true, "empty-snapshot": true, "small": true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -8,7 +8,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Snapshots are stored in chunks, each its own value in the document's snap bucket (schema 2).
+// Snapshots are stored in chunks, each its own value in the document's snap bucket (schema 2 and
+// later).
 //
 // Schema 1 kept the snapshot as one value beside the document's metadata, in the same leaf. bbolt
 // writes a leaf whole, and a value larger than a page makes its leaf one run of contiguous pages: so
@@ -16,14 +17,27 @@ import (
 // a free run as large as the snapshot. Freed runs were always a little too small for the next,
 // larger snapshot of a growing document, so the file grew by about a snapshot per commit (a 13.9 MB
 // document in a 248 MB file). In chunks, the metadata's leaf stays small, an append never touches
-// the snapshot, and a compaction's writes are runs of a few dozen pages that fit in the space the
-// previous snapshot and the folded log entries freed.
-const snapChunkBytes = 32 << 10
-
+// the snapshot, and a compaction's writes fit in the space the previous snapshot and the folded log
+// freed.
+//
+// A chunk is sized so that two of them fill one page (snapChunkBytes): bbolt never splits a leaf
+// of four entries or fewer, so larger chunks made each leaf a run of 17 or more contiguous pages
+// (two to four 32 KiB chunks), which only a free run at least as long could take; the runs freed
+// by the log's leaves (which hold its entries, whatever their size) were mostly shorter, and each
+// compaction grew the file past them. Leaves of one page fill any free page. Files written with
+// other chunk sizes (32 KiB before) read the same: a reader takes the chunks in order, whatever
+// their size.
 var (
 	bucketSnap    = []byte("snap")     // in a document bucket: chunk index (8 bytes, big-endian) -> chunk
 	keyLegacySnap = []byte("snapshot") // in a schema 1 document bucket: the whole snapshot
 )
+
+// snapChunkBytes returns the size of a snapshot chunk in a file of pageSize pages: two chunks,
+// their keys and their element headers fill a leaf page (2016 bytes for 4 KiB pages).
+func snapChunkBytes(pageSize int) int {
+	const pageHeader, leafElement, keyBytes = 16, 16, 8
+	return (pageSize - pageHeader - 2*(leafElement+keyBytes)) / 2
+}
 
 // putSnapshot replaces the snapshot stored in document bucket b, in either form, by snapshot in
 // chunks. The caller updates the metadata.
@@ -36,8 +50,9 @@ func putSnapshot(b *bolt.Bucket, snapshot []byte) error {
 		return fmt.Errorf("snapshot bucket: %w", err)
 	}
 	sb.FillPercent = 1 // written once, in key order
+	chunk := snapChunkBytes(b.Tx().DB().Info().PageSize)
 	for i := 0; len(snapshot) > 0; i++ {
-		n := min(len(snapshot), snapChunkBytes)
+		n := min(len(snapshot), chunk)
 		if err := sb.Put(seqKey(uint64(i)), snapshot[:n]); err != nil {
 			return fmt.Errorf("snapshot chunk %d: %w", i, err)
 		}
@@ -99,16 +114,20 @@ func checkSnapshot(b *bolt.Bucket, m Meta) []error {
 	if sb == nil {
 		return problems
 	}
+	// Every chunk but the last has the first one's size, and the last is no larger.
 	var total int64
 	next := uint64(0)
-	last := snapChunkBytes
+	size, last := 0, 0
 	c := sb.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(k) != 8 || v == nil || binary.BigEndian.Uint64(k) != next {
 			problems = append(problems, fmt.Errorf("snapshot chunk key %x where chunk %d was due", k, next))
 		}
-		if last != snapChunkBytes || len(v) == 0 || len(v) > snapChunkBytes {
-			problems = append(problems, fmt.Errorf("snapshot chunk %d of %d bytes after one of %d", next, len(v), last))
+		if next == 0 {
+			size, last = len(v), len(v)
+		}
+		if last != size || len(v) == 0 || len(v) > size {
+			problems = append(problems, fmt.Errorf("snapshot chunk %d of %d bytes after one of %d (chunks of %d)", next, len(v), last, size))
 		}
 		last = len(v)
 		total += int64(len(v))

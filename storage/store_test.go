@@ -135,7 +135,7 @@ func TestOpenSchemaTooNewMessage(t *testing.T) {
 		return b.Put(keySchema, binary.BigEndian.AppendUint64(nil, 7))
 	})
 	_, err := Open(path, Options{})
-	want := "storage: open " + path + ": schema version is newer than this build: file has version 7, this build reads up to 2"
+	want := "storage: open " + path + ": schema version is newer than this build: file has version 7, this build reads up to 3"
 	if err == nil || err.Error() != want {
 		t.Errorf("Open() = %v; want %q", err, want)
 	}

@@ -241,6 +241,24 @@ func (w *wal) reset() error {
 	return nil
 }
 
+// walKeepBytes is the size to which the log file is cut when the store opens or closes with the
+// log empty: its header and walGrowBytes of blocks for the first records.
+const walKeepBytes = walDataOffset + walGrowBytes
+
+// shrink cuts the file to walKeepBytes if it is longer. The caller has emptied the log: the
+// bytes cut hold records of an earlier epoch, which never count again, so a crash that loses the
+// new size loses nothing.
+func (w *wal) shrink() error {
+	if w.off != walDataOffset || w.alloc <= walKeepBytes {
+		return nil
+	}
+	if err := w.f.Truncate(walKeepBytes); err != nil {
+		return fmt.Errorf("write-ahead log %s: shrink: %w", w.path, err)
+	}
+	w.alloc = walKeepBytes
+	return nil
+}
+
 // writeSlot writes epoch into its slot (epoch mod 2), syncs it and makes it current.
 func (w *wal) writeSlot(epoch uint64) error {
 	b := make([]byte, 0, walSlotLen)

@@ -347,3 +347,52 @@ func TestReadWaitsForItsDocument(t *testing.T) {
 		t.Errorf("Load(doc-0) = %v; want the acknowledged entry", st.Log)
 	}
 }
+
+// TestLogRewound: once the log holds walRewindBytes and bbolt holds all of it, the writer empties
+// it and writes on from the file's start, so that the file stays near that size under steady
+// writing; Close cuts it to walKeepBytes. A crash after such an emptying replays only the records
+// written since, and loses nothing acknowledged.
+func TestLogRewound(t *testing.T) {
+	big := string(bytes.Repeat([]byte("x"), 64<<10))
+	t.Run("bounded", func(t *testing.T) {
+		s, path := openTest(t, Options{NoSync: true})
+		var largest int64
+		const n = 3 * walRewindBytes / (64 << 10) // three times the size past which it empties
+		for i := range n {
+			mustAppend(t, s, "doc", big)
+			if i%8 == 7 {
+				if _, _, err := s.Stat("doc"); err != nil { // waits until bbolt holds the appends
+					t.Fatal(err)
+				}
+			}
+			info, err := os.Stat(walPath(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			largest = max(largest, info.Size())
+		}
+		if limit := int64(walRewindBytes + 2*walGrowBytes); largest > limit {
+			t.Errorf("log file reached %d bytes for %d bytes of appends; want at most %d", largest, n*len(big), limit)
+		}
+		s = reopen(t, s, Options{NoSync: true})
+		if info, err := os.Stat(walPath(path)); err != nil || info.Size() != walKeepBytes {
+			t.Errorf("log file after Close: %v, %v; want %d bytes", info, err, walKeepBytes)
+		}
+		if st, _ := mustLoad(t, s, "doc"); len(st.Log) != n {
+			t.Errorf("Load(doc) after reopen: %d entries; want %d", len(st.Log), n)
+		}
+	})
+	t.Run("crash after an emptying", func(t *testing.T) {
+		var base []walEntry
+		for range walRewindBytes/len(big) + 1 {
+			base = append(base, walEntry{"doc-0", big})
+		}
+		entries := walEntries(9)
+		dst := loggedNotApplied(t, base, entries)
+		if got, err := loggedRecords(dst); err != nil || got != len(entries) {
+			t.Fatalf("log holds %d records (%v); want the %d written since it was emptied", got, err, len(entries))
+		}
+		s := mustOpen(t, dst, Options{})
+		wantEntries(t, s, append(base, entries...))
+	})
+}

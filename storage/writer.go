@@ -441,7 +441,7 @@ func (s *Store) commitLogged(batch []*request) {
 		s.failBatch(batch, err)
 		return
 	}
-	if s.wal.bytes() >= walLimitBytes {
+	if n := s.wal.bytes(); n >= walLimitBytes || n >= walRewindBytes && s.drained() {
 		if err := s.quiesce(); err != nil {
 			s.failBatch(batch, err)
 			return

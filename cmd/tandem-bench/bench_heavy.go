@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -32,6 +34,10 @@ type heavyResult struct {
 	LogBytes      int64   `json:"log_bytes"`
 	LogEntries    int     `json:"log_entries"`
 	FileRatio     float64 `json:"file_ratio"` // file / (snapshot + log)
+	// WALBytes is the size of the write-ahead log's file beside the data file (FILE-wal), and
+	// DiskRatio the two files together against the document.
+	WALBytes  int64   `json:"wal_bytes"`
+	DiskRatio float64 `json:"disk_ratio"` // (file + write-ahead log) / (snapshot + log)
 	// CompactedBytes is the size of a copy of the file holding only live pages (storage.CompactFile,
 	// what tandem compact does).
 	CompactedBytes int64 `json:"compacted_bytes"`
@@ -112,8 +118,8 @@ func benchHeavy(ctx context.Context, e *benchEnv) (*heavyResult, error) {
 	if err := heavyInspect(path, docID, filepath.Join(e.tmpDir, "inspect.db"), res); err != nil {
 		return nil, err
 	}
-	e.logf("heavy: data file %d bytes for snapshot %d + log %d (%.2fx); compacted copy %d bytes",
-		res.FileBytes, res.SnapshotBytes, res.LogBytes, res.FileRatio, res.CompactedBytes)
+	e.logf("heavy: data file %d bytes for snapshot %d + log %d (%.2fx); write-ahead log %d bytes (%.2fx with it); compacted copy %d bytes",
+		res.FileBytes, res.SnapshotBytes, res.LogBytes, res.FileRatio, res.WALBytes, res.DiskRatio, res.CompactedBytes)
 
 	if err := e.start(ctx); err != nil {
 		return nil, err
@@ -143,8 +149,8 @@ func benchHeavy(ctx context.Context, e *benchEnv) (*heavyResult, error) {
 	return res, nil
 }
 
-// heavyInspect fills res with the data file's size, what the document stores, and the size of a
-// compacted copy. It reads a copy of the file (scratch, then removed): opening the file itself
+// heavyInspect fills res with the data file's size, its write-ahead log's, what the document
+// stores, and the size of a compacted copy. It reads a copy of the file (scratch, then removed): opening the file itself
 // could migrate it to a layout the server under test does not read.
 func heavyInspect(path, docID, scratch string, res *heavyResult) error {
 	data, err := os.ReadFile(path)
@@ -152,6 +158,11 @@ func heavyInspect(path, docID, scratch string, res *heavyResult) error {
 		return fmt.Errorf("bench: %w", err)
 	}
 	res.FileBytes = int64(len(data))
+	if fi, err := os.Stat(path + "-wal"); err == nil {
+		res.WALBytes = fi.Size()
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("bench: %w", err)
+	}
 	if err := os.WriteFile(scratch, data, 0o600); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -174,6 +185,7 @@ func heavyInspect(path, docID, scratch string, res *heavyResult) error {
 	res.SnapshotBytes, res.LogBytes, res.LogEntries = m.SnapshotBytes, m.LogBytes, m.LogEntries
 	if stored := m.SnapshotBytes + m.LogBytes; stored > 0 {
 		res.FileRatio = round2(float64(res.FileBytes) / float64(stored))
+		res.DiskRatio = round2(float64(res.FileBytes+res.WALBytes) / float64(stored))
 	}
 	_, res.CompactedBytes, err = storage.CompactFile(scratch, scratch+".compact", 0)
 	if err != nil {
