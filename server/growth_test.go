@@ -64,7 +64,7 @@ func TestHeavyWritingFileBounded(t *testing.T) {
 	stored := m.SnapshotBytes + m.LogBytes
 	t.Logf("file %d bytes for a document of %d (%.2fx)", fi.Size(), stored, float64(fi.Size())/float64(stored))
 	// A compaction needs the new snapshot written before the old one is freed, pages a reader
-	// still sees are freed later, and the file grows a step (4 MiB) past its data: 3x plus the
+	// still sees are freed later, and the file grows a step (1 MiB) past its data: 3x plus the
 	// step. Before snapshots were chunked, this run left 8.3x.
 	if limit := 3*stored + 4<<20; fi.Size() > limit {
 		t.Errorf("data file is %d bytes for a document storing %d (snapshot %d, log %d); want at most %d",
