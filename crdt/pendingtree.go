@@ -81,12 +81,21 @@ func (t *opNode) held() int { return heldOpNode + heldOpEnt*cap(t.ents) }
 
 // opTx changes the pending op trees of a document in place for one plan,
 // recording in an undo log the nodes of the document's trees as they were
-// before the plan first changed them (their fields, and the entries it
-// moves or overwrites, from the first one on, in a buffer reused from plan
-// to plan), so that a refused plan is rolled back and an accepted one keeps
-// its changes (commit). A node made or already logged by the plan carries
-// its generation (gen) and is changed without logging again, unless the
-// change reaches entries before those logged (logged).
+// before the plan changed them, so that a refused plan is rolled back and
+// an accepted one keeps its changes (commit). A record is one of:
+//
+//   - the node's fields and its entries from an index on (those a change
+//     moves or overwrites, in a buffer reused from plan to plan): later
+//     changes of the plan to those entries are not logged again (logged);
+//   - the node's fields and the index where one entry was put (an op put
+//     into a leaf, a split child into its parent): undone by taking it out
+//     again, with no entry copied;
+//   - the node's fields and one entry as it was before it was overwritten
+//     (a child's first clock changed).
+//
+// A rollback applies the records backwards: each finds the node as the
+// change it records left it. A node made by the plan carries its
+// generation (gen) and is never logged.
 type opTx struct {
 	gen  uint64
 	undo []opUndo
@@ -97,14 +106,30 @@ type opTx struct {
 }
 
 // opUndo is a node of a document's tree and what it held when logged: its
-// fields, and its entries from index from on at ents[at:], up to its length
-// then.
+// fields, and by kind its entries from index from on at ents[at:] (up to
+// its length then), or the index from where an entry was put, or the entry
+// e that was at index from.
 type opUndo struct {
 	n    *opNode
 	was  opNode
+	kind undoKind
 	at   int
 	from int
+	e    opEnt
 }
+
+// undoKind tells what an opUndo records.
+type undoKind uint8
+
+const (
+	undoEnts undoKind = iota // the entries from an index on
+	undoPut                  // an entry put at an index
+	undoSet                  // an entry overwritten
+)
+
+// noneLogged is the logged of a node whose last record saved no entries:
+// its next change is logged whatever it touches.
+const noneLogged = math.MaxUint8
 
 // begin starts a plan's changes, whose nodes will carry generation gen
 // (never one that a node of the document's trees carries).
@@ -133,8 +158,18 @@ func (x *opTx) commit() {
 func (x *opTx) rollback() {
 	for i := len(x.undo) - 1; i >= 0; i-- {
 		u := &x.undo[i]
+		switch u.kind {
+		case undoPut:
+			e := u.n.ents
+			copy(e[u.from:], e[u.from+1:])
+			e[len(e)-1] = opEnt{}
+		case undoSet:
+			u.n.ents[u.from] = u.e
+		}
 		*u.n = u.was
-		copy(u.n.ents[u.from:], x.ents[u.at:])
+		if u.kind == undoEnts {
+			copy(u.n.ents[u.from:], x.ents[u.at:])
+		}
 	}
 	x.commit()
 }
@@ -150,6 +185,26 @@ func (x *opTx) rollback() {
 func (x *opTx) log(n *opNode, i int) {
 	if n.gen != x.gen || i < int(n.logged) {
 		x.record(n, i)
+	}
+	n.summed = false
+}
+
+// logPut records that an entry is about to be put at index i of n, which
+// has room for it in its array.
+func (x *opTx) logPut(n *opNode, i int) {
+	if n.gen != x.gen || i < int(n.logged) {
+		x.undo = append(x.undo, opUndo{n: n, was: *n, kind: undoPut, from: i})
+		n.gen, n.logged = x.gen, noneLogged
+	}
+	n.summed = false
+}
+
+// logSet records that the entry at index i of n is about to be
+// overwritten.
+func (x *opTx) logSet(n *opNode, i int) {
+	if n.gen != x.gen || i < int(n.logged) {
+		x.undo = append(x.undo, opUndo{n: n, was: *n, kind: undoSet, from: i, e: n.ents[i]})
+		n.gen, n.logged = x.gen, noneLogged
 	}
 	n.summed = false
 }
@@ -394,7 +449,7 @@ func (x *opTx) put(t *opNode, op *uop, lo, hi uint64) (*opLeaf, *opNode) {
 	if l == nil {
 		return nil, nil
 	}
-	x.log(t, k)
+	x.logSet(t, k) // its sum changes, if not its entry
 	t.ents[k] = kid.entry()
 	if split == nil {
 		return l, nil
@@ -413,7 +468,7 @@ func (x *opTx) insertAt(t *opNode, i int, e opEnt) *opNode {
 	case n == cap(t.ents):
 		x.log(t, n) // the entries move to a new array, the old stays
 	default:
-		x.log(t, i)
+		x.logPut(t, i)
 	}
 	if n < opFan {
 		if n == cap(t.ents) {
