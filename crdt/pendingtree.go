@@ -33,7 +33,11 @@ type opNode struct {
 	// of units of new clients) holds one entry, not opFan.
 	ents   []opEnt
 	leaf   bool
-	summed bool   // whether sum is computed; it is until the node changes
+	summed bool // whether sum is computed; it is until the node changes
+	// logged is, when gen is the plan's, the first entry the plan's undo
+	// log holds as it was: the entries before it are the node's own
+	// (opTx.log).
+	logged uint8
 	gen    uint64 // the plan that made the node or last changed it (opTx)
 	sum    opSum  // when summed: the sum of the node's ops (opSum)
 }
@@ -77,11 +81,21 @@ func (t *opNode) held() int { return heldOpNode + heldOpEnt*cap(t.ents) }
 
 // opTx changes the pending op trees of a document in place for one plan,
 // recording in an undo log the nodes of the document's trees as they were
-// before the plan first changed them (their fields, and their entries in a
-// buffer reused from plan to plan), so that a refused plan is rolled back
-// and an accepted one keeps its changes (commit). A node made or already
-// logged by the plan carries its generation (gen) and is changed without
-// logging again.
+// before the plan changed them, so that a refused plan is rolled back and
+// an accepted one keeps its changes (commit). A record is one of:
+//
+//   - the node's fields and its entries from an index on (those a change
+//     moves or overwrites, in a buffer reused from plan to plan): later
+//     changes of the plan to those entries are not logged again (logged);
+//   - the node's fields and the index where one entry was put (an op put
+//     into a leaf, a split child into its parent): undone by taking it out
+//     again, with no entry copied;
+//   - the node's fields and one entry as it was before it was overwritten
+//     (a child's first clock changed).
+//
+// A rollback applies the records backwards: each finds the node as the
+// change it records left it. A node made by the plan carries its
+// generation (gen) and is never logged.
 type opTx struct {
 	gen  uint64
 	undo []opUndo
@@ -91,13 +105,31 @@ type opTx struct {
 	held int
 }
 
-// opUndo is a node of a document's tree and what it held before the plan:
-// its fields, and its entries at ents[at:at+len(was.ents)].
+// opUndo is a node of a document's tree and what it held when logged: its
+// fields, and by kind its entries from index from on at ents[at:] (up to
+// its length then), or the index from where an entry was put, or the entry
+// e that was at index from.
 type opUndo struct {
-	n   *opNode
-	was opNode
-	at  int
+	n    *opNode
+	was  opNode
+	kind undoKind
+	at   int
+	from int
+	e    opEnt
 }
+
+// undoKind tells what an opUndo records.
+type undoKind uint8
+
+const (
+	undoEnts undoKind = iota // the entries from an index on
+	undoPut                  // an entry put at an index
+	undoSet                  // an entry overwritten
+)
+
+// noneLogged is the logged of a node whose last record saved no entries:
+// its next change is logged whatever it touches.
+const noneLogged = math.MaxUint8
 
 // begin starts a plan's changes, whose nodes will carry generation gen
 // (never one that a node of the document's trees carries).
@@ -126,21 +158,63 @@ func (x *opTx) commit() {
 func (x *opTx) rollback() {
 	for i := len(x.undo) - 1; i >= 0; i-- {
 		u := &x.undo[i]
+		switch u.kind {
+		case undoPut:
+			e := u.n.ents
+			copy(e[u.from:], e[u.from+1:])
+			e[len(e)-1] = opEnt{}
+		case undoSet:
+			u.n.ents[u.from] = u.e
+		}
 		*u.n = u.was
-		copy(u.n.ents, x.ents[u.at:])
+		if u.kind == undoEnts {
+			copy(u.n.ents[u.from:], x.ents[u.at:])
+		}
 	}
 	x.commit()
 }
 
-// log records n, about to change, if it is a node of the document's trees
-// not yet logged, and marks its sum as not computed.
-func (x *opTx) log(n *opNode) {
-	if n.gen != x.gen {
-		x.undo = append(x.undo, opUndo{n: n, was: *n, at: len(x.ents)})
-		x.ents = append(x.ents, n.ents...)
-		n.gen = x.gen
+// log records n, whose entries from index i on are about to change (or its
+// fields), if it is a node of the document's trees that the plan has not
+// logged from i or before, and marks its sum as not computed. Only the
+// entries from i on are copied: a plan that puts an op into a leaf moves
+// the entries after it and no others. When a later change of the plan
+// reaches entries before those logged, the node is logged again from there:
+// the entries before the first log's are as they were until then, and a
+// rollback, going backwards, restores the first record last.
+func (x *opTx) log(n *opNode, i int) {
+	if n.gen != x.gen || i < int(n.logged) {
+		x.record(n, i)
 	}
 	n.summed = false
+}
+
+// logPut records that an entry is about to be put at index i of n, which
+// has room for it in its array.
+func (x *opTx) logPut(n *opNode, i int) {
+	if n.gen != x.gen || i < int(n.logged) {
+		x.undo = append(x.undo, opUndo{n: n, was: *n, kind: undoPut, from: i})
+		n.gen, n.logged = x.gen, noneLogged
+	}
+	n.summed = false
+}
+
+// logSet records that the entry at index i of n is about to be
+// overwritten.
+func (x *opTx) logSet(n *opNode, i int) {
+	if n.gen != x.gen || i < int(n.logged) {
+		x.undo = append(x.undo, opUndo{n: n, was: *n, kind: undoSet, from: i, e: n.ents[i]})
+		n.gen, n.logged = x.gen, noneLogged
+	}
+	n.summed = false
+}
+
+// record logs n with its entries from index i on.
+func (x *opTx) record(n *opNode, i int) {
+	i = min(i, len(n.ents))
+	x.undo = append(x.undo, opUndo{n: n, was: *n, at: len(x.ents), from: i})
+	x.ents = append(x.ents, n.ents[i:]...)
+	n.gen, n.logged = x.gen, uint8(i)
 }
 
 // newNode returns a new node with room for c entries.
@@ -375,7 +449,7 @@ func (x *opTx) put(t *opNode, op *uop, lo, hi uint64) (*opLeaf, *opNode) {
 	if l == nil {
 		return nil, nil
 	}
-	x.log(t)
+	x.logSet(t, k) // its sum changes, if not its entry
 	t.ents[k] = kid.entry()
 	if split == nil {
 		return l, nil
@@ -386,8 +460,16 @@ func (x *opTx) put(t *opNode, op *uop, lo, hi uint64) (*opLeaf, *opNode) {
 // insertAt puts e at index i of t's entries, and returns the node split off
 // t's end when t was full (nil otherwise).
 func (x *opTx) insertAt(t *opNode, i int, e opEnt) *opNode {
-	x.log(t)
 	n := len(t.ents)
+	h := opFan / 2
+	switch {
+	case n == opFan:
+		x.log(t, min(i, h)) // the split moves the entries from h on
+	case n == cap(t.ents):
+		x.log(t, n) // the entries move to a new array, the old stays
+	default:
+		x.logPut(t, i)
+	}
 	if n < opFan {
 		if n == cap(t.ents) {
 			// Grow by doubling: the entries are copied into a new array,
@@ -402,7 +484,6 @@ func (x *opTx) insertAt(t *opNode, i int, e opEnt) *opNode {
 		t.ents[i] = e
 		return nil
 	}
-	h := opFan / 2
 	r := x.newNode(t.leaf, opFan)
 	r.ents = append(r.ents, t.ents[h:]...)
 	clear(t.ents[h:])
@@ -431,7 +512,7 @@ func (x *opTx) withoutFirst(t *opNode) *opNode {
 // dropFirst removes the first op of t, and reports whether t is left empty
 // (its parent then drops it).
 func (x *opTx) dropFirst(t *opNode) bool {
-	x.log(t)
+	x.log(t, 0)
 	if !t.leaf {
 		kid := t.ents[0].kid
 		if !x.dropFirst(kid) {
@@ -479,7 +560,7 @@ func (x *opTx) cut(t *opNode, clock uint64) bool {
 	if t.ents[0].clock >= clock {
 		return false
 	}
-	x.log(t)
+	x.log(t, 0)
 	i := 0
 	for i < len(t.ents) && t.ents[i].end <= clock {
 		if !t.leaf {
