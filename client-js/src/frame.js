@@ -2,7 +2,7 @@
 
 /**
  * afterPaint runs fn once the frame being prepared has been painted: in a browser, in a task
- * queued from the next animation frame callback (scheduler.postTask, else a MessageChannel), so
+ * queued from the next animation frame callback (a MessageChannel message), so
  * that work which the screen does not need (sending, storing) is not on a keystroke's way to the
  * screen. A hidden page paints no frames, so there, and where there are no animation frames
  * (node), it is a plain timer; a timer of `maxWaitMs` also backs the frame up in case it never
@@ -43,15 +43,11 @@ export function afterPaint(fn, maxWaitMs = 100) {
 }
 
 /**
- * nextTask runs fn in a new task, ahead of timers where the platform allows.
+ * nextTask runs fn in a new task: a MessageChannel message, which runs ahead of timers and in the
+ * order of posting with the page's other messages (a timer where there is no MessageChannel).
  * @param {() => void} fn
  */
 function nextTask(fn) {
-  const g = /** @type {any} */ (globalThis);
-  if (typeof g.scheduler?.postTask === 'function') {
-    g.scheduler.postTask(fn, { priority: 'user-visible' });
-    return;
-  }
   if (typeof MessageChannel !== 'function') {
     setTimeout(fn, 0);
     return;
