@@ -77,6 +77,18 @@ export function encodeCursor(text, root, anchor, head) {
 }
 
 /**
+ * encodeCursorRel returns the awareness form of a selection already held as relative positions
+ * (as encodeCursor would make them): no position is looked up again.
+ * @param {string} root
+ * @param {import('./crdt/relpos.js').RelPos} anchor
+ * @param {import('./crdt/relpos.js').RelPos} head
+ */
+export function encodeCursorRel(root, anchor, head) {
+  const a = bytesToBase64(encodeRelPos(anchor));
+  return { root, anchor: a, head: anchor === head ? a : bytesToBase64(encodeRelPos(head)) };
+}
+
+/**
  * resolveCursor turns an awareness cursor back into code point positions, or null if it is
  * malformed or names characters this replica does not have yet.
  * @param {{ resolve: (rp: any) => number }} doc

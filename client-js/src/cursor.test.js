@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Doc } from './crdt/index.js';
 import { Awareness } from './awareness.js';
-import { encodeCursor, remoteCursors, resolveCursor, safeColor, selectionTint, shortName } from './cursor.js';
+import { encodeCursor, encodeCursorRel, remoteCursors, resolveCursor, safeColor, selectionTint, shortName } from './cursor.js';
 
 test('selectionTint makes every accepted colour translucent', () => {
   const cases = [
@@ -34,4 +34,27 @@ test('a long name is cut between characters, never inside an emoji', () => {
   assert.ok(!/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(c.name), 'no lone surrogate');
   assert.equal(c.color, '#abc');
   assert.deepEqual(resolveCursor(doc, state.cursor, 'body'), { anchor: 1, head: 1 });
+});
+
+test('encodeCursorRel gives what encodeCursor gives for the same relative positions', () => {
+  const doc = new Doc(7);
+  const text = doc.text('body');
+  text.insert(0, 'hello wide 😀 world');
+  /** @type {[number, number][]} */
+  const cases = [
+    [0, 0],
+    [3, 3],
+    [2, 9],
+    [9, 2],
+    [text.length, text.length],
+  ];
+  for (const [anchor, head] of cases) {
+    const lo = Math.min(anchor, head);
+    const hi = Math.max(anchor, head);
+    const rel = (/** @type {number} */ p) => text.relPos(p, p === hi && lo !== hi ? -1 : 1);
+    const a = rel(anchor);
+    const got = encodeCursorRel('body', a, anchor === head ? a : rel(head));
+    assert.deepEqual(got, encodeCursor(text, 'body', anchor, head), `${anchor}-${head}`);
+    assert.deepEqual(resolveCursor(doc, got, 'body'), { anchor, head }, `${anchor}-${head} resolves back`);
+  }
 });

@@ -5,6 +5,7 @@ import { Awareness } from './awareness.js';
 import { openStore, shouldCompact, IndexedDBStore } from './store.js';
 import { Doc, encodeStateVector, decodeStateVector, splitUpdate } from './crdt/index.js';
 import { varUintLength } from './varint.js';
+import { afterPaint } from './frame.js';
 import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, MessageType, FROM_CLIENT, FROM_SERVER, FLAG_READ_ONLY } from './protocol.js';
 
 /**
@@ -61,6 +62,14 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * Local edits: make them inside provider.transact(fn) (or call provider.flush() after them); the
  * CRDT is pure and does not tell anyone that it changed, so the provider does: every flush that
  * found changes emits `local`, which is how an editor binding learns of edits made from code.
+ *
+ * Keystrokes: an editor binding calls scheduleFlush() instead, so that storing and sending a
+ * keystroke happen after the frame that shows it is painted, and the keystrokes of one frame
+ * travel as one update (one store append, one message). The change counts as unsaved at once; the
+ * deferred flush runs before anything else could observe it missing: a direct flush() or
+ * transact(), destroy(), the page being hidden (`visibilitychange`, `pagehide`), an ack that
+ * would report "saved", and a (re)connection's catch-up. Other editors see a keystroke up to
+ * one frame later.
  */
 
 /** @typedef {'connecting' | 'connected' | 'offline' | 'error'} Status */
@@ -101,7 +110,8 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * @property {{ clientId: number, payload: Uint8Array }} broadcast
  * @property {Error & { code?: number }} error
  * @property {{ loaded: true }} loaded
- * @property {{ update: Uint8Array }} local  local changes were taken from the replica (by transact or flush)
+ * @property {{ update: Uint8Array, deferred?: boolean }} local  local changes were taken from the replica (by
+ *   transact or flush; deferred: by the flush that scheduleFlush() scheduled)
  * @property {RefusedEvent} refused
  */
 
@@ -323,6 +333,10 @@ export class Provider extends Emitter {
 
   /** @type {(() => void)[]} */
   #cleanup = [];
+  /** @type {(() => void) | null} cancels the flush that scheduleFlush() scheduled, while it waits */
+  #cancelFlush = null;
+  /** scheduleFlush() marked this client unsaved before its changes were taken */
+  #markedAhead = false;
 
   /** @param {ProviderOptions} opts */
   constructor(opts) {
@@ -411,14 +425,53 @@ export class Provider extends Emitter {
     }
   }
 
+  /**
+   * scheduleFlush flushes after the current frame is painted (see the class comment): for edits
+   * made on a keystroke's way to the screen. The change is reported unsaved at once. Several calls
+   * before the flush runs make one flush.
+   */
+  scheduleFlush() {
+    if (this.#destroyed) return;
+    if (!this.#deleted && !this.#unsavedIds.has(this.doc.clientId)) {
+      this.#unsavedIds.add(this.doc.clientId);
+      this.#markedAhead = true;
+    }
+    if (!this.#deleted) this.#setSaved(false);
+    if (this.#cancelFlush) return;
+    this.#cancelFlush = afterPaint(() => {
+      this.#cancelFlush = null;
+      this.#flush(true);
+    });
+  }
+
+  /** flushPending is true while a flush scheduled by scheduleFlush() waits. */
+  get flushPending() {
+    return this.#cancelFlush !== null;
+  }
+
   /** flush takes the replica's pending local changes, stores them and sends them if synced. */
   flush() {
+    this.#flush(false);
+  }
+
+  /**
+   * #flush is flush(); deferred: run by scheduleFlush().
+   * @param {boolean} deferred
+   */
+  #flush(deferred) {
+    if (this.#cancelFlush) {
+      this.#cancelFlush();
+      this.#cancelFlush = null;
+    }
+    const ahead = this.#markedAhead;
+    this.#markedAhead = false;
     const update = this.doc.takeUpdate();
+    if (!update && ahead) this.#unmarkAhead();
     if (!update || this.#destroyed) return;
     if (this.#deleted) {
       // Nothing keeps it: saying "unsaved" would promise that something will.
       this.#reportError('edit dropped: the document was deleted', null);
-      this.emit('local', { update });
+      this.emit('local', deferred ? { update, deferred } : { update });
       return;
     }
     // Stored with its unsaved mark in one write, before it is sent.
@@ -432,7 +485,17 @@ export class Provider extends Emitter {
       // Another tab may be online: tell it once the change is stored.
       if (!this.#readOnly) this.#storeChain.then(() => this.#tellTabs());
     }
-    this.emit('local', { update });
+    this.emit('local', deferred ? { update, deferred } : { update });
+  }
+
+  /**
+   * #unmarkAhead undoes the unsaved mark of a scheduleFlush() whose flush found no change, when
+   * nothing else of this client waits for an ack.
+   */
+  #unmarkAhead() {
+    if (this.#sentSeq !== this.#ackedSeq || this.#dirty) return;
+    this.#unsavedIds.delete(this.doc.clientId);
+    if (this.#unsavedIds.size === 0) this.#setSaved(true);
   }
 
   /**
@@ -879,6 +942,8 @@ export class Provider extends Emitter {
   /** @param {number} seq */
   #onAck(seq) {
     if (seq > this.#sentSeq) return; // an ack for more than we sent: ignore, do not trust
+    // A change waiting for its deferred flush is not saved: send it now rather than say "saved".
+    if (this.#cancelFlush && seq >= this.#sentSeq) this.flush();
     this.#ackedSeq = Math.max(this.#ackedSeq, seq);
     if (this.#coverSeq > 0 && this.#ackedSeq >= this.#coverSeq && this.#coverIds.length > 0) {
       const ids = this.#coverIds;
@@ -1234,11 +1299,18 @@ export class Provider extends Emitter {
         this.awareness.attach(send);
       }
     };
+    // A hidden page paints no frames: a flush waiting for one runs now (the tab may be frozen or
+    // discarded next, without a pagehide).
+    const onVisibility = () => {
+      if (w.document.visibilityState === 'hidden' && this.#cancelFlush) this.flush();
+    };
     w.addEventListener('pagehide', onHide);
     w.addEventListener('pageshow', onShow);
+    w.document.addEventListener?.('visibilitychange', onVisibility);
     this.#cleanup.push(() => {
       w.removeEventListener('pagehide', onHide);
       w.removeEventListener('pageshow', onShow);
+      w.document.removeEventListener?.('visibilitychange', onVisibility);
     });
   }
 

@@ -887,3 +887,112 @@ test('provider: a connection that opened and then dropped asks no access check',
   t.mock.timers.tick(250);
   assert.equal(server.sockets.length, 2, 'an ordinary retry');
 });
+
+/** untilFlushed lets the timers of a scheduled flush run (in node, afterPaint is a 0 ms timer). */
+async function untilFlushed(/** @type {Provider} */ p) {
+  for (let i = 0; i < 100 && p.flushPending; i++) await new Promise((r) => setTimeout(r, 0));
+  assert.equal(p.flushPending, false, 'the scheduled flush ran');
+}
+
+test('provider: scheduleFlush says unsaved at once, then stores and sends the keystrokes of a frame as one update', async (t) => {
+  const store = new MemoryStore();
+  const { server, p, events } = setup({ storage: store });
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  const body = p.doc.text('body');
+  /** @type {any[]} */
+  const local = [];
+  p.on('local', (ev) => local.push(ev));
+  for (const ch of 'abc') {
+    body.insert(body.length, ch);
+    p.scheduleFlush();
+  }
+  assert.equal(p.saved, false, 'a keystroke is unsaved at once');
+  assert.deepEqual(events.filter((e) => e[0] === 'unsaved').length, 1);
+  assert.equal(p.flushPending, true);
+  assert.equal(server.last.sent.filter((m) => m.type === MessageType.UPDATE).length, 0, 'nothing sent before the frame');
+  await p.whenStored();
+  assert.equal((await store.load('notes')).updates.length, 0, 'nothing stored before the frame');
+  await untilFlushed(p);
+  assert.equal(server.last.sent.filter((m) => m.type === MessageType.UPDATE).length, 1, 'one message for the three keystrokes');
+  await p.whenStored();
+  const stored = await store.load('notes');
+  assert.equal(stored.updates.length, 1, 'one store append for the three keystrokes');
+  assert.deepEqual(stored.unsaved, [42]);
+  assert.equal(local.length, 1);
+  assert.equal(local[0].deferred, true, 'the local event says the flush was the scheduled one');
+  server.pump();
+  assert.equal(server.doc.text('body').toString(), 'abc');
+  assert.equal(p.saved, true);
+});
+
+test('provider: a scheduled flush that finds no change takes back its unsaved mark', async (t) => {
+  const { server, p } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  server.handshake();
+  p.scheduleFlush();
+  assert.equal(p.saved, false);
+  await untilFlushed(p);
+  assert.equal(p.saved, true);
+});
+
+test('provider: what a scheduled flush waits for runs it first', async (t) => {
+  // A browser's window and document, as far as the provider listens to them.
+  const win = new EventTarget();
+  const doc = Object.assign(new EventTarget(), { visibilityState: 'visible' });
+  const g = /** @type {any} */ (globalThis);
+  const saved = { add: g.addEventListener, remove: g.removeEventListener, doc: Object.getOwnPropertyDescriptor(globalThis, 'document') };
+  g.addEventListener = win.addEventListener.bind(win);
+  g.removeEventListener = win.removeEventListener.bind(win);
+  Object.defineProperty(globalThis, 'document', { value: doc, configurable: true, writable: true });
+  t.after(() => {
+    g.addEventListener = saved.add;
+    g.removeEventListener = saved.remove;
+    if (saved.doc) Object.defineProperty(globalThis, 'document', saved.doc);
+    else delete g.document;
+  });
+  /** @type {[string, (p: Provider, s: FakeSocket) => void | Promise<void>][]} */
+  const cases = [
+    ['flush', (p) => p.flush()],
+    ['transact', (p) => p.transact(() => {})],
+    ['destroy', (p) => void p.destroy()],
+    ['pagehide', () => void win.dispatchEvent(new Event('pagehide'))],
+    [
+      'visibilitychange to hidden',
+      () => {
+        doc.visibilityState = 'hidden';
+        doc.dispatchEvent(new Event('visibilitychange'));
+        doc.visibilityState = 'visible';
+      },
+    ],
+    [
+      'an ack that would say saved',
+      (p, s) => {
+        // The update sent before the keystroke is acknowledged: the keystroke goes out, unsaved.
+        s.acked = 1;
+        s.deliver({ type: MessageType.ACK, seq: 1 });
+        assert.equal(p.saved, false, 'not saved while a keystroke waits');
+      },
+    ],
+  ];
+  for (const [name, trigger] of cases) {
+    const store = new MemoryStore();
+    const { server, p } = setup({ storage: store });
+    await p.ready;
+    server.handshake();
+    const s = server.last;
+    server.autoAck = false;
+    p.transact(() => p.doc.text('body').insert(0, 'x'));
+    assert.equal(s.sent.filter((m) => m.type === MessageType.UPDATE).length, 1, name);
+    p.doc.text('body').insert(1, 'y');
+    p.scheduleFlush();
+    await trigger(p, s);
+    assert.equal(p.flushPending, false, `${name}: the scheduled flush ran`);
+    assert.equal(s.sent.filter((m) => m.type === MessageType.UPDATE).length, 2, `${name}: the keystroke was sent`);
+    await p.whenStored();
+    assert.equal((await store.load('notes')).updates.length, 2, `${name}: the keystroke was stored`);
+    await p.destroy();
+  }
+});

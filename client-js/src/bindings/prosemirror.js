@@ -5,7 +5,8 @@ import { Mark, Fragment } from 'prosemirror-model';
 import { ReplaceStep, AddMarkStep, RemoveMarkStep } from 'prosemirror-transform';
 import { Mapping, isMarker, effective } from './prosemirror-mapping.js';
 import { RichUndoManager } from '../richundo.js';
-import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
+import { encodeCursorRel, remoteCursors, selectionTint } from '../cursor.js';
+import { afterPaint } from '../frame.js';
 
 /**
  * The ProseMirror binding (prosemirror-model, -state, -view and -transform are peer dependencies).
@@ -32,6 +33,10 @@ import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
  *
  * Undo and redo (Mod-z, Mod-y, Mod-Shift-z through `binding.keymap`) revert only this user's
  * changes (text, marks and blocks) and restore the selection: leave prosemirror-history out.
+ *
+ * A keystroke's path to the screen holds only the CRDT write and the editor's update: the binding
+ * asks the provider to store and send after the frame is painted (provider.scheduleFlush, one
+ * update for the keystrokes of a frame), and publishes this user's cursor once per frame.
  */
 
 /** bindingKey is the key of the binding's plugin; a transaction with its meta set came from the CRDT. */
@@ -55,6 +60,7 @@ export const bindingKey = new PluginKey('tandem');
  * @typedef {object} ProviderLike
  * @property {import('../crdt/doc.js').Doc} doc
  * @property {<T>(fn: () => T) => T} transact
+ * @property {() => void} [scheduleFlush]  flush after the frame is painted (else transact flushes at once)
  * @property {(ev: 'change' | 'local' | 'status' | 'refused', fn: (e: any) => void) => () => void} on
  * @property {import('../awareness.js').Awareness | null} [awareness]
  * @property {boolean} [deleted]
@@ -77,7 +83,7 @@ export function prosemirrorBinding(provider, opts = {}) {
   const root = opts.root ?? 'body';
   const text = provider.doc.text(root);
   const undoManager =
-    opts.undo === false ? null : (opts.undo ?? new RichUndoManager(provider.doc, { root, transact: (fn) => provider.transact(fn) }));
+    opts.undo === false ? null : (opts.undo ?? new RichUndoManager(provider.doc, { root, transact: (fn) => deferred(provider, fn) }));
   /** @type {Sync | null} */
   let sync = null;
   /** the local transactions already written to the CRDT */
@@ -178,6 +184,8 @@ class Sync {
     /** @type {{ anchor: import('../crdt/relpos.js').RelPos, head: import('../crdt/relpos.js').RelPos } | null} */
     this.selRel = null;
     this.published = '';
+    /** @type {(() => void) | null} cancels the cursor publication waiting for the frame */
+    this.cancelPublish = null;
     /** @type {{ lo: number, hi: number } | null} the flat range that structural writes touched */
     this.touched = null;
     /** whether the document was rendered whole once (after that, changes render in part) */
@@ -191,8 +199,9 @@ class Sync {
         if (mine.length > 0) this.renderChanges(mine);
         else this.queueCursors();
       }),
-      provider.on('local', () => {
-        if (this.writing === 0) this.render();
+      // The binding's own writes come back as deferred flushes (or while it writes): no news.
+      provider.on('local', (ev) => {
+        if (this.writing === 0 && !ev.deferred) this.render();
       }),
       // Once the server says the document was deleted the editor is read-only (nothing would keep
       // what is typed), and writable again if it comes back: `editable` is asked on every update.
@@ -232,7 +241,7 @@ class Sync {
           }
         };
         if (this.undo) this.undo.change(before, run, () => this.flatSel(tr.doc, tr.selection));
-        else this.provider.transact(run);
+        else deferred(this.provider, run);
       }
     } finally {
       this.writing--;
@@ -560,18 +569,24 @@ class Sync {
       const lo = Math.min(s.anchor, s.head);
       const hi = Math.max(s.anchor, s.head);
       const rel = (/** @type {number} */ p) => this.text.relPos(p, p === hi && lo !== hi ? -1 : 1);
-      this.selRel = { anchor: rel(s.anchor), head: rel(s.head) };
-      const aw = this.provider.awareness;
-      if (aw) {
-        const cursor = encodeCursor(this.text, this.root, s.anchor, s.head);
-        const json = JSON.stringify(cursor);
-        if (json !== this.published) {
-          this.published = json;
-          aw.setLocalStateField('cursor', cursor);
-        }
-      }
+      const a = rel(s.anchor);
+      this.selRel = { anchor: a, head: s.head === s.anchor ? a : rel(s.head) };
+      if (this.provider.awareness && !this.cancelPublish) this.cancelPublish = afterPaint(() => this.publish());
     } catch {
       // The text is catching up: the next update remembers.
+    }
+  }
+
+  /** publish sends the last remembered selection as this user's cursor, if it moved. */
+  publish() {
+    this.cancelPublish = null;
+    const aw = this.provider.awareness;
+    if (!aw || !this.selRel || this.destroyed) return;
+    const cursor = encodeCursorRel(this.root, this.selRel.anchor, this.selRel.head);
+    const json = JSON.stringify(cursor);
+    if (json !== this.published) {
+      this.published = json;
+      aw.setLocalStateField('cursor', cursor);
     }
   }
 
@@ -642,10 +657,29 @@ class Sync {
 
   destroy() {
     this.destroyed = true;
+    this.cancelPublish?.();
+    this.cancelPublish = null;
     for (const fn of this.cleanup) fn();
     this.cleanup = [];
     const aw = this.provider.awareness;
     if (aw && this.published && JSON.stringify(aw.getLocalState()?.cursor) === this.published) aw.setLocalStateField('cursor', null);
+  }
+}
+
+/**
+ * deferred runs fn, which writes the editor's changes to the CRDT, and has the provider store and
+ * send them after the frame is painted; a provider without scheduleFlush flushes at once.
+ * @template T
+ * @param {ProviderLike} provider
+ * @param {() => T} fn
+ * @returns {T}
+ */
+function deferred(provider, fn) {
+  if (!provider.scheduleFlush) return provider.transact(fn);
+  try {
+    return fn();
+  } finally {
+    provider.scheduleFlush();
   }
 }
 

@@ -276,6 +276,50 @@ test('ProseMirror turns read-only when the document is deleted under it', async 
   await a.context().close();
 });
 
+test('a keystroke is stored and sent after its frame is painted, one update a frame; pagehide and destroy flush it first', async () => {
+  errors = [];
+  const docId = `pm-frame-${Date.now()}`;
+  const a = await open(docId);
+  const b = await open(docId);
+  const r = await a.evaluate(async () => {
+    const { view, provider } = /** @type {any} */ (window).tandem;
+    const before = (await provider.storageStats()).logEntries;
+    /** @type {boolean[]} */
+    const locals = [];
+    provider.on('local', (/** @type {any} */ e) => locals.push(e.deferred === true));
+    // Two keystrokes in one frame.
+    view.dispatch(view.state.tr.insertText('a'));
+    view.dispatch(view.state.tr.insertText('b'));
+    const now = { pending: provider.flushPending, saved: provider.saved, locals: locals.length };
+    for (let i = 0; i < 100 && provider.flushPending; i++) await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+    const after = (await provider.storageStats()).logEntries;
+    view.dispatch(view.state.tr.insertText('c'));
+    const pendingC = provider.flushPending;
+    window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }));
+    window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }));
+    const afterHide = provider.flushPending;
+    return { now, appended: after - before, locals, pendingC, afterHide };
+  });
+  assert.deepEqual(r.now, { pending: true, saved: false, locals: 0 }, 'unsaved at once, flushed later');
+  assert.equal(r.appended, 1, 'one store append for the keystrokes of a frame');
+  assert.deepEqual(r.locals.slice(0, 2), [true, false], 'one deferred flush for the frame, then the pagehide flush');
+  assert.equal(r.pendingC, true);
+  assert.equal(r.afterHide, false, 'pagehide ran the waiting flush');
+  await same(a, b, (j) => j.includes('abc'));
+  const d = await a.evaluate(() => {
+    const { view, provider } = /** @type {any} */ (window).tandem;
+    view.dispatch(view.state.tr.insertText('d'));
+    const pending = provider.flushPending;
+    provider.destroy();
+    return { pending, after: provider.flushPending };
+  });
+  assert.deepEqual(d, { pending: true, after: false }, 'destroy ran the waiting flush');
+  await waitFor(() => b.evaluate(() => /** @type {any} */ (window).tandem.view.state.doc.textContent.includes('abcd')), { what: 'the keystroke flushed by destroy at the other editor' });
+  assert.deepEqual(errors, []);
+  await a.context().close();
+  await b.context().close();
+});
+
 test('two Tiptap editors converge', async () => {
   errors = [];
   const docId = `tt-${Date.now()}`;
