@@ -50,6 +50,8 @@ type Backend struct {
 	// consumerMade, when set (tests), is called once a long read has made its consumer, before
 	// its first fetch.
 	consumerMade func()
+	// conn ends an append's publish when the connection drops (Log.Append).
+	conn *connWatch
 }
 
 // Open creates the resources that cfg names, or checks and updates the existing ones (so that
@@ -69,7 +71,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, er
 	if cfg.Duplicates == 0 {
 		cfg.Duplicates = 2 * time.Minute
 	}
-	b := &Backend{js: js, prefix: cfg.Prefix}
+	b := &Backend{js: js, prefix: cfg.Prefix, conn: watchConn(js.Conn())}
 	sc := jetstream.StreamConfig{
 		Name:        cfg.Prefix + "_updates",
 		Description: "tandem: every document's accepted updates, one subject per document and epoch",
@@ -181,7 +183,9 @@ type Log Backend
 // The message ID is a hash of subject and data, so a retried append within the duplicate window
 // is stored once and returns the first one's sequence. While an earlier append of the same bytes
 // is still being stored (its retry came before its quorum did), Append waits for it, until ctx
-// ends.
+// ends. A publish whose connection drops before its acknowledgement arrives is made again at
+// once, buffered until the client has reconnected: the acknowledgement of a stored message is
+// lost with the connection, and waiting for it would hold the append until ctx ends.
 func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte) (uint64, error) {
 	subj := (*Backend)(l).Subject(doc, epoch)
 	h := sha256.New()
@@ -191,9 +195,18 @@ func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte)
 	id := hex.EncodeToString(h.Sum(nil)[:16])
 	wait := 10 * time.Millisecond
 	for {
-		ack, err := l.js.Publish(ctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
+		pctx, cancel := l.conn.bind(ctx)
+		ack, err := l.js.Publish(pctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
+		lost := ctx.Err() == nil && errors.Is(context.Cause(pctx), errConnLost)
+		cancel()
 		if err == nil {
 			return ack.Sequence, nil
+		}
+		if lost {
+			// The acknowledgement, if any, went with the connection: publish again on the
+			// next one (the client buffers it while reconnecting). The message ID makes it a
+			// duplicate if the first was stored, answered with the first's sequence.
+			continue
 		}
 		var apiErr *jetstream.APIError
 		if !errors.As(err, &apiErr) || apiErr.ErrorCode != errDuplicateInProcess {
