@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -43,7 +44,10 @@ type Backend struct {
 	prefix string
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
-	obs    jetstream.ObjectStore
+	// kvStream is the KV bucket's stream, read through its leader: Meta.Keys lists keys from it
+	// when no consumer can be made.
+	kvStream jetstream.Stream
+	obs      jetstream.ObjectStore
 	// objects is the object store's stream, read through its leader: Snapshots.Get reads the
 	// chunks from it one request each.
 	objects jetstream.Stream
@@ -101,7 +105,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, er
 	} else if err != nil {
 		return nil, fmt.Errorf("jetstream: kv %s: %w", bucket, err)
 	}
-	if b.kv, _, err = leaderReads(ctx, js, "KV_"+bucket, func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) }); err != nil {
+	if b.kv, b.kvStream, err = leaderReads(ctx, js, "KV_"+bucket, func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) }); err != nil {
 		return nil, err
 	}
 	objects := cfg.Prefix + "_snapshots"
@@ -236,6 +240,13 @@ const readBatch = 1024
 // fetchWait bounds one consumer fetch of a read.
 const fetchWait = 2 * time.Second
 
+// consumerWait bounds the creation of a read's consumer. Creating one is a request to the
+// JetStream cluster's metadata leader, not the stream's: when that server has just died, the
+// request goes unanswered until its context ends (a read of a long log then failed however long
+// it was allowed, TestReadWithoutMetaLeader), while the stream's leader still answers the
+// one-entry requests the read falls back to.
+const consumerWait = time.Second
+
 // Read returns the log's entries in [from, to]. The first few come one request each (the next
 // message of the subject at or after a sequence, answered by the stream's leader); the rest, if
 // any, through an ordered consumer filtered to the subject, up to the subject's last sequence as
@@ -315,7 +326,9 @@ func (l *Log) readConsumer(ctx context.Context, subj string, from, to uint64) ([
 // *next. An error only means that the caller continues without it.
 func (l *Log) readBatches(ctx context.Context, subj string, end uint64, next *uint64, out *[]backend.Entry) error {
 	stream := l.stream.CachedInfo().Config.Name
-	cons, err := l.js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
+	cctx, cancel := context.WithTimeout(ctx, consumerWait)
+	defer cancel()
+	cons, err := l.js.CreateConsumer(cctx, stream, jetstream.ConsumerConfig{
 		FilterSubject:     subj,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       *next,
@@ -522,18 +535,77 @@ func (m *Meta) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Keys returns the keys under prefix, which must end with a dot.
+// Keys returns the keys under prefix, which must end with a dot. It lists them through a
+// watcher, a consumer of the bucket's stream; a consumer that delivers nothing within
+// consumerWait was not made (the JetStream cluster's metadata leader is being elected), and the
+// keys are then taken from the stream's subjects as its leader reports them, each checked to hold
+// a value.
 func (m *Meta) Keys(ctx context.Context, prefix string) ([]string, error) {
-	kl, err := m.kv.ListKeysFiltered(ctx, prefix+">")
+	keys, started, err := m.watchKeys(ctx, prefix)
+	if err != nil && !started && ctx.Err() == nil {
+		keys, err = m.keysFromStream(ctx, prefix)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: keys %s: %w", prefix, err)
 	}
-	defer kl.Stop()
-	var keys []string
-	for k := range kl.Keys() {
-		keys = append(keys, k)
+	return keys, nil
+}
+
+// errNoDelivery is watchKeys' error when its consumer delivered nothing within consumerWait.
+var errNoDelivery = errors.New("jetstream: the watcher delivered nothing")
+
+// watchKeys lists the keys under prefix through a watcher. started reports whether it delivered
+// anything (a key, or the end of the keys).
+func (m *Meta) watchKeys(ctx context.Context, prefix string) (keys []string, started bool, err error) {
+	// The watcher's context bounds the creation of its consumer (a request, as in readBatches).
+	wctx, cancel := context.WithTimeout(ctx, consumerWait)
+	defer cancel()
+	w, err := m.kv.WatchFiltered(wctx, []string{prefix + ">"}, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+	if err != nil {
+		return nil, false, err
 	}
-	return keys, ctx.Err()
+	defer func() { _ = w.Stop() }()
+	first := time.NewTimer(consumerWait)
+	defer first.Stop()
+	wait := first.C
+	for {
+		select {
+		case e := <-w.Updates():
+			if e == nil { // the end of the keys present when the watcher started
+				return keys, true, nil
+			}
+			started, wait = true, nil
+			keys = append(keys, e.Key())
+		case <-wait:
+			return nil, false, errNoDelivery
+		case <-ctx.Done():
+			return nil, started, ctx.Err()
+		}
+	}
+}
+
+// keysFromStream lists the keys under prefix from the subjects of the bucket's stream (its
+// leader answers), keeping those whose latest entry is a value, not a deletion.
+func (m *Meta) keysFromStream(ctx context.Context, prefix string) ([]string, error) {
+	subjPrefix := "$KV." + m.kv.Bucket() + "."
+	info, err := m.kvStream.Info(ctx, jetstream.WithSubjectFilter(subjPrefix+prefix+">"))
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for subj := range info.State.Subjects {
+		key, ok := strings.CutPrefix(subj, subjPrefix)
+		if !ok {
+			continue
+		}
+		if _, err := m.kv.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
 }
 
 // Prefix returns the prefix of the backend's subjects and resources (Config.Prefix), under which
