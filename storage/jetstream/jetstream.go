@@ -243,7 +243,7 @@ const fetchWait = 2 * time.Second
 // consumerWait bounds the creation of a read's consumer. Creating one is a request to the
 // JetStream cluster's metadata leader, not the stream's: when that server has just died, the
 // request goes unanswered until its context ends (a read of a long log then failed however long
-// it was allowed, TestReadWithoutMetaLeader), while the stream's leader still answers the
+// it was allowed, TestReadsWithoutMetaLeader), while the stream's leader still answers the
 // one-entry requests the read falls back to.
 const consumerWait = time.Second
 
@@ -536,13 +536,12 @@ func (m *Meta) Delete(ctx context.Context, key string) error {
 }
 
 // Keys returns the keys under prefix, which must end with a dot. It lists them through a
-// watcher, a consumer of the bucket's stream; a consumer that delivers nothing within
-// consumerWait was not made (the JetStream cluster's metadata leader is being elected), and the
-// keys are then taken from the stream's subjects as its leader reports them, each checked to hold
-// a value.
+// watcher, a consumer of the bucket's stream. A consumer not made within consumerWait waits for
+// the JetStream cluster's metadata leader (being elected), and the keys are then taken from the
+// stream's subjects as its leader reports them, each checked to hold a value.
 func (m *Meta) Keys(ctx context.Context, prefix string) ([]string, error) {
-	keys, started, err := m.watchKeys(ctx, prefix)
-	if err != nil && !started && ctx.Err() == nil {
+	keys, made, err := m.watchKeys(ctx, prefix)
+	if err != nil && !made && ctx.Err() == nil {
 		keys, err = m.keysFromStream(ctx, prefix)
 	}
 	if err != nil {
@@ -551,35 +550,51 @@ func (m *Meta) Keys(ctx context.Context, prefix string) ([]string, error) {
 	return keys, nil
 }
 
-// errNoDelivery is watchKeys' error when its consumer delivered nothing within consumerWait.
-var errNoDelivery = errors.New("jetstream: the watcher delivered nothing")
+// errNoWatcher is watchKeys' error when its watcher's consumer was not made within
+// consumerWait.
+var errNoWatcher = errors.New("jetstream: the watcher's consumer was not made in time")
 
-// watchKeys lists the keys under prefix through a watcher. started reports whether it delivered
-// anything (a key, or the end of the keys).
-func (m *Meta) watchKeys(ctx context.Context, prefix string) (keys []string, started bool, err error) {
-	// The watcher's context bounds the creation of its consumer (a request, as in readBatches).
-	wctx, cancel := context.WithTimeout(ctx, consumerWait)
+// watchKeys lists the keys under prefix through a watcher. made reports whether the watcher's
+// consumer was made (an error after that is not one of a missing metadata leader).
+func (m *Meta) watchKeys(ctx context.Context, prefix string) (keys []string, made bool, err error) {
+	// The watcher ends with its context (nats.go unsubscribes then), so the context lives as
+	// long as the listing, and the wait for its consumer is bounded here instead.
+	wctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	w, err := m.kv.WatchFiltered(wctx, []string{prefix + ">"}, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
-	if err != nil {
-		return nil, false, err
+	type watch struct {
+		w   jetstream.KeyWatcher
+		err error
+	}
+	ready := make(chan watch, 1)
+	go func() {
+		w, err := m.kv.WatchFiltered(wctx, []string{prefix + ">"}, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+		ready <- watch{w, err}
+	}()
+	timer := time.NewTimer(consumerWait)
+	defer timer.Stop()
+	var w jetstream.KeyWatcher
+	select {
+	case r := <-ready:
+		if r.err != nil {
+			return nil, false, r.err
+		}
+		w = r.w
+	case <-timer.C:
+		return nil, false, errNoWatcher // cancel ends the creation, or the watcher if made
 	}
 	defer func() { _ = w.Stop() }()
-	first := time.NewTimer(consumerWait)
-	defer first.Stop()
-	wait := first.C
 	for {
 		select {
-		case e := <-w.Updates():
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, true, errors.New("jetstream: the watcher stopped before the end of the keys")
+			}
 			if e == nil { // the end of the keys present when the watcher started
 				return keys, true, nil
 			}
-			started, wait = true, nil
 			keys = append(keys, e.Key())
-		case <-wait:
-			return nil, false, errNoDelivery
 		case <-ctx.Done():
-			return nil, started, ctx.Err()
+			return nil, true, ctx.Err()
 		}
 	}
 }
