@@ -261,14 +261,38 @@ func describeSnapshot(b []byte) string {
 	return fmt.Sprintf("%d bytes, %d characters, state vector %v, pending %d", len(b), d.Text("body").Len(), d.StateVector(), d.PendingMemory())
 }
 
-// rebuildFromStream loads doc from the backend alone into a fresh replica.
+// rebuildLoadAttempt bounds one load of rebuildFromStream, and rebuildLoadBound all of them: a
+// long log read right after servers returned, on a loaded machine, may take longer than one
+// attempt (or meet a leader election) and succeed when tried again.
+const (
+	rebuildLoadAttempt = 20 * time.Second
+	rebuildLoadBound   = 2 * time.Minute
+)
+
+// rebuildFromStream loads doc from the backend alone into a fresh replica. A failed load is
+// tried again, within rebuildLoadBound: what the replica holds is what is asserted, not how fast
+// it was read.
 func rebuildFromStream(t *testing.T, b *jetstream.Backend, doc string) *crdt.Doc {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	st, err := backend.NewDocs(b.Set(), nil).Load(ctx, doc)
-	if err != nil {
-		t.Fatalf("load %q from the stream: %v", doc, err)
+	docs := backend.NewDocs(b.Set(), nil)
+	var (
+		st       backend.State
+		err      error
+		attempts int
+	)
+	for deadline := time.Now().Add(rebuildLoadBound); ; {
+		attempts++
+		ctx, cancel := context.WithTimeout(context.Background(), min(rebuildLoadAttempt, time.Until(deadline)))
+		st, err = docs.Load(ctx, doc)
+		cancel()
+		if err == nil {
+			break
+		}
+		if errors.Is(err, backend.ErrNotFound) || time.Now().After(deadline) {
+			t.Fatalf("load %q from the stream (attempt %d, %v allowed in all): %v", doc, attempts, rebuildLoadBound, err)
+		}
+		t.Logf("load %q from the stream (attempt %d): %v; trying again", doc, attempts, err)
+		time.Sleep(100 * time.Millisecond)
 	}
 	d, err := crdt.NewDoc(crdt.MaxClientID, crdt.Config{})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -43,13 +44,18 @@ type Backend struct {
 	prefix string
 	stream jetstream.Stream
 	kv     jetstream.KeyValue
-	obs    jetstream.ObjectStore
+	// kvStream is the KV bucket's stream, read through its leader: Meta.Keys lists keys from it
+	// when no consumer can be made.
+	kvStream jetstream.Stream
+	obs      jetstream.ObjectStore
 	// objects is the object store's stream, read through its leader: Snapshots.Get reads the
 	// chunks from it one request each.
 	objects jetstream.Stream
 	// consumerMade, when set (tests), is called once a long read has made its consumer, before
 	// its first fetch.
 	consumerMade func()
+	// conn ends an append's publish when the connection drops (Log.Append).
+	conn *connWatch
 }
 
 // Open creates the resources that cfg names, or checks and updates the existing ones (so that
@@ -69,7 +75,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, er
 	if cfg.Duplicates == 0 {
 		cfg.Duplicates = 2 * time.Minute
 	}
-	b := &Backend{js: js, prefix: cfg.Prefix}
+	b := &Backend{js: js, prefix: cfg.Prefix, conn: watchConn(js.Conn())}
 	sc := jetstream.StreamConfig{
 		Name:        cfg.Prefix + "_updates",
 		Description: "tandem: every document's accepted updates, one subject per document and epoch",
@@ -99,7 +105,7 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, er
 	} else if err != nil {
 		return nil, fmt.Errorf("jetstream: kv %s: %w", bucket, err)
 	}
-	if b.kv, _, err = leaderReads(ctx, js, "KV_"+bucket, func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) }); err != nil {
+	if b.kv, b.kvStream, err = leaderReads(ctx, js, "KV_"+bucket, func() (jetstream.KeyValue, error) { return js.KeyValue(ctx, bucket) }); err != nil {
 		return nil, err
 	}
 	objects := cfg.Prefix + "_snapshots"
@@ -181,7 +187,9 @@ type Log Backend
 // The message ID is a hash of subject and data, so a retried append within the duplicate window
 // is stored once and returns the first one's sequence. While an earlier append of the same bytes
 // is still being stored (its retry came before its quorum did), Append waits for it, until ctx
-// ends.
+// ends. A publish whose connection drops before its acknowledgement arrives is made again at
+// once, buffered until the client has reconnected: the acknowledgement of a stored message is
+// lost with the connection, and waiting for it would hold the append until ctx ends.
 func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte) (uint64, error) {
 	subj := (*Backend)(l).Subject(doc, epoch)
 	h := sha256.New()
@@ -191,9 +199,18 @@ func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte)
 	id := hex.EncodeToString(h.Sum(nil)[:16])
 	wait := 10 * time.Millisecond
 	for {
-		ack, err := l.js.Publish(ctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
+		pctx, cancel := l.conn.bind(ctx)
+		ack, err := l.js.Publish(pctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
+		lost := ctx.Err() == nil && errors.Is(context.Cause(pctx), errConnLost)
+		cancel()
 		if err == nil {
 			return ack.Sequence, nil
+		}
+		if lost {
+			// The acknowledgement, if any, went with the connection: publish again on the
+			// next one (the client buffers it while reconnecting). The message ID makes it a
+			// duplicate if the first was stored, answered with the first's sequence.
+			continue
 		}
 		var apiErr *jetstream.APIError
 		if !errors.As(err, &apiErr) || apiErr.ErrorCode != errDuplicateInProcess {
@@ -222,6 +239,13 @@ const readBatch = 1024
 
 // fetchWait bounds one consumer fetch of a read.
 const fetchWait = 2 * time.Second
+
+// consumerWait bounds the creation of a read's consumer. Creating one is a request to the
+// JetStream cluster's metadata leader, not the stream's: when that server has just died, the
+// request goes unanswered until its context ends (a read of a long log then failed however long
+// it was allowed, TestReadsWithoutMetaLeader), while the stream's leader still answers the
+// one-entry requests the read falls back to.
+const consumerWait = time.Second
 
 // Read returns the log's entries in [from, to]. The first few come one request each (the next
 // message of the subject at or after a sequence, answered by the stream's leader); the rest, if
@@ -302,7 +326,9 @@ func (l *Log) readConsumer(ctx context.Context, subj string, from, to uint64) ([
 // *next. An error only means that the caller continues without it.
 func (l *Log) readBatches(ctx context.Context, subj string, end uint64, next *uint64, out *[]backend.Entry) error {
 	stream := l.stream.CachedInfo().Config.Name
-	cons, err := l.js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
+	cctx, cancel := context.WithTimeout(ctx, consumerWait)
+	defer cancel()
+	cons, err := l.js.CreateConsumer(cctx, stream, jetstream.ConsumerConfig{
 		FilterSubject:     subj,
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       *next,
@@ -509,18 +535,92 @@ func (m *Meta) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Keys returns the keys under prefix, which must end with a dot.
+// Keys returns the keys under prefix, which must end with a dot. It lists them through a
+// watcher, a consumer of the bucket's stream. A consumer not made within consumerWait waits for
+// the JetStream cluster's metadata leader (being elected), and the keys are then taken from the
+// stream's subjects as its leader reports them, each checked to hold a value.
 func (m *Meta) Keys(ctx context.Context, prefix string) ([]string, error) {
-	kl, err := m.kv.ListKeysFiltered(ctx, prefix+">")
+	keys, made, err := m.watchKeys(ctx, prefix)
+	if err != nil && !made && ctx.Err() == nil {
+		keys, err = m.keysFromStream(ctx, prefix)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("jetstream: keys %s: %w", prefix, err)
 	}
-	defer kl.Stop()
-	var keys []string
-	for k := range kl.Keys() {
-		keys = append(keys, k)
+	return keys, nil
+}
+
+// errNoWatcher is watchKeys' error when its watcher's consumer was not made within
+// consumerWait.
+var errNoWatcher = errors.New("jetstream: the watcher's consumer was not made in time")
+
+// watchKeys lists the keys under prefix through a watcher. made reports whether the watcher's
+// consumer was made (an error after that is not one of a missing metadata leader).
+func (m *Meta) watchKeys(ctx context.Context, prefix string) (keys []string, made bool, err error) {
+	// The watcher ends with its context (nats.go unsubscribes then), so the context lives as
+	// long as the listing, and the wait for its consumer is bounded here instead.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type watch struct {
+		w   jetstream.KeyWatcher
+		err error
 	}
-	return keys, ctx.Err()
+	ready := make(chan watch, 1)
+	go func() {
+		w, err := m.kv.WatchFiltered(wctx, []string{prefix + ">"}, jetstream.IgnoreDeletes(), jetstream.MetaOnly())
+		ready <- watch{w, err}
+	}()
+	timer := time.NewTimer(consumerWait)
+	defer timer.Stop()
+	var w jetstream.KeyWatcher
+	select {
+	case r := <-ready:
+		if r.err != nil {
+			return nil, false, r.err
+		}
+		w = r.w
+	case <-timer.C:
+		return nil, false, errNoWatcher // cancel ends the creation, or the watcher if made
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok {
+				return nil, true, errors.New("jetstream: the watcher stopped before the end of the keys")
+			}
+			if e == nil { // the end of the keys present when the watcher started
+				return keys, true, nil
+			}
+			keys = append(keys, e.Key())
+		case <-ctx.Done():
+			return nil, true, ctx.Err()
+		}
+	}
+}
+
+// keysFromStream lists the keys under prefix from the subjects of the bucket's stream (its
+// leader answers), keeping those whose latest entry is a value, not a deletion.
+func (m *Meta) keysFromStream(ctx context.Context, prefix string) ([]string, error) {
+	subjPrefix := "$KV." + m.kv.Bucket() + "."
+	info, err := m.kvStream.Info(ctx, jetstream.WithSubjectFilter(subjPrefix+prefix+">"))
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for subj := range info.State.Subjects {
+		key, ok := strings.CutPrefix(subj, subjPrefix)
+		if !ok {
+			continue
+		}
+		if _, err := m.kv.Get(ctx, key); errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
 }
 
 // Prefix returns the prefix of the backend's subjects and resources (Config.Prefix), under which
