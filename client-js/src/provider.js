@@ -697,6 +697,13 @@ export class Provider extends Emitter {
   #helloSent = false;
 
   #open() {
+    const nav = /** @type {any} */ (globalThis).navigator;
+    if (nav && nav.onLine === false) {
+      // No network: a socket could only fail, and "connecting" would not be true. Say offline
+      // now; the `online` event opens the connection, or the retry if that event never comes.
+      this.#scheduleRetry(0, 'network offline');
+      return;
+    }
     this.#setStatus({ status: 'connecting' });
     const attempt = ++this.#attempt;
     const getToken = this.#getToken;

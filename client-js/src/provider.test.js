@@ -873,6 +873,34 @@ test('provider: the offline event drops the connection at once; online reconnect
   assert.equal(server.sockets[1].closedBy?.reason, 'client disconnect', 'destroyed: the listeners are gone');
 });
 
+test('provider: with no network it says offline at once and opens no socket until online', async (t) => {
+  const win = new EventTarget();
+  const g = /** @type {any} */ (globalThis);
+  const saved = { add: g.addEventListener, remove: g.removeEventListener, nav: Object.getOwnPropertyDescriptor(globalThis, 'navigator') };
+  g.addEventListener = win.addEventListener.bind(win);
+  g.removeEventListener = win.removeEventListener.bind(win);
+  Object.defineProperty(globalThis, 'navigator', { value: { onLine: false }, configurable: true, writable: true });
+  t.after(() => {
+    g.addEventListener = saved.add;
+    g.removeEventListener = saved.remove;
+    if (saved.nav) Object.defineProperty(globalThis, 'navigator', saved.nav);
+    else delete g.navigator;
+  });
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const { server, p, events } = setup();
+  await p.ready;
+  assert.equal(p.status, 'offline');
+  assert.equal(server.sockets.length, 0, 'no socket while the platform says there is no network');
+  assert.ok(!events.some((e) => e[0] === 'status' && e[1].status === 'connecting'), 'never said connecting');
+  assert.equal(events.filter((e) => e[0] === 'status').at(-1)[1].reason, 'network offline');
+  g.navigator.onLine = true;
+  win.dispatchEvent(new Event('online'));
+  assert.equal(server.sockets.length, 1, 'the online event opens the connection at once');
+  server.handshake();
+  assert.equal(p.status, 'connected');
+  await p.destroy();
+});
+
 test('provider: a connection that opened and then dropped asks no access check', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const { fetch, urls } = accessAnswer({ ok: false, code: 4403, error: 'forbidden' });
