@@ -125,21 +125,32 @@ func (d *Docs) Open(ctx context.Context, doc string) (DocMeta, error) {
 		if ok {
 			next.Epoch = m.Epoch
 		}
-		v, _ := json.Marshal(next)
-		if ok {
-			next.Rev, err = d.set.Meta.Update(ctx, metaKey(doc), v, m.Rev)
-		} else {
-			next.Rev, err = d.set.Meta.Create(ctx, metaKey(doc), v)
-		}
-		if errors.Is(err, ErrConflict) || errors.Is(err, ErrExists) {
+		created, raced, err := d.create(ctx, doc, next, m, ok)
+		if raced {
 			continue
 		}
-		if err != nil {
-			return DocMeta{}, fmt.Errorf("backend: create %q: %w", doc, err)
-		}
-		return next, nil
+		return created, err
 	}
 	return DocMeta{}, fmt.Errorf("backend: create %q: %w", doc, ErrContended)
+}
+
+// create writes next as the document's metadata: over old (a tombstone) when there was a record,
+// as a new key otherwise. raced reports that another writer changed the record first, so the
+// caller reads it again.
+func (d *Docs) create(ctx context.Context, doc string, next, old DocMeta, exists bool) (_ DocMeta, raced bool, err error) {
+	v, _ := json.Marshal(next)
+	if exists {
+		next.Rev, err = d.set.Meta.Update(ctx, metaKey(doc), v, old.Rev)
+	} else {
+		next.Rev, err = d.set.Meta.Create(ctx, metaKey(doc), v)
+	}
+	if errors.Is(err, ErrConflict) || errors.Is(err, ErrExists) {
+		return DocMeta{}, true, nil
+	}
+	if err != nil {
+		return DocMeta{}, false, fmt.Errorf("backend: create %q: %w", doc, err)
+	}
+	return next, false, nil
 }
 
 // OpenEpoch returns the document's metadata if it lives at epoch, creating it there if it does
@@ -171,19 +182,11 @@ func (d *Docs) OpenEpoch(ctx context.Context, doc string, epoch uint64) (DocMeta
 			return m, nil
 		}
 		next := DocMeta{Epoch: epoch, Created: d.now().UTC()}
-		v, _ := json.Marshal(next)
-		if ok {
-			next.Rev, err = d.set.Meta.Update(ctx, metaKey(doc), v, m.Rev)
-		} else {
-			next.Rev, err = d.set.Meta.Create(ctx, metaKey(doc), v)
-		}
-		if errors.Is(err, ErrConflict) || errors.Is(err, ErrExists) {
+		created, raced, err := d.create(ctx, doc, next, m, ok)
+		if raced {
 			continue
 		}
-		if err != nil {
-			return DocMeta{}, fmt.Errorf("backend: create %q: %w", doc, err)
-		}
-		return next, nil
+		return created, err
 	}
 	return DocMeta{}, fmt.Errorf("backend: create %q: %w", doc, ErrContended)
 }
