@@ -840,20 +840,30 @@ test('provider: after 4404 edits are neither stored nor marked unsaved, and the 
   assert.equal(p.refusal, null);
 });
 
-test('provider: the offline event drops the connection at once; online reconnects at once', async (t) => {
-  // A browser's window, as far as the provider listens to it.
+/**
+ * fakeWindow stands in for a browser's window, as far as the provider listens to it: its events,
+ * and navigator.onLine starting at online; the test's end puts the real globals back.
+ * @param {import('node:test').TestContext} t
+ * @param {boolean} online
+ */
+function fakeWindow(t, online) {
   const win = new EventTarget();
   const g = /** @type {any} */ (globalThis);
   const saved = { add: g.addEventListener, remove: g.removeEventListener, nav: Object.getOwnPropertyDescriptor(globalThis, 'navigator') };
   g.addEventListener = win.addEventListener.bind(win);
   g.removeEventListener = win.removeEventListener.bind(win);
-  Object.defineProperty(globalThis, 'navigator', { value: { onLine: true }, configurable: true, writable: true });
+  Object.defineProperty(globalThis, 'navigator', { value: { onLine: online }, configurable: true, writable: true });
   t.after(() => {
     g.addEventListener = saved.add;
     g.removeEventListener = saved.remove;
     if (saved.nav) Object.defineProperty(globalThis, 'navigator', saved.nav);
     else delete g.navigator;
   });
+  return { win, g };
+}
+
+test('provider: the offline event drops the connection at once; online reconnects at once', async (t) => {
+  const { win, g } = fakeWindow(t, true);
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const { server, p, events } = setup();
   await p.ready;
@@ -874,18 +884,7 @@ test('provider: the offline event drops the connection at once; online reconnect
 });
 
 test('provider: with no network it says offline at once and opens no socket until online', async (t) => {
-  const win = new EventTarget();
-  const g = /** @type {any} */ (globalThis);
-  const saved = { add: g.addEventListener, remove: g.removeEventListener, nav: Object.getOwnPropertyDescriptor(globalThis, 'navigator') };
-  g.addEventListener = win.addEventListener.bind(win);
-  g.removeEventListener = win.removeEventListener.bind(win);
-  Object.defineProperty(globalThis, 'navigator', { value: { onLine: false }, configurable: true, writable: true });
-  t.after(() => {
-    g.addEventListener = saved.add;
-    g.removeEventListener = saved.remove;
-    if (saved.nav) Object.defineProperty(globalThis, 'navigator', saved.nav);
-    else delete g.navigator;
-  });
+  const { win, g } = fakeWindow(t, false);
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
   const { server, p, events } = setup();
   await p.ready;
