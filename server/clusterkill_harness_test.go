@@ -12,7 +12,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -207,17 +206,7 @@ func newKillHarness(t *testing.T, tags string) *killHarness {
 		c, err := client.Dial(ctx, "ws://"+h.nodeAddrs[e.home], e.doc, client.Options{
 			Reconnect: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 			HandshakeTimeout: 10 * time.Second, Dialer: dialer,
-			OnStatus: func(s client.Status, err error) {
-				var ce *client.CloseError
-				if errors.As(err, &ce) && ce.Code.Terminal() {
-					e.terminal.CompareAndSwap(nil, ce)
-				}
-				e.noteStatus(s, err)
-				select {
-				case e.status <- s:
-				default:
-				}
-			},
+			OnStatus: e.onStatus,
 		})
 		cancel()
 		if err != nil {

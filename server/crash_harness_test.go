@@ -73,6 +73,20 @@ type crashClient struct {
 	history []string
 }
 
+// onStatus is the client's OnStatus: it keeps the first terminal close, notes the status, and
+// offers it on cc.status without blocking.
+func (cc *crashClient) onStatus(s client.Status, err error) {
+	var ce *client.CloseError
+	if errors.As(err, &ce) && ce.Code.Terminal() {
+		cc.terminal.CompareAndSwap(nil, ce)
+	}
+	cc.noteStatus(s, err)
+	select {
+	case cc.status <- s:
+	default:
+	}
+}
+
 func (cc *crashClient) noteStatus(s client.Status, err error) {
 	cc.histMu.Lock()
 	defer cc.histMu.Unlock()
@@ -163,17 +177,7 @@ func newCrashHarness(t *testing.T, tags string, opts crashOptions) *crashHarness
 			Token:     token,
 			Reconnect: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 			HandshakeTimeout: 5 * time.Second, Dialer: dialer,
-			OnStatus: func(s client.Status, err error) {
-				var ce *client.CloseError
-				if errors.As(err, &ce) && ce.Code.Terminal() {
-					cc.terminal.CompareAndSwap(nil, ce)
-				}
-				cc.noteStatus(s, err)
-				select {
-				case cc.status <- s:
-				default:
-				}
-			},
+			OnStatus: cc.onStatus,
 		})
 		cancel()
 		if err != nil {
