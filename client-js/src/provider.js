@@ -111,7 +111,7 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * @property {Error & { code?: number }} error
  * @property {{ loaded: true }} loaded
  * @property {{ update: Uint8Array, deferred?: boolean }} local  local changes were taken from the replica (by
- *   transact or flush; deferred: by the flush that scheduleFlush() scheduled)
+ *   transact or flush; deferred: by the flush that scheduleFlush() scheduled, also when an ack runs it early)
  * @property {RefusedEvent} refused
  */
 
@@ -949,8 +949,9 @@ export class Provider extends Emitter {
   /** @param {number} seq */
   #onAck(seq) {
     if (seq > this.#sentSeq) return; // an ack for more than we sent: ignore, do not trust
-    // A change waiting for its deferred flush is not saved: send it now rather than say "saved".
-    if (this.#cancelFlush && seq >= this.#sentSeq) this.flush();
+    // A change waiting for its deferred flush is not saved: send it now rather than say "saved"
+    // (still the scheduled flush: its binding has nothing to render).
+    if (this.#cancelFlush && seq >= this.#sentSeq) this.#flush(true);
     this.#ackedSeq = Math.max(this.#ackedSeq, seq);
     if (this.#coverSeq > 0 && this.#ackedSeq >= this.#coverSeq && this.#coverIds.length > 0) {
       const ids = this.#coverIds;

@@ -998,9 +998,16 @@ test('provider: what a scheduled flush waits for runs it first', async (t) => {
       'an ack that would say saved',
       (p, s) => {
         // The update sent before the keystroke is acknowledged: the keystroke goes out, unsaved.
+        /** @type {any[]} */
+        const locals = [];
+        const off = p.on('local', (ev) => locals.push(ev));
         s.acked = 1;
         s.deliver({ type: MessageType.ACK, seq: 1 });
+        off();
         assert.equal(p.saved, false, 'not saved while a keystroke waits');
+        // The scheduled flush run early, still said to be the scheduled one: a binding that wrote
+        // the keystroke has nothing to render.
+        assert.deepEqual(locals.map((ev) => ev.deferred), [true]);
       },
     ],
   ];

@@ -528,9 +528,15 @@ class Sync {
    */
   finish(tr) {
     const view = this.view;
-    const sel = this.restoredSelection(tr.doc);
+    const before = view.state;
+    let sel = this.restoredSelection(tr.doc);
+    if (sel && !tr.docChanged && sel.eq(before.selection)) sel = null;
     if (sel) tr.setSelection(sel);
     if (!tr.docChanged && !sel) return;
+    // Steps and a set selection drop the stored marks (a mark toggled at the caret, waiting for the
+    // next keystroke); a caret that stays where it was keeps them.
+    const caret = tr.selection;
+    if (before.storedMarks && caret.empty && before.selection.empty && caret.head === tr.mapping.map(before.selection.head)) tr.setStoredMarks(before.storedMarks);
     tr.setMeta(bindingKey, { remote: true });
     tr.setMeta('addToHistory', false);
     view.dispatch(tr);

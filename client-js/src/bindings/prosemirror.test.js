@@ -299,3 +299,31 @@ test('emptying the implicit first block keeps it', { skip }, async () => {
   assert.ok(a.view.state.doc.eq(a.mapping.render(a.text.spans())), JSON.stringify(a.text.spans()));
   assert.equal(a.view.state.doc.firstChild?.textContent, 'x');
 });
+
+test('a mark toggled at the caret (stored mark) survives a remote change and a re-render before the next keystroke', { skip }, async () => {
+  const a = new Peer(schema, 1);
+  const b = new Peer(schema, 2);
+  await tick();
+  type(a, 'one');
+  a.view.run(splitBlock);
+  type(a, 'some ');
+  b.receive(a);
+  const bold = schema.marks.strong;
+  // Ctrl+B with nothing selected: the mark waits in the state's stored marks for the next text.
+  a.view.run(toggleMark(bold));
+  assert.ok(bold.isInSet(a.view.state.storedMarks ?? []), 'stored before the remote change');
+  // B types in the first paragraph; A renders it, then re-renders on a flush of its own.
+  select(b, 1 + 'one'.length);
+  type(b, ' more');
+  a.receive(b);
+  assert.ok(bold.isInSet(a.view.state.storedMarks ?? []), 'stored after the remote change');
+  a.emit('local', { update: new Uint8Array() });
+  assert.ok(bold.isInSet(a.view.state.storedMarks ?? []), 'stored after a re-render');
+  type(a, 'bold');
+  b.receive(a);
+  for (const p of [a, b]) {
+    const para = p.view.state.doc.child(1);
+    assert.equal(para.textContent, 'some bold');
+    assert.ok(bold.isInSet(para.child(1).marks) && para.child(1).text === 'bold', `"bold" is bold on ${p === a ? 'A' : 'B'}: ${JSON.stringify(para.toJSON())}`);
+  }
+});
