@@ -240,7 +240,9 @@ func (a *actor) applyLogged(seq uint64, data []byte, since ...crdt.StateVector) 
 	err := a.doc.Integrate(data)
 	a.accountPending()
 	if err != nil {
-		a.log.Error("applying a log entry failed: skipping it", "seq", seq, "err", err)
+		if !a.skipForeign(seq, err) {
+			a.log.Error("applying a log entry failed: skipping it", "seq", seq, "err", err)
+		}
 		return
 	}
 	if a.doc.Version() == before {

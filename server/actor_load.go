@@ -3,6 +3,7 @@ package server
 import (
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 
@@ -98,10 +99,29 @@ func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.D
 	}
 	for _, e := range log {
 		if _, err := doc.Apply(e.Data); err != nil {
+			if a.skipForeign(e.Seq, err) {
+				continue
+			}
 			return nil, fmt.Errorf("server: load %q: log entry %d: %w", a.id, e.Seq, err)
 		}
 	}
 	return doc, nil
+}
+
+// skipForeign reports whether a log entry that failed to apply with err is skipped rather than
+// failing the load. A node's log holds only updates that it applied before writing them, so one
+// that does not decode is corruption there: the document is refused rather than served without
+// it. A cluster's log is a NATS subject that anything with publish rights on it can write to: an
+// entry there that is not an update is skipped, logged and counted by loads as by followers
+// (applyLogged), so that every node's replica is the same and one foreign message does not make
+// the document unloadable.
+func (a *actor) skipForeign(seq uint64, err error) bool {
+	if a.s.cluster == nil || !errors.Is(err, crdt.ErrMalformedUpdate) {
+		return false
+	}
+	a.log.Error("a log entry is not an update: skipping it", "seq", seq, "err", err)
+	a.s.cluster.node.entriesSkipped.Inc()
+	return true
 }
 
 func (a *actor) poison(err error) room.Loaded {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	natsjs "github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/client"
@@ -45,6 +46,7 @@ func TestCluster(t *testing.T) {
 	t.Run("DeleteRace", func(t *testing.T) { testClusterDeleteRace(t, nc) })
 	t.Run("BindingAcrossNodes", func(t *testing.T) { testClusterBinding(t, nc) })
 	t.Run("HTTPEditsOnTwoNodes", func(t *testing.T) { testClusterHTTPEdits(t, nc) })
+	t.Run("ForeignLogEntries", func(t *testing.T) { testClusterForeignEntries(t, nc) })
 	t.Run("Readyz", func(t *testing.T) { testClusterReadyz(t, nc) })
 	// Last: it stops two NATS servers, and the cluster takes a while to settle after.
 	t.Run("QuorumLoss", func(t *testing.T) {
@@ -377,6 +379,86 @@ func testClusterHTTPEdits(t *testing.T, nc *natstest.Cluster) {
 			t.Errorf("client %d wrote %d units; want 10 (5 edits of 2 characters)", id, clock)
 		}
 	}
+}
+
+// testClusterForeignEntries: messages that are not updates, written to a document's subject by
+// something other than a node (anything with publish rights on it can), are skipped alike by the
+// nodes that follow the log and by a node that loads it cold: all serve the same document, byte
+// for byte, with every edit the nodes acknowledged; it stays writable; each node counts the skips.
+func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
+	prefix := clusterPrefix(t)
+	a := startNode(t, nc, prefix, "a", nil)
+	b := startNode(t, nc, prefix, "b", nil)
+	const doc = "foreign"
+	post := func(n *testNode, s string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"root":"body","edits":[{"index":%d,"insert":%q}]}`, 0, s)
+		if code, out := httpDo(t, http.MethodPost, "http://"+n.addr+"/v1/docs/"+doc+"/edits", "", []byte(body)); code != http.StatusOK {
+			t.Fatalf("POST edits on node %s: %d %s", n.id, code, out)
+		}
+	}
+	text := func(n *testNode) string {
+		return (&testServer{Server: n.Server, base: "http://" + n.addr}).serverText(t, doc, "body")
+	}
+	post(a, "one.")
+	waitFor(t, 20*time.Second, "node b to follow the document", func() bool { return text(b) == "one." })
+
+	epoch, err := a.cluster.followEpoch(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid, err := crdt.NewDoc(7, crdt.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := valid.Text("body").Insert(0, "never applied"); err != nil {
+		t.Fatal(err)
+	}
+	update := valid.EncodeUpdate(nil)
+	foreign := [][]byte{nil, []byte("not an update"), update[:len(update)/2]}
+	js, err := natsjs.New(a.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, data := range foreign {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := js.Publish(ctx, a.b.Subject(doc, epoch), data)
+		cancel()
+		if err != nil {
+			t.Fatalf("publish a foreign entry: %v", err)
+		}
+	}
+	post(b, "two.")
+	post(a, "three.")
+	c := startNode(t, nc, prefix, "c", nil) // loads the document cold, foreign entries and all
+	const want = "three.two.one."
+	nodes := []*testNode{a, b, c}
+	waitFor(t, 20*time.Second, "every node to serve "+want, func() bool {
+		for _, n := range nodes {
+			if text(n) != want {
+				return false
+			}
+		}
+		return true
+	})
+	ref := a.snapshot(doc)
+	for _, n := range nodes {
+		if got := n.snapshot(doc); string(got) != string(ref) {
+			t.Errorf("node %s's replica differs from node a's", n.id)
+		}
+		if got := n.cluster.node.entriesSkipped.Value(); got != uint64(len(foreign)) {
+			t.Errorf("node %s skipped %d foreign entries; want %d", n.id, got, len(foreign))
+		}
+	}
+	post(c, "four.")
+	waitFor(t, 20*time.Second, "every node to serve the edit made after the load", func() bool {
+		for _, n := range nodes {
+			if text(n) != "four."+want {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // testClusterReadyz: /readyz is 200 while JetStream answers, and 503 once the node lost NATS.
