@@ -77,7 +77,7 @@ func (a *actor) startFollow(loaded room.Loaded) room.Loaded {
 		return a.poison(fmt.Errorf("server: follow %q: %w", a.id, err))
 	}
 	cursor := cs.takeLoaded(a.id)
-	fl := &follow{f: jetstream.NewFollower(cursor, 0), epoch: epoch, kick: make(chan struct{}, 1)}
+	fl := &follow{f: jetstream.NewFollower(cursor, 0, cs.node.held), epoch: epoch, kick: make(chan struct{}, 1)}
 	fl.cursor.Store(cursor)
 	fl.ctx, fl.cancel = context.WithCancel(cs.node.ctx)
 	node := cs.node
@@ -116,6 +116,7 @@ func (a *actor) stopFollow() {
 	_ = fl.sub.Unsubscribe()
 	_ = fl.ctl.Unsubscribe()
 	fl.wg.Wait()
+	fl.f.Close() // the held deliveries' bytes back to the node's budget
 }
 
 // onDelivery takes a live delivery of the log.

@@ -85,6 +85,10 @@ const (
 	maxAppendBackoff = time.Second
 	// maxAppendsInFlight bounds a node's appends in flight to JetStream at once (clusterStore).
 	maxAppendsInFlight = 64
+	// maxHeldBytes bounds the live deliveries that a node's followers hold above their gaps, all
+	// documents together (jetstream.HeldBudget): past it, deliveries are read from the log with
+	// their gap rather than held.
+	maxHeldBytes = 64 << 20
 )
 
 // clusterNode is what a cluster node runs besides its actors: the readiness check, the
@@ -101,6 +105,8 @@ type clusterNode struct {
 	// entriesSkipped counts log entries that are not updates (written to the stream's subject by
 	// something other than a node), skipped by followers and loads alike.
 	entriesSkipped *metrics.Counter
+	// held bounds the deliveries that the node's followers hold above their gaps.
+	held *jetstream.HeldBudget
 
 	ready atomic.Bool // the stream answers (check)
 	// appendFailing is set by a failed append and cleared by a successful one: the stream may
@@ -126,6 +132,7 @@ func newClusterNode(cfg Cluster, log *slog.Logger, m *serverMetrics) (*clusterNo
 		cfg:  cfg,
 		log:  log.With("node", cfg.NodeID),
 		seen: map[string]time.Time{cfg.NodeID: time.Now()},
+		held: jetstream.NewHeldBudget(maxHeldBytes),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	r := m.reg
@@ -133,6 +140,7 @@ func newClusterNode(cfg Cluster, log *slog.Logger, m *serverMetrics) (*clusterNo
 	n.gapsRepaired = r.NewCounter("tandem_cluster_gaps_repaired_total", "Reads of a document's log that supplied entries whose live delivery this node missed.")
 	n.shortReads = r.NewCounter("tandem_cluster_short_reads_total", "Repair reads of a document's log that failed or fell short and were made again.")
 	n.entriesIn = r.NewCounter("tandem_cluster_entries_applied_total", "Log entries of other nodes applied to this node's open documents.")
+	r.NewGaugeFunc("tandem_cluster_held_bytes", "Bytes of live deliveries held above gaps in documents' logs until the gaps are read, all documents together.", n.held.Used)
 	n.entriesSkipped = r.NewCounter("tandem_cluster_entries_skipped_total", "Log entries that are not updates (written to a document's subject by something other than a node), skipped when followed or loaded.")
 	r.NewGaugeFunc("tandem_cluster_nodes", "Cluster nodes seen alive (a heartbeat within the last 3 s), this one included.", n.nodesSeen)
 	r.NewGaugeFunc("tandem_cluster_ready", "1 while JetStream's update stream answers and appends do not fail (the node can acknowledge edits), else 0.", func() int64 {

@@ -267,7 +267,7 @@ func TestFollowConverges(t *testing.T) {
 	}
 	nodes := make([]*node, cluster.Len())
 	for i := range nodes {
-		nd := &node{f: NewFollower(0, 0)}
+		nd := &node{f: NewFollower(0, 0, nil)}
 		nodes[i] = nd
 		nc, _ := connect(t, cluster.URL(i))
 		sub, err := b.Follow(nc, doc, 1, func(d Delivery) {

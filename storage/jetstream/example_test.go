@@ -10,7 +10,7 @@ import (
 // A node's follower: deliveries arrive out of order and one is lost; the follower applies what
 // follows its cursor, holds the rest and asks for the gap to be read.
 func ExampleFollower() {
-	f := jetstream.NewFollower(0, 0)
+	f := jetstream.NewFollower(0, 0, nil)
 	show := func(s jetstream.Steps) {
 		for _, e := range s.Apply {
 			fmt.Printf("apply %d %s\n", e.Seq, e.Data)

@@ -2,6 +2,7 @@ package jetstream
 
 import (
 	"slices"
+	"sync/atomic"
 
 	"github.com/tandemhq/tandem/storage/backend"
 )
@@ -42,16 +43,71 @@ type Follower struct {
 	last    uint64
 	held    []Delivery // deliveries above a gap, by sequence, at most maxHeld
 	maxHeld int
+	budget  *HeldBudget // the bytes of held deliveries, shared with other followers; nil: none
+	// seen is the newest sequence delivered above a gap, held or not: a repair reads up to it,
+	// so that a delivery dropped for a bound is read with the gap.
+	seen uint64
 }
 
 // NewFollower returns a follower whose replica holds the log up to last (the snapshot's position,
-// or the last entry a load read). maxHeld bounds the deliveries kept while a gap is repaired; a
-// delivery beyond it is dropped and read again with the gap. Zero means 1024.
-func NewFollower(last uint64, maxHeld int) *Follower {
+// or the last entry a load read). maxHeld bounds the deliveries kept while a gap is repaired, and
+// budget, if not nil, the bytes they hold together with those of the other followers sharing it;
+// a delivery beyond either is dropped and read again with the gap. Zero maxHeld means 1024. The
+// owner calls Close when it stops following, to give the budget back.
+func NewFollower(last uint64, maxHeld int, budget *HeldBudget) *Follower {
 	if maxHeld <= 0 {
 		maxHeld = 1024
 	}
-	return &Follower{last: last, maxHeld: maxHeld}
+	return &Follower{last: last, maxHeld: maxHeld, budget: budget}
+}
+
+// HeldBudget bounds the bytes of the deliveries that the followers sharing it hold above their
+// gaps, together: a node follows every open document, and a lost stretch of deliveries (a
+// reconnection to NATS) opens a gap in many at once. Holding is only a saving (what is dropped is
+// read from the log with the gap), so the bound costs reads, never entries. Safe for concurrent
+// use.
+type HeldBudget struct {
+	limit int64
+	used  atomic.Int64
+}
+
+// NewHeldBudget returns a budget of limit bytes.
+func NewHeldBudget(limit int64) *HeldBudget { return &HeldBudget{limit: limit} }
+
+// Used returns the bytes held under the budget.
+func (b *HeldBudget) Used() int64 { return b.used.Load() }
+
+func (b *HeldBudget) take(n int) bool {
+	if b == nil {
+		return true
+	}
+	for {
+		u := b.used.Load()
+		if u+int64(n) > b.limit {
+			return false
+		}
+		if b.used.CompareAndSwap(u, u+int64(n)) {
+			return true
+		}
+	}
+}
+
+func (b *HeldBudget) give(n int) {
+	if b != nil {
+		b.used.Add(-int64(n))
+	}
+}
+
+// Close forgets the held deliveries and gives their bytes back to the budget.
+func (f *Follower) Close() { f.forget(0) }
+
+// forget drops the held deliveries from index i on.
+func (f *Follower) forget(i int) {
+	for _, h := range f.held[i:] {
+		f.budget.give(len(h.Data))
+	}
+	clear(f.held[i:])
+	f.held = f.held[:i]
 }
 
 // Last returns the cursor: the sequence up to which the replica holds the log.
@@ -97,7 +153,7 @@ func (f *Follower) Tick() Steps { return f.repair() }
 // from a snapshot at last (the log below it was purged by a compaction elsewhere).
 func (f *Follower) Reset(last uint64) {
 	f.last = last
-	f.held = nil
+	f.forget(0)
 }
 
 func (f *Follower) hold(d Delivery) {
@@ -110,42 +166,45 @@ func (f *Follower) hold(d Delivery) {
 		}
 		return 0
 	})
-	if found {
-		return
+	f.seen = max(f.seen, d.Seq)
+	if found || (i == len(f.held) && len(f.held) >= f.maxHeld) || !f.budget.take(len(d.Data)) {
+		return // the repair read, up to seen, covers it
 	}
 	f.held = slices.Insert(f.held, i, d)
 	if len(f.held) > f.maxHeld {
-		f.held = f.held[:f.maxHeld] // drop the newest; the repair read covers it
+		f.forget(f.maxHeld) // drop the newest; the repair read covers it
 	}
 }
 
 // drain appends to apply the held deliveries that now follow the cursor, and forgets those the
 // cursor has passed.
 func (f *Follower) drain(apply []backend.Entry) Steps {
-	for len(f.held) > 0 {
-		h := f.held[0]
-		switch {
-		case h.Seq <= f.last:
-			f.held = f.held[1:]
-		case h.Prev <= f.last:
+	n := 0
+	for _, h := range f.held {
+		if h.Seq > f.last && h.Prev > f.last {
+			break
+		}
+		if h.Seq > f.last {
 			apply = append(apply, backend.Entry{Seq: h.Seq, Data: h.Data})
 			f.last = h.Seq
-			f.held = f.held[1:]
-		default:
-			s := f.repair()
-			s.Apply = apply
-			return s
 		}
+		f.budget.give(len(h.Data))
+		n++
 	}
-	f.held = nil
-	return Steps{Apply: apply}
+	if n > 0 {
+		f.held = f.held[:copy(f.held, f.held[n:])]
+		clear(f.held[len(f.held) : len(f.held)+n])
+	}
+	s := f.repair()
+	s.Apply = apply
+	return s
 }
 
-// repair asks for the read that closes the gap before the oldest held delivery: up to the
-// newest held, so that a read reaching it also covers what was dropped in between.
+// repair asks for the read that closes the gap above the cursor: up to the newest sequence
+// delivered above it, so that a read reaching it also covers what was dropped in between.
 func (f *Follower) repair() Steps {
-	if len(f.held) == 0 {
+	if f.seen <= f.last {
 		return Steps{}
 	}
-	return Steps{Repair: true, RepairFrom: f.last + 1, RepairTo: f.held[len(f.held)-1].Seq}
+	return Steps{Repair: true, RepairFrom: f.last + 1, RepairTo: f.seen}
 }

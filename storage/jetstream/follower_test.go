@@ -96,8 +96,8 @@ func TestFollower(t *testing.T) {
 		{"held deliveries are bounded", 0, 2, []step{
 			{deliver: d(5, 3), repair: r(1, 5), last: 0},
 			{deliver: d(8, 5), repair: r(1, 8), last: 0},
-			{deliver: d(9, 8), repair: r(1, 8), last: 0}, // dropped: the newest beyond the bound
-			{repaired: es(3), apply: []uint64{3, 5, 8}, last: 8},
+			{deliver: d(9, 8), repair: r(1, 9), last: 0}, // dropped: the newest beyond the bound, read with the gap
+			{repaired: es(3), apply: []uint64{3, 5, 8}, repair: r(9, 9), last: 8},
 			{deliver: d(12, 9), repair: r(9, 12), last: 8},
 			{repaired: es(9, 12), apply: []uint64{9, 12}, last: 12},
 		}},
@@ -107,7 +107,7 @@ func TestFollower(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := NewFollower(tc.start, tc.max)
+			f := NewFollower(tc.start, tc.max, nil)
 			for i, st := range tc.steps {
 				var got Steps
 				var call string
@@ -142,6 +142,49 @@ func TestFollower(t *testing.T) {
 	}
 }
 
+// TestFollowerHeldBudget: followers sharing a budget hold deliveries only while it has room;
+// what they drop is read with the gap, and the bytes come back as held deliveries are applied,
+// passed by a read, reset or closed.
+func TestFollowerHeldBudget(t *testing.T) {
+	b := NewHeldBudget(3)
+	f, g := NewFollower(0, 0, b), NewFollower(0, 0, b)
+	d := func(seq, prev uint64) Delivery { return Delivery{Seq: seq, Prev: prev, Data: []byte(fmt.Sprint(seq))} }
+	used := func(want int64, when string) {
+		t.Helper()
+		if got := b.Used(); got != want {
+			t.Fatalf("%s: %d bytes held; want %d", when, got, want)
+		}
+	}
+	f.Deliver(d(5, 3))
+	f.Deliver(d(12, 9))
+	used(3, "f holds 5 and 12")
+	if s := g.Deliver(d(8, 5)); !s.Repair || s.RepairFrom != 1 || s.RepairTo != 8 {
+		t.Fatalf("g drops 8 for want of room: asks for %+v; want a read of [1, 8]", s)
+	}
+	used(3, "g held nothing")
+	if g.Held() != 0 {
+		t.Fatalf("g holds %d deliveries; want 0", g.Held())
+	}
+	if s := g.Repaired(es(3, 5, 8)); g.Last() != 8 || s.Repair || !slices.Equal(seqs(s.Apply), []uint64{3, 5, 8}) {
+		t.Fatalf("g's read applies %v (repair %v), cursor %d; want 3, 5, 8 and done", seqs(s.Apply), s.Repair, g.Last())
+	}
+	if s := f.Repaired(es(3)); !slices.Equal(seqs(s.Apply), []uint64{3, 5}) || !s.Repair || s.RepairFrom != 6 || s.RepairTo != 12 {
+		t.Fatalf("f's short read: applies %v, asks for %+v; want 3, 5 and a read of [6, 12]", seqs(s.Apply), s)
+	}
+	used(2, "5 applied")
+	if s := g.Deliver(d(9, 8)); !slices.Equal(seqs(s.Apply), []uint64{9}) {
+		t.Fatalf("g applies %v; want 9", seqs(s.Apply))
+	}
+	g.Deliver(d(20, 15))
+	used(2, "g drops 20: no room")
+	f.Close()
+	used(0, "f closed")
+	g.Deliver(d(20, 15))
+	used(2, "g holds 20")
+	g.Reset(30)
+	used(0, "g reset")
+}
+
 func seqs(es []backend.Entry) []uint64 {
 	var out []uint64
 	for _, e := range es {
@@ -168,7 +211,7 @@ func TestFollowerNeverSkips(t *testing.T) {
 	for _, p := range perms {
 		for lost := range 1 << len(log) {
 			for _, shortBy := range []int{0, 1, 2} {
-				f := NewFollower(0, 0)
+				f := NewFollower(0, 0, nil)
 				var applied []uint64
 				check := func(s Steps) Steps {
 					applied = append(applied, seqs(s.Apply)...)
