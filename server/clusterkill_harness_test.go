@@ -221,10 +221,10 @@ func newKillHarness(t *testing.T, tags string) *killHarness {
 	}
 	for d := range killDocs {
 		h.loadWG.Add(2)
-		go h.httpLoad(killDoc(d), "h", func(n int) int { return (n + d) % killNodes })
+		go h.httpLoad(killDoc(d), func(n int, key string) string { return killEditBody(n, "h", key) }, func(n int) int { return (n + d) % killNodes })
 		// Node d's identity document, written through node d alone, so that a kill finds an
 		// HTTP edit of its in flight: two characters an edit (checkIdentity).
-		go h.httpLoad(identDoc(d), "hh", func(int) int { return d })
+		go h.httpLoad(identDoc(d), func(_ int, key string) string { return plainEditBody("hh", key) }, func(int) int { return d })
 	}
 	return h
 }
@@ -435,9 +435,10 @@ func (h *killHarness) load(e *killEditor, rng *rand.Rand) {
 }
 
 // httpLoad edits doc through POST /v1/docs/{id}/edits at killHTTPRatePerDoc until stop, request
-// n to node nodeFor(n): each edit inserts text and sets the ledger key "http:<doc>:<n>", and is
-// acknowledged once answered 200.
-func (h *killHarness) httpLoad(doc, text string, nodeFor func(n int) int) {
+// n to node nodeFor(n) with body(n, key): each edit sets the ledger key "http:<doc>:<n>" (rich
+// edits on the shared documents, plain ones on a node's identity document, whose check counts
+// characters), and is acknowledged once answered 200.
+func (h *killHarness) httpLoad(doc string, body func(n int, key string) string, nodeFor func(n int) int) {
 	defer h.loadWG.Done()
 	tick := time.NewTicker(time.Second / killHTTPRatePerDoc)
 	defer tick.Stop()
@@ -454,7 +455,7 @@ func (h *killHarness) httpLoad(doc, text string, nodeFor func(n int) int) {
 		key := fmt.Sprintf("http:%s:%d", doc, n)
 		h.httpBusy.Add(1)
 		start := time.Now()
-		ok := h.postEdit(hc, nodeFor(n), doc, text, key)
+		ok := h.postEdit(hc, nodeFor(n), doc, body(n, key))
 		if ok {
 			took := time.Since(start)
 			h.httpMu.Lock()
@@ -470,16 +471,18 @@ func (h *killHarness) httpLoad(doc, text string, nodeFor func(n int) int) {
 	}
 }
 
-// postEdit inserts text at the start of doc's text through node k and sets the ledger key;
-// it reports whether the node answered 200 (the edit is durable).
-func (h *killHarness) postEdit(hc *http.Client, k int, doc, text, key string) bool {
-	body := fmt.Sprintf(`{"root":%q,"edits":[{"index":0,"insert":%q}],"map":{"root":%q,"set":{%q:1}}}`, textRoot, text, ledgerRoot, key)
+// postEdit posts the edits of body to doc through node k; it reports whether the node answered
+// 200 (the edit is durable).
+func (h *killHarness) postEdit(hc *http.Client, k int, doc, body string) bool {
 	resp, err := hc.Post("http://"+h.nodeAddrs[k]+"/v1/docs/"+doc+"/edits", "application/json", strings.NewReader(body))
 	if err != nil {
 		return false
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
+	if refusedAsBad(resp.StatusCode) {
+		h.t.Errorf("POST edits on %s through node %d: %d for %s", doc, k, resp.StatusCode, body)
+	}
 	return resp.StatusCode == http.StatusOK
 }
 
@@ -715,7 +718,7 @@ func (h *killHarness) checkIdentity(k int) {
 	doc := identDoc(k)
 	key := fmt.Sprintf("check:%s:%d", doc, time.Now().UnixNano())
 	hc := &http.Client{Timeout: 20 * time.Second}
-	if !h.postEdit(hc, k, doc, "cc", key) {
+	if !h.postEdit(hc, k, doc, plainEditBody("cc", key)) {
 		h.t.Fatalf("node n%d: the identity edit to %s was not acknowledged\n%s", k, doc, fileTail(h.nodes[k].logPath))
 	}
 	h.httpMu.Lock()

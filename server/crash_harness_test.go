@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
 
@@ -213,9 +214,38 @@ func crashToken(t *testing.T, subject string, role auth.Role) string {
 	return string(tok)
 }
 
+// killEditBody is the JSON of the n-th edit of a kill test's HTTP writer: it sets the ledger key
+// and inserts text at the start of the text, every other time bold and every seventh time a
+// paragraph marker instead, so that rich edits take the same path to the log as plain ones.
+func killEditBody(n int, text, key string) string {
+	edits := fmt.Sprintf(`{"index":0,"insert":%q}`, text)
+	switch {
+	case n%7 == 6:
+		edits = `{"index":0,"embed":{"block":"paragraph"}}`
+	case n%2 == 1:
+		edits += fmt.Sprintf(`,{"index":0,"length":%d,"format":{"bold":true}}`, utf8.RuneCountInString(text))
+	}
+	return editBody(edits, key)
+}
+
+// plainEditBody is the JSON of an HTTP edit that inserts text at the start and sets the ledger key.
+func plainEditBody(text, key string) string {
+	return editBody(fmt.Sprintf(`{"index":0,"insert":%q}`, text), key)
+}
+
+func editBody(edits, key string) string {
+	return fmt.Sprintf(`{"root":%q,"edits":[%s],"map":{"root":%q,"set":{%q:1}}}`, textRoot, edits, ledgerRoot, key)
+}
+
+// refusedAsBad reports whether an HTTP edit's answer refuses the request itself (4xx but 429):
+// a fault of the harness's request, never of a crash, which resets the connection or answers 5xx.
+func refusedAsBad(code int) bool {
+	return code >= 400 && code < 500 && code != http.StatusTooManyRequests
+}
+
 // httpLoad edits doc through POST /v1/docs/{doc}/edits at httpRatePerDoc until stop: each edit
-// sets the ledger key "http:<doc>:<n>" and inserts a character, and counts as acknowledged once
-// answered 200 (the server answers once the edit is durable).
+// sets the ledger key "http:<doc>:<n>" and inserts a character (killEditBody), and counts as
+// acknowledged once answered 200 (the server answers once the edit is durable).
 func (h *crashHarness) httpLoad(doc string) {
 	defer h.loadWG.Done()
 	tick := time.NewTicker(time.Second / httpRatePerDoc)
@@ -231,7 +261,7 @@ func (h *crashHarness) httpLoad(doc string) {
 			continue
 		}
 		key := fmt.Sprintf("http:%s:%d", doc, n)
-		body := fmt.Sprintf(`{"root":%q,"edits":[{"index":0,"insert":"h"}],"map":{"root":%q,"set":{%q:1}}}`, textRoot, ledgerRoot, key)
+		body := killEditBody(n, "h", key)
 		req, err := http.NewRequest(http.MethodPost, "http://"+h.addr+"/v1/docs/"+doc+"/edits", strings.NewReader(body))
 		if err != nil {
 			panic(err)
@@ -245,6 +275,9 @@ func (h *crashHarness) httpLoad(doc string) {
 		if err == nil {
 			_, _ = io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
+		}
+		if err == nil && refusedAsBad(resp.StatusCode) {
+			h.t.Errorf("POST edits on %s: %d for %s", doc, resp.StatusCode, body)
 		}
 		if err == nil && resp.StatusCode == http.StatusOK {
 			h.httpMu.Lock()
