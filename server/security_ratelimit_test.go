@@ -290,9 +290,9 @@ func (ts *testServer) flood(t *testing.T, docID string, clientID uint64, rate fl
 //   - quiet: the editors alone, for a second.
 //
 // The criterion compares the p99 of the latencies of updates sent during flood windows with that
-// of polite windows and of quiet ones (about 1 000 samples each): at most 2 x the larger, with a floor of latencyFloor (20 ms,
-// 100 ms under the race detector) under which a difference is the machine's noise, not
-// starvation. The server admits the same from both clients, its burst and then its rate, so what
+// of polite windows and of quiet ones (about 1 000 samples each): at most 2 x the larger, with a floor of latencyFloor (60 ms,
+// 300 ms under the race detector) under which a difference is the machine's noise, not
+// starvation (which shows in seconds: the stall this guards against held an editor's p50 at 6 s). The server admits the same from both clients, its burst and then its rate, so what
 // the flood adds is what arrives beyond the limit: what the throttle must keep from the editors.
 // Polite windows are the baseline because on a loaded machine under the race detector the server
 // takes hundreds of milliseconds to fan out a burst of 300 updates to a dozen connections, flood
@@ -313,10 +313,11 @@ func TestRateLimit(t *testing.T) {
 	)
 	// Below the floor, a difference between p99s is the machine's noise: quiet windows on a
 	// shared two-core machine show p99s of 10 to 115 ms under the race detector, from stalls that
-	// hit whichever window they fall in.
-	latencyFloor := 20 * time.Millisecond
+	// hit whichever window they fall in, and a flood window's p99 reached 208 ms (p50 11 ms) while
+	// other packages' tests ran beside this one.
+	latencyFloor := 60 * time.Millisecond
 	if raceEnabled {
-		latencyFloor = 100 * time.Millisecond
+		latencyFloor = 300 * time.Millisecond
 	}
 	cfg := secConfig(t, nil)
 	cfg.PongWait = 5 * time.Minute // the editors read raw bytes and answer no ping (editLoad)
