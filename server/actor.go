@@ -384,11 +384,15 @@ func (a *actor) run() {
 			a.exit()
 			return
 		}
-		inbox := a.inbox
+		inbox, stopping := a.inbox, (<-chan struct{})(nil)
 		if a.core.Loading() {
 			inbox = nil // joins and requests wait for the next load, as they wait for the first
+			stopping = a.s.docs.stopping
 		}
 		select {
+		case <-stopping:
+			a.core.Stop() // no load to wait for: the server is going away
+			a.perform()
 		case m := <-inbox:
 			a.holding = true
 			a.handle(m)

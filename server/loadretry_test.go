@@ -138,3 +138,37 @@ func TestActorLoadRetry(t *testing.T) {
 		})
 	}
 }
+
+// TestStopDuringLoadRetry checks that a server shutting down while a document waits to load again
+// (its storage failing) stops it at once rather than after the retries left (up to 8 s): the
+// joiner is refused, storage is read no more, and stopAll returns within its second.
+func TestStopDuringLoadRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &flakyLoadStore{memStore: newMemStore(), fails: -1}
+		s := newActorTestServer(t, Config{IdleUnloadAfter: 30 * time.Second}, st)
+		c := newConn(s, nil, "flaky", anonymous)
+		c.clientID = 10
+		var joinErr error
+		joined := make(chan struct{})
+		go func() {
+			defer close(joined)
+			_, joinErr = s.docs.join(context.Background(), c, &protocol.Hello{Version: protocol.Version, ClientID: c.clientID})
+		}()
+		synctest.Wait() // the first load failed: the document waits to load again, taking no message
+		if got := st.loaded(); got != 1 {
+			t.Fatalf("loads before the stop = %d; want 1", got)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := s.docs.stopAll(ctx); err != nil {
+			t.Fatalf("stopAll: %v; want the waiting document stopped at once", err)
+		}
+		<-joined
+		if joinErr == nil {
+			t.Error("the join waiting for the load succeeded; want it refused")
+		}
+		if got := st.loaded(); got != 1 {
+			t.Errorf("loads = %d; want 1 (none after the stop)", got)
+		}
+	})
+}

@@ -20,12 +20,15 @@ type registry struct {
 	mu     sync.Mutex
 	actors map[string]*actor
 	closed bool // stopAll has begun: no new actors
+	// stopping is closed when stopAll begins: an actor that takes no message (a failed load
+	// waiting to run again) hears of the stop through it, not its inbox.
+	stopping chan struct{}
 
 	wg sync.WaitGroup // one per actor goroutine
 }
 
 func newRegistry(s *Server) *registry {
-	return &registry{s: s, actors: make(map[string]*actor)}
+	return &registry{s: s, actors: make(map[string]*actor), stopping: make(chan struct{})}
 }
 
 // get returns the actor of document id, starting one if create is set and none runs. It returns
@@ -81,6 +84,9 @@ func (r *registry) open() int {
 // and saves a snapshot) and waits for them, or for ctx.
 func (r *registry) stopAll(ctx context.Context) error {
 	r.mu.Lock()
+	if !r.closed {
+		close(r.stopping)
+	}
 	r.closed = true
 	actors := make([]*actor, 0, len(r.actors))
 	for _, a := range r.actors {
