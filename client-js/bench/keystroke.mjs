@@ -177,7 +177,8 @@ try {
       const page = await ctx.newPage();
       if (v.old && baseline) await page.route(`${server.url}/src/bindings/textarea.js`, (rt) => rt.fulfill({ contentType: 'text/javascript', body: baseline }));
       if (v.editor === 'codemirror') await page.route(`${server.url}/demo.js`, (rt) => rt.fulfill({ contentType: 'text/javascript', body: cmBundle }));
-      await page.goto(`${server.url}/?doc=kbench-${v.editor}-${Date.now()}-${r}`);
+      // The textarea demo is at ?editor=plain (the page at / is the rich editor).
+      await page.goto(`${server.url}/?${v.editor === 'textarea' ? 'editor=plain&' : ''}doc=kbench-${v.editor}-${Date.now()}-${r}`);
       await page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
       await setUp(page, v);
       const m = await measure(page);
