@@ -15,7 +15,7 @@ test('the CodeMirror binding co-edits with a textarea page', async () => {
   const docId = `cm-${Date.now()}`;
   const { page: ta, context: ctxA } = await openPage(session.browser, `${session.server.url}/?editor=plain&doc=${docId}`);
   // The demo page, with its module swapped for the CodeMirror one.
-  const { page: cm, context: ctxB, errors } = await openPage(session.browser, `${session.server.url}/?doc=${docId}`, { bundle: session.bundle });
+  const { page: cm, context: ctxB, errors } = await openPage(session.browser, `${session.server.url}/?doc=${docId}`, { modules: { '/demo.js': session.bundle } });
 
   // Textarea -> CodeMirror.
   await ta.click('#editor');
@@ -103,7 +103,7 @@ test('CodeMirror turns read-only when the document is deleted under it', async (
   const docId = `cm-del-${Date.now()}`;
   const { page: cm, context: ctx } = await openPage(session.browser, `${session.server.url}/?doc=${docId}`, {
     context: { serviceWorkers: 'block' },
-    bundle: session.bundle,
+    modules: { '/demo.js': session.bundle },
   });
   await cm.click('.cm-content');
   await cm.keyboard.type('soon gone');

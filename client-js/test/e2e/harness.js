@@ -165,12 +165,13 @@ export async function waitSynced(page, opts = {}) {
  * @param {{
  *   context?: import('playwright-core').BrowserContextOptions,
  *   user?: { name: string, color: string },
- *   bundle?: string,
+ *   modules?: Record<string, string>,
  *   binding?: boolean,
  *   onError?: (message: string) => void,
  * }} [opts] context: the context's options; user: the name and colour the demo reads from
- *   localStorage; bundle: a module served in place of the demo's (bundlePage); binding: wait for
- *   the editor binding too
+ *   localStorage; modules: sources served in place of the server's files, by path (a bundle of
+ *   bundlePage's at /demo.js: another editor on the demo page); binding: wait for the editor
+ *   binding too
  */
 export async function openPage(browser, url, opts = {}) {
   const context = await browser.newContext(opts.context);
@@ -187,8 +188,9 @@ export async function openPage(browser, url, opts = {}) {
     errors.push(e.message);
     opts.onError?.(e.message);
   });
-  const { bundle } = opts;
-  if (bundle !== undefined) await page.route(`${new URL(url).origin}/demo.js`, (r) => r.fulfill({ contentType: 'text/javascript', body: bundle }));
+  for (const [path, body] of Object.entries(opts.modules ?? {})) {
+    await page.route(`${new URL(url).origin}${path}`, (r) => r.fulfill({ contentType: 'text/javascript', body }));
+  }
   await page.goto(url);
   await waitSynced(page, { binding: opts.binding });
   return { page, context, errors };

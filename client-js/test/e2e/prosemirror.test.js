@@ -18,7 +18,7 @@ async function open(docId, opts = {}) {
   const url = `${session.server.url}/?doc=${docId}&editor=${opts.editor ?? 'prosemirror'}&name=${opts.name ?? 'Cleo'}`;
   const { page } = await openPage(session.browser, url, {
     context: { serviceWorkers: 'block' },
-    bundle: session.bundle,
+    modules: { '/demo.js': session.bundle },
     onError: (m) => errors.push(m),
   });
   return page;
