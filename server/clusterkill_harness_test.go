@@ -6,7 +6,8 @@ package server_test
 // started again as TestClusterKillNATSServer) and three tandem nodes (the tandem binary with
 // --cluster), each a child process the harness kills with SIGKILL and starts again on the same
 // ports and storage; WebSocket editors that reconnect to a live node when theirs dies; HTTP
-// writers; and the audits against the stream, read with storage/jetstream directly.
+// writers (their load is the crash test's, killload_test.go); and the audits against the stream,
+// read with storage/jetstream directly.
 
 import (
 	"bufio"

@@ -1,7 +1,8 @@
 package server_test
 
 // The crash test's harness (the tests are in crash_test.go): the server binary as a child process,
-// its clients and their load, the kill-and-restart cycle, and the gate on the clients' dials.
+// its clients, the kill-and-restart cycle, and the gate on the clients' dials. The clients' load,
+// which the cluster's kill test runs too, is in killload_test.go.
 
 import (
 	"bufio"
