@@ -6,7 +6,8 @@ package server_test
 // started again as TestClusterKillNATSServer) and three tandem nodes (the tandem binary with
 // --cluster), each a child process the harness kills with SIGKILL and starts again on the same
 // ports and storage; WebSocket editors that reconnect to a live node when theirs dies; HTTP
-// writers; and the audits against the stream, read with storage/jetstream directly.
+// writers (their load is the crash test's, killload_test.go); and the audits against the stream,
+// read with storage/jetstream directly.
 
 import (
 	"bufio"
@@ -115,15 +116,7 @@ type killHarness struct {
 
 	gate    *dialGate
 	editors []*killEditor
-	paused  atomic.Bool
-	stop    chan struct{}
-	loadWG  sync.WaitGroup
-	ops     atomic.Int64
-
-	httpMu     sync.Mutex
-	httpAcked  map[string][]string // doc -> ledger keys acknowledged over HTTP
-	httpBusy   atomic.Int64
-	httpFailed atomic.Int64
+	editLoad
 
 	nc   *nats.Conn
 	js   natsjs.JetStream
@@ -156,14 +149,13 @@ func auditedDocs() []string {
 func newKillHarness(t *testing.T, tags string) *killHarness {
 	t.Helper()
 	h := &killHarness{
-		t:         t,
-		dir:       t.TempDir(),
-		bin:       buildServer(t, tags),
-		gate:      newDialGate(),
-		stop:      make(chan struct{}),
-		httpAcked: map[string][]string{},
-		nats:      make([]*killProc, killNodes),
-		nodes:     make([]*killProc, killNodes),
+		t:        t,
+		dir:      t.TempDir(),
+		bin:      buildServer(t, tags),
+		gate:     newDialGate(),
+		editLoad: newEditLoad(),
+		nats:     make([]*killProc, killNodes),
+		nodes:    make([]*killProc, killNodes),
 	}
 	t.Cleanup(h.cleanup)
 
@@ -200,31 +192,21 @@ func newKillHarness(t *testing.T, tags string) *killHarness {
 	}
 
 	for i := range killEditors {
-		e := &killEditor{crashClient: &crashClient{doc: killDoc((i / killNodes) % killDocs), status: make(chan client.Status, 64)}, home: i % killNodes}
+		e := &killEditor{crashClient: newCrashClient(killDoc((i / killNodes) % killDocs)), home: i % killNodes}
 		dialer := &websocket.Dialer{NetDialContext: h.dialLive(e), HandshakeTimeout: 10 * time.Second}
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		c, err := client.Dial(ctx, "ws://"+h.nodeAddrs[e.home], e.doc, client.Options{
-			Reconnect: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-			HandshakeTimeout: 10 * time.Second, Dialer: dialer,
-			OnStatus: e.onStatus,
-		})
-		cancel()
-		if err != nil {
+		if err := e.dial("ws://"+h.nodeAddrs[e.home], "", dialer, 10*time.Second); err != nil {
 			t.Fatalf("editor %d: Dial: %v", i, err)
 		}
-		e.c = c
 		h.editors = append(h.editors, e)
 	}
 	for i, e := range h.editors {
-		h.loadWG.Add(1)
-		go h.load(e, rand.New(rand.NewPCG(uint64(i), 15)))
+		h.editor(e.crashClient, killRatePerEditor, rand.New(rand.NewPCG(uint64(i), 15)))
 	}
 	for d := range killDocs {
-		h.loadWG.Add(2)
-		go h.httpLoad(killDoc(d), func(n int, key string) string { return killEditBody(n, "h", key) }, func(n int) int { return (n + d) % killNodes })
+		h.httpLoad(killDoc(d), func(n int, key string) string { return killEditBody(n, "h", key) }, func(n int) int { return (n + d) % killNodes })
 		// Node d's identity document, written through node d alone, so that a kill finds an
 		// HTTP edit of its in flight: two characters an edit (checkIdentity).
-		go h.httpLoad(identDoc(d), func(_ int, key string) string { return plainEditBody("hh", key) }, func(int) int { return d })
+		h.httpLoad(identDoc(d), func(_ int, key string) string { return plainEditBody("hh", key) }, func(int) int { return d })
 	}
 	return h
 }
@@ -366,16 +348,6 @@ func (h *killHarness) startTandem(i int) {
 	}
 }
 
-// fileTail returns the last lines of a log file, for a failure message.
-func fileTail(path string) string {
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return path + ":\n" + strings.Join(lines, "\n")
-}
-
 // dialLive dials e's home node, or the next node that accepts, once the gate is open: the
 // load balancer of a real deployment.
 func (h *killHarness) dialLive(e *killEditor) func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -397,103 +369,21 @@ func (h *killHarness) dialLive(e *killEditor) func(ctx context.Context, network,
 	}
 }
 
-// load edits at killRatePerEditor until stop: each edit sets the ledger key "<client>:<clock>"
-// and inserts or deletes a little text.
-func (h *killHarness) load(e *killEditor, rng *rand.Rand) {
-	defer h.loadWG.Done()
-	tick := time.NewTicker(time.Second / killRatePerEditor)
-	defer tick.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-tick.C:
-		}
-		if h.paused.Load() {
-			continue
-		}
-		key := strconv.FormatUint(e.c.ClientID(), 10) + ":" + strconv.FormatUint(e.c.Clock(), 10)
-		err := e.c.Edit(func(d *crdt.Doc) error {
-			if err := d.Map(ledgerRoot).Set(key, json.RawMessage("1")); err != nil {
-				return err
-			}
-			t := d.Text(textRoot)
-			if n := t.Len(); n > 0 && rng.IntN(10) < 3 {
-				return t.Delete(rng.IntN(n), 1)
-			}
-			return t.Insert(rng.IntN(t.Len()+1), strings.Repeat("abc"[rng.IntN(3):][:1], 1+rng.IntN(3)))
-		})
-		if err != nil {
-			e.editErr.Add(1)
-			continue
-		}
-		e.mu.Lock()
-		e.ops = append(e.ops, crashOp{key: key, end: e.c.Clock()})
-		e.mu.Unlock()
-		h.ops.Add(1)
-	}
-}
-
-// httpLoad edits doc through POST /v1/docs/{id}/edits at killHTTPRatePerDoc until stop, request
-// n to node nodeFor(n) with body(n, key): each edit sets the ledger key "http:<doc>:<n>" (rich
-// edits on the shared documents, plain ones on a node's identity document, whose check counts
-// characters), and is acknowledged once answered 200.
+// httpLoad starts doc's HTTP writer: killHTTPRatePerDoc edits a second through POST
+// /v1/docs/{id}/edits, request n to node nodeFor(n) with body(n, key); each edit sets the ledger
+// key "http:<doc>:<n>" (rich edits on the shared documents, plain ones on a node's identity
+// document, whose check counts characters), and is acknowledged once answered 200.
 func (h *killHarness) httpLoad(doc string, body func(n int, key string) string, nodeFor func(n int) int) {
-	defer h.loadWG.Done()
-	tick := time.NewTicker(time.Second / killHTTPRatePerDoc)
-	defer tick.Stop()
 	hc := &http.Client{Timeout: 10 * time.Second}
-	for n := 0; ; n++ {
-		select {
-		case <-h.stop:
-			return
-		case <-tick.C:
-		}
-		if h.paused.Load() {
-			continue
-		}
+	h.every(killHTTPRatePerDoc, func(n int) {
 		key := fmt.Sprintf("http:%s:%d", doc, n)
-		h.httpBusy.Add(1)
-		start := time.Now()
-		ok := h.postEdit(hc, nodeFor(n), doc, body(n, key))
+		took, ok := h.httpEdit(doc, key, func() bool { return postLedgerEdit(h.t, hc, h.nodeAddrs[nodeFor(n)], "", doc, body(n, key)) })
 		if ok {
-			took := time.Since(start)
-			h.httpMu.Lock()
-			h.httpAcked[doc] = append(h.httpAcked[doc], key)
-			h.httpMu.Unlock()
 			h.latMu.Lock()
 			h.httpLat = append(h.httpLat, took)
 			h.latMu.Unlock()
-		} else {
-			h.httpFailed.Add(1)
 		}
-		h.httpBusy.Add(-1)
-	}
-}
-
-// postEdit posts the edits of body to doc through node k; it reports whether the node answered
-// 200 (the edit is durable).
-func (h *killHarness) postEdit(hc *http.Client, k int, doc, body string) bool {
-	resp, err := hc.Post("http://"+h.nodeAddrs[k]+"/v1/docs/"+doc+"/edits", "application/json", strings.NewReader(body))
-	if err != nil {
-		return false
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if refusedAsBad(resp.StatusCode) {
-		h.t.Errorf("POST edits on %s through node %d: %d for %s", doc, k, resp.StatusCode, body)
-	}
-	return resp.StatusCode == http.StatusOK
-}
-
-func (h *killHarness) httpAckedCount() int {
-	h.httpMu.Lock()
-	defer h.httpMu.Unlock()
-	n := 0
-	for _, keys := range h.httpAcked {
-		n += len(keys)
-	}
-	return n
+	})
 }
 
 // typeFor lets the load run for d.
@@ -517,17 +407,12 @@ func (h *killHarness) killTandem(n, k int) (loss string) {
 	}
 	h.nodes[k].kill(h.t)
 	// Acks read before the socket's end count: the node sent them, so it claimed durability.
-	deadline := time.After(10 * time.Second)
+	var onClients []*crashClient
 	for _, e := range on {
-		for done := false; !done; {
-			select {
-			case s := <-e.status:
-				done = s == client.StatusDisconnected
-			case <-deadline:
-				h.t.Logf("cycle %d: editor %d did not see node n%d die within 10 s", n, e.c.ClientID(), k)
-				done = true
-			}
-		}
+		onClients = append(onClients, e.crashClient)
+	}
+	for _, cc := range awaitStatus(onClients, client.StatusDisconnected, 10*time.Second) {
+		h.t.Logf("cycle %d: editor %d did not see node n%d die within 10 s", n, cc.c.ClientID(), k)
 	}
 	if _, loss = h.lost(); loss != "" {
 		return fmt.Sprintf("after the kill of n%d, before its %d editors reconnect: %s", k, len(on), loss)
@@ -598,26 +483,17 @@ type ackedEdits struct {
 func (h *killHarness) acked() ackedEdits {
 	a := ackedEdits{saved: map[string]map[uint64]uint64{}, keys: map[string][]string{}}
 	for _, e := range h.editors {
-		saved := e.c.Saved()
+		saved, keys := e.acked()
 		if a.saved[e.doc] == nil {
 			a.saved[e.doc] = map[uint64]uint64{}
 		}
 		a.saved[e.doc][e.c.ClientID()] = saved
-		e.mu.Lock()
-		for _, op := range e.ops {
-			if op.end <= saved {
-				a.keys[e.doc] = append(a.keys[e.doc], op.key)
-				a.count++
-			}
+		if len(keys) > 0 {
+			a.keys[e.doc] = append(a.keys[e.doc], keys...)
+			a.count += len(keys)
 		}
-		e.mu.Unlock()
 	}
-	h.httpMu.Lock()
-	for doc, keys := range h.httpAcked {
-		a.keys[doc] = append(a.keys[doc], keys...)
-		a.count += len(keys)
-	}
-	h.httpMu.Unlock()
+	a.count += h.addHTTPAcked(a.keys)
 	return a
 }
 
@@ -718,12 +594,10 @@ func (h *killHarness) checkIdentity(k int) {
 	doc := identDoc(k)
 	key := fmt.Sprintf("check:%s:%d", doc, time.Now().UnixNano())
 	hc := &http.Client{Timeout: 20 * time.Second}
-	if !h.postEdit(hc, k, doc, plainEditBody("cc", key)) {
+	if !postLedgerEdit(h.t, hc, h.nodeAddrs[k], "", doc, plainEditBody("cc", key)) {
 		h.t.Fatalf("node n%d: the identity edit to %s was not acknowledged\n%s", k, doc, fileTail(h.nodes[k].logPath))
 	}
-	h.httpMu.Lock()
-	h.httpAcked[doc] = append(h.httpAcked[doc], key)
-	h.httpMu.Unlock()
+	h.ackHTTP(doc, key)
 	r := h.rebuild(doc)
 	keys := r.Map(ledgerRoot).Keys()
 	if !slices.Contains(keys, key) {
@@ -742,13 +616,9 @@ func (h *killHarness) checkIdentity(k int) {
 // every editor holds it (the same text and encoded state); no editor was closed for good.
 func (h *killHarness) settle(n int) {
 	h.t.Helper()
-	h.paused.Store(true)
 	defer h.paused.Store(false)
-	time.Sleep(2 * time.Second / killRatePerEditor) // an edit in progress finishes
-	for wait := time.Now().Add(20 * time.Second); h.httpBusy.Load() > 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(wait) {
-			h.t.Fatalf("cycle %d: HTTP edits still in flight after 20 s", n)
-		}
+	if err := h.quiesce(killRatePerEditor, 20*time.Second); err != nil {
+		h.t.Fatalf("cycle %d: %v", n, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -840,8 +710,7 @@ func (h *killHarness) nodeTails() string {
 // SIGTERM first (each exits 0 once its documents are saved), then the NATS servers.
 func (h *killHarness) finish() {
 	h.t.Helper()
-	close(h.stop)
-	h.loadWG.Wait()
+	h.stopLoad()
 	var editErrs int64
 	for _, e := range h.editors {
 		editErrs += e.editErr.Load()
@@ -886,12 +755,7 @@ func latencies(lat []time.Duration) string {
 
 // cleanup ends what is left (after a failure): the load, the editors, every process by its PID.
 func (h *killHarness) cleanup() {
-	select {
-	case <-h.stop:
-	default:
-		close(h.stop)
-	}
-	h.loadWG.Wait()
+	h.stopLoad()
 	h.gate.open()
 	for _, e := range h.editors {
 		e.c.Close()

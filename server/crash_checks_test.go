@@ -62,13 +62,9 @@ func (h *crashHarness) checkNoTerminal(n int) {
 // client and a fresh auditor hold the same document (within 5 s).
 func (h *crashHarness) checkConverged(n int) {
 	h.t.Helper()
-	h.paused.Store(true)
 	defer h.paused.Store(false)
-	time.Sleep(2 * time.Second / crashRatePerClient) // let an edit in progress finish
-	for wait := time.Now().Add(10 * time.Second); h.httpBusy.Load() > 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(wait) {
-			h.t.Fatalf("cycle %d: HTTP edits still in flight after 10 s", n)
-		}
+	if err := h.quiesce(crashRatePerClient, 10*time.Second); err != nil {
+		h.t.Fatalf("cycle %d: %v", n, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -144,24 +140,13 @@ func (h *crashHarness) checkStateVectorSize() {
 	}
 }
 
-func (h *crashHarness) httpAckedCount() int {
-	h.httpMu.Lock()
-	defer h.httpMu.Unlock()
-	n := 0
-	for _, keys := range h.httpAcked {
-		n += len(keys)
-	}
-	return n
-}
-
 // finish stops the load, checks convergence a last time and stops the server gracefully.
 func (h *crashHarness) finish() {
 	h.t.Helper()
 	h.checkConverged(-1)
 	h.checkNoTerminal(-1)
 	h.checkStateVectorSize()
-	close(h.stop)
-	h.loadWG.Wait()
+	h.stopLoad()
 	var editErrs int64
 	for _, cc := range h.clients {
 		editErrs += cc.editErr.Load()

@@ -1,15 +1,14 @@
 package server_test
 
 // The crash test's harness (the tests are in crash_test.go): the server binary as a child process,
-// its clients and their load, the kill-and-restart cycle, and the gate on the clients' dials.
+// its clients, the kill-and-restart cycle, and the gate on the clients' dials. The clients' load,
+// which the cluster's kill test runs too, is in killload_test.go.
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,16 +45,7 @@ type crashHarness struct {
 	exited  chan error
 	gate    *dialGate
 	clients []*crashClient
-	paused  atomic.Bool
-	stop    chan struct{}
-	loadWG  sync.WaitGroup
-	ops     atomic.Int64
-
-	// The HTTP writers' acknowledged ledger keys, per document, and their requests in flight.
-	httpMu     sync.Mutex
-	httpAcked  map[string][]string
-	httpBusy   atomic.Int64
-	httpFailed atomic.Int64
+	editLoad
 }
 
 // crashClient is one editor: a reconnecting client and the record of its edits.
@@ -72,6 +61,28 @@ type crashClient struct {
 	// history keeps the client's last status changes, for the report of a failed convergence.
 	histMu  sync.Mutex
 	history []string
+}
+
+func newCrashClient(doc string) *crashClient {
+	return &crashClient{doc: doc, status: make(chan client.Status, 64)}
+}
+
+// dial connects cc to url as a reconnecting editor of cc.doc, through dialer and with token (if
+// any); handshake bounds each handshake, and the first connection may take two of them.
+func (cc *crashClient) dial(url, token string, dialer *websocket.Dialer, handshake time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*handshake)
+	defer cancel()
+	c, err := client.Dial(ctx, url, cc.doc, client.Options{
+		Token:     token,
+		Reconnect: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		HandshakeTimeout: handshake, Dialer: dialer,
+		OnStatus: cc.onStatus,
+	})
+	if err != nil {
+		return err
+	}
+	cc.c = c
+	return nil
 }
 
 // onStatus is the client's OnStatus: it keeps the first terminal close, notes the status, and
@@ -150,15 +161,14 @@ func newCrashHarness(t *testing.T, tags string, opts crashOptions) *crashHarness
 	t.Helper()
 	dir := t.TempDir()
 	h := &crashHarness{
-		t:         t,
-		opts:      opts,
-		httpAcked: map[string][]string{},
-		bin:       buildServer(t, tags),
-		data:      filepath.Join(dir, "crash.db"),
-		addr:      freeAddr(t),
-		logPath:   filepath.Join(dir, "server.log"),
-		gate:      newDialGate(),
-		stop:      make(chan struct{}),
+		t:        t,
+		opts:     opts,
+		bin:      buildServer(t, tags),
+		data:     filepath.Join(dir, "crash.db"),
+		addr:     freeAddr(t),
+		logPath:  filepath.Join(dir, "server.log"),
+		gate:     newDialGate(),
+		editLoad: newEditLoad(),
 	}
 	if opts.auth {
 		h.audTok = crashToken(t, "auditor", auth.RoleRead)
@@ -168,33 +178,22 @@ func newCrashHarness(t *testing.T, tags string, opts crashOptions) *crashHarness
 	h.start()
 	dialer := &websocket.Dialer{NetDialContext: h.gate.dial, HandshakeTimeout: 5 * time.Second}
 	for i := 0; i < crashClients; i++ {
-		cc := &crashClient{doc: fmt.Sprintf("crash-%d", i%crashDocs), status: make(chan client.Status, 64)}
+		cc := newCrashClient(fmt.Sprintf("crash-%d", i%crashDocs))
 		var token string
 		if opts.auth {
 			token = crashToken(t, crashSubjects[(i/crashDocs)%len(crashSubjects)], auth.RoleWrite)
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		c, err := client.Dial(ctx, "ws://"+h.addr, cc.doc, client.Options{
-			Token:     token,
-			Reconnect: true, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
-			HandshakeTimeout: 5 * time.Second, Dialer: dialer,
-			OnStatus: cc.onStatus,
-		})
-		cancel()
-		if err != nil {
+		if err := cc.dial("ws://"+h.addr, token, dialer, 5*time.Second); err != nil {
 			t.Fatalf("client %d: Dial: %v", i, err)
 		}
-		cc.c = c
 		h.clients = append(h.clients, cc)
 	}
 	for i, cc := range h.clients {
-		h.loadWG.Add(1)
-		go h.load(cc, rand.New(rand.NewPCG(uint64(i), 1)))
+		h.editor(cc, crashRatePerClient, rand.New(rand.NewPCG(uint64(i), 1)))
 	}
 	if opts.http {
 		for d := 0; d < crashDocs; d++ {
-			h.loadWG.Add(1)
-			go h.httpLoad(fmt.Sprintf("crash-%d", d))
+			h.httpLoad(fmt.Sprintf("crash-%d", d))
 		}
 	}
 	return h
@@ -237,95 +236,16 @@ func editBody(edits, key string) string {
 	return fmt.Sprintf(`{"root":%q,"edits":[%s],"map":{"root":%q,"set":{%q:1}}}`, textRoot, edits, ledgerRoot, key)
 }
 
-// refusedAsBad reports whether an HTTP edit's answer refuses the request itself (4xx but 429):
-// a fault of the harness's request, never of a crash, which resets the connection or answers 5xx.
-func refusedAsBad(code int) bool {
-	return code >= 400 && code < 500 && code != http.StatusTooManyRequests
-}
-
-// httpLoad edits doc through POST /v1/docs/{doc}/edits at httpRatePerDoc until stop: each edit
-// sets the ledger key "http:<doc>:<n>" and inserts a character (killEditBody), and counts as
-// acknowledged once answered 200 (the server answers once the edit is durable).
+// httpLoad starts doc's HTTP writer: httpRatePerDoc edits a second through POST
+// /v1/docs/{doc}/edits, each of which sets the ledger key "http:<doc>:<n>" and inserts a
+// character (killEditBody), and is acknowledged once answered 200 (the server answers once the
+// edit is durable).
 func (h *crashHarness) httpLoad(doc string) {
-	defer h.loadWG.Done()
-	tick := time.NewTicker(time.Second / httpRatePerDoc)
-	defer tick.Stop()
 	hc := &http.Client{Timeout: 5 * time.Second}
-	for n := 0; ; n++ {
-		select {
-		case <-h.stop:
-			return
-		case <-tick.C:
-		}
-		if h.paused.Load() {
-			continue
-		}
+	h.every(httpRatePerDoc, func(n int) {
 		key := fmt.Sprintf("http:%s:%d", doc, n)
-		body := killEditBody(n, "h", key)
-		req, err := http.NewRequest(http.MethodPost, "http://"+h.addr+"/v1/docs/"+doc+"/edits", strings.NewReader(body))
-		if err != nil {
-			panic(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		if h.httpTok != "" {
-			req.Header.Set("Authorization", "Bearer "+h.httpTok)
-		}
-		h.httpBusy.Add(1)
-		resp, err := hc.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-		}
-		if err == nil && refusedAsBad(resp.StatusCode) {
-			h.t.Errorf("POST edits on %s: %d for %s", doc, resp.StatusCode, body)
-		}
-		if err == nil && resp.StatusCode == http.StatusOK {
-			h.httpMu.Lock()
-			h.httpAcked[doc] = append(h.httpAcked[doc], key)
-			h.httpMu.Unlock()
-		} else {
-			h.httpFailed.Add(1)
-		}
-		h.httpBusy.Add(-1)
-	}
-}
-
-// load edits at crashRatePerClient until stop: each edit sets the ledger key "<client>:<clock>"
-// and inserts or deletes a little text.
-func (h *crashHarness) load(cc *crashClient, rng *rand.Rand) {
-	defer h.loadWG.Done()
-	tick := time.NewTicker(time.Second / crashRatePerClient)
-	defer tick.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-tick.C:
-		}
-		if h.paused.Load() {
-			continue
-		}
-		clock := cc.c.Clock()
-		key := strconv.FormatUint(cc.c.ClientID(), 10) + ":" + strconv.FormatUint(clock, 10)
-		err := cc.c.Edit(func(d *crdt.Doc) error {
-			if err := d.Map(ledgerRoot).Set(key, json.RawMessage("1")); err != nil {
-				return err
-			}
-			t := d.Text(textRoot)
-			if n := t.Len(); n > 0 && rng.IntN(10) < 3 {
-				return t.Delete(rng.IntN(n), 1)
-			}
-			return t.Insert(rng.IntN(t.Len()+1), strings.Repeat("abc"[rng.IntN(3):][:1], 1+rng.IntN(3)))
-		})
-		if err != nil {
-			cc.editErr.Add(1)
-			continue
-		}
-		cc.mu.Lock()
-		cc.ops = append(cc.ops, crashOp{key: key, end: cc.c.Clock()})
-		cc.mu.Unlock()
-		h.ops.Add(1)
-	}
+		h.httpEdit(doc, key, func() bool { return postLedgerEdit(h.t, hc, h.addr, h.httpTok, doc, killEditBody(n, "h", key)) })
+	})
 }
 
 var listeningLine = regexp.MustCompile(`msg=listening`)
@@ -387,14 +307,7 @@ func startListening(t *testing.T, cmd *exec.Cmd, logFile *os.File, tail func() s
 	return exited
 }
 
-func (h *crashHarness) logTail() string {
-	b, _ := os.ReadFile(h.logPath)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > 30 {
-		lines = lines[len(lines)-30:]
-	}
-	return strings.Join(lines, "\n")
-}
+func (h *crashHarness) logTail() string { return fileTail(h.logPath) }
 
 // cycle runs the load for 1-3 s, kills the server, checks the file, restarts the server, checks
 // that every acknowledged edit is there, lets the clients reconnect and checks they converge.
@@ -419,22 +332,12 @@ func (h *crashHarness) cycle(n int) cycleResult {
 	required := map[string][]string{} // doc -> keys acknowledged
 	acked := 0
 	for _, cc := range h.clients {
-		saved := cc.c.Saved()
-		cc.mu.Lock()
-		for _, op := range cc.ops {
-			if op.end <= saved {
-				required[cc.doc] = append(required[cc.doc], op.key)
-				acked++
-			}
+		if _, keys := cc.acked(); len(keys) > 0 {
+			required[cc.doc] = append(required[cc.doc], keys...)
+			acked += len(keys)
 		}
-		cc.mu.Unlock()
 	}
-	h.httpMu.Lock()
-	for doc, keys := range h.httpAcked {
-		required[doc] = append(required[doc], keys...)
-		acked += len(keys)
-	}
-	h.httpMu.Unlock()
+	acked += h.addHTTPAcked(required)
 
 	st, err := storage.Open(h.data, storage.Options{LockTimeout: 2 * time.Second})
 	if err != nil {
@@ -473,42 +376,21 @@ func (h *crashHarness) cycle(n int) cycleResult {
 
 // waitDisconnected waits (bounded) until every client has seen its socket end.
 func (h *crashHarness) waitDisconnected() {
-	deadline := time.After(5 * time.Second)
-	for _, cc := range h.clients {
-		for done := false; !done; {
-			select {
-			case s := <-cc.status:
-				done = s == client.StatusDisconnected
-			case <-deadline:
-				h.t.Fatalf("clients did not see the server die within 5 s")
-			}
-		}
+	if late := awaitStatus(h.clients, client.StatusDisconnected, 5*time.Second); len(late) > 0 {
+		h.t.Fatalf("%d clients did not see the server die within 5 s", len(late))
 	}
 }
 
 // waitReconnected waits (bounded) until every client is connected again.
 func (h *crashHarness) waitReconnected() {
-	deadline := time.After(15 * time.Second)
-	for _, cc := range h.clients {
-		for done := false; !done; {
-			select {
-			case s := <-cc.status:
-				done = s == client.StatusConnected
-			case <-deadline:
-				h.t.Fatalf("clients did not reconnect within 15 s\n%s", h.logTail())
-			}
-		}
+	if late := awaitStatus(h.clients, client.StatusConnected, 15*time.Second); len(late) > 0 {
+		h.t.Fatalf("%d clients did not reconnect within 15 s\n%s", len(late), h.logTail())
 	}
 }
 
 // cleanup kills what is left (after a failure).
 func (h *crashHarness) cleanup() {
-	select {
-	case <-h.stop:
-	default:
-		close(h.stop)
-	}
-	h.loadWG.Wait()
+	h.stopLoad()
 	h.gate.open()
 	for _, cc := range h.clients {
 		cc.c.Close()

@@ -15,34 +15,21 @@
 // "textarea, no binding" (the bare element: the floor), "codemirror, 3 remote cursors". Each run
 // opens a fresh page; figures are the median, p95 and maximum over every key of every run, and
 // the long tasks (over 50 ms) the browser reported while typing. "to screen" includes the wait for
-// the next frame (up to 16.7 ms at 60 Hz); "work" is the main thread's part, without that wait.
-import { build } from 'esbuild';
+// the next frame (up to 16.7 ms at 60 Hz); "work" is the main thread's part, without that wait
+// (bench/keystroke-probe.js).
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { startServer, launchBrowser } from '../test/e2e/harness.js';
+import { startServer, launchBrowser, bundlePage, openPage } from '../test/e2e/harness.js';
+import { numberArg, showRemoteCursors, installProbe, runVariant, header, row } from './keystroke-probe.js';
 
-const arg = (/** @type {string} */ name, /** @type {number} */ def) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-};
-const chars = arg('chars', 100_000);
-const keys = arg('keys', 60);
-const runs = arg('runs', 3);
+const chars = numberArg('chars', 100_000);
+const keys = numberArg('keys', 60);
+const runs = numberArg('runs', 3);
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : '';
 const baselineAt = process.argv.indexOf('--baseline');
 const baseline = baselineAt >= 0 ? readFileSync(process.argv[baselineAt + 1], 'utf8') : null;
 
-const cmBundle = (
-  await build({
-    entryPoints: [fileURLToPath(new URL('../test/e2e/cm-page.js', import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  })
-).outputFiles[0].text;
+const cmBundle = await bundlePage('cm-page.js');
 
 const server = await startServer();
 const browser = await launchBrowser();
@@ -86,72 +73,24 @@ async function setUp(page, o) {
         view.focus();
         view.dispatch({ selection: { anchor: mid }, scrollIntoView: true });
       }
-      if (o.cursors > 0) {
-        const { encodeCursor } = await import('/src/cursor.js');
-        const text = provider.doc.text('body');
-        const enc = new TextEncoder();
-        const names = ['Ada', 'Bob', 'Cy', 'Dee'];
-        const colors = ['#d62728', '#1f77b4', '#9467bd', '#8c564b'];
-        const entries = [];
-        for (let i = 0; i < o.cursors; i++) {
-          const at = mid - 300 + i * 250;
-          const cursor = encodeCursor(text, 'body', at, at + (i === 1 ? 30 : 0));
-          const state = { user: { name: names[i], color: colors[i] }, cursor };
-          entries.push({ clientId: 1000 + i, clock: 1, state: enc.encode(JSON.stringify(state)) });
-        }
-        provider.awareness.receive(entries);
-      }
-      await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 50)));
-      // Measurement. "to screen": from keydown to the task after the frame that shows the key.
-      // "work": the main thread's time in it, without the wait for that frame: keydown to the
-      // end of the input event's handlers and microtasks (where CodeMirror's DOM observer runs),
-      // plus the frame's animation callbacks (the overlay's render) and style and layout, forced
-      // from the last callback.
-      w.__times = [];
-      w.__work = [];
-      w.__long = 0;
-      new PerformanceObserver((l) => (w.__long += l.getEntries().length)).observe({ type: 'longtask', buffered: false });
-      let t0 = 0;
-      document.addEventListener('keydown', (ev) => void (t0 = ev.timeStamp), true);
-      document.addEventListener('input', () => {
-        const start = t0;
-        queueMicrotask(() => {
-          const tIn = performance.now();
-          requestAnimationFrame((ts) => {
-            document.documentElement.getBoundingClientRect();
-            void (/** @type {HTMLElement} */ (document.body).offsetHeight);
-            w.__work.push(tIn - start + (performance.now() - ts));
-            const ch = new MessageChannel();
-            ch.port1.onmessage = () => w.__times.push(performance.now() - start);
-            ch.port2.postMessage(null);
-          });
-        });
-      });
     },
     { chars, o },
   );
-}
-
-/**
- * measure types `keys` characters and returns the page's keystroke-to-screen times.
- * @param {import('playwright-core').Page} page
- */
-async function measure(page) {
-  for (let i = 0; i < keys; i++) {
-    await page.keyboard.press(i % 12 === 11 ? 'Space' : 'KeyA');
-    await page.waitForFunction((n) => /** @type {any} */ (window).__times.length >= n, i + 1);
-  }
-  return page.evaluate(() => {
+  await page.evaluate(showRemoteCursors, o.cursors);
+  await page.evaluate(installProbe, 50);
+  // The probe's hook: the key's input handled, its handlers' microtasks (where CodeMirror's DOM
+  // observer runs) done.
+  await page.evaluate(() => {
     const w = /** @type {any} */ (window);
-    return { times: /** @type {number[]} */ (w.__times), work: /** @type {number[]} */ (w.__work), long: /** @type {number} */ (w.__long) };
+    document.addEventListener('input', () => {
+      const start = w.__keyAt;
+      queueMicrotask(() => {
+        const end = performance.now();
+        w.__frameProbe(start, () => end);
+      });
+    });
   });
 }
-
-/** @param {number[]} xs @param {number} q */
-const quantile = (xs, q) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
-};
 
 /** @type {{ name: string, editor: 'textarea' | 'codemirror', cursors: number, bind: boolean, old?: boolean }[]} */
 const variants = [
@@ -164,36 +103,24 @@ const variants = [
 
 try {
   console.log(`keystroke to screen, ${chars} characters, ${keys} keys x ${runs} runs (ms)`);
-  console.log('                                 to screen             work (main thread)');
-  console.log('variant                        median    p95    max  median    p95    max  long tasks');
+  header();
   for (const v of variants.filter((x) => x.name.includes(only))) {
-    /** @type {number[]} */
-    const all = [];
-    /** @type {number[]} */
-    const work = [];
-    let long = 0;
-    for (let r = 0; r < runs; r++) {
-      const ctx = await browser.newContext({ viewport: { width: 1000, height: 800 } });
-      const page = await ctx.newPage();
-      if (v.old && baseline) await page.route(`${server.url}/src/bindings/textarea.js`, (rt) => rt.fulfill({ contentType: 'text/javascript', body: baseline }));
-      if (v.editor === 'codemirror') await page.route(`${server.url}/demo.js`, (rt) => rt.fulfill({ contentType: 'text/javascript', body: cmBundle }));
-      await page.goto(`${server.url}/?doc=kbench-${v.editor}-${Date.now()}-${r}`);
-      await page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
-      await setUp(page, v);
-      const m = await measure(page);
-      if (v.cursors > 0) {
-        const shown = await page.evaluate(() => document.querySelectorAll('.tandem-caret').length);
-        if (shown < v.cursors) throw new Error(`${v.name}: ${shown} remote carets drawn, want ${v.cursors}`);
-      }
-      if (process.env.KB_DEBUG) console.log(v.name, m.times.map((x) => x.toFixed(0)).join(" "), "\n work", m.work.map((x) => x.toFixed(0)).join(" "));
-      all.push(...m.times);
-      work.push(...m.work);
-      long += m.long;
-      await ctx.close();
-    }
-    const f = (/** @type {number} */ x) => x.toFixed(1).padStart(6);
-    const cols = (/** @type {number[]} */ xs) => `${f(quantile(xs, 0.5))} ${f(quantile(xs, 0.95))} ${f(Math.max(...xs))}`;
-    console.log(`${v.name.padEnd(30)} ${cols(all)}  ${cols(work)}  ${String(long).padStart(4)}`);
+    const f = await runVariant({
+      ...v,
+      runs,
+      keys,
+      async open(r) {
+        /** @type {Record<string, string>} */
+        const modules = {};
+        if (v.old && baseline) modules['/src/bindings/textarea.js'] = baseline;
+        if (v.editor === 'codemirror') modules['/demo.js'] = cmBundle;
+        // The textarea demo is at ?editor=plain (the page at / is the rich editor).
+        const url = `${server.url}/?${v.editor === 'textarea' ? 'editor=plain&' : ''}doc=kbench-${v.editor}-${Date.now()}-${r}`;
+        return openPage(browser, url, { context: { viewport: { width: 1000, height: 800 } }, modules });
+      },
+      setUp: (page) => setUp(page, v),
+    });
+    console.log(row(v.name, f));
   }
 } finally {
   await browser.close();

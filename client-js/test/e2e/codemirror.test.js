@@ -1,35 +1,10 @@
 // @ts-check
 // The CodeMirror binding co-edits with a textarea page through the real server.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { build } from 'esbuild';
-import { fileURLToPath } from 'node:url';
-import { startServer, launchBrowser, waitFor, serverText, screenshotPath } from './harness.js';
+import { useSession, openPage, waitFor, serverText, screenshotPath } from './harness.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-let bundle = '';
-
-before(async () => {
-  const out = await build({
-    entryPoints: [fileURLToPath(new URL('./cm-page.js', import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  });
-  bundle = out.outputFiles[0].text;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useSession({ page: 'cm-page.js' });
 
 /** @param {import('playwright-core').Page} p */
 const cmText = (p) => p.evaluate(() => /** @type {any} */ (window).tandem.view.state.doc.toString());
@@ -38,20 +13,9 @@ const taText = (p) => p.$eval('#editor', (el) => /** @type {HTMLTextAreaElement}
 
 test('the CodeMirror binding co-edits with a textarea page', async () => {
   const docId = `cm-${Date.now()}`;
-  const ctxA = await browser.newContext();
-  const ta = await ctxA.newPage();
-  await ta.goto(`${server.url}/?editor=plain&doc=${docId}`);
-  await ta.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
-
-  const ctxB = await browser.newContext();
-  const cm = await ctxB.newPage();
-  /** @type {string[]} */
-  const errors = [];
-  cm.on('pageerror', (e) => errors.push(e.message));
+  const { page: ta, context: ctxA } = await openPage(session.browser, `${session.server.url}/?editor=plain&doc=${docId}`);
   // The demo page, with its module swapped for the CodeMirror one.
-  await cm.route(`${server.url}/demo.js`, (r) => r.fulfill({ contentType: 'text/javascript', body: bundle }));
-  await cm.goto(`${server.url}/?doc=${docId}`);
-  await cm.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
+  const { page: cm, context: ctxB, errors } = await openPage(session.browser, `${session.server.url}/?doc=${docId}`, { modules: { '/demo.js': session.bundle } });
 
   // Textarea -> CodeMirror.
   await ta.click('#editor');
@@ -65,7 +29,7 @@ test('the CodeMirror binding co-edits with a textarea page', async () => {
   const want = 'from the textarea. From CodeMirror 😀👍🏽!';
   await waitFor(async () => (await taText(ta)) === want, { what: 'CodeMirror text in the textarea' });
   assert.equal(await cmText(cm), want);
-  await waitFor(async () => (await serverText(server.url, docId)) === want, { what: 'the server' });
+  await waitFor(async () => (await serverText(session.server.url, docId)) === want, { what: 'the server' });
 
   // Concurrent typing in both, around the emoji.
   await ta.keyboard.press('Control+End');
@@ -137,15 +101,14 @@ test('the CodeMirror binding co-edits with a textarea page', async () => {
 
 test('CodeMirror turns read-only when the document is deleted under it', async () => {
   const docId = `cm-del-${Date.now()}`;
-  const ctx = await browser.newContext({ serviceWorkers: 'block' });
-  const cm = await ctx.newPage();
-  await cm.route(`${server.url}/demo.js`, (r) => r.fulfill({ contentType: 'text/javascript', body: bundle }));
-  await cm.goto(`${server.url}/?doc=${docId}`);
-  await cm.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
+  const { page: cm, context: ctx } = await openPage(session.browser, `${session.server.url}/?doc=${docId}`, {
+    context: { serviceWorkers: 'block' },
+    modules: { '/demo.js': session.bundle },
+  });
   await cm.click('.cm-content');
   await cm.keyboard.type('soon gone');
-  await waitFor(async () => (await serverText(server.url, docId)) === 'soon gone', { what: 'the text on the server' });
-  const res = await fetch(`${server.url}/v1/docs/${docId}`, { method: 'DELETE' });
+  await waitFor(async () => (await serverText(session.server.url, docId)) === 'soon gone', { what: 'the text on the server' });
+  const res = await fetch(`${session.server.url}/v1/docs/${docId}`, { method: 'DELETE' });
   assert.ok(res.ok, `DELETE answered ${res.status}`);
   await waitFor(() => cm.evaluate(() => /** @type {any} */ (window).tandem.view.state.readOnly === true), { what: 'a read-only editor' });
   assert.equal(await cm.$eval('.cm-content', (el) => el.getAttribute('contenteditable')), 'false');

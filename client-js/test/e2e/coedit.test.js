@@ -1,24 +1,11 @@
 // @ts-check
 // Two browser pages co-edit one document through the real server: they converge, each shows the
 // other's cursor where it is, and emoji survive every path.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, waitFor, serverText, screenshotPath } from './harness.js';
+import { useSession, openPage, waitFor, serverText, screenshotPath } from './harness.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useSession();
 
 /**
  * openEditor opens the demo on docId in a fresh browser context (its own storage, like another
@@ -27,19 +14,11 @@ after(async () => {
  * @param {string} name
  * @param {string} color
  */
-async function openEditor(docId, name, color) {
-  const context = await browser.newContext({ viewport: { width: 900, height: 640 } });
-  await context.addInitScript(([n, c]) => {
-    localStorage.setItem('tandem.name', n);
-    localStorage.setItem('tandem.color', c);
-  }, [name, color]);
-  const page = await context.newPage();
-  /** @type {string[]} */
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${server.url}/?editor=plain&doc=${encodeURIComponent(docId)}`);
-  await page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
-  return { page, context, errors };
+function openEditor(docId, name, color) {
+  return openPage(session.browser, `${session.server.url}/?editor=plain&doc=${encodeURIComponent(docId)}`, {
+    context: { viewport: { width: 900, height: 640 } },
+    user: { name, color },
+  });
 }
 
 /** @param {import('playwright-core').Page} page */
@@ -65,7 +44,7 @@ test('two pages co-edit one document and converge; cursors and emoji come throug
   for (const part of ['Hello from Ada. ', 'More from Ada.', ' Bob here!']) {
     assert.ok(converged.includes(part) || [...part].every((c) => converged.includes(c)), `text ${JSON.stringify(converged)} lacks ${JSON.stringify(part)}`);
   }
-  await waitFor(async () => (await serverText(server.url, docId)) === converged, { what: 'the server to hold the same text' });
+  await waitFor(async () => (await serverText(session.server.url, docId)) === converged, { what: 'the server to hold the same text' });
 
   // Emoji typed in one page arrive intact in the other (astral characters, a skin tone, a flag).
   const emoji = ' 😀👍🏽🇫🇷 ok';
@@ -76,7 +55,7 @@ test('two pages co-edit one document and converge; cursors and emoji come throug
     return vb.endsWith(emoji) || vb.includes(emoji) ? vb : null;
   }, { what: 'the emoji in the other page' });
   assert.equal(withEmoji, await value(a.page));
-  await waitFor(async () => (await serverText(server.url, docId)) === withEmoji, { what: 'the emoji on the server' });
+  await waitFor(async () => (await serverText(session.server.url, docId)) === withEmoji, { what: 'the emoji on the server' });
 
   // Each page shows the other's cursor where it is: Ada puts her caret after "Hello".
   await a.page.$eval('#editor', (el) => {
@@ -183,7 +162,7 @@ test('an IME composition survives a remote edit arriving in the middle of it', a
   await ime.send('Input.insertText', { text: '日本' });
   const want = 'Bob: hello日本 world';
   await waitFor(async () => (await value(a.page)) === want && (await value(b.page)) === want, { what: 'both pages to show the composed text once' });
-  await waitFor(async () => (await serverText(server.url, docId)) === want, { what: 'the server to agree' });
+  await waitFor(async () => (await serverText(session.server.url, docId)) === want, { what: 'the server to agree' });
   // Ada's caret is after what she composed.
   const sel = await a.page.$eval('#editor', (el) => [/** @type {HTMLTextAreaElement} */ (el).selectionStart, /** @type {HTMLTextAreaElement} */ (el).selectionEnd]);
   assert.deepEqual(sel, [want.indexOf(' world'), want.indexOf(' world')]);

@@ -1,35 +1,10 @@
 // @ts-check
 // The ProseMirror binding and the Tiptap extensions in chromium, through the real server.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { build } from 'esbuild';
-import { fileURLToPath } from 'node:url';
-import { startServer, launchBrowser, waitFor, screenshotPath } from './harness.js';
+import { useSession, openPage, waitFor, screenshotPath } from './harness.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-let bundle = '';
-
-before(async () => {
-  const out = await build({
-    entryPoints: [fileURLToPath(new URL('./pm-page.js', import.meta.url))],
-    bundle: true,
-    format: 'esm',
-    target: 'es2022',
-    write: false,
-    logLevel: 'silent',
-  });
-  bundle = out.outputFiles[0].text;
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useSession({ page: 'pm-page.js' });
 
 /** @type {string[]} */
 let errors = [];
@@ -40,12 +15,12 @@ let errors = [];
  * @param {{ editor?: string, name?: string }} [opts]
  */
 async function open(docId, opts = {}) {
-  const ctx = await browser.newContext({ serviceWorkers: 'block' });
-  const page = await ctx.newPage();
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.route(`${server.url}/demo.js`, (r) => r.fulfill({ contentType: 'text/javascript', body: bundle }));
-  await page.goto(`${server.url}/?doc=${docId}&editor=${opts.editor ?? 'prosemirror'}&name=${opts.name ?? 'Cleo'}`);
-  await page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
+  const url = `${session.server.url}/?doc=${docId}&editor=${opts.editor ?? 'prosemirror'}&name=${opts.name ?? 'Cleo'}`;
+  const { page } = await openPage(session.browser, url, {
+    context: { serviceWorkers: 'block' },
+    modules: { '/demo.js': session.bundle },
+    onError: (m) => errors.push(m),
+  });
   return page;
 }
 
@@ -267,7 +242,7 @@ test('ProseMirror turns read-only when the document is deleted under it', async 
   await a.click('.ProseMirror');
   await a.keyboard.type('soon gone');
   await waitFor(() => a.evaluate(() => /** @type {any} */ (window).tandem.provider.saved === true), { what: 'saved' });
-  const res = await fetch(`${server.url}/v1/docs/${docId}`, { method: 'DELETE' });
+  const res = await fetch(`${session.server.url}/v1/docs/${docId}`, { method: 'DELETE' });
   assert.ok(res.ok, `DELETE answered ${res.status}`);
   await waitFor(() => a.evaluate(() => document.querySelector('.ProseMirror')?.getAttribute('contenteditable') === 'false'), { what: 'a read-only editor' });
   await a.keyboard.type('more');

@@ -3,24 +3,11 @@
 // the real server and converge, each shows the other's cursor where it is, a remote Enter before
 // the caret leaves the caret on its character, the status line tells the truth offline and back,
 // and the plain-text demo is one click away on the same document.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, waitFor, screenshotPath } from './harness.js';
+import { useSession, openPage, waitSynced, waitFor, screenshotPath } from './harness.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useSession();
 
 /**
  * openRich opens the rich demo on docId in a fresh browser context, with the user's name set.
@@ -28,19 +15,12 @@ after(async () => {
  * @param {string} name
  * @param {string} color
  */
-async function openRich(docId, name, color) {
-  const context = await browser.newContext({ viewport: { width: 900, height: 700 } });
-  await context.addInitScript(([n, c]) => {
-    localStorage.setItem('tandem.name', n);
-    localStorage.setItem('tandem.color', c);
-  }, [name, color]);
-  const page = await context.newPage();
-  /** @type {string[]} */
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${server.url}/?doc=${encodeURIComponent(docId)}`);
-  await page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true && /** @type {any} */ (window).tandem.binding, null, { timeout: 15_000 });
-  return { page, context, errors };
+function openRich(docId, name, color) {
+  return openPage(session.browser, `${session.server.url}/?doc=${encodeURIComponent(docId)}`, {
+    context: { viewport: { width: 900, height: 700 } },
+    user: { name, color },
+    binding: true,
+  });
 }
 
 /** @param {import('playwright-core').Page} page */
@@ -162,7 +142,7 @@ test('two rich pages co-edit with formatting, blocks and cursors, and converge',
   // The server returns the document as ProseMirror JSON with the same structure.
   await waitFor(() => same(a.page, b.page), { what: 'both pages to converge after the split' });
   const body = await waitFor(async () => {
-    const r = await (await fetch(`${server.url}/v1/docs/${docId}`)).json();
+    const r = await (await fetch(`${session.server.url}/v1/docs/${docId}`)).json();
     return r.texts?.body === (await plainText(a.page)) ? r.rich?.body : null;
   }, { what: 'the server to hold the same text' });
   assert.deepEqual(body.content.map((/** @type {any} */ n) => n.type), ['heading', 'paragraph', 'bullet_list']);
@@ -199,7 +179,7 @@ test('the plain demo is one click away and edits the same document', async () =>
 
   await a.page.click('#mode-link');
   await a.page.waitForURL(/editor=plain/);
-  await a.page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
+  await waitSynced(a.page);
   assert.equal(await a.page.isVisible('#toolbar'), false);
   // The textarea shows the text, the heading's marker as U+FFFC.
   await waitFor(() => a.page.$eval('#editor', (el) => /** @type {HTMLTextAreaElement} */ (el).value === '\uFFFCTitle'), { what: 'the text in the textarea' });
@@ -282,7 +262,7 @@ test('rich editing from the keyboard: split and join, headings, breaks, pasting,
   await page.keyboard.type('after');
   // The server's JSON: a list whose second item holds a nested list and a paragraph.
   const body = await waitFor(async () => {
-    const r = await (await fetch(`${server.url}/v1/docs/${docId}`)).json();
+    const r = await (await fetch(`${session.server.url}/v1/docs/${docId}`)).json();
     return r.texts?.body === (await plainText(page)) ? r.rich?.body : null;
   }, { what: 'the server to hold the same text' });
   const item2 = body.content[0].content[1];
@@ -296,7 +276,7 @@ test('lists that start at a number or follow one of their kind: numbers drawn, E
   const a = await openRich(docId, 'Ada', '#d62728');
   const { page } = a;
   // Two ordered lists with nothing between them, the second starting at 3 (docs/prosemirror.md 1.1).
-  const r = await fetch(`${server.url}/v1/docs/${docId}/edits`, {
+  const r = await fetch(`${session.server.url}/v1/docs/${docId}/edits`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
@@ -341,7 +321,7 @@ test('lists that start at a number or follow one of their kind: numbers drawn, E
   ]);
   // The server renders the same two lists.
   const body = await waitFor(async () => {
-    const res = await (await fetch(`${server.url}/v1/docs/${docId}`)).json();
+    const res = await (await fetch(`${session.server.url}/v1/docs/${docId}`)).json();
     return res.texts?.body === (await plainText(page)) ? res.rich?.body : null;
   }, { what: 'the server to hold the same text' });
   assert.deepEqual(body.content.map((/** @type {any} */ n) => [n.type, n.attrs?.order ?? 1, n.content.length]), [['ordered_list', 1, 1], ['ordered_list', 3, 3]]);
