@@ -76,7 +76,7 @@ func TestSlowConsumerResumes(t *testing.T) {
 				t.Fatal(err)
 			}
 			if cl.Code != int(protocol.CloseTryAgainLater) || cl.Message == nil || cl.Message.Code != protocol.CloseTryAgainLater {
-				t.Fatalf("slow consumer closed with %v (message %v); want error message and close 1013", cl.Code, cl.Message)
+				t.Fatalf("slow consumer closed with %v %q (message %v); want error message and close 1013", cl.Code, cl.Text, cl.Message)
 			}
 			t.Logf("closed after %d updates of %d bytes: %q", sent, tt.update, cl.Message.Message)
 			// The writer was not affected.

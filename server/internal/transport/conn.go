@@ -379,14 +379,19 @@ func payloadBytes(frames []Frame) int {
 	return n
 }
 
-// consumeBufs drops the first n bytes of bufs and returns what is left, in bufs' own array.
+// consumeBufs drops the first n bytes of bufs and returns what is left. It never changes bufs:
+// a buffer cut in the middle is cut in a new array, so that the caller's view of what it wrote
+// stays whole (the writer works out the end of a frame begun from it, writeFailed).
 func consumeBufs(bufs [][]byte, n int) [][]byte {
 	for len(bufs) > 0 && n >= len(bufs[0]) {
 		n -= len(bufs[0])
 		bufs = bufs[1:]
 	}
-	if len(bufs) > 0 {
-		bufs[0] = bufs[0][n:]
+	if len(bufs) > 0 && n > 0 {
+		cut := make([][]byte, len(bufs))
+		copy(cut, bufs)
+		cut[0] = cut[0][n:]
+		return cut
 	}
 	return bufs
 }

@@ -170,3 +170,35 @@ func TestSendBufferBytes(t *testing.T) {
 		_ = c.nc.Close()
 	}
 }
+
+// TestSockConnWriteAllTimeoutKeepsBufs writes more than the socket buffers hold to a peer that
+// reads nothing: the write times out after writing part of the buffers, and the caller's buffers
+// are as they were, so that what is left of them is found from the count written.
+func TestSockConnWriteAllTimeoutKeepsBufs(t *testing.T) {
+	s, _ := sockPair(t)
+	var bufs [][]byte
+	total := 0
+	for i := range 8 {
+		b := bytes.Repeat([]byte{byte('a' + i)}, 64<<10)
+		bufs = append(bufs, b)
+		total += len(b)
+	}
+	view := append([][]byte(nil), bufs...)
+	var w sockWriter
+	n, err := s.writeAll(&w, view, 100*time.Millisecond, time.Time{})
+	if !errors.Is(err, os.ErrDeadlineExceeded) || n == 0 || n >= total {
+		t.Fatalf("writeAll = %d, %v; want part of %d bytes written, then a timeout", n, err, total)
+	}
+	for i := range bufs {
+		if len(view[i]) != len(bufs[i]) || &view[i][0] != &bufs[i][0] {
+			t.Fatalf("after %d bytes written, buffer %d of the caller's view was cut to %d bytes", n, i, len(view[i]))
+		}
+	}
+	left := 0
+	for _, b := range consumeBufs(view, n) {
+		left += len(b)
+	}
+	if n+left != total {
+		t.Fatalf("%d bytes written and %d left of %d", n, left, total)
+	}
+}

@@ -151,7 +151,7 @@ func (c *Conn) writeBufs(bufs [][]byte, idle time.Duration, limit time.Time) (in
 	if len(bufs) == 1 {
 		return c.nc.Write(bufs[0])
 	}
-	nb := net.Buffers(bufs)
+	nb := append(net.Buffers(nil), bufs...) // WriteTo cuts the buffers it is given in place
 	n, err := nb.WriteTo(c.nc)
 	return int(n), err
 }

@@ -135,3 +135,24 @@ func TestSendWhenSocketFull(t *testing.T) {
 		})
 	}
 }
+
+// TestConsumeBufs checks that consumeBufs returns what is left after n bytes and leaves the
+// slices it was given as they were: a writer that timed out after writing part of a buffer works
+// out the end of the frame begun from its own view of what it wrote, and a view cut in place made
+// it see the frame ended, so that the close frame went inside it (a stream cut short).
+func TestConsumeBufs(t *testing.T) {
+	in := [][]byte{[]byte("abc"), []byte("defg"), []byte("hijkl")}
+	all := string(bytes.Join(in, nil))
+	for n := 0; n <= len(all); n++ {
+		bufs := append([][]byte(nil), in...)
+		got := string(bytes.Join(consumeBufs(bufs, n), nil))
+		if got != all[n:] {
+			t.Errorf("consumeBufs(%d) = %q; want %q", n, got, all[n:])
+		}
+		for i := range in {
+			if string(bufs[i]) != string(in[i]) {
+				t.Errorf("consumeBufs(%d) changed its input: buffer %d is %q; want %q", n, i, bufs[i], in[i])
+			}
+		}
+	}
+}
