@@ -73,7 +73,12 @@ type queue struct {
 	next     uint64    // the client's clock once done are integrated
 	start    uint64    // the client's clock before the plan
 	added    []*opLeaf // the ops put into ops (those taken since are gone)
-	taken    []*uop    // the ops of the document's taken from ops
+	// taken holds the ops of the document's taken from ops while the exact
+	// size is kept (refs), for the tables (countRefs); else took only
+	// records that one was (tookOrig).
+	taken    []*uop
+	refs     bool
+	tookOrig bool
 	// What the ops put and taken change in the pending set's totals,
 	// counted as each comes or goes, while the op is at hand (tally): the
 	// bytes held, the upper bound, and the upper-bound share of the ops
@@ -233,7 +238,10 @@ func (q *queue) took(l *opLeaf) {
 		q.sbBytes, q.sbIdx = q.sbBytes-b, q.sbIdx-i
 		return
 	}
-	q.taken = append(q.taken, &l.op)
+	q.tookOrig = true
+	if q.refs {
+		q.taken = append(q.taken, &l.op)
+	}
 }
 
 // take removes the first of the queue's ops (there is one).
@@ -378,6 +386,7 @@ func (sc *planScratch) touch(d *Doc, c uint64) *queue {
 	q := sc.queue(c, d.pending.ops[c], d.clock(c))
 	sc.work = append(sc.work, c)
 	if d.pending.ex.on {
+		q.refs = true
 		// The exact size changes by what the queue's ops take then, less
 		// what they take now, before the plan changes them.
 		q.origBytes, q.origIndices, q.origBlocks = q.orig.share(c)
@@ -578,7 +587,7 @@ func (sc *planScratch) tally(d *Doc) {
 		if p.sb.on {
 			p.sb.bytes += q.sbBytes
 			p.sb.indices += q.sbIdx
-			if len(q.taken) > 0 {
+			if q.tookOrig {
 				p.sb.bytes += removalBytes
 				p.sb.indices += removalIndices
 			}
