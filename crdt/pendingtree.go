@@ -459,10 +459,28 @@ func (x *opTx) put(t *opNode, op *uop, lo, hi uint64) (*opLeaf, *opNode) {
 
 // insertAt puts e at index i of t's entries, and returns the node split off
 // t's end when t was full (nil otherwise).
+//
+// A full node is split in the middle, unless e goes to one of its ends:
+// then e goes into a node of its own (past the end) or t keeps e alone and
+// the new node all that t held (at the front), so that ops that come in
+// ascending or descending order (a writer's keystrokes, in order or
+// reversed) fill their nodes rather than leave each half full.
 func (x *opTx) insertAt(t *opNode, i int, e opEnt) *opNode {
 	n := len(t.ents)
 	h := opFan / 2
 	switch {
+	case n == opFan && i == n:
+		r := x.newNode(t.leaf, opFan)
+		r.ents = append(r.ents, e)
+		return r
+	case n == opFan && i == 0:
+		x.log(t, 0)
+		r := x.newNode(t.leaf, opFan)
+		r.ents = append(r.ents, t.ents...)
+		clear(t.ents[1:])
+		t.ents = t.ents[:1]
+		t.ents[0] = e
+		return r
 	case n == opFan:
 		x.log(t, min(i, h)) // the split moves the entries from h on
 	case n == cap(t.ents):
