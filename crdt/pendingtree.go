@@ -59,11 +59,19 @@ const opFan = 32
 type opLeaf struct {
 	op   uop
 	text [inlineRunes]rune
-	born uint64 // the plan that put it
-	// gone reports that the plan that put the op (born) took it again: what
-	// a plan put that stays is read from its ops, with no search.
-	gone bool
+	// born is the plan that put the op, or goneBorn once that plan took it
+	// again: what a plan put that stays is read from its ops, with no
+	// search. (A flag of its own would take a word: an opLeaf is 192 bytes,
+	// a size class of its own, and would be 208.)
+	born uint64
 }
+
+// goneBorn is the born of an op that the plan that put it took again: no
+// plan's generation (they start at 1).
+const goneBorn = 0
+
+// gone reports whether the plan that put l took it again.
+func (l *opLeaf) gone() bool { return l.born == goneBorn }
 
 // inlineRunes is the content an opLeaf holds itself.
 const inlineRunes = 4

@@ -192,7 +192,7 @@ func (q *queue) flush() {
 func (sc *planScratch) ownContent() {
 	for _, q := range sc.queues {
 		for _, l := range q.added[q.kept:] {
-			if !l.gone && len(l.op.content) > inlineRunes {
+			if !l.gone() && len(l.op.content) > inlineRunes {
 				l.op.content = slices.Clone(l.op.content)
 			}
 		}
@@ -234,7 +234,7 @@ func (q *queue) took(l *opLeaf) {
 	q.held -= opHeld(&l.op)
 	b, i := q.ub.add(q.client, &l.op, -1)
 	if l.born == q.tx.gen {
-		l.gone = true
+		l.born = goneBorn
 		q.sbBytes, q.sbIdx = q.sbBytes-b, q.sbIdx-i
 		return
 	}
@@ -269,7 +269,7 @@ func (q *queue) countRefs(t *tableDelta) {
 		t.count(q.client, op, -1)
 	}
 	for _, l := range q.added {
-		if !l.gone {
+		if !l.gone() {
 			t.count(q.client, &l.op, 1)
 		}
 	}
