@@ -103,27 +103,41 @@ func (t *opNode) held() int { return heldOpNode + heldOpEnt*cap(t.ents) }
 //
 // A rollback applies the records backwards: each finds the node as the
 // change it records left it. A node made by the plan carries its
-// generation (gen) and is never logged.
+// generation (gen) and is never logged. A record holds the node's entries
+// (its slice), gen and logged, not its sum: a rolled-back node's sum is
+// computed again when asked for.
+//
+// A node on the path of a put whose entry for the child stays as it was is
+// not logged at all: only its sum changes. Such nodes are listed (resum),
+// so that a rollback drops the sums the plan may have computed for them.
 type opTx struct {
-	gen  uint64
-	undo []opUndo
-	ents []opEnt // the logged nodes' entries, one after the other
+	gen   uint64
+	undo  []opUndo
+	ents  []opEnt   // the logged nodes' entries, one after the other
+	resum []*opNode // nodes whose sum the plan made stale without logging them
 	// held is what the nodes the plan made, grew and dropped change in the
 	// bytes held (opNode.held).
 	held int
 }
 
 // opUndo is a node of a document's tree and what it held when logged: its
-// fields, and by kind its entries from index from on at ents[at:] (up to
-// its length then), or the index from where an entry was put, or the entry
-// e that was at index from.
+// entries (the slice), gen and logged, and by kind its entries from index
+// from on at ents[at:] (up to its length then), or the index from where an
+// entry was put, or the entry e that was at index from.
 type opUndo struct {
-	n    *opNode
-	was  opNode
-	kind undoKind
-	at   int
-	from int
-	e    opEnt
+	n      *opNode
+	was    []opEnt
+	gen    uint64
+	logged uint8
+	kind   undoKind
+	at     int
+	from   int
+	e      opEnt
+}
+
+// undoOf returns a record of n as it is, of kind k with index from.
+func undoOf(n *opNode, k undoKind, from int) opUndo {
+	return opUndo{n: n, was: n.ents, gen: n.gen, logged: n.logged, kind: k, from: from}
 }
 
 // undoKind tells what an opUndo records.
@@ -152,6 +166,10 @@ func (x *opTx) commit() {
 		clear(x.undo)
 		clear(x.ents)
 	}
+	if len(x.resum) > 0 {
+		clear(x.resum)
+		x.resum = x.resum[:0]
+	}
 	if cap(x.undo) > bigMap {
 		x.undo = nil
 	}
@@ -164,6 +182,9 @@ func (x *opTx) commit() {
 
 // rollback gives the document's trees back what they held before the plan.
 func (x *opTx) rollback() {
+	for _, n := range x.resum {
+		n.summed = false
+	}
 	for i := len(x.undo) - 1; i >= 0; i-- {
 		u := &x.undo[i]
 		switch u.kind {
@@ -174,7 +195,7 @@ func (x *opTx) rollback() {
 		case undoSet:
 			u.n.ents[u.from] = u.e
 		}
-		*u.n = u.was
+		u.n.ents, u.n.gen, u.n.logged, u.n.summed = u.was, u.gen, u.logged, false
 		if u.kind == undoEnts {
 			copy(u.n.ents[u.from:], x.ents[u.at:])
 		}
@@ -201,7 +222,7 @@ func (x *opTx) log(n *opNode, i int) {
 // has room for it in its array.
 func (x *opTx) logPut(n *opNode, i int) {
 	if n.gen != x.gen || i < int(n.logged) {
-		x.undo = append(x.undo, opUndo{n: n, was: *n, kind: undoPut, from: i})
+		x.undo = append(x.undo, undoOf(n, undoPut, i))
 		n.gen, n.logged = x.gen, noneLogged
 	}
 	n.summed = false
@@ -211,7 +232,22 @@ func (x *opTx) logPut(n *opNode, i int) {
 // overwritten.
 func (x *opTx) logSet(n *opNode, i int) {
 	if n.gen != x.gen || i < int(n.logged) {
-		x.undo = append(x.undo, opUndo{n: n, was: *n, kind: undoSet, from: i, e: n.ents[i]})
+		u := undoOf(n, undoSet, i)
+		u.e = n.ents[i]
+		x.undo = append(x.undo, u)
+		n.gen, n.logged = x.gen, noneLogged
+	}
+	n.summed = false
+}
+
+// stale marks the sum of n as not computed, n's entries staying as they
+// are. A node of the document's trees is listed once (it takes the plan's
+// generation, with nothing logged: its next change is logged whatever it
+// touches), so that a rollback marks it again: the plan may compute its sum
+// before it is rolled back.
+func (x *opTx) stale(n *opNode) {
+	if n.gen != x.gen {
+		x.resum = append(x.resum, n)
 		n.gen, n.logged = x.gen, noneLogged
 	}
 	n.summed = false
@@ -220,7 +256,9 @@ func (x *opTx) logSet(n *opNode, i int) {
 // record logs n with its entries from index i on.
 func (x *opTx) record(n *opNode, i int) {
 	i = min(i, len(n.ents))
-	x.undo = append(x.undo, opUndo{n: n, was: *n, at: len(x.ents), from: i})
+	u := undoOf(n, undoEnts, i)
+	u.at = len(x.ents)
+	x.undo = append(x.undo, u)
 	x.ents = append(x.ents, n.ents[i:]...)
 	n.gen, n.logged = x.gen, uint8(i)
 }
@@ -457,8 +495,12 @@ func (x *opTx) put(t *opNode, op *uop, lo, hi uint64) (*opLeaf, *opNode) {
 	if l == nil {
 		return nil, nil
 	}
-	x.logSet(t, k) // its sum changes, if not its entry
-	t.ents[k] = kid.entry()
+	if e := kid.entry(); e != t.ents[k] {
+		x.logSet(t, k)
+		t.ents[k] = e
+	} else {
+		x.stale(t) // its sum changes, not its entries
+	}
 	if split == nil {
 		return l, nil
 	}

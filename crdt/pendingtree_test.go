@@ -45,7 +45,11 @@ func TestPendingOpTree(t *testing.T) {
 				if root != nil && rng.IntN(2) == 0 {
 					root.share(client) // sums computed, to be kept right or dropped
 				}
-				for range 1 + rng.IntN(200) {
+				ops := 1 + rng.IntN(200)
+				if rng.IntN(2) == 0 {
+					ops = 1 + rng.IntN(3) // a keystroke's plan, which leaves most nodes on its path unlogged
+				}
+				for range ops {
 					switch k := rng.IntN(10); {
 					case k < 8 || len(model) == 0:
 						n := 1 + rng.Uint64N(3)
@@ -78,6 +82,9 @@ func TestPendingOpTree(t *testing.T) {
 						root = x.from(root, cut)
 						model = model[i:]
 					}
+				}
+				if root != nil && rng.IntN(2) == 0 {
+					root.share(client) // as a plan's tally does, before it is kept or refused
 				}
 				if rng.IntN(3) == 0 {
 					x.rollback()
