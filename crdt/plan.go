@@ -24,6 +24,17 @@ type plan struct {
 	waitTrees map[uint64]*waitNode
 	waitOn    map[uint64]ID
 
+	planTotals
+
+	// tx and dtx hold what the plan changed in the document's op trees and
+	// delete-range trees, which install keeps and release, for a plan that
+	// is not installed, undoes.
+	tx  opTx
+	dtx delTx
+}
+
+// planTotals are the totals of the pending set after a plan (tally).
+type planTotals struct {
 	ex          exactSize
 	ub          upperBound
 	sb          slackBound
@@ -34,12 +45,6 @@ type plan struct {
 	pendingBytes int
 	// pendingChanged reports whether the pending set differs from the document's.
 	pendingChanged bool
-
-	// tx and dtx hold what the plan changed in the document's op trees and
-	// delete-range trees, which install keeps and release, for a plan that
-	// is not installed, undoes.
-	tx  opTx
-	dtx delTx
 }
 
 // delFigures is what a client's pending delete ranges take: in the encoded
@@ -773,9 +778,13 @@ type planScratch struct {
 // queue by a scan.
 const smallQueues = 8
 
-// reset prepares an empty plan.
+// reset prepares an empty plan: its lists emptied (release emptied its
+// maps and logs), its totals zero. The plan is not written whole: its logs
+// and maps stay where they are.
 func (sc *planScratch) reset() {
-	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0], delTrees: sc.p.delTrees, delWas: sc.p.delWas, waitTrees: sc.p.waitTrees, waitOn: sc.p.waitOn, tx: sc.p.tx, dtx: sc.p.dtx}
+	p := &sc.p
+	p.steps, p.dels = p.steps[:0], p.dels[:0]
+	p.planTotals = planTotals{}
 	sc.queues = sc.queues[:0]
 	sc.work = sc.work[:0]
 }
