@@ -273,9 +273,9 @@ func (p *pendingSet) exactFromScratch() exactSize {
 	e := exactSize{on: true}
 	delta := &tableDelta{}
 	for c, t := range p.ops {
-		b, i, n := t.share(c)
-		e.opsBytes, e.indices, e.blocks = e.opsBytes+b, e.indices+i, e.blocks+n
-		t.each(func(op *uop) { delta.count(c, op, 1) })
+		s := t.sumsCounting(c, delta)
+		b, i := s.total()
+		e.opsBytes, e.indices, e.blocks = e.opsBytes+b, e.indices+i, e.blocks+s.blocks
 	}
 	if len(p.ops) > 0 {
 		e.refs = (&refTable{}).derive(delta)

@@ -409,6 +409,22 @@ func (t *opNode) sums(client uint64) *opSum {
 	return &t.sum
 }
 
+// sumsCounting returns the sum of the ops of t, client's (not empty), as
+// sums does, and adds to delta what they name: one pass over the tree, each
+// leaf's ops counted while it is at hand, where sums then each would load
+// them twice (a pending set measured from scratch holds up to hundreds of
+// thousands).
+func (t *opNode) sumsCounting(client uint64, delta *tableDelta) *opSum {
+	for i := range t.ents {
+		if t.leaf {
+			delta.count(client, &t.ents[i].op.op, 1)
+		} else {
+			t.ents[i].kid.sumsCounting(client, delta)
+		}
+	}
+	return t.sums(client) // the children's are computed
+}
+
 // nodeSum returns the sum of the ops of t, from its entries.
 func (t *opNode) nodeSum(client uint64) opSum {
 	var s opSum
