@@ -47,10 +47,10 @@ type planTotals struct {
 	pendingChanged bool
 }
 
-// delFigures is what a client's pending delete ranges take: in the encoded
-// pending set (delNode.encoded), and how many.
+// delFigures is what a client's pending delete ranges take in the encoded
+// pending set (delNode.encoded).
 type delFigures struct {
-	encoded, count int
+	encoded int
 }
 
 type step struct {
@@ -506,7 +506,7 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 				p.delWas = make(map[uint64]delFigures)
 			}
 			t := d.pending.dels[c]
-			p.delWas[c] = delFigures{t.encoded(), t.sums().count}
+			p.delWas[c] = delFigures{t.encoded()}
 		}
 		return sc.delTree(d, c)
 	}
@@ -524,19 +524,18 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 	// above the clock may merge it with one below, which is split here.
 	split := func(c, k uint64) {
 		t := sc.delTree(d, c)
-		f := t.first()
-		if f == nil || f.clock >= k {
+		f, ok := t.first()
+		if !ok || f.clock >= k {
 			return
 		}
 		t = change(c)
-		for f != nil && f.clock < k {
-			x := *f
-			t = p.dtx.remove(t, x.clock)
-			p.dels = append(p.dels, delRange{c, x.clock, min(x.n, k-x.clock)})
-			if end := x.clock + x.n; end > k {
-				t = p.dtx.insertDisjoint(t, delRange{c, k, end - k})
+		for ok && f.clock < k {
+			t = p.dtx.remove(t, f.clock)
+			p.dels = append(p.dels, delRange{c, f.clock, min(f.n, k-f.clock)})
+			if end := f.clock + f.n; end > k {
+				t = p.dtx.add(t, delRange{c, k, end - k}) // it touches no range left
 			}
-			f = t.first()
+			f, ok = t.first()
 		}
 		set(c, t)
 	}
@@ -582,7 +581,7 @@ func (sc *planScratch) tally(d *Doc) {
 	if ex.on {
 		delta = &tableDelta{} // its maps become the new table's (refTable.settle)
 	}
-	p.held += p.tx.held // the op trees' nodes
+	p.held += p.tx.held + p.dtx.held // the trees' nodes
 	for _, q := range sc.queues {
 		if !q.changed {
 			continue
@@ -632,7 +631,6 @@ func (sc *planScratch) tally(d *Doc) {
 	for c, nt := range p.delTrees {
 		ot, was := old.dels[c], p.delWas[c]
 		p.delBytes += nt.encoded() - was.encoded
-		p.held += heldDel * (nt.sums().count - was.count)
 		switch {
 		case ot == nil && nt != nil:
 			p.nDels++
