@@ -160,24 +160,28 @@ func (x *opTx) begin(gen uint64) {
 	x.commit()
 }
 
-// commit keeps the changes of the plan.
+// commit keeps the changes of the plan: a test when it changed no node of
+// the document's (see delTx.commit).
 func (x *opTx) commit() {
+	x.held = 0
+	if len(x.undo) == 0 && len(x.resum) == 0 {
+		return
+	}
 	if len(x.undo) > 0 {
 		clear(x.undo)
 		clear(x.ents)
 	}
-	if len(x.resum) > 0 {
-		clear(x.resum)
-		x.resum = x.resum[:0]
-	}
+	clear(x.resum)
 	if cap(x.undo) > bigMap {
 		x.undo = nil
 	}
 	if cap(x.ents) > bigMap*opFan {
 		x.ents = nil
 	}
-	x.undo, x.ents = x.undo[:0], x.ents[:0]
-	x.held = 0
+	if cap(x.resum) > bigMap {
+		x.resum = nil
+	}
+	x.undo, x.ents, x.resum = x.undo[:0], x.ents[:0], x.resum[:0]
 }
 
 // rollback gives the document's trees back what they held before the plan.
