@@ -94,7 +94,8 @@
 // their clocks beside them, so that a descent reads a few arrays rather than
 // a node per level), which a plan changes in place while logging the nodes
 // it changes (undone when the plan is refused, kept when it is carried out);
-// the pending delete ranges are an AVL tree per client, changed likewise; the waiting
+// the pending delete ranges are a B+ tree per client likewise (up to 32 ranges
+// or children a node), changed likewise; the waiting
 // sets are persistent AVL trees, changed by copying the O(log n) nodes on the
 // paths. An arriving op finds its place and checks its neighbours in one
 // descent. A

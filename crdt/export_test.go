@@ -103,7 +103,8 @@ func checkDelsAndWaits(d *Doc) error {
 		if t == nil {
 			return fmt.Errorf("client %d: nil delete tree", c)
 		}
-		if err := checkDelTree(t); err != nil {
+		nodes, err := checkDelTree(t)
+		if err != nil {
 			return fmt.Errorf("client %d: %w", c, err)
 		}
 		rs := t.appendTo(c, nil)
@@ -116,7 +117,7 @@ func checkDelsAndWaits(d *Doc) error {
 			return fmt.Errorf("client %d: pending delete range at %d below the clock %d", c, rs[0].clock, d.clock(c))
 		}
 		delBytes += t.encoded()
-		held += heldClient + heldDel*len(rs)
+		held += heldClient + nodes
 		if p.ex.refs == nil || p.ex.refs.clients[c] == 0 {
 			delOnly, delOnlyBytes = delOnly+1, delOnlyBytes+uvLen(c)
 		}
@@ -204,23 +205,57 @@ func checkDelsAndWaits(d *Doc) error {
 	return nil
 }
 
-// checkDelTree checks that t is an AVL tree whose nodes sum up their
-// children and range.
-func checkDelTree(t *delNode) error {
+// checkDelTree checks that t is a B+ tree of ascending ranges that neither
+// overlap nor touch, its leaves at one depth, no node empty or over delFan
+// entries, its inner entries the first clock and last end of their child,
+// and computed sums those of the ranges; it returns the bytes its nodes
+// hold.
+func checkDelTree(t *delNode) (int, error) {
 	if t == nil {
-		return nil
+		return 0, nil
 	}
-	if err := cmp.Or(checkDelTree(t.left), checkDelTree(t.right)); err != nil {
-		return err
+	depth := -1
+	var walk func(n *delNode, d int) (int, error)
+	walk = func(n *delNode, d int) (int, error) {
+		if len(n.ents) == 0 || len(n.ents) > delFan {
+			return 0, fmt.Errorf("pending delete tree node of %d entries", len(n.ents))
+		}
+		held := n.held()
+		for i, e := range n.ents {
+			if e.clock >= e.end || i > 0 && e.clock <= n.ents[i-1].end {
+				return 0, fmt.Errorf("pending delete tree entries %+v and %+v", n.ents[max(i-1, 0)], e)
+			}
+			if n.leaf {
+				if e.kid != nil {
+					return 0, fmt.Errorf("pending delete tree leaf entry with a child")
+				}
+				continue
+			}
+			if e.kid == nil || e != e.kid.entry() {
+				return 0, fmt.Errorf("pending delete tree entry %+v; its child holds %d..%d", e, e.kid.ents[0].clock, e.kid.ents[len(e.kid.ents)-1].end)
+			}
+			h, err := walk(e.kid, d+1)
+			if err != nil {
+				return 0, err
+			}
+			held += h
+		}
+		if n.leaf {
+			if depth >= 0 && depth != d {
+				return 0, fmt.Errorf("pending delete tree leaves at depths %d and %d", depth, d)
+			}
+			depth = d
+		}
+		if n.summed {
+			s := n.sum
+			n.summed = false
+			if want := n.sums(); s != want {
+				return 0, fmt.Errorf("pending delete tree node at clock %d sums to %+v; its ranges to %+v", n.ents[0].clock, s, want)
+			}
+		}
+		return held, nil
 	}
-	hl, hr := t.left.h(), t.right.h()
-	if t.height != 1+max(hl, hr) || hl > hr+1 || hr > hl+1 {
-		return fmt.Errorf("pending delete tree unbalanced at clock %d", t.r.clock)
-	}
-	if want := joinDels(joinDels(t.left.sums(), rangeSum(t.r)), t.right.sums()); t.sum != want {
-		return fmt.Errorf("pending delete tree node at clock %d sums to %+v; its children and range to %+v", t.r.clock, t.sum, want)
-	}
-	return nil
+	return walk(t, 0)
 }
 
 // checkRefs checks that t's counts are those of want, and its totals theirs.

@@ -59,11 +59,19 @@ const opFan = 32
 type opLeaf struct {
 	op   uop
 	text [inlineRunes]rune
-	born uint64 // the plan that put it
-	// gone reports that the plan that put the op (born) took it again: what
-	// a plan put that stays is read from its ops, with no search.
-	gone bool
+	// born is the plan that put the op, or goneBorn once that plan took it
+	// again: what a plan put that stays is read from its ops, with no
+	// search. (A flag of its own would take a word: an opLeaf is 192 bytes,
+	// a size class of its own, and would be 208.)
+	born uint64
 }
+
+// goneBorn is the born of an op that the plan that put it took again: no
+// plan's generation (they start at 1).
+const goneBorn = 0
+
+// gone reports whether the plan that put l took it again.
+func (l *opLeaf) gone() bool { return l.born == goneBorn }
 
 // inlineRunes is the content an opLeaf holds itself.
 const inlineRunes = 4
@@ -95,27 +103,41 @@ func (t *opNode) held() int { return heldOpNode + heldOpEnt*cap(t.ents) }
 //
 // A rollback applies the records backwards: each finds the node as the
 // change it records left it. A node made by the plan carries its
-// generation (gen) and is never logged.
+// generation (gen) and is never logged. A record holds the node's entries
+// (its slice), gen and logged, not its sum: a rolled-back node's sum is
+// computed again when asked for.
+//
+// A node on the path of a put whose entry for the child stays as it was is
+// not logged at all: only its sum changes. Such nodes are listed (resum),
+// so that a rollback drops the sums the plan may have computed for them.
 type opTx struct {
-	gen  uint64
-	undo []opUndo
-	ents []opEnt // the logged nodes' entries, one after the other
+	gen   uint64
+	undo  []opUndo
+	ents  []opEnt   // the logged nodes' entries, one after the other
+	resum []*opNode // nodes whose sum the plan made stale without logging them
 	// held is what the nodes the plan made, grew and dropped change in the
 	// bytes held (opNode.held).
 	held int
 }
 
 // opUndo is a node of a document's tree and what it held when logged: its
-// fields, and by kind its entries from index from on at ents[at:] (up to
-// its length then), or the index from where an entry was put, or the entry
-// e that was at index from.
+// entries (the slice), gen and logged, and by kind its entries from index
+// from on at ents[at:] (up to its length then), or the index from where an
+// entry was put, or the entry e that was at index from.
 type opUndo struct {
-	n    *opNode
-	was  opNode
-	kind undoKind
-	at   int
-	from int
-	e    opEnt
+	n      *opNode
+	was    []opEnt
+	gen    uint64
+	logged uint8
+	kind   undoKind
+	at     int
+	from   int
+	e      opEnt
+}
+
+// undoOf returns a record of n as it is, of kind k with index from.
+func undoOf(n *opNode, k undoKind, from int) opUndo {
+	return opUndo{n: n, was: n.ents, gen: n.gen, logged: n.logged, kind: k, from: from}
 }
 
 // undoKind tells what an opUndo records.
@@ -138,24 +160,35 @@ func (x *opTx) begin(gen uint64) {
 	x.commit()
 }
 
-// commit keeps the changes of the plan.
+// commit keeps the changes of the plan: a test when it changed no node of
+// the document's (see delTx.commit).
 func (x *opTx) commit() {
+	x.held = 0
+	if len(x.undo) == 0 && len(x.resum) == 0 {
+		return
+	}
 	if len(x.undo) > 0 {
 		clear(x.undo)
 		clear(x.ents)
 	}
+	clear(x.resum)
 	if cap(x.undo) > bigMap {
 		x.undo = nil
 	}
 	if cap(x.ents) > bigMap*opFan {
 		x.ents = nil
 	}
-	x.undo, x.ents = x.undo[:0], x.ents[:0]
-	x.held = 0
+	if cap(x.resum) > bigMap {
+		x.resum = nil
+	}
+	x.undo, x.ents, x.resum = x.undo[:0], x.ents[:0], x.resum[:0]
 }
 
 // rollback gives the document's trees back what they held before the plan.
 func (x *opTx) rollback() {
+	for _, n := range x.resum {
+		n.summed = false
+	}
 	for i := len(x.undo) - 1; i >= 0; i-- {
 		u := &x.undo[i]
 		switch u.kind {
@@ -166,7 +199,7 @@ func (x *opTx) rollback() {
 		case undoSet:
 			u.n.ents[u.from] = u.e
 		}
-		*u.n = u.was
+		u.n.ents, u.n.gen, u.n.logged, u.n.summed = u.was, u.gen, u.logged, false
 		if u.kind == undoEnts {
 			copy(u.n.ents[u.from:], x.ents[u.at:])
 		}
@@ -193,7 +226,7 @@ func (x *opTx) log(n *opNode, i int) {
 // has room for it in its array.
 func (x *opTx) logPut(n *opNode, i int) {
 	if n.gen != x.gen || i < int(n.logged) {
-		x.undo = append(x.undo, opUndo{n: n, was: *n, kind: undoPut, from: i})
+		x.undo = append(x.undo, undoOf(n, undoPut, i))
 		n.gen, n.logged = x.gen, noneLogged
 	}
 	n.summed = false
@@ -203,7 +236,22 @@ func (x *opTx) logPut(n *opNode, i int) {
 // overwritten.
 func (x *opTx) logSet(n *opNode, i int) {
 	if n.gen != x.gen || i < int(n.logged) {
-		x.undo = append(x.undo, opUndo{n: n, was: *n, kind: undoSet, from: i, e: n.ents[i]})
+		u := undoOf(n, undoSet, i)
+		u.e = n.ents[i]
+		x.undo = append(x.undo, u)
+		n.gen, n.logged = x.gen, noneLogged
+	}
+	n.summed = false
+}
+
+// stale marks the sum of n as not computed, n's entries staying as they
+// are. A node of the document's trees is listed once (it takes the plan's
+// generation, with nothing logged: its next change is logged whatever it
+// touches), so that a rollback marks it again: the plan may compute its sum
+// before it is rolled back.
+func (x *opTx) stale(n *opNode) {
+	if n.gen != x.gen {
+		x.resum = append(x.resum, n)
 		n.gen, n.logged = x.gen, noneLogged
 	}
 	n.summed = false
@@ -212,7 +260,9 @@ func (x *opTx) logSet(n *opNode, i int) {
 // record logs n with its entries from index i on.
 func (x *opTx) record(n *opNode, i int) {
 	i = min(i, len(n.ents))
-	x.undo = append(x.undo, opUndo{n: n, was: *n, at: len(x.ents), from: i})
+	u := undoOf(n, undoEnts, i)
+	u.at = len(x.ents)
+	x.undo = append(x.undo, u)
 	x.ents = append(x.ents, n.ents[i:]...)
 	n.gen, n.logged = x.gen, uint8(i)
 }
@@ -363,6 +413,22 @@ func (t *opNode) sums(client uint64) *opSum {
 	return &t.sum
 }
 
+// sumsCounting returns the sum of the ops of t, client's (not empty), as
+// sums does, and adds to delta what they name: one pass over the tree, each
+// leaf's ops counted while it is at hand, where sums then each would load
+// them twice (a pending set measured from scratch holds up to hundreds of
+// thousands).
+func (t *opNode) sumsCounting(client uint64, delta *tableDelta) *opSum {
+	for i := range t.ents {
+		if t.leaf {
+			delta.count(client, &t.ents[i].op.op, 1)
+		} else {
+			t.ents[i].kid.sumsCounting(client, delta)
+		}
+	}
+	return t.sums(client) // the children's are computed
+}
+
 // nodeSum returns the sum of the ops of t, from its entries.
 func (t *opNode) nodeSum(client uint64) opSum {
 	var s opSum
@@ -449,8 +515,12 @@ func (x *opTx) put(t *opNode, op *uop, lo, hi uint64) (*opLeaf, *opNode) {
 	if l == nil {
 		return nil, nil
 	}
-	x.logSet(t, k) // its sum changes, if not its entry
-	t.ents[k] = kid.entry()
+	if e := kid.entry(); e != t.ents[k] {
+		x.logSet(t, k)
+		t.ents[k] = e
+	} else {
+		x.stale(t) // its sum changes, not its entries
+	}
 	if split == nil {
 		return l, nil
 	}
@@ -459,10 +529,28 @@ func (x *opTx) put(t *opNode, op *uop, lo, hi uint64) (*opLeaf, *opNode) {
 
 // insertAt puts e at index i of t's entries, and returns the node split off
 // t's end when t was full (nil otherwise).
+//
+// A full node is split in the middle, unless e goes to one of its ends:
+// then e goes into a node of its own (past the end) or t keeps e alone and
+// the new node all that t held (at the front), so that ops that come in
+// ascending or descending order (a writer's keystrokes, in order or
+// reversed) fill their nodes rather than leave each half full.
 func (x *opTx) insertAt(t *opNode, i int, e opEnt) *opNode {
 	n := len(t.ents)
 	h := opFan / 2
 	switch {
+	case n == opFan && i == n:
+		r := x.newNode(t.leaf, opFan)
+		r.ents = append(r.ents, e)
+		return r
+	case n == opFan && i == 0:
+		x.log(t, 0)
+		r := x.newNode(t.leaf, opFan)
+		r.ents = append(r.ents, t.ents...)
+		clear(t.ents[1:])
+		t.ents = t.ents[:1]
+		t.ents[0] = e
+		return r
 	case n == opFan:
 		x.log(t, min(i, h)) // the split moves the entries from h on
 	case n == cap(t.ents):

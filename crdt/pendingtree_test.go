@@ -19,11 +19,18 @@ func TestPendingOpTree(t *testing.T) {
 		seed  uint64
 		plans int
 		span  uint64 // clocks the ops are put among
+		// step, when not 0, makes the puts come in order: each op's clock
+		// is the last one's plus step (ascending) or minus it (descending,
+		// from span down), as a writer's keystrokes arrive in order or
+		// reversed, which fill nodes at one end.
+		step int64
 	}{
-		{"few", 1, 300, 40},
-		{"splits", 2, 400, 2000},
-		{"deep", 3, 150, 60000},
-		{"mostly taken", 4, 600, 500},
+		{"few", 1, 300, 40, 0},
+		{"splits", 2, 400, 2000, 0},
+		{"deep", 3, 150, 60000, 0},
+		{"mostly taken", 4, 600, 500, 0},
+		{"ascending", 5, 300, 0, 3},
+		{"descending", 6, 300, 1 << 20, -3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(tc.seed, 0))
@@ -31,17 +38,28 @@ func TestPendingOpTree(t *testing.T) {
 			var root *opNode
 			var model []uop // ascending, not overlapping
 			held := 0
+			next := tc.span
 			for plan := range tc.plans {
 				x.begin(uint64(plan + 1))
 				was, wasRoot := slices.Clone(model), root
 				if root != nil && rng.IntN(2) == 0 {
 					root.share(client) // sums computed, to be kept right or dropped
 				}
-				for range 1 + rng.IntN(200) {
+				ops := 1 + rng.IntN(200)
+				if rng.IntN(2) == 0 {
+					ops = 1 + rng.IntN(3) // a keystroke's plan, which leaves most nodes on its path unlogged
+				}
+				for range ops {
 					switch k := rng.IntN(10); {
 					case k < 8 || len(model) == 0:
 						n := 1 + rng.Uint64N(3)
-						op := uop{kind: opText, clock: rng.Uint64N(tc.span), n: n, content: []rune("abcdefg")[:n]}
+						clock := next
+						if tc.step == 0 {
+							clock = rng.Uint64N(tc.span)
+						} else {
+							next = uint64(int64(next) + tc.step)
+						}
+						op := uop{kind: opText, clock: clock, n: n, content: []rune("abcdefg")[:n]}
 						var l *opLeaf
 						root, l = x.insertFree(root, &op, 0, ^uint64(0))
 						i, _ := slices.BinarySearchFunc(model, op.clock, func(o uop, c uint64) int { return cmpU(o.clock, c) })
@@ -64,6 +82,9 @@ func TestPendingOpTree(t *testing.T) {
 						root = x.from(root, cut)
 						model = model[i:]
 					}
+				}
+				if root != nil && rng.IntN(2) == 0 {
+					root.share(client) // as a plan's tally does, before it is kept or refused
 				}
 				if rng.IntN(3) == 0 {
 					x.rollback()

@@ -24,6 +24,17 @@ type plan struct {
 	waitTrees map[uint64]*waitNode
 	waitOn    map[uint64]ID
 
+	planTotals
+
+	// tx and dtx hold what the plan changed in the document's op trees and
+	// delete-range trees, which install keeps and release, for a plan that
+	// is not installed, undoes.
+	tx  opTx
+	dtx delTx
+}
+
+// planTotals are the totals of the pending set after a plan (tally).
+type planTotals struct {
 	ex          exactSize
 	ub          upperBound
 	sb          slackBound
@@ -34,18 +45,12 @@ type plan struct {
 	pendingBytes int
 	// pendingChanged reports whether the pending set differs from the document's.
 	pendingChanged bool
-
-	// tx and dtx hold what the plan changed in the document's op trees and
-	// delete-range trees, which install keeps and release, for a plan that
-	// is not installed, undoes.
-	tx  opTx
-	dtx delTx
 }
 
-// delFigures is what a client's pending delete ranges take: in the encoded
-// pending set (delNode.encoded), and how many.
+// delFigures is what a client's pending delete ranges take in the encoded
+// pending set (delNode.encoded).
 type delFigures struct {
-	encoded, count int
+	encoded int
 }
 
 type step struct {
@@ -73,7 +78,12 @@ type queue struct {
 	next     uint64    // the client's clock once done are integrated
 	start    uint64    // the client's clock before the plan
 	added    []*opLeaf // the ops put into ops (those taken since are gone)
-	taken    []*uop    // the ops of the document's taken from ops
+	// taken holds the ops of the document's taken from ops while the exact
+	// size is kept (refs), for the tables (countRefs); else took only
+	// records that one was (tookOrig).
+	taken    []*uop
+	refs     bool
+	tookOrig bool
 	// What the ops put and taken change in the pending set's totals,
 	// counted as each comes or goes, while the op is at hand (tally): the
 	// bytes held, the upper bound, and the upper-bound share of the ops
@@ -187,7 +197,7 @@ func (q *queue) flush() {
 func (sc *planScratch) ownContent() {
 	for _, q := range sc.queues {
 		for _, l := range q.added[q.kept:] {
-			if !l.gone && len(l.op.content) > inlineRunes {
+			if !l.gone() && len(l.op.content) > inlineRunes {
 				l.op.content = slices.Clone(l.op.content)
 			}
 		}
@@ -229,11 +239,14 @@ func (q *queue) took(l *opLeaf) {
 	q.held -= opHeld(&l.op)
 	b, i := q.ub.add(q.client, &l.op, -1)
 	if l.born == q.tx.gen {
-		l.gone = true
+		l.born = goneBorn
 		q.sbBytes, q.sbIdx = q.sbBytes-b, q.sbIdx-i
 		return
 	}
-	q.taken = append(q.taken, &l.op)
+	q.tookOrig = true
+	if q.refs {
+		q.taken = append(q.taken, &l.op)
+	}
 }
 
 // take removes the first of the queue's ops (there is one).
@@ -261,7 +274,7 @@ func (q *queue) countRefs(t *tableDelta) {
 		t.count(q.client, op, -1)
 	}
 	for _, l := range q.added {
-		if !l.gone {
+		if !l.gone() {
 			t.count(q.client, &l.op, 1)
 		}
 	}
@@ -378,6 +391,7 @@ func (sc *planScratch) touch(d *Doc, c uint64) *queue {
 	q := sc.queue(c, d.pending.ops[c], d.clock(c))
 	sc.work = append(sc.work, c)
 	if d.pending.ex.on {
+		q.refs = true
 		// The exact size changes by what the queue's ops take then, less
 		// what they take now, before the plan changes them.
 		q.origBytes, q.origIndices, q.origBlocks = q.orig.share(c)
@@ -492,7 +506,7 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 				p.delWas = make(map[uint64]delFigures)
 			}
 			t := d.pending.dels[c]
-			p.delWas[c] = delFigures{t.encoded(), t.sums().count}
+			p.delWas[c] = delFigures{t.encoded()}
 		}
 		return sc.delTree(d, c)
 	}
@@ -510,19 +524,18 @@ func (sc *planScratch) planDels(d *Doc, u *update) {
 	// above the clock may merge it with one below, which is split here.
 	split := func(c, k uint64) {
 		t := sc.delTree(d, c)
-		f := t.first()
-		if f == nil || f.clock >= k {
+		f, ok := t.first()
+		if !ok || f.clock >= k {
 			return
 		}
 		t = change(c)
-		for f != nil && f.clock < k {
-			x := *f
-			t = p.dtx.remove(t, x.clock)
-			p.dels = append(p.dels, delRange{c, x.clock, min(x.n, k-x.clock)})
-			if end := x.clock + x.n; end > k {
-				t = p.dtx.insertDisjoint(t, delRange{c, k, end - k})
+		for ok && f.clock < k {
+			t = p.dtx.remove(t, f.clock)
+			p.dels = append(p.dels, delRange{c, f.clock, min(f.n, k-f.clock)})
+			if end := f.clock + f.n; end > k {
+				t = p.dtx.add(t, delRange{c, k, end - k}) // it touches no range left
 			}
-			f = t.first()
+			f, ok = t.first()
 		}
 		set(c, t)
 	}
@@ -568,7 +581,7 @@ func (sc *planScratch) tally(d *Doc) {
 	if ex.on {
 		delta = &tableDelta{} // its maps become the new table's (refTable.settle)
 	}
-	p.held += p.tx.held // the op trees' nodes
+	p.held += p.tx.held + p.dtx.held // the trees' nodes
 	for _, q := range sc.queues {
 		if !q.changed {
 			continue
@@ -578,7 +591,7 @@ func (sc *planScratch) tally(d *Doc) {
 		if p.sb.on {
 			p.sb.bytes += q.sbBytes
 			p.sb.indices += q.sbIdx
-			if len(q.taken) > 0 {
+			if q.tookOrig {
 				p.sb.bytes += removalBytes
 				p.sb.indices += removalIndices
 			}
@@ -618,7 +631,6 @@ func (sc *planScratch) tally(d *Doc) {
 	for c, nt := range p.delTrees {
 		ot, was := old.dels[c], p.delWas[c]
 		p.delBytes += nt.encoded() - was.encoded
-		p.held += heldDel * (nt.sums().count - was.count)
 		switch {
 		case ot == nil && nt != nil:
 			p.nDels++
@@ -764,9 +776,13 @@ type planScratch struct {
 // queue by a scan.
 const smallQueues = 8
 
-// reset prepares an empty plan.
+// reset prepares an empty plan: its lists emptied (release emptied its
+// maps and logs), its totals zero. The plan is not written whole: its logs
+// and maps stay where they are.
 func (sc *planScratch) reset() {
-	sc.p = plan{steps: sc.p.steps[:0], dels: sc.p.dels[:0], delTrees: sc.p.delTrees, delWas: sc.p.delWas, waitTrees: sc.p.waitTrees, waitOn: sc.p.waitOn, tx: sc.p.tx, dtx: sc.p.dtx}
+	p := &sc.p
+	p.steps, p.dels = p.steps[:0], p.dels[:0]
+	p.planTotals = planTotals{}
 	sc.queues = sc.queues[:0]
 	sc.work = sc.work[:0]
 }

@@ -29,14 +29,19 @@ const (
 )
 
 // uop is one op of an update: n consecutive clocks of one client from clock.
+//
+// Its small fields come first, side by side, so that they share one word: an
+// op that waits in the pending set is a copy of a uop (opLeaf), one per op.
 type uop struct {
 	kind    opKind
+	deleted bool // text: all deleted, no content
+	// sk and ek are a mark's anchor kinds (see embed below).
+	sk, ek  RelPosKind
 	clock   uint64
 	n       uint64
 	root    string // text and map ops
 	left    ID     // text: origin of the first code point (Client 0: START)
 	right   ID     // text: right origin (Client 0: END)
-	deleted bool   // text: all deleted, no content
 	content []rune // text, unless deleted
 	key     string // map
 	lamport uint64 // map
@@ -51,8 +56,7 @@ type uop struct {
 	// their kinds in sk and ek, its name in key and its value in value (nil:
 	// remove); an attribute has its target in left, its key in key. Anchors
 	// and targets are dependencies like origins.
-	embed  []byte
-	sk, ek RelPosKind
+	embed []byte
 }
 
 // hasOrigins reports whether op names items it depends on in left and right.
