@@ -16,10 +16,11 @@
 // (../shared/anchors/crdt/setup.sh installs them there, never into the project):
 //
 //   node bench/crdt-replay-vs.mjs --anchors /tmp/anchors-crdt [--trace FILE] [--rounds 3] [--runs 10]
-//        [--cold 5] [--libs tandem,json-joy,yjs] [--yjs-runs 3]
+//        [--cold 5] [--libs tandem,json-joy,yjs] [--yjs-runs 3] [--before DIR]
 //
 // The library none is the loop calling functions that only keep a length (its replays are not
-// checked): what the loop itself costs.
+// checked): what the loop itself costs. The library before is the twin of another checkout (--before
+// DIR, a worktree or a copy holding client-js/src), to compare two versions in one interleaved run.
 //
 // It prints one line per process, then per library the medians of the cold runs and of the warm
 // runs, and the ratios to tandem's; each replay is checked against endContent.
@@ -42,6 +43,7 @@ const opts = {
   yjsRuns: 3,
   libs: 'tandem,json-joy,yjs',
   lib: '',
+  before: '',
 };
 for (let i = 2; i < process.argv.length; i++) {
   const a = process.argv[i];
@@ -53,6 +55,7 @@ for (let i = 2; i < process.argv.length; i++) {
   else if (a === '--yjs-runs') opts.yjsRuns = Number(process.argv[++i]);
   else if (a === '--libs') opts.libs = process.argv[++i];
   else if (a === '--lib') opts.lib = process.argv[++i];
+  else if (a === '--before') opts.before = process.argv[++i];
   else throw new Error(`unknown argument ${a}`);
 }
 
@@ -75,7 +78,7 @@ function parent() {
    * @returns {Times[]}
    */
   const spawn = (lib, runs) => {
-    const args = ['--expose-gc', self, '--anchors', opts.anchors, '--trace', opts.trace, '--runs', String(runs), '--lib', lib];
+    const args = ['--expose-gc', self, '--anchors', opts.anchors, '--trace', opts.trace, '--runs', String(runs), '--lib', lib, '--before', opts.before];
     const out = spawnSync(process.execPath, args, { encoding: 'utf8' });
     if (out.status !== 0) throw new Error(`${lib}: ${out.stderr}`);
     return JSON.parse(out.stdout);
@@ -166,8 +169,9 @@ async function child() {
         text: () => text.toString(),
       };
     };
-  } else if (opts.lib === 'tandem') {
-    const { Doc } = await import('../client-js/src/crdt/index.js');
+  } else if (opts.lib === 'tandem' || opts.lib === 'before') {
+    const src = opts.lib === 'tandem' ? '../client-js/src/crdt/index.js' : pathToFileURL(join(resolve(opts.before), 'client-js', 'src', 'crdt', 'index.js')).href;
+    const { Doc } = await import(src);
     make = () => {
       const doc = new Doc(1);
       const text = doc.text('text');
