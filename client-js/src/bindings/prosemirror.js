@@ -532,7 +532,11 @@ class Sync {
     let sel = this.restoredSelection(tr.doc);
     if (sel && !tr.docChanged && sel.eq(before.selection)) sel = null;
     if (sel) tr.setSelection(sel);
-    if (!tr.docChanged && !sel) return;
+    if (!tr.docChanged && !sel) {
+      // Nothing to dispatch; the remote carets may still have moved in the CRDT.
+      if (this.selRel) this.queueCursors();
+      return;
+    }
     // Steps and a set selection drop the stored marks (a mark toggled at the caret, waiting for the
     // next keystroke); a caret that stays where it was keeps them.
     const caret = tr.selection;
