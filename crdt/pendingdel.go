@@ -227,21 +227,9 @@ func (x *delTx) commit() {
 	if len(x.undo) == 0 && len(x.resum) == 0 {
 		return // and the logs' capacity was checked by the commit that emptied them
 	}
-	if len(x.undo) > 0 {
-		clear(x.undo)
-		clear(x.ents)
-	}
-	clear(x.resum)
-	if cap(x.undo) > bigMap {
-		x.undo = nil
-	}
-	if cap(x.ents) > bigMap*delFan {
-		x.ents = nil
-	}
-	if cap(x.resum) > bigMap {
-		x.resum = nil
-	}
-	x.undo, x.ents, x.resum = x.undo[:0], x.ents[:0], x.resum[:0]
+	x.undo = clearSlice(x.undo, bigMap)
+	x.ents = clearSlice(x.ents, bigMap*delFan)
+	x.resum = clearSlice(x.resum, bigMap)
 }
 
 // rollback gives the document's trees back what they held before the plan.

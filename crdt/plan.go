@@ -852,6 +852,17 @@ func (sc *planScratch) release() {
 	sc.p.ex = exactSize{}
 }
 
+// clearSlice empties s for reuse (its elements zeroed, so that it keeps
+// nothing alive), or drops it when its array grew past keep elements: the
+// slice counterpart of clearMap.
+func clearSlice[T any](s []T, keep int) []T {
+	clear(s)
+	if cap(s) > keep {
+		return nil
+	}
+	return s[:0]
+}
+
 // clearMap empties m for reuse, or drops it when it grew past a few
 // entries: a map keeps the room it grew to, and ranging over it costs that
 // room, not its entries, which the next plans (a keystroke's, most often)
