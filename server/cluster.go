@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -36,6 +37,10 @@ type Cluster struct {
 	// node under it, so two nodes never edit under one ID; a node restarted with the same ID
 	// keeps its own.
 	NodeID string
+	// MaxHeldBytes bounds the live deliveries that the node's followers hold above gaps in their
+	// documents' logs until the gaps are read, all documents together; past it, deliveries are
+	// read from the log with their gap instead. Zero means 64 MiB; negative, none is held.
+	MaxHeldBytes int64
 }
 
 // enabled reports whether the server runs as a cluster node.
@@ -85,10 +90,8 @@ const (
 	maxAppendBackoff = time.Second
 	// maxAppendsInFlight bounds a node's appends in flight to JetStream at once (clusterStore).
 	maxAppendsInFlight = 64
-	// maxHeldBytes bounds the live deliveries that a node's followers hold above their gaps, all
-	// documents together (jetstream.HeldBudget): past it, deliveries are read from the log with
-	// their gap rather than held.
-	maxHeldBytes = 64 << 20
+	// defaultMaxHeldBytes is Cluster.MaxHeldBytes's default.
+	defaultMaxHeldBytes = 64 << 20
 )
 
 // clusterNode is what a cluster node runs besides its actors: the readiness check, the
@@ -132,7 +135,7 @@ func newClusterNode(cfg Cluster, log *slog.Logger, m *serverMetrics) (*clusterNo
 		cfg:  cfg,
 		log:  log.With("node", cfg.NodeID),
 		seen: map[string]time.Time{cfg.NodeID: time.Now()},
-		held: jetstream.NewHeldBudget(maxHeldBytes),
+		held: jetstream.NewHeldBudget(max(0, cmp.Or(cfg.MaxHeldBytes, defaultMaxHeldBytes))),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	r := m.reg

@@ -222,6 +222,9 @@ func (b *balancer) cut() {
 type typingScenario struct {
 	kill        bool // kill node 1 halfway
 	dropPercent int  // every node drops this share of the live deliveries
+	// holdNothing: the nodes hold no delivery above a gap (Cluster.MaxHeldBytes negative), so
+	// that every one is read from the log with its gap.
+	holdNothing bool
 	// compactEvery is the nodes' CompactLogEntries; zero means 200, so that compactions race
 	// on every node meanwhile.
 	compactEvery int

@@ -40,6 +40,9 @@ func TestCluster(t *testing.T) {
 	t.Run("DroppedDeliveries", func(t *testing.T) {
 		testClusterTyping(t, nc, typingScenario{dropPercent: 3})
 	})
+	t.Run("DroppedDeliveriesNothingHeld", func(t *testing.T) {
+		testClusterTyping(t, nc, typingScenario{dropPercent: 3, holdNothing: true})
+	})
 	t.Run("CompactionRaceColdLoad", func(t *testing.T) {
 		testClusterTyping(t, nc, typingScenario{compactEvery: 150, coldLoad: true})
 	})
@@ -64,6 +67,9 @@ func testClusterTyping(t *testing.T, nc *natstest.Cluster, sc typingScenario) {
 	prefix := clusterPrefix(t)
 	edit := func(c *Config) {
 		c.CompactLogEntries = cmp.Or(sc.compactEvery, 200)
+		if sc.holdNothing {
+			c.Cluster.MaxHeldBytes = -1 // every delivery above a gap is read with it
+		}
 	}
 	nodes := make([]*testNode, 3)
 	lbs := make([]*balancer, 3)
@@ -245,6 +251,15 @@ func testClusterTyping(t *testing.T, nc *natstest.Cluster, sc typingScenario) {
 	if sc.dropPercent > 0 && gaps == 0 {
 		t.Errorf("no gap repaired with %d%% of the deliveries dropped", sc.dropPercent)
 	}
+	// Every gap read, the deliveries held above them are given back to each node's budget.
+	waitFor(t, 20*time.Second, "every node's held deliveries given back", func() bool {
+		for _, n := range survivors {
+			if n.cluster.node.held.Used() != 0 {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // describeSnapshot describes a replica's snapshot for a failure message: its state vector and
