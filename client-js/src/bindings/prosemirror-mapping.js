@@ -1,5 +1,6 @@
 // @ts-check
 import { Fragment, Mark } from 'prosemirror-model';
+import { cpLength } from '../utf16.js';
 
 /**
  * The mapping between a ProseMirror document and the flat rich text of a Text root (docs/crdt.md
@@ -272,7 +273,7 @@ export class Mapping {
     if (node.isTextblock) {
       n = 1;
       node.forEach((c) => {
-        n = /** @type {number} */ (n) + (c.isText ? cpCount(/** @type {string} */ (c.text)) : 1);
+        n = /** @type {number} */ (n) + (c.isText ? cpLength(/** @type {string} */ (c.text)) : 1);
       });
     } else if (node.isLeaf) {
       n = node.isBlock ? 1 : 0;
@@ -876,25 +877,6 @@ function nonDefault(spec, attrs) {
 }
 
 /**
- * cpCount returns the number of code points of a string.
- * @param {string} s
- */
-export function cpCount(s) {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xd800 && c < 0xdc00 && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d < 0xe000) {
-        n--;
-        i++;
-      }
-    }
-  }
-  return n;
-}
-
-/**
  * cpOffset returns the number of flat units (code points and inline nodes) in the first `off`
  * ProseMirror positions of a textblock's content.
  * @param {PMNode} block
@@ -908,7 +890,7 @@ function cpOffset(block, off) {
     if (c.isText) {
       const t = /** @type {string} */ (c.text);
       const take = Math.min(t.length, off - at);
-      n += cpCount(t.slice(0, take));
+      n += cpLength(t.slice(0, take));
       at += take;
     } else {
       n += 1;
@@ -929,7 +911,7 @@ function u16Offset(block, n) {
     const c = block.child(i);
     if (c.isText) {
       const t = /** @type {string} */ (c.text);
-      const cps = cpCount(t);
+      const cps = cpLength(t);
       if (cps <= n) {
         off += t.length;
         n -= cps;

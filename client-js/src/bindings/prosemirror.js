@@ -7,6 +7,7 @@ import { Mapping, isMarker, effective } from './prosemirror-mapping.js';
 import { RichUndoManager } from '../richundo.js';
 import { encodeCursorRel, remoteCursors, selectionTint } from '../cursor.js';
 import { afterPaint } from '../frame.js';
+import { cpLength } from '../utf16.js';
 
 /**
  * The ProseMirror binding (prosemirror-model, -state, -view and -transform are peer dependencies).
@@ -413,7 +414,7 @@ class Sync {
     let delta = 0;
     for (const c of changes) {
       for (const e of c.edits) {
-        const ins = cpLen(e.insert);
+        const ins = cpLength(e.insert);
         if (a !== Infinity) {
           // Map the range so far through this edit.
           const map = (/** @type {number} */ x) => (x < e.pos ? x : x >= e.pos + e.delete ? x + ins - e.delete : e.pos);
@@ -738,23 +739,6 @@ function replaceDiff(tr, at, from, to) {
   }
   const holder = tr.doc.type.create(null, to);
   tr.replace(at + start, at + endA, holder.slice(start, endB));
-}
-
-/**
- * cpLen returns the number of code points of a string.
- * @param {string} s
- */
-function cpLen(s) {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0xd800 || c > 0xdbff || i + 1 === s.length) n++;
-    else {
-      n++;
-      i++;
-    }
-  }
-  return n;
 }
 
 /**
