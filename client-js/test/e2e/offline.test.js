@@ -4,7 +4,7 @@
 // present exactly once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, waitFor, serverText, screenshotPath } from './harness.js';
+import { startServer, launchBrowser, waitFor, waitSynced, serverText, screenshotPath } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -23,8 +23,6 @@ after(async () => {
 
 /** @param {import('playwright-core').Page} page */
 const value = (page) => page.$eval('#editor', (el) => /** @type {HTMLTextAreaElement} */ (el).value);
-/** @param {import('playwright-core').Page} page */
-const synced = (page) => page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
 
 /**
  * count returns how many times needle occurs in s.
@@ -55,11 +53,11 @@ test('offline edits survive a reload and sync exactly once when back online', as
     routed.push(ws, upstream);
   });
   await pageA.goto(url);
-  await synced(pageA);
+  await waitSynced(pageA);
   const contextB = await browser.newContext();
   const pageB = await contextB.newPage();
   await pageB.goto(url);
-  await synced(pageB);
+  await waitSynced(pageB);
 
   await pageA.click('#editor');
   await pageA.keyboard.type('shared start. ');
@@ -104,7 +102,7 @@ test('offline edits survive a reload and sync exactly once when back online', as
   // Back online: the browser says so (as it does when the network returns).
   online = true;
   await pageA.evaluate(() => window.dispatchEvent(new Event('online')));
-  await synced(pageA);
+  await waitSynced(pageA);
   const final = await waitFor(async () => {
     const [va, vb, vs] = await Promise.all([value(pageA), value(pageB), serverText(server.url, docId)]);
     return va === vb && vb === vs && va.includes('offline two 😀.') && va.includes('B while A is away. ') ? va : null;
@@ -120,7 +118,7 @@ test('offline edits survive a reload and sync exactly once when back online', as
   const before = await stats();
   for (let i = 0; i < 3; i++) {
     await pageA.reload();
-    await synced(pageA);
+    await waitSynced(pageA);
     await waitFor(async () => (await value(pageA)) === final, { what: 'the text after reload' });
   }
   assert.deepEqual(await stats(), before, 'three reloads left the offline store as it was');
@@ -134,7 +132,7 @@ test('what a tab edits while it cannot reach the server gets there through anoth
   const context = await browser.newContext();
   const one = await context.newPage();
   await one.goto(url);
-  await synced(one);
+  await waitSynced(one);
   await one.click('#editor');
   await one.keyboard.type('shared. ');
   // The second tab's sockets are refused (its network path is broken; the first tab's is fine).

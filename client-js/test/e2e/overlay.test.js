@@ -5,7 +5,7 @@
 // keystroke is measured by bench/keystroke.mjs, not asserted here.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, waitFor } from './harness.js';
+import { startServer, launchBrowser, waitFor, waitSynced } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -29,7 +29,7 @@ test('remote carets on a 100,000-character document stay on their characters whi
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
   await page.goto(`${server.url}/?editor=plain&doc=overlay-${Date.now()}`);
-  await page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
+  await waitSynced(page);
 
   // 100,000 characters in short lines ("line 00000\n", 11 characters each: no wrapping).
   const lines = await page.evaluate(() => {

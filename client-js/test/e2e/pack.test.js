@@ -12,7 +12,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, realpathSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { startServer, launchBrowser, waitFor, serverText, clientDir } from './harness.js';
+import { startServer, launchBrowser, waitFor, waitSynced, serverText, clientDir } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -138,7 +138,7 @@ test('npm pack, install the tarball into a scratch app, type-check, bundle with 
   page.on('pageerror', (e) => errors.push(e.message));
   await page.route(`${server.url}/demo.js`, (r) => r.fulfill({ contentType: 'text/javascript', body: bundle }));
   await page.goto(`${server.url}/?doc=${docId}`);
-  await page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
+  await waitSynced(page);
   await page.click('.cm-content');
   await page.keyboard.type('from the packed client');
   await waitFor(async () => (await page.$eval('#packed-textarea', (el) => /** @type {HTMLTextAreaElement} */ (el).value)) === 'from the packed client', {

@@ -5,7 +5,7 @@
 // network at all (the service worker's shell).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, waitFor, serverText } from './harness.js';
+import { startServer, launchBrowser, waitFor, waitSynced, serverText } from './harness.js';
 
 /** @type {Awaited<ReturnType<typeof startServer>>} */
 let server;
@@ -27,8 +27,6 @@ after(async () => {
 });
 
 /** @param {import('playwright-core').Page} page */
-const synced = (page) => page.waitForFunction(() => /** @type {any} */ (window).tandem?.provider.synced === true, null, { timeout: 15_000 });
-/** @param {import('playwright-core').Page} page */
 const statusLine = (page) => page.evaluate(() => ({ conn: document.getElementById('conn')?.textContent ?? '', save: document.getElementById('save')?.textContent ?? '' }));
 /** @param {import('playwright-core').Page} page */
 const notice = (page) => page.evaluate(() => {
@@ -43,11 +41,11 @@ test('the network goes away: offline at once, edits kept, saved only once the se
   const ctxA = await browser.newContext();
   const a = await ctxA.newPage();
   await a.goto(`${server.url}/?editor=plain&doc=${docId}`);
-  await synced(a);
+  await waitSynced(a);
   const ctxB = await browser.newContext();
   const b = await ctxB.newPage();
   await b.goto(`${server.url}/?editor=plain&doc=${docId}`);
-  await synced(b);
+  await waitSynced(b);
   await a.click('#editor');
   await a.keyboard.type('before. ');
   await waitFor(async () => (await statusLine(a)).save === 'all changes saved' && (await value(b)) === 'before. ', { what: 'the first edit saved and shown in B' });
@@ -61,7 +59,7 @@ test('the network goes away: offline at once, edits kept, saved only once the se
   assert.equal(await value(b), 'before. ', 'nothing got through');
 
   await ctxA.setOffline(false);
-  await synced(a);
+  await waitSynced(a);
   await waitFor(async () => (await statusLine(a)).save === 'all changes saved', { what: 'A saved after coming back' });
   await waitFor(async () => (await value(b)) === 'before. while offline.', { what: 'B to get the offline edits' });
   assert.equal(await serverText(server.url, docId), 'before. while offline.');
@@ -86,7 +84,7 @@ test('a connection that stops answering under an unsaved edit is called lost on 
     });
   });
   await page.goto(`${server.url}/?editor=plain&doc=${docId}`);
-  await synced(page);
+  await waitSynced(page);
   // Every text the status line shows, in order: "connection lost" may stand only until the first
   // retry (a fraction of a second), shorter than a poll from here on a loaded machine.
   await page.evaluate(() => {
@@ -158,7 +156,7 @@ test('a document deleted under the editor: read-only, said so, nothing pretends 
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await page.goto(`${server.url}/?editor=plain&doc=${docId}`);
-  await synced(page);
+  await waitSynced(page);
   await page.click('#editor');
   await page.keyboard.type('soon gone');
   await waitFor(async () => (await statusLine(page)).save === 'all changes saved', { what: 'saved' });
@@ -196,7 +194,7 @@ test('after a first visit, the demo reloads with no network and shows the offlin
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
   await page.goto(`${server.url}/?editor=plain&doc=${docId}`);
-  await synced(page);
+  await waitSynced(page);
   await page.evaluate(() => navigator.serviceWorker.ready);
   await waitFor(() => page.evaluate(async () => (await caches.keys()).length > 0 && (await (await caches.open((await caches.keys())[0])).keys()).length > 20), {
     what: 'the shell cached',
