@@ -114,15 +114,24 @@ func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.D
 // it. A cluster's log is a NATS subject that anything with publish rights on it can write to: an
 // entry there that is not an update is skipped, logged and counted by loads as by followers
 // (applyLogged), so that every node's replica is the same and one foreign message does not make
-// the document unloadable.
+// the document unloadable. A flood of them costs one log line per document per
+// foreignLogEvery (the first, then how many were skipped since), not one per entry: the counter
+// tells them all.
 func (a *actor) skipForeign(seq uint64, err error) bool {
 	if a.s.cluster == nil || !errors.Is(err, crdt.ErrMalformedUpdate) {
 		return false
 	}
-	a.log.Error("a log entry is not an update: skipping it", "seq", seq, "err", err)
 	a.s.cluster.node.entriesSkipped.Inc()
+	a.foreignQuiet++
+	if now := time.Now(); a.foreignLogged.IsZero() || now.Sub(a.foreignLogged) >= foreignLogEvery {
+		a.log.Error("a log entry is not an update: skipping it", "seq", seq, "err", err, "skipped", a.foreignQuiet)
+		a.foreignLogged, a.foreignQuiet = now, 0
+	}
 	return true
 }
+
+// foreignLogEvery is how often a document logs the foreign log entries it skips.
+const foreignLogEvery = 10 * time.Second
 
 func (a *actor) poison(err error) room.Loaded {
 	a.loadErr = err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
 	"strings"
@@ -399,11 +400,66 @@ func testClusterHTTPEdits(t *testing.T, nc *natstest.Cluster) {
 // testClusterForeignEntries: messages that are not updates, written to a document's subject by
 // something other than a node (anything with publish rights on it can), are skipped alike by the
 // nodes that follow the log and by a node that loads it cold: all serve the same document, byte
-// for byte, with every edit the nodes acknowledged; it stays writable; each node counts the skips.
+// for byte, with every edit the nodes acknowledged; it stays writable; each node counts the skips
+// and holds no delivery once it has read them. A few of them, a flood of small ones, and a few as
+// large as an entry may be.
 func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
+	valid, err := crdt.NewDoc(7, crdt.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := valid.Text("body").Insert(0, "never applied"); err != nil {
+		t.Fatal(err)
+	}
+	update := valid.EncodeUpdate(nil)
+	rng := mrand.New(mrand.NewPCG(5, 8))
+	garbage := func(n int) []byte {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(rng.Uint32())
+		}
+		return b
+	}
+	var flood [][]byte
+	for i := range 2000 {
+		switch i % 4 {
+		case 0:
+			flood = append(flood, nil)
+		case 1:
+			flood = append(flood, garbage(1+rng.IntN(256)))
+		case 2:
+			flood = append(flood, update[:1+rng.IntN(len(update)-1)]) // an update cut short
+		default:
+			flood = append(flood, append([]byte{1}, garbage(rng.IntN(64))...)) // an update's format byte, then garbage
+		}
+	}
+	var large [][]byte
+	for range 4 {
+		large = append(large, garbage(1<<20-1024)) // under the servers' 1 MiB max_payload
+	}
+	for _, tc := range []struct {
+		name    string
+		foreign [][]byte
+	}{
+		{"few", [][]byte{nil, []byte("not an update"), update[:len(update)/2]}},
+		{"flood", flood},
+		{"large", large},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testForeignEntries(t, nc, update, tc.foreign) })
+	}
+}
+
+// testForeignEntries is testClusterForeignEntries with the entries foreign written between the
+// nodes' edits.
+func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, foreign [][]byte) {
 	prefix := clusterPrefix(t)
-	a := startNode(t, nc, prefix, "a", nil)
-	b := startNode(t, nc, prefix, "b", nil)
+	logs := map[string]*logBuffer{}
+	logTo := func(id string) func(*Config) {
+		logs[id] = &logBuffer{}
+		return func(cfg *Config) { cfg.Logger = slog.New(slog.NewTextHandler(logs[id], nil)) }
+	}
+	a := startNode(t, nc, prefix, "a", logTo("a"))
+	b := startNode(t, nc, prefix, "b", logTo("b"))
 	const doc = "foreign"
 	post := func(n *testNode, s string) {
 		t.Helper()
@@ -422,30 +478,31 @@ func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	valid, err := crdt.NewDoc(7, crdt.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := valid.Text("body").Insert(0, "never applied"); err != nil {
-		t.Fatal(err)
-	}
-	update := valid.EncodeUpdate(nil)
-	foreign := [][]byte{nil, []byte("not an update"), update[:len(update)/2]}
 	js, err := natsjs.New(a.nc)
 	if err != nil {
 		t.Fatal(err)
 	}
+	subject := a.b.Subject(doc, epoch)
+	acks := make([]natsjs.PubAckFuture, 0, len(foreign))
 	for _, data := range foreign {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := js.Publish(ctx, a.b.Subject(doc, epoch), data)
-		cancel()
+		f, err := js.PublishAsync(subject, data)
 		if err != nil {
 			t.Fatalf("publish a foreign entry: %v", err)
+		}
+		acks = append(acks, f)
+	}
+	for i, f := range acks {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatalf("foreign entry %d: %v", i, err)
+		case <-time.After(30 * time.Second):
+			t.Fatalf("foreign entry %d: no ack from JetStream", i)
 		}
 	}
 	post(b, "two.")
 	post(a, "three.")
-	c := startNode(t, nc, prefix, "c", nil) // loads the document cold, foreign entries and all
+	c := startNode(t, nc, prefix, "c", logTo("c")) // loads the document cold, foreign entries and all
 	const want = "three.two.one."
 	nodes := []*testNode{a, b, c}
 	waitFor(t, 20*time.Second, "every node to serve "+want, func() bool {
@@ -463,6 +520,14 @@ func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
 		}
 		if got := n.cluster.node.entriesSkipped.Value(); got != uint64(len(foreign)) {
 			t.Errorf("node %s skipped %d foreign entries; want %d", n.id, got, len(foreign))
+		}
+		if held := n.cluster.node.held.Used(); held != 0 {
+			t.Errorf("node %s holds %d bytes of deliveries; want 0", n.id, held)
+		}
+		// Logged, but not once per entry: one line per document per foreignLogEvery.
+		lines := strings.Count(logs[n.id].String(), "a log entry is not an update")
+		if lines == 0 || lines > 5 {
+			t.Errorf("node %s logged %d lines about the %d foreign entries; want 1 to 5", n.id, lines, len(foreign))
 		}
 	}
 	post(c, "four.")
