@@ -207,10 +207,11 @@ export function codemirrorBinding(provider, opts = {}) {
             this.queueCursors();
           }),
           provider.awareness.on('change', () => this.queueCursors()),
-          // The flush of this binding's keystrokes (deferred) and flushes during its own edits
-          // bring nothing to show.
-          provider.on('local', (ev) => {
-            if (editing === 0 && !ev.deferred) this.catchUp();
+          // Flushes during the binding's own edits bring nothing to show. A deferred flush may
+          // carry another binding's keystrokes on the same provider (for this binding's own, the
+          // editor and the text are the same: nothing is dispatched).
+          provider.on('local', () => {
+            if (editing === 0) this.catchUp();
           }),
           provider.on('refused', () => this.followDeleted()),
           provider.on('status', () => this.followDeleted()),

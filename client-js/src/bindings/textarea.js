@@ -203,10 +203,11 @@ export class TextareaBinding {
       if (textarea.ownerDocument.activeElement === textarea) this.#onSelection();
     });
     this.#cleanup.push(provider.on('change', (ev) => this.#onRemote(ev.changes)));
-    // The flush of this binding's keystrokes (deferred) and flushes during its own edits bring
-    // nothing to show.
-    this.#cleanup.push(provider.on('local', (ev) => {
-      if (this.#editing === 0 && !ev.deferred) this.#onExternal();
+    // Flushes during this binding's own edits bring nothing to show. A deferred flush may carry
+    // another binding's keystrokes on the same provider (for this binding's own, the text and the
+    // value are the same: nothing is written).
+    this.#cleanup.push(provider.on('local', () => {
+      if (this.#editing === 0) this.#onExternal();
     }));
     const followDeleted = () => {
       if (provider.deleted) {

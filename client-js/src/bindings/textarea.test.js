@@ -218,6 +218,23 @@ test('textarea: keystrokes are in the document at once, stored and sent after th
   }
 });
 
+test('textarea: two bindings on one provider show what the other one types, once its frame is painted', async (t) => {
+  const { p, ta, binding } = await setup('hello');
+  t.after(() => p.destroy());
+  const other = new FakeTextarea();
+  const second = new TextareaBinding(/** @type {any} */ (other), p, { cursors: false });
+  ta.setSelectionRange(5, 5);
+  ta.type('!');
+  await untilFlushed(p);
+  assert.equal(other.value, 'hello!', "the second textarea shows the first one's keystroke");
+  other.setSelectionRange(0, 0);
+  other.type('> ');
+  await untilFlushed(p);
+  assert.equal(ta.value, '> hello!', "and the first the second one's");
+  second.destroy();
+  binding.destroy();
+});
+
 test('textarea: what would miss a waiting keystroke flushes it first; undo, redo and edits from code flush at once', async (t) => {
   /** @type {[string, (x: Awaited<ReturnType<typeof setup>>) => void | Promise<void>, string][]} */
   const cases = [

@@ -117,7 +117,7 @@ test('CodeMirror turns read-only when the document is deleted under it', async (
   await ctx.close();
 });
 
-test('CodeMirror: typing is stored and sent after its frame, one update a frame; undo, code and pagehide flush at once', async () => {
+test('CodeMirror: typing is stored and sent after its frame, one update a frame; undo, code and pagehide flush at once; another binding\'s typing shows', async () => {
   const docId = `cm-frame-${Date.now()}`;
   const { page: cm, context: ctx, errors } = await openPage(session.browser, `${session.server.url}/?doc=${docId}`, { modules: { '/demo.js': session.bundle } });
   const r = await cm.evaluate(async () => {
@@ -151,7 +151,13 @@ test('CodeMirror: typing is stored and sent after its frame, one update a frame;
     const pendingD = provider.flushPending;
     window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }));
     window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }));
-    return { typed, appended, afterFrame, undo, dispatched, pendingC, code, pendingD, afterHide: provider.flushPending, text: provider.doc.text('body').toString() };
+    const afterHide = provider.flushPending;
+    // Another binding's keystroke on the same provider shows once its frame is painted.
+    provider.doc.text('body').insert(0, '~');
+    provider.scheduleFlush();
+    await frame();
+    const other = view.state.doc.toString();
+    return { typed, appended, afterFrame, undo, dispatched, pendingC, code, pendingD, afterHide, other, text: provider.doc.text('body').toString() };
   });
   assert.deepEqual(r.typed, { text: 'ab', pending: true, saved: false, locals: 0 }, 'in the document at once, unsaved, flushed later');
   assert.equal(r.appended, 1, 'one store append for the keystrokes of a frame');
@@ -162,8 +168,9 @@ test('CodeMirror: typing is stored and sent after its frame, one update a frame;
   assert.deepEqual(r.code, { pending: false, editor: '» >c', locals: [undefined] }, 'an edit from code ran the waiting flush and shows in the editor');
   assert.equal(r.pendingD, true);
   assert.equal(r.afterHide, false, 'pagehide ran the waiting flush');
-  await waitFor(async () => (await serverText(session.server.url, docId)) === '» >cd', { what: 'every keystroke on the server' });
-  assert.equal(r.text, '» >cd');
+  assert.equal(r.other, '~» >cd', "another binding's keystroke on the provider shows in the editor");
+  await waitFor(async () => (await serverText(session.server.url, docId)) === '~» >cd', { what: 'every keystroke on the server' });
+  assert.equal(r.text, '~» >cd');
   assert.deepEqual(errors, []);
   await ctx.close();
 });
