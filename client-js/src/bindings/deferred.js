@@ -10,7 +10,7 @@
  * deferred runs fn, which writes an editor's keystroke to the CRDT, and has the provider store and
  * send it after the frame that shows it is painted (provider.scheduleFlush: the keystrokes of one
  * frame become one update); a provider without scheduleFlush flushes at once. The editor bindings
- * use it for what the user types, and transact for everything else.
+ * write what the user types through it.
  * @template T
  * @param {Flusher} provider
  * @param {() => T} fn
