@@ -78,17 +78,23 @@ async function setUp(page, o) {
   );
   await page.evaluate(showRemoteCursors, o.cursors);
   await page.evaluate(installProbe, 50);
-  // The probe's hook: the key's input handled, its handlers' microtasks (where CodeMirror's DOM
-  // observer runs) done.
+  // The probe's hook. Its frame callback is asked for at the keydown, before the editor handles
+  // the key and asks for its own: the probe's task is then the first after the frame's rendering,
+  // and work a binding defers until after the paint (its flush) is not counted as the frame's.
+  // The key's handling ends once its input is handled and the handlers' microtasks (where
+  // CodeMirror's DOM observer runs) are done.
   await page.evaluate(() => {
     const w = /** @type {any} */ (window);
-    document.addEventListener('input', () => {
-      const start = w.__keyAt;
-      queueMicrotask(() => {
-        const end = performance.now();
-        w.__frameProbe(start, () => end);
-      });
-    });
+    let end = 0;
+    document.addEventListener(
+      'keydown',
+      (ev) => {
+        end = 0;
+        w.__frameProbe(ev.timeStamp, () => end);
+      },
+      true,
+    );
+    document.addEventListener('input', () => queueMicrotask(() => void (end = performance.now())));
   });
 }
 

@@ -1,9 +1,10 @@
 // @ts-check
-import { Annotation, ChangeSet, EditorSelection, EditorState, Prec, StateEffect, StateField } from '@codemirror/state';
+import { Annotation, ChangeSet, EditorSelection, EditorState, Prec, StateEffect, StateField, Transaction } from '@codemirror/state';
 import { Decoration, EditorView, ViewPlugin, WidgetType, keymap } from '@codemirror/view';
 import { UndoManager } from '../undo.js';
 import { PosMapper, hasSurrogates, toOffset16, diff16 } from '../utf16.js';
 import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
+import { deferred } from './deferred.js';
 
 /**
  * The CodeMirror 6 binding (CodeMirror is a peer dependency: @codemirror/state and
@@ -20,6 +21,12 @@ import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
  *
  * CodeMirror counts UTF-16 units and the CRDT code points; conversions happen here, with a fast
  * path for text without surrogate pairs.
+ *
+ * What the user types (a transaction with a user event: typing, deleting, pasting, dropping) is
+ * stored and sent after the frame that shows it is painted (provider.scheduleFlush: the keystrokes
+ * of one frame become one update); undo, redo, transactions dispatched from code without a user
+ * event, and edits made from code are stored and sent at once. An UndoManager passed in as `undo`
+ * stores and sends through its own `transact`.
  *
  * Edits made from code (provider.transact) and undo steps taken through the UndoManager directly
  * reach the editor through the provider's `local` event. Destroying the editor withdraws this
@@ -110,7 +117,15 @@ class CaretWidget extends WidgetType {
 export function codemirrorBinding(provider, opts = {}) {
   const root = opts.root ?? 'body';
   const text = provider.doc.text(root);
-  const undoManager = opts.undo === false ? null : (opts.undo ?? new UndoManager(provider.doc, { root, transact: (fn) => provider.transact(fn) }));
+  /** >0 while the binding writes what the user typed: its flush waits for the frame */
+  let typing = 0;
+  /**
+   * flushed runs fn, which edits the CRDT, and stores and sends the change: after the frame for
+   * what the user types, at once for anything else (undo, redo).
+   * @param {() => void} fn
+   */
+  const flushed = (fn) => (typing > 0 ? deferred(provider, fn) : provider.transact(fn));
+  const undoManager = opts.undo === false ? null : (opts.undo ?? new UndoManager(provider.doc, { root, transact: flushed }));
   /** >0 while the binding edits the CRDT itself: its own `local` events are no news */
   let editing = 0;
   /**
@@ -192,6 +207,9 @@ export function codemirrorBinding(provider, opts = {}) {
             this.queueCursors();
           }),
           provider.awareness.on('change', () => this.queueCursors()),
+          // Flushes during the binding's own edits bring nothing to show. A deferred flush may
+          // carry another binding's keystrokes on the same provider (for this binding's own, the
+          // editor and the text are the same: nothing is dispatched).
           provider.on('local', () => {
             if (editing === 0) this.catchUp();
           }),
@@ -233,16 +251,23 @@ export function codemirrorBinding(provider, opts = {}) {
             for (const op of ops) {
               if (undoManager) undoManager.replace(op.pos, op.del, op.insert, { before, after }, op.deleted);
               else
-                provider.transact(() => {
+                flushed(() => {
                   if (op.del > 0) text.delete(op.pos, op.del);
                   if (op.insert) text.insert(op.pos, op.insert);
                 });
             }
           };
-          edit(() => {
-            if (undoManager && ops.length > 1) undoManager.group(run);
-            else run();
-          });
+          // A user event (typing, deleting, pasting) is the user's input: its flush waits.
+          const typed = tr.annotation(Transaction.userEvent) !== undefined;
+          if (typed) typing++;
+          try {
+            edit(() => {
+              if (undoManager && ops.length > 1) undoManager.group(run);
+              else run();
+            });
+          } finally {
+            if (typed) typing--;
+          }
         }
         if (u.selectionSet || u.docChanged) this.publish();
         if (u.docChanged) this.queueCursors();

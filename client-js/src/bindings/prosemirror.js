@@ -4,6 +4,7 @@ import { Decoration, DecorationSet } from 'prosemirror-view';
 import { Mark, Fragment } from 'prosemirror-model';
 import { ReplaceStep, AddMarkStep, RemoveMarkStep } from 'prosemirror-transform';
 import { Mapping, isMarker, effective } from './prosemirror-mapping.js';
+import { deferred } from './deferred.js';
 import { RichUndoManager } from '../richundo.js';
 import { encodeCursorRel, remoteCursors, selectionTint } from '../cursor.js';
 import { afterPaint } from '../frame.js';
@@ -674,23 +675,6 @@ class Sync {
     this.cleanup = [];
     const aw = this.provider.awareness;
     if (aw && this.published && JSON.stringify(aw.getLocalState()?.cursor) === this.published) aw.setLocalStateField('cursor', null);
-  }
-}
-
-/**
- * deferred runs fn, which writes the editor's changes to the CRDT, and has the provider store and
- * send them after the frame is painted; a provider without scheduleFlush flushes at once.
- * @template T
- * @param {ProviderLike} provider
- * @param {() => T} fn
- * @returns {T}
- */
-function deferred(provider, fn) {
-  if (!provider.scheduleFlush) return provider.transact(fn);
-  try {
-    return fn();
-  } finally {
-    provider.scheduleFlush();
   }
 }
 

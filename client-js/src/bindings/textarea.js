@@ -2,6 +2,7 @@
 import { UndoManager } from '../undo.js';
 import { PosMapper, diff16, cpLength, toOffset16, hasSurrogates } from '../utf16.js';
 import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
+import { deferred } from './deferred.js';
 
 /**
  * The textarea binding: a plain <textarea> edits a Text root.
@@ -21,6 +22,11 @@ import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
  * its half-typed text behind, so remote changes are held back, and the composed text becomes one
  * edit when the composition ends, placed where it belongs in the text as it now is; then the held
  * changes are shown.
+ *
+ * What the user types is stored and sent after the frame that shows it is painted
+ * (provider.scheduleFlush: the keystrokes of one frame become one update); undo, redo and edits
+ * made from code are stored and sent at once. An UndoManager passed in as `undo` stores and sends
+ * through its own `transact`.
  *
  * Edits made from code (provider.transact) reach the textarea through the provider's `local`
  * event. Once the server says the document was deleted (provider.deleted), the textarea is made
@@ -158,6 +164,8 @@ export class TextareaBinding {
   #heldText = '';
   /** >0 while this binding edits the CRDT itself (its own `local` events are no news) */
   #editing = 0;
+  /** >0 while this binding writes what the user typed (its flush waits for the frame) */
+  #typing = 0;
 
   /**
    * @param {HTMLTextAreaElement} textarea
@@ -170,7 +178,10 @@ export class TextareaBinding {
     this.#root = opts.root ?? 'body';
     this.#text = provider.doc.text(this.#root);
     if (opts.undo !== false) {
-      this.undoManager = opts.undo ?? new UndoManager(provider.doc, { root: this.#root, transact: (fn) => provider.transact(fn) });
+      // The binding's own manager defers the flush of what the user types (#replace), and
+      // flushes undo, redo and any other edit at once.
+      const transact = (/** @type {() => void} */ fn) => (this.#typing > 0 ? deferred(provider, fn) : provider.transact(fn));
+      this.undoManager = opts.undo ?? new UndoManager(provider.doc, { root: this.#root, transact });
     }
     this.#value = this.#text.toString();
     textarea.value = this.#value;
@@ -192,6 +203,9 @@ export class TextareaBinding {
       if (textarea.ownerDocument.activeElement === textarea) this.#onSelection();
     });
     this.#cleanup.push(provider.on('change', (ev) => this.#onRemote(ev.changes)));
+    // Flushes during this binding's own edits bring nothing to show. A deferred flush may carry
+    // another binding's keystrokes on the same provider (for this binding's own, the text and the
+    // value are the same: nothing is written).
     this.#cleanup.push(provider.on('local', () => {
       if (this.#editing === 0) this.#onExternal();
     }));
@@ -306,7 +320,8 @@ export class TextareaBinding {
   }
 
   /**
-   * #replace makes one local edit (through the undo manager when there is one).
+   * #replace makes one local edit, what the user typed (through the undo manager when there is
+   * one); it is stored and sent after the frame.
    * @param {number} pos
    * @param {number} del
    * @param {string} insert
@@ -316,9 +331,14 @@ export class TextareaBinding {
   #replace(pos, del, insert, sel, deleted) {
     this.#edit(() => {
       if (this.undoManager) {
-        this.undoManager.replace(pos, del, insert, sel, deleted);
+        this.#typing++;
+        try {
+          this.undoManager.replace(pos, del, insert, sel, deleted);
+        } finally {
+          this.#typing--;
+        }
       } else {
-        this.#provider.transact(() => {
+        deferred(this.#provider, () => {
           if (del > 0) this.#text.delete(pos, del);
           if (insert) this.#text.insert(pos, insert);
         });

@@ -155,6 +155,7 @@ test('textarea: two people typing at one spot do not interleave', async (t) => {
   // receive the other's.
   for (let i = 0; i < 3; i++) {
     ta.type('abc'[i]);
+    await untilFlushed(p); // the keystroke's frame is painted: it goes out
     remote((b) => b.insert(bobCaret, '123'[i]));
     const rp = bob.text('body').relPos(bobCaret + 1, -1); // Bob's caret, after his character
     for (const u of toBob.splice(0)) bob.apply(u);
@@ -178,6 +179,108 @@ test('textarea: an edit made from code shows at once, and typing after it lands 
   assert.equal(ta.value, text());
   // The same for an undo step taken through the manager directly (a toolbar button, say).
   binding.undoManager?.undo();
+  assert.equal(ta.value, text());
+  binding.destroy();
+});
+
+/** untilFlushed lets the timers of a scheduled flush run (in node, afterPaint is a 0 ms timer). */
+async function untilFlushed(/** @type {Provider} */ p) {
+  for (let i = 0; i < 100 && p.flushPending; i++) await new Promise((r) => setTimeout(r, 0));
+  assert.equal(p.flushPending, false, 'the scheduled flush ran');
+}
+
+test('textarea: keystrokes are in the document at once, stored and sent after the frame, the keystrokes of a frame as one flush', async (t) => {
+  for (const undo of [true, false]) {
+    const { p, ta, binding, text, bob } = await setup('hello world');
+    t.after(() => p.destroy());
+    if (!undo) {
+      binding.destroy();
+      new TextareaBinding(/** @type {any} */ (ta), p, { cursors: false, undo: false });
+    }
+    /** @type {{ update: Uint8Array, deferred?: boolean }[]} */
+    const locals = [];
+    p.on('local', (ev) => locals.push(ev));
+    ta.setSelectionRange(5, 5);
+    ta.type(',');
+    ta.setSelectionRange(7, 12);
+    ta.type('there'); // replaces "world": a deletion and an insertion
+    assert.equal(text(), 'hello, there', `undo ${undo}: in the document at once`);
+    assert.equal(ta.value, text());
+    assert.equal(p.saved, false, `undo ${undo}: unsaved at once`);
+    assert.equal(p.flushPending, true, `undo ${undo}: the flush waits for the frame`);
+    assert.equal(locals.length, 0, `undo ${undo}: nothing stored or sent before the frame`);
+    await untilFlushed(p);
+    assert.equal(locals.length, 1, `undo ${undo}: one flush for the keystrokes of a frame`);
+    assert.equal(locals[0].deferred, true, `undo ${undo}: the scheduled flush`);
+    bob.apply(locals[0].update);
+    assert.equal(bob.text('body').toString(), 'hello, there', `undo ${undo}: the one update holds every keystroke`);
+    assert.equal(ta.value, text());
+  }
+});
+
+test('textarea: two bindings on one provider show what the other one types, once its frame is painted', async (t) => {
+  const { p, ta, binding } = await setup('hello');
+  t.after(() => p.destroy());
+  const other = new FakeTextarea();
+  const second = new TextareaBinding(/** @type {any} */ (other), p, { cursors: false });
+  ta.setSelectionRange(5, 5);
+  ta.type('!');
+  await untilFlushed(p);
+  assert.equal(other.value, 'hello!', "the second textarea shows the first one's keystroke");
+  other.setSelectionRange(0, 0);
+  other.type('> ');
+  await untilFlushed(p);
+  assert.equal(ta.value, '> hello!', "and the first the second one's");
+  second.destroy();
+  binding.destroy();
+});
+
+test('textarea: what would miss a waiting keystroke flushes it first; undo, redo and edits from code flush at once', async (t) => {
+  /** @type {[string, (x: Awaited<ReturnType<typeof setup>>) => void | Promise<void>, string][]} */
+  const cases = [
+    ['a direct flush', ({ p }) => p.flush(), 'hello!'],
+    ['an edit from code (transact)', ({ p }) => p.transact(() => p.doc.text('body').insert(0, '» ')), '» hello!'],
+    ['destroy', ({ p }) => void p.destroy(), 'hello!'],
+  ];
+  for (const [name, trigger, want] of cases) {
+    const { p, ta, binding, text } = await setup('hello');
+    t.after(() => p.destroy());
+    /** @type {{ update: Uint8Array, deferred?: boolean }[]} */
+    const locals = [];
+    p.on('local', (ev) => locals.push(ev));
+    ta.setSelectionRange(5, 5);
+    ta.type('!');
+    assert.equal(p.flushPending, true, name);
+    await trigger({ p, ta, binding, text, remote: () => {}, bob: /** @type {any} */ (null) });
+    assert.equal(p.flushPending, false, `${name}: the waiting flush ran`);
+    assert.deepEqual(locals.map((ev) => ev.deferred), [undefined], `${name}: one flush, at once, that took the keystroke`);
+    assert.equal(text(), want, name);
+    assert.equal(ta.value, want, `${name}: the textarea shows the document`);
+    binding.destroy();
+  }
+
+  const { p, ta, binding, remote, text } = await setup('hello');
+  t.after(() => p.destroy());
+  /** @type {{ update: Uint8Array, deferred?: boolean }[]} */
+  const locals = [];
+  p.on('local', (ev) => locals.push(ev));
+  ta.setSelectionRange(5, 5);
+  ta.type('!');
+  // A remote change misses nothing: the keystroke waits for its frame, both show.
+  remote((b) => b.insert(0, '> '));
+  assert.equal(ta.value, '> hello!');
+  assert.equal(p.flushPending, true, 'a remote change leaves the flush to the frame');
+  await untilFlushed(p);
+  assert.deepEqual(locals.map((ev) => ev.deferred), [true]);
+  // Undo and redo store and send at once.
+  assert.equal(binding.undo(), true);
+  assert.equal(text(), '> hello');
+  assert.equal(p.flushPending, false, 'undo flushed at once');
+  assert.equal(locals.length, 2);
+  assert.equal(binding.redo(), true);
+  assert.equal(text(), '> hello!');
+  assert.equal(p.flushPending, false, 'redo flushed at once');
+  assert.equal(locals.length, 3);
   assert.equal(ta.value, text());
   binding.destroy();
 });

@@ -116,3 +116,61 @@ test('CodeMirror turns read-only when the document is deleted under it', async (
   assert.equal(await cmText(cm), 'soon gone', 'no typing into a deleted document');
   await ctx.close();
 });
+
+test('CodeMirror: typing is stored and sent after its frame, one update a frame; undo, code and pagehide flush at once; another binding\'s typing shows', async () => {
+  const docId = `cm-frame-${Date.now()}`;
+  const { page: cm, context: ctx, errors } = await openPage(session.browser, `${session.server.url}/?doc=${docId}`, { modules: { '/demo.js': session.bundle } });
+  const r = await cm.evaluate(async () => {
+    const { view, provider, binding } = /** @type {any} */ (window).tandem;
+    /** @type {(boolean | undefined)[]} */
+    const locals = [];
+    provider.on('local', (/** @type {any} */ e) => locals.push(e.deferred));
+    const frame = async () => {
+      for (let i = 0; i < 100 && provider.flushPending; i++) await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0)));
+    };
+    const type = (/** @type {string} */ s) => view.dispatch(view.state.replaceSelection(s), { userEvent: 'input.type' });
+    const before = (await provider.storageStats()).logEntries;
+    // Two keystrokes in one frame.
+    type('a');
+    type('b');
+    const typed = { text: provider.doc.text('body').toString(), pending: provider.flushPending, saved: provider.saved, locals: locals.length };
+    await frame();
+    await provider.whenStored();
+    const appended = (await provider.storageStats()).logEntries - before;
+    const afterFrame = [...locals];
+    // Undo, a dispatch from code without a user event, and an edit from code: at once.
+    binding.undo(view);
+    const undo = { pending: provider.flushPending, text: provider.doc.text('body').toString(), locals: locals.length };
+    view.dispatch({ changes: { from: 0, insert: '>' }, selection: { anchor: 1 } });
+    const dispatched = { pending: provider.flushPending, locals: locals.length };
+    type('c');
+    const pendingC = provider.flushPending;
+    provider.transact(() => provider.doc.text('body').insert(0, '» '));
+    const code = { pending: provider.flushPending, editor: view.state.doc.toString(), locals: locals.slice(-1) };
+    type('d');
+    const pendingD = provider.flushPending;
+    window.dispatchEvent(new PageTransitionEvent('pagehide', { persisted: true }));
+    window.dispatchEvent(new PageTransitionEvent('pageshow', { persisted: true }));
+    const afterHide = provider.flushPending;
+    // Another binding's keystroke on the same provider shows once its frame is painted.
+    provider.doc.text('body').insert(0, '~');
+    provider.scheduleFlush();
+    await frame();
+    const other = view.state.doc.toString();
+    return { typed, appended, afterFrame, undo, dispatched, pendingC, code, pendingD, afterHide, other, text: provider.doc.text('body').toString() };
+  });
+  assert.deepEqual(r.typed, { text: 'ab', pending: true, saved: false, locals: 0 }, 'in the document at once, unsaved, flushed later');
+  assert.equal(r.appended, 1, 'one store append for the keystrokes of a frame');
+  assert.deepEqual(r.afterFrame, [true], 'one flush, the scheduled one');
+  assert.deepEqual(r.undo, { pending: false, text: '', locals: 2 }, 'undo flushed at once');
+  assert.deepEqual(r.dispatched, { pending: false, locals: 3 }, 'a transaction from code without a user event flushed at once');
+  assert.equal(r.pendingC, true);
+  assert.deepEqual(r.code, { pending: false, editor: '» >c', locals: [undefined] }, 'an edit from code ran the waiting flush and shows in the editor');
+  assert.equal(r.pendingD, true);
+  assert.equal(r.afterHide, false, 'pagehide ran the waiting flush');
+  assert.equal(r.other, '~» >cd', "another binding's keystroke on the provider shows in the editor");
+  await waitFor(async () => (await serverText(session.server.url, docId)) === '~» >cd', { what: 'every keystroke on the server' });
+  assert.equal(r.text, '~» >cd');
+  assert.deepEqual(errors, []);
+  await ctx.close();
+});

@@ -2,24 +2,11 @@
 // One page loses its connection, edits, reloads while still offline (its edits come back from
 // IndexedDB), edits again, comes back online; both pages and the server end identical, every edit
 // present exactly once.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, waitFor, waitSynced, serverText, screenshotPath } from './harness.js';
+import { useSession, waitFor, waitSynced, serverText, screenshotPath } from './harness.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useSession();
 
 /** @param {import('playwright-core').Page} page */
 const value = (page) => page.$eval('#editor', (el) => /** @type {HTMLTextAreaElement} */ (el).value);
@@ -33,11 +20,11 @@ const count = (s, needle) => s.split(needle).length - 1;
 
 test('offline edits survive a reload and sync exactly once when back online', async () => {
   const docId = `offline-${Date.now()}`;
-  const url = `${server.url}/?editor=plain&doc=${docId}`;
+  const url = `${session.server.url}/?editor=plain&doc=${docId}`;
 
   // Page A's WebSockets go through a switch: online, they reach the server; offline, every socket
   // is cut and new ones are refused, as when the network is gone.
-  const contextA = await browser.newContext();
+  const contextA = await session.browser.newContext();
   const pageA = await contextA.newPage();
   let online = true;
   /** @type {import('playwright-core').WebSocketRoute[]} both ends of every connection */
@@ -54,7 +41,7 @@ test('offline edits survive a reload and sync exactly once when back online', as
   });
   await pageA.goto(url);
   await waitSynced(pageA);
-  const contextB = await browser.newContext();
+  const contextB = await session.browser.newContext();
   const pageB = await contextB.newPage();
   await pageB.goto(url);
   await waitSynced(pageB);
@@ -81,8 +68,8 @@ test('offline edits survive a reload and sync exactly once when back online', as
   await pageB.click('#editor');
   await pageB.keyboard.press('Control+End');
   await pageB.keyboard.type('B while A is away. ');
-  await waitFor(async () => (await serverText(server.url, docId))?.includes('B while A is away. '), { what: "B's edit on the server" });
-  const serverMeanwhile = await serverText(server.url, docId);
+  await waitFor(async () => (await serverText(session.server.url, docId))?.includes('B while A is away. '), { what: "B's edit on the server" });
+  const serverMeanwhile = await serverText(session.server.url, docId);
   assert.ok(!serverMeanwhile?.includes('offline one'), 'the server has not seen the offline edit: A really is offline');
   assert.ok(!(await value(pageA)).includes('B while A is away'), 'A has not seen B either');
   assert.equal(await pageA.textContent('#save'), 'unsaved changes (kept offline)');
@@ -104,7 +91,7 @@ test('offline edits survive a reload and sync exactly once when back online', as
   await pageA.evaluate(() => window.dispatchEvent(new Event('online')));
   await waitSynced(pageA);
   const final = await waitFor(async () => {
-    const [va, vb, vs] = await Promise.all([value(pageA), value(pageB), serverText(server.url, docId)]);
+    const [va, vb, vs] = await Promise.all([value(pageA), value(pageB), serverText(session.server.url, docId)]);
     return va === vb && vb === vs && va.includes('offline two 😀.') && va.includes('B while A is away. ') ? va : null;
   }, { what: 'A, B and the server to converge', timeoutMs: 20_000 });
   for (const part of ['shared start. ', 'offline one ✈️. ', 'B while A is away. ', 'offline two 😀.']) {
@@ -128,8 +115,8 @@ test('offline edits survive a reload and sync exactly once when back online', as
 
 test('what a tab edits while it cannot reach the server gets there through another tab of the browser', async () => {
   const docId = `tabs-${Date.now()}`;
-  const url = `${server.url}/?editor=plain&doc=${docId}`;
-  const context = await browser.newContext();
+  const url = `${session.server.url}/?editor=plain&doc=${docId}`;
+  const context = await session.browser.newContext();
   const one = await context.newPage();
   await one.goto(url);
   await waitSynced(one);
@@ -147,7 +134,7 @@ test('what a tab edits while it cannot reach the server gets there through anoth
   await two.evaluate(() => /** @type {any} */ (window).tandem.provider.whenStored());
   await two.close({ runBeforeUnload: true });
   const want = 'shared. from the cut-off tab.';
-  await waitFor(async () => (await value(one)) === want && (await serverText(server.url, docId)) === want, {
+  await waitFor(async () => (await value(one)) === want && (await serverText(session.server.url, docId)) === want, {
     what: "the closed tab's edit in the open tab and on the server",
   });
   await waitFor(() => one.evaluate(() => /** @type {any} */ (window).tandem.provider.saved), { what: 'saved' });

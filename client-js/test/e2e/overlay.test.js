@@ -3,32 +3,19 @@
 // their characters are, follow local edits made anywhere (the mirror is kept in step chunk by
 // chunk), and with no remote cursor nothing is drawn or kept. A functional check: the time per
 // keystroke is measured by bench/keystroke.mjs, not asserted here.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, waitFor, waitSynced } from './harness.js';
+import { useSession, waitFor, waitSynced } from './harness.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
-
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
-});
+const session = useSession();
 
 test('remote carets on a 100,000-character document stay on their characters while the text changes', async () => {
-  const ctx = await browser.newContext({ viewport: { width: 900, height: 700 } });
+  const ctx = await session.browser.newContext({ viewport: { width: 900, height: 700 } });
   const page = await ctx.newPage();
   /** @type {string[]} */
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${server.url}/?editor=plain&doc=overlay-${Date.now()}`);
+  await page.goto(`${session.server.url}/?editor=plain&doc=overlay-${Date.now()}`);
   await waitSynced(page);
 
   // 100,000 characters in short lines ("line 00000\n", 11 characters each: no wrapping).

@@ -5,29 +5,19 @@
 // and run in chromium against the real server. Nothing is fetched: the tarball has no
 // dependencies (npm install --offline), and CodeMirror is linked from this package's own
 // development install, as an app's own copy would be.
-import { test, before, after } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, rmSync, realpathSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import { startServer, launchBrowser, waitFor, waitSynced, serverText, clientDir } from './harness.js';
+import { useSession, waitFor, waitSynced, serverText, clientDir } from './harness.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {import('playwright-core').Browser} */
-let browser;
+const session = useSession();
 const tmp = mkdtempSync(join(tmpdir(), 'tandem-pack-'));
 
-before(async () => {
-  server = await startServer();
-  browser = await launchBrowser();
-});
-
-after(async () => {
-  await browser?.close();
-  await server?.stop();
+after(() => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
@@ -131,20 +121,20 @@ test('npm pack, install the tarball into a scratch app, type-check, bundle with 
   // The bundle runs on the server's page in place of the demo's module.
   const bundle = out.outputFiles[0].text;
   const docId = `packed-${Date.now()}`;
-  const ctx = await browser.newContext({ serviceWorkers: 'block' });
+  const ctx = await session.browser.newContext({ serviceWorkers: 'block' });
   const page = await ctx.newPage();
   /** @type {string[]} */
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.route(`${server.url}/demo.js`, (r) => r.fulfill({ contentType: 'text/javascript', body: bundle }));
-  await page.goto(`${server.url}/?doc=${docId}`);
+  await page.route(`${session.server.url}/demo.js`, (r) => r.fulfill({ contentType: 'text/javascript', body: bundle }));
+  await page.goto(`${session.server.url}/?doc=${docId}`);
   await waitSynced(page);
   await page.click('.cm-content');
   await page.keyboard.type('from the packed client');
   await waitFor(async () => (await page.$eval('#packed-textarea', (el) => /** @type {HTMLTextAreaElement} */ (el).value)) === 'from the packed client', {
     what: 'CodeMirror typing shown in the textarea',
   });
-  await waitFor(async () => (await serverText(server.url, docId)) === 'from the packed client', { what: 'the text on the server' });
+  await waitFor(async () => (await serverText(session.server.url, docId)) === 'from the packed client', { what: 'the text on the server' });
   assert.deepEqual(errors, []);
   await ctx.close();
 });

@@ -2,7 +2,7 @@
 // The ProseMirror binding and the Tiptap extensions in chromium, through the real server.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { useSession, openPage, waitFor, screenshotPath } from './harness.js';
+import { useSession, openPage, waitFor, waitSynced, screenshotPath } from './harness.js';
 
 const session = useSession({ page: 'pm-page.js' });
 
@@ -290,6 +290,65 @@ test('a keystroke is stored and sent after its frame is painted, one update a fr
   });
   assert.deepEqual(d, { pending: true, after: false }, 'destroy ran the waiting flush');
   await waitFor(() => b.evaluate(() => /** @type {any} */ (window).tandem.view.state.doc.textContent.includes('abcd')), { what: 'the keystroke flushed by destroy at the other editor' });
+  assert.deepEqual(errors, []);
+  await a.context().close();
+  await b.context().close();
+});
+
+/**
+ * spans returns the text of a page's editor as [text, mark names] pieces, one per text node.
+ * @param {import('playwright-core').Page} p
+ */
+const spans = (p) =>
+  p.evaluate(() => {
+    /** @type {[string, string[]][]} */
+    const out = [];
+    /** @type {any} */ (window).tandem.view.state.doc.descendants((/** @type {any} */ n) => {
+      if (n.isText) out.push([n.text, n.marks.map((/** @type {any} */ m) => m.type.name)]);
+    });
+    return out;
+  });
+
+test('a mark toggled at the caret (stored mark) survives going offline and coming back before the next keystroke', async () => {
+  errors = [];
+  const docId = `pm-offline-mark-${Date.now()}`;
+  const a = await open(docId, { name: 'Ada' });
+  const b = await open(docId, { name: 'Bo' });
+  // A's next WebSockets go through a switch: offline, they are refused, as when the network is gone.
+  let online = true;
+  await a.routeWebSocket(/\/v1\/docs\/.*\/ws/, (ws) => {
+    if (!online) ws.close({ code: 4000, reason: 'network down' });
+    else ws.connectToServer();
+  });
+  await a.click('.ProseMirror');
+  await a.keyboard.type('plain ');
+  await same(a, b, (j) => j.includes('plain '));
+  // Ctrl+B with nothing selected: bold waits in the editor's stored marks for the next text.
+  await a.keyboard.press('Control+b');
+  const stored = () => a.evaluate(() => (/** @type {any} */ (window).tandem.view.state.storedMarks ?? []).map((/** @type {any} */ m) => m.type.name));
+  assert.deepEqual(await stored(), ['strong'], 'stored at the caret');
+
+  // Offline: the browser says so, and no connection gets through.
+  online = false;
+  await a.context().setOffline(true);
+  await waitFor(() => a.evaluate(() => /** @type {any} */ (window).tandem.provider.status === 'offline'), { what: 'A offline' });
+  // Meanwhile B types in A's paragraph, before A's caret: A shows it once back.
+  await select(b, 1);
+  await b.keyboard.type('B: ');
+  await waitFor(() => b.evaluate(() => /** @type {any} */ (window).tandem.provider.saved === true), { what: "B's edit saved" });
+
+  // Back online.
+  online = true;
+  await a.context().setOffline(false);
+  await waitSynced(a);
+  await waitFor(() => a.evaluate(() => /** @type {any} */ (window).tandem.view.state.doc.textContent === 'B: plain '), { what: "B's edit in A's editor" });
+  assert.deepEqual(await stored(), ['strong'], "still stored after going offline, coming back and showing the other editor's change");
+
+  await a.keyboard.type('bold');
+  await same(a, b, (j) => j.includes('bold'));
+  const want = [['B: plain ', []], ['bold', ['strong']]];
+  assert.deepEqual(await spans(a), want, 'the typed text is bold in A');
+  assert.deepEqual(await spans(b), want, 'and in B');
   assert.deepEqual(errors, []);
   await a.context().close();
   await b.context().close();

@@ -5,24 +5,17 @@
 // network at all (the service worker's shell).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, launchBrowser, waitFor, waitSynced, serverText } from './harness.js';
+import { useSession, startServer, waitFor, waitSynced, serverText } from './harness.js';
 
-/** @type {Awaited<ReturnType<typeof startServer>>} */
-let server;
-/** @type {Awaited<ReturnType<typeof startServer>>} a server that wants tokens */
+const session = useSession();
+/** @type {Awaited<ReturnType<typeof startServer>>} a second server, which wants tokens */
 let authServer;
-/** @type {import('playwright-core').Browser} */
-let browser;
 
 before(async () => {
-  server = await startServer();
   authServer = await startServer({ args: ['--auth-secret', 'e2e-secret-e2e-secret-e2e-secret-0123'] });
-  browser = await launchBrowser();
 });
 
 after(async () => {
-  await browser?.close();
-  await server?.stop();
   await authServer?.stop();
 });
 
@@ -38,13 +31,13 @@ const value = (page) => page.$eval('#editor', (el) => /** @type {HTMLTextAreaEle
 
 test('the network goes away: offline at once, edits kept, saved only once the server has them', async () => {
   const docId = `net-${Date.now()}`;
-  const ctxA = await browser.newContext();
+  const ctxA = await session.browser.newContext();
   const a = await ctxA.newPage();
-  await a.goto(`${server.url}/?editor=plain&doc=${docId}`);
+  await a.goto(`${session.server.url}/?editor=plain&doc=${docId}`);
   await waitSynced(a);
-  const ctxB = await browser.newContext();
+  const ctxB = await session.browser.newContext();
   const b = await ctxB.newPage();
-  await b.goto(`${server.url}/?editor=plain&doc=${docId}`);
+  await b.goto(`${session.server.url}/?editor=plain&doc=${docId}`);
   await waitSynced(b);
   await a.click('#editor');
   await a.keyboard.type('before. ');
@@ -62,14 +55,14 @@ test('the network goes away: offline at once, edits kept, saved only once the se
   await waitSynced(a);
   await waitFor(async () => (await statusLine(a)).save === 'all changes saved', { what: 'A saved after coming back' });
   await waitFor(async () => (await value(b)) === 'before. while offline.', { what: 'B to get the offline edits' });
-  assert.equal(await serverText(server.url, docId), 'before. while offline.');
+  assert.equal(await serverText(session.server.url, docId), 'before. while offline.');
   await ctxA.close();
   await ctxB.close();
 });
 
 test('a connection that stops answering under an unsaved edit is called lost on the fast ping schedule, never saved', async () => {
   const docId = `dead-${Date.now()}`;
-  const ctx = await browser.newContext();
+  const ctx = await session.browser.newContext();
   const page = await ctx.newPage();
   // A network that silently stops delivering (no offline event, no close): what reaches the
   // page from the server is swallowed once `dead` is set.
@@ -83,7 +76,7 @@ test('a connection that stops answering under an unsaved edit is called lost on 
       if (!dead) up.send(m);
     });
   });
-  await page.goto(`${server.url}/?editor=plain&doc=${docId}`);
+  await page.goto(`${session.server.url}/?editor=plain&doc=${docId}`);
   await waitSynced(page);
   // Every text the status line shows, in order: "connection lost" may stand only until the first
   // retry (a fraction of a second), shorter than a poll from here on a loaded machine.
@@ -131,7 +124,7 @@ async function routeAccess(page, base, answer) {
 }
 
 test('a refused upgrade is explained: no retries, the cause on the page', async (t) => {
-  const ctx = await browser.newContext();
+  const ctx = await session.browser.newContext();
   const page = await ctx.newPage();
   const stubbed = await routeAccess(page, authServer.url, (token) =>
     token ? { ok: false, code: 4401, error: 'invalid token' } : { ok: false, code: 4401, error: 'no token' },
@@ -153,14 +146,14 @@ test('a refused upgrade is explained: no retries, the cause on the page', async 
 
 test('a document deleted under the editor: read-only, said so, nothing pretends to be kept', async () => {
   const docId = `del-${Date.now()}`;
-  const ctx = await browser.newContext();
+  const ctx = await session.browser.newContext();
   const page = await ctx.newPage();
-  await page.goto(`${server.url}/?editor=plain&doc=${docId}`);
+  await page.goto(`${session.server.url}/?editor=plain&doc=${docId}`);
   await waitSynced(page);
   await page.click('#editor');
   await page.keyboard.type('soon gone');
   await waitFor(async () => (await statusLine(page)).save === 'all changes saved', { what: 'saved' });
-  const res = await fetch(`${server.url}/v1/docs/${docId}`, { method: 'DELETE' });
+  const res = await fetch(`${session.server.url}/v1/docs/${docId}`, { method: 'DELETE' });
   assert.ok(res.ok, `DELETE answered ${res.status}`);
   await waitFor(() => page.$eval('#editor', (el) => /** @type {HTMLTextAreaElement} */ (el).readOnly), { what: 'the editor read-only' });
   assert.match(await notice(page), /deleted/);
@@ -171,7 +164,7 @@ test('a document deleted under the editor: read-only, said so, nothing pretends 
 });
 
 test('an invalid ?doc= shows an error and opens nothing', async () => {
-  const ctx = await browser.newContext();
+  const ctx = await session.browser.newContext();
   const page = await ctx.newPage();
   /** @type {string[]} */
   const sockets = [];
@@ -179,7 +172,7 @@ test('an invalid ?doc= shows an error and opens nothing', async () => {
   /** @type {string[]} */
   const errors = [];
   page.on('pageerror', (e) => errors.push(e.message));
-  await page.goto(`${server.url}/?editor=plain&doc=${encodeURIComponent('no such/name')}`);
+  await page.goto(`${session.server.url}/?editor=plain&doc=${encodeURIComponent('no such/name')}`);
   await waitFor(async () => (await notice(page)).includes('is not a document name'), { what: 'the error' });
   await page.waitForTimeout(300);
   assert.deepEqual(sockets, [], 'no document opened (notes least of all)');
@@ -191,9 +184,9 @@ test('an invalid ?doc= shows an error and opens nothing', async () => {
 
 test('after a first visit, the demo reloads with no network and shows the offline copy', async () => {
   const docId = `shell-${Date.now()}`;
-  const ctx = await browser.newContext();
+  const ctx = await session.browser.newContext();
   const page = await ctx.newPage();
-  await page.goto(`${server.url}/?editor=plain&doc=${docId}`);
+  await page.goto(`${session.server.url}/?editor=plain&doc=${docId}`);
   await waitSynced(page);
   await page.evaluate(() => navigator.serviceWorker.ready);
   await waitFor(() => page.evaluate(async () => (await caches.keys()).length > 0 && (await (await caches.open((await caches.keys())[0])).keys()).length > 20), {
@@ -214,6 +207,6 @@ test('after a first visit, the demo reloads with no network and shows the offlin
   await page.keyboard.type('!');
   assert.equal((await statusLine(page)).save, 'unsaved changes (kept offline)');
   await ctx.setOffline(false);
-  await waitFor(async () => (await serverText(server.url, docId)) === 'kept for later!', { what: 'the offline edit to reach the server' });
+  await waitFor(async () => (await serverText(session.server.url, docId)) === 'kept for later!', { what: 'the offline edit to reach the server' });
   await ctx.close();
 });
