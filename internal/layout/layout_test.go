@@ -43,6 +43,8 @@ var thirdPartyAllowed = map[string][]string{
 	"storage/storagetest": {},
 	// The handshake only; the frames after it are wsframe's.
 	"server/internal/transport": {"github.com/gorilla/websocket"},
+	// The commands' flag parsing: the standard library only.
+	"cmd/internal/cliflag": {},
 	// The document's decisions are values: the standard library only.
 	"server/internal/room": {},
 	// Presence between nodes: the NATS client and what it brings; never the NATS server.
@@ -71,6 +73,8 @@ var oursAllowed = map[string][]string{
 	"server/internal/room": {},
 	// Presence between nodes carries awareness states as opaque bytes: no frames, no documents.
 	"server/internal/relay": {},
+	// The commands' quiet flag parsing knows nothing of the commands.
+	"cmd/internal/cliflag": {},
 }
 
 type pkg struct {
