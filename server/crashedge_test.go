@@ -145,11 +145,17 @@ func (p *proc) waitApplied(n float64) {
 // edgeToken mints a write token for subject on every document.
 func edgeToken(t testing.TB, subject string) string {
 	t.Helper()
+	return mintEdge(t, auth.Claims{Subject: subject, Documents: "*", Role: auth.RoleWrite, Expires: time.Now().Add(time.Hour)})
+}
+
+// mintEdge returns a token carrying c, signed with edgeSecret.
+func mintEdge(t testing.TB, c auth.Claims) string {
+	t.Helper()
 	a, err := auth.New(auth.Config{Secret: []byte(edgeSecret)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := a.Mint(auth.Claims{Subject: subject, Documents: "*", Role: auth.RoleWrite, Expires: time.Now().Add(time.Hour)})
+	tok, err := a.Mint(c)
 	if err != nil {
 		t.Fatal(err)
 	}
