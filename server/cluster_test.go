@@ -33,7 +33,7 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-server NATS cluster")
 	}
-	nc := startNATSCluster(t)
+	nc := startNATSCluster(t, 3)
 	t.Run("KillNodeUnderLoad", func(t *testing.T) {
 		testClusterTyping(t, nc, typingScenario{kill: true})
 	})
@@ -64,7 +64,7 @@ func TestCluster(t *testing.T) {
 // actors not flushed) and its editors reconnect through the balancer to node 0. With
 // dropPercent, every node loses that share of the live deliveries, which its followers repair.
 func testClusterTyping(t *testing.T, nc *natstest.Cluster, sc typingScenario) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	edit := func(c *Config) {
 		c.CompactLogEntries = cmp.Or(sc.compactEvery, 200)
 		if sc.holdNothing {
@@ -331,7 +331,7 @@ func rebuildFromStream(t *testing.T, b *jetstream.Backend, doc string) *crdt.Doc
 // testClusterBinding: a client ID bound to one subject by a hello on one node is refused
 // (4403) to another subject on another node, and stays its first subject's on both.
 func testClusterBinding(t *testing.T, nc *natstest.Cluster) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	sec := func(c *Config) { c.AuthSecret = secSecret }
 	a := startNode(t, nc, prefix, "a", sec)
 	b := startNode(t, nc, prefix, "b", sec)
@@ -367,7 +367,7 @@ func testClusterBinding(t *testing.T, nc *natstest.Cluster) {
 // testClusterHTTPEdits: HTTP edits to one document on two nodes are made under two distinct
 // server client IDs, and both nodes converge on both.
 func testClusterHTTPEdits(t *testing.T, nc *natstest.Cluster) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	nodes := []*testNode{startNode(t, nc, prefix, "a", nil), startNode(t, nc, prefix, "b", nil)}
 	const doc = "http-two"
 	for round := range 5 {
@@ -401,7 +401,7 @@ func testClusterHTTPEdits(t *testing.T, nc *natstest.Cluster) {
 // nodes that follow the log and by a node that loads it cold: all serve the same document, byte
 // for byte, with every edit the nodes acknowledged; it stays writable; each node counts the skips.
 func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	a := startNode(t, nc, prefix, "a", nil)
 	b := startNode(t, nc, prefix, "b", nil)
 	const doc = "foreign"
@@ -478,7 +478,7 @@ func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
 
 // testClusterReadyz: /readyz is 200 while JetStream answers, and 503 once the node lost NATS.
 func testClusterReadyz(t *testing.T, nc *natstest.Cluster) {
-	n := startNode(t, nc, clusterPrefix(t), "r", nil)
+	n := startNode(t, nc, natstest.Prefix(t), "r", nil)
 	url := "http://" + n.addr + "/readyz"
 	if code, body := httpDo(t, http.MethodGet, url, "", nil); code != http.StatusOK {
 		t.Fatalf("GET /readyz: %d %s; want 200", code, body)
@@ -507,7 +507,7 @@ func testClusterReadyz(t *testing.T, nc *natstest.Cluster) {
 // A write made after the deletion creates a new document, at the next epoch, holding none of the
 // deleted one's content.
 func testClusterDeleteRace(t *testing.T, nc *natstest.Cluster) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	a := startNode(t, nc, prefix, "a", nil)
 	b := startNode(t, nc, prefix, "b", nil)
 	const doc = "doomed"
