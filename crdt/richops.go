@@ -248,22 +248,7 @@ func (cs *clientState) richOps(from uint64, out []uop) []uop {
 	}
 	cs.items.each(from, func(it *item) bool {
 		emitUnits(it.clock)
-		op := uop{kind: opText, clock: it.clock, n: uint64(it.n), root: it.root.name, left: it.left, right: it.right, deleted: it.deleted}
-		if c := max(clock, from); c > it.clock {
-			// Only the run's tail is sent (trimOp for a run of the document).
-			k := c - it.clock
-			op.left = ID{cs.id, c - 1}
-			op.clock, op.n = c, op.n-k
-			if !it.deleted {
-				op.value = it.text()[it.byteOff(int(k)):]
-			}
-		} else if it.embed && !it.deleted {
-			op.content = []rune{objectReplacement}
-			op.embed = it.root.rich.embeds[it.id(0)]
-		} else if !it.deleted {
-			op.value = it.text()
-		}
-		emit(op)
+		emit(cs.runOp(it, max(clock, from)))
 		return true
 	})
 	emitUnits(cs.next)
