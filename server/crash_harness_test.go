@@ -28,6 +28,7 @@ import (
 	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/client"
 	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/server"
 	"github.com/tandemhq/tandem/storage"
 )
 
@@ -202,7 +203,7 @@ func newCrashHarness(t *testing.T, tags string, opts crashOptions) *crashHarness
 // crashToken mints a token of subject with role on every document, with edgeSecret.
 func crashToken(t *testing.T, subject string, role auth.Role) string {
 	t.Helper()
-	return mintEdge(t, auth.Claims{Subject: subject, Documents: "*", Role: role, Expires: time.Now().Add(24 * time.Hour)})
+	return server.MintWith(t, []byte(edgeSecret), auth.Claims{Subject: subject, Documents: "*", Role: role, Expires: time.Now().Add(24 * time.Hour)})
 }
 
 // killEditBody is the JSON of the n-th edit of a kill test's HTTP writer: it sets the ledger key
