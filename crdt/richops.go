@@ -29,21 +29,7 @@ func appendAnchor(b []byte, kind RelPosKind, id ID, ci func(uint64) uint64) []by
 func appendRichOp(b []byte, op *uop, ci func(uint64) uint64, ri func(RootKind, string) uint64) []byte {
 	switch op.kind {
 	case opText: // an embed
-		tag := byte(opEmbed)
-		if op.left.Client != 0 {
-			tag |= tagLeft
-		}
-		if op.right.Client != 0 {
-			tag |= tagRight
-		}
-		b = append(b, tag)
-		b = appendUv(b, ri(KindText, op.root))
-		if op.left.Client != 0 {
-			b = appendUv(appendUv(b, ci(op.left.Client)), op.left.Clock)
-		}
-		if op.right.Client != 0 {
-			b = appendUv(appendUv(b, ci(op.right.Client)), op.right.Clock)
-		}
+		b = appendTextHead(b, byte(opEmbed), op, ci, ri)
 		b = appendUv(b, uint64(len(op.embed)))
 		return append(b, op.embed...)
 	case opMark:
