@@ -89,17 +89,6 @@ func open(t *testing.T, url, doc string, opts client.Options) *client.Conn {
 	return c
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestServerConvergence(t *testing.T) {
 	ls := startServer(t, filepath.Join(t.TempDir(), "t.db"), "127.0.0.1:0")
 	var cs []*client.Conn
@@ -122,7 +111,7 @@ func TestServerConvergence(t *testing.T) {
 			t.Fatalf("WaitSaved: %v", err)
 		}
 	}
-	eventually(t, "three replicas to converge", func() bool {
+	client.WaitFor(t, "three replicas to converge", func() bool {
 		a := cs[0].Text("body")
 		return len(a) == 60 && cs[1].Text("body") == a && cs[2].Text("body") == a
 	})
@@ -190,7 +179,7 @@ func TestServerReadOnly(t *testing.T) {
 	if err := w.Edit(func(d *crdt.Doc) error { return d.Text("body").Insert(0, "shared") }); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the read-only client to receive the edit", func() bool { return ro.Text("body") == "shared" })
+	client.WaitFor(t, "the read-only client to receive the edit", func() bool { return ro.Text("body") == "shared" })
 	called := false
 	if err := ro.Edit(func(d *crdt.Doc) error { called = true; return nil }); !errors.Is(err, client.ErrReadOnly) || called {
 		t.Errorf("read-only Edit = %v (function called: %t); want ErrReadOnly without calling it", err, called)
@@ -209,9 +198,9 @@ func TestServerAwareness(t *testing.T) {
 	if err := a.SetAwareness([]byte(`{"name":"a"}`)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "b to see a's presence", func() bool { return string(b.Peers()[a.ClientID()].State) == `{"name":"a"}` })
+	client.WaitFor(t, "b to see a's presence", func() bool { return string(b.Peers()[a.ClientID()].State) == `{"name":"a"}` })
 	a.Close()
-	eventually(t, "a's presence to go when a leaves", func() bool { _, ok := b.Peers()[a.ClientID()]; return !ok })
+	client.WaitFor(t, "a's presence to go when a leaves", func() bool { _, ok := b.Peers()[a.ClientID()]; return !ok })
 }
 
 // An edit of 3 MiB, three times the server's default message limit, goes out as several update
@@ -236,7 +225,7 @@ func TestServerLargeEdit(t *testing.T) {
 	if got, want := a.Saved(), a.Clock(); got != want {
 		t.Errorf("Saved() = %d; want Clock() %d", got, want)
 	}
-	eventually(t, "the connected client to receive the edit", func() bool { return b.Text("log") == text })
+	client.WaitFor(t, "the connected client to receive the edit", func() bool { return b.Text("log") == text })
 	late := open(t, ls.url(), "big", client.Options{})
 	if got := late.Text("log"); got != text {
 		t.Errorf("late joiner holds %d bytes; want the %d inserted", len(got), len(text))

@@ -37,20 +37,7 @@ func replay(tb testing.TB, t *crdttest.Trace) *crdt.Doc {
 			tb.Fatal(err)
 		}
 	}
-	for _, x := range t.Txns {
-		for _, p := range x.Patches {
-			if p.Del > 0 {
-				if err := txt.Delete(p.Pos, p.Del); err != nil {
-					tb.Fatal(err)
-				}
-			}
-			if p.Ins != "" {
-				if err := txt.Insert(p.Pos, p.Ins); err != nil {
-					tb.Fatal(err)
-				}
-			}
-		}
-	}
+	replayInto(tb, d, t)
 	return d
 }
 

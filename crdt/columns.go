@@ -201,21 +201,7 @@ func decodeSnapRuns2(t *tables) []snapRun {
 			nVisible += run.n
 		}
 	}
-	for i := 0; i < len(runs) && r.err == nil; {
-		c := t.client()
-		k := r.uv()
-		switch {
-		case r.err != nil:
-		case k == 0 || k > uint64(len(runs)-i):
-			r.fail("run client count %d", k)
-		case i > 0 && runs[i-1].client == c:
-			r.fail("run clients not merged")
-		}
-		for j := 0; j < int(k) && r.err == nil; j++ {
-			runs[i+j].client = c
-		}
-		i += int(k)
-	}
+	t.readRunClients(runs)
 	withCI := len(t.clients) > 1
 	readID := func(run *snapRun) ID {
 		c := run.client

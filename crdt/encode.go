@@ -40,22 +40,8 @@ func (cs *clientState) ops(from uint64, out []uop) []uop {
 			out = appendOp(cs.id, out, uop{kind: opSkip, clock: clock, n: it.clock - clock})
 			clock = it.clock
 		}
-		op := uop{kind: opText, clock: it.clock, n: uint64(it.n), root: it.root.name, left: it.left, right: it.right, deleted: it.deleted}
-		if k := clock - it.clock; clock > it.clock {
-			// The run starts before from: only its tail is sent (trimOp for
-			// a run of the document).
-			op.left = ID{cs.id, clock - 1}
-			op.clock, op.n = clock, op.n-k
-			if !it.deleted {
-				op.value = it.text()[it.byteOff(int(k)):]
-			}
-		} else if it.embed && !it.deleted {
-			op.content = []rune{objectReplacement}
-			op.embed = it.root.rich.embeds[it.id(0)]
-		} else if !it.deleted {
-			op.value = it.text()
-		}
-		out = appendOp(cs.id, out, op)
+		// The run may start before from: then only its tail is sent.
+		out = appendOp(cs.id, out, cs.runOp(it, clock))
 		clock = it.end()
 		return true
 	})
@@ -64,6 +50,26 @@ func (cs *clientState) ops(from uint64, out []uop) []uop {
 		out = appendOp(cs.id, out, uop{kind: opSkip, clock: clock, n: cs.next - clock})
 	}
 	return out
+}
+
+// runOp returns the op that sends run it from clock from on: the whole run when it starts at
+// from or later, else only its tail (trimOp for a run of the document).
+func (cs *clientState) runOp(it *item, from uint64) uop {
+	op := uop{kind: opText, clock: it.clock, n: uint64(it.n), root: it.root.name, left: it.left, right: it.right, deleted: it.deleted}
+	if from > it.clock {
+		k := from - it.clock
+		op.left = ID{cs.id, from - 1}
+		op.clock, op.n = from, op.n-k
+		if !it.deleted {
+			op.value = it.text()[it.byteOff(int(k)):]
+		}
+	} else if it.embed && !it.deleted {
+		op.content = []rune{objectReplacement}
+		op.embed = it.root.rich.embeds[it.id(0)]
+	} else if !it.deleted {
+		op.value = it.text()
+	}
+	return op
 }
 
 // deleteSet returns the whole delete set: per client, the ranges of deleted

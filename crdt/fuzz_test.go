@@ -131,20 +131,28 @@ func FuzzApplyUpdate(f *testing.F) {
 		if err := crdt.CheckInvariants(d); err != nil {
 			t.Fatal(err)
 		}
-		snap := d.EncodeSnapshot()
-		e := fresh(3)
-		if _, err := e.Apply(snap); err != nil {
-			t.Fatalf("reloading the snapshot: %v", err)
-		}
-		if got := e.EncodeSnapshot(); !bytes.Equal(got, snap) {
-			t.Fatal("the reloaded snapshot encodes differently")
-		}
+		e := reloaded(t, d)
 		for _, r := range d.Roots() {
 			if r.Kind == crdt.KindText && e.Text(r.Name).String() != d.Text(r.Name).String() {
 				t.Fatalf("text %q differs after reload", r.Name)
 			}
 		}
 	})
+}
+
+// reloaded loads d's snapshot into a new document, and fails the test unless that loads and
+// encodes its snapshot to the same bytes.
+func reloaded(t *testing.T, d *crdt.Doc) *crdt.Doc {
+	t.Helper()
+	snap := d.EncodeSnapshot()
+	e := fresh(3)
+	if _, err := e.Apply(snap); err != nil {
+		t.Fatalf("reloading the snapshot: %v", err)
+	}
+	if got := e.EncodeSnapshot(); !bytes.Equal(got, snap) {
+		t.Fatal("the reloaded snapshot encodes differently")
+	}
+	return e
 }
 
 // FuzzDecodeStateVector: no panic; what decodes re-encodes to the same bytes

@@ -29,21 +29,7 @@ func appendAnchor(b []byte, kind RelPosKind, id ID, ci func(uint64) uint64) []by
 func appendRichOp(b []byte, op *uop, ci func(uint64) uint64, ri func(RootKind, string) uint64) []byte {
 	switch op.kind {
 	case opText: // an embed
-		tag := byte(opEmbed)
-		if op.left.Client != 0 {
-			tag |= tagLeft
-		}
-		if op.right.Client != 0 {
-			tag |= tagRight
-		}
-		b = append(b, tag)
-		b = appendUv(b, ri(KindText, op.root))
-		if op.left.Client != 0 {
-			b = appendUv(appendUv(b, ci(op.left.Client)), op.left.Clock)
-		}
-		if op.right.Client != 0 {
-			b = appendUv(appendUv(b, ci(op.right.Client)), op.right.Clock)
-		}
+		b = appendTextHead(b, byte(opEmbed), op, ci, ri)
 		b = appendUv(b, uint64(len(op.embed)))
 		return append(b, op.embed...)
 	case opMark:
@@ -248,22 +234,7 @@ func (cs *clientState) richOps(from uint64, out []uop) []uop {
 	}
 	cs.items.each(from, func(it *item) bool {
 		emitUnits(it.clock)
-		op := uop{kind: opText, clock: it.clock, n: uint64(it.n), root: it.root.name, left: it.left, right: it.right, deleted: it.deleted}
-		if c := max(clock, from); c > it.clock {
-			// Only the run's tail is sent (trimOp for a run of the document).
-			k := c - it.clock
-			op.left = ID{cs.id, c - 1}
-			op.clock, op.n = c, op.n-k
-			if !it.deleted {
-				op.value = it.text()[it.byteOff(int(k)):]
-			}
-		} else if it.embed && !it.deleted {
-			op.content = []rune{objectReplacement}
-			op.embed = it.root.rich.embeds[it.id(0)]
-		} else if !it.deleted {
-			op.value = it.text()
-		}
-		emit(op)
+		emit(cs.runOp(it, max(clock, from)))
 		return true
 	})
 	emitUnits(cs.next)

@@ -430,6 +430,27 @@ func decodeSnapshotFrom(r *reader) *snapshot {
 	return s
 }
 
+// readRunClients reads the client column of runs: pairs of a client and a count of runs, no two
+// neighbouring pairs of one client. A failure is left in t's reader.
+func (t *tables) readRunClients(runs []snapRun) {
+	r := t.r
+	for i := 0; i < len(runs) && r.err == nil; {
+		c := t.client()
+		k := r.uv()
+		switch {
+		case r.err != nil:
+		case k == 0 || k > uint64(len(runs)-i):
+			r.fail("run client count %d", k)
+		case i > 0 && runs[i-1].client == c:
+			r.fail("run clients not merged")
+		}
+		for j := 0; j < int(k) && r.err == nil; j++ {
+			runs[i+j].client = c
+		}
+		i += int(k)
+	}
+}
+
 // decodeSnapRuns reads the columns of one text (after its ri).
 func decodeSnapRuns(t *tables) []snapRun {
 	r := t.r
@@ -459,21 +480,7 @@ func decodeSnapRuns(t *tables) []snapRun {
 		runs[i].deleted = f&runDeleted != 0
 		runs[i].implied = f & (runLeftPrev | runRightNext)
 	}
-	for i := 0; i < n && r.err == nil; {
-		c := t.client()
-		k := r.uv()
-		switch {
-		case r.err != nil:
-		case k == 0 || k > uint64(n-i):
-			r.fail("run client count %d", k)
-		case i > 0 && runs[i-1].client == c:
-			r.fail("run clients not merged")
-		}
-		for j := 0; j < int(k) && r.err == nil; j++ {
-			runs[i+j].client = c
-		}
-		i += int(k)
-	}
+	t.readRunClients(runs)
 	deltas := make([]int64, n)
 	for i := range deltas {
 		deltas[i] = r.sv()

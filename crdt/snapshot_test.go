@@ -177,6 +177,7 @@ func snapshotDocs(tb testing.TB) map[string]*crdt.Doc {
 	return docs
 }
 
+// replayInto makes the edits of a sequential trace, not its start content, as local edits of d.
 func replayInto(tb testing.TB, d *crdt.Doc, tr *crdttest.Trace) {
 	tb.Helper()
 	txt := d.Text("body")

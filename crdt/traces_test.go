@@ -13,14 +13,7 @@ import (
 // checks the text against endContent, then checks that the document's update
 // and snapshot rebuild it.
 func TestSequentialTraces(t *testing.T) {
-	files := crdttest.TraceFiles("sequential_traces")
-	if len(files) == 0 {
-		t.Skip("editing traces not found: set TANDEM_TRACES or put them in ../shared/traces")
-	}
-	if testing.Short() {
-		files = smallest(files)
-	}
-	for _, f := range files {
+	for _, f := range testTraceFiles(t, "sequential_traces") {
 		tr, err := crdttest.LoadTrace(f)
 		if err != nil {
 			t.Fatal(err)
@@ -59,14 +52,7 @@ func TestSequentialTraces(t *testing.T) {
 // endContent whatever the IDs: the traces hold no concurrent insertions at
 // one place, so no client ID may decide anything (docs/crdt.md 1.3).
 func TestConcurrentTraces(t *testing.T) {
-	files := crdttest.TraceFiles("concurrent_traces")
-	if len(files) == 0 {
-		t.Skip("editing traces not found: set TANDEM_TRACES or put them in ../shared/traces")
-	}
-	if testing.Short() {
-		files = smallest(files)
-	}
-	for _, f := range files {
+	for _, f := range testTraceFiles(t, "concurrent_traces") {
 		tr, err := crdttest.LoadTrace(f)
 		if err != nil {
 			t.Fatal(err)
@@ -179,8 +165,17 @@ func replayConcurrent(tr *crdttest.Trace, ids []uint64) error {
 	return nil
 }
 
-// smallest returns the smallest of files, for -short runs.
-func smallest(files []string) []string {
+// testTraceFiles returns the trace files of dir (crdttest.TraceFiles) for a test to replay: the
+// smallest alone in -short mode. It skips the test when the traces are not found.
+func testTraceFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	files := crdttest.TraceFiles(dir)
+	if len(files) == 0 {
+		t.Skip("editing traces not found: set TANDEM_TRACES or put them in ../shared/traces")
+	}
+	if !testing.Short() {
+		return files
+	}
 	best, size := files[0], int64(-1)
 	for _, f := range files {
 		if st, err := os.Stat(f); err == nil && (size < 0 || st.Size() < size) {

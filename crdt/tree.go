@@ -163,32 +163,20 @@ func (t *textRoot) insertAfter(prev, it *item) {
 		l = prev.leaf
 		i = indexInLeaf(prev) + 1
 	}
-	l.items = append(l.items, nil)
-	copy(l.items[i+1:], l.items[i:])
-	l.items[i] = it
-	it.leaf = l
-	addCounts(l, it.vis(), it.n)
-	if len(l.items) > leafMax {
-		t.splitLeaf(l)
-	}
-	t.inserted(it, it.n)
+	t.insertAt(l, i, it)
 }
 
 // insertBefore inserts it right before next (at the end if next is nil).
 func (t *textRoot) insertBefore(next, it *item) {
 	if next == nil {
-		l := t.lastLeaf
-		l.items = append(l.items, it)
-		it.leaf = l
-		addCounts(l, it.vis(), it.n)
-		if len(l.items) > leafMax {
-			t.splitLeaf(l)
-		}
-		t.inserted(it, it.n)
+		t.insertAt(t.lastLeaf, len(t.lastLeaf.items), it)
 		return
 	}
-	l := next.leaf
-	i := indexInLeaf(next)
+	t.insertAt(next.leaf, indexInLeaf(next), it)
+}
+
+// insertAt puts it at index i of leaf l, counts it up the tree and splits the leaf if it is full.
+func (t *textRoot) insertAt(l *node, i int, it *item) {
 	l.items = append(l.items, nil)
 	copy(l.items[i+1:], l.items[i:])
 	l.items[i] = it

@@ -288,6 +288,26 @@ func (u *update) tables() ([]uint64, []rootKey) {
 	return clients, roots
 }
 
+// appendTextHead writes the head of a text or embed op: tag with the bits of the origins it has,
+// the root, then those origins.
+func appendTextHead(b []byte, tag byte, op *uop, ci func(uint64) uint64, ri func(RootKind, string) uint64) []byte {
+	if op.left.Client != 0 {
+		tag |= tagLeft
+	}
+	if op.right.Client != 0 {
+		tag |= tagRight
+	}
+	b = append(b, tag)
+	b = appendUv(b, ri(KindText, op.root))
+	if op.left.Client != 0 {
+		b = appendUv(appendUv(b, ci(op.left.Client)), op.left.Clock)
+	}
+	if op.right.Client != 0 {
+		b = appendUv(appendUv(b, ci(op.right.Client)), op.right.Clock)
+	}
+	return b
+}
+
 // appendOpBytes writes ops, which continue each other, as one op.
 func appendOpBytes(b []byte, ops []uop, ci func(uint64) uint64, ri func(RootKind, string) uint64) []byte {
 	op := &ops[0]
@@ -302,23 +322,10 @@ func appendOpBytes(b []byte, ops []uop, ci func(uint64) uint64, ri func(RootKind
 	switch op.kind {
 	case opText:
 		tag := byte(opText)
-		if op.left.Client != 0 {
-			tag |= tagLeft
-		}
-		if op.right.Client != 0 {
-			tag |= tagRight
-		}
 		if op.deleted {
 			tag |= tagDeleted
 		}
-		b = append(b, tag)
-		b = appendUv(b, ri(KindText, op.root))
-		if op.left.Client != 0 {
-			b = appendUv(appendUv(b, ci(op.left.Client)), op.left.Clock)
-		}
-		if op.right.Client != 0 {
-			b = appendUv(appendUv(b, ci(op.right.Client)), op.right.Clock)
-		}
+		b = appendTextHead(b, tag, op, ci, ri)
 		b = appendUv(b, n)
 		if !op.deleted {
 			size := 0

@@ -19,32 +19,40 @@ func TestRandomScenarioConverges(t *testing.T) {
 		n = uint64(v)
 	}
 	for seed := uint64(1); seed <= n; seed++ {
-		src := RandomScenario(seed, RandomOptions{Steps: 120 + int(seed%5)*100})
-		s, err := ParseScenario(src)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		got, err := s.Run()
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		if strings.Join(got, "\n") != strings.Join(s.Expected, "\n") {
-			t.Fatalf("seed %d: the scenario does not reproduce its output", seed)
-		}
 		// The final block: per replica, 3 texts, map, sv, pending, snapshot.
-		final := map[string]string{}
-		for _, l := range got[len(got)-7*countReplicas(s):] {
-			head, val, _ := strings.Cut(l, ": ")
-			f := strings.Fields(head)
-			key := f[0] + " " + strings.Join(f[2:], " ")
-			if f[0] == "pending" && val != "0" {
-				t.Errorf("seed %d: %s", seed, l)
-			}
-			if w, ok := final[key]; ok && w != val {
-				t.Errorf("seed %d: %s: got %s, another replica has %s", seed, head, val, w)
-			}
-			final[key] = val
+		checkRandomConverges(t, seed, RandomOptions{Steps: 120 + int(seed%5)*100}, 7)
+	}
+}
+
+// checkRandomConverges runs the random scenario of seed and opts: it must reproduce its own
+// expected output, and every replica must print the same final block (finalLines lines per
+// replica) with nothing pending.
+func checkRandomConverges(t *testing.T, seed uint64, opts RandomOptions, finalLines int) {
+	t.Helper()
+	src := RandomScenario(seed, opts)
+	s, err := ParseScenario(src)
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	got, err := s.Run()
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	if strings.Join(got, "\n") != strings.Join(s.Expected, "\n") {
+		t.Fatalf("seed %d: the scenario does not reproduce its output", seed)
+	}
+	final := map[string]string{}
+	for _, l := range got[len(got)-finalLines*countReplicas(s):] {
+		head, val, _ := strings.Cut(l, ": ")
+		f := strings.Fields(head)
+		key := f[0] + " " + strings.Join(f[2:], " ")
+		if f[0] == "pending" && val != "0" {
+			t.Errorf("seed %d: %s", seed, l)
 		}
+		if w, ok := final[key]; ok && w != val {
+			t.Errorf("seed %d: %s: got %s, another replica has %s", seed, head, val, w)
+		}
+		final[key] = val
 	}
 }
 
@@ -67,31 +75,7 @@ func TestRandomRichScenarioConverges(t *testing.T) {
 		n = 10
 	}
 	for seed := uint64(1); seed <= n; seed++ {
-		src := RandomScenario(seed, RandomOptions{Steps: 120 + int(seed%5)*100, Rich: true})
-		s, err := ParseScenario(src)
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		got, err := s.Run()
-		if err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
-		}
-		if strings.Join(got, "\n") != strings.Join(s.Expected, "\n") {
-			t.Fatalf("seed %d: the scenario does not reproduce its output", seed)
-		}
 		// The final block: per replica, 3 texts, map, sv, pending, snapshot, 3 spans.
-		final := map[string]string{}
-		for _, l := range got[len(got)-10*countReplicas(s):] {
-			head, val, _ := strings.Cut(l, ": ")
-			f := strings.Fields(head)
-			key := f[0] + " " + strings.Join(f[2:], " ")
-			if f[0] == "pending" && val != "0" {
-				t.Errorf("seed %d: %s", seed, l)
-			}
-			if w, ok := final[key]; ok && w != val {
-				t.Errorf("seed %d: %s: got %s, another replica has %s", seed, head, val, w)
-			}
-			final[key] = val
-		}
+		checkRandomConverges(t, seed, RandomOptions{Steps: 120 + int(seed%5)*100, Rich: true}, 10)
 	}
 }

@@ -483,7 +483,8 @@ func state(d *crdt.Doc) docState {
 	return s
 }
 
-func union(a, b map[string][]byte) map[string]bool {
+// union returns the keys of a and b.
+func union[V any](a, b map[string]V) map[string]bool {
 	u := map[string]bool{}
 	for k := range a {
 		u[k] = true
@@ -538,7 +539,7 @@ func Compare(docs ...*crdt.Doc) error {
 				errs = append(errs, fmt.Errorf("replica %d: spans of %q = %s; replica 0 has %s", i, name, b, a))
 			}
 		}
-		for name := range unionMaps(refState.maps, st.maps) {
+		for name := range union(refState.maps, st.maps) {
 			a, b := refState.maps[name], st.maps[name]
 			for k := range union(a, b) {
 				if !bytes.Equal(a[k], b[k]) {
@@ -563,17 +564,6 @@ func union2(a, b map[string]string) map[string][2]string {
 	}
 	for k, v := range b {
 		u[k] = [2]string{a[k], v}
-	}
-	return u
-}
-
-func unionMaps(a, b map[string]map[string][]byte) map[string]bool {
-	u := map[string]bool{}
-	for k := range a {
-		u[k] = true
-	}
-	for k := range b {
-		u[k] = true
 	}
 	return u
 }

@@ -10,14 +10,23 @@ import (
 	"github.com/tandemhq/tandem/server/internal/room"
 )
 
-func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
+// refuseHTTPWrite answers reply with the refusal, and returns true, when an HTTP write by who may
+// not go ahead: the document refuses requests now, or who may only read.
+func (a *actor) refuseHTTPWrite(who principal, reply chan<- writeResult) bool {
 	if err := refusalErr(a.core.Request(), nil); err != nil {
-		m.reply <- writeResult{err: err}
-		return
+		reply <- writeResult{err: err}
+		return true
 	}
-	if !m.who.Role.CanWrite() {
+	if !who.Role.CanWrite() {
 		a.s.refuseErr(errReadOnly)
-		m.reply <- writeResult{err: errReadOnly}
+		reply <- writeResult{err: errReadOnly}
+		return true
+	}
+	return false
+}
+
+func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
+	if a.refuseHTTPWrite(m.who, m.reply) {
 		return
 	}
 	if m.ifAbsent && a.seeded(m.reply) {
@@ -44,13 +53,7 @@ func (a *actor) onHTTPUpdate(m httpUpdateMsg) {
 }
 
 func (a *actor) onHTTPEdit(m httpEditMsg) {
-	if err := refusalErr(a.core.Request(), nil); err != nil {
-		m.reply <- writeResult{err: err}
-		return
-	}
-	if !m.who.Role.CanWrite() {
-		a.s.refuseErr(errReadOnly)
-		m.reply <- writeResult{err: errReadOnly}
+	if a.refuseHTTPWrite(m.who, m.reply) {
 		return
 	}
 	if !a.selfSaved {

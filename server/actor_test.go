@@ -125,6 +125,16 @@ func newActorTestServer(t testing.TB, cfg Config, st docStore) *Server {
 	return s
 }
 
+// stopDocs stops every document actor of s, within a second of the bubble's time.
+func stopDocs(t *testing.T, s *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := s.docs.stopAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // queued takes the frames queued for a connection without a socket, decoded.
 func queued(t *testing.T, c *conn) []protocol.Message {
 	t.Helper()
@@ -227,11 +237,7 @@ func TestActorAwarenessCoalesced(t *testing.T) {
 		}
 		act.leave(b)
 		synctest.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if err := s.docs.stopAll(ctx); err != nil {
-			t.Fatal(err)
-		}
+		stopDocs(t, s)
 	})
 }
 
@@ -268,11 +274,7 @@ func TestActorLoadFailurePoisons(t *testing.T) {
 		st.mu.Unlock()
 		c, a := fakeConn(t, s, "broken", 20)
 		a.leave(c)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if err := s.docs.stopAll(ctx); err != nil {
-			t.Fatal(err)
-		}
+		stopDocs(t, s)
 	})
 }
 
@@ -406,11 +408,7 @@ func TestActorJoinDuringUnloadSave(t *testing.T) {
 			t.Fatalf("the joiner got %T first; want *protocol.Sync", msgs[0])
 		}
 		a2.leave(c2)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		if err := s.docs.stopAll(ctx); err != nil {
-			t.Fatal(err)
-		}
+		stopDocs(t, s)
 	})
 }
 

@@ -65,6 +65,17 @@ func (s *Server) docRequest(w http.ResponseWriter, r *http.Request) (id string, 
 	return id, who, true
 }
 
+// writerRequest is docRequest for a request that changes the document: it also refuses a caller
+// who may only read.
+func (s *Server) writerRequest(w http.ResponseWriter, r *http.Request) (id string, who principal, ok bool) {
+	if id, who, ok = s.docRequest(w, r); ok && !who.Role.CanWrite() {
+		s.refuseErr(errReadOnly)
+		s.writeHTTPError(w, errReadOnly)
+		return "", principal{}, false
+	}
+	return id, who, ok
+}
+
 // listEntry is one document in GET /v1/docs.
 type listEntry struct {
 	ID        string    `json:"id"`
@@ -349,13 +360,8 @@ func (s *Server) handlePostEdits(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleDeleteDoc(w http.ResponseWriter, r *http.Request) {
-	id, who, ok := s.docRequest(w, r)
+	id, _, ok := s.writerRequest(w, r)
 	if !ok {
-		return
-	}
-	if !who.Role.CanWrite() {
-		s.refuseErr(errReadOnly)
-		s.writeHTTPError(w, errReadOnly)
 		return
 	}
 	if err := s.known(id); err != nil {

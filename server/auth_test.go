@@ -36,15 +36,7 @@ func newAuthTestServer(t *testing.T, secret []byte, logs *bytes.Buffer) *Server 
 // mintToken returns a token signed with secret.
 func mintToken(t *testing.T, secret []byte, sub, docs string, role auth.Role, ttl time.Duration) string {
 	t.Helper()
-	a, err := auth.New(auth.Config{Secret: secret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := a.Mint(auth.Claims{Subject: sub, Documents: docs, Role: role, Expires: time.Now().Add(ttl)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(tok)
+	return mintWith(t, secret, auth.Claims{Subject: sub, Documents: docs, Role: role, Expires: time.Now().Add(ttl)})
 }
 
 // signHS256 returns a token of the given header and payload JSON, signed with HMAC-SHA256 over

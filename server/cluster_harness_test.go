@@ -2,10 +2,8 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"net"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,28 +15,17 @@ import (
 	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 )
 
-// startNATSCluster starts three NATS servers with JetStream (sync always) for the test.
-func startNATSCluster(t *testing.T) *natstest.Cluster {
+// startNATSCluster starts n NATS servers with JetStream (sync always) for the test.
+func startNATSCluster(t *testing.T, n int) *natstest.Cluster {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := natstest.Start(ctx, t.TempDir(), 3)
+	c, err := natstest.Start(ctx, t.TempDir(), n)
 	if err != nil {
 		t.Fatalf("natstest.Start: %v", err)
 	}
 	t.Cleanup(c.Shutdown)
 	return c
-}
-
-// clusterPrefix returns a resource prefix of the test's own.
-func clusterPrefix(t *testing.T) string {
-	name := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '_'
-	}, t.Name())
-	return "t_" + name + "_" + strings.ToLower(rand.Text()[:6])
 }
 
 // testNode is one tandem node of a test cluster.
@@ -50,9 +37,9 @@ type testNode struct {
 	b    *jetstream.Backend
 }
 
-// openClusterBackend connects to the NATS cluster and opens the backend under prefix, retrying
-// with short attempts as a node does at start.
-func openClusterBackend(t *testing.T, c *natstest.Cluster, prefix string) (*nats.Conn, *jetstream.Backend) {
+// openClusterBackend connects to the NATS cluster and opens the backend with cfg, retrying with
+// short attempts as a node does at start.
+func openClusterBackend(t *testing.T, c *natstest.Cluster, cfg jetstream.Config) (*nats.Conn, *jetstream.Backend) {
 	t.Helper()
 	nc, err := nats.Connect(c.URLs(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
 	if err != nil {
@@ -66,7 +53,7 @@ func openClusterBackend(t *testing.T, c *natstest.Cluster, prefix string) (*nats
 	var last error
 	for range 30 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		b, err := jetstream.Open(ctx, js, jetstream.Config{Prefix: prefix})
+		b, err := jetstream.Open(ctx, js, cfg)
 		cancel()
 		if err == nil {
 			return nc, b
@@ -74,7 +61,7 @@ func openClusterBackend(t *testing.T, c *natstest.Cluster, prefix string) (*nats
 		last = err
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("jetstream.Open(%s): %v", prefix, last)
+	t.Fatalf("jetstream.Open(%s): %v", cfg.Prefix, last)
 	return nil, nil
 }
 
@@ -82,7 +69,7 @@ func openClusterBackend(t *testing.T, c *natstest.Cluster, prefix string) (*nats
 // its configuration. The node is shut down when the test ends.
 func startNode(t *testing.T, c *natstest.Cluster, prefix, id string, edit func(*Config)) *testNode {
 	t.Helper()
-	nc, b := openClusterBackend(t, c, prefix)
+	nc, b := openClusterBackend(t, c, jetstream.Config{Prefix: prefix})
 	cfg := testConfig(t)
 	cfg.DataPath = ""
 	cfg.Cluster = Cluster{Conn: nc, Backend: b, NodeID: id}

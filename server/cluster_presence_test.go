@@ -113,6 +113,21 @@ func startPresenceNode(t *testing.T, node, url, prefix string) *presenceNode {
 	return &presenceNode{testServer: ts, nc: nc, l: l}
 }
 
+// waitPresenceSubject waits until each of the three NATS servers knows the three nodes'
+// interest in doc's presence subject (as s names it).
+func waitPresenceSubject(t *testing.T, cluster *natstest.Cluster, s *Server, doc string) {
+	t.Helper()
+	subject := s.relay.DocSubject(doc)
+	waitFor(t, 10*time.Second, "the document's presence subject known everywhere", func() bool {
+		for i := range 3 {
+			if cluster.Server(i).GlobalAccount().Interest(subject) < 3 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // showCursor sends editor e's awareness state.
 func showCursor(t *testing.T, e *wstest.Editor, clock uint64, state string) {
 	t.Helper()
@@ -148,7 +163,7 @@ func TestClusterPresence(t *testing.T) {
 	if testing.Short() {
 		t.Skip("forms a three-server NATS cluster (about two seconds)")
 	}
-	cluster := startNATSCluster(t)
+	cluster := startNATSCluster(t, 3)
 	t.Run("KillIdle", func(t *testing.T) { testPresenceKillIdle(t, cluster) })
 	t.Run("KillUnderLoad", func(t *testing.T) { testPresenceKillUnderLoad(t, cluster) })
 }
@@ -158,7 +173,7 @@ func TestClusterPresence(t *testing.T) {
 // gone), its editors' cursors leave the other nodes' editors within the bound. A node
 // that shuts down takes its cursors along at once.
 func testPresenceKillIdle(t *testing.T, cluster *natstest.Cluster) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	const doc = "team.notes"
 	var nodes []*presenceNode
 	for i := range 3 {
@@ -178,15 +193,7 @@ func testPresenceKillIdle(t *testing.T, cluster *natstest.Cluster) {
 	c := nodes[2].editor(t, doc, 303)
 	// The documents' subscriptions reach every NATS server a moment after they open; until then a
 	// change may be lost (it is healed by the next full exchange). Wait for them, then show.
-	subject := nodes[0].relay.DocSubject(doc)
-	waitFor(t, 10*time.Second, "the document's presence subject known everywhere", func() bool {
-		for i := range 3 {
-			if cluster.Server(i).GlobalAccount().Interest(subject) < 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitPresenceSubject(t, cluster, nodes[0].Server, doc)
 	showCursor(t, a, 1, "a@0")
 	showCursor(t, b, 1, "b@0")
 	showCursor(t, c, 1, "c@0")
@@ -244,7 +251,7 @@ func testPresenceKillIdle(t *testing.T, cluster *natstest.Cluster) {
 // editor's screen within the bound, while those that reconnect (through the balancer, to
 // node 0) stay visible everywhere.
 func testPresenceKillUnderLoad(t *testing.T, cluster *natstest.Cluster) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	const doc = "busy"
 	var nodes []*presenceNode
 	var lbs []*balancer
@@ -279,15 +286,7 @@ func testPresenceKillUnderLoad(t *testing.T, cluster *natstest.Cluster) {
 	// The stayer is on node 1 directly and does not reconnect: its cursor must go with the node.
 	stayer := dial("ws://"+strings.TrimPrefix(nodes[1].base, "http://"), false)
 	conns = append(conns, stayer)
-	subject := nodes[0].relay.DocSubject(doc)
-	waitFor(t, 10*time.Second, "the document's presence subject known everywhere", func() bool {
-		for i := range 3 {
-			if cluster.Server(i).GlobalAccount().Interest(subject) < 3 {
-				return false
-			}
-		}
-		return true
-	})
+	waitPresenceSubject(t, cluster, nodes[0].Server, doc)
 
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

@@ -34,7 +34,7 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a three-server NATS cluster")
 	}
-	nc := startNATSCluster(t)
+	nc := startNATSCluster(t, 3)
 	t.Run("KillNodeUnderLoad", func(t *testing.T) {
 		testClusterTyping(t, nc, typingScenario{kill: true})
 	})
@@ -65,7 +65,7 @@ func TestCluster(t *testing.T) {
 // actors not flushed) and its editors reconnect through the balancer to node 0. With
 // dropPercent, every node loses that share of the live deliveries, which its followers repair.
 func testClusterTyping(t *testing.T, nc *natstest.Cluster, sc typingScenario) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	edit := func(c *Config) {
 		c.CompactLogEntries = cmp.Or(sc.compactEvery, 200)
 		if sc.holdNothing {
@@ -332,7 +332,7 @@ func rebuildFromStream(t *testing.T, b *jetstream.Backend, doc string) *crdt.Doc
 // testClusterBinding: a client ID bound to one subject by a hello on one node is refused
 // (4403) to another subject on another node, and stays its first subject's on both.
 func testClusterBinding(t *testing.T, nc *natstest.Cluster) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	sec := func(c *Config) { c.AuthSecret = secSecret }
 	a := startNode(t, nc, prefix, "a", sec)
 	b := startNode(t, nc, prefix, "b", sec)
@@ -368,7 +368,7 @@ func testClusterBinding(t *testing.T, nc *natstest.Cluster) {
 // testClusterHTTPEdits: HTTP edits to one document on two nodes are made under two distinct
 // server client IDs, and both nodes converge on both.
 func testClusterHTTPEdits(t *testing.T, nc *natstest.Cluster) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	nodes := []*testNode{startNode(t, nc, prefix, "a", nil), startNode(t, nc, prefix, "b", nil)}
 	const doc = "http-two"
 	for round := range 5 {
@@ -452,7 +452,7 @@ func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
 // testForeignEntries is testClusterForeignEntries with the entries foreign written between the
 // nodes' edits.
 func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, foreign [][]byte) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	logs := map[string]*logBuffer{}
 	logTo := func(id string) func(*Config) {
 		logs[id] = &logBuffer{}
@@ -543,7 +543,7 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 
 // testClusterReadyz: /readyz is 200 while JetStream answers, and 503 once the node lost NATS.
 func testClusterReadyz(t *testing.T, nc *natstest.Cluster) {
-	n := startNode(t, nc, clusterPrefix(t), "r", nil)
+	n := startNode(t, nc, natstest.Prefix(t), "r", nil)
 	url := "http://" + n.addr + "/readyz"
 	if code, body := httpDo(t, http.MethodGet, url, "", nil); code != http.StatusOK {
 		t.Fatalf("GET /readyz: %d %s; want 200", code, body)
@@ -572,7 +572,7 @@ func testClusterReadyz(t *testing.T, nc *natstest.Cluster) {
 // A write made after the deletion creates a new document, at the next epoch, holding none of the
 // deleted one's content.
 func testClusterDeleteRace(t *testing.T, nc *natstest.Cluster) {
-	prefix := clusterPrefix(t)
+	prefix := natstest.Prefix(t)
 	a := startNode(t, nc, prefix, "a", nil)
 	b := startNode(t, nc, prefix, "b", nil)
 	const doc = "doomed"

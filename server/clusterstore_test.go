@@ -44,6 +44,17 @@ func (l *gatedLog) Append(ctx context.Context, doc string, epoch uint64, data []
 	return l.Log.Append(ctx, doc, epoch, data)
 }
 
+// gatedClusterStore returns a cluster node's store over a memory backend whose log appends wait
+// for the gate, on a node with no goroutines of its own.
+func gatedClusterStore() (*clusterStore, *gatedLog) {
+	set := storagetest.NewMemory().Set()
+	gate := &gatedLog{Log: set.Log, open: make(chan struct{})}
+	set.Log = gate
+	node := &clusterNode{log: slog.New(slog.DiscardHandler)}
+	node.publishSecs = metrics.NewRegistry().NewHistogram("test_publish_seconds", "test", metrics.LatencyBuckets)
+	return newClusterStoreOn(set, node), gate
+}
+
 // TestClusterStoreBoundsAppendsInFlight: a cluster node hands JetStream at most
 // maxAppendsInFlight appends at once, however many its actors make while the stream does not
 // answer; the others wait for a slot, and every append is stored once the stream answers.
@@ -53,12 +64,7 @@ func (l *gatedLog) Append(ctx context.Context, doc string, epoch uint64, data []
 func TestClusterStoreBoundsAppendsInFlight(t *testing.T) {
 	for _, appends := range []int{maxAppendsInFlight / 2, maxAppendsInFlight, 5 * maxAppendsInFlight} {
 		t.Run(fmt.Sprint(appends), func(t *testing.T) {
-			set := storagetest.NewMemory().Set()
-			gate := &gatedLog{Log: set.Log, open: make(chan struct{})}
-			set.Log = gate
-			node := &clusterNode{log: slog.New(slog.DiscardHandler)}
-			node.publishSecs = metrics.NewRegistry().NewHistogram("test_publish_seconds", "test", metrics.LatencyBuckets)
-			cs := newClusterStoreOn(set, node)
+			cs, gate := gatedClusterStore()
 			t.Cleanup(func() { cs.stop(); _ = cs.contractStore.Close() }) // no node goroutine to stop
 
 			const doc = "bounded"
@@ -88,7 +94,7 @@ func TestClusterStoreBoundsAppendsInFlight(t *testing.T) {
 			if gate.most > maxAppendsInFlight {
 				t.Errorf("%d appends in flight at once; want at most %d", gate.most, maxAppendsInFlight)
 			}
-			entries, err := set.Log.Read(context.Background(), doc, 1, 0, 0)
+			entries, err := gate.Read(context.Background(), doc, 1, 0, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -103,12 +109,7 @@ func TestClusterStoreBoundsAppendsInFlight(t *testing.T) {
 // does not answer, the appends still waiting for a slot fail at once (not acknowledged) rather
 // than each making its attempt in turn, which Close would wait for.
 func TestClusterStoreCloseFailsWaitingAppends(t *testing.T) {
-	set := storagetest.NewMemory().Set()
-	gate := &gatedLog{Log: set.Log, open: make(chan struct{})}
-	set.Log = gate
-	node := &clusterNode{log: slog.New(slog.DiscardHandler)}
-	node.publishSecs = metrics.NewRegistry().NewHistogram("test_publish_seconds", "test", metrics.LatencyBuckets)
-	cs := newClusterStoreOn(set, node)
+	cs, gate := gatedClusterStore()
 
 	const appends = 3 * maxAppendsInFlight
 	var mu sync.Mutex

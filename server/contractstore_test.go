@@ -8,13 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	natsjs "github.com/nats-io/nats.go/jetstream"
-
 	"github.com/tandemhq/tandem/storage"
 	"github.com/tandemhq/tandem/storage/backend"
 	"github.com/tandemhq/tandem/storage/jetstream"
-	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 	"github.com/tandemhq/tandem/storage/storagetest"
 )
 
@@ -78,35 +74,8 @@ func contractBackends(t *testing.T) map[string]backend.Set {
 // backend on it, with one replica.
 func jetStreamSet(t *testing.T) backend.Set {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cluster, err := natstest.Start(ctx, t.TempDir(), 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cluster.Shutdown)
-	nc, err := nats.Connect(cluster.URLs())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := natsjs.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var last error
-	for range 30 { // the first requests after a start may go unanswered
-		octx, ocancel := context.WithTimeout(ctx, 2*time.Second)
-		b, err := jetstream.Open(octx, js, jetstream.Config{Prefix: "servertest", Replicas: 1})
-		ocancel()
-		if err == nil {
-			return b.Set()
-		}
-		last = err
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("jetstream.Open: %v", last)
-	return backend.Set{}
+	_, b := openClusterBackend(t, startNATSCluster(t, 1), jetstream.Config{Prefix: "servertest", Replicas: 1})
+	return b.Set()
 }
 
 // TestContractStorage runs a server on the storage contract (Config.Storage): editors sync and are

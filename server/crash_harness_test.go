@@ -28,6 +28,7 @@ import (
 	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/client"
 	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/server"
 	"github.com/tandemhq/tandem/storage"
 )
 
@@ -202,15 +203,7 @@ func newCrashHarness(t *testing.T, tags string, opts crashOptions) *crashHarness
 // crashToken mints a token of subject with role on every document, with edgeSecret.
 func crashToken(t *testing.T, subject string, role auth.Role) string {
 	t.Helper()
-	a, err := auth.New(auth.Config{Secret: []byte(edgeSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := a.Mint(auth.Claims{Subject: subject, Documents: "*", Role: role, Expires: time.Now().Add(24 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(tok)
+	return server.MintWith(t, []byte(edgeSecret), auth.Claims{Subject: subject, Documents: "*", Role: role, Expires: time.Now().Add(24 * time.Hour)})
 }
 
 // killEditBody is the JSON of the n-th edit of a kill test's HTTP writer: it sets the ledger key

@@ -26,6 +26,7 @@ import (
 
 	"github.com/tandemhq/tandem/auth"
 	"github.com/tandemhq/tandem/crdt"
+	"github.com/tandemhq/tandem/server"
 	"github.com/tandemhq/tandem/server/internal/wstest"
 )
 
@@ -145,23 +146,7 @@ func (p *proc) waitApplied(n float64) {
 // edgeToken mints a write token for subject on every document.
 func edgeToken(t testing.TB, subject string) string {
 	t.Helper()
-	a, err := auth.New(auth.Config{Secret: []byte(edgeSecret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := a.Mint(auth.Claims{Subject: subject, Documents: "*", Role: auth.RoleWrite, Expires: time.Now().Add(time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(tok)
-}
-
-func bearer(token string) http.Header {
-	h := http.Header{}
-	if token != "" {
-		h.Set("Authorization", "Bearer "+token)
-	}
-	return h
+	return server.MintWith(t, []byte(edgeSecret), auth.Claims{Subject: subject, Documents: "*", Role: auth.RoleWrite, Expires: time.Now().Add(time.Hour)})
 }
 
 // postEdit inserts text at index of the edge root of doc through POST /v1/docs/{doc}/edits and
@@ -172,7 +157,7 @@ func postEdit(base, doc, token string, index int, text string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	req.Header = bearer(token)
+	req.Header = server.Bearer(token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
@@ -212,7 +197,7 @@ func (e *edgeEditor) join(t *testing.T, base, doc string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := e.Join(ctx, base, doc, wstest.DialOptions{Header: bearer(e.token)}); err != nil {
+	if err := e.Join(ctx, base, doc, wstest.DialOptions{Header: server.Bearer(e.token)}); err != nil {
 		t.Fatalf("editor %d: join %q: %v", e.ClientID, doc, err)
 	}
 	t.Cleanup(func() { _ = e.Client.Close() })

@@ -27,6 +27,7 @@ import (
 
 	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server"
 	"github.com/tandemhq/tandem/server/internal/wstest"
 )
 
@@ -159,7 +160,7 @@ func (r *crashRun) join(e *randEditor) {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	if err := e.Join(ctx, r.p.base, e.doc, wstest.DialOptions{Header: bearer(e.token)}); err != nil {
+	if err := e.Join(ctx, r.p.base, e.doc, wstest.DialOptions{Header: server.Bearer(e.token)}); err != nil {
 		r.t.Fatalf("seed %d: editor %d (%s) join: %v\n%s", r.seed, e.ClientID, e.subject, err, r.p.logTail())
 	}
 	e.connected = true
@@ -239,7 +240,7 @@ func (r *crashRun) httpEdit() {
 		if err != nil {
 			return
 		}
-		req.Header = bearer(tok)
+		req.Header = server.Bearer(tok)
 		req.Header.Set("Content-Type", "application/json")
 		resp, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
 		if err != nil {

@@ -215,36 +215,32 @@ func checkGoroutines(t *testing.T, before int) {
 	}
 }
 
-// gateStore wraps a store and holds every append's done callback until the test opens the gate,
-// so that a test can see what happens before an update is durable.
-type gateStore struct {
-	docStore
+// gate holds callbacks while it is shut, and runs them in order when the test releases it. It
+// starts shut.
+type gate struct {
 	mu     sync.Mutex
 	open   bool
 	held   []func()
 	holdCh chan struct{} // gets a value for each held callback
 }
 
-func newGateStore(inner docStore) *gateStore {
-	return &gateStore{docStore: inner, holdCh: make(chan struct{}, 1024)}
-}
+func newGate() *gate { return &gate{holdCh: make(chan struct{}, 1024)} }
 
-func (g *gateStore) Append(docID string, data []byte, done func(uint64, error)) {
-	g.docStore.Append(docID, data, func(seq uint64, err error) {
-		g.mu.Lock()
-		if g.open {
-			g.mu.Unlock()
-			done(seq, err)
-			return
-		}
-		g.held = append(g.held, func() { done(seq, err) })
+// pass runs f at once while the gate is open; while it is shut, it holds f and sends on holdCh.
+func (g *gate) pass(f func()) {
+	g.mu.Lock()
+	if g.open {
 		g.mu.Unlock()
-		g.holdCh <- struct{}{}
-	})
+		f()
+		return
+	}
+	g.held = append(g.held, f)
+	g.mu.Unlock()
+	g.holdCh <- struct{}{}
 }
 
 // release opens the gate and calls the held callbacks in order.
-func (g *gateStore) release() {
+func (g *gate) release() {
 	g.mu.Lock()
 	g.open = true
 	held := g.held
@@ -253,6 +249,30 @@ func (g *gateStore) release() {
 	for _, f := range held {
 		f()
 	}
+}
+
+// shut shuts the gate again.
+func (g *gate) shut() {
+	g.mu.Lock()
+	g.open = false
+	g.mu.Unlock()
+}
+
+// gateStore wraps a store and holds every append's done callback until the test opens the gate,
+// so that a test can see what happens before an update is durable.
+type gateStore struct {
+	docStore
+	*gate
+}
+
+func newGateStore(inner docStore) *gateStore {
+	return &gateStore{docStore: inner, gate: newGate()}
+}
+
+func (g *gateStore) Append(docID string, data []byte, done func(uint64, error)) {
+	g.docStore.Append(docID, data, func(seq uint64, err error) {
+		g.pass(func() { done(seq, err) })
+	})
 }
 
 // faultStore wraps a store and fails appends and compactions while failing is set.

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,14 +16,11 @@ import (
 	"github.com/tandemhq/tandem/server/internal/wstest"
 )
 
-// metaGate wraps a store and holds every PutDocMetaAsync's done callback while closed.
+// metaGate wraps a store and holds every PutDocMetaAsync's done callback while its gate is shut.
 type metaGate struct {
 	docStore
-	mu     sync.Mutex
-	fail   bool // fail every metadata write
-	closed bool
-	held   []func()
-	heldCh chan struct{} // gets a value for each held callback
+	*gate      // its mu guards fail too
+	fail  bool // fail every metadata write
 }
 
 func (g *metaGate) PutDocMetaAsync(docID, key string, value []byte, done func(error)) {
@@ -36,27 +32,8 @@ func (g *metaGate) PutDocMetaAsync(docID, key string, value []byte, done func(er
 		return
 	}
 	g.docStore.PutDocMetaAsync(docID, key, value, func(err error) {
-		g.mu.Lock()
-		if !g.closed {
-			g.mu.Unlock()
-			done(err)
-			return
-		}
-		g.held = append(g.held, func() { done(err) })
-		g.mu.Unlock()
-		g.heldCh <- struct{}{}
+		g.pass(func() { done(err) })
 	})
-}
-
-func (g *metaGate) open() {
-	g.mu.Lock()
-	g.closed = false
-	held := g.held
-	g.held = nil
-	g.mu.Unlock()
-	for _, f := range held {
-		f()
-	}
 }
 
 // TestHelloBindsDurably: a writable hello is answered only once its client ID's binding is stored,
@@ -65,7 +42,7 @@ func (g *metaGate) open() {
 func TestHelloBindsDurably(t *testing.T) {
 	var g *metaGate
 	ts := startServer(t, secConfig(t, nil), func(inner docStore) docStore {
-		g = &metaGate{docStore: inner, closed: true, heldCh: make(chan struct{}, 16)}
+		g = &metaGate{docStore: inner, gate: newGate()}
 		return g
 	})
 	writer := mint(t, "alice", "*", auth.RoleWrite, time.Hour)
@@ -78,14 +55,14 @@ func TestHelloBindsDurably(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-g.heldCh:
+	case <-g.holdCh:
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the writable hello stored no binding")
 	}
 	if m, err := c.Read(200 * time.Millisecond); !wstest.IsTimeout(err) {
 		t.Fatalf("answer to a hello whose binding is not stored: %v, %v; want none yet", m, err)
 	}
-	g.open()
+	g.release()
 	if m, err := c.Read(5 * time.Second); err != nil {
 		t.Fatalf("no sync once the binding is stored: %v", err)
 	} else if _, ok := m.(*protocol.Sync); !ok {
@@ -93,16 +70,14 @@ func TestHelloBindsDurably(t *testing.T) {
 	}
 
 	// A read-only hello (the flag, or a read token) binds only while connected: no store, no wait.
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
+	g.shut()
 	reader := mint(t, "bob", "*", auth.RoleRead, time.Hour)
 	r := ts.joinAs(t, "bind", 702, reader)
-	if len(g.heldCh) != 0 {
+	if len(g.holdCh) != 0 {
 		t.Errorf("a read-only hello stored a binding")
 	}
 	_ = r.Close()
-	g.open()
+	g.release()
 }
 
 // TestHelloBindingStoreFails: a hello whose binding cannot be stored is refused with 1011 (not
@@ -110,7 +85,7 @@ func TestHelloBindsDurably(t *testing.T) {
 func TestHelloBindingStoreFails(t *testing.T) {
 	var g *metaGate
 	ts := startServer(t, secConfig(t, nil), func(inner docStore) docStore {
-		g = &metaGate{docStore: inner, fail: true, heldCh: make(chan struct{}, 16)}
+		g = &metaGate{docStore: inner, gate: newGate(), fail: true}
 		return g
 	})
 	tok := mint(t, "alice", "*", auth.RoleWrite, time.Hour)
@@ -123,7 +98,7 @@ func TestHelloBindingStoreFails(t *testing.T) {
 	}
 	expectRefusal(t, c, protocol.CloseInternalError, "a hello whose binding is not stored")
 	g.mu.Lock()
-	g.fail, g.closed = false, true
+	g.fail = false // the gate is still shut
 	g.mu.Unlock()
 	c, _, err = wstest.Dial(context.Background(), ts.base, "bind-fail", wstest.DialOptions{Header: bearer(tok)})
 	if err != nil {
@@ -134,11 +109,11 @@ func TestHelloBindingStoreFails(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-g.heldCh:
+	case <-g.holdCh:
 	case <-time.After(5 * time.Second):
 		t.Fatalf("the second hello did not store the binding")
 	}
-	g.open()
+	g.release()
 	if m, err := c.Read(5 * time.Second); err != nil {
 		t.Fatalf("no sync once the binding is stored: %v", err)
 	} else if _, ok := m.(*protocol.Sync); !ok {

@@ -129,11 +129,7 @@ func TestActorLoadRetry(t *testing.T) {
 						}
 					}
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-				defer cancel()
-				if err := s.docs.stopAll(ctx); err != nil {
-					t.Fatal(err)
-				}
+				stopDocs(t, s)
 			})
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/waitgroup"
 )
 
 // registry maps document IDs to their running actors: get-or-create under one mutex (never a
@@ -98,7 +99,7 @@ func (r *registry) stopAll(ctx context.Context) error {
 			return fmt.Errorf("server: stopping document %q: %w", a.id, err)
 		}
 	}
-	if err := waitGroupCtx(ctx, &r.wg); err != nil {
+	if err := waitgroup.Wait(ctx, &r.wg); err != nil {
 		return fmt.Errorf("server: waiting for %d documents to stop: %w", r.open(), err)
 	}
 	return nil

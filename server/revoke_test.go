@@ -2,7 +2,6 @@ package server
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,36 +16,13 @@ import (
 // mintClaims returns a token carrying c, signed with the tests' secret.
 func mintClaims(t *testing.T, c auth.Claims) string {
 	t.Helper()
-	a, err := auth.New(auth.Config{Secret: secSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := a.Mint(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(tok)
+	return mintWith(t, secSecret, c)
 }
 
 // postJSON sends a JSON body with tok and returns the status and body.
 func postJSON(t *testing.T, method, url, tok string, body string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header = bearer(tok)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, b
+	return httpSend(t, method, url, tok, "application/json", []byte(body))
 }
 
 // revokeVia asks the administration API to revoke body ({"jti": ...} or {"subject": ...}) and

@@ -65,11 +65,17 @@ func secConfig(t testing.TB, logs *logBuffer) Config {
 // mint returns a token for sub on the documents docs with role, valid for ttl (negative: expired).
 func mint(t testing.TB, sub, docs string, role auth.Role, ttl time.Duration) string {
 	t.Helper()
-	a, err := auth.New(auth.Config{Secret: secSecret})
+	return mintWith(t, secSecret, auth.Claims{Subject: sub, Documents: docs, Role: role, Expires: time.Now().Add(ttl)})
+}
+
+// mintWith returns a token carrying c, signed with secret.
+func mintWith(t testing.TB, secret []byte, c auth.Claims) string {
+	t.Helper()
+	a, err := auth.New(auth.Config{Secret: secret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	tok, err := a.Mint(auth.Claims{Subject: sub, Documents: docs, Role: role, Expires: time.Now().Add(ttl)})
+	tok, err := a.Mint(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,16 +152,28 @@ func (ts *testServer) seed(t *testing.T, docID string, clientID uint64, text str
 	_ = e.Close()
 }
 
-// httpDo sends a request with tok and returns the status and body.
+// httpDo sends a request with tok and returns the status and body; a body goes as
+// application/octet-stream.
 func httpDo(t *testing.T, method, url, tok string, body []byte) (int, []byte) {
+	t.Helper()
+	contentType := ""
+	if body != nil {
+		contentType = "application/octet-stream"
+	}
+	return httpSend(t, method, url, tok, contentType, body)
+}
+
+// httpSend sends a request with tok ("" for none) and body as contentType ("" for no
+// Content-Type), and returns the status and body.
+func httpSend(t *testing.T, method, url, tok, contentType string, body []byte) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header = bearer(tok)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/octet-stream")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

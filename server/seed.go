@@ -26,13 +26,8 @@ type seedResponse struct {
 }
 
 func (s *Server) handleSeed(w http.ResponseWriter, r *http.Request) {
-	id, who, ok := s.docRequest(w, r)
+	id, who, ok := s.writerRequest(w, r)
 	if !ok {
-		return
-	}
-	if !who.Role.CanWrite() {
-		s.refuseErr(errReadOnly)
-		s.writeHTTPError(w, errReadOnly)
 		return
 	}
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))

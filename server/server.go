@@ -337,19 +337,3 @@ func (s *Server) transportConfig() transport.Config {
 		Observer:     (*hubSide)(s),
 	}
 }
-
-// waitGroupCtx waits for wg or ctx, whichever comes first. When ctx wins, a goroutine stays
-// behind until wg is done.
-func waitGroupCtx(ctx context.Context, wg *sync.WaitGroup) error {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"slices"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -218,23 +217,6 @@ func (c *conn) ended() {
 // eachConn calls visit for every open connection (transport.Hub.Each).
 func (s *Server) eachConn(visit func(c *conn)) {
 	s.hub.Each(func(tc *transport.Conn) { visit(sessionOf(tc)) })
-}
-
-// removeSlot takes c out of tab, a table of connections in which each knows its index (the field
-// slot returns): the last connection takes c's place, and c's index becomes -1. A table that once
-// held many more is given back.
-func removeSlot(tab []*conn, c *conn, slot func(*conn) *int32) []*conn {
-	i, last := *slot(c), len(tab)-1
-	moved := tab[last]
-	tab[i] = moved
-	*slot(moved) = i
-	tab[last] = nil
-	tab = tab[:last]
-	*slot(c) = -1
-	if cap(tab) > 64 && len(tab) < cap(tab)/4 {
-		tab = slices.Clip(slices.Clone(tab))
-	}
-	return tab
 }
 
 // connLog logs for a connection, adding its document and number to each record it writes. It

@@ -36,23 +36,10 @@ func getJSON(t *testing.T, url string, wantStatus int, v any) {
 	}
 }
 
-// do sends a request and returns the status and body.
+// do sends a request without a token and returns the status and body.
 func do(t *testing.T, method, url, contentType string, body []byte) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, b
+	return httpSend(t, method, url, "", contentType, body)
 }
 
 func TestThreeEditorsConverge(t *testing.T) {

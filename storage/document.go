@@ -46,13 +46,7 @@ func (s *Store) Load(docID string) (DocState, bool, error) {
 		return DocState{}, false, fmt.Errorf("storage: load: %w", err)
 	}
 	var st DocState
-	var ok bool
-	err := s.viewDoc(docID, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDocs).Bucket([]byte(docID))
-		if b == nil {
-			return nil
-		}
-		ok = true
+	ok, err := s.viewDoc(docID, func(b *bolt.Bucket) error {
 		m, err := decodeMeta(b.Get(keyDocMeta))
 		if err != nil {
 			return err
@@ -128,13 +122,7 @@ func (s *Store) Stat(docID string) (Meta, bool, error) {
 		return Meta{}, false, fmt.Errorf("storage: stat: %w", err)
 	}
 	var m Meta
-	var ok bool
-	err := s.viewDoc(docID, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDocs).Bucket([]byte(docID))
-		if b == nil {
-			return nil
-		}
-		ok = true
+	ok, err := s.viewDoc(docID, func(b *bolt.Bucket) error {
 		var err error
 		m, err = decodeMeta(b.Get(keyDocMeta))
 		return err
@@ -299,11 +287,7 @@ func (s *Store) GetDocMeta(docID, key string) ([]byte, bool, error) {
 		return nil, false, fmt.Errorf("storage: get metadata: %w", err)
 	}
 	var out []byte
-	err := s.viewDoc(docID, func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketDocs).Bucket([]byte(docID))
-		if b == nil {
-			return nil
-		}
+	_, err := s.viewDoc(docID, func(b *bolt.Bucket) error {
 		kv := b.Bucket(bucketKV)
 		if kv == nil {
 			return fmt.Errorf("%w: no %q bucket", ErrCorrupt, bucketKV)

@@ -471,14 +471,24 @@ func (s *Store) view(fn func(tx *bolt.Tx) error) error {
 	return s.viewNow(fn)
 }
 
-// viewDoc is view for a read of docID alone: it waits only for docID's appends.
-func (s *Store) viewDoc(docID string, fn func(tx *bolt.Tx) error) error {
+// viewDoc is view for a read of docID alone: it waits only for docID's appends, and runs fn with
+// docID's bucket. It reports whether the document exists; fn is not called when it does not.
+func (s *Store) viewDoc(docID string, fn func(b *bolt.Bucket) error) (bool, error) {
 	if s.wal != nil {
 		if err := s.settleDoc(docID); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return s.viewNow(fn)
+	var ok bool
+	err := s.viewNow(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDocs).Bucket([]byte(docID))
+		if b == nil {
+			return nil
+		}
+		ok = true
+		return fn(b)
+	})
+	return ok, err
 }
 
 func (s *Store) viewNow(fn func(tx *bolt.Tx) error) error {

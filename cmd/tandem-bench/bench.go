@@ -23,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tandemhq/tandem/cmd/internal/cliflag"
 	"github.com/tandemhq/tandem/crdt"
 )
 
@@ -149,7 +150,7 @@ func newBenchFlags(o *benchOptions, stderr io.Writer) *flag.FlagSet {
 func parseBench(args []string, stderr io.Writer) (benchOptions, error) {
 	var o benchOptions
 	fs := newBenchFlags(&o, stderr)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -318,7 +319,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	if err != nil {
-		return badUsage(stderr, err)
+		return cliflag.BadUsage(stderr, "tandem-bench", err)
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -1,19 +1,13 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -65,13 +59,6 @@ func freeAddrs(t *testing.T, n int) []string {
 	return addrs
 }
 
-// clusterChild is a tandem node running in a child process.
-type clusterChild struct {
-	cmd    *exec.Cmd
-	stderr *lockedWriter
-	url    chan string
-}
-
 // TestServeEmbeddedCluster runs three tandem processes with --embedded-nats, routed to each
 // other: each becomes ready, an edit made over HTTP on one is read on the others, and SIGTERM
 // stops each with status 0.
@@ -85,47 +72,16 @@ func TestServeEmbeddedCluster(t *testing.T) {
 	for _, r := range routes {
 		peers = append(peers, "nats-route://"+r)
 	}
-	children := make([]*clusterChild, 3)
+	children := make([]*child, 3)
 	for i := range children {
 		id := fmt.Sprintf("n%d", i)
-		cmd := childCommand("--addr", "127.0.0.1:0", "--data", filepath.Join(dir, id+".db"),
+		children[i] = startChild(t, "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, id+".db"),
 			"--embedded-nats", "--node-id", id, "--nats-listen", clients[i], "--nats-cluster-listen", routes[i],
 			"--nats-peers", strings.Join(peers, ","), "--nats-store", filepath.Join(dir, id+"-nats"))
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := &clusterChild{cmd: cmd, stderr: &lockedWriter{}, url: make(chan string, 1)}
-		cmd.Stderr = c.stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				_ = cmd.Process.Kill()
-				_ = cmd.Wait()
-			}
-		})
-		go func() {
-			sc := bufio.NewScanner(stdout)
-			for sc.Scan() {
-				if m := regexp.MustCompile(`http://[^ /]+/`).FindString(sc.Text()); m != "" {
-					select {
-					case c.url <- strings.TrimSuffix(m, "/"):
-					default:
-					}
-				}
-			}
-		}()
-		children[i] = c
 	}
 	bases := make([]string, 3)
 	for i, c := range children {
-		select {
-		case bases[i] = <-c.url:
-		case <-time.After(90 * time.Second):
-			t.Fatalf("node %d printed no URL; stderr: %s", i, c.stderr)
-		}
+		bases[i] = c.url(t, 90*time.Second)
 	}
 	for i, base := range bases {
 		// Ready once JetStream's leaders answer, which may follow the start by a moment.
@@ -158,18 +114,8 @@ func TestServeEmbeddedCluster(t *testing.T) {
 		}
 	}
 	for i, c := range children {
-		if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan error, 1)
-		go func() { done <- c.cmd.Wait() }()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("node %d after SIGTERM: %v; want status 0 (stderr: %s)", i, err, c.stderr)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatalf("node %d: no exit within 30 s of SIGTERM", i)
+		if err := c.term(t, 30*time.Second); err != nil {
+			t.Errorf("node %d after SIGTERM: %v; want status 0 (stderr: %s)", i, err, c.stderr)
 		}
 	}
 }
@@ -182,25 +128,6 @@ func getStatus(t *testing.T, url string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
-}
-
-// lockedWriter is a buffer whose writes and reads are serialised (a child's stderr is copied by its own goroutine while the
-// test may read it).
-type lockedWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedWriter) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestEmbeddedNATSSyncAlways: the embedded server syncs every write before acknowledging it.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/tandemhq/tandem/cmd/internal/cliflag"
 	"github.com/tandemhq/tandem/server"
 	"github.com/tandemhq/tandem/storage"
 )
@@ -127,7 +128,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if envErr != nil {
 		return o, envErr
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		return o, err
 	}
 	if fs.NArg() > 0 {
@@ -196,7 +197,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return 0
 	}
 	if err != nil {
-		return badUsage(stderr, "serve", err)
+		return cliflag.BadUsage(stderr, "tandem serve", err)
 	}
 	opts := &slog.HandlerOptions{Level: o.logLevel}
 	var h slog.Handler = slog.NewTextHandler(stderr, opts)
@@ -240,7 +241,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		_ = l.Close()
 	}
 	if errors.Is(err, server.ErrInvalidConfig) {
-		return badUsage(stderr, "serve", err)
+		return cliflag.BadUsage(stderr, "tandem serve", err)
 	}
 	if errors.Is(err, storage.ErrLocked) {
 		fmt.Fprintf(stderr, "tandem serve: %s is in use by another tandem process (only one may open it): %v\n", o.cfg.DataPath, err)

@@ -166,46 +166,78 @@ func childCommand(args ...string) *exec.Cmd {
 	return cmd
 }
 
-// startChild runs tandem serve in a child process and returns it with the address it serves on.
-func startChild(t *testing.T, args ...string) (*exec.Cmd, string, *bytes.Buffer) {
+// child is tandem serving in a child process of a test.
+type child struct {
+	args   []string
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	lines  chan string // the first line it prints
+}
+
+// startChild runs tandem serve with args in a child process, which the test's end kills if it
+// still runs.
+func startChild(t *testing.T, args ...string) *child {
 	t.Helper()
-	cmd := childCommand(args...)
-	stdout, err := cmd.StdoutPipe()
+	c := &child{args: args, cmd: childCommand(args...), stderr: &syncBuffer{}, lines: make(chan string, 1)}
+	stdout, err := c.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
+	c.cmd.Stderr = c.stderr
+	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+		if c.cmd.ProcessState == nil {
+			_ = c.cmd.Process.Kill()
+			_ = c.cmd.Wait()
 		}
 	})
-	lines := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			select {
-			case lines <- sc.Text():
+			case c.lines <- sc.Text():
 			default:
 			}
 		}
 	}()
+	return c
+}
+
+// url waits up to wait for the first line the child prints, and returns the URL it serves on,
+// which that line names.
+func (c *child) url(t *testing.T, wait time.Duration) string {
+	t.Helper()
 	select {
-	case line := <-lines:
+	case line := <-c.lines:
 		m := regexp.MustCompile(`http://[^ /]+/`).FindString(line)
 		if m == "" {
-			t.Fatalf("first line %q names no URL", line)
+			t.Fatalf("tandem %q: first line %q names no URL", c.args, line)
 		}
-		return cmd, strings.TrimSuffix(m, "/"), &stderr
-	case <-time.After(20 * time.Second):
-		t.Fatalf("the server printed nothing; stderr: %s", stderr.String())
+		return strings.TrimSuffix(m, "/")
+	case <-time.After(wait):
+		t.Fatalf("tandem %q printed nothing within %v; stderr: %s", c.args, wait, c.stderr)
 	}
-	return nil, "", nil
+	return ""
+}
+
+// term stops the child with SIGTERM and returns how it exited; the test fails if it has not
+// within wait.
+func (c *child) term(t *testing.T, wait time.Duration) error {
+	t.Helper()
+	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.cmd.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(wait):
+		t.Fatalf("tandem %q: no exit within %v of SIGTERM", c.args, wait)
+	}
+	return nil
 }
 
 // TestServeSignalAndSecondInstance starts a server in a child process, checks that it serves, that
@@ -216,8 +248,8 @@ func TestServeSignalAndSecondInstance(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	data := filepath.Join(t.TempDir(), "tandem.db")
-	cmd, base, stderr := startChild(t, "--addr", "127.0.0.1:0", "--data", data)
-	resp, err := http.Get(base + "/healthz")
+	c := startChild(t, "--addr", "127.0.0.1:0", "--data", data)
+	resp, err := http.Get(c.url(t, 20*time.Second) + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,21 +274,11 @@ func TestServeSignalAndSecondInstance(t *testing.T) {
 		t.Errorf("second instance said %q; want it to name the lock", out.String())
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
+	if err := c.term(t, 15*time.Second); err != nil {
+		t.Errorf("after SIGTERM: %v; want exit status 0 (stderr: %s)", err, c.stderr.String())
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("after SIGTERM: %v; want exit status 0 (stderr: %s)", err, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("no exit within 15 s of SIGTERM")
-	}
-	if !strings.Contains(stderr.String(), "shutdown complete") {
-		t.Errorf("stderr lacks the shutdown log: %s", stderr.String())
+	if !strings.Contains(c.stderr.String(), "shutdown complete") {
+		t.Errorf("stderr lacks the shutdown log: %s", c.stderr.String())
 	}
 }
 

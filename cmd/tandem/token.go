@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tandemhq/tandem/auth"
+	"github.com/tandemhq/tandem/cmd/internal/cliflag"
 )
 
 func init() {
@@ -41,11 +42,11 @@ func tokenMain(args []string, getenv func(string) string, now func() time.Time, 
 		fmt.Fprintln(stderr, "an Authorization: Bearer header.")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return badUsage(stderr, "token", err)
+		return cliflag.BadUsage(stderr, "tandem token", err)
 	}
 	usageErr := func(format string, a ...any) int {
 		fmt.Fprintf(stderr, "tandem token: "+format+"\n", a...)

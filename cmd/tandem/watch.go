@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"github.com/tandemhq/tandem/client"
+	"github.com/tandemhq/tandem/cmd/internal/cliflag"
 )
 
 func init() {
@@ -40,14 +41,14 @@ func watchMain(ctx context.Context, args []string, getenv func(string) string, s
 		fmt.Fprintln(stderr, "its editors, until interrupted. It connects read-only: it never changes the document.")
 		fs.PrintDefaults()
 	}
-	if err := parseFlags(fs, args); err != nil {
+	if err := cliflag.Parse(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
-		return badUsage(stderr, "watch", err)
+		return cliflag.BadUsage(stderr, "tandem watch", err)
 	}
 	if fs.NArg() != 1 {
-		return badUsage(stderr, "watch", errors.New("name one document"))
+		return cliflag.BadUsage(stderr, "tandem watch", errors.New("name one document"))
 	}
 	if !flagSet(fs, "url") {
 		if addr := getenv(envPrefix + "ADDR"); addr != "" {

@@ -5,7 +5,8 @@
 // harness reach NATS: the client for the backend, the server for the harness alone. The load
 // generator (cmd/tandem-bench) is a client of the server over the wire and never links it. The
 // server's WebSocket transport (server/internal/transport) knows the wire's frames and close codes
-// (protocol) and the frame layer (server/internal/wsframe), never the documents above it. The
+// (protocol), the frame layer (server/internal/wsframe) and how to wait for its goroutines
+// (server/internal/waitgroup), never the documents above it. The
 // presence relay between cluster nodes (server/internal/relay) knows the NATS client and nothing
 // of ours: awareness states are opaque bytes to it.
 package layout
@@ -43,6 +44,8 @@ var thirdPartyAllowed = map[string][]string{
 	"storage/storagetest": {},
 	// The handshake only; the frames after it are wsframe's.
 	"server/internal/transport": {"github.com/gorilla/websocket"},
+	// The commands' flag parsing: the standard library only.
+	"cmd/internal/cliflag": {},
 	// The document's decisions are values: the standard library only.
 	"server/internal/room": {},
 	// Presence between nodes: the NATS client and what it brings; never the NATS server.
@@ -65,12 +68,15 @@ var oursAllowed = map[string][]string{
 	"storage/storagetest":        {"storage/backend"},
 	"storage/jetstream":          {"storage/backend"},
 	"storage/jetstream/natstest": {},
-	"server/internal/transport":  {"protocol", "server/internal/wsframe"},
+	"server/internal/transport":  {"protocol", "server/internal/wsframe", "server/internal/waitgroup"},
 	// What a document's actor decides knows nothing of the CRDT, the wire, sockets or storage:
 	// the actor feeds it events and carries out its effects.
 	"server/internal/room": {},
 	// Presence between nodes carries awareness states as opaque bytes: no frames, no documents.
-	"server/internal/relay": {},
+	"server/internal/relay":     {},
+	"server/internal/waitgroup": {},
+	// The commands' quiet flag parsing knows nothing of the commands.
+	"cmd/internal/cliflag": {},
 }
 
 type pkg struct {

@@ -27,6 +27,31 @@ func (h *hookLog) Read(ctx context.Context, doc string, epoch, from, to uint64) 
 	return h.Log.Read(ctx, doc, epoch, from, to)
 }
 
+// hookedDocs opens "doc" in a memory store and appends values to it at epoch 1. It returns the
+// store's Docs whose log is hook, another node's Docs over the same store, and the appends'
+// sequence numbers.
+func hookedDocs(t *testing.T, values ...string) (d, other *backend.Docs, hook *hookLog, seqs []uint64) {
+	t.Helper()
+	ctx := context.Background()
+	m := storagetest.NewMemory()
+	other = backend.NewDocs(m.Set(), nil)
+	hook = &hookLog{Log: m.Set().Log}
+	set := m.Set()
+	set.Log = hook
+	d = backend.NewDocs(set, nil)
+	if _, err := d.Open(ctx, "doc"); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range values {
+		seq, err := d.Append(ctx, "doc", 1, []byte(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seqs = append(seqs, seq)
+	}
+	return d, other, hook, seqs
+}
+
 func flatten(st backend.State) string {
 	parts := []string{}
 	if st.Snapshot != nil {
@@ -42,24 +67,7 @@ func flatten(st backend.State) string {
 // read and its log read: the load must not return the log without the purged entries.
 func TestLoadDuringCompaction(t *testing.T) {
 	ctx := context.Background()
-	m := storagetest.NewMemory()
-	other := backend.NewDocs(m.Set(), nil)
-	hook := &hookLog{Log: m.Set().Log}
-	set := m.Set()
-	set.Log = hook
-	d := backend.NewDocs(set, nil)
-
-	if _, err := d.Open(ctx, "doc"); err != nil {
-		t.Fatal(err)
-	}
-	var seqs []uint64
-	for _, v := range []string{"a", "b", "c"} {
-		seq, err := d.Append(ctx, "doc", 1, []byte(v))
-		if err != nil {
-			t.Fatal(err)
-		}
-		seqs = append(seqs, seq)
-	}
+	d, other, hook, seqs := hookedDocs(t, "a", "b", "c")
 	hook.before = func() {
 		if err := other.Compact(ctx, "doc", 1, seqs[1], []byte("a b")); err != nil {
 			t.Errorf("Compact: %v", err)
@@ -77,18 +85,7 @@ func TestLoadDuringCompaction(t *testing.T) {
 // TestLoadDuringDeletion puts a deletion between a load's metadata read and its log read.
 func TestLoadDuringDeletion(t *testing.T) {
 	ctx := context.Background()
-	m := storagetest.NewMemory()
-	other := backend.NewDocs(m.Set(), nil)
-	hook := &hookLog{Log: m.Set().Log}
-	set := m.Set()
-	set.Log = hook
-	d := backend.NewDocs(set, nil)
-	if _, err := d.Open(ctx, "doc"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Append(ctx, "doc", 1, []byte("a")); err != nil {
-		t.Fatal(err)
-	}
+	d, other, hook, _ := hookedDocs(t, "a")
 	hook.before = func() {
 		if err := other.Delete(ctx, "doc"); err != nil {
 			t.Errorf("Delete: %v", err)

@@ -9,17 +9,15 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 )
 
 // BenchmarkAppend measures the acknowledgement latency of one writer appending 100-byte entries
 // to one document on the shared three-server cluster (R3, sync always): each append waits for
 // its acknowledgement before the next. It reports the median and the 99th percentile.
 func BenchmarkAppend(b *testing.B) {
-	_, js := connect(b)
-	bk := openBackend(b, js, testPrefix(b))
-	l := (*Log)(bk)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	l, ctx := benchLog(b)
 	data := make([]byte, 100)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -38,11 +36,7 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkAppendParallel measures throughput with GOMAXPROCS×4 writers, each on its own
 // document, each waiting for every acknowledgement.
 func BenchmarkAppendParallel(b *testing.B) {
-	_, js := connect(b)
-	bk := openBackend(b, js, testPrefix(b))
-	l := (*Log)(bk)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	l, ctx := benchLog(b)
 	b.SetParallelism(4)
 	var writers atomic.Int64
 	b.ResetTimer()
@@ -59,6 +53,17 @@ func BenchmarkAppendParallel(b *testing.B) {
 	})
 }
 
+// benchLog opens a backend of the benchmark's own on the shared cluster and returns its log, and
+// a context that ends after ten minutes or with the benchmark.
+func benchLog(b *testing.B) (*Log, context.Context) {
+	b.Helper()
+	_, js := connect(b)
+	bk := openBackend(b, js, natstest.Prefix(b))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	b.Cleanup(cancel)
+	return (*Log)(bk), ctx
+}
+
 func reportLatency(b *testing.B, lat []time.Duration) {
 	if len(lat) == 0 {
 		return
@@ -71,11 +76,7 @@ func reportLatency(b *testing.B, lat []time.Duration) {
 
 // BenchmarkRead measures a cold load's log read: 1,000 entries of 100 bytes from one document.
 func BenchmarkRead(b *testing.B) {
-	_, js := connect(b)
-	bk := openBackend(b, js, testPrefix(b))
-	l := (*Log)(bk)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
+	l, ctx := benchLog(b)
 	data := make([]byte, 100)
 	var wg sync.WaitGroup
 	for w := range 10 {
@@ -105,7 +106,7 @@ func BenchmarkRead(b *testing.B) {
 // consumer, which may read a lagging replica: Snapshots.Get's comment).
 func BenchmarkSnapshotGet(b *testing.B) {
 	_, js := connect(b)
-	bk := openBackend(b, js, testPrefix(b))
+	bk := openBackend(b, js, natstest.Prefix(b))
 	ctx := context.Background()
 	big := bytes.Repeat([]byte("0123456789abcdef"), 200_000)
 	if err := (*Snapshots)(bk).Put(ctx, "k/1/1-x", big); err != nil {

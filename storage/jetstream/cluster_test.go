@@ -12,13 +12,14 @@ import (
 	"time"
 
 	"github.com/tandemhq/tandem/storage/backend"
+	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 	"github.com/tandemhq/tandem/storage/storagetest"
 )
 
 // TestConformance runs the suite on R3 with three backends, each connected to a different server
 // as three nodes would be; the race subtests give each actor the next one.
 func TestConformance(t *testing.T) {
-	prefix := testPrefix(t)
+	prefix := natstest.Prefix(t)
 	var nodes []*Backend
 	for i := range cluster.Len() {
 		_, js := connect(t, cluster.URL(i))
@@ -44,7 +45,7 @@ func TestServersSyncAlways(t *testing.T) {
 
 func TestOpenIsIdempotent(t *testing.T) {
 	_, js := connect(t)
-	prefix := testPrefix(t)
+	prefix := natstest.Prefix(t)
 	b := openBackend(t, js, prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -71,7 +72,7 @@ func TestOpenIsIdempotent(t *testing.T) {
 // TestOpenConcurrently opens one fresh prefix from three nodes at once, as nodes starting together
 // do: all succeed, and the streams end with direct gets off.
 func TestOpenConcurrently(t *testing.T) {
-	prefix := testPrefix(t)
+	prefix := natstest.Prefix(t)
 	var wg sync.WaitGroup
 	for i := range cluster.Len() {
 		_, js := connect(t, cluster.URL(i))
@@ -152,7 +153,7 @@ func waitReplicasAgree(t *testing.T, stream string) {
 func TestAppendWhileOneServerDown(t *testing.T) {
 	restoreCluster(t)
 	_, js := connect(t)
-	b := openBackend(t, js, testPrefix(t))
+	b := openBackend(t, js, natstest.Prefix(t))
 	l := (*Log)(b)
 	var acked []backend.Entry
 	add := func(n int) (failed int) {
@@ -181,7 +182,7 @@ func TestAppendWhileOneServerDown(t *testing.T) {
 func TestQuorumLoss(t *testing.T) {
 	restoreCluster(t)
 	_, js := connect(t)
-	b := openBackend(t, js, testPrefix(t))
+	b := openBackend(t, js, natstest.Prefix(t))
 	l := (*Log)(b)
 	var acked []backend.Entry
 	for i := range 10 {
@@ -236,7 +237,7 @@ func TestQuorumLoss(t *testing.T) {
 // the followers apply exactly the log, in order.
 func TestFollowConverges(t *testing.T) {
 	_, js := connect(t)
-	b := openBackend(t, js, testPrefix(t))
+	b := openBackend(t, js, natstest.Prefix(t))
 	l := (*Log)(b)
 	const doc, writers, each = "doc.with.dots", 3, 30
 

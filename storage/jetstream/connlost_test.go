@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 )
 
 // TestAppendSurvivesLostConnection connects a writer to one follower of the update stream (the
@@ -22,7 +23,7 @@ import (
 func TestAppendSurvivesLostConnection(t *testing.T) {
 	restoreCluster(t)
 	_, js := connect(t)
-	b := openBackend(t, js, testPrefix(t))
+	b := openBackend(t, js, natstest.Prefix(t))
 	leader := streamLeader(t, b)
 	follower := (leader + 1) % cluster.Len()
 	urls := []string{cluster.URL(follower)}

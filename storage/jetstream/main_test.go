@@ -2,8 +2,6 @@ package jetstream
 
 import (
 	"context"
-	"crypto/rand"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -17,39 +15,11 @@ import (
 )
 
 // cluster is the three-server JetStream cluster every test of the package shares: forming one
-// takes about two seconds. Tests name their own resources (testPrefix), and a test that stops
+// takes about two seconds. Tests name their own resources (natstest.Prefix), and a test that stops
 // servers restarts them before it ends (restoreCluster).
 var cluster *natstest.Cluster
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "tandem-jetstream-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if cluster, err = natstest.Start(ctx, dir, 3); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer cluster.Shutdown()
-	return m.Run()
-}
-
-// testPrefix returns a resource prefix of the test's own.
-func testPrefix(t testing.TB) string {
-	name := strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
-			return r
-		}
-		return '_'
-	}, t.Name())
-	return "t_" + name + "_" + strings.ToLower(rand.Text()[:6])
-}
+func TestMain(m *testing.M) { os.Exit(natstest.RunShared(m, 3, &cluster)) }
 
 // connect connects to the given servers (all of them if none), reconnecting forever.
 func connect(t testing.TB, urls ...string) (*nats.Conn, jetstream.JetStream) {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tandemhq/tandem/storage/backend"
+	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 )
 
 // metaLeader returns the index of the server leading the JetStream cluster's metadata.
@@ -73,7 +74,7 @@ func streamLeaderOf(t *testing.T, js jetstream.JetStream, stream string) int {
 func TestReadsWithoutMetaLeader(t *testing.T) {
 	restoreCluster(t)
 	_, js := connect(t)
-	b := openBackend(t, js, testPrefix(t))
+	b := openBackend(t, js, natstest.Prefix(t))
 	var want []backend.Entry
 	for i := range 5 * directReads {
 		data := fmt.Appendf(nil, "e%d", i)

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tandemhq/tandem/storage/backend"
+	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 )
 
 // objectsLeader returns the index of the server leading the object store's stream.
@@ -43,7 +44,7 @@ func objectsLeader(t *testing.T, js jetstream.JetStream, prefix string) int {
 // random replica.)
 func TestSnapshotGetWhileReplicaCatchesUp(t *testing.T) {
 	restoreCluster(t)
-	prefix := testPrefix(t)
+	prefix := natstest.Prefix(t)
 	_, js := connect(t)
 	b := openBackend(t, js, prefix)
 	leader := objectsLeader(t, js, prefix)
@@ -81,7 +82,7 @@ func TestSnapshotGetWhileReplicaCatchesUp(t *testing.T) {
 // not applied it yet): what a cold load or a follower reads while another node compacts.
 func TestReadAcrossPurge(t *testing.T) {
 	_, js := connect(t)
-	b := openBackend(t, js, testPrefix(t))
+	b := openBackend(t, js, natstest.Prefix(t))
 	l := (*Log)(b)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Doc, EXPAND } from './index.js';
+import { xorshift32 } from './scenario.js';
 
 /**
  * sync sends a's changes to b and returns what b's apply reported.
@@ -240,7 +241,7 @@ test('slice(pos, n) is the spans of the whole text cut at pos and pos+n', async 
     else for (const ch of sp.insert) cells.push(JSON.stringify([ch, null, null, sp.marks]));
   }
   assert.equal(cells.length, t.length);
-  const next = xorshift(7);
+  const next = xorshift32(7);
   for (let i = 0; i < 300; i++) {
     const pos = next() % (t.length + 1);
     const n = next() % (t.length - pos + 1);
@@ -261,19 +262,3 @@ test('slice(pos, n) is the spans of the whole text cut at pos and pos+n', async 
     assert.deepEqual(got, cells.slice(pos, pos + n), `slice(${pos}, ${n})`);
   }
 });
-
-/**
- * xorshift returns a seeded 32-bit xorshift generator.
- * @param {number} seed
- */
-function xorshift(seed) {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}

@@ -553,6 +553,31 @@ function readClientRuns(d, clients, n) {
 }
 
 /**
+ * readRunClients reads the clients of n text runs: pairs of a client index and a count, no two
+ * neighbouring pairs of one client.
+ * @param {CrdtDecoder} d
+ * @param {number[]} clients
+ * @param {number} n
+ * @returns {Float64Array}
+ */
+function readRunClients(d, clients, n) {
+  const client = new Float64Array(n);
+  let covered = 0;
+  let prevCi = -1;
+  while (covered < n) {
+    const ci = d.readVarUint();
+    if (ci >= clients.length) throw malformed('bad client index');
+    if (ci === prevCi) throw malformed('run clients not run-length encoded');
+    prevCi = ci;
+    const count = d.readVarUint();
+    if (count === 0 || count > n - covered) throw malformed('bad run client count');
+    client.fill(clients[ci], covered, covered + count);
+    covered += count;
+  }
+  return client;
+}
+
+/**
  * readRich reads the rich section of a version 3 snapshot (docs/crdt.md 4.6).
  * The references are checked when it is loaded.
  * @param {CrdtDecoder} d
@@ -690,19 +715,7 @@ function readTextV1(d, clients, sv, name) {
     if (f & F_RIGHT_NEXT && (!(f & F_RIGHT) || j === n - 1)) throw malformed('bad run flags');
     del[j] = f & F_DELETED;
   }
-  const client = new Float64Array(n);
-  let covered = 0;
-  let prevCi = -1;
-  while (covered < n) {
-    const ci = d.readVarUint();
-    if (ci >= clients.length) throw malformed('bad client index');
-    if (ci === prevCi) throw malformed('run clients not run-length encoded');
-    prevCi = ci;
-    const count = d.readVarUint();
-    if (count === 0 || count > n - covered) throw malformed('bad run client count');
-    for (let j = covered; j < covered + count; j++) client[j] = clients[ci];
-    covered += count;
-  }
+  const client = readRunClients(d, clients, n);
   if (2 * n > d.remaining) throw malformed('count exceeds input');
   const clock = new Float64Array(n);
   for (let j = 0; j < n; j++) clock[j] = d.readVarInt();
@@ -824,7 +837,6 @@ function readText(d, clients, sv, name) {
     i += count;
   }
   const del = new Uint8Array(n);
-  const client = new Float64Array(n);
   const clock = new Float64Array(n);
   const len = new Float64Array(n);
   let expected = 0;
@@ -843,18 +855,7 @@ function readText(d, clients, sv, name) {
     del[j] = shape[j] % 2;
     if (!del[j]) visible += l;
   }
-  let covered = 0;
-  let prevCi = -1;
-  while (covered < n) {
-    const ci = d.readVarUint();
-    if (ci >= clients.length) throw malformed('bad client index');
-    if (ci === prevCi) throw malformed('run clients not run-length encoded');
-    prevCi = ci;
-    const count = d.readVarUint();
-    if (count === 0 || count > n - covered) throw malformed('bad run client count');
-    client.fill(clients[ci], covered, covered + count);
-    covered += count;
-  }
+  const client = readRunClients(d, clients, n);
   for (let j = 0; j < n; j++) if (clock[j] + len[j] > /** @type {number} */ (sv.get(client[j]))) throw malformed('run outside the state vector');
   const withCI = clients.length > 1;
   const lc = new Float64Array(n);

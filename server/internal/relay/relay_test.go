@@ -19,24 +19,7 @@ import (
 // seconds). Each test uses a subject prefix of its own.
 var cluster *natstest.Cluster
 
-func TestMain(m *testing.M) { os.Exit(runMain(m)) }
-
-func runMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "tandem-relay-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	if cluster, err = natstest.Start(ctx, dir, 3); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer cluster.Shutdown()
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(natstest.RunShared(m, 3, &cluster)) }
 
 // waitFor polls cond until it holds, and fails the test if it does not within a bound far above
 // what it should take (this is no measurement: benchmarks measure).

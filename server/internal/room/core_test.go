@@ -50,19 +50,8 @@ var testCoreConfig = CoreConfig{
 
 func newTestCore() *testCore {
 	return NewCore[*tp, string, string](testCoreConfig, Encoders[string]{
-		Ack: func(seq uint64) string { return fmt.Sprintf("ack%d", seq) },
-		Awareness: func(es []PresenceEntry) string {
-			var b strings.Builder
-			b.WriteString("aw[")
-			for i, e := range es {
-				if i > 0 {
-					b.WriteByte(' ')
-				}
-				fmt.Fprintf(&b, "%d:%s", e.ClientID, e.State)
-			}
-			b.WriteByte(']')
-			return b.String()
-		},
+		Ack:       func(seq uint64) string { return fmt.Sprintf("ack%d", seq) },
+		Awareness: func(es []PresenceEntry) string { return "aw" + presenceString(es) },
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/tandemhq/tandem/protocol"
+	"github.com/tandemhq/tandem/server/internal/waitgroup"
 	"github.com/tandemhq/tandem/server/internal/wsframe"
 )
 
@@ -199,28 +200,12 @@ func (h *Hub) Shutdown(ctx context.Context, e *protocol.Error) error {
 	for _, c := range conns {
 		c.Close(e)
 	}
-	err := waitGroupCtx(ctx, &h.wg)
+	err := waitgroup.Wait(ctx, &h.wg)
 	if err == nil {
 		h.poll.close()
 	}
 	h.stopKeepalive()
 	return err
-}
-
-// waitGroupCtx waits for wg or ctx, whichever comes first. When ctx wins, a goroutine stays
-// behind until wg is done.
-func waitGroupCtx(ctx context.Context, wg *sync.WaitGroup) error {
-	done := make(chan struct{})
-	go func() {
-		wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // readerConfig returns the frame reader's configuration for a connection that negotiated

@@ -2,8 +2,9 @@
 // file storage in a directory the caller owns, every write synced before it is acknowledged.
 //
 // Forming a cluster (electing the JetStream meta leader) takes about two seconds, so a test
-// package starts one in TestMain and shares it; tests isolate themselves by naming their own
-// streams and buckets. A test that stops servers restarts them before it ends.
+// package starts one in TestMain (RunShared is such a TestMain) and shares it; tests isolate
+// themselves by naming their own streams and buckets. A test that stops servers restarts them
+// before it ends.
 //
 // It imports the NATS server module, which only tests (and a later embedded mode) need; the
 // storage/jetstream package itself depends on the client alone.
@@ -11,13 +12,16 @@ package natstest
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -50,6 +54,44 @@ func Start(ctx context.Context, dir string, n int) (*Cluster, error) {
 		}
 	}
 	return nil, err
+}
+
+// RunShared is a test package's TestMain for a cluster its tests share: it starts n servers in a
+// temporary directory, stores the cluster in *c, runs the tests, then shuts the cluster down and
+// removes the directory. It returns the exit status for os.Exit: m.Run's, or 1 (said on stderr)
+// when the cluster does not form within a minute.
+//
+//	var cluster *natstest.Cluster
+//
+//	func TestMain(m *testing.M) { os.Exit(natstest.RunShared(m, 3, &cluster)) }
+func RunShared(m *testing.M, n int, c **Cluster) int {
+	dir, err := os.MkdirTemp("", "tandem-natstest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if *c, err = Start(ctx, dir, n); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer (*c).Shutdown()
+	return m.Run()
+}
+
+// Prefix returns a resource prefix of the test's own, for the streams and buckets it names on a
+// shared cluster: the test's name with every character but ASCII letters and digits as '_', and
+// six random characters.
+func Prefix(t testing.TB) string {
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, t.Name())
+	return "t_" + name + "_" + strings.ToLower(rand.Text()[:6])
 }
 
 // start is one attempt of Start.

@@ -1,0 +1,4 @@
+package client
+
+// WaitFor is waitFor for the package's external tests (server_test.go).
+var WaitFor = waitFor
