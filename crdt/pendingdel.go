@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"math"
+	"slices"
 	"unsafe"
 )
 
@@ -301,38 +302,13 @@ func (x *delTx) insertAt(t *delNode, i int, e delEnt) *delNode {
 	}
 	x.log(t)
 	if n < delFan {
-		if n == cap(t.ents) {
-			grown := make([]delEnt, n, min(max(2*n, 1), delFan))
-			copy(grown, t.ents)
-			x.held += heldDelEnt * (cap(grown) - cap(t.ents))
-			t.ents = grown
-		}
-		t.ents = t.ents[:n+1]
-		copy(t.ents[i+1:], t.ents[i:n])
-		t.ents[i] = e
+		grown := growEntries(t.ents, delFan)
+		x.held += heldDelEnt * (cap(grown) - cap(t.ents))
+		t.ents = slices.Insert(grown, i, e)
 		return nil
 	}
 	r := x.newNode(t.leaf, delFan)
-	if i == 0 {
-		r.ents = append(r.ents, t.ents...)
-		clear(t.ents[1:])
-		t.ents = t.ents[:1]
-		t.ents[0] = e
-		return r
-	}
-	h := delFan / 2
-	r.ents = append(r.ents, t.ents[h:]...)
-	clear(t.ents[h:])
-	t.ents = t.ents[:h]
-	if i <= h {
-		t.ents = t.ents[:h+1]
-		copy(t.ents[i+1:], t.ents[i:h])
-		t.ents[i] = e
-	} else {
-		r.ents = r.ents[:len(r.ents)+1]
-		copy(r.ents[i-h+1:], r.ents[i-h:])
-		r.ents[i-h] = e
-	}
+	t.ents, r.ents = splitEntries(t.ents, r.ents, i, e)
 	return r
 }
 

@@ -2,6 +2,7 @@ package crdt
 
 import (
 	"math"
+	"slices"
 	"unsafe"
 )
 
@@ -525,54 +526,26 @@ func (x *opTx) put(t *opNode, op *uop, lo, hi uint64) (*opLeaf, *opNode) {
 // reversed) fill their nodes rather than leave each half full.
 func (x *opTx) insertAt(t *opNode, i int, e opEnt) *opNode {
 	n := len(t.ents)
-	h := opFan / 2
 	switch {
 	case n == opFan && i == n:
 		r := x.newNode(t.leaf, opFan)
 		r.ents = append(r.ents, e)
 		return r
-	case n == opFan && i == 0:
-		x.log(t, 0)
-		r := x.newNode(t.leaf, opFan)
-		r.ents = append(r.ents, t.ents...)
-		clear(t.ents[1:])
-		t.ents = t.ents[:1]
-		t.ents[0] = e
-		return r
 	case n == opFan:
-		x.log(t, min(i, h)) // the split moves the entries from h on
+		x.log(t, min(i, opFan/2)) // the split moves the entries from there on
 	case n == cap(t.ents):
 		x.log(t, n) // the entries move to a new array, the old stays
 	default:
 		x.logPut(t, i)
 	}
 	if n < opFan {
-		if n == cap(t.ents) {
-			// Grow by doubling: the entries are copied into a new array,
-			// the old one stays as it was for a rollback.
-			grown := make([]opEnt, n, min(max(2*n, 1), opFan))
-			copy(grown, t.ents)
-			x.held += heldOpEnt * (cap(grown) - cap(t.ents))
-			t.ents = grown
-		}
-		t.ents = t.ents[:n+1]
-		copy(t.ents[i+1:], t.ents[i:n])
-		t.ents[i] = e
+		grown := growEntries(t.ents, opFan)
+		x.held += heldOpEnt * (cap(grown) - cap(t.ents))
+		t.ents = slices.Insert(grown, i, e)
 		return nil
 	}
 	r := x.newNode(t.leaf, opFan)
-	r.ents = append(r.ents, t.ents[h:]...)
-	clear(t.ents[h:])
-	t.ents = t.ents[:h]
-	if i <= h {
-		t.ents = t.ents[:h+1]
-		copy(t.ents[i+1:], t.ents[i:h])
-		t.ents[i] = e
-	} else {
-		r.ents = r.ents[:len(r.ents)+1]
-		copy(r.ents[i-h+1:], r.ents[i-h:])
-		r.ents[i-h] = e
-	}
+	t.ents, r.ents = splitEntries(t.ents, r.ents, i, e)
 	return r
 }
 
