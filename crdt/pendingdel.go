@@ -30,6 +30,7 @@ type delNode struct {
 	leaf   bool
 	summed bool   // whether sum is computed; it is until the node changes
 	gen    uint64 // the plan that made the node or logged it (delTx)
+	listed uint64 // the plan that listed it for a rollback without logging it (delTx.stale)
 	sum    delSum // when summed
 }
 
@@ -261,10 +262,12 @@ func (x *delTx) log(n *delNode) {
 }
 
 // stale marks the sum of n as not computed, its entries staying as they
-// are; a node of the document's trees is listed for a rollback.
+// are; a node of the document's trees is listed for a rollback, once per
+// plan (every put passes the nodes above it).
 func (x *delTx) stale(n *delNode) {
-	if n.gen != x.gen {
+	if n.gen != x.gen && n.listed != x.gen {
 		x.resum = append(x.resum, n)
+		n.listed = x.gen
 	}
 	n.summed = false
 }
