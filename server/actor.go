@@ -231,10 +231,10 @@ type actor struct {
 
 	changes changeMark // hooks: how far Hooks.Observe has been told (observe.go)
 
-	// foreignLogged is when the actor last logged a foreign log entry it skipped, and
-	// foreignQuiet how many it skipped since (skipForeign).
-	foreignLogged time.Time
-	foreignQuiet  int
+	// skipLogged is when the actor last logged a log entry it skipped, and skipQuiet how many
+	// it skipped since (logSkipped).
+	skipLogged time.Time
+	skipQuiet  int
 
 	remote *relay.Doc // cluster: the other nodes' presence; nil on a single node (actor_presence.go)
 	follow *follow    // cluster: the following of the document's log; nil on a single node (actor_follow.go)

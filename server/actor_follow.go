@@ -242,7 +242,7 @@ func (a *actor) applyLogged(seq uint64, data []byte, since ...crdt.StateVector) 
 	a.accountPending()
 	if err != nil {
 		if !a.skipForeign(seq, err) {
-			a.log.Error("applying a log entry failed: skipping it", "seq", seq, "err", err)
+			a.logSkipped("applying a log entry failed: skipping it", seq, err)
 		}
 		return
 	}

@@ -114,24 +114,29 @@ func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.D
 // it. A cluster's log is a NATS subject that anything with publish rights on it can write to: an
 // entry there that is not an update is skipped, logged and counted by loads as by followers
 // (applyLogged), so that every node's replica is the same and one foreign message does not make
-// the document unloadable. A flood of them costs one log line per document per
-// foreignLogEvery (the first, then how many were skipped since), not one per entry: the counter
-// tells them all.
+// the document unloadable.
 func (a *actor) skipForeign(seq uint64, err error) bool {
 	if a.s.cluster == nil || !errors.Is(err, crdt.ErrMalformedUpdate) {
 		return false
 	}
 	a.s.cluster.node.entriesSkipped.Inc()
-	a.foreignQuiet++
-	if now := time.Now(); a.foreignLogged.IsZero() || now.Sub(a.foreignLogged) >= foreignLogEvery {
-		a.log.Error("a log entry is not an update: skipping it", "seq", seq, "err", err, "skipped", a.foreignQuiet)
-		a.foreignLogged, a.foreignQuiet = now, 0
-	}
+	a.logSkipped("a log entry is not an update: skipping it", seq, err)
 	return true
 }
 
-// foreignLogEvery is how often a document logs the foreign log entries it skips.
-const foreignLogEvery = 10 * time.Second
+// logSkipped logs a log entry that the document skips. Anything with publish rights on a
+// cluster's subjects can write entries, so a flood of them costs one line per document per
+// skipLogEvery (the first, then how many were skipped since), not one per entry.
+func (a *actor) logSkipped(msg string, seq uint64, err error) {
+	a.skipQuiet++
+	if now := time.Now(); a.skipLogged.IsZero() || now.Sub(a.skipLogged) >= skipLogEvery {
+		a.log.Error(msg, "seq", seq, "err", err, "skipped", a.skipQuiet)
+		a.skipLogged, a.skipQuiet = now, 0
+	}
+}
+
+// skipLogEvery is how often a document logs the log entries it skips.
+const skipLogEvery = 10 * time.Second
 
 func (a *actor) poison(err error) room.Loaded {
 	a.loadErr = err

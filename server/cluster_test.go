@@ -524,7 +524,7 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 		if held := n.cluster.node.held.Used(); held != 0 {
 			t.Errorf("node %s holds %d bytes of deliveries; want 0", n.id, held)
 		}
-		// Logged, but not once per entry: one line per document per foreignLogEvery.
+		// Logged, but not once per entry: one line per document per skipLogEvery.
 		lines := strings.Count(logs[n.id].String(), "a log entry is not an update")
 		if lines == 0 || lines > 5 {
 			t.Errorf("node %s logged %d lines about the %d foreign entries; want 1 to 5", n.id, lines, len(foreign))
