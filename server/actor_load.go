@@ -110,17 +110,25 @@ func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.D
 
 // skipForeign reports whether a log entry that failed to apply with err is skipped rather than
 // failing the load. A node's log holds only updates that it applied before writing them, so one
-// that does not decode is corruption there: the document is refused rather than served without
-// it. A cluster's log is a NATS subject that anything with publish rights on it can write to: an
-// entry there that is not an update is skipped, logged and counted by loads as by followers
-// (applyLogged), so that every node's replica is the same and one foreign message does not make
-// the document unloadable.
+// that does not apply is corruption there (or a limit lowered since): the document is refused
+// rather than served without it. A cluster's log is a NATS subject that anything with publish
+// rights on it can write to, so an entry there may be no update at all, or an update whose units
+// would overflow the pending limit (units waiting for what never comes): such an entry is skipped,
+// logged and counted by loads as by followers (applyLogged), so that every node's replica is the
+// same and a foreign message does not make the document unloadable.
 func (a *actor) skipForeign(seq uint64, err error) bool {
-	if a.s.cluster == nil || !errors.Is(err, crdt.ErrMalformedUpdate) {
+	if a.s.cluster == nil {
+		return false
+	}
+	switch {
+	case errors.Is(err, crdt.ErrMalformedUpdate):
+		a.logSkipped("a log entry is not an update: skipping it", seq, err)
+	case errors.Is(err, crdt.ErrPendingOverflow):
+		a.logSkipped("a log entry's units would overflow the pending limit: skipping it", seq, err)
+	default:
 		return false
 	}
 	a.s.cluster.node.entriesSkipped.Inc()
-	a.logSkipped("a log entry is not an update: skipping it", seq, err)
 	return true
 }
 

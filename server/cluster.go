@@ -105,8 +105,9 @@ type clusterNode struct {
 	gapsRepaired *metrics.Counter
 	shortReads   *metrics.Counter
 	entriesIn    *metrics.Counter
-	// entriesSkipped counts log entries that are not updates (written to the stream's subject by
-	// something other than a node), skipped by followers and loads alike.
+	// entriesSkipped counts log entries that are not updates, or whose units would overflow the
+	// pending limit (written to the stream's subject by something other than a node), skipped by
+	// followers and loads alike.
 	entriesSkipped *metrics.Counter
 	// held bounds the deliveries that the node's followers hold above their gaps.
 	held *jetstream.HeldBudget
@@ -144,7 +145,7 @@ func newClusterNode(cfg Cluster, log *slog.Logger, m *serverMetrics) (*clusterNo
 	n.shortReads = r.NewCounter("tandem_cluster_short_reads_total", "Repair reads of a document's log that failed or fell short and were made again.")
 	n.entriesIn = r.NewCounter("tandem_cluster_entries_applied_total", "Log entries of other nodes applied to this node's open documents.")
 	r.NewGaugeFunc("tandem_cluster_held_bytes", "Bytes of live deliveries held above gaps in documents' logs until the gaps are read, all documents together.", n.held.Used)
-	n.entriesSkipped = r.NewCounter("tandem_cluster_entries_skipped_total", "Log entries that are not updates (written to a document's subject by something other than a node), skipped when followed or loaded.")
+	n.entriesSkipped = r.NewCounter("tandem_cluster_entries_skipped_total", "Log entries that are not updates, or whose units would overflow the pending limit (written to a document's subject by something other than a node), skipped when followed or loaded.")
 	r.NewGaugeFunc("tandem_cluster_nodes", "Cluster nodes seen alive (a heartbeat within the last 3 s), this one included.", n.nodesSeen)
 	r.NewGaugeFunc("tandem_cluster_ready", "1 while JetStream's update stream answers and appends do not fail (the node can acknowledge edits), else 0.", func() int64 {
 		if n.canAppend() {

@@ -437,26 +437,54 @@ func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
 	for range 4 {
 		large = append(large, garbage(1<<20-1024)) // under the servers' 1 MiB max_payload
 	}
+	// Valid updates whose units wait for one that never comes, past the nodes' pending limit
+	// (foreignPendingLimit): the first ones wait on every node, the rest overflow it and are
+	// skipped alike, by followers and by the cold load.
+	waiting, err := crdt.NewDoc(99, crdt.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := waiting.Text("body").Insert(0, "withheld"); err != nil {
+		t.Fatal(err)
+	}
+	_ = waiting.TakeUpdate() // never published: what the rest depends on
+	var pending [][]byte
+	for i := range 64 {
+		if err := waiting.Text("body").Insert(i, strings.Repeat("p", 4<<10)); err != nil {
+			t.Fatal(err)
+		}
+		pending = append(pending, waiting.TakeUpdate())
+	}
 	for _, tc := range []struct {
 		name    string
 		foreign [][]byte
+		// waits: the entries are updates, some of which wait (the rest are skipped, as many on
+		// every node); else none is an update and every one is skipped.
+		waits bool
 	}{
-		{"few", [][]byte{nil, []byte("not an update"), update[:len(update)/2]}},
-		{"flood", flood},
-		{"large", large},
+		{"few", [][]byte{nil, []byte("not an update"), update[:len(update)/2]}, false},
+		{"flood", flood, false},
+		{"large", large, false},
+		{"pending past the limit", pending, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testForeignEntries(t, nc, update, tc.foreign) })
+		t.Run(tc.name, func(t *testing.T) { testForeignEntries(t, nc, update, tc.foreign, tc.waits) })
 	}
 }
 
+// foreignPendingLimit is the nodes' MaxPendingBytes in testForeignEntries.
+const foreignPendingLimit = 64 << 10
+
 // testForeignEntries is testClusterForeignEntries with the entries foreign written between the
 // nodes' edits.
-func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, foreign [][]byte) {
+func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, foreign [][]byte, waits bool) {
 	prefix := natstest.Prefix(t)
 	logs := map[string]*logBuffer{}
 	logTo := func(id string) func(*Config) {
 		logs[id] = &logBuffer{}
-		return func(cfg *Config) { cfg.Logger = slog.New(slog.NewTextHandler(logs[id], nil)) }
+		return func(cfg *Config) {
+			cfg.Logger = slog.New(slog.NewTextHandler(logs[id], nil))
+			cfg.MaxPendingBytes = foreignPendingLimit
+		}
 	}
 	a := startNode(t, nc, prefix, "a", logTo("a"))
 	b := startNode(t, nc, prefix, "b", logTo("b"))
@@ -518,14 +546,17 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 		if got := n.snapshot(doc); string(got) != string(ref) {
 			t.Errorf("node %s's replica differs from node a's", n.id)
 		}
-		if got := n.cluster.node.entriesSkipped.Value(); got != uint64(len(foreign)) {
+		switch got, first := n.cluster.node.entriesSkipped.Value(), a.cluster.node.entriesSkipped.Value(); {
+		case !waits && got != uint64(len(foreign)):
 			t.Errorf("node %s skipped %d foreign entries; want %d", n.id, got, len(foreign))
+		case waits && (got == 0 || got >= uint64(len(foreign)) || got != first):
+			t.Errorf("node %s skipped %d of %d waiting entries (node a %d); want some, not all, as many on every node", n.id, got, len(foreign), first)
 		}
 		if held := n.cluster.node.held.Used(); held != 0 {
 			t.Errorf("node %s holds %d bytes of deliveries; want 0", n.id, held)
 		}
 		// Logged, but not once per entry: one line per document per skipLogEvery.
-		lines := strings.Count(logs[n.id].String(), "a log entry is not an update")
+		lines := strings.Count(logs[n.id].String(), "skipping it")
 		if lines == 0 || lines > 5 {
 			t.Errorf("node %s logged %d lines about the %d foreign entries; want 1 to 5", n.id, lines, len(foreign))
 		}
