@@ -4,7 +4,7 @@ import { Decoration, EditorView, ViewPlugin, WidgetType, keymap } from '@codemir
 import { UndoManager } from '../undo.js';
 import { PosMapper, hasSurrogates, toOffset16, diff16 } from '../utf16.js';
 import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
-import { deferred } from './deferred.js';
+import { Flush } from './deferred.js';
 
 /**
  * The CodeMirror 6 binding (CodeMirror is a peer dependency: @codemirror/state and
@@ -117,15 +117,8 @@ class CaretWidget extends WidgetType {
 export function codemirrorBinding(provider, opts = {}) {
   const root = opts.root ?? 'body';
   const text = provider.doc.text(root);
-  /** >0 while the binding writes what the user typed: its flush waits for the frame */
-  let typing = 0;
-  /**
-   * flushed runs fn, which edits the CRDT, and stores and sends the change: after the frame for
-   * what the user types, at once for anything else (undo, redo).
-   * @param {() => void} fn
-   */
-  const flushed = (fn) => (typing > 0 ? deferred(provider, fn) : provider.transact(fn));
-  const undoManager = opts.undo === false ? null : (opts.undo ?? new UndoManager(provider.doc, { root, transact: flushed }));
+  const flush = new Flush(provider); // what the user types is stored and sent after the frame
+  const undoManager = opts.undo === false ? null : (opts.undo ?? new UndoManager(provider.doc, { root, transact: (fn) => flush.transact(fn) }));
   /** >0 while the binding edits the CRDT itself: its own `local` events are no news */
   let editing = 0;
   /**
@@ -251,23 +244,20 @@ export function codemirrorBinding(provider, opts = {}) {
             for (const op of ops) {
               if (undoManager) undoManager.replace(op.pos, op.del, op.insert, { before, after }, op.deleted);
               else
-                flushed(() => {
+                flush.transact(() => {
                   if (op.del > 0) text.delete(op.pos, op.del);
                   if (op.insert) text.insert(op.pos, op.insert);
                 });
             }
           };
-          // A user event (typing, deleting, pasting) is the user's input: its flush waits.
-          const typed = tr.annotation(Transaction.userEvent) !== undefined;
-          if (typed) typing++;
-          try {
+          const write = () =>
             edit(() => {
               if (undoManager && ops.length > 1) undoManager.group(run);
               else run();
             });
-          } finally {
-            if (typed) typing--;
-          }
+          // A user event (typing, deleting, pasting) is the user's input: its flush waits.
+          if (tr.annotation(Transaction.userEvent) !== undefined) flush.typing(write);
+          else write();
         }
         if (u.selectionSet || u.docChanged) this.publish();
         if (u.docChanged) this.queueCursors();

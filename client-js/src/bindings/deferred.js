@@ -24,3 +24,47 @@ export function deferred(provider, fn) {
     provider.scheduleFlush();
   }
 }
+
+/**
+ * Flush is how the textarea and CodeMirror bindings have their edits stored and sent: what the
+ * user types (the edits made inside typing()) after the frame, through deferred; anything else
+ * (undo, redo, a dispatch from code) at once. Its transact is what the binding's own UndoManager
+ * is given.
+ */
+export class Flush {
+  /** @type {Flusher} */
+  #provider;
+  /** >0 while the binding writes what the user typed */
+  #typing = 0;
+
+  /** @param {Flusher} provider */
+  constructor(provider) {
+    this.#provider = provider;
+  }
+
+  /**
+   * transact runs fn, which edits the CRDT, and stores and sends the change: after the frame
+   * inside typing(), at once otherwise.
+   * @template T
+   * @param {() => T} fn
+   * @returns {T}
+   */
+  transact(fn) {
+    return this.#typing > 0 ? deferred(this.#provider, fn) : this.#provider.transact(fn);
+  }
+
+  /**
+   * typing runs fn, which writes what the user typed: the flushes it makes wait for the frame.
+   * @template T
+   * @param {() => T} fn
+   * @returns {T}
+   */
+  typing(fn) {
+    this.#typing++;
+    try {
+      return fn();
+    } finally {
+      this.#typing--;
+    }
+  }
+}

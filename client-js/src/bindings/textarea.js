@@ -2,7 +2,7 @@
 import { UndoManager } from '../undo.js';
 import { PosMapper, diff16, cpLength, toOffset16, hasSurrogates } from '../utf16.js';
 import { encodeCursor, remoteCursors, selectionTint } from '../cursor.js';
-import { deferred } from './deferred.js';
+import { Flush } from './deferred.js';
 
 /**
  * The textarea binding: a plain <textarea> edits a Text root.
@@ -164,8 +164,8 @@ export class TextareaBinding {
   #heldText = '';
   /** >0 while this binding edits the CRDT itself (its own `local` events are no news) */
   #editing = 0;
-  /** >0 while this binding writes what the user typed (its flush waits for the frame) */
-  #typing = 0;
+  /** stores and sends this binding's edits: what the user types after the frame */
+  #flush;
 
   /**
    * @param {HTMLTextAreaElement} textarea
@@ -177,11 +177,11 @@ export class TextareaBinding {
     this.#provider = provider;
     this.#root = opts.root ?? 'body';
     this.#text = provider.doc.text(this.#root);
+    this.#flush = new Flush(provider);
     if (opts.undo !== false) {
       // The binding's own manager defers the flush of what the user types (#replace), and
       // flushes undo, redo and any other edit at once.
-      const transact = (/** @type {() => void} */ fn) => (this.#typing > 0 ? deferred(provider, fn) : provider.transact(fn));
-      this.undoManager = opts.undo ?? new UndoManager(provider.doc, { root: this.#root, transact });
+      this.undoManager = opts.undo ?? new UndoManager(provider.doc, { root: this.#root, transact: (fn) => this.#flush.transact(fn) });
     }
     this.#value = this.#text.toString();
     textarea.value = this.#value;
@@ -329,21 +329,16 @@ export class TextareaBinding {
    * @param {string} [deleted]
    */
   #replace(pos, del, insert, sel, deleted) {
-    this.#edit(() => {
-      if (this.undoManager) {
-        this.#typing++;
-        try {
-          this.undoManager.replace(pos, del, insert, sel, deleted);
-        } finally {
-          this.#typing--;
-        }
-      } else {
-        deferred(this.#provider, () => {
-          if (del > 0) this.#text.delete(pos, del);
-          if (insert) this.#text.insert(pos, insert);
-        });
-      }
-    });
+    this.#edit(() =>
+      this.#flush.typing(() => {
+        if (this.undoManager) this.undoManager.replace(pos, del, insert, sel, deleted);
+        else
+          this.#flush.transact(() => {
+            if (del > 0) this.#text.delete(pos, del);
+            if (insert) this.#text.insert(pos, insert);
+          });
+      }),
+    );
   }
 
   /**
