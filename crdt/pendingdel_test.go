@@ -15,13 +15,7 @@ import (
 // share that of the ranges, and the bytes its nodes hold as the plans
 // counted them.
 func TestPendingDelTree(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		seed  uint64
-		plans int
-		span  uint64 // clocks the ranges are put among
-		step  int64  // when not 0, the ranges come in order (see TestPendingOpTree)
-	}{
+	for _, tc := range []treeCase{
 		{"few", 1, 300, 60, 0},
 		{"splits", 2, 400, 5000, 0},
 		{"deep", 3, 150, 200000, 0},
@@ -30,37 +24,23 @@ func TestPendingDelTree(t *testing.T) {
 		{"descending", 6, 300, 1 << 20, -3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(tc.seed, 0))
 			var x delTx
-			var root *delNode
-			var model []delRange // ascending, neither overlapping nor touching
-			held := 0
-			next := tc.span
-			for plan := range tc.plans {
-				x.begin(uint64(plan + 1))
-				was, wasRoot := slices.Clone(model), root
-				if root != nil && rng.IntN(2) == 0 {
-					root.encoded() // sums computed, to be kept right or dropped
-				}
-				n := 1 + rng.IntN(200)
-				if rng.IntN(2) == 0 {
-					n = 1 + rng.IntN(3)
-				}
-				for range n {
+			treeDriver[*delNode, delRange]{
+				log:  &x,
+				held: func() int { return x.held },
+				sums: func(root *delNode) { root.encoded() },
+				// model: ascending, neither overlapping nor touching
+				change: func(rng *rand.Rand, root *delNode, model []delRange, put func() uint64) (*delNode, []delRange, error) {
 					switch k := rng.IntN(10); {
 					case k < 7 || len(model) == 0:
-						r := delRange{clock: next, n: 1 + rng.Uint64N(3)}
-						if tc.step == 0 {
-							r.clock = rng.Uint64N(tc.span)
-						} else {
-							next = uint64(int64(next) + tc.step)
-						}
+						n := 1 + rng.Uint64N(3)
+						r := delRange{clock: put(), n: n}
 						root = x.add(root, r)
 						model = addRange(model, r)
 					case k < 8:
 						f, ok := root.first()
 						if !ok || f != (delRange{clock: model[0].clock, n: model[0].n}) {
-							t.Fatalf("plan %d: first = %+v, %v; want %+v", plan, f, ok, model[0])
+							return root, model, fmt.Errorf("first = %+v, %v; want %+v", f, ok, model[0])
 						}
 						root = x.remove(root, f.clock)
 						model = model[1:]
@@ -69,21 +49,10 @@ func TestPendingDelTree(t *testing.T) {
 						root = x.remove(root, model[i].clock)
 						model = slices.Delete(model, i, i+1)
 					}
-				}
-				if root != nil && rng.IntN(2) == 0 {
-					root.encoded() // as a plan's tally does, before it is kept or refused
-				}
-				if rng.IntN(3) == 0 {
-					x.rollback()
-					model, root = was, wasRoot
-				} else {
-					held += x.held
-					x.commit()
-				}
-				if err := checkDels(root, model, held); err != nil {
-					t.Fatalf("plan %d: %v", plan, err)
-				}
-			}
+					return root, model, nil
+				},
+				check: checkDels,
+			}.run(t, tc)
 		})
 	}
 }

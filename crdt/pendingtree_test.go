@@ -14,17 +14,7 @@ import (
 // the bytes its nodes hold as the plans counted them.
 func TestPendingOpTree(t *testing.T) {
 	const client = 7
-	for _, tc := range []struct {
-		name  string
-		seed  uint64
-		plans int
-		span  uint64 // clocks the ops are put among
-		// step, when not 0, makes the puts come in order: each op's clock
-		// is the last one's plus step (ascending) or minus it (descending,
-		// from span down), as a writer's keystrokes arrive in order or
-		// reversed, which fill nodes at one end.
-		step int64
-	}{
+	for _, tc := range []treeCase{
 		{"few", 1, 300, 40, 0},
 		{"splits", 2, 400, 2000, 0},
 		{"deep", 3, 150, 60000, 0},
@@ -33,39 +23,23 @@ func TestPendingOpTree(t *testing.T) {
 		{"descending", 6, 300, 1 << 20, -3},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(tc.seed, 0))
 			var x opTx
-			var root *opNode
-			var model []uop // ascending, not overlapping
-			held := 0
-			next := tc.span
-			for plan := range tc.plans {
-				x.begin(uint64(plan + 1))
-				was, wasRoot := slices.Clone(model), root
-				if root != nil && rng.IntN(2) == 0 {
-					root.share(client) // sums computed, to be kept right or dropped
-				}
-				ops := 1 + rng.IntN(200)
-				if rng.IntN(2) == 0 {
-					ops = 1 + rng.IntN(3) // a keystroke's plan, which leaves most nodes on its path unlogged
-				}
-				for range ops {
+			treeDriver[*opNode, uop]{
+				log:  &x,
+				held: func() int { return x.held },
+				sums: func(root *opNode) { root.share(client) },
+				// model: ascending, not overlapping
+				change: func(rng *rand.Rand, root *opNode, model []uop, put func() uint64) (*opNode, []uop, error) {
 					switch k := rng.IntN(10); {
 					case k < 8 || len(model) == 0:
 						n := 1 + rng.Uint64N(3)
-						clock := next
-						if tc.step == 0 {
-							clock = rng.Uint64N(tc.span)
-						} else {
-							next = uint64(int64(next) + tc.step)
-						}
-						op := uop{kind: opText, clock: clock, n: n, content: []rune("abcdefg")[:n]}
+						op := uop{kind: opText, clock: put(), n: n, content: []rune("abcdefg")[:n]}
 						var l *opLeaf
 						root, l = x.insertFree(root, &op, 0, ^uint64(0))
 						i, _ := slices.BinarySearchFunc(model, op.clock, func(o uop, c uint64) int { return cmpU(o.clock, c) })
 						free := (i == 0 || model[i-1].end() <= op.clock) && (i == len(model) || op.end() <= model[i].clock)
 						if (l != nil) != free {
-							t.Fatalf("plan %d: put %d+%d = %v; want %v (free)", plan, op.clock, op.n, l != nil, free)
+							return root, model, fmt.Errorf("put %d+%d = %v; want %v (free)", op.clock, op.n, l != nil, free)
 						}
 						if free {
 							model = slices.Insert(model, i, op)
@@ -82,22 +56,95 @@ func TestPendingOpTree(t *testing.T) {
 						root = x.from(root, cut)
 						model = model[i:]
 					}
-				}
-				if root != nil && rng.IntN(2) == 0 {
-					root.share(client) // as a plan's tally does, before it is kept or refused
-				}
-				if rng.IntN(3) == 0 {
-					x.rollback()
-					model, root = was, wasRoot
-				} else {
-					held += x.held
-					x.commit()
-				}
-				if err := checkTree(client, root, model, held); err != nil {
-					t.Fatalf("plan %d: %v", plan, err)
-				}
-			}
+					return root, model, nil
+				},
+				check: func(root *opNode, model []uop, held int) error { return checkTree(client, root, model, held) },
+			}.run(t, tc)
 		})
+	}
+}
+
+// treeCase is a randomised run of one of the pending set's B+ trees.
+type treeCase struct {
+	name  string
+	seed  uint64
+	plans int
+	span  uint64 // clocks the puts go among
+	// step, when not 0, makes the puts come in order: each clock the last
+	// one's plus step (ascending) or minus it (descending, from span down),
+	// as a writer's keystrokes arrive in order or reversed, which fill nodes
+	// at one end.
+	step int64
+}
+
+// planLog is what a tree's undo log (opTx, delTx) offers a plan.
+type planLog interface {
+	begin(gen uint64)
+	rollback()
+	commit()
+}
+
+// treeDriver drives a tree of nodes T through plans of random changes,
+// beside a sorted list of its elements M (the model).
+type treeDriver[T comparable, M any] struct {
+	log  planLog
+	held func() int // what the plan so far changed in the bytes held
+	sums func(root T)
+	// change makes one random change to the tree and the model; put gives
+	// the clock of an element put.
+	change func(rng *rand.Rand, root T, model []M, put func() uint64) (T, []M, error)
+	check  func(root T, model []M, held int) error
+}
+
+// run runs tc: each plan makes a few changes (a keystroke's plan, which
+// leaves most nodes on its path unlogged) or many, with the tree's sums
+// computed at random before and after them (to be kept right or dropped, as
+// a plan's tally computes them before it is kept or refused), and is rolled
+// back one time in three; the tree is checked after every plan.
+func (d treeDriver[T, M]) run(t *testing.T, tc treeCase) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(tc.seed, 0))
+	var root, none T
+	var model []M
+	held := 0
+	next := tc.span
+	put := func() uint64 {
+		if tc.step == 0 {
+			return rng.Uint64N(tc.span)
+		}
+		c := next
+		next = uint64(int64(next) + tc.step)
+		return c
+	}
+	for plan := range tc.plans {
+		d.log.begin(uint64(plan + 1))
+		was, wasRoot := slices.Clone(model), root
+		if root != none && rng.IntN(2) == 0 {
+			d.sums(root)
+		}
+		n := 1 + rng.IntN(200)
+		if rng.IntN(2) == 0 {
+			n = 1 + rng.IntN(3)
+		}
+		for range n {
+			var err error
+			if root, model, err = d.change(rng, root, model, put); err != nil {
+				t.Fatalf("plan %d: %v", plan, err)
+			}
+		}
+		if root != none && rng.IntN(2) == 0 {
+			d.sums(root)
+		}
+		if rng.IntN(3) == 0 {
+			d.log.rollback()
+			model, root = was, wasRoot
+		} else {
+			held += d.held()
+			d.log.commit()
+		}
+		if err := d.check(root, model, held); err != nil {
+			t.Fatalf("plan %d: %v", plan, err)
+		}
 	}
 }
 
