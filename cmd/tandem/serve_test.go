@@ -226,9 +226,21 @@ func (c *child) url(t *testing.T, wait time.Duration) string {
 // within wait.
 func (c *child) term(t *testing.T, wait time.Duration) error {
 	t.Helper()
+	c.signal(t)
+	return c.wait(t, wait)
+}
+
+// signal sends the child SIGTERM.
+func (c *child) signal(t *testing.T) {
+	t.Helper()
 	if err := c.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// wait waits up to wait for the child to exit, and returns what Wait returned.
+func (c *child) wait(t *testing.T, wait time.Duration) error {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() { done <- c.cmd.Wait() }()
 	select {
