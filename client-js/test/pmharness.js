@@ -76,7 +76,7 @@ export class Peer extends Emitter {
 
   /**
    * receive applies what other has that this peer lacks, as the provider does with a remote update.
-   * @param {Peer} other
+   * @param {{ doc: Doc }} other
    */
   receive(other) {
     const changes = this.doc.apply(other.doc.encodeUpdate(this.doc.stateVector()));
@@ -137,5 +137,66 @@ export function richTextReady() {
     return s.length === 3 && 'embed' in s[0];
   } catch {
     return false;
+  }
+}
+
+/**
+ * Shared is one replica with several editors on it, as when two editors of a page share one
+ * provider. Like the real provider, its editors' keystrokes are flushed later (scheduleFlush) and
+ * announced then as a deferred `local` event (flush()); what code changes through transact is
+ * announced at once.
+ * @extends {Emitter<{ change: { changes: import('../src/crdt/changes.js').Change[], origin: string }, local: { update: Uint8Array, deferred?: boolean } }>}
+ */
+export class Shared extends Emitter {
+  /** @param {number} clientId */
+  constructor(clientId) {
+    super();
+    this.doc = new Doc(clientId);
+    this.text = this.doc.text('body');
+    this.scheduled = false;
+    this.provider = {
+      doc: this.doc,
+      transact: /** @type {<T>(fn: () => T) => T} */ ((fn) => {
+        const r = fn();
+        this.#take(false);
+        return r;
+      }),
+      scheduleFlush: () => {
+        this.scheduled = true;
+      },
+      on: /** @type {(ev: 'change' | 'local' | 'status' | 'refused', fn: (e: any) => void) => () => void} */ ((ev, fn) => this.on(/** @type {'change' | 'local'} */ (ev), fn)),
+      awareness: null,
+    };
+  }
+
+  /**
+   * editor returns a new editor on the replica.
+   * @param {import('prosemirror-model').Schema} schema
+   */
+  editor(schema) {
+    const binding = prosemirrorBinding(this.provider);
+    return new HeadlessView(EditorState.create({ schema, plugins: [binding.plugin] }));
+  }
+
+  /** flush runs the flush that the editors scheduled, as the provider does after the frame. */
+  flush() {
+    if (!this.scheduled) return;
+    this.scheduled = false;
+    this.#take(true);
+  }
+
+  /** @param {boolean} deferred */
+  #take(deferred) {
+    const update = this.doc.takeUpdate();
+    if (update) this.emit('local', deferred ? { update, deferred } : { update });
+  }
+
+  /**
+   * receive applies what other has that this replica lacks, as the provider does with a remote update.
+   * @param {{ doc: Doc }} other
+   */
+  receive(other) {
+    const changes = this.doc.apply(other.doc.encodeUpdate(this.doc.stateVector()));
+    if (changes.length > 0) this.emit('change', { changes, origin: 'remote' });
   }
 }

@@ -183,6 +183,11 @@ class Sync {
     this.implicit = true;
     /** >0 while the binding writes to the CRDT: its own `local` events are no news */
     this.writing = 0;
+    /**
+     * the replica's content version (Doc.contentVersion) that the editor shows: another editor on
+     * the same provider writes to the replica too, which this one learns only from the flush
+     */
+    this.shown = -1;
     /** @type {{ anchor: import('../crdt/relpos.js').RelPos, head: import('../crdt/relpos.js').RelPos } | null} */
     this.selRel = null;
     this.published = '';
@@ -197,13 +202,19 @@ class Sync {
     /** @type {(() => void)[]} */
     this.cleanup = [
       provider.on('change', (ev) => {
+        // An editor that showed the replica up to this change shows the change alone; one that
+        // was behind it already (another editor's writes not flushed yet) shows it all.
+        const v = provider.doc.contentVersion();
+        if (this.shown !== v - 1) return this.render();
         const mine = ev.changes.filter((/** @type {Change} */ c) => c.root === root && c.kind === 'text');
         if (mine.length > 0) this.renderChanges(mine);
         else this.queueCursors();
+        this.shown = v;
       }),
-      // The binding's own writes come back as deferred flushes (or while it writes): no news.
+      // The binding's own writes come back as deferred flushes (or while it writes): no news,
+      // unless another editor on the provider wrote too.
       provider.on('local', (ev) => {
-        if (this.writing === 0 && !ev.deferred) this.render();
+        if (this.writing === 0 && (!ev.deferred || this.shown !== provider.doc.contentVersion())) this.render();
       }),
       // Once the server says the document was deleted the editor is read-only (nothing would keep
       // what is typed), and writable again if it comes back: `editable` is asked on every update.
@@ -230,6 +241,7 @@ class Sync {
    * @param {{ tr: Transaction, sel: import('prosemirror-state').Selection }[]} trs
    */
   writeLocal(trs) {
+    const current = this.shown === this.provider.doc.contentVersion();
     this.writing++;
     this.touched = null;
     try {
@@ -248,6 +260,7 @@ class Sync {
     } finally {
       this.writing--;
     }
+    if (current) this.shown = this.provider.doc.contentVersion();
     if (this.touched) {
       // Blocks changed: what the editor shows must be what the CRDT renders to (a marker may hold
       // what the schema normalised away, a merge may have left what it cannot hold).
@@ -390,6 +403,7 @@ class Sync {
    */
   render() {
     if (this.destroyed) return;
+    this.shown = this.provider.doc.contentVersion();
     const spans = this.text.spans();
     this.implicit = !isMarker(spans[0]);
     const next = this.mp.render(spans);
@@ -608,6 +622,7 @@ class Sync {
    */
   step(which) {
     if (!this.undo) return;
+    const current = this.shown === this.provider.doc.contentVersion();
     this.writing++;
     let r;
     try {
@@ -627,6 +642,7 @@ class Sync {
     const c = r.changed;
     const formats = c.ranges.map((f) => ({ pos: f.pos, len: f.len, name: '', value: null }));
     this.renderChanges([{ root: this.root, kind: 'text', edits: c.edits, formats, attrs: [], keys: [] }]);
+    if (current) this.shown = this.provider.doc.contentVersion();
   }
 
   queueCursors() {

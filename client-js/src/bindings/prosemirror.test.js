@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { TextSelection } from 'prosemirror-state';
 import { toggleMark, setBlockType, wrapIn, lift, splitBlock, deleteSelection, joinBackward } from 'prosemirror-commands';
 import { wrapInList, liftListItem, sinkListItem, splitListItem } from 'prosemirror-schema-list';
-import { Peer, tick, richTextReady, schema } from '../../test/pmharness.js';
+import { Peer, Shared, tick, richTextReady, schema } from '../../test/pmharness.js';
 import { writeDoc } from './prosemirror.js';
 import { Mapping } from './prosemirror-mapping.js';
 
@@ -326,4 +326,41 @@ test('a mark toggled at the caret (stored mark) survives a remote change and a r
     assert.equal(para.textContent, 'some bold');
     assert.ok(bold.isInSet(para.child(1).marks) && para.child(1).text === 'bold', `"bold" is bold on ${p === a ? 'A' : 'B'}: ${JSON.stringify(para.toJSON())}`);
   }
+});
+
+test('two editors on one provider see what the other types once it is flushed, and a remote change beside it', { skip }, async () => {
+  const shared = new Shared(1);
+  const a = shared.editor(schema);
+  const b = shared.editor(schema);
+  await tick();
+  /** @param {import('../../test/pmharness.js').HeadlessView} v */
+  const text = (v) => v.state.doc.textContent;
+  /**
+   * @param {import('../../test/pmharness.js').HeadlessView} v
+   * @param {string} s
+   */
+  const typeIn = (v, s) => v.dispatch(v.state.tr.insertText(s));
+  typeIn(a, 'hello');
+  assert.equal(shared.text.toString().endsWith('hello'), true, 'written to the replica at once');
+  shared.flush();
+  assert.equal(text(b), 'hello', 'B shows what A typed after the flush');
+  assert.equal(text(a), 'hello');
+  b.dispatch(b.state.tr.setSelection(TextSelection.create(b.state.doc, b.state.doc.content.size - 1)));
+  typeIn(b, ' world');
+  shared.flush();
+  assert.equal(text(a), 'hello world', 'A shows what B typed');
+  // A types, and a remote change arrives before the flush: B, behind by A's keystrokes, shows both.
+  const remote = new Peer(schema, 2);
+  remote.receive(shared);
+  await tick();
+  remote.view.dispatch(remote.view.state.tr.setSelection(TextSelection.create(remote.view.state.doc, 1)));
+  remote.view.dispatch(remote.view.state.tr.insertText('>'));
+  typeIn(a, '!');
+  shared.receive(remote);
+  assert.equal(text(b), '>hello world!', 'B shows the remote change and what A typed');
+  assert.equal(text(a), '>hello world!');
+  shared.flush();
+  assert.equal(text(b), '>hello world!');
+  remote.receive(shared);
+  assert.equal(remote.view.state.doc.textContent, '>hello world!');
 });

@@ -135,6 +135,8 @@ export class Doc {
     this._pendingEnc = null;
     /** how many applies changed the pending set */
     this._pendingVer = 0;
+    /** how many local edits and applies changed the content (contentVersion) */
+    this._contentVer = 0;
     this._maxPending = maxPendingBytes > 0 ? maxPendingBytes : DEFAULT_MAX_PENDING_BYTES;
     /** this client's clock at the last takeUpdate */
     this._taken = 0;
@@ -216,6 +218,16 @@ export class Doc {
   }
 
   /**
+   * contentVersion returns a number that changes whenever the content does: a
+   * local edit, or an apply that changed something. Editor bindings that share
+   * a replica use it to tell whether it changed since they last showed it.
+   * @returns {number}
+   */
+  contentVersion() {
+    return this._contentVer;
+  }
+
+  /**
    * takeUpdate returns the local changes since the last call as an update, or
    * null if there are none.
    * @returns {Uint8Array | null}
@@ -269,6 +281,17 @@ export class Doc {
    * @returns {Change[]}
    */
   apply(bytes) {
+    const changes = this._applyBytes(bytes);
+    if (changes.length > 0) this._contentVer++;
+    return changes;
+  }
+
+  /**
+   * _applyBytes is apply without counting the change (contentVersion).
+   * @param {Uint8Array} bytes
+   * @returns {Change[]}
+   */
+  _applyBytes(bytes) {
     if (!(bytes instanceof Uint8Array) || bytes.length === 0) throw malformed('empty input');
     if (bytes[0] === 0x01) return this._applyUpdate(decodeUpdate(bytes));
     if (bytes[0] === FORMAT_SNAPSHOT || bytes[0] === FORMAT_SNAPSHOT_V1 || bytes[0] === FORMAT_SNAPSHOT_V3) {
@@ -439,6 +462,7 @@ export class Doc {
     if (n === 0) return;
     const me = this._client(this._id);
     if (me.next + n >= LIMIT) throw new CrdtError('clock', 'clock overflow');
+    this._contentVer++;
     (root ?? this._textRoot(name)).localInsert(me, pos, str, n);
   }
 
@@ -466,6 +490,7 @@ export class Doc {
     if (n === 0) return;
     const me = this._client(this._id);
     if (me.next + n >= LIMIT) throw new CrdtError('clock', 'clock overflow');
+    this._contentVer++;
     (root ?? this._textRoot(name)).insertAt(me, p, rp.clock, rp.kind === REL_BEFORE || rp.kind === REL_END, str, n, embed);
   }
 
@@ -481,6 +506,7 @@ export class Doc {
       throw new CrdtError('range', `delete [${pos}, ${pos}+${n}) out of range [0, ${len}]`);
     }
     if (n === 0 || root === undefined) return;
+    this._contentVer++;
     root.localDelete(pos, n, this);
   }
 
@@ -499,6 +525,7 @@ export class Doc {
     const w = root.winners.get(key);
     const a = new Assign(this._id, me.next, root, key, w === undefined ? 1 : w.lamport + 1, value);
     me.push(a);
+    this._contentVer++;
     root.integrate(a);
   }
 
@@ -517,6 +544,7 @@ export class Doc {
     if (!Number.isInteger(pos) || pos < 0 || pos > len) throw new CrdtError('range', `embed at ${pos} in a text of ${len}`);
     const me = this._client(this._id);
     if (me.next + 1 >= LIMIT) throw new CrdtError('clock', 'clock overflow');
+    this._contentVer++;
     (root ?? this._textRoot(name)).localInsert(me, pos, OBJECT_REPLACEMENT, 1, json);
   }
 
@@ -583,6 +611,7 @@ export class Doc {
     const rt = root.rich ?? (root.rich = new RichState());
     const m = new MarkEntry(this._id, me.next, root, sk, sc, sclock, ek, ec, eclock, mark, rt.lamport + 1, json);
     me.push(m);
+    this._contentVer++;
     rt.addMark(m);
   }
 
@@ -606,6 +635,7 @@ export class Doc {
     const rt = r.rich ?? (r.rich = new RichState());
     const a = new AttrEntry(this._id, me.next, r, p.client, p.clock, key, rt.lamport + 1, json);
     me.push(a);
+    this._contentVer++;
     rt.addAttr(a);
   }
 

@@ -338,3 +338,34 @@ test('a snapshot of deleted runs of three bytes each loads back', () => {
     assert.equal(hex(e.encodeSnapshot()), hex(snap), `${n} runs`);
   }
 });
+
+test('contentVersion changes with every local edit and every apply that changed something, and only then', () => {
+  const d = new Doc(1);
+  const t = d.text('t');
+  const other = new Doc(2);
+  other.text('t').insert(0, 'remote ');
+  const remote = /** @type {Uint8Array} */ (other.takeUpdate());
+  /** @type {[string, () => unknown, boolean][]} */
+  const cases = [
+    ['insert', () => t.insert(0, 'hello'), true],
+    ['insert nothing', () => t.insert(0, ''), false],
+    ['delete', () => t.delete(0, 1), true],
+    ['delete nothing', () => t.delete(0, 0), false],
+    ['insert at a relative position', () => t.insertAt({ root: 't', kind: REL_START, client: 0, clock: 0 }, 'h'), true],
+    ['an insert refused', () => kindOf(() => t.insert(99, 'x')), false],
+    ['format', () => t.format(0, 2, 'bold', true, 'after'), true],
+    ['embed', () => t.insertEmbed(0, { block: 'paragraph' }), true],
+    ['attribute', () => t.setAttr(0, 'level', 2), true],
+    ['map set', () => d.map('m').set('k', '1'), true],
+    ['map delete', () => d.map('m').delete('k'), true],
+    ['takeUpdate', () => d.takeUpdate(), false],
+    ['apply a remote update', () => d.apply(remote), true],
+    ['apply it again', () => d.apply(remote), false],
+    ['apply a malformed update', () => kindOf(() => d.apply(new Uint8Array([1, 255]))), false],
+  ];
+  for (const [name, fn, changes] of cases) {
+    const v = d.contentVersion();
+    fn();
+    assert.equal(d.contentVersion() !== v, changes, name);
+  }
+});
