@@ -864,6 +864,13 @@ export class Provider extends Emitter {
     // Send what the server lacks: the ops its state vector does not cover, and (when some
     // client's changes are unacknowledged) the delete set, which no state vector reveals.
     // Local changes made without transact() or flush() are stored (marked unsaved) like any other.
+    // A flush scheduled for keystrokes is this one: it no longer waits.
+    const scheduled = this.#cancelFlush !== null;
+    if (this.#cancelFlush) {
+      this.#cancelFlush();
+      this.#cancelFlush = null;
+    }
+    this.#markedAhead = false;
     const localUpdate = this.doc.takeUpdate();
     if (localUpdate) {
       this.#persist(localUpdate, this.doc.clientId);
@@ -894,7 +901,7 @@ export class Provider extends Emitter {
     }
     this.#dirty = false;
     this.awareness.attach((clock, state) => this.#send({ type: MessageType.AWARENESS, clock, state }));
-    if (localUpdate) this.emit('local', { update: localUpdate });
+    if (localUpdate) this.emit('local', scheduled ? { update: localUpdate, deferred: true } : { update: localUpdate });
   }
 
   /** @param {Uint8Array} update */

@@ -965,6 +965,30 @@ test('provider: a scheduled flush that finds no change takes back its unsaved ma
   assert.equal(p.saved, true);
 });
 
+test("provider: a connection's catch-up takes the keystrokes a scheduled flush waits for, and that flush no longer runs", async (t) => {
+  const store = new MemoryStore();
+  const { server, p } = setup({ storage: store });
+  t.after(() => p.destroy());
+  await p.ready;
+  /** @type {any[]} */
+  const locals = [];
+  p.on('local', (ev) => locals.push(ev));
+  p.doc.text('body').insert(0, 'x');
+  p.scheduleFlush();
+  assert.equal(p.saved, false);
+  server.handshake();
+  assert.equal(p.flushPending, false, 'the catch-up ran the scheduled flush');
+  assert.deepEqual(locals.map((ev) => ev.deferred), [true], 'said to be the scheduled flush: a binding that wrote it has nothing to render');
+  assert.equal(server.last.sent.filter((m) => m.type === MessageType.UPDATE).length, 1, 'the keystroke went out with the catch-up');
+  await p.whenStored();
+  assert.equal((await store.load('notes')).updates.length, 1, 'and was stored once');
+  for (let i = 0; i < 5; i++) await new Promise((r) => setTimeout(r, 0));
+  assert.equal(locals.length, 1, 'no flush ran after it');
+  server.pump();
+  assert.equal(server.doc.text('body').toString(), 'x');
+  assert.equal(p.saved, true);
+});
+
 test('provider: what a scheduled flush waits for runs it first', async (t) => {
   // A browser's window and document, as far as the provider listens to them.
   const win = new EventTarget();
