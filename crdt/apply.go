@@ -65,10 +65,24 @@ func (d *Doc) isEmpty() bool {
 
 func (d *Doc) applyUpdate(u *update, ch *changes) ([]Change, error) {
 	p := d.plan(u)
-	defer d.scratch.release()
-	if p.pendingBytes > d.cfg.MaxPendingBytes {
-		return nil, fmt.Errorf("%w: %d bytes would wait, the limit is %d", ErrPendingOverflow, p.pendingBytes, d.cfg.MaxPendingBytes)
+	// Past the limit, an update is refused when it makes what waits larger: one that brings (some
+	// of) what waits the units it waits for is taken, or nothing would leave a pending set that is
+	// past the limit already (the owner raised it for updates accepted elsewhere, or lowered it
+	// since: SetMaxPendingBytes).
+	if after := p.pendingBytes; after > d.cfg.MaxPendingBytes {
+		before := d.pendingBytes
+		if before < 0 {
+			// Not measured yet: measured as it was, the plan undone, then planned again.
+			d.scratch.release()
+			before = d.PendingBytes()
+			p = d.plan(u)
+		}
+		if after > before {
+			d.scratch.release()
+			return nil, fmt.Errorf("%w: %d bytes would wait, the limit is %d", ErrPendingOverflow, after, d.cfg.MaxPendingBytes)
+		}
 	}
+	defer d.scratch.release()
 	if m := d.cfg.MaxPendingMemory; m > 0 && p.held > m && p.held > d.pending.held {
 		return nil, fmt.Errorf("%w: waiting units would hold %d bytes, the limit is %d", ErrPendingOverflow, p.held, m)
 	}

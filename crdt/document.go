@@ -221,6 +221,18 @@ func (d *Doc) PendingBytes() int {
 	return d.pendingBytes
 }
 
+// SetMaxPendingBytes sets Config.MaxPendingBytes for the updates and
+// snapshots applied from now on (n <= 0: DefaultMaxPendingBytes). An owner
+// that must take an update whatever waits already raises it for that update:
+// a replica following a log of updates that were accepted elsewhere, in
+// another order, or loading its own snapshot.
+func (d *Doc) SetMaxPendingBytes(n int) {
+	if n <= 0 {
+		n = DefaultMaxPendingBytes
+	}
+	d.cfg.MaxPendingBytes = n
+}
+
 func validName(name string) error {
 	if len(name) == 0 || len(name) > MaxRootNameBytes || !utf8.ValidString(name) {
 		return fmt.Errorf("%w: root name %q", ErrInvalidName, name)

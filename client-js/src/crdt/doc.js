@@ -218,6 +218,17 @@ export class Doc {
   }
 
   /**
+   * setMaxPendingBytes sets the bound of the pending buffer's encoded size for
+   * the updates applied from now on (0 or less: 8 MiB), as Go's
+   * SetMaxPendingBytes does: an owner that must take an update whatever waits
+   * raises it for that update.
+   * @param {number} n
+   */
+  setMaxPendingBytes(n) {
+    this._maxPending = n > 0 ? n : DEFAULT_MAX_PENDING_BYTES;
+  }
+
+  /**
    * contentVersion returns a number that changes whenever the content does: a
    * local edit, or an apply that changed something. Editor bindings that share
    * a replica use it to tell whether it changed since they last showed it.
@@ -868,8 +879,21 @@ export class Doc {
     if (bound.value() > this._maxPending && (this._exact === null || this._exactAfter(lanes, dsSteps) > this._maxPending)) {
       enc = this._encodeRest(lanes, dsSteps);
       if (enc !== null && enc.length > this._maxPending) {
-        this._rollback(undo);
-        throw new CrdtError('pending-overflow', `pending buffer would hold ${enc.length} bytes, more than ${this._maxPending}`);
+        // Past the limit, an update is refused when it makes what waits larger: one that brings
+        // (some of) what waits the units it waits for is taken, or nothing would leave a pending
+        // set that is past the limit already (raised for updates accepted elsewhere, or lowered
+        // since: setMaxPendingBytes).
+        const before = this._pendingEnc;
+        if (before === undefined) {
+          // Not encoded yet: encoded as it was, the plan undone, then planned again.
+          this._rollback(undo);
+          this._pendingEncoded();
+          return this._applyUpdate(u);
+        }
+        if (enc.length > (before === null ? 0 : before.length)) {
+          this._rollback(undo);
+          throw new CrdtError('pending-overflow', `pending buffer would hold ${enc.length} bytes, more than ${this._maxPending}`);
+        }
       }
     }
     // Commit: nothing below throws.

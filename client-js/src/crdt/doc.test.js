@@ -369,3 +369,63 @@ test('contentVersion changes with every local edit and every apply that changed 
     assert.equal(d.contentVersion() !== v, changes, name);
   }
 });
+
+test('a pending buffer past its bound refuses what makes it larger and takes what leaves it as large or smaller', () => {
+  const limit = 16 << 10;
+  /** @type {Uint8Array[]} */
+  const waiting = [];
+  /**
+   * chain returns a writer whose first update is withheld (returned too) and whose next eight,
+   * of 4 KiB each, wait for it (in waiting).
+   * @param {number} client
+   * @param {string} root
+   * @returns {[Doc, Uint8Array]}
+   */
+  const chain = (client, root) => {
+    const w = new Doc(client);
+    w.text(root).insert(0, 'first');
+    const first = /** @type {Uint8Array} */ (w.takeUpdate());
+    for (let i = 0; i < 8; i++) {
+      w.text(root).insert(5 + i * 4096, 'w'.repeat(4096));
+      waiting.push(/** @type {Uint8Array} */ (w.takeUpdate()));
+    }
+    return [w, first];
+  };
+  const [w, first] = chain(9, 'body');
+  chain(8, 'aside'); // never released
+  w.text('body').insert(0, 'more ');
+  const more = /** @type {Uint8Array} */ (w.takeUpdate());
+  const other = new Doc(3);
+  other.text('notes').insert(0, 'unrelated');
+  const unrelated = /** @type {Uint8Array} */ (other.takeUpdate());
+  /** @param {boolean} encoded whether what waits is encoded (measured) before the next update */
+  const filled = (encoded) => {
+    const d = new Doc(1, { maxPendingBytes: limit });
+    d.setMaxPendingBytes(1 << 30); // accepted elsewhere: taken whatever waits
+    for (const u of waiting) d.apply(u);
+    d.setMaxPendingBytes(limit);
+    if (encoded) assert.ok(d.pendingBytes() > limit);
+    return d;
+  };
+  /** @type {[string, Uint8Array, boolean][]} */
+  const cases = [
+    ['an update that adds to what waits', more, true],
+    ['an update that does not touch what waits', unrelated, false],
+    ['an update that releases some of what waits', first, false],
+  ];
+  for (const [name, update, refused] of cases) {
+    for (const encoded of [false, true]) {
+      const d = filled(encoded);
+      if (refused) {
+        assert.equal(kindOf(() => d.apply(update)), 'pending-overflow', name);
+        assert.equal(hex(d.encodeSnapshot()), hex(filled(false).encodeSnapshot()), `${name}: refused, nothing changed`);
+      } else {
+        d.apply(update);
+      }
+    }
+  }
+  const d = filled(false);
+  d.apply(first);
+  assert.equal(d.text('body').toString(), w.text('body').toString().slice('more '.length));
+  assert.ok(d.pendingBytes() > limit, "the other writer's units still wait");
+});
