@@ -126,7 +126,7 @@ func (a *actor) onDelivery(fl *follow, d jetstream.Delivery) {
 	}
 	steps := fl.f.Deliver(d)
 	for _, e := range steps.Apply {
-		a.applyLogged(e.Seq, e.Data)
+		a.applyLogged(e.Seq, e.Data, e.Foreign)
 	}
 	a.followed(fl)
 	if steps.Repair {
@@ -210,7 +210,7 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 	if r.snapshot != nil && r.snapshotSeq > fl.f.Last() {
 		// The log up to snapshotSeq was compacted away on another node: its snapshot holds it.
 		sv := a.doc.StateVector()
-		a.applyLogged(r.snapshotSeq, r.snapshot, sv)
+		a.applyLogged(r.snapshotSeq, r.snapshot, false, sv)
 		fl.f.Reset(r.snapshotSeq)
 	}
 	steps := fl.f.Repaired(r.entries)
@@ -218,7 +218,7 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 		node.gapsRepaired.Inc()
 	}
 	for _, e := range steps.Apply {
-		a.applyLogged(e.Seq, e.Data)
+		a.applyLogged(e.Seq, e.Data, e.Foreign)
 	}
 	a.followed(fl)
 	if fl.f.Held() > 0 {
@@ -235,10 +235,19 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 // accounting: each node compacts after its own appends, so that the compactions of a document
 // follow its writes and are not made by every node that has it open. With since, the relay is
 // what the replica gained over since (a snapshot is not sent as it is).
-func (a *actor) applyLogged(seq uint64, data []byte, since ...crdt.StateVector) {
+//
+// An entry that a node appended was accepted there, within that node's limits, and is applied
+// whatever waits here: the nodes accept updates concurrently, each before it has seen the
+// others', so that what waits on a node when it applies an entry in the log's order may not be
+// what waited on the node that accepted it. Skipping it for the pending limit would leave this
+// replica without an update that was acknowledged, for good. What waits is bounded all the same:
+// each node accepts only while what it has seen waiting stays under MaxPendingBytes. A foreign
+// entry (backend.Entry.Foreign) is held to MaxPendingBytes, and skipped past it alike on every
+// node (skipForeign).
+func (a *actor) applyLogged(seq uint64, data []byte, foreign bool, since ...crdt.StateVector) {
 	before := a.doc.Version()
 	a.doc.SetMaxPendingMemory(0) // accepted by another node: bounded by MaxPendingBytes alone
-	err := a.doc.Integrate(data)
+	err := a.integrateLogged(data, foreign)
 	a.accountPending()
 	if err != nil {
 		if !a.skipForeign(seq, err) {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/tandemhq/tandem/crdt"
@@ -93,12 +94,12 @@ func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.D
 		return nil, fmt.Errorf("server: load %q: %w", a.id, err)
 	}
 	if len(snap) > 0 {
-		if _, err := doc.Apply(snap); err != nil {
+		if err := integrate(doc, snap, false, a.s.cfg.MaxPendingBytes); err != nil {
 			return nil, fmt.Errorf("server: load %q: snapshot: %w", a.id, err)
 		}
 	}
 	for _, e := range log {
-		if _, err := doc.Apply(e.Data); err != nil {
+		if err := integrate(doc, e.Data, e.Foreign, a.s.cfg.MaxPendingBytes); err != nil {
 			if a.skipForeign(e.Seq, err) {
 				continue
 			}
@@ -108,14 +109,33 @@ func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.D
 	return doc, nil
 }
 
+// integrateLogged applies a log entry or a snapshot that the document's store holds to the
+// replica (see applyLogged and build).
+func (a *actor) integrateLogged(data []byte, foreign bool) error {
+	return integrate(a.doc, data, foreign, a.s.cfg.MaxPendingBytes)
+}
+
+// integrate applies data, a log entry or a snapshot of a document's store, to doc: a foreign
+// entry (storage.LogEntry.Foreign) within the pending limit, the rest whatever waits. What
+// a store holds was accepted within the limit when it was written (by another node, in another
+// order, or before the limit was lowered): refused now, it would be lost for good.
+func integrate(doc *crdt.Doc, data []byte, foreign bool, limit int) error {
+	if foreign {
+		return doc.Integrate(data)
+	}
+	doc.SetMaxPendingBytes(math.MaxInt)
+	defer doc.SetMaxPendingBytes(limit)
+	return doc.Integrate(data)
+}
+
 // skipForeign reports whether a log entry that failed to apply with err is skipped rather than
 // failing the load. A node's log holds only updates that it applied before writing them, so one
-// that does not apply is corruption there (or a limit lowered since): the document is refused
-// rather than served without it. A cluster's log is a NATS subject that anything with publish
-// rights on it can write to, so an entry there may be no update at all, or an update whose units
-// would overflow the pending limit (units waiting for what never comes): such an entry is skipped,
-// logged and counted by loads as by followers (applyLogged), so that every node's replica is the
-// same and a foreign message does not make the document unloadable.
+// that does not apply is corruption there: the document is refused rather than served without
+// it. A cluster's log is a NATS subject that anything with publish rights on it can write to, so
+// an entry there may be no update at all, or a foreign update (storage.LogEntry.Foreign) whose
+// units would overflow the pending limit (units waiting for what never comes): such an entry is
+// skipped, logged and counted by loads as by followers (applyLogged), so that every node's
+// replica is the same and a foreign message does not make the document unloadable.
 func (a *actor) skipForeign(seq uint64, err error) bool {
 	if a.s.cluster == nil {
 		return false

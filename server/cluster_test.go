@@ -51,6 +51,7 @@ func TestCluster(t *testing.T) {
 	t.Run("BindingAcrossNodes", func(t *testing.T) { testClusterBinding(t, nc) })
 	t.Run("HTTPEditsOnTwoNodes", func(t *testing.T) { testClusterHTTPEdits(t, nc) })
 	t.Run("ForeignLogEntries", func(t *testing.T) { testClusterForeignEntries(t, nc) })
+	t.Run("AcceptedPastThePendingLimit", func(t *testing.T) { testClusterAcceptedPastLimit(t, nc) })
 	t.Run("Readyz", func(t *testing.T) { testClusterReadyz(t, nc) })
 	// Last: it stops two NATS servers, and the cluster takes a while to settle after.
 	t.Run("QuorumLoss", func(t *testing.T) {
@@ -570,6 +571,98 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 		}
 		return true
 	})
+}
+
+// testClusterAcceptedPastLimit: nodes accept updates concurrently, each before it has seen the
+// others', so that entries that their nodes accepted within the pending limit may, in the log's
+// order, leave more waiting than the limit on the nodes that follow them. They take them all the
+// same: skipped, an entry would be lost on every node but its own, for good, though acknowledged.
+// Here entries of two nodes that had not seen each other's (published with the nodes' header)
+// hold units that wait, 40 KiB of each against the nodes' 64 KiB limit. Every node takes them;
+// later updates that bring what they wait for, accepted by node a though what waits is past its
+// limit, release them; and every replica, a cold load's included, is the same.
+func testClusterAcceptedPastLimit(t *testing.T, nc *natstest.Cluster) {
+	prefix := natstest.Prefix(t)
+	const limit = 64 << 10
+	limited := func(cfg *Config) { cfg.MaxPendingBytes = limit }
+	a := startNode(t, nc, prefix, "a", limited)
+	b := startNode(t, nc, prefix, "b", limited)
+	const doc = "past-limit"
+	url := func(n *testNode, what string) string { return "http://" + n.addr + "/v1/docs/" + doc + "/" + what }
+	text := func(n *testNode) string {
+		return (&testServer{Server: n.Server, base: "http://" + n.addr}).serverText(t, doc, "body")
+	}
+	if code, out := httpDo(t, http.MethodPost, url(a, "edits"), "", []byte(`{"root":"body","edits":[{"index":0,"insert":"one."}]}`)); code != http.StatusOK {
+		t.Fatalf("POST edits: %d %s", code, out)
+	}
+	waitFor(t, 20*time.Second, "node b to follow the document", func() bool { return text(b) == "one." })
+
+	// chain returns the first update of a writer, withheld, and the ten of 4 KiB that wait for it.
+	chain := func(client uint64, fill string) (first []byte, rest [][]byte) {
+		w, err := crdt.NewDoc(client, crdt.Config{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Text("body").Insert(0, "<"); err != nil {
+			t.Fatal(err)
+		}
+		first = w.TakeUpdate()
+		for i := range 10 {
+			if err := w.Text("body").Insert(1+i*4096, strings.Repeat(fill, 4096)); err != nil {
+				t.Fatal(err)
+			}
+			rest = append(rest, w.TakeUpdate())
+		}
+		return first, rest
+	}
+	firstB, onB := chain(201, "b")
+	firstX, onX := chain(202, "x")
+	epoch, err := a.cluster.followEpoch(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := natsjs.New(a.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range append(onB, onX...) {
+		msg := &nats.Msg{Subject: a.b.Subject(doc, epoch), Data: u, Header: nats.Header{jetstream.EntryHeader: []string{"1"}}}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := js.PublishMsg(ctx, msg)
+		cancel()
+		if err != nil {
+			t.Fatalf("publish entry %d: %v", i, err)
+		}
+	}
+	// What they wait for comes through node a: releasing, it is taken though what waits is past
+	// the limit.
+	for _, u := range [][]byte{firstB, firstX} {
+		if code, out := httpDo(t, http.MethodPost, url(a, "update"), "", u); code != http.StatusOK {
+			t.Fatalf("POST a first update to node a: %d %s", code, out)
+		}
+	}
+	c := startNode(t, nc, prefix, "c", limited) // loads the document cold
+	nodes := []*testNode{a, b, c}
+	complete := func(s string) bool {
+		return strings.Count(s, "b") == 10*4096 && strings.Count(s, "x") == 10*4096 && strings.Contains(s, "one.")
+	}
+	waitFor(t, 30*time.Second, "every node to hold both writers' text", func() bool {
+		for _, n := range nodes {
+			if !complete(text(n)) {
+				return false
+			}
+		}
+		return true
+	})
+	ref := a.snapshot(doc)
+	for _, n := range nodes {
+		if got := n.snapshot(doc); string(got) != string(ref) {
+			t.Errorf("node %s's replica differs from node a's", n.id)
+		}
+		if got := n.cluster.node.entriesSkipped.Value(); got != 0 {
+			t.Errorf("node %s skipped %d entries; want none", n.id, got)
+		}
+	}
 }
 
 // testClusterReadyz: /readyz is 200 while JetStream answers, and 503 once the node lost NATS.

@@ -148,7 +148,7 @@ func (cs *contractStore) Load(docID string) (storage.DocState, bool, error) {
 	out := storage.DocState{Snapshot: st.Snapshot, SnapshotSeq: st.Meta.SnapshotSeq}
 	out.Meta = storage.Meta{Created: st.Meta.Created, Updated: st.Meta.Created, SnapshotSeq: st.Meta.SnapshotSeq, LastSeq: st.Meta.SnapshotSeq, SnapshotBytes: int64(len(st.Snapshot))}
 	for _, e := range st.Entries {
-		out.Log = append(out.Log, storage.LogEntry{Seq: e.Seq, Data: e.Data})
+		out.Log = append(out.Log, storage.LogEntry{Seq: e.Seq, Data: e.Data, Foreign: e.Foreign})
 		out.Meta.LogEntries++
 		out.Meta.LogBytes += int64(len(e.Data))
 		out.Meta.LastSeq = e.Seq

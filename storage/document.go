@@ -27,6 +27,9 @@ type DocState struct {
 type LogEntry struct {
 	Seq  uint64
 	Data []byte
+	// Foreign marks an entry that no tandem node appended (backend.Entry.Foreign): never in a
+	// data file.
+	Foreign bool
 }
 
 // DocInfo names one document in a listing.

@@ -41,6 +41,11 @@ type Entry struct {
 	Seq uint64
 	// Data is the appended bytes, owned by the caller.
 	Data []byte
+	// Foreign marks an entry that no tandem node appended: a JetStream log is a subject that
+	// anything with publish rights on it can write to. A node applies a foreign entry within its
+	// limits and skips it when it would pass them; a node's own entries were accepted within the
+	// limits of the node that appended them, and every node applies them.
+	Foreign bool
 }
 
 // Log is the per-document update log. A log is named by a document ID and an epoch: the logs of one

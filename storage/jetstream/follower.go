@@ -8,11 +8,18 @@ import (
 )
 
 // Delivery is one republished entry as a node receives it live: its stream sequence, the
-// sequence of the previous entry of the same log (0 for the first), and its bytes.
+// sequence of the previous entry of the same log (0 for the first), its bytes, and whether no
+// node appended it (backend.Entry.Foreign).
 type Delivery struct {
-	Seq  uint64
-	Prev uint64
-	Data []byte
+	Seq     uint64
+	Prev    uint64
+	Data    []byte
+	Foreign bool
+}
+
+// entry returns d as a log entry.
+func (d Delivery) entry() backend.Entry {
+	return backend.Entry{Seq: d.Seq, Data: d.Data, Foreign: d.Foreign}
 }
 
 // Steps is what a Follower asks its owner to do, in this order: apply Apply (in order), then, if
@@ -123,7 +130,7 @@ func (f *Follower) Deliver(d Delivery) Steps {
 	}
 	if d.Prev <= f.last {
 		f.last = d.Seq
-		return f.drain([]backend.Entry{{Seq: d.Seq, Data: d.Data}})
+		return f.drain([]backend.Entry{d.entry()})
 	}
 	f.hold(d)
 	return f.repair()
@@ -185,7 +192,7 @@ func (f *Follower) drain(apply []backend.Entry) Steps {
 			break
 		}
 		if h.Seq > f.last {
-			apply = append(apply, backend.Entry{Seq: h.Seq, Data: h.Data})
+			apply = append(apply, h.entry())
 			f.last = h.Seq
 		}
 		f.budget.give(len(h.Data))

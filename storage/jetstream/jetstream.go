@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tandemhq/tandem/storage/backend"
@@ -200,7 +201,8 @@ func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte)
 	wait := 10 * time.Millisecond
 	for {
 		pctx, cancel := l.conn.bind(ctx)
-		ack, err := l.js.Publish(pctx, subj, data, jetstream.WithMsgID(id), jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
+		msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{EntryHeader: []string{"1"}}}
+		ack, err := l.js.PublishMsg(pctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
 		lost := ctx.Err() == nil && errors.Is(context.Cause(pctx), errConnLost)
 		cancel()
 		if err == nil {
@@ -224,6 +226,13 @@ func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte)
 		wait = min(2*wait, 250*time.Millisecond)
 	}
 }
+
+// EntryHeader is the header a node's appends carry: an entry without it was written by something
+// else (backend.Entry.Foreign).
+const EntryHeader = "Tandem-Entry"
+
+// foreign reports whether an entry with header h was not appended by a node.
+func foreign(h nats.Header) bool { return h.Get(EntryHeader) == "" }
 
 // errDuplicateInProcess is the server's error code for a message whose ID belongs to a message
 // still being stored (JSStreamDuplicateMessageConflict, 409).
@@ -269,7 +278,7 @@ func (l *Log) Read(ctx context.Context, doc string, epoch, from, to uint64) ([]b
 		if to != 0 && m.Sequence > to {
 			return out, nil
 		}
-		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data})
+		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data, Foreign: foreign(m.Header)})
 		seq = m.Sequence + 1
 	}
 	rest, err := l.readConsumer(ctx, subj, seq, to)
@@ -316,7 +325,7 @@ func (l *Log) readConsumer(ctx context.Context, subj string, from, to uint64) ([
 		if m.Sequence > end {
 			break
 		}
-		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data})
+		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data, Foreign: foreign(m.Header)})
 		next = m.Sequence + 1
 	}
 	return out, nil
@@ -385,7 +394,7 @@ func fetchBatch(ctx context.Context, cons jetstream.Consumer, n int, end uint64,
 		*cseq = md.Sequence.Consumer
 		got++
 		if seq := md.Sequence.Stream; seq >= *next && seq <= end {
-			*out = append(*out, backend.Entry{Seq: seq, Data: m.Data()})
+			*out = append(*out, backend.Entry{Seq: seq, Data: m.Data(), Foreign: foreign(m.Headers())})
 			*next = seq + 1
 		} else if seq > end {
 			*next = end + 1

@@ -37,5 +37,5 @@ func delivery(m *nats.Msg) (Delivery, bool) {
 	if err != nil {
 		return Delivery{}, false
 	}
-	return Delivery{Seq: seq, Prev: prev, Data: m.Data}, true
+	return Delivery{Seq: seq, Prev: prev, Data: m.Data, Foreign: foreign(m.Header)}, true
 }
