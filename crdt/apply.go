@@ -64,6 +64,9 @@ func (d *Doc) isEmpty() bool {
 }
 
 func (d *Doc) applyUpdate(u *update, ch *changes) ([]Change, error) {
+	if d.park(u) {
+		return nil, nil // nothing integrated, nothing changed but what waits
+	}
 	p := d.plan(u)
 	defer d.scratch.release()
 	if p.pendingBytes > d.cfg.MaxPendingBytes {

@@ -483,3 +483,26 @@ func SnapshotPending(b []byte) bool {
 
 // CodeLengths exposes the content code's length construction.
 func CodeLengths(freq []uint64) []uint8 { return codeLengths(freq) }
+
+// SetParking turns parking (Doc.park) on or off for d: off, every update
+// takes the general path (plan), against which tests compare it.
+func SetParking(d *Doc, on bool) { d.noPark = !on }
+
+// Parked returns how many updates d has parked (Doc.park).
+func Parked(d *Doc) int { return d.parked }
+
+// PendingUpdate returns the encoding of d's pending set (nil when empty).
+func PendingUpdate(d *Doc) []byte {
+	if d.pending.empty() {
+		return nil
+	}
+	return encodeUpdate(d.pending.toUpdate())
+}
+
+// PendingTotals describes the totals d keeps of its pending set: its upper
+// bound, slack bound, delete ranges' size, bytes held and the size cached.
+func PendingTotals(d *Doc) string {
+	p := &d.pending
+	return fmt.Sprintf("ub %+v sb %+v exact %v delBytes %d held %d cached %d",
+		p.ub, p.sb, p.ex.on, p.delBytes, p.held, d.pendingBytes)
+}

@@ -1,0 +1,97 @@
+package crdt
+
+import (
+	"math"
+	"slices"
+)
+
+// park puts the ops of u into the pending set when that is all that applying
+// u does, and reports whether it did; when it did not, nothing changed and u
+// takes the general path (plan, execute). Most updates that arrive out of
+// order are of that kind: one client's op, or a short run of them, above
+// that client's clock, naming no delete range. A plan exists so that a
+// refused update leaves the pending set as it was, and pays for that on
+// every update (a queue, its walk, the undo logs, the maps tally ranges
+// over, install and release); parking such an update costs its insert and
+// O(1) for the totals.
+//
+// The result is the general path's, to the byte: the same trees (the ops
+// are put in the same order through the same opTx), totals, size kept,
+// bytes held and version, and the same refusals (an update that might be
+// refused is left to plan). What makes it exact:
+//   - u's blocks are one client's, not the document's own, and start above
+//     its clock: nothing of u can be integrated, so no clock moves, no
+//     waiting client is woken, and what the client's first op waits for
+//     stays (the pending ops of a client other than the document's own are
+//     integrated up to the first that waits: see plan);
+//   - the document's own client has no pending ops (a plan would drop those
+//     that local edits made known);
+//   - neither the exact size nor a slack bound is kept, and the upper bound
+//     after u stays under MaxPendingBytes: the plan would keep the upper
+//     bound alone;
+//   - no op of u overlaps a pending op of the client (each is put only if
+//     it overlaps none: see opTx.insertFree);
+//   - the bytes held after u are within MaxPendingMemory, or not above
+//     those held before.
+//
+// Which of the last two holds is known once the ops are in: when one does
+// not, the opTx's log puts the trees back, and u takes the general path.
+func (d *Doc) park(u *update) bool {
+	if d.noPark || len(u.dels) > 0 || len(u.blocks) == 0 {
+		return false
+	}
+	pd := &d.pending
+	c := u.blocks[0].client
+	if c == d.client || pd.ex.on || pd.ex.refs != nil || pd.sb.on || pd.ops[d.client] != nil {
+		return false
+	}
+	next := d.clock(c)
+	ub := pd.ub
+	for i := range u.blocks {
+		b := &u.blocks[i]
+		if b.client != c || b.start() <= next {
+			return false
+		}
+		for j := range b.ops {
+			ub.add(c, &b.ops[j], 1)
+		}
+	}
+	if _, wide := ub.size(len(pd.dels), pd.delBytes); wide > d.cfg.MaxPendingBytes {
+		return false
+	}
+	pd.gen++
+	x := &d.scratch.p.tx
+	x.begin(pd.gen)
+	orig := pd.ops[c]
+	t, held := orig, 0
+	for i := range u.blocks {
+		for j := range u.blocks[i].ops {
+			nt, l := x.insertFree(t, &u.blocks[i].ops[j], 0, math.MaxUint64)
+			if l == nil {
+				x.rollback()
+				return false
+			}
+			t = nt
+			held += opHeld(&l.op)
+			if len(l.op.content) > inlineRunes {
+				// The update's (see planScratch.ownContent).
+				l.op.content = slices.Clone(l.op.content)
+			}
+		}
+	}
+	held += x.held
+	if orig == nil {
+		held += heldClient
+	}
+	if m := d.cfg.MaxPendingMemory; m > 0 && pd.held+held > m && held > 0 {
+		x.rollback()
+		return false
+	}
+	x.commit()
+	setOrDelete(&pd.ops, c, t, false)
+	pd.ub, pd.held = ub, pd.held+held
+	d.pendingBytes = -1
+	d.version++
+	d.parked++
+	return true
+}
