@@ -338,6 +338,9 @@ func checkOpNode(client uint64, t *opNode) (int, error) {
 		}
 		depth = d
 	}
+	if int(t.height) != depth || t.leaf != (t.height == 1) {
+		return 0, fmt.Errorf("pending tree node at clock %d keeps height %d (leaf %v); its leaves are %d down", t.ents[0].clock, t.height, t.leaf, depth)
+	}
 	if want := t.nodeSum(client); t.summed && t.sum != want {
 		return 0, fmt.Errorf("pending tree node at clock %d sums to %+v; its entries to %+v", t.ents[0].clock, t.sum, want)
 	}
