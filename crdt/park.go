@@ -19,7 +19,8 @@ import (
 // are put in the same order through the same opTx), totals, size kept,
 // bytes held and version, and the same refusals (an update that might be
 // refused is left to plan). What makes it exact:
-//   - u's blocks are one client's, not the document's own, and start above
+//   - u's blocks are one client's, not the document's own, that has ops
+//     waiting already (the first of a client is planned), and start above
 //     its clock: nothing of u can be integrated, so no clock moves, no
 //     waiting client is woken, and what the client's first op waits for
 //     stays (the pending ops of a client other than the document's own are
@@ -41,23 +42,26 @@ import (
 // nothing (opTx.insertFree), and the bytes it may add are bounded before
 // (opNode.putHeldBound).
 func (d *Doc) park(u *update) bool {
-	if d.noPark || len(u.dels) > 0 || len(u.blocks) == 0 {
+	pd := &d.pending
+	if len(u.dels) > 0 || len(u.blocks) == 0 || pd.ops[u.blocks[0].client] == nil || d.noPark {
+		// Only a client with ops waiting is looked at further: an update in
+		// order (the pending set empty) pays these tests alone.
 		return false
 	}
-	pd := &d.pending
 	c := u.blocks[0].client
 	if c == d.client || pd.ex.on || pd.ex.refs != nil || pd.sb.on || pd.ops[d.client] != nil {
 		return false
 	}
 	next := d.clock(c)
-	ub := pd.ub
 	for i := range u.blocks {
-		b := &u.blocks[i]
-		if b.client != c || b.start() <= next {
+		if b := &u.blocks[i]; b.client != c || b.start() <= next {
 			return false
 		}
-		for j := range b.ops {
-			ub.add(c, &b.ops[j], 1)
+	}
+	ub := pd.ub
+	for i := range u.blocks {
+		for j := range u.blocks[i].ops {
+			ub.add(c, &u.blocks[i].ops[j], 1)
 		}
 	}
 	if _, wide := ub.size(len(pd.dels), pd.delBytes); wide > d.cfg.MaxPendingBytes {
