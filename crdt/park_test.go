@@ -115,9 +115,9 @@ func TestParkedBesideOwnPending(t *testing.T) {
 	}
 	steps := []parkStep{
 		{update: own[2]},    // waits: clocks 0 and 1 are missing
-		{typed: "abc"},      // local edits at clocks 0 to 2, past it
-		{update: others[2]}, // another client's unit that waits
-		{update: others[1]},
+		{update: others[2]}, // another client's unit that waits (planned: its first)
+		{typed: "abc"},      // local edits at clocks 0 to 2, past own[2]
+		{update: others[1]}, // would park, but the plan drops own[2] first
 		{update: own[1]},
 		{update: others[0]},
 	}
