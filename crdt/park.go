@@ -19,14 +19,14 @@ import (
 // are put in the same order through the same opTx), totals, size kept,
 // bytes held and version, and the same refusals (an update that might be
 // refused is left to plan). What makes it exact:
-//   - u's blocks are one client's, not the document's own, that has ops
-//     waiting already (the first of a client is planned), and start above
-//     its clock: nothing of u can be integrated, so no clock moves, no
-//     waiting client is woken, and what the client's first op waits for
-//     stays (the pending ops of a client other than the document's own are
-//     integrated up to the first that waits: see plan);
+//   - u's blocks are one client's, that has ops waiting already (the first
+//     of a client is planned), and start above its clock: nothing of u can
+//     be integrated, so no clock moves, no waiting client is woken, and
+//     what the client's first op waits for stays (the pending ops of a
+//     client other than the document's own are integrated up to the first
+//     that waits: see plan);
 //   - the document's own client has no pending ops (a plan would drop those
-//     that local edits made known);
+//     that local edits made known), so u's client is another;
 //   - neither the exact size nor a slack bound is kept, and the upper bound
 //     after u stays under MaxPendingBytes: the plan would keep the upper
 //     bound alone;
@@ -49,7 +49,7 @@ func (d *Doc) park(u *update) bool {
 		return false
 	}
 	c := u.blocks[0].client
-	if c == d.client || pd.ex.on || pd.ex.refs != nil || pd.sb.on || pd.ops[d.client] != nil {
+	if pd.ops[d.client] != nil || pd.ex.on || pd.ex.refs != nil || pd.sb.on {
 		return false
 	}
 	next := d.clock(c)
