@@ -27,9 +27,12 @@ import (
 //     that waits: see plan);
 //   - the document's own client has no pending ops (a plan would drop those
 //     that local edits made known), so u's client is another;
-//   - neither the exact size nor a slack bound is kept, and the upper bound
-//     after u stays under MaxPendingBytes: the plan would keep the upper
-//     bound alone;
+//   - the exact size is not kept, and either the upper bound after u stays
+//     under MaxPendingBytes with no slack bound kept (the plan would keep
+//     the upper bound alone), or a slack bound is kept, the upper bound
+//     after u passes the limit and the slack bound after u does not (the
+//     plan would keep the slack bound, grown by what u's ops add to the
+//     upper bound);
 //   - no op of u overlaps a pending op of the client (each is put only if
 //     it overlaps none: see opTx.insertFree);
 //   - the bytes held after u are within MaxPendingMemory, or not above
@@ -49,7 +52,7 @@ func (d *Doc) park(u *update) bool {
 		return false
 	}
 	c := u.blocks[0].client
-	if pd.ops[d.client] != nil || pd.ex.on || pd.ex.refs != nil || pd.sb.on {
+	if pd.ops[d.client] != nil || pd.ex.on || pd.ex.refs != nil {
 		return false
 	}
 	next := d.clock(c)
@@ -58,14 +61,22 @@ func (d *Doc) park(u *update) bool {
 			return false
 		}
 	}
-	ub := pd.ub
+	ub, sb := pd.ub, pd.sb
 	for i := range u.blocks {
 		for j := range u.blocks[i].ops {
-			ub.add(c, &u.blocks[i].ops[j], 1)
+			bytes, indices := ub.add(c, &u.blocks[i].ops[j], 1)
+			sb.bytes, sb.indices = sb.bytes+bytes, sb.indices+indices
 		}
 	}
-	if _, wide := ub.size(len(pd.dels), pd.delBytes); wide > d.cfg.MaxPendingBytes {
-		return false
+	limit := d.cfg.MaxPendingBytes
+	switch _, wide := ub.size(len(pd.dels), pd.delBytes); {
+	case !sb.on && wide > limit:
+		return false // the plan measures the size
+	case sb.on && (wide <= limit || sb.size(&ub, len(pd.dels), pd.delBytes) > limit):
+		return false // the plan drops the slack bound, or measures the size
+	}
+	if !sb.on {
+		sb = slackBound{}
 	}
 	pd.gen++
 	x := &d.scratch.p.tx
@@ -107,7 +118,7 @@ func (d *Doc) park(u *update) bool {
 	x.direct = false
 	x.commit()
 	setOrDelete(&pd.ops, c, t, false)
-	pd.ub, pd.held = ub, pd.held+held
+	pd.ub, pd.sb, pd.held = ub, sb, pd.held+held
 	d.pendingBytes = -1
 	d.version++
 	d.parked++
