@@ -64,7 +64,7 @@ func (d *Doc) isEmpty() bool {
 }
 
 func (d *Doc) applyUpdate(u *update, ch *changes) ([]Change, error) {
-	if len(d.pending.ops) > 0 && d.park(u) {
+	if !d.pending.empty() && d.park(u) {
 		return nil, nil // nothing integrated, nothing changed but what waits
 	}
 	p := d.plan(u)

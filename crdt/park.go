@@ -46,6 +46,9 @@ import (
 // (opNode.putHeldBound).
 func (d *Doc) park(u *update) bool {
 	pd := &d.pending
+	if len(u.blocks) == 0 && len(u.dels) > 0 && !d.noPark {
+		return d.parkDels(u)
+	}
 	if len(u.dels) > 0 || len(u.blocks) == 0 || pd.ops[u.blocks[0].client] == nil || d.noPark {
 		// Only a client with ops waiting is looked at further: an update in
 		// order (the pending set empty) pays these tests alone.
@@ -68,15 +71,8 @@ func (d *Doc) park(u *update) bool {
 			sb.bytes, sb.indices = sb.bytes+bytes, sb.indices+indices
 		}
 	}
-	limit := d.cfg.MaxPendingBytes
-	switch _, wide := ub.size(len(pd.dels), pd.delBytes); {
-	case !sb.on && wide > limit:
-		return false // the plan measures the size
-	case sb.on && (wide <= limit || sb.size(&ub, len(pd.dels), pd.delBytes) > limit):
-		return false // the plan drops the slack bound, or measures the size
-	}
-	if !sb.on {
-		sb = slackBound{}
+	if !d.boundsKept(&ub, &sb, len(pd.dels), pd.delBytes) {
+		return false
 	}
 	pd.gen++
 	x := &d.scratch.p.tx
@@ -119,6 +115,73 @@ func (d *Doc) park(u *update) bool {
 	x.commit()
 	setOrDelete(&pd.ops, c, t, false)
 	pd.ub, pd.sb, pd.held = ub, sb, pd.held+held
+	d.pendingBytes = -1
+	d.version++
+	d.parked++
+	return true
+}
+
+// boundsKept reports whether a plan that leaves the pending set with upper
+// bound ub, slack bound sb (grown by what the plan's ops add to the upper
+// bound), nDels clients' delete ranges of delBytes, and the exact size not
+// kept, would keep those bounds and measure nothing: the upper bound under
+// MaxPendingBytes and no slack bound (then sb is made zero), or the upper
+// bound past the limit and the slack bound under it (see tally).
+func (d *Doc) boundsKept(ub *upperBound, sb *slackBound, nDels, delBytes int) bool {
+	limit := d.cfg.MaxPendingBytes
+	switch _, wide := ub.size(nDels, delBytes); {
+	case !sb.on && wide > limit:
+		return false // the plan measures the size
+	case sb.on && (wide <= limit || sb.size(ub, nDels, delBytes) > limit):
+		return false // the plan drops the slack bound, or measures the size
+	case !sb.on:
+		*sb = slackBound{}
+	}
+	return true
+}
+
+// parkDels is park for an update of delete ranges only, of one client and
+// all above its clock: they go into the client's pending delete ranges,
+// and nothing else changes (most updates of deletes only that arrive out of
+// order, in a session where deletes are updates of their own). The plan
+// would add them through its delTx and keep the bounds (boundsKept); here
+// that log puts the tree back when the bounds or the memory budget say
+// that the plan must decide.
+func (d *Doc) parkDels(u *update) bool {
+	pd := &d.pending
+	c := u.dels[0].client
+	if pd.ops[d.client] != nil || pd.ex.on || pd.ex.refs != nil {
+		return false
+	}
+	next := d.clock(c)
+	for _, r := range u.dels {
+		if r.client != c || r.clock < next {
+			return false
+		}
+	}
+	pd.gen++
+	x := &d.scratch.p.dtx
+	x.begin(pd.gen)
+	orig := pd.dels[c]
+	t, was := orig, orig.encoded() // before the tree changes in place
+	for _, r := range u.dels {
+		t = x.add(t, r)
+	}
+	ub, sb := pd.ub, pd.sb
+	nDels, delBytes, held := len(pd.dels), pd.delBytes+t.encoded()-was, x.held
+	if orig == nil {
+		nDels++
+		held += heldClient
+		ub.delClientBytes += uvLen(c)
+	}
+	m := d.cfg.MaxPendingMemory
+	if !d.boundsKept(&ub, &sb, nDels, delBytes) || m > 0 && pd.held+held > m && held > 0 {
+		x.rollback()
+		return false
+	}
+	x.commit()
+	setOrDelete(&pd.dels, c, t, false)
+	pd.ub, pd.sb, pd.delBytes, pd.held = ub, sb, delBytes, pd.held+held
 	d.pendingBytes = -1
 	d.version++
 	d.parked++

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -99,11 +100,11 @@ func asSteps(us [][]byte) []parkStep {
 	return steps
 }
 
-// TestParkedBesideOwnPending parks an update of another client in a
-// replica that holds pending units of its own client ID (received from a
-// replica that had the same ID, such as an earlier run of its own) which
-// its local edits have since made known: the plan drops those, so parking
-// must give way to it.
+// TestParkedBesideOwnPending parks an update of another client (units, or
+// a delete range) in a replica that holds pending units of its own client
+// ID (received from a replica that had the same ID, such as an earlier run
+// of its own) which its local edits have since made known: the plan drops
+// those, so parking must give way to it.
 func TestParkedBesideOwnPending(t *testing.T) {
 	const id = 1 << 52
 	w, other := fresh(id), fresh(7)
@@ -121,16 +122,24 @@ func TestParkedBesideOwnPending(t *testing.T) {
 		}
 		others = append(others, other.TakeUpdate())
 	}
-	steps := []parkStep{
-		{update: own[2]},    // waits: clocks 0 and 1 are missing
-		{update: others[2]}, // another client's unit that waits (planned: its first)
-		{typed: "abc"},      // local edits at clocks 0 to 2, past own[2]
-		{update: others[1]}, // would park, but the plan drops own[2] first
-		{update: own[1]},
-		{update: others[0]},
-	}
-	if _, _, err := compareParked(steps, crdt.Config{}); err != nil {
+	if err := other.Text("body").Delete(2, 1); err != nil {
 		t.Fatal(err)
+	}
+	deleted := other.TakeUpdate() // a delete range only
+	for _, last := range [][]byte{others[1], deleted} {
+		steps := []parkStep{
+			{update: own[2]},    // waits: clocks 0 and 1 are missing
+			{update: others[2]}, // another client's unit that waits (planned: its first)
+			{typed: "abc"},      // local edits at clocks 0 to 2, past own[2]
+			{update: last},      // would park, but the plan drops own[2] first
+			{update: own[1]},
+			{update: others[1]},
+			{update: others[0]},
+			{update: deleted},
+		}
+		if _, _, err := compareParked(steps, crdt.Config{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -292,12 +301,35 @@ func TestParkedNearTheLimit(t *testing.T) {
 	twoPasters = append(twoPasters, second[6:]...)
 	twoPasters = append(twoPasters, keys[21:]...)
 	twoPasters = append(twoPasters, second[0], keys[0])
-	for _, us := range [][][]byte{onePaster, twoPasters} {
+	// Deletes of the keystrokes wait with them, each an update of its own.
+	deleter := fresh(6)
+	for _, k := range keys {
+		if _, err := deleter.Apply(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var deletes [][]byte
+	for i := range 20 {
+		if err := deleter.Text("body").Delete(i, 1); err != nil { // every other one: ranges apart
+			t.Fatal(err)
+		}
+		deletes = append(deletes, deleter.TakeUpdate())
+	}
+	// In twoPasters, the deletes come too, once the first writer's pastes
+	// are integrated, while the second writer's wait (the size kept
+	// exactly).
+	twoPasters = slices.Insert(twoPasters, len(first)+5+20, deletes...)
+	var withDeletes [][]byte
+	withDeletes = append(withDeletes, first[1:]...)
+	withDeletes = append(withDeletes, keys[1:]...)
+	withDeletes = append(withDeletes, deletes...)
+	withDeletes = append(withDeletes, first[0], keys[0])
+	for _, us := range [][][]byte{onePaster, twoPasters, withDeletes} {
 		peak, _, err := pendingPeaks(us)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for limit := peak / 8; limit <= 2*peak; limit += max(peak/64, 1) {
+		for limit := peak / 8; limit <= 2*peak; limit += max(peak/256, 1) {
 			if _, _, err := compareParked(asSteps(us), crdt.Config{MaxPendingBytes: limit}); err != nil {
 				t.Fatalf("%d updates, limit %d (peak %d): %v", len(us), limit, peak, err)
 			}
