@@ -9,7 +9,8 @@ import (
 // u does, and reports whether it did; when it did not, nothing changed and u
 // takes the general path (plan, execute). Most updates that arrive out of
 // order are of that kind: one client's op, or a short run of them, above
-// that client's clock, naming no delete range. A plan exists so that a
+// that client's clock, naming no delete range (or delete ranges only: see
+// parkDels). A plan exists so that a
 // refused update leaves the pending set as it was, and pays for that on
 // every update (a queue, its walk, the undo logs, the maps tally ranges
 // over, install and release); parking such an update costs its insert and
@@ -50,8 +51,9 @@ func (d *Doc) park(u *update) bool {
 		return d.parkDels(u)
 	}
 	if len(u.dels) > 0 || len(u.blocks) == 0 || pd.ops[u.blocks[0].client] == nil || d.noPark {
-		// Only a client with ops waiting is looked at further: an update in
-		// order (the pending set empty) pays these tests alone.
+		// Only a client with ops waiting is looked at further (Apply calls
+		// park only when something waits: an update in order pays none of
+		// this).
 		return false
 	}
 	c := u.blocks[0].client
@@ -82,7 +84,7 @@ func (d *Doc) park(u *update) bool {
 	// One op that the memory budget cannot refuse is put unlogged: either
 	// it overlaps a pending op and nothing changes, or it is in for good.
 	x.direct = len(u.blocks) == 1 && len(u.blocks[0].ops) == 1 &&
-		(m <= 0 || pd.held+opHeld(&u.blocks[0].ops[0])+heldClient+orig.putHeldBound() <= m)
+		(m <= 0 || pd.held+opHeld(&u.blocks[0].ops[0])+orig.putHeldBound() <= m)
 	t, held := orig, 0
 	for i := range u.blocks {
 		for j := range u.blocks[i].ops {
@@ -100,10 +102,7 @@ func (d *Doc) park(u *update) bool {
 			}
 		}
 	}
-	held += x.held
-	if orig == nil {
-		held += heldClient
-	}
+	held += x.held // and no map entry: the client has ops waiting already
 	if m > 0 && pd.held+held > m && held > 0 {
 		if x.direct {
 			panic("crdt: an unlogged pending op passed the memory budget") // broken invariant: putHeldBound bounds what it adds
