@@ -64,6 +64,9 @@ func (d *Doc) isEmpty() bool {
 }
 
 func (d *Doc) applyUpdate(u *update, ch *changes) ([]Change, error) {
+	if !d.pending.empty() && d.park(u) {
+		return nil, nil // nothing integrated, nothing changed but what waits
+	}
 	p := d.plan(u)
 	// Past the limit, an update is refused when it makes what waits larger: one that brings (some
 	// of) what waits the units it waits for is taken, or nothing would leave a pending set that is

@@ -102,7 +102,12 @@
 // plan takes a run of ops from the front of a tree by walking it, then cuts
 // it once; so an Apply costs O(log n) per unit it touches whatever the size
 // of the pending set and the order the updates arrive in, and a refused plan
-// leaves the document's trees as they were. The pending size that MaxPendingBytes bounds is the length of the
+// leaves the document's trees as they were. Most updates that arrive out of
+// order only add what waits (one client's ops above its clock and no delete
+// range, or one client's delete ranges above its clock): such an update is
+// parked, put into its client's tree without a plan, once checks show that
+// a plan would integrate nothing and keep the bounds of the size it keeps,
+// measuring nothing (park.go). The pending size that MaxPendingBytes bounds is the length of the
 // pending update (docs/crdt.md 1.6). An upper bound of it is kept in O(1) per
 // op (each op counted as a block with tables of its own), and decides while
 // the set is far under the limit. Past that bound, while the size measured

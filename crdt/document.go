@@ -30,6 +30,9 @@ type Doc struct {
 
 	scratch planScratch   // reused by every Apply's plan
 	decode  decodeScratch // reused by every Apply's decoding
+
+	noPark bool // tests: every update is planned, none parked (see park)
+	parked int  // how many updates were parked, which tests read
 }
 
 // itemSlab allocates items in chunks rather than one by one: typing splits

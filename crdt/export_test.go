@@ -338,6 +338,9 @@ func checkOpNode(client uint64, t *opNode) (int, error) {
 		}
 		depth = d
 	}
+	if int(t.height) != depth || t.leaf != (t.height == 1) {
+		return 0, fmt.Errorf("pending tree node at clock %d keeps height %d (leaf %v); its leaves are %d down", t.ents[0].clock, t.height, t.leaf, depth)
+	}
 	if want := t.nodeSum(client); t.summed && t.sum != want {
 		return 0, fmt.Errorf("pending tree node at clock %d sums to %+v; its entries to %+v", t.ents[0].clock, t.sum, want)
 	}
@@ -483,3 +486,26 @@ func SnapshotPending(b []byte) bool {
 
 // CodeLengths exposes the content code's length construction.
 func CodeLengths(freq []uint64) []uint8 { return codeLengths(freq) }
+
+// SetParking turns parking (Doc.park) on or off for d: off, every update
+// takes the general path (plan), against which tests compare it.
+func SetParking(d *Doc, on bool) { d.noPark = !on }
+
+// Parked returns how many updates d has parked (Doc.park).
+func Parked(d *Doc) int { return d.parked }
+
+// PendingUpdate returns the encoding of d's pending set (nil when empty).
+func PendingUpdate(d *Doc) []byte {
+	if d.pending.empty() {
+		return nil
+	}
+	return encodeUpdate(d.pending.toUpdate())
+}
+
+// PendingTotals describes the totals d keeps of its pending set: its upper
+// bound, slack bound, delete ranges' size, bytes held and the size cached.
+func PendingTotals(d *Doc) string {
+	p := &d.pending
+	return fmt.Sprintf("ub %+v sb %+v exact %v delBytes %d held %d cached %d",
+		p.ub, p.sb, p.ex.on, p.delBytes, p.held, d.pendingBytes)
+}

@@ -39,6 +39,10 @@ type opNode struct {
 	// log holds as it was: the entries before it are the node's own
 	// (opTx.log).
 	logged uint8
+	// height is the node's level, 1 for a leaf: a node keeps it from its
+	// making on (a split's new node is at its own level, a new root one
+	// above), so that a root tells its tree's height.
+	height uint8
 	gen    uint64 // the plan that made the node or last changed it (opTx)
 	sum    opSum  // when summed: the sum of the node's ops (opSum)
 }
@@ -116,6 +120,9 @@ type opTx struct {
 	undo  []opUndo
 	ents  []opEnt   // the logged nodes' entries, one after the other
 	resum []*opNode // nodes whose sum the plan made stale without logging them
+	// direct, set for a change that is never undone, leaves the changes
+	// unlogged (see Doc.park).
+	direct bool
 	// held is what the nodes the plan made, grew and dropped change in the
 	// bytes held (opNode.held).
 	held int
@@ -205,6 +212,10 @@ func (x *opTx) rollback() {
 // the entries before the first log's are as they were until then, and a
 // rollback, going backwards, restores the first record last.
 func (x *opTx) log(n *opNode, i int) {
+	if x.direct {
+		n.summed = false
+		return
+	}
 	if n.gen != x.gen || i < int(n.logged) {
 		x.record(n, i)
 	}
@@ -214,6 +225,10 @@ func (x *opTx) log(n *opNode, i int) {
 // logPut records that an entry is about to be put at index i of n, which
 // has room for it in its array.
 func (x *opTx) logPut(n *opNode, i int) {
+	if x.direct {
+		n.summed = false
+		return
+	}
 	if n.gen != x.gen || i < int(n.logged) {
 		x.undo = append(x.undo, undoOf(n, undoPut, i))
 		n.gen, n.logged = x.gen, noneLogged
@@ -224,6 +239,10 @@ func (x *opTx) logPut(n *opNode, i int) {
 // logSet records that the entry at index i of n is about to be
 // overwritten.
 func (x *opTx) logSet(n *opNode, i int) {
+	if x.direct {
+		n.summed = false
+		return
+	}
 	if n.gen != x.gen || i < int(n.logged) {
 		u := undoOf(n, undoSet, i)
 		u.e = n.ents[i]
@@ -239,6 +258,10 @@ func (x *opTx) logSet(n *opNode, i int) {
 // touches), so that a rollback marks it again: the plan may compute its sum
 // before it is rolled back.
 func (x *opTx) stale(n *opNode) {
+	if x.direct {
+		n.summed = false
+		return
+	}
 	if n.gen != x.gen {
 		x.resum = append(x.resum, n)
 		n.gen, n.logged = x.gen, noneLogged
@@ -256,9 +279,10 @@ func (x *opTx) record(n *opNode, i int) {
 	n.gen, n.logged = x.gen, uint8(i)
 }
 
-// newNode returns a new node with room for c entries.
-func (x *opTx) newNode(leaf bool, c int) *opNode {
-	n := &opNode{ents: make([]opEnt, 0, c), leaf: leaf, gen: x.gen}
+// newNode returns a new node at level height (1: a leaf) with room for c
+// entries.
+func (x *opTx) newNode(height uint8, c int) *opNode {
+	n := &opNode{ents: make([]opEnt, 0, c), leaf: height == 1, height: height, gen: x.gen}
 	x.held += n.held()
 	return n
 }
@@ -456,7 +480,7 @@ func (x *opTx) insertFree(t *opNode, op *uop, lo, hi uint64) (*opNode, *opLeaf) 
 		if op.clock < lo || op.end() > hi {
 			return nil, nil
 		}
-		t = x.newNode(true, 1)
+		t = x.newNode(1, 1)
 		l := x.leafOf(op)
 		t.ents = append(t.ents, opEnt{clock: op.clock, end: op.end(), op: l})
 		return t, l
@@ -465,9 +489,20 @@ func (x *opTx) insertFree(t *opNode, op *uop, lo, hi uint64) (*opNode, *opLeaf) 
 	if l == nil || right == nil {
 		return t, l
 	}
-	root := x.newNode(false, 2)
+	root := x.newNode(t.height+1, 2)
 	root.ents = append(root.ents, t.entry(), right.entry())
 	return root, l
+}
+
+// putHeldBound bounds what putting one op into t adds to the bytes its
+// nodes hold (opTx.held): on each level at most a node of opFan entries
+// (a split, or an array grown), and a new root of two.
+func (t *opNode) putHeldBound() int {
+	levels := 1
+	if t != nil {
+		levels += int(t.height)
+	}
+	return levels * (heldOpNode + heldOpEnt*opFan)
 }
 
 // entry returns the entry of t in its parent.
@@ -528,7 +563,7 @@ func (x *opTx) insertAt(t *opNode, i int, e opEnt) *opNode {
 	n := len(t.ents)
 	switch {
 	case n == opFan && i == n:
-		r := x.newNode(t.leaf, opFan)
+		r := x.newNode(t.height, opFan)
 		r.ents = append(r.ents, e)
 		return r
 	case n == opFan:
@@ -544,7 +579,7 @@ func (x *opTx) insertAt(t *opNode, i int, e opEnt) *opNode {
 		t.ents = slices.Insert(grown, i, e)
 		return nil
 	}
-	r := x.newNode(t.leaf, opFan)
+	r := x.newNode(t.height, opFan)
 	t.ents, r.ents = splitEntries(t.ents, r.ents, i, e)
 	return r
 }

@@ -420,6 +420,9 @@ type decodeScratch struct {
 	content []rune
 	texts   map[string]*textRoot // the document's roots, for their names
 	maps    map[string]*mapRoot
+	// lastRoot is the last root name read (not empty), kept from one
+	// update to the next (see str).
+	lastRoot rootKey
 }
 
 // What a decode scratch keeps after an Apply at most, so that one large
@@ -514,8 +517,11 @@ func decodeRoots(r *reader, sc *decodeScratch) []rootKey {
 	return roots
 }
 
-// str reads a root name of kind k: the document's own string when it has
-// that root (sc not nil), a new one otherwise.
+// str reads a root name of kind k: the name the last update named, the
+// document's own string when it has that root (sc not nil), a new one
+// otherwise. The last name is tried first, with no hashing: most updates
+// name the root the previous one did, and an update that waits names a
+// root that may not exist yet, whose name would be a new string for each.
 func (sc *decodeScratch) str(r *reader, k RootKind) string {
 	if sc == nil || r.err != nil {
 		return r.str(MaxRootNameBytes)
@@ -523,19 +529,28 @@ func (sc *decodeScratch) str(r *reader, k RootKind) string {
 	off := r.off
 	s := r.bytes()
 	if r.err == nil {
+		if last := sc.lastRoot; k == last.kind && string(s) == last.name {
+			return last.name
+		}
 		switch k {
 		case KindText:
 			if t := sc.texts[string(s)]; t != nil {
+				sc.lastRoot = rootKey{k, t.name}
 				return t.name
 			}
 		case KindMap:
 			if m := sc.maps[string(s)]; m != nil {
+				sc.lastRoot = rootKey{k, m.name}
 				return m.name
 			}
 		}
 	}
 	r.off, r.err = off, nil
-	return r.str(MaxRootNameBytes)
+	name := r.str(MaxRootNameBytes)
+	if r.err == nil && name != "" && (k == KindText || k == KindMap) {
+		sc.lastRoot = rootKey{k, name}
+	}
+	return name
 }
 
 // tables resolves table indexes and records which entries were used.
