@@ -67,8 +67,8 @@ import { encodeFrame, decodeFrame, isTerminal, CloseCode, PROTOCOL_VERSION, Mess
  * keystroke happen after the frame that shows it is painted, and the keystrokes of one frame
  * travel as one update (one store append, one message). The change counts as unsaved at once; the
  * deferred flush runs before anything else could observe it missing: a direct flush() or
- * transact(), destroy(), the page being hidden (`visibilitychange`, `pagehide`), an ack that
- * would report "saved", and a (re)connection's catch-up. Other editors see a keystroke up to
+ * transact(), whenStored(), destroy(), the page being hidden (`visibilitychange`, `pagehide`), an
+ * ack that would report "saved", and a (re)connection's catch-up. Other editors see a keystroke up to
  * one frame later.
  */
 
@@ -574,12 +574,17 @@ export class Provider extends Emitter {
    * @returns {Promise<{ snapshotBytes: number, logEntries: number, logBytes: number } | null>}
    */
   async storageStats() {
+    if (this.#cancelFlush) this.flush();
     await this.#storeChain;
     return this.#store ? this.#store.stats(this.docId) : null;
   }
 
-  /** whenStored resolves once every write to the offline store issued so far has finished. */
+  /**
+   * whenStored resolves once every change made so far is in the offline store: a flush that
+   * scheduleFlush() scheduled runs first.
+   */
   whenStored() {
+    if (this.#cancelFlush) this.flush();
     return this.#storeChain;
   }
 

@@ -939,8 +939,7 @@ test('provider: scheduleFlush says unsaved at once, then stores and sends the ke
   assert.deepEqual(events.filter((e) => e[0] === 'unsaved').length, 1);
   assert.equal(p.flushPending, true);
   assert.equal(server.last.sent.filter((m) => m.type === MessageType.UPDATE).length, 0, 'nothing sent before the frame');
-  await p.whenStored();
-  assert.equal((await store.load('notes')).updates.length, 0, 'nothing stored before the frame');
+  assert.equal((await store.load('notes')).updates.length, 0, 'nothing stored before the frame'); // whenStored() would flush
   await untilFlushed(p);
   assert.equal(server.last.sent.filter((m) => m.type === MessageType.UPDATE).length, 1, 'one message for the three keystrokes');
   await p.whenStored();
@@ -1009,6 +1008,8 @@ test('provider: what a scheduled flush waits for runs it first', async (t) => {
     ['flush', (p) => p.flush()],
     ['transact', (p) => p.transact(() => {})],
     ['destroy', (p) => void p.destroy()],
+    ['whenStored', (p) => void p.whenStored()],
+    ['storageStats', (p) => void p.storageStats()],
     ['pagehide', () => void win.dispatchEvent(new Event('pagehide'))],
     [
       'visibilitychange to hidden',
