@@ -98,6 +98,36 @@ func startNode(t *testing.T, c *natstest.Cluster, prefix, id string, edit func(*
 	return n
 }
 
+// text returns the text of doc's root "body" as the node serves it over HTTP.
+func (n *testNode) text(t *testing.T, doc string) string {
+	t.Helper()
+	return (&testServer{Server: n.Server, base: "http://" + n.addr}).serverText(t, doc, "body")
+}
+
+// waitEveryNode waits (bounded) until every node serves a text of doc that ok accepts.
+func waitEveryNode(t *testing.T, nodes []*testNode, doc, what string, ok func(text string) bool) {
+	t.Helper()
+	waitFor(t, 30*time.Second, "every node to serve "+what, func() bool {
+		for _, n := range nodes {
+			if !ok(n.text(t, doc)) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// checkSameReplicas checks that every node's replica of doc is byte for byte the first node's.
+func checkSameReplicas(t *testing.T, nodes []*testNode, doc string) {
+	t.Helper()
+	ref := nodes[0].snapshot(doc)
+	for _, n := range nodes[1:] {
+		if got := n.snapshot(doc); string(got) != string(ref) {
+			t.Errorf("node %s's replica differs from node %s's", n.id, nodes[0].id)
+		}
+	}
+}
+
 // snapshot returns the snapshot of the node's replica of doc, or nil if it is not open.
 func (n *testNode) snapshot(doc string) []byte {
 	a, _ := n.docs.get(doc, false)

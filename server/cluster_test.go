@@ -497,11 +497,8 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 			t.Fatalf("POST edits on node %s: %d %s", n.id, code, out)
 		}
 	}
-	text := func(n *testNode) string {
-		return (&testServer{Server: n.Server, base: "http://" + n.addr}).serverText(t, doc, "body")
-	}
 	post(a, "one.")
-	waitFor(t, 20*time.Second, "node b to follow the document", func() bool { return text(b) == "one." })
+	waitFor(t, 20*time.Second, "node b to follow the document", func() bool { return b.text(t, doc) == "one." })
 
 	epoch, err := a.cluster.followEpoch(doc)
 	if err != nil {
@@ -534,19 +531,9 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 	c := startNode(t, nc, prefix, "c", logTo("c")) // loads the document cold, foreign entries and all
 	const want = "three.two.one."
 	nodes := []*testNode{a, b, c}
-	waitFor(t, 20*time.Second, "every node to serve "+want, func() bool {
-		for _, n := range nodes {
-			if text(n) != want {
-				return false
-			}
-		}
-		return true
-	})
-	ref := a.snapshot(doc)
+	waitEveryNode(t, nodes, doc, want, func(s string) bool { return s == want })
+	checkSameReplicas(t, nodes, doc)
 	for _, n := range nodes {
-		if got := n.snapshot(doc); string(got) != string(ref) {
-			t.Errorf("node %s's replica differs from node a's", n.id)
-		}
 		switch got, first := n.cluster.node.entriesSkipped.Value(), a.cluster.node.entriesSkipped.Value(); {
 		case !waits && got != uint64(len(foreign)):
 			t.Errorf("node %s skipped %d foreign entries; want %d", n.id, got, len(foreign))
@@ -563,14 +550,7 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 		}
 	}
 	post(c, "four.")
-	waitFor(t, 20*time.Second, "every node to serve the edit made after the load", func() bool {
-		for _, n := range nodes {
-			if text(n) != "four."+want {
-				return false
-			}
-		}
-		return true
-	})
+	waitEveryNode(t, nodes, doc, "the edit made after the load", func(s string) bool { return s == "four."+want })
 }
 
 // testClusterAcceptedPastLimit: nodes accept updates concurrently, each before it has seen the
@@ -589,13 +569,10 @@ func testClusterAcceptedPastLimit(t *testing.T, nc *natstest.Cluster) {
 	b := startNode(t, nc, prefix, "b", limited)
 	const doc = "past-limit"
 	url := func(n *testNode, what string) string { return "http://" + n.addr + "/v1/docs/" + doc + "/" + what }
-	text := func(n *testNode) string {
-		return (&testServer{Server: n.Server, base: "http://" + n.addr}).serverText(t, doc, "body")
-	}
 	if code, out := httpDo(t, http.MethodPost, url(a, "edits"), "", []byte(`{"root":"body","edits":[{"index":0,"insert":"one."}]}`)); code != http.StatusOK {
 		t.Fatalf("POST edits: %d %s", code, out)
 	}
-	waitFor(t, 20*time.Second, "node b to follow the document", func() bool { return text(b) == "one." })
+	waitFor(t, 20*time.Second, "node b to follow the document", func() bool { return b.text(t, doc) == "one." })
 
 	// chain returns the first update of a writer, withheld, and the ten of 4 KiB that wait for it.
 	chain := func(client uint64, fill string) (first []byte, rest [][]byte) {
@@ -643,22 +620,11 @@ func testClusterAcceptedPastLimit(t *testing.T, nc *natstest.Cluster) {
 	}
 	c := startNode(t, nc, prefix, "c", limited) // loads the document cold
 	nodes := []*testNode{a, b, c}
-	complete := func(s string) bool {
+	waitEveryNode(t, nodes, doc, "both writers' text", func(s string) bool {
 		return strings.Count(s, "b") == 10*4096 && strings.Count(s, "x") == 10*4096 && strings.Contains(s, "one.")
-	}
-	waitFor(t, 30*time.Second, "every node to hold both writers' text", func() bool {
-		for _, n := range nodes {
-			if !complete(text(n)) {
-				return false
-			}
-		}
-		return true
 	})
-	ref := a.snapshot(doc)
+	checkSameReplicas(t, nodes, doc)
 	for _, n := range nodes {
-		if got := n.snapshot(doc); string(got) != string(ref) {
-			t.Errorf("node %s's replica differs from node a's", n.id)
-		}
 		if got := n.cluster.node.entriesSkipped.Value(); got != 0 {
 			t.Errorf("node %s skipped %d entries; want none", n.id, got)
 		}
