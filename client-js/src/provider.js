@@ -459,14 +459,7 @@ export class Provider extends Emitter {
    * @param {boolean} deferred
    */
   #flush(deferred) {
-    if (this.#cancelFlush) {
-      this.#cancelFlush();
-      this.#cancelFlush = null;
-    }
-    const ahead = this.#markedAhead;
-    this.#markedAhead = false;
-    const update = this.doc.takeUpdate();
-    if (!update && ahead) this.#unmarkAhead();
+    const { update } = this.#takeLocal();
     if (!update || this.#destroyed) return;
     if (this.#deleted) {
       // Nothing keeps it: saying "unsaved" would promise that something will.
@@ -486,6 +479,25 @@ export class Provider extends Emitter {
       if (!this.#readOnly) this.#storeChain.then(() => this.#tellTabs());
     }
     this.emit('local', deferred ? { update, deferred } : { update });
+  }
+
+  /**
+   * #takeLocal takes the local changes from the replica as the flush that scheduleFlush()
+   * scheduled would, cancelling it (this is that flush), and reports whether one was scheduled.
+   * A scheduled flush that finds no change takes back its unsaved mark.
+   * @returns {{ update: Uint8Array | null, scheduled: boolean }}
+   */
+  #takeLocal() {
+    const scheduled = this.#cancelFlush !== null;
+    if (this.#cancelFlush) {
+      this.#cancelFlush();
+      this.#cancelFlush = null;
+    }
+    const ahead = this.#markedAhead;
+    this.#markedAhead = false;
+    const update = this.doc.takeUpdate();
+    if (!update && ahead) this.#unmarkAhead();
+    return { update, scheduled };
   }
 
   /**
@@ -870,13 +882,7 @@ export class Provider extends Emitter {
     // client's changes are unacknowledged) the delete set, which no state vector reveals.
     // Local changes made without transact() or flush() are stored (marked unsaved) like any other.
     // A flush scheduled for keystrokes is this one: it no longer waits.
-    const scheduled = this.#cancelFlush !== null;
-    if (this.#cancelFlush) {
-      this.#cancelFlush();
-      this.#cancelFlush = null;
-    }
-    this.#markedAhead = false;
-    const localUpdate = this.doc.takeUpdate();
+    const { update: localUpdate, scheduled } = this.#takeLocal();
     if (localUpdate) {
       this.#persist(localUpdate, this.doc.clientId);
       this.#unsavedIds.add(this.doc.clientId);

@@ -988,6 +988,18 @@ test("provider: a connection's catch-up takes the keystrokes a scheduled flush w
   assert.equal(p.saved, true);
 });
 
+test("provider: a connection's catch-up that runs a scheduled flush finding no change takes back its unsaved mark", async (t) => {
+  const { server, p } = setup();
+  t.after(() => p.destroy());
+  await p.ready;
+  p.scheduleFlush();
+  assert.equal(p.saved, false);
+  server.handshake();
+  assert.equal(p.flushPending, false);
+  await untilFlushed(p);
+  assert.equal(p.saved, true, 'nothing was changed: saved');
+});
+
 test('provider: what a scheduled flush waits for runs it first', async (t) => {
   // A browser's window and document, as far as the provider listens to them.
   const win = new EventTarget();
