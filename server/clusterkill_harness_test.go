@@ -159,25 +159,22 @@ func newKillHarness(t *testing.T, tags string) *killHarness {
 	}
 	t.Cleanup(h.cleanup)
 
-	clientPorts, routePorts := freePortList(t, killNodes), freePortList(t, killNodes)
-	var routes, urls []string
-	for _, p := range routePorts {
-		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-	}
-	for i := range killNodes {
-		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
-		h.natsSpecs = append(h.natsSpecs, natsdSpec{
-			Name: fmt.Sprintf("s%d", i), Port: clientPorts[i], RoutePort: routePorts[i], Routes: routes,
-			Store: filepath.Join(h.dir, fmt.Sprintf("s%d", i)),
-		})
-	}
-	h.natsURLs = strings.Join(urls, ",")
-	var healthy []chan struct{}
-	for i := range killNodes {
-		healthy = append(healthy, h.startNATS(i))
-	}
-	for i, ch := range healthy {
-		h.waitHealthy(i, ch)
+	// A port found free can be taken by another process before its NATS server binds it (go test
+	// runs packages side by side): the cluster then never forms, so a second try takes new ports.
+	for try := 1; ; try++ {
+		err := h.formNATS(try)
+		if err == nil {
+			break
+		}
+		if try == 2 {
+			t.Fatal(err)
+		}
+		t.Logf("the NATS cluster did not form (%v); once more on new ports", err)
+		for _, p := range h.nats {
+			if p != nil && !p.wait(0) {
+				p.kill(t)
+			}
+		}
 	}
 	h.openStream()
 
@@ -209,6 +206,36 @@ func newKillHarness(t *testing.T, tags string) *killHarness {
 		h.httpLoad(identDoc(d), func(_ int, key string) string { return plainEditBody("hh", key) }, func(int) int { return d })
 	}
 	return h
+}
+
+// formNATS starts the NATS servers on new ports, with new stores, and waits until each one
+// reports healthy.
+func (h *killHarness) formNATS(try int) error {
+	h.t.Helper()
+	clientPorts, routePorts := freePortList(h.t, killNodes), freePortList(h.t, killNodes)
+	var routes, urls []string
+	for _, p := range routePorts {
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+	}
+	h.natsSpecs = nil
+	for i := range killNodes {
+		urls = append(urls, fmt.Sprintf("nats://127.0.0.1:%d", clientPorts[i]))
+		h.natsSpecs = append(h.natsSpecs, natsdSpec{
+			Name: fmt.Sprintf("s%d", i), Port: clientPorts[i], RoutePort: routePorts[i], Routes: routes,
+			Store: filepath.Join(h.dir, fmt.Sprintf("s%d-%d", i, try)),
+		})
+	}
+	h.natsURLs = strings.Join(urls, ",")
+	var healthy []chan struct{}
+	for i := range killNodes {
+		healthy = append(healthy, h.startNATS(i))
+	}
+	for i, ch := range healthy {
+		if err := h.healthyWithin(i, ch, 90*time.Second); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // freePortList returns n loopback ports that were free a moment ago.
@@ -279,12 +306,20 @@ func (h *killHarness) startNATS(i int) chan struct{} {
 // waitHealthy waits (bounded) until NATS server i reports healthy.
 func (h *killHarness) waitHealthy(i int, ch chan struct{}) {
 	h.t.Helper()
+	if err := h.healthyWithin(i, ch, 90*time.Second); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// healthyWithin waits up to d until NATS server i reports healthy, or says why it did not.
+func (h *killHarness) healthyWithin(i int, ch chan struct{}, d time.Duration) error {
 	select {
 	case <-ch:
+		return nil
 	case <-h.nats[i].done:
-		h.t.Fatalf("NATS server s%d exited before it was healthy: %v\n%s", i, h.nats[i].err, fileTail(h.nats[i].logPath))
-	case <-time.After(90 * time.Second):
-		h.t.Fatalf("NATS server s%d not healthy within 90 s\n%s", i, fileTail(h.nats[i].logPath))
+		return fmt.Errorf("NATS server s%d exited before it was healthy: %v\n%s", i, h.nats[i].err, fileTail(h.nats[i].logPath))
+	case <-time.After(d):
+		return fmt.Errorf("NATS server s%d not healthy within %v\n%s", i, d, fileTail(h.nats[i].logPath))
 	}
 }
 

@@ -101,7 +101,7 @@ type natsdSpec struct {
 // TestClusterKillNATSServer is not a test: in a child process started by the kill harness (with
 // natsdEnv set) it runs a NATS server with JetStream, syncing every write, until it is killed.
 // It prints "natsd listening" once it accepts connections and "natsd healthy" once JetStream
-// reports healthy (its streams current).
+// reports healthy (its streams current); its log goes to stderr.
 func TestClusterKillNATSServer(t *testing.T) {
 	raw := os.Getenv(natsdEnv)
 	if raw == "" {
@@ -115,7 +115,6 @@ func TestClusterKillNATSServer(t *testing.T) {
 		ServerName: spec.Name,
 		Host:       "127.0.0.1",
 		Port:       spec.Port,
-		NoLog:      true,
 		NoSigs:     true,
 		JetStream:  true,
 		StoreDir:   spec.Store,
@@ -129,6 +128,7 @@ func TestClusterKillNATSServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ns.ConfigureLogger() // to stderr, which the harness keeps in the server's log file
 	go ns.Start()
 	if !ns.ReadyForConnections(30 * time.Second) {
 		t.Fatal("not accepting connections after 30 s")
