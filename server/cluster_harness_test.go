@@ -65,11 +65,14 @@ func openClusterBackend(t *testing.T, c *natstest.Cluster, cfg jetstream.Config)
 	return nil, nil
 }
 
+// testEntryKey is the key test nodes sign their log entries with (jetstream.Config.EntryKey).
+const testEntryKey = "the test nodes' entry key, 32 bytes or more"
+
 // startNode starts tandem node id on the NATS cluster under prefix; edit, if not nil, changes
 // its configuration. The node is shut down when the test ends.
 func startNode(t *testing.T, c *natstest.Cluster, prefix, id string, edit func(*Config)) *testNode {
 	t.Helper()
-	nc, b := openClusterBackend(t, c, jetstream.Config{Prefix: prefix})
+	nc, b := openClusterBackend(t, c, jetstream.Config{Prefix: prefix, EntryKey: []byte(testEntryKey)})
 	cfg := testConfig(t)
 	cfg.DataPath = ""
 	cfg.Cluster = Cluster{Conn: nc, Backend: b, NodeID: id}

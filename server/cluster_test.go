@@ -468,7 +468,14 @@ func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
 		{"large", large, false},
 		{"pending past the limit", pending, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) { testForeignEntries(t, nc, update, tc.foreign, tc.waits) })
+		t.Run(tc.name, func(t *testing.T) { testForeignEntries(t, nc, update, tc.foreign, tc.waits, nil) })
+	}
+	// The nodes sign their entries (testEntryKey): a header that is not the entry's signature
+	// does not make it a node's, and what waits past the limit is skipped all the same.
+	for _, h := range []string{"1", strings.Repeat("0", 32)} {
+		t.Run("pending past the limit, header "+h, func(t *testing.T) {
+			testForeignEntries(t, nc, update, pending, true, nats.Header{jetstream.EntryHeader: []string{h}})
+		})
 	}
 }
 
@@ -476,8 +483,8 @@ func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
 const foreignPendingLimit = 64 << 10
 
 // testForeignEntries is testClusterForeignEntries with the entries foreign written between the
-// nodes' edits.
-func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, foreign [][]byte, waits bool) {
+// nodes' edits, with header (nil: none).
+func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, foreign [][]byte, waits bool, header nats.Header) {
 	prefix := natstest.Prefix(t)
 	logs := map[string]*logBuffer{}
 	logTo := func(id string) func(*Config) {
@@ -511,7 +518,7 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 	subject := a.b.Subject(doc, epoch)
 	acks := make([]natsjs.PubAckFuture, 0, len(foreign))
 	for _, data := range foreign {
-		f, err := js.PublishAsync(subject, data)
+		f, err := js.PublishMsgAsync(&nats.Msg{Subject: subject, Data: data, Header: header})
 		if err != nil {
 			t.Fatalf("publish a foreign entry: %v", err)
 		}
@@ -557,7 +564,7 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 // others', so that entries that their nodes accepted within the pending limit may, in the log's
 // order, leave more waiting than the limit on the nodes that follow them. They take them all the
 // same: skipped, an entry would be lost on every node but its own, for good, though acknowledged.
-// Here entries of two nodes that had not seen each other's (published with the nodes' header)
+// Here entries of two nodes that had not seen each other's (appended as the nodes append, signed)
 // hold units that wait, 40 KiB of each against the nodes' 64 KiB limit. Every node takes them;
 // later updates that bring what they wait for, accepted by node a though what waits is past its
 // limit, release them; and every replica, a cold load's included, is the same.
@@ -598,17 +605,12 @@ func testClusterAcceptedPastLimit(t *testing.T, nc *natstest.Cluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	js, err := natsjs.New(a.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	for i, u := range append(onB, onX...) {
-		msg := &nats.Msg{Subject: a.b.Subject(doc, epoch), Data: u, Header: nats.Header{jetstream.EntryHeader: []string{"1"}}}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := js.PublishMsg(ctx, msg)
+		_, err := a.b.Set().Log.Append(ctx, doc, epoch, u) // as a node appends what it accepted
 		cancel()
 		if err != nil {
-			t.Fatalf("publish entry %d: %v", i, err)
+			t.Fatalf("append entry %d: %v", i, err)
 		}
 	}
 	// What they wait for comes through node a: releasing, it is taken though what waits is past

@@ -366,6 +366,7 @@ func (h *killHarness) startTandem(i int) {
 	p.cmd = child(h.bin, "serve", "--addr", h.nodeAddrs[i], "--data", filepath.Join(h.dir, fmt.Sprintf("n%d.db", i)),
 		"--cluster", h.natsURLs, "--node-id", fmt.Sprintf("n%d", i), "--nats-prefix", killPrefix,
 		"--compact-log-entries", killCompactEntries, "--log-level", "info", "--shutdown-timeout", "15s")
+	p.cmd.Env = append(os.Environ(), "TANDEM_NATS_ENTRY_KEY=the kill test nodes' entry key, 32 bytes") // the nodes sign their entries
 	p.watch(startListening(h.t, p.cmd, logFile, func() string { return fileTail(p.logPath) }))
 	h.nodes[i] = p
 	url := "http://" + h.nodeAddrs[i] + "/readyz"

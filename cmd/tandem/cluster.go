@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -31,6 +33,9 @@ type clusterOptions struct {
 	prefix   string
 	replicas int
 	wait     time.Duration
+	// entryKey signs the node's log entries (--nats-entry-key, else derived from --auth-secret:
+	// entryKeyFrom); empty, they are not signed.
+	entryKey []byte
 }
 
 func addClusterFlags(fs *flag.FlagSet, o *clusterOptions) {
@@ -44,6 +49,23 @@ func addClusterFlags(fs *flag.FlagSet, o *clusterOptions) {
 	fs.StringVar(&o.prefix, "nats-prefix", "tandem", "prefix of the JetStream stream, KV bucket and object store, and of the subjects")
 	fs.IntVar(&o.replicas, "nats-replicas", 3, "replicas of the stream, the KV bucket and the object store (3 survives the loss of one server; 1 for a single server)")
 	fs.DurationVar(&o.wait, "nats-wait", time.Minute, "how long to wait at start for JetStream to answer (a cluster forming elects its leader first)")
+	fs.Var(secret{&o.entryKey}, "nats-entry-key", "key, the same on every node and at least 32 bytes, that the nodes sign their log entries with, so that publish rights on the log's subjects are not enough to pass for a node (prefer TANDEM_NATS_ENTRY_KEY; empty: derived from --auth-secret, or none without it; docs/cluster.md)")
+}
+
+// minEntryKey is the shortest --nats-entry-key.
+const minEntryKey = 32
+
+// entryKeyFrom returns the entry key that nodes sharing the access tokens' key derive from it,
+// so that a cluster with --auth-secret signs its entries without another setting: HMAC-SHA256
+// under authSecret of a fixed label (the key itself never signs entries). Without authSecret it
+// returns nil.
+func entryKeyFrom(authSecret []byte) []byte {
+	if len(authSecret) == 0 {
+		return nil
+	}
+	m := hmac.New(sha256.New, authSecret)
+	m.Write([]byte("tandem cluster entry key"))
+	return m.Sum(nil)
 }
 
 // enabled reports whether the node runs in a cluster.
@@ -63,6 +85,8 @@ func (o clusterOptions) check() error {
 		return errors.New("--embedded-nats needs --nats-peers (or --nats-replicas 1 for a single server)")
 	case o.replicas < 1:
 		return fmt.Errorf("invalid value %d for -nats-replicas: want 1 or more", o.replicas)
+	case len(o.entryKey) > 0 && len(o.entryKey) < minEntryKey:
+		return fmt.Errorf("invalid -nats-entry-key: %d bytes, want at least %d", len(o.entryKey), minEntryKey)
 	}
 	return nil
 }
@@ -111,7 +135,7 @@ func openCluster(ctx context.Context, o clusterOptions, log *slog.Logger) (*clus
 	deadline := time.Now().Add(o.wait)
 	for {
 		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		b, err := jetstream.Open(actx, js, jetstream.Config{Prefix: o.prefix, Replicas: o.replicas})
+		b, err := jetstream.Open(actx, js, jetstream.Config{Prefix: o.prefix, Replicas: o.replicas, EntryKey: o.entryKey})
 		cancel()
 		if err == nil {
 			n.cfg = server.Cluster{Conn: n.nc, Backend: b, NodeID: o.nodeID}

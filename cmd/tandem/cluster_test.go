@@ -44,6 +44,54 @@ func TestParseServeCluster(t *testing.T) {
 	}
 }
 
+// TestEntryKey: the key a node signs its log entries with is --nats-entry-key (or its variable)
+// when given, else derived from --auth-secret, the same on every node that shares it and not the
+// secret itself; without either, entries are not signed; a short key is refused.
+func TestEntryKey(t *testing.T) {
+	const (
+		secret = "0123456789abcdef0123456789abcdef"
+		key    = "an entry key of thirty-two bytes or more"
+	)
+	derived := entryKeyFrom([]byte(secret))
+	if len(derived) != 32 || string(derived) == secret || string(derived) != string(entryKeyFrom([]byte(secret))) {
+		t.Fatalf("entryKeyFrom(secret) = %x: want 32 bytes, the same each time, not the secret", derived)
+	}
+	if string(entryKeyFrom([]byte(secret+"!"))) == string(derived) {
+		t.Fatal("entryKeyFrom gives two secrets one key")
+	}
+	cluster := []string{"--cluster", "nats://a:4222", "--node-id", "a"}
+	for _, tc := range []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		want    string
+		wantErr string
+	}{
+		{name: "none", args: cluster, want: ""},
+		{name: "flag", args: append([]string{"--nats-entry-key", key}, cluster...), want: key},
+		{name: "variable", args: cluster, env: map[string]string{"TANDEM_NATS_ENTRY_KEY": key}, want: key},
+		{name: "derived", args: cluster, env: map[string]string{"TANDEM_AUTH_SECRET": secret}, want: string(derived)},
+		{name: "given beats derived", args: append([]string{"--nats-entry-key", key}, cluster...), env: map[string]string{"TANDEM_AUTH_SECRET": secret}, want: key},
+		{name: "short", args: append([]string{"--nats-entry-key", "short"}, cluster...), wantErr: "at least 32"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o, err := parseServe(tc.args, func(k string) string { return tc.env[k] }, io.Discard)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("parseServe error = %v; want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(o.cluster.entryKey) != tc.want {
+				t.Errorf("entry key %x; want %x", o.cluster.entryKey, tc.want)
+			}
+		})
+	}
+}
+
 // freeAddrs returns n loopback addresses whose ports were free a moment ago.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
@@ -77,7 +125,8 @@ func TestServeEmbeddedCluster(t *testing.T) {
 		id := fmt.Sprintf("n%d", i)
 		children[i] = startChild(t, "--addr", "127.0.0.1:0", "--data", filepath.Join(dir, id+".db"),
 			"--embedded-nats", "--node-id", id, "--nats-listen", clients[i], "--nats-cluster-listen", routes[i],
-			"--nats-peers", strings.Join(peers, ","), "--nats-store", filepath.Join(dir, id+"-nats"))
+			"--nats-peers", strings.Join(peers, ","), "--nats-store", filepath.Join(dir, id+"-nats"),
+			"--nats-entry-key", "the-nodes-entry-key-of-32-bytes-or-more")
 	}
 	bases := make([]string, 3)
 	for i, c := range children {

@@ -151,6 +151,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (se
 	if err := o.cluster.check(); err != nil {
 		return o, err
 	}
+	if len(o.cluster.entryKey) == 0 {
+		o.cluster.entryKey = entryKeyFrom(o.cfg.AuthSecret)
+	}
 	o.cfg.AllowedOrigins = splitList(o.origins)
 	o.cfg.RevokedSubjects = splitList(o.revokedSubjects)
 	return o, nil
@@ -233,6 +236,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return 1
 		}
 		defer node.close()
+		if len(o.cluster.entryKey) == 0 {
+			log.Warn("log entries are not signed: anything with publish rights on the log's subjects can pass for a node (set --nats-entry-key or --auth-secret, docs/cluster.md)")
+		}
 		o.cfg.Cluster = node.cfg
 		where = "the cluster's JetStream as node " + o.cluster.nodeID
 	}

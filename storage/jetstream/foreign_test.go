@@ -8,78 +8,141 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/tandemhq/tandem/storage/backend"
 	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 )
 
 // TestForeignEntries: an entry that a node appended is told from one that something else
 // published on the log's subject, by every way a node reads the log: live deliveries, direct reads
-// (the first directReads entries) and a consumer's (the rest).
+// (the first directReads entries) and a consumer's (the rest). Without an entry key the header
+// marks a node's entry; with one, only the entry's signature does: a header copied from another
+// log's entry, or signed under another key, does not.
 func TestForeignEntries(t *testing.T) {
-	nc, js := connect(t)
-	b := openBackend(t, js, natstest.Prefix(t))
-	l := (*Log)(b)
-	const doc = "foreign"
-	var (
-		mu  sync.Mutex
-		got []Delivery
-	)
-	sub, err := b.Follow(nc, doc, 1, func(d Delivery) {
-		mu.Lock()
-		defer mu.Unlock()
-		got = append(got, d)
-	})
-	if err != nil {
-		t.Fatal(err)
+	// A forgery publishes data on the log's subject with a header made by mark (nil: none).
+	type forgery struct {
+		name string
+		mark func(b *Backend, subj string, data []byte) []string
 	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := nc.Flush(); err != nil {
-		t.Fatal(err)
+	none := forgery{"no header", func(*Backend, string, []byte) []string { return nil }}
+	unsigned := forgery{"unsigned header", func(*Backend, string, []byte) []string { return []string{"1"} }}
+	otherLog := forgery{"another log's signature", func(b *Backend, subj string, data []byte) []string {
+		return []string{b.entryMark(b.Subject("other", 1), data)}
+	}}
+	otherKey := forgery{"another key's signature", func(b *Backend, subj string, data []byte) []string {
+		o := &Backend{prefix: b.prefix, entryKey: []byte("another key of 32 bytes or more..")}
+		return []string{o.entryMark(subj, data)}
+	}}
+	garbage := forgery{"garbage header", func(*Backend, string, []byte) []string { return []string{"zz"} }}
+	cases := []struct {
+		name    string
+		key     []byte
+		foreign []forgery // taken for what they are: foreign
+		trusted []forgery // taken for a node's entries
+	}{
+		{"unsigned", nil, []forgery{none}, []forgery{unsigned, garbage}},
+		{"signed", []byte("the nodes' entry key, 32 bytes..."), []forgery{none, unsigned, otherLog, otherKey, garbage}, nil},
 	}
-	var want []backend.Entry
-	for i := range 3 * directReads {
-		data := fmt.Appendf(nil, "entry %d", i)
-		if i%3 == 1 {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			ack, err := js.Publish(ctx, b.Subject(doc, 1), data)
-			cancel()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			nc, js := connect(t)
+			b := openBackendConfig(t, js, Config{Prefix: natstest.Prefix(t), EntryKey: tc.key})
+			l := (*Log)(b)
+			const doc = "foreign"
+			var (
+				mu  sync.Mutex
+				got []Delivery
+			)
+			sub, err := b.Follow(nc, doc, 1, func(d Delivery) {
+				mu.Lock()
+				defer mu.Unlock()
+				got = append(got, d)
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want = append(want, backend.Entry{Seq: ack.Sequence, Data: data, Foreign: true})
-			continue
-		}
-		seq, _ := appendRetry(t, l, doc, 1, data)
-		want = append(want, backend.Entry{Seq: seq, Data: data})
+			t.Cleanup(func() { _ = sub.Unsubscribe() })
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			publish := func(f forgery, data []byte) uint64 {
+				t.Helper()
+				subj := b.Subject(doc, 1)
+				msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{}}
+				if h := f.mark(b, subj, data); h != nil {
+					msg.Header[EntryHeader] = h
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				ack, err := js.PublishMsg(ctx, msg)
+				if err != nil {
+					t.Fatalf("%s: %v", f.name, err)
+				}
+				return ack.Sequence
+			}
+			forgeries := append(slices.Clone(tc.foreign), tc.trusted...)
+			var want []backend.Entry
+			for i := range 3 * directReads {
+				data := fmt.Appendf(nil, "entry %d", i)
+				if i%2 == 1 {
+					f := forgeries[(i/2)%len(forgeries)]
+					seq := publish(f, data)
+					want = append(want, backend.Entry{Seq: seq, Data: data, Foreign: slices.ContainsFunc(tc.foreign, func(x forgery) bool { return x.name == f.name })})
+					continue
+				}
+				seq, _ := appendRetry(t, l, doc, 1, data)
+				want = append(want, backend.Entry{Seq: seq, Data: data})
+			}
+			same := func(a, b backend.Entry) bool {
+				return a.Seq == b.Seq && string(a.Data) == string(b.Data) && a.Foreign == b.Foreign
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			read, err := l.Read(ctx, doc, 1, 0, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.EqualFunc(read, want, same) {
+				t.Errorf("Read = %v, want %v", read, want)
+			}
+			for deadline := time.Now().Add(30 * time.Second); ; {
+				mu.Lock()
+				n := len(got)
+				mu.Unlock()
+				if n >= len(want) || time.Now().After(deadline) {
+					break
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			live := make([]backend.Entry, 0, len(got))
+			for _, d := range got {
+				live = append(live, d.entry())
+			}
+			if !slices.EqualFunc(live, want, same) {
+				t.Errorf("deliveries = %v, want %v", live, want)
+			}
+		})
 	}
-	same := func(a, b backend.Entry) bool {
-		return a.Seq == b.Seq && string(a.Data) == string(b.Data) && a.Foreign == b.Foreign
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	read, err := l.Read(ctx, doc, 1, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.EqualFunc(read, want, same) {
-		t.Errorf("Read = %v, want %v", read, want)
-	}
-	for deadline := time.Now().Add(30 * time.Second); ; {
-		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= len(want) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	live := make([]backend.Entry, 0, len(got))
-	for _, d := range got {
-		live = append(live, d.entry())
-	}
-	if !slices.EqualFunc(live, want, same) {
-		t.Errorf("deliveries = %v, want %v", live, want)
+}
+
+// BenchmarkEntrySignature: what signing an entry costs a node's append, and checking it a read
+// (the same sum), for a keystroke's update and for an entry near the largest.
+func BenchmarkEntrySignature(b *testing.B) {
+	bk := &Backend{prefix: "tandem", entryKey: []byte("the nodes' entry key, 32 bytes...")}
+	subj := bk.Subject("a document", 1)
+	for _, n := range []int{64, 1 << 20} {
+		data := make([]byte, n)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			b.SetBytes(int64(n))
+			h := nats.Header{EntryHeader: []string{bk.entryMark(subj, data)}}
+			for b.Loop() {
+				if bk.foreign(subj, h, data) {
+					b.Fatal("a node's entry taken for foreign")
+				}
+			}
+		})
 	}
 }

@@ -3,6 +3,7 @@ package jetstream
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -34,6 +35,11 @@ type Config struct {
 	// MaxEntryBytes bounds one appended entry. Zero means the server's max_payload (1 MiB by
 	// default), which must then be at least the largest update tandem accepts.
 	MaxEntryBytes int32
+	// EntryKey, shared by the nodes, signs the entries they append (EntryHeader): with it, an
+	// entry counts as a node's only if its header is the entry's signature under the key, so
+	// that publish rights on the log's subjects are not enough to pass for a node. Empty means
+	// that the header alone marks a node's entry.
+	EntryKey []byte
 }
 
 var validPrefix = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
@@ -57,6 +63,8 @@ type Backend struct {
 	consumerMade func()
 	// conn ends an append's publish when the connection drops (Log.Append).
 	conn *connWatch
+	// entryKey signs and checks the EntryHeader of entries (Config.EntryKey); nil: unsigned.
+	entryKey []byte
 }
 
 // Open creates the resources that cfg names, or checks and updates the existing ones (so that
@@ -77,6 +85,9 @@ func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Backend, er
 		cfg.Duplicates = 2 * time.Minute
 	}
 	b := &Backend{js: js, prefix: cfg.Prefix, conn: watchConn(js.Conn())}
+	if len(cfg.EntryKey) > 0 {
+		b.entryKey = bytes.Clone(cfg.EntryKey)
+	}
 	sc := jetstream.StreamConfig{
 		Name:        cfg.Prefix + "_updates",
 		Description: "tandem: every document's accepted updates, one subject per document and epoch",
@@ -201,7 +212,7 @@ func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte)
 	wait := 10 * time.Millisecond
 	for {
 		pctx, cancel := l.conn.bind(ctx)
-		msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{EntryHeader: []string{"1"}}}
+		msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{EntryHeader: []string{(*Backend)(l).entryMark(subj, data)}}}
 		ack, err := l.js.PublishMsg(pctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
 		lost := ctx.Err() == nil && errors.Is(context.Cause(pctx), errConnLost)
 		cancel()
@@ -227,12 +238,45 @@ func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte)
 	}
 }
 
-// EntryHeader is the header a node's appends carry: an entry without it was written by something
-// else (backend.Entry.Foreign).
+// EntryHeader is the header a node's appends carry: an entry without it, or whose header is not
+// its signature when the nodes share an entry key (Config.EntryKey), was written by something
+// else (backend.Entry.Foreign). Signed, its value is the first 16 bytes, in hexadecimal, of the
+// HMAC-SHA256 under the key of the log's name (<key>.<epoch>, the subject without its first two
+// tokens), a zero byte and the entry's data; unsigned, it is "1".
 const EntryHeader = "Tandem-Entry"
 
-// foreign reports whether an entry with header h was not appended by a node.
-func foreign(h nats.Header) bool { return h.Get(EntryHeader) == "" }
+// entryMark returns the EntryHeader value of an entry with data on subject subj.
+func (b *Backend) entryMark(subj string, data []byte) string {
+	if b.entryKey == nil {
+		return "1"
+	}
+	return hex.EncodeToString(b.entrySum(subj, data))
+}
+
+// entrySum returns the signature of an entry with data on subject subj: a log's subject or its
+// republishing subject, which sign alike.
+func (b *Backend) entrySum(subj string, data []byte) []byte {
+	m := hmac.New(sha256.New, b.entryKey)
+	_, name, _ := strings.Cut(strings.TrimPrefix(subj, b.prefix+"."), ".")
+	m.Write([]byte(name))
+	m.Write([]byte{0})
+	m.Write(data)
+	return m.Sum(nil)[:16]
+}
+
+// foreign reports whether the entry with data on subject subj and header h was not appended by a
+// node.
+func (b *Backend) foreign(subj string, h nats.Header, data []byte) bool {
+	v := h.Get(EntryHeader)
+	if v == "" {
+		return true
+	}
+	if b.entryKey == nil {
+		return false
+	}
+	got, err := hex.DecodeString(v)
+	return err != nil || !hmac.Equal(got, b.entrySum(subj, data))
+}
 
 // errDuplicateInProcess is the server's error code for a message whose ID belongs to a message
 // still being stored (JSStreamDuplicateMessageConflict, 409).
@@ -278,7 +322,7 @@ func (l *Log) Read(ctx context.Context, doc string, epoch, from, to uint64) ([]b
 		if to != 0 && m.Sequence > to {
 			return out, nil
 		}
-		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data, Foreign: foreign(m.Header)})
+		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data, Foreign: (*Backend)(l).foreign(m.Subject, m.Header, m.Data)})
 		seq = m.Sequence + 1
 	}
 	rest, err := l.readConsumer(ctx, subj, seq, to)
@@ -325,7 +369,7 @@ func (l *Log) readConsumer(ctx context.Context, subj string, from, to uint64) ([
 		if m.Sequence > end {
 			break
 		}
-		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data, Foreign: foreign(m.Header)})
+		out = append(out, backend.Entry{Seq: m.Sequence, Data: m.Data, Foreign: (*Backend)(l).foreign(m.Subject, m.Header, m.Data)})
 		next = m.Sequence + 1
 	}
 	return out, nil
@@ -360,7 +404,7 @@ func (l *Log) readBatches(ctx context.Context, subj string, end uint64, next *ui
 	}()
 	pending, cseq := info.NumPending, uint64(0)
 	for pending > 0 && *next <= end {
-		got, err := fetchBatch(ctx, cons, int(min(pending, readBatch)), end, next, out, &cseq)
+		got, err := l.fetchBatch(ctx, cons, int(min(pending, readBatch)), end, next, out, &cseq)
 		if err != nil {
 			return err
 		}
@@ -376,7 +420,7 @@ func (l *Log) readBatches(ctx context.Context, subj string, end uint64, next *ui
 // moving *next; *cseq is the consumer sequence of the last delivery, which must grow by one each
 // time (a jump is a lost delivery). A fetch waits for as many messages as it asks for, and a
 // purge (a compaction) while the read runs removes some, so it is bounded by fetchWait.
-func fetchBatch(ctx context.Context, cons jetstream.Consumer, n int, end uint64, next *uint64, out *[]backend.Entry, cseq *uint64) (got uint64, err error) {
+func (l *Log) fetchBatch(ctx context.Context, cons jetstream.Consumer, n int, end uint64, next *uint64, out *[]backend.Entry, cseq *uint64) (got uint64, err error) {
 	ctx, cancel := context.WithTimeout(ctx, fetchWait)
 	defer cancel()
 	batch, err := cons.Fetch(n, jetstream.FetchContext(ctx))
@@ -394,7 +438,7 @@ func fetchBatch(ctx context.Context, cons jetstream.Consumer, n int, end uint64,
 		*cseq = md.Sequence.Consumer
 		got++
 		if seq := md.Sequence.Stream; seq >= *next && seq <= end {
-			*out = append(*out, backend.Entry{Seq: seq, Data: m.Data(), Foreign: foreign(m.Headers())})
+			*out = append(*out, backend.Entry{Seq: seq, Data: m.Data(), Foreign: (*Backend)(l).foreign(m.Subject(), m.Headers(), m.Data())})
 			*next = seq + 1
 		} else if seq > end {
 			*next = end + 1

@@ -44,10 +44,17 @@ func connect(t testing.TB, urls ...string) (*nats.Conn, jetstream.JetStream) {
 // cluster forms or a server returns, the first requests may go unanswered.
 func openBackend(t testing.TB, js jetstream.JetStream, prefix string) *Backend {
 	t.Helper()
+	return openBackendConfig(t, js, Config{Prefix: prefix})
+}
+
+// openBackendConfig is openBackend with a whole configuration.
+func openBackendConfig(t testing.TB, js jetstream.JetStream, cfg Config) *Backend {
+	t.Helper()
+	prefix := cfg.Prefix
 	var last error
 	for range 30 {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		b, err := Open(ctx, js, Config{Prefix: prefix})
+		b, err := Open(ctx, js, cfg)
 		cancel()
 		if err == nil {
 			return b

@@ -18,7 +18,7 @@ import (
 func (b *Backend) Follow(conn *nats.Conn, doc string, epoch uint64, fn func(Delivery)) (*nats.Subscription, error) {
 	subj := b.RepublishSubject(doc, epoch)
 	sub, err := conn.Subscribe(subj, func(m *nats.Msg) {
-		if d, ok := delivery(m); ok {
+		if d, ok := b.delivery(m); ok {
 			fn(d)
 		}
 	})
@@ -28,7 +28,7 @@ func (b *Backend) Follow(conn *nats.Conn, doc string, epoch uint64, fn func(Deli
 	return sub, nil
 }
 
-func delivery(m *nats.Msg) (Delivery, bool) {
+func (b *Backend) delivery(m *nats.Msg) (Delivery, bool) {
 	seq, err := strconv.ParseUint(m.Header.Get(nats.JSSequence), 10, 64)
 	if err != nil || seq == 0 {
 		return Delivery{}, false
@@ -37,5 +37,5 @@ func delivery(m *nats.Msg) (Delivery, bool) {
 	if err != nil {
 		return Delivery{}, false
 	}
-	return Delivery{Seq: seq, Prev: prev, Data: m.Data, Foreign: foreign(m.Header)}, true
+	return Delivery{Seq: seq, Prev: prev, Data: m.Data, Foreign: b.foreign(m.Subject, m.Header, m.Data)}, true
 }
