@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	natsjs "github.com/nats-io/nats.go/jetstream"
 
+	"github.com/tandemhq/tandem/crdt"
 	"github.com/tandemhq/tandem/storage/jetstream"
 	"github.com/tandemhq/tandem/storage/jetstream/natstest"
 )
@@ -133,27 +134,40 @@ func checkSameReplicas(t *testing.T, nodes []*testNode, doc string) {
 
 // snapshot returns the snapshot of the node's replica of doc, or nil if it is not open.
 func (n *testNode) snapshot(doc string) []byte {
+	return onReplica(n, doc, (*crdt.Doc).EncodeSnapshot)
+}
+
+// pendingBytes returns the encoded size of what waits in the node's replica of doc (0 if it is
+// not open).
+func (n *testNode) pendingBytes(doc string) int {
+	return onReplica(n, doc, (*crdt.Doc).PendingBytes)
+}
+
+// onReplica returns what fn reads from the node's replica of doc, on its actor, or the zero
+// value if the document is not open.
+func onReplica[T any](n *testNode, doc string, fn func(*crdt.Doc) T) T {
+	var zero T
 	a, _ := n.docs.get(doc, false)
 	if a == nil {
-		return nil
+		return zero
 	}
-	reply := make(chan []byte, 1)
+	reply := make(chan T, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := a.post(ctx, funcMsg{fn: func(a *actor) {
 		if a.doc == nil {
-			reply <- nil
+			reply <- zero
 			return
 		}
-		reply <- a.doc.EncodeSnapshot()
+		reply <- fn(a.doc)
 	}}); err != nil {
-		return nil
+		return zero
 	}
 	select {
-	case b := <-reply:
-		return b
+	case v := <-reply:
+		return v
 	case <-ctx.Done():
-		return nil
+		return zero
 	}
 }
 

@@ -51,7 +51,8 @@ func TestCluster(t *testing.T) {
 	t.Run("BindingAcrossNodes", func(t *testing.T) { testClusterBinding(t, nc) })
 	t.Run("HTTPEditsOnTwoNodes", func(t *testing.T) { testClusterHTTPEdits(t, nc) })
 	t.Run("ForeignLogEntries", func(t *testing.T) { testClusterForeignEntries(t, nc) })
-	t.Run("AcceptedPastThePendingLimit", func(t *testing.T) { testClusterAcceptedPastLimit(t, nc) })
+	t.Run("AcceptedPastThePendingLimit", func(t *testing.T) { testClusterAcceptedPastLimit(t, nc, false) })
+	t.Run("AcceptedPastThePendingLimitCompacted", func(t *testing.T) { testClusterAcceptedPastLimit(t, nc, true) })
 	t.Run("Readyz", func(t *testing.T) { testClusterReadyz(t, nc) })
 	// Last: it stops two NATS servers, and the cluster takes a while to settle after.
 	t.Run("QuorumLoss", func(t *testing.T) {
@@ -567,11 +568,19 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 // Here entries of two nodes that had not seen each other's (appended as the nodes append, signed)
 // hold units that wait, 40 KiB of each against the nodes' 64 KiB limit. Every node takes them;
 // later updates that bring what they wait for, accepted by node a though what waits is past its
-// limit, release them; and every replica, a cold load's included, is the same.
-func testClusterAcceptedPastLimit(t *testing.T, nc *natstest.Cluster) {
+// limit, release them; and every replica, a cold load's included, is the same. With compact,
+// node a compacts the document while what waits is past the limit (after an edit of its own,
+// which adds nothing that waits and is taken), so that the cold load starts from a snapshot that
+// holds it.
+func testClusterAcceptedPastLimit(t *testing.T, nc *natstest.Cluster, compact bool) {
 	prefix := natstest.Prefix(t)
 	const limit = 64 << 10
-	limited := func(cfg *Config) { cfg.MaxPendingBytes = limit }
+	limited := func(cfg *Config) {
+		cfg.MaxPendingBytes = limit
+		if compact {
+			cfg.CompactLogEntries = 1
+		}
+	}
 	a := startNode(t, nc, prefix, "a", limited)
 	b := startNode(t, nc, prefix, "b", limited)
 	const doc = "past-limit"
@@ -605,12 +614,31 @@ func testClusterAcceptedPastLimit(t *testing.T, nc *natstest.Cluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var c *testNode // the node that loads the document cold
 	for i, u := range append(onB, onX...) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_, err := a.b.Set().Log.Append(ctx, doc, epoch, u) // as a node appends what it accepted
 		cancel()
 		if err != nil {
 			t.Fatalf("append entry %d: %v", i, err)
+		}
+	}
+	if compact {
+		waitFor(t, 20*time.Second, "node a to follow what waits past the limit", func() bool { return a.pendingBytes(doc) > limit })
+		before := a.metrics.compactions.Value()
+		if code, out := httpDo(t, http.MethodPost, url(a, "edits"), "", []byte(`{"root":"body","edits":[{"index":0,"insert":"zero."}]}`)); code != http.StatusOK {
+			t.Fatalf("POST edits past the limit: %d %s", code, out)
+		}
+		waitFor(t, 20*time.Second, "node a to compact", func() bool { return a.metrics.compactions.Value() > before })
+		if got := a.pendingBytes(doc); got <= limit {
+			t.Fatalf("node a holds %d bytes waiting after its compaction; want more than %d", got, limit)
+		}
+		c = startNode(t, nc, prefix, "c", limited) // loads the snapshot, what waits included
+		if got := c.text(t, doc); !strings.HasPrefix(got, "zero.") {
+			t.Fatalf("node c loads %.40q...; want the text from the compaction", got)
+		}
+		if got := c.pendingBytes(doc); got <= limit {
+			t.Fatalf("node c loaded %d bytes waiting; want what node a holds, more than %d", got, limit)
 		}
 	}
 	// What they wait for comes through node a: releasing, it is taken though what waits is past
@@ -620,7 +648,9 @@ func testClusterAcceptedPastLimit(t *testing.T, nc *natstest.Cluster) {
 			t.Fatalf("POST a first update to node a: %d %s", code, out)
 		}
 	}
-	c := startNode(t, nc, prefix, "c", limited) // loads the document cold
+	if c == nil {
+		c = startNode(t, nc, prefix, "c", limited) // loads the document cold
+	}
 	nodes := []*testNode{a, b, c}
 	waitEveryNode(t, nodes, doc, "both writers' text", func(s string) bool {
 		return strings.Count(s, "b") == 10*4096 && strings.Count(s, "x") == 10*4096 && strings.Contains(s, "one.")
