@@ -23,11 +23,13 @@ const kind = params.get('editor') ?? 'prosemirror';
 const name = params.get('name') ?? 'Cleo';
 // ?bind=0: a plain editor without the binding (the floor for the keystroke benchmark).
 const bind = params.get('bind') !== '0';
+// ?views=2: a second ProseMirror editor bound to the same provider (window.tandem.second).
+const views = Number(params.get('views') ?? '1');
 const host = document.createElement('div');
 host.id = 'pm';
 document.body.replaceChildren(host);
 const style = document.createElement('style');
-style.textContent = '#pm{border:1px solid #ccc;min-height:200px;padding:0.5rem;font:15px/1.5 system-ui} .ProseMirror{outline:none;white-space:pre-wrap} .tandem-caret-label{font-size:11px}';
+style.textContent = '#pm,#pm2{border:1px solid #ccc;min-height:200px;padding:0.5rem;font:15px/1.5 system-ui} .ProseMirror{outline:none;white-space:pre-wrap} .tandem-caret-label{font-size:11px}';
 document.head.appendChild(style);
 
 const provider = new Provider({ url: location.origin, docId });
@@ -46,17 +48,29 @@ if (kind === 'tiptap') {
     nodes: addListNodes(basic.spec.nodes, 'paragraph block*', 'block'),
     marks: basic.spec.marks.addToEnd('comment', { attrs: { id: {} }, excludes: '', inclusive: false, toDOM: (m) => ['span', { class: 'comment', 'data-comment': m.attrs.id }, 0] }),
   });
-  const binding = prosemirrorBinding(provider);
-  const view = new EditorView(host, {
-    state: EditorState.create({
-      schema,
-      plugins: [
-        ...(bind ? [binding.plugin, keymap(binding.keymap)] : []),
-        keymap({ 'Mod-b': toggleMark(schema.marks.strong), 'Mod-i': toggleMark(schema.marks.em), Enter: chainCommands(splitListItem(schema.nodes.list_item), baseKeymap.Enter) }),
-        keymap(baseKeymap),
-      ],
-    }),
-  });
+  /** @param {HTMLElement} el */
+  const editorIn = (el) => {
+    const binding = prosemirrorBinding(provider);
+    const view = new EditorView(el, {
+      state: EditorState.create({
+        schema,
+        plugins: [
+          ...(bind ? [binding.plugin, keymap(binding.keymap)] : []),
+          keymap({ 'Mod-b': toggleMark(schema.marks.strong), 'Mod-i': toggleMark(schema.marks.em), Enter: chainCommands(splitListItem(schema.nodes.list_item), baseKeymap.Enter) }),
+          keymap(baseKeymap),
+        ],
+      }),
+    });
+    return { view, binding };
+  };
+  const { view, binding } = editorIn(host);
+  let second = null;
+  if (views === 2) {
+    const host2 = document.createElement('div');
+    host2.id = 'pm2';
+    document.body.appendChild(host2);
+    second = editorIn(host2);
+  }
   view.focus();
-  Object.assign(window, { tandem: { provider, view, binding, schema, mapping: new Mapping(schema) } });
+  Object.assign(window, { tandem: { provider, view, binding, schema, mapping: new Mapping(schema), second } });
 }

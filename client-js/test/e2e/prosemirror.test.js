@@ -12,10 +12,10 @@ let errors = [];
 /**
  * open loads an editor page on a document in a fresh browser context.
  * @param {string} docId
- * @param {{ editor?: string, name?: string }} [opts]
+ * @param {{ editor?: string, name?: string, views?: number }} [opts]
  */
 async function open(docId, opts = {}) {
-  const url = `${session.server.url}/?doc=${docId}&editor=${opts.editor ?? 'prosemirror'}&name=${opts.name ?? 'Cleo'}`;
+  const url = `${session.server.url}/?doc=${docId}&editor=${opts.editor ?? 'prosemirror'}&name=${opts.name ?? 'Cleo'}&views=${opts.views ?? 1}`;
   const { page } = await openPage(session.browser, url, {
     context: { serviceWorkers: 'block' },
     modules: { '/demo.js': session.bundle },
@@ -105,6 +105,39 @@ test('two ProseMirror editors converge with formatting, and show each other\'s c
   );
   assert.equal(label, 'Bo');
   await a.screenshot({ path: screenshotPath('prosemirror.png') });
+  assert.deepEqual(errors, []);
+  await a.context().close();
+  await b.context().close();
+});
+
+test('two editors on one provider show what the other types, and a remote edit', async () => {
+  errors = [];
+  const docId = `pm2-${Date.now()}`;
+  const a = await open(docId, { name: 'Ada', views: 2 });
+  const b = await open(docId, { name: 'Bo' });
+  /** @param {'view' | 'second'} which the page's first editor or its second */
+  const textOf = (which) =>
+    a.evaluate((w) => {
+      const t = /** @type {any} */ (window).tandem;
+      return (w === 'view' ? t.view : t.second.view).state.doc.textContent;
+    }, which);
+  /**
+   * @param {'view' | 'second'} which
+   * @param {string} want
+   */
+  const shows = (which, want) => waitFor(async () => ((await textOf(which)) === want ? true : null), { what: `editor ${which} to show ${JSON.stringify(want)}` });
+  await a.click('#pm .ProseMirror');
+  await a.keyboard.type('first');
+  await shows('second', 'first');
+  await a.click('#pm2 .ProseMirror');
+  await a.keyboard.press('End');
+  await a.keyboard.type(' second');
+  await shows('view', 'first second');
+  await b.click('.ProseMirror');
+  await b.keyboard.press('End');
+  await b.keyboard.type(' third');
+  await shows('view', 'first second third');
+  await shows('second', 'first second third');
   assert.deepEqual(errors, []);
   await a.context().close();
   await b.context().close();
