@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/tandemhq/tandem/storage/backend"
 	"github.com/tandemhq/tandem/storage/jetstream/natstest"
@@ -123,6 +124,50 @@ func TestForeignEntries(t *testing.T) {
 			}
 			if !slices.EqualFunc(live, want, same) {
 				t.Errorf("deliveries = %v, want %v", live, want)
+			}
+		})
+	}
+}
+
+// TestForgedAheadOfAppend: something with publish rights sends a node's update to the log before
+// the node appends it, with the message ID the append would have without an entry key. Unsigned,
+// the append is taken for a retry of it (JetStream's duplicate window) and answered with its
+// sequence: the node's entry is stored without the node's header, foreign for the others. Signed,
+// the ID is the signature, which the forger cannot make: the node's entry is stored as its own.
+func TestForgedAheadOfAppend(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  []byte
+		// nodes: whether the entry read back at the append's sequence is the node's.
+		nodes bool
+	}{
+		{"unsigned", nil, false},
+		{"signed", []byte("the nodes' entry key, 32 bytes..."), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, js := connect(t)
+			b := openBackendConfig(t, js, Config{Prefix: natstest.Prefix(t), EntryKey: tc.key})
+			const doc = "ahead"
+			subj := b.Subject(doc, 1)
+			data := []byte("an update a client sent to its node")
+			unsigned := &Backend{prefix: b.prefix}
+			id, _ := unsigned.entryID(subj, data)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			ack, err := js.PublishMsg(ctx, &nats.Msg{Subject: subj, Data: data}, jetstream.WithMsgID(id))
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq, _ := appendRetry(t, (*Log)(b), doc, 1, data)
+			if got := seq != ack.Sequence; got != tc.nodes {
+				t.Errorf("append stored apart from the forged message: %v; want %v", got, tc.nodes)
+			}
+			read, err := (*Log)(b).Read(ctx, doc, 1, seq, seq)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(read) != 1 || read[0].Foreign == tc.nodes {
+				t.Errorf("read back at the append's sequence %d: %+v; want one entry, the node's: %v", seq, read, tc.nodes)
 			}
 		})
 	}

@@ -196,23 +196,21 @@ type Log Backend
 
 // Append publishes data to the log's subject and returns its stream sequence once the stream
 // has stored it: on a quorum of replicas, synced to disk when the servers run with sync always.
-// The message ID is a hash of subject and data, so a retried append within the duplicate window
-// is stored once and returns the first one's sequence. While an earlier append of the same bytes
+// The message ID is a hash of subject and data (with an entry key, the entry's signature:
+// entryID), so a retried append within the duplicate window is stored once and returns the first
+// one's sequence. While an earlier append of the same bytes
 // is still being stored (its retry came before its quorum did), Append waits for it, until ctx
 // ends. A publish whose connection drops before its acknowledgement arrives is made again at
 // once, buffered until the client has reconnected: the acknowledgement of a stored message is
 // lost with the connection, and waiting for it would hold the append until ctx ends.
 func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte) (uint64, error) {
-	subj := (*Backend)(l).Subject(doc, epoch)
-	h := sha256.New()
-	h.Write([]byte(subj))
-	h.Write([]byte{0})
-	h.Write(data)
-	id := hex.EncodeToString(h.Sum(nil)[:16])
+	b := (*Backend)(l)
+	subj := b.Subject(doc, epoch)
+	id, mark := b.entryID(subj, data)
 	wait := 10 * time.Millisecond
 	for {
 		pctx, cancel := l.conn.bind(ctx)
-		msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{EntryHeader: []string{(*Backend)(l).entryMark(subj, data)}}}
+		msg := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{EntryHeader: []string{mark}}}
 		ack, err := l.js.PublishMsg(pctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(l.stream.CachedInfo().Config.Name))
 		lost := ctx.Err() == nil && errors.Is(context.Cause(pctx), errConnLost)
 		cancel()
@@ -247,10 +245,25 @@ const EntryHeader = "Tandem-Entry"
 
 // entryMark returns the EntryHeader value of an entry with data on subject subj.
 func (b *Backend) entryMark(subj string, data []byte) string {
-	if b.entryKey == nil {
-		return "1"
+	_, mark := b.entryID(subj, data)
+	return mark
+}
+
+// entryID returns the message ID of an append of data on subject subj, and its EntryHeader
+// value. Signed, the ID is the signature, which no one without the key can make: a message
+// published ahead of the append with the ID it will have would otherwise be taken for it (a
+// duplicate, answered with the first's sequence) and the node's entry stored without its header.
+// Unsigned, it is a hash of the subject and the data.
+func (b *Backend) entryID(subj string, data []byte) (id, mark string) {
+	if b.entryKey != nil {
+		sig := hex.EncodeToString(b.entrySum(subj, data))
+		return sig, sig
 	}
-	return hex.EncodeToString(b.entrySum(subj, data))
+	h := sha256.New()
+	h.Write([]byte(subj))
+	h.Write([]byte{0})
+	h.Write(data)
+	return hex.EncodeToString(h.Sum(nil)[:16]), "1"
 }
 
 // entrySum returns the signature of an entry with data on subject subj: a log's subject or its
