@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,7 @@ func TestCluster(t *testing.T) {
 	t.Run("ForeignLogEntries", func(t *testing.T) { testClusterForeignEntries(t, nc) })
 	t.Run("AcceptedPastThePendingLimit", func(t *testing.T) { testClusterAcceptedPastLimit(t, nc, false) })
 	t.Run("AcceptedPastThePendingLimitCompacted", func(t *testing.T) { testClusterAcceptedPastLimit(t, nc, true) })
+	t.Run("ForgedDeliveries", func(t *testing.T) { testClusterForgedDeliveries(t, nc) })
 	t.Run("Readyz", func(t *testing.T) { testClusterReadyz(t, nc) })
 	// Last: it stops two NATS servers, and the cluster takes a while to settle after.
 	t.Run("QuorumLoss", func(t *testing.T) {
@@ -535,6 +537,9 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 		}
 	}
 	post(b, "two.")
+	// Node a reads the foreign entries before it (with signed entries, from the stream: they are
+	// not delivered), then "two.": "three." goes before it.
+	waitFor(t, 30*time.Second, "node a to follow node b's edit", func() bool { return a.text(t, doc) == "two.one." })
 	post(a, "three.")
 	c := startNode(t, nc, prefix, "c", logTo("c")) // loads the document cold, foreign entries and all
 	const want = "three.two.one."
@@ -661,6 +666,69 @@ func testClusterAcceptedPastLimit(t *testing.T, nc *natstest.Cluster, compact bo
 			t.Errorf("node %s skipped %d entries; want none", n.id, got)
 		}
 	}
+}
+
+// testClusterForgedDeliveries: something that can publish on the republishing subjects sends
+// followers a delivery that the stream never stored, a valid update with the sequence that the
+// next entry will have, unsigned or with the unsigned nodes' header. The nodes sign their
+// entries, so it is skipped: no node applies it, none skips the entry that does get that
+// sequence, and every replica, a cold load's included, is the same.
+func testClusterForgedDeliveries(t *testing.T, nc *natstest.Cluster) {
+	prefix := natstest.Prefix(t)
+	a := startNode(t, nc, prefix, "a", nil)
+	b := startNode(t, nc, prefix, "b", nil)
+	const doc = "forged"
+	post := func(s string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"root":"body","edits":[{"index":0,"insert":%q}]}`, s)
+		if code, out := httpDo(t, http.MethodPost, "http://"+a.addr+"/v1/docs/"+doc+"/edits", "", []byte(body)); code != http.StatusOK {
+			t.Fatalf("POST edits: %d %s", code, out)
+		}
+	}
+	post("one.")
+	waitFor(t, 20*time.Second, "node b to follow the document", func() bool { return b.text(t, doc) == "one." })
+	epoch, err := a.cluster.followEpoch(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := natsjs.New(a.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := js.Stream(ctx, prefix+"_updates")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := stream.CachedInfo().State.LastSeq
+	w, err := crdt.NewDoc(77, crdt.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Text("body").Insert(0, "injected."); err != nil {
+		t.Fatal(err)
+	}
+	injected := w.EncodeUpdate(nil)
+	for _, mark := range []string{"", "1"} {
+		h := nats.Header{}
+		h.Set(nats.JSSequence, strconv.FormatUint(last+1, 10))
+		h.Set(nats.JSLastSequence, strconv.FormatUint(last, 10))
+		if mark != "" {
+			h.Set(jetstream.EntryHeader, mark)
+		}
+		if err := a.nc.PublishMsg(&nats.Msg{Subject: a.b.RepublishSubject(doc, epoch), Data: injected, Header: h}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	post("two.")
+	c := startNode(t, nc, prefix, "c", nil) // loads the document cold
+	nodes := []*testNode{a, b, c}
+	waitEveryNode(t, nodes, doc, "both edits", func(s string) bool { return s == "two.one." })
+	checkSameReplicas(t, nodes, doc)
 }
 
 // testClusterReadyz: /readyz is 200 while JetStream answers, and 503 once the node lost NATS.

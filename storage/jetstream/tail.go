@@ -11,7 +11,8 @@ import (
 // each, in the order they arrive, on the subscription's goroutine. A delivery lacks nothing a
 // Follower needs: the stream adds the headers Nats-Sequence and Nats-Last-Sequence (the
 // previous sequence of the same subject) when it republishes. Deliveries are at most once; the
-// Follower detects what is lost. A message without valid headers is skipped.
+// Follower detects what is lost. A message without valid headers is skipped, and so is one
+// without a node's signature when the nodes sign their entries (Config.EntryKey).
 //
 // The caller unsubscribes when done. Subscribe before loading, so that nothing stored between
 // the load and the subscription is missed (the Follower drops what the load already holds).
@@ -37,5 +38,13 @@ func (b *Backend) delivery(m *nats.Msg) (Delivery, bool) {
 	if err != nil {
 		return Delivery{}, false
 	}
-	return Delivery{Seq: seq, Prev: prev, Data: m.Data, Foreign: b.foreign(m.Subject, m.Header, m.Data)}, true
+	foreign := b.foreign(m.Subject, m.Header, m.Data)
+	if foreign && b.entryKey != nil {
+		// The nodes sign their entries: a delivery without a node's signature may not come from
+		// the stream at all (anything that can publish on the republishing subjects can send
+		// one, with any sequence). Skipped, it is a gap to the next delivery, and what the stream
+		// holds there is read from the stream.
+		return Delivery{}, false
+	}
+	return Delivery{Seq: seq, Prev: prev, Data: m.Data, Foreign: foreign}, true
 }
