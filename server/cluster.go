@@ -77,6 +77,8 @@ const (
 	// bounds one check.
 	pingEvery   = time.Second
 	pingTimeout = 2 * time.Second
+	// unsignedWarnEvery bounds the warnings about unsigned deliveries (warnUnsigned).
+	unsignedWarnEvery = time.Minute
 	// tailCheckEvery is how long a following actor waits, after its last read of the log, before
 	// it reads the log's tail again: a delivery lost with nothing after it is otherwise noticed
 	// only at the next one.
@@ -113,6 +115,10 @@ type clusterNode struct {
 	held *jetstream.HeldBudget
 
 	ready atomic.Bool // the stream answers (check)
+	// unsignedSeen and unsignedWarned: the count of unsigned deliveries at the last check, and
+	// when a warning about them was last logged (warnUnsigned).
+	unsignedSeen   uint64
+	unsignedWarned time.Time
 	// appendFailing is set by a failed append and cleared by a successful one: the stream may
 	// answer for a few seconds after it lost its quorum, while appends already fail.
 	appendFailing atomic.Bool
@@ -146,6 +152,7 @@ func newClusterNode(cfg Cluster, log *slog.Logger, m *serverMetrics) (*clusterNo
 	n.entriesIn = r.NewCounter("tandem_cluster_entries_applied_total", "Log entries of other nodes applied to this node's open documents.")
 	r.NewGaugeFunc("tandem_cluster_held_bytes", "Bytes of live deliveries held above gaps in documents' logs until the gaps are read, all documents together.", n.held.Used)
 	n.entriesSkipped = r.NewCounter("tandem_cluster_entries_skipped_total", "Log entries that are not updates, or whose units would overflow the pending limit (written to a document's subject by something other than a node), skipped when followed or loaded.")
+	r.NewCounterFunc("tandem_cluster_deliveries_unsigned_total", "Live deliveries of log entries skipped for want of a node's signature (nodes with another entry key, or none, or messages sent straight to the republishing subjects); what the stream holds is read from it instead.", cfg.Backend.UnsignedDeliveries)
 	r.NewGaugeFunc("tandem_cluster_nodes", "Cluster nodes seen alive (a heartbeat within the last 3 s), this one included.", n.nodesSeen)
 	r.NewGaugeFunc("tandem_cluster_ready", "1 while JetStream's update stream answers and appends do not fail (the node can acknowledge edits), else 0.", func() int64 {
 		if n.canAppend() {
@@ -204,6 +211,7 @@ func (n *clusterNode) loop() {
 			return
 		case <-ping.C:
 			n.check()
+			n.warnUnsigned(time.Now())
 		case <-hb.C:
 			n.heartbeat()
 		}
@@ -226,6 +234,18 @@ func (n *clusterNode) check() {
 			n.log.Info("cluster: JetStream answers: ready")
 		}
 	}
+}
+
+// warnUnsigned logs, at most once every unsignedWarnEvery, that live deliveries were skipped for
+// want of a node's signature since the last check: nodes whose entry keys differ read each other's
+// entries from the stream, late, so that it is a misconfiguration to fix (docs/cluster.md §9).
+func (n *clusterNode) warnUnsigned(now time.Time) {
+	got := n.cfg.Backend.UnsignedDeliveries()
+	if got == n.unsignedSeen || now.Sub(n.unsignedWarned) < unsignedWarnEvery {
+		return
+	}
+	n.log.Warn("cluster: live deliveries without this node's signature were skipped and read from the stream instead: do all nodes have the same --nats-entry-key (or --auth-secret)? Is something publishing on the republishing subjects?", "skipped", got-n.unsignedSeen)
+	n.unsignedSeen, n.unsignedWarned = got, now
 }
 
 // canAppend reports whether the node can acknowledge edits: JetStream answers, and the last

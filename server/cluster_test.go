@@ -672,11 +672,16 @@ func testClusterAcceptedPastLimit(t *testing.T, nc *natstest.Cluster, compact bo
 // followers a delivery that the stream never stored, a valid update with the sequence that the
 // next entry will have, unsigned or with the unsigned nodes' header. The nodes sign their
 // entries, so it is skipped: no node applies it, none skips the entry that does get that
-// sequence, and every replica, a cold load's included, is the same.
+// sequence, and every replica, a cold load's included, is the same. The nodes that had the
+// document open count the skipped deliveries and warn about them.
 func testClusterForgedDeliveries(t *testing.T, nc *natstest.Cluster) {
 	prefix := natstest.Prefix(t)
-	a := startNode(t, nc, prefix, "a", nil)
-	b := startNode(t, nc, prefix, "b", nil)
+	logs := map[string]*logBuffer{"a": {}, "b": {}}
+	logTo := func(id string) func(*Config) {
+		return func(cfg *Config) { cfg.Logger = slog.New(slog.NewTextHandler(logs[id], nil)) }
+	}
+	a := startNode(t, nc, prefix, "a", logTo("a"))
+	b := startNode(t, nc, prefix, "b", logTo("b"))
 	const doc = "forged"
 	post := func(s string) {
 		t.Helper()
@@ -710,25 +715,48 @@ func testClusterForgedDeliveries(t *testing.T, nc *natstest.Cluster) {
 		t.Fatal(err)
 	}
 	injected := w.EncodeUpdate(nil)
-	for _, mark := range []string{"", "1"} {
-		h := nats.Header{}
-		h.Set(nats.JSSequence, strconv.FormatUint(last+1, 10))
-		h.Set(nats.JSLastSequence, strconv.FormatUint(last, 10))
-		if mark != "" {
-			h.Set(jetstream.EntryHeader, mark)
+	// Sent through each following node's own connection, so that each has them whatever the
+	// NATS servers have learnt of the others' subscriptions yet.
+	for _, conn := range []*nats.Conn{a.nc, b.nc} {
+		for _, mark := range []string{"", "1"} {
+			h := nats.Header{}
+			h.Set(nats.JSSequence, strconv.FormatUint(last+1, 10))
+			h.Set(nats.JSLastSequence, strconv.FormatUint(last, 10))
+			if mark != "" {
+				h.Set(jetstream.EntryHeader, mark)
+			}
+			if err := conn.PublishMsg(&nats.Msg{Subject: a.b.RepublishSubject(doc, epoch), Data: injected, Header: h}); err != nil {
+				t.Fatal(err)
+			}
 		}
-		if err := a.nc.PublishMsg(&nats.Msg{Subject: a.b.RepublishSubject(doc, epoch), Data: injected, Header: h}); err != nil {
+		if err := conn.Flush(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := a.nc.Flush(); err != nil {
-		t.Fatal(err)
 	}
 	post("two.")
 	c := startNode(t, nc, prefix, "c", nil) // loads the document cold
 	nodes := []*testNode{a, b, c}
 	waitEveryNode(t, nodes, doc, "both edits", func(s string) bool { return s == "two.one." })
 	checkSameReplicas(t, nodes, doc)
+	for _, n := range []*testNode{a, b} {
+		got := n.b.UnsignedDeliveries()
+		if got < 2 {
+			t.Errorf("node %s counted %d unsigned deliveries; want at least the 2 it was sent", n.id, got)
+		}
+		waitFor(t, 10*time.Second, "node "+n.id+" to warn about unsigned deliveries", func() bool {
+			return strings.Contains(logs[n.id].String(), "without this node's signature")
+		})
+		code, body := httpDo(t, http.MethodGet, "http://"+n.addr+"/metrics", "", nil)
+		var v uint64
+		for l := range strings.Lines(string(body)) {
+			if rest, ok := strings.CutPrefix(l, "tandem_cluster_deliveries_unsigned_total "); ok {
+				v, _ = strconv.ParseUint(strings.TrimSpace(rest), 10, 64)
+			}
+		}
+		if code != http.StatusOK || v < got {
+			t.Errorf("node %s's /metrics: %d, tandem_cluster_deliveries_unsigned_total %d; want at least %d", n.id, code, v, got)
+		}
+	}
 }
 
 // testClusterReadyz: /readyz is 200 while JetStream answers, and 503 once the node lost NATS.

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -65,6 +66,8 @@ type Backend struct {
 	conn *connWatch
 	// entryKey signs and checks the EntryHeader of entries (Config.EntryKey); nil: unsigned.
 	entryKey []byte
+	// unsigned counts the live deliveries skipped for want of a signature (UnsignedDeliveries).
+	unsigned atomic.Uint64
 }
 
 // Open creates the resources that cfg names, or checks and updates the existing ones (so that

@@ -29,6 +29,11 @@ func (b *Backend) Follow(conn *nats.Conn, doc string, epoch uint64, fn func(Deli
 	return sub, nil
 }
 
+// UnsignedDeliveries returns how many live deliveries were skipped for want of a node's
+// signature (Follow): entries of nodes with another key, or without one, and messages sent
+// straight to the republishing subjects.
+func (b *Backend) UnsignedDeliveries() uint64 { return b.unsigned.Load() }
+
 func (b *Backend) delivery(m *nats.Msg) (Delivery, bool) {
 	seq, err := strconv.ParseUint(m.Header.Get(nats.JSSequence), 10, 64)
 	if err != nil || seq == 0 {
@@ -44,6 +49,7 @@ func (b *Backend) delivery(m *nats.Msg) (Delivery, bool) {
 		// the stream at all (anything that can publish on the republishing subjects can send
 		// one, with any sequence). Skipped, it is a gap to the next delivery, and what the stream
 		// holds there is read from the stream.
+		b.unsigned.Add(1)
 		return Delivery{}, false
 	}
 	return Delivery{Seq: seq, Prev: prev, Data: m.Data, Foreign: foreign}, true

@@ -245,6 +245,13 @@ func (r *Registry) NewGaugeFunc(name, help string, f func() int64) *GaugeFunc {
 // Value returns the current value.
 func (g *GaugeFunc) Value() int64 { return g.f() }
 
+// NewCounterFunc registers a counter whose value is f(), which never decreases: for a count that
+// something else keeps.
+func (r *Registry) NewCounterFunc(name, help string, f func() uint64) {
+	r.register(name, prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help},
+		func() float64 { return float64(f()) }))
+}
+
 // Histogram counts observations in buckets. Observing is a bucket search and two atomic adds, with
 // no allocation; the buckets are made cumulative when the histogram is gathered. (client_golang's
 // own histogram costs about half as much again per observation, and the broadcast latency is

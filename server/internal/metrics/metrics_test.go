@@ -17,6 +17,8 @@ func TestWriteTo(t *testing.T) {
 	h := r.NewHistogram("t_seconds", "Latency.", []float64{0.1, 1})
 	held := int64(4096)
 	r.NewGaugeFunc("t_held_bytes", "Bytes held.", func() int64 { return held })
+	skipped := uint64(2)
+	r.NewCounterFunc("t_skipped_total", "Skipped.", func() uint64 { return skipped })
 	c.Add(3)
 	g.Inc()
 	g.Inc()
@@ -26,6 +28,7 @@ func TestWriteTo(t *testing.T) {
 		h.Observe(x)
 	}
 	held = 8192 // read when written
+	skipped = 5
 	// The registry's own metrics, registered into another (pedantic) registry, as an embedder would.
 	other := prometheus.NewPedanticRegistry()
 	other.MustRegister(r.Collector())
@@ -60,6 +63,9 @@ t_seconds_bucket{le="1"} 3
 t_seconds_bucket{le="+Inf"} 4
 t_seconds_sum 8.05
 t_seconds_count 4
+# HELP t_skipped_total Skipped.
+# TYPE t_skipped_total counter
+t_skipped_total 5
 `
 	if got := b.String(); got != want {
 		t.Errorf("gathered:\n%s\nwant:\n%s", got, want)
