@@ -201,11 +201,11 @@ type Log Backend
 // has stored it: on a quorum of replicas, synced to disk when the servers run with sync always.
 // The message ID is a hash of subject and data (with an entry key, the entry's signature:
 // entryID), so a retried append within the duplicate window is stored once and returns the first
-// one's sequence. While an earlier append of the same bytes
-// is still being stored (its retry came before its quorum did), Append waits for it, until ctx
-// ends. A publish whose connection drops before its acknowledgement arrives is made again at
-// once, buffered until the client has reconnected: the acknowledgement of a stored message is
-// lost with the connection, and waiting for it would hold the append until ctx ends.
+// one's sequence. While an earlier append of the same bytes is still being stored (its retry came
+// before its quorum did), Append waits for it, until ctx ends. A publish whose connection drops
+// before its acknowledgement arrives is made again at once, buffered until the client has
+// reconnected: the acknowledgement of a stored message is lost with the connection, and waiting
+// for it would hold the append until ctx ends.
 func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte) (uint64, error) {
 	b := (*Backend)(l)
 	subj := b.Subject(doc, epoch)
