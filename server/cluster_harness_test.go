@@ -2,8 +2,10 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -106,6 +108,33 @@ func startNode(t *testing.T, c *natstest.Cluster, prefix, id string, edit func(*
 func (n *testNode) text(t *testing.T, doc string) string {
 	t.Helper()
 	return (&testServer{Server: n.Server, base: "http://" + n.addr}).serverText(t, doc, "body")
+}
+
+// insertAtStart inserts s at the start of doc's root "body" through the node's HTTP API.
+func (n *testNode) insertAtStart(t *testing.T, doc, s string) {
+	t.Helper()
+	body := fmt.Sprintf(`{"root":"body","edits":[{"index":0,"insert":%q}]}`, s)
+	if code, out := httpDo(t, http.MethodPost, "http://"+n.addr+"/v1/docs/"+doc+"/edits", "", []byte(body)); code != http.StatusOK {
+		t.Fatalf("POST edits on node %s: %d %s", n.id, code, out)
+	}
+}
+
+// followedOnTwo writes "one." to doc through node a, waits until node b serves it, and returns
+// the document's epoch and a JetStream context on node a's connection, to write to its log as
+// something other than a node would.
+func followedOnTwo(t *testing.T, a, b *testNode, doc string) (uint64, natsjs.JetStream) {
+	t.Helper()
+	a.insertAtStart(t, doc, "one.")
+	waitFor(t, 20*time.Second, "node b to follow the document", func() bool { return b.text(t, doc) == "one." })
+	epoch, err := a.cluster.followEpoch(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := natsjs.New(a.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return epoch, js
 }
 
 // waitEveryNode waits (bounded) until every node serves a text of doc that ok accepts.

@@ -408,14 +408,7 @@ func testClusterHTTPEdits(t *testing.T, nc *natstest.Cluster) {
 // and holds no delivery once it has read them. A few of them, a flood of small ones, and a few as
 // large as an entry may be.
 func testClusterForeignEntries(t *testing.T, nc *natstest.Cluster) {
-	valid, err := crdt.NewDoc(7, crdt.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := valid.Text("body").Insert(0, "never applied"); err != nil {
-		t.Fatal(err)
-	}
-	update := valid.EncodeUpdate(nil)
+	update := insertUpdate(t, 7, "never applied")
 	rng := mrand.New(mrand.NewPCG(5, 8))
 	garbage := func(n int) []byte {
 		b := make([]byte, n)
@@ -500,24 +493,8 @@ func testForeignEntries(t *testing.T, nc *natstest.Cluster, update []byte, forei
 	a := startNode(t, nc, prefix, "a", logTo("a"))
 	b := startNode(t, nc, prefix, "b", logTo("b"))
 	const doc = "foreign"
-	post := func(n *testNode, s string) {
-		t.Helper()
-		body := fmt.Sprintf(`{"root":"body","edits":[{"index":%d,"insert":%q}]}`, 0, s)
-		if code, out := httpDo(t, http.MethodPost, "http://"+n.addr+"/v1/docs/"+doc+"/edits", "", []byte(body)); code != http.StatusOK {
-			t.Fatalf("POST edits on node %s: %d %s", n.id, code, out)
-		}
-	}
-	post(a, "one.")
-	waitFor(t, 20*time.Second, "node b to follow the document", func() bool { return b.text(t, doc) == "one." })
-
-	epoch, err := a.cluster.followEpoch(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := natsjs.New(a.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	post := func(n *testNode, s string) { n.insertAtStart(t, doc, s) }
+	epoch, js := followedOnTwo(t, a, b, doc)
 	subject := a.b.Subject(doc, epoch)
 	acks := make([]natsjs.PubAckFuture, 0, len(foreign))
 	for _, data := range foreign {
@@ -683,23 +660,7 @@ func testClusterForgedDeliveries(t *testing.T, nc *natstest.Cluster) {
 	a := startNode(t, nc, prefix, "a", logTo("a"))
 	b := startNode(t, nc, prefix, "b", logTo("b"))
 	const doc = "forged"
-	post := func(s string) {
-		t.Helper()
-		body := fmt.Sprintf(`{"root":"body","edits":[{"index":0,"insert":%q}]}`, s)
-		if code, out := httpDo(t, http.MethodPost, "http://"+a.addr+"/v1/docs/"+doc+"/edits", "", []byte(body)); code != http.StatusOK {
-			t.Fatalf("POST edits: %d %s", code, out)
-		}
-	}
-	post("one.")
-	waitFor(t, 20*time.Second, "node b to follow the document", func() bool { return b.text(t, doc) == "one." })
-	epoch, err := a.cluster.followEpoch(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	js, err := natsjs.New(a.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	epoch, js := followedOnTwo(t, a, b, doc)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	stream, err := js.Stream(ctx, prefix+"_updates")
@@ -707,14 +668,7 @@ func testClusterForgedDeliveries(t *testing.T, nc *natstest.Cluster) {
 		t.Fatal(err)
 	}
 	last := stream.CachedInfo().State.LastSeq
-	w, err := crdt.NewDoc(77, crdt.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Text("body").Insert(0, "injected."); err != nil {
-		t.Fatal(err)
-	}
-	injected := w.EncodeUpdate(nil)
+	injected := insertUpdate(t, 77, "injected.")
 	// Sent through each following node's own connection, so that each has them whatever the
 	// NATS servers have learnt of the others' subscriptions yet.
 	for _, conn := range []*nats.Conn{a.nc, b.nc} {
@@ -733,7 +687,7 @@ func testClusterForgedDeliveries(t *testing.T, nc *natstest.Cluster) {
 			t.Fatal(err)
 		}
 	}
-	post("two.")
+	a.insertAtStart(t, doc, "two.")
 	c := startNode(t, nc, prefix, "c", nil) // loads the document cold
 	nodes := []*testNode{a, b, c}
 	waitEveryNode(t, nodes, doc, "both edits", func(s string) bool { return s == "two.one." })
@@ -757,6 +711,19 @@ func testClusterForgedDeliveries(t *testing.T, nc *natstest.Cluster) {
 			t.Errorf("node %s's /metrics: %d, tandem_cluster_deliveries_unsigned_total %d; want at least %d", n.id, code, v, got)
 		}
 	}
+}
+
+// insertUpdate returns the update of a new replica under client that inserts s into root "body".
+func insertUpdate(t *testing.T, client uint64, s string) []byte {
+	t.Helper()
+	d, err := crdt.NewDoc(client, crdt.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Text("body").Insert(0, s); err != nil {
+		t.Fatal(err)
+	}
+	return d.EncodeUpdate(nil)
 }
 
 // testClusterReadyz: /readyz is 200 while JetStream answers, and 503 once the node lost NATS.
