@@ -31,7 +31,8 @@ import (
 // it is in the replica).
 //
 // Reads of the log run on one goroutine at a time per document: a repair when a delivery shows a
-// gap, the catch-up right after the subscription (what was stored between the load and it), and a
+// gap, the catch-up right after the subscription (what was stored between the load and it), a read
+// at once when a delivery without a node's signature was skipped (jetstream.Backend.Follow), and a
 // check of the tail tailCheckEvery after the last read, which finds a lost delivery that nothing
 // followed. A read that falls short (a failure, a lagging server) is made again after
 // shortReadRetry; the cursor never moves past an entry not applied. A read that finds the log
@@ -86,6 +87,10 @@ func (a *actor) startFollow(loaded room.Loaded) room.Loaded {
 			return
 		}
 		_ = a.post(fl.ctx, funcMsg{fn: func(a *actor) { a.onDelivery(fl, d) }})
+	}, func() {
+		// A delivery without a node's signature: what the stream holds there is read now
+		// (one read at a time, however many come).
+		_ = a.post(fl.ctx, funcMsg{fn: func(a *actor) { a.startRead(fl, 0) }})
 	})
 	if err == nil {
 		fl.ctl, err = node.cfg.Conn.Subscribe(cs.ctlSubject(a.id), func(*nats.Msg) {
@@ -135,10 +140,18 @@ func (a *actor) onDelivery(fl *follow, d jetstream.Delivery) {
 }
 
 // startRead reads the log from the cursor on after delay, unless a read is in flight already; a
-// read that waits is woken when delay is zero. A check of the tail (delay tailCheckEvery) that
-// finds the cursor moved when its time comes is skipped: deliveries arrive, and a lost one shows
-// as a gap in the next.
-func (a *actor) startRead(fl *follow, delay time.Duration) {
+// read that waits is woken when delay is zero.
+func (a *actor) startRead(fl *follow, delay time.Duration) { a.scheduleRead(fl, delay, false) }
+
+// startTailCheck reads the log from the cursor on after the node's tail check period
+// (tailCheckEvery), unless the cursor moved meanwhile: deliveries arrive, and a lost one shows as
+// a gap in the next.
+func (a *actor) startTailCheck(fl *follow) {
+	a.scheduleRead(fl, a.s.cluster.node.tailCheck(), true)
+}
+
+// scheduleRead is startRead, or startTailCheck when tail is set.
+func (a *actor) scheduleRead(fl *follow, delay time.Duration, tail bool) {
 	if a.follow != fl {
 		return
 	}
@@ -160,7 +173,7 @@ func (a *actor) startRead(fl *follow, delay time.Duration) {
 			t := time.NewTimer(delay)
 			select {
 			case <-t.C:
-				if delay == tailCheckEvery && fl.cursor.Load() != scheduled {
+				if tail && fl.cursor.Load() != scheduled {
 					_ = a.post(fl.ctx, funcMsg{fn: func(a *actor) { a.onTailSkipped(fl) }})
 					return
 				}
@@ -185,7 +198,7 @@ func (a *actor) onTailSkipped(fl *follow) {
 		return
 	}
 	fl.reading = false
-	a.startRead(fl, tailCheckEvery)
+	a.startTailCheck(fl)
 }
 
 // onTailRead takes the result of a read of the log.
@@ -226,7 +239,7 @@ func (a *actor) onTailRead(fl *follow, r tailRead, err error) {
 		a.startRead(fl, shortReadRetry)
 		return
 	}
-	a.startRead(fl, tailCheckEvery)
+	a.startTailCheck(fl)
 }
 
 // applyLogged applies the log's entry at seq (or a snapshot replacing the log up to seq) to the

@@ -129,6 +129,8 @@ type clusterNode struct {
 	// dropDelivery, when set (tests), is asked about every live delivery; true drops it, as a
 	// lost message would be.
 	dropDelivery atomic.Pointer[func() bool]
+	// tailCheckPeriod, when not zero (tests), replaces tailCheckEvery (tailCheck).
+	tailCheckPeriod atomic.Int64
 
 	hbSub *nats.Subscription
 	// ctx ends when the node closes: its checks and the actors' log reads stop with it.
@@ -255,6 +257,15 @@ func (n *clusterNode) canAppend() bool { return n.ready.Load() && !n.appendFaili
 // connClosed reports whether the node's NATS connection is closed for good (a node without
 // one, in tests of its store, never is).
 func (n *clusterNode) connClosed() bool { return n.cfg.Conn != nil && n.cfg.Conn.IsClosed() }
+
+// tailCheck returns how long a following actor waits after its last read of the log before it
+// reads the log's tail again.
+func (n *clusterNode) tailCheck() time.Duration {
+	if d := n.tailCheckPeriod.Load(); d != 0 {
+		return time.Duration(d)
+	}
+	return tailCheckEvery
+}
 
 // dropped reports whether the test hook drops a delivery.
 func (n *clusterNode) dropped() bool {

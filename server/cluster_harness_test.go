@@ -75,7 +75,13 @@ const testEntryKey = "the test nodes' entry key, 32 bytes or more"
 // its configuration. The node is shut down when the test ends.
 func startNode(t *testing.T, c *natstest.Cluster, prefix, id string, edit func(*Config)) *testNode {
 	t.Helper()
-	nc, b := openClusterBackend(t, c, jetstream.Config{Prefix: prefix, EntryKey: []byte(testEntryKey)})
+	return startNodeWith(t, c, jetstream.Config{Prefix: prefix, EntryKey: []byte(testEntryKey)}, id, edit)
+}
+
+// startNodeWith is startNode with the backend's whole configuration.
+func startNodeWith(t *testing.T, c *natstest.Cluster, bcfg jetstream.Config, id string, edit func(*Config)) *testNode {
+	t.Helper()
+	nc, b := openClusterBackend(t, c, bcfg)
 	cfg := testConfig(t)
 	cfg.DataPath = ""
 	cfg.Cluster = Cluster{Conn: nc, Backend: b, NodeID: id}

@@ -55,6 +55,7 @@ func TestCluster(t *testing.T) {
 	t.Run("AcceptedPastThePendingLimit", func(t *testing.T) { testClusterAcceptedPastLimit(t, nc, false) })
 	t.Run("AcceptedPastThePendingLimitCompacted", func(t *testing.T) { testClusterAcceptedPastLimit(t, nc, true) })
 	t.Run("ForgedDeliveries", func(t *testing.T) { testClusterForgedDeliveries(t, nc) })
+	t.Run("EntryKeysDiffer", func(t *testing.T) { testClusterEntryKeysDiffer(t, nc) })
 	t.Run("Readyz", func(t *testing.T) { testClusterReadyz(t, nc) })
 	// Last: it stops two NATS servers, and the cluster takes a while to settle after.
 	t.Run("QuorumLoss", func(t *testing.T) {
@@ -709,6 +710,34 @@ func testClusterForgedDeliveries(t *testing.T, nc *natstest.Cluster) {
 		}
 		if code != http.StatusOK || v < got {
 			t.Errorf("node %s's /metrics: %d, tandem_cluster_deliveries_unsigned_total %d; want at least %d", n.id, code, v, got)
+		}
+	}
+}
+
+// testClusterEntryKeysDiffer: two nodes sign their entries with different keys (a
+// misconfiguration, or a change of key not made on every node yet). Each takes the other's live
+// deliveries for unsigned and skips them, and reads what the stream holds at once: with the
+// checks of the log's tail made rare, every edit still reaches the other node, and the replicas
+// are the same. Both count what they skipped.
+func testClusterEntryKeysDiffer(t *testing.T, nc *natstest.Cluster) {
+	prefix := natstest.Prefix(t)
+	a := startNode(t, nc, prefix, "a", nil)
+	b := startNodeWith(t, nc, jetstream.Config{Prefix: prefix, EntryKey: []byte("another entry key, 32 bytes or more")}, "b", nil)
+	nodes := []*testNode{a, b}
+	for _, n := range nodes {
+		n.cluster.node.tailCheckPeriod.Store(int64(time.Hour))
+	}
+	const doc = "keys"
+	b.insertAtStart(t, doc, "b.")
+	waitFor(t, 20*time.Second, "node a to load the document", func() bool { return a.text(t, doc) == "b." })
+	a.insertAtStart(t, doc, "a.")
+	waitEveryNode(t, nodes, doc, "node a's edit", func(s string) bool { return s == "a.b." })
+	b.insertAtStart(t, doc, "c.")
+	waitEveryNode(t, nodes, doc, "node b's edit", func(s string) bool { return s == "c.a.b." })
+	checkSameReplicas(t, nodes, doc)
+	for _, n := range nodes {
+		if got := n.b.UnsignedDeliveries(); got == 0 {
+			t.Errorf("node %s counted no unsigned deliveries; want the other node's", n.id)
 		}
 	}
 }

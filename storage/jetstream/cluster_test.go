@@ -280,7 +280,7 @@ func TestFollowConverges(t *testing.T) {
 				return
 			}
 			repair(nd, nd.f.Deliver(d))
-		})
+		}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,7 +20,7 @@ import (
 // (the first directReads entries) and a consumer's (the rest). Without an entry key the header
 // marks a node's entry; with one, only the entry's signature does: a header copied from another
 // log's entry, or signed under another key, does not; and only a node's entries are delivered
-// live (what else the stream holds is read from it).
+// live (for each of the others the owner is told, and reads what the stream holds).
 func TestForeignEntries(t *testing.T) {
 	// A forgery publishes data on the log's subject with a header made by mark (nil: none).
 	type forgery struct {
@@ -53,13 +53,18 @@ func TestForeignEntries(t *testing.T) {
 			l := (*Log)(b)
 			const doc = "foreign"
 			var (
-				mu  sync.Mutex
-				got []Delivery
+				mu      sync.Mutex
+				got     []Delivery
+				skipped int
 			)
 			sub, err := b.Follow(nc, doc, 1, func(d Delivery) {
 				mu.Lock()
 				defer mu.Unlock()
 				got = append(got, d)
+			}, func() {
+				mu.Lock()
+				defer mu.Unlock()
+				skipped++
 			})
 			if err != nil {
 				t.Fatal(err)
@@ -108,15 +113,16 @@ func TestForeignEntries(t *testing.T) {
 			if !slices.EqualFunc(read, want, same) {
 				t.Errorf("Read = %v, want %v", read, want)
 			}
-			wantLive := want
+			wantLive, wantSkipped := want, 0
 			if tc.key != nil {
 				wantLive = slices.DeleteFunc(slices.Clone(want), func(e backend.Entry) bool { return e.Foreign })
+				wantSkipped = len(want) - len(wantLive)
 			}
 			for deadline := time.Now().Add(30 * time.Second); ; {
 				mu.Lock()
-				n := len(got)
+				n, k := len(got), skipped
 				mu.Unlock()
-				if n >= len(wantLive) || time.Now().After(deadline) {
+				if (n >= len(wantLive) && k >= wantSkipped) || time.Now().After(deadline) {
 					break
 				}
 				time.Sleep(10 * time.Millisecond)
@@ -129,6 +135,9 @@ func TestForeignEntries(t *testing.T) {
 			}
 			if !slices.EqualFunc(live, wantLive, same) {
 				t.Errorf("deliveries = %v, want %v", live, wantLive)
+			}
+			if skipped != wantSkipped || b.UnsignedDeliveries() != uint64(wantSkipped) {
+				t.Errorf("skipped %d deliveries, counted %d; want %d", skipped, b.UnsignedDeliveries(), wantSkipped)
 			}
 		})
 	}

@@ -12,15 +12,22 @@ import (
 // Follower needs: the stream adds the headers Nats-Sequence and Nats-Last-Sequence (the
 // previous sequence of the same subject) when it republishes. Deliveries are at most once; the
 // Follower detects what is lost. A message without valid headers is skipped, and so is one
-// without a node's signature when the nodes sign their entries (Config.EntryKey).
+// without a node's signature when the nodes sign their entries (Config.EntryKey): skipped is
+// then called, if not nil, so that the owner reads the log at once, since what the stream holds
+// there (another node's entry under another key, a foreign entry) would otherwise wait for the
+// next delivery.
 //
 // The caller unsubscribes when done. Subscribe before loading, so that nothing stored between
 // the load and the subscription is missed (the Follower drops what the load already holds).
-func (b *Backend) Follow(conn *nats.Conn, doc string, epoch uint64, fn func(Delivery)) (*nats.Subscription, error) {
+func (b *Backend) Follow(conn *nats.Conn, doc string, epoch uint64, fn func(Delivery), skipped func()) (*nats.Subscription, error) {
 	subj := b.RepublishSubject(doc, epoch)
 	sub, err := conn.Subscribe(subj, func(m *nats.Msg) {
-		if d, ok := b.delivery(m); ok {
+		d, ok, unsigned := b.delivery(m)
+		switch {
+		case ok:
 			fn(d)
+		case unsigned && skipped != nil:
+			skipped()
 		}
 	})
 	if err != nil {
@@ -34,14 +41,17 @@ func (b *Backend) Follow(conn *nats.Conn, doc string, epoch uint64, fn func(Deli
 // straight to the republishing subjects.
 func (b *Backend) UnsignedDeliveries() uint64 { return b.unsigned.Load() }
 
-func (b *Backend) delivery(m *nats.Msg) (Delivery, bool) {
+// delivery returns the delivery m carries; ok is false for a message without valid sequence
+// headers, and for one without a node's signature when the nodes sign their entries (unsigned
+// is then true).
+func (b *Backend) delivery(m *nats.Msg) (d Delivery, ok, unsigned bool) {
 	seq, err := strconv.ParseUint(m.Header.Get(nats.JSSequence), 10, 64)
 	if err != nil || seq == 0 {
-		return Delivery{}, false
+		return Delivery{}, false, false
 	}
 	prev, err := strconv.ParseUint(m.Header.Get(nats.JSLastSequence), 10, 64)
 	if err != nil {
-		return Delivery{}, false
+		return Delivery{}, false, false
 	}
 	foreign := b.foreign(m.Subject, m.Header, m.Data)
 	if foreign && b.entryKey != nil {
@@ -50,7 +60,7 @@ func (b *Backend) delivery(m *nats.Msg) (Delivery, bool) {
 		// one, with any sequence). Skipped, it is a gap to the next delivery, and what the stream
 		// holds there is read from the stream.
 		b.unsigned.Add(1)
-		return Delivery{}, false
+		return Delivery{}, false, true
 	}
-	return Delivery{Seq: seq, Prev: prev, Data: m.Data, Foreign: foreign}, true
+	return Delivery{Seq: seq, Prev: prev, Data: m.Data, Foreign: foreign}, true, false
 }
