@@ -11,7 +11,7 @@ import (
 // (ErrMalformedUpdate, ErrPendingOverflow), the document is unchanged.
 func (d *Doc) Apply(b []byte) ([]Change, error) {
 	var ch changes
-	return d.apply(b, &ch)
+	return d.apply(b, &ch, true)
 }
 
 // Integrate applies an update or a snapshot as Apply does, without building
@@ -20,12 +20,24 @@ func (d *Doc) Apply(b []byte) ([]Change, error) {
 // edits collected). The document ends in the same state, and its Version
 // moves in the same way.
 func (d *Doc) Integrate(b []byte) error {
-	_, err := d.apply(b, nil)
+	_, err := d.apply(b, nil, true)
 	return err
 }
 
-// apply is Apply, collecting changes into ch unless ch is nil.
-func (d *Doc) apply(b []byte, ch *changes) ([]Change, error) {
+// IntegrateAccepted integrates as Integrate does an update or a snapshot that
+// its owner must take whatever waits already, because it was accepted
+// within the bounds once: by another replica, before it saw what waits here,
+// or before the bounds were lowered. Neither MaxPendingBytes nor
+// MaxPendingMemory refuses it; what waits after it is measured against them
+// as after any update, so that the next update is judged as usual.
+func (d *Doc) IntegrateAccepted(b []byte) error {
+	_, err := d.apply(b, nil, false)
+	return err
+}
+
+// apply is Apply, collecting changes into ch unless ch is nil; bounded
+// refuses what would pass the pending bounds (IntegrateAccepted does not).
+func (d *Doc) apply(b []byte, ch *changes, bounded bool) ([]Change, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrMalformedUpdate)
 	}
@@ -36,16 +48,16 @@ func (d *Doc) apply(b []byte, ch *changes) ([]Change, error) {
 		if err != nil {
 			return nil, err
 		}
-		return d.applyUpdate(u, ch)
+		return d.applyUpdate(u, ch, bounded)
 	case formatSnapshot, formatSnapshot2, formatSnapshot3:
 		s, err := decodeSnapshot(b)
 		if err != nil {
 			return nil, err
 		}
 		if d.isEmpty() {
-			return d.loadSnapshot(s)
+			return d.loadSnapshot(s, bounded)
 		}
-		return d.applyUpdate(s.toUpdate(), ch)
+		return d.applyUpdate(s.toUpdate(), ch, bounded)
 	}
 	return nil, fmt.Errorf("%w: format byte 0x%02x", ErrMalformedUpdate, b[0])
 }
@@ -63,14 +75,18 @@ func (d *Doc) isEmpty() bool {
 	return true
 }
 
-func (d *Doc) applyUpdate(u *update, ch *changes) ([]Change, error) {
+func (d *Doc) applyUpdate(u *update, ch *changes, bounded bool) ([]Change, error) {
 	if !d.pending.empty() && d.park(u) {
 		return nil, nil // nothing integrated, nothing changed but what waits
 	}
 	p := d.plan(u)
+	if !bounded {
+		defer d.scratch.release()
+		return d.execute(p, ch), nil
+	}
 	// Past the limit, an update is refused when it makes what waits larger: one that brings (some
 	// of) what waits the units it waits for is taken, or nothing would leave a pending set that is
-	// past the limit already (the owner raised it for updates accepted elsewhere, or lowered it
+	// past the limit already (updates accepted elsewhere, IntegrateAccepted, or a limit lowered
 	// since: SetMaxPendingBytes).
 	if after := p.pendingBytes; after > d.cfg.MaxPendingBytes {
 		before := d.pendingBytes

@@ -225,10 +225,10 @@ func (d *Doc) PendingBytes() int {
 }
 
 // SetMaxPendingBytes sets Config.MaxPendingBytes for the updates and
-// snapshots applied from now on (n <= 0: DefaultMaxPendingBytes). An owner
-// that must take an update whatever waits already raises it for that update:
-// a replica following a log of updates that were accepted elsewhere, in
-// another order, or loading its own snapshot.
+// snapshots applied from now on (n <= 0: DefaultMaxPendingBytes). What waits
+// already may then be past it: updates are refused only when they make it
+// larger (docs/crdt.md 1.6). An update that must be taken whatever waits
+// goes through IntegrateAccepted instead.
 func (d *Doc) SetMaxPendingBytes(n int) {
 	if n <= 0 {
 		n = DefaultMaxPendingBytes

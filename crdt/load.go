@@ -73,7 +73,7 @@ func (s *snapshot) toUpdate() *update {
 // pass: runs straight into B-tree leaves, client indexes sorted once. The
 // snapshot's pending units then go through Apply's usual path. d is replaced
 // only if everything succeeds.
-func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
+func (d *Doc) loadSnapshot(s *snapshot, bounded bool) ([]Change, error) {
 	n := &Doc{client: d.client, cfg: d.cfg, clients: make(map[uint64]*clientState, len(s.sv)),
 		texts: make(map[string]*textRoot, len(s.texts)), maps: make(map[string]*mapRoot)}
 	n.own = n.clientState(d.client)
@@ -137,7 +137,7 @@ func (d *Doc) loadSnapshot(s *snapshot) ([]Change, error) {
 	}
 	if s.pending != nil {
 		var pch changes
-		more, err := n.applyUpdate(s.pending, &pch)
+		more, err := n.applyUpdate(s.pending, &pch, bounded)
 		if err != nil {
 			return nil, err
 		}

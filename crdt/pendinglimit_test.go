@@ -8,9 +8,10 @@ import (
 	"github.com/tandemhq/tandem/crdt"
 )
 
-// TestPendingPastTheLimit: a pending set past MaxPendingBytes (raised for some updates, then
-// lowered) refuses what would make it larger, and takes what leaves it as large or smaller, the
-// update that releases it above all.
+// TestPendingPastTheLimit: a pending set past MaxPendingBytes (updates taken whatever waits
+// with IntegrateAccepted, or a limit lowered since) refuses what would make it larger, and takes
+// what leaves it as large or smaller, the update that releases it above all. A snapshot holding
+// such a set loads with IntegrateAccepted, and is refused by Integrate.
 func TestPendingPastTheLimit(t *testing.T) {
 	const limit = 16 << 10
 	// Two writers whose first updates are withheld: the rest wait for them.
@@ -55,13 +56,11 @@ func TestPendingPastTheLimit(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d.SetMaxPendingBytes(1 << 30) // accepted elsewhere: taken whatever waits
 			for _, u := range waiting {
-				if err := d.Integrate(u); err != nil {
+				if err := d.IntegrateAccepted(u); err != nil { // accepted elsewhere: taken whatever waits
 					t.Fatal(err)
 				}
 			}
-			d.SetMaxPendingBytes(limit)
 			before := d.EncodeSnapshot()
 			if n := d.PendingBytes(); n <= limit {
 				t.Fatalf("%d bytes wait, want more than the limit %d", n, limit)
@@ -82,18 +81,37 @@ func TestPendingPastTheLimit(t *testing.T) {
 		})
 	}
 
-	// Released, the document holds the writer's text; the other writer's still waits.
-	d, err := crdt.NewDoc(1, crdt.Config{MaxPendingBytes: limit})
+	// A limit lowered since the updates were taken; released, the document holds the writer's
+	// text; the other writer's still waits.
+	d, err := crdt.NewDoc(1, crdt.Config{MaxPendingBytes: 1 << 30})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.SetMaxPendingBytes(1 << 30)
 	for _, u := range waiting {
 		if err := d.Integrate(u); err != nil {
 			t.Fatal(err)
 		}
 	}
 	d.SetMaxPendingBytes(limit)
+	snap := d.EncodeSnapshot()
+	for _, accepted := range []bool{false, true} {
+		l, err := crdt.NewDoc(2, crdt.Config{MaxPendingBytes: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !accepted {
+			if err := l.Integrate(snap); !errors.Is(err, crdt.ErrPendingOverflow) {
+				t.Fatalf("Integrate(a snapshot past the limit) = %v, want ErrPendingOverflow", err)
+			}
+			continue
+		}
+		if err := l.IntegrateAccepted(snap); err != nil {
+			t.Fatalf("IntegrateAccepted(a snapshot past the limit) = %v", err)
+		}
+		if l.PendingBytes() != d.PendingBytes() {
+			t.Fatalf("loaded %d bytes waiting, want %d", l.PendingBytes(), d.PendingBytes())
+		}
+	}
 	if err := d.Integrate(first); err != nil {
 		t.Fatal(err)
 	}

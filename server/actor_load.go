@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/tandemhq/tandem/crdt"
@@ -94,12 +93,12 @@ func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.D
 		return nil, fmt.Errorf("server: load %q: %w", a.id, err)
 	}
 	if len(snap) > 0 {
-		if err := integrate(doc, snap, false, a.s.cfg.MaxPendingBytes); err != nil {
+		if err := integrate(doc, snap, false); err != nil {
 			return nil, fmt.Errorf("server: load %q: snapshot: %w", a.id, err)
 		}
 	}
 	for _, e := range log {
-		if err := integrate(doc, e.Data, e.Foreign, a.s.cfg.MaxPendingBytes); err != nil {
+		if err := integrate(doc, e.Data, e.Foreign); err != nil {
 			if a.skipForeign(e.Seq, err) {
 				continue
 			}
@@ -112,20 +111,19 @@ func (a *actor) build(self uint64, snap []byte, log []storage.LogEntry) (*crdt.D
 // integrateLogged applies a log entry or a snapshot that the document's store holds to the
 // replica (see applyLogged and build).
 func (a *actor) integrateLogged(data []byte, foreign bool) error {
-	return integrate(a.doc, data, foreign, a.s.cfg.MaxPendingBytes)
+	return integrate(a.doc, data, foreign)
 }
 
 // integrate applies data, a log entry or a snapshot of a document's store, to doc: a foreign
-// entry (storage.LogEntry.Foreign) within the pending limit, the rest whatever waits. What
-// a store holds was accepted within the limit when it was written (by another node, in another
-// order, or before the limit was lowered): refused now, it would be lost for good.
-func integrate(doc *crdt.Doc, data []byte, foreign bool, limit int) error {
+// entry (storage.LogEntry.Foreign) within the pending limit, the rest whatever waits
+// (crdt.Doc.IntegrateAccepted). What a store holds was accepted within the limit when it was
+// written (by another node, in another order, or before the limit was lowered): refused now, it
+// would be lost for good.
+func integrate(doc *crdt.Doc, data []byte, foreign bool) error {
 	if foreign {
 		return doc.Integrate(data)
 	}
-	doc.SetMaxPendingBytes(math.MaxInt)
-	defer doc.SetMaxPendingBytes(limit)
-	return doc.Integrate(data)
+	return doc.IntegrateAccepted(data)
 }
 
 // skipForeign reports whether a log entry that failed to apply with err is skipped rather than

@@ -220,8 +220,8 @@ export class Doc {
   /**
    * setMaxPendingBytes sets the bound of the pending buffer's encoded size for
    * the updates applied from now on (0 or less: 8 MiB), as Go's
-   * SetMaxPendingBytes does: an owner that must take an update whatever waits
-   * raises it for that update.
+   * SetMaxPendingBytes does. What waits already may then be past it: updates
+   * are refused only when they make it larger (docs/crdt.md 1.6 rule 3).
    * @param {number} n
    */
   setMaxPendingBytes(n) {
