@@ -30,11 +30,13 @@ func TestForeignEntries(t *testing.T) {
 	none := forgery{"no header", func(*Backend, string, []byte) []string { return nil }}
 	unsigned := forgery{"unsigned header", func(*Backend, string, []byte) []string { return []string{"1"} }}
 	otherLog := forgery{"another log's signature", func(b *Backend, subj string, data []byte) []string {
-		return []string{b.entryMark(b.Subject("other", 1), data)}
+		_, mark := b.entryID(b.Subject("other", 1), data)
+		return []string{mark}
 	}}
 	otherKey := forgery{"another key's signature", func(b *Backend, subj string, data []byte) []string {
 		o := &Backend{prefix: b.prefix, entryKey: []byte("another key of 32 bytes or more..")}
-		return []string{o.entryMark(subj, data)}
+		_, mark := o.entryID(subj, data)
+		return []string{mark}
 	}}
 	garbage := forgery{"garbage header", func(*Backend, string, []byte) []string { return []string{"zz"} }}
 	cases := []struct {
@@ -196,7 +198,8 @@ func BenchmarkEntrySignature(b *testing.B) {
 		data := make([]byte, n)
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			b.SetBytes(int64(n))
-			h := nats.Header{EntryHeader: []string{bk.entryMark(subj, data)}}
+			_, mark := bk.entryID(subj, data)
+			h := nats.Header{EntryHeader: []string{mark}}
 			for b.Loop() {
 				if bk.foreign(subj, h, data) {
 					b.Fatal("a node's entry taken for foreign")

@@ -8,9 +8,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,6 +70,9 @@ type Backend struct {
 	entryKey []byte
 	// unsigned counts the live deliveries skipped for want of a signature (UnsignedDeliveries).
 	unsigned atomic.Uint64
+	// macs holds HMACs keyed with entryKey for entrySum, which every append and every read
+	// entry makes: a keyed one is reset rather than made again.
+	macs sync.Pool
 }
 
 // Open creates the resources that cfg names, or checks and updates the existing ones (so that
@@ -246,12 +251,6 @@ func (l *Log) Append(ctx context.Context, doc string, epoch uint64, data []byte)
 // tokens), a zero byte and the entry's data; unsigned, it is "1".
 const EntryHeader = "Tandem-Entry"
 
-// entryMark returns the EntryHeader value of an entry with data on subject subj.
-func (b *Backend) entryMark(subj string, data []byte) string {
-	_, mark := b.entryID(subj, data)
-	return mark
-}
-
 // entryID returns the message ID of an append of data on subject subj, and its EntryHeader
 // value. Signed, the ID is the signature, which no one without the key can make: a message
 // published ahead of the append with the ID it will have would otherwise be taken for it (a
@@ -272,12 +271,19 @@ func (b *Backend) entryID(subj string, data []byte) (id, mark string) {
 // entrySum returns the signature of an entry with data on subject subj: a log's subject or its
 // republishing subject, which sign alike.
 func (b *Backend) entrySum(subj string, data []byte) []byte {
-	m := hmac.New(sha256.New, b.entryKey)
+	m, _ := b.macs.Get().(hash.Hash)
+	if m == nil {
+		m = hmac.New(sha256.New, b.entryKey)
+	} else {
+		m.Reset() // back to the keyed state, without hashing the key again
+	}
+	defer b.macs.Put(m)
 	_, name, _ := strings.Cut(strings.TrimPrefix(subj, b.prefix+"."), ".")
+	var buf [sha256.Size]byte
 	m.Write([]byte(name))
 	m.Write([]byte{0})
 	m.Write(data)
-	return m.Sum(nil)[:16]
+	return m.Sum(buf[:0])[:16]
 }
 
 // foreign reports whether the entry with data on subject subj and header h was not appended by a
@@ -290,8 +296,14 @@ func (b *Backend) foreign(subj string, h nats.Header, data []byte) bool {
 	if b.entryKey == nil {
 		return false
 	}
-	got, err := hex.DecodeString(v)
-	return err != nil || !hmac.Equal(got, b.entrySum(subj, data))
+	var got [16]byte
+	if len(v) != 2*len(got) {
+		return true
+	}
+	if _, err := hex.Decode(got[:], []byte(v)); err != nil {
+		return true
+	}
+	return !hmac.Equal(got[:], b.entrySum(subj, data))
 }
 
 // errDuplicateInProcess is the server's error code for a message whose ID belongs to a message
