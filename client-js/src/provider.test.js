@@ -953,17 +953,6 @@ test('provider: scheduleFlush says unsaved at once, then stores and sends the ke
   assert.equal(p.saved, true);
 });
 
-test('provider: a scheduled flush that finds no change takes back its unsaved mark', async (t) => {
-  const { server, p } = setup();
-  t.after(() => p.destroy());
-  await p.ready;
-  server.handshake();
-  p.scheduleFlush();
-  assert.equal(p.saved, false);
-  await untilFlushed(p);
-  assert.equal(p.saved, true);
-});
-
 test("provider: a connection's catch-up takes the keystrokes a scheduled flush waits for, and that flush no longer runs", async (t) => {
   const store = new MemoryStore();
   const { server, p } = setup({ storage: store });
@@ -988,17 +977,25 @@ test("provider: a connection's catch-up takes the keystrokes a scheduled flush w
   assert.equal(p.saved, true);
 });
 
-test("provider: a connection's catch-up that runs a scheduled flush finding no change takes back its unsaved mark", async (t) => {
-  const { server, p } = setup();
-  t.after(() => p.destroy());
-  await p.ready;
-  p.scheduleFlush();
-  assert.equal(p.saved, false);
-  server.handshake();
-  assert.equal(p.flushPending, false);
-  await untilFlushed(p);
-  assert.equal(p.saved, true, 'nothing was changed: saved');
-});
+for (const { name, catchUp } of [
+  { name: 'a scheduled flush', catchUp: false },
+  { name: "a connection's catch-up that runs a scheduled flush", catchUp: true },
+]) {
+  test(`provider: ${name} finding no change takes back its unsaved mark`, async (t) => {
+    const { server, p } = setup();
+    t.after(() => p.destroy());
+    await p.ready;
+    if (!catchUp) server.handshake();
+    p.scheduleFlush();
+    assert.equal(p.saved, false);
+    if (catchUp) {
+      server.handshake();
+      assert.equal(p.flushPending, false);
+    }
+    await untilFlushed(p);
+    assert.equal(p.saved, true, 'nothing was changed: saved');
+  });
+}
 
 test('provider: what a scheduled flush waits for runs it first', async (t) => {
   // A browser's window and document, as far as the provider listens to them.
