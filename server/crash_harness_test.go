@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,14 +149,50 @@ func buildServer(t *testing.T, tags string) string {
 	return bin
 }
 
+// freeAddr returns a loopback address that was free a moment ago, for a server that the test
+// starts on it, and may kill and start again on it.
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	// A port the kernel picks (":0") is one of its ephemeral ports, which outgoing connections
+	// take too, this test's and those of the packages tested beside it: one could take the port
+	// between the check and the server's start, or between a kill and the restart on the same
+	// address. Below that range only a listener takes a port.
+	if lo := ephemeralLow(); lo > freePortFloor+1000 {
+		for range 100 {
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", freePortFloor+rand.IntN(lo-freePortFloor)))
+			if err == nil {
+				defer l.Close()
+				return l.Addr().String()
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
 	return l.Addr().String()
+}
+
+// freePortFloor is the lowest port freeAddr picks below the ephemeral range.
+const freePortFloor = 10000
+
+// ephemeralLow returns the first port of the kernel's ephemeral range, or 0 where it cannot
+// tell.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return 0
+	}
+	return lo
 }
 
 func newCrashHarness(t *testing.T, tags string, opts crashOptions) *crashHarness {
