@@ -619,17 +619,35 @@ func (m *Meta) Delete(ctx context.Context, key string) error {
 // Keys returns the keys under prefix, which must end with a dot. It lists them through a
 // watcher, a consumer of the bucket's stream. A consumer not made within consumerWait waits for
 // the JetStream cluster's metadata leader (being elected), and the keys are then taken from the
-// stream's subjects as its leader reports them, each checked to hold a value.
+// stream's subjects as its leader reports them, each checked to hold a value. While JetStream
+// answers that it is temporarily unavailable (right after a server of the cluster stopped), the
+// listing is tried again until ctx ends.
 func (m *Meta) Keys(ctx context.Context, prefix string) ([]string, error) {
-	keys, made, err := m.watchKeys(ctx, prefix)
-	if err != nil && !made && ctx.Err() == nil {
-		keys, err = m.keysFromStream(ctx, prefix)
+	wait := 50 * time.Millisecond
+	for {
+		keys, made, err := m.watchKeys(ctx, prefix)
+		if err != nil && !made && ctx.Err() == nil {
+			keys, err = m.keysFromStream(ctx, prefix)
+		}
+		if err == nil {
+			return keys, nil
+		}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) || apiErr.ErrorCode != errTemporarilyUnavailable {
+			return nil, fmt.Errorf("jetstream: keys %s: %w", prefix, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("jetstream: keys %s: %w", prefix, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("jetstream: keys %s: %w", prefix, err)
-	}
-	return keys, nil
 }
+
+// errTemporarilyUnavailable is the server's error code for "JetStream system temporarily
+// unavailable" (503), which it answers while its cluster settles after a server stopped.
+const errTemporarilyUnavailable jetstream.ErrorCode = 10008
 
 // errNoWatcher is watchKeys' error when its watcher's consumer was not made within
 // consumerWait.
